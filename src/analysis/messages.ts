@@ -1,0 +1,31 @@
+// Istio's analyzer message types (istioctl analyze codes), the subset tsmesh reports.
+export type Level = "Error" | "Warning" | "Info";
+
+export const MESSAGE_TYPES = {
+  IST0101: { name: "ReferencedResourceNotFound", level: "Error" },
+  IST0104: { name: "GatewayPortNotDefinedOnService", level: "Warning" },
+  IST0106: { name: "SchemaValidationError", level: "Error" },
+  IST0109: { name: "ConflictingMeshGatewayVirtualServiceHosts", level: "Error" },
+  IST0128: { name: "NoServerCertificateVerificationDestinationLevel", level: "Warning" },
+  IST0129: { name: "NoServerCertificateVerificationPortLevel", level: "Warning" },
+  IST0130: { name: "VirtualServiceUnreachableRule", level: "Warning" },
+  IST0131: { name: "VirtualServiceIneffectiveMatch", level: "Info" },
+  IST0132: { name: "VirtualServiceHostNotFoundInGateway", level: "Warning" },
+} as const satisfies Record<string, { name: string; level: Level }>;
+
+export type MessageCode = keyof typeof MESSAGE_TYPES;
+
+export interface AnalysisMessage {
+  code: MessageCode;
+  name: string;
+  level: Level;
+  /** `Kind namespace/name` of the resource the message is about. */
+  resource: string;
+  file?: string;
+  line?: number;
+  /** Field path within the resource, when the message is about one field. */
+  path?: string;
+  message: string;
+}
+
+export const LEVEL_RANK: Record<Level, number> = { Info: 0, Warning: 1, Error: 2 };

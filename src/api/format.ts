@@ -1,0 +1,41 @@
+// How diagnostics read on a terminal: file:line (document N) Kind ns/name: field.path: message [CODE].
+import type { Diagnostic } from "../core/errors.js";
+import type { DocumentResult } from "./validate.js";
+
+export function describeDocument(r: Pick<DocumentResult, "kind" | "namespace" | "name">): string {
+  if (!r.kind) return "";
+  return `${r.kind} ${r.namespace ?? "default"}/${r.name ?? "<unnamed>"}`;
+}
+
+export function formatDiagnostic(r: DocumentResult, d: Diagnostic): string {
+  const line = (d.path && r.lineOf?.(d.path)) || r.line;
+  const where = `${r.file}:${line} (document ${r.index})`;
+  const what = describeDocument(r);
+  const field = d.path ? `${d.path}: ` : "";
+  const sev = d.severity === "warning" ? "warning: " : "";
+  return `${where}${what ? ` ${what}` : ""}: ${sev}${field}${d.message} [${d.code}]`;
+}
+
+/** JSON shape of `tsmesh validate -o json`, one entry per document. */
+export function toJsonEntry(r: DocumentResult): {
+  file: string;
+  index: number;
+  kind: string | null;
+  namespace: string | null;
+  name: string | null;
+  valid: boolean;
+  errors: Array<{ code: string; path: string; message: string; line?: number }>;
+  warnings: Array<{ code: string; path: string; message: string; line?: number }>;
+} {
+  const entry = (d: Diagnostic) => ({ code: d.code, path: d.path, message: d.message, line: (d.path && r.lineOf?.(d.path)) || r.line });
+  return {
+    file: r.file,
+    index: r.index,
+    kind: r.kind ?? null,
+    namespace: r.kind ? (r.namespace ?? "default") : null,
+    name: r.name ?? null,
+    valid: r.valid,
+    errors: r.diagnostics.filter((d) => d.severity === "error").map(entry),
+    warnings: r.diagnostics.filter((d) => d.severity === "warning").map(entry),
+  };
+}

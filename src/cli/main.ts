@@ -1,0 +1,78 @@
+// The `tsmesh` command. Only the CLI wires modules together; each subcommand lives in its own file.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { packageRoot } from "../core/paths.js";
+import { runAnalyze } from "./analyze.js";
+import { runValidate } from "./validate.js";
+
+const USAGE = `tsmesh — a service mesh that speaks Istio
+
+Usage:
+  tsmesh validate PATH...  [-o text|json] [--ignore-unknown]
+      Validate Istio YAML/JSON files or folders (schema + Istio's rules). Exit 1 if any is invalid.
+  tsmesh analyze PATH...   [-o text|json] [--failure-threshold Error|Warning|Info]
+      Find problems across resources (Istio's IST0xxx analyzer codes).
+  tsmesh version
+  tsmesh help
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+function outputFormat(v: string | undefined): "text" | "json" {
+  if (v === undefined || v === "text") return "text";
+  if (v === "json") return "json";
+  throw new UsageError(`unknown output format ${JSON.stringify(v)} (use text or json)`);
+}
+
+class UsageError extends Error {}
+
+export function main(argv: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): number {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case "validate": {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: { output: { type: "string", short: "o" }, "ignore-unknown": { type: "boolean" } },
+        });
+        if (positionals.length === 0) throw new UsageError("validate needs at least one file or folder");
+        return runValidate(positionals, { output: outputFormat(values.output), ignoreUnknown: values["ignore-unknown"] ?? false }, out);
+      }
+      case "analyze": {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: { output: { type: "string", short: "o" }, "failure-threshold": { type: "string" } },
+        });
+        if (positionals.length === 0) throw new UsageError("analyze needs at least one file or folder");
+        const threshold = values["failure-threshold"] ?? "Error";
+        if (!["Error", "Warning", "Info"].includes(threshold)) throw new UsageError(`--failure-threshold must be Error, Warning or Info`);
+        return runAnalyze(positionals, { output: outputFormat(values.output), failureThreshold: threshold as "Error" | "Warning" | "Info" }, out);
+      }
+      case "version":
+      case "--version":
+        out(`tsmesh ${version()}`);
+        return 0;
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        out(USAGE);
+        return 0;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      err(`tsmesh: ${(e as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+

@@ -1,0 +1,213 @@
+// A folder (or single file) of Istio YAML feeding the config store, watched for changes.
+// File-system events only schedule a rescan; the rescan compares file stats and content, so missed
+// or duplicated events (editors' rename-and-replace, fast successive writes) cannot leave it wrong.
+// A file with any invalid document is reported and its last good resources stay in the store.
+import { createHash } from "node:crypto";
+import { readFileSync, statSync, watch, type FSWatcher } from "node:fs";
+import { diagnostic } from "../core/errors.js";
+import { parseDocuments } from "../api/parse.js";
+import type { AnyResource } from "../api/resource.js";
+import { resourceKey, resourceName } from "../api/resource.js";
+import { validateParsed, type DocumentResult } from "../api/validate.js";
+import { displayPath, listConfigFiles } from "./files.js";
+import type { ConfigStore } from "./store.js";
+
+export interface FileReport {
+  file: string;
+  /** "applied": all documents valid and in the store; "rejected": errors, last good kept; "removed". */
+  status: "applied" | "rejected" | "removed";
+  results: DocumentResult[];
+  /** True when the store still holds resources from an earlier good version of this file. */
+  keptLastGood: boolean;
+}
+
+export interface DirectorySourceOptions {
+  /** Store source id; defaults to the path. */
+  id?: string;
+  /** Layer priority in the store (later `--config` layers get higher numbers). */
+  priority?: number;
+  /** Quiet time after a file-system event before rescanning (ms). */
+  debounceMs?: number;
+  /** Full rescan interval as a safety net for events the platform drops (ms; 0 disables). */
+  pollMs?: number;
+  /** Called for every file whose outcome changed. */
+  onReport?: (report: FileReport) => void;
+  /** Called after each rescan that changed the store. */
+  onSynced?: (version: number) => void;
+}
+
+interface FileState {
+  mtimeMs: number;
+  size: number;
+  ino: number;
+  hash: string;
+  /** Resources of the last version of this file that was fully valid. */
+  lastGood?: AnyResource[];
+  results: DocumentResult[];
+  ok: boolean;
+}
+
+export class DirectorySource {
+  readonly id: string;
+  private readonly files = new Map<string, FileState>();
+  private watcher?: FSWatcher;
+  private debounce?: NodeJS.Timeout;
+  private poll?: NodeJS.Timeout;
+  private closed = false;
+  /** Duplicates already reported, so each is reported once, not on every rescan. */
+  private reportedDuplicates = new Set<string>();
+  private readonly opts: Required<Omit<DirectorySourceOptions, "onReport" | "onSynced" | "id">> & DirectorySourceOptions;
+
+  constructor(
+    readonly path: string,
+    private readonly store: ConfigStore,
+    options: DirectorySourceOptions = {},
+  ) {
+    this.id = options.id ?? path;
+    this.opts = { debounceMs: 40, pollMs: 5000, priority: 0, ...options };
+    store.addSource(this.id, this.opts.priority);
+  }
+
+  /** Loads everything once; returns the reports of files that are not fully valid. */
+  load(): FileReport[] {
+    const reports: FileReport[] = [];
+    this.rescan((r) => {
+      if (r.status !== "applied") reports.push(r);
+    });
+    return reports;
+  }
+
+  /** Loads, then keeps watching until close(). */
+  start(): FileReport[] {
+    const reports = this.load();
+    try {
+      this.watcher = watch(this.path, { recursive: true, persistent: false }, () => this.schedule());
+      this.watcher.on("error", () => this.schedule());
+    } catch {
+      // No watch support for this path: the poll below still picks changes up.
+    }
+    if (this.opts.pollMs > 0) {
+      this.poll = setInterval(() => this.rescan(), this.opts.pollMs);
+      this.poll.unref();
+    }
+    return reports;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.watcher?.close();
+    clearTimeout(this.debounce);
+    clearInterval(this.poll);
+  }
+
+  /** Current state of every file with errors or warnings. */
+  problems(): FileReport[] {
+    const out: FileReport[] = [];
+    for (const [file, st] of this.files) {
+      if (!st.ok || st.results.some((r) => r.diagnostics.length > 0))
+        out.push({ file: displayPath(file), status: st.ok ? "applied" : "rejected", results: st.results, keptLastGood: !st.ok && !!st.lastGood });
+    }
+    return out;
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => this.rescan(), this.opts.debounceMs);
+  }
+
+  private rescan(extraReport?: (r: FileReport) => void): void {
+    if (this.closed) return;
+    const report = (r: FileReport) => {
+      this.opts.onReport?.(r);
+      extraReport?.(r);
+    };
+    let present: string[];
+    try {
+      present = listConfigFiles(this.path);
+    } catch {
+      present = []; // the folder itself is gone: everything in it was removed
+    }
+    const seen = new Set(present);
+    let changed = false;
+    for (const file of [...this.files.keys()]) {
+      if (seen.has(file)) continue;
+      this.files.delete(file);
+      changed = true;
+      report({ file: displayPath(file), status: "removed", results: [], keptLastGood: false });
+    }
+    for (const file of present) {
+      let stat;
+      try {
+        stat = statSync(file);
+      } catch {
+        continue; // removed between listing and stat; the next scan sees it gone
+      }
+      const old = this.files.get(file);
+      if (old && old.mtimeMs === stat.mtimeMs && old.size === stat.size && old.ino === stat.ino) continue;
+      let text: string;
+      try {
+        text = readFileSync(file, "utf8");
+      } catch {
+        continue;
+      }
+      const hash = createHash("sha1").update(text).digest("hex");
+      if (old && old.hash === hash) {
+        Object.assign(old, { mtimeMs: stat.mtimeMs, size: stat.size, ino: stat.ino });
+        continue;
+      }
+      const results = parseDocuments(text, displayPath(file)).map(validateParsed);
+      const ok = results.every((r) => r.valid);
+      const st: FileState = {
+        mtimeMs: stat.mtimeMs,
+        size: stat.size,
+        ino: stat.ino,
+        hash,
+        results,
+        ok,
+        lastGood: ok ? results.map((r) => r.resource!).filter(Boolean) : old?.lastGood,
+      };
+      this.files.set(file, st);
+      changed = true;
+      report({ file: displayPath(file), status: ok ? "applied" : "rejected", results, keptLastGood: !ok && !!st.lastGood });
+    }
+    if (changed) this.publish(report);
+  }
+
+  /** Pushes the union of every file's last good resources into the store. */
+  private publish(report: (r: FileReport) => void): void {
+    const all: AnyResource[] = [];
+    const owner = new Map<string, string>();
+    const duplicates = new Set<string>();
+    for (const [file, st] of [...this.files].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+      for (const r of st.lastGood ?? []) {
+        const key = resourceKey(r.kind, r.metadata.namespace, r.metadata.name);
+        const first = owner.get(key);
+        if (first !== undefined) {
+          const id = `${file}\0${key}`;
+          duplicates.add(id);
+          if (this.reportedDuplicates.has(id)) continue;
+          const dup = st.results.find((x) => x.resource === r) ?? st.results[0];
+          report({
+            file: displayPath(file),
+            status: "rejected",
+            keptLastGood: false,
+            results: [
+              {
+                ...dup,
+                valid: false,
+                diagnostics: [diagnostic("TSMESH_DUPLICATE_RESOURCE", "metadata.name", `${resourceName(r)} is already defined in ${displayPath(first)}; this copy is ignored`)],
+              },
+            ],
+          });
+          continue;
+        }
+        owner.set(key, file);
+        all.push(r);
+      }
+    }
+    this.reportedDuplicates = duplicates;
+    const batch = this.store.replaceSource(this.id, all);
+    if (batch) this.opts.onSynced?.(batch.version);
+  }
+}

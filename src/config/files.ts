@@ -1,0 +1,42 @@
+// Finding and reading config files: folders are walked recursively for .yaml, .yml and .json.
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { diagnostic } from "../core/errors.js";
+import { parseDocuments } from "../api/parse.js";
+import { validateParsed, type DocumentResult } from "../api/validate.js";
+
+export const CONFIG_EXTENSIONS = /\.(ya?ml|json)$/i;
+
+/** Config files under `path` (or `path` itself), sorted, skipping hidden entries. */
+export function listConfigFiles(path: string): string[] {
+  const st = statSync(path);
+  if (st.isFile()) return [path];
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (e.name.startsWith(".")) continue;
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && CONFIG_EXTENSIONS.test(e.name)) out.push(p);
+    }
+  };
+  walk(path);
+  return out;
+}
+
+/** Validates every document of one file; a file that cannot be read yields one error entry. */
+export function validateFile(file: string, displayName = file): DocumentResult[] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    return [{ file: displayName, index: 0, line: 1, valid: false, diagnostics: [diagnostic("TSMESH_FILE_READ", "", (err as Error).message)] }];
+  }
+  return parseDocuments(text, displayName).map(validateParsed);
+}
+
+/** Names a file relative to the working directory when that is shorter. */
+export function displayPath(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel && !rel.startsWith("..") && rel.length < file.length ? rel : file;
+}
