@@ -8,10 +8,17 @@ import type { OpenApiSchema } from "./schema.js";
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):/;
 const BAD_ESCAPE = /%(?![0-9A-Fa-f]{2})/;
 
+function hasControlChar(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
 /** Mirrors Kubernetes' isURL(): Go's url.Parse succeeds. */
 export function isGoURL(s: string): boolean {
-  if (/[\x00-\x1f\x7f ]/.test(s.split("#")[0]) && !s.includes("%")) return false;
-  if (BAD_ESCAPE.test(s)) return false;
+  if (hasControlChar(s) || BAD_ESCAPE.test(s)) return false;
   const m = SCHEME.exec(s);
   if (!m && s.startsWith(":")) return false; // "missing protocol scheme"
   if (m) {

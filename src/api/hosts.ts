@@ -23,3 +23,10 @@ export function hostMatches(pattern: string, host: string): boolean {
 export function hostsOverlap(a: string, b: string): boolean {
   return hostMatches(a, b) || hostMatches(b, a);
 }
+
+/** Istio's host.Name.SubsetOf: every name `a` matches is also matched by `b`. */
+export function hostIsSubsetOf(a: string, b: string): boolean {
+  if (b.startsWith("*")) return a.slice(a.startsWith("*") ? 1 : 0).endsWith(b.slice(1));
+  if (a.startsWith("*")) return false;
+  return a === b;
+}

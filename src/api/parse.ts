@@ -1,13 +1,16 @@
 // Reads multi-document YAML (and JSON, which is YAML) into documents that remember where they came
 // from: file, index within the file, and lines, so every message can point at the source.
-import { LineCounter, parseAllDocuments, isMap, isSeq, isScalar, Scalar, visit, type Document, type Node } from "yaml";
+// js-yaml does the loading (fast: it is on the config-push path); the `yaml` library, which keeps
+// source positions, re-reads a document only when a message needs the line of a field.
+import jsyaml from "js-yaml";
+import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node } from "yaml";
 import { diagnostic, type Diagnostic } from "../core/errors.js";
 
 export interface ParsedDocument {
   file: string;
   /** Position of the document in its file, from 0 (empty documents count but are not returned). */
   index: number;
-  /** 1-based line where the document starts. */
+  /** 1-based line of the document's first content. */
   line: number;
   /** The document as plain data; undefined when it failed to parse. */
   value?: unknown;
@@ -16,6 +19,11 @@ export interface ParsedDocument {
   /** 1-based line of a field path like `spec.http[0].route`, if it can be found. */
   lineOf(path: string): number | undefined;
 }
+
+// Kubernetes' YAML (go-yaml): the core schema plus merge keys; timestamps stay strings.
+// (js-yaml exports its built-in types; its type definitions do not declare them.)
+const { merge } = (jsyaml as unknown as { types: { merge: jsyaml.Type } }).types;
+const K8S_SCHEMA = jsyaml.CORE_SCHEMA.extend({ implicit: [merge] });
 
 /** Splits `spec.http[0].route[a.b]` into ["spec", "http", 0, "route", "a.b"]. */
 export function splitPath(path: string): Array<string | number> {
@@ -29,15 +37,18 @@ export function splitPath(path: string): Array<string | number> {
   return out;
 }
 
-function locate(doc: Document, counter: LineCounter, path: string): number | undefined {
+/** 1-based line, within `text`, of the node at `path` (or its nearest existing parent). */
+function locate(text: string, path: string): number | undefined {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: false });
   let node: unknown = doc.contents;
   let last: Node | undefined = doc.contents ?? undefined;
   for (const seg of splitPath(path)) {
     if (isMap(node)) {
       const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
       if (!pair) break;
-      node = pair.value;
       last = (pair.value as Node | null) ?? (pair.key as Node);
+      node = pair.value;
       if (!pair.value) break;
     } else if (isSeq(node) && typeof seg === "number") {
       node = node.items[seg];
@@ -49,63 +60,100 @@ function locate(doc: Document, counter: LineCounter, path: string): number | und
   return off === undefined ? undefined : counter.linePos(off).line;
 }
 
-/**
- * Kubernetes reads YAML with go-yaml, which keeps `a:b:` inside a flow sequence as one plain scalar
- * when no space follows the last colon (e.g. an IPv6 address `[001:db8::]`); YAML 1.2 makes it a
- * one-pair map. Rewrite those pairs back to the scalar go-yaml (and so kubectl) would see.
- */
-function goYamlFlowScalars(doc: Document, text: string): void {
-  visit(doc, {
-    Seq(_, seq) {
-      if (!seq.flow) return;
-      seq.items = seq.items.map((item) => {
-        if (!isMap(item) || item.items.length !== 1 || !item.range) return item;
-        const { key, value } = item.items[0];
-        if (!isScalar(key) || key.type !== "PLAIN" || !key.range || key.range[0] !== item.range[0]) return item;
-        if (!(isScalar(value) && value.source === "" && value.value === null)) return item;
-        const colon = key.range[1];
-        if (text[colon] !== ":" || /\s/.test(text[colon + 1] ?? " ")) return item;
-        const s = new Scalar(text.slice(key.range[0], colon + 1));
-        s.range = [key.range[0], colon + 1, colon + 1];
-        return s;
-      });
-    },
-  });
+interface Chunk {
+  text: string;
+  /** 0-based line of the chunk's first line in the file. */
+  firstLine: number;
+  /** Whether a `---` marker opened this chunk. */
+  marked: boolean;
+}
+
+// A line starting with `---` or `...` (then blank or end) at column 0 can only be a document marker.
+/** Splits a stream at its document markers, keeping line numbers (marker text becomes spaces). */
+function splitDocuments(text: string): Chunk[] {
+  const chunks: Chunk[] = [];
+  let start = 0; // offset where the current chunk's text starts
+  let startLine = 0;
+  let marked = false;
+  let line = 0;
+  let pos = 0;
+  let pending = ""; // the rest of a `---` line (e.g. `--- {a: 1}`), blanked to keep columns
+  const parts: string[] = [];
+  while (pos <= text.length) {
+    const nl = text.indexOf("\n", pos);
+    const end = nl < 0 ? text.length : nl;
+    if (text.startsWith("---", pos) || text.startsWith("...", pos)) {
+      const after = text.charCodeAt(pos + 3);
+      const isMarker = pos + 3 >= end || after === 32 || after === 9 || after === 13;
+      if (isMarker && text[pos] === "-") {
+        parts.push(text.slice(start, pos));
+        chunks.push({ text: pending + parts.join(""), firstLine: startLine, marked });
+        parts.length = 0;
+        pending = "   " + text.slice(pos + 3, end);
+        start = end;
+        startLine = line;
+        marked = true;
+      } else if (isMarker) {
+        parts.push(text.slice(start, pos)); // `...` ends a document: drop the marker line
+        start = end;
+      }
+    }
+    if (nl < 0) break;
+    pos = nl + 1;
+    line++;
+  }
+  parts.push(text.slice(start));
+  chunks.push({ text: pending + parts.join(""), firstLine: startLine, marked });
+  // Text before the first marker is a document only if it has content (a leading `---` starts doc 0).
+  if (chunks.length > 1 && !hasContent(chunks[0].text)) chunks.shift();
+  return chunks;
+}
+
+/** Index of the first line that is neither blank nor a comment, or -1. */
+function firstContentLine(text: string): number {
+  let line = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10) line++;
+    else if (c === 35) {
+      // a comment: skip to the end of the line
+      const nl = text.indexOf("\n", i);
+      if (nl < 0) return -1;
+      i = nl - 1;
+    } else if (c !== 32 && c !== 9 && c !== 13) return line;
+  }
+  return -1;
+}
+
+function hasContent(text: string): boolean {
+  return firstContentLine(text) >= 0;
 }
 
 export function parseDocuments(text: string, file: string): ParsedDocument[] {
-  const counter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
-  // parseAllDocuments returns an EmptyStream (array-like) for an empty input.
-  const list = Array.isArray(docs) ? docs : [];
   const out: ParsedDocument[] = [];
-  list.forEach((doc, index) => {
-    const start = doc.range?.[0] ?? 0;
-    const line = counter.linePos(start).line;
-    const lineOf = (p: string) => locate(doc, counter, p);
-    if (doc.errors.length > 0) {
-      const e = doc.errors[0];
-      const pos = e.linePos?.[0] ?? counter.linePos(e.pos[0]);
-      const msg = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-      out.push({
-        file,
-        index,
-        line: pos.line,
-        syntaxError: diagnostic("TSMESH_YAML_SYNTAX", "", `line ${pos.line}, column ${pos.col}: ${msg}`),
-        lineOf,
-      });
-      return;
-    }
-    // An empty document (a trailing `---`, or only comments) is skipped, as kubectl does.
-    if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) return;
-    goYamlFlowScalars(doc, text);
+  splitDocuments(text).forEach((chunk, index) => {
+    // Lines inside a chunk are offset by where the chunk starts in the file.
+    let cachedLocate: Map<string, number | undefined> | undefined;
+    const lineOf = (p: string) => {
+      cachedLocate ??= new Map();
+      if (!cachedLocate.has(p)) {
+        const l = locate(chunk.text, p);
+        cachedLocate.set(p, l === undefined ? undefined : l + chunk.firstLine);
+      }
+      return cachedLocate.get(p);
+    };
+    const line = chunk.firstLine + Math.max(0, firstContentLine(chunk.text)) + 1;
     let value: unknown;
     try {
-      value = doc.toJS({ maxAliasCount: 100 });
+      value = jsyaml.load(chunk.text, { schema: K8S_SCHEMA, filename: file });
     } catch (err) {
-      out.push({ file, index, line, syntaxError: diagnostic("TSMESH_YAML_SYNTAX", "", (err as Error).message), lineOf });
+      const e = err as jsyaml.YAMLException;
+      const l = (e.mark?.line ?? 0) + chunk.firstLine + 1;
+      const c = (e.mark?.column ?? 0) + 1;
+      out.push({ file, index, line: l, syntaxError: diagnostic("TSMESH_YAML_SYNTAX", "", `line ${l}, column ${c}: ${e.reason ?? e.message}`), lineOf });
       return;
     }
+    if (value === null || value === undefined) return; // an empty document (a trailing `---`, only comments)
     out.push({ file, index, line, value, lineOf });
   });
   return out;

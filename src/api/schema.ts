@@ -3,6 +3,7 @@
 // Messages keep the API server's wording, so they read the same as `kubectl apply` output.
 import { diagnostic, type Diagnostic, type ErrorCode } from "../core/errors.js";
 import { evalRule, toCel } from "./cel.js";
+import { FAST_RULES } from "./cel-fast.js";
 
 export interface OpenApiSchema {
   type?: "object" | "array" | "string" | "integer" | "number" | "boolean";
@@ -123,6 +124,17 @@ function celErrorText(err: string): string {
   return `rule could not be evaluated: ${err}`;
 }
 
+/**
+ * go-yaml (and so kubectl) reads `[2001:db8::]` as a list holding the string "2001:db8::"; YAML 1.2
+ * parsers read a one-pair map {"2001:db8:": null}. Where the schema wants a string, take go-yaml's view.
+ */
+function goYamlFlowScalar(v: Json | undefined, s: OpenApiSchema): Json | undefined {
+  if (s.type !== "string" || !isPlainObject(v)) return v;
+  const keys = Object.keys(v);
+  if (keys.length === 1 && keys[0].endsWith(":") && v[keys[0]] === null) return keys[0] + ":";
+  return v;
+}
+
 class Walker {
   readonly out: Diagnostic[] = [];
 
@@ -198,7 +210,12 @@ class Walker {
       this.invalid("TSMESH_SCHEMA_LENGTH", path, v.length, `should have at least ${s.minItems} items`);
     if (s.maxItems !== undefined && v.length > s.maxItems)
       this.add("TSMESH_SCHEMA_LENGTH", path, `Too many: ${v.length}: must have at most ${s.maxItems} items`);
-    if (s.items) for (let i = 0; i < v.length; i++) this.node(v[i], s.items, `${path}[${i}]`);
+    if (s.items)
+      for (let i = 0; i < v.length; i++) {
+        let item = v[i];
+        if (s.items.type === "string" && isPlainObject(item)) item = v[i] = goYamlFlowScalar(item, s.items) as Json;
+        this.node(item, s.items, `${path}[${i}]`);
+      }
     const listType = s["x-kubernetes-list-type"];
     if (listType === "set" || listType === "map") {
       const keys = s["x-kubernetes-list-map-keys"] ?? [];
@@ -272,9 +289,15 @@ class Walker {
   private rules(v: Json, s: OpenApiSchema, path: string): void {
     const rules = s["x-kubernetes-validations"];
     if (!rules) return;
-    const self = toCel(v, s);
+    let self: ReturnType<typeof toCel> | undefined;
     for (const r of rules) {
-      const res = evalRule(r.rule, self);
+      const fast = FAST_RULES.get(r.rule);
+      let res: ReturnType<typeof evalRule>;
+      if (fast) res = fast(v) ? { ok: true } : { ok: false };
+      else {
+        self ??= toCel(v, s);
+        res = evalRule(r.rule, self);
+      }
       if (res.ok) continue;
       // The API server names the value by its schema type in CEL failures: Invalid value: "object".
       const what = JSON.stringify(s.type ?? (s["x-kubernetes-int-or-string"] ? "integer-or-string" : "object"));

@@ -174,9 +174,13 @@ export function validateObject(value: unknown): Omit<DocumentResult, "file" | "i
 }
 
 export function validateParsed(doc: ParsedDocument): DocumentResult {
-  const base = { file: doc.file, index: doc.index, line: doc.line, lineOf: doc.lineOf };
-  if (doc.syntaxError) return { ...base, valid: false, diagnostics: [doc.syntaxError] };
-  return { ...base, ...validateObject(doc.value) };
+  if (doc.syntaxError) return { file: doc.file, index: doc.index, line: doc.line, lineOf: doc.lineOf, valid: false, diagnostics: [doc.syntaxError] };
+  const r = validateObject(doc.value) as DocumentResult;
+  r.file = doc.file;
+  r.index = doc.index;
+  r.line = doc.line;
+  r.lineOf = doc.lineOf;
+  return r;
 }
 
 /** Parses and validates every document in a YAML/JSON text. */

@@ -10,7 +10,8 @@ const USAGE = `tsmesh — a service mesh that speaks Istio
 
 Usage:
   tsmesh validate PATH...  [-o text|json] [--ignore-unknown]
-      Validate Istio YAML/JSON files or folders (schema + Istio's rules). Exit 1 if any is invalid.
+      Validate Istio YAML/JSON files or folders (schema + Istio's rules); "-" reads stdin.
+      Exit 0 when all are valid, 1 otherwise.
   tsmesh analyze PATH...   [-o text|json] [--failure-threshold Error|Warning|Info]
       Find problems across resources (Istio's IST0xxx analyzer codes).
   tsmesh version

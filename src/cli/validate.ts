@@ -15,12 +15,19 @@ export interface ValidateOptions {
 export function validatePaths(paths: string[], opts: Pick<ValidateOptions, "ignoreUnknown">): DocumentResult[] {
   const results: DocumentResult[] = [];
   for (const p of paths) {
-    if (!existsSync(p)) {
+    if (p !== "-" && !existsSync(p)) {
       results.push({ file: p, index: 0, line: 1, valid: false, diagnostics: [diagnostic("TSMESH_FILE_READ", "", `no such file or folder: ${p}`)] });
       continue;
     }
-    for (const file of listConfigFiles(p)) {
-      for (const r of validateFile(file, displayPath(file))) {
+    let files: string[];
+    try {
+      files = p === "-" ? ["-"] : listConfigFiles(p);
+    } catch (err) {
+      results.push({ file: p, index: 0, line: 1, valid: false, diagnostics: [diagnostic("TSMESH_FILE_READ", "", (err as Error).message)] });
+      continue;
+    }
+    for (const file of files) {
+      for (const r of validateFile(file, file === "-" ? "<stdin>" : displayPath(file))) {
         if (opts.ignoreUnknown && r.diagnostics.length > 0 && r.diagnostics.every((d) => d.code === "TSMESH_UNKNOWN_KIND")) {
           r.diagnostics = r.diagnostics.map((d) => ({ ...d, severity: "warning" as const }));
           r.valid = true;

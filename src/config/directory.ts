@@ -163,7 +163,8 @@ export class DirectorySource {
         size: stat.size,
         ino: stat.ino,
         hash,
-        results,
+        // Keep per-document results only where there is something to report; they hold source text.
+        results: results.some((r) => r.diagnostics.length > 0) ? results : [],
         ok,
         lastGood: ok ? results.map((r) => r.resource!).filter(Boolean) : old?.lastGood,
       };

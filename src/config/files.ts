@@ -10,7 +10,7 @@ export const CONFIG_EXTENSIONS = /\.(ya?ml|json)$/i;
 /** Config files under `path` (or `path` itself), sorted, skipping hidden entries. */
 export function listConfigFiles(path: string): string[] {
   const st = statSync(path);
-  if (st.isFile()) return [path];
+  if (!st.isDirectory()) return [path]; // a file, or a pipe such as /dev/stdin
   const out: string[] = [];
   const walk = (dir: string) => {
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
@@ -28,7 +28,7 @@ export function listConfigFiles(path: string): string[] {
 export function validateFile(file: string, displayName = file): DocumentResult[] {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readFileSync(file === "-" ? 0 : file, "utf8");
   } catch (err) {
     return [{ file: displayName, index: 0, line: 1, valid: false, diagnostics: [diagnostic("TSMESH_FILE_READ", "", (err as Error).message)] }];
   }

@@ -25,8 +25,10 @@ export type ChangeListener = (batch: ChangeBatch) => void;
 
 interface Entry {
   resource: AnyResource;
-  /** Canonical JSON of spec+labels+annotations, to tell real updates from re-saves. */
-  fingerprint: string;
+  /** The resource as its source gave it (before version stamping), to skip unchanged objects. */
+  given: AnyResource;
+  /** Canonical JSON of spec+labels+annotations, to tell real updates from re-saves (lazy). */
+  fingerprint?: string;
   source: string;
 }
 
@@ -93,8 +95,14 @@ export class ConfigStore {
         }
         continue;
       }
-      const fp = fingerprint(win.resource);
-      if (old && old.fingerprint === fp) {
+      if (old && old.given === win.resource) {
+        old.source = win.source;
+        continue;
+      }
+      // Fingerprints are only needed to compare with an existing entry, so a first load skips them.
+      const fp = old ? fingerprint(win.resource) : undefined;
+      if (old && (old.fingerprint ??= fingerprint(old.given)) === fp) {
+        old.given = win.resource;
         old.source = win.source;
         continue;
       }
@@ -103,7 +111,7 @@ export class ConfigStore {
         ...win.resource,
         metadata: { ...win.resource.metadata, generation, resourceVersion: String(next) },
       } as AnyResource;
-      this.effective.set(key, { resource: stored, fingerprint: fp, source: win.source });
+      this.effective.set(key, { resource: stored, given: win.resource, fingerprint: fp, source: win.source });
       changes.push(change(old ? "updated" : "added", stored));
     }
     if (changes.length === 0) return undefined;

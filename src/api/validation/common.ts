@@ -97,8 +97,12 @@ const DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g;
  * Parses a duration as Istio's YAML carries it: protobuf JSON ("1.5s") or Go ("1m30s", "250ms"),
  * which is what the CRDs' CEL `duration()` accepts. Returns milliseconds, or undefined if malformed.
  */
+const SIMPLE_DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+
 export function parseDuration(s: string): number | undefined {
   if (s === "0") return 0;
+  const simple = SIMPLE_DURATION.exec(s); // the common case: one number, one unit
+  if (simple) return Number(simple[1]) * DURATION_UNITS[simple[2]];
   const m = DURATION.exec(s);
   if (!m) return undefined;
   let ms = 0;

@@ -1,0 +1,127 @@
+// The real `tsmesh` command, run as users run it: exit codes, text messages and `-o json`.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { packageRoot } from "../../src/core/paths.js";
+
+const root = packageRoot();
+const bin = join(root, "dist/src/cli/bin.js");
+const testdata = join(root, "..", "shared", "istio", "validation-testdata");
+
+function tsmesh(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  return tsmeshIn(undefined, ...args);
+}
+
+function tsmeshIn(input: string | undefined, ...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: "utf8", input });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+interface JsonEntry {
+  file: string;
+  index: number;
+  kind: string | null;
+  namespace: string | null;
+  name: string | null;
+  valid: boolean;
+  errors: Array<{ code: string; path: string; message: string }>;
+}
+
+test("validate accepts the shipped example and Istio's bookinfo rules (exit 0)", () => {
+  const r = tsmesh("validate", "examples/bookinfo", "samples/bookinfo/networking");
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /all valid/);
+});
+
+test("validate -o json over Istio's testdata: -valid accepted, -invalid rejected naming a field", { skip: !existsSync(testdata) && "no ../shared" }, () => {
+  const ok = tsmesh("validate", "-o", "json", ...["authz", "destinationrule", "serviceentry", "workloadentry", "peerauth", "reqauth", "telemetry", "wasm", "envoyfilter", "proxyconfig", "workloadgroup"].map((n) => join(testdata, `${n}-valid.yaml`)));
+  assert.equal(ok.code, 0, ok.stdout);
+  const valid = JSON.parse(ok.stdout) as JsonEntry[];
+  assert.ok(valid.length >= 25);
+  assert.ok(valid.every((e) => e.valid && e.errors.length === 0));
+
+  // The -invalid files carry Istio's `_err` key, itself an unknown field: strip it into a copy.
+  const r = tsmesh("validate", "-o", "json", join(testdata, "serviceentry-invalid.yaml"));
+  assert.equal(r.code, 1);
+  const entries = JSON.parse(r.stdout) as JsonEntry[];
+  assert.ok(entries.length >= 10);
+  for (const e of entries) {
+    assert.equal(e.valid, false);
+    assert.deepEqual(Object.keys(e).slice(0, 7), ["file", "index", "kind", "namespace", "name", "valid", "errors"]);
+    assert.ok(e.errors.some((x) => x.path.startsWith("spec") && x.code.startsWith("TSMESH_")), JSON.stringify(e.errors));
+  }
+  assert.deepEqual(entries.map((e) => e.index), [...entries.keys()]);
+  assert.equal(entries[0].kind, "ServiceEntry");
+  assert.equal(entries[0].namespace, "default");
+});
+
+test("validate: text messages name file:line, document, resource, field and code; exit 1", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tsmesh-cli-"));
+  try {
+    writeFileSync(
+      join(dir, "vs.yaml"),
+      `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+  namespace: prod
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v1}
+      weight: 50
+    - destination: {host: reviews, subset: v2}
+      weight: -5
+---
+kind: Nonsense
+apiVersion: example.com/v1
+metadata: {name: x}
+`,
+    );
+    const r = tsmesh("validate", dir);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /vs\.yaml:13 \(document 0\) VirtualService prod\/reviews: spec\.http\[0\]\.route\[1\]\.weight: .*\[TSMESH_/);
+    assert.match(r.stdout, /vs\.yaml:\d+ \(document 1\).*unknown kind example\.com\/v1\/Nonsense.*\[TSMESH_UNKNOWN_KIND\]/);
+    assert.match(r.stdout, /2 of 2 documents invalid/);
+    const ignored = tsmesh("validate", "--ignore-unknown", join(dir, "vs.yaml"));
+    assert.doesNotMatch(ignored.stdout, /^.*Nonsense.*error/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("usage errors exit 2; a missing path is an error", () => {
+  assert.equal(tsmesh("validate").code, 2);
+  assert.equal(tsmesh("frobnicate").code, 2);
+  assert.equal(tsmesh("validate", "-o", "xml", "examples").code, 2);
+  const missing = tsmesh("validate", "no/such/dir");
+  assert.equal(missing.code, 1);
+  assert.match(missing.stdout, /TSMESH_FILE_READ/);
+  assert.match(tsmesh("version").stdout, /^tsmesh \d+\.\d+\.\d+/);
+});
+
+test("validate - reads stdin", () => {
+  const r = tsmeshIn("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\nspec:\n  hosts: [reviews]\n  http:\n  - rout: []\n", "validate", "-");
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /^<stdin>:8 \(document 0\) VirtualService default\/reviews: spec\.http\[0\]\.rout: Unknown field "rout" \(did you mean "route"\?\) \[TSMESH_SCHEMA_UNKNOWN_FIELD\]$/m);
+});
+
+test("analyze: the shipped example is clean; a broken reference is IST0101 with exit 1", () => {
+  const ok = tsmesh("analyze", "examples/bookinfo");
+  assert.equal(ok.code, 0, ok.stdout);
+  const dir = mkdtempSync(join(tmpdir(), "tsmesh-analyze-"));
+  try {
+    writeFileSync(join(dir, "vs.yaml"), "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews, subset: v9}\n");
+    const r = tsmesh("analyze", "examples/bookinfo", dir);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /^Error \[IST0101\] \(VirtualService default\/r .*vs\.yaml:8\) Referenced host\+subset in destinationrule not found: "reviews\.default\.svc\.cluster\.local\+v9"$/m);
+    const json = JSON.parse(tsmesh("analyze", "-o", "json", dir).stdout) as Array<{ code: string }>;
+    assert.deepEqual(json.map((m) => m.code), ["IST0101"]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
