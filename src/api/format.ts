@@ -17,7 +17,7 @@ export function formatDiagnostic(r: DocumentResult, d: Diagnostic): string {
 }
 
 /** JSON shape of `tsmesh validate -o json`, one entry per document. */
-export function toJsonEntry(r: DocumentResult): {
+export interface ValidateJsonEntry {
   file: string;
   index: number;
   kind: string | null;
@@ -26,7 +26,9 @@ export function toJsonEntry(r: DocumentResult): {
   valid: boolean;
   errors: Array<{ code: string; path: string; message: string; line?: number }>;
   warnings: Array<{ code: string; path: string; message: string; line?: number }>;
-} {
+}
+
+export function toJsonEntry(r: DocumentResult): ValidateJsonEntry {
   const entry = (d: Diagnostic) => ({ code: d.code, path: d.path, message: d.message, line: (d.path && r.lineOf?.(d.path)) || r.line });
   return {
     file: r.file,

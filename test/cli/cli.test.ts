@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import type { ValidateJsonEntry } from "../../src/api/format.js";
 import { packageRoot } from "../../src/core/paths.js";
 
 const root = packageRoot();
@@ -20,15 +21,7 @@ function tsmeshIn(input: string | undefined, ...args: string[]): { code: number 
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-interface JsonEntry {
-  file: string;
-  index: number;
-  kind: string | null;
-  namespace: string | null;
-  name: string | null;
-  valid: boolean;
-  errors: Array<{ code: string; path: string; message: string }>;
-}
+type JsonEntry = ValidateJsonEntry;
 
 test("validate accepts the shipped example and Istio's bookinfo rules (exit 0)", () => {
   const r = tsmesh("validate", "examples/bookinfo", "samples/bookinfo/networking");
