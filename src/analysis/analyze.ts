@@ -4,6 +4,7 @@ import type { AnyResource, IstioKind, Resource } from "../api/resource.js";
 import { resourceName } from "../api/resource.js";
 import type { DocumentResult } from "../api/validate.js";
 import { hostMatches, resolveShortName } from "../api/hosts.js";
+import { unreachableRoutes } from "../api/validation/virtualservice.js";
 import { MESSAGE_TYPES, type AnalysisMessage, type MessageCode } from "./messages.js";
 
 type Located = { resource: AnyResource; doc: DocumentResult };
@@ -208,33 +209,10 @@ const serverCertificateVerification: Analyzer = (ctx) => {
   }
 };
 
+// The VirtualService validator finds these too (as warnings); the analyzer reports them with Istio's codes.
 const unreachableRules: Analyzer = (ctx) => {
-  for (const vs of ctx.all("VirtualService")) {
-    const http = vs.resource.spec.http ?? [];
-    const seen = new Map<string, number>();
-    for (let i = 0; i < http.length; i++) {
-      const r = http[i];
-      const matches = r.match ?? [];
-      const catchAll = matches.length === 0 || matches.some((m) => Object.keys(m).filter((k) => k !== "name").length === 0);
-      if (catchAll && i < http.length - 1) {
-        ctx.report(
-          "IST0130",
-          vs,
-          `VirtualService rule #${i + 1}${http[i + 1].name ? ` (${http[i + 1].name})` : ""} not used (only the last rule can have no matches)`,
-          `spec.http[${i + 1}]`,
-        );
-        break;
-      }
-      matches.forEach((m, j) => {
-        const { name: _ignored, ...rest } = m;
-        const key = JSON.stringify(rest);
-        const first = seen.get(key);
-        if (first !== undefined)
-          ctx.report("IST0131", vs, `VirtualService rule #${i} match #${j} is not used (duplicates a match in rule #${first})`, `spec.http[${i}].match[${j}]`);
-        else seen.set(key, i);
-      });
-    }
-  }
+  for (const vs of ctx.all("VirtualService"))
+    for (const f of unreachableRoutes(vs.resource.spec)) ctx.report(f.scope === "rule" ? "IST0130" : "IST0131", vs, f.message, f.path);
 };
 
 const hostNotFoundInGateway: Analyzer = (ctx) => {

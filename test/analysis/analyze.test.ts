@@ -90,7 +90,8 @@ spec:
 
 test("IST0130 / IST0131: unreachable rule and ineffective match", () => {
   const got = codes(vs("r", "  hosts: [reviews]\n  http:\n  - match: [{uri: {prefix: /a}}]\n    route: [{destination: {host: reviews}}]\n  - match: [{uri: {prefix: /a}}]\n    route: [{destination: {host: reviews}}]\n  - route: [{destination: {host: reviews}}]\n  - route: [{destination: {host: ratings}}]\n"));
-  assert.deepEqual(got, ["IST0131 VirtualService default/r spec.http[1].match[0]", "IST0130 VirtualService default/r spec.http[3]"]);
+  // Rule 1's only match repeats rule 0's, so the match (IST0131) and with it the whole rule (IST0130) are dead.
+  assert.deepEqual(got, ["IST0131 VirtualService default/r spec.http[1].match[0]", "IST0130 VirtualService default/r spec.http[1]", "IST0130 VirtualService default/r spec.http[3]"]);
 });
 
 test("IST0132: VirtualService host the gateway does not serve", () => {

@@ -1,5 +1,6 @@
 // Test helpers for validation table tests.
 import assert from "node:assert/strict";
+import { describe, it } from "node:test";
 import { validateObject, validateText } from "../../src/api/validate.js";
 import type { Diagnostic } from "../../src/core/errors.js";
 
@@ -64,4 +65,27 @@ export function assertWarning(input: string | object, path: string, contains?: s
   assert.ok(hit, `expected a warning at ${path}; got:\n${d.map((x) => `  ${x.severity} ${x.path}: ${x.message}`).join("\n")}`);
   assert.ok(!d.some((x) => x.severity === "error"), "expected no errors");
   return d;
+}
+
+export interface TableCase {
+  name: string;
+  spec: object;
+  path?: string;
+  contains?: string | RegExp;
+}
+
+/** The rejects / warns / accepts trio of table tests for one kind. */
+export function kindTables(kind: string, tables: { invalid: TableCase[]; warnings: TableCase[]; valid: TableCase[] }, extraWarns?: () => void): void {
+  describe(`${kind} semantic validation`, () => {
+    describe("rejects", () => {
+      for (const c of tables.invalid) it(c.name, () => void assertError(resource(kind, c.spec), c.path ?? "", c.contains));
+    });
+    describe("warns", () => {
+      for (const c of tables.warnings) it(c.name, () => void assertWarning(resource(kind, c.spec), c.path ?? "", c.contains));
+      extraWarns?.();
+    });
+    describe("accepts", () => {
+      for (const c of tables.valid) it(c.name, () => void assertValid(resource(kind, c.spec)));
+    });
+  });
 }

@@ -706,8 +706,26 @@ function routeLabel(routes: Array<{ name?: string }>, i: number): string {
   return name ? JSON.stringify(name) : `#${i}`;
 }
 
-function analyzeUnreachable(ctx: ValidationContext, routes: Array<{ name?: string; match?: Array<object> }> | undefined, path: string, isHTTP: boolean): void {
+/** A rule or match that can never apply; `scope` tells which (Istio's IST0130 vs IST0131). */
+export interface UnreachableFinding {
+  scope: "rule" | "match";
+  path: string;
+  message: string;
+}
+
+/** Every unreachable rule and match in a VirtualService's http, tcp and tls routes. */
+export function unreachableRoutes(spec: VirtualServiceSpec): UnreachableFinding[] {
+  const out: UnreachableFinding[] = [];
+  findUnreachable(out, spec.http, "spec.http", true);
+  findUnreachable(out, spec.tcp, "spec.tcp", false);
+  findUnreachable(out, spec.tls, "spec.tls", false);
+  return out;
+}
+
+function findUnreachable(out: UnreachableFinding[], routes: Array<{ name?: string; match?: Array<object> }> | undefined, path: string, isHTTP: boolean): void {
   if (!routes) return;
+  const rule = (p: string, message: string) => out.push({ scope: "rule", path: p, message });
+  const match = (p: string, message: string) => out.push({ scope: "match", path: p, message });
   const seen = new Map<string, number>();
   let catchAll = -1;
   const prefixMatches: PrefixMatch[] = [];
@@ -715,12 +733,12 @@ function analyzeUnreachable(ctx: ValidationContext, routes: Array<{ name?: strin
     const p = `${path}[${i}]`;
     const matches = r.match ?? [];
     if (matches.length === 0) {
-      if (catchAll >= 0) ctx.warn("TSMESH_SUSPICIOUS", p, `rule ${routeLabel(routes, i)} is never used: rule ${routeLabel(routes, catchAll)} before it has no match and takes all traffic`);
+      if (catchAll >= 0) rule(p, `rule ${routeLabel(routes, i)} is never used: rule ${routeLabel(routes, catchAll)} before it has no match and takes all traffic`);
       catchAll = i;
       return;
     }
     if (catchAll >= 0) {
-      ctx.warn("TSMESH_SUSPICIOUS", p, `rule ${routeLabel(routes, i)} is never used: rule ${routeLabel(routes, catchAll)} before it has no match and takes all traffic`);
+      rule(p, `rule ${routeLabel(routes, i)} is never used: rule ${routeLabel(routes, catchAll)} before it has no match and takes all traffic`);
       return;
     }
     let duplicates = 0;
@@ -729,7 +747,7 @@ function analyzeUnreachable(ctx: ValidationContext, routes: Array<{ name?: strin
       const key = stableJSON(isHTTP ? rest : m);
       const prior = seen.get(key);
       if (prior !== undefined) {
-        ctx.warn("TSMESH_SUSPICIOUS", `${p}.match[${j}]`, `this match is never used: rule ${routeLabel(routes, prior)} has the same match`);
+        match(`${p}.match[${j}]`, `this match is never used: rule ${routeLabel(routes, prior)} has the same match`);
         duplicates++;
         return;
       }
@@ -739,15 +757,14 @@ function analyzeUnreachable(ctx: ValidationContext, routes: Array<{ name?: strin
         if (pm) prefixMatches.push(pm);
       }
     });
-    if (duplicates === matches.length) ctx.warn("TSMESH_SUSPICIOUS", p, `rule ${routeLabel(routes, i)} is never used: all its matches are used by earlier rules`);
+    if (duplicates === matches.length) rule(p, `rule ${routeLabel(routes, i)} is never used: all its matches are used by earlier rules`);
   });
   for (let a = 0; a < prefixMatches.length; a++) {
     for (let b = a + 1; b < prefixMatches.length; b++) {
       const A = prefixMatches[a];
       const B = prefixMatches[b];
       if (A.prefix === B.prefix || !covers(A, B)) continue;
-      ctx.warn(
-        "TSMESH_SUSPICIOUS",
+      match(
         `${path}[${B.rule}].match[${B.match}]`,
         `this match (uri prefix ${JSON.stringify(B.prefix)}) is never used: match #${A.match} of rule ${routeLabel(routes, A.rule)} (uri prefix ${JSON.stringify(A.prefix)}) comes first and covers it`,
       );
@@ -816,7 +833,5 @@ export const validateVirtualService: SemanticValidator<"VirtualService"> = (reso
 
   validateExportTo(ctx, "spec.exportTo", spec.exportTo, resource.metadata.namespace);
 
-  analyzeUnreachable(ctx, spec.http, "spec.http", true);
-  analyzeUnreachable(ctx, spec.tcp, "spec.tcp", false);
-  analyzeUnreachable(ctx, spec.tls, "spec.tls", false);
+  for (const f of unreachableRoutes(spec)) ctx.warn("TSMESH_SUSPICIOUS", f.path, f.message);
 };

@@ -1,6 +1,5 @@
 // Table tests for DestinationRule's semantic validation (Istio's ValidateDestinationRule and friends).
-import { describe, it } from "node:test";
-import { assertError, assertValid, assertWarning, resource } from "../../helpers/validate.js";
+import { kindTables } from "../../helpers/validate.js";
 
 interface Case {
   name: string;
@@ -205,23 +204,4 @@ const valid: { name: string; spec: object }[] = [
   { name: "selector exported by name", spec: { host: HOST, exportTo: ["default"], workloadSelector: { matchLabels: { app: "ratings" } } } },
 ];
 
-describe("DestinationRule semantic validation", () => {
-  describe("rejects", () => {
-    for (const c of invalid)
-      it(c.name, () => {
-        assertError(resource("DestinationRule", c.spec), c.path, c.contains);
-      });
-  });
-  describe("warns", () => {
-    for (const c of warnings)
-      it(c.name, () => {
-        assertWarning(resource("DestinationRule", c.spec), c.path, c.contains);
-      });
-  });
-  describe("accepts", () => {
-    for (const c of valid)
-      it(c.name, () => {
-        assertValid(resource("DestinationRule", c.spec));
-      });
-  });
-});
+kindTables("DestinationRule", { invalid, warnings, valid });

@@ -1,6 +1,6 @@
 // Table tests for ServiceEntry's semantic validation (Istio's ValidateServiceEntry).
-import { describe, it } from "node:test";
-import { assertError, assertValid, assertWarning, resource } from "../../helpers/validate.js";
+import { it } from "node:test";
+import { assertWarning, resource, kindTables } from "../../helpers/validate.js";
 
 interface Case {
   name: string;
@@ -110,30 +110,12 @@ const valid: { name: string; spec: object }[] = [
   { name: "lower-case protocol", spec: se({ ports: [{ name: "http", number: 80, protocol: "http" }] }) },
 ];
 
-describe("ServiceEntry semantic validation", () => {
-  describe("rejects", () => {
-    for (const c of invalid)
-      it(c.name, () => {
-        assertError(resource("ServiceEntry", c.spec), c.path, c.contains);
-      });
-  });
-  describe("warns", () => {
-    for (const c of warnings)
-      it(c.name, () => {
-        assertWarning(resource("ServiceEntry", c.spec), c.path, c.contains);
-      });
-    it("TCP port without addresses when auto-allocation is off", () => {
-      const r = resource("ServiceEntry", { hosts: ["db.example.com"], ports: [{ name: "tcp", number: 5432, protocol: "TCP" }], resolution: "DNS" }) as {
-        metadata: Record<string, unknown>;
-      };
-      r.metadata.labels = { "networking.istio.io/enable-autoallocate-ip": "false" };
-      assertWarning(r, "spec.ports[0]", "auto-allocation");
-    });
-  });
-  describe("accepts", () => {
-    for (const c of valid)
-      it(c.name, () => {
-        assertValid(resource("ServiceEntry", c.spec));
-      });
+kindTables("ServiceEntry", { invalid, warnings, valid }, () => {
+  it("TCP port without addresses when auto-allocation is off", () => {
+    const r = resource("ServiceEntry", { hosts: ["db.example.com"], ports: [{ name: "tcp", number: 5432, protocol: "TCP" }], resolution: "DNS" }) as {
+      metadata: Record<string, unknown>;
+    };
+    r.metadata.labels = { "networking.istio.io/enable-autoallocate-ip": "false" };
+    assertWarning(r, "spec.ports[0]", "auto-allocation");
   });
 });

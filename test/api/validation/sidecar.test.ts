@@ -1,6 +1,5 @@
 // Table tests for Sidecar's semantic validation (Istio's ValidateSidecar and its helpers).
-import { describe, it } from "node:test";
-import { assertError, assertValid, assertWarning, resource } from "../../helpers/validate.js";
+import { kindTables } from "../../helpers/validate.js";
 
 interface Case {
   name: string;
@@ -123,23 +122,4 @@ const valid: { name: string; spec: object }[] = [
   { name: "selected workloads", spec: { workloadSelector: { labels: { app: "ratings" } }, ...egress({ hosts: ["./*"] }) } },
 ];
 
-describe("Sidecar semantic validation", () => {
-  describe("rejects", () => {
-    for (const c of invalid)
-      it(c.name, () => {
-        assertError(resource("Sidecar", c.spec), c.path, c.contains);
-      });
-  });
-  describe("warns", () => {
-    for (const c of warnings)
-      it(c.name, () => {
-        assertWarning(resource("Sidecar", c.spec), c.path, c.contains);
-      });
-  });
-  describe("accepts", () => {
-    for (const c of valid)
-      it(c.name, () => {
-        assertValid(resource("Sidecar", c.spec));
-      });
-  });
-});
+kindTables("Sidecar", { invalid, warnings, valid });
