@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { packageRoot } from "../core/paths.js";
 import { runAnalyze } from "./analyze.js";
+import { runDiscovery } from "./discovery.js";
 import { runValidate } from "./validate.js";
 
 const USAGE = `tsmesh — a service mesh that speaks Istio
@@ -14,6 +15,11 @@ Usage:
       Exit 0 when all are valid, 1 otherwise.
   tsmesh analyze PATH...   [-o text|json] [--failure-threshold Error|Warning|Info]
       Find problems across resources (Istio's IST0xxx analyzer codes).
+  tsmesh discovery --config DIR [--config MORE]... [--xds-address 127.0.0.1:15010]
+                   [--monitoring-address 127.0.0.1:15014]
+      Run the control plane (Pilot): watch Istio YAML, serve Envoy xDS v3 over gRPC ADS (SotW and
+      Delta) to sidecars, gateways and proxyless gRPC clients. Monitoring: /metrics, /ready,
+      /debug/syncz, /debug/config_dump?proxyID=NODE_ID.
   tsmesh version
   tsmesh help
 `;
@@ -31,7 +37,7 @@ function outputFormat(v: string | undefined): "text" | "json" {
 
 class UsageError extends Error {}
 
-export function main(argv: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): number {
+export function main(argv: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): number | Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
@@ -54,6 +60,24 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         const threshold = values["failure-threshold"] ?? "Error";
         if (!["Error", "Warning", "Info"].includes(threshold)) throw new UsageError(`--failure-threshold must be Error, Warning or Info`);
         return runAnalyze(positionals, { output: outputFormat(values.output), failureThreshold: threshold as "Error" | "Warning" | "Info" }, out);
+      }
+      case "discovery": {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: {
+            config: { type: "string", multiple: true },
+            "xds-address": { type: "string" },
+            "monitoring-address": { type: "string" },
+          },
+        });
+        const config = [...(values.config ?? []), ...positionals];
+        if (config.length === 0) throw new UsageError("discovery needs --config DIR");
+        return runDiscovery(
+          { config, xdsAddress: values["xds-address"] ?? "127.0.0.1:15010", monitoringAddress: values["monitoring-address"] ?? "127.0.0.1:15014" },
+          out,
+          err,
+        );
       }
       case "version":
       case "--version":

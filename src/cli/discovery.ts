@@ -1,0 +1,53 @@
+// `tsmesh discovery`: runs the control plane (Pilot's role) until SIGINT/SIGTERM.
+import { existsSync } from "node:fs";
+import { Discovery } from "../controlplane/discovery.js";
+
+export interface DiscoveryCliOptions {
+  config: string[];
+  xdsAddress: string;
+  monitoringAddress: string;
+}
+
+export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  for (const p of opts.config) {
+    if (!existsSync(p)) {
+      err(`tsmesh discovery: --config ${p}: no such file or folder`);
+      return 2;
+    }
+  }
+  const discovery = new Discovery({
+    configPaths: opts.config,
+    xdsAddress: opts.xdsAddress,
+    monitoringAddress: opts.monitoringAddress,
+    log: (line) => err(line),
+  });
+  try {
+    await discovery.start();
+  } catch (e) {
+    err(`tsmesh discovery: ${(e as Error).message}`);
+    await discovery.close();
+    return 1;
+  }
+  const push = discovery.pushContext;
+  out(
+    `tsmesh discovery: ${push.registry.services.length} services, ${push.input.virtualServices.length} virtual services, ${push.input.destinationRules.length} destination rules from ${opts.config.join(", ")}`,
+  );
+  out(`tsmesh discovery: xDS (ADS, SotW + Delta) on ${hostOf(opts.xdsAddress)}:${discovery.xdsPort}`);
+  if (opts.monitoringAddress !== "") out(`tsmesh discovery: monitoring on http://${hostOf(opts.monitoringAddress)}:${discovery.monitoringPort} (/metrics, /ready, /debug/syncz, /debug/config_dump?proxyID=…)`);
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      out(`tsmesh discovery: ${signal}, shutting down`);
+      void discovery.close().then(() => resolve(0));
+    };
+    const onInt = () => stop("SIGINT");
+    const onTerm = () => stop("SIGTERM");
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+  });
+}
+
+function hostOf(address: string): string {
+  return address.slice(0, address.lastIndexOf(":")) || "127.0.0.1";
+}

@@ -1,0 +1,113 @@
+// Istio's side of the ADS server (pilot/pkg/xds generators keyed by type URL): turns a connected
+// node into a Proxy and, per push, asks the Envoy-form or proxyless-gRPC generators for the
+// resources a watch covers. Objects shared across proxies are encoded once (encodeResource memo).
+import { encodeResource, type EncodedResource } from "../envoy/encoded.js";
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type ProtoObject } from "../envoy/protos.js";
+import { parseProxy, type Proxy } from "../model/proxy.js";
+import type { PushContext } from "../model/push-context.js";
+import { buildClusters } from "../xds/gen/clusters.js";
+import { EndpointsBuilder } from "../xds/gen/endpoints.js";
+import { buildGrpcClusters, buildGrpcListeners, buildGrpcRoutes } from "../xds/gen/grpc.js";
+import { buildListeners } from "../xds/gen/listeners.js";
+import { buildRouteConfigurations } from "../xds/gen/routes.js";
+import { routeHashPolicy } from "../xds/gen/traffic-policy.js";
+import type { GenerateResult, PushRequest, WatchedResource, XdsGenerator, XdsNode } from "../xds/server/types.js";
+
+/** A connected proxy: the parsed node plus what the control plane learned about it. */
+export interface ConnectedProxy {
+  proxy: Proxy;
+  node: XdsNode;
+  peer: string;
+  /** Labels sent in node metadata (when empty, the WorkloadEntry at the proxy's IP supplies them). */
+  metadataLabels: Readonly<Record<string, string>>;
+}
+
+function named(objects: readonly ProtoObject[]): Map<string, ProtoObject> {
+  const m = new Map<string, ProtoObject>();
+  for (const o of objects) m.set(String(o.name ?? o.clusterName), o);
+  return m;
+}
+
+export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
+  /** ClusterLoadAssignments cached across pushes (invalidated per host on EDS-only pushes). */
+  readonly endpoints = new EndpointsBuilder();
+  private readonly connected = new Set<ConnectedProxy>();
+
+  connect(node: XdsNode, peer: string): ConnectedProxy {
+    const proxy = parseProxy(node);
+    const cp: ConnectedProxy = { proxy, node, peer, metadataLabels: proxy.labels };
+    this.connected.add(cp);
+    return cp;
+  }
+
+  disconnect(cp: ConnectedProxy): void {
+    this.connected.delete(cp);
+  }
+
+  /** Proxies with an open stream (for the EDS-only decision and debug pages). */
+  proxies(): ConnectedProxy[] {
+    return [...this.connected];
+  }
+
+  /** Call before pushing a new PushContext: keeps or drops cached endpoints. */
+  beginPush(push: PushContext, request: Pick<PushRequest, "full">, changedHosts?: ReadonlySet<string>): void {
+    this.endpoints.beginPush(push, { full: request.full, changedHosts: changedHosts ? new Set(changedHosts) : undefined });
+  }
+
+  /** Brings the proxy's labels in step with the push (WorkloadEntry labels when the node sent none). */
+  refreshProxy(cp: ConnectedProxy, push: PushContext): Proxy {
+    if (Object.keys(cp.metadataLabels).length === 0) {
+      cp.proxy.labels = push.workloadLabels(cp.proxy) ?? {};
+    }
+    return cp.proxy;
+  }
+
+  generate(cp: ConnectedProxy, typeUrl: string, watch: WatchedResource, request: PushRequest): GenerateResult | undefined {
+    const push = request.context as PushContext | undefined;
+    if (!push) return { resources: [] };
+    const proxy = this.refreshProxy(cp, push);
+    const objects = this.objects(proxy, push, typeUrl, watch, request);
+    if (!objects) return undefined;
+    const resources: EncodedResource[] = [];
+    for (const [name, obj] of objects) resources.push(encodeResource(typeUrl, name, obj));
+    return { resources };
+  }
+
+  /** The typed objects (by name) a watch covers; used by the ADS path and /debug/config_dump. */
+  objects(proxy: Proxy, push: PushContext, typeUrl: string, watch: WatchedResource, request?: Pick<PushRequest, "full" | "edsUpdates">): Map<string, ProtoObject> | undefined {
+    const grpc = proxy.generator === "grpc";
+    const wanted = (all: Map<string, ProtoObject>): Map<string, ProtoObject> => {
+      if (watch.wildcard) return all;
+      const out = new Map<string, ProtoObject>();
+      for (const n of watch.names) {
+        const o = all.get(n);
+        if (o) out.set(n, o);
+      }
+      return out;
+    };
+    switch (typeUrl) {
+      case CLUSTER_TYPE:
+        return wanted(named(grpc ? buildGrpcClusters(proxy, push, [...watch.names]) : buildClusters(proxy, push)));
+      case LISTENER_TYPE:
+        return wanted(named(grpc ? buildGrpcListeners(proxy, push, [...watch.names]) : buildListeners(proxy, push)));
+      case ROUTE_TYPE: {
+        const names = watch.wildcard ? undefined : [...watch.names];
+        const hashPolicy = (host: string, port: number, subset: string | undefined) => routeHashPolicy(push, proxy, host, port, subset);
+        return wanted(named(grpc ? buildGrpcRoutes(proxy, push, names ?? []) : buildRouteConfigurations(proxy, push, names, { hashPolicy })));
+      }
+      case ENDPOINT_TYPE: {
+        const out = new Map<string, ProtoObject>();
+        const names = watch.wildcard ? [] : [...watch.names];
+        const only = request && !request.full ? request.edsUpdates : undefined;
+        for (const n of names) {
+          if (only && !only.has(n)) continue;
+          const cla = this.endpoints.build(proxy, push, n);
+          if (cla) out.set(n, cla);
+        }
+        return out;
+      }
+      default:
+        return undefined;
+    }
+  }
+}

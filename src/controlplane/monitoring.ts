@@ -1,0 +1,170 @@
+// istiod's monitoring port (15014): /ready, /metrics (Prometheus text, istiod's metric names) and
+// the debug pages users know: /debug/syncz (per-proxy sent/acked versions and NACKs) and
+// /debug/config_dump?proxyID=ID (what that proxy gets, in Envoy's admin ConfigDump layout).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { encodeResource } from "../envoy/encoded.js";
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, TYPE_SHORT_NAMES, type ProtoObject } from "../envoy/protos.js";
+import { parseProxy, ProxyIdError, type Proxy } from "../model/proxy.js";
+import type { PushContext } from "../model/push-context.js";
+import type { WatchedResource } from "../xds/server/types.js";
+import type { Discovery } from "./discovery.js";
+
+const MAX_BODY = 64 * 1024;
+
+function send(res: ServerResponse, status: number, body: string, type = "text/plain; charset=utf-8"): void {
+  res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, JSON.stringify(value, null, 2) + "\n", "application/json");
+}
+
+const WILDCARD = (typeUrl: string): WatchedResource => ({ typeUrl, wildcard: true, names: new Set() });
+
+/** Envoy admin's ConfigDump for what `proxy` would receive from `push`. */
+export function configDump(discovery: Discovery, proxy: Proxy, push: PushContext): ProtoObject {
+  const gen = discovery.generator;
+  const entries = (typeUrl: string, watch: WatchedResource) => [...(gen.objects(proxy, push, typeUrl, watch) ?? new Map()).entries()];
+  const clusters = entries(CLUSTER_TYPE, WILDCARD(CLUSTER_TYPE));
+  const edsNames = clusters
+    .map(([, c]) => (c.edsClusterConfig as { serviceName?: string } | undefined)?.serviceName ?? (c.type === "EDS" ? String(c.name) : undefined))
+    .filter((n): n is string => !!n);
+  const endpoints = entries(ENDPOINT_TYPE, { typeUrl: ENDPOINT_TYPE, wildcard: false, names: new Set(edsNames) });
+  const listeners = entries(LISTENER_TYPE, WILDCARD(LISTENER_TYPE));
+  const routeNames = proxy.generator === "grpc" ? new Set(listeners.map(([n]) => n)) : undefined;
+  const routes = entries(ROUTE_TYPE, routeNames ? { typeUrl: ROUTE_TYPE, wildcard: false, names: routeNames } : WILDCARD(ROUTE_TYPE));
+  const version = (typeUrl: string, name: string, o: ProtoObject) => encodeResource(typeUrl, name, o).version;
+  const typed = (typeUrl: string, o: ProtoObject) => ({ "@type": typeUrl, ...o });
+  return {
+    configs: [
+      {
+        "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump",
+        versionInfo: push.version,
+        dynamicActiveClusters: clusters.map(([n, c]) => ({ versionInfo: version(CLUSTER_TYPE, n, c), cluster: typed(CLUSTER_TYPE, c) })),
+      },
+      {
+        "@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
+        versionInfo: push.version,
+        dynamicListeners: listeners.map(([n, l]) => ({ name: n, activeState: { versionInfo: version(LISTENER_TYPE, n, l), listener: typed(LISTENER_TYPE, l) } })),
+      },
+      {
+        "@type": "type.googleapis.com/envoy.admin.v3.RoutesConfigDump",
+        dynamicRouteConfigs: routes.map(([n, r]) => ({ versionInfo: version(ROUTE_TYPE, n, r), routeConfig: typed(ROUTE_TYPE, r) })),
+      },
+      {
+        "@type": "type.googleapis.com/envoy.admin.v3.EndpointsConfigDump",
+        dynamicEndpointConfigs: endpoints.map(([n, e]) => ({ versionInfo: version(ENDPOINT_TYPE, n, e), endpointConfig: typed(ENDPOINT_TYPE, e) })),
+      },
+    ],
+  };
+}
+
+export class MonitoringServer {
+  private server: Server | undefined;
+
+  constructor(private readonly discovery: Discovery) {}
+
+  listen(address: string): Promise<number> {
+    const i = address.lastIndexOf(":");
+    const host = address.slice(0, i) || "127.0.0.1";
+    const port = Number(address.slice(i + 1));
+    const server = createServer((req, res) => this.handle(req, res));
+    server.requestTimeout = 10_000;
+    server.headersTimeout = 5_000;
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        const a = server.address();
+        resolve(typeof a === "object" && a ? a.port : port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    const s = this.server;
+    if (!s) return Promise.resolve();
+    this.server = undefined;
+    return new Promise((resolve) => {
+      s.close(() => resolve());
+      s.closeAllConnections();
+    });
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) req.destroy();
+    });
+    const url = new URL(req.url ?? "/", "http://localhost");
+    try {
+      switch (url.pathname) {
+        case "/ready":
+          return this.discovery.ready ? send(res, 200, "ready\n") : send(res, 503, "not ready\n");
+        case "/metrics":
+          return send(res, 200, this.discovery.metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
+        case "/debug/syncz":
+          return json(res, 200, this.syncz());
+        case "/debug/config_dump":
+          return this.configDump(url, res);
+        case "/debug/connections":
+          return json(res, 200, this.discovery.server.connections().map((c) => ({ connectionId: c.connectionId, nodeId: c.nodeId, peer: c.peer, protocol: c.protocol, connectedAt: new Date(c.connectedAt).toISOString() })));
+        case "/debug":
+        case "/":
+          return send(res, 200, ["/ready", "/metrics", "/debug/syncz", "/debug/config_dump?proxyID=NODE_ID", "/debug/connections", ""].join("\n"));
+        default:
+          return send(res, 404, `unknown path ${url.pathname}; see /debug\n`);
+      }
+    } catch (e) {
+      send(res, 500, `${(e as Error).message}\n`);
+    }
+  }
+
+  /** One entry per connection, per type: what was sent, what was acked, the last NACK. */
+  private syncz(): unknown[] {
+    return this.discovery.server.connections().map((c) => ({
+      proxy: c.nodeId,
+      connectionId: c.connectionId,
+      protocol: c.protocol,
+      types: Object.fromEntries(
+        c.types.map((t) => [
+          TYPE_SHORT_NAMES[t.typeUrl] ?? t.typeUrl,
+          {
+            typeUrl: t.typeUrl,
+            wildcard: t.wildcard,
+            resourceNames: t.names.length,
+            sent: t.sentVersion,
+            sentNonce: t.sentNonce,
+            acked: t.ackedVersion,
+            ackedNonce: t.ackedNonce,
+            status: t.nack && (!t.ackedAt || t.nack.at >= t.ackedAt) ? "NACKED" : t.sentNonce && t.sentNonce === t.ackedNonce ? "SYNCED" : t.sentNonce ? "STALE" : "NOT SENT",
+            nack: t.nack && { version: t.nack.version, nonce: t.nack.nonce, error: t.nack.message, at: new Date(t.nack.at).toISOString() },
+          },
+        ]),
+      ),
+    }));
+  }
+
+  private configDump(url: URL, res: ServerResponse): void {
+    const id = url.searchParams.get("proxyID");
+    if (!id) return send(res, 400, "proxyID is required, e.g. /debug/config_dump?proxyID=sidecar~127.0.2.1~productpage-v1.default~default.svc.cluster.local\n");
+    const push = this.discovery.pushContext;
+    const connected = this.discovery.generator.proxies().find((p) => p.proxy.id === id || p.proxy.workloadId === id);
+    let proxy: Proxy;
+    if (connected) {
+      proxy = this.discovery.generator.refreshProxy(connected, push);
+    } else {
+      try {
+        proxy = parseProxy({ id });
+      } catch (e) {
+        if (e instanceof ProxyIdError) return send(res, 404, `proxy ${id} is not connected and ${e.message}\n`);
+        throw e;
+      }
+      proxy.labels = push.workloadLabels(proxy) ?? {};
+    }
+    json(res, 200, configDump(this.discovery, proxy, push));
+  }
+}

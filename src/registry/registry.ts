@@ -1,0 +1,197 @@
+// Builds the service registry from ServiceEntry and WorkloadEntry resources (Istio's
+// serviceentry controller): one Service per SE host, endpoints from inline SE endpoints or from
+// WorkloadEntries picked by the SE's workloadSelector (same namespace, as Istio does).
+import type { Resource } from "../api/resource.js";
+import {
+  labelsMatch,
+  parseLocality,
+  parseProtocol,
+  type ConfigRef,
+  type Resolution,
+  type Service,
+  type ServicePortInfo,
+  type WorkloadEndpoint,
+} from "./model.js";
+
+export interface RegistryInput {
+  serviceEntries: readonly Resource<"ServiceEntry">[];
+  workloadEntries: readonly Resource<"WorkloadEntry">[];
+}
+
+function ref(r: { kind: string; metadata: { namespace: string; name: string } }): ConfigRef {
+  return { kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name };
+}
+
+function exportSet(exportTo: readonly string[] | undefined, namespace: string): ReadonlySet<string> {
+  if (!exportTo || exportTo.length === 0) return new Set(["*"]);
+  return new Set(exportTo.map((e) => (e === "." ? namespace : e)));
+}
+
+/** A WorkloadEntry as a registry endpoint (labels from the entry and its metadata). */
+export function workloadEntryEndpoint(we: Resource<"WorkloadEntry">): WorkloadEndpoint | undefined {
+  const spec = we.spec;
+  if (!spec.address) return undefined;
+  return {
+    address: spec.address,
+    ports: spec.ports ?? {},
+    labels: { ...(we.metadata.labels ?? {}), ...(spec.labels ?? {}) },
+    weight: spec.weight,
+    locality: parseLocality(spec.locality),
+    network: spec.network ?? "",
+    serviceAccount: spec.serviceAccount ?? "default",
+    namespace: we.metadata.namespace,
+    workloadName: we.metadata.name,
+    source: ref(we),
+  };
+}
+
+export class ServiceRegistry {
+  readonly services: readonly Service[];
+  /** Every WorkloadEntry with an address, in store order. */
+  readonly workloads: readonly WorkloadEndpoint[];
+  private readonly byHost = new Map<string, Service[]>();
+  private readonly endpointsOf = new Map<Service, readonly WorkloadEndpoint[]>();
+  private readonly workloadsByAddress = new Map<string, WorkloadEndpoint[]>();
+
+  constructor(input: RegistryInput) {
+    const workloads: WorkloadEndpoint[] = [];
+    for (const we of input.workloadEntries) {
+      const ep = workloadEntryEndpoint(we);
+      if (!ep) continue;
+      workloads.push(ep);
+      const list = this.workloadsByAddress.get(ep.address);
+      if (list) list.push(ep);
+      else this.workloadsByAddress.set(ep.address, [ep]);
+    }
+    this.workloads = workloads;
+
+    const services: Service[] = [];
+    input.serviceEntries.forEach((se, order) => {
+      const spec = se.spec;
+      const ns = se.metadata.namespace;
+      const ports: ServicePortInfo[] = (spec.ports ?? []).map((p) => ({
+        name: p.name,
+        port: p.number,
+        protocol: parseProtocol(p.protocol, p.name),
+        targetPort: p.targetPort,
+      }));
+      const resolution: Resolution = spec.resolution ?? "NONE";
+      const selector = spec.workloadSelector?.labels;
+      const selected = spec.workloadSelector
+        ? workloads.filter((w) => w.namespace === ns && labelsMatch(selector, w.labels))
+        : undefined;
+      for (const host of spec.hosts) {
+        const svc: Service = {
+          hostname: host,
+          namespace: ns,
+          name: se.metadata.name,
+          ports,
+          addresses: spec.addresses ?? [],
+          resolution,
+          meshExternal: spec.location === "MESH_EXTERNAL",
+          exportTo: exportSet(spec.exportTo, ns),
+          workloadSelector: selector ?? (spec.workloadSelector ? {} : undefined),
+          subjectAltNames: spec.subjectAltNames ?? [],
+          source: ref(se),
+          order,
+        };
+        services.push(svc);
+        const list = this.byHost.get(host);
+        if (list) list.push(svc);
+        else this.byHost.set(host, [svc]);
+        this.endpointsOf.set(svc, selected ?? this.inlineEndpoints(se, svc));
+      }
+    });
+    this.services = services;
+  }
+
+  private inlineEndpoints(se: Resource<"ServiceEntry">, svc: Service): WorkloadEndpoint[] {
+    const eps = se.spec.endpoints ?? [];
+    if (eps.length === 0 && (svc.resolution === "DNS" || svc.resolution === "DNS_ROUND_ROBIN") && !svc.hostname.startsWith("*")) {
+      // A DNS ServiceEntry without endpoints resolves its own host name.
+      return [
+        {
+          address: svc.hostname,
+          ports: {},
+          labels: {},
+          locality: parseLocality(undefined),
+          network: "",
+          serviceAccount: "",
+          namespace: svc.namespace,
+          workloadName: se.metadata.name,
+          source: svc.source,
+        },
+      ];
+    }
+    return eps
+      .filter((e) => e.address)
+      .map((e, i) => ({
+        address: e.address!,
+        ports: e.ports ?? {},
+        labels: e.labels ?? {},
+        weight: e.weight,
+        locality: parseLocality(e.locality),
+        network: e.network ?? "",
+        serviceAccount: e.serviceAccount ?? "",
+        namespace: svc.namespace,
+        workloadName: `${se.metadata.name}-${i}`,
+        source: svc.source,
+      }));
+  }
+
+  /** Services defining `hostname` (several namespaces may define the same host), oldest first. */
+  servicesFor(hostname: string): readonly Service[] {
+    return this.byHost.get(hostname) ?? [];
+  }
+
+  /** Every distinct hostname. */
+  hostnames(): IterableIterator<string> {
+    return this.byHost.keys();
+  }
+
+  /** The workload instances backing `service`. */
+  endpoints(service: Service): readonly WorkloadEndpoint[] {
+    return this.endpointsOf.get(service) ?? [];
+  }
+
+  /** Workloads (WorkloadEntries) at an address. */
+  workloadsAt(address: string): readonly WorkloadEndpoint[] {
+    return this.workloadsByAddress.get(address) ?? [];
+  }
+
+  /** Services an endpoint belongs to (the instances a proxy at that workload serves inbound). */
+  servicesOf(endpoint: WorkloadEndpoint): Service[] {
+    const out: Service[] = [];
+    for (const [svc, eps] of this.endpointsOf) if (eps.includes(endpoint)) out.push(svc);
+    return out;
+  }
+}
+
+/** The port an endpoint serves a service port on: its named port, else targetPort, else the port. */
+export function endpointPort(ep: WorkloadEndpoint, port: ServicePortInfo): number {
+  return ep.ports[port.name] ?? port.targetPort ?? port.port;
+}
+
+/**
+ * Hostnames whose endpoint lists differ between two registries (for EDS-only pushes), or
+ * undefined when services themselves changed (a full push is needed).
+ */
+export function changedEndpointHosts(before: ServiceRegistry, after: ServiceRegistry): Set<string> | undefined {
+  if (before.services.length !== after.services.length) return undefined;
+  const changed = new Set<string>();
+  for (let i = 0; i < after.services.length; i++) {
+    const a = before.services[i];
+    const b = after.services[i];
+    if (a.hostname !== b.hostname || a.namespace !== b.namespace || serviceShape(a) !== serviceShape(b)) return undefined;
+    if (endpointsShape(before.endpoints(a)) !== endpointsShape(after.endpoints(b))) changed.add(b.hostname);
+  }
+  return changed;
+}
+
+function serviceShape(s: Service): string {
+  return JSON.stringify([s.ports, s.addresses, s.resolution, s.meshExternal, [...s.exportTo], s.workloadSelector, s.subjectAltNames]);
+}
+
+function endpointsShape(eps: readonly WorkloadEndpoint[]): string {
+  return JSON.stringify(eps.map((e) => [e.address, e.ports, e.labels, e.weight, e.locality, e.network, e.serviceAccount]));
+}

@@ -1,0 +1,102 @@
+// End-to-end harness: a tsmesh discovery server (in process, real gRPC on 127.0.0.1) watching a
+// temp config folder, real gRPC echo servers on 127.0.x.y, and proxyless clients.
+import { mkdtempSync, rmSync, writeFileSync, renameSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Discovery } from "../../src/controlplane/discovery.js";
+import { EchoClient, EchoServer, grpcBootstrap, type XdsClientNode } from "../helpers/grpc-echo.js";
+
+export class MeshFixture {
+  readonly dir = mkdtempSync(join(tmpdir(), "tsmesh-e2e-"));
+  discovery!: Discovery;
+  readonly servers: EchoServer[] = [];
+  readonly clients: EchoClient[] = [];
+  readonly logs: string[] = [];
+
+  /** Writes (atomically) a config file in the watched folder. */
+  write(file: string, yaml: string): void {
+    const tmp = join(this.dir, `.${file}.tmp`);
+    writeFileSync(tmp, yaml);
+    renameSync(tmp, join(this.dir, file));
+  }
+
+  async start(files: Record<string, string>): Promise<void> {
+    for (const [f, y] of Object.entries(files)) this.write(f, y);
+    this.discovery = new Discovery({ configPaths: [this.dir], xdsAddress: "127.0.0.1:0", monitoringAddress: "127.0.0.1:0", log: (l) => this.logs.push(l) });
+    await this.discovery.start();
+  }
+
+  get xdsAddress(): string {
+    return `127.0.0.1:${this.discovery.xdsPort}`;
+  }
+
+  get monitoringUrl(): string {
+    return `http://127.0.0.1:${this.discovery.monitoringPort}`;
+  }
+
+  async server(name: string, address: string, port: number): Promise<EchoServer> {
+    const s = new EchoServer({ name, address, port });
+    await s.start();
+    this.servers.push(s);
+    return s;
+  }
+
+  client(target: string, node: XdsClientNode): EchoClient {
+    const c = new EchoClient(target, grpcBootstrap(this.xdsAddress, node));
+    this.clients.push(c);
+    return c;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients) c.close();
+    await Promise.all(this.servers.map((s) => s.stop()));
+    await this.discovery?.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Polls `fn` until it returns a truthy value or `ms` pass; returns the value or throws with `what`. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 5000, every = 20): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, every));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+}
+
+/** ServiceEntry + WorkloadEntries for an echo service: one entry per [name, address, labels]. */
+export function echoService(host: string, port: number, workloads: Array<[string, string, Record<string, string>, string?]>): string {
+  const docs = [
+    `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${host.split(".")[0]}, namespace: default }
+spec:
+  hosts: [${host}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ name: grpc, number: ${port}, protocol: GRPC }]
+  workloadSelector: { labels: { app: ${host.split(".")[0]} } }`,
+  ];
+  for (const [name, address, labels, locality] of workloads) {
+    docs.push(`apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: ${name}, namespace: default }
+spec:
+  address: ${address}
+  labels: ${JSON.stringify({ app: host.split(".")[0], ...labels })}${locality ? `\n  locality: ${locality}` : ""}`);
+  }
+  return docs.join("\n---\n") + "\n";
+}
+
+export const clientNode = (name: string, locality?: XdsClientNode["locality"]): XdsClientNode => ({
+  id: `sidecar~127.0.0.1~${name}.default~default.svc.cluster.local`,
+  locality,
+  metadata: { NAMESPACE: "default", LABELS: { app: name } },
+});

@@ -1,0 +1,149 @@
+// A real gRPC echo service for end-to-end tests: servers on 127.0.x.y addresses that answer with
+// their own name (and the request metadata), and clients that reach them through xds:/// targets
+// resolved by @grpc/grpc-js-xds against a tsmesh discovery server.
+import * as grpc from "@grpc/grpc-js";
+import * as grpcXds from "@grpc/grpc-js-xds";
+
+grpcXds.register();
+
+export interface EchoRequest {
+  message?: string;
+}
+
+export interface EchoReply {
+  server: string;
+  message?: string;
+  metadata: Record<string, string>;
+}
+
+const json = {
+  serialize: (v: unknown) => Buffer.from(JSON.stringify(v)),
+  deserialize: (b: Buffer) => JSON.parse(b.toString("utf8")) as unknown,
+};
+
+/** /echo.Echo/Echo with JSON bodies (no .proto needed: the mesh does not look inside messages). */
+export const ECHO_SERVICE: grpc.ServiceDefinition = {
+  Echo: {
+    path: "/echo.Echo/Echo",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: json.serialize,
+    requestDeserialize: json.deserialize,
+    responseSerialize: json.serialize,
+    responseDeserialize: json.deserialize,
+  },
+};
+
+export interface EchoServerOptions {
+  name: string;
+  address: string;
+  port: number;
+  /** Fail calls with this status (until changed) — for retry and outlier tests. */
+  failWith?: grpc.status;
+}
+
+export class EchoServer {
+  readonly server = new grpc.Server();
+  calls = 0;
+  failWith: grpc.status | undefined;
+  /** Fail only the first N calls carrying each `x-attempt-key` value (retry tests). */
+  failFirstPerKey = 0;
+  private readonly seenKeys = new Map<string, number>();
+
+  constructor(readonly opts: EchoServerOptions) {
+    this.failWith = opts.failWith;
+    this.server.addService(ECHO_SERVICE, {
+      Echo: (call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, cb: grpc.sendUnaryData<EchoReply>) => {
+        this.calls++;
+        const md: Record<string, string> = {};
+        for (const [k, v] of Object.entries(call.metadata.getMap())) md[k] = String(v);
+        const key = md["x-attempt-key"];
+        if (key && this.failFirstPerKey > 0) {
+          const n = (this.seenKeys.get(key) ?? 0) + 1;
+          this.seenKeys.set(key, n);
+          if (n <= this.failFirstPerKey) return cb({ code: grpc.status.UNAVAILABLE, details: `${opts.name}: failing attempt ${n}` });
+        }
+        if (this.failWith !== undefined) return cb({ code: this.failWith, details: `${opts.name} fails on purpose` });
+        cb(null, { server: opts.name, message: call.request.message, metadata: md });
+      },
+    });
+  }
+
+  start(): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.server.bindAsync(`${this.opts.address}:${this.opts.port}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, 500);
+      this.server.tryShutdown(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+}
+
+const EchoClientCtor = grpc.makeGenericClientConstructor(ECHO_SERVICE, "Echo");
+
+export interface XdsClientNode {
+  id: string;
+  locality?: { region?: string; zone?: string; sub_zone?: string };
+  metadata?: Record<string, unknown>;
+}
+
+/** A bootstrap as Istio's agent writes it for proxyless gRPC (GENERATOR=grpc). */
+export function grpcBootstrap(xdsAddress: string, node: XdsClientNode): string {
+  return JSON.stringify({
+    xds_servers: [{ server_uri: xdsAddress, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }],
+    node: { id: node.id, locality: node.locality ?? {}, metadata: { GENERATOR: "grpc", ...node.metadata } },
+  });
+}
+
+export class EchoClient {
+  private readonly client: grpc.Client;
+
+  /** target: `xds:///HOST:PORT`; the bootstrap is per channel (grpc-js-xds' test option). */
+  constructor(target: string, bootstrap: string) {
+    this.client = new EchoClientCtor(target, grpc.credentials.createInsecure(), {
+      "grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config": bootstrap,
+    });
+  }
+
+  echo(metadata: Record<string, string> = {}, deadlineMs = 3000): Promise<EchoReply> {
+    const md = new grpc.Metadata();
+    for (const [k, v] of Object.entries(metadata)) md.set(k, v);
+    return new Promise((resolve, reject) => {
+      (this.client as unknown as Record<string, (req: EchoRequest, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: EchoReply) => void) => void>).Echo(
+        { message: "hi" },
+        md,
+        { deadline: Date.now() + deadlineMs },
+        (e, r) => (e ? reject(e) : resolve(r!)),
+      );
+    });
+  }
+
+  /** Sends `n` calls (sequentially) and counts replies per server name; errors count under "error:CODE". */
+  async tally(n: number, metadata: Record<string, string> = {}): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < n; i++) {
+      try {
+        const r = await this.echo(metadata);
+        counts[r.server] = (counts[r.server] ?? 0) + 1;
+      } catch (e) {
+        const k = `error:${(e as grpc.ServiceError).code}`;
+        counts[k] = (counts[k] ?? 0) + 1;
+      }
+    }
+    return counts;
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,99 @@
+// Test helpers for generated xDS: build a PushContext from YAML folders, compare with golden files,
+// and check that a typed object survives a protobuf round trip (catches misspelled fields, which
+// protobufjs would otherwise drop silently, and default values written out).
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { validateText } from "../../src/api/validate.js";
+import type { AnyResource } from "../../src/api/resource.js";
+import { listConfigFiles } from "../../src/config/files.js";
+import { packageRoot } from "../../src/core/paths.js";
+import { decodeMessage, encodeMessage, type ProtoObject } from "../../src/envoy/protos.js";
+import { PushContext, pushInputFrom, DEFAULT_MESH_CONFIG, type MeshConfig } from "../../src/model/push-context.js";
+import { parseProxy, proxyNodeId, type Proxy, type ProxyType } from "../../src/model/proxy.js";
+
+/** Parses and validates YAML text; throws on any invalid document. */
+export function resourcesFromYaml(text: string, file = "test.yaml"): AnyResource[] {
+  const out: AnyResource[] = [];
+  for (const doc of validateText(text, file)) {
+    if (!doc.valid || !doc.resource) {
+      throw new Error(`${file}: invalid document ${doc.index}: ${doc.diagnostics.map((d) => `${d.path}: ${d.message}`).join("; ")}`);
+    }
+    out.push(doc.resource);
+  }
+  return out;
+}
+
+/** Loads every YAML file under the given paths (files or folders, relative to the package root). */
+export function resourcesFromPaths(...paths: string[]): AnyResource[] {
+  const out: AnyResource[] = [];
+  for (const p of paths) {
+    const abs = join(packageRoot(), p);
+    const files = statSync(abs).isDirectory() ? listConfigFiles(abs) : [abs];
+    for (const f of files) out.push(...resourcesFromYaml(readFileSync(f, "utf8"), f));
+  }
+  return out;
+}
+
+/** A PushContext from resources (and optional extra YAML). */
+export function pushContext(resources: AnyResource[], mesh: Partial<MeshConfig> = {}): PushContext {
+  return new PushContext(pushInputFrom(resources), { ...DEFAULT_MESH_CONFIG, ...mesh });
+}
+
+/** The bookinfo example as a PushContext, plus optional extra YAML (e.g. an Istio sample). */
+export function bookinfo(...extraYaml: string[]): PushContext {
+  const res = resourcesFromPaths("examples/bookinfo");
+  for (const y of extraYaml) res.push(...resourcesFromYaml(y));
+  return pushContext(res);
+}
+
+export interface TestProxyOptions {
+  type?: ProxyType;
+  ip: string;
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  locality?: { region?: string; zone?: string; subZone?: string };
+  metadata?: Record<string, unknown>;
+}
+
+/** A Proxy as parsed from a node a real agent would send. */
+export function testProxy(o: TestProxyOptions): Proxy {
+  const ns = o.namespace ?? "default";
+  return parseProxy({
+    id: proxyNodeId(o.type ?? "sidecar", o.ip, o.name, ns),
+    locality: o.locality,
+    metadata: { NAMESPACE: ns, LABELS: o.labels ?? {}, ...o.metadata },
+  });
+}
+
+/** Drops undefined values (JSON semantics), as the decoded form has none. */
+function normalize(v: unknown): unknown {
+  return JSON.parse(JSON.stringify(v));
+}
+
+/**
+ * Asserts `obj` encodes as `typeUrl` and decodes back to the same object: every field name is real
+ * and nothing is written that proto3 would drop (default scalars).
+ */
+export function assertRoundTrip(typeUrl: string, obj: ProtoObject, what = ""): void {
+  const back = decodeMessage(typeUrl, encodeMessage(typeUrl, obj));
+  assert.deepStrictEqual(normalize(back), normalize(obj), `${what}: protobuf round trip changed the resource (misspelled field or default value?)`);
+}
+
+/**
+ * Compares `value` (JSON-serialisable) with test/xds/gen/testdata/NAME.json; UPDATE_GOLDEN=1 rewrites it.
+ * The golden file lives in the source tree (tests run from dist/).
+ */
+export function assertGolden(name: string, value: unknown): void {
+  const file = join(packageRoot(), "test", "xds", "gen", "testdata", `${name}.json`);
+  const text = JSON.stringify(value, null, 2) + "\n";
+  if (process.env.UPDATE_GOLDEN === "1" || !existsSync(file)) {
+    if (process.env.CI === "true" && !existsSync(file)) assert.fail(`golden file ${file} is missing (run with UPDATE_GOLDEN=1 and commit it)`);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text);
+    return;
+  }
+  const want = readFileSync(file, "utf8");
+  assert.equal(text, want, `generated config differs from golden ${file} (UPDATE_GOLDEN=1 to accept, then review the diff)`);
+}
