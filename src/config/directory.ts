@@ -3,7 +3,8 @@
 // or duplicated events (editors' rename-and-replace, fast successive writes) cannot leave it wrong.
 // A file with any invalid document is reported and its last good resources stay in the store.
 import { createHash } from "node:crypto";
-import { readFileSync, statSync, watch, type FSWatcher } from "node:fs";
+import { readdirSync, readFileSync, statSync, watch, type FSWatcher } from "node:fs";
+import { dirname, join } from "node:path";
 import { diagnostic } from "../core/errors.js";
 import { parseDocuments } from "../api/parse.js";
 import type { AnyResource } from "../api/resource.js";
@@ -50,7 +51,9 @@ interface FileState {
 export class DirectorySource {
   readonly id: string;
   private readonly files = new Map<string, FileState>();
-  private watcher?: FSWatcher;
+  /** One non-recursive watcher per folder: Node 20's recursive watch on Linux misses repeated rename-replace saves. */
+  private readonly watchers = new Map<string, FSWatcher>();
+  private watching = false;
   private debounce?: NodeJS.Timeout;
   private poll?: NodeJS.Timeout;
   private closed = false;
@@ -80,12 +83,8 @@ export class DirectorySource {
   /** Loads, then keeps watching until close(). */
   start(): FileReport[] {
     const reports = this.load();
-    try {
-      this.watcher = watch(this.path, { recursive: true, persistent: false }, () => this.schedule());
-      this.watcher.on("error", () => this.schedule());
-    } catch {
-      // No watch support for this path: the poll below still picks changes up.
-    }
+    this.watching = true;
+    this.syncWatchers();
     if (this.opts.pollMs > 0) {
       this.poll = setInterval(() => this.rescan(), this.opts.pollMs);
       this.poll.unref();
@@ -95,7 +94,8 @@ export class DirectorySource {
 
   close(): void {
     this.closed = true;
-    this.watcher?.close();
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
     clearTimeout(this.debounce);
     clearInterval(this.poll);
   }
@@ -108,6 +108,46 @@ export class DirectorySource {
         out.push({ file: displayPath(file), status: st.ok ? "applied" : "rejected", results: st.results, keptLastGood: !st.ok && !!st.lastGood });
     }
     return out;
+  }
+
+  /** Watches the folder tree (or a single file's folder); called after each rescan to follow new subfolders. */
+  private syncWatchers(): void {
+    if (!this.watching || this.closed) return;
+    const dirs = new Set<string>();
+    const walk = (d: string, depth: number) => {
+      dirs.add(d);
+      if (depth > 16) return;
+      let entries;
+      try {
+        entries = readdirSync(d, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) if (e.isDirectory() && !e.name.startsWith(".")) walk(join(d, e.name), depth + 1);
+    };
+    let isDir = false;
+    try {
+      isDir = statSync(this.path).isDirectory();
+    } catch {
+      // gone: watch its parent so its return is noticed
+    }
+    if (isDir) walk(this.path, 0);
+    else dirs.add(dirname(this.path));
+    for (const [d, w] of this.watchers) {
+      if (dirs.has(d)) continue;
+      w.close();
+      this.watchers.delete(d);
+    }
+    for (const d of dirs) {
+      if (this.watchers.has(d)) continue;
+      try {
+        const w = watch(d, { persistent: false }, () => this.schedule());
+        w.on("error", () => this.schedule());
+        this.watchers.set(d, w);
+      } catch {
+        // No watch support here: the poll still picks changes up.
+      }
+    }
   }
 
   private schedule(): void {
@@ -173,6 +213,7 @@ export class DirectorySource {
       report({ file: displayPath(file), status: ok ? "applied" : "rejected", results, keptLastGood: !ok && !!st.lastGood });
     }
     if (changed) this.publish(report);
+    this.syncWatchers();
   }
 
   /** Pushes the union of every file's last good resources into the store. */

@@ -25,7 +25,13 @@ const WILDCARD = (typeUrl: string): WatchedResource => ({ typeUrl, wildcard: tru
 /** Envoy admin's ConfigDump for what `proxy` would receive from `push`. */
 export function configDump(discovery: Discovery, proxy: Proxy, push: PushContext): ProtoObject {
   const gen = discovery.generator;
-  const entries = (typeUrl: string, watch: WatchedResource) => [...(gen.objects(proxy, push, typeUrl, watch) ?? new Map()).entries()];
+  // A connected proxy's own subscriptions (proxyless gRPC asks by name); otherwise everything.
+  const status = discovery.server.connection(proxy.id);
+  const watched = (typeUrl: string): WatchedResource | undefined => {
+    const t = status?.types.find((x) => x.typeUrl === typeUrl);
+    return t && { typeUrl, wildcard: t.wildcard, names: new Set(t.names) };
+  };
+  const entries = (typeUrl: string, watch: WatchedResource) => [...(gen.objects(proxy, push, typeUrl, watched(typeUrl) ?? watch) ?? new Map()).entries()];
   const clusters = entries(CLUSTER_TYPE, WILDCARD(CLUSTER_TYPE));
   const edsNames = clusters
     .map(([, c]) => (c.edsClusterConfig as { serviceName?: string } | undefined)?.serviceName ?? (c.type === "EDS" ? String(c.name) : undefined))

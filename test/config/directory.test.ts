@@ -149,3 +149,22 @@ test("close() stops watching and leaves no timers behind", async () => {
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(host("a"), "x");
 });
+
+test("follows repeated rename-and-replace saves (editors, kubectl-style atomic writes), also in new subfolders", async () => {
+  writeFileSync(join(dir, "a.yaml"), dr("a", "v0"));
+  start();
+  const save = (file: string, text: string) => {
+    writeFileSync(join(dir, ".tmp"), text);
+    renameSync(join(dir, ".tmp"), file);
+  };
+  for (let i = 1; i <= 4; i++) {
+    save(join(dir, "a.yaml"), dr("a", `v${i}`));
+    await within(500, `save ${i} applied`, () => host("a") === `v${i}`);
+  }
+  mkdirSync(join(dir, "later"));
+  await new Promise((r) => setTimeout(r, 100));
+  save(join(dir, "later", "b.yaml"), dr("b", "first"));
+  await within(500, "file in a new folder applied", () => host("b") === "first");
+  save(join(dir, "later", "b.yaml"), dr("b", "second"));
+  await within(500, "second save in the new folder applied", () => host("b") === "second");
+});

@@ -56,7 +56,7 @@ export class MeshFixture {
 }
 
 /** Polls `fn` until it returns a truthy value or `ms` pass; returns the value or throws with `what`. */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 5000, every = 20): Promise<T> {
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000, every = 20): Promise<T> {
   const end = Date.now() + ms;
   let last: unknown;
   while (Date.now() < end) {

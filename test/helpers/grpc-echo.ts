@@ -42,13 +42,14 @@ export interface EchoServerOptions {
   failWith?: grpc.status;
 }
 
+const attemptsByKey = new Map<string, number>();
+
 export class EchoServer {
   readonly server = new grpc.Server();
   calls = 0;
   failWith: grpc.status | undefined;
-  /** Fail only the first N calls carrying each `x-attempt-key` value (retry tests). */
+  /** Fail the first N attempts of each `x-attempt-key` value, counted over all servers (retry tests). */
   failFirstPerKey = 0;
-  private readonly seenKeys = new Map<string, number>();
 
   constructor(readonly opts: EchoServerOptions) {
     this.failWith = opts.failWith;
@@ -59,8 +60,9 @@ export class EchoServer {
         for (const [k, v] of Object.entries(call.metadata.getMap())) md[k] = String(v);
         const key = md["x-attempt-key"];
         if (key && this.failFirstPerKey > 0) {
-          const n = (this.seenKeys.get(key) ?? 0) + 1;
-          this.seenKeys.set(key, n);
+          // Counted across all servers of the process: retries may land on another backend.
+          const n = (attemptsByKey.get(key) ?? 0) + 1;
+          attemptsByKey.set(key, n);
           if (n <= this.failFirstPerKey) return cb({ code: grpc.status.UNAVAILABLE, details: `${opts.name}: failing attempt ${n}` });
         }
         if (this.failWith !== undefined) return cb({ code: this.failWith, details: `${opts.name} fails on purpose` });
