@@ -37,7 +37,7 @@ describe("proxyless gRPC generators", () => {
       assert.ok(c.lbPolicy === undefined || c.lbPolicy === "RING_HASH", "gRPC accepts ROUND_ROBIN (default) or RING_HASH");
     }
     const text = JSON.stringify(routes);
-    assert.match(text, /"weight":50/);
+    assert.match(text, /"weight":\{"value":50\}/);
     assert.doesNotMatch(text, /redirect|directResponse/);
     assertGolden("grpc-reviews-50-v3", { listeners, routes, clusters });
   });
