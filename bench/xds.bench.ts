@@ -32,6 +32,8 @@ const PHASE_TIMEOUT_MS = Number(process.env.BENCH_PHASE_TIMEOUT_MS ?? 60_000);
 const WATCHDOG_MS = 170_000;
 /** The service whose endpoint changes (it has subsets, so subset clusters change too). */
 const EDS_SERVICE = Math.min(5, SERVICES - 1);
+/** Every SAMPLE_EVERY-th proxy checks each response in depth (all proxies get the same content). */
+const SAMPLE_EVERY = 50;
 
 const GOALS = { initial: 5000, vs: 2000, eds: 500, rssBytes: 1.5 * 2 ** 30 };
 
@@ -186,6 +188,108 @@ function decodeResponse(buf: Buffer): DecodedResponse {
   return responseType.decode(buf) as unknown as DecodedResponse;
 }
 
+/**
+ * A DeltaDiscoveryResponse read straight off the wire (the load must stay light next to the
+ * control plane): strings for names and versions, payloads left in place as offsets. Sampled
+ * proxies cross-check it against protobufjs's decode.
+ */
+interface Scanned {
+  systemVersionInfo: string;
+  typeUrl: string;
+  nonce: string;
+  names: string[];
+  versions: string[];
+  /** Any.type_url per resource (only when asked for). */
+  anyTypes: string[];
+  /** Any.value of resource i is buf[valueAt[2i], valueAt[2i+1]). */
+  valueAt: number[];
+  removed: string[];
+}
+
+let at = 0;
+
+function varint(b: Buffer): number {
+  let x = 0;
+  let mul = 1;
+  let byte: number;
+  do {
+    if (at >= b.length) throw new Error("truncated varint");
+    byte = b[at++];
+    x += (byte & 0x7f) * mul;
+    mul *= 128;
+  } while (byte & 0x80);
+  return x;
+}
+
+function skipField(b: Buffer, wire: number): void {
+  if (wire === 0) varint(b);
+  else if (wire === 1) at += 8;
+  else if (wire === 2) at += varint(b);
+  else if (wire === 5) at += 4;
+  else throw new Error(`unexpected wire type ${wire}`);
+}
+
+function text(b: Buffer): string {
+  const n = varint(b);
+  if (at + n > b.length) throw new Error("truncated string");
+  const s = b.toString("utf8", at, at + n);
+  at += n;
+  return s;
+}
+
+// DeltaDiscoveryResponse: 1 system_version_info, 2 resources, 4 type_url, 5 nonce, 6 removed_resources.
+// Resource: 1 version, 2 resource (Any: 1 type_url, 2 value), 3 name.
+function scanResponse(b: Buffer, withAnyTypes: boolean): Scanned {
+  const out: Scanned = { systemVersionInfo: "", typeUrl: "", nonce: "", names: [], versions: [], anyTypes: [], valueAt: [], removed: [] };
+  at = 0;
+  while (at < b.length) {
+    const tag = varint(b);
+    const field = tag >>> 3;
+    const wire = tag & 7;
+    if (wire !== 2) skipField(b, wire);
+    else if (field === 2) {
+      const end = varint(b) + at;
+      let name = "";
+      let version = "";
+      let anyType = "";
+      let v0 = 0;
+      let v1 = 0;
+      while (at < end) {
+        const t = varint(b);
+        const f = t >>> 3;
+        if ((t & 7) !== 2) skipField(b, t & 7);
+        else if (f === 3) name = text(b);
+        else if (f === 1) version = text(b);
+        else if (f === 2) {
+          const anyEnd = varint(b) + at;
+          while (at < anyEnd) {
+            const ta = varint(b);
+            if ((ta & 7) !== 2) skipField(b, ta & 7);
+            else if (ta >>> 3 === 1 && withAnyTypes) anyType = text(b);
+            else if (ta >>> 3 === 2) {
+              const n = varint(b);
+              v0 = at;
+              v1 = at + n;
+              at = v1;
+            } else skipField(b, 2);
+          }
+        } else skipField(b, 2);
+      }
+      if (at !== end) throw new Error("resource overran its length");
+      out.names.push(name);
+      out.versions.push(version);
+      if (withAnyTypes) out.anyTypes.push(anyType);
+      out.valueAt.push(v0, v1);
+    } else if (field === 1) out.systemVersionInfo = text(b);
+    else if (field === 4) out.typeUrl = text(b);
+    else if (field === 5) out.nonce = text(b);
+    else if (field === 6) out.removed.push(text(b));
+    else skipField(b, 2);
+  }
+  if (at !== b.length) throw new Error("message overran its length");
+  return out;
+}
+
 /** Route names a listener's HTTP connection managers reference, and its port. */
 function listenerRoutes(bytes: Uint8Array): { port: number; routes: string[] } {
   const l = messageType(LISTENER_TYPE).decode(bytes) as unknown as DecodedListener;
@@ -337,10 +441,12 @@ class SimProxy {
     const fleet = this.fleet;
     fleet.lastResponseAt = now();
     this.bytes += buf.length;
-    const m = decodeResponse(buf);
+    const sampled = this.idx % SAMPLE_EVERY === 0;
+    const m = scanResponse(buf, sampled);
     const type = m.typeUrl;
     if (this.idx === 0 && fleet.recording) fleet.recording.push({ type, buf: Buffer.from(buf) });
     const short = TYPE_NAMES[type] as Short | undefined;
+    if (!m.nonce) fleet.anomalies.add("empty nonce", type);
     if (!short) {
       fleet.anomalies.add("response for a type never requested", type);
       return;
@@ -348,13 +454,13 @@ class SimProxy {
     const track = this.tracks[short];
     track.responses++;
     track.bytes += buf.length;
-    this.check(m, short, track);
-    const wildcard = short === "cds" || short === "lds";
-    for (const r of m.resources) {
-      track.versions.set(intern(r.name), intern(r.version));
-      track.pending.delete(r.name);
+    if (sampled) this.check(buf, m, short, track);
+    for (let i = 0; i < m.names.length; i++) {
+      const name = intern(m.names[i]);
+      track.versions.set(name, intern(m.versions[i]));
+      track.pending.delete(name);
     }
-    for (const n of m.removedResources) {
+    for (const n of m.removed) {
       track.versions.delete(n);
       track.pending.delete(n);
     }
@@ -364,25 +470,24 @@ class SimProxy {
     track.lastAckAt = now();
     if (short === "cds") {
       const eds = this.tracks.eds;
-      const add = m.resources.map((r) => r.name).filter((n) => n.startsWith("outbound|") && !eds.subscribed.has(n));
-      const drop = m.removedResources.filter((n) => eds.subscribed.has(n));
+      const add = m.names.filter((n) => n.startsWith("outbound|") && !eds.subscribed.has(n));
+      const drop = m.removed.filter((n) => eds.subscribed.has(n));
       this.subscribe(ENDPOINT_TYPE, eds, add.map(intern), drop);
     } else if (short === "lds") {
       const rds = this.tracks.rds;
       const add: string[] = [];
-      for (const r of m.resources) {
-        if (!r.resource) continue;
-        let info = listenerCache.get(r.version);
+      for (let i = 0; i < m.names.length; i++) {
+        let info = listenerCache.get(m.versions[i]);
         if (!info) {
-          info = listenerRoutes(r.resource.value);
-          listenerCache.set(r.version, info);
+          info = listenerRoutes(buf.subarray(m.valueAt[2 * i], m.valueAt[2 * i + 1]));
+          listenerCache.set(m.versions[i], info);
         }
         if (info.port === PORT && info.routes.length > 0) fleet.route8080 ??= info.routes[0];
         for (const n of info.routes) if (!rds.subscribed.has(n) && !add.includes(n)) add.push(n);
       }
       this.subscribe(ROUTE_TYPE, rds, add.map(intern));
     }
-    if (!wildcard && this.idx === 0) this.fullDecode(m);
+    if (this.idx === 0) this.fullDecode(buf, m, type);
     const phase = fleet.phase;
     if (phase && !this.phaseDone && phase.check(this)) {
       this.phaseDone = true;
@@ -392,56 +497,56 @@ class SimProxy {
     }
   }
 
-  /** Cheap protocol checks on every response. */
-  private check(m: DecodedResponse, short: Short, track: Track): void {
+  /** Sampled proxies: protocol checks per resource, and the scanner against protobufjs. */
+  private check(buf: Buffer, m: Scanned, short: Short, track: Track): void {
     const a = this.fleet.anomalies;
-    if (!m.nonce) a.add("empty nonce", short);
+    const d = decodeResponse(buf);
+    const same =
+      d.typeUrl === m.typeUrl &&
+      d.nonce === m.nonce &&
+      d.systemVersionInfo === m.systemVersionInfo &&
+      d.resources.length === m.names.length &&
+      d.resources.every((r, i) => r.name === m.names[i] && r.version === m.versions[i] && (r.resource?.type_url ?? "") === m.anyTypes[i]) &&
+      d.removedResources.join("\n") === m.removed.join("\n");
+    if (!same) a.add("bench bug: wire scanner disagrees with protobufjs", short);
     if (!m.systemVersionInfo) a.add("empty system_version_info", short);
     const seen = new Set<string>();
-    const removed = new Set(m.removedResources);
-    for (const r of m.resources) {
-      if (!r.name) a.add("resource without a name", short);
-      if (!r.version) a.add("resource without a version", `${short} ${r.name}`);
-      if (seen.has(r.name)) a.add("duplicate resource name in one response", `${short} ${r.name}`);
-      seen.add(r.name);
-      if (removed.has(r.name)) a.add("resource both sent and removed", `${short} ${r.name}`);
-      if (r.resource?.type_url !== m.typeUrl) a.add("Any type_url differs from the response type_url", `${short} ${r.name}: ${r.resource?.type_url}`);
-      if ((short === "eds" || short === "rds") && !track.subscribed.has(r.name)) a.add("unsubscribed resource sent", `${short} ${r.name}`);
-      if (track.versions.get(r.name) === r.version) a.add("resource resent at the version the client holds", `${short} ${r.name}`);
+    const removed = new Set(m.removed);
+    for (let i = 0; i < m.names.length; i++) {
+      const name = m.names[i];
+      const version = m.versions[i];
+      if (!name) a.add("resource without a name", short);
+      if (!version) a.add("resource without a version", `${short} ${name}`);
+      if (seen.has(name)) a.add("duplicate resource name in one response", `${short} ${name}`);
+      seen.add(name);
+      if (removed.has(name)) a.add("resource both sent and removed", `${short} ${name}`);
+      if (m.anyTypes[i] !== m.typeUrl) a.add("Any type_url differs from the response type_url", `${short} ${name}: ${m.anyTypes[i]}`);
+      if ((short === "eds" || short === "rds") && !track.subscribed.has(name)) a.add("unsubscribed resource sent", `${short} ${name}`);
+      if (track.versions.get(name) === version) a.add("resource resent at the version the client holds", `${short} ${name}`);
     }
-    if (m.resources.length === 0 && m.removedResources.length === 0 && track.responses > 1) a.add("empty response (nothing sent, nothing removed)", short);
+    for (const n of m.removed) {
+      if (!track.versions.has(n) && !track.pending.has(n)) a.add("removal of a resource the client neither holds nor awaits", `${short} ${n}`);
+    }
+    if (m.names.length === 0 && m.removed.length === 0 && track.responses > 1) a.add("empty response (nothing sent, nothing removed)", short);
   }
 
   /** Proxy 0 only: decode every payload fully, as Envoy would (a decode failure would be a NACK). */
-  private fullDecode(m: DecodedResponse): void {
-    for (const r of m.resources) {
-      if (!r.resource) continue;
+  private fullDecode(buf: Buffer, m: Scanned, type: string): void {
+    const a = this.fleet.anomalies;
+    for (let i = 0; i < m.names.length; i++) {
       try {
-        const o = messageType(r.resource.type_url).decode(r.resource.value) as unknown as { name?: string; clusterName?: string };
+        const o = messageType(type).decode(buf.subarray(m.valueAt[2 * i], m.valueAt[2 * i + 1])) as unknown as {
+          name?: string;
+          clusterName?: string;
+          type?: number;
+          edsClusterConfig?: unknown;
+        };
         const name = o.name ?? o.clusterName;
-        if (name !== r.name) this.fleet.anomalies.add("Resource.name differs from the payload's name", `${r.name} vs ${name}`);
+        if (name !== m.names[i]) a.add("Resource.name differs from the payload's name", `${m.names[i]} vs ${name}`);
+        // Cluster.DiscoveryType EDS (3) needs eds_cluster_config (Envoy rejects the cluster otherwise).
+        if (type === CLUSTER_TYPE && o.type === 3 && !o.edsClusterConfig) a.add("EDS cluster without eds_cluster_config", m.names[i]);
       } catch (e) {
-        this.fleet.anomalies.add("payload does not decode", `${r.name}: ${(e as Error).message}`);
-      }
-    }
-  }
-}
-
-/** Also decode proxy 0's CDS/LDS payloads fully (Envoy validates them). */
-function fullDecodeWildcard(rec: Recorded[], anomalies: Anomalies): void {
-  for (const { type, buf } of rec) {
-    if (type !== CLUSTER_TYPE && type !== LISTENER_TYPE) continue;
-    for (const r of decodeResponse(buf).resources) {
-      if (!r.resource) continue;
-      try {
-        const o = messageType(r.resource.type_url).decode(r.resource.value) as unknown as { name?: string; type?: number; edsClusterConfig?: unknown };
-        if (o.name !== r.name) anomalies.add("Resource.name differs from the payload's name", `${r.name} vs ${o.name}`);
-        if (type === CLUSTER_TYPE) {
-          // Cluster.DiscoveryType EDS = 3 requires eds_cluster_config with an ADS source (Envoy rejects otherwise).
-          if (o.type === 3 && !o.edsClusterConfig) anomalies.add("EDS cluster without eds_cluster_config", r.name);
-        }
-      } catch (e) {
-        anomalies.add("payload does not decode", `${r.name}: ${(e as Error).message}`);
+        a.add("payload does not decode", `${m.names[i]}: ${(e as Error).message}`);
       }
     }
   }
@@ -895,7 +1000,6 @@ async function main(): Promise<void> {
     const expired = metricSum(metricsAfterEds, "pilot_xds_expired_nonce");
     const pushesByType = SHORT_TYPES.map((t) => `${t} ${metricsAfterEds.get(`pilot_xds_pushes{type="${t}"}`) ?? 0}`).join(", ");
     fleet.close();
-    fullDecodeWildcard(real.recorded.initial, fleet.anomalies);
     await stopChild(tsmesh);
 
     // ---- transport floor: the same client, the same bytes, no control plane work

@@ -4,7 +4,7 @@
 // workload. Generators may memoize per push (`memo`), since nothing here changes after build.
 import type { Resource, Subset, TrafficPolicy } from "../api/resource.js";
 import { hostMatches, resolveShortName } from "../api/hosts.js";
-import { labelsMatch, serviceVisibleFrom, type Service, type ServicePortInfo, type WorkloadEndpoint } from "../registry/model.js";
+import { exportToSet, labelsMatch, serviceVisibleFrom, type Service, type ServicePortInfo, type WorkloadEndpoint } from "../registry/model.js";
 import { endpointPort, ServiceRegistry } from "../registry/registry.js";
 import type { Proxy } from "./proxy.js";
 import { buildSidecarScope, type SidecarScope } from "./sidecar-scope.js";
@@ -66,11 +66,6 @@ export interface ServiceInstance {
   endpoint: WorkloadEndpoint;
   /** The port the workload listens on for this service port. */
   endpointPort: number;
-}
-
-function exportSet(exportTo: readonly string[] | undefined, namespace: string): ReadonlySet<string> {
-  if (!exportTo || exportTo.length === 0) return new Set(["*"]);
-  return new Set(exportTo.map((e) => (e === "." ? namespace : e)));
 }
 
 function visible(exportTo: ReadonlySet<string>, from: string): boolean {
@@ -145,7 +140,7 @@ export class PushContext {
       let list = this.drByNamespace.get(ns);
       if (!list) this.drByNamespace.set(ns, (list = []));
       const existing = list.find((m) => m.host === host);
-      const exportTo = exportSet(dr.spec.exportTo, ns);
+      const exportTo = exportToSet(dr.spec.exportTo, ns);
       if (!existing) {
         list.push({
           host,
@@ -197,7 +192,7 @@ export class PushContext {
   /** VirtualServices bound to `gateway` ("mesh" or "ns/name") and visible from `namespace`. */
   virtualServices(namespace: string, gateway: string): readonly Resource<"VirtualService">[] {
     const list = this.vsByGateway.get(gateway) ?? [];
-    return list.filter((vs) => visible(exportSet(vs.spec.exportTo, vs.metadata.namespace), namespace));
+    return list.filter((vs) => visible(exportToSet(vs.spec.exportTo, vs.metadata.namespace), namespace));
   }
 
   /** The Sidecar scope of a proxy (egress host filter, ingress listeners, outbound policy). */

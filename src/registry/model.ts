@@ -173,3 +173,9 @@ export function serviceVisibleFrom(service: Service, namespace: string): boolean
   if (e.has("~")) return false;
   return e.has(namespace);
 }
+
+/** exportTo as a set: empty means everywhere ("*"), "." is the resource's own namespace. */
+export function exportToSet(exportTo: readonly string[] | undefined, namespace: string): ReadonlySet<string> {
+  if (!exportTo || exportTo.length === 0) return new Set(["*"]);
+  return new Set(exportTo.map((e) => (e === "." ? namespace : e)));
+}

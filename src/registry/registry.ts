@@ -3,6 +3,7 @@
 // WorkloadEntries picked by the SE's workloadSelector (same namespace, as Istio does).
 import type { Resource } from "../api/resource.js";
 import {
+  exportToSet,
   labelsMatch,
   parseLocality,
   parseProtocol,
@@ -20,11 +21,6 @@ export interface RegistryInput {
 
 function ref(r: { kind: string; metadata: { namespace: string; name: string } }): ConfigRef {
   return { kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name };
-}
-
-function exportSet(exportTo: readonly string[] | undefined, namespace: string): ReadonlySet<string> {
-  if (!exportTo || exportTo.length === 0) return new Set(["*"]);
-  return new Set(exportTo.map((e) => (e === "." ? namespace : e)));
 }
 
 /** A WorkloadEntry as a registry endpoint (labels from the entry and its metadata). */
@@ -89,7 +85,7 @@ export class ServiceRegistry {
           addresses: spec.addresses ?? [],
           resolution,
           meshExternal: spec.location === "MESH_EXTERNAL",
-          exportTo: exportSet(spec.exportTo, ns),
+          exportTo: exportToSet(spec.exportTo, ns),
           workloadSelector: selector ?? (spec.workloadSelector ? {} : undefined),
           subjectAltNames: spec.subjectAltNames ?? [],
           source: ref(se),

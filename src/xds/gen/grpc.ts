@@ -9,6 +9,7 @@ import type { Proxy } from "../../model/proxy.js";
 import type { PushContext } from "../../model/push-context.js";
 import type { Service, ServicePortInfo } from "../../registry/model.js";
 import { outboundClusterFor } from "./clusters.js";
+import { FAULT_FILTER, ROUTER_FILTER } from "./filters.js";
 import { convertHttpRoutes, defaultOutboundRoute } from "./httproute.js";
 import { outboundClusterName, parseClusterName } from "./names.js";
 import { routeHashPolicy } from "./traffic-policy.js";
@@ -55,8 +56,8 @@ export function buildGrpcListeners(proxy: Proxy, push: PushContext, names: reado
           apiListener: anyOf(HCM_TYPE, {
             rds: { configSource: { ads: {}, resourceApiVersion: "V3" }, routeConfigName: name },
             httpFilters: [
-              { name: "envoy.filters.http.fault", typedConfig: anyOf("envoy.extensions.filters.http.fault.v3.HTTPFault", {}) },
-              { name: "envoy.filters.http.router", typedConfig: anyOf("envoy.extensions.filters.http.router.v3.Router", {}) },
+              { name: FAULT_FILTER, typedConfig: anyOf("envoy.extensions.filters.http.fault.v3.HTTPFault", {}) },
+              { name: ROUTER_FILTER, typedConfig: anyOf("envoy.extensions.filters.http.router.v3.Router", {}) },
             ],
           }),
         },

@@ -37,8 +37,8 @@ export interface ConvertedRoutes {
 }
 
 /** Envoy filter names used in typedPerFilterConfig. */
-export const FAULT_FILTER = "envoy.filters.http.fault";
-export const CORS_FILTER = "envoy.filters.http.cors";
+export { FAULT_FILTER, CORS_FILTER } from "./filters.js";
+import { FAULT_FILTER, CORS_FILTER } from "./filters.js";
 const HTTP_FAULT_TYPE = "envoy.extensions.filters.http.fault.v3.HTTPFault";
 const CORS_POLICY_TYPE = "envoy.extensions.filters.http.cors.v3.CorsPolicy";
 

@@ -2,7 +2,7 @@
 // bounded: per type only the subscription, what the client holds (name → version) and the last
 // sent / acked / rejected response are kept, never a history.
 import type { EncodedResource } from "../../envoy/encoded.js";
-import { PUSH_ORDER } from "../../envoy/protos.js";
+import { ENDPOINT_TYPE, PUSH_ORDER } from "../../envoy/protos.js";
 import type { XdsMetrics } from "./metrics.js";
 import type { ConnectionStatus, PushRequest, TypeStatus, WatchedResource, XdsGenerator, XdsNode } from "./types.js";
 
@@ -197,4 +197,16 @@ export class Connection<P> {
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Walks a connection's watched types in push order (CDS, EDS, LDS, RDS) for a push; an
+ * endpoints-only push touches EDS only (and answers requests still waiting for a snapshot).
+ */
+export function pushWatchedTypes<P>(conn: Connection<P>, push: PushRequest, send: (ts: TypeState) => void): void {
+  for (const ts of conn.orderedTypes()) {
+    if (conn.closed) return;
+    if (!push.full && ts.watch.typeUrl !== ENDPOINT_TYPE && !ts.mustRespond) continue;
+    send(ts);
+  }
 }

@@ -3,8 +3,8 @@
 // carry only what changed plus removed_resources for deletions and for subscribed names that do
 // not exist (so clients need not wait out a timeout), and a reconnecting client's
 // initial_resource_versions spare resending what it already has.
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE } from "../../envoy/protos.js";
-import { type Connection, errorMessage, type ProtocolHost, type TypeState, wantedResources } from "./connection.js";
+import { CLUSTER_TYPE, LISTENER_TYPE } from "../../envoy/protos.js";
+import { type Connection, errorMessage, type ProtocolHost, pushWatchedTypes, type TypeState, wantedResources } from "./connection.js";
 import { typeLabel } from "./metrics.js";
 import { encodeDeltaResponse, type DeltaRequest } from "./service.js";
 import type { PushRequest } from "./types.js";
@@ -89,11 +89,7 @@ export function handleDeltaRequest<P>(host: ProtocolHost<P>, conn: Connection<P>
 
 /** Pushes every watched type in push order; throws when the generator throws (push skipped). */
 export function pushDelta<P>(host: ProtocolHost<P>, conn: Connection<P>, push: PushRequest): void {
-  for (const ts of conn.orderedTypes()) {
-    if (conn.closed) return;
-    if (!push.full && ts.watch.typeUrl !== ENDPOINT_TYPE && !ts.mustRespond) continue;
-    sendType(host, conn, ts, push, true);
-  }
+  pushWatchedTypes(conn, push, (ts) => sendType(host, conn, ts, push, true));
 }
 
 function sendType<P>(host: ProtocolHost<P>, conn: Connection<P>, ts: TypeState, push: PushRequest, pushTriggered: boolean): boolean {

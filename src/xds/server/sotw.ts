@@ -2,9 +2,9 @@
 // a response per change with a fresh nonce; requests with a stale nonce are ignored; ACK/NACK is
 // decided by error_detail; LDS/CDS and wildcard responses carry the full wanted set (absence =
 // deletion); RDS/EDS pushes may carry only what changed; new names are answered even if unchanged.
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE } from "../../envoy/protos.js";
+import { CLUSTER_TYPE, LISTENER_TYPE } from "../../envoy/protos.js";
 import type { EncodedResource } from "../../envoy/encoded.js";
-import { type Connection, errorMessage, type ProtocolHost, type TypeState, wantedResources } from "./connection.js";
+import { type Connection, errorMessage, type ProtocolHost, pushWatchedTypes, type TypeState, wantedResources } from "./connection.js";
 import { typeLabel } from "./metrics.js";
 import { encodeSotwResponse, type SotwRequest } from "./service.js";
 import type { PushRequest } from "./types.js";
@@ -70,12 +70,7 @@ export function handleSotwRequest<P>(host: ProtocolHost<P>, conn: Connection<P>,
 
 /** Pushes every watched type in push order; throws when the generator throws (push skipped). */
 export function pushSotw<P>(host: ProtocolHost<P>, conn: Connection<P>, push: PushRequest): void {
-  for (const ts of conn.orderedTypes()) {
-    if (conn.closed) return;
-    // An endpoints-only push touches EDS only (and answers requests still waiting for a snapshot).
-    if (!push.full && ts.watch.typeUrl !== ENDPOINT_TYPE && !ts.mustRespond) continue;
-    sendType(host, conn, ts, push, true);
-  }
+  pushWatchedTypes(conn, push, (ts) => sendType(host, conn, ts, push, true));
 }
 
 /** Generates one type for the connection and sends it if the client's view would change. */
