@@ -48,6 +48,8 @@ export class ServiceRegistry {
   private readonly byHost = new Map<string, Service[]>();
   private readonly endpointsOf = new Map<Service, readonly WorkloadEndpoint[]>();
   private readonly workloadsByAddress = new Map<string, WorkloadEndpoint[]>();
+  /** namespace → "key=value" (and "" for all) → workloads, in store order. */
+  private readonly workloadIndex = new Map<string, Map<string, WorkloadEndpoint[]>>();
 
   constructor(input: RegistryInput) {
     const workloads: WorkloadEndpoint[] = [];
@@ -60,6 +62,15 @@ export class ServiceRegistry {
       else this.workloadsByAddress.set(ep.address, [ep]);
     }
     this.workloads = workloads;
+    for (const w of workloads) {
+      let byLabel = this.workloadIndex.get(w.namespace);
+      if (!byLabel) this.workloadIndex.set(w.namespace, (byLabel = new Map()));
+      for (const key of ["", ...Object.entries(w.labels).map(([k, v]) => `${k}=${v}`)]) {
+        const list = byLabel.get(key);
+        if (list) list.push(w);
+        else byLabel.set(key, [w]);
+      }
+    }
 
     const services: Service[] = [];
     input.serviceEntries.forEach((se, order) => {
@@ -73,9 +84,7 @@ export class ServiceRegistry {
       }));
       const resolution: Resolution = spec.resolution ?? "NONE";
       const selector = spec.workloadSelector?.labels;
-      const selected = spec.workloadSelector
-        ? workloads.filter((w) => w.namespace === ns && labelsMatch(selector, w.labels))
-        : undefined;
+      const selected = spec.workloadSelector ? this.select(ns, selector) : undefined;
       for (const host of spec.hosts) {
         const svc: Service = {
           hostname: host,
@@ -99,6 +108,21 @@ export class ServiceRegistry {
       }
     });
     this.services = services;
+  }
+
+  /**
+   * WorkloadEntries of a namespace matching a selector: candidates come from the rarest selector
+   * label (an index, not a scan of every entry per ServiceEntry), then are checked in full.
+   */
+  private select(namespace: string, selector: Readonly<Record<string, string>> | undefined): WorkloadEndpoint[] {
+    const byLabel = this.workloadIndex.get(namespace);
+    if (!byLabel) return [];
+    let candidates = byLabel.get("") ?? [];
+    for (const [k, v] of Object.entries(selector ?? {})) {
+      const list = byLabel.get(`${k}=${v}`) ?? [];
+      if (list.length < candidates.length) candidates = list;
+    }
+    return candidates.filter((w) => labelsMatch(selector, w.labels));
   }
 
   private inlineEndpoints(se: Resource<"ServiceEntry">, svc: Service): WorkloadEndpoint[] {
