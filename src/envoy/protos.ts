@@ -143,11 +143,17 @@ export function decodeMessage(typeNameOrUrl: string, bytes: Uint8Array): ProtoOb
   return t.toObject(t.decode(bytes), TO_OBJECT) as ProtoObject;
 }
 
-/** A google.protobuf.Duration from milliseconds. */
-export function duration(ms: number): { seconds: number; nanos?: number } {
+/**
+ * A google.protobuf.Duration from milliseconds, without proto3 default fields (zero is `{}`), so
+ * the typed object equals what decoding gives back.
+ */
+export function duration(ms: number): { seconds?: number; nanos?: number } {
   const seconds = Math.floor(ms / 1000);
   const nanos = Math.round((ms - seconds * 1000) * 1e6);
-  return nanos ? { seconds, nanos } : { seconds };
+  const d: { seconds?: number; nanos?: number } = {};
+  if (seconds) d.seconds = seconds;
+  if (nanos) d.nanos = nanos;
+  return d;
 }
 
 /** Milliseconds from a google.protobuf.Duration in typed-object form (or undefined). */

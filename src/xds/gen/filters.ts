@@ -46,10 +46,6 @@ export function zeroDuration(): ProtoObject {
   return {};
 }
 
-/** A google.protobuf.Duration from milliseconds (zero as an empty message). */
-export function durationOf(ms: number): ProtoObject {
-  return ms === 0 ? zeroDuration() : duration(ms);
-}
 
 /** envoy.config.core.v3.Address for `ip:port`. */
 export function socketAddress(address: string, port: number): ProtoObject {
@@ -164,7 +160,7 @@ export function httpConnectionManager(o: HcmOptions): ProtoObject {
     hcm.useRemoteAddress = { value: false };
   }
   if (o.http2) hcm.http2ProtocolOptions = {};
-  if (o.idleTimeoutMs !== undefined) hcm.commonHttpProtocolOptions = { idleTimeout: durationOf(o.idleTimeoutMs) };
+  if (o.idleTimeoutMs !== undefined) hcm.commonHttpProtocolOptions = { idleTimeout: duration(o.idleTimeoutMs) };
   hcm.upgradeConfigs = [{ upgradeType: "websocket" }];
   hcm.streamIdleTimeout = zeroDuration();
   hcm.normalizePath = { value: true };

@@ -50,14 +50,6 @@ const HOST_SELECTION_RETRY_MAX_ATTEMPTS = 5;
 /** Istio's route name for the route built when no VirtualService applies. */
 export const DEFAULT_ROUTE_NAME = "default";
 
-/** A google.protobuf.Duration without proto3 default fields (so it survives a round trip). */
-export function protoDuration(ms: number): ProtoObject {
-  const d = duration(ms);
-  const out: ProtoObject = {};
-  if (d.seconds) out.seconds = d.seconds;
-  if (d.nanos) out.nanos = d.nanos;
-  return out;
-}
 
 /** `envoy.retry_host_predicates.previous_hosts`: retries prefer hosts not tried yet. */
 export function previousHostsPredicate(): ProtoObject {
@@ -115,7 +107,7 @@ export function convertRetryPolicy(retries: HTTPRoute["retries"], consistentHash
   }
   if (retries.perTryTimeout) {
     const ms = parseDuration(retries.perTryTimeout);
-    if (ms !== undefined) out.perTryTimeout = protoDuration(ms);
+    if (ms !== undefined) out.perTryTimeout = duration(ms);
   }
   if (retries.retryIgnorePreviousHosts !== undefined) {
     if (retries.retryIgnorePreviousHosts) out.retryHostPredicate = [previousHostsPredicate()];
@@ -129,7 +121,7 @@ export function convertRetryPolicy(retries: HTTPRoute["retries"], consistentHash
   }
   if (retries.backoff) {
     const ms = parseDuration(retries.backoff);
-    if (ms !== undefined) out.retryBackOff = { baseInterval: protoDuration(ms) };
+    if (ms !== undefined) out.retryBackOff = { baseInterval: duration(ms) };
   }
   return out;
 }
@@ -362,7 +354,7 @@ export function translateFault(fault: NonNullable<HTTPRoute["fault"]>, errors: s
       const ms = parseDuration(d.fixedDelay);
       if (ms !== undefined) {
         out.delay = {
-          fixedDelay: protoDuration(ms),
+          fixedDelay: duration(ms),
           percentage: d.percentage ? percentToFraction(d.percentage.value) : integerToFraction(d.percent),
         };
       }
@@ -686,9 +678,9 @@ function routeOperation(r: ProtoObject, vsName: string, port: number): string {
 /** Istio's setTimeout: VS timeout or 0s (disabled); gRPC-Web/gRPC via maxGrpcTimeout, proxyless via maxStreamDuration. */
 function applyTimeout(action: ProtoObject, timeout: string | undefined, grpc: boolean): void {
   const ms = timeout !== undefined ? (parseDuration(timeout) ?? 0) : 0;
-  action.timeout = protoDuration(ms);
-  if (grpc) action.maxStreamDuration = { maxStreamDuration: protoDuration(ms) };
-  else action.maxGrpcTimeout = protoDuration(ms);
+  action.timeout = duration(ms);
+  if (grpc) action.maxStreamDuration = { maxStreamDuration: duration(ms) };
+  else action.maxGrpcTimeout = duration(ms);
 }
 
 /** The default route Istio gives a service without a VirtualService (BuildDefaultHTTPOutboundRoute). */

@@ -9,7 +9,7 @@
 // `0.0.0.0_PORT` with bindToPort false (the proxy serves them through virtualOutbound, which is
 // kept), and inbound listeners are built from the workload's service ports and bound to the
 // proxy's own address (Istio builds none without Sidecar ingress listeners).
-import type { ProtoObject } from "../../envoy/protos.js";
+import { duration, type ProtoObject } from "../../envoy/protos.js";
 import type { PushContext } from "../../model/push-context.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { EgressListener, SidecarScope } from "../../model/sidecar-scope.js";
@@ -37,7 +37,6 @@ import {
   VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN,
   VIRTUAL_OUTBOUND_CATCH_ALL_TCP_CHAIN,
   zeroDuration,
-  durationOf,
   type ChainOptions,
   type HttpChainOptions,
 } from "./filters.js";
@@ -224,7 +223,7 @@ function sniffHttpChains(entry: OutboundEntry): void {
  * (Istio keeps the first service's; tsmesh's ServiceEntries without VIPs make this common).
  */
 function shareSniffedPort(entry: OutboundEntry, inp: SidecarInputs): void {
-  const idleTimeout = inp.idleTimeoutMs !== undefined ? durationOf(inp.idleTimeoutMs) : undefined;
+  const idleTimeout = inp.idleTimeoutMs !== undefined ? duration(inp.idleTimeoutMs) : undefined;
   const passthrough = tcpProxyFilter({ statPrefix: PASSTHROUGH_CLUSTER, cluster: PASSTHROUGH_CLUSTER, idleTimeout });
   entry.chains = entry.chains.map((c) => (!c.http && isMatchAll(c) ? { networkFilters: [passthrough] } : c));
   entry.keys = undefined;
@@ -317,7 +316,7 @@ function egressCluster(inp: SidecarInputs): string {
 function catchAllFilters(inp: SidecarInputs): ProtoObject[] {
   const cluster = egressCluster(inp);
   return [
-    tcpProxyFilter({ statPrefix: cluster, cluster, idleTimeout: inp.idleTimeoutMs !== undefined ? durationOf(inp.idleTimeoutMs) : undefined }),
+    tcpProxyFilter({ statPrefix: cluster, cluster, idleTimeout: inp.idleTimeoutMs !== undefined ? duration(inp.idleTimeoutMs) : undefined }),
   ];
 }
 
@@ -469,7 +468,7 @@ function inboundChainConfigs(inp: SidecarInputs): InboundChainConfig[] {
 }
 
 function inboundTcpFilters(cluster: string, inp: SidecarInputs): ProtoObject[] {
-  return [tcpProxyFilter({ statPrefix: cluster, cluster, idleTimeout: inp.idleTimeoutMs !== undefined ? durationOf(inp.idleTimeoutMs) : undefined })];
+  return [tcpProxyFilter({ statPrefix: cluster, cluster, idleTimeout: inp.idleTimeoutMs !== undefined ? duration(inp.idleTimeoutMs) : undefined })];
 }
 
 /** Istio's inboundChainForOpts with plaintext match options (no mTLS yet). */

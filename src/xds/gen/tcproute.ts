@@ -9,7 +9,8 @@ import { parseDuration } from "../../api/validation/common.js";
 import { struct, type ProtoObject } from "../../envoy/protos.js";
 import type { MergedDestinationRule, PushContext } from "../../model/push-context.js";
 import { labelsMatch, type Protocol, type Service } from "../../registry/model.js";
-import { durationOf, tcpProxyFilter, type ChainOptions, type WeightedCluster } from "./filters.js";
+import { tcpProxyFilter, type ChainOptions, type WeightedCluster } from "./filters.js";
+import { duration } from "../../envoy/protos.js";
 import { outboundClusterName } from "./names.js";
 
 export type VirtualService = Resource<"VirtualService">;
@@ -104,14 +105,14 @@ export interface NetworkFilterContext {
 function tcpIdleTimeout(dr: MergedDestinationRule | undefined, ctx: NetworkFilterContext): ProtoObject | undefined {
   const s = dr?.trafficPolicy?.connectionPool?.tcp?.idleTimeout;
   const ms = s !== undefined ? parseDuration(s) : undefined;
-  if (ms !== undefined) return durationOf(ms);
-  return ctx.idleTimeoutMs !== undefined ? durationOf(ctx.idleTimeoutMs) : undefined;
+  if (ms !== undefined) return duration(ms);
+  return ctx.idleTimeoutMs !== undefined ? duration(ctx.idleTimeoutMs) : undefined;
 }
 
 function maxConnectionDuration(dr: MergedDestinationRule | undefined): ProtoObject | undefined {
   const s = dr?.trafficPolicy?.connectionPool?.tcp?.maxConnectionDuration;
   const ms = s !== undefined ? parseDuration(s) : undefined;
-  return ms ? durationOf(ms) : undefined;
+  return ms ? duration(ms) : undefined;
 }
 
 /** Istio's maybeSetHashPolicy: hash on the source IP when the rule (or the subset's rule) says so. */
