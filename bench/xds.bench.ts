@@ -6,7 +6,8 @@
 // The control plane runs as a child process (`tsmesh discovery`) on generated YAML in a temp dir;
 // this process is the load: 1,000 Delta ADS streams over 20 gRPC channels, each behaving like Envoy
 // (CDS + LDS wildcard, then EDS for outbound clusters and RDS for the listeners' routes, ACKing
-// every response). Baseline, measured side by side in the same run: a "transport floor" — a
+// every response), with Envoy's HTTP/2 flow-control windows for its xDS cluster (256 MiB; gRPC's
+// 64 KiB default would make the load, not the server, set the pace). Baseline, measured side by side in the same run: a "transport floor" — a
 // trivial gRPC server (second child process) that replays to every stream the exact response bytes
 // proxy 0 received from tsmesh in each phase, with zero generation cost, to the same client.
 //
@@ -208,8 +209,9 @@ interface Scanned {
   versions: string[];
   /** Any.type_url per resource (only when asked for). */
   anyTypes: string[];
-  /** Any.value of resource i is buf[valueAt[2i], valueAt[2i+1]). */
+  /** Any.value of resource i is buf[valueBase + valueAt[2i], valueBase + valueAt[2i+1]). */
   valueAt: number[];
+  valueBase: number;
   removed: string[];
 }
 
@@ -249,47 +251,99 @@ function text(b: Buffer): string {
 
 // DeltaDiscoveryResponse: 1 system_version_info, 2 resources, 4 type_url, 5 nonce, 6 removed_resources.
 // Resource: 1 version, 2 resource (Any: 1 type_url, 2 value), 3 name.
-function scanResponse(b: Buffer, withAnyTypes: boolean): Scanned {
-  const out: Scanned = { systemVersionInfo: "", typeUrl: "", nonce: "", names: [], versions: [], anyTypes: [], valueAt: [], removed: [] };
+
+/** The resources part of a response, parsed once per distinct byte content (offsets relative). */
+interface ParsedResources {
+  bytes: Buffer;
+  names: string[];
+  versions: string[];
+  anyTypes: string[];
+  valueAt: number[];
+}
+
+/**
+ * Every proxy of the fleet gets byte-identical resource sections (only version, nonce and type
+ * differ per stream), so the load parses each distinct section once and recognizes repeats by a
+ * byte comparison (memcmp), as cheap as the transport's own copy. Bounded: a few sections per size.
+ */
+const parsedSections = new Map<number, ParsedResources[]>();
+let parsedSectionCount = 0;
+
+function parseSection(b: Buffer, start: number, end: number): ParsedResources {
+  const out: ParsedResources = { bytes: Buffer.from(b.subarray(start, end)), names: [], versions: [], anyTypes: [], valueAt: [] };
+  at = start;
+  while (at < end) {
+    const tag = varint(b);
+    if (tag !== ((2 << 3) | 2)) throw new Error("resources section holds another field");
+    const rEnd = varint(b) + at;
+    let name = "";
+    let version = "";
+    let anyType = "";
+    let v0 = 0;
+    let v1 = 0;
+    while (at < rEnd) {
+      const t = varint(b);
+      const f = t >>> 3;
+      if ((t & 7) !== 2) skipField(b, t & 7);
+      else if (f === 3) name = text(b);
+      else if (f === 1) version = text(b);
+      else if (f === 2) {
+        const anyEnd = varint(b) + at;
+        while (at < anyEnd) {
+          const ta = varint(b);
+          if ((ta & 7) !== 2) skipField(b, ta & 7);
+          else if (ta >>> 3 === 1) anyType = text(b);
+          else if (ta >>> 3 === 2) {
+            const n = varint(b);
+            v0 = at - start;
+            v1 = at + n - start;
+            at += n;
+          } else skipField(b, 2);
+        }
+      } else skipField(b, 2);
+    }
+    if (at !== rEnd) throw new Error("resource overran its length");
+    out.names.push(intern(name));
+    out.versions.push(intern(version));
+    out.anyTypes.push(intern(anyType));
+    out.valueAt.push(v0, v1);
+  }
+  return out;
+}
+
+function sectionOf(b: Buffer, start: number, end: number): ParsedResources {
+  const size = end - start;
+  const region = b.subarray(start, end);
+  const candidates = parsedSections.get(size);
+  if (candidates) for (const c of candidates) if (c.bytes.equals(region)) return c;
+  const parsed = parseSection(b, start, end);
+  if (parsedSectionCount > 4096) {
+    parsedSections.clear();
+    parsedSectionCount = 0;
+  }
+  if (candidates && candidates.length < 8) candidates.push(parsed);
+  else parsedSections.set(size, [parsed]);
+  parsedSectionCount++;
+  return parsed;
+}
+
+function scanResponse(b: Buffer, _withAnyTypes: boolean): Scanned {
+  const out: Scanned = { systemVersionInfo: "", typeUrl: "", nonce: "", names: [], versions: [], anyTypes: [], valueAt: [], valueBase: 0, removed: [] };
+  // Top level only: the resources (field 2) must form one run; its bytes are parsed via the cache.
+  let runStart = -1;
+  let runEnd = -1;
   at = 0;
   while (at < b.length) {
+    const fieldAt = at;
     const tag = varint(b);
     const field = tag >>> 3;
     const wire = tag & 7;
     if (wire !== 2) skipField(b, wire);
     else if (field === 2) {
-      const end = varint(b) + at;
-      let name = "";
-      let version = "";
-      let anyType = "";
-      let v0 = 0;
-      let v1 = 0;
-      while (at < end) {
-        const t = varint(b);
-        const f = t >>> 3;
-        if ((t & 7) !== 2) skipField(b, t & 7);
-        else if (f === 3) name = text(b);
-        else if (f === 1) version = text(b);
-        else if (f === 2) {
-          const anyEnd = varint(b) + at;
-          while (at < anyEnd) {
-            const ta = varint(b);
-            if ((ta & 7) !== 2) skipField(b, ta & 7);
-            else if (ta >>> 3 === 1 && withAnyTypes) anyType = text(b);
-            else if (ta >>> 3 === 2) {
-              const n = varint(b);
-              v0 = at;
-              v1 = at + n;
-              at = v1;
-            } else skipField(b, 2);
-          }
-        } else skipField(b, 2);
-      }
-      if (at !== end) throw new Error("resource overran its length");
-      out.names.push(name);
-      out.versions.push(version);
-      if (withAnyTypes) out.anyTypes.push(anyType);
-      out.valueAt.push(v0, v1);
+      if (runStart < 0) runStart = fieldAt;
+      else if (runEnd !== fieldAt) throw new Error("resources are not one contiguous run");
+      skipField(b, 2);
+      runEnd = at;
     } else if (field === 1) out.systemVersionInfo = text(b);
     else if (field === 4) out.typeUrl = text(b);
     else if (field === 5) out.nonce = text(b);
@@ -297,6 +351,14 @@ function scanResponse(b: Buffer, withAnyTypes: boolean): Scanned {
     else skipField(b, 2);
   }
   if (at !== b.length) throw new Error("message overran its length");
+  if (runStart >= 0) {
+    const s = sectionOf(b, runStart, runEnd);
+    out.names = s.names;
+    out.versions = s.versions;
+    out.anyTypes = s.anyTypes;
+    out.valueAt = s.valueAt;
+    out.valueBase = runStart;
+  }
   return out;
 }
 
@@ -466,8 +528,8 @@ class SimProxy {
     track.bytes += buf.length;
     if (sampled) this.check(buf, m, short, track);
     for (let i = 0; i < m.names.length; i++) {
-      const name = intern(m.names[i]);
-      track.versions.set(name, intern(m.versions[i]));
+      const name = m.names[i];
+      track.versions.set(name, m.versions[i]);
       track.pending.delete(name);
     }
     for (const n of m.removed) {
@@ -482,14 +544,14 @@ class SimProxy {
       const eds = this.tracks.eds;
       const add = m.names.filter((n) => n.startsWith("outbound|") && !eds.subscribed.has(n));
       const drop = m.removed.filter((n) => eds.subscribed.has(n));
-      this.subscribe(ENDPOINT_TYPE, eds, add.map(intern), drop);
+      this.subscribe(ENDPOINT_TYPE, eds, add, drop);
     } else if (short === "lds") {
       const rds = this.tracks.rds;
       const add: string[] = [];
       for (let i = 0; i < m.names.length; i++) {
         let info = listenerCache.get(m.versions[i]);
         if (!info) {
-          info = listenerRoutes(buf.subarray(m.valueAt[2 * i], m.valueAt[2 * i + 1]));
+          info = listenerRoutes(buf.subarray(m.valueBase + m.valueAt[2 * i], m.valueBase + m.valueAt[2 * i + 1]));
           listenerCache.set(m.versions[i], info);
         }
         if (info.port === PORT && info.routes.length > 0) fleet.route8080 ??= info.routes[0];
@@ -545,7 +607,7 @@ class SimProxy {
     const a = this.fleet.anomalies;
     for (let i = 0; i < m.names.length; i++) {
       try {
-        const o = messageType(type).decode(buf.subarray(m.valueAt[2 * i], m.valueAt[2 * i + 1])) as unknown as {
+        const o = messageType(type).decode(buf.subarray(m.valueBase + m.valueAt[2 * i], m.valueBase + m.valueAt[2 * i + 1])) as unknown as {
           name?: string;
           clusterName?: string;
           type?: number;
@@ -588,6 +650,8 @@ class Fleet {
           "grpc.max_receive_message_length": -1,
           "grpc.max_send_message_length": -1,
           "grpc.keepalive_time_ms": 300_000,
+          // Envoy's HTTP/2 defaults for its xDS cluster: 256 MiB stream and connection windows.
+          "grpc-node.flow_control_window": 256 * 1024 * 1024,
         }),
       );
     }

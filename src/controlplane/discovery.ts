@@ -6,12 +6,14 @@ import { DirectorySource, type FileReport } from "../config/directory.js";
 import { ConfigStore, type ChangeBatch } from "../config/store.js";
 import { MetricsRegistry } from "../core/metrics.js";
 import { DEFAULT_MESH_CONFIG, PushContext, pushInputFrom, type MeshConfig } from "../model/push-context.js";
+import type { WorkloadEndpoint } from "../registry/model.js";
 import { changedEndpointHosts, ServiceRegistry } from "../registry/registry.js";
 import { hostMatches, resolveShortName } from "../api/hosts.js";
 import { outboundClusterName } from "../xds/gen/names.js";
 import { AdsServer } from "../xds/server/ads.js";
 import { Debouncer } from "../xds/server/debounce.js";
 import type { PushRequest } from "../xds/server/types.js";
+import { WorkloadAutoRegistration } from "./autoregistration.js";
 import { IstioGenerator, type ConnectedProxy } from "./generator.js";
 import { MonitoringServer } from "./monitoring.js";
 
@@ -26,6 +28,8 @@ export interface DiscoveryOptions {
   /** Debounce window (istiod: 100 ms quiet, 10 s max). */
   debounceQuietMs?: number;
   debounceMaxMs?: number;
+  /** How long an auto-registered WorkloadEntry outlives its proxy's connection (istiod: 10 s). */
+  workloadEntryGraceMs?: number;
   /** Watch the config paths for changes (default true). */
   watch?: boolean;
   log?: (line: string) => void;
@@ -37,6 +41,7 @@ export class Discovery {
   readonly generator = new IstioGenerator();
   readonly server: AdsServer<ConnectedProxy>;
   readonly mesh: MeshConfig;
+  readonly autoRegistration: WorkloadAutoRegistration;
   private readonly sources: DirectorySource[] = [];
   private readonly debouncer: Debouncer;
   private monitoring: MonitoringServer | undefined;
@@ -50,6 +55,8 @@ export class Discovery {
   xdsPort = 0;
   monitoringPort = 0;
   private started = false;
+  /** WorkloadEntries ("ns/name") changed since the last push (the incremental path checks only these). */
+  private changedWorkloads = new Set<string>();
 
   constructor(private readonly options: DiscoveryOptions) {
     this.mesh = { ...DEFAULT_MESH_CONFIG, ...options.mesh };
@@ -63,6 +70,8 @@ export class Discovery {
         this.log(`discovery: push failed: ${(e as Error).stack ?? String(e)}`);
       },
     });
+    this.autoRegistration = new WorkloadAutoRegistration(this.store, { graceMs: options.workloadEntryGraceMs, log: this.log });
+    this.generator.lifecycle = this.autoRegistration;
     this.current = new PushContext(pushInputFrom([]), this.mesh);
     const services = this.metrics.gauge("pilot_services", "Total services known to pilot.");
     services.collect(() => [[undefined, this.current.registry.services.length]]);
@@ -107,6 +116,7 @@ export class Discovery {
   async close(): Promise<void> {
     this.unsubscribe?.();
     this.debouncer.close();
+    this.autoRegistration.close();
     for (const s of this.sources) s.close();
     await Promise.all([this.server.close(), this.monitoring?.close()]);
   }
@@ -129,8 +139,10 @@ export class Discovery {
 
   private onStoreChange(batch: ChangeBatch): void {
     const endpointsOnly = batch.changes.every((c) => c.kind === "WorkloadEntry");
+    for (const c of batch.changes) if (c.kind === "WorkloadEntry") this.changedWorkloads.add(`${c.namespace}/${c.name}`);
     this.debouncer.add({
       full: !endpointsOnly,
+      configKinds: new Set(batch.changes.map((c) => c.kind)),
       reasons: [endpointsOnly ? "endpoint" : "config"],
       start: Date.now(),
       context: undefined,
@@ -151,6 +163,7 @@ export class Discovery {
         return;
       }
     }
+    this.changedWorkloads = new Set();
     this.current = this.buildPushContext();
     this.generator.beginPush(this.current, { full: true });
     this.fullPushes.inc();
@@ -166,15 +179,13 @@ export class Discovery {
     const registry = new ServiceRegistry({ serviceEntries: this.current.input.serviceEntries, workloadEntries });
     const hosts = changedEndpointHosts(this.current.registry, registry);
     if (!hosts) return undefined;
+    // Entries the store reported changed since the last push, before and after.
     const proxyIps = new Set(this.generator.proxies().flatMap((p) => p.proxy.ipAddresses));
-    const before = new Map(this.current.registry.workloads.map((w) => [w.source.name + "/" + w.namespace, w]));
-    const after = new Map(registry.workloads.map((w) => [w.source.name + "/" + w.namespace, w]));
-    for (const [k, w] of after) {
-      const old = before.get(k);
-      if (old && JSON.stringify(old) === JSON.stringify(w)) continue;
-      if (proxyIps.has(w.address) || (old && proxyIps.has(old.address))) return undefined;
-    }
-    for (const [k, w] of before) if (!after.has(k) && proxyIps.has(w.address)) return undefined;
+    const changed = this.changedWorkloads;
+    this.changedWorkloads = new Set();
+    const touchesProxy = (workloads: readonly WorkloadEndpoint[]) =>
+      workloads.some((w) => changed.has(`${w.namespace}/${w.source.name}`) && proxyIps.has(w.address));
+    if (touchesProxy(this.current.registry.workloads) || touchesProxy(registry.workloads)) return undefined;
     const push = this.current.withRegistry(registry, workloadEntries);
     return { push, hosts, clusters: this.clusterNamesFor(push, hosts) };
   }

@@ -22,26 +22,60 @@ export interface ConnectedProxy {
   metadataLabels: Readonly<Record<string, string>>;
 }
 
+const encodedLists = new WeakMap<readonly ProtoObject[], EncodedResource[]>();
+
+/** A memoized generator list, encoded (once per list identity; the last of a duplicated name wins, as in `named`). */
+function encodedList(typeUrl: string, objects: readonly ProtoObject[]): EncodedResource[] {
+  let out = encodedLists.get(objects);
+  if (!out) {
+    out = [...named(objects)].map(([name, obj]) => encodeResource(typeUrl, name, obj));
+    encodedLists.set(objects, out);
+  }
+  return out;
+}
+
+export interface ProxyLifecycle {
+  connect(proxy: Proxy): void;
+  disconnect(proxy: Proxy): void;
+}
+
 function named(objects: readonly ProtoObject[]): Map<string, ProtoObject> {
   const m = new Map<string, ProtoObject>();
   for (const o of objects) m.set(String(o.name ?? o.clusterName), o);
   return m;
 }
 
+// Config kinds that cannot change a type's output, from what the generators read (istiod's
+// skippedCdsConfigs/skippedEdsConfigs/…, narrowed to tsmesh): clusters and endpoints never read
+// VirtualServices or Gateways; nothing reads the security and telemetry kinds yet. A generator
+// that starts reading a kind must drop it from these sets (generator.test.ts checks the claims).
+const NOT_READ_BY_ANY = ["AuthorizationPolicy", "RequestAuthentication", "PeerAuthentication", "Telemetry", "WorkloadGroup"];
+const SKIPPED_KINDS: Readonly<Record<string, ReadonlySet<string>>> = {
+  [CLUSTER_TYPE]: new Set(["VirtualService", "Gateway", ...NOT_READ_BY_ANY]),
+  [ENDPOINT_TYPE]: new Set(["VirtualService", "Gateway", ...NOT_READ_BY_ANY]),
+  [LISTENER_TYPE]: new Set(NOT_READ_BY_ANY),
+  [ROUTE_TYPE]: new Set(NOT_READ_BY_ANY),
+};
+
 export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
   /** ClusterLoadAssignments cached across pushes (invalidated per host on EDS-only pushes). */
   readonly endpoints = new EndpointsBuilder();
   private readonly connected = new Set<ConnectedProxy>();
 
+  /** Told about every proxy that connects and disconnects (auto-registration); connect may throw to refuse it. */
+  lifecycle: ProxyLifecycle | undefined;
+
   connect(node: XdsNode, peer: string): ConnectedProxy {
     const proxy = parseProxy(node);
     const cp: ConnectedProxy = { proxy, node, peer, metadataLabels: proxy.labels };
+    this.lifecycle?.connect(proxy);
     this.connected.add(cp);
     return cp;
   }
 
   disconnect(cp: ConnectedProxy): void {
     this.connected.delete(cp);
+    this.lifecycle?.disconnect(cp.proxy);
   }
 
   /** Proxies with an open stream (for the EDS-only decision and debug pages). */
@@ -62,10 +96,24 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
     return cp.proxy;
   }
 
+  needsPush(_cp: ConnectedProxy, typeUrl: string, request: PushRequest): boolean {
+    const kinds = request.configKinds;
+    const skipped = SKIPPED_KINDS[typeUrl];
+    if (!kinds || kinds.size === 0 || !skipped) return true;
+    for (const k of kinds) if (!skipped.has(k)) return true;
+    return false;
+  }
+
   generate(cp: ConnectedProxy, typeUrl: string, watch: WatchedResource, request: PushRequest): GenerateResult | undefined {
     const push = request.context as PushContext | undefined;
     if (!push) return { resources: [] };
     const proxy = this.refreshProxy(cp, push);
+    // The common Envoy-form case, wildcard CDS/LDS: the generators' memoized lists straight to
+    // their encoded form (no per-proxy name maps).
+    if (watch.wildcard && proxy.generator !== "grpc") {
+      if (typeUrl === CLUSTER_TYPE) return { resources: encodedList(typeUrl, buildClusters(proxy, push)), distinctNames: true };
+      if (typeUrl === LISTENER_TYPE) return { resources: encodedList(typeUrl, buildListeners(proxy, push)), distinctNames: true };
+    }
     const objects = this.objects(proxy, push, typeUrl, watch, request);
     if (!objects) return undefined;
     const resources: EncodedResource[] = [];
@@ -97,10 +145,10 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
       }
       case ENDPOINT_TYPE: {
         const out = new Map<string, ProtoObject>();
-        const names = watch.wildcard ? [] : [...watch.names];
         const only = request && !request.full ? request.edsUpdates : undefined;
+        // An endpoints-only push names a few clusters: walk those, not every watched name.
+        const names = watch.wildcard ? [] : only ? [...only].filter((n) => watch.names.has(n)) : watch.names;
         for (const n of names) {
-          if (only && !only.has(n)) continue;
           const cla = this.endpoints.build(proxy, push, n);
           if (cla) out.set(n, cla);
         }

@@ -11,7 +11,11 @@ export interface EncodedResource {
   readonly bytes: Uint8Array;
   /** The typed object it was encoded from (for debug pages and golden tests). */
   readonly object: ProtoObject;
+  /** Unique per encoded resource in this process (lets response assembly key runs of resources). */
+  readonly serial: number;
 }
+
+let serials = 0;
 
 const cache = new WeakMap<ProtoObject, EncodedResource>();
 
@@ -24,7 +28,7 @@ export function encodeResource(typeUrl: string, name: string, object: ProtoObjec
   if (hit && hit.typeUrl === typeUrl && hit.name === name) return hit;
   const bytes = encodeMessage(typeUrl, object);
   const version = createHash("sha1").update(bytes).digest("base64url").slice(0, 16);
-  const enc: EncodedResource = { name, typeUrl, version, bytes, object };
+  const enc: EncodedResource = { name, typeUrl, version, bytes, object, serial: ++serials };
   cache.set(object, enc);
   return enc;
 }

@@ -23,8 +23,21 @@ function ref(r: { kind: string; metadata: { namespace: string; name: string } })
   return { kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name };
 }
 
+// The store hands out the same object for an unchanged resource, so endpoints are shared between
+// successive registries and unchanged endpoint lists compare by identity (no serialization).
+const endpointOf = new WeakMap<Resource<"WorkloadEntry">, WorkloadEndpoint | null>();
+
 /** A WorkloadEntry as a registry endpoint (labels from the entry and its metadata). */
 export function workloadEntryEndpoint(we: Resource<"WorkloadEntry">): WorkloadEndpoint | undefined {
+  let ep = endpointOf.get(we);
+  if (ep === undefined) {
+    ep = buildEndpoint(we) ?? null;
+    endpointOf.set(we, ep);
+  }
+  return ep ?? undefined;
+}
+
+function buildEndpoint(we: Resource<"WorkloadEntry">): WorkloadEndpoint | undefined {
   const spec = we.spec;
   if (!spec.address) return undefined;
   return {
@@ -203,7 +216,10 @@ export function changedEndpointHosts(before: ServiceRegistry, after: ServiceRegi
     const a = before.services[i];
     const b = after.services[i];
     if (a.hostname !== b.hostname || a.namespace !== b.namespace || serviceShape(a) !== serviceShape(b)) return undefined;
-    if (endpointsShape(before.endpoints(a)) !== endpointsShape(after.endpoints(b))) changed.add(b.hostname);
+    const x = before.endpoints(a);
+    const y = after.endpoints(b);
+    if (x.length === y.length && x.every((e, j) => e === y[j])) continue;
+    if (endpointsShape(x) !== endpointsShape(y)) changed.add(b.hostname);
   }
   return changed;
 }

@@ -225,7 +225,8 @@ export class AdsServer<P = unknown> extends EventEmitter<AdsServerEvents> {
       } catch (err) {
         this.log(`xds: disconnect of ${c.id} threw: ${errorMessage(err)}`);
       }
-      this.safeEmit("disconnect", c.status());
+      // A status snapshot sorts every held resource name: only build it for a listener.
+      if (this.listenerCount("disconnect") > 0) this.safeEmit("disconnect", c.status());
     };
     this.streams.set(call, cleanup);
     const reject = (details: string): void => {
@@ -275,7 +276,7 @@ export class AdsServer<P = unknown> extends EventEmitter<AdsServerEvents> {
     const conn = new Connection<P>(`${node.id}-${++connectionCounter}`, node, peer, protocol, proxy, call, this.metrics);
     this.conns.set(conn.id, conn);
     this.metrics.connected.inc(CONNECTED_LABELS);
-    this.safeEmit("connect", conn.status());
+    if (this.listenerCount("connect") > 0) this.safeEmit("connect", conn.status());
     return conn;
   }
 }

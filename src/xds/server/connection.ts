@@ -4,7 +4,7 @@
 import type { EncodedResource } from "../../envoy/encoded.js";
 import { ENDPOINT_TYPE, PUSH_ORDER } from "../../envoy/protos.js";
 import type { XdsMetrics } from "./metrics.js";
-import type { ConnectionStatus, PushRequest, TypeStatus, WatchedResource, XdsGenerator, XdsNode } from "./types.js";
+import type { ConnectionStatus, GenerateResult, PushRequest, TypeStatus, WatchedResource, XdsGenerator, XdsNode } from "./types.js";
 
 /** The part of a server stream a connection writes to. */
 export interface ResponseSink {
@@ -88,8 +88,10 @@ export class TypeState {
   }
 }
 
-/** Resources of a generate result the watch asks for (first of each name wins). */
-export function wantedResources(ts: TypeState, resources: readonly EncodedResource[]): EncodedResource[] {
+/** Resources of a generate result the watch asks for (first of each name wins); names are distinct. */
+export function wantedResources(ts: TypeState, result: GenerateResult | undefined): readonly EncodedResource[] {
+  const resources = result?.resources ?? [];
+  if (result?.distinctNames && ts.watch.wildcard) return resources;
   const out: EncodedResource[] = [];
   const seen = new Set<string>();
   for (const r of resources) {
@@ -203,10 +205,18 @@ export function errorMessage(err: unknown): string {
  * Walks a connection's watched types in push order (CDS, EDS, LDS, RDS) for a push; an
  * endpoints-only push touches EDS only (and answers requests still waiting for a snapshot).
  */
-export function pushWatchedTypes<P>(conn: Connection<P>, push: PushRequest, send: (ts: TypeState) => void): void {
+export function pushWatchedTypes<P>(
+  conn: Connection<P>,
+  push: PushRequest,
+  generator: XdsGenerator<P>,
+  send: (ts: TypeState) => void,
+): void {
   for (const ts of conn.orderedTypes()) {
     if (conn.closed) return;
-    if (!push.full && ts.watch.typeUrl !== ENDPOINT_TYPE && !ts.mustRespond) continue;
+    if (!ts.mustRespond) {
+      if (!push.full && ts.watch.typeUrl !== ENDPOINT_TYPE) continue;
+      if (push.full && generator.needsPush && !generator.needsPush(conn.proxy, ts.watch.typeUrl, push)) continue;
+    }
     send(ts);
   }
 }

@@ -3,10 +3,12 @@
 // carry only what changed plus removed_resources for deletions and for subscribed names that do
 // not exist (so clients need not wait out a timeout), and a reconnecting client's
 // initial_resource_versions spare resending what it already has.
+import type { EncodedResource } from "../../envoy/encoded.js";
 import { CLUSTER_TYPE, LISTENER_TYPE } from "../../envoy/protos.js";
 import { type Connection, errorMessage, type ProtocolHost, pushWatchedTypes, type TypeState, wantedResources } from "./connection.js";
 import { typeLabel } from "./metrics.js";
-import { encodeDeltaResponse, type DeltaRequest } from "./service.js";
+import { encodeDeltaResponse } from "./wire.js";
+import { type DeltaRequest } from "./service.js";
 import type { PushRequest } from "./types.js";
 
 /** Applies subscribe/unsubscribe; true when the watch gained something the client must be told about. */
@@ -89,7 +91,7 @@ export function handleDeltaRequest<P>(host: ProtocolHost<P>, conn: Connection<P>
 
 /** Pushes every watched type in push order; throws when the generator throws (push skipped). */
 export function pushDelta<P>(host: ProtocolHost<P>, conn: Connection<P>, push: PushRequest): void {
-  pushWatchedTypes(conn, push, (ts) => sendType(host, conn, ts, push, true));
+  pushWatchedTypes(conn, push, host.generator, (ts) => sendType(host, conn, ts, push, true));
 }
 
 function sendType<P>(host: ProtocolHost<P>, conn: Connection<P>, ts: TypeState, push: PushRequest, pushTriggered: boolean): boolean {
@@ -99,23 +101,34 @@ function sendType<P>(host: ProtocolHost<P>, conn: Connection<P>, ts: TypeState, 
   const req = !push.full && ts.mustRespond ? { ...push, full: true, edsUpdates: undefined } : push;
   const result = host.generator.generate(conn.proxy, type, ts.watch, req);
   if (!result && !ts.mustRespond) return false;
-  const resources = wantedResources(ts, result?.resources ?? []);
-  const toSend = resources.filter((r) => ts.held.get(r.name) !== r.version);
+  const resources = wantedResources(ts, result);
+  const toSend: EncodedResource[] = [];
+  let stillHeld = 0;
+  for (const r of resources) {
+    const v = ts.held.get(r.name);
+    if (v !== undefined) stillHeld++;
+    if (v !== r.version) toSend.push(r);
+  }
   const removed: string[] = [];
   if (req.full) {
     // A full generation is the complete wanted set: whatever the client holds beyond it is gone,
-    // and subscribed names not in it do not exist (reported once, until they appear).
-    const present = new Set(resources.map((r) => r.name));
-    for (const n of ts.held.keys()) {
-      if (present.has(n)) continue;
-      removed.push(n);
-      ts.held.delete(n);
-      if (ts.watch.names.has(n)) ts.reportedMissing.add(n);
-    }
-    for (const n of ts.watch.names) {
-      if (present.has(n) || ts.reportedMissing.has(n)) continue;
-      removed.push(n);
-      ts.reportedMissing.add(n);
+    // and subscribed names not in it do not exist (reported once, until they appear). Names are
+    // distinct, so counts tell when nothing is gone or missing without building a name set.
+    const names = ts.watch.names.size;
+    const mayMiss = names > 0 && (ts.watch.wildcard || resources.length < names);
+    if (stillHeld < ts.held.size || mayMiss) {
+      const present = new Set(resources.map((r) => r.name));
+      for (const n of ts.held.keys()) {
+        if (present.has(n)) continue;
+        removed.push(n);
+        ts.held.delete(n);
+        if (ts.watch.names.has(n)) ts.reportedMissing.add(n);
+      }
+      for (const n of ts.watch.names) {
+        if (present.has(n) || ts.reportedMissing.has(n)) continue;
+        removed.push(n);
+        ts.reportedMissing.add(n);
+      }
     }
   }
   if (toSend.length === 0 && removed.length === 0 && !ts.mustRespond) return false;

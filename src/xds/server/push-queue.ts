@@ -13,9 +13,15 @@ export function mergePushRequests(a: PushRequest, b: PushRequest): PushRequest {
     for (const n of b.edsUpdates) u.add(n);
     edsUpdates = u;
   }
+  // Kinds matter for full pushes only; unknown (undefined) on a full side absorbs the other.
+  let configKinds: ReadonlySet<string> | undefined;
+  if (!a.full) configKinds = b.configKinds;
+  else if (!b.full) configKinds = a.configKinds;
+  else if (a.configKinds && b.configKinds) configKinds = new Set([...a.configKinds, ...b.configKinds]);
   return {
     full: a.full || b.full,
     edsUpdates,
+    configKinds,
     reasons: [...a.reasons, ...b.reasons],
     start: Math.min(a.start, b.start),
     context: b.context,

@@ -1,9 +1,7 @@
 // The ADS gRPC service, hand-written over protobufjs types: requests are decoded into small plain
-// records; responses are encoded by us (handlers write ready Buffers), placing each resource's
-// already-encoded bytes into google.protobuf.Any.value so a resource is encoded once per version
-// and shared by every stream.
+// records; responses are written as ready Buffers (wire.ts assembles them from bytes each resource
+// version encoded once), so serialization is the identity.
 import type * as grpc from "@grpc/grpc-js";
-import type { EncodedResource } from "../../envoy/encoded.js";
 import { messageType, TO_OBJECT } from "../../envoy/protos.js";
 import type { XdsNode } from "./types.js";
 
@@ -129,50 +127,6 @@ export function decodeDeltaRequest(buf: Buffer): DeltaRequest {
     responseNonce: str(o.responseNonce),
     errorDetail: decodeError(o.errorDetail),
   };
-}
-
-// protobufjs defines google.protobuf.Any itself (its bundled well-known types keep the proto field
-// name "type_url" even with keepCase off), so the field name is looked up rather than assumed.
-let anyTypeUrlField: string | undefined;
-function anyOf(typeUrl: string, value: Uint8Array): Record<string, unknown> {
-  anyTypeUrlField ??= "type_url" in messageType("google.protobuf.Any").fields ? "type_url" : "typeUrl";
-  return { [anyTypeUrlField]: typeUrl, value };
-}
-
-function asBuffer(u8: Uint8Array): Buffer {
-  return Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
-}
-
-/** Encodes a DiscoveryResponse around ready resource bytes (no resource is re-encoded). */
-export function encodeSotwResponse(versionInfo: string, typeUrl: string, nonce: string, resources: readonly EncodedResource[]): Buffer {
-  const t = messageType(DISCOVERY_RESPONSE);
-  const msg = {
-    versionInfo,
-    typeUrl,
-    nonce,
-    resources: resources.map((r) => anyOf(r.typeUrl, r.bytes)),
-  };
-  // encode() takes plain objects with the right field names; fromObject would copy every Any.
-  return asBuffer(t.encode(msg).finish());
-}
-
-/** Encodes a DeltaDiscoveryResponse; each resource goes in a Resource{name, version, Any}. */
-export function encodeDeltaResponse(
-  systemVersionInfo: string,
-  typeUrl: string,
-  nonce: string,
-  resources: readonly EncodedResource[],
-  removed: readonly string[],
-): Buffer {
-  const t = messageType(DELTA_DISCOVERY_RESPONSE);
-  const msg = {
-    systemVersionInfo,
-    typeUrl,
-    nonce,
-    resources: resources.map((r) => ({ name: r.name, version: r.version, resource: anyOf(r.typeUrl, r.bytes) })),
-    removedResources: removed,
-  };
-  return asBuffer(t.encode(msg).finish());
 }
 
 function identity(b: Buffer): Buffer {

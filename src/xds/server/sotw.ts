@@ -6,7 +6,8 @@ import { CLUSTER_TYPE, LISTENER_TYPE } from "../../envoy/protos.js";
 import type { EncodedResource } from "../../envoy/encoded.js";
 import { type Connection, errorMessage, type ProtocolHost, pushWatchedTypes, type TypeState, wantedResources } from "./connection.js";
 import { typeLabel } from "./metrics.js";
-import { encodeSotwResponse, type SotwRequest } from "./service.js";
+import { encodeSotwResponse } from "./wire.js";
+import { type SotwRequest } from "./service.js";
 import type { PushRequest } from "./types.js";
 
 /** Applies a request's resource_names to the watch; true when the subscription changed. */
@@ -70,7 +71,7 @@ export function handleSotwRequest<P>(host: ProtocolHost<P>, conn: Connection<P>,
 
 /** Pushes every watched type in push order; throws when the generator throws (push skipped). */
 export function pushSotw<P>(host: ProtocolHost<P>, conn: Connection<P>, push: PushRequest): void {
-  pushWatchedTypes(conn, push, (ts) => sendType(host, conn, ts, push, true));
+  pushWatchedTypes(conn, push, host.generator, (ts) => sendType(host, conn, ts, push, true));
 }
 
 /** Generates one type for the connection and sends it if the client's view would change. */
@@ -82,8 +83,8 @@ function sendType<P>(host: ProtocolHost<P>, conn: Connection<P>, ts: TypeState, 
   const req = !push.full && fullState ? { ...push, full: true, edsUpdates: undefined } : push;
   const result = host.generator.generate(conn.proxy, type, ts.watch, req);
   if (!result && !ts.mustRespond) return false;
-  const resources = wantedResources(ts, result?.resources ?? []);
-  let toSend: EncodedResource[];
+  const resources = wantedResources(ts, result);
+  let toSend: readonly EncodedResource[];
   if (fullState) {
     if (!ts.mustRespond && sameAsHeld(ts.held, resources)) return false;
     toSend = resources;

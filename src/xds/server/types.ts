@@ -23,6 +23,11 @@ export interface PushRequest {
    * regenerated and sent). Undefined on a non-full push means every watched cluster.
    */
   edsUpdates?: ReadonlySet<string>;
+  /**
+   * Kinds of the configs behind a full push (istiod's ConfigsUpdated, by kind). Undefined means
+   * unknown: everything may have changed. Generators use it to skip types a kind cannot affect.
+   */
+  configKinds?: ReadonlySet<string>;
   /** Why (istiod's trigger names: "config", "endpoint", "service", "proxyrequest", …). */
   reasons: readonly string[];
   /** When the first change behind this push happened (Date.now()), for convergence time. */
@@ -47,6 +52,8 @@ export interface GenerateResult {
    * (for wildcard types, absence means deletion). On an EDS-only push: only the changed ones.
    */
   resources: readonly EncodedResource[];
+  /** Promises that no name repeats (the server then skips de-duplicating a wildcard watch). */
+  distinctNames?: boolean;
 }
 
 /** Produces resources; implemented by the control plane (src/controlplane). */
@@ -58,6 +65,11 @@ export interface XdsGenerator<P = unknown> {
   connect(node: XdsNode, peer: string): P;
   /** Resources of `typeUrl` for `proxy`; undefined when the type is not served (the server answers empty). */
   generate(proxy: P, typeUrl: string, watch: WatchedResource, request: PushRequest): GenerateResult | undefined;
+  /**
+   * Whether a full push can change `typeUrl` for `proxy` (istiod's cdsNeedsPush/edsNeedsPush…);
+   * false skips generating the type for this push. Absent: always true.
+   */
+  needsPush?(proxy: P, typeUrl: string, request: PushRequest): boolean;
   /** The stream closed. */
   disconnect?(proxy: P): void;
 }

@@ -10,6 +10,7 @@ import {
   LISTENER_TYPE,
   messageType,
   ROUTE_TYPE,
+  struct,
   type ProtoObject,
 } from "../../../src/envoy/protos.js";
 import { AdsServer, type AdsServerOptions } from "../../../src/xds/server/ads.js";
@@ -348,4 +349,12 @@ export class Harness {
 /** Sleeps (real timers). */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A Delta ADS stream to any server (e.g. a whole Discovery) with the given node (metadata as plain JSON). */
+export function deltaStreamTo(client: grpc.Client, node: { id: string; metadata?: Record<string, unknown>; locality?: Obj }): DeltaStream {
+  const call = client.makeBidiStreamRequest<Obj, DeltaResponse>(DELTA_METHOD_PATH, serializer("envoy.service.discovery.v3.DeltaDiscoveryRequest"), decodeDelta);
+  const n: Obj = { id: node.id, metadata: struct((node.metadata ?? {}) as Parameters<typeof struct>[0]) };
+  if (node.locality) n.locality = node.locality;
+  return new DeltaStream(call, n);
 }
