@@ -3,7 +3,7 @@
 // sent / acked / rejected response are kept, never a history.
 import type { EncodedResource } from "../../envoy/encoded.js";
 import { ENDPOINT_TYPE, PUSH_ORDER } from "../../envoy/protos.js";
-import type { XdsMetrics } from "./metrics.js";
+import { typeLabel, type XdsMetrics } from "./metrics.js";
 import type { ConnectionStatus, GenerateResult, PushRequest, TypeStatus, WatchedResource, XdsGenerator, XdsNode } from "./types.js";
 
 /** The part of a server stream a connection writes to. */
@@ -219,4 +219,29 @@ export function pushWatchedTypes<P>(
     }
     send(ts);
   }
+}
+
+/**
+ * Sends a response built for `nonce` and records it: the type's sent state, convergence start for
+ * push-triggered responses, and istiod's push metrics (SotW and Delta alike).
+ */
+export function sendResponse<P>(
+  host: ProtocolHost<P>,
+  conn: Connection<P>,
+  ts: TypeState,
+  response: { version: string; nonce: string; buf: Buffer },
+  push: PushRequest,
+  pushTriggered: boolean,
+  startedAt: number,
+): void {
+  const label = { type: typeLabel(ts.watch.typeUrl) };
+  ts.sentVersion = response.version;
+  ts.sentNonce = response.nonce;
+  ts.sentAt = Date.now();
+  ts.mustRespond = false;
+  if (pushTriggered) ts.pushStart = Math.min(ts.pushStart ?? push.start, push.start);
+  conn.write(response.buf);
+  host.metrics.pushes.inc(label);
+  host.metrics.configSize.observe(response.buf.length, label);
+  host.metrics.pushTime.observe((performance.now() - startedAt) / 1000, label);
 }

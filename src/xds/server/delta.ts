@@ -5,7 +5,7 @@
 // initial_resource_versions spare resending what it already has.
 import type { EncodedResource } from "../../envoy/encoded.js";
 import { CLUSTER_TYPE, LISTENER_TYPE } from "../../envoy/protos.js";
-import { type Connection, errorMessage, type ProtocolHost, pushWatchedTypes, type TypeState, wantedResources } from "./connection.js";
+import { type Connection, errorMessage, type ProtocolHost, pushWatchedTypes, sendResponse, type TypeState, wantedResources } from "./connection.js";
 import { typeLabel } from "./metrics.js";
 import { encodeDeltaResponse } from "./wire.js";
 import { type DeltaRequest } from "./service.js";
@@ -138,16 +138,6 @@ function sendType<P>(host: ProtocolHost<P>, conn: Connection<P>, ts: TypeState, 
   }
   const version = host.version();
   const nonce = conn.nextNonce();
-  const buf = encodeDeltaResponse(version, type, nonce, toSend, removed);
-  const label = { type: typeLabel(type) };
-  ts.sentVersion = version;
-  ts.sentNonce = nonce;
-  ts.sentAt = Date.now();
-  ts.mustRespond = false;
-  if (pushTriggered) ts.pushStart = Math.min(ts.pushStart ?? push.start, push.start);
-  conn.write(buf);
-  host.metrics.pushes.inc(label);
-  host.metrics.configSize.observe(buf.length, label);
-  host.metrics.pushTime.observe((performance.now() - t0) / 1000, label);
+  sendResponse(host, conn, ts, { version, nonce, buf: encodeDeltaResponse(version, type, nonce, toSend, removed) }, push, pushTriggered, t0);
   return true;
 }

@@ -4,7 +4,7 @@
 // deletion); RDS/EDS pushes may carry only what changed; new names are answered even if unchanged.
 import { CLUSTER_TYPE, LISTENER_TYPE } from "../../envoy/protos.js";
 import type { EncodedResource } from "../../envoy/encoded.js";
-import { type Connection, errorMessage, type ProtocolHost, pushWatchedTypes, type TypeState, wantedResources } from "./connection.js";
+import { type Connection, errorMessage, type ProtocolHost, pushWatchedTypes, sendResponse, type TypeState, wantedResources } from "./connection.js";
 import { typeLabel } from "./metrics.js";
 import { encodeSotwResponse } from "./wire.js";
 import { type SotwRequest } from "./service.js";
@@ -101,17 +101,7 @@ function sendType<P>(host: ProtocolHost<P>, conn: Connection<P>, ts: TypeState, 
   }
   const version = host.version();
   const nonce = conn.nextNonce();
-  const buf = encodeSotwResponse(version, type, nonce, toSend);
-  const label = { type: typeLabel(type) };
-  ts.sentVersion = version;
-  ts.sentNonce = nonce;
-  ts.sentAt = Date.now();
-  ts.mustRespond = false;
-  if (pushTriggered) ts.pushStart = Math.min(ts.pushStart ?? push.start, push.start);
-  conn.write(buf);
-  host.metrics.pushes.inc(label);
-  host.metrics.configSize.observe(buf.length, label);
-  host.metrics.pushTime.observe((performance.now() - t0) / 1000, label);
+  sendResponse(host, conn, ts, { version, nonce, buf: encodeSotwResponse(version, type, nonce, toSend) }, push, pushTriggered, t0);
   return true;
 }
 
