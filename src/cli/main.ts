@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { packageRoot } from "../core/paths.js";
 import { runAnalyze } from "./analyze.js";
 import { runDiscovery } from "./discovery.js";
+import { parseLabels, runProxy } from "./proxy.js";
 import { runValidate } from "./validate.js";
 
 const USAGE = `tsmesh — a service mesh that speaks Istio
@@ -20,6 +21,11 @@ Usage:
       Run the control plane (Pilot): watch Istio YAML, serve Envoy xDS v3 over gRPC ADS (SotW and
       Delta) to sidecars, gateways and proxyless gRPC clients. Monitoring: /metrics, /ready,
       /debug/syncz, /debug/config_dump?proxyID=NODE_ID.
+  tsmesh proxy sidecar|router --ip IP --name NAME [--namespace NS] [--discovery-address 127.0.0.1:15010]
+               [--labels k=v,...] [--locality region/zone/subzone] [--bootstrap FILE]
+               [--access-log PATH] [--admin-port 15000] [--health-port 15021] [--xds sotw|delta]
+      Run the data plane (Envoy's role) for one workload or as a gateway: config over ADS and/or
+      from an Envoy bootstrap; 0.0.0.0 listeners bind --ip; admin on IP:15000, health on IP:15021.
   tsmesh version
   tsmesh help
 `;
@@ -75,6 +81,62 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         if (config.length === 0) throw new UsageError("discovery needs --config DIR");
         return runDiscovery(
           { config, xdsAddress: values["xds-address"] ?? "127.0.0.1:15010", monitoringAddress: values["monitoring-address"] ?? "127.0.0.1:15014" },
+          out,
+          err,
+        );
+      }
+      case "proxy": {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: {
+            "discovery-address": { type: "string" },
+            ip: { type: "string" },
+            name: { type: "string" },
+            namespace: { type: "string" },
+            labels: { type: "string" },
+            locality: { type: "string" },
+            concurrency: { type: "string" },
+            bootstrap: { type: "string" },
+            "access-log": { type: "string" },
+            "admin-port": { type: "string" },
+            "health-port": { type: "string" },
+            xds: { type: "string" },
+          },
+        });
+        const type = positionals[0];
+        if (type !== "sidecar" && type !== "router") throw new UsageError("proxy needs sidecar or router");
+        const ip = values.ip ?? "127.0.0.1";
+        const num = (v: string | undefined, d: number, flag: string) => {
+          if (v === undefined) return d;
+          const n = Number(v);
+          if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`${flag} must be a port or count, got ${JSON.stringify(v)}`);
+          return n;
+        };
+        const xds = values.xds ?? "delta";
+        if (xds !== "delta" && xds !== "sotw") throw new UsageError("--xds must be delta or sotw");
+        let labels: Record<string, string>;
+        try {
+          labels = parseLabels(values.labels);
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
+        return runProxy(
+          {
+            type,
+            discoveryAddress: values["discovery-address"],
+            ip,
+            name: values.name ?? (type === "router" ? "istio-ingressgateway" : "workload"),
+            namespace: values.namespace ?? (type === "router" ? "istio-system" : "default"),
+            labels,
+            locality: values.locality,
+            concurrency: num(values.concurrency, 2, "--concurrency"),
+            bootstrap: values.bootstrap,
+            accessLog: values["access-log"],
+            adminPort: num(values["admin-port"], 15000, "--admin-port"),
+            healthPort: num(values["health-port"], 15021, "--health-port"),
+            xdsProtocol: xds,
+          },
           out,
           err,
         );

@@ -1,0 +1,102 @@
+// `tsmesh proxy sidecar|router`: the data plane (pilot-agent + Envoy roles) until SIGINT/SIGTERM
+// or /quitquitquit. Builds Istio's node id and metadata from the flags, serves admin on IP:15000
+// and health on IP:15021, and takes its config over ADS and/or from an Envoy bootstrap file.
+import { proxyNodeId } from "../model/proxy.js";
+import { AdminServer } from "../proxy/admin.js";
+import { loadBootstrap } from "../proxy/bootstrap.js";
+import { ProxyServer } from "../proxy/proxy.js";
+import type { ProtoObject } from "../envoy/protos.js";
+
+export interface ProxyCliOptions {
+  type: "sidecar" | "router";
+  discoveryAddress?: string;
+  ip: string;
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  locality?: string;
+  concurrency: number;
+  bootstrap?: string;
+  accessLog?: string;
+  adminPort: number;
+  healthPort: number;
+  xdsProtocol: "delta" | "sotw";
+}
+
+export function parseLabels(s: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (s ?? "").split(",").filter(Boolean)) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw new Error(`--labels: ${JSON.stringify(part)} is not key=value`);
+    out[part.slice(0, eq)] = part.slice(eq + 1);
+  }
+  return out;
+}
+
+export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const nodeId = proxyNodeId(o.type, o.ip, o.name, o.namespace);
+  const [region = "", zone = "", subZone = ""] = (o.locality ?? "").split("/");
+  let staticResources: { listeners?: ProtoObject[]; clusters?: ProtoObject[] } | undefined;
+  let discoveryAddress = o.discoveryAddress;
+  if (o.bootstrap) {
+    try {
+      const b = loadBootstrap(o.bootstrap);
+      const sr = (b.staticResources ?? {}) as { listeners?: ProtoObject[]; clusters?: ProtoObject[] };
+      staticResources = { listeners: sr.listeners ?? [], clusters: sr.clusters ?? [] };
+    } catch (e) {
+      err(`tsmesh proxy: ${(e as Error).message}`);
+      return 1;
+    }
+  }
+  if (!discoveryAddress && !staticResources) discoveryAddress = "127.0.0.1:15010";
+  const proxy = new ProxyServer({
+    discoveryAddress,
+    node: {
+      id: nodeId,
+      cluster: `${o.name}.${o.namespace}`,
+      metadata: {
+        NAMESPACE: o.namespace,
+        LABELS: o.labels,
+        INTERCEPTION_MODE: "NONE",
+        INSTANCE_IPS: o.ip,
+        WORKLOAD_NAME: o.name,
+        PROXY_CONCURRENCY: String(o.concurrency),
+      },
+      locality: region || zone || subZone ? { region, zone, subZone } : undefined,
+    },
+    ip: o.ip,
+    staticResources,
+    protocol: o.xdsProtocol,
+    accessLogPath: o.accessLog,
+    log: err,
+  });
+  let quit: () => void = () => {};
+  const done = new Promise<number>((resolve) => (quit = () => resolve(0)));
+  const admin = new AdminServer(proxy, { nodeId, onQuit: () => quit() });
+  try {
+    const ports = await admin.listen(o.ip, o.adminPort, o.healthPort);
+    await proxy.start();
+    out(`tsmesh proxy: ${nodeId}`);
+    out(`tsmesh proxy: admin http://${o.ip}:${ports.admin}, health http://${o.ip}:${ports.health}/healthz/ready${discoveryAddress ? `, xDS from ${discoveryAddress}` : ""}`);
+  } catch (e) {
+    err(`tsmesh proxy: ${(e as Error).message}`);
+    admin.close();
+    await proxy.close();
+    return 1;
+  }
+  void proxy.ready().then(() => out("tsmesh proxy: ready (clusters and listeners warm)"));
+  const onSignal = (signal: string) => {
+    out(`tsmesh proxy: ${signal}, draining`);
+    quit();
+  };
+  const onInt = () => onSignal("SIGINT");
+  const onTerm = () => onSignal("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  const code = await done;
+  process.off("SIGINT", onInt);
+  process.off("SIGTERM", onTerm);
+  admin.close();
+  await proxy.close();
+  return code;
+}

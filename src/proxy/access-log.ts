@@ -1,0 +1,111 @@
+// Access log in Envoy's default format:
+// [%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE%
+// %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%
+// "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"
+// Missing values print as "-". Lines are buffered and flushed together (one write per batch).
+import { createWriteStream, type WriteStream } from "node:fs";
+
+/** Envoy's response flags, in the order Envoy prints them (comma separated). */
+export const RESPONSE_FLAGS = {
+  FAILED_LOCAL_HEALTH_CHECK: "LH",
+  NO_HEALTHY_UPSTREAM: "UH",
+  UPSTREAM_REQUEST_TIMEOUT: "UT",
+  LOCAL_RESET: "LR",
+  UPSTREAM_REMOTE_RESET: "UR",
+  UPSTREAM_CONNECTION_FAILURE: "UF",
+  UPSTREAM_CONNECTION_TERMINATION: "UC",
+  UPSTREAM_OVERFLOW: "UO",
+  NO_ROUTE_FOUND: "NR",
+  DELAY_INJECTED: "DI",
+  FAULT_INJECTED: "FI",
+  RATE_LIMITED: "RL",
+  UNAUTHORIZED_EXTERNAL_SERVICE: "UAEX",
+  RATELIMIT_SERVICE_ERROR: "RLSE",
+  DOWNSTREAM_CONNECTION_TERMINATION: "DC",
+  UPSTREAM_RETRY_LIMIT_EXCEEDED: "URX",
+  STREAM_IDLE_TIMEOUT: "SI",
+  INVALID_ENVOY_REQUEST_HEADERS: "IH",
+  DOWNSTREAM_PROTOCOL_ERROR: "DPE",
+  UPSTREAM_MAX_STREAM_DURATION_REACHED: "UMSDR",
+  NO_CLUSTER_FOUND: "NC",
+  OVERLOAD_MANAGER: "OM",
+} as const;
+
+export type ResponseFlag = (typeof RESPONSE_FLAGS)[keyof typeof RESPONSE_FLAGS];
+const FLAG_ORDER: readonly string[] = Object.values(RESPONSE_FLAGS);
+
+export interface AccessLogEntry {
+  startTime: number;
+  method?: string;
+  /** X-Envoy-Original-Path if set, else :path. */
+  path?: string;
+  protocol: string;
+  responseCode: number;
+  flags: Set<ResponseFlag>;
+  bytesReceived: number;
+  bytesSent: number;
+  durationMs: number;
+  upstreamServiceTimeMs?: number;
+  forwardedFor?: string;
+  userAgent?: string;
+  requestId?: string;
+  authority?: string;
+  upstreamHost?: string;
+}
+
+const dash = (v: string | number | undefined): string => (v === undefined || v === "" ? "-" : String(v));
+
+export function formatFlags(flags: ReadonlySet<string>): string {
+  if (flags.size === 0) return "-";
+  return [...flags].sort((a, b) => FLAG_ORDER.indexOf(a) - FLAG_ORDER.indexOf(b)).join(",");
+}
+
+/** One line in Envoy's default format (with the trailing newline). */
+export function formatEntry(e: AccessLogEntry): string {
+  return (
+    `[${new Date(e.startTime).toISOString()}] "${dash(e.method)} ${dash(e.path)} ${e.protocol}" ${e.responseCode} ${formatFlags(e.flags)} ` +
+    `${e.bytesReceived} ${e.bytesSent} ${Math.round(e.durationMs)} ${dash(e.upstreamServiceTimeMs)} ` +
+    `"${dash(e.forwardedFor)}" "${dash(e.userAgent)}" "${dash(e.requestId)}" "${dash(e.authority)}" "${dash(e.upstreamHost)}"\n`
+  );
+}
+
+/** Writes access log lines to stdout or a file; bounded buffer, flushed on the next tick. */
+export class AccessLog {
+  private readonly out: NodeJS.WritableStream | WriteStream;
+  private pending: string[] = [];
+  private scheduled = false;
+  private dropped = 0;
+
+  constructor(path: string | undefined, private readonly maxBuffered = 10_000) {
+    this.out = !path || path === "/dev/stdout" || path === "-" ? process.stdout : createWriteStream(path, { flags: "a" });
+  }
+
+  log(e: AccessLogEntry): void {
+    if (this.pending.length >= this.maxBuffered) {
+      this.dropped++;
+      return;
+    }
+    this.pending.push(formatEntry(e));
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending.length === 0) return;
+    const text = this.pending.join("");
+    this.pending = [];
+    this.out.write(text);
+    if (this.dropped > 0) {
+      process.stderr.write(`proxy: access log dropped ${this.dropped} lines (output too slow)\n`);
+      this.dropped = 0;
+    }
+  }
+
+  close(): void {
+    this.flush();
+    if (this.out !== process.stdout) (this.out as WriteStream).end();
+  }
+}

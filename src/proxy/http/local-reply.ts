@@ -1,0 +1,38 @@
+// Envoy's local replies: the status codes, bodies and response flags a user sees in curl output
+// and access logs when the proxy answers itself.
+import type { ResponseFlag } from "../access-log.js";
+
+export interface LocalReply {
+  status: number;
+  body: string;
+  flag?: ResponseFlag;
+  /** Envoy's response code details (for logs and debugging). */
+  details: string;
+}
+
+const UPSTREAM_RESET = "upstream connect error or disconnect/reset before headers. reset reason: ";
+
+export const LOCAL_REPLIES = {
+  noRoute: (): LocalReply => ({ status: 404, body: "", flag: "NR", details: "route_not_found" }),
+  noCluster: (): LocalReply => ({ status: 503, body: "", flag: "NC", details: "cluster_not_found" }),
+  noHealthyUpstream: (): LocalReply => ({ status: 503, body: "no healthy upstream", flag: "UH", details: "no_healthy_upstream" }),
+  overflow: (): LocalReply => ({ status: 503, body: UPSTREAM_RESET + "overflow", flag: "UO", details: "upstream_reset_before_response_started{overflow}" }),
+  connectFailure: (reason: string): LocalReply => ({
+    status: 503,
+    body: `${UPSTREAM_RESET}remote connection failure, transport failure reason: ${reason}`,
+    flag: "UF",
+    details: "upstream_reset_before_response_started{remote_connection_failure}",
+  }),
+  upstreamReset: (): LocalReply => ({
+    status: 503,
+    body: UPSTREAM_RESET + "connection termination",
+    flag: "UC",
+    details: "upstream_reset_before_response_started{connection_termination}",
+  }),
+  timeout: (): LocalReply => ({ status: 504, body: "upstream request timeout", flag: "UT", details: "upstream_response_timeout" }),
+  faultAbort: (status: number): LocalReply => ({ status, body: "fault filter abort", flag: "FI", details: "fault_filter_abort" }),
+  badRequest: (): LocalReply => ({ status: 400, body: "Bad Request", flag: "DPE", details: "http1.codec_error" }),
+  headersTooLarge: (): LocalReply => ({ status: 431, body: "Request Header Fields Too Large", flag: "DPE", details: "http1.headers_too_large" }),
+  requestTimeout: (): LocalReply => ({ status: 408, body: "request timeout", details: "request_overall_timeout" }),
+  streamIdleTimeout: (): LocalReply => ({ status: 408, body: "stream timeout", flag: "SI", details: "stream_idle_timeout" }),
+};

@@ -1,0 +1,318 @@
+// Envoy's listener manager: one TCP server per bound listener. A listener whose address is
+// 0.0.0.0 binds the proxy's --ip (many proxies share one machine, one loopback address each).
+// A connection picks a filter chain (Envoy's match order: destination port, destination IP,
+// server name, transport protocol, application protocol, source IP, source port), then that
+// chain's network filter takes the socket. A removed or changed listener drains: it stops
+// accepting at once, its open connections finish (or are closed after the drain timeout).
+import * as net from "node:net";
+import type { ProtoObject } from "../envoy/protos.js";
+import type { StatsScope, StatsStore } from "./stats.js";
+import { XdsConfigError } from "./xds-error.js";
+
+/** What a filter chain's network filter does with a connection. */
+export interface NetworkHandler {
+  handle(socket: net.Socket, info: ConnectionInfo): void;
+  /** Stop taking new work; finish in-flight requests (HTTP: Connection: close on the next response). */
+  drain(): void;
+  /** Ends whatever is left. */
+  close(): void;
+}
+
+export interface ConnectionInfo {
+  listenerName: string;
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+export interface FilterChainSpec {
+  name: string;
+  match: {
+    destinationPort?: number;
+    prefixRanges: Array<{ addressPrefix: string; prefixLen: number }>;
+    sourcePrefixRanges: Array<{ addressPrefix: string; prefixLen: number }>;
+    transportProtocol?: string;
+    applicationProtocols: string[];
+    serverNames: string[];
+  };
+  filters: ProtoObject[];
+  object: ProtoObject;
+}
+
+export interface ListenerSpec {
+  name: string;
+  address: string;
+  port: number;
+  bindToPort: boolean;
+  filterChains: FilterChainSpec[];
+  defaultFilterChain?: FilterChainSpec;
+  object: ProtoObject;
+}
+
+function obj(v: unknown): ProtoObject | undefined {
+  return v && typeof v === "object" && !Array.isArray(v) ? (v as ProtoObject) : undefined;
+}
+function arr(v: unknown): ProtoObject[] {
+  return Array.isArray(v) ? (v as ProtoObject[]) : [];
+}
+
+function chainSpec(fc: ProtoObject, path: string): FilterChainSpec {
+  const m = obj(fc.filterChainMatch) ?? {};
+  const ranges = (v: unknown) =>
+    arr(v).map((r) => ({ addressPrefix: String(r.addressPrefix ?? ""), prefixLen: typeof obj(r.prefixLen)?.value === "number" ? (obj(r.prefixLen)!.value as number) : 0 }));
+  const dp = obj(m.destinationPort);
+  const filters = arr(fc.filters);
+  if (filters.length === 0) throw new XdsConfigError(`${path}.filters`, "a filter chain needs at least one network filter");
+  return {
+    name: typeof fc.name === "string" ? fc.name : "",
+    match: {
+      destinationPort: typeof dp?.value === "number" ? dp.value : undefined,
+      prefixRanges: ranges(m.prefixRanges),
+      sourcePrefixRanges: ranges(m.sourcePrefixRanges),
+      transportProtocol: typeof m.transportProtocol === "string" ? m.transportProtocol : undefined,
+      applicationProtocols: Array.isArray(m.applicationProtocols) ? (m.applicationProtocols as string[]) : [],
+      serverNames: Array.isArray(m.serverNames) ? (m.serverNames as string[]) : [],
+    },
+    filters,
+    object: fc,
+  };
+}
+
+/** Validates a decoded Listener. */
+export function listenerSpec(l: ProtoObject): ListenerSpec {
+  const name = typeof l.name === "string" ? l.name : "";
+  if (!name) throw new XdsConfigError("name", "a listener needs a name");
+  const sa = obj(obj(l.address)?.socketAddress);
+  const api = obj(l.apiListener);
+  if (!sa && !api) throw new XdsConfigError(`listener ${name}: address`, "a listener needs a socket address");
+  const port = typeof sa?.portValue === "number" ? sa.portValue : 0;
+  if (sa && (port < 0 || port > 65535)) throw new XdsConfigError(`listener ${name}: address.socketAddress.portValue`, `invalid port ${port}`);
+  const bind = obj(l.bindToPort);
+  return {
+    name,
+    address: typeof sa?.address === "string" ? sa.address : "0.0.0.0",
+    port,
+    bindToPort: !(bind && bind.value === false) && !api,
+    filterChains: arr(l.filterChains).map((fc, i) => chainSpec(fc, `listener ${name}: filterChains[${i}]`)),
+    defaultFilterChain: obj(l.defaultFilterChain) ? chainSpec(obj(l.defaultFilterChain)!, `listener ${name}: defaultFilterChain`) : undefined,
+    object: l,
+  };
+}
+
+function ipv4ToInt(ip: string): number | undefined {
+  const m = /^(?:::ffff:)?(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(ip);
+  if (!m) return undefined;
+  return ((+m[1] << 24) | (+m[2] << 16) | (+m[3] << 8) | +m[4]) >>> 0;
+}
+
+function inRanges(ip: string, ranges: FilterChainSpec["match"]["prefixRanges"]): boolean {
+  if (ranges.length === 0) return true;
+  const x = ipv4ToInt(ip);
+  if (x === undefined) return false;
+  return ranges.some((r) => {
+    const base = ipv4ToInt(r.addressPrefix);
+    if (base === undefined) return false;
+    const mask = r.prefixLen === 0 ? 0 : (~0 << (32 - r.prefixLen)) >>> 0;
+    return (x & mask) === (base & mask);
+  });
+}
+
+/**
+ * Envoy's filter chain selection for a plaintext connection (no SNI; transport raw_buffer). Each
+ * criterion narrows to the most specific chains that match (an unset criterion matches anything
+ * but loses to a set one that matches).
+ */
+export function selectFilterChain(l: ListenerSpec, c: { localAddress: string; localPort: number; remoteAddress: string; transport?: string; alpn?: string[]; sni?: string }): FilterChainSpec | undefined {
+  let cands = l.filterChains;
+  const narrow = (pred: (fc: FilterChainSpec) => "exact" | "any" | "no") => {
+    const exact = cands.filter((fc) => pred(fc) === "exact");
+    cands = exact.length > 0 ? exact : cands.filter((fc) => pred(fc) === "any");
+  };
+  narrow((fc) => (fc.match.destinationPort === undefined ? "any" : fc.match.destinationPort === c.localPort ? "exact" : "no"));
+  narrow((fc) => (fc.match.prefixRanges.length === 0 ? "any" : inRanges(c.localAddress, fc.match.prefixRanges) ? "exact" : "no"));
+  narrow((fc) => (fc.match.serverNames.length === 0 ? "any" : c.sni && fc.match.serverNames.includes(c.sni) ? "exact" : "no"));
+  const transport = c.transport ?? "raw_buffer";
+  narrow((fc) => (fc.match.transportProtocol === undefined ? "any" : fc.match.transportProtocol === transport ? "exact" : "no"));
+  narrow((fc) =>
+    fc.match.applicationProtocols.length === 0 ? "any" : (c.alpn ?? []).some((p) => fc.match.applicationProtocols.includes(p)) ? "exact" : "no",
+  );
+  narrow((fc) => (fc.match.sourcePrefixRanges.length === 0 ? "any" : inRanges(c.remoteAddress, fc.match.sourcePrefixRanges) ? "exact" : "no"));
+  return cands[0] ?? l.defaultFilterChain;
+}
+
+/** Builds the handler for a filter chain (the proxy supplies HCM and tcp_proxy). */
+export type HandlerFactory = (listener: ListenerSpec, chain: FilterChainSpec, stats: StatsScope) => NetworkHandler;
+
+interface ActiveListener {
+  spec: ListenerSpec;
+  server: net.Server;
+  handlers: Map<FilterChainSpec, NetworkHandler>;
+  sockets: Set<net.Socket>;
+  stats: StatsScope;
+  boundAddress: string;
+}
+
+/** Peeks at the first bytes: HTTP/1.x, HTTP/2 prior knowledge, or something else (http_inspector). */
+function sniffAlpn(first: Buffer): string[] {
+  if (first.subarray(0, 3).toString("latin1") === "PRI") return ["h2c"];
+  if (/^[A-Z]+ \S+ HTTP\/1\.[01]\r?\n?/.test(first.subarray(0, 64).toString("latin1")) || /^[A-Z]{3,7} /.test(first.subarray(0, 8).toString("latin1"))) {
+    return ["http/1.1", "http/1.0"];
+  }
+  return [];
+}
+
+export class ListenerManager {
+  private readonly active = new Map<string, ActiveListener>();
+  private readonly draining = new Set<ActiveListener>();
+
+  constructor(
+    private readonly bindIp: string | undefined,
+    private readonly stats: StatsStore,
+    private readonly handlerFor: HandlerFactory,
+    private readonly drainMs = 5000,
+    private readonly log: (line: string) => void = () => {},
+  ) {}
+
+  /** Listeners by name with their bound address (for /listeners). */
+  list(): Array<{ name: string; address: string; port: number; bound: boolean }> {
+    return [...this.active.values()].map((a) => ({ name: a.spec.name, address: a.boundAddress, port: a.spec.port, bound: a.spec.bindToPort }));
+  }
+
+  specs(): ListenerSpec[] {
+    return [...this.active.values()].map((a) => a.spec);
+  }
+
+  /**
+   * Applies the full set of listeners: new ones bind, changed ones are replaced (the new one
+   * binds first where the address allows — SO_REUSEADDR semantics do not let two servers share a
+   * port here, so the old one stops accepting first), removed ones drain.
+   */
+  async apply(specs: readonly ListenerSpec[]): Promise<string[]> {
+    const errors: string[] = [];
+    const wanted = new Map(specs.map((s) => [s.name, s]));
+    for (const [name, a] of [...this.active]) {
+      const next = wanted.get(name);
+      if (!next || JSON.stringify(next.object) !== JSON.stringify(a.spec.object)) {
+        this.active.delete(name);
+        this.drain(a);
+      }
+    }
+    for (const spec of specs) {
+      if (this.active.has(spec.name)) continue;
+      try {
+        await this.start(spec);
+      } catch (err) {
+        errors.push(`listener ${spec.name}: ${(err as Error).message}`);
+      }
+    }
+    return errors;
+  }
+
+  private async start(spec: ListenerSpec): Promise<void> {
+    const address = spec.address === "0.0.0.0" && this.bindIp ? this.bindIp : spec.address;
+    const stats = this.stats.tagged("listener.", `${address}_${spec.port}`);
+    const a: ActiveListener = { spec, server: net.createServer({ pauseOnConnect: true }), handlers: new Map(), sockets: new Set(), stats, boundAddress: address };
+    const chains = [...spec.filterChains, ...(spec.defaultFilterChain ? [spec.defaultFilterChain] : [])];
+    for (const fc of chains) a.handlers.set(fc, this.handlerFor(spec, fc, stats));
+    const cxTotal = stats.counter("downstream_cx_total");
+    const cxActive = stats.gauge("downstream_cx_active");
+    const noChain = stats.counter("no_filter_chain_match");
+    a.server.on("connection", (socket: net.Socket) => {
+      cxTotal.inc();
+      cxActive.inc();
+      a.sockets.add(socket);
+      socket.once("close", () => {
+        cxActive.dec();
+        a.sockets.delete(socket);
+      });
+      socket.on("error", () => socket.destroy());
+      const info: ConnectionInfo = {
+        listenerName: spec.name,
+        localAddress: socket.localAddress ?? address,
+        localPort: socket.localPort ?? spec.port,
+        remoteAddress: socket.remoteAddress ?? "",
+        remotePort: socket.remotePort ?? 0,
+      };
+      const needsAlpn = chains.some((fc) => fc.match.applicationProtocols.length > 0);
+      const dispatch = (alpn: string[]) => {
+        const fc = selectFilterChain(spec, { localAddress: info.localAddress, localPort: info.localPort, remoteAddress: info.remoteAddress, alpn });
+        const h = fc && a.handlers.get(fc);
+        if (!h) {
+          noChain.inc();
+          socket.destroy();
+          return;
+        }
+        h.handle(socket, info);
+        socket.resume();
+      };
+      if (!needsAlpn) return dispatch([]);
+      // http_inspector: wait for the first bytes, then put them back for the handler.
+      socket.resume();
+      socket.once("data", (first: Buffer) => {
+        socket.pause();
+        socket.unshift(first);
+        dispatch(sniffAlpn(first));
+      });
+    });
+    if (!spec.bindToPort) {
+      this.active.set(spec.name, a);
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      a.server.once("error", reject);
+      a.server.listen({ host: address, port: spec.port, exclusive: true }, () => {
+        a.server.removeListener("error", reject);
+        resolve();
+      });
+    });
+    a.server.on("error", (err) => this.log(`proxy: listener ${spec.name}: ${err.message}`));
+    this.active.set(spec.name, a);
+  }
+
+  /** Hands a connection that arrived elsewhere (virtualOutbound) to a listener that does not bind. */
+  handOff(name: string, socket: net.Socket): boolean {
+    const a = this.active.get(name);
+    if (!a) return false;
+    a.server.emit("connection", socket);
+    return true;
+  }
+
+  private drain(a: ActiveListener): void {
+    this.draining.add(a);
+    a.server.close();
+    for (const h of a.handlers.values()) h.drain();
+    const done = () => {
+      for (const h of a.handlers.values()) h.close();
+      for (const s of a.sockets) s.destroy();
+      this.draining.delete(a);
+      this.stats.removePrefix(`listener.${a.boundAddress}_${a.spec.port}.`);
+    };
+    if (a.sockets.size === 0) return done();
+    const timer = setTimeout(done, this.drainMs);
+    timer.unref();
+    const check = () => {
+      if (a.sockets.size === 0) {
+        clearTimeout(timer);
+        done();
+      }
+    };
+    for (const s of a.sockets) s.once("close", () => setImmediate(check));
+  }
+
+  /** Drains every listener (admin /drain_listeners, shutdown). */
+  drainAll(): void {
+    for (const a of this.active.values()) this.drain(a);
+    this.active.clear();
+  }
+
+  async close(): Promise<void> {
+    for (const a of [...this.active.values(), ...this.draining]) {
+      a.server.close();
+      for (const h of a.handlers.values()) h.close();
+      for (const s of a.sockets) s.destroy();
+    }
+    this.active.clear();
+    this.draining.clear();
+  }
+}

@@ -1,0 +1,367 @@
+// `tsmesh proxy`: Envoy's server wired together. Configuration comes from ADS (CDS + LDS
+// wildcard, then EDS for the EDS clusters and RDS for the listeners' routes) and/or a static
+// bootstrap. Envoy's warming: a new EDS cluster is used once its endpoints arrived, a listener is
+// bound once every route configuration it names arrived. Each update is validated before it is
+// ACKed; a rejected one is NACKed and the last good config keeps serving — also when the control
+// plane goes away (the client reconnects with backoff).
+import type { ProtoObject } from "../envoy/protos.js";
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from "../envoy/protos.js";
+import { AccessLog } from "./access-log.js";
+import { FAULT_FILTER, HCM_TYPE, HttpConnectionManager, hcmConfig, type HcmConfig } from "./http/hcm.js";
+import { compileRoutes, type RouteTable } from "./http/route-glue.js";
+import { Router } from "./http/router.js";
+import { type FilterChainSpec, ListenerManager, type ListenerSpec, listenerSpec, type NetworkHandler } from "./listeners.js";
+import { StatsStore, type StatsScope } from "./stats.js";
+import { TCP_PROXY_TYPE, TcpProxy, tcpProxyConfig } from "./tcp.js";
+import { clusterSpec, type ClusterSpec, UpstreamCluster } from "./upstream/cluster.js";
+import { AdsClient, type DecodedResource, type ResourceUpdate } from "./xds/ads-client.js";
+import { XdsConfigError } from "./xds-error.js";
+
+export interface ProxyOptions {
+  /** ADS server (host:port); absent when running from a static bootstrap only. */
+  discoveryAddress?: string;
+  node: { id: string; cluster?: string; metadata?: Record<string, unknown>; locality?: { region?: string; zone?: string; subZone?: string } };
+  /** Address that 0.0.0.0 listeners bind (the workload's loopback address in local mode). */
+  ip?: string;
+  /** Envoy bootstrap: static_resources {listeners, clusters} (decoded form). */
+  staticResources?: { listeners?: ProtoObject[]; clusters?: ProtoObject[] };
+  protocol?: "delta" | "sotw";
+  accessLogPath?: string;
+  /** false disables the access log. */
+  accessLog?: boolean;
+  drainMs?: number;
+  log?: (line: string) => void;
+}
+
+/** A listener's network filters, compiled (so validation happens before the update is ACKed). */
+interface CompiledChain {
+  chain: FilterChainSpec;
+  hcm?: HcmConfig;
+  tcp?: ReturnType<typeof tcpProxyConfig>;
+}
+
+interface CompiledListener {
+  spec: ListenerSpec;
+  chains: Map<FilterChainSpec, CompiledChain>;
+  /** RDS names its HTTP connection managers use. */
+  routeNames: string[];
+}
+
+export class ProxyServer {
+  readonly stats = new StatsStore();
+  readonly clusters = new Map<string, UpstreamCluster>();
+  /** EDS clusters waiting for their first endpoints (Envoy's warming); they replace a live one once warm. */
+  private readonly warming = new Map<string, UpstreamCluster>();
+  readonly routes = new Map<string, RouteTable>();
+  readonly routeObjects = new Map<string, ProtoObject>();
+  private readonly compiledListeners = new Map<string, CompiledListener>();
+  private readonly staticClusterNames = new Set<string>();
+  private readonly staticListenerNames = new Set<string>();
+  readonly listeners: ListenerManager;
+  readonly router = new Router();
+  readonly ads: AdsClient | undefined;
+  private readonly accessLog: AccessLog | undefined;
+  private readonly log: (line: string) => void;
+  private applying: Promise<void> = Promise.resolve();
+  readonly startedAt = Date.now();
+  private initialized = false;
+  private readonly readyWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: ProxyOptions) {
+    this.log = options.log ?? ((l) => process.stderr.write(l + "\n"));
+    this.accessLog = options.accessLog === false ? undefined : new AccessLog(options.accessLogPath);
+    this.listeners = new ListenerManager(options.ip, this.stats, (l, fc, s) => this.handlerFor(l, fc, s), options.drainMs ?? 5000, this.log);
+    if (options.discoveryAddress) {
+      this.ads = new AdsClient(
+        { target: options.discoveryAddress, node: options.node, protocol: options.protocol, log: this.log },
+        (type, resources) => this.validate(type, resources),
+      );
+      this.ads.on("update", (u) => this.onUpdate(u));
+      this.ads.on("connected", () => this.stats.gauge("control_plane.connected_state").set(1));
+      this.ads.on("disconnected", (why) => {
+        this.stats.gauge("control_plane.connected_state").set(0);
+        this.log(`proxy: lost the control plane (${why}); serving the last good config, reconnecting`);
+      });
+    }
+  }
+
+  /** Loads static resources, connects to ADS. */
+  async start(): Promise<void> {
+    const st = this.options.staticResources;
+    for (const c of st?.clusters ?? []) {
+      const spec = clusterSpec(c);
+      this.staticClusterNames.add(spec.name);
+      this.clusters.set(spec.name, new UpstreamCluster(spec, this.stats.tagged("cluster.", spec.name)));
+    }
+    if (st?.listeners?.length) {
+      for (const l of st.listeners) {
+        const cl = this.compileListener(l);
+        this.staticListenerNames.add(cl.spec.name);
+        this.compiledListeners.set(cl.spec.name, cl);
+      }
+      await this.applyListeners();
+    }
+    if (this.ads) {
+      this.ads.watch(CLUSTER_TYPE, "*");
+      this.ads.watch(LISTENER_TYPE, "*");
+      this.ads.start();
+    } else this.markInitialized();
+  }
+
+  /** Resolves when the first CDS and LDS updates (and their warming) are done (Envoy's init). */
+  ready(): Promise<void> {
+    if (this.initialized) return Promise.resolve();
+    return new Promise((r) => this.readyWaiters.push(r));
+  }
+
+  get isReady(): boolean {
+    return this.initialized;
+  }
+
+  private markInitialized(): void {
+    if (this.initialized) return;
+    this.initialized = true;
+    for (const w of this.readyWaiters.splice(0)) w();
+  }
+
+  cluster(name: string): UpstreamCluster | undefined {
+    return this.clusters.get(name);
+  }
+
+  // ---- validation (before ACK) ----
+
+  private validate(type: string, resources: DecodedResource[]): string | undefined {
+    const errors: string[] = [];
+    for (const r of resources) {
+      try {
+        if (type === CLUSTER_TYPE) clusterSpec(r.object);
+        else if (type === LISTENER_TYPE) this.compileListener(r.object);
+        else if (type === ROUTE_TYPE) compileRoutes(r.object);
+        else if (type === ENDPOINT_TYPE) validateAssignment(r.object);
+      } catch (err) {
+        errors.push(err instanceof XdsConfigError ? err.message : `${r.name}: ${(err as Error).message}`);
+      }
+    }
+    return errors.length ? errors.join("; ") : undefined;
+  }
+
+  private compileListener(obj: ProtoObject): CompiledListener {
+    const spec = listenerSpec(obj);
+    const chains = new Map<FilterChainSpec, CompiledChain>();
+    const routeNames = new Set<string>();
+    const all = [...spec.filterChains, ...(spec.defaultFilterChain ? [spec.defaultFilterChain] : [])];
+    all.forEach((fc, i) => {
+      const path = `listener ${spec.name}: filterChains[${i}]`;
+      const cc: CompiledChain = { chain: fc };
+      fc.filters.forEach((f, j) => {
+        const tc = f.typedConfig as ProtoObject | undefined;
+        const url = tc?.["@type"];
+        if (url === HCM_TYPE) {
+          cc.hcm = hcmConfig(tc!, `${path}.filters[${j}]`, compileRoutes);
+          if (cc.hcm.rdsName !== undefined) routeNames.add(cc.hcm.rdsName);
+        } else if (url === TCP_PROXY_TYPE) cc.tcp = tcpProxyConfig(tc!, `${path}.filters[${j}]`);
+      });
+      if (!cc.hcm && !cc.tcp) throw new XdsConfigError(`${path}.filters`, "no supported terminal network filter (http_connection_manager or tcp_proxy)");
+      chains.set(fc, cc);
+    });
+    return { spec, chains, routeNames: [...routeNames] };
+  }
+
+  // ---- updates (after validation, before ACK) ----
+
+  private onUpdate(u: ResourceUpdate): void {
+    if (u.typeUrl === CLUSTER_TYPE) this.updateClusters(u);
+    else if (u.typeUrl === ENDPOINT_TYPE) this.updateEndpoints(u);
+    else if (u.typeUrl === LISTENER_TYPE) this.updateListeners(u);
+    else if (u.typeUrl === ROUTE_TYPE) this.updateRoutes(u);
+  }
+
+  private updateClusters(u: ResourceUpdate): void {
+    for (const r of u.updated) {
+      if (this.staticClusterNames.has(r.name)) continue;
+      const spec: ClusterSpec = clusterSpec(r.object);
+      const live = this.clusters.get(spec.name);
+      const next = new UpstreamCluster(spec, this.stats.tagged("cluster.", spec.name), live);
+      this.warming.get(spec.name)?.close();
+      this.warming.delete(spec.name);
+      if (next.warmed) {
+        this.clusters.set(spec.name, next);
+        if (live && live !== next) live.close();
+      } else {
+        this.warming.set(spec.name, next);
+      }
+    }
+    for (const name of u.removed) {
+      if (this.staticClusterNames.has(name)) continue;
+      this.clusters.get(name)?.close();
+      this.clusters.delete(name);
+      this.warming.get(name)?.close();
+      this.warming.delete(name);
+      this.stats.removePrefix(`cluster.${name}.`);
+    }
+    this.ads?.watch(ENDPOINT_TYPE, this.edsNames());
+    this.maybeInitialized();
+  }
+
+  private edsNames(): string[] {
+    const names = new Set<string>();
+    for (const c of [...this.clusters.values(), ...this.warming.values()]) if (c.spec.type === "EDS") names.add(c.spec.edsServiceName);
+    return [...names].sort();
+  }
+
+  private updateEndpoints(u: ResourceUpdate): void {
+    for (const r of u.updated) {
+      for (const c of [...this.warming.values(), ...this.clusters.values()]) {
+        if (c.spec.type !== "EDS" || c.spec.edsServiceName !== r.name) continue;
+        c.setAssignment(r.object);
+        if (this.warming.get(c.name) === c) {
+          this.warming.delete(c.name);
+          const live = this.clusters.get(c.name);
+          this.clusters.set(c.name, c);
+          if (live && live !== c) live.close();
+        }
+      }
+    }
+    for (const name of u.removed) {
+      for (const c of this.clusters.values()) if (c.spec.type === "EDS" && c.spec.edsServiceName === name) c.setAssignment({ clusterName: name });
+      // A cluster whose assignment does not exist warms empty (Envoy does too, after the fetch).
+      for (const c of [...this.warming.values()]) {
+        if (c.spec.type !== "EDS" || c.spec.edsServiceName !== name) continue;
+        c.setAssignment({ clusterName: name });
+        this.warming.delete(c.name);
+        this.clusters.set(c.name, c);
+      }
+    }
+    this.maybeInitialized();
+  }
+
+  private updateListeners(u: ResourceUpdate): void {
+    for (const r of u.updated) {
+      if (this.staticListenerNames.has(r.name)) continue;
+      this.compiledListeners.set(r.name, this.compileListener(r.object));
+    }
+    for (const name of u.removed) if (!this.staticListenerNames.has(name)) this.compiledListeners.delete(name);
+    const routeNames = new Set<string>();
+    for (const l of this.compiledListeners.values()) for (const n of l.routeNames) routeNames.add(n);
+    for (const n of [...this.routes.keys()]) if (!routeNames.has(n)) this.routes.delete(n);
+    this.ads?.watch(ROUTE_TYPE, [...routeNames].sort());
+    void this.applyListeners();
+  }
+
+  private updateRoutes(u: ResourceUpdate): void {
+    for (const r of u.updated) {
+      this.routes.set(r.name, compileRoutes(r.object));
+      this.routeObjects.set(r.name, r.object);
+    }
+    for (const n of u.removed) {
+      this.routes.delete(n);
+      this.routeObjects.delete(n);
+    }
+    void this.applyListeners();
+  }
+
+  /** Binds every listener whose routes are all here (warm); others wait for RDS. */
+  private applyListeners(): Promise<void> {
+    this.applying = this.applying.then(async () => {
+      const ready: ListenerSpec[] = [];
+      let waiting = 0;
+      for (const l of this.compiledListeners.values()) {
+        const cold = l.routeNames.filter((n) => !this.routes.has(n) && !this.reportedMissingRoute(n));
+        if (cold.length === 0) ready.push(l.spec);
+        else {
+          waiting++;
+          // Keep the running version (if any) until the new one is warm.
+          const running = this.listeners.specs().find((s) => s.name === l.spec.name);
+          if (running) ready.push(running);
+        }
+      }
+      const errors = await this.listeners.apply(ready);
+      for (const e of errors) this.log(`proxy: ${e}`);
+      if (waiting === 0) this.maybeInitialized();
+    });
+    return this.applying;
+  }
+
+  private reportedMissingRoute(name: string): boolean {
+    // A route name the server reported as not existing: Envoy's RDS then serves 404s (empty config).
+    const snap = this.ads?.snapshot().get(ROUTE_TYPE);
+    return !!snap && snap.versionInfo !== "" && !snap.resources.has(name) && this.routesAcked.has(name);
+  }
+
+  private readonly routesAcked = new Set<string>();
+
+  private maybeInitialized(): void {
+    if (this.initialized || !this.ads) return;
+    const snap = this.ads.snapshot();
+    const cds = snap.get(CLUSTER_TYPE);
+    const lds = snap.get(LISTENER_TYPE);
+    if (!cds?.lastUpdated || !lds?.lastUpdated) return;
+    if (this.warming.size > 0) return;
+    for (const l of this.compiledListeners.values()) if (l.routeNames.some((n) => !this.routes.has(n))) return;
+    this.markInitialized();
+  }
+
+  // ---- handlers ----
+
+  private handlerFor(l: ListenerSpec, fc: FilterChainSpec, stats: StatsScope): NetworkHandler {
+    const compiled = this.compiledListeners.get(l.name)?.chains.get(fc) ?? this.compileListener(l.object).chains.get(fc);
+    if (compiled?.hcm) {
+      const hcm = compiled.hcm;
+      return new HttpConnectionManager(
+        hcm,
+        { routes: (n) => this.routes.get(n), cluster: (n) => this.cluster(n), accessLog: this.accessLog, router: this.router },
+        this.stats.tagged("http.", hcm.statPrefix || l.name),
+      );
+    }
+    if (compiled?.tcp) return new TcpProxy(compiled.tcp, (n) => this.cluster(n), this.stats.tagged("tcp.", compiled.tcp.statPrefix || l.name));
+    void stats;
+    throw new Error(`listener ${l.name}: no handler`);
+  }
+
+  /** Envoy's /config_dump layout. */
+  configDump(): ProtoObject {
+    const snap = this.ads?.snapshot();
+    const dyn = (type: string) => [...(snap?.get(type)?.resources.values() ?? [])];
+    const at = (ms: number) => new Date(ms).toISOString();
+    return {
+      configs: [
+        { "@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump", bootstrap: { node: this.options.node, staticResources: this.options.staticResources ?? {} } },
+        {
+          "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump",
+          versionInfo: snap?.get(CLUSTER_TYPE)?.versionInfo ?? "",
+          staticClusters: (this.options.staticResources?.clusters ?? []).map((c) => ({ cluster: { "@type": CLUSTER_TYPE, ...c } })),
+          dynamicActiveClusters: dyn(CLUSTER_TYPE).filter((r) => !this.warming.has(r.name)).map((r) => ({ versionInfo: r.version, cluster: { "@type": CLUSTER_TYPE, ...r.object }, lastUpdated: at(r.updatedAt) })),
+          dynamicWarmingClusters: dyn(CLUSTER_TYPE).filter((r) => this.warming.has(r.name)).map((r) => ({ versionInfo: r.version, cluster: { "@type": CLUSTER_TYPE, ...r.object }, lastUpdated: at(r.updatedAt) })),
+        },
+        {
+          "@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
+          versionInfo: snap?.get(LISTENER_TYPE)?.versionInfo ?? "",
+          staticListeners: (this.options.staticResources?.listeners ?? []).map((l) => ({ listener: { "@type": LISTENER_TYPE, ...l } })),
+          dynamicListeners: dyn(LISTENER_TYPE).map((r) => ({ name: r.name, activeState: { versionInfo: r.version, listener: { "@type": LISTENER_TYPE, ...r.object }, lastUpdated: at(r.updatedAt) } })),
+        },
+        {
+          "@type": "type.googleapis.com/envoy.admin.v3.RoutesConfigDump",
+          dynamicRouteConfigs: dyn(ROUTE_TYPE).map((r) => ({ versionInfo: r.version, routeConfig: { "@type": ROUTE_TYPE, ...r.object }, lastUpdated: at(r.updatedAt) })),
+        },
+        {
+          "@type": "type.googleapis.com/envoy.admin.v3.EndpointsConfigDump",
+          dynamicEndpointConfigs: dyn(ENDPOINT_TYPE).map((r) => ({ versionInfo: r.version, endpointConfig: { "@type": ENDPOINT_TYPE, ...r.object }, lastUpdated: at(r.updatedAt) })),
+        },
+      ],
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.ads?.close();
+    await this.listeners.close();
+    for (const c of [...this.clusters.values(), ...this.warming.values()]) c.close();
+    this.accessLog?.close();
+  }
+}
+
+function validateAssignment(cla: ProtoObject): void {
+  // Host parsing validates addresses and ports (the cluster applies it later).
+  if (typeof cla.clusterName !== "string" || !cla.clusterName) throw new XdsConfigError("clusterName", "a ClusterLoadAssignment needs a cluster_name");
+}
+
+export { FAULT_FILTER };

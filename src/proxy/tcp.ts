@@ -1,0 +1,108 @@
+// Envoy's tcp_proxy network filter: one upstream connection per downstream connection to a host
+// of the cluster (or of one of weighted_clusters), bytes copied both ways, idle timeout (1 h by
+// default), connect failures close the downstream (no local reply at L4).
+import * as net from "node:net";
+import { durationMs, type ProtoObject } from "../envoy/protos.js";
+import type { ConnectionInfo, NetworkHandler } from "./listeners.js";
+import type { StatsScope } from "./stats.js";
+import type { UpstreamCluster } from "./upstream/cluster.js";
+import { XdsConfigError } from "./xds-error.js";
+
+export const TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
+
+export interface TcpProxyConfig {
+  statPrefix: string;
+  clusters: Array<{ name: string; weight: number }>;
+  idleTimeoutMs: number;
+}
+
+export function tcpProxyConfig(c: ProtoObject, path: string): TcpProxyConfig {
+  const weighted = (c.weightedClusters as ProtoObject | undefined)?.clusters as ProtoObject[] | undefined;
+  const clusters = weighted?.length
+    ? weighted.map((w, i) => {
+        if (typeof w.name !== "string") throw new XdsConfigError(`${path}.weightedClusters.clusters[${i}].name`, "required");
+        return { name: w.name, weight: typeof w.weight === "number" ? w.weight : 0 };
+      })
+    : typeof c.cluster === "string"
+      ? [{ name: c.cluster, weight: 1 }]
+      : [];
+  if (clusters.length === 0) throw new XdsConfigError(`${path}.cluster`, "tcp_proxy needs cluster or weighted_clusters");
+  const idle = durationMs(c.idleTimeout);
+  return { statPrefix: String(c.statPrefix ?? ""), clusters, idleTimeoutMs: idle ?? 3_600_000 };
+}
+
+export class TcpProxy implements NetworkHandler {
+  private readonly conns = new Set<net.Socket>();
+  private readonly cxTotal;
+  private readonly cxNoRoute;
+
+  constructor(
+    private readonly cfg: TcpProxyConfig,
+    private readonly cluster: (name: string) => UpstreamCluster | undefined,
+    stats: StatsScope,
+  ) {
+    this.cxTotal = stats.counter("downstream_cx_total");
+    this.cxNoRoute = stats.counter("downstream_cx_no_route");
+  }
+
+  private pickCluster(): string {
+    const total = this.cfg.clusters.reduce((n, c) => n + c.weight, 0);
+    if (total <= 0) return this.cfg.clusters[0].name;
+    let r = Math.random() * total;
+    for (const c of this.cfg.clusters) {
+      r -= c.weight;
+      if (r < 0) return c.name;
+    }
+    return this.cfg.clusters[this.cfg.clusters.length - 1].name;
+  }
+
+  handle(down: net.Socket, _info: ConnectionInfo): void {
+    this.cxTotal.inc();
+    const cluster = this.cluster(this.pickCluster());
+    const host = cluster?.pick();
+    if (!cluster || !host) {
+      this.cxNoRoute.inc();
+      if (cluster) cluster.stats.cxNoneHealthy.inc();
+      down.destroy();
+      return;
+    }
+    this.conns.add(down);
+    cluster.stats.rqTotal.inc();
+    host.activeConnections++;
+    const up = net.connect({ host: host.address, port: host.port });
+    const connectTimer = setTimeout(() => up.destroy(new Error("connect timeout")), cluster.spec.connectTimeoutMs);
+    up.once("connect", () => clearTimeout(connectTimer));
+    const idle = () => {
+      down.destroy();
+      up.destroy();
+    };
+    down.setTimeout(this.cfg.idleTimeoutMs, idle);
+    up.setTimeout(this.cfg.idleTimeoutMs, idle);
+    down.pipe(up);
+    up.pipe(down);
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(connectTimer);
+      host.activeConnections--;
+      this.conns.delete(down);
+      down.destroy();
+      up.destroy();
+    };
+    up.on("error", (err: NodeJS.ErrnoException) => {
+      if (up.connecting || err.message === "connect timeout") cluster.stats.cxConnectFail.inc();
+      finish();
+    });
+    down.on("error", finish);
+    up.once("close", finish);
+    down.once("close", finish);
+  }
+
+  drain(): void {}
+
+  close(): void {
+    for (const c of this.conns) c.destroy();
+    this.conns.clear();
+  }
+}

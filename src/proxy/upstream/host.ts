@@ -1,0 +1,367 @@
+// Upstream hosts as Envoy keeps them: one Host per endpoint address, grouped into per-priority host
+// sets with per-locality lists and locality weights, built from a decoded ClusterLoadAssignment
+// (EDS, or a STATIC/DNS cluster's inline load_assignment).
+//
+// Host objects are reused by key ("address:port") across assignments, as Envoy matches existing
+// hosts by address in updateDynamicHostList: request/connection counters, outlier ejection and the
+// slow-start clock survive an EDS update; weight, metadata, locality, priority and EDS health are
+// updated in place.
+//
+// Health is dynamic (outlier detection, active health checks): every change to a host's health
+// bumps one process-wide generation number, and load balancers recompute their health-derived
+// state (priority load, panic, healthy lists, hash tables) lazily on their next pick when it moved.
+import { isIP, SocketAddress } from "node:net";
+import { performance } from "node:perf_hooks";
+import type { ProtoObject } from "../../envoy/protos.js";
+import { XdsConfigError } from "../xds-error.js";
+
+/** EDS health status (envoy.config.core.v3.HealthStatus); a missing status is UNKNOWN (healthy). */
+export type HealthStatus = "UNKNOWN" | "HEALTHY" | "UNHEALTHY" | "DRAINING" | "TIMEOUT" | "DEGRADED";
+
+const HEALTH_STATUSES: ReadonlySet<string> = new Set(["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DEGRADED"]);
+
+export interface Locality {
+  region: string;
+  zone: string;
+  subZone: string;
+}
+
+/** Envoy's default overprovisioning factor (percent). */
+export const DEFAULT_OVERPROVISIONING_FACTOR = 140;
+/** Envoy's proto limit on LocalityLbEndpoints.priority. */
+export const MAX_PRIORITY = 128;
+const UINT32_MAX = 4294967295;
+
+let generation = 0;
+
+/**
+ * Process-wide health generation: changes whenever any host's health (EDS status, outlier ejection,
+ * active health check) changes. Load balancers compare it on each pick and recompute when it moved.
+ */
+export function healthGeneration(): number {
+  return generation;
+}
+
+/** `region/zone/subZone`, Istio's locality string. */
+export function localityKeyOf(l: Locality): string {
+  return `${l.region}/${l.zone}/${l.subZone}`;
+}
+
+export class Host {
+  readonly address: string;
+  readonly port: number;
+  /** `address:port` (`[v6]:port` for IPv6), Envoy's address string: the identity used for reuse and hashing. */
+  readonly key: string;
+  /** load_balancing_weight (>= 1; 1 when unset). */
+  weight = 1;
+  locality: Locality = { region: "", zone: "", subZone: "" };
+  localityKey = "//";
+  priority = 0;
+  /** The LbEndpoint's metadata as decoded (filterMetadata...), or undefined. */
+  metadata: ProtoObject | undefined;
+  /** endpoint.hostname ("" when unset): used by `use_hostname_for_hashing` and as the SNI/Host hint. */
+  hostname = "";
+  /** endpoint.health_check_config.port_value, when set (active health checks go there). */
+  healthCheckPort: number | undefined;
+  /** `envoy.lb` metadata `hash_key` ("" when unset): overrides the key consistent hashing uses. */
+  metadataHashKey = "";
+  /** Requests in flight on this host (LEAST_REQUEST reads it; the router maintains it). */
+  activeRequests = 0;
+  /** Open upstream connections (connection pools maintain it). */
+  activeConnections = 0;
+  /**
+   * When the host last became healthy (performance.now() ms): creation time, or when an active
+   * health check last moved it to healthy. Slow start measures from here, as Envoy's last_hc_pass_time.
+   */
+  lastHcPassTime: number;
+  private _healthStatus: HealthStatus = "UNKNOWN";
+  private _ejected = false;
+  private _activeHcFailed = false;
+
+  constructor(address: string, port: number) {
+    this.address = address;
+    this.port = port;
+    this.key = hostKey(address, port);
+    this.lastHcPassTime = performance.now();
+  }
+
+  /** EDS health status. */
+  get healthStatus(): HealthStatus {
+    return this._healthStatus;
+  }
+  set healthStatus(s: HealthStatus) {
+    if (s !== this._healthStatus) {
+      this._healthStatus = s;
+      generation++;
+    }
+  }
+
+  /** Ejected by outlier detection (Envoy's FAILED_OUTLIER_CHECK). */
+  get ejected(): boolean {
+    return this._ejected;
+  }
+  set ejected(v: boolean) {
+    if (v !== this._ejected) {
+      this._ejected = v;
+      generation++;
+    }
+  }
+
+  /** Failed active health checking (Envoy's FAILED_ACTIVE_HC). */
+  get activeHcFailed(): boolean {
+    return this._activeHcFailed;
+  }
+  set activeHcFailed(v: boolean) {
+    if (v !== this._activeHcFailed) {
+      this._activeHcFailed = v;
+      if (!v) this.lastHcPassTime = performance.now();
+      generation++;
+    }
+  }
+
+  /** Envoy's coarse health == Healthy: EDS HEALTHY/UNKNOWN, not ejected, not failing active HC. */
+  get healthy(): boolean {
+    return (this._healthStatus === "UNKNOWN" || this._healthStatus === "HEALTHY") && !this._ejected && !this._activeHcFailed;
+  }
+
+  /** Envoy's coarse health == Degraded: EDS DEGRADED and otherwise fine. */
+  get degraded(): boolean {
+    return this._healthStatus === "DEGRADED" && !this._ejected && !this._activeHcFailed;
+  }
+
+  /** Envoy's /clusters health_flags for this host ("healthy" when none). */
+  get healthFlags(): string {
+    const f: string[] = [];
+    if (this._activeHcFailed) f.push("/failed_active_hc");
+    if (this._ejected) f.push("/failed_outlier_check");
+    if (this._healthStatus === "UNHEALTHY" || this._healthStatus === "DRAINING" || this._healthStatus === "TIMEOUT") f.push("/failed_eds_health");
+    if (this._healthStatus === "DEGRADED") f.push("/degraded_eds_health");
+    return f.length ? f.join("") : "healthy";
+  }
+}
+
+/** The hosts of one locality within a priority. */
+export interface LocalityHosts {
+  locality: Locality;
+  localityKey: string;
+  /** LocalityLbEndpoints.load_balancing_weight (0 when unset: no traffic under locality-weighted LB). */
+  weight: number;
+  hosts: Host[];
+}
+
+/** One priority level of a cluster (Envoy's HostSet). */
+export interface HostSet {
+  priority: number;
+  /** All hosts of the priority, in assignment order. */
+  hosts: Host[];
+  /** The same hosts grouped by locality (first-appearance order). */
+  localities: LocalityHosts[];
+  /** policy.overprovisioning_factor (percent, default 140). */
+  overprovisioningFactor: number;
+  /** policy.weighted_priority_health: priority health counts weights, not hosts. */
+  weightedPriorityHealth: boolean;
+}
+
+export interface AssignmentOptions {
+  /**
+   * Reject socket addresses that are not IP literals (Envoy's rule for EDS and STATIC clusters:
+   * "malformed IP address"). Off by default so a STRICT_DNS/LOGICAL_DNS load_assignment, whose
+   * addresses are DNS names, validates too.
+   */
+  requireIp?: boolean;
+}
+
+export interface Assignment {
+  /** Indexed by priority; gaps are empty host sets, as in Envoy. */
+  priorities: HostSet[];
+  /** Every host by key. */
+  byKey: Map<string, Host>;
+}
+
+/** Envoy's address string: `1.2.3.4:80`, `[::1]:80`, `name:80`. */
+export function hostKey(address: string, port: number): string {
+  return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function isObj(v: unknown): v is ProtoObject {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown): string {
+  return typeof v === "string" ? v : "";
+}
+
+/** A UInt32Value wrapper: undefined when absent; `{}` is 0 (defaults are not written). */
+function wrapper(v: unknown, path: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isObj(v)) throw new XdsConfigError(path, "expected a wrapper object { value }");
+  const n = v.value ?? 0;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > UINT32_MAX) throw new XdsConfigError(path, `invalid value ${JSON.stringify(n)}`);
+  return n;
+}
+
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+
+function socketAddressOf(addr: unknown, path: string, opts: AssignmentOptions): { address: string; port: number } {
+  if (!isObj(addr)) throw new XdsConfigError(path, "an endpoint needs an address");
+  if (addr.pipe !== undefined) throw new XdsConfigError(`${path}.pipe`, "pipe (unix socket) addresses are not supported for upstream hosts");
+  if (addr.envoyInternalAddress !== undefined) throw new XdsConfigError(`${path}.envoyInternalAddress`, "internal addresses are not supported");
+  const sa = addr.socketAddress;
+  if (!isObj(sa)) throw new XdsConfigError(`${path}.socketAddress`, "an endpoint needs a socket address");
+  const sp = `${path}.socketAddress`;
+  let address = str(sa.address);
+  if (!address) throw new XdsConfigError(`${sp}.address`, "an endpoint needs an address");
+  if (sa.resolverName) throw new XdsConfigError(`${sp}.resolverName`, `custom resolver ${JSON.stringify(sa.resolverName)} is not supported`);
+  if (sa.namedPort !== undefined) throw new XdsConfigError(`${sp}.namedPort`, "named ports are not supported");
+  if (sa.protocol !== undefined && sa.protocol !== "TCP") throw new XdsConfigError(`${sp}.protocol`, `unsupported protocol ${JSON.stringify(sa.protocol)}`);
+  const port = sa.portValue ?? 0;
+  if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new XdsConfigError(`${sp}.portValue`, `port ${JSON.stringify(port)} is out of range (1-65535)`);
+  }
+  const family = isIP(address);
+  if (family === 6) {
+    // Envoy prints IPv6 in its canonical (inet_ntop) form; keys and ring hashes use that form.
+    address = new SocketAddress({ address, family: "ipv6" }).address;
+  } else if (family === 0) {
+    if (opts.requireIp) throw new XdsConfigError(`${sp}.address`, `malformed IP address: ${address}`);
+    if (!DNS_NAME.test(address)) throw new XdsConfigError(`${sp}.address`, `invalid host name ${JSON.stringify(address)}`);
+  }
+  return { address, port };
+}
+
+function localityOf(v: unknown, path: string): Locality {
+  if (v === undefined || v === null) return { region: "", zone: "", subZone: "" };
+  if (!isObj(v)) throw new XdsConfigError(path, "expected a Locality object");
+  return { region: str(v.region), zone: str(v.zone), subZone: str(v.subZone) };
+}
+
+function metadataHashKey(md: ProtoObject | undefined): string {
+  const lb = md && isObj(md.filterMetadata) ? md.filterMetadata["envoy.lb"] : undefined;
+  const fields = isObj(lb) && isObj(lb.fields) ? lb.fields : undefined;
+  const hk = fields && isObj(fields.hash_key) ? fields.hash_key.stringValue : undefined;
+  return typeof hk === "string" ? hk : "";
+}
+
+/**
+ * Turns a decoded ClusterLoadAssignment into per-priority host sets. Hosts found in `previous`
+ * (by key) are reused and updated in place. Throws XdsConfigError (with a field path) for invalid
+ * input: a missing or malformed address, a port outside 1-65535, pipe/internal/named-port
+ * addresses, a zero load_balancing_weight, a priority above 128, weight sums above 2^32-1, an
+ * unknown named endpoint, or a zero overprovisioning factor.
+ *
+ * An address that appears twice in one assignment is kept once (its first occurrence).
+ */
+export function hostsFromClusterLoadAssignment(cla: ProtoObject, previous?: Map<string, Host>, opts: AssignmentOptions = {}): Assignment {
+  const policy = cla.policy;
+  if (policy !== undefined && !isObj(policy)) throw new XdsConfigError("policy", "expected an object");
+  let overprovisioningFactor = DEFAULT_OVERPROVISIONING_FACTOR;
+  const of = wrapper(policy?.overprovisioningFactor, "policy.overprovisioningFactor");
+  if (of !== undefined) {
+    if (of <= 0) throw new XdsConfigError("policy.overprovisioningFactor", "value must be greater than 0");
+    overprovisioningFactor = of;
+  }
+  const weightedPriorityHealth = policy?.weightedPriorityHealth === true;
+
+  const named = isObj(cla.namedEndpoints) ? cla.namedEndpoints : undefined;
+  const groups = cla.endpoints ?? [];
+  if (!Array.isArray(groups)) throw new XdsConfigError("endpoints", "expected a list");
+
+  const priorities: HostSet[] = [];
+  const byKey = new Map<string, Host>();
+  const setFor = (p: number): HostSet => {
+    while (priorities.length <= p) {
+      priorities.push({ priority: priorities.length, hosts: [], localities: [], overprovisioningFactor, weightedPriorityHealth });
+    }
+    return priorities[p];
+  };
+  // Locality index per priority: key -> LocalityHosts.
+  const localityIndex: Map<string, LocalityHosts>[] = [];
+
+  for (let i = 0; i < groups.length; i++) {
+    const g: unknown = groups[i];
+    const gp = `endpoints[${i}]`;
+    if (!isObj(g)) throw new XdsConfigError(gp, "expected a LocalityLbEndpoints object");
+    const priority = g.priority ?? 0;
+    if (typeof priority !== "number" || !Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY) {
+      throw new XdsConfigError(`${gp}.priority`, `priority ${JSON.stringify(priority)} must be between 0 and ${MAX_PRIORITY}`);
+    }
+    const locality = localityOf(g.locality, `${gp}.locality`);
+    const localityKey = localityKeyOf(locality);
+    const lw = wrapper(g.loadBalancingWeight, `${gp}.loadBalancingWeight`);
+    if (lw !== undefined && lw < 1) throw new XdsConfigError(`${gp}.loadBalancingWeight`, "value must be greater than or equal to 1");
+    const set = setFor(priority);
+    const index = (localityIndex[priority] ??= new Map());
+    let lh = index.get(localityKey);
+    if (!lh) {
+      lh = { locality, localityKey, weight: lw ?? 0, hosts: [] };
+      index.set(localityKey, lh);
+      set.localities.push(lh);
+    } else if (lw !== undefined) {
+      // The same locality listed twice in a priority: hosts merge, the last weight wins (as Envoy).
+      lh.weight = lw;
+    }
+
+    const lbEndpoints = g.lbEndpoints ?? [];
+    if (!Array.isArray(lbEndpoints)) throw new XdsConfigError(`${gp}.lbEndpoints`, "expected a list");
+    let weightSum = 0;
+    for (let j = 0; j < lbEndpoints.length; j++) {
+      const e: unknown = lbEndpoints[j];
+      const ep = `${gp}.lbEndpoints[${j}]`;
+      if (!isObj(e)) throw new XdsConfigError(ep, "expected an LbEndpoint object");
+      let endpoint = e.endpoint;
+      let endpointPath = `${ep}.endpoint`;
+      if (endpoint === undefined && typeof e.endpointName === "string" && e.endpointName) {
+        endpoint = named?.[e.endpointName];
+        endpointPath = `namedEndpoints[${JSON.stringify(e.endpointName)}]`;
+        if (endpoint === undefined) throw new XdsConfigError(`${ep}.endpointName`, `unknown named endpoint ${JSON.stringify(e.endpointName)}`);
+      }
+      if (!isObj(endpoint)) throw new XdsConfigError(endpointPath, "an LbEndpoint needs an endpoint");
+      const { address, port } = socketAddressOf(endpoint.address, `${endpointPath}.address`, opts);
+      const w = wrapper(e.loadBalancingWeight, `${ep}.loadBalancingWeight`);
+      if (w !== undefined && w < 1) throw new XdsConfigError(`${ep}.loadBalancingWeight`, "value must be greater than or equal to 1");
+      const weight = w ?? 1;
+      const hs = e.healthStatus ?? "UNKNOWN";
+      if (typeof hs !== "string" || !HEALTH_STATUSES.has(hs)) throw new XdsConfigError(`${ep}.healthStatus`, `unknown health status ${JSON.stringify(hs)}`);
+      const md = e.metadata;
+      if (md !== undefined && !isObj(md)) throw new XdsConfigError(`${ep}.metadata`, "expected a Metadata object");
+      let hcPort: number | undefined;
+      const hcc = endpoint.healthCheckConfig;
+      if (isObj(hcc) && hcc.portValue !== undefined) {
+        const p = hcc.portValue;
+        if (typeof p !== "number" || !Number.isInteger(p) || p < 0 || p > 65535) {
+          throw new XdsConfigError(`${endpointPath}.healthCheckConfig.portValue`, `port ${JSON.stringify(p)} is out of range`);
+        }
+        if (p > 0) hcPort = p;
+      }
+      const key = hostKey(address, port);
+      if (byKey.has(key)) continue; // duplicate address: first occurrence wins
+      weightSum += weight;
+      if (weightSum > UINT32_MAX) {
+        throw new XdsConfigError(`${gp}.lbEndpoints`, `the sum of weights of all upstream hosts in a locality exceeds ${UINT32_MAX}`);
+      }
+
+      const host = previous?.get(key) ?? new Host(address, port);
+      host.weight = weight;
+      host.locality = locality;
+      host.localityKey = localityKey;
+      host.priority = priority;
+      host.metadata = md;
+      host.metadataHashKey = metadataHashKey(md);
+      host.hostname = str(endpoint.hostname);
+      host.healthCheckPort = hcPort;
+      host.healthStatus = hs as HealthStatus;
+      byKey.set(key, host);
+      set.hosts.push(host);
+      lh.hosts.push(host);
+    }
+  }
+
+  for (const set of priorities) {
+    let sum = 0;
+    for (const l of set.localities) sum += l.weight;
+    if (sum > UINT32_MAX) {
+      throw new XdsConfigError("endpoints", `the sum of weights of all localities at priority ${set.priority} exceeds ${UINT32_MAX}`);
+    }
+  }
+  return { priorities, byKey };
+}

@@ -1,0 +1,229 @@
+// The proxy as an ingress gateway, end to end: a real Discovery (config folder, Delta ADS over
+// gRPC), a real ProxyServer binding its listeners on 127.0.60.1, real HTTP backends on
+// 127.0.60.x. Routing, subsets, local replies with Envoy's codes and flags, retries, timeouts,
+// faults, admin pages, live config changes, and serving on after the control plane is gone.
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Discovery } from "../../src/controlplane/discovery.js";
+import { proxyNodeId } from "../../src/model/proxy.js";
+import { AdminServer } from "../../src/proxy/admin.js";
+import { ProxyServer } from "../../src/proxy/proxy.js";
+import { eventually } from "../e2e/helpers.js";
+import { Backend, request } from "./helpers.js";
+
+const GW_IP = "127.0.60.1";
+const GW = `http://${GW_IP}:8080`;
+
+function service(name: string, workloads: Array<[string, string, string]>): string {
+  const we = workloads
+    .map(
+      ([wname, ip, version]) => `---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: ${wname}, namespace: default}
+spec:
+  address: ${ip}
+  labels: {app: ${name}, version: ${version}}
+`,
+    )
+    .join("");
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${name}, namespace: default}
+spec:
+  hosts: [${name}.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: ${name}}}
+${we}`;
+}
+
+const MESH = `${service("echo", [["echo-v1", "127.0.60.2", "v1"], ["echo-v2", "127.0.60.3", "v2"]])}---
+${service("slow", [["slow-1", "127.0.60.4", "v1"]])}---
+${service("flaky", [["flaky-1", "127.0.60.5", "v1"]])}---
+${service("dead", [["dead-1", "127.0.60.9", "v1"]])}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo, namespace: default}
+spec:
+  host: echo.default.svc.cluster.local
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8080, name: http, protocol: HTTP}
+    hosts: ["*"]
+`;
+
+function routes(echoDestinations: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: gw-routes, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http:
+  - match: [{uri: {prefix: /v2}}]
+    route: [{destination: {host: echo.default.svc.cluster.local, subset: v2}}]
+  - match: [{uri: {prefix: /slow}}]
+    timeout: 0.2s
+    route: [{destination: {host: slow.default.svc.cluster.local}}]
+  - match: [{uri: {prefix: /fault}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: echo.default.svc.cluster.local}}]
+  - match: [{uri: {prefix: /flaky}}]
+    retries: {attempts: 3, retryOn: 5xx, perTryTimeout: 1s}
+    route: [{destination: {host: flaky.default.svc.cluster.local}}]
+  - match: [{uri: {prefix: /dead}}]
+    route: [{destination: {host: dead.default.svc.cluster.local}}]
+  - match: [{uri: {prefix: /echo}}]
+    route:
+${echoDestinations}
+`;
+}
+
+const BOTH = `    - {destination: {host: echo.default.svc.cluster.local, subset: v1}, weight: 50}
+    - {destination: {host: echo.default.svc.cluster.local, subset: v2}, weight: 50}`;
+const ONLY_V2 = `    - {destination: {host: echo.default.svc.cluster.local, subset: v2}}`;
+
+describe("tsmesh proxy as an ingress gateway", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tsmesh-proxy-gw-"));
+  const logFile = join(dir, "access.log");
+  let discovery: Discovery;
+  let proxy: ProxyServer;
+  let admin: AdminServer;
+  let adminUrl = "";
+  const backends: Backend[] = [];
+
+  before(async () => {
+    writeFileSync(join(dir, "mesh.yaml"), MESH);
+    writeFileSync(join(dir, "routes.yaml"), routes(BOTH));
+    backends.push(
+      await Backend.start("echo-v1", "127.0.60.2", 8080),
+      await Backend.start("echo-v2", "127.0.60.3", 8080),
+      await Backend.start("slow", "127.0.60.4", 8080, { delayMs: 1000 }),
+      await Backend.start("flaky", "127.0.60.5", 8080, { status: (_req, n) => (n % 3 === 0 ? 200 : 503) }),
+    );
+    discovery = new Discovery({ configPaths: [dir], xdsAddress: "127.0.0.1:0", monitoringAddress: "", log: () => {} });
+    const { xdsPort } = await discovery.start();
+    const nodeId = proxyNodeId("router", GW_IP, "istio-ingressgateway", "default");
+    proxy = new ProxyServer({
+      discoveryAddress: `127.0.0.1:${xdsPort}`,
+      node: { id: nodeId, metadata: { NAMESPACE: "default", LABELS: { istio: "ingressgateway" }, INTERCEPTION_MODE: "NONE" } },
+      ip: GW_IP,
+      accessLogPath: logFile,
+      drainMs: 200,
+      log: () => {},
+    });
+    admin = new AdminServer(proxy, { nodeId, onQuit: () => {} });
+    const ports = await admin.listen(GW_IP, 0);
+    adminUrl = `http://${GW_IP}:${ports.admin}`;
+    await proxy.start();
+    await proxy.ready();
+  });
+
+  after(async () => {
+    admin.close();
+    await proxy.close();
+    await discovery.close();
+    for (const b of backends) await b.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("routes to both subsets by weight, with Envoy's request headers", async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 30; i++) {
+      const r = await request(`${GW}/echo/x?q=1`, { headers: { host: "bookinfo.example.com" } });
+      assert.equal(r.status, 200);
+      assert.ok(r.headers["x-envoy-upstream-service-time"] !== undefined);
+      seen.add(r.body);
+    }
+    assert.deepEqual([...seen].sort(), ["echo-v1", "echo-v2"]);
+    const s = backends[0].seen.at(-1)!;
+    assert.equal(s.url, "/echo/x?q=1");
+    assert.equal(s.headers.host, "bookinfo.example.com");
+    assert.match(String(s.headers["x-request-id"]), /^[0-9a-f-]{36}$/);
+    assert.equal(s.headers["x-forwarded-proto"], "http");
+  });
+
+  it("matches routes in order: a prefix picks the v2 subset only", async () => {
+    for (let i = 0; i < 10; i++) assert.equal((await request(`${GW}/v2/page`)).body, "echo-v2");
+  });
+
+  it("answers Envoy's local replies: 404 NR, 503 UF, 504 UT, fault abort FI", async () => {
+    const nr = await request(`${GW}/nowhere`);
+    assert.equal(nr.status, 404);
+    const uf = await request(`${GW}/dead`);
+    assert.equal(uf.status, 503);
+    assert.match(uf.body, /^upstream connect error or disconnect\/reset before headers\. reset reason: remote connection failure/);
+    const ut = await request(`${GW}/slow`);
+    assert.equal(ut.status, 504);
+    assert.equal(ut.body, "upstream request timeout");
+    const fi = await request(`${GW}/fault`);
+    assert.equal(fi.status, 418);
+    assert.equal(fi.body, "fault filter abort");
+    await eventually("access log lines", () => {
+      const log = readFileSync(logFile, "utf8");
+      return /"GET \/nowhere HTTP\/1\.1" 404 NR /.test(log) && /"GET \/dead HTTP\/1\.1" 503 UF,URX /.test(log) && /" 504 UT /.test(log) && /" 418 FI /.test(log);
+    });
+  });
+
+  it("retries 5xx as the VirtualService says and counts the retries", async () => {
+    const before = backends[3].requests;
+    const r = await request(`${GW}/flaky`);
+    assert.equal(r.status, 200);
+    assert.equal(r.body, "flaky");
+    assert.equal(backends[3].requests - before, 3);
+    const stats = await request(`${adminUrl}/stats?filter=flaky`);
+    assert.match(stats.body, /cluster\.outbound\|8080\|\|flaky\.default\.svc\.cluster\.local\.upstream_rq_retry: 2/);
+  });
+
+  it("serves admin pages in Envoy's shapes", async () => {
+    const dump = JSON.parse((await request(`${adminUrl}/config_dump`)).body) as { configs: Array<Record<string, unknown>> };
+    const clusters = dump.configs.find((c) => String(c["@type"]).endsWith("ClustersConfigDump")) as { dynamicActiveClusters: Array<{ cluster: { name: string } }> };
+    assert.ok(clusters.dynamicActiveClusters.some((c) => c.cluster.name === "outbound|8080|v2|echo.default.svc.cluster.local"));
+    const cl = (await request(`${adminUrl}/clusters`)).body;
+    assert.match(cl, /^outbound\|8080\|\|echo\.default\.svc\.cluster\.local::127\.0\.60\.2:8080::health_flags::healthy$/m);
+    const prom = (await request(`${adminUrl}/stats/prometheus`)).body;
+    assert.match(prom, /^envoy_cluster_upstream_rq_total\{envoy_cluster_name="outbound\|8080\|v2\|echo\.default\.svc\.cluster\.local"\} \d+$/m);
+    assert.equal((await request(`${adminUrl}/ready`)).body, "LIVE\n");
+    assert.match((await request(`${adminUrl}/listeners`)).body, /^0\.0\.0\.0_8080::127\.0\.60\.1:8080$/m);
+  });
+
+  it("applies a VirtualService edit live", async () => {
+    const tmp = join(dir, ".routes.yaml.tmp");
+    writeFileSync(tmp, routes(ONLY_V2));
+    renameSync(tmp, join(dir, "routes.yaml"));
+    const echoRoute = () => {
+      const rc = JSON.stringify(proxy.routeObjects.get("http.8080") ?? {});
+      return rc.slice(rc.indexOf('"/echo"'));
+    };
+    await eventually("the store has the edit", () => {
+      const vs = discovery.store.get("VirtualService", "default", "gw-routes");
+      return JSON.stringify(vs?.spec).includes('"weight"') ? undefined : vs;
+    });
+    await eventually("the proxy has the new route", () => !echoRoute().includes("|v1|"));
+    for (let i = 0; i < 20; i++) assert.equal((await request(`${GW}/echo`)).body, "echo-v2");
+  });
+
+  it("keeps serving the last good config when the control plane goes away", async () => {
+    await discovery.close();
+    await eventually("disconnected", () => !proxy.ads!.connected);
+    for (let i = 0; i < 5; i++) {
+      const r = await request(`${GW}/echo`);
+      assert.equal(r.status, 200);
+      const rc = JSON.stringify(proxy.routeObjects.get("http.8080"));
+      assert.equal(r.body, "echo-v2", `${rc.slice(rc.indexOf('"/echo"') - 20, rc.indexOf('"/echo"') + 400)} ${JSON.stringify(proxy.cluster("outbound|8080|v2|echo.default.svc.cluster.local")?.hosts().map((h) => h.key))}`);
+    }
+  });
+});
