@@ -162,6 +162,56 @@ function sniffAlpn(first: Buffer): string[] {
   return [];
 }
 
+/** Sockets already routed by virtualOutbound (so a handed-off socket is not sniffed twice). */
+const handedOff = new WeakSet<net.Socket>();
+
+/** Reads bytes until the end of the HTTP request head (bounded: 64 KiB, 10 s). */
+function readRequestHead(socket: net.Socket): Promise<{ head: Buffer; rest: Buffer } | undefined> {
+  return new Promise((resolve) => {
+    let buf: Buffer = Buffer.alloc(0);
+    const done = (v: { head: Buffer; rest: Buffer } | undefined) => {
+      clearTimeout(timer);
+      socket.removeListener("data", onData);
+      socket.removeListener("close", onClose);
+      resolve(v);
+    };
+    const onData = (c: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, c]) : c;
+      const end = buf.indexOf("\r\n\r\n");
+      if (end >= 0) done({ head: buf.subarray(0, end + 4), rest: buf.subarray(end + 4) });
+      else if (buf.length > 65536) done(undefined);
+    };
+    const onClose = () => done(undefined);
+    const timer = setTimeout(() => done(undefined), 10_000);
+    timer.unref();
+    socket.on("data", onData);
+    socket.once("close", onClose);
+  });
+}
+
+/** The target port of an explicit-proxy request: `GET http://host:port/…` or `CONNECT host:port`. */
+export function explicitProxyTarget(head: Buffer): { port: number; connect: boolean } | undefined {
+  const line = head.subarray(0, head.indexOf("\r\n")).toString("latin1");
+  const m = /^([A-Z]+) (\S+) HTTP\/1\.[01]$/.exec(line);
+  if (!m) return undefined;
+  if (m[1] === "CONNECT") {
+    const p = /:(\d+)$/.exec(m[2]);
+    return p ? { port: Number(p[1]), connect: true } : undefined;
+  }
+  if (/^https?:\/\//i.test(m[2])) {
+    try {
+      const u = new URL(m[2]);
+      return { port: u.port ? Number(u.port) : u.protocol === "https:" ? 443 : 80, connect: false };
+    } catch {
+      return undefined;
+    }
+  }
+  // Origin-form on the proxy port: the Host header names the target.
+  const host = /\r\nhost:\s*([^\r]+)/i.exec(head.toString("latin1"))?.[1]?.trim();
+  const p = host ? /:(\d+)$/.exec(host) : null;
+  return host ? { port: p ? Number(p[1]) : 80, connect: false } : undefined;
+}
+
 export class ListenerManager {
   private readonly active = new Map<string, ActiveListener>();
   private readonly draining = new Set<ActiveListener>();
@@ -215,6 +265,7 @@ export class ListenerManager {
     const a: ActiveListener = { spec, server: net.createServer({ pauseOnConnect: true }), handlers: new Map(), sockets: new Set(), stats, boundAddress: address };
     const chains = [...spec.filterChains, ...(spec.defaultFilterChain ? [spec.defaultFilterChain] : [])];
     for (const fc of chains) a.handlers.set(fc, this.handlerFor(spec, fc, stats));
+    const explicitProxy = (spec.object.useOriginalDst as ProtoObject | undefined)?.value === true;
     const cxTotal = stats.counter("downstream_cx_total");
     const cxActive = stats.gauge("downstream_cx_active");
     const noChain = stats.counter("no_filter_chain_match");
@@ -234,6 +285,31 @@ export class ListenerManager {
         remoteAddress: socket.remoteAddress ?? "",
         remotePort: socket.remotePort ?? 0,
       };
+      if (explicitProxy && !handedOff.has(socket)) {
+        // Local mode's capture: the app's HTTP_PROXY points here. Read the request head, find the
+        // target port (absolute-form URL or CONNECT authority), and hand the connection to that
+        // port's outbound listener, as use_original_dst does with a captured destination.
+        socket.resume();
+        void readRequestHead(socket).then((head) => {
+          socket.pause();
+          const target = head ? explicitProxyTarget(head.head) : undefined;
+          if (!head || !target) {
+            noChain.inc();
+            socket.destroy();
+            return;
+          }
+          if (target.connect) {
+            socket.write("HTTP/1.1 200 Connection established\r\n\r\n");
+            if (head.rest.length) socket.unshift(head.rest);
+          } else socket.unshift(Buffer.concat([head.head, head.rest]));
+          if (!this.handOffToPort(target.port, socket)) {
+            noChain.inc();
+            if (!target.connect) socket.end("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            else socket.destroy();
+          }
+        });
+        return;
+      }
       const needsAlpn = chains.some((fc) => fc.match.applicationProtocols.length > 0);
       const dispatch = (alpn: string[]) => {
         const fc = selectFilterChain(spec, { localAddress: info.localAddress, localPort: info.localPort, remoteAddress: info.remoteAddress, alpn });
@@ -270,11 +346,13 @@ export class ListenerManager {
     this.active.set(spec.name, a);
   }
 
-  /** Hands a connection that arrived elsewhere (virtualOutbound) to a listener that does not bind. */
-  handOff(name: string, socket: net.Socket): boolean {
-    const a = this.active.get(name);
-    if (!a) return false;
-    a.server.emit("connection", socket);
+  /** Hands a connection that arrived on virtualOutbound to the outbound listener of its target port. */
+  private handOffToPort(port: number, socket: net.Socket): boolean {
+    let target = this.active.get(`0.0.0.0_${port}`);
+    if (!target) for (const a of this.active.values()) if (a.spec.port === port && !a.spec.bindToPort) target = a;
+    if (!target) return false;
+    handedOff.add(socket);
+    target.server.emit("connection", socket);
     return true;
   }
 
