@@ -1,10 +1,14 @@
-// Envoy's http_connection_manager as a network filter: an HTTP server per filter chain that
-// takes the listener's sockets, routes each request through the RouteConfiguration (RDS, looked up
-// per request so route updates apply to open connections), runs the HTTP filters (fault, then the
-// router), and writes Envoy's access log line and http.PREFIX.* stats.
+// Envoy's http_connection_manager as a network filter. Each connection is sniffed: the HTTP/2
+// connection preface (h2c with prior knowledge) goes to a node:http2 server, anything else to a
+// node:http server (HTTP/1.x, with 100-continue, keep-alive and Upgrade). Both feed one
+// protocol-neutral request path: route (RDS, looked up per request so route updates apply to open
+// connections) → fault filter → router, with the stream idle timeout and request timeout, and
+// Envoy's access log line and http.PREFIX.* stats.
 import { randomUUID } from "node:crypto";
 import * as http from "node:http";
+import * as http2 from "node:http2";
 import type * as net from "node:net";
+import type { Readable } from "node:stream";
 import { durationMs, type ProtoObject } from "../../envoy/protos.js";
 import { type AccessLog, type ResponseFlag } from "../access-log.js";
 import type { ConnectionInfo, NetworkHandler } from "../listeners.js";
@@ -12,9 +16,10 @@ import type { StatsScope } from "../stats.js";
 import type { UpstreamCluster } from "../upstream/cluster.js";
 import { XdsConfigError } from "../xds-error.js";
 import { applyFault, type FaultConfig, faultConfig } from "./fault.js";
+import { H2Downstream } from "./h2-downstream.js";
 import { LOCAL_REPLIES, type LocalReply } from "./local-reply.js";
 import { planRoute, type RouteTable } from "./route-glue.js";
-import { type ForwardResult, Router, sendLocalReply } from "./router.js";
+import { Downstream, type DownstreamProtocol, type ForwardResult, type Reply, RequestBody, Router, sendLocalReply } from "./router.js";
 
 export const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 export const FAULT_FILTER = "envoy.filters.http.fault";
@@ -28,16 +33,28 @@ export interface HcmConfig {
   serverName: string;
   useRemoteAddress: boolean;
   generateRequestId: boolean;
+  /** 0 disables (Istio); Envoy's default is 5 minutes. */
   streamIdleTimeoutMs: number;
+  /** 0 disables (Envoy's default). */
   requestTimeoutMs: number;
   maxRequestHeadersBytes: number;
   /** Listener-level fault filter config (route-level typed_per_filter_config overrides it). */
   fault?: FaultConfig;
   hasFaultFilter: boolean;
+  /** upgrade_configs: upgrade type (lowercase) → enabled. */
+  upgradeConfigs: Readonly<Record<string, boolean>>;
+  /** codec_type: AUTO sniffs the HTTP/2 preface. */
+  codecType: "AUTO" | "HTTP1" | "HTTP2";
+  /** http2_protocol_options.max_concurrent_streams (Envoy's default 2^31-1). */
+  h2MaxConcurrentStreams: number;
 }
 
 function obj(v: unknown): ProtoObject | undefined {
   return v && typeof v === "object" && !Array.isArray(v) ? (v as ProtoObject) : undefined;
+}
+function wrappedNum(v: unknown): number | undefined {
+  const o = obj(v);
+  return o && typeof o.value === "number" ? o.value : undefined;
 }
 
 /** Validates a decoded HttpConnectionManager (path names the listener and chain). */
@@ -49,6 +66,16 @@ export function hcmConfig(c: ProtoObject, path: string, compile: (rc: ProtoObjec
   if (!names.includes(ROUTER_FILTER) && names.length > 0 && !names.some((n) => n.endsWith(".router"))) {
     throw new XdsConfigError(`${path}.httpFilters`, "the router filter must be configured (last)");
   }
+  const upgradeConfigs: Record<string, boolean> = {};
+  (Array.isArray(c.upgradeConfigs) ? (c.upgradeConfigs as ProtoObject[]) : []).forEach((u, i) => {
+    const type = typeof u.upgradeType === "string" ? u.upgradeType.toLowerCase() : "";
+    if (!type) throw new XdsConfigError(`${path}.upgradeConfigs[${i}].upgradeType`, "upgrade_type must not be empty");
+    if (type in upgradeConfigs) throw new XdsConfigError(`${path}.upgradeConfigs[${i}]`, `Duplicate upgrade ${type}`);
+    upgradeConfigs[type] = obj(u.enabled)?.value !== false;
+  });
+  const codec = typeof c.codecType === "string" ? c.codecType : "AUTO";
+  if (codec !== "AUTO" && codec !== "HTTP1" && codec !== "HTTP2") throw new XdsConfigError(`${path}.codecType`, `unsupported codec ${codec}`);
+  const h2 = obj(c.http2ProtocolOptions);
   const faultEntry = filters.find((f) => f.name === FAULT_FILTER);
   const cfg: HcmConfig = {
     statPrefix: typeof c.statPrefix === "string" ? c.statPrefix : "",
@@ -57,8 +84,11 @@ export function hcmConfig(c: ProtoObject, path: string, compile: (rc: ProtoObjec
     generateRequestId: obj(c.generateRequestId)?.value !== false,
     streamIdleTimeoutMs: durationMs(c.streamIdleTimeout) ?? 300_000,
     requestTimeoutMs: durationMs(c.requestTimeout) ?? 0,
-    maxRequestHeadersBytes: (typeof obj(c.maxRequestHeadersKb)?.value === "number" ? (obj(c.maxRequestHeadersKb)!.value as number) : 60) * 1024,
+    maxRequestHeadersBytes: (wrappedNum(c.maxRequestHeadersKb) ?? 60) * 1024,
     hasFaultFilter: !!faultEntry,
+    upgradeConfigs,
+    codecType: codec,
+    h2MaxConcurrentStreams: wrappedNum(h2?.maxConcurrentStreams) ?? 2147483647,
   };
   if (rds?.routeConfigName) cfg.rdsName = String(rds.routeConfigName);
   if (obj(c.routeConfig)) cfg.inlineRoutes = compile(obj(c.routeConfig)!);
@@ -74,15 +104,221 @@ export interface HcmDeps {
   router: Router;
 }
 
-const PROTOCOL = (req: http.IncomingMessage) => `HTTP/${req.httpVersion}`;
+/** One downstream request, protocol-neutral (HTTP/1 request line + Host, or HTTP/2 pseudo-headers). */
+export interface DownstreamRequest {
+  protocol: DownstreamProtocol;
+  method: string;
+  authority: string;
+  path: string;
+  scheme: string;
+  /** Regular headers (lowercase; no pseudo-headers). */
+  headers: http.IncomingHttpHeaders;
+  /** The body, or undefined when the request has none (END_STREAM on HEADERS, no length). */
+  body: Readable | undefined;
+  remote: string;
+  /** The Upgrade header value of an HTTP/1.1 upgrade request. */
+  upgrade?: string;
+}
+
+/** Headers not forwarded: hop-by-hop, and Expect (Envoy answers 100-continue itself). */
+const HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "expect", "http2-settings"]);
+/** Bodies up to this size are kept so the request can be retried (Envoy's per-request buffer limit). */
+const RETRY_BUFFER_LIMIT = 64 * 1024;
+const H2_PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/** gRPC's grpc-timeout header (e.g. "100m", "5S") in ms, or undefined. */
+export function parseGrpcTimeout(v: string | string[] | undefined): number | undefined {
+  if (typeof v !== "string") return undefined;
+  const m = /^(\d{1,8})([HMSmun])$/.exec(v);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+  return Math.ceil(n * unit[m[2]]);
+}
+
+/** The downstream side of an HTTP/1.x request (node:http response). */
+class H1Downstream extends Downstream {
+  private _gone = false;
+  private resetByUs = false;
+
+  constructor(
+    readonly protocol: DownstreamProtocol,
+    private readonly res: http.ServerResponse,
+    private readonly touch: () => void,
+  ) {
+    super();
+    res.on("drain", () => this.emit("drain"));
+    res.once("close", () => {
+      if (!res.writableFinished && !this.resetByUs) {
+        this._gone = true;
+        this.emit("gone");
+      }
+    });
+  }
+
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+
+  get gone(): boolean {
+    return this._gone;
+  }
+
+  respond(status: number, headers: http.OutgoingHttpHeaders, endStream: boolean): void {
+    if (this.res.destroyed) return;
+    this.touch();
+    this.res.writeHead(status, headers);
+    if (endStream) this.res.end();
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.res.destroyed) return true;
+    this.touch();
+    return this.res.write(chunk);
+  }
+
+  end(): void {
+    // HTTP/1.1 trailers are dropped (Envoy's default: enable_trailers is off).
+    if (!this.res.writableEnded) this.res.end();
+  }
+
+  reset(): void {
+    this.resetByUs = true;
+    this.res.destroy();
+  }
+}
+
+/**
+ * The downstream side of an HTTP/1.1 Upgrade request, on the raw socket node:http handed over:
+ * a 101 switches to a byte tunnel; any other answer is written by hand and closes the connection.
+ */
+class UpgradeDownstream extends Downstream {
+  readonly protocol = "HTTP/1.1" as const;
+  private sent = false;
+  private ended = false;
+  private chunked = false;
+  private _gone = false;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly head: Buffer,
+    private readonly touch: () => void,
+  ) {
+    super();
+    socket.on("drain", () => this.emit("drain"));
+    socket.on("error", () => {});
+    socket.once("close", () => {
+      if (!this.ended) {
+        this._gone = true;
+        this.emit("gone");
+      }
+    });
+  }
+
+  get headersSent(): boolean {
+    return this.sent;
+  }
+
+  get gone(): boolean {
+    return this._gone;
+  }
+
+  respond(status: number, headers: http.OutgoingHttpHeaders, endStream: boolean): void {
+    if (this.socket.destroyed) return;
+    this.sent = true;
+    this.touch();
+    const h: http.OutgoingHttpHeaders = { ...headers };
+    if (status !== 101) {
+      delete h.upgrade;
+      h.connection = "close";
+      if (!endStream && h["content-length"] === undefined) {
+        h["transfer-encoding"] = "chunked";
+        this.chunked = true;
+      }
+    }
+    let out = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n`;
+    for (const [k, v] of Object.entries(h)) {
+      if (v === undefined) continue;
+      for (const one of Array.isArray(v) ? v : [v]) out += `${k}: ${String(one)}\r\n`;
+    }
+    this.socket.write(out + "\r\n");
+    if (endStream && status !== 101) this.end();
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.socket.destroyed) return true;
+    this.touch();
+    if (!this.chunked) return this.socket.write(chunk);
+    this.socket.write(`${chunk.length.toString(16)}\r\n`);
+    this.socket.write(chunk);
+    return this.socket.write("\r\n");
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.chunked) this.socket.write("0\r\n\r\n");
+    this.socket.end();
+  }
+
+  reset(): void {
+    this.ended = true;
+    this.socket.destroy();
+  }
+
+  override tunnel(up: net.Socket, upHead: Buffer): Promise<number> {
+    const down = this.socket;
+    this.ended = true;
+    let bytes = 0;
+    return new Promise((resolve) => {
+      let closed = 0;
+      const done = () => {
+        down.destroy();
+        up.destroy();
+        if (++closed === 1) resolve(bytes);
+      };
+      up.on("error", done);
+      down.on("error", done);
+      up.once("close", done);
+      down.once("close", done);
+      up.on("data", (c: Buffer) => {
+        bytes += c.length;
+        this.touch();
+      });
+      down.on("data", () => this.touch());
+      if (upHead.length) {
+        bytes += upHead.length;
+        down.write(upHead);
+      }
+      if (this.head.length) up.write(this.head);
+      up.on("end", () => down.end());
+      down.on("end", () => up.end());
+      up.pipe(down, { end: false });
+      down.pipe(up, { end: false });
+      down.resume();
+    });
+  }
+}
 
 export class HttpConnectionManager implements NetworkHandler {
   private readonly server: http.Server;
+  private readonly h2server: http2.Http2Server;
+  private readonly h2sessions = new Set<http2.ServerHttp2Session>();
+  private readonly upgradeSockets = new Set<net.Socket>();
   private draining = false;
   private readonly rqTotal;
   private readonly rqActive;
   private readonly rqByClass;
   private readonly cxTotal;
+  private readonly cxHttp1;
+  private readonly cxHttp2;
+  private readonly rqHttp1;
+  private readonly rqHttp2;
+  private readonly cxUpgrades;
+  private readonly rqIdleTimeout;
+  private readonly rqTimeout;
+  private readonly rqRxReset;
+  private readonly cxProtocolError;
 
   constructor(
     private readonly cfg: HcmConfig,
@@ -93,28 +329,83 @@ export class HttpConnectionManager implements NetworkHandler {
     this.rqTotal = s.counter("downstream_rq_total");
     this.rqActive = s.gauge("downstream_rq_active");
     this.cxTotal = s.counter("downstream_cx_total");
+    this.cxHttp1 = s.counter("downstream_cx_http1_total");
+    this.cxHttp2 = s.counter("downstream_cx_http2_total");
+    this.rqHttp1 = s.counter("downstream_rq_http1_total");
+    this.rqHttp2 = s.counter("downstream_rq_http2_total");
+    this.cxUpgrades = s.counter("downstream_cx_upgrades_total");
+    this.rqIdleTimeout = s.counter("downstream_rq_idle_timeout");
+    this.rqTimeout = s.counter("downstream_rq_timeout");
+    this.rqRxReset = s.counter("downstream_rq_rx_reset");
+    this.cxProtocolError = s.counter("downstream_cx_protocol_error");
     this.rqByClass = [1, 2, 3, 4, 5].map((n) => s.counter(`downstream_rq_${n}xx`));
     this.server = http.createServer({
       maxHeaderSize: cfg.maxRequestHeadersBytes,
-      requestTimeout: cfg.requestTimeoutMs,
+      requestTimeout: 0,
       keepAliveTimeout: 3_600_000,
     });
-    this.server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => void this.onRequest(req, res));
+    this.server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => this.onH1Request(req, res));
+    this.server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => this.onClientError(err, socket));
+    this.h2server = http2.createServer({
+      maxSessionMemory: 64,
+      settings: {
+        maxConcurrentStreams: Math.min(cfg.h2MaxConcurrentStreams, 0xffffffff),
+        maxHeaderListSize: cfg.maxRequestHeadersBytes,
+        enablePush: false,
+      },
+    });
+    this.h2server.on("session", (session: http2.ServerHttp2Session) => {
+      this.h2sessions.add(session);
+      session.on("error", () => {});
+      session.once("close", () => this.h2sessions.delete(session));
+      if (this.draining) session.close();
+    });
+    this.h2server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => this.onH2Stream(stream, headers, flags));
+    this.h2server.on("sessionError", () => this.cxProtocolError.inc());
   }
 
   handle(socket: net.Socket, _info: ConnectionInfo): void {
     this.cxTotal.inc();
-    this.server.emit("connection", socket);
+    if (this.cfg.codecType !== "AUTO") return this.dispatch(socket, this.cfg.codecType === "HTTP2", undefined);
+    // Sniff the connection preface (Envoy's AUTO codec); the bytes are put back for the codec.
+    let buf: Buffer | undefined;
+    const onData = (c: Buffer) => {
+      buf = buf ? Buffer.concat([buf, c]) : c;
+      const n = Math.min(buf.length, H2_PREFACE.length);
+      const h2 = buf.subarray(0, n).toString("latin1") === H2_PREFACE.slice(0, n);
+      if (h2 && buf.length < H2_PREFACE.length) return;
+      socket.removeListener("data", onData);
+      this.dispatch(socket, h2, buf);
+    };
+    socket.on("data", onData);
+  }
+
+  private dispatch(socket: net.Socket, h2: boolean, first: Buffer | undefined): void {
+    if (first) {
+      socket.pause();
+      socket.unshift(first);
+    }
+    if (h2) {
+      this.cxHttp2.inc();
+      this.h2server.emit("connection", socket);
+    } else {
+      this.cxHttp1.inc();
+      this.server.emit("connection", socket);
+      if (first) socket.resume();
+    }
   }
 
   drain(): void {
     this.draining = true;
     this.server.closeIdleConnections();
+    for (const s of this.h2sessions) s.close();
   }
 
   close(): void {
     this.server.closeAllConnections();
+    for (const s of this.h2sessions) s.destroy();
+    for (const s of this.upgradeSockets) s.destroy();
   }
 
   private onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
@@ -122,15 +413,14 @@ export class HttpConnectionManager implements NetworkHandler {
       socket.destroy();
       return;
     }
+    this.cxProtocolError.inc();
     const reply: LocalReply = err.code === "HPE_HEADER_OVERFLOW" ? LOCAL_REPLIES.headersTooLarge() : LOCAL_REPLIES.badRequest();
     socket.end(`HTTP/1.1 ${reply.status} ${http.STATUS_CODES[reply.status]}\r\ncontent-length: ${reply.body.length}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${reply.body}`);
   }
 
-  private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const start = Date.now();
-    this.rqTotal.inc();
-    this.rqActive.inc();
-    if (this.draining) res.shouldKeepAlive = false;
+  // ---- protocol front ends ----
+
+  private h1Request(req: http.IncomingMessage, body: Readable | undefined): DownstreamRequest {
     let authority = req.headers.host ?? "";
     let path = req.url ?? "/";
     // Absolute-form (explicit proxy): the target is in the request line.
@@ -143,120 +433,236 @@ export class HttpConnectionManager implements NetworkHandler {
         path = "/";
       }
     }
+    return {
+      protocol: req.httpVersion === "1.0" ? "HTTP/1.0" : "HTTP/1.1",
+      method: req.method ?? "GET",
+      authority,
+      path,
+      scheme: "http",
+      headers: req.headers,
+      body,
+      remote: req.socket.remoteAddress?.replace(/^::ffff:/, "") ?? "",
+    };
+  }
+
+  private onH1Request(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (this.draining) res.shouldKeepAlive = false;
+    const len = req.headers["content-length"];
+    const hasBody = req.headers["transfer-encoding"] !== undefined || (len !== undefined && len !== "0");
+    if (!hasBody) req.resume();
+    const dr = this.h1Request(req, hasBody ? req : undefined);
+    this.rqHttp1.inc();
+    void this.onStream(dr, (touch) => new H1Downstream(dr.protocol, res, touch));
+  }
+
+  private onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    this.upgradeSockets.add(socket);
+    socket.once("close", () => this.upgradeSockets.delete(socket));
+    const dr = this.h1Request(req, undefined);
+    const value = String(req.headers.upgrade ?? "");
+    // Envoy strips an h2c upgrade and serves the request as HTTP/1.1.
+    if (value.toLowerCase() !== "h2c") dr.upgrade = value;
+    this.rqHttp1.inc();
+    void this.onStream(dr, (touch) => new UpgradeDownstream(socket, head, touch));
+  }
+
+  private onH2Stream(stream: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders, flags: number): void {
+    const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    const headers: http.IncomingHttpHeaders = {};
+    for (const k in h) if (k[0] !== ":") headers[k] = h[k] as string | string[];
+    const session = stream.session;
+    const sock = session?.socket;
+    if (endStream) stream.resume();
+    const dr: DownstreamRequest = {
+      protocol: "HTTP/2",
+      method: String(h[":method"] ?? "GET"),
+      authority: String(h[":authority"] ?? h.host ?? ""),
+      path: String(h[":path"] ?? "/"),
+      scheme: String(h[":scheme"] ?? "http"),
+      headers,
+      body: endStream ? undefined : stream,
+      remote: sock?.remoteAddress?.replace(/^::ffff:/, "") ?? "",
+    };
+    this.rqHttp2.inc();
+    void this.onStream(dr, (touch) => {
+      const ds = new H2Downstream(stream, touch);
+      ds.once("gone", () => this.rqRxReset.inc());
+      return ds;
+    });
+  }
+
+  // ---- the request path (both protocols) ----
+
+  private async onStream(req: DownstreamRequest, makeDownstream: (touch: () => void) => Downstream): Promise<void> {
+    const start = Date.now();
+    this.rqTotal.inc();
+    this.rqActive.inc();
+    const ac = new AbortController();
+    let idleTimer: NodeJS.Timeout | undefined;
+    let requestTimer: NodeJS.Timeout | undefined;
+    const idleMs = this.cfg.streamIdleTimeoutMs;
+    const onIdle = () => {
+      this.rqIdleTimeout.inc();
+      ac.abort(LOCAL_REPLIES.streamIdleTimeout());
+    };
+    const touch = () => {
+      if (idleTimer) idleTimer.refresh();
+    };
+    if (idleMs > 0) idleTimer = setTimeout(onIdle, idleMs);
+    const downstream = makeDownstream(touch);
+    if (this.cfg.requestTimeoutMs > 0) {
+      requestTimer = setTimeout(() => {
+        if (downstream.headersSent) return;
+        this.rqTimeout.inc();
+        ac.abort(LOCAL_REPLIES.requestTimeout());
+      }, this.cfg.requestTimeoutMs);
+    }
+
     const headers: http.OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k !== "host" && !HOP.has(k)) headers[k] = v;
+    for (const k in req.headers) {
+      const v = req.headers[k];
+      if (v === undefined || k === "host" || (HOP.has(k) && !(k === "te" && String(v).toLowerCase() === "trailers"))) continue;
+      headers[k] = v;
+    }
     if (this.cfg.generateRequestId && !headers["x-request-id"]) headers["x-request-id"] = randomUUID();
-    if (!headers["x-forwarded-proto"]) headers["x-forwarded-proto"] = "http";
-    const remote = req.socket.remoteAddress?.replace(/^::ffff:/, "") ?? "";
+    if (!headers["x-forwarded-proto"]) headers["x-forwarded-proto"] = req.scheme;
     if (this.cfg.useRemoteAddress) {
       const xff = req.headers["x-forwarded-for"];
-      headers["x-forwarded-for"] = xff ? `${xff}, ${remote}` : remote;
+      headers["x-forwarded-for"] = xff ? `${String(xff)}, ${req.remote}` : req.remote;
     }
+    const grpc = String(req.headers["content-type"] ?? "").startsWith("application/grpc");
+    const body = req.body ? new RequestBody(req.body, RETRY_BUFFER_LIMIT, touch) : RequestBody.empty();
+    void body.whenEnded().then(() => requestTimer && clearTimeout(requestTimer));
     const flags = new Set<ResponseFlag>();
     let result: ForwardResult | undefined;
     const serverName = this.cfg.serverName;
     const decorate = (h: http.OutgoingHttpHeaders) => {
       h.server = serverName;
     };
+    const local = (reply: Reply): ForwardResult => {
+      if (reply.flag) flags.add(reply.flag);
+      const h: http.OutgoingHttpHeaders = {};
+      decorate(h);
+      const r = sendLocalReply(downstream, reply, h, grpc);
+      return { status: r.status, flags, bytesSent: r.bytes, details: reply.details, grpcStatus: r.grpcStatus };
+    };
     try {
       const table = this.cfg.inlineRoutes ?? (this.cfg.rdsName !== undefined ? this.deps.routes(this.cfg.rdsName) : undefined);
-      const plan = table ? planRoute(table, { authority, path, method: req.method ?? "GET", headers, remote }) : undefined;
+      const plan = table ? planRoute(table, { authority: req.authority, path: req.path, method: req.method, headers, remote: req.remote }) : undefined;
       if (!plan || plan.kind === "none") {
-        result = this.local(res, LOCAL_REPLIES.noRoute(), flags, decorate);
+        result = local(LOCAL_REPLIES.noRoute());
       } else if (plan.kind !== "route") {
         const h: http.OutgoingHttpHeaders = { ...plan.headers };
         decorate(h);
-        res.writeHead(plan.status, h);
-        res.end(plan.body);
-        result = { status: plan.status, flags, bytesSent: Buffer.byteLength(plan.body), details: plan.kind === "direct" ? "direct_response" : "redirect" };
+        const bodyBuf = typeof plan.body === "string" ? Buffer.from(plan.body) : plan.body;
+        h["content-length"] = String(bodyBuf.length);
+        downstream.respond(plan.status, h, bodyBuf.length === 0);
+        if (bodyBuf.length) {
+          downstream.write(bodyBuf);
+          downstream.end();
+        }
+        result = { status: plan.status, flags, bytesSent: bodyBuf.length, details: plan.kind === "direct" ? "direct_response" : "redirect" };
+      } else if (req.upgrade !== undefined && !this.upgradeAllowed(req.upgrade, plan.route.action)) {
+        result = local({ status: 403, body: "", details: "upgrade_failed" });
       } else {
+        if (req.upgrade !== undefined) this.cxUpgrades.inc();
         const fault = this.cfg.hasFaultFilter ? (plan.fault ?? this.cfg.fault) : undefined;
         const abort = fault ? await applyFault(fault, headers, flags) : undefined;
-        if (abort) {
-          result = this.local(res, abort, flags, decorate);
+        if (ac.signal.aborted) {
+          result = local(ac.signal.reason as Reply);
+        } else if (downstream.gone) {
+          flags.add("DC");
+          result = { status: 0, flags, bytesSent: 0, details: "downstream_remote_disconnect" };
+        } else if (abort) {
+          result = local(this.grpcAbort(abort, fault!, headers));
         } else {
           const cluster = this.deps.cluster(plan.cluster);
           if (!cluster) {
-            result = this.local(res, LOCAL_REPLIES.noCluster(), flags, decorate);
+            result = local(LOCAL_REPLIES.noCluster());
           } else {
-            const body = await readBody(req);
+            let timeoutMs = plan.timeoutMs;
+            const action = plan.route.action;
+            if (grpc && action.kind === "route") {
+              const max = action.maxGrpcTimeoutMs ?? action.grpcTimeoutHeaderMaxMs;
+              const header = parseGrpcTimeout(req.headers["grpc-timeout"]);
+              if (action.maxGrpcTimeoutMs !== undefined || (action.grpcTimeoutHeaderMaxMs !== undefined && header !== undefined)) {
+                // Envoy: grpc-timeout becomes the route timeout (0 = none), capped by the max when it is set.
+                let t = header ?? 0;
+                const offset = action.grpcTimeoutOffsetMs ?? action.grpcTimeoutHeaderOffsetMs ?? 0;
+                if (t > offset && offset > 0) t -= offset;
+                if (max && (t === 0 || t > max)) t = max;
+                timeoutMs = t;
+              }
+            }
             result = await this.deps.router.forward(
               {
                 cluster,
-                method: req.method ?? "GET",
+                method: req.method,
                 path: plan.path,
                 authority: plan.authority,
+                scheme: req.scheme,
                 headers: plan.requestHeaders,
-                body: body ?? undefined,
-                stream: body === null ? req : undefined,
-                timeoutMs: plan.timeoutMs,
+                body,
+                timeoutMs,
                 retry: plan.retry,
                 hash: plan.hash,
                 includeAttemptCount: plan.includeAttemptCount,
+                downstreamProtocol: req.protocol,
+                grpc,
+                upgrade: req.upgrade,
               },
-              req,
-              res,
+              downstream,
               (h) => {
                 plan.decorateResponse(h);
                 decorate(h);
               },
+              ac.signal,
             );
             for (const f of flags) result.flags.add(f);
           }
         }
       }
     } catch (err) {
-      result = this.local(res, { status: 500, body: "internal error", details: `tsmesh: ${(err as Error).message}` }, flags, decorate);
+      result = local({ status: 500, body: "internal error", details: `tsmesh: ${(err as Error).message}` });
     } finally {
+      if (idleTimer) clearTimeout(idleTimer);
+      if (requestTimer) clearTimeout(requestTimer);
       this.rqActive.dec();
       const status = result?.status ?? 0;
       if (status >= 100) this.rqByClass[Math.min(5, Math.floor(status / 100)) - 1].inc();
       this.deps.accessLog?.log({
         startTime: start,
         method: req.method,
-        path: (req.headers["x-envoy-original-path"] as string | undefined) ?? path,
-        protocol: PROTOCOL(req),
+        path: (req.headers["x-envoy-original-path"] as string | undefined) ?? req.path,
+        protocol: req.protocol,
         responseCode: status,
         flags: result?.flags ?? flags,
-        bytesReceived: Number(req.headers["content-length"] ?? 0) || 0,
+        bytesReceived: body.received,
         bytesSent: result?.bytesSent ?? 0,
         durationMs: Date.now() - start,
         upstreamServiceTimeMs: result?.upstreamServiceTimeMs,
         forwardedFor: req.headers["x-forwarded-for"] as string | undefined,
         userAgent: req.headers["user-agent"],
         requestId: headers["x-request-id"] as string | undefined,
-        authority,
+        authority: req.authority,
         upstreamHost: result?.upstreamHost,
       });
     }
   }
 
-  private local(res: http.ServerResponse, reply: LocalReply, flags: Set<ResponseFlag>, decorate: (h: http.OutgoingHttpHeaders) => void): ForwardResult {
-    if (reply.flag) flags.add(reply.flag);
-    const h: http.OutgoingHttpHeaders = {};
-    decorate(h);
-    sendLocalReply(res, reply, h);
-    return { status: reply.status, flags, bytesSent: reply.body.length, details: reply.details };
+  /** Envoy's table: a route's upgrade_configs entry overrides the HCM's. */
+  private upgradeAllowed(value: string, action: { kind: string; upgradeConfigs?: Readonly<Record<string, boolean>> }): boolean {
+    const type = value.toLowerCase();
+    const route = action.kind === "route" ? action.upgradeConfigs?.[type] : undefined;
+    if (route !== undefined) return route;
+    return this.cfg.upgradeConfigs[type] === true;
   }
-}
 
-const HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"]);
-/** Bodies up to this size are buffered so the request can be retried (Envoy's per-request buffer limit). */
-const RETRY_BUFFER_LIMIT = 64 * 1024;
-
-/** The request body if small enough to buffer (empty Buffer for none), null when it must stream. */
-function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
-  const len = req.headers["content-length"];
-  const chunked = req.headers["transfer-encoding"] !== undefined;
-  if (!chunked && (len === undefined || len === "0")) {
-    req.resume();
-    return Promise.resolve(Buffer.alloc(0));
+  /** The fault filter's gRPC abort: HTTP 200, trailers-only, grpc-status from config or header. */
+  private grpcAbort(reply: LocalReply, fault: FaultConfig, headers: http.OutgoingHttpHeaders): Reply {
+    if (reply.status !== 200 || reply.details !== "fault_filter_abort" || !fault.abort) return reply;
+    const fromHeader = headers["x-envoy-fault-abort-grpc-request"];
+    const code = fault.abort.fromHeader && fromHeader !== undefined ? Number(fromHeader) : fault.abort.grpcStatus;
+    return { ...reply, body: "fault filter abort", grpcStatus: code !== undefined && Number.isFinite(code) ? code : 2 };
   }
-  if (chunked || Number(len) > RETRY_BUFFER_LIMIT) return Promise.resolve(null);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.once("end", () => resolve(Buffer.concat(chunks)));
-    req.once("error", reject);
-  });
 }

@@ -1,0 +1,91 @@
+// The downstream side of an HTTP/2 stream (h2c prior knowledge): response headers with
+// `respond`, trailers after the body (`waitForTrailers`, so gRPC's grpc-status arrives as real
+// trailers), trailers-only responses (HEADERS with END_STREAM), RST_STREAM for resets. The request
+// side is the stream's pseudo-headers and its readable body.
+import type * as http from "node:http";
+import * as http2 from "node:http2";
+import { Downstream } from "./router.js";
+
+/** Headers HTTP/2 forbids (connection-specific) and pseudo-headers, dropped from what we send. */
+const H2_FORBIDDEN = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "http2-settings"]);
+
+export function h2SafeHeaders(h: http.OutgoingHttpHeaders | http.IncomingHttpHeaders | undefined): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = {};
+  if (!h) return out;
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined || k[0] === ":" || H2_FORBIDDEN.has(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+export class H2Downstream extends Downstream {
+  readonly protocol = "HTTP/2" as const;
+  private sent = false;
+  private ended = false;
+  private _gone = false;
+  private trailers: http.IncomingHttpHeaders | undefined;
+
+  constructor(
+    readonly stream: http2.ServerHttp2Stream,
+    private readonly onActivity: () => void,
+  ) {
+    super();
+    stream.on("drain", () => this.emit("drain"));
+    stream.on("error", () => {});
+    stream.once("close", () => {
+      if (!this.ended || stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) {
+        if (!this.ended) {
+          this._gone = true;
+          this.emit("gone");
+        }
+      }
+    });
+    stream.on("wantTrailers", () => {
+      const t = h2SafeHeaders(this.trailers);
+      try {
+        stream.sendTrailers(t);
+      } catch {
+        stream.close();
+      }
+    });
+  }
+
+  get headersSent(): boolean {
+    return this.sent || this.stream.headersSent;
+  }
+
+  get gone(): boolean {
+    return this._gone || this.stream.destroyed;
+  }
+
+  respond(status: number, headers: http.OutgoingHttpHeaders, endStream: boolean): void {
+    if (this.stream.destroyed || this.stream.closed) return;
+    this.sent = true;
+    this.onActivity();
+    const h = h2SafeHeaders(headers);
+    h[":status"] = status;
+    if (endStream) this.ended = true;
+    this.stream.respond(h, { endStream, waitForTrailers: !endStream });
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.stream.destroyed) return true;
+    this.onActivity();
+    return this.stream.write(chunk);
+  }
+
+  end(trailers?: http.IncomingHttpHeaders): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.trailers = trailers;
+    this.onActivity();
+    if (!this.stream.destroyed) this.stream.end();
+  }
+
+  reset(): void {
+    this.ended = true;
+    if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+  }
+}

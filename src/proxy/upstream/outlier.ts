@@ -1,0 +1,429 @@
+// Envoy's outlier detection (passive health checking) for one cluster: per-host consecutive error
+// counters fed by the router's results, ejection when a counter reaches its threshold (subject to
+// the enforcing percentage and max_ejection_percent), and un-ejection on the interval timer once
+// base_ejection_time × the host's ejection backoff (capped by max_ejection_time, plus jitter) has
+// passed. Ejection sets `host.ejected` (Envoy's FAILED_OUTLIER_CHECK), which the load balancers
+// watch through the health generation.
+//
+// Semantics follow source/common/upstream/outlier_detection_impl.cc:
+// - a 5xx response counts toward consecutive_5xx; 502/503/504 also toward
+//   consecutive_gateway_failure (a non-gateway 5xx resets the gateway counter); any other status
+//   resets both. A counter fires when it becomes *equal* to its threshold.
+// - without split_external_local_origin_errors, local-origin failures are mapped to HTTP codes:
+//   connect failure and reset → 503, timeout → 504 (so they count as 5xx and gateway failures).
+//   With the split they count toward consecutive_local_origin_failure instead, and a response
+//   (the connection worked) resets that counter.
+// - on detection: ejections_detected_* counts; the host is ejected if
+//   100 × (active + 1) / hosts <= max_ejection_percent (or always_eject_one_host and none is
+//   ejected), else ejections_overflow; then ejected only if the enforcing percentage fires. The
+//   counter that fired is reset either way.
+// - ejection time: min(base × backoff, max_ejection_time) + jitter, where backoff grows by one per
+//   ejection (while base × backoff < max + base) and shrinks by one per interval a host stays
+//   healthy after its last un-ejection. Un-ejection resets all consecutive counters.
+//
+// Not implemented: success-rate and failure-percentage ejection (Istio disables success-rate
+// enforcement, failure-percentage enforcement defaults to 0), outlier extensions, the event log.
+import { performance } from "node:perf_hooks";
+import { durationMs, type ProtoObject } from "../../envoy/protos.js";
+import type { Counter, Gauge, StatsScope } from "../stats.js";
+import { XdsConfigError } from "../xds-error.js";
+import type { Host } from "./host.js";
+
+/** What one upstream try ended with, as the router reports it. */
+export type UpstreamOutcome = { kind: "response"; status: number } | { kind: "connect-failure" } | { kind: "reset" } | { kind: "timeout" };
+
+/** Time and timers, injectable for tests (milliseconds, monotonic). */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** performance.now() and unref'd Node timers. */
+export const realClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+/** envoy.config.cluster.v3.OutlierDetection with Envoy's defaults applied. */
+export interface OutlierConfig {
+  intervalMs: number;
+  baseEjectionTimeMs: number;
+  maxEjectionTimeMs: number;
+  maxEjectionTimeJitterMs: number;
+  maxEjectionPercent: number;
+  alwaysEjectOneHost: boolean;
+  consecutive5xx: number;
+  consecutiveGatewayFailure: number;
+  consecutiveLocalOriginFailure: number;
+  enforcingConsecutive5xx: number;
+  enforcingConsecutiveGatewayFailure: number;
+  enforcingConsecutiveLocalOriginFailure: number;
+  splitExternalLocalOriginErrors: boolean;
+}
+
+const DEFAULT_MAX_EJECTION_TIME_MS = 300_000;
+
+function isObj(v: unknown): v is ProtoObject {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** A UInt32Value (`{}` is 0, as defaults are not written); undefined when absent. */
+function wrapped(od: ProtoObject, names: string[], path: string, max?: number): number | undefined {
+  for (const name of names) {
+    const v = od[name];
+    if (v === undefined || v === null) continue;
+    if (!isObj(v)) throw new XdsConfigError(`${path}.${names[0]}`, "expected a wrapper object { value }");
+    const n = v.value ?? 0;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 0) throw new XdsConfigError(`${path}.${names[0]}`, `invalid value ${JSON.stringify(n)}`);
+    if (max !== undefined && n > max) throw new XdsConfigError(`${path}.${names[0]}`, `value must be less than or equal to ${max}`);
+    return n;
+  }
+  return undefined;
+}
+
+function positiveDuration(od: ProtoObject, name: string, path: string): number | undefined {
+  const v = od[name];
+  if (v === undefined || v === null) return undefined;
+  if (!isObj(v)) throw new XdsConfigError(`${path}.${name}`, "expected a Duration");
+  const ms = durationMs(v) ?? 0;
+  if (!Number.isFinite(ms) || ms <= 0) throw new XdsConfigError(`${path}.${name}`, "value must be greater than 0s");
+  return ms;
+}
+
+/**
+ * Validates a decoded Cluster.outlier_detection and applies Envoy's defaults (interval 10 s,
+ * base_ejection_time 30 s, max_ejection_time max(300 s, base), consecutive_* 5, max_ejection_percent
+ * 10, enforcing_consecutive_5xx 100, enforcing_consecutive_gateway_failure 0,
+ * enforcing_consecutive_local_origin_failure 100). Throws XdsConfigError with a field path.
+ */
+export function outlierConfig(od: ProtoObject, path = "outlierDetection"): OutlierConfig {
+  const base = positiveDuration(od, "baseEjectionTime", path) ?? 30_000;
+  const maxEject = positiveDuration(od, "maxEjectionTime", path) ?? Math.max(DEFAULT_MAX_EJECTION_TIME_MS, base);
+  if (maxEject < base) throw new XdsConfigError(`${path}.maxEjectionTime`, "outlier detector's max_ejection_time cannot be smaller than base_ejection_time");
+  const jitter = od.maxEjectionTimeJitter === undefined ? 0 : (durationMs(od.maxEjectionTimeJitter) ?? 0);
+  if (!Number.isFinite(jitter) || jitter < 0) throw new XdsConfigError(`${path}.maxEjectionTimeJitter`, "invalid duration");
+  // protobufjs keeps `consecutive_5xx` (an underscore before a digit is not camel-cased).
+  return {
+    intervalMs: positiveDuration(od, "interval", path) ?? 10_000,
+    baseEjectionTimeMs: base,
+    maxEjectionTimeMs: maxEject,
+    maxEjectionTimeJitterMs: jitter,
+    maxEjectionPercent: Math.min(100, wrapped(od, ["maxEjectionPercent"], path, 100) ?? 10),
+    alwaysEjectOneHost: isObj(od.alwaysEjectOneHost) ? od.alwaysEjectOneHost.value === true : od.alwaysEjectOneHost === true,
+    consecutive5xx: wrapped(od, ["consecutive_5xx", "consecutive5xx"], path) ?? 5,
+    consecutiveGatewayFailure: wrapped(od, ["consecutiveGatewayFailure"], path) ?? 5,
+    consecutiveLocalOriginFailure: wrapped(od, ["consecutiveLocalOriginFailure"], path) ?? 5,
+    enforcingConsecutive5xx: wrapped(od, ["enforcingConsecutive_5xx", "enforcingConsecutive5xx"], path, 100) ?? 100,
+    enforcingConsecutiveGatewayFailure: wrapped(od, ["enforcingConsecutiveGatewayFailure"], path, 100) ?? 0,
+    enforcingConsecutiveLocalOriginFailure: wrapped(od, ["enforcingConsecutiveLocalOriginFailure"], path, 100) ?? 100,
+    splitExternalLocalOriginErrors: od.splitExternalLocalOriginErrors === true,
+  };
+}
+
+/** Envoy's grpcToHttpStatus: the router reports this for gRPC responses that carry grpc-status. */
+export function grpcToHttpStatus(grpcStatus: number): number {
+  switch (grpcStatus) {
+    case 0:
+      return 200; // OK
+    case 1:
+      return 499; // Canceled
+    case 3:
+    case 9:
+    case 11:
+      return 400; // InvalidArgument, FailedPrecondition, OutOfRange
+    case 4:
+      return 504; // DeadlineExceeded
+    case 5:
+      return 404; // NotFound
+    case 6:
+    case 10:
+      return 409; // AlreadyExists, Aborted
+    case 7:
+      return 403; // PermissionDenied
+    case 8:
+      return 429; // ResourceExhausted
+    case 12:
+      return 501; // Unimplemented
+    case 14:
+      return 503; // Unavailable
+    case 16:
+      return 401; // Unauthenticated
+    default:
+      return 500; // Unknown, Internal, DataLoss, anything else
+  }
+}
+
+type EjectionType = "consecutive_5xx" | "consecutive_gateway_failure" | "consecutive_local_origin_failure";
+
+/** One host's detector state (Envoy's DetectorHostMonitorImpl). */
+export class HostMonitor {
+  consecutive5xx = 0;
+  consecutiveGatewayFailure = 0;
+  consecutiveLocalOriginFailure = 0;
+  /** Times the host was ejected (Envoy's num_ejections, shown in the event log). */
+  numEjections = 0;
+  /** Multiplier of base_ejection_time for the current/next ejection. */
+  ejectTimeBackoff = 0;
+  lastEjectionTime: number | undefined;
+  lastUnejectionTime: number | undefined;
+  jitterMs = 0;
+  /** Whether this detector ejected the host (mirrors host.ejected while the monitor is live). */
+  ejected = false;
+
+  constructor(public host: Host) {}
+
+  copyFrom(m: HostMonitor): void {
+    this.consecutive5xx = m.consecutive5xx;
+    this.consecutiveGatewayFailure = m.consecutiveGatewayFailure;
+    this.consecutiveLocalOriginFailure = m.consecutiveLocalOriginFailure;
+    this.numEjections = m.numEjections;
+    this.ejectTimeBackoff = m.ejectTimeBackoff;
+    this.lastEjectionTime = m.lastEjectionTime;
+    this.lastUnejectionTime = m.lastUnejectionTime;
+    this.jitterMs = m.jitterMs;
+    this.ejected = m.ejected;
+  }
+}
+
+/** cluster.NAME.outlier_detection.* (Envoy's ALL_OUTLIER_DETECTION_STATS that apply here). */
+class OutlierStats {
+  readonly ejectionsActive: Gauge;
+  readonly ejectionsOverflow: Counter;
+  readonly ejectionsEnforcedTotal: Counter;
+  readonly ejectionsTotal: Counter;
+  readonly ejectionsConsecutive5xx: Counter;
+  readonly enforced: Record<EjectionType, Counter>;
+  readonly detected: Record<EjectionType, Counter>;
+
+  constructor(s: StatsScope) {
+    this.ejectionsActive = s.gauge("ejections_active");
+    this.ejectionsOverflow = s.counter("ejections_overflow");
+    this.ejectionsEnforcedTotal = s.counter("ejections_enforced_total");
+    this.ejectionsTotal = s.counter("ejections_total"); // deprecated in Envoy, still emitted
+    this.ejectionsConsecutive5xx = s.counter("ejections_consecutive_5xx"); // deprecated, still emitted
+    this.enforced = {
+      consecutive_5xx: s.counter("ejections_enforced_consecutive_5xx"),
+      consecutive_gateway_failure: s.counter("ejections_enforced_consecutive_gateway_failure"),
+      consecutive_local_origin_failure: s.counter("ejections_enforced_consecutive_local_origin_failure"),
+    };
+    this.detected = {
+      consecutive_5xx: s.counter("ejections_detected_consecutive_5xx"),
+      consecutive_gateway_failure: s.counter("ejections_detected_consecutive_gateway_failure"),
+      consecutive_local_origin_failure: s.counter("ejections_detected_consecutive_local_origin_failure"),
+    };
+    // Emitted (as zero) like Envoy, though success-rate / failure-percentage ejection is not run.
+    for (const n of ["success_rate", "local_origin_success_rate", "failure_percentage", "local_origin_failure_percentage"]) {
+      s.counter(`ejections_enforced_${n}`);
+      s.counter(`ejections_detected_${n}`);
+    }
+    s.counter("ejections_success_rate");
+  }
+}
+
+export interface OutlierOptions {
+  clock?: Clock;
+  /** Uniform in [0, 1): enforcing percentages and ejection jitter. */
+  random?: () => number;
+}
+
+/** A cluster's outlier detector (Envoy's DetectorImpl). */
+export class OutlierDetector {
+  private readonly monitors = new Map<Host, HostMonitor>();
+  /** State carried over from a previous detector for hosts not (yet) in this cluster, by key. */
+  private readonly carried = new Map<string, HostMonitor>();
+  private readonly stats: OutlierStats;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private timer: unknown;
+  private closed = false;
+  private active = 0;
+
+  constructor(
+    readonly config: OutlierConfig,
+    scope: StatsScope,
+    opts: OutlierOptions = {},
+    previous?: OutlierDetector,
+  ) {
+    this.stats = new OutlierStats(scope.scope("outlier_detection"));
+    this.clock = opts.clock ?? realClock;
+    this.random = opts.random ?? Math.random;
+    if (previous) for (const [h, m] of previous.monitors) this.carried.set(h.key, m);
+    this.arm();
+  }
+
+  /** Hosts currently ejected by this detector. */
+  get ejectionsActive(): number {
+    return this.active;
+  }
+
+  /** The host's detector state (undefined for a host not in the cluster). */
+  monitor(host: Host): HostMonitor | undefined {
+    return this.monitors.get(host);
+  }
+
+  /**
+   * Syncs monitors with the cluster's hosts (call after every assignment): new hosts get a monitor
+   * (with carried-over state when a previous detector knew the address), removed hosts lose theirs.
+   */
+  setHosts(hosts: Iterable<Host>): void {
+    if (this.closed) return;
+    const seen = new Set<Host>();
+    for (const h of hosts) {
+      seen.add(h);
+      if (this.monitors.has(h)) continue;
+      const m = new HostMonitor(h);
+      const old = this.carried.get(h.key);
+      if (old) {
+        this.carried.delete(h.key);
+        m.copyFrom(old);
+      }
+      if (m.ejected) {
+        this.active++;
+        h.ejected = true;
+      }
+      this.monitors.set(h, m);
+    }
+    for (const [h, m] of this.monitors) {
+      if (seen.has(h)) continue;
+      if (m.ejected) this.active--;
+      this.monitors.delete(h);
+    }
+    this.stats.ejectionsActive.set(this.active);
+  }
+
+  /** One upstream try's result for `host` (Envoy's putHttpResponseCode / putResult). */
+  report(host: Host, outcome: UpstreamOutcome): void {
+    if (this.closed) return;
+    const m = this.monitors.get(host);
+    if (!m) return;
+    if (this.config.splitExternalLocalOriginErrors) {
+      if (outcome.kind === "response") {
+        m.consecutiveLocalOriginFailure = 0;
+        this.putHttpResponseCode(m, outcome.status);
+      } else if (++m.consecutiveLocalOriginFailure === this.config.consecutiveLocalOriginFailure) {
+        this.onConsecutiveError(m, "consecutive_local_origin_failure");
+      }
+      return;
+    }
+    const status = outcome.kind === "response" ? outcome.status : outcome.kind === "timeout" ? 504 : 503;
+    this.putHttpResponseCode(m, status);
+  }
+
+  private putHttpResponseCode(m: HostMonitor, status: number): void {
+    if (status >= 500 && status < 600) {
+      if (status === 502 || status === 503 || status === 504) {
+        if (++m.consecutiveGatewayFailure === this.config.consecutiveGatewayFailure) this.onConsecutiveError(m, "consecutive_gateway_failure");
+      } else {
+        m.consecutiveGatewayFailure = 0;
+      }
+      if (++m.consecutive5xx === this.config.consecutive5xx) this.onConsecutiveError(m, "consecutive_5xx");
+    } else {
+      m.consecutive5xx = 0;
+      m.consecutiveGatewayFailure = 0;
+    }
+  }
+
+  private onConsecutiveError(m: HostMonitor, type: EjectionType): void {
+    if (m.ejected) return;
+    this.stats.detected[type].inc();
+    this.eject(m, type);
+    if (type === "consecutive_5xx") {
+      this.stats.ejectionsConsecutive5xx.inc();
+      m.consecutive5xx = 0;
+    } else if (type === "consecutive_gateway_failure") {
+      m.consecutiveGatewayFailure = 0;
+    } else {
+      m.consecutiveLocalOriginFailure = 0;
+    }
+  }
+
+  private enforcing(type: EjectionType): number {
+    if (type === "consecutive_5xx") return this.config.enforcingConsecutive5xx;
+    if (type === "consecutive_gateway_failure") return this.config.enforcingConsecutiveGatewayFailure;
+    return this.config.enforcingConsecutiveLocalOriginFailure;
+  }
+
+  private eject(m: HostMonitor, type: EjectionType): void {
+    const c = this.config;
+    const ejectedPercent = (100 * (this.active + 1)) / this.monitors.size;
+    const shouldEject = ejectedPercent <= c.maxEjectionPercent || (c.alwaysEjectOneHost && this.active === 0);
+    if (!shouldEject) {
+      this.stats.ejectionsOverflow.inc();
+      return;
+    }
+    if (type === "consecutive_5xx") this.stats.ejectionsTotal.inc();
+    // Runtime featureEnabled(percent): enabled when a uniform draw in [0, 100) is below it.
+    const pct = this.enforcing(type);
+    if (pct <= 0 || (pct < 100 && Math.floor(this.random() * 100) >= pct)) return;
+    this.active++;
+    this.stats.ejectionsActive.set(this.active);
+    this.stats.ejectionsEnforcedTotal.inc();
+    this.stats.enforced[type].inc();
+    m.ejected = true;
+    m.numEjections++;
+    m.lastEjectionTime = this.clock.now();
+    m.jitterMs = Math.floor(this.random() * (c.maxEjectionTimeJitterMs + 1));
+    if (m.ejectTimeBackoff * c.baseEjectionTimeMs < c.maxEjectionTimeMs + c.baseEjectionTimeMs) m.ejectTimeBackoff++;
+    m.host.ejected = true;
+  }
+
+  private uneject(m: HostMonitor, now: number): void {
+    this.active--;
+    this.stats.ejectionsActive.set(this.active);
+    m.ejected = false;
+    m.host.ejected = false;
+    m.consecutive5xx = 0;
+    m.consecutiveGatewayFailure = 0;
+    m.consecutiveLocalOriginFailure = 0;
+    m.lastUnejectionTime = now;
+  }
+
+  private arm(): void {
+    if (this.closed) return;
+    this.timer = this.clock.setTimeout(() => this.onInterval(), this.config.intervalMs);
+  }
+
+  /** Envoy's onIntervalTimer: un-eject hosts whose time is up, decay backoff of healthy hosts. */
+  onInterval(): void {
+    if (this.closed) return;
+    const c = this.config;
+    const now = this.clock.now();
+    for (const m of this.monitors.values()) {
+      if (!m.ejected || m.lastEjectionTime === undefined) continue;
+      const ejectFor = Math.min(c.baseEjectionTimeMs * m.ejectTimeBackoff, c.maxEjectionTimeMs) + m.jitterMs;
+      if (ejectFor <= now - m.lastEjectionTime) this.uneject(m, now);
+    }
+    for (const m of this.monitors.values()) {
+      if (m.ejected || m.lastUnejectionTime === undefined) continue;
+      if (now - m.lastUnejectionTime >= c.intervalMs && m.ejectTimeBackoff > 0) m.ejectTimeBackoff--;
+    }
+    this.arm();
+  }
+
+  /**
+   * Stops the interval timer and ignores later reports. Hosts keep their flags: a successor
+   * detector (a CDS update of the cluster) carries them over; `unejectAll()` clears them.
+   */
+  close(): void {
+    this.closed = true;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Clears every ejection this detector made (outlier detection removed from the cluster). */
+  unejectAll(): void {
+    for (const m of this.monitors.values()) {
+      if (!m.ejected) continue;
+      m.ejected = false;
+      m.host.ejected = false;
+    }
+    this.active = 0;
+    this.stats.ejectionsActive.set(0);
+  }
+}
