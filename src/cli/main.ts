@@ -23,7 +23,7 @@ Usage:
       /debug/syncz, /debug/config_dump?proxyID=NODE_ID.
   tsmesh proxy sidecar|router --ip IP --name NAME [--namespace NS] [--discovery-address 127.0.0.1:15010]
                [--labels k=v,...] [--locality region/zone/subzone] [--bootstrap FILE]
-               [--access-log PATH] [--admin-port 15000] [--health-port 15021] [--xds sotw|delta]
+               [--access-log PATH|off] [--admin-port 15000] [--health-port 15021] [--xds sotw|delta]
       Run the data plane (Envoy's role) for one workload or as a gateway: config over ADS and/or
       from an Envoy bootstrap; 0.0.0.0 listeners bind --ip; admin on IP:15000, health on IP:15021.
   tsmesh version

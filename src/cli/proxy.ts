@@ -67,7 +67,9 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     ip: o.ip,
     staticResources,
     protocol: o.xdsProtocol,
-    accessLogPath: o.accessLog,
+    // `--access-log off` disables it (Envoy: no access_log configured); default is stdout.
+    accessLog: o.accessLog === "off" ? false : undefined,
+    accessLogPath: o.accessLog === "off" ? undefined : o.accessLog,
     log: err,
   });
   let quit: () => void = () => {};

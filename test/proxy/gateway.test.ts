@@ -46,6 +46,7 @@ const MESH = `${service("echo", [["echo-v1", "127.0.60.2", "v1"], ["echo-v2", "1
 ${service("slow", [["slow-1", "127.0.60.4", "v1"]])}---
 ${service("flaky", [["flaky-1", "127.0.60.5", "v1"]])}---
 ${service("dead", [["dead-1", "127.0.60.9", "v1"]])}---
+${service("shadow", [["shadow-1", "127.0.60.6", "v1"]])}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: echo, namespace: default}
@@ -84,6 +85,9 @@ spec:
   - match: [{uri: {prefix: /flaky}}]
     retries: {attempts: 3, retryOn: 5xx, perTryTimeout: 1s}
     route: [{destination: {host: flaky.default.svc.cluster.local}}]
+  - match: [{uri: {prefix: /mirror}}]
+    route: [{destination: {host: echo.default.svc.cluster.local, subset: v1}}]
+    mirror: {host: shadow.default.svc.cluster.local}
   - match: [{uri: {prefix: /dead}}]
     route: [{destination: {host: dead.default.svc.cluster.local}}]
   - match: [{uri: {prefix: /echo}}]
@@ -113,6 +117,7 @@ describe("tsmesh proxy as an ingress gateway", () => {
       await Backend.start("echo-v2", "127.0.60.3", 8080),
       await Backend.start("slow", "127.0.60.4", 8080, { delayMs: 1000 }),
       await Backend.start("flaky", "127.0.60.5", 8080, { status: (_req, n) => (n % 3 === 0 ? 200 : 503) }),
+      await Backend.start("shadow", "127.0.60.6", 8080, { status: 500 }),
     );
     discovery = new Discovery({ configPaths: [dir], xdsAddress: "127.0.0.1:0", monitoringAddress: "", log: () => {} });
     const { xdsPort } = await discovery.start();
@@ -186,6 +191,18 @@ describe("tsmesh proxy as an ingress gateway", () => {
     assert.equal(backends[3].requests - before, 3);
     const stats = await request(`${adminUrl}/stats?filter=flaky`);
     assert.match(stats.body, /cluster\.outbound\|8080\|\|flaky\.default\.svc\.cluster\.local\.upstream_rq_retry: 2/);
+  });
+
+  it("mirrors a request to the shadow service (Host gets -shadow) without affecting the answer", async () => {
+    const r = await request(`${GW}/mirror/item`, { method: "POST", headers: { host: "shop.example.com:8080", "content-type": "text/plain" }, body: "payload" });
+    assert.equal(r.status, 200);
+    assert.equal(r.body, "echo-v1");
+    const shadow = backends[4];
+    const seen = await eventually("the shadow copy", () => shadow.seen.at(-1));
+    assert.equal(seen.headers.host, "shop.example.com-shadow:8080");
+    assert.equal(seen.url, "/mirror/item");
+    assert.equal(seen.method, "POST");
+    assert.equal(seen.body, "payload");
   });
 
   it("serves admin pages in Envoy's shapes", async () => {

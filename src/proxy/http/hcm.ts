@@ -19,6 +19,7 @@ import { applyFault, type FaultConfig, faultConfig } from "./fault.js";
 import { H2Downstream } from "./h2-downstream.js";
 import { LOCAL_REPLIES, type LocalReply } from "./local-reply.js";
 import { planRoute, type RouteTable } from "./route-glue.js";
+import { sendShadow } from "./shadow.js";
 import { Downstream, type DownstreamProtocol, type ForwardResult, type Reply, RequestBody, Router, sendLocalReply } from "./router.js";
 
 export const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -593,6 +594,16 @@ export class HttpConnectionManager implements NetworkHandler {
                 if (max && (t === 0 || t > max)) t = max;
                 timeoutMs = t;
               }
+            }
+            // Mirrors: copies of the request once its body is in (fire and forget).
+            for (const name of plan.mirrors) {
+              const mirror = this.deps.cluster(name);
+              if (!mirror) continue;
+              const shadow = { method: req.method, path: plan.path, authority: plan.authority, headers: plan.requestHeaders, timeoutMs };
+              void body.whenEnded().then(() => {
+                const buf = body.buffered();
+                if (buf) sendShadow(mirror, { ...shadow, body: buf });
+              });
             }
             result = await this.deps.router.forward(
               {

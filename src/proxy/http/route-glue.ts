@@ -12,6 +12,7 @@ import {
   applyResponseHeaderMutations,
   type CompiledRoute,
   firstQueryParameter,
+  mirrorsFor,
   pickWeightedClusterEntry,
   redirectLocation,
   type RequestView,
@@ -56,6 +57,8 @@ export type RoutePlan =
       hash?: bigint;
       includeAttemptCount: boolean;
       fault?: FaultConfig;
+      /** Clusters this request is mirrored to (their fractions already drawn). */
+      mirrors: readonly string[];
       decorateResponse(h: http.OutgoingHttpHeaders): void;
     };
 
@@ -166,6 +169,7 @@ export function planRoute(table: RouteTable, req: PlanRequest): RoutePlan {
     hash: requestHash(route, req),
     includeAttemptCount: action.includeRequestAttemptCount,
     fault: faultFor(entry?.filterConfigs ?? route.filterConfigs),
+    mirrors: mirrorsFor(route, Math.random(), view),
     decorateResponse: (h) => applyResponseHeaderMutations(route, entry, h as HeaderMap),
   };
 }

@@ -124,6 +124,11 @@ export class RequestBody {
     this.size = 0;
   }
 
+  /** The whole body once it ended, if it fit the buffer (request mirroring sends a copy). */
+  buffered(): Buffer | undefined {
+    return this.ended && this.replayable ? Buffer.concat(this.chunks) : undefined;
+  }
+
   /** Whether `attach` may be called (again). */
   get canSend(): boolean {
     return !this.delivered || this.replayable;
