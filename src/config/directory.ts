@@ -10,7 +10,7 @@ import { parseDocuments } from "../api/parse.js";
 import type { AnyResource } from "../api/resource.js";
 import { resourceKey, resourceName } from "../api/resource.js";
 import { validateParsed, type DocumentResult } from "../api/validate.js";
-import { displayPath, listConfigFiles } from "./files.js";
+import { CONFIG_EXTENSIONS, displayPath, listConfigFiles } from "./files.js";
 import type { ConfigStore } from "./store.js";
 
 export interface FileReport {
@@ -141,7 +141,12 @@ export class DirectorySource {
     for (const d of dirs) {
       if (this.watchers.has(d)) continue;
       try {
-        const w = watch(d, { persistent: false }, () => this.schedule());
+        const w = watch(d, { persistent: false }, (_event, name) => {
+          // Other files in the folder (a log being appended to) must not keep postponing the rescan.
+          const file = typeof name === "string" ? name : undefined;
+          if (file && !CONFIG_EXTENSIONS.test(file) && join(d, file) !== this.path && !this.isSubfolder(join(d, file))) return;
+          this.schedule();
+        });
         w.on("error", () => this.schedule());
         this.watchers.set(d, w);
       } catch {
@@ -150,11 +155,28 @@ export class DirectorySource {
     }
   }
 
+  private isSubfolder(path: string): boolean {
+    try {
+      return statSync(path).isDirectory();
+    } catch {
+      return this.watchers.has(path); // a watched folder that just went away
+    }
+  }
+
+  /** Rescans once events pause for debounceMs, and at most 5 × debounceMs after the first one. */
   private schedule(): void {
     if (this.closed) return;
+    const now = Date.now();
+    this.firstEventAt ??= now;
     clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => this.rescan(), this.opts.debounceMs);
+    const wait = Math.max(0, Math.min(this.opts.debounceMs, this.firstEventAt + 5 * this.opts.debounceMs - now));
+    this.debounce = setTimeout(() => {
+      this.firstEventAt = undefined;
+      this.rescan();
+    }, wait);
   }
+
+  private firstEventAt: number | undefined;
 
   private rescan(extraReport?: (r: FileReport) => void): void {
     if (this.closed) return;

@@ -243,10 +243,15 @@ export class ListenerManager {
     const wanted = new Map(specs.map((s) => [s.name, s]));
     for (const [name, a] of [...this.active]) {
       const next = wanted.get(name);
-      if (!next || JSON.stringify(next.object) !== JSON.stringify(a.spec.object)) {
-        this.active.delete(name);
-        this.drain(a);
+      if (next && JSON.stringify(next.object) === JSON.stringify(a.spec.object)) continue;
+      if (next && next.address === a.spec.address && next.port === a.spec.port && next.bindToPort === a.spec.bindToPort) {
+        // Same socket address: keep accepting on the bound socket (no window where connections are
+        // refused) and swap the filter chains; connections already open finish on the old ones.
+        this.update(a, next);
+        continue;
       }
+      this.active.delete(name);
+      this.drain(a);
     }
     for (const spec of specs) {
       if (this.active.has(spec.name)) continue;
@@ -259,17 +264,35 @@ export class ListenerManager {
     return errors;
   }
 
+  private update(a: ActiveListener, spec: ListenerSpec): void {
+    const old = [...a.handlers.values()];
+    a.spec = spec;
+    a.handlers = this.handlersFor(spec, a.stats);
+    for (const h of old) h.drain();
+    const timer = setTimeout(() => {
+      for (const h of old) h.close();
+    }, this.drainMs);
+    timer.unref();
+  }
+
+  private handlersFor(spec: ListenerSpec, stats: StatsScope): Map<FilterChainSpec, NetworkHandler> {
+    const handlers = new Map<FilterChainSpec, NetworkHandler>();
+    for (const fc of [...spec.filterChains, ...(spec.defaultFilterChain ? [spec.defaultFilterChain] : [])]) handlers.set(fc, this.handlerFor(spec, fc, stats));
+    return handlers;
+  }
+
   private async start(spec: ListenerSpec): Promise<void> {
     const address = spec.address === "0.0.0.0" && this.bindIp ? this.bindIp : spec.address;
     const stats = this.stats.tagged("listener.", `${address}_${spec.port}`);
-    const a: ActiveListener = { spec, server: net.createServer({ pauseOnConnect: true }), handlers: new Map(), sockets: new Set(), stats, boundAddress: address };
-    const chains = [...spec.filterChains, ...(spec.defaultFilterChain ? [spec.defaultFilterChain] : [])];
-    for (const fc of chains) a.handlers.set(fc, this.handlerFor(spec, fc, stats));
-    const explicitProxy = (spec.object.useOriginalDst as ProtoObject | undefined)?.value === true;
+    const a: ActiveListener = { spec, server: net.createServer({ pauseOnConnect: true }), handlers: this.handlersFor(spec, stats), sockets: new Set(), stats, boundAddress: address };
     const cxTotal = stats.counter("downstream_cx_total");
     const cxActive = stats.gauge("downstream_cx_active");
     const noChain = stats.counter("no_filter_chain_match");
     a.server.on("connection", (socket: net.Socket) => {
+      // The listener's current version (an in-place update swaps it).
+      const spec = a.spec;
+      const handlers = a.handlers;
+      const explicitProxy = (spec.object.useOriginalDst as ProtoObject | undefined)?.value === true;
       cxTotal.inc();
       cxActive.inc();
       a.sockets.add(socket);
@@ -310,10 +333,10 @@ export class ListenerManager {
         });
         return;
       }
-      const needsAlpn = chains.some((fc) => fc.match.applicationProtocols.length > 0);
+      const needsAlpn = [...handlers.keys()].some((fc) => fc.match.applicationProtocols.length > 0);
       const dispatch = (alpn: string[]) => {
         const fc = selectFilterChain(spec, { localAddress: info.localAddress, localPort: info.localPort, remoteAddress: info.remoteAddress, alpn });
-        const h = fc && a.handlers.get(fc);
+        const h = fc && handlers.get(fc);
         if (!h) {
           noChain.inc();
           socket.destroy();

@@ -1,7 +1,7 @@
 // The watched folder, with real files in a temp folder: edits, additions, removals and renames reach
 // the store within 500 ms; a bad edit is reported and the last good version stays; a fix applies.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, test } from "node:test";
@@ -167,4 +167,26 @@ test("follows repeated rename-and-replace saves (editors, kubectl-style atomic w
   await within(500, "file in a new folder applied", () => host("b") === "first");
   save(join(dir, "later", "b.yaml"), dr("b", "second"));
   await within(500, "second save in the new folder applied", () => host("b") === "second");
+});
+
+test("a file that is not config, written constantly (a log in the folder), does not hold edits back", async () => {
+  writeFileSync(join(dir, "a.yaml"), dr("a", "v0"));
+  start();
+  const log = join(dir, "access.log");
+  let writing = true;
+  const appender = (async () => {
+    while (writing) {
+      appendFileSync(log, "a line\n");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  try {
+    for (let i = 1; i <= 3; i++) {
+      writeFileSync(join(dir, "a.yaml"), dr("a", `v${i}`));
+      await within(500, `edit ${i} applied while the log grows`, () => host("a") === `v${i}`);
+    }
+  } finally {
+    writing = false;
+    await appender;
+  }
 });

@@ -3,6 +3,7 @@
 // 127.0.60.x. Routing, subsets, local replies with Envoy's codes and flags, retries, timeouts,
 // faults, admin pages, live config changes, and serving on after the control plane is gone.
 import assert from "node:assert/strict";
+import * as http from "node:http";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -95,6 +96,16 @@ spec:
 ${echoDestinations}
 `;
 }
+
+const EXTRA_SERVER = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw-extra, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8081, name: http-extra, protocol: HTTP}
+    hosts: ["*"]
+`;
 
 const BOTH = `    - {destination: {host: echo.default.svc.cluster.local, subset: v1}, weight: 50}
     - {destination: {host: echo.default.svc.cluster.local, subset: v2}, weight: 50}`;
@@ -231,6 +242,46 @@ describe("tsmesh proxy as an ingress gateway", () => {
     });
     await eventually("the proxy has the new route", () => !echoRoute().includes("|v1|"));
     for (let i = 0; i < 20; i++) assert.equal((await request(`${GW}/echo`)).body, "echo-v2");
+  });
+
+  it("loses no request while routes and listeners change under a stream of requests", async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    const statuses = new Map<string, number>();
+    let stop = false;
+    const worker = async () => {
+      while (!stop) {
+        const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = http.get({ host: GW_IP, port: 8080, path: "/echo", agent }, (res) => {
+            let body = "";
+            res.on("data", (c: Buffer) => (body += c.toString()));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+          });
+          req.on("error", reject);
+        });
+        const key = `${r.status} ${r.body}`;
+        statuses.set(key, (statuses.get(key) ?? 0) + 1);
+      }
+    };
+    const workers = [worker(), worker(), worker(), worker()];
+    const replace = (file: string, text: string) => {
+      writeFileSync(join(dir, `.${file}.tmp`), text);
+      renameSync(join(dir, `.${file}.tmp`), join(dir, file));
+    };
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      replace("routes.yaml", routes(i % 2 === 0 ? BOTH : ONLY_V2));
+      // A second Gateway server: a new listener (LDS) and new routes (RDS) appear, then go.
+      replace("extra.yaml", i % 2 === 0 ? EXTRA_SERVER : "");
+      const extra = i % 2 === 0;
+      await eventually(`listener 8081 ${extra ? "added" : "removed"}`, () => proxy.listeners.list().some((l) => l.port === 8081) === extra);
+    }
+    await new Promise((r) => setTimeout(r, 400));
+    stop = true;
+    await Promise.all(workers);
+    agent.destroy();
+    const total = [...statuses.values()].reduce((a, b) => a + b, 0);
+    assert.ok(total > 50, `only ${total} requests`);
+    for (const key of statuses.keys()) assert.match(key, /^200 echo-v[12]$/, JSON.stringify(Object.fromEntries(statuses)));
   });
 
   it("keeps serving the last good config when the control plane goes away", async () => {
