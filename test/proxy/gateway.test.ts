@@ -4,6 +4,7 @@
 // faults, admin pages, live config changes, and serving on after the control plane is gone.
 import assert from "node:assert/strict";
 import * as http from "node:http";
+import * as net from "node:net";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -192,6 +193,32 @@ describe("tsmesh proxy as an ingress gateway", () => {
       const log = readFileSync(logFile, "utf8");
       return /"GET \/nowhere HTTP\/1\.1" 404 NR /.test(log) && /"GET \/dead HTTP\/1\.1" 503 UF,URX /.test(log) && /" 504 UT /.test(log) && /" 418 FI /.test(log);
     });
+  });
+
+  it("answers bad traffic with 400 and 431 and keeps serving", async () => {
+    const raw = (bytes: string) =>
+      new Promise<string>((resolve, reject) => {
+        const s = net.connect(8080, GW_IP, () => s.end(bytes));
+        let out = "";
+        s.on("data", (c: Buffer) => (out += c.toString()));
+        s.on("close", () => resolve(out));
+        s.on("error", reject);
+        s.setTimeout(3000, () => s.destroy(new Error("no answer")));
+      });
+    assert.match(await raw("GARBAGE\r\n\r\n"), /^HTTP\/1\.1 400 /);
+    assert.match(await raw("GET /echo HTTP/1.1\r\nhost: x\r\ncontent-length: nope\r\n\r\n"), /^HTTP\/1\.1 400 /);
+    assert.match(await raw(`GET /echo HTTP/1.1\r\nhost: x\r\nx-big: ${"a".repeat(80 * 1024)}\r\n\r\n`), /^HTTP\/1\.1 431 /);
+    // A client that goes away mid-request leaves nothing behind, and the next request works.
+    await new Promise<void>((resolve) => {
+      const s = net.connect(8080, GW_IP, () => {
+        s.write("POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\npartial");
+        setTimeout(() => {
+          s.destroy();
+          resolve();
+        }, 50);
+      });
+    });
+    assert.equal((await request(`${GW}/echo`)).status, 200);
   });
 
   it("retries 5xx as the VirtualService says and counts the retries", async () => {
