@@ -90,6 +90,15 @@ spec:
   - match: [{uri: {prefix: /mirror}}]
     route: [{destination: {host: echo.default.svc.cluster.local, subset: v1}}]
     mirror: {host: shadow.default.svc.cluster.local}
+  - match: [{uri: {prefix: /cors}}]
+    corsPolicy:
+      allowOrigins: [{exact: "https://app.example.com"}]
+      allowMethods: [GET, POST]
+      allowHeaders: [x-custom]
+      exposeHeaders: [x-backend]
+      maxAge: 24h
+      allowCredentials: true
+    route: [{destination: {host: echo.default.svc.cluster.local, subset: v1}}]
   - match: [{uri: {prefix: /dead}}]
     route: [{destination: {host: dead.default.svc.cluster.local}}]
   - match: [{uri: {prefix: /echo}}]
@@ -219,6 +228,28 @@ describe("tsmesh proxy as an ingress gateway", () => {
       });
     });
     assert.equal((await request(`${GW}/echo`)).status, 200);
+  });
+
+  it("answers CORS preflights from allowed origins itself and decorates actual responses", async () => {
+    const hits = backends[0].requests;
+    const pre = await request(`${GW}/cors/x`, { method: "OPTIONS", headers: { origin: "https://app.example.com", "access-control-request-method": "POST" } });
+    assert.equal(pre.status, 200);
+    assert.equal(pre.headers["access-control-allow-origin"], "https://app.example.com");
+    assert.equal(pre.headers["access-control-allow-methods"], "GET,POST");
+    assert.equal(pre.headers["access-control-allow-headers"], "x-custom");
+    assert.equal(pre.headers["access-control-max-age"], "86400");
+    assert.equal(pre.headers["access-control-allow-credentials"], "true");
+    assert.equal(backends[0].requests, hits, "the preflight never reaches the app");
+    const actual = await request(`${GW}/cors/x`, { headers: { origin: "https://app.example.com" } });
+    assert.equal(actual.body, "echo-v1");
+    assert.equal(actual.headers["access-control-allow-origin"], "https://app.example.com");
+    assert.equal(actual.headers["access-control-expose-headers"], "x-backend");
+    const other = await request(`${GW}/cors/x`, { headers: { origin: "https://evil.example.com" } });
+    assert.equal(other.body, "echo-v1");
+    assert.equal(other.headers["access-control-allow-origin"], undefined);
+    // Istio forwards preflights from origins it does not allow (unmatchedPreflights: FORWARD).
+    await request(`${GW}/cors/x`, { method: "OPTIONS", headers: { origin: "https://evil.example.com", "access-control-request-method": "POST" } });
+    assert.equal(backends[0].seen.at(-1)!.method, "OPTIONS");
   });
 
   it("retries 5xx as the VirtualService says and counts the retries", async () => {

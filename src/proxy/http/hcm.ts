@@ -20,6 +20,7 @@ import { H2Downstream } from "./h2-downstream.js";
 import { LOCAL_REPLIES, type LocalReply } from "./local-reply.js";
 import { planRoute, type RouteTable } from "./route-glue.js";
 import { sendShadow } from "./shadow.js";
+import { CORS_FILTER, corsDecision } from "./cors.js";
 import { Downstream, type DownstreamProtocol, type ForwardResult, type Reply, RequestBody, Router, sendLocalReply } from "./router.js";
 
 export const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -42,6 +43,7 @@ export interface HcmConfig {
   /** Listener-level fault filter config (route-level typed_per_filter_config overrides it). */
   fault?: FaultConfig;
   hasFaultFilter: boolean;
+  hasCorsFilter: boolean;
   /** upgrade_configs: upgrade type (lowercase) → enabled. */
   upgradeConfigs: Readonly<Record<string, boolean>>;
   /** codec_type: AUTO sniffs the HTTP/2 preface. */
@@ -87,6 +89,7 @@ export function hcmConfig(c: ProtoObject, path: string, compile: (rc: ProtoObjec
     requestTimeoutMs: durationMs(c.requestTimeout) ?? 0,
     maxRequestHeadersBytes: (wrappedNum(c.maxRequestHeadersKb) ?? 60) * 1024,
     hasFaultFilter: !!faultEntry,
+    hasCorsFilter: filters.some((f) => f.name === CORS_FILTER),
     upgradeConfigs,
     codecType: codec,
     h2MaxConcurrentStreams: wrappedNum(h2?.maxConcurrentStreams) ?? 2147483647,
@@ -569,6 +572,7 @@ export class HttpConnectionManager implements NetworkHandler {
         if (req.upgrade !== undefined) this.cxUpgrades.inc();
         const fault = this.cfg.hasFaultFilter ? (plan.fault ?? this.cfg.fault) : undefined;
         const abort = fault ? await applyFault(fault, headers, flags) : undefined;
+        const cors = this.cfg.hasCorsFilter && plan.cors ? corsDecision(plan.cors, req.method, headers) : undefined;
         if (ac.signal.aborted) {
           result = local(ac.signal.reason as Reply);
         } else if (downstream.gone) {
@@ -576,6 +580,11 @@ export class HttpConnectionManager implements NetworkHandler {
           result = { status: 0, flags, bytesSent: 0, details: "downstream_remote_disconnect" };
         } else if (abort) {
           result = local(this.grpcAbort(abort, fault!, headers));
+        } else if (cors?.kind === "preflight") {
+          const h: http.OutgoingHttpHeaders = { ...cors.headers, "content-length": "0" };
+          decorate(h);
+          downstream.respond(200, h, true);
+          result = { status: 200, flags, bytesSent: 0, details: "cors_response" };
         } else {
           const cluster = this.deps.cluster(plan.cluster);
           if (!cluster) {
@@ -625,6 +634,7 @@ export class HttpConnectionManager implements NetworkHandler {
               downstream,
               (h) => {
                 plan.decorateResponse(h);
+                if (cors?.kind === "actual") Object.assign(h, cors.responseHeaders);
                 decorate(h);
               },
               ac.signal,

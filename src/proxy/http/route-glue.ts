@@ -5,6 +5,7 @@
 import type * as http from "node:http";
 import type { ProtoObject } from "../../envoy/protos.js";
 import { combineHash, hashKey } from "../upstream/hash.js";
+import { CORS_FILTER, corsPolicy, type CorsPolicy } from "./cors.js";
 import { faultConfig, type FaultConfig } from "./fault.js";
 import type { HeaderMap } from "./headers.js";
 import {
@@ -29,7 +30,16 @@ export const FAULT_FILTER_NAME = "envoy.filters.http.fault";
 const PREVIOUS_HOSTS = "envoy.retry_host_predicates.previous_hosts";
 
 export function compileRoutes(rc: ProtoObject): RouteTable {
-  return RouteTable.compile(rc);
+  const table = RouteTable.compile(rc);
+  // Per-route filter configs the proxy runs are compiled now, so a bad one is NACKed, not a 500 later.
+  for (const vh of table.virtualHosts) {
+    for (const r of vh.routes) {
+      const cors = r.filterConfigs[CORS_FILTER];
+      if (cors) corsPolicy(cors);
+      faultFor(r.filterConfigs);
+    }
+  }
+  return table;
 }
 
 export interface PlanRequest {
@@ -57,6 +67,8 @@ export type RoutePlan =
       hash?: bigint;
       includeAttemptCount: boolean;
       fault?: FaultConfig;
+      /** The CORS policy for this route (route > virtual host > route configuration), if any. */
+      cors?: CorsPolicy;
       /** Clusters this request is mirrored to (their fractions already drawn). */
       mirrors: readonly string[];
       decorateResponse(h: http.OutgoingHttpHeaders): void;
@@ -99,6 +111,11 @@ function faultFor(filterConfigs: Readonly<Record<string, ProtoObject>>): FaultCo
     faults.set(cfg, f);
   }
   return f ?? undefined;
+}
+
+function corsFor(filterConfigs: Readonly<Record<string, ProtoObject>>): CorsPolicy | undefined {
+  const cfg = filterConfigs[CORS_FILTER];
+  return cfg ? corsPolicy(cfg) : undefined;
 }
 
 function cookie(h: http.OutgoingHttpHeaders, name: string): string | undefined {
@@ -170,6 +187,7 @@ export function planRoute(table: RouteTable, req: PlanRequest): RoutePlan {
     includeAttemptCount: action.includeRequestAttemptCount,
     fault: faultFor(entry?.filterConfigs ?? route.filterConfigs),
     mirrors: mirrorsFor(route, Math.random(), view),
+    cors: corsFor(entry?.filterConfigs ?? route.filterConfigs),
     decorateResponse: (h) => applyResponseHeaderMutations(route, entry, h as HeaderMap),
   };
 }
