@@ -126,10 +126,21 @@ describe("two sidecars in local mode", () => {
     assert.equal(app.seen.at(-1)!.url, "/via-connect");
   });
 
-  it("a host outside the registry goes to PassthroughCluster (ALLOW_ANY) and fails fast, not a hang", async () => {
-    // Istio's default outbound policy sends unknown hosts to PassthroughCluster (ORIGINAL_DST);
-    // tsmesh does not dial original destinations yet, so the answer is a 503.
-    const r = await viaProxy("unknown.default.svc.cluster.local:8080", "/");
+  it("hosts outside the registry go through PassthroughCluster to where the app meant (ALLOW_ANY)", async () => {
+    // Istio's default outbound policy: unknown destinations pass through (ORIGINAL_DST). In local
+    // mode the original destination is the explicit-proxy target.
+    const outside = await Backend.start("outside", "127.0.66.20", 8080);
+    try {
+      const r = await viaProxy("127.0.66.20:8080", "/external");
+      assert.equal(r.status, 200);
+      assert.equal(r.body, "outside");
+      assert.equal(outside.seen.at(-1)!.url, "/external");
+    } finally {
+      await outside.close();
+    }
+    // Nobody listening there: Envoy's connection-failure reply (loopback only, no DNS lookups).
+    const r = await viaProxy("127.0.66.21:8080", "/");
     assert.equal(r.status, 503);
+    assert.match(r.body, /upstream connect error or disconnect\/reset before headers/);
   });
 });

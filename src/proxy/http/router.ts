@@ -293,7 +293,8 @@ interface Attempt {
   cancel(): void;
 }
 
-const CONNECT_ERRORS = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL", "ETIMEDOUT"]);
+// DNS failures (ORIGINAL_DST to a name) are connection failures too, as in Envoy.
+const CONNECT_ERRORS = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN"]);
 
 /** Whether this request goes upstream over HTTP/2. */
 export function upstreamIsH2(cluster: UpstreamCluster, downstream: DownstreamProtocol, upgrade: string | undefined): boolean {
@@ -415,6 +416,10 @@ export class Router {
   }
 
   private pickHost(plan: ForwardPlan, tried: Host[]): Host | undefined {
+    if (plan.cluster.spec.type === "ORIGINAL_DST") {
+      const header = plan.headers["x-envoy-original-dst-host"];
+      return plan.cluster.originalDestination(plan.authority, typeof header === "string" ? header : undefined);
+    }
     const exclude = plan.retry?.previousHosts && tried.length > 0 ? (h: Host) => tried.includes(h) : undefined;
     const attempts = exclude ? Math.max(1, plan.retry!.hostSelectionRetryMaxAttempts) : 1;
     let host: Host | undefined;

@@ -21,7 +21,7 @@ import type { Duplex } from "node:stream";
 import { durationMs, type ProtoObject } from "../../envoy/protos.js";
 import type { Counter, Gauge, StatsScope } from "../stats.js";
 import { XdsConfigError } from "../xds-error.js";
-import { type Host, hostKey, hostsFromClusterLoadAssignment, type HostSet } from "./host.js";
+import { Host as HostClass, type Host, hostKey, hostsFromClusterLoadAssignment, type HostSet } from "./host.js";
 import { createLoadBalancer, type LbContext, type LoadBalancer } from "./lb.js";
 import { type Clock, type OutlierConfig, outlierConfig, OutlierDetector, realClock, type UpstreamOutcome } from "./outlier.js";
 
@@ -418,6 +418,32 @@ export class UpstreamCluster {
 
   pick(ctx?: LbContext): Host | undefined {
     return this.lb?.pick(ctx);
+  }
+
+  private readonly originalDst = new Map<string, Host>();
+
+  /**
+   * ORIGINAL_DST (Istio's PassthroughCluster): the host is where the downstream meant to go. In
+   * local mode that is the explicit-proxy target, so the request's authority (or, with
+   * use_http_header, x-envoy-original-dst-host). Hosts are kept in a bounded map, as Envoy's
+   * cleanup_interval drops unused ones.
+   */
+  originalDestination(authority: string, header?: string): Host | undefined {
+    const useHeader = (this.spec.object.originalDstLbConfig as ProtoObject | undefined)?.useHttpHeader === true;
+    const target = (useHeader && header) || authority;
+    const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(target);
+    if (!m) return undefined;
+    const address = m[1].replace(/^\[|\]$/g, "");
+    const port = m[2] ? Number(m[2]) : 80;
+    if (!address || port < 1 || port > 65535) return undefined;
+    const key = hostKey(address, port);
+    let h = this.originalDst.get(key);
+    if (!h) {
+      if (this.originalDst.size >= 1024) this.originalDst.delete(this.originalDst.keys().next().value!);
+      h = new HostClass(address, port);
+      this.originalDst.set(key, h);
+    }
+    return h;
   }
 
   hosts(): Host[] {
