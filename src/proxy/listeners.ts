@@ -131,7 +131,18 @@ export function selectFilterChain(l: ListenerSpec, c: { localAddress: string; lo
   };
   narrow((fc) => (fc.match.destinationPort === undefined ? "any" : fc.match.destinationPort === c.localPort ? "exact" : "no"));
   narrow((fc) => (fc.match.prefixRanges.length === 0 ? "any" : inRanges(c.localAddress, fc.match.prefixRanges) ? "exact" : "no"));
-  narrow((fc) => (fc.match.serverNames.length === 0 ? "any" : c.sni && fc.match.serverNames.includes(c.sni) ? "exact" : "no"));
+  // Server names: exact, or a "*.example.com" wildcard (Envoy prefers exact, then the longest wildcard).
+  const sniScore = (fc: FilterChainSpec): number => {
+    if (!c.sni) return -1;
+    let best = -1;
+    for (const n of fc.match.serverNames) {
+      if (n === c.sni) return Number.MAX_SAFE_INTEGER;
+      if (n.startsWith("*.") && c.sni.endsWith(n.slice(1))) best = Math.max(best, n.length);
+    }
+    return best;
+  };
+  const bestSni = Math.max(-1, ...cands.map(sniScore));
+  narrow((fc) => (fc.match.serverNames.length === 0 ? "any" : bestSni >= 0 && sniScore(fc) === bestSni ? "exact" : "no"));
   const transport = c.transport ?? "raw_buffer";
   narrow((fc) => (fc.match.transportProtocol === undefined ? "any" : fc.match.transportProtocol === transport ? "exact" : "no"));
   narrow((fc) =>
@@ -151,6 +162,54 @@ interface ActiveListener {
   sockets: Set<net.Socket>;
   stats: StatsScope;
   boundAddress: string;
+}
+
+export interface ClientHello {
+  sni?: string;
+  alpn: string[];
+}
+
+/**
+ * Envoy's tls_inspector: the server name and ALPN protocols of a TLS ClientHello, read without
+ * terminating TLS. "incomplete" asks for more bytes; undefined means it is not a ClientHello.
+ */
+export function parseClientHello(b: Buffer): ClientHello | "incomplete" | undefined {
+  if (b.length < 5) return "incomplete";
+  if (b[0] !== 0x16 || b[1] !== 0x03) return undefined;
+  const recordEnd = 5 + b.readUInt16BE(3);
+  if (b.length < recordEnd) return "incomplete";
+  let at = 5;
+  if (b[at] !== 0x01) return undefined; // handshake type ClientHello
+  at += 4; // type + 24-bit length
+  at += 2 + 32; // version + random
+  if (at >= recordEnd) return undefined;
+  at += 1 + b[at]; // session id
+  if (at + 2 > recordEnd) return undefined;
+  at += 2 + b.readUInt16BE(at); // cipher suites
+  if (at >= recordEnd) return undefined;
+  at += 1 + b[at]; // compression methods
+  const out: ClientHello = { alpn: [] };
+  if (at + 2 > recordEnd) return out;
+  const extEnd = Math.min(recordEnd, at + 2 + b.readUInt16BE(at));
+  at += 2;
+  while (at + 4 <= extEnd) {
+    const type = b.readUInt16BE(at);
+    const len = b.readUInt16BE(at + 2);
+    const data = b.subarray(at + 4, at + 4 + len);
+    at += 4 + len;
+    if (type === 0 && data.length >= 5) {
+      // server_name list: the first host_name entry
+      if (data[2] === 0) out.sni = data.subarray(5, 5 + data.readUInt16BE(3)).toString("latin1").toLowerCase();
+    } else if (type === 16 && data.length >= 2) {
+      let p = 2;
+      while (p < data.length) {
+        const n = data[p];
+        out.alpn.push(data.subarray(p + 1, p + 1 + n).toString("latin1"));
+        p += 1 + n;
+      }
+    }
+  }
+  return out;
 }
 
 /** Peeks at the first bytes: HTTP/1.x, HTTP/2 prior knowledge, or something else (http_inspector). */
@@ -333,9 +392,18 @@ export class ListenerManager {
         });
         return;
       }
-      const needsAlpn = [...handlers.keys()].some((fc) => fc.match.applicationProtocols.length > 0);
-      const dispatch = (alpn: string[]) => {
-        const fc = selectFilterChain(spec, { localAddress: info.localAddress, localPort: info.localPort, remoteAddress: info.remoteAddress, alpn });
+      const chainsList = [...handlers.keys()];
+      const needsAlpn = chainsList.some((fc) => fc.match.applicationProtocols.length > 0);
+      const needsTls = chainsList.some((fc) => fc.match.serverNames.length > 0 || fc.match.transportProtocol === "tls");
+      const dispatch = (alpn: string[], tls?: ClientHello) => {
+        const fc = selectFilterChain(spec, {
+          localAddress: info.localAddress,
+          localPort: info.localPort,
+          remoteAddress: info.remoteAddress,
+          alpn: tls ? tls.alpn : alpn,
+          sni: tls?.sni,
+          transport: tls ? "tls" : "raw_buffer",
+        });
         const h = fc && handlers.get(fc);
         if (!h) {
           noChain.inc();
@@ -345,14 +413,22 @@ export class ListenerManager {
         h.handle(socket, info);
         socket.resume();
       };
-      if (!needsAlpn) return dispatch([]);
-      // http_inspector: wait for the first bytes, then put them back for the handler.
+      if (!needsAlpn && !needsTls) return dispatch([]);
+      // tls_inspector / http_inspector: read the first bytes (a whole ClientHello for TLS), then
+      // put them back for the handler.
       socket.resume();
-      socket.once("data", (first: Buffer) => {
+      let seen: Buffer = Buffer.alloc(0);
+      const onFirst = (chunk: Buffer) => {
+        seen = seen.length ? Buffer.concat([seen, chunk]) : chunk;
+        const hello = seen[0] === 0x16 ? parseClientHello(seen) : undefined;
+        if (hello === "incomplete" && seen.length < 16384) return;
+        socket.removeListener("data", onFirst);
         socket.pause();
-        socket.unshift(first);
-        dispatch(sniffAlpn(first));
-      });
+        socket.unshift(seen);
+        if (hello && hello !== "incomplete") dispatch([], hello);
+        else dispatch(sniffAlpn(seen));
+      };
+      socket.on("data", onFirst);
     });
     if (!spec.bindToPort) {
       this.active.set(spec.name, a);
