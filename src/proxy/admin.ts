@@ -3,6 +3,7 @@
 // /logging, /drain_listeners, /quitquitquit.
 import * as http from "node:http";
 import type { ProxyServer } from "./proxy.js";
+import { hostStats } from "./upstream/cluster.js";
 
 export interface AdminOptions {
   nodeId: string;
@@ -101,7 +102,10 @@ export class AdminServer {
       for (const h of c.hosts()) {
         const k = `${n}::${h.address}:${h.port}`;
         const flags = [h.ejected ? "/failed_outlier_check" : "", h.healthStatus !== "HEALTHY" && h.healthStatus !== "UNKNOWN" ? `/eds_health_${h.healthStatus.toLowerCase()}` : ""].join("");
-        lines.push(`${k}::cx_active::${h.activeConnections}`, `${k}::rq_active::${h.activeRequests}`, `${k}::weight::${h.weight}`);
+        const hs = hostStats(h);
+        lines.push(`${k}::cx_active::${h.activeConnections}`, `${k}::cx_connect_fail::${hs.cxConnectFail}`, `${k}::cx_total::${hs.cxTotal}`);
+        lines.push(`${k}::rq_active::${h.activeRequests}`, `${k}::rq_error::${hs.rqError}`, `${k}::rq_success::${hs.rqSuccess}`, `${k}::rq_timeout::${hs.rqTimeout}`, `${k}::rq_total::${hs.rqTotal}`);
+        lines.push(`${k}::weight::${h.weight}`);
         lines.push(`${k}::health_flags::${flags || "healthy"}`, `${k}::region::${h.locality.region}`, `${k}::zone::${h.locality.zone}`, `${k}::sub_zone::${h.locality.subZone}`, `${k}::priority::${h.priority}`);
       }
     }
@@ -119,8 +123,14 @@ export class AdminServer {
           locality: { region: h.locality.region, zone: h.locality.zone, sub_zone: h.locality.subZone },
           health_status: { eds_health_status: h.healthStatus, failed_outlier_check: h.ejected },
           stats: [
-            { name: "rq_active", value: h.activeRequests },
             { name: "cx_active", value: h.activeConnections },
+            { name: "cx_connect_fail", value: hostStats(h).cxConnectFail },
+            { name: "cx_total", value: hostStats(h).cxTotal },
+            { name: "rq_active", value: h.activeRequests },
+            { name: "rq_error", value: hostStats(h).rqError },
+            { name: "rq_success", value: hostStats(h).rqSuccess },
+            { name: "rq_timeout", value: hostStats(h).rqTimeout },
+            { name: "rq_total", value: hostStats(h).rqTotal },
           ],
         })),
       })),

@@ -280,6 +280,7 @@ describe("tsmesh proxy as an ingress gateway", () => {
     assert.ok(clusters.dynamicActiveClusters.some((c) => c.cluster.name === "outbound|8080|v2|echo.default.svc.cluster.local"));
     const cl = (await request(`${adminUrl}/clusters`)).body;
     assert.match(cl, /^outbound\|8080\|\|echo\.default\.svc\.cluster\.local::127\.0\.60\.2:8080::health_flags::healthy$/m);
+    assert.match(cl, /^outbound\|8080\|v1\|echo\.default\.svc\.cluster\.local::127\.0\.60\.2:8080::rq_success::[1-9]\d*$/m);
     const prom = (await request(`${adminUrl}/stats/prometheus`)).body;
     assert.match(prom, /^envoy_cluster_upstream_rq_total\{envoy_cluster_name="outbound\|8080\|v2\|echo\.default\.svc\.cluster\.local"\} \d+$/m);
     assert.equal((await request(`${adminUrl}/ready`)).body, "LIVE\n");
