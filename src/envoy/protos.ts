@@ -70,6 +70,26 @@ export const TYPE_SHORT_NAMES: Readonly<Record<string, string>> = {
 /** The order a push sends types in: make before break (clusters and endpoints before their users). */
 export const PUSH_ORDER: readonly string[] = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE];
 
+/** Per-type entries in push order (make before break: CDS, EDS, LDS, RDS, SDS), then any others. */
+export function inPushOrder<T>(byType: ReadonlyMap<string, T>): T[] {
+  const out: T[] = [];
+  for (const t of PUSH_ORDER) {
+    const v = byType.get(t);
+    if (v !== undefined) out.push(v);
+  }
+  for (const [t, v] of byType) if (!PUSH_ORDER.includes(t)) out.push(v);
+  return out;
+}
+
+// The ADS gRPC service and its messages (shared by the server and the proxy's client).
+export const ADS_SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService";
+export const SOTW_METHOD_PATH = `/${ADS_SERVICE}/StreamAggregatedResources`;
+export const DELTA_METHOD_PATH = `/${ADS_SERVICE}/DeltaAggregatedResources`;
+export const DISCOVERY_REQUEST = "envoy.service.discovery.v3.DiscoveryRequest";
+export const DISCOVERY_RESPONSE = "envoy.service.discovery.v3.DiscoveryResponse";
+export const DELTA_DISCOVERY_REQUEST = "envoy.service.discovery.v3.DeltaDiscoveryRequest";
+export const DELTA_DISCOVERY_RESPONSE = "envoy.service.discovery.v3.DeltaDiscoveryResponse";
+
 let root: protobuf.Root | undefined;
 
 function protoDirs(): string[] {

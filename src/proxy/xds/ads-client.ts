@@ -17,21 +17,19 @@ import {
   CLUSTER_TYPE,
   decodeMessage,
   LISTENER_TYPE,
+  DELTA_DISCOVERY_REQUEST,
+  DELTA_DISCOVERY_RESPONSE,
+  DELTA_METHOD_PATH,
+  DISCOVERY_REQUEST,
+  DISCOVERY_RESPONSE,
+  inPushOrder,
   messageType,
-  PUSH_ORDER,
+  SOTW_METHOD_PATH,
   struct,
   TYPE_SHORT_NAMES,
   type ProtoObject,
 } from "../../envoy/protos.js";
 
-export const ADS_SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService";
-export const SOTW_METHOD_PATH = `/${ADS_SERVICE}/StreamAggregatedResources`;
-export const DELTA_METHOD_PATH = `/${ADS_SERVICE}/DeltaAggregatedResources`;
-
-const DISCOVERY_REQUEST = "envoy.service.discovery.v3.DiscoveryRequest";
-const DISCOVERY_RESPONSE = "envoy.service.discovery.v3.DiscoveryResponse";
-const DELTA_DISCOVERY_REQUEST = "envoy.service.discovery.v3.DeltaDiscoveryRequest";
-const DELTA_DISCOVERY_RESPONSE = "envoy.service.discovery.v3.DeltaDiscoveryResponse";
 
 /** google.rpc.Code INVALID_ARGUMENT, what Envoy puts in a NACK's error_detail. */
 const INVALID_ARGUMENT = 3;
@@ -402,13 +400,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
   // ---------- subscriptions ----------
 
   private orderedTypes(): TypeState[] {
-    const out: TypeState[] = [];
-    for (const t of PUSH_ORDER) {
-      const ts = this.types.get(t);
-      if (ts) out.push(ts);
-    }
-    for (const [t, ts] of this.types) if (!PUSH_ORDER.includes(t)) out.push(ts);
-    return out;
+    return inPushOrder(this.types);
   }
 
   /** Tells the server (on stream `s`) what the client now wants for a type, if that changed. */

@@ -2,7 +2,7 @@
 // bounded: per type only the subscription, what the client holds (name → version) and the last
 // sent / acked / rejected response are kept, never a history.
 import type { EncodedResource } from "../../envoy/encoded.js";
-import { ENDPOINT_TYPE, PUSH_ORDER } from "../../envoy/protos.js";
+import { ENDPOINT_TYPE, inPushOrder } from "../../envoy/protos.js";
 import { typeLabel, type XdsMetrics } from "./metrics.js";
 import type { ConnectionStatus, GenerateResult, PushRequest, TypeStatus, WatchedResource, XdsGenerator, XdsNode } from "./types.js";
 
@@ -144,13 +144,7 @@ export class Connection<P> {
 
   /** Watched types in push order (make before break), then any others in subscription order. */
   orderedTypes(): TypeState[] {
-    const out: TypeState[] = [];
-    for (const t of PUSH_ORDER) {
-      const ts = this.types.get(t);
-      if (ts) out.push(ts);
-    }
-    for (const [t, ts] of this.types) if (!PUSH_ORDER.includes(t)) out.push(ts);
-    return out;
+    return inPushOrder(this.types);
   }
 
   /** Writes an encoded response; notes backpressure for waitDrain. */

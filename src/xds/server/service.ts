@@ -2,17 +2,18 @@
 // records; responses are written as ready Buffers (wire.ts assembles them from bytes each resource
 // version encoded once), so serialization is the identity.
 import type * as grpc from "@grpc/grpc-js";
-import { messageType, TO_OBJECT } from "../../envoy/protos.js";
+import { DELTA_DISCOVERY_REQUEST, DELTA_METHOD_PATH, DISCOVERY_REQUEST, messageType, SOTW_METHOD_PATH, TO_OBJECT } from "../../envoy/protos.js";
 import type { XdsNode } from "./types.js";
 
-export const ADS_SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService";
-export const SOTW_METHOD_PATH = `/${ADS_SERVICE}/StreamAggregatedResources`;
-export const DELTA_METHOD_PATH = `/${ADS_SERVICE}/DeltaAggregatedResources`;
-
-export const DISCOVERY_REQUEST = "envoy.service.discovery.v3.DiscoveryRequest";
-export const DISCOVERY_RESPONSE = "envoy.service.discovery.v3.DiscoveryResponse";
-export const DELTA_DISCOVERY_REQUEST = "envoy.service.discovery.v3.DeltaDiscoveryRequest";
-export const DELTA_DISCOVERY_RESPONSE = "envoy.service.discovery.v3.DeltaDiscoveryResponse";
+export {
+  ADS_SERVICE,
+  DELTA_DISCOVERY_REQUEST,
+  DELTA_DISCOVERY_RESPONSE,
+  DELTA_METHOD_PATH,
+  DISCOVERY_REQUEST,
+  DISCOVERY_RESPONSE,
+  SOTW_METHOD_PATH,
+} from "../../envoy/protos.js";
 
 /** google.rpc.Status as a NACK carries it. */
 export interface ErrorDetail {
