@@ -266,7 +266,7 @@ export class ProxyServer {
       const ready: ListenerSpec[] = [];
       let waiting = 0;
       for (const l of this.compiledListeners.values()) {
-        const cold = l.routeNames.filter((n) => !this.routes.has(n) && !this.reportedMissingRoute(n));
+        const cold = l.routeNames.filter((n) => !this.routes.has(n));
         if (cold.length === 0) ready.push(l.spec);
         else {
           waiting++;
@@ -282,13 +282,6 @@ export class ProxyServer {
     return this.applying;
   }
 
-  private reportedMissingRoute(name: string): boolean {
-    // A route name the server reported as not existing: Envoy's RDS then serves 404s (empty config).
-    const snap = this.ads?.snapshot().get(ROUTE_TYPE);
-    return !!snap && snap.versionInfo !== "" && !snap.resources.has(name) && this.routesAcked.has(name);
-  }
-
-  private readonly routesAcked = new Set<string>();
 
   private maybeInitialized(): void {
     if (this.initialized || !this.ads) return;
