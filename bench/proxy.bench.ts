@@ -679,7 +679,7 @@ async function startTsmesh(dir: string, label: string, role: "router" | "sidecar
   const stderr: string[] = [];
   const child = spawnChild(
     process.execPath,
-    [...nodeArgs, bin, "proxy", role, "--bootstrap", file, "--ip", ip, "--name", label, "--admin-port", "0", "--health-port", "0", "--access-log", "off"],
+    [...nodeArgs, bin, "proxy", role, "--bootstrap", file, "--ip", ip, "--name", label, "--admin-port", "0", "--health-port", "0", "--access-log", "off", "--concurrency", "1"],
     stderr,
   );
   const ready = waitLine(child, /ready \(clusters and listeners warm\)/, 15_000, `tsmesh proxy ${label}`, stderr);

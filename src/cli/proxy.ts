@@ -5,7 +5,9 @@ import { proxyNodeId } from "../model/proxy.js";
 import { AdminServer } from "../proxy/admin.js";
 import { loadBootstrap } from "../proxy/bootstrap.js";
 import { ProxyServer } from "../proxy/proxy.js";
+import cluster from "node:cluster";
 import type { ProtoObject } from "../envoy/protos.js";
+import { serveAsWorker, WORKER_ENV, WorkerPool } from "./proxy-workers.js";
 
 export interface ProxyCliOptions {
   type: "sidecar" | "router";
@@ -49,8 +51,12 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     }
   }
   if (!discoveryAddress && !staticResources) discoveryAddress = "127.0.0.1:15010";
+  const isWorker = cluster.isWorker && process.env[WORKER_ENV] === "1";
+  const workers = !isWorker && o.concurrency > 1 ? o.concurrency : 0;
   const proxy = new ProxyServer({
-    discoveryAddress,
+    // A worker gets its config from the primary, which holds the ADS stream.
+    discoveryAddress: isWorker ? undefined : discoveryAddress,
+    serveTraffic: workers === 0,
     node: {
       id: nodeId,
       cluster: `${o.name}.${o.namespace}`,
@@ -72,13 +78,26 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     accessLogPath: o.accessLog === "off" ? undefined : o.accessLog,
     log: err,
   });
+  if (isWorker) return serveAsWorker(proxy, () => proxy.start(), err);
   let quit: () => void = () => {};
   const done = new Promise<number>((resolve) => (quit = () => resolve(0)));
-  const admin = new AdminServer(proxy, { nodeId, onQuit: () => quit() });
+  let pool: WorkerPool | undefined;
+  const admin = new AdminServer(proxy, {
+    nodeId,
+    onQuit: () => quit(),
+    concurrency: Math.max(1, workers),
+    collectStats: workers ? () => pool!.collectStats() : undefined,
+    workers: workers ? () => pool!.pids() : undefined,
+    ready: workers ? () => proxy.isReady && !!pool?.isReady : undefined,
+  });
   try {
     const ports = await admin.listen(o.ip, o.adminPort, o.healthPort);
     await proxy.start();
-    out(`tsmesh proxy: ${nodeId}`);
+    if (workers) {
+      pool = new WorkerPool(proxy, workers, err);
+      await pool.ready();
+    }
+    out(`tsmesh proxy: ${nodeId}${workers ? ` (${workers} workers)` : ""}`);
     out(`tsmesh proxy: admin http://${o.ip}:${ports.admin}, health http://${o.ip}:${ports.health}/healthz/ready${discoveryAddress ? `, xDS from ${discoveryAddress}` : ""}`);
   } catch (e) {
     err(`tsmesh proxy: ${(e as Error).message}`);
@@ -99,6 +118,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   process.off("SIGINT", onInt);
   process.off("SIGTERM", onTerm);
   admin.close();
+  await pool?.stop();
   await proxy.close();
   return code;
 }

@@ -3,12 +3,20 @@
 // /logging, /drain_listeners, /quitquitquit.
 import * as http from "node:http";
 import type { ProxyServer } from "./proxy.js";
+import type { StatsStore } from "./stats.js";
 import { hostStats } from "./upstream/cluster.js";
 
 export interface AdminOptions {
   nodeId: string;
   /** Called by /quitquitquit (the CLI exits). */
   onQuit: () => void;
+  /** Process-wide stats when other processes serve traffic (--concurrency); default: this proxy's. */
+  collectStats?: () => Promise<StatsStore>;
+  /** Worker processes (for /server_info). */
+  workers?: () => number[];
+  concurrency?: number;
+  /** Readiness when more than this process must be ready (workers); default: the proxy's. */
+  ready?: () => boolean;
 }
 
 function send(res: http.ServerResponse, status: number, body: string, type = "text/plain; charset=UTF-8"): void {
@@ -25,28 +33,28 @@ export class AdminServer {
     private readonly options: AdminOptions,
   ) {}
 
+  private isReady(): boolean {
+    return this.options.ready ? this.options.ready() : this.proxy.isReady;
+  }
+
   private state(): "LIVE" | "PRE_INITIALIZING" | "DRAINING" {
-    return this.proxy.isReady ? "LIVE" : "PRE_INITIALIZING";
+    return this.isReady() ? "LIVE" : "PRE_INITIALIZING";
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? "/", "http://admin");
     const p = url.pathname;
     const post = req.method === "POST";
-    if (p === "/ready") return send(res, this.proxy.isReady ? 200 : 503, this.state() + "\n");
+    if (p === "/ready") return send(res, this.isReady() ? 200 : 503, this.state() + "\n");
     if (p === "/config_dump") return send(res, 200, JSON.stringify(this.proxy.configDump(), null, 2), "application/json");
-    if (p === "/stats/prometheus") return send(res, 200, this.proxy.stats.prometheus(), "text/plain; version=0.0.4");
-    if (p === "/stats") {
-      if (url.searchParams.get("format") === "json") return send(res, 200, JSON.stringify(this.proxy.stats.json()), "application/json");
-      const filter = url.searchParams.get("filter");
-      let re: RegExp | undefined;
-      try {
-        re = filter ? new RegExp(filter) : undefined;
-      } catch {
-        return send(res, 400, "Invalid regex\n");
-      }
-      return send(res, 200, this.proxy.stats.text(re));
+    if (p === "/stats/prometheus" || p === "/stats") {
+      void this.stats().then(
+        (store) => this.sendStats(res, url, p, store),
+        (err: Error) => send(res, 500, `stats unavailable: ${err.message}\n`),
+      );
+      return;
     }
+
     if (p === "/clusters") {
       if (url.searchParams.get("format") === "json") return send(res, 200, JSON.stringify(this.clustersJson()), "application/json");
       return send(res, 200, this.clustersText());
@@ -67,7 +75,8 @@ export class AdminServer {
           state: this.state(),
           uptime_current_epoch: `${Math.floor((Date.now() - this.proxy.startedAt) / 1000)}s`,
           node: { id: this.options.nodeId },
-          command_line_options: { concurrency: 1 },
+          command_line_options: { concurrency: this.options.concurrency ?? 1 },
+          workers: this.options.workers?.() ?? [process.pid],
         }),
         "application/json",
       );
@@ -90,6 +99,23 @@ export class AdminServer {
       return send(res, 200, "admin commands are:\n  /clusters\n  /config_dump\n  /drain_listeners\n  /listeners\n  /logging\n  /quitquitquit\n  /ready\n  /server_info\n  /stats\n  /stats/prometheus\n");
     }
     send(res, 404, "invalid path. admin commands are listed at /help\n");
+  }
+
+  private stats(): Promise<StatsStore> {
+    return this.options.collectStats ? this.options.collectStats() : Promise.resolve(this.proxy.stats);
+  }
+
+  private sendStats(res: http.ServerResponse, url: URL, p: string, store: StatsStore): void {
+    if (p === "/stats/prometheus") return send(res, 200, store.prometheus(), "text/plain; version=0.0.4");
+    if (url.searchParams.get("format") === "json") return send(res, 200, JSON.stringify(store.json()), "application/json");
+    const filter = url.searchParams.get("filter");
+    let re: RegExp | undefined;
+    try {
+      re = filter ? new RegExp(filter) : undefined;
+    } catch {
+      return send(res, 400, "Invalid regex\n");
+    }
+    send(res, 200, store.text(re));
   }
 
   private clustersText(): string {
@@ -143,7 +169,7 @@ export class AdminServer {
     let health: number | undefined;
     if (healthPort !== undefined) {
       health = await this.bind(host, healthPort, (req, res) => {
-        if ((req.url ?? "").startsWith("/healthz/ready")) return send(res, this.proxy.isReady ? 200 : 503, this.proxy.isReady ? "" : "not ready\n");
+        if ((req.url ?? "").startsWith("/healthz/ready")) return send(res, this.isReady() ? 200 : 503, this.isReady() ? "" : "not ready\n");
         send(res, 404, "");
       });
     }

@@ -436,7 +436,8 @@ export class ListenerManager {
     }
     await new Promise<void>((resolve, reject) => {
       a.server.once("error", reject);
-      a.server.listen({ host: address, port: spec.port, exclusive: true }, () => {
+      // Not exclusive: under --concurrency, worker processes share the listening socket (node:cluster).
+      a.server.listen({ host: address, port: spec.port }, () => {
         a.server.removeListener("error", reject);
         resolve();
       });

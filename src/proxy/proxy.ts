@@ -30,6 +30,11 @@ export interface ProxyOptions {
   /** false disables the access log. */
   accessLog?: boolean;
   drainMs?: number;
+  /**
+   * false: keep and validate the config (ADS, admin, readiness) but bind no listeners — the
+   * primary of `--concurrency N`, whose workers serve the traffic.
+   */
+  serveTraffic?: boolean;
   log?: (line: string) => void;
 }
 
@@ -169,6 +174,24 @@ export class ProxyServer {
 
   // ---- updates (after validation, before ACK) ----
 
+  /** Applies an update that was validated elsewhere (a --concurrency worker fed by its primary). */
+  applyUpdate(u: ResourceUpdate): void {
+    this.onUpdate(u);
+  }
+
+  /** The whole current ADS state as updates in push order (to bring a new worker up to date). */
+  currentUpdates(): ResourceUpdate[] {
+    const snap = this.ads?.snapshot();
+    if (!snap) return [];
+    const out: ResourceUpdate[] = [];
+    for (const type of [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE]) {
+      const t = snap.get(type);
+      if (!t || t.resources.size === 0) continue;
+      out.push({ typeUrl: type, updated: [...t.resources.values()].map((r) => ({ name: r.name, version: r.version, object: r.object })), removed: [], versionInfo: t.versionInfo, fullState: false });
+    }
+    return out;
+  }
+
   private onUpdate(u: ResourceUpdate): void {
     if (u.typeUrl === CLUSTER_TYPE) this.updateClusters(u);
     else if (u.typeUrl === ENDPOINT_TYPE) this.updateEndpoints(u);
@@ -275,7 +298,7 @@ export class ProxyServer {
           if (running) ready.push(running);
         }
       }
-      const errors = await this.listeners.apply(ready);
+      const errors = this.options.serveTraffic === false ? [] : await this.listeners.apply(ready);
       for (const e of errors) this.log(`proxy: ${e}`);
       if (waiting === 0) this.maybeInitialized();
     });

@@ -56,6 +56,13 @@ function escapeLabel(v: string): string {
   return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
+export interface StatsSnapshot {
+  counters: Array<[string, number]>;
+  gauges: Array<[string, number]>;
+  /** Tagged prefixes (`cluster.NAME.` → `cluster.`) for Prometheus names. */
+  tags: Array<[string, string]>;
+}
+
 export class StatsStore {
   private readonly counters = new Map<string, Counter>();
   private readonly gauges = new Map<string, Gauge>();
@@ -89,6 +96,22 @@ export class StatsStore {
     for (const k of [...this.counters.keys()]) if (k.startsWith(prefix)) this.counters.delete(k);
     for (const k of [...this.gauges.keys()]) if (k.startsWith(prefix)) this.gauges.delete(k);
     this.suffixes.delete(prefix);
+  }
+
+  /** Everything, for another process to merge (--concurrency workers report to their primary). */
+  snapshot(): StatsSnapshot {
+    return { counters: [...this.counters].map(([n, c]) => [n, c.value]), gauges: [...this.gauges].map(([n, g]) => [n, g.value]), tags: [...this.suffixes] };
+  }
+
+  /** A store holding the sum of several snapshots (Envoy's stats are process-wide). */
+  static merged(snapshots: readonly StatsSnapshot[]): StatsStore {
+    const s = new StatsStore();
+    for (const snap of snapshots) {
+      for (const [n, v] of snap.counters) s.counter(n).inc(v);
+      for (const [n, v] of snap.gauges) s.gauge(n).inc(v);
+      for (const [full, prefix] of snap.tags) s.suffixes.set(full, prefix);
+    }
+    return s;
   }
 
   /** Envoy's /stats text: `name: value`, sorted. */

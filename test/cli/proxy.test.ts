@@ -3,10 +3,11 @@
 // --ip, admin pages, a bad bootstrap reported with its field path, SIGTERM exits 0.
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { Discovery } from "../../src/controlplane/discovery.js";
 import { packageRoot } from "../../src/core/paths.js";
 import { eventually } from "../e2e/helpers.js";
 import { Backend, request } from "../proxy/helpers.js";
@@ -100,11 +101,41 @@ describe("tsmesh proxy --bootstrap (static Envoy config)", () => {
     assert.match(stats, /^http\.ingress_http\.downstream_rq_2xx: [1-9]\d*$/m);
   });
 
-  it("exits 0 on SIGTERM", async () => {
+  let workerPids: number[] = [];
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it("runs --concurrency workers (default 2) that share the listener; a crashed worker is replaced", async () => {
+    const info = JSON.parse((await request(`${admin}/server_info`)).body) as { command_line_options: { concurrency: number }; workers: number[] };
+    assert.equal(info.command_line_options.concurrency, 2);
+    assert.equal(info.workers.length, 2);
+    process.kill(info.workers[0], "SIGKILL");
+    // (A connection the primary hands to the worker in the instant it dies is lost with it, as a
+    // crashed Envoy worker's would be; once the primary has seen the exit, traffic flows.)
+    workerPids = await eventually("a replacement worker", async () => {
+      const now = JSON.parse((await request(`${admin}/server_info`)).body) as { workers: number[] };
+      return now.workers.length === 2 && !now.workers.includes(info.workers[0]) ? now.workers : undefined;
+    });
+    for (let i = 0; i < 10; i++) assert.equal((await request(`http://${IP}:10000/hello`)).status, 200);
+    // Stats are process-wide: every worker's requests are counted.
+    const before = Number(/^http\.ingress_http\.downstream_rq_total: (\d+)$/m.exec((await request(`${admin}/stats`)).body)?.[1]);
+    for (let i = 0; i < 20; i++) await request(`http://${IP}:10000/hello`);
+    const after = Number(/^http\.ingress_http\.downstream_rq_total: (\d+)$/m.exec((await request(`${admin}/stats`)).body)?.[1]);
+    assert.equal(after - before, 20);
+  });
+
+  it("exits 0 on SIGTERM, with its workers", async () => {
     const code = new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
     child.kill("SIGTERM");
     assert.equal(await code, 0);
     assert.match(stdout, /SIGTERM, draining/);
+    await eventually("workers gone", () => workerPids.every((p) => !alive(p)));
   });
 
   it("reports a bad bootstrap with the field's path and exits 1", () => {
@@ -113,5 +144,75 @@ describe("tsmesh proxy --bootstrap (static Envoy config)", () => {
     const r = spawnSync(process.execPath, [bin, "proxy", "router", "--bootstrap", bad, "--ip", IP, "--admin-port", "0", "--health-port", "0"], { encoding: "utf8", timeout: 10_000 });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /bad\.yaml\.static_resources\.clusters\[0\]\.connect_timeout: invalid duration "soon"/);
+  });
+});
+
+describe("tsmesh proxy --concurrency 2 with a control plane", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tsmesh-proxy-workers-"));
+  const GW = "127.0.64.11";
+  let discovery: Discovery;
+  let child: ChildProcessWithoutNullStreams;
+  let out = "";
+  const backends: Backend[] = [];
+  const mesh = (path: string) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: web, namespace: default}
+spec:
+  hosts: [web.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  endpoints: [{address: 127.0.64.12}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{match: [{uri: {prefix: ${path}}}], route: [{destination: {host: web.default.svc.cluster.local}}]}]
+`;
+
+  before(async () => {
+    backends.push(await Backend.start("web", "127.0.64.12", 8080));
+    writeFileSync(join(dir, "mesh.yaml"), mesh("/one"));
+    discovery = new Discovery({ configPaths: [dir], xdsAddress: "127.0.0.1:0", monitoringAddress: "", log: () => {} });
+    const { xdsPort } = await discovery.start();
+    child = spawn(process.execPath, [
+      bin, "proxy", "router", "--discovery-address", `127.0.0.1:${xdsPort}`, "--ip", GW, "--name", "gw", "--namespace", "default",
+      "--labels", "istio=ingressgateway", "--admin-port", "0", "--health-port", "0", "--access-log", "off", "--concurrency", "2",
+    ]);
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    await eventually("workers up", () => /\(2 workers\)/.test(out) && /admin http/.test(out), 15_000);
+  });
+  after(async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    }
+    await discovery.close();
+    for (const b of backends) await b.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("every worker serves the ADS config, and a change reaches them all", async () => {
+    await eventually("routed", async () => (await request(`http://${GW}:8080/one`)).status === 200, 10_000);
+    for (let i = 0; i < 10; i++) assert.equal((await request(`http://${GW}:8080/one`)).body, "web");
+    writeFileSync(join(dir, ".mesh.tmp"), mesh("/two"));
+    renameSync(join(dir, ".mesh.tmp"), join(dir, "mesh.yaml"));
+    await eventually("new route on every worker", async () => {
+      for (let i = 0; i < 10; i++) if ((await request(`http://${GW}:8080/two`)).status !== 200) return false;
+      return true;
+    });
+    for (let i = 0; i < 10; i++) assert.equal((await request(`http://${GW}:8080/one`)).status, 404);
   });
 });

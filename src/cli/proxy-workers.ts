@@ -1,0 +1,172 @@
+// `tsmesh proxy --concurrency N`: Envoy's worker threads as processes. The primary keeps the one
+// ADS stream, validates and ACKs, and serves admin and health; N workers (node:cluster) share the
+// listening sockets and each runs the data path on the config the primary forwards to it. Stats
+// are process-wide, as Envoy's: /stats sums the workers' counters and gauges on request.
+import cluster, { type Worker } from "node:cluster";
+import type { ProxyServer } from "../proxy/proxy.js";
+import { StatsStore, type StatsSnapshot } from "../proxy/stats.js";
+import type { ResourceUpdate } from "../proxy/xds/ads-client.js";
+
+export const WORKER_ENV = "TSMESH_PROXY_WORKER";
+
+export type WorkerMessage =
+  | { type: "ready" }
+  | { type: "stats"; id: number; snapshot: StatsSnapshot };
+
+export type PrimaryMessage = { type: "update"; update: ResourceUpdate } | { type: "stats"; id: number } | { type: "quit" };
+
+export class WorkerPool {
+  private readonly workers = new Map<number, Worker>();
+  private stopping = false;
+  private requestId = 0;
+  private readonly pending = new Map<number, { snapshots: StatsSnapshot[]; left: number; done: () => void }>();
+  private readyCount = 0;
+  private readonly readyWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly proxy: ProxyServer,
+    private readonly size: number,
+    private readonly log: (line: string) => void,
+  ) {
+    // Structured clone over IPC: decoded resources may hold bytes.
+    cluster.setupPrimary({ serialization: "advanced" });
+    for (let i = 0; i < size; i++) this.spawn();
+    proxy.ads?.on("update", (u) => this.broadcast({ type: "update", update: u }));
+  }
+
+  /** Every first-generation worker has started (its listeners are bound). */
+  ready(): Promise<void> {
+    if (this.readyCount >= this.size) return Promise.resolve();
+    return new Promise((r) => this.readyWaiters.push(r));
+  }
+
+  get isReady(): boolean {
+    return this.readyCount >= this.size;
+  }
+
+  pids(): number[] {
+    return [...this.workers.values()].map((w) => w.process.pid ?? 0);
+  }
+
+  private spawn(): void {
+    const w = cluster.fork({ [WORKER_ENV]: "1" });
+    this.workers.set(w.id, w);
+    w.on("message", (m: WorkerMessage) => this.onMessage(w, m));
+    w.on("error", () => {});
+    w.once("exit", (code, signal) => {
+      this.workers.delete(w.id);
+      for (const p of this.pending.values()) {
+        p.left--;
+        if (p.left <= 0) p.done();
+      }
+      if (this.stopping) return;
+      this.log(`tsmesh proxy: worker ${w.process.pid} exited (${signal ?? code}); starting another`);
+      setTimeout(() => !this.stopping && this.spawn(), 200).unref();
+    });
+  }
+
+  private onMessage(w: Worker, m: WorkerMessage): void {
+    if (m.type === "ready") {
+      // Bring the new worker up to date with everything the primary holds.
+      for (const u of this.proxy.currentUpdates()) this.send(w, { type: "update", update: u });
+      if (++this.readyCount >= this.size) for (const r of this.readyWaiters.splice(0)) r();
+    } else if (m.type === "stats") {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      p.snapshots.push(m.snapshot);
+      p.left--;
+      if (p.left <= 0) p.done();
+    }
+  }
+
+  private send(w: Worker, m: PrimaryMessage): void {
+    if (w.isConnected()) w.send(m);
+  }
+
+  private broadcast(m: PrimaryMessage): void {
+    for (const w of this.workers.values()) this.send(w, m);
+  }
+
+  /** The primary's stats plus every worker's, summed (workers that do not answer in 2 s are left out). */
+  collectStats(): Promise<StatsStore> {
+    const id = ++this.requestId;
+    const own = this.proxy.stats.snapshot();
+    return new Promise((resolve) => {
+      const snapshots: StatsSnapshot[] = [own];
+      const finish = () => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        resolve(StatsStore.merged(snapshots));
+      };
+      const timer = setTimeout(finish, 2000);
+      this.pending.set(id, { snapshots, left: this.workers.size, done: finish });
+      if (this.workers.size === 0) return finish();
+      this.broadcast({ type: "stats", id });
+    });
+  }
+
+  /** Asks every worker to drain and exit; kills those still there after `graceMs`. */
+  async stop(graceMs = 3000): Promise<void> {
+    this.stopping = true;
+    const exits = [...this.workers.values()].map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          if (w.isDead()) return resolve();
+          const t = setTimeout(() => {
+            w.process.kill("SIGKILL");
+            resolve();
+          }, graceMs);
+          w.once("exit", () => {
+            clearTimeout(t);
+            resolve();
+          });
+          this.send(w, { type: "quit" });
+        }),
+    );
+    await Promise.all(exits);
+  }
+}
+
+/**
+ * A worker's side: start (static config), then apply what the primary sends, answer stats requests,
+ * exit on quit. Messages are taken from the first moment (IPC drops messages nobody listens to) and
+ * held until the proxy has started.
+ */
+export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, log: (line: string) => void): Promise<number> {
+  return new Promise((resolve) => {
+    let started = false;
+    const held: PrimaryMessage[] = [];
+    let quitting = false;
+    const quit = () => {
+      if (quitting) return;
+      quitting = true;
+      // The IPC channel keeps a worker's event loop alive: let go of it once the proxy is closed.
+      void proxy.close().then(() => {
+        if (process.connected) process.disconnect();
+        resolve(0);
+      });
+    };
+    const handle = (m: PrimaryMessage) => {
+      if (m.type === "update") proxy.applyUpdate(m.update);
+      else if (m.type === "stats") process.send?.({ type: "stats", id: m.id, snapshot: proxy.stats.snapshot() } satisfies WorkerMessage);
+      else if (m.type === "quit") quit();
+    };
+    process.on("message", (m: PrimaryMessage) => (started || m.type === "quit" ? handle(m) : held.push(m)));
+    // The primary went away: nothing will configure or stop this worker any more.
+    process.once("disconnect", quit);
+    // Signals are the primary's to handle (it stops the workers).
+    process.on("SIGINT", () => {});
+    process.on("SIGTERM", quit);
+    start().then(
+      () => {
+        started = true;
+        for (const m of held.splice(0)) handle(m);
+        process.send?.({ type: "ready" } satisfies WorkerMessage);
+      },
+      (e: Error) => {
+        log(`tsmesh proxy worker ${process.pid}: ${e.message}`);
+        void proxy.close().then(() => resolve(1));
+      },
+    );
+  });
+}
