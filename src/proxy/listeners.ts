@@ -4,7 +4,10 @@
 // server name, transport protocol, application protocol, source IP, source port), then that
 // chain's network filter takes the socket. A removed or changed listener drains: it stops
 // accepting at once, its open connections finish (or are closed after the drain timeout).
+import { readFileSync } from "node:fs";
 import * as net from "node:net";
+import { Duplex } from "node:stream";
+import * as tls from "node:tls";
 import type { ProtoObject } from "../envoy/protos.js";
 import type { StatsScope, StatsStore } from "./stats.js";
 import { XdsConfigError } from "./xds-error.js";
@@ -37,7 +40,15 @@ export interface FilterChainSpec {
     serverNames: string[];
   };
   filters: ProtoObject[];
+  /** TLS termination (a DownstreamTlsContext transport socket); "unavailable" when its secrets come from SDS. */
+  tls?: DownstreamTls | "unavailable";
   object: ProtoObject;
+}
+
+export interface DownstreamTls {
+  context: tls.SecureContext;
+  alpn: string[];
+  requireClientCertificate: boolean;
 }
 
 export interface ListenerSpec {
@@ -64,7 +75,11 @@ function chainSpec(fc: ProtoObject, path: string): FilterChainSpec {
   const dp = obj(m.destinationPort);
   const filters = arr(fc.filters);
   if (filters.length === 0) throw new XdsConfigError(`${path}.filters`, "a filter chain needs at least one network filter");
+  const ts = obj(fc.transportSocket);
+  const tlsCtx = obj(ts?.typedConfig);
+  const tlsSpec = tlsCtx && tlsCtx["@type"] === DOWNSTREAM_TLS_TYPE ? downstreamTls(tlsCtx, `${path}.transportSocket`) : undefined;
   return {
+    tls: tlsSpec,
     name: typeof fc.name === "string" ? fc.name : "",
     match: {
       destinationPort: typeof dp?.value === "number" ? dp.value : undefined,
@@ -77,6 +92,85 @@ function chainSpec(fc: ProtoObject, path: string): FilterChainSpec {
     filters,
     object: fc,
   };
+}
+
+const DOWNSTREAM_TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
+
+/** An Envoy DataSource: filename, inline string or inline bytes. */
+function dataSource(d: unknown, path: string): Buffer {
+  const o = obj(d);
+  if (typeof o?.filename === "string") {
+    try {
+      return readFileSync(o.filename);
+    } catch (e) {
+      throw new XdsConfigError(`${path}.filename`, `cannot read ${o.filename}: ${(e as Error).message}`);
+    }
+  }
+  if (typeof o?.inlineString === "string") return Buffer.from(o.inlineString);
+  if (o?.inlineBytes instanceof Uint8Array) return Buffer.from(o.inlineBytes);
+  throw new XdsConfigError(path, "needs filename, inline_string or inline_bytes");
+}
+
+/** A DownstreamTlsContext with inline or file certificates (SDS-delivered secrets come with the security step). */
+function downstreamTls(c: ProtoObject, path: string): DownstreamTls | "unavailable" {
+  const common = obj(c.commonTlsContext) ?? {};
+  const certs = arr(common.tlsCertificates);
+  if (certs.length === 0) {
+    if (arr(common.tlsCertificateSdsSecretConfigs).length > 0) return "unavailable";
+    throw new XdsConfigError(`${path}.commonTlsContext`, "needs tls_certificates");
+  }
+  const requireClientCertificate = obj(c.requireClientCertificate)?.value === true;
+  const validation = obj(common.validationContext);
+  try {
+    const context = tls.createSecureContext({
+      cert: dataSource(certs[0].certificateChain, `${path}.commonTlsContext.tlsCertificates[0].certificateChain`),
+      key: dataSource(certs[0].privateKey, `${path}.commonTlsContext.tlsCertificates[0].privateKey`),
+      ca: validation?.trustedCa ? dataSource(validation.trustedCa, `${path}.commonTlsContext.validationContext.trustedCa`) : undefined,
+    });
+    return { context, alpn: Array.isArray(common.alpnProtocols) ? (common.alpnProtocols as string[]) : [], requireClientCertificate };
+  } catch (e) {
+    if (e instanceof XdsConfigError) throw e;
+    throw new XdsConfigError(`${path}.commonTlsContext.tlsCertificates[0]`, (e as Error).message);
+  }
+}
+
+/**
+ * Terminates TLS on a connection whose first bytes were already read (the tls_inspector put them
+ * back): the TLS socket reads through a stream, so it sees those bytes too.
+ */
+function terminateTls(socket: net.Socket, t: DownstreamTls): tls.TLSSocket {
+  const carrier = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _enc, cb) {
+      socket.write(chunk, cb);
+    },
+    final(cb) {
+      socket.end();
+      cb();
+    },
+    destroy(err, cb) {
+      socket.destroy();
+      cb(err);
+    },
+  });
+  socket.on("data", (d: Buffer) => {
+    if (!carrier.push(d)) socket.pause();
+  });
+  socket.once("end", () => carrier.push(null));
+  socket.once("close", () => carrier.destroy());
+  const secure = new tls.TLSSocket(carrier as unknown as net.Socket, {
+    isServer: true,
+    secureContext: t.context,
+    // HTTP/2 over a terminated TLS connection is not served yet (node:http2 cannot take this
+    // stream-wrapped socket): only http/1.1 is offered by ALPN, so h2 clients fall back.
+    ALPNProtocols: t.alpn.filter((p) => p !== "h2").length ? t.alpn.filter((p) => p !== "h2") : undefined,
+    requestCert: t.requireClientCertificate,
+    rejectUnauthorized: t.requireClientCertificate,
+  });
+  secure.on("error", () => secure.destroy());
+  return secure;
 }
 
 /** Validates a decoded Listener. */
@@ -394,7 +488,7 @@ export class ListenerManager {
       }
       const chainsList = [...handlers.keys()];
       const needsAlpn = chainsList.some((fc) => fc.match.applicationProtocols.length > 0);
-      const needsTls = chainsList.some((fc) => fc.match.serverNames.length > 0 || fc.match.transportProtocol === "tls");
+      const needsTls = chainsList.some((fc) => fc.match.serverNames.length > 0 || fc.match.transportProtocol === "tls" || fc.tls !== undefined);
       const dispatch = (alpn: string[], tls?: ClientHello) => {
         const fc = selectFilterChain(spec, {
           localAddress: info.localAddress,
@@ -408,6 +502,17 @@ export class ListenerManager {
         if (!h) {
           noChain.inc();
           socket.destroy();
+          return;
+        }
+        if (fc.tls === "unavailable") {
+          // Its certificate comes over SDS, which tsmesh does not serve yet.
+          noChain.inc();
+          socket.destroy();
+          return;
+        }
+        if (fc.tls) {
+          h.handle(terminateTls(socket, fc.tls), info);
+          socket.resume();
           return;
         }
         h.handle(socket, info);

@@ -2,11 +2,16 @@
 // (exact before wildcard) without the proxy terminating TLS (Istio's PASSTHROUGH and TLS routes);
 // plaintext on the same listener takes the chain without server names.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import * as https from "node:https";
 import * as net from "node:net";
+import { join } from "node:path";
 import * as tls from "node:tls";
 import { after, before, describe, it } from "node:test";
+import { packageRoot } from "../../src/core/paths.js";
 import { parseClientHello } from "../../src/proxy/listeners.js";
 import { ProxyServer } from "../../src/proxy/proxy.js";
+import { Backend } from "./helpers.js";
 
 const IP = "127.0.67.1";
 
@@ -109,5 +114,106 @@ describe("tls_inspector filter chain selection", () => {
     assert.equal(parseClientHello(Buffer.from([0x16, 0x03])), "incomplete");
     assert.equal(parseClientHello(Buffer.from("GET / HTTP/1.1\r\n")), undefined);
     assert.equal(parseClientHello(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x04, 0x02, 0, 0, 0])), undefined);
+  });
+});
+
+describe("TLS termination (DownstreamTlsContext)", () => {
+  const fixtures = join(packageRoot(), "test", "fixtures", "tls");
+  const ca = readFileSync(join(fixtures, "ca.crt"));
+  let backend: Backend;
+  let proxy: ProxyServer;
+
+  before(async () => {
+    backend = await Backend.start("behind-tls", "127.0.67.12", 8080);
+    const hcm = {
+      name: "envoy.filters.network.http_connection_manager",
+      typedConfig: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        statPrefix: "https",
+        routeConfig: { name: "r", virtualHosts: [{ name: "v", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "app" } }] }] },
+        httpFilters: [{ name: "envoy.filters.http.router", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+      },
+    };
+    const tlsSocket = {
+      name: "envoy.transport_sockets.tls",
+      typedConfig: {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+        commonTlsContext: {
+          tlsCertificates: [{ certificateChain: { filename: join(fixtures, "server.crt") }, privateKey: { filename: join(fixtures, "server.key") } }],
+          alpnProtocols: ["h2", "http/1.1"],
+        },
+      },
+    };
+    proxy = new ProxyServer({
+      node: { id: "tls-termination" },
+      accessLog: false,
+      staticResources: {
+        clusters: [{ ...staticCluster("app", "127.0.67.12"), loadAssignment: { clusterName: "app", endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: "127.0.67.12", portValue: 8080 } } } }] }] } }],
+        listeners: [
+          {
+            name: "https",
+            address: { socketAddress: { address: "127.0.67.11", portValue: 8443 } },
+            filterChains: [{ filterChainMatch: { serverNames: ["gateway.example.com"] }, filters: [hcm], transportSocket: tlsSocket }],
+          },
+        ],
+      },
+    });
+    await proxy.start();
+  });
+  after(async () => {
+    await proxy.close();
+    await backend.close();
+  });
+
+  it("terminates TLS for the matching server name and forwards plaintext", async () => {
+    const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = https.request({ host: "127.0.67.11", port: 8443, path: "/secure", servername: "gateway.example.com", ca, headers: { host: "gateway.example.com" } }, (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.body, "behind-tls");
+    assert.equal(backend.seen.at(-1)!.headers["x-forwarded-proto"], "https");
+    // ALPN settles on http/1.1 even when the client offers h2 (HTTP/2 over TLS is not served yet).
+    const alpn = await new Promise<string | false | null>((resolve, reject) => {
+      const c = tls.connect({ host: "127.0.67.11", port: 8443, servername: "gateway.example.com", ca, ALPNProtocols: ["h2", "http/1.1"] }, () => {
+        resolve(c.alpnProtocol);
+        c.end();
+      });
+      c.on("error", reject);
+    });
+    assert.equal(alpn, "http/1.1");
+  });
+
+  it("a certificate that cannot be read is a config error naming the field", () => {
+    const bad = new ProxyServer({
+      node: { id: "bad-tls" },
+      accessLog: false,
+      staticResources: {
+        listeners: [
+          {
+            name: "bad",
+            address: { socketAddress: { address: "127.0.67.11", portValue: 8444 } },
+            filterChains: [
+              {
+                filters: [{ name: "envoy.filters.network.tcp_proxy", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", statPrefix: "x", cluster: "app" } }],
+                transportSocket: {
+                  name: "envoy.transport_sockets.tls",
+                  typedConfig: {
+                    "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                    commonTlsContext: { tlsCertificates: [{ certificateChain: { filename: "/nonexistent.crt" }, privateKey: { inlineString: "x" } }] },
+                  },
+                },
+              },
+            ],
+          },
+        ],
+      },
+    });
+    return assert.rejects(bad.start(), /filterChains\[0\]\.transportSocket\.commonTlsContext\.tlsCertificates\[0\]\.certificateChain\.filename: cannot read \/nonexistent\.crt/);
   });
 });

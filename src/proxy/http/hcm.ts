@@ -372,6 +372,13 @@ export class HttpConnectionManager implements NetworkHandler {
   handle(socket: net.Socket, _info: ConnectionInfo): void {
     this.cxTotal.inc();
     if (this.cfg.codecType !== "AUTO") return this.dispatch(socket, this.cfg.codecType === "HTTP2", undefined);
+    // Over TLS the protocol is the one ALPN chose (no peeking: the HTTP codecs read the TLS socket's
+    // handle directly and would miss bytes put back into its JS buffer).
+    const secure = socket as net.Socket & { encrypted?: boolean; alpnProtocol?: string | false };
+    if (secure.encrypted) {
+      socket.once("secure", () => this.dispatch(socket, secure.alpnProtocol === "h2", undefined));
+      return;
+    }
     // Sniff the connection preface (Envoy's AUTO codec); the bytes are put back for the codec.
     let buf: Buffer | undefined;
     const onData = (c: Buffer) => {
@@ -442,7 +449,8 @@ export class HttpConnectionManager implements NetworkHandler {
       method: req.method ?? "GET",
       authority,
       path,
-      scheme: "http",
+      // TLS terminated by this listener's filter chain: the request arrived over https.
+      scheme: (req.socket as { encrypted?: boolean }).encrypted ? "https" : "http",
       headers: req.headers,
       body,
       remote: req.socket.remoteAddress?.replace(/^::ffff:/, "") ?? "",
