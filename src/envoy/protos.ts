@@ -81,6 +81,17 @@ export function inPushOrder<T>(byType: ReadonlyMap<string, T>): T[] {
   return out;
 }
 
+/** envoy.config.core.v3.Node as ADS requests carry it, metadata as plain JSON (proto3 JSON mapping). */
+export interface XdsNode {
+  id: string;
+  cluster?: string;
+  /** The node's metadata Struct as plain JSON (`{ GENERATOR: "grpc" }`). */
+  metadata?: Record<string, unknown>;
+  locality?: { region?: string; zone?: string; subZone?: string };
+  userAgentName?: string;
+  userAgentVersion?: string;
+}
+
 // The ADS gRPC service and its messages (shared by the server and the proxy's client).
 export const ADS_SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService";
 export const SOTW_METHOD_PATH = `/${ADS_SERVICE}/StreamAggregatedResources`;

@@ -28,6 +28,7 @@ import {
   struct,
   TYPE_SHORT_NAMES,
   type ProtoObject,
+  type XdsNode,
 } from "../../envoy/protos.js";
 
 
@@ -41,17 +42,8 @@ type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]:
 export interface AdsClientOptions {
   /** host:port of the ADS server ("127.0.0.1:15010"). */
   target: string;
-  node: {
-    id: string;
-    cluster?: string;
-    /** Plain JSON, sent as a google.protobuf.Struct. */
-    metadata?: Record<string, unknown>;
-    locality?: { region?: string; zone?: string; subZone?: string };
-    /** Node.user_agent_name (default "tsmesh"). */
-    userAgentName?: string;
-    /** Node.user_agent_version. */
-    userAgentVersion?: string;
-  };
+  /** Sent on each stream's first request (metadata as a google.protobuf.Struct; user agent "tsmesh" by default). */
+  node: XdsNode;
   /** Delta (incremental, the default) or state-of-the-world ADS. */
   protocol?: "delta" | "sotw";
   /** Reconnect backoff: Envoy's jittered exponential backoff, 500 ms doubling up to 30 s. */

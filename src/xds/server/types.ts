@@ -2,17 +2,9 @@
 // produces resources (tsmesh's Istio generators). go-control-plane's split: the server knows the
 // xDS protocol and nothing of Istio; the generator knows Istio and nothing of streams.
 import type { EncodedResource } from "../../envoy/encoded.js";
+import type { XdsNode } from "../../envoy/protos.js";
 
-/** envoy.config.core.v3.Node as the first request of a stream carries it (typed-object form). */
-export interface XdsNode {
-  id: string;
-  cluster?: string;
-  /** The node's metadata Struct as plain JSON (proto3 JSON mapping: `{ GENERATOR: "grpc" }`). */
-  metadata?: Record<string, unknown>;
-  locality?: { region?: string; zone?: string; subZone?: string };
-  userAgentName?: string;
-  userAgentVersion?: string;
-}
+export type { XdsNode };
 
 /** What a push is about. Requests queued for the same connection are merged (see mergePushRequests). */
 export interface PushRequest {
