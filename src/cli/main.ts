@@ -3,10 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { packageRoot } from "../core/paths.js";
-import { runAnalyze } from "./analyze.js";
-import { runDiscovery } from "./discovery.js";
-import { parseLabels, runProxy } from "./proxy.js";
-import { runValidate } from "./validate.js";
+// Subcommands are imported when run: a proxy or an app started by `tsmesh up` loads only its own code.
 
 const USAGE = `tsmesh — a service mesh that speaks Istio
 
@@ -24,8 +21,11 @@ Usage:
   tsmesh proxy sidecar|router --ip IP --name NAME [--namespace NS] [--discovery-address 127.0.0.1:15010]
                [--labels k=v,...] [--locality region/zone/subzone] [--bootstrap FILE]
                [--access-log PATH|off] [--admin-port 15000] [--health-port 15021] [--xds sotw|delta]
+               [--concurrency 2] [--app-address IP]
       Run the data plane (Envoy's role) for one workload or as a gateway: config over ADS and/or
       from an Envoy bootstrap; 0.0.0.0 listeners bind --ip; admin on IP:15000, health on IP:15021.
+      --app-address: where the workload's app listens (inbound traffic goes to APP_ADDRESS:PORT;
+      default 127.0.0.1, as in Istio).
   tsmesh version
   tsmesh help
 `;
@@ -43,6 +43,17 @@ function outputFormat(v: string | undefined): "text" | "json" {
 
 class UsageError extends Error {}
 
+/** `k=v,k2=v2` (the --labels flag). */
+export function parseLabels(s: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (s ?? "").split(",").filter(Boolean)) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--labels: ${JSON.stringify(part)} is not key=value`);
+    out[part.slice(0, eq)] = part.slice(eq + 1);
+  }
+  return out;
+}
+
 export function main(argv: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): number | Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -54,7 +65,8 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           options: { output: { type: "string", short: "o" }, "ignore-unknown": { type: "boolean" } },
         });
         if (positionals.length === 0) throw new UsageError("validate needs at least one file or folder");
-        return runValidate(positionals, { output: outputFormat(values.output), ignoreUnknown: values["ignore-unknown"] ?? false }, out);
+        const options = { output: outputFormat(values.output), ignoreUnknown: values["ignore-unknown"] ?? false };
+        return import("./validate.js").then((m) => m.runValidate(positionals, options, out));
       }
       case "analyze": {
         const { values, positionals } = parseArgs({
@@ -65,7 +77,8 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         if (positionals.length === 0) throw new UsageError("analyze needs at least one file or folder");
         const threshold = values["failure-threshold"] ?? "Error";
         if (!["Error", "Warning", "Info"].includes(threshold)) throw new UsageError(`--failure-threshold must be Error, Warning or Info`);
-        return runAnalyze(positionals, { output: outputFormat(values.output), failureThreshold: threshold as "Error" | "Warning" | "Info" }, out);
+        const options = { output: outputFormat(values.output), failureThreshold: threshold as "Error" | "Warning" | "Info" };
+        return import("./analyze.js").then((m) => m.runAnalyze(positionals, options, out));
       }
       case "discovery": {
         const { values, positionals } = parseArgs({
@@ -79,11 +92,8 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         });
         const config = [...(values.config ?? []), ...positionals];
         if (config.length === 0) throw new UsageError("discovery needs --config DIR");
-        return runDiscovery(
-          { config, xdsAddress: values["xds-address"] ?? "127.0.0.1:15010", monitoringAddress: values["monitoring-address"] ?? "127.0.0.1:15014" },
-          out,
-          err,
-        );
+        const options = { config, xdsAddress: values["xds-address"] ?? "127.0.0.1:15010", monitoringAddress: values["monitoring-address"] ?? "127.0.0.1:15014" };
+        return import("./discovery.js").then((m) => m.runDiscovery(options, out, err));
       }
       case "proxy": {
         const { values, positionals } = parseArgs({
@@ -102,6 +112,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
             "admin-port": { type: "string" },
             "health-port": { type: "string" },
             xds: { type: "string" },
+            "app-address": { type: "string" },
           },
         });
         const type = positionals[0];
@@ -115,14 +126,8 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         };
         const xds = values.xds ?? "delta";
         if (xds !== "delta" && xds !== "sotw") throw new UsageError("--xds must be delta or sotw");
-        let labels: Record<string, string>;
-        try {
-          labels = parseLabels(values.labels);
-        } catch (e) {
-          throw new UsageError((e as Error).message);
-        }
-        return runProxy(
-          {
+        const labels = parseLabels(values.labels);
+        const options = {
             type,
             discoveryAddress: values["discovery-address"],
             ip,
@@ -136,10 +141,9 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
             adminPort: num(values["admin-port"], 15000, "--admin-port"),
             healthPort: num(values["health-port"], 15021, "--health-port"),
             xdsProtocol: xds,
-          },
-          out,
-          err,
-        );
+            appAddress: values["app-address"],
+        } as const;
+        return import("./proxy.js").then((m) => m.runProxy(options, out, err));
       }
       case "version":
       case "--version":

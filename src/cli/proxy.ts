@@ -23,16 +23,8 @@ export interface ProxyCliOptions {
   adminPort: number;
   healthPort: number;
   xdsProtocol: "delta" | "sotw";
-}
-
-export function parseLabels(s: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of (s ?? "").split(",").filter(Boolean)) {
-    const eq = part.indexOf("=");
-    if (eq <= 0) throw new Error(`--labels: ${JSON.stringify(part)} is not key=value`);
-    out[part.slice(0, eq)] = part.slice(eq + 1);
-  }
-  return out;
+  /** The app's own address (node metadata INBOUND_APP_ADDRESS: inbound clusters send there). */
+  appAddress?: string;
 }
 
 export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
@@ -67,6 +59,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
         INSTANCE_IPS: o.ip,
         WORKLOAD_NAME: o.name,
         PROXY_CONCURRENCY: String(o.concurrency),
+        ...(o.appAddress ? { INBOUND_APP_ADDRESS: o.appAddress } : {}),
       },
       locality: region || zone || subZone ? { region, zone, subZone } : undefined,
     },
