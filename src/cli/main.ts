@@ -26,6 +26,15 @@ Usage:
       from an Envoy bootstrap; 0.0.0.0 listeners bind --ip; admin on IP:15000, health on IP:15021.
       --app-address: where the workload's app listens (inbound traffic goes to APP_ADDRESS:PORT;
       default 127.0.0.1, as in Istio).
+  tsmesh up [DIR] [--config EXTRA]... [--xds-address 127.0.0.1:15010] [--monitoring-address 127.0.0.1:15014]
+            [--log-dir DIR] [--concurrency 1]
+      Run a whole mesh on this machine (default DIR: the bundled bookinfo example): the control plane,
+      a gateway for each WorkloadEntry a Gateway selects, and for every other WorkloadEntry a sidecar
+      on its 127.x address plus its app (the tsmesh.io/command annotation). Waits until all are
+      ready, prints the gateway URLs, applies YAML edits live; Ctrl-C drains and stops everything.
+  tsmesh app NAME [ARGS...]
+      Run a bundled sample app (bookinfo's productpage, details, reviews, ratings; httpbin; tcp-echo)
+      on HOST:PORT from the environment. \`tsmesh app --help\` lists them.
   tsmesh version
   tsmesh help
 `;
@@ -54,8 +63,19 @@ export function parseLabels(s: string | undefined): Record<string, string> {
   return out;
 }
 
+/**
+ * Processes `tsmesh up` starts get an IPC channel and TSMESH_EXIT_WITH_PARENT=1: when `up` goes
+ * away without stopping them (killed), the channel closes and they stop as on SIGTERM.
+ */
+function exitWithParent(): void {
+  if (process.env.TSMESH_EXIT_WITH_PARENT !== "1" || !process.channel || process.env.NODE_UNIQUE_ID) return;
+  process.channel.unref();
+  process.once("disconnect", () => process.kill(process.pid, "SIGTERM"));
+}
+
 export function main(argv: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): number | Promise<number> {
   const [cmd, ...rest] = argv;
+  exitWithParent();
   try {
     switch (cmd) {
       case "validate": {
@@ -144,6 +164,41 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
             appAddress: values["app-address"],
         } as const;
         return import("./proxy.js").then((m) => m.runProxy(options, out, err));
+      }
+      case "up": {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: {
+            config: { type: "string", multiple: true },
+            "xds-address": { type: "string" },
+            "monitoring-address": { type: "string" },
+            "log-dir": { type: "string" },
+            concurrency: { type: "string" },
+          },
+        });
+        if (positionals.length > 1) throw new UsageError("up takes one folder (use --config for more)");
+        const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
+        if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)) throw new UsageError("--concurrency must be 1..64");
+        const options = {
+          dir: positionals[0] ?? join(packageRoot(), "examples/bookinfo"),
+          extraConfig: values.config ?? [],
+          xdsAddress: values["xds-address"],
+          monitoringAddress: values["monitoring-address"],
+          logDir: values["log-dir"],
+          concurrency,
+        };
+        return import("./up.js").then((m) => m.runUp(options, out, err));
+      }
+      case "app": {
+        const [name, ...args] = rest;
+        if (!name || name === "--help" || name === "-h") {
+          return import("./app.js").then((m) => {
+            out(`tsmesh app NAME [ARGS...]: runs a bundled sample app\n\n${Object.entries(m.SAMPLE_APPS).map(([n, a]) => `  ${n.padEnd(12)} ${a.about}`).join("\n")}`);
+            return name ? 0 : 2;
+          });
+        }
+        return import("./app.js").then((m) => m.runApp(name, args, out, err));
       }
       case "version":
       case "--version":

@@ -113,6 +113,23 @@ export class Discovery {
     return this.started;
   }
 
+  /**
+   * Whether config has settled everywhere: no change waiting in the debouncer, no push queued or in
+   * flight, and every connected proxy has answered (ACK or NACK) the last response of each type.
+   */
+  async converged(): Promise<boolean> {
+    if (this.debouncer.hasPending) return false;
+    const idle = await Promise.race([this.server.idle().then(() => true), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
+    if (!idle || this.debouncer.hasPending) return false;
+    for (const c of this.server.connections()) {
+      for (const t of c.types) {
+        if (!t.sentNonce) continue;
+        if (t.sentNonce !== t.ackedNonce && t.sentNonce !== t.nack?.nonce) return false;
+      }
+    }
+    return true;
+  }
+
   async close(): Promise<void> {
     this.unsubscribe?.();
     this.debouncer.close();

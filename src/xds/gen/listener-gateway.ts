@@ -101,7 +101,7 @@ function routeNameFor(s: Pick<MergedServer, "protocol" | "tls" | "port" | "gatew
  * gateway workload backs is listened on at that port's target port (the first match); any other
  * number is used as is.
  */
-function resolvePort(number: number, instances: readonly ServiceInstance[]): number {
+export function resolveGatewayPort(number: number, instances: readonly ServiceInstance[]): number {
   for (const inst of instances) if (inst.port.port === number) return inst.endpointPort;
   return number;
 }
@@ -128,7 +128,7 @@ export function mergeGatewayServers(refs: readonly GatewayServerRef[], proxy: Pr
     const gatewayName = ref.gateway.slice(slash + 1);
     const hosts = sanitizeServerHosts(server.hosts, gatewayNamespace);
     const protocol = parseProtocol(server.port.protocol);
-    const resolvedPort = resolvePort(server.port.number, instances);
+    const resolvedPort = resolveGatewayPort(server.port.number, instances);
     const base = { port: server.port, tls: server.tls, protocol, gatewayName, gatewayNamespace };
     const s: MergedServer = {
       ...base,

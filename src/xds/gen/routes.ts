@@ -10,7 +10,8 @@ import type { Resource } from "../../api/resource.js";
 import { hostIsSubsetOf, hostsOverlap, resolveShortName } from "../../api/hosts.js";
 import type { ProtoObject } from "../../envoy/protos.js";
 import type { Proxy } from "../../model/proxy.js";
-import { labelsKey, type GatewayServerRef, type PushContext } from "../../model/push-context.js";
+import { labelsKey, type GatewayServerRef, type PushContext, type ServiceInstance } from "../../model/push-context.js";
+import { resolveGatewayPort } from "./listener-gateway.js";
 import { isHTTPProtocol, parseProtocol, type Protocol, type Service, type ServicePortInfo } from "../../registry/model.js";
 import { convertHttpRoutes, defaultOutboundRoute, sortVirtualHostRoutes, usesSourceLabels, type HashPolicyFn } from "./httproute.js";
 import {
@@ -92,24 +93,31 @@ export function sidecarRouteNames(proxy: Proxy, push: PushContext): string[] {
   });
 }
 
-/** Istio's gatewayRDSRouteName: `http.PORT` for HTTP servers, the HTTPS name for TLS-terminating HTTPS servers. */
-export function gatewayServerRouteName(ref: GatewayServerRef): string | undefined {
+/**
+ * Istio's gatewayRDSRouteName: `http.PORT` for HTTP servers, the HTTPS name for TLS-terminating
+ * HTTPS servers. PORT is the port the gateway listens on: a server port that is a port of a service
+ * the gateway backs becomes its target port (Service 80 → 8080 gives `http.8080`), as in the LDS.
+ */
+export function gatewayServerRouteName(ref: GatewayServerRef, instances: readonly ServiceInstance[] = []): string | undefined {
   const s = ref.server;
   const protocol = parseProtocol(s.port.protocol);
-  if (isHTTPProtocol(protocol)) return gatewayHttpRouteName(s.port.number);
+  const port = resolveGatewayPort(s.port.number, instances);
+  if (isHTTPProtocol(protocol)) return gatewayHttpRouteName(port);
   const mode = s.tls?.mode;
   if (protocol === "HTTPS" && s.tls && mode !== "PASSTHROUGH" && mode !== "AUTO_PASSTHROUGH") {
     const slash = ref.gateway.indexOf("/");
-    return gatewayHttpsRouteName(s.port.number, s.port.name, ref.gateway.slice(slash + 1), ref.gateway.slice(0, slash));
+    return gatewayHttpsRouteName(port, s.port.name, ref.gateway.slice(slash + 1), ref.gateway.slice(0, slash));
   }
   return undefined;
 }
 
 function gatewayServersByRoute(proxy: Proxy, push: PushContext): ReadonlyMap<string, readonly GatewayServerRef[]> {
-  return push.memo(`rds/gateway-servers/${labelsKey(proxy.labels)}`, () => {
+  // Keyed by address too: the service ports the gateway backs (by its IPs) resolve the route names.
+  return push.memo(`rds/gateway-servers/${labelsKey(proxy.labels)}/${proxy.namespace}/${proxy.ipAddresses.join(",")}`, () => {
     const out = new Map<string, GatewayServerRef[]>();
+    const instances = push.serviceInstances(proxy);
     for (const ref of push.gatewayServers(proxy)) {
-      const name = gatewayServerRouteName(ref);
+      const name = gatewayServerRouteName(ref, instances);
       if (!name) continue;
       const list = out.get(name);
       if (list) list.push(ref);

@@ -11,6 +11,7 @@ import type { PushContext } from "../../../src/model/push-context.js";
 import type { Proxy } from "../../../src/model/proxy.js";
 import { buildListeners, mergeGatewayServers } from "../../../src/xds/gen/listeners.js";
 import { gatewayHttpRouteName, gatewayHttpsRouteName, outboundRouteName } from "../../../src/xds/gen/names.js";
+import { buildRouteConfigurations } from "../../../src/xds/gen/routes.js";
 import { assertGolden, assertRoundTrip, bookinfo, testProxy } from "../../helpers/xds.js";
 
 const PRODUCTPAGE = { ip: "127.0.2.1", name: "productpage-v1", labels: { app: "productpage", version: "v1" } };
@@ -582,4 +583,34 @@ spec: { address: 127.0.7.1, labels: { app: multi } }
     (named(capture, "virtualInbound").filterChains as Json[]).map((c) => c.name),
     ["virtualInbound-blackhole", "virtualInbound-catchall-http", "virtualInbound", "0.0.0.0_7070", "0.0.0.0_7072", "0.0.0.0_7072", "0.0.0.0_17071"],
   );
+});
+
+test("a gateway's listeners and route configurations agree on names when server ports resolve to target ports", () => {
+  // Istio's httpbin-gateway.yaml uses port 80, a port of the gateway's service (→ 8080); HTTPS 443 → 8443.
+  const push = bookinfo(
+    TLS_GATEWAY,
+    `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: httpbin-gateway, namespace: default }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+  - port: { number: 80, name: http, protocol: HTTP }
+    hosts: ["*"]
+`,
+  );
+  const proxy = ingress();
+  const referenced = new Set<string>();
+  for (const l of listeners(proxy, push)) {
+    for (const chain of (l.filterChains as Json[] | undefined) ?? []) {
+      const hcm = ((chain.filters as Json[] | undefined) ?? []).find((f) => f.name === HCM);
+      const rds = hcm && ((hcm.typedConfig as Json).rds as Json | undefined);
+      if (rds) referenced.add(rds.routeConfigName as string);
+    }
+  }
+  const built = new Set(buildRouteConfigurations(proxy, push).map((rc) => rc.name as string));
+  assert.ok(referenced.has(gatewayHttpRouteName(8080)));
+  assert.ok(referenced.has(gatewayHttpsRouteName(8443, "https-bookinfo", "secure-gateway", "default")));
+  assert.deepEqual([...referenced].sort(), [...built].sort());
 });

@@ -155,7 +155,8 @@ metadata: { name: web, namespace: istio-system }
 spec:
   selector: { istio: ingressgateway }
   servers:
-  - port: { number: 80, name: http, protocol: HTTP }
+  # Not a port of the gateway's service (80 would be listened on, and routed, at its target port 8080).
+  - port: { number: 8081, name: http, protocol: HTTP }
     hosts: ["default/shop.example.com", "team/*", "plain.example.com", "redirect-only.example.com"]
     tls: { httpsRedirect: true }
 ---
@@ -191,26 +192,26 @@ spec:
 `;
 
   it("intersects VirtualService hosts with server hosts (ns/host filters the VS namespace), collapses identical routes, httpsRedirect", () => {
-    const rc = one(ingress, bookinfo(GATEWAY), "http.80");
+    const rc = one(ingress, bookinfo(GATEWAY), "http.8081");
     assert.deepEqual(
       vhosts(rc).map((v) => [v.name, v.domains, v.requireTls]),
       [
         // httpsRedirect: every server host redirects, routes or not (team/* → "*").
-        ["*:80", ["*"], "ALL"],
+        ["*:8081", ["*"], "ALL"],
         // team/* admits both team hosts; they share one route list, so one virtual host.
-        ["a.team.example.com:80", ["a.team.example.com", "b.team.example.com"], "ALL"],
+        ["a.team.example.com:8081", ["a.team.example.com", "b.team.example.com"], "ALL"],
         // plain.example.com and shop.example.com come from the same VirtualService: collapsed too.
-        ["plain.example.com:80", ["plain.example.com", "shop.example.com"], "ALL"],
-        ["redirect-only.example.com:80", ["redirect-only.example.com"], "ALL"],
+        ["plain.example.com:8081", ["plain.example.com", "shop.example.com"], "ALL"],
+        ["redirect-only.example.com:8081", ["redirect-only.example.com"], "ALL"],
       ],
     );
     // www.example.com is not a server host; shop-elsewhere (namespace other) is filtered by default/shop.example.com.
-    const shop = vhost(rc, "plain.example.com:80").routes as ProtoObject[];
+    const shop = vhost(rc, "plain.example.com:8081").routes as ProtoObject[];
     assert.deepEqual(
       shop.map((r) => (r.match as ProtoObject).prefix),
       ["/shop"],
     );
-    assert.equal(vhost(rc, "redirect-only.example.com:80").routes, undefined);
+    assert.equal(vhost(rc, "redirect-only.example.com:8081").routes, undefined);
   });
 
   it("a gateway with no bound VirtualService answers 404 from a blackhole virtual host", () => {
@@ -229,9 +230,9 @@ spec:
   });
 
   it("ports in domains when ignorePortInHostMatching is off", () => {
-    const rc = one(ingress, bookinfo(GATEWAY), "http.80", { ignorePortInHostMatching: false });
+    const rc = one(ingress, bookinfo(GATEWAY), "http.8081", { ignorePortInHostMatching: false });
     assert.equal(rc.ignorePortInHostMatching, undefined);
-    assert.deepEqual(vhost(rc, "redirect-only.example.com:80").domains, ["redirect-only.example.com", "redirect-only.example.com:80"]);
+    assert.deepEqual(vhost(rc, "redirect-only.example.com:8081").domains, ["redirect-only.example.com", "redirect-only.example.com:8081"]);
     assert.deepEqual(vhost(one(ingress, bookinfo(), "http.8080", { ignorePortInHostMatching: false }), "*:8080").domains, ["*"]);
   });
 

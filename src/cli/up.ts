@@ -1,0 +1,120 @@
+// `tsmesh up [DIR]`: a whole mesh on one machine (src/local/mesh.ts) until SIGINT/SIGTERM, with
+// progress while it starts and a summary of where everything is once it is ready.
+import { join, relative } from "node:path";
+import { LocalMesh, ADMIN_PORT } from "../local/mesh.js";
+import type { PlannedWorkload } from "../local/plan.js";
+import { tailFile } from "../local/supervisor.js";
+
+export interface UpCliOptions {
+  dir: string;
+  extraConfig: string[];
+  xdsAddress?: string;
+  monitoringAddress?: string;
+  logDir?: string;
+  concurrency?: number;
+}
+
+function gatewayLabel(w: PlannedWorkload): string {
+  const n = w.name.toLowerCase();
+  if (n.includes("ingress")) return "ingress gateway";
+  if (n.includes("egress")) return "egress gateway";
+  return `gateway ${w.name}`;
+}
+
+/** A path worth trying on the first HTTP gateway: the first URI a VirtualService bound to it matches. */
+function tryPath(mesh: LocalMesh, gateway: string): string {
+  const [ns] = gateway.split("/");
+  for (const vs of mesh.discovery.store.list("VirtualService")) {
+    const bound = (vs.spec.gateways ?? []).some((g) => g === gateway || (!g.includes("/") && `${vs.metadata.namespace}/${g}` === gateway) || g === gateway.slice(ns.length + 1));
+    if (!bound) continue;
+    for (const route of vs.spec.http ?? []) {
+      for (const m of route.match ?? []) {
+        const uri = m.uri as { exact?: string; prefix?: string } | undefined;
+        if (uri?.exact) return uri.exact;
+        if (uri?.prefix) return uri.prefix;
+      }
+    }
+  }
+  return "/";
+}
+
+export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const mesh = new LocalMesh({
+    dir: o.dir,
+    extraConfig: o.extraConfig,
+    xdsAddress: o.xdsAddress,
+    monitoringAddress: o.monitoringAddress,
+    logDir: o.logDir,
+    proxyConcurrency: o.concurrency,
+    log: (line) => out(`  ${line}`),
+  });
+  let signalled: string | undefined;
+  let wake: () => void = () => {};
+  const stopRequested = new Promise<void>((r) => (wake = r));
+  const onSignal = (signal: string) => {
+    if (signalled) {
+      // A second Ctrl-C: stop waiting for drains.
+      err("tsmesh up: stopping now");
+      process.exit(130);
+    }
+    signalled = signal;
+    wake();
+  };
+  const onInt = () => onSignal("SIGINT");
+  const onTerm = () => onSignal("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  const cleanup = async () => {
+    out(`tsmesh up: ${signalled ?? "stopping"}: draining and stopping every workload`);
+    await mesh.stop();
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+    out("tsmesh up: stopped");
+  };
+  out(`tsmesh up: ${o.dir}${o.extraConfig.length ? ` + ${o.extraConfig.join(", ")}` : ""}`);
+  try {
+    const started = mesh.start();
+    const first = await Promise.race([started.then((r) => ({ r })), stopRequested.then(() => undefined)]);
+    if (!first) {
+      started.catch(() => {});
+      await cleanup();
+      return 130;
+    }
+    const { r } = first;
+    out("");
+    out(`tsmesh up: ${r.workloads.length} workloads ready in ${(r.readyAfterMs / 1000).toFixed(2)} s`);
+    out("");
+    const gateways = r.workloads.filter((w) => w.plan.role === "router");
+    for (const g of gateways) {
+      for (const s of g.plan.gatewayServers) out(`  ${gatewayLabel(g.plan).padEnd(16)} ${s.url.padEnd(24)} (Gateway ${s.gateway}, hosts ${s.hosts.join(" ") || "*"})`);
+    }
+    if (gateways.length > 0) out("");
+    out(`  ${"WORKLOAD".padEnd(34)} ${"ROLE".padEnd(8)} ${"ADDRESS".padEnd(14)} ${"APP".padEnd(14)} ADMIN`);
+    for (const w of r.workloads) {
+      const role = w.plan.role === "router" ? "gateway" : "sidecar";
+      const app = w.app ? (w.plan.appAddress ?? "") : "-";
+      out(`  ${w.plan.key.padEnd(34)} ${role.padEnd(8)} ${w.plan.address.padEnd(14)} ${app.padEnd(14)} http://${w.plan.address}:${ADMIN_PORT}`);
+    }
+    out("");
+    out(`  control plane  xDS ${mesh.xdsAddress}${mesh.monitoringUrl ? `  ${mesh.monitoringUrl}/debug/syncz` : ""}`);
+    out(`  logs           ${mesh.logDir}/ (discovery.log, NAMESPACE.NAME.proxy.log, NAMESPACE.NAME.app.log)`);
+    const http = gateways.flatMap((g) => g.plan.gatewayServers).find((s) => s.url.startsWith("http://"));
+    if (http) out(`\n  Try: curl ${http.url}${tryPath(mesh, http.gateway)}`);
+    out(`  Edit YAML in ${relative(process.cwd(), mesh.dir) || "."} and it applies live. Ctrl-C stops the mesh.`);
+  } catch (e) {
+    err(`tsmesh up: ${(e as Error).message}`);
+    for (const w of mesh.list()) {
+      if (w.readyAfterMs !== undefined) continue;
+      for (const p of [w.proxy, w.app]) {
+        if (!p) continue;
+        const tail = tailFile(p.spec.logFile, 8);
+        if (tail.length > 0) err(`  ${p.spec.name} (${join(p.spec.logFile)}):\n${tail.map((l) => `    ${l}`).join("\n")}`);
+      }
+    }
+    await cleanup();
+    return 1;
+  }
+  await stopRequested;
+  await cleanup();
+  return 0;
+}

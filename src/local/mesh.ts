@@ -1,0 +1,360 @@
+// A whole mesh on one machine (`tsmesh up`): the control plane in this process, and for every
+// WorkloadEntry a supervised `tsmesh proxy` (sidecar or gateway) plus its app, each on the
+// workload's own loopback address. Config folders are watched; WorkloadEntries and Gateways added,
+// changed or removed while it runs start, restart or stop their processes. The test harness and
+// the `up` command both drive this class.
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, statSync } from "node:fs";
+import { request } from "node:http";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { Discovery } from "../controlplane/discovery.js";
+import { packageRoot } from "../core/paths.js";
+import { resolveProgram } from "./command-line.js";
+import { planMesh, sameWorkload, type MeshPlan, type PlannedWorkload } from "./plan.js";
+import { SupervisedProcess, type CrashReport } from "./supervisor.js";
+
+export const ADMIN_PORT = 15000;
+export const OUTBOUND_PORT = 15001;
+export const HEALTH_PORT = 15021;
+
+export interface LocalMeshOptions {
+  /** The folder of Istio YAML (workloads, services, routing). */
+  dir: string;
+  /** More folders or files layered on top (watched too). */
+  extraConfig?: readonly string[];
+  /** The control plane's ADS address (istiod's 15010). */
+  xdsAddress?: string;
+  /** /metrics, /debug/*; "" disables it (istiod's 15014). */
+  monitoringAddress?: string;
+  /** Where process logs go; default a new folder under the OS temp dir. */
+  logDir?: string;
+  /** How long start() waits for every proxy and app to be ready. */
+  readyTimeoutMs?: number;
+  /** Each proxy's --concurrency (default 1: one process per proxy on a laptop). */
+  proxyConcurrency?: number;
+  /** Restart backoff for crashed processes (first delay; doubles up to 30 s). */
+  restartBackoffMs?: number;
+  /** Push debounce (istiod's 100 ms). */
+  debounceQuietMs?: number;
+  /** Progress and crash reports, one line per call. */
+  log?: (line: string) => void;
+}
+
+export interface WorkloadStatus {
+  plan: PlannedWorkload;
+  proxy: SupervisedProcess;
+  app?: SupervisedProcess;
+  /** ms from start() when its proxy (and app) were first ready. */
+  readyAfterMs?: number;
+}
+
+export interface StartResult {
+  /** ms from start() until every proxy and app was ready. */
+  readyAfterMs: number;
+  workloads: WorkloadStatus[];
+}
+
+function sanitize(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.-]/g, "_");
+}
+
+function hostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(":");
+  return { host: address.slice(0, i), port: Number(address.slice(i + 1)) };
+}
+
+/** GET url → status code, or 0 when it cannot connect. */
+export function httpStatus(url: string, timeoutMs = 1000): Promise<number> {
+  return new Promise((done) => {
+    const req = request(url, { agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      done(res.statusCode ?? 0);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => done(0));
+    req.end();
+  });
+}
+
+function canConnect(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((done) => {
+    const s = connect({ host, port, timeout: timeoutMs });
+    s.once("connect", () => {
+      s.destroy();
+      done(true);
+    });
+    s.once("timeout", () => {
+      s.destroy();
+      done(false);
+    });
+    s.once("error", () => done(false));
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class LocalMesh {
+  readonly discovery: Discovery;
+  readonly logDir: string;
+  readonly dir: string;
+  private readonly workloads = new Map<string, WorkloadStatus>();
+  private readonly log: (line: string) => void;
+  private readonly tsmeshBin = join(packageRoot(), "dist/src/cli/bin.js");
+  private unsubscribe: (() => void) | undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private startedAt = 0;
+  private stopped = false;
+  private readonly onExit = () => this.killAll();
+  plan: MeshPlan = { workloads: [], problems: [] };
+
+  constructor(private readonly options: LocalMeshOptions) {
+    this.dir = resolve(options.dir);
+    this.log = options.log ?? (() => {});
+    this.logDir = options.logDir ?? mkdtempSync(join(tmpdir(), "tsmesh-up-"));
+    mkdirSync(this.logDir, { recursive: true });
+    this.discovery = new Discovery({
+      configPaths: [this.dir, ...(options.extraConfig ?? []).map((p) => resolve(p))],
+      xdsAddress: options.xdsAddress ?? "127.0.0.1:15010",
+      monitoringAddress: options.monitoringAddress ?? "127.0.0.1:15014",
+      debounceQuietMs: options.debounceQuietMs,
+      log: (line) => this.discoveryLog(line),
+    });
+  }
+
+  get xdsAddress(): string {
+    const { host } = hostPort(this.options.xdsAddress ?? "127.0.0.1:15010");
+    return `${host}:${this.discovery.xdsPort}`;
+  }
+
+  get monitoringUrl(): string | undefined {
+    if (this.options.monitoringAddress === "") return undefined;
+    const { host } = hostPort(this.options.monitoringAddress ?? "127.0.0.1:15014");
+    return `http://${host}:${this.discovery.monitoringPort}`;
+  }
+
+  /** Every workload, sorted by namespace/name. */
+  list(): WorkloadStatus[] {
+    return [...this.workloads.values()].sort((a, b) => a.plan.key.localeCompare(b.plan.key));
+  }
+
+  /** A workload by `name`, `namespace/name`, or address. */
+  workload(nameOrAddress: string): WorkloadStatus | undefined {
+    for (const w of this.workloads.values()) {
+      if (w.plan.key === nameOrAddress || w.plan.name === nameOrAddress || w.plan.address === nameOrAddress) return w;
+    }
+    return undefined;
+  }
+
+  /** Starts the control plane and every workload; resolves when all are ready. */
+  async start(): Promise<StartResult> {
+    if (!existsSync(this.dir) || !statSync(this.dir).isDirectory()) throw new Error(`${this.options.dir}: no such folder`);
+    for (const p of this.options.extraConfig ?? []) if (!existsSync(p)) throw new Error(`--config ${p}: no such file or folder`);
+    this.startedAt = Date.now();
+    process.on("exit", this.onExit);
+    await this.discovery.start();
+    this.log(`control plane  xDS ${this.xdsAddress}${this.monitoringUrl ? `, monitoring ${this.monitoringUrl}` : ""}`);
+    this.plan = this.computePlan();
+    for (const p of this.plan.problems) this.log(`${p.workload}: ${p.message}`);
+    if (this.plan.workloads.length === 0) this.log(`no WorkloadEntry with an address in 127.0.0.0/8 in ${this.options.dir}: nothing to run`);
+    for (const w of this.plan.workloads) this.launch(w);
+    await this.waitReady([...this.workloads.values()]);
+    this.unsubscribe = this.discovery.store.subscribe((batch) => {
+      if (batch.changes.some((c) => c.kind === "WorkloadEntry" || c.kind === "Gateway" || c.kind === "ServiceEntry")) this.scheduleReconcile();
+    });
+    return { readyAfterMs: Date.now() - this.startedAt, workloads: this.list() };
+  }
+
+  private computePlan(): MeshPlan {
+    const store = this.discovery.store;
+    return planMesh({ workloadEntries: store.list("WorkloadEntry"), serviceEntries: store.list("ServiceEntry"), gateways: store.list("Gateway") });
+  }
+
+  private discoveryLog(line: string): void {
+    appendFileSync(join(this.logDir, "discovery.log"), line + "\n");
+    // Config errors matter to the person editing YAML; connection chatter stays in the file.
+    if (line.startsWith("discovery:")) this.log(line);
+  }
+
+  private crashed(r: CrashReport, w: WorkloadStatus, which: "proxy" | "app"): void {
+    const how = r.signal ? `signal ${r.signal}` : `code ${r.code}`;
+    const log = which === "proxy" ? w.proxy.spec.logFile : w.app!.spec.logFile;
+    const lines = [`${r.name} exited (${how}); restart ${r.restarts} in ${(r.restartInMs / 1000).toFixed(1)} s. Last lines of ${log}:`];
+    for (const l of r.tail) lines.push(`    ${l}`);
+    this.log(lines.join("\n"));
+  }
+
+  private launch(plan: PlannedWorkload): WorkloadStatus {
+    const base = sanitize(`${plan.namespace}.${plan.name}`);
+    const supervisorOptions = {
+      initialBackoffMs: this.options.restartBackoffMs ?? 500,
+      onSpawnError: (name: string, e: Error) => this.log(`${name}: cannot start: ${e.message}`),
+    };
+    const proxyArgs = [
+      this.tsmeshBin,
+      "proxy",
+      plan.role,
+      "--ip",
+      plan.address,
+      "--name",
+      plan.name,
+      "--namespace",
+      plan.namespace,
+      "--discovery-address",
+      this.xdsAddress,
+      "--concurrency",
+      String(this.options.proxyConcurrency ?? 1),
+    ];
+    const labels = Object.entries(plan.labels).map(([k, v]) => `${k}=${v}`);
+    if (labels.length > 0) proxyArgs.push("--labels", labels.join(","));
+    if (plan.locality) proxyArgs.push("--locality", plan.locality);
+    if (plan.appAddress) proxyArgs.push("--app-address", plan.appAddress);
+    const childEnv = { ...process.env, TSMESH_EXIT_WITH_PARENT: "1" };
+    const status: WorkloadStatus = {
+      plan,
+      proxy: new SupervisedProcess(
+        { name: `${plan.name} ${plan.role === "router" ? "gateway" : "sidecar"}`, file: process.execPath, args: proxyArgs, env: childEnv, cwd: this.dir, logFile: join(this.logDir, `${base}.proxy.log`) },
+        { ...supervisorOptions, onCrash: (r) => this.crashed(r, status, "proxy") },
+      ),
+    };
+    if (plan.command && plan.appAddress) {
+      const program = resolveProgram(plan.command.argv, this.tsmeshBin);
+      const proxyUrl = `http://${plan.address}:${OUTBOUND_PORT}`;
+      const env: Record<string, string | undefined> = {
+        ...childEnv,
+        // Where the app listens: its private address, on its service ports (the sidecar owns the workload address).
+        HOST: plan.appAddress,
+        PORT: plan.ports[0] ? String(plan.ports[0].port) : undefined,
+        PORTS: plan.ports.map((p) => p.port).join(","),
+        // Outbound by name through the sidecar, as any HTTP client honouring proxy variables does.
+        HTTP_PROXY: proxyUrl,
+        http_proxy: proxyUrl,
+        HTTPS_PROXY: proxyUrl,
+        https_proxy: proxyUrl,
+        NO_PROXY: "localhost,127.0.0.1,::1",
+        no_proxy: "localhost,127.0.0.1,::1",
+        // Kubernetes' downward API, for apps that report where they run.
+        POD_NAME: plan.name,
+        POD_NAMESPACE: plan.namespace,
+        INSTANCE_IP: plan.address,
+        SERVICE_ACCOUNT: plan.serviceAccount,
+        ...plan.command.env,
+      };
+      status.app = new SupervisedProcess(
+        { name: `${plan.name} app`, file: program.file, args: program.args, env, cwd: this.appCwd(plan), logFile: join(this.logDir, `${base}.app.log`) },
+        { ...supervisorOptions, onCrash: (r) => this.crashed(r, status, "app") },
+      );
+    }
+    this.workloads.set(plan.key, status);
+    status.proxy.start();
+    status.app?.start();
+    return status;
+  }
+
+  /** Apps run in the folder of the config that defines their WorkloadEntry. */
+  private appCwd(plan: PlannedWorkload): string {
+    const source = this.discovery.store.sourceOf("WorkloadEntry", plan.namespace, plan.name);
+    const path = source?.replace(/^config:\d+:/, "");
+    if (!path || !existsSync(path)) return this.dir;
+    return statSync(path).isDirectory() ? path : dirname(path);
+  }
+
+  /** Whether a workload's proxy reports ready and its app accepts connections on every port. */
+  async isReady(w: WorkloadStatus): Promise<boolean> {
+    if ((await httpStatus(`http://${w.plan.address}:${HEALTH_PORT}/healthz/ready`)) !== 200) return false;
+    if (w.app && w.plan.appAddress) {
+      for (const p of w.plan.ports) if (!(await canConnect(w.plan.appAddress, p.port))) return false;
+    }
+    return true;
+  }
+
+  private async waitReady(targets: WorkloadStatus[]): Promise<void> {
+    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 30_000);
+    let pending = targets.filter((w) => w.readyAfterMs === undefined);
+    while (pending.length > 0 && !this.stopped) {
+      const ready = await Promise.all(pending.map((w) => this.isReady(w)));
+      pending = pending.filter((w, i) => {
+        if (!ready[i]) return true;
+        w.readyAfterMs = Date.now() - this.startedAt;
+        const what = w.plan.role === "router" ? "gateway" : w.app ? "sidecar+app" : "sidecar";
+        this.log(`ready  ${what.padEnd(11)} ${w.plan.key.padEnd(36)} ${w.plan.address.padEnd(15)} ${(w.readyAfterMs / 1000).toFixed(2)} s`);
+        return false;
+      });
+      if (pending.length === 0) break;
+      if (Date.now() > deadline) {
+        const lines = [`not ready after ${((this.options.readyTimeoutMs ?? 30_000) / 1000).toFixed(0)} s: ${pending.map((w) => w.plan.key).join(", ")}`];
+        throw new Error(lines.join("\n"));
+      }
+      await sleep(50);
+    }
+  }
+
+  private scheduleReconcile(): void {
+    if (this.reconcileTimer || this.stopped) return;
+    this.reconcileTimer = setTimeout(() => {
+      this.reconcileTimer = undefined;
+      void this.reconcile().catch((e: unknown) => this.log(`reconcile failed: ${(e as Error).message}`));
+    }, 50);
+  }
+
+  /** Starts, restarts and stops workloads so the running set matches the config. */
+  async reconcile(): Promise<void> {
+    if (this.stopped) return;
+    const next = this.computePlan();
+    const problems = next.problems.filter((p) => !this.plan.problems.some((q) => q.workload === p.workload && q.message === p.message));
+    for (const p of problems) this.log(`${p.workload}: ${p.message}`);
+    this.plan = next;
+    const wanted = new Map(next.workloads.map((w) => [w.key, w]));
+    const stops: Promise<void>[] = [];
+    for (const [key, w] of this.workloads) {
+      const plan = wanted.get(key);
+      if (plan && sameWorkload(plan, w.plan)) {
+        w.plan = plan; // gateway URLs may have changed
+        continue;
+      }
+      this.workloads.delete(key);
+      this.log(`${plan ? "restarting" : "stopping"} ${key}`);
+      stops.push(this.stopWorkload(w));
+    }
+    await Promise.all(stops);
+    const started: WorkloadStatus[] = [];
+    for (const [key, plan] of wanted) {
+      if (this.workloads.has(key) || this.stopped) continue;
+      this.log(`starting ${key} (${plan.role}) on ${plan.address}`);
+      started.push(this.launch(plan));
+    }
+    if (started.length > 0) await this.waitReady(started).catch((e: unknown) => this.log((e as Error).message));
+  }
+
+  private async stopWorkload(w: WorkloadStatus): Promise<void> {
+    await Promise.all([w.proxy.stop(7000), w.app?.stop(5000)]);
+  }
+
+  /** Drains and stops every process, then the control plane. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unsubscribe?.();
+    if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
+    await Promise.all([...this.workloads.values()].map((w) => this.stopWorkload(w)));
+    await this.discovery.close();
+    process.off("exit", this.onExit);
+  }
+
+  private killAll(): void {
+    for (const w of this.workloads.values()) {
+      w.proxy.killNow();
+      w.app?.killNow();
+    }
+  }
+
+  /** Resolves when the config has reached every proxy (see Discovery.converged), or rejects after timeoutMs. */
+  async converged(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (await this.discovery.converged()) return;
+      if (Date.now() > deadline) throw new Error(`config did not converge within ${timeoutMs} ms`);
+      await sleep(20);
+    }
+  }
+}

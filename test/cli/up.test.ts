@@ -1,0 +1,101 @@
+// `tsmesh up` as a user runs it: a process that prints progress and the gateway URL, serves bookinfo,
+// reports a crashed app with its log tail and restarts it, and on SIGTERM stops everything it started
+// (no process, no listening port left). The example is copied to a temp dir and moved to 127.103.x.y.
+import assert from "node:assert/strict";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { packageRoot } from "../../src/core/paths.js";
+import { eventually } from "../e2e/helpers.js";
+import { portsBoundOn } from "../helpers/leftovers.js";
+import { httpRequest, relocate } from "../helpers/mesh.js";
+
+const OCTET = 103;
+const bin = join(packageRoot(), "dist/src/cli/bin.js");
+
+/** Pids of processes whose environment says they belong to a workload on 127.OCTET.x.y (apps), or whose command line names such an address (proxies). */
+function meshProcesses(): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
+      const env = readFileSync(`/proc/${d}/environ`, "utf8");
+      if (cmd.includes(`--ip\x00127.${OCTET}.`) || env.includes(`INSTANCE_IP=127.${OCTET}.`)) out.push(Number(d));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
+}
+
+describe("tsmesh up (the command)", { timeout: 90_000 }, () => {
+  let dir: string;
+  let child: ChildProcessWithoutNullStreams;
+  let output = "";
+  let exit: Promise<number | null>;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "tsmesh-up-cli-"));
+    cpSync(join(packageRoot(), "examples/bookinfo"), join(dir, "bookinfo"), { recursive: true });
+    for (const f of readdirSync(join(dir, "bookinfo"))) {
+      const p = join(dir, "bookinfo", f);
+      writeFileSync(p, relocate(readFileSync(p, "utf8"), OCTET));
+    }
+    child = spawn(
+      process.execPath,
+      [bin, "up", join(dir, "bookinfo"), "--xds-address", `127.${OCTET}.0.1:15010`, "--monitoring-address", `127.${OCTET}.0.1:15014`, "--log-dir", join(dir, "logs")],
+      { stdio: "pipe" },
+    );
+    child.stdout.on("data", (b: Buffer) => (output += b.toString()));
+    child.stderr.on("data", (b: Buffer) => (output += b.toString()));
+    exit = new Promise((r) => child.on("exit", (code) => r(code)));
+  });
+  after(() => {
+    if (child.exitCode === null) child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("shows progress, then the gateway URL, admin URLs and where the logs are", async () => {
+    await eventually("the summary", () => output.includes("Ctrl-C stops the mesh"), 60_000);
+    assert.match(output, /ready +sidecar\+app +default\/reviews-v2 +127\.103\.4\.2/);
+    assert.match(output, /ready +gateway +istio-system\/istio-ingressgateway/);
+    assert.match(output, /7 workloads ready in \d+\.\d\d s/);
+    assert.match(output, /^ {2}ingress gateway +http:\/\/127\.103\.1\.1:8080 /m);
+    assert.match(output, /default\/productpage-v1 +sidecar +127\.103\.2\.1 +127\.231\.2\.1 +http:\/\/127\.103\.2\.1:15000/);
+    assert.ok(output.includes(`logs           ${join(dir, "logs")}/`), output);
+    assert.match(output, /Try: curl http:\/\/127\.103\.1\.1:8080\/productpage/);
+  });
+
+  it("serves bookinfo through the gateway", async () => {
+    const r = await httpRequest(`127.${OCTET}.1.1`, 8080, "/productpage");
+    assert.equal(r.status, 200);
+    assert.match(r.body, /The Comedy of Errors/);
+    assert.match(r.body, /Reviewer1/);
+  });
+
+  it("reports a crashed app with the tail of its log and restarts it", async () => {
+    const ratings = meshProcesses().find((pid) => readFileSync(`/proc/${pid}/environ`, "utf8").includes(`INSTANCE_IP=127.${OCTET}.5.1\0`) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("app"));
+    assert.ok(ratings, "the ratings app is running");
+    process.kill(ratings, "SIGKILL");
+    await eventually("the crash report", () => /ratings-v1 app exited \(signal SIGKILL\); restart 1 in 0\.5 s\. Last lines of .*default\.ratings-v1\.app\.log:\n {4}\S/.test(output), 10_000);
+    // Back in service: reviews v2/v3 show stars again (ratings answered).
+    await eventually("ratings back", async () => {
+      const again = meshProcesses().find((pid) => pid !== ratings && readFileSync(`/proc/${pid}/environ`, "utf8").includes(`INSTANCE_IP=127.${OCTET}.5.1\0`));
+      assert.ok(again);
+      const r = await httpRequest(`127.${OCTET}.4.2`, 15001, "http://ratings:9080/ratings/0", { headers: { host: "ratings:9080" } });
+      return r.status === 200;
+    }, 10_000);
+  });
+
+  it("SIGTERM drains and stops everything: exit 0, no process and no listening port left", async () => {
+    assert.ok(meshProcesses().length >= 13);
+    child.kill("SIGTERM");
+    assert.equal(await exit, 0);
+    assert.match(output, /tsmesh up: SIGTERM: draining and stopping every workload\ntsmesh up: stopped/);
+    assert.deepEqual(meshProcesses(), []);
+    assert.deepEqual(portsBoundOn([`127.${OCTET}.`, `127.${OCTET ^ 0x80}.`]), []);
+  });
+});

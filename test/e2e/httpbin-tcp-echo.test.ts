@@ -1,0 +1,99 @@
+// The second example on a real local mesh (127.102.x.y): httpbin through the gateway and from the
+// curl workload by name, Istio's TCP traffic-shifting task (tcp-echo through the gateway's port
+// 31400, all to v1, then 80/20), and a Sidecar egress listener with bind/port/captureMode NONE giving
+// a client that knows nothing of proxies a local port for tcp-echo.
+import assert from "node:assert/strict";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { packageRoot } from "../../src/core/paths.js";
+import { TestMesh } from "../helpers/mesh.js";
+
+const OCTET = 102;
+const TCP_ECHO = join(packageRoot(), "samples/tcp-echo");
+
+/** One TCP connection: send a line, read the first line back. */
+function echo(host: string, port: number, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port }, () => s.write(line + "\n"));
+    let got = "";
+    s.setTimeout(5000, () => s.destroy(new Error(`no answer from ${host}:${port}`)));
+    s.on("data", (b: Buffer) => {
+      got += b.toString();
+      const nl = got.indexOf("\n");
+      if (nl >= 0) {
+        s.end();
+        resolve(got.slice(0, nl));
+      }
+    });
+    s.on("error", reject);
+  });
+}
+
+describe("httpbin and tcp-echo on tsmesh up", { timeout: 120_000 }, () => {
+  let mesh: TestMesh;
+  before(async () => {
+    mesh = await TestMesh.start({ example: "httpbin-tcp-echo", octet: OCTET });
+  });
+  after(async () => {
+    await mesh?.stop();
+  });
+
+  it("httpbin answers through the gateway (Istio's httpbin-gateway.yaml: port 80 → the gateway's 8080)", async () => {
+    assert.equal(mesh.gatewayUrl, `http://127.${OCTET}.1.1:8080`);
+    const r = await mesh.gateway("/headers", { headers: { host: "httpbin.example.com" } });
+    assert.equal(r.status, 200);
+    const headers = (JSON.parse(r.body) as { headers: Record<string, string[]> }).headers;
+    assert.ok(headers["X-Request-Id"]?.[0], "the gateway added x-request-id");
+    assert.deepEqual(headers["Host"], ["httpbin.example.com"]);
+  });
+
+  it("the curl workload reaches httpbin by name through its sidecar", async () => {
+    const r = await mesh.fromWorkload("curl", "http://httpbin:8000/status/418");
+    assert.equal(r.status, 418);
+    const stats = await mesh.stats("curl");
+    assert.ok((stats.get("cluster.outbound|8000||httpbin.default.svc.cluster.local.upstream_rq_total") ?? 0) >= 1);
+  });
+
+  it("TCP traffic shifting: tcp-echo-all-v1.yaml sends everything to v1 (\"one\")", async () => {
+    await mesh.apply(join(TCP_ECHO, "tcp-echo-all-v1.yaml"));
+    const answers = new Set<string>();
+    for (let i = 0; i < 10; i++) answers.add(await echo(`127.${OCTET}.1.1`, 31400, `hello ${i}`).then((a) => a.split(" ")[0]));
+    assert.deepEqual([...answers], ["one"]);
+  });
+
+  it("TCP traffic shifting: tcp-echo-20-v2.yaml sends about 20% to v2 (\"two\")", async () => {
+    await mesh.apply(join(TCP_ECHO, "tcp-echo-20-v2.yaml"));
+    let two = 0;
+    for (let i = 0; i < 100; i++) if ((await echo(`127.${OCTET}.1.1`, 31400, "hello")).startsWith("two ")) two++;
+    assert.ok(two >= 10 && two <= 30, `${two} of 100 to v2`);
+  });
+
+  it("a Sidecar egress listener (bind, port, captureMode NONE) gives a plain TCP client a local port for tcp-echo", async () => {
+    await mesh.apply(`apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: curl
+  namespace: default
+spec:
+  workloadSelector:
+    labels:
+      app: curl
+  egress:
+  - port:
+      number: 9000
+      protocol: TCP
+      name: tcp
+    bind: 127.0.7.1
+    captureMode: NONE
+    hosts:
+    - ./tcp-echo.default.svc.cluster.local
+  - hosts:
+    - "./*"
+`);
+    const answers = new Set<string>();
+    for (let i = 0; i < 10; i++) answers.add((await echo(`127.${OCTET}.7.1`, 9000, "hello")).split(" ")[0]);
+    // Mesh traffic is not bound to the gateway's VirtualService: both versions answer.
+    assert.deepEqual([...answers].sort(), ["one", "two"]);
+  });
+});
