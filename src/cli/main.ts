@@ -32,6 +32,9 @@ Usage:
       a gateway for each WorkloadEntry a Gateway selects, and for every other WorkloadEntry a sidecar
       on its 127.x address plus its app (the tsmesh.io/command annotation). Waits until all are
       ready, prints the gateway URLs, applies YAML edits live; Ctrl-C drains and stops everything.
+  tsmesh exec WORKLOAD [--config DIR]... -- COMMAND [ARGS...]
+      Run a command as if inside a workload of a \`tsmesh up\` mesh (default DIR: bookinfo): HTTP_PROXY
+      points at its sidecar, e.g. \`tsmesh exec productpage-v1 -- curl -s http://reviews:9080/reviews/0\`.
   tsmesh app NAME [ARGS...]
       Run a bundled sample app (bookinfo's productpage, details, reviews, ratings; httpbin; tcp-echo)
       on HOST:PORT from the environment. \`tsmesh app --help\` lists them.
@@ -189,6 +192,14 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           concurrency,
         };
         return import("./up.js").then((m) => m.runUp(options, out, err));
+      }
+      case "exec": {
+        const dash = rest.indexOf("--");
+        if (dash < 0 || dash === rest.length - 1) throw new UsageError("exec needs WORKLOAD -- COMMAND [ARGS...]");
+        const { values, positionals } = parseArgs({ args: rest.slice(0, dash), allowPositionals: true, options: { config: { type: "string", multiple: true } } });
+        if (positionals.length !== 1) throw new UsageError("exec needs one WORKLOAD (a WorkloadEntry name) before --");
+        const options = { workload: positionals[0], config: values.config ?? [join(packageRoot(), "examples/bookinfo")], command: rest.slice(dash + 1) };
+        return import("./exec.js").then((m) => m.runExec(options, err));
       }
       case "app": {
         const [name, ...args] = rest;

@@ -2,7 +2,7 @@
 // reports a crashed app with its log tail and restarts it, and on SIGTERM stops everything it started
 // (no process, no listening port left). The example is copied to a temp dir and moved to 127.103.x.y.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -74,6 +74,17 @@ describe("tsmesh up (the command)", { timeout: 90_000 }, () => {
     assert.equal(r.status, 200);
     assert.match(r.body, /The Comedy of Errors/);
     assert.match(r.body, /Reviewer1/);
+  });
+
+  it("tsmesh exec runs a command inside a workload: HTTP_PROXY is its sidecar, exit code passed through", () => {
+    const script = "const u = new URL(process.env.HTTP_PROXY); require('http').get({ host: u.hostname, port: u.port, path: 'http://details:9080/details/0', headers: { host: 'details:9080' } }, (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => console.log(r.statusCode, b)); });";
+    const r = spawnSync(process.execPath, [bin, "exec", "productpage-v1", "--config", join(dir, "bookinfo"), "--", process.execPath, "-e", script], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^200 .*William Shakespeare/);
+    assert.equal(spawnSync(process.execPath, [bin, "exec", "ratings-v1", "--config", join(dir, "bookinfo"), "--", process.execPath, "-e", "process.exit(3)"]).status, 3);
+    const missing = spawnSync(process.execPath, [bin, "exec", "nobody", "--config", join(dir, "bookinfo"), "--", "true"], { encoding: "utf8" });
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /no WorkloadEntry "nobody"/);
   });
 
   it("reports a crashed app with the tail of its log and restarts it", async () => {

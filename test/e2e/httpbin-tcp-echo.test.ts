@@ -96,4 +96,52 @@ spec:
     // Mesh traffic is not bound to the gateway's VirtualService: both versions answer.
     assert.deepEqual([...answers].sort(), ["one", "two"]);
   });
+
+  it("a WorkloadEntry added live starts its sidecar and app, and serves; removed, it stops", async () => {
+    const v3 = `apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata:
+  name: httpbin-v3
+  namespace: default
+  annotations:
+    tsmesh.io/command: "HTTPBIN_VERSION=v3 tsmesh app httpbin"
+spec:
+  address: 127.0.5.3
+  labels:
+    app: httpbin
+    version: v3
+  ports:
+    http: 8080
+  serviceAccount: httpbin
+`;
+    await mesh.apply(v3);
+    const deadline = Date.now() + 20_000;
+    while (mesh.mesh.workload("httpbin-v3")?.readyAfterMs === undefined) {
+      assert.ok(Date.now() < deadline, "httpbin-v3 became ready");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await mesh.mesh.converged();
+    const versions = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const r = await mesh.fromWorkload("curl", "http://httpbin:8000/get");
+      versions.add(String(r.headers["x-httpbin-version"]));
+    }
+    assert.deepEqual([...versions].sort(), ["v1", "v2", "v3"]);
+    const pids = [mesh.mesh.workload("httpbin-v3")!.proxy.pid, mesh.mesh.workload("httpbin-v3")!.app!.pid];
+    await mesh.delete(v3);
+    const gone = Date.now() + 15_000;
+    while (mesh.mesh.workload("httpbin-v3") || pids.some((p) => p !== undefined && alive(p))) {
+      assert.ok(Date.now() < gone, "httpbin-v3 stopped");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
