@@ -152,7 +152,13 @@ export class LocalMesh {
     for (const p of this.options.extraConfig ?? []) if (!existsSync(p)) throw new Error(`--config ${p}: no such file or folder`);
     this.startedAt = Date.now();
     process.on("exit", this.onExit);
-    await this.discovery.start();
+    try {
+      await this.discovery.start();
+    } catch (e) {
+      const inUse = (e as { code?: string }).code === "EADDRINUSE" || /EADDRINUSE|address already in use/i.test((e as Error).message);
+      if (inUse) throw new Error(`the control plane's address is in use (${this.options.xdsAddress ?? "127.0.0.1:15010"} or ${this.options.monitoringAddress ?? "127.0.0.1:15014"}): is another tsmesh up, tsmesh discovery or istiod running? (--xds-address, --monitoring-address)`);
+      throw e;
+    }
     this.log(`control plane  xDS ${this.xdsAddress}${this.monitoringUrl ? `, monitoring ${this.monitoringUrl}` : ""}`);
     this.plan = this.computePlan();
     for (const p of this.plan.problems) this.log(`${p.workload}: ${p.message}`);
