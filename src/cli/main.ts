@@ -55,6 +55,13 @@ function outputFormat(v: string | undefined): "text" | "json" {
 
 class UsageError extends Error {}
 
+/** Flags `discovery` and `up` share: config paths and the control plane's addresses. */
+const CONTROL_PLANE_FLAGS = {
+  config: { type: "string", multiple: true },
+  "xds-address": { type: "string" },
+  "monitoring-address": { type: "string" },
+} as const;
+
 /** `k=v,k2=v2` (the --labels flag). */
 export function parseLabels(s: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -107,11 +114,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         const { values, positionals } = parseArgs({
           args: rest,
           allowPositionals: true,
-          options: {
-            config: { type: "string", multiple: true },
-            "xds-address": { type: "string" },
-            "monitoring-address": { type: "string" },
-          },
+          options: CONTROL_PLANE_FLAGS,
         });
         const config = [...(values.config ?? []), ...positionals];
         if (config.length === 0) throw new UsageError("discovery needs --config DIR");
@@ -151,20 +154,20 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         if (xds !== "delta" && xds !== "sotw") throw new UsageError("--xds must be delta or sotw");
         const labels = parseLabels(values.labels);
         const options = {
-            type,
-            discoveryAddress: values["discovery-address"],
-            ip,
-            name: values.name ?? (type === "router" ? "istio-ingressgateway" : "workload"),
-            namespace: values.namespace ?? (type === "router" ? "istio-system" : "default"),
-            labels,
-            locality: values.locality,
-            concurrency: num(values.concurrency, 2, "--concurrency"),
-            bootstrap: values.bootstrap,
-            accessLog: values["access-log"],
-            adminPort: num(values["admin-port"], 15000, "--admin-port"),
-            healthPort: num(values["health-port"], 15021, "--health-port"),
-            xdsProtocol: xds,
-            appAddress: values["app-address"],
+          type,
+          discoveryAddress: values["discovery-address"],
+          ip,
+          name: values.name ?? (type === "router" ? "istio-ingressgateway" : "workload"),
+          namespace: values.namespace ?? (type === "router" ? "istio-system" : "default"),
+          labels,
+          locality: values.locality,
+          concurrency: num(values.concurrency, 2, "--concurrency"),
+          bootstrap: values.bootstrap,
+          accessLog: values["access-log"],
+          adminPort: num(values["admin-port"], 15000, "--admin-port"),
+          healthPort: num(values["health-port"], 15021, "--health-port"),
+          xdsProtocol: xds,
+          appAddress: values["app-address"],
         } as const;
         return import("./proxy.js").then((m) => m.runProxy(options, out, err));
       }
@@ -173,9 +176,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           args: rest,
           allowPositionals: true,
           options: {
-            config: { type: "string", multiple: true },
-            "xds-address": { type: "string" },
-            "monitoring-address": { type: "string" },
+            ...CONTROL_PLANE_FLAGS,
             "log-dir": { type: "string" },
             concurrency: { type: "string" },
           },
