@@ -9,6 +9,45 @@ import type { ResourceUpdate } from "../proxy/xds/ads-client.js";
 
 export const WORKER_ENV = "TSMESH_PROXY_WORKER";
 
+/**
+ * Gives back the memory start-up took: loading the code and the first config grows V8's young
+ * generation to its maximum (16 MB here), and it stays committed — V8's memory reducer shrinks it
+ * only if it happens to notice the process idle. This runs V8's low-memory collection once (the
+ * inspector protocol's HeapProfiler.collectGarbage, in-process, no debugger involved): the young
+ * generation shrinks to its minimum and grows back only if traffic needs it, so throughput is
+ * unaffected and an idle proxy's RSS drops by ~10 MB. Best effort: a Node without the inspector
+ * skips it.
+ */
+export async function releaseStartupMemory(): Promise<void> {
+  try {
+    const { Session } = await import("node:inspector");
+    const session = new Session();
+    session.connect();
+    try {
+      await new Promise<void>((resolve) => session.post("HeapProfiler.collectGarbage", () => resolve()));
+    } finally {
+      session.disconnect();
+    }
+  } catch {
+    /* no inspector in this build of Node */
+  }
+}
+
+/** Runs releaseStartupMemory() once, `delayMs` after the last call (a burst of config updates settles first). */
+export function releaseMemoryWhenSettled(delayMs = 1000): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let done = false;
+  return () => {
+    if (done) return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => {
+      done = true;
+      void releaseStartupMemory();
+    }, delayMs);
+    timer.unref();
+  };
+}
+
 export type WorkerMessage =
   | { type: "ready" }
   | { type: "stats"; id: number; snapshot: StatsSnapshot };
@@ -146,8 +185,12 @@ export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, lo
         resolve(0);
       });
     };
+    const settled = releaseMemoryWhenSettled();
     const handle = (m: PrimaryMessage) => {
-      if (m.type === "update") proxy.applyUpdate(m.update);
+      if (m.type === "update") {
+        proxy.applyUpdate(m.update);
+        settled();
+      }
       else if (m.type === "stats") process.send?.({ type: "stats", id: m.id, snapshot: proxy.stats.snapshot() } satisfies WorkerMessage);
       else if (m.type === "quit") quit();
     };

@@ -3,11 +3,10 @@
 // and health on IP:15021, and takes its config over ADS and/or from an Envoy bootstrap file.
 import { proxyNodeId } from "../model/proxy.js";
 import { AdminServer } from "../proxy/admin.js";
-import { loadBootstrap } from "../proxy/bootstrap.js";
 import { ProxyServer } from "../proxy/proxy.js";
 import cluster from "node:cluster";
 import type { ProtoObject } from "../envoy/protos.js";
-import { serveAsWorker, WORKER_ENV, WorkerPool } from "./proxy-workers.js";
+import { releaseMemoryWhenSettled, serveAsWorker, WORKER_ENV, WorkerPool } from "./proxy-workers.js";
 
 export interface ProxyCliOptions {
   type: "sidecar" | "router";
@@ -34,6 +33,8 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   let discoveryAddress = o.discoveryAddress;
   if (o.bootstrap) {
     try {
+      // Only a static config needs the YAML parser and the bootstrap schema.
+      const { loadBootstrap } = await import("../proxy/bootstrap.js");
       const b = loadBootstrap(o.bootstrap);
       const sr = (b.staticResources ?? {}) as { listeners?: ProtoObject[]; clusters?: ProtoObject[] };
       staticResources = { listeners: sr.listeners ?? [], clusters: sr.clusters ?? [] };
@@ -98,7 +99,10 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     await proxy.close();
     return 1;
   }
-  void proxy.ready().then(() => out("tsmesh proxy: ready (clusters and listeners warm)"));
+  void proxy.ready().then(() => {
+    out("tsmesh proxy: ready (clusters and listeners warm)");
+    releaseMemoryWhenSettled()();
+  });
   const onSignal = (signal: string) => {
     out(`tsmesh proxy: ${signal}, draining`);
     quit();

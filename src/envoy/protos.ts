@@ -1,53 +1,26 @@
-// Envoy's v3 protos, loaded once with protobufjs from the copy @grpc/grpc-js-xds ships (deps/),
-// so the control plane, the proxy and the tests all speak exactly the schema a real xDS client uses.
-// Resources are handled as plain objects in protobufjs' camelCase form ("typed objects"); a nested
-// Any is written as { "@type": TYPE_URL, ...fields }.
-import { accessSync } from "node:fs";
+// Envoy's v3 protos (the copy @grpc/grpc-js-xds ships, deps/), so the control plane, the proxy and
+// the tests all speak exactly the schema a real xDS client uses. Resources are handled as plain
+// objects in protobufjs' camelCase form ("typed objects"); a nested Any is written as
+// { "@type": TYPE_URL, ...fields }.
+//
+// Loading is lazy and cheap: nothing (not even protobufjs) is loaded until a message type is first
+// needed, and the schema comes from JSON descriptors generated from the .proto files
+// (descriptor-gen.ts → gen/*.cts) rather than from parsing .proto text. messageType() serves the
+// types the proxy uses from a small descriptor; any other type (and envoyRoot()) loads the full set
+// once — also from inside an Any, so decoding and encoding give exactly what the full set gives.
+// The proxy's ADS client does not use this module's protobufjs path at all: wire.ts decodes and
+// encodes the same typed objects from a compact schema.
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import protobuf from "protobufjs";
+import type * as protobuf from "protobufjs";
 
 const require = createRequire(import.meta.url);
 
-/** Every proto file tsmesh needs; their imports are followed. */
-const PROTO_FILES = [
-  "envoy/service/discovery/v3/ads.proto",
-  "envoy/service/secret/v3/sds.proto",
-  "envoy/service/status/v3/csds.proto",
-  "envoy/config/cluster/v3/cluster.proto",
-  "envoy/config/endpoint/v3/endpoint.proto",
-  "envoy/config/listener/v3/listener.proto",
-  "envoy/config/route/v3/route.proto",
-  "envoy/config/bootstrap/v3/bootstrap.proto",
-  "envoy/admin/v3/config_dump.proto",
-  "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
-  "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto",
-  "envoy/extensions/filters/network/rbac/v3/rbac.proto",
-  "envoy/extensions/filters/http/router/v3/router.proto",
-  "envoy/extensions/filters/http/fault/v3/fault.proto",
-  "envoy/extensions/filters/http/cors/v3/cors.proto",
-  "envoy/extensions/filters/http/rbac/v3/rbac.proto",
-  "envoy/extensions/filters/http/jwt_authn/v3/config.proto",
-  "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto",
-  "envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto",
-  "envoy/extensions/filters/listener/original_dst/v3/original_dst.proto",
-  "envoy/extensions/transport_sockets/tls/v3/tls.proto",
-  "envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.proto",
-  "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
-  "envoy/extensions/load_balancing_policies/ring_hash/v3/ring_hash.proto",
-  "envoy/extensions/load_balancing_policies/maglev/v3/maglev.proto",
-  "envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto",
-  "envoy/extensions/load_balancing_policies/least_request/v3/least_request.proto",
-  "envoy/extensions/load_balancing_policies/random/v3/random.proto",
-  "envoy/extensions/access_loggers/file/v3/file.proto",
-  "envoy/extensions/access_loggers/stream/v3/stream.proto",
-  "envoy/extensions/clusters/aggregate/v3/cluster.proto",
-  "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto",
-  "envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto",
-  "google/protobuf/wrappers.proto",
-  "google/protobuf/struct.proto",
-  "google/protobuf/duration.proto",
-];
+let pb: typeof protobuf | undefined;
+
+/** protobufjs itself, loaded on first use (a process that never decodes never pays for it). */
+function protobufjs(): typeof protobuf {
+  return (pb ??= require("protobufjs") as typeof protobuf);
+}
 
 export const TYPE_PREFIX = "type.googleapis.com/";
 
@@ -101,42 +74,107 @@ export const DISCOVERY_RESPONSE = "envoy.service.discovery.v3.DiscoveryResponse"
 export const DELTA_DISCOVERY_REQUEST = "envoy.service.discovery.v3.DeltaDiscoveryRequest";
 export const DELTA_DISCOVERY_RESPONSE = "envoy.service.discovery.v3.DeltaDiscoveryResponse";
 
-let root: protobuf.Root | undefined;
+let fullRoot: protobuf.Root | undefined;
+let proxyRoot: protobuf.Root | undefined;
+let fullOnly: Set<string> | undefined;
 
-function protoDirs(): string[] {
-  const xds = dirname(require.resolve("@grpc/grpc-js-xds/package.json"));
-  const deps = join(xds, "deps");
-  return [join(deps, "envoy-api"), join(deps, "xds"), join(deps, "googleapis"), join(deps, "protoc-gen-validate")];
-}
-
-function fileExists(path: string): boolean {
-  try {
-    accessSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The protobufjs Root with every Envoy type tsmesh uses (loaded on first call, ~200 ms). */
-export function envoyRoot(): protobuf.Root {
-  if (root) return root;
-  const dirs = protoDirs();
-  // protobufjs bundles google/protobuf/*; descriptor.proto lives beside its package.json.
-  const pbDir = dirname(require.resolve("protobufjs/package.json"));
-  const r = new protobuf.Root();
-  r.resolvePath = (_origin: string, target: string): string => {
-    if (target.startsWith("google/protobuf/")) return join(pbDir, target);
-    for (const d of dirs) {
-      const p = join(d, target);
-      if (fileExists(p)) return p;
+/** A Root from a generated descriptor: added without resolveAll (types resolve when first used). */
+function rootFromDescriptor(json: string): protobuf.Root {
+  const pbjs = protobufjs();
+  const r = new pbjs.Root();
+  r.addJSON((JSON.parse(json) as { nested: Record<string, protobuf.AnyNestedObject> }).nested);
+  // Editions features (proto3 packing, presence) are resolved by resolveAll, which we skip.
+  r._resolveFeaturesRecursive("proto2");
+  const walk = (ns: protobuf.NamespaceBase): void => {
+    for (const n of ns.nestedArray) {
+      if (n instanceof pbjs.Type) setupLazily(pbjs, n);
+      if (n instanceof pbjs.Namespace || n instanceof pbjs.Type) walk(n);
     }
-    return target;
   };
-  r.loadSync(PROTO_FILES, { keepCase: false });
-  r.resolveAll();
-  root = r;
+  walk(r);
   return r;
+}
+
+type Generated = (...args: unknown[]) => unknown;
+
+/**
+ * protobufjs generates all five of a type's functions (encode, decode, verify, fromObject,
+ * toObject) the first time any one is used; decoding needs two of them. This installs each as a
+ * stub generating only itself — the same code protobufjs' Type#setup generates (its encoder,
+ * decoder, verifier and converter, with the same scope), so behaviour is unchanged. Types with a
+ * custom wrapper (google.protobuf.Any) keep protobufjs' own setup.
+ */
+function setupLazily(pbjs: typeof protobuf, type: protobuf.Type): void {
+  if (pbjs.wrappers[type.fullName]) return;
+  let types: Array<protobuf.Type | protobuf.Enum | null> | undefined;
+  const fieldTypes = () => (types ??= type.fieldsArray.map((f) => f.resolve().resolvedType));
+  const t = type as unknown as Record<string, Generated>;
+  const lazy = (name: string, make: () => Generated) => {
+    t[name] = function (this: unknown, ...args: unknown[]) {
+      const fn = make();
+      t[name] = fn;
+      return fn.apply(type, args);
+    };
+  };
+  const { util, Reader, Writer } = pbjs;
+  lazy("encode", () => pbjs.encoder(type)({ Writer, types: fieldTypes(), util }) as Generated);
+  lazy("decode", () => pbjs.decoder(type)({ Reader, types: fieldTypes(), util }) as Generated);
+  lazy("verify", () => pbjs.verifier(type)({ types: fieldTypes(), util }) as Generated);
+  lazy("fromObject", () => pbjs.converter.fromObject(type)({ types: fieldTypes(), util }) as Generated);
+  lazy("toObject", () => pbjs.converter.toObject(type)({ types: fieldTypes(), util }) as Generated);
+}
+
+/** A generated descriptor module, let go of once read (its source and JSON text would stay in memory). */
+function readGenerated<T>(path: string): T {
+  const resolved = require.resolve(path);
+  const mod = require(resolved) as T;
+  delete require.cache[resolved];
+  return mod;
+}
+
+/** The protobufjs Root with every Envoy type tsmesh uses (loaded on first call). */
+export function envoyRoot(): protobuf.Root {
+  if (fullRoot) return fullRoot;
+  // Loaded only on demand (the proxy's own types come from the small descriptor).
+  fullRoot = rootFromDescriptor(readGenerated<typeof import("./gen/full-descriptor.cjs")>("./gen/full-descriptor.cjs").FULL_DESCRIPTOR);
+  return fullRoot;
+}
+
+/** Names only the full set has (read with the proxy's descriptor). */
+function isFullOnly(name: string): boolean {
+  if (!fullOnly) proxyTypes();
+  return fullOnly!.has(name);
+}
+
+/**
+ * The proxy's types. Its google.protobuf.Any looks a payload type up in the full set when the
+ * small one lacks it (protobufjs resolves Any payloads by name when converting), so an Any of,
+ * say, an RBAC filter decodes to the same typed object it always did.
+ */
+function proxyTypes(): protobuf.Root {
+  if (proxyRoot) return proxyRoot;
+  const { PROXY_DESCRIPTOR, FULL_ONLY_NAMES } = readGenerated<typeof import("./gen/proxy-descriptor.cjs")>("./gen/proxy-descriptor.cjs");
+  fullOnly = new Set(FULL_ONLY_NAMES.split(" "));
+  const r = rootFromDescriptor(PROXY_DESCRIPTOR);
+  const any = r.lookupType("google.protobuf.Any");
+  type Lookup = (this: protobuf.ReflectionObject, path: string | string[], ...rest: unknown[]) => protobuf.ReflectionObject | null;
+  const ownLookup = any.lookup as Lookup;
+  const lookup: Lookup = function (this: protobuf.ReflectionObject, path, ...rest) {
+    const found = ownLookup.call(this, path, ...rest);
+    if (found) return found;
+    const name = Array.isArray(path) ? path.join(".") : path;
+    if (!isFullOnly(name.startsWith(".") ? name.slice(1) : name)) return null;
+    const fullAny = envoyRoot().lookupType("google.protobuf.Any");
+    return (fullAny.lookup as Lookup).call(fullAny, path, ...rest);
+  };
+  any.lookup = lookup as typeof any.lookup;
+  proxyRoot = r;
+  return r;
+}
+
+/** Which schemas this process has loaded so far (the proxy's subset, the full set). */
+export function schemaStatus(): { proxy: boolean; full: boolean } {
+  return { proxy: proxyRoot !== undefined, full: fullRoot !== undefined };
 }
 
 const typeCache = new Map<string, protobuf.Type>();
@@ -146,7 +184,9 @@ export function messageType(nameOrUrl: string): protobuf.Type {
   let t = typeCache.get(nameOrUrl);
   if (t) return t;
   const name = nameOrUrl.startsWith(TYPE_PREFIX) ? nameOrUrl.slice(TYPE_PREFIX.length) : nameOrUrl;
-  t = envoyRoot().lookupType(name);
+  // Once the full set is loaded it serves every type; until then the proxy's set does what it can.
+  const own = fullRoot || isFullOnly(name) ? undefined : proxyTypes().lookup(name, protobufjs().Type);
+  t = own instanceof protobufjs().Type ? own : envoyRoot().lookupType(name);
   typeCache.set(nameOrUrl, t);
   return t;
 }

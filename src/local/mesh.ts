@@ -197,6 +197,8 @@ export class LocalMesh {
       onSpawnError: (name: string, e: Error) => this.log(`${name}: cannot start: ${e.message}`),
     };
     const proxyArgs = [
+      // A 2 MiB young generation caps a proxy's RSS under load (106 → 77 MB peak) at no measured CPU cost.
+      "--max-semi-space-size=2",
       this.tsmeshBin,
       "proxy",
       plan.role,

@@ -1,6 +1,8 @@
-// The proxy's xDS client: Envoy's ADS gRPC mux (GrpcMuxImpl / NewGrpcMuxImpl) over @grpc/grpc-js
-// with a hand-written method definition. Requests are encoded with protobufjs, responses are
-// decoded here (not in the gRPC deserializer) so a bad resource becomes a NACK, not a broken stream.
+// The proxy's xDS client: Envoy's ADS gRPC mux (GrpcMuxImpl / NewGrpcMuxImpl) over a minimal gRPC
+// bidi stream on node:http2 (grpc-h2.ts: the one call the proxy makes, without a gRPC library's
+// start-up cost). Messages are encoded and decoded with the proxy's own codec (envoy/wire.ts: the
+// same typed objects as protobufjs, without loading it); responses are decoded here (not in a
+// deserializer) so a bad resource becomes a NACK, not a broken stream.
 //
 // Rules (Envoy's, data-plane-api "xDS REST and gRPC protocol"; XDS-NOTES.md):
 // - the first request of a stream carries the node; Delta is the default, SotW is available;
@@ -12,10 +14,8 @@
 //   initial_resource_versions (Delta) or the last accepted version_info (SotW).
 // Memory stays bounded: per type the subscription, the current resources and the last status.
 import { EventEmitter } from "node:events";
-import * as grpc from "@grpc/grpc-js";
 import {
   CLUSTER_TYPE,
-  decodeMessage,
   LISTENER_TYPE,
   DELTA_DISCOVERY_REQUEST,
   DELTA_DISCOVERY_RESPONSE,
@@ -23,13 +23,14 @@ import {
   DISCOVERY_REQUEST,
   DISCOVERY_RESPONSE,
   inPushOrder,
-  messageType,
   SOTW_METHOD_PATH,
   struct,
   TYPE_SHORT_NAMES,
   type ProtoObject,
   type XdsNode,
 } from "../../envoy/protos.js";
+import { wireDecode, wireEncode } from "../../envoy/wire.js";
+import { type BidiCall, GRPC_STATUS_NAMES, type GrpcStatus, H2Channel } from "./grpc-h2.js";
 
 
 /** google.rpc.Code INVALID_ARGUMENT, what Envoy puts in a NACK's error_detail. */
@@ -49,8 +50,6 @@ export interface AdsClientOptions {
   /** Reconnect backoff: Envoy's jittered exponential backoff, 500 ms doubling up to 30 s. */
   backoff?: { initialMs?: number; maxMs?: number };
   log?: (line: string) => void;
-  /** Extra gRPC channel options (merged over the client's own). */
-  channelOptions?: grpc.ChannelOptions;
 }
 
 export interface DecodedResource {
@@ -130,7 +129,7 @@ interface StreamTypeState {
 }
 
 interface Stream {
-  readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
+  readonly call: BidiCall;
   readonly types: Map<string, StreamTypeState>;
   sentNode: boolean;
   established: boolean;
@@ -155,18 +154,11 @@ function shortType(typeUrl: string): string {
 function isFullStateType(typeUrl: string): boolean {
   return typeUrl === LISTENER_TYPE || typeUrl === CLUSTER_TYPE;
 }
-function identity(b: Buffer): Buffer {
-  return b;
-}
 function encoder(typeName: string): (o: Obj) => Buffer {
-  return (o) => {
-    const t = messageType(typeName);
-    const u8 = t.encode(t.fromObject(o)).finish();
-    return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
-  };
+  return (o) => wireEncode(typeName, o);
 }
 
-/** An Any in protobufjs' decoded-message form (google.protobuf.Any keeps its snake_case names). */
+/** An Any as wireDecode's rawAny leaves it (google.protobuf.Any keeps its snake_case names). */
 function anyParts(v: unknown): { typeUrl: string; value: Uint8Array } | undefined {
   if (!isObj(v)) return undefined;
   const typeUrl = str(v.type_url) || str(v.typeUrl);
@@ -182,7 +174,7 @@ function decodeAny(responseType: string, any: unknown, where: string): ProtoObje
     throw new Error(`${where}: type URL ${parts.typeUrl} embedded in an individual Any does not match the message-wide type URL ${responseType}`);
   }
   try {
-    return decodeMessage(parts.typeUrl, parts.value);
+    return wireDecode(parts.typeUrl, parts.value);
   } catch (err) {
     throw new Error(`${where}: cannot decode ${parts.typeUrl}: ${errorMessage(err)}`);
   }
@@ -202,7 +194,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
   private readonly maxBackoff: number;
   private readonly log: (line: string) => void;
   private readonly types = new Map<string, TypeState>();
-  private client: grpc.Client | undefined;
+  private client: H2Channel | undefined;
   private stream: Stream | undefined;
   private started = false;
   private closed = false;
@@ -234,17 +226,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
   start(): void {
     if (this.started || this.closed) return;
     this.started = true;
-    this.client = new grpc.Client(this.options.target, grpc.credentials.createInsecure(), {
-      "grpc-node.flow_control_window": FLOW_CONTROL_WINDOW,
-      "grpc.max_receive_message_length": -1,
-      "grpc.max_send_message_length": -1,
-      // The channel's own reconnect backoff (1 s at first in grpc-js) would otherwise override ours.
-      "grpc.initial_reconnect_backoff_ms": this.initialBackoff,
-      "grpc.max_reconnect_backoff_ms": this.maxBackoff,
-      // A subchannel of our own: close() really closes the connection.
-      "grpc.use_local_subchannel_pool": 1,
-      ...this.options.channelOptions,
-    });
+    this.client = new H2Channel(this.options.target, { windowSize: FLOW_CONTROL_WINDOW, userAgent: "tsmesh" });
     this.openStream();
   }
 
@@ -326,7 +308,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     const client = this.client;
     if (this.closed || !client) return;
     const path = this.protocol === "delta" ? DELTA_METHOD_PATH : SOTW_METHOD_PATH;
-    const call = client.makeBidiStreamRequest<Buffer, Buffer>(path, identity, identity);
+    const call = client.bidi(path);
     const s: Stream = { call, types: new Map(), sentNode: false, established: false, ended: false };
     this.stream = s;
     call.on("metadata", () => this.establish(s));
@@ -337,8 +319,8 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
       this.attempt = 0;
       this.onResponse(s, buf);
     });
-    call.on("error", () => {}); // "status" reports every ending
-    call.on("status", (st: grpc.StatusObject) => this.onStreamEnd(s, `${grpc.status[st.code] ?? st.code}: ${st.details}`));
+    // "status" reports every ending, exactly once.
+    call.on("status", (st: GrpcStatus) => this.onStreamEnd(s, `${GRPC_STATUS_NAMES[st.code] ?? st.code}: ${st.details}`));
     // Subscriptions in make-before-break order (CDS, EDS, LDS, RDS), as Envoy resumes them.
     for (const ts of this.orderedTypes()) this.sendSubscription(s, ts);
   }
@@ -469,7 +451,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
   private onResponse(s: Stream, buf: Buffer): void {
     let msg: Obj;
     try {
-      msg = messageType(this.protocol === "delta" ? DELTA_DISCOVERY_RESPONSE : DISCOVERY_RESPONSE).decode(buf) as unknown as Obj;
+      msg = wireDecode(this.protocol === "delta" ? DELTA_DISCOVERY_RESPONSE : DISCOVERY_RESPONSE, buf, { rawAny: true });
     } catch (err) {
       // Without a nonce there is nothing to NACK: fail the stream, as a gRPC parse error would.
       this.resetStream(s, `undecodable discovery response: ${errorMessage(err)}`);
