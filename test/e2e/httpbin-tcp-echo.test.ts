@@ -64,9 +64,10 @@ describe("httpbin and tcp-echo on tsmesh up", { timeout: 120_000 }, () => {
 
   it("TCP traffic shifting: tcp-echo-20-v2.yaml sends about 20% to v2 (\"two\")", async () => {
     await mesh.apply(join(TCP_ECHO, "tcp-echo-20-v2.yaml"));
+    // 20 ± 10 per 100, measured over 200 connections so chance alone fails it about once in 2,000 runs (3.5σ).
     let two = 0;
-    for (let i = 0; i < 100; i++) if ((await echo(`127.${OCTET}.1.1`, 31400, "hello")).startsWith("two ")) two++;
-    assert.ok(two >= 10 && two <= 30, `${two} of 100 to v2`);
+    for (let i = 0; i < 200; i++) if ((await echo(`127.${OCTET}.1.1`, 31400, "hello")).startsWith("two ")) two++;
+    assert.ok(two >= 20 && two <= 60, `${two} of 200 to v2`);
   });
 
   it("a Sidecar egress listener (bind, port, captureMode NONE) gives a plain TCP client a local port for tcp-echo", async () => {
