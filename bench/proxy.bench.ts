@@ -38,7 +38,8 @@
 // nothing. Bounded: each load run ≤ 15 s, a watchdog kills every child and exits after 175 s.
 // Knobs: BENCH_CONFIGS=direct,nginx,tsmesh,pair (subset/order), BENCH_SAT_S (10), BENCH_RATE_S (10),
 // BENCH_WARMUP_S (3), BENCH_RATE (1000), BENCH_CONNECTIONS (16), BENCH_PROXY_NODE_ARGS (node flags
-// for the tsmesh proxies, e.g. --cpu-prof), BENCH_KEEP_LOGS=DIR (keep proxy/nginx logs and configs).
+// for the tsmesh proxies, e.g. --cpu-prof), BENCH_KEEP_LOGS=DIR (keep proxy/nginx logs and configs, and
+// the proxies' --cpu-prof / --heap-prof output: they run in the bench's temp directory).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
@@ -354,8 +355,8 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-function spawnChild(cmd: string, args: string[], logs?: string[]): ChildProcess {
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
+function spawnChild(cmd: string, args: string[], logs?: string[], cwd?: string): ChildProcess {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], detached: true, cwd });
   children.add(child);
   child.once("exit", () => children.delete(child));
   if (logs) {
@@ -681,6 +682,7 @@ async function startTsmesh(dir: string, label: string, role: "router" | "sidecar
     process.execPath,
     [...nodeArgs, bin, "proxy", role, "--bootstrap", file, "--ip", ip, "--name", label, "--admin-port", "0", "--health-port", "0", "--access-log", "off", "--concurrency", "1"],
     stderr,
+    dir, // where --cpu-prof / --heap-prof files land (kept with BENCH_KEEP_LOGS)
   );
   const ready = waitLine(child, /ready \(clusters and listeners warm\)/, 15_000, `tsmesh proxy ${label}`, stderr);
   const admin = await waitLine(child, /admin (http:\/\/[\d.]+:\d+)/, 15_000, `tsmesh proxy ${label}`, stderr);

@@ -32,7 +32,19 @@ export const RESPONSE_FLAGS = {
 } as const;
 
 export type ResponseFlag = (typeof RESPONSE_FLAGS)[keyof typeof RESPONSE_FLAGS];
-const FLAG_ORDER: readonly string[] = Object.values(RESPONSE_FLAGS);
+const FLAG_ORDER: readonly ResponseFlag[] = Object.values(RESPONSE_FLAGS);
+
+/**
+ * Response flags as a bit set (bit i = FLAG_ORDER[i], Envoy's print order): the request path
+ * keeps flags in a number, so a request allocates nothing for them.
+ */
+export type ResponseFlags = number;
+export const FLAG_BIT: Readonly<Record<ResponseFlag, number>> = Object.fromEntries(FLAG_ORDER.map((f, i) => [f, 1 << i])) as Record<ResponseFlag, number>;
+
+/** The bit of one flag (0 for undefined). */
+export function flagBit(f: ResponseFlag | undefined): number {
+  return f === undefined ? 0 : FLAG_BIT[f];
+}
 
 export interface AccessLogEntry {
   startTime: number;
@@ -41,7 +53,7 @@ export interface AccessLogEntry {
   path?: string;
   protocol: string;
   responseCode: number;
-  flags: Set<ResponseFlag>;
+  flags: ResponseFlags | ReadonlySet<ResponseFlag>;
   bytesReceived: number;
   bytesSent: number;
   durationMs: number;
@@ -55,9 +67,15 @@ export interface AccessLogEntry {
 
 const dash = (v: string | number | undefined): string => (v === undefined || v === "" ? "-" : String(v));
 
-export function formatFlags(flags: ReadonlySet<string>): string {
-  if (flags.size === 0) return "-";
-  return [...flags].sort((a, b) => FLAG_ORDER.indexOf(a) - FLAG_ORDER.indexOf(b)).join(",");
+export function formatFlags(flags: ResponseFlags | ReadonlySet<string>): string {
+  if (typeof flags !== "number") {
+    if (flags.size === 0) return "-";
+    return [...flags].sort((a, b) => FLAG_ORDER.indexOf(a as ResponseFlag) - FLAG_ORDER.indexOf(b as ResponseFlag)).join(",");
+  }
+  if (flags === 0) return "-";
+  let out = "";
+  for (let i = 0; i < FLAG_ORDER.length; i++) if (flags & (1 << i)) out += out ? `,${FLAG_ORDER[i]}` : FLAG_ORDER[i];
+  return out;
 }
 
 /** One line in Envoy's default format (with the trailing newline). */

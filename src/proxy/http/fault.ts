@@ -3,7 +3,7 @@
 // x-envoy-fault-abort-request, x-envoy-fault-abort-grpc-request).
 import type * as http from "node:http";
 import { durationMs, type ProtoObject } from "../../envoy/protos.js";
-import type { ResponseFlag } from "../access-log.js";
+import { FLAG_BIT } from "../access-log.js";
 import { XdsConfigError } from "../xds-error.js";
 import { LOCAL_REPLIES, type LocalReply } from "./local-reply.js";
 
@@ -47,12 +47,12 @@ const header = (h: http.OutgoingHttpHeaders, name: string): string | undefined =
   return Array.isArray(v) ? v[0] : v === undefined ? undefined : String(v);
 };
 
-/** Applies the delay (awaited) and decides the abort; returns the local reply to send, if any. */
-export async function applyFault(f: FaultConfig, headers: http.OutgoingHttpHeaders, flags: Set<ResponseFlag>): Promise<LocalReply | undefined> {
+/** Applies the delay (awaited) and decides the abort; returns the local reply to send, if any. DI goes into `stream.flags`. */
+export async function applyFault(f: FaultConfig, headers: http.OutgoingHttpHeaders, stream: { flags: number }): Promise<LocalReply | undefined> {
   if (f.delay) {
     const ms = f.delay.fromHeader ? Number(header(headers, "x-envoy-fault-delay-request")) : f.delay.ms;
     if (ms !== undefined && Number.isFinite(ms) && ms > 0 && Math.random() < f.delay.fraction) {
-      flags.add("DI");
+      stream.flags |= FLAG_BIT.DI;
       await new Promise((r) => setTimeout(r, ms));
     }
   }

@@ -29,16 +29,18 @@ export class H2Downstream extends Downstream {
 
   constructor(
     readonly stream: http2.ServerHttp2Stream,
-    private readonly onActivity: () => void,
+    /** Called once when the client resets the stream or goes away first (downstream_rq_rx_reset). */
+    private readonly onReset: () => void,
   ) {
     super();
-    stream.on("drain", () => this.emit("drain"));
+    stream.on("drain", () => this.emitDrain());
     stream.on("error", () => {});
     stream.once("close", () => {
       if (!this.ended || stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) {
         if (!this.ended) {
           this._gone = true;
-          this.emit("gone");
+          this.onReset();
+          this.emitGone();
         }
       }
     });
@@ -63,7 +65,7 @@ export class H2Downstream extends Downstream {
   respond(status: number, headers: http.OutgoingHttpHeaders, endStream: boolean): void {
     if (this.stream.destroyed || this.stream.closed) return;
     this.sent = true;
-    this.onActivity();
+    this.touch();
     const h = h2SafeHeaders(headers);
     h[":status"] = status;
     if (endStream) this.ended = true;
@@ -72,7 +74,7 @@ export class H2Downstream extends Downstream {
 
   write(chunk: Buffer): boolean {
     if (this.stream.destroyed) return true;
-    this.onActivity();
+    this.touch();
     return this.stream.write(chunk);
   }
 
@@ -80,7 +82,7 @@ export class H2Downstream extends Downstream {
     if (this.ended) return;
     this.ended = true;
     this.trailers = trailers;
-    this.onActivity();
+    this.touch();
     if (!this.stream.destroyed) this.stream.end();
   }
 

@@ -8,20 +8,21 @@ import { randomUUID } from "node:crypto";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import type * as net from "node:net";
-import type { Readable } from "node:stream";
 import { durationMs, type ProtoObject } from "../../envoy/protos.js";
-import { type AccessLog, type ResponseFlag } from "../access-log.js";
+import { type AccessLog, FLAG_BIT, flagBit } from "../access-log.js";
 import type { ConnectionInfo, NetworkHandler } from "../listeners.js";
 import type { StatsScope } from "../stats.js";
 import type { UpstreamCluster } from "../upstream/cluster.js";
 import { XdsConfigError } from "../xds-error.js";
 import { applyFault, type FaultConfig, faultConfig } from "./fault.js";
 import { H2Downstream } from "./h2-downstream.js";
+import { type H1Request, type H1Response, H1ServerConnection, type H1ServerHost } from "./h1-server.js";
 import { LOCAL_REPLIES, type LocalReply } from "./local-reply.js";
-import { planRoute, type RouteTable } from "./route-glue.js";
+import { planRoute, type RouteForwardPlan, type RouteTable } from "./route-glue.js";
 import { sendShadow } from "./shadow.js";
 import { CORS_FILTER, corsDecision } from "./cors.js";
-import { Downstream, type DownstreamProtocol, type ForwardResult, type Reply, RequestBody, Router, sendLocalReply } from "./router.js";
+import { type Activity, type BodySource, Downstream, type DownstreamProtocol, type ForwardResult, readableSource, type Reply, RequestBody, type ResponseDecorator, Router, sendLocalReply, StreamAbort } from "./router.js";
+import { type TimerEntry, timerList } from "../upstream/timers.js";
 
 export const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 export const FAULT_FILTER = "envoy.filters.http.fault";
@@ -117,8 +118,13 @@ export interface DownstreamRequest {
   scheme: string;
   /** Regular headers (lowercase; no pseudo-headers). */
   headers: http.IncomingHttpHeaders;
+  /**
+   * `headers` holds no Host and no hop-by-hop header (the HTTP/1 fast path parses them aside):
+   * the HCM uses the object itself as the upstream request's headers instead of a filtered copy.
+   */
+  endToEnd?: boolean;
   /** The body, or undefined when the request has none (END_STREAM on HEADERS, no length). */
-  body: Readable | undefined;
+  body: BodySource | undefined;
   remote: string;
   /** The Upgrade header value of an HTTP/1.1 upgrade request. */
   upgrade?: string;
@@ -148,14 +154,13 @@ class H1Downstream extends Downstream {
   constructor(
     readonly protocol: DownstreamProtocol,
     private readonly res: http.ServerResponse,
-    private readonly touch: () => void,
   ) {
     super();
-    res.on("drain", () => this.emit("drain"));
+    res.on("drain", () => this.emitDrain());
     res.once("close", () => {
       if (!res.writableFinished && !this.resetByUs) {
         this._gone = true;
-        this.emit("gone");
+        this.emitGone();
       }
     });
   }
@@ -206,15 +211,14 @@ class UpgradeDownstream extends Downstream {
   constructor(
     private readonly socket: net.Socket,
     private readonly head: Buffer,
-    private readonly touch: () => void,
   ) {
     super();
-    socket.on("drain", () => this.emit("drain"));
+    socket.on("drain", () => this.emitDrain());
     socket.on("error", () => {});
     socket.once("close", () => {
       if (!this.ended) {
         this._gone = true;
-        this.emit("gone");
+        this.emitGone();
       }
     });
   }
@@ -304,29 +308,40 @@ class UpgradeDownstream extends Downstream {
   }
 }
 
-export class HttpConnectionManager implements NetworkHandler {
+export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
   private readonly server: http.Server;
   private readonly h2server: http2.Http2Server;
   private readonly h2sessions = new Set<http2.ServerHttp2Session>();
   private readonly upgradeSockets = new Set<net.Socket>();
-  private draining = false;
-  private readonly rqTotal;
-  private readonly rqActive;
-  private readonly rqByClass;
+  /** HTTP/1.x connections on the hand-written fast path (h1-server.ts). */
+  private readonly h1conns = new Set<H1ServerConnection>();
+  /** The listener drains: new HTTP/1 requests get `connection: close`. */
+  draining = false;
+  /** @internal */
+  readonly rqTotal;
+  /** @internal */
+  readonly rqActive;
+  /** @internal */
+  readonly rqByClass;
   private readonly cxTotal;
   private readonly cxHttp1;
   private readonly cxHttp2;
   private readonly rqHttp1;
   private readonly rqHttp2;
-  private readonly cxUpgrades;
-  private readonly rqIdleTimeout;
-  private readonly rqTimeout;
+  /** @internal */
+  readonly cxUpgrades;
+  /** @internal */
+  readonly rqIdleTimeout;
+  /** @internal */
+  readonly rqTimeout;
   private readonly rqRxReset;
   private readonly cxProtocolError;
 
   constructor(
-    private readonly cfg: HcmConfig,
-    private readonly deps: HcmDeps,
+    /** @internal */
+    readonly cfg: HcmConfig,
+    /** @internal */
+    readonly deps: HcmDeps,
     stats: StatsScope,
   ) {
     const s = stats;
@@ -348,7 +363,7 @@ export class HttpConnectionManager implements NetworkHandler {
       requestTimeout: 0,
       keepAliveTimeout: 3_600_000,
     });
-    this.server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => this.onH1Request(req, res));
+    this.server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => this.onNodeRequest(req, res));
     this.server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => this.onClientError(err, socket));
     this.h2server = http2.createServer({
@@ -393,28 +408,70 @@ export class HttpConnectionManager implements NetworkHandler {
   }
 
   private dispatch(socket: net.Socket, h2: boolean, first: Buffer | undefined): void {
-    if (first) {
-      socket.pause();
-      socket.unshift(first);
-    }
     if (h2) {
+      if (first) {
+        socket.pause();
+        socket.unshift(first);
+      }
       this.cxHttp2.inc();
       this.h2server.emit("connection", socket);
     } else {
+      // HTTP/1.x: the fast path takes the socket (and the sniffed bytes directly).
       this.cxHttp1.inc();
-      this.server.emit("connection", socket);
-      if (first) socket.resume();
+      const conn = new H1ServerConnection(this, socket);
+      this.h1conns.add(conn);
+      conn.start(first);
     }
+  }
+
+  // ---- H1ServerHost (the HTTP/1 fast path) ----
+
+  get maxRequestHeadersBytes(): number {
+    return this.cfg.maxRequestHeadersBytes;
+  }
+
+  onH1Request(conn: H1ServerConnection, req: H1Request, ds: H1Response): void {
+    let authority = req.host;
+    let path = req.target;
+    if (path.charCodeAt(0) !== 47 /* / */) {
+      // Absolute-form (explicit proxy): the target is in the request line.
+      try {
+        const u = new URL(path);
+        authority = u.host;
+        path = u.pathname + u.search;
+      } catch {
+        path = "/";
+      }
+    }
+    this.rqHttp1.inc();
+    this.onStream({ protocol: req.protocol, method: req.method, authority, path, scheme: conn.scheme, headers: req.headers, endToEnd: true, body: req.body, remote: conn.remote }, ds);
+  }
+
+  handOver(socket: net.Socket, data: Buffer | undefined): void {
+    // node:http reads through 'data' events (not straight from the handle), so the bytes put back
+    // are parsed before anything that arrives later.
+    const handle = (socket as unknown as { _handle?: { _consumed?: boolean } })._handle;
+    if (handle) handle._consumed = true;
+    socket.pause();
+    if (data) socket.unshift(data);
+    this.server.emit("connection", socket);
+    socket.resume();
+  }
+
+  forget(conn: H1ServerConnection): void {
+    this.h1conns.delete(conn);
   }
 
   drain(): void {
     this.draining = true;
     this.server.closeIdleConnections();
+    for (const c of [...this.h1conns]) c.closeIfIdle();
     for (const s of this.h2sessions) s.close();
   }
 
   close(): void {
     this.server.closeAllConnections();
+    for (const c of [...this.h1conns]) c.socket.destroy();
     for (const s of this.h2sessions) s.destroy();
     for (const s of this.upgradeSockets) s.destroy();
   }
@@ -431,7 +488,7 @@ export class HttpConnectionManager implements NetworkHandler {
 
   // ---- protocol front ends ----
 
-  private h1Request(req: http.IncomingMessage, body: Readable | undefined): DownstreamRequest {
+  private h1Request(req: http.IncomingMessage, body: BodySource | undefined): DownstreamRequest {
     let authority = req.headers.host ?? "";
     let path = req.url ?? "/";
     // Absolute-form (explicit proxy): the target is in the request line.
@@ -457,14 +514,14 @@ export class HttpConnectionManager implements NetworkHandler {
     };
   }
 
-  private onH1Request(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private onNodeRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     if (this.draining) res.shouldKeepAlive = false;
     const len = req.headers["content-length"];
     const hasBody = req.headers["transfer-encoding"] !== undefined || (len !== undefined && len !== "0");
     if (!hasBody) req.resume();
-    const dr = this.h1Request(req, hasBody ? req : undefined);
+    const dr = this.h1Request(req, hasBody ? readableSource(req) : undefined);
     this.rqHttp1.inc();
-    void this.onStream(dr, (touch) => new H1Downstream(dr.protocol, res, touch));
+    this.onStream(dr, new H1Downstream(dr.protocol, res));
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
@@ -475,7 +532,7 @@ export class HttpConnectionManager implements NetworkHandler {
     // Envoy strips an h2c upgrade and serves the request as HTTP/1.1.
     if (value.toLowerCase() !== "h2c") dr.upgrade = value;
     this.rqHttp1.inc();
-    void this.onStream(dr, (touch) => new UpgradeDownstream(socket, head, touch));
+    this.onStream(dr, new UpgradeDownstream(socket, head));
   }
 
   private onH2Stream(stream: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders, flags: number): void {
@@ -492,206 +549,288 @@ export class HttpConnectionManager implements NetworkHandler {
       path: String(h[":path"] ?? "/"),
       scheme: String(h[":scheme"] ?? "http"),
       headers,
-      body: endStream ? undefined : stream,
+      body: endStream ? undefined : readableSource(stream),
       remote: sock?.remoteAddress?.replace(/^::ffff:/, "") ?? "",
     };
     this.rqHttp2.inc();
-    void this.onStream(dr, (touch) => {
-      const ds = new H2Downstream(stream, touch);
-      ds.once("gone", () => this.rqRxReset.inc());
-      return ds;
-    });
+    this.onStream(dr, new H2Downstream(stream, () => this.rqRxReset.inc()));
   }
 
   // ---- the request path (both protocols) ----
 
-  private async onStream(req: DownstreamRequest, makeDownstream: (touch: () => void) => Downstream): Promise<void> {
-    const start = Date.now();
-    this.rqTotal.inc();
-    this.rqActive.inc();
-    const ac = new AbortController();
-    let idleTimer: NodeJS.Timeout | undefined;
-    let requestTimer: NodeJS.Timeout | undefined;
-    const idleMs = this.cfg.streamIdleTimeoutMs;
-    const onIdle = () => {
-      this.rqIdleTimeout.inc();
-      ac.abort(LOCAL_REPLIES.streamIdleTimeout());
-    };
-    const touch = () => {
-      if (idleTimer) idleTimer.refresh();
-    };
-    if (idleMs > 0) idleTimer = setTimeout(onIdle, idleMs);
-    const downstream = makeDownstream(touch);
-    if (this.cfg.requestTimeoutMs > 0) {
-      requestTimer = setTimeout(() => {
-        if (downstream.headersSent) return;
-        this.rqTimeout.inc();
-        ac.abort(LOCAL_REPLIES.requestTimeout());
-      }, this.cfg.requestTimeoutMs);
-    }
-
-    const headers: http.OutgoingHttpHeaders = {};
-    for (const k in req.headers) {
-      const v = req.headers[k];
-      if (v === undefined || k === "host" || (HOP.has(k) && !(k === "te" && String(v).toLowerCase() === "trailers"))) continue;
-      headers[k] = v;
-    }
-    if (this.cfg.generateRequestId && !headers["x-request-id"]) headers["x-request-id"] = randomUUID();
-    if (!headers["x-forwarded-proto"]) headers["x-forwarded-proto"] = req.scheme;
-    if (this.cfg.useRemoteAddress) {
-      const xff = req.headers["x-forwarded-for"];
-      headers["x-forwarded-for"] = xff ? `${String(xff)}, ${req.remote}` : req.remote;
-    }
-    const grpc = String(req.headers["content-type"] ?? "").startsWith("application/grpc");
-    const body = req.body ? new RequestBody(req.body, RETRY_BUFFER_LIMIT, touch) : RequestBody.empty();
-    void body.whenEnded().then(() => requestTimer && clearTimeout(requestTimer));
-    const flags = new Set<ResponseFlag>();
-    let result: ForwardResult | undefined;
-    const serverName = this.cfg.serverName;
-    const decorate = (h: http.OutgoingHttpHeaders) => {
-      h.server = serverName;
-    };
-    const local = (reply: Reply): ForwardResult => {
-      if (reply.flag) flags.add(reply.flag);
-      const h: http.OutgoingHttpHeaders = {};
-      decorate(h);
-      const r = sendLocalReply(downstream, reply, h, grpc);
-      return { status: r.status, flags, bytesSent: r.bytes, details: reply.details, grpcStatus: r.grpcStatus };
-    };
-    try {
-      const table = this.cfg.inlineRoutes ?? (this.cfg.rdsName !== undefined ? this.deps.routes(this.cfg.rdsName) : undefined);
-      const plan = table ? planRoute(table, { authority: req.authority, path: req.path, method: req.method, headers, remote: req.remote }) : undefined;
-      if (!plan || plan.kind === "none") {
-        result = local(LOCAL_REPLIES.noRoute());
-      } else if (plan.kind !== "route") {
-        const h: http.OutgoingHttpHeaders = { ...plan.headers };
-        decorate(h);
-        const bodyBuf = typeof plan.body === "string" ? Buffer.from(plan.body) : plan.body;
-        h["content-length"] = String(bodyBuf.length);
-        downstream.respond(plan.status, h, bodyBuf.length === 0);
-        if (bodyBuf.length) {
-          downstream.write(bodyBuf);
-          downstream.end();
-        }
-        result = { status: plan.status, flags, bytesSent: bodyBuf.length, details: plan.kind === "direct" ? "direct_response" : "redirect" };
-      } else if (req.upgrade !== undefined && !this.upgradeAllowed(req.upgrade, plan.route.action)) {
-        result = local({ status: 403, body: "", details: "upgrade_failed" });
-      } else {
-        if (req.upgrade !== undefined) this.cxUpgrades.inc();
-        const fault = this.cfg.hasFaultFilter ? (plan.fault ?? this.cfg.fault) : undefined;
-        const abort = fault ? await applyFault(fault, headers, flags) : undefined;
-        const cors = this.cfg.hasCorsFilter && plan.cors ? corsDecision(plan.cors, req.method, headers) : undefined;
-        if (ac.signal.aborted) {
-          result = local(ac.signal.reason as Reply);
-        } else if (downstream.gone) {
-          flags.add("DC");
-          result = { status: 0, flags, bytesSent: 0, details: "downstream_remote_disconnect" };
-        } else if (abort) {
-          result = local(this.grpcAbort(abort, fault!, headers));
-        } else if (cors?.kind === "preflight") {
-          const h: http.OutgoingHttpHeaders = { ...cors.headers, "content-length": "0" };
-          decorate(h);
-          downstream.respond(200, h, true);
-          result = { status: 200, flags, bytesSent: 0, details: "cors_response" };
-        } else {
-          const cluster = this.deps.cluster(plan.cluster);
-          if (!cluster) {
-            result = local(LOCAL_REPLIES.noCluster());
-          } else {
-            let timeoutMs = plan.timeoutMs;
-            const action = plan.route.action;
-            if (grpc && action.kind === "route") {
-              const max = action.maxGrpcTimeoutMs ?? action.grpcTimeoutHeaderMaxMs;
-              const header = parseGrpcTimeout(req.headers["grpc-timeout"]);
-              if (action.maxGrpcTimeoutMs !== undefined || (action.grpcTimeoutHeaderMaxMs !== undefined && header !== undefined)) {
-                // Envoy: grpc-timeout becomes the route timeout (0 = none), capped by the max when it is set.
-                let t = header ?? 0;
-                const offset = action.grpcTimeoutOffsetMs ?? action.grpcTimeoutHeaderOffsetMs ?? 0;
-                if (t > offset && offset > 0) t -= offset;
-                if (max && (t === 0 || t > max)) t = max;
-                timeoutMs = t;
-              }
-            }
-            // Mirrors: copies of the request once its body is in (fire and forget).
-            for (const name of plan.mirrors) {
-              const mirror = this.deps.cluster(name);
-              if (!mirror) continue;
-              const shadow = { method: req.method, path: plan.path, authority: plan.authority, headers: plan.requestHeaders, timeoutMs };
-              void body.whenEnded().then(() => {
-                const buf = body.buffered();
-                if (buf) sendShadow(mirror, { ...shadow, body: buf });
-              });
-            }
-            result = await this.deps.router.forward(
-              {
-                cluster,
-                method: req.method,
-                path: plan.path,
-                authority: plan.authority,
-                scheme: req.scheme,
-                headers: plan.requestHeaders,
-                body,
-                timeoutMs,
-                retry: plan.retry,
-                hash: plan.hash,
-                includeAttemptCount: plan.includeAttemptCount,
-                downstreamProtocol: req.protocol,
-                grpc,
-                upgrade: req.upgrade,
-              },
-              downstream,
-              (h) => {
-                plan.decorateResponse(h);
-                if (cors?.kind === "actual") Object.assign(h, cors.responseHeaders);
-                decorate(h);
-              },
-              ac.signal,
-            );
-            for (const f of flags) result.flags.add(f);
-          }
-        }
-      }
-    } catch (err) {
-      result = local({ status: 500, body: "internal error", details: `tsmesh: ${(err as Error).message}` });
-    } finally {
-      if (idleTimer) clearTimeout(idleTimer);
-      if (requestTimer) clearTimeout(requestTimer);
-      this.rqActive.dec();
-      const status = result?.status ?? 0;
-      if (status >= 100) this.rqByClass[Math.min(5, Math.floor(status / 100)) - 1].inc();
-      this.deps.accessLog?.log({
-        startTime: start,
-        method: req.method,
-        path: (req.headers["x-envoy-original-path"] as string | undefined) ?? req.path,
-        protocol: req.protocol,
-        responseCode: status,
-        flags: result?.flags ?? flags,
-        bytesReceived: body.received,
-        bytesSent: result?.bytesSent ?? 0,
-        durationMs: Date.now() - start,
-        upstreamServiceTimeMs: result?.upstreamServiceTimeMs,
-        forwardedFor: req.headers["x-forwarded-for"] as string | undefined,
-        userAgent: req.headers["user-agent"],
-        requestId: headers["x-request-id"] as string | undefined,
-        authority: req.authority,
-        upstreamHost: result?.upstreamHost,
-      });
-    }
+  /** One request: route → fault → CORS → router, with the stream timers, stats and access log. */
+  onStream(req: DownstreamRequest, downstream: Downstream): void {
+    new ActiveStream(this, req, downstream).run();
   }
 
-  /** Envoy's table: a route's upgrade_configs entry overrides the HCM's. */
-  private upgradeAllowed(value: string, action: { kind: string; upgradeConfigs?: Readonly<Record<string, boolean>> }): boolean {
+  /** Envoy's table: a route's upgrade_configs entry overrides the HCM's. @internal */
+  upgradeAllowed(value: string, action: { kind: string; upgradeConfigs?: Readonly<Record<string, boolean>> }): boolean {
     const type = value.toLowerCase();
     const route = action.kind === "route" ? action.upgradeConfigs?.[type] : undefined;
     if (route !== undefined) return route;
     return this.cfg.upgradeConfigs[type] === true;
   }
 
-  /** The fault filter's gRPC abort: HTTP 200, trailers-only, grpc-status from config or header. */
-  private grpcAbort(reply: LocalReply, fault: FaultConfig, headers: http.OutgoingHttpHeaders): Reply {
+  /** The fault filter's gRPC abort: HTTP 200, trailers-only, grpc-status from config or header. @internal */
+  grpcAbort(reply: LocalReply, fault: FaultConfig, headers: http.OutgoingHttpHeaders): Reply {
     if (reply.status !== 200 || reply.details !== "fault_filter_abort" || !fault.abort) return reply;
     const fromHeader = headers["x-envoy-fault-abort-grpc-request"];
     const code = fault.abort.fromHeader && fromHeader !== undefined ? Number(fromHeader) : fault.abort.grpcStatus;
     return { ...reply, body: "fault filter abort", grpcStatus: code !== undefined && Number.isFinite(code) ? code : 2 };
   }
 }
+
+/**
+ * One request through the HCM (both protocols): stream idle and request timers, Envoy's request
+ * headers, route → fault → CORS → router, then stats and the access log line.
+ */
+class ActiveStream implements Activity, ResponseDecorator {
+  /** Start time for the access log (not read without one). */
+  private readonly start: number;
+  /** Response flags the HCM and its filters set (DI, FI, NR, …); merged with the router's. */
+  flags = 0;
+  private idle: TimerEntry | undefined = undefined;
+  private requestTimer: TimerEntry | undefined = undefined;
+  private readonly abort = new StreamAbort();
+  private headers: http.OutgoingHttpHeaders = EMPTY_HEADERS;
+  private body: RequestBody | undefined = undefined;
+  private grpc = false;
+  private plan: RouteForwardPlan | undefined = undefined;
+  private corsHeaders: http.OutgoingHttpHeaders | undefined = undefined;
+  private forwardedFor: string | undefined = undefined;
+  private finished = false;
+
+  constructor(
+    private readonly hcm: HttpConnectionManager,
+    private readonly req: DownstreamRequest,
+    private readonly ds: Downstream,
+  ) {
+    this.start = hcm.deps.accessLog !== undefined ? Date.now() : 0;
+  }
+
+  touch(): void {
+    this.idle?.refresh();
+  }
+
+  run(): void {
+    const hcm = this.hcm;
+    const cfg = hcm.cfg;
+    const req = this.req;
+    hcm.rqTotal.inc();
+    hcm.rqActive.inc();
+    if (cfg.streamIdleTimeoutMs > 0) this.idle = timerList(cfg.streamIdleTimeoutMs).start(() => this.onIdle());
+    this.ds.activity = this;
+    if (cfg.requestTimeoutMs > 0) this.requestTimer = timerList(cfg.requestTimeoutMs).start(() => this.onRequestTimeout());
+
+    const rh = req.headers;
+    let headers: http.OutgoingHttpHeaders;
+    if (req.endToEnd === true) headers = rh;
+    else {
+      headers = {};
+      for (const k in rh) {
+        const v = rh[k];
+        if (v === undefined || k === "host" || (HOP.has(k) && !(k === "te" && String(v).toLowerCase() === "trailers"))) continue;
+        headers[k] = v;
+      }
+    }
+    // (The access log shows X-Forwarded-For as the client sent it.)
+    this.forwardedFor = rh["x-forwarded-for"] as string | undefined;
+    if (cfg.generateRequestId && !headers["x-request-id"]) headers["x-request-id"] = randomUUID();
+    if (!headers["x-forwarded-proto"]) headers["x-forwarded-proto"] = req.scheme;
+    if (cfg.useRemoteAddress) {
+      const xff = this.forwardedFor;
+      headers["x-forwarded-for"] = xff ? `${String(xff)}, ${req.remote}` : req.remote;
+    }
+    this.headers = headers;
+    const ct = rh["content-type"];
+    this.grpc = typeof ct === "string" ? ct.startsWith("application/grpc") : String(ct ?? "").startsWith("application/grpc");
+    const body = (this.body = req.body ? new RequestBody(req.body, RETRY_BUFFER_LIMIT, this) : RequestBody.empty());
+    if (this.requestTimer !== undefined) body.onEnded(() => this.requestTimer?.cancel());
+    try {
+      this.route();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private onIdle(): void {
+    this.hcm.rqIdleTimeout.inc();
+    this.abort.abort(LOCAL_REPLIES.streamIdleTimeout());
+  }
+
+  private onRequestTimeout(): void {
+    if (this.ds.headersSent) return;
+    this.hcm.rqTimeout.inc();
+    this.abort.abort(LOCAL_REPLIES.requestTimeout());
+  }
+
+  decorateResponse(h: http.OutgoingHttpHeaders): void {
+    this.plan?.decorateResponse(h);
+    if (this.corsHeaders !== undefined) Object.assign(h, this.corsHeaders);
+    h.server = this.hcm.cfg.serverName;
+  }
+
+  private local(reply: Reply): void {
+    this.flags |= flagBit(reply.flag);
+    const r = sendLocalReply(this.ds, reply, { server: this.hcm.cfg.serverName }, this.grpc);
+    this.complete({ status: r.status, flags: 0, bytesSent: r.bytes, details: reply.details, grpcStatus: r.grpcStatus });
+  }
+
+  private fail(err: unknown): void {
+    if (this.finished) return;
+    try {
+      this.local({ status: 500, body: "internal error", details: `tsmesh: ${(err as Error).message}` });
+    } catch {
+      this.ds.reset();
+      this.complete({ status: 500, flags: 0, bytesSent: 0, details: `tsmesh: ${(err as Error).message}` });
+    }
+  }
+
+  private route(): void {
+    const hcm = this.hcm;
+    const cfg = hcm.cfg;
+    const req = this.req;
+    const headers = this.headers;
+    const table = cfg.inlineRoutes ?? (cfg.rdsName !== undefined ? hcm.deps.routes(cfg.rdsName) : undefined);
+    const plan = table ? planRoute(table, { authority: req.authority, path: req.path, method: req.method, headers, remote: req.remote }) : undefined;
+    if (!plan || plan.kind === "none") return this.local(LOCAL_REPLIES.noRoute());
+    if (plan.kind !== "route") {
+      const h: http.OutgoingHttpHeaders = { ...plan.headers };
+      h.server = cfg.serverName;
+      const bodyBuf = typeof plan.body === "string" ? Buffer.from(plan.body) : plan.body;
+      h["content-length"] = String(bodyBuf.length);
+      this.ds.respond(plan.status, h, bodyBuf.length === 0);
+      if (bodyBuf.length) {
+        this.ds.write(bodyBuf);
+        this.ds.end();
+      }
+      return this.complete({ status: plan.status, flags: 0, bytesSent: bodyBuf.length, details: plan.kind === "direct" ? "direct_response" : "redirect" });
+    }
+    if (req.upgrade !== undefined && !hcm.upgradeAllowed(req.upgrade, plan.route.action)) return this.local({ status: 403, body: "", details: "upgrade_failed" });
+    if (req.upgrade !== undefined) hcm.cxUpgrades.inc();
+    this.plan = plan;
+    const fault = cfg.hasFaultFilter ? (plan.fault ?? cfg.fault) : undefined;
+    if (fault === undefined) return this.afterFault(plan, undefined, undefined);
+    applyFault(fault, headers, this).then(
+      (abort) => {
+        try {
+          this.afterFault(plan, fault, abort);
+        } catch (err) {
+          this.fail(err);
+        }
+      },
+      (err: unknown) => this.fail(err),
+    );
+  }
+
+  private afterFault(plan: RouteForwardPlan, fault: FaultConfig | undefined, abort: LocalReply | undefined): void {
+    const hcm = this.hcm;
+    const req = this.req;
+    const headers = this.headers;
+    const ds = this.ds;
+    const cors = hcm.cfg.hasCorsFilter && plan.cors ? corsDecision(plan.cors, req.method, headers) : undefined;
+    if (this.abort.reason !== undefined) return this.local(this.abort.reason);
+    if (ds.gone) {
+      this.flags |= FLAG_BIT.DC;
+      return this.complete({ status: 0, flags: 0, bytesSent: 0, details: "downstream_remote_disconnect" });
+    }
+    if (abort) return this.local(hcm.grpcAbort(abort, fault!, headers));
+    if (cors?.kind === "preflight") {
+      const h: http.OutgoingHttpHeaders = { ...cors.headers, "content-length": "0" };
+      h.server = hcm.cfg.serverName;
+      ds.respond(200, h, true);
+      return this.complete({ status: 200, flags: 0, bytesSent: 0, details: "cors_response" });
+    }
+    const cluster = hcm.deps.cluster(plan.cluster);
+    if (!cluster) return this.local(LOCAL_REPLIES.noCluster());
+    let timeoutMs = plan.timeoutMs;
+    const action = plan.route.action;
+    if (this.grpc && action.kind === "route") {
+      const max = action.maxGrpcTimeoutMs ?? action.grpcTimeoutHeaderMaxMs;
+      const header = parseGrpcTimeout(req.headers["grpc-timeout"]);
+      if (action.maxGrpcTimeoutMs !== undefined || (action.grpcTimeoutHeaderMaxMs !== undefined && header !== undefined)) {
+        // Envoy: grpc-timeout becomes the route timeout (0 = none), capped by the max when it is set.
+        let t = header ?? 0;
+        const offset = action.grpcTimeoutOffsetMs ?? action.grpcTimeoutHeaderOffsetMs ?? 0;
+        if (t > offset && offset > 0) t -= offset;
+        if (max && (t === 0 || t > max)) t = max;
+        timeoutMs = t;
+      }
+    }
+    const body = this.body!;
+    // Mirrors: copies of the request once its body is in (fire and forget).
+    for (const name of plan.mirrors) {
+      const mirror = hcm.deps.cluster(name);
+      if (!mirror) continue;
+      const shadow = { method: req.method, path: plan.path, authority: plan.authority, headers: plan.requestHeaders, timeoutMs };
+      body.onEnded(() => {
+        const buf = body.buffered();
+        if (buf) sendShadow(mirror, { ...shadow, body: buf });
+      });
+    }
+    if (cors?.kind === "actual") this.corsHeaders = cors.responseHeaders;
+    hcm.deps.router.forward(
+      {
+        cluster,
+        method: req.method,
+        path: plan.path,
+        authority: plan.authority,
+        scheme: req.scheme,
+        headers: plan.requestHeaders,
+        body,
+        timeoutMs,
+        retry: plan.retry,
+        hash: plan.hash,
+        includeAttemptCount: plan.includeAttemptCount,
+        downstreamProtocol: req.protocol,
+        grpc: this.grpc,
+        upgrade: req.upgrade,
+      },
+      ds,
+      this,
+      this.abort,
+      (r) => this.forwarded(r),
+    );
+  }
+
+  private forwarded(r: ForwardResult): void {
+    if (r.error !== undefined) {
+      this.flags |= r.flags;
+      return this.fail(r.error);
+    }
+    this.complete(r);
+  }
+
+  /** The request is over: timers, stats, access log. */
+  private complete(r: ForwardResult): void {
+    if (this.finished) return;
+    this.finished = true;
+    const hcm = this.hcm;
+    const req = this.req;
+    this.idle?.cancel();
+    this.requestTimer?.cancel();
+    hcm.rqActive.dec();
+    const status = r.status;
+    if (status >= 100) hcm.rqByClass[Math.min(5, Math.floor(status / 100)) - 1].inc();
+    const flags = r.flags | this.flags;
+    hcm.deps.accessLog?.log({
+      startTime: this.start,
+      method: req.method,
+      path: (req.headers["x-envoy-original-path"] as string | undefined) ?? req.path,
+      protocol: req.protocol,
+      responseCode: status,
+      flags,
+      bytesReceived: this.body?.received ?? 0,
+      bytesSent: r.bytesSent,
+      durationMs: Date.now() - this.start,
+      upstreamServiceTimeMs: r.upstreamServiceTimeMs,
+      forwardedFor: this.forwardedFor,
+      userAgent: req.headers["user-agent"],
+      requestId: this.headers["x-request-id"] as string | undefined,
+      authority: req.authority,
+      upstreamHost: r.upstreamHost,
+    });
+  }
+}
+
+const EMPTY_HEADERS: http.OutgoingHttpHeaders = Object.freeze({}) as http.OutgoingHttpHeaders;

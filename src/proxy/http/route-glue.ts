@@ -21,6 +21,7 @@ import {
   rewriteHost,
   rewritePath,
   RouteTable,
+  type WeightedClusterEntry,
 } from "./route-table.js";
 import type { RetryPlan } from "./router.js";
 
@@ -52,27 +53,52 @@ export interface PlanRequest {
   remote: string;
 }
 
-export type RoutePlan =
-  | { kind: "none" }
-  | { kind: "direct" | "redirect"; status: number; body: string | Buffer; headers: http.OutgoingHttpHeaders }
-  | {
-      kind: "route";
-      route: CompiledRoute;
-      cluster: string;
-      path: string;
-      authority: string;
-      requestHeaders: http.OutgoingHttpHeaders;
-      timeoutMs: number;
-      retry?: RetryPlan;
-      hash?: bigint;
-      includeAttemptCount: boolean;
-      fault?: FaultConfig;
-      /** The CORS policy for this route (route > virtual host > route configuration), if any. */
-      cors?: CorsPolicy;
-      /** Clusters this request is mirrored to (their fractions already drawn). */
-      mirrors: readonly string[];
-      decorateResponse(h: http.OutgoingHttpHeaders): void;
-    };
+/** A matched route that forwards: everything the router needs (allocated once per request). */
+export class RouteForwardPlan {
+  readonly kind = "route" as const;
+  constructor(
+    readonly route: CompiledRoute,
+    /** The weighted cluster entry picked (undefined for a single cluster). */
+    readonly entry: WeightedClusterEntry | undefined,
+    readonly cluster: string,
+    readonly path: string,
+    readonly authority: string,
+    /** The request headers to send: the HCM's object itself unless the route changes them. */
+    readonly requestHeaders: http.OutgoingHttpHeaders,
+    readonly timeoutMs: number,
+    readonly retry: RetryPlan | undefined,
+    readonly hash: bigint | undefined,
+    readonly includeAttemptCount: boolean,
+    readonly fault: FaultConfig | undefined,
+    /** The CORS policy for this route (route > virtual host > route configuration), if any. */
+    readonly cors: CorsPolicy | undefined,
+    /** Clusters this request is mirrored to (their fractions already drawn). */
+    readonly mirrors: readonly string[],
+  ) {}
+
+  /** The route's response header mutations. */
+  decorateResponse(h: http.OutgoingHttpHeaders): void {
+    applyResponseHeaderMutations(this.route, this.entry, h as HeaderMap);
+  }
+}
+
+export type RoutePlan = { kind: "none" } | { kind: "direct" | "redirect"; status: number; body: string | Buffer; headers: http.OutgoingHttpHeaders } | RouteForwardPlan;
+
+const NONE: RoutePlan = Object.freeze({ kind: "none" as const });
+
+/** The request as route matching sees it (header lookups through the HCM's header object). */
+class PlanView implements RequestView {
+  constructor(
+    readonly authority: string,
+    readonly path: string,
+    readonly method: string,
+    private readonly headers: http.OutgoingHttpHeaders,
+  ) {}
+
+  header(name: string): string | undefined {
+    return headerOf(this.headers, name);
+  }
+}
 
 function headerOf(h: http.OutgoingHttpHeaders, name: string): string | undefined {
   const v = h[name];
@@ -146,9 +172,9 @@ function requestHash(route: CompiledRoute, req: PlanRequest): bigint | undefined
 }
 
 export function planRoute(table: RouteTable, req: PlanRequest): RoutePlan {
-  const view: RequestView = { authority: req.authority, path: req.path, method: req.method, header: (n) => headerOf(req.headers, n) };
+  const view = new PlanView(req.authority, req.path, req.method, req.headers);
   const m = table.match(view, Math.random());
-  if (!m) return { kind: "none" };
+  if (!m) return NONE;
   const route = m.route;
   const action = route.action;
   if (action.kind === "direct") {
@@ -167,27 +193,33 @@ export function planRoute(table: RouteTable, req: PlanRequest): RoutePlan {
     (entry?.clusterHeader ? headerOf(req.headers, entry.clusterHeader) : undefined) ??
     action.cluster ??
     (action.clusterHeader ? headerOf(req.headers, action.clusterHeader) : undefined);
-  if (!cluster) return { kind: "none" };
+  if (!cluster) return NONE;
   const path = rewritePath(route, req.path);
-  const authority = rewriteHost(route, entry, { ...view, path }) ?? req.authority;
-  const requestHeaders: http.OutgoingHttpHeaders = { ...req.headers };
-  if (path !== req.path) requestHeaders["x-envoy-original-path"] = req.path;
-  if (authority !== req.authority && req.authority) requestHeaders["x-forwarded-host"] = req.authority;
-  applyRequestHeaderMutations(route, entry, requestHeaders as HeaderMap, { downstreamRemoteAddress: req.remote, upstreamCluster: cluster });
-  return {
-    kind: "route",
+  const authority = rewriteHost(route, entry, path === req.path ? view : { header: (n: string) => view.header(n), path }) ?? req.authority;
+  const chain = entry ? entry.requestHeaderChain : route.requestHeaderChain;
+  // Copy-on-write: the HCM's header object is sent as is unless the route changes it (the fault
+  // and CORS filters keep seeing the request as it came).
+  let requestHeaders = req.headers;
+  if (path !== req.path || (authority !== req.authority && req.authority) || chain.length > 0) {
+    requestHeaders = { ...req.headers };
+    if (path !== req.path) requestHeaders["x-envoy-original-path"] = req.path;
+    if (authority !== req.authority && req.authority) requestHeaders["x-forwarded-host"] = req.authority;
+    applyRequestHeaderMutations(route, entry, requestHeaders as HeaderMap, { downstreamRemoteAddress: req.remote, upstreamCluster: cluster });
+  }
+  const filterConfigs = entry?.filterConfigs ?? route.filterConfigs;
+  return new RouteForwardPlan(
     route,
+    entry,
     cluster,
     path,
     authority,
     requestHeaders,
-    timeoutMs: action.timeoutMs,
-    retry: action.retryPolicy ? retryPlan(action.retryPolicy) : undefined,
-    hash: requestHash(route, req),
-    includeAttemptCount: action.includeRequestAttemptCount,
-    fault: faultFor(entry?.filterConfigs ?? route.filterConfigs),
-    mirrors: mirrorsFor(route, Math.random(), view),
-    cors: corsFor(entry?.filterConfigs ?? route.filterConfigs),
-    decorateResponse: (h) => applyResponseHeaderMutations(route, entry, h as HeaderMap),
-  };
+    action.timeoutMs,
+    action.retryPolicy ? retryPlan(action.retryPolicy) : undefined,
+    requestHash(route, req),
+    action.includeRequestAttemptCount,
+    faultFor(filterConfigs),
+    corsFor(filterConfigs),
+    mirrorsFor(route, Math.random(), view),
+  );
 }

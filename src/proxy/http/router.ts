@@ -1,22 +1,28 @@
 // Envoy's router filter: picks a host, enforces circuit breakers, sends the request upstream over
-// HTTP/1.1 (the cluster's keep-alive agent) or HTTP/2 (the cluster's session pool) with Envoy's
+// HTTP/1.1 (the cluster's connection pool) or HTTP/2 (the cluster's session pool) with Envoy's
 // x-envoy-* headers, applies the route timeout and per-try timeout, retries as the retry policy
 // says (retry_on conditions incl. gRPC codes read from trailers-only responses, jittered backoff,
 // previous_hosts, the cluster's max_retries budget; the request body is replayed from a bounded
 // buffer while it is streamed), relays the response with trailers, tunnels upgrades, and maps
 // every failure to Envoy's local reply and response flag. Protocol-neutral on both sides: the
 // downstream is a `Downstream` (HTTP/1.1 response or HTTP/2 stream).
-import { EventEmitter } from "node:events";
+//
+// Hot path: one `Forward` object per request drives the whole exchange with callbacks (no
+// promises, no per-request closures beyond the attempt's), timers come from the coarse shared
+// lists in timers.ts, response flags are a bit set.
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import type * as net from "node:net";
 import type { Readable, Writable } from "node:stream";
-import type { ResponseFlag } from "../access-log.js";
+import { FLAG_BIT, flagBit, type ResponseFlag, type ResponseFlags } from "../access-log.js";
 import type { Host } from "../upstream/host.js";
-import type { RequestPermit, UpstreamCluster, UpstreamOutcome } from "../upstream/cluster.js";
+import type { Admission, RequestPermit, UpstreamCluster } from "../upstream/cluster.js";
 import { grpcToHttpStatus } from "../upstream/outlier.js";
+import { appendHeader, headerLine } from "../upstream/h1-codec.js";
+import { BodyMode, type H1Exchange, type H1ExchangeOwner } from "../upstream/pool-h1.js";
 import { H2ConnectError, h2PoolFor } from "../upstream/pool-h2.js";
 import { LOCAL_REPLIES, type LocalReply } from "./local-reply.js";
+import { type TimerEntry, timerList } from "../upstream/timers.js";
 
 export interface RetryPlan {
   retryOn: ReadonlySet<string>;
@@ -34,18 +40,31 @@ export type DownstreamProtocol = "HTTP/1.0" | "HTTP/1.1" | "HTTP/2";
 /** A local reply, optionally with the gRPC status to answer a gRPC request with. */
 export type Reply = LocalReply & { grpcStatus?: number };
 
+/** Stream activity (resets the HCM's stream idle timer). */
+export interface Activity {
+  touch(): void;
+}
+
+/** Who follows a downstream: the forward in progress. */
+export interface DownstreamListener {
+  /** The client went away or reset the stream before the response finished. */
+  onGone(): void;
+  /** The downstream is writable again after `write` returned false. */
+  onDrain(): void;
+}
+
 /**
- * The downstream side of one stream, whatever the protocol. Emits "drain" (writable again) and
- * "gone" (the client went away or reset the stream before the response finished).
+ * The downstream side of one stream, whatever the protocol. Tells its `listener` when the client
+ * went away ("gone") and when it is writable again ("drain").
  */
-export abstract class Downstream extends EventEmitter {
+export abstract class Downstream {
   abstract readonly protocol: DownstreamProtocol;
   abstract readonly headersSent: boolean;
   /** The client went away before the response finished. */
   abstract readonly gone: boolean;
   /** Sends the response head; endStream: nothing follows (HTTP/2: a trailers-only response). */
   abstract respond(status: number, headers: http.OutgoingHttpHeaders, endStream: boolean): void;
-  /** Writes body bytes; false asks the caller to wait for "drain". */
+  /** Writes body bytes; false asks the caller to wait for the listener's onDrain. */
   abstract write(chunk: Buffer): boolean;
   /** Ends the response, with trailers where the protocol carries them. */
   abstract end(trailers?: http.IncomingHttpHeaders): void;
@@ -53,6 +72,60 @@ export abstract class Downstream extends EventEmitter {
   abstract reset(): void;
   /** HTTP/1.1 upgrades: after a 101 the bytes flow both ways; resolves with bytes sent downstream. */
   tunnel?(upstream: net.Socket, upstreamHead: Buffer): Promise<number>;
+  listener: DownstreamListener | undefined = undefined;
+  /** The stream's activity tracker (the HCM's stream idle timer), told about every write. */
+  activity: Activity | undefined = undefined;
+
+  protected touch(): void {
+    this.activity?.touch();
+  }
+
+  protected emitGone(): void {
+    this.listener?.onGone();
+  }
+
+  protected emitDrain(): void {
+    this.listener?.onDrain();
+  }
+}
+
+/** Where a request body comes from (a node stream, or the HTTP/1 codec's own body source). */
+export interface BodySource {
+  /** Starts delivering: `onData` per chunk, then `onEnd` once. */
+  start(onData: (chunk: Buffer) => void, onEnd: () => void): void;
+  pause(): void;
+  resume(): void;
+}
+
+/** A node Readable as a BodySource. */
+export function readableSource(r: Readable): BodySource {
+  return {
+    start(onData, onEnd) {
+      r.on("data", onData);
+      r.once("end", onEnd);
+      r.on("error", () => {});
+    },
+    pause: () => r.pause(),
+    resume: () => r.resume(),
+  };
+}
+
+/** Where an upstream request body goes (an upstream HTTP/1.1 connection or an HTTP/2 stream). */
+export interface BodyWriter {
+  write(chunk: Buffer): boolean;
+  end(): void;
+  /** Calls `cb` once when a `write` that returned false has drained. */
+  whenDrained(cb: () => void): void;
+}
+
+/** A node Writable as a BodyWriter. */
+export function writableSink(w: Writable): BodyWriter {
+  w.on("error", () => {});
+  return {
+    write: (c) => w.write(c),
+    end: () => w.end(),
+    whenDrained: (cb) => w.once("drain", cb),
+  };
 }
 
 /**
@@ -62,29 +135,33 @@ export abstract class Downstream extends EventEmitter {
 export class RequestBody {
   private chunks: Buffer[] = [];
   private size = 0;
-  private sink: Writable | undefined;
+  private sink: BodyWriter | undefined;
   private delivered = false;
   /** Bytes received from downstream. */
   received = 0;
   ended: boolean;
   /** Whether the whole body can still be sent again (it fit the buffer). */
   replayable = true;
-  private readonly endWaiters: Array<() => void> = [];
+  private endWaiters: Array<() => void> | undefined;
+  private readonly resumeSrc = () => this.src!.resume();
 
   constructor(
-    private readonly src: Readable | undefined,
+    private readonly src: BodySource | undefined,
     private readonly limit: number,
-    private readonly onActivity: () => void = () => {},
+    private readonly activity: Activity | undefined = undefined,
   ) {
     this.ended = !src;
     if (!src) return;
-    src.on("data", (c: Buffer) => this.onData(c));
-    src.once("end", () => {
-      this.ended = true;
-      this.sink?.end();
-      for (const w of this.endWaiters.splice(0)) w();
-    });
-    src.on("error", () => {});
+    src.start(
+      (c) => this.onData(c),
+      () => {
+        this.ended = true;
+        this.sink?.end();
+        const w = this.endWaiters;
+        this.endWaiters = undefined;
+        if (w) for (const f of w) f();
+      },
+    );
   }
 
   /** A body that is known to be empty (no DATA / no content). */
@@ -92,15 +169,21 @@ export class RequestBody {
     return new RequestBody(undefined, 0);
   }
 
+  /** Calls `cb` once the downstream finished sending the body (now, if it has). */
+  onEnded(cb: () => void): void {
+    if (this.ended) cb();
+    else (this.endWaiters ??= []).push(cb);
+  }
+
   /** Resolves when the downstream finished sending the body. */
   whenEnded(): Promise<void> {
     if (this.ended) return Promise.resolve();
-    return new Promise((r) => this.endWaiters.push(r));
+    return new Promise((r) => this.onEnded(r));
   }
 
   private onData(c: Buffer): void {
     this.received += c.length;
-    this.onActivity();
+    this.activity?.touch();
     if (this.replayable || !this.sink) {
       this.chunks.push(c);
       this.size += c.length;
@@ -112,7 +195,7 @@ export class RequestBody {
     if (this.sink) {
       if (!this.sink.write(c)) {
         this.src!.pause();
-        this.sink.once("drain", () => this.src!.resume());
+        this.sink.whenDrained(this.resumeSrc);
       }
     } else if (!this.replayable) {
       this.src!.pause(); // nobody to send to yet: do not buffer beyond the limit
@@ -135,10 +218,9 @@ export class RequestBody {
   }
 
   /** Sends the body (buffered part first, then live) to an upstream request. */
-  attach(sink: Writable): void {
+  attach(sink: BodyWriter): void {
     this.delivered = true;
     this.sink = sink;
-    sink.on("error", () => {});
     for (const c of this.chunks) sink.write(c);
     if (!this.replayable) this.dropDelivered();
     if (this.ended) sink.end();
@@ -146,7 +228,7 @@ export class RequestBody {
   }
 
   /** The attempt that owned the sink is over. */
-  detach(sink: Writable): void {
+  detach(sink: BodyWriter): void {
     if (this.sink === sink) this.sink = undefined;
   }
 }
@@ -159,7 +241,7 @@ export interface ForwardPlan {
   /** Host / :authority sent upstream. */
   authority: string;
   scheme: string;
-  /** Request headers (lowercase, no pseudo-headers, no hop-by-hop). */
+  /** Request headers (lowercase, no pseudo-headers, no hop-by-hop). Never modified by the router. */
   headers: http.OutgoingHttpHeaders;
   body: RequestBody;
   timeoutMs: number;
@@ -175,9 +257,11 @@ export interface ForwardPlan {
 }
 
 export interface ForwardResult {
+  /** An internal error stopped the forward (the HCM answers 500 when it still can). */
+  error?: Error;
   /** Status sent downstream (0 when the downstream went away first). */
   status: number;
-  flags: Set<ResponseFlag>;
+  flags: ResponseFlags;
   upstreamHost?: string;
   upstreamServiceTimeMs?: number;
   bytesSent: number;
@@ -185,17 +269,31 @@ export interface ForwardResult {
   grpcStatus?: number;
 }
 
+/** Receives an upstream response body (see UpstreamResponse.pipe). */
+export interface ResponseSink {
+  /** A body chunk; false asks the source to pause until `resume()`. */
+  data(chunk: Buffer): boolean;
+  /** The body is complete (trailers, if any, are in `trailers()` now). */
+  end(): void;
+  /** The response broke off before its end (UC: connection, UR: stream reset). */
+  reset(flag: ResponseFlag): void;
+}
+
 /** An upstream response head and its body, whatever the upstream protocol. */
 export interface UpstreamResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
+  /** `headers` holds no hop-by-hop or pseudo-header: it is relayed (and decorated) as is, not copied. */
+  readonly endToEnd?: boolean;
   /** Nothing follows the headers (HTTP/2 END_STREAM on HEADERS: trailers-only / headers-only). */
   endStream: boolean;
-  body: Readable;
+  /** Starts delivering the body (once); chunks that arrived before are delivered first, synchronously. */
+  pipe(sink: ResponseSink): void;
+  /** Resumes a paused body (after `sink.data` returned false). */
+  resume(): void;
   trailers(): http.IncomingHttpHeaders | undefined;
+  /** Discards the response (and its connection or stream). */
   abort(): void;
-  /** Called once if the response breaks off before its end (UC: connection, UR: stream reset). */
-  onReset(cb: (flag: ResponseFlag) => void): void;
   upgrade?: { socket: net.Socket; head: Buffer };
 }
 
@@ -205,6 +303,18 @@ export type AttemptOutcome =
   | { kind: "reset"; host: Host; refused?: boolean }
   | { kind: "per-try-timeout"; host: Host };
 
+/** One try on the wire; the outcome callback runs exactly once. */
+export interface Attempt {
+  cancel(): void;
+}
+
+/** What an attempt needs to know (the Forward passes itself). */
+export interface AttemptContext {
+  readonly plan: ForwardPlan;
+  /** 1-based try number. */
+  readonly attempt: number;
+}
+
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "proxy-authenticate", "proxy-authorization", "http2-settings"]);
 
 /** Response headers copied downstream (hop-by-hop and pseudo-headers removed). */
@@ -212,7 +322,7 @@ export function responseHeaders(h: http.IncomingHttpHeaders): http.OutgoingHttpH
   const out: http.OutgoingHttpHeaders = {};
   for (const k in h) {
     const v = h[k];
-    if (v !== undefined && k[0] !== ":" && !HOP_BY_HOP.has(k)) out[k] = v;
+    if (v !== undefined && k.charCodeAt(0) !== 58 /* : */ && !HOP_BY_HOP.has(k)) out[k] = v;
   }
   return out;
 }
@@ -276,25 +386,19 @@ function backoffMs(plan: RetryPlan, attempt: number): number {
 
 /** One try's result for the cluster's per-host stats and outlier detection (gRPC: grpc-status mapped to HTTP). */
 function report(cluster: UpstreamCluster, o: AttemptOutcome): void {
-  let outcome: UpstreamOutcome;
   if (o.kind === "response") {
     const g = grpcStatusOf(o.res.headers);
-    outcome = { kind: "response", status: g !== undefined ? grpcToHttpStatus(g) : o.res.status };
-  } else if (o.kind === "per-try-timeout") outcome = { kind: "timeout" };
-  else outcome = { kind: o.kind };
-  cluster.reportResult(o.host, outcome);
-}
-
-/** Why the router stopped waiting: route timeout, the client left, or the HCM aborted (stream timers). */
-type Stop = { kind: "timeout" } | { kind: "gone" } | { kind: "abort"; reply: Reply };
-
-interface Attempt {
-  promise: Promise<AttemptOutcome>;
-  cancel(): void;
+    cluster.reportResponse(o.host, g !== undefined ? grpcToHttpStatus(g) : o.res.status);
+  } else cluster.reportResult(o.host, o.kind === "per-try-timeout" ? { kind: "timeout" } : { kind: o.kind });
 }
 
 // DNS failures (ORIGINAL_DST to a name) are connection failures too, as in Envoy.
-const CONNECT_ERRORS = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN"]);
+export const CONNECT_ERRORS: ReadonlySet<string> = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN"]);
+
+/** Envoy's transport failure reason for a connect error. */
+export function connectFailureReason(code: string | undefined): string {
+  return `delayed connect error: ${code === "ECONNREFUSED" ? 111 : code}`;
+}
 
 /** Whether this request goes upstream over HTTP/2. */
 export function upstreamIsH2(cluster: UpstreamCluster, downstream: DownstreamProtocol, upgrade: string | undefined): boolean {
@@ -303,385 +407,686 @@ export function upstreamIsH2(cluster: UpstreamCluster, downstream: DownstreamPro
   return p === "http2" || (p === "downstream" && downstream === "HTTP/2");
 }
 
+/** The HCM's stream timers stop a forward with a local reply (408 idle / request timeout). */
+export class StreamAbort {
+  reason: Reply | undefined = undefined;
+  private cb: ((r: Reply) => void) | undefined = undefined;
+
+  abort(r: Reply): void {
+    if (this.reason !== undefined) return;
+    this.reason = r;
+    const cb = this.cb;
+    if (cb !== undefined) cb(r);
+  }
+
+  /** @internal the forward in progress */
+  listen(cb: ((r: Reply) => void) | undefined): void {
+    this.cb = cb;
+  }
+}
+
+/** The response decorations of the HCM and route (response_headers_to_add, CORS, server). */
+export interface ResponseDecorator {
+  decorateResponse(h: http.OutgoingHttpHeaders): void;
+}
+
+export type ForwardDone = (r: ForwardResult) => void;
+
+/** Attempt implementations (HTTP/1.1 pool, HTTP/2 pool); the router picks one per try. */
+export type AttemptFn = (ctx: AttemptContext, host: Host, permit: RequestPermit, done: (o: AttemptOutcome) => void) => Attempt;
+
 export class Router {
   /**
-   * Forwards one request and streams the response to the downstream. Resolves when the downstream
-   * response is complete (or abandoned). `signal` aborts with a Reply as its reason (HCM timers).
+   * Forwards one request and streams the response to the downstream. `done` runs once the
+   * downstream response is complete (or abandoned). `abort` stops it with a Reply (HCM timers).
    */
-  async forward(plan: ForwardPlan, ds: Downstream, decorate: (h: http.OutgoingHttpHeaders) => void, signal?: AbortSignal): Promise<ForwardResult> {
-    const cluster = plan.cluster;
-    const flags = new Set<ResponseFlag>();
-    const stats = cluster.stats;
-    const started = performance.now();
+  forward(plan: ForwardPlan, ds: Downstream, decorate: ResponseDecorator, abort: StreamAbort | undefined, done: ForwardDone): void {
+    new Forward(plan, ds, decorate, abort, done).start();
+  }
 
-    let stopped: Stop | undefined;
-    let onStop: (s: Stop) => void = () => {};
-    const stop = new Promise<Stop>((resolve) => {
-      onStop = (s) => {
-        if (stopped) return;
-        stopped = s;
-        resolve(s);
-      };
-    });
-    const globalTimer = plan.timeoutMs > 0 ? setTimeout(() => onStop({ kind: "timeout" }), plan.timeoutMs) : undefined;
-    const onGone = () => onStop({ kind: "gone" });
-    ds.once("gone", onGone);
-    if (ds.gone) onGone();
-    const onAbort = () => onStop({ kind: "abort", reply: signal!.reason as Reply });
-    signal?.addEventListener("abort", onAbort, { once: true });
-    if (signal?.aborted) onAbort();
+  /** The same, as a promise. */
+  forwardAsync(plan: ForwardPlan, ds: Downstream, decorate: ResponseDecorator, abort?: StreamAbort): Promise<ForwardResult> {
+    return new Promise((resolve) => this.forward(plan, ds, decorate, abort, resolve));
+  }
+}
 
-    const tried: Host[] = [];
+const enum State {
+  Idle,
+  Backoff,
+  Pending,
+  Attempt,
+  Relay,
+  Tunnel,
+  Done,
+}
+
+const enum StopKind {
+  None,
+  Timeout,
+  Gone,
+  Abort,
+}
+
+/** One request through the router: tries (with retries), then the relay of the chosen response. */
+class Forward implements DownstreamListener, ResponseSink, AttemptContext {
+  private state = State.Idle;
+  private stopKind = StopKind.None;
+  private stopReply: Reply | undefined = undefined;
+  private flags: ResponseFlags = 0;
+  attempt = 0;
+  private readonly maxAttempts: number;
+  /** Hosts tried, in order (only kept when a retry can happen). */
+  private tried: Host[] | undefined = undefined;
+  private lastHost: Host | undefined = undefined;
+  private triedCount = 0;
+  private last: AttemptOutcome | undefined = undefined;
+  private globalTimer: TimerEntry | undefined = undefined;
+  private backoffTimer: NodeJS.Timeout | undefined = undefined;
+  private pending: Extract<Admission, { pending: true }> | undefined = undefined;
+  private att: Attempt | undefined = undefined;
+  private h2 = false;
+  private up: UpstreamResponse | undefined = undefined;
+  private relayStatus = 0;
+  private serviceTime = 0;
+  private bytes = 0;
+  private readonly started = performance.now();
+
+  constructor(
+    readonly plan: ForwardPlan,
+    private readonly ds: Downstream,
+    private readonly decorator: ResponseDecorator,
+    private readonly abortHandle: StreamAbort | undefined,
+    private readonly done: ForwardDone,
+  ) {
+    this.maxAttempts = 1 + (plan.retry ? plan.retry.numRetries : 0);
+  }
+
+  start(): void {
     try {
-      const maxAttempts = 1 + (plan.retry ? plan.retry.numRetries : 0);
-      let last: AttemptOutcome | undefined;
-      for (let attempt = 1; attempt <= maxAttempts && !stopped; attempt++) {
-        if (attempt > 1) {
-          if (!plan.body.canSend) break; // the body outgrew the retry buffer
-          // The retry budget: max_retries concurrent retries across the cluster (held during the backoff).
-          if (!cluster.acquireRetry()) break;
-          stats.rqRetry.inc();
-          const wait = backoffMs(plan.retry!, attempt - 1);
-          let t: NodeJS.Timeout | undefined;
-          await Promise.race([new Promise<void>((ok) => (t = setTimeout(ok, wait))), stop]);
-          clearTimeout(t);
-          cluster.releaseRetry();
-          if (stopped) break;
-        }
-        const host = this.pickHost(plan, tried);
-        if (!host) {
-          stats.cxNoneHealthy.inc();
-          return this.local(ds, plan, LOCAL_REPLIES.noHealthyUpstream(), flags);
-        }
-        tried.push(host);
-        const h2 = upstreamIsH2(cluster, plan.downstreamProtocol, plan.upgrade);
-        // Circuit breakers: max_requests, and for HTTP/1.1 a connection slot (else the pending queue).
-        const adm = cluster.acquire(host, { multiplexed: h2 });
-        let permit: RequestPermit | undefined;
-        if (adm.ok && adm.pending) {
-          const granted = await Promise.race([adm.granted, stop]);
-          if (stopped) {
-            adm.cancel();
-            break;
-          }
-          if ("ok" in granted && granted.ok) permit = granted;
-        } else if (adm.ok) permit = adm;
-        if (!permit) return this.local(ds, plan, LOCAL_REPLIES.overflow(), flags, host);
-        const att = h2 ? this.attemptH2(plan, host, attempt, permit) : this.attemptH1(plan, host, attempt, permit);
-        const outcome = await Promise.race([att.promise, stop]);
-        if (stopped) {
-          att.cancel();
-          if ((stopped as Stop).kind === "timeout") cluster.reportResult(host, { kind: "timeout" });
-          void att.promise.then((o) => o.kind === "response" && o.res.abort());
-          break;
-        }
-        const o = outcome as AttemptOutcome;
-        report(cluster, o);
-        last = o;
-        const retryable = !!plan.retry && attempt < maxAttempts && shouldRetry(plan.retry, o) && plan.body.canSend;
-        if (o.kind === "response") {
-          if (retryable) {
-            o.res.abort(); // discard the body, free the stream
-            continue;
-          }
-          if (attempt > 1) stats.rqRetrySuccess.inc();
-          if (tried.length > 1) flags.add("URX");
-          return await this.relay(plan, o, ds, flags, started, decorate, stop, () => stopped);
-        }
-        if (o.kind === "connect-failure") stats.cxConnectFail.inc();
-        if (o.kind === "per-try-timeout") stats.rqPerTryTimeout.inc();
-        if (!retryable) break;
-      }
-      const s = stopped as Stop | undefined;
-      if (s?.kind === "gone") {
-        flags.add("DC");
-        return { status: 0, flags, bytesSent: 0, details: "downstream_remote_disconnect", upstreamHost: tried.at(-1)?.key };
-      }
-      if (s?.kind === "abort") return this.local(ds, plan, s.reply, flags, tried.at(-1));
-      if (s?.kind === "timeout") {
-        stats.rqTimeout.inc();
-        return this.local(ds, plan, LOCAL_REPLIES.timeout(), flags, tried.at(-1));
-      }
-      if (plan.retry && tried.length > 1 && last && last.kind !== "response") flags.add("URX");
-      if (!last) return this.local(ds, plan, LOCAL_REPLIES.timeout(), flags, tried.at(-1));
-      if (last.kind === "connect-failure") return this.local(ds, plan, LOCAL_REPLIES.connectFailure(last.reason), flags, last.host);
-      if (last.kind === "per-try-timeout") return this.local(ds, plan, LOCAL_REPLIES.timeout(), flags, last.host);
-      if (last.kind === "reset") return this.local(ds, plan, LOCAL_REPLIES.upstreamReset(), flags, last.host);
-      return this.local(ds, plan, LOCAL_REPLIES.upstreamReset(), flags, last.host);
-    } finally {
-      if (globalTimer) clearTimeout(globalTimer);
-      ds.removeListener("gone", onGone);
-      signal?.removeEventListener("abort", onAbort);
+      this.begin();
+    } catch (err) {
+      this.fail(err);
     }
   }
 
-  private pickHost(plan: ForwardPlan, tried: Host[]): Host | undefined {
-    if (plan.cluster.spec.type === "ORIGINAL_DST") {
-      const header = plan.headers["x-envoy-original-dst-host"];
-      return plan.cluster.originalDestination(plan.authority, typeof header === "string" ? header : undefined);
+  /** An exception in the router's own code (a bad header from config, …): the HCM answers 500. */
+  private fail(err: unknown): void {
+    if (this.state === State.Done) return;
+    const up = this.up;
+    this.state = State.Done;
+    this.globalTimer?.cancel();
+    clearTimeout(this.backoffTimer);
+    this.att?.cancel();
+    this.pending?.cancel();
+    up?.abort();
+    if (this.ds.listener === this) this.ds.listener = undefined;
+    this.abortHandle?.listen(undefined);
+    this.done({ error: err instanceof Error ? err : new Error(String(err)), status: 0, flags: this.flags, bytesSent: this.bytes, details: "internal_error", upstreamHost: this.lastHost?.key });
+  }
+
+  private begin(): void {
+    const plan = this.plan;
+    if (plan.timeoutMs > 0) this.globalTimer = timerList(plan.timeoutMs).start(() => this.guarded(StopKind.Timeout, undefined));
+    this.ds.listener = this;
+    if (this.ds.gone) this.stop(StopKind.Gone, undefined);
+    const a = this.abortHandle;
+    if (a !== undefined) {
+      if (a.reason !== undefined) this.stop(StopKind.Abort, a.reason);
+      else a.listen((r) => this.guarded(StopKind.Abort, r));
     }
-    const exclude = plan.retry?.previousHosts && tried.length > 0 ? (h: Host) => tried.includes(h) : undefined;
-    const attempts = exclude ? Math.max(1, plan.retry!.hostSelectionRetryMaxAttempts) : 1;
+    this.next();
+  }
+
+  // ---- DownstreamListener ----
+
+  onGone(): void {
+    this.guarded(StopKind.Gone, undefined);
+  }
+
+  onDrain(): void {
+    if (this.state === State.Relay) this.up!.resume();
+  }
+
+  private guarded(kind: StopKind, reply: Reply | undefined): void {
+    try {
+      this.stop(kind, reply);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  // ---- the try loop ----
+
+  /** The loop's head: the next try, or the end of trying. */
+  private next(): void {
+    if (this.stopKind !== StopKind.None) return this.afterTries();
+    const attempt = ++this.attempt;
+    if (attempt > this.maxAttempts) return this.afterTries();
+    if (attempt > 1) {
+      const plan = this.plan;
+      const cluster = plan.cluster;
+      if (!plan.body.canSend) return this.afterTries(); // the body outgrew the retry buffer
+      // The retry budget: max_retries concurrent retries across the cluster (held during the backoff).
+      if (!cluster.acquireRetry()) return this.afterTries();
+      cluster.stats.rqRetry.inc();
+      const wait = backoffMs(plan.retry!, attempt - 1);
+      this.state = State.Backoff;
+      this.backoffTimer = setTimeout(() => {
+        this.backoffTimer = undefined;
+        cluster.releaseRetry();
+        this.state = State.Idle;
+        try {
+          this.pickAndSend();
+        } catch (err) {
+          this.fail(err);
+        }
+      }, wait);
+      return;
+    }
+    this.pickAndSend();
+  }
+
+  private pickAndSend(): void {
+    const plan = this.plan;
+    const cluster = plan.cluster;
+    const host = this.pickHost();
+    if (!host) {
+      cluster.stats.cxNoneHealthy.inc();
+      return this.finishLocal(LOCAL_REPLIES.noHealthyUpstream(), undefined);
+    }
+    this.tried?.push(host);
+    this.lastHost = host;
+    this.triedCount++;
+    const h2 = (this.h2 = upstreamIsH2(cluster, plan.downstreamProtocol, plan.upgrade));
+    // Circuit breakers: max_requests, and for HTTP/1.1 a connection slot (else the pending queue).
+    const adm = cluster.acquire(host, h2 ? MULTIPLEXED : undefined);
+    if (adm.ok && adm.pending) {
+      this.state = State.Pending;
+      this.pending = adm;
+      adm.granted.then((g) => {
+        if (this.state !== State.Pending || this.pending !== adm) return;
+        this.pending = undefined;
+        this.state = State.Idle;
+        try {
+          if (g.ok) this.send(host, g);
+          else this.finishLocal(LOCAL_REPLIES.overflow(), host);
+        } catch (err) {
+          this.fail(err);
+        }
+      }, () => {});
+      return;
+    }
+    if (adm.ok) this.send(host, adm);
+    else this.finishLocal(LOCAL_REPLIES.overflow(), host);
+  }
+
+  private send(host: Host, permit: RequestPermit): void {
+    this.state = State.Attempt;
+    const fn = this.h2 ? attemptH2 : attemptH1;
+    const attempt = this.attempt;
+    const att = fn(this, host, permit, (o) => {
+      try {
+        this.onOutcome(o, attempt);
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+    // (The outcome may have come synchronously; only a try still in flight is kept.)
+    if (this.state === State.Attempt && this.attempt === attempt) this.att = att;
+  }
+
+  private onOutcome(o: AttemptOutcome, attempt: number): void {
+    if (this.state !== State.Attempt || attempt !== this.attempt) {
+      // The forward stopped waiting for this try: a late response is discarded.
+      if (o.kind === "response") o.res.abort();
+      return;
+    }
+    this.att = undefined;
+    this.state = State.Idle;
+    const plan = this.plan;
+    const cluster = plan.cluster;
+    report(cluster, o);
+    this.last = o;
+    const retryable = plan.retry !== undefined && this.attempt < this.maxAttempts && shouldRetry(plan.retry, o) && plan.body.canSend;
+    if (o.kind === "response") {
+      if (retryable) {
+        o.res.abort(); // discard the body, free the stream
+        return this.next();
+      }
+      if (this.attempt > 1) cluster.stats.rqRetrySuccess.inc();
+      if (this.triedCount > 1) this.flags |= FLAG_BIT.URX;
+      return this.relay(o.res, o.host);
+    }
+    if (o.kind === "connect-failure") cluster.stats.cxConnectFail.inc();
+    if (o.kind === "per-try-timeout") cluster.stats.rqPerTryTimeout.inc();
+    if (!retryable) return this.afterTries();
+    this.next();
+  }
+
+  /** Why the loop ended: a stop, or the last try's failure. */
+  private afterTries(): void {
+    const host = this.lastHost;
+    switch (this.stopKind) {
+      case StopKind.Gone:
+        this.flags |= FLAG_BIT.DC;
+        return this.finish({ status: 0, flags: this.flags, bytesSent: 0, details: "downstream_remote_disconnect", upstreamHost: host?.key });
+      case StopKind.Abort:
+        return this.finishLocal(this.stopReply!, host);
+      case StopKind.Timeout:
+        this.plan.cluster.stats.rqTimeout.inc();
+        return this.finishLocal(LOCAL_REPLIES.timeout(), host);
+    }
+    const last = this.last;
+    if (this.plan.retry && this.triedCount > 1 && last && last.kind !== "response") this.flags |= FLAG_BIT.URX;
+    if (!last) return this.finishLocal(LOCAL_REPLIES.timeout(), host);
+    if (last.kind === "connect-failure") return this.finishLocal(LOCAL_REPLIES.connectFailure(last.reason), last.host);
+    if (last.kind === "per-try-timeout") return this.finishLocal(LOCAL_REPLIES.timeout(), last.host);
+    return this.finishLocal(LOCAL_REPLIES.upstreamReset(), last.host);
+  }
+
+  /** A route timeout, the client leaving, or an HCM timer. */
+  private stop(kind: StopKind, reply: Reply | undefined): void {
+    if (this.stopKind !== StopKind.None || this.state === State.Done) return;
+    this.stopKind = kind;
+    this.stopReply = reply;
+    switch (this.state) {
+      case State.Backoff:
+        clearTimeout(this.backoffTimer);
+        this.backoffTimer = undefined;
+        this.plan.cluster.releaseRetry();
+        this.state = State.Idle;
+        return this.afterTries();
+      case State.Pending:
+        this.state = State.Idle;
+        this.pending?.cancel();
+        this.pending = undefined;
+        return this.afterTries();
+      case State.Attempt: {
+        this.state = State.Idle;
+        const att = this.att;
+        this.att = undefined;
+        att?.cancel();
+        if (kind === StopKind.Timeout && this.lastHost) this.plan.cluster.reportResult(this.lastHost, { kind: "timeout" });
+        return this.afterTries();
+      }
+      case State.Relay:
+        return this.stopRelay();
+      default:
+        // Idle (the loop checks the stop at its head) or Tunnel (a tunnel runs until either side closes).
+        return;
+    }
+  }
+
+  private pickHost(): Host | undefined {
+    const plan = this.plan;
+    const cluster = plan.cluster;
+    if (cluster.spec.type === "ORIGINAL_DST") {
+      const header = plan.headers["x-envoy-original-dst-host"];
+      return cluster.originalDestination(plan.authority, typeof header === "string" ? header : undefined);
+    }
+    const retry = plan.retry;
+    if (retry === undefined || !retry.previousHosts) return cluster.pick(plan.hash === undefined ? undefined : { hash: plan.hash });
+    const tried = (this.tried ??= []);
+    const attempts = tried.length > 0 ? Math.max(1, retry.hostSelectionRetryMaxAttempts) : 1;
     let host: Host | undefined;
     for (let i = 0; i < attempts; i++) {
-      host = plan.cluster.pick({ hash: plan.hash });
-      if (!host || !exclude || !exclude(host)) return host;
+      host = cluster.pick({ hash: plan.hash });
+      if (!host || tried.length === 0 || !tried.includes(host)) return host;
     }
     return host;
   }
 
-  /** x-envoy-* headers every attempt carries. */
-  private attemptHeaders(plan: ForwardPlan, attempt: number, into: http.OutgoingHttpHeaders): void {
-    if (plan.timeoutMs > 0) into["x-envoy-expected-rq-timeout-ms"] = String(plan.retry?.perTryTimeoutMs || plan.timeoutMs);
-    if (plan.includeAttemptCount) into["x-envoy-attempt-count"] = String(attempt);
-  }
+  // ---- the relay ----
 
-  /** Common settle/timer bookkeeping of one attempt. */
-  private settler(plan: ForwardPlan, host: Host, permit: RequestPermit, resolve: (o: AttemptOutcome) => void, kill: () => void) {
-    let settled = false;
-    let perTry: NodeJS.Timeout | undefined;
-    const settle = (o: AttemptOutcome) => {
-      if (settled) return;
-      settled = true;
-      if (perTry) clearTimeout(perTry);
-      if (o.kind !== "response") permit.release();
-      resolve(o);
-    };
-    if (plan.retry && plan.retry.perTryTimeoutMs > 0) {
-      perTry = setTimeout(() => {
-        settle({ kind: "per-try-timeout", host });
-        kill();
-      }, plan.retry.perTryTimeoutMs);
-    }
-    return { settle, settled: () => settled };
-  }
-
-  private attemptH1(plan: ForwardPlan, host: Host, attempt: number, permit: RequestPermit): Attempt {
-    let req: http.ClientRequest | undefined;
-    let cancelled = false;
-    const kill = () => {
-      cancelled = true;
-      req?.destroy();
-    };
-    const promise = new Promise<AttemptOutcome>((resolve) => {
-      const headers: http.OutgoingHttpHeaders = {};
-      for (const k in plan.headers) if (k !== "te") headers[k] = plan.headers[k];
-      headers.host = plan.authority;
-      this.attemptHeaders(plan, attempt, headers);
-      if (plan.upgrade) {
-        headers.connection = "Upgrade";
-        headers.upgrade = plan.upgrade;
-      }
-      const { settle } = this.settler(plan, host, permit, resolve, kill);
-      let connectTimer: NodeJS.Timeout | undefined;
-      const r = http.request({ host: host.address, port: host.port, method: plan.method, path: plan.path, headers, agent: plan.cluster.agent, setHost: false });
-      req = r;
-      r.on("socket", (s) => {
-        if (!s.connecting) return;
-        connectTimer = setTimeout(() => {
-          settle({ kind: "connect-failure", host, reason: "delayed connect error: timeout" });
-          r.destroy();
-        }, plan.cluster.spec.connectTimeoutMs);
-        s.once("connect", () => clearTimeout(connectTimer));
-      });
-      const wrap = (res: http.IncomingMessage, upgrade?: { socket: net.Socket; head: Buffer }): UpstreamResponse => {
-        let done = false;
-        res.once("end", () => (done = true));
-        const released = () => permit.release();
-        if (upgrade) upgrade.socket.once("close", released);
-        else res.once("close", released);
-        return {
-          status: res.statusCode ?? 502,
-          headers: res.headers,
-          endStream: false,
-          body: res,
-          trailers: () => res.trailers,
-          abort: () => {
-            res.destroy();
-            r.destroy();
-            upgrade?.socket.destroy();
-          },
-          onReset: (cb) => {
-            res.once("close", () => {
-              if (!done && !res.complete) cb("UC");
-            });
-          },
-          upgrade,
-        };
-      };
-      r.on("response", (res) => {
-        clearTimeout(connectTimer);
-        settle({ kind: "response", res: wrap(res), host });
-      });
-      r.on("upgrade", (res, socket: net.Socket, head: Buffer) => {
-        clearTimeout(connectTimer);
-        settle({ kind: "response", res: wrap(res, { socket, head }), host });
-      });
-      r.on("error", (err: NodeJS.ErrnoException) => {
-        clearTimeout(connectTimer);
-        if (cancelled) settle({ kind: "reset", host });
-        else if (err.code && CONNECT_ERRORS.has(err.code)) settle({ kind: "connect-failure", host, reason: `delayed connect error: ${err.code === "ECONNREFUSED" ? 111 : err.code}` });
-        else settle({ kind: "reset", host });
-      });
-      r.once("close", () => {
-        clearTimeout(connectTimer);
-        plan.body.detach(r);
-        settle({ kind: "reset", host });
-      });
-      if (plan.body.ended && plan.body.received === 0) r.end();
-      else plan.body.attach(r);
-    });
-    return { promise, cancel: kill };
-  }
-
-  private attemptH2(plan: ForwardPlan, host: Host, attempt: number, permit: RequestPermit): Attempt {
-    let stream: http2.ClientHttp2Stream | undefined;
-    let cancelled = false;
-    const kill = () => {
-      cancelled = true;
-      if (stream && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
-    };
-    const promise = new Promise<AttemptOutcome>((resolve) => {
-      const headers: http2.OutgoingHttpHeaders = { ":method": plan.method, ":path": plan.path, ":authority": plan.authority, ":scheme": plan.scheme };
-      for (const k in plan.headers) {
-        if (k === "host") continue;
-        const v = plan.headers[k];
-        if (k === "te" && String(v).toLowerCase() !== "trailers") continue;
-        headers[k] = v;
-      }
-      this.attemptHeaders(plan, attempt, headers);
-      const { settle, settled } = this.settler(plan, host, permit, resolve, kill);
-      const empty = plan.body.ended && plan.body.received === 0;
-      h2PoolFor(plan.cluster)
-        .request(host, headers, empty)
-        .then(
-          (s) => {
-            stream = s;
-            if (settled() || cancelled) {
-              s.close(http2.constants.NGHTTP2_CANCEL);
-              settle({ kind: "reset", host });
-              return;
-            }
-            let trailers: http.IncomingHttpHeaders | undefined;
-            let ended = false;
-            s.on("trailers", (t: http.IncomingHttpHeaders) => (trailers = t));
-            s.once("end", () => (ended = true));
-            s.on("error", () => {});
-            s.on("response", (h: http.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number) => {
-              s.once("close", () => permit.release());
-              const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-              settle({
-                kind: "response",
-                host,
-                res: {
-                  status: Number(h[":status"] ?? 502),
-                  headers: h,
-                  endStream,
-                  body: s,
-                  trailers: () => trailers,
-                  abort: () => {
-                    if (!s.destroyed) s.close(http2.constants.NGHTTP2_CANCEL);
-                  },
-                  onReset: (cb) => {
-                    s.once("close", () => {
-                      if (!ended && !endStream) cb(s.rstCode === http2.constants.NGHTTP2_NO_ERROR ? "UC" : "UR");
-                    });
-                  },
-                },
-              });
-              if (endStream) s.resume();
-            });
-            s.once("close", () => {
-              plan.body.detach(s);
-              const refused = s.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM;
-              settle({ kind: "reset", host, refused });
-            });
-            if (!empty) plan.body.attach(s);
-          },
-          (err: Error) => {
-            settle(err instanceof H2ConnectError && err.reason.startsWith("delayed connect error") ? { kind: "connect-failure", host, reason: err.reason } : { kind: "reset", host });
-          },
-        );
-    });
-    return { promise, cancel: kill };
-  }
-
-  private relay(
-    plan: ForwardPlan,
-    o: Extract<AttemptOutcome, { kind: "response" }>,
-    ds: Downstream,
-    flags: Set<ResponseFlag>,
-    started: number,
-    decorate: (h: http.OutgoingHttpHeaders) => void,
-    stop: Promise<Stop>,
-    isStopped: () => Stop | undefined,
-  ): Promise<ForwardResult> {
-    const up = o.res;
+  private relay(up: UpstreamResponse, host: Host): void {
+    const plan = this.plan;
+    const ds = this.ds;
     const status = up.status;
     plan.cluster.stats.response(status);
-    const headers = responseHeaders(up.headers);
-    const serviceTime = Math.round(performance.now() - started);
+    const headers: http.OutgoingHttpHeaders = up.endToEnd === true ? up.headers : responseHeaders(up.headers);
+    const serviceTime = Math.round(performance.now() - this.started);
     headers["x-envoy-upstream-service-time"] = String(serviceTime);
-    decorate(headers);
-    const base = { status, flags, upstreamHost: o.host.key, upstreamServiceTimeMs: serviceTime, details: "via_upstream" };
-    if (ds.gone || isStopped()?.kind === "gone") {
+    this.decorator.decorateResponse(headers);
+    this.relayStatus = status;
+    this.serviceTime = serviceTime;
+    this.lastHost = host;
+    if (ds.gone || this.stopKind === StopKind.Gone) {
       up.abort();
-      flags.add("DC");
-      return Promise.resolve({ ...base, status: 0, bytesSent: 0, details: "downstream_remote_disconnect" });
+      this.flags |= FLAG_BIT.DC;
+      return this.finishRelay(0, "downstream_remote_disconnect");
     }
     if (up.upgrade && status === 101 && ds.tunnel) {
-      ds.respond(101, { ...headers, connection: "Upgrade", upgrade: String(up.headers.upgrade ?? plan.upgrade) }, false);
-      return ds.tunnel(up.upgrade.socket, up.upgrade.head).then((bytes) => ({ ...base, bytesSent: bytes }));
+      headers.connection = "Upgrade";
+      headers.upgrade = String(up.headers.upgrade ?? plan.upgrade);
+      ds.respond(101, headers, false);
+      this.state = State.Tunnel;
+      this.globalTimer?.cancel();
+      void ds.tunnel(up.upgrade.socket, up.upgrade.head).then((bytes) => {
+        this.bytes = bytes;
+        this.finishRelay(status, "via_upstream");
+      });
+      return;
     }
     if (up.endStream) {
       ds.respond(status, headers, true);
-      return Promise.resolve({ ...base, bytesSent: 0, grpcStatus: grpcStatusOf(up.headers) });
+      return this.finishRelay(status, "via_upstream", grpcStatusOf(up.headers));
     }
     ds.respond(status, headers, false);
-    let bytes = 0;
-    return new Promise((resolve) => {
-      let finished = false;
-      const finish = (extra?: ResponseFlag) => {
-        if (finished) return;
-        finished = true;
-        if (extra) flags.add(extra);
-        ds.removeListener("drain", onDrain);
-        resolve({ ...base, bytesSent: bytes, grpcStatus: grpcStatusOf(up.trailers()) ?? grpcStatusOf(up.headers) });
-      };
-      const onDrain = () => up.body.resume();
-      ds.on("drain", onDrain);
-      up.body.on("data", (c: Buffer) => {
-        bytes += c.length;
-        if (!ds.write(c)) up.body.pause();
+    this.state = State.Relay;
+    this.up = up;
+    if (this.stopKind !== StopKind.None) return this.stopRelay(); // stopped while sending the head
+    up.pipe(this);
+  }
+
+  // ResponseSink
+  data(chunk: Buffer): boolean {
+    if (this.state !== State.Relay) return true;
+    this.bytes += chunk.length;
+    try {
+      return this.ds.write(chunk);
+    } catch (err) {
+      this.fail(err);
+      return true;
+    }
+  }
+
+  end(): void {
+    if (this.state !== State.Relay) return;
+    const up = this.up!;
+    try {
+      this.ds.end(up.trailers());
+    } catch (err) {
+      return this.fail(err);
+    }
+    this.finishRelay(this.relayStatus, "via_upstream", grpcStatusOf(up.trailers()) ?? grpcStatusOf(up.headers));
+  }
+
+  reset(flag: ResponseFlag): void {
+    if (this.state !== State.Relay) return;
+    this.state = State.Idle;
+    try {
+      this.ds.reset();
+    } catch {
+      // the downstream is gone either way
+    }
+    this.flags |= FLAG_BIT[flag];
+    const up = this.up!;
+    this.finishRelay(this.relayStatus, "via_upstream", grpcStatusOf(up.trailers()) ?? grpcStatusOf(up.headers));
+  }
+
+  private stopRelay(): void {
+    const up = this.up!;
+    this.state = State.Idle;
+    up.abort();
+    const grpc = grpcStatusOf(up.trailers()) ?? grpcStatusOf(up.headers);
+    if (this.stopKind === StopKind.Gone) {
+      this.flags |= FLAG_BIT.DC;
+      return this.finishRelay(this.relayStatus, "via_upstream", grpc);
+    }
+    this.ds.reset();
+    if (this.stopKind === StopKind.Timeout) {
+      this.plan.cluster.stats.rqTimeout.inc();
+      this.flags |= FLAG_BIT.UT;
+    } else this.flags |= flagBit(this.stopReply?.flag);
+    this.finishRelay(this.relayStatus, "via_upstream", grpc);
+  }
+
+  private finishRelay(status: number, details: string, grpcStatus?: number): void {
+    const r: ForwardResult = { status, flags: this.flags, upstreamHost: this.lastHost?.key, upstreamServiceTimeMs: this.serviceTime, bytesSent: this.bytes, details };
+    if (grpcStatus !== undefined) r.grpcStatus = grpcStatus;
+    this.finish(r);
+  }
+
+  private finishLocal(reply: Reply, host: Host | undefined): void {
+    this.flags |= flagBit(reply.flag);
+    const r = sendLocalReply(this.ds, reply, undefined, this.plan.grpc);
+    this.finish({ status: r.status, flags: this.flags, bytesSent: r.bytes, details: reply.details, upstreamHost: host?.key, grpcStatus: r.grpcStatus });
+  }
+
+  private finish(r: ForwardResult): void {
+    if (this.state === State.Done) return;
+    this.state = State.Done;
+    this.globalTimer?.cancel();
+    if (this.ds.listener === this) this.ds.listener = undefined;
+    this.abortHandle?.listen(undefined);
+    this.done(r);
+  }
+}
+
+const MULTIPLEXED = { multiplexed: true } as const;
+
+/** x-envoy-* headers every attempt carries. */
+export function attemptHeaders(plan: ForwardPlan, attempt: number, into: http.OutgoingHttpHeaders): void {
+  if (plan.timeoutMs > 0) into["x-envoy-expected-rq-timeout-ms"] = String(plan.retry?.perTryTimeoutMs || plan.timeoutMs);
+  if (plan.includeAttemptCount) into["x-envoy-attempt-count"] = String(attempt);
+}
+
+/**
+ * Common settle/timer bookkeeping of one attempt: `settle` passes the outcome on once, releasing
+ * the permit unless it is a response (the response releases it when it ends); the per-try timeout
+ * settles "per-try-timeout" and kills the try.
+ */
+export class Settler {
+  settled = false;
+  private perTry: TimerEntry | undefined = undefined;
+
+  constructor(
+    private readonly host: Host,
+    private readonly permit: RequestPermit,
+    private readonly done: (o: AttemptOutcome) => void,
+    plan: ForwardPlan,
+    kill: () => void,
+  ) {
+    const r = plan.retry;
+    if (r !== undefined && r.perTryTimeoutMs > 0) {
+      this.perTry = timerList(r.perTryTimeoutMs).start(() => {
+        this.settle({ kind: "per-try-timeout", host: this.host });
+        kill();
       });
-      up.body.once("end", () => {
-        ds.end(up.trailers());
-        finish();
-      });
-      up.onReset((flag) => {
-        if (finished) return;
-        ds.reset();
-        finish(flag);
-      });
-      void stop.then((s) => {
-        if (finished) return;
-        up.abort();
-        if (s.kind === "gone") return finish("DC");
-        ds.reset();
-        if (s.kind === "timeout") {
-          plan.cluster.stats.rqTimeout.inc();
-          return finish("UT");
-        }
-        finish(s.reply.flag);
-      });
+    }
+  }
+
+  settle(o: AttemptOutcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.perTry?.cancel();
+    if (o.kind !== "response") this.permit.release();
+    this.done(o);
+  }
+}
+
+// ---- HTTP/1.1 attempts (the cluster's connection pool) ----
+
+/** Methods node:http sends without framing when they have no body (others get content-length: 0). */
+const NO_BODY_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
+
+/** One HTTP/1.1 try: the request head, the body, and the exchange's outcome. */
+class H1Attempt implements H1ExchangeOwner, Attempt {
+  private settled = false;
+  private perTry: TimerEntry | undefined = undefined;
+  private ex: H1Exchange | undefined = undefined;
+
+  constructor(
+    private readonly plan: ForwardPlan,
+    private readonly host: Host,
+    private readonly permit: RequestPermit,
+    private readonly done: (o: AttemptOutcome) => void,
+  ) {}
+
+  start(attempt: number): void {
+    const plan = this.plan;
+    const body = plan.body;
+    const cl = plan.headers["content-length"];
+    const empty = body.ended && body.received === 0;
+    const mode = empty ? BodyMode.None : cl !== undefined ? BodyMode.Raw : BodyMode.Chunked;
+    let head: string;
+    try {
+      head = this.head(attempt, mode, cl !== undefined);
+    } catch (err) {
+      this.permit.release();
+      throw err;
+    }
+    const r = plan.retry;
+    if (r !== undefined && r.perTryTimeoutMs > 0) this.perTry = timerList(r.perTryTimeoutMs).start(() => this.onPerTryTimeout());
+    const ex = plan.cluster.h1Pool.request(this.host, head, { isHead: plan.method === "HEAD", upgrade: plan.upgrade !== undefined, mode }, this, this.permit);
+    this.ex = ex;
+    if (mode !== BodyMode.None && !this.settled) body.attach(ex);
+  }
+
+  private head(attempt: number, mode: BodyMode, hasLength: boolean): string {
+    const plan = this.plan;
+    const timeout = plan.timeoutMs > 0;
+    let head = plan.method + " " + plan.path + " HTTP/1.1\r\n" + headerLine("host", plan.authority);
+    const h = plan.headers;
+    for (const k in h) {
+      const v = h[k];
+      if (v === undefined || k === "te" || k === "host") continue;
+      if (timeout && k === "x-envoy-expected-rq-timeout-ms") continue;
+      if (plan.includeAttemptCount && k === "x-envoy-attempt-count") continue;
+      head = appendHeader(head, k, v);
+    }
+    if (timeout) head += "x-envoy-expected-rq-timeout-ms: " + String(plan.retry?.perTryTimeoutMs || plan.timeoutMs) + "\r\n";
+    if (plan.includeAttemptCount) head += "x-envoy-attempt-count: " + attempt + "\r\n";
+    if (plan.upgrade !== undefined) head += "connection: Upgrade\r\n" + headerLine("upgrade", plan.upgrade);
+    if (mode === BodyMode.Chunked) head += "transfer-encoding: chunked\r\n";
+    else if (mode === BodyMode.None && !hasLength && !NO_BODY_METHODS.has(plan.method)) head += "content-length: 0\r\n";
+    return head + "\r\n";
+  }
+
+  private settle(o: AttemptOutcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.perTry?.cancel();
+    if (o.kind !== "response") {
+      this.permit.release();
+      if (this.ex !== undefined) this.plan.body.detach(this.ex);
+    }
+    this.done(o);
+  }
+
+  private onPerTryTimeout(): void {
+    this.settle({ kind: "per-try-timeout", host: this.host });
+    this.ex?.cancel();
+  }
+
+  connectFailed(code: string | undefined): void {
+    if (code === "timeout") this.settle({ kind: "connect-failure", host: this.host, reason: "delayed connect error: timeout" });
+    else if (code !== undefined && CONNECT_ERRORS.has(code)) this.settle({ kind: "connect-failure", host: this.host, reason: connectFailureReason(code) });
+    else this.settle({ kind: "reset", host: this.host });
+  }
+
+  reset(): void {
+    this.settle({ kind: "reset", host: this.host });
+  }
+
+  response(ex: H1Exchange): void {
+    if (this.settled) {
+      ex.abort();
+      return;
+    }
+    this.settle({ kind: "response", res: ex, host: this.host });
+  }
+
+  cancel(): void {
+    this.ex?.cancel();
+  }
+}
+
+function attemptH1(ctx: AttemptContext, host: Host, permit: RequestPermit, done: (o: AttemptOutcome) => void): Attempt {
+  const a = new H1Attempt(ctx.plan, host, permit, done);
+  a.start(ctx.attempt);
+  return a;
+}
+
+// ---- HTTP/2 attempts (the cluster's session pool) ----
+
+class H2Response implements UpstreamResponse {
+  readonly status: number;
+  private ended = false;
+  private trailerHeaders: http.IncomingHttpHeaders | undefined;
+
+  constructor(
+    private readonly s: http2.ClientHttp2Stream,
+    readonly headers: http.IncomingHttpHeaders,
+    readonly endStream: boolean,
+  ) {
+    this.status = Number(headers[":status"] ?? 502);
+    s.on("trailers", (t: http.IncomingHttpHeaders) => (this.trailerHeaders = t));
+    s.once("end", () => (this.ended = true));
+  }
+
+  pipe(sink: ResponseSink): void {
+    const s = this.s;
+    s.on("data", (c: Buffer) => {
+      if (!sink.data(c)) s.pause();
+    });
+    s.once("end", () => sink.end());
+    s.once("close", () => {
+      if (!this.ended && !this.endStream) sink.reset(s.rstCode === http2.constants.NGHTTP2_NO_ERROR ? "UC" : "UR");
     });
   }
 
-  private local(ds: Downstream, plan: ForwardPlan, reply: Reply, flags: Set<ResponseFlag>, host?: Host): ForwardResult {
-    if (reply.flag) flags.add(reply.flag);
-    const r = sendLocalReply(ds, reply, {}, plan.grpc);
-    return { status: r.status, flags, bytesSent: r.bytes, details: reply.details, upstreamHost: host?.key, grpcStatus: r.grpcStatus };
+  resume(): void {
+    this.s.resume();
   }
+
+  trailers(): http.IncomingHttpHeaders | undefined {
+    return this.trailerHeaders;
+  }
+
+  abort(): void {
+    if (!this.s.destroyed) this.s.close(http2.constants.NGHTTP2_CANCEL);
+  }
+}
+
+function attemptH2(ctx: AttemptContext, host: Host, permit: RequestPermit, done: (o: AttemptOutcome) => void): Attempt {
+  const plan = ctx.plan;
+  let stream: http2.ClientHttp2Stream | undefined;
+  let cancelled = false;
+  const kill = () => {
+    cancelled = true;
+    if (stream && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+  };
+  const headers: http2.OutgoingHttpHeaders = { ":method": plan.method, ":path": plan.path, ":authority": plan.authority, ":scheme": plan.scheme };
+  for (const k in plan.headers) {
+    if (k === "host") continue;
+    const v = plan.headers[k];
+    if (k === "te" && String(v).toLowerCase() !== "trailers") continue;
+    headers[k] = v;
+  }
+  attemptHeaders(plan, ctx.attempt, headers);
+  const st = new Settler(host, permit, done, plan, kill);
+  const empty = plan.body.ended && plan.body.received === 0;
+  h2PoolFor(plan.cluster)
+    .request(host, headers, empty)
+    .then(
+      (s) => {
+        stream = s;
+        if (st.settled || cancelled) {
+          s.close(http2.constants.NGHTTP2_CANCEL);
+          st.settle({ kind: "reset", host });
+          return;
+        }
+        s.on("error", () => {});
+        s.on("response", (h: http.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number) => {
+          s.once("close", () => permit.release());
+          const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+          st.settle({ kind: "response", host, res: new H2Response(s, h, endStream) });
+          if (endStream) s.resume();
+        });
+        const sink = writableSink(s);
+        s.once("close", () => {
+          plan.body.detach(sink);
+          const refused = s.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM;
+          st.settle({ kind: "reset", host, refused });
+        });
+        if (!empty) plan.body.attach(sink);
+      },
+      (err: Error) => {
+        st.settle(err instanceof H2ConnectError && err.reason.startsWith("delayed connect error") ? { kind: "connect-failure", host, reason: err.reason } : { kind: "reset", host });
+      },
+    );
+  return { cancel: kill };
 }
 
 /** gRPC's percent-encoding of grpc-message. */
@@ -694,7 +1099,7 @@ function grpcMessage(s: string): string {
  * (HTTP 200, grpc-status from the reply or mapped from its HTTP status, grpc-message = body).
  * Resets the stream instead when the response already started.
  */
-export function sendLocalReply(ds: Downstream, reply: Reply, extra: http.OutgoingHttpHeaders = {}, grpc = false): { status: number; bytes: number; grpcStatus?: number } {
+export function sendLocalReply(ds: Downstream, reply: Reply, extra: http.OutgoingHttpHeaders | undefined = undefined, grpc = false): { status: number; bytes: number; grpcStatus?: number } {
   if (ds.headersSent) {
     ds.reset();
     return { status: reply.status, bytes: 0 };
@@ -707,7 +1112,8 @@ export function sendLocalReply(ds: Downstream, reply: Reply, extra: http.Outgoin
     ds.respond(200, h, true);
     return { status: 200, bytes: 0, grpcStatus: code };
   }
-  const headers: http.OutgoingHttpHeaders = { ...extra, "content-length": String(Buffer.byteLength(reply.body)) };
+  const len = Buffer.byteLength(reply.body);
+  const headers: http.OutgoingHttpHeaders = { ...extra, "content-length": String(len) };
   if (reply.body) headers["content-type"] = "text/plain";
   if (!reply.body) {
     ds.respond(reply.status, headers, true);
@@ -716,5 +1122,5 @@ export function sendLocalReply(ds: Downstream, reply: Reply, extra: http.Outgoin
   ds.respond(reply.status, headers, false);
   ds.write(Buffer.from(reply.body));
   ds.end();
-  return { status: reply.status, bytes: Buffer.byteLength(reply.body) };
+  return { status: reply.status, bytes: len };
 }

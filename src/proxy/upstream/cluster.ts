@@ -23,6 +23,7 @@ import type { Counter, Gauge, StatsScope } from "../stats.js";
 import { XdsConfigError } from "../xds-error.js";
 import { Host as HostClass, type Host, hostKey, hostsFromClusterLoadAssignment, type HostSet } from "./host.js";
 import { createLoadBalancer, type LbContext, type LoadBalancer } from "./lb.js";
+import { H1Pool } from "./pool-h1.js";
 import { type Clock, type OutlierConfig, outlierConfig, OutlierDetector, realClock, type UpstreamOutcome } from "./outlier.js";
 
 export type { UpstreamOutcome } from "./outlier.js";
@@ -337,7 +338,12 @@ export class UpstreamCluster {
   private lb: LoadBalancer | undefined;
   /** EDS: set once endpoints arrived (Envoy's cluster warming). */
   warmed: boolean;
+  /**
+   * A node:http agent over the cluster's connection accounting (for callers that want node's
+   * client; the router uses the HTTP/1.1 pool, `h1Pool`).
+   */
   readonly agent: http.Agent;
+  private pool: H1Pool | undefined;
   readonly stats: ClusterStats;
   readonly breakers: CircuitBreakers;
   /** Outlier detection (undefined when the cluster has none). */
@@ -389,6 +395,11 @@ export class UpstreamCluster {
 
   get name(): string {
     return this.spec.name;
+  }
+
+  /** The cluster's HTTP/1.1 connection pool (created on first use, closed with the cluster). */
+  get h1Pool(): H1Pool {
+    return (this.pool ??= new H1Pool(this));
   }
 
   private adopt(previous: UpstreamCluster): void {
@@ -655,6 +666,14 @@ export class UpstreamCluster {
     this.outlier?.report(host, outcome);
   }
 
+  /** `reportResult(host, { kind: "response", status })` without the allocation (the hot path). */
+  reportResponse(host: Host, status: number): void {
+    const hs = hostStats(host);
+    if (status >= 500) hs.rqError++;
+    else hs.rqSuccess++;
+    if (this.outlier) this.outlier.report(host, { kind: "response", status });
+  }
+
   private async resolveDns(): Promise<void> {
     const cla = obj(this.spec.object.loadAssignment)!;
     try {
@@ -683,6 +702,7 @@ export class UpstreamCluster {
     this.closed = true;
     if (this.dnsTimer) clearTimeout(this.dnsTimer);
     this.outlier?.close();
+    this.pool?.close();
     this.agent.destroy();
   }
 }

@@ -1,0 +1,635 @@
+// Envoy's HTTP/1.1 upstream connection pool, hand-written on net.Socket (node:http's client and
+// Agent cost more per request than the rest of the proxy together). Per cluster and host: a stack
+// of idle keep-alive connections; a request takes one (or opens one) and gives it back when its
+// response is complete. One exchange at a time per connection (no pipelining, as Envoy).
+//
+// - Request: the head is one latin1 string written in one call (corked with the first body bytes);
+//   bodies go out raw (Content-Length) or chunked.
+// - Response: status line and headers (node's rules for repeated headers), 1xx skipped (100
+//   Continue included), bodies by Content-Length, chunked (with trailers) or until close; HEAD,
+//   204 and 304 have none. A 101 to an Upgrade request hands the socket over (leaves the pool).
+// - Reuse: keep-alive unless the response says close (or is HTTP/1.0 without keep-alive), the
+//   body ran until close, the request body was not finished, or max_requests_per_connection was
+//   reached. Idle connections close after the cluster's idle_timeout (default 1 h); connects are
+//   bounded by connect_timeout.
+// - Accounting: upstream_cx_total / upstream_cx_active, the connections circuit-breaker resource
+//   and `host.activeConnections`, through the cluster (connectionOpened / connectionClosed).
+import type * as http from "node:http";
+import * as net from "node:net";
+import type { UpstreamCluster } from "./cluster.js";
+import { type BodyTarget, ChunkedDecoder, encodeChunk, hasToken, HopHeaders, invalidHead, LAST_CHUNK, parseContentLength, parseEndToEnd } from "./h1-codec.js";
+import type { Host } from "./host.js";
+import { TimerEntry, type TimerList, timerList } from "./timers.js";
+
+/** What the exchange tells its owner (the router's attempt) before the response is handed over. */
+export interface H1ExchangeOwner {
+  /** No connection: the socket error code ("ECONNREFUSED", …), or "timeout" for connect_timeout. */
+  connectFailed(code: string | undefined): void;
+  /** The connection broke, or the upstream sent something that is not HTTP, before a response head. */
+  reset(): void;
+  /** The response head arrived; from here on `ex` is the response (pipe / abort it). */
+  response(ex: H1Exchange): void;
+}
+
+/** Receives the response body (the router's relay). */
+export interface H1ResponseSink {
+  data(chunk: Buffer): boolean;
+  end(): void;
+  reset(flag: "UC"): void;
+}
+
+export const enum BodyMode {
+  /** No request body (nothing framed). */
+  None,
+  /** Raw bytes (the head carries Content-Length). */
+  Raw,
+  /** Chunked transfer coding. */
+  Chunked,
+}
+
+const CRLFCRLF = Buffer.from("\r\n\r\n", "latin1");
+/** Longest response head accepted (node's default max header size is 16 KiB; Envoy's 60 KiB). */
+const MAX_HEAD = 80 * 1024;
+const DEFAULT_IDLE_MS = 3_600_000;
+
+const enum Res {
+  Head,
+  Body,
+  Done,
+}
+
+const enum ResBody {
+  None,
+  Length,
+  Chunked,
+  UntilClose,
+}
+
+/**
+ * One request/response on a pooled connection. Until the response head it reports to its owner;
+ * then it is the response (status, headers, pipe, resume, trailers, abort) the router relays. As
+ * a request body sink it takes write/end/whenDrained.
+ */
+export class H1Exchange implements BodyTarget {
+  status = 0;
+  /** The end-to-end response headers (hop-by-hop ones are parsed aside): the router relays this object as is. */
+  headers: http.IncomingHttpHeaders = {};
+  readonly endToEnd = true;
+  readonly endStream = false;
+  private readonly hop = new HopHeaders();
+  upgrade: { socket: net.Socket; head: Buffer } | undefined = undefined;
+  private state = Res.Head;
+  private bodyMode = ResBody.None;
+  private remaining = 0;
+  private chunked: ChunkedDecoder | undefined = undefined;
+  private headBuf: Buffer | undefined = undefined;
+  private keepAlive = true;
+  private sink: H1ResponseSink | undefined = undefined;
+  private pendingBody: Buffer[] | undefined = undefined;
+  private pendingEnd = false;
+  private pendingReset = false;
+  /** The request (head and body) is fully written. */
+  private requestDone: boolean;
+  private finished = false;
+  private cancelled = false;
+  /** @internal */
+  conn: H1Conn | undefined;
+
+  constructor(
+    private readonly owner: H1ExchangeOwner,
+    private readonly permit: { release(): void },
+    private readonly head: string,
+    private readonly isHead: boolean,
+    private readonly upgradeRequested: boolean,
+    private readonly mode: BodyMode,
+  ) {
+    this.requestDone = mode === BodyMode.None;
+  }
+
+  // ---- request side ----
+
+  /** @internal the connection is ours: send the head. */
+  begin(conn: H1Conn): void {
+    this.conn = conn;
+    const socket = conn.socket;
+    if (this.mode === BodyMode.None) {
+      socket.write(this.head, "latin1");
+      return;
+    }
+    // The head and the body bytes already here leave together (as node:http corks them).
+    socket.cork();
+    socket.write(this.head, "latin1");
+    process.nextTick(uncork, socket);
+  }
+
+  /** Request body bytes (BodyWriter). */
+  write(chunk: Buffer): boolean {
+    const c = this.conn;
+    if (c === undefined || this.requestDone || c.socket.destroyed || chunk.length === 0) return true;
+    return c.socket.write(this.mode === BodyMode.Chunked ? encodeChunk(chunk) : chunk);
+  }
+
+  /** The request body is complete (BodyWriter). */
+  end(): void {
+    const c = this.conn;
+    if (c === undefined || this.requestDone) return;
+    this.requestDone = true;
+    if (this.mode === BodyMode.Chunked && !c.socket.destroyed) c.socket.write(LAST_CHUNK);
+  }
+
+  whenDrained(cb: () => void): void {
+    const c = this.conn;
+    if (c === undefined || c.socket.destroyed) cb();
+    else c.socket.once("drain", cb);
+  }
+
+  /** Abandons the try (per-try timeout, route timeout, client gone): the connection is closed. */
+  cancel(): void {
+    if (this.finished) return;
+    this.cancelled = true;
+    this.conn?.destroy();
+  }
+
+  // ---- response side (UpstreamResponse) ----
+
+  pipe(sink: H1ResponseSink): void {
+    this.sink = sink;
+    const pending = this.pendingBody;
+    if (pending !== undefined) {
+      this.pendingBody = undefined;
+      for (const c of pending) if (!sink.data(c)) this.conn?.socket.pause();
+    }
+    if (this.pendingEnd) sink.end();
+    else if (this.pendingReset) sink.reset("UC");
+  }
+
+  resume(): void {
+    if (this.state === Res.Body) this.conn?.socket.resume();
+  }
+
+  trailers(): http.IncomingHttpHeaders | undefined {
+    return this.chunked?.trailers;
+  }
+
+  /** Discards the response: a complete one leaves its connection pooled, otherwise it is closed. */
+  abort(): void {
+    if (this.upgrade !== undefined) {
+      this.upgrade.socket.destroy();
+      return;
+    }
+    if (this.state !== Res.Done) {
+      this.state = Res.Done;
+      this.sink = undefined;
+      this.conn?.destroy();
+    }
+    this.release();
+  }
+
+  private release(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.permit.release();
+  }
+
+  // ---- parsing (the connection feeds every byte it reads) ----
+
+  /** @internal */
+  feed(chunk: Buffer): void {
+    let buf = chunk;
+    let i = 0;
+    if (this.state === Res.Head) {
+      if (this.headBuf !== undefined) {
+        buf = Buffer.concat([this.headBuf, chunk]);
+        this.headBuf = undefined;
+      }
+      for (;;) {
+        const end = buf.indexOf(CRLFCRLF, i);
+        if (end < 0) {
+          if (buf.length - i > MAX_HEAD) return this.protocolError();
+          this.headBuf = i === 0 ? buf : buf.subarray(i);
+          return;
+        }
+        if (!this.parseHead(buf, i, end)) return this.protocolError();
+        i = end + 4;
+        const st = this.status;
+        // 1xx informational responses (100 Continue, 103 Early Hints) are skipped, as node:http does.
+        if (st >= 100 && st < 200 && st !== 101) {
+          this.headers = {};
+          if (i >= buf.length) return;
+          continue;
+        }
+        break;
+      }
+      const st = this.status;
+      if (st === 101) {
+        if (!this.upgradeRequested) return this.protocolError();
+        if (this.hop.upgrade !== undefined) this.headers.upgrade = this.hop.upgrade;
+        this.state = Res.Done;
+        const conn = this.conn!;
+        const socket = conn.detach();
+        this.upgrade = { socket, head: i < buf.length ? buf.subarray(i) : EMPTY };
+        socket.once("close", () => this.release());
+        this.owner.response(this);
+        return;
+      }
+      const h = this.headers;
+      const te = this.hop.transferEncoding;
+      if (this.isHead || st === 204 || st === 304) this.bodyMode = ResBody.None;
+      else if (te !== undefined) {
+        if (hasToken(te, "chunked")) {
+          this.bodyMode = ResBody.Chunked;
+          this.chunked = new ChunkedDecoder();
+        } else this.bodyMode = ResBody.UntilClose;
+      } else if (h["content-length"] !== undefined) {
+        const n = parseContentLength(h["content-length"]);
+        if (n < 0) return this.protocolError();
+        this.bodyMode = n === 0 ? ResBody.None : ResBody.Length;
+        this.remaining = n;
+      } else this.bodyMode = ResBody.UntilClose;
+      if (this.bodyMode === ResBody.UntilClose) this.keepAlive = false;
+      // A response to an upgrade request that did not switch: the connection is not reused.
+      if (this.upgradeRequested) this.keepAlive = false;
+      this.state = Res.Body;
+      this.owner.response(this);
+      if (this.state !== Res.Body) return; // aborted meanwhile
+      if (this.bodyMode === ResBody.None) {
+        if (i < buf.length) this.keepAlive = false; // bytes nobody asked for
+        return this.complete();
+      }
+      if (i >= buf.length) return;
+    }
+    if (this.state !== Res.Body) {
+      // Bytes after the response: nothing is outstanding on this connection.
+      this.conn?.destroy();
+      return;
+    }
+    switch (this.bodyMode) {
+      case ResBody.Length: {
+        const avail = buf.length - i;
+        const take = avail < this.remaining ? avail : this.remaining;
+        this.remaining -= take;
+        this.body(i === 0 && take === buf.length ? buf : buf.subarray(i, i + take));
+        if (this.remaining === 0 && this.state === Res.Body) {
+          if (i + take < buf.length) this.keepAlive = false;
+          this.complete();
+        }
+        return;
+      }
+      case ResBody.Chunked: {
+        const end = this.chunked!.feed(buf, i, this);
+        if (this.state !== Res.Body) return;
+        if (end === -2) return this.brokeOff();
+        if (end >= 0) {
+          if (end < buf.length) this.keepAlive = false;
+          this.complete();
+        }
+        return;
+      }
+      case ResBody.UntilClose:
+        this.body(i === 0 ? buf : buf.subarray(i));
+        return;
+    }
+  }
+
+  /** Body bytes (also the chunked decoder's target). */
+  body(chunk: Buffer): void {
+    if (this.state !== Res.Body) return;
+    const sink = this.sink;
+    if (sink === undefined) (this.pendingBody ??= []).push(chunk);
+    else if (!sink.data(chunk)) this.conn?.socket.pause();
+  }
+
+  private parseHead(buf: Buffer, start: number, end: number): boolean {
+    const s = buf.toString("latin1", start, end + 2);
+    if (invalidHead(s)) return false;
+    const le = s.indexOf("\r\n");
+    // HTTP/1.x SP 3DIGIT [SP reason]
+    if (le < 12 || !s.startsWith("HTTP/1.") || s.charCodeAt(8) !== 32 || (le > 12 && s.charCodeAt(12) !== 32)) return false;
+    const minor = s.charCodeAt(7) - 48;
+    if (minor !== 0 && minor !== 1) return false;
+    const d0 = s.charCodeAt(9) - 48;
+    const d1 = s.charCodeAt(10) - 48;
+    const d2 = s.charCodeAt(11) - 48;
+    if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return false;
+    this.status = d0 * 100 + d1 * 10 + d2;
+    const h: http.IncomingHttpHeaders = {};
+    const hop = this.hop;
+    hop.clear();
+    if (!parseEndToEnd(s, le + 2, s.length - 2, h, hop, false)) return false;
+    this.headers = h;
+    const connection = hop.connection;
+    if (minor === 0) this.keepAlive = hasToken(connection, "keep-alive");
+    else if (connection !== undefined && hasToken(connection, "close")) this.keepAlive = false;
+    return true;
+  }
+
+  /** The response is complete: the connection goes back to the pool, then the relay ends. */
+  private complete(): void {
+    this.state = Res.Done;
+    const conn = this.conn!;
+    if (this.requestDone) conn.exchangeDone(this, this.keepAlive);
+    // The response ended before the request did: the rest of the request has nowhere to go, so
+    // the connection closes (as Envoy resets the upstream stream).
+    else conn.destroy();
+    const sink = this.sink;
+    if (sink !== undefined) sink.end();
+    else this.pendingEnd = true;
+    this.release();
+  }
+
+  /** Malformed response before its head was handed over, or framing broken after it. */
+  private protocolError(): void {
+    if (this.state === Res.Head) {
+      // The owner hears "reset" when the connection has closed (onClose, still in Head).
+      this.headBuf = undefined;
+      this.conn?.destroy();
+      return;
+    }
+    this.brokeOff();
+  }
+
+  /** The body broke off (connection closed or garbled): UC. */
+  private brokeOff(): void {
+    if (this.state !== Res.Body) return;
+    this.state = Res.Done;
+    this.conn?.destroy();
+    const sink = this.sink;
+    if (sink !== undefined) sink.reset("UC");
+    else this.pendingReset = true;
+    this.release();
+  }
+
+  /** @internal the upstream closed its side (a body that runs until close ends here). */
+  onEof(): boolean {
+    if (this.state === Res.Body && this.bodyMode === ResBody.UntilClose) {
+      this.keepAlive = false;
+      this.complete();
+      return true;
+    }
+    return false;
+  }
+
+  /** @internal the connection is gone (error or close) while this exchange was on it. */
+  onClose(connected: boolean, code: string | undefined): void {
+    switch (this.state) {
+      case Res.Head:
+        this.state = Res.Done;
+        if (!connected && !this.cancelled) this.owner.connectFailed(code);
+        else this.owner.reset();
+        return;
+      case Res.Body:
+        if (this.bodyMode === ResBody.UntilClose && !this.cancelled) {
+          this.keepAlive = false;
+          this.complete();
+          return;
+        }
+        this.brokeOff();
+        return;
+      default:
+        return;
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function uncork(socket: net.Socket): void {
+  socket.uncork();
+}
+
+/**
+ * Reads land in a per-connection buffer (node's `onread`), not in a fresh 64 KiB allocation per
+ * read pushed through a Readable: each read takes the unused tail of the previous read's buffer,
+ * or a new READ_BUFFER when the tail is short. Bytes already read are never overwritten, so
+ * subarrays handed on (body chunks) stay valid.
+ */
+const READ_BUFFER = 16 * 1024;
+const MIN_READ_TAIL = 4 * 1024;
+
+/** One upstream connection. */
+class H1Conn {
+  readonly socket: net.Socket;
+  private readBuf: Buffer | undefined = undefined;
+  private readLen = 0;
+  private connected = false;
+  exchange: H1Exchange | undefined = undefined;
+  private requests = 0;
+  private closed = false;
+  private detached = false;
+  private errorCode: string | undefined = undefined;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private readonly idle: TimerEntry;
+  /** Do not reuse after the current exchange (pool closing, max requests). */
+  retire = false;
+
+  constructor(
+    private readonly pool: H1Pool,
+    readonly host: Host,
+    connectTimeoutMs: number,
+    /** Reads through `onread` (pooled connections); an upgrade's connection uses 'data' events, for the tunnel. */
+    userBuffer: boolean,
+  ) {
+    const socket = userBuffer
+      ? net.connect({ host: host.address, port: host.port, noDelay: true, onread: { buffer: () => this.nextReadBuffer(), callback: (n, b) => this.onRead(n, b as Buffer) } })
+      : net.connect({ host: host.address, port: host.port, noDelay: true });
+    this.socket = socket;
+    this.idle = new TimerEntry(() => this.destroy());
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = undefined;
+      if (this.connected) return;
+      this.errorCode = "timeout";
+      socket.destroy();
+    }, connectTimeoutMs);
+    socket.once("connect", () => {
+      this.connected = true;
+      clearTimeout(this.connectTimer);
+      this.connectTimer = undefined;
+    });
+    if (!userBuffer) socket.on("data", (c: Buffer) => this.onData(c));
+    socket.on("end", () => this.onEnd());
+    socket.on("error", (e: NodeJS.ErrnoException) => {
+      if (!this.connected && this.errorCode === undefined) this.errorCode = e.code;
+    });
+    socket.once("close", () => this.onClose());
+  }
+
+  /** Can take a request (idle, open, not retiring). */
+  get usable(): boolean {
+    return !this.closed && !this.retire && this.exchange === undefined && !this.socket.destroyed;
+  }
+
+  start(ex: H1Exchange, maxRequests: number | undefined): void {
+    this.idle.cancel();
+    this.exchange = ex;
+    this.requests++;
+    if (maxRequests !== undefined && this.requests >= maxRequests) this.retire = true;
+    ex.begin(this);
+  }
+
+  private nextReadBuffer(): Buffer {
+    const last = this.readBuf;
+    if (last !== undefined && last.length - this.readLen >= MIN_READ_TAIL) {
+      this.readBuf = undefined;
+      return last.subarray(this.readLen);
+    }
+    return Buffer.allocUnsafeSlow(READ_BUFFER);
+  }
+
+  private onRead(n: number, buf: Buffer): boolean {
+    this.readBuf = buf;
+    this.readLen = n;
+    this.onData(buf.subarray(0, n));
+    return true;
+  }
+
+  private onData(c: Buffer): void {
+    const ex = this.exchange;
+    if (ex === undefined) {
+      this.destroy(); // bytes on an idle connection: nothing was asked
+      return;
+    }
+    ex.feed(c);
+  }
+
+  private onEnd(): void {
+    const ex = this.exchange;
+    if (ex !== undefined && ex.onEof()) return;
+    this.socket.destroy();
+  }
+
+  /** @internal the exchange is over (response complete and request fully sent). */
+  exchangeDone(ex: H1Exchange, keepAlive: boolean): void {
+    if (this.exchange !== ex) return;
+    this.exchange = undefined;
+    ex.conn = undefined;
+    if (!keepAlive || this.retire || this.closed) {
+      this.destroy();
+      return;
+    }
+    if (this.socket.isPaused()) this.socket.resume();
+    this.pool.giveBack(this);
+  }
+
+  /** @internal arms the idle timeout. */
+  armIdle(list: TimerList): void {
+    list.add(this.idle);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** Hands the socket over (HTTP/1.1 upgrade): it leaves the pool, still counted until it closes. */
+  detach(): net.Socket {
+    this.detached = true;
+    const s = this.socket;
+    s.pause();
+    s.removeAllListeners("data");
+    s.removeAllListeners("end");
+    this.exchange = undefined;
+    this.pool.forget(this);
+    return s;
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.connectTimer);
+    this.idle.cancel();
+    this.pool.closed(this, !this.detached);
+    const ex = this.exchange;
+    this.exchange = undefined;
+    if (ex !== undefined) ex.onClose(this.connected, this.errorCode);
+  }
+}
+
+export class H1Pool {
+  private readonly idle = new Map<Host, H1Conn[]>();
+  private readonly conns = new Set<H1Conn>();
+  private isClosed = false;
+  private idleTimers: TimerList | undefined;
+  /** Connections opened over the pool's lifetime. */
+  cxTotal = 0;
+
+  constructor(private readonly cluster: UpstreamCluster) {}
+
+  /** Open connections (all hosts; upgraded sockets that left the pool excluded). */
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  /**
+   * Sends a request to `host` on an idle connection (or a new one). `head` is the complete request
+   * head; the body (if `mode` says there is one) follows through the exchange's write/end.
+   */
+  request(host: Host, head: string, opts: { isHead: boolean; upgrade: boolean; mode: BodyMode }, owner: H1ExchangeOwner, permit: { release(): void }): H1Exchange {
+    const ex = new H1Exchange(owner, permit, head, opts.isHead, opts.upgrade, opts.mode);
+    const conn = this.take(host, opts.upgrade);
+    conn.start(ex, this.cluster.spec.maxRequestsPerConnection);
+    return ex;
+  }
+
+  /** An idle connection to `host`, or a new one (an upgrade gets a new one of its own: it leaves the pool). */
+  private take(host: Host, upgrade: boolean): H1Conn {
+    const list = upgrade ? undefined : this.idle.get(host);
+    if (list !== undefined) {
+      while (list.length > 0) {
+        const c = list.pop()!;
+        if (c.usable) return c;
+      }
+    }
+    const c = new H1Conn(this, host, this.cluster.spec.connectTimeoutMs, !upgrade);
+    if (upgrade) c.retire = true;
+    this.conns.add(c);
+    this.cxTotal++;
+    host.activeConnections++;
+    this.cluster.connectionOpened(host);
+    if (this.isClosed) c.retire = true;
+    return c;
+  }
+
+  /** @internal a connection finished its exchange and can be reused. */
+  giveBack(c: H1Conn): void {
+    if (this.isClosed) {
+      c.destroy();
+      return;
+    }
+    let list = this.idle.get(c.host);
+    if (list === undefined) this.idle.set(c.host, (list = []));
+    list.push(c);
+    const ms = this.cluster.spec.idleTimeoutMs ?? DEFAULT_IDLE_MS;
+    if (ms > 0) c.armIdle((this.idleTimers ??= timerList(ms))); // idle_timeout 0 disables it
+  }
+
+  /** @internal an upgraded socket left the pool (its close is still accounted). */
+  forget(c: H1Conn): void {
+    this.conns.delete(c);
+    this.dropIdle(c);
+  }
+
+  /** @internal */
+  closed(c: H1Conn, pooled: boolean): void {
+    if (pooled) {
+      this.conns.delete(c);
+      this.dropIdle(c);
+    }
+    c.host.activeConnections--;
+    this.cluster.connectionClosed();
+  }
+
+  private dropIdle(c: H1Conn): void {
+    const list = this.idle.get(c.host);
+    if (list === undefined) return;
+    const i = list.indexOf(c);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.idle.delete(c.host);
+  }
+
+  /** Closes idle connections now; busy ones close when their exchange ends (Envoy drains the pool). */
+  close(): void {
+    this.isClosed = true;
+    for (const list of this.idle.values()) for (const c of list) c.destroy();
+    this.idle.clear();
+    for (const c of this.conns) c.retire = true;
+  }
+}
