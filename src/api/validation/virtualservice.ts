@@ -2,6 +2,7 @@
 // validateHTTPRoute and friends). Runs after the CRD schema passed, so enums, oneOfs, CEL duration
 // minimums and numeric bounds are already checked; this adds what only Istio's webhook checks.
 import type { Destination, HTTPMatchRequest, HTTPRoute, Resource, StringMatch, TCPRoute, TLSRoute } from "../resource.js";
+import { GRPC_STATUS_NAMES } from "../../core/grpc.js";
 import {
   checkFQDN,
   checkIPOrCIDR,
@@ -342,25 +343,7 @@ function checkMirrorPercent(ctx: ValidationContext, value: number | undefined, p
   if (value < 0 || value > 100) ctx.error("TSMESH_INVALID_POLICY", path, `mirror percentage ${value} must be in the range 0..100`);
 }
 
-const GRPC_STATUS = new Set([
-  "OK",
-  "CANCELLED",
-  "UNKNOWN",
-  "INVALID_ARGUMENT",
-  "DEADLINE_EXCEEDED",
-  "NOT_FOUND",
-  "ALREADY_EXISTS",
-  "PERMISSION_DENIED",
-  "RESOURCE_EXHAUSTED",
-  "FAILED_PRECONDITION",
-  "ABORTED",
-  "OUT_OF_RANGE",
-  "UNIMPLEMENTED",
-  "INTERNAL",
-  "UNAVAILABLE",
-  "DATA_LOSS",
-  "UNAUTHENTICATED",
-]);
+const GRPC_STATUS = new Set(GRPC_STATUS_NAMES);
 
 function checkHTTPStatus(ctx: ValidationContext, status: number, path: string): void {
   if (status < 200 || status > 599) ctx.error("TSMESH_INVALID_VALUE", path, `HTTP status ${status} is not in the range 200..599`);

@@ -14,6 +14,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import type * as net from "node:net";
 import type { Readable, Writable } from "node:stream";
+import { httpToGrpcStatus } from "../../core/grpc.js";
 import { FLAG_BIT, flagBit, type ResponseFlag, type ResponseFlags } from "../access-log.js";
 import type { Host } from "../upstream/host.js";
 import type { Admission, RequestPermit, UpstreamCluster } from "../upstream/cluster.js";
@@ -334,26 +335,7 @@ function grpcStatusOf(h: http.IncomingHttpHeaders | undefined): number | undefin
 
 const GRPC_RETRY: Record<string, number> = { cancelled: 1, "deadline-exceeded": 4, internal: 13, "resource-exhausted": 8, unavailable: 14 };
 
-/** Envoy's HTTP → gRPC status mapping for local replies. */
-export function httpToGrpcStatus(status: number): number {
-  switch (status) {
-    case 400:
-      return 13;
-    case 401:
-      return 16;
-    case 403:
-      return 7;
-    case 404:
-      return 12;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return 14;
-    default:
-      return 2;
-  }
-}
+export { httpToGrpcStatus };
 
 /** Whether Envoy's retry_on conditions ask to retry this outcome. */
 export function shouldRetry(plan: RetryPlan, o: AttemptOutcome): boolean {

@@ -8,27 +8,9 @@
 // the next call opens a new connection.
 import { EventEmitter } from "node:events";
 import * as http2 from "node:http2";
+import { GRPC_STATUS_NAMES, httpToGrpcStatus } from "../../core/grpc.js";
 
-/** gRPC status codes (google.rpc.Code) by number, for messages. */
-export const GRPC_STATUS_NAMES: readonly string[] = [
-  "OK",
-  "CANCELLED",
-  "UNKNOWN",
-  "INVALID_ARGUMENT",
-  "DEADLINE_EXCEEDED",
-  "NOT_FOUND",
-  "ALREADY_EXISTS",
-  "PERMISSION_DENIED",
-  "RESOURCE_EXHAUSTED",
-  "FAILED_PRECONDITION",
-  "ABORTED",
-  "OUT_OF_RANGE",
-  "UNIMPLEMENTED",
-  "INTERNAL",
-  "UNAVAILABLE",
-  "DATA_LOSS",
-  "UNAUTHENTICATED",
-];
+export { GRPC_STATUS_NAMES };
 
 const CANCELLED = 1;
 const UNKNOWN = 2;
@@ -49,26 +31,6 @@ export interface BidiCallEvents {
   status: [GrpcStatus];
 }
 
-/** grpc-js's mapping of a non-gRPC HTTP status to a gRPC code (gRPC's http-grpc-status-mapping). */
-function codeForHttpStatus(status: number): number {
-  switch (status) {
-    case 400:
-      return INTERNAL;
-    case 401:
-      return 16;
-    case 403:
-      return 7;
-    case 404:
-      return 12;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return UNAVAILABLE;
-    default:
-      return UNKNOWN;
-  }
-}
 
 function grpcMessage(v: unknown): string {
   if (typeof v !== "string") return "";
@@ -130,7 +92,7 @@ export class BidiCall extends EventEmitter<BidiCallEvents> {
     if (headers["grpc-status"] !== undefined) return this.onTrailers(headers);
     const type = String(headers["content-type"] ?? "");
     if (this.httpStatus !== 200 || !type.startsWith("application/grpc")) {
-      const code = this.httpStatus === 200 ? UNKNOWN : codeForHttpStatus(this.httpStatus);
+      const code = this.httpStatus === 200 ? UNKNOWN : httpToGrpcStatus(this.httpStatus);
       return this.finish({ code, details: `received HTTP status ${this.httpStatus} (${type || "no content-type"})` }, true);
     }
     this.headersSeen = true;
@@ -163,7 +125,7 @@ export class BidiCall extends EventEmitter<BidiCallEvents> {
     if (this.ended) return;
     if (this.cancelled) return this.finish({ code: CANCELLED, details: "Cancelled on client" }, false);
     if (this.error) return this.finish({ code: UNAVAILABLE, details: this.error.message }, false);
-    if (this.httpStatus && !this.headersSeen) return this.finish({ code: codeForHttpStatus(this.httpStatus), details: `received HTTP status ${this.httpStatus}` }, false);
+    if (this.httpStatus && !this.headersSeen) return this.finish({ code: httpToGrpcStatus(this.httpStatus), details: `received HTTP status ${this.httpStatus}` }, false);
     const rst = this.stream?.rstCode;
     this.finish({ code: rst === http2.constants.NGHTTP2_REFUSED_STREAM ? UNAVAILABLE : INTERNAL, details: `stream closed without a gRPC status (RST_STREAM code ${rst ?? 0})` }, false);
   }

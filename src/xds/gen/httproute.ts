@@ -6,6 +6,7 @@
 // @grpc/grpc-js-xds accepts).
 import type { HTTPMatchRequest, HTTPRoute, HTTPRouteDestination, Resource, StringMatch } from "../../api/resource.js";
 import { resolveShortName } from "../../api/hosts.js";
+import { GRPC_STATUS_CODES } from "../../core/grpc.js";
 import { parseDuration } from "../../api/validation/common.js";
 import { anyOf, duration, struct, type ProtoObject } from "../../envoy/protos.js";
 import type { Proxy } from "../../model/proxy.js";
@@ -322,25 +323,7 @@ function integerToFraction(value: number | undefined): ProtoObject {
 }
 
 /** gRPC status names Istio accepts in `abort.grpcStatus`. */
-const GRPC_STATUS: Readonly<Record<string, number>> = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-};
+const GRPC_STATUS = GRPC_STATUS_CODES;
 
 /**
  * Istio's TranslateFault → envoy.extensions.filters.http.fault.v3.HTTPFault fields (undefined when
