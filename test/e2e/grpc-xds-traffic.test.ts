@@ -57,7 +57,8 @@ describe("gRPC traffic policies from Istio rules", () => {
   it("aborts the configured percentage of calls (fault injection)", async () => {
     mesh.write("vs.yaml", vs(`  - fault: { abort: { percentage: { value: 50 }, grpcStatus: UNAVAILABLE } }\n    route: [{ destination: { host: echo } }]\n`));
     const c = mesh.client(TARGET, clientNode("fault"));
-    await eventually("faults to start", async () => (await c.tally(20))["error:14"] !== undefined);
+    // The first tally also waits for the new client's xDS resolution: allow for a loaded machine.
+    await eventually("faults to start", async () => (await c.tally(20))["error:14"] !== undefined, 30_000);
     const counts = await c.tally(400);
     const aborted = counts["error:14"] ?? 0;
     assert.ok(Math.abs(aborted - 200) <= 40, `aborted ${aborted} of 400 (${JSON.stringify(counts)})`);
