@@ -7,8 +7,8 @@
 // this machine before any tsmesh code runs.
 // Knobs: BENCH_RUNS (3). Bounded: each run ≤ 60 s; a watchdog exits after 300 s.
 import { spawn, type ChildProcess } from "node:child_process";
-import { connect } from "node:net";
 import { cpus, totalmem } from "node:os";
+import { canConnect } from "../src/local/mesh.js";
 import { TestMesh } from "../test/helpers/mesh.js";
 
 const RUNS = Math.max(1, Math.min(10, Number(process.env.BENCH_RUNS ?? 3)));
@@ -17,17 +17,6 @@ const watchdog = setTimeout(() => {
   console.error("bench: watchdog: giving up after 300 s");
   process.exit(2);
 }, 300_000);
-
-function canConnect(host: string, port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const s = connect({ host, port });
-    s.once("connect", () => {
-      s.destroy();
-      done(true);
-    });
-    s.once("error", () => done(false));
-  });
-}
 
 /** Starts `n` bare Node processes that each listen on a loopback port; ms until all accept. */
 async function floor(n: number): Promise<number> {

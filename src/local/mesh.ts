@@ -77,7 +77,8 @@ export function httpStatus(url: string, timeoutMs = 1000): Promise<number> {
   });
 }
 
-function canConnect(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+/** Whether a TCP connection to host:port succeeds within timeoutMs. */
+export function canConnect(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
   return new Promise((done) => {
     const s = connect({ host, port, timeout: timeoutMs });
     s.once("connect", () => {

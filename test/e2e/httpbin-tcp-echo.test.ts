@@ -7,6 +7,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { packageRoot } from "../../src/core/paths.js";
+import { processesUsing } from "../helpers/leftovers.js";
 import { TestMesh } from "../helpers/mesh.js";
 
 const OCTET = 102;
@@ -131,18 +132,10 @@ spec:
     const pids = [mesh.mesh.workload("httpbin-v3")!.proxy.pid, mesh.mesh.workload("httpbin-v3")!.app!.pid];
     await mesh.delete(v3);
     const gone = Date.now() + 15_000;
-    while (mesh.mesh.workload("httpbin-v3") || pids.some((p) => p !== undefined && alive(p))) {
+    while (mesh.mesh.workload("httpbin-v3") || processesUsing(pids.filter((p): p is number => p !== undefined)).length > 0) {
       assert.ok(Date.now() < gone, "httpbin-v3 stopped");
       await new Promise((r) => setTimeout(r, 50));
     }
   });
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
