@@ -6,7 +6,6 @@
 // accepting at once, its open connections finish (or are closed after the drain timeout).
 import { readFileSync } from "node:fs";
 import * as net from "node:net";
-import { Duplex } from "node:stream";
 import * as tls from "node:tls";
 import type { ProtoObject } from "../envoy/protos.js";
 import type { StatsScope, StatsStore } from "./stats.js";
@@ -46,9 +45,15 @@ export interface FilterChainSpec {
 }
 
 export interface DownstreamTls {
-  context: tls.SecureContext;
+  /**
+   * Never listens: connections are emitted into it after the tls_inspector has read the
+   * ClientHello. node:tls's own server path is the one whose sockets node:http2 can take over.
+   */
+  server: tls.Server;
   alpn: string[];
   requireClientCertificate: boolean;
+  /** Connections in their handshake, by 4-tuple, waiting for their filter chain's handler. */
+  pending: Map<string, { onSecure: (secure: tls.TLSSocket) => void }>;
 }
 
 export interface ListenerSpec {
@@ -121,56 +126,60 @@ function downstreamTls(c: ProtoObject, path: string): DownstreamTls | "unavailab
   }
   const requireClientCertificate = obj(c.requireClientCertificate)?.value === true;
   const validation = obj(common.validationContext);
+  const alpn = Array.isArray(common.alpnProtocols) ? (common.alpnProtocols as string[]) : [];
+  let server: tls.Server;
   try {
-    const context = tls.createSecureContext({
+    server = tls.createServer({
       cert: dataSource(certs[0].certificateChain, `${path}.commonTlsContext.tlsCertificates[0].certificateChain`),
       key: dataSource(certs[0].privateKey, `${path}.commonTlsContext.tlsCertificates[0].privateKey`),
       ca: validation?.trustedCa ? dataSource(validation.trustedCa, `${path}.commonTlsContext.validationContext.trustedCa`) : undefined,
+      ALPNProtocols: alpn.length ? alpn : undefined,
+      requestCert: requireClientCertificate,
+      rejectUnauthorized: requireClientCertificate,
     });
-    return { context, alpn: Array.isArray(common.alpnProtocols) ? (common.alpnProtocols as string[]) : [], requireClientCertificate };
   } catch (e) {
     if (e instanceof XdsConfigError) throw e;
     throw new XdsConfigError(`${path}.commonTlsContext.tlsCertificates[0]`, (e as Error).message);
   }
+  const spec: DownstreamTls = { server, alpn, requireClientCertificate, pending: new Map() };
+  server.on("secureConnection", (secure: tls.TLSSocket) => {
+    const key = fourTuple(secure);
+    const waiting = spec.pending.get(key);
+    spec.pending.delete(key);
+    if (waiting) waiting.onSecure(secure);
+    else secure.destroy();
+  });
+  // The connection closes; terminateTls counts it as a handshake failure.
+  server.on("tlsClientError", (_err, secure: tls.TLSSocket) => secure.destroy());
+  return spec;
+}
+
+function fourTuple(s: net.Socket): string {
+  return `${s.remoteAddress}:${s.remotePort}>${s.localAddress}:${s.localPort}`;
 }
 
 /**
  * Terminates TLS on a connection whose first bytes were already read (the tls_inspector put them
- * back): the TLS socket reads through a stream, so it sees those bytes too.
+ * back with unshift; the TLS socket takes those first). `onSecure` gets the TLS socket once the
+ * handshake is done and ALPN has chosen the protocol; a failed handshake just closes.
  */
-function terminateTls(socket: net.Socket, t: DownstreamTls): tls.TLSSocket {
-  const carrier = new Duplex({
-    read() {
-      socket.resume();
+function terminateTls(socket: net.Socket, t: DownstreamTls, stats: StatsScope, onSecure: (secure: tls.TLSSocket) => void): void {
+  const key = fourTuple(socket);
+  const waiting = {
+    onSecure: (secure: tls.TLSSocket) => {
+      stats.counter("ssl.handshake").inc();
+      if (!secure.getPeerCertificate()?.subject) stats.counter("ssl.no_certificate").inc();
+      onSecure(secure);
     },
-    write(chunk: Buffer, _enc, cb) {
-      socket.write(chunk, cb);
-    },
-    final(cb) {
-      socket.end();
-      cb();
-    },
-    destroy(err, cb) {
-      socket.destroy();
-      cb(err);
-    },
+  };
+  t.pending.set(key, waiting);
+  socket.once("close", () => {
+    // Closed before the handshake finished (a TLS alert, a bad ClientHello, a client that left).
+    if (t.pending.get(key) !== waiting) return;
+    t.pending.delete(key);
+    stats.counter("ssl.connection_error").inc();
   });
-  socket.on("data", (d: Buffer) => {
-    if (!carrier.push(d)) socket.pause();
-  });
-  socket.once("end", () => carrier.push(null));
-  socket.once("close", () => carrier.destroy());
-  const secure = new tls.TLSSocket(carrier as unknown as net.Socket, {
-    isServer: true,
-    secureContext: t.context,
-    // HTTP/2 over a terminated TLS connection is not served yet (node:http2 cannot take this
-    // stream-wrapped socket): only http/1.1 is offered by ALPN, so h2 clients fall back.
-    ALPNProtocols: t.alpn.filter((p) => p !== "h2").length ? t.alpn.filter((p) => p !== "h2") : undefined,
-    requestCert: t.requireClientCertificate,
-    rejectUnauthorized: t.requireClientCertificate,
-  });
-  secure.on("error", () => secure.destroy());
-  return secure;
+  t.server.emit("connection", socket);
 }
 
 /** Validates a decoded Listener. */
@@ -511,8 +520,8 @@ export class ListenerManager {
           return;
         }
         if (fc.tls) {
-          h.handle(terminateTls(socket, fc.tls), info);
-          socket.resume();
+          // No resume of the raw socket: its buffered ClientHello would flow past the TLS layer.
+          terminateTls(socket, fc.tls, a.stats, (secure) => h.handle(secure, info));
           return;
         }
         h.handle(socket, info);

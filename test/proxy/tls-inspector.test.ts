@@ -3,6 +3,7 @@
 // plaintext on the same listener takes the chain without server names.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import * as http2 from "node:http2";
 import * as https from "node:https";
 import * as net from "node:net";
 import { join } from "node:path";
@@ -178,15 +179,65 @@ describe("TLS termination (DownstreamTlsContext)", () => {
     assert.equal(r.status, 200);
     assert.equal(r.body, "behind-tls");
     assert.equal(backend.seen.at(-1)!.headers["x-forwarded-proto"], "https");
-    // ALPN settles on http/1.1 even when the client offers h2 (HTTP/2 over TLS is not served yet).
+    // A client offering only http/1.1 gets it.
     const alpn = await new Promise<string | false | null>((resolve, reject) => {
-      const c = tls.connect({ host: "127.0.67.11", port: 8443, servername: "gateway.example.com", ca, ALPNProtocols: ["h2", "http/1.1"] }, () => {
+      const c = tls.connect({ host: "127.0.67.11", port: 8443, servername: "gateway.example.com", ca, ALPNProtocols: ["http/1.1"] }, () => {
         resolve(c.alpnProtocol);
         c.end();
       });
       c.on("error", reject);
     });
     assert.equal(alpn, "http/1.1");
+  });
+
+  it("serves HTTP/2 when ALPN picks h2 (several streams on one TLS connection)", async () => {
+    const session = http2.connect("https://gateway.example.com:8443", {
+      ca,
+      servername: "gateway.example.com",
+      createConnection: () => tls.connect({ host: "127.0.67.11", port: 8443, servername: "gateway.example.com", ca, ALPNProtocols: ["h2", "http/1.1"] }),
+    });
+    try {
+      const one = (path: string) =>
+        new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const s = session.request({ ":path": path, ":authority": "gateway.example.com" });
+          let status = 0;
+          let body = "";
+          s.on("response", (h) => (status = Number(h[":status"])));
+          s.on("data", (c: Buffer) => (body += c.toString()));
+          s.on("end", () => resolve({ status, body }));
+          s.on("error", reject);
+          s.end();
+        });
+      const rs = await Promise.all([one("/h2/a"), one("/h2/b"), one("/h2/c")]);
+      for (const r of rs) assert.deepEqual(r, { status: 200, body: "behind-tls" });
+      assert.equal((session.socket as tls.TLSSocket).alpnProtocol, "h2");
+      const seen = backend.seen.filter((s) => s.url.startsWith("/h2/"));
+      assert.equal(seen.length, 3);
+      assert.equal(seen[0].headers["x-forwarded-proto"], "https");
+    } finally {
+      session.close();
+    }
+    assert.match(proxy.stats.text(/downstream_cx_http2_total/), /http\.https\.downstream_cx_http2_total: [1-9]/);
+  });
+
+  it("a failed handshake closes that connection only and counts ssl.connection_error", async () => {
+    const err = await new Promise<Error>((resolve) => {
+      // No CA: the client rejects the proxy's certificate and aborts the handshake.
+      const c = tls.connect({ host: "127.0.67.11", port: 8443, servername: "gateway.example.com" }, () => resolve(new Error("handshake should fail")));
+      c.on("error", resolve);
+    });
+    assert.match(err.message, /self.signed|unable to verify|certificate/i);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.match(proxy.stats.text(/ssl\./), /listener\.127\.0\.67\.11_8443\.ssl\.connection_error: [1-9]/);
+    assert.match(proxy.stats.text(/ssl\./), /ssl\.handshake: [1-9]/);
+    // The listener still serves.
+    const ok = await new Promise<number>((resolve, reject) => {
+      https.get({ host: "127.0.67.11", port: 8443, path: "/", servername: "gateway.example.com", ca }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on("error", reject);
+    });
+    assert.equal(ok, 200);
   });
 
   it("a certificate that cannot be read is a config error naming the field", () => {

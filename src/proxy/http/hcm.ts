@@ -387,13 +387,10 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
   handle(socket: net.Socket, _info: ConnectionInfo): void {
     this.cxTotal.inc();
     if (this.cfg.codecType !== "AUTO") return this.dispatch(socket, this.cfg.codecType === "HTTP2", undefined);
-    // Over TLS the protocol is the one ALPN chose (no peeking: the HTTP codecs read the TLS socket's
-    // handle directly and would miss bytes put back into its JS buffer).
+    // Over TLS (handed over after the handshake) the protocol is the one ALPN chose. No peeking:
+    // the HTTP codecs read the TLS socket's handle directly and would miss bytes put back.
     const secure = socket as net.Socket & { encrypted?: boolean; alpnProtocol?: string | false };
-    if (secure.encrypted) {
-      socket.once("secure", () => this.dispatch(socket, secure.alpnProtocol === "h2", undefined));
-      return;
-    }
+    if (secure.encrypted) return this.dispatch(socket, secure.alpnProtocol === "h2", undefined);
     // Sniff the connection preface (Envoy's AUTO codec); the bytes are put back for the codec.
     let buf: Buffer | undefined;
     const onData = (c: Buffer) => {
