@@ -24,6 +24,8 @@ Usage:
                [--concurrency 2] [--app-address IP]
       Run the data plane (Envoy's role) for one workload or as a gateway: config over ADS and/or
       from an Envoy bootstrap; 0.0.0.0 listeners bind --ip; admin on IP:15000, health on IP:15021.
+      --bootstrap: Envoy's YAML/JSON: static_resources, dynamic_resources (ADS through a static
+      cluster, GRPC = SotW or DELTA_GRPC), node and admin's port; flags given explicitly win.
       --app-address: where the workload's app listens (inbound traffic goes to APP_ADDRESS:PORT;
       default 127.0.0.1, as in Istio).
   tsmesh up [DIR] [--config EXTRA]... [--xds-address 127.0.0.1:15010] [--monitoring-address 127.0.0.1:15014]
@@ -150,8 +152,8 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`${flag} must be a port or count, got ${JSON.stringify(v)}`);
           return n;
         };
-        const xds = values.xds ?? "delta";
-        if (xds !== "delta" && xds !== "sotw") throw new UsageError("--xds must be delta or sotw");
+        const xds = values.xds;
+        if (xds !== undefined && xds !== "delta" && xds !== "sotw") throw new UsageError("--xds must be delta or sotw");
         const labels = parseLabels(values.labels);
         const options = {
           type,
@@ -164,9 +166,9 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           concurrency: num(values.concurrency, 2, "--concurrency"),
           bootstrap: values.bootstrap,
           accessLog: values["access-log"],
-          adminPort: num(values["admin-port"], 15000, "--admin-port"),
+          adminPort: values["admin-port"] === undefined ? undefined : num(values["admin-port"], 15000, "--admin-port"),
           healthPort: num(values["health-port"], 15021, "--health-port"),
-          xdsProtocol: xds,
+          xdsProtocol: xds as "delta" | "sotw" | undefined,
           appAddress: values["app-address"],
         } as const;
         return import("./proxy.js").then((m) => m.runProxy(options, out, err));

@@ -6,6 +6,7 @@ import { AdminServer } from "../proxy/admin.js";
 import { ProxyServer } from "../proxy/proxy.js";
 import cluster from "node:cluster";
 import type { ProtoObject } from "../envoy/protos.js";
+import type { BootstrapSettings } from "../proxy/bootstrap.js";
 import { releaseMemoryWhenSettled, serveAsWorker, WORKER_ENV, WorkerPool } from "./proxy-workers.js";
 
 export interface ProxyCliOptions {
@@ -19,31 +20,41 @@ export interface ProxyCliOptions {
   concurrency: number;
   bootstrap?: string;
   accessLog?: string;
-  adminPort: number;
+  /** Default: the bootstrap's admin port, else 15000. */
+  adminPort?: number;
   healthPort: number;
-  xdsProtocol: "delta" | "sotw";
+  /** Default: the bootstrap's ads_config api_type, else delta. */
+  xdsProtocol?: "delta" | "sotw";
   /** The app's own address (node metadata INBOUND_APP_ADDRESS: inbound clusters send there). */
   appAddress?: string;
 }
 
 export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const nodeId = proxyNodeId(o.type, o.ip, o.name, o.namespace);
+  let nodeId = proxyNodeId(o.type, o.ip, o.name, o.namespace);
   const [region = "", zone = "", subZone = ""] = (o.locality ?? "").split("/");
   let staticResources: { listeners?: ProtoObject[]; clusters?: ProtoObject[] } | undefined;
   let discoveryAddress = o.discoveryAddress;
+  let settings: BootstrapSettings | undefined;
   if (o.bootstrap) {
     try {
-      // Only a static config needs the YAML parser and the bootstrap schema.
-      const { loadBootstrap } = await import("../proxy/bootstrap.js");
-      const b = loadBootstrap(o.bootstrap);
-      const sr = (b.staticResources ?? {}) as { listeners?: ProtoObject[]; clusters?: ProtoObject[] };
-      staticResources = { listeners: sr.listeners ?? [], clusters: sr.clusters ?? [] };
+      // Only a bootstrap needs the YAML parser and the bootstrap schema.
+      const { loadBootstrap, bootstrapSettings } = await import("../proxy/bootstrap.js");
+      settings = bootstrapSettings(loadBootstrap(o.bootstrap), o.bootstrap);
+      staticResources = settings.staticResources;
     } catch (e) {
       err(`tsmesh proxy: ${(e as Error).message}`);
       return 1;
     }
   }
+  // --discovery-address wins over the bootstrap's ADS cluster; with neither and no static config, the default.
+  discoveryAddress ??= settings?.ads?.address;
   if (!discoveryAddress && !staticResources) discoveryAddress = "127.0.0.1:15010";
+  const xdsProtocol = o.xdsProtocol ?? settings?.ads?.protocol ?? "delta";
+  const adminPort = o.adminPort ?? settings?.adminPort ?? 15000;
+  // The bootstrap's node, as Envoy announces it, over the one built from the flags.
+  const bootNode = settings?.node;
+  if (typeof bootNode?.id === "string" && bootNode.id) nodeId = bootNode.id;
+  const bootLocality = bootNode?.locality as { region?: string; zone?: string; subZone?: string } | undefined;
   const isWorker = cluster.isWorker && process.env[WORKER_ENV] === "1";
   const workers = !isWorker && o.concurrency > 1 ? o.concurrency : 0;
   const proxy = new ProxyServer({
@@ -52,7 +63,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     serveTraffic: workers === 0,
     node: {
       id: nodeId,
-      cluster: `${o.name}.${o.namespace}`,
+      cluster: typeof bootNode?.cluster === "string" && bootNode.cluster ? bootNode.cluster : `${o.name}.${o.namespace}`,
       metadata: {
         NAMESPACE: o.namespace,
         LABELS: o.labels,
@@ -61,12 +72,13 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
         WORKLOAD_NAME: o.name,
         PROXY_CONCURRENCY: String(o.concurrency),
         ...(o.appAddress ? { INBOUND_APP_ADDRESS: o.appAddress } : {}),
+        ...structToPlain(bootNode?.metadata),
       },
-      locality: region || zone || subZone ? { region, zone, subZone } : undefined,
+      locality: bootLocality ?? (region || zone || subZone ? { region, zone, subZone } : undefined),
     },
     ip: o.ip,
     staticResources,
-    protocol: o.xdsProtocol,
+    protocol: xdsProtocol,
     // `--access-log off` disables it (Envoy: no access_log configured); default is stdout.
     accessLog: o.accessLog === "off" ? false : undefined,
     accessLogPath: o.accessLog === "off" ? undefined : o.accessLog,
@@ -85,7 +97,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     ready: workers ? () => proxy.isReady && !!pool?.isReady : undefined,
   });
   try {
-    const ports = await admin.listen(o.ip, o.adminPort, o.healthPort);
+    const ports = await admin.listen(o.ip, adminPort, o.healthPort);
     await proxy.start();
     if (workers) {
       pool = new WorkerPool(proxy, workers, err);
@@ -118,4 +130,20 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   await pool?.stop();
   await proxy.close();
   return code;
+}
+
+/** A decoded google.protobuf.Struct (node metadata) as plain JSON values. */
+function structToPlain(s: unknown): Record<string, unknown> {
+  const fields = (s as { fields?: Record<string, unknown> } | undefined)?.fields;
+  if (!fields) return {};
+  const value = (v: unknown): unknown => {
+    const x = v as { nullValue?: unknown; numberValue?: number; stringValue?: string; boolValue?: boolean; structValue?: unknown; listValue?: { values?: unknown[] } };
+    if ("stringValue" in x) return x.stringValue;
+    if ("numberValue" in x) return x.numberValue;
+    if ("boolValue" in x) return x.boolValue;
+    if ("structValue" in x) return structToPlain(x.structValue);
+    if ("listValue" in x) return (x.listValue?.values ?? []).map(value);
+    return null;
+  };
+  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, value(v ?? {})]));
 }

@@ -108,3 +108,73 @@ export function parseBootstrap(text: string, file = "bootstrap"): ProtoObject {
 export function loadBootstrap(path: string): ProtoObject {
   return parseBootstrap(readFileSync(path, "utf8"), path);
 }
+
+/** What the proxy takes from a bootstrap besides its static resources. */
+export interface BootstrapSettings {
+  staticResources: { listeners: ProtoObject[]; clusters: ProtoObject[] };
+  /** dynamic_resources.ads_config: where the ADS stream goes and which variant it speaks. */
+  ads?: { address: string; protocol: "delta" | "sotw" };
+  /** The bootstrap's node (id, cluster, metadata, locality), as Envoy would announce it. */
+  node?: ProtoObject;
+  /** admin.address's port. */
+  adminPort?: number;
+}
+
+const obj = (v: unknown): ProtoObject | undefined => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as ProtoObject) : undefined);
+
+/** The first endpoint of a static cluster, as host:port (the cluster an ADS config source names). */
+function clusterAddress(clusters: ProtoObject[], name: string, path: string): string {
+  const c = clusters.find((x) => x.name === name);
+  if (!c) throw new BootstrapError(`${path}: no static cluster named ${JSON.stringify(name)} (Envoy: the ADS cluster must be in static_resources)`);
+  for (const locality of (obj(c.loadAssignment)?.endpoints as ProtoObject[] | undefined) ?? []) {
+    for (const lb of (locality.lbEndpoints as ProtoObject[] | undefined) ?? []) {
+      const sa = obj(obj(obj(lb.endpoint)?.address)?.socketAddress);
+      if (sa && typeof sa.address === "string" && typeof sa.portValue === "number") return `${sa.address}:${sa.portValue}`;
+    }
+  }
+  throw new BootstrapError(`${path}: static cluster ${JSON.stringify(name)} has no endpoint with a socket address`);
+}
+
+/**
+ * Reads dynamic_resources (ADS only: ads_config with an envoy_grpc cluster or a google_grpc target,
+ * and lds/cds config sources that say `ads: {}`), node and admin from a loaded bootstrap.
+ */
+export function bootstrapSettings(b: ProtoObject, file: string): BootstrapSettings {
+  const sr = obj(b.staticResources) ?? {};
+  const clusters = (sr.clusters as ProtoObject[] | undefined) ?? [];
+  const out: BootstrapSettings = { staticResources: { listeners: (sr.listeners as ProtoObject[] | undefined) ?? [], clusters } };
+  const dyn = obj(b.dynamicResources);
+  if (dyn) {
+    const path = `${file}.dynamic_resources`;
+    for (const key of ["ldsConfig", "cdsConfig"] as const) {
+      const src = obj(dyn[key]);
+      if (src && !obj(src.ads)) {
+        const snake = key === "ldsConfig" ? "lds_config" : "cds_config";
+        throw new BootstrapError(`${path}.${snake}: only ADS config sources are supported (${snake}: {ads: {}})`);
+      }
+    }
+    const ads = obj(dyn.adsConfig);
+    if (ads) {
+      const apiType = typeof ads.apiType === "string" ? ads.apiType : "LEGACY";
+      const protocol = apiType === "DELTA_GRPC" || apiType === "AGGREGATED_DELTA_GRPC" ? "delta" : apiType === "GRPC" || apiType === "AGGREGATED_GRPC" ? "sotw" : undefined;
+      if (!protocol) throw new BootstrapError(`${path}.ads_config.api_type: ${apiType} is not supported for ADS (GRPC or DELTA_GRPC)`);
+      const services = (ads.grpcServices as ProtoObject[] | undefined) ?? [];
+      const svc = services[0];
+      if (!svc) throw new BootstrapError(`${path}.ads_config.grpc_services: needs one gRPC service`);
+      const envoyGrpc = obj(svc.envoyGrpc);
+      const googleGrpc = obj(svc.googleGrpc);
+      let address: string;
+      if (envoyGrpc && typeof envoyGrpc.clusterName === "string") address = clusterAddress(clusters, envoyGrpc.clusterName, `${path}.ads_config.grpc_services[0].envoy_grpc.cluster_name`);
+      else if (googleGrpc && typeof googleGrpc.targetUri === "string") address = googleGrpc.targetUri.replace(/^dns:(\/\/\/)?/, "");
+      else throw new BootstrapError(`${path}.ads_config.grpc_services[0]: needs envoy_grpc.cluster_name or google_grpc.target_uri`);
+      out.ads = { address, protocol };
+    } else if (obj(dyn.ldsConfig) || obj(dyn.cdsConfig)) {
+      throw new BootstrapError(`${path}.ads_config: lds_config/cds_config say ads but there is no ads_config`);
+    }
+  }
+  const node = obj(b.node);
+  if (node) out.node = node;
+  const port = obj(obj(obj(b.admin)?.address)?.socketAddress)?.portValue;
+  if (typeof port === "number") out.adminPort = port;
+  return out;
+}

@@ -216,3 +216,121 @@ spec:
     for (let i = 0; i < 10; i++) assert.equal((await request(`http://${GW}:8080/one`)).status, 404);
   });
 });
+
+describe("tsmesh proxy --bootstrap with dynamic_resources (ADS through the xds-grpc cluster)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tsmesh-proxy-dyn-"));
+  const GW = "127.0.64.31";
+  let discovery: Discovery;
+  let child: ChildProcessWithoutNullStreams;
+  let backend: Backend;
+  let out = "";
+
+  before(async () => {
+    backend = await Backend.start("dyn-web", "127.0.64.32", 8080);
+    writeFileSync(
+      join(dir, "mesh.yaml"),
+      `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: web, namespace: default}
+spec:
+  hosts: [web.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  endpoints: [{address: 127.0.64.32}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{route: [{destination: {host: web.default.svc.cluster.local}}]}]
+`,
+    );
+    discovery = new Discovery({ configPaths: [dir], xdsAddress: "127.0.0.1:0", monitoringAddress: "", log: () => {} });
+    const { xdsPort } = await discovery.start();
+    // Istio's bootstrap shape: node identity and labels in the bootstrap, ADS over a static cluster.
+    writeFileSync(
+      join(dir, "bootstrap.yaml"),
+      `node:
+  id: router~${GW}~gw-boot.default~default.svc.cluster.local
+  cluster: gw-boot.default
+  metadata:
+    NAMESPACE: default
+    LABELS: {istio: ingressgateway}
+admin:
+  address: {socket_address: {address: 127.0.0.1, port_value: 19071}}
+dynamic_resources:
+  lds_config: {ads: {}, resource_api_version: V3}
+  cds_config: {ads: {}, resource_api_version: V3}
+  ads_config:
+    api_type: GRPC
+    transport_api_version: V3
+    grpc_services:
+    - envoy_grpc: {cluster_name: xds-grpc}
+static_resources:
+  clusters:
+  - name: xds-grpc
+    type: STATIC
+    connect_timeout: 1s
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: {http2_protocol_options: {}}
+    load_assignment:
+      cluster_name: xds-grpc
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ${xdsPort}}}}
+`,
+    );
+    child = spawn(process.execPath, [bin, "proxy", "router", "--bootstrap", join(dir, "bootstrap.yaml"), "--ip", GW, "--health-port", "0", "--access-log", "off", "--concurrency", "1"]);
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    await eventually("ready", () => /ready \(clusters and listeners warm\)/.test(out), 15_000);
+  });
+  after(async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    }
+    await discovery.close();
+    await backend.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("takes the ADS address, SotW variant, node and admin port from the bootstrap and serves the pushed config", async () => {
+    assert.match(out, /xDS from 127\.0\.0\.1:\d+/);
+    assert.match(out, /admin http:\/\/127\.0\.64\.31:19071/);
+    assert.match(out, /connected to 127\.0\.0\.1:\d+ \(sotw\)/);
+    // The Gateway's selector matched the bootstrap's LABELS, so its listener and route came over ADS.
+    await eventually("routed", async () => (await request(`http://${GW}:8080/x`)).status === 200, 10_000);
+    assert.equal((await request(`http://${GW}:8080/x`)).body, "dyn-web");
+    const dump = (await (await fetch(`http://${GW}:19071/config_dump`)).json()) as { configs: Array<{ bootstrap?: { node?: { id?: string; cluster?: string; metadata?: Record<string, unknown> } } }> };
+    const node = dump.configs.find((c) => c.bootstrap)?.bootstrap?.node;
+    assert.equal(node?.id, `router~${GW}~gw-boot.default~default.svc.cluster.local`);
+    assert.equal(node?.cluster, "gw-boot.default");
+    assert.deepEqual(node?.metadata?.LABELS, { istio: "ingressgateway" });
+  });
+
+  it("rejects config sources other than ADS with the field's path", () => {
+    const bad = join(dir, "bad-dyn.yaml");
+    writeFileSync(bad, "dynamic_resources:\n  lds_config: {path_config_source: {path: /etc/lds.yaml}}\n");
+    const r = spawnSync(process.execPath, [bin, "proxy", "router", "--bootstrap", bad, "--ip", GW, "--admin-port", "0", "--health-port", "0"], { encoding: "utf8", timeout: 10_000 });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /bad-dyn\.yaml\.dynamic_resources\.lds_config: only ADS config sources are supported/);
+    writeFileSync(bad, "dynamic_resources:\n  ads_config: {api_type: GRPC, grpc_services: [{envoy_grpc: {cluster_name: nowhere}}]}\n");
+    const r2 = spawnSync(process.execPath, [bin, "proxy", "router", "--bootstrap", bad, "--ip", GW, "--admin-port", "0", "--health-port", "0"], { encoding: "utf8", timeout: 10_000 });
+    assert.equal(r2.status, 1);
+    assert.match(r2.stderr, /cluster_name: no static cluster named "nowhere"/);
+  });
+});
