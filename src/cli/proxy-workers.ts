@@ -1,8 +1,11 @@
 // `tsmesh proxy --concurrency N`: Envoy's worker threads as processes. The primary keeps the one
 // ADS stream, validates and ACKs, and serves admin and health; N workers (node:cluster) share the
 // listening sockets and each runs the data path on the config the primary forwards to it. Stats
-// are process-wide, as Envoy's: /stats sums the workers' counters and gauges on request.
+// are process-wide, as Envoy's: /stats sums the workers' counters and gauges on request, and
+// /clusters the workers' per-host counters (a host ejected by outlier detection in any worker shows
+// /failed_outlier_check: each worker runs its own detector on its share of the traffic).
 import cluster, { type Worker } from "node:cluster";
+import { type HostCounterSnapshot, hostCounterSnapshot } from "../proxy/admin.js";
 import type { ProxyServer } from "../proxy/proxy.js";
 import { StatsStore, type StatsSnapshot } from "../proxy/stats.js";
 import type { ResourceUpdate } from "../proxy/xds/ads-client.js";
@@ -50,15 +53,23 @@ export function releaseMemoryWhenSettled(delayMs = 1000): () => void {
 
 export type WorkerMessage =
   | { type: "ready" }
-  | { type: "stats"; id: number; snapshot: StatsSnapshot };
+  | { type: "stats"; id: number; snapshot: StatsSnapshot }
+  | { type: "hosts"; id: number; hosts: HostCounterSnapshot[] };
 
-export type PrimaryMessage = { type: "update"; update: ResourceUpdate } | { type: "stats"; id: number } | { type: "quit" };
+export type PrimaryMessage = { type: "update"; update: ResourceUpdate } | { type: "stats"; id: number } | { type: "hosts"; id: number } | { type: "quit" };
+
+/** One request to every worker, answered by each (or given up on after 2 s). */
+interface Pending {
+  replies: unknown[];
+  left: number;
+  done: () => void;
+}
 
 export class WorkerPool {
   private readonly workers = new Map<number, Worker>();
   private stopping = false;
   private requestId = 0;
-  private readonly pending = new Map<number, { snapshots: StatsSnapshot[]; left: number; done: () => void }>();
+  private readonly pending = new Map<number, Pending>();
   private readyCount = 0;
   private readonly readyWaiters: Array<() => void> = [];
 
@@ -71,6 +82,8 @@ export class WorkerPool {
     cluster.setupPrimary({ serialization: "advanced" });
     for (let i = 0; i < size; i++) this.spawn();
     proxy.ads?.on("update", (u) => this.broadcast({ type: "update", update: u }));
+    // /clusters shows the hosts as the workers (which carry the traffic) see them.
+    proxy.hostCollector = () => this.collectHosts();
   }
 
   /** Every first-generation worker has started (its listeners are bound). */
@@ -109,10 +122,10 @@ export class WorkerPool {
       // Bring the new worker up to date with everything the primary holds.
       for (const u of this.proxy.currentUpdates()) this.send(w, { type: "update", update: u });
       if (++this.readyCount >= this.size) for (const r of this.readyWaiters.splice(0)) r();
-    } else if (m.type === "stats") {
+    } else if (m.type === "stats" || m.type === "hosts") {
       const p = this.pending.get(m.id);
       if (!p) return;
-      p.snapshots.push(m.snapshot);
+      p.replies.push(m.type === "stats" ? m.snapshot : m.hosts);
       p.left--;
       if (p.left <= 0) p.done();
     }
@@ -127,20 +140,32 @@ export class WorkerPool {
   }
 
   /** The primary's stats plus every worker's, summed (workers that do not answer in 2 s are left out). */
-  collectStats(): Promise<StatsStore> {
-    const id = ++this.requestId;
+  async collectStats(): Promise<StatsStore> {
     const own = this.proxy.stats.snapshot();
+    const replies = await this.ask("stats");
+    return StatsStore.merged([own, ...(replies as StatsSnapshot[])]);
+  }
+
+  /** The primary's per-host counters and every worker's (for /clusters; merged by the admin). */
+  async collectHosts(): Promise<HostCounterSnapshot[][]> {
+    const own = hostCounterSnapshot(this.proxy);
+    const replies = await this.ask("hosts");
+    return [own, ...(replies as HostCounterSnapshot[][])];
+  }
+
+  private ask(type: "stats" | "hosts"): Promise<unknown[]> {
+    const id = ++this.requestId;
     return new Promise((resolve) => {
-      const snapshots: StatsSnapshot[] = [own];
+      const replies: unknown[] = [];
       const finish = () => {
         clearTimeout(timer);
         this.pending.delete(id);
-        resolve(StatsStore.merged(snapshots));
+        resolve(replies);
       };
       const timer = setTimeout(finish, 2000);
-      this.pending.set(id, { snapshots, left: this.workers.size, done: finish });
+      this.pending.set(id, { replies, left: this.workers.size, done: finish });
       if (this.workers.size === 0) return finish();
-      this.broadcast({ type: "stats", id });
+      this.broadcast({ type, id });
     });
   }
 
@@ -192,6 +217,7 @@ export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, lo
         settled();
       }
       else if (m.type === "stats") process.send?.({ type: "stats", id: m.id, snapshot: proxy.stats.snapshot() } satisfies WorkerMessage);
+      else if (m.type === "hosts") process.send?.({ type: "hosts", id: m.id, hosts: hostCounterSnapshot(proxy) } satisfies WorkerMessage);
       else if (m.type === "quit") quit();
     };
     process.on("message", (m: PrimaryMessage) => (started || m.type === "quit" ? handle(m) : held.push(m)));

@@ -5,6 +5,166 @@ import * as http from "node:http";
 import type { ProxyServer } from "./proxy.js";
 import type { StatsStore } from "./stats.js";
 import { hostStats } from "./upstream/cluster.js";
+import type { Host } from "./upstream/host.js";
+
+/**
+ * One process's view of one host for /clusters: Envoy's per-host counters (rq_*, cx_*), gauges,
+ * outlier ejection and success rates. `--concurrency` workers send theirs to the primary, which
+ * sums them (counters and gauges), shows a host ejected when any worker ejected it, and averages
+ * the success rates the workers computed.
+ */
+export interface HostCounterSnapshot {
+  cluster: string;
+  /** Host key (address:port). */
+  host: string;
+  cxActive: number;
+  cxConnectFail: number;
+  cxTotal: number;
+  rqActive: number;
+  rqError: number;
+  rqSuccess: number;
+  rqTimeout: number;
+  rqTotal: number;
+  ejected: boolean;
+  /** Success rates over the last outlier interval (percent), -1 when not computed. */
+  successRate: number;
+  localOriginSuccessRate: number;
+  /** The cluster's success-rate figures (the same on every host of a cluster), -1 when not computed. */
+  clusterSuccessRateAverage: number;
+  clusterSuccessRateEjectionThreshold: number;
+  clusterLocalOriginSuccessRateAverage: number;
+  clusterLocalOriginSuccessRateEjectionThreshold: number;
+}
+
+type HostCounters = Omit<HostCounterSnapshot, "cluster" | "host" | `cluster${string}`>;
+
+interface ClusterRates {
+  successRateAverage: number;
+  successRateEjectionThreshold: number;
+  localOriginSuccessRateAverage: number;
+  localOriginSuccessRateEjectionThreshold: number;
+}
+
+/** Merged host counters, by cluster NUL host key, and the clusters' success-rate figures. */
+export interface HostCounterTable {
+  hosts: Map<string, HostCounters>;
+  clusters: Map<string, ClusterRates>;
+}
+
+const ZERO_COUNTERS: HostCounters = { cxActive: 0, cxConnectFail: 0, cxTotal: 0, rqActive: 0, rqError: 0, rqSuccess: 0, rqTimeout: 0, rqTotal: 0, ejected: false, successRate: -1, localOriginSuccessRate: -1 };
+
+function hostId(cluster: string, host: string): string {
+  return `${cluster}\u0000${host}`;
+}
+
+/** This process's hosts, every cluster (what a worker sends its primary). */
+export function hostCounterSnapshot(proxy: ProxyServer): HostCounterSnapshot[] {
+  const out: HostCounterSnapshot[] = [];
+  for (const c of proxy.clusters.values()) {
+    const od = c.outlier;
+    for (const h of c.hosts()) {
+      const hs = hostStats(h);
+      const m = od?.monitor(h);
+      out.push({
+        cluster: c.name,
+        host: h.key,
+        cxActive: h.activeConnections,
+        cxConnectFail: hs.cxConnectFail,
+        cxTotal: hs.cxTotal,
+        rqActive: h.activeRequests,
+        rqError: hs.rqError,
+        rqSuccess: hs.rqSuccess,
+        rqTimeout: hs.rqTimeout,
+        rqTotal: hs.rqTotal,
+        ejected: h.ejected,
+        successRate: m?.external.rate ?? -1,
+        localOriginSuccessRate: m?.localOrigin.rate ?? -1,
+        clusterSuccessRateAverage: od?.externalSuccessRate.average ?? -1,
+        clusterSuccessRateEjectionThreshold: od?.externalSuccessRate.ejectionThreshold ?? -1,
+        clusterLocalOriginSuccessRateAverage: od?.localOriginSuccessRate.average ?? -1,
+        clusterLocalOriginSuccessRateEjectionThreshold: od?.localOriginSuccessRate.ejectionThreshold ?? -1,
+      });
+    }
+  }
+  return out;
+}
+
+/** Mean of the values a process computed (>= 0), or -1. */
+class RateMean {
+  sum = 0;
+  n = 0;
+  add(v: number): void {
+    if (v < 0) return;
+    this.sum += v;
+    this.n++;
+  }
+  get value(): number {
+    return this.n === 0 ? -1 : this.sum / this.n;
+  }
+}
+
+/** Sums several processes' snapshots (counters and gauges add; ejected in any; rates averaged). */
+export function mergeHostCounters(snapshots: ReadonlyArray<readonly HostCounterSnapshot[]>): HostCounterTable {
+  const hosts = new Map<string, HostCounters>();
+  const rates = new Map<string, RateMean[]>();
+  const clusterRates = new Map<string, RateMean[]>();
+  const seenCluster = new Set<string>();
+  for (const snap of snapshots) {
+    seenCluster.clear();
+    for (const s of snap) {
+      const id = hostId(s.cluster, s.host);
+      let h = hosts.get(id);
+      if (h === undefined) hosts.set(id, (h = { ...ZERO_COUNTERS }));
+      h.cxActive += s.cxActive;
+      h.cxConnectFail += s.cxConnectFail;
+      h.cxTotal += s.cxTotal;
+      h.rqActive += s.rqActive;
+      h.rqError += s.rqError;
+      h.rqSuccess += s.rqSuccess;
+      h.rqTimeout += s.rqTimeout;
+      h.rqTotal += s.rqTotal;
+      h.ejected ||= s.ejected;
+      let r = rates.get(id);
+      if (r === undefined) rates.set(id, (r = [new RateMean(), new RateMean()]));
+      r[0].add(s.successRate);
+      r[1].add(s.localOriginSuccessRate);
+      if (seenCluster.has(s.cluster)) continue;
+      seenCluster.add(s.cluster);
+      let cr = clusterRates.get(s.cluster);
+      if (cr === undefined) clusterRates.set(s.cluster, (cr = [new RateMean(), new RateMean(), new RateMean(), new RateMean()]));
+      cr[0].add(s.clusterSuccessRateAverage);
+      cr[1].add(s.clusterSuccessRateEjectionThreshold);
+      cr[2].add(s.clusterLocalOriginSuccessRateAverage);
+      cr[3].add(s.clusterLocalOriginSuccessRateEjectionThreshold);
+    }
+  }
+  for (const [id, r] of rates) {
+    const h = hosts.get(id)!;
+    h.successRate = r[0].value;
+    h.localOriginSuccessRate = r[1].value;
+  }
+  const clusters = new Map<string, ClusterRates>();
+  for (const [name, cr] of clusterRates) {
+    clusters.set(name, { successRateAverage: cr[0].value, successRateEjectionThreshold: cr[1].value, localOriginSuccessRateAverage: cr[2].value, localOriginSuccessRateEjectionThreshold: cr[3].value });
+  }
+  return { hosts, clusters };
+}
+
+/** Envoy's health_flags for /clusters, with the outlier flag as merged across processes. */
+function healthFlags(h: Host, ejected: boolean): string {
+  let f = "";
+  if (h.activeHcFailed) f += "/failed_active_hc";
+  if (ejected) f += "/failed_outlier_check";
+  const eds = h.healthStatus;
+  if (eds === "UNHEALTHY" || eds === "DRAINING" || eds === "TIMEOUT") f += "/failed_eds_health";
+  if (eds === "DEGRADED") f += "/degraded_eds_health";
+  return f || "healthy";
+}
+
+/** Envoy prints -1 when not computed, else the double. */
+function fmtRate(v: number | undefined): string {
+  return v === undefined || v < 0 ? "-1" : String(v);
+}
 
 export interface AdminOptions {
   nodeId: string;
@@ -56,8 +216,12 @@ export class AdminServer {
     }
 
     if (p === "/clusters") {
-      if (url.searchParams.get("format") === "json") return send(res, 200, JSON.stringify(this.clustersJson()), "application/json");
-      return send(res, 200, this.clustersText());
+      const json = url.searchParams.get("format") === "json";
+      void this.hostCounters().then(
+        (table) => (json ? send(res, 200, JSON.stringify(this.clustersJson(table)), "application/json") : send(res, 200, this.clustersText(table))),
+        (err: Error) => send(res, 500, `clusters unavailable: ${err.message}\n`),
+      );
+      return;
     }
     if (p === "/listeners") {
       const list = this.proxy.listeners.list();
@@ -118,48 +282,74 @@ export class AdminServer {
     send(res, 200, store.text(re));
   }
 
-  private clustersText(): string {
+  /** This process's host counters, or (with --concurrency) every worker's summed. */
+  private hostCounters(): Promise<HostCounterTable> {
+    const collect = this.proxy.hostCollector;
+    if (collect === undefined) return Promise.resolve(mergeHostCounters([hostCounterSnapshot(this.proxy)]));
+    return collect().then(mergeHostCounters);
+  }
+
+  private clustersText(table: HostCounterTable): string {
     const lines: string[] = [];
     for (const c of this.proxy.clusters.values()) {
       const n = c.name;
       const t = c.spec.thresholds;
+      if (c.outlier) {
+        const sr = table.clusters.get(n);
+        lines.push(`${n}::outlier::success_rate_average::${fmtRate(sr?.successRateAverage)}`, `${n}::outlier::success_rate_ejection_threshold::${fmtRate(sr?.successRateEjectionThreshold)}`);
+        lines.push(`${n}::outlier::local_origin_success_rate_average::${fmtRate(sr?.localOriginSuccessRateAverage)}`, `${n}::outlier::local_origin_success_rate_ejection_threshold::${fmtRate(sr?.localOriginSuccessRateEjectionThreshold)}`);
+      }
       lines.push(`${n}::default_priority::max_connections::${t.maxConnections}`, `${n}::default_priority::max_pending_requests::${t.maxPendingRequests}`);
       lines.push(`${n}::default_priority::max_requests::${t.maxRequests}`, `${n}::default_priority::max_retries::${t.maxRetries}`);
       for (const h of c.hosts()) {
         const k = `${n}::${h.address}:${h.port}`;
-        const flags = [h.ejected ? "/failed_outlier_check" : "", h.healthStatus !== "HEALTHY" && h.healthStatus !== "UNKNOWN" ? `/eds_health_${h.healthStatus.toLowerCase()}` : ""].join("");
-        const hs = hostStats(h);
-        lines.push(`${k}::cx_active::${h.activeConnections}`, `${k}::cx_connect_fail::${hs.cxConnectFail}`, `${k}::cx_total::${hs.cxTotal}`);
-        lines.push(`${k}::rq_active::${h.activeRequests}`, `${k}::rq_error::${hs.rqError}`, `${k}::rq_success::${hs.rqSuccess}`, `${k}::rq_timeout::${hs.rqTimeout}`, `${k}::rq_total::${hs.rqTotal}`);
-        lines.push(`${k}::weight::${h.weight}`);
-        lines.push(`${k}::health_flags::${flags || "healthy"}`, `${k}::region::${h.locality.region}`, `${k}::zone::${h.locality.zone}`, `${k}::sub_zone::${h.locality.subZone}`, `${k}::priority::${h.priority}`);
+        const hc = table.hosts.get(hostId(n, h.key)) ?? ZERO_COUNTERS;
+        lines.push(`${k}::cx_active::${hc.cxActive}`, `${k}::cx_connect_fail::${hc.cxConnectFail}`, `${k}::cx_total::${hc.cxTotal}`);
+        lines.push(`${k}::rq_active::${hc.rqActive}`, `${k}::rq_error::${hc.rqError}`, `${k}::rq_success::${hc.rqSuccess}`, `${k}::rq_timeout::${hc.rqTimeout}`, `${k}::rq_total::${hc.rqTotal}`);
+        lines.push(`${k}::hostname::${h.hostname}`);
+        lines.push(`${k}::health_flags::${healthFlags(h, hc.ejected)}`, `${k}::weight::${h.weight}`, `${k}::region::${h.locality.region}`, `${k}::zone::${h.locality.zone}`, `${k}::sub_zone::${h.locality.subZone}`);
+        lines.push(`${k}::canary::false`, `${k}::priority::${h.priority}`, `${k}::success_rate::${fmtRate(hc.successRate)}`, `${k}::local_origin_success_rate::${fmtRate(hc.localOriginSuccessRate)}`);
       }
     }
     return lines.join("\n") + "\n";
   }
 
-  private clustersJson(): unknown {
+  private clustersJson(table: HostCounterTable): unknown {
     return {
-      cluster_statuses: [...this.proxy.clusters.values()].map((c) => ({
-        name: c.name,
-        host_statuses: c.hosts().map((h) => ({
-          address: { socket_address: { address: h.address, port_value: h.port } },
-          weight: h.weight,
-          priority: h.priority,
-          locality: { region: h.locality.region, zone: h.locality.zone, sub_zone: h.locality.subZone },
-          health_status: { eds_health_status: h.healthStatus, failed_outlier_check: h.ejected },
-          stats: [
-            { name: "cx_active", value: h.activeConnections },
-            { name: "cx_connect_fail", value: hostStats(h).cxConnectFail },
-            { name: "cx_total", value: hostStats(h).cxTotal },
-            { name: "rq_active", value: h.activeRequests },
-            { name: "rq_error", value: hostStats(h).rqError },
-            { name: "rq_success", value: hostStats(h).rqSuccess },
-            { name: "rq_timeout", value: hostStats(h).rqTimeout },
-            { name: "rq_total", value: hostStats(h).rqTotal },
-          ],
-        })),
-      })),
+      cluster_statuses: [...this.proxy.clusters.values()].map((c) => {
+        const sr = table.clusters.get(c.name);
+        const out: Record<string, unknown> = { name: c.name };
+        if (sr && sr.successRateEjectionThreshold >= 0) out.success_rate_ejection_threshold = { value: sr.successRateEjectionThreshold };
+        if (sr && sr.localOriginSuccessRateEjectionThreshold >= 0) out.local_origin_success_rate_ejection_threshold = { value: sr.localOriginSuccessRateEjectionThreshold };
+        out.host_statuses = c.hosts().map((h) => {
+          const hc = table.hosts.get(hostId(c.name, h.key)) ?? ZERO_COUNTERS;
+          const health: Record<string, unknown> = { eds_health_status: h.healthStatus };
+          if (hc.ejected) health.failed_outlier_check = true;
+          if (h.activeHcFailed) health.failed_active_health_check = true;
+          const hs: Record<string, unknown> = {
+            address: { socket_address: { address: h.address, port_value: h.port } },
+            stats: [
+              { name: "cx_connect_fail", value: hc.cxConnectFail },
+              { name: "cx_total", value: hc.cxTotal },
+              { name: "rq_error", value: hc.rqError },
+              { name: "rq_success", value: hc.rqSuccess },
+              { name: "rq_timeout", value: hc.rqTimeout },
+              { name: "rq_total", value: hc.rqTotal },
+              { type: "GAUGE", name: "cx_active", value: hc.cxActive },
+              { type: "GAUGE", name: "rq_active", value: hc.rqActive },
+            ],
+            health_status: health,
+            weight: h.weight,
+            hostname: h.hostname,
+            priority: h.priority,
+            locality: { region: h.locality.region, zone: h.locality.zone, sub_zone: h.locality.subZone },
+          };
+          if (hc.successRate >= 0) hs.success_rate = { value: hc.successRate };
+          if (hc.localOriginSuccessRate >= 0) hs.local_origin_success_rate = { value: hc.localOriginSuccessRate };
+          return hs;
+        });
+        return out;
+      }),
     };
   }
 

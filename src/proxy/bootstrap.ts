@@ -13,7 +13,15 @@ export class BootstrapError extends Error {}
 
 const WRAPPERS = new Set(["DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value", "BoolValue", "StringValue", "BytesValue"]);
 
-const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+const jsonCamel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+
+/** The protobufjs field name of `k` written as the proto name or its proto3 JSON name. */
+function fieldByJsonName(t: protobuf.Type, k: string): string | undefined {
+  const want = jsonCamel(k);
+  for (const name of Object.keys(t.fields)) if (jsonCamel(name) === want) return name;
+  return undefined;
+}
 
 function durationFromJson(v: unknown, path: string): ProtoObject {
   if (typeof v === "object" && v !== null) return v as ProtoObject;
@@ -57,7 +65,10 @@ function convertMessage(t: protobuf.Type, v: unknown, path: string): unknown {
   }
   const out: ProtoObject = {};
   for (const [k, raw] of Object.entries(src)) {
-    const name = camel(k);
+    // protobufjs names fields lowerCamel for letters only (consecutive_5xx stays as is), proto3
+    // JSON also folds digits (consecutive5xx): accept the snake name and both camel forms.
+    let name = camel(k);
+    if (!t.fields[name]) name = fieldByJsonName(t, k) ?? name;
     const field = t.fields[name];
     const p = `${path}.${k}`;
     if (!field) throw new BootstrapError(`${p}: unknown field of ${full}`);

@@ -4,11 +4,11 @@
 // server name, transport protocol, application protocol, source IP, source port), then that
 // chain's network filter takes the socket. A removed or changed listener drains: it stops
 // accepting at once, its open connections finish (or are closed after the drain timeout).
-import { readFileSync } from "node:fs";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import type { ProtoObject } from "../envoy/protos.js";
 import type { StatsScope, StatsStore } from "./stats.js";
+import { certificateSans, compileSanMatchers, dataSource, DOWNSTREAM_TLS_TYPE, type SanMatcher, sansMatch } from "./tls-context.js";
 import { XdsConfigError } from "./xds-error.js";
 
 /** What a filter chain's network filter does with a connection. */
@@ -52,6 +52,8 @@ export interface DownstreamTls {
   server: tls.Server;
   alpn: string[];
   requireClientCertificate: boolean;
+  /** validationContext SAN matchers a client certificate must satisfy (empty: none). */
+  sanMatchers: readonly SanMatcher[];
   /** Connections in their handshake, by 4-tuple, waiting for their filter chain's handler. */
   pending: Map<string, { onSecure: (secure: tls.TLSSocket) => void }>;
 }
@@ -99,23 +101,6 @@ function chainSpec(fc: ProtoObject, path: string): FilterChainSpec {
   };
 }
 
-const DOWNSTREAM_TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
-
-/** An Envoy DataSource: filename, inline string or inline bytes. */
-function dataSource(d: unknown, path: string): Buffer {
-  const o = obj(d);
-  if (typeof o?.filename === "string") {
-    try {
-      return readFileSync(o.filename);
-    } catch (e) {
-      throw new XdsConfigError(`${path}.filename`, `cannot read ${o.filename}: ${(e as Error).message}`);
-    }
-  }
-  if (typeof o?.inlineString === "string") return Buffer.from(o.inlineString);
-  if (o?.inlineBytes instanceof Uint8Array) return Buffer.from(o.inlineBytes);
-  throw new XdsConfigError(path, "needs filename, inline_string or inline_bytes");
-}
-
 /** A DownstreamTlsContext with inline or file certificates (SDS-delivered secrets come with the security step). */
 function downstreamTls(c: ProtoObject, path: string): DownstreamTls | "unavailable" {
   const common = obj(c.commonTlsContext) ?? {};
@@ -127,6 +112,10 @@ function downstreamTls(c: ProtoObject, path: string): DownstreamTls | "unavailab
   const requireClientCertificate = obj(c.requireClientCertificate)?.value === true;
   const validation = obj(common.validationContext);
   const alpn = Array.isArray(common.alpnProtocols) ? (common.alpnProtocols as string[]) : [];
+  const sanMatchers = validation ? compileSanMatchers(validation, `${path}.commonTlsContext.validationContext`) : [];
+  if (sanMatchers.length > 0 && !validation?.trustedCa) {
+    throw new XdsConfigError(`${path}.commonTlsContext.validationContext`, "SAN-based verification of peer certificates without trusted CA is insecure and not allowed");
+  }
   let server: tls.Server;
   try {
     server = tls.createServer({
@@ -141,7 +130,7 @@ function downstreamTls(c: ProtoObject, path: string): DownstreamTls | "unavailab
     if (e instanceof XdsConfigError) throw e;
     throw new XdsConfigError(`${path}.commonTlsContext.tlsCertificates[0]`, (e as Error).message);
   }
-  const spec: DownstreamTls = { server, alpn, requireClientCertificate, pending: new Map() };
+  const spec: DownstreamTls = { server, alpn, requireClientCertificate, sanMatchers, pending: new Map() };
   server.on("secureConnection", (secure: tls.TLSSocket) => {
     const key = fourTuple(secure);
     const waiting = spec.pending.get(key);
@@ -167,8 +156,15 @@ function terminateTls(socket: net.Socket, t: DownstreamTls, stats: StatsScope, o
   const key = fourTuple(socket);
   const waiting = {
     onSecure: (secure: tls.TLSSocket) => {
+      const peer = secure.getPeerCertificate();
+      // A client certificate must satisfy the SAN matchers (Envoy's DefaultCertValidator).
+      if (t.sanMatchers.length > 0 && peer?.subject && !sansMatch(t.sanMatchers, certificateSans(peer.subjectaltname))) {
+        stats.counter("ssl.fail_verify_san").inc();
+        secure.destroy();
+        return;
+      }
       stats.counter("ssl.handshake").inc();
-      if (!secure.getPeerCertificate()?.subject) stats.counter("ssl.no_certificate").inc();
+      if (!peer?.subject) stats.counter("ssl.no_certificate").inc();
       onSecure(secure);
     },
   };

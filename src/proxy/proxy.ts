@@ -9,9 +9,10 @@ import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from "../envoy
 import { AccessLog } from "./access-log.js";
 import { FAULT_FILTER, HCM_TYPE, HttpConnectionManager, hcmConfig, type HcmConfig } from "./http/hcm.js";
 import { compileRoutes, type RouteTable } from "./http/route-glue.js";
-import { Router } from "./http/router.js";
+import { DEFAULT_BUFFER_LIMIT, Router, ROUTER_CLUSTER_COUNTERS } from "./http/router.js";
 import { type FilterChainSpec, ListenerManager, type ListenerSpec, listenerSpec, type NetworkHandler } from "./listeners.js";
 import { StatsStore, type StatsScope } from "./stats.js";
+import type { HostCounterSnapshot } from "./admin.js";
 import { TCP_PROXY_TYPE, TcpProxy, tcpProxyConfig } from "./tcp.js";
 import { clusterSpec, type ClusterSpec, UpstreamCluster } from "./upstream/cluster.js";
 import { AdsClient, type DecodedResource, type ResourceUpdate } from "./xds/ads-client.js";
@@ -63,7 +64,7 @@ export class ProxyServer {
   private readonly staticClusterNames = new Set<string>();
   private readonly staticListenerNames = new Set<string>();
   readonly listeners: ListenerManager;
-  readonly router = new Router();
+  readonly router: Router;
   readonly ads: AdsClient | undefined;
   private readonly accessLog: AccessLog | undefined;
   private readonly log: (line: string) => void;
@@ -74,6 +75,7 @@ export class ProxyServer {
 
   constructor(private readonly options: ProxyOptions) {
     this.log = options.log ?? ((l) => process.stderr.write(l + "\n"));
+    this.router = new Router(this.stats);
     this.accessLog = options.accessLog === false ? undefined : new AccessLog(options.accessLogPath);
     this.listeners = new ListenerManager(options.ip, this.stats, (l, fc, s) => this.handlerFor(l, fc, s), options.drainMs ?? 5000, this.log);
     if (options.discoveryAddress) {
@@ -96,7 +98,7 @@ export class ProxyServer {
     for (const c of st?.clusters ?? []) {
       const spec = clusterSpec(c);
       this.staticClusterNames.add(spec.name);
-      this.clusters.set(spec.name, new UpstreamCluster(spec, this.stats.tagged("cluster.", spec.name)));
+      this.clusters.set(spec.name, this.newCluster(spec));
     }
     if (st?.listeners?.length) {
       for (const l of st.listeners) {
@@ -133,6 +135,19 @@ export class ProxyServer {
     return this.clusters.get(name);
   }
 
+  private newCluster(spec: ClusterSpec, live?: UpstreamCluster): UpstreamCluster {
+    const scope = this.stats.tagged("cluster.", spec.name);
+    // The router's own cluster counters show from the start (at 0), as Envoy's do.
+    for (const n of ROUTER_CLUSTER_COUNTERS) scope.counter(n);
+    return new UpstreamCluster(spec, scope, live, { log: this.log });
+  }
+
+  /**
+   * Per-host counters and health summed over the processes that serve traffic (`--concurrency`
+   * workers), for /clusters; unset when this process serves the traffic itself.
+   */
+  hostCollector: (() => Promise<HostCounterSnapshot[][]>) | undefined = undefined;
+
   // ---- validation (before ACK) ----
 
   private validate(type: string, resources: DecodedResource[]): string | undefined {
@@ -155,6 +170,7 @@ export class ProxyServer {
     const chains = new Map<FilterChainSpec, CompiledChain>();
     const routeNames = new Set<string>();
     const all = [...spec.filterChains, ...(spec.defaultFilterChain ? [spec.defaultFilterChain] : [])];
+    const bufferLimit = listenerBufferLimit(obj, `listener ${spec.name}: perConnectionBufferLimitBytes`);
     all.forEach((fc, i) => {
       const path = `listener ${spec.name}: filterChains[${i}]`;
       const cc: CompiledChain = { chain: fc };
@@ -162,7 +178,7 @@ export class ProxyServer {
         const tc = f.typedConfig as ProtoObject | undefined;
         const url = tc?.["@type"];
         if (url === HCM_TYPE) {
-          cc.hcm = hcmConfig(tc!, `${path}.filters[${j}]`, compileRoutes);
+          cc.hcm = hcmConfig(tc!, `${path}.filters[${j}]`, compileRoutes, bufferLimit);
           if (cc.hcm.rdsName !== undefined) routeNames.add(cc.hcm.rdsName);
         } else if (url === TCP_PROXY_TYPE) cc.tcp = tcpProxyConfig(tc!, `${path}.filters[${j}]`);
       });
@@ -204,7 +220,7 @@ export class ProxyServer {
       if (this.staticClusterNames.has(r.name)) continue;
       const spec: ClusterSpec = clusterSpec(r.object);
       const live = this.clusters.get(spec.name);
-      const next = new UpstreamCluster(spec, this.stats.tagged("cluster.", spec.name), live);
+      const next = this.newCluster(spec, live);
       this.warming.get(spec.name)?.close();
       this.warming.delete(spec.name);
       if (next.warmed) {
@@ -373,6 +389,15 @@ export class ProxyServer {
     for (const c of [...this.clusters.values(), ...this.warming.values()]) c.close();
     this.accessLog?.close();
   }
+}
+
+/** Listener.per_connection_buffer_limit_bytes (a UInt32Value; Envoy's default 1 MiB). */
+function listenerBufferLimit(l: ProtoObject, path: string): number {
+  const v = l.perConnectionBufferLimitBytes;
+  if (v === undefined || v === null) return DEFAULT_BUFFER_LIMIT;
+  const n = typeof v === "object" && !Array.isArray(v) ? ((v as ProtoObject).value ?? 0) : v;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new XdsConfigError(path, `invalid value ${JSON.stringify(n)}`);
+  return n;
 }
 
 function validateAssignment(cla: ProtoObject): void {

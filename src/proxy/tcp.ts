@@ -1,10 +1,15 @@
 // Envoy's tcp_proxy network filter: one upstream connection per downstream connection to a host
 // of the cluster (or of one of weighted_clusters), bytes copied both ways, idle timeout (1 h by
-// default), connect failures close the downstream (no local reply at L4).
+// default), connect failures close the downstream (no local reply at L4). A cluster with an
+// UpstreamTlsContext gets a TLS connection (its configured SNI and ALPN); the upstream is connected
+// once the handshake is done, and a failed handshake is a connect failure (upstream_cx_connect_fail,
+// ssl.*). A cluster whose secrets come over SDS gets no connection (never plaintext).
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { durationMs, type ProtoObject } from "../envoy/protos.js";
 import type { ConnectionInfo, NetworkHandler } from "./listeners.js";
 import type { StatsScope } from "./stats.js";
+import { tlsFailureReason, upstreamConnectOptions } from "./tls-context.js";
 import type { UpstreamCluster } from "./upstream/cluster.js";
 import { XdsConfigError } from "./xds-error.js";
 
@@ -66,12 +71,37 @@ export class TcpProxy implements NetworkHandler {
       down.destroy();
       return;
     }
+    const t = cluster.tls;
+    if (t?.kind === "sds") {
+      cluster.tlsUnavailable();
+      cluster.stats.cxConnectFail.inc();
+      down.destroy();
+      return;
+    }
     this.conns.add(down);
     cluster.stats.rqTotal.inc();
+    cluster.connectionOpened(host);
     host.activeConnections++;
-    const up = net.connect({ host: host.address, port: host.port });
+    let connected = false;
+    let tcpUp = false;
+    let up: net.Socket;
+    if (t === undefined) {
+      up = net.connect({ host: host.address, port: host.port });
+      up.once("connect", () => {
+        connected = true;
+        clearTimeout(connectTimer);
+      });
+    } else {
+      const s = tls.connect(upstreamConnectOptions(t, host.address, host.port, t.sni, undefined, undefined));
+      s.once("connect", () => (tcpUp = true));
+      s.once("secureConnect", () => {
+        connected = true;
+        clearTimeout(connectTimer);
+        cluster.tlsStats?.handshake.inc();
+      });
+      up = s;
+    }
     const connectTimer = setTimeout(() => up.destroy(new Error("connect timeout")), cluster.spec.connectTimeoutMs);
-    up.once("connect", () => clearTimeout(connectTimer));
     const idle = () => {
       down.destroy();
       up.destroy();
@@ -86,12 +116,16 @@ export class TcpProxy implements NetworkHandler {
       done = true;
       clearTimeout(connectTimer);
       host.activeConnections--;
+      cluster.connectionClosed();
       this.conns.delete(down);
       down.destroy();
       up.destroy();
     };
     up.on("error", (err: NodeJS.ErrnoException) => {
-      if (up.connecting || err.message === "connect timeout") cluster.stats.cxConnectFail.inc();
+      if (!connected) {
+        cluster.stats.cxConnectFail.inc();
+        if (tcpUp && err.message !== "connect timeout") tlsFailureReason(err, cluster.tlsStats);
+      }
       finish();
     });
     down.on("error", finish);

@@ -2,8 +2,10 @@
 // connection preface (h2c with prior knowledge) goes to a node:http2 server, anything else to a
 // node:http server (HTTP/1.x, with 100-continue, keep-alive and Upgrade). Both feed one
 // protocol-neutral request path: route (RDS, looked up per request so route updates apply to open
-// connections) → fault filter → router, with the stream idle timeout and request timeout, and
-// Envoy's access log line and http.PREFIX.* stats.
+// connections) → fault filter → router, with the stream idle timeout, request timeout and
+// max_stream_duration (route, else HCM; grpc-timeout with grpc_timeout_header_max), the request
+// body buffer bounded by the listener's per_connection_buffer_limit_bytes, and Envoy's access log
+// line and http.PREFIX.* stats.
 import { randomUUID } from "node:crypto";
 import * as http from "node:http";
 import * as http2 from "node:http2";
@@ -21,7 +23,7 @@ import { LOCAL_REPLIES, type LocalReply } from "./local-reply.js";
 import { planRoute, type RouteForwardPlan, type RouteTable } from "./route-glue.js";
 import { sendShadow } from "./shadow.js";
 import { CORS_FILTER, corsDecision } from "./cors.js";
-import { type Activity, type BodySource, Downstream, type DownstreamProtocol, type ForwardResult, readableSource, type Reply, RequestBody, type ResponseDecorator, Router, sendLocalReply, StreamAbort } from "./router.js";
+import { type Activity, type BodySource, DEFAULT_BUFFER_LIMIT, Downstream, type DownstreamProtocol, type ForwardResult, readableSource, type Reply, RequestBody, type ResponseDecorator, Router, sendLocalReply, StreamAbort } from "./router.js";
 import { type TimerEntry, timerList } from "../upstream/timers.js";
 
 export const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -51,6 +53,16 @@ export interface HcmConfig {
   codecType: "AUTO" | "HTTP1" | "HTTP2";
   /** http2_protocol_options.max_concurrent_streams (Envoy's default 2^31-1). */
   h2MaxConcurrentStreams: number;
+  /**
+   * common_http_protocol_options.max_stream_duration: every stream's bound from its start
+   * (a route's max_stream_duration overrides it); 0 = none (Envoy's default).
+   */
+  maxStreamDurationMs: number;
+  /**
+   * The listener's per_connection_buffer_limit_bytes (Envoy's default 1 MiB): request body bytes
+   * held while nothing takes them, and the cap of the retry/shadow buffer.
+   */
+  bufferLimitBytes: number;
 }
 
 function obj(v: unknown): ProtoObject | undefined {
@@ -61,8 +73,11 @@ function wrappedNum(v: unknown): number | undefined {
   return o && typeof o.value === "number" ? o.value : undefined;
 }
 
-/** Validates a decoded HttpConnectionManager (path names the listener and chain). */
-export function hcmConfig(c: ProtoObject, path: string, compile: (rc: ProtoObject) => RouteTable): HcmConfig {
+/**
+ * Validates a decoded HttpConnectionManager (path names the listener and chain); `bufferLimitBytes`
+ * is the listener's per_connection_buffer_limit_bytes.
+ */
+export function hcmConfig(c: ProtoObject, path: string, compile: (rc: ProtoObject) => RouteTable, bufferLimitBytes = DEFAULT_BUFFER_LIMIT): HcmConfig {
   const rds = obj(c.rds);
   const filters = Array.isArray(c.httpFilters) ? (c.httpFilters as ProtoObject[]) : [];
   if (!rds?.routeConfigName && !obj(c.routeConfig)) throw new XdsConfigError(`${path}.rds`, "an http_connection_manager needs rds or route_config");
@@ -80,6 +95,12 @@ export function hcmConfig(c: ProtoObject, path: string, compile: (rc: ProtoObjec
   const codec = typeof c.codecType === "string" ? c.codecType : "AUTO";
   if (codec !== "AUTO" && codec !== "HTTP1" && codec !== "HTTP2") throw new XdsConfigError(`${path}.codecType`, `unsupported codec ${codec}`);
   const h2 = obj(c.http2ProtocolOptions);
+  const common = obj(c.commonHttpProtocolOptions);
+  const msd = common?.maxStreamDuration;
+  const maxStreamDurationMs = msd === undefined ? 0 : durationMs(msd);
+  if (maxStreamDurationMs === undefined || !Number.isFinite(maxStreamDurationMs) || maxStreamDurationMs < 0) {
+    throw new XdsConfigError(`${path}.commonHttpProtocolOptions.maxStreamDuration`, "expected a non-negative duration");
+  }
   const faultEntry = filters.find((f) => f.name === FAULT_FILTER);
   const cfg: HcmConfig = {
     statPrefix: typeof c.statPrefix === "string" ? c.statPrefix : "",
@@ -94,6 +115,8 @@ export function hcmConfig(c: ProtoObject, path: string, compile: (rc: ProtoObjec
     upgradeConfigs,
     codecType: codec,
     h2MaxConcurrentStreams: wrappedNum(h2?.maxConcurrentStreams) ?? 2147483647,
+    maxStreamDurationMs: Math.ceil(maxStreamDurationMs),
+    bufferLimitBytes,
   };
   if (rds?.routeConfigName) cfg.rdsName = String(rds.routeConfigName);
   if (obj(c.routeConfig)) cfg.inlineRoutes = compile(obj(c.routeConfig)!);
@@ -132,9 +155,19 @@ export interface DownstreamRequest {
 
 /** Headers not forwarded: hop-by-hop, and Expect (Envoy answers 100-continue itself). */
 const HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "expect", "http2-settings"]);
-/** Bodies up to this size are kept so the request can be retried (Envoy's per-request buffer limit). */
-const RETRY_BUFFER_LIMIT = 64 * 1024;
 const H2_PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/** Envoy's toGrpcTimeout: ms in the largest unit of m, S, M, H whose value fits in 8 digits. */
+export function formatGrpcTimeout(ms: number): string {
+  let t = Math.max(0, Math.round(ms));
+  const units = "mSMH";
+  let u = 0;
+  while (t > 99_999_999 && u < 3) {
+    t = u === 0 ? Math.ceil(t / 1000) : Math.ceil(t / 60);
+    u++;
+  }
+  return String(Math.min(t, 99_999_999)) + units[u];
+}
 
 /** gRPC's grpc-timeout header (e.g. "100m", "5S") in ms, or undefined. */
 export function parseGrpcTimeout(v: string | string[] | undefined): number | undefined {
@@ -334,6 +367,8 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
   readonly rqIdleTimeout;
   /** @internal */
   readonly rqTimeout;
+  /** @internal */
+  readonly rqMaxDurationReached;
   private readonly rqRxReset;
   private readonly cxProtocolError;
 
@@ -355,6 +390,7 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
     this.cxUpgrades = s.counter("downstream_cx_upgrades_total");
     this.rqIdleTimeout = s.counter("downstream_rq_idle_timeout");
     this.rqTimeout = s.counter("downstream_rq_timeout");
+    this.rqMaxDurationReached = s.counter("downstream_rq_max_duration_reached");
     this.rqRxReset = s.counter("downstream_rq_rx_reset");
     this.cxProtocolError = s.counter("downstream_cx_protocol_error");
     this.rqByClass = [1, 2, 3, 4, 5].map((n) => s.counter(`downstream_rq_${n}xx`));
@@ -588,6 +624,8 @@ class ActiveStream implements Activity, ResponseDecorator {
   flags = 0;
   private idle: TimerEntry | undefined = undefined;
   private requestTimer: TimerEntry | undefined = undefined;
+  /** The stream's max_stream_duration (route or HCM), when one applies. */
+  private durationTimer: TimerEntry | undefined = undefined;
   private readonly abort = new StreamAbort();
   private headers: http.OutgoingHttpHeaders = EMPTY_HEADERS;
   private body: RequestBody | undefined = undefined;
@@ -641,7 +679,7 @@ class ActiveStream implements Activity, ResponseDecorator {
     this.headers = headers;
     const ct = rh["content-type"];
     this.grpc = typeof ct === "string" ? ct.startsWith("application/grpc") : String(ct ?? "").startsWith("application/grpc");
-    const body = (this.body = req.body ? new RequestBody(req.body, RETRY_BUFFER_LIMIT, this) : RequestBody.empty());
+    const body = (this.body = req.body ? new RequestBody(req.body, cfg.bufferLimitBytes, this) : RequestBody.empty());
     if (this.requestTimer !== undefined) body.onEnded(() => this.requestTimer?.cancel());
     try {
       this.route();
@@ -659,6 +697,43 @@ class ActiveStream implements Activity, ResponseDecorator {
     if (this.ds.headersSent) return;
     this.hcm.rqTimeout.inc();
     this.abort.abort(LOCAL_REPLIES.requestTimeout());
+  }
+
+  /**
+   * Envoy's refreshDurationTimeout, once the route is known: the route's max_stream_duration, else
+   * the HCM's; for a gRPC request with grpc-timeout and a route grpc_timeout_header_max, the
+   * header's timeout (capped by the max unless it is 0, less grpc_timeout_header_offset). With a
+   * route max_stream_duration a gRPC request's grpc-timeout header is set to the bound.
+   */
+  private armDuration(plan: RouteForwardPlan): void {
+    const action = plan.route.action;
+    if (action.kind !== "route") return;
+    let ms: number;
+    const header = this.grpc && action.grpcTimeoutHeaderMaxMs !== undefined ? parseGrpcTimeout(this.req.headers["grpc-timeout"]) : undefined;
+    if (header === undefined) {
+      ms = action.maxStreamDurationMs ?? this.hcm.cfg.maxStreamDurationMs;
+      if (ms === 0) return; // an explicit 0 disables it
+    } else {
+      ms = header;
+      const max = action.grpcTimeoutHeaderMaxMs!;
+      if (max !== 0 && ms > max) ms = max;
+      const offset = action.grpcTimeoutHeaderOffsetMs;
+      if (ms !== 0 && offset !== undefined) ms = offset < ms ? ms - offset : 0;
+    }
+    if (action.usingNewTimeouts && this.grpc) plan.requestHeaders["grpc-timeout"] = formatGrpcTimeout(ms);
+    // (The route is picked as the stream starts: no time has passed to take off.)
+    this.durationTimer = timerList(Math.max(1, ms)).start(() => this.onMaxDuration());
+  }
+
+  private onMaxDuration(): void {
+    if (this.finished) return;
+    this.hcm.rqMaxDurationReached.inc();
+    // Envoy's maybeRequestTimeoutCode: 504 once the whole request arrived, else 408; a started
+    // response is reset instead.
+    const complete = this.body === undefined || this.body.ended;
+    const reply: Reply = { status: complete ? 504 : 408, body: "downstream duration timeout", details: "max_duration_timeout" };
+    if (this.grpc) reply.grpcStatus = 4; // DEADLINE_EXCEEDED
+    this.abort.abort(reply);
   }
 
   decorateResponse(h: http.OutgoingHttpHeaders): void {
@@ -706,6 +781,10 @@ class ActiveStream implements Activity, ResponseDecorator {
     if (req.upgrade !== undefined && !hcm.upgradeAllowed(req.upgrade, plan.route.action)) return this.local({ status: 403, body: "", details: "upgrade_failed" });
     if (req.upgrade !== undefined) hcm.cxUpgrades.inc();
     this.plan = plan;
+    this.armDuration(plan);
+    // The request body is kept for a replay only when the route may retry or mirror it.
+    const action = plan.route.action;
+    if (action.kind === "route") this.body!.configure(plan.retry !== undefined || plan.mirrors.length > 0, action.perRequestBufferLimitBytes ?? cfg.bufferLimitBytes);
     const fault = cfg.hasFaultFilter ? (plan.fault ?? cfg.fault) : undefined;
     if (fault === undefined) return this.afterFault(plan, undefined, undefined);
     applyFault(fault, headers, this).then(
@@ -742,13 +821,15 @@ class ActiveStream implements Activity, ResponseDecorator {
     if (!cluster) return this.local(LOCAL_REPLIES.noCluster());
     let timeoutMs = plan.timeoutMs;
     const action = plan.route.action;
-    if (this.grpc && action.kind === "route") {
-      const max = action.maxGrpcTimeoutMs ?? action.grpcTimeoutHeaderMaxMs;
-      const header = parseGrpcTimeout(req.headers["grpc-timeout"]);
-      if (action.maxGrpcTimeoutMs !== undefined || (action.grpcTimeoutHeaderMaxMs !== undefined && header !== undefined)) {
-        // Envoy: grpc-timeout becomes the route timeout (0 = none), capped by the max when it is set.
-        let t = header ?? 0;
-        const offset = action.grpcTimeoutOffsetMs ?? action.grpcTimeoutHeaderOffsetMs ?? 0;
+    if (action.kind === "route") {
+      // Envoy's finalTimeout: a route with max_stream_duration has no route timeout (the stream
+      // duration bounds it); else for gRPC with max_grpc_timeout, grpc-timeout is the route timeout
+      // (0 = none), less grpc_timeout_offset, capped by the max when it is set.
+      if (action.usingNewTimeouts) timeoutMs = 0;
+      else if (this.grpc && action.maxGrpcTimeoutMs !== undefined) {
+        const max = action.maxGrpcTimeoutMs;
+        let t = parseGrpcTimeout(req.headers["grpc-timeout"]) ?? 0;
+        const offset = action.grpcTimeoutOffsetMs ?? 0;
         if (t > offset && offset > 0) t -= offset;
         if (max && (t === 0 || t > max)) t = max;
         timeoutMs = t;
@@ -806,6 +887,7 @@ class ActiveStream implements Activity, ResponseDecorator {
     const req = this.req;
     this.idle?.cancel();
     this.requestTimer?.cancel();
+    this.durationTimer?.cancel();
     hcm.rqActive.dec();
     const status = r.status;
     if (status >= 100) hcm.rqByClass[Math.min(5, Math.floor(status / 100)) - 1].inc();

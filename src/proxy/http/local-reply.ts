@@ -21,7 +21,8 @@ export const LOCAL_REPLIES = {
     status: 503,
     body: `${UPSTREAM_RESET}remote connection failure, transport failure reason: ${reason}`,
     flag: "UF",
-    details: "upstream_reset_before_response_started{remote_connection_failure}",
+    // As Envoy logs it: the transport failure reason after a comma, spaces as underscores.
+    details: `upstream_reset_before_response_started{remote_connection_failure,${reason.replace(/ /g, "_")}}`,
   }),
   upstreamReset: (): LocalReply => ({
     status: 503,

@@ -161,7 +161,13 @@ export interface RouteActionConfig {
   readonly hashPolicy: readonly HashPolicy[];
   /** The route's mirror policies, else the virtual host's, else the route configuration's. */
   readonly requestMirrorPolicies: readonly MirrorPolicy[];
+  /** max_stream_duration.max_stream_duration: the stream's bound (overrides the HCM's; 0 = none). */
   readonly maxStreamDurationMs: number | undefined;
+  /**
+   * The route has a max_stream_duration message (Envoy's usingNewTimeouts): the route timeout and
+   * max_grpc_timeout no longer apply, the stream duration (and grpc-timeout) does.
+   */
+  readonly usingNewTimeouts: boolean;
   readonly grpcTimeoutHeaderMaxMs: number | undefined;
   readonly grpcTimeoutHeaderOffsetMs: number | undefined;
   /** Deprecated gRPC timeout fields (Istio still sets maxGrpcTimeout: 0 = honour grpc-timeout, no cap). */
@@ -175,7 +181,7 @@ export interface RouteActionConfig {
   readonly priority: "DEFAULT" | "HIGH";
   /** `metadataMatch.filterMetadata["envoy.lb"]` (subset load balancing). */
   readonly metadataMatch: ProtoObject | undefined;
-  /** Retry/shadow buffer limit: the route's, else the virtual host's; undefined = unlimited. */
+  /** Retry/shadow buffer limit: the route's, else the virtual host's; undefined = the listener's. */
   readonly perRequestBufferLimitBytes: number | undefined;
   /** Deprecated RouteAction.cors, when set. */
   readonly cors: ProtoObject | undefined;
@@ -1763,7 +1769,7 @@ function compileRoute(r: P, index: number, path: string, vhost: CompiledVirtualH
   const redirect = objField(r, "redirect", path);
   const direct = objField(r, "directResponse", path);
   let action: RouteAction;
-  if (routeAction) action = compileRouteAction(routeAction, at(path, "route"), vhost);
+  if (routeAction) action = compileRouteAction(routeAction, at(path, "route"), vhost, wrappedNum(r, "perRequestBufferLimitBytes", path));
   else if (redirect) action = compileRedirect(redirect, at(path, "redirect"), matchedPrefix);
   else if (direct) action = compileDirectResponse(direct, at(path, "directResponse"), table.maxDirectResponseBodySizeBytes);
   else if (r.filterAction !== undefined || r.nonForwardingAction !== undefined) {
@@ -1810,7 +1816,7 @@ function finishWeightedClusters(wc: WeightedClusters, route: CompiledRoute): voi
 
 type MutableWeightedClusterEntry = { -readonly [K in keyof WeightedClusterEntry]: WeightedClusterEntry[K] };
 
-function compileRouteAction(a: P, path: string, vhost: CompiledVirtualHost): RouteActionConfig {
+function compileRouteAction(a: P, path: string, vhost: CompiledVirtualHost, routeBufferLimit: number | undefined): RouteActionConfig {
   const cluster = strField(a, "cluster", path);
   const clusterHeader = strField(a, "clusterHeader", path);
   const wcRaw = objField(a, "weightedClusters", path);
@@ -1871,6 +1877,7 @@ function compileRouteAction(a: P, path: string, vhost: CompiledVirtualHost): Rou
     hashPolicy,
     requestMirrorPolicies: mirrors.length > 0 ? mirrors : vhost.requestMirrorPolicies,
     maxStreamDurationMs: msd ? durField(msd, "maxStreamDuration", msdPath) : undefined,
+    usingNewTimeouts: msd !== undefined,
     grpcTimeoutHeaderMaxMs: msd ? durField(msd, "grpcTimeoutHeaderMax", msdPath) : undefined,
     grpcTimeoutHeaderOffsetMs: msd ? durField(msd, "grpcTimeoutHeaderOffset", msdPath) : undefined,
     maxGrpcTimeoutMs: durField(a, "maxGrpcTimeout", path),
@@ -1880,7 +1887,7 @@ function compileRouteAction(a: P, path: string, vhost: CompiledVirtualHost): Rou
     upgradeConfigs: upgrades,
     priority: enumField(a, "priority", path, PRIORITIES),
     metadataMatch: routeMetadata,
-    perRequestBufferLimitBytes: vhost.perRequestBufferLimitBytes,
+    perRequestBufferLimitBytes: routeBufferLimit ?? vhost.perRequestBufferLimitBytes,
     cors: objField(a, "cors", path),
     rateLimits: objList(a, "rateLimits", path),
   };

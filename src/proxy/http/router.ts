@@ -3,8 +3,10 @@
 // x-envoy-* headers, applies the route timeout and per-try timeout, retries as the retry policy
 // says (retry_on conditions incl. gRPC codes read from trailers-only responses, jittered backoff,
 // previous_hosts, the cluster's max_retries budget; the request body is replayed from a bounded
-// buffer while it is streamed), relays the response with trailers, tunnels upgrades, and maps
-// every failure to Envoy's local reply and response flag. Protocol-neutral on both sides: the
+// buffer while it is streamed — past the retry/shadow limit it is abandoned, as Envoy's
+// retry_or_shadow_abandoned), bounds each upstream stream by the cluster's max_stream_duration
+// (UMSDR), relays the response with trailers, tunnels upgrades, and maps every failure to Envoy's
+// local reply and response flag. Protocol-neutral on both sides: the
 // downstream is a `Downstream` (HTTP/1.1 response or HTTP/2 stream).
 //
 // Hot path: one `Forward` object per request drives the whole exchange with callbacks (no
@@ -23,7 +25,9 @@ import { appendHeader, headerLine } from "../upstream/h1-codec.js";
 import { BodyMode, type H1Exchange, type H1ExchangeOwner } from "../upstream/pool-h1.js";
 import { H2ConnectError, h2PoolFor } from "../upstream/pool-h2.js";
 import { LOCAL_REPLIES, type LocalReply } from "./local-reply.js";
-import { type TimerEntry, timerList } from "../upstream/timers.js";
+import { TimerEntry, timerList } from "../upstream/timers.js";
+import { durationMs, type ProtoObject } from "../../envoy/protos.js";
+import type { StatsStore } from "../stats.js";
 
 export interface RetryPlan {
   retryOn: ReadonlySet<string>;
@@ -129,26 +133,50 @@ export function writableSink(w: Writable): BodyWriter {
   };
 }
 
+/** Who follows a request body's retry/shadow buffer (the forward in progress). */
+export interface BodyOwner {
+  /** The body outgrew the retry/shadow buffer: it can no longer be replayed or mirrored. */
+  bodyAbandoned(): void;
+}
+
+/** Envoy's default per_connection_buffer_limit_bytes (1 MiB): the listener's buffer limit. */
+export const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
+
+const NO_BYTES = Buffer.alloc(0);
+
 /**
- * The request body: streamed upstream as it arrives, and kept (up to `limit` bytes) so a retry can
- * replay it — Envoy's retry buffer. Once it outgrows the limit it can only be sent once.
+ * The request body, streamed upstream as it arrives. Memory is bounded on every path:
+ * - while nothing takes it (before the first try, during a fault delay, a pending slot or a retry
+ *   backoff) at most `holdLimit` bytes (the listener's per_connection_buffer_limit_bytes) are held
+ *   before the source is paused (flow control, as Envoy's watermarks);
+ * - when the route may replay it (a retry policy, or request mirroring) it is also kept after it
+ *   was sent, up to the retry/shadow limit (the route's per_request_buffer_limit_bytes, else the
+ *   virtual host's, capped by the listener's): past that it is abandoned (Envoy's
+ *   `retry_or_shadow_abandoned`): not kept any more, so no retry and no shadow of it;
+ * - otherwise nothing is kept once sent.
  */
 export class RequestBody {
-  private chunks: Buffer[] = [];
+  private chunks: Buffer[] | undefined = undefined;
   private size = 0;
-  private sink: BodyWriter | undefined;
+  private sink: BodyWriter | undefined = undefined;
   private delivered = false;
   /** Bytes received from downstream. */
   received = 0;
   ended: boolean;
-  /** Whether the whole body can still be sent again (it fit the buffer). */
-  replayable = true;
+  /** Kept whole for a retry or a shadow (decided once the route is known: `configure`). */
+  private keep = false;
+  private keepLimit = 0;
+  /** The body outgrew the retry/shadow buffer. */
+  abandoned = false;
+  /** Told when the body is abandoned (the router's forward). */
+  owner: BodyOwner | undefined = undefined;
   private endWaiters: Array<() => void> | undefined;
-  private readonly resumeSrc = () => this.src!.resume();
+  private resumeSrc: (() => void) | undefined = undefined;
 
   constructor(
     private readonly src: BodySource | undefined,
-    private readonly limit: number,
+    /** Bytes held while nothing takes them before the source is paused. */
+    private readonly holdLimit: number = DEFAULT_BUFFER_LIMIT,
     private readonly activity: Activity | undefined = undefined,
   ) {
     this.ended = !src;
@@ -165,9 +193,20 @@ export class RequestBody {
     );
   }
 
-  /** A body that is known to be empty (no DATA / no content). */
+  /** The body of a request that has none (shared: it holds no state). */
   static empty(): RequestBody {
-    return new RequestBody(undefined, 0);
+    return EMPTY_BODY;
+  }
+
+  /**
+   * Once the route is known: keep the body for a replay (`keep`: a retry policy or mirrors) up to
+   * `limit` bytes. A body already larger is abandoned at once.
+   */
+  configure(keep: boolean, limit: number): void {
+    if (this.src === undefined) return;
+    this.keepLimit = Math.min(limit, this.holdLimit);
+    this.keep = keep && !this.abandoned;
+    if (this.keep && this.received > this.keepLimit) this.abandon();
   }
 
   /** Calls `cb` once the downstream finished sending the body (now, if it has). */
@@ -183,49 +222,74 @@ export class RequestBody {
   }
 
   private onData(c: Buffer): void {
-    this.received += c.length;
+    const n = c.length;
+    this.received += n;
     this.activity?.touch();
-    if (this.replayable || !this.sink) {
-      this.chunks.push(c);
-      this.size += c.length;
-      if (this.size > this.limit && this.replayable) {
-        this.replayable = false;
-        if (this.sink) this.dropDelivered();
-      }
+    if (this.keep && this.size + n > this.keepLimit) this.abandon();
+    const sink = this.sink;
+    if (sink === undefined) {
+      // Held for the next try; nobody to send to: stop reading past the listener's limit.
+      (this.chunks ??= []).push(c);
+      this.size += n;
+      if (this.size > this.holdLimit) this.src!.pause();
+      return;
     }
-    if (this.sink) {
-      if (!this.sink.write(c)) {
-        this.src!.pause();
-        this.sink.whenDrained(this.resumeSrc);
-      }
-    } else if (!this.replayable) {
-      this.src!.pause(); // nobody to send to yet: do not buffer beyond the limit
+    if (this.keep) {
+      (this.chunks ??= []).push(c);
+      this.size += n;
     }
+    if (!sink.write(c)) this.waitDrain(sink);
   }
 
-  private dropDelivered(): void {
-    this.chunks = [];
-    this.size = 0;
+  private waitDrain(sink: BodyWriter): void {
+    const src = this.src!;
+    src.pause();
+    sink.whenDrained((this.resumeSrc ??= () => src.resume()));
   }
 
-  /** The whole body once it ended, if it fit the buffer (request mirroring sends a copy). */
+  private abandon(): void {
+    this.abandoned = true;
+    this.keep = false;
+    // What was sent is dropped; what was not sent yet stays for the one try that will take it.
+    if (this.delivered) {
+      this.chunks = undefined;
+      this.size = 0;
+    }
+    this.owner?.bodyAbandoned();
+  }
+
+  /** The whole body once it ended, if it is kept (request mirroring sends a copy). */
   buffered(): Buffer | undefined {
-    return this.ended && this.replayable ? Buffer.concat(this.chunks) : undefined;
+    if (this.src === undefined) return NO_BYTES;
+    if (!this.ended || !this.keep) return undefined;
+    const chunks = this.chunks;
+    return chunks === undefined ? NO_BYTES : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.size);
   }
 
   /** Whether `attach` may be called (again). */
   get canSend(): boolean {
-    return !this.delivered || this.replayable;
+    return !this.delivered || this.keep;
   }
 
-  /** Sends the body (buffered part first, then live) to an upstream request. */
+  /** Sends the body (held part first, then live) to an upstream request. */
   attach(sink: BodyWriter): void {
+    const src = this.src;
+    if (src === undefined) {
+      sink.end();
+      return;
+    }
     this.delivered = true;
     this.sink = sink;
-    for (const c of this.chunks) sink.write(c);
-    if (!this.replayable) this.dropDelivered();
+    let ok = true;
+    const chunks = this.chunks;
+    if (chunks !== undefined) for (const c of chunks) ok = sink.write(c);
+    if (!this.keep) {
+      this.chunks = undefined;
+      this.size = 0;
+    }
     if (this.ended) sink.end();
-    else this.src?.resume();
+    else if (ok) src.resume();
+    else this.waitDrain(sink);
   }
 
   /** The attempt that owned the sink is over. */
@@ -233,6 +297,8 @@ export class RequestBody {
     if (this.sink === sink) this.sink = undefined;
   }
 }
+
+const EMPTY_BODY = new RequestBody(undefined, 0);
 
 export interface ForwardPlan {
   cluster: UpstreamCluster;
@@ -417,13 +483,70 @@ export type ForwardDone = (r: ForwardResult) => void;
 /** Attempt implementations (HTTP/1.1 pool, HTTP/2 pool); the router picks one per try. */
 export type AttemptFn = (ctx: AttemptContext, host: Host, permit: RequestPermit, done: (o: AttemptOutcome) => void) => Attempt;
 
+/** A cluster's counters the router keeps beyond ClusterStats (created when first used). */
+const RETRY_OR_SHADOW_ABANDONED = "retry_or_shadow_abandoned";
+const UPSTREAM_RQ_MAX_DURATION_REACHED = "upstream_rq_max_duration_reached";
+
+/** The cluster counters the router adds (so a proxy can show them, as Envoy does, from the start). */
+export const ROUTER_CLUSTER_COUNTERS: readonly string[] = [RETRY_OR_SHADOW_ABANDONED, UPSTREAM_RQ_MAX_DURATION_REACHED];
+
+const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const upstreamDurations = new WeakMap<object, number>();
+// The last cluster asked about (most proxies forward to one cluster at a time): no map lookup.
+let lastDurationSpec: object | undefined = undefined;
+let lastDurationMs = 0;
+
+function protoObj(v: unknown): ProtoObject | undefined {
+  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as ProtoObject) : undefined;
+}
+
+/**
+ * The cluster's common_http_protocol_options.max_stream_duration (its HttpProtocolOptions in
+ * typed_extension_protocol_options, else the deprecated Cluster field), 0 when unset: each
+ * upstream stream is bounded by it. Read once per cluster spec.
+ */
+export function upstreamMaxStreamDurationMs(cluster: UpstreamCluster): number {
+  const spec = cluster.spec;
+  if (spec === lastDurationSpec) return lastDurationMs;
+  let ms = upstreamDurations.get(spec);
+  if (ms === undefined) {
+    const c = spec.object;
+    const hpo = protoObj(protoObj(c.typedExtensionProtocolOptions)?.[HTTP_PROTOCOL_OPTIONS]);
+    const d = protoObj(hpo?.commonHttpProtocolOptions)?.maxStreamDuration ?? protoObj(c.commonHttpProtocolOptions)?.maxStreamDuration;
+    const v = durationMs(d);
+    ms = v !== undefined && Number.isFinite(v) && v > 0 ? Math.max(1, Math.round(v)) : 0;
+    upstreamDurations.set(spec, ms);
+  }
+  lastDurationSpec = spec;
+  lastDurationMs = ms;
+  return ms;
+}
+
+/** Envoy's local reply when the cluster's max_stream_duration passes (408 before the request ended, else 504). */
+export function upstreamMaxDurationReply(requestComplete: boolean): LocalReply {
+  return { status: requestComplete ? 504 : 408, body: "upstream max stream duration reached", flag: "UMSDR", details: "upstream_max_stream_duration_reached" };
+}
+
+/** Envoy's local reply when the body outgrew the retry buffer while no try was in flight. */
+export function retryBufferExceededReply(): LocalReply {
+  return { status: 507, body: "exceeded request buffer limit while retrying upstream", details: "request_payload_exceeded_retry_buffer_limit" };
+}
+
 export class Router {
+  /** `stats`: where the router's own cluster counters go (`cluster.NAME.retry_or_shadow_abandoned`, …). */
+  constructor(readonly stats: StatsStore | undefined = undefined) {}
+
+  /** A cluster counter the router keeps (rare events: looked up by name when they happen). */
+  clusterCounter(cluster: UpstreamCluster, name: string): void {
+    this.stats?.counter(`cluster.${cluster.name}.${name}`).inc();
+  }
+
   /**
    * Forwards one request and streams the response to the downstream. `done` runs once the
    * downstream response is complete (or abandoned). `abort` stops it with a Reply (HCM timers).
    */
   forward(plan: ForwardPlan, ds: Downstream, decorate: ResponseDecorator, abort: StreamAbort | undefined, done: ForwardDone): void {
-    new Forward(plan, ds, decorate, abort, done).start();
+    new Forward(this, plan, ds, decorate, abort, done).start();
   }
 
   /** The same, as a promise. */
@@ -450,7 +573,7 @@ const enum StopKind {
 }
 
 /** One request through the router: tries (with retries), then the relay of the chosen response. */
-class Forward implements DownstreamListener, ResponseSink, AttemptContext {
+class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyOwner {
   private state = State.Idle;
   private stopKind = StopKind.None;
   private stopReply: Reply | undefined = undefined;
@@ -472,8 +595,11 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext {
   private serviceTime = 0;
   private bytes = 0;
   private readonly started = performance.now();
+  /** The cluster's max_stream_duration for the try in flight (only with one configured). */
+  private durationTimer: TimerEntry | undefined = undefined;
 
   constructor(
+    private readonly router: Router,
     readonly plan: ForwardPlan,
     private readonly ds: Downstream,
     private readonly decorator: ResponseDecorator,
@@ -497,11 +623,13 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext {
     const up = this.up;
     this.state = State.Done;
     this.globalTimer?.cancel();
+    this.durationTimer?.cancel();
     clearTimeout(this.backoffTimer);
     this.att?.cancel();
     this.pending?.cancel();
     up?.abort();
     if (this.ds.listener === this) this.ds.listener = undefined;
+    if (this.plan.body.owner === this) this.plan.body.owner = undefined;
     this.abortHandle?.listen(undefined);
     this.done({ error: err instanceof Error ? err : new Error(String(err)), status: 0, flags: this.flags, bytesSent: this.bytes, details: "internal_error", upstreamHost: this.lastHost?.key });
   }
@@ -510,6 +638,9 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext {
     const plan = this.plan;
     if (plan.timeoutMs > 0) this.globalTimer = timerList(plan.timeoutMs).start(() => this.guarded(StopKind.Timeout, undefined));
     this.ds.listener = this;
+    const body = plan.body;
+    if (body.abandoned) this.router.clusterCounter(plan.cluster, RETRY_OR_SHADOW_ABANDONED);
+    else if (!body.ended) body.owner = this;
     if (this.ds.gone) this.stop(StopKind.Gone, undefined);
     const a = this.abortHandle;
     if (a !== undefined) {
@@ -527,6 +658,55 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext {
 
   onDrain(): void {
     if (this.state === State.Relay) this.up!.resume();
+  }
+
+  // ---- BodyOwner ----
+
+  bodyAbandoned(): void {
+    if (this.state === State.Done) return;
+    const plan = this.plan;
+    this.router.clusterCounter(plan.cluster, RETRY_OR_SHADOW_ABANDONED);
+    if (this.state !== State.Backoff) return; // the try in flight goes on; no retry of it
+    // Waiting to retry, and the body to replay is gone: Envoy answers 507.
+    clearTimeout(this.backoffTimer);
+    this.backoffTimer = undefined;
+    plan.cluster.releaseRetry();
+    this.state = State.Idle;
+    try {
+      this.finishLocal(retryBufferExceededReply(), this.lastHost);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  // ---- the cluster's max_stream_duration ----
+
+  private onUpstreamDuration(): void {
+    try {
+      this.upstreamDurationReached();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private upstreamDurationReached(): void {
+    const plan = this.plan;
+    const state = this.state;
+    if (state !== State.Attempt && state !== State.Relay && state !== State.Tunnel) return;
+    this.router.clusterCounter(plan.cluster, UPSTREAM_RQ_MAX_DURATION_REACHED);
+    const reply = upstreamMaxDurationReply(plan.body.ended);
+    if (state !== State.Attempt) return this.stop(StopKind.Abort, reply); // the response started: reset
+    // The try is reset locally; a retry policy that retries resets may try again.
+    const att = this.att;
+    this.att = undefined;
+    this.state = State.Idle;
+    att?.cancel();
+    const host = this.lastHost!;
+    const o: AttemptOutcome = { kind: "reset", host };
+    this.last = o;
+    const retry = plan.retry;
+    if (retry !== undefined && this.attempt < this.maxAttempts && shouldRetry(retry, o) && plan.body.canSend) return this.next();
+    this.finishLocal(reply, host);
   }
 
   private guarded(kind: StopKind, reply: Reply | undefined): void {
@@ -604,6 +784,8 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext {
 
   private send(host: Host, permit: RequestPermit): void {
     this.state = State.Attempt;
+    const maxDuration = upstreamMaxStreamDurationMs(this.plan.cluster);
+    if (maxDuration > 0) timerList(maxDuration).add((this.durationTimer ??= new TimerEntry(() => this.onUpstreamDuration())));
     const fn = this.h2 ? attemptH2 : attemptH1;
     const attempt = this.attempt;
     const att = fn(this, host, permit, (o) => {
@@ -625,6 +807,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext {
     }
     this.att = undefined;
     this.state = State.Idle;
+    if (o.kind !== "response") this.durationTimer?.cancel();
     const plan = this.plan;
     const cluster = plan.cluster;
     report(cluster, o);
@@ -693,8 +876,16 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext {
       }
       case State.Relay:
         return this.stopRelay();
+      case State.Tunnel:
+        // An HCM timer (max_stream_duration, stream idle) or the cluster's max_stream_duration
+        // ends an upgraded stream too: both sides close, the tunnel reports its bytes.
+        if (kind === StopKind.Abort) {
+          this.flags |= flagBit(reply?.flag);
+          this.ds.reset();
+        }
+        return;
       default:
-        // Idle (the loop checks the stop at its head) or Tunnel (a tunnel runs until either side closes).
+        // Idle: the loop checks the stop at its head.
         return;
     }
   }
@@ -829,7 +1020,9 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext {
     if (this.state === State.Done) return;
     this.state = State.Done;
     this.globalTimer?.cancel();
+    this.durationTimer?.cancel();
     if (this.ds.listener === this) this.ds.listener = undefined;
+    if (this.plan.body.owner === this) this.plan.body.owner = undefined;
     this.abortHandle?.listen(undefined);
     this.done(r);
   }
@@ -951,7 +1144,9 @@ class H1Attempt implements H1ExchangeOwner, Attempt {
     this.ex?.cancel();
   }
 
-  connectFailed(code: string | undefined): void {
+  connectFailed(code: string | undefined, transportFailure?: string): void {
+    // TLS origination failed (verification, handshake, or a secret SDS has not supplied).
+    if (transportFailure !== undefined) return this.settle({ kind: "connect-failure", host: this.host, reason: transportFailure });
     if (code === "timeout") this.settle({ kind: "connect-failure", host: this.host, reason: "delayed connect error: timeout" });
     else if (code !== undefined && CONNECT_ERRORS.has(code)) this.settle({ kind: "connect-failure", host: this.host, reason: connectFailureReason(code) });
     else this.settle({ kind: "reset", host: this.host });
@@ -1065,7 +1260,7 @@ function attemptH2(ctx: AttemptContext, host: Host, permit: RequestPermit, done:
         if (!empty) plan.body.attach(sink);
       },
       (err: Error) => {
-        st.settle(err instanceof H2ConnectError && err.reason.startsWith("delayed connect error") ? { kind: "connect-failure", host, reason: err.reason } : { kind: "reset", host });
+        st.settle(err instanceof H2ConnectError && err.connectFailure ? { kind: "connect-failure", host, reason: err.reason } : { kind: "reset", host });
       },
     );
   return { cancel: kill };

@@ -18,8 +18,10 @@
 import { lookup } from "node:dns/promises";
 import * as http from "node:http";
 import type { Duplex } from "node:stream";
+import * as tls from "node:tls";
 import { durationMs, type ProtoObject } from "../../envoy/protos.js";
 import type { Counter, Gauge, StatsScope } from "../stats.js";
+import { noteSdsUnavailable, TlsStats, tlsFailureReason, type UpstreamTls, type UpstreamTlsConfig, upstreamConnectOptions, upstreamTlsFromCluster } from "../tls-context.js";
 import { XdsConfigError } from "../xds-error.js";
 import { Host as HostClass, type Host, hostKey, hostsFromClusterLoadAssignment, type HostSet } from "./host.js";
 import { createLoadBalancer, type LbContext, type LoadBalancer } from "./lb.js";
@@ -57,6 +59,11 @@ export interface ClusterSpec {
   upstreamProtocol: "http1" | "http2" | "downstream";
   idleTimeoutMs?: number;
   maxRequestsPerConnection?: number;
+  /**
+   * TLS origination (the cluster's UpstreamTlsContext transport socket): undefined = plaintext;
+   * kind "sds" = its secrets come over SDS, which is not served yet (connections fail, UF).
+   */
+  tls?: UpstreamTls;
   /** The decoded object (for config_dump and the load balancer's options). */
   object: ProtoObject;
 }
@@ -135,6 +142,8 @@ export function clusterSpec(c: ProtoObject): ClusterSpec {
     object: c,
   };
   if (outlier) spec.outlier = outlier;
+  const tlsSpec = upstreamTlsFromCluster(c, at);
+  if (tlsSpec) spec.tls = tlsSpec;
   const idle = durationMs(common?.idleTimeout);
   if (idle !== undefined) spec.idleTimeoutMs = idle;
   const mrpc = wrapped(common?.maxRequestsPerConnection);
@@ -294,18 +303,49 @@ export function hostStats(host: Host): HostStats {
   return s;
 }
 
-/** An http.Agent that reports every socket it opens and closes (upstream_cx_* accounting). */
+/**
+ * An http.Agent that reports every socket it opens and closes (upstream_cx_* accounting) and
+ * originates TLS when the cluster has an UpstreamTlsContext. The request's `servername` is the SNI:
+ * callers pass `sniFor(tls, host) ?? ""` (node's agent would otherwise derive it from the Host header).
+ */
 class ClusterAgent extends http.Agent {
   constructor(
     opts: http.AgentOptions,
     private readonly onOpen: (address: string, port: number, socket: Duplex) => void,
+    private readonly tls: UpstreamTlsConfig | undefined,
+    private readonly tlsStats: TlsStats | undefined,
   ) {
     super(opts);
   }
 
-  override createConnection(options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+  /** Sockets are pooled per SNI too (Envoy keys connection pools by server name). */
+  override getName(options?: http.ClientRequestArgs & { servername?: string }): string {
+    const name = super.getName(options);
+    return this.tls && options?.servername ? `${name}:${options.servername}` : name;
+  }
+
+  override createConnection(options: http.ClientRequestArgs & { servername?: string }, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
     const address = String(options.host ?? options.hostname ?? "");
     const port = Number(options.port ?? 80);
+    if (this.tls) {
+      const t = this.tls;
+      const stats = this.tlsStats;
+      const h = options.headers;
+      const host = h !== undefined && !Array.isArray(h) && typeof (h as http.OutgoingHttpHeaders).host === "string" ? ((h as http.OutgoingHttpHeaders).host as string) : undefined;
+      const s = tls.connect(upstreamConnectOptions(t, address, port, options.servername || undefined, host, ["http/1.1"]));
+      let tcp = false;
+      let secure = false;
+      s.once("connect", () => (tcp = true));
+      s.once("secureConnect", () => {
+        secure = true;
+        stats?.handshake.inc();
+      });
+      s.once("error", (err: NodeJS.ErrnoException) => {
+        if (tcp && !secure) tlsFailureReason(err, stats);
+      });
+      this.onOpen(address, port, s);
+      return s;
+    }
     let reported = false;
     const report = (s: Duplex) => {
       if (reported) return;
@@ -329,6 +369,8 @@ export interface ClusterOptions {
   clock?: Clock;
   /** Uniform in [0, 1) (outlier enforcing percentages, ejection jitter). */
   random?: () => number;
+  /** The proxy's log (one line per cluster whose TLS secrets are missing); stderr by default. */
+  log?: (line: string) => void;
 }
 
 /** A running cluster: hosts, load balancer, circuit breakers, outlier detection, connection pool, stats. */
@@ -345,6 +387,8 @@ export class UpstreamCluster {
   readonly agent: http.Agent;
   private pool: H1Pool | undefined;
   readonly stats: ClusterStats;
+  /** `cluster.NAME.ssl.*` (undefined without TLS origination). */
+  readonly tlsStats: TlsStats | undefined;
   readonly breakers: CircuitBreakers;
   /** Outlier detection (undefined when the cluster has none). */
   readonly outlier: OutlierDetector | undefined;
@@ -361,6 +405,8 @@ export class UpstreamCluster {
     opts: ClusterOptions = {},
   ) {
     this.stats = new ClusterStats(scope);
+    this.tlsStats = spec.tls?.kind === "tls" ? new TlsStats(scope) : undefined;
+    this.log = opts.log ?? ((l) => process.stderr.write(l + "\n"));
     this.breakers = new CircuitBreakers(spec.thresholds, scope);
     this.outlier = spec.outlier ? new OutlierDetector(spec.outlier, scope, { clock: opts.clock ?? realClock, random: opts.random }, previous?.outlier) : undefined;
     // The pending queue and slot accounting enforce max_connections; the agent only bounds one
@@ -370,12 +416,15 @@ export class UpstreamCluster {
       (address, port, socket) => {
         const host = this.byKey.get(hostKey(address, port));
         this.connectionOpened(host);
+        this.stats.cxHttp1Total.inc();
         if (host) host.activeConnections++;
         socket.once("close", () => {
           this.connectionClosed();
           if (host) host.activeConnections--;
         });
       },
+      spec.tls?.kind === "tls" ? spec.tls : undefined,
+      this.tlsStats,
     );
     this.warmed = spec.type !== "EDS";
     const same = previous && previous.spec.type === spec.type ? previous : undefined;
@@ -395,6 +444,22 @@ export class UpstreamCluster {
 
   get name(): string {
     return this.spec.name;
+  }
+
+  private readonly log: (line: string) => void;
+
+  /**
+   * The cluster's TLS origination settings (undefined: plaintext). A cluster whose secrets come
+   * over SDS (kind "sds") must fail its connections: call `tlsUnavailable()` when refusing one.
+   */
+  get tls(): UpstreamTls | undefined {
+    return this.spec.tls;
+  }
+
+  /** Logs (once per cluster) that a connection was refused for want of its SDS secrets. */
+  tlsUnavailable(): void {
+    const t = this.spec.tls;
+    if (t?.kind === "sds") noteSdsUnavailable(this.spec.name, t, this.log);
   }
 
   /** The cluster's HTTP/1.1 connection pool (created on first use, closed with the cluster). */
@@ -671,7 +736,7 @@ export class UpstreamCluster {
     const hs = hostStats(host);
     if (status >= 500) hs.rqError++;
     else hs.rqSuccess++;
-    if (this.outlier) this.outlier.report(host, { kind: "response", status });
+    if (this.outlier) this.outlier.reportHttpStatus(host, status);
   }
 
   private async resolveDns(): Promise<void> {
@@ -721,6 +786,8 @@ export class ClusterStats {
   readonly rqTimeout: Counter;
   readonly rqPerTryTimeout: Counter;
   readonly cxTotal: Counter;
+  readonly cxHttp1Total: Counter;
+  readonly cxHttp2Total: Counter;
   readonly cxActive: Gauge;
   readonly cxConnectFail: Counter;
   readonly cxNoneHealthy: Counter;
@@ -746,6 +813,8 @@ export class ClusterStats {
     this.rqTimeout = s.counter("upstream_rq_timeout");
     this.rqPerTryTimeout = s.counter("upstream_rq_per_try_timeout");
     this.cxTotal = s.counter("upstream_cx_total");
+    this.cxHttp1Total = s.counter("upstream_cx_http1_total");
+    this.cxHttp2Total = s.counter("upstream_cx_http2_total");
     this.cxActive = s.gauge("upstream_cx_active");
     this.cxConnectFail = s.counter("upstream_cx_connect_fail");
     this.cxNoneHealthy = s.counter("upstream_cx_none_healthy");

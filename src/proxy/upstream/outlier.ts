@@ -20,9 +20,22 @@
 // - ejection time: min(base × backoff, max_ejection_time) + jitter, where backoff grows by one per
 //   ejection (while base × backoff < max + base) and shrinks by one per interval a host stays
 //   healthy after its last un-ejection. Un-ejection resets all consecutive counters.
+// - success rate (Envoy's SuccessRateAccumulator): every HTTP result counts in the host's current
+//   bucket (a success is anything but 5xx; local-origin failures map to 503/504 without the split).
+//   With the split, local-origin results (connect success / failure) count in a second, local-origin
+//   bucket. Each interval the buckets swap and, per origin: if the cluster has fewer hosts than both
+//   success_rate_minimum_hosts and failure_percentage_minimum_hosts nothing happens; else every
+//   non-ejected host with at least success_rate_request_volume results is a success-rate sample,
+//   and with at least failure_percentage_request_volume a failure-percentage sample. With at least
+//   success_rate_minimum_hosts samples: threshold = mean − (success_rate_stdev_factor / 1000) ×
+//   stdev (population), and each sample below it is detected (success_rate / local_origin_success_rate)
+//   and ejected subject to max_ejection_percent and enforcing_success_rate (resp.
+//   enforcing_local_origin_success_rate). With at least failure_percentage_minimum_hosts samples,
+//   each host whose failure percentage (100 − success rate) >= failure_percentage_threshold is
+//   detected (failure_percentage / local_origin_failure_percentage) and ejected subject to
+//   enforcing_failure_percentage (resp. _local_origin), both 0 by default.
 //
-// Not implemented: success-rate and failure-percentage ejection (Istio disables success-rate
-// enforcement, failure-percentage enforcement defaults to 0), outlier extensions, the event log.
+// Not implemented: outlier extensions (monitors), the event log, runtime overrides.
 import { performance } from "node:perf_hooks";
 import { durationMs, type ProtoObject } from "../../envoy/protos.js";
 import type { Counter, Gauge, StatsScope } from "../stats.js";
@@ -65,6 +78,17 @@ export interface OutlierConfig {
   enforcingConsecutiveGatewayFailure: number;
   enforcingConsecutiveLocalOriginFailure: number;
   splitExternalLocalOriginErrors: boolean;
+  successRateMinimumHosts: number;
+  successRateRequestVolume: number;
+  /** success_rate_stdev_factor (divided by 1000: 1900 → 1.9 standard deviations). */
+  successRateStdevFactor: number;
+  enforcingSuccessRate: number;
+  enforcingLocalOriginSuccessRate: number;
+  failurePercentageThreshold: number;
+  failurePercentageMinimumHosts: number;
+  failurePercentageRequestVolume: number;
+  enforcingFailurePercentage: number;
+  enforcingFailurePercentageLocalOrigin: number;
 }
 
 const DEFAULT_MAX_EJECTION_TIME_MS = 300_000;
@@ -100,7 +124,11 @@ function positiveDuration(od: ProtoObject, name: string, path: string): number |
  * Validates a decoded Cluster.outlier_detection and applies Envoy's defaults (interval 10 s,
  * base_ejection_time 30 s, max_ejection_time max(300 s, base), consecutive_* 5, max_ejection_percent
  * 10, enforcing_consecutive_5xx 100, enforcing_consecutive_gateway_failure 0,
- * enforcing_consecutive_local_origin_failure 100). Throws XdsConfigError with a field path.
+ * enforcing_consecutive_local_origin_failure 100, success_rate_minimum_hosts 5,
+ * success_rate_request_volume 100, success_rate_stdev_factor 1900, enforcing_success_rate 100,
+ * enforcing_local_origin_success_rate 100, failure_percentage_threshold 85,
+ * failure_percentage_minimum_hosts 5, failure_percentage_request_volume 50,
+ * enforcing_failure_percentage(_local_origin) 0). Throws XdsConfigError with a field path.
  */
 export function outlierConfig(od: ProtoObject, path = "outlierDetection"): OutlierConfig {
   const base = positiveDuration(od, "baseEjectionTime", path) ?? 30_000;
@@ -123,6 +151,16 @@ export function outlierConfig(od: ProtoObject, path = "outlierDetection"): Outli
     enforcingConsecutiveGatewayFailure: wrapped(od, ["enforcingConsecutiveGatewayFailure"], path, 100) ?? 0,
     enforcingConsecutiveLocalOriginFailure: wrapped(od, ["enforcingConsecutiveLocalOriginFailure"], path, 100) ?? 100,
     splitExternalLocalOriginErrors: od.splitExternalLocalOriginErrors === true,
+    successRateMinimumHosts: wrapped(od, ["successRateMinimumHosts"], path) ?? 5,
+    successRateRequestVolume: wrapped(od, ["successRateRequestVolume"], path) ?? 100,
+    successRateStdevFactor: wrapped(od, ["successRateStdevFactor"], path) ?? 1900,
+    enforcingSuccessRate: wrapped(od, ["enforcingSuccessRate"], path, 100) ?? 100,
+    enforcingLocalOriginSuccessRate: wrapped(od, ["enforcingLocalOriginSuccessRate"], path, 100) ?? 100,
+    failurePercentageThreshold: wrapped(od, ["failurePercentageThreshold"], path, 100) ?? 85,
+    failurePercentageMinimumHosts: wrapped(od, ["failurePercentageMinimumHosts"], path) ?? 5,
+    failurePercentageRequestVolume: wrapped(od, ["failurePercentageRequestVolume"], path) ?? 50,
+    enforcingFailurePercentage: wrapped(od, ["enforcingFailurePercentage"], path, 100) ?? 0,
+    enforcingFailurePercentageLocalOrigin: wrapped(od, ["enforcingFailurePercentageLocalOrigin"], path, 100) ?? 0,
   };
 }
 
@@ -159,13 +197,62 @@ export function grpcToHttpStatus(grpcStatus: number): number {
   }
 }
 
-type EjectionType = "consecutive_5xx" | "consecutive_gateway_failure" | "consecutive_local_origin_failure";
+type EjectionType =
+  | "consecutive_5xx"
+  | "consecutive_gateway_failure"
+  | "consecutive_local_origin_failure"
+  | "success_rate"
+  | "local_origin_success_rate"
+  | "failure_percentage"
+  | "local_origin_failure_percentage";
+
+const EJECTION_TYPES: readonly EjectionType[] = [
+  "consecutive_5xx",
+  "consecutive_gateway_failure",
+  "consecutive_local_origin_failure",
+  "success_rate",
+  "local_origin_success_rate",
+  "failure_percentage",
+  "local_origin_failure_percentage",
+];
+
+/**
+ * Envoy's SuccessRateAccumulator: the interval's results go to the current bucket; at each
+ * interval the buckets swap and the one just completed is read.
+ */
+export class SuccessRateBuckets {
+  total = 0;
+  success = 0;
+  lastTotal = 0;
+  lastSuccess = 0;
+  /** The host's success rate over the last interval (percent), -1 when not computed (/clusters). */
+  rate = -1;
+
+  swap(): void {
+    this.lastTotal = this.total;
+    this.lastSuccess = this.success;
+    this.total = 0;
+    this.success = 0;
+  }
+
+  copyFrom(b: SuccessRateBuckets): void {
+    this.total = b.total;
+    this.success = b.success;
+    this.lastTotal = b.lastTotal;
+    this.lastSuccess = b.lastSuccess;
+    this.rate = b.rate;
+  }
+}
 
 /** One host's detector state (Envoy's DetectorHostMonitorImpl). */
 export class HostMonitor {
   consecutive5xx = 0;
   consecutiveGatewayFailure = 0;
   consecutiveLocalOriginFailure = 0;
+  /** External-origin results (HTTP statuses; local failures too without the split). */
+  readonly external = new SuccessRateBuckets();
+  /** Local-origin results (connect success / failure), with split_external_local_origin_errors. */
+  readonly localOrigin = new SuccessRateBuckets();
   /** Times the host was ejected (Envoy's num_ejections, shown in the event log). */
   numEjections = 0;
   /** Multiplier of base_ejection_time for the current/next ejection. */
@@ -188,7 +275,15 @@ export class HostMonitor {
     this.lastUnejectionTime = m.lastUnejectionTime;
     this.jitterMs = m.jitterMs;
     this.ejected = m.ejected;
+    this.external.copyFrom(m.external);
+    this.localOrigin.copyFrom(m.localOrigin);
   }
+}
+
+/** A success-rate pass's cluster figures (Envoy's success_rate_average / _ejection_threshold), -1 when not computed. */
+export interface SuccessRateNumbers {
+  average: number;
+  ejectionThreshold: number;
 }
 
 /** cluster.NAME.outlier_detection.* (Envoy's ALL_OUTLIER_DETECTION_STATS that apply here). */
@@ -198,6 +293,7 @@ class OutlierStats {
   readonly ejectionsEnforcedTotal: Counter;
   readonly ejectionsTotal: Counter;
   readonly ejectionsConsecutive5xx: Counter;
+  readonly ejectionsSuccessRate: Counter;
   readonly enforced: Record<EjectionType, Counter>;
   readonly detected: Record<EjectionType, Counter>;
 
@@ -207,22 +303,15 @@ class OutlierStats {
     this.ejectionsEnforcedTotal = s.counter("ejections_enforced_total");
     this.ejectionsTotal = s.counter("ejections_total"); // deprecated in Envoy, still emitted
     this.ejectionsConsecutive5xx = s.counter("ejections_consecutive_5xx"); // deprecated, still emitted
-    this.enforced = {
-      consecutive_5xx: s.counter("ejections_enforced_consecutive_5xx"),
-      consecutive_gateway_failure: s.counter("ejections_enforced_consecutive_gateway_failure"),
-      consecutive_local_origin_failure: s.counter("ejections_enforced_consecutive_local_origin_failure"),
-    };
-    this.detected = {
-      consecutive_5xx: s.counter("ejections_detected_consecutive_5xx"),
-      consecutive_gateway_failure: s.counter("ejections_detected_consecutive_gateway_failure"),
-      consecutive_local_origin_failure: s.counter("ejections_detected_consecutive_local_origin_failure"),
-    };
-    // Emitted (as zero) like Envoy, though success-rate / failure-percentage ejection is not run.
-    for (const n of ["success_rate", "local_origin_success_rate", "failure_percentage", "local_origin_failure_percentage"]) {
-      s.counter(`ejections_enforced_${n}`);
-      s.counter(`ejections_detected_${n}`);
+    this.ejectionsSuccessRate = s.counter("ejections_success_rate"); // deprecated, still emitted
+    const enforced = {} as Record<EjectionType, Counter>;
+    const detected = {} as Record<EjectionType, Counter>;
+    for (const t of EJECTION_TYPES) {
+      enforced[t] = s.counter(`ejections_enforced_${t}`);
+      detected[t] = s.counter(`ejections_detected_${t}`);
     }
-    s.counter("ejections_success_rate");
+    this.enforced = enforced;
+    this.detected = detected;
   }
 }
 
@@ -243,6 +332,9 @@ export class OutlierDetector {
   private timer: unknown;
   private closed = false;
   private active = 0;
+  /** The last success-rate pass's figures, external and local origin (Envoy's getSRNums). */
+  readonly externalSuccessRate: SuccessRateNumbers = { average: -1, ejectionThreshold: -1 };
+  readonly localOriginSuccessRate: SuccessRateNumbers = { average: -1, ejectionThreshold: -1 };
 
   constructor(
     readonly config: OutlierConfig,
@@ -299,23 +391,34 @@ export class OutlierDetector {
 
   /** One upstream try's result for `host` (Envoy's putHttpResponseCode / putResult). */
   report(host: Host, outcome: UpstreamOutcome): void {
+    if (outcome.kind === "response") return this.reportHttpStatus(host, outcome.status);
     if (this.closed) return;
     const m = this.monitors.get(host);
     if (!m) return;
     if (this.config.splitExternalLocalOriginErrors) {
-      if (outcome.kind === "response") {
-        m.consecutiveLocalOriginFailure = 0;
-        this.putHttpResponseCode(m, outcome.status);
-      } else if (++m.consecutiveLocalOriginFailure === this.config.consecutiveLocalOriginFailure) {
-        this.onConsecutiveError(m, "consecutive_local_origin_failure");
-      }
+      m.localOrigin.total++;
+      if (++m.consecutiveLocalOriginFailure === this.config.consecutiveLocalOriginFailure) this.onConsecutiveError(m, "consecutive_local_origin_failure");
       return;
     }
-    const status = outcome.kind === "response" ? outcome.status : outcome.kind === "timeout" ? 504 : 503;
+    this.putHttpResponseCode(m, outcome.kind === "timeout" ? 504 : 503);
+  }
+
+  /** A response's status for `host` (gRPC: grpc-status mapped to HTTP) — `report` without the outcome object. */
+  reportHttpStatus(host: Host, status: number): void {
+    if (this.closed) return;
+    const m = this.monitors.get(host);
+    if (m === undefined) return;
+    if (this.config.splitExternalLocalOriginErrors) {
+      // The connection worked (Envoy's LocalOriginConnectSuccess).
+      m.localOrigin.total++;
+      m.localOrigin.success++;
+      m.consecutiveLocalOriginFailure = 0;
+    }
     this.putHttpResponseCode(m, status);
   }
 
   private putHttpResponseCode(m: HostMonitor, status: number): void {
+    m.external.total++;
     if (status >= 500 && status < 600) {
       if (status === 502 || status === 503 || status === 504) {
         if (++m.consecutiveGatewayFailure === this.config.consecutiveGatewayFailure) this.onConsecutiveError(m, "consecutive_gateway_failure");
@@ -324,6 +427,7 @@ export class OutlierDetector {
       }
       if (++m.consecutive5xx === this.config.consecutive5xx) this.onConsecutiveError(m, "consecutive_5xx");
     } else {
+      m.external.success++;
       m.consecutive5xx = 0;
       m.consecutiveGatewayFailure = 0;
     }
@@ -344,20 +448,36 @@ export class OutlierDetector {
   }
 
   private enforcing(type: EjectionType): number {
-    if (type === "consecutive_5xx") return this.config.enforcingConsecutive5xx;
-    if (type === "consecutive_gateway_failure") return this.config.enforcingConsecutiveGatewayFailure;
-    return this.config.enforcingConsecutiveLocalOriginFailure;
+    const c = this.config;
+    switch (type) {
+      case "consecutive_5xx":
+        return c.enforcingConsecutive5xx;
+      case "consecutive_gateway_failure":
+        return c.enforcingConsecutiveGatewayFailure;
+      case "consecutive_local_origin_failure":
+        return c.enforcingConsecutiveLocalOriginFailure;
+      case "success_rate":
+        return c.enforcingSuccessRate;
+      case "local_origin_success_rate":
+        return c.enforcingLocalOriginSuccessRate;
+      case "failure_percentage":
+        return c.enforcingFailurePercentage;
+      case "local_origin_failure_percentage":
+        return c.enforcingFailurePercentageLocalOrigin;
+    }
   }
 
   private eject(m: HostMonitor, type: EjectionType): void {
     const c = this.config;
+    // (A host can be a success-rate and a failure-percentage outlier in one pass: eject it once.)
+    if (m.ejected) return;
     const ejectedPercent = (100 * (this.active + 1)) / this.monitors.size;
     const shouldEject = ejectedPercent <= c.maxEjectionPercent || (c.alwaysEjectOneHost && this.active === 0);
     if (!shouldEject) {
       this.stats.ejectionsOverflow.inc();
       return;
     }
-    if (type === "consecutive_5xx") this.stats.ejectionsTotal.inc();
+    if (type === "consecutive_5xx" || type === "success_rate") this.stats.ejectionsTotal.inc();
     // Runtime featureEnabled(percent): enabled when a uniform draw in [0, 100) is below it.
     const pct = this.enforcing(type);
     if (pct <= 0 || (pct < 100 && Math.floor(this.random() * 100) >= pct)) return;
@@ -389,21 +509,84 @@ export class OutlierDetector {
     this.timer = this.clock.setTimeout(() => this.onInterval(), this.config.intervalMs);
   }
 
-  /** Envoy's onIntervalTimer: un-eject hosts whose time is up, decay backoff of healthy hosts. */
+  /**
+   * Envoy's onIntervalTimer: un-eject hosts whose time is up, swap the success-rate buckets, run
+   * the success-rate and failure-percentage passes (external, then local origin), decay the
+   * backoff of healthy hosts.
+   */
   onInterval(): void {
     if (this.closed) return;
     const c = this.config;
     const now = this.clock.now();
     for (const m of this.monitors.values()) {
-      if (!m.ejected || m.lastEjectionTime === undefined) continue;
-      const ejectFor = Math.min(c.baseEjectionTimeMs * m.ejectTimeBackoff, c.maxEjectionTimeMs) + m.jitterMs;
-      if (ejectFor <= now - m.lastEjectionTime) this.uneject(m, now);
+      if (m.ejected && m.lastEjectionTime !== undefined) {
+        const ejectFor = Math.min(c.baseEjectionTimeMs * m.ejectTimeBackoff, c.maxEjectionTimeMs) + m.jitterMs;
+        if (ejectFor <= now - m.lastEjectionTime) this.uneject(m, now);
+      }
+      m.external.swap();
+      m.localOrigin.swap();
+      m.external.rate = -1;
+      m.localOrigin.rate = -1;
     }
+    this.successRatePass(false);
+    this.successRatePass(true);
     for (const m of this.monitors.values()) {
       if (m.ejected || m.lastUnejectionTime === undefined) continue;
       if (now - m.lastUnejectionTime >= c.intervalMs && m.ejectTimeBackoff > 0) m.ejectTimeBackoff--;
     }
     this.arm();
+  }
+
+  /** Envoy's processSuccessRateEjections for one origin. */
+  private successRatePass(local: boolean): void {
+    const c = this.config;
+    const nums = local ? this.localOriginSuccessRate : this.externalSuccessRate;
+    nums.average = -1;
+    nums.ejectionThreshold = -1;
+    const hosts = this.monitors.size;
+    if (hosts < c.successRateMinimumHosts && hosts < c.failurePercentageMinimumHosts) return;
+    const srVolume = c.successRateRequestVolume;
+    const fpVolume = c.failurePercentageRequestVolume;
+    const sr: Array<[HostMonitor, number]> = [];
+    const fp: Array<[HostMonitor, number]> = [];
+    let sum = 0;
+    for (const m of this.monitors.values()) {
+      if (m.ejected) continue;
+      const b = local ? m.localOrigin : m.external;
+      const volume = b.lastTotal;
+      if (volume === 0) continue;
+      const rate = (b.lastSuccess * 100) / volume;
+      if (volume >= Math.min(srVolume, fpVolume)) b.rate = rate;
+      if (volume >= srVolume) {
+        sr.push([m, rate]);
+        sum += rate;
+      }
+      if (volume >= fpVolume) fp.push([m, rate]);
+    }
+    if (sr.length > 0 && sr.length >= c.successRateMinimumHosts) {
+      const mean = sum / sr.length;
+      let variance = 0;
+      for (const [, r] of sr) variance += (r - mean) ** 2;
+      variance /= sr.length;
+      const threshold = mean - (c.successRateStdevFactor / 1000) * Math.sqrt(variance);
+      nums.average = mean;
+      nums.ejectionThreshold = threshold;
+      const type: EjectionType = local ? "local_origin_success_rate" : "success_rate";
+      for (const [m, r] of sr) {
+        if (r >= threshold) continue;
+        this.stats.ejectionsSuccessRate.inc();
+        this.stats.detected[type].inc();
+        this.eject(m, type);
+      }
+    }
+    if (fp.length > 0 && fp.length >= c.failurePercentageMinimumHosts) {
+      const type: EjectionType = local ? "local_origin_failure_percentage" : "failure_percentage";
+      for (const [m, r] of fp) {
+        if (100 - r < c.failurePercentageThreshold) continue;
+        this.stats.detected[type].inc();
+        this.eject(m, type);
+      }
+    }
   }
 
   /**

@@ -12,10 +12,18 @@
 //   body ran until close, the request body was not finished, or max_requests_per_connection was
 //   reached. Idle connections close after the cluster's idle_timeout (default 1 h); connects are
 //   bounded by connect_timeout.
-// - Accounting: upstream_cx_total / upstream_cx_active, the connections circuit-breaker resource
-//   and `host.activeConnections`, through the cluster (connectionOpened / connectionClosed).
+// - Accounting: upstream_cx_total / upstream_cx_active / upstream_cx_http1_total, the connections
+//   circuit-breaker resource and `host.activeConnections`, through the cluster (connectionOpened /
+//   connectionClosed).
+// - TLS (the cluster's UpstreamTlsContext): tls.connect on the same read path; the connection is up
+//   once its handshake is done (connect_timeout covers both), so a failed handshake or verification
+//   is a connect failure with Envoy's transport failure reason. With auto_sni the SNI is the
+//   request's Host (connections are pooled per SNI). A cluster whose secrets come over SDS opens no
+//   connection at all: its requests fail as connect failures.
 import type * as http from "node:http";
 import * as net from "node:net";
+import * as tls from "node:tls";
+import { sdsFailureReason, sniFor, tlsFailureReason, tlsPoolKey, type TlsStats, type UpstreamConnectOptions, type UpstreamTlsConfig, upstreamConnectOptions } from "../tls-context.js";
 import type { UpstreamCluster } from "./cluster.js";
 import { type BodyTarget, ChunkedDecoder, encodeChunk, hasToken, HopHeaders, invalidHead, LAST_CHUNK, parseContentLength, parseEndToEnd } from "./h1-codec.js";
 import type { Host } from "./host.js";
@@ -23,8 +31,13 @@ import { TimerEntry, type TimerList, timerList } from "./timers.js";
 
 /** What the exchange tells its owner (the router's attempt) before the response is handed over. */
 export interface H1ExchangeOwner {
-  /** No connection: the socket error code ("ECONNREFUSED", …), or "timeout" for connect_timeout. */
-  connectFailed(code: string | undefined): void;
+  /**
+   * No connection: the socket error code ("ECONNREFUSED", …), or "timeout" for connect_timeout.
+   * `transportFailure` is set when the TCP connection was made but TLS was not (handshake or
+   * certificate verification failed, secrets missing): Envoy's transport failure reason
+   * (`TLS_error:|…`) — still a connection failure (UF), not a reset.
+   */
+  connectFailed(code: string | undefined, transportFailure?: string): void;
   /** The connection broke, or the upstream sent something that is not HTTP, before a response head. */
   reset(): void;
   /** The response head arrived; from here on `ex` is the response (pipe / abort it). */
@@ -369,12 +382,19 @@ export class H1Exchange implements BodyTarget {
     return false;
   }
 
+  /** @internal no connection can be made for this exchange (TLS secrets missing). */
+  refuse(code: string, transportFailure: string): void {
+    if (this.state !== Res.Head || this.cancelled) return;
+    this.state = Res.Done;
+    this.owner.connectFailed(code, transportFailure);
+  }
+
   /** @internal the connection is gone (error or close) while this exchange was on it. */
-  onClose(connected: boolean, code: string | undefined): void {
+  onClose(connected: boolean, code: string | undefined, transportFailure: string | undefined): void {
     switch (this.state) {
       case Res.Head:
         this.state = Res.Done;
-        if (!connected && !this.cancelled) this.owner.connectFailed(code);
+        if (!connected && !this.cancelled) this.owner.connectFailed(code, transportFailure);
         else this.owner.reset();
         return;
       case Res.Body:
@@ -392,6 +412,26 @@ export class H1Exchange implements BodyTarget {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** The pool's ALPN when the TLS context configures none (Envoy's HTTP/1.1 fallback). */
+const HTTP1_ALPN: readonly string[] = ["http/1.1"];
+
+function refuse(ex: H1Exchange, reason: string): void {
+  ex.refuse("ETLSUNAVAILABLE", reason);
+}
+
+/** The Host header of a request head (the router writes it first; any position is accepted). */
+export function headHost(head: string): string | undefined {
+  const lineEnd = head.indexOf("\r\n");
+  let at = lineEnd + 2;
+  if (!/^host:/i.test(head.slice(at, at + 5))) {
+    const m = /\r\nhost:/i.exec(head);
+    if (m === null) return undefined;
+    at = m.index + 2;
+  }
+  const end = head.indexOf("\r\n", at);
+  return head.slice(at + 5, end < 0 ? head.length : end).trim();
+}
 
 function uncork(socket: net.Socket): void {
   socket.uncork();
@@ -417,6 +457,9 @@ class H1Conn {
   private closed = false;
   private detached = false;
   private errorCode: string | undefined = undefined;
+  /** TLS: the TCP connection is up (a failure from here is a TLS failure). */
+  private tcpUp = false;
+  private tlsFailure: string | undefined = undefined;
   private connectTimer: NodeJS.Timeout | undefined;
   private readonly idle: TimerEntry;
   /** Do not reuse after the current exchange (pool closing, max requests). */
@@ -428,10 +471,28 @@ class H1Conn {
     connectTimeoutMs: number,
     /** Reads through `onread` (pooled connections); an upgrade's connection uses 'data' events, for the tunnel. */
     userBuffer: boolean,
+    /** TLS origination: the connection's tls.connect options (undefined: plaintext). */
+    tlsOptions: UpstreamConnectOptions | undefined,
+    /** What the connection is reused for (TLS per SNI); undefined when all are alike. */
+    readonly poolKey: string | undefined,
   ) {
-    const socket = userBuffer
-      ? net.connect({ host: host.address, port: host.port, noDelay: true, onread: { buffer: () => this.nextReadBuffer(), callback: (n, b) => this.onRead(n, b as Buffer) } })
-      : net.connect({ host: host.address, port: host.port, noDelay: true });
+    let socket: net.Socket;
+    if (tlsOptions === undefined) {
+      socket = userBuffer
+        ? net.connect({ host: host.address, port: host.port, noDelay: true, onread: { buffer: () => this.nextReadBuffer(), callback: (n, b) => this.onRead(n, b as Buffer) } })
+        : net.connect({ host: host.address, port: host.port, noDelay: true });
+      socket.once("connect", () => this.onConnected());
+    } else {
+      if (userBuffer) tlsOptions.onread = { buffer: () => this.nextReadBuffer(), callback: (n, b) => this.onRead(n, b as Buffer) };
+      const s = tls.connect(tlsOptions);
+      s.setNoDelay(true);
+      s.once("connect", () => (this.tcpUp = true));
+      s.once("secureConnect", () => {
+        pool.tlsStats?.handshake.inc();
+        this.onConnected();
+      });
+      socket = s;
+    }
     this.socket = socket;
     this.idle = new TimerEntry(() => this.destroy());
     this.connectTimer = setTimeout(() => {
@@ -440,17 +501,20 @@ class H1Conn {
       this.errorCode = "timeout";
       socket.destroy();
     }, connectTimeoutMs);
-    socket.once("connect", () => {
-      this.connected = true;
-      clearTimeout(this.connectTimer);
-      this.connectTimer = undefined;
-    });
     if (!userBuffer) socket.on("data", (c: Buffer) => this.onData(c));
     socket.on("end", () => this.onEnd());
     socket.on("error", (e: NodeJS.ErrnoException) => {
-      if (!this.connected && this.errorCode === undefined) this.errorCode = e.code;
+      if (this.connected || this.errorCode !== undefined) return;
+      this.errorCode = e.code;
+      if (this.tcpUp) this.tlsFailure = tlsFailureReason(e, this.pool.tlsStats);
     });
     socket.once("close", () => this.onClose());
+  }
+
+  private onConnected(): void {
+    this.connected = true;
+    clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
   }
 
   /** Can take a request (idle, open, not retiring). */
@@ -539,7 +603,7 @@ class H1Conn {
     this.pool.closed(this, !this.detached);
     const ex = this.exchange;
     this.exchange = undefined;
-    if (ex !== undefined) ex.onClose(this.connected, this.errorCode);
+    if (ex !== undefined) ex.onClose(this.connected, this.errorCode, this.tlsFailure);
   }
 }
 
@@ -550,8 +614,19 @@ export class H1Pool {
   private idleTimers: TimerList | undefined;
   /** Connections opened over the pool's lifetime. */
   cxTotal = 0;
+  /** TLS origination settings (undefined: plaintext). */
+  private readonly tls: UpstreamTlsConfig | undefined;
+  /** The cluster's TLS secrets come over SDS: no connection is ever opened. */
+  private readonly sdsReason: string | undefined;
+  /** @internal `cluster.NAME.ssl.*`. */
+  readonly tlsStats: TlsStats | undefined;
 
-  constructor(private readonly cluster: UpstreamCluster) {}
+  constructor(private readonly cluster: UpstreamCluster) {
+    const t = cluster.tls;
+    this.tls = t?.kind === "tls" ? t : undefined;
+    this.sdsReason = t?.kind === "sds" ? sdsFailureReason(t) : undefined;
+    this.tlsStats = cluster.tlsStats;
+  }
 
   /** Open connections (all hosts; upgraded sockets that left the pool excluded). */
   get connections(): number {
@@ -564,26 +639,54 @@ export class H1Pool {
    */
   request(host: Host, head: string, opts: { isHead: boolean; upgrade: boolean; mode: BodyMode }, owner: H1ExchangeOwner, permit: { release(): void }): H1Exchange {
     const ex = new H1Exchange(owner, permit, head, opts.isHead, opts.upgrade, opts.mode);
-    const conn = this.take(host, opts.upgrade);
+    if (this.sdsReason !== undefined) {
+      // Never plaintext to a server that expects TLS: the request fails as a connect failure.
+      this.cluster.tlsUnavailable();
+      process.nextTick(refuse, ex, this.sdsReason);
+      return ex;
+    }
+    const conn = this.tls === undefined ? (this.idleConn(host, opts.upgrade, undefined) ?? this.open(host, opts.upgrade, undefined, undefined)) : this.takeTls(this.tls, host, head, opts.upgrade);
     conn.start(ex, this.cluster.spec.maxRequestsPerConnection);
     return ex;
   }
 
-  /** An idle connection to `host`, or a new one (an upgrade gets a new one of its own: it leaves the pool). */
-  private take(host: Host, upgrade: boolean): H1Conn {
+  /** A TLS connection for this request: the SNI (and SAN check) may come from its Host header. */
+  private takeTls(t: UpstreamTlsConfig, host: Host, head: string, upgrade: boolean): H1Conn {
+    const authority = t.autoSni || t.autoSanValidation ? headHost(head) : undefined;
+    const sni = sniFor(t, authority);
+    const key = tlsPoolKey(t, sni, authority);
+    return this.idleConn(host, upgrade, key) ?? this.open(host, upgrade, key, upstreamConnectOptions(t, host.address, host.port, sni, authority, HTTP1_ALPN));
+  }
+
+  /** An idle connection to `host` with the same pool key (an upgrade never takes one: it leaves the pool). */
+  private idleConn(host: Host, upgrade: boolean, key: string | undefined): H1Conn | undefined {
     const list = upgrade ? undefined : this.idle.get(host);
-    if (list !== undefined) {
+    if (list === undefined) return undefined;
+    if (key === undefined) {
       while (list.length > 0) {
         const c = list.pop()!;
         if (c.usable) return c;
       }
+      return undefined;
     }
-    const c = new H1Conn(this, host, this.cluster.spec.connectTimeoutMs, !upgrade);
+    for (let i = list.length - 1; i >= 0; i--) {
+      const c = list[i];
+      if (c.poolKey !== key) continue;
+      list.splice(i, 1);
+      if (c.usable) return c;
+    }
+    return undefined;
+  }
+
+  /** A new connection to `host` (plaintext, or TLS with `tlsOptions`). */
+  private open(host: Host, upgrade: boolean, key: string | undefined, tlsOptions: UpstreamConnectOptions | undefined): H1Conn {
+    const c = new H1Conn(this, host, this.cluster.spec.connectTimeoutMs, !upgrade, tlsOptions, key);
     if (upgrade) c.retire = true;
     this.conns.add(c);
     this.cxTotal++;
     host.activeConnections++;
     this.cluster.connectionOpened(host);
+    this.cluster.stats.cxHttp1Total.inc();
     if (this.isClosed) c.retire = true;
     return c;
   }

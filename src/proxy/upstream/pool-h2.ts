@@ -4,17 +4,39 @@
 // a GOAWAY, or sat idle for the cluster's idle_timeout; then it drains (no new streams, closes when
 // its streams finish). Connects are bounded by the cluster's connect_timeout; the cluster's
 // max_connections circuit breaker caps sessions (over it, streams share the least loaded one; a
-// host with no session always gets one, as Envoy). Sessions count in upstream_cx_total/active.
+// host with no session always gets one, as Envoy). Sessions count in upstream_cx_total/active
+// and upstream_cx_http2_total.
+//
+// TLS (the cluster's UpstreamTlsContext): sessions run over tls.connect and offer ALPN h2 unless
+// the context configures its own list (Envoy's fallback for HTTP/2 pools); a session is up once
+// its handshake is done, so a failed handshake or verification is a connect failure with Envoy's
+// transport failure reason. With auto_sni, sessions are pooled per SNI (the request's :authority).
+// A cluster whose secrets come over SDS opens no session: its streams fail as connect failures.
 import * as http2 from "node:http2";
+import * as tls from "node:tls";
+import { sdsFailureReason, sniFor, tlsFailureReason, tlsPoolKey, type TlsStats, type UpstreamTlsConfig, upstreamConnectOptions } from "../tls-context.js";
 import type { Host } from "./host.js";
 import type { UpstreamCluster } from "./cluster.js";
 
 /** Why a stream could not be opened (the router maps it to UF / UC). */
 export class H2ConnectError extends Error {
-  constructor(readonly reason: string) {
+  /**
+   * No connection could be made (UF): a TCP connect error or timeout (`delayed connect error: …`)
+   * or a TLS failure (`reason` is then Envoy's transport failure reason, `TLS_error:|…`).
+   */
+  readonly connectFailure: boolean;
+
+  constructor(
+    readonly reason: string,
+    connectFailure?: boolean,
+  ) {
     super(reason);
+    this.connectFailure = connectFailure ?? reason.startsWith("delayed connect error");
   }
 }
+
+/** The pool's ALPN when the TLS context configures none (Envoy's HTTP/2 fallback). */
+const H2_ALPN: readonly string[] = ["h2"];
 
 interface PooledSession {
   session: http2.ClientHttp2Session;
@@ -34,8 +56,16 @@ export class H2Pool {
   private closed = false;
   /** Sessions opened over the pool's lifetime (upstream_cx_http2_total). */
   cxTotal = 0;
+  private readonly tls: UpstreamTlsConfig | undefined;
+  private readonly sdsReason: string | undefined;
+  private readonly tlsStats: TlsStats | undefined;
 
-  constructor(private readonly cluster: UpstreamCluster) {}
+  constructor(private readonly cluster: UpstreamCluster) {
+    const t = cluster.tls;
+    this.tls = t?.kind === "tls" ? t : undefined;
+    this.sdsReason = t?.kind === "sds" ? sdsFailureReason(t) : undefined;
+    this.tlsStats = cluster.tlsStats;
+  }
 
   /** Sessions currently open (all hosts). */
   get connections(): number {
@@ -57,9 +87,17 @@ export class H2Pool {
     return !s.connected || s.active < max;
   }
 
-  private acquire(host: Host): PooledSession {
-    let list = this.byHost.get(host.key);
-    if (!list) this.byHost.set(host.key, (list = []));
+  private acquire(host: Host, authority: string | undefined): PooledSession {
+    const t = this.tls;
+    let key = host.key;
+    let sni: string | undefined;
+    if (t !== undefined) {
+      sni = sniFor(t, authority);
+      const k = tlsPoolKey(t, sni, authority);
+      if (k !== undefined) key = `${key}|${k}`;
+    }
+    let list = this.byHost.get(key);
+    if (!list) this.byHost.set(key, (list = []));
     const found = list.find((s) => this.usable(s));
     if (found) return found;
     if (list.length > 0 && !this.cluster.canCreateConnection()) {
@@ -67,15 +105,33 @@ export class H2Pool {
       const shared = list.filter((s) => !s.draining && !s.session.destroyed).sort((a, b) => a.active - b.active)[0];
       if (shared) return shared;
     }
-    return this.connect(host, list);
+    return this.connect(host, key, list, t === undefined ? undefined : upstreamConnectOptions(t, host.address, host.port, sni, authority, H2_ALPN));
   }
 
-  private connect(host: Host, list: PooledSession[]): PooledSession {
-    const authority = `http://${host.address.includes(":") ? `[${host.address}]` : host.address}:${host.port}`;
-    const session = http2.connect(authority, { settings: { enablePush: false } });
+  private connect(host: Host, key: string, list: PooledSession[], tlsOptions: tls.ConnectionOptions | undefined): PooledSession {
+    const address = host.address.includes(":") ? `[${host.address}]` : host.address;
+    let session: http2.ClientHttp2Session;
+    /** TLS: the TCP connection is up, and the failure reason if the handshake then failed. */
+    let tcpUp = false;
+    let tlsFailure: string | undefined;
+    if (tlsOptions === undefined) session = http2.connect(`http://${address}:${host.port}`, { settings: { enablePush: false } });
+    else {
+      const stats = this.tlsStats;
+      const createConnection = () => {
+        const socket = tls.connect(tlsOptions);
+        socket.once("connect", () => (tcpUp = true));
+        socket.once("secureConnect", () => stats?.handshake.inc());
+        socket.once("error", (err: NodeJS.ErrnoException) => {
+          if (tcpUp && tlsFailure === undefined) tlsFailure = tlsFailureReason(err, stats);
+        });
+        return socket;
+      };
+      session = http2.connect(`https://${address}:${host.port}`, { settings: { enablePush: false }, createConnection });
+    }
     this.cxTotal++;
     host.activeConnections++;
     this.cluster.connectionOpened(host);
+    this.cluster.stats.cxHttp2Total.inc();
     const ps: PooledSession = { session, host, connected: false, draining: false, active: 0, total: 0, ready: Promise.resolve() };
     ps.ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -89,11 +145,16 @@ export class H2Pool {
       });
       session.once("error", (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        if (!ps.connected) reject(new H2ConnectError(`delayed connect error: ${err.code === "ECONNREFUSED" ? 111 : (err.code ?? err.message)}`));
+        if (ps.connected) return;
+        if (tlsFailure !== undefined) reject(new H2ConnectError(tlsFailure, true));
+        else if (tcpUp) reject(new H2ConnectError(tlsFailureReason(err, this.tlsStats), true));
+        else reject(new H2ConnectError(`delayed connect error: ${err.code === "ECONNREFUSED" ? 111 : (err.code ?? err.message)}`));
       });
       session.once("close", () => {
         clearTimeout(timer);
-        if (!ps.connected) reject(new H2ConnectError("delayed connect error: connection closed"));
+        if (ps.connected) return;
+        if (tlsFailure !== undefined) reject(new H2ConnectError(tlsFailure, true));
+        else reject(new H2ConnectError("delayed connect error: connection closed"));
       });
     });
     ps.ready.catch(() => {});
@@ -113,7 +174,7 @@ export class H2Pool {
       this.cluster.connectionClosed();
       const i = list.indexOf(ps);
       if (i >= 0) list.splice(i, 1);
-      if (list.length === 0 && this.byHost.get(host.key) === list) this.byHost.delete(host.key);
+      if (list.length === 0 && this.byHost.get(key) === list) this.byHost.delete(key);
     });
     session.unref();
     list.push(ps);
@@ -126,7 +187,13 @@ export class H2Pool {
    */
   async request(host: Host, headers: http2.OutgoingHttpHeaders, endStream: boolean): Promise<http2.ClientHttp2Stream> {
     if (this.closed) throw new H2ConnectError("pool closed");
-    const ps = this.acquire(host);
+    if (this.sdsReason !== undefined) {
+      // Never plaintext to a server that expects TLS: the stream fails as a connect failure.
+      this.cluster.tlsUnavailable();
+      throw new H2ConnectError(this.sdsReason, true);
+    }
+    const authority = headers[":authority"];
+    const ps = this.acquire(host, typeof authority === "string" ? authority : undefined);
     ps.active++;
     ps.total++;
     const mrpc = this.cluster.spec.maxRequestsPerConnection;

@@ -1,0 +1,57 @@
+// Envoy bootstrap parsing: proto3 JSON names in every spelling Envoy accepts, and the settings the
+// proxy takes from a bootstrap besides static resources (ADS source, node, admin port).
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { bootstrapSettings, parseBootstrap } from "../../src/proxy/bootstrap.js";
+
+describe("Envoy bootstrap parsing", () => {
+  it("accepts snake_case, proto3 JSON and protobufjs names, digits included (consecutive_5xx)", () => {
+    const b = parseBootstrap(
+      `static_resources:
+  clusters:
+  - name: a
+    type: STATIC
+    connect_timeout: 0.5s
+    outlier_detection: {consecutive_5xx: 3, enforcing_consecutive_5xx: 100, base_ejection_time: 10s}
+  - name: b
+    type: STATIC
+    outlierDetection: {consecutive5xx: 4, consecutiveGatewayFailure: 2}
+    per_connection_buffer_limit_bytes: 1000
+`,
+      "b.yaml",
+    );
+    const [a, c] = (b.staticResources as { clusters: Array<Record<string, unknown>> }).clusters;
+    assert.deepEqual(a.outlierDetection, { consecutive_5xx: { value: 3 }, enforcingConsecutive_5xx: { value: 100 }, baseEjectionTime: { seconds: 10 } });
+    assert.deepEqual(a.connectTimeout, { nanos: 500_000_000 });
+    assert.deepEqual(c.outlierDetection, { consecutive_5xx: { value: 4 }, consecutiveGatewayFailure: { value: 2 } });
+    assert.deepEqual(c.perConnectionBufferLimitBytes, { value: 1000 });
+  });
+
+  it("still names an unknown field with its path", () => {
+    assert.throws(() => parseBootstrap("static_resources:\n  clusters:\n  - name: a\n    consecutive_6xx: 1\n", "b.yaml"), /b\.yaml\.static_resources\.clusters\[0\]\.consecutive_6xx: unknown field/);
+  });
+
+  it("reads dynamic_resources, node and admin (table)", () => {
+    const xds = `static_resources:
+  clusters:
+  - name: xds-grpc
+    type: STATIC
+    load_assignment: {cluster_name: xds-grpc, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.9, port_value: 15010}}}}]}]}
+`;
+    const cases: Array<[string, string, Record<string, unknown> | RegExp]> = [
+      ["delta through envoy_grpc", `${xds}dynamic_resources: {ads_config: {api_type: DELTA_GRPC, grpc_services: [{envoy_grpc: {cluster_name: xds-grpc}}]}, cds_config: {ads: {}}, lds_config: {ads: {}}}`, { address: "127.0.0.9:15010", protocol: "delta" }],
+      ["SotW through google_grpc", `dynamic_resources: {ads_config: {api_type: GRPC, grpc_services: [{google_grpc: {target_uri: "dns:///istiod.local:15012", stat_prefix: x}}]}}`, { address: "istiod.local:15012", protocol: "sotw" }],
+      ["REST is refused", `dynamic_resources: {ads_config: {api_type: REST}}`, /ads_config\.api_type: REST is not supported/],
+      ["a missing cluster", `dynamic_resources: {ads_config: {api_type: GRPC, grpc_services: [{envoy_grpc: {cluster_name: nope}}]}}`, /no static cluster named "nope"/],
+      ["ads sources without ads_config", `dynamic_resources: {cds_config: {ads: {}}}`, /dynamic_resources\.ads_config: lds_config\/cds_config say ads/],
+    ];
+    for (const [name, yaml, want] of cases) {
+      if (want instanceof RegExp) assert.throws(() => bootstrapSettings(parseBootstrap(yaml, "b.yaml"), "b.yaml"), want, name);
+      else assert.deepEqual(bootstrapSettings(parseBootstrap(yaml, "b.yaml"), "b.yaml").ads, want, name);
+    }
+    const s = bootstrapSettings(parseBootstrap("node: {id: n1, cluster: c1}\nadmin: {address: {socket_address: {address: 127.0.0.1, port_value: 9901}}}\n", "b.yaml"), "b.yaml");
+    assert.deepEqual(s.node, { id: "n1", cluster: "c1" });
+    assert.equal(s.adminPort, 9901);
+    assert.equal(s.ads, undefined);
+  });
+});

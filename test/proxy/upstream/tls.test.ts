@@ -1,0 +1,757 @@
+// Upstream TLS origination (a cluster's UpstreamTlsContext transport socket), end to end against
+// real TLS servers on 127.0.68.5x: SIMPLE with a trusted CA, no validation context (no
+// verification), a wrong CA, SAN matchers, MUTUAL (client certificate), CRLs, auto_sni and
+// auto_sni_san_validation, HTTP/2 over TLS (ALPN h2), tcp_proxy over TLS, clusters whose secrets
+// come over SDS (never plaintext), config errors; the SAN matcher as a table; and a DestinationRule
+// with tls mode SIMPLE through the control plane.
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as https from "node:https";
+import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tls from "node:tls";
+import { after, before, describe, it } from "node:test";
+import { Discovery } from "../../../src/controlplane/discovery.js";
+import { packageRoot } from "../../../src/core/paths.js";
+import type { ProtoObject } from "../../../src/envoy/protos.js";
+import { proxyNodeId } from "../../../src/model/proxy.js";
+import { ProxyServer } from "../../../src/proxy/proxy.js";
+import { certificateSans, compileSanMatchers, dnsNameMatch, sansMatch, tlsFailureReason, upstreamTlsFromCluster } from "../../../src/proxy/tls-context.js";
+import { clusterSpec } from "../../../src/proxy/upstream/cluster.js";
+import { XdsConfigError } from "../../../src/proxy/xds-error.js";
+import { request } from "../helpers.js";
+
+const FIX = join(packageRoot(), "test", "fixtures", "tls");
+const file = (n: string) => join(FIX, n);
+const pem = (n: string) => readFileSync(file(n));
+
+const PROXY_IP = "127.0.68.50";
+const HTTPS_IP = "127.0.68.51"; // gateway.example.com / *.example.com, signed by ca.crt
+const MTLS_IP = "127.0.68.52"; // requires a client certificate signed by client-ca.crt
+const H2_IP = "127.0.68.53"; // HTTP/2 only (ALPN h2)
+const TCP_IP = "127.0.68.54"; // TLS echo for tcp_proxy
+const REVOKED_IP = "127.0.68.55"; // revoked.example.com, revoked by client-ca.crl
+const PLAIN_IP = "127.0.68.56"; // plaintext: must never see a byte from an SDS cluster
+
+// ---------------------------------------------------------------------------------------------
+// Backends
+
+interface SeenTls {
+  url: string;
+  host: string | undefined;
+  sni: string | false | null | undefined;
+  alpn: string | false | null | undefined;
+  clientCn?: string;
+}
+
+class HttpsBackend {
+  readonly seen: SeenTls[] = [];
+  server!: https.Server;
+
+  constructor(
+    readonly name: string,
+    private readonly opts: https.ServerOptions,
+  ) {}
+
+  async start(address: string, port: number): Promise<this> {
+    this.server = https.createServer({ cert: pem("server.crt"), key: pem("server.key"), ...this.opts }, (req, res) => {
+      const s = req.socket as tls.TLSSocket;
+      const peer = s.getPeerCertificate();
+      this.seen.push({ url: req.url ?? "", host: req.headers.host, sni: s.servername, alpn: s.alpnProtocol, clientCn: peer?.subject ? String(peer.subject.CN) : undefined });
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.end(this.name);
+      });
+    });
+    this.server.on("tlsClientError", () => {});
+    await new Promise<void>((r) => this.server.listen(port, address, () => r()));
+    return this;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+/** A plaintext TCP server that records every connection and byte it gets. */
+class PlainSink {
+  connections = 0;
+  bytes = 0;
+  private readonly server = net.createServer((s) => {
+    this.connections++;
+    s.on("data", (d: Buffer) => (this.bytes += d.length));
+    s.on("error", () => {});
+  });
+  listen(address: string, port: number): Promise<void> {
+    return new Promise((r) => this.server.listen(port, address, () => r()));
+  }
+  close(): Promise<void> {
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Static config
+
+const TLS_CTX = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+const HPO = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+function tlsSocket(ctx: ProtoObject): ProtoObject {
+  return { name: "envoy.transport_sockets.tls", typedConfig: { "@type": TLS_CTX, ...ctx } };
+}
+
+function cluster(name: string, address: string, port: number, ctx: ProtoObject | undefined, extra: ProtoObject = {}): ProtoObject {
+  return {
+    name,
+    type: "STATIC",
+    connectTimeout: { seconds: 2 },
+    loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address, portValue: port } } } }] }] },
+    ...(ctx ? { transportSocket: tlsSocket(ctx) } : {}),
+    ...extra,
+  };
+}
+
+const trustCa = (ca = "ca.crt", more: ProtoObject = {}) => ({ validationContext: { trustedCa: { filename: file(ca) }, ...more } });
+const httpOptions = (o: ProtoObject) => ({ typedExtensionProtocolOptions: { [HPO]: { "@type": `type.googleapis.com/${HPO}`, ...o } } });
+
+const CLUSTERS: ProtoObject[] = [
+  cluster("simple", HTTPS_IP, 8443, { sni: "gateway.example.com", commonTlsContext: trustCa() }),
+  cluster("inline-ca", HTTPS_IP, 8443, { sni: "gateway.example.com", commonTlsContext: { validationContext: { trustedCa: { inlineString: pem("ca.crt").toString() } } } }),
+  cluster("noverify", HTTPS_IP, 8443, { commonTlsContext: {} }),
+  cluster("wrongca", HTTPS_IP, 8443, { sni: "gateway.example.com", commonTlsContext: trustCa("client-ca.crt") }),
+  cluster("sanok", HTTPS_IP, 8443, { commonTlsContext: trustCa("ca.crt", { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "api.example.com" } }] }) }),
+  cluster("sanbad", HTTPS_IP, 8443, { commonTlsContext: trustCa("ca.crt", { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "other.test" } }, { sanType: "URI", matcher: { prefix: "spiffe://" } }] }) }),
+  cluster("mtls", MTLS_IP, 8443, {
+    sni: "gateway.example.com",
+    commonTlsContext: { tlsCertificates: [{ certificateChain: { filename: file("client.crt") }, privateKey: { filename: file("client.key") } }], ...trustCa() },
+  }),
+  cluster("nocert", MTLS_IP, 8443, { commonTlsContext: trustCa() }),
+  cluster("nocert12", MTLS_IP, 8443, { commonTlsContext: { ...trustCa(), tlsParams: { tlsMaximumProtocolVersion: "TLSv1_2" } } }),
+  cluster("revoked", REVOKED_IP, 8443, { commonTlsContext: trustCa("client-ca.crt", { crl: { filename: file("client-ca.crl") } }) }),
+  cluster("auto", HTTPS_IP, 8443, { commonTlsContext: trustCa() }, httpOptions({ upstreamHttpProtocolOptions: { autoSni: true, autoSanValidation: true }, explicitHttpConfig: { httpProtocolOptions: {} } })),
+  cluster("autosni-only", HTTPS_IP, 8443, { commonTlsContext: trustCa() }, httpOptions({ upstreamHttpProtocolOptions: { autoSni: true } })),
+  cluster("h2", H2_IP, 8443, { sni: "gateway.example.com", commonTlsContext: trustCa() }, httpOptions({ explicitHttpConfig: { http2ProtocolOptions: {} } })),
+  cluster("h2-wrongca", H2_IP, 8443, { commonTlsContext: trustCa("client-ca.crt") }, httpOptions({ explicitHttpConfig: { http2ProtocolOptions: {} } })),
+  cluster("h2-sds", PLAIN_IP, 8443, { commonTlsContext: { tlsCertificateSdsSecretConfigs: [{ name: "default", sdsConfig: { ads: {} } }] } }, httpOptions({ explicitHttpConfig: { http2ProtocolOptions: {} } })),
+  cluster("sds", PLAIN_IP, 8443, {
+    sni: "outbound_.8443_._.plain.default.svc.cluster.local",
+    commonTlsContext: {
+      tlsCertificateSdsSecretConfigs: [{ name: "default", sdsConfig: { ads: {} } }],
+      combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: "ROOTCA", sdsConfig: { ads: {} } } },
+    },
+  }),
+  cluster("tcptls", TCP_IP, 9443, { sni: "gateway.example.com", commonTlsContext: trustCa() }),
+  cluster("tcpsds", PLAIN_IP, 8443, { commonTlsContext: { validationContextSdsSecretConfig: { name: "ROOTCA" } } }),
+];
+
+const MIRROR_ROUTE = { match: { prefix: "/mirror/" }, route: { cluster: "simple", requestMirrorPolicies: [{ cluster: "autosni-only" }, { cluster: "sds" }] } };
+const ROUTES = ["simple", "inline-ca", "noverify", "wrongca", "sanok", "sanbad", "mtls", "nocert", "nocert12", "revoked", "auto", "h2", "h2-wrongca", "h2-sds", "sds"].map((c) => ({
+  match: { prefix: `/${c}/` },
+  route: { cluster: c },
+}));
+
+function hcm(name: string): ProtoObject {
+  return {
+    name: "envoy.filters.network.http_connection_manager",
+    typedConfig: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+      statPrefix: name,
+      routeConfig: { name: "r", virtualHosts: [{ name: "v", domains: ["*"], routes: [MIRROR_ROUTE, ...ROUTES] }] },
+      httpFilters: [{ name: "envoy.filters.http.router", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+    },
+  };
+}
+
+function tcpProxy(cluster: string): ProtoObject {
+  return {
+    name: "envoy.filters.network.tcp_proxy",
+    typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", statPrefix: cluster, cluster },
+  };
+}
+
+const PROXY = `http://${PROXY_IP}:8080`;
+const UPSTREAM_RESET = "upstream connect error or disconnect/reset before headers. reset reason: ";
+
+// ---------------------------------------------------------------------------------------------
+
+describe("upstream TLS origination (UpstreamTlsContext)", () => {
+  let proxy: ProxyServer;
+  const logs: string[] = [];
+  let plainHttps: HttpsBackend;
+  let mtls: HttpsBackend;
+  let revoked: HttpsBackend;
+  let h2: http2.Http2SecureServer;
+  const h2Seen: Array<{ sni: string | false | null | undefined; alpn: string | false | null | undefined; path: string }> = [];
+  let tcpEcho: tls.Server;
+  const tcpSni: Array<string | false | null | undefined> = [];
+  const plain = new PlainSink();
+
+  const c = (name: string) => (stat: string) => proxy.stats.counter(`cluster.${name}.${stat}`).value;
+
+  before(async () => {
+    plainHttps = await new HttpsBackend("https-backend", {}).start(HTTPS_IP, 8443);
+    mtls = await new HttpsBackend("mtls-backend", { requestCert: true, rejectUnauthorized: true, ca: pem("client-ca.crt") }).start(MTLS_IP, 8443);
+    revoked = await new HttpsBackend("revoked-backend", { cert: pem("revoked.crt"), key: pem("revoked.key") }).start(REVOKED_IP, 8443);
+    h2 = http2.createSecureServer({ cert: pem("server.crt"), key: pem("server.key"), allowHTTP1: false }, (req, res) => {
+      const s = req.socket as unknown as tls.TLSSocket;
+      h2Seen.push({ sni: s.servername, alpn: s.alpnProtocol, path: req.url });
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end("h2-backend");
+    });
+    await new Promise<void>((r) => h2.listen(8443, H2_IP, () => r()));
+    tcpEcho = tls.createServer({ cert: pem("server.crt"), key: pem("server.key") }, (s) => {
+      tcpSni.push(s.servername);
+      s.on("data", (d: Buffer) => s.write(`tls:${d.toString()}`));
+      s.on("end", () => s.end());
+      s.on("error", () => {});
+    });
+    await new Promise<void>((r) => tcpEcho.listen(9443, TCP_IP, () => r()));
+    await plain.listen(PLAIN_IP, 8443);
+    proxy = new ProxyServer({
+      node: { id: "upstream-tls" },
+      accessLog: false,
+      log: (l) => logs.push(l),
+      staticResources: {
+        clusters: CLUSTERS,
+        listeners: [
+          { name: "http", address: { socketAddress: { address: PROXY_IP, portValue: 8080 } }, filterChains: [{ filters: [hcm("tls")] }] },
+          { name: "tcp-tls", address: { socketAddress: { address: PROXY_IP, portValue: 9443 } }, filterChains: [{ filters: [tcpProxy("tcptls")] }] },
+          { name: "tcp-sds", address: { socketAddress: { address: PROXY_IP, portValue: 9444 } }, filterChains: [{ filters: [tcpProxy("tcpsds")] }] },
+        ],
+      },
+    });
+    await proxy.start();
+  });
+
+  after(async () => {
+    await proxy.close();
+    await plainHttps.close();
+    await mtls.close();
+    await revoked.close();
+    await new Promise<void>((r) => h2.close(() => r()));
+    await new Promise<void>((r) => tcpEcho.close(() => r()));
+    await plain.close();
+  });
+
+  it("SIMPLE: verifies the backend against the trusted CA (file or inline) and sends the configured SNI", async () => {
+    for (const name of ["simple", "inline-ca"]) {
+      const r = await request(`${PROXY}/${name}/x`, { headers: { host: "app.test" } });
+      assert.equal(r.status, 200, `${name}: ${r.body}`);
+      assert.equal(r.body, "https-backend");
+      const seen = plainHttps.seen.at(-1)!;
+      assert.equal(seen.url, `/${name}/x`);
+      assert.equal(seen.sni, "gateway.example.com");
+      assert.equal(seen.host, "app.test");
+      assert.equal(seen.alpn, "http/1.1"); // the HTTP/1.1 pool's ALPN fallback
+      assert.ok(c(name)("ssl.handshake") >= 1);
+      assert.ok(c(name)("upstream_cx_http1_total") >= 1);
+    }
+    // Keep-alive: a second request reuses the TLS connection.
+    const before = c("simple")("upstream_cx_total");
+    assert.equal((await request(`${PROXY}/simple/again`)).status, 200);
+    assert.equal(c("simple")("upstream_cx_total"), before);
+  });
+
+  it("no validation context: no verification (Envoy's default), no SNI unless configured", async () => {
+    const r = await request(`${PROXY}/noverify/x`);
+    assert.equal(r.status, 200, r.body);
+    assert.equal(plainHttps.seen.at(-1)!.sni, false);
+  });
+
+  it("a wrong CA is a connect failure: 503 UF with the TLS failure reason, ssl.fail_verify_error, upstream_cx_connect_fail", async () => {
+    const n = plainHttps.seen.length;
+    const r = await request(`${PROXY}/wrongca/x`);
+    assert.equal(r.status, 503);
+    assert.match(r.body, /^upstream connect error or disconnect\/reset before headers\. reset reason: remote connection failure, transport failure reason: TLS_error:\|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: X509_verify_cert: certificate verification error at depth 0: unable to verify the first certificate:TLS_error_end$/);
+    assert.equal(plainHttps.seen.length, n, "the request never reached the backend");
+    assert.equal(c("wrongca")("ssl.fail_verify_error"), 1);
+    assert.equal(c("wrongca")("upstream_cx_connect_fail"), 1);
+    assert.equal(c("wrongca")("ssl.handshake"), 0);
+    // The same over HTTP/2.
+    const h2 = await request(`${PROXY}/h2-wrongca/x`);
+    assert.equal(h2.status, 503);
+    assert.match(h2.body, /remote connection failure, transport failure reason: TLS_error:\|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:.*:TLS_error_end$/);
+    assert.equal(c("h2-wrongca")("ssl.fail_verify_error"), 1);
+    assert.equal(c("h2-wrongca")("upstream_cx_connect_fail"), 1);
+  });
+
+  it("SAN matchers: a wildcard DNS SAN satisfies an exact matcher; a mismatch fails verification (ssl.fail_verify_san)", async () => {
+    assert.equal((await request(`${PROXY}/sanok/x`)).status, 200);
+    const r = await request(`${PROXY}/sanbad/x`);
+    assert.equal(r.status, 503);
+    assert.equal(r.body, `${UPSTREAM_RESET}remote connection failure, transport failure reason: TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: SAN matcher:TLS_error_end`);
+    assert.equal(c("sanbad")("ssl.fail_verify_san"), 1);
+    assert.equal(c("sanbad")("upstream_cx_connect_fail"), 1);
+  });
+
+  it("MUTUAL: presents the client certificate to a backend that requires one", async () => {
+    const r = await request(`${PROXY}/mtls/x`);
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.body, "mtls-backend");
+    assert.equal(mtls.seen.at(-1)!.clientCn, "client.example.com");
+  });
+
+  it("without a client certificate the backend refuses: 503, nothing reaches it", async () => {
+    const n = mtls.seen.length;
+    // TLS 1.3: the client's handshake completes before the server rejects it, so the request is
+    // reset on the connection (UC); over TLS 1.2 the handshake itself fails (UF).
+    const r13 = await request(`${PROXY}/nocert/x`);
+    assert.equal(r13.status, 503);
+    assert.match(r13.body, /^upstream connect error or disconnect\/reset before headers\. reset reason: /);
+    const r12 = await request(`${PROXY}/nocert12/x`);
+    assert.equal(r12.status, 503);
+    assert.match(r12.body, /remote connection failure, transport failure reason: TLS_error:\|\d+:SSL routines:OPENSSL_internal:SSLV3_ALERT_HANDSHAKE_FAILURE:TLS_error_end$/);
+    assert.equal(c("nocert12")("ssl.connection_error"), 1);
+    assert.equal(mtls.seen.length, n);
+  });
+
+  it("a CRL revokes the backend's certificate", async () => {
+    const r = await request(`${PROXY}/revoked/x`);
+    assert.equal(r.status, 503);
+    assert.match(r.body, /CERTIFICATE_VERIFY_FAILED:verify cert failed: X509_verify_cert: certificate verification error at depth 0: certificate revoked:TLS_error_end$/);
+    assert.equal(revoked.seen.length, 0);
+    assert.equal(c("revoked")("ssl.fail_verify_error"), 1);
+  });
+
+  it("auto_sni: the SNI is the request's host (no port), connections are pooled per SNI; auto_sni_san_validation checks it", async () => {
+    const one = await request(`${PROXY}/auto/a`, { headers: { host: "api.example.com:8443" } });
+    assert.equal(one.status, 200, one.body);
+    assert.equal(plainHttps.seen.at(-1)!.sni, "api.example.com");
+    const two = await request(`${PROXY}/auto/b`, { headers: { host: "www.example.com" } });
+    assert.equal(two.status, 200, two.body);
+    assert.equal(plainHttps.seen.at(-1)!.sni, "www.example.com");
+    assert.equal(c("auto")("upstream_cx_total"), 2, "one connection per SNI");
+    const again = await request(`${PROXY}/auto/c`, { headers: { host: "api.example.com" } });
+    assert.equal(again.status, 200);
+    assert.equal(plainHttps.seen.at(-1)!.sni, "api.example.com");
+    assert.equal(c("auto")("upstream_cx_total"), 2, "the api.example.com connection was reused");
+    // The certificate (gateway.example.com, *.example.com) does not name evil.test.
+    const n = plainHttps.seen.length;
+    const bad = await request(`${PROXY}/auto/d`, { headers: { host: "evil.test" } });
+    assert.equal(bad.status, 503);
+    assert.match(bad.body, /CERTIFICATE_VERIFY_FAILED:verify cert failed: verify SAN list:TLS_error_end$/);
+    assert.equal(plainHttps.seen.length, n);
+    assert.equal(c("auto")("ssl.fail_verify_san"), 1);
+  });
+
+  it("HTTP/2 over TLS: ALPN h2, streams share one session, upstream_cx_http2_total", async () => {
+    const rs = await Promise.all([1, 2, 3].map((i) => request(`${PROXY}/h2/${i}`)));
+    for (const r of rs) assert.deepEqual([r.status, r.body], [200, "h2-backend"]);
+    assert.equal(h2Seen.length, 3);
+    for (const s of h2Seen) {
+      assert.equal(s.alpn, "h2");
+      assert.equal(s.sni, "gateway.example.com");
+    }
+    assert.equal(c("h2")("upstream_cx_http2_total"), 1);
+    assert.equal(c("h2")("upstream_cx_http1_total"), 0);
+    assert.equal(c("h2")("ssl.handshake"), 1);
+  });
+
+  it("secrets over SDS: 503 UF with the reason, no plaintext sent, logged once", async () => {
+    // The cluster logs through the proxy's log when the proxy hands it over, else to stderr.
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      if (String(chunk).includes("not available (SDS")) {
+        logs.push(String(chunk));
+        return true;
+      }
+      return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof process.stderr.write;
+    try {
+      await sdsChecks();
+    } finally {
+      process.stderr.write = write;
+    }
+  });
+
+  async function sdsChecks(): Promise<void> {
+    for (const name of ["sds", "h2-sds"]) {
+      for (let i = 0; i < 2; i++) {
+        const r = await request(`${PROXY}/${name}/x`);
+        assert.equal(r.status, 503);
+        assert.match(r.body, /remote connection failure, transport failure reason: TLS error: Secret is not supplied by SDS/);
+      }
+      assert.equal(c(name)("upstream_cx_connect_fail"), 2);
+    }
+    const r = await request(`${PROXY}/sds/x`);
+    assert.match(r.body, /"default", "ROOTCA"/);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(plain.connections, 0, "no connection to the plaintext server");
+    assert.equal(plain.bytes, 0);
+    assert.equal(logs.filter((l) => l.includes("cluster sds:") && l.includes('"default"')).length, 1);
+    assert.equal(logs.filter((l) => l.includes("cluster h2-sds:")).length, 1);
+  }
+
+  it("request mirroring: the shadow copy goes over TLS (auto_sni takes the -shadow host); an SDS mirror gets nothing", async () => {
+    const sdsFails = c("sds")("upstream_cx_connect_fail");
+    const r = await request(`${PROXY}/mirror/x`, { method: "POST", headers: { host: "api.example.com" }, body: "copy me" });
+    assert.equal(r.status, 200);
+    const deadline = Date.now() + 2000;
+    while (!plainHttps.seen.some((s) => s.url === "/mirror/x" && s.host === "api.example.com-shadow") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const shadow = plainHttps.seen.find((s) => s.url === "/mirror/x" && s.host === "api.example.com-shadow");
+    assert.ok(shadow, "the shadow request arrived");
+    assert.equal(shadow.sni, "api.example.com-shadow");
+    assert.equal(c("autosni-only")("ssl.handshake"), 1);
+    assert.equal(c("autosni-only")("upstream_cx_http1_total"), 1);
+    assert.equal(c("sds")("upstream_cx_connect_fail"), sdsFails + 1);
+    assert.equal(plain.connections, 0);
+  });
+
+  it("tcp_proxy originates TLS (configured SNI); an SDS cluster closes the downstream without connecting", async () => {
+    const echoed = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(9443, PROXY_IP, () => s.write("ping"));
+      let out = "";
+      s.on("data", (d: Buffer) => {
+        out += d.toString();
+        s.end();
+      });
+      s.on("close", () => resolve(out));
+      s.on("error", reject);
+    });
+    assert.equal(echoed, "tls:ping");
+    assert.deepEqual(tcpSni, ["gateway.example.com"]);
+    assert.equal(c("tcptls")("ssl.handshake"), 1);
+    assert.equal(c("tcptls")("upstream_cx_total"), 1);
+    const closed = await new Promise<string>((resolve) => {
+      const s = net.connect(9444, PROXY_IP, () => s.write("secret"));
+      let out = "";
+      s.on("data", (d: Buffer) => (out += d.toString()));
+      s.on("close", () => resolve(out));
+      s.on("error", () => resolve(out));
+    });
+    assert.equal(closed, "");
+    assert.equal(plain.connections, 0);
+    assert.equal(c("tcpsds")("upstream_cx_connect_fail"), 1);
+  });
+
+  it("bad TLS config is a config error naming the field (NACK)", () => {
+    const cases: Array<[ProtoObject, RegExp]> = [
+      [
+        { commonTlsContext: { tlsCertificates: [{ certificateChain: { filename: "/nonexistent/client.crt" }, privateKey: { filename: file("client.key") } }] } },
+        /cluster bad: transportSocket\.typedConfig\.commonTlsContext\.tlsCertificates\[0\]\.certificateChain\.filename: cannot read \/nonexistent\/client\.crt/,
+      ],
+      [{ commonTlsContext: { validationContext: { trustedCa: { inlineString: "not a pem" } } } }, /commonTlsContext\.validationContext\.trustedCa: Failed to load trusted CA certificates/],
+      [
+        { commonTlsContext: { tlsCertificates: [{ certificateChain: { inlineString: "garbage" }, privateKey: { filename: file("client.key") } }] } },
+        /commonTlsContext\.tlsCertificates\[0\]: .*no start line/,
+      ],
+      [
+        { commonTlsContext: { validationContext: { trustedCa: { filename: file("ca.crt") }, matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { safeRegex: { regex: "(" } } }] } } },
+        /validationContext\.matchTypedSubjectAltNames\[0\]\.matcher\.safeRegex\.regex: /,
+      ],
+      [{ commonTlsContext: { validationContext: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "a" } }] } } }, /without trusted CA is insecure/],
+      [{ commonTlsContext: { validationContext: { crl: { filename: file("client-ca.crl") } } } }, /validationContext\.crl: Failed to load CRL without trusted CA/],
+      [{ commonTlsContext: { tlsParams: { tlsMinimumProtocolVersion: "TLSv9" } } }, /tlsParams\.tlsMinimumProtocolVersion: unknown TLS protocol version/],
+    ];
+    for (const [ctx, re] of cases) {
+      assert.throws(() => clusterSpec(cluster("bad", HTTPS_IP, 8443, ctx)), (e: unknown) => e instanceof XdsConfigError && re.test(e.message), JSON.stringify(ctx));
+    }
+    // An unsupported transport socket is refused rather than ignored (it would mean plaintext).
+    assert.throws(() => clusterSpec({ ...cluster("bad", HTTPS_IP, 8443, undefined), transportSocket: { name: "x", typedConfig: { "@type": "type.googleapis.com/x.Y" } } }), /unsupported transport socket/);
+    // And through the proxy: start() refuses the static cluster with the same message.
+    const bad = new ProxyServer({
+      node: { id: "bad-upstream-tls" },
+      accessLog: false,
+      staticResources: { clusters: [cluster("bad", HTTPS_IP, 8443, cases[0][0])] },
+    });
+    return assert.rejects(bad.start(), cases[0][1]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// SAN matching (table)
+
+describe("SAN matchers (Envoy's DefaultCertValidator)", () => {
+  const clientSans = new X509Certificate(pem("client.crt")).subjectAltName ?? "";
+
+  it("parses node's subjectaltname text", () => {
+    assert.deepEqual(certificateSans(clientSans), [
+      { type: "DNS", value: "client.example.com" },
+      { type: "URI", value: "spiffe://cluster.local/ns/default/sa/client" },
+      { type: "EMAIL", value: "client@example.com" },
+      { type: "IP_ADDRESS", value: "127.0.68.99" },
+    ]);
+    assert.deepEqual(certificateSans('DNS:"a, b.example.com", IP Address:0:0:0:0:0:0:0:1, DirName:CN=x'), [
+      { type: "DNS", value: "a, b.example.com" },
+      { type: "IP_ADDRESS", value: "::1" },
+      { type: "OTHER", value: "CN=x" },
+    ]);
+    assert.deepEqual(certificateSans(undefined), []);
+  });
+
+  const table: Array<{ name: string; sans: string; vc: ProtoObject; want: boolean }> = [
+    { name: "DNS exact", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "client.example.com" } }] }, want: true },
+    { name: "DNS exact is case-insensitive", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "CLIENT.example.com" } }] }, want: true },
+    { name: "DNS wildcard SAN, one label", sans: "DNS:*.example.com", vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "api.example.com" } }] }, want: true },
+    { name: "DNS wildcard SAN, two labels", sans: "DNS:*.example.com", vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "a.b.example.com" } }] }, want: false },
+    { name: "DNS wildcard SAN, apex", sans: "DNS:*.example.com", vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "example.com" } }] }, want: false },
+    { name: "DNS suffix", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { suffix: ".example.com" } }] }, want: true },
+    { name: "DNS matcher ignores URI SANs", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "spiffe://cluster.local/ns/default/sa/client" } }] }, want: false },
+    { name: "URI exact", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { exact: "spiffe://cluster.local/ns/default/sa/client" } }] }, want: true },
+    { name: "URI exact, other identity", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { exact: "spiffe://cluster.local/ns/default/sa/other" } }] }, want: false },
+    { name: "URI prefix", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { prefix: "spiffe://cluster.local/" } }] }, want: true },
+    { name: "URI contains, ignore_case", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { contains: "CLUSTER.LOCAL/NS", ignoreCase: true } }] }, want: true },
+    { name: "URI contains, case-sensitive", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { contains: "CLUSTER.LOCAL/NS" } }] }, want: false },
+    { name: "URI safe_regex (full match)", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { safeRegex: { regex: "spiffe://cluster\\.local/ns/[^/]+/sa/client" } } }] }, want: true },
+    { name: "URI safe_regex partial does not match", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { safeRegex: { regex: "spiffe://cluster\\.local" } } }] }, want: false },
+    { name: "EMAIL suffix", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "EMAIL", matcher: { suffix: "@example.com" } }] }, want: true },
+    { name: "IP_ADDRESS exact", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "IP_ADDRESS", matcher: { exact: "127.0.68.99" } }] }, want: true },
+    { name: "IP_ADDRESS IPv6 canonical form", sans: "IP Address:0:0:0:0:0:0:0:1", vc: { matchTypedSubjectAltNames: [{ sanType: "IP_ADDRESS", matcher: { exact: "::1" } }] }, want: true },
+    { name: "any matcher may match", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "nope" } }, { sanType: "EMAIL", matcher: { exact: "client@example.com" } }] }, want: true },
+    { name: "legacy untyped matcher reads every kind", sans: clientSans, vc: { matchSubjectAltNames: [{ exact: "client@example.com" }] }, want: true },
+    { name: "legacy untyped DNS exact follows wildcard rules", sans: "DNS:*.example.com", vc: { matchSubjectAltNames: [{ exact: "x.example.com" }] }, want: true },
+    { name: "no SANs", sans: "", vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { prefix: "a" } }] }, want: false },
+  ];
+  for (const t of table) {
+    it(t.name, () => {
+      const m = compileSanMatchers(t.vc, "vc");
+      assert.equal(sansMatch(m, certificateSans(t.sans)), t.want);
+    });
+  }
+
+  it("dnsNameMatch", () => {
+    const cases: Array<[string, string, boolean]> = [
+      ["a.example.com", "a.example.com", true],
+      ["A.Example.com", "a.example.COM", true],
+      ["a.example.com", "*.example.com", true],
+      ["a.b.example.com", "*.example.com", false],
+      ["example.com", "*.example.com", false],
+      [".example.com", "*.example.com", false],
+      ["a.example.org", "*.example.com", false],
+    ];
+    for (const [name, pattern, want] of cases) assert.equal(dnsNameMatch(name, pattern), want, `${name} vs ${pattern}`);
+  });
+
+  it("rejects bad matchers with their field path", () => {
+    assert.throws(() => compileSanMatchers({ matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { safeRegex: { regex: "[" } } }] }, "vc"), /^XdsConfigError: vc\.matchTypedSubjectAltNames\[0\]\.matcher\.safeRegex\.regex/);
+    assert.throws(() => compileSanMatchers({ matchTypedSubjectAltNames: [{ matcher: { exact: "a" } }] }, "vc"), /vc\.matchTypedSubjectAltNames\[0\]\.sanType: san_type must be one of/);
+    assert.throws(() => compileSanMatchers({ matchTypedSubjectAltNames: [{ sanType: "URI" }] }, "vc"), /matcher: a SAN matcher needs a StringMatcher/);
+  });
+
+  it("maps TLS errors to Envoy's transport failure reasons", () => {
+    const err = (code: string, message: string) => Object.assign(new Error(message), { code });
+    assert.equal(
+      tlsFailureReason(err("UNABLE_TO_VERIFY_LEAF_SIGNATURE", "unable to verify the first certificate"), undefined),
+      "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: X509_verify_cert: certificate verification error at depth 0: unable to verify the first certificate:TLS_error_end",
+    );
+    assert.equal(
+      tlsFailureReason(err("ERR_SSL_WRONG_VERSION_NUMBER", "C0:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../ssl/record/ssl3_record.c:354:"), undefined),
+      "TLS_error:|268435703:SSL routines:OPENSSL_internal:WRONG_VERSION_NUMBER:TLS_error_end",
+    );
+    assert.equal(
+      tlsFailureReason(err("ERR_SSL_TLSV1_ALERT_UNKNOWN_CA", "C0:error:0A000418:SSL routines:ssl3_read_bytes:tlsv1 alert unknown ca:x.c:1:SSL alert number 48"), undefined),
+      "TLS_error:|268436504:SSL routines:OPENSSL_internal:TLSV1_ALERT_UNKNOWN_CA:TLS_error_end",
+    );
+    assert.equal(tlsFailureReason(err("ECONNRESET", "socket hang up"), undefined), "TLS_error:|33554536:system library:OPENSSL_internal:Connection reset by peer:TLS_error_end");
+  });
+
+  it("reads autoSni / autoSanValidation from the HTTP protocol options", () => {
+    const t = upstreamTlsFromCluster(cluster("x", HTTPS_IP, 1, { commonTlsContext: {} }, httpOptions({ upstreamHttpProtocolOptions: { autoSni: true } })), (f) => f);
+    assert.ok(t && t.kind === "tls");
+    assert.equal(t.autoSni, true);
+    assert.equal(t.autoSanValidation, false);
+    assert.equal(t.verify, false);
+    const sys = upstreamTlsFromCluster(cluster("x", HTTPS_IP, 1, { commonTlsContext: { validationContext: { systemRootCerts: {} } } }), (f) => f);
+    assert.ok(sys && sys.kind === "tls" && sys.verify, "system_root_certs verifies against node's roots");
+    assert.equal(upstreamTlsFromCluster(cluster("x", HTTPS_IP, 1, undefined), (f) => f), undefined);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Downstream: client certificate SAN matching on a DownstreamTlsContext
+
+describe("DownstreamTlsContext: client certificate SAN matchers", () => {
+  let proxy: ProxyServer;
+  let backend: http.Server;
+
+  const downstreamTls = (uri: string) => ({
+    name: "envoy.transport_sockets.tls",
+    typedConfig: {
+      "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+      requireClientCertificate: { value: true },
+      commonTlsContext: {
+        tlsCertificates: [{ certificateChain: { filename: file("server.crt") }, privateKey: { filename: file("server.key") } }],
+        validationContext: { trustedCa: { filename: file("client-ca.crt") }, matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { exact: uri } }] },
+      },
+    },
+  });
+
+  before(async () => {
+    backend = http.createServer((_req, res) => res.end("behind-mtls"));
+    await new Promise<void>((r) => backend.listen(8080, "127.0.68.58", () => r()));
+    const chain = (port: number, uri: string) => ({
+      name: `mtls-${port}`,
+      address: { socketAddress: { address: "127.0.68.57", portValue: port } },
+      filterChains: [{ filters: [hcmTo("app")], transportSocket: downstreamTls(uri) }],
+    });
+    proxy = new ProxyServer({
+      node: { id: "downstream-san" },
+      accessLog: false,
+      staticResources: {
+        clusters: [cluster("app", "127.0.68.58", 8080, undefined)],
+        listeners: [chain(8443, "spiffe://cluster.local/ns/default/sa/client"), chain(8444, "spiffe://cluster.local/ns/default/sa/someone-else")],
+      },
+    });
+    await proxy.start();
+  });
+
+  after(async () => {
+    await proxy.close();
+    backend.closeAllConnections();
+    await new Promise<void>((r) => backend.close(() => r()));
+  });
+
+  function get(port: number): Promise<{ status: number; body: string } | Error> {
+    return new Promise((resolve) => {
+      const req = https.request({ host: "127.0.68.57", port, path: "/", servername: "gateway.example.com", ca: pem("ca.crt"), cert: pem("client.crt"), key: pem("client.key"), agent: false }, (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on("error", resolve);
+      req.end();
+    });
+  }
+
+  it("accepts a client certificate whose SAN matches, refuses one that does not (ssl.fail_verify_san)", async () => {
+    const ok = await get(8443);
+    assert.ok(!(ok instanceof Error), String(ok));
+    assert.deepEqual(ok, { status: 200, body: "behind-mtls" });
+    const refused = await get(8444);
+    assert.ok(refused instanceof Error, "the connection is closed");
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(proxy.stats.counter("listener.127.0.68.57_8444.ssl.fail_verify_san").value, 1);
+    assert.equal(proxy.stats.counter("listener.127.0.68.57_8443.ssl.fail_verify_san").value, 0);
+  });
+
+  it("SAN matchers without a trusted CA are refused", () => {
+    const bad = new ProxyServer({
+      node: { id: "bad-downstream-san" },
+      accessLog: false,
+      staticResources: {
+        listeners: [
+          {
+            name: "bad",
+            address: { socketAddress: { address: "127.0.68.57", portValue: 8445 } },
+            filterChains: [
+              {
+                filters: [hcmTo("app")],
+                transportSocket: {
+                  name: "envoy.transport_sockets.tls",
+                  typedConfig: {
+                    "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                    commonTlsContext: {
+                      tlsCertificates: [{ certificateChain: { filename: file("server.crt") }, privateKey: { filename: file("server.key") } }],
+                      validationContext: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { exact: "x" } }] },
+                    },
+                  },
+                },
+              },
+            ],
+          },
+        ],
+      },
+    });
+    return assert.rejects(bad.start(), /filterChains\[0\]\.transportSocket\.commonTlsContext\.validationContext: SAN-based verification/);
+  });
+});
+
+function hcmTo(cluster: string): ProtoObject {
+  return {
+    name: "envoy.filters.network.http_connection_manager",
+    typedConfig: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+      statPrefix: "mtls",
+      routeConfig: { name: "r", virtualHosts: [{ name: "v", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster } }] }] },
+      httpFilters: [{ name: "envoy.filters.http.router", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the control plane: a DestinationRule with tls mode SIMPLE
+
+describe("DestinationRule tls SIMPLE through the control plane", () => {
+  const CLIENT_IP = "127.0.68.60";
+  const SECURE_IP = "127.0.68.61";
+  const dir = mkdtempSync(join(tmpdir(), "tsmesh-upstream-tls-"));
+  let discovery: Discovery;
+  let proxy: ProxyServer;
+  let backend: HttpsBackend;
+
+  const MESH = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: secure, namespace: default}
+spec:
+  hosts: [secure.example.com]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{number: 8443, name: http, protocol: HTTP}]
+  endpoints: [{address: ${SECURE_IP}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: secure, namespace: default}
+spec:
+  host: secure.example.com
+  trafficPolicy:
+    tls: {mode: SIMPLE, caCertificates: ${file("ca.crt")}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: client-1, namespace: default}
+spec:
+  address: ${CLIENT_IP}
+  labels: {app: client}
+`;
+
+  before(async () => {
+    writeFileSync(join(dir, "mesh.yaml"), MESH);
+    backend = await new HttpsBackend("secure-backend", {}).start(SECURE_IP, 8443);
+    discovery = new Discovery({ configPaths: [dir], xdsAddress: "127.0.0.1:0", monitoringAddress: "", log: () => {} });
+    const { xdsPort } = await discovery.start();
+    proxy = new ProxyServer({
+      discoveryAddress: `127.0.0.1:${xdsPort}`,
+      node: { id: proxyNodeId("sidecar", CLIENT_IP, "client-1", "default"), metadata: { NAMESPACE: "default", LABELS: { app: "client" }, INTERCEPTION_MODE: "NONE" } },
+      ip: CLIENT_IP,
+      accessLog: false,
+      log: () => {},
+    });
+    await proxy.start();
+    await proxy.ready();
+  });
+
+  after(async () => {
+    await proxy.close();
+    await discovery.close();
+    await backend.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the app's plaintext request leaves the sidecar as TLS, verified against caCertificates, SNI from the host (auto_sni)", async () => {
+    const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host: CLIENT_IP, port: 15001, path: "http://secure.example.com:8443/cp", headers: { host: "secure.example.com:8443" }, agent: false }, (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.setTimeout(5000, () => req.destroy(new Error("timeout")));
+      req.on("error", reject);
+      req.end();
+    });
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.body, "secure-backend");
+    const seen = backend.seen.at(-1)!;
+    assert.equal(seen.url, "/cp");
+    assert.equal(seen.sni, "secure.example.com");
+    const name = "outbound|8443||secure.example.com";
+    assert.equal(proxy.stats.counter(`cluster.${name}.ssl.handshake`).value, 1);
+    assert.equal(proxy.stats.counter(`cluster.${name}.upstream_cx_http1_total`).value, 1);
+  });
+});
