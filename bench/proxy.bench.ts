@@ -40,7 +40,7 @@
 // 127.0.90.3:8080 / 127.0.90.4:8080 the pair (client side / server side). Admin and health ports are 0.
 //
 // Requirements: `wrk` and `nginx` on PATH (Debian: apt-get install wrk nginx); the bench installs
-// nothing. Bounded: each load run ≤ 15 s, a watchdog kills every child and exits after 175 s.
+// nothing. Bounded: each load run ≤ 15 s, a watchdog kills every child and exits after 260 s.
 // All tsmesh proxies run with the node flags `tsmesh up` gives them (PROXY_NODE_FLAGS).
 // Knobs: BENCH_CONFIGS=direct,nginx,tsmesh,pair,mesh (subset/order), BENCH_SAT_S (10), BENCH_RATE_S (10),
 // BENCH_WARMUP_S (3), BENCH_RATE (1000), BENCH_CONNECTIONS (16), BENCH_PROXY_NODE_ARGS (node flags
@@ -66,7 +66,7 @@ const WARMUP_S = clampS(process.env.BENCH_WARMUP_S, 3);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const BODY_BYTES = 1024;
-const WATCHDOG_MS = 175_000;
+const WATCHDOG_MS = 260_000;
 const ALL_CONFIGS = ["direct", "nginx", "tsmesh", "pair", "mesh"] as const;
 type ConfigName = (typeof ALL_CONFIGS)[number];
 

@@ -467,14 +467,13 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
     let authority = req.host;
     let path = req.target;
     if (path.charCodeAt(0) !== 47 /* / */) {
-      // Absolute-form (explicit proxy): the target is in the request line.
-      try {
-        const u = new URL(path);
-        authority = u.host;
-        path = u.pathname + u.search;
-      } catch {
-        path = "/";
-      }
+      // Absolute-form (explicit proxy, every request of local mode's apps): the target is in the
+      // request line. Split by hand; new URL() per request cost about 3% of a sidecar's CPU.
+      const t = splitAbsoluteForm(path);
+      if (t) {
+        authority = t.authority;
+        path = t.path;
+      } else path = "/";
     }
     this.rqHttp1.inc();
     this.onStream({ protocol: req.protocol, method: req.method, authority, path, scheme: conn.scheme, headers: req.headers, endToEnd: true, body: req.body, remote: conn.remote }, ds);
@@ -526,13 +525,11 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
     let path = req.url ?? "/";
     // Absolute-form (explicit proxy): the target is in the request line.
     if (!path.startsWith("/") && /^https?:\/\//i.test(path)) {
-      try {
-        const u = new URL(path);
-        authority = u.host;
-        path = u.pathname + u.search;
-      } catch {
-        path = "/";
-      }
+      const t = splitAbsoluteForm(path);
+      if (t) {
+        authority = t.authority;
+        path = t.path;
+      } else path = "/";
     }
     return {
       protocol: req.httpVersion === "1.0" ? "HTTP/1.0" : "HTTP/1.1",
@@ -913,3 +910,30 @@ class ActiveStream implements Activity, ResponseDecorator {
 }
 
 const EMPTY_HEADERS: http.OutgoingHttpHeaders = Object.freeze({}) as http.OutgoingHttpHeaders;
+
+/**
+ * `http://host[:port][/path][?query]` → authority and origin-form path (userinfo dropped, host
+ * lower-cased as URL parsing would); undefined when it is not an absolute http(s) URI.
+ */
+export function splitAbsoluteForm(target: string): { authority: string; path: string } | undefined {
+  const sep = target.indexOf("://");
+  if (sep <= 0) return undefined;
+  const scheme = target.slice(0, sep).toLowerCase();
+  if (scheme !== "http" && scheme !== "https") return undefined;
+  const start = sep + 3;
+  let end = start;
+  while (end < target.length) {
+    const c = target.charCodeAt(end);
+    if (c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */) break;
+    end++;
+  }
+  let authority = target.slice(start, end);
+  const at = authority.lastIndexOf("@");
+  if (at >= 0) authority = authority.slice(at + 1);
+  if (authority === "") return undefined;
+  let path = target.slice(end);
+  const hash = path.indexOf("#");
+  if (hash >= 0) path = path.slice(0, hash);
+  if (path === "" || path.charCodeAt(0) === 63) path = "/" + path;
+  return { authority: authority.toLowerCase(), path };
+}
