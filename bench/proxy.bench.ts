@@ -43,7 +43,7 @@
 // nothing. Bounded: each load run ≤ 15 s, a watchdog kills every child and exits after 260 s.
 // All tsmesh proxies run with the node flags `tsmesh up` gives them (PROXY_NODE_FLAGS).
 // Knobs: BENCH_CONFIGS=direct,nginx,tsmesh,pair,mesh (subset/order), BENCH_SAT_S (10), BENCH_RATE_S (10),
-// BENCH_WARMUP_S (3), BENCH_RATE (1000), BENCH_CONNECTIONS (16), BENCH_PROXY_NODE_ARGS (node flags
+// BENCH_WARMUP_S (3), BENCH_RATE (1000), BENCH_MESH_ACCESS_LOG=off (the mesh proxies without access logs), BENCH_CONNECTIONS (16), BENCH_PROXY_NODE_ARGS (node flags
 // for the tsmesh proxies, e.g. --cpu-prof), BENCH_KEEP_LOGS=DIR (keep proxy/nginx logs and configs, and
 // the proxies' --cpu-prof / --heap-prof output: they run in the bench's temp directory).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -804,7 +804,7 @@ async function startMesh(dir: string): Promise<Running> {
     ] as const) {
       const args = proxyCommandArgs(w, { tsmeshBin: bin, xdsAddress: MESH_XDS, concurrency: 1 });
       // tsmesh up sends a proxy's stdout (its access log) to a file; so does --access-log FILE.
-      args.push("--access-log", join(dir, `${w.name}.access.log`));
+      args.push("--access-log", process.env.BENCH_MESH_ACCESS_LOG === "off" ? "off" : join(dir, `${w.name}.access.log`));
       const stderr: string[] = [];
       const child = spawnChild(process.execPath, [...args.slice(0, PROXY_NODE_FLAGS.length), ...nodeArgs, ...args.slice(PROXY_NODE_FLAGS.length)], stderr, dir);
       child.stdout!.resume();

@@ -95,33 +95,44 @@ const FLUSH_BYTES = 64 * 1024;
  * request instead costs a thread-pool round trip each (+50% CPU per request at 1,000 rps).
  */
 const FLUSH_INTERVAL_MS = 1000;
+/** Output that cannot keep up: past this much queued in the stream, lines are dropped (counted). */
+const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
-/** Writes access log lines to stdout or a file; bounded buffer, flushed in batches. */
+/**
+ * Writes access log lines to stdout or a file in batches. Each line is copied into a 64 KiB
+ * buffer as it is logged, so the strings it was built from die young instead of being held
+ * (and promoted to the old generation) until the flush.
+ */
 export class AccessLog {
   private readonly out: NodeJS.WritableStream | WriteStream;
-  private pending: string[] = [];
-  private pendingBytes = 0;
+  private buf = Buffer.allocUnsafeSlow(FLUSH_BYTES);
+  private used = 0;
   private timer: NodeJS.Timeout | undefined;
   private dropped = 0;
 
   constructor(
     path: string | undefined,
-    private readonly maxBuffered = 10_000,
     private readonly flushIntervalMs = FLUSH_INTERVAL_MS,
   ) {
     this.out = !path || path === "/dev/stdout" || path === "-" ? process.stdout : createWriteStream(path, { flags: "a" });
   }
 
   log(e: AccessLogEntry): void {
-    if (this.pending.length >= this.maxBuffered) {
+    if ((this.out as { writableLength?: number }).writableLength! > MAX_QUEUED_BYTES) {
       this.dropped++;
       return;
     }
     const line = formatEntry(e);
-    this.pending.push(line);
-    this.pendingBytes += line.length;
-    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
-    else if (this.timer === undefined) {
+    // A UTF-8 byte per char for ASCII lines; 3 is the worst case.
+    if (this.used + line.length * 3 > FLUSH_BYTES) {
+      this.flush();
+      if (line.length * 3 > FLUSH_BYTES) {
+        this.out.write(line);
+        return;
+      }
+    }
+    this.used += this.buf.write(line, this.used);
+    if (this.timer === undefined) {
       this.timer = setTimeout(() => this.flush(), this.flushIntervalMs);
       this.timer.unref();
     }
@@ -130,11 +141,11 @@ export class AccessLog {
   flush(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.pending.length === 0) return;
-    const text = this.pending.join("");
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.out.write(text);
+    if (this.used === 0) return;
+    // The stream keeps the chunk until written: hand it over and start a new buffer.
+    this.out.write(this.buf.subarray(0, this.used));
+    this.buf = Buffer.allocUnsafeSlow(FLUSH_BYTES);
+    this.used = 0;
     if (this.dropped > 0) {
       process.stderr.write(`proxy: access log dropped ${this.dropped} lines (output too slow)\n`);
       this.dropped = 0;
