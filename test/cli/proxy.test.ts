@@ -147,14 +147,8 @@ describe("tsmesh proxy --bootstrap (static Envoy config)", () => {
   });
 });
 
-describe("tsmesh proxy --concurrency 2 with a control plane", () => {
-  const dir = mkdtempSync(join(tmpdir(), "tsmesh-proxy-workers-"));
-  const GW = "127.0.64.11";
-  let discovery: Discovery;
-  let child: ChildProcessWithoutNullStreams;
-  let out = "";
-  const backends: Backend[] = [];
-  const mesh = (path: string) => `apiVersion: networking.istio.io/v1
+/** A web ServiceEntry behind an ingress Gateway, routed (all, or only `path`) by a VirtualService. */
+const gatewayMesh = (endpoint: string, path?: string) => `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: web, namespace: default}
 spec:
@@ -162,7 +156,7 @@ spec:
   location: MESH_INTERNAL
   resolution: STATIC
   ports: [{number: 8080, name: http, protocol: HTTP}]
-  endpoints: [{address: 127.0.64.12}]
+  endpoints: [{address: ${endpoint}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -177,12 +171,20 @@ metadata: {name: web, namespace: default}
 spec:
   hosts: ["*"]
   gateways: [gw]
-  http: [{match: [{uri: {prefix: ${path}}}], route: [{destination: {host: web.default.svc.cluster.local}}]}]
+  http: [{${path ? `match: [{uri: {prefix: ${path}}}], ` : ""}route: [{destination: {host: web.default.svc.cluster.local}}]}]
 `;
+
+describe("tsmesh proxy --concurrency 2 with a control plane", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tsmesh-proxy-workers-"));
+  const GW = "127.0.64.11";
+  let discovery: Discovery;
+  let child: ChildProcessWithoutNullStreams;
+  let out = "";
+  const backends: Backend[] = [];
 
   before(async () => {
     backends.push(await Backend.start("web", "127.0.64.12", 8080));
-    writeFileSync(join(dir, "mesh.yaml"), mesh("/one"));
+    writeFileSync(join(dir, "mesh.yaml"), gatewayMesh("127.0.64.12", "/one"));
     discovery = new Discovery({ configPaths: [dir], xdsAddress: "127.0.0.1:0", monitoringAddress: "", log: () => {} });
     const { xdsPort } = await discovery.start();
     child = spawn(process.execPath, [
@@ -207,7 +209,7 @@ spec:
   it("every worker serves the ADS config, and a change reaches them all", async () => {
     await eventually("routed", async () => (await request(`http://${GW}:8080/one`)).status === 200, 10_000);
     for (let i = 0; i < 10; i++) assert.equal((await request(`http://${GW}:8080/one`)).body, "web");
-    writeFileSync(join(dir, ".mesh.tmp"), mesh("/two"));
+    writeFileSync(join(dir, ".mesh.tmp"), gatewayMesh("127.0.64.12", "/two"));
     renameSync(join(dir, ".mesh.tmp"), join(dir, "mesh.yaml"));
     await eventually("new route on every worker", async () => {
       for (let i = 0; i < 10; i++) if ((await request(`http://${GW}:8080/two`)).status !== 200) return false;
@@ -227,34 +229,7 @@ describe("tsmesh proxy --bootstrap with dynamic_resources (ADS through the xds-g
 
   before(async () => {
     backend = await Backend.start("dyn-web", "127.0.64.32", 8080);
-    writeFileSync(
-      join(dir, "mesh.yaml"),
-      `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: web, namespace: default}
-spec:
-  hosts: [web.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: 8080, name: http, protocol: HTTP}]
-  endpoints: [{address: 127.0.64.32}]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: default}
-spec:
-  selector: {istio: ingressgateway}
-  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ["*"]}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: web, namespace: default}
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http: [{route: [{destination: {host: web.default.svc.cluster.local}}]}]
-`,
-    );
+    writeFileSync(join(dir, "mesh.yaml"), gatewayMesh("127.0.64.32"));
     discovery = new Discovery({ configPaths: [dir], xdsAddress: "127.0.0.1:0", monitoringAddress: "", log: () => {} });
     const { xdsPort } = await discovery.start();
     // Istio's bootstrap shape: node identity and labels in the bootstrap, ADS over a static cluster.
