@@ -13,7 +13,9 @@
 //
 // Response framing follows node:http: Content-Length when given, else chunked (HTTP/1.1) or
 // until close (HTTP/1.0); a Date header when none is set; `connection: close` when the connection
-// will close (the request asked for it, HTTP/1.0 without keep-alive, or the listener drains).
+// will close (the request asked for it, HTTP/1.0 without keep-alive, the listener drains, or — as
+// in Envoy — the response starts before the request body finished arriving: the rest of the body
+// is then dropped and the connection closed after the response, never read as a next request).
 import type * as http from "node:http";
 import type * as net from "node:net";
 import { ChunkedDecoder, encodeChunk, hasToken, HopHeaders, httpDate, invalidHead, LAST_CHUNK, parseContentLength, parseEndToEnd, serializeHeaders, statusLine } from "../upstream/h1-codec.js";
@@ -30,6 +32,12 @@ const ABSOLUTE = /^https?:\/\//i;
 /** A request target the fast path leaves to node:http (anything but visible ASCII). */
 const TARGET_INVALID = /[^\x21-\x7e]/;
 const keepAliveTimers = timerList(KEEP_ALIVE_MS);
+/**
+ * Envoy's delayed_close_timeout (1 s): after a response sent while the request body was still
+ * arriving, the rest of the body is read and dropped for this long (so the peer reads the response
+ * rather than a reset), then the connection is closed.
+ */
+const DELAYED_CLOSE_MS = 1000;
 /** Pipelined bytes kept while a response is in progress before the socket is paused. */
 const MAX_PIPELINED = 64 * 1024;
 /** Response bodies up to this size are copied into one buffer with the head (one write). */
@@ -201,6 +209,9 @@ export class H1Response extends Downstream {
     if (headers.date === undefined) head += "date: " + httpDate() + "\r\n";
     const noBody = this.isHead || status === 204 || status === 304 || status < 200;
     this.bodyAllowed = !noBody;
+    // A response before the request body finished arriving: the connection cannot be reused
+    // (Envoy: connection: close, then the connection closes once the response is out).
+    if (this.respondsEarly()) this.keepAlive = false;
     if (!noBody && headers["content-length"] === undefined) {
       if (this.protocol === "HTTP/1.1") {
         head += "transfer-encoding: chunked\r\n";
@@ -308,6 +319,8 @@ export class H1ServerConnection {
   private servedAtArm = 0;
   /** node:http's headersTimeout (60 s) for a request head that is still incomplete. */
   private headersTimer: TimerEntry | undefined = undefined;
+  /** The delayed close after a response that came before the end of its request's body. */
+  private closeTimer: TimerEntry | undefined = undefined;
   private readonly hop = new HopHeaders();
   private readonly onDataFn = (c: Buffer) => this.onData(c);
   private readonly onDrainFn = () => this.active?.drained();
@@ -496,6 +509,9 @@ export class H1ServerConnection {
       this.idle.cancel();
       this.headersTimer?.cancel();
       this.socket.end();
+      // The request body is still arriving: it is read and dropped until the peer closes, for at
+      // most the delayed close timeout.
+      if (body !== undefined) this.closeTimer = timerList(DELAYED_CLOSE_MS).start(() => this.socket.destroy());
       return;
     }
     if (this.pausedForPipeline) {
@@ -532,6 +548,7 @@ export class H1ServerConnection {
     this.closed = true;
     this.idle.cancel();
     this.headersTimer?.cancel();
+    this.closeTimer?.cancel();
     this.host.forget(this);
     const ds = this.active;
     this.active = undefined;

@@ -1,7 +1,8 @@
 // The downstream side of an HTTP/2 stream (h2c prior knowledge): response headers with
 // `respond`, trailers after the body (`waitForTrailers`, so gRPC's grpc-status arrives as real
-// trailers), trailers-only responses (HEADERS with END_STREAM), RST_STREAM for resets. The request
-// side is the stream's pseudo-headers and its readable body.
+// trailers), trailers-only responses (HEADERS with END_STREAM), RST_STREAM for resets, and — as
+// Envoy — RST_STREAM(NO_ERROR) after a response that completed while the request was still
+// arriving. The request side is the stream's pseudo-headers and its readable body.
 import type * as http from "node:http";
 import * as http2 from "node:http2";
 import { Downstream } from "./router.js";
@@ -50,7 +51,9 @@ export class H2Downstream extends Downstream {
         stream.sendTrailers(t);
       } catch {
         stream.close();
+        return;
       }
+      this.closeUnfinishedRequest();
     });
   }
 
@@ -66,10 +69,22 @@ export class H2Downstream extends Downstream {
     if (this.stream.destroyed || this.stream.closed) return;
     this.sent = true;
     this.touch();
+    this.respondsEarly();
     const h = h2SafeHeaders(headers);
     h[":status"] = status;
     if (endStream) this.ended = true;
     this.stream.respond(h, { endStream, waitForTrailers: !endStream });
+    if (endStream) this.closeUnfinishedRequest();
+  }
+
+  /**
+   * The response is complete (its END_STREAM submitted) while the client is still sending the
+   * request: RST_STREAM with NO_ERROR asks it to stop (RFC 9113 §8.1; Envoy resets such a stream
+   * as it ends). Submitted after the response's last frame, so none of it is cancelled.
+   */
+  private closeUnfinishedRequest(): void {
+    const s = this.stream;
+    if (!this.requestComplete && !s.destroyed && !s.closed) s.close(http2.constants.NGHTTP2_NO_ERROR);
   }
 
   write(chunk: Buffer): boolean {

@@ -3,7 +3,8 @@
 // node:http server (HTTP/1.x, with 100-continue, keep-alive and Upgrade). Both feed one
 // protocol-neutral request path: route (RDS, looked up per request so route updates apply to open
 // connections) → fault filter → router, with the stream idle timeout, request timeout and
-// max_stream_duration (route, else HCM; grpc-timeout with grpc_timeout_header_max), the request
+// max_stream_duration (route, else HCM; grpc-timeout with grpc_timeout_header_max) answering as
+// Envoy's do (504 once the whole request arrived, 408 while it is still arriving), the request
 // body buffer bounded by the listener's per_connection_buffer_limit_bytes, and Envoy's access log
 // line and http.PREFIX.* stats.
 import { randomUUID } from "node:crypto";
@@ -209,6 +210,9 @@ class H1Downstream extends Downstream {
   respond(status: number, headers: http.OutgoingHttpHeaders, endStream: boolean): void {
     if (this.res.destroyed) return;
     this.touch();
+    // A response before the request body finished arriving: `connection: close`, and node closes
+    // the connection after it (Envoy cannot reuse such a connection either).
+    if (this.respondsEarly()) this.res.shouldKeepAlive = false;
     this.res.writeHead(status, headers);
     if (endStream) this.res.end();
   }
@@ -369,6 +373,8 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
   readonly rqTimeout;
   /** @internal */
   readonly rqMaxDurationReached;
+  /** @internal */
+  readonly rqResponseBeforeRqComplete;
   private readonly rqRxReset;
   private readonly cxProtocolError;
 
@@ -391,6 +397,7 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
     this.rqIdleTimeout = s.counter("downstream_rq_idle_timeout");
     this.rqTimeout = s.counter("downstream_rq_timeout");
     this.rqMaxDurationReached = s.counter("downstream_rq_max_duration_reached");
+    this.rqResponseBeforeRqComplete = s.counter("downstream_rq_response_before_rq_complete");
     this.rqRxReset = s.counter("downstream_rq_rx_reset");
     this.cxProtocolError = s.counter("downstream_cx_protocol_error");
     this.rqByClass = [1, 2, 3, 4, 5].map((n) => s.counter(`downstream_rq_${n}xx`));
@@ -630,6 +637,8 @@ class ActiveStream implements Activity, ResponseDecorator {
   private plan: RouteForwardPlan | undefined = undefined;
   private corsHeaders: http.OutgoingHttpHeaders | undefined = undefined;
   private forwardedFor: string | undefined = undefined;
+  /** The router has the request (a stream timer stops it through `abort`). */
+  private forwarding = false;
   private finished = false;
 
   constructor(
@@ -642,6 +651,16 @@ class ActiveStream implements Activity, ResponseDecorator {
 
   touch(): void {
     this.idle?.refresh();
+  }
+
+  responseBeforeRequestComplete(): void {
+    this.hcm.rqResponseBeforeRqComplete.inc();
+  }
+
+  /** Envoy's remoteDecodeComplete: the downstream sent the whole request. */
+  private get requestComplete(): boolean {
+    const b = this.body;
+    return b === undefined || b.ended;
   }
 
   run(): void {
@@ -676,8 +695,7 @@ class ActiveStream implements Activity, ResponseDecorator {
     this.headers = headers;
     const ct = rh["content-type"];
     this.grpc = typeof ct === "string" ? ct.startsWith("application/grpc") : String(ct ?? "").startsWith("application/grpc");
-    const body = (this.body = req.body ? new RequestBody(req.body, cfg.bufferLimitBytes, this) : RequestBody.empty());
-    if (this.requestTimer !== undefined) body.onEnded(() => this.requestTimer?.cancel());
+    this.ds.request = this.body = req.body ? new RequestBody(req.body, cfg.bufferLimitBytes, this) : RequestBody.empty();
     try {
       this.route();
     } catch (err) {
@@ -685,15 +703,34 @@ class ActiveStream implements Activity, ResponseDecorator {
     }
   }
 
+  // Envoy's onIdleTimeout / onRequestTimeout / onStreamMaxDurationReached: a local reply with
+  // maybeRequestTimeoutCode (504 once the whole request arrived, else 408 — gRPC maps it, UNAVAILABLE
+  // or UNKNOWN), or a reset once the response started.
+
   private onIdle(): void {
+    if (this.finished) return;
     this.hcm.rqIdleTimeout.inc();
-    this.abort.abort(LOCAL_REPLIES.streamIdleTimeout());
+    this.stopWith(LOCAL_REPLIES.streamIdleTimeout(this.requestComplete));
   }
 
   private onRequestTimeout(): void {
-    if (this.ds.headersSent) return;
+    if (this.finished) return;
     this.hcm.rqTimeout.inc();
-    this.abort.abort(LOCAL_REPLIES.requestTimeout());
+    this.stopWith(LOCAL_REPLIES.requestTimeout(this.requestComplete));
+  }
+
+  /**
+   * A stream timer fired: the router's forward stops with the reply (or resets a started response);
+   * before the router has the request (a fault delay) the reply goes out at once, as Envoy's does.
+   */
+  private stopWith(reply: Reply): void {
+    this.abort.abort(reply);
+    if (this.forwarding) return;
+    try {
+      this.local(reply);
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
   /**
@@ -725,12 +762,9 @@ class ActiveStream implements Activity, ResponseDecorator {
   private onMaxDuration(): void {
     if (this.finished) return;
     this.hcm.rqMaxDurationReached.inc();
-    // Envoy's maybeRequestTimeoutCode: 504 once the whole request arrived, else 408; a started
-    // response is reset instead.
-    const complete = this.body === undefined || this.body.ended;
-    const reply: Reply = { status: complete ? 504 : 408, body: "downstream duration timeout", details: "max_duration_timeout" };
+    const reply: Reply = LOCAL_REPLIES.maxStreamDuration(this.requestComplete);
     if (this.grpc) reply.grpcStatus = 4; // DEADLINE_EXCEEDED
-    this.abort.abort(reply);
+    this.stopWith(reply);
   }
 
   decorateResponse(h: http.OutgoingHttpHeaders): void {
@@ -797,6 +831,7 @@ class ActiveStream implements Activity, ResponseDecorator {
   }
 
   private afterFault(plan: RouteForwardPlan, fault: FaultConfig | undefined, abort: LocalReply | undefined): void {
+    if (this.finished) return; // a stream timer answered during the fault delay
     const hcm = this.hcm;
     const req = this.req;
     const headers = this.headers;
@@ -844,6 +879,10 @@ class ActiveStream implements Activity, ResponseDecorator {
       });
     }
     if (cors?.kind === "actual") this.corsHeaders = cors.responseHeaders;
+    // Envoy disarms the request timeout once the end of the request passed every filter: the
+    // whole body arrived and the router has it.
+    if (this.requestTimer !== undefined) body.onEnded(() => this.requestTimer?.cancel());
+    this.forwarding = true;
     hcm.deps.router.forward(
       {
         cluster,

@@ -12,6 +12,15 @@ export interface LocalReply {
 
 const UPSTREAM_RESET = "upstream connect error or disconnect/reset before headers. reset reason: ";
 
+/**
+ * Envoy's Utility::maybeRequestTimeoutCode: the HCM's stream timers (stream idle, request,
+ * max_stream_duration) answer 504 once the downstream sent the whole request, and 408 while it is
+ * still arriving (after which an HTTP/1 connection cannot be reused: it closes).
+ */
+export function requestTimeoutCode(requestComplete: boolean): number {
+  return requestComplete ? 504 : 408;
+}
+
 export const LOCAL_REPLIES = {
   noRoute: (): LocalReply => ({ status: 404, body: "", flag: "NR", details: "route_not_found" }),
   noCluster: (): LocalReply => ({ status: 503, body: "", flag: "NC", details: "cluster_not_found" }),
@@ -34,6 +43,10 @@ export const LOCAL_REPLIES = {
   faultAbort: (status: number): LocalReply => ({ status, body: "fault filter abort", flag: "FI", details: "fault_filter_abort" }),
   badRequest: (): LocalReply => ({ status: 400, body: "Bad Request", flag: "DPE", details: "http1.codec_error" }),
   headersTooLarge: (): LocalReply => ({ status: 431, body: "Request Header Fields Too Large", flag: "DPE", details: "http1.headers_too_large" }),
-  requestTimeout: (): LocalReply => ({ status: 408, body: "request timeout", details: "request_overall_timeout" }),
-  streamIdleTimeout: (): LocalReply => ({ status: 408, body: "stream timeout", flag: "SI", details: "stream_idle_timeout" }),
+  /** The HCM's request_timeout (no response flag, as in Envoy). */
+  requestTimeout: (requestComplete: boolean): LocalReply => ({ status: requestTimeoutCode(requestComplete), body: "request timeout", details: "request_overall_timeout" }),
+  /** The HCM's stream_idle_timeout. */
+  streamIdleTimeout: (requestComplete: boolean): LocalReply => ({ status: requestTimeoutCode(requestComplete), body: "stream timeout", flag: "SI", details: "stream_idle_timeout" }),
+  /** The route's (else the HCM's) max_stream_duration (a gRPC request gets DEADLINE_EXCEEDED). */
+  maxStreamDuration: (requestComplete: boolean): LocalReply => ({ status: requestTimeoutCode(requestComplete), body: "downstream duration timeout", details: "max_duration_timeout" }),
 };

@@ -24,7 +24,7 @@ import { grpcToHttpStatus } from "../upstream/outlier.js";
 import { appendHeader, headerLine } from "../upstream/h1-codec.js";
 import { BodyMode, type H1Exchange, type H1ExchangeOwner } from "../upstream/pool-h1.js";
 import { H2ConnectError, h2PoolFor } from "../upstream/pool-h2.js";
-import { LOCAL_REPLIES, type LocalReply } from "./local-reply.js";
+import { LOCAL_REPLIES, type LocalReply, requestTimeoutCode } from "./local-reply.js";
 import { TimerEntry, timerList } from "../upstream/timers.js";
 import { durationMs, type ProtoObject } from "../../envoy/protos.js";
 import type { StatsStore } from "../stats.js";
@@ -48,6 +48,13 @@ export type Reply = LocalReply & { grpcStatus?: number };
 /** Stream activity (resets the HCM's stream idle timer). */
 export interface Activity {
   touch(): void;
+  /** A response starts before the downstream finished the request (downstream_rq_response_before_rq_complete). */
+  responseBeforeRequestComplete?(): void;
+}
+
+/** How far the downstream got with its request (the HCM's RequestBody): `ended` once all of it arrived. */
+export interface RequestProgress {
+  readonly ended: boolean;
 }
 
 /** Who follows a downstream: the forward in progress. */
@@ -80,9 +87,30 @@ export abstract class Downstream {
   listener: DownstreamListener | undefined = undefined;
   /** The stream's activity tracker (the HCM's stream idle timer), told about every write. */
   activity: Activity | undefined = undefined;
+  /**
+   * The request as the HCM reads it (none: complete). As in Envoy, a response that starts before
+   * the request is complete cannot leave an HTTP/1 connection reusable (it gets `connection: close`
+   * and the connection closes after it), and a response that ends before it resets an HTTP/2 stream
+   * with NO_ERROR (RFC 9113 §8.1) so the client stops sending.
+   */
+  request: RequestProgress | undefined = undefined;
 
   protected touch(): void {
     this.activity?.touch();
+  }
+
+  /** Whether the downstream sent the whole request. */
+  get requestComplete(): boolean {
+    const r = this.request;
+    return r === undefined || r.ended;
+  }
+
+  /** For `respond`: true when the request is still arriving (counted as a response before the request completed). */
+  protected respondsEarly(): boolean {
+    const r = this.request;
+    if (r === undefined || r.ended) return false;
+    this.activity?.responseBeforeRequestComplete?.();
+    return true;
   }
 
   protected emitGone(): void {
@@ -455,7 +483,7 @@ export function upstreamIsH2(cluster: UpstreamCluster, downstream: DownstreamPro
   return p === "http2" || (p === "downstream" && downstream === "HTTP/2");
 }
 
-/** The HCM's stream timers stop a forward with a local reply (408 idle / request timeout). */
+/** The HCM's stream timers stop a forward with a local reply (stream idle, request, max stream duration). */
 export class StreamAbort {
   reason: Reply | undefined = undefined;
   private cb: ((r: Reply) => void) | undefined = undefined;
@@ -524,7 +552,7 @@ export function upstreamMaxStreamDurationMs(cluster: UpstreamCluster): number {
 
 /** Envoy's local reply when the cluster's max_stream_duration passes (408 before the request ended, else 504). */
 export function upstreamMaxDurationReply(requestComplete: boolean): LocalReply {
-  return { status: requestComplete ? 504 : 408, body: "upstream max stream duration reached", flag: "UMSDR", details: "upstream_max_stream_duration_reached" };
+  return { status: requestTimeoutCode(requestComplete), body: "upstream max stream duration reached", flag: "UMSDR", details: "upstream_max_stream_duration_reached" };
 }
 
 /** Envoy's local reply when the body outgrew the retry buffer while no try was in flight. */

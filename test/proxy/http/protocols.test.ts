@@ -399,13 +399,14 @@ describe("tsmesh proxy protocols", () => {
     assert.equal(seen.headers["transfer-encoding"], "chunked");
   });
 
-  it("answers 408 with flag SI after stream_idle_timeout, and 408 after request_timeout", async () => {
+  it("answers 504 with flag SI after stream_idle_timeout (request complete), and 408 after request_timeout (body still arriving)", async () => {
     h1b.behaviour = (path) => (path.startsWith("/idle") ? { hang: true } : {});
     try {
+      // (test/proxy/http/timeouts.test.ts has the full table: Envoy's maybeRequestTimeoutCode.)
       const r = await h1("/idle", { port: TIMEOUTS });
-      assert.equal(r.status, 408);
+      assert.equal(r.status, 504);
       assert.equal(r.body, "stream timeout");
-      await eventually("log", () => /"GET \/idle HTTP\/1\.1" 408 SI /.test(log()));
+      await eventually("log", () => /"GET \/idle HTTP\/1\.1" 504 SI /.test(log()));
       assert.equal(stat("http.timeouts.downstream_rq_idle_timeout"), 1);
       // A body that keeps trickling in keeps the stream alive, but the request must finish in request_timeout.
       const c = await RawConn.open(PROXY_IP, TIMEOUTS);
