@@ -6,6 +6,8 @@ export interface DiscoveryCliOptions {
   config: string[];
   xdsAddress: string;
   monitoringAddress: string;
+  /** Istio's mesh config YAML (istiod's --meshConfig). */
+  meshConfigFile?: string;
 }
 
 export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
@@ -15,7 +17,12 @@ export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) =
       return 2;
     }
   }
+  if (opts.meshConfigFile !== undefined && !existsSync(opts.meshConfigFile)) {
+    err(`tsmesh discovery: --mesh-config ${opts.meshConfigFile}: no such file`);
+    return 2;
+  }
   const discovery = new Discovery({
+    meshConfigFile: opts.meshConfigFile,
     configPaths: opts.config,
     xdsAddress: opts.xdsAddress,
     monitoringAddress: opts.monitoringAddress,

@@ -10,6 +10,8 @@ export interface UpCliOptions {
   extraConfig: string[];
   xdsAddress?: string;
   monitoringAddress?: string;
+  /** Istio's mesh config YAML (istiod's --meshConfig). */
+  meshConfigFile?: string;
   logDir?: string;
   concurrency?: number;
 }
@@ -44,6 +46,7 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     extraConfig: o.extraConfig,
     xdsAddress: o.xdsAddress,
     monitoringAddress: o.monitoringAddress,
+    meshConfigFile: o.meshConfigFile,
     logDir: o.logDir,
     proxyConcurrency: o.concurrency,
     log: (line) => out(`  ${line}`),

@@ -9,8 +9,9 @@ import { diagnostic } from "../core/errors.js";
 import { parseDocuments } from "../api/parse.js";
 import type { AnyResource } from "../api/resource.js";
 import { resourceKey, resourceName } from "../api/resource.js";
-import { validateParsed, type DocumentResult } from "../api/validate.js";
-import { CONFIG_EXTENSIONS, displayPath, listConfigFiles } from "./files.js";
+import type { DocumentResult } from "../api/validate.js";
+import { configMapKey, type ConfigMap } from "./configmap.js";
+import { CONFIG_EXTENSIONS, displayPath, listConfigFiles, validateDocument } from "./files.js";
 import type { ConfigStore } from "./store.js";
 
 export interface FileReport {
@@ -44,6 +45,8 @@ interface FileState {
   hash: string;
   /** Resources of the last version of this file that was fully valid. */
   lastGood?: AnyResource[];
+  /** ConfigMaps of that same version. */
+  lastGoodConfigMaps?: ConfigMap[];
   results: DocumentResult[];
   ok: boolean;
 }
@@ -218,7 +221,8 @@ export class DirectorySource {
         Object.assign(old, { mtimeMs: stat.mtimeMs, size: stat.size, ino: stat.ino });
         continue;
       }
-      const results = parseDocuments(text, displayPath(file)).map(validateParsed);
+      const validated = parseDocuments(text, displayPath(file)).map(validateDocument);
+      const results = validated.map((v) => v.result);
       const ok = results.every((r) => r.valid);
       const st: FileState = {
         mtimeMs: stat.mtimeMs,
@@ -229,6 +233,7 @@ export class DirectorySource {
         results: results.some((r) => r.diagnostics.length > 0) ? results : [],
         ok,
         lastGood: ok ? results.map((r) => r.resource!).filter(Boolean) : old?.lastGood,
+        lastGoodConfigMaps: ok ? validated.flatMap((v) => (v.configMap ? [v.configMap] : [])) : old?.lastGoodConfigMaps,
       };
       this.files.set(file, st);
       changed = true;
@@ -241,9 +246,35 @@ export class DirectorySource {
   /** Pushes the union of every file's last good resources into the store. */
   private publish(report: (r: FileReport) => void): void {
     const all: AnyResource[] = [];
+    const configMaps: ConfigMap[] = [];
     const owner = new Map<string, string>();
     const duplicates = new Set<string>();
     for (const [file, st] of [...this.files].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+      for (const m of st.lastGoodConfigMaps ?? []) {
+        const key = configMapKey(m.metadata.namespace, m.metadata.name);
+        const first = owner.get(key);
+        if (first !== undefined) {
+          const id = `${file}\0${key}`;
+          duplicates.add(id);
+          if (this.reportedDuplicates.has(id)) continue;
+          const dup = st.results.find((x) => x.kind === "ConfigMap" && x.name === m.metadata.name && x.namespace === m.metadata.namespace) ?? st.results[0];
+          report({
+            file: displayPath(file),
+            status: "rejected",
+            keptLastGood: false,
+            results: [
+              {
+                ...(dup ?? { file: displayPath(file), index: 0, line: m.source?.line ?? 1 }),
+                valid: false,
+                diagnostics: [diagnostic("TSMESH_DUPLICATE_RESOURCE", "metadata.name", `ConfigMap ${m.metadata.namespace}/${m.metadata.name} is already defined in ${displayPath(first)}; this copy is ignored`)],
+              },
+            ],
+          });
+          continue;
+        }
+        owner.set(key, file);
+        configMaps.push(m);
+      }
       for (const r of st.lastGood ?? []) {
         const key = resourceKey(r.kind, r.metadata.namespace, r.metadata.name);
         const first = owner.get(key);
@@ -271,7 +302,7 @@ export class DirectorySource {
       }
     }
     this.reportedDuplicates = duplicates;
-    const batch = this.store.replaceSource(this.id, all);
+    const batch = this.store.replaceSource(this.id, all, configMaps);
     if (batch) this.opts.onSynced?.(batch.version);
   }
 }

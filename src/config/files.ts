@@ -2,8 +2,9 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { diagnostic } from "../core/errors.js";
-import { parseDocuments } from "../api/parse.js";
+import { parseDocuments, type ParsedDocument } from "../api/parse.js";
 import { validateParsed, type DocumentResult } from "../api/validate.js";
+import { isConfigMapDocument, validateConfigMapDocument, type ConfigMap } from "./configmap.js";
 
 export const CONFIG_EXTENSIONS = /\.(ya?ml|json)$/i;
 
@@ -24,6 +25,15 @@ export function listConfigFiles(path: string): string[] {
   return out;
 }
 
+/**
+ * Validates one document of a config file: an Istio resource, or a Kubernetes ConfigMap (istiod's
+ * mesh config comes in one); anything else is reported as an unknown kind.
+ */
+export function validateDocument(doc: ParsedDocument): { result: DocumentResult; configMap?: ConfigMap } {
+  if (!doc.syntaxError && isConfigMapDocument(doc.value)) return validateConfigMapDocument(doc);
+  return { result: validateParsed(doc) };
+}
+
 /** Validates every document of one file; a file that cannot be read yields one error entry. */
 export function validateFile(file: string, displayName = file): DocumentResult[] {
   let text: string;
@@ -32,7 +42,7 @@ export function validateFile(file: string, displayName = file): DocumentResult[]
   } catch (err) {
     return [{ file: displayName, index: 0, line: 1, valid: false, diagnostics: [diagnostic("TSMESH_FILE_READ", "", (err as Error).message)] }];
   }
-  return parseDocuments(text, displayName).map(validateParsed);
+  return parseDocuments(text, displayName).map((d) => validateDocument(d).result);
 }
 
 /** Names a file relative to the working directory when that is shorter. */

@@ -1,8 +1,11 @@
 // The config store: validated Istio resources with a monotonically increasing version and change
 // events. Several sources feed it (a folder, extra layered folders, later Kubernetes); each source
-// replaces its whole set at once, so a change is applied completely or not at all.
+// replaces its whole set at once, so a change is applied completely or not at all. Beside the Istio
+// resources a source may provide Kubernetes ConfigMaps (istiod's mesh config lives in one); they are
+// layered the same way and reported in the same batches.
 import type { AnyResource, IstioKind } from "../api/resource.js";
 import { resourceKey } from "../api/resource.js";
+import { configMapKey, type ConfigMap } from "./configmap.js";
 
 export type ChangeType = "added" | "updated" | "deleted";
 
@@ -15,10 +18,21 @@ export interface ConfigChange {
   resource: AnyResource;
 }
 
+export interface ConfigMapChange {
+  type: ChangeType;
+  namespace: string;
+  name: string;
+  /** The ConfigMap after the change (before it, for "deleted"). */
+  configMap: ConfigMap;
+}
+
 export interface ChangeBatch {
   /** Store version after this batch. */
   version: number;
+  /** Istio resources added, updated or deleted (may be empty when only ConfigMaps changed). */
   changes: ConfigChange[];
+  /** ConfigMaps added, updated or deleted, when any. */
+  configMaps?: ConfigMapChange[];
 }
 
 export type ChangeListener = (batch: ChangeBatch) => void;
@@ -41,7 +55,9 @@ export class ConfigStore {
   /** Effective resources by key. */
   private readonly effective = new Map<string, Entry>();
   /** What each source currently provides, by key. */
-  private readonly sources = new Map<string, { priority: number; items: Map<string, AnyResource> }>();
+  private readonly sources = new Map<string, { priority: number; items: Map<string, AnyResource>; configMaps: Map<string, ConfigMap> }>();
+  /** Effective ConfigMaps by key, with the fingerprint of what their source gave. */
+  private readonly effectiveConfigMaps = new Map<string, { configMap: ConfigMap; fingerprint: string; source: string }>();
   private readonly listeners = new Set<ChangeListener>();
 
   get currentVersion(): number {
@@ -50,11 +66,14 @@ export class ConfigStore {
 
   /** Registers a source; higher priority wins when two sources define the same resource. */
   addSource(id: string, priority = 0): void {
-    if (!this.sources.has(id)) this.sources.set(id, { priority, items: new Map() });
+    if (!this.sources.has(id)) this.sources.set(id, { priority, items: new Map(), configMaps: new Map() });
   }
 
-  /** Replaces everything `source` provides; emits one batch (if anything changed). */
-  replaceSource(source: string, resources: readonly AnyResource[]): ChangeBatch | undefined {
+  /**
+   * Replaces everything `source` provides (its ConfigMaps too, when `configMaps` is given; left as
+   * they are otherwise); emits one batch (if anything changed).
+   */
+  replaceSource(source: string, resources: readonly AnyResource[], configMaps?: readonly ConfigMap[]): ChangeBatch | undefined {
     this.addSource(source);
     const src = this.sources.get(source)!;
     const before = src.items;
@@ -62,7 +81,15 @@ export class ConfigStore {
     for (const r of resources) after.set(resourceKey(r.kind, r.metadata.namespace, r.metadata.name), r);
     src.items = after;
     const touched = new Set([...before.keys(), ...after.keys()]);
-    return this.recompute(touched);
+    let touchedMaps = new Set<string>();
+    if (configMaps) {
+      const beforeMaps = src.configMaps;
+      const afterMaps = new Map<string, ConfigMap>();
+      for (const m of configMaps) afterMaps.set(configMapKey(m.metadata.namespace, m.metadata.name), m);
+      src.configMaps = afterMaps;
+      touchedMaps = new Set([...beforeMaps.keys(), ...afterMaps.keys()]);
+    }
+    return this.recompute(touched, touchedMaps);
   }
 
   /** Removes a source and everything it provided. */
@@ -70,7 +97,7 @@ export class ConfigStore {
     const src = this.sources.get(source);
     if (!src) return undefined;
     this.sources.delete(source);
-    return this.recompute(new Set(src.items.keys()));
+    return this.recompute(new Set(src.items.keys()), new Set(src.configMaps.keys()));
   }
 
   private winner(key: string): { source: string; resource: AnyResource } | undefined {
@@ -82,7 +109,39 @@ export class ConfigStore {
     return best;
   }
 
-  private recompute(keys: Set<string>): ChangeBatch | undefined {
+  private winningConfigMap(key: string): { source: string; configMap: ConfigMap } | undefined {
+    let best: { source: string; configMap: ConfigMap; priority: number } | undefined;
+    for (const [id, s] of this.sources) {
+      const m = s.configMaps.get(key);
+      if (m && (!best || s.priority > best.priority)) best = { source: id, configMap: m, priority: s.priority };
+    }
+    return best;
+  }
+
+  private recomputeConfigMaps(keys: Set<string>): ConfigMapChange[] {
+    const out: ConfigMapChange[] = [];
+    const changeOf = (type: ChangeType, m: ConfigMap): ConfigMapChange => ({ type, namespace: m.metadata.namespace, name: m.metadata.name, configMap: m });
+    for (const key of keys) {
+      const old = this.effectiveConfigMaps.get(key);
+      const win = this.winningConfigMap(key);
+      if (!win) {
+        if (old) {
+          this.effectiveConfigMaps.delete(key);
+          out.push(changeOf("deleted", old.configMap));
+        }
+        continue;
+      }
+      const m = win.configMap;
+      const fp = JSON.stringify([m.metadata.labels ?? null, m.metadata.annotations ?? null, m.data]);
+      this.effectiveConfigMaps.set(key, { configMap: m, fingerprint: fp, source: win.source });
+      if (old && old.fingerprint === fp) continue;
+      out.push(changeOf(old ? "updated" : "added", m));
+    }
+    return out;
+  }
+
+  private recompute(keys: Set<string>, configMapKeys: Set<string> = new Set()): ChangeBatch | undefined {
+    const configMaps = this.recomputeConfigMaps(configMapKeys);
     const changes: ConfigChange[] = [];
     const next = this.version + 1;
     for (const key of keys) {
@@ -114,9 +173,9 @@ export class ConfigStore {
       this.effective.set(key, { resource: stored, given: win.resource, fingerprint: fp, source: win.source });
       changes.push(change(old ? "updated" : "added", stored));
     }
-    if (changes.length === 0) return undefined;
+    if (changes.length === 0 && configMaps.length === 0) return undefined;
     this.version = next;
-    const batch = { version: next, changes };
+    const batch: ChangeBatch = configMaps.length > 0 ? { version: next, changes, configMaps } : { version: next, changes };
     for (const l of this.listeners) l(batch);
     return batch;
   }
@@ -135,6 +194,16 @@ export class ConfigStore {
     }
     out.sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1));
     return out as Array<Extract<AnyResource, { kind: K }>>;
+  }
+
+  /** A ConfigMap by namespace and name (the highest-priority source's copy). */
+  getConfigMap(namespace: string, name: string): ConfigMap | undefined {
+    return this.effectiveConfigMaps.get(configMapKey(namespace, name))?.configMap;
+  }
+
+  /** Every ConfigMap, in key order. */
+  listConfigMaps(): ConfigMap[] {
+    return [...this.effectiveConfigMaps.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, e]) => e.configMap);
   }
 
   get size(): number {

@@ -1,11 +1,17 @@
 // `tsmesh discovery`: istiod's Pilot role wired together. Config folders (watched) feed the
 // store; store changes are debounced into pushes; a full push builds a new PushContext, an
 // endpoints-only change (WorkloadEntries only, services unchanged) takes the incremental EDS path.
+// Mesh config (MeshConfig) comes, as in istiod, from a file (`--mesh-config`, istiod's
+// `--meshConfig`) when one is given, otherwise from the `istio` ConfigMap in istio-system found in
+// the config folders; either is watched, and a change is a full push. Bad mesh config is logged and
+// the last good one keeps serving.
+import { statSync } from "node:fs";
 import type { AnyResource } from "../api/resource.js";
 import { DirectorySource, type FileReport } from "../config/directory.js";
 import { ConfigStore, type ChangeBatch } from "../config/store.js";
 import { MetricsRegistry } from "../core/metrics.js";
-import { DEFAULT_MESH_CONFIG, PushContext, pushInputFrom, type MeshConfig } from "../model/push-context.js";
+import { displayPath } from "../config/files.js";
+import { PushContext, pushInputFrom, type MeshConfig } from "../model/push-context.js";
 import type { WorkloadEndpoint } from "../registry/model.js";
 import { changedEndpointHosts, ServiceRegistry } from "../registry/registry.js";
 import { hostMatches, resolveShortName } from "../api/hosts.js";
@@ -15,6 +21,7 @@ import { Debouncer } from "../xds/server/debounce.js";
 import type { PushRequest } from "../xds/server/types.js";
 import { WorkloadAutoRegistration } from "./autoregistration.js";
 import { IstioGenerator, type ConnectedProxy } from "./generator.js";
+import { describeMesh, MESH_CONFIGMAP_KEY, MESH_CONFIGMAP_NAME, MESH_CONFIGMAP_NAMESPACE, MeshConfigError, meshFrom, parseMeshConfig, readMeshConfigFile } from "./mesh-config.js";
 import { MonitoringServer } from "./monitoring.js";
 
 export interface DiscoveryOptions {
@@ -24,7 +31,15 @@ export interface DiscoveryOptions {
   xdsAddress?: string;
   /** /metrics, /ready and /debug/* (istiod's 15014); "" disables it. */
   monitoringAddress?: string;
+  /** Mesh config defaults set by the program (tests); the file or ConfigMap applies on top. */
   mesh?: Partial<MeshConfig>;
+  /**
+   * Istio's mesh config YAML (istiod's --meshConfig). When given, it is the mesh config and the
+   * `istio` ConfigMap is ignored, as istiod ignores the ConfigMap when its mesh file exists.
+   */
+  meshConfigFile?: string;
+  /** How often the mesh config file is checked for changes (ms; default 500). */
+  meshConfigPollMs?: number;
   /** Debounce window (istiod: 100 ms quiet, 10 s max). */
   debounceQuietMs?: number;
   debounceMaxMs?: number;
@@ -40,7 +55,15 @@ export class Discovery {
   readonly metrics = new MetricsRegistry();
   readonly generator = new IstioGenerator();
   readonly server: AdsServer<ConnectedProxy>;
-  readonly mesh: MeshConfig;
+  private currentMesh: MeshConfig;
+  /** The mesh config's origin: "defaults", the file, or "FILE: ConfigMap istio-system/istio". */
+  private currentMeshSource = "defaults";
+  /** The last good overlay read from the file or the ConfigMap. */
+  private meshOverlay: Partial<MeshConfig> | undefined;
+  /** The text last applied (or rejected), so re-saves and unrelated batches change nothing. */
+  private meshText: string | undefined;
+  private meshFilePoll: NodeJS.Timeout | undefined;
+  private ignoredConfigMapReported = false;
   readonly autoRegistration: WorkloadAutoRegistration;
   private readonly sources: DirectorySource[] = [];
   private readonly debouncer: Debouncer;
@@ -59,7 +82,7 @@ export class Discovery {
   private changedWorkloads = new Set<string>();
 
   constructor(private readonly options: DiscoveryOptions) {
-    this.mesh = { ...DEFAULT_MESH_CONFIG, ...options.mesh };
+    this.currentMesh = meshFrom(options.mesh);
     this.log = options.log ?? ((l) => process.stderr.write(l + "\n"));
     this.server = new AdsServer(this.generator, { metrics: this.metrics, log: this.log });
     this.debouncer = new Debouncer((req) => this.flush(req), {
@@ -81,6 +104,16 @@ export class Discovery {
     dr.collect(() => [[undefined, this.current.input.destinationRules.reduce((n, d) => n + (d.spec.subsets?.length ?? 0), 0)]]);
   }
 
+  /** The mesh config in effect. */
+  get mesh(): MeshConfig {
+    return this.currentMesh;
+  }
+
+  /** Where the mesh config in effect came from. */
+  get meshSource(): string {
+    return this.currentMeshSource;
+  }
+
   /** The snapshot the last push used. */
   get pushContext(): PushContext {
     return this.current;
@@ -88,6 +121,12 @@ export class Discovery {
 
   /** Loads config, starts serving ADS and monitoring; returns the bound ports. */
   async start(): Promise<{ xdsPort: number; monitoringPort: number }> {
+    const file = this.options.meshConfigFile;
+    if (file !== undefined) {
+      // A bad file at start is fatal (istiod's --meshConfig); later edits keep the last good one.
+      this.setMesh(readMeshConfigFile(file, displayPath(file)), displayPath(file));
+      this.watchMeshFile(file);
+    }
     this.options.configPaths.forEach((path, i) => {
       const src = new DirectorySource(path, this.store, { id: `config:${i}:${path}`, priority: i, onReport: (r) => this.report(r) });
       this.sources.push(src);
@@ -96,6 +135,7 @@ export class Discovery {
       const problems = this.options.watch === false ? src.load() : src.start();
       for (const r of problems) this.report(r);
     }
+    this.refreshMeshFromConfigMap();
     this.current = this.buildPushContext();
     this.generator.beginPush(this.current, { full: true });
     this.server.setContext({ full: true, reasons: ["initial"], start: Date.now(), context: this.current });
@@ -131,6 +171,7 @@ export class Discovery {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.meshFilePoll);
     this.unsubscribe?.();
     this.debouncer.close();
     this.autoRegistration.close();
@@ -151,10 +192,101 @@ export class Discovery {
   }
 
   private buildPushContext(): PushContext {
-    return new PushContext(pushInputFrom(this.store.list() as AnyResource[]), this.mesh);
+    return new PushContext(pushInputFrom(this.store.list() as AnyResource[]), this.currentMesh);
+  }
+
+  /** Applies a new mesh overlay; true when the effective mesh config changed. */
+  private setMesh(overlay: Partial<MeshConfig> | undefined, source: string): boolean {
+    const next = meshFrom(this.options.mesh, overlay);
+    this.meshOverlay = overlay;
+    const changed = JSON.stringify(next) !== JSON.stringify(this.currentMesh);
+    this.currentMesh = next;
+    this.currentMeshSource = overlay ? source : "defaults";
+    if (changed || this.started) this.log(`discovery: mesh config from ${this.currentMeshSource}: ${describeMesh(next)}`);
+    return changed;
+  }
+
+  private meshError(e: unknown): void {
+    const lines = e instanceof MeshConfigError ? e.message.split("\n") : [String((e as Error).message ?? e)];
+    for (const l of lines) this.log(`discovery: ${l}${this.meshOverlay ? " (last good mesh config kept)" : " (mesh config defaults kept)"}`);
+    this.rejectedConfigs.inc();
+  }
+
+  /** istiod's file watcher: re-reads the mesh file when it changes; a bad edit keeps the last good config. */
+  private watchMeshFile(file: string): void {
+    if (this.options.watch === false) return;
+    const stamp = () => {
+      try {
+        const st = statSync(file);
+        return `${st.mtimeMs}/${st.size}/${st.ino}`;
+      } catch {
+        return "gone";
+      }
+    };
+    // The baseline is taken now, right after the load, so an edit that follows at once is seen.
+    let last = stamp();
+    this.meshFilePoll = setInterval(() => {
+      const now = stamp();
+      if (now === last) return;
+      last = now;
+      let overlay: Partial<MeshConfig>;
+      try {
+        overlay = readMeshConfigFile(file, displayPath(file));
+      } catch (e) {
+        this.meshError(e);
+        return;
+      }
+      if (this.setMesh(overlay, displayPath(file))) this.pushMeshChange();
+    }, this.options.meshConfigPollMs ?? 500);
+    this.meshFilePoll.unref();
+  }
+
+  /**
+   * Reads the `istio` ConfigMap's data.mesh (when no mesh file is given). Returns true when the
+   * effective mesh config changed.
+   */
+  private refreshMeshFromConfigMap(): boolean {
+    const cm = this.store.getConfigMap(MESH_CONFIGMAP_NAMESPACE, MESH_CONFIGMAP_NAME);
+    const where = cm ? `${cm.source?.file ?? "?"}: ConfigMap ${MESH_CONFIGMAP_NAMESPACE}/${MESH_CONFIGMAP_NAME}` : "";
+    if (this.options.meshConfigFile !== undefined) {
+      if (cm && !this.ignoredConfigMapReported) {
+        this.ignoredConfigMapReported = true;
+        this.log(`discovery: ${where} is ignored: the mesh config comes from --mesh-config ${displayPath(this.options.meshConfigFile)} (as istiod ignores the ConfigMap when its mesh file exists)`);
+      }
+      return false;
+    }
+    const text = cm?.data[MESH_CONFIGMAP_KEY];
+    if (text === undefined) {
+      if (cm && this.meshText !== "") this.log(`discovery: ${where} has no data.${MESH_CONFIGMAP_KEY}: mesh config defaults apply`);
+      const had = this.meshText !== undefined;
+      this.meshText = cm ? "" : undefined;
+      return had ? this.setMesh(undefined, "defaults") : false;
+    }
+    if (text === this.meshText) return false;
+    this.meshText = text;
+    let overlay: Partial<MeshConfig>;
+    try {
+      overlay = parseMeshConfig(text, `${where}: data.${MESH_CONFIGMAP_KEY}`);
+    } catch (e) {
+      this.meshError(e);
+      return false;
+    }
+    return this.setMesh(overlay, where);
+  }
+
+  /** A mesh config change: every proxy's config may change (istiod's GlobalUpdate). */
+  private pushMeshChange(): void {
+    this.debouncer.add({ full: true, configKinds: new Set(), reasons: ["global"], start: Date.now(), context: undefined });
   }
 
   private onStoreChange(batch: ChangeBatch): void {
+    const meshTouched = batch.configMaps?.some((c) => c.namespace === MESH_CONFIGMAP_NAMESPACE && c.name === MESH_CONFIGMAP_NAME) ?? false;
+    const meshChanged = meshTouched && this.refreshMeshFromConfigMap();
+    if (batch.changes.length === 0) {
+      if (meshChanged) this.pushMeshChange();
+      return;
+    }
+    if (meshChanged) this.pushMeshChange();
     const endpointsOnly = batch.changes.every((c) => c.kind === "WorkloadEntry");
     for (const c of batch.changes) if (c.kind === "WorkloadEntry") this.changedWorkloads.add(`${c.namespace}/${c.name}`);
     this.debouncer.add({

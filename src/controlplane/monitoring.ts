@@ -1,6 +1,7 @@
 // istiod's monitoring port (15014): /ready, /metrics (Prometheus text, istiod's metric names) and
 // the debug pages users know: /debug/syncz (per-proxy sent/acked versions and NACKs) and
-// /debug/config_dump?proxyID=ID (what that proxy gets, in Envoy's admin ConfigDump layout).
+// /debug/config_dump?proxyID=ID (what that proxy gets, in Envoy's admin ConfigDump layout), and
+// /debug/mesh (the mesh config in effect and where it came from).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { encodeResource } from "../envoy/encoded.js";
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, TYPE_SHORT_NAMES, type ProtoObject } from "../envoy/protos.js";
@@ -116,11 +117,13 @@ export class MonitoringServer {
           return json(res, 200, this.syncz());
         case "/debug/config_dump":
           return this.configDump(url, res);
+        case "/debug/mesh":
+          return json(res, 200, { ...this.discovery.mesh, source: this.discovery.meshSource });
         case "/debug/connections":
           return json(res, 200, this.discovery.server.connections().map((c) => ({ connectionId: c.connectionId, nodeId: c.nodeId, peer: c.peer, protocol: c.protocol, connectedAt: new Date(c.connectedAt).toISOString() })));
         case "/debug":
         case "/":
-          return send(res, 200, ["/ready", "/metrics", "/debug/syncz", "/debug/config_dump?proxyID=NODE_ID", "/debug/connections", ""].join("\n"));
+          return send(res, 200, ["/ready", "/metrics", "/debug/syncz", "/debug/config_dump?proxyID=NODE_ID", "/debug/connections", "/debug/mesh", ""].join("\n"));
         default:
           return send(res, 404, `unknown path ${url.pathname}; see /debug\n`);
       }

@@ -27,6 +27,11 @@ export interface LocalMeshOptions {
   xdsAddress?: string;
   /** /metrics, /debug/*; "" disables it (istiod's 15014). */
   monitoringAddress?: string;
+  /**
+   * Istio's mesh config YAML (istiod's --meshConfig); without it, an `istio` ConfigMap in
+   * istio-system in the config folders is the mesh config.
+   */
+  meshConfigFile?: string;
   /** Where process logs go; default a new folder under the OS temp dir. */
   logDir?: string;
   /** How long start() waits for every proxy and app to be ready. */
@@ -135,6 +140,7 @@ export class LocalMesh {
       xdsAddress: options.xdsAddress ?? "127.0.0.1:15010",
       monitoringAddress: options.monitoringAddress ?? "127.0.0.1:15014",
       debounceQuietMs: options.debounceQuietMs,
+      meshConfigFile: options.meshConfigFile === undefined ? undefined : resolve(options.meshConfigFile),
       log: (line) => this.discoveryLog(line),
     });
   }
@@ -167,6 +173,7 @@ export class LocalMesh {
   async start(): Promise<StartResult> {
     if (!existsSync(this.dir) || !statSync(this.dir).isDirectory()) throw new Error(`${this.options.dir}: no such folder`);
     for (const p of this.options.extraConfig ?? []) if (!existsSync(p)) throw new Error(`--config ${p}: no such file or folder`);
+    if (this.options.meshConfigFile !== undefined && !existsSync(this.options.meshConfigFile)) throw new Error(`--mesh-config ${this.options.meshConfigFile}: no such file`);
     this.startedAt = Date.now();
     process.on("exit", this.onExit);
     try {

@@ -20,6 +20,8 @@ export interface MeshConfig {
   localityLbEnabled: boolean;
   /** Mesh DNS suffix. */
   domainSuffix: string;
+  /** SPIFFE trust domain (meshConfig.trustDomain; default cluster.local). */
+  trustDomain: string;
 }
 
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
@@ -28,6 +30,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   connectTimeoutMs: 10_000,
   localityLbEnabled: true,
   domainSuffix: "cluster.local",
+  trustDomain: "cluster.local",
 };
 
 /** The resources a PushContext is built from (a ConfigStore snapshot). */

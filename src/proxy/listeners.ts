@@ -26,6 +26,14 @@ export interface ConnectionInfo {
   localPort: number;
   remoteAddress: string;
   remotePort: number;
+  /**
+   * Local mode's explicit proxy (no iptables): the `host:port` the client asked virtualOutbound
+   * for, when no outbound listener has that port and virtualOutbound's own filter chains take the
+   * connection (Envoy's original destination, for ORIGINAL_DST clusters such as PassthroughCluster).
+   */
+  originalDestination?: string;
+  /** Set with originalDestination for a plain HTTP request (not CONNECT): the client waits for an HTTP response. */
+  explicitHttp?: boolean;
 }
 
 export interface FilterChainSpec {
@@ -347,19 +355,23 @@ function readRequestHead(socket: net.Socket): Promise<{ head: Buffer; rest: Buff
   });
 }
 
-/** The target port of an explicit-proxy request: `GET http://host:port/…` or `CONNECT host:port`. */
-export function explicitProxyTarget(head: Buffer): { port: number; connect: boolean } | undefined {
+/**
+ * The target of an explicit-proxy request: `GET http://host:port/…` or `CONNECT host:port`.
+ * `authority` is `host:port` (the port always given).
+ */
+export function explicitProxyTarget(head: Buffer): { port: number; connect: boolean; authority: string } | undefined {
   const line = head.subarray(0, head.indexOf("\r\n")).toString("latin1");
   const m = /^([A-Z]+) (\S+) HTTP\/1\.[01]$/.exec(line);
   if (!m) return undefined;
   if (m[1] === "CONNECT") {
     const p = /:(\d+)$/.exec(m[2]);
-    return p ? { port: Number(p[1]), connect: true } : undefined;
+    return p ? { port: Number(p[1]), connect: true, authority: m[2] } : undefined;
   }
   if (/^https?:\/\//i.test(m[2])) {
     try {
       const u = new URL(m[2]);
-      return { port: u.port ? Number(u.port) : u.protocol === "https:" ? 443 : 80, connect: false };
+      const port = u.port ? Number(u.port) : u.protocol === "https:" ? 443 : 80;
+      return { port, connect: false, authority: `${u.hostname}:${port}` };
     } catch {
       return undefined;
     }
@@ -367,7 +379,30 @@ export function explicitProxyTarget(head: Buffer): { port: number; connect: bool
   // Origin-form on the proxy port: the Host header names the target.
   const host = /\r\nhost:\s*([^\r]+)/i.exec(head.toString("latin1"))?.[1]?.trim();
   const p = host ? /:(\d+)$/.exec(host) : null;
-  return host ? { port: p ? Number(p[1]) : 80, connect: false } : undefined;
+  if (!host) return undefined;
+  const port = p ? Number(p[1]) : 80;
+  return { port, connect: false, authority: p ? host : `${host}:${port}` };
+}
+
+/**
+ * The request head as the target would get it from a captured client: origin-form request line,
+ * proxy headers dropped, and `connection: close`, so a keep-alive proxy connection carrying it
+ * through a TCP pass-through is not reused for another destination.
+ */
+export function originFormHead(head: Buffer): Buffer {
+  const text = head.toString("latin1");
+  const eol = text.indexOf("\r\n");
+  const [method, target, version] = text.slice(0, eol).split(" ");
+  let path = target;
+  if (/^https?:\/\//i.test(target)) {
+    const slash = target.indexOf("/", target.indexOf("//") + 2);
+    path = slash < 0 ? "/" : target.slice(slash);
+  }
+  const headers = text
+    .slice(eol + 2, text.length - 4)
+    .split("\r\n")
+    .filter((h) => h !== "" && !/^(connection|proxy-connection|keep-alive|proxy-authorization)\s*:/i.test(h));
+  return Buffer.from(`${method} ${path} ${version}\r\n${[...headers, "connection: close"].join("\r\n")}\r\n\r\n`, "latin1");
 }
 
 export class ListenerManager {
@@ -466,31 +501,6 @@ export class ListenerManager {
         remoteAddress: socket.remoteAddress ?? "",
         remotePort: socket.remotePort ?? 0,
       };
-      if (explicitProxy && !handedOff.has(socket)) {
-        // Local mode's capture: the app's HTTP_PROXY points here. Read the request head, find the
-        // target port (absolute-form URL or CONNECT authority), and hand the connection to that
-        // port's outbound listener, as use_original_dst does with a captured destination.
-        socket.resume();
-        void readRequestHead(socket).then((head) => {
-          socket.pause();
-          const target = head ? explicitProxyTarget(head.head) : undefined;
-          if (!head || !target) {
-            noChain.inc();
-            socket.destroy();
-            return;
-          }
-          if (target.connect) {
-            socket.write("HTTP/1.1 200 Connection established\r\n\r\n");
-            if (head.rest.length) socket.unshift(head.rest);
-          } else socket.unshift(Buffer.concat([head.head, head.rest]));
-          if (!this.handOffToPort(target.port, socket)) {
-            noChain.inc();
-            if (!target.connect) socket.end("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            else socket.destroy();
-          }
-        });
-        return;
-      }
       const chainsList = [...handlers.keys()];
       const needsAlpn = chainsList.some((fc) => fc.match.applicationProtocols.length > 0);
       const needsTls = chainsList.some((fc) => fc.match.serverNames.length > 0 || fc.match.transportProtocol === "tls" || fc.tls !== undefined);
@@ -523,6 +533,38 @@ export class ListenerManager {
         h.handle(socket, info);
         socket.resume();
       };
+      if (explicitProxy && !handedOff.has(socket)) {
+        // Local mode's capture: the app's HTTP_PROXY points here. Read the request head, find the
+        // target port (absolute-form URL or CONNECT authority), and hand the connection to that
+        // port's outbound listener, as use_original_dst does with a captured destination. With no
+        // listener on that port, virtualOutbound's own filter chains take it, as in Envoy (the
+        // catch-all: PassthroughCluster to the target, or BlackHoleCluster under REGISTRY_ONLY).
+        socket.resume();
+        void readRequestHead(socket).then((head) => {
+          socket.pause();
+          const target = head ? explicitProxyTarget(head.head) : undefined;
+          if (!head || !target) {
+            noChain.inc();
+            socket.destroy();
+            return;
+          }
+          const listener = this.listenerForPort(target.port);
+          if (target.connect) {
+            socket.write("HTTP/1.1 200 Connection established\r\n\r\n");
+            if (head.rest.length) socket.unshift(head.rest);
+          } else socket.unshift(Buffer.concat([listener ? head.head : originFormHead(head.head), head.rest]));
+          if (listener) {
+            handedOff.add(socket);
+            listener.server.emit("connection", socket);
+            return;
+          }
+          info.localPort = target.port;
+          info.originalDestination = target.authority;
+          info.explicitHttp = !target.connect;
+          dispatch([]);
+        });
+        return;
+      }
       if (!needsAlpn && !needsTls) return dispatch([]);
       // tls_inspector / http_inspector: read the first bytes (a whole ClientHello for TLS), then
       // put them back for the handler.
@@ -556,14 +598,11 @@ export class ListenerManager {
     this.active.set(spec.name, a);
   }
 
-  /** Hands a connection that arrived on virtualOutbound to the outbound listener of its target port. */
-  private handOffToPort(port: number, socket: net.Socket): boolean {
+  /** The outbound listener a connection that arrived on virtualOutbound hands off to: its target port's. */
+  private listenerForPort(port: number): ActiveListener | undefined {
     let target = this.active.get(`0.0.0.0_${port}`);
     if (!target) for (const a of this.active.values()) if (a.spec.port === port && !a.spec.bindToPort) target = a;
-    if (!target) return false;
-    handedOff.add(socket);
-    target.server.emit("connection", socket);
-    return true;
+    return target;
   }
 
   private drain(a: ActiveListener): void {

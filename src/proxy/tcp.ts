@@ -4,6 +4,11 @@
 // UpstreamTlsContext gets a TLS connection (its configured SNI and ALPN); the upstream is connected
 // once the handshake is done, and a failed handshake is a connect failure (upstream_cx_connect_fail,
 // ssl.*). A cluster whose secrets come over SDS gets no connection (never plaintext).
+// ORIGINAL_DST clusters (PassthroughCluster) connect to the connection's original destination,
+// which local mode's explicit proxy supplies. When that proxy took a plain HTTP request, its client
+// waits for an HTTP answer, so a connection that cannot be made is answered as an HTTP proxy
+// answers: 502 with no upstream host (BlackHoleCluster, Istio's block_all answer), 503 on a
+// connect failure (Envoy's UF text).
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { durationMs, type ProtoObject } from "../envoy/protos.js";
@@ -36,6 +41,13 @@ export function tcpProxyConfig(c: ProtoObject, path: string): TcpProxyConfig {
   return { statPrefix: String(c.statPrefix ?? ""), clusters, idleTimeoutMs: idle ?? 3_600_000 };
 }
 
+/** An HTTP/1.1 answer to an explicit-proxy client, then close. */
+function httpReply(down: net.Socket, status: number, body: string): void {
+  const reason = status === 502 ? "Bad Gateway" : "Service Unavailable";
+  down.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${body}`);
+  down.resume(); // discard the request
+}
+
 export class TcpProxy implements NetworkHandler {
   private readonly conns = new Set<net.Socket>();
   private readonly cxTotal;
@@ -61,14 +73,16 @@ export class TcpProxy implements NetworkHandler {
     return this.cfg.clusters[this.cfg.clusters.length - 1].name;
   }
 
-  handle(down: net.Socket, _info: ConnectionInfo): void {
+  handle(down: net.Socket, info: ConnectionInfo): void {
     this.cxTotal.inc();
     const cluster = this.cluster(this.pickCluster());
-    const host = cluster?.pick();
+    const host =
+      cluster?.spec.type === "ORIGINAL_DST" ? (info.originalDestination ? cluster.originalDestination(info.originalDestination) : undefined) : cluster?.pick();
     if (!cluster || !host) {
       this.cxNoRoute.inc();
       if (cluster) cluster.stats.cxNoneHealthy.inc();
-      down.destroy();
+      if (info.explicitHttp) httpReply(down, 502, "");
+      else down.destroy();
       return;
     }
     const t = cluster.tls;
@@ -125,6 +139,17 @@ export class TcpProxy implements NetworkHandler {
       if (!connected) {
         cluster.stats.cxConnectFail.inc();
         if (tcpUp && err.message !== "connect timeout") tlsFailureReason(err, cluster.tlsStats);
+        if (info.explicitHttp && !done) {
+          down.unpipe(up);
+          done = true;
+          clearTimeout(connectTimer);
+          host.activeConnections--;
+          cluster.connectionClosed();
+          this.conns.delete(down);
+          up.destroy();
+          httpReply(down, 503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure");
+          return;
+        }
       }
       finish();
     });

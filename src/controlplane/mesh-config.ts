@@ -1,0 +1,155 @@
+// Istio's mesh config (MeshConfig, istio.io/api mesh/v1alpha1) as istiod reads it: the YAML of
+// `--meshConfig FILE` or of the `istio` ConfigMap's `data.mesh` in istio-system. Like istiod's
+// ApplyMeshConfig, the YAML is applied over the defaults (a field given replaces the default; fields
+// not given keep it), unknown fields are ignored (MeshConfig has many: defaultConfig,
+// extensionProviders, accessLogFile…), and the fields tsmesh uses are validated as istiod validates
+// them (enums, protobuf durations). Errors name the field path, so a caller can prefix the source.
+import { readFileSync } from "node:fs";
+import { parse, YAMLParseError } from "yaml";
+import { DEFAULT_MESH_CONFIG, type MeshConfig } from "../model/push-context.js";
+
+/** The ConfigMap istiod reads its mesh config from (revision "default"), and its key. */
+export const MESH_CONFIGMAP_NAMESPACE = "istio-system";
+export const MESH_CONFIGMAP_NAME = "istio";
+export const MESH_CONFIGMAP_KEY = "mesh";
+
+export class MeshConfigError extends Error {
+  constructor(
+    /** Where the YAML came from: a file, or `FILE: ConfigMap istio-system/istio: data.mesh`. */
+    readonly source: string,
+    /** One entry per problem: `field.path: what is wrong`. */
+    readonly problems: readonly string[],
+  ) {
+    super(problems.map((p) => `${source}: ${p}`).join("\n"));
+    this.name = "MeshConfigError";
+  }
+}
+
+const OUTBOUND_MODES = ["ALLOW_ANY", "REGISTRY_ONLY"] as const;
+// protobuf enum numbers (MeshConfig.OutboundTrafficPolicy.Mode), which protojson accepts too.
+const OUTBOUND_MODE_NUMBERS: Record<number, MeshConfig["outboundTrafficPolicy"]> = { 0: "REGISTRY_ONLY", 1: "ALLOW_ANY" };
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** protojson accepts a field by its JSON name (lowerCamel) or its proto name (snake_case). */
+function field(obj: Record<string, unknown>, camel: string): unknown {
+  if (camel in obj) return obj[camel];
+  const snake = camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return obj[snake];
+}
+
+/**
+ * A google.protobuf.Duration as protojson reads it: seconds with an `s` suffix ("10s", "0.5s").
+ * Returns milliseconds, or an error message.
+ */
+export function parseProtoDuration(v: unknown): number | string {
+  if (typeof v !== "string") return `must be a duration string such as "10s", not ${JSON.stringify(v)}`;
+  const m = /^(-)?(\d+)(?:\.(\d{1,9}))?s$/.exec(v);
+  if (!m) {
+    const hint = /^\d+(\.\d+)?(ms|m|h|us|µs|ns)$/.test(v) ? ` (mesh config durations are protobuf durations, in seconds: e.g. "0.25s", "90s")` : ` (e.g. "10s" or "0.5s")`;
+    return `invalid duration ${JSON.stringify(v)}${hint}`;
+  }
+  const ms = (Number(m[2]) + Number(`0.${m[3] ?? "0"}`)) * 1000;
+  return m[1] ? -ms : ms;
+}
+
+/** Istio's ValidateDuration: at least 1 ms, in whole milliseconds. */
+function checkDurationMs(ms: number): string | undefined {
+  if (ms < 1) return "duration must be greater than 1ms";
+  if (Math.abs(ms - Math.round(ms)) > 1e-6) return "only durations to ms precision are supported";
+  return undefined;
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * The MeshConfig fields a mesh YAML sets (only those; merge over the defaults with meshFrom).
+ * Throws MeshConfigError (naming `source` and each field) when the YAML is malformed or a field
+ * tsmesh uses is invalid.
+ */
+export function parseMeshConfig(text: string, source: string): Partial<MeshConfig> {
+  let doc: unknown;
+  try {
+    doc = parse(text, { uniqueKeys: false });
+  } catch (e) {
+    const msg = e instanceof YAMLParseError ? `line ${e.linePos?.[0].line ?? "?"}: ${e.message.split("\n")[0]}` : (e as Error).message;
+    throw new MeshConfigError(source, [`invalid YAML: ${msg}`]);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (!isObject(doc)) throw new MeshConfigError(source, [`mesh config must be a YAML mapping of MeshConfig fields, not a ${Array.isArray(doc) ? "list" : typeof doc}`]);
+  const problems: string[] = [];
+  const out: Partial<MeshConfig> = {};
+
+  const rootNamespace = field(doc, "rootNamespace");
+  if (rootNamespace !== undefined && rootNamespace !== null) {
+    if (typeof rootNamespace !== "string") problems.push(`rootNamespace: must be a string, not ${JSON.stringify(rootNamespace)}`);
+    else if (rootNamespace !== "" && !DNS1123_LABEL.test(rootNamespace)) problems.push(`rootNamespace: ${JSON.stringify(rootNamespace)} is not a valid namespace name (DNS-1123 label)`);
+    else if (rootNamespace !== "") out.rootNamespace = rootNamespace;
+  }
+
+  const trustDomain = field(doc, "trustDomain");
+  if (trustDomain !== undefined && trustDomain !== null) {
+    if (typeof trustDomain !== "string") problems.push(`trustDomain: must be a string, not ${JSON.stringify(trustDomain)}`);
+    else if (trustDomain !== "") out.trustDomain = trustDomain;
+  }
+
+  const otp = field(doc, "outboundTrafficPolicy");
+  if (otp !== undefined && otp !== null) {
+    if (!isObject(otp)) problems.push(`outboundTrafficPolicy: must be an object such as {mode: REGISTRY_ONLY}, not ${JSON.stringify(otp)}`);
+    else {
+      const mode = field(otp, "mode");
+      if (typeof mode === "number" && mode in OUTBOUND_MODE_NUMBERS) out.outboundTrafficPolicy = OUTBOUND_MODE_NUMBERS[mode];
+      else if (typeof mode === "string" && (OUTBOUND_MODES as readonly string[]).includes(mode)) out.outboundTrafficPolicy = mode as MeshConfig["outboundTrafficPolicy"];
+      else if (mode !== undefined && mode !== null) problems.push(`outboundTrafficPolicy.mode: must be ALLOW_ANY or REGISTRY_ONLY, not ${JSON.stringify(mode)}`);
+    }
+  }
+
+  const connectTimeout = field(doc, "connectTimeout");
+  if (connectTimeout !== undefined && connectTimeout !== null) {
+    const ms = parseProtoDuration(connectTimeout);
+    const bad = typeof ms === "string" ? ms : checkDurationMs(ms);
+    if (bad) problems.push(`connectTimeout: ${bad}`);
+    else out.connectTimeoutMs = ms as number;
+  }
+
+  const locality = field(doc, "localityLbSetting");
+  if (locality !== undefined && locality !== null) {
+    if (!isObject(locality)) problems.push(`localityLbSetting: must be an object such as {enabled: false}, not ${JSON.stringify(locality)}`);
+    else {
+      const enabled = field(locality, "enabled");
+      if (typeof enabled === "boolean") out.localityLbEnabled = enabled;
+      else if (enabled !== undefined && enabled !== null) problems.push(`localityLbSetting.enabled: must be true or false, not ${JSON.stringify(enabled)}`);
+    }
+  }
+
+  // Everything else (defaultConfig, accessLogFile, enableTracing, extensionProviders…) is Istio's
+  // and ignored here, as long as the document is a mapping.
+  if (problems.length > 0) throw new MeshConfigError(source, problems);
+  return out;
+}
+
+/** The effective mesh config: defaults, then each overlay in order (later fields win). */
+export function meshFrom(...overlays: ReadonlyArray<Partial<MeshConfig> | undefined>): MeshConfig {
+  let mesh: MeshConfig = { ...DEFAULT_MESH_CONFIG };
+  for (const o of overlays) if (o) mesh = { ...mesh, ...o };
+  return mesh;
+}
+
+/** Reads and parses a mesh config file (`--mesh-config`); errors name the file. */
+export function readMeshConfigFile(file: string, displayName = file): Partial<MeshConfig> {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new MeshConfigError(displayName, [`cannot read the mesh config: ${err.code === "ENOENT" ? "no such file" : err.message}`]);
+  }
+  return parseMeshConfig(text, displayName);
+}
+
+/** A short description of the mesh settings tsmesh uses, for logs. */
+export function describeMesh(mesh: MeshConfig): string {
+  return `outboundTrafficPolicy ${mesh.outboundTrafficPolicy}, connectTimeout ${mesh.connectTimeoutMs / 1000}s, localityLb ${mesh.localityLbEnabled ? "on" : "off"}, rootNamespace ${mesh.rootNamespace}, trustDomain ${mesh.trustDomain}`;
+}
