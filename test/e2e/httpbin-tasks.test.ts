@@ -68,7 +68,47 @@ spec:
       value: 100.0
 `;
 
-describe("httpbin on tsmesh up: Istio's circuit-breaking and mirroring tasks", { timeout: 120_000 }, () => {
+// The ingress task's Gateway and VirtualService (istio.io "Ingress Gateways"): only /status and
+// /delay are routed. Same names as the example's httpbin-gateway.yaml, which they replace (an extra
+// config folder wins over the example's, as a later kubectl apply would).
+const INGRESS = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: httpbin-gateway
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port:
+      number: 80
+      name: http
+      protocol: HTTP
+    hosts:
+    - "httpbin.example.com"
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: httpbin
+spec:
+  hosts:
+  - "httpbin.example.com"
+  gateways:
+  - httpbin-gateway
+  http:
+  - match:
+    - uri:
+        prefix: /status
+    - uri:
+        prefix: /delay
+    route:
+    - destination:
+        port:
+          number: 8000
+        host: httpbin
+`;
+
+describe("httpbin on tsmesh up: Istio's ingress, circuit-breaking and mirroring tasks", { timeout: 120_000 }, () => {
   let mesh: TestMesh;
   before(async () => {
     mesh = await TestMesh.start({ example: "httpbin-tcp-echo", octet: OCTET });
@@ -92,6 +132,15 @@ describe("httpbin on tsmesh up: Istio's circuit-breaking and mirroring tasks", {
     );
     return codes;
   }
+
+  it("ingress: /status/200 through the gateway → 200, /headers → 404 (not routed), another host → 404", async () => {
+    await mesh.apply(INGRESS);
+    const host = { host: "httpbin.example.com" };
+    assert.equal((await mesh.gateway("/status/200", { headers: host })).status, 200);
+    assert.equal((await mesh.gateway("/status/418", { headers: host })).status, 418);
+    assert.equal((await mesh.gateway("/headers", { headers: host })).status, 404);
+    assert.equal((await mesh.gateway("/status/200", { headers: { host: "other.example.com" } })).status, 404);
+  });
 
   it("one caller gets through; three concurrent callers trip the breaker (503 UO, upstream_rq_pending_overflow)", async () => {
     await mesh.apply(CIRCUIT_BREAKER);
