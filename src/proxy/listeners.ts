@@ -7,6 +7,7 @@
 import * as net from "node:net";
 import * as tls from "node:tls";
 import type { ProtoObject } from "../envoy/protos.js";
+import { authorityWithPort, splitAbsoluteForm } from "./http/absolute-form.js";
 import type { StatsScope, StatsStore } from "./stats.js";
 import { certificateSans, compileSanMatchers, dataSource, DOWNSTREAM_TLS_TYPE, type SanMatcher, sansMatch } from "./tls-context.js";
 import { XdsConfigError } from "./xds-error.js";
@@ -368,20 +369,12 @@ export function explicitProxyTarget(head: Buffer): { port: number; connect: bool
     return p ? { port: Number(p[1]), connect: true, authority: m[2] } : undefined;
   }
   if (/^https?:\/\//i.test(m[2])) {
-    try {
-      const u = new URL(m[2]);
-      const port = u.port ? Number(u.port) : u.protocol === "https:" ? 443 : 80;
-      return { port, connect: false, authority: `${u.hostname}:${port}` };
-    } catch {
-      return undefined;
-    }
+    const t = splitAbsoluteForm(m[2]);
+    return t ? { ...authorityWithPort(t.authority, t.scheme), connect: false } : undefined;
   }
   // Origin-form on the proxy port: the Host header names the target.
   const host = /\r\nhost:\s*([^\r]+)/i.exec(head.toString("latin1"))?.[1]?.trim();
-  const p = host ? /:(\d+)$/.exec(host) : null;
-  if (!host) return undefined;
-  const port = p ? Number(p[1]) : 80;
-  return { port, connect: false, authority: p ? host : `${host}:${port}` };
+  return host ? { ...authorityWithPort(host, "http"), connect: false } : undefined;
 }
 
 /**
@@ -393,11 +386,7 @@ export function originFormHead(head: Buffer): Buffer {
   const text = head.toString("latin1");
   const eol = text.indexOf("\r\n");
   const [method, target, version] = text.slice(0, eol).split(" ");
-  let path = target;
-  if (/^https?:\/\//i.test(target)) {
-    const slash = target.indexOf("/", target.indexOf("//") + 2);
-    path = slash < 0 ? "/" : target.slice(slash);
-  }
+  const path = splitAbsoluteForm(target)?.path ?? target;
   const headers = text
     .slice(eol + 2, text.length - 4)
     .split("\r\n")

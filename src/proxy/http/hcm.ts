@@ -17,6 +17,7 @@ import type { ConnectionInfo, NetworkHandler } from "../listeners.js";
 import type { StatsScope } from "../stats.js";
 import type { UpstreamCluster } from "../upstream/cluster.js";
 import { XdsConfigError } from "../xds-error.js";
+import { splitAbsoluteForm } from "./absolute-form.js";
 import { applyFault, type FaultConfig, faultConfig } from "./fault.js";
 import { H2Downstream } from "./h2-downstream.js";
 import { type H1Request, type H1Response, H1ServerConnection, type H1ServerHost } from "./h1-server.js";
@@ -949,30 +950,3 @@ class ActiveStream implements Activity, ResponseDecorator {
 }
 
 const EMPTY_HEADERS: http.OutgoingHttpHeaders = Object.freeze({}) as http.OutgoingHttpHeaders;
-
-/**
- * `http://host[:port][/path][?query]` → authority and origin-form path (userinfo dropped, host
- * lower-cased as URL parsing would); undefined when it is not an absolute http(s) URI.
- */
-export function splitAbsoluteForm(target: string): { authority: string; path: string } | undefined {
-  const sep = target.indexOf("://");
-  if (sep <= 0) return undefined;
-  const scheme = target.slice(0, sep).toLowerCase();
-  if (scheme !== "http" && scheme !== "https") return undefined;
-  const start = sep + 3;
-  let end = start;
-  while (end < target.length) {
-    const c = target.charCodeAt(end);
-    if (c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */) break;
-    end++;
-  }
-  let authority = target.slice(start, end);
-  const at = authority.lastIndexOf("@");
-  if (at >= 0) authority = authority.slice(at + 1);
-  if (authority === "") return undefined;
-  let path = target.slice(end);
-  const hash = path.indexOf("#");
-  if (hash >= 0) path = path.slice(0, hash);
-  if (path === "" || path.charCodeAt(0) === 63) path = "/" + path;
-  return { authority: authority.toLowerCase(), path };
-}
