@@ -9,7 +9,8 @@ import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from "../envoy
 import { AccessLog } from "./access-log.js";
 import { FAULT_FILTER, HCM_TYPE, HttpConnectionManager, hcmConfig, type HcmConfig } from "./http/hcm.js";
 import { compileRoutes, type RouteTable } from "./http/route-glue.js";
-import { DEFAULT_BUFFER_LIMIT, Router, ROUTER_CLUSTER_COUNTERS } from "./http/router.js";
+import { DEFAULT_BUFFER_LIMIT } from "./http/downstream.js";
+import { Router, ROUTER_CLUSTER_COUNTERS } from "./http/router.js";
 import { type FilterChainSpec, ListenerManager, type ListenerSpec, listenerSpec, type NetworkHandler } from "./listeners.js";
 import { StatsStore, type StatsScope } from "./stats.js";
 import type { HostCounterSnapshot } from "./admin.js";

@@ -20,7 +20,7 @@ import type * as http from "node:http";
 import type * as net from "node:net";
 import { ChunkedDecoder, encodeChunk, hasToken, HopHeaders, httpDate, invalidHead, LAST_CHUNK, parseContentLength, parseEndToEnd, serializeHeaders, statusLine } from "../upstream/h1-codec.js";
 import { TimerEntry, timerList } from "../upstream/timers.js";
-import { type BodySource, Downstream, type DownstreamProtocol } from "./router.js";
+import { type BodySource, Downstream, type DownstreamProtocol } from "./downstream.js";
 
 const CRLFCRLF = Buffer.from("\r\n\r\n", "latin1");
 /** Methods the fast path serves (others go to node:http). */

@@ -5,7 +5,7 @@
 // arriving. The request side is the stream's pseudo-headers and its readable body.
 import type * as http from "node:http";
 import * as http2 from "node:http2";
-import { Downstream } from "./router.js";
+import { Downstream } from "./downstream.js";
 
 /** Headers HTTP/2 forbids (connection-specific) and pseudo-headers, dropped from what we send. */
 const H2_FORBIDDEN = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "http2-settings"]);

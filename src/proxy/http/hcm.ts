@@ -25,7 +25,8 @@ import { LOCAL_REPLIES, type LocalReply } from "./local-reply.js";
 import { planRoute, type RouteForwardPlan, type RouteTable } from "./route-glue.js";
 import { sendShadow } from "./shadow.js";
 import { CORS_FILTER, corsDecision } from "./cors.js";
-import { type Activity, type BodySource, DEFAULT_BUFFER_LIMIT, Downstream, type DownstreamProtocol, type ForwardResult, readableSource, type Reply, RequestBody, type ResponseDecorator, Router, sendLocalReply, StreamAbort } from "./router.js";
+import { type Activity, type BodySource, DEFAULT_BUFFER_LIMIT, Downstream, type DownstreamProtocol, readableSource, type Reply, RequestBody, sendLocalReply, StreamAbort } from "./downstream.js";
+import { type ForwardResult, type ResponseDecorator, Router } from "./router.js";
 import { type TimerEntry, timerList } from "../upstream/timers.js";
 
 export const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";

@@ -23,7 +23,7 @@ import {
   RouteTable,
   type WeightedClusterEntry,
 } from "./route-table.js";
-import type { RetryPlan } from "./router.js";
+import type { RetryPlan } from "./retry-state.js";
 
 export { RouteTable };
 

@@ -60,6 +60,11 @@ export interface ClusterSpec {
   idleTimeoutMs?: number;
   maxRequestsPerConnection?: number;
   /**
+   * common_http_protocol_options.max_stream_duration (HttpProtocolOptions, else the deprecated
+   * Cluster field) in ms, 0 when unset: each upstream stream is bounded by it (UMSDR).
+   */
+  maxStreamDurationMs: number;
+  /**
    * TLS origination (the cluster's UpstreamTlsContext transport socket): undefined = plaintext;
    * kind "sds" = its secrets come over SDS, which is not served yet (connections fail, UF).
    */
@@ -105,6 +110,11 @@ function thresholdsOf(c: ProtoObject, at: (f: string) => string): Thresholds {
   return thresholds;
 }
 
+/** A duration in whole ms (at least 1) when set and positive, else 0. */
+function positiveMs(v: number | undefined): number {
+  return v !== undefined && Number.isFinite(v) && v > 0 ? Math.max(1, Math.round(v)) : 0;
+}
+
 /** Validates a decoded Cluster into its spec. */
 export function clusterSpec(c: ProtoObject): ClusterSpec {
   const name = typeof c.name === "string" ? c.name : "";
@@ -138,6 +148,7 @@ export function clusterSpec(c: ProtoObject): ClusterSpec {
     edsServiceName: (typeof eds?.serviceName === "string" && eds.serviceName) || name,
     connectTimeoutMs: connectTimeoutMs > 0 ? connectTimeoutMs : 5000,
     thresholds,
+    maxStreamDurationMs: positiveMs(durationMs(common?.maxStreamDuration ?? obj(c.commonHttpProtocolOptions)?.maxStreamDuration)),
     upstreamProtocol,
     object: c,
   };

@@ -8,7 +8,7 @@ import * as http from "node:http";
 import { after, before, describe, it } from "node:test";
 import type { ProtoObject } from "../../../src/envoy/protos.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
-import { type BodySource, type BodyWriter, DEFAULT_BUFFER_LIMIT, RequestBody } from "../../../src/proxy/http/router.js";
+import { type BodySource, type BodyWriter, DEFAULT_BUFFER_LIMIT, RequestBody } from "../../../src/proxy/http/downstream.js";
 import { eventually } from "../../e2e/helpers.js";
 import { httpListener, prefixRoute, ProtoBackend, RawConn, staticCluster } from "../protocol-helpers.js";
 

@@ -1,0 +1,101 @@
+// An HTTP/2 try on the cluster's session pool: a stream with the request's pseudo-headers and
+// Envoy's x-envoy-* headers, the body from the request's replay buffer, and the response (with
+// trailers) relayed from the stream.
+import type * as http from "node:http";
+import * as http2 from "node:http2";
+import type { RequestPermit } from "../upstream/cluster.js";
+import type { Host } from "../upstream/host.js";
+import { H2ConnectError, h2PoolFor } from "../upstream/pool-h2.js";
+import { writableSink } from "./downstream.js";
+import { type Attempt, type AttemptContext, type AttemptOutcome, attemptHeaders, type ResponseSink, Settler, type UpstreamResponse } from "./upstream-request.js";
+
+// ---- HTTP/2 attempts (the cluster's session pool) ----
+
+class H2Response implements UpstreamResponse {
+  readonly status: number;
+  private ended = false;
+  private trailerHeaders: http.IncomingHttpHeaders | undefined;
+
+  constructor(
+    private readonly s: http2.ClientHttp2Stream,
+    readonly headers: http.IncomingHttpHeaders,
+    readonly endStream: boolean,
+  ) {
+    this.status = Number(headers[":status"] ?? 502);
+    s.on("trailers", (t: http.IncomingHttpHeaders) => (this.trailerHeaders = t));
+    s.once("end", () => (this.ended = true));
+  }
+
+  pipe(sink: ResponseSink): void {
+    const s = this.s;
+    s.on("data", (c: Buffer) => {
+      if (!sink.data(c)) s.pause();
+    });
+    s.once("end", () => sink.end());
+    s.once("close", () => {
+      if (!this.ended && !this.endStream) sink.reset(s.rstCode === http2.constants.NGHTTP2_NO_ERROR ? "UC" : "UR");
+    });
+  }
+
+  resume(): void {
+    this.s.resume();
+  }
+
+  trailers(): http.IncomingHttpHeaders | undefined {
+    return this.trailerHeaders;
+  }
+
+  abort(): void {
+    if (!this.s.destroyed) this.s.close(http2.constants.NGHTTP2_CANCEL);
+  }
+}
+
+export function attemptH2(ctx: AttemptContext, host: Host, permit: RequestPermit, done: (o: AttemptOutcome) => void): Attempt {
+  const plan = ctx.plan;
+  let stream: http2.ClientHttp2Stream | undefined;
+  let cancelled = false;
+  const kill = () => {
+    cancelled = true;
+    if (stream && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+  };
+  const headers: http2.OutgoingHttpHeaders = { ":method": plan.method, ":path": plan.path, ":authority": plan.authority, ":scheme": plan.scheme };
+  for (const k in plan.headers) {
+    if (k === "host") continue;
+    const v = plan.headers[k];
+    if (k === "te" && String(v).toLowerCase() !== "trailers") continue;
+    headers[k] = v;
+  }
+  attemptHeaders(plan, ctx.attempt, headers);
+  const st = new Settler(host, permit, done, plan, kill);
+  const empty = plan.body.ended && plan.body.received === 0;
+  h2PoolFor(plan.cluster)
+    .request(host, headers, empty)
+    .then(
+      (s) => {
+        stream = s;
+        if (st.settled || cancelled) {
+          s.close(http2.constants.NGHTTP2_CANCEL);
+          st.settle({ kind: "reset", host });
+          return;
+        }
+        s.on("error", () => {});
+        s.on("response", (h: http.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number) => {
+          s.once("close", () => permit.release());
+          const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+          st.settle({ kind: "response", host, res: new H2Response(s, h, endStream) });
+          if (endStream) s.resume();
+        });
+        const sink = writableSink(s);
+        s.once("close", () => {
+          plan.body.detach(sink);
+          const refused = s.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM;
+          st.settle({ kind: "reset", host, refused });
+        });
+        if (!empty) plan.body.attach(sink);
+      },
+      (err: Error) => {
+        st.settle(err instanceof H2ConnectError && err.connectFailure ? { kind: "connect-failure", host, reason: err.reason } : { kind: "reset", host });
+      },
+    );
+  return { cancel: kill };
+}

@@ -1,0 +1,140 @@
+// One upstream try of a forwarded request, whatever the upstream protocol: what the router hands
+// an attempt (the plan), what the attempt reports back (its outcome: a response, a connect
+// failure, a reset, a per-try timeout), the response it relays, and the per-try bookkeeping both
+// protocols share (the per-try timeout, Envoy's x-envoy-* request headers).
+import type * as http from "node:http";
+import type * as net from "node:net";
+import type { RequestPermit, UpstreamCluster } from "../upstream/cluster.js";
+import type { Host } from "../upstream/host.js";
+import { TimerEntry, timerList } from "../upstream/timers.js";
+import type { ResponseFlag } from "../access-log.js";
+import type { DownstreamProtocol, RequestBody } from "./downstream.js";
+import type { RetryPlan } from "./retry-state.js";
+
+export interface ForwardPlan {
+  cluster: UpstreamCluster;
+  method: string;
+  /** Path (with query) sent upstream, after rewrites. */
+  path: string;
+  /** Host / :authority sent upstream. */
+  authority: string;
+  scheme: string;
+  /** Request headers (lowercase, no pseudo-headers, no hop-by-hop). Never modified by the router. */
+  headers: http.OutgoingHttpHeaders;
+  body: RequestBody;
+  timeoutMs: number;
+  retry?: RetryPlan;
+  /** Route hash policy result (xxHash64, as Envoy), for RING_HASH and MAGLEV. */
+  hash?: bigint;
+  includeAttemptCount: boolean;
+  downstreamProtocol: DownstreamProtocol;
+  /** A gRPC request (content-type application/grpc): local replies become gRPC statuses. */
+  grpc: boolean;
+  /** An allowed HTTP/1.1 upgrade: the Upgrade header value sent upstream (e.g. "websocket"). */
+  upgrade?: string;
+}
+
+/** Receives an upstream response body (see UpstreamResponse.pipe). */
+export interface ResponseSink {
+  /** A body chunk; false asks the source to pause until `resume()`. */
+  data(chunk: Buffer): boolean;
+  /** The body is complete (trailers, if any, are in `trailers()` now). */
+  end(): void;
+  /** The response broke off before its end (UC: connection, UR: stream reset). */
+  reset(flag: ResponseFlag): void;
+}
+
+/** An upstream response head and its body, whatever the upstream protocol. */
+export interface UpstreamResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** `headers` holds no hop-by-hop or pseudo-header: it is relayed (and decorated) as is, not copied. */
+  readonly endToEnd?: boolean;
+  /** Nothing follows the headers (HTTP/2 END_STREAM on HEADERS: trailers-only / headers-only). */
+  endStream: boolean;
+  /** Starts delivering the body (once); chunks that arrived before are delivered first, synchronously. */
+  pipe(sink: ResponseSink): void;
+  /** Resumes a paused body (after `sink.data` returned false). */
+  resume(): void;
+  trailers(): http.IncomingHttpHeaders | undefined;
+  /** Discards the response (and its connection or stream). */
+  abort(): void;
+  upgrade?: { socket: net.Socket; head: Buffer };
+}
+
+export type AttemptOutcome =
+  | { kind: "response"; res: UpstreamResponse; host: Host }
+  | { kind: "connect-failure"; host: Host; reason: string }
+  | { kind: "reset"; host: Host; refused?: boolean }
+  | { kind: "per-try-timeout"; host: Host };
+
+/** One try on the wire; the outcome callback runs exactly once. */
+export interface Attempt {
+  cancel(): void;
+}
+
+/** What an attempt needs to know (the Forward passes itself). */
+export interface AttemptContext {
+  readonly plan: ForwardPlan;
+  /** 1-based try number. */
+  readonly attempt: number;
+}
+
+// DNS failures (ORIGINAL_DST to a name) are connection failures too, as in Envoy.
+export const CONNECT_ERRORS: ReadonlySet<string> = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN"]);
+
+/** Envoy's transport failure reason for a connect error. */
+export function connectFailureReason(code: string | undefined): string {
+  return `delayed connect error: ${code === "ECONNREFUSED" ? 111 : code}`;
+}
+
+/** Whether this request goes upstream over HTTP/2. */
+export function upstreamIsH2(cluster: UpstreamCluster, downstream: DownstreamProtocol, upgrade: string | undefined): boolean {
+  if (upgrade) return false;
+  const p = cluster.spec.upstreamProtocol;
+  return p === "http2" || (p === "downstream" && downstream === "HTTP/2");
+}
+
+
+/** Attempt implementations (HTTP/1.1 pool, HTTP/2 pool); the router picks one per try. */
+export type AttemptFn = (ctx: AttemptContext, host: Host, permit: RequestPermit, done: (o: AttemptOutcome) => void) => Attempt;
+
+/** x-envoy-* headers every attempt carries. */
+export function attemptHeaders(plan: ForwardPlan, attempt: number, into: http.OutgoingHttpHeaders): void {
+  if (plan.timeoutMs > 0) into["x-envoy-expected-rq-timeout-ms"] = String(plan.retry?.perTryTimeoutMs || plan.timeoutMs);
+  if (plan.includeAttemptCount) into["x-envoy-attempt-count"] = String(attempt);
+}
+
+/**
+ * Common settle/timer bookkeeping of one attempt: `settle` passes the outcome on once, releasing
+ * the permit unless it is a response (the response releases it when it ends); the per-try timeout
+ * settles "per-try-timeout" and kills the try.
+ */
+export class Settler {
+  settled = false;
+  private perTry: TimerEntry | undefined = undefined;
+
+  constructor(
+    private readonly host: Host,
+    private readonly permit: RequestPermit,
+    private readonly done: (o: AttemptOutcome) => void,
+    plan: ForwardPlan,
+    kill: () => void,
+  ) {
+    const r = plan.retry;
+    if (r !== undefined && r.perTryTimeoutMs > 0) {
+      this.perTry = timerList(r.perTryTimeoutMs).start(() => {
+        this.settle({ kind: "per-try-timeout", host: this.host });
+        kill();
+      });
+    }
+  }
+
+  settle(o: AttemptOutcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.perTry?.cancel();
+    if (o.kind !== "response") this.permit.release();
+    this.done(o);
+  }
+}
