@@ -19,7 +19,7 @@ import { isIP, type OnReadOpts, SocketAddress } from "node:net";
 import * as tls from "node:tls";
 import { getSystemErrorMap } from "node:util";
 import type { ProtoObject } from "../envoy/protos.js";
-import { StringMatcher } from "./http/route-table.js";
+import { StringMatcher } from "./http/matchers/matchers.js";
 import type { Counter, StatsScope } from "./stats.js";
 import { XdsConfigError } from "./xds-error.js";
 

@@ -7,7 +7,7 @@
 import type * as http from "node:http";
 import type { ProtoObject } from "../../envoy/protos.js";
 import { fraction } from "./fault.js";
-import { StringMatcher } from "./route-table.js";
+import { StringMatcher } from "./matchers/matchers.js";
 
 export const CORS_FILTER = "envoy.filters.http.cors";
 

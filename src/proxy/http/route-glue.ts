@@ -8,21 +8,11 @@ import { combineHash, hashKey } from "../upstream/hash.js";
 import { CORS_FILTER, corsPolicy, type CorsPolicy } from "./cors.js";
 import { faultConfig, type FaultConfig } from "./fault.js";
 import type { HeaderMap } from "./headers.js";
-import {
-  applyRequestHeaderMutations,
-  applyResponseHeaderMutations,
-  type CompiledRoute,
-  firstQueryParameter,
-  mirrorsFor,
-  pickWeightedClusterEntry,
-  redirectLocation,
-  type RequestView,
-  type RetryPolicy,
-  rewriteHost,
-  rewritePath,
-  RouteTable,
-  type WeightedClusterEntry,
-} from "./route-table.js";
+import { applyRequestHeaderMutations, applyResponseHeaderMutations, mirrorsFor, pickWeightedClusterEntry, redirectLocation, rewriteHost, rewritePath } from "./route-actions.js";
+import { type CompiledRoute, type RequestView, RouteTable } from "./route-table.js";
+import { firstQueryParameter } from "./matchers/matchers.js";
+import { type RetryPolicy } from "./route-policies.js";
+import { type WeightedClusterEntry } from "./route-config.js";
 import type { RetryPlan } from "./retry-state.js";
 
 export { RouteTable };

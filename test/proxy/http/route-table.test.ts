@@ -8,28 +8,12 @@ import { describe, it } from "node:test";
 import { RE2JS } from "@bufbuild/re2";
 import { packageRoot } from "../../../src/core/paths.js";
 import { decodeMessage, encodeMessage, ROUTE_TYPE, type ProtoObject } from "../../../src/envoy/protos.js";
-import {
-  applyRequestHeaderMutations,
-  applyResponseHeaderMutations,
-  compileRegex,
-  compileRegexRewrite,
-  DEFAULT_ROUTE_TIMEOUT_MS,
-  firstQueryParameter,
-  HeaderMatcher,
-  mirrorsFor,
-  pickWeightedCluster,
-  pickWeightedClusterEntry,
-  redirectLocation,
-  regexReplaceAll,
-  rewriteHost,
-  rewritePath,
-  RouteTable,
-  type CompiledRoute,
-  type DirectResponseConfig,
-  type RedirectActionConfig,
-  type RequestView,
-  type RouteActionConfig,
-} from "../../../src/proxy/http/route-table.js";
+import { applyRequestHeaderMutations, applyResponseHeaderMutations, mirrorsFor, pickWeightedCluster, pickWeightedClusterEntry, redirectLocation, rewriteHost, rewritePath } from "../../../src/proxy/http/route-actions.js";
+import { compileRegex, compileRegexRewrite, regexReplaceAll } from "../../../src/proxy/http/matchers/regex.js";
+import { DEFAULT_ROUTE_TIMEOUT_MS } from "../../../src/proxy/http/route-config.js";
+import { RouteTable, type CompiledRoute, type RequestView } from "../../../src/proxy/http/route-table.js";
+import { firstQueryParameter, HeaderMatcher } from "../../../src/proxy/http/matchers/matchers.js";
+import { type DirectResponseConfig, type RedirectActionConfig, type RouteActionConfig } from "../../../src/proxy/http/route-config.js";
 import type { HeaderMap } from "../../../src/proxy/http/headers.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
 
