@@ -4,7 +4,8 @@ import { describe, it } from "node:test";
 import type { ProtoObject } from "../../../src/envoy/protos.js";
 import { combineHash, hashKey, hashKeys, hashToHex, murmurHash2, xxHash64, xxHash64Span } from "../../../src/proxy/upstream/hash.js";
 import { type Host, hostsFromClusterLoadAssignment, type HostSet } from "../../../src/proxy/upstream/host.js";
-import { createLoadBalancer, type LbClusterConfig, lbSettings, type LoadBalancer } from "../../../src/proxy/upstream/lb.js";
+import { createLoadBalancer, type LoadBalancer } from "../../../src/proxy/upstream/lb.js";
+import { type LbClusterConfig, lbSettings } from "../../../src/proxy/upstream/lb-config.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
 
 // ---------------------------------------------------------------------------------------------
