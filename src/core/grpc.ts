@@ -45,3 +45,25 @@ export function httpToGrpcStatus(status: number): number {
       return 2; // UNKNOWN
   }
 }
+
+/** gRPC's grpc-timeout header (e.g. "100m", "5S") in ms, or undefined when absent or malformed. */
+export function parseGrpcTimeout(v: string | string[] | number | undefined): number | undefined {
+  if (typeof v !== "string") return undefined;
+  const m = /^(\d{1,8})([HMSmun])$/.exec(v);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+  return Math.ceil(n * unit[m[2]]);
+}
+
+/** Envoy's toGrpcTimeout: ms in the largest unit of m, S, M, H whose value fits in 8 digits. */
+export function formatGrpcTimeout(ms: number): string {
+  let t = Math.max(0, Math.round(ms));
+  const units = "mSMH";
+  let u = 0;
+  while (t > 99_999_999 && u < 3) {
+    t = u === 0 ? Math.ceil(t / 1000) : Math.ceil(t / 60);
+    u++;
+  }
+  return String(Math.min(t, 99_999_999)) + units[u];
+}

@@ -9,11 +9,13 @@ import * as tls from "node:tls";
 import type { ProtoObject } from "../envoy/protos.js";
 import { authorityWithPort, splitAbsoluteForm } from "./http/absolute-form.js";
 import type { StatsScope, StatsStore } from "./stats.js";
-import { certificateSans, compileSanMatchers, dataSource, DOWNSTREAM_TLS_TYPE, type SanMatcher, sansMatch } from "./tls-context.js";
+import { anyType, ExtensionRegistry, unknownExtension } from "./extensions.js";
+import { certificateSans, compileSanMatchers, dataSource, DOWNSTREAM_TLS_TYPE, RAW_BUFFER_NAME, RAW_BUFFER_TYPE, type SanMatcher, sansMatch } from "./tls-context.js";
 import { XdsConfigError } from "./xds-error.js";
 
 /** What a filter chain's network filter does with a connection. */
 export interface NetworkHandler {
+  /** Takes the connection (paused, unless TLS was terminated): the handler resumes it when ready. */
   handle(socket: net.Socket, info: ConnectionInfo): void;
   /** Stop taking new work; finish in-flight requests (HTTP: Connection: close on the next response). */
   drain(): void;
@@ -92,8 +94,7 @@ function chainSpec(fc: ProtoObject, path: string): FilterChainSpec {
   const filters = arr(fc.filters);
   if (filters.length === 0) throw new XdsConfigError(`${path}.filters`, "a filter chain needs at least one network filter");
   const ts = obj(fc.transportSocket);
-  const tlsCtx = obj(ts?.typedConfig);
-  const tlsSpec = tlsCtx && tlsCtx["@type"] === DOWNSTREAM_TLS_TYPE ? downstreamTls(tlsCtx, `${path}.transportSocket`) : undefined;
+  const tlsSpec = ts ? downstreamTransportSocket(ts, `${path}.transportSocket`) : undefined;
   return {
     tls: tlsSpec,
     name: typeof fc.name === "string" ? fc.name : "",
@@ -108,6 +109,33 @@ function chainSpec(fc: ProtoObject, path: string): FilterChainSpec {
     filters,
     object: fc,
   };
+}
+
+/**
+ * A filter chain's transport socket, by type (Envoy's registry): TLS termination, or raw_buffer
+ * (plaintext). Any other type is refused — never served as plaintext.
+ */
+function downstreamTransportSocket(ts: ProtoObject, path: string): DownstreamTls | "unavailable" | undefined {
+  const typed = obj(ts.typedConfig);
+  const type = anyType(typed);
+  if (type === DOWNSTREAM_TLS_TYPE) return downstreamTls(typed!, path);
+  if (type === RAW_BUFFER_TYPE || (type === "" && ts.name === RAW_BUFFER_NAME)) return undefined;
+  throw unknownExtension(`${path}.typedConfig`, typeof ts.name === "string" ? ts.name : "", type);
+}
+
+/** Listener filters the proxy implements (TLS and HTTP inspection run where filter chains need them). */
+const LISTENER_FILTERS = new ExtensionRegistry<true>("listener filter").register(
+  ["envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector", "envoy.extensions.filters.listener.original_dst.v3.OriginalDst"],
+  true,
+);
+
+/** Checks Listener.listener_filters against the registry (an unknown one is refused). */
+function checkListenerFilters(l: ProtoObject, name: string): void {
+  arr(l.listenerFilters).forEach((f, i) => {
+    const at = `listener ${name}: listenerFilters[${i}]`;
+    if (f.configDiscovery !== undefined && f.typedConfig === undefined) throw new XdsConfigError(`${at}.configDiscovery`, "extension config discovery (ECDS) is not implemented by tsmesh");
+    LISTENER_FILTERS.resolve(at, typeof f.name === "string" ? f.name : "", f.typedConfig, false, undefined);
+  });
 }
 
 /** A DownstreamTlsContext with inline or file certificates (SDS-delivered secrets come with the security step). */
@@ -197,6 +225,7 @@ export function listenerSpec(l: ProtoObject): ListenerSpec {
   const port = typeof sa?.portValue === "number" ? sa.portValue : 0;
   if (sa && (port < 0 || port > 65535)) throw new XdsConfigError(`listener ${name}: address.socketAddress.portValue`, `invalid port ${port}`);
   const bind = obj(l.bindToPort);
+  checkListenerFilters(l, name);
   return {
     name,
     address: typeof sa?.address === "string" ? sa.address : "0.0.0.0",
@@ -519,8 +548,8 @@ export class ListenerManager {
           terminateTls(socket, fc.tls, a.stats, (secure) => h.handle(secure, info));
           return;
         }
+        // The handler starts reading when it is ready (a read filter may hold the connection first).
         h.handle(socket, info);
-        socket.resume();
       };
       if (explicitProxy && !handedOff.has(socket)) {
         // Local mode's capture: the app's HTTP_PROXY points here. Read the request head, find the

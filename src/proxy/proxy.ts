@@ -7,14 +7,18 @@
 import type { ProtoObject } from "../envoy/protos.js";
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from "../envoy/protos.js";
 import { AccessLog } from "./access-log.js";
-import { FAULT_FILTER, HCM_TYPE, HttpConnectionManager, hcmConfig, type HcmConfig } from "./http/hcm.js";
+import "./http/hcm.js";
 import { compileRoutes, type RouteTable } from "./http/route-glue.js";
 import { DEFAULT_BUFFER_LIMIT } from "./http/downstream.js";
 import { Router, ROUTER_CLUSTER_COUNTERS } from "./http/router.js";
 import { type FilterChainSpec, ListenerManager, type ListenerSpec, listenerSpec, type NetworkHandler } from "./listeners.js";
-import { StatsStore, type StatsScope } from "./stats.js";
+import { StatsStore } from "./stats.js";
 import type { HostCounterSnapshot } from "./admin.js";
-import { TCP_PROXY_TYPE, TcpProxy, tcpProxyConfig } from "./tcp.js";
+import "./tcp.js";
+import { chainHandler, type CompiledNetworkFilter, compileNetworkFilters, type NetworkFilterContext } from "./network-filters.js";
+
+type NetworkFilterRuntime = NetworkFilterContext["runtime"];
+import type { SkipReporter } from "./extensions.js";
 import { clusterSpec, type ClusterSpec, UpstreamCluster } from "./upstream/cluster.js";
 import { AdsClient, type DecodedResource, type ResourceUpdate } from "./xds/ads-client.js";
 import { XdsConfigError } from "./xds-error.js";
@@ -43,8 +47,7 @@ export interface ProxyOptions {
 /** A listener's network filters, compiled (so validation happens before the update is ACKed). */
 interface CompiledChain {
   chain: FilterChainSpec;
-  hcm?: HcmConfig;
-  tcp?: ReturnType<typeof tcpProxyConfig>;
+  filters: CompiledNetworkFilter[];
 }
 
 interface CompiledListener {
@@ -74,11 +77,33 @@ export class ProxyServer {
   private initialized = false;
   private readonly readyWaiters: Array<() => void> = [];
 
+  /** What filters reach of the proxy: clusters, the router, route tables, the access log. */
+  private readonly runtime: NetworkFilterRuntime;
+  /** Optional extensions the proxy skipped (is_optional): logged and counted. */
+  private readonly skips: SkipReporter;
+
   constructor(private readonly options: ProxyOptions) {
     this.log = options.log ?? ((l) => process.stderr.write(l + "\n"));
     this.router = new Router(this.stats);
-    this.accessLog = options.accessLog === false ? undefined : new AccessLog(options.accessLogPath);
-    this.listeners = new ListenerManager(options.ip, this.stats, (l, fc, s) => this.handlerFor(l, fc, s), options.drainMs ?? 5000, this.log);
+    const skipped = this.stats.counter("server.optional_extensions_skipped");
+    this.skips = {
+      skipped: (path, name, typeUrl) => {
+        skipped.inc();
+        this.log(`proxy: ${path}: skipping optional extension '${name}' (type URL '${typeUrl.replace(/^.*\//, "")}'): not implemented by tsmesh`);
+      },
+    };
+    this.runtime = {
+      cluster: (n) => this.cluster(n),
+      router: this.router,
+      routes: (n) => this.routes.get(n),
+      get accessLog() {
+        return accessLog;
+      },
+      compileRoutes,
+    };
+    const accessLog = options.accessLog === false ? undefined : new AccessLog(options.accessLogPath);
+    this.accessLog = accessLog;
+    this.listeners = new ListenerManager(options.ip, this.stats, (l, fc) => this.handlerFor(l, fc), options.drainMs ?? 5000, this.log);
     if (options.discoveryAddress) {
       this.ads = new AdsClient(
         { target: options.discoveryAddress, node: options.node, protocol: options.protocol, log: this.log },
@@ -171,20 +196,12 @@ export class ProxyServer {
     const chains = new Map<FilterChainSpec, CompiledChain>();
     const routeNames = new Set<string>();
     const all = [...spec.filterChains, ...(spec.defaultFilterChain ? [spec.defaultFilterChain] : [])];
-    const bufferLimit = listenerBufferLimit(obj, `listener ${spec.name}: perConnectionBufferLimitBytes`);
+    const bufferLimitBytes = listenerBufferLimit(obj, `listener ${spec.name}: perConnectionBufferLimitBytes`);
     all.forEach((fc, i) => {
-      const path = `listener ${spec.name}: filterChains[${i}]`;
-      const cc: CompiledChain = { chain: fc };
-      fc.filters.forEach((f, j) => {
-        const tc = f.typedConfig as ProtoObject | undefined;
-        const url = tc?.["@type"];
-        if (url === HCM_TYPE) {
-          cc.hcm = hcmConfig(tc!, `${path}.filters[${j}]`, compileRoutes, bufferLimit);
-          if (cc.hcm.rdsName !== undefined) routeNames.add(cc.hcm.rdsName);
-        } else if (url === TCP_PROXY_TYPE) cc.tcp = tcpProxyConfig(tc!, `${path}.filters[${j}]`);
-      });
-      if (!cc.hcm && !cc.tcp) throw new XdsConfigError(`${path}.filters`, "no supported terminal network filter (http_connection_manager or tcp_proxy)");
-      chains.set(fc, cc);
+      const path = fc === spec.defaultFilterChain ? `listener ${spec.name}: defaultFilterChain` : `listener ${spec.name}: filterChains[${i}]`;
+      const filters = compileNetworkFilters(fc.filters, path, { listenerName: spec.name, bufferLimitBytes, stats: this.stats, runtime: this.runtime, skips: this.skips });
+      for (const f of filters) if (f.terminal) for (const n of f.rdsNames) routeNames.add(n);
+      chains.set(fc, { chain: fc, filters });
     });
     return { spec, chains, routeNames: [...routeNames] };
   }
@@ -336,19 +353,10 @@ export class ProxyServer {
 
   // ---- handlers ----
 
-  private handlerFor(l: ListenerSpec, fc: FilterChainSpec, stats: StatsScope): NetworkHandler {
+  private handlerFor(l: ListenerSpec, fc: FilterChainSpec): NetworkHandler {
     const compiled = this.compiledListeners.get(l.name)?.chains.get(fc) ?? this.compileListener(l.object).chains.get(fc);
-    if (compiled?.hcm) {
-      const hcm = compiled.hcm;
-      return new HttpConnectionManager(
-        hcm,
-        { routes: (n) => this.routes.get(n), cluster: (n) => this.cluster(n), accessLog: this.accessLog, router: this.router },
-        this.stats.tagged("http.", hcm.statPrefix || l.name),
-      );
-    }
-    if (compiled?.tcp) return new TcpProxy(compiled.tcp, (n) => this.cluster(n), this.stats.tagged("tcp.", compiled.tcp.statPrefix || l.name));
-    void stats;
-    throw new Error(`listener ${l.name}: no handler`);
+    if (!compiled) throw new Error(`listener ${l.name}: no handler`);
+    return chainHandler(compiled.filters);
   }
 
   /** Envoy's /config_dump layout. */
@@ -406,4 +414,3 @@ function validateAssignment(cla: ProtoObject): void {
   if (typeof cla.clusterName !== "string" || !cla.clusterName) throw new XdsConfigError("clusterName", "a ClusterLoadAssignment needs a cluster_name");
 }
 
-export { FAULT_FILTER };

@@ -16,6 +16,7 @@ import type { ConnectionInfo, NetworkHandler } from "./listeners.js";
 import type { StatsScope } from "./stats.js";
 import { tlsFailureReason, upstreamConnectOptions } from "./tls-context.js";
 import type { UpstreamCluster } from "./upstream/cluster.js";
+import { NETWORK_FILTERS } from "./network-filters.js";
 import { XdsConfigError } from "./xds-error.js";
 
 export const TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
@@ -124,6 +125,7 @@ export class TcpProxy implements NetworkHandler {
     up.setTimeout(this.cfg.idleTimeoutMs, idle);
     down.pipe(up);
     up.pipe(down);
+    down.resume();
     let done = false;
     const finish = () => {
       if (done) return;
@@ -165,3 +167,17 @@ export class TcpProxy implements NetworkHandler {
     this.conns.clear();
   }
 }
+
+NETWORK_FILTERS.register([TCP_PROXY_TYPE], {
+  terminal: true,
+  compile(config, ctx) {
+    const cfg = tcpProxyConfig(config, ctx.path);
+    const rt = ctx.runtime;
+    return {
+      terminal: true,
+      name: ctx.name,
+      rdsNames: [],
+      handler: () => new TcpProxy(cfg, (n) => rt.cluster(n), ctx.stats.tagged("tcp.", cfg.statPrefix || ctx.listenerName)),
+    };
+  },
+});

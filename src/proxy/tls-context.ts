@@ -26,7 +26,8 @@ import { XdsConfigError } from "./xds-error.js";
 export const TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls";
 export const UPSTREAM_TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
 export const DOWNSTREAM_TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
-const RAW_BUFFER_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
+export const RAW_BUFFER_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
+export const RAW_BUFFER_NAME = "envoy.transport_sockets.raw_buffer";
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 /** Envoy's transport failure reason while a context's secrets are missing (NotReadySslSocket). */
@@ -367,11 +368,10 @@ export function upstreamTlsFromCluster(c: ProtoObject, at: (field: string) => st
   if (!ts) return undefined;
   const typed = obj(ts.typedConfig);
   const type = typed?.["@type"];
-  if (type === undefined || type === RAW_BUFFER_TYPE) {
-    if (ts.name === TLS_TRANSPORT_SOCKET && type === undefined) throw new XdsConfigError(at("transportSocket.typedConfig"), "envoy.transport_sockets.tls needs an UpstreamTlsContext");
-    return undefined;
-  }
-  if (type !== UPSTREAM_TLS_TYPE) throw new XdsConfigError(at("transportSocket.typedConfig"), `unsupported transport socket ${String(type)}`);
+  if (type === RAW_BUFFER_TYPE || (type === undefined && ts.name === RAW_BUFFER_NAME)) return undefined;
+  if (type === undefined && ts.name === TLS_TRANSPORT_SOCKET) throw new XdsConfigError(at("transportSocket.typedConfig"), "envoy.transport_sockets.tls needs an UpstreamTlsContext");
+  // Any other transport socket (alts, tap, proxy_protocol…) is refused: never plaintext in its place.
+  if (type !== UPSTREAM_TLS_TYPE) throw new XdsConfigError(at("transportSocket.typedConfig"), `Didn't find a registered implementation for '${String(ts.name ?? "")}' with type URL: '${String(type ?? "").replace(/^.*\//, "")}'`);
   const path = at("transportSocket.typedConfig");
   const opts = upstreamHttpProtocolOptions(c);
   return upstreamTlsContext(typed!, path, { autoSni: opts?.autoSni === true, autoSanValidation: opts?.autoSanValidation === true });

@@ -6,7 +6,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { ProtoObject } from "../../src/envoy/protos.js";
-import { HCM_TYPE } from "../../src/proxy/http/hcm.js";
+import { HCM_TYPE } from "../../src/proxy/http/hcm-config.js";
 
 // ---- config builders ----
 

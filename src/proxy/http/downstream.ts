@@ -312,6 +312,11 @@ export class StreamAbort {
   listen(cb: ((r: Reply) => void) | undefined): void {
     this.cb = cb;
   }
+
+  /** A forward in progress takes the stop (and answers it itself). */
+  get listening(): boolean {
+    return this.cb !== undefined;
+  }
 }
 
 

@@ -1,82 +1,120 @@
-// From a matched route to what the HTTP connection manager does next: a direct response, a
-// redirect, or a forward plan for the router (cluster picked among weighted clusters, path and
-// host rewritten, header mutations applied in Envoy's order, retry policy, hash for RING_HASH /
-// MAGLEV, the fault filter's per-route config).
+// Between the route table and the connection manager: a RouteConfiguration compiled with its
+// per-route filter configs (each typed_per_filter_config checked by the filter registry, so a bad or
+// unknown one is NACKed, not a 500 later), the route a request resolves to (Envoy's cached route:
+// the route, the weighted cluster drawn for it, the cluster), and what the router makes of a
+// resolved route: a direct response, a redirect, or the forward plan (path and host rewritten,
+// header mutations in Envoy's order, retry policy, hash for RING_HASH / MAGLEV, mirrors).
 import type * as http from "node:http";
 import type { ProtoObject } from "../../envoy/protos.js";
+import { anyType } from "../extensions.js";
 import { combineHash, hashKey } from "../upstream/hash.js";
-import { CORS_FILTER, corsPolicy, type CorsPolicy } from "./cors.js";
-import { faultConfig, type FaultConfig } from "./fault.js";
+import { XdsConfigError } from "../xds-error.js";
+import { HTTP_PER_ROUTE_CONFIGS } from "./filter.js";
 import type { HeaderMap } from "./headers.js";
-import { applyRequestHeaderMutations, applyResponseHeaderMutations, mirrorsFor, pickWeightedClusterEntry, redirectLocation, rewriteHost, rewritePath } from "./route-actions.js";
-import { type CompiledRoute, type RequestView, RouteTable } from "./route-table.js";
 import { firstQueryParameter } from "./matchers/matchers.js";
-import { type RetryPolicy } from "./route-policies.js";
-import { type WeightedClusterEntry } from "./route-config.js";
+import { applyRequestHeaderMutations, applyResponseHeaderMutations, mirrorsFor, pickWeightedClusterEntry, redirectLocation, rewriteHost, rewritePath } from "./route-actions.js";
+import type { WeightedClusterEntry } from "./route-config.js";
+import type { RetryPolicy } from "./route-policies.js";
 import type { RetryPlan } from "./retry-state.js";
+import { type CompiledRoute, type RequestView, RouteTable } from "./route-table.js";
 
 export { RouteTable };
 
-export const FAULT_FILTER_NAME = "envoy.filters.http.fault";
 const PREVIOUS_HOSTS = "envoy.retry_host_predicates.previous_hosts";
+const FILTER_CONFIG = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
 
-export function compileRoutes(rc: ProtoObject): RouteTable {
-  const table = RouteTable.compile(rc);
-  // Per-route filter configs the proxy runs are compiled now, so a bad one is NACKed, not a 500 later.
-  for (const vh of table.virtualHosts) {
-    for (const r of vh.routes) {
-      const cors = r.filterConfigs[CORS_FILTER];
-      if (cors) corsPolicy(cors);
-      faultFor(r.filterConfigs);
+/** A typed_per_filter_config entry compiled by its filter's extension. */
+export interface PerRouteFilterConfig {
+  /** What the filter's per-route compiler made of it (undefined for a bare FilterConfig). */
+  readonly config: unknown;
+  /**
+   * FilterConfig.disabled: true disables the filter on the route; any other per-route config
+   * enables it there (also one disabled by default, HttpFilter.disabled).
+   */
+  readonly disabled: boolean;
+}
+
+const compiledPerRoute = new WeakMap<ProtoObject, PerRouteFilterConfig | null>();
+
+/** Compiles one typed_per_filter_config entry (cached per decoded object). */
+function compilePerRoute(any: ProtoObject, path: string): PerRouteFilterConfig | null {
+  let c = compiledPerRoute.get(any);
+  if (c !== undefined) return c;
+  let type = anyType(any);
+  let inner = any;
+  let disabled = false;
+  let optional = false;
+  if (type === FILTER_CONFIG) {
+    // envoy.config.route.v3.FilterConfig: { config, is_optional, disabled }
+    optional = any.isOptional === true;
+    disabled = any.disabled === true;
+    inner = (any.config as ProtoObject | undefined) ?? {};
+    type = anyType(inner);
+    path = `${path}.config`;
+    if (!type) {
+      c = { config: undefined, disabled };
+      compiledPerRoute.set(any, c);
+      return c;
     }
   }
+  const compile = HTTP_PER_ROUTE_CONFIGS.get(type);
+  if (compile === undefined) {
+    if (!optional) throw new XdsConfigError(path, `Didn't find a registered implementation for route-specific filter config with type URL: '${type.slice(type.lastIndexOf("/") + 1)}'`);
+    c = null; // an optional config the proxy lacks: as if absent
+  } else c = { config: compile(inner, path), disabled };
+  compiledPerRoute.set(any, c);
+  return c;
+}
+
+function compileLevel(configs: Readonly<Record<string, ProtoObject>>, path: string): void {
+  for (const name in configs) compilePerRoute(configs[name], `${path}.typedPerFilterConfig[${JSON.stringify(name)}]`);
+}
+
+/** Compiles a RouteConfiguration and every per-route filter config in it (before it is ACKed). */
+export function compileRoutes(rc: ProtoObject): RouteTable {
+  const table = RouteTable.compile(rc);
+  compileLevel(table.typedPerFilterConfig, "");
+  table.virtualHosts.forEach((vh, i) => {
+    const vp = `virtualHosts[${i}]`;
+    compileLevel(vh.typedPerFilterConfig, vp);
+    vh.routes.forEach((r, j) => {
+      const rp = `${vp}.routes[${j}]`;
+      compileLevel(r.typedPerFilterConfig, rp);
+      if (r.action.kind === "route" && r.action.weightedClusters) {
+        r.action.weightedClusters.clusters.forEach((e, k) => compileLevel(e.typedPerFilterConfig, `${rp}.route.weightedClusters.clusters[${k}]`));
+      }
+    });
+  });
   return table;
+}
+
+/** Envoy's cached route of a stream: the matched route and what was drawn for this request. */
+export interface ResolvedRoute {
+  readonly route: CompiledRoute;
+  /** The weighted cluster entry drawn (undefined for a single cluster, a redirect or a direct response). */
+  readonly entry: WeightedClusterEntry | undefined;
+  /** The target cluster (undefined: a redirect, a direct response, or a cluster header the request lacks). */
+  readonly cluster: string | undefined;
+}
+
+/** A filter's typed_per_filter_config on a resolved route (most specific level wins). */
+export function perRouteFilterConfig(r: ResolvedRoute, name: string): PerRouteFilterConfig | undefined {
+  const any = (r.entry?.filterConfigs ?? r.route.filterConfigs)[name];
+  if (any === undefined) return undefined;
+  return compiledPerRoute.get(any) ?? undefined;
 }
 
 export interface PlanRequest {
   authority: string;
   path: string;
   method: string;
-  /** The downstream request headers (lowercase), already adjusted by the HCM. */
+  /** The downstream request headers (lowercase), as the filters left them. */
   headers: http.OutgoingHttpHeaders;
   /** Downstream peer address (source IP hashing). */
   remote: string;
 }
 
-/** A matched route that forwards: everything the router needs (allocated once per request). */
-export class RouteForwardPlan {
-  readonly kind = "route" as const;
-  constructor(
-    readonly route: CompiledRoute,
-    /** The weighted cluster entry picked (undefined for a single cluster). */
-    readonly entry: WeightedClusterEntry | undefined,
-    readonly cluster: string,
-    readonly path: string,
-    readonly authority: string,
-    /** The request headers to send: the HCM's object itself unless the route changes them. */
-    readonly requestHeaders: http.OutgoingHttpHeaders,
-    readonly timeoutMs: number,
-    readonly retry: RetryPlan | undefined,
-    readonly hash: bigint | undefined,
-    readonly includeAttemptCount: boolean,
-    readonly fault: FaultConfig | undefined,
-    /** The CORS policy for this route (route > virtual host > route configuration), if any. */
-    readonly cors: CorsPolicy | undefined,
-    /** Clusters this request is mirrored to (their fractions already drawn). */
-    readonly mirrors: readonly string[],
-  ) {}
-
-  /** The route's response header mutations. */
-  decorateResponse(h: http.OutgoingHttpHeaders): void {
-    applyResponseHeaderMutations(this.route, this.entry, h as HeaderMap);
-  }
-}
-
-export type RoutePlan = { kind: "none" } | { kind: "direct" | "redirect"; status: number; body: string | Buffer; headers: http.OutgoingHttpHeaders } | RouteForwardPlan;
-
-const NONE: RoutePlan = Object.freeze({ kind: "none" as const });
-
-/** The request as route matching sees it (header lookups through the HCM's header object). */
+/** The request as route matching sees it (header lookups through the stream's header object). */
 class PlanView implements RequestView {
   constructor(
     readonly authority: string,
@@ -94,6 +132,74 @@ function headerOf(h: http.OutgoingHttpHeaders, name: string): string | undefined
   const v = h[name];
   if (v === undefined) return undefined;
   return Array.isArray(v) ? v.join(",") : String(v);
+}
+
+/** The route a request matches, with its weighted cluster drawn (undefined: no route). */
+export function resolveRoute(table: RouteTable, req: PlanRequest): ResolvedRoute | undefined {
+  const view = new PlanView(req.authority, req.path, req.method, req.headers);
+  const m = table.match(view, Math.random());
+  if (!m) return undefined;
+  const route = m.route;
+  const action = route.action;
+  if (action.kind !== "route") return { route, entry: undefined, cluster: undefined };
+  const entry = action.weightedClusters ? pickWeightedClusterEntry(action, Math.random(), view) : undefined;
+  const cluster =
+    entry?.name ??
+    (entry?.clusterHeader ? headerOf(req.headers, entry.clusterHeader) : undefined) ??
+    action.cluster ??
+    (action.clusterHeader ? headerOf(req.headers, action.clusterHeader) : undefined);
+  return { route, entry, cluster };
+}
+
+/** A matched route that forwards: everything the router needs (allocated once per request). */
+export class RouteForwardPlan {
+  readonly kind = "route" as const;
+  constructor(
+    readonly route: CompiledRoute,
+    /** The weighted cluster entry picked (undefined for a single cluster). */
+    readonly entry: WeightedClusterEntry | undefined,
+    readonly cluster: string,
+    readonly path: string,
+    readonly authority: string,
+    /** The request headers to send: the stream's object itself unless the route changes them. */
+    readonly requestHeaders: http.OutgoingHttpHeaders,
+    readonly timeoutMs: number,
+    readonly retry: RetryPlan | undefined,
+    readonly hash: bigint | undefined,
+    readonly includeAttemptCount: boolean,
+    /** Clusters this request is mirrored to (their fractions already drawn). */
+    readonly mirrors: readonly string[],
+  ) {}
+
+  /** The route's response header mutations. */
+  decorateResponse(h: http.OutgoingHttpHeaders): void {
+    applyResponseHeaderMutations(this.route, this.entry, h as HeaderMap);
+  }
+}
+
+/** A direct response or a redirect: the status, body and headers the router answers with. */
+export interface LocalRouteResponse {
+  kind: "direct" | "redirect";
+  status: number;
+  body: string | Buffer;
+  headers: http.OutgoingHttpHeaders;
+}
+
+/** What a direct-response or redirect route answers. */
+export function localRouteResponse(r: ResolvedRoute, req: PlanRequest): LocalRouteResponse | undefined {
+  const route = r.route;
+  const action = route.action;
+  if (action.kind === "direct") {
+    const headers: http.OutgoingHttpHeaders = {};
+    applyResponseHeaderMutations(route, undefined, headers as HeaderMap);
+    if (action.body?.length) headers["content-type"] = headers["content-type"] ?? "text/plain";
+    return { kind: "direct", status: action.status, body: action.body ?? "", headers };
+  }
+  if (action.kind === "redirect") {
+    const { status, location } = redirectLocation(action, { authority: req.authority, path: req.path }, "http");
+    return { kind: "redirect", status, body: "", headers: { location } };
+  }
+  return undefined;
 }
 
 const retryPlans = new WeakMap<RetryPolicy, RetryPlan>();
@@ -114,24 +220,6 @@ function retryPlan(p: RetryPolicy): RetryPlan {
     retryPlans.set(p, plan);
   }
   return plan;
-}
-
-const faults = new WeakMap<ProtoObject, FaultConfig | null>();
-
-function faultFor(filterConfigs: Readonly<Record<string, ProtoObject>>): FaultConfig | undefined {
-  const cfg = filterConfigs[FAULT_FILTER_NAME];
-  if (!cfg) return undefined;
-  let f = faults.get(cfg);
-  if (f === undefined) {
-    f = cfg.abort || cfg.delay ? faultConfig(cfg, FAULT_FILTER_NAME) : null;
-    faults.set(cfg, f);
-  }
-  return f ?? undefined;
-}
-
-function corsFor(filterConfigs: Readonly<Record<string, ProtoObject>>): CorsPolicy | undefined {
-  const cfg = filterConfigs[CORS_FILTER];
-  return cfg ? corsPolicy(cfg) : undefined;
 }
 
 function cookie(h: http.OutgoingHttpHeaders, name: string): string | undefined {
@@ -161,34 +249,17 @@ function requestHash(route: CompiledRoute, req: PlanRequest): bigint | undefined
   return hash;
 }
 
-export function planRoute(table: RouteTable, req: PlanRequest): RoutePlan {
-  const view = new PlanView(req.authority, req.path, req.method, req.headers);
-  const m = table.match(view, Math.random());
-  if (!m) return NONE;
-  const route = m.route;
+/** The router's plan for a resolved forwarding route (its cluster known). */
+export function planForward(r: ResolvedRoute & { cluster: string }, req: PlanRequest): RouteForwardPlan {
+  const { route, entry, cluster } = r;
   const action = route.action;
-  if (action.kind === "direct") {
-    const headers: http.OutgoingHttpHeaders = {};
-    applyResponseHeaderMutations(route, undefined, headers as HeaderMap);
-    if (action.body?.length) headers["content-type"] = headers["content-type"] ?? "text/plain";
-    return { kind: "direct", status: action.status, body: action.body ?? "", headers };
-  }
-  if (action.kind === "redirect") {
-    const { status, location } = redirectLocation(action, view, "http");
-    return { kind: "redirect", status, body: "", headers: { location } };
-  }
-  const entry = action.weightedClusters ? pickWeightedClusterEntry(action, Math.random(), view) : undefined;
-  const cluster =
-    entry?.name ??
-    (entry?.clusterHeader ? headerOf(req.headers, entry.clusterHeader) : undefined) ??
-    action.cluster ??
-    (action.clusterHeader ? headerOf(req.headers, action.clusterHeader) : undefined);
-  if (!cluster) return NONE;
+  if (action.kind !== "route") throw new Error("planForward: not a forwarding route");
+  const view = new PlanView(req.authority, req.path, req.method, req.headers);
   const path = rewritePath(route, req.path);
   const authority = rewriteHost(route, entry, path === req.path ? view : { header: (n: string) => view.header(n), path }) ?? req.authority;
   const chain = entry ? entry.requestHeaderChain : route.requestHeaderChain;
-  // Copy-on-write: the HCM's header object is sent as is unless the route changes it (the fault
-  // and CORS filters keep seeing the request as it came).
+  // Copy-on-write: the stream's header object is sent as is unless the route changes it (the
+  // filters keep seeing the request as it came).
   let requestHeaders = req.headers;
   if (path !== req.path || (authority !== req.authority && req.authority) || chain.length > 0) {
     requestHeaders = { ...req.headers };
@@ -196,7 +267,6 @@ export function planRoute(table: RouteTable, req: PlanRequest): RoutePlan {
     if (authority !== req.authority && req.authority) requestHeaders["x-forwarded-host"] = req.authority;
     applyRequestHeaderMutations(route, entry, requestHeaders as HeaderMap, { downstreamRemoteAddress: req.remote, upstreamCluster: cluster });
   }
-  const filterConfigs = entry?.filterConfigs ?? route.filterConfigs;
   return new RouteForwardPlan(
     route,
     entry,
@@ -208,8 +278,6 @@ export function planRoute(table: RouteTable, req: PlanRequest): RoutePlan {
     action.retryPolicy ? retryPlan(action.retryPolicy) : undefined,
     requestHash(route, req),
     action.includeRequestAttemptCount,
-    faultFor(filterConfigs),
-    corsFor(filterConfigs),
     mirrorsFor(route, Math.random(), view),
   );
 }

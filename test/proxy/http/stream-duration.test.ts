@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { ProtoObject } from "../../../src/envoy/protos.js";
-import { formatGrpcTimeout } from "../../../src/proxy/http/hcm.js";
+import { formatGrpcTimeout } from "../../../src/core/grpc.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
 import { eventually } from "../../e2e/helpers.js";
 import { h2request, httpListener, prefixRoute, ProtoBackend, RawConn, staticCluster } from "../protocol-helpers.js";

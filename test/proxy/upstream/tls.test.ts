@@ -453,7 +453,10 @@ describe("upstream TLS origination (UpstreamTlsContext)", () => {
       assert.throws(() => clusterSpec(cluster("bad", HTTPS_IP, 8443, ctx)), (e: unknown) => e instanceof XdsConfigError && re.test(e.message), JSON.stringify(ctx));
     }
     // An unsupported transport socket is refused rather than ignored (it would mean plaintext).
-    assert.throws(() => clusterSpec({ ...cluster("bad", HTTPS_IP, 8443, undefined), transportSocket: { name: "x", typedConfig: { "@type": "type.googleapis.com/x.Y" } } }), /unsupported transport socket/);
+    assert.throws(() => clusterSpec({ ...cluster("bad", HTTPS_IP, 8443, undefined), transportSocket: { name: "x", typedConfig: { "@type": "type.googleapis.com/x.Y" } } }), /Didn't find a registered implementation for 'x' with type URL: 'x.Y'/);
+    // A transport socket named but not typed is refused too, unless it is raw_buffer.
+    assert.throws(() => clusterSpec({ ...cluster("bad", HTTPS_IP, 8443, undefined), transportSocket: { name: "envoy.transport_sockets.alts" } }), /envoy.transport_sockets.alts/);
+    assert.equal(clusterSpec({ ...cluster("raw", HTTPS_IP, 8443, undefined), transportSocket: { name: "envoy.transport_sockets.raw_buffer" } }).tls, undefined);
     // And through the proxy: start() refuses the static cluster with the same message.
     const bad = new ProxyServer({
       node: { id: "bad-upstream-tls" },

@@ -1,0 +1,358 @@
+// One request through the HTTP connection manager, whatever the protocol: Envoy's request headers
+// (x-request-id, x-forwarded-*), the cached route, the stream timers — stream idle, request timeout
+// and max_stream_duration (route, else HCM; grpc-timeout under grpc_timeout_header_max) answering
+// as Envoy's do (504 once the whole request arrived, 408 while it is still arriving) — the filter
+// chain (filter-manager.ts), and at the end the HCM's stats and the access log line.
+import { randomUUID } from "node:crypto";
+import type * as http from "node:http";
+import type { AccessLog } from "../access-log.js";
+import type { ConnectionInfo } from "../listeners.js";
+import type { Counter, Gauge } from "../stats.js";
+import { type TimerEntry, timerList } from "../upstream/timers.js";
+import { type Activity, type BodySource, type Downstream, type DownstreamProtocol, type Reply, RequestBody, sendLocalReply, StreamAbort } from "./downstream.js";
+import type { FilterRequest, StreamResult } from "./filter.js";
+import { FilterManager, type FilterStreamHost } from "./filter-manager.js";
+import type { HcmConfig } from "./hcm-config.js";
+import { LOCAL_REPLIES } from "./local-reply.js";
+import { formatGrpcTimeout, parseGrpcTimeout } from "../../core/grpc.js";
+import { type ResolvedRoute, resolveRoute, type RouteTable } from "./route-glue.js";
+
+/** One downstream request, protocol-neutral (HTTP/1 request line + Host, or HTTP/2 pseudo-headers). */
+export interface DownstreamRequest {
+  protocol: DownstreamProtocol;
+  method: string;
+  authority: string;
+  path: string;
+  scheme: string;
+  /** Regular headers (lowercase; no pseudo-headers). */
+  headers: http.IncomingHttpHeaders;
+  /**
+   * `headers` holds no Host and no hop-by-hop header (the HTTP/1 fast path parses them aside):
+   * the stream uses the object itself as the upstream request's headers instead of a filtered copy.
+   */
+  endToEnd?: boolean;
+  /** The body, or undefined when the request has none (END_STREAM on HEADERS, no length). */
+  body: BodySource | undefined;
+  remote: string;
+  /** The connection the request came on. */
+  connection: ConnectionInfo;
+  /** The Upgrade header value of an HTTP/1.1 upgrade request. */
+  upgrade?: string;
+}
+
+/** What a stream needs from its connection manager. */
+export interface StreamOwner {
+  readonly cfg: HcmConfig;
+  routes(name: string): RouteTable | undefined;
+  readonly accessLog: AccessLog | undefined;
+  readonly rqTotal: Counter;
+  readonly rqActive: Gauge;
+  readonly rqByClass: readonly Counter[];
+  readonly rqIdleTimeout: Counter;
+  readonly rqTimeout: Counter;
+  readonly rqMaxDurationReached: Counter;
+  readonly rqResponseBeforeRqComplete: Counter;
+  readonly cxUpgrades: Counter;
+}
+
+/** Headers not forwarded: hop-by-hop, and Expect (Envoy answers 100-continue itself). */
+const HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "expect", "http2-settings"]);
+
+/** Envoy's table: a route's upgrade_configs entry overrides the HCM's. */
+function upgradeAllowed(cfg: HcmConfig, value: string, action: { kind: string; upgradeConfigs?: Readonly<Record<string, boolean>> }): boolean {
+  const type = value.toLowerCase();
+  const route = action.kind === "route" ? action.upgradeConfigs?.[type] : undefined;
+  if (route !== undefined) return route;
+  return cfg.upgradeConfigs[type] === true;
+}
+
+const NO_ROUTE: ResolvedRoute = Object.freeze({}) as ResolvedRoute;
+
+export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
+  /** Start time for the access log (not read without one). */
+  private readonly start: number;
+  /** Response flags the HCM and its filters set (DI, FI, NR, …); merged with the router's. */
+  flags = 0;
+  private idle: TimerEntry | undefined = undefined;
+  private requestTimer: TimerEntry | undefined = undefined;
+  /** The stream's max_stream_duration (route or HCM), when one applies. */
+  private durationTimer: TimerEntry | undefined = undefined;
+  readonly abort = new StreamAbort();
+  readonly headers: http.OutgoingHttpHeaders;
+  private body: RequestBody | undefined = undefined;
+  readonly grpc: boolean;
+  private cached: ResolvedRoute | undefined = undefined;
+  private forwardedFor: string | undefined = undefined;
+  private finished = false;
+  private filters!: FilterManager;
+  readonly localReplyHeaders: http.OutgoingHttpHeaders;
+
+  constructor(
+    private readonly owner: StreamOwner,
+    private readonly req: DownstreamRequest,
+    readonly downstream: Downstream,
+  ) {
+    this.start = owner.accessLog !== undefined ? Date.now() : 0;
+    const cfg = owner.cfg;
+    const rh = req.headers;
+    let headers: http.OutgoingHttpHeaders;
+    if (req.endToEnd === true) headers = rh;
+    else {
+      headers = {};
+      for (const k in rh) {
+        const v = rh[k];
+        if (v === undefined || k === "host" || (HOP.has(k) && !(k === "te" && String(v).toLowerCase() === "trailers"))) continue;
+        headers[k] = v;
+      }
+    }
+    // (The access log shows X-Forwarded-For as the client sent it.)
+    this.forwardedFor = rh["x-forwarded-for"] as string | undefined;
+    if (cfg.generateRequestId && !headers["x-request-id"]) headers["x-request-id"] = randomUUID();
+    if (!headers["x-forwarded-proto"]) headers["x-forwarded-proto"] = req.scheme;
+    if (cfg.useRemoteAddress) {
+      const xff = this.forwardedFor;
+      headers["x-forwarded-for"] = xff ? `${String(xff)}, ${req.remote}` : req.remote;
+    }
+    this.headers = headers;
+    const ct = rh["content-type"];
+    this.grpc = typeof ct === "string" ? ct.startsWith("application/grpc") : String(ct ?? "").startsWith("application/grpc");
+    this.localReplyHeaders = { server: cfg.serverName };
+  }
+
+  // ---- FilterRequest ----
+
+  get protocol(): DownstreamProtocol {
+    return this.req.protocol;
+  }
+  get method(): string {
+    return this.req.method;
+  }
+  get authority(): string {
+    return this.req.authority;
+  }
+  get path(): string {
+    return this.req.path;
+  }
+  get scheme(): string {
+    return this.req.scheme;
+  }
+  get remote(): string {
+    return this.req.remote;
+  }
+  get upgrade(): string | undefined {
+    return this.req.upgrade;
+  }
+  get connection(): ConnectionInfo {
+    return this.req.connection;
+  }
+
+  // ---- FilterStreamHost ----
+
+  get request(): FilterRequest {
+    return this;
+  }
+
+  get bodySource(): BodySource | undefined {
+    return this.req.body;
+  }
+
+  get bufferLimit(): number {
+    return this.owner.cfg.bufferLimitBytes;
+  }
+
+  route(): ResolvedRoute | undefined {
+    let r = this.cached;
+    if (r === undefined) {
+      const cfg = this.owner.cfg;
+      const table = cfg.inlineRoutes ?? (cfg.rdsName !== undefined ? this.owner.routes(cfg.rdsName) : undefined);
+      const req = this.req;
+      r = (table ? resolveRoute(table, { authority: req.authority, path: req.path, method: req.method, headers: this.headers, remote: req.remote }) : undefined) ?? NO_ROUTE;
+      this.cached = r;
+    }
+    return r === NO_ROUTE ? undefined : r;
+  }
+
+  clearRouteCache(): void {
+    this.cached = undefined;
+  }
+
+  makeBody(source: BodySource | undefined): RequestBody {
+    const b = source ? new RequestBody(source, this.owner.cfg.bufferLimitBytes, this) : RequestBody.empty();
+    this.body = b;
+    this.downstream.request = b;
+    return b;
+  }
+
+  terminalReached(): void {
+    // Envoy disarms the request timeout once the end of the request passed every filter: the whole
+    // body arrived and the router has it.
+    if (this.requestTimer !== undefined) this.body!.onEnded(() => this.requestTimer?.cancel());
+  }
+
+  sendLocalReply(ds: Downstream, reply: Reply, headers: http.OutgoingHttpHeaders | undefined): void {
+    const extra = headers === undefined ? this.localReplyHeaders : { ...headers, server: this.owner.cfg.serverName };
+    const r = sendLocalReply(ds, reply, extra, this.grpc);
+    this.filters.finish({ status: r.status, flags: 0, bytesSent: r.bytes, details: reply.details, grpcStatus: r.grpcStatus });
+  }
+
+  // ---- Activity ----
+
+  touch(): void {
+    this.idle?.refresh();
+  }
+
+  responseBeforeRequestComplete(): void {
+    this.owner.rqResponseBeforeRqComplete.inc();
+  }
+
+  /** Envoy's remoteDecodeComplete: the downstream sent the whole request. */
+  private get requestComplete(): boolean {
+    const b = this.body;
+    return b === undefined || b.ended;
+  }
+
+  run(): void {
+    const owner = this.owner;
+    const cfg = owner.cfg;
+    owner.rqTotal.inc();
+    owner.rqActive.inc();
+    if (cfg.streamIdleTimeoutMs > 0) this.idle = timerList(cfg.streamIdleTimeoutMs).start(() => this.onIdle());
+    this.downstream.activity = this;
+    if (cfg.requestTimeoutMs > 0) this.requestTimer = timerList(cfg.requestTimeoutMs).start(() => this.onRequestTimeout());
+    this.filters = new FilterManager(this, cfg.filters);
+    try {
+      const resolved = this.route();
+      const req = this.req;
+      if (req.upgrade !== undefined && resolved !== undefined) {
+        // Envoy checks the upgrade before the filter chain: 403 when neither route nor HCM allows it.
+        if (!upgradeAllowed(cfg, req.upgrade, resolved.route.action)) {
+          this.makeBody(req.body);
+          this.filters.localReply({ status: 403, body: "", details: "upgrade_failed" }, undefined, 0);
+          return;
+        }
+        owner.cxUpgrades.inc();
+      }
+      if (resolved !== undefined) this.armDuration(resolved);
+      this.filters.start();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  // Envoy's onIdleTimeout / onRequestTimeout / onStreamMaxDurationReached: a local reply with
+  // maybeRequestTimeoutCode (504 once the whole request arrived, else 408 — gRPC maps it, UNAVAILABLE
+  // or UNKNOWN), or a reset once the response started.
+
+  private onIdle(): void {
+    if (this.finished) return;
+    this.owner.rqIdleTimeout.inc();
+    this.stopWith(LOCAL_REPLIES.streamIdleTimeout(this.requestComplete));
+  }
+
+  private onRequestTimeout(): void {
+    if (this.finished) return;
+    this.owner.rqTimeout.inc();
+    this.stopWith(LOCAL_REPLIES.requestTimeout(this.requestComplete));
+  }
+
+  /**
+   * A stream timer fired: a forward in progress stops with the reply (or resets a started
+   * response); before the router has the request (a fault delay) the reply goes out at once.
+   */
+  private stopWith(reply: Reply): void {
+    const abort = this.abort;
+    abort.abort(reply);
+    if (abort.listening) return;
+    try {
+      this.filters.hcmLocalReply(reply);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /**
+   * Envoy's refreshDurationTimeout, once the route is known: the route's max_stream_duration, else
+   * the HCM's; for a gRPC request with grpc-timeout and a route grpc_timeout_header_max, the
+   * header's timeout (capped by the max unless it is 0, less grpc_timeout_header_offset). With a
+   * route max_stream_duration a gRPC request's grpc-timeout header is set to the bound.
+   */
+  private armDuration(r: ResolvedRoute): void {
+    const action = r.route.action;
+    if (action.kind !== "route") return;
+    let ms: number;
+    const header = this.grpc && action.grpcTimeoutHeaderMaxMs !== undefined ? parseGrpcTimeout(this.req.headers["grpc-timeout"]) : undefined;
+    if (header === undefined) {
+      ms = action.maxStreamDurationMs ?? this.owner.cfg.maxStreamDurationMs;
+      if (ms === 0) return; // an explicit 0 disables it
+    } else {
+      ms = header;
+      const max = action.grpcTimeoutHeaderMaxMs!;
+      if (max !== 0 && ms > max) ms = max;
+      const offset = action.grpcTimeoutHeaderOffsetMs;
+      if (ms !== 0 && offset !== undefined) ms = offset < ms ? ms - offset : 0;
+    }
+    if (action.usingNewTimeouts && this.grpc) this.headers["grpc-timeout"] = formatGrpcTimeout(ms);
+    // (The route is picked as the stream starts: no time has passed to take off.)
+    this.durationTimer = timerList(Math.max(1, ms)).start(() => this.onMaxDuration());
+  }
+
+  private onMaxDuration(): void {
+    if (this.finished) return;
+    this.owner.rqMaxDurationReached.inc();
+    const reply: Reply = LOCAL_REPLIES.maxStreamDuration(this.requestComplete);
+    if (this.grpc) reply.grpcStatus = 4; // DEADLINE_EXCEEDED
+    this.stopWith(reply);
+  }
+
+  private fail(err: unknown): void {
+    if (this.finished) return;
+    try {
+      if (this.body === undefined) this.makeBody(undefined);
+      this.filters.hcmLocalReply({ status: 500, body: "internal error", details: `tsmesh: ${(err as Error).message}` });
+    } catch {
+      this.downstream.reset();
+      this.filters.finish({ status: 500, flags: 0, bytesSent: 0, details: `tsmesh: ${(err as Error).message}` });
+    }
+  }
+
+  /** The request is over (FilterManager.finish): timers, stats, access log. */
+  complete(r: StreamResult): void {
+    if (r.error !== undefined && !this.finished) {
+      // The router stopped on an internal error: answer 500 if the response has not started.
+      this.flags |= r.flags;
+      const ds = this.downstream;
+      if (!ds.headersSent) {
+        const l = sendLocalReply(ds, { status: 500, body: "internal error", details: `tsmesh: ${r.error.message}` }, this.localReplyHeaders, this.grpc);
+        r = { status: l.status, flags: 0, bytesSent: l.bytes, details: "internal_error", grpcStatus: l.grpcStatus };
+      } else ds.reset();
+    }
+    if (this.finished) return;
+    this.finished = true;
+    const owner = this.owner;
+    const req = this.req;
+    this.idle?.cancel();
+    this.requestTimer?.cancel();
+    this.durationTimer?.cancel();
+    owner.rqActive.dec();
+    const status = r.status;
+    if (status >= 100) owner.rqByClass[Math.min(5, Math.floor(status / 100)) - 1].inc();
+    const flags = r.flags | this.flags;
+    owner.accessLog?.log({
+      startTime: this.start,
+      method: req.method,
+      path: (req.headers["x-envoy-original-path"] as string | undefined) ?? req.path,
+      protocol: req.protocol,
+      responseCode: status,
+      flags,
+      bytesReceived: this.body?.received ?? 0,
+      bytesSent: r.bytesSent,
+      durationMs: Date.now() - this.start,
+      upstreamServiceTimeMs: r.upstreamServiceTimeMs,
+      forwardedFor: this.forwardedFor,
+      userAgent: req.headers["user-agent"],
+      requestId: this.headers["x-request-id"] as string | undefined,
+      authority: req.authority,
+      upstreamHost: r.upstreamHost,
+    });
+  }
+}

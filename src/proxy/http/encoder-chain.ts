@@ -1,0 +1,188 @@
+// The response side of the filter manager: a Downstream that runs what the router (or a filter's
+// local reply) writes through the encoder filters, in reverse config order, before it reaches the
+// client. A filter may stop the response (until it continues) or hold body chunks; what waits
+// meanwhile is bounded by the buffer limit, past which the stream is reset, as Envoy resets a
+// response it cannot buffer.
+import type * as http from "node:http";
+import type * as net from "node:net";
+import { Downstream, type DownstreamListener, type DownstreamProtocol } from "./downstream.js";
+import { DataStatus, FilterStatus, type HttpFilter } from "./filter.js";
+
+/** What the wrapper needs from the filter manager. */
+export interface EncoderHost {
+  encodeSlots(): readonly { readonly filter: HttpFilter }[];
+  readonly host: { readonly bufferLimit: number };
+  readonly done: boolean;
+}
+
+type Op = { t: 0; status: number; headers: http.OutgoingHttpHeaders; end: boolean } | { t: 1; chunk: Buffer; end: boolean } | { t: 2; trailers: http.IncomingHttpHeaders | undefined };
+
+/** The stream's response path through the encoder filters (one per stream that has any). */
+export class DownstreamWrapper implements DownstreamListener {
+  private readonly views = new Map<number, EncoderView>();
+  private active: EncoderView | undefined = undefined;
+  /** The filter the response stopped at (-1: flowing). */
+  private blockedAt = -1;
+  /** The op the stopped filter let through (or undefined when it keeps it), resumed below it. */
+  private blockedOp: Op | undefined = undefined;
+  /** Ops written while stopped, not yet seen by any encoder filter. */
+  private queue: Op[] = [];
+  private queuedBytes = 0;
+  /** The index the response starts encoding at (the writer's). */
+  private startAt = -1;
+  headersSent = false;
+
+  constructor(
+    readonly ds: Downstream,
+    private readonly mgr: EncoderHost,
+  ) {
+    ds.listener = this;
+  }
+
+  /** A Downstream that encodes from filter `start` down to the first. */
+  from(start: number): Downstream {
+    let v = this.views.get(start);
+    if (v === undefined) this.views.set(start, (v = new EncoderView(this, start)));
+    return v;
+  }
+
+  onGone(): void {
+    this.active?.listener?.onGone();
+  }
+
+  onDrain(): void {
+    if (this.blockedAt < 0) this.active?.listener?.onDrain();
+  }
+
+  /** @internal An op from the writer (view `v`). Returns the client's backpressure answer. */
+  write(v: EncoderView, op: Op): boolean {
+    if (this.active === undefined) {
+      this.active = v;
+      this.startAt = v.start;
+    }
+    if (this.blockedAt >= 0) {
+      this.queue.push(op);
+      if (op.t === 1) {
+        this.queuedBytes += op.chunk.length;
+        if (this.queuedBytes > this.mgr.host.bufferLimit) this.overflow();
+      }
+      return true;
+    }
+    return this.run(op, this.startAt);
+  }
+
+  /** Runs one op through filters `from`..0, then to the client. */
+  private run(op: Op, from: number): boolean {
+    const slots = this.mgr.encodeSlots();
+    for (let i = from; i >= 0; i--) {
+      const f = slots[i].filter;
+      if (op.t === 0) {
+        if (f.encodeHeaders === undefined) continue;
+        if (f.encodeHeaders(op.status, op.headers, op.end) === FilterStatus.StopIteration) return this.block(i, op);
+      } else if (op.t === 1) {
+        if (f.encodeData === undefined) continue;
+        const st = f.encodeData(op.chunk, op.end);
+        if (st === DataStatus.StopIterationAndBuffer) return this.block(i, op);
+        if (st === DataStatus.StopIterationNoBuffer) return this.block(i, undefined);
+      } else {
+        if (f.encodeTrailers === undefined || op.trailers === undefined) continue;
+        if (f.encodeTrailers(op.trailers) === FilterStatus.StopIteration) return this.block(i, op);
+      }
+    }
+    return this.emit(op);
+  }
+
+  private block(i: number, op: Op | undefined): boolean {
+    this.blockedAt = i;
+    this.blockedOp = op;
+    return true;
+  }
+
+  private emit(op: Op): boolean {
+    const ds = this.ds;
+    if (op.t === 0) {
+      ds.respond(op.status, op.headers, op.end);
+      return true;
+    }
+    if (op.t === 1) {
+      const ok = op.chunk.length > 0 ? ds.write(op.chunk) : true;
+      if (op.end) ds.end();
+      return ok;
+    }
+    ds.end(op.trailers);
+    return true;
+  }
+
+  /** @internal A filter continues the response it stopped. */
+  continueFrom(index: number): void {
+    if (this.blockedAt !== index) return;
+    this.blockedAt = -1;
+    const op = this.blockedOp;
+    this.blockedOp = undefined;
+    if (op !== undefined) this.run(op, index - 1);
+    // What was written meanwhile goes through the whole chain again, in order.
+    while (this.blockedAt < 0 && this.queue.length > 0) {
+      const next = this.queue.shift()!;
+      if (next.t === 1) this.queuedBytes -= next.chunk.length;
+      this.run(next, this.startAt);
+    }
+    if (this.blockedAt < 0) this.active?.listener?.onDrain();
+  }
+
+  /** More held than the buffer limit: the response cannot be delivered whole. */
+  private overflow(): void {
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.blockedAt = -1;
+    this.ds.reset();
+    this.onGone();
+  }
+}
+
+/** One writer's entry into the encoder chain (the router's, or a filter's local reply). */
+class EncoderView extends Downstream {
+  constructor(
+    private readonly w: DownstreamWrapper,
+    readonly start: number,
+  ) {
+    super();
+    // Upgrades tunnel past the filters, when the client's side can tunnel at all.
+    const ds = w.ds;
+    if (ds.tunnel !== undefined) this.tunnel = (up: net.Socket, head: Buffer) => ds.tunnel!(up, head);
+  }
+
+  get protocol(): DownstreamProtocol {
+    return this.w.ds.protocol;
+  }
+
+  get headersSent(): boolean {
+    return this.w.headersSent;
+  }
+
+  get gone(): boolean {
+    return this.w.ds.gone;
+  }
+
+  override get requestComplete(): boolean {
+    return this.w.ds.requestComplete;
+  }
+
+  respond(status: number, headers: http.OutgoingHttpHeaders, endStream: boolean): void {
+    this.w.headersSent = true;
+    this.w.write(this, { t: 0, status, headers, end: endStream });
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.w.write(this, { t: 1, chunk, end: false });
+  }
+
+  end(trailers?: http.IncomingHttpHeaders): void {
+    this.w.write(this, trailers === undefined ? { t: 1, chunk: EMPTY, end: true } : { t: 2, trailers });
+  }
+
+  reset(): void {
+    this.w.ds.reset();
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

@@ -1,0 +1,175 @@
+// The HTTP filter interface (Envoy's StreamDecoderFilter / StreamEncoderFilter): what every filter
+// of an http_connection_manager implements, what the filter manager gives it, and how filter
+// implementations register by the type URL of their config. Filters run in the order the config
+// lists them for the request (decode) and in reverse order for the response (encode); each call may
+// continue the iteration or stop it until the filter continues (an async check, a delay), and a
+// filter may answer the request itself with a local reply. The router is the terminal filter.
+import type * as http from "node:http";
+import type { ProtoObject } from "../../envoy/protos.js";
+import { ExtensionRegistry } from "../extensions.js";
+import type { ConnectionInfo } from "../listeners.js";
+import type { StatsScope } from "../stats.js";
+import type { ResponseFlag } from "../access-log.js";
+import type { UpstreamCluster } from "../upstream/cluster.js";
+import type { Downstream, DownstreamProtocol, Reply, RequestBody, StreamAbort } from "./downstream.js";
+import type { ResolvedRoute } from "./route-glue.js";
+import type { Router } from "./router.js";
+
+/** What a headers or trailers call answers (Envoy's FilterHeadersStatus / FilterTrailersStatus). */
+export const enum FilterStatus {
+  /** The next filter runs now. */
+  Continue = 0,
+  /** The iteration stops here until the filter calls continueDecoding / continueEncoding. */
+  StopIteration = 1,
+}
+
+/** What a data call answers (Envoy's FilterDataStatus). */
+export const enum DataStatus {
+  Continue = 0,
+  /**
+   * This chunk and later ones are held (bounded by the buffer limit: past it the request gets
+   * 413, the response 500) and go on together when the filter continues or at the end of stream.
+   */
+  StopIterationAndBuffer = 1,
+  /** The chunk is the filter's to keep; nothing is passed on until it continues. */
+  StopIterationNoBuffer = 2,
+}
+
+/** The downstream request as filters see it. `headers` is the stream's own (mutable) header map. */
+export interface FilterRequest {
+  readonly protocol: DownstreamProtocol;
+  readonly method: string;
+  /** :authority / Host as the client sent it. */
+  readonly authority: string;
+  /** :path with the query, as the client sent it. */
+  readonly path: string;
+  readonly scheme: string;
+  /** Regular request headers, lowercase names, no pseudo-headers; filters may change them. */
+  readonly headers: http.OutgoingHttpHeaders;
+  /** The downstream peer address (IP). */
+  readonly remote: string;
+  /** The connection the request came on (addresses, listener). */
+  readonly connection: ConnectionInfo;
+  /** content-type application/grpc…: local replies become gRPC statuses. */
+  readonly grpc: boolean;
+  /** The Upgrade header of an allowed HTTP/1.1 upgrade (e.g. "websocket"). */
+  readonly upgrade?: string;
+}
+
+/** What the filter manager offers one filter instance. */
+export interface FilterCallbacks {
+  readonly request: FilterRequest;
+  /** The route the request matched (Envoy's cached route); undefined when none did. */
+  route(): ResolvedRoute | undefined;
+  /** Forgets the matched route: the next route() matches again (after a filter changed headers). */
+  clearRouteCache(): void;
+  /**
+   * This filter's typed_per_filter_config on the matched route (weighted cluster, route, virtual
+   * host, route configuration: the most specific wins), as its extension compiled it.
+   */
+  perRouteConfig<T>(): T | undefined;
+  /** Resumes the request iteration after this filter stopped it. */
+  continueDecoding(): void;
+  /** Resumes the response iteration after this filter stopped it. */
+  continueEncoding(): void;
+  /**
+   * Answers the request here (Envoy's sendLocalReply): the filters before this one see the response
+   * (encode), no filter after it runs. Resets the stream instead if the response already started.
+   */
+  sendLocalReply(reply: Reply, headers?: http.OutgoingHttpHeaders): void;
+  /** Adds an Envoy response flag to the stream (access log %RESPONSE_FLAGS%). */
+  setResponseFlag(flag: ResponseFlag): void;
+  /** The terminal filter's view: the response goes through the encoder filters to the client. */
+  readonly downstream: Downstream;
+  /** The terminal filter's view: the request body, after the decoder filters. */
+  readonly body: RequestBody;
+  /**
+   * The stream's timers (idle, request, max duration) stop it through this: a terminal filter that
+   * has the stream upstream listens and answers the stop itself.
+   */
+  readonly abort: StreamAbort;
+  /** The terminal filter's end of the stream: what the access log and stats record. */
+  streamComplete(result: StreamResult): void;
+}
+
+/** How a stream ended, for the access log and the HCM's stats. */
+export interface StreamResult {
+  /** An internal error stopped the stream (the HCM answers 500 when it still can). */
+  error?: Error;
+  /** Status sent downstream (0 when the downstream went away first). */
+  status: number;
+  flags: number;
+  upstreamHost?: string;
+  upstreamServiceTimeMs?: number;
+  bytesSent: number;
+  details: string;
+  grpcStatus?: number;
+}
+
+/**
+ * One filter instance for one stream. Every method is optional: a filter implements the phases it
+ * takes part in, and the manager calls nothing else (an instance may add a response method while it
+ * decodes, as CORS does for the requests it answers). Request headers come with `endStream` when
+ * the request has no body.
+ */
+export interface HttpFilter {
+  decodeHeaders?(headers: http.OutgoingHttpHeaders, endStream: boolean): FilterStatus;
+  decodeData?(chunk: Buffer, endStream: boolean): DataStatus;
+  decodeTrailers?(trailers: http.IncomingHttpHeaders): FilterStatus;
+  encodeHeaders?(status: number, headers: http.OutgoingHttpHeaders, endStream: boolean): FilterStatus;
+  encodeData?(chunk: Buffer, endStream: boolean): DataStatus;
+  encodeTrailers?(trailers: http.IncomingHttpHeaders): FilterStatus;
+  /** The stream is over (complete, reset or abandoned): release timers and calls in flight. */
+  onDestroy?(): void;
+}
+
+/** A configured filter of one http_connection_manager (compiled when the listener arrives). */
+export interface HttpFilterFactory {
+  /** HttpFilter.name: the key of its typed_per_filter_config. */
+  readonly name: string;
+  /** The router and other filters that end the chain. */
+  readonly terminal: boolean;
+  /** HttpFilter.disabled: runs only on routes whose FilterConfig enables it. */
+  readonly disabledByDefault: boolean;
+  create(cb: FilterCallbacks): HttpFilter;
+}
+
+/** What the proxy offers filters that forward (the router): its clusters and its router. */
+export interface FilterRuntime {
+  cluster(name: string): UpstreamCluster | undefined;
+  readonly router: Router;
+}
+
+/** What an HTTP filter's config is compiled with. */
+export interface FilterContext {
+  /** HttpFilter.name. */
+  readonly name: string;
+  /** `http.<stat_prefix>.` — where the filter's own stats go. */
+  readonly stats: StatsScope;
+  /** Field path of the config, for errors. */
+  readonly path: string;
+  /** The connection manager the filter runs in. */
+  readonly hcm: { readonly serverName: string; readonly bufferLimitBytes: number };
+  readonly runtime: FilterRuntime;
+}
+
+/** One HTTP filter implementation, registered by its config type URL(s). */
+export interface HttpFilterExtension {
+  readonly terminal: boolean;
+  /** Compiles the filter's typed_config; throws XdsConfigError (with a field path) on bad config. */
+  create(config: ProtoObject, ctx: FilterContext): Omit<HttpFilterFactory, "name" | "terminal" | "disabledByDefault">;
+  /** The per-route config types it takes in typed_per_filter_config, and their compiler. */
+  readonly perRoute?: { readonly types: readonly string[]; compile(config: ProtoObject, path: string): unknown };
+}
+
+/** The HTTP filters the proxy implements, by config type URL. */
+export const HTTP_FILTERS = new ExtensionRegistry<HttpFilterExtension>("http filter");
+
+/** Per-route filter configs (typed_per_filter_config) the proxy understands, by type URL. */
+export const HTTP_PER_ROUTE_CONFIGS = new ExtensionRegistry<(config: ProtoObject, path: string) => unknown>("per-route filter config");
+
+/** Registers an HTTP filter implementation (and its per-route config types). */
+export function registerHttpFilter(types: readonly string[], ext: HttpFilterExtension): void {
+  HTTP_FILTERS.register(types, ext);
+  if (ext.perRoute) HTTP_PER_ROUTE_CONFIGS.register(ext.perRoute.types, (c, p) => ext.perRoute!.compile(c, p));
+}

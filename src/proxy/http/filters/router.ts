@@ -1,0 +1,132 @@
+// Envoy's router filter (envoy.filters.http.router), the terminal filter: turns the stream's
+// resolved route into an answer — 404 NR without a route, the route's direct response or redirect,
+// 503 NC for an unknown cluster — or a forward: the plan (rewrites, header mutations, retry policy,
+// hash), the route timeout (gRPC's grpc-timeout under max_grpc_timeout, none with
+// max_stream_duration), mirrors, and the router's try loop with the response relayed back through
+// the encoder filters.
+import type * as http from "node:http";
+import type { ProtoObject } from "../../../envoy/protos.js";
+import { XdsConfigError } from "../../xds-error.js";
+import type { Reply } from "../downstream.js";
+import { type FilterCallbacks, type FilterContext, type FilterRuntime, FilterStatus, type HttpFilter, registerHttpFilter } from "../filter.js";
+import { LOCAL_REPLIES } from "../local-reply.js";
+import { localRouteResponse, planForward, type PlanRequest, type RouteForwardPlan } from "../route-glue.js";
+import type { ResponseDecorator } from "../router.js";
+import { sendShadow } from "../shadow.js";
+import { parseGrpcTimeout } from "../../../core/grpc.js";
+
+export const ROUTER_TYPE = "envoy.extensions.filters.http.router.v3.Router";
+
+
+class RouterFilter implements HttpFilter, ResponseDecorator {
+  private plan: RouteForwardPlan | undefined = undefined;
+  readonly localReplyHeaders: http.OutgoingHttpHeaders;
+
+  constructor(
+    private readonly cb: FilterCallbacks,
+    private readonly rt: FilterRuntime,
+    private readonly hcm: FilterContext["hcm"],
+  ) {
+    this.localReplyHeaders = { server: hcm.serverName };
+  }
+
+  decorateResponse(h: http.OutgoingHttpHeaders): void {
+    this.plan?.decorateResponse(h);
+    h.server = this.hcm.serverName;
+  }
+
+  private reply(r: Reply): FilterStatus {
+    this.cb.sendLocalReply(r);
+    return FilterStatus.StopIteration;
+  }
+
+  decodeHeaders(headers: http.OutgoingHttpHeaders): FilterStatus {
+    const cb = this.cb;
+    const req = cb.request;
+    const resolved = cb.route();
+    if (resolved === undefined) return this.reply(LOCAL_REPLIES.noRoute());
+    const pr: PlanRequest = { authority: req.authority, path: req.path, method: req.method, headers, remote: req.remote };
+    const local = localRouteResponse(resolved, pr);
+    if (local !== undefined) {
+      const h = local.headers;
+      h.server = this.hcm.serverName;
+      const body = typeof local.body === "string" ? Buffer.from(local.body) : local.body;
+      h["content-length"] = String(body.length);
+      const ds = cb.downstream;
+      ds.respond(local.status, h, body.length === 0);
+      if (body.length) {
+        ds.write(body);
+        ds.end();
+      }
+      cb.streamComplete({ status: local.status, flags: 0, bytesSent: body.length, details: local.kind === "direct" ? "direct_response" : "redirect" });
+      return FilterStatus.StopIteration;
+    }
+    if (resolved.cluster === undefined) return this.reply(LOCAL_REPLIES.noRoute());
+    const plan = (this.plan = planForward({ route: resolved.route, entry: resolved.entry, cluster: resolved.cluster }, pr));
+    const action = plan.route.action;
+    const body = cb.body;
+    // The request body is kept for a replay only when the route may retry or mirror it.
+    if (action.kind === "route") body.configure(plan.retry !== undefined || plan.mirrors.length > 0, action.perRequestBufferLimitBytes ?? this.hcm.bufferLimitBytes);
+    const cluster = this.rt.cluster(plan.cluster);
+    if (!cluster) return this.reply(LOCAL_REPLIES.noCluster());
+    let timeoutMs = plan.timeoutMs;
+    if (action.kind === "route") {
+      // Envoy's finalTimeout: a route with max_stream_duration has no route timeout (the stream
+      // duration bounds it); else for gRPC with max_grpc_timeout, grpc-timeout is the route timeout
+      // (0 = none), less grpc_timeout_offset, capped by the max when it is set.
+      if (action.usingNewTimeouts) timeoutMs = 0;
+      else if (req.grpc && action.maxGrpcTimeoutMs !== undefined) {
+        const max = action.maxGrpcTimeoutMs;
+        let t = parseGrpcTimeout(headers["grpc-timeout"]) ?? 0;
+        const offset = action.grpcTimeoutOffsetMs ?? 0;
+        if (t > offset && offset > 0) t -= offset;
+        if (max && (t === 0 || t > max)) t = max;
+        timeoutMs = t;
+      }
+    }
+    // Mirrors: copies of the request once its body is in (fire and forget).
+    for (const name of plan.mirrors) {
+      const mirror = this.rt.cluster(name);
+      if (!mirror) continue;
+      const shadow = { method: req.method, path: plan.path, authority: plan.authority, headers: plan.requestHeaders, timeoutMs };
+      body.onEnded(() => {
+        const buf = body.buffered();
+        if (buf) sendShadow(mirror, { ...shadow, body: buf });
+      });
+    }
+    this.rt.router.forward(
+      {
+        cluster,
+        method: req.method,
+        path: plan.path,
+        authority: plan.authority,
+        scheme: req.scheme,
+        headers: plan.requestHeaders,
+        body,
+        timeoutMs,
+        retry: plan.retry,
+        hash: plan.hash,
+        includeAttemptCount: plan.includeAttemptCount,
+        downstreamProtocol: req.protocol,
+        grpc: req.grpc,
+        upgrade: req.upgrade,
+      },
+      cb.downstream,
+      this,
+      cb.abort,
+      (r) => cb.streamComplete(r),
+    );
+    return FilterStatus.StopIteration;
+  }
+}
+
+registerHttpFilter([ROUTER_TYPE], {
+  terminal: true,
+  create(config: ProtoObject, ctx) {
+    if (Array.isArray(config.upstreamHttpFilters) && config.upstreamHttpFilters.length > 0) {
+      throw new XdsConfigError(`${ctx.path}.upstreamHttpFilters`, "upstream HTTP filters are not implemented by tsmesh");
+    }
+    const { runtime, hcm } = ctx;
+    return { create: (cb) => new RouterFilter(cb, runtime, hcm) };
+  },
+});

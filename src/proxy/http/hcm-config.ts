@@ -1,0 +1,146 @@
+// An http_connection_manager's config compiled when its listener arrives: routes (RDS name or
+// inline), the HTTP filter chain through the filter registry (in config order, the terminal filter
+// last; a filter the proxy lacks is an error unless it is optional), timeouts, codec and limits.
+// Everything a request needs is resolved here, so a bad config is NACKed, never a 500 later.
+import { durationMs, type ProtoObject } from "../../envoy/protos.js";
+import { typeName, anyType, type SkipReporter } from "../extensions.js";
+import type { StatsScope } from "../stats.js";
+import { XdsConfigError } from "../xds-error.js";
+import { DEFAULT_BUFFER_LIMIT } from "./downstream.js";
+import { type FilterRuntime, HTTP_FILTERS, type HttpFilterFactory } from "./filter.js";
+import type { RouteTable } from "./route-table.js";
+import "./filters/index.js";
+
+export const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+const ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+
+export interface HcmConfig {
+  statPrefix: string;
+  /** RDS name, or an inline RouteConfiguration (compiled). */
+  rdsName?: string;
+  inlineRoutes?: RouteTable;
+  serverName: string;
+  useRemoteAddress: boolean;
+  generateRequestId: boolean;
+  /** 0 disables (Istio); Envoy's default is 5 minutes. */
+  streamIdleTimeoutMs: number;
+  /** 0 disables (Envoy's default). */
+  requestTimeoutMs: number;
+  maxRequestHeadersBytes: number;
+  /** The HTTP filter chain, in config order, the terminal filter last. */
+  filters: readonly HttpFilterFactory[];
+  /** upgrade_configs: upgrade type (lowercase) → enabled. */
+  upgradeConfigs: Readonly<Record<string, boolean>>;
+  /** codec_type: AUTO sniffs the HTTP/2 preface. */
+  codecType: "AUTO" | "HTTP1" | "HTTP2";
+  /** http2_protocol_options.max_concurrent_streams (Envoy's default 2^31-1). */
+  h2MaxConcurrentStreams: number;
+  /**
+   * common_http_protocol_options.max_stream_duration: every stream's bound from its start
+   * (a route's max_stream_duration overrides it); 0 = none (Envoy's default).
+   */
+  maxStreamDurationMs: number;
+  /**
+   * The listener's per_connection_buffer_limit_bytes (Envoy's default 1 MiB): request body bytes
+   * held while nothing takes them, and the cap of the retry/shadow buffer.
+   */
+  bufferLimitBytes: number;
+  /** `http.<stat_prefix>.` */
+  stats: StatsScope;
+}
+
+/** What compiling an HCM needs from the proxy. */
+export interface HcmCompileContext {
+  compileRoutes(rc: ProtoObject): RouteTable;
+  /** The listener's per_connection_buffer_limit_bytes. */
+  bufferLimitBytes?: number;
+  /** `http.<stat_prefix>.` for a stat prefix ("" → the listener's name). */
+  statsFor(statPrefix: string): StatsScope;
+  runtime: FilterRuntime;
+  skips?: SkipReporter;
+}
+
+function obj(v: unknown): ProtoObject | undefined {
+  return v && typeof v === "object" && !Array.isArray(v) ? (v as ProtoObject) : undefined;
+}
+function wrappedNum(v: unknown): number | undefined {
+  const o = obj(v);
+  return o && typeof o.value === "number" ? o.value : undefined;
+}
+
+/** Validates a decoded HttpConnectionManager (`path` names the listener and chain). */
+export function hcmConfig(c: ProtoObject, path: string, ctx: HcmCompileContext): HcmConfig {
+  const rds = obj(c.rds);
+  if (!rds?.routeConfigName && !obj(c.routeConfig)) throw new XdsConfigError(`${path}.rds`, "an http_connection_manager needs rds or route_config");
+  if (obj(c.scopedRoutes)) throw new XdsConfigError(`${path}.scopedRoutes`, "scoped routes are not implemented by tsmesh");
+  const upgradeConfigs: Record<string, boolean> = {};
+  (Array.isArray(c.upgradeConfigs) ? (c.upgradeConfigs as ProtoObject[]) : []).forEach((u, i) => {
+    const type = typeof u.upgradeType === "string" ? u.upgradeType.toLowerCase() : "";
+    if (!type) throw new XdsConfigError(`${path}.upgradeConfigs[${i}].upgradeType`, "upgrade_type must not be empty");
+    if (type in upgradeConfigs) throw new XdsConfigError(`${path}.upgradeConfigs[${i}]`, `Duplicate upgrade ${type}`);
+    if (Array.isArray(u.filters) && u.filters.length > 0) throw new XdsConfigError(`${path}.upgradeConfigs[${i}].filters`, "per-upgrade filter chains are not implemented by tsmesh");
+    upgradeConfigs[type] = obj(u.enabled)?.value !== false;
+  });
+  const codec = typeof c.codecType === "string" ? c.codecType : "AUTO";
+  if (codec !== "AUTO" && codec !== "HTTP1" && codec !== "HTTP2") throw new XdsConfigError(`${path}.codecType`, `unsupported codec ${codec}`);
+  const h2 = obj(c.http2ProtocolOptions);
+  const common = obj(c.commonHttpProtocolOptions);
+  const msd = common?.maxStreamDuration;
+  const maxStreamDurationMs = msd === undefined ? 0 : durationMs(msd);
+  if (maxStreamDurationMs === undefined || !Number.isFinite(maxStreamDurationMs) || maxStreamDurationMs < 0) {
+    throw new XdsConfigError(`${path}.commonHttpProtocolOptions.maxStreamDuration`, "expected a non-negative duration");
+  }
+  const statPrefix = typeof c.statPrefix === "string" ? c.statPrefix : "";
+  const serverName = typeof c.serverName === "string" && c.serverName ? c.serverName : "envoy";
+  const bufferLimitBytes = ctx.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT;
+  const stats = ctx.statsFor(statPrefix);
+  const cfg: HcmConfig = {
+    statPrefix,
+    serverName,
+    useRemoteAddress: obj(c.useRemoteAddress)?.value === true,
+    generateRequestId: obj(c.generateRequestId)?.value !== false,
+    streamIdleTimeoutMs: durationMs(c.streamIdleTimeout) ?? 300_000,
+    requestTimeoutMs: durationMs(c.requestTimeout) ?? 0,
+    maxRequestHeadersBytes: (wrappedNum(c.maxRequestHeadersKb) ?? 60) * 1024,
+    filters: httpFilterChain(c, path, { serverName, bufferLimitBytes }, stats, ctx),
+    upgradeConfigs,
+    codecType: codec,
+    h2MaxConcurrentStreams: wrappedNum(h2?.maxConcurrentStreams) ?? 2147483647,
+    maxStreamDurationMs: Math.ceil(maxStreamDurationMs),
+    bufferLimitBytes,
+    stats,
+  };
+  if (rds?.routeConfigName) cfg.rdsName = String(rds.routeConfigName);
+  if (obj(c.routeConfig)) cfg.inlineRoutes = ctx.compileRoutes(obj(c.routeConfig)!);
+  return cfg;
+}
+
+/**
+ * http_filters through the registry, in order. As Envoy: the terminal filter (the router) must be
+ * last and the last must be terminal; an empty list means the router alone.
+ */
+function httpFilterChain(c: ProtoObject, path: string, hcm: { serverName: string; bufferLimitBytes: number }, stats: StatsScope, ctx: HcmCompileContext): HttpFilterFactory[] {
+  const list = Array.isArray(c.httpFilters) ? (c.httpFilters as ProtoObject[]) : [];
+  const entries = list.length > 0 ? list : [{ name: "envoy.filters.http.router", typedConfig: { "@type": ROUTER_TYPE } }];
+  const out: HttpFilterFactory[] = [];
+  entries.forEach((f, i) => {
+    const at = `${path}.httpFilters[${i}]`;
+    const name = typeof f.name === "string" ? f.name : "";
+    if (!name) throw new XdsConfigError(`${at}.name`, "an http filter needs a name");
+    const optional = f.isOptional === true;
+    if (f.configDiscovery !== undefined && f.typedConfig === undefined) {
+      if (optional) return ctx.skips?.skipped(at, name, "config_discovery");
+      throw new XdsConfigError(`${at}.configDiscovery`, `filter '${name}': extension config discovery (ECDS) is not implemented by tsmesh`);
+    }
+    const ext = HTTP_FILTERS.resolve(at, name, f.typedConfig, optional, ctx.skips);
+    if (ext === undefined) return;
+    const type = anyType(f.typedConfig);
+    const last = i === entries.length - 1;
+    if (ext.terminal && !last) throw new XdsConfigError(at, `Error: terminal filter named ${name} of type ${typeName(type)} must be the last filter in a http filter chain.`);
+    if (!ext.terminal && last) throw new XdsConfigError(at, `Error: non-terminal filter named ${name} of type ${typeName(type)} is the last filter in a http filter chain.`);
+    const made = ext.create(f.typedConfig as ProtoObject, { name, stats, path: `${at}.typedConfig`, hcm, runtime: ctx.runtime });
+    out.push({ name, terminal: ext.terminal, disabledByDefault: f.disabled === true, create: made.create });
+  });
+  if (out.length === 0 || !out[out.length - 1].terminal) throw new XdsConfigError(`${path}.httpFilters`, "the chain has no terminal filter (the router)");
+  return out;
+}

@@ -1,0 +1,143 @@
+// Envoy's network filters: a filter chain's `filters`, found by type URL in a registry and run in
+// order on each connection the chain takes. Read filters before the terminal one (network RBAC,
+// ext_authz…) see the new connection and may close it or hold it until they decide; the terminal
+// filter (http_connection_manager, tcp_proxy) then owns the socket.
+import type * as net from "node:net";
+import type { ProtoObject } from "../envoy/protos.js";
+import { anyType, ExtensionRegistry, type SkipReporter, typeName } from "./extensions.js";
+import type { FilterRuntime } from "./http/filter.js";
+import type { RouteTable } from "./http/route-table.js";
+import type { AccessLog } from "./access-log.js";
+import type { ConnectionInfo, NetworkHandler } from "./listeners.js";
+import type { StatsStore } from "./stats.js";
+import { XdsConfigError } from "./xds-error.js";
+
+/** What a non-terminal filter answers for a new connection. */
+export const enum NetworkFilterStatus {
+  Continue = 0,
+  /** Hold the connection (no bytes flow) until the filter calls `continueReading` or `close`. */
+  StopIteration = 1,
+}
+
+/** What a read filter can do with the connection it inspects. */
+export interface ReadFilterCallbacks {
+  readonly connection: ConnectionInfo;
+  /** Resumes the chain after StopIteration. */
+  continueReading(): void;
+  /** Closes the connection (a denied or failed check). */
+  close(): void;
+}
+
+/** One non-terminal filter instance on one connection. */
+export interface ReadFilter {
+  onNewConnection(cb: ReadFilterCallbacks): NetworkFilterStatus;
+  /** The connection is gone: stop calls in flight. */
+  onDestroy?(): void;
+}
+
+/** A compiled network filter: a read filter per connection, or the terminal handler. */
+export type CompiledNetworkFilter =
+  | { readonly terminal: false; readonly name: string; create(): ReadFilter }
+  | {
+      readonly terminal: true;
+      readonly name: string;
+      /** The connection handler (one per filter chain, many connections). */
+      handler(): NetworkHandler;
+      /** RDS route configurations it needs (listener warming). */
+      readonly rdsNames: readonly string[];
+    };
+
+/** What a network filter's config is compiled with. */
+export interface NetworkFilterContext {
+  readonly path: string;
+  readonly name: string;
+  readonly listenerName: string;
+  /** Listener.per_connection_buffer_limit_bytes. */
+  readonly bufferLimitBytes: number;
+  readonly stats: StatsStore;
+  readonly runtime: FilterRuntime & { routes(name: string): RouteTable | undefined; readonly accessLog: AccessLog | undefined; compileRoutes(rc: ProtoObject): RouteTable };
+  readonly skips?: SkipReporter;
+}
+
+export interface NetworkFilterExtension {
+  readonly terminal: boolean;
+  compile(config: ProtoObject, ctx: NetworkFilterContext): CompiledNetworkFilter;
+}
+
+/** The network filters the proxy implements, by config type URL. */
+export const NETWORK_FILTERS = new ExtensionRegistry<NetworkFilterExtension>("network filter");
+
+/**
+ * A filter chain's `filters` through the registry, in order; as Envoy, the terminal filter must be
+ * last and the chain must end with one.
+ */
+export function compileNetworkFilters(filters: readonly ProtoObject[], path: string, ctx: Omit<NetworkFilterContext, "path" | "name">): CompiledNetworkFilter[] {
+  if (filters.length === 0) throw new XdsConfigError(`${path}.filters`, "a filter chain needs at least one network filter");
+  const out: CompiledNetworkFilter[] = [];
+  filters.forEach((f, i) => {
+    const at = `${path}.filters[${i}]`;
+    const name = typeof f.name === "string" ? f.name : "";
+    if (f.configDiscovery !== undefined && f.typedConfig === undefined) throw new XdsConfigError(`${at}.configDiscovery`, `filter '${name}': extension config discovery (ECDS) is not implemented by tsmesh`);
+    // (Network filters have no is_optional: an unknown one is always an error.)
+    const ext = NETWORK_FILTERS.resolve(at, name, f.typedConfig, false, ctx.skips)!;
+    const last = i === filters.length - 1;
+    if (ext.terminal && !last) throw new XdsConfigError(at, `Error: terminal filter named ${name} of type ${typeName(anyType(f.typedConfig))} must be the last filter in a network filter chain.`);
+    if (!ext.terminal && last) throw new XdsConfigError(at, `Error: non-terminal filter named ${name} of type ${typeName(anyType(f.typedConfig))} is the last filter in a network filter chain.`);
+    out.push(ext.compile(f.typedConfig as ProtoObject, { ...ctx, path: `${at}.typedConfig`, name }));
+  });
+  return out;
+}
+
+/**
+ * The connection handler of a compiled chain: the read filters in order (each may hold or close
+ * the connection), then the terminal filter's handler.
+ */
+export function chainHandler(filters: readonly CompiledNetworkFilter[]): NetworkHandler {
+  const terminal = filters[filters.length - 1];
+  if (!terminal.terminal) throw new Error("network filter chain without a terminal filter");
+  const handler = terminal.handler();
+  const readers = filters.slice(0, -1).filter((f): f is Extract<CompiledNetworkFilter, { terminal: false }> => !f.terminal);
+  if (readers.length === 0) return handler;
+  return {
+    handle(socket: net.Socket, info: ConnectionInfo): void {
+      // No bytes flow until every read filter let the connection through.
+      socket.pause();
+      const instances = readers.map((r) => r.create());
+      let closed = false;
+      const destroy = () => {
+        for (const f of instances) f.onDestroy?.();
+      };
+      socket.once("close", () => {
+        closed = true;
+        destroy();
+      });
+      const run = (from: number): void => {
+        for (let i = from; i < instances.length; i++) {
+          if (closed) return;
+          let resumed = false;
+          const st = instances[i].onNewConnection({
+            connection: info,
+            continueReading: () => {
+              if (resumed || closed) return;
+              resumed = true;
+              run(i + 1);
+            },
+            close: () => {
+              if (closed) return;
+              closed = true;
+              socket.destroy();
+            },
+          });
+          if (st === NetworkFilterStatus.StopIteration || closed) return;
+          resumed = true;
+        }
+        if (closed) return;
+        handler.handle(socket, info);
+        socket.resume();
+      };
+      run(0);
+    },
+    drain: () => handler.drain(),
+    close: () => handler.close(),
+  };
+}
