@@ -1,6 +1,7 @@
 // The control plane's console says what a resource uses that tsmesh does not enforce yet: one line
 // per resource (file, line, resource, fields) when it loads, again only when that changes; never on
-// an unrelated edit, a rescan or a rejected edit. The mesh config in effect is reported the same way.
+// an unrelated edit, a rescan or a rejected edit. The mesh config in effect is reported the same way,
+// and a file rejected at start is logged once.
 import assert from "node:assert/strict";
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -94,6 +95,13 @@ describe("the control plane reports what is not enforced", () => {
       await eventually("the changed line", () => lines().length === 2);
       assert.match(lines()[1], /data\.mesh: not enforced yet: accessLogFile: .*; defaultConfig: /);
     }
+  });
+
+  it("a file rejected at start is logged once (not once per listener of the load)", async () => {
+    write("bad.yaml", VS.replace("{host: ratings}\n", "{host: ratings}\n      weight: -1\n"));
+    discovery = new Discovery({ configPaths: [dir], watch: false, xdsAddress: "127.0.0.1:0", monitoringAddress: "", log: (l) => logs.push(l) });
+    await discovery.start();
+    assert.equal(logs.filter((l) => /bad\.yaml:1 VirtualService default\/ratings: spec\.http\[0\]\.route\[0\]\.weight/.test(l)).length, 1, logs.join("\n"));
   });
 
   it("--mesh-config: the file's fields at start", async () => {
