@@ -3,6 +3,7 @@
 import type { AnyResource, IstioKind, Resource } from "../api/resource.js";
 import { resourceName } from "../api/resource.js";
 import type { DocumentResult } from "../api/validate.js";
+import { describeDocument } from "../api/format.js";
 import { hostMatches, resolveShortName } from "../api/hosts.js";
 import { unreachableRoutes } from "../api/validation/virtualservice.js";
 import { MESSAGE_TYPES, type AnalysisMessage, type MessageCode } from "./messages.js";
@@ -255,22 +256,28 @@ export const ANALYZERS: Analyzer[] = [
   hostNotFoundInGateway,
 ];
 
-/** Runs schema validation results through the analyzers; invalid documents become IST0106. */
+/**
+ * Runs schema validation results through the analyzers; errors of invalid documents become IST0106,
+ * and what a resource uses that tsmesh does not enforce yet becomes IST0133 (Istio's code for a
+ * validation warning), so `analyze` is never silent about it either.
+ */
 export function analyze(docs: DocumentResult[]): AnalysisMessage[] {
   const ctx = new AnalysisContext(docs);
   for (const doc of docs) {
-    if (doc.valid || !doc.kind) continue;
+    if (!doc.kind) continue;
     for (const d of doc.diagnostics) {
-      if (d.severity !== "error" || d.code === "TSMESH_UNKNOWN_KIND") continue;
+      const schemaError = !doc.valid && d.severity === "error" && d.code !== "TSMESH_UNKNOWN_KIND";
+      if (!schemaError && d.code !== "TSMESH_NOT_ENFORCED") continue;
+      const code = schemaError ? "IST0106" : "IST0133";
       ctx.messages.push({
-        code: "IST0106",
-        name: MESSAGE_TYPES.IST0106.name,
-        level: "Error",
-        resource: `${doc.kind} ${doc.namespace ?? "default"}/${doc.name ?? "<unnamed>"}`,
+        code,
+        name: MESSAGE_TYPES[code].name,
+        level: MESSAGE_TYPES[code].level,
+        resource: describeDocument(doc),
         file: doc.file,
         line: (d.path && doc.lineOf?.(d.path)) || doc.line,
         path: d.path,
-        message: `Schema validation error: ${d.path ? `${d.path}: ` : ""}${d.message} [${d.code}]`,
+        message: `Schema validation ${schemaError ? "error" : "warning"}: ${d.path ? `${d.path}: ` : ""}${d.message} [${d.code}]`,
       });
     }
   }

@@ -11,6 +11,7 @@ export const MESSAGE_TYPES = {
   IST0130: { name: "VirtualServiceUnreachableRule", level: "Warning" },
   IST0131: { name: "VirtualServiceIneffectiveMatch", level: "Info" },
   IST0132: { name: "VirtualServiceHostNotFoundInGateway", level: "Warning" },
+  IST0133: { name: "SchemaWarning", level: "Warning" },
 } as const satisfies Record<string, { name: string; level: Level }>;
 
 export type MessageCode = keyof typeof MESSAGE_TYPES;

@@ -47,10 +47,12 @@ export function runValidate(paths: string[], opts: ValidateOptions, out: (s: str
     for (const r of results) for (const d of r.diagnostics) out(formatDiagnostic(r, d));
     const invalid = results.filter((r) => !r.valid).length;
     const files = new Set(results.map((r) => r.file)).size;
+    const notEnforced = results.filter((r) => r.diagnostics.some((d) => d.code === "TSMESH_NOT_ENFORCED")).length;
+    const note = notEnforced > 0 ? ` (${notEnforced} use${notEnforced === 1 ? "s" : ""} what is not enforced yet)` : "";
     out(
       invalid === 0
-        ? `✔ ${results.length} document${results.length === 1 ? "" : "s"} in ${files} file${files === 1 ? "" : "s"}: all valid`
-        : `✘ ${invalid} of ${results.length} documents invalid`,
+        ? `✔ ${results.length} document${results.length === 1 ? "" : "s"} in ${files} file${files === 1 ? "" : "s"}: all valid${note}`
+        : `✘ ${invalid} of ${results.length} documents invalid${note}`,
     );
   }
   return results.every((r) => r.valid) ? 0 : 1;

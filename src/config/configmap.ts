@@ -26,6 +26,11 @@ export function isConfigMapDocument(value: unknown): boolean {
   return isObject(value) && value.kind === "ConfigMap" && value.apiVersion === "v1";
 }
 
+/** The ConfigMap istiod reads its mesh config from (revision "default"), and its key. */
+export const MESH_CONFIGMAP_NAMESPACE = "istio-system";
+export const MESH_CONFIGMAP_NAME = "istio";
+export const MESH_CONFIGMAP_KEY = "mesh";
+
 export function configMapKey(namespace: string, name: string): string {
   return `ConfigMap/${namespace}/${name}`;
 }

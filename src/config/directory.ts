@@ -103,7 +103,7 @@ export class DirectorySource {
     clearInterval(this.poll);
   }
 
-  /** Current state of every file with errors or warnings. */
+  /** Current state of every file with errors or warnings (other than TSMESH_NOT_ENFORCED ones). */
   problems(): FileReport[] {
     const out: FileReport[] = [];
     for (const [file, st] of this.files) {
@@ -229,8 +229,10 @@ export class DirectorySource {
         size: stat.size,
         ino: stat.ino,
         hash,
-        // Keep per-document results only where there is something to report; they hold source text.
-        results: results.some((r) => r.diagnostics.length > 0) ? results : [],
+        // Keep per-document results only where there is a problem to report; they hold source text.
+        // (Not-enforced warnings alone do not count: they are reported as the file changes, and
+        // keeping them would keep the text of every file with a policy in it.)
+        results: results.some((r) => r.diagnostics.some((d) => d.code !== "TSMESH_NOT_ENFORCED")) ? results : [],
         ok,
         lastGood: ok ? results.map((r) => r.resource!).filter(Boolean) : old?.lastGood,
         lastGoodConfigMaps: ok ? validated.flatMap((v) => (v.configMap ? [v.configMap] : [])) : old?.lastGoodConfigMaps,

@@ -1,10 +1,13 @@
-// Finding and reading config files: folders are walked recursively for .yaml, .yml and .json.
+// Finding and reading config files: folders are walked recursively for .yaml, .yml and .json;
+// each document is validated and checked for what tsmesh accepts but does not enforce yet.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import { diagnostic } from "../core/errors.js";
+import { parse as parseYaml } from "yaml";
+import { diagnostic, type Diagnostic } from "../core/errors.js";
+import { meshConfigNotEnforced, notEnforcedDiagnostic, notEnforcedDiagnostics } from "../api/enforcement.js";
 import { parseDocuments, type ParsedDocument } from "../api/parse.js";
 import { validateParsed, type DocumentResult } from "../api/validate.js";
-import { isConfigMapDocument, validateConfigMapDocument, type ConfigMap } from "./configmap.js";
+import { isConfigMapDocument, MESH_CONFIGMAP_KEY, MESH_CONFIGMAP_NAME, MESH_CONFIGMAP_NAMESPACE, validateConfigMapDocument, type ConfigMap } from "./configmap.js";
 
 export const CONFIG_EXTENSIONS = /\.(ya?ml|json)$/i;
 
@@ -27,11 +30,31 @@ export function listConfigFiles(path: string): string[] {
 
 /**
  * Validates one document of a config file: an Istio resource, or a Kubernetes ConfigMap (istiod's
- * mesh config comes in one); anything else is reported as an unknown kind.
+ * mesh config comes in one); anything else is reported as an unknown kind. A valid document also
+ * gets a TSMESH_NOT_ENFORCED warning for each kind or field it uses that tsmesh does not enforce yet.
  */
 export function validateDocument(doc: ParsedDocument): { result: DocumentResult; configMap?: ConfigMap } {
-  if (!doc.syntaxError && isConfigMapDocument(doc.value)) return validateConfigMapDocument(doc);
-  return { result: validateParsed(doc) };
+  if (!doc.syntaxError && isConfigMapDocument(doc.value)) {
+    const v = validateConfigMapDocument(doc);
+    if (v.configMap) v.result.diagnostics.push(...meshConfigMapNotEnforced(v.configMap));
+    return v;
+  }
+  const result = validateParsed(doc);
+  if (result.resource) result.diagnostics.push(...notEnforcedDiagnostics(result.resource));
+  return { result };
+}
+
+/** Warnings for the mesh config in istio-system/istio `data.mesh` (its errors are the control plane's to report). */
+function meshConfigMapNotEnforced(cm: ConfigMap): Diagnostic[] {
+  const text = cm.metadata.namespace === MESH_CONFIGMAP_NAMESPACE && cm.metadata.name === MESH_CONFIGMAP_NAME ? cm.data[MESH_CONFIGMAP_KEY] : undefined;
+  if (text === undefined) return [];
+  let mesh: unknown;
+  try {
+    mesh = parseYaml(text, { uniqueKeys: false });
+  } catch {
+    return [];
+  }
+  return meshConfigNotEnforced(mesh).map((u) => notEnforcedDiagnostic(u, `data.${MESH_CONFIGMAP_KEY}`));
 }
 
 /** Validates every document of one file; a file that cannot be read yields one error entry. */

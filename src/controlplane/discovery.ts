@@ -6,7 +6,8 @@
 // the config folders; either is watched, and a change is a full push. Bad mesh config is logged and
 // the last good one keeps serving.
 import { statSync } from "node:fs";
-import type { AnyResource } from "../api/resource.js";
+import { notEnforcedDiagnostic, summarizeNotEnforced, type NotEnforcedUse } from "../api/enforcement.js";
+import { resourceKey, resourceName, type AnyResource } from "../api/resource.js";
 import { DirectorySource, type FileReport } from "../config/directory.js";
 import { ConfigStore, type ChangeBatch } from "../config/store.js";
 import { MetricsRegistry } from "../core/metrics.js";
@@ -64,6 +65,13 @@ export class Discovery {
   private meshText: string | undefined;
   private meshFilePoll: NodeJS.Timeout | undefined;
   private ignoredConfigMapReported = false;
+  /** What the mesh config in effect uses that is not enforced, as last logged ("" for nothing). */
+  private meshNotEnforcedShown = "";
+  /**
+   * Per file, per resource: what it uses that is not enforced, as last logged. A resource is
+   * logged when it loads and again only when that changes, never on every rescan or push.
+   */
+  private readonly notEnforcedShown = new Map<string, Map<string, string>>();
   readonly autoRegistration: WorkloadAutoRegistration;
   private readonly sources: DirectorySource[] = [];
   private readonly debouncer: Debouncer;
@@ -124,16 +132,19 @@ export class Discovery {
     const file = this.options.meshConfigFile;
     if (file !== undefined) {
       // A bad file at start is fatal (istiod's --meshConfig); later edits keep the last good one.
-      this.setMesh(readMeshConfigFile(file, displayPath(file)), displayPath(file));
+      const uses: NotEnforcedUse[] = [];
+      this.setMesh(readMeshConfigFile(file, displayPath(file), uses), displayPath(file));
+      this.reportMeshNotEnforced(displayPath(file), uses);
       this.watchMeshFile(file);
     }
     this.options.configPaths.forEach((path, i) => {
       const src = new DirectorySource(path, this.store, { id: `config:${i}:${path}`, priority: i, onReport: (r) => this.report(r) });
       this.sources.push(src);
     });
+    // Every file's outcome reaches report() through onReport (start's own list would repeat it).
     for (const src of this.sources) {
-      const problems = this.options.watch === false ? src.load() : src.start();
-      for (const r of problems) this.report(r);
+      if (this.options.watch === false) src.load();
+      else src.start();
     }
     this.refreshMeshFromConfigMap();
     this.current = this.buildPushContext();
@@ -180,6 +191,7 @@ export class Discovery {
   }
 
   private report(r: FileReport): void {
+    this.reportNotEnforced(r);
     if (r.status !== "rejected") return;
     for (const doc of r.results) {
       for (const d of doc.diagnostics) {
@@ -189,6 +201,30 @@ export class Discovery {
       }
       if (!doc.valid) this.rejectedConfigs.inc();
     }
+  }
+
+  /** One line per resource of an applied file that uses what is not enforced (when new or changed). */
+  private reportNotEnforced(r: FileReport): void {
+    if (r.status === "rejected") return; // the last good version stays in force, and so do its lines
+    const before = this.notEnforcedShown.get(r.file);
+    const now = new Map<string, string>();
+    for (const doc of r.results) {
+      const res = doc.resource;
+      const summary = res ? summarizeNotEnforced(doc.diagnostics) : "";
+      if (!res || !summary) continue;
+      const key = resourceKey(res.kind, res.metadata.namespace, res.metadata.name);
+      now.set(key, summary);
+      if (before?.get(key) !== summary) this.log(`discovery: ${r.file}:${doc.line} ${resourceName(res)}: ${summary} [TSMESH_NOT_ENFORCED]`);
+    }
+    if (now.size > 0) this.notEnforcedShown.set(r.file, now);
+    else this.notEnforcedShown.delete(r.file);
+  }
+
+  /** Logs what the mesh config now in effect uses that is not enforced (when that changed). */
+  private reportMeshNotEnforced(source: string, uses: readonly NotEnforcedUse[]): void {
+    const summary = summarizeNotEnforced(uses.map((u) => notEnforcedDiagnostic(u)));
+    if (summary !== this.meshNotEnforcedShown && summary) this.log(`discovery: ${source}: ${summary} [TSMESH_NOT_ENFORCED]`);
+    this.meshNotEnforcedShown = summary;
   }
 
   private buildPushContext(): PushContext {
@@ -230,12 +266,14 @@ export class Discovery {
       if (now === last) return;
       last = now;
       let overlay: Partial<MeshConfig>;
+      const uses: NotEnforcedUse[] = [];
       try {
-        overlay = readMeshConfigFile(file, displayPath(file));
+        overlay = readMeshConfigFile(file, displayPath(file), uses);
       } catch (e) {
         this.meshError(e);
         return;
       }
+      this.reportMeshNotEnforced(displayPath(file), uses);
       if (this.setMesh(overlay, displayPath(file))) this.pushMeshChange();
     }, this.options.meshConfigPollMs ?? 500);
     this.meshFilePoll.unref();
@@ -260,17 +298,20 @@ export class Discovery {
       if (cm && this.meshText !== "") this.log(`discovery: ${where} has no data.${MESH_CONFIGMAP_KEY}: mesh config defaults apply`);
       const had = this.meshText !== undefined;
       this.meshText = cm ? "" : undefined;
+      this.reportMeshNotEnforced(where, []);
       return had ? this.setMesh(undefined, "defaults") : false;
     }
     if (text === this.meshText) return false;
     this.meshText = text;
     let overlay: Partial<MeshConfig>;
+    const uses: NotEnforcedUse[] = [];
     try {
-      overlay = parseMeshConfig(text, `${where}: data.${MESH_CONFIGMAP_KEY}`);
+      overlay = parseMeshConfig(text, `${where}: data.${MESH_CONFIGMAP_KEY}`, uses);
     } catch (e) {
       this.meshError(e);
       return false;
     }
+    this.reportMeshNotEnforced(`${where}: data.${MESH_CONFIGMAP_KEY}`, uses);
     return this.setMesh(overlay, where);
   }
 

@@ -1,17 +1,16 @@
 // Istio's mesh config (MeshConfig, istio.io/api mesh/v1alpha1) as istiod reads it: the YAML of
 // `--meshConfig FILE` or of the `istio` ConfigMap's `data.mesh` in istio-system. Like istiod's
 // ApplyMeshConfig, the YAML is applied over the defaults (a field given replaces the default; fields
-// not given keep it), unknown fields are ignored (MeshConfig has many: defaultConfig,
-// extensionProviders, accessLogFile…), and the fields tsmesh uses are validated as istiod validates
-// them (enums, protobuf durations). Errors name the field path, so a caller can prefix the source.
+// not given keep it), fields tsmesh does not read are accepted and reported as not enforced
+// (MeshConfig has many: defaultConfig, extensionProviders, accessLogFile…), and the fields tsmesh
+// uses are validated as istiod validates them (enums, protobuf durations). Errors name the field
+// path, so a caller can prefix the source.
 import { readFileSync } from "node:fs";
 import { parse, YAMLParseError } from "yaml";
+import { meshConfigNotEnforced, type NotEnforcedUse } from "../api/enforcement.js";
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from "../model/push-context.js";
 
-/** The ConfigMap istiod reads its mesh config from (revision "default"), and its key. */
-export const MESH_CONFIGMAP_NAMESPACE = "istio-system";
-export const MESH_CONFIGMAP_NAME = "istio";
-export const MESH_CONFIGMAP_KEY = "mesh";
+export { MESH_CONFIGMAP_KEY, MESH_CONFIGMAP_NAME, MESH_CONFIGMAP_NAMESPACE } from "../config/configmap.js";
 
 export class MeshConfigError extends Error {
   constructor(
@@ -67,9 +66,9 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /**
  * The MeshConfig fields a mesh YAML sets (only those; merge over the defaults with meshFrom).
  * Throws MeshConfigError (naming `source` and each field) when the YAML is malformed or a field
- * tsmesh uses is invalid.
+ * tsmesh uses is invalid. What the YAML sets that tsmesh does not enforce is added to `notEnforced`.
  */
-export function parseMeshConfig(text: string, source: string): Partial<MeshConfig> {
+export function parseMeshConfig(text: string, source: string, notEnforced?: NotEnforcedUse[]): Partial<MeshConfig> {
   let doc: unknown;
   try {
     doc = parse(text, { uniqueKeys: false });
@@ -125,8 +124,9 @@ export function parseMeshConfig(text: string, source: string): Partial<MeshConfi
   }
 
   // Everything else (defaultConfig, accessLogFile, enableTracing, extensionProviders…) is Istio's
-  // and ignored here, as long as the document is a mapping.
+  // and not read here, as long as the document is a mapping: src/api/enforcement.ts says which.
   if (problems.length > 0) throw new MeshConfigError(source, problems);
+  notEnforced?.push(...meshConfigNotEnforced(doc));
   return out;
 }
 
@@ -138,7 +138,7 @@ export function meshFrom(...overlays: ReadonlyArray<Partial<MeshConfig> | undefi
 }
 
 /** Reads and parses a mesh config file (`--mesh-config`); errors name the file. */
-export function readMeshConfigFile(file: string, displayName = file): Partial<MeshConfig> {
+export function readMeshConfigFile(file: string, displayName = file, notEnforced?: NotEnforcedUse[]): Partial<MeshConfig> {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -146,7 +146,7 @@ export function readMeshConfigFile(file: string, displayName = file): Partial<Me
     const err = e as NodeJS.ErrnoException;
     throw new MeshConfigError(displayName, [`cannot read the mesh config: ${err.code === "ENOENT" ? "no such file" : err.message}`]);
   }
-  return parseMeshConfig(text, displayName);
+  return parseMeshConfig(text, displayName, notEnforced);
 }
 
 /** A short description of the mesh settings tsmesh uses, for logs. */

@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   TSMESH_INVALID_VALUE: { summary: "A field's value is not valid", severity: "error" },
   TSMESH_DEPRECATED: { summary: "A field or form is deprecated; it still works", severity: "warning" },
   TSMESH_SUSPICIOUS: { summary: "Valid, but probably not what was meant", severity: "warning" },
+  // What is accepted but not acted on yet (src/api/enforcement.ts)
+  TSMESH_NOT_ENFORCED: { summary: "Accepted, but the kind or field is not enforced yet", severity: "warning" },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -118,3 +118,67 @@ test("analyze: the shipped example is clean; a broken reference is IST0101 with 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("validate and analyze say what is accepted but not enforced yet: file, line, resource, field; warnings do not fail", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tsmesh-not-enforced-"));
+  try {
+    writeFileSync(
+      join(dir, "policies.yaml"),
+      `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: allow-nothing
+spec: {}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+spec:
+  host: reviews
+  trafficPolicy:
+    tls:
+      mode: ISTIO_MUTUAL
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: ratings
+spec:
+  host: ratings
+  trafficPolicy:
+    tls:
+      mode: DISABLE
+`,
+    );
+    const text = tsmesh("validate", dir);
+    assert.equal(text.code, 0, text.stdout);
+    const lines = text.stdout.trim().split("\n");
+    assert.equal(lines.length, 3, text.stdout);
+    assert.match(lines[0], /^.*policies\.yaml:1 \(document 0\) AuthorizationPolicy default\/allow-nothing: warning: not enforced yet: .*issue 14.* \[TSMESH_NOT_ENFORCED\]$/);
+    assert.match(lines[1], /^.*policies\.yaml:15 \(document 1\) DestinationRule default\/reviews: warning: spec\.trafficPolicy\.tls\.mode: not enforced yet: .*SDS.*fail closed.* \[TSMESH_NOT_ENFORCED\]$/);
+    assert.match(lines[2], /^✔ 3 documents in 1 file: all valid \(2 use what is not enforced yet\)$/);
+
+    const json = tsmesh("validate", "-o", "json", dir);
+    assert.equal(json.code, 0);
+    const entries = JSON.parse(json.stdout) as JsonEntry[];
+    assert.deepEqual(
+      entries.map((e) => [e.name, e.valid, e.errors.length, e.warnings.map((w) => `${w.code} ${w.path} ${w.line}`)]),
+      [
+        ["allow-nothing", true, 0, ["TSMESH_NOT_ENFORCED  1"]],
+        ["reviews", true, 0, ["TSMESH_NOT_ENFORCED spec.trafficPolicy.tls.mode 15"]],
+        ["ratings", true, 0, []],
+      ],
+    );
+
+    const analyzed = tsmesh("analyze", dir);
+    assert.equal(analyzed.code, 0, analyzed.stdout);
+    assert.match(analyzed.stdout, /^Warning \[IST0133\] \(AuthorizationPolicy default\/allow-nothing .*policies\.yaml:1\) Schema validation warning: not enforced yet: .* \[TSMESH_NOT_ENFORCED\]$/m);
+    assert.match(analyzed.stdout, /^Warning \[IST0133\] \(DestinationRule default\/reviews .*policies\.yaml:15\) Schema validation warning: spec\.trafficPolicy\.tls\.mode: not enforced yet: .* \[TSMESH_NOT_ENFORCED\]$/m);
+    assert.equal(tsmesh("analyze", "--failure-threshold", "Warning", dir).code, 1);
+    const ajson = JSON.parse(tsmesh("analyze", "-o", "json", dir).stdout) as Array<{ code: string; level: string; path: string }>;
+    assert.deepEqual(ajson.map((m) => `${m.code} ${m.level} ${m.path}`), ["IST0133 Warning ", "IST0133 Warning spec.trafficPolicy.tls.mode"]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

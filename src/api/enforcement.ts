@@ -1,0 +1,335 @@
+// What tsmesh accepts but does not enforce yet: ONE table, per kind either "not enforced at all" or
+// the field paths the control plane or the proxy does not act on, each with a short reason. It is
+// what `validate`, `analyze` and the control plane (so `tsmesh up`'s console) report as
+// TSMESH_NOT_ENFORCED warnings, and the README's "Accepted but not enforced yet" list is generated
+// from it (test/api/enforcement.test.ts keeps the two in step). When a later change enforces a kind
+// or a field, it removes the entry here; nothing else has to change.
+//
+// Paths are written from the resource root: `[]` is every item of a list, `{}` every key of a map
+// (reported as `[key]`), `*` every field of an object (reported as `.field`).
+import { diagnostic, type Diagnostic } from "../core/errors.js";
+import type { IstioKind } from "./resource.js";
+
+export interface FieldGap {
+  /** Where the field is (several places for the same setting, e.g. subset and port-level policies). */
+  readonly paths: readonly string[];
+  /**
+   * Only some values are not enforced (or the field's absence is what is not honoured): the
+   * condition in words, for the README, and as a test of the value (undefined when absent; an
+   * absent field is tested only when its parent object exists) and of its key.
+   */
+  readonly when?: { readonly text: string; readonly test: (value: unknown, key: string) => boolean };
+  /** What happens instead, and which issue will enforce it, in a few words. */
+  readonly reason: string;
+}
+
+/** A kind not enforced at all (`wholeKind`: the reason), or the fields of it that are not. */
+export type KindEnforcement = { readonly wholeKind: string } | { readonly fields: readonly FieldGap[] };
+
+/** The Istio mesh config (MeshConfig: `--mesh-config FILE` or ConfigMap istio-system/istio `data.mesh`). */
+export const MESH_CONFIG = "MeshConfig";
+
+/** Mesh config fields the control plane reads (everything else is reported). */
+const MESH_CONFIG_READ = new Set(["outboundTrafficPolicy", "connectTimeout", "localityLbSetting", "rootNamespace", "trustDomain"]);
+
+/** DestinationRule traffic policies: the rule's and each subset's. */
+const TRAFFIC_POLICY = ["spec.trafficPolicy", "spec.subsets[].trafficPolicy"];
+/** …and their port-level settings, which carry connectionPool, loadBalancer, outlierDetection and tls. */
+const PORT_POLICY = [...TRAFFIC_POLICY, ...TRAFFIC_POLICY.map((p) => `${p}.portLevelSettings[]`)];
+
+function under(prefixes: readonly string[], field: string): string[] {
+  return prefixes.map((p) => `${p}.${field}`);
+}
+
+const SDS_CLIENT = "certificates come over SDS, not served yet: connections fail closed (503 UF) until issue 13";
+const SDS_SERVER = "certificates come over SDS, not served yet: the listener refuses connections until issue 13";
+const NETWORK = "no multi-network routing (network gateways): endpoints on every network are reached directly";
+const isUnix = (v: unknown): boolean => typeof v === "string" && v.startsWith("unix://");
+const isClaim = (_v: unknown, key: string): boolean => key.startsWith("@request.auth.claims");
+
+export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: KindEnforcement } = {
+  VirtualService: {
+    fields: [
+      {
+        paths: ["spec.http[].match[].headers{}", "spec.http[].match[].withoutHeaders{}"],
+        when: { text: "a `@request.auth.claims…` key (gateways only)", test: isClaim },
+        reason: "JWT claim routing needs RequestAuthentication (issue 14): the route is left out",
+      },
+      { paths: ["spec.http[].match[].statPrefix"], reason: "per-route stats are not emitted (issue 15)" },
+      { paths: ["spec.http[].retries.retryRemoteLocalities"], reason: "the proxy does not prefer other localities on retries (previous_priorities)" },
+      { paths: ["spec.tcp[].match[].sourceSubnet"], reason: "not matched: the rule applies whatever the source address" },
+    ],
+  },
+  DestinationRule: {
+    fields: [
+      { paths: ["spec.workloadSelector"], reason: "a rule with a workloadSelector is ignored (it configures a workload's inbound traffic, not built yet)" },
+      { paths: under(PORT_POLICY, "tls.mode"), when: { text: "ISTIO_MUTUAL", test: (v) => v === "ISTIO_MUTUAL" }, reason: `the mesh's ${SDS_CLIENT}` },
+      { paths: under(PORT_POLICY, "tls.credentialName"), reason: SDS_CLIENT },
+      { paths: under(TRAFFIC_POLICY, "tunnel"), reason: "connections go straight to the destination, not through an HTTP CONNECT tunnel" },
+      { paths: under(TRAFFIC_POLICY, "proxyProtocol"), reason: "no PROXY protocol header is sent upstream" },
+      { paths: under(TRAFFIC_POLICY, "retryBudget.budgetInterval"), reason: "the budget counts active requests only (Envoy has no interval; Istio ignores it too)" },
+      { paths: under(PORT_POLICY, "connectionPool.tcp.maxConnectionDuration"), reason: "the proxy does not close connections after this duration" },
+      { paths: under(PORT_POLICY, "connectionPool.tcp.tcpKeepalive"), reason: "TCP keepalive is not set on upstream connections" },
+      { paths: under(PORT_POLICY, "connectionPool.http.http2KeepAlive"), reason: "no HTTP/2 PING keepalive on upstream connections" },
+      { paths: under(PORT_POLICY, "connectionPool.http.maxConcurrentStreams"), reason: "upstream HTTP/2 streams are limited only by the server's SETTINGS" },
+      { paths: under(PORT_POLICY, "loadBalancer.zoneAwareLbSetting"), reason: "Envoy's zone-aware routing is not implemented" },
+      {
+        paths: under(PORT_POLICY, "loadBalancer.consistentHash.useSourceIp"),
+        when: { text: "true", test: (v) => v === true },
+        reason: "honoured on HTTP routes only: TCP connections are not hashed (spread at random)",
+      },
+    ],
+  },
+  Gateway: {
+    fields: [
+      {
+        paths: ["spec.selector"],
+        when: { text: "absent or empty", test: (v) => v === undefined || v === null || (typeof v === "object" && Object.keys(v).length === 0) },
+        reason: "the Gateway applies to no gateway workload (Istio applies it to every one)",
+      },
+      { paths: ["spec.servers[].tls.mode"], when: { text: "ISTIO_MUTUAL", test: (v) => v === "ISTIO_MUTUAL" }, reason: "the server is left out, or plaintext on an HTTP port (the mesh's certificates come with issue 13)" },
+      { paths: ["spec.servers[].tls.mode"], when: { text: "AUTO_PASSTHROUGH", test: (v) => v === "AUTO_PASSTHROUGH" }, reason: "the server is left out (SNI-DNAT to mesh clusters for multi-network is not built)" },
+      { paths: ["spec.servers[].tls.mode"], when: { text: "OPTIONAL_MUTUAL", test: (v) => v === "OPTIONAL_MUTUAL" }, reason: "client certificates are not requested: it acts as SIMPLE" },
+      { paths: ["spec.servers[].tls.credentialName", "spec.servers[].tls.credentialNames", "spec.servers[].tls.caCertCredentialName"], reason: SDS_SERVER },
+      {
+        paths: ["spec.servers[].tls.minProtocolVersion", "spec.servers[].tls.maxProtocolVersion"],
+        when: { text: "other than TLS_AUTO", test: (v) => v !== undefined && v !== "TLS_AUTO" },
+        reason: "the proxy's TLS listener keeps its default protocol versions",
+      },
+      { paths: ["spec.servers[].tls.cipherSuites"], reason: "the proxy's TLS listener keeps its default cipher suites" },
+      { paths: ["spec.servers[].tls.caCrl"], reason: "client certificates are not checked against the revocation list" },
+      { paths: ["spec.servers[].tls.verifyCertificateSpki", "spec.servers[].tls.verifyCertificateHash"], reason: "client certificates are not pinned" },
+      { paths: ["spec.servers[].tls.insecureSkipVerify"], when: { text: "true", test: (v) => v === true }, reason: "client certificates that fail validation are still refused" },
+      {
+        paths: ["spec.servers[].tls.tlsCertificates"],
+        when: { text: "more than one", test: (v) => Array.isArray(v) && v.length > 1 },
+        reason: "only the first certificate is served",
+      },
+    ],
+  },
+  ServiceEntry: {
+    fields: [
+      { paths: ["spec.resolution"], when: { text: "DYNAMIC_DNS", test: (v) => v === "DYNAMIC_DNS" }, reason: "no cluster is built (Envoy's dynamic forward proxy is not implemented): traffic to it fails" },
+      { paths: ["spec.endpoints[].address"], when: { text: "a `unix://` socket", test: isUnix }, reason: "Unix socket endpoints are not served: the endpoint is left out" },
+      { paths: ["spec.endpoints[].network"], reason: NETWORK },
+    ],
+  },
+  WorkloadEntry: {
+    fields: [
+      { paths: ["spec.address"], when: { text: "a `unix://` socket", test: isUnix }, reason: "Unix socket endpoints are not served: the workload is left out of its services" },
+      { paths: ["spec.network"], reason: NETWORK },
+    ],
+  },
+  WorkloadGroup: {
+    fields: [
+      { paths: ["spec.probe"], reason: "health probes are not run: registered workloads always count as healthy" },
+      { paths: ["spec.template.network"], reason: NETWORK },
+    ],
+  },
+  Sidecar: {
+    fields: [{ paths: ["spec.ingress[].tls"], reason: "the ingress listener does not terminate TLS: it serves plaintext" }],
+  },
+  EnvoyFilter: { wholeKind: "patches are not applied to the generated config (issue 14)" },
+  ProxyConfig: { wholeKind: "proxy settings (concurrency, image, environment) are not applied" },
+  PeerAuthentication: { wholeKind: "no mutual TLS on inbound traffic yet: plaintext is accepted whatever the mode (issue 13)" },
+  AuthorizationPolicy: { wholeKind: "no authorization filter yet: requests are not checked against it (issue 14)" },
+  RequestAuthentication: { wholeKind: "JWTs are not validated (issue 14)" },
+  Telemetry: { wholeKind: "metrics, access logs and tracing are not configured by it (issue 15)" },
+  WasmPlugin: { wholeKind: "Wasm modules are not loaded" },
+  TrafficExtension: { wholeKind: "Lua and Wasm extensions are not loaded" },
+  [MESH_CONFIG]: {
+    fields: [
+      { paths: ["accessLogFile", "accessLogFormat", "accessLogEncoding"], reason: "proxies' access logs are not configured by it (issue 15)" },
+      { paths: ["enableTracing", "extensionProviders", "defaultProviders"], reason: "tracing and telemetry providers are not configured (issues 14, 15)" },
+      { paths: ["defaultConfig"], reason: "proxy settings are not applied" },
+      { paths: ["enableAutoMtls", "meshMTLS", "trustDomainAliases"], reason: "no mutual TLS yet (issue 13)" },
+      {
+        paths: ["trustDomain"],
+        when: { text: "other than cluster.local", test: (v) => v !== undefined && v !== null && v !== "" && v !== "cluster.local" },
+        reason: "identities still use cluster.local: there is no CA yet (issue 13)",
+      },
+      { paths: ["outboundTrafficPolicy.*"], when: { text: "other than mode", test: (_v, k) => k !== "mode" }, reason: "not applied" },
+      { paths: ["localityLbSetting.*"], when: { text: "other than enabled", test: (_v, k) => k !== "enabled" }, reason: "mesh-wide failover and distribute are not applied (set them in a DestinationRule)" },
+      {
+        paths: ["*"],
+        when: { text: "any other field", test: (_v, k) => !MESH_CONFIG_READ.has(k) && !NAMED_MESH_FIELDS.has(k) },
+        reason: "not read by tsmesh",
+      },
+    ],
+  },
+};
+
+/** Top-level mesh config fields with an entry of their own (the catch-all leaves them to it). */
+const NAMED_MESH_FIELDS: ReadonlySet<string> = new Set(
+  (ENFORCEMENT[MESH_CONFIG] as { fields: readonly FieldGap[] }).fields.flatMap((f) => f.paths).filter((p) => /^[A-Za-z]+$/.test(p)),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Detection
+
+/** One place a resource (or mesh config) uses what is not enforced. */
+export interface NotEnforcedUse {
+  /** Concrete field path (`spec.subsets[1].trafficPolicy.tls.mode`); "" for the whole resource. */
+  path: string;
+  reason: string;
+}
+
+type Segment = { field: string } | { each: "item" | "key" | "field" };
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** `spec.http[].match[].headers{}` → field spec, field http, each item, field match, each item, field headers, each key. */
+export function parsePattern(pattern: string): Segment[] {
+  const out: Segment[] = [];
+  for (const part of pattern.split(".")) {
+    const m = /^([A-Za-z0-9_@-]*)(\[\]|\{\})?$/.exec(part);
+    if (part === "*") out.push({ each: "field" });
+    else if (!m || (m[1] === "" && !m[2])) throw new Error(`bad enforcement path ${JSON.stringify(pattern)}`);
+    else {
+      if (m[1]) out.push({ field: m[1] });
+      if (m[2]) out.push({ each: m[2] === "[]" ? "item" : "key" });
+    }
+  }
+  return out;
+}
+
+/**
+ * A kind's patterns as a trie, so a resource is walked once whatever the number of entries (the
+ * DestinationRule's share `spec.trafficPolicy` and `spec.subsets[]`): this runs on every document
+ * a config folder loads.
+ */
+interface TrieNode {
+  /** Child by segment: a field name, or "[]", "{}", "*" for every item, key or field. */
+  readonly children: Map<string, TrieNode>;
+  readonly segment: Segment;
+  /** Entries whose pattern ends here, with their position in the table (for the order of reports). */
+  readonly ends: Array<{ gap: FieldGap; order: number }>;
+}
+
+function edge(seg: Segment): string {
+  return "field" in seg ? seg.field : seg.each === "item" ? "[]" : seg.each === "key" ? "{}" : "*";
+}
+
+const tries = new Map<string, TrieNode>();
+
+function trieFor(kind: string, fields: readonly FieldGap[]): TrieNode {
+  let root = tries.get(kind);
+  if (root) return root;
+  root = { children: new Map(), segment: { each: "field" }, ends: [] };
+  fields.forEach((gap, order) => {
+    for (const p of gap.paths) {
+      let node = root!;
+      for (const seg of parsePattern(p)) {
+        const key = edge(seg);
+        let next = node.children.get(key);
+        if (!next) node.children.set(key, (next = { children: new Map(), segment: seg, ends: [] }));
+        node = next;
+      }
+      node.ends.push({ gap, order });
+    }
+  });
+  tries.set(kind, root);
+  return root;
+}
+
+function join(path: string, field: string): string {
+  return path ? `${path}.${field}` : field;
+}
+
+type Found = NotEnforcedUse & { order: number };
+
+/** Visits `child` (reached by its segment from `value`'s container): its entries, then deeper. */
+function visit(child: TrieNode, value: unknown, key: string, path: string, out: Found[]): void {
+  for (const { gap, order } of child.ends) {
+    if (gap.when ? gap.when.test(value, key) : value !== undefined && value !== null) out.push({ path, reason: gap.reason, order });
+  }
+  if (child.children.size > 0 && value !== undefined && value !== null) walk(child, value, path, out);
+}
+
+function walk(node: TrieNode, value: unknown, path: string, out: Found[]): void {
+  for (const child of node.children.values()) {
+    const seg = child.segment;
+    if ("field" in seg) {
+      // An absent field is still visited (for `when` tests on absence) when its parent is an object.
+      if (isObject(value)) visit(child, value[seg.field], seg.field, join(path, seg.field), out);
+    } else if (seg.each === "item") {
+      if (Array.isArray(value)) value.forEach((v, j) => visit(child, v, String(j), `${path}[${j}]`, out));
+    } else if (isObject(value)) {
+      for (const [k, v] of Object.entries(value)) visit(child, v, k, seg.each === "key" ? `${path}[${k}]` : join(path, k), out);
+    }
+  }
+}
+
+/** Where `root` (a resource of `kind`, or a mesh config) uses what is not enforced, in table order; [] when nothing. */
+export function notEnforcedUses(kind: string, root: unknown): NotEnforcedUse[] {
+  const e = (ENFORCEMENT as Record<string, KindEnforcement | undefined>)[kind];
+  if (!e) return [];
+  if ("wholeKind" in e) return [{ path: "", reason: e.wholeKind }];
+  const found: Found[] = [];
+  walk(trieFor(kind, e.fields), root, "", found);
+  return found.sort((a, b) => a.order - b.order).map(({ path, reason }) => ({ path, reason }));
+}
+
+/** A use as a TSMESH_NOT_ENFORCED warning; `prefix` places a mesh config inside its document (`data.mesh`). */
+export function notEnforcedDiagnostic(u: NotEnforcedUse, prefix = ""): Diagnostic {
+  return diagnostic("TSMESH_NOT_ENFORCED", prefix && u.path ? `${prefix}.${u.path}` : prefix || u.path, `not enforced yet: ${u.reason}`);
+}
+
+/** The TSMESH_NOT_ENFORCED warnings for one valid resource. */
+export function notEnforcedDiagnostics(resource: { kind: string }): Diagnostic[] {
+  return notEnforcedUses(resource.kind, resource).map((u) => notEnforcedDiagnostic(u));
+}
+
+/** protojson reads snake_case field names too: mesh config keys as camelCase, for matching. */
+function camelKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(camelKeys);
+  if (!isObject(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())] = camelKeys(x);
+  return out;
+}
+
+/** Where a mesh config (the parsed YAML mapping) uses what tsmesh does not enforce. */
+export function meshConfigNotEnforced(mesh: unknown): NotEnforcedUse[] {
+  return notEnforcedUses(MESH_CONFIG, camelKeys(mesh));
+}
+
+/**
+ * One line for a resource's warnings (the control plane's console): the paths grouped by reason,
+ * `spec.a, spec.b: reason; spec.c: reason` (just the reason for a kind not enforced at all).
+ */
+export function summarizeNotEnforced(diags: readonly Diagnostic[]): string {
+  const byReason = new Map<string, string[]>();
+  for (const d of diags) {
+    if (d.code !== "TSMESH_NOT_ENFORCED") continue;
+    const list = byReason.get(d.message) ?? [];
+    if (d.path) list.push(d.path);
+    byReason.set(d.message, list);
+  }
+  const parts = [...byReason].map(([message, paths]) => {
+    const reason = message.replace(/^not enforced yet: /, "");
+    return paths.length > 0 ? `${paths.join(", ")}: ${reason}` : reason;
+  });
+  return parts.length > 0 ? `not enforced yet: ${parts.join("; ")}` : "";
+}
+
+// ---------------------------------------------------------------------------------------------
+// The README's list
+
+/** The README section's table, generated from ENFORCEMENT (a test keeps README.md in step). */
+export function enforcementMarkdown(): string {
+  const cell = (s: string) => s.replace(/\|/g, "\\|");
+  const rows = ["| Kind | Field | When | What happens instead |", "|---|---|---|---|"];
+  for (const [kind, e] of Object.entries(ENFORCEMENT) as Array<[string, KindEnforcement]>) {
+    if ("wholeKind" in e) {
+      rows.push(`| ${kind} | (the whole kind) | always | ${cell(e.wholeKind)} |`);
+      continue;
+    }
+    for (const f of e.fields) {
+      rows.push(`| ${kind} | ${f.paths.map((p) => `\`${p}\``).join("<br>")} | ${cell(f.when?.text ?? "set")} | ${cell(f.reason)} |`);
+    }
+  }
+  return rows.join("\n");
+}

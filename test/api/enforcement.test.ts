@@ -1,0 +1,340 @@
+// What tsmesh accepts but does not enforce (src/api/enforcement.ts): a table of resources, each
+// with the field paths that must be reported (or none), run through the same path config files
+// take; every table entry is exercised; every path names a real field of its kind's CRD; and the
+// README's list is the table's (UPDATE_README=1 rewrites it).
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it, test } from "node:test";
+import { ENFORCEMENT, enforcementMarkdown, meshConfigNotEnforced, MESH_CONFIG, parsePattern, summarizeNotEnforced, type FieldGap } from "../../src/api/enforcement.js";
+import { kinds } from "../../src/api/kinds.js";
+import { parseDocuments } from "../../src/api/parse.js";
+import type { OpenApiSchema } from "../../src/api/schema.js";
+import { validateDocument } from "../../src/config/files.js";
+import { packageRoot } from "../../src/core/paths.js";
+import { resource } from "../helpers/validate.js";
+
+/** Validates one resource as a config file's document would be; returns the TSMESH_NOT_ENFORCED paths. */
+function reported(kind: string, spec: unknown): string[] {
+  const [doc] = parseDocuments(JSON.stringify(resource(kind, spec)), "t.yaml");
+  const { result } = validateDocument(doc);
+  assert.ok(result.valid, `${kind} must be valid: ${JSON.stringify(result.diagnostics)}`);
+  return result.diagnostics.filter((d) => d.code === "TSMESH_NOT_ENFORCED").map((d) => d.path);
+}
+
+const tlsServer = (tls: object) => ({ selector: { istio: "ingressgateway" }, servers: [{ port: { number: 443, name: "https", protocol: "HTTPS" }, hosts: ["*"], tls }] });
+const FILES = { serverCertificate: "/c.pem", privateKey: "/k.pem" };
+
+interface Case {
+  name: string;
+  kind: string;
+  spec: unknown;
+  /** Paths reported, in table order ("" = the whole resource). */
+  want: string[];
+}
+
+const CASES: Case[] = [
+  // Kinds not enforced at all: whatever their spec.
+  ...(["EnvoyFilter", "ProxyConfig", "PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication", "Telemetry"] as const).map((kind) => ({
+    name: `${kind}: the whole kind`,
+    kind,
+    spec: {},
+    want: [""],
+  })),
+  { name: "WasmPlugin: the whole kind", kind: "WasmPlugin", spec: { url: "oci://example.com/plugin:1" }, want: [""] },
+  { name: "TrafficExtension: the whole kind", kind: "TrafficExtension", spec: { lua: { inlineCode: "function envoy_on_request(h) end" } }, want: [""] },
+
+  // VirtualService
+  {
+    name: "VirtualService: everything bookinfo-like is enforced",
+    kind: "VirtualService",
+    spec: {
+      hosts: ["reviews"],
+      http: [
+        {
+          match: [{ headers: { "end-user": { exact: "jason" } }, uri: { prefix: "/r" } }],
+          fault: { delay: { fixedDelay: "7s", percentage: { value: 100 } }, abort: { httpStatus: 500 } },
+          retries: { attempts: 3, perTryTimeout: "2s", retryOn: "5xx" },
+          route: [{ destination: { host: "reviews", subset: "v2" } }],
+        },
+        { route: [{ destination: { host: "reviews", subset: "v1" } }], mirror: { host: "reviews", subset: "v3" }, timeout: "1s" },
+      ],
+    },
+    want: [],
+  },
+  {
+    name: "VirtualService: JWT claim matches (on a gateway), statPrefix, remote-locality retries",
+    kind: "VirtualService",
+    spec: {
+      hosts: ["reviews.example.com"],
+      gateways: ["bookinfo-gateway"],
+      http: [
+        {
+          match: [{ headers: { "@request.auth.claims.group": { exact: "admin" }, "x-ok": { exact: "1" } }, statPrefix: "admins" }, { withoutHeaders: { "@request.auth.claims.sub": {} } }],
+          route: [{ destination: { host: "reviews" } }],
+          retries: { attempts: 2, retryRemoteLocalities: true },
+        },
+      ],
+    },
+    want: [
+      "spec.http[0].match[0].headers[@request.auth.claims.group]",
+      "spec.http[0].match[1].withoutHeaders[@request.auth.claims.sub]",
+      "spec.http[0].match[0].statPrefix",
+      "spec.http[0].retries.retryRemoteLocalities",
+    ],
+  },
+  {
+    name: "VirtualService: a TCP source subnet",
+    kind: "VirtualService",
+    spec: { hosts: ["db"], tcp: [{ match: [{ port: 27017, sourceSubnet: "10.0.0.0/8" }], route: [{ destination: { host: "db" } }] }] },
+    want: ["spec.tcp[0].match[0].sourceSubnet"],
+  },
+
+  // DestinationRule
+  {
+    name: "DestinationRule: SIMPLE TLS from files, pools, outlier detection, HTTP consistent hash are enforced",
+    kind: "DestinationRule",
+    spec: {
+      host: "reviews",
+      trafficPolicy: {
+        tls: { mode: "SIMPLE", caCertificates: "/ca.pem" },
+        connectionPool: { tcp: { maxConnections: 1, connectTimeout: "1s" }, http: { http1MaxPendingRequests: 1, maxRequestsPerConnection: 1 } },
+        outlierDetection: { consecutive5xxErrors: 1, interval: "1s", baseEjectionTime: "3m", maxEjectionPercent: 100 },
+        loadBalancer: { consistentHash: { httpHeaderName: "x-user" } },
+      },
+      subsets: [{ name: "v1", labels: { version: "v1" }, trafficPolicy: { tls: { mode: "DISABLE" } } }],
+    },
+    want: [],
+  },
+  {
+    name: "DestinationRule: ISTIO_MUTUAL and credentialName at every level, and the other unenforced settings",
+    kind: "DestinationRule",
+    spec: {
+      host: "reviews",
+      workloadSelector: { matchLabels: { app: "reviews" } },
+      trafficPolicy: {
+        tls: { mode: "ISTIO_MUTUAL" },
+        tunnel: { protocol: "CONNECT", targetHost: "reviews", targetPort: 9080 },
+        retryBudget: { percent: 10, budgetInterval: "1s" },
+        connectionPool: { tcp: { maxConnectionDuration: "1h", tcpKeepalive: { time: "10s" } }, http: { http2KeepAlive: { interval: "10s" }, maxConcurrentStreams: 10 } },
+        loadBalancer: { simple: "ROUND_ROBIN", zoneAwareLbSetting: { enabled: true } },
+        portLevelSettings: [{ port: { number: 9080 }, tls: { mode: "MUTUAL", credentialName: "reviews-cert" }, loadBalancer: { consistentHash: { useSourceIp: true } } }],
+      },
+      subsets: [
+        { name: "v1", labels: { version: "v1" }, trafficPolicy: { tls: { mode: "ISTIO_MUTUAL" }, proxyProtocol: { version: "V1" } } },
+        { name: "v2", labels: { version: "v2" }, trafficPolicy: { portLevelSettings: [{ port: { number: 9080 }, tls: { mode: "ISTIO_MUTUAL" } }] } },
+      ],
+    },
+    want: [
+      "spec.workloadSelector",
+      "spec.trafficPolicy.tls.mode",
+      "spec.subsets[0].trafficPolicy.tls.mode",
+      "spec.subsets[1].trafficPolicy.portLevelSettings[0].tls.mode",
+      "spec.trafficPolicy.portLevelSettings[0].tls.credentialName",
+      "spec.trafficPolicy.tunnel",
+      "spec.subsets[0].trafficPolicy.proxyProtocol",
+      "spec.trafficPolicy.retryBudget.budgetInterval",
+      "spec.trafficPolicy.connectionPool.tcp.maxConnectionDuration",
+      "spec.trafficPolicy.connectionPool.tcp.tcpKeepalive",
+      "spec.trafficPolicy.connectionPool.http.http2KeepAlive",
+      "spec.trafficPolicy.connectionPool.http.maxConcurrentStreams",
+      "spec.trafficPolicy.loadBalancer.zoneAwareLbSetting",
+      "spec.trafficPolicy.portLevelSettings[0].loadBalancer.consistentHash.useSourceIp",
+    ],
+  },
+  {
+    name: "DestinationRule: useSourceIp false is not reported",
+    kind: "DestinationRule",
+    spec: { host: "reviews", trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: false } } } },
+    want: [],
+  },
+
+  // Gateway
+  {
+    name: "Gateway: HTTP, and SIMPLE/MUTUAL TLS from files, are enforced",
+    kind: "Gateway",
+    spec: {
+      selector: { istio: "ingressgateway" },
+      servers: [
+        { port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["*"], tls: { httpsRedirect: true } },
+        { port: { number: 443, name: "https", protocol: "HTTPS" }, hosts: ["a.example.com"], tls: { mode: "SIMPLE", minProtocolVersion: "TLS_AUTO", ...FILES } },
+        { port: { number: 8443, name: "mtls", protocol: "HTTPS" }, hosts: ["b.example.com"], tls: { mode: "MUTUAL", caCertificates: "/ca.pem", subjectAltNames: ["client"], ...FILES } },
+      ],
+    },
+    want: [],
+  },
+  { name: "Gateway: no selector", kind: "Gateway", spec: { servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["*"] }] }, want: ["spec.selector"] },
+  { name: "Gateway: an empty selector", kind: "Gateway", spec: { selector: {}, servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["*"] }] }, want: ["spec.selector"] },
+  { name: "Gateway: ISTIO_MUTUAL", kind: "Gateway", spec: tlsServer({ mode: "ISTIO_MUTUAL" }), want: ["spec.servers[0].tls.mode"] },
+  { name: "Gateway: AUTO_PASSTHROUGH", kind: "Gateway", spec: { selector: { istio: "eastwest" }, servers: [{ port: { number: 15443, name: "tls", protocol: "TLS" }, hosts: ["*.local"], tls: { mode: "AUTO_PASSTHROUGH" } }] }, want: ["spec.servers[0].tls.mode"] },
+  { name: "Gateway: OPTIONAL_MUTUAL", kind: "Gateway", spec: tlsServer({ mode: "OPTIONAL_MUTUAL", caCertificates: "/ca.pem", ...FILES }), want: ["spec.servers[0].tls.mode"] },
+  { name: "Gateway: credentialName", kind: "Gateway", spec: tlsServer({ mode: "SIMPLE", credentialName: "httpbin-credential" }), want: ["spec.servers[0].tls.credentialName"] },
+  {
+    name: "Gateway: TLS versions, ciphers, CRL, pinning, insecureSkipVerify and several certificates",
+    kind: "Gateway",
+    spec: tlsServer({
+      mode: "MUTUAL",
+      caCertificates: "/ca.pem",
+      caCrl: "/crl.pem",
+      minProtocolVersion: "TLSV1_2",
+      cipherSuites: ["ECDHE-RSA-AES256-GCM-SHA384"],
+      verifyCertificateHash: ["AB:CD"],
+      insecureSkipVerify: true,
+      tlsCertificates: [FILES, { serverCertificate: "/c2.pem", privateKey: "/k2.pem" }],
+    }),
+    want: [
+      "spec.servers[0].tls.minProtocolVersion",
+      "spec.servers[0].tls.cipherSuites",
+      "spec.servers[0].tls.caCrl",
+      "spec.servers[0].tls.verifyCertificateHash",
+      "spec.servers[0].tls.insecureSkipVerify",
+      "spec.servers[0].tls.tlsCertificates",
+    ],
+  },
+
+  // ServiceEntry, WorkloadEntry, WorkloadGroup, Sidecar
+  {
+    name: "ServiceEntry: STATIC endpoints with weights and localities are enforced",
+    kind: "ServiceEntry",
+    spec: { hosts: ["db.example.com"], ports: [{ number: 5432, name: "tcp", protocol: "TCP" }], resolution: "STATIC", endpoints: [{ address: "10.0.0.1", weight: 2, locality: "r/z" }] },
+    want: [],
+  },
+  {
+    name: "ServiceEntry: DYNAMIC_DNS",
+    kind: "ServiceEntry",
+    spec: { hosts: ["*.example.com"], ports: [{ number: 80, name: "http", protocol: "HTTP" }], resolution: "DYNAMIC_DNS" },
+    want: ["spec.resolution"],
+  },
+  {
+    name: "ServiceEntry: a Unix socket endpoint and a network",
+    kind: "ServiceEntry",
+    spec: { hosts: ["local.example"], ports: [{ number: 80, name: "http", protocol: "HTTP" }], resolution: "STATIC", endpoints: [{ address: "unix:///var/run/a.sock" }, { address: "10.0.0.2", network: "net2" }] },
+    want: ["spec.endpoints[0].address", "spec.endpoints[1].network"],
+  },
+  { name: "WorkloadEntry: an address with labels and ports is enforced", kind: "WorkloadEntry", spec: { address: "127.0.0.9", labels: { app: "a" }, ports: { http: 8080 }, serviceAccount: "a", weight: 3 }, want: [] },
+  { name: "WorkloadEntry: a Unix socket address and a network", kind: "WorkloadEntry", spec: { address: "unix:///var/run/a.sock", network: "net2" }, want: ["spec.address", "spec.network"] },
+  {
+    name: "WorkloadGroup: probe and template network",
+    kind: "WorkloadGroup",
+    spec: { metadata: { labels: { app: "vm" } }, template: { serviceAccount: "vm", network: "vm-net" }, probe: { httpGet: { port: 8080, path: "/ready" } } },
+    want: ["spec.probe", "spec.template.network"],
+  },
+  { name: "WorkloadGroup: template only is enforced", kind: "WorkloadGroup", spec: { template: { labels: { app: "vm" }, ports: { http: 8080 } } }, want: [] },
+  {
+    name: "Sidecar: egress hosts, ingress listeners and an egress proxy are enforced; ingress TLS is not",
+    kind: "Sidecar",
+    spec: {
+      egress: [{ hosts: ["./*", "istio-system/*"] }],
+      ingress: [
+        { port: { number: 9080, name: "http", protocol: "HTTP" }, defaultEndpoint: "127.0.0.1:9080" },
+        { port: { number: 9443, name: "https", protocol: "HTTPS" }, defaultEndpoint: "127.0.0.1:9443", tls: { mode: "SIMPLE", ...FILES } },
+      ],
+      outboundTrafficPolicy: { mode: "ALLOW_ANY", egressProxy: { host: "egress.example.com", port: { number: 3128 } } },
+    },
+    want: ["spec.ingress[1].tls"],
+  },
+];
+
+describe("resources: what is reported as not enforced", () => {
+  for (const c of CASES) {
+    it(c.name, () => assert.deepEqual(reported(c.kind, c.spec), c.want));
+  }
+});
+
+/** `[…]` indexes and keys back to the table's pattern form, to tell which entry a path came from. */
+function patternOf(path: string): string {
+  return path.replace(/\[\d+\]/g, "[]").replace(/\[[^\]]+\]/g, "{}");
+}
+
+test("every entry of the table is exercised by a case above", () => {
+  const hit = new Set<string>();
+  for (const c of CASES) for (const p of c.want) hit.add(p === "" ? `${c.kind}` : `${c.kind} ${patternOf(p)}`);
+  for (const [kind, e] of Object.entries(ENFORCEMENT)) {
+    if (kind === MESH_CONFIG) continue; // the mesh config's own test below
+    if ("wholeKind" in e) assert.ok(hit.has(kind), `${kind}: no case`);
+    else for (const f of e.fields) assert.ok(f.paths.some((p) => hit.has(`${kind} ${p}`)), `${kind} ${f.paths[0]}: no case`);
+  }
+});
+
+/** The schema node a pattern leads to in a CRD, or undefined when a segment names no field. */
+function schemaAt(schema: OpenApiSchema, pattern: string): OpenApiSchema | undefined {
+  let s: OpenApiSchema | undefined = schema;
+  for (const seg of parsePattern(pattern)) {
+    if (!s) return undefined;
+    if ("field" in seg) s = s.properties?.[seg.field];
+    else if (seg.each === "item") s = s.items;
+    else if (seg.each === "key") s = typeof s.additionalProperties === "object" ? s.additionalProperties : undefined;
+    else return undefined;
+  }
+  return s;
+}
+
+test("every path in the table is a field of its kind's CRD (a typo would never match)", () => {
+  for (const [kind, e] of Object.entries(ENFORCEMENT)) {
+    if (kind === MESH_CONFIG || "wholeKind" in e) continue;
+    const info = kinds().get(kind);
+    assert.ok(info, kind);
+    for (const p of (e.fields as readonly FieldGap[]).flatMap((f) => f.paths)) assert.ok(schemaAt(info.schema, p), `${kind}: ${p} is not in the CRD`);
+  }
+});
+
+test("every Istio kind tsmesh reads has an entry", () => {
+  assert.deepEqual(Object.keys(ENFORCEMENT).filter((k) => k !== MESH_CONFIG).sort(), [...kinds().keys()].sort());
+});
+
+test("mesh config: the fields tsmesh reads are not reported; everything else is, by its own name", () => {
+  const uses = (mesh: unknown) => meshConfigNotEnforced(mesh).map((u) => u.path);
+  assert.deepEqual(uses({ outboundTrafficPolicy: { mode: "REGISTRY_ONLY" }, connectTimeout: "1s", localityLbSetting: { enabled: false }, rootNamespace: "istio-config", trustDomain: "cluster.local" }), []);
+  assert.deepEqual(
+    uses({
+      accessLogFile: "/dev/stdout",
+      enableTracing: true,
+      defaultConfig: { concurrency: 2 },
+      enableAutoMtls: false,
+      trustDomain: "example.org",
+      outboundTrafficPolicy: { mode: "ALLOW_ANY", egressProxy: { host: "e" } },
+      localityLbSetting: { enabled: true, failover: [{ from: "a", to: "b" }] },
+      ingressClass: "istio",
+    }),
+    ["accessLogFile", "enableTracing", "defaultConfig", "enableAutoMtls", "trustDomain", "outboundTrafficPolicy.egressProxy", "localityLbSetting.failover", "ingressClass"],
+  );
+  // protojson's snake_case names are the same fields.
+  assert.deepEqual(uses({ access_log_file: "/dev/stdout", connect_timeout: "1s", default_config: {} }), ["accessLogFile", "defaultConfig"]);
+  assert.deepEqual(uses(null), []);
+});
+
+test("a ConfigMap istio-system/istio reports its data.mesh fields; other ConfigMaps report nothing", () => {
+  const cm = (ns: string, name: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}, namespace: ${ns}}\ndata:\n  mesh: |\n    defaultConfig: {concurrency: 2}\n    rootNamespace: istio-system\n`;
+  const paths = (text: string) => validateDocument(parseDocuments(text, "cm.yaml")[0]).result.diagnostics.map((d) => `${d.code} ${d.path}`);
+  assert.deepEqual(paths(cm("istio-system", "istio")), ["TSMESH_NOT_ENFORCED data.mesh.defaultConfig"]);
+  assert.deepEqual(paths(cm("default", "istio")), []);
+  assert.deepEqual(paths(cm("istio-system", "other")), []);
+  assert.deepEqual(paths("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata:\n  mesh: '[unclosed'\n"), [], "malformed mesh YAML is the control plane's error to report");
+});
+
+test("one console line per resource: paths grouped by reason", () => {
+  const [doc] = parseDocuments(
+    JSON.stringify(resource("DestinationRule", { host: "r", trafficPolicy: { tls: { mode: "ISTIO_MUTUAL" }, proxyProtocol: {} }, subsets: [{ name: "v1", trafficPolicy: { tls: { mode: "ISTIO_MUTUAL" } } }] })),
+    "t.yaml",
+  );
+  const line = summarizeNotEnforced(validateDocument(doc).result.diagnostics);
+  assert.match(line, /^not enforced yet: spec\.trafficPolicy\.tls\.mode, spec\.subsets\[0\]\.trafficPolicy\.tls\.mode: the mesh's certificates .*issue 13; spec\.trafficPolicy\.proxyProtocol: no PROXY protocol/);
+  assert.equal(summarizeNotEnforced([]), "");
+});
+
+test("the README lists exactly what the table holds", () => {
+  const file = join(packageRoot(), "README.md");
+  const readme = readFileSync(file, "utf8");
+  const m = /(<!-- BEGIN not-enforced[^\n]*-->\n)([\s\S]*?)(\n<!-- END not-enforced -->)/.exec(readme);
+  assert.ok(m, "README.md has no <!-- BEGIN not-enforced … --> … <!-- END not-enforced --> section");
+  const want = enforcementMarkdown();
+  if (m[2] !== want && process.env.UPDATE_README === "1") {
+    writeFileSync(file, readme.replace(m[0], `${m[1]}${want}${m[3]}`));
+    return;
+  }
+  const have = m[2].split("\n");
+  const rows = want.split("\n");
+  const missing = rows.filter((r) => !have.includes(r));
+  const extra = have.filter((r) => !rows.includes(r));
+  assert.ok(m[2] === want, `README.md's list differs from src/api/enforcement.ts (UPDATE_README=1 rewrites it).\nMissing:\n${missing.join("\n")}\nNot in the table:\n${extra.join("\n")}`);
+});
