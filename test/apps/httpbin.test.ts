@@ -1,7 +1,6 @@
 // httpbin (go-httpbin compatible) on a real loopback socket, and the example folder that runs it.
 import assert from "node:assert/strict";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { httpbin, canonicalHeaderKey, chooseStatus, parseDelay } from "../../src/apps/httpbin.js";
@@ -319,7 +318,7 @@ describe("httpbin close", () => {
 
 describe("examples/httpbin-tcp-echo", () => {
   const dir = join(packageRoot(), "examples", "httpbin-tcp-echo");
-  const tcpEchoRules = join(packageRoot(), "..", "shared", "istio", "samples", "tcp-echo", "tcp-echo-all-v1.yaml");
+  const tcpEchoRules = join(packageRoot(), "samples", "tcp-echo", "tcp-echo-all-v1.yaml");
 
   test("validates and analyzes clean", () => {
     const docs = validatePaths([dir], { ignoreUnknown: false });
@@ -330,8 +329,8 @@ describe("examples/httpbin-tcp-echo", () => {
   });
 
   test("plans the workloads `tsmesh up` runs: apps, the curl client, the gateway", () => {
-    // Istio's TCP traffic-shifting rules (when ../shared is there) select the same gateway workload.
-    const paths = existsSync(tcpEchoRules) ? [dir, tcpEchoRules] : [dir];
+    // Istio's TCP traffic-shifting rules select the same gateway workload.
+    const paths = [dir, tcpEchoRules];
     const resources = validatePaths(paths, { ignoreUnknown: false }).flatMap((d) => (d.resource ? [d.resource] : []));
     const plan = planMesh({
       workloadEntries: resources.filter((r): r is Resource<"WorkloadEntry"> => r.kind === "WorkloadEntry"),
