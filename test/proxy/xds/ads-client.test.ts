@@ -26,7 +26,7 @@ import {
 
 const acceptAll: Validate = () => undefined;
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 3000): Promise<void> {
+async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
