@@ -10,7 +10,7 @@ import { after, before, describe, it, test } from "node:test";
 import v8 from "node:v8";
 import { releaseMemoryWhenSettled, releaseStartupMemory } from "../../src/cli/proxy-workers.js";
 import { packageRoot } from "../../src/core/paths.js";
-import { eventually } from "../e2e/helpers.js";
+import { eventually } from "../helpers/eventually.js";
 import { Backend, request } from "../proxy/helpers.js";
 
 const newSpace = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space")!.space_size;

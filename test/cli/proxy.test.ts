@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Discovery } from "../../src/controlplane/discovery.js";
 import { packageRoot } from "../../src/core/paths.js";
-import { eventually } from "../e2e/helpers.js";
+import { eventually } from "../helpers/eventually.js";
 import { Backend, request } from "../proxy/helpers.js";
 
 const bin = join(packageRoot(), "dist/src/cli/bin.js");

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { AccessLog, FLAG_BIT, type AccessLogEntry } from "../../src/proxy/access-log.js";
-import { eventually } from "../e2e/helpers.js";
+import { eventually } from "../helpers/eventually.js";
 
 const entry = (i: number, ua = "curl/8"): AccessLogEntry => ({
   startTime: Date.UTC(2026, 10, 22, 9, 0, 0, 5),

@@ -12,7 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { packageRoot } from "../../src/core/paths.js";
 import { parseClientHello } from "../../src/proxy/listeners.js";
 import { ProxyServer } from "../../src/proxy/proxy.js";
-import { eventually } from "../e2e/helpers.js";
+import { eventually } from "../helpers/eventually.js";
 import { Backend } from "./helpers.js";
 
 const IP = "127.0.67.1";

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
-import { eventually } from "../../e2e/helpers.js";
+import { eventually } from "../../helpers/eventually.js";
 import { httpListener, prefixRoute, RawConn, staticCluster } from "../protocol-helpers.js";
 
 const PROXY_IP = "127.0.75.1";

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { existingH2Pool } from "../../../src/proxy/upstream/pool-h2.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
-import { eventually } from "../../e2e/helpers.js";
+import { eventually } from "../../helpers/eventually.js";
 import { ECHO_SERVICE, EchoServer, type EchoReply } from "../../helpers/grpc-echo.js";
 import {
   grpcFault,

@@ -16,7 +16,7 @@ import { after, before, describe, it } from "node:test";
 import type { ProtoObject } from "../../../src/envoy/protos.js";
 import { formatGrpcTimeout } from "../../../src/proxy/http/hcm.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
-import { eventually } from "../../e2e/helpers.js";
+import { eventually } from "../../helpers/eventually.js";
 import { h2request, httpListener, prefixRoute, ProtoBackend, RawConn, staticCluster } from "../protocol-helpers.js";
 
 const PROXY_IP = "127.0.110.1";

@@ -21,7 +21,7 @@ import { after, before, describe, it } from "node:test";
 import type { ProtoObject } from "../../../src/envoy/protos.js";
 import { LOCAL_REPLIES, requestTimeoutCode } from "../../../src/proxy/http/local-reply.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
-import { eventually } from "../../e2e/helpers.js";
+import { eventually } from "../../helpers/eventually.js";
 import { httpListener, prefixRoute, ProtoBackend, RawConn, staticCluster, STREAM_SERVICE, StreamClient, StreamService } from "../protocol-helpers.js";
 
 const PROXY_IP = "127.0.113.1";

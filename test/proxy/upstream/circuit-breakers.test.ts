@@ -10,7 +10,7 @@ import type { ProtoObject } from "../../../src/envoy/protos.js";
 import { StatsStore } from "../../../src/proxy/stats.js";
 import { type Admission, clusterSpec, hostStats, type Overflow, type RequestPermit, UpstreamCluster } from "../../../src/proxy/upstream/cluster.js";
 import type { Host } from "../../../src/proxy/upstream/host.js";
-import { eventually } from "../../e2e/helpers.js";
+import { eventually } from "../../helpers/eventually.js";
 import { Backend } from "../helpers.js";
 
 function cluster(thresholds: ProtoObject | undefined, ports = [8001, 8002], address = "127.0.81.1"): { c: UpstreamCluster; stat(name: string): number | undefined; store: StatsStore } {

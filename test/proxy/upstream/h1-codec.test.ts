@@ -6,7 +6,7 @@ import type * as http from "node:http";
 import { describe, it } from "node:test";
 import { addHeaderLine, ChunkedDecoder, encodeChunk, hasToken, HopHeaders, headerLine, invalidHead, parseContentLength, parseEndToEnd, parseHeaderLines, serializeHeaders } from "../../../src/proxy/upstream/h1-codec.js";
 import { TimerList } from "../../../src/proxy/upstream/timers.js";
-import { eventually } from "../../e2e/helpers.js";
+import { eventually } from "../../helpers/eventually.js";
 
 function parse(lines: string): http.IncomingHttpHeaders | false {
   const h: http.IncomingHttpHeaders = {};

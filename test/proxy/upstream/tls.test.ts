@@ -23,7 +23,7 @@ import { ProxyServer } from "../../../src/proxy/proxy.js";
 import { certificateSans, compileSanMatchers, dnsNameMatch, sansMatch, tlsFailureReason, upstreamTlsFromCluster } from "../../../src/proxy/tls-context.js";
 import { clusterSpec } from "../../../src/proxy/upstream/cluster.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
-import { eventually } from "../../e2e/helpers.js";
+import { eventually } from "../../helpers/eventually.js";
 import { request } from "../helpers.js";
 
 const FIX = join(packageRoot(), "test", "fixtures", "tls");

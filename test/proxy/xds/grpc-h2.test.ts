@@ -7,7 +7,7 @@ import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { type BidiCall, type GrpcStatus, H2Channel } from "../../../src/proxy/xds/grpc-h2.js";
-import { eventually } from "../../e2e/helpers.js";
+import { eventually } from "../../helpers/eventually.js";
 
 type Handler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
 
