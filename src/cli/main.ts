@@ -25,11 +25,16 @@ Usage:
   tsmesh proxy sidecar|router --ip IP --name NAME [--namespace NS] [--discovery-address 127.0.0.1:15010]
                [--labels k=v,...] [--locality region/zone/subzone] [--bootstrap FILE]
                [--access-log PATH|off] [--admin-port 15000] [--health-port 15021] [--xds sotw|delta]
-               [--concurrency 2] [--app-address IP]
+               [--concurrency 2] [--app-address IP] [--log-level info] [--component-log-level NAME:LEVEL,...]
       Run the data plane (Envoy's role) for one workload or as a gateway: config over ADS and/or
       from an Envoy bootstrap; 0.0.0.0 listeners bind --ip; admin on IP:15000, health on IP:15021.
       --bootstrap: Envoy's YAML/JSON: static_resources, dynamic_resources (ADS through a static
-      cluster, GRPC = SotW or DELTA_GRPC), node and admin's port; flags given explicitly win.
+      cluster, GRPC = SotW or DELTA_GRPC), node and admin.address (its IP and port); flags given
+      explicitly win. A bootstrap proxy opens only the ports the bootstrap names, plus --admin-port
+      (on --ip, when the bootstrap has no admin) and --health-port when given.
+      --log-level / --component-log-level: Envoy's levels (trace debug info warning error critical
+      off) for every logger or some (admin config conn_handler main misc upstream); /logging
+      changes them at run time.
       --app-address: where the workload's app listens (inbound traffic goes to APP_ADDRESS:PORT;
       default 127.0.0.1, as in Istio).
   tsmesh up [DIR] [--config EXTRA]... [--xds-address 127.0.0.1:15010] [--monitoring-address 127.0.0.1:15014]
@@ -152,6 +157,8 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
             "health-port": { type: "string" },
             xds: { type: "string" },
             "app-address": { type: "string" },
+            "log-level": { type: "string" },
+            "component-log-level": { type: "string" },
           },
         });
         const type = positionals[0];
@@ -178,9 +185,11 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           bootstrap: values.bootstrap,
           accessLog: values["access-log"],
           adminPort: values["admin-port"] === undefined ? undefined : num(values["admin-port"], 15000, "--admin-port"),
-          healthPort: num(values["health-port"], 15021, "--health-port"),
+          healthPort: values["health-port"] === undefined ? undefined : num(values["health-port"], 15021, "--health-port"),
           xdsProtocol: xds as "delta" | "sotw" | undefined,
           appAddress: values["app-address"],
+          logLevel: values["log-level"],
+          componentLogLevel: values["component-log-level"],
         } as const;
         return import("./proxy.js").then((m) => m.runProxy(options, out, err));
       }

@@ -3,14 +3,19 @@
 // listening sockets and each runs the data path on the config the primary forwards to it. Stats
 // are process-wide, as Envoy's: /stats sums the workers' counters and gauges on request, and
 // /clusters the workers' per-host counters (a host ejected by outlier detection in any worker shows
-// /failed_outlier_check: each worker runs its own detector on its share of the traffic).
+// /failed_outlier_check: each worker runs its own detector on its share of the traffic). Admin
+// commands that change state (/logging, /drain_listeners, /reset_counters) reach every worker; a
+// worker starts with the primary's log levels (in its environment) and is sent them again once up.
 import cluster, { type Worker } from "node:cluster";
-import { type HostCounterSnapshot, hostCounterSnapshot } from "../proxy/admin.js";
+import type { Logger } from "../core/log.js";
+import { type HostCounterSnapshot, hostCounterSnapshot, type WorkerCommand } from "../proxy/admin.js";
 import type { ProxyServer } from "../proxy/proxy.js";
 import { StatsStore, type StatsSnapshot } from "../proxy/stats.js";
 import type { ResourceUpdate } from "../proxy/xds/ads-client.js";
 
 export const WORKER_ENV = "TSMESH_PROXY_WORKER";
+/** The primary's log levels when it forked the worker (`name:level,...`). */
+export const WORKER_LOG_LEVELS_ENV = "TSMESH_PROXY_LOG_LEVELS";
 
 /**
  * Gives back the memory start-up took: loading the code and the first config grows V8's young
@@ -56,7 +61,12 @@ export type WorkerMessage =
   | { type: "stats"; id: number; snapshot: StatsSnapshot }
   | { type: "hosts"; id: number; hosts: HostCounterSnapshot[] };
 
-export type PrimaryMessage = { type: "update"; update: ResourceUpdate } | { type: "stats"; id: number } | { type: "hosts"; id: number } | { type: "quit" };
+export type PrimaryMessage =
+  | { type: "update"; update: ResourceUpdate }
+  | { type: "stats"; id: number }
+  | { type: "hosts"; id: number }
+  | { type: "command"; command: WorkerCommand }
+  | { type: "quit" };
 
 /** One request to every worker, answered by each (or given up on after 2 s). */
 interface Pending {
@@ -76,7 +86,8 @@ export class WorkerPool {
   constructor(
     private readonly proxy: ProxyServer,
     private readonly size: number,
-    private readonly log: (line: string) => void,
+    /** The `main` logger. */
+    private readonly log: Logger,
   ) {
     // Structured clone over IPC: decoded resources may hold bytes.
     cluster.setupPrimary({ serialization: "advanced" });
@@ -101,7 +112,8 @@ export class WorkerPool {
   }
 
   private spawn(): void {
-    const w = cluster.fork({ [WORKER_ENV]: "1" });
+    const levels = this.proxy.logs.levels().map(([n, l]) => `${n}:${l}`).join(",");
+    const w = cluster.fork({ [WORKER_ENV]: "1", [WORKER_LOG_LEVELS_ENV]: levels });
     this.workers.set(w.id, w);
     w.on("message", (m: WorkerMessage) => this.onMessage(w, m));
     w.on("error", () => {});
@@ -112,14 +124,15 @@ export class WorkerPool {
         if (p.left <= 0) p.done();
       }
       if (this.stopping) return;
-      this.log(`tsmesh proxy: worker ${w.process.pid} exited (${signal ?? code}); starting another`);
+      this.log.warn(`worker ${w.process.pid} exited (${signal ?? code}); starting another`);
       setTimeout(() => !this.stopping && this.spawn(), 200).unref();
     });
   }
 
   private onMessage(w: Worker, m: WorkerMessage): void {
     if (m.type === "ready") {
-      // Bring the new worker up to date with everything the primary holds.
+      // Bring the new worker up to date with everything the primary holds (levels changed since its fork too).
+      this.send(w, { type: "command", command: { type: "logging", levels: this.proxy.logs.levels() } });
       for (const u of this.proxy.currentUpdates()) this.send(w, { type: "update", update: u });
       if (++this.readyCount >= this.size) for (const r of this.readyWaiters.splice(0)) r();
     } else if (m.type === "stats" || m.type === "hosts") {
@@ -137,6 +150,11 @@ export class WorkerPool {
 
   private broadcast(m: PrimaryMessage): void {
     for (const w of this.workers.values()) this.send(w, m);
+  }
+
+  /** An admin command the primary applied, for every worker to apply. */
+  command(command: WorkerCommand): void {
+    this.broadcast({ type: "command", command });
   }
 
   /** The primary's stats plus every worker's, summed (workers that do not answer in 2 s are left out). */
@@ -196,7 +214,7 @@ export class WorkerPool {
  * exit on quit. Messages are taken from the first moment (IPC drops messages nobody listens to) and
  * held until the proxy has started.
  */
-export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, log: (line: string) => void): Promise<number> {
+export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, log: Logger): Promise<number> {
   return new Promise((resolve) => {
     let started = false;
     const held: PrimaryMessage[] = [];
@@ -218,9 +236,12 @@ export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, lo
       }
       else if (m.type === "stats") process.send?.({ type: "stats", id: m.id, snapshot: proxy.stats.snapshot() } satisfies WorkerMessage);
       else if (m.type === "hosts") process.send?.({ type: "hosts", id: m.id, hosts: hostCounterSnapshot(proxy) } satisfies WorkerMessage);
+      else if (m.type === "command") applyCommand(proxy, m.command);
       else if (m.type === "quit") quit();
     };
-    process.on("message", (m: PrimaryMessage) => (started || m.type === "quit" ? handle(m) : held.push(m)));
+    // Log levels apply at once (start-up logs too); the rest waits for the proxy.
+    const now = (m: PrimaryMessage) => started || m.type === "quit" || (m.type === "command" && m.command.type === "logging");
+    process.on("message", (m: PrimaryMessage) => (now(m) ? handle(m) : held.push(m)));
     // The primary went away: nothing will configure or stop this worker any more.
     process.once("disconnect", quit);
     // Signals are the primary's to handle (it stops the workers).
@@ -233,9 +254,16 @@ export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, lo
         process.send?.({ type: "ready" } satisfies WorkerMessage);
       },
       (e: Error) => {
-        log(`tsmesh proxy worker ${process.pid}: ${e.message}`);
+        log.critical(`worker ${process.pid} failed to start: ${e.message}`);
         void proxy.close().then(() => resolve(1));
       },
     );
   });
+}
+
+/** A worker's side of a state-changing admin command. */
+function applyCommand(proxy: ProxyServer, c: WorkerCommand): void {
+  if (c.type === "logging") proxy.logs.follow(c.levels);
+  else if (c.type === "drain_listeners") proxy.listeners.drainAll();
+  else if (c.type === "reset_counters") proxy.stats.resetCounters();
 }

@@ -1,13 +1,18 @@
 // `tsmesh proxy sidecar|router`: the data plane (pilot-agent + Envoy roles) until SIGINT/SIGTERM
-// or /quitquitquit. Builds Istio's node id and metadata from the flags, serves admin on IP:15000
-// and health on IP:15021, and takes its config over ADS and/or from an Envoy bootstrap file.
+// or /quitquitquit. Builds Istio's node id and metadata from the flags and takes its config over
+// ADS and/or from an Envoy bootstrap file. Without a bootstrap it serves admin on IP:15000 and
+// health on IP:15021, as a sidecar does; with one it opens only what the bootstrap names (admin on
+// admin.address, as Envoy) and what flags ask for explicitly (--admin-port on --ip, --health-port).
+// Log lines go to stderr through the proxy's loggers (--log-level, --component-log-level, /logging);
+// stdout gets the command's own report (node, addresses, ready, draining).
 import { proxyNodeId } from "../model/proxy.js";
 import { AdminServer } from "../proxy/admin.js";
-import { ProxyServer } from "../proxy/proxy.js";
+import { PROXY_LOGGERS, ProxyServer } from "../proxy/proxy.js";
 import cluster from "node:cluster";
+import { LogRegistry, parseComponentLevels, parseLogLevel } from "../core/log.js";
 import type { ProtoObject } from "../envoy/protos.js";
 import type { BootstrapSettings } from "../proxy/bootstrap.js";
-import { releaseMemoryWhenSettled, serveAsWorker, WORKER_ENV, WorkerPool } from "./proxy-workers.js";
+import { releaseMemoryWhenSettled, serveAsWorker, WORKER_ENV, WORKER_LOG_LEVELS_ENV, WorkerPool } from "./proxy-workers.js";
 
 export interface ProxyCliOptions {
   type: "sidecar" | "router";
@@ -20,16 +25,48 @@ export interface ProxyCliOptions {
   concurrency: number;
   bootstrap?: string;
   accessLog?: string;
-  /** Default: the bootstrap's admin port, else 15000. */
+  /** Default: the bootstrap's admin port; else 15000 without a bootstrap, no admin with one. */
   adminPort?: number;
-  healthPort: number;
+  /** Default: 15021 without a bootstrap; with one, no health port unless given. */
+  healthPort?: number;
+  /** Envoy's --log-level: every logger's level (default info). */
+  logLevel?: string;
+  /** Envoy's --component-log-level: `name:level,...`. */
+  componentLogLevel?: string;
   /** Default: the bootstrap's ads_config api_type, else delta. */
   xdsProtocol?: "delta" | "sotw";
   /** The app's own address (node metadata INBOUND_APP_ADDRESS: inbound clusters send there). */
   appAddress?: string;
 }
 
+/** The proxy's loggers writing to `err`, at the levels the flags (or, in a worker, its primary) set. */
+function proxyLogs(o: ProxyCliOptions, err: (s: string) => void, isWorker: boolean): LogRegistry | string {
+  const logs = new LogRegistry(PROXY_LOGGERS, err);
+  if (o.logLevel !== undefined) {
+    const level = parseLogLevel(o.logLevel);
+    if (level === undefined) return `--log-level: unknown level ${JSON.stringify(o.logLevel)} (trace, debug, info, warning, error, critical, off)`;
+    logs.setAll(level);
+  }
+  if (o.componentLogLevel !== undefined) {
+    const changes = parseComponentLevels(o.componentLogLevel);
+    const problem = typeof changes === "string" ? changes : logs.set(changes);
+    if (problem) return `--component-log-level: ${problem} (loggers: ${PROXY_LOGGERS.join(", ")})`;
+  }
+  const inherited = isWorker ? process.env[WORKER_LOG_LEVELS_ENV] : undefined;
+  if (inherited) {
+    const levels = parseComponentLevels(inherited);
+    if (typeof levels !== "string") logs.set(levels);
+  }
+  return logs;
+}
+
 export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const isWorker = cluster.isWorker && process.env[WORKER_ENV] === "1";
+  const logs = proxyLogs(o, err, isWorker);
+  if (typeof logs === "string") {
+    err(`tsmesh proxy: ${logs}`);
+    return 1;
+  }
   let nodeId = proxyNodeId(o.type, o.ip, o.name, o.namespace);
   const [region = "", zone = "", subZone = ""] = (o.locality ?? "").split("/");
   let staticResources: { listeners?: ProtoObject[]; clusters?: ProtoObject[] } | undefined;
@@ -50,17 +87,22 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   discoveryAddress ??= settings?.ads?.address;
   if (!discoveryAddress && !staticResources) discoveryAddress = "127.0.0.1:15010";
   const xdsProtocol = o.xdsProtocol ?? settings?.ads?.protocol ?? "delta";
-  const adminPort = o.adminPort ?? settings?.adminPort ?? 15000;
+  // Envoy's admin.address (IP and port); a bootstrap without one has no admin unless --admin-port asks.
+  const adminHost = settings?.admin?.address ?? o.ip;
+  const adminPort = o.adminPort ?? settings?.admin?.port ?? (o.bootstrap ? undefined : 15000);
+  // Istio's 15021 is a listener in its own bootstrap: a bootstrap proxy has it only when asked.
+  const healthPort = o.healthPort ?? (o.bootstrap ? undefined : 15021);
   // The bootstrap's node, as Envoy announces it, over the one built from the flags.
   const bootNode = settings?.node;
   if (typeof bootNode?.id === "string" && bootNode.id) nodeId = bootNode.id;
   const bootLocality = bootNode?.locality as { region?: string; zone?: string; subZone?: string } | undefined;
-  const isWorker = cluster.isWorker && process.env[WORKER_ENV] === "1";
   const workers = !isWorker && o.concurrency > 1 ? o.concurrency : 0;
   const proxy = new ProxyServer({
     // A worker gets its config from the primary, which holds the ADS stream.
     discoveryAddress: isWorker ? undefined : discoveryAddress,
     serveTraffic: workers === 0,
+    worker: isWorker,
+    logs,
     node: {
       id: nodeId,
       cluster: typeof bootNode?.cluster === "string" && bootNode.cluster ? bootNode.cluster : `${o.name}.${o.namespace}`,
@@ -82,9 +124,8 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     // `--access-log off` disables it (Envoy: no access_log configured); default is stdout.
     accessLog: o.accessLog === "off" ? false : undefined,
     accessLogPath: o.accessLog === "off" ? undefined : o.accessLog,
-    log: err,
   });
-  if (isWorker) return serveAsWorker(proxy, () => proxy.start(), err);
+  if (isWorker) return serveAsWorker(proxy, () => proxy.start(), logs.get("main"));
   let quit: () => void = () => {};
   const done = new Promise<number>((resolve) => (quit = () => resolve(0)));
   let pool: WorkerPool | undefined;
@@ -95,16 +136,23 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     collectStats: workers ? () => pool!.collectStats() : undefined,
     workers: workers ? () => pool!.pids() : undefined,
     ready: workers ? () => proxy.isReady && !!pool?.isReady : undefined,
+    toWorkers: workers ? (cmd) => pool?.command(cmd) : undefined,
   });
   try {
-    const ports = await admin.listen(o.ip, adminPort, o.healthPort);
+    const adminBound = adminPort === undefined ? undefined : await admin.listen(adminHost, adminPort);
+    const healthBound = healthPort === undefined ? undefined : await admin.listenHealth(o.ip, healthPort);
     await proxy.start();
     if (workers) {
-      pool = new WorkerPool(proxy, workers, err);
+      pool = new WorkerPool(proxy, workers, logs.get("main"));
       await pool.ready();
     }
     out(`tsmesh proxy: ${nodeId}${workers ? ` (${workers} workers)` : ""}`);
-    out(`tsmesh proxy: admin http://${o.ip}:${ports.admin}, health http://${o.ip}:${ports.health}/healthz/ready${discoveryAddress ? `, xDS from ${discoveryAddress}` : ""}`);
+    const where = [
+      adminBound === undefined ? "no admin (the bootstrap has no admin.address)" : `admin http://${hostPort(adminHost, adminBound)}`,
+      healthBound === undefined ? "no health port" : `health http://${hostPort(o.ip, healthBound)}/healthz/ready`,
+      ...(discoveryAddress ? [`xDS from ${discoveryAddress}`] : []),
+    ];
+    out(`tsmesh proxy: ${where.join(", ")}`);
   } catch (e) {
     err(`tsmesh proxy: ${(e as Error).message}`);
     admin.close();
@@ -130,6 +178,11 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   await pool?.stop();
   await proxy.close();
   return code;
+}
+
+/** host:port, with an IPv6 host in brackets. */
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** A decoded google.protobuf.Struct (node metadata) as plain JSON values. */

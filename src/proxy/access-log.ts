@@ -5,6 +5,7 @@
 // Missing values print as "-". Lines are buffered and flushed together (one write per 64 KiB or
 // per second, as Envoy's file flush).
 import { createWriteStream, type WriteStream } from "node:fs";
+import type { Logger } from "../core/log.js";
 
 /** Envoy's response flags, in the order Envoy prints them (comma separated). */
 export const RESPONSE_FLAGS = {
@@ -113,6 +114,8 @@ export class AccessLog {
   constructor(
     path: string | undefined,
     private readonly flushIntervalMs = FLUSH_INTERVAL_MS,
+    /** Where the proxy's own warnings go (lines dropped); stderr without one. */
+    private readonly warnings?: Logger,
   ) {
     this.out = !path || path === "/dev/stdout" || path === "-" ? process.stdout : createWriteStream(path, { flags: "a" });
   }
@@ -147,7 +150,9 @@ export class AccessLog {
     this.buf = Buffer.allocUnsafeSlow(FLUSH_BYTES);
     this.used = 0;
     if (this.dropped > 0) {
-      process.stderr.write(`proxy: access log dropped ${this.dropped} lines (output too slow)\n`);
+      const msg = `access log dropped ${this.dropped} lines (output too slow)`;
+      if (this.warnings) this.warnings.warn(msg);
+      else process.stderr.write(`proxy: ${msg}\n`);
       this.dropped = 0;
     }
   }

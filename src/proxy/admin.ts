@@ -1,7 +1,10 @@
 // Envoy's admin interface (IP:15000) and the health port (IP:15021 /healthz/ready, pilot-agent's
-// role): /config_dump, /clusters, /listeners, /stats, /stats/prometheus, /ready, /server_info,
-// /logging, /drain_listeners, /quitquitquit.
+// role): /config_dump, /clusters, /listeners, /stats, /stats/prometheus, /ready, /server_info, and
+// the endpoints that change state — /logging, /drain_listeners, /healthcheck/fail|ok,
+// /reset_counters, /quitquitquit — which, as Envoy's (handlers marked mutates_server_state), answer
+// only POST: any other method gets 405 "Method GET not allowed, POST required.".
 import * as http from "node:http";
+import { applyLoggingQuery, LEVEL_NAMES, type LogLevelName, type LogRegistry } from "../core/log.js";
 import type { ProxyServer } from "./proxy.js";
 import type { StatsStore } from "./stats.js";
 import { hostStats } from "./upstream/cluster.js";
@@ -166,10 +169,15 @@ function fmtRate(v: number | undefined): string {
   return v === undefined || v < 0 ? "-1" : String(v);
 }
 
+/** A state change the admin applied that the --concurrency workers (which carry the traffic) must apply too. */
+export type WorkerCommand = { type: "drain_listeners" } | { type: "reset_counters" } | { type: "logging"; levels: Array<[string, LogLevelName]> };
+
 export interface AdminOptions {
   nodeId: string;
   /** Called by /quitquitquit (the CLI exits). */
   onQuit: () => void;
+  /** Forwards a state change to the workers (--concurrency); unset when this process serves the traffic. */
+  toWorkers?: (cmd: WorkerCommand) => void;
   /** Process-wide stats when other processes serve traffic (--concurrency); default: this proxy's. */
   collectStats?: () => Promise<StatsStore>;
   /** Worker processes (for /server_info). */
@@ -184,85 +192,166 @@ function send(res: http.ServerResponse, status: number, body: string, type = "te
   res.end(body);
 }
 
+/** One admin endpoint: its path (matched exactly, without the query), help text and whether it changes state. */
+interface Endpoint {
+  path: string;
+  help: string;
+  /** Envoy's mutates_server_state: POST only. */
+  mutates: boolean;
+  run: (url: URL, res: http.ServerResponse) => void;
+  /** Not listed on /help (Envoy's mutating endpoints tsmesh does not implement: 405 on GET, 501 on POST). */
+  hidden?: boolean;
+}
+
 export class AdminServer {
   private readonly servers: http.Server[] = [];
-  private logLevel = "info";
+  /** /healthcheck/fail: the server reports DRAINING (not ready) until /healthcheck/ok. */
+  private healthCheckFailed = false;
+  private readonly endpoints: Map<string, Endpoint>;
+  private readonly logs: LogRegistry;
 
   constructor(
     private readonly proxy: ProxyServer,
     private readonly options: AdminOptions,
-  ) {}
-
-  private isReady(): boolean {
-    return this.options.ready ? this.options.ready() : this.proxy.isReady;
+  ) {
+    this.logs = proxy.logs;
+    this.endpoints = new Map(this.table().map((e) => [e.path, e]));
   }
 
+  private isReady(): boolean {
+    return (this.options.ready ? this.options.ready() : this.proxy.isReady) && !this.healthCheckFailed;
+  }
+
+  /** Envoy's server state: PRE_INITIALIZING until the config is in, then LIVE, or DRAINING after /healthcheck/fail. */
   private state(): "LIVE" | "PRE_INITIALIZING" | "DRAINING" {
-    return this.isReady() ? "LIVE" : "PRE_INITIALIZING";
+    const initialized = this.options.ready ? this.options.ready() : this.proxy.isReady;
+    if (!initialized) return "PRE_INITIALIZING";
+    return this.healthCheckFailed ? "DRAINING" : "LIVE";
+  }
+
+  private table(): Endpoint[] {
+    /** A state change answered "OK", as Envoy's. */
+    const command = (path: string, help: string, act: () => void): Endpoint => ({
+      path,
+      help,
+      mutates: true,
+      run: (_url, res) => {
+        act();
+        send(res, 200, "OK\n");
+      },
+    });
+    const notImplemented = (path: string, help: string): Endpoint => ({
+      path,
+      help,
+      mutates: true,
+      hidden: true,
+      run: (_url, res) => send(res, 501, `${path} is not implemented by tsmesh\n`),
+    });
+    return [
+      { path: "/", help: "this list", mutates: false, run: (_u, res) => send(res, 200, this.help()) },
+      { path: "/help", help: "this list", mutates: false, run: (_u, res) => send(res, 200, this.help()) },
+      { path: "/ready", help: "server state; 200 when LIVE, else 503", mutates: false, run: (_u, res) => send(res, this.state() === "LIVE" ? 200 : 503, this.state() + "\n") },
+      { path: "/config_dump", help: "the configuration in effect (Envoy's ConfigDump)", mutates: false, run: (_u, res) => send(res, 200, JSON.stringify(this.proxy.configDump(), null, 2), "application/json") },
+      { path: "/stats", help: "counters and gauges (?filter=REGEX, ?format=json)", mutates: false, run: (url, res) => this.statsPage(url, "/stats", res) },
+      { path: "/stats/prometheus", help: "counters and gauges in Prometheus' text format", mutates: false, run: (url, res) => this.statsPage(url, "/stats/prometheus", res) },
+      { path: "/clusters", help: "upstream clusters and their hosts (?format=json)", mutates: false, run: (url, res) => this.clustersPage(url, res) },
+      { path: "/listeners", help: "listeners and their addresses (?format=json)", mutates: false, run: (url, res) => this.listenersPage(url, res) },
+      { path: "/server_info", help: "version, state, uptime, node and workers", mutates: false, run: (_u, res) => this.serverInfo(res) },
+      { path: "/logging", help: "list loggers; ?level=L sets all, ?paths=name:L,... or ?NAME=L sets some", mutates: true, run: (url, res) => this.logging(url, res) },
+      command("/drain_listeners", "drain every listener", () => {
+        this.proxy.listeners.drainAll();
+        this.options.toWorkers?.({ type: "drain_listeners" });
+      }),
+      command("/healthcheck/fail", "fail readiness (/ready and the health port) until /healthcheck/ok", () => (this.healthCheckFailed = true)),
+      command("/healthcheck/ok", "pass readiness again after /healthcheck/fail", () => (this.healthCheckFailed = false)),
+      command("/reset_counters", "set every counter to zero", () => {
+        this.proxy.stats.resetCounters();
+        this.options.toWorkers?.({ type: "reset_counters" });
+      }),
+      // The answer goes out before the process stops.
+      command("/quitquitquit", "exit the proxy", () => setImmediate(this.options.onQuit)),
+      notImplemented("/cpuprofiler", "CPU profiler"),
+      notImplemented("/heapprofiler", "heap profiler"),
+      notImplemented("/runtime_modify", "runtime overrides"),
+      notImplemented("/reopen_logs", "reopen access logs"),
+      notImplemented("/stats/recentlookups/clear", "stat-name lookup recording"),
+      notImplemented("/stats/recentlookups/disable", "stat-name lookup recording"),
+      notImplemented("/stats/recentlookups/enable", "stat-name lookup recording"),
+    ];
+  }
+
+  /** Envoy's help: every endpoint, sorted, the ones that change state marked (POST). */
+  private help(): string {
+    const rows = [...this.endpoints.values()].filter((e) => !e.hidden).sort((a, b) => (a.path < b.path ? -1 : 1));
+    return "admin commands are:\n" + rows.map((e) => `  ${e.path}${e.mutates ? " (POST)" : ""}: ${e.help}\n`).join("");
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? "/", "http://admin");
-    const p = url.pathname;
-    const post = req.method === "POST";
-    if (p === "/ready") return send(res, this.isReady() ? 200 : 503, this.state() + "\n");
-    if (p === "/config_dump") return send(res, 200, JSON.stringify(this.proxy.configDump(), null, 2), "application/json");
-    if (p === "/stats/prometheus" || p === "/stats") {
-      void this.stats().then(
-        (store) => this.sendStats(res, url, p, store),
-        (err: Error) => send(res, 500, `stats unavailable: ${err.message}\n`),
-      );
-      return;
+    const e = this.endpoints.get(url.pathname);
+    if (!e) return send(res, 404, "invalid path. " + this.help());
+    const method = req.method ?? "";
+    if (e.mutates && method !== "POST") {
+      this.logs.get("admin").error(`admin path ${JSON.stringify(e.path)} changes state: ${method} refused, POST required`);
+      return send(res, 405, `Method ${method} not allowed, POST required.`);
     }
+    e.run(url, res);
+  }
 
-    if (p === "/clusters") {
-      const json = url.searchParams.get("format") === "json";
-      void this.hostCounters().then(
-        (table) => (json ? send(res, 200, JSON.stringify(this.clustersJson(table)), "application/json") : send(res, 200, this.clustersText(table))),
-        (err: Error) => send(res, 500, `clusters unavailable: ${err.message}\n`),
-      );
-      return;
+  private statsPage(url: URL, p: string, res: http.ServerResponse): void {
+    void this.stats().then(
+      (store) => this.sendStats(res, url, p, store),
+      (err: Error) => send(res, 500, `stats unavailable: ${err.message}\n`),
+    );
+  }
+
+  private clustersPage(url: URL, res: http.ServerResponse): void {
+    const json = url.searchParams.get("format") === "json";
+    void this.hostCounters().then(
+      (table) => (json ? send(res, 200, JSON.stringify(this.clustersJson(table)), "application/json") : send(res, 200, this.clustersText(table))),
+      (err: Error) => send(res, 500, `clusters unavailable: ${err.message}\n`),
+    );
+  }
+
+  private listenersPage(url: URL, res: http.ServerResponse): void {
+    const list = this.proxy.listeners.list();
+    if (url.searchParams.get("format") === "json") {
+      return send(res, 200, JSON.stringify({ listenerStatuses: list.map((l) => ({ name: l.name, localAddress: { socketAddress: { address: l.address, portValue: l.port } } })) }), "application/json");
     }
-    if (p === "/listeners") {
-      const list = this.proxy.listeners.list();
-      if (url.searchParams.get("format") === "json") {
-        return send(res, 200, JSON.stringify({ listenerStatuses: list.map((l) => ({ name: l.name, localAddress: { socketAddress: { address: l.address, portValue: l.port } } })) }), "application/json");
-      }
-      return send(res, 200, list.map((l) => `${l.name}::${l.address}:${l.port}`).join("\n") + "\n");
+    send(res, 200, list.map((l) => `${l.name}::${l.address}:${l.port}`).join("\n") + "\n");
+  }
+
+  private serverInfo(res: http.ServerResponse): void {
+    send(
+      res,
+      200,
+      JSON.stringify({
+        version: "tsmesh/0.1.0",
+        state: this.state(),
+        uptime_current_epoch: `${Math.floor((Date.now() - this.proxy.startedAt) / 1000)}s`,
+        node: { id: this.options.nodeId },
+        command_line_options: { concurrency: this.options.concurrency ?? 1 },
+        workers: this.options.workers?.() ?? [process.pid],
+      }),
+      "application/json",
+    );
+  }
+
+  /** Envoy's /logging: change levels (one parameter), then list every logger; 400 with the usage on a bad query. */
+  private logging(url: URL, res: http.ServerResponse): void {
+    const admin = this.logs.get("admin");
+    const { error, changed } = applyLoggingQuery(this.logs, url.searchParams, (name, level) => admin.info(name === "*" ? `log level of every logger: ${level}` : `log level of ${name}: ${level}`));
+    if (changed.length > 0) this.options.toWorkers?.({ type: "logging", levels: this.logs.levels() });
+    let body = "";
+    if (error) {
+      body += `error: ${error}\n\n`;
+      body += "usage: /logging?NAME=LEVEL sets one logger\n";
+      body += "usage: /logging?paths=NAME:LEVEL,NAME:LEVEL... sets several\n";
+      body += "usage: /logging?level=LEVEL sets every logger\n";
+      body += `levels: ${LEVEL_NAMES.join(" ")}\n`;
     }
-    if (p === "/server_info") {
-      return send(
-        res,
-        200,
-        JSON.stringify({
-          version: "tsmesh/0.1.0",
-          state: this.state(),
-          uptime_current_epoch: `${Math.floor((Date.now() - this.proxy.startedAt) / 1000)}s`,
-          node: { id: this.options.nodeId },
-          command_line_options: { concurrency: this.options.concurrency ?? 1 },
-          workers: this.options.workers?.() ?? [process.pid],
-        }),
-        "application/json",
-      );
-    }
-    if (p === "/logging") {
-      const level = url.searchParams.get("level");
-      if (post && level) this.logLevel = level;
-      return send(res, 200, `active loggers:\n  admin: ${this.logLevel}\n  router: ${this.logLevel}\n  upstream: ${this.logLevel}\n`);
-    }
-    if (p === "/drain_listeners" && post) {
-      this.proxy.listeners.drainAll();
-      return send(res, 200, "OK\n");
-    }
-    if (p === "/quitquitquit" && post) {
-      send(res, 200, "OK\n");
-      setImmediate(this.options.onQuit);
-      return;
-    }
-    if (p === "/" || p === "/help") {
-      return send(res, 200, "admin commands are:\n  /clusters\n  /config_dump\n  /drain_listeners\n  /listeners\n  /logging\n  /quitquitquit\n  /ready\n  /server_info\n  /stats\n  /stats/prometheus\n");
-    }
-    send(res, 404, "invalid path. admin commands are listed at /help\n");
+    body += "active loggers:\n" + this.logs.levels().map(([n, l]) => `  ${n}: ${l}\n`).join("") + "\n";
+    send(res, error ? 400 : 200, body);
   }
 
   private stats(): Promise<StatsStore> {
@@ -353,17 +442,17 @@ export class AdminServer {
     };
   }
 
-  /** Admin on host:adminPort, health (/healthz/ready) on host:healthPort; returns bound ports. */
-  async listen(host: string, adminPort: number, healthPort?: number): Promise<{ admin: number; health?: number }> {
-    const admin = await this.bind(host, adminPort, (q, s) => this.handle(q, s));
-    let health: number | undefined;
-    if (healthPort !== undefined) {
-      health = await this.bind(host, healthPort, (req, res) => {
-        if ((req.url ?? "").startsWith("/healthz/ready")) return send(res, this.isReady() ? 200 : 503, this.isReady() ? "" : "not ready\n");
-        send(res, 404, "");
-      });
-    }
-    return { admin, health };
+  /** Admin on host:port; returns the bound port. */
+  listen(host: string, port: number): Promise<number> {
+    return this.bind(host, port, (q, s) => this.handle(q, s));
+  }
+
+  /** pilot-agent's health port: /healthz/ready on host:port; returns the bound port. */
+  listenHealth(host: string, port: number): Promise<number> {
+    return this.bind(host, port, (req, res) => {
+      if ((req.url ?? "").startsWith("/healthz/ready")) return send(res, this.isReady() ? 200 : 503, this.isReady() ? "" : "not ready\n");
+      send(res, 404, "");
+    });
   }
 
   private bind(host: string, port: number, fn: http.RequestListener): Promise<number> {

@@ -3,6 +3,7 @@
 // typed-object form the rest of the proxy uses. Conversion is driven by the proto descriptors, so
 // an unknown field is an error naming its path, as Envoy reports it.
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import protobuf from "protobufjs";
 import { parse as parseYaml } from "yaml";
 import { decodeMessage, encodeMessage, messageType, type ProtoObject } from "../envoy/protos.js";
@@ -127,8 +128,8 @@ export interface BootstrapSettings {
   ads?: { address: string; protocol: "delta" | "sotw" };
   /** The bootstrap's node (id, cluster, metadata, locality), as Envoy would announce it. */
   node?: ProtoObject;
-  /** admin.address's port. */
-  adminPort?: number;
+  /** admin.address: where Envoy's admin listens (0.0.0.0 is every interface, as in Envoy). */
+  admin?: { address: string; port: number };
 }
 
 const obj = (v: unknown): ProtoObject | undefined => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as ProtoObject) : undefined);
@@ -185,7 +186,23 @@ export function bootstrapSettings(b: ProtoObject, file: string): BootstrapSettin
   }
   const node = obj(b.node);
   if (node) out.node = node;
-  const port = obj(obj(obj(b.admin)?.address)?.socketAddress)?.portValue;
-  if (typeof port === "number") out.adminPort = port;
+  const admin = adminAddress(obj(b.admin), `${file}.admin`);
+  if (admin) out.admin = admin;
   return out;
+}
+
+/** admin.address as a TCP socket address (IP and port); other forms are refused with their path. */
+function adminAddress(admin: ProtoObject | undefined, path: string): { address: string; port: number } | undefined {
+  const address = obj(admin?.address);
+  if (!address) return undefined;
+  const sa = obj(address.socketAddress);
+  if (!sa) throw new BootstrapError(`${path}.address: only socket_address is supported (${Object.keys(address).join(", ") || "empty"})`);
+  const p = `${path}.address.socket_address`;
+  if (sa.protocol !== undefined && sa.protocol !== "TCP") throw new BootstrapError(`${p}.protocol: the admin listens on TCP, not ${String(sa.protocol)}`);
+  if (sa.namedPort !== undefined) throw new BootstrapError(`${p}.named_port: not supported (use port_value)`);
+  if (sa.resolverName !== undefined) throw new BootstrapError(`${p}.resolver_name: not supported (use an IP address)`);
+  const ip = typeof sa.address === "string" ? sa.address : "";
+  if (isIP(ip) === 0) throw new BootstrapError(`${p}.address: ${JSON.stringify(ip)} is not an IP address`);
+  const port = typeof sa.portValue === "number" ? sa.portValue : 0;
+  return { address: ip, port };
 }

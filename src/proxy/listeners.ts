@@ -6,6 +6,7 @@
 // accepting at once, its open connections finish (or are closed after the drain timeout).
 import * as net from "node:net";
 import * as tls from "node:tls";
+import { DEBUG, type Logger } from "../core/log.js";
 import type { ProtoObject } from "../envoy/protos.js";
 import { authorityWithPort, splitAbsoluteForm } from "./http/absolute-form.js";
 import type { StatsScope, StatsStore } from "./stats.js";
@@ -423,6 +424,12 @@ export function originFormHead(head: Buffer): Buffer {
   return Buffer.from(`${method} ${path} ${version}\r\n${[...headers, "connection: close"].join("\r\n")}\r\n\r\n`, "latin1");
 }
 
+/** What a connection offered the filter-chain match (for debug lines). */
+function describeMatch(port: number, alpn: string[], hello: ClientHello | undefined): string {
+  if (hello) return `port ${port}, tls, sni ${hello.sni || "-"}, alpn ${hello.alpn.join("/") || "-"}`;
+  return `port ${port}, raw_buffer${alpn.length ? `, alpn ${alpn.join("/")}` : ""}`;
+}
+
 export class ListenerManager {
   private readonly active = new Map<string, ActiveListener>();
   private readonly draining = new Set<ActiveListener>();
@@ -431,8 +438,11 @@ export class ListenerManager {
     private readonly bindIp: string | undefined,
     private readonly stats: StatsStore,
     private readonly handlerFor: HandlerFactory,
-    private readonly drainMs = 5000,
-    private readonly log: (line: string) => void = () => {},
+    private readonly drainMs: number,
+    /** Listeners added, updated, drained, failing (Envoy's listener manager logs under `config`). */
+    private readonly log: Logger,
+    /** Each connection: accepted, the filter chain it takes or why it is closed. */
+    private readonly connLog: Logger,
   ) {}
 
   /** Listeners by name with their bound address (for /listeners). */
@@ -476,6 +486,7 @@ export class ListenerManager {
   }
 
   private update(a: ActiveListener, spec: ListenerSpec): void {
+    if (this.log.enabled(DEBUG)) this.log.debug(`listener '${spec.name}' updated in place on ${a.boundAddress}:${spec.port}: new filter chains take new connections, open ones finish on the old`);
     const old = [...a.handlers.values()];
     a.spec = spec;
     a.handlers = this.handlersFor(spec, a.stats);
@@ -499,11 +510,13 @@ export class ListenerManager {
     const cxTotal = stats.counter("downstream_cx_total");
     const cxActive = stats.gauge("downstream_cx_active");
     const noChain = stats.counter("no_filter_chain_match");
+    const connLog = this.connLog;
     a.server.on("connection", (socket: net.Socket) => {
       // The listener's current version (an in-place update swaps it).
       const spec = a.spec;
       const handlers = a.handlers;
       const explicitProxy = (spec.object.useOriginalDst as ProtoObject | undefined)?.value === true;
+      if (connLog.level <= DEBUG) connLog.debug(`listener '${spec.name}': new connection from ${socket.remoteAddress}:${socket.remotePort}`);
       cxTotal.inc();
       cxActive.inc();
       a.sockets.add(socket);
@@ -533,16 +546,19 @@ export class ListenerManager {
         });
         const h = fc && handlers.get(fc);
         if (!h) {
+          if (connLog.level <= DEBUG) connLog.debug(`listener '${spec.name}': closing connection from ${info.remoteAddress}:${info.remotePort}: no matching filter chain (${describeMatch(info.localPort, alpn, tls)})`);
           noChain.inc();
           socket.destroy();
           return;
         }
         if (fc.tls === "unavailable") {
           // Its certificate comes over SDS, which tsmesh does not serve yet.
+          if (connLog.level <= DEBUG) connLog.debug(`listener '${spec.name}': closing connection from ${info.remoteAddress}:${info.remotePort}: filter chain '${fc.name}' has its certificate over SDS, not served yet`);
           noChain.inc();
           socket.destroy();
           return;
         }
+        if (connLog.level <= DEBUG) connLog.debug(`listener '${spec.name}': connection from ${info.remoteAddress}:${info.remotePort} takes filter chain '${fc.name}' (${describeMatch(info.localPort, alpn, tls)})`);
         if (fc.tls) {
           // No resume of the raw socket: its buffered ClientHello would flow past the TLS layer.
           terminateTls(socket, fc.tls, a.stats, (secure) => h.handle(secure, info));
@@ -572,6 +588,7 @@ export class ListenerManager {
             if (head.rest.length) socket.unshift(head.rest);
           } else socket.unshift(Buffer.concat([listener ? head.head : originFormHead(head.head), head.rest]));
           if (listener) {
+            if (connLog.level <= DEBUG) connLog.debug(`listener '${spec.name}': ${target.connect ? "CONNECT" : "request"} for ${target.authority} handed to listener '${listener.spec.name}'`);
             handedOff.add(socket);
             listener.server.emit("connection", socket);
             return;
@@ -602,6 +619,7 @@ export class ListenerManager {
     });
     if (!spec.bindToPort) {
       this.active.set(spec.name, a);
+      if (this.log.enabled(DEBUG)) this.log.debug(`listener '${spec.name}' added (port ${spec.port}, not bound: takes connections handed over by virtualOutbound)`);
       return;
     }
     await new Promise<void>((resolve, reject) => {
@@ -612,8 +630,9 @@ export class ListenerManager {
         resolve();
       });
     });
-    a.server.on("error", (err) => this.log(`proxy: listener ${spec.name}: ${err.message}`));
+    a.server.on("error", (err) => this.log.error(`listener '${spec.name}': ${err.message}`));
     this.active.set(spec.name, a);
+    if (this.log.enabled(DEBUG)) this.log.debug(`listener '${spec.name}' added, listening on ${address}:${spec.port} (${a.handlers.size} filter chain(s))`);
   }
 
   /** The outbound listener a connection that arrived on virtualOutbound hands off to: its target port's. */
@@ -624,6 +643,7 @@ export class ListenerManager {
   }
 
   private drain(a: ActiveListener): void {
+    if (this.log.enabled(DEBUG)) this.log.debug(`draining listener '${a.spec.name}' on ${a.boundAddress}:${a.spec.port}: ${a.sockets.size} open connection(s), closed after ${this.drainMs} ms at the latest`);
     this.draining.add(a);
     a.server.close();
     for (const h of a.handlers.values()) h.drain();

@@ -4,6 +4,7 @@
 // bound once every route configuration it names arrived. Each update is validated before it is
 // ACKed; a rejected one is NACKed and the last good config keeps serving — also when the control
 // plane goes away (the client reconnects with backoff).
+import { DEBUG, LogRegistry, type Logger } from "../core/log.js";
 import type { ProtoObject } from "../envoy/protos.js";
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from "../envoy/protos.js";
 import { AccessLog } from "./access-log.js";
@@ -41,8 +42,20 @@ export interface ProxyOptions {
    * primary of `--concurrency N`, whose workers serve the traffic.
    */
   serveTraffic?: boolean;
+  /** A `--concurrency` worker: its config comes from the primary, which logs the config changes. */
+  worker?: boolean;
+  /** Where log lines go (stderr by default); ignored when `logs` is given. */
   log?: (line: string) => void;
+  /** The proxy's loggers (PROXY_LOGGERS), when the caller sets their sink or levels. */
+  logs?: LogRegistry;
 }
+
+/**
+ * The proxy's loggers, named as Envoy's for the same parts: admin; config (the xDS client, the
+ * listener manager); conn_handler (accepted connections, filter-chain selection); main (the
+ * process and its workers); misc (the access log); upstream (clusters, listeners added, secrets).
+ */
+export const PROXY_LOGGERS = ["admin", "config", "conn_handler", "main", "misc", "upstream"] as const;
 
 /** A listener's network filters, compiled (so validation happens before the update is ACKed). */
 interface CompiledChain {
@@ -71,7 +84,9 @@ export class ProxyServer {
   readonly router: Router;
   readonly ads: AdsClient | undefined;
   private readonly accessLog: AccessLog | undefined;
-  private readonly log: (line: string) => void;
+  readonly logs: LogRegistry;
+  private readonly configLog: Logger;
+  private readonly upstreamLog: Logger;
   private applying: Promise<void> = Promise.resolve();
   readonly startedAt = Date.now();
   private initialized = false;
@@ -83,13 +98,15 @@ export class ProxyServer {
   private readonly skips: SkipReporter;
 
   constructor(private readonly options: ProxyOptions) {
-    this.log = options.log ?? ((l) => process.stderr.write(l + "\n"));
+    this.logs = options.logs ?? new LogRegistry(PROXY_LOGGERS, options.log);
+    this.configLog = this.logs.get("config");
+    this.upstreamLog = this.logs.get("upstream");
     this.router = new Router(this.stats);
     const skipped = this.stats.counter("server.optional_extensions_skipped");
     this.skips = {
       skipped: (path, name, typeUrl) => {
         skipped.inc();
-        this.log(`proxy: ${path}: skipping optional extension '${name}' (type URL '${typeUrl.replace(/^.*\//, "")}'): not implemented by tsmesh`);
+        this.configLog.warn(`${path}: skipping optional extension '${name}' (type URL '${typeUrl.replace(/^.*\//, "")}'): not implemented by tsmesh`);
       },
     };
     this.runtime = {
@@ -101,19 +118,19 @@ export class ProxyServer {
       },
       compileRoutes,
     };
-    const accessLog = options.accessLog === false ? undefined : new AccessLog(options.accessLogPath);
+    const accessLog = options.accessLog === false ? undefined : new AccessLog(options.accessLogPath, undefined, this.logs.get("misc"));
     this.accessLog = accessLog;
-    this.listeners = new ListenerManager(options.ip, this.stats, (l, fc) => this.handlerFor(l, fc), options.drainMs ?? 5000, this.log);
+    this.listeners = new ListenerManager(options.ip, this.stats, (l, fc) => this.handlerFor(l, fc), options.drainMs ?? 5000, this.configLog, this.logs.get("conn_handler"));
     if (options.discoveryAddress) {
       this.ads = new AdsClient(
-        { target: options.discoveryAddress, node: options.node, protocol: options.protocol, log: this.log },
+        { target: options.discoveryAddress, node: options.node, protocol: options.protocol, log: this.configLog },
         (type, resources) => this.validate(type, resources),
       );
       this.ads.on("update", (u) => this.onUpdate(u));
       this.ads.on("connected", () => this.stats.gauge("control_plane.connected_state").set(1));
       this.ads.on("disconnected", (why) => {
         this.stats.gauge("control_plane.connected_state").set(0);
-        this.log(`proxy: lost the control plane (${why}); serving the last good config, reconnecting`);
+        this.configLog.warn(`lost the control plane (${why}); serving the last good config, reconnecting`);
       });
     }
   }
@@ -165,7 +182,7 @@ export class ProxyServer {
     const scope = this.stats.tagged("cluster.", spec.name);
     // The router's own cluster counters show from the start (at 0), as Envoy's do.
     for (const n of ROUTER_CLUSTER_COUNTERS) scope.counter(n);
-    return new UpstreamCluster(spec, scope, live, { log: this.log });
+    return new UpstreamCluster(spec, scope, live, { log: (line) => this.upstreamLog.warn(line) });
   }
 
   /**
@@ -234,6 +251,7 @@ export class ProxyServer {
   }
 
   private updateClusters(u: ResourceUpdate): void {
+    if (!this.options.worker) this.upstreamLog.info(`cds: add ${u.updated.length} cluster(s), remove ${u.removed.length} cluster(s)`);
     for (const r of u.updated) {
       if (this.staticClusterNames.has(r.name)) continue;
       const spec: ClusterSpec = clusterSpec(r.object);
@@ -247,6 +265,7 @@ export class ProxyServer {
       } else {
         this.warming.set(spec.name, next);
       }
+      if (!this.options.worker && this.upstreamLog.enabled(DEBUG)) this.upstreamLog.debug(`cds: ${live ? "update" : "add"} cluster '${spec.name}' (${spec.type}${next.warmed ? "" : ", warming until its endpoints arrive"})`);
     }
     for (const name of u.removed) {
       if (this.staticClusterNames.has(name)) continue;
@@ -296,7 +315,9 @@ export class ProxyServer {
     for (const r of u.updated) {
       if (this.staticListenerNames.has(r.name)) continue;
       this.compiledListeners.set(r.name, this.compileListener(r.object));
+      if (!this.options.worker) this.upstreamLog.info(`lds: add/update listener '${r.name}'`);
     }
+    if (!this.options.worker && u.removed.length > 0) this.upstreamLog.info(`lds: remove listener(s) ${u.removed.map((n) => `'${n}'`).join(", ")}`);
     for (const name of u.removed) if (!this.staticListenerNames.has(name)) this.compiledListeners.delete(name);
     const routeNames = new Set<string>();
     for (const l of this.compiledListeners.values()) for (const n of l.routeNames) routeNames.add(n);
@@ -333,7 +354,7 @@ export class ProxyServer {
         }
       }
       const errors = this.options.serveTraffic === false ? [] : await this.listeners.apply(ready);
-      for (const e of errors) this.log(`proxy: ${e}`);
+      for (const e of errors) this.configLog.error(e);
       if (waiting === 0) this.maybeInitialized();
     });
     return this.applying;

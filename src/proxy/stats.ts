@@ -98,6 +98,11 @@ export class StatsStore {
     this.suffixes.delete(prefix);
   }
 
+  /** Admin /reset_counters: every counter back to zero (gauges are current values and stay). */
+  resetCounters(): void {
+    for (const c of this.counters.values()) c.value = 0;
+  }
+
   /** Everything, for another process to merge (--concurrency workers report to their primary). */
   snapshot(): StatsSnapshot {
     return { counters: [...this.counters].map(([n, c]) => [n, c.value]), gauges: [...this.gauges].map(([n, g]) => [n, g.value]), tags: [...this.suffixes] };

@@ -1,7 +1,6 @@
 // httpbin (go-httpbin compatible) on a real loopback socket, and the example folder that runs it.
 import assert from "node:assert/strict";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { httpbin, canonicalHeaderKey, chooseStatus, parseDelay } from "../../src/apps/httpbin.js";
@@ -66,7 +65,7 @@ async function settledHandles(): Promise<string> {
   return last;
 }
 
-async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
+async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error("timed out waiting");
@@ -254,7 +253,8 @@ describe("httpbin", () => {
     const r = await call(addr, "GET", "/delay/1");
     const took = Date.now() - t0;
     assert.equal(r.status, 200);
-    assert.ok(took >= 990 && took < 3000, `took ${took} ms`);
+    // The upper bound only tells 1 s from a misread unit (10 s and up), with room for a loaded machine.
+    assert.ok(took >= 990 && took < 8000, `took ${took} ms`);
     assert.equal(json(r).url, `http://${addr}/delay/1`);
     assert.match(String(r.headers["server-timing"]), /^initial_delay;dur=1000\.00;desc="initial delay"$/);
     const t1 = Date.now();
@@ -297,7 +297,7 @@ describe("httpbin close", () => {
     await waitFor(() => timers() > timersBefore);
     const t0 = Date.now();
     await app.close();
-    assert.ok(Date.now() - t0 < 1000, `close took ${Date.now() - t0} ms`);
+    assert.ok(Date.now() - t0 < 6000, `close took ${Date.now() - t0} ms, not the 8 s delay`);
     await waitFor(() => errors.length > 0);
     await waitFor(() => handles() === baseline);
     await app.close(); // idempotent
@@ -319,7 +319,7 @@ describe("httpbin close", () => {
 
 describe("examples/httpbin-tcp-echo", () => {
   const dir = join(packageRoot(), "examples", "httpbin-tcp-echo");
-  const tcpEchoRules = join(packageRoot(), "..", "shared", "istio", "samples", "tcp-echo", "tcp-echo-all-v1.yaml");
+  const tcpEchoRules = join(packageRoot(), "samples", "tcp-echo", "tcp-echo-all-v1.yaml");
 
   test("validates and analyzes clean", () => {
     const docs = validatePaths([dir], { ignoreUnknown: false });
@@ -330,8 +330,8 @@ describe("examples/httpbin-tcp-echo", () => {
   });
 
   test("plans the workloads `tsmesh up` runs: apps, the curl client, the gateway", () => {
-    // Istio's TCP traffic-shifting rules (when ../shared is there) select the same gateway workload.
-    const paths = existsSync(tcpEchoRules) ? [dir, tcpEchoRules] : [dir];
+    // Istio's TCP traffic-shifting rules select the same gateway workload.
+    const paths = [dir, tcpEchoRules];
     const resources = validatePaths(paths, { ignoreUnknown: false }).flatMap((d) => (d.resource ? [d.resource] : []));
     const plan = planMesh({
       workloadEntries: resources.filter((r): r is Resource<"WorkloadEntry"> => r.kind === "WorkloadEntry"),

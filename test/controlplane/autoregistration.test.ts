@@ -11,7 +11,7 @@ import { AUTO_REGISTRATION_GROUP_ANNOTATION, autoRegisteredName, DISCONNECTED_AT
 import { Discovery } from "../../src/controlplane/discovery.js";
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE } from "../../src/envoy/protos.js";
 import { proxyNodeId } from "../../src/model/proxy.js";
-import { eventually } from "../e2e/helpers.js";
+import { eventually } from "../helpers/eventually.js";
 import { type DeltaResponse, type DeltaStream, deltaStreamTo } from "../xds/server/helpers.js";
 
 const CONFIG = `apiVersion: networking.istio.io/v1

@@ -16,7 +16,7 @@ import { MeshConfigError, meshFrom, parseMeshConfig, readMeshConfigFile } from "
 import { configDump } from "../../src/controlplane/monitoring.js";
 import type { MeshConfig } from "../../src/model/push-context.js";
 import { parseProxy } from "../../src/model/proxy.js";
-import { eventually } from "../e2e/helpers.js";
+import { eventually } from "../helpers/eventually.js";
 
 const cases: Array<{ name: string; yaml: string; want?: Partial<MeshConfig>; error?: RegExp }> = [
   {

@@ -5,6 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Discovery } from "../../src/controlplane/discovery.js";
 import { EchoClient, EchoServer, grpcBootstrap, type XdsClientNode } from "../helpers/grpc-echo.js";
+import { eventually } from "../helpers/eventually.js";
+
+export { eventually };
 
 export class MeshFixture {
   readonly dir = mkdtempSync(join(tmpdir(), "tsmesh-e2e-"));
@@ -53,22 +56,6 @@ export class MeshFixture {
     await this.discovery?.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-/** Polls `fn` until it returns a truthy value or `ms` pass; returns the value or throws with `what`. */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000, every = 20): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, every));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
 }
 
 /** ServiceEntry + WorkloadEntries for an echo service: one entry per [name, address, labels]. */

@@ -17,7 +17,7 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until(f: () => boolean, ms = 5000): Promise<void> {
+async function until(f: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!f()) {
     if (Date.now() > end) throw new Error("condition not met in time");

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { AccessLog, FLAG_BIT, type AccessLogEntry } from "../../src/proxy/access-log.js";
-import { eventually } from "../e2e/helpers.js";
+import { eventually } from "../helpers/eventually.js";
 
 const entry = (i: number, ua = "curl/8"): AccessLogEntry => ({
   startTime: Date.UTC(2026, 10, 22, 9, 0, 0, 5),
@@ -41,7 +41,7 @@ describe("access log file batching", () => {
     for (let i = 0; i < 5; i++) log.log(entry(i));
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(read(file), "");
-    const text = await eventually("flushed", () => (read(file).split("\n").length === 6 ? read(file) : undefined), 3000);
+    const text = await eventually("flushed", () => (read(file).split("\n").length === 6 ? read(file) : undefined));
     const lines = text.trimEnd().split("\n");
     assert.match(lines[0], /^\[2026-11-22T09:00:00\.005Z\] "GET \/item\/0 HTTP\/1\.1" 200 - 0 10 1 - "-" "curl\/8" "id-0" "details:9080" "127\.0\.3\.1:9080"$/);
     assert.match(lines[1], /" 200 UF 0 10 /);
@@ -54,9 +54,9 @@ describe("access log file batching", () => {
     const log = new AccessLog(file, 60_000);
     const n = 1000; // ~150 bytes each: more than 64 KiB
     for (let i = 0; i < n; i++) log.log(entry(i, i === 7 ? "agent ✓ ünïcode" : "curl/8"));
-    await eventually("first 64 KiB on disk before the interval", () => read(file).length > 0, 3000);
+    await eventually("first 64 KiB on disk before the interval", () => read(file).length > 0);
     log.close();
-    const text = await eventually("all lines", () => (read(file).split("\n").length === n + 1 ? read(file) : undefined), 3000);
+    const text = await eventually("all lines", () => (read(file).split("\n").length === n + 1 ? read(file) : undefined));
     const lines = text.trimEnd().split("\n");
     assert.equal(lines.length, n);
     assert.ok(lines[7].includes('"agent ✓ ünïcode"'));

@@ -1,5 +1,5 @@
 // Envoy bootstrap parsing: proto3 JSON names in every spelling Envoy accepts, and the settings the
-// proxy takes from a bootstrap besides static resources (ADS source, node, admin port).
+// proxy takes from a bootstrap besides static resources (ADS source, node, admin address).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { bootstrapSettings, parseBootstrap } from "../../src/proxy/bootstrap.js";
@@ -51,7 +51,26 @@ describe("Envoy bootstrap parsing", () => {
     }
     const s = bootstrapSettings(parseBootstrap("node: {id: n1, cluster: c1}\nadmin: {address: {socket_address: {address: 127.0.0.1, port_value: 9901}}}\n", "b.yaml"), "b.yaml");
     assert.deepEqual(s.node, { id: "n1", cluster: "c1" });
-    assert.equal(s.adminPort, 9901);
+    assert.deepEqual(s.admin, { address: "127.0.0.1", port: 9901 });
     assert.equal(s.ads, undefined);
+  });
+
+  it("admin.address: IP and port as Envoy takes them; other forms refused with their path (table)", () => {
+    const cases: Array<[string, string, { address: string; port: number } | undefined | RegExp]> = [
+      ["loopback", "admin: {address: {socket_address: {address: 127.0.77.1, port_value: 19000}}}", { address: "127.0.77.1", port: 19000 }],
+      ["every interface (Envoy's envoy-demo.yaml)", "admin: {address: {socket_address: {address: 0.0.0.0, port_value: 9901}}}", { address: "0.0.0.0", port: 9901 }],
+      ["IPv6", 'admin: {address: {socket_address: {address: "::1", port_value: 9901}}}', { address: "::1", port: 9901 }],
+      ["no port: an ephemeral one", "admin: {address: {socket_address: {address: 127.0.0.1}}}", { address: "127.0.0.1", port: 0 }],
+      ["admin without an address: none", "admin: {access_log_path: /dev/null}", undefined],
+      ["no admin: none", "node: {id: n1}", undefined],
+      ["a pipe", "admin: {address: {pipe: {path: /var/run/admin.sock}}}", /b\.yaml\.admin\.address: only socket_address is supported \(pipe\)/],
+      ["a host name", "admin: {address: {socket_address: {address: localhost, port_value: 9901}}}", /b\.yaml\.admin\.address\.socket_address\.address: "localhost" is not an IP address/],
+      ["UDP", "admin: {address: {socket_address: {address: 127.0.0.1, port_value: 9901, protocol: UDP}}}", /socket_address\.protocol: the admin listens on TCP, not UDP/],
+      ["a named port", "admin: {address: {socket_address: {address: 127.0.0.1, named_port: admin}}}", /socket_address\.named_port: not supported/],
+    ];
+    for (const [name, yaml, want] of cases) {
+      if (want instanceof RegExp) assert.throws(() => bootstrapSettings(parseBootstrap(yaml, "b.yaml"), "b.yaml"), want, name);
+      else assert.deepEqual(bootstrapSettings(parseBootstrap(yaml, "b.yaml"), "b.yaml").admin, want, name);
+    }
   });
 });

@@ -14,7 +14,7 @@ import { Discovery } from "../../src/controlplane/discovery.js";
 import { packageRoot } from "../../src/core/paths.js";
 import { proxyNodeId } from "../../src/model/proxy.js";
 import { ProxyServer } from "../../src/proxy/proxy.js";
-import { eventually } from "../e2e/helpers.js";
+import { eventually } from "../helpers/eventually.js";
 import { Backend, request } from "./helpers.js";
 
 const GW_IP = "127.0.71.1";

@@ -13,7 +13,7 @@ import { Discovery } from "../../src/controlplane/discovery.js";
 import { proxyNodeId } from "../../src/model/proxy.js";
 import { AdminServer } from "../../src/proxy/admin.js";
 import { ProxyServer } from "../../src/proxy/proxy.js";
-import { eventually } from "../e2e/helpers.js";
+import { eventually } from "../helpers/eventually.js";
 import { Backend, request } from "./helpers.js";
 
 const GW_IP = "127.0.60.1";
@@ -152,8 +152,7 @@ describe("tsmesh proxy as an ingress gateway", () => {
       log: () => {},
     });
     admin = new AdminServer(proxy, { nodeId, onQuit: () => {} });
-    const ports = await admin.listen(GW_IP, 0);
-    adminUrl = `http://${GW_IP}:${ports.admin}`;
+    adminUrl = `http://${GW_IP}:${await admin.listen(GW_IP, 0)}`;
     await proxy.start();
     await proxy.ready();
   });

@@ -82,7 +82,7 @@ export function request(url: string, options: { method?: string; headers?: Recor
         res.on("error", reject);
       },
     );
-    req.setTimeout(options.timeoutMs ?? 5000, () => req.destroy(new Error(`no answer from ${url}`)));
+    req.setTimeout(options.timeoutMs ?? 10_000, () => req.destroy(new Error(`no answer from ${url}`)));
     req.on("error", reject);
     req.end(options.body);
   });

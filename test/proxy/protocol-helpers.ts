@@ -373,7 +373,7 @@ export class RawConn {
   }
 
   /** Waits until the received text matches (or the connection closed). */
-  async until(re: RegExp, ms = 5000): Promise<string> {
+  async until(re: RegExp, ms = 10_000): Promise<string> {
     const end = Date.now() + ms;
     while (!re.test(this.received)) {
       if (this.closed) throw new Error(`closed before ${re}: ${JSON.stringify(this.received)}`);

@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { Discovery } from "../../src/controlplane/discovery.js";
 import { proxyNodeId } from "../../src/model/proxy.js";
 import { ProxyServer } from "../../src/proxy/proxy.js";
-import { eventually } from "../e2e/helpers.js";
+import { eventually } from "../helpers/eventually.js";
 import { Backend, request } from "./helpers.js";
 
 const GW_IP = "127.0.68.1";

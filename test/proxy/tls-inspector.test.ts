@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { packageRoot } from "../../src/core/paths.js";
 import { parseClientHello } from "../../src/proxy/listeners.js";
 import { ProxyServer } from "../../src/proxy/proxy.js";
+import { eventually } from "../helpers/eventually.js";
 import { Backend } from "./helpers.js";
 
 const IP = "127.0.67.1";
@@ -227,8 +228,7 @@ describe("TLS termination (DownstreamTlsContext)", () => {
       c.on("error", resolve);
     });
     assert.match(err.message, /self.signed|unable to verify|certificate/i);
-    await new Promise((r) => setTimeout(r, 50));
-    assert.match(proxy.stats.text(/ssl\./), /listener\.127\.0\.67\.11_8443\.ssl\.connection_error: [1-9]/);
+    await eventually("ssl.connection_error counted", () => /listener\.127\.0\.67\.11_8443\.ssl\.connection_error: [1-9]/.test(proxy.stats.text(/ssl\./)));
     assert.match(proxy.stats.text(/ssl\./), /ssl\.handshake: [1-9]/);
     // The listener still serves.
     const ok = await new Promise<number>((resolve, reject) => {

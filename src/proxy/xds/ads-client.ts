@@ -14,6 +14,7 @@
 //   initial_resource_versions (Delta) or the last accepted version_info (SotW).
 // Memory stays bounded: per type the subscription, the current resources and the last status.
 import { EventEmitter } from "node:events";
+import { DEBUG, type Logger, LogRegistry } from "../../core/log.js";
 import {
   CLUSTER_TYPE,
   LISTENER_TYPE,
@@ -30,6 +31,7 @@ import {
   type XdsNode,
 } from "../../envoy/protos.js";
 import { wireDecode, wireEncode } from "../../envoy/wire.js";
+import { describeResponse, describeUpdate } from "./debug-lines.js";
 import { type BidiCall, GRPC_STATUS_NAMES, type GrpcStatus, H2Channel } from "./grpc-h2.js";
 
 
@@ -49,7 +51,8 @@ export interface AdsClientOptions {
   protocol?: "delta" | "sotw";
   /** Reconnect backoff: Envoy's jittered exponential backoff, 500 ms doubling up to 30 s. */
   backoff?: { initialMs?: number; maxMs?: number };
-  log?: (line: string) => void;
+  /** The proxy's `config` logger (Envoy's xDS client logs there); silent without one. */
+  log?: Logger;
 }
 
 export interface DecodedResource {
@@ -192,7 +195,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
   private readonly protocol: "delta" | "sotw";
   private readonly initialBackoff: number;
   private readonly maxBackoff: number;
-  private readonly log: (line: string) => void;
+  private readonly log: Logger;
   private readonly types = new Map<string, TypeState>();
   private client: H2Channel | undefined;
   private stream: Stream | undefined;
@@ -212,7 +215,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     this.protocol = options.protocol ?? "delta";
     this.initialBackoff = Math.max(1, options.backoff?.initialMs ?? 500);
     this.maxBackoff = Math.max(this.initialBackoff, options.backoff?.maxMs ?? 30_000);
-    this.log = options.log ?? (() => {});
+    this.log = options.log ?? new LogRegistry(["config"], () => {}).get("config");
     this.encodeRequest = encoder(this.protocol === "delta" ? DELTA_DISCOVERY_REQUEST : DISCOVERY_REQUEST);
     this.nodeObject = nodeObject(options.node);
   }
@@ -328,7 +331,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
   private establish(s: Stream): void {
     if (s.established || this.stream !== s) return;
     s.established = true;
-    this.log(`xds: connected to ${this.options.target} (${this.protocol})`);
+    this.log.info(`xds: connected to ${this.options.target} (${this.protocol})`);
     this.emitSafely("connected");
   }
 
@@ -338,7 +341,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     if (this.stream !== s || this.closed) return;
     this.stream = undefined;
     const wasConnected = s.established;
-    this.log(`xds: stream to ${this.options.target} closed: ${reason}`);
+    this.log.warn(`xds: stream to ${this.options.target} closed: ${reason}`);
     // Every resource is kept: the last good config keeps serving while disconnected.
     if (wasConnected) this.emitSafely("disconnected", reason);
     this.scheduleReconnect();
@@ -358,7 +361,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
 
   /** Fails the stream from our side (an undecodable response); the status handler reconnects. */
   private resetStream(s: Stream, reason: string): void {
-    this.log(`xds: resetting stream: ${reason}`);
+    this.log.warn(`xds: resetting stream: ${reason}`);
     s.call.cancel();
   }
 
@@ -462,11 +465,12 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     const ts = this.types.get(typeUrl);
     const st = s.types.get(typeUrl);
     if (!ts || !st) {
-      this.log(`xds: ignoring a response for ${typeUrl || "(no type)"}: not subscribed`);
+      this.log.warn(`xds: ignoring a response for ${typeUrl || "(no type)"}: not subscribed`);
       return;
     }
     st.lastNonce = nonce;
     ts.stats.updateAttempt++;
+    if (this.log.level <= DEBUG) this.log.debug(`xds: received ${shortType(typeUrl)} response: ${describeResponse(msg, this.protocol)}, nonce ${nonce}`);
     if (this.protocol === "delta") this.onDeltaResponse(s, ts, msg, nonce);
     else this.onSotwResponse(s, ts, st, msg, nonce);
   }
@@ -575,6 +579,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     // The listener may have closed the client or lost the stream meanwhile.
     if (this.stream !== s || s.ended) return;
     ts.ackedNonce = nonce;
+    if (this.log.level <= DEBUG) this.log.debug(`xds: ACK ${shortType(ts.typeUrl)} version ${update.versionInfo || "-"} nonce ${nonce}: ${describeUpdate(update)}`);
     if (this.protocol === "delta") this.write(s, { typeUrl: ts.typeUrl, responseNonce: nonce });
     else {
       const sent = st ?? s.types.get(ts.typeUrl);
@@ -587,7 +592,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
   private nack(s: Stream, ts: TypeState, nonce: string, message: string, st?: StreamTypeState): void {
     ts.stats.updateRejected++;
     ts.nack = { message, nonce };
-    this.log(`xds: rejecting ${shortType(ts.typeUrl)} (nonce ${nonce}): ${message}`);
+    this.log.warn(`xds: rejecting ${shortType(ts.typeUrl)} (nonce ${nonce}; keeping version ${ts.versionInfo || "-"}): ${message}`);
     if (this.stream !== s || s.ended) return;
     const errorDetail = { code: INVALID_ARGUMENT, message };
     if (this.protocol === "delta") this.write(s, { typeUrl: ts.typeUrl, responseNonce: nonce, errorDetail });
@@ -602,7 +607,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     try {
       (this.emit as (e: K, ...a: AdsClientEvents[K]) => boolean)(event, ...args);
     } catch (err) {
-      this.log(`xds: ${event} listener threw: ${errorMessage(err)}`);
+      this.log.error(`xds: ${event} listener threw: ${errorMessage(err)}`);
     }
   }
 }

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import type { ProtoObject } from "../../../src/envoy/protos.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
 import { type BodySource, type BodyWriter, DEFAULT_BUFFER_LIMIT, RequestBody } from "../../../src/proxy/http/downstream.js";
-import { eventually } from "../../e2e/helpers.js";
+import { eventually } from "../../helpers/eventually.js";
 import { httpListener, prefixRoute, ProtoBackend, RawConn, staticCluster } from "../protocol-helpers.js";
 
 const PROXY_IP = "127.0.111.1";

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
-import { eventually } from "../../e2e/helpers.js";
+import { eventually } from "../../helpers/eventually.js";
 import { httpListener, prefixRoute, RawConn, staticCluster } from "../protocol-helpers.js";
 
 const PROXY_IP = "127.0.75.1";
@@ -409,7 +409,7 @@ describe("HTTP/1.1 fast paths (downstream codec, upstream pool)", () => {
       c.send("GET /idle/1 HTTP/1.1\r\nHost: x\r\n\r\n");
       await eventually("response 5", () => responses(c.received).length === 5);
       assert.equal(gauge("cluster.idle.upstream_cx_active"), 1);
-      await eventually("idle upstream connection closed", () => gauge("cluster.idle.upstream_cx_active") === 0, 3000);
+      await eventually("idle upstream connection closed", () => gauge("cluster.idle.upstream_cx_active") === 0);
       assert.equal(proxy.cluster("idle")!.hosts()[0].activeConnections, 0);
     } finally {
       c.close();

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { existingH2Pool } from "../../../src/proxy/upstream/pool-h2.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
-import { eventually } from "../../e2e/helpers.js";
+import { eventually } from "../../helpers/eventually.js";
 import { ECHO_SERVICE, EchoServer, type EchoReply } from "../../helpers/grpc-echo.js";
 import {
   grpcFault,
@@ -207,7 +207,7 @@ describe("tsmesh proxy protocols", () => {
     const pool = existingH2Pool(proxy.cluster("h2")!)!;
     const before = pool.cxTotal;
     h2b.goawayAll();
-    await new Promise((r) => setTimeout(r, 50));
+    await eventually("the pool closed the session that got GOAWAY", () => pool.connections === 0);
     const r = await h1("/h2/after-goaway");
     assert.equal(r.status, 200);
     assert.equal(pool.cxTotal, before + 1);

@@ -21,7 +21,7 @@ import { after, before, describe, it } from "node:test";
 import type { ProtoObject } from "../../../src/envoy/protos.js";
 import { LOCAL_REPLIES, requestTimeoutCode } from "../../../src/proxy/http/local-reply.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
-import { eventually } from "../../e2e/helpers.js";
+import { eventually } from "../../helpers/eventually.js";
 import { httpListener, prefixRoute, ProtoBackend, RawConn, staticCluster, STREAM_SERVICE, StreamClient, StreamService } from "../protocol-helpers.js";
 
 const PROXY_IP = "127.0.113.1";
@@ -36,8 +36,12 @@ const EARLY_IP = "127.0.113.5";
 const FAULT_TYPE = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
 
 const ms = (n: number): ProtoObject => ({ nanos: n * 1_000_000 });
-/** A route-level fault filter config: every request is held for 2 s. */
-const DELAY = { typedPerFilterConfig: { "envoy.filters.http.fault": { "@type": FAULT_TYPE, delay: { fixedDelay: { seconds: 2 }, percentage: { numerator: 100 } } } } };
+/**
+ * A route-level fault filter config: every request is held for 5 s — long enough after the 300 ms
+ * timers that a loaded machine cannot blur "answered by the timer" with "answered after the delay".
+ */
+const DELAY_S = 5;
+const DELAY = { typedPerFilterConfig: { "envoy.filters.http.fault": { "@type": FAULT_TYPE, delay: { fixedDelay: { seconds: DELAY_S }, percentage: { numerator: 100 } } } } };
 
 type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => void;
 
@@ -82,13 +86,13 @@ function parseResponse(raw: string): Head | undefined {
 
 /** Waits until the proxy closed a raw connection. */
 function closedBy(c: RawConn): Promise<boolean> {
-  return eventually("the proxy closes the connection", () => c.closed, 3000, 10);
+  return eventually("the proxy closes the connection", () => c.closed, 10_000, 10);
 }
 
 /** Waits for one complete response on a raw connection (from `from` on). */
 async function response(c: RawConn, from = 0): Promise<Head> {
   await c.until(/\r\n\r\n/);
-  return eventually("a complete response", () => parseResponse(c.received.slice(from)), 5000, 5);
+  return eventually("a complete response", () => parseResponse(c.received.slice(from)), 10_000, 5);
 }
 
 interface H2Result {
@@ -120,7 +124,7 @@ function h2(port: number, path: string, opts: { headers?: Record<string, string>
     const t = setTimeout(() => {
       session.destroy();
       reject(new Error(`no answer for ${path}`));
-    }, 5000);
+    }, 10_000);
     req.on("response", (h) => {
       headers = h;
       status = Number(h[":status"]);
@@ -303,7 +307,7 @@ describe("HCM stream timers and responses before the request completed", () => {
         const elapsed = Date.now() - t0;
         assert.equal(r.status, tc.status);
         assert.equal(r.body, tc.body);
-        assert.ok(elapsed < 1500, `answered before the 2 s fault delay / 15 s route timeout (${elapsed} ms)`);
+        assert.ok(elapsed < DELAY_S * 1000 - 500, `answered before the ${DELAY_S} s fault delay / 15 s route timeout (${elapsed} ms)`);
         if (tc.closes) {
           assert.equal(r.headers.connection, "close");
           await closedBy(c);
@@ -376,7 +380,7 @@ describe("HCM stream timers and responses before the request completed", () => {
     it(`HTTP/2: ${tc.name}`, async () => {
       const r = await h2(tc.port, tc.path, { headers: tc.grpc ? GRPC : {}, partial: tc.partial });
       assert.equal(r.status, tc.status);
-      assert.ok(r.elapsed < 1500, `answered in ${r.elapsed} ms`);
+      assert.ok(r.elapsed < DELAY_S * 1000 - 500, `answered before the ${DELAY_S} s fault delay (${r.elapsed} ms)`);
       assert.equal(r.ended, true, "the response is complete");
       if (tc.body !== undefined) assert.equal(r.body, tc.body);
       if (tc.grpcStatus !== undefined) {
@@ -395,7 +399,7 @@ describe("HCM stream timers and responses before the request completed", () => {
     const client = new StreamClient(`${PROXY_IP}:${IDLE}`, grpc.credentials.createInsecure());
     grpcClients.push(client);
     const err = await new Promise<grpc.ServiceError | null>((resolve) =>
-      (client as unknown as Record<string, Unary>).Hang.call(client, {}, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (e) => resolve(e)),
+      (client as unknown as Record<string, Unary>).Hang.call(client, {}, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (e) => resolve(e)),
     );
     assert.ok(err);
     assert.equal(err.code, grpc.status.UNAVAILABLE);
@@ -420,16 +424,16 @@ describe("HCM stream timers and responses before the request completed", () => {
     await new Promise<void>((resolve) => s.once("connect", () => resolve()));
     const smuggled = "GET /smuggled HTTP/1.1\r\nhost: x\r\n\r\n";
     s.write(`POST /hang/mid-body HTTP/1.1\r\nhost: x\r\ncontent-length: ${10 + smuggled.length}\r\n\r\n0123456789`);
-    const r = await eventually("the 408", () => parseResponse(received), 5000, 5);
+    const r = await eventually("the 408", () => parseResponse(received), 10_000, 5);
     assert.equal(r.status, 408);
     assert.equal(r.headers.connection, "close");
-    await eventually("the proxy's FIN", () => ended, 3000, 5);
+    await eventually("the proxy's FIN", () => ended, 10_000, 5);
     // The rest of the body looks like a request: it must be dropped as body. Then more bytes until
     // the proxy has closed the connection (its delayed close), which a write then learns.
     s.write(smuggled);
     const poke = setInterval(() => s.write("x"), 50);
     try {
-      await eventually("the proxy closes the connection (delayed close)", () => closed, 5000, 10);
+      await eventually("the proxy closes the connection (delayed close)", () => closed, 10_000, 10);
     } finally {
       clearInterval(poke);
     }

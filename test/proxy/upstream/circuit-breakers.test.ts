@@ -10,6 +10,7 @@ import type { ProtoObject } from "../../../src/envoy/protos.js";
 import { StatsStore } from "../../../src/proxy/stats.js";
 import { type Admission, clusterSpec, hostStats, type Overflow, type RequestPermit, UpstreamCluster } from "../../../src/proxy/upstream/cluster.js";
 import type { Host } from "../../../src/proxy/upstream/host.js";
+import { eventually } from "../../helpers/eventually.js";
 import { Backend } from "../helpers.js";
 
 function cluster(thresholds: ProtoObject | undefined, ports = [8001, 8002], address = "127.0.81.1"): { c: UpstreamCluster; stat(name: string): number | undefined; store: StatsStore } {
@@ -324,8 +325,7 @@ describe("circuit breakers with a real backend", () => {
     } finally {
       c.close();
     }
-    await new Promise((r) => setTimeout(r, 20));
-    assert.equal(stat("upstream_cx_active"), 0, "closing the cluster closes its idle connections");
+    await eventually("closing the cluster closes its idle connections", () => stat("upstream_cx_active") === 0);
     assert.equal(host.activeConnections, 0);
   });
 

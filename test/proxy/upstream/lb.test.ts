@@ -255,7 +255,7 @@ describe("hostsFromClusterLoadAssignment", () => {
       ["port out of range", sa({ address: "10.0.0.1", portValue: 70000 }), `${P}.endpoint.address.socketAddress.portValue`, /out of range/],
       ["no port", sa({ address: "10.0.0.1" }), `${P}.endpoint.address.socketAddress.portValue`, /out of range/],
       ["named port", sa({ address: "10.0.0.1", namedPort: "http" }), `${P}.endpoint.address.socketAddress.namedPort`, /not supported/],
-      ["pipe", { endpoints: [{ lbEndpoints: [{ endpoint: { address: { pipe: { path: "/tmp/s" } } } }] }] }, `${P}.endpoint.address.pipe`, /not supported/],
+      ["pipe", { endpoints: [{ lbEndpoints: [{ endpoint: { address: { pipe: { path: "/var/run/someuds.sock" } } } }] }] }, `${P}.endpoint.address.pipe`, /not supported/],
       ["not an IP", sa({ address: "svc.example", portValue: 80 }), `${P}.endpoint.address.socketAddress.address`, /malformed IP address/, { requireIp: true }],
       ["bad host name", sa({ address: "bad name!", portValue: 80 }), `${P}.endpoint.address.socketAddress.address`, /invalid host name/],
       [

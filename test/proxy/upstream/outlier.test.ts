@@ -9,42 +9,10 @@ import { CLUSTER_TYPE, decodeMessage, encodeMessage, type ProtoObject } from "..
 import { StatsStore } from "../../../src/proxy/stats.js";
 import { clusterSpec, UpstreamCluster } from "../../../src/proxy/upstream/cluster.js";
 import type { Host } from "../../../src/proxy/upstream/host.js";
-import { type Clock, grpcToHttpStatus, outlierConfig, type UpstreamOutcome } from "../../../src/proxy/upstream/outlier.js";
+import { grpcToHttpStatus, outlierConfig, type UpstreamOutcome } from "../../../src/proxy/upstream/outlier.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
 import { Backend } from "../helpers.js";
-
-/** A manual clock: timers fire when `advance` passes their deadline. */
-class FakeClock implements Clock {
-  t = 0;
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private seq = 0;
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.timers.delete(h as number);
-  }
-  get pending(): number {
-    return this.timers.size;
-  }
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
 
 function cla(name: string, ports: number[], address = "127.0.80.1"): ProtoObject {
   return {
@@ -620,7 +588,9 @@ describe("outlier detection with real backends", () => {
       },
       outlierDetection: { consecutive_5xx: { value: 3 }, enforcingConsecutive_5xx: { value: 100 }, interval: { nanos: 50_000_000 }, baseEjectionTime: { nanos: 300_000_000 }, maxEjectionPercent: { value: 100 } },
     });
-    const cluster = new UpstreamCluster(spec, store.tagged("cluster.", "two"));
+    // Real sockets; the ejection's timing on a manual clock, so a slow machine cannot un-eject early.
+    const clock = new FakeClock();
+    const cluster = new UpstreamCluster(spec, store.tagged("cluster.", "two"), undefined, { clock });
     try {
       const badHost = cluster.hosts().find((h) => h.address === "127.0.80.12")!;
       // Round robin alternates until the bad host has answered 503 three times in a row.
@@ -646,8 +616,9 @@ describe("outlier detection with real backends", () => {
       assert.equal(bad.requests, before, "no traffic reaches the ejected host");
       assert.match(store.text(), /^cluster\.two\.upstream_cx_total: [1-9]\d*$/m);
       // base_ejection_time 300 ms, checked every 50 ms.
-      const deadline = Date.now() + 3000;
-      while (badHost.ejected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      clock.advance(250);
+      assert.equal(badHost.ejected, true, "still ejected before base_ejection_time");
+      clock.advance(100);
       assert.equal(badHost.ejected, false);
       const seen = new Set<string>();
       for (let i = 0; i < 4; i++) {

@@ -23,6 +23,7 @@ import { ProxyServer } from "../../../src/proxy/proxy.js";
 import { certificateSans, compileSanMatchers, dnsNameMatch, sansMatch, tlsFailureReason, upstreamTlsFromCluster } from "../../../src/proxy/tls-context.js";
 import { clusterSpec } from "../../../src/proxy/upstream/cluster.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
+import { eventually } from "../../helpers/eventually.js";
 import { request } from "../helpers.js";
 
 const FIX = join(packageRoot(), "test", "fixtures", "tls");
@@ -392,10 +393,7 @@ describe("upstream TLS origination (UpstreamTlsContext)", () => {
     const sdsFails = c("sds")("upstream_cx_connect_fail");
     const r = await request(`${PROXY}/mirror/x`, { method: "POST", headers: { host: "api.example.com" }, body: "copy me" });
     assert.equal(r.status, 200);
-    const deadline = Date.now() + 2000;
-    while (!plainHttps.seen.some((s) => s.url === "/mirror/x" && s.host === "api.example.com-shadow") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    const shadow = plainHttps.seen.find((s) => s.url === "/mirror/x" && s.host === "api.example.com-shadow");
-    assert.ok(shadow, "the shadow request arrived");
+    const shadow = await eventually("the shadow request arrived", () => plainHttps.seen.find((s) => s.url === "/mirror/x" && s.host === "api.example.com-shadow"));
     assert.equal(shadow.sni, "api.example.com-shadow");
     assert.equal(c("autosni-only")("ssl.handshake"), 1);
     assert.equal(c("autosni-only")("upstream_cx_http1_total"), 1);
@@ -628,8 +626,7 @@ describe("DownstreamTlsContext: client certificate SAN matchers", () => {
     assert.deepEqual(ok, { status: 200, body: "behind-mtls" });
     const refused = await get(8444);
     assert.ok(refused instanceof Error, "the connection is closed");
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(proxy.stats.counter("listener.127.0.68.57_8444.ssl.fail_verify_san").value, 1);
+    await eventually("ssl.fail_verify_san counted", () => proxy.stats.counter("listener.127.0.68.57_8444.ssl.fail_verify_san").value === 1);
     assert.equal(proxy.stats.counter("listener.127.0.68.57_8443.ssl.fail_verify_san").value, 0);
   });
 

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { EncodedResource } from "../../../src/envoy/encoded.js";
+import { DEBUG, LogRegistry } from "../../../src/core/log.js";
 import { type ProtoObject } from "../../../src/envoy/protos.js";
 import { AdsClient, type AdsClientOptions, type ResourceUpdate, type Validate } from "../../../src/proxy/xds/ads-client.js";
 import { AdsServer } from "../../../src/xds/server/ads.js";
@@ -26,7 +27,7 @@ import {
 
 const acceptAll: Validate = () => undefined;
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 3000): Promise<void> {
+async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -47,7 +48,7 @@ class Probe {
         target: `127.0.0.1:${port}`,
         node: { id: "sidecar~127.0.0.9~app-1.default~default.svc.cluster.local", cluster: "app.default", metadata: { NAMESPACE: "default", LABELS: { app: "x" } } },
         backoff: { initialMs: 20, maxMs: 100 },
-        log: (l) => this.logs.push(l),
+        log: new LogRegistry(["config"], (l) => this.logs.push(l), DEBUG).get("config"),
         ...extra,
       },
       validate,
@@ -223,7 +224,14 @@ test("delta: a validate() failure NACKs with its message; the client keeps the l
     assert.equal(snap?.versionInfo, goodVersion);
     assert.deepEqual(snap?.nack, { message: "clusters[a].connectTimeout: must be at most 60s", nonce: st.sentNonce });
     assert.equal(p.client.stats().get(CLUSTER_TYPE)?.updateRejected, 1);
-    assert.ok(p.logs.some((l) => l.includes("rejecting cds")));
+    // The config logger's lines (at debug): the good response received and ACKed with its names and
+    // version, then the rejected one received and NACKed, naming the nonce and the version kept.
+    const line = (re: RegExp) => p.logs.find((l) => re.test(l));
+    assert.ok(line(new RegExp(`\\[debug\\]\\[config\\] xds: received cds response: version ${goodVersion}, 2 resource\\(s\\): a, b, nonce ${good.ackedNonce}$`)), p.logs.join("\n"));
+    assert.ok(line(new RegExp(`\\[debug\\]\\[config\\] xds: ACK cds version ${goodVersion} nonce ${good.ackedNonce}: 2 updated \\(a, b\\)$`)), p.logs.join("\n"));
+    assert.ok(line(new RegExp(`\\[debug\\]\\[config\\] xds: received cds response: .*nonce ${st.sentNonce}$`)), p.logs.join("\n"));
+    assert.ok(line(new RegExp(`\\[warning\\]\\[config\\] xds: rejecting cds \\(nonce ${st.sentNonce}; keeping version ${goodVersion}\\): clusters\\[a\\]\\.connectTimeout: must be at most 60s$`)), p.logs.join("\n"));
+    assert.ok(!p.logs.some((l) => l.includes(`ACK cds version`) && l.includes(`nonce ${st.sentNonce}`)), "the rejected response is not ACKed");
 
     // A later good push is accepted and clears the NACK. (The server counted b's removal as
     // delivered when it sent the rejected response: Delta servers do not resend after a NACK.)

@@ -7,6 +7,7 @@ import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { type BidiCall, type GrpcStatus, H2Channel } from "../../../src/proxy/xds/grpc-h2.js";
+import { eventually } from "../../helpers/eventually.js";
 
 type Handler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
 
@@ -155,7 +156,7 @@ test("bidi: the server going away ends the call UNAVAILABLE; the next call recon
   });
   const ch = new H2Channel(srv.target);
   const first = record(ch.bidi("/s"));
-  await new Promise((r) => setTimeout(r, 50));
+  await eventually("the call is up", () => first.data.length > 0);
   for (const s of srv.sessions) s.destroy();
   const st = await first.status;
   assert.ok(st.code === 14 || st.code === 13, `status ${st.code} ${st.details}`);

@@ -541,7 +541,7 @@ spec:
       ["127.0.0.1:8080", { socketAddress: { address: "127.0.0.1", portValue: 8080 } }],
       ["0.0.0.0:8080", { socketAddress: { address: "10.0.0.1", portValue: 8080 } }],
       ["[::1]:8080", { socketAddress: { address: "::1", portValue: 8080 } }],
-      ["unix:///tmp/s.sock", { pipe: { path: "/tmp/s.sock" } }],
+      ["unix:///var/run/someuds.sock", { pipe: { path: "/var/run/someuds.sock" } }],
       ["127.0.0.1:x", undefined],
       ["nonsense", undefined],
     ];

@@ -3,9 +3,10 @@
 // listeners; behaviour tests for the Istio rules that decide listener shapes; a protobuf round trip
 // of every generated listener.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { packageRoot } from "../../../src/core/paths.js";
 import { LISTENER_TYPE, type ProtoObject } from "../../../src/envoy/protos.js";
 import type { PushContext } from "../../../src/model/push-context.js";
 import type { Proxy } from "../../../src/model/proxy.js";
@@ -53,8 +54,8 @@ function filterConfig(chain: unknown, name: string): Json {
 const HCM = "envoy.filters.network.http_connection_manager";
 const TCP_PROXY = "envoy.filters.network.tcp_proxy";
 
-const SAMPLES = "/work/shared/istio/samples";
-const haveSamples = existsSync(join(SAMPLES, "tcp-echo"));
+/** Istio's samples, as the repository ships them. */
+const SAMPLES = join(packageRoot(), "samples");
 
 function istioSample(path: string): string {
   return readFileSync(join(SAMPLES, path), "utf8");
@@ -522,7 +523,7 @@ spec:
   assert.equal((ls[0].filterChains as Json[]).length, 1);
 });
 
-test("gateway: Istio's tcp-echo sample (TCP server, 80/20 to v1/v2)", { skip: !haveSamples && "Istio samples not present" }, () => {
+test("gateway: Istio's tcp-echo sample (TCP server, 80/20 to v1/v2)", () => {
   const ls = listeners(ingress(), bookinfo(TCP_TLS_MESH.split("---\napiVersion: networking.istio.io/v1\nkind: VirtualService")[0], tcpEchoGatewaySample()));
   const tp = filterConfig((named(ls, "0.0.0.0_31400").filterChains as Json[])[0], TCP_PROXY);
   assert.equal(tp.statPrefix, "tcp-echo.default");

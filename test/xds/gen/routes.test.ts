@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { packageRoot } from "../../../src/core/paths.js";
 import { ROUTE_TYPE, type ProtoObject } from "../../../src/envoy/protos.js";
 import type { PushContext } from "../../../src/model/push-context.js";
 import { defaultRetryPolicy } from "../../../src/xds/gen/httproute.js";
@@ -18,7 +19,8 @@ import { altVirtualHosts, DomainSet, serviceDomains } from "../../../src/xds/gen
 import { assertGolden, assertRoundTrip, bookinfo, pushContext, resourcesFromPaths, testProxy } from "../../helpers/xds.js";
 import type { Proxy } from "../../../src/model/proxy.js";
 
-const SAMPLES = "/work/shared/istio/samples/bookinfo/networking";
+/** Istio's bookinfo routing rules, as the repository ships them. */
+const SAMPLES = join(packageRoot(), "samples", "bookinfo", "networking");
 const sample = (file: string): string => readFileSync(join(SAMPLES, file), "utf8");
 
 const productpage = testProxy({ ip: "127.0.2.1", name: "productpage-v1", labels: { app: "productpage", version: "v1" } });

@@ -1,45 +1,78 @@
-// Debouncer with real timers and short windows (quiet 20 ms, max 100 ms).
+// Debouncer on a manual clock (quiet 20 ms, max 100 ms): when a flush happens is checked exactly,
+// whatever the load on the machine.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Debouncer } from "../../../src/xds/server/debounce.js";
+import { Debouncer, type DebouncerOptions } from "../../../src/xds/server/debounce.js";
 import type { PushRequest } from "../../../src/xds/server/types.js";
-import { sleep } from "./helpers.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
 
-const ev = (p: Partial<PushRequest> = {}): PushRequest => ({ full: true, reasons: ["config"], start: Date.now(), context: undefined, ...p });
+const ev = (p: Partial<PushRequest> = {}): PushRequest => ({ full: true, reasons: ["config"], start: 0, context: undefined, ...p });
 
-test("debounce: a burst is merged into one flush after the quiet period", async () => {
+function debouncer(onFlush: (r: PushRequest) => void | Promise<void>, options: DebouncerOptions = { quietMs: 20, maxMs: 100 }) {
+  const clock = new FakeClock();
+  const d = new Debouncer(onFlush, {
+    ...options,
+    now: () => clock.now(),
+    setTimer: (fn, ms) => {
+      const h = clock.setTimeout(fn, ms);
+      return () => clock.clearTimeout(h);
+    },
+  });
+  return { d, clock };
+}
+
+/** Lets promise callbacks (a flush settling) run. */
+const settle = () => new Promise((r) => setImmediate(r));
+
+test("debounce: a burst is merged into one flush after the quiet period", () => {
   const flushed: PushRequest[] = [];
-  const d = new Debouncer((r) => void flushed.push(r), { quietMs: 20, maxMs: 100 });
+  const { d, clock } = debouncer((r) => void flushed.push(r));
   for (let i = 0; i < 5; i++) d.add(ev({ reasons: [`r${i}`], context: i }));
-  await sleep(5);
-  assert.equal(flushed.length, 0);
-  await sleep(40);
+  clock.advance(19);
+  assert.equal(flushed.length, 0, "not before 20 ms of quiet");
+  clock.advance(1);
   assert.equal(flushed.length, 1);
   assert.deepEqual(flushed[0].reasons, ["r0", "r1", "r2", "r3", "r4"]);
   assert.equal(flushed[0].context, 4);
+  clock.advance(1000);
+  assert.equal(flushed.length, 1, "nothing more to flush");
   d.close();
 });
 
-test("debounce: a steady stream of events still flushes by the max wait", async () => {
+test("debounce: each new event restarts the quiet period", () => {
   const flushedAt: number[] = [];
-  const d = new Debouncer(() => void flushedAt.push(Date.now()), { quietMs: 20, maxMs: 100 });
-  const t0 = Date.now();
-  while (Date.now() - t0 < 160) {
+  const { d, clock } = debouncer(() => void flushedAt.push(clock.now()));
+  d.add(ev());
+  clock.advance(15);
+  d.add(ev());
+  clock.advance(15);
+  assert.deepEqual(flushedAt, [], "quiet only 15 ms");
+  clock.advance(5);
+  assert.deepEqual(flushedAt, [35]);
+  d.close();
+});
+
+test("debounce: a steady stream of events still flushes by the max wait", () => {
+  const flushedAt: number[] = [];
+  const { d, clock } = debouncer(() => void flushedAt.push(clock.now()));
+  // An event every 8 ms: never 20 ms of quiet, so only the max wait (100 ms after the first) flushes.
+  for (let t = 0; t < 260; t += 8) {
     d.add(ev());
-    await sleep(8);
+    clock.advance(8);
   }
   d.close();
-  assert.ok(flushedAt.length >= 1, "flushed during the stream");
-  const first = flushedAt[0] - t0;
-  assert.ok(first >= 95 && first < 150, `first flush at ${first} ms`);
+  assert.ok(flushedAt.length >= 2, `flushed during the stream: ${flushedAt.join(", ")}`);
+  assert.equal(flushedAt[0], 100, "the first flush comes exactly at the max wait");
+  // The next batch starts with the first event after that flush and flushes 100 ms later.
+  assert.ok(flushedAt[1] > 200 && flushedAt[1] <= 208, `second flush at ${flushedAt[1]} ms`);
 });
 
-test("debounce: an EDS-only event merged with a full one makes a full push", async () => {
+test("debounce: an EDS-only event merged with a full one makes a full push", () => {
   const flushed: PushRequest[] = [];
-  const d = new Debouncer((r) => void flushed.push(r), { quietMs: 20, maxMs: 100 });
+  const { d, clock } = debouncer((r) => void flushed.push(r));
   d.add(ev({ full: false, edsUpdates: new Set(["a"]), reasons: ["endpoint"], start: 5 }));
   d.add(ev({ full: true, reasons: ["config"], start: 9 }));
-  await sleep(50);
+  clock.advance(50);
   assert.equal(flushed.length, 1);
   assert.equal(flushed[0].full, true);
   assert.equal(flushed[0].start, 5);
@@ -47,7 +80,7 @@ test("debounce: an EDS-only event merged with a full one makes a full push", asy
 
   d.add(ev({ full: false, edsUpdates: new Set(["a"]), reasons: ["endpoint"] }));
   d.add(ev({ full: false, edsUpdates: new Set(["b"]), reasons: ["endpoint"] }));
-  await sleep(50);
+  clock.advance(50);
   assert.equal(flushed.length, 2);
   assert.equal(flushed[1].full, false);
   assert.deepEqual([...(flushed[1].edsUpdates ?? [])].sort(), ["a", "b"]);
@@ -58,80 +91,61 @@ test("debounce: flushes never overlap; events during a flush wait for it", async
   let running = 0;
   let overlap = false;
   const flushed: PushRequest[] = [];
-  const d = new Debouncer(
-    async (r) => {
+  const finish: Array<() => void> = [];
+  const { d, clock } = debouncer(
+    (r) => {
       running++;
       if (running > 1) overlap = true;
       flushed.push(r);
-      await sleep(60);
-      running--;
+      return new Promise<void>((resolve) =>
+        finish.push(() => {
+          running--;
+          resolve();
+        }),
+      );
     },
     { quietMs: 10, maxMs: 30 },
   );
   d.add(ev({ reasons: ["a"] }));
-  await sleep(20); // first flush is running now
-  assert.equal(flushed.length, 1);
+  clock.advance(10);
+  assert.equal(flushed.length, 1, "the first flush is running");
   d.add(ev({ reasons: ["b"] }));
   d.add(ev({ reasons: ["c"] }));
-  await sleep(30);
-  assert.equal(flushed.length, 1, "held back while the first flush runs");
-  await sleep(60);
+  clock.advance(1000);
+  await settle();
+  assert.equal(flushed.length, 1, "held back while the first flush runs, however long it takes");
+  finish.shift()!();
+  await settle();
+  // Their quiet and max clocks ran during the flush: they go at once.
   assert.equal(flushed.length, 2);
   assert.deepEqual(flushed[1].reasons, ["b", "c"]);
   assert.equal(overlap, false);
-  await sleep(70);
+  finish.shift()!();
+  await settle();
   d.close();
 });
 
-test("debounce: close() drops pending events and clears timers", async () => {
+test("debounce: close() drops pending events and clears timers", () => {
   const flushed: PushRequest[] = [];
-  const d = new Debouncer((r) => void flushed.push(r), { quietMs: 20, maxMs: 100 });
+  const { d, clock } = debouncer((r) => void flushed.push(r));
   d.add(ev());
   assert.equal(d.hasPending, true);
   d.close();
-  await sleep(40);
+  assert.equal(clock.pending, 0, "no timer left");
+  clock.advance(1000);
   assert.equal(flushed.length, 0);
   d.add(ev());
   assert.equal(d.hasPending, false);
+  assert.equal(clock.pending, 0);
 });
 
-test("debounce: injected clock and timer", () => {
-  let now = 0;
-  const timers: Array<{ at: number; fn: () => void; cancelled: boolean }> = [];
+test("debounce: with real timers (the defaults), a burst is flushed once", async () => {
   const flushed: PushRequest[] = [];
-  const d = new Debouncer((r) => void flushed.push(r), {
-    quietMs: 100,
-    maxMs: 250,
-    now: () => now,
-    setTimer: (fn, ms) => {
-      const t = { at: now + ms, fn, cancelled: false };
-      timers.push(t);
-      return () => (t.cancelled = true);
-    },
-  });
-  const advance = (to: number): void => {
-    now = to;
-    for (const t of [...timers]) {
-      if (!t.cancelled && t.at <= now) {
-        t.cancelled = true;
-        t.fn();
-      }
-    }
-  };
-  d.add(ev());
-  advance(60);
-  d.add(ev());
-  advance(100); // quiet only 40 ms: re-armed
-  assert.equal(flushed.length, 0);
-  advance(160);
+  const d = new Debouncer((r) => void flushed.push(r), { quietMs: 5, maxMs: 50 });
+  d.add(ev({ reasons: ["x"] }));
+  d.add(ev({ reasons: ["y"] }));
+  for (let i = 0; i < 500 && flushed.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(flushed.length, 1);
-  // Events every 50 ms: max (250) forces a flush.
-  for (let t = 200; t <= 450; t += 50) {
-    now = t;
-    d.add(ev());
-    advance(t);
-  }
-  advance(450);
-  assert.equal(flushed.length, 2);
+  assert.deepEqual(flushed[0].reasons, ["x", "y"]);
   d.close();
 });

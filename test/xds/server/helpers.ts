@@ -185,7 +185,7 @@ export class RawStream<Res> {
     this.call.write(msg);
   }
 
-  next(timeoutMs = 2000): Promise<Res> {
+  next(timeoutMs = 10_000): Promise<Res> {
     const r = this.queue.shift();
     if (r !== undefined) return Promise.resolve(r);
     return new Promise((resolve, reject) => {
@@ -322,7 +322,7 @@ export class Harness {
   }
 
   /** Waits until the server sees `n` connections (streams connect on their first request). */
-  async connected(n: number, timeoutMs = 2000): Promise<void> {
+  async connected(n: number, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.server.connections().length !== n) {
       if (Date.now() > deadline) throw new Error(`expected ${n} connections, have ${this.server.connections().length}`);
@@ -331,7 +331,7 @@ export class Harness {
   }
 
   /** Waits until the server has processed the ACK of the response with `nonce`. */
-  async acked(nonce: string, timeoutMs = 2000): Promise<void> {
+  async acked(nonce: string, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.server.connections().some((c) => c.types.some((t) => t.ackedNonce === nonce))) {
       if (Date.now() > deadline) throw new Error(`ACK of ${nonce} not seen`);
