@@ -180,20 +180,6 @@ describe("circuit breakers (HTTP/1.1 admission)", () => {
     c.close();
   });
 
-  it("the legacy activeRequests/activeRetries fields write through the resources", () => {
-    const { c, stat } = cluster({ maxRequests: { value: 2 }, maxRetries: { value: 1 } });
-    c.activeRequests++;
-    c.activeRequests++;
-    assert.equal(stat("circuit_breakers.default.rq_open"), 1);
-    c.activeRequests--;
-    assert.equal(stat("circuit_breakers.default.rq_open"), 0);
-    c.activeRetries++;
-    assert.equal(stat("circuit_breakers.default.rq_retry_open"), 1);
-    c.activeRetries--;
-    c.activeRequests--;
-    assert.equal(c.activeRequests, 0);
-    c.close();
-  });
 });
 
 describe("retry and connection circuit breakers", () => {
@@ -209,7 +195,7 @@ describe("retry and connection circuit breakers", () => {
     assert.equal(c.acquireRetry(), true);
     c.releaseRetry();
     c.releaseRetry();
-    assert.equal(c.activeRetries, 0);
+    assert.equal(c.breakers.retries.count, 0);
     c.close();
   });
 
