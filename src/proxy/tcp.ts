@@ -10,12 +10,11 @@
 // answers: 502 with no upstream host (BlackHoleCluster, Istio's block_all answer), 503 on a
 // connect failure (Envoy's UF text).
 import * as net from "node:net";
-import * as tls from "node:tls";
 import { durationMs, type ProtoObject } from "../envoy/protos.js";
 import type { ConnectionInfo, NetworkHandler } from "./listeners.js";
 import type { StatsScope } from "./stats.js";
-import { tlsFailureReason, upstreamConnectOptions } from "./tls-context.js";
 import type { UpstreamCluster } from "./upstream/cluster.js";
+import { connectUpstream, UpstreamConnection } from "./upstream/connector.js";
 import { NETWORK_FILTERS } from "./network-filters.js";
 import { XdsConfigError } from "./xds-error.js";
 
@@ -86,78 +85,58 @@ export class TcpProxy implements NetworkHandler {
       else down.destroy();
       return;
     }
-    const t = cluster.tls;
-    if (t?.kind === "sds") {
-      cluster.tlsUnavailable();
-      cluster.stats.cxConnectFail.inc();
-      down.destroy();
+    cluster.stats.rqTotal.inc();
+    let done = false;
+    const made = connectUpstream(cluster, host, { protocol: "tcp" }, {
+      connected: () => {
+        if (done) return;
+        const up = (made as UpstreamConnection).socket;
+        down.pipe(up);
+        up.pipe(down);
+        down.resume();
+      },
+      failed: () => {
+        // (The connector counted upstream_cx_connect_fail and the reason.)
+        if (done) return;
+        done = true;
+        this.conns.delete(down);
+        // An explicit-proxy client waits for an HTTP answer (Envoy's UF text).
+        if (info.explicitHttp) httpReply(down, 503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure");
+        else down.destroy();
+      },
+    });
+    if (!(made instanceof UpstreamConnection)) {
+      // Secrets missing (SDS): no connection at all, never plaintext.
+      if (info.explicitHttp) httpReply(down, 503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure");
+      else down.destroy();
       return;
     }
+    const up = made.socket;
     this.conns.add(down);
-    cluster.stats.rqTotal.inc();
-    cluster.connectionOpened(host);
-    host.activeConnections++;
-    let connected = false;
-    let tcpUp = false;
-    let up: net.Socket;
-    if (t === undefined) {
-      up = net.connect({ host: host.address, port: host.port });
-      up.once("connect", () => {
-        connected = true;
-        clearTimeout(connectTimer);
-      });
-    } else {
-      const s = tls.connect(upstreamConnectOptions(t, host.address, host.port, t.sni, undefined, undefined));
-      s.once("connect", () => (tcpUp = true));
-      s.once("secureConnect", () => {
-        connected = true;
-        clearTimeout(connectTimer);
-        cluster.tlsStats?.handshake.inc();
-      });
-      up = s;
-    }
-    const connectTimer = setTimeout(() => up.destroy(new Error("connect timeout")), cluster.spec.connectTimeoutMs);
     const idle = () => {
       down.destroy();
       up.destroy();
     };
     down.setTimeout(this.cfg.idleTimeoutMs, idle);
     up.setTimeout(this.cfg.idleTimeoutMs, idle);
-    down.pipe(up);
-    up.pipe(down);
-    down.resume();
-    let done = false;
     const finish = () => {
       if (done) return;
       done = true;
-      clearTimeout(connectTimer);
-      host.activeConnections--;
-      cluster.connectionClosed();
       this.conns.delete(down);
       down.destroy();
       up.destroy();
     };
-    up.on("error", (err: NodeJS.ErrnoException) => {
-      if (!connected) {
-        cluster.stats.cxConnectFail.inc();
-        if (tcpUp && err.message !== "connect timeout") tlsFailureReason(err, cluster.tlsStats);
-        if (info.explicitHttp && !done) {
-          down.unpipe(up);
-          done = true;
-          clearTimeout(connectTimer);
-          host.activeConnections--;
-          cluster.connectionClosed();
-          this.conns.delete(down);
-          up.destroy();
-          httpReply(down, 503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure");
-          return;
-        }
-      }
-      finish();
+    up.on("error", () => {
+      if (made.connected) finish();
     });
     down.on("error", finish);
-    up.once("close", finish);
-    down.once("close", finish);
+    up.once("close", () => {
+      if (made.connected) finish();
+    });
+    down.once("close", () => {
+      if (!made.connected) made.abandon();
+      finish();
+    });
   }
 
   drain(): void {}

@@ -365,16 +365,22 @@ function sdsNames(common: ProtoObject): string[] {
  */
 export function upstreamTlsFromCluster(c: ProtoObject, at: (field: string) => string): UpstreamTls | undefined {
   const ts = obj(c.transportSocket);
-  if (!ts) return undefined;
+  return ts ? upstreamTransportSocket(c, ts, at("transportSocket")) : undefined;
+}
+
+/**
+ * One upstream transport socket of cluster `c` (its transport_socket, or a transport_socket_matches
+ * entry's): TLS origination, or undefined for raw_buffer. Any other type is refused, never
+ * plaintext in its place.
+ */
+export function upstreamTransportSocket(c: ProtoObject, ts: ProtoObject, path: string): UpstreamTls | undefined {
   const typed = obj(ts.typedConfig);
   const type = typed?.["@type"];
   if (type === RAW_BUFFER_TYPE || (type === undefined && ts.name === RAW_BUFFER_NAME)) return undefined;
-  if (type === undefined && ts.name === TLS_TRANSPORT_SOCKET) throw new XdsConfigError(at("transportSocket.typedConfig"), "envoy.transport_sockets.tls needs an UpstreamTlsContext");
-  // Any other transport socket (alts, tap, proxy_protocol…) is refused: never plaintext in its place.
-  if (type !== UPSTREAM_TLS_TYPE) throw new XdsConfigError(at("transportSocket.typedConfig"), `Didn't find a registered implementation for '${String(ts.name ?? "")}' with type URL: '${String(type ?? "").replace(/^.*\//, "")}'`);
-  const path = at("transportSocket.typedConfig");
+  if (type === undefined && ts.name === TLS_TRANSPORT_SOCKET) throw new XdsConfigError(`${path}.typedConfig`, "envoy.transport_sockets.tls needs an UpstreamTlsContext");
+  if (type !== UPSTREAM_TLS_TYPE) throw new XdsConfigError(`${path}.typedConfig`, `Didn't find a registered implementation for '${String(ts.name ?? "")}' with type URL: '${String(type ?? "").replace(/^.*\//, "")}'`);
   const opts = upstreamHttpProtocolOptions(c);
-  return upstreamTlsContext(typed!, path, { autoSni: opts?.autoSni === true, autoSanValidation: opts?.autoSanValidation === true });
+  return upstreamTlsContext(typed!, `${path}.typedConfig`, { autoSni: opts?.autoSni === true, autoSanValidation: opts?.autoSanValidation === true });
 }
 
 /** `upstream_http_protocol_options` (typed extension protocol options, or the deprecated cluster field). */

@@ -64,6 +64,8 @@ function report(cluster: UpstreamCluster, o: AttemptOutcome): void {
 /** The response decorations of the HCM and route (response_headers_to_add, CORS, server). */
 export interface ResponseDecorator {
   decorateResponse(h: http.OutgoingHttpHeaders): void;
+  /** Headers the router's own replies (503 UF, 504 UT…) carry: the connection manager's server. */
+  readonly localReplyHeaders: http.OutgoingHttpHeaders;
 }
 
 export type ForwardDone = (r: ForwardResult) => void;
@@ -376,7 +378,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
       if (this.triedCount > 1) this.flags |= FLAG_BIT.URX;
       return this.relay(o.res, o.host);
     }
-    if (o.kind === "connect-failure") cluster.stats.cxConnectFail.inc();
+    // (upstream_cx_connect_fail is the connector's: it counts every connection that failed.)
     if (o.kind === "per-try-timeout") cluster.stats.rqPerTryTimeout.inc();
     if (!retryable) return this.afterTries();
     this.next();
@@ -566,7 +568,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
 
   private finishLocal(reply: Reply, host: Host | undefined): void {
     this.flags |= flagBit(reply.flag);
-    const r = sendLocalReply(this.ds, reply, undefined, this.plan.grpc);
+    const r = sendLocalReply(this.ds, reply, this.decorator.localReplyHeaders, this.plan.grpc);
     this.finish({ status: r.status, flags: this.flags, bytesSent: r.bytes, details: reply.details, upstreamHost: host?.key, grpcStatus: r.grpcStatus });
   }
 

@@ -1,12 +1,12 @@
-// Envoy's request mirroring: a copy of the request goes to the mirror cluster, fire and forget —
-// its response is discarded and never delays or changes the real one. The Host gets Envoy's
-// `-shadow` suffix (before any port), so the shadow service can tell mirrored traffic apart.
-// A mirror cluster with an UpstreamTlsContext gets TLS (through the cluster's agent; with auto_sni
-// the SNI is the shadow Host, as Envoy's); one whose secrets come over SDS gets nothing.
+// Envoy's request mirroring: a copy of the request goes to the mirror cluster through the same
+// router as any request — its circuit breakers, connection pools (HTTP/2 for gRPC), outlier
+// detection and stats — and its response is discarded: it never delays, changes or fails the real
+// one. The Host gets Envoy's `-shadow` suffix (before any port), so the shadow service can tell
+// mirrored traffic apart.
 import type * as http from "node:http";
-import { request as httpRequest } from "node:http";
-import { sniFor } from "../tls-context.js";
 import type { UpstreamCluster } from "../upstream/cluster.js";
+import { type BodySource, Downstream, type DownstreamProtocol, RequestBody } from "./downstream.js";
+import type { ResponseDecorator, Router } from "./router.js";
 
 /** `reviews:9080` → `reviews-shadow:9080`; `[::1]:80` keeps its brackets. */
 export function shadowHost(authority: string): string {
@@ -19,35 +19,84 @@ export interface ShadowRequest {
   method: string;
   path: string;
   authority: string;
+  scheme: string;
   headers: http.OutgoingHttpHeaders;
   body: Buffer;
   timeoutMs: number;
+  downstreamProtocol: DownstreamProtocol;
+  grpc: boolean;
 }
 
-/** Sends the copy; never throws, never waits for the caller. */
-export function sendShadow(cluster: UpstreamCluster, r: ShadowRequest): void {
-  const host = cluster.pick();
-  if (!host) {
-    cluster.stats.cxNoneHealthy.inc();
-    return;
+/** Where a shadow's response goes: nowhere (never backpressure, never a reset seen by anyone). */
+class DiscardingDownstream extends Downstream {
+  private sent = false;
+
+  constructor(readonly protocol: DownstreamProtocol) {
+    super();
   }
-  const t = cluster.tls;
-  if (t?.kind === "sds") {
-    cluster.tlsUnavailable();
-    cluster.stats.cxConnectFail.inc();
-    return;
+
+  get headersSent(): boolean {
+    return this.sent;
   }
-  cluster.stats.rqTotal.inc();
-  const shadowAuthority = shadowHost(r.authority);
-  const headers: http.OutgoingHttpHeaders = { ...r.headers, host: shadowAuthority, "content-length": String(r.body.length) };
+
+  get gone(): boolean {
+    return false;
+  }
+
+  respond(): void {
+    this.sent = true;
+  }
+
+  write(): boolean {
+    return true;
+  }
+
+  end(): void {}
+
+  reset(): void {}
+}
+
+const NO_DECORATION: ResponseDecorator = { decorateResponse: () => {}, localReplyHeaders: {} };
+
+/** A body that is already whole (a shadow's copy). */
+function bufferSource(buf: Buffer): BodySource {
+  return {
+    start(onData, onEnd) {
+      if (buf.length > 0) onData(buf);
+      onEnd();
+    },
+    pause: () => {},
+    resume: () => {},
+  };
+}
+
+/** Sends the copy through `router` to `cluster`; never throws, never waits for the caller. */
+export function sendShadow(router: Router, cluster: UpstreamCluster, r: ShadowRequest): void {
+  const headers: http.OutgoingHttpHeaders = { ...r.headers };
   delete headers["transfer-encoding"];
-  const opts: http.RequestOptions & { servername?: string } = { host: host.address, port: host.port, method: r.method, path: r.path, headers, agent: cluster.agent };
-  if (t !== undefined) opts.servername = sniFor(t, shadowAuthority) ?? "";
-  const req = httpRequest(opts, (res) => {
-    cluster.stats.response(res.statusCode ?? 0);
-    res.resume();
-  });
-  req.setTimeout(r.timeoutMs > 0 ? r.timeoutMs : 15_000, () => req.destroy());
-  req.on("error", () => {});
-  req.end(r.body);
+  if (r.body.length > 0 || headers["content-length"] !== undefined) headers["content-length"] = String(r.body.length);
+  const body = r.body.length > 0 ? new RequestBody(bufferSource(r.body), r.body.length) : RequestBody.empty();
+  try {
+    router.forward(
+      {
+        cluster,
+        method: r.method,
+        path: r.path,
+        authority: shadowHost(r.authority),
+        scheme: r.scheme,
+        headers,
+        body,
+        timeoutMs: r.timeoutMs,
+        includeAttemptCount: false,
+        downstreamProtocol: r.downstreamProtocol,
+        grpc: r.grpc,
+      },
+      new DiscardingDownstream(r.downstreamProtocol),
+      NO_DECORATION,
+      undefined,
+      () => {},
+    );
+  } catch {
+    // a mirror never fails the request it copies
+  }
 }

@@ -6,7 +6,8 @@ import { appendHeader, headerLine } from "../upstream/h1-codec.js";
 import type { Host } from "../upstream/host.js";
 import { BodyMode, type H1Exchange, type H1ExchangeOwner } from "../upstream/pool-h1.js";
 import { TimerEntry, timerList } from "../upstream/timers.js";
-import { type Attempt, type AttemptContext, type AttemptOutcome, CONNECT_ERRORS, connectFailureReason, type ForwardPlan } from "./upstream-request.js";
+import type { ConnectFailure } from "../upstream/connector.js";
+import { type Attempt, type AttemptContext, type AttemptOutcome, CONNECT_ERRORS, type ForwardPlan } from "./upstream-request.js";
 
 // ---- HTTP/1.1 attempts (the cluster's connection pool) ----
 
@@ -82,11 +83,9 @@ class H1Attempt implements H1ExchangeOwner, Attempt {
     this.ex?.cancel();
   }
 
-  connectFailed(code: string | undefined, transportFailure?: string): void {
-    // TLS origination failed (verification, handshake, or a secret SDS has not supplied).
-    if (transportFailure !== undefined) return this.settle({ kind: "connect-failure", host: this.host, reason: transportFailure });
-    if (code === "timeout") this.settle({ kind: "connect-failure", host: this.host, reason: "delayed connect error: timeout" });
-    else if (code !== undefined && CONNECT_ERRORS.has(code)) this.settle({ kind: "connect-failure", host: this.host, reason: connectFailureReason(code) });
+  connectFailed(f: ConnectFailure): void {
+    // A TLS failure, a connect timeout or a refused/unreachable connect is UF; anything else a reset.
+    if (f.transport || f.code === "timeout" || (f.code !== undefined && CONNECT_ERRORS.has(f.code))) this.settle({ kind: "connect-failure", host: this.host, reason: f.reason });
     else this.settle({ kind: "reset", host: this.host });
   }
 

@@ -5,7 +5,7 @@ import type * as http from "node:http";
 import * as http2 from "node:http2";
 import type { RequestPermit } from "../upstream/cluster.js";
 import type { Host } from "../upstream/host.js";
-import { H2ConnectError, h2PoolFor } from "../upstream/pool-h2.js";
+import { H2ConnectError } from "../upstream/pool-h2.js";
 import { writableSink } from "./downstream.js";
 import { type Attempt, type AttemptContext, type AttemptOutcome, attemptHeaders, type ResponseSink, Settler, type UpstreamResponse } from "./upstream-request.js";
 
@@ -68,7 +68,7 @@ export function attemptH2(ctx: AttemptContext, host: Host, permit: RequestPermit
   attemptHeaders(plan, ctx.attempt, headers);
   const st = new Settler(host, permit, done, plan, kill);
   const empty = plan.body.ended && plan.body.received === 0;
-  h2PoolFor(plan.cluster)
+  plan.cluster.h2Pool
     .request(host, headers, empty)
     .then(
       (s) => {

@@ -83,10 +83,6 @@ export interface AttemptContext {
 // DNS failures (ORIGINAL_DST to a name) are connection failures too, as in Envoy.
 export const CONNECT_ERRORS: ReadonlySet<string> = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN"]);
 
-/** Envoy's transport failure reason for a connect error. */
-export function connectFailureReason(code: string | undefined): string {
-  return `delayed connect error: ${code === "ECONNREFUSED" ? 111 : code}`;
-}
 
 /** Whether this request goes upstream over HTTP/2. */
 export function upstreamIsH2(cluster: UpstreamCluster, downstream: DownstreamProtocol, upgrade: string | undefined): boolean {

@@ -2,7 +2,7 @@
 // timeout, circuit-breaker thresholds, outlier detection, the upstream HTTP protocol and its options,
 // TLS origination. A bad cluster throws XdsConfigError (the proxy NACKs and keeps the one it had).
 import { durationMs, type ProtoObject } from "../../envoy/protos.js";
-import { upstreamTlsFromCluster, type UpstreamTls } from "../tls-context.js";
+import { upstreamTlsFromCluster, type UpstreamTls, upstreamTransportSocket } from "../tls-context.js";
 import { XdsConfigError } from "../xds-error.js";
 import { hostsFromClusterLoadAssignment } from "./host.js";
 import { type OutlierConfig, outlierConfig } from "./outlier.js";
@@ -46,6 +46,16 @@ export interface ClusterSpec {
    * kind "sds" = its secrets come over SDS, which is not served yet (connections fail, UF).
    */
   tls?: UpstreamTls;
+  /**
+   * transport_socket_matches: an endpoint whose `envoy.transport_socket_match` metadata holds every
+   * field of an entry's `match` uses that entry's transport socket (the first that matches; Istio's
+   * auto mTLS); other endpoints use `tls`.
+   */
+  transportSocketMatches: readonly TransportSocketMatch[];
+  /** ORIGINAL_DST: the host comes from x-envoy-original-dst-host when set (use_http_header). */
+  originalDstUseHttpHeader: boolean;
+  /** STRICT_DNS / LOGICAL_DNS: how often names are resolved again (dns_refresh_rate, 5 s by default). */
+  dnsRefreshRateMs: number;
   /** The decoded object (for config_dump and the load balancer's options). */
   object: ProtoObject;
 }
@@ -92,11 +102,52 @@ function positiveMs(v: number | undefined): number {
   return v !== undefined && Number.isFinite(v) && v > 0 ? Math.max(1, Math.round(v)) : 0;
 }
 
+export interface TransportSocketMatch {
+  readonly name: string;
+  /** The `match` Struct's fields (decoded google.protobuf.Value objects). */
+  readonly match: Readonly<Record<string, unknown>>;
+  readonly tls: UpstreamTls | undefined;
+}
+
+const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+/** Cluster fields the proxy does not implement: a cluster using one is refused, never half-run. */
+function rejectUnimplemented(c: ProtoObject, at: (f: string) => string): void {
+  const ct = obj(c.clusterType);
+  if (ct) {
+    const type = String(obj(ct.typedConfig)?.["@type"] ?? "").replace(/^.*\//, "");
+    throw new XdsConfigError(at("clusterType"), `Didn't find a registered implementation for '${String(ct.name ?? "")}' with type URL: '${type}'`);
+  }
+  if (Array.isArray(c.healthChecks) && c.healthChecks.length > 0) throw new XdsConfigError(at("healthChecks"), "active health checking is not implemented by tsmesh");
+  if (obj(c.lbSubsetConfig) && Array.isArray(obj(c.lbSubsetConfig)!.subsetSelectors) && (obj(c.lbSubsetConfig)!.subsetSelectors as unknown[]).length > 0) {
+    throw new XdsConfigError(at("lbSubsetConfig"), "subset load balancing is not implemented by tsmesh");
+  }
+  if (obj(c.upstreamConfig)) throw new XdsConfigError(at("upstreamConfig"), `Didn't find a registered implementation for '${String(obj(c.upstreamConfig)!.name ?? "")}'`);
+  if (Array.isArray(c.filters) && c.filters.length > 0) throw new XdsConfigError(at("filters"), "upstream network filters are not implemented by tsmesh");
+  const tepo = obj(c.typedExtensionProtocolOptions);
+  for (const k of Object.keys(tepo ?? {})) {
+    if (k !== HTTP_PROTOCOL_OPTIONS) throw new XdsConfigError(at(`typedExtensionProtocolOptions[${JSON.stringify(k)}]`), `Didn't find a registered implementation for '${k}'`);
+  }
+}
+
+function transportSocketMatches(c: ProtoObject, at: (f: string) => string): TransportSocketMatch[] {
+  const list = Array.isArray(c.transportSocketMatches) ? (c.transportSocketMatches as unknown[]) : [];
+  return list.map((m, i) => {
+    const path = at(`transportSocketMatches[${i}]`);
+    const e = obj(m);
+    if (!e) throw new XdsConfigError(path, "expected a TransportSocketMatch");
+    const fields = obj(obj(e.match)?.fields) ?? {};
+    const ts = obj(e.transportSocket);
+    return { name: typeof e.name === "string" ? e.name : "", match: fields, tls: ts ? upstreamTransportSocket(c, ts, `${path}.transportSocket`) : undefined };
+  });
+}
+
 /** Validates a decoded Cluster into its spec. */
 export function clusterSpec(c: ProtoObject): ClusterSpec {
   const name = typeof c.name === "string" ? c.name : "";
   if (!name) throw new XdsConfigError("name", "a cluster needs a name");
   const at = (f: string) => `cluster ${name}: ${f}`;
+  rejectUnimplemented(c, at);
   const type = (typeof c.type === "string" ? c.type : c.clusterType ? "" : "STATIC") as DiscoveryType;
   if (!["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST"].includes(type)) {
     throw new XdsConfigError(at("type"), `unsupported discovery type ${JSON.stringify(c.type ?? c.clusterType)}`);
@@ -111,7 +162,7 @@ export function clusterSpec(c: ProtoObject): ClusterSpec {
   }
   let upstreamProtocol: ClusterSpec["upstreamProtocol"] = "http1";
   let common: ProtoObject | undefined;
-  const opts = obj(obj(c.typedExtensionProtocolOptions)?.["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]);
+  const opts = obj(obj(c.typedExtensionProtocolOptions)?.[HTTP_PROTOCOL_OPTIONS]);
   if (opts) {
     common = obj(opts.commonHttpProtocolOptions);
     if (obj(opts.useDownstreamProtocolConfig)) upstreamProtocol = "downstream";
@@ -127,6 +178,9 @@ export function clusterSpec(c: ProtoObject): ClusterSpec {
     thresholds,
     maxStreamDurationMs: positiveMs(durationMs(common?.maxStreamDuration ?? obj(c.commonHttpProtocolOptions)?.maxStreamDuration)),
     upstreamProtocol,
+    transportSocketMatches: transportSocketMatches(c, at),
+    originalDstUseHttpHeader: obj(c.originalDstLbConfig)?.useHttpHeader === true,
+    dnsRefreshRateMs: durationMs(c.dnsRefreshRate) ?? 5000,
     object: c,
   };
   if (outlier) spec.outlier = outlier;

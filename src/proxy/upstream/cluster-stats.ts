@@ -40,6 +40,7 @@ export class ClusterStats {
   readonly cxHttp2Total: Counter;
   readonly cxActive: Gauge;
   readonly cxConnectFail: Counter;
+  readonly cxConnectTimeout: Counter;
   readonly cxNoneHealthy: Counter;
   readonly cxOverflow: Counter;
   readonly rq2xx: Counter;
@@ -67,6 +68,7 @@ export class ClusterStats {
     this.cxHttp2Total = s.counter("upstream_cx_http2_total");
     this.cxActive = s.gauge("upstream_cx_active");
     this.cxConnectFail = s.counter("upstream_cx_connect_fail");
+    this.cxConnectTimeout = s.counter("upstream_cx_connect_timeout");
     this.cxNoneHealthy = s.counter("upstream_cx_none_healthy");
     this.cxOverflow = s.counter("upstream_cx_overflow");
     this.rq2xx = s.counter("upstream_rq_2xx");

@@ -3,18 +3,16 @@
 // the upstream HTTP protocol, and per-cluster connection pools. Built from a compiled CDS Cluster
 // (cluster-config.ts); hosts and their counters and ejections carry over to its successor.
 import { lookup } from "node:dns/promises";
-import * as http from "node:http";
-import type { Duplex } from "node:stream";
-import * as tls from "node:tls";
-import { durationMs, type ProtoObject } from "../../envoy/protos.js";
+import type { ProtoObject } from "../../envoy/protos.js";
 import type { StatsScope } from "../stats.js";
-import { noteSdsUnavailable, TlsStats, tlsFailureReason, type UpstreamTls, type UpstreamTlsConfig, upstreamConnectOptions } from "../tls-context.js";
+import { noteSdsUnavailable, TlsStats, type UpstreamTls } from "../tls-context.js";
 import { type Admission, type CircuitBreakers, ResourceManager } from "./circuit-breakers.js";
 import type { ClusterSpec } from "./cluster-config.js";
 import { ClusterStats, hostStats } from "./cluster-stats.js";
 import { Host as HostClass, type Host, hostKey, hostsFromClusterLoadAssignment, type HostSet } from "./host.js";
 import { createLoadBalancer, type LbContext, type LoadBalancer } from "./lb.js";
 import { H1Pool } from "./pool-h1.js";
+import { H2Pool } from "./pool-h2.js";
 import { type Clock, OutlierDetector, realClock, type UpstreamOutcome } from "./outlier.js";
 
 export type { UpstreamOutcome } from "./outlier.js";
@@ -24,67 +22,6 @@ export { ClusterStats, HostStats, hostStats } from "./cluster-stats.js";
 
 function obj(v: unknown): ProtoObject | undefined {
   return v && typeof v === "object" && !Array.isArray(v) ? (v as ProtoObject) : undefined;
-}
-
-/**
- * An http.Agent that reports every socket it opens and closes (upstream_cx_* accounting) and
- * originates TLS when the cluster has an UpstreamTlsContext. The request's `servername` is the SNI:
- * callers pass `sniFor(tls, host) ?? ""` (node's agent would otherwise derive it from the Host header).
- */
-class ClusterAgent extends http.Agent {
-  constructor(
-    opts: http.AgentOptions,
-    private readonly onOpen: (address: string, port: number, socket: Duplex) => void,
-    private readonly tls: UpstreamTlsConfig | undefined,
-    private readonly tlsStats: TlsStats | undefined,
-  ) {
-    super(opts);
-  }
-
-  /** Sockets are pooled per SNI too (Envoy keys connection pools by server name). */
-  override getName(options?: http.ClientRequestArgs & { servername?: string }): string {
-    const name = super.getName(options);
-    return this.tls && options?.servername ? `${name}:${options.servername}` : name;
-  }
-
-  override createConnection(options: http.ClientRequestArgs & { servername?: string }, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
-    const address = String(options.host ?? options.hostname ?? "");
-    const port = Number(options.port ?? 80);
-    if (this.tls) {
-      const t = this.tls;
-      const stats = this.tlsStats;
-      const h = options.headers;
-      const host = h !== undefined && !Array.isArray(h) && typeof (h as http.OutgoingHttpHeaders).host === "string" ? ((h as http.OutgoingHttpHeaders).host as string) : undefined;
-      const s = tls.connect(upstreamConnectOptions(t, address, port, options.servername || undefined, host, ["http/1.1"]));
-      let tcp = false;
-      let secure = false;
-      s.once("connect", () => (tcp = true));
-      s.once("secureConnect", () => {
-        secure = true;
-        stats?.handshake.inc();
-      });
-      s.once("error", (err: NodeJS.ErrnoException) => {
-        if (tcp && !secure) tlsFailureReason(err, stats);
-      });
-      this.onOpen(address, port, s);
-      return s;
-    }
-    let reported = false;
-    const report = (s: Duplex) => {
-      if (reported) return;
-      reported = true;
-      this.onOpen(address, port, s);
-    };
-    const cb = callback
-      ? (err: Error | null, s: Duplex) => {
-          if (!err && s) report(s);
-          callback(err, s);
-        }
-      : undefined;
-    const s = super.createConnection(options, cb);
-    if (s) report(s);
-    return s;
-  }
 }
 
 export interface ClusterOptions {
@@ -103,12 +40,8 @@ export class UpstreamCluster {
   private lb: LoadBalancer | undefined;
   /** EDS: set once endpoints arrived (Envoy's cluster warming). */
   warmed: boolean;
-  /**
-   * A node:http agent over the cluster's connection accounting (for callers that want node's
-   * client; the router uses the HTTP/1.1 pool, `h1Pool`).
-   */
-  readonly agent: http.Agent;
   private pool: H1Pool | undefined;
+  private pool2: H2Pool | undefined;
   readonly stats: ClusterStats;
   /** `cluster.NAME.ssl.*` (undefined without TLS origination). */
   readonly tlsStats: TlsStats | undefined;
@@ -125,27 +58,10 @@ export class UpstreamCluster {
     opts: ClusterOptions = {},
   ) {
     this.stats = new ClusterStats(scope);
-    this.tlsStats = spec.tls?.kind === "tls" ? new TlsStats(scope) : undefined;
+    this.tlsStats = spec.tls?.kind === "tls" || spec.transportSocketMatches.some((m) => m.tls?.kind === "tls") ? new TlsStats(scope) : undefined;
     this.log = opts.log ?? ((l) => process.stderr.write(l + "\n"));
     this.resources = new ResourceManager(spec.thresholds, this.stats, scope);
     this.outlier = spec.outlier ? new OutlierDetector(spec.outlier, scope, { clock: opts.clock ?? realClock, random: opts.random }, previous?.outlier) : undefined;
-    // The pending queue and slot accounting enforce max_connections; the agent only bounds one
-    // host's sockets (no cluster-wide cap: Envoy lets every host's pool open a connection).
-    this.agent = new ClusterAgent(
-      { keepAlive: true, maxSockets: spec.thresholds.maxConnections, timeout: spec.idleTimeoutMs ?? 3_600_000 },
-      (address, port, socket) => {
-        const host = this.byKey.get(hostKey(address, port));
-        this.connectionOpened(host);
-        this.stats.cxHttp1Total.inc();
-        if (host) host.activeConnections++;
-        socket.once("close", () => {
-          this.connectionClosed();
-          if (host) host.activeConnections--;
-        });
-      },
-      spec.tls?.kind === "tls" ? spec.tls : undefined,
-      this.tlsStats,
-    );
     this.warmed = spec.type !== "EDS";
     const same = previous && previous.spec.type === spec.type ? previous : undefined;
     if (spec.type === "STATIC") {
@@ -176,15 +92,36 @@ export class UpstreamCluster {
     return this.spec.tls;
   }
 
+  /**
+   * The transport socket for connections to `host`: the first transport_socket_matches entry whose
+   * match fields the host's `envoy.transport_socket_match` metadata all holds, else the cluster's.
+   */
+  tlsFor(host: Host): UpstreamTls | undefined {
+    const matches = this.spec.transportSocketMatches;
+    if (matches.length === 0) return this.spec.tls;
+    const md = host.metadata?.filterMetadata as ProtoObject | undefined;
+    const have = obj(obj(md?.["envoy.transport_socket_match"])?.fields) ?? {};
+    for (const m of matches) {
+      let all = true;
+      for (const k in m.match) if (have[k] === undefined || JSON.stringify(have[k]) !== JSON.stringify(m.match[k])) all = false;
+      if (all) return m.tls;
+    }
+    return this.spec.tls;
+  }
+
   /** Logs (once per cluster) that a connection was refused for want of its SDS secrets. */
-  tlsUnavailable(): void {
-    const t = this.spec.tls;
+  tlsUnavailable(t: UpstreamTls | undefined = this.spec.tls): void {
     if (t?.kind === "sds") noteSdsUnavailable(this.spec.name, t, this.log);
   }
 
   /** The cluster's HTTP/1.1 connection pool (created on first use, closed with the cluster). */
   get h1Pool(): H1Pool {
     return (this.pool ??= new H1Pool(this));
+  }
+
+  /** The cluster's HTTP/2 connection pool (created on first use, closed with the cluster). */
+  get h2Pool(): H2Pool {
+    return (this.pool2 ??= new H2Pool(this));
   }
 
   private adopt(previous: UpstreamCluster): void {
@@ -225,8 +162,7 @@ export class UpstreamCluster {
    * cleanup_interval drops unused ones.
    */
   originalDestination(authority: string, header?: string): Host | undefined {
-    const useHeader = (this.spec.object.originalDstLbConfig as ProtoObject | undefined)?.useHttpHeader === true;
-    const target = (useHeader && header) || authority;
+    const target = (this.spec.originalDstUseHttpHeader && header) || authority;
     const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(target);
     if (!m) return undefined;
     const address = m[1].replace(/^\[|\]$/g, "");
@@ -305,7 +241,7 @@ export class UpstreamCluster {
         else hs.rqSuccess++;
         break;
       case "connect-failure":
-        hs.cxConnectFail++;
+        // (the host's cx_connect_fail is counted by the connector, for every failed connection)
         hs.rqError++;
         break;
       case "reset":
@@ -344,7 +280,7 @@ export class UpstreamCluster {
     }
     if (this.closed) return;
     // Envoy re-resolves every dns_refresh_rate (5 s by default).
-    this.dnsTimer = setTimeout(() => void this.resolveDns(), durationMs(this.spec.object.dnsRefreshRate) ?? 5000);
+    this.dnsTimer = setTimeout(() => void this.resolveDns(), this.spec.dnsRefreshRateMs);
     this.dnsTimer.unref();
   }
 
@@ -356,6 +292,6 @@ export class UpstreamCluster {
     if (this.dnsTimer) clearTimeout(this.dnsTimer);
     this.outlier?.close();
     this.pool?.close();
-    this.agent.destroy();
+    this.pool2?.close();
   }
 }

@@ -22,9 +22,8 @@
 //   connection at all: its requests fail as connect failures.
 import type * as http from "node:http";
 import * as net from "node:net";
-import * as tls from "node:tls";
-import { sdsFailureReason, sniFor, tlsFailureReason, tlsPoolKey, type TlsStats, type UpstreamConnectOptions, type UpstreamTlsConfig, upstreamConnectOptions } from "../tls-context.js";
 import type { UpstreamCluster } from "./cluster.js";
+import { type ConnectFailure, type ConnectOwner, connectUpstream, poolKeyFor, UpstreamConnection } from "./connector.js";
 import { type BodyTarget, ChunkedDecoder, encodeChunk, hasToken, HopHeaders, invalidHead, LAST_CHUNK, parseContentLength, parseEndToEnd } from "./h1-codec.js";
 import type { Host } from "./host.js";
 import { TimerEntry, type TimerList, timerList } from "./timers.js";
@@ -32,12 +31,10 @@ import { TimerEntry, type TimerList, timerList } from "./timers.js";
 /** What the exchange tells its owner (the router's attempt) before the response is handed over. */
 export interface H1ExchangeOwner {
   /**
-   * No connection: the socket error code ("ECONNREFUSED", …), or "timeout" for connect_timeout.
-   * `transportFailure` is set when the TCP connection was made but TLS was not (handshake or
-   * certificate verification failed, secrets missing): Envoy's transport failure reason
-   * (`TLS_error:|…`) — still a connection failure (UF), not a reset.
+   * No connection (the connector's failure: the socket error code, "timeout" for
+   * connect_timeout, or a TLS failure with Envoy's transport failure reason).
    */
-  connectFailed(code: string | undefined, transportFailure?: string): void;
+  connectFailed(f: ConnectFailure): void;
   /** The connection broke, or the upstream sent something that is not HTTP, before a response head. */
   reset(): void;
   /** The response head arrived; from here on `ex` is the response (pipe / abort it). */
@@ -382,19 +379,19 @@ export class H1Exchange implements BodyTarget {
     return false;
   }
 
-  /** @internal no connection can be made for this exchange (TLS secrets missing). */
-  refuse(code: string, transportFailure: string): void {
+  /** @internal no connection could be made for this exchange. */
+  refuse(f: ConnectFailure): void {
     if (this.state !== Res.Head || this.cancelled) return;
     this.state = Res.Done;
-    this.owner.connectFailed(code, transportFailure);
+    this.owner.connectFailed(f);
   }
 
   /** @internal the connection is gone (error or close) while this exchange was on it. */
-  onClose(connected: boolean, code: string | undefined, transportFailure: string | undefined): void {
+  onClose(failure: ConnectFailure | undefined): void {
     switch (this.state) {
       case Res.Head:
         this.state = Res.Done;
-        if (!connected && !this.cancelled) this.owner.connectFailed(code, transportFailure);
+        if (failure !== undefined && !this.cancelled) this.owner.connectFailed(failure);
         else this.owner.reset();
         return;
       case Res.Body:
@@ -416,8 +413,8 @@ const EMPTY = Buffer.alloc(0);
 /** The pool's ALPN when the TLS context configures none (Envoy's HTTP/1.1 fallback). */
 const HTTP1_ALPN: readonly string[] = ["http/1.1"];
 
-function refuse(ex: H1Exchange, reason: string): void {
-  ex.refuse("ETLSUNAVAILABLE", reason);
+function refuse(ex: H1Exchange, f: ConnectFailure): void {
+  ex.refuse(f);
 }
 
 /** The Host header of a request head (the router writes it first; any position is accepted). */
@@ -446,75 +443,82 @@ function uncork(socket: net.Socket): void {
 const READ_BUFFER = 16 * 1024;
 const MIN_READ_TAIL = 4 * 1024;
 
+/** A connection's read buffers: each read takes the unused tail of the previous one, or a new one. */
+class ReadBuffers {
+  private last: Buffer | undefined = undefined;
+  private len = 0;
+
+  next(): Buffer {
+    const last = this.last;
+    if (last !== undefined && last.length - this.len >= MIN_READ_TAIL) {
+      this.last = undefined;
+      return last.subarray(this.len);
+    }
+    return Buffer.allocUnsafeSlow(READ_BUFFER);
+  }
+
+  used(buf: Buffer, n: number): void {
+    this.last = buf;
+    this.len = n;
+  }
+}
+
 /** One upstream connection. */
-class H1Conn {
+class H1Conn implements ConnectOwner {
   readonly socket: net.Socket;
-  private readBuf: Buffer | undefined = undefined;
-  private readLen = 0;
-  private connected = false;
+  private isConnected = false;
   exchange: H1Exchange | undefined = undefined;
   private requests = 0;
   private closed = false;
   private detached = false;
-  private errorCode: string | undefined = undefined;
-  /** TLS: the TCP connection is up (a failure from here is a TLS failure). */
-  private tcpUp = false;
-  private tlsFailure: string | undefined = undefined;
-  private connectTimer: NodeJS.Timeout | undefined;
+  private failure: ConnectFailure | undefined = undefined;
   private readonly idle: TimerEntry;
   /** Do not reuse after the current exchange (pool closing, max requests). */
   retire = false;
+  /** What the connection is reused for (TLS per SNI); undefined when all are alike. */
+  readonly poolKey: string | undefined;
 
   constructor(
     private readonly pool: H1Pool,
     readonly host: Host,
-    connectTimeoutMs: number,
+    /** The connector's connection (plain or TLS, accounted). */
+    conn: UpstreamConnection,
     /** Reads through `onread` (pooled connections); an upgrade's connection uses 'data' events, for the tunnel. */
     userBuffer: boolean,
-    /** TLS origination: the connection's tls.connect options (undefined: plaintext). */
-    tlsOptions: UpstreamConnectOptions | undefined,
-    /** What the connection is reused for (TLS per SNI); undefined when all are alike. */
-    readonly poolKey: string | undefined,
   ) {
-    let socket: net.Socket;
-    if (tlsOptions === undefined) {
-      socket = userBuffer
-        ? net.connect({ host: host.address, port: host.port, noDelay: true, onread: { buffer: () => this.nextReadBuffer(), callback: (n, b) => this.onRead(n, b as Buffer) } })
-        : net.connect({ host: host.address, port: host.port, noDelay: true });
-      socket.once("connect", () => this.onConnected());
-    } else {
-      if (userBuffer) tlsOptions.onread = { buffer: () => this.nextReadBuffer(), callback: (n, b) => this.onRead(n, b as Buffer) };
-      const s = tls.connect(tlsOptions);
-      s.setNoDelay(true);
-      s.once("connect", () => (this.tcpUp = true));
-      s.once("secureConnect", () => {
-        pool.tlsStats?.handshake.inc();
-        this.onConnected();
-      });
-      socket = s;
-    }
+    const socket = conn.socket;
     this.socket = socket;
+    this.poolKey = conn.poolKey;
     this.idle = new TimerEntry(() => this.destroy());
-    this.connectTimer = setTimeout(() => {
-      this.connectTimer = undefined;
-      if (this.connected) return;
-      this.errorCode = "timeout";
-      socket.destroy();
-    }, connectTimeoutMs);
     if (!userBuffer) socket.on("data", (c: Buffer) => this.onData(c));
     socket.on("end", () => this.onEnd());
-    socket.on("error", (e: NodeJS.ErrnoException) => {
-      if (this.connected || this.errorCode !== undefined) return;
-      this.errorCode = e.code;
-      if (this.tcpUp) this.tlsFailure = tlsFailureReason(e, this.pool.tlsStats);
-    });
     socket.once("close", () => this.onClose());
   }
 
-  private onConnected(): void {
-    this.connected = true;
-    clearTimeout(this.connectTimer);
-    this.connectTimer = undefined;
+  /**
+   * The onread options a pooled connection is opened with: reads land in the connection's buffers
+   * (node asks for the first one as the socket is made, before its H1Conn exists).
+   */
+  static readOptions(get: () => H1Conn | undefined): net.OnReadOpts {
+    const bufs = new ReadBuffers();
+    return {
+      buffer: () => bufs.next(),
+      callback: (n, b) => {
+        bufs.used(b as Buffer, n);
+        get()?.onData((b as Buffer).subarray(0, n));
+        return true;
+      },
+    };
+  }
+
+  /** ConnectOwner: TCP (and TLS) are up. */
+  connected(): void {
+    this.isConnected = true;
+  }
+
+  /** ConnectOwner: no connection; the exchange hears it when the socket closes. */
+  failed(f: ConnectFailure): void {
+    this.failure = f;
   }
 
   /** Can take a request (idle, open, not retiring). */
@@ -530,23 +534,8 @@ class H1Conn {
     ex.begin(this);
   }
 
-  private nextReadBuffer(): Buffer {
-    const last = this.readBuf;
-    if (last !== undefined && last.length - this.readLen >= MIN_READ_TAIL) {
-      this.readBuf = undefined;
-      return last.subarray(this.readLen);
-    }
-    return Buffer.allocUnsafeSlow(READ_BUFFER);
-  }
-
-  private onRead(n: number, buf: Buffer): boolean {
-    this.readBuf = buf;
-    this.readLen = n;
-    this.onData(buf.subarray(0, n));
-    return true;
-  }
-
-  private onData(c: Buffer): void {
+  /** @internal bytes read from the upstream. */
+  onData(c: Buffer): void {
     const ex = this.exchange;
     if (ex === undefined) {
       this.destroy(); // bytes on an idle connection: nothing was asked
@@ -598,12 +587,12 @@ class H1Conn {
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.connectTimer);
     this.idle.cancel();
     this.pool.closed(this, !this.detached);
     const ex = this.exchange;
     this.exchange = undefined;
-    if (ex !== undefined) ex.onClose(this.connected, this.errorCode, this.tlsFailure);
+    // (The connector's failure arrives before the close: it decides connect-failure vs reset.)
+    if (ex !== undefined) ex.onClose(this.isConnected ? undefined : (this.failure ?? { code: undefined, reason: "connection termination", transport: false }));
   }
 }
 
@@ -614,19 +603,8 @@ export class H1Pool {
   private idleTimers: TimerList | undefined;
   /** Connections opened over the pool's lifetime. */
   cxTotal = 0;
-  /** TLS origination settings (undefined: plaintext). */
-  private readonly tls: UpstreamTlsConfig | undefined;
-  /** The cluster's TLS secrets come over SDS: no connection is ever opened. */
-  private readonly sdsReason: string | undefined;
-  /** @internal `cluster.NAME.ssl.*`. */
-  readonly tlsStats: TlsStats | undefined;
 
-  constructor(private readonly cluster: UpstreamCluster) {
-    const t = cluster.tls;
-    this.tls = t?.kind === "tls" ? t : undefined;
-    this.sdsReason = t?.kind === "sds" ? sdsFailureReason(t) : undefined;
-    this.tlsStats = cluster.tlsStats;
-  }
+  constructor(private readonly cluster: UpstreamCluster) {}
 
   /** Open connections (all hosts; upgraded sockets that left the pool excluded). */
   get connections(): number {
@@ -636,39 +614,30 @@ export class H1Pool {
   /**
    * Sends a request to `host` on an idle connection (or a new one). `head` is the complete request
    * head; the body (if `mode` says there is one) follows through the exchange's write/end.
+   * `authority` is the request's Host (TLS connections are pooled per SNI with auto_sni).
    */
-  request(host: Host, head: string, opts: { isHead: boolean; upgrade: boolean; mode: BodyMode }, owner: H1ExchangeOwner, permit: { release(): void }): H1Exchange {
+  request(host: Host, head: string, opts: { isHead: boolean; upgrade: boolean; mode: BodyMode; authority?: string }, owner: H1ExchangeOwner, permit: { release(): void }): H1Exchange {
     const ex = new H1Exchange(owner, permit, head, opts.isHead, opts.upgrade, opts.mode);
-    if (this.sdsReason !== undefined) {
-      // Never plaintext to a server that expects TLS: the request fails as a connect failure.
-      this.cluster.tlsUnavailable();
-      process.nextTick(refuse, ex, this.sdsReason);
-      return ex;
+    const authority = opts.authority ?? headHost(head);
+    const key = poolKeyFor(this.cluster, host, authority);
+    let conn = this.idleConn(host, opts.upgrade, key);
+    if (conn === undefined) {
+      const made = this.open(host, opts.upgrade, authority);
+      if (!(made instanceof H1Conn)) {
+        // Never plaintext to a server that expects TLS: the request fails as a connect failure.
+        process.nextTick(refuse, ex, made);
+        return ex;
+      }
+      conn = made;
     }
-    const conn = this.tls === undefined ? (this.idleConn(host, opts.upgrade, undefined) ?? this.open(host, opts.upgrade, undefined, undefined)) : this.takeTls(this.tls, host, head, opts.upgrade);
     conn.start(ex, this.cluster.spec.maxRequestsPerConnection);
     return ex;
-  }
-
-  /** A TLS connection for this request: the SNI (and SAN check) may come from its Host header. */
-  private takeTls(t: UpstreamTlsConfig, host: Host, head: string, upgrade: boolean): H1Conn {
-    const authority = t.autoSni || t.autoSanValidation ? headHost(head) : undefined;
-    const sni = sniFor(t, authority);
-    const key = tlsPoolKey(t, sni, authority);
-    return this.idleConn(host, upgrade, key) ?? this.open(host, upgrade, key, upstreamConnectOptions(t, host.address, host.port, sni, authority, HTTP1_ALPN));
   }
 
   /** An idle connection to `host` with the same pool key (an upgrade never takes one: it leaves the pool). */
   private idleConn(host: Host, upgrade: boolean, key: string | undefined): H1Conn | undefined {
     const list = upgrade ? undefined : this.idle.get(host);
     if (list === undefined) return undefined;
-    if (key === undefined) {
-      while (list.length > 0) {
-        const c = list.pop()!;
-        if (c.usable) return c;
-      }
-      return undefined;
-    }
     for (let i = list.length - 1; i >= 0; i--) {
       const c = list[i];
       if (c.poolKey !== key) continue;
@@ -678,15 +647,21 @@ export class H1Pool {
     return undefined;
   }
 
-  /** A new connection to `host` (plaintext, or TLS with `tlsOptions`). */
-  private open(host: Host, upgrade: boolean, key: string | undefined, tlsOptions: UpstreamConnectOptions | undefined): H1Conn {
-    const c = new H1Conn(this, host, this.cluster.spec.connectTimeoutMs, !upgrade, tlsOptions, key);
+  /** A new connection to `host` through the connector (or why there is none). */
+  private open(host: Host, upgrade: boolean, authority: string | undefined): H1Conn | ConnectFailure {
+    // The connection object exists before its H1Conn: callbacks and reads find it through `ref`.
+    const ref: { c?: H1Conn } = {};
+    const made = connectUpstream(
+      this.cluster,
+      host,
+      { authority, fallbackAlpn: HTTP1_ALPN, protocol: "http1", onread: upgrade ? undefined : H1Conn.readOptions(() => ref.c) },
+      { connected: () => ref.c?.connected(), failed: (f) => ref.c?.failed(f) },
+    );
+    if (!(made instanceof UpstreamConnection)) return made;
+    const c = (ref.c = new H1Conn(this, host, made, !upgrade));
     if (upgrade) c.retire = true;
     this.conns.add(c);
     this.cxTotal++;
-    host.activeConnections++;
-    this.cluster.connectionOpened(host);
-    this.cluster.stats.cxHttp1Total.inc();
     if (this.isClosed) c.retire = true;
     return c;
   }
@@ -704,7 +679,7 @@ export class H1Pool {
     if (ms > 0) c.armIdle((this.idleTimers ??= timerList(ms))); // idle_timeout 0 disables it
   }
 
-  /** @internal an upgraded socket left the pool (its close is still accounted). */
+  /** @internal an upgraded socket left the pool (its close is still accounted by the connector). */
   forget(c: H1Conn): void {
     this.conns.delete(c);
     this.dropIdle(c);
@@ -712,12 +687,9 @@ export class H1Pool {
 
   /** @internal */
   closed(c: H1Conn, pooled: boolean): void {
-    if (pooled) {
-      this.conns.delete(c);
-      this.dropIdle(c);
-    }
-    c.host.activeConnections--;
-    this.cluster.connectionClosed();
+    if (!pooled) return;
+    this.conns.delete(c);
+    this.dropIdle(c);
   }
 
   private dropIdle(c: H1Conn): void {

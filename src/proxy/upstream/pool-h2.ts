@@ -13,10 +13,9 @@
 // transport failure reason. With auto_sni, sessions are pooled per SNI (the request's :authority).
 // A cluster whose secrets come over SDS opens no session: its streams fail as connect failures.
 import * as http2 from "node:http2";
-import * as tls from "node:tls";
-import { sdsFailureReason, sniFor, tlsFailureReason, tlsPoolKey, type TlsStats, type UpstreamTlsConfig, upstreamConnectOptions } from "../tls-context.js";
-import type { Host } from "./host.js";
 import type { UpstreamCluster } from "./cluster.js";
+import { connectUpstream, poolKeyFor, UpstreamConnection } from "./connector.js";
+import type { Host } from "./host.js";
 
 /** Why a stream could not be opened (the router maps it to UF / UC). */
 export class H2ConnectError extends Error {
@@ -54,18 +53,10 @@ const DEFAULT_IDLE_MS = 3_600_000;
 export class H2Pool {
   private readonly byHost = new Map<string, PooledSession[]>();
   private closed = false;
-  /** Sessions opened over the pool's lifetime (upstream_cx_http2_total). */
+  /** Sessions opened over the pool's lifetime. */
   cxTotal = 0;
-  private readonly tls: UpstreamTlsConfig | undefined;
-  private readonly sdsReason: string | undefined;
-  private readonly tlsStats: TlsStats | undefined;
 
-  constructor(private readonly cluster: UpstreamCluster) {
-    const t = cluster.tls;
-    this.tls = t?.kind === "tls" ? t : undefined;
-    this.sdsReason = t?.kind === "sds" ? sdsFailureReason(t) : undefined;
-    this.tlsStats = cluster.tlsStats;
-  }
+  constructor(private readonly cluster: UpstreamCluster) {}
 
   /** Sessions currently open (all hosts). */
   get connections(): number {
@@ -88,14 +79,8 @@ export class H2Pool {
   }
 
   private acquire(host: Host, authority: string | undefined): PooledSession {
-    const t = this.tls;
-    let key = host.key;
-    let sni: string | undefined;
-    if (t !== undefined) {
-      sni = sniFor(t, authority);
-      const k = tlsPoolKey(t, sni, authority);
-      if (k !== undefined) key = `${key}|${k}`;
-    }
+    const k = poolKeyFor(this.cluster, host, authority);
+    const key = k === undefined ? host.key : `${host.key}|${k}`;
     let list = this.byHost.get(key);
     if (!list) this.byHost.set(key, (list = []));
     const found = list.find((s) => this.usable(s));
@@ -105,59 +90,34 @@ export class H2Pool {
       const shared = list.filter((s) => !s.draining && !s.session.destroyed).sort((a, b) => a.active - b.active)[0];
       if (shared) return shared;
     }
-    return this.connect(host, key, list, t === undefined ? undefined : upstreamConnectOptions(t, host.address, host.port, sni, authority, H2_ALPN));
+    return this.connect(host, key, list, authority);
   }
 
-  private connect(host: Host, key: string, list: PooledSession[], tlsOptions: tls.ConnectionOptions | undefined): PooledSession {
+  private connect(host: Host, key: string, list: PooledSession[], authority: string | undefined): PooledSession {
     const address = host.address.includes(":") ? `[${host.address}]` : host.address;
-    let session: http2.ClientHttp2Session;
-    /** TLS: the TCP connection is up, and the failure reason if the handshake then failed. */
-    let tcpUp = false;
-    let tlsFailure: string | undefined;
-    if (tlsOptions === undefined) session = http2.connect(`http://${address}:${host.port}`, { settings: { enablePush: false } });
-    else {
-      const stats = this.tlsStats;
-      const createConnection = () => {
-        const socket = tls.connect(tlsOptions);
-        socket.once("connect", () => (tcpUp = true));
-        socket.once("secureConnect", () => stats?.handshake.inc());
-        socket.once("error", (err: NodeJS.ErrnoException) => {
-          if (tcpUp && tlsFailure === undefined) tlsFailure = tlsFailureReason(err, stats);
-        });
-        return socket;
-      };
-      session = http2.connect(`https://${address}:${host.port}`, { settings: { enablePush: false }, createConnection });
+    let resolveReady!: () => void;
+    let rejectReady!: (e: Error) => void;
+    const ready = new Promise<void>((res, rej) => {
+      resolveReady = res;
+      rejectReady = rej;
+    });
+    ready.catch(() => {});
+    const made = connectUpstream(this.cluster, host, { authority, fallbackAlpn: H2_ALPN, protocol: "http2" }, {
+      connected: () => {
+        ps.connected = true;
+        resolveReady();
+      },
+      failed: (f) => rejectReady(new H2ConnectError(f.reason, true)),
+    });
+    if (!(made instanceof UpstreamConnection)) {
+      // Secrets missing (SDS): no session at all.
+      throw new H2ConnectError(made.reason, true);
     }
     this.cxTotal++;
-    host.activeConnections++;
-    this.cluster.connectionOpened(host);
-    this.cluster.stats.cxHttp2Total.inc();
-    const ps: PooledSession = { session, host, connected: false, draining: false, active: 0, total: 0, ready: Promise.resolve() };
-    ps.ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        session.destroy();
-        reject(new H2ConnectError("delayed connect error: timeout"));
-      }, this.cluster.spec.connectTimeoutMs);
-      session.once("connect", () => {
-        clearTimeout(timer);
-        ps.connected = true;
-        resolve();
-      });
-      session.once("error", (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        if (ps.connected) return;
-        if (tlsFailure !== undefined) reject(new H2ConnectError(tlsFailure, true));
-        else if (tcpUp) reject(new H2ConnectError(tlsFailureReason(err, this.tlsStats), true));
-        else reject(new H2ConnectError(`delayed connect error: ${err.code === "ECONNREFUSED" ? 111 : (err.code ?? err.message)}`));
-      });
-      session.once("close", () => {
-        clearTimeout(timer);
-        if (ps.connected) return;
-        if (tlsFailure !== undefined) reject(new H2ConnectError(tlsFailure, true));
-        else reject(new H2ConnectError("delayed connect error: connection closed"));
-      });
-    });
-    ps.ready.catch(() => {});
+    const socket = made.socket;
+    const tlsSocket = (socket as { encrypted?: boolean }).encrypted === true;
+    const session = http2.connect(`${tlsSocket ? "https" : "http"}://${address}:${host.port}`, { settings: { enablePush: false }, createConnection: () => socket });
+    const ps: PooledSession = { session, host, connected: false, draining: false, active: 0, total: 0, ready };
     session.on("error", () => {});
     session.on("goaway", () => {
       ps.draining = true;
@@ -170,8 +130,8 @@ export class H2Pool {
       }
     });
     session.once("close", () => {
-      host.activeConnections--;
-      this.cluster.connectionClosed();
+      // (Before the connection was up, the connector reports why when the socket closes.)
+      socket.destroy();
       const i = list.indexOf(ps);
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0 && this.byHost.get(key) === list) this.byHost.delete(key);
@@ -187,11 +147,6 @@ export class H2Pool {
    */
   async request(host: Host, headers: http2.OutgoingHttpHeaders, endStream: boolean): Promise<http2.ClientHttp2Stream> {
     if (this.closed) throw new H2ConnectError("pool closed");
-    if (this.sdsReason !== undefined) {
-      // Never plaintext to a server that expects TLS: the stream fails as a connect failure.
-      this.cluster.tlsUnavailable();
-      throw new H2ConnectError(this.sdsReason, true);
-    }
     const authority = headers[":authority"];
     const ps = this.acquire(host, typeof authority === "string" ? authority : undefined);
     ps.active++;
@@ -232,31 +187,4 @@ export class H2Pool {
     for (const list of this.byHost.values()) for (const s of list) s.session.destroy();
     this.byHost.clear();
   }
-}
-
-const pools = new WeakMap<UpstreamCluster, H2Pool>();
-
-/**
- * The cluster's HTTP/2 pool (created on first use). The pool closes with the cluster: its
- * `close()` destroys the HTTP/1 agent, which is wrapped here to close the sessions too.
- */
-export function h2PoolFor(cluster: UpstreamCluster): H2Pool {
-  let p = pools.get(cluster);
-  if (!p) {
-    const pool = new H2Pool(cluster);
-    pools.set(cluster, pool);
-    const agent = cluster.agent;
-    const destroy = agent.destroy.bind(agent);
-    agent.destroy = () => {
-      pool.close();
-      destroy();
-    };
-    p = pool;
-  }
-  return p;
-}
-
-/** The cluster's pool if one was created (tests, admin). */
-export function existingH2Pool(cluster: UpstreamCluster): H2Pool | undefined {
-  return pools.get(cluster);
 }

@@ -11,7 +11,6 @@ import * as http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { existingH2Pool } from "../../../src/proxy/upstream/pool-h2.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
 import { eventually } from "../../helpers/eventually.js";
 import { ECHO_SERVICE, EchoServer, type EchoReply } from "../../helpers/grpc-echo.js";
@@ -193,18 +192,18 @@ describe("tsmesh proxy protocols", () => {
   });
 
   it("reuses upstream HTTP/2 sessions, and opens new ones after max_requests_per_connection", async () => {
-    const pool = () => existingH2Pool(proxy.cluster("h2")!)!;
+    const pool = () => proxy.cluster("h2")!.h2Pool;
     const cxBefore = pool().cxTotal;
     await Promise.all(Array.from({ length: 5 }, (_, i) => h1(`/h2/reuse${i}`)));
     for (let i = 0; i < 3; i++) await h1(`/h2/seq${i}`);
     assert.equal(pool().cxTotal, cxBefore, "one session carries every stream");
     for (let i = 0; i < 5; i++) assert.equal((await h1(`/mrpc/${i}`)).status, 200);
-    assert.equal(existingH2Pool(proxy.cluster("h2-mrpc")!)!.cxTotal, 3);
+    assert.equal(proxy.cluster("h2-mrpc")!.h2Pool.cxTotal, 3);
   });
 
   it("handles GOAWAY from the upstream: the next request opens a new session", async () => {
     await h1("/h2/warm");
-    const pool = existingH2Pool(proxy.cluster("h2")!)!;
+    const pool = proxy.cluster("h2")!.h2Pool;
     const before = pool.cxTotal;
     h2b.goawayAll();
     await eventually("the pool closed the session that got GOAWAY", () => pool.connections === 0);
@@ -232,7 +231,7 @@ describe("tsmesh proxy protocols", () => {
       assert.match(dead.body, /^upstream connect error or disconnect\/reset before headers\. reset reason: remote connection failure/);
       await eventually("log", () => /"GET \/h2\/timeout HTTP\/1\.1" 504 UT /.test(log()) && /"GET \/dead\/x HTTP\/1\.1" 503 UF,URX /.test(log()));
       await eventually("hung streams cancelled upstream", () => h2b.aborted >= 3);
-      await eventually("no streams left", () => existingH2Pool(proxy.cluster("h2")!)!.activeStreams === 0);
+      await eventually("no streams left", () => proxy.cluster("h2")!.h2Pool.activeStreams === 0);
     } finally {
       h2b.behaviour = () => ({});
     }
@@ -335,7 +334,7 @@ describe("tsmesh proxy protocols", () => {
     const before = streams.cancelled;
     await assert.rejects(unary({}, 300, streamClient, "Hang"), (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED);
     await eventually("the server saw the call cancelled", () => streams.cancelled > before);
-    await eventually("no upstream streams left", () => existingH2Pool(proxy.cluster("grpc")!)!.activeStreams === 0);
+    await eventually("no upstream streams left", () => proxy.cluster("grpc")!.h2Pool.activeStreams === 0);
     assert.equal(proxy.cluster("grpc")!.activeRequests, 0);
   });
 
@@ -461,7 +460,7 @@ describe("tsmesh proxy protocols", () => {
       await eventually("the upstream stream was reset", () => h2b.aborted > abortedH2);
       await eventually("log DC (h2)", () => /"GET \/h2\/dc HTTP\/2" 200 DC /.test(log()));
       session.close();
-      await eventually("nothing in flight", () => proxy.cluster("h1")!.activeRequests === 0 && proxy.cluster("h2")!.activeRequests === 0 && existingH2Pool(proxy.cluster("h2")!)!.activeStreams === 0);
+      await eventually("nothing in flight", () => proxy.cluster("h1")!.activeRequests === 0 && proxy.cluster("h2")!.activeRequests === 0 && proxy.cluster("h2")!.h2Pool.activeStreams === 0);
       assert.equal(proxy.cluster("h2")!.hosts()[0].activeRequests, 0);
       assert.equal(proxy.cluster("h1")!.hosts()[0].activeRequests, 0);
       assert.equal(proxy.stats.gauge("http.main.downstream_rq_active").value, 0);

@@ -11,6 +11,7 @@ import { StatsStore } from "../../../src/proxy/stats.js";
 import { type Admission, clusterSpec, hostStats, type Overflow, type RequestPermit, UpstreamCluster } from "../../../src/proxy/upstream/cluster.js";
 import type { Host } from "../../../src/proxy/upstream/host.js";
 import { eventually } from "../../helpers/eventually.js";
+import { poolGet } from "./pool-get.js";
 import { Backend } from "../helpers.js";
 
 function cluster(thresholds: ProtoObject | undefined, ports = [8001, 8002], address = "127.0.81.1"): { c: UpstreamCluster; stat(name: string): number | undefined; store: StatsStore } {
@@ -236,7 +237,7 @@ describe("retry and connection circuit breakers", () => {
     c.close();
   });
 
-  it("reportResult keeps per-host stats", () => {
+  it("reportResult keeps per-host request stats (connection failures are the connector's)", () => {
     const { c } = cluster(undefined);
     const [a] = c.hosts();
     c.reportResult(a, { kind: "response", status: 200 });
@@ -245,7 +246,7 @@ describe("retry and connection circuit breakers", () => {
     c.reportResult(a, { kind: "timeout" });
     c.reportResult(a, { kind: "reset" });
     const s = hostStats(a);
-    assert.deepEqual({ ok: s.rqSuccess, err: s.rqError, timeout: s.rqTimeout, cf: s.cxConnectFail }, { ok: 1, err: 4, timeout: 1, cf: 1 });
+    assert.deepEqual({ ok: s.rqSuccess, err: s.rqError, timeout: s.rqTimeout, cf: s.cxConnectFail }, { ok: 1, err: 4, timeout: 1, cf: 0 });
     c.close();
   });
 });
@@ -280,19 +281,8 @@ describe("circuit breakers with a real backend", () => {
     let a = c.acquire(host);
     if (a.ok && a.pending) a = await a.granted;
     if (!a.ok) return 503; // UO
-    const p = a;
-    try {
-      return await new Promise<number>((resolve, reject) => {
-        const req = http.request({ host: host.address, port: host.port, path: "/", agent: c.agent }, (res) => {
-          res.resume();
-          res.on("end", () => resolve(res.statusCode ?? 0));
-        });
-        req.on("error", reject);
-        req.end();
-      });
-    } finally {
-      p.release();
-    }
+    // The pool releases the permit when the response is complete, as the router's try does.
+    return await poolGet(c, host, a);
   }
 
   it("Istio's maxConnections: 1 + http1MaxPendingRequests: 1 — one in flight, one queued, the third gets 503 UO", async () => {

@@ -3,7 +3,6 @@
 // interval timer (fake clock), state carried across EDS and CDS updates, and a real-socket run
 // where one of two backends answers 503 and is ejected from the cluster's load balancer.
 import assert from "node:assert/strict";
-import * as http from "node:http";
 import { after, before, describe, it } from "node:test";
 import { CLUSTER_TYPE, decodeMessage, encodeMessage, type ProtoObject } from "../../../src/envoy/protos.js";
 import { StatsStore } from "../../../src/proxy/stats.js";
@@ -13,6 +12,7 @@ import { grpcToHttpStatus, outlierConfig, type UpstreamOutcome } from "../../../
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
 import { FakeClock } from "../../helpers/fake-clock.js";
 import { Backend } from "../helpers.js";
+import { poolGet } from "./pool-get.js";
 
 function cla(name: string, ports: number[], address = "127.0.80.1"): ProtoObject {
   return {
@@ -559,14 +559,7 @@ describe("outlier detection with real backends", () => {
   });
 
   function get(cluster: UpstreamCluster, host: Host): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const req = http.request({ host: host.address, port: host.port, path: "/", agent: cluster.agent }, (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      });
-      req.on("error", reject);
-      req.end();
-    });
+    return poolGet(cluster, host);
   }
 
   it("ejects the backend answering 503 after consecutive_5xx and sends traffic to the other; un-ejects after base_ejection_time", async () => {

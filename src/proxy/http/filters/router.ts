@@ -84,14 +84,16 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
         timeoutMs = t;
       }
     }
-    // Mirrors: copies of the request once its body is in (fire and forget).
+    // Mirrors: copies of the request through the same router once its body is in (fire and
+    // forget: their responses are discarded, their failures are theirs).
     for (const name of plan.mirrors) {
       const mirror = this.rt.cluster(name);
       if (!mirror) continue;
-      const shadow = { method: req.method, path: plan.path, authority: plan.authority, headers: plan.requestHeaders, timeoutMs };
+      const router = this.rt.router;
+      const shadow = { method: req.method, path: plan.path, authority: plan.authority, scheme: req.scheme, headers: plan.requestHeaders, timeoutMs, downstreamProtocol: req.protocol, grpc: req.grpc };
       body.onEnded(() => {
         const buf = body.buffered();
-        if (buf) sendShadow(mirror, { ...shadow, body: buf });
+        if (buf) sendShadow(router, mirror, { ...shadow, body: buf });
       });
     }
     this.rt.router.forward(
