@@ -1,6 +1,6 @@
 // Envoy's http_connection_manager as a network filter. Each connection is sniffed: the HTTP/2
-// connection preface (h2c with prior knowledge) goes to a node:http2 server, anything else to a
-// node:http server (HTTP/1.x, with 100-continue, keep-alive and Upgrade). Both feed one
+// connection preface (h2c with prior knowledge) goes to a node:http2 server, anything else to the
+// HTTP/1.x codec (h1-server.ts, with its node:http fallback in h1-fallback.ts). All feed one
 // protocol-neutral request path: route (RDS, looked up per request so route updates apply to open
 // connections) → fault filter → router, with the stream idle timeout, request timeout and
 // max_stream_duration (route, else HCM; grpc-timeout with grpc_timeout_header_max) answering as
@@ -8,7 +8,7 @@
 // body buffer bounded by the listener's per_connection_buffer_limit_bytes, and Envoy's access log
 // line and http.PREFIX.* stats.
 import { randomUUID } from "node:crypto";
-import * as http from "node:http";
+import type * as http from "node:http";
 import * as http2 from "node:http2";
 import type * as net from "node:net";
 import { durationMs, type ProtoObject } from "../../envoy/protos.js";
@@ -19,13 +19,15 @@ import type { UpstreamCluster } from "../upstream/cluster.js";
 import { XdsConfigError } from "../xds-error.js";
 import { splitAbsoluteForm } from "./absolute-form.js";
 import { applyFault, type FaultConfig, faultConfig } from "./fault.js";
+import type { DownstreamRequest } from "./downstream-request.js";
+import { H1Fallback, type H1FallbackHost } from "./h1-fallback.js";
 import { H2Downstream } from "./h2-downstream.js";
 import { type H1Request, type H1Response, H1ServerConnection, type H1ServerHost } from "./h1-server.js";
 import { LOCAL_REPLIES, type LocalReply } from "./local-reply.js";
 import { planRoute, type RouteForwardPlan, type RouteTable } from "./route-glue.js";
 import { sendShadow } from "./shadow.js";
 import { CORS_FILTER, corsDecision } from "./cors.js";
-import { type Activity, type BodySource, DEFAULT_BUFFER_LIMIT, Downstream, type DownstreamProtocol, type ForwardResult, readableSource, type Reply, RequestBody, type ResponseDecorator, Router, sendLocalReply, StreamAbort } from "./router.js";
+import { type Activity, DEFAULT_BUFFER_LIMIT, type Downstream, type ForwardResult, readableSource, type Reply, RequestBody, type ResponseDecorator, type Router, sendLocalReply, StreamAbort } from "./router.js";
 import { type TimerEntry, timerList } from "../upstream/timers.js";
 
 export const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -134,27 +136,6 @@ export interface HcmDeps {
   router: Router;
 }
 
-/** One downstream request, protocol-neutral (HTTP/1 request line + Host, or HTTP/2 pseudo-headers). */
-export interface DownstreamRequest {
-  protocol: DownstreamProtocol;
-  method: string;
-  authority: string;
-  path: string;
-  scheme: string;
-  /** Regular headers (lowercase; no pseudo-headers). */
-  headers: http.IncomingHttpHeaders;
-  /**
-   * `headers` holds no Host and no hop-by-hop header (the HTTP/1 fast path parses them aside):
-   * the HCM uses the object itself as the upstream request's headers instead of a filtered copy.
-   */
-  endToEnd?: boolean;
-  /** The body, or undefined when the request has none (END_STREAM on HEADERS, no length). */
-  body: BodySource | undefined;
-  remote: string;
-  /** The Upgrade header value of an HTTP/1.1 upgrade request. */
-  upgrade?: string;
-}
-
 /** Headers not forwarded: hop-by-hop, and Expect (Envoy answers 100-continue itself). */
 const HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "expect", "http2-settings"]);
 const H2_PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -181,176 +162,10 @@ export function parseGrpcTimeout(v: string | string[] | undefined): number | und
   return Math.ceil(n * unit[m[2]]);
 }
 
-/** The downstream side of an HTTP/1.x request (node:http response). */
-class H1Downstream extends Downstream {
-  private _gone = false;
-  private resetByUs = false;
-
-  constructor(
-    readonly protocol: DownstreamProtocol,
-    private readonly res: http.ServerResponse,
-  ) {
-    super();
-    res.on("drain", () => this.emitDrain());
-    res.once("close", () => {
-      if (!res.writableFinished && !this.resetByUs) {
-        this._gone = true;
-        this.emitGone();
-      }
-    });
-  }
-
-  get headersSent(): boolean {
-    return this.res.headersSent;
-  }
-
-  get gone(): boolean {
-    return this._gone;
-  }
-
-  respond(status: number, headers: http.OutgoingHttpHeaders, endStream: boolean): void {
-    if (this.res.destroyed) return;
-    this.touch();
-    // A response before the request body finished arriving: `connection: close`, and node closes
-    // the connection after it (Envoy cannot reuse such a connection either).
-    if (this.respondsEarly()) this.res.shouldKeepAlive = false;
-    this.res.writeHead(status, headers);
-    if (endStream) this.res.end();
-  }
-
-  write(chunk: Buffer): boolean {
-    if (this.res.destroyed) return true;
-    this.touch();
-    return this.res.write(chunk);
-  }
-
-  end(): void {
-    // HTTP/1.1 trailers are dropped (Envoy's default: enable_trailers is off).
-    if (!this.res.writableEnded) this.res.end();
-  }
-
-  reset(): void {
-    this.resetByUs = true;
-    this.res.destroy();
-  }
-}
-
-/**
- * The downstream side of an HTTP/1.1 Upgrade request, on the raw socket node:http handed over:
- * a 101 switches to a byte tunnel; any other answer is written by hand and closes the connection.
- */
-class UpgradeDownstream extends Downstream {
-  readonly protocol = "HTTP/1.1" as const;
-  private sent = false;
-  private ended = false;
-  private chunked = false;
-  private _gone = false;
-
-  constructor(
-    private readonly socket: net.Socket,
-    private readonly head: Buffer,
-  ) {
-    super();
-    socket.on("drain", () => this.emitDrain());
-    socket.on("error", () => {});
-    socket.once("close", () => {
-      if (!this.ended) {
-        this._gone = true;
-        this.emitGone();
-      }
-    });
-  }
-
-  get headersSent(): boolean {
-    return this.sent;
-  }
-
-  get gone(): boolean {
-    return this._gone;
-  }
-
-  respond(status: number, headers: http.OutgoingHttpHeaders, endStream: boolean): void {
-    if (this.socket.destroyed) return;
-    this.sent = true;
-    this.touch();
-    const h: http.OutgoingHttpHeaders = { ...headers };
-    if (status !== 101) {
-      delete h.upgrade;
-      h.connection = "close";
-      if (!endStream && h["content-length"] === undefined) {
-        h["transfer-encoding"] = "chunked";
-        this.chunked = true;
-      }
-    }
-    let out = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n`;
-    for (const [k, v] of Object.entries(h)) {
-      if (v === undefined) continue;
-      for (const one of Array.isArray(v) ? v : [v]) out += `${k}: ${String(one)}\r\n`;
-    }
-    this.socket.write(out + "\r\n");
-    if (endStream && status !== 101) this.end();
-  }
-
-  write(chunk: Buffer): boolean {
-    if (this.socket.destroyed) return true;
-    this.touch();
-    if (!this.chunked) return this.socket.write(chunk);
-    this.socket.write(`${chunk.length.toString(16)}\r\n`);
-    this.socket.write(chunk);
-    return this.socket.write("\r\n");
-  }
-
-  end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    if (this.chunked) this.socket.write("0\r\n\r\n");
-    this.socket.end();
-  }
-
-  reset(): void {
-    this.ended = true;
-    this.socket.destroy();
-  }
-
-  override tunnel(up: net.Socket, upHead: Buffer): Promise<number> {
-    const down = this.socket;
-    this.ended = true;
-    let bytes = 0;
-    return new Promise((resolve) => {
-      let closed = 0;
-      const done = () => {
-        down.destroy();
-        up.destroy();
-        if (++closed === 1) resolve(bytes);
-      };
-      up.on("error", done);
-      down.on("error", done);
-      up.once("close", done);
-      down.once("close", done);
-      up.on("data", (c: Buffer) => {
-        bytes += c.length;
-        this.touch();
-      });
-      down.on("data", () => this.touch());
-      if (upHead.length) {
-        bytes += upHead.length;
-        down.write(upHead);
-      }
-      if (this.head.length) up.write(this.head);
-      up.on("end", () => down.end());
-      down.on("end", () => up.end());
-      up.pipe(down, { end: false });
-      down.pipe(up, { end: false });
-      down.resume();
-    });
-  }
-}
-
-export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
-  private readonly server: http.Server;
+export class HttpConnectionManager implements NetworkHandler, H1ServerHost, H1FallbackHost {
+  private readonly fallback: H1Fallback;
   private readonly h2server: http2.Http2Server;
   private readonly h2sessions = new Set<http2.ServerHttp2Session>();
-  private readonly upgradeSockets = new Set<net.Socket>();
   /** HTTP/1.x connections on the hand-written fast path (h1-server.ts). */
   private readonly h1conns = new Set<H1ServerConnection>();
   /** The listener drains: new HTTP/1 requests get `connection: close`. */
@@ -402,14 +217,7 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
     this.rqRxReset = s.counter("downstream_rq_rx_reset");
     this.cxProtocolError = s.counter("downstream_cx_protocol_error");
     this.rqByClass = [1, 2, 3, 4, 5].map((n) => s.counter(`downstream_rq_${n}xx`));
-    this.server = http.createServer({
-      maxHeaderSize: cfg.maxRequestHeadersBytes,
-      requestTimeout: 0,
-      keepAliveTimeout: 3_600_000,
-    });
-    this.server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => this.onNodeRequest(req, res));
-    this.server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.onUpgrade(req, socket, head));
-    this.server.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => this.onClientError(err, socket));
+    this.fallback = new H1Fallback(this, cfg.maxRequestHeadersBytes);
     this.h2server = http2.createServer({
       maxSessionMemory: 64,
       settings: {
@@ -488,14 +296,7 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
   }
 
   handOver(socket: net.Socket, data: Buffer | undefined): void {
-    // node:http reads through 'data' events (not straight from the handle), so the bytes put back
-    // are parsed before anything that arrives later.
-    const handle = (socket as unknown as { _handle?: { _consumed?: boolean } })._handle;
-    if (handle) handle._consumed = true;
-    socket.pause();
-    if (data) socket.unshift(data);
-    this.server.emit("connection", socket);
-    socket.resume();
+    this.fallback.handOver(socket, data);
   }
 
   forget(conn: H1ServerConnection): void {
@@ -504,74 +305,29 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
 
   drain(): void {
     this.draining = true;
-    this.server.closeIdleConnections();
+    this.fallback.drain();
     for (const c of [...this.h1conns]) c.closeIfIdle();
     for (const s of this.h2sessions) s.close();
   }
 
   close(): void {
-    this.server.closeAllConnections();
+    this.fallback.close();
     for (const c of [...this.h1conns]) c.socket.destroy();
     for (const s of this.h2sessions) s.destroy();
-    for (const s of this.upgradeSockets) s.destroy();
   }
 
-  private onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
-    if (!socket.writable) {
-      socket.destroy();
-      return;
-    }
+  // ---- H1FallbackHost (node:http) ----
+
+  onFallbackRequest(req: DownstreamRequest, ds: Downstream): void {
+    this.rqHttp1.inc();
+    this.onStream(req, ds);
+  }
+
+  protocolError(): void {
     this.cxProtocolError.inc();
-    const reply: LocalReply = err.code === "HPE_HEADER_OVERFLOW" ? LOCAL_REPLIES.headersTooLarge() : LOCAL_REPLIES.badRequest();
-    socket.end(`HTTP/1.1 ${reply.status} ${http.STATUS_CODES[reply.status]}\r\ncontent-length: ${reply.body.length}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${reply.body}`);
   }
 
   // ---- protocol front ends ----
-
-  private h1Request(req: http.IncomingMessage, body: BodySource | undefined): DownstreamRequest {
-    let authority = req.headers.host ?? "";
-    let path = req.url ?? "/";
-    // Absolute-form (explicit proxy): the target is in the request line.
-    if (!path.startsWith("/") && /^https?:\/\//i.test(path)) {
-      const t = splitAbsoluteForm(path);
-      if (t) {
-        authority = t.authority;
-        path = t.path;
-      } else path = "/";
-    }
-    return {
-      protocol: req.httpVersion === "1.0" ? "HTTP/1.0" : "HTTP/1.1",
-      method: req.method ?? "GET",
-      authority,
-      path,
-      // TLS terminated by this listener's filter chain: the request arrived over https.
-      scheme: (req.socket as { encrypted?: boolean }).encrypted ? "https" : "http",
-      headers: req.headers,
-      body,
-      remote: req.socket.remoteAddress?.replace(/^::ffff:/, "") ?? "",
-    };
-  }
-
-  private onNodeRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (this.draining) res.shouldKeepAlive = false;
-    const len = req.headers["content-length"];
-    const hasBody = req.headers["transfer-encoding"] !== undefined || (len !== undefined && len !== "0");
-    if (!hasBody) req.resume();
-    const dr = this.h1Request(req, hasBody ? readableSource(req) : undefined);
-    this.rqHttp1.inc();
-    this.onStream(dr, new H1Downstream(dr.protocol, res));
-  }
-
-  private onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
-    this.upgradeSockets.add(socket);
-    socket.once("close", () => this.upgradeSockets.delete(socket));
-    const dr = this.h1Request(req, undefined);
-    const value = String(req.headers.upgrade ?? "");
-    // Envoy strips an h2c upgrade and serves the request as HTTP/1.1.
-    if (value.toLowerCase() !== "h2c") dr.upgrade = value;
-    this.rqHttp1.inc();
-    this.onStream(dr, new UpgradeDownstream(socket, head));
-  }
 
   private onH2Stream(stream: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders, flags: number): void {
     const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
