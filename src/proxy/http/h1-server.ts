@@ -18,8 +18,8 @@
 // is then dropped and the connection closed after the response, never read as a next request).
 import type * as http from "node:http";
 import type * as net from "node:net";
-import { ChunkedDecoder, encodeChunk, hasToken, HopHeaders, httpDate, invalidHead, LAST_CHUNK, parseContentLength, parseEndToEnd, serializeHeaders, statusLine } from "../upstream/h1-codec.js";
-import { TimerEntry, timerList } from "../upstream/timers.js";
+import { ChunkedDecoder, encodeChunk, hasToken, HopHeaders, httpDate, invalidHead, LAST_CHUNK, parseContentLength, parseEndToEnd, serializeHeaders, statusLine } from "../http1/codec.js";
+import { TimerEntry, timerList } from "../../core/timers.js";
 import { type BodySource, Downstream, type DownstreamProtocol } from "./router.js";
 
 const CRLFCRLF = Buffer.from("\r\n\r\n", "latin1");

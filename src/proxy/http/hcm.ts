@@ -28,7 +28,7 @@ import { planRoute, type RouteForwardPlan, type RouteTable } from "./route-glue.
 import { sendShadow } from "./shadow.js";
 import { CORS_FILTER, corsDecision } from "./cors.js";
 import { type Activity, DEFAULT_BUFFER_LIMIT, type Downstream, type ForwardResult, readableSource, type Reply, RequestBody, type ResponseDecorator, type Router, sendLocalReply, StreamAbort } from "./router.js";
-import { type TimerEntry, timerList } from "../upstream/timers.js";
+import { type TimerEntry, timerList } from "../../core/timers.js";
 
 export const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 export const FAULT_FILTER = "envoy.filters.http.fault";

@@ -21,11 +21,11 @@ import { FLAG_BIT, flagBit, type ResponseFlag, type ResponseFlags } from "../acc
 import type { Host } from "../upstream/host.js";
 import type { Admission, RequestPermit, UpstreamCluster } from "../upstream/cluster.js";
 import { grpcToHttpStatus } from "../upstream/outlier.js";
-import { appendHeader, headerLine } from "../upstream/h1-codec.js";
+import { appendHeader, headerLine } from "../http1/codec.js";
 import { BodyMode, type H1Exchange, type H1ExchangeOwner } from "../upstream/pool-h1.js";
 import { H2ConnectError, h2PoolFor } from "../upstream/pool-h2.js";
 import { LOCAL_REPLIES, type LocalReply, requestTimeoutCode } from "./local-reply.js";
-import { TimerEntry, timerList } from "../upstream/timers.js";
+import { TimerEntry, timerList } from "../../core/timers.js";
 import { durationMs, type ProtoObject } from "../../envoy/protos.js";
 import type { StatsStore } from "../stats.js";
 

@@ -25,9 +25,9 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { sdsFailureReason, sniFor, tlsFailureReason, tlsPoolKey, type TlsStats, type UpstreamConnectOptions, type UpstreamTlsConfig, upstreamConnectOptions } from "../tls-context.js";
 import type { UpstreamCluster } from "./cluster.js";
-import { type BodyTarget, ChunkedDecoder, encodeChunk, hasToken, HopHeaders, invalidHead, LAST_CHUNK, parseContentLength, parseEndToEnd } from "./h1-codec.js";
+import { type BodyTarget, ChunkedDecoder, encodeChunk, hasToken, HopHeaders, invalidHead, LAST_CHUNK, parseContentLength, parseEndToEnd } from "../http1/codec.js";
 import type { Host } from "./host.js";
-import { TimerEntry, type TimerList, timerList } from "./timers.js";
+import { TimerEntry, type TimerList, timerList } from "../../core/timers.js";
 
 /** What the exchange tells its owner (the router's attempt) before the response is handed over. */
 export interface H1ExchangeOwner {

@@ -1,18 +1,17 @@
-// The hand-written HTTP/1.1 pieces (h1-codec.ts) and the coarse timer lists (timers.ts): header
-// parsing with node's rules for repeated headers, the chunked coding split at every byte,
-// tokens, serialization with node's validation, and timer arm / refresh / cancel.
+// The hand-written HTTP/1.1 pieces (src/proxy/http1/codec.ts): header parsing with node's rules for
+// repeated headers, the chunked coding split at every byte, tokens, serialization with node's
+// validation.
 import assert from "node:assert/strict";
 import type * as http from "node:http";
 import { describe, it } from "node:test";
-import { addHeaderLine, ChunkedDecoder, encodeChunk, hasToken, HopHeaders, headerLine, invalidHead, parseContentLength, parseEndToEnd, parseHeaderLines, serializeHeaders } from "../../../src/proxy/upstream/h1-codec.js";
-import { TimerList } from "../../../src/proxy/upstream/timers.js";
+import { addHeaderLine, ChunkedDecoder, encodeChunk, hasToken, HopHeaders, headerLine, invalidHead, parseContentLength, parseEndToEnd, parseHeaderLines, serializeHeaders } from "../../../src/proxy/http1/codec.js";
 
 function parse(lines: string): http.IncomingHttpHeaders | false {
   const h: http.IncomingHttpHeaders = {};
   return parseHeaderLines(lines, 0, lines.length - 2, h) ? h : false;
 }
 
-describe("h1-codec header lines", () => {
+describe("http1 codec header lines", () => {
   it("lowercases names, trims values, and repeats headers as node:http does", () => {
     const h = parse("Host: a\r\nX-Dup: 1\r\nx-dup:  2 \r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nCookie: c=1\r\ncookie: d=2\r\nContent-Type: text/plain\r\ncontent-type: text/html\r\nEmpty:\r\n");
     assert.deepEqual(h, {
@@ -90,7 +89,7 @@ describe("h1-codec header lines", () => {
   });
 });
 
-describe("h1-codec chunked coding", () => {
+describe("http1 codec chunked coding", () => {
   const wire = Buffer.from("5;ext=1\r\nhello\r\n1\r\n \r\nB\r\nworld, here\r\n0\r\nX-Sum: 42\r\nX-Sum: 43\r\n\r\nNEXT", "latin1");
 
   function decodeSplit(parts: Buffer[]): { body: string; end: number; trailers?: http.IncomingHttpHeaders; last: number } {
@@ -148,37 +147,5 @@ describe("h1-codec chunked coding", () => {
 
   it("encodes a chunk in one buffer", () => {
     assert.equal(encodeChunk(Buffer.from("x".repeat(26))).toString(), `1a\r\n${"x".repeat(26)}\r\n`);
-  });
-});
-
-describe("coarse timer lists", () => {
-  it("fires in deadline order; refresh pushes a deadline out; cancel stops it", async () => {
-    const l = new TimerList(40);
-    const fired: string[] = [];
-    const a = l.start(() => fired.push("a"));
-    const b = l.start(() => fired.push("b"));
-    const c = l.start(() => fired.push("c"));
-    await new Promise((r) => setTimeout(r, 20));
-    a.refresh();
-    b.cancel();
-    await new Promise((r) => setTimeout(r, 35));
-    assert.deepEqual(fired, ["c"]);
-    assert.equal(a.armed, true);
-    assert.equal(b.armed, false);
-    await new Promise((r) => setTimeout(r, 30));
-    assert.deepEqual(fired, ["c", "a"]);
-    assert.equal(a.armed, false);
-    void c;
-  });
-
-  it("re-arms an entry that fired, and keeps working after the list emptied", async () => {
-    const l = new TimerList(10);
-    let n = 0;
-    const e = l.start(() => n++);
-    await new Promise((r) => setTimeout(r, 30));
-    assert.equal(n, 1);
-    l.add(e);
-    await new Promise((r) => setTimeout(r, 30));
-    assert.equal(n, 2);
   });
 });
