@@ -1,6 +1,6 @@
 // Envoy's http_connection_manager as a network filter. Each connection is sniffed: the HTTP/2
 // connection preface (h2c with prior knowledge) goes to a node:http2 server, anything else to the
-// HTTP/1.x codec (h1-server.ts, with its node:http fallback in h1-fallback.ts). All feed one
+// HTTP/1.x codec (h1-server.ts: strict, as Envoy's; upgrades in h1-upgrade.ts). All feed one
 // protocol-neutral request path: route (RDS, looked up per request so route updates apply to open
 // connections) → fault filter → router, with the stream idle timeout, request timeout and
 // max_stream_duration (route, else HCM; grpc-timeout with grpc_timeout_header_max) answering as
@@ -17,10 +17,9 @@ import type { ConnectionInfo, NetworkHandler } from "../listeners.js";
 import type { StatsScope } from "../stats.js";
 import type { UpstreamCluster } from "../upstream/cluster.js";
 import { XdsConfigError } from "../xds-error.js";
-import { splitAbsoluteForm } from "./absolute-form.js";
 import { applyFault, type FaultConfig, faultConfig } from "./fault.js";
 import type { DownstreamRequest } from "./downstream-request.js";
-import { H1Fallback, type H1FallbackHost } from "./h1-fallback.js";
+import { DEFAULT_H1_SETTINGS, type H1CodecSettings, type HeadError } from "./h1-request.js";
 import { H2Downstream } from "./h2-downstream.js";
 import { type H1Request, type H1Response, H1ServerConnection, type H1ServerHost } from "./h1-server.js";
 import { LOCAL_REPLIES, type LocalReply } from "./local-reply.js";
@@ -47,6 +46,8 @@ export interface HcmConfig {
   /** 0 disables (Envoy's default). */
   requestTimeoutMs: number;
   maxRequestHeadersBytes: number;
+  /** The HTTP/1 codec's settings (http_protocol_options, max_headers_count, max_request_headers_kb). */
+  http1: H1CodecSettings;
   /** Listener-level fault filter config (route-level typed_per_filter_config overrides it). */
   fault?: FaultConfig;
   hasFaultFilter: boolean;
@@ -105,6 +106,18 @@ export function hcmConfig(c: ProtoObject, path: string, compile: (rc: ProtoObjec
   if (maxStreamDurationMs === undefined || !Number.isFinite(maxStreamDurationMs) || maxStreamDurationMs < 0) {
     throw new XdsConfigError(`${path}.commonHttpProtocolOptions.maxStreamDuration`, "expected a non-negative duration");
   }
+  if (upgradeConfigs.connect === true) throw new XdsConfigError(`${path}.upgradeConfigs`, "CONNECT tunnelling is not implemented");
+  const h1o = obj(c.httpProtocolOptions);
+  const maxHeadersCount = wrappedNum(common?.maxHeadersCount) ?? DEFAULT_H1_SETTINGS.maxRequestHeadersCount;
+  if (!Number.isInteger(maxHeadersCount) || maxHeadersCount < 1) throw new XdsConfigError(`${path}.commonHttpProtocolOptions.maxHeadersCount`, "expected at least 1");
+  const maxRequestHeadersBytes = (wrappedNum(c.maxRequestHeadersKb) ?? 60) * 1024;
+  const http1: H1CodecSettings = {
+    maxRequestHeadersBytes,
+    maxRequestHeadersCount: maxHeadersCount,
+    acceptHttp10: h1o?.acceptHttp10 === true,
+    defaultHostForHttp10: typeof h1o?.defaultHostForHttp10 === "string" ? h1o.defaultHostForHttp10 : "",
+    allowChunkedLength: h1o?.allowChunkedLength === true,
+  };
   const faultEntry = filters.find((f) => f.name === FAULT_FILTER);
   const cfg: HcmConfig = {
     statPrefix: typeof c.statPrefix === "string" ? c.statPrefix : "",
@@ -113,7 +126,8 @@ export function hcmConfig(c: ProtoObject, path: string, compile: (rc: ProtoObjec
     generateRequestId: obj(c.generateRequestId)?.value !== false,
     streamIdleTimeoutMs: durationMs(c.streamIdleTimeout) ?? 300_000,
     requestTimeoutMs: durationMs(c.requestTimeout) ?? 0,
-    maxRequestHeadersBytes: (wrappedNum(c.maxRequestHeadersKb) ?? 60) * 1024,
+    maxRequestHeadersBytes,
+    http1,
     hasFaultFilter: !!faultEntry,
     hasCorsFilter: filters.some((f) => f.name === CORS_FILTER),
     upgradeConfigs,
@@ -162,8 +176,7 @@ export function parseGrpcTimeout(v: string | string[] | undefined): number | und
   return Math.ceil(n * unit[m[2]]);
 }
 
-export class HttpConnectionManager implements NetworkHandler, H1ServerHost, H1FallbackHost {
-  private readonly fallback: H1Fallback;
+export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
   private readonly h2server: http2.Http2Server;
   private readonly h2sessions = new Set<http2.ServerHttp2Session>();
   /** HTTP/1.x connections on the hand-written fast path (h1-server.ts). */
@@ -192,7 +205,8 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, H1Fa
   /** @internal */
   readonly rqResponseBeforeRqComplete;
   private readonly rqRxReset;
-  private readonly cxProtocolError;
+  /** @internal */
+  readonly cxProtocolError;
 
   constructor(
     /** @internal */
@@ -217,7 +231,6 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, H1Fa
     this.rqRxReset = s.counter("downstream_rq_rx_reset");
     this.cxProtocolError = s.counter("downstream_cx_protocol_error");
     this.rqByClass = [1, 2, 3, 4, 5].map((n) => s.counter(`downstream_rq_${n}xx`));
-    this.fallback = new H1Fallback(this, cfg.maxRequestHeadersBytes);
     this.h2server = http2.createServer({
       maxSessionMemory: 64,
       settings: {
@@ -275,28 +288,25 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, H1Fa
 
   // ---- H1ServerHost (the HTTP/1 fast path) ----
 
-  get maxRequestHeadersBytes(): number {
-    return this.cfg.maxRequestHeadersBytes;
+  get h1(): H1CodecSettings {
+    return this.cfg.http1;
   }
 
-  onH1Request(conn: H1ServerConnection, req: H1Request, ds: H1Response): void {
-    let authority = req.host;
-    let path = req.target;
-    if (path.charCodeAt(0) !== 47 /* / */) {
-      // Absolute-form (explicit proxy, every request of local mode's apps): the target is in the
-      // request line. Split by hand; new URL() per request cost about 3% of a sidecar's CPU.
-      const t = splitAbsoluteForm(path);
-      if (t) {
-        authority = t.authority;
-        path = t.path;
-      } else path = "/";
-    }
+  onH1Request(conn: H1ServerConnection, req: H1Request, ds: Downstream): void {
+    const h = req.head;
     this.rqHttp1.inc();
-    this.onStream({ protocol: req.protocol, method: req.method, authority, path, scheme: conn.scheme, headers: req.headers, endToEnd: true, body: req.body, remote: conn.remote }, ds);
+    const dr: DownstreamRequest = { protocol: h.protocol, method: h.method, authority: h.authority, path: h.path, scheme: conn.scheme, headers: h.headers, endToEnd: true, body: req.body, remote: conn.remote };
+    if (h.upgrade !== undefined) dr.upgrade = h.upgrade;
+    this.onStream(dr, ds);
   }
 
-  handOver(socket: net.Socket, data: Buffer | undefined): void {
-    this.fallback.handOver(socket, data);
+  onH1Reject(conn: H1ServerConnection, err: HeadError, ds: H1Response): void {
+    this.rqHttp1.inc();
+    // Envoy's codec errors count as downstream_cx_protocol_error; a missing Host is the HCM's own.
+    if (err.details !== "missing_host_header") this.cxProtocolError.inc();
+    const reply = err.details === "missing_host_header" ? LOCAL_REPLIES.missingHost() : err.status === 426 ? LOCAL_REPLIES.lowVersion() : err.status === 431 ? LOCAL_REPLIES.headersTooLarge(err.details) : err.status === 501 ? LOCAL_REPLIES.invalidTransferEncoding() : LOCAL_REPLIES.badRequest(err.details);
+    const dr: DownstreamRequest = { protocol: err.protocol, method: err.method, authority: "", path: err.path, scheme: conn.scheme, headers: {}, endToEnd: true, body: undefined, remote: conn.remote };
+    new ActiveStream(this, dr, ds).reject(reply);
   }
 
   forget(conn: H1ServerConnection): void {
@@ -305,26 +315,13 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, H1Fa
 
   drain(): void {
     this.draining = true;
-    this.fallback.drain();
     for (const c of [...this.h1conns]) c.closeIfIdle();
     for (const s of this.h2sessions) s.close();
   }
 
   close(): void {
-    this.fallback.close();
     for (const c of [...this.h1conns]) c.socket.destroy();
     for (const s of this.h2sessions) s.destroy();
-  }
-
-  // ---- H1FallbackHost (node:http) ----
-
-  onFallbackRequest(req: DownstreamRequest, ds: Downstream): void {
-    this.rqHttp1.inc();
-    this.onStream(req, ds);
-  }
-
-  protocolError(): void {
-    this.cxProtocolError.inc();
   }
 
   // ---- protocol front ends ----
@@ -360,6 +357,8 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, H1Fa
   /** Envoy's table: a route's upgrade_configs entry overrides the HCM's. @internal */
   upgradeAllowed(value: string, action: { kind: string; upgradeConfigs?: Readonly<Record<string, boolean>> }): boolean {
     const type = value.toLowerCase();
+    // CONNECT tunnelling is not implemented: a config enabling it is refused when it arrives.
+    if (type === "connect") return false;
     const route = action.kind === "route" ? action.upgradeConfigs?.[type] : undefined;
     if (route !== undefined) return route;
     return this.cfg.upgradeConfigs[type] === true;
@@ -418,6 +417,20 @@ class ActiveStream implements Activity, ResponseDecorator {
   private get requestComplete(): boolean {
     const b = this.body;
     return b === undefined || b.ended;
+  }
+
+  /** A request the downstream codec refused: its local reply, counted and logged; nothing is routed. */
+  reject(reply: LocalReply): void {
+    this.hcm.rqTotal.inc();
+    this.hcm.rqActive.inc();
+    this.local(reply);
+  }
+
+  /** Activity: the downstream codec found the request broken mid-stream (a codec error, as Envoy's). */
+  codecError(reply: Reply): void {
+    if (this.finished) return;
+    this.hcm.cxProtocolError.inc();
+    this.stopWith(reply);
   }
 
   run(): void {

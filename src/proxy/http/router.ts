@@ -50,6 +50,8 @@ export interface Activity {
   touch(): void;
   /** A response starts before the downstream finished the request (downstream_rq_response_before_rq_complete). */
   responseBeforeRequestComplete?(): void;
+  /** The downstream codec found the request broken mid-stream: stop with `reply` (or reset a started response). */
+  codecError?(reply: Reply): void;
 }
 
 /** How far the downstream got with its request (the HCM's RequestBody): `ended` once all of it arrived. */
@@ -396,6 +398,8 @@ export type AttemptOutcome =
   | { kind: "response"; res: UpstreamResponse; host: Host }
   | { kind: "connect-failure"; host: Host; reason: string }
   | { kind: "reset"; host: Host; refused?: boolean }
+  /** The upstream answered something that is not HTTP (Envoy's reset reason protocol_error). */
+  | { kind: "protocol-error"; host: Host }
   | { kind: "per-try-timeout"; host: Host };
 
 /** One try on the wire; the outcome callback runs exactly once. */
@@ -439,6 +443,9 @@ export function shouldRetry(plan: RetryPlan, o: AttemptOutcome): boolean {
       return on.has("connect-failure") || on.has("5xx") || on.has("gateway-error") || on.has("reset") || on.has("reset-before-request");
     case "reset":
       return on.has("reset") || on.has("reset-before-request") || on.has("5xx") || on.has("gateway-error") || (!!o.refused && on.has("refused-stream"));
+    case "protocol-error":
+      // A reset like any other for retry_on (router/retry_state_impl.cc wouldRetryFromReset).
+      return on.has("reset") || on.has("reset-before-request") || on.has("5xx") || on.has("gateway-error");
     case "per-try-timeout":
       return on.has("5xx") || on.has("gateway-error") || on.has("reset");
     case "response": {
@@ -465,7 +472,7 @@ function report(cluster: UpstreamCluster, o: AttemptOutcome): void {
   if (o.kind === "response") {
     const g = grpcStatusOf(o.res.headers);
     cluster.reportResponse(o.host, g !== undefined ? grpcToHttpStatus(g) : o.res.status);
-  } else cluster.reportResult(o.host, o.kind === "per-try-timeout" ? { kind: "timeout" } : { kind: o.kind });
+  } else cluster.reportResult(o.host, o.kind === "per-try-timeout" ? { kind: "timeout" } : o.kind === "protocol-error" ? { kind: "reset" } : { kind: o.kind });
 }
 
 // DNS failures (ORIGINAL_DST to a name) are connection failures too, as in Envoy.
@@ -874,6 +881,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     if (!last) return this.finishLocal(LOCAL_REPLIES.timeout(), host);
     if (last.kind === "connect-failure") return this.finishLocal(LOCAL_REPLIES.connectFailure(last.reason), last.host);
     if (last.kind === "per-try-timeout") return this.finishLocal(LOCAL_REPLIES.timeout(), last.host);
+    if (last.kind === "protocol-error") return this.finishLocal(LOCAL_REPLIES.upstreamProtocolError(), last.host);
     return this.finishLocal(LOCAL_REPLIES.upstreamReset(), last.host);
   }
 
@@ -1182,6 +1190,10 @@ class H1Attempt implements H1ExchangeOwner, Attempt {
 
   reset(): void {
     this.settle({ kind: "reset", host: this.host });
+  }
+
+  protocolError(): void {
+    this.settle({ kind: "protocol-error", host: this.host });
   }
 
   response(ex: H1Exchange): void {

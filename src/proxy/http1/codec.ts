@@ -168,14 +168,17 @@ export function parseHeaderLines(s: string, from: number, to: number, h: http.In
 /** Host and the hop-by-hop headers, kept aside by `parseEndToEnd` (repeats folded as node folds them). */
 export class HopHeaders {
   host: string | undefined = undefined;
+  /** Host lines seen (requests): more than one is an error (RFC 9112 §3.2). */
+  hosts = 0;
   connection: string | undefined = undefined;
   transferEncoding: string | undefined = undefined;
   upgrade: string | undefined = undefined;
-  /** An Expect header was present (requests). */
+  /** The request carried `Expect: 100-continue` (kept aside: the proxy answers it itself). */
   expect = false;
 
   clear(): void {
     this.host = this.connection = this.transferEncoding = this.upgrade = undefined;
+    this.hosts = 0;
     this.expect = false;
   }
 }
@@ -184,26 +187,29 @@ const fold = (a: string | undefined, v: string): string => (a === undefined ? v 
 
 /**
  * parseHeaderLines, with the headers a proxy never forwards kept aside in `hop` instead of `h`, so
- * `h` is the end-to-end header set as is. Requests (the HCM's rule): Host, Connection, Keep-Alive,
- * Proxy-Connection, Transfer-Encoding, Upgrade, Expect, Trailer, HTTP2-Settings, and TE unless it
- * is "trailers". Responses (the router's rule): the same without Host and Expect, TE always, plus
- * Proxy-Authenticate and Proxy-Authorization.
+ * `h` is the end-to-end header set as is. Requests (the HCM's rule): Host, the hop-by-hop headers
+ * (HOP_BY_HOP_REQUEST) and `Expect: 100-continue`. Responses (the router's rule): the hop-by-hop
+ * headers (HOP_BY_HOP_RESPONSE). Returns the number of header lines, or -1 on a malformed line (no
+ * colon, a name that is not a token — whitespace before the colon, obs-fold) or a repeated
+ * Content-Length.
  */
-export function parseEndToEnd(s: string, from: number, to: number, h: http.IncomingHttpHeaders, hop: HopHeaders, request: boolean): boolean {
+export function parseEndToEnd(s: string, from: number, to: number, h: http.IncomingHttpHeaders, hop: HopHeaders, request: boolean): number {
   let i = from;
+  let lines = 0;
   while (i < to) {
     let eol = s.indexOf("\r\n", i);
     if (eol < 0 || eol > to) eol = to;
     const colon = s.indexOf(":", i);
-    if (colon <= i || colon > eol) return false;
+    if (colon <= i || colon > eol) return -1;
     const info = nameInfo(s.slice(i, colon));
-    if (info === undefined) return false;
+    if (info === undefined) return -1;
     let vs = colon + 1;
     let ve = eol;
     while (vs < ve && (s.charCodeAt(vs) === 32 || s.charCodeAt(vs) === 9)) vs++;
     while (ve > vs && (s.charCodeAt(ve - 1) === 32 || s.charCodeAt(ve - 1) === 9)) ve--;
     const value = s.slice(vs, ve);
     i = eol + 2;
+    lines++;
     const kind = info.kind;
     switch (kind) {
       case Kind.Plain:
@@ -222,9 +228,11 @@ export function parseEndToEnd(s: string, from: number, to: number, h: http.Incom
       case Kind.Host:
         if (!request) break;
         hop.host ??= value;
+        hop.hosts++;
         continue;
       case Kind.Expect:
-        if (!request) break;
+        // Requests: Envoy answers `100-continue` itself and drops it; other expectations go on.
+        if (!request || value.toLowerCase() !== "100-continue") break;
         hop.expect = true;
         continue;
       case Kind.Te:
@@ -235,12 +243,73 @@ export function parseEndToEnd(s: string, from: number, to: number, h: http.Incom
         if (!request) continue;
         break;
       case Kind.ContentLength:
-        if (h[info.lower] !== undefined) return false; // repeated: ambiguous framing
+        if (h[info.lower] !== undefined) return -1; // repeated: ambiguous framing
         break;
     }
     addLine(h, info.lower, kind, value);
   }
-  return true;
+  return lines;
+}
+
+/**
+ * A message head arriving in pieces (a slow peer may send it a byte at a time): the copy grows by
+ * doubling and the search for the blank line resumes where it stopped, so a head of n bytes costs
+ * O(n) however it is split, never O(n²).
+ */
+export class HeadBuffer {
+  private buf: Buffer | undefined = undefined;
+  private len = 0;
+  private scanned = 0;
+
+  get length(): number {
+    return this.len;
+  }
+
+  /** The bytes so far (a view, valid until the next append). */
+  get bytes(): Buffer {
+    return this.buf === undefined ? EMPTY : this.buf.subarray(0, this.len);
+  }
+
+  append(c: Buffer): void {
+    const need = this.len + c.length;
+    if (this.buf === undefined || need > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(need, this.len * 2, 1024));
+      if (this.buf !== undefined) this.buf.copy(next, 0, 0, this.len);
+      this.buf = next;
+    }
+    c.copy(this.buf, this.len);
+    this.len = need;
+  }
+
+  /** The index of the CRLFCRLF that ends the head, or -1 (bytes searched before are not searched again). */
+  headEnd(): number {
+    if (this.buf === undefined) return -1;
+    const at = this.buf.subarray(0, this.len).indexOf(CRLFCRLF, this.scanned);
+    this.scanned = at < 0 ? Math.max(0, this.len - 3) : at;
+    return at;
+  }
+
+  clear(): void {
+    this.buf = undefined;
+    this.len = this.scanned = 0;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+/** The blank line that ends a head. */
+export const CRLFCRLF = Buffer.from("\r\n\r\n", "latin1");
+
+/**
+ * Whether `b[from..]` holds a LF that does not end a CRLF (RFC 9112 §2.2 lets a recipient accept
+ * one; tsmesh refuses it, as it does a bare CR: a head that uses them never ends in CRLFCRLF).
+ */
+export function hasBareLf(b: Buffer, from: number): boolean {
+  let i = b.indexOf(10, from);
+  while (i >= 0) {
+    if (i === 0 || b[i - 1] !== 13) return true;
+    i = b.indexOf(10, i + 1);
+  }
+  return false;
 }
 
 /** Does a comma-separated header value hold `token` (lowercase), case-insensitively? */
@@ -327,8 +396,13 @@ const enum Chunk {
   Done,
 }
 
-/** Longest chunk-size line or trailer section kept while waiting for its end. */
-const MAX_LINE = 64 * 1024;
+/**
+ * Longest chunk-size line (size and extensions) kept while waiting for its end: extensions are
+ * never read, so there is no reason to hold more (Envoy's Balsa reads them into nothing too).
+ */
+const MAX_CHUNK_LINE = 4096;
+/** Longest trailer section kept while waiting for its end. */
+const MAX_TRAILERS = 64 * 1024;
 
 /**
  * The chunked transfer coding, decoded incrementally. `feed` hands data to the target as it
@@ -355,9 +429,10 @@ export class ChunkedDecoder {
           const lf = buf.indexOf(10, i);
           if (lf < 0) {
             this.line += buf.toString("latin1", i, n);
-            if (this.line.length > MAX_LINE) return -2;
+            if (this.line.length > MAX_CHUNK_LINE) return -2;
             return -1;
           }
+          if (this.line.length + lf - i > MAX_CHUNK_LINE) return -2;
           const line = this.line + buf.toString("latin1", i, lf);
           this.line = "";
           i = lf + 1;
@@ -395,14 +470,14 @@ export class ChunkedDecoder {
           const text = this.line + buf.toString("latin1", i, n);
           const end = text.startsWith("\r\n") ? 0 : text.indexOf("\r\n\r\n");
           if (end < 0) {
-            if (text.length > MAX_LINE) return -2;
+            if (text.length > MAX_TRAILERS) return -2;
             this.line = text;
             return -1;
           }
           const consumedBefore = this.line.length;
           this.line = "";
           if (end > 0) {
-            if (invalidHead(text.slice(0, end + 2))) return -2;
+            if (end + 2 > MAX_TRAILERS || invalidHead(text.slice(0, end + 2))) return -2;
             const t: http.IncomingHttpHeaders = {};
             if (!parseHeaderLines(text, 0, end, t)) return -2;
             this.trailers = t;
@@ -418,7 +493,11 @@ export class ChunkedDecoder {
   }
 }
 
-/** The size of a chunk-size line `hex[;ext]` (s[0, end)), or -1. */
+/**
+ * The size of a chunk-size line (s[0, end)): 1*HEXDIG, then nothing, or extensions — optional
+ * whitespace, `;`, and visible characters, whitespace or obs-text (never a control character such
+ * as a lone CR); -1 otherwise.
+ */
 function chunkSize(s: string, end: number): number {
   let size = 0;
   let i = 0;
@@ -433,9 +512,14 @@ function chunkSize(s: string, end: number): number {
     size = size * 16 + d;
   }
   if (i === 0) return -1;
+  if (i === end) return size;
   // Extensions (`;name=value`), optionally after whitespace, are ignored.
   while (i < end && (s.charCodeAt(i) === 32 || s.charCodeAt(i) === 9)) i++;
-  if (i < end && s.charCodeAt(i) !== 59 /* ; */) return -1;
+  if (i >= end || s.charCodeAt(i) !== 59 /* ; */) return -1;
+  for (; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127) return -1;
+  }
   return size;
 }
 

@@ -790,6 +790,8 @@ export class ClusterStats {
   readonly cxHttp2Total: Counter;
   readonly cxActive: Gauge;
   readonly cxConnectFail: Counter;
+  /** Responses that were not HTTP (Envoy's codec_client.cc counts codec errors here). */
+  readonly cxProtocolError: Counter;
   readonly cxNoneHealthy: Counter;
   readonly cxOverflow: Counter;
   readonly rq2xx: Counter;
@@ -817,6 +819,7 @@ export class ClusterStats {
     this.cxHttp2Total = s.counter("upstream_cx_http2_total");
     this.cxActive = s.gauge("upstream_cx_active");
     this.cxConnectFail = s.counter("upstream_cx_connect_fail");
+    this.cxProtocolError = s.counter("upstream_cx_protocol_error");
     this.cxNoneHealthy = s.counter("upstream_cx_none_healthy");
     this.cxOverflow = s.counter("upstream_cx_overflow");
     this.rq2xx = s.counter("upstream_rq_2xx");

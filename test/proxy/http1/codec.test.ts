@@ -68,15 +68,22 @@ describe("http1 codec header lines", () => {
     const lines = "Host: a\r\nhost: b\r\nConnection: keep-alive\r\nconnection: Upgrade\r\nKeep-Alive: 5\r\nTE: trailers\r\nTransfer-Encoding: chunked\r\nUpgrade: websocket\r\nExpect: 100-continue\r\nProxy-Authorization: x\r\nX-A: 1\r\n";
     const h: http.IncomingHttpHeaders = {};
     const hop = new HopHeaders();
-    assert.equal(parseEndToEnd(lines, 0, lines.length - 2, h, hop, true), true);
+    assert.equal(parseEndToEnd(lines, 0, lines.length - 2, h, hop, true), 11, "the number of header lines");
     assert.deepEqual(h, { te: "trailers", "proxy-authorization": "x", "x-a": "1" });
-    assert.deepEqual({ ...hop }, { host: "a", connection: "keep-alive, Upgrade", transferEncoding: "chunked", upgrade: "websocket", expect: true });
+    assert.deepEqual({ ...hop }, { host: "a", hosts: 2, connection: "keep-alive, Upgrade", transferEncoding: "chunked", upgrade: "websocket", expect: true });
     const r: http.IncomingHttpHeaders = {};
     hop.clear();
-    assert.equal(parseEndToEnd(lines, 0, lines.length - 2, r, hop, false), true);
+    assert.equal(parseEndToEnd(lines, 0, lines.length - 2, r, hop, false), 11);
     assert.deepEqual(r, { host: "a", expect: "100-continue", "x-a": "1" });
     const dup = "Content-Length: 1\r\ncontent-length: 1\r\n";
-    assert.equal(parseEndToEnd(dup, 0, dup.length - 2, {}, hop, true), false);
+    assert.equal(parseEndToEnd(dup, 0, dup.length - 2, {}, hop, true), -1);
+    // Expectations other than 100-continue are end-to-end (Envoy forwards them).
+    const other = "Expect: something\r\n";
+    const o: http.IncomingHttpHeaders = {};
+    hop.clear();
+    assert.equal(parseEndToEnd(other, 0, other.length - 2, o, hop, true), 1);
+    assert.deepEqual(o, { expect: "something" });
+    assert.equal(hop.expect, false);
   });
 
   it("adds repeated header lines like IncomingMessage", () => {
