@@ -21,6 +21,7 @@ import { applyFault, type FaultConfig, faultConfig } from "./fault.js";
 import type { DownstreamRequest } from "./downstream-request.js";
 import { DEFAULT_H1_SETTINGS, type H1CodecSettings, type HeadError } from "./h1-request.js";
 import { H2Downstream } from "./h2-downstream.js";
+import { createH2Server, PrematureResetGuard } from "./h2-server.js";
 import { type H1Request, type H1Response, H1ServerConnection, type H1ServerHost } from "./h1-server.js";
 import { LOCAL_REPLIES, type LocalReply } from "./local-reply.js";
 import { planRoute, type RouteForwardPlan, type RouteTable } from "./route-glue.js";
@@ -178,6 +179,7 @@ export function parseGrpcTimeout(v: string | string[] | undefined): number | und
 
 export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
   private readonly h2server: http2.Http2Server;
+  private readonly resetGuard: PrematureResetGuard;
   private readonly h2sessions = new Set<http2.ServerHttp2Session>();
   /** HTTP/1.x connections on the hand-written fast path (h1-server.ts). */
   private readonly h1conns = new Set<H1ServerConnection>();
@@ -231,14 +233,9 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
     this.rqRxReset = s.counter("downstream_rq_rx_reset");
     this.cxProtocolError = s.counter("downstream_cx_protocol_error");
     this.rqByClass = [1, 2, 3, 4, 5].map((n) => s.counter(`downstream_rq_${n}xx`));
-    this.h2server = http2.createServer({
-      maxSessionMemory: 64,
-      settings: {
-        maxConcurrentStreams: Math.min(cfg.h2MaxConcurrentStreams, 0xffffffff),
-        maxHeaderListSize: cfg.maxRequestHeadersBytes,
-        enablePush: false,
-      },
-    });
+    const prematureResets = s.counter("downstream_rq_too_many_premature_resets");
+    this.resetGuard = new PrematureResetGuard(() => prematureResets.inc());
+    this.h2server = createH2Server({ maxConcurrentStreams: cfg.h2MaxConcurrentStreams, maxHeaderListSize: cfg.maxRequestHeadersBytes, maxHeadersCount: cfg.http1.maxRequestHeadersCount });
     this.h2server.on("session", (session: http2.ServerHttp2Session) => {
       this.h2sessions.add(session);
       session.on("error", () => {});
@@ -344,7 +341,15 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost {
       remote: sock?.remoteAddress?.replace(/^::ffff:/, "") ?? "",
     };
     this.rqHttp2.inc();
-    this.onStream(dr, new H2Downstream(stream, () => this.rqRxReset.inc()));
+    const guard = this.resetGuard;
+    const openedAt = session !== undefined ? guard.opened(session) : 0;
+    this.onStream(
+      dr,
+      new H2Downstream(stream, () => {
+        this.rqRxReset.inc();
+        if (session !== undefined) guard.reset(session, openedAt);
+      }),
+    );
   }
 
   // ---- the request path (both protocols) ----
