@@ -29,6 +29,7 @@ import { sendShadow } from "./shadow.js";
 import { CORS_FILTER, corsDecision } from "./cors.js";
 import { type Activity, DEFAULT_BUFFER_LIMIT, type Downstream, type ForwardResult, readableSource, type Reply, RequestBody, type ResponseDecorator, type Router, sendLocalReply, StreamAbort } from "./router.js";
 import { type TimerEntry, timerList } from "../../core/timers.js";
+import { requestHopByHop } from "../http1/codec.js";
 
 export const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 export const FAULT_FILTER = "envoy.filters.http.fault";
@@ -151,8 +152,6 @@ export interface HcmDeps {
   router: Router;
 }
 
-/** Headers not forwarded: hop-by-hop, and Expect (Envoy answers 100-continue itself). */
-const HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "expect", "http2-settings"]);
 const H2_PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /** Envoy's toGrpcTimeout: ms in the largest unit of m, S, M, H whose value fits in 8 digits. */
@@ -455,7 +454,7 @@ class ActiveStream implements Activity, ResponseDecorator {
       headers = {};
       for (const k in rh) {
         const v = rh[k];
-        if (v === undefined || k === "host" || (HOP.has(k) && !(k === "te" && String(v).toLowerCase() === "trailers"))) continue;
+        if (v === undefined || k === "host" || requestHopByHop(k, v)) continue;
         headers[k] = v;
       }
     }

@@ -21,7 +21,7 @@ import { FLAG_BIT, flagBit, type ResponseFlag, type ResponseFlags } from "../acc
 import type { Host } from "../upstream/host.js";
 import type { Admission, RequestPermit, UpstreamCluster } from "../upstream/cluster.js";
 import { grpcToHttpStatus } from "../upstream/outlier.js";
-import { appendHeader, headerLine } from "../http1/codec.js";
+import { appendHeader, headerLine, HOP_BY_HOP } from "../http1/codec.js";
 import { BodyMode, type H1Exchange, type H1ExchangeOwner } from "../upstream/pool-h1.js";
 import { H2ConnectError, h2PoolFor } from "../upstream/pool-h2.js";
 import { LOCAL_REPLIES, type LocalReply, requestTimeoutCode } from "./local-reply.js";
@@ -413,8 +413,6 @@ export interface AttemptContext {
   /** 1-based try number. */
   readonly attempt: number;
 }
-
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "proxy-authenticate", "proxy-authorization", "http2-settings"]);
 
 /** Response headers copied downstream (hop-by-hop and pseudo-headers removed). */
 export function responseHeaders(h: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {

@@ -37,6 +37,30 @@ const SINGLE = new Set([
   "expires",
 ]);
 
+/**
+ * The one hop-by-hop list (Envoy's conn_manager_utility.cc: mutateRequestHeaders and
+ * mutateResponseHeaders remove exactly these, on every protocol; Connection and Upgrade go on only
+ * for an upgrade). On top of it, for requests only: TE unless it is exactly "trailers", HTTP2-Settings
+ * (an h2c upgrade's, stripped with it), `Expect: 100-continue` (the proxy answers it) and the headers
+ * a Connection header nominates. Envoy forwards Trailer, TE on responses, Proxy-Authenticate and
+ * Proxy-Authorization: so does tsmesh.
+ */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
+
+/** Whether a request header (lowercase name) stops at this hop. */
+export function requestHopByHop(name: string, value: string | string[] | undefined): boolean {
+  if (HOP_BY_HOP.has(name)) return true;
+  switch (name) {
+    case "te":
+      return typeof value !== "string" || value.toLowerCase() !== "trailers";
+    case "http2-settings":
+      return true;
+    case "expect":
+      return typeof value === "string" && value.toLowerCase() === "100-continue";
+  }
+  return false;
+}
+
 /** What the parsers need to know about a header name (one lookup per header line). */
 const enum Kind {
   Plain,
@@ -48,13 +72,13 @@ const enum Kind {
   Connection,
   TransferEncoding,
   Upgrade,
-  /** Keep-Alive, Proxy-Connection, Trailer, HTTP2-Settings: never forwarded. */
+  /** Keep-Alive, Proxy-Connection: never forwarded. */
   Hop,
+  /** HTTP2-Settings: never forwarded on requests (h2c). */
+  H2Settings,
   Host,
   Expect,
   Te,
-  /** Proxy-Authenticate / Proxy-Authorization: hop-by-hop on responses only. */
-  ProxyAuth,
 }
 
 interface NameInfo {
@@ -78,19 +102,15 @@ function kindOf(lower: string): Kind {
       return Kind.Upgrade;
     case "keep-alive":
     case "proxy-connection":
-    case "trailer":
-    case "http2-settings":
       return Kind.Hop;
+    case "http2-settings":
+      return Kind.H2Settings;
     case "host":
       return Kind.Host;
     case "expect":
       return Kind.Expect;
     case "te":
       return Kind.Te;
-    case "proxy-authenticate":
-      return Kind.ProxyAuth;
-    case "proxy-authorization":
-      return Kind.ProxyAuth;
   }
   return SINGLE.has(lower) ? Kind.Single : Kind.Plain;
 }
@@ -187,9 +207,8 @@ const fold = (a: string | undefined, v: string): string => (a === undefined ? v 
 
 /**
  * parseHeaderLines, with the headers a proxy never forwards kept aside in `hop` instead of `h`, so
- * `h` is the end-to-end header set as is. Requests (the HCM's rule): Host, the hop-by-hop headers
- * (HOP_BY_HOP_REQUEST) and `Expect: 100-continue`. Responses (the router's rule): the hop-by-hop
- * headers (HOP_BY_HOP_RESPONSE). Returns the number of header lines, or -1 on a malformed line (no
+ * `h` is the end-to-end header set as is: HOP_BY_HOP, and for requests Host and the request-only
+ * rules of requestHopByHop. Returns the number of header lines, or -1 on a malformed line (no
  * colon, a name that is not a token — whitespace before the colon, obs-fold) or a repeated
  * Content-Length.
  */
@@ -225,6 +244,9 @@ export function parseEndToEnd(s: string, from: number, to: number, h: http.Incom
         continue;
       case Kind.Hop:
         continue;
+      case Kind.H2Settings:
+        if (!request) break;
+        continue;
       case Kind.Host:
         if (!request) break;
         hop.host ??= value;
@@ -236,11 +258,8 @@ export function parseEndToEnd(s: string, from: number, to: number, h: http.Incom
         hop.expect = true;
         continue;
       case Kind.Te:
-        // Requests: only "TE: trailers" goes on (gRPC).
-        if (!request || value.toLowerCase() !== "trailers") continue;
-        break;
-      case Kind.ProxyAuth:
-        if (!request) continue;
+        // Requests: only "TE: trailers" goes on (gRPC); responses keep it (Envoy does).
+        if (request && value.toLowerCase() !== "trailers") continue;
         break;
       case Kind.ContentLength:
         if (h[info.lower] !== undefined) return -1; // repeated: ambiguous framing

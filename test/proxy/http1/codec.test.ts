@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import type * as http from "node:http";
 import { describe, it } from "node:test";
-import { addHeaderLine, ChunkedDecoder, encodeChunk, hasToken, HopHeaders, headerLine, invalidHead, parseContentLength, parseEndToEnd, parseHeaderLines, serializeHeaders } from "../../../src/proxy/http1/codec.js";
+import { addHeaderLine, ChunkedDecoder, encodeChunk, hasToken, HOP_BY_HOP, HopHeaders, headerLine, invalidHead, parseContentLength, parseEndToEnd, parseHeaderLines, requestHopByHop, serializeHeaders } from "../../../src/proxy/http1/codec.js";
 
 function parse(lines: string): http.IncomingHttpHeaders | false {
   const h: http.IncomingHttpHeaders = {};
@@ -64,7 +64,7 @@ describe("http1 codec header lines", () => {
     assert.throws(() => headerLine("upgrade", "a\0b"), { code: "ERR_INVALID_CHAR" });
   });
 
-  it("keeps Host and hop-by-hop headers aside (requests: TE only if trailers; responses: proxy-auth too)", () => {
+  it("keeps Host and hop-by-hop headers aside (Envoy's set; requests: TE only if trailers, Expect: 100-continue)", () => {
     const lines = "Host: a\r\nhost: b\r\nConnection: keep-alive\r\nconnection: Upgrade\r\nKeep-Alive: 5\r\nTE: trailers\r\nTransfer-Encoding: chunked\r\nUpgrade: websocket\r\nExpect: 100-continue\r\nProxy-Authorization: x\r\nX-A: 1\r\n";
     const h: http.IncomingHttpHeaders = {};
     const hop = new HopHeaders();
@@ -74,7 +74,7 @@ describe("http1 codec header lines", () => {
     const r: http.IncomingHttpHeaders = {};
     hop.clear();
     assert.equal(parseEndToEnd(lines, 0, lines.length - 2, r, hop, false), 11);
-    assert.deepEqual(r, { host: "a", expect: "100-continue", "x-a": "1" });
+    assert.deepEqual(r, { host: "a", te: "trailers", expect: "100-continue", "proxy-authorization": "x", "x-a": "1" });
     const dup = "Content-Length: 1\r\ncontent-length: 1\r\n";
     assert.equal(parseEndToEnd(dup, 0, dup.length - 2, {}, hop, true), -1);
     // Expectations other than 100-continue are end-to-end (Envoy forwards them).
@@ -84,6 +84,13 @@ describe("http1 codec header lines", () => {
     assert.equal(parseEndToEnd(other, 0, other.length - 2, o, hop, true), 1);
     assert.deepEqual(o, { expect: "something" });
     assert.equal(hop.expect, false);
+    // The one list, as the other paths (HTTP/2, the router) apply it.
+    assert.deepEqual([...HOP_BY_HOP].sort(), ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
+    const req = (n: string, v: string) => requestHopByHop(n, v);
+    assert.deepEqual(
+      [req("te", "trailers"), req("te", "gzip"), req("http2-settings", "x"), req("expect", "100-Continue"), req("expect", "x"), req("trailer", "x"), req("proxy-authorization", "x"), req("upgrade", "ws")],
+      [false, true, true, true, false, false, false, true],
+    );
   });
 
   it("adds repeated header lines like IncomingMessage", () => {
