@@ -4,28 +4,22 @@
 // codec rules, RFC 9112 where Envoy is laxer) — answers what it refuses itself (400, 426, 431, 501,
 // as Envoy's codec, then closes the connection), answers `Expect: 100-continue`, streams
 // Content-Length and chunked request bodies, hands an upgrade (WebSocket, CONNECT) its raw socket
-// (h1-upgrade.ts: the bytes after the head are the upgrade's payload, never a request), writes the
-// response head and body in as few writes as possible (head and first body chunk together), and
-// keeps the connection alive (pipelined requests are answered in order).
-//
-// Response framing follows node:http: Content-Length when given, else chunked (HTTP/1.1) or
-// until close (HTTP/1.0); a Date header when none is set; `connection: close` when the connection
-// will close (the request asked for it, HTTP/1.0 without keep-alive, the listener drains, or — as
-// in Envoy — the response starts before the request body finished arriving: the rest of the body
-// is then dropped and the connection closed after the response, never read as a next request).
+// (h1-upgrade.ts: the bytes after the head are the upgrade's payload, never a request), writes
+// responses (h1-response.ts) and keeps the connection alive (pipelined requests are answered in
+// order).
 //
 // Bounded: a head larger than max_request_headers_kb is refused as soon as it is (431), a head
 // arriving in pieces costs O(n) however it is split, pipelined bytes past 64 KiB pause the socket,
 // and after a refusal or a close-delimited response the rest is read and dropped for at most
 // Envoy's delayed close timeout.
-import type * as http from "node:http";
 import type * as net from "node:net";
-import { ChunkedDecoder, CRLFCRLF, encodeChunk, HeadBuffer, hasBareLf, HopHeaders, httpDate, LAST_CHUNK, serializeHeaders, statusLine } from "../http1/codec.js";
+import { ChunkedDecoder, CRLFCRLF, HeadBuffer, hasBareLf, HopHeaders } from "../http1/codec.js";
 import { TimerEntry, timerList } from "../../core/timers.js";
 import { checkRequestLine, Framing, type H1CodecSettings, type HeadError, parseRequestHead, type RequestHead } from "./h1-request.js";
+import { H1Response, type H1ResponseConnection } from "./h1-response.js";
 import { UpgradeDownstream } from "./h1-upgrade.js";
 import { LOCAL_REPLIES } from "./local-reply.js";
-import { type BodySource, Downstream, type DownstreamProtocol } from "./router.js";
+import type { BodySource, Downstream } from "./router.js";
 
 /** node:http's keepAliveTimeout as the HCM configures it, and its default headersTimeout. */
 const KEEP_ALIVE_MS = 3_600_000;
@@ -39,8 +33,6 @@ const keepAliveTimers = timerList(KEEP_ALIVE_MS);
 const DELAYED_CLOSE_MS = 1000;
 /** Pipelined bytes kept while a response is in progress before the socket is paused. */
 const MAX_PIPELINED = 64 * 1024;
-/** Response bodies up to this size are copied into one buffer with the head (one write). */
-const COALESCE_MAX = 16 * 1024;
 const CONTINUE = Buffer.from("HTTP/1.1 100 Continue\r\n\r\n", "latin1");
 const EMPTY = Buffer.alloc(0);
 
@@ -158,139 +150,8 @@ class H1Body implements BodySource {
   }
 }
 
-/** The response side of one fast-path request. */
-export class H1Response extends Downstream {
-  private sent = false;
-  private ended = false;
-  private _gone = false;
-  private resetByUs = false;
-  private chunked = false;
-  private bodyAllowed = true;
-  private pendingHead: string | undefined = undefined;
-
-  constructor(
-    private readonly conn: H1ServerConnection,
-    readonly protocol: DownstreamProtocol,
-    /** The connection stays open after this response. */
-    public keepAlive: boolean,
-    private readonly isHead: boolean,
-  ) {
-    super();
-  }
-
-  get headersSent(): boolean {
-    return this.sent;
-  }
-
-  get gone(): boolean {
-    return this._gone;
-  }
-
-  /** @internal the response is fully written (or abandoned). */
-  get finished(): boolean {
-    return this.ended;
-  }
-
-  respond(status: number, headers: http.OutgoingHttpHeaders, endStream: boolean): void {
-    const socket = this.conn.socket;
-    if (socket.destroyed || this.sent) return;
-    let head = serializeHeaders(headers, statusLine(status));
-    this.sent = true;
-    this.touch();
-    if (headers.date === undefined) head += "date: " + httpDate() + "\r\n";
-    const noBody = this.isHead || status === 204 || status === 304 || status < 200;
-    this.bodyAllowed = !noBody;
-    // A response before the request body finished arriving: the connection cannot be reused
-    // (Envoy: connection: close, then the connection closes once the response is out).
-    if (this.respondsEarly()) this.keepAlive = false;
-    if (!noBody && headers["content-length"] === undefined) {
-      if (this.protocol === "HTTP/1.1") {
-        head += "transfer-encoding: chunked\r\n";
-        this.chunked = true;
-      } else this.keepAlive = false; // HTTP/1.0: the body runs until close
-    }
-    if (!this.keepAlive) head += "connection: close\r\n";
-    else if (this.protocol === "HTTP/1.0") head += "connection: keep-alive\r\n";
-    this.pendingHead = head + "\r\n";
-    if (endStream) this.end();
-  }
-
-  write(chunk: Buffer): boolean {
-    const socket = this.conn.socket;
-    if (socket.destroyed || this.ended) return true;
-    this.touch();
-    const head = this.pendingHead;
-    if (!this.bodyAllowed || chunk.length === 0) {
-      if (head !== undefined) {
-        this.pendingHead = undefined;
-        return socket.write(head, "latin1");
-      }
-      return true;
-    }
-    if (head === undefined) return socket.write(this.chunked ? encodeChunk(chunk) : chunk);
-    this.pendingHead = undefined;
-    if (chunk.length > COALESCE_MAX) {
-      socket.cork();
-      socket.write(head, "latin1");
-      const ok = socket.write(this.chunked ? encodeChunk(chunk) : chunk);
-      socket.uncork();
-      return ok;
-    }
-    // Head and body in one buffer: one write, one segment.
-    const size = this.chunked ? chunk.length.toString(16) : "";
-    const extra = this.chunked ? size.length + 4 : 0;
-    const out = Buffer.allocUnsafe(head.length + extra + chunk.length);
-    let at = out.write(head, 0, "latin1");
-    if (this.chunked) {
-      at += out.write(size, at, "latin1");
-      out[at++] = 13;
-      out[at++] = 10;
-    }
-    at += chunk.copy(out, at);
-    if (this.chunked) {
-      out[at++] = 13;
-      out[at] = 10;
-    }
-    return socket.write(out);
-  }
-
-  end(): void {
-    // HTTP/1.1 trailers are dropped (Envoy's default: enable_trailers is off).
-    if (this.ended) return;
-    this.ended = true;
-    const socket = this.conn.socket;
-    if (!socket.destroyed) {
-      const head = this.pendingHead;
-      this.pendingHead = undefined;
-      const last = this.chunked && this.bodyAllowed;
-      if (head !== undefined) socket.write(last ? head + "0\r\n\r\n" : head, "latin1");
-      else if (last) socket.write(LAST_CHUNK);
-    }
-    this.conn.responseDone(this);
-  }
-
-  reset(): void {
-    this.resetByUs = true;
-    this.ended = true;
-    this.conn.socket.destroy();
-  }
-
-  /** @internal the socket is writable again. */
-  drained(): void {
-    this.emitDrain();
-  }
-
-  /** @internal the connection closed before this response finished. */
-  closed(): void {
-    if (this.ended || this.resetByUs) return;
-    this.ended = true;
-    this._gone = true;
-    this.emitGone();
-  }
-}
-
 /** One downstream HTTP/1.x connection. */
-export class H1ServerConnection {
+export class H1ServerConnection implements H1ResponseConnection {
   /** Unparsed bytes: a partial request head, or requests pipelined behind the current one. */
   private buf: Buffer | undefined = undefined;
   /** Where `buf` grows when bytes arrive in pieces (copies double: O(n) for a trickled head). */
