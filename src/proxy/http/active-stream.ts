@@ -8,37 +8,16 @@ import type * as http from "node:http";
 import type { AccessLog } from "../access-log.js";
 import type { ConnectionInfo } from "../listeners.js";
 import type { Counter, Gauge } from "../stats.js";
-import { type TimerEntry, timerList } from "../upstream/timers.js";
+import { type TimerEntry, timerList } from "../../core/timers.js";
 import { type Activity, type BodySource, type Downstream, type DownstreamProtocol, type Reply, RequestBody, sendLocalReply, StreamAbort } from "./downstream.js";
 import type { FilterRequest, StreamResult } from "./filter.js";
 import { FilterManager, type FilterStreamHost } from "./filter-manager.js";
+import type { DownstreamRequest } from "./downstream-request.js";
 import type { HcmConfig } from "./hcm-config.js";
+import { requestHopByHop } from "../http1/codec.js";
 import { LOCAL_REPLIES } from "./local-reply.js";
 import { formatGrpcTimeout, parseGrpcTimeout } from "../../core/grpc.js";
 import { type ResolvedRoute, resolveRoute, type RouteTable } from "./route-glue.js";
-
-/** One downstream request, protocol-neutral (HTTP/1 request line + Host, or HTTP/2 pseudo-headers). */
-export interface DownstreamRequest {
-  protocol: DownstreamProtocol;
-  method: string;
-  authority: string;
-  path: string;
-  scheme: string;
-  /** Regular headers (lowercase; no pseudo-headers). */
-  headers: http.IncomingHttpHeaders;
-  /**
-   * `headers` holds no Host and no hop-by-hop header (the HTTP/1 fast path parses them aside):
-   * the stream uses the object itself as the upstream request's headers instead of a filtered copy.
-   */
-  endToEnd?: boolean;
-  /** The body, or undefined when the request has none (END_STREAM on HEADERS, no length). */
-  body: BodySource | undefined;
-  remote: string;
-  /** The connection the request came on. */
-  connection: ConnectionInfo;
-  /** The Upgrade header value of an HTTP/1.1 upgrade request. */
-  upgrade?: string;
-}
 
 /** What a stream needs from its connection manager. */
 export interface StreamOwner {
@@ -53,14 +32,15 @@ export interface StreamOwner {
   readonly rqMaxDurationReached: Counter;
   readonly rqResponseBeforeRqComplete: Counter;
   readonly cxUpgrades: Counter;
+  readonly cxProtocolError: Counter;
 }
 
-/** Headers not forwarded: hop-by-hop, and Expect (Envoy answers 100-continue itself). */
-const HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "expect", "http2-settings"]);
 
 /** Envoy's table: a route's upgrade_configs entry overrides the HCM's. */
 function upgradeAllowed(cfg: HcmConfig, value: string, action: { kind: string; upgradeConfigs?: Readonly<Record<string, boolean>> }): boolean {
   const type = value.toLowerCase();
+  // CONNECT tunnelling is not implemented: a config enabling it is refused when it arrives.
+  if (type === "connect") return false;
   const route = action.kind === "route" ? action.upgradeConfigs?.[type] : undefined;
   if (route !== undefined) return route;
   return cfg.upgradeConfigs[type] === true;
@@ -101,7 +81,7 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
       headers = {};
       for (const k in rh) {
         const v = rh[k];
-        if (v === undefined || k === "host" || (HOP.has(k) && !(k === "te" && String(v).toLowerCase() === "trailers"))) continue;
+        if (v === undefined || k === "host" || requestHopByHop(k, v)) continue;
         headers[k] = v;
       }
     }
@@ -209,6 +189,23 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
   private get requestComplete(): boolean {
     const b = this.body;
     return b === undefined || b.ended;
+  }
+
+  /** A request the downstream codec refused: its local reply, counted and logged; nothing is routed. */
+  reject(reply: Reply): void {
+    const owner = this.owner;
+    owner.rqTotal.inc();
+    owner.rqActive.inc();
+    this.filters = new FilterManager(this, []);
+    this.makeBody(undefined);
+    this.filters.hcmLocalReply(reply);
+  }
+
+  /** Activity: the downstream codec found the request broken mid-stream (a codec error, as Envoy's). */
+  codecError(reply: Reply): void {
+    if (this.finished) return;
+    this.owner.cxProtocolError.inc();
+    this.stopWith(reply);
   }
 
   run(): void {

@@ -18,6 +18,8 @@ export interface Activity {
   touch(): void;
   /** A response starts before the downstream finished the request (downstream_rq_response_before_rq_complete). */
   responseBeforeRequestComplete?(): void;
+  /** The downstream codec found the request broken mid-stream: stop with `reply` (or reset a started response). */
+  codecError?(reply: Reply): void;
 }
 
 /** How far the downstream got with its request (the HCM's RequestBody): `ended` once all of it arrived. */

@@ -1,77 +1,60 @@
-// The HCM's HTTP/1.x fast path: a hand-written server codec for plain requests on a downstream
-// connection (node:http's server costs more per request than the rest of the proxy). It parses
-// the request head, streams Content-Length and chunked request bodies, writes the response head
-// and body in as few writes as possible (head and first body chunk together), and keeps the
-// connection alive (pipelined requests are answered in order).
+// The HCM's HTTP/1.x codec (downstream): a hand-written server for every HTTP/1 request on a
+// downstream connection (node:http's server costs more per request than the rest of the proxy, and
+// parses more loosely than Envoy). It reads the request head — strictly (h1-request.ts: Envoy's
+// codec rules, RFC 9112 where Envoy is laxer) — answers what it refuses itself (400, 426, 431, 501,
+// as Envoy's codec, then closes the connection), answers `Expect: 100-continue`, streams
+// Content-Length and chunked request bodies, hands an upgrade (WebSocket, CONNECT) its raw socket
+// (h1-upgrade.ts: the bytes after the head are the upgrade's payload, never a request), writes
+// responses (h1-response.ts) and keeps the connection alive (pipelined requests are answered in
+// order).
 //
-// Anything unusual goes to node:http instead, for the rest of the connection's life: the bytes
-// read so far are put back and the socket is handed to the HCM's node:http server — Upgrade
-// (WebSocket, h2c), Expect (100-continue), CONNECT and other methods, absolute-form targets other
-// than http(s), any transfer coding but chunked, an invalid Content-Length, a malformed head or
-// one larger than max_request_headers_kb (node answers 400 / 431 exactly as before). The hand-over
-// only happens between requests, so no request is ever split between the two.
-//
-// Response framing follows node:http: Content-Length when given, else chunked (HTTP/1.1) or
-// until close (HTTP/1.0); a Date header when none is set; `connection: close` when the connection
-// will close (the request asked for it, HTTP/1.0 without keep-alive, the listener drains, or — as
-// in Envoy — the response starts before the request body finished arriving: the rest of the body
-// is then dropped and the connection closed after the response, never read as a next request).
-import type * as http from "node:http";
+// Bounded: a head larger than max_request_headers_kb is refused as soon as it is (431), a head
+// arriving in pieces costs O(n) however it is split, pipelined bytes past 64 KiB pause the socket,
+// and after a refusal or a close-delimited response the rest is read and dropped for at most
+// Envoy's delayed close timeout.
 import type * as net from "node:net";
-import { ChunkedDecoder, encodeChunk, hasToken, HopHeaders, httpDate, invalidHead, LAST_CHUNK, parseContentLength, parseEndToEnd, serializeHeaders, statusLine } from "../upstream/h1-codec.js";
-import { TimerEntry, timerList } from "../upstream/timers.js";
-import { type BodySource, Downstream, type DownstreamProtocol } from "./downstream.js";
+import { ChunkedDecoder, CRLFCRLF, HeadBuffer, hasBareLf, HopHeaders } from "../http1/codec.js";
+import { TimerEntry, timerList } from "../../core/timers.js";
+import { checkRequestLine, Framing, type H1CodecSettings, type HeadError, parseRequestHead, type RequestHead } from "./h1-request.js";
+import { H1Response, type H1ResponseConnection } from "./h1-response.js";
+import { UpgradeDownstream } from "./h1-upgrade.js";
+import { LOCAL_REPLIES } from "./local-reply.js";
+import type { BodySource, Downstream } from "./downstream.js";
 
-const CRLFCRLF = Buffer.from("\r\n\r\n", "latin1");
-/** Methods the fast path serves (others go to node:http). */
-const METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"]);
 /** node:http's keepAliveTimeout as the HCM configures it, and its default headersTimeout. */
 const KEEP_ALIVE_MS = 3_600_000;
 const HEADERS_TIMEOUT_MS = 60_000;
-const ABSOLUTE = /^https?:\/\//i;
-/** A request target the fast path leaves to node:http (anything but visible ASCII). */
-const TARGET_INVALID = /[^\x21-\x7e]/;
 const keepAliveTimers = timerList(KEEP_ALIVE_MS);
 /**
  * Envoy's delayed_close_timeout (1 s): after a response sent while the request body was still
- * arriving, the rest of the body is read and dropped for this long (so the peer reads the response
- * rather than a reset), then the connection is closed.
+ * arriving, or after a refused request, the rest is read and dropped for this long (so the peer
+ * reads the response rather than a reset), then the connection is closed.
  */
 const DELAYED_CLOSE_MS = 1000;
 /** Pipelined bytes kept while a response is in progress before the socket is paused. */
 const MAX_PIPELINED = 64 * 1024;
-/** Response bodies up to this size are copied into one buffer with the head (one write). */
-const COALESCE_MAX = 16 * 1024;
+const CONTINUE = Buffer.from("HTTP/1.1 100 Continue\r\n\r\n", "latin1");
+const EMPTY = Buffer.alloc(0);
 
-/** One parsed request, as the HCM takes it. */
+/** One request the codec accepted, as the HCM takes it. */
 export interface H1Request {
-  protocol: DownstreamProtocol;
-  method: string;
-  /** Request target as sent (origin-form, or absolute-form http(s)://…). */
-  target: string;
-  /** The Host header ("" when absent). */
-  host: string;
-  /**
-   * The end-to-end headers only: Host and the hop-by-hop headers (Connection, Keep-Alive,
-   * Transfer-Encoding, TE unless "trailers", Trailer, Proxy-Connection, HTTP2-Settings) are
-   * left out, so the HCM can send this very object upstream.
-   */
-  headers: http.IncomingHttpHeaders;
+  head: RequestHead;
   body: BodySource | undefined;
 }
 
-
-
 /** What the connection needs from the HCM. */
 export interface H1ServerHost {
-  readonly maxRequestHeadersBytes: number;
+  readonly h1: H1CodecSettings;
   /** The listener drains: new requests get `connection: close`. */
   readonly draining: boolean;
-  /** A request is ready (its body, if any, streams through `req.body`). */
-  onH1Request(conn: H1ServerConnection, req: H1Request, ds: H1Response): void;
-  /** Hand the socket (with `data` put back) to node:http. */
-  handOver(socket: net.Socket, data: Buffer | undefined): void;
-  /** The connection is gone (closed or handed over). */
+  /**
+   * A request is ready (its body, if any, streams through `req.body`); `ds` is an H1Response, or
+   * for an upgrade an UpgradeDownstream that owns the socket from now on.
+   */
+  onH1Request(conn: H1ServerConnection, req: H1Request, ds: Downstream): void;
+  /** A request the codec refused: the HCM answers it on `ds` (which closes the connection), counts and logs it. */
+  onH1Reject(conn: H1ServerConnection, err: HeadError, ds: H1Response): void;
+  /** The connection is gone (closed or upgraded). */
   forget(conn: H1ServerConnection): void;
 }
 
@@ -167,146 +150,24 @@ class H1Body implements BodySource {
   }
 }
 
-/** The response side of one fast-path request. */
-export class H1Response extends Downstream {
-  private sent = false;
-  private ended = false;
-  private _gone = false;
-  private resetByUs = false;
-  private chunked = false;
-  private bodyAllowed = true;
-  private pendingHead: string | undefined = undefined;
-
-  constructor(
-    private readonly conn: H1ServerConnection,
-    readonly protocol: DownstreamProtocol,
-    /** The connection stays open after this response. */
-    public keepAlive: boolean,
-    private readonly isHead: boolean,
-  ) {
-    super();
-  }
-
-  get headersSent(): boolean {
-    return this.sent;
-  }
-
-  get gone(): boolean {
-    return this._gone;
-  }
-
-  /** @internal the response is fully written (or abandoned). */
-  get finished(): boolean {
-    return this.ended;
-  }
-
-  respond(status: number, headers: http.OutgoingHttpHeaders, endStream: boolean): void {
-    const socket = this.conn.socket;
-    if (socket.destroyed || this.sent) return;
-    let head = serializeHeaders(headers, statusLine(status));
-    this.sent = true;
-    this.touch();
-    if (headers.date === undefined) head += "date: " + httpDate() + "\r\n";
-    const noBody = this.isHead || status === 204 || status === 304 || status < 200;
-    this.bodyAllowed = !noBody;
-    // A response before the request body finished arriving: the connection cannot be reused
-    // (Envoy: connection: close, then the connection closes once the response is out).
-    if (this.respondsEarly()) this.keepAlive = false;
-    if (!noBody && headers["content-length"] === undefined) {
-      if (this.protocol === "HTTP/1.1") {
-        head += "transfer-encoding: chunked\r\n";
-        this.chunked = true;
-      } else this.keepAlive = false; // HTTP/1.0: the body runs until close
-    }
-    if (!this.keepAlive) head += "connection: close\r\n";
-    else if (this.protocol === "HTTP/1.0") head += "connection: keep-alive\r\n";
-    this.pendingHead = head + "\r\n";
-    if (endStream) this.end();
-  }
-
-  write(chunk: Buffer): boolean {
-    const socket = this.conn.socket;
-    if (socket.destroyed || this.ended) return true;
-    this.touch();
-    const head = this.pendingHead;
-    if (!this.bodyAllowed || chunk.length === 0) {
-      if (head !== undefined) {
-        this.pendingHead = undefined;
-        return socket.write(head, "latin1");
-      }
-      return true;
-    }
-    if (head === undefined) return socket.write(this.chunked ? encodeChunk(chunk) : chunk);
-    this.pendingHead = undefined;
-    if (chunk.length > COALESCE_MAX) {
-      socket.cork();
-      socket.write(head, "latin1");
-      const ok = socket.write(this.chunked ? encodeChunk(chunk) : chunk);
-      socket.uncork();
-      return ok;
-    }
-    // Head and body in one buffer: one write, one segment.
-    const size = this.chunked ? chunk.length.toString(16) : "";
-    const extra = this.chunked ? size.length + 4 : 0;
-    const out = Buffer.allocUnsafe(head.length + extra + chunk.length);
-    let at = out.write(head, 0, "latin1");
-    if (this.chunked) {
-      at += out.write(size, at, "latin1");
-      out[at++] = 13;
-      out[at++] = 10;
-    }
-    at += chunk.copy(out, at);
-    if (this.chunked) {
-      out[at++] = 13;
-      out[at] = 10;
-    }
-    return socket.write(out);
-  }
-
-  end(): void {
-    // HTTP/1.1 trailers are dropped (Envoy's default: enable_trailers is off).
-    if (this.ended) return;
-    this.ended = true;
-    const socket = this.conn.socket;
-    if (!socket.destroyed) {
-      const head = this.pendingHead;
-      this.pendingHead = undefined;
-      const last = this.chunked && this.bodyAllowed;
-      if (head !== undefined) socket.write(last ? head + "0\r\n\r\n" : head, "latin1");
-      else if (last) socket.write(LAST_CHUNK);
-    }
-    this.conn.responseDone(this);
-  }
-
-  reset(): void {
-    this.resetByUs = true;
-    this.ended = true;
-    this.conn.socket.destroy();
-  }
-
-  /** @internal the socket is writable again. */
-  drained(): void {
-    this.emitDrain();
-  }
-
-  /** @internal the connection closed before this response finished. */
-  closed(): void {
-    if (this.ended || this.resetByUs) return;
-    this.ended = true;
-    this._gone = true;
-    this.emitGone();
-  }
-}
-
-/** One downstream HTTP/1.x connection on the fast path. */
-export class H1ServerConnection {
+/** One downstream HTTP/1.x connection. */
+export class H1ServerConnection implements H1ResponseConnection {
   /** Unparsed bytes: a partial request head, or requests pipelined behind the current one. */
   private buf: Buffer | undefined = undefined;
+  /** Where `buf` grows when bytes arrive in pieces (copies double: O(n) for a trickled head). */
+  private readonly grow = new HeadBuffer();
+  private growing = false;
+  /** How far `buf` was searched for the end of a head without finding it. */
+  private scanned = 0;
+  /** The request line of the head in `buf` was checked (a bad one is answered before the head ends). */
+  private lineChecked = false;
   private active: H1Response | undefined = undefined;
   /** The current request's body while it is still arriving. */
   private body: H1Body | undefined = undefined;
   private processing = false;
-  private handedOver = false;
+  /** The socket left this codec (an upgrade took it). */
+  private detached = false;
+  /** No more requests: the connection closes after the response in progress; what arrives is dropped. */
   private closed = false;
   private pausedForPipeline = false;
   /**
@@ -319,7 +180,7 @@ export class H1ServerConnection {
   private servedAtArm = 0;
   /** node:http's headersTimeout (60 s) for a request head that is still incomplete. */
   private headersTimer: TimerEntry | undefined = undefined;
-  /** The delayed close after a response that came before the end of its request's body. */
+  /** The delayed close after a response that ends the connection while the peer may still send. */
   private closeTimer: TimerEntry | undefined = undefined;
   private readonly hop = new HopHeaders();
   private readonly onDataFn = (c: Buffer) => this.onData(c);
@@ -356,25 +217,23 @@ export class H1ServerConnection {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.closed) return; // closing: the rest is dropped
     const body = this.body;
     if (body !== undefined) {
       const end = body.feed(chunk, 0);
       if (end === -1) return;
       this.body = undefined;
-      if (end === -2) {
-        this.socket.destroy(); // broken chunked framing mid-request
-        return;
-      }
+      if (end === -2) return this.bodyError();
       if (end >= chunk.length) {
         if (this.active === undefined) this.waitForRequest();
         return;
       }
       chunk = chunk.subarray(end);
     }
-    this.buf = this.buf === undefined ? chunk : Buffer.concat([this.buf, chunk]);
+    this.push(chunk);
     if (this.active !== undefined) {
       // Pipelined: answered once the current response is done.
-      if (this.buf.length > MAX_PIPELINED && !this.pausedForPipeline) {
+      if (this.buf!.length > MAX_PIPELINED && !this.pausedForPipeline) {
         this.pausedForPipeline = true;
         this.socket.pause();
       }
@@ -383,62 +242,87 @@ export class H1ServerConnection {
     this.process();
   }
 
+  /** Appends to `buf`: the first piece is kept as it is (no copy), later ones grow a copy. */
+  private push(chunk: Buffer): void {
+    if (this.buf === undefined) {
+      this.buf = chunk;
+      return;
+    }
+    if (!this.growing) {
+      this.grow.clear();
+      this.grow.append(this.buf);
+      this.growing = true;
+    }
+    this.grow.append(chunk);
+    this.buf = this.grow.bytes;
+  }
+
+  /** `buf` now starts at `rest` (bytes after the head, or undefined). */
+  private consumed(rest: Buffer | undefined): void {
+    this.buf = rest;
+    this.growing = false;
+    this.scanned = 0;
+    this.lineChecked = false;
+  }
+
   /** Parses and starts requests from `buf` while no response is in progress. */
   private process(): void {
     if (this.processing) return;
     this.processing = true;
     try {
-      while (this.buf !== undefined && this.active === undefined && this.body === undefined && !this.handedOver && !this.closed) {
+      while (this.buf !== undefined && this.active === undefined && this.body === undefined && !this.detached && !this.closed) {
         if (!this.next()) break;
       }
     } finally {
       this.processing = false;
     }
-    if (this.active === undefined && this.body === undefined && !this.handedOver && !this.closed) this.waitForRequest();
+    if (this.active === undefined && this.body === undefined && !this.detached && !this.closed) this.waitForRequest();
   }
 
-  /** One request from `buf`; false when more bytes are needed (or the socket was handed over). */
+  /** One request from `buf`; false when more bytes are needed (or the connection stops reading requests). */
   private next(): boolean {
     const buf = this.buf!;
-    const max = this.host.maxRequestHeadersBytes;
-    const end = buf.indexOf(CRLFCRLF);
+    const settings = this.host.h1;
+    const max = settings.maxRequestHeadersBytes;
+    const end = buf.indexOf(CRLFCRLF, this.scanned);
     if (end < 0) {
-      if (buf.length > max) this.handOver();
+      const from = this.scanned;
+      this.scanned = Math.max(0, buf.length - 3);
+      // Refused before the head is complete: too large, or a request line that cannot be served
+      // (HTTP/0.9 has nothing after it), or a bare LF (the head would never end with CRLFCRLF).
+      if (buf.length > max) return this.reject({ status: 431, details: "http1.headers_too_large", method: "", path: "", protocol: "HTTP/1.1" });
+      if (!this.lineChecked) {
+        const le = buf.indexOf(10, from);
+        if (le >= 0) {
+          this.lineChecked = true;
+          if (le === 0 || buf[le - 1] !== 13) return this.reject({ status: 400, details: "http1.codec_error", method: "", path: "", protocol: "HTTP/1.1" });
+          const bad = checkRequestLine(buf.toString("latin1", 0, le - 1), settings);
+          if (bad !== undefined) return this.reject(bad);
+        }
+      }
+      if (hasBareLf(buf, from)) return this.reject({ status: 400, details: "http1.codec_error", method: "", path: "", protocol: "HTTP/1.1" });
       return false;
     }
-    if (end + 4 > max) return this.handOver();
-    const s = buf.toString("latin1", 0, end + 2);
-    const req = this.parseHead(s);
-    if (req === undefined) return this.handOver();
-    const h = req.headers;
-    const hop = this.hop;
-    // Framing: Content-Length or chunked; anything else is node:http's.
-    let body: H1Body | undefined;
-    const te = hop.transferEncoding;
-    const cl = h["content-length"];
-    if (te !== undefined) {
-      if (cl !== undefined || req.protocol !== "HTTP/1.1" || te.toLowerCase() !== "chunked") return this.handOver();
-      body = new H1Body(this, 0, true);
-    } else if (cl !== undefined) {
-      const n = parseContentLength(cl);
-      if (n < 0) return this.handOver();
-      if (n > 0) body = new H1Body(this, n, false);
-    }
+    if (end + 4 > max) return this.reject({ status: 431, details: "http1.headers_too_large", method: "", path: "", protocol: "HTTP/1.1" });
+    const head = parseRequestHead(buf.toString("latin1", 0, end + 2), settings, this.hop);
+    if ("status" in head) return this.reject(head);
     const rest = end + 4 < buf.length ? buf.subarray(end + 4) : undefined;
-    this.buf = undefined;
+    this.consumed(undefined);
     this.served++;
     this.headersTimer?.cancel();
-    const keepAlive = !this.host.draining && (req.protocol === "HTTP/1.1" ? !hasToken(hop.connection, "close") : hasToken(hop.connection, "keep-alive"));
-    const ds = new H1Response(this, req.protocol, keepAlive, req.method === "HEAD");
-    this.active = ds;
-    req.body = body;
+    if (head.upgrade !== undefined) return this.upgrade(head, rest);
+    let body: H1Body | undefined;
+    if (head.framing !== Framing.None) body = new H1Body(this, head.length, head.framing === Framing.Chunked);
+    if (head.expectContinue && body !== undefined) this.socket.write(CONTINUE);
+    const ds = new H1Response(this, head.protocol, head.keepAlive && !this.host.draining, head.method === "HEAD");
     if (body !== undefined) {
       this.body = body;
       if (rest !== undefined) {
         const bend = body.feed(rest, 0);
         if (bend === -2) {
-          this.socket.destroy();
-          return false;
+          // Broken framing in the bytes that came with the head: refused before anything is routed.
+          this.body = undefined;
+          return this.reject({ status: 400, details: "http1.codec_error", method: head.method, path: head.path, protocol: head.protocol });
         }
         if (bend >= 0) {
           this.body = undefined;
@@ -446,8 +330,9 @@ export class H1ServerConnection {
         }
       }
     } else if (rest !== undefined) this.buf = rest;
+    this.active = ds;
     try {
-      this.host.onH1Request(this, req, ds);
+      this.host.onH1Request(this, { head, body }, ds);
     } catch {
       this.socket.destroy(); // never a crash for one request
       return false;
@@ -455,47 +340,73 @@ export class H1ServerConnection {
     return true;
   }
 
-  /** The request line and headers (s ends with the last header line's CRLF), or undefined for node:http. */
-  private parseHead(s: string): H1Request | undefined {
-    const le = s.indexOf("\r\n");
-    const sp1 = s.indexOf(" ");
-    if (sp1 <= 0 || sp1 > le) return undefined;
-    const method = s.slice(0, sp1);
-    if (!METHODS.has(method)) return undefined;
-    const sp2 = s.indexOf(" ", sp1 + 1);
-    if (sp2 < 0 || sp2 > le || le - sp2 !== 9) return undefined;
-    // HTTP/1.1 or HTTP/1.0
-    if (!s.startsWith("HTTP/1.", sp2 + 1)) return undefined;
-    const minor = s.charCodeAt(sp2 + 8);
-    if (minor !== 49 && minor !== 48) return undefined;
-    const target = s.slice(sp1 + 1, sp2);
-    const c0 = target.charCodeAt(0);
-    if (c0 !== 47 /* / */ && !ABSOLUTE.test(target)) return undefined;
-    if (TARGET_INVALID.test(target)) return undefined;
-    if (invalidHead(s)) return undefined;
-    const headers: http.IncomingHttpHeaders = {};
-    const hop = this.hop;
-    hop.clear();
-    if (!parseEndToEnd(s, le + 2, s.length - 2, headers, hop, true)) return undefined;
-    if (hop.upgrade !== undefined || hop.expect || hasToken(hop.connection, "upgrade")) return undefined;
-    return { protocol: minor === 49 ? "HTTP/1.1" : "HTTP/1.0", method, target, host: hop.host ?? "", headers, body: undefined };
+  /**
+   * A request the codec refuses: answered (with `connection: close`) by the HCM, then the
+   * connection closes; nothing after the refused head is ever read as a request.
+   */
+  private reject(err: HeadError): false {
+    this.consumed(undefined);
+    this.grow.clear();
+    this.headersTimer?.cancel();
+    const ds = new H1Response(this, err.protocol, false, err.method === "HEAD");
+    this.active = ds;
+    this.closed = true;
+    this.armDelayedClose();
+    try {
+      this.host.onH1Reject(this, err, ds);
+    } catch {
+      this.socket.destroy();
+    }
+    return false;
   }
 
-  /** node:http takes the socket from here (the bytes not consumed go with it). */
-  private handOver(): false {
-    this.handedOver = true;
-    const data = this.buf;
-    this.buf = undefined;
+  /**
+   * The request body's framing broke after the request was routed: as Envoy's codec error, a 400
+   * if the response has not started (the stream stops with it), else the response is reset.
+   */
+  private bodyError(): void {
+    const ds = this.active;
+    this.closed = true;
+    this.armDelayedClose();
+    const activity = ds?.activity;
+    if (ds === undefined || ds.finished || activity?.codecError === undefined) {
+      this.socket.destroy();
+      return;
+    }
+    ds.keepAlive = false;
+    activity.codecError(LOCAL_REPLIES.badRequest());
+  }
+
+  /**
+   * Upgrade mode: the socket leaves this codec for an UpgradeDownstream, paused, with the bytes
+   * read after the head (the upgrade's payload) — nothing on it is parsed as HTTP again.
+   */
+  private upgrade(head: RequestHead, rest: Buffer | undefined): false {
+    this.detach();
+    const ds = new UpgradeDownstream(this.socket, rest ?? EMPTY);
+    try {
+      this.host.onH1Request(this, { head, body: undefined }, ds);
+    } catch {
+      this.socket.destroy();
+    }
+    return false;
+  }
+
+  private detach(): void {
+    this.detached = true;
     this.idle.cancel();
     this.headersTimer?.cancel();
     const s = this.socket;
+    s.pause();
     s.removeListener("data", this.onDataFn);
     s.removeListener("drain", this.onDrainFn);
     s.removeListener("close", this.onCloseFn);
     s.removeListener("error", noop);
     this.host.forget(this);
-    this.host.handOver(s, data);
-    return false;
+  }
+
+  private armDelayedClose(): void {
+    if (this.closeTimer === undefined) this.closeTimer = timerList(DELAYED_CLOSE_MS).start(() => this.socket.destroy());
   }
 
   /** @internal the response is complete (or was reset). */
@@ -506,12 +417,13 @@ export class H1ServerConnection {
     if (body !== undefined) body.drop();
     if (!ds.keepAlive) {
       this.closed = true;
+      this.body = undefined;
       this.idle.cancel();
       this.headersTimer?.cancel();
       this.socket.end();
-      // The request body is still arriving: it is read and dropped until the peer closes, for at
-      // most the delayed close timeout.
-      if (body !== undefined) this.closeTimer = timerList(DELAYED_CLOSE_MS).start(() => this.socket.destroy());
+      // Whatever still arrives (the rest of a body, pipelined requests) is read and dropped until
+      // the peer closes, for at most the delayed close timeout.
+      this.armDelayedClose();
       return;
     }
     if (this.pausedForPipeline) {

@@ -5,17 +5,18 @@
 // arriving. The request side is the stream's pseudo-headers and its readable body.
 import type * as http from "node:http";
 import * as http2 from "node:http2";
+import { HOP_BY_HOP } from "../http1/codec.js";
 import { Downstream } from "./downstream.js";
 
-/** Headers HTTP/2 forbids (connection-specific) and pseudo-headers, dropped from what we send. */
-const H2_FORBIDDEN = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "http2-settings"]);
 
 export function h2SafeHeaders(h: http.OutgoingHttpHeaders | http.IncomingHttpHeaders | undefined): http2.OutgoingHttpHeaders {
   const out: http2.OutgoingHttpHeaders = {};
   if (!h) return out;
   for (const k in h) {
     const v = h[k];
-    if (v === undefined || k[0] === ":" || H2_FORBIDDEN.has(k)) continue;
+    // HTTP/2 forbids the connection-specific headers (RFC 9113 §8.2.2: the hop-by-hop set, and TE
+    // but for "trailers"); pseudo-headers are the codec's.
+    if (v === undefined || k[0] === ":" || HOP_BY_HOP.has(k) || (k === "te" && String(v).toLowerCase() !== "trailers")) continue;
     out[k] = v;
   }
   return out;

@@ -8,6 +8,7 @@ import type { StatsScope } from "../stats.js";
 import { XdsConfigError } from "../xds-error.js";
 import { DEFAULT_BUFFER_LIMIT } from "./downstream.js";
 import { type FilterRuntime, HTTP_FILTERS, type HttpFilterFactory } from "./filter.js";
+import { DEFAULT_H1_SETTINGS, type H1CodecSettings } from "./h1-request.js";
 import type { RouteTable } from "./route-table.js";
 import "./filters/index.js";
 
@@ -27,6 +28,8 @@ export interface HcmConfig {
   /** 0 disables (Envoy's default). */
   requestTimeoutMs: number;
   maxRequestHeadersBytes: number;
+  /** The HTTP/1 codec's settings (http_protocol_options, max_headers_count, max_request_headers_kb). */
+  http1: H1CodecSettings;
   /** The HTTP filter chain, in config order, the terminal filter last. */
   filters: readonly HttpFilterFactory[];
   /** upgrade_configs: upgrade type (lowercase) → enabled. */
@@ -90,6 +93,18 @@ export function hcmConfig(c: ProtoObject, path: string, ctx: HcmCompileContext):
   if (maxStreamDurationMs === undefined || !Number.isFinite(maxStreamDurationMs) || maxStreamDurationMs < 0) {
     throw new XdsConfigError(`${path}.commonHttpProtocolOptions.maxStreamDuration`, "expected a non-negative duration");
   }
+  if (upgradeConfigs.connect === true) throw new XdsConfigError(`${path}.upgradeConfigs`, "CONNECT tunnelling is not implemented");
+  const h1o = obj(c.httpProtocolOptions);
+  const maxHeadersCount = wrappedNum(common?.maxHeadersCount) ?? DEFAULT_H1_SETTINGS.maxRequestHeadersCount;
+  if (!Number.isInteger(maxHeadersCount) || maxHeadersCount < 1) throw new XdsConfigError(`${path}.commonHttpProtocolOptions.maxHeadersCount`, "expected at least 1");
+  const maxRequestHeadersBytes = (wrappedNum(c.maxRequestHeadersKb) ?? 60) * 1024;
+  const http1: H1CodecSettings = {
+    maxRequestHeadersBytes,
+    maxRequestHeadersCount: maxHeadersCount,
+    acceptHttp10: h1o?.acceptHttp10 === true,
+    defaultHostForHttp10: typeof h1o?.defaultHostForHttp10 === "string" ? h1o.defaultHostForHttp10 : "",
+    allowChunkedLength: h1o?.allowChunkedLength === true,
+  };
   const statPrefix = typeof c.statPrefix === "string" ? c.statPrefix : "";
   const serverName = typeof c.serverName === "string" && c.serverName ? c.serverName : "envoy";
   const bufferLimitBytes = ctx.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT;
@@ -101,7 +116,8 @@ export function hcmConfig(c: ProtoObject, path: string, ctx: HcmCompileContext):
     generateRequestId: obj(c.generateRequestId)?.value !== false,
     streamIdleTimeoutMs: durationMs(c.streamIdleTimeout) ?? 300_000,
     requestTimeoutMs: durationMs(c.requestTimeout) ?? 0,
-    maxRequestHeadersBytes: (wrappedNum(c.maxRequestHeadersKb) ?? 60) * 1024,
+    maxRequestHeadersBytes,
+    http1,
     filters: httpFilterChain(c, path, { serverName, bufferLimitBytes }, stats, ctx),
     upgradeConfigs,
     codecType: codec,

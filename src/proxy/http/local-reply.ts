@@ -41,8 +41,26 @@ export const LOCAL_REPLIES = {
   }),
   timeout: (): LocalReply => ({ status: 504, body: "upstream request timeout", flag: "UT", details: "upstream_response_timeout" }),
   faultAbort: (status: number): LocalReply => ({ status, body: "fault filter abort", flag: "FI", details: "fault_filter_abort" }),
-  badRequest: (): LocalReply => ({ status: 400, body: "Bad Request", flag: "DPE", details: "http1.codec_error" }),
-  headersTooLarge: (): LocalReply => ({ status: 431, body: "Request Header Fields Too Large", flag: "DPE", details: "http1.headers_too_large" }),
+  /**
+   * The upstream sent something that is not HTTP (a codec error on the upstream connection): Envoy
+   * resets the stream with reason protocol_error and answers 502 (router.cc onUpstreamReset).
+   */
+  upstreamProtocolError: (): LocalReply => ({
+    status: 502,
+    body: UPSTREAM_RESET + "protocol error",
+    flag: "UPE",
+    details: "upstream_reset_before_response_started{protocol_error}",
+  }),
+  // The HTTP/1 codec's refusals (codec_impl.cc sendProtocolError): Envoy answers with the status's
+  // reason phrase as the body, sets DPE, and closes the connection.
+  badRequest: (details = "http1.codec_error"): LocalReply => ({ status: 400, body: "Bad Request", flag: "DPE", details }),
+  headersTooLarge: (details = "http1.headers_too_large"): LocalReply => ({ status: 431, body: "Request Header Fields Too Large", flag: "DPE", details }),
+  /** A Transfer-Encoding other than chunked (or on a CONNECT). */
+  invalidTransferEncoding: (): LocalReply => ({ status: 501, body: "Not Implemented", flag: "DPE", details: "http1.invalid_transfer_encoding" }),
+  /** HTTP/1.0 or HTTP/0.9 while http_protocol_options.accept_http_10 is off (Envoy's default). */
+  lowVersion: (): LocalReply => ({ status: 426, body: "Upgrade Required", flag: "DPE", details: "low_version" }),
+  /** An HTTP/1.1 request without Host (conn_manager_impl.cc: no body, no flag). */
+  missingHost: (): LocalReply => ({ status: 400, body: "", details: "missing_host_header" }),
   /** The HCM's request_timeout (no response flag, as in Envoy). */
   requestTimeout: (requestComplete: boolean): LocalReply => ({ status: requestTimeoutCode(requestComplete), body: "request timeout", details: "request_overall_timeout" }),
   /** The HCM's stream_idle_timeout. */

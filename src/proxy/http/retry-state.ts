@@ -31,6 +31,9 @@ export function shouldRetry(plan: RetryPlan, o: AttemptOutcome): boolean {
       return on.has("connect-failure") || on.has("5xx") || on.has("gateway-error") || on.has("reset") || on.has("reset-before-request");
     case "reset":
       return on.has("reset") || on.has("reset-before-request") || on.has("5xx") || on.has("gateway-error") || (!!o.refused && on.has("refused-stream"));
+    case "protocol-error":
+      // A reset like any other for retry_on (router/retry_state_impl.cc wouldRetryFromReset).
+      return on.has("reset") || on.has("reset-before-request") || on.has("5xx") || on.has("gateway-error");
     case "per-try-timeout":
       return on.has("5xx") || on.has("gateway-error") || on.has("reset");
     case "response": {

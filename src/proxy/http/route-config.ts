@@ -239,6 +239,7 @@ export function compileRouteAction(a: P, path: string, vhost: CompiledVirtualHos
     if (!type) throw new XdsConfigError(at(up, "upgradeType"), "upgrade_type must not be empty");
     if (type in upgrades) throw new XdsConfigError(up, `Duplicate upgrade ${type}`);
     upgrades[type] = wrappedBool(u, "enabled", up) ?? true;
+    if (type === "connect" && upgrades[type]) throw new XdsConfigError(up, "CONNECT tunnelling is not implemented");
   });
 
   const msd = objField(a, "maxStreamDuration", path);

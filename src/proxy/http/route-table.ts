@@ -519,5 +519,3 @@ function compileRoute(r: P, index: number, path: string, vhost: CompiledVirtualH
   if (action.kind === "route" && action.weightedClusters) finishWeightedClusters(action.weightedClusters, route);
   return route;
 }
-
-/** Weighted cluster entries need the finished route for their header chains and filter configs. */

@@ -15,7 +15,8 @@ import type { Host } from "../upstream/host.js";
 import type { Admission, RequestPermit, UpstreamCluster } from "../upstream/cluster.js";
 import { grpcToHttpStatus } from "../upstream/outlier.js";
 import { LOCAL_REPLIES, type LocalReply, requestTimeoutCode } from "./local-reply.js";
-import { TimerEntry, timerList } from "../upstream/timers.js";
+import { TimerEntry, timerList } from "../../core/timers.js";
+import { HOP_BY_HOP } from "../http1/codec.js";
 import type { StatsStore } from "../stats.js";
 import { type BodyOwner, Downstream, type DownstreamListener, type Reply, sendLocalReply, StreamAbort } from "./downstream.js";
 import { grpcStatusOf, shouldRetry, backoffMs } from "./retry-state.js";
@@ -39,8 +40,6 @@ export interface ForwardResult {
 
 
 
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "proxy-authenticate", "proxy-authorization", "http2-settings"]);
-
 /** Response headers copied downstream (hop-by-hop and pseudo-headers removed). */
 export function responseHeaders(h: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
   const out: http.OutgoingHttpHeaders = {};
@@ -57,7 +56,7 @@ function report(cluster: UpstreamCluster, o: AttemptOutcome): void {
   if (o.kind === "response") {
     const g = grpcStatusOf(o.res.headers);
     cluster.reportResponse(o.host, g !== undefined ? grpcToHttpStatus(g) : o.res.status);
-  } else cluster.reportResult(o.host, o.kind === "per-try-timeout" ? { kind: "timeout" } : { kind: o.kind });
+  } else cluster.reportResult(o.host, o.kind === "per-try-timeout" ? { kind: "timeout" } : o.kind === "protocol-error" ? { kind: "reset" } : { kind: o.kind });
 }
 
 
@@ -402,6 +401,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     if (!last) return this.finishLocal(LOCAL_REPLIES.timeout(), host);
     if (last.kind === "connect-failure") return this.finishLocal(LOCAL_REPLIES.connectFailure(last.reason), last.host);
     if (last.kind === "per-try-timeout") return this.finishLocal(LOCAL_REPLIES.timeout(), last.host);
+    if (last.kind === "protocol-error") return this.finishLocal(LOCAL_REPLIES.upstreamProtocolError(), last.host);
     return this.finishLocal(LOCAL_REPLIES.upstreamReset(), last.host);
   }
 

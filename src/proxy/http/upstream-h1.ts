@@ -2,10 +2,10 @@
 // x-envoy-* headers, framing by Content-Length or chunked), the body from the request's replay
 // buffer, and the exchange's outcome.
 import type { RequestPermit } from "../upstream/cluster.js";
-import { appendHeader, headerLine } from "../upstream/h1-codec.js";
+import { appendHeader, headerLine } from "../http1/codec.js";
 import type { Host } from "../upstream/host.js";
 import { BodyMode, type H1Exchange, type H1ExchangeOwner } from "../upstream/pool-h1.js";
-import { TimerEntry, timerList } from "../upstream/timers.js";
+import { TimerEntry, timerList } from "../../core/timers.js";
 import type { ConnectFailure } from "../upstream/connector.js";
 import { type Attempt, type AttemptContext, type AttemptOutcome, CONNECT_ERRORS, type ForwardPlan } from "./upstream-request.js";
 
@@ -91,6 +91,10 @@ class H1Attempt implements H1ExchangeOwner, Attempt {
 
   reset(): void {
     this.settle({ kind: "reset", host: this.host });
+  }
+
+  protocolError(): void {
+    this.settle({ kind: "protocol-error", host: this.host });
   }
 
   response(ex: H1Exchange): void {

@@ -6,7 +6,7 @@ import type * as http from "node:http";
 import type * as net from "node:net";
 import type { RequestPermit, UpstreamCluster } from "../upstream/cluster.js";
 import type { Host } from "../upstream/host.js";
-import { TimerEntry, timerList } from "../upstream/timers.js";
+import { TimerEntry, timerList } from "../../core/timers.js";
 import type { ResponseFlag } from "../access-log.js";
 import type { DownstreamProtocol, RequestBody } from "./downstream.js";
 import type { RetryPlan } from "./retry-state.js";
@@ -66,6 +66,8 @@ export type AttemptOutcome =
   | { kind: "response"; res: UpstreamResponse; host: Host }
   | { kind: "connect-failure"; host: Host; reason: string }
   | { kind: "reset"; host: Host; refused?: boolean }
+  /** The upstream answered something that is not HTTP (Envoy's reset reason protocol_error). */
+  | { kind: "protocol-error"; host: Host }
   | { kind: "per-try-timeout"; host: Host };
 
 /** One try on the wire; the outcome callback runs exactly once. */

@@ -41,6 +41,8 @@ export class ClusterStats {
   readonly cxActive: Gauge;
   readonly cxConnectFail: Counter;
   readonly cxConnectTimeout: Counter;
+  /** Responses that were not HTTP (Envoy's codec_client.cc counts codec errors here). */
+  readonly cxProtocolError: Counter;
   readonly cxNoneHealthy: Counter;
   readonly cxOverflow: Counter;
   readonly rq2xx: Counter;
@@ -69,6 +71,7 @@ export class ClusterStats {
     this.cxActive = s.gauge("upstream_cx_active");
     this.cxConnectFail = s.counter("upstream_cx_connect_fail");
     this.cxConnectTimeout = s.counter("upstream_cx_connect_timeout");
+    this.cxProtocolError = s.counter("upstream_cx_protocol_error");
     this.cxNoneHealthy = s.counter("upstream_cx_none_healthy");
     this.cxOverflow = s.counter("upstream_cx_overflow");
     this.rq2xx = s.counter("upstream_rq_2xx");

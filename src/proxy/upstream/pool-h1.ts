@@ -5,9 +5,12 @@
 //
 // - Request: the head is one latin1 string written in one call (corked with the first body bytes);
 //   bodies go out raw (Content-Length) or chunked.
-// - Response: status line and headers (node's rules for repeated headers), 1xx skipped (100
-//   Continue included), bodies by Content-Length, chunked (with trailers) or until close; HEAD,
-//   204 and 304 have none. A 101 to an Upgrade request hands the socket over (leaves the pool).
+// - Response: the head parsed strictly (http1/response-head.ts: Envoy's codec rules; a malformed
+//   one is a protocol error — 502 UPE, counted as upstream_cx_protocol_error), 1xx skipped (100
+//   Continue included; any number of them, each bounded like a head), bodies by Content-Length,
+//   chunked (with trailers) or until close; HEAD, 204 and 304 have none, and bytes after a complete
+//   response close the connection. A 101 to an Upgrade request hands the socket over (leaves the
+//   pool). A head arriving in pieces is accumulated in O(n) (HeadBuffer).
 // - Reuse: keep-alive unless the response says close (or is HTTP/1.0 without keep-alive), the
 //   body ran until close, the request body was not finished, or max_requests_per_connection was
 //   reached. Idle connections close after the cluster's idle_timeout (default 1 h); connects are
@@ -24,9 +27,10 @@ import type * as http from "node:http";
 import * as net from "node:net";
 import type { UpstreamCluster } from "./cluster.js";
 import { type ConnectFailure, type ConnectOwner, connectUpstream, poolKeyFor, UpstreamConnection } from "./connector.js";
-import { type BodyTarget, ChunkedDecoder, encodeChunk, hasToken, HopHeaders, invalidHead, LAST_CHUNK, parseContentLength, parseEndToEnd } from "./h1-codec.js";
+import { type BodyTarget, ChunkedDecoder, CRLFCRLF, encodeChunk, hasBareLf, HeadBuffer, HopHeaders, LAST_CHUNK } from "../http1/codec.js";
+import { parseResponseHead, ResponseFraming } from "../http1/response-head.js";
 import type { Host } from "./host.js";
-import { TimerEntry, type TimerList, timerList } from "./timers.js";
+import { TimerEntry, type TimerList, timerList } from "../../core/timers.js";
 
 /** What the exchange tells its owner (the router's attempt) before the response is handed over. */
 export interface H1ExchangeOwner {
@@ -35,8 +39,10 @@ export interface H1ExchangeOwner {
    * connect_timeout, or a TLS failure with Envoy's transport failure reason).
    */
   connectFailed(f: ConnectFailure): void;
-  /** The connection broke, or the upstream sent something that is not HTTP, before a response head. */
+  /** The connection broke before a response head. */
   reset(): void;
+  /** The upstream sent something that is not HTTP before a complete response head (Envoy's protocol_error). */
+  protocolError(): void;
   /** The response head arrived; from here on `ex` is the response (pipe / abort it). */
   response(ex: H1Exchange): void;
 }
@@ -45,7 +51,8 @@ export interface H1ExchangeOwner {
 export interface H1ResponseSink {
   data(chunk: Buffer): boolean;
   end(): void;
-  reset(flag: "UC"): void;
+  /** The body broke off: the connection closed (UC) or its framing broke (UPE). */
+  reset(flag: "UC" | "UPE"): void;
 }
 
 export const enum BodyMode {
@@ -57,8 +64,7 @@ export const enum BodyMode {
   Chunked,
 }
 
-const CRLFCRLF = Buffer.from("\r\n\r\n", "latin1");
-/** Longest response head accepted (node's default max header size is 16 KiB; Envoy's 60 KiB). */
+/** Longest response head accepted (Envoy's MAX_RESPONSE_HEADERS_KB). */
 const MAX_HEAD = 80 * 1024;
 const DEFAULT_IDLE_MS = 3_600_000;
 
@@ -66,13 +72,6 @@ const enum Res {
   Head,
   Body,
   Done,
-}
-
-const enum ResBody {
-  None,
-  Length,
-  Chunked,
-  UntilClose,
 }
 
 /**
@@ -89,15 +88,16 @@ export class H1Exchange implements BodyTarget {
   private readonly hop = new HopHeaders();
   upgrade: { socket: net.Socket; head: Buffer } | undefined = undefined;
   private state = Res.Head;
-  private bodyMode = ResBody.None;
+  private bodyMode = ResponseFraming.None;
   private remaining = 0;
   private chunked: ChunkedDecoder | undefined = undefined;
-  private headBuf: Buffer | undefined = undefined;
+  /** A response head arriving in pieces. */
+  private readonly headBuf = new HeadBuffer();
   private keepAlive = true;
   private sink: H1ResponseSink | undefined = undefined;
   private pendingBody: Buffer[] | undefined = undefined;
   private pendingEnd = false;
-  private pendingReset = false;
+  private pendingReset: "UC" | "UPE" | undefined = undefined;
   /** The request (head and body) is fully written. */
   private requestDone: boolean;
   private finished = false;
@@ -170,7 +170,7 @@ export class H1Exchange implements BodyTarget {
       for (const c of pending) if (!sink.data(c)) this.conn?.socket.pause();
     }
     if (this.pendingEnd) sink.end();
-    else if (this.pendingReset) sink.reset("UC");
+    else if (this.pendingReset !== undefined) sink.reset(this.pendingReset);
   }
 
   resume(): void {
@@ -208,27 +208,52 @@ export class H1Exchange implements BodyTarget {
     let buf = chunk;
     let i = 0;
     if (this.state === Res.Head) {
-      if (this.headBuf !== undefined) {
-        buf = Buffer.concat([this.headBuf, chunk]);
-        this.headBuf = undefined;
+      const hb = this.headBuf;
+      let end: number;
+      const from = Math.max(0, hb.length - 1);
+      if (hb.length === 0) end = buf.indexOf(CRLFCRLF);
+      else {
+        hb.append(chunk);
+        buf = hb.bytes;
+        end = hb.headEnd();
       }
       for (;;) {
-        const end = buf.indexOf(CRLFCRLF, i);
         if (end < 0) {
-          if (buf.length - i > MAX_HEAD) return this.protocolError();
-          this.headBuf = i === 0 ? buf : buf.subarray(i);
+          // Too long, or a bare LF (that head would never end): not HTTP as Envoy reads it.
+          if (buf.length - i > MAX_HEAD || hasBareLf(buf, Math.max(i, from))) return this.protocolError();
+          if (hb.length === 0) hb.append(buf.subarray(i));
+          else if (i > 0) {
+            // Interim responses were consumed: keep only what follows them.
+            const rest = Buffer.from(buf.subarray(i));
+            hb.clear();
+            hb.append(rest);
+          }
           return;
         }
-        if (!this.parseHead(buf, i, end)) return this.protocolError();
+        if (end - i + 4 > MAX_HEAD) return this.protocolError();
+        const head = parseResponseHead(buf.toString("latin1", i, end + 2), this.hop, this.isHead);
+        if (head === undefined) return this.protocolError();
+        this.status = head.status;
+        this.headers = head.headers;
+        if (!head.keepAlive) this.keepAlive = false;
+        this.bodyMode = head.framing;
+        this.remaining = head.length;
         i = end + 4;
-        const st = this.status;
+        const st = head.status;
         // 1xx informational responses (100 Continue, 103 Early Hints) are skipped, as node:http does.
-        if (st >= 100 && st < 200 && st !== 101) {
-          this.headers = {};
-          if (i >= buf.length) return;
+        if (st < 200 && st !== 101) {
+          if (i >= buf.length) {
+            hb.clear();
+            return;
+          }
+          end = buf.indexOf(CRLFCRLF, i);
           continue;
         }
         break;
+      }
+      if (hb.length > 0) {
+        // The rest is a view of the head buffer's copy: it stays valid, the buffer starts anew.
+        hb.clear();
       }
       const st = this.status;
       if (st === 101) {
@@ -242,63 +267,60 @@ export class H1Exchange implements BodyTarget {
         this.owner.response(this);
         return;
       }
-      const h = this.headers;
-      const te = this.hop.transferEncoding;
-      if (this.isHead || st === 204 || st === 304) this.bodyMode = ResBody.None;
-      else if (te !== undefined) {
-        if (hasToken(te, "chunked")) {
-          this.bodyMode = ResBody.Chunked;
-          this.chunked = new ChunkedDecoder();
-        } else this.bodyMode = ResBody.UntilClose;
-      } else if (h["content-length"] !== undefined) {
-        const n = parseContentLength(h["content-length"]);
-        if (n < 0) return this.protocolError();
-        this.bodyMode = n === 0 ? ResBody.None : ResBody.Length;
-        this.remaining = n;
-      } else this.bodyMode = ResBody.UntilClose;
-      if (this.bodyMode === ResBody.UntilClose) this.keepAlive = false;
+      if (this.bodyMode === ResponseFraming.Chunked) this.chunked = new ChunkedDecoder();
+      else if (this.bodyMode === ResponseFraming.UntilClose) this.keepAlive = false;
       // A response to an upgrade request that did not switch: the connection is not reused.
       if (this.upgradeRequested) this.keepAlive = false;
       this.state = Res.Body;
       this.owner.response(this);
       if (this.state !== Res.Body) return; // aborted meanwhile
-      if (this.bodyMode === ResBody.None) {
-        if (i < buf.length) this.keepAlive = false; // bytes nobody asked for
+      if (this.bodyMode === ResponseFraming.None) {
+        if (i < buf.length) this.extraneous(); // bytes nobody asked for
         return this.complete();
       }
       if (i >= buf.length) return;
     }
     if (this.state !== Res.Body) {
       // Bytes after the response: nothing is outstanding on this connection.
+      this.extraneous();
       this.conn?.destroy();
       return;
     }
     switch (this.bodyMode) {
-      case ResBody.Length: {
+      case ResponseFraming.Length: {
         const avail = buf.length - i;
         const take = avail < this.remaining ? avail : this.remaining;
         this.remaining -= take;
         this.body(i === 0 && take === buf.length ? buf : buf.subarray(i, i + take));
         if (this.remaining === 0 && this.state === Res.Body) {
-          if (i + take < buf.length) this.keepAlive = false;
+          if (i + take < buf.length) this.extraneous();
           this.complete();
         }
         return;
       }
-      case ResBody.Chunked: {
+      case ResponseFraming.Chunked: {
         const end = this.chunked!.feed(buf, i, this);
         if (this.state !== Res.Body) return;
-        if (end === -2) return this.brokeOff();
+        if (end === -2) return this.brokeOff("UPE");
         if (end >= 0) {
-          if (end < buf.length) this.keepAlive = false;
+          if (end < buf.length) this.extraneous();
           this.complete();
         }
         return;
       }
-      case ResBody.UntilClose:
+      case ResponseFraming.UntilClose:
         this.body(i === 0 ? buf : buf.subarray(i));
         return;
     }
+  }
+
+  /**
+   * Bytes past the end of a complete response (Envoy: "extraneous data after response complete"):
+   * the response stands, the connection is not reused, and it counts as a protocol error.
+   */
+  private extraneous(): void {
+    this.keepAlive = false;
+    this.conn?.pool.protocolError();
   }
 
   /** Body bytes (also the chunked decoder's target). */
@@ -307,30 +329,6 @@ export class H1Exchange implements BodyTarget {
     const sink = this.sink;
     if (sink === undefined) (this.pendingBody ??= []).push(chunk);
     else if (!sink.data(chunk)) this.conn?.socket.pause();
-  }
-
-  private parseHead(buf: Buffer, start: number, end: number): boolean {
-    const s = buf.toString("latin1", start, end + 2);
-    if (invalidHead(s)) return false;
-    const le = s.indexOf("\r\n");
-    // HTTP/1.x SP 3DIGIT [SP reason]
-    if (le < 12 || !s.startsWith("HTTP/1.") || s.charCodeAt(8) !== 32 || (le > 12 && s.charCodeAt(12) !== 32)) return false;
-    const minor = s.charCodeAt(7) - 48;
-    if (minor !== 0 && minor !== 1) return false;
-    const d0 = s.charCodeAt(9) - 48;
-    const d1 = s.charCodeAt(10) - 48;
-    const d2 = s.charCodeAt(11) - 48;
-    if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return false;
-    this.status = d0 * 100 + d1 * 10 + d2;
-    const h: http.IncomingHttpHeaders = {};
-    const hop = this.hop;
-    hop.clear();
-    if (!parseEndToEnd(s, le + 2, s.length - 2, h, hop, false)) return false;
-    this.headers = h;
-    const connection = hop.connection;
-    if (minor === 0) this.keepAlive = hasToken(connection, "keep-alive");
-    else if (connection !== undefined && hasToken(connection, "close")) this.keepAlive = false;
-    return true;
   }
 
   /** The response is complete: the connection goes back to the pool, then the relay ends. */
@@ -347,31 +345,31 @@ export class H1Exchange implements BodyTarget {
     this.release();
   }
 
-  /** Malformed response before its head was handed over, or framing broken after it. */
+  /** A malformed response head: the try ends as Envoy's protocol_error (the connection closes). */
   private protocolError(): void {
-    if (this.state === Res.Head) {
-      // The owner hears "reset" when the connection has closed (onClose, still in Head).
-      this.headBuf = undefined;
-      this.conn?.destroy();
-      return;
-    }
-    this.brokeOff();
+    this.headBuf.clear();
+    this.conn?.pool.protocolError();
+    if (this.state !== Res.Head) return this.brokeOff("UPE");
+    this.state = Res.Done;
+    this.conn?.destroy();
+    if (!this.cancelled) this.owner.protocolError();
   }
 
-  /** The body broke off (connection closed or garbled): UC. */
-  private brokeOff(): void {
+  /** The body broke off: the connection closed (UC) or its framing broke (UPE). */
+  private brokeOff(flag: "UC" | "UPE"): void {
     if (this.state !== Res.Body) return;
+    if (flag === "UPE") this.conn?.pool.protocolError();
     this.state = Res.Done;
     this.conn?.destroy();
     const sink = this.sink;
-    if (sink !== undefined) sink.reset("UC");
-    else this.pendingReset = true;
+    if (sink !== undefined) sink.reset(flag);
+    else this.pendingReset = flag;
     this.release();
   }
 
   /** @internal the upstream closed its side (a body that runs until close ends here). */
   onEof(): boolean {
-    if (this.state === Res.Body && this.bodyMode === ResBody.UntilClose) {
+    if (this.state === Res.Body && this.bodyMode === ResponseFraming.UntilClose) {
       this.keepAlive = false;
       this.complete();
       return true;
@@ -395,12 +393,12 @@ export class H1Exchange implements BodyTarget {
         else this.owner.reset();
         return;
       case Res.Body:
-        if (this.bodyMode === ResBody.UntilClose && !this.cancelled) {
+        if (this.bodyMode === ResponseFraming.UntilClose && !this.cancelled) {
           this.keepAlive = false;
           this.complete();
           return;
         }
-        this.brokeOff();
+        this.brokeOff("UC");
         return;
       default:
         return;
@@ -479,7 +477,8 @@ class H1Conn implements ConnectOwner {
   readonly poolKey: string | undefined;
 
   constructor(
-    private readonly pool: H1Pool,
+    /** @internal */
+    readonly pool: H1Pool,
     readonly host: Host,
     /** The connector's connection (plain or TLS, accounted). */
     conn: UpstreamConnection,
@@ -664,6 +663,11 @@ export class H1Pool {
     this.cxTotal++;
     if (this.isClosed) c.retire = true;
     return c;
+  }
+
+  /** @internal a response that was not HTTP (upstream_cx_protocol_error). */
+  protocolError(): void {
+    this.cluster.stats.cxProtocolError.inc();
   }
 
   /** @internal a connection finished its exchange and can be reused. */

@@ -1,7 +1,7 @@
 // The hand-written HTTP/1.1 paths end to end, over raw sockets on both sides so every byte is
-// visible: the downstream fast path (keep-alive, pipelining, HTTP/1.0, Connection: close, HEAD,
-// Content-Length and chunked request bodies, response framing, hand-over to node:http for what it
-// does not take) and the upstream connection pool (reuse, max_requests_per_connection, idle
+// visible: the downstream codec (keep-alive, pipelining, HTTP/1.0 when accepted, Connection: close,
+// HEAD, Content-Length and chunked request bodies, response framing, other methods, Expect,
+// refusals) and the upstream connection pool (reuse, max_requests_per_connection, idle
 // timeout, 1xx, 204, chunked with trailers, close-delimited bodies, malformed responses, resets,
 // backpressure on a large body).
 import assert from "node:assert/strict";
@@ -14,6 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
 import { eventually } from "../../helpers/eventually.js";
 import { httpListener, prefixRoute, RawConn, staticCluster } from "../protocol-helpers.js";
+import { ok, responses, ScriptBackend } from "../raw-backend.js";
 
 const PROXY_IP = "127.0.75.1";
 const PORT = 8001;
@@ -21,156 +22,10 @@ const BACKEND_IP = "127.0.75.2";
 const BACKEND_PORT = 8080;
 const DEAD_IP = "127.0.75.9";
 
-interface Received {
-  conn: number;
-  head: string;
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: string;
-}
-
-type Answer = string | Buffer | { parts: Array<string | Buffer>; gapMs: number; close?: boolean } | { close: true } | { hang: true };
-
-/** A raw HTTP/1.1 backend: records each request (head as sent, decoded body) and answers with a script. */
-class ScriptBackend {
-  readonly received: Received[] = [];
-  connections = 0;
-  open = 0;
-  answer: (r: Received) => Answer = () => ok("hello");
-  private readonly server: net.Server;
-  private readonly sockets = new Set<net.Socket>();
-
-  constructor() {
-    this.server = net.createServer((s) => this.onConn(s));
-  }
-
-  listen(): Promise<void> {
-    return new Promise((r) => this.server.listen(BACKEND_PORT, BACKEND_IP, () => r()));
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((r) => this.server.close(r));
-  }
-
-  private onConn(s: net.Socket): void {
-    const id = ++this.connections;
-    this.open++;
-    this.sockets.add(s);
-    s.on("close", () => {
-      this.open--;
-      this.sockets.delete(s);
-    });
-    s.on("error", () => {});
-    let buf = Buffer.alloc(0);
-    const tryParse = () => {
-      for (;;) {
-        const end = buf.indexOf("\r\n\r\n");
-        if (end < 0) return;
-        const head = buf.toString("latin1", 0, end);
-        const [line, ...rest] = head.split("\r\n");
-        const [method, path] = line.split(" ");
-        const headers: Record<string, string> = {};
-        for (const l of rest) {
-          const i = l.indexOf(":");
-          const k = l.slice(0, i).toLowerCase();
-          headers[k] = headers[k] !== undefined ? `${headers[k]}|${l.slice(i + 1).trim()}` : l.slice(i + 1).trim();
-        }
-        let at = end + 4;
-        let body = "";
-        if (headers["transfer-encoding"] === "chunked") {
-          for (;;) {
-            const le = buf.indexOf("\r\n", at);
-            if (le < 0) return;
-            const size = parseInt(buf.toString("latin1", at, le), 16);
-            if (buf.length < le + 2 + size + 2) return;
-            body += buf.toString("latin1", le + 2, le + 2 + size);
-            at = le + 2 + size + 2;
-            if (size === 0) break;
-          }
-        } else if (headers["content-length"]) {
-          const n = Number(headers["content-length"]);
-          if (buf.length < at + n) return;
-          body = buf.toString("latin1", at, at + n);
-          at += n;
-        }
-        buf = buf.subarray(at);
-        const r: Received = { conn: id, head, method, path, headers, body };
-        this.received.push(r);
-        this.reply(s, this.answer(r));
-      }
-    };
-    s.on("data", (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
-      tryParse();
-    });
-  }
-
-  private reply(s: net.Socket, a: Answer): void {
-    if (typeof a === "string" || Buffer.isBuffer(a)) {
-      s.write(a);
-      return;
-    }
-    if ("hang" in a) return;
-    if (!("parts" in a)) {
-      s.destroy();
-      return;
-    }
-    let i = 0;
-    const next = () => {
-      if (s.destroyed) return;
-      if (i < a.parts.length) {
-        s.write(a.parts[i++]);
-        setTimeout(next, a.gapMs);
-      } else if (a.close) s.end();
-    };
-    next();
-  }
-}
-
-function ok(body: string, extra = ""): string {
-  return `HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
-}
-
-/** Parses every complete response in `text` (content-length, chunked, or to the end when closed). */
-function responses(text: string): Array<{ status: number; head: string; headers: Record<string, string>; body: string }> {
-  const out: Array<{ status: number; head: string; headers: Record<string, string>; body: string }> = [];
-  let at = 0;
-  while (at < text.length) {
-    const end = text.indexOf("\r\n\r\n", at);
-    if (end < 0) break;
-    const head = text.slice(at, end);
-    const [line, ...rest] = head.split("\r\n");
-    const headers: Record<string, string> = {};
-    for (const l of rest) headers[l.slice(0, l.indexOf(":")).toLowerCase()] = l.slice(l.indexOf(":") + 1).trim();
-    let p = end + 4;
-    let body = "";
-    if (headers["transfer-encoding"] === "chunked") {
-      for (;;) {
-        const le = text.indexOf("\r\n", p);
-        const size = parseInt(text.slice(p, le), 16);
-        body += text.slice(le + 2, le + 2 + size);
-        p = le + 2 + size + 2;
-        if (size === 0) break;
-      }
-    } else if (headers["content-length"] !== undefined) {
-      body = text.slice(p, p + Number(headers["content-length"]));
-      p += Number(headers["content-length"]);
-    } else if (!/^HTTP\/1\.1 (1\d\d|204|304) /.test(line)) {
-      body = text.slice(p);
-      p = text.length;
-    }
-    out.push({ status: Number(line.split(" ")[1]), head, headers, body });
-    at = p;
-  }
-  return out;
-}
-
 describe("HTTP/1.1 fast paths (downstream codec, upstream pool)", () => {
   const dir = mkdtempSync(join(tmpdir(), "tsmesh-h1-fast-"));
   const logFile = join(dir, "access.log");
-  const backend = new ScriptBackend();
+  const backend = new ScriptBackend(BACKEND_IP, BACKEND_PORT);
   let proxy: ProxyServer;
   const stat = (name: string) => proxy.stats.counter(name).value;
   const gauge = (name: string) => proxy.stats.gauge(name).value;
@@ -195,7 +50,8 @@ describe("HTTP/1.1 fast paths (downstream codec, upstream pool)", () => {
             prefixRoute("/dead/", "dead"),
             prefixRoute("/slow/", "main", { timeout: { nanos: 300_000_000 } }),
             prefixRoute("/", "main"),
-          ]),
+            // HTTP/1.0 is served only when accepted (Envoy's default refuses it with 426).
+          ], { httpProtocolOptions: { acceptHttp10: true } }),
         ],
         clusters: [
           staticCluster("main", BACKEND_IP, BACKEND_PORT),
@@ -416,13 +272,13 @@ describe("HTTP/1.1 fast paths (downstream codec, upstream pool)", () => {
     }
   });
 
-  it("maps upstream failures to Envoy's replies: malformed → 503 UC, reset mid-body → downstream reset, connect failure → 503 UF, timeout → 504 UT", async () => {
+  it("maps upstream failures to Envoy's replies: malformed → 502 UPE, reset mid-body → downstream reset, connect failure → 503 UF, timeout → 504 UT", async () => {
     backend.answer = (r) => (r.path === "/garbage" ? "NOT HTTP AT ALL\r\n\r\n" : r.path === "/midbody" ? { parts: ["HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nshort"], gapMs: 30, close: true } : r.path.startsWith("/slow") ? { hang: true } : ok("x"));
     const g = await RawConn.open(PROXY_IP, PORT);
     try {
       g.send("GET /garbage HTTP/1.1\r\nHost: x\r\n\r\n");
-      await g.until(/connection termination$/);
-      assert.match(g.received, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+      await g.until(/protocol error$/);
+      assert.match(g.received, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
     } finally {
       g.close();
     }
@@ -442,7 +298,7 @@ describe("HTTP/1.1 fast paths (downstream codec, upstream pool)", () => {
     } finally {
       d.close();
     }
-    await eventually("log", () => /"GET \/garbage HTTP\/1\.1" 503 UC /.test(log()) && /"GET \/midbody HTTP\/1\.1" 200 UC /.test(log()) && /"GET \/dead\/x HTTP\/1\.1" 503 UF /.test(log()) && /"GET \/slow\/x HTTP\/1\.1" 504 UT /.test(log()));
+    await eventually("log", () => /"GET \/garbage HTTP\/1\.1" 502 UPE /.test(log()) && /"GET \/midbody HTTP\/1\.1" 200 UC /.test(log()) && /"GET \/dead\/x HTTP\/1\.1" 503 UF /.test(log()) && /"GET \/slow\/x HTTP\/1\.1" 504 UT /.test(log()));
     await eventually("nothing in flight", () => proxy.cluster("main")!.activeRequests === 0 && gauge("http.fast.downstream_rq_active") === 0);
   });
 
@@ -464,7 +320,7 @@ describe("HTTP/1.1 fast paths (downstream codec, upstream pool)", () => {
     assert.equal(body, big.length);
   });
 
-  it("hands unusual requests to node:http: other methods, malformed heads (400), oversized heads (431)", async () => {
+  it("serves unusual requests itself (other methods, Expect: 100-continue) and refuses malformed heads (400) and oversized ones (431)", async () => {
     backend.answer = (r) => ok(`method ${r.method}`);
     const c = await RawConn.open(PROXY_IP, PORT);
     try {
@@ -477,7 +333,7 @@ describe("HTTP/1.1 fast paths (downstream codec, upstream pool)", () => {
     } finally {
       c.close();
     }
-    // Mid-connection: a fast-path request, then Expect: 100-continue (node:http answers the 100).
+    // Mid-connection: a request, then Expect: 100-continue (the codec answers the 100).
     const e = await RawConn.open(PROXY_IP, PORT);
     try {
       e.send("GET /one HTTP/1.1\r\nHost: x\r\n\r\n");

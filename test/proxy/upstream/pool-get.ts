@@ -13,6 +13,7 @@ export function poolGet(cluster: UpstreamCluster, host: Host, permit: { release(
       {
         connectFailed: (f) => reject(new Error(f.reason)),
         reset: () => reject(new Error("reset")),
+        protocolError: () => reject(new Error("protocol error")),
         response: (ex: H1Exchange) => {
           const status = ex.status;
           ex.pipe({ data: () => true, end: () => resolve(status), reset: () => reject(new Error("broke off")) });

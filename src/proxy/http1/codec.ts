@@ -37,6 +37,30 @@ const SINGLE = new Set([
   "expires",
 ]);
 
+/**
+ * The one hop-by-hop list (Envoy's conn_manager_utility.cc: mutateRequestHeaders and
+ * mutateResponseHeaders remove exactly these, on every protocol; Connection and Upgrade go on only
+ * for an upgrade). On top of it, for requests only: TE unless it is exactly "trailers", HTTP2-Settings
+ * (an h2c upgrade's, stripped with it), `Expect: 100-continue` (the proxy answers it) and the headers
+ * a Connection header nominates. Envoy forwards Trailer, TE on responses, Proxy-Authenticate and
+ * Proxy-Authorization: so does tsmesh.
+ */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
+
+/** Whether a request header (lowercase name) stops at this hop. */
+export function requestHopByHop(name: string, value: string | string[] | undefined): boolean {
+  if (HOP_BY_HOP.has(name)) return true;
+  switch (name) {
+    case "te":
+      return typeof value !== "string" || value.toLowerCase() !== "trailers";
+    case "http2-settings":
+      return true;
+    case "expect":
+      return typeof value === "string" && value.toLowerCase() === "100-continue";
+  }
+  return false;
+}
+
 /** What the parsers need to know about a header name (one lookup per header line). */
 const enum Kind {
   Plain,
@@ -48,13 +72,13 @@ const enum Kind {
   Connection,
   TransferEncoding,
   Upgrade,
-  /** Keep-Alive, Proxy-Connection, Trailer, HTTP2-Settings: never forwarded. */
+  /** Keep-Alive, Proxy-Connection: never forwarded. */
   Hop,
+  /** HTTP2-Settings: never forwarded on requests (h2c). */
+  H2Settings,
   Host,
   Expect,
   Te,
-  /** Proxy-Authenticate / Proxy-Authorization: hop-by-hop on responses only. */
-  ProxyAuth,
 }
 
 interface NameInfo {
@@ -78,19 +102,15 @@ function kindOf(lower: string): Kind {
       return Kind.Upgrade;
     case "keep-alive":
     case "proxy-connection":
-    case "trailer":
-    case "http2-settings":
       return Kind.Hop;
+    case "http2-settings":
+      return Kind.H2Settings;
     case "host":
       return Kind.Host;
     case "expect":
       return Kind.Expect;
     case "te":
       return Kind.Te;
-    case "proxy-authenticate":
-      return Kind.ProxyAuth;
-    case "proxy-authorization":
-      return Kind.ProxyAuth;
   }
   return SINGLE.has(lower) ? Kind.Single : Kind.Plain;
 }
@@ -168,14 +188,17 @@ export function parseHeaderLines(s: string, from: number, to: number, h: http.In
 /** Host and the hop-by-hop headers, kept aside by `parseEndToEnd` (repeats folded as node folds them). */
 export class HopHeaders {
   host: string | undefined = undefined;
+  /** Host lines seen (requests): more than one is an error (RFC 9112 §3.2). */
+  hosts = 0;
   connection: string | undefined = undefined;
   transferEncoding: string | undefined = undefined;
   upgrade: string | undefined = undefined;
-  /** An Expect header was present (requests). */
+  /** The request carried `Expect: 100-continue` (kept aside: the proxy answers it itself). */
   expect = false;
 
   clear(): void {
     this.host = this.connection = this.transferEncoding = this.upgrade = undefined;
+    this.hosts = 0;
     this.expect = false;
   }
 }
@@ -184,26 +207,28 @@ const fold = (a: string | undefined, v: string): string => (a === undefined ? v 
 
 /**
  * parseHeaderLines, with the headers a proxy never forwards kept aside in `hop` instead of `h`, so
- * `h` is the end-to-end header set as is. Requests (the HCM's rule): Host, Connection, Keep-Alive,
- * Proxy-Connection, Transfer-Encoding, Upgrade, Expect, Trailer, HTTP2-Settings, and TE unless it
- * is "trailers". Responses (the router's rule): the same without Host and Expect, TE always, plus
- * Proxy-Authenticate and Proxy-Authorization.
+ * `h` is the end-to-end header set as is: HOP_BY_HOP, and for requests Host and the request-only
+ * rules of requestHopByHop. Returns the number of header lines, or -1 on a malformed line (no
+ * colon, a name that is not a token — whitespace before the colon, obs-fold) or a repeated
+ * Content-Length.
  */
-export function parseEndToEnd(s: string, from: number, to: number, h: http.IncomingHttpHeaders, hop: HopHeaders, request: boolean): boolean {
+export function parseEndToEnd(s: string, from: number, to: number, h: http.IncomingHttpHeaders, hop: HopHeaders, request: boolean): number {
   let i = from;
+  let lines = 0;
   while (i < to) {
     let eol = s.indexOf("\r\n", i);
     if (eol < 0 || eol > to) eol = to;
     const colon = s.indexOf(":", i);
-    if (colon <= i || colon > eol) return false;
+    if (colon <= i || colon > eol) return -1;
     const info = nameInfo(s.slice(i, colon));
-    if (info === undefined) return false;
+    if (info === undefined) return -1;
     let vs = colon + 1;
     let ve = eol;
     while (vs < ve && (s.charCodeAt(vs) === 32 || s.charCodeAt(vs) === 9)) vs++;
     while (ve > vs && (s.charCodeAt(ve - 1) === 32 || s.charCodeAt(ve - 1) === 9)) ve--;
     const value = s.slice(vs, ve);
     i = eol + 2;
+    lines++;
     const kind = info.kind;
     switch (kind) {
       case Kind.Plain:
@@ -219,28 +244,91 @@ export function parseEndToEnd(s: string, from: number, to: number, h: http.Incom
         continue;
       case Kind.Hop:
         continue;
+      case Kind.H2Settings:
+        if (!request) break;
+        continue;
       case Kind.Host:
         if (!request) break;
         hop.host ??= value;
+        hop.hosts++;
         continue;
       case Kind.Expect:
-        if (!request) break;
+        // Requests: Envoy answers `100-continue` itself and drops it; other expectations go on.
+        if (!request || value.toLowerCase() !== "100-continue") break;
         hop.expect = true;
         continue;
       case Kind.Te:
-        // Requests: only "TE: trailers" goes on (gRPC).
-        if (!request || value.toLowerCase() !== "trailers") continue;
-        break;
-      case Kind.ProxyAuth:
-        if (!request) continue;
+        // Requests: only "TE: trailers" goes on (gRPC); responses keep it (Envoy does).
+        if (request && value.toLowerCase() !== "trailers") continue;
         break;
       case Kind.ContentLength:
-        if (h[info.lower] !== undefined) return false; // repeated: ambiguous framing
+        if (h[info.lower] !== undefined) return -1; // repeated: ambiguous framing
         break;
     }
     addLine(h, info.lower, kind, value);
   }
-  return true;
+  return lines;
+}
+
+/**
+ * A message head arriving in pieces (a slow peer may send it a byte at a time): the copy grows by
+ * doubling and the search for the blank line resumes where it stopped, so a head of n bytes costs
+ * O(n) however it is split, never O(n²).
+ */
+export class HeadBuffer {
+  private buf: Buffer | undefined = undefined;
+  private len = 0;
+  private scanned = 0;
+
+  get length(): number {
+    return this.len;
+  }
+
+  /** The bytes so far (a view, valid until the next append). */
+  get bytes(): Buffer {
+    return this.buf === undefined ? EMPTY : this.buf.subarray(0, this.len);
+  }
+
+  append(c: Buffer): void {
+    const need = this.len + c.length;
+    if (this.buf === undefined || need > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(need, this.len * 2, 1024));
+      if (this.buf !== undefined) this.buf.copy(next, 0, 0, this.len);
+      this.buf = next;
+    }
+    c.copy(this.buf, this.len);
+    this.len = need;
+  }
+
+  /** The index of the CRLFCRLF that ends the head, or -1 (bytes searched before are not searched again). */
+  headEnd(): number {
+    if (this.buf === undefined) return -1;
+    const at = this.buf.subarray(0, this.len).indexOf(CRLFCRLF, this.scanned);
+    this.scanned = at < 0 ? Math.max(0, this.len - 3) : at;
+    return at;
+  }
+
+  clear(): void {
+    this.buf = undefined;
+    this.len = this.scanned = 0;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+/** The blank line that ends a head. */
+export const CRLFCRLF = Buffer.from("\r\n\r\n", "latin1");
+
+/**
+ * Whether `b[from..]` holds a LF that does not end a CRLF (RFC 9112 §2.2 lets a recipient accept
+ * one; tsmesh refuses it, as it does a bare CR: a head that uses them never ends in CRLFCRLF).
+ */
+export function hasBareLf(b: Buffer, from: number): boolean {
+  let i = b.indexOf(10, from);
+  while (i >= 0) {
+    if (i === 0 || b[i - 1] !== 13) return true;
+    i = b.indexOf(10, i + 1);
+  }
+  return false;
 }
 
 /** Does a comma-separated header value hold `token` (lowercase), case-insensitively? */
@@ -327,8 +415,13 @@ const enum Chunk {
   Done,
 }
 
-/** Longest chunk-size line or trailer section kept while waiting for its end. */
-const MAX_LINE = 64 * 1024;
+/**
+ * Longest chunk-size line (size and extensions) kept while waiting for its end: extensions are
+ * never read, so there is no reason to hold more (Envoy's Balsa reads them into nothing too).
+ */
+const MAX_CHUNK_LINE = 4096;
+/** Longest trailer section kept while waiting for its end. */
+const MAX_TRAILERS = 64 * 1024;
 
 /**
  * The chunked transfer coding, decoded incrementally. `feed` hands data to the target as it
@@ -355,9 +448,10 @@ export class ChunkedDecoder {
           const lf = buf.indexOf(10, i);
           if (lf < 0) {
             this.line += buf.toString("latin1", i, n);
-            if (this.line.length > MAX_LINE) return -2;
+            if (this.line.length > MAX_CHUNK_LINE) return -2;
             return -1;
           }
+          if (this.line.length + lf - i > MAX_CHUNK_LINE) return -2;
           const line = this.line + buf.toString("latin1", i, lf);
           this.line = "";
           i = lf + 1;
@@ -395,14 +489,14 @@ export class ChunkedDecoder {
           const text = this.line + buf.toString("latin1", i, n);
           const end = text.startsWith("\r\n") ? 0 : text.indexOf("\r\n\r\n");
           if (end < 0) {
-            if (text.length > MAX_LINE) return -2;
+            if (text.length > MAX_TRAILERS) return -2;
             this.line = text;
             return -1;
           }
           const consumedBefore = this.line.length;
           this.line = "";
           if (end > 0) {
-            if (invalidHead(text.slice(0, end + 2))) return -2;
+            if (end + 2 > MAX_TRAILERS || invalidHead(text.slice(0, end + 2))) return -2;
             const t: http.IncomingHttpHeaders = {};
             if (!parseHeaderLines(text, 0, end, t)) return -2;
             this.trailers = t;
@@ -418,7 +512,11 @@ export class ChunkedDecoder {
   }
 }
 
-/** The size of a chunk-size line `hex[;ext]` (s[0, end)), or -1. */
+/**
+ * The size of a chunk-size line (s[0, end)): 1*HEXDIG, then nothing, or extensions — optional
+ * whitespace, `;`, and visible characters, whitespace or obs-text (never a control character such
+ * as a lone CR); -1 otherwise.
+ */
 function chunkSize(s: string, end: number): number {
   let size = 0;
   let i = 0;
@@ -433,9 +531,14 @@ function chunkSize(s: string, end: number): number {
     size = size * 16 + d;
   }
   if (i === 0) return -1;
+  if (i === end) return size;
   // Extensions (`;name=value`), optionally after whitespace, are ignored.
   while (i < end && (s.charCodeAt(i) === 32 || s.charCodeAt(i) === 9)) i++;
-  if (i < end && s.charCodeAt(i) !== 59 /* ; */) return -1;
+  if (i >= end || s.charCodeAt(i) !== 59 /* ; */) return -1;
+  for (; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127) return -1;
+  }
   return size;
 }
 

@@ -1,19 +1,17 @@
-// The hand-written HTTP/1.1 pieces (h1-codec.ts) and the coarse timer lists (timers.ts): header
-// parsing with node's rules for repeated headers, the chunked coding split at every byte,
-// tokens, serialization with node's validation, and timer arm / refresh / cancel.
+// The hand-written HTTP/1.1 pieces (src/proxy/http1/codec.ts): header parsing with node's rules for
+// repeated headers, the chunked coding split at every byte, tokens, serialization with node's
+// validation.
 import assert from "node:assert/strict";
 import type * as http from "node:http";
 import { describe, it } from "node:test";
-import { addHeaderLine, ChunkedDecoder, encodeChunk, hasToken, HopHeaders, headerLine, invalidHead, parseContentLength, parseEndToEnd, parseHeaderLines, serializeHeaders } from "../../../src/proxy/upstream/h1-codec.js";
-import { TimerList } from "../../../src/proxy/upstream/timers.js";
-import { eventually } from "../../helpers/eventually.js";
+import { addHeaderLine, ChunkedDecoder, encodeChunk, hasToken, HOP_BY_HOP, HopHeaders, headerLine, invalidHead, parseContentLength, parseEndToEnd, parseHeaderLines, requestHopByHop, serializeHeaders } from "../../../src/proxy/http1/codec.js";
 
 function parse(lines: string): http.IncomingHttpHeaders | false {
   const h: http.IncomingHttpHeaders = {};
   return parseHeaderLines(lines, 0, lines.length - 2, h) ? h : false;
 }
 
-describe("h1-codec header lines", () => {
+describe("http1 codec header lines", () => {
   it("lowercases names, trims values, and repeats headers as node:http does", () => {
     const h = parse("Host: a\r\nX-Dup: 1\r\nx-dup:  2 \r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nCookie: c=1\r\ncookie: d=2\r\nContent-Type: text/plain\r\ncontent-type: text/html\r\nEmpty:\r\n");
     assert.deepEqual(h, {
@@ -66,19 +64,33 @@ describe("h1-codec header lines", () => {
     assert.throws(() => headerLine("upgrade", "a\0b"), { code: "ERR_INVALID_CHAR" });
   });
 
-  it("keeps Host and hop-by-hop headers aside (requests: TE only if trailers; responses: proxy-auth too)", () => {
+  it("keeps Host and hop-by-hop headers aside (Envoy's set; requests: TE only if trailers, Expect: 100-continue)", () => {
     const lines = "Host: a\r\nhost: b\r\nConnection: keep-alive\r\nconnection: Upgrade\r\nKeep-Alive: 5\r\nTE: trailers\r\nTransfer-Encoding: chunked\r\nUpgrade: websocket\r\nExpect: 100-continue\r\nProxy-Authorization: x\r\nX-A: 1\r\n";
     const h: http.IncomingHttpHeaders = {};
     const hop = new HopHeaders();
-    assert.equal(parseEndToEnd(lines, 0, lines.length - 2, h, hop, true), true);
+    assert.equal(parseEndToEnd(lines, 0, lines.length - 2, h, hop, true), 11, "the number of header lines");
     assert.deepEqual(h, { te: "trailers", "proxy-authorization": "x", "x-a": "1" });
-    assert.deepEqual({ ...hop }, { host: "a", connection: "keep-alive, Upgrade", transferEncoding: "chunked", upgrade: "websocket", expect: true });
+    assert.deepEqual({ ...hop }, { host: "a", hosts: 2, connection: "keep-alive, Upgrade", transferEncoding: "chunked", upgrade: "websocket", expect: true });
     const r: http.IncomingHttpHeaders = {};
     hop.clear();
-    assert.equal(parseEndToEnd(lines, 0, lines.length - 2, r, hop, false), true);
-    assert.deepEqual(r, { host: "a", expect: "100-continue", "x-a": "1" });
+    assert.equal(parseEndToEnd(lines, 0, lines.length - 2, r, hop, false), 11);
+    assert.deepEqual(r, { host: "a", te: "trailers", expect: "100-continue", "proxy-authorization": "x", "x-a": "1" });
     const dup = "Content-Length: 1\r\ncontent-length: 1\r\n";
-    assert.equal(parseEndToEnd(dup, 0, dup.length - 2, {}, hop, true), false);
+    assert.equal(parseEndToEnd(dup, 0, dup.length - 2, {}, hop, true), -1);
+    // Expectations other than 100-continue are end-to-end (Envoy forwards them).
+    const other = "Expect: something\r\n";
+    const o: http.IncomingHttpHeaders = {};
+    hop.clear();
+    assert.equal(parseEndToEnd(other, 0, other.length - 2, o, hop, true), 1);
+    assert.deepEqual(o, { expect: "something" });
+    assert.equal(hop.expect, false);
+    // The one list, as the other paths (HTTP/2, the router) apply it.
+    assert.deepEqual([...HOP_BY_HOP].sort(), ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
+    const req = (n: string, v: string) => requestHopByHop(n, v);
+    assert.deepEqual(
+      [req("te", "trailers"), req("te", "gzip"), req("http2-settings", "x"), req("expect", "100-Continue"), req("expect", "x"), req("trailer", "x"), req("proxy-authorization", "x"), req("upgrade", "ws")],
+      [false, true, true, true, false, false, false, true],
+    );
   });
 
   it("adds repeated header lines like IncomingMessage", () => {
@@ -91,7 +103,7 @@ describe("h1-codec header lines", () => {
   });
 });
 
-describe("h1-codec chunked coding", () => {
+describe("http1 codec chunked coding", () => {
   const wire = Buffer.from("5;ext=1\r\nhello\r\n1\r\n \r\nB\r\nworld, here\r\n0\r\nX-Sum: 42\r\nX-Sum: 43\r\n\r\nNEXT", "latin1");
 
   function decodeSplit(parts: Buffer[]): { body: string; end: number; trailers?: http.IncomingHttpHeaders; last: number } {
@@ -149,46 +161,5 @@ describe("h1-codec chunked coding", () => {
 
   it("encodes a chunk in one buffer", () => {
     assert.equal(encodeChunk(Buffer.from("x".repeat(26))).toString(), `1a\r\n${"x".repeat(26)}\r\n`);
-  });
-});
-
-describe("coarse timer lists", () => {
-  // What is asserted holds however late the machine runs timers: the order, lower bounds on when
-  // each fired, and what had fired when; the 500 ms duration only leaves room to refresh in time.
-  it("fires in deadline order; refresh pushes a deadline out; cancel stops it", async () => {
-    const l = new TimerList(500);
-    const fired: Array<[string, number]> = [];
-    let aArmedWhenCFired: boolean | undefined;
-    const t0 = Date.now();
-    const a = l.start(() => fired.push(["a", Date.now()]));
-    const b = l.start(() => fired.push(["b", Date.now()]));
-    l.start(() => {
-      fired.push(["c", Date.now()]);
-      aArmedWhenCFired = a.armed;
-    });
-    await new Promise((r) => setTimeout(r, 20));
-    const refreshedAt = Date.now();
-    a.refresh();
-    b.cancel();
-    assert.equal(b.armed, false);
-    await eventually("a and c fired", () => fired.length >= 2);
-    // b's deadline (t0 + 500) has long passed: had cancel() not worked it would be here.
-    await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(fired.map(([n]) => n), ["c", "a"]);
-    assert.ok(fired[0][1] - t0 >= 500, "c at its deadline");
-    assert.ok(fired[1][1] - refreshedAt >= 500, "a's deadline moved to its refresh + 500 ms");
-    assert.equal(aArmedWhenCFired, true);
-    assert.equal(a.armed, false);
-  });
-
-  it("re-arms an entry that fired, and keeps working after the list emptied", async () => {
-    const l = new TimerList(10);
-    let n = 0;
-    const e = l.start(() => n++);
-    await eventually("fired once", () => n === 1);
-    assert.equal(e.armed, false);
-    l.add(e);
-    assert.equal(e.armed, true);
-    await eventually("fired again", () => n === 2);
   });
 });
