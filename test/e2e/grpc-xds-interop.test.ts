@@ -41,6 +41,8 @@ const dr = (trafficPolicy = ""): string => echoDestinationRule(trafficPolicy, ["
 const NO_ENDPOINTS: Record<string, [number, string]> = {
   "rh-header": [17091, "{ httpHeaderName: x-user }"],
   "rh-source": [17092, "{ useSourceIp: true }"],
+  // Valid for Istio and Envoy, but past gRPC's 8M-entry cap: every gRPC client must NACK it.
+  "rh-huge": [17093, "{ httpHeaderName: x-user, ringHash: { minimumRingSize: 10000000 } }"],
 };
 
 const ROUTE_ALL = vs(`  - route: [{ destination: { host: echo } }]\n`);
@@ -92,6 +94,20 @@ describe("proxyless gRPC on two implementations (grpc-js-xds, C-core 1.51)", () 
     const probe = mesh.client(TARGET, clientNode(`probe-${++seq}`));
     await eventually("the rules to apply", () => ready(probe), 30_000, 100);
   }
+
+  describe("a NACK from C-core shows in /debug/syncz (the no-NACK checks below can fail)", () => {
+    it("python", IMPLS[1][1], async () => {
+      const { c, nodeId } = await client("python", "nack", `xds:///rh-huge.default.svc.cluster.local:${NO_ENDPOINTS["rh-huge"][0]}`);
+      await c.echo({}, 2000).catch(() => undefined);
+      const nack = await eventually("the CDS NACK", async () => {
+        const syncz = (await (await fetch(`${mesh.monitoringUrl}/debug/syncz`)).json()) as Array<{ proxy: string; types: Record<string, { status: string; nack?: { error: string } }> }>;
+        const cds = syncz.find((p) => p.proxy === nodeId)?.types.cds;
+        return cds?.status === "NACKED" ? cds.nack : undefined;
+      }, 30_000);
+      assert.match(nack?.error ?? "", /ring_size/i);
+      await assert.rejects(assertNoNack(nodeId), /cds NACKed/);
+    });
+  });
 
   describe("basic routing: a VirtualService sends every call to one subset", () => {
     before(() => apply({ "vs.yaml": vs(`  - route: [{ destination: { host: echo, subset: v2 } }]\n`) }, async (p) => (await p.tally(5))["echo-b"] === 5));
