@@ -12,6 +12,8 @@ export interface ProxyNodeInput {
   id: string;
   metadata?: Record<string, unknown>;
   locality?: { region?: string; zone?: string; subZone?: string };
+  userAgentName?: string;
+  userAgentVersion?: string;
 }
 
 export interface Proxy {
@@ -30,6 +32,9 @@ export interface Proxy {
   readonly interceptionMode: InterceptionMode;
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly istioVersion: string;
+  /** The node's user_agent_name / user_agent_version ("gRPC Node Pure JS" "1.14.1", "envoy" …); "" when unsent. */
+  readonly userAgentName: string;
+  readonly userAgentVersion: string;
 }
 
 export class ProxyIdError extends Error {}
@@ -83,6 +88,8 @@ export function parseProxy(node: ProxyNodeInput): Proxy {
     interceptionMode: mode === "NONE" || mode === "TPROXY" ? mode : "REDIRECT",
     metadata: md,
     istioVersion: str(md.ISTIO_VERSION) ?? "",
+    userAgentName: node.userAgentName ?? "",
+    userAgentVersion: node.userAgentVersion ?? "",
   };
 }
 

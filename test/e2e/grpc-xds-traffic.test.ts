@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { MeshFixture, clientNode, echoService, eventually } from "./helpers.js";
+import { MeshFixture, clientNode, echoDestinationRule, echoService, echoVirtualService, eventually } from "./helpers.js";
 
 const HOST = "echo.default.svc.cluster.local";
 const PORT = 17080;
@@ -19,25 +19,8 @@ async function metrics(mesh: MeshFixture): Promise<string> {
   return (await fetch(`${mesh.monitoringUrl}/metrics`)).text();
 }
 
-function vs(http: string): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: echo, namespace: default }
-spec:
-  hosts: [echo]
-  http:
-${http}`;
-}
-
-function dr(trafficPolicy: string): string {
-  return `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: echo, namespace: default }
-spec:
-  host: echo.default.svc.cluster.local
-  trafficPolicy:
-${trafficPolicy}`;
-}
+const vs = echoVirtualService;
+const dr = (trafficPolicy: string): string => echoDestinationRule(trafficPolicy);
 
 describe("gRPC traffic policies from Istio rules", () => {
   const mesh = new MeshFixture();

@@ -2,35 +2,21 @@
 // that the generated xDS is accepted and acted on.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { MeshFixture, clientNode, echoService, eventually } from "./helpers.js";
+import { MeshFixture, clientNode, echoDestinationRule, echoService, echoVirtualService, eventually } from "./helpers.js";
 
 const HOST = "echo.default.svc.cluster.local";
 const PORT = 17070;
 const TARGET = `xds:///${HOST}:${PORT}`;
 
-const SUBSETS = `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: echo, namespace: default }
-spec:
-  host: echo
-  subsets:
-  - { name: v1, labels: { version: v1 } }
-  - { name: v2, labels: { version: v2 } }
-`;
+const SUBSETS = echoDestinationRule("", ["v1", "v2"]);
 
 function weighted(v1: number, v2: number): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: echo, namespace: default }
-spec:
-  hosts: [echo]
-  http:
-  - match: [{ headers: { x-canary: { exact: "yes" } } }]
+  return echoVirtualService(`  - match: [{ headers: { x-canary: { exact: "yes" } } }]
     route: [{ destination: { host: echo, subset: v2 } }]
   - route:
     - { destination: { host: echo, subset: v1 }, weight: ${v1} }
     - { destination: { host: echo, subset: v2 }, weight: ${v2} }
-`;
+`);
 }
 
 describe("proxyless gRPC clients against tsmesh discovery", () => {

@@ -1,6 +1,7 @@
 // A real gRPC echo service for end-to-end tests: servers on 127.0.x.y addresses that answer with
 // their own name (and the request metadata), and clients that reach them through xds:/// targets
-// resolved by @grpc/grpc-js-xds against a tsmesh discovery server.
+// resolved by @grpc/grpc-js-xds against a tsmesh discovery server (grpc-python.ts drives gRPC C-core
+// through the same interface).
 import * as grpc from "@grpc/grpc-js";
 import * as grpcXds from "@grpc/grpc-js-xds";
 
@@ -44,6 +45,9 @@ export interface EchoServerOptions {
 
 const attemptsByKey = new Map<string, number>();
 
+/** Request metadata asking the server to wait this many milliseconds before answering (timeout tests). */
+export const DELAY_HEADER = "x-echo-delay-ms";
+
 export class EchoServer {
   readonly server = new grpc.Server();
   calls = 0;
@@ -66,7 +70,10 @@ export class EchoServer {
           if (n <= this.failFirstPerKey) return cb({ code: grpc.status.UNAVAILABLE, details: `${opts.name}: failing attempt ${n}` });
         }
         if (this.failWith !== undefined) return cb({ code: this.failWith, details: `${opts.name} fails on purpose` });
-        cb(null, { server: opts.name, message: call.request.message, metadata: md });
+        const reply = { server: opts.name, message: call.request.message, metadata: md };
+        const delay = Math.min(Number(md[DELAY_HEADER]) || 0, 30_000);
+        if (delay > 0) setTimeout(() => cb(null, reply), delay);
+        else cb(null, reply);
       },
     });
   }
@@ -107,21 +114,48 @@ export function grpcBootstrap(xdsAddress: string, node: XdsClientNode): string {
   });
 }
 
-export class EchoClient {
-  private readonly client: grpc.Client;
+/** What the e2e tests ask of a proxyless client, whichever gRPC implementation is under it. */
+export interface ProxylessEchoClient {
+  /** The implementation's name, for test titles and messages. */
+  readonly impl: string;
+  /** One call; rejects with an error carrying the gRPC status `code`. */
+  echo(metadata?: Record<string, string>, deadlineMs?: number): Promise<EchoReply>;
+  /**
+   * `n` calls one after another on channel `channel` (each index is a channel of its own, so its own
+   * `io.grpc.channel_id`), counted per answering server; errors count under "error:CODE".
+   */
+  tally(n: number, metadata?: Record<string, string>, channel?: number): Promise<Record<string, number>>;
+  close(): void;
+}
+
+export class EchoClient implements ProxylessEchoClient {
+  readonly impl = "grpc-js-xds";
+  private readonly clients: grpc.Client[] = [];
 
   /** target: `xds:///HOST:PORT`; the bootstrap is per channel (grpc-js-xds' test option). */
-  constructor(target: string, bootstrap: string) {
-    this.client = new EchoClientCtor(target, grpc.credentials.createInsecure(), {
-      "grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config": bootstrap,
-    });
+  constructor(
+    private readonly target: string,
+    private readonly bootstrap: string,
+  ) {
+    this.channel(0);
   }
 
-  echo(metadata: Record<string, string> = {}, deadlineMs = 3000): Promise<EchoReply> {
+  private channel(i: number): grpc.Client {
+    while (this.clients.length <= i) {
+      this.clients.push(
+        new EchoClientCtor(this.target, grpc.credentials.createInsecure(), {
+          "grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config": this.bootstrap,
+        }),
+      );
+    }
+    return this.clients[i];
+  }
+
+  echo(metadata: Record<string, string> = {}, deadlineMs = 3000, channel = 0): Promise<EchoReply> {
     const md = new grpc.Metadata();
     for (const [k, v] of Object.entries(metadata)) md.set(k, v);
     return new Promise((resolve, reject) => {
-      (this.client as unknown as Record<string, (req: EchoRequest, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: EchoReply) => void) => void>).Echo(
+      (this.channel(channel) as unknown as Record<string, (req: EchoRequest, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: EchoReply) => void) => void>).Echo(
         { message: "hi" },
         md,
         { deadline: Date.now() + deadlineMs },
@@ -131,11 +165,11 @@ export class EchoClient {
   }
 
   /** Sends `n` calls (sequentially) and counts replies per server name; errors count under "error:CODE". */
-  async tally(n: number, metadata: Record<string, string> = {}): Promise<Record<string, number>> {
+  async tally(n: number, metadata: Record<string, string> = {}, channel = 0): Promise<Record<string, number>> {
     const counts: Record<string, number> = {};
     for (let i = 0; i < n; i++) {
       try {
-        const r = await this.echo(metadata);
+        const r = await this.echo(metadata, 3000, channel);
         counts[r.server] = (counts[r.server] ?? 0) + 1;
       } catch (e) {
         const k = `error:${(e as grpc.ServiceError).code}`;
@@ -146,6 +180,6 @@ export class EchoClient {
   }
 
   close(): void {
-    this.client.close();
+    for (const c of this.clients) c.close();
   }
 }

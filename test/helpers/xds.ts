@@ -55,6 +55,8 @@ export interface TestProxyOptions {
   labels?: Record<string, string>;
   locality?: { region?: string; zone?: string; subZone?: string };
   metadata?: Record<string, unknown>;
+  /** The node's user_agent_name and user_agent_version. */
+  userAgent?: [name: string, version: string];
 }
 
 /** A Proxy as parsed from a node a real agent would send. */
@@ -64,6 +66,8 @@ export function testProxy(o: TestProxyOptions): Proxy {
     id: proxyNodeId(o.type ?? "sidecar", o.ip, o.name, ns),
     locality: o.locality,
     metadata: { NAMESPACE: ns, LABELS: o.labels ?? {}, ...o.metadata },
+    userAgentName: o.userAgent?.[0],
+    userAgentVersion: o.userAgent?.[1],
   });
 }
 

@@ -1,8 +1,9 @@
 // The proxyless gRPC form (Istio's grpcgen): gRPC clients ask for listeners by target
 // (`xds:///reviews.default.svc.cluster.local:9080` → listener `reviews.default.svc.cluster.local:9080`)
 // and get an api_listener HCM with RDS, one RouteConfiguration of the same name, EDS-only clusters
-// and endpoints. Only what @grpc/grpc-js-xds accepts is emitted (route actions only, round robin or
-// ring hash, IP endpoints), so a client never has to NACK.
+// and endpoints. Only what gRPC clients accept is emitted (route actions only, round robin or ring
+// hash, IP endpoints), in forms every release of the last years parses (grpc-compat.ts), so a client
+// never has to NACK.
 import { resolveShortName } from "../../api/hosts.js";
 import { anyOf, type ProtoObject } from "../../envoy/protos.js";
 import type { Proxy } from "../../model/proxy.js";
@@ -10,6 +11,7 @@ import type { PushContext } from "../../model/push-context.js";
 import type { Service, ServicePortInfo } from "../../registry/model.js";
 import { outboundClusterFor } from "./clusters.js";
 import { FAULT_FILTER, ROUTER_FILTER } from "./filters.js";
+import { grpcClientSupport, proxylessCluster } from "./grpc-compat.js";
 import { convertHttpRoutes, defaultOutboundRoute } from "./httproute.js";
 import { outboundClusterName, parseClusterName } from "./names.js";
 import { routeHashPolicy } from "./traffic-policy.js";
@@ -97,9 +99,10 @@ export function buildGrpcRoutes(proxy: Proxy, push: PushContext, names: readonly
   return out;
 }
 
-/** EDS-only clusters for the requested `outbound|PORT|SUBSET|HOST` names. */
+/** EDS-only clusters for the requested `outbound|PORT|SUBSET|HOST` names (ring hash if the client has it). */
 export function buildGrpcClusters(proxy: Proxy, push: PushContext, names: readonly string[]): ProtoObject[] {
   const out: ProtoObject[] = [];
+  const support = grpcClientSupport(proxy.userAgentName, proxy.userAgentVersion);
   for (const name of names) {
     const parsed = parseClusterName(name);
     if (!parsed || parsed.direction !== "outbound") continue;
@@ -107,7 +110,7 @@ export function buildGrpcClusters(proxy: Proxy, push: PushContext, names: readon
     const port = service?.ports.find((p) => p.port === parsed.port);
     if (!service || !port) continue;
     const c = outboundClusterFor(proxy, push, service, port, parsed.subset || undefined, { grpc: true });
-    if (c) out.push(c);
+    if (c) out.push(proxylessCluster(c, support));
   }
   return out;
 }

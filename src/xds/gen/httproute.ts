@@ -2,8 +2,8 @@
 // pilot/pkg/networking/core/route/route.go (BuildHTTPRoutesForVirtualService, translateRoute,
 // TranslateRouteMatch, applyHTTPRouteDestination…) and route/retry/retry.go build them. Pure
 // functions of (VirtualService, proxy, push, listener port, gateway): used for sidecars and gateways
-// (routes.ts) and by the proxyless gRPC generator (`grpc: true`, restricted to what
-// @grpc/grpc-js-xds accepts).
+// (routes.ts) and by the proxyless gRPC generator (`grpc: true`: route actions only, rewritten by
+// grpc-compat.ts into forms every gRPC release accepts).
 import type { HTTPMatchRequest, HTTPRoute, HTTPRouteDestination, Resource, StringMatch } from "../../api/resource.js";
 import { resolveShortName } from "../../api/hosts.js";
 import { GRPC_STATUS_CODES } from "../../core/grpc.js";
@@ -12,6 +12,7 @@ import { anyOf, duration, struct, type ProtoObject } from "../../envoy/protos.js
 import type { Proxy } from "../../model/proxy.js";
 import type { PushContext } from "../../model/push-context.js";
 import { labelsMatch, serviceVisibleFrom, type Service } from "../../registry/model.js";
+import { proxylessRoutes } from "./grpc-compat.js";
 import { outboundClusterName, parseClusterName } from "./names.js";
 
 /** Hash policies for a destination (DestinationRule consistentHash), supplied by traffic-policy.ts. */
@@ -24,7 +25,7 @@ export interface HttpRouteContext {
   port: number;
   /** "mesh" for sidecars, "namespace/name" for a Gateway. */
   gateway: string;
-  /** Proxyless gRPC: only what @grpc/grpc-js-xds accepts (route actions, prefix/path/safeRegex, no CORS). */
+  /** Proxyless gRPC: route actions only, no CORS, in forms every gRPC release accepts (grpc-compat.ts). */
   grpc?: boolean;
   hashPolicy?: HashPolicyFn;
   /** The listener terminates TLS (gateway HTTPS server): redirects without a scheme default to https. */
@@ -672,7 +673,8 @@ export function defaultOutboundRoute(cluster: string, operation: string, hashPol
   applyTimeout(action, undefined, grpc);
   action.retryPolicy = defaultRetryPolicy(false);
   if (hashPolicy && hashPolicy.length > 0) action.hashPolicy = hashPolicy;
-  return { name: DEFAULT_ROUTE_NAME, match: { prefix: "/" }, route: action, decorator: { operation } };
+  const route = { name: DEFAULT_ROUTE_NAME, match: { prefix: "/" }, route: action, decorator: { operation } };
+  return grpc ? proxylessRoutes([route])[0] : route;
 }
 
 function applyDestination(
@@ -866,7 +868,7 @@ export function convertHttpRoutes(vs: Resource<"VirtualService">, ctx: HttpRoute
     }
     if (catchAll) break;
   }
-  return { routes, errors };
+  return { routes: ctx.grpc ? proxylessRoutes(routes, errors) : routes, errors };
 }
 
 /** Does any HTTP match of these VirtualServices (or their delegates) depend on the proxy's labels? */
