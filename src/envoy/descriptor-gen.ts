@@ -1,15 +1,17 @@
 // Generator of src/envoy/gen/*.cts: Envoy's protos (the copy @grpc/grpc-js-xds ships) parsed once
 // here, at development time, and checked in, so a process never parses ~150 .proto files at run
-// time (~300 ms and ~20 MB of garbage per process before). Three files:
+// time (~300 ms and ~20 MB of garbage per process before). Four files:
 // - full-descriptor.cts: every type of PROTO_FILES as a protobufjs JSON descriptor (what
 //   envoyRoot() always had; the control plane uses it);
 // - proxy-descriptor.cts: the same for the types reachable from PROXY_ROOT_TYPES (the resources,
 //   discovery messages and typed_config Any types the proxy decodes) — what messageType() serves
 //   first; other types fall back to the full set on first use;
 // - proxy-wire.cts: those types again as wire.ts' compact schema (the proxy's own codec, so a
-//   sidecar never loads protobufjs at all).
+//   sidecar never loads protobufjs at all);
+// - types.ts: TypeScript types of the full set in typed-object form (types-gen.ts).
 // Custom options (validate rules, udpa annotations…), extension fields and file options are left
-// out: protobufjs never reads them. They are CommonJS (.cts) so they load synchronously, on demand.
+// out: protobufjs never reads them. The descriptors are CommonJS (.cts) so they load synchronously,
+// on demand.
 // Run `npm run build && node dist/src/envoy/descriptor-gen.js` after changing PROTO_FILES,
 // PROXY_ROOT_TYPES or the protos; test/envoy/descriptors.test.ts fails while the files are stale.
 import { accessSync, writeFileSync } from "node:fs";
@@ -17,6 +19,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type * as protobuf from "protobufjs";
+import { typesSource } from "./types-gen.js";
 
 const require = createRequire(import.meta.url);
 
@@ -330,6 +333,7 @@ export function generateDescriptors(root: protobuf.Root = loadProtoFiles()): Gen
       FULL_ONLY_NAMES: names.filter((n) => !proxy.has(n)).join(" "),
     }),
   );
+  files.set("types.ts", typesSource(root));
   return { files, fullTypes: names.length, proxyTypes: proxy.size };
 }
 

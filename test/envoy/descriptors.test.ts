@@ -4,7 +4,7 @@
 // set on demand, also from inside an Any) gives byte for byte and field for field what the .proto
 // schema gives.
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import protobuf from "protobufjs";
@@ -15,16 +15,14 @@ import {
   DELTA_DISCOVERY_REQUEST,
   DELTA_DISCOVERY_RESPONSE,
   encodeMessage,
-  ENDPOINT_TYPE,
   envoyRoot,
   LISTENER_TYPE,
   messageType,
   type ProtoObject,
-  ROUTE_TYPE,
   schemaStatus,
   TO_OBJECT,
 } from "../../src/envoy/protos.js";
-import { packageRoot } from "../../src/core/paths.js";
+import { goldenResources as goldenXds } from "../helpers/golden-xds.js";
 
 const reference = loadProtoFiles();
 
@@ -42,28 +40,10 @@ const plain = (o: unknown): unknown => JSON.parse(JSON.stringify(o));
 
 /** Every golden xDS resource the control plane's generator tests pin, with its type URL. */
 function goldenResources(): Array<[string, string, ProtoObject]> {
-  const dir = join(packageRoot(), "test/xds/gen/testdata");
-  const out: Array<[string, string, ProtoObject]> = [];
-  const strip = (r: ProtoObject): ProtoObject => {
+  return goldenXds().map(([f, type, r]) => {
     const { "@type": _t, ...rest } = r;
-    return rest;
-  };
-  for (const f of readdirSync(dir).filter((f) => f.endsWith(".json"))) {
-    const j = JSON.parse(readFileSync(join(dir, f), "utf8")) as unknown;
-    const add = (type: string, r: unknown) => out.push([f, type, strip(r as ProtoObject)]);
-    if (f.startsWith("grpc-")) {
-      const g = j as { listeners: unknown[]; routes: unknown[]; clusters: unknown[] };
-      g.listeners.forEach((r) => add(LISTENER_TYPE, r));
-      g.routes.forEach((r) => add(ROUTE_TYPE, r));
-      g.clusters.forEach((r) => add(CLUSTER_TYPE, r));
-    } else if (f.startsWith("routes-")) add(ROUTE_TYPE, j);
-    else if (f.startsWith("endpoints-")) Object.values(j as object).forEach((r) => add(ENDPOINT_TYPE, r));
-    else {
-      const type = f.startsWith("listeners-") ? LISTENER_TYPE : CLUSTER_TYPE;
-      (j as unknown[]).forEach((r) => add(type, r));
-    }
-  }
-  return out;
+    return [f, type, rest];
+  });
 }
 
 // First, before anything loads the full set: the proxy's own path.
