@@ -24,6 +24,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type * as protobuf from "protobufjs";
+import { protoFieldName } from "./proto-json.js";
 import { typesSource } from "./types-gen.js";
 
 const require = createRequire(import.meta.url);
@@ -154,9 +155,12 @@ function parseFiles(files: readonly string[], keepCase: boolean): protobuf.Root 
   return r;
 }
 
-/** Parses PROTO_FILES (and their imports) from the .proto sources: the reference the descriptors are made from. */
-export function loadProtoFiles(): protobuf.Root {
-  return parseFiles(PROTO_FILES, false);
+/**
+ * Parses PROTO_FILES (and their imports) from the .proto sources: the reference the descriptors are
+ * made from (`keepCase`: with the .proto field names instead of protobufjs' camelCase).
+ */
+export function loadProtoFiles(keepCase = false): protobuf.Root {
+  return parseFiles(PROTO_FILES, keepCase);
 }
 
 /** The envoy/…/v3/*.proto files the deps ship, and those left out because an import is missing. */
@@ -328,6 +332,27 @@ export function descriptorJson(root: protobuf.Root, keep?: ReadonlySet<string>):
   return { nested };
 }
 
+/**
+ * Fields whose .proto name protoFieldName() does not recover from protobufjs' camelCase name (the
+ * proxy's /config_dump prints .proto names): `root` must be parsed with keepCase. protobufjs' own
+ * google/protobuf/*.proto are bundled as camelCase JSON, so that package is left out (the
+ * converter prints its types in their special JSON forms anyway).
+ */
+export function protoNameMismatches(root: protobuf.Root): string[] {
+  const pb = require("protobufjs") as typeof protobuf;
+  const out: string[] = [];
+  const walk = (ns: protobuf.NamespaceBase): void => {
+    for (const n of ns.nestedArray) {
+      if (n instanceof pb.Type && !n.fullName.startsWith(".google.protobuf.")) {
+        for (const f of n.fieldsArray) if (protoFieldName(pb.util.camelCase(f.name)) !== f.name) out.push(`${n.fullName.slice(1)}.${f.name}`);
+      }
+      if (n instanceof pb.Namespace) walk(n);
+    }
+  };
+  walk(root);
+  return out;
+}
+
 /** Scalar and composite kinds of the compact wire schema (wire.ts). */
 export const WIRE_KINDS = ["double", "float", "int32", "uint32", "sint32", "fixed32", "sfixed32", "int64", "uint64", "sint64", "fixed64", "sfixed64", "bool", "string", "bytes", "enum", "message"] as const;
 
@@ -455,7 +480,10 @@ export function genDir(): string {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const g = generateDescriptors();
+  const v3 = envoyV3Files();
+  const mismatches = protoNameMismatches(loadAllProtoFiles(v3, true));
+  if (mismatches.length) throw new Error(`proto field names protoFieldName() gets wrong (record them): ${mismatches.join(", ")}`);
+  const g = generateDescriptors(loadProtoFiles(), v3);
   const dir = genDir();
   for (const [name, text] of g.files) {
     writeFileSync(join(dir, name), text);

@@ -346,7 +346,8 @@ export function durationMs(d: unknown): number | undefined {
   return Number(seconds ?? 0) * 1000 + Number(nanos ?? 0) / 1e6;
 }
 
-type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
+/** A plain JSON value (a Struct's contents). */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
 
 function structValue(v: JsonValue): ProtoObject {
   if (v === null) return { nullValue: "NULL_VALUE" };
@@ -372,7 +373,8 @@ export function fromStruct(s: unknown): Record<string, unknown> {
   return out;
 }
 
-function fromStructValue(v: ProtoObject): unknown {
+/** Plain JSON from a google.protobuf.Value in typed-object form. */
+export function fromStructValue(v: ProtoObject): unknown {
   if ("stringValue" in v) return v.stringValue;
   if ("numberValue" in v) return v.numberValue;
   if ("boolValue" in v) return v.boolValue;
