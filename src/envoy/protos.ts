@@ -15,6 +15,7 @@
 // encodes the same typed objects from a compact schema.
 import { createRequire } from "node:module";
 import type * as protobuf from "protobufjs";
+import type { AnyOf, google, Messages } from "./gen/types.js";
 
 const require = createRequire(import.meta.url);
 
@@ -307,14 +308,19 @@ export function messageType(nameOrUrl: string): protobuf.Type {
 export type ProtoObject = Record<string, unknown>;
 
 /** Wraps a typed object as an Any: `{ "@type": URL, ...fields }`. */
-export function anyOf(typeName: string, fields: ProtoObject): ProtoObject {
-  return { "@type": TYPE_PREFIX + typeName, ...fields };
+export function anyOf<N extends keyof Messages>(typeName: N, fields: Messages[N]): AnyOf<N> {
+  return { "@type": `${TYPE_PREFIX}${typeName}`, ...fields } as unknown as AnyOf<N>;
+}
+
+/** Whether an Any holds a message of type `typeName` (and so has that message's fields). */
+export function isAnyOf<N extends keyof Messages>(any: google.protobuf.Any | undefined, typeName: N): any is AnyOf<N> {
+  return any?.["@type"] === `${TYPE_PREFIX}${typeName}`;
 }
 
 /** Encodes a typed object of the given type (URL or full name) to protobuf bytes. */
-export function encodeMessage(typeNameOrUrl: string, obj: ProtoObject): Uint8Array {
+export function encodeMessage(typeNameOrUrl: string, obj: object): Uint8Array {
   const t = messageType(typeNameOrUrl);
-  return t.encode(t.fromObject(obj)).finish();
+  return t.encode(t.fromObject(obj as ProtoObject)).finish();
 }
 
 /** Options that turn decoded messages back into the typed-object form generators write. */
@@ -330,10 +336,10 @@ export function decodeMessage(typeNameOrUrl: string, bytes: Uint8Array): ProtoOb
  * A google.protobuf.Duration from milliseconds, without proto3 default fields (zero is `{}`), so
  * the typed object equals what decoding gives back.
  */
-export function duration(ms: number): { seconds?: number; nanos?: number } {
+export function duration(ms: number): google.protobuf.Duration {
   const seconds = Math.floor(ms / 1000);
   const nanos = Math.round((ms - seconds * 1000) * 1e6);
-  const d: { seconds?: number; nanos?: number } = {};
+  const d: google.protobuf.Duration = {};
   if (seconds) d.seconds = seconds;
   if (nanos) d.nanos = nanos;
   return d;
@@ -349,7 +355,7 @@ export function durationMs(d: unknown): number | undefined {
 /** A plain JSON value (a Struct's contents). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
 
-function structValue(v: JsonValue): ProtoObject {
+function structValue(v: JsonValue): google.protobuf.Value {
   if (v === null) return { nullValue: "NULL_VALUE" };
   if (typeof v === "boolean") return { boolValue: v };
   if (typeof v === "number") return { numberValue: v };
@@ -359,8 +365,8 @@ function structValue(v: JsonValue): ProtoObject {
 }
 
 /** A google.protobuf.Struct in typed-object form from plain JSON (protobufjs has no JSON mapping for it). */
-export function struct(obj: { [k: string]: JsonValue }): ProtoObject {
-  const fields: Record<string, ProtoObject> = {};
+export function struct(obj: { [k: string]: JsonValue }): google.protobuf.Struct {
+  const fields: Record<string, google.protobuf.Value> = {};
   for (const [k, v] of Object.entries(obj)) fields[k] = structValue(v);
   return { fields };
 }
