@@ -2,7 +2,8 @@
 // node into a Proxy and, per push, asks the Envoy-form or proxyless-gRPC generators for the
 // resources a watch covers. Objects shared across proxies are encoded once (encodeResource memo).
 import { encodeResource, type EncodedResource } from "../envoy/encoded.js";
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type ProtoObject } from "../envoy/protos.js";
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from "../envoy/protos.js";
+import type { XdsResource } from "../envoy/types.js";
 import { parseProxy, type Proxy } from "../model/proxy.js";
 import type { PushContext } from "../model/push-context.js";
 import { buildClusters } from "../xds/gen/clusters.js";
@@ -22,10 +23,10 @@ export interface ConnectedProxy {
   metadataLabels: Readonly<Record<string, string>>;
 }
 
-const encodedLists = new WeakMap<readonly ProtoObject[], EncodedResource[]>();
+const encodedLists = new WeakMap<readonly XdsResource[], EncodedResource[]>();
 
 /** A memoized generator list, encoded (once per list identity; the last of a duplicated name wins, as in `named`). */
-function encodedList(typeUrl: string, objects: readonly ProtoObject[]): EncodedResource[] {
+function encodedList(typeUrl: string, objects: readonly XdsResource[]): EncodedResource[] {
   let out = encodedLists.get(objects);
   if (!out) {
     out = [...named(objects)].map(([name, obj]) => encodeResource(typeUrl, name, obj));
@@ -39,9 +40,15 @@ export interface ProxyLifecycle {
   disconnect(proxy: Proxy): void;
 }
 
-function named(objects: readonly ProtoObject[]): Map<string, ProtoObject> {
-  const m = new Map<string, ProtoObject>();
-  for (const o of objects) m.set(String(o.name ?? o.clusterName), o);
+/** A resource's name: `name`, or a ClusterLoadAssignment's `clusterName`. */
+function resourceName(r: XdsResource): string {
+  const { name, clusterName } = r as { name?: string; clusterName?: string };
+  return String(name ?? clusterName);
+}
+
+function named(objects: readonly XdsResource[]): Map<string, XdsResource> {
+  const m = new Map<string, XdsResource>();
+  for (const o of objects) m.set(resourceName(o), o);
   return m;
 }
 
@@ -122,11 +129,11 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
   }
 
   /** The typed objects (by name) a watch covers; used by the ADS path and /debug/config_dump. */
-  objects(proxy: Proxy, push: PushContext, typeUrl: string, watch: WatchedResource, request?: Pick<PushRequest, "full" | "edsUpdates">): Map<string, ProtoObject> | undefined {
+  objects(proxy: Proxy, push: PushContext, typeUrl: string, watch: WatchedResource, request?: Pick<PushRequest, "full" | "edsUpdates">): Map<string, XdsResource> | undefined {
     const grpc = proxy.generator === "grpc";
-    const wanted = (all: Map<string, ProtoObject>): Map<string, ProtoObject> => {
+    const wanted = (all: Map<string, XdsResource>): Map<string, XdsResource> => {
       if (watch.wildcard) return all;
-      const out = new Map<string, ProtoObject>();
+      const out = new Map<string, XdsResource>();
       for (const n of watch.names) {
         const o = all.get(n);
         if (o) out.set(n, o);
@@ -144,7 +151,7 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
         return wanted(named(grpc ? buildGrpcRoutes(proxy, push, names ?? []) : buildRouteConfigurations(proxy, push, names, { hashPolicy })));
       }
       case ENDPOINT_TYPE: {
-        const out = new Map<string, ProtoObject>();
+        const out = new Map<string, XdsResource>();
         const only = request && !request.full ? request.edsUpdates : undefined;
         // An endpoints-only push names a few clusters: walk those, not every watched name.
         const names = watch.wildcard ? [] : only ? [...only].filter((n) => watch.names.has(n)) : watch.names;

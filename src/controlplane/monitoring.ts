@@ -4,7 +4,8 @@
 // /debug/mesh (the mesh config in effect and where it came from).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { encodeResource } from "../envoy/encoded.js";
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, TYPE_SHORT_NAMES, type ProtoObject } from "../envoy/protos.js";
+import { anyOf, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, TYPE_SHORT_NAMES } from "../envoy/protos.js";
+import type { Cluster, ClusterLoadAssignment, envoy, Listener, RouteConfiguration, XdsResource } from "../envoy/types.js";
 import { parseProxy, ProxyIdError, type Proxy } from "../model/proxy.js";
 import type { PushContext } from "../model/push-context.js";
 import type { WatchedResource } from "../xds/server/types.js";
@@ -24,7 +25,7 @@ function json(res: ServerResponse, status: number, value: unknown): void {
 const WILDCARD = (typeUrl: string): WatchedResource => ({ typeUrl, wildcard: true, names: new Set() });
 
 /** Envoy admin's ConfigDump for what `proxy` would receive from `push`. */
-export function configDump(discovery: Discovery, proxy: Proxy, push: PushContext): ProtoObject {
+export function configDump(discovery: Discovery, proxy: Proxy, push: PushContext): envoy.admin.v3.ConfigDump {
   const gen = discovery.generator;
   // A connected proxy's own subscriptions (proxyless gRPC asks by name); otherwise everything.
   const status = discovery.server.connection(proxy.id);
@@ -32,37 +33,32 @@ export function configDump(discovery: Discovery, proxy: Proxy, push: PushContext
     const t = status?.types.find((x) => x.typeUrl === typeUrl);
     return t && { typeUrl, wildcard: t.wildcard, names: new Set(t.names) };
   };
-  const entries = (typeUrl: string, watch: WatchedResource) => [...(gen.objects(proxy, push, typeUrl, watched(typeUrl) ?? watch) ?? new Map()).entries()];
-  const clusters = entries(CLUSTER_TYPE, WILDCARD(CLUSTER_TYPE));
-  const edsNames = clusters
-    .map(([, c]) => (c.edsClusterConfig as { serviceName?: string } | undefined)?.serviceName ?? (c.type === "EDS" ? String(c.name) : undefined))
-    .filter((n): n is string => !!n);
-  const endpoints = entries(ENDPOINT_TYPE, { typeUrl: ENDPOINT_TYPE, wildcard: false, names: new Set(edsNames) });
-  const listeners = entries(LISTENER_TYPE, WILDCARD(LISTENER_TYPE));
+  // Each type URL's generator returns that type's resources.
+  const entries = <T extends XdsResource>(typeUrl: string, watch: WatchedResource) =>
+    [...(gen.objects(proxy, push, typeUrl, watched(typeUrl) ?? watch)?.entries() ?? [])] as Array<[string, T]>;
+  const clusters = entries<Cluster>(CLUSTER_TYPE, WILDCARD(CLUSTER_TYPE));
+  const edsNames = clusters.map(([, c]) => c.edsClusterConfig?.serviceName ?? (c.type === "EDS" ? String(c.name) : undefined)).filter((n): n is string => !!n);
+  const endpoints = entries<ClusterLoadAssignment>(ENDPOINT_TYPE, { typeUrl: ENDPOINT_TYPE, wildcard: false, names: new Set(edsNames) });
+  const listeners = entries<Listener>(LISTENER_TYPE, WILDCARD(LISTENER_TYPE));
   const routeNames = proxy.generator === "grpc" ? new Set(listeners.map(([n]) => n)) : undefined;
-  const routes = entries(ROUTE_TYPE, routeNames ? { typeUrl: ROUTE_TYPE, wildcard: false, names: routeNames } : WILDCARD(ROUTE_TYPE));
-  const version = (typeUrl: string, name: string, o: ProtoObject) => encodeResource(typeUrl, name, o).version;
-  const typed = (typeUrl: string, o: ProtoObject) => ({ "@type": typeUrl, ...o });
+  const routes = entries<RouteConfiguration>(ROUTE_TYPE, routeNames ? { typeUrl: ROUTE_TYPE, wildcard: false, names: routeNames } : WILDCARD(ROUTE_TYPE));
+  const version = (typeUrl: string, name: string, o: XdsResource) => encodeResource(typeUrl, name, o).version;
   return {
     configs: [
-      {
-        "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump",
+      anyOf("envoy.admin.v3.ClustersConfigDump", {
         versionInfo: push.version,
-        dynamicActiveClusters: clusters.map(([n, c]) => ({ versionInfo: version(CLUSTER_TYPE, n, c), cluster: typed(CLUSTER_TYPE, c) })),
-      },
-      {
-        "@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
+        dynamicActiveClusters: clusters.map(([n, c]) => ({ versionInfo: version(CLUSTER_TYPE, n, c), cluster: anyOf("envoy.config.cluster.v3.Cluster", c) })),
+      }),
+      anyOf("envoy.admin.v3.ListenersConfigDump", {
         versionInfo: push.version,
-        dynamicListeners: listeners.map(([n, l]) => ({ name: n, activeState: { versionInfo: version(LISTENER_TYPE, n, l), listener: typed(LISTENER_TYPE, l) } })),
-      },
-      {
-        "@type": "type.googleapis.com/envoy.admin.v3.RoutesConfigDump",
-        dynamicRouteConfigs: routes.map(([n, r]) => ({ versionInfo: version(ROUTE_TYPE, n, r), routeConfig: typed(ROUTE_TYPE, r) })),
-      },
-      {
-        "@type": "type.googleapis.com/envoy.admin.v3.EndpointsConfigDump",
-        dynamicEndpointConfigs: endpoints.map(([n, e]) => ({ versionInfo: version(ENDPOINT_TYPE, n, e), endpointConfig: typed(ENDPOINT_TYPE, e) })),
-      },
+        dynamicListeners: listeners.map(([n, l]) => ({ name: n, activeState: { versionInfo: version(LISTENER_TYPE, n, l), listener: anyOf("envoy.config.listener.v3.Listener", l) } })),
+      }),
+      anyOf("envoy.admin.v3.RoutesConfigDump", {
+        dynamicRouteConfigs: routes.map(([n, r]) => ({ versionInfo: version(ROUTE_TYPE, n, r), routeConfig: anyOf("envoy.config.route.v3.RouteConfiguration", r) })),
+      }),
+      anyOf("envoy.admin.v3.EndpointsConfigDump", {
+        dynamicEndpointConfigs: endpoints.map(([n, e]) => ({ versionInfo: version(ENDPOINT_TYPE, n, e), endpointConfig: anyOf("envoy.config.endpoint.v3.ClusterLoadAssignment", e) })),
+      }),
     ],
   };
 }

@@ -1,22 +1,31 @@
-// Generator of src/envoy/gen/*.cts: Envoy's protos (the copy @grpc/grpc-js-xds ships) parsed once
+// Generator of src/envoy/gen/*: Envoy's protos (the copy @grpc/grpc-js-xds ships) parsed once
 // here, at development time, and checked in, so a process never parses ~150 .proto files at run
-// time (~300 ms and ~20 MB of garbage per process before). Three files:
+// time (~300 ms and ~20 MB of garbage per process before). The files:
 // - full-descriptor.cts: every type of PROTO_FILES as a protobufjs JSON descriptor (what
 //   envoyRoot() always had; the control plane uses it);
 // - proxy-descriptor.cts: the same for the types reachable from PROXY_ROOT_TYPES (the resources,
 //   discovery messages and typed_config Any types the proxy decodes) — what messageType() serves
 //   first; other types fall back to the full set on first use;
 // - proxy-wire.cts: those types again as wire.ts' compact schema (the proxy's own codec, so a
-//   sidecar never loads protobufjs at all).
+//   sidecar never loads protobufjs at all);
+// - all-descriptor.cts: the rest of Envoy's v3 API (every envoy/…/v3/*.proto the deps ship, ~345
+//   files, minus the full set), added to the full set only when a config names one of its types (a
+//   Lua, ext_proc or wasm filter…), so the proxy can parse any Envoy config;
+// - all-names.cts: which message types the full set and the rest have, and the few types no tier
+//   can have (their .proto imports opencensus, opentelemetry or prometheus protos the deps lack);
+// - types.ts: TypeScript types of the full set in typed-object form (types-gen.ts).
 // Custom options (validate rules, udpa annotations…), extension fields and file options are left
-// out: protobufjs never reads them. They are CommonJS (.cts) so they load synchronously, on demand.
+// out: protobufjs never reads them. The descriptors are CommonJS (.cts) so they load synchronously,
+// on demand.
 // Run `npm run build && node dist/src/envoy/descriptor-gen.js` after changing PROTO_FILES,
 // PROXY_ROOT_TYPES or the protos; test/envoy/descriptors.test.ts fails while the files are stale.
-import { accessSync, writeFileSync } from "node:fs";
+import { accessSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type * as protobuf from "protobufjs";
+import { protoFieldName } from "./proto-json.js";
+import { typesSource } from "./types-gen.js";
 
 const require = createRequire(import.meta.url);
 
@@ -123,24 +132,106 @@ function protoDirs(): string[] {
   return [join(deps, "envoy-api"), join(deps, "xds"), join(deps, "googleapis"), join(deps, "protoc-gen-validate")];
 }
 
-/** Parses PROTO_FILES (and their imports) from the .proto sources: the reference the descriptors are made from. */
-export function loadProtoFiles(): protobuf.Root {
+/** Where an imported .proto is: in the deps, or google/protobuf/* from protobufjs (bundled or beside its package.json). */
+function resolveProto(target: string): string | undefined {
+  const pb = require("protobufjs") as typeof protobuf & { common: { get(file: string): unknown } };
+  if (target.startsWith("google/protobuf/")) {
+    const p = join(dirname(require.resolve("protobufjs/package.json")), target);
+    return pb.common.get(target) || fileExists(p) ? p : undefined;
+  }
+  for (const d of protoDirs()) {
+    const p = join(d, target);
+    if (fileExists(p)) return p;
+  }
+  return undefined;
+}
+
+function parseFiles(files: readonly string[], keepCase: boolean): protobuf.Root {
   const pb = require("protobufjs") as typeof protobuf;
-  const dirs = protoDirs();
-  // protobufjs bundles google/protobuf/*; descriptor.proto lives beside its package.json.
-  const pbDir = dirname(require.resolve("protobufjs/package.json"));
   const r = new pb.Root();
-  r.resolvePath = (_origin: string, target: string): string => {
-    if (target.startsWith("google/protobuf/")) return join(pbDir, target);
-    for (const d of dirs) {
-      const p = join(d, target);
-      if (fileExists(p)) return p;
-    }
-    return target;
-  };
-  r.loadSync(PROTO_FILES, { keepCase: false });
+  r.resolvePath = (_origin: string, target: string): string => resolveProto(target) ?? target;
+  r.loadSync([...files], { keepCase });
   r.resolveAll();
   return r;
+}
+
+/**
+ * Parses PROTO_FILES (and their imports) from the .proto sources: the reference the descriptors are
+ * made from (`keepCase`: with the .proto field names instead of protobufjs' camelCase).
+ */
+export function loadProtoFiles(keepCase = false): protobuf.Root {
+  return parseFiles(PROTO_FILES, keepCase);
+}
+
+/** The envoy/…/v3/*.proto files the deps ship, and those left out because an import is missing. */
+export interface EnvoyV3Files {
+  files: string[];
+  /** Left-out file → why (the import the deps lack, and through which files). */
+  skipped: Map<string, string>;
+  /** Message types of the left-out files → why. */
+  unavailable: Map<string, string>;
+}
+
+/**
+ * Every envoy/…/v3/*.proto of the deps. A few import protos @grpc/grpc-js-xds does not ship
+ * (opencensus, opentelemetry, prometheus): those files, and files importing them, are left out and
+ * their message types recorded as unavailable, with the reason.
+ */
+export function envoyV3Files(): EnvoyV3Files {
+  const pb = require("protobufjs") as typeof protobuf;
+  const base = join(protoDirs()[0]);
+  const files: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(join(base, dir), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const rel = `${dir}/${e.name}`;
+      if (e.isDirectory()) walk(rel);
+      else if (/\/v3\/[^/]+\.proto$/.test(rel)) files.push(rel);
+    }
+  };
+  walk("envoy");
+  const importsOf = (file: string): string[] => [...readFileSync(resolveProto(file)!, "utf8").matchAll(/^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"/gm)].map((m) => m[1]);
+  const chains = new Map<string, string[] | undefined>();
+  /** The import path from a file to the first .proto in its closure the deps lack, or undefined. */
+  const missingChain = (file: string): string[] | undefined => {
+    if (chains.has(file)) return chains.get(file);
+    chains.set(file, undefined); // an import cycle: a file being visited counts as present
+    let chain: string[] | undefined;
+    for (const imp of importsOf(file)) {
+      if (!resolveProto(imp)) chain = [imp];
+      else if (!imp.startsWith("google/protobuf/")) {
+        const inner = missingChain(imp);
+        if (inner) chain = [imp, ...inner];
+      }
+      if (chain) break;
+    }
+    chains.set(file, chain);
+    return chain;
+  };
+  const out: EnvoyV3Files = { files: [], skipped: new Map(), unavailable: new Map() };
+  for (const f of files) {
+    const chain = missingChain(f);
+    if (!chain) {
+      out.files.push(f);
+      continue;
+    }
+    const missing = chain[chain.length - 1];
+    const via = chain.length > 1 ? ` (through ${chain.slice(0, -1).join(", ")})` : "";
+    const why = `${f} imports ${missing}${via}, which @grpc/grpc-js-xds does not ship`;
+    out.skipped.set(f, why);
+    const walkTypes = (ns: protobuf.NamespaceBase): void => {
+      for (const n of ns.nestedArray) {
+        if (n instanceof pb.Type) out.unavailable.set(n.fullName.slice(1), why);
+        if (n instanceof pb.Namespace) walkTypes(n);
+      }
+    };
+    walkTypes(pb.parse(readFileSync(resolveProto(f)!, "utf8"), { keepCase: false }).root);
+  }
+  return out;
+}
+
+/** Parses every loadable envoy/…/v3/*.proto (a superset of PROTO_FILES): the third, largest tier. */
+export function loadAllProtoFiles(v3: EnvoyV3Files = envoyV3Files(), keepCase = false): protobuf.Root {
+  return parseFiles([...PROTO_FILES, ...v3.files], keepCase);
 }
 
 type Json = Record<string, unknown>;
@@ -241,6 +332,27 @@ export function descriptorJson(root: protobuf.Root, keep?: ReadonlySet<string>):
   return { nested };
 }
 
+/**
+ * Fields whose .proto name protoFieldName() does not recover from protobufjs' camelCase name (the
+ * proxy's /config_dump prints .proto names): `root` must be parsed with keepCase. protobufjs' own
+ * google/protobuf/*.proto are bundled as camelCase JSON, so that package is left out (the
+ * converter prints its types in their special JSON forms anyway).
+ */
+export function protoNameMismatches(root: protobuf.Root): string[] {
+  const pb = require("protobufjs") as typeof protobuf;
+  const out: string[] = [];
+  const walk = (ns: protobuf.NamespaceBase): void => {
+    for (const n of ns.nestedArray) {
+      if (n instanceof pb.Type && !n.fullName.startsWith(".google.protobuf.")) {
+        for (const f of n.fieldsArray) if (protoFieldName(pb.util.camelCase(f.name)) !== f.name) out.push(`${n.fullName.slice(1)}.${f.name}`);
+      }
+      if (n instanceof pb.Namespace) walk(n);
+    }
+  };
+  walk(root);
+  return out;
+}
+
 /** Scalar and composite kinds of the compact wire schema (wire.ts). */
 export const WIRE_KINDS = ["double", "float", "int32", "uint32", "sint32", "fixed32", "sfixed32", "int64", "uint64", "sint64", "fixed64", "sfixed64", "bool", "string", "bytes", "enum", "message"] as const;
 
@@ -300,6 +412,7 @@ export interface GeneratedDescriptors {
   files: Map<string, string>;
   fullTypes: number;
   proxyTypes: number;
+  allOnlyTypes: number;
 }
 
 function moduleSource(comment: string, exports: Record<string, string>): string {
@@ -309,9 +422,19 @@ function moduleSource(comment: string, exports: Record<string, string>): string 
 }
 
 /** The checked-in descriptor modules, generated from the .proto files. */
-export function generateDescriptors(root: protobuf.Root = loadProtoFiles()): GeneratedDescriptors {
+export function generateDescriptors(root: protobuf.Root = loadProtoFiles(), v3: EnvoyV3Files = envoyV3Files(), all: protobuf.Root = loadAllProtoFiles(v3)): GeneratedDescriptors {
+  const pb = require("protobufjs") as typeof protobuf;
   const proxy = reachableTypes(root, PROXY_ROOT_TYPES);
   const names = allNames(root);
+  const inFull = new Set(names);
+  const allOnly = allNames(all).filter((n) => !inFull.has(n));
+  for (const n of names) if (!all.lookup(n)) throw new Error(`descriptors: ${n} is in the full set but not in the whole API`);
+  for (const n of allOnly) {
+    // A nested type travels with its parent: both must be in the same tier.
+    const parent = all.lookup(n)!.parent;
+    if (parent instanceof pb.Type && inFull.has(parent.fullName.slice(1))) throw new Error(`descriptors: ${n} is nested in ${parent.fullName}, which the full set has`);
+  }
+  const messagesOf = (list: readonly string[], r: protobuf.Root) => list.filter((n) => r.lookup(n) instanceof pb.Type).join(" ");
   const full = JSON.stringify(descriptorJson(root));
   const sub = JSON.stringify(descriptorJson(root, proxy));
   const files = new Map<string, string>();
@@ -330,7 +453,22 @@ export function generateDescriptors(root: protobuf.Root = loadProtoFiles()): Gen
       FULL_ONLY_NAMES: names.filter((n) => !proxy.has(n)).join(" "),
     }),
   );
-  return { files, fullTypes: names.length, proxyTypes: proxy.size };
+  files.set(
+    "all-descriptor.cts",
+    moduleSource("The rest of Envoy's v3 API: the types no PROTO_FILES file has (loaded into the full set when a config names one).", {
+      ALL_ONLY_DESCRIPTOR: JSON.stringify(descriptorJson(all, new Set(allOnly))),
+    }),
+  );
+  files.set(
+    "all-names.cts",
+    moduleSource("Which message types each of the two larger tiers has, and the types no tier can have (why: a missing import).", {
+      FULL_TYPES: messagesOf(names, root),
+      ALL_ONLY_TYPES: messagesOf(allOnly, all),
+      UNAVAILABLE: JSON.stringify(Object.fromEntries(v3.unavailable)),
+    }),
+  );
+  files.set("types.ts", typesSource(root));
+  return { files, fullTypes: names.length, proxyTypes: proxy.size, allOnlyTypes: allOnly.length };
 }
 
 /** Where the generated modules live in the source tree. */
@@ -342,11 +480,14 @@ export function genDir(): string {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const g = generateDescriptors();
+  const v3 = envoyV3Files();
+  const mismatches = protoNameMismatches(loadAllProtoFiles(v3, true));
+  if (mismatches.length) throw new Error(`proto field names protoFieldName() gets wrong (record them): ${mismatches.join(", ")}`);
+  const g = generateDescriptors(loadProtoFiles(), v3);
   const dir = genDir();
   for (const [name, text] of g.files) {
     writeFileSync(join(dir, name), text);
     console.log(`wrote ${join(dir, name)} (${(text.length / 1024).toFixed(0)} KiB)`);
   }
-  console.log(`${g.fullTypes} names in the full set, ${g.proxyTypes} types and enums in the proxy's`);
+  console.log(`${g.fullTypes} names in the full set, ${g.proxyTypes} types and enums in the proxy's, ${g.allOnlyTypes} more in the whole API`);
 }

@@ -5,13 +5,17 @@
 //
 // Loading is lazy and cheap: nothing (not even protobufjs) is loaded until a message type is first
 // needed, and the schema comes from JSON descriptors generated from the .proto files
-// (descriptor-gen.ts → gen/*.cts) rather than from parsing .proto text. messageType() serves the
-// types the proxy uses from a small descriptor; any other type (and envoyRoot()) loads the full set
-// once — also from inside an Any, so decoding and encoding give exactly what the full set gives.
+// (descriptor-gen.ts → gen/*.cts) rather than from parsing .proto text. Three tiers: messageType()
+// serves the types the proxy uses from a small descriptor; any other type (and envoyRoot()) loads
+// the full set (PROTO_FILES) once; a type only the rest of Envoy's v3 API has (a Lua or ext_proc
+// filter…) adds that third tier to the full set, once — looked up in a list of names first, so an
+// unknown type loads nothing big. All of this also from inside an Any, so decoding and encoding
+// give exactly what the full set gives. A type no tier has is an UnknownTypeError naming it.
 // The proxy's ADS client does not use this module's protobufjs path at all: wire.ts decodes and
 // encodes the same typed objects from a compact schema.
 import { createRequire } from "node:module";
 import type * as protobuf from "protobufjs";
+import type { AnyOf, google, Messages } from "./gen/types.js";
 
 const require = createRequire(import.meta.url);
 
@@ -77,6 +81,23 @@ export const DELTA_DISCOVERY_RESPONSE = "envoy.service.discovery.v3.DeltaDiscove
 let fullRoot: protobuf.Root | undefined;
 let proxyRoot: protobuf.Root | undefined;
 let fullOnly: Set<string> | undefined;
+/** Whether the rest of the API (gen/all-descriptor.cts) has been added to fullRoot. */
+let allLoaded = false;
+let tierNames: { full: Set<string>; allOnly: Set<string>; unavailable: Record<string, string> } | undefined;
+
+/**
+ * A type URL (or name) no descriptor tier has: not a message of Envoy's v3 API as
+ * @grpc/grpc-js-xds ships it (or one whose .proto could not be loaded: `reason` says why).
+ */
+export class UnknownTypeError extends Error {
+  constructor(
+    readonly typeUrl: string,
+    readonly reason?: string,
+  ) {
+    super(`unknown type ${typeUrl}: ${reason ?? "not a message type of Envoy's v3 API (or the protos it uses)"}`);
+    this.name = "UnknownTypeError";
+  }
+}
 
 /** A Root from a generated descriptor: added without resolveAll (types resolve when first used). */
 function rootFromDescriptor(json: string): protobuf.Root {
@@ -85,14 +106,20 @@ function rootFromDescriptor(json: string): protobuf.Root {
   r.addJSON((JSON.parse(json) as { nested: Record<string, protobuf.AnyNestedObject> }).nested);
   // Editions features (proto3 packing, presence) are resolved by resolveAll, which we skip.
   r._resolveFeaturesRecursive("proto2");
-  const walk = (ns: protobuf.NamespaceBase): void => {
-    for (const n of ns.nestedArray) {
-      if (n instanceof pbjs.Type) setupLazily(pbjs, n);
-      if (n instanceof pbjs.Namespace || n instanceof pbjs.Type) walk(n);
-    }
-  };
-  walk(r);
+  for (const n of r.nestedArray) setUp(pbjs, n);
   return r;
+}
+
+/** Readies a type, enum or namespace added from a descriptor (and what it nests) for use. */
+function setUp(pbjs: typeof protobuf, o: protobuf.ReflectionObject): void {
+  if (o instanceof pbjs.Type) setupLazily(pbjs, o);
+  if (o instanceof pbjs.Enum && o.options?.allow_alias) {
+    // Parsed from .proto, an aliased number's name is the first declared; Enum.fromJSON keeps the last.
+    const byId: Record<number, string> = {};
+    for (const [name, id] of Object.entries(o.values)) byId[id] ??= name;
+    Object.assign(o.valuesById, byId);
+  }
+  if (o instanceof pbjs.Namespace) for (const n of o.nestedArray) setUp(pbjs, n);
 }
 
 type Generated = (...args: unknown[]) => unknown;
@@ -132,18 +159,99 @@ function readGenerated<T>(path: string): T {
   return mod;
 }
 
+type Lookup = (this: protobuf.ReflectionObject, path: string | string[], ...rest: unknown[]) => protobuf.ReflectionObject | null;
+
+const fullName = (path: string | string[]): string => {
+  const name = Array.isArray(path) ? path.join(".") : path;
+  return name.startsWith(".") ? name.slice(1) : name;
+};
+
 /** The protobufjs Root with every Envoy type tsmesh uses (loaded on first call). */
 export function envoyRoot(): protobuf.Root {
   if (fullRoot) return fullRoot;
   // Loaded only on demand (the proxy's own types come from the small descriptor).
-  fullRoot = rootFromDescriptor(readGenerated<typeof import("./gen/full-descriptor.cjs")>("./gen/full-descriptor.cjs").FULL_DESCRIPTOR);
-  return fullRoot;
+  const r = rootFromDescriptor(readGenerated<typeof import("./gen/full-descriptor.cjs")>("./gen/full-descriptor.cjs").FULL_DESCRIPTOR);
+  // An Any of a type only the rest of the API has loads that tier, then resolves as usual.
+  const any = r.lookupType("google.protobuf.Any");
+  const ownLookup = any.lookup as Lookup;
+  const lookup: Lookup = function (this: protobuf.ReflectionObject, path, ...rest) {
+    const found = ownLookup.call(this, path, ...rest);
+    if (found || allLoaded || !isAllOnly(fullName(path))) return found;
+    loadAllTier();
+    return ownLookup.call(this, path, ...rest);
+  };
+  any.lookup = lookup as typeof any.lookup;
+  fullRoot = r;
+  return r;
+}
+
+function names(): NonNullable<typeof tierNames> {
+  if (tierNames) return tierNames;
+  const m = readGenerated<typeof import("./gen/all-names.cjs")>("./gen/all-names.cjs");
+  tierNames = { full: new Set(m.FULL_TYPES.split(" ")), allOnly: new Set(m.ALL_ONLY_TYPES.split(" ")), unavailable: JSON.parse(m.UNAVAILABLE) as Record<string, string> };
+  return tierNames;
+}
+
+const stripPrefix = (nameOrUrl: string): string => nameOrUrl.slice(nameOrUrl.lastIndexOf("/") + 1);
+
+/** Whether only the third tier (the rest of Envoy's v3 API) has this message type. */
+export function isAllOnly(nameOrUrl: string): boolean {
+  return names().allOnly.has(stripPrefix(nameOrUrl));
+}
+
+/**
+ * Whether some descriptor tier has this message type (full name or type URL), i.e. a config naming
+ * it can be decoded. Reads the list of names only; no descriptor is loaded.
+ */
+export function isKnownType(nameOrUrl: string): boolean {
+  const n = names();
+  const name = stripPrefix(nameOrUrl);
+  return n.full.has(name) || n.allOnly.has(name);
+}
+
+/** Why a message type of Envoy's v3 API has no descriptor (its .proto imports one the deps lack), if so. */
+export function unavailableReason(nameOrUrl: string): string | undefined {
+  return names().unavailable[stripPrefix(nameOrUrl)];
+}
+
+/** Adds the rest of Envoy's v3 API to the full set (once). */
+function loadAllTier(): void {
+  if (allLoaded) return;
+  const pbjs = protobufjs();
+  const root = envoyRoot();
+  const json = JSON.parse(readGenerated<typeof import("./gen/all-descriptor.cjs")>("./gen/all-descriptor.cjs").ALL_ONLY_DESCRIPTOR) as { nested: Record<string, JsonNode> };
+  const added: protobuf.ReflectionObject[] = [];
+  // Packages both tiers share (envoy.config.core.v3…) are entered, not replaced: their types stay as they are.
+  const merge = (ns: protobuf.Namespace, nested: Record<string, JsonNode>): void => {
+    for (const [k, node] of Object.entries(nested)) {
+      const existing = ns.get(k);
+      const plain = !node.fields && !node.values && !node.methods;
+      if (plain && existing instanceof pbjs.Namespace && !(existing instanceof pbjs.Type) && !(existing instanceof pbjs.Service)) {
+        merge(existing, node.nested ?? {});
+      } else {
+        ns.addJSON({ [k]: node } as Record<string, protobuf.AnyNestedObject>);
+        added.push(ns.get(k)!);
+      }
+    }
+  };
+  merge(root, json.nested);
+  root._resolveFeaturesRecursive("proto2");
+  for (const o of added) setUp(pbjs, o);
+  allLoaded = true;
+}
+
+interface JsonNode {
+  fields?: unknown;
+  values?: unknown;
+  methods?: unknown;
+  nested?: Record<string, JsonNode>;
 }
 
 /** Names only the full set has (read with the proxy's descriptor). */
 function isFullOnly(name: string): boolean {
-  if (!fullOnly) proxyTypes();
-  return fullOnly!.has(name);
+  // The names only: a type the full set serves needs no proxy Root built.
+  fullOnly ??= new Set(readGenerated<typeof import("./gen/proxy-descriptor.cjs")>("./gen/proxy-descriptor.cjs").FULL_ONLY_NAMES.split(" "));
+  return fullOnly.has(name);
 }
 
 /**
@@ -154,16 +262,15 @@ function isFullOnly(name: string): boolean {
 function proxyTypes(): protobuf.Root {
   if (proxyRoot) return proxyRoot;
   const { PROXY_DESCRIPTOR, FULL_ONLY_NAMES } = readGenerated<typeof import("./gen/proxy-descriptor.cjs")>("./gen/proxy-descriptor.cjs");
-  fullOnly = new Set(FULL_ONLY_NAMES.split(" "));
+  fullOnly ??= new Set(FULL_ONLY_NAMES.split(" "));
   const r = rootFromDescriptor(PROXY_DESCRIPTOR);
   const any = r.lookupType("google.protobuf.Any");
-  type Lookup = (this: protobuf.ReflectionObject, path: string | string[], ...rest: unknown[]) => protobuf.ReflectionObject | null;
   const ownLookup = any.lookup as Lookup;
   const lookup: Lookup = function (this: protobuf.ReflectionObject, path, ...rest) {
     const found = ownLookup.call(this, path, ...rest);
     if (found) return found;
-    const name = Array.isArray(path) ? path.join(".") : path;
-    if (!isFullOnly(name.startsWith(".") ? name.slice(1) : name)) return null;
+    const name = fullName(path);
+    if (!isFullOnly(name) && !isAllOnly(name)) return null;
     const fullAny = envoyRoot().lookupType("google.protobuf.Any");
     return (fullAny.lookup as Lookup).call(fullAny, path, ...rest);
   };
@@ -172,37 +279,48 @@ function proxyTypes(): protobuf.Root {
   return r;
 }
 
-/** Which schemas this process has loaded so far (the proxy's subset, the full set). */
-export function schemaStatus(): { proxy: boolean; full: boolean } {
-  return { proxy: proxyRoot !== undefined, full: fullRoot !== undefined };
+/** Which schemas this process has loaded so far (the proxy's subset, the full set, the rest of the API). */
+export function schemaStatus(): { proxy: boolean; full: boolean; all: boolean } {
+  return { proxy: proxyRoot !== undefined, full: fullRoot !== undefined, all: allLoaded };
 }
 
 const typeCache = new Map<string, protobuf.Type>();
 
 /** The message type for a full name ("envoy.config.cluster.v3.Cluster") or a type URL. */
 export function messageType(nameOrUrl: string): protobuf.Type {
-  let t = typeCache.get(nameOrUrl);
-  if (t) return t;
-  const name = nameOrUrl.startsWith(TYPE_PREFIX) ? nameOrUrl.slice(TYPE_PREFIX.length) : nameOrUrl;
+  const cached = typeCache.get(nameOrUrl);
+  if (cached) return cached;
+  const name = stripPrefix(nameOrUrl);
+  const Type = protobufjs().Type;
   // Once the full set is loaded it serves every type; until then the proxy's set does what it can.
-  const own = fullRoot || isFullOnly(name) ? undefined : proxyTypes().lookup(name, protobufjs().Type);
-  t = own instanceof protobufjs().Type ? own : envoyRoot().lookupType(name);
-  typeCache.set(nameOrUrl, t);
-  return t;
+  const own = fullRoot || isFullOnly(name) ? undefined : proxyTypes().lookup(name, Type);
+  let found = own ?? envoyRoot().lookup(name, Type);
+  if (!found && !allLoaded && isAllOnly(name)) {
+    loadAllTier();
+    found = envoyRoot().lookup(name, Type);
+  }
+  if (!(found instanceof Type)) throw new UnknownTypeError(nameOrUrl, unavailableReason(name));
+  typeCache.set(nameOrUrl, found);
+  return found;
 }
 
 /** A typed object in protobufjs' camelCase form. */
 export type ProtoObject = Record<string, unknown>;
 
 /** Wraps a typed object as an Any: `{ "@type": URL, ...fields }`. */
-export function anyOf(typeName: string, fields: ProtoObject): ProtoObject {
-  return { "@type": TYPE_PREFIX + typeName, ...fields };
+export function anyOf<N extends keyof Messages>(typeName: N, fields: Messages[N]): AnyOf<N> {
+  return { "@type": `${TYPE_PREFIX}${typeName}`, ...fields } as unknown as AnyOf<N>;
+}
+
+/** Whether an Any holds a message of type `typeName` (and so has that message's fields). */
+export function isAnyOf<N extends keyof Messages>(any: google.protobuf.Any | undefined, typeName: N): any is AnyOf<N> {
+  return any?.["@type"] === `${TYPE_PREFIX}${typeName}`;
 }
 
 /** Encodes a typed object of the given type (URL or full name) to protobuf bytes. */
-export function encodeMessage(typeNameOrUrl: string, obj: ProtoObject): Uint8Array {
+export function encodeMessage(typeNameOrUrl: string, obj: object): Uint8Array {
   const t = messageType(typeNameOrUrl);
-  return t.encode(t.fromObject(obj)).finish();
+  return t.encode(t.fromObject(obj as ProtoObject)).finish();
 }
 
 /** Options that turn decoded messages back into the typed-object form generators write. */
@@ -218,10 +336,10 @@ export function decodeMessage(typeNameOrUrl: string, bytes: Uint8Array): ProtoOb
  * A google.protobuf.Duration from milliseconds, without proto3 default fields (zero is `{}`), so
  * the typed object equals what decoding gives back.
  */
-export function duration(ms: number): { seconds?: number; nanos?: number } {
+export function duration(ms: number): google.protobuf.Duration {
   const seconds = Math.floor(ms / 1000);
   const nanos = Math.round((ms - seconds * 1000) * 1e6);
-  const d: { seconds?: number; nanos?: number } = {};
+  const d: google.protobuf.Duration = {};
   if (seconds) d.seconds = seconds;
   if (nanos) d.nanos = nanos;
   return d;
@@ -234,9 +352,10 @@ export function durationMs(d: unknown): number | undefined {
   return Number(seconds ?? 0) * 1000 + Number(nanos ?? 0) / 1e6;
 }
 
-type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
+/** A plain JSON value (a Struct's contents). */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
 
-function structValue(v: JsonValue): ProtoObject {
+function structValue(v: JsonValue): google.protobuf.Value {
   if (v === null) return { nullValue: "NULL_VALUE" };
   if (typeof v === "boolean") return { boolValue: v };
   if (typeof v === "number") return { numberValue: v };
@@ -246,8 +365,8 @@ function structValue(v: JsonValue): ProtoObject {
 }
 
 /** A google.protobuf.Struct in typed-object form from plain JSON (protobufjs has no JSON mapping for it). */
-export function struct(obj: { [k: string]: JsonValue }): ProtoObject {
-  const fields: Record<string, ProtoObject> = {};
+export function struct(obj: { [k: string]: JsonValue }): google.protobuf.Struct {
+  const fields: Record<string, google.protobuf.Value> = {};
   for (const [k, v] of Object.entries(obj)) fields[k] = structValue(v);
   return { fields };
 }
@@ -260,7 +379,8 @@ export function fromStruct(s: unknown): Record<string, unknown> {
   return out;
 }
 
-function fromStructValue(v: ProtoObject): unknown {
+/** Plain JSON from a google.protobuf.Value in typed-object form. */
+export function fromStructValue(v: ProtoObject): unknown {
   if ("stringValue" in v) return v.stringValue;
   if ("numberValue" in v) return v.numberValue;
   if ("boolValue" in v) return v.boolValue;

@@ -10,10 +10,11 @@
 // particular: fields appear in field-number order and only when present on the wire (a zero sent
 // explicitly is kept); enums are names (numbers when unknown); 64-bit integers are numbers; non-finite
 // floats are strings; bytes are Buffers sharing the input; an Any is { ...fields, "@type" } when its
-// type is known — from the full schema (protobufjs) when only that has it — and { type_url, value }
-// otherwise. Types outside the compact schema are handed to protos.ts.
+// type is known — from the full schema or the rest of Envoy's API (protobufjs, protos.ts' larger
+// tiers) when only those have it — and { type_url, value } otherwise. Types outside the compact
+// schema are handed to protos.ts; unpackAny() decodes a raw Any by its URL or names it unknown.
 import { createRequire } from "node:module";
-import { decodeMessage, encodeMessage, type ProtoObject } from "./protos.js";
+import { decodeMessage, encodeMessage, isAllOnly, isKnownType, type ProtoObject, UnknownTypeError, unavailableReason } from "./protos.js";
 
 const require = createRequire(import.meta.url);
 
@@ -476,7 +477,7 @@ function decodeAny(s: Schema, t: WireType, r: Reader, depth: number, o: DecodeOp
     if (known) {
       const inner = new Reader(payload);
       object = decodeBody(s, known, inner, depth + 1, o);
-    } else if (s.fullOnly.has(key)) object = decodeMessage(key, payload);
+    } else if (s.fullOnly.has(key) || isAllOnly(key)) object = decodeMessage(key, payload);
     if (object) {
       object["@type"] = (prefix || GOOGLE_API) + key;
       return object;
@@ -502,6 +503,20 @@ export function wireDecode(typeNameOrUrl: string, bytes: Uint8Array, options: { 
   }
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return decodeBody(s, t, new Reader(buf), 0, { rawAny: options.rawAny === true });
+}
+
+/**
+ * The payload of an Any as a typed object: an Any decoding already resolved ({ "@type", ...fields })
+ * is returned as is; a raw one ({ type_url, value }: its type was not in the proxy's schema, or the
+ * ADS client asked for raw Anys) is decoded by its type URL, from whichever tier has the type.
+ * Throws UnknownTypeError, naming the type URL, when no tier has it.
+ */
+export function unpackAny(any: ProtoObject): ProtoObject {
+  if (typeof any["@type"] === "string") return any;
+  const typeUrl = typeof any.type_url === "string" ? any.type_url : "";
+  if (!typeUrl || !isKnownType(typeUrl)) throw new UnknownTypeError(typeUrl || "(an Any without a type URL)", unavailableReason(typeUrl));
+  const value = any.value instanceof Uint8Array ? any.value : new Uint8Array(0);
+  return { ...wireDecode(typeUrl, value), "@type": typeUrl };
 }
 
 // ---------------------------------------------------------------- encoding
@@ -791,7 +806,7 @@ function encodeAny(s: Schema, t: WireType, d: Record<string, unknown>, w: Writer
     const known = s.byName.get(key);
     let value: Uint8Array | undefined;
     if (known) value = encodeSub(s, known, d, depth);
-    else if (s.fullOnly.has(key)) value = encodeMessage(key, d);
+    else if (s.fullOnly.has(key) || isAllOnly(key)) value = encodeMessage(key, d);
     if (value) {
       let typeUrl = at.charAt(0) === "." ? at.slice(1) : at;
       if (!typeUrl.includes("/")) typeUrl = "/" + typeUrl;

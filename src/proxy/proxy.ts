@@ -6,7 +6,8 @@
 // plane goes away (the client reconnects with backoff).
 import { DEBUG, LogRegistry, type Logger } from "../core/log.js";
 import type { ProtoObject } from "../envoy/protos.js";
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from "../envoy/protos.js";
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, struct, type JsonValue } from "../envoy/protos.js";
+import { toProtoJson } from "../envoy/proto-json.js";
 import { AccessLog } from "./access-log.js";
 import "./http/hcm.js";
 import { compileRoutes, type RouteTable } from "./http/route-glue.js";
@@ -380,14 +381,18 @@ export class ProxyServer {
     return chainHandler(compiled.filters);
   }
 
-  /** Envoy's /config_dump layout. */
-  configDump(): ProtoObject {
+  /** Envoy's /config_dump: an admin ConfigDump as Envoy prints it (proto field names, proto3 JSON). */
+  configDump(): unknown {
     const snap = this.ads?.snapshot();
     const dyn = (type: string) => [...(snap?.get(type)?.resources.values() ?? [])];
-    const at = (ms: number) => new Date(ms).toISOString();
-    return {
+    const at = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 }); // a Timestamp
+    const { metadata, ...node } = this.options.node;
+    const dump = {
       configs: [
-        { "@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump", bootstrap: { node: this.options.node, staticResources: this.options.staticResources ?? {} } },
+        {
+          "@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump",
+          bootstrap: { node: metadata ? { ...node, metadata: struct(metadata as { [k: string]: JsonValue }) } : node, staticResources: this.options.staticResources ?? {} },
+        },
         {
           "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump",
           versionInfo: snap?.get(CLUSTER_TYPE)?.versionInfo ?? "",
@@ -411,6 +416,7 @@ export class ProxyServer {
         },
       ],
     };
+    return toProtoJson("envoy.admin.v3.ConfigDump", dump);
   }
 
   async close(): Promise<void> {

@@ -94,7 +94,7 @@ describe("tsmesh proxy --bootstrap (static Envoy config)", () => {
   it("shows the static config and stats on the admin port", async () => {
     assert.equal((await request(`${admin}/ready`)).body, "LIVE\n");
     const dump = (await request(`${admin}/config_dump`)).body;
-    assert.match(dump, /"staticClusters"/);
+    assert.match(dump, /"static_clusters"/);
     assert.match(dump, /service_backend/);
     const stats = (await request(`${admin}/stats`)).body;
     assert.match(stats, /^cluster\.service_backend\.upstream_rq_total: [1-9]\d*$/m);

@@ -5,11 +5,8 @@
 // full-set-only and unknown types), on truncated input (both fail or both agree), and for the
 // discovery messages the ADS client sends and receives.
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
 import { test } from "node:test";
 import protobuf from "protobufjs";
-import { packageRoot } from "../../src/core/paths.js";
 import { PROXY_ROOT_TYPES, reachableTypes } from "../../src/envoy/descriptor-gen.js";
 import {
   CLUSTER_TYPE,
@@ -22,32 +19,14 @@ import {
   envoyRoot,
   LISTENER_TYPE,
   type ProtoObject,
-  ROUTE_TYPE,
 } from "../../src/envoy/protos.js";
 import { wireDecode, wireEncode, wireHas } from "../../src/envoy/wire.js";
+import { goldenResources } from "../helpers/golden-xds.js";
 
 /** Same value, same key order, same classes (Buffer stays Buffer). */
 function same(actual: unknown, expected: unknown, what: string): void {
   assert.deepStrictEqual(actual, expected, what);
   assert.equal(JSON.stringify(actual), JSON.stringify(expected), `${what}: key order`);
-}
-
-function goldenResources(): Array<[string, string, ProtoObject]> {
-  const dir = join(packageRoot(), "test/xds/gen/testdata");
-  const out: Array<[string, string, ProtoObject]> = [];
-  for (const f of readdirSync(dir).filter((f) => f.endsWith(".json"))) {
-    const j = JSON.parse(readFileSync(join(dir, f), "utf8")) as unknown;
-    const add = (type: string, r: unknown) => out.push([f, type, r as ProtoObject]);
-    if (f.startsWith("grpc-")) {
-      const g = j as { listeners: unknown[]; routes: unknown[]; clusters: unknown[] };
-      g.listeners.forEach((r) => add(LISTENER_TYPE, r));
-      g.routes.forEach((r) => add(ROUTE_TYPE, r));
-      g.clusters.forEach((r) => add(CLUSTER_TYPE, r));
-    } else if (f.startsWith("routes-")) add(ROUTE_TYPE, j);
-    else if (f.startsWith("endpoints-")) Object.values(j as object).forEach((r) => add(ENDPOINT_TYPE, r));
-    else (j as unknown[]).forEach((r) => add(f.startsWith("listeners-") ? LISTENER_TYPE : CLUSTER_TYPE, r));
-  }
-  return out;
 }
 
 test("golden resources: wireEncode and wireDecode equal protobufjs exactly", () => {

@@ -8,7 +8,7 @@ import { validateText } from "../../src/api/validate.js";
 import type { AnyResource } from "../../src/api/resource.js";
 import { listConfigFiles } from "../../src/config/files.js";
 import { packageRoot } from "../../src/core/paths.js";
-import { decodeMessage, encodeMessage, type ProtoObject } from "../../src/envoy/protos.js";
+import { decodeMessage, encodeMessage } from "../../src/envoy/protos.js";
 import { PushContext, pushInputFrom, DEFAULT_MESH_CONFIG, type MeshConfig } from "../../src/model/push-context.js";
 import { parseProxy, proxyNodeId, type Proxy, type ProxyType } from "../../src/model/proxy.js";
 
@@ -80,7 +80,7 @@ function normalize(v: unknown): unknown {
  * Asserts `obj` encodes as `typeUrl` and decodes back to the same object: every field name is real
  * and nothing is written that proto3 would drop (default scalars).
  */
-export function assertRoundTrip(typeUrl: string, obj: ProtoObject, what = ""): void {
+export function assertRoundTrip(typeUrl: string, obj: object, what = ""): void {
   const back = decodeMessage(typeUrl, encodeMessage(typeUrl, obj));
   assert.deepStrictEqual(normalize(back), normalize(obj), `${what}: protobuf round trip changed the resource (misspelled field or default value?)`);
 }

@@ -274,9 +274,16 @@ describe("tsmesh proxy as an ingress gateway", () => {
   });
 
   it("serves admin pages in Envoy's shapes", async () => {
-    const dump = JSON.parse((await request(`${adminUrl}/config_dump`)).body) as { configs: Array<Record<string, unknown>> };
-    const clusters = dump.configs.find((c) => String(c["@type"]).endsWith("ClustersConfigDump")) as { dynamicActiveClusters: Array<{ cluster: { name: string } }> };
-    assert.ok(clusters.dynamicActiveClusters.some((c) => c.cluster.name === "outbound|8080|v2|echo.default.svc.cluster.local"));
+    const text = (await request(`${adminUrl}/config_dump`)).body;
+    const dump = JSON.parse(text) as { configs: Array<Record<string, unknown>> };
+    type Dumped = { cluster: { name: string; connect_timeout?: string }; last_updated: string; version_info: string };
+    const clusters = dump.configs.find((c) => String(c["@type"]).endsWith("ClustersConfigDump")) as { dynamic_active_clusters: Dumped[] };
+    const v2 = clusters.dynamic_active_clusters.find((c) => c.cluster.name === "outbound|8080|v2|echo.default.svc.cluster.local");
+    // Envoy's admin prints proto field names and proto3 JSON: durations as "10s", timestamps in RFC 3339.
+    assert.match(v2?.cluster.connect_timeout ?? "", /^\d+(\.\d+)?s$/);
+    assert.match(v2?.last_updated ?? "", /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    assert.ok(v2?.version_info);
+    for (const camel of ["dynamicActiveClusters", "typedConfig", "filterChains", "lastUpdated"]) assert.ok(!text.includes(`"${camel}"`), camel);
     const cl = (await request(`${adminUrl}/clusters`)).body;
     assert.match(cl, /^outbound\|8080\|\|echo\.default\.svc\.cluster\.local::127\.0\.60\.2:8080::health_flags::healthy$/m);
     assert.match(cl, /^outbound\|8080\|v1\|echo\.default\.svc\.cluster\.local::127\.0\.60\.2:8080::rq_success::[1-9]\d*$/m);

@@ -8,7 +8,8 @@
 // only for DNS clusters whose inline endpoints get locality priorities), so 1,000 sidecars in one
 // namespace share one object per cluster and the encoder encodes it once.
 import type { Resource } from "../../api/resource.js";
-import { duration, struct, type ProtoObject } from "../../envoy/protos.js";
+import { duration, struct } from "../../envoy/protos.js";
+import type { Address, Cluster, ClusterLoadAssignment, Http2ProtocolOptions, LocalityLbEndpoints, Locality, Metadata } from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { PushContext, ServiceInstance } from "../../model/push-context.js";
 import {
@@ -30,8 +31,10 @@ import {
   type LocalityGroup,
   type WeightedEndpoint,
 } from "./locality.js";
+import { socketAddress } from "./filters.js";
 import {
   BLACKHOLE_CLUSTER,
+  byName,
   INBOUND_PASSTHROUGH_CLUSTER,
   PASSTHROUGH_CLUSTER,
   inboundClusterName,
@@ -79,7 +82,7 @@ export interface OutboundClusterOptions {
 }
 
 /** Envoy's discovery type for a ServiceEntry resolution (undefined: not supported here). */
-function discoveryType(resolution: Service["resolution"]): string | undefined {
+function discoveryType(resolution: Service["resolution"]): Cluster.DiscoveryType | undefined {
   switch (resolution) {
     case "STATIC":
       return "EDS";
@@ -116,7 +119,7 @@ export function outboundClusterFor(
   port: ServicePortInfo,
   subset?: string,
   opts: OutboundClusterOptions = {},
-): ProtoObject | undefined {
+): Cluster | undefined {
   const name = outboundClusterName(port.port, service.hostname, subset ?? "");
   const dp = destinationPolicy(push, proxy.namespace, service, port.port, subset);
   if (subset && !dp.subset) return undefined;
@@ -145,7 +148,7 @@ function buildOutboundCluster(
   name: string,
   dp: DestinationPolicy,
   grpc: boolean,
-): ProtoObject | undefined {
+): Cluster | undefined {
   const policy = dp.policy;
   const lb = loadBalancerFields(policy?.loadBalancer);
   let type = discoveryType(service.resolution);
@@ -157,7 +160,7 @@ function buildOutboundCluster(
   }
   const originalDst = type === "ORIGINAL_DST";
 
-  let loadAssignment: ProtoObject | undefined;
+  let loadAssignment: ClusterLoadAssignment | undefined;
   if (type === "STRICT_DNS" || type === "LOGICAL_DNS") {
     loadAssignment = dnsLoadAssignment(proxy, push, service, port, name, dp, type === "LOGICAL_DNS");
     if (!loadAssignment) return undefined; // Istio drops DNS clusters without endpoints
@@ -181,7 +184,7 @@ function buildOutboundCluster(
   }
   const outlier = outlierDetectionFields(policy?.outlierDetection);
 
-  const c: ProtoObject = { name };
+  const c: Cluster = { name };
   if (type !== "STATIC") c.type = type;
   if (type === "EDS") c.edsClusterConfig = edsClusterConfig(name);
   c.connectTimeout = pool.connectTimeout;
@@ -206,9 +209,9 @@ function buildOutboundCluster(
         const size = ch.ringHash?.minimumRingSize || ch.minimumRingSize || 1024;
         c.ringHashLbConfig = { minimumRingSize: { value: size } };
       }
-    } else if (lb.lbConfig) c[lb.lbConfig.field] = lb.lbConfig.value;
+    } else if (lb.lbConfig) Object.assign(c, lb.lbConfig);
   }
-  const common: ProtoObject = {};
+  const common: Cluster.CommonLbConfig = {};
   if (outlier) common.healthyPanicThreshold = outlier.healthyPanicThreshold;
   if (!grpc && localityWeightedLb(push.mesh.localityLbEnabled, policy)) common.localityWeightedLbConfig = {};
   if (Object.keys(common).length > 0) c.commonLbConfig = common;
@@ -249,7 +252,7 @@ function upstreamProtocol(protocol: Protocol, proxyType: Proxy["type"], pool: Re
     d.protocol = "http2";
   }
   if (d && (d.protocol === "http2" || d.protocol === "downstream")) {
-    const h2: ProtoObject = {};
+    const h2: Http2ProtocolOptions = {};
     if (d.protocol === "http2" && pool.maxConcurrentStreams) h2.maxConcurrentStreams = { value: pool.maxConcurrentStreams };
     if (pool.http2KeepAlive) h2.connectionKeepalive = pool.http2KeepAlive;
     d.http2 = h2;
@@ -258,7 +261,7 @@ function upstreamProtocol(protocol: Protocol, proxyType: Proxy["type"], pool: Re
 }
 
 /** Istio's maybeApplyEdsConfig: endpoints over ADS, no initial fetch timeout (0s). */
-export function edsClusterConfig(name: string): ProtoObject {
+export function edsClusterConfig(name: string): Cluster.EdsClusterConfig {
   // initialFetchTimeout 0s is an empty Duration (proto3 writes no zero scalars).
   return { edsConfig: { ads: {}, initialFetchTimeout: {}, resourceApiVersion: "V3" }, serviceName: name };
 }
@@ -276,7 +279,7 @@ interface MetadataInput {
 }
 
 /** `metadata.filterMetadata.istio`, as Istio writes it for telemetry and debugging. */
-function clusterMetadata(m: MetadataInput): ProtoObject | undefined {
+function clusterMetadata(m: MetadataInput): Metadata | undefined {
   const istio: JsonObject = {};
   // Inbound clusters without a service (Sidecar ingress for an undeclared port) get none, as in Istio.
   if (m.services.length > 0) istio.services = m.services.map((s) => ({ host: s.hostname, name: s.name, namespace: s.namespace }));
@@ -298,9 +301,6 @@ interface DnsEndpoint extends WeightedEndpoint {
 }
 
 /** Socket address as Envoy wants it. */
-function socketAddress(address: string, port: number): ProtoObject {
-  return { socketAddress: { address, portValue: port } };
-}
 
 /** Groups endpoints by locality (sorted by `region/zone/subzone`), dropping duplicate address:port. */
 export function groupByLocality<E extends WeightedEndpoint & { address: string; port: number }>(
@@ -344,8 +344,8 @@ export function compareAddress(a: { address: string; port: number }, b: { addres
 }
 
 /** Envoy's Locality message without empty strings. */
-export function localityProto(l: WorkloadEndpoint["locality"]): ProtoObject {
-  const out: ProtoObject = {};
+export function localityProto(l: WorkloadEndpoint["locality"]): Locality {
+  const out: Locality = {};
   if (l.region) out.region = l.region;
   if (l.zone) out.zone = l.zone;
   if (l.subZone) out.subZone = l.subZone;
@@ -353,9 +353,9 @@ export function localityProto(l: WorkloadEndpoint["locality"]): ProtoObject {
 }
 
 /** LocalityLbEndpoints from groups: lbEndpoints with weights, locality weight, priority when > 0. */
-export function localityLbEndpoints<E extends WeightedEndpoint & { address: string; port: number }>(groups: readonly LocalityGroup<E>[]): ProtoObject[] {
+export function localityLbEndpoints<E extends WeightedEndpoint & { address: string; port: number }>(groups: readonly LocalityGroup<E>[]): LocalityLbEndpoints[] {
   return groups.map((g) => {
-    const out: ProtoObject = {
+    const out: LocalityLbEndpoints = {
       locality: localityProto(g.locality),
       lbEndpoints: g.endpoints.map((e) => ({ endpoint: { address: socketAddress(e.address, e.port) }, loadBalancingWeight: { value: e.weight } })),
       loadBalancingWeight: { value: g.weight },
@@ -374,7 +374,7 @@ function dnsLoadAssignment(
   name: string,
   dp: DestinationPolicy,
   logical: boolean,
-): ProtoObject | undefined {
+): ClusterLoadAssignment | undefined {
   const selector = dp.subset?.labels;
   const items: { ep: WorkloadEndpoint; item: DnsEndpoint }[] = [];
   for (const ep of push.registry.endpoints(service)) {
@@ -410,7 +410,7 @@ function inboundAppAddress(proxy: Proxy): string {
 type IngressListener = NonNullable<Resource<"Sidecar">["spec"]["ingress"]>[number];
 
 /** Parses a Sidecar ingress defaultEndpoint: `127.0.0.1:PORT`, `0.0.0.0:PORT` (the app's address), `unix:///path`. */
-export function defaultEndpointAddress(defaultEndpoint: string | undefined, port: number, appAddress: string): ProtoObject | undefined {
+export function defaultEndpointAddress(defaultEndpoint: string | undefined, port: number, appAddress: string): Address | undefined {
   if (!defaultEndpoint) return socketAddress(appAddress, port);
   if (defaultEndpoint.startsWith("unix://")) return { pipe: { path: defaultEndpoint.slice("unix://".length) } };
   const colon = defaultEndpoint.lastIndexOf(":");
@@ -428,7 +428,7 @@ interface InboundSpec {
   port: number;
   protocol: Protocol;
   instances: ServiceInstance[];
-  address: ProtoObject;
+  address: Address;
   listener?: IngressListener;
 }
 
@@ -462,7 +462,7 @@ function inboundSpecs(proxy: Proxy, push: PushContext): InboundSpec[] {
   return out;
 }
 
-function buildInboundCluster(proxy: Proxy, push: PushContext, spec: InboundSpec): ProtoObject {
+function buildInboundCluster(proxy: Proxy, push: PushContext, spec: InboundSpec): Cluster {
   const name = inboundClusterName(spec.port);
   const first = spec.instances[0];
   // Circuit breakers belong on the server side too: the service's DestinationRule connection pool,
@@ -474,13 +474,13 @@ function buildInboundCluster(proxy: Proxy, push: PushContext, spec: InboundSpec)
   if (sidecarPool) pool = sidecarPool as ConnectionPoolSettings;
   const fields = connectionPoolFields(pool, push.mesh.connectTimeoutMs);
   const draft = upstreamProtocol(spec.protocol, proxy.type, fields);
-  const c: ProtoObject = { name };
+  const c: Cluster = { name };
   c.connectTimeout = fields.connectTimeout;
   c.loadAssignment = { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: spec.address } }] }] };
   c.circuitBreakers = fields.circuitBreakers;
   const tepo = httpProtocolOptions(draft);
   if (tepo) c.typedExtensionProtocolOptions = tepo;
-  const sock = (spec.address.socketAddress as { address?: string } | undefined)?.address;
+  const sock = spec.address.socketAddress?.address;
   if (proxy.interceptionMode !== "NONE" && sock && sock !== "127.0.0.1" && sock !== "::1") {
     // Istio binds to 127.0.0.6 so iptables does not send the sidecar's own traffic back to it.
     c.upstreamBindConfig = { sourceAddress: { address: INBOUND_PASSTHROUGH_BIND_IPV4, portValue: 0 } };
@@ -499,7 +499,7 @@ function buildInboundCluster(proxy: Proxy, push: PushContext, spec: InboundSpec)
 }
 
 /** A sidecar's inbound clusters (`inbound|PORT||`), one per workload port. */
-export function inboundClusters(proxy: Proxy, push: PushContext): ProtoObject[] {
+export function inboundClusters(proxy: Proxy, push: PushContext): Cluster[] {
   if (proxy.type !== "sidecar") return [];
   return inboundSpecs(proxy, push).map((s) => buildInboundCluster(proxy, push, s));
 }
@@ -508,11 +508,11 @@ export function inboundClusters(proxy: Proxy, push: PushContext): ProtoObject[] 
 // Fixed clusters
 
 /** Traffic to nowhere: no endpoints (Istio's BlackHoleCluster; STATIC and ROUND_ROBIN are enum defaults). */
-export function blackHoleCluster(push: PushContext): ProtoObject {
+export function blackHoleCluster(push: PushContext): Cluster {
   return push.memo("cds/blackhole", () => ({ name: BLACKHOLE_CLUSTER, connectTimeout: duration(push.mesh.connectTimeoutMs) }));
 }
 
-function passthroughBase(push: PushContext, name: string): ProtoObject {
+function passthroughBase(push: PushContext, name: string): Cluster {
   const pool = connectionPoolFields(undefined, push.mesh.connectTimeoutMs);
   return {
     name,
@@ -525,12 +525,12 @@ function passthroughBase(push: PushContext, name: string): ProtoObject {
 }
 
 /** Unknown destinations, sent to their original address (Istio's PassthroughCluster). */
-export function passthroughCluster(push: PushContext): ProtoObject {
+export function passthroughCluster(push: PushContext): Cluster {
   return push.memo("cds/passthrough", () => passthroughBase(push, PASSTHROUGH_CLUSTER));
 }
 
 /** Inbound traffic to ports no service declares (Istio's InboundPassthroughCluster). */
-export function inboundPassthroughCluster(proxy: Proxy, push: PushContext): ProtoObject {
+export function inboundPassthroughCluster(proxy: Proxy, push: PushContext): Cluster {
   const capture = proxy.interceptionMode !== "NONE";
   return push.memo(`cds/inpassthrough/${capture}`, () => {
     const c = passthroughBase(push, INBOUND_PASSTHROUGH_CLUSTER);
@@ -542,14 +542,8 @@ export function inboundPassthroughCluster(proxy: Proxy, push: PushContext): Prot
 // ---------------------------------------------------------------------------------------------
 // The whole CDS response
 
-function byName(a: ProtoObject, b: ProtoObject): number {
-  const x = a.name as string;
-  const y = b.name as string;
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
 /** Every outbound cluster a proxy sees, sorted by name (shared by proxies with the same view). */
-export function outboundClusters(proxy: Proxy, push: PushContext, opts: OutboundClusterOptions = {}): readonly ProtoObject[] {
+export function outboundClusters(proxy: Proxy, push: PushContext, opts: OutboundClusterOptions = {}): readonly Cluster[] {
   const scope = push.sidecarScope(proxy);
   const flavour = opts.grpc ? "grpc" : proxy.type;
   const base = `cds/out/${flavour}/${proxy.namespace}/${scope.key}`;
@@ -570,11 +564,11 @@ export function outboundClusters(proxy: Proxy, push: PushContext, opts: Outbound
   );
   const key = sensitive ? `${base}@${localityString(proxy.locality)}` : base;
   return push.memo(key, () => {
-    const out: ProtoObject[] = [];
+    const out: Cluster[] = [];
     const names = new Set<string>();
-    const add = (c: ProtoObject | undefined): void => {
-      if (!c || names.has(c.name as string)) return; // first definition wins, as Istio's normalizeClusters
-      names.add(c.name as string);
+    const add = (c: Cluster | undefined): void => {
+      if (!c || names.has(c.name!)) return; // first definition wins, as Istio's normalizeClusters
+      names.add(c.name!);
       out.push(c);
     };
     for (const svc of services) {
@@ -593,27 +587,27 @@ export function outboundClusters(proxy: Proxy, push: PushContext, opts: Outbound
  * sidecars also get their inbound clusters, PassthroughCluster and InboundPassthroughCluster.
  * Sorted by name; memoized per push.
  */
-export function buildClusters(proxy: Proxy, push: PushContext): ProtoObject[] {
+export function buildClusters(proxy: Proxy, push: PushContext): Cluster[] {
   const outbound = outboundClusters(proxy, push);
   const scope = push.sidecarScope(proxy);
   const inboundKey =
     proxy.type === "sidecar" ? `${proxy.ipAddresses.join(",")}|${inboundAppAddress(proxy)}|${proxy.interceptionMode}` : "";
   const locKey = localityString(proxy.locality);
   return push.memo(`cds/all/${proxy.type}/${proxy.namespace}/${scope.key}/${locKey}/${inboundKey}`, () => {
-    const extra: ProtoObject[] = [blackHoleCluster(push)];
+    const extra: Cluster[] = [blackHoleCluster(push)];
     if (proxy.type === "sidecar") {
       extra.push(passthroughCluster(push), inboundPassthroughCluster(proxy, push), ...inboundClusters(proxy, push));
     }
     extra.sort(byName);
     // Merge two sorted lists (the outbound list is shared and already sorted).
-    const out: ProtoObject[] = [];
+    const out: Cluster[] = [];
     const have = new Set<string>();
     let i = 0;
     let j = 0;
     while (i < outbound.length || j < extra.length) {
       const next = j >= extra.length || (i < outbound.length && byName(outbound[i], extra[j]) <= 0) ? outbound[i++] : extra[j++];
-      if (have.has(next.name as string)) continue;
-      have.add(next.name as string);
+      if (have.has(next.name!)) continue;
+      have.add(next.name!);
       out.push(next);
     }
     return out;

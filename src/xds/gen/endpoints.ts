@@ -11,7 +11,7 @@
 // clears the cache. Builds for a push that was not begun (e.g. a lagging stream still on an older
 // push) never touch the shared cache; they are memoized in that push only.
 import { isIP } from "node:net";
-import type { ProtoObject } from "../../envoy/protos.js";
+import type { ClusterLoadAssignment } from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { PushContext } from "../../model/push-context.js";
 import { labelsMatch, localityString, type Service, type WorkloadEndpoint } from "../../registry/model.js";
@@ -49,7 +49,7 @@ export interface BeginPushOptions {
 
 interface Entry {
   host: string;
-  cla: ProtoObject;
+  cla: ClusterLoadAssignment;
 }
 
 /** The proxy's labels for failoverPriority: node labels (else its WorkloadEntry's) with topology labels. */
@@ -99,7 +99,7 @@ export class EndpointsBuilder {
    * The ClusterLoadAssignment for `clusterName` as `proxy` sees it, or undefined when the name is
    * not an EDS cluster of a service visible to the proxy (inbound, DNS, passthrough, unknown subset…).
    */
-  build(proxy: Proxy, push: PushContext, clusterName: string): ProtoObject | undefined {
+  build(proxy: Proxy, push: PushContext, clusterName: string): ClusterLoadAssignment | undefined {
     const r = resolve(proxy, push, clusterName);
     if (!r) return undefined;
     if (push !== this.current) return push.memo(`eds/${r.key}`, () => buildAssignment(proxy, push, clusterName, r));
@@ -184,7 +184,7 @@ function resolve(proxy: Proxy, push: PushContext, clusterName: string): Resolved
   return { ...b, key, caller: { labels } };
 }
 
-function buildAssignment(proxy: Proxy, push: PushContext, clusterName: string, r: Resolved): ProtoObject {
+function buildAssignment(proxy: Proxy, push: PushContext, clusterName: string, r: Resolved): ClusterLoadAssignment {
   const selector = r.dp.subset?.labels;
   const items: { ep: WorkloadEndpoint; item: EdsEndpoint }[] = [];
   for (const ep of push.registry.endpoints(r.service)) {

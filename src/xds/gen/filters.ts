@@ -3,7 +3,24 @@
 // pilot/pkg/xds/filters): the HTTP connection manager with Istio's HTTP filter order, tcp_proxy,
 // listener filters (tls_inspector, http_inspector, original_dst), and "filter chain options" — the
 // intermediate form Istio's builders pass around before a chain becomes an Envoy FilterChain.
-import { anyOf, duration, envoyRoot, type ProtoObject } from "../../envoy/protos.js";
+import { anyOf, duration } from "../../envoy/protos.js";
+import type {
+  Address,
+  ConfigSource,
+  DownstreamTlsContext,
+  Duration,
+  FilterChain,
+  FilterChainMatch,
+  HttpConnectionManager,
+  HttpFilter,
+  ListenerFilter,
+  ListenerFilterChainMatchPredicate,
+  Metadata,
+  NetworkFilter,
+  RouteConfiguration,
+  TcpProxy,
+  TransportSocket,
+} from "../../envoy/types.js";
 
 // ---- well-known names (Istio's pkg/wellknown) ----
 export const HTTP_CONNECTION_MANAGER = "envoy.filters.network.http_connection_manager";
@@ -19,7 +36,6 @@ export const ROUTER_FILTER = "envoy.filters.http.router";
 const HCM_TYPE = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const TCP_PROXY_TYPE = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
 export const DOWNSTREAM_TLS_CONTEXT_TYPE = "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
-const UUID_REQUEST_ID_TYPE = "envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig";
 
 // ---- Istio's filter chain names (pilot/pkg/model, networking/util) ----
 export const PASSTHROUGH_FILTER_CHAIN = "PassthroughFilterChain";
@@ -42,36 +58,41 @@ export const PLAINTEXT_HTTP_ALPNS: readonly string[] = ["http/1.1", "h2c"];
 export const ALPN_HTTP: readonly string[] = ["h2", "http/1.1"];
 
 /** google.protobuf.Duration of zero: an empty message (writing `seconds: 0` would not survive a round trip). */
-export function zeroDuration(): ProtoObject {
+export function zeroDuration(): Duration {
   return {};
 }
 
 
 /** envoy.config.core.v3.Address for `ip:port`. */
-export function socketAddress(address: string, port: number): ProtoObject {
+export function socketAddress(address: string, port: number): Address {
   return { socketAddress: { address, portValue: port } };
 }
 
 /** ConfigSource for RDS/SDS over ADS, as Istio writes it. */
-export function adsConfigSource(initialFetchTimeout: boolean): ProtoObject {
+export function adsConfigSource(initialFetchTimeout: boolean): ConfigSource {
   return initialFetchTimeout ? { ads: {}, initialFetchTimeout: zeroDuration(), resourceApiVersion: "V3" } : { ads: {}, resourceApiVersion: "V3" };
 }
 
 // ---- listener filters ----
 
-function listenerFilter(name: string, typeName: string): ProtoObject {
+type ListenerFilterType =
+  | "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
+  | "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector"
+  | "envoy.extensions.filters.listener.original_dst.v3.OriginalDst";
+
+function listenerFilter(name: string, typeName: ListenerFilterType): ListenerFilter {
   return { name, typedConfig: anyOf(typeName, {}) };
 }
 
-export function tlsInspector(): ProtoObject {
+export function tlsInspector(): ListenerFilter {
   return listenerFilter(TLS_INSPECTOR, "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector");
 }
 
-export function httpInspector(): ProtoObject {
+export function httpInspector(): ListenerFilter {
   return listenerFilter(HTTP_INSPECTOR, "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector");
 }
 
-export function originalDst(): ProtoObject {
+export function originalDst(): ListenerFilter {
   return listenerFilter(ORIGINAL_DST, "envoy.extensions.filters.listener.original_dst.v3.OriginalDst");
 }
 
@@ -79,7 +100,7 @@ export function originalDst(): ProtoObject {
  * A ListenerFilterChainMatchPredicate that is true for every destination port in `ports` (Istio's
  * listenerPredicateExcludePorts, used as `filterDisabled`: the filter is skipped on those ports).
  */
-export function portsPredicate(ports: readonly number[]): ProtoObject {
+export function portsPredicate(ports: readonly number[]): ListenerFilterChainMatchPredicate {
   const rules = ports.map((p) => ({ destinationPortRange: { start: p, end: p + 1 } }));
   return rules.length > 1 ? { orMatch: { rules } } : rules[0];
 }
@@ -87,30 +108,12 @@ export function portsPredicate(ports: readonly number[]): ProtoObject {
 // ---- HTTP connection manager ----
 
 /** Istio's standard HTTP filters after the policy filters: fault and CORS (route-level configs need them), router last. */
-export function standardHttpFilters(): ProtoObject[] {
+export function standardHttpFilters(): HttpFilter[] {
   return [
     { name: FAULT_FILTER, typedConfig: anyOf("envoy.extensions.filters.http.fault.v3.HTTPFault", {}) },
     { name: CORS_FILTER, typedConfig: anyOf("envoy.extensions.filters.http.cors.v3.Cors", {}) },
     { name: ROUTER_FILTER, typedConfig: anyOf("envoy.extensions.filters.http.router.v3.Router", {}) },
   ];
-}
-
-let uuidLoadable: boolean | undefined;
-
-/**
- * Istio's UUID request-id extension (trace sampling by request id), when the UUID proto is part of
- * the loaded schema; left out otherwise (Envoy then uses the same UUID extension by default).
- */
-function requestIdExtension(): ProtoObject | undefined {
-  if (uuidLoadable === undefined) {
-    try {
-      envoyRoot().lookupType(UUID_REQUEST_ID_TYPE);
-      uuidLoadable = true;
-    } catch {
-      uuidLoadable = false;
-    }
-  }
-  return uuidLoadable ? { typedConfig: anyOf(UUID_REQUEST_ID_TYPE, { useRequestIdForTraceSampling: { value: true } }) } : undefined;
 }
 
 /** Which Istio listener class an HCM serves; decides header handling (Istio's GetProxyHeaders). */
@@ -122,7 +125,7 @@ export interface HcmOptions {
   /** RDS route configuration name (outbound, gateways). */
   rds?: string;
   /** Inline route configuration (sidecar inbound). */
-  routeConfig?: ProtoObject;
+  routeConfig?: RouteConfiguration;
   /** Upstream protocol is HTTP/2 (inbound HTTP2/gRPC ports get http2ProtocolOptions). */
   http2?: boolean;
   /** Node metadata IDLE_TIMEOUT in ms (commonHttpProtocolOptions.idleTimeout). */
@@ -135,10 +138,12 @@ export interface HcmOptions {
  * timeout, RDS over ADS with no initial fetch timeout, filters fault → cors → router. Sidecar
  * outbound leaves the server name unset (Envoy's "envoy", as Istio does); inbound and gateways say
  * "istio-envoy". Gateways trust the remote address and sanitize client-cert headers; inbound appends
- * them (APPEND_FORWARD).
+ * them (APPEND_FORWARD). Istio's request_id_extension (UUID, use_request_id_for_trace_sampling) is
+ * left out: the uuid extension's proto is not in the schema tsmesh encodes with, and Envoy uses that
+ * same extension by default.
  */
-export function httpConnectionManager(o: HcmOptions): ProtoObject {
-  const hcm: ProtoObject = { statPrefix: o.statPrefix };
+export function httpConnectionManager(o: HcmOptions): NetworkFilter {
+  const hcm: HttpConnectionManager = { statPrefix: o.statPrefix };
   if (o.rds !== undefined) {
     hcm.rds = { configSource: adsConfigSource(true), routeConfigName: o.rds };
   } else if (o.routeConfig) {
@@ -165,8 +170,6 @@ export function httpConnectionManager(o: HcmOptions): ProtoObject {
   hcm.streamIdleTimeout = zeroDuration();
   hcm.normalizePath = { value: true };
   hcm.pathWithEscapedSlashesAction = "KEEP_UNCHANGED";
-  const rid = requestIdExtension();
-  if (rid) hcm.requestIdExtension = rid;
   return { name: HTTP_CONNECTION_MANAGER, typedConfig: anyOf(HCM_TYPE, hcm) };
 }
 
@@ -175,7 +178,7 @@ export function httpConnectionManager(o: HcmOptions): ProtoObject {
  * + BuildDefaultHTTPInboundRoute): one `*` virtual host `inbound|http|SERVICEPORT`, one route to the
  * inbound cluster with timeouts off and a retry of resets before the request reached the app.
  */
-export function inboundRouteConfig(clusterName: string, servicePort: number, traceOperation: string): ProtoObject {
+export function inboundRouteConfig(clusterName: string, servicePort: number, traceOperation: string): RouteConfiguration {
   return {
     name: clusterName,
     virtualHosts: [
@@ -212,15 +215,15 @@ export interface TcpProxyOptions {
   statPrefix: string;
   cluster?: string;
   weightedClusters?: readonly WeightedCluster[];
-  idleTimeout?: ProtoObject;
-  maxDownstreamConnectionDuration?: ProtoObject;
+  idleTimeout?: Duration;
+  maxDownstreamConnectionDuration?: Duration;
   /** Consistent hashing on the source IP (DestinationRule consistentHash.useSourceIp). */
   hashSourceIp?: boolean;
 }
 
 /** An envoy.filters.network.tcp_proxy network filter. */
-export function tcpProxyFilter(o: TcpProxyOptions): ProtoObject {
-  const tp: ProtoObject = { statPrefix: o.statPrefix };
+export function tcpProxyFilter(o: TcpProxyOptions): NetworkFilter {
+  const tp: TcpProxy = { statPrefix: o.statPrefix };
   if (o.weightedClusters) tp.weightedClusters = { clusters: o.weightedClusters.map((c) => ({ name: c.name, weight: c.weight })) };
   else tp.cluster = o.cluster;
   if (o.idleTimeout) tp.idleTimeout = o.idleTimeout;
@@ -235,7 +238,7 @@ export function tcpProxyFilter(o: TcpProxyOptions): ProtoObject {
 export interface HttpChainOptions {
   class: HcmClass;
   rds?: string;
-  routeConfig?: ProtoObject;
+  routeConfig?: RouteConfiguration;
   /** Set when the prefix is not "DIRECTION_LISTENERNAME" (gateway HTTPS servers with a name, inbound). */
   statPrefix?: string;
   http2?: boolean;
@@ -250,11 +253,11 @@ export interface ChainOptions {
   applicationProtocols?: readonly string[];
   transportProtocol?: string;
   destinationPort?: number;
-  metadata?: ProtoObject;
+  metadata?: Metadata;
   /** DownstreamTlsContext fields (TLS termination). */
-  tlsContext?: ProtoObject;
+  tlsContext?: DownstreamTlsContext;
   /** Network filters (tcp_proxy); for HTTP chains, filters placed before the HCM. */
-  networkFilters?: readonly ProtoObject[];
+  networkFilters?: readonly NetworkFilter[];
   http?: HttpChainOptions;
 }
 
@@ -316,9 +319,9 @@ function maskedAddress(addr: string, len: number): string {
 }
 
 /** Istio's toFilterChainMatch; undefined for a match-all chain. */
-export function filterChainMatch(c: ChainOptions): ProtoObject | undefined {
+export function filterChainMatch(c: ChainOptions): FilterChainMatch | undefined {
   if (isMatchAll(c)) return undefined;
-  const m: ProtoObject = {};
+  const m: FilterChainMatch = {};
   if (c.destinationPort !== undefined) m.destinationPort = { value: c.destinationPort };
   const ranges = (c.destinationCidrs ?? [])
     .slice()
@@ -334,13 +337,13 @@ export function filterChainMatch(c: ChainOptions): ProtoObject | undefined {
 }
 
 /** A DownstreamTlsContext as an envoy.transport_sockets.tls transport socket. */
-export function downstreamTlsTransportSocket(tlsContext: ProtoObject): ProtoObject {
+export function downstreamTlsTransportSocket(tlsContext: DownstreamTlsContext): TransportSocket {
   return { name: TRANSPORT_SOCKET_TLS, typedConfig: anyOf(DOWNSTREAM_TLS_CONTEXT_TYPE, tlsContext) };
 }
 
 /** Does the chain need the TLS inspector (SNI or ALPN from a TLS context)? */
 export function needsTlsInspector(c: ChainOptions): boolean {
-  const alpn = (c.tlsContext?.commonTlsContext as { alpnProtocols?: unknown[] } | undefined)?.alpnProtocols;
+  const alpn = c.tlsContext?.commonTlsContext?.alpnProtocols;
   return (c.sniHosts !== undefined && c.sniHosts.length > 0) || (alpn !== undefined && alpn.length > 0);
 }
 
@@ -348,13 +351,13 @@ export function needsTlsInspector(c: ChainOptions): boolean {
  * Turns chain options into an Envoy FilterChain. `hcmFor` builds the HCM of an HTTP chain (it needs
  * the listener's stat prefix); `withMatch` false leaves the match out (Istio's default chains).
  */
-export function buildFilterChain(c: ChainOptions, hcmFor: (h: HttpChainOptions) => ProtoObject, withMatch = true): ProtoObject {
-  const chain: ProtoObject = {};
+export function buildFilterChain(c: ChainOptions, hcmFor: (h: HttpChainOptions) => NetworkFilter, withMatch = true): FilterChain {
+  const chain: FilterChain = {};
   if (withMatch) {
     const m = filterChainMatch(c);
     if (m) chain.filterChainMatch = m;
   }
-  const filters: ProtoObject[] = [...(c.networkFilters ?? [])];
+  const filters: NetworkFilter[] = [...(c.networkFilters ?? [])];
   if (c.http) filters.push(hcmFor(c.http));
   chain.filters = filters;
   if (c.tlsContext) chain.transportSocket = downstreamTlsTransportSocket(c.tlsContext);

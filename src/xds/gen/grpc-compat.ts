@@ -16,7 +16,14 @@
 //   left out and reported, as gRPC skips them: C-core 1.51 NACKs a virtual host with none left.
 // Clusters: ring hash only for clients that have it (grpc-js-xds before 1.10 NACKs any lb_policy but
 // ROUND_ROBIN); the client is known by the user agent its node sends.
-import type { ProtoObject } from "../../envoy/protos.js";
+import type { envoy } from "../../envoy/types.js";
+import type { Cluster, Route } from "../../envoy/types.js";
+
+type HeaderMatcher = envoy.config.route.v3.HeaderMatcher;
+type StringMatcher = envoy.type.matcher.v3.StringMatcher;
+type RouteMatch = envoy.config.route.v3.RouteMatch;
+type RouteAction = envoy.config.route.v3.RouteAction;
+type HashPolicy = envoy.config.route.v3.RouteAction.HashPolicy;
 
 /** gRFC A42's filter-state key: the same hash for every call on one channel. */
 export const GRPC_CHANNEL_ID_KEY = "io.grpc.channel_id";
@@ -62,7 +69,7 @@ export function grpcClientSupport(userAgentName: string, userAgentVersion: strin
 }
 
 /** A cluster as the client can take it: RING_HASH becomes round robin when the client lacks ring hash. */
-export function proxylessCluster(cluster: ProtoObject, support: GrpcClientSupport): ProtoObject {
+export function proxylessCluster(cluster: Cluster, support: GrpcClientSupport): Cluster {
   if (support.ringHash || cluster.lbPolicy !== "RING_HASH") return cluster;
   const { lbPolicy: _lb, ringHashLbConfig: _ring, ...rest } = cluster;
   return rest;
@@ -72,7 +79,7 @@ export function proxylessCluster(cluster: ProtoObject, support: GrpcClientSuppor
 // Routes
 
 /** StringMatcher (as httproute.ts writes it) → HeaderMatcher's original oneof field. */
-function legacyHeaderMatch(sm: ProtoObject): ProtoObject | undefined {
+function legacyHeaderMatch(sm: StringMatcher): HeaderMatcher | undefined {
   if (typeof sm.exact === "string") return { exactMatch: sm.exact };
   if (typeof sm.prefix === "string") return { prefixMatch: sm.prefix };
   if (typeof sm.suffix === "string") return { suffixMatch: sm.suffix };
@@ -81,11 +88,11 @@ function legacyHeaderMatch(sm: ProtoObject): ProtoObject | undefined {
 }
 
 /** Does the header condition accept the empty value (what Envoy tests a missing header against)? */
-function matchesEmpty(sm: ProtoObject): boolean {
+function matchesEmpty(sm: StringMatcher): boolean {
   if (typeof sm.exact === "string") return sm.exact === "";
   if (typeof sm.prefix === "string") return sm.prefix === "";
   if (typeof sm.suffix === "string") return sm.suffix === "";
-  const regex = (sm.safeRegex as ProtoObject | undefined)?.regex;
+  const regex = sm.safeRegex?.regex;
   if (typeof regex !== "string") return false;
   try {
     return new RegExp(`^(?:${regex})$`, "u").test("");
@@ -95,11 +102,11 @@ function matchesEmpty(sm: ProtoObject): boolean {
 }
 
 /** One header matcher in the original fields; `treatMissingHeaderAsEmpty` dropped (gRPC ignores it). */
-function legacyHeader(h: ProtoObject): ProtoObject {
+function legacyHeader(h: HeaderMatcher): HeaderMatcher {
   const { stringMatch, treatMissingHeaderAsEmpty: _t, ...rest } = h;
   if (!stringMatch) return rest;
   const { name, ...flags } = rest;
-  return { name, ...legacyHeaderMatch(stringMatch as ProtoObject), ...flags };
+  return { name, ...legacyHeaderMatch(stringMatch), ...flags };
 }
 
 /**
@@ -107,15 +114,15 @@ function legacyHeader(h: ProtoObject): ProtoObject {
  * (invert + treat_missing_header_as_empty) holds when the header is missing or differs, which gRPC
  * can only say as two routes (missing: present_match inverted; present and different).
  */
-function headerVariants(headers: readonly ProtoObject[], where: string, errors: string[]): ProtoObject[][] {
-  let variants: ProtoObject[][] = [[]];
+function headerVariants(headers: readonly HeaderMatcher[], where: string, errors: string[]): HeaderMatcher[][] {
+  let variants: HeaderMatcher[][] = [[]];
   const absentable = headers.filter((h) => h.invertMatch && h.treatMissingHeaderAsEmpty && h.stringMatch).length;
   const expand = absentable <= MAX_EXPANDED_ABSENT_HEADERS;
   if (!expand) errors.push(`${where}: more than ${MAX_EXPANDED_ABSENT_HEADERS} withoutHeaders values: for gRPC clients a missing header does not match them`);
   for (const h of headers) {
     const legacy = legacyHeader(h);
-    if (expand && h.invertMatch && h.treatMissingHeaderAsEmpty && h.stringMatch && !matchesEmpty(h.stringMatch as ProtoObject)) {
-      const missing = { name: h.name, presentMatch: true, invertMatch: true };
+    if (expand && h.invertMatch && h.treatMissingHeaderAsEmpty && h.stringMatch && !matchesEmpty(h.stringMatch)) {
+      const missing: HeaderMatcher = { name: h.name, presentMatch: true, invertMatch: true };
       variants = variants.flatMap((v) => [
         [...v, legacy],
         [...v, missing],
@@ -128,7 +135,7 @@ function headerVariants(headers: readonly ProtoObject[], where: string, errors: 
 }
 
 /** Can this path condition match a gRPC method path `/service/method`? (gRPC ignores routes that cannot.) */
-function matchesGrpcPaths(match: ProtoObject): boolean {
+function matchesGrpcPaths(match: RouteMatch): boolean {
   if (typeof match.prefix === "string") {
     const p = match.prefix;
     if (p === "") return true;
@@ -144,10 +151,10 @@ function matchesGrpcPaths(match: ProtoObject): boolean {
 }
 
 /** Route hash policies a gRPC client acts on: source IP becomes the channel id. */
-function proxylessHashPolicies(policies: readonly ProtoObject[], where: string, errors: string[]): ProtoObject[] {
+function proxylessHashPolicies(policies: readonly HashPolicy[], where: string, errors: string[]): HashPolicy[] {
   return policies.map((p) => {
-    if ((p.connectionProperties as ProtoObject | undefined)?.sourceIp) {
-      const out: ProtoObject = { filterState: { key: GRPC_CHANNEL_ID_KEY } };
+    if (p.connectionProperties?.sourceIp) {
+      const out: HashPolicy = { filterState: { key: GRPC_CHANNEL_ID_KEY } };
       if (p.terminal) out.terminal = p.terminal;
       return out;
     }
@@ -158,15 +165,15 @@ function proxylessHashPolicies(policies: readonly ProtoObject[], where: string, 
   });
 }
 
-function proxylessAction(action: ProtoObject, where: string, errors: string[]): ProtoObject {
-  const out: ProtoObject = { ...action };
-  const wc = action.weightedClusters as ProtoObject | undefined;
+function proxylessAction(action: RouteAction, where: string, errors: string[]): RouteAction {
+  const out: RouteAction = { ...action };
+  const wc = action.weightedClusters;
   if (wc) {
-    const clusters = (wc.clusters as ProtoObject[] | undefined) ?? [];
-    const total = clusters.reduce((sum, c) => sum + Number((c.weight as ProtoObject | undefined)?.value ?? 0), 0);
+    const clusters = wc.clusters ?? [];
+    const total = clusters.reduce((sum, c) => sum + Number(c.weight?.value ?? 0), 0);
     out.weightedClusters = { ...wc, totalWeight: { value: total } };
   }
-  const hp = action.hashPolicy as ProtoObject[] | undefined;
+  const hp = action.hashPolicy;
   if (hp) out.hashPolicy = proxylessHashPolicies(hp, where, errors);
   return out;
 }
@@ -175,12 +182,12 @@ function proxylessAction(action: ProtoObject, where: string, errors: string[]): 
  * Routes rewritten into the forms every proxyless gRPC release accepts (see the module header);
  * routes gRPC never applies are left out, each with a reason in `errors`.
  */
-export function proxylessRoutes(routes: readonly ProtoObject[], errors: string[] = []): ProtoObject[] {
-  const out: ProtoObject[] = [];
+export function proxylessRoutes(routes: readonly Route[], errors: string[] = []): Route[] {
+  const out: Route[] = [];
   for (const r of routes) {
-    const where = `route ${String(r.name ?? (r.decorator as ProtoObject | undefined)?.operation ?? "")}`.trimEnd();
-    const match = (r.match ?? {}) as ProtoObject;
-    if ((match.queryParameters as unknown[] | undefined)?.length) {
+    const where = `route ${String(r.name ?? r.decorator?.operation ?? "")}`.trimEnd();
+    const match: RouteMatch = r.match ?? {};
+    if (match.queryParameters?.length) {
       errors.push(`${where}: gRPC calls have no query parameters; route left out for gRPC clients`);
       continue;
     }
@@ -188,8 +195,8 @@ export function proxylessRoutes(routes: readonly ProtoObject[], errors: string[]
       errors.push(`${where}: no gRPC method path /service/method can match it; route left out for gRPC clients`);
       continue;
     }
-    const route = r.route ? { ...r, route: proxylessAction(r.route as ProtoObject, where, errors) } : { ...r };
-    const headers = match.headers as ProtoObject[] | undefined;
+    const route: Route = r.route ? { ...r, route: proxylessAction(r.route, where, errors) } : { ...r };
+    const headers = match.headers;
     if (!headers?.length) {
       out.push(route);
       continue;

@@ -5,7 +5,8 @@
 // hash, IP endpoints), in forms every release of the last years parses (grpc-compat.ts), so a client
 // never has to NACK.
 import { resolveShortName } from "../../api/hosts.js";
-import { anyOf, type ProtoObject } from "../../envoy/protos.js";
+import { anyOf } from "../../envoy/protos.js";
+import type { Cluster, Listener, Route, RouteConfiguration } from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { PushContext } from "../../model/push-context.js";
 import type { Service, ServicePortInfo } from "../../registry/model.js";
@@ -47,12 +48,12 @@ export function resolveGrpcTarget(proxy: Proxy, push: PushContext, name: string)
 }
 
 /** api_listener listeners for the requested targets (unknown targets are left out: "does not exist"). */
-export function buildGrpcListeners(proxy: Proxy, push: PushContext, names: readonly string[]): ProtoObject[] {
-  const out: ProtoObject[] = [];
+export function buildGrpcListeners(proxy: Proxy, push: PushContext, names: readonly string[]): Listener[] {
+  const out: Listener[] = [];
   for (const name of names) {
     if (!resolveGrpcTarget(proxy, push, name)) continue;
     out.push(
-      push.memo(`grpc/lds/${name}`, () => ({
+      push.memo(`grpc/lds/${name}`, (): Listener => ({
         name,
         apiListener: {
           apiListener: anyOf(HCM_TYPE, {
@@ -70,8 +71,8 @@ export function buildGrpcListeners(proxy: Proxy, push: PushContext, names: reado
 }
 
 /** One RouteConfiguration per target, named like the listener, routes from the VirtualService. */
-export function buildGrpcRoutes(proxy: Proxy, push: PushContext, names: readonly string[]): ProtoObject[] {
-  const out: ProtoObject[] = [];
+export function buildGrpcRoutes(proxy: Proxy, push: PushContext, names: readonly string[]): RouteConfiguration[] {
+  const out: RouteConfiguration[] = [];
   for (const name of names) {
     const target = resolveGrpcTarget(proxy, push, name);
     if (!target) continue;
@@ -81,9 +82,9 @@ export function buildGrpcRoutes(proxy: Proxy, push: PushContext, names: readonly
       .filter((vs) => vs.spec.hosts?.some((h) => resolveShortName(h, vs.metadata.namespace) === service.hostname));
     const sourceLabelsKey = vss.length > 0 ? Object.entries(proxy.labels).sort().join(",") : "";
     out.push(
-      push.memo(`grpc/rds/${proxy.namespace}/${sourceLabelsKey}/${name}`, () => {
+      push.memo(`grpc/rds/${proxy.namespace}/${sourceLabelsKey}/${name}`, (): RouteConfiguration => {
         const hashPolicy = (host: string, p: number, subset: string | undefined) => routeHashPolicy(push, proxy, host, p, subset);
-        let routes: ProtoObject[] = [];
+        let routes: Route[] = [];
         if (vss.length > 0) {
           routes = convertHttpRoutes(vss[0], { proxy, push, port: port.port, gateway: "mesh", grpc: true, hashPolicy }).routes;
         }
@@ -100,8 +101,8 @@ export function buildGrpcRoutes(proxy: Proxy, push: PushContext, names: readonly
 }
 
 /** EDS-only clusters for the requested `outbound|PORT|SUBSET|HOST` names (ring hash if the client has it). */
-export function buildGrpcClusters(proxy: Proxy, push: PushContext, names: readonly string[]): ProtoObject[] {
-  const out: ProtoObject[] = [];
+export function buildGrpcClusters(proxy: Proxy, push: PushContext, names: readonly string[]): Cluster[] {
+  const out: Cluster[] = [];
   const support = grpcClientSupport(proxy.userAgentName, proxy.userAgentVersion);
   for (const name of names) {
     const parsed = parseClusterName(name);

@@ -8,15 +8,36 @@ import type { HTTPMatchRequest, HTTPRoute, HTTPRouteDestination, Resource, Strin
 import { resolveShortName } from "../../api/hosts.js";
 import { GRPC_STATUS_CODES } from "../../core/grpc.js";
 import { parseDuration } from "../../api/validation/common.js";
-import { anyOf, duration, struct, type ProtoObject } from "../../envoy/protos.js";
+import { anyOf, duration, struct } from "../../envoy/protos.js";
+import type {
+  Any,
+  ClusterWeight,
+  CorsPolicy,
+  DirectResponseAction,
+  FaultAbort,
+  FractionalPercent,
+  HashPolicy,
+  HeaderMatcher,
+  HeaderValueOption,
+  HTTPFault,
+  Metadata,
+  QueryParameterMatcher,
+  RedirectAction,
+  RetryPolicy,
+  Route,
+  RouteAction,
+  RouteMatch,
+  RuntimeFractionalPercent,
+  StringMatcher,
+} from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { PushContext } from "../../model/push-context.js";
 import { labelsMatch, serviceVisibleFrom, type Service } from "../../registry/model.js";
 import { proxylessRoutes } from "./grpc-compat.js";
-import { outboundClusterName, parseClusterName } from "./names.js";
+import { byName, outboundClusterName, parseClusterName } from "./names.js";
 
 /** Hash policies for a destination (DestinationRule consistentHash), supplied by traffic-policy.ts. */
-export type HashPolicyFn = (host: string, port: number, subset: string | undefined) => ProtoObject[] | undefined;
+export type HashPolicyFn = (host: string, port: number, subset: string | undefined) => HashPolicy[] | undefined;
 
 export interface HttpRouteContext {
   proxy: Proxy;
@@ -33,7 +54,7 @@ export interface HttpRouteContext {
 }
 
 export interface ConvertedRoutes {
-  routes: ProtoObject[];
+  routes: Route[];
   /** Problems worth reporting (skipped routes, unsupported fields), each naming the VirtualService. */
   errors: string[];
 }
@@ -54,7 +75,7 @@ export const DEFAULT_ROUTE_NAME = "default";
 
 
 /** `envoy.retry_host_predicates.previous_hosts`: retries prefer hosts not tried yet. */
-export function previousHostsPredicate(): ProtoObject {
+export function previousHostsPredicate(): RetryPolicy.RetryHostPredicate {
   return {
     name: "envoy.retry_host_predicates.previous_hosts",
     typedConfig: anyOf("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate", {}),
@@ -65,8 +86,8 @@ export function previousHostsPredicate(): ProtoObject {
  * Istio's default retry policy (retry.DefaultPolicy); with consistent hashing the previous-hosts
  * predicate is left out so retries stay on the hashed host (DefaultConsistentHashPolicy).
  */
-export function defaultRetryPolicy(consistentHash = false): ProtoObject {
-  const p: ProtoObject = { retryOn: DEFAULT_RETRY_ON, numRetries: { value: DEFAULT_RETRIES } };
+export function defaultRetryPolicy(consistentHash = false): RetryPolicy {
+  const p: RetryPolicy = { retryOn: DEFAULT_RETRY_ON, numRetries: { value: DEFAULT_RETRIES } };
   if (!consistentHash) p.retryHostPredicate = [previousHostsPredicate()];
   p.hostSelectionRetryMaxAttempts = HOST_SELECTION_RETRY_MAX_ATTEMPTS;
   p.retriableStatusCodes = [503];
@@ -85,7 +106,7 @@ const HTTP_STATUS_CODES = new Set([
  * otherwise the default with attempts, retryOn (numbers become retriableStatusCodes), perTryTimeout,
  * retryIgnorePreviousHosts, retryRemoteLocalities (previous_priorities) and backoff applied.
  */
-export function convertRetryPolicy(retries: HTTPRoute["retries"], consistentHash = false): ProtoObject | undefined {
+export function convertRetryPolicy(retries: HTTPRoute["retries"], consistentHash = false): RetryPolicy | undefined {
   const out = defaultRetryPolicy(consistentHash);
   if (!retries) return out;
   if (!retries.attempts || retries.attempts <= 0) return undefined;
@@ -140,7 +161,7 @@ function isPresentMatch(sm: StringMatch | undefined): boolean {
 }
 
 /** Istio StringMatch → envoy.type.matcher.v3.StringMatcher (undefined when empty). */
-export function stringMatcher(sm: StringMatch | undefined): ProtoObject | undefined {
+export function stringMatcher(sm: StringMatch | undefined): StringMatcher | undefined {
   if (!sm) return undefined;
   if (sm.exact !== undefined) return { exact: sm.exact };
   if (sm.prefix !== undefined) return { prefix: sm.prefix };
@@ -149,23 +170,17 @@ export function stringMatcher(sm: StringMatch | undefined): ProtoObject | undefi
 }
 
 /** Istio's translateHeaderMatch: `{}` (or `regex: "*"`) → presentMatch, else a stringMatch. */
-export function headerMatcher(name: string, sm: StringMatch | undefined): ProtoObject {
+export function headerMatcher(name: string, sm: StringMatch | undefined): HeaderMatcher {
   if (isPresentMatch(sm)) return { name, presentMatch: true };
   const m = stringMatcher(sm);
   return m ? { name, stringMatch: m } : { name };
 }
 
-function queryParameterMatcher(name: string, sm: StringMatch | undefined): ProtoObject {
+function queryParameterMatcher(name: string, sm: StringMatch | undefined): QueryParameterMatcher {
   if (isPresentMatch(sm)) return { name, presentMatch: true };
   const m = stringMatcher(sm);
   return m ? { name, stringMatch: m } : { name };
 }
-
-const byName = (a: ProtoObject, b: ProtoObject): number => {
-  const x = String(a.name);
-  const y = String(b.name);
-  return x < y ? -1 : x > y ? 1 : 0;
-};
 
 /** JWT-claim routing (`@request.auth.claims…` headers) needs dynamic metadata matchers: not supported yet. */
 function isClaimHeader(name: string): boolean {
@@ -177,9 +192,9 @@ function isClaimHeader(name: string): boolean {
  * headers and withoutHeaders (inverted) sorted by name, then :method, :authority, :scheme, then
  * query parameters (sorted by name).
  */
-export function translateRouteMatch(m: HTTPMatchRequest | undefined): ProtoObject {
+export function translateRouteMatch(m: HTTPMatchRequest | undefined): RouteMatch {
   if (!m) return { prefix: "/" };
-  const out: ProtoObject = {};
+  const out: RouteMatch = {};
   const uri = m.uri;
   if (uri?.exact !== undefined) out.path = uri.exact;
   else if (uri?.prefix !== undefined) out.prefix = uri.prefix;
@@ -187,7 +202,7 @@ export function translateRouteMatch(m: HTTPMatchRequest | undefined): ProtoObjec
   else out.prefix = "/";
   out.caseSensitive = { value: !m.ignoreUriCase };
 
-  const headers: ProtoObject[] = [];
+  const headers: HeaderMatcher[] = [];
   for (const [name, sm] of Object.entries(m.headers ?? {})) headers.push(headerMatcher(name, sm));
   for (const [name, sm] of Object.entries(m.withoutHeaders ?? {})) {
     const h = headerMatcher(name, sm);
@@ -208,15 +223,14 @@ export function translateRouteMatch(m: HTTPMatchRequest | undefined): ProtoObjec
 }
 
 /** Istio's IsCatchAllRoute: prefix "/" (or regex ".*") with no header or query conditions. */
-export function isCatchAllRoute(r: ProtoObject): boolean {
-  const m = (r.match ?? {}) as ProtoObject;
-  const regex = (m.safeRegex as ProtoObject | undefined)?.regex;
-  const all = m.prefix === "/" || m.pathSeparatedPrefix === "/" || regex === ".*";
-  return all && !(m.headers as unknown[] | undefined)?.length && !(m.queryParameters as unknown[] | undefined)?.length && !(m.dynamicMetadata as unknown[] | undefined)?.length;
+export function isCatchAllRoute(r: Route): boolean {
+  const m = r.match ?? {};
+  const all = m.prefix === "/" || m.pathSeparatedPrefix === "/" || m.safeRegex?.regex === ".*";
+  return all && !m.headers?.length && !m.queryParameters?.length && !m.dynamicMetadata?.length;
 }
 
 /** Istio's SortVHostRoutes: catch-all routes move to the end, the others keep their order. */
-export function sortVirtualHostRoutes(routes: readonly ProtoObject[]): ProtoObject[] {
+export function sortVirtualHostRoutes(routes: readonly Route[]): Route[] {
   return [...routes.filter((r) => !isCatchAllRoute(r)), ...routes.filter((r) => isCatchAllRoute(r))];
 }
 
@@ -252,9 +266,9 @@ export function sourceMatches(m: HTTPMatchRequest | undefined, proxy: Proxy, gat
 type Headers = NonNullable<HTTPRoute["headers"]>;
 
 interface HeaderOperations {
-  requestHeadersToAdd: ProtoObject[];
+  requestHeadersToAdd: HeaderValueOption[];
   requestHeadersToRemove: string[];
-  responseHeadersToAdd: ProtoObject[];
+  responseHeadersToAdd: HeaderValueOption[];
   responseHeadersToRemove: string[];
   /** `:authority`/`host` set or added: becomes hostRewriteLiteral. */
   authority: string;
@@ -270,15 +284,15 @@ function isAuthorityHeader(k: string): boolean {
 }
 
 /** Istio's translateAppendHeaders: sorted by name; set overwrites, add appends (Envoy's default action). */
-function appendHeaders(headers: Record<string, string> | undefined, append: boolean): [ProtoObject[], string] {
+function appendHeaders(headers: Record<string, string> | undefined, append: boolean): [HeaderValueOption[], string] {
   if (!headers) return [[], ""];
   let authority = "";
-  const out: ProtoObject[] = [];
+  const out: HeaderValueOption[] = [];
   for (const key of Object.keys(headers).sort()) {
     const value = headers[key];
     if (isAuthorityHeader(key)) authority = value;
     if (isInternalHeader(key)) continue;
-    const header: ProtoObject = value ? { key, value } : { key };
+    const header: HeaderValueOption["header"] = value ? { key, value } : { key };
     // APPEND_IF_EXISTS_OR_ADD is the enum's zero value: left out.
     out.push(append ? { header } : { header, appendAction: "OVERWRITE_IF_EXISTS_OR_ADD" });
   }
@@ -301,25 +315,21 @@ export function translateHeaderOperations(h: Headers): HeaderOperations {
 }
 
 /** Writes non-empty header operations onto a Route or ClusterWeight (appending to what is there). */
-function applyHeaderOperations(target: ProtoObject, ops: HeaderOperations): void {
-  const add = (field: string, items: unknown[]): void => {
-    if (items.length === 0) return;
-    target[field] = [...((target[field] as unknown[] | undefined) ?? []), ...items];
-  };
-  add("requestHeadersToAdd", ops.requestHeadersToAdd);
-  add("requestHeadersToRemove", ops.requestHeadersToRemove);
-  add("responseHeadersToAdd", ops.responseHeadersToAdd);
-  add("responseHeadersToRemove", ops.responseHeadersToRemove);
+function applyHeaderOperations(target: Route | ClusterWeight, ops: HeaderOperations): void {
+  if (ops.requestHeadersToAdd.length > 0) target.requestHeadersToAdd = [...(target.requestHeadersToAdd ?? []), ...ops.requestHeadersToAdd];
+  if (ops.requestHeadersToRemove.length > 0) target.requestHeadersToRemove = [...(target.requestHeadersToRemove ?? []), ...ops.requestHeadersToRemove];
+  if (ops.responseHeadersToAdd.length > 0) target.responseHeadersToAdd = [...(target.responseHeadersToAdd ?? []), ...ops.responseHeadersToAdd];
+  if (ops.responseHeadersToRemove.length > 0) target.responseHeadersToRemove = [...(target.responseHeadersToRemove ?? []), ...ops.responseHeadersToRemove];
 }
 
 /** Istio percent (0–100, fractional) → FractionalPercent in millionths. */
-function percentToFraction(value: number | undefined): ProtoObject {
+function percentToFraction(value: number | undefined): FractionalPercent {
   const numerator = Math.round((value ?? 0) * 10000);
   return numerator ? { numerator, denominator: "MILLION" } : { denominator: "MILLION" };
 }
 
 /** Integer percent → FractionalPercent over HUNDRED (the enum's zero value, left out). */
-function integerToFraction(value: number | undefined): ProtoObject {
+function integerToFraction(value: number | undefined): FractionalPercent {
   return value ? { numerator: value } : {};
 }
 
@@ -330,8 +340,8 @@ const GRPC_STATUS = GRPC_STATUS_CODES;
  * Istio's TranslateFault → envoy.extensions.filters.http.fault.v3.HTTPFault fields (undefined when
  * nothing usable is left: exponential delays and HTTP/2 errors are not supported, as in Istio).
  */
-export function translateFault(fault: NonNullable<HTTPRoute["fault"]>, errors: string[] = []): ProtoObject | undefined {
-  const out: ProtoObject = {};
+export function translateFault(fault: NonNullable<HTTPRoute["fault"]>, errors: string[] = []): HTTPFault | undefined {
+  const out: HTTPFault = {};
   const d = fault.delay;
   if (d) {
     if (d.fixedDelay !== undefined) {
@@ -348,7 +358,7 @@ export function translateFault(fault: NonNullable<HTTPRoute["fault"]>, errors: s
   }
   const a = fault.abort;
   if (a) {
-    const abort: ProtoObject = {};
+    const abort: FaultAbort = {};
     if (a.httpStatus !== undefined) abort.httpStatus = a.httpStatus;
     else if (a.grpcStatus !== undefined) {
       const code = /^\d+$/.test(a.grpcStatus) ? Number(a.grpcStatus) : GRPC_STATUS[a.grpcStatus.toUpperCase()];
@@ -365,10 +375,10 @@ export function translateFault(fault: NonNullable<HTTPRoute["fault"]>, errors: s
 }
 
 /** Istio's TranslateCORSPolicy → envoy.extensions.filters.http.cors.v3.CorsPolicy fields. */
-export function translateCorsPolicy(cors: NonNullable<HTTPRoute["corsPolicy"]>): ProtoObject {
-  const out: ProtoObject = {};
+export function translateCorsPolicy(cors: NonNullable<HTTPRoute["corsPolicy"]>): CorsPolicy {
+  const out: CorsPolicy = {};
   if (cors.allowOrigins) {
-    const m = cors.allowOrigins.map((o) => stringMatcher(o)).filter((x): x is ProtoObject => x !== undefined);
+    const m = cors.allowOrigins.map((o) => stringMatcher(o)).filter((x): x is StringMatcher => x !== undefined);
     if (m.length > 0) out.allowOriginStringMatch = m;
   } else if (cors.allowOrigin && cors.allowOrigin.length > 0) {
     out.allowOriginStringMatch = cors.allowOrigin.map((exact) => ({ exact }));
@@ -387,7 +397,7 @@ export function translateCorsPolicy(cors: NonNullable<HTTPRoute["corsPolicy"]>):
 }
 
 /** Istio's MirrorPercent: mirrorPercentage (0 → no mirroring), legacy mirrorPercent, else 100%. */
-function mirrorFraction(route: HTTPRoute): ProtoObject | undefined {
+function mirrorFraction(route: HTTPRoute): RuntimeFractionalPercent | undefined {
   if (route.mirrorPercentage) {
     return route.mirrorPercentage.value && route.mirrorPercentage.value > 0 ? { defaultValue: percentToFraction(route.mirrorPercentage.value) } : undefined;
   }
@@ -396,14 +406,14 @@ function mirrorFraction(route: HTTPRoute): ProtoObject | undefined {
   return { defaultValue: integerToFraction(100) };
 }
 
-function mirrorPolicy(cluster: string, fraction: ProtoObject): ProtoObject {
+function mirrorPolicy(cluster: string, fraction: RuntimeFractionalPercent): RouteAction.RequestMirrorPolicy {
   return { cluster, runtimeFraction: fraction, traceSampled: { value: false } };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Redirect, direct response
 
-const REDIRECT_CODES: Readonly<Record<number, string | undefined>> = {
+const REDIRECT_CODES: Readonly<Record<number, RedirectAction.RedirectResponseCode | undefined>> = {
   // MOVED_PERMANENTLY (301) is the enum's zero value: left out.
   0: undefined,
   301: undefined,
@@ -414,10 +424,10 @@ const REDIRECT_CODES: Readonly<Record<number, string | undefined>> = {
 };
 
 /** Istio's ApplyRedirect → RedirectAction (undefined for an unsupported redirect code). */
-export function translateRedirect(r: NonNullable<HTTPRoute["redirect"]>, listenPort: number, tls: boolean): ProtoObject | undefined {
+export function translateRedirect(r: NonNullable<HTTPRoute["redirect"]>, listenPort: number, tls: boolean): RedirectAction | undefined {
   const code = r.redirectCode ?? 0;
   if (!(code in REDIRECT_CODES)) return undefined;
-  const out: ProtoObject = {};
+  const out: RedirectAction = {};
   if (r.authority) out.hostRedirect = r.authority;
   if (r.uri) out.pathRedirect = r.uri;
   else if (r.prefixRewrite) out.prefixRewrite = r.prefixRewrite;
@@ -437,8 +447,8 @@ export function translateRedirect(r: NonNullable<HTTPRoute["redirect"]>, listenP
 }
 
 /** Istio's ApplyDirectResponse → DirectResponseAction. */
-export function translateDirectResponse(d: NonNullable<HTTPRoute["directResponse"]>): ProtoObject {
-  const out: ProtoObject = { status: d.status };
+export function translateDirectResponse(d: NonNullable<HTTPRoute["directResponse"]>): DirectResponseAction {
+  const out: DirectResponseAction = { status: d.status };
   if (d.body?.string !== undefined) out.body = d.body.string ? { inlineString: d.body.string } : {};
   else if (d.body?.bytes !== undefined) out.body = d.body.bytes ? { inlineBytes: Buffer.from(d.body.bytes, "base64") } : {};
   return out;
@@ -639,7 +649,7 @@ export function expandDelegates(vs: Resource<"VirtualService">, push: PushContex
 // Route translation
 
 /** Route metadata naming the VirtualService (Istio's BuildConfigInfoMetadata). */
-function configMetadata(vs: Resource<"VirtualService">): ProtoObject {
+function configMetadata(vs: Resource<"VirtualService">): Metadata {
   return {
     filterMetadata: {
       istio: struct({ config: `/apis/networking.istio.io/v1/namespaces/${vs.metadata.namespace}/virtual-service/${vs.metadata.name}` }),
@@ -648,19 +658,19 @@ function configMetadata(vs: Resource<"VirtualService">): ProtoObject {
 }
 
 /** Istio's GetRouteOperation: `host:port/path` for one cluster, else `vsName:port/path` (tracing). */
-function routeOperation(r: ProtoObject, vsName: string, port: number): string {
-  const m = (r.match ?? {}) as ProtoObject;
+function routeOperation(r: Route, vsName: string, port: number): string {
+  const m = r.match ?? {};
   let path = "/*";
   if (typeof m.prefix === "string") path = `${m.prefix}*`;
   else if (typeof m.path === "string") path = m.path;
-  else if (m.safeRegex) path = String((m.safeRegex as ProtoObject).regex);
-  const cluster = (r.route as ProtoObject | undefined)?.cluster;
+  else if (m.safeRegex) path = String(m.safeRegex.regex);
+  const cluster = r.route?.cluster;
   const parsed = typeof cluster === "string" ? parseClusterName(cluster) : undefined;
   return parsed ? `${parsed.host}:${parsed.port}${path}` : `${vsName}:${port}${path}`;
 }
 
 /** Istio's setTimeout: VS timeout or 0s (disabled); gRPC-Web/gRPC via maxGrpcTimeout, proxyless via maxStreamDuration. */
-function applyTimeout(action: ProtoObject, timeout: string | undefined, grpc: boolean): void {
+function applyTimeout(action: RouteAction, timeout: string | undefined, grpc: boolean): void {
   const ms = timeout !== undefined ? (parseDuration(timeout) ?? 0) : 0;
   action.timeout = duration(ms);
   if (grpc) action.maxStreamDuration = { maxStreamDuration: duration(ms) };
@@ -668,8 +678,8 @@ function applyTimeout(action: ProtoObject, timeout: string | undefined, grpc: bo
 }
 
 /** The default route Istio gives a service without a VirtualService (BuildDefaultHTTPOutboundRoute). */
-export function defaultOutboundRoute(cluster: string, operation: string, hashPolicy?: ProtoObject[], grpc = false): ProtoObject {
-  const action: ProtoObject = { cluster };
+export function defaultOutboundRoute(cluster: string, operation: string, hashPolicy?: HashPolicy[], grpc = false): Route {
+  const action: RouteAction = { cluster };
   applyTimeout(action, undefined, grpc);
   action.retryPolicy = defaultRetryPolicy(false);
   if (hashPolicy && hashPolicy.length > 0) action.hashPolicy = hashPolicy;
@@ -678,7 +688,7 @@ export function defaultOutboundRoute(cluster: string, operation: string, hashPol
 }
 
 function applyDestination(
-  out: ProtoObject,
+  out: Route,
   ctx: HttpRouteContext,
   scoped: ScopedRoute,
   authority: string,
@@ -686,7 +696,7 @@ function applyDestination(
 ): boolean {
   const route = scoped.route;
   const ns = scoped.namespace;
-  const action: ProtoObject = {};
+  const action: RouteAction = {};
   applyTimeout(action, route.timeout, !!ctx.grpc);
 
   if (route.rewrite) {
@@ -697,7 +707,7 @@ function applyDestination(
   }
   if (authority) action.hostRewriteLiteral = authority;
 
-  const mirrors: ProtoObject[] = [];
+  const mirrors: RouteAction.RequestMirrorPolicy[] = [];
   if (route.mirror) {
     const f = mirrorFraction(route);
     if (f) mirrors.push(mirrorPolicy(resolveDestination(ctx, route.mirror, ns, errors).cluster, f));
@@ -710,7 +720,7 @@ function applyDestination(
   if (mirrors.length > 0) action.requestMirrorPolicies = mirrors;
 
   const dests: readonly HTTPRouteDestination[] = route.route ?? [];
-  const hashPolicies: ProtoObject[] = [];
+  const hashPolicies: HashPolicy[] = [];
   let consistentHash = false;
   if (dests.length === 0) {
     errors.push(`http route ${route.name ?? ""}: no destination, redirect or directResponse`);
@@ -731,12 +741,12 @@ function applyDestination(
       consistentHash = true;
     }
   } else {
-    const clusters: ProtoObject[] = [];
+    const clusters: ClusterWeight[] = [];
     for (const dst of dests) {
       // Zero-weight destinations are left out when there are others (Istio).
       if (!dst.weight) continue;
       const d = resolveDestination(ctx, dst.destination, ns, errors);
-      const cw: ProtoObject = { name: d.cluster, weight: { value: dst.weight } };
+      const cw: ClusterWeight = { name: d.cluster, weight: { value: dst.weight } };
       if (dst.headers) {
         const ops = translateHeaderOperations(dst.headers);
         applyHeaderOperations(cw, ops);
@@ -771,7 +781,7 @@ function translateRoute(
   scoped: ScopedRoute,
   match: HTTPMatchRequest | undefined,
   errors: string[],
-): ProtoObject | undefined {
+): Route | undefined {
   const route = scoped.route;
   const where = `VirtualService ${vs.metadata.namespace}/${vs.metadata.name} http route ${route.name ?? ""}`.trimEnd();
   if (match?.port && match.port !== ctx.port) return undefined;
@@ -784,7 +794,7 @@ function translateRoute(
 
   let name = route.name ?? "";
   if (match?.name) name = `${name}.${match.name}`;
-  const out: ProtoObject = {};
+  const out: Route = {};
   if (name) out.name = name;
   out.match = translateRouteMatch(match);
   if (match?.statPrefix) out.statPrefix = match.statPrefix;
@@ -823,7 +833,7 @@ function translateRoute(
   out.metadata = configMetadata(vs);
   out.decorator = { operation: routeOperation(out, vs.metadata.name, ctx.port) };
 
-  const filters: ProtoObject = {};
+  const filters: { [filter: string]: Any } = {};
   if (route.fault) {
     const faultErrors: string[] = [];
     const fault = translateFault(route.fault, faultErrors);
@@ -845,7 +855,7 @@ function translateRoute(
  */
 export function convertHttpRoutes(vs: Resource<"VirtualService">, ctx: HttpRouteContext): ConvertedRoutes {
   const errors: string[] = [];
-  const routes: ProtoObject[] = [];
+  const routes: Route[] = [];
   const scopedRoutes = expandDelegates(vs, ctx.push, errors);
   for (const scoped of scopedRoutes) {
     let catchAll = false;

@@ -4,12 +4,11 @@
 // `http.PORT`; TLS servers get one chain each, told apart by SNI), then each port becomes a
 // `0.0.0.0_PORT` listener bound to the port with OUTBOUND direction.
 import type { GatewayServer } from "../../api/resource.js";
-import type { ProtoObject } from "../../envoy/protos.js";
+import type { CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, Listener, NetworkFilter, TlsParameters } from "../../envoy/types.js";
 import type { GatewayServerRef, PushContext, ServiceInstance } from "../../model/push-context.js";
 import type { Proxy } from "../../model/proxy.js";
 import { isHTTPProtocol, parseProtocol, type Protocol } from "../../registry/model.js";
 import {
-  adsConfigSource,
   ALPN_HTTP,
   buildFilterChain,
   httpConnectionManager,
@@ -22,6 +21,7 @@ import {
 } from "./filters.js";
 import { gatewayHttpRouteName, gatewayHttpsRouteName, listenerName } from "./names.js";
 import { gatewayTcpFilters, gatewayTlsPassthroughChains, type GatewayServerView, type NetworkFilterContext } from "./tcproute.js";
+import { SDS_CA_SUFFIX, sdsSecretConfig } from "./traffic-policy.js";
 
 const WILDCARD = "0.0.0.0";
 
@@ -187,16 +187,12 @@ export function mergeGatewayServers(refs: readonly GatewayServerRef[], proxy: Pr
   return groups;
 }
 
-const TLS_VERSIONS: Readonly<Record<string, string>> = {
+const TLS_VERSIONS: Readonly<Record<string, TlsParameters.TlsProtocol>> = {
   TLSV1_0: "TLSv1_0",
   TLSV1_1: "TLSv1_1",
   TLSV1_2: "TLSv1_2",
   TLSV1_3: "TLSv1_3",
 };
-
-function sdsSecret(name: string): ProtoObject {
-  return { name, sdsConfig: adsConfigSource(false) };
-}
 
 /**
  * The DownstreamTlsContext of a TLS-terminating server (Istio's BuildListenerTLSContext for
@@ -204,11 +200,11 @@ function sdsSecret(name: string): ProtoObject {
  * `NAME-cacert`), else from files; client certificates required for MUTUAL and validated for
  * OPTIONAL_MUTUAL; ALPN h2 and http/1.1; protocol versions and cipher suites from the server.
  */
-export function gatewayTlsContext(tls: TlsSettings): ProtoObject {
-  const common: ProtoObject = {};
+export function gatewayTlsContext(tls: TlsSettings): DownstreamTlsContext {
+  const common: CommonTlsContext = {};
   const mode = tls.mode ?? "SIMPLE";
   const validateClient = mode === "MUTUAL" || mode === "OPTIONAL_MUTUAL";
-  const params: ProtoObject = {};
+  const params: TlsParameters = {};
   if (tls.minProtocolVersion && tls.minProtocolVersion !== "TLS_AUTO") params.tlsMinimumProtocolVersion = TLS_VERSIONS[tls.minProtocolVersion];
   if (tls.maxProtocolVersion && tls.maxProtocolVersion !== "TLS_AUTO") params.tlsMaximumProtocolVersion = TLS_VERSIONS[tls.maxProtocolVersion];
   if (tls.cipherSuites && tls.cipherSuites.length > 0) params.cipherSuites = [...tls.cipherSuites];
@@ -216,15 +212,15 @@ export function gatewayTlsContext(tls: TlsSettings): ProtoObject {
   const sans = (tls.subjectAltNames ?? []).map((exact) => ({ exact }));
   const credentialNames = tls.credentialNames && tls.credentialNames.length > 0 ? tls.credentialNames : tls.credentialName ? [tls.credentialName] : [];
   if (credentialNames.length > 0) {
-    common.tlsCertificateSdsSecretConfigs = credentialNames.map(sdsSecret);
+    common.tlsCertificateSdsSecretConfigs = credentialNames.map((n) => sdsSecretConfig(n));
     if (validateClient) {
-      const dvc: ProtoObject = {};
+      const dvc: CertificateValidationContext = {};
       if (sans.length > 0) dvc.matchSubjectAltNames = sans;
       if (tls.verifyCertificateSpki?.length) dvc.verifyCertificateSpki = [...tls.verifyCertificateSpki];
       if (tls.verifyCertificateHash?.length) dvc.verifyCertificateHash = [...tls.verifyCertificateHash];
       common.combinedValidationContext = {
         defaultValidationContext: dvc,
-        validationContextSdsSecretConfig: sdsSecret(`${tls.caCertCredentialName ?? credentialNames[0]}-cacert`),
+        validationContextSdsSecretConfig: sdsSecretConfig(`${tls.caCertCredentialName ?? credentialNames[0]}${SDS_CA_SUFFIX}`),
       };
     } else if (sans.length > 0) {
       common.validationContext = { matchSubjectAltNames: sans };
@@ -237,7 +233,7 @@ export function gatewayTlsContext(tls: TlsSettings): ProtoObject {
     const certs = files.filter((f) => f.cert && f.key).map((f) => ({ certificateChain: { filename: f.cert }, privateKey: { filename: f.key } }));
     if (certs.length > 0) common.tlsCertificates = certs;
     if (validateClient && tls.caCertificates) {
-      const vc: ProtoObject = { trustedCa: { filename: tls.caCertificates } };
+      const vc: CertificateValidationContext = { trustedCa: { filename: tls.caCertificates } };
       if (sans.length > 0) vc.matchSubjectAltNames = sans;
       if (tls.verifyCertificateSpki?.length) vc.verifyCertificateSpki = [...tls.verifyCertificateSpki];
       if (tls.verifyCertificateHash?.length) vc.verifyCertificateHash = [...tls.verifyCertificateHash];
@@ -284,7 +280,7 @@ function groupChains(g: ServerGroup, push: PushContext, ctx: NetworkFilterContex
 }
 
 /** The router's listeners. */
-export function buildGatewayListeners(proxy: Proxy, push: PushContext, idleTimeoutMs: number | undefined): ProtoObject[] {
+export function buildGatewayListeners(proxy: Proxy, push: PushContext, idleTimeoutMs: number | undefined): Listener[] {
   const ctx: NetworkFilterContext = { push, namespace: proxy.namespace, idleTimeoutMs };
   const byListener = new Map<string, { bind: string; port: number; chains: ChainOptions[] }>();
   const knownSniByPort = new Map<number, Map<string, string>>();
@@ -297,12 +293,12 @@ export function buildGatewayListeners(proxy: Proxy, push: PushContext, idleTimeo
     if (!known) knownSniByPort.set(g.port, (known = new Map()));
     entry.chains.push(...groupChains(g, push, ctx, known));
   }
-  const out: ProtoObject[] = [];
+  const out: Listener[] = [];
   for (const [name, e] of byListener) {
     if (e.chains.length === 0) continue; // Istio omits a listener with no chains ("missed network filter")
-    const hcmFor = (h: HttpChainOptions): ProtoObject =>
+    const hcmFor = (h: HttpChainOptions): NetworkFilter =>
       httpConnectionManager({ class: "gateway", statPrefix: h.statPrefix ?? `outbound_${name}`, rds: h.rds, idleTimeoutMs });
-    const l: ProtoObject = { name, address: socketAddress(e.bind, e.port), filterChains: e.chains.map((c) => buildFilterChain(c, hcmFor)) };
+    const l: Listener = { name, address: socketAddress(e.bind, e.port), filterChains: e.chains.map((c) => buildFilterChain(c, hcmFor)) };
     if (e.chains.some(needsTlsInspector)) l.listenerFilters = [tlsInspector()];
     l.listenerFiltersTimeout = zeroDuration(); // gateways wait for the inspectors indefinitely
     l.trafficDirection = "OUTBOUND";

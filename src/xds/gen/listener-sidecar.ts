@@ -9,7 +9,8 @@
 // `0.0.0.0_PORT` with bindToPort false (the proxy serves them through virtualOutbound, which is
 // kept), and inbound listeners are built from the workload's service ports and bound to the
 // proxy's own address (Istio builds none without Sidecar ingress listeners).
-import { duration, type ProtoObject } from "../../envoy/protos.js";
+import { duration } from "../../envoy/protos.js";
+import type { FilterChain, Listener, ListenerFilter, NetworkFilter } from "../../envoy/types.js";
 import type { PushContext } from "../../model/push-context.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { EgressListener, SidecarScope } from "../../model/sidecar-scope.js";
@@ -313,7 +314,7 @@ function egressCluster(inp: SidecarInputs): string {
 }
 
 /** Istio's buildOutboundCatchAllNetworkFiltersOnly. */
-function catchAllFilters(inp: SidecarInputs): ProtoObject[] {
+function catchAllFilters(inp: SidecarInputs): NetworkFilter[] {
   const cluster = egressCluster(inp);
   return [
     tcpProxyFilter({ statPrefix: cluster, cluster, idleTimeout: inp.idleTimeoutMs !== undefined ? duration(inp.idleTimeoutMs) : undefined }),
@@ -321,14 +322,14 @@ function catchAllFilters(inp: SidecarInputs): ProtoObject[] {
 }
 
 /** Istio's buildListenerFromEntry. */
-function outboundListener(e: OutboundEntry, inp: SidecarInputs): ProtoObject {
+function outboundListener(e: OutboundEntry, inp: SidecarInputs): Listener {
   const name = listenerName(e.bind, e.port.port);
-  const hcmFor = (h: HttpChainOptions): ProtoObject =>
+  const hcmFor = (h: HttpChainOptions): NetworkFilter =>
     httpConnectionManager({ class: h.class, statPrefix: h.statPrefix ?? `outbound_${name}`, rds: h.rds, idleTimeoutMs: inp.idleTimeoutMs });
   const needHttp = e.chains.some((c) => c.applicationProtocols && c.applicationProtocols.length > 0);
   const needTls = e.chains.some(needsTlsInspector);
-  const filterChains: ProtoObject[] = [];
-  let defaultChain: ProtoObject | undefined;
+  const filterChains: FilterChain[] = [];
+  let defaultChain: FilterChain | undefined;
   for (const c of e.chains) {
     if (isMatchAll(c)) defaultChain = buildFilterChain(c, hcmFor, false);
     else filterChains.push(buildFilterChain(c, hcmFor));
@@ -339,10 +340,10 @@ function outboundListener(e: OutboundEntry, inp: SidecarInputs): ProtoObject {
   } else if (!defaultChain) {
     defaultChain = { filterChainMatch: {}, filters: catchAllFilters(inp), name: PASSTHROUGH_FILTER_CHAIN };
   }
-  const l: ProtoObject = { name, address: socketAddress(e.bind, e.port.port), filterChains };
+  const l: Listener = { name, address: socketAddress(e.bind, e.port.port), filterChains };
   if (defaultChain) l.defaultFilterChain = defaultChain;
   // A TLS inspector whenever the HTTP inspector runs: matching ALPN without it makes Envoy inject one.
-  const listenerFilters: ProtoObject[] = [];
+  const listenerFilters: ListenerFilter[] = [];
   if (needTls || needHttp) listenerFilters.push(tlsInspector());
   if (needHttp) listenerFilters.push(httpInspector());
   if (listenerFilters.length > 0) l.listenerFilters = listenerFilters;
@@ -354,8 +355,8 @@ function outboundListener(e: OutboundEntry, inp: SidecarInputs): ProtoObject {
 }
 
 /** virtualOutbound (15001): original-destination handoff to the per-port listeners, else pass through / black hole. */
-function virtualOutboundListener(inp: SidecarInputs): ProtoObject {
-  const l: ProtoObject = {
+function virtualOutboundListener(inp: SidecarInputs): Listener {
+  const l: Listener = {
     name: VIRTUAL_OUTBOUND_LISTENER,
     address: socketAddress(WILDCARD, VIRTUAL_OUTBOUND_PORT),
     filterChains: [
@@ -375,7 +376,7 @@ function virtualOutboundListener(inp: SidecarInputs): ProtoObject {
 }
 
 /** The sidecar's outbound listeners plus virtualOutbound. */
-export function buildSidecarOutboundListeners(inp: SidecarInputs): ProtoObject[] {
+export function buildSidecarOutboundListeners(inp: SidecarInputs): Listener[] {
   const { proxy } = inp;
   const ctx: NetworkFilterContext = { push: inp.push, namespace: proxy.namespace, idleTimeoutMs: inp.idleTimeoutMs };
   const map = new Map<string, OutboundEntry>();
@@ -467,14 +468,14 @@ function inboundChainConfigs(inp: SidecarInputs): InboundChainConfig[] {
   return [...byPort.values()].sort((a, b) => a.targetPort - b.targetPort);
 }
 
-function inboundTcpFilters(cluster: string, inp: SidecarInputs): ProtoObject[] {
+function inboundTcpFilters(cluster: string, inp: SidecarInputs): NetworkFilter[] {
   return [tcpProxyFilter({ statPrefix: cluster, cluster, idleTimeout: inp.idleTimeoutMs !== undefined ? duration(inp.idleTimeoutMs) : undefined })];
 }
 
 /** Istio's inboundChainForOpts with plaintext match options (no mTLS yet). */
-function inboundChains(cc: InboundChainConfig, inp: SidecarInputs): ProtoObject[] {
+function inboundChains(cc: InboundChainConfig, inp: SidecarInputs): FilterChain[] {
   const name = listenerName(cc.bind, cc.targetPort);
-  const hcmFor = (h: HttpChainOptions): ProtoObject =>
+  const hcmFor = (h: HttpChainOptions): NetworkFilter =>
     httpConnectionManager({ class: h.class, statPrefix: h.statPrefix!, routeConfig: h.routeConfig, http2: h.http2, idleTimeoutMs: inp.idleTimeoutMs });
   const http: HttpChainOptions = {
     class: "sidecar-inbound",
@@ -500,12 +501,12 @@ interface Inspectors {
 }
 
 /** Istio's populateListenerFilters: original_dst when not bound, inspectors only on ports whose chains need them. */
-function inboundListenerFilters(chains: readonly ProtoObject[], bindToPort: boolean): ProtoObject[] {
-  const lf: ProtoObject[] = [];
+function inboundListenerFilters(chains: readonly FilterChain[], bindToPort: boolean): ListenerFilter[] {
+  const lf: ListenerFilter[] = [];
   if (!bindToPort) lf.push(originalDst()); // (TPROXY's original_src is not generated: its proto is not loaded)
   const byPort = new Map<number, Inspectors>();
   for (const fc of chains) {
-    const m = (fc.filterChainMatch ?? {}) as { destinationPort?: { value: number }; transportProtocol?: string; applicationProtocols?: string[] };
+    const m = fc.filterChainMatch ?? {};
     const port = m.destinationPort?.value ?? 0;
     const i = byPort.get(port) ?? { http: false, tls: false };
     i.tls ||= m.transportProtocol === TLS_TRANSPORT;
@@ -533,8 +534,8 @@ function inboundListenerFilters(chains: readonly ProtoObject[], bindToPort: bool
   return lf;
 }
 
-function inboundListener(name: string, address: string, port: number, bindToPort: boolean, chains: ProtoObject[], inp: SidecarInputs): ProtoObject {
-  const l: ProtoObject = { name, address: socketAddress(address, port), filterChains: chains };
+function inboundListener(name: string, address: string, port: number, bindToPort: boolean, chains: FilterChain[], inp: SidecarInputs): Listener {
+  const l: Listener = { name, address: socketAddress(address, port), filterChains: chains };
   const lf = inboundListenerFilters(chains, bindToPort);
   if (lf.length > 0) l.listenerFilters = lf;
   l.listenerFiltersTimeout = zeroDuration();
@@ -545,9 +546,9 @@ function inboundListener(name: string, address: string, port: number, bindToPort
 }
 
 /** Istio's buildInboundPassthroughChains (plaintext): the loop guard, then sniffed HTTP and raw TCP to InboundPassthroughCluster. */
-function passthroughChains(inp: SidecarInputs): ProtoObject[] {
+function passthroughChains(inp: SidecarInputs): FilterChain[] {
   const cluster = INBOUND_PASSTHROUGH_CLUSTER;
-  const hcmFor = (h: HttpChainOptions): ProtoObject =>
+  const hcmFor = (h: HttpChainOptions): NetworkFilter =>
     httpConnectionManager({ class: h.class, statPrefix: h.statPrefix!, routeConfig: h.routeConfig, idleTimeoutMs: inp.idleTimeoutMs });
   return [
     {
@@ -570,9 +571,9 @@ function passthroughChains(inp: SidecarInputs): ProtoObject[] {
 }
 
 /** The sidecar's inbound listeners: virtualInbound under capture, bound per-port listeners otherwise. */
-export function buildSidecarInboundListeners(inp: SidecarInputs): ProtoObject[] {
-  const out: ProtoObject[] = [];
-  const virtualChains: ProtoObject[] = [];
+export function buildSidecarInboundListeners(inp: SidecarInputs): Listener[] {
+  const out: Listener[] = [];
+  const virtualChains: FilterChain[] = [];
   for (const cc of inboundChainConfigs(inp)) {
     const chains = inboundChains(cc, inp);
     if (cc.bindToPort) out.push(inboundListener(listenerName(cc.listenAddress, cc.targetPort), cc.listenAddress, cc.targetPort, true, chains, inp));

@@ -4,11 +4,12 @@
 // attributes the output depends on, so proxies that look alike share the same listener objects
 // (and so the same encoded bytes).
 import { parseDuration } from "../../api/validation/common.js";
-import type { ProtoObject } from "../../envoy/protos.js";
+import type { Listener } from "../../envoy/types.js";
 import { labelsKey, type PushContext } from "../../model/push-context.js";
 import type { Proxy } from "../../model/proxy.js";
 import { buildGatewayListeners } from "./listener-gateway.js";
 import { buildSidecarInboundListeners, buildSidecarOutboundListeners, type SidecarInputs } from "./listener-sidecar.js";
+import { byName } from "./names.js";
 import { MESH_GATEWAY, usesSourcePredicates } from "./tcproute.js";
 
 export { buildGatewayListeners, mergeGatewayServers, gatewayTlsContext, sanitizeServerHosts } from "./listener-gateway.js";
@@ -25,12 +26,6 @@ export function idleTimeoutOf(proxy: Proxy): { key: string; ms: number | undefin
   return ms === undefined || ms < 0 ? { key: "", ms: undefined } : { key: raw, ms };
 }
 
-function byName(a: ProtoObject, b: ProtoObject): number {
-  const x = a.name as string;
-  const y = b.name as string;
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
 /**
  * Whether sidecar outbound listeners depend on the proxy's labels: only when some mesh
  * VirtualService matches TCP/TLS traffic by sourceLabels or sourceNamespace.
@@ -40,7 +35,7 @@ function sourcePredicatesUsed(push: PushContext): boolean {
 }
 
 /** The listeners for a proxy, sorted by name. */
-export function buildListeners(proxy: Proxy, push: PushContext): ProtoObject[] {
+export function buildListeners(proxy: Proxy, push: PushContext): Listener[] {
   const idle = idleTimeoutOf(proxy);
   const ips = proxy.ipAddresses.join(",");
   if (proxy.type === "router") {

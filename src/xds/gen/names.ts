@@ -64,3 +64,10 @@ export function gatewayHttpRouteName(port: number): string {
 export function gatewayHttpsRouteName(port: number, portName: string, gateway: string, namespace: string): string {
   return `https.${port}.${portName}.${gateway}.${namespace}`;
 }
+
+/** Orders resources by name (Istio sorts clusters and listeners so output is stable). */
+export function byName(a: { name?: string }, b: { name?: string }): number {
+  const x = a.name ?? "";
+  const y = b.name ?? "";
+  return x < y ? -1 : x > y ? 1 : 0;
+}

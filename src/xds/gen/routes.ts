@@ -8,7 +8,7 @@
 // encoding).
 import type { Resource } from "../../api/resource.js";
 import { hostIsSubsetOf, hostsOverlap, resolveShortName } from "../../api/hosts.js";
-import type { ProtoObject } from "../../envoy/protos.js";
+import type { Route, RouteConfiguration, VirtualHost } from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import { labelsKey, type GatewayServerRef, type PushContext, type ServiceInstance } from "../../model/push-context.js";
 import { resolveGatewayPort } from "./listener-gateway.js";
@@ -17,6 +17,7 @@ import { convertHttpRoutes, defaultOutboundRoute, sortVirtualHostRoutes, usesSou
 import {
   ALLOW_ANY_VHOST,
   BLOCK_ALL_VHOST,
+  byName,
   PASSTHROUGH_CLUSTER,
   gatewayHttpRouteName,
   gatewayHttpsRouteName,
@@ -52,8 +53,8 @@ function optionsKey(proxy: Proxy, opts: RouteOptions): string {
   return `${proxy.generator}/${ignorePort(proxy, opts) ? "ip" : "port"}/${opts.hashPolicy ? "hash" : "-"}`;
 }
 
-function routeConfiguration(name: string, virtualHosts: ProtoObject[], ignorePortInHostMatching: boolean): ProtoObject {
-  const rc: ProtoObject = { name };
+function routeConfiguration(name: string, virtualHosts: VirtualHost[], ignorePortInHostMatching: boolean): RouteConfiguration {
+  const rc: RouteConfiguration = { name };
   if (virtualHosts.length > 0) rc.virtualHosts = virtualHosts;
   rc.validateClusters = { value: false };
   rc.maxDirectResponseBodySizeBytes = { value: MAX_DIRECT_RESPONSE_BODY };
@@ -61,18 +62,12 @@ function routeConfiguration(name: string, virtualHosts: ProtoObject[], ignorePor
   return rc;
 }
 
-function virtualHost(name: string, domains: string[], routes: readonly ProtoObject[]): ProtoObject {
-  const vh: ProtoObject = { name, domains };
-  if (routes.length > 0) vh.routes = routes;
+function virtualHost(name: string, domains: string[], routes: readonly Route[]): VirtualHost {
+  const vh: VirtualHost = { name, domains };
+  if (routes.length > 0) vh.routes = routes as Route[]; // shared between virtual hosts, never changed
   vh.includeRequestAttemptCount = true;
   return vh;
 }
-
-const byVhostName = (a: ProtoObject, b: ProtoObject): number => {
-  const x = String(a.name);
-  const y = String(b.name);
-  return x < y ? -1 : x > y ? 1 : 0;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Names
@@ -145,7 +140,7 @@ interface VirtualHostWrapper {
   services: PortService[];
   /** VirtualService hosts that are not registry services (domains [host, host:PORT]). */
   vsHosts: string[];
-  routes: readonly ProtoObject[];
+  routes: readonly Route[];
 }
 
 function resolvedHosts(vs: Resource<"VirtualService">): string[] {
@@ -167,11 +162,11 @@ function sidecarKey(proxy: Proxy, push: PushContext, what: string, opts: RouteOp
  * The virtual hosts a sidecar routes on `port` (no catch-all), sorted by name — Istio's
  * BuildSidecarOutboundVirtualHosts. Exported for the proxyless gRPC generator (`host:port` routes).
  */
-export function buildSidecarVirtualHosts(proxy: Proxy, push: PushContext, port: number, opts: RouteOptions = {}): readonly ProtoObject[] {
+export function buildSidecarVirtualHosts(proxy: Proxy, push: PushContext, port: number, opts: RouteOptions = {}): readonly VirtualHost[] {
   return push.memo(sidecarKey(proxy, push, `vhosts/${port}`, opts), () => sidecarVirtualHosts(proxy, push, port, opts));
 }
 
-function sidecarVirtualHosts(proxy: Proxy, push: PushContext, port: number, opts: RouteOptions): ProtoObject[] {
+function sidecarVirtualHosts(proxy: Proxy, push: PushContext, port: number, opts: RouteOptions): VirtualHost[] {
   const scope = push.sidecarScope(proxy);
   const grpc = proxy.generator === "grpc";
   const withPort = ignorePort(proxy, opts) ? undefined : port;
@@ -251,8 +246,8 @@ function sidecarVirtualHosts(proxy: Proxy, push: PushContext, port: number, opts
   for (const w of wrappers) for (const ps of w.services) known.add(ps.svc.hostname).add(domainName(ps.svc.hostname, port));
   const names = new Set<string>();
   const domains = new DomainSet(known);
-  const out: ProtoObject[] = [];
-  const add = (host: string, routes: readonly ProtoObject[], d: string[], alt: string[]): void => {
+  const out: VirtualHost[] = [];
+  const add = (host: string, routes: readonly Route[], d: string[], alt: string[]): void => {
     const name = domainName(host, port);
     if (names.has(name)) return;
     names.add(name);
@@ -266,20 +261,20 @@ function sidecarVirtualHosts(proxy: Proxy, push: PushContext, port: number, opts
       add(ps.svc.hostname, w.routes, d, altHosts);
     }
   }
-  return out.sort(byVhostName);
+  return out.sort(byName);
 }
 
 /** Istio's buildCatchAllVirtualHost: PassthroughCluster (ALLOW_ANY) or a 502 (REGISTRY_ONLY). */
-function catchAllVirtualHost(policy: "ALLOW_ANY" | "REGISTRY_ONLY"): ProtoObject {
+function catchAllVirtualHost(policy: "ALLOW_ANY" | "REGISTRY_ONLY"): VirtualHost {
   if (policy === "ALLOW_ANY") {
-    const route = {
+    const route: Route = {
       name: ALLOW_ANY_VHOST,
       match: { prefix: "/" },
       route: { cluster: PASSTHROUGH_CLUSTER, timeout: {}, maxGrpcTimeout: {} },
     };
     return virtualHost(ALLOW_ANY_VHOST, ["*"], [route]);
   }
-  const route = { name: BLOCK_ALL_VHOST, match: { prefix: "/" }, directResponse: { status: 502 } };
+  const route: Route = { name: BLOCK_ALL_VHOST, match: { prefix: "/" }, directResponse: { status: 502 } };
   return virtualHost(BLOCK_ALL_VHOST, ["*"], [route]);
 }
 
@@ -299,7 +294,7 @@ function parseSidecarRouteName(name: string): { port: number; host?: string } | 
  * service's virtual host with domains ["*"] (Istio's sniffed service listeners); for proxyless gRPC,
  * every virtual host on the port with `host:port` domains, no catch-all (Istio's grpcgen).
  */
-export function buildSidecarRouteConfiguration(proxy: Proxy, push: PushContext, name: string, opts: RouteOptions = {}): ProtoObject | undefined {
+export function buildSidecarRouteConfiguration(proxy: Proxy, push: PushContext, name: string, opts: RouteOptions = {}): RouteConfiguration | undefined {
   const parsed = parseSidecarRouteName(name);
   if (!parsed) return undefined;
   const grpc = proxy.generator === "grpc";
@@ -310,7 +305,7 @@ export function buildSidecarRouteConfiguration(proxy: Proxy, push: PushContext, 
     if (grpc) return routeConfiguration(name, [...vhosts], ignore);
     if (parsed.host) {
       // Istio's getVirtualHostsForSniffedServicePort.
-      const matching = vhosts.filter((vh) => (vh.domains as string[]).some((d) => d === name || d === parsed.host));
+      const matching = vhosts.filter((vh) => vh.domains?.some((d) => d === name || d === parsed.host));
       if (matching.length === 0) return undefined;
       const picked = matching.length === 1 ? [{ ...matching[0], domains: ["*"] }] : matching;
       return routeConfiguration(name, picked, ignore);
@@ -356,10 +351,10 @@ function intersectHosts(server: readonly string[], vs: readonly string[]): strin
 
 interface GatewayVhost {
   host: string;
-  vh: ProtoObject;
-  routes: ProtoObject[];
+  vh: VirtualHost;
+  routes: Route[];
   /** The route list object it was built from while unmerged (virtual hosts with the same one collapse). */
-  source: readonly ProtoObject[] | undefined;
+  source: readonly Route[] | undefined;
 }
 
 function gatewayDomains(host: string, port: number, withPort: boolean): string[] {
@@ -370,7 +365,7 @@ function gatewayDomains(host: string, port: number, withPort: boolean): string[]
  * A gateway's RouteConfiguration for `name` (Istio's buildGatewayHTTPRouteConfig); undefined when no
  * server of the gateway uses that route name.
  */
-export function buildGatewayRouteConfiguration(proxy: Proxy, push: PushContext, name: string, opts: RouteOptions = {}): ProtoObject | undefined {
+export function buildGatewayRouteConfiguration(proxy: Proxy, push: PushContext, name: string, opts: RouteOptions = {}): RouteConfiguration | undefined {
   const servers = gatewayServersByRoute(proxy, push).get(name);
   if (!servers || servers.length === 0) return undefined;
   const key = `rds/gateway/${name}/${proxy.namespace}/${labelsKey(proxy.labels)}/${optionsKey(proxy, opts)}`;
@@ -383,11 +378,11 @@ function gatewayRouteConfiguration(
   name: string,
   servers: readonly GatewayServerRef[],
   opts: RouteOptions,
-): ProtoObject {
+): RouteConfiguration {
   const grpc = proxy.generator === "grpc";
   const ignore = ignorePort(proxy, opts);
   const vhosts = new Map<string, GatewayVhost>();
-  const routeCache = new Map<string, readonly ProtoObject[]>();
+  const routeCache = new Map<string, readonly Route[]>();
   for (const ref of servers) {
     const server = ref.server;
     const port = server.port.number;
@@ -412,7 +407,7 @@ function gatewayRouteConfiguration(
           if (redirect) existing.vh.requireTls = "ALL";
           continue;
         }
-        const vh: ProtoObject = { name: domainName(host, port), domains: gatewayDomains(host, port, !ignore) };
+        const vh: VirtualHost = { name: domainName(host, port), domains: gatewayDomains(host, port, !ignore) };
         if (redirect) vh.requireTls = "ALL";
         vhosts.set(host, { host, vh, routes: [...routes], source: routes });
       }
@@ -426,7 +421,7 @@ function gatewayRouteConfiguration(
           existing.vh.requireTls = "ALL";
           continue;
         }
-        const vh: ProtoObject = { name: domainName(host, port), domains: gatewayDomains(host, port, !ignore), requireTls: "ALL" };
+        const vh: VirtualHost = { name: domainName(host, port), domains: gatewayDomains(host, port, !ignore), requireTls: "ALL" };
         vhosts.set(host, { host, vh, routes: [], source: undefined });
       }
     }
@@ -440,23 +435,23 @@ function gatewayRouteConfiguration(
   // Istio's collapseDuplicateRoutes: hosts sharing one VirtualService's routes become one virtual host.
   const merged: GatewayVhost[] = [];
   for (const host of [...vhosts.keys()].sort()) {
-    const v = vhosts.get(host) as GatewayVhost;
+    const v = vhosts.get(host)!;
     const same = v.source && merged.find((m) => m.source === v.source && m.vh.requireTls === v.vh.requireTls);
     if (same) {
-      same.vh.domains = [...(same.vh.domains as string[]), ...(v.vh.domains as string[])];
+      same.vh.domains = [...(same.vh.domains ?? []), ...(v.vh.domains ?? [])];
       continue;
     }
     merged.push(v);
   }
   const out = merged.map((v) => {
-    const vh: ProtoObject = { name: v.vh.name, domains: v.vh.domains };
+    const vh: VirtualHost = { name: v.vh.name, domains: v.vh.domains };
     const routes = sortVirtualHostRoutes(v.routes);
     if (routes.length > 0) vh.routes = routes;
     if (v.vh.requireTls) vh.requireTls = v.vh.requireTls;
     vh.includeRequestAttemptCount = true;
     return vh;
   });
-  return routeConfiguration(name, out.sort(byVhostName), ignore);
+  return routeConfiguration(name, out.sort(byName), ignore);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -466,10 +461,10 @@ function gatewayRouteConfiguration(
  * RouteConfigurations for a proxy: `names` (undefined = all of the proxy's routes; names that do
  * not exist are skipped), sidecar or gateway form by proxy type.
  */
-export function buildRouteConfigurations(proxy: Proxy, push: PushContext, names?: readonly string[], opts: RouteOptions = {}): ProtoObject[] {
+export function buildRouteConfigurations(proxy: Proxy, push: PushContext, names?: readonly string[], opts: RouteOptions = {}): RouteConfiguration[] {
   const router = proxy.type === "router";
   const wanted = names ?? (router ? gatewayRouteNames(proxy, push) : sidecarRouteNames(proxy, push));
-  const out: ProtoObject[] = [];
+  const out: RouteConfiguration[] = [];
   const seen = new Set<string>();
   for (const name of wanted) {
     if (seen.has(name)) continue;

@@ -6,7 +6,8 @@
 import type { Resource, TCPRoute, TLSRoute } from "../../api/resource.js";
 import { hostsOverlap, resolveShortName } from "../../api/hosts.js";
 import { parseDuration } from "../../api/validation/common.js";
-import { struct, type ProtoObject } from "../../envoy/protos.js";
+import { struct } from "../../envoy/protos.js";
+import type { Duration, Metadata, NetworkFilter } from "../../envoy/types.js";
 import type { MergedDestinationRule, PushContext } from "../../model/push-context.js";
 import { labelsMatch, type Protocol, type Service } from "../../registry/model.js";
 import { tcpProxyFilter, type ChainOptions, type WeightedCluster } from "./filters.js";
@@ -87,7 +88,7 @@ export function destinationCluster(dest: RouteDestination["destination"], host: 
 }
 
 /** Filter chain metadata naming the config a chain came from (Istio's BuildConfigInfoMetadata). */
-export function configMetadata(vs: VirtualService): ProtoObject {
+export function configMetadata(vs: VirtualService): Metadata {
   const [group, version] = vs.apiVersion.includes("/") ? vs.apiVersion.split("/") : ["networking.istio.io", vs.apiVersion];
   const path = `/apis/${group}/${version}/namespaces/${vs.metadata.namespace}/virtual-service/${vs.metadata.name}`;
   return { filterMetadata: { istio: struct({ config: path }) } };
@@ -102,14 +103,14 @@ export interface NetworkFilterContext {
   idleTimeoutMs?: number;
 }
 
-function tcpIdleTimeout(dr: MergedDestinationRule | undefined, ctx: NetworkFilterContext): ProtoObject | undefined {
+function tcpIdleTimeout(dr: MergedDestinationRule | undefined, ctx: NetworkFilterContext): Duration | undefined {
   const s = dr?.trafficPolicy?.connectionPool?.tcp?.idleTimeout;
   const ms = s !== undefined ? parseDuration(s) : undefined;
   if (ms !== undefined) return duration(ms);
   return ctx.idleTimeoutMs !== undefined ? duration(ctx.idleTimeoutMs) : undefined;
 }
 
-function maxConnectionDuration(dr: MergedDestinationRule | undefined): ProtoObject | undefined {
+function maxConnectionDuration(dr: MergedDestinationRule | undefined): Duration | undefined {
   const s = dr?.trafficPolicy?.connectionPool?.tcp?.maxConnectionDuration;
   const ms = s !== undefined ? parseDuration(s) : undefined;
   return ms ? duration(ms) : undefined;
@@ -132,7 +133,7 @@ export function singleDestinationFilters(
   subset: string,
   dr: MergedDestinationRule | undefined,
   ctx: NetworkFilterContext,
-): ProtoObject[] {
+): NetworkFilter[] {
   return [
     tcpProxyFilter({
       statPrefix,
@@ -155,7 +156,7 @@ export function outboundNetworkFilters(
   listenPort: number,
   vs: VirtualService,
   ctx: NetworkFilterContext,
-): ProtoObject[] {
+): NetworkFilter[] {
   const hostOf = (r: RouteDestination): string => resolveShortName(r.destination.host, vs.metadata.namespace);
   const firstHost = hostOf(routes[0]);
   const firstService = ctx.push.pickService(firstHost, ctx.namespace);
@@ -342,7 +343,7 @@ export function gatewayTcpFilters(
   gatewayName: string,
   virtualServices: readonly VirtualService[],
   ctx: NetworkFilterContext,
-): ProtoObject[] | undefined {
+): NetworkFilter[] | undefined {
   for (const vs of virtualServices) {
     if (matchingGatewayHosts(server.hosts, vs).length === 0) continue;
     for (const tcp of vs.spec.tcp ?? []) {

@@ -4,7 +4,31 @@
 // consistent hashing → route hash policies (route.go), which the route generator imports.
 import type { Subset, TrafficPolicy } from "../../api/resource.js";
 import { parseDuration } from "../../api/validation/common.js";
-import { anyOf, duration, type ProtoObject } from "../../envoy/protos.js";
+import { anyOf, duration } from "../../envoy/protos.js";
+import type {
+  Any,
+  CertificateValidationContext,
+  CircuitBreakers,
+  Cluster,
+  CommonHttpProtocolOptions,
+  CommonTlsContext,
+  Duration,
+  HashPolicy,
+  Http2ProtocolOptions,
+  HttpProtocolOptions,
+  KeepaliveSettings,
+  OutlierDetection as EnvoyOutlierDetection,
+  Percent,
+  SdsSecretConfig,
+  SlowStartConfig,
+  SubjectAltNameMatcher,
+  TcpKeepalive,
+  Thresholds,
+  TransportSocket,
+  UpstreamConnectionOptions,
+  UpstreamHttpProtocolOptions,
+  UpstreamTlsContext,
+} from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { MergedDestinationRule, PushContext } from "../../model/push-context.js";
 import type { Service } from "../../registry/model.js";
@@ -124,7 +148,7 @@ function ms(d: string | undefined): number | undefined {
   return parseDuration(d);
 }
 
-function durationOf(d: string | undefined): ProtoObject | undefined {
+function durationOf(d: string | undefined): Duration | undefined {
   const v = ms(d);
   return v === undefined ? undefined : duration(v);
 }
@@ -139,18 +163,18 @@ function seconds(d: string | undefined): number | undefined {
 
 /** HttpProtocolOptions in the making: Istio's clusterWrapper.httpProtocolOptions. */
 export interface HttpOptionsDraft {
-  common?: ProtoObject;
-  upstream?: ProtoObject;
+  common?: CommonHttpProtocolOptions;
+  upstream?: UpstreamHttpProtocolOptions;
   /** Upstream protocol: explicit HTTP/1.1, explicit HTTP/2, or whatever the downstream spoke. */
   protocol?: "http1" | "http2" | "downstream";
-  http2?: ProtoObject;
+  http2?: Http2ProtocolOptions;
 }
 
 /** Renders the draft as the `typedExtensionProtocolOptions` map (undefined when nothing was set). */
-export function httpProtocolOptions(d: HttpOptionsDraft | undefined): ProtoObject | undefined {
+export function httpProtocolOptions(d: HttpOptionsDraft | undefined): { [name: string]: Any } | undefined {
   if (!d) return undefined;
   const h2 = d.http2 ?? {};
-  const out: ProtoObject = {};
+  const out: HttpProtocolOptions = {};
   if (d.common && Object.keys(d.common).length > 0) out.commonHttpProtocolOptions = d.common;
   if (d.upstream) out.upstreamHttpProtocolOptions = d.upstream;
   // Envoy requires an upstream protocol; Istio defaults to explicit HTTP/1.1.
@@ -164,7 +188,7 @@ export function httpProtocolOptions(d: HttpOptionsDraft | undefined): ProtoObjec
 // Connection pool
 
 /** Istio's default thresholds: everything "unlimited", remaining capacity tracked. */
-export function defaultThresholds(): ProtoObject {
+export function defaultThresholds(): Thresholds {
   return {
     maxConnections: { value: MAX_UINT32 },
     maxPendingRequests: { value: MAX_UINT32 },
@@ -176,13 +200,13 @@ export function defaultThresholds(): ProtoObject {
 
 /** What a connection pool contributes to a cluster. */
 export interface ConnectionPoolFields {
-  connectTimeout: ProtoObject;
-  circuitBreakers: ProtoObject;
-  upstreamConnectionOptions?: ProtoObject;
+  connectTimeout: Duration;
+  circuitBreakers: CircuitBreakers;
+  upstreamConnectionOptions?: UpstreamConnectionOptions;
   /** commonHttpProtocolOptions (idleTimeout, maxRequestsPerConnection, maxConnectionDuration). */
-  common?: ProtoObject;
+  common?: CommonHttpProtocolOptions;
   maxConcurrentStreams?: number;
-  http2KeepAlive?: ProtoObject;
+  http2KeepAlive?: KeepaliveSettings;
   useClientProtocol: boolean;
   h2UpgradePolicy?: "DEFAULT" | "DO_NOT_UPGRADE" | "UPGRADE";
 }
@@ -204,21 +228,20 @@ export function connectionPoolFields(
   }
   if (tcp && (tcp.maxConnections ?? 0) > 0) th.maxConnections = { value: tcp.maxConnections };
   if (retryBudget) {
-    const budget: ProtoObject = { budgetPercent: percent(retryBudget.percent ?? 20) };
+    const budget: Thresholds.RetryBudget = { budgetPercent: percent(retryBudget.percent ?? 20) };
     budget.minRetryConcurrency = { value: retryBudget.minRetryConcurrency ?? 3 };
     th.retryBudget = budget;
   }
-  const thresholds: ProtoObject = {};
-  for (const k of ["maxConnections", "maxPendingRequests", "maxRequests", "maxRetries", "retryBudget", "trackRemaining"]) {
-    if (th[k] !== undefined) thresholds[k] = th[k];
-  }
+  // The retry budget goes before trackRemaining (the key order the golden files pin).
+  const { trackRemaining, ...limits } = th;
+  const thresholds: Thresholds = { ...limits, trackRemaining };
   const out: ConnectionPoolFields = {
     connectTimeout: duration(ms(tcp?.connectTimeout) ?? meshConnectTimeoutMs),
     circuitBreakers: { thresholds: [thresholds] },
     useClientProtocol: http?.useClientProtocol === true,
     h2UpgradePolicy: http?.h2UpgradePolicy,
   };
-  const common: ProtoObject = {};
+  const common: CommonHttpProtocolOptions = {};
   const idle = durationOf(http?.idleTimeout) ?? durationOf(tcp?.idleTimeout);
   if (idle) common.idleTimeout = idle;
   const mcd = durationOf(tcp?.maxConnectionDuration);
@@ -227,7 +250,7 @@ export function connectionPoolFields(
   if (Object.keys(common).length > 0) out.common = common;
   if ((http?.maxConcurrentStreams ?? 0) > 0) out.maxConcurrentStreams = http?.maxConcurrentStreams;
   if (http?.http2KeepAlive) {
-    const ka: ProtoObject = {};
+    const ka: KeepaliveSettings = {};
     const interval = durationOf(http.http2KeepAlive.interval);
     const timeout = durationOf(http.http2KeepAlive.timeout);
     if (interval) ka.interval = interval;
@@ -239,8 +262,8 @@ export function connectionPoolFields(
 }
 
 /** Istio's applyTCPKeepalive: probes, and time/interval in whole seconds. */
-export function tcpKeepalive(k: TCPKeepalive): ProtoObject {
-  const out: ProtoObject = {};
+export function tcpKeepalive(k: TCPKeepalive): TcpKeepalive {
+  const out: TcpKeepalive = {};
   if ((k.probes ?? 0) > 0) out.keepaliveProbes = { value: k.probes };
   const time = seconds(k.time);
   if (time) out.keepaliveTime = { value: time };
@@ -249,7 +272,7 @@ export function tcpKeepalive(k: TCPKeepalive): ProtoObject {
   return out;
 }
 
-function percent(v: number): ProtoObject {
+function percent(v: number): Percent {
   return v ? { value: v } : {};
 }
 
@@ -257,9 +280,9 @@ function percent(v: number): ProtoObject {
 // Outlier detection
 
 /** Istio's applyOutlierDetection: the OutlierDetection message and the panic threshold it implies. */
-export function outlierDetectionFields(od: OutlierDetection | undefined): { outlierDetection: ProtoObject; healthyPanicThreshold: ProtoObject } | undefined {
+export function outlierDetectionFields(od: OutlierDetection | undefined): { outlierDetection: EnvoyOutlierDetection; healthyPanicThreshold: Percent } | undefined {
   if (!od) return undefined;
-  const out: ProtoObject = {};
+  const out: EnvoyOutlierDetection = {};
   if (od.consecutive5xxErrors !== undefined) {
     const v = od.consecutive5xxErrors;
     out.consecutive_5xx = { value: v };
@@ -298,17 +321,17 @@ export function outlierDetectionFields(od: OutlierDetection | undefined): { outl
 /** What a load balancer setting contributes to a cluster. */
 export interface LoadBalancerFields {
   /** Undefined for ROUND_ROBIN (the enum default, never written). */
-  lbPolicy?: string;
+  lbPolicy?: Cluster["lbPolicy"];
   /** One of Envoy's lb_config oneof: ringHashLbConfig / maglevLbConfig / leastRequestLbConfig / roundRobinLbConfig. */
-  lbConfig?: { field: string; value: ProtoObject };
+  lbConfig?: Pick<Cluster, "ringHashLbConfig" | "maglevLbConfig" | "leastRequestLbConfig" | "roundRobinLbConfig">;
   /** PASSTHROUGH: the cluster becomes ORIGINAL_DST. */
   passthrough: boolean;
 }
 
-function slowStart(lb: LoadBalancerSettings): ProtoObject | undefined {
+function slowStart(lb: LoadBalancerSettings): SlowStartConfig | undefined {
   if (lb.warmup) {
     const w = lb.warmup;
-    const cfg: ProtoObject = {};
+    const cfg: SlowStartConfig = {};
     const win = durationOf(w.duration);
     if (win) cfg.slowStartWindow = win;
     if (w.aggression !== undefined) cfg.aggression = { defaultValue: w.aggression, runtimeKey: "upstream.slow_start.aggression" };
@@ -332,7 +355,7 @@ export function loadBalancerFields(lb: LoadBalancerSettings | undefined): LoadBa
       out.lbPolicy = "RANDOM";
       break;
     case "ROUND_ROBIN":
-      if (ss) out.lbConfig = { field: "roundRobinLbConfig", value: { slowStartConfig: ss } };
+      if (ss) out.lbConfig = { roundRobinLbConfig: { slowStartConfig: ss } };
       break;
     case "PASSTHROUGH":
       out.passthrough = true;
@@ -340,21 +363,19 @@ export function loadBalancerFields(lb: LoadBalancerSettings | undefined): LoadBa
       return out;
     default: // UNSPECIFIED, LEAST_CONN, LEAST_REQUEST
       out.lbPolicy = "LEAST_REQUEST";
-      if (ss) out.lbConfig = { field: "leastRequestLbConfig", value: { slowStartConfig: ss } };
+      if (ss) out.lbConfig = { leastRequestLbConfig: { slowStartConfig: ss } };
   }
   const ch = lb?.consistentHash;
   if (ch) {
     if (ch.maglev) {
       out.lbPolicy = "MAGLEV";
-      out.lbConfig = ch.maglev.tableSize ? { field: "maglevLbConfig", value: { tableSize: { value: ch.maglev.tableSize } } } : undefined;
+      out.lbConfig = ch.maglev.tableSize ? { maglevLbConfig: { tableSize: { value: ch.maglev.tableSize } } } : undefined;
     } else if (ch.ringHash) {
       out.lbPolicy = "RING_HASH";
-      out.lbConfig = ch.ringHash.minimumRingSize
-        ? { field: "ringHashLbConfig", value: { minimumRingSize: { value: ch.ringHash.minimumRingSize } } }
-        : undefined;
+      out.lbConfig = ch.ringHash.minimumRingSize ? { ringHashLbConfig: { minimumRingSize: { value: ch.ringHash.minimumRingSize } } } : undefined;
     } else {
       out.lbPolicy = "RING_HASH";
-      out.lbConfig = { field: "ringHashLbConfig", value: { minimumRingSize: { value: ch.minimumRingSize || 1024 } } };
+      out.lbConfig = { ringHashLbConfig: { minimumRingSize: { value: ch.minimumRingSize || 1024 } } };
     }
   }
   return out;
@@ -375,7 +396,7 @@ export function localityWeightedLb(meshLocalityLbEnabled: boolean, policy: Clust
 // Upstream TLS
 
 /** An SDS secret config fetched over ADS. */
-export function sdsSecretConfig(name: string): ProtoObject {
+export function sdsSecretConfig(name: string): SdsSecretConfig {
   return { name, sdsConfig: { ads: {}, resourceApiVersion: "V3" } };
 }
 
@@ -384,7 +405,7 @@ export function credentialResourceName(name: string): string {
   return name.includes("://") ? name : `kubernetes://${name}`;
 }
 
-function sanType(san: string): string {
+function sanType(san: string): SubjectAltNameMatcher["sanType"] {
   if (san.includes("://")) return "URI";
   if (/^[0-9.]+$/.test(san) || san.includes(":")) return "IP_ADDRESS";
   if (san.includes("@")) return "EMAIL";
@@ -392,7 +413,7 @@ function sanType(san: string): string {
 }
 
 /** Exact SAN matchers (`matchTypedSubjectAltNames`), typed by what the name looks like. */
-export function sanMatchers(sans: readonly string[]): ProtoObject[] {
+export function sanMatchers(sans: readonly string[]): SubjectAltNameMatcher[] {
   return sans.map((s) => ({ sanType: sanType(s), matcher: { exact: s } }));
 }
 
@@ -412,10 +433,10 @@ export interface UpstreamTlsContextOptions {
 export function upstreamTls(
   tls: ClientTLSSettings | undefined,
   o: UpstreamTlsContextOptions,
-): { transportSocket: ProtoObject; autoSni: boolean; autoSanValidation: boolean; userTls: boolean } | undefined {
+): { transportSocket: TransportSocket; autoSni: boolean; autoSanValidation: boolean; userTls: boolean } | undefined {
   if (!tls || !tls.mode || tls.mode === "DISABLE") return undefined;
-  const common: ProtoObject = {};
-  const ctx: ProtoObject = {};
+  const common: CommonTlsContext = {};
+  const ctx: UpstreamTlsContext = {};
   let autoSni = false;
   let autoSanValidation = false;
   if (tls.mode === "ISTIO_MUTUAL") {
@@ -450,7 +471,7 @@ export function upstreamTls(
       }
       if (!insecure) {
         // Without caCertificates Istio verifies against the system roots.
-        const vc: ProtoObject = tls.caCertificates ? { trustedCa: { filename: tls.caCertificates } } : { systemRootCerts: {} };
+        const vc: CertificateValidationContext = tls.caCertificates ? { trustedCa: { filename: tls.caCertificates } } : { systemRootCerts: {} };
         if (sans.length) vc.matchTypedSubjectAltNames = sanMatchers(sans);
         if (tls.caCrl) vc.crl = { filename: tls.caCrl };
         common.validationContext = vc;
@@ -458,7 +479,7 @@ export function upstreamTls(
     }
     if (o.http2) common.alpnProtocols = ["h2"];
   }
-  const fields: ProtoObject = { commonTlsContext: common };
+  const fields: UpstreamTlsContext = { commonTlsContext: common };
   if (ctx.sni) fields.sni = ctx.sni;
   return {
     transportSocket: { name: TLS_TRANSPORT_SOCKET, typedConfig: anyOf(UPSTREAM_TLS_CONTEXT, fields) },
@@ -477,12 +498,12 @@ export function spiffeIdentity(namespace: string, serviceAccount: string): strin
 // Route hash policies (consistent hashing is configured on the route, the ring on the cluster)
 
 /** Istio's consistentHashToHashPolicy for one ConsistentHashLB (undefined when it names no key). */
-export function consistentHashToHashPolicy(ch: ConsistentHashLB | undefined): ProtoObject | undefined {
+export function consistentHashToHashPolicy(ch: ConsistentHashLB | undefined): HashPolicy | undefined {
   if (!ch) return undefined;
   if (ch.httpHeaderName) return { header: { headerName: ch.httpHeaderName } };
   if (ch.httpCookie) {
     const c = ch.httpCookie;
-    const cookie: ProtoObject = { name: c.name };
+    const cookie: HashPolicy.Cookie = { name: c.name };
     const ttl = durationOf(c.ttl);
     if (ttl) cookie.ttl = ttl;
     if (c.path) cookie.path = c.path;
@@ -495,7 +516,7 @@ export function consistentHashToHashPolicy(ch: ConsistentHashLB | undefined): Pr
 }
 
 /** Route `hashPolicy` entries for a (resolved) traffic policy's consistentHash, or undefined. */
-export function hashPolicyFor(policy: Pick<ClusterTrafficPolicy, "loadBalancer"> | undefined): ProtoObject[] | undefined {
+export function hashPolicyFor(policy: Pick<ClusterTrafficPolicy, "loadBalancer"> | undefined): HashPolicy[] | undefined {
   const hp = consistentHashToHashPolicy(policy?.loadBalancer?.consistentHash);
   return hp ? [hp] : undefined;
 }
@@ -511,7 +532,7 @@ export function routeHashPolicy(
   host: string,
   port: number,
   subset: string | undefined,
-): ProtoObject[] | undefined {
+): HashPolicy[] | undefined {
   const svc = push.pickService(host, proxy.namespace) ?? { hostname: host, namespace: proxy.namespace };
   const rule = push.destinationRule(proxy.namespace, svc);
   if (!rule) return undefined;

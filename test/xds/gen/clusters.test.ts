@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { TrafficPolicy } from "../../../src/api/resource.js";
 import { packageRoot } from "../../../src/core/paths.js";
-import { CLUSTER_TYPE, ROUTE_TYPE, fromStruct, type ProtoObject } from "../../../src/envoy/protos.js";
+import { CLUSTER_TYPE, ROUTE_TYPE, fromStruct, isAnyOf } from "../../../src/envoy/protos.js";
+import type { Cluster, HttpProtocolOptions, UpstreamTlsContext } from "../../../src/envoy/types.js";
 import {
   buildClusters,
   defaultEndpointAddress,
@@ -26,26 +27,31 @@ const productpage = (): ReturnType<typeof testProxy> =>
 const gateway = (): ReturnType<typeof testProxy> =>
   testProxy({ type: "router", ip: "127.0.1.1", name: "istio-ingressgateway", namespace: "istio-system", labels: { istio: "ingressgateway" } });
 
-function byName(list: readonly ProtoObject[], name: string): ProtoObject {
+function byName(list: readonly Cluster[], name: string): Cluster {
   const c = list.find((x) => x.name === name);
   assert.ok(c, `cluster ${name} missing (have ${list.map((x) => x.name).join(", ")})`);
   return c;
 }
 
-function roundTripAll(list: readonly ProtoObject[]): void {
+function roundTripAll(list: readonly Cluster[]): void {
   for (const c of list) assertRoundTrip(CLUSTER_TYPE, c, String(c.name));
 }
 
-function istioMeta(c: ProtoObject): Record<string, unknown> {
-  return fromStruct((c.metadata as { filterMetadata: { istio: unknown } }).filterMetadata.istio);
+function istioMeta(c: Cluster): Record<string, unknown> {
+  return fromStruct(c.metadata?.filterMetadata?.istio);
 }
 
-function tlsContext(c: ProtoObject): ProtoObject {
-  return (c.transportSocket as { typedConfig: ProtoObject }).typedConfig;
+function tlsContext(c: Cluster): UpstreamTlsContext {
+  const tc = c.transportSocket?.typedConfig;
+  assert.ok(isAnyOf(tc, "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"), `${c.name}: an UpstreamTlsContext`);
+  return tc;
 }
 
-function httpOptions(c: ProtoObject): ProtoObject | undefined {
-  return (c.typedExtensionProtocolOptions as Record<string, ProtoObject> | undefined)?.["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+function httpOptions(c: Cluster): HttpProtocolOptions | undefined {
+  const o = c.typedExtensionProtocolOptions?.["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+  if (o === undefined) return undefined;
+  assert.ok(isAnyOf(o, "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"));
+  return o;
 }
 
 // Every traffic-policy feature: connection pool, outlier detection, consistent-hash variants, TLS
@@ -267,7 +273,7 @@ describe("buildClusters: bookinfo", () => {
     const clusters = buildClusters(productpage(), push);
     roundTripAll(clusters);
     const c = byName(clusters, "outbound|9080|v2|reviews.default.svc.cluster.local");
-    assert.equal((c.transportSocket as ProtoObject).name, "envoy.transport_sockets.tls");
+    assert.equal(c.transportSocket?.name, "envoy.transport_sockets.tls");
     const sds = { ads: {}, resourceApiVersion: "V3" };
     assert.deepEqual(tlsContext(c), {
       "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
@@ -338,7 +344,7 @@ describe("buildClusters: traffic policy features", () => {
     assert.equal(c.outlierDetection, undefined, "port-level settings do not inherit outlier detection");
     const ctx = tlsContext(c);
     assert.equal(ctx.sni, "outbound_.9000_._.httpbin.default.svc.cluster.local");
-    assert.deepEqual((ctx.commonTlsContext as ProtoObject).alpnProtocols, ["istio-peer-exchange", "istio", "h2"]);
+    assert.deepEqual(ctx.commonTlsContext?.alpnProtocols, ["istio-peer-exchange", "istio", "h2"]);
   });
 
   it("TCP and sniffed ports: no HTTP options on TCP, downstream protocol for undeclared", () => {
@@ -402,15 +408,15 @@ describe("buildClusters: traffic policy features", () => {
     assert.equal(istioMeta(simple).external, true);
 
     const mutual = tlsContext(byName(clusters, "outbound|8443||api.example.com"));
-    assert.deepEqual((mutual.commonTlsContext as ProtoObject).tlsCertificates, [
+    assert.deepEqual(mutual.commonTlsContext?.tlsCertificates, [
       { certificateChain: { filename: "/etc/certs/client.pem" }, privateKey: { filename: "/etc/certs/client.key" } },
     ]);
     const mutualCluster = byName(clusters, "outbound|8443||api.example.com");
     assert.deepEqual(httpOptions(mutualCluster)?.upstreamHttpProtocolOptions, { autoSni: true, autoSanValidation: true });
 
-    const cred = tlsContext(byName(clusters, "outbound|9443||api.example.com")).commonTlsContext as ProtoObject;
+    const cred = tlsContext(byName(clusters, "outbound|9443||api.example.com")).commonTlsContext!;
     assert.deepEqual(cred.tlsCertificateSdsSecretConfigs, [{ name: "kubernetes://api-client", sdsConfig: { ads: {}, resourceApiVersion: "V3" } }]);
-    assert.deepEqual((cred.combinedValidationContext as ProtoObject).validationContextSdsSecretConfig, {
+    assert.deepEqual(cred.combinedValidationContext?.validationContextSdsSecretConfig, {
       name: "kubernetes://api-client-cacert",
       sdsConfig: { ads: {}, resourceApiVersion: "V3" },
     });
@@ -450,7 +456,7 @@ describe("buildClusters: traffic policy features", () => {
     assert.equal(c.typedExtensionProtocolOptions, undefined);
     assert.equal(c.transportSocket, undefined);
     assert.ok(c.outlierDetection);
-    assert.deepEqual((c.circuitBreakers as { thresholds: ProtoObject[] }).thresholds[0].maxRequests, { value: 100 });
+    assert.deepEqual(c.circuitBreakers?.thresholds?.[0].maxRequests, { value: 100 });
     const v1 = outboundClusterFor(productpage(), push, svc, port, "v1", { grpc: true })!;
     assert.equal(v1.lbPolicy, undefined, "ROUND_ROBIN: gRPC rejects LEAST_REQUEST without load_balancing_policy");
     assert.equal(outboundClusterFor(productpage(), push, svc, port, "direct", { grpc: true }), undefined);
@@ -522,7 +528,7 @@ spec:
     assert.deepEqual((http.loadAssignment as { endpoints: { lbEndpoints: { endpoint: unknown }[] }[] }).endpoints[0].lbEndpoints[0].endpoint, {
       address: { socketAddress: { address: "127.0.0.1", portValue: 8080 } },
     });
-    assert.deepEqual((http.circuitBreakers as { thresholds: ProtoObject[] }).thresholds[0].maxConnections, { value: 7 });
+    assert.deepEqual(http.circuitBreakers?.thresholds?.[0].maxConnections, { value: 7 });
     assert.equal(istioMeta(http).services !== undefined, true);
     const grpc = byName(clusters, "inbound|9090||");
     assert.deepEqual((grpc.loadAssignment as { endpoints: { lbEndpoints: { endpoint: unknown }[] }[] }).endpoints[0].lbEndpoints[0].endpoint, {
@@ -598,20 +604,20 @@ describe("traffic policy conversions", () => {
     { name: "LEAST_CONN is LEAST_REQUEST", lb: { simple: "LEAST_CONN" }, policy: "LEAST_REQUEST" },
     { name: "RANDOM", lb: { simple: "RANDOM" }, policy: "RANDOM" },
     { name: "PASSTHROUGH", lb: { simple: "PASSTHROUGH" }, policy: "CLUSTER_PROVIDED" },
-    { name: "consistent hash default ring", lb: { consistentHash: { httpHeaderName: "x" } }, policy: "RING_HASH", config: { minimumRingSize: { value: 1024 } } },
+    { name: "consistent hash default ring", lb: { consistentHash: { httpHeaderName: "x" } }, policy: "RING_HASH", config: { ringHashLbConfig: { minimumRingSize: { value: 1024 } } } },
     { name: "ringHash without size", lb: { consistentHash: { httpHeaderName: "x", ringHash: {} } }, policy: "RING_HASH" },
-    { name: "maglev", lb: { consistentHash: { useSourceIp: true, maglev: { tableSize: 7 } } }, policy: "MAGLEV", config: { tableSize: { value: 7 } } },
+    { name: "maglev", lb: { consistentHash: { useSourceIp: true, maglev: { tableSize: 7 } } }, policy: "MAGLEV", config: { maglevLbConfig: { tableSize: { value: 7 } } } },
     {
       name: "round robin warmup (deprecated warmupDurationSecs)",
       lb: { simple: "ROUND_ROBIN", warmupDurationSecs: "60s" },
-      config: { slowStartConfig: { slowStartWindow: { seconds: 60 } } },
+      config: { roundRobinLbConfig: { slowStartConfig: { slowStartWindow: { seconds: 60 } } } },
     },
   ];
   for (const c of lbCases) {
     it(`load balancer: ${c.name}`, () => {
       const got = loadBalancerFields(c.lb);
       assert.equal(got.lbPolicy, c.policy);
-      assert.deepEqual(got.lbConfig?.value, c.config);
+      assert.deepEqual(got.lbConfig, c.config);
     });
   }
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ENDPOINT_TYPE, type ProtoObject } from "../../../src/envoy/protos.js";
+import { ENDPOINT_TYPE } from "../../../src/envoy/protos.js";
+import type { ClusterLoadAssignment } from "../../../src/envoy/types.js";
 import type { PushContext } from "../../../src/model/push-context.js";
 import { EndpointsBuilder } from "../../../src/xds/gen/endpoints.js";
 import { assertGolden, assertRoundTrip, bookinfo, testProxy } from "../../helpers/xds.js";
@@ -11,7 +12,7 @@ const productpage = (): ReturnType<typeof testProxy> =>
 const REVIEWS = "outbound|9080||reviews.default.svc.cluster.local";
 const RATINGS = "outbound|9080||ratings.default.svc.cluster.local";
 
-function build(eb: EndpointsBuilder, proxy: ReturnType<typeof testProxy>, push: PushContext, name: string): ProtoObject {
+function build(eb: EndpointsBuilder, proxy: ReturnType<typeof testProxy>, push: PushContext, name: string): ClusterLoadAssignment {
   const cla = eb.build(proxy, push, name);
   assert.ok(cla, `no assignment for ${name}`);
   assertRoundTrip(ENDPOINT_TYPE, cla, name);
@@ -25,17 +26,11 @@ function started(push: PushContext): EndpointsBuilder {
 }
 
 /** `address:port` per locality, with the locality's priority. */
-function summary(cla: ProtoObject): string[] {
-  const eps = (cla.endpoints ?? []) as {
-    locality: { region?: string; zone?: string; subZone?: string };
-    priority?: number;
-    loadBalancingWeight: { value: number };
-    lbEndpoints: { endpoint: { address: { socketAddress: { address: string; portValue: number } } } }[];
-  }[];
-  return eps.map(
+function summary(cla: ClusterLoadAssignment): string[] {
+  return (cla.endpoints ?? []).map(
     (e) =>
-      `${[e.locality.region, e.locality.zone, e.locality.subZone].filter(Boolean).join("/")} p${e.priority ?? 0} w${e.loadBalancingWeight.value}: ` +
-      e.lbEndpoints.map((l) => `${l.endpoint.address.socketAddress.address}:${l.endpoint.address.socketAddress.portValue}`).join(" "),
+      `${[e.locality?.region, e.locality?.zone, e.locality?.subZone].filter(Boolean).join("/")} p${e.priority ?? 0} w${e.loadBalancingWeight?.value}: ` +
+      (e.lbEndpoints ?? []).map((l) => `${l.endpoint?.address?.socketAddress?.address}:${l.endpoint?.address?.socketAddress?.portValue}`).join(" "),
   );
 }
 
@@ -223,7 +218,7 @@ describe("EndpointsBuilder: locality load balancing", () => {
   it("golden: failover, failoverPriority, distribute, no outlier detection", () => {
     const eb = started(push);
     const c = eastClient();
-    const out: Record<string, ProtoObject> = {};
+    const out: Record<string, ClusterLoadAssignment> = {};
     for (const host of ["echo", "echo-failover", "echo-priority", "echo-distribute", "echo-nood"]) {
       out[host] = build(eb, c, push, `outbound|7070||${host}.default.svc.cluster.local`);
     }

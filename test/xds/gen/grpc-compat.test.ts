@@ -22,8 +22,9 @@ function convert(http: HTTPRoute[]): { envoy: ProtoObject[]; grpc: ProtoObject[]
   const ctx = { proxy: grpcProxy, push, port: 9080, gateway: "mesh" };
   const envoy = convertHttpRoutes(vsOf(http), ctx).routes;
   const g = convertHttpRoutes(vsOf(http), { ...ctx, grpc: true });
-  for (const r of [...envoy, ...g.routes]) assertRoundTrip(ROUTE, r, String(r.name));
-  return { envoy, grpc: g.routes, errors: g.errors };
+  for (const r of [...envoy, ...g.routes]) assertRoundTrip(ROUTE, r as ProtoObject, String(r.name));
+  // (Read loosely below: the assertions dig into nested fields by name.)
+  return { envoy: envoy as ProtoObject[], grpc: g.routes as ProtoObject[], errors: g.errors };
 }
 
 /** The reviews VirtualService as YAML; `http` is its `http:` entries, indented two spaces. */

@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { HTTPRoute, Resource } from "../../../src/api/resource.js";
-import type { ProtoObject } from "../../../src/envoy/protos.js";
+import { isAnyOf } from "../../../src/envoy/protos.js";
+import type { HashPolicy, HTTPFault, RedirectAction, RetryPolicy, Route, RouteAction, RouteMatch } from "../../../src/envoy/types.js";
 import type { Proxy } from "../../../src/model/proxy.js";
 import type { PushContext } from "../../../src/model/push-context.js";
 import {
@@ -44,7 +45,7 @@ interface ConvertOptions extends Partial<HttpRouteContext> {
 }
 
 /** Converts and checks every route survives a protobuf round trip. */
-function convert(http: HTTPRoute[], o: ConvertOptions = {}, vsOpts: Parameters<typeof vsOf>[1] = {}): { routes: ProtoObject[]; errors: string[] } {
+function convert(http: HTTPRoute[], o: ConvertOptions = {}, vsOpts: Parameters<typeof vsOf>[1] = {}): { routes: Route[]; errors: string[] } {
   const ctx: HttpRouteContext = { proxy: productpage, push, port: 9080, gateway: "mesh", ...o };
   const out = convertHttpRoutes(vsOf(http, vsOpts), ctx);
   for (const r of out.routes) assertRoundTrip(ROUTE, r, `route ${String(r.name)}`);
@@ -52,17 +53,17 @@ function convert(http: HTTPRoute[], o: ConvertOptions = {}, vsOpts: Parameters<t
 }
 
 /** The one route a single-route conversion produces. */
-function one(http: HTTPRoute, o: ConvertOptions = {}): ProtoObject {
+function one(http: HTTPRoute, o: ConvertOptions = {}): Route {
   const { routes, errors } = convert([http], o);
   assert.equal(routes.length, 1, `one route expected (errors: ${errors.join("; ")})`);
   return routes[0];
 }
 
 const toReviews = [{ destination: { host: "reviews" } }];
-const action = (r: ProtoObject): ProtoObject => r.route as ProtoObject;
+const action = (r: Route): RouteAction => r.route ?? {};
 
 describe("route match conversion", () => {
-  const cases: { name: string; match: NonNullable<HTTPRoute["match"]>[number]; want: ProtoObject }[] = [
+  const cases: { name: string; match: NonNullable<HTTPRoute["match"]>[number]; want: RouteMatch }[] = [
     { name: "uri exact → path", match: { uri: { exact: "/a" } }, want: { path: "/a", caseSensitive: { value: true } } },
     { name: "uri prefix → prefix", match: { uri: { prefix: "/api" } }, want: { prefix: "/api", caseSensitive: { value: true } } },
     { name: "uri regex → safeRegex", match: { uri: { regex: "/v[0-9]+/.*" } }, want: { safeRegex: { regex: "/v[0-9]+/.*" }, caseSensitive: { value: true } } },
@@ -188,11 +189,11 @@ describe("route match conversion", () => {
       { match: [{ gateways: ["mesh"], uri: { prefix: "/mesh" } }], route: toReviews },
     ];
     assert.deepEqual(
-      convert(http).routes.map((r) => (r.match as ProtoObject).prefix),
+      convert(http).routes.map((r) => r.match?.prefix),
       ["/mesh"],
     );
     assert.deepEqual(
-      convert(http, { gateway: "default/bookinfo-gateway" }).routes.map((r) => (r.match as ProtoObject).prefix),
+      convert(http, { gateway: "default/bookinfo-gateway" }).routes.map((r) => r.match?.prefix),
       ["/gw"],
     );
   });
@@ -294,7 +295,7 @@ describe("route action conversion", () => {
     assert.deepEqual(a.maxGrpcTimeout, { seconds: 1, nanos: 500_000_000 });
   });
 
-  const retryCases: { name: string; retries: HTTPRoute["retries"]; want: ProtoObject | undefined }[] = [
+  const retryCases: { name: string; retries: HTTPRoute["retries"]; want: RetryPolicy | undefined }[] = [
     { name: "no retries → Istio's default policy", retries: undefined, want: defaultRetryPolicy() },
     { name: "attempts 0 → no retry policy", retries: { attempts: 0 }, want: undefined },
     {
@@ -315,7 +316,7 @@ describe("route action conversion", () => {
       name: "retryOn without codes drops the default 503",
       retries: { attempts: 2, retryOn: "5xx" },
       want: (() => {
-        const p: ProtoObject = { ...defaultRetryPolicy(), retryOn: "5xx" };
+        const p: RetryPolicy = { ...defaultRetryPolicy(), retryOn: "5xx" };
         delete p.retriableStatusCodes;
         return p;
       })(),
@@ -324,7 +325,7 @@ describe("route action conversion", () => {
       name: "retryRemoteLocalities → previous_priorities; retryIgnorePreviousHosts false → no host predicate; backoff",
       retries: { attempts: 1, retryRemoteLocalities: true, retryIgnorePreviousHosts: false, backoff: "100ms" },
       want: (() => {
-        const p: ProtoObject = {
+        const p: RetryPolicy = {
           ...defaultRetryPolicy(),
           numRetries: { value: 1 },
           retryPriority: {
@@ -345,7 +346,7 @@ describe("route action conversion", () => {
     });
   }
 
-  const faultCases: { name: string; fault: NonNullable<HTTPRoute["fault"]>; want: ProtoObject }[] = [
+  const faultCases: { name: string; fault: NonNullable<HTTPRoute["fault"]>; want: HTTPFault }[] = [
     {
       name: "delay with percentage",
       fault: { delay: { fixedDelay: "7s", percentage: { value: 100 } } },
@@ -387,7 +388,7 @@ describe("route action conversion", () => {
     assert.match(errors[0], /fixedDelay/);
   });
 
-  const mirrorCases: { name: string; http: Partial<HTTPRoute>; want: ProtoObject[] | undefined }[] = [
+  const mirrorCases: { name: string; http: Partial<HTTPRoute>; want: RouteAction.RequestMirrorPolicy[] | undefined }[] = [
     {
       name: "mirror defaults to 100%",
       http: { mirror: { host: "ratings", subset: "v2" } },
@@ -453,7 +454,7 @@ describe("route action conversion", () => {
     assert.equal(r.requestHeadersToAdd, undefined);
   });
 
-  const redirectCases: { name: string; redirect: NonNullable<HTTPRoute["redirect"]>; port?: number; want: ProtoObject }[] = [
+  const redirectCases: { name: string; redirect: NonNullable<HTTPRoute["redirect"]>; port?: number; want: RedirectAction }[] = [
     { name: "uri + authority, default 301", redirect: { uri: "/new", authority: "new.example.com" }, want: { hostRedirect: "new.example.com", pathRedirect: "/new" } },
     { name: "302", redirect: { uri: "/x", redirectCode: 302 }, want: { pathRedirect: "/x", responseCode: "FOUND" } },
     { name: "303", redirect: { uri: "/x", redirectCode: 303 }, want: { pathRedirect: "/x", responseCode: "SEE_OTHER" } },
@@ -478,7 +479,7 @@ describe("route action conversion", () => {
     assert.match(errors[0], /redirect code 399/);
   });
 
-  const rewriteCases: { name: string; rewrite: NonNullable<HTTPRoute["rewrite"]>; want: ProtoObject }[] = [
+  const rewriteCases: { name: string; rewrite: NonNullable<HTTPRoute["rewrite"]>; want: RouteAction }[] = [
     { name: "uri → prefixRewrite", rewrite: { uri: "/v2" }, want: { prefixRewrite: "/v2" } },
     { name: "uriRegexRewrite → regexRewrite", rewrite: { uriRegexRewrite: { match: "^/old/(.*)", rewrite: "/new/\\1" } }, want: { regexRewrite: { pattern: { regex: "^/old/(.*)" }, substitution: "/new/\\1" } } },
     { name: "authority → hostRewriteLiteral", rewrite: { authority: "internal.svc" }, want: { hostRewriteLiteral: "internal.svc" } },
@@ -486,7 +487,7 @@ describe("route action conversion", () => {
   for (const c of rewriteCases) {
     it(`rewrite: ${c.name}`, () => {
       const a = action(one({ match: [{ uri: { exact: "/old" } }], rewrite: c.rewrite, route: toReviews }));
-      for (const [k, v] of Object.entries(c.want)) assert.deepEqual(a[k], v, k);
+      for (const [k, v] of Object.entries(c.want)) assert.deepEqual(a[k as keyof RouteAction], v, k);
     });
   }
 
@@ -519,7 +520,8 @@ describe("route action conversion", () => {
 
   it("corsPolicy: legacy allowOrigin and unmatchedPreflights IGNORE", () => {
     const r = one({ route: toReviews, corsPolicy: { allowOrigin: ["https://x"], unmatchedPreflights: "IGNORE" } });
-    const cors = (r.typedPerFilterConfig as ProtoObject)["envoy.filters.http.cors"] as ProtoObject;
+    const cors = r.typedPerFilterConfig?.["envoy.filters.http.cors"];
+    assert.ok(isAnyOf(cors, "envoy.extensions.filters.http.cors.v3.CorsPolicy"));
     assert.deepEqual(cors.allowOriginStringMatch, [{ exact: "https://x" }]);
     assert.deepEqual(cors.forwardNotMatchingPreflights, { value: false });
   });
@@ -535,7 +537,7 @@ describe("route action conversion", () => {
 
   it("hash policy callback: added to the action, retries stay on the hashed host", () => {
     const seen: unknown[] = [];
-    const hashPolicy = (host: string, port: number, subset: string | undefined): ProtoObject[] => {
+    const hashPolicy = (host: string, port: number, subset: string | undefined): HashPolicy[] => {
       seen.push([host, port, subset]);
       return [{ header: { headerName: "x-user" } }];
     };
@@ -543,7 +545,7 @@ describe("route action conversion", () => {
     assert.deepEqual(seen, [["reviews.default.svc.cluster.local", 9080, "v1"]]);
     assert.deepEqual(a.hashPolicy, [{ header: { headerName: "x-user" } }]);
     assert.deepEqual(a.retryPolicy, defaultRetryPolicy(true));
-    assert.equal((a.retryPolicy as ProtoObject).retryHostPredicate, undefined);
+    assert.equal(a.retryPolicy?.retryHostPredicate, undefined);
   });
 
   it("route without destination is skipped and reported", () => {
@@ -631,12 +633,12 @@ describe("proxyless gRPC mode", () => {
     assert.match(errors[2], /corsPolicy/);
     const r = routes[0];
     assert.ok(r.route && !r.redirect && !r.directResponse);
-    assert.deepEqual(Object.keys(r.match as ProtoObject).filter((k) => ["prefix", "path", "safeRegex"].includes(k)), ["safeRegex"]);
+    assert.deepEqual(Object.keys(r.match ?? {}).filter((k) => ["prefix", "path", "safeRegex"].includes(k)), ["safeRegex"]);
     const a = action(r);
     assert.deepEqual(a.maxStreamDuration, { maxStreamDuration: { seconds: 2 } });
     assert.equal(a.maxGrpcTimeout, undefined);
     const clusters = (a.weightedClusters as { clusters: { weight: { value: number } }[] }).clusters;
     assert.ok(clusters.every((c) => c.weight.value > 0));
-    assert.deepEqual(Object.keys(r.typedPerFilterConfig as ProtoObject), ["envoy.filters.http.fault"]);
+    assert.deepEqual(Object.keys(r.typedPerFilterConfig ?? {}), ["envoy.filters.http.fault"]);
   });
 });

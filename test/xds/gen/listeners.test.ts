@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { packageRoot } from "../../../src/core/paths.js";
-import { LISTENER_TYPE, type ProtoObject } from "../../../src/envoy/protos.js";
+import { LISTENER_TYPE } from "../../../src/envoy/protos.js";
+import type { Listener } from "../../../src/envoy/types.js";
 import type { PushContext } from "../../../src/model/push-context.js";
 import type { Proxy } from "../../../src/model/proxy.js";
 import { buildListeners, mergeGatewayServers } from "../../../src/xds/gen/listeners.js";
@@ -27,7 +28,7 @@ function ingress(metadata: Record<string, unknown> = {}): Proxy {
 }
 
 /** Builds, checks the order and the protobuf round trip of every listener, returns them. */
-function listeners(proxy: Proxy, push: PushContext): ProtoObject[] {
+function listeners(proxy: Proxy, push: PushContext): Listener[] {
   const ls = buildListeners(proxy, push);
   const names = ls.map((l) => l.name as string);
   assert.deepEqual(names, [...names].sort(), "listeners are sorted by name");
@@ -36,7 +37,7 @@ function listeners(proxy: Proxy, push: PushContext): ProtoObject[] {
   return ls;
 }
 
-function named(ls: ProtoObject[], name: string): ProtoObject {
+function named(ls: Listener[], name: string): Listener {
   const l = ls.find((x) => x.name === name);
   assert.ok(l, `listener ${name} among ${ls.map((x) => x.name).join(", ")}`);
   return l;
@@ -416,7 +417,7 @@ spec:
   const p2 = bookinfo(TCP_TLS_MESH.split("---\napiVersion: networking.istio.io/v1\nkind: VirtualService")[0], vs);
   const v1 = buildListeners(testProxy(PRODUCTPAGE), p2);
   const v2 = buildListeners(testProxy({ ...PRODUCTPAGE, labels: { app: "productpage", version: "v2" } }), p2);
-  const cluster = (ls: ProtoObject[]) => filterConfig((named(ls, "0.0.0.0_9000").filterChains as Json[])[0], TCP_PROXY).cluster;
+  const cluster = (ls: Listener[]) => filterConfig((named(ls, "0.0.0.0_9000").filterChains as Json[])[0], TCP_PROXY).cluster;
   assert.equal(cluster(v1), "outbound|9000|v1|tcp-echo.default.svc.cluster.local");
   assert.equal(cluster(v2), "outbound|9000|v2|tcp-echo.default.svc.cluster.local");
 });

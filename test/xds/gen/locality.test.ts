@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CLUSTER_TYPE, type ProtoObject } from "../../../src/envoy/protos.js";
+import { CLUSTER_TYPE } from "../../../src/envoy/protos.js";
+import type { Cluster } from "../../../src/envoy/types.js";
 import type { Locality } from "../../../src/registry/model.js";
 import { outboundClusters } from "../../../src/xds/gen/clusters.js";
 import {
@@ -259,19 +260,18 @@ describe("DNS clusters with locality load balancing", () => {
     const push = bookinfo(DNS_LOCALITY);
     const east = testProxy({ ip: "127.0.2.1", name: "productpage-v1", labels: { app: "productpage" }, locality: { region: "us-east", zone: "zone1" } });
     const west = testProxy({ ip: "127.0.4.1", name: "reviews-v1", labels: { app: "reviews" }, locality: { region: "us-west", zone: "zone1" } });
-    const pick = (list: readonly ProtoObject[]) => list.find((c) => c.name === "outbound|80||legacy.example.com")!;
+    const pick = (list: readonly Cluster[]) => list.find((c) => c.name === "outbound|80||legacy.example.com")!;
     const e = pick(outboundClusters(east, push));
     const w = pick(outboundClusters(west, push));
     assertRoundTrip(CLUSTER_TYPE, e, "east");
     assertRoundTrip(CLUSTER_TYPE, w, "west");
-    const prio = (c: ProtoObject) =>
-      (c.loadAssignment as { endpoints: { locality: { region: string }; priority?: number }[] }).endpoints.map((x) => `${x.locality.region}:${x.priority ?? 0}`);
+    const prio = (c: Cluster) => (c.loadAssignment?.endpoints ?? []).map((x) => `${x.locality?.region}:${x.priority ?? 0}`);
     assert.deepEqual(prio(e), ["us-east:0", "us-west:1"]);
     assert.deepEqual(prio(w), ["us-west:0", "us-east:1"]);
     assert.deepEqual(e.commonLbConfig, { healthyPanicThreshold: {}, localityWeightedLbConfig: {} });
     const east2 = testProxy({ ip: "127.0.3.1", name: "details-v1", labels: { app: "details" }, locality: { region: "us-east", zone: "zone1" } });
     assert.equal(pick(outboundClusters(east2, push)), e, "same locality, same object");
-    const reviews = (list: readonly ProtoObject[]) => list.find((c) => c.name === "outbound|9080||reviews.default.svc.cluster.local");
+    const reviews = (list: readonly Cluster[]) => list.find((c) => c.name === "outbound|9080||reviews.default.svc.cluster.local");
     assert.equal(reviews(outboundClusters(east, push)), reviews(outboundClusters(west, push)), "EDS clusters stay shared");
   });
 });

@@ -5,7 +5,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { packageRoot } from "../../../src/core/paths.js";
-import { ROUTE_TYPE, type ProtoObject } from "../../../src/envoy/protos.js";
+import { ROUTE_TYPE } from "../../../src/envoy/protos.js";
+import type { HashPolicy, RouteConfiguration, VirtualHost } from "../../../src/envoy/types.js";
 import type { PushContext } from "../../../src/model/push-context.js";
 import { defaultRetryPolicy } from "../../../src/xds/gen/httproute.js";
 import {
@@ -27,13 +28,13 @@ const productpage = testProxy({ ip: "127.0.2.1", name: "productpage-v1", labels:
 const ingress = testProxy({ type: "router", ip: "127.0.1.1", name: "istio-ingressgateway", namespace: "istio-system", labels: { istio: "ingressgateway" } });
 
 /** Builds, checks every RouteConfiguration round-trips and has no domain twice. */
-function routes(proxy: Proxy, push: PushContext, names?: readonly string[], opts?: RouteOptions): ProtoObject[] {
+function routes(proxy: Proxy, push: PushContext, names?: readonly string[], opts?: RouteOptions): RouteConfiguration[] {
   const out = buildRouteConfigurations(proxy, push, names, opts);
   for (const rc of out) {
     assertRoundTrip(ROUTE_TYPE, rc, `RouteConfiguration ${String(rc.name)}`);
     const seen = new Set<string>();
     for (const vh of vhosts(rc)) {
-      for (const d of vh.domains as string[]) {
+      for (const d of vh.domains ?? []) {
         assert.ok(!seen.has(d.toLowerCase()), `${String(rc.name)}: domain ${d} appears twice`);
         seen.add(d.toLowerCase());
       }
@@ -42,25 +43,24 @@ function routes(proxy: Proxy, push: PushContext, names?: readonly string[], opts
   return out;
 }
 
-function one(proxy: Proxy, push: PushContext, name: string, opts?: RouteOptions): ProtoObject {
+function one(proxy: Proxy, push: PushContext, name: string, opts?: RouteOptions): RouteConfiguration {
   const [rc] = routes(proxy, push, [name], opts);
   assert.ok(rc, `route ${name} expected`);
   return rc;
 }
 
-function vhosts(rc: ProtoObject): ProtoObject[] {
-  return (rc.virtualHosts as ProtoObject[] | undefined) ?? [];
+function vhosts(rc: RouteConfiguration): VirtualHost[] {
+  return rc.virtualHosts ?? [];
 }
 
-function vhost(rc: ProtoObject, name: string): ProtoObject {
+function vhost(rc: RouteConfiguration, name: string): VirtualHost {
   const vh = vhosts(rc).find((v) => v.name === name);
   assert.ok(vh, `virtual host ${name} in ${vhosts(rc).map((v) => v.name).join(", ")}`);
   return vh;
 }
 
-function firstCluster(vh: ProtoObject): unknown {
-  const r = (vh.routes as ProtoObject[])[0];
-  return (r.route as ProtoObject).cluster;
+function firstCluster(vh: VirtualHost): unknown {
+  return vh.routes?.[0].route?.cluster;
 }
 
 describe("route names", () => {
@@ -121,9 +121,9 @@ describe("sidecar RouteConfiguration golden files (bookinfo, productpage's view 
 
   it("reviews-test-v2: jason's header route first, then the catch-all", () => {
     const rc = one(productpage, bookinfo(sample("virtual-service-reviews-test-v2.yaml")), "9080");
-    const rs = vhost(rc, "reviews.default.svc.cluster.local:9080").routes as ProtoObject[];
+    const rs = vhost(rc, "reviews.default.svc.cluster.local:9080").routes ?? [];
     assert.deepEqual(
-      rs.map((r) => [(r.match as ProtoObject).headers, (r.route as ProtoObject).cluster]),
+      rs.map((r) => [r.match?.headers, r.route?.cluster]),
       [
         [[{ name: "end-user", stringMatch: { exact: "jason" } }], "outbound|9080|v2|reviews.default.svc.cluster.local"],
         [undefined, "outbound|9080|v1|reviews.default.svc.cluster.local"],
@@ -139,7 +139,7 @@ describe("gateway RouteConfiguration", () => {
     const vh = vhost(rc, "*:8080");
     assert.deepEqual(vh.domains, ["*"]);
     assert.deepEqual(
-      (vh.routes as ProtoObject[]).map((r) => [r.match, (r.route as ProtoObject).cluster]),
+      (vh.routes ?? []).map((r) => [r.match, r.route?.cluster]),
       [
         [{ path: "/productpage", caseSensitive: { value: true } }, "outbound|9080||productpage.default.svc.cluster.local"],
         [{ prefix: "/static", caseSensitive: { value: true } }, "outbound|9080||productpage.default.svc.cluster.local"],
@@ -208,9 +208,9 @@ spec:
       ],
     );
     // www.example.com is not a server host; shop-elsewhere (namespace other) is filtered by default/shop.example.com.
-    const shop = vhost(rc, "plain.example.com:8081").routes as ProtoObject[];
+    const shop = vhost(rc, "plain.example.com:8081").routes ?? [];
     assert.deepEqual(
-      shop.map((r) => (r.match as ProtoObject).prefix),
+      shop.map((r) => r.match?.prefix),
       ["/shop"],
     );
     assert.equal(vhost(rc, "redirect-only.example.com:8081").routes, undefined);
@@ -377,7 +377,7 @@ spec:
     const push = bookinfo(sample("virtual-service-reviews-v3.yaml"), sample("virtual-service-reviews-test-v2.yaml").replace("name: reviews", "name: reviews-newer"));
     const rc = one(productpage, push, "9080");
     assert.deepEqual(
-      (vhost(rc, "reviews.default.svc.cluster.local:9080").routes as ProtoObject[]).map((r) => (r.route as ProtoObject).cluster),
+      (vhost(rc, "reviews.default.svc.cluster.local:9080").routes ?? []).map((r) => r.route?.cluster),
       ["outbound|9080|v3|reviews.default.svc.cluster.local"],
     );
   });
@@ -444,7 +444,7 @@ spec:
     const push = bookinfo(vs);
     const reviewsProxy = testProxy({ ip: "127.0.4.1", name: "reviews-v1", labels: { app: "reviews", version: "v1" } });
     const clusters = (p: Proxy): unknown[] =>
-      (vhost(one(p, push, "9080"), "reviews.default.svc.cluster.local:9080").routes as ProtoObject[]).map((r) => (r.route as ProtoObject).cluster);
+      (vhost(one(p, push, "9080"), "reviews.default.svc.cluster.local:9080").routes ?? []).map((r) => r.route?.cluster);
     assert.deepEqual(clusters(productpage), ["outbound|9080|v2|reviews.default.svc.cluster.local"]);
     assert.deepEqual(clusters(reviewsProxy), ["outbound|9080|v1|reviews.default.svc.cluster.local"]);
     const twin = testProxy({ ip: "127.0.2.2", name: "productpage-v1-b", labels: { app: "productpage", version: "v1" } });
@@ -464,12 +464,12 @@ spec:
   });
 
   it("default routes take the hash policy callback", () => {
-    const hashPolicy = (host: string): ProtoObject[] | undefined => (host.startsWith("ratings.") ? [{ connectionProperties: { sourceIp: true } }] : undefined);
+    const hashPolicy = (host: string): HashPolicy[] | undefined => (host.startsWith("ratings.") ? [{ connectionProperties: { sourceIp: true } }] : undefined);
     const rc = one(productpage, bookinfo(), "9080", { hashPolicy });
-    const r = (vhost(rc, "ratings.default.svc.cluster.local:9080").routes as ProtoObject[])[0];
-    assert.deepEqual((r.route as ProtoObject).hashPolicy, [{ connectionProperties: { sourceIp: true } }]);
-    assert.deepEqual((r.route as ProtoObject).retryPolicy, defaultRetryPolicy());
-    assert.equal(((vhost(rc, "reviews.default.svc.cluster.local:9080").routes as ProtoObject[])[0].route as ProtoObject).hashPolicy, undefined);
+    const r = (vhost(rc, "ratings.default.svc.cluster.local:9080").routes ?? [])[0];
+    assert.deepEqual(r.route?.hashPolicy, [{ connectionProperties: { sourceIp: true } }]);
+    assert.deepEqual(r.route?.retryPolicy, defaultRetryPolicy());
+    assert.equal((vhost(rc, "reviews.default.svc.cluster.local:9080").routes ?? [])[0].route?.hashPolicy, undefined);
   });
 
   it("proxyless gRPC proxies: host:port domains, no catch-all, HOST:PORT names give the port's virtual hosts", () => {
@@ -479,7 +479,7 @@ spec:
     assert.equal(rc.ignorePortInHostMatching, undefined);
     assert.ok(!vhosts(rc).some((v) => v.name === "allow_any"));
     assert.ok((vhost(rc, "reviews.default.svc.cluster.local:9080").domains as string[]).includes("reviews.default.svc.cluster.local:9080"));
-    const action = (vhost(rc, "reviews.default.svc.cluster.local:9080").routes as ProtoObject[])[0].route as ProtoObject;
+    const action = (vhost(rc, "reviews.default.svc.cluster.local:9080").routes ?? [])[0].route ?? {};
     assert.ok(action.maxStreamDuration);
     assert.equal(buildSidecarVirtualHosts(grpc, push, 9080).length, 4);
   });

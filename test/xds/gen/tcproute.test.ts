@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Resource } from "../../../src/api/resource.js";
-import { LISTENER_TYPE, type ProtoObject } from "../../../src/envoy/protos.js";
+import { isAnyOf, LISTENER_TYPE } from "../../../src/envoy/protos.js";
+import type { FilterChain, FilterChainMatch, Listener, NetworkFilter, TcpProxy } from "../../../src/envoy/types.js";
 import type { PushContext } from "../../../src/model/push-context.js";
 import { chainsConflict, filterChainMatch, isMatchAll } from "../../../src/xds/gen/filters.js";
 import { buildListeners } from "../../../src/xds/gen/listeners.js";
@@ -33,8 +34,6 @@ interface Conn {
   transport?: string;
 }
 
-type Chain = ProtoObject & { filterChainMatch?: Record<string, unknown>; name?: string };
-
 /** Envoy's server_names ranking: exact match, then the longest matching `*.suffix`; -1 = no match. */
 function sniRank(names: readonly string[], sni: string | undefined): number {
   let best = -1;
@@ -52,9 +51,9 @@ function sniRank(names: readonly string[], sni: string | undefined): number {
  * chains that do not match are dropped, and chains that leave the field empty remain only when no
  * chain matched it specifically. No chain left → the default chain.
  */
-function selectChain(listener: ProtoObject, c: Conn): Chain | undefined {
-  let cands = (listener.filterChains as Chain[]).map((ch) => ({ ch, m: (ch.filterChainMatch ?? {}) as Record<string, unknown> }));
-  const step = (score: (m: Record<string, unknown>) => number | undefined): void => {
+function selectChain(listener: Listener, c: Conn): FilterChain | undefined {
+  let cands = (listener.filterChains ?? []).map((ch) => ({ ch, m: ch.filterChainMatch ?? {} }));
+  const step = (score: (m: FilterChainMatch) => number | undefined): void => {
     const scored = cands.map((x) => ({ x, s: score(x.m) }));
     const specific = scored.filter((y) => y.s !== undefined && y.s >= 0);
     if (specific.length > 0) {
@@ -62,27 +61,31 @@ function selectChain(listener: ProtoObject, c: Conn): Chain | undefined {
       cands = specific.filter((y) => y.s === max).map((y) => y.x);
     } else cands = scored.filter((y) => y.s === undefined).map((y) => y.x);
   };
-  step((m) => (m.destinationPort === undefined ? undefined : (m.destinationPort as { value: number }).value === c.port ? 1 : -1));
-  step((m) => (m.serverNames === undefined ? undefined : sniRank(m.serverNames as string[], c.sni)));
+  step((m) => (m.destinationPort === undefined ? undefined : m.destinationPort.value === c.port ? 1 : -1));
+  step((m) => (m.serverNames === undefined ? undefined : sniRank(m.serverNames, c.sni)));
   step((m) => (m.transportProtocol === undefined ? undefined : m.transportProtocol === (c.transport ?? (c.sni ? "tls" : "raw_buffer")) ? 1 : -1));
-  step((m) => (m.applicationProtocols === undefined ? undefined : (m.applicationProtocols as string[]).includes(c.alpn ?? "") ? 1 : -1));
+  step((m) => (m.applicationProtocols === undefined ? undefined : m.applicationProtocols.includes(c.alpn ?? "") ? 1 : -1));
   if (cands.length > 1) throw new Error(`ambiguous filter chains for ${JSON.stringify(c)}`);
-  return cands[0]?.ch ?? (listener.defaultFilterChain as Chain | undefined);
+  return cands[0]?.ch ?? listener.defaultFilterChain;
 }
 
 /** The tcp_proxy destination of a chain: a cluster name, or "name:weight,..." for weighted clusters. */
-function destinationOf(chain: Chain | undefined): string {
+function destinationOf(chain: FilterChain | undefined): string {
   if (!chain) return "<none>";
-  const filters = chain.filters as ProtoObject[];
-  const tp = filters.find((f) => f.name === "envoy.filters.network.tcp_proxy")?.typedConfig as
-    | { cluster?: string; weightedClusters?: { clusters: { name: string; weight: number }[] } }
-    | undefined;
+  const filters = chain.filters ?? [];
+  const tp = tcpProxyOf(filters);
   if (!tp) return filters.some((f) => f.name === "envoy.filters.network.http_connection_manager") ? "<hcm>" : "<other>";
   if (tp.cluster) return tp.cluster;
-  return tp.weightedClusters!.clusters.map((x) => `${x.name}:${x.weight}`).join(",");
+  return (tp.weightedClusters?.clusters ?? []).map((x) => `${x.name}:${x.weight}`).join(",");
 }
 
-function listenerNamed(ls: ProtoObject[], name: string): ProtoObject {
+/** The tcp_proxy config among network filters (undefined without one). */
+function tcpProxyOf(filters: readonly NetworkFilter[]): TcpProxy | undefined {
+  const tc = filters.find((f) => f.name === "envoy.filters.network.tcp_proxy")?.typedConfig;
+  return isAnyOf(tc, "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy") ? tc : undefined;
+}
+
+function listenerNamed(ls: Listener[], name: string): Listener {
   const l = ls.find((x) => x.name === name);
   assert.ok(l, `listener ${name} in ${ls.map((x) => x.name).join(", ")}`);
   return l;
@@ -225,7 +228,7 @@ spec:
   tcp:
   - route: ${route}
 `);
-  const tp = (v: VirtualService): Record<string, unknown> => outboundNetworkFilters(v.spec.tcp![0].route!, 9000, v, ctx)[0].typedConfig as Record<string, unknown>;
+  const tp = (v: VirtualService): TcpProxy => tcpProxyOf(outboundNetworkFilters(v.spec.tcp![0].route!, 9000, v, ctx)) ?? {};
   const single = tp(base(`[{ destination: { host: tcp-echo, subset: v1 } }]`));
   assert.equal(single.cluster, "outbound|9000|v1|tcp-echo.default.svc.cluster.local");
   assert.equal(single.statPrefix, single.cluster);
@@ -241,7 +244,7 @@ spec:
   for (const [what, route, want] of cases) {
     const t = tp(base(route));
     assert.equal(t.statPrefix, "tcp-echo.default", what);
-    const got = (t.weightedClusters as { clusters: { name: string; weight: number }[] }).clusters.map((c) => `${c.name.split("|")[2]}:${c.weight}`).join(",");
+    const got = (t.weightedClusters?.clusters ?? []).map((c) => `${c.name?.split("|")[2]}:${c.weight}`).join(",");
     assert.equal(got, want, what);
     assert.equal(t.cluster, undefined, what);
   }
@@ -282,7 +285,7 @@ test("sidecar TCP: sourceLabels pick the route; 80/20 weighted otherwise; servic
   // Without the VirtualService: the service's own cluster, stat prefix = cluster name.
   const plain = listenerNamed(buildListeners(productpage(), bookinfo(TCP_TLS_SERVICES)), "0.0.0.0_9000");
   assert.equal(destinationOf(selectChain(plain, { port: 9000 })), `outbound|9000||${host}`);
-  assert.equal((plain.filterChains as ProtoObject[]).length, 1);
+  assert.equal(plain.filterChains?.length, 1);
   assert.equal(plain.defaultFilterChain, undefined);
   assert.equal(plain.listenerFilters, undefined);
 });
@@ -292,7 +295,7 @@ test("sidecar TLS: SNI chains from tls[] routes (exact beats wildcard), hostname
   const l = listenerNamed(buildListeners(productpage(), push), "0.0.0.0_443");
   assertRoundTrip(LISTENER_TYPE, l, "0.0.0.0_443");
   assert.deepEqual(
-    (l.listenerFilters as ProtoObject[]).map((f) => f.name),
+    (l.listenerFilters ?? []).map((f) => f.name),
     ["envoy.filters.listener.tls_inspector"],
   );
   const cases: [string | undefined, string][] = [
@@ -305,7 +308,7 @@ test("sidecar TLS: SNI chains from tls[] routes (exact beats wildcard), hostname
     [undefined, "PassthroughCluster"],
   ];
   for (const [sni, want] of cases) assert.equal(destinationOf(selectChain(l, { port: 443, sni })), want, `SNI ${sni}`);
-  assert.equal((l.defaultFilterChain as ProtoObject).name, "PassthroughFilterChain");
+  assert.equal(l.defaultFilterChain?.name, "PassthroughFilterChain");
   // Chains from a VirtualService say where they came from.
   const en = selectChain(l, { port: 443, sni: "en.wikipedia.org" })!;
   assert.deepEqual(en.metadata, {
@@ -377,11 +380,11 @@ spec:
   assert.equal(destinationOf(selectChain(mongo, { port: 27017 })), "outbound|27017||mongo.default.svc.cluster.local");
   const db = listenerNamed(ls, "0.0.0.0_5432");
   assertRoundTrip(LISTENER_TYPE, db, "db");
-  const chains = db.filterChains as Chain[];
+  const chains = db.filterChains ?? [];
   assert.deepEqual(chains[0].filterChainMatch, { prefixRanges: [{ addressPrefix: "10.2.0.0", prefixLen: { value: 16 } }] });
   assert.equal(destinationOf(chains[0]), "outbound|5432|primary|db.default.svc.cluster.local");
   // Not in the subnet: the service's own cluster (match-all chain as the default chain).
-  assert.equal(destinationOf(db.defaultFilterChain as Chain), "outbound|5432||db.default.svc.cluster.local");
+  assert.equal(destinationOf(db.defaultFilterChain), "outbound|5432||db.default.svc.cluster.local");
 });
 
 test("gateway TCP/TLS routes: hosts must match the server, port and gateway predicates apply", () => {
@@ -401,7 +404,7 @@ spec:
     route: [{ destination: { host: tcp-echo, port: { number: 9000 }, subset: v1 } }]
 `);
   const server = (port: number, hosts: string[]) => ({ port: { number: port, name: "tcp", protocol: "TCP" }, hosts });
-  const cluster = (f: ProtoObject[] | undefined) => (f ? ((f[0].typedConfig as { cluster: string }).cluster ?? "") : "<none>");
+  const cluster = (f: NetworkFilter[] | undefined) => (f ? (tcpProxyOf(f)?.cluster ?? "") : "<none>");
   const cases: [string, ReturnType<typeof server>, string, string][] = [
     ["port 31400", server(31400, ["*"]), "default/tcp-echo-gateway", "outbound|9000|v1|tcp-echo.default.svc.cluster.local"],
     ["port 31401", server(31401, ["*"]), "default/tcp-echo-gateway", "outbound|9000|v2|tcp-echo.default.svc.cluster.local"],
