@@ -14,7 +14,8 @@ import type { HeaderMap } from "./headers.js";
 import { firstQueryParameter } from "./matchers/matchers.js";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations, mirrorsFor, pickWeightedClusterEntry, redirectLocation, rewriteHost, rewritePath } from "./route-actions.js";
 import type { WeightedClusterEntry } from "./route-config.js";
-import type { RetryPolicy } from "./route-policies.js";
+import type { HashPolicy, RetryPolicy } from "./route-policies.js";
+import { regexReplaceAll } from "./matchers/regex.js";
 import type { RetryPlan } from "./retry-state.js";
 import { type CompiledRoute, type RequestView, RouteTable } from "./route-table.js";
 
@@ -112,6 +113,8 @@ export interface PlanRequest {
   headers: http.OutgoingHttpHeaders;
   /** Downstream peer address (source IP hashing). */
   remote: string;
+  /** The downstream connection (a generated hash cookie's value comes from its addresses). */
+  connection?: { remoteAddress: string; remotePort: number; localAddress: string; localPort: number };
 }
 
 /** The request as route matching sees it (header lookups through the stream's header object). */
@@ -169,11 +172,18 @@ export class RouteForwardPlan {
     readonly includeAttemptCount: boolean,
     /** Clusters this request is mirrored to (their fractions already drawn). */
     readonly mirrors: readonly string[],
+    /** Set-Cookie values of hash cookies generated for this request (cookie hash policies with a ttl). */
+    readonly setCookies: readonly string[] | undefined,
   ) {}
 
-  /** The route's response header mutations. */
+  /** The route's response header mutations, and any generated hash cookie. */
   decorateResponse(h: http.OutgoingHttpHeaders): void {
     applyResponseHeaderMutations(this.route, this.entry, h as HeaderMap);
+    const sc = this.setCookies;
+    if (sc !== undefined) {
+      const had = h["set-cookie"];
+      h["set-cookie"] = had === undefined ? [...sc] : [...(Array.isArray(had) ? had : [String(had)]), ...sc];
+    }
   }
 }
 
@@ -222,31 +232,64 @@ function retryPlan(p: RetryPolicy): RetryPlan {
   return plan;
 }
 
+/** A cookie's value (Envoy's parseCookieValue: the first with that name, surrounding quotes removed). */
 function cookie(h: http.OutgoingHttpHeaders, name: string): string | undefined {
   const c = headerOf(h, "cookie");
   if (!c) return undefined;
   for (const part of c.split(";")) {
     const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    if (eq <= 0 || part.slice(0, eq).trim() !== name) continue;
+    const v = part.slice(eq + 1).trim();
+    return v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v;
   }
   return undefined;
 }
 
-/** Envoy's hash policies: each present value is hashed and combined; a terminal one that produced a value ends the list. */
-function requestHash(route: CompiledRoute, req: PlanRequest): bigint | undefined {
-  if (route.action.kind !== "route" || route.action.hashPolicy.length === 0) return undefined;
+/**
+ * Envoy's addDownstreamSetCookie: a hash cookie the request did not carry, for a policy with a
+ * ttl. Its value is the hex xxHash64 of the connection's addresses (the same for every request on
+ * one connection), and the Set-Cookie value is Envoy's makeSetCookieValue form.
+ */
+function generatedCookie(p: Extract<HashPolicy, { kind: "cookie" }>, req: PlanRequest): { value: string; setCookie: string } {
+  const c = req.connection;
+  const addresses = c === undefined ? req.remote : `${c.remoteAddress}:${c.remotePort}${c.localAddress}:${c.localPort}`;
+  const value = hashKey(addresses).toString(16).padStart(16, "0");
+  let setCookie = `${p.name}="${value}"`;
+  const maxAge = Math.floor((p.ttlMs ?? 0) / 1000);
+  if (maxAge !== 0) setCookie += `; Max-Age=${maxAge}`;
+  if (p.path) setCookie += `; Path=${p.path}`;
+  for (const a of p.attributes) setCookie += a.value ? `; ${a.name}=${a.value}` : `; ${a.name}`;
+  return { value, setCookie: setCookie + "; HttpOnly" };
+}
+
+/**
+ * Envoy's hash policies: each present value is hashed and combined; a terminal one that produced a
+ * value ends the list. A missing cookie with a ttl is generated (and returned to be set).
+ */
+function requestHash(route: CompiledRoute, req: PlanRequest): { hash: bigint | undefined; setCookies: string[] | undefined } {
+  let setCookies: string[] | undefined;
+  if (route.action.kind !== "route" || route.action.hashPolicy.length === 0) return { hash: undefined, setCookies };
   let hash: bigint | undefined;
   for (const p of route.action.hashPolicy) {
     let v: string | undefined;
-    if (p.kind === "header") v = headerOf(req.headers, p.headerName);
-    else if (p.kind === "sourceIp") v = req.remote || undefined;
+    if (p.kind === "header") {
+      v = headerOf(req.headers, p.headerName);
+      if (v !== undefined && p.regexRewrite !== undefined) v = regexReplaceAll(p.regexRewrite, v);
+    } else if (p.kind === "sourceIp") v = req.remote || undefined;
     else if (p.kind === "queryParameter") v = firstQueryParameter(req.path, p.name);
-    else if (p.kind === "cookie") v = cookie(req.headers, p.name);
+    else if (p.kind === "cookie") {
+      v = cookie(req.headers, p.name);
+      if (v === undefined && p.ttlMs !== undefined) {
+        const g = generatedCookie(p, req);
+        v = g.value;
+        (setCookies ??= []).push(g.setCookie);
+      }
+    }
     if (v === undefined) continue;
     hash = combineHash(hash, hashKey(v));
     if (p.terminal) break;
   }
-  return hash;
+  return { hash, setCookies };
 }
 
 /** The router's plan for a resolved forwarding route (its cluster known). */
@@ -267,6 +310,7 @@ export function planForward(r: ResolvedRoute & { cluster: string }, req: PlanReq
     if (authority !== req.authority && req.authority) requestHeaders["x-forwarded-host"] = req.authority;
     applyRequestHeaderMutations(route, entry, requestHeaders as HeaderMap, { downstreamRemoteAddress: req.remote, upstreamCluster: cluster });
   }
+  const { hash, setCookies } = requestHash(route, req);
   return new RouteForwardPlan(
     route,
     entry,
@@ -276,8 +320,9 @@ export function planForward(r: ResolvedRoute & { cluster: string }, req: PlanReq
     requestHeaders,
     action.timeoutMs,
     action.retryPolicy ? retryPlan(action.retryPolicy) : undefined,
-    requestHash(route, req),
+    hash,
     action.includeRequestAttemptCount,
     mirrorsFor(route, Math.random(), view),
+    setCookies,
   );
 }

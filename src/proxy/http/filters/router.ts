@@ -45,7 +45,7 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
     const req = cb.request;
     const resolved = cb.route();
     if (resolved === undefined) return this.reply(LOCAL_REPLIES.noRoute());
-    const pr: PlanRequest = { authority: req.authority, path: req.path, method: req.method, headers, remote: req.remote };
+    const pr: PlanRequest = { authority: req.authority, path: req.path, method: req.method, headers, remote: req.remote, connection: req.connection };
     const local = localRouteResponse(resolved, pr);
     if (local !== undefined) {
       const h = local.headers;
