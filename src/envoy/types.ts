@@ -50,6 +50,7 @@ export import Http1ProtocolOptions = envoy.config.core.v3.Http1ProtocolOptions;
 export import Http2ProtocolOptions = envoy.config.core.v3.Http2ProtocolOptions;
 export import CommonHttpProtocolOptions = envoy.config.core.v3.HttpProtocolOptions;
 export import RuntimeFractionalPercent = envoy.config.core.v3.RuntimeFractionalPercent;
+export import RoutingPriority = envoy.config.core.v3.RoutingPriority;
 export import FractionalPercent = envoy.type.v3.FractionalPercent;
 export import Percent = envoy.type.v3.Percent;
 
@@ -80,10 +81,14 @@ export import ClusterWeight = envoy.config.route.v3.WeightedCluster.ClusterWeigh
 export import HeaderMatcher = envoy.config.route.v3.HeaderMatcher;
 export import QueryParameterMatcher = envoy.config.route.v3.QueryParameterMatcher;
 export import RetryPolicy = envoy.config.route.v3.RetryPolicy;
+export import HedgePolicy = envoy.config.route.v3.HedgePolicy;
+export import RequestMirrorPolicy = envoy.config.route.v3.RouteAction.RequestMirrorPolicy;
 export import HashPolicy = envoy.config.route.v3.RouteAction.HashPolicy;
+export import RateLimit = envoy.config.route.v3.RateLimit;
 export import Decorator = envoy.config.route.v3.Decorator;
 export import StringMatcher = envoy.type.matcher.v3.StringMatcher;
 export import RegexMatcher = envoy.type.matcher.v3.RegexMatcher;
+export import RegexMatchAndSubstitute = envoy.type.matcher.v3.RegexMatchAndSubstitute;
 
 // ---- clusters and endpoints ----
 export import CircuitBreakers = envoy.config.cluster.v3.CircuitBreakers;

@@ -8,6 +8,7 @@ import { DEBUG, LogRegistry, type Logger } from "../core/log.js";
 import type { ProtoObject } from "../envoy/protos.js";
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, struct, type JsonValue } from "../envoy/protos.js";
 import { toProtoJson } from "../envoy/proto-json.js";
+import type { RouteConfiguration } from "../envoy/types.js";
 import { AccessLog } from "./access-log.js";
 import "./http/hcm.js";
 import { compileRoutes, type RouteTable } from "./http/route-glue.js";
@@ -117,7 +118,8 @@ export class ProxyServer {
       get accessLog() {
         return accessLog;
       },
-      compileRoutes,
+      // An HCM's inline route_config, as the listener decoder gives it: a RouteConfiguration's typed form.
+      compileRoutes: (rc) => compileRoutes(rc as RouteConfiguration),
     };
     const accessLog = options.accessLog === false ? undefined : new AccessLog(options.accessLogPath, undefined, this.logs.get("misc"));
     this.accessLog = accessLog;
@@ -200,7 +202,7 @@ export class ProxyServer {
       try {
         if (type === CLUSTER_TYPE) clusterSpec(r.object);
         else if (type === LISTENER_TYPE) this.compileListener(r.object);
-        else if (type === ROUTE_TYPE) compileRoutes(r.object);
+        else if (type === ROUTE_TYPE) compileRoutes(r.object as RouteConfiguration); // the RDS decoder's typed form
         else if (type === ENDPOINT_TYPE) validateAssignment(r.object);
       } catch (err) {
         errors.push(err instanceof XdsConfigError ? err.message : `${r.name}: ${(err as Error).message}`);
@@ -329,7 +331,7 @@ export class ProxyServer {
 
   private updateRoutes(u: ResourceUpdate): void {
     for (const r of u.updated) {
-      this.routes.set(r.name, compileRoutes(r.object));
+      this.routes.set(r.name, compileRoutes(r.object as RouteConfiguration)); // the RDS decoder's typed form
       this.routeObjects.set(r.name, r.object);
     }
     for (const n of u.removed) {

@@ -27,7 +27,7 @@
 // REQUESTED_SERVER_NAME, ROUTE_NAME, START_TIME (default format only), REQ(h?alt), RESP(h?alt).
 // Other well-formed commands render as an empty value (Envoy would know them; tsmesh does not yet).
 import { hostname } from "node:os";
-import type { ProtoObject } from "../../envoy/protos.js";
+import type { HeaderValueOption } from "../../envoy/types.js";
 import { XdsConfigError } from "../xds-error.js";
 
 /**
@@ -71,7 +71,7 @@ export function removeHeader(headers: HeaderMap, name: string): void {
   if (headers[name] !== undefined) delete headers[name];
 }
 
-export type HeaderAppendAction = "APPEND_IF_EXISTS_OR_ADD" | "ADD_IF_ABSENT" | "OVERWRITE_IF_EXISTS_OR_ADD" | "OVERWRITE_IF_EXISTS";
+export type HeaderAppendAction = HeaderValueOption.HeaderAppendAction;
 
 const APPEND_ACTIONS: readonly HeaderAppendAction[] = ["APPEND_IF_EXISTS_OR_ADD", "ADD_IF_ABSENT", "OVERWRITE_IF_EXISTS_OR_ADD", "OVERWRITE_IF_EXISTS"];
 
@@ -272,17 +272,6 @@ export function formatHeaderValue(o: CompiledHeaderValueOption, vars?: Formatter
   return out;
 }
 
-function isObject(v: unknown): v is ProtoObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function valueString(v: unknown): string | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === "string") return v;
-  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("utf8");
-  return undefined;
-}
-
 /**
  * Envoy's isModifiableHeader / isRemovableHeader: pseudo-headers and `host` are off limits (the
  * route's host_rewrite and path rewrites are the way to change them).
@@ -292,18 +281,18 @@ function isModifiable(name: string): boolean {
 }
 
 /** Compiles one HeaderValueOption (throws XdsConfigError at `path`). */
-export function compileHeaderValueOption(raw: unknown, path: string): CompiledHeaderValueOption {
-  if (!isObject(raw)) throw new XdsConfigError(path, "expected a HeaderValueOption");
+export function compileHeaderValueOption(raw: HeaderValueOption, path: string): CompiledHeaderValueOption {
   const header = raw.header;
-  if (!isObject(header)) throw new XdsConfigError(`${path}.header`, "header is required");
-  const key = typeof header.key === "string" ? header.key : "";
+  if (!header) throw new XdsConfigError(`${path}.header`, "header is required");
+  const key = header.key ?? "";
   if (!key) throw new XdsConfigError(`${path}.header.key`, "header name must not be empty");
   if (BAD_HEADER_CHARS.test(key) || key.length > 16384) throw new XdsConfigError(`${path}.header.key`, `invalid header name ${JSON.stringify(key)}`);
   const lower = key.toLowerCase();
   if (!isModifiable(lower)) throw new XdsConfigError(`${path}.header.key`, ":-prefixed or host headers may not be modified");
-  let value = valueString(header.value);
-  const rawValue = valueString(header.rawValue);
-  if (rawValue !== undefined && rawValue !== "") {
+  let value = header.value;
+  const rawBytes = header.rawValue;
+  const rawValue = rawBytes ? Buffer.from(rawBytes.buffer, rawBytes.byteOffset, rawBytes.byteLength).toString("utf8") : "";
+  if (rawValue !== "") {
     if (value) throw new XdsConfigError(`${path}.header`, "only one of value and raw_value can be set");
     value = rawValue;
   }
@@ -312,17 +301,15 @@ export function compileHeaderValueOption(raw: unknown, path: string): CompiledHe
 
   let action: HeaderAppendAction = "APPEND_IF_EXISTS_OR_ADD";
   const rawAction = raw.appendAction;
-  if (rawAction !== undefined && rawAction !== null) {
-    const a = typeof rawAction === "number" ? APPEND_ACTIONS[rawAction] : APPEND_ACTIONS.find((x) => x === rawAction);
-    if (!a) throw new XdsConfigError(`${path}.appendAction`, `unknown append action ${JSON.stringify(rawAction)}`);
-    action = a;
+  if (rawAction !== undefined) {
+    // A value this schema does not know arrives as its number.
+    if (!APPEND_ACTIONS.includes(rawAction)) throw new XdsConfigError(`${path}.appendAction`, `unknown append action ${JSON.stringify(rawAction)}`);
+    action = rawAction;
   }
   const append = raw.append;
-  if (append !== undefined && append !== null) {
+  if (append !== undefined) {
     if (action !== "APPEND_IF_EXISTS_OR_ADD") throw new XdsConfigError(path, "Both append and append_action are set and it's not allowed");
-    const b = typeof append === "boolean" ? append : isObject(append) ? append.value === true : undefined;
-    if (b === undefined) throw new XdsConfigError(`${path}.append`, "expected a BoolValue");
-    action = b ? "APPEND_IF_EXISTS_OR_ADD" : "OVERWRITE_IF_EXISTS_OR_ADD";
+    action = append.value === true ? "APPEND_IF_EXISTS_OR_ADD" : "OVERWRITE_IF_EXISTS_OR_ADD";
   }
   const parsed = parseHeaderFormat(value, `${path}.header.value`);
   const literalOnly = parsed === undefined || (parsed.length === 1 && typeof parsed[0] === "string");
@@ -357,8 +344,8 @@ export class HeaderMutations {
    * `addPath` / `removePath` name the fields in errors (`virtualHosts[0].requestHeadersToAdd`).
    */
   static compile(
-    toAdd: readonly unknown[] | undefined,
-    toRemove: readonly unknown[] | undefined,
+    toAdd: readonly HeaderValueOption[] | undefined,
+    toRemove: readonly string[] | undefined,
     addPath = "headersToAdd",
     removePath = "headersToRemove",
   ): HeaderMutations | undefined {
@@ -366,7 +353,7 @@ export class HeaderMutations {
     const add = (toAdd ?? []).map((o, i) => compileHeaderValueOption(o, `${addPath}[${i}]`));
     const remove = (toRemove ?? []).map((n, i) => {
       const p = `${removePath}[${i}]`;
-      if (typeof n !== "string" || n === "") throw new XdsConfigError(p, "header name must not be empty");
+      if (n === "") throw new XdsConfigError(p, "header name must not be empty");
       const lower = n.toLowerCase();
       if (!isModifiable(lower)) throw new XdsConfigError(p, ":-prefixed or host headers may not be removed");
       return lower;
@@ -424,8 +411,8 @@ export class HeaderMutations {
   }
 }
 
-const compiledCache = new WeakMap<readonly unknown[], { toRemove: readonly unknown[] | undefined; compiled: HeaderMutations | undefined }>();
-const NO_ADD: readonly unknown[] = [];
+const compiledCache = new WeakMap<readonly HeaderValueOption[], { toRemove: readonly string[] | undefined; compiled: HeaderMutations | undefined }>();
+const NO_ADD: readonly HeaderValueOption[] = [];
 
 /**
  * Applies Envoy header mutations given in decoded form (HeaderValueOption objects and names). The
@@ -434,7 +421,7 @@ const NO_ADD: readonly unknown[] = [];
  */
 export function applyHeaderMutations(
   target: HeaderMap,
-  toAdd: readonly ProtoObject[] | undefined,
+  toAdd: readonly HeaderValueOption[] | undefined,
   toRemove: readonly string[] | undefined,
   vars?: FormatterVars,
 ): void {

@@ -3,18 +3,36 @@
 // inherit (typed_per_filter_config, metadata, header mutation chains).
 import { readFileSync } from "node:fs";
 import type { ProtoObject } from "../../envoy/protos.js";
+import type * as v3 from "../../envoy/types.js";
 import { XdsConfigError } from "../xds-error.js";
-import { at, boolField, durField, EMPTY, enumField, isObj, listField, NO_CONFIGS, numField, objField, objList, type P, strField, wrappedBool, wrappedNum } from "../xds/fields.js";
 import { HeaderMutations } from "./headers.js";
 import { compileRegexRewrite, type RegexRewrite } from "./matchers/regex.js";
 import type { CompiledRoute, CompiledVirtualHost } from "./route-table.js";
-import { compileHashPolicy, compileHedgePolicy, compileMirrorPolicy, compileRetryPolicy, type HashPolicy, type HedgePolicy, type MirrorPolicy, type RetryPolicy } from "./route-policies.js";
+import {
+  compileHashPolicy,
+  compileHedgePolicy,
+  compileMirrorPolicy,
+  compileRetryPolicy,
+  enumValue,
+  type HashPolicy,
+  type HedgePolicy,
+  type MirrorPolicy,
+  nonNegativeMs,
+  type RetryPolicy,
+} from "./route-policies.js";
 
-const REDIRECT_CODES: readonly string[] = ["MOVED_PERMANENTLY", "FOUND", "SEE_OTHER", "TEMPORARY_REDIRECT", "PERMANENT_REDIRECT"];
-const REDIRECT_STATUS = [301, 302, 303, 307, 308];
-const NOT_FOUND_CODES: readonly string[] = ["SERVICE_UNAVAILABLE", "NOT_FOUND", "INTERNAL_SERVER_ERROR"];
-const NOT_FOUND_STATUS = [503, 404, 500];
-const PRIORITIES: readonly ("DEFAULT" | "HIGH")[] = ["DEFAULT", "HIGH"];
+export const EMPTY: readonly never[] = Object.freeze([]);
+export const NO_CONFIGS: Readonly<Record<string, v3.Any>> = Object.freeze({});
+
+const REDIRECT_STATUS: Readonly<Record<v3.RedirectAction.RedirectResponseCode, number>> = {
+  MOVED_PERMANENTLY: 301,
+  FOUND: 302,
+  SEE_OTHER: 303,
+  TEMPORARY_REDIRECT: 307,
+  PERMANENT_REDIRECT: 308,
+};
+const NOT_FOUND_STATUS: Readonly<Record<v3.RouteAction.ClusterNotFoundResponseCode, number>> = { SERVICE_UNAVAILABLE: 503, NOT_FOUND: 404, INTERNAL_SERVER_ERROR: 500 };
+const PRIORITIES: Readonly<Record<v3.RoutingPriority, v3.RoutingPriority>> = { DEFAULT: "DEFAULT", HIGH: "HIGH" };
 
 /** Envoy's DEFAULT_ROUTE_TIMEOUT_MS. */
 export const DEFAULT_ROUTE_TIMEOUT_MS = 15000;
@@ -26,14 +44,14 @@ export interface WeightedClusterEntry {
   readonly hostRewriteLiteral: string | undefined;
   readonly requestHeaders: HeaderMutations | undefined;
   readonly responseHeaders: HeaderMutations | undefined;
-  readonly typedPerFilterConfig: Readonly<Record<string, ProtoObject>>;
+  readonly typedPerFilterConfig: Readonly<Record<string, v3.Any>>;
   /** `metadataMatch.filterMetadata["envoy.lb"]` merged over the route's (subset load balancing). */
-  readonly metadataMatch: ProtoObject | undefined;
+  readonly metadataMatch: v3.Struct | undefined;
   /** Mutations the router applies for this pick, in order (this entry's, then the route's chain). */
   readonly requestHeaderChain: readonly HeaderMutations[];
   readonly responseHeaderChain: readonly HeaderMutations[];
   /** Per-filter configs, most specific first: this entry > route > virtual host > route configuration. */
-  readonly filterConfigs: Readonly<Record<string, ProtoObject>>;
+  readonly filterConfigs: Readonly<Record<string, v3.Any>>;
 }
 
 interface WeightedClusters {
@@ -42,7 +60,6 @@ interface WeightedClusters {
   readonly totalWeight: number;
   /** `headerName`: a request header holding the random value (single, integer) to pick with. */
   readonly headerName: string | undefined;
-  readonly useHashPolicy: boolean;
 }
 
 export interface RouteActionConfig {
@@ -86,14 +103,14 @@ export interface RouteActionConfig {
   readonly includeAttemptCountInResponse: boolean;
   /** Upgrade types (lowercase) → enabled. */
   readonly upgradeConfigs: Readonly<Record<string, boolean>>;
-  readonly priority: "DEFAULT" | "HIGH";
+  readonly priority: v3.RoutingPriority;
   /** `metadataMatch.filterMetadata["envoy.lb"]` (subset load balancing). */
-  readonly metadataMatch: ProtoObject | undefined;
+  readonly metadataMatch: v3.Struct | undefined;
   /** Retry/shadow buffer limit: the route's, else the virtual host's; undefined = the listener's. */
   readonly perRequestBufferLimitBytes: number | undefined;
-  /** Deprecated RouteAction.cors, when set. */
+  /** Deprecated RouteAction.cors, when set (untyped: the CORS filter compiles it). */
   readonly cors: ProtoObject | undefined;
-  readonly rateLimits: readonly ProtoObject[];
+  readonly rateLimits: readonly v3.RateLimit[];
 }
 
 export interface RedirectActionConfig {
@@ -126,37 +143,26 @@ export interface DirectResponseConfig {
 
 export type RouteAction = RouteActionConfig | RedirectActionConfig | DirectResponseConfig;
 
-export function typedPerFilterConfig(o: P, path: string): Readonly<Record<string, ProtoObject>> {
-  const m = objField(o, "typedPerFilterConfig", path);
-  if (!m) return NO_CONFIGS;
-  const out: Record<string, ProtoObject> = {};
-  for (const [k, v] of Object.entries(m)) {
-    if (!isObj(v)) throw new XdsConfigError(`${at(path, "typedPerFilterConfig")}[${JSON.stringify(k)}]`, "expected an Any");
-    out[k] = v;
-  }
-  return Object.freeze(out);
+/** A level's typed_per_filter_config (a frozen copy: the decoded resource stays as received). */
+export function typedPerFilterConfig(m: { readonly [name: string]: v3.Any } | undefined): Readonly<Record<string, v3.Any>> {
+  if (!m || Object.keys(m).length === 0) return NO_CONFIGS;
+  return Object.freeze({ ...m });
 }
 
-export function mergeConfigs(...levels: Readonly<Record<string, ProtoObject>>[]): Readonly<Record<string, ProtoObject>> {
+export function mergeConfigs(...levels: Readonly<Record<string, v3.Any>>[]): Readonly<Record<string, v3.Any>> {
   const nonEmpty = levels.filter((l) => l !== NO_CONFIGS && Object.keys(l).length > 0);
   if (nonEmpty.length === 0) return NO_CONFIGS;
   if (nonEmpty.length === 1) return nonEmpty[0];
-  return Object.freeze(Object.assign({}, ...nonEmpty) as Record<string, ProtoObject>);
+  return Object.freeze(Object.assign({}, ...nonEmpty) as Record<string, v3.Any>);
 }
 
-function lbMetadata(o: P, path: string): ProtoObject | undefined {
-  const mm = objField(o, "metadataMatch", path);
-  if (!mm) return undefined;
-  const fm = objField(mm, "filterMetadata", at(path, "metadataMatch"));
-  const lb = fm?.["envoy.lb"];
-  return isObj(lb) ? lb : undefined;
+function lbMetadata(md: v3.Metadata | undefined): v3.Struct | undefined {
+  return md?.filterMetadata?.["envoy.lb"];
 }
 
-function mergeLbMetadata(parent: ProtoObject | undefined, child: ProtoObject | undefined): ProtoObject | undefined {
+function mergeLbMetadata(parent: v3.Struct | undefined, child: v3.Struct | undefined): v3.Struct | undefined {
   if (!parent || !child) return child ?? parent;
-  const pf = isObj(parent.fields) ? parent.fields : {};
-  const cf = isObj(child.fields) ? child.fields : {};
-  return { fields: { ...pf, ...cf } };
+  return { fields: { ...parent.fields, ...child.fields } };
 }
 
 export function chain(mostSpecificWins: boolean, ...mostSpecificFirst: (HeaderMutations | undefined)[]): readonly HeaderMutations[] {
@@ -165,25 +171,22 @@ export function chain(mostSpecificWins: boolean, ...mostSpecificFirst: (HeaderMu
   return out.length === 0 ? EMPTY : out;
 }
 
-function dataSource(o: P, path: string, maxBytes: number): Buffer | undefined {
+function dataSource(o: v3.DataSource, path: string, maxBytes: number): Buffer | undefined {
   let buf: Buffer | undefined;
-  const s = o.inlineString;
-  const b = o.inlineBytes;
-  const file = strField(o, "filename", path);
-  const env = strField(o, "environmentVariable", path);
-  if (typeof s === "string") buf = Buffer.from(s, "utf8");
-  else if (b instanceof Uint8Array) buf = Buffer.from(b);
-  else if (typeof b === "string") buf = Buffer.from(b, "base64");
+  const file = o.filename;
+  const env = o.environmentVariable;
+  if (o.inlineString !== undefined) buf = Buffer.from(o.inlineString, "utf8");
+  else if (o.inlineBytes !== undefined) buf = Buffer.from(o.inlineBytes);
   else if (file !== undefined) {
     try {
       buf = readFileSync(file);
     } catch (err) {
-      throw new XdsConfigError(at(path, "filename"), `cannot read ${file}: ${(err as Error).message}`);
+      throw new XdsConfigError(`${path}.filename`, `cannot read ${file}: ${(err as Error).message}`);
     }
-    if (maxBytes > 0 && buf.length > maxBytes) throw new XdsConfigError(at(path, "filename"), `file ${file} size is ${buf.length} bytes; maximum is ${maxBytes}`);
+    if (maxBytes > 0 && buf.length > maxBytes) throw new XdsConfigError(`${path}.filename`, `file ${file} size is ${buf.length} bytes; maximum is ${maxBytes}`);
   } else if (env !== undefined) {
     const v = process.env[env];
-    if (v === undefined) throw new XdsConfigError(at(path, "environmentVariable"), `Environment variable doesn't exist: ${env}`);
+    if (v === undefined) throw new XdsConfigError(`${path}.environmentVariable`, `Environment variable doesn't exist: ${env}`);
     buf = Buffer.from(v, "utf8");
   }
   if (buf && maxBytes > 0 && buf.length > maxBytes) throw new XdsConfigError(path, `response body size is ${buf.length} bytes; maximum is ${maxBytes}`);
@@ -203,108 +206,103 @@ export function finishWeightedClusters(wc: WeightedClusters, route: CompiledRout
 
 type MutableWeightedClusterEntry = { -readonly [K in keyof WeightedClusterEntry]: WeightedClusterEntry[K] };
 
-export function compileRouteAction(a: P, path: string, vhost: CompiledVirtualHost, routeBufferLimit: number | undefined): RouteActionConfig {
-  const cluster = strField(a, "cluster", path);
-  const clusterHeader = strField(a, "clusterHeader", path);
-  const wcRaw = objField(a, "weightedClusters", path);
-  const routeMetadata = lbMetadata(a, path);
+export function compileRouteAction(a: v3.RouteAction, path: string, vhost: CompiledVirtualHost, routeBufferLimit: number | undefined): RouteActionConfig {
+  const cluster = a.cluster;
+  const clusterHeader = a.clusterHeader;
+  const routeMetadata = lbMetadata(a.metadataMatch);
   let weightedClusters: WeightedClusters | undefined;
   if (cluster !== undefined) {
-    if (!cluster) throw new XdsConfigError(at(path, "cluster"), "cluster must not be empty");
+    if (!cluster) throw new XdsConfigError(`${path}.cluster`, "cluster must not be empty");
   } else if (clusterHeader !== undefined) {
-    if (!clusterHeader) throw new XdsConfigError(at(path, "clusterHeader"), "cluster_header must not be empty");
-  } else if (wcRaw) {
-    weightedClusters = compileWeightedClusters(wcRaw, at(path, "weightedClusters"), routeMetadata);
+    if (!clusterHeader) throw new XdsConfigError(`${path}.clusterHeader`, "cluster_header must not be empty");
+  } else if (a.weightedClusters) {
+    weightedClusters = compileWeightedClusters(a.weightedClusters, `${path}.weightedClusters`, routeMetadata);
   } else if (a.clusterSpecifierPlugin !== undefined || a.inlineClusterSpecifierPlugin !== undefined) {
     throw new XdsConfigError(path, "cluster specifier plugins are not supported");
   } else throw new XdsConfigError(path, "route action needs one of cluster, clusterHeader or weightedClusters");
 
-  const rewrites = [a.prefixRewrite !== undefined && a.prefixRewrite !== "", isObj(a.regexRewrite), isObj(a.pathRewritePolicy)].filter(Boolean).length;
+  const rewrites = [a.prefixRewrite !== undefined && a.prefixRewrite !== "", a.regexRewrite !== undefined, a.pathRewritePolicy !== undefined].filter(Boolean).length;
   if (rewrites > 1) throw new XdsConfigError(path, "Specify only one of prefix_rewrite, regex_rewrite or path_rewrite_policy");
-  if (isObj(a.pathRewritePolicy)) throw new XdsConfigError(at(path, "pathRewritePolicy"), "path rewrite policies (URI templates) are not supported");
-  const rr = objField(a, "regexRewrite", path);
-  const hrr = objField(a, "hostRewritePathRegex", path);
+  if (a.pathRewritePolicy) throw new XdsConfigError(`${path}.pathRewritePolicy`, "path rewrite policies (URI templates) are not supported");
+  const rr = a.regexRewrite;
+  const hrr = a.hostRewritePathRegex;
 
-  const rp = objField(a, "retryPolicy", path);
-  const hp = objField(a, "hedgePolicy", path);
-  const mirrors = objList(a, "requestMirrorPolicies", path).map((m, i) => compileMirrorPolicy(m, `${at(path, "requestMirrorPolicies")}[${i}]`));
-  const hashPolicy = objList(a, "hashPolicy", path)
-    .map((h, i) => compileHashPolicy(h, `${at(path, "hashPolicy")}[${i}]`))
-    .filter((h): h is HashPolicy => h !== undefined);
+  const mirrors = (a.requestMirrorPolicies ?? []).map((m, i) => compileMirrorPolicy(m, `${path}.requestMirrorPolicies[${i}]`));
+  const hashPolicy = (a.hashPolicy ?? []).map((h, i) => compileHashPolicy(h, `${path}.hashPolicy[${i}]`)).filter((h): h is HashPolicy => h !== undefined);
 
   const upgrades: Record<string, boolean> = {};
-  objList(a, "upgradeConfigs", path).forEach((u, i) => {
-    const up = `${at(path, "upgradeConfigs")}[${i}]`;
-    const type = (strField(u, "upgradeType", up) ?? "").toLowerCase();
-    if (!type) throw new XdsConfigError(at(up, "upgradeType"), "upgrade_type must not be empty");
+  (a.upgradeConfigs ?? []).forEach((u, i) => {
+    const up = `${path}.upgradeConfigs[${i}]`;
+    const type = (u.upgradeType ?? "").toLowerCase();
+    if (!type) throw new XdsConfigError(`${up}.upgradeType`, "upgrade_type must not be empty");
     if (type in upgrades) throw new XdsConfigError(up, `Duplicate upgrade ${type}`);
-    upgrades[type] = wrappedBool(u, "enabled", up) ?? true;
+    upgrades[type] = u.enabled ? u.enabled.value === true : true;
     if (type === "connect" && upgrades[type]) throw new XdsConfigError(up, "CONNECT tunnelling is not implemented");
   });
 
-  const msd = objField(a, "maxStreamDuration", path);
-  const msdPath = at(path, "maxStreamDuration");
+  const msd = a.maxStreamDuration;
+  const msdPath = `${path}.maxStreamDuration`;
 
   return {
     kind: "route",
     cluster,
     clusterHeader: clusterHeader?.toLowerCase(),
     weightedClusters,
-    clusterNotFoundResponseCode: NOT_FOUND_STATUS[NOT_FOUND_CODES.indexOf(enumField(a, "clusterNotFoundResponseCode", path, NOT_FOUND_CODES))],
-    timeoutMs: durField(a, "timeout", path) ?? DEFAULT_ROUTE_TIMEOUT_MS,
-    idleTimeoutMs: durField(a, "idleTimeout", path),
-    retryPolicy: rp ? compileRetryPolicy(rp, at(path, "retryPolicy")) : vhost.retryPolicy,
-    hedgePolicy: hp ? compileHedgePolicy(hp, at(path, "hedgePolicy")) : vhost.hedgePolicy,
-    prefixRewrite: strField(a, "prefixRewrite", path) || undefined,
-    regexRewrite: rr ? compileRegexRewrite(rr, at(path, "regexRewrite")) : undefined,
-    hostRewriteLiteral: strField(a, "hostRewriteLiteral", path) || undefined,
-    autoHostRewrite: wrappedBool(a, "autoHostRewrite", path) ?? false,
-    hostRewriteHeader: strField(a, "hostRewriteHeader", path)?.toLowerCase() || undefined,
-    hostRewritePathRegex: hrr ? compileRegexRewrite(hrr, at(path, "hostRewritePathRegex")) : undefined,
-    appendXForwardedHost: boolField(a, "appendXForwardedHost", path),
+    clusterNotFoundResponseCode: enumValue(NOT_FOUND_STATUS, a.clusterNotFoundResponseCode, "SERVICE_UNAVAILABLE", `${path}.clusterNotFoundResponseCode`),
+    timeoutMs: nonNegativeMs(a.timeout, `${path}.timeout`) ?? DEFAULT_ROUTE_TIMEOUT_MS,
+    idleTimeoutMs: nonNegativeMs(a.idleTimeout, `${path}.idleTimeout`),
+    retryPolicy: a.retryPolicy ? compileRetryPolicy(a.retryPolicy, `${path}.retryPolicy`) : vhost.retryPolicy,
+    hedgePolicy: a.hedgePolicy ? compileHedgePolicy(a.hedgePolicy, `${path}.hedgePolicy`) : vhost.hedgePolicy,
+    prefixRewrite: a.prefixRewrite || undefined,
+    regexRewrite: rr ? compileRegexRewrite(rr, `${path}.regexRewrite`) : undefined,
+    hostRewriteLiteral: a.hostRewriteLiteral || undefined,
+    autoHostRewrite: a.autoHostRewrite?.value === true,
+    hostRewriteHeader: a.hostRewriteHeader?.toLowerCase() || undefined,
+    hostRewritePathRegex: hrr ? compileRegexRewrite(hrr, `${path}.hostRewritePathRegex`) : undefined,
+    appendXForwardedHost: a.appendXForwardedHost === true,
     hashPolicy,
     requestMirrorPolicies: mirrors.length > 0 ? mirrors : vhost.requestMirrorPolicies,
-    maxStreamDurationMs: msd ? durField(msd, "maxStreamDuration", msdPath) : undefined,
+    maxStreamDurationMs: msd ? nonNegativeMs(msd.maxStreamDuration, `${msdPath}.maxStreamDuration`) : undefined,
     usingNewTimeouts: msd !== undefined,
-    grpcTimeoutHeaderMaxMs: msd ? durField(msd, "grpcTimeoutHeaderMax", msdPath) : undefined,
-    grpcTimeoutHeaderOffsetMs: msd ? durField(msd, "grpcTimeoutHeaderOffset", msdPath) : undefined,
-    maxGrpcTimeoutMs: durField(a, "maxGrpcTimeout", path),
-    grpcTimeoutOffsetMs: durField(a, "grpcTimeoutOffset", path),
+    grpcTimeoutHeaderMaxMs: msd ? nonNegativeMs(msd.grpcTimeoutHeaderMax, `${msdPath}.grpcTimeoutHeaderMax`) : undefined,
+    grpcTimeoutHeaderOffsetMs: msd ? nonNegativeMs(msd.grpcTimeoutHeaderOffset, `${msdPath}.grpcTimeoutHeaderOffset`) : undefined,
+    maxGrpcTimeoutMs: nonNegativeMs(a.maxGrpcTimeout, `${path}.maxGrpcTimeout`),
+    grpcTimeoutOffsetMs: nonNegativeMs(a.grpcTimeoutOffset, `${path}.grpcTimeoutOffset`),
     includeRequestAttemptCount: vhost.includeRequestAttemptCount,
     includeAttemptCountInResponse: vhost.includeAttemptCountInResponse,
     upgradeConfigs: upgrades,
-    priority: enumField(a, "priority", path, PRIORITIES),
+    priority: enumValue(PRIORITIES, a.priority, "DEFAULT", `${path}.priority`),
     metadataMatch: routeMetadata,
     perRequestBufferLimitBytes: routeBufferLimit ?? vhost.perRequestBufferLimitBytes,
-    cors: objField(a, "cors", path),
-    rateLimits: objList(a, "rateLimits", path),
+    // The CORS filter still compiles its policy from the untyped form.
+    cors: a.cors as ProtoObject | undefined,
+    rateLimits: a.rateLimits ?? EMPTY,
   };
 }
 
-function compileWeightedClusters(wc: P, path: string, routeMetadata: ProtoObject | undefined): WeightedClusters {
-  const raw = objList(wc, "clusters", path);
-  if (raw.length === 0) throw new XdsConfigError(at(path, "clusters"), "weighted_clusters needs at least one cluster");
+function compileWeightedClusters(wc: v3.WeightedCluster, path: string, routeMetadata: v3.Struct | undefined): WeightedClusters {
+  const raw = wc.clusters ?? [];
+  if (raw.length === 0) throw new XdsConfigError(`${path}.clusters`, "weighted_clusters needs at least one cluster");
   let total = 0;
   const clusters = raw.map((c, i): WeightedClusterEntry => {
-    const cp = `${at(path, "clusters")}[${i}]`;
-    const name = strField(c, "name", cp) || undefined;
-    const clusterHeader = strField(c, "clusterHeader", cp) || undefined;
+    const cp = `${path}.clusters[${i}]`;
+    const name = c.name || undefined;
+    const clusterHeader = c.clusterHeader || undefined;
     if (!name && !clusterHeader) throw new XdsConfigError(cp, "At least one of name or cluster_header need to be specified");
     if (name && clusterHeader) throw new XdsConfigError(cp, "Only one of name or cluster_header can be specified");
-    const weight = wrappedNum(c, "weight", cp) ?? 0;
-    if (!Number.isInteger(weight) || weight < 0) throw new XdsConfigError(at(cp, "weight"), "weight must be a non-negative integer");
+    const weight = c.weight?.value ?? 0;
     total += weight;
-    const requestHeaders = HeaderMutations.compile(listField(c, "requestHeadersToAdd", cp), listField(c, "requestHeadersToRemove", cp), at(cp, "requestHeadersToAdd"), at(cp, "requestHeadersToRemove"));
-    const responseHeaders = HeaderMutations.compile(listField(c, "responseHeadersToAdd", cp), listField(c, "responseHeadersToRemove", cp), at(cp, "responseHeadersToAdd"), at(cp, "responseHeadersToRemove"));
+    const requestHeaders = HeaderMutations.compile(c.requestHeadersToAdd, c.requestHeadersToRemove, `${cp}.requestHeadersToAdd`, `${cp}.requestHeadersToRemove`);
+    const responseHeaders = HeaderMutations.compile(c.responseHeadersToAdd, c.responseHeadersToRemove, `${cp}.responseHeadersToAdd`, `${cp}.responseHeadersToRemove`);
     return {
       name,
       clusterHeader: clusterHeader?.toLowerCase(),
       weight,
-      hostRewriteLiteral: strField(c, "hostRewriteLiteral", cp) || undefined,
+      hostRewriteLiteral: c.hostRewriteLiteral || undefined,
       requestHeaders,
       responseHeaders,
-      typedPerFilterConfig: typedPerFilterConfig(c, cp),
-      metadataMatch: mergeLbMetadata(routeMetadata, lbMetadata(c, cp)),
+      typedPerFilterConfig: typedPerFilterConfig(c.typedPerFilterConfig),
+      metadataMatch: mergeLbMetadata(routeMetadata, lbMetadata(c.metadataMatch)),
       requestHeaderChain: EMPTY,
       responseHeaderChain: EMPTY,
       filterConfigs: NO_CONFIGS,
@@ -313,53 +311,44 @@ function compileWeightedClusters(wc: P, path: string, routeMetadata: ProtoObject
   if (total > 0xffffffff) throw new XdsConfigError(path, `The sum of weights of all weighted clusters exceeds ${0xffffffff}`);
   if (total === 0) throw new XdsConfigError(path, "Sum of weights in the weighted_cluster must be greater than 0.");
   // Deprecated total_weight: older Envoy required the sum to equal it; honour that check when it is set.
-  const declared = wrappedNum(wc, "totalWeight", path);
-  if (declared !== undefined && declared > 0 && declared !== total) {
-    throw new XdsConfigError(at(path, "totalWeight"), `Sum of weights in the weighted_cluster should add up to ${declared} (they add up to ${total})`);
+  const declared = wc.totalWeight?.value ?? 0;
+  if (declared > 0 && declared !== total) {
+    throw new XdsConfigError(`${path}.totalWeight`, `Sum of weights in the weighted_cluster should add up to ${declared} (they add up to ${total})`);
   }
   // runtimeKeyPrefix: tsmesh has no runtime overrides, the configured weights are used.
-  const headerName = strField(wc, "headerName", path);
-  return {
-    clusters,
-    totalWeight: total,
-    headerName: headerName ? headerName.toLowerCase() : undefined,
-    useHashPolicy: wrappedBool(wc, "useHashPolicy", path) ?? false,
-  };
+  return { clusters, totalWeight: total, headerName: wc.headerName ? wc.headerName.toLowerCase() : undefined };
 }
 
-export function compileRedirect(r: P, path: string, matchedPrefix: string | undefined): RedirectActionConfig {
-  const scheme = strField(r, "schemeRedirect", path);
-  const https = boolField(r, "httpsRedirect", path);
+export function compileRedirect(r: v3.RedirectAction, path: string, matchedPrefix: string | undefined): RedirectActionConfig {
+  const scheme = r.schemeRedirect;
+  const https = r.httpsRedirect === true;
   if (scheme !== undefined && https) throw new XdsConfigError(path, "only one of httpsRedirect and schemeRedirect can be set");
-  const pathRedirect = strField(r, "pathRedirect", path);
-  const prefixRewrite = strField(r, "prefixRewrite", path);
-  const rr = objField(r, "regexRewrite", path);
+  const pathRedirect = r.pathRedirect;
+  const prefixRewrite = r.prefixRewrite;
+  const rr = r.regexRewrite;
   if ([pathRedirect !== undefined, prefixRewrite !== undefined, rr !== undefined].filter(Boolean).length > 1) {
     throw new XdsConfigError(path, "only one of pathRedirect, prefixRewrite and regexRewrite can be set");
   }
-  const port = numField(r, "portRedirect", path);
-  if (port !== undefined && (port < 0 || port > 65535 || !Number.isInteger(port))) throw new XdsConfigError(at(path, "portRedirect"), "invalid port");
-  const code = enumField(r, "responseCode", path, REDIRECT_CODES);
+  const port = r.portRedirect ?? 0;
+  if (port > 65535) throw new XdsConfigError(`${path}.portRedirect`, "invalid port");
   return {
     kind: "redirect",
     schemeRedirect: scheme || undefined,
     httpsRedirect: https,
-    hostRedirect: strField(r, "hostRedirect", path) || undefined,
+    hostRedirect: r.hostRedirect || undefined,
     portRedirect: port || undefined,
     pathRedirect: pathRedirect || undefined,
     prefixRewrite: prefixRewrite || undefined,
-    regexRewrite: rr ? compileRegexRewrite(rr, at(path, "regexRewrite")) : undefined,
-    responseCode: REDIRECT_STATUS[REDIRECT_CODES.indexOf(code)],
-    stripQuery: boolField(r, "stripQuery", path),
+    regexRewrite: rr ? compileRegexRewrite(rr, `${path}.regexRewrite`) : undefined,
+    responseCode: enumValue(REDIRECT_STATUS, r.responseCode, "MOVED_PERMANENTLY", `${path}.responseCode`),
+    stripQuery: r.stripQuery === true,
     matchedPrefix,
     sslRedirect: false,
   };
 }
 
-export function compileDirectResponse(d: P, path: string, maxBody: number): DirectResponseConfig {
-  const status = numField(d, "status", path) ?? 0;
-  if (!Number.isInteger(status) || status < 200 || status >= 600) throw new XdsConfigError(at(path, "status"), `status must be in [200, 600), got ${status}`);
-  const body = objField(d, "body", path);
-  return { kind: "direct", status, body: body ? dataSource(body, at(path, "body"), maxBody) : undefined };
+export function compileDirectResponse(d: v3.DirectResponseAction, path: string, maxBody: number): DirectResponseConfig {
+  const status = d.status ?? 0;
+  if (status < 200 || status >= 600) throw new XdsConfigError(`${path}.status`, `status must be in [200, 600), got ${status}`);
+  return { kind: "direct", status, body: d.body ? dataSource(d.body, `${path}.body`, maxBody) : undefined };
 }
-

@@ -5,7 +5,8 @@
 // resolved route: a direct response, a redirect, or the forward plan (path and host rewritten,
 // header mutations in Envoy's order, retry policy, hash for RING_HASH / MAGLEV, mirrors).
 import type * as http from "node:http";
-import type { ProtoObject } from "../../envoy/protos.js";
+import { isAnyOf, type ProtoObject } from "../../envoy/protos.js";
+import type { Any, RouteConfiguration } from "../../envoy/types.js";
 import { anyType } from "../extensions.js";
 import { combineHash, hashKey } from "../upstream/hash.js";
 import { XdsConfigError } from "../xds-error.js";
@@ -22,7 +23,6 @@ import { type CompiledRoute, type RequestView, RouteTable } from "./route-table.
 export { RouteTable };
 
 const PREVIOUS_HOSTS = "envoy.retry_host_predicates.previous_hosts";
-const FILTER_CONFIG = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
 
 /** A typed_per_filter_config entry compiled by its filter's extension. */
 export interface PerRouteFilterConfig {
@@ -35,21 +35,20 @@ export interface PerRouteFilterConfig {
   readonly disabled: boolean;
 }
 
-const compiledPerRoute = new WeakMap<ProtoObject, PerRouteFilterConfig | null>();
+const compiledPerRoute = new WeakMap<Any, PerRouteFilterConfig | null>();
 
 /** Compiles one typed_per_filter_config entry (cached per decoded object). */
-function compilePerRoute(any: ProtoObject, path: string): PerRouteFilterConfig | null {
+function compilePerRoute(any: Any, path: string): PerRouteFilterConfig | null {
   let c = compiledPerRoute.get(any);
   if (c !== undefined) return c;
   let type = anyType(any);
   let inner = any;
   let disabled = false;
   let optional = false;
-  if (type === FILTER_CONFIG) {
-    // envoy.config.route.v3.FilterConfig: { config, is_optional, disabled }
+  if (isAnyOf(any, "envoy.config.route.v3.FilterConfig")) {
     optional = any.isOptional === true;
     disabled = any.disabled === true;
-    inner = (any.config as ProtoObject | undefined) ?? {};
+    inner = any.config ?? {};
     type = anyType(inner);
     path = `${path}.config`;
     if (!type) {
@@ -62,17 +61,17 @@ function compilePerRoute(any: ProtoObject, path: string): PerRouteFilterConfig |
   if (compile === undefined) {
     if (!optional) throw new XdsConfigError(path, `Didn't find a registered implementation for route-specific filter config with type URL: '${type.slice(type.lastIndexOf("/") + 1)}'`);
     c = null; // an optional config the proxy lacks: as if absent
-  } else c = { config: compile(inner, path), disabled };
+  } else c = { config: compile(inner as ProtoObject, path), disabled }; // the filters' per-route compilers take the untyped form
   compiledPerRoute.set(any, c);
   return c;
 }
 
-function compileLevel(configs: Readonly<Record<string, ProtoObject>>, path: string): void {
+function compileLevel(configs: Readonly<Record<string, Any>>, path: string): void {
   for (const name in configs) compilePerRoute(configs[name], `${path}.typedPerFilterConfig[${JSON.stringify(name)}]`);
 }
 
 /** Compiles a RouteConfiguration and every per-route filter config in it (before it is ACKed). */
-export function compileRoutes(rc: ProtoObject): RouteTable {
+export function compileRoutes(rc: RouteConfiguration): RouteTable {
   const table = RouteTable.compile(rc);
   compileLevel(table.typedPerFilterConfig, "");
   table.virtualHosts.forEach((vh, i) => {

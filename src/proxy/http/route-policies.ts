@@ -1,8 +1,8 @@
 // A route's policies compiled from RDS: retry (retry_on, back-off, host predicates), hedging,
 // request mirroring and hash policies (for RING_HASH / MAGLEV), and fractional percents.
-import type { ProtoObject } from "../../envoy/protos.js";
+import { durationMs } from "../../envoy/protos.js";
+import type * as v3 from "../../envoy/types.js";
 import { XdsConfigError } from "../xds-error.js";
-import { at, boolField, durField, enumField, listField, numField, objField, objList, type P, strField, wrappedBool, wrappedNum } from "../xds/fields.js";
 import { HeaderMatcher } from "./matchers/matchers.js";
 import { compileRegexRewrite, type RegexRewrite } from "./matchers/regex.js";
 
@@ -22,7 +22,7 @@ export interface RetryPolicy {
   readonly retriableStatusCodes: readonly number[];
   /** Retry host predicate names (`envoy.retry_host_predicates.previous_hosts`). */
   readonly retryHostPredicates: readonly string[];
-  readonly retryPriority: { readonly name: string; readonly config: ProtoObject | undefined } | undefined;
+  readonly retryPriority: { readonly name: string; readonly config: v3.Any | undefined } | undefined;
   /** Default 1. */
   readonly hostSelectionRetryMaxAttempts: number;
   /** Back-off base (default 25 ms) and max (default 10 × base). */
@@ -66,12 +66,30 @@ export interface MirrorPolicy {
 
 // Policies
 
-const DENOMINATORS: readonly string[] = ["HUNDRED", "TEN_THOUSAND", "MILLION"];
-const DENOMINATOR_VALUES = [100, 10000, 1000000];
+const DENOMINATOR_VALUES: Readonly<Record<v3.FractionalPercent.DenominatorType, number>> = { HUNDRED: 100, TEN_THOUSAND: 10000, MILLION: 1000000 };
 
-export function fractionalPercent(o: P, path: string): FractionalPercent {
-  const d = enumField(o, "denominator", path, DENOMINATORS);
-  return { numerator: numField(o, "numerator", path) ?? 0, denominator: DENOMINATOR_VALUES[DENOMINATORS.indexOf(d)] };
+/** A decoded enum's value in `table`: a value the schema does not know arrives as its number and is refused. */
+export function enumValue<K extends string, V>(table: Readonly<Record<K, V>>, v: K | undefined, dflt: K, path: string): V {
+  const k = v ?? dflt;
+  if (!Object.hasOwn(table, k)) throw new XdsConfigError(path, `unknown value ${JSON.stringify(k)}`);
+  return table[k];
+}
+
+/** A google.protobuf.Duration in ms (undefined when absent); a negative one is refused, as Envoy does. */
+export function nonNegativeMs(d: v3.Duration | undefined, path: string): number | undefined {
+  if (d === undefined) return undefined;
+  const ms = durationMs(d) ?? 0;
+  if (ms < 0) throw new XdsConfigError(path, "duration must not be negative");
+  return ms;
+}
+
+export function fractionalPercent(o: v3.FractionalPercent, path: string): FractionalPercent {
+  return { numerator: o.numerator ?? 0, denominator: enumValue(DENOMINATOR_VALUES, o.denominator, "HUNDRED", `${path}.denominator`) };
+}
+
+/** A RuntimeFractionalPercent's default value (tsmesh has no runtime overrides); 0% without one. */
+export function runtimeDefault(o: v3.RuntimeFractionalPercent, path: string): FractionalPercent {
+  return o.defaultValue ? fractionalPercent(o.defaultValue, `${path}.defaultValue`) : { numerator: 0, denominator: 100 };
 }
 
 /** Runtime featureEnabled with the default value: does `random01` ∈ [0,1) fall inside the fraction? */
@@ -81,35 +99,26 @@ export function fractionFires(f: FractionalPercent, random01: number): boolean {
   return Math.floor(random01 * f.denominator) < f.numerator;
 }
 
-export function compileRetryPolicy(o: P, path: string): RetryPolicy {
-  const retryOn = (strField(o, "retryOn", path) ?? "")
+export function compileRetryPolicy(o: v3.RetryPolicy, path: string): RetryPolicy {
+  const retryOn = (o.retryOn ?? "")
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "");
-  const codes = listField(o, "retriableStatusCodes", path).map((c, i) => {
-    if (typeof c !== "number") throw new XdsConfigError(`${at(path, "retriableStatusCodes")}[${i}]`, "expected a status code");
-    return c;
+  const predicates = (o.retryHostPredicate ?? []).map((p, i) => {
+    if (!p.name) throw new XdsConfigError(`${path}.retryHostPredicate[${i}].name`, "name is required");
+    return p.name;
   });
-  const predicates = objList(o, "retryHostPredicate", path).map((p, i) => {
-    const name = strField(p, "name", `${at(path, "retryHostPredicate")}[${i}]`);
-    if (!name) throw new XdsConfigError(`${at(path, "retryHostPredicate")}[${i}].name`, "name is required");
-    return name;
-  });
-  const prio = objField(o, "retryPriority", path);
-  let retryPriority: RetryPolicy["retryPriority"];
-  if (prio) {
-    const name = strField(prio, "name", at(path, "retryPriority")) ?? "";
-    if (name) retryPriority = { name, config: objField(prio, "typedConfig", at(path, "retryPriority")) };
-  }
+  const prio = o.retryPriority;
+  const retryPriority: RetryPolicy["retryPriority"] = prio?.name ? { name: prio.name, config: prio.typedConfig } : undefined;
   let baseIntervalMs = 25;
   let maxIntervalMs = 250;
-  const backOff = objField(o, "retryBackOff", path);
+  const backOff = o.retryBackOff;
   if (backOff) {
-    const bp = at(path, "retryBackOff");
-    const base = durField(backOff, "baseInterval", bp);
-    if (base === undefined) throw new XdsConfigError(at(bp, "baseInterval"), "base_interval is required");
+    const bp = `${path}.retryBackOff`;
+    const base = nonNegativeMs(backOff.baseInterval, `${bp}.baseInterval`);
+    if (base === undefined) throw new XdsConfigError(`${bp}.baseInterval`, "base_interval is required");
     baseIntervalMs = Math.max(1, Math.floor(base));
-    const max = durField(backOff, "maxInterval", bp);
+    const max = nonNegativeMs(backOff.maxInterval, `${bp}.maxInterval`);
     if (max !== undefined) {
       maxIntervalMs = Math.max(1, Math.floor(max));
       if (maxIntervalMs < baseIntervalMs) throw new XdsConfigError(bp, "retry_policy.max_interval must greater than or equal to the base_interval");
@@ -117,84 +126,73 @@ export function compileRetryPolicy(o: P, path: string): RetryPolicy {
   }
   return {
     retryOn,
-    numRetries: wrappedNum(o, "numRetries", path) ?? 1,
-    perTryTimeoutMs: durField(o, "perTryTimeout", path) ?? 0,
-    perTryIdleTimeoutMs: durField(o, "perTryIdleTimeout", path) ?? 0,
-    retriableStatusCodes: codes,
+    // A wrapper decoded from `{ value: 0 }` is `{}`: present means its value, 0 when unset.
+    numRetries: o.numRetries ? (o.numRetries.value ?? 0) : 1,
+    perTryTimeoutMs: nonNegativeMs(o.perTryTimeout, `${path}.perTryTimeout`) ?? 0,
+    perTryIdleTimeoutMs: nonNegativeMs(o.perTryIdleTimeout, `${path}.perTryIdleTimeout`) ?? 0,
+    retriableStatusCodes: o.retriableStatusCodes ?? [],
     retryHostPredicates: predicates,
     retryPriority,
-    hostSelectionRetryMaxAttempts: numField(o, "hostSelectionRetryMaxAttempts", path) || 1,
+    hostSelectionRetryMaxAttempts: o.hostSelectionRetryMaxAttempts || 1,
     baseIntervalMs,
     maxIntervalMs,
-    retriableHeaders: objList(o, "retriableHeaders", path).map((h, i) => HeaderMatcher.compile(h, `${at(path, "retriableHeaders")}[${i}]`)),
-    retriableRequestHeaders: objList(o, "retriableRequestHeaders", path).map((h, i) =>
-      HeaderMatcher.compile(h, `${at(path, "retriableRequestHeaders")}[${i}]`),
-    ),
+    retriableHeaders: (o.retriableHeaders ?? []).map((h, i) => HeaderMatcher.compile(h, `${path}.retriableHeaders[${i}]`)),
+    retriableRequestHeaders: (o.retriableRequestHeaders ?? []).map((h, i) => HeaderMatcher.compile(h, `${path}.retriableRequestHeaders[${i}]`)),
   };
 }
 
-export function compileHedgePolicy(o: P, path: string): HedgePolicy {
-  const chance = objField(o, "additionalRequestChance", path);
+export function compileHedgePolicy(o: v3.HedgePolicy, path: string): HedgePolicy {
+  const chance = o.additionalRequestChance;
   return {
-    initialRequests: wrappedNum(o, "initialRequests", path) ?? 1,
-    additionalRequestChance: chance ? fractionalPercent(chance, at(path, "additionalRequestChance")) : undefined,
-    hedgeOnPerTryTimeout: boolField(o, "hedgeOnPerTryTimeout", path),
+    initialRequests: o.initialRequests ? (o.initialRequests.value ?? 0) : 1,
+    additionalRequestChance: chance ? fractionalPercent(chance, `${path}.additionalRequestChance`) : undefined,
+    hedgeOnPerTryTimeout: o.hedgeOnPerTryTimeout === true,
   };
 }
 
-export function compileMirrorPolicy(o: P, path: string): MirrorPolicy {
-  const cluster = strField(o, "cluster", path) || undefined;
-  const clusterHeader = strField(o, "clusterHeader", path) || undefined;
+const ALWAYS: FractionalPercent = { numerator: 100, denominator: 100 };
+
+export function compileMirrorPolicy(o: v3.RequestMirrorPolicy, path: string): MirrorPolicy {
+  const cluster = o.cluster || undefined;
+  const clusterHeader = o.clusterHeader || undefined;
   if (cluster && clusterHeader) {
     throw new XdsConfigError(path, `Only one of cluster '${cluster}' or cluster_header '${clusterHeader}' in request mirror policy can be specified`);
   }
   if (!cluster && !clusterHeader) throw new XdsConfigError(path, "Exactly one of cluster or cluster_header in request mirror policy need to be specified");
-  const rf = objField(o, "runtimeFraction", path);
-  let fraction: FractionalPercent = { numerator: 100, denominator: 100 };
-  if (rf) {
-    const dv = objField(rf, "defaultValue", at(path, "runtimeFraction"));
-    fraction = dv ? fractionalPercent(dv, at(at(path, "runtimeFraction"), "defaultValue")) : { numerator: 0, denominator: 100 };
-  }
   return {
     cluster,
     clusterHeader: clusterHeader?.toLowerCase(),
-    fraction,
-    traceSampled: wrappedBool(o, "traceSampled", path),
-    disableShadowHostSuffixAppend: boolField(o, "disableShadowHostSuffixAppend", path),
+    fraction: o.runtimeFraction ? runtimeDefault(o.runtimeFraction, `${path}.runtimeFraction`) : ALWAYS,
+    traceSampled: o.traceSampled ? o.traceSampled.value === true : undefined,
+    disableShadowHostSuffixAppend: o.disableShadowHostSuffixAppend === true,
   };
 }
 
-export function compileHashPolicy(o: P, path: string): HashPolicy | undefined {
-  const terminal = boolField(o, "terminal", path);
-  const header = objField(o, "header", path);
+export function compileHashPolicy(o: v3.HashPolicy, path: string): HashPolicy | undefined {
+  const terminal = o.terminal === true;
+  const header = o.header;
   if (header) {
-    const hp = at(path, "header");
-    const headerName = strField(header, "headerName", hp) ?? "";
-    if (!headerName) throw new XdsConfigError(at(hp, "headerName"), "header_name must not be empty");
-    const rr = objField(header, "regexRewrite", hp);
-    return { kind: "header", headerName: headerName.toLowerCase(), regexRewrite: rr ? compileRegexRewrite(rr, at(hp, "regexRewrite")) : undefined, terminal };
+    const hp = `${path}.header`;
+    const headerName = header.headerName ?? "";
+    if (!headerName) throw new XdsConfigError(`${hp}.headerName`, "header_name must not be empty");
+    const rr = header.regexRewrite;
+    return { kind: "header", headerName: headerName.toLowerCase(), regexRewrite: rr ? compileRegexRewrite(rr, `${hp}.regexRewrite`) : undefined, terminal };
   }
-  const cookie = objField(o, "cookie", path);
+  const cookie = o.cookie;
   if (cookie) {
-    const cp = at(path, "cookie");
-    const name = strField(cookie, "name", cp) ?? "";
-    if (!name) throw new XdsConfigError(at(cp, "name"), "cookie name must not be empty");
-    const attributes = objList(cookie, "attributes", cp).map((a, i) => ({
-      name: strField(a, "name", `${at(cp, "attributes")}[${i}]`) ?? "",
-      value: strField(a, "value", `${at(cp, "attributes")}[${i}]`) ?? "",
-    }));
-    return { kind: "cookie", name, ttlMs: durField(cookie, "ttl", cp), path: strField(cookie, "path", cp) || undefined, attributes, terminal };
+    const cp = `${path}.cookie`;
+    const name = cookie.name ?? "";
+    if (!name) throw new XdsConfigError(`${cp}.name`, "cookie name must not be empty");
+    const attributes = (cookie.attributes ?? []).map((a) => ({ name: a.name ?? "", value: a.value ?? "" }));
+    return { kind: "cookie", name, ttlMs: nonNegativeMs(cookie.ttl, `${cp}.ttl`), path: cookie.path || undefined, attributes, terminal };
   }
-  const cp = objField(o, "connectionProperties", path);
-  if (cp) return boolField(cp, "sourceIp", at(path, "connectionProperties")) ? { kind: "sourceIp", terminal } : undefined;
-  const qp = objField(o, "queryParameter", path);
+  if (o.connectionProperties) return o.connectionProperties.sourceIp === true ? { kind: "sourceIp", terminal } : undefined;
+  const qp = o.queryParameter;
   if (qp) {
-    const name = strField(qp, "name", at(path, "queryParameter")) ?? "";
-    if (!name) throw new XdsConfigError(at(at(path, "queryParameter"), "name"), "query parameter name must not be empty");
+    const name = qp.name ?? "";
+    if (!name) throw new XdsConfigError(`${path}.queryParameter.name`, "query parameter name must not be empty");
     return { kind: "queryParameter", name, terminal };
   }
-  const fs = objField(o, "filterState", path);
-  if (fs) return { kind: "filterState", key: strField(fs, "key", at(path, "filterState")) ?? "", terminal };
+  if (o.filterState) return { kind: "filterState", key: o.filterState.key ?? "", terminal };
   throw new XdsConfigError(path, "hash policy needs one of header, cookie, connectionProperties, queryParameter or filterState");
 }
-

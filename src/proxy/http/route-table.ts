@@ -1,5 +1,5 @@
-// The HTTP route table: an Envoy v3 RouteConfiguration (decoded typed-object form, see
-// src/envoy/protos.ts) compiled once into virtual hosts and routes, and the matching of a request
+// The HTTP route table: an Envoy v3 RouteConfiguration (the typed message of src/envoy/types.ts,
+// as the decoders give it) compiled once into virtual hosts and routes, and the matching of a request
 // to a route. Semantics follow envoy/source/common/router/config_impl.cc:
 //
 // - Virtual host: the authority is lowercased (ASCII) and, with `ignorePortInHostMatching`, its
@@ -18,13 +18,36 @@
 //   actions route-config.ts, policies route-policies.ts, and what the router does per request with
 //   a matched route route-actions.ts.
 import type { ProtoObject } from "../../envoy/protos.js";
+import type * as v3 from "../../envoy/types.js";
 import { XdsConfigError } from "../xds-error.js";
-import { at, boolField, EMPTY, enumField, isObj, listField, NO_CONFIGS, objField, objList, type P, strField, strList, wrappedBool, wrappedNum } from "../xds/fields.js";
 import { HeaderMutations } from "./headers.js";
 import { asciiLower, HeaderMatcher, QueryParameterMatcher, startsWithIgnoreCase } from "./matchers/matchers.js";
 import { compileRegexMatcher, type RegexMatcher } from "./matchers/regex.js";
-import { chain, compileDirectResponse, compileRedirect, compileRouteAction, finishWeightedClusters, mergeConfigs, type RedirectActionConfig, type RouteAction, typedPerFilterConfig } from "./route-config.js";
-import { compileHedgePolicy, compileMirrorPolicy, compileRetryPolicy, type FractionalPercent, fractionalPercent, fractionFires, type HedgePolicy, type MirrorPolicy, type RetryPolicy } from "./route-policies.js";
+import {
+  chain,
+  compileDirectResponse,
+  compileRedirect,
+  compileRouteAction,
+  EMPTY,
+  finishWeightedClusters,
+  mergeConfigs,
+  NO_CONFIGS,
+  type RedirectActionConfig,
+  type RouteAction,
+  typedPerFilterConfig,
+} from "./route-config.js";
+import {
+  compileHedgePolicy,
+  compileMirrorPolicy,
+  compileRetryPolicy,
+  enumValue,
+  type FractionalPercent,
+  fractionFires,
+  type HedgePolicy,
+  type MirrorPolicy,
+  type RetryPolicy,
+  runtimeDefault,
+} from "./route-policies.js";
 
 export interface RequestView {
   /** The Host / :authority value as received (with port, if any). */
@@ -71,7 +94,8 @@ const PATH_SEPARATED = 3;
 const PATH_CONNECT = 4;
 const PATH_KINDS: readonly PathMatchKind[] = ["prefix", "path", "safeRegex", "pathSeparatedPrefix", "connect"];
 
-const REQUIRE_TLS: readonly ("NONE" | "EXTERNAL_ONLY" | "ALL")[] = ["NONE", "EXTERNAL_ONLY", "ALL"];
+type RequireTls = v3.VirtualHost.TlsRequirementType;
+const REQUIRE_TLS: Readonly<Record<RequireTls, RequireTls>> = { NONE: "NONE", EXTERNAL_ONLY: "EXTERNAL_ONLY", ALL: "ALL" };
 
 function isGrpcContentType(ct: string | undefined): boolean {
   if (ct === undefined || !ct.startsWith("application/grpc")) return false;
@@ -87,7 +111,7 @@ export class CompiledRoute {
   readonly requestHeaderChain: readonly HeaderMutations[];
   readonly responseHeaderChain: readonly HeaderMutations[];
   /** Per-filter configs, most specific wins: route > virtual host > route configuration. */
-  readonly filterConfigs: Readonly<Record<string, ProtoObject>>;
+  readonly filterConfigs: Readonly<Record<string, v3.Any>>;
 
   /** @internal use RouteTable.compile */
   constructor(
@@ -105,9 +129,9 @@ export class CompiledRoute {
     private readonly runtimeFraction: FractionalPercent | undefined,
     readonly requestHeaders: HeaderMutations | undefined,
     readonly responseHeaders: HeaderMutations | undefined,
-    readonly typedPerFilterConfig: Readonly<Record<string, ProtoObject>>,
+    readonly typedPerFilterConfig: Readonly<Record<string, v3.Any>>,
     readonly decorator: { readonly operation: string; readonly propagate: boolean } | undefined,
-    readonly metadata: ProtoObject | undefined,
+    readonly metadata: v3.Metadata | undefined,
     readonly statPrefix: string | undefined,
     table: TableLevel,
   ) {
@@ -179,18 +203,19 @@ export class CompiledVirtualHost {
     readonly domains: readonly string[],
     readonly requestHeaders: HeaderMutations | undefined,
     readonly responseHeaders: HeaderMutations | undefined,
-    readonly typedPerFilterConfig: Readonly<Record<string, ProtoObject>>,
+    readonly typedPerFilterConfig: Readonly<Record<string, v3.Any>>,
     readonly retryPolicy: RetryPolicy | undefined,
     readonly hedgePolicy: HedgePolicy | undefined,
     readonly requestMirrorPolicies: readonly MirrorPolicy[],
+    /** Deprecated VirtualHost.cors (untyped: the CORS filter compiles it). */
     readonly cors: ProtoObject | undefined,
-    readonly requireTls: "NONE" | "EXTERNAL_ONLY" | "ALL",
+    readonly requireTls: RequireTls,
     readonly includeRequestAttemptCount: boolean,
     readonly includeAttemptCountInResponse: boolean,
     readonly includeIsTimeoutRetryHeader: boolean,
     readonly perRequestBufferLimitBytes: number | undefined,
-    readonly rateLimits: readonly ProtoObject[],
-    readonly metadata: ProtoObject | undefined,
+    readonly rateLimits: readonly v3.RateLimit[],
+    readonly metadata: v3.Metadata | undefined,
   ) {}
 }
 
@@ -199,7 +224,7 @@ interface TableLevel {
   readonly mostSpecificHeaderMutationsWins: boolean;
   readonly requestHeaders: HeaderMutations | undefined;
   readonly responseHeaders: HeaderMutations | undefined;
-  readonly typedPerFilterConfig: Readonly<Record<string, ProtoObject>>;
+  readonly typedPerFilterConfig: Readonly<Record<string, v3.Any>>;
   readonly requestMirrorPolicies: readonly MirrorPolicy[];
   readonly maxDirectResponseBodySizeBytes: number;
 }
@@ -238,17 +263,17 @@ export class RouteTable implements TableLevel {
     readonly responseHeaders: HeaderMutations | undefined,
     /** Headers the HCM strips from requests that are not internal (lowercase). */
     readonly internalOnlyHeaders: readonly string[],
-    readonly typedPerFilterConfig: Readonly<Record<string, ProtoObject>>,
+    readonly typedPerFilterConfig: Readonly<Record<string, v3.Any>>,
     readonly requestMirrorPolicies: readonly MirrorPolicy[],
     readonly maxDirectResponseBodySizeBytes: number,
     readonly validateClusters: boolean | undefined,
-    readonly metadata: ProtoObject | undefined,
-    rc: P,
+    readonly metadata: v3.Metadata | undefined,
+    virtualHosts: readonly v3.VirtualHost[],
   ) {
     const vhosts: CompiledVirtualHost[] = [];
     const suffixes = new Map<number, Map<string, CompiledVirtualHost>>();
     const prefixes = new Map<number, Map<string, CompiledVirtualHost>>();
-    objList(rc, "virtualHosts", "").forEach((vh, i) => {
+    virtualHosts.forEach((vh, i) => {
       const path = `virtualHosts[${i}]`;
       const v = compileVirtualHost(vh, i, path, this);
       vhosts.push(v);
@@ -281,25 +306,24 @@ export class RouteTable implements TableLevel {
   }
 
   /** Compiles a decoded RouteConfiguration; throws XdsConfigError with the field path of the problem. */
-  static compile(rc: ProtoObject): RouteTable {
-    if (!isObj(rc)) throw new XdsConfigError("", "expected a RouteConfiguration");
-    if (rc.vhds !== undefined && rc.vhds !== null) throw new XdsConfigError("vhds", "VHDS is not supported");
-    const name = strField(rc, "name", "") ?? "";
-    const md = objField(rc, "metadata", "");
+  static compile(rc: v3.RouteConfiguration): RouteTable {
+    if (rc.vhds !== undefined) throw new XdsConfigError("vhds", "VHDS is not supported");
+    const maxBody = rc.maxDirectResponseBodySizeBytes;
     return new RouteTable(
-      name,
-      boolField(rc, "ignorePortInHostMatching", ""),
-      boolField(rc, "ignorePathParametersInPathMatching", ""),
-      boolField(rc, "mostSpecificHeaderMutationsWins", ""),
-      HeaderMutations.compile(listField(rc, "requestHeadersToAdd", ""), listField(rc, "requestHeadersToRemove", ""), "requestHeadersToAdd", "requestHeadersToRemove"),
-      HeaderMutations.compile(listField(rc, "responseHeadersToAdd", ""), listField(rc, "responseHeadersToRemove", ""), "responseHeadersToAdd", "responseHeadersToRemove"),
-      strList(rc, "internalOnlyHeaders", "").map((h) => h.toLowerCase()),
-      typedPerFilterConfig(rc, ""),
-      objList(rc, "requestMirrorPolicies", "").map((m, i) => compileMirrorPolicy(m, `requestMirrorPolicies[${i}]`)),
-      wrappedNum(rc, "maxDirectResponseBodySizeBytes", "") ?? 4096,
-      wrappedBool(rc, "validateClusters", ""),
-      md,
-      rc,
+      rc.name ?? "",
+      rc.ignorePortInHostMatching === true,
+      rc.ignorePathParametersInPathMatching === true,
+      rc.mostSpecificHeaderMutationsWins === true,
+      HeaderMutations.compile(rc.requestHeadersToAdd, rc.requestHeadersToRemove, "requestHeadersToAdd", "requestHeadersToRemove"),
+      HeaderMutations.compile(rc.responseHeadersToAdd, rc.responseHeadersToRemove, "responseHeadersToAdd", "responseHeadersToRemove"),
+      (rc.internalOnlyHeaders ?? []).map((h) => h.toLowerCase()),
+      typedPerFilterConfig(rc.typedPerFilterConfig),
+      (rc.requestMirrorPolicies ?? []).map((m, i) => compileMirrorPolicy(m, `requestMirrorPolicies[${i}]`)),
+      // A wrapper decoded from `{ value: 0 }` is `{}`: present means its value, 0 when unset.
+      maxBody ? (maxBody.value ?? 0) : 4096,
+      rc.validateClusters ? rc.validateClusters.value === true : undefined,
+      rc.metadata,
+      rc.virtualHosts ?? [],
     );
   }
 
@@ -378,35 +402,33 @@ function addWildcard(levels: Map<number, Map<string, CompiledVirtualHost>>, key:
   return false;
 }
 
-function compileVirtualHost(vh: P, index: number, path: string, table: TableLevel): CompiledVirtualHost {
-  const name = strField(vh, "name", path) ?? "";
-  if (!name) throw new XdsConfigError(at(path, "name"), "virtual host name must not be empty");
-  const domains = strList(vh, "domains", path);
-  if (domains.length === 0) throw new XdsConfigError(at(path, "domains"), "a virtual host needs at least one domain");
-  if (vh.matcher !== undefined && vh.matcher !== null) throw new XdsConfigError(at(path, "matcher"), "the generic matcher API is not supported; use routes");
-  const rp = objField(vh, "retryPolicy", path);
-  const hp = objField(vh, "hedgePolicy", path);
-  const mirrors = objList(vh, "requestMirrorPolicies", path).map((m, i) => compileMirrorPolicy(m, `${at(path, "requestMirrorPolicies")}[${i}]`));
+function compileVirtualHost(vh: v3.VirtualHost, index: number, path: string, table: TableLevel): CompiledVirtualHost {
+  const name = vh.name ?? "";
+  if (!name) throw new XdsConfigError(`${path}.name`, "virtual host name must not be empty");
+  const domains = vh.domains ?? [];
+  if (domains.length === 0) throw new XdsConfigError(`${path}.domains`, "a virtual host needs at least one domain");
+  if (vh.matcher !== undefined) throw new XdsConfigError(`${path}.matcher`, "the generic matcher API is not supported; use routes");
+  const mirrors = (vh.requestMirrorPolicies ?? []).map((m, i) => compileMirrorPolicy(m, `${path}.requestMirrorPolicies[${i}]`));
   const v = new CompiledVirtualHost(
     index,
     name,
     domains,
-    HeaderMutations.compile(listField(vh, "requestHeadersToAdd", path), listField(vh, "requestHeadersToRemove", path), at(path, "requestHeadersToAdd"), at(path, "requestHeadersToRemove")),
-    HeaderMutations.compile(listField(vh, "responseHeadersToAdd", path), listField(vh, "responseHeadersToRemove", path), at(path, "responseHeadersToAdd"), at(path, "responseHeadersToRemove")),
-    typedPerFilterConfig(vh, path),
-    rp ? compileRetryPolicy(rp, at(path, "retryPolicy")) : undefined,
-    hp ? compileHedgePolicy(hp, at(path, "hedgePolicy")) : undefined,
+    HeaderMutations.compile(vh.requestHeadersToAdd, vh.requestHeadersToRemove, `${path}.requestHeadersToAdd`, `${path}.requestHeadersToRemove`),
+    HeaderMutations.compile(vh.responseHeadersToAdd, vh.responseHeadersToRemove, `${path}.responseHeadersToAdd`, `${path}.responseHeadersToRemove`),
+    typedPerFilterConfig(vh.typedPerFilterConfig),
+    vh.retryPolicy ? compileRetryPolicy(vh.retryPolicy, `${path}.retryPolicy`) : undefined,
+    vh.hedgePolicy ? compileHedgePolicy(vh.hedgePolicy, `${path}.hedgePolicy`) : undefined,
     mirrors.length > 0 ? mirrors : table.requestMirrorPolicies,
-    objField(vh, "cors", path),
-    enumField(vh, "requireTls", path, REQUIRE_TLS),
-    boolField(vh, "includeRequestAttemptCount", path),
-    boolField(vh, "includeAttemptCountInResponse", path),
-    boolField(vh, "includeIsTimeoutRetryHeader", path),
-    wrappedNum(vh, "perRequestBufferLimitBytes", path),
-    objList(vh, "rateLimits", path),
-    objField(vh, "metadata", path),
+    vh.cors as ProtoObject | undefined,
+    enumValue(REQUIRE_TLS, vh.requireTls, "NONE", `${path}.requireTls`),
+    vh.includeRequestAttemptCount === true,
+    vh.includeAttemptCountInResponse === true,
+    vh.includeIsTimeoutRetryHeader === true,
+    vh.perRequestBufferLimitBytes ? (vh.perRequestBufferLimitBytes.value ?? 0) : undefined,
+    vh.rateLimits ?? EMPTY,
+    vh.metadata,
   );
-  v.routes = objList(vh, "routes", path).map((r, i) => compileRoute(r, i, `${at(path, "routes")}[${i}]`, v, table));
+  v.routes = (vh.routes ?? []).map((r, i) => compileRoute(r, i, `${path}.routes[${i}]`, v, table));
   v.needsRandom = v.routes.some((r) => r.match.runtimeFraction !== undefined);
   if (v.requireTls !== "NONE") {
     const redirect: RedirectActionConfig = {
@@ -428,77 +450,64 @@ function compileVirtualHost(vh: P, index: number, path: string, table: TableLeve
   return v;
 }
 
-function compileRoute(r: P, index: number, path: string, vhost: CompiledVirtualHost, table: TableLevel): CompiledRoute {
-  const mpath = at(path, "match");
-  const m = objField(r, "match", path);
+function compileRoute(r: v3.Route, index: number, path: string, vhost: CompiledVirtualHost, table: TableLevel): CompiledRoute {
+  const mpath = `${path}.match`;
+  const m = r.match;
   if (!m) throw new XdsConfigError(mpath, "match is required");
-  const caseSensitive = wrappedBool(m, "caseSensitive", mpath) ?? true;
+  const caseSensitive = m.caseSensitive ? m.caseSensitive.value === true : true;
   let pathKind: number;
   let pathValue = "";
   let regex: RegexMatcher | undefined;
-  const prefix = strField(m, "prefix", mpath);
-  const exact = strField(m, "path", mpath);
-  const sep = strField(m, "pathSeparatedPrefix", mpath);
-  const safeRegex = objField(m, "safeRegex", mpath);
-  if (prefix !== undefined) {
+  const sep = m.pathSeparatedPrefix;
+  if (m.prefix !== undefined) {
     pathKind = PATH_PREFIX;
-    pathValue = prefix;
-  } else if (exact !== undefined) {
+    pathValue = m.prefix;
+  } else if (m.path !== undefined) {
     pathKind = PATH_EXACT;
-    pathValue = exact;
-  } else if (safeRegex) {
+    pathValue = m.path;
+  } else if (m.safeRegex) {
     pathKind = PATH_REGEX;
-    regex = compileRegexMatcher(safeRegex, at(mpath, "safeRegex"));
+    regex = compileRegexMatcher(m.safeRegex, `${mpath}.safeRegex`);
   } else if (sep !== undefined) {
-    if (!/^[^?#]+[^?#/]$/.test(sep)) throw new XdsConfigError(at(mpath, "pathSeparatedPrefix"), `invalid path_separated_prefix ${JSON.stringify(sep)}`);
+    if (!/^[^?#]+[^?#/]$/.test(sep)) throw new XdsConfigError(`${mpath}.pathSeparatedPrefix`, `invalid path_separated_prefix ${JSON.stringify(sep)}`);
     pathKind = PATH_SEPARATED;
     pathValue = sep;
-  } else if (m.connectMatcher !== undefined && m.connectMatcher !== null) {
+  } else if (m.connectMatcher !== undefined) {
     pathKind = PATH_CONNECT;
-  } else if (m.pathMatchPolicy !== undefined && m.pathMatchPolicy !== null) {
-    throw new XdsConfigError(at(mpath, "pathMatchPolicy"), "path match policies (URI templates) are not supported");
+  } else if (m.pathMatchPolicy !== undefined) {
+    throw new XdsConfigError(`${mpath}.pathMatchPolicy`, "path match policies (URI templates) are not supported");
   } else {
     throw new XdsConfigError(mpath, "route match needs one of prefix, path, safeRegex, pathSeparatedPrefix or connectMatcher");
   }
   if (!caseSensitive && pathKind !== PATH_REGEX) pathValue = asciiLower(pathValue);
-  for (const unsupported of ["dynamicMetadata", "filterState"] as const) {
-    if (listField(m, unsupported, mpath).length > 0) throw new XdsConfigError(at(mpath, unsupported), `${unsupported} matchers are not supported`);
-  }
-  if (m.tlsContext !== undefined && m.tlsContext !== null) throw new XdsConfigError(at(mpath, "tlsContext"), "TLS context matchers are not supported");
-  const headers = objList(m, "headers", mpath).map((h, i) => HeaderMatcher.compile(h, `${at(mpath, "headers")}[${i}]`));
-  const queryParameters = objList(m, "queryParameters", mpath).map((q, i) => QueryParameterMatcher.compile(q, `${at(mpath, "queryParameters")}[${i}]`));
-  const rf = objField(m, "runtimeFraction", mpath);
-  let runtimeFraction: FractionalPercent | undefined;
-  if (rf) {
-    const dv = objField(rf, "defaultValue", at(mpath, "runtimeFraction"));
-    runtimeFraction = dv ? fractionalPercent(dv, at(at(mpath, "runtimeFraction"), "defaultValue")) : { numerator: 0, denominator: 100 };
-  }
-  const grpc = isObj(m.grpc);
+  if (m.dynamicMetadata && m.dynamicMetadata.length > 0) throw new XdsConfigError(`${mpath}.dynamicMetadata`, "dynamicMetadata matchers are not supported");
+  if (m.tlsContext !== undefined) throw new XdsConfigError(`${mpath}.tlsContext`, "TLS context matchers are not supported");
+  const headers = (m.headers ?? []).map((h, i) => HeaderMatcher.compile(h, `${mpath}.headers[${i}]`));
+  const queryParameters = (m.queryParameters ?? []).map((q, i) => QueryParameterMatcher.compile(q, `${mpath}.queryParameters[${i}]`));
+  const runtimeFraction = m.runtimeFraction ? runtimeDefault(m.runtimeFraction, `${mpath}.runtimeFraction`) : undefined;
+  const grpc = m.grpc !== undefined;
 
-  const routeHeaders = HeaderMutations.compile(listField(r, "requestHeadersToAdd", path), listField(r, "requestHeadersToRemove", path), at(path, "requestHeadersToAdd"), at(path, "requestHeadersToRemove"));
-  const responseHeaders = HeaderMutations.compile(listField(r, "responseHeadersToAdd", path), listField(r, "responseHeadersToRemove", path), at(path, "responseHeadersToAdd"), at(path, "responseHeadersToRemove"));
-  const perFilter = typedPerFilterConfig(r, path);
+  const routeHeaders = HeaderMutations.compile(r.requestHeadersToAdd, r.requestHeadersToRemove, `${path}.requestHeadersToAdd`, `${path}.requestHeadersToRemove`);
+  const responseHeaders = HeaderMutations.compile(r.responseHeadersToAdd, r.responseHeadersToRemove, `${path}.responseHeadersToAdd`, `${path}.responseHeadersToRemove`);
+  const perFilter = typedPerFilterConfig(r.typedPerFilterConfig);
   const matchedPrefix = pathKind === PATH_REGEX || pathKind === PATH_CONNECT ? undefined : pathValue;
 
-  const routeAction = objField(r, "route", path);
-  const redirect = objField(r, "redirect", path);
-  const direct = objField(r, "directResponse", path);
   let action: RouteAction;
-  if (routeAction) action = compileRouteAction(routeAction, at(path, "route"), vhost, wrappedNum(r, "perRequestBufferLimitBytes", path));
-  else if (redirect) action = compileRedirect(redirect, at(path, "redirect"), matchedPrefix);
-  else if (direct) action = compileDirectResponse(direct, at(path, "directResponse"), table.maxDirectResponseBodySizeBytes);
+  if (r.route) {
+    const limit = r.perRequestBufferLimitBytes ? (r.perRequestBufferLimitBytes.value ?? 0) : undefined;
+    action = compileRouteAction(r.route, `${path}.route`, vhost, limit);
+  } else if (r.redirect) action = compileRedirect(r.redirect, `${path}.redirect`, matchedPrefix);
+  else if (r.directResponse) action = compileDirectResponse(r.directResponse, `${path}.directResponse`, table.maxDirectResponseBodySizeBytes);
   else if (r.filterAction !== undefined || r.nonForwardingAction !== undefined) {
     throw new XdsConfigError(path, "filterAction and nonForwardingAction routes are not supported");
   } else throw new XdsConfigError(path, "route has no action: one of route, redirect or directResponse is required");
 
-  const dec = objField(r, "decorator", path);
-  const decorator = dec
-    ? { operation: strField(dec, "operation", at(path, "decorator")) ?? "", propagate: wrappedBool(dec, "propagate", at(path, "decorator")) ?? true }
-    : undefined;
+  const dec = r.decorator;
+  const decorator = dec ? { operation: dec.operation ?? "", propagate: dec.propagate ? dec.propagate.value === true : true } : undefined;
   const route = new CompiledRoute(
     vhost,
     index,
-    strField(r, "name", path) ?? "",
+    r.name ?? "",
     action,
     pathKind,
     pathValue,
@@ -512,8 +521,8 @@ function compileRoute(r: P, index: number, path: string, vhost: CompiledVirtualH
     responseHeaders,
     perFilter,
     decorator,
-    objField(r, "metadata", path),
-    strField(r, "statPrefix", path) || undefined,
+    r.metadata,
+    r.statPrefix || undefined,
     table,
   );
   if (action.kind === "route" && action.weightedClusters) finishWeightedClusters(action.weightedClusters, route);

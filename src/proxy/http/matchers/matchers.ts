@@ -4,8 +4,8 @@
 // and `:scheme` come from the request view. Query parameters are matched on the first value of a
 // key, undecoded.
 
+import type * as v3 from "../../../envoy/types.js";
 import { XdsConfigError } from "../../xds-error.js";
-import { at, boolField, numField, objField, type P, strField } from "../../xds/fields.js";
 import type { HeaderSource } from "../route-table.js";
 import { compileRegexMatcher, type RegexMatcher } from "./regex.js";
 
@@ -46,22 +46,21 @@ export class StringMatcher {
     private readonly regex: RegexMatcher | undefined,
   ) {}
 
-  static compile(o: P, path: string): StringMatcher {
-    const ignoreCase = boolField(o, "ignoreCase", path);
-    const pick = (k: string, kind: number, minLen: number): StringMatcher | undefined => {
-      const v = strField(o, k, path);
+  static compile(o: v3.StringMatcher, path: string): StringMatcher {
+    const ignoreCase = o.ignoreCase === true;
+    const pick = (k: "exact" | "prefix" | "suffix" | "contains", kind: number, minLen: number): StringMatcher | undefined => {
+      const v = o[k];
       if (v === undefined) return undefined;
-      if (v.length < minLen) throw new XdsConfigError(at(path, k), `${k} must not be empty`);
+      if (v.length < minLen) throw new XdsConfigError(`${path}.${k}`, `${k} must not be empty`);
       return new StringMatcher(kind, ignoreCase ? asciiLower(v) : v, ignoreCase, undefined);
     };
     const m = pick("exact", SM_EXACT, 0) ?? pick("prefix", SM_PREFIX, 1) ?? pick("suffix", SM_SUFFIX, 1) ?? pick("contains", SM_CONTAINS, 1);
     if (m) return m;
-    const re = objField(o, "safeRegex", path);
-    if (re) {
+    if (o.safeRegex) {
       if (ignoreCase) throw new XdsConfigError(path, "ignore_case has no effect for safe_regex.");
-      return new StringMatcher(SM_REGEX, "", false, compileRegexMatcher(re, at(path, "safeRegex")));
+      return new StringMatcher(SM_REGEX, "", false, compileRegexMatcher(o.safeRegex, `${path}.safeRegex`));
     }
-    if (o.custom !== undefined) throw new XdsConfigError(at(path, "custom"), "custom string matchers are not supported");
+    if (o.custom !== undefined) throw new XdsConfigError(`${path}.custom`, "custom string matchers are not supported");
     throw new XdsConfigError(path, "StringMatcher needs one of exact, prefix, suffix, contains or safeRegex");
   }
 
@@ -115,38 +114,30 @@ export class HeaderMatcher {
     readonly treatMissingHeaderAsEmpty: boolean,
   ) {}
 
-  static compile(o: P, path: string): HeaderMatcher {
-    const rawName = strField(o, "name", path) ?? "";
-    if (!rawName) throw new XdsConfigError(at(path, "name"), "header name must not be empty");
+  static compile(o: v3.HeaderMatcher, path: string): HeaderMatcher {
+    const rawName = o.name ?? "";
+    if (!rawName) throw new XdsConfigError(`${path}.name`, "header name must not be empty");
     const name = rawName.toLowerCase();
     const src = name === ":method" ? SRC_METHOD : name === ":authority" ? SRC_AUTHORITY : name === ":path" ? SRC_PATH : name === ":scheme" ? SRC_SCHEME : SRC_HEADER;
-    const invert = boolField(o, "invertMatch", path);
-    const missing = boolField(o, "treatMissingHeaderAsEmpty", path);
+    const invert = o.invertMatch === true;
+    const missing = o.treatMissingHeaderAsEmpty === true;
     const mk = (kind: number, value = "", present = true, rs = 0, re = 0, regex?: RegexMatcher, sm?: StringMatcher): HeaderMatcher =>
       new HeaderMatcher(name, src, kind, value, present, rs, re, regex, sm, invert, missing);
-    const exact = strField(o, "exactMatch", path);
-    if (exact !== undefined) return mk(HM_EXACT, exact);
-    const sr = objField(o, "safeRegexMatch", path);
-    if (sr) return mk(HM_REGEX, "", true, 0, 0, compileRegexMatcher(sr, at(path, "safeRegexMatch")));
-    const range = objField(o, "rangeMatch", path);
-    if (range) {
-      const start = numField(range, "start", at(path, "rangeMatch")) ?? 0;
-      const end = numField(range, "end", at(path, "rangeMatch")) ?? 0;
-      return mk(HM_RANGE, "", true, start, end);
-    }
-    if (typeof o.presentMatch === "boolean") return mk(HM_PRESENT, "", o.presentMatch);
+    if (o.exactMatch !== undefined) return mk(HM_EXACT, o.exactMatch);
+    if (o.safeRegexMatch) return mk(HM_REGEX, "", true, 0, 0, compileRegexMatcher(o.safeRegexMatch, `${path}.safeRegexMatch`));
+    if (o.rangeMatch) return mk(HM_RANGE, "", true, o.rangeMatch.start ?? 0, o.rangeMatch.end ?? 0);
+    if (o.presentMatch !== undefined) return mk(HM_PRESENT, "", o.presentMatch);
     for (const [k, kind] of [
       ["prefixMatch", HM_PREFIX],
       ["suffixMatch", HM_SUFFIX],
       ["containsMatch", HM_CONTAINS],
     ] as const) {
-      const v = strField(o, k, path);
+      const v = o[k];
       if (v === undefined) continue;
-      if (!v) throw new XdsConfigError(at(path, k), `${k} must not be empty (use presentMatch)`);
+      if (!v) throw new XdsConfigError(`${path}.${k}`, `${k} must not be empty (use presentMatch)`);
       return mk(kind, v);
     }
-    const sm = objField(o, "stringMatch", path);
-    if (sm) return mk(HM_STRING, "", true, 0, 0, undefined, StringMatcher.compile(sm, at(path, "stringMatch")));
+    if (o.stringMatch) return mk(HM_STRING, "", true, 0, 0, undefined, StringMatcher.compile(o.stringMatch, `${path}.stringMatch`));
     // No specifier: a presence match.
     return mk(HM_PRESENT, "", true);
   }
@@ -238,12 +229,11 @@ export class QueryParameterMatcher {
     private readonly sm: StringMatcher | undefined,
   ) {}
 
-  static compile(o: P, path: string): QueryParameterMatcher {
-    const name = strField(o, "name", path) ?? "";
-    if (!name) throw new XdsConfigError(at(path, "name"), "query parameter name must not be empty");
-    const present = typeof o.presentMatch === "boolean" ? o.presentMatch : undefined;
-    const sm = objField(o, "stringMatch", path);
-    return new QueryParameterMatcher(name, present, sm ? StringMatcher.compile(sm, at(path, "stringMatch")) : undefined);
+  static compile(o: v3.QueryParameterMatcher, path: string): QueryParameterMatcher {
+    const name = o.name ?? "";
+    if (!name) throw new XdsConfigError(`${path}.name`, "query parameter name must not be empty");
+    const sm = o.stringMatch;
+    return new QueryParameterMatcher(name, o.presentMatch, sm ? StringMatcher.compile(sm, `${path}.stringMatch`) : undefined);
   }
 
   /** `q` is the index of "?" in `path` (or -1). */

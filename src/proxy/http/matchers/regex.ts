@@ -7,8 +7,8 @@
 // (`\1`…`\9`, `\\`).
 import { createRequire } from "node:module";
 import type { RE2JS } from "@bufbuild/re2";
+import type * as v3 from "../../../envoy/types.js";
 import { XdsConfigError } from "../../xds-error.js";
-import { at, objField, type P, strField } from "../../xds/fields.js";
 
 // ---------------------------------------------------------------------------------------------
 // RE2 → JavaScript
@@ -459,9 +459,8 @@ export function compileRegex(regex: string, path: string): RegexMatcher {
 }
 
 /** A compiled envoy.type.matcher.v3.RegexMatcher message (`{ regex, googleRe2? }`) at `path`. */
-export function compileRegexMatcher(o: P, path: string): RegexMatcher {
-  const regex = strField(o, "regex", path) ?? "";
-  return compileRegex(regex, at(path, "regex"));
+export function compileRegexMatcher(o: v3.RegexMatcher, path: string): RegexMatcher {
+  return compileRegex(o.regex ?? "", `${path}.regex`);
 }
 
 export interface RegexRewrite {
@@ -480,11 +479,11 @@ class CompiledRegexRewrite implements RegexRewrite {
 }
 
 /** envoy.type.matcher.v3.RegexMatchAndSubstitute at `path`. */
-export function compileRegexRewrite(o: P, path: string): RegexRewrite {
-  const pattern = objField(o, "pattern", path);
-  if (!pattern) throw new XdsConfigError(at(path, "pattern"), "pattern is required");
-  const regex = strField(pattern, "regex", at(path, "pattern")) ?? "";
-  const rpath = at(at(path, "pattern"), "regex");
+export function compileRegexRewrite(o: v3.RegexMatchAndSubstitute, path: string): RegexRewrite {
+  const pattern = o.pattern;
+  if (!pattern) throw new XdsConfigError(`${path}.pattern`, "pattern is required");
+  const regex = pattern.regex ?? "";
+  const rpath = `${path}.pattern.regex`;
   const re2 = re2Compile(regex, rpath);
   let re: RegExp;
   try {
@@ -493,7 +492,7 @@ export function compileRegexRewrite(o: P, path: string): RegexRewrite {
   } catch {
     throw new XdsConfigError(rpath, `regular expression '${regex}' uses RE2 syntax tsmesh cannot run for rewrites (scoped flags or (?U))`);
   }
-  const substitution = strField(o, "substitution", path) ?? "";
+  const substitution = o.substitution ?? "";
   const groups = re2.groupCount();
   const parts: (string | number)[] = [];
   let lit = "";
@@ -510,14 +509,14 @@ export function compileRegexRewrite(o: P, path: string): RegexRewrite {
     } else if (d !== undefined && d >= "0" && d <= "9") {
       const n = d.charCodeAt(0) - 48;
       if (n > groups) {
-        throw new XdsConfigError(at(path, "substitution"), `\\${n} refers to a group the pattern does not have (it has ${groups})`);
+        throw new XdsConfigError(`${path}.substitution`, `\\${n} refers to a group the pattern does not have (it has ${groups})`);
       }
       if (lit) parts.push(lit);
       lit = "";
       parts.push(n);
       i++;
     } else {
-      throw new XdsConfigError(at(path, "substitution"), `invalid rewrite pattern: ${JSON.stringify(substitution)} (use \\0-\\9 or \\\\)`);
+      throw new XdsConfigError(`${path}.substitution`, `invalid rewrite pattern: ${JSON.stringify(substitution)} (use \\0-\\9 or \\\\)`);
     }
   }
   if (lit) parts.push(lit);
