@@ -118,7 +118,7 @@ export class AccessLog {
     /** Where the proxy's own warnings go (lines dropped); stderr without one. */
     private readonly warnings?: Logger,
   ) {
-    this.out = !path || path === "/dev/stdout" || path === "-" ? process.stdout : createWriteStream(path, { flags: "a" });
+    this.out = !path || path === "/dev/stdout" || path === "-" ? process.stdout : path === "/dev/stderr" ? process.stderr : createWriteStream(path, { flags: "a" });
   }
 
   log(e: AccessLogEntry): void {
@@ -160,6 +160,6 @@ export class AccessLog {
 
   close(): void {
     this.flush();
-    if (this.out !== process.stdout) (this.out as WriteStream).end();
+    if (this.out !== process.stdout && this.out !== process.stderr) (this.out as WriteStream).end();
   }
 }

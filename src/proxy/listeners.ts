@@ -78,6 +78,8 @@ export interface ListenerSpec {
   filterChains: FilterChainSpec[];
   defaultFilterChain?: FilterChainSpec;
   object: ProtoObject;
+  /** The listener's access_log: a connection no filter chain takes is logged there (flag NR). */
+  noFilterChainLog?: (info: ConnectionInfo) => void;
 }
 
 function obj(v: unknown): ProtoObject | undefined {
@@ -548,6 +550,7 @@ export class ListenerManager {
         if (!h) {
           if (connLog.level <= DEBUG) connLog.debug(`listener '${spec.name}': closing connection from ${info.remoteAddress}:${info.remotePort}: no matching filter chain (${describeMatch(info.localPort, alpn, tls)})`);
           noChain.inc();
+          spec.noFilterChainLog?.(info);
           socket.destroy();
           return;
         }
@@ -555,6 +558,7 @@ export class ListenerManager {
           // Its certificate comes over SDS, which tsmesh does not serve yet.
           if (connLog.level <= DEBUG) connLog.debug(`listener '${spec.name}': closing connection from ${info.remoteAddress}:${info.remotePort}: filter chain '${fc.name}' has its certificate over SDS, not served yet`);
           noChain.inc();
+          spec.noFilterChainLog?.(info);
           socket.destroy();
           return;
         }
@@ -579,6 +583,8 @@ export class ListenerManager {
           const target = head ? explicitProxyTarget(head.head) : undefined;
           if (!head || !target) {
             noChain.inc();
+            spec.noFilterChainLog?.(info);
+          spec.noFilterChainLog?.(info);
             socket.destroy();
             return;
           }

@@ -7,7 +7,7 @@ import type { ProtoObject } from "../envoy/protos.js";
 import { anyType, ExtensionRegistry, type SkipReporter, typeName } from "./extensions.js";
 import type { FilterRuntime } from "./http/filter.js";
 import type { RouteTable } from "./http/route-table.js";
-import type { AccessLog } from "./access-log.js";
+import type { AccessLogger, AccessLogWriters } from "./access-loggers.js";
 import type { ConnectionInfo, NetworkHandler } from "./listeners.js";
 import type { StatsStore } from "./stats.js";
 import { XdsConfigError } from "./xds-error.js";
@@ -55,7 +55,14 @@ export interface NetworkFilterContext {
   /** Listener.per_connection_buffer_limit_bytes. */
   readonly bufferLimitBytes: number;
   readonly stats: StatsStore;
-  readonly runtime: FilterRuntime & { routes(name: string): RouteTable | undefined; readonly accessLog: AccessLog | undefined; compileRoutes(rc: ProtoObject): RouteTable };
+  readonly runtime: FilterRuntime & {
+    routes(name: string): RouteTable | undefined;
+    /** The proxy's default access log (--access-log), for filters whose config names none. */
+    readonly defaultAccessLog: AccessLogger | undefined;
+    /** Writers by destination, shared by every configured access log. */
+    readonly accessLogWriters: AccessLogWriters;
+    compileRoutes(rc: ProtoObject): RouteTable;
+  };
   readonly skips?: SkipReporter;
 }
 

@@ -9,7 +9,9 @@ import type { ProtoObject } from "../envoy/protos.js";
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, struct, type JsonValue } from "../envoy/protos.js";
 import { toProtoJson } from "../envoy/proto-json.js";
 import type { RouteConfiguration } from "../envoy/types.js";
-import { AccessLog } from "./access-log.js";
+import { AccessLogWriters, compileAccessLogs, logTo } from "./access-loggers.js";
+import { FLAG_BIT } from "./access-log.js";
+import type { AccessLog as AccessLogConfig } from "../envoy/types.js";
 import "./http/hcm.js";
 import { compileRoutes, type RouteTable } from "./http/route-glue.js";
 import { DEFAULT_BUFFER_LIMIT } from "./http/downstream.js";
@@ -85,7 +87,7 @@ export class ProxyServer {
   readonly listeners: ListenerManager;
   readonly router: Router;
   readonly ads: AdsClient | undefined;
-  private readonly accessLog: AccessLog | undefined;
+  private readonly accessLogWriters: AccessLogWriters;
   readonly logs: LogRegistry;
   private readonly configLog: Logger;
   private readonly upstreamLog: Logger;
@@ -111,18 +113,20 @@ export class ProxyServer {
         this.configLog.warn(`${path}: skipping optional extension '${name}' (type URL '${typeUrl.replace(/^.*\//, "")}'): not implemented by tsmesh`);
       },
     };
+    this.accessLogWriters = new AccessLogWriters(this.logs.get("misc"));
+    // The default access log (--access-log, stdout unless given): connection managers and TCP
+    // proxies whose config names no access_log write here.
+    const defaultAccessLog = options.accessLog === false ? undefined : this.accessLogWriters.get(options.accessLogPath ?? "/dev/stdout");
     this.runtime = {
       cluster: (n) => this.cluster(n),
       router: this.router,
       routes: (n) => this.routes.get(n),
-      get accessLog() {
-        return accessLog;
-      },
+      defaultAccessLog,
+      accessLogWriters: this.accessLogWriters,
       // An HCM's inline route_config, as the listener decoder gives it: a RouteConfiguration's typed form.
       compileRoutes: (rc) => compileRoutes(rc as RouteConfiguration),
     };
-    const accessLog = options.accessLog === false ? undefined : new AccessLog(options.accessLogPath, undefined, this.logs.get("misc"));
-    this.accessLog = accessLog;
+
     this.listeners = new ListenerManager(options.ip, this.stats, (l, fc) => this.handlerFor(l, fc), options.drainMs ?? 5000, this.configLog, this.logs.get("conn_handler"));
     if (options.discoveryAddress) {
       this.ads = new AdsClient(
@@ -223,6 +227,11 @@ export class ProxyServer {
       for (const f of filters) if (f.terminal) for (const n of f.rdsNames) routeNames.add(n);
       chains.set(fc, { chain: fc, filters });
     });
+    const loggers = compileAccessLogs(obj.accessLog as AccessLogConfig[] | undefined, `listener ${spec.name}: accessLog`, this.accessLogWriters);
+    if (loggers.length > 0) {
+      // Envoy's NR flag also means "no filter chain matched the connection".
+      spec.noFilterChainLog = () => logTo(loggers, { startTime: Date.now(), protocol: "-", responseCode: 0, flags: FLAG_BIT.NR, bytesReceived: 0, bytesSent: 0, durationMs: 0 });
+    }
     return { spec, chains, routeNames: [...routeNames] };
   }
 
@@ -425,7 +434,7 @@ export class ProxyServer {
     await this.ads?.close();
     await this.listeners.close();
     for (const c of [...this.clusters.values(), ...this.warming.values()]) c.close();
-    this.accessLog?.close();
+    this.accessLogWriters.close();
   }
 }
 

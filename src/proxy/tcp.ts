@@ -10,11 +10,16 @@
 // answers: 502 with no upstream host (BlackHoleCluster, Istio's block_all answer), 503 on a
 // connect failure (Envoy's UF text).
 import * as net from "node:net";
-import { durationMs, type ProtoObject } from "../envoy/protos.js";
+import { durationMs } from "../envoy/protos.js";
+import type { TcpProxy as TcpProxyMessage } from "../envoy/types.js";
+import { FLAG_BIT } from "./access-log.js";
+import { type AccessLogger, compileAccessLogs, configuredOrDefault, logTo } from "./access-loggers.js";
 import type { ConnectionInfo, NetworkHandler } from "./listeners.js";
 import type { StatsScope } from "./stats.js";
 import type { UpstreamCluster } from "./upstream/cluster.js";
 import { connectUpstream, UpstreamConnection } from "./upstream/connector.js";
+import { hashKey } from "./upstream/hash.js";
+import type { Host } from "./upstream/host.js";
 import { NETWORK_FILTERS } from "./network-filters.js";
 import { XdsConfigError } from "./xds-error.js";
 
@@ -24,21 +29,49 @@ export interface TcpProxyConfig {
   statPrefix: string;
   clusters: Array<{ name: string; weight: number }>;
   idleTimeoutMs: number;
+  /** max_downstream_connection_duration (0: none): the connection closes when it is reached. */
+  maxDurationMs: number;
+  /** hash_policy source_ip: RING_HASH / MAGLEV pick by the client's address. */
+  hashSourceIp: boolean;
+  /** max_connect_attempts (Envoy's default 1): connect failures try another host up to this many times. */
+  maxConnectAttempts: number;
+  accessLoggers: readonly AccessLogger[];
 }
 
-export function tcpProxyConfig(c: ProtoObject, path: string): TcpProxyConfig {
-  const weighted = (c.weightedClusters as ProtoObject | undefined)?.clusters as ProtoObject[] | undefined;
+/** Compiles a TcpProxy (the fields tsmesh does not implement are refused, naming them). */
+export function tcpProxyConfig(c: TcpProxyMessage, path: string, accessLoggers: readonly AccessLogger[] = []): TcpProxyConfig {
+  for (const f of ["tunnelingConfig", "onDemand", "metadataMatch", "accessLogOptions", "accessLogFlushInterval"] as const) {
+    if (c[f] !== undefined) throw new XdsConfigError(`${path}.${f}`, "not implemented by tsmesh");
+  }
+  if (c.flushAccessLogOnConnected === true) throw new XdsConfigError(`${path}.flushAccessLogOnConnected`, "not implemented by tsmesh");
+  const weighted = c.weightedClusters?.clusters;
   const clusters = weighted?.length
     ? weighted.map((w, i) => {
-        if (typeof w.name !== "string") throw new XdsConfigError(`${path}.weightedClusters.clusters[${i}].name`, "required");
-        return { name: w.name, weight: typeof w.weight === "number" ? w.weight : 0 };
+        if (!w.name) throw new XdsConfigError(`${path}.weightedClusters.clusters[${i}].name`, "required");
+        if (w.metadataMatch !== undefined) throw new XdsConfigError(`${path}.weightedClusters.clusters[${i}].metadataMatch`, "not implemented by tsmesh");
+        return { name: w.name, weight: w.weight ?? 0 };
       })
-    : typeof c.cluster === "string"
+    : c.cluster
       ? [{ name: c.cluster, weight: 1 }]
       : [];
   if (clusters.length === 0) throw new XdsConfigError(`${path}.cluster`, "tcp_proxy needs cluster or weighted_clusters");
-  const idle = durationMs(c.idleTimeout);
-  return { statPrefix: String(c.statPrefix ?? ""), clusters, idleTimeoutMs: idle ?? 3_600_000 };
+  let hashSourceIp = false;
+  (c.hashPolicy ?? []).forEach((h, i) => {
+    if (h.sourceIp !== undefined) hashSourceIp = true;
+    else throw new XdsConfigError(`${path}.hashPolicy[${i}]`, "only source_ip hash policies are implemented by tsmesh");
+  });
+  const attempts = c.maxConnectAttempts?.value ?? 1;
+  if (attempts < 1) throw new XdsConfigError(`${path}.maxConnectAttempts`, "must be at least 1");
+  return {
+    statPrefix: c.statPrefix ?? "",
+    clusters,
+    // (downstream_idle_timeout / upstream_idle_timeout refine idle_timeout in Envoy; one timer here.)
+    idleTimeoutMs: durationMs(c.idleTimeout ?? c.downstreamIdleTimeout) ?? 3_600_000,
+    maxDurationMs: durationMs(c.maxDownstreamConnectionDuration) ?? 0,
+    hashSourceIp,
+    maxConnectAttempts: attempts,
+    accessLoggers,
+  };
 }
 
 /** An HTTP/1.1 answer to an explicit-proxy client, then close. */
@@ -49,20 +82,30 @@ function httpReply(down: net.Socket, status: number, body: string): void {
 }
 
 export class TcpProxy implements NetworkHandler {
-  private readonly conns = new Set<net.Socket>();
+  /** @internal */
+  readonly conns = new Set<net.Socket>();
   private readonly cxTotal;
-  private readonly cxNoRoute;
+  /** @internal */
+  readonly cxNoRoute;
 
   constructor(
-    private readonly cfg: TcpProxyConfig,
-    private readonly cluster: (name: string) => UpstreamCluster | undefined,
+    /** @internal */
+    readonly cfg: TcpProxyConfig,
+    /** @internal */
+    readonly cluster: (name: string) => UpstreamCluster | undefined,
     stats: StatsScope,
   ) {
     this.cxTotal = stats.counter("downstream_cx_total");
     this.cxNoRoute = stats.counter("downstream_cx_no_route");
   }
 
-  private pickCluster(): string {
+  handle(down: net.Socket, info: ConnectionInfo): void {
+    this.cxTotal.inc();
+    new TcpSession(this, down, info).connect(1);
+  }
+
+  /** @internal */
+  pickCluster(): string {
     const total = this.cfg.clusters.reduce((n, c) => n + c.weight, 0);
     if (total <= 0) return this.cfg.clusters[0].name;
     let r = Math.random() * total;
@@ -71,72 +114,6 @@ export class TcpProxy implements NetworkHandler {
       if (r < 0) return c.name;
     }
     return this.cfg.clusters[this.cfg.clusters.length - 1].name;
-  }
-
-  handle(down: net.Socket, info: ConnectionInfo): void {
-    this.cxTotal.inc();
-    const cluster = this.cluster(this.pickCluster());
-    const host =
-      cluster?.spec.type === "ORIGINAL_DST" ? (info.originalDestination ? cluster.originalDestination(info.originalDestination) : undefined) : cluster?.pick();
-    if (!cluster || !host) {
-      this.cxNoRoute.inc();
-      if (cluster) cluster.stats.cxNoneHealthy.inc();
-      if (info.explicitHttp) httpReply(down, 502, "");
-      else down.destroy();
-      return;
-    }
-    cluster.stats.rqTotal.inc();
-    let done = false;
-    const made = connectUpstream(cluster, host, { protocol: "tcp" }, {
-      connected: () => {
-        if (done) return;
-        const up = (made as UpstreamConnection).socket;
-        down.pipe(up);
-        up.pipe(down);
-        down.resume();
-      },
-      failed: () => {
-        // (The connector counted upstream_cx_connect_fail and the reason.)
-        if (done) return;
-        done = true;
-        this.conns.delete(down);
-        // An explicit-proxy client waits for an HTTP answer (Envoy's UF text).
-        if (info.explicitHttp) httpReply(down, 503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure");
-        else down.destroy();
-      },
-    });
-    if (!(made instanceof UpstreamConnection)) {
-      // Secrets missing (SDS): no connection at all, never plaintext.
-      if (info.explicitHttp) httpReply(down, 503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure");
-      else down.destroy();
-      return;
-    }
-    const up = made.socket;
-    this.conns.add(down);
-    const idle = () => {
-      down.destroy();
-      up.destroy();
-    };
-    down.setTimeout(this.cfg.idleTimeoutMs, idle);
-    up.setTimeout(this.cfg.idleTimeoutMs, idle);
-    const finish = () => {
-      if (done) return;
-      done = true;
-      this.conns.delete(down);
-      down.destroy();
-      up.destroy();
-    };
-    up.on("error", () => {
-      if (made.connected) finish();
-    });
-    down.on("error", finish);
-    up.once("close", () => {
-      if (made.connected) finish();
-    });
-    down.once("close", () => {
-      if (!made.connected) made.abandon();
-      finish();
-    });
   }
 
   drain(): void {}
@@ -150,7 +127,9 @@ export class TcpProxy implements NetworkHandler {
 NETWORK_FILTERS.register([TCP_PROXY_TYPE], {
   terminal: true,
   compile(config, ctx) {
-    const cfg = tcpProxyConfig(config, ctx.path);
+    const c = config as TcpProxyMessage;
+    const loggers = configuredOrDefault(compileAccessLogs(c.accessLog, `${ctx.path}.accessLog`, ctx.runtime.accessLogWriters), ctx.runtime.defaultAccessLog);
+    const cfg = tcpProxyConfig(c, ctx.path, loggers);
     const rt = ctx.runtime;
     return {
       terminal: true,
@@ -160,3 +139,118 @@ NETWORK_FILTERS.register([TCP_PROXY_TYPE], {
     };
   },
 });
+
+/**
+ * One downstream connection through tcp_proxy: the host (by the client's address when hashing on
+ * it), the connection (another host on a connect failure, up to max_connect_attempts), the byte
+ * copy both ways, the idle and max-duration timers, and the access log line when it closes
+ * (Envoy's default format: "- - -" and response code 0 for TCP).
+ */
+class TcpSession {
+  private readonly start = Date.now();
+  private flags = 0;
+  private host: Host | undefined = undefined;
+  /** The upstream connection of the current attempt. */
+  private conn: UpstreamConnection | undefined = undefined;
+  private done = false;
+  private durationTimer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(
+    private readonly proxy: TcpProxy,
+    private readonly down: net.Socket,
+    private readonly info: ConnectionInfo,
+  ) {
+    const cfg = proxy.cfg;
+    proxy.conns.add(down);
+    down.setTimeout(cfg.idleTimeoutMs, () => this.close());
+    if (cfg.maxDurationMs > 0) this.durationTimer = setTimeout(() => this.close(), cfg.maxDurationMs);
+    down.on("error", () => this.close());
+    down.once("close", () => this.close());
+  }
+
+  connect(attempt: number): void {
+    const { proxy, down, info } = this;
+    const cluster = proxy.cluster(proxy.pickCluster());
+    const host =
+      cluster?.spec.type === "ORIGINAL_DST"
+        ? info.originalDestination
+          ? cluster.originalDestination(info.originalDestination)
+          : undefined
+        : cluster?.pick(proxy.cfg.hashSourceIp ? { hash: hashKey(info.remoteAddress) } : undefined);
+    if (!cluster || !host) {
+      proxy.cxNoRoute.inc();
+      this.flags |= cluster ? FLAG_BIT.UH : FLAG_BIT.NC;
+      if (cluster) cluster.stats.cxNoneHealthy.inc();
+      return this.refuse(502, "");
+    }
+    this.host = host;
+    if (attempt === 1) cluster.stats.rqTotal.inc();
+    const made = connectUpstream(cluster, host, { protocol: "tcp" }, {
+      connected: () => {
+        const up = this.conn?.socket;
+        if (this.done || up === undefined) return;
+        down.pipe(up);
+        up.pipe(down);
+        down.resume();
+      },
+      failed: () => {
+        // (The connector counted upstream_cx_connect_fail and the reason.)
+        if (this.done) return;
+        this.conn = undefined;
+        if (attempt < proxy.cfg.maxConnectAttempts && !down.destroyed) return this.connect(attempt + 1);
+        this.flags |= FLAG_BIT.UF;
+        this.refuse(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure");
+      },
+    });
+    if (!(made instanceof UpstreamConnection)) {
+      // Secrets missing (SDS): no connection at all, never plaintext.
+      this.flags |= FLAG_BIT.UF;
+      return this.refuse(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure");
+    }
+    this.conn = made;
+    const up = made.socket;
+    up.setTimeout(proxy.cfg.idleTimeoutMs, () => this.close());
+    up.on("error", () => {
+      if (made.connected) this.close();
+    });
+    up.once("close", () => {
+      if (made.connected) this.close();
+    });
+  }
+
+  /** No upstream: an explicit-proxy client waits for an HTTP answer, any other client is closed. */
+  private refuse(status: 502 | 503, body: string): void {
+    this.proxy.conns.delete(this.down);
+    if (this.info.explicitHttp) httpReply(this.down, status, body);
+    else this.down.destroy();
+    this.finish();
+  }
+
+  private close(): void {
+    if (this.done) return;
+    this.proxy.conns.delete(this.down);
+    this.down.destroy();
+    const c = this.conn;
+    if (c !== undefined && !c.connected) c.abandon();
+    else c?.socket.destroy();
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.durationTimer);
+    const loggers = this.proxy.cfg.accessLoggers;
+    if (loggers.length === 0) return;
+    logTo(loggers, {
+      startTime: this.start,
+      protocol: "-",
+      responseCode: 0,
+      flags: this.flags,
+      bytesReceived: this.down.bytesRead,
+      bytesSent: this.down.bytesWritten,
+      durationMs: Date.now() - this.start,
+      upstreamHost: this.host?.key,
+    });
+  }
+}

@@ -5,7 +5,7 @@
 // chain (filter-manager.ts), and at the end the HCM's stats and the access log line.
 import { randomUUID } from "node:crypto";
 import type * as http from "node:http";
-import type { AccessLog } from "../access-log.js";
+import { type AccessLogger, logTo } from "../access-loggers.js";
 import type { ConnectionInfo } from "../listeners.js";
 import type { Counter, Gauge } from "../stats.js";
 import { type TimerEntry, timerList } from "../../core/timers.js";
@@ -23,7 +23,8 @@ import { type ResolvedRoute, resolveRoute, type RouteTable } from "./route-glue.
 export interface StreamOwner {
   readonly cfg: HcmConfig;
   routes(name: string): RouteTable | undefined;
-  readonly accessLog: AccessLog | undefined;
+  /** Where each request's access log line goes (none: no line). */
+  readonly accessLoggers: readonly AccessLogger[];
   readonly rqTotal: Counter;
   readonly rqActive: Gauge;
   readonly rqByClass: readonly Counter[];
@@ -72,7 +73,7 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
     private readonly req: DownstreamRequest,
     readonly downstream: Downstream,
   ) {
-    this.start = owner.accessLog !== undefined ? Date.now() : 0;
+    this.start = owner.accessLoggers.length > 0 ? Date.now() : 0;
     const cfg = owner.cfg;
     const rh = req.headers;
     let headers: http.OutgoingHttpHeaders;
@@ -334,7 +335,9 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
     const status = r.status;
     if (status >= 100) owner.rqByClass[Math.min(5, Math.floor(status / 100)) - 1].inc();
     const flags = r.flags | this.flags;
-    owner.accessLog?.log({
+    const loggers = owner.accessLoggers;
+    if (loggers.length === 0) return;
+    logTo(loggers, {
       startTime: this.start,
       method: req.method,
       path: (req.headers["x-envoy-original-path"] as string | undefined) ?? req.path,

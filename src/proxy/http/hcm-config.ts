@@ -11,6 +11,8 @@ import { type FilterRuntime, HTTP_FILTERS, type HttpFilterFactory } from "./filt
 import { DEFAULT_H1_SETTINGS, type H1CodecSettings } from "./h1-request.js";
 import type { RouteTable } from "./route-table.js";
 import "./filters/index.js";
+import { type AccessLogger, type AccessLogWriters, compileAccessLogs, configuredOrDefault } from "../access-loggers.js";
+import type { AccessLog as AccessLogConfig } from "../../envoy/types.js";
 
 export const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
@@ -50,6 +52,8 @@ export interface HcmConfig {
   bufferLimitBytes: number;
   /** `http.<stat_prefix>.` */
   stats: StatsScope;
+  /** access_log: where each request's line goes (the proxy's default log when the config names none). */
+  accessLoggers: readonly AccessLogger[];
 }
 
 /** What compiling an HCM needs from the proxy. */
@@ -61,6 +65,9 @@ export interface HcmCompileContext {
   statsFor(statPrefix: string): StatsScope;
   runtime: FilterRuntime;
   skips?: SkipReporter;
+  accessLogWriters: AccessLogWriters;
+  /** The proxy's default access log (--access-log). */
+  defaultAccessLog: AccessLogger | undefined;
 }
 
 function obj(v: unknown): ProtoObject | undefined {
@@ -125,6 +132,7 @@ export function hcmConfig(c: ProtoObject, path: string, ctx: HcmCompileContext):
     maxStreamDurationMs: Math.ceil(maxStreamDurationMs),
     bufferLimitBytes,
     stats,
+    accessLoggers: configuredOrDefault(compileAccessLogs(c.accessLog as AccessLogConfig[] | undefined, `${path}.accessLog`, ctx.accessLogWriters), ctx.defaultAccessLog),
   };
   if (rds?.routeConfigName) cfg.rdsName = String(rds.routeConfigName);
   if (obj(c.routeConfig)) cfg.inlineRoutes = ctx.compileRoutes(obj(c.routeConfig)!);

@@ -6,7 +6,7 @@
 import type * as http from "node:http";
 import * as http2 from "node:http2";
 import type * as net from "node:net";
-import type { AccessLog } from "../access-log.js";
+import type { AccessLogger } from "../access-loggers.js";
 import type { ConnectionInfo, NetworkHandler } from "../listeners.js";
 import { NETWORK_FILTERS } from "../network-filters.js";
 import type { StatsScope } from "../stats.js";
@@ -24,10 +24,9 @@ import type { RouteTable } from "./route-table.js";
 
 export type { DownstreamRequest } from "./downstream-request.js";
 
-/** What a connection manager needs from the proxy: route tables by RDS name, the access log. */
+/** What a connection manager needs from the proxy: route tables by RDS name. */
 export interface HcmDeps {
   routes(name: string): RouteTable | undefined;
-  accessLog?: AccessLog;
 }
 
 const H2_PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -237,8 +236,8 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, Stre
     return this.deps.routes(name);
   }
 
-  get accessLog(): AccessLog | undefined {
-    return this.deps.accessLog;
+  get accessLoggers(): readonly AccessLogger[] {
+    return this.cfg.accessLoggers;
   }
 }
 
@@ -252,12 +251,14 @@ NETWORK_FILTERS.register([HCM_TYPE], {
       statsFor: (prefix) => ctx.stats.tagged("http.", prefix || ctx.listenerName),
       runtime: rt,
       skips: ctx.skips,
+      accessLogWriters: rt.accessLogWriters,
+      defaultAccessLog: rt.defaultAccessLog,
     });
     return {
       terminal: true,
       name: ctx.name,
       rdsNames: cfg.rdsName !== undefined ? [cfg.rdsName] : [],
-      handler: () => new HttpConnectionManager(cfg, { routes: (n) => rt.routes(n), accessLog: rt.accessLog }, cfg.stats),
+      handler: () => new HttpConnectionManager(cfg, { routes: (n) => rt.routes(n) }, cfg.stats),
     };
   },
 });
