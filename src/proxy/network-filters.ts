@@ -3,7 +3,7 @@
 // ext_authz…) see the new connection and may close it or hold it until they decide; the terminal
 // filter (http_connection_manager, tcp_proxy) then owns the socket.
 import type * as net from "node:net";
-import type { ProtoObject } from "../envoy/protos.js";
+import type { Any, NetworkFilter, RouteConfiguration } from "../envoy/types.js";
 import { anyType, ExtensionRegistry, type SkipReporter, typeName } from "./extensions.js";
 import type { FilterRuntime } from "./http/filter.js";
 import type { RouteTable } from "./http/route-table.js";
@@ -61,14 +61,15 @@ export interface NetworkFilterContext {
     readonly defaultAccessLog: AccessLogger | undefined;
     /** Writers by destination, shared by every configured access log. */
     readonly accessLogWriters: AccessLogWriters;
-    compileRoutes(rc: ProtoObject): RouteTable;
+    compileRoutes(rc: RouteConfiguration): RouteTable;
   };
   readonly skips?: SkipReporter;
 }
 
 export interface NetworkFilterExtension {
   readonly terminal: boolean;
-  compile(config: ProtoObject, ctx: NetworkFilterContext): CompiledNetworkFilter;
+  /** `config` is the filter's typed_config, of a type it was registered for (decoded). */
+  compile(config: Any, ctx: NetworkFilterContext): CompiledNetworkFilter;
 }
 
 /** The network filters the proxy implements, by config type URL. */
@@ -78,19 +79,19 @@ export const NETWORK_FILTERS = new ExtensionRegistry<NetworkFilterExtension>("ne
  * A filter chain's `filters` through the registry, in order; as Envoy, the terminal filter must be
  * last and the chain must end with one.
  */
-export function compileNetworkFilters(filters: readonly ProtoObject[], path: string, ctx: Omit<NetworkFilterContext, "path" | "name">): CompiledNetworkFilter[] {
+export function compileNetworkFilters(filters: readonly NetworkFilter[], path: string, ctx: Omit<NetworkFilterContext, "path" | "name">): CompiledNetworkFilter[] {
   if (filters.length === 0) throw new XdsConfigError(`${path}.filters`, "a filter chain needs at least one network filter");
   const out: CompiledNetworkFilter[] = [];
   filters.forEach((f, i) => {
     const at = `${path}.filters[${i}]`;
-    const name = typeof f.name === "string" ? f.name : "";
+    const name = f.name ?? "";
     if (f.configDiscovery !== undefined && f.typedConfig === undefined) throw new XdsConfigError(`${at}.configDiscovery`, `filter '${name}': extension config discovery (ECDS) is not implemented by tsmesh`);
     // (Network filters have no is_optional: an unknown one is always an error.)
     const ext = NETWORK_FILTERS.resolve(at, name, f.typedConfig, false, ctx.skips)!;
     const last = i === filters.length - 1;
     if (ext.terminal && !last) throw new XdsConfigError(at, `Error: terminal filter named ${name} of type ${typeName(anyType(f.typedConfig))} must be the last filter in a network filter chain.`);
     if (!ext.terminal && last) throw new XdsConfigError(at, `Error: non-terminal filter named ${name} of type ${typeName(anyType(f.typedConfig))} is the last filter in a network filter chain.`);
-    out.push(ext.compile(f.typedConfig as ProtoObject, { ...ctx, path: `${at}.typedConfig`, name }));
+    out.push(ext.compile(f.typedConfig!, { ...ctx, path: `${at}.typedConfig`, name }));
   });
   return out;
 }

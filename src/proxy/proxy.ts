@@ -124,7 +124,7 @@ export class ProxyServer {
       defaultAccessLog,
       accessLogWriters: this.accessLogWriters,
       // An HCM's inline route_config, as the listener decoder gives it: a RouteConfiguration's typed form.
-      compileRoutes: (rc) => compileRoutes(rc as RouteConfiguration),
+      compileRoutes,
     };
 
     this.listeners = new ListenerManager(options.ip, this.stats, (l, fc) => this.handlerFor(l, fc), options.drainMs ?? 5000, this.configLog, this.logs.get("conn_handler"));

@@ -127,7 +127,7 @@ export class TcpProxy implements NetworkHandler {
 NETWORK_FILTERS.register([TCP_PROXY_TYPE], {
   terminal: true,
   compile(config, ctx) {
-    const c = config as TcpProxyMessage;
+    const c = config as TcpProxyMessage; // (registered for TcpProxy: the registry checked the type)
     const loggers = configuredOrDefault(compileAccessLogs(c.accessLog, `${ctx.path}.accessLog`, ctx.runtime.accessLogWriters), ctx.runtime.defaultAccessLog);
     const cfg = tcpProxyConfig(c, ctx.path, loggers);
     const rt = ctx.runtime;

@@ -16,6 +16,8 @@ import type { DownstreamRequest } from "./downstream-request.js";
 import type { HcmConfig } from "./hcm-config.js";
 import { requestHopByHop } from "../http1/codec.js";
 import { LOCAL_REPLIES } from "./local-reply.js";
+import { normalizePath } from "./path-normalization.js";
+import { applyXfcc } from "./xfcc.js";
 import { formatGrpcTimeout, parseGrpcTimeout } from "../../core/grpc.js";
 import { type ResolvedRoute, resolveRoute, type RouteTable } from "./route-glue.js";
 
@@ -67,6 +69,9 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
   private finished = false;
   private filters!: FilterManager;
   readonly localReplyHeaders: http.OutgoingHttpHeaders;
+  /** :path after the HCM's normalization (normalize_path, merge_slashes, escaped slashes). */
+  private normalizedPath: string;
+  private pathRefused = false;
 
   constructor(
     private readonly owner: StreamOwner,
@@ -94,7 +99,14 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
       const xff = this.forwardedFor;
       headers["x-forwarded-for"] = xff ? `${String(xff)}, ${req.remote}` : req.remote;
     }
+    applyXfcc(cfg.xfcc, headers, req.tls);
     this.headers = headers;
+    let path: string | undefined = req.path;
+    if (cfg.paths !== undefined) {
+      path = normalizePath(cfg.paths, req.path);
+      if (path === undefined) this.pathRefused = true;
+    }
+    this.normalizedPath = path ?? req.path;
     const ct = rh["content-type"];
     this.grpc = typeof ct === "string" ? ct.startsWith("application/grpc") : String(ct ?? "").startsWith("application/grpc");
     this.localReplyHeaders = { server: cfg.serverName };
@@ -112,7 +124,7 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
     return this.req.authority;
   }
   get path(): string {
-    return this.req.path;
+    return this.normalizedPath;
   }
   get scheme(): string {
     return this.req.scheme;
@@ -147,7 +159,7 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
       const cfg = this.owner.cfg;
       const table = cfg.inlineRoutes ?? (cfg.rdsName !== undefined ? this.owner.routes(cfg.rdsName) : undefined);
       const req = this.req;
-      r = (table ? resolveRoute(table, { authority: req.authority, path: req.path, method: req.method, headers: this.headers, remote: req.remote }) : undefined) ?? NO_ROUTE;
+      r = (table ? resolveRoute(table, { authority: req.authority, path: this.normalizedPath, method: req.method, headers: this.headers, remote: req.remote }) : undefined) ?? NO_ROUTE;
       this.cached = r;
     }
     return r === NO_ROUTE ? undefined : r;
@@ -218,6 +230,12 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
     this.downstream.activity = this;
     if (cfg.requestTimeoutMs > 0) this.requestTimer = timerList(cfg.requestTimeoutMs).start(() => this.onRequestTimeout());
     this.filters = new FilterManager(this, cfg.filters);
+    if (this.pathRefused) {
+      // Envoy's answer to a path normalization cannot accept (or an escaped slash it must refuse).
+      this.makeBody(this.req.body);
+      this.filters.hcmLocalReply({ status: 400, body: "Bad Request", details: "path_normalization_failed" });
+      return;
+    }
     try {
       const resolved = this.route();
       const req = this.req;
@@ -340,7 +358,7 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
     logTo(loggers, {
       startTime: this.start,
       method: req.method,
-      path: (req.headers["x-envoy-original-path"] as string | undefined) ?? req.path,
+      path: (req.headers["x-envoy-original-path"] as string | undefined) ?? this.normalizedPath,
       protocol: req.protocol,
       responseCode: status,
       flags,

@@ -1,6 +1,7 @@
 // The HCM's protocol-neutral request: what every downstream codec (the HTTP/1 codec, node:http2)
 // hands the request path.
 import type * as http from "node:http";
+import type * as tls from "node:tls";
 import type { ConnectionInfo } from "../listeners.js";
 import type { BodySource, DownstreamProtocol } from "./downstream.js";
 
@@ -23,6 +24,8 @@ export interface DownstreamRequest {
   remote: string;
   /** The connection the request came on. */
   connection: ConnectionInfo;
+  /** The TLS socket, when the listener terminated TLS (client certificate, XFCC). */
+  tls?: tls.TLSSocket;
   /** The Upgrade header value of an HTTP/1.1 upgrade request. */
   upgrade?: string;
 }

@@ -25,6 +25,8 @@ export interface H1CodecSettings {
   defaultHostForHttp10: string;
   /** http_protocol_options.allow_chunked_length: chunked wins over a Content-Length, which is dropped. */
   allowChunkedLength: boolean;
+  /** common_http_protocol_options.idle_timeout: a connection with no request for this long closes (0: never). */
+  idleTimeoutMs: number;
 }
 
 export const DEFAULT_H1_SETTINGS: H1CodecSettings = {
@@ -33,6 +35,7 @@ export const DEFAULT_H1_SETTINGS: H1CodecSettings = {
   acceptHttp10: false,
   defaultHostForHttp10: "",
   allowChunkedLength: false,
+  idleTimeoutMs: 3_600_000,
 };
 
 export const enum Framing {

@@ -14,7 +14,7 @@
 // Envoy's delayed close timeout.
 import type * as net from "node:net";
 import { ChunkedDecoder, CRLFCRLF, HeadBuffer, hasBareLf, HopHeaders } from "../http1/codec.js";
-import { TimerEntry, timerList } from "../../core/timers.js";
+import { TimerEntry, type TimerList, timerList } from "../../core/timers.js";
 import { checkRequestLine, Framing, type H1CodecSettings, type HeadError, parseRequestHead, type RequestHead } from "./h1-request.js";
 import { H1Response, type H1ResponseConnection } from "./h1-response.js";
 import { UpgradeDownstream } from "./h1-upgrade.js";
@@ -22,9 +22,7 @@ import { LOCAL_REPLIES } from "./local-reply.js";
 import type { BodySource, Downstream } from "./downstream.js";
 
 /** node:http's keepAliveTimeout as the HCM configures it, and its default headersTimeout. */
-const KEEP_ALIVE_MS = 3_600_000;
 const HEADERS_TIMEOUT_MS = 60_000;
-const keepAliveTimers = timerList(KEEP_ALIVE_MS);
 /**
  * Envoy's delayed_close_timeout (1 s): after a response sent while the request body was still
  * arriving, or after a refused request, the rest is read and dropped for this long (so the peer
@@ -171,11 +169,13 @@ export class H1ServerConnection implements H1ResponseConnection {
   private closed = false;
   private pausedForPipeline = false;
   /**
-   * Keep-alive timeout (node:http's keepAliveTimeout, 1 h), armed once and checked lazily: when it
-   * fires on a connection that served a request since, it re-arms — so the close comes 1–2 h after
-   * the last request, and requests pay nothing for it.
+   * The connection idle timeout (the HCM's common_http_protocol_options.idle_timeout, Envoy's
+   * default 1 h), armed once and checked lazily: when it fires on a connection that served a
+   * request since, it re-arms — so the close comes one to two timeouts after the last request, and
+   * requests pay nothing for it.
    */
   private readonly idle: TimerEntry;
+  private keepAlive: TimerList | undefined = undefined;
   private served = 0;
   private servedAtArm = 0;
   /** node:http's headersTimeout (60 s) for a request head that is still incomplete. */
@@ -203,7 +203,9 @@ export class H1ServerConnection implements H1ResponseConnection {
     socket.on("drain", this.onDrainFn);
     socket.once("close", this.onCloseFn);
     socket.on("error", noop);
-    keepAliveTimers.add(this.idle);
+    // The HCM's connection idle timeout (common_http_protocol_options.idle_timeout; 0: none).
+    const ms = host.h1.idleTimeoutMs;
+    if (ms > 0) (this.keepAlive = timerList(ms)).add(this.idle);
   }
 
   /** Bytes read before the codec took the socket (the HCM's protocol sniffing). */
@@ -450,7 +452,7 @@ export class H1ServerConnection implements H1ResponseConnection {
     if (this.closed) return;
     if (this.active !== undefined || this.body !== undefined || this.buf !== undefined || this.served !== this.servedAtArm) {
       this.servedAtArm = this.served;
-      keepAliveTimers.add(this.idle);
+      this.keepAlive?.add(this.idle);
       return;
     }
     this.socket.destroy();

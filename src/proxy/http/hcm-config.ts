@@ -3,6 +3,9 @@
 // last; a filter the proxy lacks is an error unless it is optional), timeouts, codec and limits.
 // Everything a request needs is resolved here, so a bad config is NACKed, never a 500 later.
 import { durationMs, type ProtoObject } from "../../envoy/protos.js";
+import type { HttpConnectionManager as HcmMessage, HttpFilter as HttpFilterMessage, RouteConfiguration } from "../../envoy/types.js";
+import { type PathNormalization, pathNormalization } from "./path-normalization.js";
+import { type XfccConfig, xfccConfig } from "./xfcc.js";
 import { typeName, anyType, type SkipReporter } from "../extensions.js";
 import type { StatsScope } from "../stats.js";
 import { XdsConfigError } from "../xds-error.js";
@@ -12,7 +15,6 @@ import { DEFAULT_H1_SETTINGS, type H1CodecSettings } from "./h1-request.js";
 import type { RouteTable } from "./route-table.js";
 import "./filters/index.js";
 import { type AccessLogger, type AccessLogWriters, compileAccessLogs, configuredOrDefault } from "../access-loggers.js";
-import type { AccessLog as AccessLogConfig } from "../../envoy/types.js";
 
 export const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
@@ -54,11 +56,15 @@ export interface HcmConfig {
   stats: StatsScope;
   /** access_log: where each request's line goes (the proxy's default log when the config names none). */
   accessLoggers: readonly AccessLogger[];
+  /** normalize_path, merge_slashes, path_with_escaped_slashes_action (undefined: paths as they come). */
+  paths: PathNormalization | undefined;
+  /** forward_client_cert_details / set_current_client_cert_details. */
+  xfcc: XfccConfig;
 }
 
 /** What compiling an HCM needs from the proxy. */
 export interface HcmCompileContext {
-  compileRoutes(rc: ProtoObject): RouteTable;
+  compileRoutes(rc: RouteConfiguration): RouteTable;
   /** The listener's per_connection_buffer_limit_bytes. */
   bufferLimitBytes?: number;
   /** `http.<stat_prefix>.` for a stat prefix ("" → the listener's name). */
@@ -70,57 +76,56 @@ export interface HcmCompileContext {
   defaultAccessLog: AccessLogger | undefined;
 }
 
-function obj(v: unknown): ProtoObject | undefined {
-  return v && typeof v === "object" && !Array.isArray(v) ? (v as ProtoObject) : undefined;
-}
-function wrappedNum(v: unknown): number | undefined {
-  const o = obj(v);
-  return o && typeof o.value === "number" ? o.value : undefined;
-}
-
 /** Validates a decoded HttpConnectionManager (`path` names the listener and chain). */
-export function hcmConfig(c: ProtoObject, path: string, ctx: HcmCompileContext): HcmConfig {
-  const rds = obj(c.rds);
-  if (!rds?.routeConfigName && !obj(c.routeConfig)) throw new XdsConfigError(`${path}.rds`, "an http_connection_manager needs rds or route_config");
-  if (obj(c.scopedRoutes)) throw new XdsConfigError(`${path}.scopedRoutes`, "scoped routes are not implemented by tsmesh");
+export function hcmConfig(c: HcmMessage, path: string, ctx: HcmCompileContext): HcmConfig {
+  if (!c.rds?.routeConfigName && !c.routeConfig) throw new XdsConfigError(`${path}.rds`, "an http_connection_manager needs rds or route_config");
+  if (c.scopedRoutes) throw new XdsConfigError(`${path}.scopedRoutes`, "scoped routes are not implemented by tsmesh");
+  // Fields whose absence would change what a request means are refused until implemented.
+  if (c.tracing) throw new XdsConfigError(`${path}.tracing`, "tracing is not implemented by tsmesh yet");
+  if (c.localReplyConfig) throw new XdsConfigError(`${path}.localReplyConfig`, "custom local replies are not implemented by tsmesh");
+  if (c.internalAddressConfig?.cidrRanges?.length) throw new XdsConfigError(`${path}.internalAddressConfig`, "not implemented by tsmesh");
+  if ((c.xffNumTrustedHops ?? 0) !== 0) throw new XdsConfigError(`${path}.xffNumTrustedHops`, "not implemented by tsmesh");
   const upgradeConfigs: Record<string, boolean> = {};
-  (Array.isArray(c.upgradeConfigs) ? (c.upgradeConfigs as ProtoObject[]) : []).forEach((u, i) => {
-    const type = typeof u.upgradeType === "string" ? u.upgradeType.toLowerCase() : "";
+  (c.upgradeConfigs ?? []).forEach((u, i) => {
+    const type = (u.upgradeType ?? "").toLowerCase();
     if (!type) throw new XdsConfigError(`${path}.upgradeConfigs[${i}].upgradeType`, "upgrade_type must not be empty");
     if (type in upgradeConfigs) throw new XdsConfigError(`${path}.upgradeConfigs[${i}]`, `Duplicate upgrade ${type}`);
-    if (Array.isArray(u.filters) && u.filters.length > 0) throw new XdsConfigError(`${path}.upgradeConfigs[${i}].filters`, "per-upgrade filter chains are not implemented by tsmesh");
-    upgradeConfigs[type] = obj(u.enabled)?.value !== false;
+    if ((u.filters?.length ?? 0) > 0) throw new XdsConfigError(`${path}.upgradeConfigs[${i}].filters`, "per-upgrade filter chains are not implemented by tsmesh");
+    upgradeConfigs[type] = u.enabled?.value !== false;
   });
-  const codec = typeof c.codecType === "string" ? c.codecType : "AUTO";
-  if (codec !== "AUTO" && codec !== "HTTP1" && codec !== "HTTP2") throw new XdsConfigError(`${path}.codecType`, `unsupported codec ${codec}`);
-  const h2 = obj(c.http2ProtocolOptions);
-  const common = obj(c.commonHttpProtocolOptions);
+  const codec = c.codecType ?? "AUTO";
+  if (codec !== "AUTO" && codec !== "HTTP1" && codec !== "HTTP2") throw new XdsConfigError(`${path}.codecType`, `unsupported codec ${String(codec)}`);
+  const common = c.commonHttpProtocolOptions;
   const msd = common?.maxStreamDuration;
   const maxStreamDurationMs = msd === undefined ? 0 : durationMs(msd);
   if (maxStreamDurationMs === undefined || !Number.isFinite(maxStreamDurationMs) || maxStreamDurationMs < 0) {
     throw new XdsConfigError(`${path}.commonHttpProtocolOptions.maxStreamDuration`, "expected a non-negative duration");
   }
   if (upgradeConfigs.connect === true) throw new XdsConfigError(`${path}.upgradeConfigs`, "CONNECT tunnelling is not implemented");
-  const h1o = obj(c.httpProtocolOptions);
-  const maxHeadersCount = wrappedNum(common?.maxHeadersCount) ?? DEFAULT_H1_SETTINGS.maxRequestHeadersCount;
+  const h1o = c.httpProtocolOptions;
+  const maxHeadersCount = common?.maxHeadersCount?.value ?? DEFAULT_H1_SETTINGS.maxRequestHeadersCount;
   if (!Number.isInteger(maxHeadersCount) || maxHeadersCount < 1) throw new XdsConfigError(`${path}.commonHttpProtocolOptions.maxHeadersCount`, "expected at least 1");
-  const maxRequestHeadersBytes = (wrappedNum(c.maxRequestHeadersKb) ?? 60) * 1024;
+  const maxRequestHeadersBytes = (c.maxRequestHeadersKb?.value ?? 60) * 1024;
+  // Envoy's default connection idle timeout for the HCM is 1 h; 0 disables it.
+  const idle = durationMs(common?.idleTimeout);
   const http1: H1CodecSettings = {
     maxRequestHeadersBytes,
     maxRequestHeadersCount: maxHeadersCount,
-    acceptHttp10: h1o?.acceptHttp10 === true,
-    defaultHostForHttp10: typeof h1o?.defaultHostForHttp10 === "string" ? h1o.defaultHostForHttp10 : "",
+    // (protobufjs keeps the underscore before a digit: accept_http_10 → acceptHttp_10.)
+    acceptHttp10: h1o?.acceptHttp_10 === true,
+    defaultHostForHttp10: h1o?.defaultHostForHttp_10 ?? "",
     allowChunkedLength: h1o?.allowChunkedLength === true,
+    idleTimeoutMs: idle ?? 3_600_000,
   };
-  const statPrefix = typeof c.statPrefix === "string" ? c.statPrefix : "";
-  const serverName = typeof c.serverName === "string" && c.serverName ? c.serverName : "envoy";
+  const statPrefix = c.statPrefix ?? "";
+  const serverName = c.serverName || "envoy";
   const bufferLimitBytes = ctx.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT;
   const stats = ctx.statsFor(statPrefix);
   const cfg: HcmConfig = {
     statPrefix,
     serverName,
-    useRemoteAddress: obj(c.useRemoteAddress)?.value === true,
-    generateRequestId: obj(c.generateRequestId)?.value !== false,
+    useRemoteAddress: c.useRemoteAddress?.value === true,
+    generateRequestId: c.generateRequestId?.value !== false,
     streamIdleTimeoutMs: durationMs(c.streamIdleTimeout) ?? 300_000,
     requestTimeoutMs: durationMs(c.requestTimeout) ?? 0,
     maxRequestHeadersBytes,
@@ -128,14 +133,16 @@ export function hcmConfig(c: ProtoObject, path: string, ctx: HcmCompileContext):
     filters: httpFilterChain(c, path, { serverName, bufferLimitBytes }, stats, ctx),
     upgradeConfigs,
     codecType: codec,
-    h2MaxConcurrentStreams: wrappedNum(h2?.maxConcurrentStreams) ?? 2147483647,
+    h2MaxConcurrentStreams: c.http2ProtocolOptions?.maxConcurrentStreams?.value ?? 2147483647,
     maxStreamDurationMs: Math.ceil(maxStreamDurationMs),
     bufferLimitBytes,
     stats,
-    accessLoggers: configuredOrDefault(compileAccessLogs(c.accessLog as AccessLogConfig[] | undefined, `${path}.accessLog`, ctx.accessLogWriters), ctx.defaultAccessLog),
+    accessLoggers: configuredOrDefault(compileAccessLogs(c.accessLog, `${path}.accessLog`, ctx.accessLogWriters), ctx.defaultAccessLog),
+    paths: pathNormalization(c, path),
+    xfcc: xfccConfig(c, path),
   };
-  if (rds?.routeConfigName) cfg.rdsName = String(rds.routeConfigName);
-  if (obj(c.routeConfig)) cfg.inlineRoutes = ctx.compileRoutes(obj(c.routeConfig)!);
+  if (c.rds?.routeConfigName) cfg.rdsName = c.rds.routeConfigName;
+  if (c.routeConfig) cfg.inlineRoutes = ctx.compileRoutes(c.routeConfig);
   return cfg;
 }
 
@@ -143,13 +150,13 @@ export function hcmConfig(c: ProtoObject, path: string, ctx: HcmCompileContext):
  * http_filters through the registry, in order. As Envoy: the terminal filter (the router) must be
  * last and the last must be terminal; an empty list means the router alone.
  */
-function httpFilterChain(c: ProtoObject, path: string, hcm: { serverName: string; bufferLimitBytes: number }, stats: StatsScope, ctx: HcmCompileContext): HttpFilterFactory[] {
-  const list = Array.isArray(c.httpFilters) ? (c.httpFilters as ProtoObject[]) : [];
-  const entries = list.length > 0 ? list : [{ name: "envoy.filters.http.router", typedConfig: { "@type": ROUTER_TYPE } }];
+function httpFilterChain(c: HcmMessage, path: string, hcm: { serverName: string; bufferLimitBytes: number }, stats: StatsScope, ctx: HcmCompileContext): HttpFilterFactory[] {
+  const list = c.httpFilters ?? [];
+  const entries: HttpFilterMessage[] = list.length > 0 ? list : [{ name: "envoy.filters.http.router", typedConfig: { "@type": ROUTER_TYPE } as HttpFilterMessage["typedConfig"] }];
   const out: HttpFilterFactory[] = [];
   entries.forEach((f, i) => {
     const at = `${path}.httpFilters[${i}]`;
-    const name = typeof f.name === "string" ? f.name : "";
+    const name = f.name ?? "";
     if (!name) throw new XdsConfigError(`${at}.name`, "an http filter needs a name");
     const optional = f.isOptional === true;
     if (f.configDiscovery !== undefined && f.typedConfig === undefined) {
@@ -162,7 +169,7 @@ function httpFilterChain(c: ProtoObject, path: string, hcm: { serverName: string
     const last = i === entries.length - 1;
     if (ext.terminal && !last) throw new XdsConfigError(at, `Error: terminal filter named ${name} of type ${typeName(type)} must be the last filter in a http filter chain.`);
     if (!ext.terminal && last) throw new XdsConfigError(at, `Error: non-terminal filter named ${name} of type ${typeName(type)} is the last filter in a http filter chain.`);
-    const made = ext.create(f.typedConfig as ProtoObject, { name, stats, path: `${at}.typedConfig`, hcm, runtime: ctx.runtime });
+    const made = ext.create(f.typedConfig as unknown as ProtoObject, { name, stats, path: `${at}.typedConfig`, hcm, runtime: ctx.runtime });
     out.push({ name, terminal: ext.terminal, disabledByDefault: f.disabled === true, create: made.create });
   });
   if (out.length === 0 || !out[out.length - 1].terminal) throw new XdsConfigError(`${path}.httpFilters`, "the chain has no terminal filter (the router)");

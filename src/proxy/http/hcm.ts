@@ -6,6 +6,7 @@
 import type * as http from "node:http";
 import * as http2 from "node:http2";
 import type * as net from "node:net";
+import type * as tls from "node:tls";
 import type { AccessLogger } from "../access-loggers.js";
 import type { ConnectionInfo, NetworkHandler } from "../listeners.js";
 import { NETWORK_FILTERS } from "../network-filters.js";
@@ -18,6 +19,7 @@ import type { H1Response } from "./h1-response.js";
 import { type H1Request, H1ServerConnection, type H1ServerHost } from "./h1-server.js";
 import { H2Downstream } from "./h2-downstream.js";
 import { createH2Server, PrematureResetGuard } from "./h2-server.js";
+import type { HttpConnectionManager as HcmMessage } from "../../envoy/types.js";
 import { HCM_TYPE, type HcmConfig, hcmConfig } from "./hcm-config.js";
 import { LOCAL_REPLIES } from "./local-reply.js";
 import type { RouteTable } from "./route-table.js";
@@ -34,6 +36,14 @@ const H2_PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /** The listener's view of each connection, for the requests on it (filters read addresses from it). */
 const connections = new WeakMap<net.Socket, ConnectionInfo>();
 const UNKNOWN_CONNECTION: ConnectionInfo = Object.freeze({ listenerName: "", localAddress: "", localPort: 0, remoteAddress: "", remotePort: 0 });
+
+/** Streams open per HTTP/2 session (the idle timeout closes only sessions with none). */
+const openStreams = new WeakMap<http2.Http2Session, number>();
+
+/** The TLS socket a request came on, when this listener terminated TLS. */
+function tlsOf(socket: net.Socket | undefined): tls.TLSSocket | undefined {
+  return (socket as { encrypted?: boolean } | undefined)?.encrypted === true ? (socket as tls.TLSSocket) : undefined;
+}
 
 function connectionOf(socket: net.Socket | undefined): ConnectionInfo {
   return (socket !== undefined ? connections.get(socket) : undefined) ?? UNKNOWN_CONNECTION;
@@ -98,11 +108,14 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, Stre
     const prematureResets = s.counter("downstream_rq_too_many_premature_resets");
     this.resetGuard = new PrematureResetGuard(() => prematureResets.inc());
     this.h2server = createH2Server({ maxConcurrentStreams: cfg.h2MaxConcurrentStreams, maxHeaderListSize: cfg.maxRequestHeadersBytes, maxHeadersCount: cfg.http1.maxRequestHeadersCount });
+    const idleMs = cfg.http1.idleTimeoutMs;
     this.h2server.on("session", (session: http2.ServerHttp2Session) => {
       this.h2sessions.add(session);
       session.on("error", () => {});
       session.once("close", () => this.h2sessions.delete(session));
       if (this.draining) session.close();
+      // The connection idle timeout: a session with no open stream for that long is closed (GOAWAY).
+      if (idleMs > 0) session.setTimeout(idleMs, () => (openStreams.get(session) ?? 0) === 0 && session.close());
     });
     this.h2server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => this.onH2Stream(stream, headers, flags));
     this.h2server.on("sessionError", () => this.cxProtocolError.inc());
@@ -164,7 +177,7 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, Stre
   onH1Request(conn: H1ServerConnection, req: H1Request, ds: Downstream): void {
     const h = req.head;
     this.rqHttp1.inc();
-    const dr: DownstreamRequest = { protocol: h.protocol, method: h.method, authority: h.authority, path: h.path, scheme: conn.scheme, headers: h.headers, endToEnd: true, body: req.body, remote: conn.remote, connection: connectionOf(conn.socket) };
+    const dr: DownstreamRequest = { protocol: h.protocol, method: h.method, authority: h.authority, path: h.path, scheme: conn.scheme, headers: h.headers, endToEnd: true, body: req.body, remote: conn.remote, connection: connectionOf(conn.socket), tls: tlsOf(conn.socket) };
     if (h.upgrade !== undefined) dr.upgrade = h.upgrade;
     this.onStream(dr, ds);
   }
@@ -200,6 +213,10 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, Stre
     const headers: http.IncomingHttpHeaders = {};
     for (const k in h) if (k[0] !== ":") headers[k] = h[k] as string | string[];
     const session = stream.session;
+    if (session !== undefined) {
+      openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
+      stream.once("close", () => openStreams.set(session, (openStreams.get(session) ?? 1) - 1));
+    }
     const sock = session?.socket;
     if (endStream) stream.resume();
     const dr: DownstreamRequest = {
@@ -212,6 +229,7 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, Stre
       body: endStream ? undefined : readableSource(stream),
       remote: sock?.remoteAddress?.replace(/^::ffff:/, "") ?? "",
       connection: connectionOf(sock as net.Socket | undefined),
+      tls: tlsOf(sock as net.Socket | undefined),
     };
     this.rqHttp2.inc();
     const guard = this.resetGuard;
@@ -245,7 +263,7 @@ NETWORK_FILTERS.register([HCM_TYPE], {
   terminal: true,
   compile(config, ctx) {
     const rt = ctx.runtime;
-    const cfg = hcmConfig(config, ctx.path, {
+    const cfg = hcmConfig(config as HcmMessage, ctx.path, {
       compileRoutes: (rc) => rt.compileRoutes(rc),
       bufferLimitBytes: ctx.bufferLimitBytes,
       statsFor: (prefix) => ctx.stats.tagged("http.", prefix || ctx.listenerName),

@@ -51,7 +51,7 @@ describe("HTTP/1.1 fast paths (downstream codec, upstream pool)", () => {
             prefixRoute("/slow/", "main", { timeout: { nanos: 300_000_000 } }),
             prefixRoute("/", "main"),
             // HTTP/1.0 is served only when accepted (Envoy's default refuses it with 426).
-          ], { httpProtocolOptions: { acceptHttp10: true } }),
+          ], { httpProtocolOptions: { acceptHttp_10: true } }),
         ],
         clusters: [
           staticCluster("main", BACKEND_IP, BACKEND_PORT),

@@ -14,7 +14,7 @@ import { ok, type Received, responses } from "../raw-backend.js";
 import { Http1Fixture } from "./fixture.js";
 
 const strict = new Http1Fixture({ proxyIp: "127.0.142.1", backendIp: "127.0.142.2", port: 8001, backendPort: 8080 });
-const http10 = new Http1Fixture({ proxyIp: "127.0.142.3", backendIp: "127.0.142.4", port: 8001, backendPort: 8080 }, { httpProtocolOptions: { acceptHttp10: true, defaultHostForHttp10: "default.example" } });
+const http10 = new Http1Fixture({ proxyIp: "127.0.142.3", backendIp: "127.0.142.4", port: 8001, backendPort: 8080 }, { httpProtocolOptions: { acceptHttp_10: true, defaultHostForHttp_10: "default.example" } });
 
 interface Case {
   name: string;

@@ -1,0 +1,89 @@
+// The HTTP connection manager's x-forwarded-client-cert handling (Envoy's
+// forward_client_cert_details / set_current_client_cert_details, conn_manager_utility.cc): a client
+// can never pass its own XFCC to the upstream on a connection without a client certificate (it is
+// removed, unless ALWAYS_FORWARD_ONLY); with one, SANITIZE removes it, FORWARD_ONLY keeps it,
+// APPEND_FORWARD appends and SANITIZE_SET replaces it with this hop's element: By (the proxy's URI
+// SANs), Hash (SHA-256 of the client certificate), then Cert, Chain, Subject, URI and DNS as
+// configured.
+import { X509Certificate } from "node:crypto";
+import type * as http from "node:http";
+import type * as tls from "node:tls";
+import type { envoy } from "../../envoy/types.js";
+import { XdsConfigError } from "../xds-error.js";
+
+type HcmMessage = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
+
+export type XfccMode = "SANITIZE" | "FORWARD_ONLY" | "APPEND_FORWARD" | "SANITIZE_SET" | "ALWAYS_FORWARD_ONLY";
+
+export interface XfccConfig {
+  mode: XfccMode;
+  subject: boolean;
+  cert: boolean;
+  chain: boolean;
+  dns: boolean;
+  uri: boolean;
+}
+
+const MODES: readonly XfccMode[] = ["SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD", "SANITIZE_SET", "ALWAYS_FORWARD_ONLY"];
+
+export function xfccConfig(c: HcmMessage, path: string): XfccConfig {
+  const mode = c.forwardClientCertDetails ?? "SANITIZE";
+  if (!MODES.includes(mode as XfccMode)) throw new XdsConfigError(`${path}.forwardClientCertDetails`, `unknown value ${String(mode)}`);
+  const s = c.setCurrentClientCertDetails;
+  return { mode: mode as XfccMode, subject: s?.subject?.value === true, cert: s?.cert === true, chain: s?.chain === true, dns: s?.dns === true, uri: s?.uri === true };
+}
+
+const XFCC = "x-forwarded-client-cert";
+
+/** Envoy's RFC 2253 rendering of a certificate subject (the most specific name first, comma-separated). */
+function rfc2253(subject: string): string {
+  return subject.split("\n").filter(Boolean).reverse().join(",");
+}
+
+/** `URI:spiffe://…, DNS:a.example` → the values of one kind. */
+function sans(altNames: string | undefined, kind: "URI" | "DNS"): string[] {
+  if (!altNames) return [];
+  return altNames
+    .split(", ")
+    .filter((s) => s.startsWith(`${kind}:`))
+    .map((s) => s.slice(kind.length + 1));
+}
+
+/** This hop's XFCC element for a connection with a client certificate. */
+function element(cfg: XfccConfig, socket: tls.TLSSocket, peer: X509Certificate): string {
+  const parts: string[] = [];
+  const local = socket.getX509Certificate();
+  for (const uri of sans(local?.subjectAltName, "URI")) parts.push(`By=${uri}`);
+  parts.push(`Hash=${peer.fingerprint256.replace(/:/g, "").toLowerCase()}`);
+  if (cfg.cert) parts.push(`Cert="${encodeURIComponent(peer.toString())}"`);
+  if (cfg.chain) {
+    let chain = "";
+    for (let c: X509Certificate | undefined = peer; c !== undefined; c = c.issuerCertificate) {
+      chain += c.toString();
+      if (c.issuerCertificate === c || c.checkIssued(c)) break;
+    }
+    parts.push(`Chain="${encodeURIComponent(chain)}"`);
+  }
+  if (cfg.subject) parts.push(`Subject="${rfc2253(peer.subject)}"`);
+  if (cfg.uri) for (const u of sans(peer.subjectAltName, "URI")) parts.push(`URI=${u}`);
+  if (cfg.dns) for (const d of sans(peer.subjectAltName, "DNS")) parts.push(`DNS=${d}`);
+  return parts.join(";");
+}
+
+/** Applies the mode to a request's headers; `socket` is the TLS socket the request came on, if any. */
+export function applyXfcc(cfg: XfccConfig, headers: http.OutgoingHttpHeaders, socket: tls.TLSSocket | undefined): void {
+  if (cfg.mode === "ALWAYS_FORWARD_ONLY") return;
+  const peer = socket?.getPeerX509Certificate();
+  if (socket === undefined || peer === undefined) {
+    delete headers[XFCC];
+    return;
+  }
+  if (cfg.mode === "FORWARD_ONLY") return;
+  if (cfg.mode === "SANITIZE") {
+    delete headers[XFCC];
+    return;
+  }
+  const mine = element(cfg, socket, peer);
+  const had = headers[XFCC];
+  headers[XFCC] = cfg.mode === "APPEND_FORWARD" && had !== undefined && had !== "" ? `${Array.isArray(had) ? had.join(",") : String(had)},${mine}` : mine;
+}
