@@ -3,7 +3,8 @@
 // TranslateRouteMatch, applyHTTPRouteDestination…) and route/retry/retry.go build them. Pure
 // functions of (VirtualService, proxy, push, listener port, gateway): used for sidecars and gateways
 // (routes.ts) and by the proxyless gRPC generator (`grpc: true`: route actions only, rewritten by
-// grpc-compat.ts into forms every gRPC release accepts).
+// grpc-compat.ts into forms every gRPC release accepts). Delegate VirtualServices arrive merged into
+// their roots by the PushContext (model/virtualservice.ts), once per push.
 import type { HTTPMatchRequest, HTTPRoute, HTTPRouteDestination, Resource, StringMatch } from "../../api/resource.js";
 import { resolveShortName } from "../../api/hosts.js";
 import { GRPC_STATUS_CODES } from "../../core/grpc.js";
@@ -32,6 +33,7 @@ import type {
 } from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { PushContext } from "../../model/push-context.js";
+import type { ScopedRoute } from "../../model/virtualservice.js";
 import { labelsMatch, serviceVisibleFrom, type Service } from "../../registry/model.js";
 import { proxylessRoutes } from "./grpc-compat.js";
 import { byName, outboundClusterName, parseClusterName } from "./names.js";
@@ -495,157 +497,6 @@ function resolveDestination(ctx: HttpRouteContext, dest: DestinationRef, namespa
 }
 
 // ---------------------------------------------------------------------------------------------
-// Delegation
-
-/** An HTTP route with the namespace its hosts and gateway names resolve in (delegates: their own). */
-interface ScopedRoute {
-  route: HTTPRoute;
-  namespace: string;
-}
-
-function stringMatchConflict(root: StringMatch | undefined, leaf: StringMatch | undefined): boolean {
-  if (!root || !leaf) return false;
-  if (root.regex) return !!(leaf.regex || leaf.prefix || leaf.exact);
-  if (leaf.regex) return !!(root.regex || root.prefix || root.exact);
-  if (root.exact) return !!leaf.prefix || leaf.exact !== root.exact;
-  if (root.prefix) {
-    if (leaf.prefix) return !leaf.prefix.startsWith(root.prefix);
-    if (leaf.exact) return !leaf.exact.startsWith(root.prefix);
-  }
-  return true;
-}
-
-/** Istio's hasConflict: a delegate match must be a subset of the root match. */
-function matchConflict(root: HTTPMatchRequest, leaf: HTTPMatchRequest): boolean {
-  if (stringMatchConflict(root.uri, leaf.uri)) return true;
-  if (stringMatchConflict(root.scheme, leaf.scheme)) return true;
-  if (stringMatchConflict(root.method, leaf.method)) return true;
-  if (stringMatchConflict(root.authority, leaf.authority)) return true;
-  for (const [k, v] of Object.entries(leaf.headers ?? {})) if (stringMatchConflict(root.headers?.[k], v)) return true;
-  for (const [k, v] of Object.entries(leaf.withoutHeaders ?? {})) if (stringMatchConflict(root.withoutHeaders?.[k], v)) return true;
-  for (const [k, v] of Object.entries(leaf.queryParams ?? {})) if (stringMatchConflict(root.queryParams?.[k], v)) return true;
-  if (!!root.ignoreUriCase !== !!leaf.ignoreUriCase) return true;
-  if (root.port && leaf.port && root.port !== leaf.port) return true;
-  if (root.sourceNamespace && leaf.sourceNamespace !== root.sourceNamespace) return true;
-  for (const [k, v] of Object.entries(leaf.sourceLabels ?? {})) {
-    const r = root.sourceLabels?.[k];
-    if (r !== undefined && r !== v) return true;
-  }
-  if (root.gateways?.length && leaf.gateways?.length) {
-    if (root.gateways.length < leaf.gateways.length) return true;
-    const set = new Set(root.gateways);
-    if (leaf.gateways.some((g) => !set.has(g))) return true;
-  }
-  return false;
-}
-
-function joinNames(root: string | undefined, leaf: string | undefined): string | undefined {
-  if (!leaf) return root;
-  return root ? `${root}-${leaf}` : leaf;
-}
-
-function mergeMatch(root: HTTPMatchRequest, leaf: HTTPMatchRequest): HTTPMatchRequest {
-  const merge = <T>(a: Record<string, T> | undefined, b: Record<string, T> | undefined): Record<string, T> | undefined =>
-    a || b ? { ...(a ?? {}), ...(b ?? {}) } : undefined;
-  const out: HTTPMatchRequest = { ...leaf };
-  out.name = joinNames(root.name, leaf.name);
-  out.uri ??= root.uri;
-  out.scheme ??= root.scheme;
-  out.method ??= root.method;
-  out.authority ??= root.authority;
-  out.headers = merge(root.headers, leaf.headers);
-  out.withoutHeaders = merge(root.withoutHeaders, leaf.withoutHeaders);
-  out.queryParams = merge(root.queryParams, leaf.queryParams);
-  if (!out.port) out.port = root.port;
-  out.sourceLabels = merge(root.sourceLabels, leaf.sourceLabels);
-  if (!out.sourceNamespace) out.sourceNamespace = root.sourceNamespace;
-  if (!out.gateways?.length) out.gateways = root.gateways;
-  if (!out.statPrefix) out.statPrefix = root.statPrefix;
-  return out;
-}
-
-/** Istio's mergeHTTPMatchRequests: undefined = conflict (the delegate route is dropped). */
-function mergeMatches(root: readonly HTTPMatchRequest[] | undefined, leaf: readonly HTTPMatchRequest[] | undefined): HTTPMatchRequest[] | undefined {
-  if (!root?.length) return leaf ? [...leaf] : undefined;
-  if (!leaf?.length) return [...root];
-  const out: HTTPMatchRequest[] = [];
-  for (const sub of leaf) {
-    let found = false;
-    for (const r of root) {
-      if (matchConflict(r, sub)) continue;
-      out.push(mergeMatch(r, sub));
-      found = true;
-    }
-    if (!found) return undefined;
-  }
-  return out.length > 0 ? out : undefined;
-}
-
-/** Istio's mergeHTTPRoute: the delegate's fields win, the root's fill in what it leaves unset. */
-function mergeRoute(root: HTTPRoute, leaf: HTTPRoute): HTTPRoute | undefined {
-  const match = mergeMatches(root.match, leaf.match);
-  if (match === undefined && (root.match?.length || leaf.match?.length)) return undefined;
-  const out: HTTPRoute = { ...leaf, match };
-  out.name = joinNames(root.name, leaf.name);
-  out.rewrite ??= root.rewrite;
-  out.directResponse ??= root.directResponse;
-  out.timeout ??= root.timeout;
-  out.retries ??= root.retries;
-  out.fault ??= root.fault;
-  out.mirror ??= root.mirror;
-  out.mirrorPercent ??= root.mirrorPercent;
-  out.mirrorPercentage ??= root.mirrorPercentage;
-  out.corsPolicy ??= root.corsPolicy;
-  out.mirrors ??= root.mirrors;
-  out.headers ??= root.headers;
-  return out;
-}
-
-function exportedTo(vs: Resource<"VirtualService">, namespace: string): boolean {
-  const e = vs.spec.exportTo;
-  if (!e || e.length === 0) return true;
-  return e.some((x) => x === "*" || x === namespace || (x === "." && vs.metadata.namespace === namespace));
-}
-
-/**
- * The VirtualService's HTTP routes with `delegate` routes replaced by the delegate VirtualService's
- * routes (Istio's VS delegation: a delegate has no hosts, must be exported to the root's namespace,
- * its matches must be subsets of the root route's matches).
- */
-export function expandDelegates(vs: Resource<"VirtualService">, push: PushContext, errors: string[] = []): ScopedRoute[] {
-  const out: ScopedRoute[] = [];
-  const ns = vs.metadata.namespace;
-  for (const route of vs.spec.http ?? []) {
-    const d = route.delegate;
-    if (!d) {
-      out.push({ route, namespace: ns });
-      continue;
-    }
-    const dns = d.namespace || ns;
-    const delegate = push.input.virtualServices.find((x) => x.metadata.name === d.name && x.metadata.namespace === dns && !x.spec.hosts?.length);
-    if (!delegate) {
-      errors.push(`delegate VirtualService ${dns}/${d.name ?? ""} not found`);
-      continue;
-    }
-    if (!exportedTo(delegate, ns)) {
-      errors.push(`delegate VirtualService ${dns}/${d.name ?? ""} is not exported to ${ns}`);
-      continue;
-    }
-    const root: HTTPRoute = { ...route, delegate: undefined };
-    for (const leaf of delegate.spec.http ?? []) {
-      if (leaf.delegate) {
-        errors.push(`delegate VirtualService ${dns}/${d.name ?? ""}: nested delegation is not supported`);
-        continue;
-      }
-      const merged = mergeRoute(root, leaf);
-      if (merged) out.push({ route: merged, namespace: dns });
-      else errors.push(`delegate VirtualService ${dns}/${d.name ?? ""}: route ${leaf.name ?? ""} conflicts with the root's match`);
-    }
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Route translation
 
 /** Route metadata naming the VirtualService (Istio's BuildConfigInfoMetadata). */
@@ -856,8 +707,9 @@ function translateRoute(
 export function convertHttpRoutes(vs: Resource<"VirtualService">, ctx: HttpRouteContext): ConvertedRoutes {
   const errors: string[] = [];
   const routes: Route[] = [];
-  const scopedRoutes = expandDelegates(vs, ctx.push, errors);
-  for (const scoped of scopedRoutes) {
+  const merged = ctx.push.httpRoutes(vs);
+  errors.push(...merged.errors);
+  for (const scoped of merged.routes) {
     let catchAll = false;
     const matches = scoped.route.match;
     if (!matches || matches.length === 0) {
