@@ -4,7 +4,7 @@
 // Istio's namespace precedence and merging, Sidecar scopes, Gateways by workload. Generators may
 // memoize per push (`memo`), since nothing here changes after build.
 import type { Resource, Subset, TrafficPolicy } from "../api/resource.js";
-import { hostMatches, resolveShortName } from "../api/hosts.js";
+import { hostMatches, MESH_GATEWAY, resolveGatewayName, resolveShortName } from "../api/hosts.js";
 import { exportToSet, labelsMatch, serviceVisibleFrom, visibleFrom, type Service, type ServicePortInfo, type WorkloadEndpoint } from "../registry/model.js";
 import { endpointPort, ServiceRegistry } from "../registry/registry.js";
 import type { Proxy } from "./proxy.js";
@@ -144,9 +144,9 @@ export class PushContext {
       // Delegates are reached only through their roots (Istio leaves them out of the index).
       if (vs.spec.hosts?.length) this.httpRoutes(vs);
       const ns = vs.metadata.namespace;
-      const gws = vs.spec.gateways && vs.spec.gateways.length > 0 ? vs.spec.gateways : ["mesh"];
+      const gws = vs.spec.gateways && vs.spec.gateways.length > 0 ? vs.spec.gateways : [MESH_GATEWAY];
       for (const g of gws) {
-        const key = g === "mesh" ? "mesh" : g.includes("/") ? g : `${ns}/${g}`;
+        const key = resolveGatewayName(g, ns);
         const list = this.vsByGateway.get(key);
         if (list) list.push(vs);
         else this.vsByGateway.set(key, [vs]);

@@ -16,12 +16,11 @@ import {
 } from "./common.js";
 import type { SemanticValidator, ValidationContext } from "./context.js";
 import { validateExportTo } from "./exportto.js";
-import { hostIsSubsetOf, hostsOverlap } from "../hosts.js";
+import { hostIsSubsetOf, hostsOverlap, MESH_GATEWAY } from "../hosts.js";
 
 type VirtualServiceSpec = Resource<"VirtualService">["spec"];
 type HeaderOps = NonNullable<HTTPRoute["headers"]>;
 
-const MESH_GATEWAY = "mesh";
 const MAX_REGEX_LENGTH = 1024;
 const KB = 1024;
 const MB = 1024 * KB;

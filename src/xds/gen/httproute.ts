@@ -6,7 +6,7 @@
 // grpc-compat.ts into forms every gRPC release accepts). Delegate VirtualServices arrive merged into
 // their roots by the PushContext (model/virtualservice.ts), once per push.
 import type { HTTPMatchRequest, HTTPRoute, HTTPRouteDestination, Resource, StringMatch } from "../../api/resource.js";
-import { resolveShortName } from "../../api/hosts.js";
+import { resolveGatewayName, resolveShortName } from "../../api/hosts.js";
 import { GRPC_STATUS_CODES } from "../../core/grpc.js";
 import { parseDuration } from "../../api/validation/common.js";
 import { anyOf, duration, struct } from "../../envoy/protos.js";
@@ -234,21 +234,6 @@ export function isCatchAllRoute(r: Route): boolean {
 /** Istio's SortVHostRoutes: catch-all routes move to the end, the others keep their order. */
 export function sortVirtualHostRoutes(routes: readonly Route[]): Route[] {
   return [...routes.filter((r) => !isCatchAllRoute(r)), ...routes.filter((r) => isCatchAllRoute(r))];
-}
-
-/**
- * Istio's resolveGatewayName: `name` → `ns/name`, `./name` → `ns/name`, legacy
- * `name.ns.svc.cluster.local` → `ns/name`; "mesh" and `ns/name` stay.
- */
-export function resolveGatewayName(g: string, namespace: string): string {
-  if (g === "mesh") return g;
-  const slash = g.indexOf("/");
-  if (slash >= 0) return g.slice(0, slash) === "." ? `${namespace}/${g.slice(slash + 1)}` : g;
-  const dot = g.indexOf(".");
-  if (dot < 0) return `${namespace}/${g}`;
-  const rest = g.slice(dot + 1);
-  const dot2 = rest.indexOf(".");
-  return `${dot2 < 0 ? rest : rest.slice(0, dot2)}/${g.slice(0, dot)}`;
 }
 
 /**

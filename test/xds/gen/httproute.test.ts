@@ -1,6 +1,7 @@
 // Table tests for VirtualService HTTP route → Envoy Route conversion (Istio's route.go).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { resolveGatewayName } from "../../../src/api/hosts.js";
 import type { HTTPRoute, Resource } from "../../../src/api/resource.js";
 import { isAnyOf } from "../../../src/envoy/protos.js";
 import type { HashPolicy, HTTPFault, RedirectAction, RetryPolicy, Route, RouteAction, RouteMatch } from "../../../src/envoy/types.js";
@@ -10,7 +11,6 @@ import {
   convertHttpRoutes,
   convertRetryPolicy,
   defaultRetryPolicy,
-  resolveGatewayName,
   translateRouteMatch,
   type HttpRouteContext,
 } from "../../../src/xds/gen/httproute.js";
