@@ -5,6 +5,7 @@
 // read the result from the PushContext and never see `delegate`. Unlike istiod, which only logs at
 // debug level, every route left out is reported, naming the root VirtualService and the field.
 import type { HTTPMatchRequest, HTTPRoute, Resource, StringMatch } from "../api/resource.js";
+import { resolveGatewayName, resolveShortName } from "../api/hosts.js";
 import { exportToSet, visibleFrom } from "../registry/model.js";
 
 type VirtualService = Resource<"VirtualService">;
@@ -131,6 +132,23 @@ function mergeRoute(root: HTTPRoute, leaf: HTTPRoute): HTTPRoute | undefined {
   return out;
 }
 
+/** Match gateways as `namespace/name`, resolved in the namespace of the VirtualService they were written in. */
+function qualifyMatches(matches: readonly HTTPMatchRequest[] | undefined, ns: string): HTTPMatchRequest[] | undefined {
+  return matches?.map((m) => (m.gateways?.length ? { ...m, gateways: m.gateways.map((g) => resolveGatewayName(g, ns)) } : m));
+}
+
+/**
+ * The root route as its delegate's routes inherit it: the names it passes down (match gateways,
+ * mirror hosts) resolved in the root's namespace, as Istio resolves every VirtualService's short
+ * names before merging; the merged routes resolve the rest in the delegate's namespace.
+ */
+function qualifyRoot(route: HTTPRoute, ns: string): HTTPRoute {
+  const out: HTTPRoute = { ...route, delegate: undefined, match: qualifyMatches(route.match, ns) };
+  if (route.mirror) out.mirror = { ...route.mirror, host: resolveShortName(route.mirror.host, ns) };
+  if (route.mirrors) out.mirrors = route.mirrors.map((m) => ({ ...m, destination: { ...m.destination, host: resolveShortName(m.destination.host, ns) } }));
+  return out;
+}
+
 /**
  * The VirtualService's HTTP routes with `delegate` routes replaced by the delegate VirtualService's
  * routes (Istio's VS delegation: a delegate has no hosts, must be exported to the root's namespace,
@@ -157,14 +175,14 @@ export function mergeDelegates(vs: VirtualService, delegates: ReadonlyMap<string
       report(` is not exported to ${ns}; route left out`);
       return;
     }
-    const root: HTTPRoute = { ...route, delegate: undefined };
+    const root = qualifyRoot(route, ns);
     (delegate.spec.http ?? []).forEach((leaf, j) => {
       const which = `: its spec.http[${j}]${leaf.name ? ` (${leaf.name})` : ""}`;
       if (leaf.delegate) {
         report(`${which} delegates again (nested delegation is not supported); left out`);
         return;
       }
-      const merged = mergeRoute(root, leaf);
+      const merged = mergeRoute(root, { ...leaf, match: qualifyMatches(leaf.match, dns) });
       if (merged) routes.push({ route: merged, namespace: dns });
       else report(`${which} conflicts with the root's match; left out`);
     });

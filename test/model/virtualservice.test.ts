@@ -83,6 +83,41 @@ describe("delegate match merging (Istio's mergeHTTPMatchRequests / hasConflict)"
   });
 });
 
+describe("delegates in another namespace than their root", () => {
+  it("what the root passes down resolves in the root's namespace (gateways, mirrors), the delegate's own in its", () => {
+    const rootVs = vs("istio-system", "root", {
+      hosts: ["shop.example.com"],
+      gateways: ["web"],
+      http: [{ match: [{ gateways: ["web"], uri: { prefix: "/shop" } }], mirror: { host: "audit" }, mirrors: [{ destination: { host: "audit2" } }], delegate: { name: "leaf", namespace: "team" } }],
+    });
+    const leafVs = vs("team", "leaf", {
+      http: [
+        { name: "own", match: [{ uri: { prefix: "/shop/a" }, gateways: ["istio-system/web"] }], route: dest("shop"), mirror: { host: "own-audit" } },
+        { name: "inherits", route: dest("shop") },
+      ],
+    });
+    const { routes, errors } = mergeDelegates(rootVs, indexDelegates([leafVs]));
+    assert.deepEqual(errors, []);
+    assert.deepEqual(
+      routes.map((r) => [r.route.name, r.namespace, r.route.match?.[0].gateways, r.route.mirror?.host, r.route.mirrors?.[0].destination.host, r.route.route?.[0].destination?.host]),
+      [
+        // The delegate's short names stay, to resolve in its namespace ("team") when routes are built.
+        ["own", "team", ["istio-system/web"], "own-audit", "audit2.istio-system.svc.cluster.local", "shop"],
+        ["inherits", "team", ["istio-system/web"], "audit.istio-system.svc.cluster.local", "audit2.istio-system.svc.cluster.local", "shop"],
+      ],
+    );
+  });
+
+  it("a delegate's short gateway name is its own namespace's gateway when checked against the root's", () => {
+    const rootVs = vs("istio-system", "root", { hosts: ["shop.example.com"], gateways: ["web"], http: [{ match: [{ gateways: ["web"] }], delegate: { name: "leaf", namespace: "team" } }] });
+    // "web" in team is team/web: not one of the root's gateways.
+    const leafVs = vs("team", "leaf", { http: [{ match: [{ gateways: ["web"] }], route: dest("shop") }] });
+    const { routes, errors } = mergeDelegates(rootVs, indexDelegates([leafVs]));
+    assert.equal(routes.length, 0);
+    assert.match(errors[0], /conflicts with the root's match/);
+  });
+});
+
 describe("delegate lookup and visibility", () => {
   const root = (delegate: { name: string; namespace?: string }) =>
     vs("default", "root", { hosts: ["reviews"], http: [{ delegate }, { name: "after", route: dest("reviews") }] });
