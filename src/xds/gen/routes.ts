@@ -13,7 +13,8 @@ import type { Proxy } from "../../model/proxy.js";
 import { labelsKey, type GatewayServerRef, type PushContext, type ServiceInstance } from "../../model/push-context.js";
 import { resolveGatewayPort } from "./listener-gateway.js";
 import { isHTTPProtocol, parseProtocol, type Protocol, type Service, type ServicePortInfo } from "../../registry/model.js";
-import { convertHttpRoutes, defaultOutboundRoute, sortVirtualHostRoutes, usesSourceLabels, type HashPolicyFn } from "./httproute.js";
+import { convertHttpRoutes, defaultOutboundRoute, usesSourceLabels, type HashPolicyFn } from "./httproute.js";
+import { sortVirtualHostRoutes } from "./route-match.js";
 import {
   ALLOW_ANY_VHOST,
   BLOCK_ALL_VHOST,

@@ -7,13 +7,9 @@ import { isAnyOf } from "../../../src/envoy/protos.js";
 import type { HashPolicy, HTTPFault, RedirectAction, RetryPolicy, Route, RouteAction, RouteMatch } from "../../../src/envoy/types.js";
 import type { Proxy } from "../../../src/model/proxy.js";
 import type { PushContext } from "../../../src/model/push-context.js";
-import {
-  convertHttpRoutes,
-  convertRetryPolicy,
-  defaultRetryPolicy,
-  translateRouteMatch,
-  type HttpRouteContext,
-} from "../../../src/xds/gen/httproute.js";
+import { convertHttpRoutes, type HttpRouteContext } from "../../../src/xds/gen/httproute.js";
+import { convertRetryPolicy, defaultRetryPolicy } from "../../../src/xds/gen/retry.js";
+import { translateRouteMatch } from "../../../src/xds/gen/route-match.js";
 import { assertRoundTrip, bookinfo, testProxy } from "../../helpers/xds.js";
 
 const ROUTE = "envoy.config.route.v3.Route";
