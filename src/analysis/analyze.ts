@@ -5,7 +5,7 @@ import { resourceName } from "../api/resource.js";
 import type { DocumentResult } from "../api/validate.js";
 import { describeDocument } from "../api/format.js";
 import { hostMatches, resolveShortName } from "../api/hosts.js";
-import { unreachableRoutes } from "../api/validation/virtualservice.js";
+import { unreachableRoutes } from "../api/validation/virtualservice-unreachable.js";
 import { MESSAGE_TYPES, type AnalysisMessage, type MessageCode } from "./messages.js";
 
 type Located = { resource: AnyResource; doc: DocumentResult };

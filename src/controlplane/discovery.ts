@@ -1,6 +1,7 @@
 // `tsmesh discovery`: istiod's Pilot role wired together. Config folders (watched) feed the
 // store; store changes are debounced into pushes; a full push builds a new PushContext, an
-// endpoints-only change (WorkloadEntries only, services unchanged) takes the incremental EDS path.
+// endpoints-only change (WorkloadEntries only, services unchanged) takes the incremental EDS path;
+// routes a push leaves out while merging delegate VirtualServices are logged when they appear.
 // Mesh config (MeshConfig) comes, as in istiod, from a file (`--mesh-config`, istiod's
 // `--meshConfig`) when one is given, otherwise from the `istio` ConfigMap in istio-system found in
 // the config folders; either is watched, and a change is a full push. Bad mesh config is logged and
@@ -72,6 +73,8 @@ export class Discovery {
    * logged when it loads and again only when that changes, never on every rescan or push.
    */
   private readonly notEnforcedShown = new Map<string, Map<string, string>>();
+  /** Routes the last push left out while merging delegate VirtualServices, as last logged. */
+  private virtualServiceErrorsShown: ReadonlySet<string> = new Set();
   readonly autoRegistration: WorkloadAutoRegistration;
   private readonly sources: DirectorySource[] = [];
   private readonly debouncer: Debouncer;
@@ -228,7 +231,19 @@ export class Discovery {
   }
 
   private buildPushContext(): PushContext {
-    return new PushContext(pushInputFrom(this.store.list() as AnyResource[]), this.currentMesh);
+    const push = new PushContext(pushInputFrom(this.store.list() as AnyResource[]), this.currentMesh);
+    this.reportVirtualServiceErrors(push);
+    return push;
+  }
+
+  /**
+   * Logs each route a push leaves out while merging delegate VirtualServices (missing, not exported,
+   * conflicting): once when it appears, not again on every push while it lasts.
+   */
+  private reportVirtualServiceErrors(push: PushContext): void {
+    const now = new Set(push.virtualServiceErrors);
+    for (const e of now) if (!this.virtualServiceErrorsShown.has(e)) this.log(`discovery: ${e}`);
+    this.virtualServiceErrorsShown = now;
   }
 
   /** Applies a new mesh overlay; true when the effective mesh config changed. */

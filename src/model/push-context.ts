@@ -1,13 +1,15 @@
 // PushContext: an immutable snapshot of the mesh for one push (Istio's model.PushContext), with
-// the indexes generators ask for: services visible to a proxy, VirtualServices by gateway,
-// DestinationRules with Istio's namespace precedence and merging, Sidecar scopes, Gateways by
-// workload. Generators may memoize per push (`memo`), since nothing here changes after build.
+// the indexes generators ask for: services visible to a proxy, VirtualServices by gateway with
+// their delegates merged in (once per push, as istiod's initVirtualServices), DestinationRules with
+// Istio's namespace precedence and merging, Sidecar scopes, Gateways by workload. Generators may
+// memoize per push (`memo`), since nothing here changes after build.
 import type { Resource, Subset, TrafficPolicy } from "../api/resource.js";
-import { hostMatches, resolveShortName } from "../api/hosts.js";
-import { exportToSet, labelsMatch, serviceVisibleFrom, type Service, type ServicePortInfo, type WorkloadEndpoint } from "../registry/model.js";
+import { hostMatches, MESH_GATEWAY, resolveGatewayName, resolveShortName } from "../api/hosts.js";
+import { exportToSet, labelsMatch, serviceVisibleFrom, visibleFrom, type Service, type ServicePortInfo, type WorkloadEndpoint } from "../registry/model.js";
 import { endpointPort, ServiceRegistry } from "../registry/registry.js";
 import type { Proxy } from "./proxy.js";
 import { buildSidecarScope, type SidecarScope } from "./sidecar-scope.js";
+import { indexDelegates, mergeDelegates, type MergedHttpRoutes } from "./virtualservice.js";
 
 export interface MeshConfig {
   /** Istio's root namespace: mesh-wide Sidecar/DestinationRule defaults live here. */
@@ -71,10 +73,6 @@ export interface ServiceInstance {
   endpointPort: number;
 }
 
-function visible(exportTo: ReadonlySet<string>, from: string): boolean {
-  return exportTo.has("*") || exportTo.has(from);
-}
-
 /** Istio's ordering for "most specific host first": exact before wildcard, longer suffix first. */
 function hostSpecificity(a: string, b: string): number {
   const aw = a.startsWith("*");
@@ -92,17 +90,36 @@ export class PushContext {
   readonly registry: ServiceRegistry;
   readonly input: PushInput;
   /** VirtualServices by gateway key: "mesh" or "namespace/name". */
-  private readonly vsByGateway = new Map<string, Resource<"VirtualService">[]>();
+  private readonly vsByGateway: Map<string, Resource<"VirtualService">[]>;
+  /** Delegate VirtualServices (no hosts) by `namespace/name`. */
+  private readonly delegates: ReadonlyMap<string, Resource<"VirtualService">>;
+  /** HTTP routes of each VirtualService with its delegates merged in. */
+  private readonly mergedHttp: Map<Resource<"VirtualService">, MergedHttpRoutes>;
+  private delegateMergeCount = 0;
   /** DestinationRules by namespace, each merged per host. */
   private readonly drByNamespace = new Map<string, MergedDestinationRule[]>();
   private readonly memoTable = new Map<string, unknown>();
 
-  constructor(input: PushInput, mesh: MeshConfig = DEFAULT_MESH_CONFIG, registry?: ServiceRegistry) {
+  /**
+   * `sameVirtualServices`: a snapshot built from the same VirtualServices (an EDS-only change),
+   * whose VirtualService indexes and merged delegates are reused rather than built again.
+   */
+  constructor(input: PushInput, mesh: MeshConfig = DEFAULT_MESH_CONFIG, registry?: ServiceRegistry, sameVirtualServices?: PushContext) {
     this.version = `${new Date().toISOString()}/${++pushCounter}`;
     this.mesh = mesh;
     this.input = input;
     this.registry = registry ?? new ServiceRegistry(input);
-    this.indexVirtualServices();
+    const reuse = sameVirtualServices?.input.virtualServices === input.virtualServices ? sameVirtualServices : undefined;
+    if (reuse) {
+      this.vsByGateway = reuse.vsByGateway;
+      this.delegates = reuse.delegates;
+      this.mergedHttp = reuse.mergedHttp;
+    } else {
+      this.vsByGateway = new Map();
+      this.delegates = indexDelegates(input.virtualServices);
+      this.mergedHttp = new Map();
+      this.indexVirtualServices();
+    }
     this.indexDestinationRules();
   }
 
@@ -111,7 +128,7 @@ export class PushContext {
    * do not depend on endpoints are not carried over (generators keep their own EDS cache).
    */
   withRegistry(registry: ServiceRegistry, workloadEntries: readonly Resource<"WorkloadEntry">[]): PushContext {
-    return new PushContext({ ...this.input, workloadEntries }, this.mesh, registry);
+    return new PushContext({ ...this.input, workloadEntries }, this.mesh, registry, this);
   }
 
   /** Per-push memo: computes `fn` once per key for the life of this snapshot. */
@@ -124,10 +141,12 @@ export class PushContext {
 
   private indexVirtualServices(): void {
     for (const vs of this.input.virtualServices) {
+      // Delegates are reached only through their roots (Istio leaves them out of the index).
+      if (vs.spec.hosts?.length) this.httpRoutes(vs);
       const ns = vs.metadata.namespace;
-      const gws = vs.spec.gateways && vs.spec.gateways.length > 0 ? vs.spec.gateways : ["mesh"];
+      const gws = vs.spec.gateways && vs.spec.gateways.length > 0 ? vs.spec.gateways : [MESH_GATEWAY];
       for (const g of gws) {
-        const key = g === "mesh" ? "mesh" : g.includes("/") ? g : `${ns}/${g}`;
+        const key = resolveGatewayName(g, ns);
         const list = this.vsByGateway.get(key);
         if (list) list.push(vs);
         else this.vsByGateway.set(key, [vs]);
@@ -185,17 +204,43 @@ export class PushContext {
       if (!list) continue;
       for (const dr of list) {
         if (!hostMatches(dr.host, service.hostname)) continue;
-        if (ns !== proxyNamespace && !visible(dr.exportTo, proxyNamespace)) continue;
+        if (ns !== proxyNamespace && !visibleFrom(dr.exportTo, proxyNamespace)) continue;
         return dr;
       }
     }
     return undefined;
   }
 
+  /**
+   * A VirtualService's HTTP routes with its delegates merged in: computed once per push for every
+   * VirtualService of the snapshot (and on first use for one built elsewhere, e.g. in a test).
+   */
+  httpRoutes(vs: Resource<"VirtualService">): MergedHttpRoutes {
+    let merged = this.mergedHttp.get(vs);
+    if (!merged) {
+      merged = mergeDelegates(vs, this.delegates);
+      if (vs.spec.http?.some((r) => r.delegate)) this.delegateMergeCount++;
+      this.mergedHttp.set(vs, merged);
+    }
+    return merged;
+  }
+
+  /** How many root VirtualServices this snapshot has merged delegates into (each once per push). */
+  get delegateMerges(): number {
+    return this.delegateMergeCount;
+  }
+
+  /** Routes left out while merging delegates (missing, hidden or conflicting), to be reported. */
+  get virtualServiceErrors(): readonly string[] {
+    const out: string[] = [];
+    for (const m of this.mergedHttp.values()) out.push(...m.errors);
+    return out;
+  }
+
   /** VirtualServices bound to `gateway` ("mesh" or "ns/name") and visible from `namespace`. */
   virtualServices(namespace: string, gateway: string): readonly Resource<"VirtualService">[] {
     const list = this.vsByGateway.get(gateway) ?? [];
-    return list.filter((vs) => visible(exportToSet(vs.spec.exportTo, vs.metadata.namespace), namespace));
+    return list.filter((vs) => visibleFrom(exportToSet(vs.spec.exportTo, vs.metadata.namespace), namespace));
   }
 
   /** The Sidecar scope of a proxy (egress host filter, ingress listeners, outbound policy). */

@@ -166,12 +166,16 @@ export function labelsMatch(selector: Readonly<Record<string, string>> | undefin
   return true;
 }
 
+/** Does an exportTo set (exportToSet) make a resource visible from `namespace`? "~" is nobody. */
+export function visibleFrom(exportTo: ReadonlySet<string>, namespace: string): boolean {
+  if (exportTo.has("*")) return true;
+  if (exportTo.has("~")) return false;
+  return exportTo.has(namespace);
+}
+
 /** Is `service` visible from `namespace` under its exportTo? */
 export function serviceVisibleFrom(service: Service, namespace: string): boolean {
-  const e = service.exportTo;
-  if (e.has("*")) return true;
-  if (e.has("~")) return false;
-  return e.has(namespace);
+  return visibleFrom(service.exportTo, namespace);
 }
 
 /** exportTo as a set: empty means everywhere ("*"), "." is the resource's own namespace. */

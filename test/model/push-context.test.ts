@@ -116,6 +116,19 @@ describe("PushContext gateways and VirtualServices", () => {
     assert.equal(push.gatewayServers(testProxy({ type: "router", ip: "127.0.1.2", name: "other", labels: { istio: "egress" } })).length, 0);
   });
 
+  it("binds a VirtualService by the legacy name.namespace gateway form to that namespace's gateway", () => {
+    const push = bookinfo(`
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: legacy, namespace: team }
+spec:
+  hosts: ["shop.example.com"]
+  gateways: [bookinfo-gateway.default.svc.cluster.local]
+  http: [{ route: [{ destination: { host: productpage.default.svc.cluster.local } }] }]
+`);
+    assert.deepEqual(push.virtualServices("istio-system", "default/bookinfo-gateway").map((v) => v.metadata.name), ["bookinfo", "legacy"]);
+  });
+
   it("finds the service instances a proxy serves and the labels of its WorkloadEntry", () => {
     const push = bookinfo();
     const p = testProxy({ ip: "127.0.4.2", name: "reviews-v2" });

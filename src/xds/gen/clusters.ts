@@ -1,45 +1,24 @@
 // CDS for Envoy-form proxies (Istio's pilot/pkg/networking/core/cluster.go + cluster_builder.go):
 // one outbound cluster per visible service port (`outbound|PORT||HOST`) plus one per DestinationRule
 // subset (`outbound|PORT|SUBSET|HOST`), inbound clusters for a sidecar's own workload
-// (`inbound|PORT||`), and BlackHoleCluster / PassthroughCluster / InboundPassthroughCluster.
+// (`inbound|PORT||`, clusters-inbound.ts), and BlackHoleCluster / PassthroughCluster /
+// InboundPassthroughCluster. Fields inbound and outbound share are cluster-fields.ts'.
 //
 // Sharing: every cluster object is memoized per push under a key naming exactly what it depends on
 // (proxy type, proxy namespace — it picks the DestinationRule —, the service, and the proxy locality
 // only for DNS clusters whose inline endpoints get locality priorities), so 1,000 sidecars in one
 // namespace share one object per cluster and the encoder encodes it once.
-import type { Resource } from "../../api/resource.js";
-import { duration, struct } from "../../envoy/protos.js";
-import type { Address, Cluster, ClusterLoadAssignment, Http2ProtocolOptions, LocalityLbEndpoints, Locality, Metadata } from "../../envoy/types.js";
+import { duration } from "../../envoy/protos.js";
+import type { Cluster, ClusterLoadAssignment } from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
-import type { PushContext, ServiceInstance } from "../../model/push-context.js";
-import {
-  isHTTP2Protocol,
-  isHTTPProtocol,
-  labelsMatch,
-  localityString,
-  parseProtocol,
-  type Protocol,
-  type Service,
-  type ServicePortInfo,
-  type WorkloadEndpoint,
-} from "../../registry/model.js";
+import type { PushContext } from "../../model/push-context.js";
+import { labelsMatch, localityString, type Service, type ServicePortInfo, type WorkloadEndpoint } from "../../registry/model.js";
 import { endpointPort } from "../../registry/registry.js";
-import {
-  applyLocalityLoadBalancer,
-  effectiveLocalityLbSetting,
-  localityLbApplies,
-  type LocalityGroup,
-  type WeightedEndpoint,
-} from "./locality.js";
-import { socketAddress } from "./filters.js";
-import {
-  BLACKHOLE_CLUSTER,
-  byName,
-  INBOUND_PASSTHROUGH_CLUSTER,
-  PASSTHROUGH_CLUSTER,
-  inboundClusterName,
-  outboundClusterName,
-} from "./names.js";
+import { clusterMetadata, edsClusterConfig, upstreamProtocol } from "./cluster-fields.js";
+import { inboundAppAddress, inboundClusters, INBOUND_PASSTHROUGH_BIND_IPV4 } from "./clusters-inbound.js";
+import { groupByLocality, localityLbEndpoints } from "./lb-endpoints.js";
+import { applyLocalityLoadBalancer, effectiveLocalityLbSetting, localityLbApplies, type WeightedEndpoint } from "./locality.js";
+import { BLACKHOLE_CLUSTER, byName, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, outboundClusterName } from "./names.js";
 import {
   connectionPoolFields,
   destinationPolicy,
@@ -47,30 +26,16 @@ import {
   loadBalancerFields,
   localityWeightedLb,
   outlierDetectionFields,
-  portLevelPolicy,
   spiffeIdentity,
   upstreamTls,
   type ClusterTrafficPolicy,
-  type ConnectionPoolSettings,
   type DestinationPolicy,
-  type HttpOptionsDraft,
 } from "./traffic-policy.js";
 
-/**
- * Node metadata key naming the address the workload's application listens on (tsmesh local mode:
- * `tsmesh up` hands every app its own loopback address, e.g. 127.0.2.2, while the sidecar owns the
- * workload address). Inbound clusters send to `${INBOUND_APP_ADDRESS}:${port}`; default 127.0.0.1
- * (Istio's inbound bind address).
- */
-export const INBOUND_APP_ADDRESS_METADATA = "INBOUND_APP_ADDRESS";
-/** Istio's source address for traffic the sidecar sends back into the pod (skipped by iptables). */
-export const INBOUND_PASSTHROUGH_BIND_IPV4 = "127.0.0.6";
 /** Istio's default mesh dnsRefreshRate. */
 export const DNS_REFRESH_RATE_MS = 60_000;
 /** Idle timeout Istio gives the passthrough clusters' HTTP pools. */
 const PASSTHROUGH_IDLE_TIMEOUT_MS = 300_000;
-
-type JsonObject = Parameters<typeof struct>[0];
 
 export interface OutboundClusterOptions {
   /**
@@ -228,141 +193,9 @@ function buildOutboundCluster(
   return c;
 }
 
-/**
- * Istio's setUpstreamProtocol + applyConnectionPool + applyH2Upgrade: HTTP/2 for HTTP2/gRPC ports
- * (or h2UpgradePolicy UPGRADE), explicit HTTP/1.1 for HTTP ports, the downstream protocol for
- * undeclared (sniffed) ports on sidecars or with useClientProtocol; nothing for TCP/TLS ports
- * unless connection-pool options need the HTTP options message.
- */
-function upstreamProtocol(protocol: Protocol, proxyType: Proxy["type"], pool: ReturnType<typeof connectionPoolFields>): HttpOptionsDraft | undefined {
-  let d: HttpOptionsDraft | undefined;
-  if (isHTTP2Protocol(protocol)) d = { protocol: "http2" };
-  else if (isHTTPProtocol(protocol)) d = { protocol: "http1" };
-  else if (protocol === "UNSUPPORTED" && proxyType === "sidecar") d = { protocol: "downstream" };
-  if (pool.common) {
-    d ??= {};
-    d.common = pool.common;
-  }
-  if (pool.useClientProtocol) {
-    d ??= {};
-    d.protocol = "downstream";
-  }
-  if (pool.h2UpgradePolicy === "UPGRADE") {
-    d ??= {};
-    d.protocol = "http2";
-  }
-  if (d && (d.protocol === "http2" || d.protocol === "downstream")) {
-    const h2: Http2ProtocolOptions = {};
-    if (d.protocol === "http2" && pool.maxConcurrentStreams) h2.maxConcurrentStreams = { value: pool.maxConcurrentStreams };
-    if (pool.http2KeepAlive) h2.connectionKeepalive = pool.http2KeepAlive;
-    d.http2 = h2;
-  }
-  return d;
-}
-
-/** Istio's maybeApplyEdsConfig: endpoints over ADS, no initial fetch timeout (0s). */
-export function edsClusterConfig(name: string): Cluster.EdsClusterConfig {
-  // initialFetchTimeout 0s is an empty Duration (proto3 writes no zero scalars).
-  return { edsConfig: { ads: {}, initialFetchTimeout: {}, resourceApiVersion: "V3" }, serviceName: name };
-}
-
-interface MetadataInput {
-  services: readonly Pick<Service, "hostname" | "name" | "namespace">[];
-  /** Outbound only: the service port (Istio's default_original_port). */
-  port?: number;
-  external?: boolean;
-  /** `namespace/name` of the DestinationRule applied. */
-  config?: string;
-  subset?: string;
-  /** SIMPLE/MUTUAL TLS origination: the proxy must not override ALPN (Istio's alpn_override "false"). */
-  alpnOverride?: boolean;
-}
-
-/** `metadata.filterMetadata.istio`, as Istio writes it for telemetry and debugging. */
-function clusterMetadata(m: MetadataInput): Metadata | undefined {
-  const istio: JsonObject = {};
-  // Inbound clusters without a service (Sidecar ingress for an undeclared port) get none, as in Istio.
-  if (m.services.length > 0) istio.services = m.services.map((s) => ({ host: s.hostname, name: s.name, namespace: s.namespace }));
-  if (m.port !== undefined) istio.default_original_port = m.port;
-  if (m.external) istio.external = true;
-  if (m.config) {
-    const slash = m.config.indexOf("/");
-    istio.config = `/apis/networking.istio.io/v1/namespaces/${m.config.slice(0, slash)}/destination-rule/${m.config.slice(slash + 1)}`;
-  }
-  if (m.subset) istio.subset = m.subset;
-  if (m.alpnOverride) istio.alpn_override = "false";
-  if (Object.keys(istio).length === 0) return undefined;
-  return { filterMetadata: { istio: struct(istio) } };
-}
-
 interface DnsEndpoint extends WeightedEndpoint {
   address: string;
   port: number;
-}
-
-/** Socket address as Envoy wants it. */
-
-/** Groups endpoints by locality (sorted by `region/zone/subzone`), dropping duplicate address:port. */
-export function groupByLocality<E extends WeightedEndpoint & { address: string; port: number }>(
-  items: readonly { ep: WorkloadEndpoint; item: E }[],
-): LocalityGroup<E>[] {
-  const seen = new Set<string>();
-  const byLocality = new Map<string, { locality: WorkloadEndpoint["locality"]; endpoints: E[] }>();
-  for (const { ep, item } of items) {
-    const key = `${item.address}|${item.port}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const label = localityString(ep.locality);
-    const g = byLocality.get(label);
-    if (g) g.endpoints.push(item);
-    else byLocality.set(label, { locality: ep.locality, endpoints: [item] });
-  }
-  return [...byLocality.keys()]
-    .sort()
-    .map((label) => {
-      const g = byLocality.get(label)!;
-      const endpoints = g.endpoints.sort(compareAddress);
-      return { locality: g.locality, endpoints, weight: endpoints.reduce((s, e) => s + e.weight, 0), priority: 0 };
-    });
-}
-
-/** Orders addresses numerically where they are numbers (127.0.4.2 before 127.0.4.10), then ports. */
-export function compareAddress(a: { address: string; port: number }, b: { address: string; port: number }): number {
-  if (a.address !== b.address) {
-    const x = a.address.split(/([0-9]+)/);
-    const y = b.address.split(/([0-9]+)/);
-    for (let i = 0; i < Math.min(x.length, y.length); i++) {
-      if (x[i] === y[i]) continue;
-      const nx = Number(x[i]);
-      const ny = Number(y[i]);
-      if (i % 2 === 1 && !Number.isNaN(nx) && !Number.isNaN(ny) && nx !== ny) return nx - ny;
-      return x[i] < y[i] ? -1 : 1;
-    }
-    return x.length - y.length;
-  }
-  return a.port - b.port;
-}
-
-/** Envoy's Locality message without empty strings. */
-export function localityProto(l: WorkloadEndpoint["locality"]): Locality {
-  const out: Locality = {};
-  if (l.region) out.region = l.region;
-  if (l.zone) out.zone = l.zone;
-  if (l.subZone) out.subZone = l.subZone;
-  return out;
-}
-
-/** LocalityLbEndpoints from groups: lbEndpoints with weights, locality weight, priority when > 0. */
-export function localityLbEndpoints<E extends WeightedEndpoint & { address: string; port: number }>(groups: readonly LocalityGroup<E>[]): LocalityLbEndpoints[] {
-  return groups.map((g) => {
-    const out: LocalityLbEndpoints = {
-      locality: localityProto(g.locality),
-      lbEndpoints: g.endpoints.map((e) => ({ endpoint: { address: socketAddress(e.address, e.port) }, loadBalancingWeight: { value: e.weight } })),
-      loadBalancingWeight: { value: g.weight },
-    };
-    if (g.priority > 0) out.priority = g.priority;
-    return out;
-  });
 }
 
 /** Inline endpoints of a DNS cluster (hostnames resolved by the proxy); undefined without endpoints. */
@@ -397,111 +230,6 @@ function dnsLoadAssignment(
     groups = applyLocalityLoadBalancer(groups, { locality: proxy.locality, labels: {} }, setting, enableFailover);
   }
   return { clusterName: name, endpoints: localityLbEndpoints(groups) };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Inbound
-
-function inboundAppAddress(proxy: Proxy): string {
-  const v = proxy.metadata[INBOUND_APP_ADDRESS_METADATA];
-  return typeof v === "string" && v !== "" ? v : "127.0.0.1";
-}
-
-type IngressListener = NonNullable<Resource<"Sidecar">["spec"]["ingress"]>[number];
-
-/** Parses a Sidecar ingress defaultEndpoint: `127.0.0.1:PORT`, `0.0.0.0:PORT` (the app's address), `unix:///path`. */
-export function defaultEndpointAddress(defaultEndpoint: string | undefined, port: number, appAddress: string): Address | undefined {
-  if (!defaultEndpoint) return socketAddress(appAddress, port);
-  if (defaultEndpoint.startsWith("unix://")) return { pipe: { path: defaultEndpoint.slice("unix://".length) } };
-  const colon = defaultEndpoint.lastIndexOf(":");
-  if (colon < 0) return undefined;
-  let host = defaultEndpoint.slice(0, colon);
-  const p = Number(defaultEndpoint.slice(colon + 1));
-  if (!Number.isInteger(p) || p <= 0 || p > 65535) return undefined;
-  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
-  // Istio's "0.0.0.0:PORT" means the pod IP: here, the address the app listens on.
-  if (host === "" || host === "0.0.0.0" || host === "::") host = appAddress;
-  return socketAddress(host, p);
-}
-
-interface InboundSpec {
-  port: number;
-  protocol: Protocol;
-  instances: ServiceInstance[];
-  address: Address;
-  listener?: IngressListener;
-}
-
-function inboundSpecs(proxy: Proxy, push: PushContext): InboundSpec[] {
-  const scope = push.sidecarScope(proxy);
-  const instances = push.serviceInstances(proxy);
-  const app = inboundAppAddress(proxy);
-  const out: InboundSpec[] = [];
-  if (scope.ingress.length > 0) {
-    // With Sidecar ingress listeners, Istio builds inbound clusters from them only.
-    for (const listener of scope.ingress) {
-      const port = listener.port.number;
-      if (!port || out.some((s) => s.port === port)) continue;
-      const address = defaultEndpointAddress(listener.defaultEndpoint, port, app);
-      if (!address) continue;
-      out.push({
-        port,
-        protocol: parseProtocol(listener.port.protocol, listener.port.name),
-        instances: instances.filter((i) => i.endpointPort === port),
-        address,
-        listener,
-      });
-    }
-    return out;
-  }
-  for (const inst of instances) {
-    const spec = out.find((s) => s.port === inst.endpointPort);
-    if (spec) spec.instances.push(inst);
-    else out.push({ port: inst.endpointPort, protocol: inst.port.protocol, instances: [inst], address: socketAddress(app, inst.endpointPort) });
-  }
-  return out;
-}
-
-function buildInboundCluster(proxy: Proxy, push: PushContext, spec: InboundSpec): Cluster {
-  const name = inboundClusterName(spec.port);
-  const first = spec.instances[0];
-  // Circuit breakers belong on the server side too: the service's DestinationRule connection pool,
-  // overridden by the Sidecar's (ingress listener's, else inboundConnectionPool).
-  const rule = first ? push.destinationRule(proxy.namespace, first.service) : undefined;
-  let pool: ConnectionPoolSettings | undefined =
-    rule?.trafficPolicy && first ? portLevelPolicy(rule.trafficPolicy, first.port.port).policy?.connectionPool : undefined;
-  const sidecarPool = spec.listener?.connectionPool ?? push.sidecarScope(proxy).resource?.spec.inboundConnectionPool;
-  if (sidecarPool) pool = sidecarPool as ConnectionPoolSettings;
-  const fields = connectionPoolFields(pool, push.mesh.connectTimeoutMs);
-  const draft = upstreamProtocol(spec.protocol, proxy.type, fields);
-  const c: Cluster = { name };
-  c.connectTimeout = fields.connectTimeout;
-  c.loadAssignment = { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: spec.address } }] }] };
-  c.circuitBreakers = fields.circuitBreakers;
-  const tepo = httpProtocolOptions(draft);
-  if (tepo) c.typedExtensionProtocolOptions = tepo;
-  const sock = spec.address.socketAddress?.address;
-  if (proxy.interceptionMode !== "NONE" && sock && sock !== "127.0.0.1" && sock !== "::1") {
-    // Istio binds to 127.0.0.6 so iptables does not send the sidecar's own traffic back to it.
-    c.upstreamBindConfig = { sourceAddress: { address: INBOUND_PASSTHROUGH_BIND_IPV4, portValue: 0 } };
-  }
-  const seen = new Set<string>();
-  const services: Service[] = [];
-  for (const i of spec.instances) {
-    if (seen.has(i.service.hostname)) continue;
-    seen.add(i.service.hostname);
-    services.push(i.service);
-  }
-  const md = clusterMetadata({ services, config: rule?.trafficPolicy ? rule.names[0] : undefined });
-  if (md) c.metadata = md;
-  if (fields.upstreamConnectionOptions) c.upstreamConnectionOptions = fields.upstreamConnectionOptions;
-  return c;
-}
-
-/** A sidecar's inbound clusters (`inbound|PORT||`), one per workload port. */
-export function inboundClusters(proxy: Proxy, push: PushContext): Cluster[] {
-  if (proxy.type !== "sidecar") return [];
-  return inboundSpecs(proxy, push).map((s) => buildInboundCluster(proxy, push, s));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import type { Proxy } from "../../model/proxy.js";
 import type { PushContext } from "../../model/push-context.js";
 import { labelsMatch, localityString, type Service, type WorkloadEndpoint } from "../../registry/model.js";
 import { endpointPort } from "../../registry/registry.js";
-import { groupByLocality, localityLbEndpoints } from "./clusters.js";
+import { groupByLocality, localityLbEndpoints } from "./lb-endpoints.js";
 import {
   applyLocalityLoadBalancer,
   effectiveLocalityLbSetting,

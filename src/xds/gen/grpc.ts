@@ -4,7 +4,7 @@
 // and endpoints. Only what gRPC clients accept is emitted (route actions only, round robin or ring
 // hash, IP endpoints), in forms every release of the last years parses (grpc-compat.ts), so a client
 // never has to NACK.
-import { resolveShortName } from "../../api/hosts.js";
+import { MESH_GATEWAY, resolveShortName } from "../../api/hosts.js";
 import { anyOf } from "../../envoy/protos.js";
 import type { Cluster, Listener, Route, RouteConfiguration } from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
@@ -78,7 +78,7 @@ export function buildGrpcRoutes(proxy: Proxy, push: PushContext, names: readonly
     if (!target) continue;
     const { service, port } = target;
     const vss = push
-      .virtualServices(proxy.namespace, "mesh")
+      .virtualServices(proxy.namespace, MESH_GATEWAY)
       .filter((vs) => vs.spec.hosts?.some((h) => resolveShortName(h, vs.metadata.namespace) === service.hostname));
     const sourceLabelsKey = vss.length > 0 ? Object.entries(proxy.labels).sort().join(",") : "";
     out.push(
@@ -86,7 +86,7 @@ export function buildGrpcRoutes(proxy: Proxy, push: PushContext, names: readonly
         const hashPolicy = (host: string, p: number, subset: string | undefined) => routeHashPolicy(push, proxy, host, p, subset);
         let routes: Route[] = [];
         if (vss.length > 0) {
-          routes = convertHttpRoutes(vss[0], { proxy, push, port: port.port, gateway: "mesh", grpc: true, hashPolicy }).routes;
+          routes = convertHttpRoutes(vss[0], { proxy, push, port: port.port, gateway: MESH_GATEWAY, grpc: true, hashPolicy }).routes;
         }
         if (routes.length === 0) {
           const cluster = outboundClusterName(port.port, service.hostname);

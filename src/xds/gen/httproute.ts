@@ -1,40 +1,37 @@
 // VirtualService HTTP routes → Envoy `envoy.config.route.v3.Route` typed objects, as Istio's
 // pilot/pkg/networking/core/route/route.go (BuildHTTPRoutesForVirtualService, translateRoute,
-// TranslateRouteMatch, applyHTTPRouteDestination…) and route/retry/retry.go build them. Pure
+// applyHTTPRouteDestination…) builds them; matches are route-match.ts, header operations, faults,
+// CORS, mirrors, redirects and direct responses route-actions.ts, retries retry.ts. Pure
 // functions of (VirtualService, proxy, push, listener port, gateway): used for sidecars and gateways
 // (routes.ts) and by the proxyless gRPC generator (`grpc: true`: route actions only, rewritten by
-// grpc-compat.ts into forms every gRPC release accepts).
-import type { HTTPMatchRequest, HTTPRoute, HTTPRouteDestination, Resource, StringMatch } from "../../api/resource.js";
+// grpc-compat.ts into forms every gRPC release accepts). Delegate VirtualServices arrive merged into
+// their roots by the PushContext (model/virtualservice.ts), once per push.
+import type { HTTPMatchRequest, HTTPRoute, HTTPRouteDestination, Resource } from "../../api/resource.js";
 import { resolveShortName } from "../../api/hosts.js";
-import { GRPC_STATUS_CODES } from "../../core/grpc.js";
 import { parseDuration } from "../../api/validation/common.js";
 import { anyOf, duration, struct } from "../../envoy/protos.js";
-import type {
-  Any,
-  ClusterWeight,
-  CorsPolicy,
-  DirectResponseAction,
-  FaultAbort,
-  FractionalPercent,
-  HashPolicy,
-  HeaderMatcher,
-  HeaderValueOption,
-  HTTPFault,
-  Metadata,
-  QueryParameterMatcher,
-  RedirectAction,
-  RetryPolicy,
-  Route,
-  RouteAction,
-  RouteMatch,
-  RuntimeFractionalPercent,
-  StringMatcher,
-} from "../../envoy/types.js";
+import type { Any, ClusterWeight, HashPolicy, Metadata, Route, RouteAction } from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { PushContext } from "../../model/push-context.js";
-import { labelsMatch, serviceVisibleFrom, type Service } from "../../registry/model.js";
+import type { ScopedRoute } from "../../model/virtualservice.js";
+import { serviceVisibleFrom, type Service } from "../../registry/model.js";
+import { CORS_FILTER, FAULT_FILTER } from "./filters.js";
 import { proxylessRoutes } from "./grpc-compat.js";
-import { byName, outboundClusterName, parseClusterName } from "./names.js";
+import { outboundClusterName, parseClusterName } from "./names.js";
+import { convertRetryPolicy, defaultRetryPolicy } from "./retry.js";
+import {
+  applyHeaderOperations,
+  integerToFraction,
+  mirrorFraction,
+  mirrorPolicy,
+  percentToFraction,
+  translateCorsPolicy,
+  translateDirectResponse,
+  translateFault,
+  translateHeaderOperations,
+  translateRedirect,
+} from "./route-actions.js";
+import { isCatchAllRoute, isClaimHeader, sourceMatches, translateRouteMatch } from "./route-match.js";
 
 /** Hash policies for a destination (DestinationRule consistentHash), supplied by traffic-policy.ts. */
 export type HashPolicyFn = (host: string, port: number, subset: string | undefined) => HashPolicy[] | undefined;
@@ -59,400 +56,12 @@ export interface ConvertedRoutes {
   errors: string[];
 }
 
-/** Envoy filter names used in typedPerFilterConfig. */
-export { FAULT_FILTER, CORS_FILTER } from "./filters.js";
-import { FAULT_FILTER, CORS_FILTER } from "./filters.js";
+/** typedPerFilterConfig payload types of the fault and CORS filters. */
 const HTTP_FAULT_TYPE = "envoy.extensions.filters.http.fault.v3.HTTPFault";
 const CORS_POLICY_TYPE = "envoy.extensions.filters.http.cors.v3.CorsPolicy";
 
-/** Istio's default retry policy (mesh defaultHttpRetryPolicy unset). */
-export const DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
-const DEFAULT_RETRIES = 2;
-const HOST_SELECTION_RETRY_MAX_ATTEMPTS = 5;
-
 /** Istio's route name for the route built when no VirtualService applies. */
 export const DEFAULT_ROUTE_NAME = "default";
-
-
-/** `envoy.retry_host_predicates.previous_hosts`: retries prefer hosts not tried yet. */
-export function previousHostsPredicate(): RetryPolicy.RetryHostPredicate {
-  return {
-    name: "envoy.retry_host_predicates.previous_hosts",
-    typedConfig: anyOf("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate", {}),
-  };
-}
-
-/**
- * Istio's default retry policy (retry.DefaultPolicy); with consistent hashing the previous-hosts
- * predicate is left out so retries stay on the hashed host (DefaultConsistentHashPolicy).
- */
-export function defaultRetryPolicy(consistentHash = false): RetryPolicy {
-  const p: RetryPolicy = { retryOn: DEFAULT_RETRY_ON, numRetries: { value: DEFAULT_RETRIES } };
-  if (!consistentHash) p.retryHostPredicate = [previousHostsPredicate()];
-  p.hostSelectionRetryMaxAttempts = HOST_SELECTION_RETRY_MAX_ATTEMPTS;
-  p.retriableStatusCodes = [503];
-  return p;
-}
-
-// HTTP status codes Go's http.StatusText knows (Istio's parseRetryOn treats those as status codes).
-const HTTP_STATUS_CODES = new Set([
-  100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400, 401, 402,
-  403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431,
-  451, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511,
-]);
-
-/**
- * Istio's retry.ConvertPolicy: undefined retries → the default policy; attempts ≤ 0 → no policy;
- * otherwise the default with attempts, retryOn (numbers become retriableStatusCodes), perTryTimeout,
- * retryIgnorePreviousHosts, retryRemoteLocalities (previous_priorities) and backoff applied.
- */
-export function convertRetryPolicy(retries: HTTPRoute["retries"], consistentHash = false): RetryPolicy | undefined {
-  const out = defaultRetryPolicy(consistentHash);
-  if (!retries) return out;
-  if (!retries.attempts || retries.attempts <= 0) return undefined;
-  out.numRetries = { value: retries.attempts };
-  if (retries.retryOn) {
-    const codes: number[] = [];
-    const parts: string[] = [];
-    for (const raw of retries.retryOn.split(",")) {
-      const part = raw.trim();
-      if (!part) continue;
-      const n = Number(part);
-      if (/^\d+$/.test(part) && HTTP_STATUS_CODES.has(n)) codes.push(n);
-      else parts.push(part);
-    }
-    let retryOn = parts.join(",");
-    if (codes.length > 0 && !retryOn.includes("retriable-status-codes")) retryOn += (retryOn ? "," : "") + "retriable-status-codes";
-    if (retryOn) out.retryOn = retryOn;
-    else delete out.retryOn;
-    if (codes.length > 0) out.retriableStatusCodes = codes;
-    else delete out.retriableStatusCodes;
-  }
-  if (retries.perTryTimeout) {
-    const ms = parseDuration(retries.perTryTimeout);
-    if (ms !== undefined) out.perTryTimeout = duration(ms);
-  }
-  if (retries.retryIgnorePreviousHosts !== undefined) {
-    if (retries.retryIgnorePreviousHosts) out.retryHostPredicate = [previousHostsPredicate()];
-    else delete out.retryHostPredicate;
-  }
-  if (retries.retryRemoteLocalities) {
-    out.retryPriority = {
-      name: "envoy.retry_priorities.previous_priorities",
-      typedConfig: anyOf("envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig", { updateFrequency: 2 }),
-    };
-  }
-  if (retries.backoff) {
-    const ms = parseDuration(retries.backoff);
-    if (ms !== undefined) out.retryBackOff = { baseInterval: duration(ms) };
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Matches
-
-/** Istio's canBeConvertedToPresentMatch: no value at all, or the `regex: "*"` idiom. */
-function isPresentMatch(sm: StringMatch | undefined): boolean {
-  if (!sm) return true;
-  if (sm.exact !== undefined || sm.prefix !== undefined) return false;
-  if (sm.regex !== undefined) return sm.regex === "*";
-  return true;
-}
-
-/** Istio StringMatch → envoy.type.matcher.v3.StringMatcher (undefined when empty). */
-export function stringMatcher(sm: StringMatch | undefined): StringMatcher | undefined {
-  if (!sm) return undefined;
-  if (sm.exact !== undefined) return { exact: sm.exact };
-  if (sm.prefix !== undefined) return { prefix: sm.prefix };
-  if (sm.regex !== undefined) return { safeRegex: { regex: sm.regex } };
-  return undefined;
-}
-
-/** Istio's translateHeaderMatch: `{}` (or `regex: "*"`) → presentMatch, else a stringMatch. */
-export function headerMatcher(name: string, sm: StringMatch | undefined): HeaderMatcher {
-  if (isPresentMatch(sm)) return { name, presentMatch: true };
-  const m = stringMatcher(sm);
-  return m ? { name, stringMatch: m } : { name };
-}
-
-function queryParameterMatcher(name: string, sm: StringMatch | undefined): QueryParameterMatcher {
-  if (isPresentMatch(sm)) return { name, presentMatch: true };
-  const m = stringMatcher(sm);
-  return m ? { name, stringMatch: m } : { name };
-}
-
-/** JWT-claim routing (`@request.auth.claims…` headers) needs dynamic metadata matchers: not supported yet. */
-function isClaimHeader(name: string): boolean {
-  return name.startsWith("@request.auth.claims");
-}
-
-/**
- * Istio's TranslateRouteMatch: uri → path/prefix/safeRegex (default prefix "/"), caseSensitive,
- * headers and withoutHeaders (inverted) sorted by name, then :method, :authority, :scheme, then
- * query parameters (sorted by name).
- */
-export function translateRouteMatch(m: HTTPMatchRequest | undefined): RouteMatch {
-  if (!m) return { prefix: "/" };
-  const out: RouteMatch = {};
-  const uri = m.uri;
-  if (uri?.exact !== undefined) out.path = uri.exact;
-  else if (uri?.prefix !== undefined) out.prefix = uri.prefix;
-  else if (uri?.regex !== undefined) out.safeRegex = { regex: uri.regex };
-  else out.prefix = "/";
-  out.caseSensitive = { value: !m.ignoreUriCase };
-
-  const headers: HeaderMatcher[] = [];
-  for (const [name, sm] of Object.entries(m.headers ?? {})) headers.push(headerMatcher(name, sm));
-  for (const [name, sm] of Object.entries(m.withoutHeaders ?? {})) {
-    const h = headerMatcher(name, sm);
-    h.invertMatch = true;
-    // treat_missing_header_as_empty conflicts with present_match.
-    if (!isPresentMatch(sm)) h.treatMissingHeaderAsEmpty = true;
-    headers.push(h);
-  }
-  headers.sort(byName);
-  if (m.method) headers.push(headerMatcher(":method", m.method));
-  if (m.authority) headers.push(headerMatcher(":authority", m.authority));
-  if (m.scheme) headers.push(headerMatcher(":scheme", m.scheme));
-  if (headers.length > 0) out.headers = headers;
-
-  const query = Object.entries(m.queryParams ?? {}).map(([name, sm]) => queryParameterMatcher(name, sm));
-  if (query.length > 0) out.queryParameters = query.sort(byName);
-  return out;
-}
-
-/** Istio's IsCatchAllRoute: prefix "/" (or regex ".*") with no header or query conditions. */
-export function isCatchAllRoute(r: Route): boolean {
-  const m = r.match ?? {};
-  const all = m.prefix === "/" || m.pathSeparatedPrefix === "/" || m.safeRegex?.regex === ".*";
-  return all && !m.headers?.length && !m.queryParameters?.length && !m.dynamicMetadata?.length;
-}
-
-/** Istio's SortVHostRoutes: catch-all routes move to the end, the others keep their order. */
-export function sortVirtualHostRoutes(routes: readonly Route[]): Route[] {
-  return [...routes.filter((r) => !isCatchAllRoute(r)), ...routes.filter((r) => isCatchAllRoute(r))];
-}
-
-/**
- * Istio's resolveGatewayName: `name` → `ns/name`, `./name` → `ns/name`, legacy
- * `name.ns.svc.cluster.local` → `ns/name`; "mesh" and `ns/name` stay.
- */
-export function resolveGatewayName(g: string, namespace: string): string {
-  if (g === "mesh") return g;
-  const slash = g.indexOf("/");
-  if (slash >= 0) return g.slice(0, slash) === "." ? `${namespace}/${g.slice(slash + 1)}` : g;
-  const dot = g.indexOf(".");
-  if (dot < 0) return `${namespace}/${g}`;
-  const rest = g.slice(dot + 1);
-  const dot2 = rest.indexOf(".");
-  return `${dot2 < 0 ? rest : rest.slice(0, dot2)}/${g.slice(0, dot)}`;
-}
-
-/**
- * Istio's sourceMatchHTTP: a match applies when one of its `gateways` is this gateway, or (without
- * gateways) the proxy's labels include `sourceLabels` and its namespace is `sourceNamespace`.
- */
-export function sourceMatches(m: HTTPMatchRequest | undefined, proxy: Proxy, gateway: string, vsNamespace: string): boolean {
-  if (!m) return true;
-  if (m.gateways && m.gateways.length > 0) return m.gateways.some((g) => resolveGatewayName(g, vsNamespace) === gateway);
-  if (!labelsMatch(m.sourceLabels, proxy.labels)) return false;
-  return !m.sourceNamespace || m.sourceNamespace === proxy.namespace;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Header operations, fault, CORS, mirror
-
-type Headers = NonNullable<HTTPRoute["headers"]>;
-
-interface HeaderOperations {
-  requestHeadersToAdd: HeaderValueOption[];
-  requestHeadersToRemove: string[];
-  responseHeadersToAdd: HeaderValueOption[];
-  responseHeadersToRemove: string[];
-  /** `:authority`/`host` set or added: becomes hostRewriteLiteral. */
-  authority: string;
-}
-
-function isInternalHeader(k: string): boolean {
-  return k.startsWith(":") || k.toLowerCase() === "host";
-}
-
-function isAuthorityHeader(k: string): boolean {
-  const l = k.toLowerCase();
-  return l === ":authority" || l === "host";
-}
-
-/** Istio's translateAppendHeaders: sorted by name; set overwrites, add appends (Envoy's default action). */
-function appendHeaders(headers: Record<string, string> | undefined, append: boolean): [HeaderValueOption[], string] {
-  if (!headers) return [[], ""];
-  let authority = "";
-  const out: HeaderValueOption[] = [];
-  for (const key of Object.keys(headers).sort()) {
-    const value = headers[key];
-    if (isAuthorityHeader(key)) authority = value;
-    if (isInternalHeader(key)) continue;
-    const header: HeaderValueOption["header"] = value ? { key, value } : { key };
-    // APPEND_IF_EXISTS_OR_ADD is the enum's zero value: left out.
-    out.push(append ? { header } : { header, appendAction: "OVERWRITE_IF_EXISTS_OR_ADD" });
-  }
-  return [out, authority];
-}
-
-/** Istio's TranslateHeadersOperations. */
-export function translateHeaderOperations(h: Headers): HeaderOperations {
-  const [reqSet, setAuthority] = appendHeaders(h.request?.set, false);
-  const [reqAdd, addAuthority] = appendHeaders(h.request?.add, true);
-  const [respSet] = appendHeaders(h.response?.set, false);
-  const [respAdd] = appendHeaders(h.response?.add, true);
-  return {
-    requestHeadersToAdd: [...reqSet, ...reqAdd],
-    requestHeadersToRemove: (h.request?.remove ?? []).filter((k) => !isInternalHeader(k)),
-    responseHeadersToAdd: [...respSet, ...respAdd],
-    responseHeadersToRemove: (h.response?.remove ?? []).filter((k) => !isInternalHeader(k)),
-    authority: setAuthority || addAuthority,
-  };
-}
-
-/** Writes non-empty header operations onto a Route or ClusterWeight (appending to what is there). */
-function applyHeaderOperations(target: Route | ClusterWeight, ops: HeaderOperations): void {
-  if (ops.requestHeadersToAdd.length > 0) target.requestHeadersToAdd = [...(target.requestHeadersToAdd ?? []), ...ops.requestHeadersToAdd];
-  if (ops.requestHeadersToRemove.length > 0) target.requestHeadersToRemove = [...(target.requestHeadersToRemove ?? []), ...ops.requestHeadersToRemove];
-  if (ops.responseHeadersToAdd.length > 0) target.responseHeadersToAdd = [...(target.responseHeadersToAdd ?? []), ...ops.responseHeadersToAdd];
-  if (ops.responseHeadersToRemove.length > 0) target.responseHeadersToRemove = [...(target.responseHeadersToRemove ?? []), ...ops.responseHeadersToRemove];
-}
-
-/** Istio percent (0–100, fractional) → FractionalPercent in millionths. */
-function percentToFraction(value: number | undefined): FractionalPercent {
-  const numerator = Math.round((value ?? 0) * 10000);
-  return numerator ? { numerator, denominator: "MILLION" } : { denominator: "MILLION" };
-}
-
-/** Integer percent → FractionalPercent over HUNDRED (the enum's zero value, left out). */
-function integerToFraction(value: number | undefined): FractionalPercent {
-  return value ? { numerator: value } : {};
-}
-
-/** gRPC status names Istio accepts in `abort.grpcStatus`. */
-const GRPC_STATUS = GRPC_STATUS_CODES;
-
-/**
- * Istio's TranslateFault → envoy.extensions.filters.http.fault.v3.HTTPFault fields (undefined when
- * nothing usable is left: exponential delays and HTTP/2 errors are not supported, as in Istio).
- */
-export function translateFault(fault: NonNullable<HTTPRoute["fault"]>, errors: string[] = []): HTTPFault | undefined {
-  const out: HTTPFault = {};
-  const d = fault.delay;
-  if (d) {
-    if (d.fixedDelay !== undefined) {
-      const ms = parseDuration(d.fixedDelay);
-      if (ms !== undefined) {
-        out.delay = {
-          fixedDelay: duration(ms),
-          percentage: d.percentage ? percentToFraction(d.percentage.value) : integerToFraction(d.percent),
-        };
-      }
-    } else {
-      errors.push("fault.delay: only fixedDelay is supported (exponentialDelay ignored)");
-    }
-  }
-  const a = fault.abort;
-  if (a) {
-    const abort: FaultAbort = {};
-    if (a.httpStatus !== undefined) abort.httpStatus = a.httpStatus;
-    else if (a.grpcStatus !== undefined) {
-      const code = /^\d+$/.test(a.grpcStatus) ? Number(a.grpcStatus) : GRPC_STATUS[a.grpcStatus.toUpperCase()];
-      if (code !== undefined) abort.grpcStatus = code;
-    }
-    if (abort.httpStatus === undefined && abort.grpcStatus === undefined) {
-      errors.push("fault.abort: only httpStatus and grpcStatus aborts are supported");
-    } else {
-      if (a.percentage) abort.percentage = percentToFraction(a.percentage.value);
-      out.abort = abort;
-    }
-  }
-  return out.delay || out.abort ? out : undefined;
-}
-
-/** Istio's TranslateCORSPolicy → envoy.extensions.filters.http.cors.v3.CorsPolicy fields. */
-export function translateCorsPolicy(cors: NonNullable<HTTPRoute["corsPolicy"]>): CorsPolicy {
-  const out: CorsPolicy = {};
-  if (cors.allowOrigins) {
-    const m = cors.allowOrigins.map((o) => stringMatcher(o)).filter((x): x is StringMatcher => x !== undefined);
-    if (m.length > 0) out.allowOriginStringMatch = m;
-  } else if (cors.allowOrigin && cors.allowOrigin.length > 0) {
-    out.allowOriginStringMatch = cors.allowOrigin.map((exact) => ({ exact }));
-  }
-  if (cors.allowMethods?.length) out.allowMethods = cors.allowMethods.join(",");
-  if (cors.allowHeaders?.length) out.allowHeaders = cors.allowHeaders.join(",");
-  if (cors.exposeHeaders?.length) out.exposeHeaders = cors.exposeHeaders.join(",");
-  if (cors.maxAge !== undefined) {
-    const ms = parseDuration(cors.maxAge);
-    if (ms !== undefined) out.maxAge = String(Math.floor(ms / 1000));
-  }
-  if (cors.allowCredentials !== undefined) out.allowCredentials = { value: cors.allowCredentials };
-  out.filterEnabled = { defaultValue: { numerator: 100 } };
-  out.forwardNotMatchingPreflights = { value: cors.unmatchedPreflights !== "IGNORE" };
-  return out;
-}
-
-/** Istio's MirrorPercent: mirrorPercentage (0 → no mirroring), legacy mirrorPercent, else 100%. */
-function mirrorFraction(route: HTTPRoute): RuntimeFractionalPercent | undefined {
-  if (route.mirrorPercentage) {
-    return route.mirrorPercentage.value && route.mirrorPercentage.value > 0 ? { defaultValue: percentToFraction(route.mirrorPercentage.value) } : undefined;
-  }
-  const legacy = route.mirrorPercent ?? route.mirror_percent;
-  if (legacy !== undefined) return legacy > 0 ? { defaultValue: integerToFraction(legacy) } : undefined;
-  return { defaultValue: integerToFraction(100) };
-}
-
-function mirrorPolicy(cluster: string, fraction: RuntimeFractionalPercent): RouteAction.RequestMirrorPolicy {
-  return { cluster, runtimeFraction: fraction, traceSampled: { value: false } };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Redirect, direct response
-
-const REDIRECT_CODES: Readonly<Record<number, RedirectAction.RedirectResponseCode | undefined>> = {
-  // MOVED_PERMANENTLY (301) is the enum's zero value: left out.
-  0: undefined,
-  301: undefined,
-  302: "FOUND",
-  303: "SEE_OTHER",
-  307: "TEMPORARY_REDIRECT",
-  308: "PERMANENT_REDIRECT",
-};
-
-/** Istio's ApplyRedirect → RedirectAction (undefined for an unsupported redirect code). */
-export function translateRedirect(r: NonNullable<HTTPRoute["redirect"]>, listenPort: number, tls: boolean): RedirectAction | undefined {
-  const code = r.redirectCode ?? 0;
-  if (!(code in REDIRECT_CODES)) return undefined;
-  const out: RedirectAction = {};
-  if (r.authority) out.hostRedirect = r.authority;
-  if (r.uri) out.pathRedirect = r.uri;
-  else if (r.prefixRewrite) out.prefixRewrite = r.prefixRewrite;
-  if (r.scheme) out.schemeRedirect = r.scheme;
-  if (r.port !== undefined || r.derivePort !== undefined) {
-    let port = 0;
-    if (r.port !== undefined) port = r.port;
-    else if (r.derivePort === "FROM_REQUEST_PORT") port = listenPort;
-    const scheme = r.scheme || (tls ? "https" : "http");
-    // No explicit :80 / :443 for their own schemes.
-    if ((port === 80 && scheme === "http") || (port === 443 && scheme === "https")) port = 0;
-    if (port) out.portRedirect = port;
-  }
-  const responseCode = REDIRECT_CODES[code];
-  if (responseCode) out.responseCode = responseCode;
-  return out;
-}
-
-/** Istio's ApplyDirectResponse → DirectResponseAction. */
-export function translateDirectResponse(d: NonNullable<HTTPRoute["directResponse"]>): DirectResponseAction {
-  const out: DirectResponseAction = { status: d.status };
-  if (d.body?.string !== undefined) out.body = d.body.string ? { inlineString: d.body.string } : {};
-  else if (d.body?.bytes !== undefined) out.body = d.body.bytes ? { inlineBytes: Buffer.from(d.body.bytes, "base64") } : {};
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Destinations
@@ -492,157 +101,6 @@ function resolveDestination(ctx: HttpRouteContext, dest: DestinationRef, namespa
   }
   const subset = dest.subset || undefined;
   return { host, port, subset, cluster: outboundClusterName(port, host, subset ?? "") };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Delegation
-
-/** An HTTP route with the namespace its hosts and gateway names resolve in (delegates: their own). */
-interface ScopedRoute {
-  route: HTTPRoute;
-  namespace: string;
-}
-
-function stringMatchConflict(root: StringMatch | undefined, leaf: StringMatch | undefined): boolean {
-  if (!root || !leaf) return false;
-  if (root.regex) return !!(leaf.regex || leaf.prefix || leaf.exact);
-  if (leaf.regex) return !!(root.regex || root.prefix || root.exact);
-  if (root.exact) return !!leaf.prefix || leaf.exact !== root.exact;
-  if (root.prefix) {
-    if (leaf.prefix) return !leaf.prefix.startsWith(root.prefix);
-    if (leaf.exact) return !leaf.exact.startsWith(root.prefix);
-  }
-  return true;
-}
-
-/** Istio's hasConflict: a delegate match must be a subset of the root match. */
-function matchConflict(root: HTTPMatchRequest, leaf: HTTPMatchRequest): boolean {
-  if (stringMatchConflict(root.uri, leaf.uri)) return true;
-  if (stringMatchConflict(root.scheme, leaf.scheme)) return true;
-  if (stringMatchConflict(root.method, leaf.method)) return true;
-  if (stringMatchConflict(root.authority, leaf.authority)) return true;
-  for (const [k, v] of Object.entries(leaf.headers ?? {})) if (stringMatchConflict(root.headers?.[k], v)) return true;
-  for (const [k, v] of Object.entries(leaf.withoutHeaders ?? {})) if (stringMatchConflict(root.withoutHeaders?.[k], v)) return true;
-  for (const [k, v] of Object.entries(leaf.queryParams ?? {})) if (stringMatchConflict(root.queryParams?.[k], v)) return true;
-  if (!!root.ignoreUriCase !== !!leaf.ignoreUriCase) return true;
-  if (root.port && leaf.port && root.port !== leaf.port) return true;
-  if (root.sourceNamespace && leaf.sourceNamespace !== root.sourceNamespace) return true;
-  for (const [k, v] of Object.entries(leaf.sourceLabels ?? {})) {
-    const r = root.sourceLabels?.[k];
-    if (r !== undefined && r !== v) return true;
-  }
-  if (root.gateways?.length && leaf.gateways?.length) {
-    if (root.gateways.length < leaf.gateways.length) return true;
-    const set = new Set(root.gateways);
-    if (leaf.gateways.some((g) => !set.has(g))) return true;
-  }
-  return false;
-}
-
-function joinNames(root: string | undefined, leaf: string | undefined): string | undefined {
-  if (!leaf) return root;
-  return root ? `${root}-${leaf}` : leaf;
-}
-
-function mergeMatch(root: HTTPMatchRequest, leaf: HTTPMatchRequest): HTTPMatchRequest {
-  const merge = <T>(a: Record<string, T> | undefined, b: Record<string, T> | undefined): Record<string, T> | undefined =>
-    a || b ? { ...(a ?? {}), ...(b ?? {}) } : undefined;
-  const out: HTTPMatchRequest = { ...leaf };
-  out.name = joinNames(root.name, leaf.name);
-  out.uri ??= root.uri;
-  out.scheme ??= root.scheme;
-  out.method ??= root.method;
-  out.authority ??= root.authority;
-  out.headers = merge(root.headers, leaf.headers);
-  out.withoutHeaders = merge(root.withoutHeaders, leaf.withoutHeaders);
-  out.queryParams = merge(root.queryParams, leaf.queryParams);
-  if (!out.port) out.port = root.port;
-  out.sourceLabels = merge(root.sourceLabels, leaf.sourceLabels);
-  if (!out.sourceNamespace) out.sourceNamespace = root.sourceNamespace;
-  if (!out.gateways?.length) out.gateways = root.gateways;
-  if (!out.statPrefix) out.statPrefix = root.statPrefix;
-  return out;
-}
-
-/** Istio's mergeHTTPMatchRequests: undefined = conflict (the delegate route is dropped). */
-function mergeMatches(root: readonly HTTPMatchRequest[] | undefined, leaf: readonly HTTPMatchRequest[] | undefined): HTTPMatchRequest[] | undefined {
-  if (!root?.length) return leaf ? [...leaf] : undefined;
-  if (!leaf?.length) return [...root];
-  const out: HTTPMatchRequest[] = [];
-  for (const sub of leaf) {
-    let found = false;
-    for (const r of root) {
-      if (matchConflict(r, sub)) continue;
-      out.push(mergeMatch(r, sub));
-      found = true;
-    }
-    if (!found) return undefined;
-  }
-  return out.length > 0 ? out : undefined;
-}
-
-/** Istio's mergeHTTPRoute: the delegate's fields win, the root's fill in what it leaves unset. */
-function mergeRoute(root: HTTPRoute, leaf: HTTPRoute): HTTPRoute | undefined {
-  const match = mergeMatches(root.match, leaf.match);
-  if (match === undefined && (root.match?.length || leaf.match?.length)) return undefined;
-  const out: HTTPRoute = { ...leaf, match };
-  out.name = joinNames(root.name, leaf.name);
-  out.rewrite ??= root.rewrite;
-  out.directResponse ??= root.directResponse;
-  out.timeout ??= root.timeout;
-  out.retries ??= root.retries;
-  out.fault ??= root.fault;
-  out.mirror ??= root.mirror;
-  out.mirrorPercent ??= root.mirrorPercent;
-  out.mirrorPercentage ??= root.mirrorPercentage;
-  out.corsPolicy ??= root.corsPolicy;
-  out.mirrors ??= root.mirrors;
-  out.headers ??= root.headers;
-  return out;
-}
-
-function exportedTo(vs: Resource<"VirtualService">, namespace: string): boolean {
-  const e = vs.spec.exportTo;
-  if (!e || e.length === 0) return true;
-  return e.some((x) => x === "*" || x === namespace || (x === "." && vs.metadata.namespace === namespace));
-}
-
-/**
- * The VirtualService's HTTP routes with `delegate` routes replaced by the delegate VirtualService's
- * routes (Istio's VS delegation: a delegate has no hosts, must be exported to the root's namespace,
- * its matches must be subsets of the root route's matches).
- */
-export function expandDelegates(vs: Resource<"VirtualService">, push: PushContext, errors: string[] = []): ScopedRoute[] {
-  const out: ScopedRoute[] = [];
-  const ns = vs.metadata.namespace;
-  for (const route of vs.spec.http ?? []) {
-    const d = route.delegate;
-    if (!d) {
-      out.push({ route, namespace: ns });
-      continue;
-    }
-    const dns = d.namespace || ns;
-    const delegate = push.input.virtualServices.find((x) => x.metadata.name === d.name && x.metadata.namespace === dns && !x.spec.hosts?.length);
-    if (!delegate) {
-      errors.push(`delegate VirtualService ${dns}/${d.name ?? ""} not found`);
-      continue;
-    }
-    if (!exportedTo(delegate, ns)) {
-      errors.push(`delegate VirtualService ${dns}/${d.name ?? ""} is not exported to ${ns}`);
-      continue;
-    }
-    const root: HTTPRoute = { ...route, delegate: undefined };
-    for (const leaf of delegate.spec.http ?? []) {
-      if (leaf.delegate) {
-        errors.push(`delegate VirtualService ${dns}/${d.name ?? ""}: nested delegation is not supported`);
-        continue;
-      }
-      const merged = mergeRoute(root, leaf);
-      if (merged) out.push({ route: merged, namespace: dns });
-      else errors.push(`delegate VirtualService ${dns}/${d.name ?? ""}: route ${leaf.name ?? ""} conflicts with the root's match`);
-    }
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -856,8 +314,9 @@ function translateRoute(
 export function convertHttpRoutes(vs: Resource<"VirtualService">, ctx: HttpRouteContext): ConvertedRoutes {
   const errors: string[] = [];
   const routes: Route[] = [];
-  const scopedRoutes = expandDelegates(vs, ctx.push, errors);
-  for (const scoped of scopedRoutes) {
+  const merged = ctx.push.httpRoutes(vs);
+  errors.push(...merged.errors);
+  for (const scoped of merged.routes) {
     let catchAll = false;
     const matches = scoped.route.match;
     if (!matches || matches.length === 0) {

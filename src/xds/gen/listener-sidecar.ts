@@ -14,7 +14,7 @@ import type { FilterChain, Listener, ListenerFilter, NetworkFilter } from "../..
 import type { PushContext } from "../../model/push-context.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { EgressListener, SidecarScope } from "../../model/sidecar-scope.js";
-import { hostsOverlap } from "../../api/hosts.js";
+import { hostsOverlap, MESH_GATEWAY } from "../../api/hosts.js";
 import { isHTTP2Protocol, isHTTPProtocol, isTLSProtocol, parseProtocol, type Protocol, type Service } from "../../registry/model.js";
 import {
   buildFilterChain,
@@ -56,7 +56,6 @@ import {
 } from "./names.js";
 import {
   configsForHost,
-  MESH_GATEWAY,
   sidecarTcpChains,
   sidecarTlsChains,
   vsHosts,

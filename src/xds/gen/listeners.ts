@@ -10,7 +10,8 @@ import type { Proxy } from "../../model/proxy.js";
 import { buildGatewayListeners } from "./listener-gateway.js";
 import { buildSidecarInboundListeners, buildSidecarOutboundListeners, type SidecarInputs } from "./listener-sidecar.js";
 import { byName } from "./names.js";
-import { MESH_GATEWAY, usesSourcePredicates } from "./tcproute.js";
+import { usesSourcePredicates } from "./tcproute.js";
+import { MESH_GATEWAY } from "../../api/hosts.js";
 
 export { buildGatewayListeners, mergeGatewayServers, gatewayTlsContext, sanitizeServerHosts } from "./listener-gateway.js";
 export { buildSidecarInboundListeners, buildSidecarOutboundListeners, type SidecarInputs } from "./listener-sidecar.js";

@@ -7,13 +7,14 @@
 // naming exactly the proxy attributes they depend on, so identical proxies share one object (and one
 // encoding).
 import type { Resource } from "../../api/resource.js";
-import { hostIsSubsetOf, hostsOverlap, resolveShortName } from "../../api/hosts.js";
+import { hostIsSubsetOf, hostsOverlap, MESH_GATEWAY, resolveShortName } from "../../api/hosts.js";
 import type { Route, RouteConfiguration, VirtualHost } from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import { labelsKey, type GatewayServerRef, type PushContext, type ServiceInstance } from "../../model/push-context.js";
 import { resolveGatewayPort } from "./listener-gateway.js";
 import { isHTTPProtocol, parseProtocol, type Protocol, type Service, type ServicePortInfo } from "../../registry/model.js";
-import { convertHttpRoutes, defaultOutboundRoute, sortVirtualHostRoutes, usesSourceLabels, type HashPolicyFn } from "./httproute.js";
+import { convertHttpRoutes, defaultOutboundRoute, usesSourceLabels, type HashPolicyFn } from "./httproute.js";
+import { sortVirtualHostRoutes } from "./route-match.js";
 import {
   ALLOW_ANY_VHOST,
   BLOCK_ALL_VHOST,
@@ -180,7 +181,7 @@ function sidecarVirtualHosts(proxy: Proxy, push: PushContext, port: number, opts
 
   // VirtualServices bound to the mesh, admitted by the Sidecar's egress hosts.
   let vss = push
-    .virtualServices(proxy.namespace, "mesh")
+    .virtualServices(proxy.namespace, MESH_GATEWAY)
     .filter((vs) => vs.spec.hosts?.length && resolvedHosts(vs).some((h) => scope.allowsHost(vs.metadata.namespace, h)));
   // Istio's selectVirtualServices (skipped on port 80, where VS-only hosts get virtual hosts).
   if (port !== 80) {
@@ -205,7 +206,7 @@ function sidecarVirtualHosts(proxy: Proxy, push: PushContext, port: number, opts
 
   const wrappers: VirtualHostWrapper[] = [];
   for (const vs of vss) {
-    const { routes } = convertHttpRoutes(vs, { proxy, push, port, gateway: "mesh", grpc, hashPolicy: opts.hashPolicy });
+    const { routes } = convertHttpRoutes(vs, { proxy, push, port, gateway: MESH_GATEWAY, grpc, hashPolicy: opts.hashPolicy });
     if (routes.length === 0) continue;
     const vsHosts: string[] = [];
     const matched: PortService[] = [];

@@ -4,7 +4,7 @@
 // (SNI, destination subnets) become FilterChainMatch fields, and route destinations become a
 // tcp_proxy `cluster` or `weightedClusters`.
 import type { Resource, TCPRoute, TLSRoute } from "../../api/resource.js";
-import { hostsOverlap, resolveShortName } from "../../api/hosts.js";
+import { hostsOverlap, resolveGatewayName, resolveShortName } from "../../api/hosts.js";
 import { parseDuration } from "../../api/validation/common.js";
 import { struct } from "../../envoy/protos.js";
 import type { Duration, Metadata, NetworkFilter } from "../../envoy/types.js";
@@ -19,9 +19,6 @@ export type TcpMatch = NonNullable<TCPRoute["match"]>[number];
 export type TlsMatch = NonNullable<TLSRoute["match"]>[number];
 export type RouteDestination = NonNullable<TCPRoute["route"]>[number];
 
-/** The gateway name Istio uses for sidecars. */
-export const MESH_GATEWAY = "mesh";
-
 /** What the static predicates of a match are evaluated against. */
 export interface L4Source {
   /** Labels of the proxy's workload (sourceLabels). */
@@ -32,12 +29,6 @@ export interface L4Source {
   gateways: ReadonlySet<string>;
   /** The listener (or gateway server) port. */
   port: number;
-}
-
-/** A gateway reference in a VirtualService: `mesh`, `ns/name`, or `name` in the VirtualService's namespace. */
-export function resolveGatewayName(gateway: string, vsNamespace: string): string {
-  if (gateway === MESH_GATEWAY || gateway.includes("/")) return gateway;
-  return `${vsNamespace}/${gateway}`;
 }
 
 /**

@@ -6,9 +6,9 @@ import type { TrafficPolicy } from "../../../src/api/resource.js";
 import { packageRoot } from "../../../src/core/paths.js";
 import { CLUSTER_TYPE, ROUTE_TYPE, fromStruct, isAnyOf } from "../../../src/envoy/protos.js";
 import type { Cluster, HttpProtocolOptions, UpstreamTlsContext } from "../../../src/envoy/types.js";
+import { defaultEndpointAddress } from "../../../src/xds/gen/clusters-inbound.js";
 import {
   buildClusters,
-  defaultEndpointAddress,
   outboundClusterFor,
   outboundClusters,
 } from "../../../src/xds/gen/clusters.js";

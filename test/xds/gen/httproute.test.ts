@@ -1,19 +1,15 @@
 // Table tests for VirtualService HTTP route → Envoy Route conversion (Istio's route.go).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { resolveGatewayName } from "../../../src/api/hosts.js";
 import type { HTTPRoute, Resource } from "../../../src/api/resource.js";
 import { isAnyOf } from "../../../src/envoy/protos.js";
 import type { HashPolicy, HTTPFault, RedirectAction, RetryPolicy, Route, RouteAction, RouteMatch } from "../../../src/envoy/types.js";
 import type { Proxy } from "../../../src/model/proxy.js";
 import type { PushContext } from "../../../src/model/push-context.js";
-import {
-  convertHttpRoutes,
-  convertRetryPolicy,
-  defaultRetryPolicy,
-  resolveGatewayName,
-  translateRouteMatch,
-  type HttpRouteContext,
-} from "../../../src/xds/gen/httproute.js";
+import { convertHttpRoutes, type HttpRouteContext } from "../../../src/xds/gen/httproute.js";
+import { convertRetryPolicy, defaultRetryPolicy } from "../../../src/xds/gen/retry.js";
+import { translateRouteMatch } from "../../../src/xds/gen/route-match.js";
 import { assertRoundTrip, bookinfo, testProxy } from "../../helpers/xds.js";
 
 const ROUTE = "envoy.config.route.v3.Route";

@@ -8,7 +8,7 @@ import { packageRoot } from "../../../src/core/paths.js";
 import { ROUTE_TYPE } from "../../../src/envoy/protos.js";
 import type { HashPolicy, RouteConfiguration, VirtualHost } from "../../../src/envoy/types.js";
 import type { PushContext } from "../../../src/model/push-context.js";
-import { defaultRetryPolicy } from "../../../src/xds/gen/httproute.js";
+import { defaultRetryPolicy } from "../../../src/xds/gen/retry.js";
 import {
   buildRouteConfigurations,
   buildSidecarVirtualHosts,

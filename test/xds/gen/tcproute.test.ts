@@ -3,6 +3,7 @@
 // replays connections (port, SNI, ALPN) against generated listeners, as Istio's simulation tests do.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { resolveGatewayName } from "../../../src/api/hosts.js";
 import type { Resource } from "../../../src/api/resource.js";
 import { isAnyOf, LISTENER_TYPE } from "../../../src/envoy/protos.js";
 import type { FilterChain, FilterChainMatch, Listener, NetworkFilter, TcpProxy } from "../../../src/envoy/types.js";
@@ -16,7 +17,6 @@ import {
   matchL4,
   matchingGatewayHosts,
   outboundNetworkFilters,
-  resolveGatewayName,
   usesSourcePredicates,
   type L4Source,
   type TcpMatch,

@@ -1,0 +1,102 @@
+// VirtualService HTTP matches → Envoy `RouteMatch` (Istio's TranslateRouteMatch and its string,
+// header and query-parameter matchers), plus the match-level questions the route generator asks:
+// does a match apply to this proxy or gateway (sourceMatches), is a route a catch-all.
+import { resolveGatewayName } from "../../api/hosts.js";
+import type { HTTPMatchRequest, StringMatch } from "../../api/resource.js";
+import type { HeaderMatcher, QueryParameterMatcher, Route, RouteMatch, StringMatcher } from "../../envoy/types.js";
+import type { Proxy } from "../../model/proxy.js";
+import { labelsMatch } from "../../registry/model.js";
+import { byName } from "./names.js";
+
+/** Istio's canBeConvertedToPresentMatch: no value at all, or the `regex: "*"` idiom. */
+function isPresentMatch(sm: StringMatch | undefined): boolean {
+  if (!sm) return true;
+  if (sm.exact !== undefined || sm.prefix !== undefined) return false;
+  if (sm.regex !== undefined) return sm.regex === "*";
+  return true;
+}
+
+/** Istio StringMatch → envoy.type.matcher.v3.StringMatcher (undefined when empty). */
+export function stringMatcher(sm: StringMatch | undefined): StringMatcher | undefined {
+  if (!sm) return undefined;
+  if (sm.exact !== undefined) return { exact: sm.exact };
+  if (sm.prefix !== undefined) return { prefix: sm.prefix };
+  if (sm.regex !== undefined) return { safeRegex: { regex: sm.regex } };
+  return undefined;
+}
+
+/** Istio's translateHeaderMatch: `{}` (or `regex: "*"`) → presentMatch, else a stringMatch. */
+export function headerMatcher(name: string, sm: StringMatch | undefined): HeaderMatcher {
+  if (isPresentMatch(sm)) return { name, presentMatch: true };
+  const m = stringMatcher(sm);
+  return m ? { name, stringMatch: m } : { name };
+}
+
+function queryParameterMatcher(name: string, sm: StringMatch | undefined): QueryParameterMatcher {
+  if (isPresentMatch(sm)) return { name, presentMatch: true };
+  const m = stringMatcher(sm);
+  return m ? { name, stringMatch: m } : { name };
+}
+
+/** JWT-claim routing (`@request.auth.claims…` headers) needs dynamic metadata matchers: not supported yet. */
+export function isClaimHeader(name: string): boolean {
+  return name.startsWith("@request.auth.claims");
+}
+
+/**
+ * Istio's TranslateRouteMatch: uri → path/prefix/safeRegex (default prefix "/"), caseSensitive,
+ * headers and withoutHeaders (inverted) sorted by name, then :method, :authority, :scheme, then
+ * query parameters (sorted by name).
+ */
+export function translateRouteMatch(m: HTTPMatchRequest | undefined): RouteMatch {
+  if (!m) return { prefix: "/" };
+  const out: RouteMatch = {};
+  const uri = m.uri;
+  if (uri?.exact !== undefined) out.path = uri.exact;
+  else if (uri?.prefix !== undefined) out.prefix = uri.prefix;
+  else if (uri?.regex !== undefined) out.safeRegex = { regex: uri.regex };
+  else out.prefix = "/";
+  out.caseSensitive = { value: !m.ignoreUriCase };
+
+  const headers: HeaderMatcher[] = [];
+  for (const [name, sm] of Object.entries(m.headers ?? {})) headers.push(headerMatcher(name, sm));
+  for (const [name, sm] of Object.entries(m.withoutHeaders ?? {})) {
+    const h = headerMatcher(name, sm);
+    h.invertMatch = true;
+    // treat_missing_header_as_empty conflicts with present_match.
+    if (!isPresentMatch(sm)) h.treatMissingHeaderAsEmpty = true;
+    headers.push(h);
+  }
+  headers.sort(byName);
+  if (m.method) headers.push(headerMatcher(":method", m.method));
+  if (m.authority) headers.push(headerMatcher(":authority", m.authority));
+  if (m.scheme) headers.push(headerMatcher(":scheme", m.scheme));
+  if (headers.length > 0) out.headers = headers;
+
+  const query = Object.entries(m.queryParams ?? {}).map(([name, sm]) => queryParameterMatcher(name, sm));
+  if (query.length > 0) out.queryParameters = query.sort(byName);
+  return out;
+}
+
+/** Istio's IsCatchAllRoute: prefix "/" (or regex ".*") with no header or query conditions. */
+export function isCatchAllRoute(r: Route): boolean {
+  const m = r.match ?? {};
+  const all = m.prefix === "/" || m.pathSeparatedPrefix === "/" || m.safeRegex?.regex === ".*";
+  return all && !m.headers?.length && !m.queryParameters?.length && !m.dynamicMetadata?.length;
+}
+
+/** Istio's SortVHostRoutes: catch-all routes move to the end, the others keep their order. */
+export function sortVirtualHostRoutes(routes: readonly Route[]): Route[] {
+  return [...routes.filter((r) => !isCatchAllRoute(r)), ...routes.filter((r) => isCatchAllRoute(r))];
+}
+
+/**
+ * Istio's sourceMatchHTTP: a match applies when one of its `gateways` is this gateway, or (without
+ * gateways) the proxy's labels include `sourceLabels` and its namespace is `sourceNamespace`.
+ */
+export function sourceMatches(m: HTTPMatchRequest | undefined, proxy: Proxy, gateway: string, vsNamespace: string): boolean {
+  if (!m) return true;
+  if (m.gateways && m.gateways.length > 0) return m.gateways.some((g) => resolveGatewayName(g, vsNamespace) === gateway);
+  if (!labelsMatch(m.sourceLabels, proxy.labels)) return false;
+  return !m.sourceNamespace || m.sourceNamespace === proxy.namespace;
+}
