@@ -2,7 +2,8 @@
 // timeout, circuit-breaker thresholds, outlier detection, the upstream HTTP protocol and its options,
 // TLS origination. A bad cluster throws XdsConfigError (the proxy NACKs and keeps the one it had).
 import { durationMs, type ProtoObject } from "../../envoy/protos.js";
-import { upstreamTlsFromCluster, type UpstreamTls, upstreamTransportSocket } from "../tls-context.js";
+import type * as v3 from "../../envoy/types.js";
+import { upstreamTlsFromCluster, type UpstreamTls, upstreamTransportSocket } from "../tls/upstream.js";
 import { XdsConfigError } from "../xds-error.js";
 import { hostsFromClusterLoadAssignment } from "./host.js";
 import { type OutlierConfig, outlierConfig } from "./outlier.js";
@@ -138,7 +139,7 @@ function transportSocketMatches(c: ProtoObject, at: (f: string) => string): Tran
     if (!e) throw new XdsConfigError(path, "expected a TransportSocketMatch");
     const fields = obj(obj(e.match)?.fields) ?? {};
     const ts = obj(e.transportSocket);
-    return { name: typeof e.name === "string" ? e.name : "", match: fields, tls: ts ? upstreamTransportSocket(c, ts, `${path}.transportSocket`) : undefined };
+    return { name: typeof e.name === "string" ? e.name : "", match: fields, tls: ts ? upstreamTransportSocket(c as v3.Cluster, ts as v3.TransportSocket, `${path}.transportSocket`) : undefined };
   });
 }
 
@@ -184,7 +185,7 @@ export function clusterSpec(c: ProtoObject): ClusterSpec {
     object: c,
   };
   if (outlier) spec.outlier = outlier;
-  const tlsSpec = upstreamTlsFromCluster(c, at);
+  const tlsSpec = upstreamTlsFromCluster(c as v3.Cluster, at);
   if (tlsSpec) spec.tls = tlsSpec;
   const idle = durationMs(common?.idleTimeout);
   if (idle !== undefined) spec.idleTimeoutMs = idle;

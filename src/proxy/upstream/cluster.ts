@@ -5,7 +5,8 @@
 import { lookup } from "node:dns/promises";
 import type { ProtoObject } from "../../envoy/protos.js";
 import type { StatsScope } from "../stats.js";
-import { noteSdsUnavailable, TlsStats, type UpstreamTls } from "../tls-context.js";
+import { TlsStats } from "../tls/common.js";
+import { noteSdsUnavailable, type UpstreamTls } from "../tls/upstream.js";
 import { type Admission, type CircuitBreakers, ResourceManager } from "./circuit-breakers.js";
 import type { ClusterSpec } from "./cluster-config.js";
 import { ClusterStats, hostStats } from "./cluster-stats.js";
