@@ -379,6 +379,31 @@ export function fromStruct(s: unknown): Record<string, unknown> {
   return out;
 }
 
+/**
+ * Envoy's ValueUtil::equal for google.protobuf.Values in typed-object form: the same kind with equal
+ * contents (structs field by field, lists in order); two values of no kind are equal.
+ */
+export function valueEqual(a: google.protobuf.Value, b: google.protobuf.Value): boolean {
+  if (a.stringValue !== undefined || b.stringValue !== undefined) return a.stringValue === b.stringValue;
+  if (a.numberValue !== undefined || b.numberValue !== undefined) return a.numberValue === b.numberValue;
+  if (a.boolValue !== undefined || b.boolValue !== undefined) return a.boolValue === b.boolValue;
+  if (a.nullValue !== undefined || b.nullValue !== undefined) return a.nullValue !== undefined && b.nullValue !== undefined;
+  if (a.structValue !== undefined || b.structValue !== undefined) {
+    if (a.structValue === undefined || b.structValue === undefined) return false;
+    const x = a.structValue.fields ?? {};
+    const y = b.structValue.fields ?? {};
+    const keys = Object.keys(x);
+    return keys.length === Object.keys(y).length && keys.every((k) => Object.hasOwn(y, k) && valueEqual(x[k], y[k]));
+  }
+  if (a.listValue !== undefined || b.listValue !== undefined) {
+    if (a.listValue === undefined || b.listValue === undefined) return false;
+    const x = a.listValue.values ?? [];
+    const y = b.listValue.values ?? [];
+    return x.length === y.length && x.every((v, i) => valueEqual(v, y[i]));
+  }
+  return true;
+}
+
 /** Plain JSON from a google.protobuf.Value in typed-object form. */
 export function fromStructValue(v: ProtoObject): unknown {
   if ("stringValue" in v) return v.stringValue;

@@ -16,6 +16,7 @@ export import Value = google.protobuf.Value;
 export import BoolValue = google.protobuf.BoolValue;
 export import UInt32Value = google.protobuf.UInt32Value;
 export import StringValue = google.protobuf.StringValue;
+export import UInt64Value = google.protobuf.UInt64Value;
 
 // ---- xDS resources ----
 export import Listener = envoy.config.listener.v3.Listener;
@@ -51,6 +52,8 @@ export import Http2ProtocolOptions = envoy.config.core.v3.Http2ProtocolOptions;
 export import CommonHttpProtocolOptions = envoy.config.core.v3.HttpProtocolOptions;
 export import RuntimeFractionalPercent = envoy.config.core.v3.RuntimeFractionalPercent;
 export import RoutingPriority = envoy.config.core.v3.RoutingPriority;
+export import RuntimeDouble = envoy.config.core.v3.RuntimeDouble;
+export import HealthStatus = envoy.config.core.v3.HealthStatus;
 export import FractionalPercent = envoy.type.v3.FractionalPercent;
 export import Percent = envoy.type.v3.Percent;
 
@@ -95,11 +98,19 @@ export import CircuitBreakers = envoy.config.cluster.v3.CircuitBreakers;
 export import OutlierDetection = envoy.config.cluster.v3.OutlierDetection;
 export import LocalityLbEndpoints = envoy.config.endpoint.v3.LocalityLbEndpoints;
 export import LbEndpoint = envoy.config.endpoint.v3.LbEndpoint;
+export import Endpoint = envoy.config.endpoint.v3.Endpoint;
+export import LoadBalancingPolicy = envoy.config.cluster.v3.LoadBalancingPolicy;
+export import RoundRobin = envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin;
+export import LeastRequest = envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest;
+export import RingHash = envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash;
+export import Maglev = envoy.extensions.load_balancing_policies.maglev.v3.Maglev;
+export import LocalityLbConfig = envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig;
 export import HttpProtocolOptions = envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
 export import UpstreamTlsContext = envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
 export import DownstreamTlsContext = envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext;
 export import CommonTlsContext = envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
 export import SdsSecretConfig = envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig;
+export import TlsCertificate = envoy.extensions.transport_sockets.tls.v3.TlsCertificate;
 export import Thresholds = envoy.config.cluster.v3.CircuitBreakers.Thresholds;
 export import SlowStartConfig = envoy.config.cluster.v3.Cluster.SlowStartConfig;
 export import UpstreamConnectionOptions = envoy.config.cluster.v3.UpstreamConnectionOptions;

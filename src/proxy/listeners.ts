@@ -5,13 +5,13 @@
 // chain's network filter takes the socket. A removed or changed listener drains: it stops
 // accepting at once, its open connections finish (or are closed after the drain timeout).
 import * as net from "node:net";
-import * as tls from "node:tls";
 import { DEBUG, type Logger } from "../core/log.js";
 import type { ProtoObject } from "../envoy/protos.js";
+import type { TransportSocket } from "../envoy/types.js";
 import { authorityWithPort, splitAbsoluteForm } from "./http/absolute-form.js";
 import type { StatsScope, StatsStore } from "./stats.js";
-import { anyType, ExtensionRegistry, unknownExtension } from "./extensions.js";
-import { certificateSans, compileSanMatchers, dataSource, DOWNSTREAM_TLS_TYPE, RAW_BUFFER_NAME, RAW_BUFFER_TYPE, type SanMatcher, sansMatch } from "./tls-context.js";
+import { ExtensionRegistry } from "./extensions.js";
+import { type DownstreamTls, downstreamTransportSocket, terminateTls } from "./tls/downstream.js";
 import { XdsConfigError } from "./xds-error.js";
 
 /** What a filter chain's network filter does with a connection. */
@@ -56,20 +56,6 @@ export interface FilterChainSpec {
   object: ProtoObject;
 }
 
-export interface DownstreamTls {
-  /**
-   * Never listens: connections are emitted into it after the tls_inspector has read the
-   * ClientHello. node:tls's own server path is the one whose sockets node:http2 can take over.
-   */
-  server: tls.Server;
-  alpn: string[];
-  requireClientCertificate: boolean;
-  /** validationContext SAN matchers a client certificate must satisfy (empty: none). */
-  sanMatchers: readonly SanMatcher[];
-  /** Connections in their handshake, by 4-tuple, waiting for their filter chain's handler. */
-  pending: Map<string, { onSecure: (secure: tls.TLSSocket) => void }>;
-}
-
 export interface ListenerSpec {
   name: string;
   address: string;
@@ -97,7 +83,8 @@ function chainSpec(fc: ProtoObject, path: string): FilterChainSpec {
   const filters = arr(fc.filters);
   if (filters.length === 0) throw new XdsConfigError(`${path}.filters`, "a filter chain needs at least one network filter");
   const ts = obj(fc.transportSocket);
-  const tlsSpec = ts ? downstreamTransportSocket(ts, `${path}.transportSocket`) : undefined;
+  // The listener decoder gives a TransportSocket in its typed form.
+  const tlsSpec = ts ? downstreamTransportSocket(ts as TransportSocket, `${path}.transportSocket`) : undefined;
   return {
     tls: tlsSpec,
     name: typeof fc.name === "string" ? fc.name : "",
@@ -114,18 +101,6 @@ function chainSpec(fc: ProtoObject, path: string): FilterChainSpec {
   };
 }
 
-/**
- * A filter chain's transport socket, by type (Envoy's registry): TLS termination, or raw_buffer
- * (plaintext). Any other type is refused — never served as plaintext.
- */
-function downstreamTransportSocket(ts: ProtoObject, path: string): DownstreamTls | "unavailable" | undefined {
-  const typed = obj(ts.typedConfig);
-  const type = anyType(typed);
-  if (type === DOWNSTREAM_TLS_TYPE) return downstreamTls(typed!, path);
-  if (type === RAW_BUFFER_TYPE || (type === "" && ts.name === RAW_BUFFER_NAME)) return undefined;
-  throw unknownExtension(`${path}.typedConfig`, typeof ts.name === "string" ? ts.name : "", type);
-}
-
 /** Listener filters the proxy implements (TLS and HTTP inspection run where filter chains need them). */
 const LISTENER_FILTERS = new ExtensionRegistry<true>("listener filter").register(
   ["envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector", "envoy.extensions.filters.listener.original_dst.v3.OriginalDst"],
@@ -139,83 +114,6 @@ function checkListenerFilters(l: ProtoObject, name: string): void {
     if (f.configDiscovery !== undefined && f.typedConfig === undefined) throw new XdsConfigError(`${at}.configDiscovery`, "extension config discovery (ECDS) is not implemented by tsmesh");
     LISTENER_FILTERS.resolve(at, typeof f.name === "string" ? f.name : "", f.typedConfig, false, undefined);
   });
-}
-
-/** A DownstreamTlsContext with inline or file certificates (SDS-delivered secrets come with the security step). */
-function downstreamTls(c: ProtoObject, path: string): DownstreamTls | "unavailable" {
-  const common = obj(c.commonTlsContext) ?? {};
-  const certs = arr(common.tlsCertificates);
-  if (certs.length === 0) {
-    if (arr(common.tlsCertificateSdsSecretConfigs).length > 0) return "unavailable";
-    throw new XdsConfigError(`${path}.commonTlsContext`, "needs tls_certificates");
-  }
-  const requireClientCertificate = obj(c.requireClientCertificate)?.value === true;
-  const validation = obj(common.validationContext);
-  const alpn = Array.isArray(common.alpnProtocols) ? (common.alpnProtocols as string[]) : [];
-  const sanMatchers = validation ? compileSanMatchers(validation, `${path}.commonTlsContext.validationContext`) : [];
-  if (sanMatchers.length > 0 && !validation?.trustedCa) {
-    throw new XdsConfigError(`${path}.commonTlsContext.validationContext`, "SAN-based verification of peer certificates without trusted CA is insecure and not allowed");
-  }
-  let server: tls.Server;
-  try {
-    server = tls.createServer({
-      cert: dataSource(certs[0].certificateChain, `${path}.commonTlsContext.tlsCertificates[0].certificateChain`),
-      key: dataSource(certs[0].privateKey, `${path}.commonTlsContext.tlsCertificates[0].privateKey`),
-      ca: validation?.trustedCa ? dataSource(validation.trustedCa, `${path}.commonTlsContext.validationContext.trustedCa`) : undefined,
-      ALPNProtocols: alpn.length ? alpn : undefined,
-      requestCert: requireClientCertificate,
-      rejectUnauthorized: requireClientCertificate,
-    });
-  } catch (e) {
-    if (e instanceof XdsConfigError) throw e;
-    throw new XdsConfigError(`${path}.commonTlsContext.tlsCertificates[0]`, (e as Error).message);
-  }
-  const spec: DownstreamTls = { server, alpn, requireClientCertificate, sanMatchers, pending: new Map() };
-  server.on("secureConnection", (secure: tls.TLSSocket) => {
-    const key = fourTuple(secure);
-    const waiting = spec.pending.get(key);
-    spec.pending.delete(key);
-    if (waiting) waiting.onSecure(secure);
-    else secure.destroy();
-  });
-  // The connection closes; terminateTls counts it as a handshake failure.
-  server.on("tlsClientError", (_err, secure: tls.TLSSocket) => secure.destroy());
-  return spec;
-}
-
-function fourTuple(s: net.Socket): string {
-  return `${s.remoteAddress}:${s.remotePort}>${s.localAddress}:${s.localPort}`;
-}
-
-/**
- * Terminates TLS on a connection whose first bytes were already read (the tls_inspector put them
- * back with unshift; the TLS socket takes those first). `onSecure` gets the TLS socket once the
- * handshake is done and ALPN has chosen the protocol; a failed handshake just closes.
- */
-function terminateTls(socket: net.Socket, t: DownstreamTls, stats: StatsScope, onSecure: (secure: tls.TLSSocket) => void): void {
-  const key = fourTuple(socket);
-  const waiting = {
-    onSecure: (secure: tls.TLSSocket) => {
-      const peer = secure.getPeerCertificate();
-      // A client certificate must satisfy the SAN matchers (Envoy's DefaultCertValidator).
-      if (t.sanMatchers.length > 0 && peer?.subject && !sansMatch(t.sanMatchers, certificateSans(peer.subjectaltname))) {
-        stats.counter("ssl.fail_verify_san").inc();
-        secure.destroy();
-        return;
-      }
-      stats.counter("ssl.handshake").inc();
-      if (!peer?.subject) stats.counter("ssl.no_certificate").inc();
-      onSecure(secure);
-    },
-  };
-  t.pending.set(key, waiting);
-  socket.once("close", () => {
-    // Closed before the handshake finished (a TLS alert, a bad ClientHello, a client that left).
-    if (t.pending.get(key) !== waiting) return;
-    t.pending.delete(key);
-    stats.counter("ssl.connection_error").inc();
-  });
-  t.server.emit("connection", socket);
 }
 
 /** Validates a decoded Listener. */

@@ -8,7 +8,7 @@ import { DEBUG, LogRegistry, type Logger } from "../core/log.js";
 import type { ProtoObject } from "../envoy/protos.js";
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, struct, type JsonValue } from "../envoy/protos.js";
 import { toProtoJson } from "../envoy/proto-json.js";
-import type { RouteConfiguration } from "../envoy/types.js";
+import type { Cluster, ClusterLoadAssignment, RouteConfiguration } from "../envoy/types.js";
 import { AccessLogWriters, compileAccessLogs, logTo } from "./access-loggers.js";
 import { FLAG_BIT } from "./access-log.js";
 import type { AccessLog as AccessLogConfig } from "../envoy/types.js";
@@ -146,7 +146,7 @@ export class ProxyServer {
   async start(): Promise<void> {
     const st = this.options.staticResources;
     for (const c of st?.clusters ?? []) {
-      const spec = clusterSpec(c);
+      const spec = clusterSpec(c as Cluster); // the bootstrap decoder gives the typed form
       this.staticClusterNames.add(spec.name);
       this.clusters.set(spec.name, this.newCluster(spec));
     }
@@ -204,7 +204,7 @@ export class ProxyServer {
     const errors: string[] = [];
     for (const r of resources) {
       try {
-        if (type === CLUSTER_TYPE) clusterSpec(r.object);
+        if (type === CLUSTER_TYPE) clusterSpec(r.object as Cluster); // the CDS decoder's typed form
         else if (type === LISTENER_TYPE) this.compileListener(r.object);
         else if (type === ROUTE_TYPE) compileRoutes(r.object as RouteConfiguration); // the RDS decoder's typed form
         else if (type === ENDPOINT_TYPE) validateAssignment(r.object);
@@ -266,7 +266,7 @@ export class ProxyServer {
     if (!this.options.worker) this.upstreamLog.info(`cds: add ${u.updated.length} cluster(s), remove ${u.removed.length} cluster(s)`);
     for (const r of u.updated) {
       if (this.staticClusterNames.has(r.name)) continue;
-      const spec: ClusterSpec = clusterSpec(r.object);
+      const spec: ClusterSpec = clusterSpec(r.object as Cluster); // the CDS decoder's typed form
       const live = this.clusters.get(spec.name);
       const next = this.newCluster(spec, live);
       this.warming.get(spec.name)?.close();
@@ -301,7 +301,7 @@ export class ProxyServer {
     for (const r of u.updated) {
       for (const c of [...this.warming.values(), ...this.clusters.values()]) {
         if (c.spec.type !== "EDS" || c.spec.edsServiceName !== r.name) continue;
-        c.setAssignment(r.object);
+        c.setAssignment(r.object as ClusterLoadAssignment); // the EDS decoder's typed form
         if (this.warming.get(c.name) === c) {
           this.warming.delete(c.name);
           const live = this.clusters.get(c.name);

@@ -9,6 +9,7 @@ import type { AnyResource } from "../../src/api/resource.js";
 import { listConfigFiles } from "../../src/config/files.js";
 import { packageRoot } from "../../src/core/paths.js";
 import { decodeMessage, encodeMessage } from "../../src/envoy/protos.js";
+import type { Any } from "../../src/envoy/types.js";
 import { PushContext, pushInputFrom, DEFAULT_MESH_CONFIG, type MeshConfig } from "../../src/model/push-context.js";
 import { parseProxy, proxyNodeId, type Proxy, type ProxyType } from "../../src/model/proxy.js";
 
@@ -83,6 +84,19 @@ function normalize(v: unknown): unknown {
 export function assertRoundTrip(typeUrl: string, obj: object, what = ""): void {
   const back = decodeMessage(typeUrl, encodeMessage(typeUrl, obj));
   assert.deepStrictEqual(normalize(back), normalize(obj), `${what}: protobuf round trip changed the resource (misspelled field or default value?)`);
+}
+
+/**
+ * A message as the proxy's decoders give it (`obj` encoded and decoded as `typeUrl`): for what only
+ * they produce, such as an enum value the schema lacks (a number), so the literal is untyped.
+ */
+export function asDecoded<T>(typeUrl: string, obj: object): T {
+  return decodeMessage(typeUrl, encodeMessage(typeUrl, obj)) as T;
+}
+
+/** An Any of a type outside the generated types (an extension the proxy does not implement). */
+export function foreignAny(typeUrl: string): Any {
+  return { "@type": typeUrl } as unknown as Any;
 }
 
 /**

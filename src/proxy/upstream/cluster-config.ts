@@ -1,13 +1,20 @@
-// A CDS Cluster compiled into what the proxy runs: discovery type, EDS service name, connect
-// timeout, circuit-breaker thresholds, outlier detection, the upstream HTTP protocol and its options,
-// TLS origination. A bad cluster throws XdsConfigError (the proxy NACKs and keeps the one it had).
-import { durationMs, type ProtoObject } from "../../envoy/protos.js";
-import { upstreamTlsFromCluster, type UpstreamTls, upstreamTransportSocket } from "../tls-context.js";
+// A CDS Cluster compiled into what the proxy runs, once per update: discovery type, EDS service
+// name, connect timeout, circuit-breaker thresholds, load-balancing settings, outlier detection, the
+// upstream HTTP protocol and its options, TLS origination (per endpoint with transport_socket_matches).
+// A bad cluster, or one using a feature the proxy does not implement, throws XdsConfigError (the
+// proxy NACKs and keeps the one it had).
+import { durationMs, isAnyOf, type ProtoObject, valueEqual } from "../../envoy/protos.js";
+import type * as v3 from "../../envoy/types.js";
+import { unknownExtension } from "../extensions.js";
+import { upstreamTlsFromCluster, type UpstreamTls, upstreamTransportSocket } from "../tls/upstream.js";
 import { XdsConfigError } from "../xds-error.js";
 import { hostsFromClusterLoadAssignment } from "./host.js";
+import { type LbSettings, lbSettings } from "./lb-config.js";
 import { type OutlierConfig, outlierConfig } from "./outlier.js";
 
-export type DiscoveryType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "EDS" | "ORIGINAL_DST";
+export type DiscoveryType = v3.Cluster.DiscoveryType;
+
+const DISCOVERY_TYPES: Readonly<Record<DiscoveryType, true>> = { STATIC: true, STRICT_DNS: true, LOGICAL_DNS: true, EDS: true, ORIGINAL_DST: true };
 
 /** Envoy's circuit-breaker thresholds (per cluster, default priority). */
 export interface Thresholds {
@@ -30,6 +37,8 @@ export interface ClusterSpec {
   edsServiceName: string;
   connectTimeoutMs: number;
   thresholds: Thresholds;
+  /** The load-balancing settings (undefined for ORIGINAL_DST, whose hosts come from the requests). */
+  lb: LbSettings | undefined;
   /** outlier_detection (undefined when the cluster has none). */
   outlier?: OutlierConfig;
   /** Upstream speaks HTTP/2 (explicit http2 options) or follows the downstream protocol. */
@@ -56,43 +65,31 @@ export interface ClusterSpec {
   originalDstUseHttpHeader: boolean;
   /** STRICT_DNS / LOGICAL_DNS: how often names are resolved again (dns_refresh_rate, 5 s by default). */
   dnsRefreshRateMs: number;
-  /** The decoded object (for config_dump and the load balancer's options). */
-  object: ProtoObject;
+  /** The decoded Cluster. */
+  object: v3.Cluster;
 }
 
-function obj(v: unknown): ProtoObject | undefined {
-  return v && typeof v === "object" && !Array.isArray(v) ? (v as ProtoObject) : undefined;
-}
-function wrapped(v: unknown): number | undefined {
-  const o = obj(v);
-  if (!o) return undefined;
-  return typeof o.value === "number" ? o.value : 0; // `{}`: the default value 0 is not written
-}
-
-function thresholdsOf(c: ProtoObject, at: (f: string) => string): Thresholds {
+function thresholdsOf(c: v3.Cluster, at: (f: string) => string): Thresholds {
   const thresholds = { ...DEFAULT_THRESHOLDS };
-  const cb = obj(c.circuitBreakers);
-  const list = Array.isArray(cb?.thresholds) ? (cb.thresholds as unknown[]) : [];
-  const i = list.findIndex((t) => {
-    const p = obj(t)?.priority;
-    return !p || p === "DEFAULT";
-  });
+  const list = c.circuitBreakers?.thresholds ?? [];
+  const i = list.findIndex((t) => (t.priority ?? "DEFAULT") === "DEFAULT");
   if (i < 0) return thresholds;
-  const def = obj(list[i]);
-  if (!def) throw new XdsConfigError(at(`circuitBreakers.thresholds[${i}]`), "expected a Thresholds object");
-  thresholds.maxConnections = wrapped(def.maxConnections) ?? thresholds.maxConnections;
-  thresholds.maxPendingRequests = wrapped(def.maxPendingRequests) ?? thresholds.maxPendingRequests;
-  thresholds.maxRequests = wrapped(def.maxRequests) ?? thresholds.maxRequests;
-  thresholds.maxRetries = wrapped(def.maxRetries) ?? thresholds.maxRetries;
+  const def = list[i];
+  // A wrapper decoded from `{ value: 0 }` is `{}`: present means its value, 0 when unset.
+  if (def.maxConnections) thresholds.maxConnections = def.maxConnections.value ?? 0;
+  if (def.maxPendingRequests) thresholds.maxPendingRequests = def.maxPendingRequests.value ?? 0;
+  if (def.maxRequests) thresholds.maxRequests = def.maxRequests.value ?? 0;
+  if (def.maxRetries) thresholds.maxRetries = def.maxRetries.value ?? 0;
   thresholds.trackRemaining = def.trackRemaining === true;
-  const rb = obj(def.retryBudget);
+  const rb = def.retryBudget;
   if (rb) {
-    const pct = obj(rb.budgetPercent);
-    const budgetPercent = pct ? (typeof pct.value === "number" ? pct.value : 0) : 20;
+    const pct = rb.budgetPercent;
+    const budgetPercent = pct ? (pct.value ?? 0) : 20;
+    // A non-finite double arrives as a string ("NaN"): refused here too.
     if (!(budgetPercent >= 0 && budgetPercent <= 100)) {
       throw new XdsConfigError(at(`circuitBreakers.thresholds[${i}].retryBudget.budgetPercent`), `percent ${JSON.stringify(pct?.value)} must be between 0 and 100`);
     }
-    thresholds.retryBudget = { budgetPercent, minRetryConcurrency: wrapped(rb.minRetryConcurrency) ?? 3 };
+    thresholds.retryBudget = { budgetPercent, minRetryConcurrency: rb.minRetryConcurrency ? (rb.minRetryConcurrency.value ?? 0) : 3 };
   }
   return thresholds;
 }
@@ -104,96 +101,93 @@ function positiveMs(v: number | undefined): number {
 
 export interface TransportSocketMatch {
   readonly name: string;
-  /** The `match` Struct's fields (decoded google.protobuf.Value objects). */
-  readonly match: Readonly<Record<string, unknown>>;
+  /** The `match` Struct's fields: an endpoint's `envoy.transport_socket_match` metadata must hold each, equal. */
+  readonly match: Readonly<Record<string, v3.Value>>;
   readonly tls: UpstreamTls | undefined;
+}
+
+/** Whether an endpoint's metadata selects transport socket match `m` (Envoy's TransportSocketMatcher). */
+export function transportSocketMatchSelects(m: TransportSocketMatch, md: v3.Metadata | undefined): boolean {
+  const have = md?.filterMetadata?.["envoy.transport_socket_match"]?.fields ?? {};
+  for (const k in m.match) if (!Object.hasOwn(have, k) || !valueEqual(have[k], m.match[k])) return false;
+  return true;
 }
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 /** Cluster fields the proxy does not implement: a cluster using one is refused, never half-run. */
-function rejectUnimplemented(c: ProtoObject, at: (f: string) => string): void {
-  const ct = obj(c.clusterType);
-  if (ct) {
-    const type = String(obj(ct.typedConfig)?.["@type"] ?? "").replace(/^.*\//, "");
-    throw new XdsConfigError(at("clusterType"), `Didn't find a registered implementation for '${String(ct.name ?? "")}' with type URL: '${type}'`);
+function rejectUnimplemented(c: v3.Cluster, at: (f: string) => string): void {
+  if (c.clusterType) throw unknownExtension(at("clusterType"), c.clusterType.name ?? "", c.clusterType.typedConfig?.["@type"] ?? "");
+  if (c.healthChecks?.length) throw new XdsConfigError(at("healthChecks"), "active health checking is not implemented by tsmesh");
+  if (c.lbSubsetConfig?.subsetSelectors?.length) throw new XdsConfigError(at("lbSubsetConfig"), "subset load balancing is not implemented by tsmesh");
+  if (c.upstreamConfig) throw new XdsConfigError(at("upstreamConfig"), `Didn't find a registered implementation for '${c.upstreamConfig.name ?? ""}'`);
+  if (c.filters?.length) throw new XdsConfigError(at("filters"), "upstream network filters are not implemented by tsmesh");
+  for (const [k, v] of Object.entries(c.typedExtensionProtocolOptions ?? {})) {
+    const path = at(`typedExtensionProtocolOptions[${JSON.stringify(k)}]`);
+    if (k !== HTTP_PROTOCOL_OPTIONS) throw new XdsConfigError(path, `Didn't find a registered implementation for '${k}'`);
+    if (!isAnyOf(v, HTTP_PROTOCOL_OPTIONS)) throw new XdsConfigError(path, `Unable to unpack as ${HTTP_PROTOCOL_OPTIONS}: ${v["@type"] ?? ""}`);
+    if (v.autoConfig) throw new XdsConfigError(`${path}.autoConfig`, "auto_config (upstream protocol by ALPN) is not implemented by tsmesh");
+    if (v.httpFilters?.length) throw new XdsConfigError(`${path}.httpFilters`, "upstream HTTP filters are not implemented by tsmesh");
   }
-  if (Array.isArray(c.healthChecks) && c.healthChecks.length > 0) throw new XdsConfigError(at("healthChecks"), "active health checking is not implemented by tsmesh");
-  if (obj(c.lbSubsetConfig) && Array.isArray(obj(c.lbSubsetConfig)!.subsetSelectors) && (obj(c.lbSubsetConfig)!.subsetSelectors as unknown[]).length > 0) {
-    throw new XdsConfigError(at("lbSubsetConfig"), "subset load balancing is not implemented by tsmesh");
-  }
-  if (obj(c.upstreamConfig)) throw new XdsConfigError(at("upstreamConfig"), `Didn't find a registered implementation for '${String(obj(c.upstreamConfig)!.name ?? "")}'`);
-  if (Array.isArray(c.filters) && c.filters.length > 0) throw new XdsConfigError(at("filters"), "upstream network filters are not implemented by tsmesh");
-  const tepo = obj(c.typedExtensionProtocolOptions);
-  for (const k of Object.keys(tepo ?? {})) {
-    if (k !== HTTP_PROTOCOL_OPTIONS) throw new XdsConfigError(at(`typedExtensionProtocolOptions[${JSON.stringify(k)}]`), `Didn't find a registered implementation for '${k}'`);
+  // Envoy's rule: an ORIGINAL_DST cluster balances by the original destination, nothing else.
+  if (c.type === "ORIGINAL_DST" && c.lbPolicy !== "CLUSTER_PROVIDED") {
+    throw new XdsConfigError(at("lbPolicy"), `LB policy ${String(c.lbPolicy ?? "ROUND_ROBIN")} is not valid for Cluster type ORIGINAL_DST. Only 'CLUSTER_PROVIDED' is allowed with cluster type 'ORIGINAL_DST'`);
   }
 }
 
-function transportSocketMatches(c: ProtoObject, at: (f: string) => string): TransportSocketMatch[] {
-  const list = Array.isArray(c.transportSocketMatches) ? (c.transportSocketMatches as unknown[]) : [];
-  return list.map((m, i) => {
+function transportSocketMatches(c: v3.Cluster, at: (f: string) => string): TransportSocketMatch[] {
+  return (c.transportSocketMatches ?? []).map((m, i) => {
     const path = at(`transportSocketMatches[${i}]`);
-    const e = obj(m);
-    if (!e) throw new XdsConfigError(path, "expected a TransportSocketMatch");
-    const fields = obj(obj(e.match)?.fields) ?? {};
-    const ts = obj(e.transportSocket);
-    return { name: typeof e.name === "string" ? e.name : "", match: fields, tls: ts ? upstreamTransportSocket(c, ts, `${path}.transportSocket`) : undefined };
+    return { name: m.name ?? "", match: m.match?.fields ?? {}, tls: m.transportSocket ? upstreamTransportSocket(c, m.transportSocket, `${path}.transportSocket`) : undefined };
   });
 }
 
 /** Validates a decoded Cluster into its spec. */
-export function clusterSpec(c: ProtoObject): ClusterSpec {
-  const name = typeof c.name === "string" ? c.name : "";
+export function clusterSpec(c: v3.Cluster): ClusterSpec {
+  const name = c.name ?? "";
   if (!name) throw new XdsConfigError("name", "a cluster needs a name");
   const at = (f: string) => `cluster ${name}: ${f}`;
   rejectUnimplemented(c, at);
-  const type = (typeof c.type === "string" ? c.type : c.clusterType ? "" : "STATIC") as DiscoveryType;
-  if (!["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST"].includes(type)) {
-    throw new XdsConfigError(at("type"), `unsupported discovery type ${JSON.stringify(c.type ?? c.clusterType)}`);
-  }
-  const eds = obj(c.edsClusterConfig);
+  // A value the schema does not know arrives as its number.
+  const type = c.type ?? "STATIC";
+  if (!Object.hasOwn(DISCOVERY_TYPES, type)) throw new XdsConfigError(at("type"), `unsupported discovery type ${JSON.stringify(type)}`);
   const thresholds = thresholdsOf(c, at);
-  let outlier: OutlierConfig | undefined;
-  if (c.outlierDetection !== undefined) {
-    const od = obj(c.outlierDetection);
-    if (!od) throw new XdsConfigError(at("outlierDetection"), "expected an OutlierDetection object");
-    outlier = outlierConfig(od, at("outlierDetection"));
-  }
+  // outlier.ts still reads the decoded object untyped (its typed rewrite comes with the proxy-wide limits).
+  const outlier = c.outlierDetection ? outlierConfig(c.outlierDetection as ProtoObject, at("outlierDetection")) : undefined;
   let upstreamProtocol: ClusterSpec["upstreamProtocol"] = "http1";
-  let common: ProtoObject | undefined;
-  const opts = obj(obj(c.typedExtensionProtocolOptions)?.[HTTP_PROTOCOL_OPTIONS]);
-  if (opts) {
-    common = obj(opts.commonHttpProtocolOptions);
-    if (obj(opts.useDownstreamProtocolConfig)) upstreamProtocol = "downstream";
-    else if (obj(obj(opts.explicitHttpConfig)?.http2ProtocolOptions)) upstreamProtocol = "http2";
-  }
-  if (obj(c.http2ProtocolOptions)) upstreamProtocol = "http2";
+  const hpo = c.typedExtensionProtocolOptions?.[HTTP_PROTOCOL_OPTIONS];
+  const opts = isAnyOf(hpo, HTTP_PROTOCOL_OPTIONS) ? hpo : undefined;
+  const common = opts?.commonHttpProtocolOptions;
+  if (opts?.useDownstreamProtocolConfig) upstreamProtocol = "downstream";
+  else if (opts?.explicitHttpConfig?.http2ProtocolOptions) upstreamProtocol = "http2";
+  if (c.http2ProtocolOptions) upstreamProtocol = "http2";
   const connectTimeoutMs = durationMs(c.connectTimeout) ?? 5000;
   const spec: ClusterSpec = {
     name,
     type,
-    edsServiceName: (typeof eds?.serviceName === "string" && eds.serviceName) || name,
+    edsServiceName: c.edsClusterConfig?.serviceName || name,
     connectTimeoutMs: connectTimeoutMs > 0 ? connectTimeoutMs : 5000,
     thresholds,
-    maxStreamDurationMs: positiveMs(durationMs(common?.maxStreamDuration ?? obj(c.commonHttpProtocolOptions)?.maxStreamDuration)),
+    lb: type === "ORIGINAL_DST" ? undefined : lbSettings(c),
+    maxStreamDurationMs: positiveMs(durationMs(common?.maxStreamDuration ?? c.commonHttpProtocolOptions?.maxStreamDuration)),
     upstreamProtocol,
     transportSocketMatches: transportSocketMatches(c, at),
-    originalDstUseHttpHeader: obj(c.originalDstLbConfig)?.useHttpHeader === true,
+    originalDstUseHttpHeader: c.originalDstLbConfig?.useHttpHeader === true,
     dnsRefreshRateMs: durationMs(c.dnsRefreshRate) ?? 5000,
     object: c,
   };
   if (outlier) spec.outlier = outlier;
   const tlsSpec = upstreamTlsFromCluster(c, at);
   if (tlsSpec) spec.tls = tlsSpec;
-  const idle = durationMs(common?.idleTimeout);
+  // The deprecated Cluster-level options apply when the typed HttpProtocolOptions leave them unset.
+  const idle = durationMs(common?.idleTimeout ?? c.commonHttpProtocolOptions?.idleTimeout);
   if (idle !== undefined) spec.idleTimeoutMs = idle;
-  const mrpc = wrapped(common?.maxRequestsPerConnection);
+  const mrpc = (common?.maxRequestsPerConnection ?? c.maxRequestsPerConnection)?.value;
   if (mrpc) spec.maxRequestsPerConnection = mrpc;
   // A STATIC cluster may have no endpoints (Istio's BlackHoleCluster); DNS clusters need names.
-  if ((type === "STRICT_DNS" || type === "LOGICAL_DNS") && !obj(c.loadAssignment)) {
+  if ((type === "STRICT_DNS" || type === "LOGICAL_DNS") && !c.loadAssignment) {
     throw new XdsConfigError(at("loadAssignment"), `a ${type} cluster needs a load_assignment`);
   }
-  if (obj(c.loadAssignment)) hostsFromClusterLoadAssignment(obj(c.loadAssignment)!, undefined, { requireIp: type === "STATIC" }); // validates addresses
+  if (c.loadAssignment) hostsFromClusterLoadAssignment(c.loadAssignment, undefined, { requireIp: type === "STATIC" }); // validates addresses
   return spec;
 }

@@ -3,11 +3,12 @@
 // the upstream HTTP protocol, and per-cluster connection pools. Built from a compiled CDS Cluster
 // (cluster-config.ts); hosts and their counters and ejections carry over to its successor.
 import { lookup } from "node:dns/promises";
-import type { ProtoObject } from "../../envoy/protos.js";
+import type * as v3 from "../../envoy/types.js";
 import type { StatsScope } from "../stats.js";
-import { noteSdsUnavailable, TlsStats, type UpstreamTls } from "../tls-context.js";
+import { TlsStats } from "../tls/common.js";
+import { noteSdsUnavailable, type UpstreamTls } from "../tls/upstream.js";
 import { type Admission, type CircuitBreakers, ResourceManager } from "./circuit-breakers.js";
-import type { ClusterSpec } from "./cluster-config.js";
+import { type ClusterSpec, transportSocketMatchSelects } from "./cluster-config.js";
 import { ClusterStats, hostStats } from "./cluster-stats.js";
 import { Host as HostClass, type Host, hostKey, hostsFromClusterLoadAssignment, type HostSet } from "./host.js";
 import { createLoadBalancer, type LbContext, type LoadBalancer } from "./lb.js";
@@ -19,10 +20,6 @@ export type { UpstreamOutcome } from "./outlier.js";
 export { clusterSpec, type ClusterSpec, type DiscoveryType, type Thresholds } from "./cluster-config.js";
 export { type Admission, type Overflow, type PendingRequest, type RequestPermit } from "./circuit-breakers.js";
 export { ClusterStats, HostStats, hostStats } from "./cluster-stats.js";
-
-function obj(v: unknown): ProtoObject | undefined {
-  return v && typeof v === "object" && !Array.isArray(v) ? (v as ProtoObject) : undefined;
-}
 
 export interface ClusterOptions {
   /** Outlier detection's clock (tests inject a fake one). */
@@ -67,7 +64,7 @@ export class UpstreamCluster {
     if (spec.type === "STATIC") {
       // Hosts are matched by address with the previous cluster's, so counters and ejections survive.
       if (same) this.byKey = same.byKey;
-      this.setAssignment(obj(spec.object.loadAssignment) ?? { clusterName: spec.name });
+      this.setAssignment(spec.object.loadAssignment ?? { clusterName: spec.name });
     } else if (spec.type === "STRICT_DNS" || spec.type === "LOGICAL_DNS") {
       if (same) this.adopt(same);
       void this.resolveDns();
@@ -97,15 +94,7 @@ export class UpstreamCluster {
    * match fields the host's `envoy.transport_socket_match` metadata all holds, else the cluster's.
    */
   tlsFor(host: Host): UpstreamTls | undefined {
-    const matches = this.spec.transportSocketMatches;
-    if (matches.length === 0) return this.spec.tls;
-    const md = host.metadata?.filterMetadata as ProtoObject | undefined;
-    const have = obj(obj(md?.["envoy.transport_socket_match"])?.fields) ?? {};
-    for (const m of matches) {
-      let all = true;
-      for (const k in m.match) if (have[k] === undefined || JSON.stringify(have[k]) !== JSON.stringify(m.match[k])) all = false;
-      if (all) return m.tls;
-    }
+    for (const m of this.spec.transportSocketMatches) if (transportSocketMatchSelects(m, host.metadata)) return m.tls;
     return this.spec.tls;
   }
 
@@ -131,7 +120,7 @@ export class UpstreamCluster {
   }
 
   /** EDS update (or STATIC/DNS assignment): hosts are reused by address so counters survive. */
-  setAssignment(cla: ProtoObject): void {
+  setAssignment(cla: v3.ClusterLoadAssignment): void {
     const { priorities, byKey } = hostsFromClusterLoadAssignment(cla, this.byKey, { requireIp: this.spec.type === "EDS" || this.spec.type === "STATIC" });
     this.priorities = priorities;
     this.byKey = byKey;
@@ -142,7 +131,7 @@ export class UpstreamCluster {
   private rebuildLb(): void {
     if (this.outlier) this.outlier.setHosts(this.byKey.values());
     else for (const h of this.byKey.values()) if (h.ejected) h.ejected = false; // detection was removed
-    this.lb = createLoadBalancer(this.spec.object as Parameters<typeof createLoadBalancer>[0], this.priorities);
+    this.lb = this.spec.lb ? createLoadBalancer(this.spec.lb, this.priorities) : undefined;
     let healthy = 0;
     for (const h of this.byKey.values()) if (h.healthy) healthy++;
     this.stats.membershipTotal.set(this.byKey.size);
@@ -264,13 +253,14 @@ export class UpstreamCluster {
   }
 
   private async resolveDns(): Promise<void> {
-    const cla = obj(this.spec.object.loadAssignment)!;
+    // clusterSpec refused a DNS cluster without a load_assignment.
+    const cla = this.spec.object.loadAssignment ?? {};
     try {
-      const resolved = structuredClone(cla) as ProtoObject;
-      for (const l of (resolved.endpoints as ProtoObject[] | undefined) ?? []) {
-        for (const e of (l.lbEndpoints as ProtoObject[] | undefined) ?? []) {
-          const sa = obj(obj(obj(e.endpoint)?.address)?.socketAddress);
-          if (sa && typeof sa.address === "string") sa.address = (await lookup(sa.address, { family: 4 })).address;
+      const resolved = structuredClone(cla);
+      for (const l of resolved.endpoints ?? []) {
+        for (const e of l.lbEndpoints ?? []) {
+          const sa = e.endpoint?.address?.socketAddress;
+          if (sa?.address !== undefined) sa.address = (await lookup(sa.address, { family: 4 })).address;
         }
       }
       if (this.closed) return;

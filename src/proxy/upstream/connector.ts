@@ -8,7 +8,8 @@
 // activeConnections and cx_total.
 import * as net from "node:net";
 import * as tls from "node:tls";
-import { sdsFailureReason, sniFor, tlsFailureReason, tlsPoolKey, type UpstreamTlsConfig, upstreamConnectOptions, type UpstreamConnectOptions } from "../tls-context.js";
+import { tlsFailureReason } from "../tls/common.js";
+import { sdsFailureReason, sniFor, tlsPoolKey, type UpstreamTlsConfig, upstreamConnectOptions, type UpstreamConnectOptions } from "../tls/upstream.js";
 import type { UpstreamCluster } from "./cluster.js";
 import { hostStats } from "./cluster-stats.js";
 import type { Host } from "./host.js";

@@ -12,13 +12,13 @@
 // state (priority load, panic, healthy lists, hash tables) lazily on their next pick when it moved.
 import { isIP, SocketAddress } from "node:net";
 import { performance } from "node:perf_hooks";
-import type { ProtoObject } from "../../envoy/protos.js";
+import type * as v3 from "../../envoy/types.js";
 import { XdsConfigError } from "../xds-error.js";
 
 /** EDS health status (envoy.config.core.v3.HealthStatus); a missing status is UNKNOWN (healthy). */
-export type HealthStatus = "UNKNOWN" | "HEALTHY" | "UNHEALTHY" | "DRAINING" | "TIMEOUT" | "DEGRADED";
+export type HealthStatus = v3.HealthStatus;
 
-const HEALTH_STATUSES: ReadonlySet<string> = new Set(["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DEGRADED"]);
+const HEALTH_STATUSES: Readonly<Record<HealthStatus, true>> = { UNKNOWN: true, HEALTHY: true, UNHEALTHY: true, DRAINING: true, TIMEOUT: true, DEGRADED: true };
 
 export interface Locality {
   region: string;
@@ -57,8 +57,8 @@ export class Host {
   locality: Locality = { region: "", zone: "", subZone: "" };
   localityKey = "//";
   priority = 0;
-  /** The LbEndpoint's metadata as decoded (filterMetadata...), or undefined. */
-  metadata: ProtoObject | undefined;
+  /** The LbEndpoint's metadata, or undefined. */
+  metadata: v3.Metadata | undefined;
   /** endpoint.hostname ("" when unset): used by `use_hostname_for_hashing` and as the SNI/Host hint. */
   hostname = "";
   /** endpoint.health_check_config.port_value, when set (active health checks go there). */
@@ -183,41 +183,22 @@ export function hostKey(address: string, port: number): string {
   return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-function isObj(v: unknown): v is ProtoObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function str(v: unknown): string {
-  return typeof v === "string" ? v : "";
-}
-
-/** A UInt32Value wrapper: undefined when absent; `{}` is 0 (defaults are not written). */
-function wrapper(v: unknown, path: string): number | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!isObj(v)) throw new XdsConfigError(path, "expected a wrapper object { value }");
-  const n = v.value ?? 0;
-  if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > UINT32_MAX) throw new XdsConfigError(path, `invalid value ${JSON.stringify(n)}`);
-  return n;
-}
-
 const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 
-function socketAddressOf(addr: unknown, path: string, opts: AssignmentOptions): { address: string; port: number } {
-  if (!isObj(addr)) throw new XdsConfigError(path, "an endpoint needs an address");
+function socketAddressOf(addr: v3.Address | undefined, path: string, opts: AssignmentOptions): { address: string; port: number } {
+  if (!addr) throw new XdsConfigError(path, "an endpoint needs an address");
   if (addr.pipe !== undefined) throw new XdsConfigError(`${path}.pipe`, "pipe (unix socket) addresses are not supported for upstream hosts");
   if (addr.envoyInternalAddress !== undefined) throw new XdsConfigError(`${path}.envoyInternalAddress`, "internal addresses are not supported");
   const sa = addr.socketAddress;
-  if (!isObj(sa)) throw new XdsConfigError(`${path}.socketAddress`, "an endpoint needs a socket address");
+  if (!sa) throw new XdsConfigError(`${path}.socketAddress`, "an endpoint needs a socket address");
   const sp = `${path}.socketAddress`;
-  let address = str(sa.address);
+  let address = sa.address ?? "";
   if (!address) throw new XdsConfigError(`${sp}.address`, "an endpoint needs an address");
   if (sa.resolverName) throw new XdsConfigError(`${sp}.resolverName`, `custom resolver ${JSON.stringify(sa.resolverName)} is not supported`);
   if (sa.namedPort !== undefined) throw new XdsConfigError(`${sp}.namedPort`, "named ports are not supported");
   if (sa.protocol !== undefined && sa.protocol !== "TCP") throw new XdsConfigError(`${sp}.protocol`, `unsupported protocol ${JSON.stringify(sa.protocol)}`);
   const port = sa.portValue ?? 0;
-  if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new XdsConfigError(`${sp}.portValue`, `port ${JSON.stringify(port)} is out of range (1-65535)`);
-  }
+  if (port < 1 || port > 65535) throw new XdsConfigError(`${sp}.portValue`, `port ${port} is out of range (1-65535)`);
   const family = isIP(address);
   if (family === 6) {
     // Envoy prints IPv6 in its canonical (inet_ntop) form; keys and ring hashes use that form.
@@ -229,17 +210,22 @@ function socketAddressOf(addr: unknown, path: string, opts: AssignmentOptions): 
   return { address, port };
 }
 
-function localityOf(v: unknown, path: string): Locality {
-  if (v === undefined || v === null) return { region: "", zone: "", subZone: "" };
-  if (!isObj(v)) throw new XdsConfigError(path, "expected a Locality object");
-  return { region: str(v.region), zone: str(v.zone), subZone: str(v.subZone) };
+function localityOf(l: v3.Locality | undefined): Locality {
+  return { region: l?.region ?? "", zone: l?.zone ?? "", subZone: l?.subZone ?? "" };
 }
 
-function metadataHashKey(md: ProtoObject | undefined): string {
-  const lb = md && isObj(md.filterMetadata) ? md.filterMetadata["envoy.lb"] : undefined;
-  const fields = isObj(lb) && isObj(lb.fields) ? lb.fields : undefined;
-  const hk = fields && isObj(fields.hash_key) ? fields.hash_key.stringValue : undefined;
-  return typeof hk === "string" ? hk : "";
+function metadataHashKey(md: v3.Metadata | undefined): string {
+  return md?.filterMetadata?.["envoy.lb"]?.fields?.hash_key?.stringValue ?? "";
+}
+
+/** CLA fields the proxy does not implement: an assignment using one is refused, never half-applied. */
+function rejectUnimplemented(cla: v3.ClusterLoadAssignment): void {
+  if (cla.policy?.dropOverloads?.length) throw new XdsConfigError("policy.dropOverloads", "drop_overloads is not implemented by tsmesh");
+  if (cla.policy?.endpointStaleAfter !== undefined) throw new XdsConfigError("policy.endpointStaleAfter", "endpoint_stale_after is not implemented by tsmesh");
+  (cla.endpoints ?? []).forEach((g, i) => {
+    if (g.ledsClusterLocalityConfig !== undefined) throw new XdsConfigError(`endpoints[${i}].ledsClusterLocalityConfig`, "LEDS is not implemented by tsmesh");
+    if (g.loadBalancerEndpoints !== undefined) throw new XdsConfigError(`endpoints[${i}].loadBalancerEndpoints`, "load_balancer_endpoints is not implemented by tsmesh (use lb_endpoints)");
+  });
 }
 
 /**
@@ -247,24 +233,21 @@ function metadataHashKey(md: ProtoObject | undefined): string {
  * (by key) are reused and updated in place. Throws XdsConfigError (with a field path) for invalid
  * input: a missing or malformed address, a port outside 1-65535, pipe/internal/named-port
  * addresses, a zero load_balancing_weight, a priority above 128, weight sums above 2^32-1, an
- * unknown named endpoint, or a zero overprovisioning factor.
+ * unknown named endpoint, or a zero overprovisioning factor; and fields the proxy does not implement
+ * (drop_overloads, endpoint_stale_after, LEDS, load_balancer_endpoints, additional addresses).
  *
  * An address that appears twice in one assignment is kept once (its first occurrence).
  */
-export function hostsFromClusterLoadAssignment(cla: ProtoObject, previous?: Map<string, Host>, opts: AssignmentOptions = {}): Assignment {
-  const policy = cla.policy;
-  if (policy !== undefined && !isObj(policy)) throw new XdsConfigError("policy", "expected an object");
+export function hostsFromClusterLoadAssignment(cla: v3.ClusterLoadAssignment, previous?: Map<string, Host>, opts: AssignmentOptions = {}): Assignment {
+  rejectUnimplemented(cla);
   let overprovisioningFactor = DEFAULT_OVERPROVISIONING_FACTOR;
-  const of = wrapper(policy?.overprovisioningFactor, "policy.overprovisioningFactor");
-  if (of !== undefined) {
-    if (of <= 0) throw new XdsConfigError("policy.overprovisioningFactor", "value must be greater than 0");
-    overprovisioningFactor = of;
+  const of = cla.policy?.overprovisioningFactor;
+  if (of) {
+    if (!of.value) throw new XdsConfigError("policy.overprovisioningFactor", "value must be greater than 0");
+    overprovisioningFactor = of.value;
   }
-  const weightedPriorityHealth = policy?.weightedPriorityHealth === true;
-
-  const named = isObj(cla.namedEndpoints) ? cla.namedEndpoints : undefined;
-  const groups = cla.endpoints ?? [];
-  if (!Array.isArray(groups)) throw new XdsConfigError("endpoints", "expected a list");
+  const weightedPriorityHealth = cla.policy?.weightedPriorityHealth === true;
+  const named = cla.namedEndpoints ?? {};
 
   const priorities: HostSet[] = [];
   const byKey = new Map<string, Host>();
@@ -277,17 +260,16 @@ export function hostsFromClusterLoadAssignment(cla: ProtoObject, previous?: Map<
   // Locality index per priority: key -> LocalityHosts.
   const localityIndex: Map<string, LocalityHosts>[] = [];
 
+  const groups = cla.endpoints ?? [];
   for (let i = 0; i < groups.length; i++) {
-    const g: unknown = groups[i];
+    const g = groups[i];
     const gp = `endpoints[${i}]`;
-    if (!isObj(g)) throw new XdsConfigError(gp, "expected a LocalityLbEndpoints object");
     const priority = g.priority ?? 0;
-    if (typeof priority !== "number" || !Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY) {
-      throw new XdsConfigError(`${gp}.priority`, `priority ${JSON.stringify(priority)} must be between 0 and ${MAX_PRIORITY}`);
-    }
-    const locality = localityOf(g.locality, `${gp}.locality`);
+    if (priority > MAX_PRIORITY) throw new XdsConfigError(`${gp}.priority`, `priority ${priority} must be between 0 and ${MAX_PRIORITY}`);
+    const locality = localityOf(g.locality);
     const localityKey = localityKeyOf(locality);
-    const lw = wrapper(g.loadBalancingWeight, `${gp}.loadBalancingWeight`);
+    // A wrapper decoded from `{ value: 0 }` is `{}`: present means its value, 0 when unset.
+    const lw = g.loadBalancingWeight ? (g.loadBalancingWeight.value ?? 0) : undefined;
     if (lw !== undefined && lw < 1) throw new XdsConfigError(`${gp}.loadBalancingWeight`, "value must be greater than or equal to 1");
     const set = setFor(priority);
     const index = (localityIndex[priority] ??= new Map());
@@ -302,35 +284,30 @@ export function hostsFromClusterLoadAssignment(cla: ProtoObject, previous?: Map<
     }
 
     const lbEndpoints = g.lbEndpoints ?? [];
-    if (!Array.isArray(lbEndpoints)) throw new XdsConfigError(`${gp}.lbEndpoints`, "expected a list");
     let weightSum = 0;
     for (let j = 0; j < lbEndpoints.length; j++) {
-      const e: unknown = lbEndpoints[j];
+      const e = lbEndpoints[j];
       const ep = `${gp}.lbEndpoints[${j}]`;
-      if (!isObj(e)) throw new XdsConfigError(ep, "expected an LbEndpoint object");
       let endpoint = e.endpoint;
       let endpointPath = `${ep}.endpoint`;
-      if (endpoint === undefined && typeof e.endpointName === "string" && e.endpointName) {
-        endpoint = named?.[e.endpointName];
+      if (endpoint === undefined && e.endpointName) {
+        endpoint = Object.hasOwn(named, e.endpointName) ? named[e.endpointName] : undefined;
         endpointPath = `namedEndpoints[${JSON.stringify(e.endpointName)}]`;
         if (endpoint === undefined) throw new XdsConfigError(`${ep}.endpointName`, `unknown named endpoint ${JSON.stringify(e.endpointName)}`);
       }
-      if (!isObj(endpoint)) throw new XdsConfigError(endpointPath, "an LbEndpoint needs an endpoint");
+      if (!endpoint) throw new XdsConfigError(endpointPath, "an LbEndpoint needs an endpoint");
       const { address, port } = socketAddressOf(endpoint.address, `${endpointPath}.address`, opts);
-      const w = wrapper(e.loadBalancingWeight, `${ep}.loadBalancingWeight`);
+      if (endpoint.additionalAddresses?.length) throw new XdsConfigError(`${endpointPath}.additionalAddresses`, "additional addresses (happy eyeballs) are not implemented by tsmesh");
+      const w = e.loadBalancingWeight ? (e.loadBalancingWeight.value ?? 0) : undefined;
       if (w !== undefined && w < 1) throw new XdsConfigError(`${ep}.loadBalancingWeight`, "value must be greater than or equal to 1");
       const weight = w ?? 1;
       const hs = e.healthStatus ?? "UNKNOWN";
-      if (typeof hs !== "string" || !HEALTH_STATUSES.has(hs)) throw new XdsConfigError(`${ep}.healthStatus`, `unknown health status ${JSON.stringify(hs)}`);
-      const md = e.metadata;
-      if (md !== undefined && !isObj(md)) throw new XdsConfigError(`${ep}.metadata`, "expected a Metadata object");
+      // A value the schema does not know arrives as its number.
+      if (!Object.hasOwn(HEALTH_STATUSES, hs)) throw new XdsConfigError(`${ep}.healthStatus`, `unknown health status ${JSON.stringify(hs)}`);
       let hcPort: number | undefined;
-      const hcc = endpoint.healthCheckConfig;
-      if (isObj(hcc) && hcc.portValue !== undefined) {
-        const p = hcc.portValue;
-        if (typeof p !== "number" || !Number.isInteger(p) || p < 0 || p > 65535) {
-          throw new XdsConfigError(`${endpointPath}.healthCheckConfig.portValue`, `port ${JSON.stringify(p)} is out of range`);
-        }
+      const p = endpoint.healthCheckConfig?.portValue;
+      if (p !== undefined) {
+        if (p > 65535) throw new XdsConfigError(`${endpointPath}.healthCheckConfig.portValue`, `port ${p} is out of range`);
         if (p > 0) hcPort = p;
       }
       const key = hostKey(address, port);
@@ -345,11 +322,11 @@ export function hostsFromClusterLoadAssignment(cla: ProtoObject, previous?: Map<
       host.locality = locality;
       host.localityKey = localityKey;
       host.priority = priority;
-      host.metadata = md;
-      host.metadataHashKey = metadataHashKey(md);
-      host.hostname = str(endpoint.hostname);
+      host.metadata = e.metadata;
+      host.metadataHashKey = metadataHashKey(e.metadata);
+      host.hostname = endpoint.hostname ?? "";
       host.healthCheckPort = hcPort;
-      host.healthStatus = hs as HealthStatus;
+      host.healthStatus = hs;
       byKey.set(key, host);
       set.hosts.push(host);
       lh.hosts.push(host);

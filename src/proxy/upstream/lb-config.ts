@@ -1,22 +1,11 @@
 // A cluster's load-balancing settings, compiled once from CDS: lb_policy or load_balancing_policy
 // (Envoy's typed extensions: round_robin, least_request, random, ring_hash, maglev), ring and
 // table sizes, hash functions, slow start, locality weighting and the panic threshold.
-import { durationMs, type ProtoObject } from "../../envoy/protos.js";
+import { durationMs, isAnyOf } from "../../envoy/protos.js";
+import type * as v3 from "../../envoy/types.js";
 import { XdsConfigError } from "../xds-error.js";
 
 export type LbPolicy = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" | "RING_HASH" | "MAGLEV";
-
-export interface LbClusterConfig {
-  name?: string;
-  lbPolicy?: string;
-  ringHashLbConfig?: ProtoObject;
-  maglevLbConfig?: ProtoObject;
-  leastRequestLbConfig?: ProtoObject;
-  roundRobinLbConfig?: ProtoObject;
-  commonLbConfig?: ProtoObject;
-  /** Cluster.load_balancing_policy (typed extension policies); takes precedence over lbPolicy. */
-  loadBalancingPolicy?: ProtoObject;
-}
 
 export interface LbOptions {
   /** Monotonic clock in ms, the one Host.lastHcPassTime uses (default performance.now). */
@@ -62,43 +51,23 @@ const MAX_RING_SIZE_PROTO = 8388608;
 
 // Config
 
-function isObj(v: unknown): v is ProtoObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 type Fail = (field: string, message: string) => never;
 
-function objAt(v: unknown, field: string, fail: Fail): ProtoObject | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!isObj(v)) fail(field, "expected an object");
-  return v as ProtoObject;
-}
-
-/** A UInt32/UInt64 wrapper: undefined when absent, `{}` is 0. */
-function wrapped(v: unknown, field: string, fail: Fail): number | undefined {
-  const o = objAt(v, field, fail);
-  if (!o) return undefined;
-  const n = o.value ?? 0;
-  if (typeof n !== "number" || !Number.isInteger(n) || n < 0) fail(field, `invalid value ${JSON.stringify(n)}`);
-  return n as number;
-}
-
-/** type.v3.Percent: value 0..100 (absent `value` is 0). */
-function percent(v: unknown, field: string, fail: Fail): number | undefined {
-  const o = objAt(v, field, fail);
-  if (!o) return undefined;
-  const n = o.value ?? 0;
-  if (typeof n !== "number" || !(n >= 0 && n <= 100)) fail(`${field}.value`, `percent ${JSON.stringify(n)} must be between 0 and 100`);
-  return n as number;
+/** type.v3.Percent: value 0..100 (absent `value` is 0; a non-finite one arrives as a string). */
+function percent(p: v3.Percent | undefined, field: string, fail: Fail): number | undefined {
+  if (!p) return undefined;
+  const n = p.value ?? 0;
+  if (!(n >= 0 && n <= 100)) fail(`${field}.value`, `percent ${JSON.stringify(n)} must be between 0 and 100`);
+  return n;
 }
 
 /** core.v3.RuntimeDouble: its default_value (runtime overrides do not exist here). */
-function runtimeDouble(v: unknown, field: string, fail: Fail): number | undefined {
-  const o = objAt(v, field, fail);
-  if (!o) return undefined;
-  const n = o.defaultValue ?? 0;
-  if (typeof n !== "number" || Number.isNaN(n)) fail(`${field}.defaultValue`, `invalid number ${JSON.stringify(n)}`);
-  return n as number;
+function runtimeDouble(d: v3.RuntimeDouble | undefined, field: string, fail: Fail): number | undefined {
+  if (!d) return undefined;
+  const n = d.defaultValue ?? 0;
+  // NaN and the infinities arrive from the decoders as strings.
+  if (!Number.isFinite(n)) fail(`${field}.defaultValue`, `invalid number ${JSON.stringify(n)}`);
+  return n;
 }
 
 function isPrime(n: number): boolean {
@@ -108,8 +77,7 @@ function isPrime(n: number): boolean {
   return true;
 }
 
-function slowStartOf(v: unknown, field: string, fail: Fail): SlowStart | undefined {
-  const o = objAt(v, field, fail);
+function slowStartOf(o: v3.SlowStartConfig | undefined, field: string, fail: Fail): SlowStart | undefined {
   if (!o) return undefined;
   const windowMs = durationMs(o.slowStartWindow) ?? 0;
   if (!(windowMs >= 0)) fail(`${field}.slowStartWindow`, "invalid duration");
@@ -137,10 +105,10 @@ function defaults(): LbSettings {
   };
 }
 
-function leastRequestFields(s: LbSettings, o: ProtoObject | undefined, field: string, fail: Fail): void {
-  if (!o) return;
-  const cc = wrapped(o.choiceCount, `${field}.choiceCount`, fail);
-  if (cc !== undefined) {
+/** Cluster.least_request_lb_config, or the least_request extension (which adds full scan). */
+function leastRequestFields(s: LbSettings, o: v3.Cluster.LeastRequestLbConfig & v3.LeastRequest, field: string, fail: Fail): void {
+  if (o.choiceCount) {
+    const cc = o.choiceCount.value ?? 0;
     if (cc < 2) fail(`${field}.choiceCount`, "value must be greater than or equal to 2");
     s.choiceCount = cc;
   }
@@ -150,17 +118,27 @@ function leastRequestFields(s: LbSettings, o: ProtoObject | undefined, field: st
     s.activeRequestBias = bias;
   }
   s.slowStart = slowStartOf(o.slowStartConfig, `${field}.slowStartConfig`, fail);
+  // Scanning every host is not implemented: refused rather than run as N random choices.
+  if (o.enableFullScan?.value === true) fail(`${field}.enableFullScan`, "full scan is not implemented by tsmesh");
+  if (o.selectionMethod !== undefined && o.selectionMethod !== "N_CHOICES") fail(`${field}.selectionMethod`, `selection method ${JSON.stringify(o.selectionMethod)} is not implemented by tsmesh`);
 }
 
-function ringHashFields(s: LbSettings, o: ProtoObject | undefined, field: string, fail: Fail): void {
-  if (!o) return;
-  const min = wrapped(o.minimumRingSize, `${field}.minimumRingSize`, fail);
-  if (min !== undefined) {
+const HASH_FUNCTIONS: Readonly<Record<v3.RingHash.HashFunction, LbSettings["hashFunction"]>> = {
+  // The ring_hash extension's default, as Envoy: xxHash.
+  DEFAULT_HASH: "XX_HASH",
+  XX_HASH: "XX_HASH",
+  MURMUR_HASH_2: "MURMUR_HASH_2",
+};
+
+/** Cluster.ring_hash_lb_config, or the ring_hash extension. */
+function ringHashFields(s: LbSettings, o: v3.Cluster.RingHashLbConfig | v3.RingHash, field: string, fail: Fail): void {
+  if (o.minimumRingSize) {
+    const min = o.minimumRingSize.value ?? 0;
     if (min > MAX_RING_SIZE_PROTO) fail(`${field}.minimumRingSize`, `value must be less than or equal to ${MAX_RING_SIZE_PROTO}`);
     s.minimumRingSize = min;
   }
-  const max = wrapped(o.maximumRingSize, `${field}.maximumRingSize`, fail);
-  if (max !== undefined) {
+  if (o.maximumRingSize) {
+    const max = o.maximumRingSize.value ?? 0;
     if (max > MAX_RING_SIZE_PROTO) fail(`${field}.maximumRingSize`, `value must be less than or equal to ${MAX_RING_SIZE_PROTO}`);
     s.maximumRingSize = max;
   }
@@ -168,143 +146,137 @@ function ringHashFields(s: LbSettings, o: ProtoObject | undefined, field: string
     fail(field, `ring hash: minimum_ring_size (${s.minimumRingSize}) > maximum_ring_size (${s.maximumRingSize})`);
   }
   const hf = o.hashFunction ?? "XX_HASH";
-  if (hf !== "XX_HASH" && hf !== "MURMUR_HASH_2") fail(`${field}.hashFunction`, `unknown hash function ${JSON.stringify(hf)}`);
-  s.hashFunction = hf as LbSettings["hashFunction"];
-  if (o.useHostnameForHashing === true) s.useHostnameForHashing = true;
+  // A value the schema does not know arrives as its number.
+  if (!Object.hasOwn(HASH_FUNCTIONS, hf)) fail(`${field}.hashFunction`, `unknown hash function ${JSON.stringify(hf)}`);
+  s.hashFunction = HASH_FUNCTIONS[hf];
 }
 
-function maglevFields(s: LbSettings, o: ProtoObject | undefined, field: string, fail: Fail): void {
-  if (!o) return;
-  const size = wrapped(o.tableSize, `${field}.tableSize`, fail);
-  if (size !== undefined) {
+/** Cluster.maglev_lb_config, or the maglev extension. */
+function maglevFields(s: LbSettings, o: v3.Cluster.MaglevLbConfig, field: string, fail: Fail): void {
+  if (o.tableSize) {
+    const size = o.tableSize.value ?? 0;
     if (size > MAX_MAGLEV_TABLE_SIZE) fail(`${field}.tableSize`, `value must be less than or equal to ${MAX_MAGLEV_TABLE_SIZE}`);
     if (!isPrime(size)) fail(`${field}.tableSize`, "The table size of maglev must be prime number");
     s.tableSize = size;
   }
 }
 
-function consistentHashingFields(s: LbSettings, o: unknown, field: string, fail: Fail): void {
-  const c = objAt(o, field, fail);
+function consistentHashingFields(s: LbSettings, c: v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig | undefined, field: string, fail: Fail): void {
   if (c?.useHostnameForHashing === true) s.useHostnameForHashing = true;
   // hash_balance_factor (bounded loads) is validated but not applied.
-  const f = wrapped(c?.hashBalanceFactor, `${field}.hashBalanceFactor`, fail);
-  if (f !== undefined && f < 100) fail(`${field}.hashBalanceFactor`, "value must be greater than or equal to 100");
+  hashBalanceFactor(c?.hashBalanceFactor, `${field}.hashBalanceFactor`, fail);
 }
 
-function localityLbConfig(s: LbSettings, o: unknown, field: string, fail: Fail): void {
-  const c = objAt(o, field, fail);
-  if (c && c.localityWeightedLbConfig !== undefined) s.localityWeighted = true;
+function hashBalanceFactor(f: v3.UInt32Value | undefined, field: string, fail: Fail): void {
+  if (f && (f.value ?? 0) < 100) fail(field, "value must be greater than or equal to 100");
 }
 
-const EXT_PREFIX = "type.googleapis.com/envoy.extensions.load_balancing_policies.";
+/** The extensions' locality_lb_config: locality-weighted, or zone-aware (only fail_traffic_on_panic applies here). */
+function localityLbConfig(s: LbSettings, c: v3.LocalityLbConfig | undefined): void {
+  if (c?.localityWeightedLbConfig !== undefined) s.localityWeighted = true;
+  if (c?.zoneAwareLbConfig?.failTrafficOnPanic === true) s.failTrafficOnPanic = true;
+}
+
+const WRR_LOCALITY = "type.googleapis.com/envoy.extensions.load_balancing_policies.wrr_locality.v3.WrrLocality";
+
+/** envoy.extensions.load_balancing_policies.wrr_locality.v3.WrrLocality (in the all-API tier, outside the generated types). */
+interface WrrLocality {
+  endpointPickingPolicy?: v3.LoadBalancingPolicy;
+}
 
 /** Cluster.load_balancing_policy: the first policy this proxy supports wins, as in Envoy. */
-function extensionPolicy(s: LbSettings, lbp: ProtoObject, field: string, fail: Fail): void {
-  const policies = lbp.policies ?? [];
-  if (!Array.isArray(policies) || policies.length === 0) fail(`${field}.policies`, "at least one policy is required");
-  const list = policies as unknown[];
+function extensionPolicy(s: LbSettings, lbp: v3.LoadBalancingPolicy, field: string, fail: Fail): void {
+  const list = lbp.policies ?? [];
+  if (list.length === 0) fail(`${field}.policies`, "at least one policy is required");
   for (let i = 0; i < list.length; i++) {
     const f = `${field}.policies[${i}].typedExtensionConfig.typedConfig`;
-    const p = list[i];
-    const tc = isObj(p) && isObj(p.typedExtensionConfig) ? p.typedExtensionConfig.typedConfig : undefined;
-    if (!isObj(tc)) fail(f, "a policy needs a typed config");
-    const cfg = tc as ProtoObject;
-    const type = typeof cfg["@type"] === "string" ? (cfg["@type"] as string) : "";
-    switch (type) {
-      case `${EXT_PREFIX}round_robin.v3.RoundRobin`:
-        s.policy = "ROUND_ROBIN";
-        s.slowStart = slowStartOf(cfg.slowStartConfig, `${f}.slowStartConfig`, fail);
-        localityLbConfig(s, cfg.localityLbConfig, `${f}.localityLbConfig`, fail);
-        return;
-      case `${EXT_PREFIX}least_request.v3.LeastRequest`:
-        s.policy = "LEAST_REQUEST";
-        leastRequestFields(s, cfg, f, fail);
-        localityLbConfig(s, cfg.localityLbConfig, `${f}.localityLbConfig`, fail);
-        return;
-      case `${EXT_PREFIX}random.v3.Random`:
-        s.policy = "RANDOM";
-        localityLbConfig(s, cfg.localityLbConfig, `${f}.localityLbConfig`, fail);
-        return;
-      case `${EXT_PREFIX}ring_hash.v3.RingHash`:
-        s.policy = "RING_HASH";
-        ringHashFields(s, cfg, f, fail);
-        consistentHashingFields(s, cfg.consistentHashingLbConfig, `${f}.consistentHashingLbConfig`, fail);
-        if (cfg.localityWeightedLbConfig !== undefined) s.localityWeighted = true;
-        return;
-      case `${EXT_PREFIX}maglev.v3.Maglev`:
-        s.policy = "MAGLEV";
-        maglevFields(s, cfg, f, fail);
-        consistentHashingFields(s, cfg.consistentHashingLbConfig, `${f}.consistentHashingLbConfig`, fail);
-        if (cfg.localityWeightedLbConfig !== undefined) s.localityWeighted = true;
-        return;
-      case `${EXT_PREFIX}wrr_locality.v3.WrrLocality`: {
-        const inner = objAt(cfg.endpointPickingPolicy, `${f}.endpointPickingPolicy`, fail);
-        if (!inner) fail(`${f}.endpointPickingPolicy`, "an endpoint picking policy is required");
-        extensionPolicy(s, inner as ProtoObject, `${f}.endpointPickingPolicy`, fail);
-        s.localityWeighted = true;
-        return;
-      }
-      default:
-        // Not supported here: try the next one.
-        break;
+    const cfg = list[i].typedExtensionConfig?.typedConfig;
+    if (!cfg) fail(f, "a policy needs a typed config");
+    if (isAnyOf(cfg, "envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin")) {
+      s.policy = "ROUND_ROBIN";
+      s.slowStart = slowStartOf(cfg.slowStartConfig, `${f}.slowStartConfig`, fail);
+      localityLbConfig(s, cfg.localityLbConfig);
+      return;
     }
+    if (isAnyOf(cfg, "envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest")) {
+      s.policy = "LEAST_REQUEST";
+      leastRequestFields(s, cfg, f, fail);
+      localityLbConfig(s, cfg.localityLbConfig);
+      return;
+    }
+    if (isAnyOf(cfg, "envoy.extensions.load_balancing_policies.random.v3.Random")) {
+      s.policy = "RANDOM";
+      localityLbConfig(s, cfg.localityLbConfig);
+      return;
+    }
+    if (isAnyOf(cfg, "envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash")) {
+      s.policy = "RING_HASH";
+      ringHashFields(s, cfg, f, fail);
+      if (cfg.useHostnameForHashing === true) s.useHostnameForHashing = true;
+      hashBalanceFactor(cfg.hashBalanceFactor, `${f}.hashBalanceFactor`, fail);
+      consistentHashingFields(s, cfg.consistentHashingLbConfig, `${f}.consistentHashingLbConfig`, fail);
+      if (cfg.localityWeightedLbConfig !== undefined) s.localityWeighted = true;
+      return;
+    }
+    if (isAnyOf(cfg, "envoy.extensions.load_balancing_policies.maglev.v3.Maglev")) {
+      s.policy = "MAGLEV";
+      maglevFields(s, cfg, f, fail);
+      consistentHashingFields(s, cfg.consistentHashingLbConfig, `${f}.consistentHashingLbConfig`, fail);
+      if (cfg.localityWeightedLbConfig !== undefined) s.localityWeighted = true;
+      return;
+    }
+    if (cfg["@type"] === (WRR_LOCALITY as string)) {
+      const inner = (cfg as unknown as WrrLocality).endpointPickingPolicy;
+      if (!inner) fail(`${f}.endpointPickingPolicy`, "an endpoint picking policy is required");
+      extensionPolicy(s, inner, `${f}.endpointPickingPolicy`, fail);
+      s.localityWeighted = true;
+      return;
+    }
+    // Not supported here: try the next one.
   }
   fail(`${field}.policies`, "none of the load balancing policies is supported");
 }
+
+const LB_POLICIES: Readonly<Partial<Record<v3.Cluster.LbPolicy, LbPolicy>>> = {
+  ROUND_ROBIN: "ROUND_ROBIN",
+  LEAST_REQUEST: "LEAST_REQUEST",
+  RANDOM: "RANDOM",
+  RING_HASH: "RING_HASH",
+  MAGLEV: "MAGLEV",
+};
 
 /**
  * Validates a cluster's load-balancing fields. Throws XdsConfigError with a field path
  * (`cluster NAME: ringHashLbConfig.minimumRingSize: ...` when the cluster has a name).
  * CLUSTER_PROVIDED (ORIGINAL_DST) is the cluster's own balancer and is rejected here.
  */
-export function lbSettings(cluster: LbClusterConfig): LbSettings {
-  const prefix = typeof cluster.name === "string" && cluster.name ? `cluster ${cluster.name}: ` : "";
+export function lbSettings(cluster: v3.Cluster): LbSettings {
+  const prefix = cluster.name ? `cluster ${cluster.name}: ` : "";
   const fail: Fail = (field, message) => {
     throw new XdsConfigError(prefix + field, message);
   };
   const s = defaults();
-  const common = objAt(cluster.commonLbConfig, "commonLbConfig", fail);
+  const common = cluster.commonLbConfig;
   const panic = percent(common?.healthyPanicThreshold, "commonLbConfig.healthyPanicThreshold", fail);
   if (panic !== undefined) s.healthyPanicThreshold = Math.round(panic);
   if (common?.localityWeightedLbConfig !== undefined) s.localityWeighted = true;
-  const zoneAware = objAt(common?.zoneAwareLbConfig, "commonLbConfig.zoneAwareLbConfig", fail);
-  if (zoneAware?.failTrafficOnPanic === true) s.failTrafficOnPanic = true;
+  if (common?.zoneAwareLbConfig?.failTrafficOnPanic === true) s.failTrafficOnPanic = true;
   consistentHashingFields(s, common?.consistentHashingLbConfig, "commonLbConfig.consistentHashingLbConfig", fail);
 
-  const lbp = objAt(cluster.loadBalancingPolicy, "loadBalancingPolicy", fail);
-  if (lbp) {
-    extensionPolicy(s, lbp, "loadBalancingPolicy", fail);
+  if (cluster.loadBalancingPolicy) {
+    extensionPolicy(s, cluster.loadBalancingPolicy, "loadBalancingPolicy", fail);
     return s;
   }
   const policy = cluster.lbPolicy ?? "ROUND_ROBIN";
-  switch (policy) {
-    case "ROUND_ROBIN":
-      s.policy = "ROUND_ROBIN";
-      s.slowStart = slowStartOf(objAt(cluster.roundRobinLbConfig, "roundRobinLbConfig", fail)?.slowStartConfig, "roundRobinLbConfig.slowStartConfig", fail);
-      break;
-    case "LEAST_REQUEST":
-      s.policy = "LEAST_REQUEST";
-      leastRequestFields(s, objAt(cluster.leastRequestLbConfig, "leastRequestLbConfig", fail), "leastRequestLbConfig", fail);
-      break;
-    case "RANDOM":
-      s.policy = "RANDOM";
-      break;
-    case "RING_HASH":
-      s.policy = "RING_HASH";
-      ringHashFields(s, objAt(cluster.ringHashLbConfig, "ringHashLbConfig", fail), "ringHashLbConfig", fail);
-      break;
-    case "MAGLEV":
-      s.policy = "MAGLEV";
-      maglevFields(s, objAt(cluster.maglevLbConfig, "maglevLbConfig", fail), "maglevLbConfig", fail);
-      break;
-    case "CLUSTER_PROVIDED":
-      fail("lbPolicy", "CLUSTER_PROVIDED is the cluster's own load balancer (ORIGINAL_DST), not built here");
-      break;
-    case "LOAD_BALANCING_POLICY_CONFIG":
-      fail("loadBalancingPolicy", "LOAD_BALANCING_POLICY_CONFIG needs load_balancing_policy");
-      break;
-    default:
-      fail("lbPolicy", `unsupported load balancing policy ${JSON.stringify(policy)}`);
-  }
+  if (policy === "CLUSTER_PROVIDED") fail("lbPolicy", "CLUSTER_PROVIDED is the cluster's own load balancer (ORIGINAL_DST), not built here");
+  if (policy === "LOAD_BALANCING_POLICY_CONFIG") fail("loadBalancingPolicy", "LOAD_BALANCING_POLICY_CONFIG needs load_balancing_policy");
+  // A value the schema does not know arrives as its number.
+  const p = Object.hasOwn(LB_POLICIES, policy) ? LB_POLICIES[policy] : undefined;
+  if (p === undefined) fail("lbPolicy", `unsupported load balancing policy ${JSON.stringify(policy)}`);
+  s.policy = p;
+  if (p === "ROUND_ROBIN") s.slowStart = slowStartOf(cluster.roundRobinLbConfig?.slowStartConfig, "roundRobinLbConfig.slowStartConfig", fail);
+  else if (p === "LEAST_REQUEST") leastRequestFields(s, cluster.leastRequestLbConfig ?? {}, "leastRequestLbConfig", fail);
+  else if (p === "RING_HASH") ringHashFields(s, cluster.ringHashLbConfig ?? {}, "ringHashLbConfig", fail);
+  else if (p === "MAGLEV") maglevFields(s, cluster.maglevLbConfig ?? {}, "maglevLbConfig", fail);
   return s;
 }

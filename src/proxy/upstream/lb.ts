@@ -42,7 +42,7 @@ import { Edf } from "./edf.js";
 import { hashParts } from "./hash.js";
 import { type HashTable, hostHashKey, mod64, TABLES_PER_SET, tableCache, TWO32 } from "./hash-table.js";
 import { healthGeneration, type Host, type HostSet } from "./host.js";
-import { type LbClusterConfig, type LbOptions, type LbPolicy, type LbSettings, lbSettings } from "./lb-config.js";
+import type { LbOptions, LbPolicy, LbSettings } from "./lb-config.js";
 import { buildMaglev } from "./maglev.js";
 import { buildRing } from "./ring-hash.js";
 
@@ -502,15 +502,14 @@ class Balancer implements LoadBalancer {
 }
 
 /**
- * Builds the load balancer of a cluster over its host sets (index = priority). Throws
- * XdsConfigError for invalid load-balancing config (see lbSettings). `random` returns [0, 1)
+ * Builds the load balancer of a cluster over its host sets (index = priority) from the settings
+ * compiled with the cluster (lb-config.ts' lbSettings, once per CDS update). `random` returns [0, 1)
  * (default Math.random); tests pass a seeded one.
  *
  * Building is O(hosts); ring/Maglev tables are built on the first pick of each priority and cached
  * per HostSet. ORIGINAL_DST (CLUSTER_PROVIDED) is not handled here.
  */
-export function createLoadBalancer(cluster: LbClusterConfig, sets: HostSet[], random: () => number = Math.random, opts: LbOptions = {}): LoadBalancer {
-  const s = lbSettings(cluster);
+export function createLoadBalancer(s: LbSettings, sets: HostSet[], random: () => number = Math.random, opts: LbOptions = {}): LoadBalancer {
   const now = opts.now ?? (() => performance.now());
   return new Balancer(s, sets, random, now);
 }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import { after, before, describe, it } from "node:test";
-import type { ProtoObject } from "../../../src/envoy/protos.js";
+import type { Thresholds } from "../../../src/envoy/types.js";
 import { StatsStore } from "../../../src/proxy/stats.js";
 import { type Admission, clusterSpec, hostStats, type Overflow, type RequestPermit, UpstreamCluster } from "../../../src/proxy/upstream/cluster.js";
 import type { Host } from "../../../src/proxy/upstream/host.js";
@@ -14,7 +14,7 @@ import { eventually } from "../../helpers/eventually.js";
 import { poolGet } from "./pool-get.js";
 import { Backend } from "../helpers.js";
 
-function cluster(thresholds: ProtoObject | undefined, ports = [8001, 8002], address = "127.0.81.1"): { c: UpstreamCluster; stat(name: string): number | undefined; store: StatsStore } {
+function cluster(thresholds: Thresholds | undefined, ports = [8001, 8002], address = "127.0.81.1"): { c: UpstreamCluster; stat(name: string): number | undefined; store: StatsStore } {
   const store = new StatsStore();
   const spec = clusterSpec({
     name: "cb",

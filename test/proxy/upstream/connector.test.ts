@@ -11,10 +11,13 @@ import * as net from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { packageRoot } from "../../../src/core/paths.js";
-import type { ProtoObject } from "../../../src/envoy/protos.js";
+import { anyOf, CLUSTER_TYPE, type JsonValue, type ProtoObject, struct } from "../../../src/envoy/protos.js";
+import type { Cluster, HttpProtocolOptions, Metadata } from "../../../src/envoy/types.js";
 import { HCM_TYPE } from "../../../src/proxy/http/hcm-config.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
 import { clusterSpec } from "../../../src/proxy/upstream/cluster.js";
+import { transportSocketMatchSelects } from "../../../src/proxy/upstream/cluster-config.js";
+import { asDecoded, foreignAny } from "../../helpers/xds.js";
 
 const FIX = join(packageRoot(), "test", "fixtures", "tls");
 const IP = "127.0.79.1";
@@ -149,15 +152,60 @@ describe("transport sockets per endpoint, through the connector", () => {
   });
 });
 
+describe("transport_socket_matches compare endpoint metadata as Envoy's ValueUtil::equal", () => {
+  const spec = clusterSpec({
+    name: "m",
+    type: "EDS",
+    transportSocketMatches: [
+      { name: "nested", match: struct({ tlsMode: "istio", opts: { a: 1, b: [true, null] } }), transportSocket: { name: "envoy.transport_sockets.raw_buffer" } },
+      { name: "any", match: {}, transportSocket: { name: "envoy.transport_sockets.raw_buffer" } },
+    ],
+  });
+  const [nested, any] = spec.transportSocketMatches;
+  const md = (fields: { [k: string]: JsonValue }): Metadata => ({ filterMetadata: { "envoy.transport_socket_match": struct(fields) } });
+  const table: Array<[string, Metadata | undefined, boolean]> = [
+    ["equal, struct keys in another order, extra keys on the endpoint", md({ opts: { b: [true, null], a: 1 }, tlsMode: "istio", zone: "z" }), true],
+    ["a key missing", md({ tlsMode: "istio" }), false],
+    ["a number where the match has a string", md({ tlsMode: 1, opts: { a: 1, b: [true, null] } }), false],
+    ["a list in another order", md({ tlsMode: "istio", opts: { a: 1, b: [null, true] } }), false],
+    ["a struct with an extra field", md({ tlsMode: "istio", opts: { a: 1, b: [true, null], c: "" } }), false],
+    ["no metadata", undefined, false],
+    ["no envoy.transport_socket_match metadata", { filterMetadata: {} }, false],
+  ];
+  for (const [what, m, want] of table) it(what, () => assert.equal(transportSocketMatchSelects(nested, m), want));
+  it("an empty match selects every endpoint", () => assert.equal(transportSocketMatchSelects(any, undefined), true));
+  it("a match on a key Object.prototype has needs the endpoint to have it", () => {
+    // A Value of no kind equals only another such Value (or, read carelessly, Object.prototype.constructor).
+    const proto = clusterSpec({ name: "p", type: "EDS", transportSocketMatches: [{ name: "c", match: { fields: { constructor: {} } } }] }).transportSocketMatches[0];
+    assert.equal(transportSocketMatchSelects(proto, md({})), false);
+    assert.equal(transportSocketMatchSelects(proto, { filterMetadata: { "envoy.transport_socket_match": { fields: { constructor: {} } } } }), true);
+  });
+});
+
 describe("cluster features the proxy does not implement are refused, naming the field", () => {
-  const base = { name: "c", type: "STATIC", connectTimeout: { seconds: 1 } };
-  const cases: Array<[string, ProtoObject, RegExp]> = [
-    ["a custom cluster type", { ...base, type: undefined, clusterType: { name: "envoy.clusters.aggregate", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig" } } }, /cluster c: clusterType: Didn't find a registered implementation for 'envoy\.clusters\.aggregate'/],
+  const base: Cluster = { name: "c", type: "STATIC", connectTimeout: { seconds: 1 } };
+  const HPO = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+  const hpo = (o: HttpProtocolOptions): Cluster => ({ ...base, typedExtensionProtocolOptions: { [HPO]: anyOf(HPO, o) } });
+  const cases: Array<[string, Cluster, RegExp]> = [
+    ["a custom cluster type", { ...base, type: undefined, clusterType: { name: "envoy.clusters.aggregate", typedConfig: anyOf("envoy.extensions.clusters.aggregate.v3.ClusterConfig", { clusters: ["a", "b"] }) } }, /cluster c: clusterType: Didn't find a registered implementation for 'envoy\.clusters\.aggregate'/],
     ["active health checks", { ...base, healthChecks: [{ timeout: { seconds: 1 } }] }, /cluster c: healthChecks: active health checking is not implemented/],
     ["subset load balancing", { ...base, lbSubsetConfig: { subsetSelectors: [{ keys: ["version"] }] } }, /cluster c: lbSubsetConfig: subset load balancing is not implemented/],
     ["upstream network filters", { ...base, filters: [{ name: "istio.metadata_exchange" }] }, /cluster c: filters: upstream network filters are not implemented/],
-    ["unknown protocol options", { ...base, typedExtensionProtocolOptions: { "envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions": { "@type": "type.googleapis.com/envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions" } } }, /typedExtensionProtocolOptions\["envoy\.extensions\.upstreams\.tcp\.v3\.TcpProtocolOptions"\]/],
-    ["an unknown transport socket in a match", { ...base, transportSocketMatches: [{ name: "m", match: {}, transportSocket: { name: "alts", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.alts.v3.Alts" } } }] }, /cluster c: transportSocketMatches\[0\]\.transportSocket\.typedConfig: Didn't find a registered implementation for 'alts'/],
+    ["unknown protocol options", { ...base, typedExtensionProtocolOptions: { "envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions": foreignAny("type.googleapis.com/envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions") } }, /typedExtensionProtocolOptions\["envoy\.extensions\.upstreams\.tcp\.v3\.TcpProtocolOptions"\]/],
+    ["an unknown transport socket in a match", { ...base, transportSocketMatches: [{ name: "m", match: {}, transportSocket: { name: "alts", typedConfig: foreignAny("type.googleapis.com/envoy.extensions.transport_sockets.alts.v3.Alts") } }] }, /cluster c: transportSocketMatches\[0\]\.transportSocket\.typedConfig: Didn't find a registered implementation for 'alts'/],
+    [
+      "protocol options of another type under the HTTP key",
+      { ...base, typedExtensionProtocolOptions: { [HPO]: anyOf("envoy.config.core.v3.Http1ProtocolOptions", {}) } },
+      /typedExtensionProtocolOptions\["envoy\.extensions\.upstreams\.http\.v3\.HttpProtocolOptions"\]: Unable to unpack as envoy\.extensions\.upstreams\.http\.v3\.HttpProtocolOptions: type\.googleapis\.com\/envoy\.config\.core\.v3\.Http1ProtocolOptions/,
+    ],
+    ["upstream protocol by ALPN", hpo({ autoConfig: {} }), /\.autoConfig: auto_config \(upstream protocol by ALPN\) is not implemented/],
+    ["upstream HTTP filters", hpo({ explicitHttpConfig: { httpProtocolOptions: {} }, httpFilters: [{ name: "envoy.filters.http.upstream_codec" }] }), /\.httpFilters: upstream HTTP filters are not implemented/],
+    ["an ORIGINAL_DST cluster balancing by another policy", { ...base, type: "ORIGINAL_DST", lbPolicy: "ROUND_ROBIN" }, /cluster c: lbPolicy: LB policy ROUND_ROBIN is not valid for Cluster type ORIGINAL_DST/],
+    ["an ORIGINAL_DST cluster with the default policy", { ...base, type: "ORIGINAL_DST" }, /LB policy ROUND_ROBIN is not valid for Cluster type ORIGINAL_DST/],
+    ["CLUSTER_PROVIDED on a cluster that provides no balancer", { ...base, lbPolicy: "CLUSTER_PROVIDED" }, /cluster c: lbPolicy: CLUSTER_PROVIDED is the cluster's own load balancer/],
+    // Load-balancing config is compiled with the cluster: a bad one is a CDS NACK, not a failure when endpoints arrive.
+    ["a bad ring size on an EDS cluster", { ...base, type: "EDS", lbPolicy: "RING_HASH", ringHashLbConfig: { minimumRingSize: { value: 9000000 } } }, /cluster c: ringHashLbConfig\.minimumRingSize: value must be less than or equal to 8388608/],
+    ["an unknown discovery type", asDecoded<Cluster>(CLUSTER_TYPE, { ...base, type: 9 }), /cluster c: type: unsupported discovery type 9/],
   ];
   for (const [what, c, re] of cases) it(what, () => assert.throws(() => clusterSpec(c), re));
 });

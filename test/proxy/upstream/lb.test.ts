@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import type { ProtoObject } from "../../../src/envoy/protos.js";
+import { anyOf, CLUSTER_TYPE, ENDPOINT_TYPE } from "../../../src/envoy/protos.js";
+import type { Cluster, LeastRequest, ClusterLoadAssignment, HealthStatus, LbEndpoint, LocalityLbEndpoints, Metadata, SocketAddress } from "../../../src/envoy/types.js";
 import { combineHash, hashKey, hashKeys, hashToHex, murmurHash2, xxHash64, xxHash64Span } from "../../../src/proxy/upstream/hash.js";
 import { type Host, hostsFromClusterLoadAssignment, type HostSet } from "../../../src/proxy/upstream/host.js";
 import { createLoadBalancer, type LoadBalancer } from "../../../src/proxy/upstream/lb.js";
-import { type LbClusterConfig, lbSettings } from "../../../src/proxy/upstream/lb-config.js";
+import { lbSettings } from "../../../src/proxy/upstream/lb-config.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
+import { asDecoded, foreignAny } from "../../helpers/xds.js";
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -27,13 +29,13 @@ interface Ep {
   address?: string;
   port: number;
   weight?: number;
-  health?: string;
+  health?: HealthStatus;
   hostname?: string;
-  metadata?: ProtoObject;
+  metadata?: Metadata;
 }
 
-function lbEndpoint(e: Ep): ProtoObject {
-  const out: ProtoObject = {
+function lbEndpoint(e: Ep): LbEndpoint {
+  const out: LbEndpoint = {
     endpoint: { address: { socketAddress: { address: e.address ?? "127.0.0.1", portValue: e.port } }, ...(e.hostname ? { hostname: e.hostname } : {}) },
   };
   if (e.weight !== undefined) out.loadBalancingWeight = { value: e.weight };
@@ -49,11 +51,11 @@ interface Group {
   endpoints: Ep[];
 }
 
-function cla(groups: Group[], policy?: ProtoObject): ProtoObject {
-  const out: ProtoObject = {
+function cla(groups: Group[], policy?: ClusterLoadAssignment.Policy): ClusterLoadAssignment {
+  const out: ClusterLoadAssignment = {
     clusterName: "outbound|80||svc.default.svc.cluster.local",
     endpoints: groups.map((g) => {
-      const l: ProtoObject = { lbEndpoints: g.endpoints.map(lbEndpoint) };
+      const l: LocalityLbEndpoints = { lbEndpoints: g.endpoints.map(lbEndpoint) };
       if (g.locality) l.locality = g.locality;
       if (g.weight !== undefined) l.loadBalancingWeight = { value: g.weight };
       if (g.priority) l.priority = g.priority;
@@ -66,8 +68,13 @@ function cla(groups: Group[], policy?: ProtoObject): ProtoObject {
 
 const ports = (...ps: number[]): Ep[] => ps.map((port) => ({ port }));
 
-function sets(c: ProtoObject): HostSet[] {
+function sets(c: ClusterLoadAssignment): HostSet[] {
   return hostsFromClusterLoadAssignment(c).priorities;
+}
+
+/** A cluster's balancer, its settings compiled as clusterSpec does. */
+function balancer(c: Cluster, s: HostSet[], random?: () => number, opts?: Parameters<typeof createLoadBalancer>[3]): LoadBalancer {
+  return createLoadBalancer(lbSettings(c), s, random, opts);
 }
 
 function tally(lb: LoadBalancer, n: number, ctx?: (i: number) => Parameters<LoadBalancer["pick"]>[0]): Map<string, number> {
@@ -174,11 +181,10 @@ describe("hostsFromClusterLoadAssignment", () => {
   it("builds priorities, localities and hosts from the control plane's golden assignments", () => {
     const dir = new URL("../../../../test/xds/gen/testdata/", import.meta.url);
     for (const file of ["endpoints-locality.json", "endpoints-bookinfo-reviews.json"]) {
-      const all = JSON.parse(readFileSync(new URL(file, dir), "utf8")) as Record<string, ProtoObject>;
+      const all = JSON.parse(readFileSync(new URL(file, dir), "utf8")) as Record<string, ClusterLoadAssignment>;
       for (const [name, c] of Object.entries(all)) {
         const { priorities, byKey } = hostsFromClusterLoadAssignment(c, undefined, { requireIp: true });
-        const groups = (c.endpoints as ProtoObject[] | undefined) ?? [];
-        const expected = groups.reduce((n, g) => n + (g.lbEndpoints as unknown[]).length, 0);
+        const expected = (c.endpoints ?? []).reduce((n, g) => n + (g.lbEndpoints ?? []).length, 0);
         assert.equal(byKey.size, expected, `${file} ${name}`);
         for (const set of priorities) {
           assert.equal(set.overprovisioningFactor, 140);
@@ -186,7 +192,7 @@ describe("hostsFromClusterLoadAssignment", () => {
         }
       }
     }
-    const all = JSON.parse(readFileSync(new URL("endpoints-locality.json", dir), "utf8")) as Record<string, ProtoObject>;
+    const all = JSON.parse(readFileSync(new URL("endpoints-locality.json", dir), "utf8")) as Record<string, ClusterLoadAssignment>;
     const failover = hostsFromClusterLoadAssignment(all["echo-failover"]).priorities;
     assert.deepEqual(failover.map((s) => s.hosts.length), [2, 1, 1, 1, 1]);
     const echo = hostsFromClusterLoadAssignment(all.echo).priorities[0];
@@ -247,9 +253,9 @@ describe("hostsFromClusterLoadAssignment", () => {
   });
 
   it("rejects bad assignments with a field path", () => {
-    const sa = (socketAddress: ProtoObject): ProtoObject => ({ endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress } } }] }] });
+    const sa = (socketAddress: SocketAddress): ClusterLoadAssignment => ({ endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress } } }] }] });
     const P = "endpoints[0].lbEndpoints[0]";
-    const cases: [string, ProtoObject, string, RegExp, { requireIp?: boolean }?][] = [
+    const cases: [string, ClusterLoadAssignment, string, RegExp, { requireIp?: boolean }?][] = [
       ["no address", sa({ portValue: 80 }), `${P}.endpoint.address.socketAddress.address`, /needs an address/],
       ["no endpoint address", { endpoints: [{ lbEndpoints: [{ endpoint: {} }] }] }, `${P}.endpoint.address`, /needs an address/],
       ["port out of range", sa({ address: "10.0.0.1", portValue: 70000 }), `${P}.endpoint.address.socketAddress.portValue`, /out of range/],
@@ -269,12 +275,23 @@ describe("hostsFromClusterLoadAssignment", () => {
       ["zero overprovisioning", { policy: { overprovisioningFactor: {} }, endpoints: [] }, "policy.overprovisioningFactor", /greater than 0/],
       [
         "unknown health status",
-        { endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: "10.0.0.1", portValue: 80 } } }, healthStatus: "SICK" }] }] },
+        // Only the decoders give an enum value the schema lacks (as its number), so the literal is untyped.
+        asDecoded<ClusterLoadAssignment>(ENDPOINT_TYPE, { endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: "10.0.0.1", portValue: 80 } } }, healthStatus: 9 }] }] }),
         `${P}.healthStatus`,
-        /unknown health status/,
+        /unknown health status 9/,
       ],
       ["unknown named endpoint", { endpoints: [{ lbEndpoints: [{ endpointName: "x" }] }] }, `${P}.endpointName`, /unknown named endpoint/],
-      ["endpoints not a list", { endpoints: {} }, "endpoints", /expected a list/],
+      ["a name Object.prototype has", { namedEndpoints: {}, endpoints: [{ lbEndpoints: [{ endpointName: "constructor" }] }] }, `${P}.endpointName`, /unknown named endpoint/],
+      ["drop overloads", { policy: { dropOverloads: [{ category: "throttle", dropPercentage: { numerator: 10 } }] }, endpoints: [] }, "policy.dropOverloads", /not implemented/],
+      ["stale endpoints", { policy: { endpointStaleAfter: { seconds: 5 } }, endpoints: [] }, "policy.endpointStaleAfter", /not implemented/],
+      ["LEDS", { endpoints: [{ ledsClusterLocalityConfig: { ledsCollectionName: "x" } }] }, "endpoints[0].ledsClusterLocalityConfig", /LEDS is not implemented/],
+      ["load_balancer_endpoints", { endpoints: [{ loadBalancerEndpoints: { lbEndpoints: [] } }] }, "endpoints[0].loadBalancerEndpoints", /use lb_endpoints/],
+      [
+        "additional addresses",
+        { endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: "10.0.0.1", portValue: 80 } }, additionalAddresses: [{ address: { socketAddress: { address: "::1", portValue: 80 } } }] } }] }] },
+        `${P}.endpoint.additionalAddresses`,
+        /not implemented/,
+      ],
     ];
     for (const [what, c, path, msg, opts] of cases) {
       assert.throws(
@@ -312,7 +329,7 @@ describe("load balancer config", () => {
     const ext = lbSettings({
       loadBalancingPolicy: {
         policies: [
-          { typedExtensionConfig: { typedConfig: { "@type": "type.googleapis.com/envoy.extensions.load_balancing_policies.pick_first.v3.PickFirst" } } },
+          { typedExtensionConfig: { typedConfig: foreignAny("type.googleapis.com/envoy.extensions.load_balancing_policies.pick_first.v3.PickFirst") } },
           {
             typedExtensionConfig: {
               typedConfig: { "@type": "type.googleapis.com/envoy.extensions.load_balancing_policies.maglev.v3.Maglev", tableSize: { value: 7 } },
@@ -323,10 +340,26 @@ describe("load balancer config", () => {
     });
     assert.equal(ext.policy, "MAGLEV");
     assert.equal(ext.tableSize, 7);
+    // The ring_hash extension's DEFAULT_HASH is xxHash; its locality config's zone-aware fail_traffic_on_panic applies.
+    const ring = lbSettings({
+      loadBalancingPolicy: { policies: [{ typedExtensionConfig: { typedConfig: anyOf("envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash", { hashFunction: "DEFAULT_HASH", minimumRingSize: { value: 64 } }) } }] },
+    });
+    assert.equal(ring.policy, "RING_HASH");
+    assert.equal(ring.hashFunction, "XX_HASH");
+    assert.equal(ring.minimumRingSize, 64);
+    const rr = lbSettings({
+      loadBalancingPolicy: {
+        policies: [{ typedExtensionConfig: { typedConfig: anyOf("envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin", { localityLbConfig: { zoneAwareLbConfig: { failTrafficOnPanic: true } } }) } }],
+      },
+    });
+    assert.equal(rr.failTrafficOnPanic, true);
+    assert.equal(rr.localityWeighted, false);
   });
 
   it("rejects bad config with a field path", () => {
-    const cases: [string, LbClusterConfig, string, RegExp][] = [
+    const lr = (fields: LeastRequest): Cluster => ({ loadBalancingPolicy: { policies: [{ typedExtensionConfig: { typedConfig: anyOf("envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest", fields) } }] } });
+    const LR = "loadBalancingPolicy.policies[0].typedExtensionConfig.typedConfig";
+    const cases: [string, Cluster, string, RegExp][] = [
       ["ring bounds", { lbPolicy: "RING_HASH", ringHashLbConfig: { minimumRingSize: { value: 20 }, maximumRingSize: { value: 10 } } }, "ringHashLbConfig", /minimum_ring_size \(20\) > maximum_ring_size \(10\)/],
       ["ring too big", { lbPolicy: "RING_HASH", ringHashLbConfig: { minimumRingSize: { value: 9000000 } } }, "ringHashLbConfig.minimumRingSize", /less than or equal/],
       ["maglev not prime", { lbPolicy: "MAGLEV", maglevLbConfig: { tableSize: { value: 8 } } }, "maglevLbConfig.tableSize", /prime/],
@@ -334,13 +367,19 @@ describe("load balancer config", () => {
       ["negative bias", { lbPolicy: "LEAST_REQUEST", leastRequestLbConfig: { activeRequestBias: { defaultValue: -1 } } }, "leastRequestLbConfig.activeRequestBias.defaultValue", /0\.0/],
       ["panic threshold", { commonLbConfig: { healthyPanicThreshold: { value: 150 } } }, "commonLbConfig.healthyPanicThreshold.value", /between 0 and 100/],
       ["cluster provided", { lbPolicy: "CLUSTER_PROVIDED" }, "lbPolicy", /ORIGINAL_DST/],
-      ["unknown", { lbPolicy: "WEIRD" }, "lbPolicy", /unsupported/],
-      ["named", { name: "c1", lbPolicy: "WEIRD" }, "cluster c1: lbPolicy", /unsupported/],
-      ["no supported extension", { loadBalancingPolicy: { policies: [{ typedExtensionConfig: { typedConfig: { "@type": "x" } } }] } }, "loadBalancingPolicy.policies", /none/],
+      // Only the decoders give an enum value the schema lacks (as its number).
+      ["unknown", asDecoded<Cluster>(CLUSTER_TYPE, { lbPolicy: 99 }), "lbPolicy", /unsupported load balancing policy 99/],
+      ["named", asDecoded<Cluster>(CLUSTER_TYPE, { name: "c1", lbPolicy: 99 }), "cluster c1: lbPolicy", /unsupported/],
+      ["unknown hash function", asDecoded<Cluster>(CLUSTER_TYPE, { lbPolicy: "RING_HASH", ringHashLbConfig: { hashFunction: 7 } }), "ringHashLbConfig.hashFunction", /unknown hash function 7/],
+      ["no supported extension", { loadBalancingPolicy: { policies: [{ typedExtensionConfig: { typedConfig: foreignAny("x") } }] } }, "loadBalancingPolicy.policies", /none/],
+      ["no policies", { loadBalancingPolicy: {} }, "loadBalancingPolicy.policies", /at least one/],
+      ["full scan", lr({ enableFullScan: { value: true } }), `${LR}.enableFullScan`, /not implemented/],
+      ["full scan selection", lr({ selectionMethod: "FULL_SCAN" }), `${LR}.selectionMethod`, /not implemented/],
+      ["NaN bias", asDecoded<Cluster>(CLUSTER_TYPE, { lbPolicy: "LEAST_REQUEST", leastRequestLbConfig: { activeRequestBias: { defaultValue: NaN } } }), "leastRequestLbConfig.activeRequestBias.defaultValue", /invalid number "NaN"/],
     ];
     for (const [what, c, path, msg] of cases) {
       assert.throws(
-        () => createLoadBalancer(c, []),
+        () => balancer(c, []),
         (e: unknown) => e instanceof XdsConfigError && e.path === path && msg.test(e.message),
         what,
       );
@@ -351,11 +390,11 @@ describe("load balancer config", () => {
 describe("ROUND_ROBIN", () => {
   it("cycles through equal-weight hosts in order", () => {
     const s = sets(cla([{ endpoints: ports(1, 2, 3) }]));
-    const lb = createLoadBalancer({}, s, () => 0);
+    const lb = balancer({}, s, () => 0);
     const order = Array.from({ length: 7 }, () => lb.pick()?.port);
     assert.deepEqual(order, [1, 2, 3, 1, 2, 3, 1]);
     // Another start point (random seed), same cycle.
-    const lb2 = createLoadBalancer({}, s, rng(3));
+    const lb2 = balancer({}, s, rng(3));
     const first = lb2.pick()!.port;
     const rest = Array.from({ length: 5 }, () => lb2.pick()!.port);
     assert.deepEqual(rest, [1, 2, 3, 1, 2].map((_, i) => ((first - 1 + i + 1) % 3) + 1));
@@ -363,7 +402,7 @@ describe("ROUND_ROBIN", () => {
 
   it("follows weights with the EDF scheduler", () => {
     const s = sets(cla([{ endpoints: [{ port: 1, weight: 1 }, { port: 2, weight: 2 }, { port: 3, weight: 7 }] }]));
-    const lb = createLoadBalancer({}, s, rng(1));
+    const lb = balancer({}, s, rng(1));
     const n = 10_000;
     const m = tally(lb, n);
     near(share(m, "127.0.0.1:1", n), 0.1, 0.005, "w1");
@@ -380,7 +419,7 @@ describe("ROUND_ROBIN", () => {
 
   it("skips hosts as soon as they are ejected, and returns them when they come back", () => {
     const s = sets(cla([{ endpoints: ports(1, 2, 3, 4) }]));
-    const lb = createLoadBalancer({}, s, rng(2));
+    const lb = balancer({}, s, rng(2));
     const h2 = s[0].hosts[1];
     h2.ejected = true;
     assert.ok(!tally(lb, 100).has(h2.key));
@@ -390,7 +429,7 @@ describe("ROUND_ROBIN", () => {
 
   it("re-picks with the previous_hosts predicate", () => {
     const s = sets(cla([{ endpoints: ports(1, 2, 3) }]));
-    const lb = createLoadBalancer({}, s, () => 0);
+    const lb = balancer({}, s, () => 0);
     const tried = new Set<Host>([s[0].hosts[0], s[0].hosts[1]]);
     const h = lb.pick({ retryExclude: (x) => tried.has(x), hostSelectionRetryMaxAttempts: 5 });
     assert.equal(h?.port, 3);
@@ -404,7 +443,7 @@ describe("ROUND_ROBIN", () => {
     for (const h of s[0].hosts) h.lastHcPassTime = 0;
     s[0].hosts[2].lastHcPassTime = now - 1000; // 1 s into a 10 s window: 10% of its weight
     const cfg = { roundRobinLbConfig: { slowStartConfig: { slowStartWindow: { seconds: 10 } } } };
-    const lb = createLoadBalancer(cfg, s, rng(4), { now: () => now });
+    const lb = balancer(cfg, s, rng(4), { now: () => now });
     const n = 4200;
     near(share(tally(lb, n), "127.0.0.1:3", n), 0.1 / 2.1, 0.01, "slow-starting host");
     now += 20_000; // window over: plain round robin again
@@ -416,24 +455,24 @@ describe("LEAST_REQUEST", () => {
   it("prefers less loaded hosts (power of two choices)", () => {
     const s = sets(cla([{ endpoints: ports(1, 2, 3) }]));
     s[0].hosts[0].activeRequests = 10;
-    const lb = createLoadBalancer({ lbPolicy: "LEAST_REQUEST" }, s, rng(5));
+    const lb = balancer({ lbPolicy: "LEAST_REQUEST" }, s, rng(5));
     const n = 10_000;
     const m = tally(lb, n);
     // The busy host wins only when both choices are it: 1/9.
     near(share(m, "127.0.0.1:1", n), 1 / 9, 0.02, "busy");
     near(share(m, "127.0.0.1:2", n), 4 / 9, 0.02, "idle");
     // With more choices, the busy host is picked even less.
-    const lb3 = createLoadBalancer({ lbPolicy: "LEAST_REQUEST", leastRequestLbConfig: { choiceCount: { value: 4 } } }, s, rng(5));
+    const lb3 = balancer({ lbPolicy: "LEAST_REQUEST", leastRequestLbConfig: { choiceCount: { value: 4 } } }, s, rng(5));
     assert.ok(share(tally(lb3, n), "127.0.0.1:1", n) < 0.03);
   });
 
   it("divides weights by active requests when weights differ", () => {
     const s = sets(cla([{ endpoints: [{ port: 1, weight: 2 }, { port: 2, weight: 1 }] }]));
     s[0].hosts[0].activeRequests = 3; // 2 / (3+1) = 0.5 vs 1 / 1
-    const lb = createLoadBalancer({ lbPolicy: "LEAST_REQUEST" }, s, rng(6));
+    const lb = balancer({ lbPolicy: "LEAST_REQUEST" }, s, rng(6));
     const n = 9000;
     near(share(tally(lb, n), "127.0.0.1:2", n), 2 / 3, 0.01, "less loaded host");
-    const noBias = createLoadBalancer({ lbPolicy: "LEAST_REQUEST", leastRequestLbConfig: { activeRequestBias: {} } }, s, rng(6));
+    const noBias = balancer({ lbPolicy: "LEAST_REQUEST", leastRequestLbConfig: { activeRequestBias: {} } }, s, rng(6));
     near(share(tally(noBias, n), "127.0.0.1:1", n), 2 / 3, 0.01, "bias 0: weights only");
   });
 });
@@ -441,7 +480,7 @@ describe("LEAST_REQUEST", () => {
 describe("RANDOM", () => {
   it("is roughly uniform and ignores weights", () => {
     const s = sets(cla([{ endpoints: [{ port: 1, weight: 5 }, { port: 2 }, { port: 3 }, { port: 4 }] }]));
-    const lb = createLoadBalancer({ lbPolicy: "RANDOM" }, s, rng(8));
+    const lb = balancer({ lbPolicy: "RANDOM" }, s, rng(8));
     const n = 10_000;
     const m = tally(lb, n);
     for (let p = 1; p <= 4; p++) near(share(m, `127.0.0.1:${p}`, n), 0.25, 0.025, `host ${p}`);
@@ -453,27 +492,27 @@ describe("RING_HASH and MAGLEV", () => {
 
   it("build the same ring and table as Envoy", () => {
     // Envoy's ring_hash_lb_test Basic: 127.0.0.1:90..95, minimum ring size 12.
-    let lb = createLoadBalancer({ lbPolicy: "RING_HASH", ringHashLbConfig: { minimumRingSize: { value: 12 } } }, six(90));
+    let lb = balancer({ lbPolicy: "RING_HASH", ringHashLbConfig: { minimumRingSize: { value: 12 } } }, six(90));
     const max = (1n << 64n) - 1n;
     assert.deepEqual(
       [0n, max, 3551244743356806947n, 3551244743356806948n, 16117243373044804880n].map((hash) => lb.pick({ hash })?.port),
       [94, 94, 95, 93, 90],
     );
     // BasicWithMurmur2: 127.0.0.1:80..85.
-    lb = createLoadBalancer({ lbPolicy: "RING_HASH", ringHashLbConfig: { minimumRingSize: { value: 12 }, hashFunction: "MURMUR_HASH_2" } }, six(80));
+    lb = balancer({ lbPolicy: "RING_HASH", ringHashLbConfig: { minimumRingSize: { value: 12 }, hashFunction: "MURMUR_HASH_2" } }, six(80));
     assert.deepEqual(
       [0n, max, 1358027074129602068n, 1358027074129602069n, 10150910876324007730n].map((hash) => lb.pick({ hash })?.port),
       [85, 85, 85, 83, 82],
     );
     // maglev_lb_test Basic: table size 7.
-    lb = createLoadBalancer({ lbPolicy: "MAGLEV", maglevLbConfig: { tableSize: { value: 7 } } }, six(90));
+    lb = balancer({ lbPolicy: "MAGLEV", maglevLbConfig: { tableSize: { value: 7 } } }, six(90));
     assert.deepEqual(
       Array.from({ length: 14 }, (_, i) => lb.pick({ hash: i })?.port),
       [92, 94, 90, 91, 95, 90, 93, 92, 94, 90, 91, 95, 90, 93],
     );
     // BasicWithHostName: hashing host names "90".."95".
     const named = sets(cla([{ endpoints: [90, 91, 92, 93, 94, 95].map((p) => ({ port: p, hostname: String(p) })) }]));
-    lb = createLoadBalancer({ lbPolicy: "MAGLEV", maglevLbConfig: { tableSize: { value: 7 } }, commonLbConfig: { consistentHashingLbConfig: { useHostnameForHashing: true } } }, named);
+    lb = balancer({ lbPolicy: "MAGLEV", maglevLbConfig: { tableSize: { value: 7 } }, commonLbConfig: { consistentHashingLbConfig: { useHostnameForHashing: true } } }, named);
     assert.deepEqual(Array.from({ length: 7 }, (_, i) => lb.pick({ hash: i })?.port), [92, 95, 90, 93, 94, 91, 90]);
   });
 
@@ -481,7 +520,7 @@ describe("RING_HASH and MAGLEV", () => {
     it(`${policy}: same key same host, keys spread, little disruption when a host leaves`, () => {
       const ten = Array.from({ length: 10 }, (_, i) => ({ address: `10.0.0.${i + 1}`, port: 8080 }));
       const first = hostsFromClusterLoadAssignment(cla([{ endpoints: ten }]));
-      const lb = createLoadBalancer({ lbPolicy: policy }, first.priorities);
+      const lb = balancer({ lbPolicy: policy }, first.priorities);
       const keys = Array.from({ length: 5000 }, (_, i) => hashKey(`user-${i}`));
       const before = keys.map((hash) => lb.pick({ hash })!);
       keys.forEach((hash, i) => assert.equal(lb.pick({ hash }), before[i]));
@@ -492,7 +531,7 @@ describe("RING_HASH and MAGLEV", () => {
 
       const removed = first.byKey.get("10.0.0.4:8080")!;
       const second = hostsFromClusterLoadAssignment(cla([{ endpoints: ten.filter((e) => e.address !== "10.0.0.4") }]), first.byKey);
-      const lb2 = createLoadBalancer({ lbPolicy: policy }, second.priorities);
+      const lb2 = balancer({ lbPolicy: policy }, second.priorities);
       let kept = 0, stayedOnRemaining = 0, others = 0;
       keys.forEach((hash, i) => {
         const h = lb2.pick({ hash })!;
@@ -513,7 +552,7 @@ describe("RING_HASH and MAGLEV", () => {
   it("move to another host on retries and skip unhealthy hosts", () => {
     for (const policy of ["RING_HASH", "MAGLEV"] as const) {
       const s = six(90);
-      const lb = createLoadBalancer({ lbPolicy: policy }, s);
+      const lb = balancer({ lbPolicy: policy }, s);
       let moved = 0;
       for (let i = 0; i < 200; i++) {
         const hash = hashKey(`k${i}`);
@@ -536,7 +575,7 @@ describe("RING_HASH and MAGLEV", () => {
         { locality: { zone: "b" }, weight: 3, endpoints: ports(3, 4) },
       ]),
     );
-    const lb = createLoadBalancer({ lbPolicy: "RING_HASH", commonLbConfig: { localityWeightedLbConfig: {} } }, s);
+    const lb = balancer({ lbPolicy: "RING_HASH", commonLbConfig: { localityWeightedLbConfig: {} } }, s);
     let a = 0;
     const n = 4000;
     for (let i = 0; i < n; i++) if (lb.pick({ hash: hashKey(`u${i}`) })!.localityKey === "/a/") a++;
@@ -544,7 +583,7 @@ describe("RING_HASH and MAGLEV", () => {
   });
 
   it("pick randomly without a hash", () => {
-    const lb = createLoadBalancer({ lbPolicy: "MAGLEV" }, six(90), rng(9));
+    const lb = balancer({ lbPolicy: "MAGLEV" }, six(90), rng(9));
     assert.equal(tally(lb, 600).size, 6);
   });
 });
@@ -554,7 +593,7 @@ describe("priorities", () => {
 
   it("send everything to P0 while it is healthy, and spill over with the overprovisioning factor", () => {
     const s = twoPriorities();
-    const lb = createLoadBalancer({}, s, rng(10));
+    const lb = balancer({}, s, rng(10));
     assert.deepEqual(lb.priorityLoad().healthy, [100, 0]);
     const all = tally(lb, 1000);
     assert.equal((all.get("127.0.0.1:1") ?? 0) + (all.get("127.0.0.1:2") ?? 0), 1000);
@@ -576,7 +615,7 @@ describe("priorities", () => {
   it("hash policies keep a key's priority and follow the same loads", () => {
     const s = twoPriorities();
     s[0].hosts[1].healthStatus = "UNHEALTHY";
-    const lb = createLoadBalancer({ lbPolicy: "RING_HASH" }, s);
+    const lb = balancer({ lbPolicy: "RING_HASH" }, s);
     let p0 = 0;
     const n = 5000;
     for (let i = 0; i < n; i++) {
@@ -591,22 +630,22 @@ describe("priorities", () => {
   it("use the overprovisioning factor and weighted priority health from the assignment", () => {
     const s = sets(cla([{ endpoints: [{ port: 1, weight: 3 }, { port: 2 }] }, { priority: 1, endpoints: ports(3) }], { overprovisioningFactor: { value: 100 } }));
     s[0].hosts[1].ejected = true;
-    const lb = createLoadBalancer({}, s, rng(11));
+    const lb = balancer({}, s, rng(11));
     assert.deepEqual(lb.priorityLoad().healthy, [50, 50]);
     const w = sets(cla([{ endpoints: [{ port: 1, weight: 3 }, { port: 2 }] }, { priority: 1, endpoints: ports(3) }], { overprovisioningFactor: { value: 100 }, weightedPriorityHealth: true }));
     w[0].hosts[1].ejected = true;
-    assert.deepEqual(createLoadBalancer({}, w, rng(11)).priorityLoad().healthy, [75, 25]);
+    assert.deepEqual(balancer({}, w, rng(11)).priorityLoad().healthy, [75, 25]);
   });
 
   it("use degraded hosts only when healthy ones are not enough", () => {
     const s = sets(cla([{ endpoints: [{ port: 1, health: "DEGRADED" }, { port: 2, health: "DEGRADED" }] }, { priority: 1, endpoints: ports(3) }]));
-    const lb = createLoadBalancer({}, s, rng(12));
+    const lb = balancer({}, s, rng(12));
     assert.deepEqual(lb.priorityLoad(), { healthy: [0, 100], degraded: [0, 0], panic: [false, false] });
     s[1].hosts[0].ejected = true;
     assert.deepEqual(lb.priorityLoad().degraded, [100, 0]);
     const m = tally(lb, 100);
     assert.equal((m.get("127.0.0.1:1") ?? 0) + (m.get("127.0.0.1:2") ?? 0), 100);
-    const ring = createLoadBalancer({ lbPolicy: "RING_HASH" }, s);
+    const ring = balancer({ lbPolicy: "RING_HASH" }, s);
     assert.equal(ring.pick({ hash: hashKey("k") })?.priority, 0);
     s[1].hosts[0].ejected = false;
   });
@@ -616,21 +655,21 @@ describe("panic", () => {
   it("balances over all hosts of a priority below the panic threshold", () => {
     const s = sets(cla([{ endpoints: ports(1, 2, 3, 4) }]));
     for (const h of s[0].hosts.slice(1)) h.ejected = true; // 25% healthy < 50%
-    const lb = createLoadBalancer({}, s, rng(13));
+    const lb = balancer({}, s, rng(13));
     assert.deepEqual(lb.priorityLoad().panic, [true]);
     assert.equal(tally(lb, 400).size, 4);
     // Istio's healthyPanicThreshold {} (0%): never panic, only the healthy host.
-    const strict = createLoadBalancer({ commonLbConfig: { healthyPanicThreshold: {} } }, s, rng(13));
+    const strict = balancer({ commonLbConfig: { healthyPanicThreshold: {} } }, s, rng(13));
     assert.deepEqual([...tally(strict, 100).keys()], ["127.0.0.1:1"]);
     // fail_traffic_on_panic: no host instead of any host.
-    const failing = createLoadBalancer({ commonLbConfig: { zoneAwareLbConfig: { failTrafficOnPanic: true } } }, s, rng(13));
+    const failing = balancer({ commonLbConfig: { zoneAwareLbConfig: { failTrafficOnPanic: true } } }, s, rng(13));
     assert.equal(failing.pick(), undefined);
     // ... and no host at all when none is healthy.
     s[0].hosts[0].ejected = true;
     assert.equal(strict.pick(), undefined);
     assert.equal(tally(lb, 400).size, 4, "panic still balances over all hosts");
     // Ring hash in panic uses all hosts too.
-    const ring = createLoadBalancer({ lbPolicy: "RING_HASH" }, s);
+    const ring = balancer({ lbPolicy: "RING_HASH" }, s);
     assert.ok(ring.pick({ hash: 1n }));
     for (const h of s[0].hosts) h.ejected = false;
   });
@@ -638,7 +677,7 @@ describe("panic", () => {
   it("splits load by host counts when every priority is in panic", () => {
     const s = sets(cla([{ endpoints: ports(1, 2, 3, 4) }, { priority: 1, endpoints: ports(5, 6) }]));
     for (const h of [...s[0].hosts.slice(1), ...s[1].hosts]) h.ejected = true;
-    const lb = createLoadBalancer({}, s, rng(14));
+    const lb = balancer({}, s, rng(14));
     assert.deepEqual(lb.priorityLoad(), { healthy: [67, 33], degraded: [0, 0], panic: [true, true] });
     for (const h of [...s[0].hosts, ...s[1].hosts]) h.ejected = false;
   });
@@ -646,7 +685,7 @@ describe("panic", () => {
   it("does not panic a priority while the total availability is 100%", () => {
     const s = sets(cla([{ endpoints: ports(1, 2, 3, 4) }, { priority: 1, endpoints: ports(5, 6) }]));
     for (const h of s[0].hosts.slice(1)) h.ejected = true; // P0: 35%, P1: 100% → total 100
-    const lb = createLoadBalancer({}, s, rng(15));
+    const lb = balancer({}, s, rng(15));
     assert.deepEqual(lb.priorityLoad(), { healthy: [35, 65], degraded: [0, 0], panic: [false, false] });
     for (const h of s[0].hosts) h.ejected = false;
   });
@@ -654,12 +693,12 @@ describe("panic", () => {
 
 describe("locality-weighted balancing", () => {
   const dir = new URL("../../../../test/xds/gen/testdata/", import.meta.url);
-  const golden = JSON.parse(readFileSync(new URL("endpoints-locality.json", dir), "utf8")) as Record<string, ProtoObject>;
+  const golden = JSON.parse(readFileSync(new URL("endpoints-locality.json", dir), "utf8")) as Record<string, ClusterLoadAssignment>;
 
   it("splits traffic by locality weight, then balances within the locality", () => {
     // Istio's distribute: eu-west 10, us-east/zone1/sub1 56 (2 hosts), sub2 14, us-east/zone2 20.
     const { priorities } = hostsFromClusterLoadAssignment(golden["echo-distribute"]);
-    const lb = createLoadBalancer({ commonLbConfig: { localityWeightedLbConfig: {} } }, priorities, rng(16));
+    const lb = balancer({ commonLbConfig: { localityWeightedLbConfig: {} } }, priorities, rng(16));
     const n = 10_000;
     const byLocality = (m: Map<string, number>) => {
       const out = new Map<string, number>();
@@ -681,14 +720,14 @@ describe("locality-weighted balancing", () => {
     sub1.hosts[0].ejected = false;
 
     // Without locality_weighted_lb_config the locality weights are ignored: per host weight.
-    const flat = tally(createLoadBalancer({}, priorities, rng(16)), 7000);
+    const flat = tally(balancer({}, priorities, rng(16)), 7000);
     const total = priorities[0].hosts.reduce((n, h) => n + h.weight, 0);
     for (const h of priorities[0].hosts) near((flat.get(h.key) ?? 0) / 7000, h.weight / total, 0.002, `flat ${h.key}`);
   });
 
   it("fails over across the priorities Istio computes", () => {
     const { priorities } = hostsFromClusterLoadAssignment(golden["echo-failover"]);
-    const lb = createLoadBalancer({ lbPolicy: "LEAST_REQUEST", commonLbConfig: { healthyPanicThreshold: {}, localityWeightedLbConfig: {} } }, priorities, rng(17));
+    const lb = balancer({ lbPolicy: "LEAST_REQUEST", commonLbConfig: { healthyPanicThreshold: {}, localityWeightedLbConfig: {} } }, priorities, rng(17));
     assert.deepEqual(lb.priorityLoad().healthy, [100, 0, 0, 0, 0]);
     for (const h of priorities[0].hosts) h.ejected = true;
     assert.deepEqual(lb.priorityLoad().healthy, [0, 100, 0, 0, 0]);

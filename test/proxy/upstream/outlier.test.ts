@@ -4,7 +4,8 @@
 // where one of two backends answers 503 and is ejected from the cluster's load balancer.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { CLUSTER_TYPE, decodeMessage, encodeMessage, type ProtoObject } from "../../../src/envoy/protos.js";
+import { CLUSTER_TYPE, decodeMessage, encodeMessage } from "../../../src/envoy/protos.js";
+import type { Cluster, ClusterLoadAssignment, OutlierDetection } from "../../../src/envoy/types.js";
 import { StatsStore } from "../../../src/proxy/stats.js";
 import { clusterSpec, UpstreamCluster } from "../../../src/proxy/upstream/cluster.js";
 import type { Host } from "../../../src/proxy/upstream/host.js";
@@ -14,14 +15,14 @@ import { FakeClock } from "../../helpers/fake-clock.js";
 import { Backend } from "../helpers.js";
 import { poolGet } from "./pool-get.js";
 
-function cla(name: string, ports: number[], address = "127.0.80.1"): ProtoObject {
+function cla(name: string, ports: number[], address = "127.0.80.1"): ClusterLoadAssignment {
   return {
     clusterName: name,
     endpoints: [{ lbEndpoints: ports.map((p) => ({ endpoint: { address: { socketAddress: { address, portValue: p } } } })) }],
   };
 }
 
-function staticCluster(name: string, ports: number[], od: ProtoObject | undefined, extra: ProtoObject = {}): ProtoObject {
+function staticCluster(name: string, ports: number[], od: OutlierDetection | undefined, extra: Cluster = {}): Cluster {
   return { name, type: "STATIC", connectTimeout: { seconds: 1 }, loadAssignment: cla(name, ports), ...(od ? { outlierDetection: od } : {}), ...extra };
 }
 
@@ -37,7 +38,7 @@ interface Fixture {
   stat(name: string): number;
 }
 
-function fixture(ports: number[], od: ProtoObject | undefined, random: () => number = () => 0, extra: ProtoObject = {}): Fixture {
+function fixture(ports: number[], od: OutlierDetection | undefined, random: () => number = () => 0, extra: Cluster = {}): Fixture {
   const store = new StatsStore();
   const clock = new FakeClock();
   const spec = clusterSpec(staticCluster("c", ports, od, extra));
@@ -108,7 +109,7 @@ describe("outlierConfig", () => {
         consecutiveLocalOriginFailure: { value: 2 },
       },
     });
-    const decoded = decodeMessage(CLUSTER_TYPE, bytes);
+    const decoded = decodeMessage(CLUSTER_TYPE, bytes) as Cluster;
     const c = clusterSpec({ ...decoded, type: "STATIC" }).outlier!;
     assert.equal(c.consecutive5xx, 3);
     assert.equal(c.enforcingConsecutive5xx, 100);
@@ -121,7 +122,7 @@ describe("outlierConfig", () => {
     assert.equal(c.consecutiveLocalOriginFailure, 2);
   });
 
-  const bad: Array<[string, ProtoObject, RegExp]> = [
+  const bad: Array<[string, OutlierDetection, RegExp]> = [
     ["max below base", { baseEjectionTime: { seconds: 60 }, maxEjectionTime: { seconds: 30 } }, /maxEjectionTime: outlier detector's max_ejection_time cannot be smaller than base_ejection_time/],
     ["zero interval", { interval: {} }, /interval: value must be greater than 0s/],
     ["percent over 100", { maxEjectionPercent: { value: 101 } }, /maxEjectionPercent: value must be less than or equal to 100/],
@@ -317,7 +318,7 @@ describe("outlier detection (fake clock)", () => {
     const store = new StatsStore();
     const clock = new FakeClock();
     const od = { consecutive_5xx: { value: 2 }, maxEjectionPercent: { value: 100 }, interval: { seconds: 1 }, baseEjectionTime: { seconds: 10 } };
-    const edsCluster = (o: ProtoObject | undefined) => clusterSpec({ name: "e", type: "EDS", edsClusterConfig: { serviceName: "e" }, ...(o ? { outlierDetection: o } : {}) });
+    const edsCluster = (o: OutlierDetection | undefined) => clusterSpec({ name: "e", type: "EDS", edsClusterConfig: { serviceName: "e" }, ...(o ? { outlierDetection: o } : {}) });
     const scope = store.tagged("cluster.", "e");
     const v1 = new UpstreamCluster(edsCluster(od), scope, undefined, { clock });
     v1.setAssignment(cla("e", [9001, 9002]));
@@ -450,8 +451,8 @@ describe("success-rate and failure-percentage ejection (fake clock)", () => {
       name: "c",
       outlierDetection: { consecutive_5xx: { value: 1000 }, enforcingConsecutive_5xx: { value: 100 }, interval: { seconds: 1 }, maxEjectionPercent: { value: 100 }, enforcingSuccessRate: { value: 0 } },
     });
-    const decoded = decodeMessage(CLUSTER_TYPE, bytes);
-    const od = decoded.outlierDetection as ProtoObject;
+    const decoded = decodeMessage(CLUSTER_TYPE, bytes) as Cluster;
+    const od = decoded.outlierDetection;
     assert.equal(clusterSpec({ ...decoded, type: "STATIC" }).outlier!.enforcingSuccessRate, 0);
     const f = fixture(PORTS, od);
     feed(f, [0, 100, 100, 100, 100], 100);

@@ -1,0 +1,270 @@
+// TLS origination: a Cluster's transport socket (or a transport_socket_matches entry's) compiled
+// from its UpstreamTlsContext into what the connector needs — a secure context, SNI (fixed or
+// auto_sni), ALPN, the SAN checks, the key that separates pooled connections when SNI or SAN
+// validation depend on the request — and the tls.connect options of one connection.
+//
+// - Certificate validation as Envoy's DefaultCertValidator: no validation context = no verification;
+//   trusted_ca (or system_root_certs) verifies the chain, crl adds revocation checks (every
+//   certificate of the chain, as Envoy without only_verify_leaf_cert_crl).
+// - Secrets delivered over SDS are not served by tsmesh yet: such a context is "unavailable" and
+//   its connections fail ("TLS error: Secret is not supplied by SDS", Envoy's NotReadySslSocket).
+import { isIP, type OnReadOpts } from "node:net";
+import * as tls from "node:tls";
+import { isAnyOf } from "../../envoy/protos.js";
+import type * as v3 from "../../envoy/types.js";
+import { unknownExtension } from "../extensions.js";
+import { XdsConfigError } from "../xds-error.js";
+import { certificateSans, compileSanMatchers, dataSource, pemCertificates, RAW_BUFFER_NAME, RAW_BUFFER_TYPE, SAN_LIST_FAILED, SAN_MATCHER_FAILED, type SanMatcher, sanListMatch, sansMatch, TLS_TRANSPORT_SOCKET } from "./common.js";
+
+const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+/** Envoy's transport failure reason while a context's secrets are missing (NotReadySslSocket). */
+export const SDS_NOT_READY_REASON = "TLS error: Secret is not supplied by SDS";
+
+/** An UpstreamTlsContext whose certificates are all here. */
+export interface UpstreamTlsConfig {
+  readonly kind: "tls";
+  /** The configured `sni` (undefined when unset). */
+  readonly sni: string | undefined;
+  /** `commonTlsContext.alpnProtocols` (empty: the pool's own protocol is offered, as Envoy's fallback). */
+  readonly alpn: readonly string[];
+  /** auto_sni: the SNI is the request's host (without port). */
+  readonly autoSni: boolean;
+  /** auto_sni_san_validation: the peer's certificate must name the request's host. */
+  readonly autoSanValidation: boolean;
+  /** A validation context with a trust anchor: the peer's chain (and SANs) are verified. */
+  readonly verify: boolean;
+  readonly secureContext: tls.SecureContext;
+  readonly sanMatchers: readonly SanMatcher[];
+  readonly minVersion: tls.SecureVersion | undefined;
+  readonly maxVersion: tls.SecureVersion | undefined;
+  /** The SAN check without auto SAN validation (one function per context). */
+  readonly checkServerIdentity: (host: string, cert: tls.PeerCertificate) => Error | undefined;
+}
+
+/** An UpstreamTlsContext with a secret that comes over SDS (not served by tsmesh yet). */
+export interface UpstreamTlsUnavailable {
+  readonly kind: "sds";
+  /** The SDS secret names it waits for. */
+  readonly secrets: readonly string[];
+}
+
+export type UpstreamTls = UpstreamTlsConfig | UpstreamTlsUnavailable;
+
+const TLS_VERSIONS: Readonly<Record<v3.TlsParameters.TlsProtocol, tls.SecureVersion | undefined>> = {
+  TLS_AUTO: undefined,
+  TLSv1_0: "TLSv1",
+  TLSv1_1: "TLSv1.1",
+  TLSv1_2: "TLSv1.2",
+  TLSv1_3: "TLSv1.3",
+};
+
+/** A TLS protocol version; one the schema does not know (decoded as its number) is refused. */
+function tlsVersion(v: v3.TlsParameters.TlsProtocol | undefined, path: string): tls.SecureVersion | undefined {
+  if (v === undefined) return undefined;
+  if (!Object.hasOwn(TLS_VERSIONS, v)) throw new XdsConfigError(path, `unknown TLS protocol version ${JSON.stringify(v)}`);
+  return TLS_VERSIONS[v];
+}
+
+function sdsNames(common: v3.CommonTlsContext): string[] {
+  const names = (common.tlsCertificateSdsSecretConfigs ?? []).map((s) => s.name ?? "");
+  const vsds = common.validationContextSdsSecretConfig ?? common.combinedValidationContext?.validationContextSdsSecretConfig;
+  if (vsds) names.push(vsds.name ?? "");
+  return names;
+}
+
+/**
+ * A Cluster's transport socket: undefined for plaintext (none, or raw_buffer), the TLS
+ * origination settings for an UpstreamTlsContext, or "sds" when its secrets come over SDS.
+ * `at(field)` prefixes field paths (`cluster NAME: transportSocket…`).
+ */
+export function upstreamTlsFromCluster(c: v3.Cluster, at: (field: string) => string): UpstreamTls | undefined {
+  return c.transportSocket ? upstreamTransportSocket(c, c.transportSocket, at("transportSocket")) : undefined;
+}
+
+/**
+ * One upstream transport socket of cluster `c` (its transport_socket, or a transport_socket_matches
+ * entry's): TLS origination, or undefined for raw_buffer. Any other type is refused, never
+ * plaintext in its place.
+ */
+export function upstreamTransportSocket(c: v3.Cluster, ts: v3.TransportSocket, path: string): UpstreamTls | undefined {
+  const typed = ts.typedConfig;
+  const type = typed?.["@type"];
+  if (type === RAW_BUFFER_TYPE || (type === undefined && ts.name === RAW_BUFFER_NAME)) return undefined;
+  if (type === undefined && ts.name === TLS_TRANSPORT_SOCKET) throw new XdsConfigError(`${path}.typedConfig`, "envoy.transport_sockets.tls needs an UpstreamTlsContext");
+  if (!isAnyOf(typed, "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext")) throw unknownExtension(`${path}.typedConfig`, ts.name ?? "", type ?? "");
+  const opts = upstreamHttpProtocolOptions(c);
+  return upstreamTlsContext(typed, `${path}.typedConfig`, { autoSni: opts?.autoSni === true, autoSanValidation: opts?.autoSanValidation === true });
+}
+
+/** `upstream_http_protocol_options` (typed extension protocol options, or the deprecated cluster field). */
+function upstreamHttpProtocolOptions(c: v3.Cluster): v3.UpstreamHttpProtocolOptions | undefined {
+  const typed = c.typedExtensionProtocolOptions?.[HTTP_PROTOCOL_OPTIONS];
+  const fromTyped = isAnyOf(typed, HTTP_PROTOCOL_OPTIONS) ? typed.upstreamHttpProtocolOptions : undefined;
+  return fromTyped ?? c.upstreamHttpProtocolOptions;
+}
+
+/** Validates an UpstreamTlsContext into origination settings. */
+export function upstreamTlsContext(ctx: v3.UpstreamTlsContext, path: string, auto: { autoSni: boolean; autoSanValidation: boolean }): UpstreamTls {
+  const common = ctx.commonTlsContext ?? {};
+  const cpath = `${path}.commonTlsContext`;
+  const sni = ctx.sni || undefined;
+  if (sni !== undefined && sni.length > 255) throw new XdsConfigError(`${path}.sni`, "must be at most 255 characters");
+  const combined = common.combinedValidationContext;
+  const vpath = combined ? `${cpath}.combinedValidationContext.defaultValidationContext` : `${cpath}.validationContext`;
+  const vc = combined ? (combined.defaultValidationContext ?? {}) : common.validationContext;
+  // SAN matchers are compiled (and a bad regex NACKed) even when the secrets are not here.
+  const sanMatchers = vc ? compileSanMatchers(vc, vpath) : [];
+  const sds = sdsNames(common);
+  if (sds.length > 0) return { kind: "sds", secrets: sds };
+
+  const certs = common.tlsCertificates ?? [];
+  const options: tls.SecureContextOptions = {};
+  if (certs.length > 0) {
+    const p = `${cpath}.tlsCertificates[0]`;
+    const { certificateChain, privateKey, password } = certs[0];
+    if (!certificateChain) throw new XdsConfigError(`${p}.certificateChain`, "a TLS certificate needs certificate_chain");
+    if (!privateKey) throw new XdsConfigError(`${p}.privateKey`, "a TLS certificate needs private_key");
+    options.cert = dataSource(certificateChain, `${p}.certificateChain`);
+    options.key = dataSource(privateKey, `${p}.privateKey`);
+    if (password) options.passphrase = dataSource(password, `${p}.password`).toString();
+  }
+  let verify = false;
+  if (vc) {
+    if (vc.trustedCa) {
+      options.ca = pemCertificates(dataSource(vc.trustedCa, `${vpath}.trustedCa`), `${vpath}.trustedCa${vc.trustedCa.filename !== undefined ? ".filename" : ""}`, "trusted CA certificates");
+      verify = true;
+    } else if (vc.systemRootCerts) verify = true; // node's default roots (createSecureContext without ca)
+    if (vc.crl) {
+      if (!verify) throw new XdsConfigError(`${vpath}.crl`, "Failed to load CRL without trusted CA");
+      options.crl = dataSource(vc.crl, `${vpath}.crl`);
+    }
+    if (sanMatchers.length > 0 && !verify) {
+      throw new XdsConfigError(vpath, "SAN-based verification of peer certificates without trusted CA is insecure and not allowed");
+    }
+    if (vc.trustChainVerification !== undefined && vc.trustChainVerification !== "VERIFY_TRUST_CHAIN") {
+      throw new XdsConfigError(`${vpath}.trustChainVerification`, "only VERIFY_TRUST_CHAIN is supported");
+    }
+  }
+  const params = common.tlsParams;
+  const minVersion = tlsVersion(params?.tlsMinimumProtocolVersion, `${cpath}.tlsParams.tlsMinimumProtocolVersion`);
+  const maxVersion = tlsVersion(params?.tlsMaximumProtocolVersion, `${cpath}.tlsParams.tlsMaximumProtocolVersion`);
+  if (params?.cipherSuites?.length) options.ciphers = params.cipherSuites.join(":");
+  if (params?.ecdhCurves?.length) options.ecdhCurve = params.ecdhCurves.join(":");
+  if (minVersion) options.minVersion = minVersion;
+  if (maxVersion) options.maxVersion = maxVersion;
+  let secureContext: tls.SecureContext;
+  try {
+    secureContext = tls.createSecureContext(options);
+  } catch (e) {
+    const field = /CRL/i.test((e as Error).message) ? `${vpath}.crl` : /cipher/i.test((e as Error).message) ? `${cpath}.tlsParams` : `${cpath}.tlsCertificates[0]`;
+    throw new XdsConfigError(field, (e as Error).message);
+  }
+  return {
+    kind: "tls",
+    sni,
+    alpn: common.alpnProtocols ?? [],
+    autoSni: auto.autoSni,
+    autoSanValidation: auto.autoSanValidation,
+    verify,
+    secureContext,
+    sanMatchers,
+    minVersion,
+    maxVersion,
+    checkServerIdentity: sanCheck(sanMatchers, undefined),
+  };
+}
+
+function sanFailure(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** A checkServerIdentity that applies Envoy's SAN checks (never node's default hostname check). */
+function sanCheck(matchers: readonly SanMatcher[], sanHost: string | undefined): (host: string, cert: tls.PeerCertificate) => Error | undefined {
+  if (matchers.length === 0 && sanHost === undefined) return noCheck;
+  return (_host, cert) => {
+    const sans = certificateSans(cert.subjectaltname);
+    if (sanHost !== undefined && !sanListMatch([sanHost], sans)) return sanFailure(SAN_LIST_FAILED, `certificate SANs [${cert.subjectaltname ?? ""}] do not include ${sanHost}`);
+    if (matchers.length > 0 && !sansMatch(matchers, sans)) return sanFailure(SAN_MATCHER_FAILED, `certificate SANs [${cert.subjectaltname ?? ""}] match no SAN matcher`);
+    return undefined;
+  };
+}
+
+function noCheck(): undefined {
+  return undefined;
+}
+
+/** The host of an authority (`host:port`, `[v6]:port`), without port and brackets, lower-cased. */
+export function authorityHost(authority: string): string {
+  if (authority.charCodeAt(0) === 91 /* [ */) {
+    const end = authority.indexOf("]");
+    return (end > 0 ? authority.slice(1, end) : authority.slice(1)).toLowerCase();
+  }
+  const colon = authority.lastIndexOf(":");
+  return (colon >= 0 && authority.indexOf(":") === colon ? authority.slice(0, colon) : authority).toLowerCase();
+}
+
+/**
+ * The SNI a connection for a request to `authority` carries: the request's host with auto_sni
+ * (IP literals send none, RFC 6066), else the configured sni. Undefined: no server_name extension.
+ */
+export function sniFor(t: UpstreamTlsConfig, authority: string | undefined): string | undefined {
+  if (t.autoSni && authority) {
+    const h = authorityHost(authority);
+    if (h && isIP(h) === 0) return h;
+  }
+  return t.sni;
+}
+
+/**
+ * What keys an upstream TLS connection for reuse when it depends on the request (auto_sni,
+ * auto_sni_san_validation): Envoy hashes the SNI and the SAN list into its pool key.
+ * Undefined when every connection of the cluster is alike.
+ */
+export function tlsPoolKey(t: UpstreamTlsConfig, sni: string | undefined, authority: string | undefined): string | undefined {
+  if (!t.autoSni && !t.autoSanValidation) return undefined;
+  return `${sni ?? ""}|${t.autoSanValidation && authority ? authorityHost(authority) : ""}`;
+}
+
+/** tls.connect options (node also takes `onread`, which its types omit). */
+export type UpstreamConnectOptions = tls.ConnectionOptions & { onread?: OnReadOpts };
+
+/**
+ * tls.connect options for one upstream connection to `address:port`. `sni` is the server name to
+ * send (see sniFor); `authority` is the request's host for auto_sni_san_validation;
+ * `alpnFallback` is offered when the context configures no ALPN (Envoy's pools: `h2` / `http/1.1`).
+ */
+export function upstreamConnectOptions(t: UpstreamTlsConfig, address: string, port: number, sni: string | undefined, authority: string | undefined, alpnFallback: readonly string[] | undefined): UpstreamConnectOptions {
+  const alpn = t.alpn.length > 0 ? t.alpn : alpnFallback;
+  const sanHost = t.autoSanValidation && authority ? authorityHost(authority) : undefined;
+  const o: UpstreamConnectOptions = {
+    host: address,
+    port,
+    secureContext: t.secureContext,
+    rejectUnauthorized: t.verify,
+    checkServerIdentity: sanHost === undefined ? t.checkServerIdentity : sanCheck(t.sanMatchers, sanHost),
+  };
+  if (sni !== undefined) o.servername = sni;
+  if (alpn !== undefined && alpn.length > 0) o.ALPNProtocols = alpn as string[];
+  if (t.minVersion) o.minVersion = t.minVersion;
+  if (t.maxVersion) o.maxVersion = t.maxVersion;
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets over SDS (not served yet)
+
+const sdsLogged = new Set<string>();
+
+/** Logs once per cluster (per process) that its TLS secrets would come over SDS. */
+export function noteSdsUnavailable(cluster: string, t: UpstreamTlsUnavailable, log: (line: string) => void): void {
+  if (sdsLogged.has(cluster)) return;
+  sdsLogged.add(cluster);
+  const names = t.secrets.map((s) => JSON.stringify(s)).join(", ");
+  log(`proxy: cluster ${cluster}: TLS secret ${names} not available (SDS is not served by tsmesh yet); its connections fail (UF, "${SDS_NOT_READY_REASON}")`);
+}
+
+/** The transport failure reason for a cluster whose secrets are missing (the router's UF detail). */
+export function sdsFailureReason(t: UpstreamTlsUnavailable): string {
+  return `${SDS_NOT_READY_REASON} (${t.secrets.map((s) => JSON.stringify(s)).join(", ")})`;
+}
