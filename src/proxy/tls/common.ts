@@ -13,6 +13,7 @@
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { SocketAddress } from "node:net";
+import type * as tls from "node:tls";
 import { getSystemErrorMap } from "node:util";
 import type * as v3 from "../../envoy/types.js";
 import { StringMatcher } from "../http/matchers/matchers.js";
@@ -280,4 +281,19 @@ export function tlsFailureReason(err: (Error & { code?: string }) | undefined, s
   if (sys) return `TLS_error:|${(2 << 24) | sys.errno}:system library:OPENSSL_internal:${sys.text}${TLS_ERROR_END}`;
   stats?.connectionError.inc();
   return `TLS_error:|0:SSL routines:OPENSSL_internal:${code || "CONNECTION_CLOSED"}${TLS_ERROR_END}`;
+}
+
+const TLS_VERSIONS: Readonly<Record<v3.TlsParameters.TlsProtocol, tls.SecureVersion | undefined>> = {
+  TLS_AUTO: undefined,
+  TLSv1_0: "TLSv1",
+  TLSv1_1: "TLSv1.1",
+  TLSv1_2: "TLSv1.2",
+  TLSv1_3: "TLSv1.3",
+};
+
+/** A TLS protocol version; one the schema does not know (decoded as its number) is refused. */
+export function tlsVersion(v: v3.TlsParameters.TlsProtocol | undefined, path: string): tls.SecureVersion | undefined {
+  if (v === undefined) return undefined;
+  if (!Object.hasOwn(TLS_VERSIONS, v)) throw new XdsConfigError(path, `unknown TLS protocol version ${JSON.stringify(v)}`);
+  return TLS_VERSIONS[v];
 }

@@ -14,7 +14,7 @@ import { isAnyOf } from "../../envoy/protos.js";
 import type * as v3 from "../../envoy/types.js";
 import { unknownExtension } from "../extensions.js";
 import { XdsConfigError } from "../xds-error.js";
-import { certificateSans, compileSanMatchers, dataSource, pemCertificates, RAW_BUFFER_NAME, RAW_BUFFER_TYPE, SAN_LIST_FAILED, SAN_MATCHER_FAILED, type SanMatcher, sanListMatch, sansMatch, TLS_TRANSPORT_SOCKET } from "./common.js";
+import { certificateSans, compileSanMatchers, dataSource, pemCertificates, tlsVersion, RAW_BUFFER_NAME, RAW_BUFFER_TYPE, SAN_LIST_FAILED, SAN_MATCHER_FAILED, type SanMatcher, sanListMatch, sansMatch, TLS_TRANSPORT_SOCKET } from "./common.js";
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
@@ -50,21 +50,6 @@ export interface UpstreamTlsUnavailable {
 }
 
 export type UpstreamTls = UpstreamTlsConfig | UpstreamTlsUnavailable;
-
-const TLS_VERSIONS: Readonly<Record<v3.TlsParameters.TlsProtocol, tls.SecureVersion | undefined>> = {
-  TLS_AUTO: undefined,
-  TLSv1_0: "TLSv1",
-  TLSv1_1: "TLSv1.1",
-  TLSv1_2: "TLSv1.2",
-  TLSv1_3: "TLSv1.3",
-};
-
-/** A TLS protocol version; one the schema does not know (decoded as its number) is refused. */
-function tlsVersion(v: v3.TlsParameters.TlsProtocol | undefined, path: string): tls.SecureVersion | undefined {
-  if (v === undefined) return undefined;
-  if (!Object.hasOwn(TLS_VERSIONS, v)) throw new XdsConfigError(path, `unknown TLS protocol version ${JSON.stringify(v)}`);
-  return TLS_VERSIONS[v];
-}
 
 function sdsNames(common: v3.CommonTlsContext): string[] {
   const names = (common.tlsCertificateSdsSecretConfigs ?? []).map((s) => s.name ?? "");
