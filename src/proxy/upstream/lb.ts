@@ -1,4 +1,3 @@
-
 // Upstream load balancing as Envoy does it (source/extensions/load_balancing_policies/common/
 // load_balancer_impl.cc, thread_aware_lb_impl.cc, ring_hash, maglev, least_request, round_robin):
 //
