@@ -3,6 +3,7 @@
 // require_sni, tls_params (protocol versions, cipher suites) and the configurations that are
 // refused because they could not be enforced.
 import assert from "node:assert/strict";
+import { createHash, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as net from "node:net";
 import { join } from "node:path";
@@ -122,6 +123,40 @@ describe("downstream TLS: client certificates", () => {
   });
 });
 
+describe("downstream TLS: certificate pins", () => {
+  const der = new X509Certificate(pem("client.crt")).raw;
+  const hash = createHash("sha256").update(der).digest("hex");
+  const spki = createHash("sha256").update(new X509Certificate(pem("client.crt")).publicKey.export({ type: "spki", format: "der" })).digest("base64");
+
+  it("a pin alone (no CA): the pinned certificate gets through, another or none is refused", async () => {
+    const port = 8020;
+    const { stats } = await terminator(context({ common: { validationContext: { verifyCertificateHash: [hash] } } }), port);
+    assert.equal(await connect(port, { servername: "gateway.example.com", ...CLIENT }), "ok client.example.com");
+    assert.doesNotMatch(await connect(port, { servername: "gateway.example.com", ...GOOD }), /^ok/);
+    assert.equal(counter(stats, port, "fail_verify_cert_hash"), 1);
+    assert.doesNotMatch(await connect(port, { servername: "gateway.example.com" }), /^ok/);
+    assert.equal(counter(stats, port, "fail_verify_no_cert"), 1);
+  });
+
+  it("with a CA: the certificate must verify and match a hash or an SPKI pin", async () => {
+    const port = 8021;
+    const { stats } = await terminator(context({ common: trust("client-ca.crt", { verifyCertificateSpki: [spki], verifyCertificateHash: ["00".repeat(32)] }) }), port);
+    assert.equal(await connect(port, { servername: "gateway.example.com", ...CLIENT }), "ok client.example.com");
+    // crl-good.crt is from another CA: refused by the chain check before the pins.
+    assert.doesNotMatch(await connect(port, { servername: "gateway.example.com", ...GOOD }), /^ok/);
+    assert.equal(counter(stats, port, "fail_verify_error"), 1);
+  });
+
+  it("SAN matchers make a client certificate mandatory (Envoy's SSL_VERIFY_FAIL_IF_NO_PEER_CERT)", async () => {
+    const port = 8022;
+    const san: v3.CertificateValidationContext = { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "client.example.com" } }] };
+    const { stats } = await terminator(context({ common: trust("client-ca.crt", san) }), port);
+    assert.equal(await connect(port, { servername: "gateway.example.com", ...CLIENT }), "ok client.example.com");
+    assert.doesNotMatch(await connect(port, { servername: "gateway.example.com" }), /^ok/);
+    assert.equal(counter(stats, port, "fail_verify_no_cert"), 1);
+  });
+});
+
 describe("downstream TLS: require_sni and tls_params", () => {
   it("require_sni refuses a ClientHello without a server name", async () => {
     const port = 8010;
@@ -130,6 +165,14 @@ describe("downstream TLS: require_sni and tls_params", () => {
     // Connecting by IP address without servername sends no SNI.
     assert.doesNotMatch(await connect(port, {}), /^ok/);
     assert.equal(counter(stats, port, "handshake"), 1);
+  });
+
+  it("an encrypted private key with its password", async () => {
+    const port = 8013;
+    const cert: v3.TlsCertificate = { certificateChain: { filename: file("server.crt") }, privateKey: { filename: file("server-encrypted.key") }, password: { inlineString: "tsmesh-test" } };
+    await terminator({ commonTlsContext: { tlsCertificates: [cert] } }, port);
+    assert.equal(await connect(port, { servername: "gateway.example.com" }), "ok -");
+    assert.throws(() => downstreamTls({ commonTlsContext: { tlsCertificates: [{ ...cert, password: { inlineString: "wrong" } }] } }, "l"), (e: unknown) => e instanceof XdsConfigError && e.path === "l.commonTlsContext.tlsCertificates");
   });
 
   it("tls_minimum_protocol_version refuses older clients; cipher_suites limit the ciphers", async () => {
@@ -161,6 +204,16 @@ describe("downstream TLS: configuration that cannot be enforced is refused", () 
       message: /only VERIFY_TRUST_CHAIN/,
     },
     { name: "an unknown cipher suite", ctx: context({ common: { tlsParams: { cipherSuites: ["NOT-A-CIPHER"] } } }), field: `${P}.commonTlsContext.tlsParams`, message: /cipher/i },
+    { name: "a malformed pin", ctx: context({ common: { validationContext: { verifyCertificateHash: ["zz"] } } }), field: `${P}.commonTlsContext.validationContext.verifyCertificateHash[0]`, message: /Invalid hex-encoded SHA-256/ },
+    { name: "allow_expired_certificate", ctx: context({ common: trust("client-ca.crt", { allowExpiredCertificate: true }) }), field: `${P}.commonTlsContext.validationContext.allowExpiredCertificate`, message: /cannot be allowed/ },
+    { name: "a CRL without a trusted CA", ctx: context({ common: { validationContext: { crl: { filename: file("crl-ca.crl") } } } }), field: `${P}.commonTlsContext.validationContext.crl`, message: /without trusted CA/ },
+    { name: "session ticket keys", ctx: { ...context({}), sessionTicketKeys: { keys: [{ inlineString: "x" }] } }, field: `${P}.sessionTicketKeys`, message: /not supported/ },
+    {
+      name: "two certificates of one key type (Envoy would choose by SNI)",
+      ctx: { commonTlsContext: { tlsCertificates: [SERVER_CERT, SERVER_CERT] } },
+      field: `${P}.commonTlsContext.tlsCertificates[1]`,
+      message: /already has a rsa key/,
+    },
     { name: "no certificate at all", ctx: { commonTlsContext: {} }, field: `${P}.commonTlsContext`, message: /needs tls_certificates/ },
     { name: "an unreadable trusted CA", ctx: context({ common: trust("missing.crt") }), field: `${P}.commonTlsContext.validationContext.trustedCa.filename`, message: /cannot read/ },
   ];

@@ -1,6 +1,7 @@
 // An Istio Gateway with TLS from files (serverCertificate / privateKey / caCertificates), end to
 // end: tsmesh discovery → tsmesh proxy router → backend. HTTPS over HTTP/1.1 and HTTP/2 (ALPN),
-// SNI routing between two servers, MUTUAL requiring a client certificate, and HTTP → HTTPS
+// SNI routing between servers, MUTUAL requiring a client certificate, OPTIONAL_MUTUAL verifying one
+// when presented, caCrl, minProtocolVersion, and HTTP → HTTPS
 // redirect (httpsRedirect), as Istio's secure-ingress tasks check them. Ports 8443/8080: no root needed.
 import assert from "node:assert/strict";
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -22,6 +23,7 @@ const fixtures = join(packageRoot(), "test", "fixtures", "tls");
 const ca = readFileSync(join(fixtures, "ca.crt"));
 const clientCert = readFileSync(join(fixtures, "client.crt"));
 const clientKey = readFileSync(join(fixtures, "client.key"));
+const fixture = (name: string) => readFileSync(join(fixtures, name));
 
 const MESH = `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -45,6 +47,12 @@ spec:
   - port: {number: 8443, name: https-mtls, protocol: HTTPS}
     hosts: [mtls.example.com]
     tls: {mode: MUTUAL, serverCertificate: ${join(fixtures, "server.crt")}, privateKey: ${join(fixtures, "server.key")}, caCertificates: ${join(fixtures, "client-ca.crt")}}
+  - port: {number: 8443, name: https-optional, protocol: HTTPS}
+    hosts: [optional.example.com]
+    tls: {mode: OPTIONAL_MUTUAL, minProtocolVersion: TLSV1_3, serverCertificate: ${join(fixtures, "server.crt")}, privateKey: ${join(fixtures, "server.key")}, caCertificates: ${join(fixtures, "client-ca.crt")}}
+  - port: {number: 8443, name: https-crl, protocol: HTTPS}
+    hosts: [crl.example.com]
+    tls: {mode: MUTUAL, serverCertificate: ${join(fixtures, "server.crt")}, privateKey: ${join(fixtures, "server.key")}, caCertificates: ${join(fixtures, "crl-ca.crt")}, caCrl: ${join(fixtures, "crl-ca.crl")}}
   - port: {number: 8080, name: http, protocol: HTTP}
     hosts: [gateway.example.com]
     tls: {httpsRedirect: true}
@@ -53,7 +61,7 @@ apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: web, namespace: default}
 spec:
-  hosts: [gateway.example.com, mtls.example.com]
+  hosts: [gateway.example.com, mtls.example.com, optional.example.com, crl.example.com]
   gateways: [secure]
   http: [{route: [{destination: {host: web.default.svc.cluster.local, port: {number: 8080}}}]}]
 `;
@@ -132,6 +140,18 @@ describe("Gateway TLS from files (SIMPLE, MUTUAL, HTTP/2 by ALPN, httpsRedirect)
     assert.equal(ok.body, "web");
     // Without a certificate the handshake (TLS 1.3: the first read) fails.
     await assert.rejects(get("mtls.example.com"), /certificate|alert|socket hang up|ECONNRESET/i);
+  });
+
+  it("OPTIONAL_MUTUAL: no certificate or a valid one gets through, one that does not verify is refused; minProtocolVersion holds", async () => {
+    assert.equal((await get("optional.example.com")).status, 200);
+    assert.equal((await get("optional.example.com", { cert: clientCert, key: clientKey })).status, 200);
+    await assert.rejects(get("optional.example.com", { cert: fixture("crl-good.crt"), key: fixture("crl-good.key") }), /certificate|alert|socket hang up|ECONNRESET/i);
+    await assert.rejects(get("optional.example.com", { maxVersion: "TLSv1.2" }), /version|alert|socket hang up|ECONNRESET/i);
+  });
+
+  it("caCrl: a revoked client certificate is refused", async () => {
+    assert.equal((await get("crl.example.com", { cert: fixture("crl-good.crt"), key: fixture("crl-good.key") })).status, 200);
+    await assert.rejects(get("crl.example.com", { cert: fixture("crl-revoked.crt"), key: fixture("crl-revoked.key") }), /certificate|revoked|alert|socket hang up|ECONNRESET/i);
   });
 
   it("an unknown server name gets no filter chain", async () => {

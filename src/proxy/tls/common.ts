@@ -209,6 +209,7 @@ export class TlsStats {
   readonly connectionError: Counter;
   readonly failVerifyError: Counter;
   readonly failVerifySan: Counter;
+  readonly failVerifyCertHash: Counter;
 
   constructor(scope: StatsScope) {
     const s = scope.scope("ssl");
@@ -216,12 +217,15 @@ export class TlsStats {
     this.connectionError = s.counter("connection_error");
     this.failVerifyError = s.counter("fail_verify_error");
     this.failVerifySan = s.counter("fail_verify_san");
+    this.failVerifyCertHash = s.counter("fail_verify_cert_hash");
   }
 }
 
 /** checkServerIdentity's error codes (not node's): a SAN check refused the peer's certificate. */
 export const SAN_MATCHER_FAILED = "ERR_TSMESH_TLS_SAN_MATCHER";
 export const SAN_LIST_FAILED = "ERR_TSMESH_TLS_VERIFY_SAN_LIST";
+/** The peer's certificate matched no verify_certificate_hash / verify_certificate_spki pin. */
+export const CERT_HASH_FAILED = "ERR_TSMESH_TLS_CERT_HASH";
 
 const VERIFY_FAILED = "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: ";
 const TLS_ERROR_END = ":TLS_error_end";
@@ -262,6 +266,10 @@ export function tlsFailureReason(err: (Error & { code?: string }) | undefined, s
   if (code === SAN_LIST_FAILED) {
     stats?.failVerifySan.inc();
     return VERIFY_FAILED + "verify SAN list" + TLS_ERROR_END;
+  }
+  if (code === CERT_HASH_FAILED) {
+    stats?.failVerifyCertHash.inc();
+    return VERIFY_FAILED + "cert hash and spki" + TLS_ERROR_END;
   }
   if (X509_VERIFY_CODE.test(code)) {
     stats?.failVerifyError.inc();

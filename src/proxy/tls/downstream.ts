@@ -4,13 +4,16 @@
 // checks, the listener's ssl.* stats). Secrets delivered over SDS are not served by tsmesh yet:
 // such a chain is "unavailable".
 import type * as net from "node:net";
+import { constants as cryptoConstants } from "node:crypto";
 import * as tls from "node:tls";
-import { isAnyOf } from "../../envoy/protos.js";
+import { durationMs, isAnyOf } from "../../envoy/protos.js";
 import type * as v3 from "../../envoy/types.js";
 import { unknownExtension } from "../extensions.js";
 import type { StatsScope } from "../stats.js";
 import { XdsConfigError } from "../xds-error.js";
-import { certificateSans, compileSanMatchers, dataSource, RAW_BUFFER_NAME, RAW_BUFFER_TYPE, type SanMatcher, sansMatch, tlsVersion } from "./common.js";
+import { certificateSans, dataSource, pemCertificates, RAW_BUFFER_NAME, RAW_BUFFER_TYPE, type SanMatcher, sansMatch } from "./common.js";
+import { certificateOptions, refuseUnsupportedCommon, secureContextErrorField, tlsParamsOptions } from "./context-options.js";
+import { type CertificatePins, certificatePinned, compilePeerValidation } from "./validation.js";
 
 export interface DownstreamTls {
   /**
@@ -19,11 +22,16 @@ export interface DownstreamTls {
    */
   server: tls.Server;
   alpn: string[];
+  /** A connection without a client certificate is refused (required, or SAN matchers or pins to check). */
   requireClientCertificate: boolean;
+  /** trusted_ca or system_root_certs: a presented client certificate must verify. */
+  trustAnchor: boolean;
   /** require_sni: a ClientHello without a server name is refused. */
   requireSni: boolean;
   /** validationContext SAN matchers a client certificate must satisfy (empty: none). */
   sanMatchers: readonly SanMatcher[];
+  /** verify_certificate_hash / verify_certificate_spki (undefined: none). */
+  pins: CertificatePins | undefined;
   /** Connections in their handshake, by 4-tuple, waiting for their filter chain's handler. */
   pending: Map<string, { onSecure: (secure: tls.TLSSocket) => void }>;
 }
@@ -42,56 +50,65 @@ export function downstreamTransportSocket(ts: v3.TransportSocket, path: string):
 
 /**
  * A DownstreamTlsContext with inline or file certificates (SDS-delivered secrets come with the
- * security step: such a chain is "unavailable"). With a trusted CA — in validation_context or
- * combined_validation_context's default — the client is asked for a certificate, and one that is
- * presented must verify (and satisfy the SAN matchers) whether or not it is required; requiring a
- * client certificate without a trusted CA is refused (node would fall back to its public roots).
+ * security step: such a chain is "unavailable"). Client certificates as Envoy's DefaultCertValidator
+ * checks them: with a trust anchor (trusted_ca or system_root_certs, in validation_context or
+ * combined_validation_context's default) the client is asked for one, and one presented must verify
+ * whether or not it is required; SAN matchers or certificate pins make one mandatory. Requiring a
+ * client certificate with nothing to check it against is refused.
  */
 export function downstreamTls(c: v3.DownstreamTlsContext, path: string): DownstreamTls | "unavailable" {
   const common = c.commonTlsContext ?? {};
   const cpath = `${path}.commonTlsContext`;
+  refuseUnsupportedCommon(common, cpath);
+  refuseUnsupportedDownstream(c, path);
   const certs = common.tlsCertificates ?? [];
   const combined = common.combinedValidationContext;
-  if (certs.length === 0 || combined?.validationContextSdsSecretConfig !== undefined || common.validationContextSdsSecretConfig !== undefined) {
-    if ((common.tlsCertificateSdsSecretConfigs ?? []).length > 0 || combined?.validationContextSdsSecretConfig !== undefined || common.validationContextSdsSecretConfig !== undefined) return "unavailable";
+  const validationSds = combined?.validationContextSdsSecretConfig !== undefined || common.validationContextSdsSecretConfig !== undefined;
+  const validation = combined ? combined.defaultValidationContext : common.validationContext;
+  const vpath = combined ? `${cpath}.combinedValidationContext.defaultValidationContext` : `${cpath}.validationContext`;
+  // Matchers and pins are compiled (a bad one refused) even when the secrets are not here.
+  const peer = compilePeerValidation(validation, vpath);
+  if (certs.length === 0 || validationSds) {
+    if ((common.tlsCertificateSdsSecretConfigs ?? []).length > 0 || validationSds) return "unavailable";
     throw new XdsConfigError(cpath, "needs tls_certificates");
   }
   const requireClientCertificate = c.requireClientCertificate?.value === true;
-  const validation = combined ? combined.defaultValidationContext : common.validationContext;
-  const vpath = combined ? `${cpath}.combinedValidationContext.defaultValidationContext` : `${cpath}.validationContext`;
+  const trustAnchor = validation?.trustedCa !== undefined || validation?.systemRootCerts !== undefined;
+  if (peer.sanMatchers.length > 0 && !trustAnchor) throw new XdsConfigError(vpath, "SAN-based verification of peer certificates without trusted CA is insecure and not allowed");
+  if (requireClientCertificate && !trustAnchor && peer.pins === undefined) throw new XdsConfigError(`${path}.requireClientCertificate`, "a client certificate cannot be verified without a trusted CA or certificate pins");
+  if (validation?.crl && !trustAnchor) throw new XdsConfigError(`${vpath}.crl`, "Failed to load CRL without trusted CA");
   const alpn = common.alpnProtocols ?? [];
-  const sanMatchers = validation ? compileSanMatchers(validation, vpath) : [];
-  if (sanMatchers.length > 0 && !validation?.trustedCa) throw new XdsConfigError(vpath, "SAN-based verification of peer certificates without trusted CA is insecure and not allowed");
-  if (requireClientCertificate && !validation?.trustedCa) throw new XdsConfigError(`${path}.requireClientCertificate`, "a client certificate cannot be verified without a trusted CA");
-  if (validation?.trustChainVerification !== undefined && validation.trustChainVerification !== "VERIFY_TRUST_CHAIN") {
-    throw new XdsConfigError(`${vpath}.trustChainVerification`, "only VERIFY_TRUST_CHAIN is supported");
-  }
-  const params = common.tlsParams;
   const options: tls.TlsOptions = {
     ALPNProtocols: alpn.length ? alpn : undefined,
-    requestCert: validation?.trustedCa !== undefined,
-    // Checked in terminateTls whether required or not: a presented certificate must verify.
-    rejectUnauthorized: requireClientCertificate,
+    requestCert: trustAnchor || peer.pins !== undefined,
+    // A failed verification ends the handshake with an alert when a certificate is required; the
+    // other checks (presented but unverified, SANs, pins) are made in terminateTls.
+    rejectUnauthorized: requireClientCertificate && trustAnchor,
+    ...tlsParamsOptions(common.tlsParams, cpath),
   };
-  const minVersion = tlsVersion(params?.tlsMinimumProtocolVersion, `${cpath}.tlsParams.tlsMinimumProtocolVersion`);
-  const maxVersion = tlsVersion(params?.tlsMaximumProtocolVersion, `${cpath}.tlsParams.tlsMaximumProtocolVersion`);
-  if (minVersion) options.minVersion = minVersion;
-  if (maxVersion) options.maxVersion = maxVersion;
-  if (params?.cipherSuites?.length) options.ciphers = params.cipherSuites.join(":");
-  if (params?.ecdhCurves?.length) options.ecdhCurve = params.ecdhCurves.join(":");
+  if (c.disableStatelessSessionResumption) options.secureOptions = cryptoConstants.SSL_OP_NO_TICKET;
+  const sessionTimeoutMs = durationMs(c.sessionTimeout);
+  if (sessionTimeoutMs !== undefined) options.sessionTimeout = Math.max(1, Math.floor(sessionTimeoutMs / 1000));
   let server: tls.Server;
   try {
-    options.cert = dataSource(certs[0].certificateChain ?? {}, `${cpath}.tlsCertificates[0].certificateChain`);
-    options.key = dataSource(certs[0].privateKey ?? {}, `${cpath}.tlsCertificates[0].privateKey`);
-    if (validation?.trustedCa) options.ca = dataSource(validation.trustedCa, `${vpath}.trustedCa`);
+    Object.assign(options, certificateOptions(certs, cpath));
+    if (validation?.trustedCa) options.ca = pemCertificates(dataSource(validation.trustedCa, `${vpath}.trustedCa`), `${vpath}.trustedCa${validation.trustedCa.filename !== undefined ? ".filename" : ""}`, "trusted CA certificates");
     if (validation?.crl) options.crl = dataSource(validation.crl, `${vpath}.crl`);
     server = tls.createServer(options);
   } catch (e) {
     if (e instanceof XdsConfigError) throw e;
-    const field = /cipher/i.test((e as Error).message) ? `${cpath}.tlsParams` : `${cpath}.tlsCertificates[0]`;
-    throw new XdsConfigError(field, (e as Error).message);
+    throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
   }
-  const spec: DownstreamTls = { server, alpn, requireClientCertificate, requireSni: c.requireSni?.value === true, sanMatchers, pending: new Map() };
+  const spec: DownstreamTls = {
+    server,
+    alpn,
+    requireClientCertificate: requireClientCertificate || peer.sanMatchers.length > 0 || peer.pins !== undefined,
+    trustAnchor,
+    requireSni: c.requireSni?.value === true,
+    sanMatchers: peer.sanMatchers,
+    pins: peer.pins,
+    pending: new Map(),
+  };
   server.on("secureConnection", (secure: tls.TLSSocket) => {
     const key = fourTuple(secure);
     const waiting = spec.pending.get(key);
@@ -102,6 +119,26 @@ export function downstreamTls(c: v3.DownstreamTlsContext, path: string): Downstr
   // The connection closes; terminateTls counts it as a handshake failure.
   server.on("tlsClientError", (_err, secure: tls.TLSSocket) => secure.destroy());
   return spec;
+}
+
+/**
+ * Why a client's certificate is refused (the ssl.* counter Envoy counts it under), or undefined:
+ * missing when one is needed, presented but not verified by the trust anchor, no SAN matching, no
+ * pin matching — in Envoy's order.
+ */
+function clientCertificateFailure(t: DownstreamTls, secure: tls.TLSSocket, peer: tls.PeerCertificate | undefined): string | undefined {
+  if (peer === undefined) return t.requireClientCertificate ? "fail_verify_no_cert" : undefined;
+  if (t.trustAnchor && !secure.authorized) return "fail_verify_error";
+  if (t.sanMatchers.length > 0 && !sansMatch(t.sanMatchers, certificateSans(peer.subjectaltname))) return "fail_verify_san";
+  if (t.pins !== undefined && !certificatePinned(t.pins, peer.raw)) return "fail_verify_cert_hash";
+  return undefined;
+}
+
+/** DownstreamTlsContext fields the proxy cannot honour. */
+function refuseUnsupportedDownstream(c: v3.DownstreamTlsContext, path: string): void {
+  if (c.sessionTicketKeys) throw new XdsConfigError(`${path}.sessionTicketKeys`, "configured session ticket keys are not supported");
+  if (c.sessionTicketKeysSdsSecretConfig) throw new XdsConfigError(`${path}.sessionTicketKeysSdsSecretConfig`, "session ticket keys over SDS are not supported");
+  if (c.ocspStaplePolicy !== undefined && c.ocspStaplePolicy !== "LENIENT_STAPLING") throw new XdsConfigError(`${path}.ocspStaplePolicy`, "OCSP stapling is not supported");
 }
 
 /** A connection's addresses, the key that pairs a socket with its TLS socket. */
@@ -124,16 +161,9 @@ export function terminateTls(socket: net.Socket, t: DownstreamTls, stats: StatsS
         return;
       }
       const peer = secure.getPeerCertificate();
-      // A presented certificate that does not verify is refused, required or not (Envoy's
-      // DefaultCertValidator); node only refuses it by itself when it is required.
-      if (peer?.subject && !secure.authorized) {
-        stats.counter("ssl.fail_verify_error").inc();
-        secure.destroy();
-        return;
-      }
-      // A client certificate must satisfy the SAN matchers (Envoy's DefaultCertValidator).
-      if (t.sanMatchers.length > 0 && peer?.subject && !sansMatch(t.sanMatchers, certificateSans(peer.subjectaltname))) {
-        stats.counter("ssl.fail_verify_san").inc();
+      const failed = clientCertificateFailure(t, secure, peer?.raw !== undefined ? peer : undefined);
+      if (failed !== undefined) {
+        stats.counter(`ssl.${failed}`).inc();
         secure.destroy();
         return;
       }

@@ -14,7 +14,9 @@ import { isAnyOf } from "../../envoy/protos.js";
 import type * as v3 from "../../envoy/types.js";
 import { unknownExtension } from "../extensions.js";
 import { XdsConfigError } from "../xds-error.js";
-import { certificateSans, compileSanMatchers, dataSource, pemCertificates, tlsVersion, RAW_BUFFER_NAME, RAW_BUFFER_TYPE, SAN_LIST_FAILED, SAN_MATCHER_FAILED, type SanMatcher, sanListMatch, sansMatch, TLS_TRANSPORT_SOCKET } from "./common.js";
+import { certificateOptions, refuseUnsupportedCommon, secureContextErrorField, tlsParamsOptions } from "./context-options.js";
+import { type CertificatePins, certificatePinned, compilePeerValidation } from "./validation.js";
+import { certificateSans, dataSource, pemCertificates, RAW_BUFFER_NAME, RAW_BUFFER_TYPE, CERT_HASH_FAILED, SAN_LIST_FAILED, SAN_MATCHER_FAILED, type SanMatcher, sanListMatch, sansMatch, TLS_TRANSPORT_SOCKET } from "./common.js";
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
@@ -36,6 +38,8 @@ export interface UpstreamTlsConfig {
   readonly verify: boolean;
   readonly secureContext: tls.SecureContext;
   readonly sanMatchers: readonly SanMatcher[];
+  /** verify_certificate_hash / _spki: checked once the handshake is done (see peerPinFailure). */
+  readonly pins: CertificatePins | undefined;
   readonly minVersion: tls.SecureVersion | undefined;
   readonly maxVersion: tls.SecureVersion | undefined;
   /** The SAN check without auto SAN validation (one function per context). */
@@ -95,25 +99,18 @@ export function upstreamTlsContext(ctx: v3.UpstreamTlsContext, path: string, aut
   const cpath = `${path}.commonTlsContext`;
   const sni = ctx.sni || undefined;
   if (sni !== undefined && sni.length > 255) throw new XdsConfigError(`${path}.sni`, "must be at most 255 characters");
+  refuseUnsupportedCommon(common, cpath);
   const combined = common.combinedValidationContext;
   const vpath = combined ? `${cpath}.combinedValidationContext.defaultValidationContext` : `${cpath}.validationContext`;
   const vc = combined ? (combined.defaultValidationContext ?? {}) : common.validationContext;
-  // SAN matchers are compiled (and a bad regex NACKed) even when the secrets are not here.
-  const sanMatchers = vc ? compileSanMatchers(vc, vpath) : [];
+  // SAN matchers and pins are compiled (a bad one NACKed) even when the secrets are not here.
+  const { sanMatchers, pins } = compilePeerValidation(vc, vpath);
   const sds = sdsNames(common);
   if (sds.length > 0) return { kind: "sds", secrets: sds };
 
   const certs = common.tlsCertificates ?? [];
-  const options: tls.SecureContextOptions = {};
-  if (certs.length > 0) {
-    const p = `${cpath}.tlsCertificates[0]`;
-    const { certificateChain, privateKey, password } = certs[0];
-    if (!certificateChain) throw new XdsConfigError(`${p}.certificateChain`, "a TLS certificate needs certificate_chain");
-    if (!privateKey) throw new XdsConfigError(`${p}.privateKey`, "a TLS certificate needs private_key");
-    options.cert = dataSource(certificateChain, `${p}.certificateChain`);
-    options.key = dataSource(privateKey, `${p}.privateKey`);
-    if (password) options.passphrase = dataSource(password, `${p}.password`).toString();
-  }
+  if (certs.length > 1) throw new XdsConfigError(`${cpath}.tlsCertificates`, "an upstream connection presents one client certificate");
+  const options: tls.SecureContextOptions = { ...certificateOptions(certs, cpath), ...tlsParamsOptions(common.tlsParams, cpath) };
   let verify = false;
   if (vc) {
     if (vc.trustedCa) {
@@ -127,24 +124,15 @@ export function upstreamTlsContext(ctx: v3.UpstreamTlsContext, path: string, aut
     if (sanMatchers.length > 0 && !verify) {
       throw new XdsConfigError(vpath, "SAN-based verification of peer certificates without trusted CA is insecure and not allowed");
     }
-    if (vc.trustChainVerification !== undefined && vc.trustChainVerification !== "VERIFY_TRUST_CHAIN") {
-      throw new XdsConfigError(`${vpath}.trustChainVerification`, "only VERIFY_TRUST_CHAIN is supported");
-    }
   }
-  const params = common.tlsParams;
-  const minVersion = tlsVersion(params?.tlsMinimumProtocolVersion, `${cpath}.tlsParams.tlsMinimumProtocolVersion`);
-  const maxVersion = tlsVersion(params?.tlsMaximumProtocolVersion, `${cpath}.tlsParams.tlsMaximumProtocolVersion`);
-  if (params?.cipherSuites?.length) options.ciphers = params.cipherSuites.join(":");
-  if (params?.ecdhCurves?.length) options.ecdhCurve = params.ecdhCurves.join(":");
-  if (minVersion) options.minVersion = minVersion;
-  if (maxVersion) options.maxVersion = maxVersion;
+  if (auto.autoSanValidation && !verify) throw new XdsConfigError(vpath, "'auto_sni_san_validation' was configured without configuring a trusted CA");
   let secureContext: tls.SecureContext;
   try {
     secureContext = tls.createSecureContext(options);
   } catch (e) {
-    const field = /CRL/i.test((e as Error).message) ? `${vpath}.crl` : /cipher/i.test((e as Error).message) ? `${cpath}.tlsParams` : `${cpath}.tlsCertificates[0]`;
-    throw new XdsConfigError(field, (e as Error).message);
+    throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
   }
+  const { minVersion, maxVersion } = options;
   return {
     kind: "tls",
     sni,
@@ -154,10 +142,22 @@ export function upstreamTlsContext(ctx: v3.UpstreamTlsContext, path: string, aut
     verify,
     secureContext,
     sanMatchers,
+    pins,
     minVersion,
     maxVersion,
     checkServerIdentity: sanCheck(sanMatchers, undefined),
   };
+}
+
+/**
+ * After the handshake: the peer's certificate against the context's pins (an Error with
+ * CERT_HASH_FAILED for the failure reason), or undefined when there are none or one matches.
+ */
+export function peerPinFailure(t: UpstreamTlsConfig, socket: tls.TLSSocket): Error | undefined {
+  if (t.pins === undefined) return undefined;
+  const raw = socket.getPeerCertificate()?.raw;
+  if (raw !== undefined && certificatePinned(t.pins, raw)) return undefined;
+  return sanFailure(CERT_HASH_FAILED, "verify cert failed: cert hash and spki");
 }
 
 function sanFailure(code: string, message: string): Error {

@@ -9,7 +9,7 @@
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { tlsFailureReason } from "../tls/common.js";
-import { sdsFailureReason, sniFor, tlsPoolKey, type UpstreamTlsConfig, upstreamConnectOptions, type UpstreamConnectOptions } from "../tls/upstream.js";
+import { peerPinFailure, sdsFailureReason, sniFor, tlsPoolKey, type UpstreamTlsConfig, upstreamConnectOptions, type UpstreamConnectOptions } from "../tls/upstream.js";
 import type { UpstreamCluster } from "./cluster.js";
 import { hostStats } from "./cluster-stats.js";
 import type { Host } from "./host.js";
@@ -83,6 +83,11 @@ export class UpstreamConnection {
       s.setNoDelay(true);
       s.once("connect", () => (this.tcpUp = true));
       s.once("secureConnect", () => {
+        const pinFailed = peerPinFailure(t, s);
+        if (pinFailed !== undefined) {
+          s.destroy(pinFailed);
+          return;
+        }
         cluster.tlsStats?.handshake.inc();
         this.up();
       });

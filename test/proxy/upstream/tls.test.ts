@@ -5,7 +5,7 @@
 // come over SDS (never plaintext), config errors; the SAN matcher as a table; and a DestinationRule
 // with tls mode SIMPLE through the control plane.
 import assert from "node:assert/strict";
-import { X509Certificate } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import * as http2 from "node:http2";
@@ -102,6 +102,8 @@ class PlainSink {
 // ---------------------------------------------------------------------------------------------
 // Static config
 
+const SERVER_FINGERPRINT = new X509Certificate(pem("server.crt")).fingerprint256;
+const SERVER_SPKI = createHash("sha256").update(new X509Certificate(pem("server.crt")).publicKey.export({ type: "spki", format: "der" })).digest("base64");
 const TLS_CTX = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
 const HPO = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
@@ -130,6 +132,10 @@ const CLUSTERS: ProtoObject[] = [
   cluster("wrongca", HTTPS_IP, 8443, { sni: "gateway.example.com", commonTlsContext: trustCa("client-ca.crt") }),
   cluster("sanok", HTTPS_IP, 8443, { commonTlsContext: trustCa("ca.crt", { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "api.example.com" } }] }) }),
   cluster("sanbad", HTTPS_IP, 8443, { commonTlsContext: trustCa("ca.crt", { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "other.test" } }, { sanType: "URI", matcher: { prefix: "spiffe://" } }] }) }),
+  // Pins of server.crt: its SHA-256 fingerprint (colon form) and its SPKI; a pin alone needs no CA.
+  cluster("pinhash", HTTPS_IP, 8443, { commonTlsContext: { validationContext: { verifyCertificateHash: [SERVER_FINGERPRINT] } } }),
+  cluster("pinspki", HTTPS_IP, 8443, { commonTlsContext: trustCa("ca.crt", { verifyCertificateSpki: [SERVER_SPKI] }) }),
+  cluster("pinbad", HTTPS_IP, 8443, { commonTlsContext: trustCa("ca.crt", { verifyCertificateHash: ["00".repeat(32)], verifyCertificateSpki: [Buffer.alloc(32, 1).toString("base64")] }) }),
   cluster("mtls", MTLS_IP, 8443, {
     sni: "gateway.example.com",
     commonTlsContext: { tlsCertificates: [{ certificateChain: { filename: file("client.crt") }, privateKey: { filename: file("client.key") } }], ...trustCa() },
@@ -154,7 +160,7 @@ const CLUSTERS: ProtoObject[] = [
 ];
 
 const MIRROR_ROUTE = { match: { prefix: "/mirror/" }, route: { cluster: "simple", requestMirrorPolicies: [{ cluster: "autosni-only" }, { cluster: "sds" }] } };
-const ROUTES = ["simple", "inline-ca", "noverify", "wrongca", "sanok", "sanbad", "mtls", "nocert", "nocert12", "revoked", "auto", "h2", "h2-wrongca", "h2-sds", "sds"].map((c) => ({
+const ROUTES = ["simple", "inline-ca", "noverify", "wrongca", "sanok", "sanbad", "pinhash", "pinspki", "pinbad", "mtls", "nocert", "nocert12", "revoked", "auto", "h2", "h2-wrongca", "h2-sds", "sds"].map((c) => ({
   match: { prefix: `/${c}/` },
   route: { cluster: c },
 }));
@@ -291,6 +297,19 @@ describe("upstream TLS origination (UpstreamTlsContext)", () => {
     assert.equal(r.body, `${UPSTREAM_RESET}remote connection failure, transport failure reason: TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: SAN matcher:TLS_error_end`);
     assert.equal(c("sanbad")("ssl.fail_verify_san"), 1);
     assert.equal(c("sanbad")("upstream_cx_connect_fail"), 1);
+  });
+
+  it("certificate pins: verify_certificate_hash (with or without a CA) and _spki; no pin matching is ssl.fail_verify_cert_hash", async () => {
+    assert.equal((await request(`${PROXY}/pinhash/x`)).status, 200);
+    assert.equal((await request(`${PROXY}/pinspki/x`)).status, 200);
+    const n = plainHttps.seen.length;
+    const r = await request(`${PROXY}/pinbad/x`);
+    assert.equal(r.status, 503);
+    assert.equal(r.body, `${UPSTREAM_RESET}remote connection failure, transport failure reason: TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: cert hash and spki:TLS_error_end`);
+    assert.equal(plainHttps.seen.length, n, "nothing reached the backend");
+    assert.equal(c("pinbad")("ssl.fail_verify_cert_hash"), 1);
+    assert.equal(c("pinbad")("upstream_cx_connect_fail"), 1);
+    assert.equal(c("pinbad")("ssl.handshake"), 0);
   });
 
   it("MUTUAL: presents the client certificate to a backend that requires one", async () => {
@@ -439,7 +458,7 @@ describe("upstream TLS origination (UpstreamTlsContext)", () => {
       [{ commonTlsContext: { validationContext: { trustedCa: { inlineString: "not a pem" } } } }, /commonTlsContext\.validationContext\.trustedCa: Failed to load trusted CA certificates/],
       [
         { commonTlsContext: { tlsCertificates: [{ certificateChain: { inlineString: "garbage" }, privateKey: { filename: file("client.key") } }] } },
-        /commonTlsContext\.tlsCertificates\[0\]: .*no start line/,
+        /commonTlsContext\.tlsCertificates\[0\]\.certificateChain: Failed to load certificate chain/,
       ],
       [
         { commonTlsContext: { validationContext: { trustedCa: { filename: file("ca.crt") }, matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { safeRegex: { regex: "(" } } }] } } },
@@ -447,12 +466,31 @@ describe("upstream TLS origination (UpstreamTlsContext)", () => {
       ],
       [{ commonTlsContext: { validationContext: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "a" } }] } } }, /without trusted CA is insecure/],
       [{ commonTlsContext: { validationContext: { crl: { filename: file("client-ca.crl") } } } }, /validationContext\.crl: Failed to load CRL without trusted CA/],
+      [{ commonTlsContext: { validationContext: { verifyCertificateHash: ["abcd"] } } }, /validationContext\.verifyCertificateHash\[0\]: Invalid hex-encoded SHA-256 abcd/],
+      [{ commonTlsContext: { validationContext: { verifyCertificateSpki: ["not base64!"] } } }, /validationContext\.verifyCertificateSpki\[0\]: Invalid base64-encoded SHA-256/],
+      [{ commonTlsContext: trustCa("ca.crt", { allowExpiredCertificate: true }) }, /validationContext\.allowExpiredCertificate: expired certificates cannot be allowed/],
+      [{ commonTlsContext: trustCa("ca.crt", { trustChainVerification: "ACCEPT_UNTRUSTED" }) }, /validationContext\.trustChainVerification: only VERIFY_TRUST_CHAIN/],
+      [{ commonTlsContext: trustCa("ca.crt", { maxVerifyDepth: { value: 2 } }) }, /validationContext\.maxVerifyDepth: /],
+      [{ commonTlsContext: { keyLog: { path: "/tmp/keys" } } }, /commonTlsContext\.keyLog: TLS key logging is not supported/],
+      [
+        { commonTlsContext: { tlsCertificates: [{ certificateChain: { filename: file("client.crt") }, privateKey: { filename: file("client.key") } }, { certificateChain: { filename: file("client.crt") }, privateKey: { filename: file("client.key") } }] } },
+        /commonTlsContext\.tlsCertificates: an upstream connection presents one client certificate/,
+      ],
+      [
+        { commonTlsContext: { tlsCertificates: [{ certificateChain: { filename: file("client.crt") }, privateKey: { filename: file("client.key") }, privateKeyProvider: { providerName: "cryptomb" } }] } },
+        /tlsCertificates\[0\]\.privateKeyProvider: private key providers are not supported/,
+      ],
       // A version the schema lacks arrives from the decoders as its number.
       [{ commonTlsContext: { tlsParams: { tlsMinimumProtocolVersion: 9 } } }, /tlsParams\.tlsMinimumProtocolVersion: unknown TLS protocol version 9/],
     ];
     for (const [ctx, re] of cases) {
       assert.throws(() => clusterSpec(cluster("bad", HTTPS_IP, 8443, ctx)), (e: unknown) => e instanceof XdsConfigError && re.test(e.message), JSON.stringify(ctx));
     }
+    // auto_sni_san_validation with nothing to verify the chain against is refused, as Envoy.
+    assert.throws(
+      () => clusterSpec(cluster("bad", HTTPS_IP, 8443, { commonTlsContext: {} }, httpOptions({ upstreamHttpProtocolOptions: { autoSni: true, autoSanValidation: true } }))),
+      /'auto_sni_san_validation' was configured without configuring a trusted CA/,
+    );
     // An unsupported transport socket is refused rather than ignored (it would mean plaintext).
     // (A type no schema tier has never gets past the decoders; the check must not rely on that.)
     assert.throws(() => clusterSpec({ ...cluster("bad", HTTPS_IP, 8443, undefined), transportSocket: { name: "x", typedConfig: foreignAny("type.googleapis.com/x.Y") } }), /Didn't find a registered implementation for 'x' with type URL: 'x.Y'/);
