@@ -11,6 +11,17 @@ import { type Attempt, type AttemptContext, type AttemptOutcome, attemptHeaders,
 
 // ---- HTTP/2 attempts (the cluster's session pool) ----
 
+/**
+ * A stream that ended with PROTOCOL_ERROR on its own (node's ERR_HTTP2_STREAM_ERROR, not the
+ * session's): nghttp2 refused what the upstream sent on it (a malformed response header block, a
+ * bad content-length…). Envoy resets such a stream with reason protocol_error — 502 UPE before the
+ * response, UPE on the access log after it. node does not tell a reset nghttp2 sent from one the
+ * upstream sent with the same code; the latter (Envoy: remote reset, UR) is counted here too.
+ */
+function streamProtocolError(s: http2.ClientHttp2Stream, err: NodeJS.ErrnoException | undefined): boolean {
+  return s.rstCode === http2.constants.NGHTTP2_PROTOCOL_ERROR && err?.code === "ERR_HTTP2_STREAM_ERROR";
+}
+
 class H2Response implements UpstreamResponse {
   readonly status: number;
   private ended = false;
@@ -20,6 +31,7 @@ class H2Response implements UpstreamResponse {
     private readonly s: http2.ClientHttp2Stream,
     readonly headers: http.IncomingHttpHeaders,
     readonly endStream: boolean,
+    private readonly streamError: () => NodeJS.ErrnoException | undefined,
   ) {
     this.status = Number(headers[":status"] ?? 502);
     s.on("trailers", (t: http.IncomingHttpHeaders) => (this.trailerHeaders = t));
@@ -33,7 +45,8 @@ class H2Response implements UpstreamResponse {
     });
     s.once("end", () => sink.end());
     s.once("close", () => {
-      if (!this.ended && !this.endStream) sink.reset(s.rstCode === http2.constants.NGHTTP2_NO_ERROR ? "UC" : "UR");
+      if (this.ended || this.endStream) return;
+      sink.reset(streamProtocolError(s, this.streamError()) ? "UPE" : s.rstCode === http2.constants.NGHTTP2_NO_ERROR ? "UC" : "UR");
     });
   }
 
@@ -78,16 +91,21 @@ export function attemptH2(ctx: AttemptContext, host: Host, permit: RequestPermit
           st.settle({ kind: "reset", host });
           return;
         }
-        s.on("error", () => {});
+        let streamError: NodeJS.ErrnoException | undefined;
+        s.on("error", (e: NodeJS.ErrnoException) => (streamError ??= e));
         s.on("response", (h: http.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number) => {
           s.once("close", () => permit.release());
           const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-          st.settle({ kind: "response", host, res: new H2Response(s, h, endStream) });
+          st.settle({ kind: "response", host, res: new H2Response(s, h, endStream, () => streamError) });
           if (endStream) s.resume();
         });
         const sink = writableSink(s);
         s.once("close", () => {
           plan.body.detach(sink);
+          if (streamProtocolError(s, streamError)) {
+            st.settle({ kind: "protocol-error", host });
+            return;
+          }
           const refused = s.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM;
           st.settle({ kind: "reset", host, refused });
         });
