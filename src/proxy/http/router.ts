@@ -142,6 +142,8 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
   private last: AttemptOutcome | undefined = undefined;
   private globalTimer: TimerEntry | undefined = undefined;
   private backoffTimer: NodeJS.Timeout | undefined = undefined;
+  /** In Backoff, waiting for the retry budget's answer (`--concurrency`: the primary's) before the backoff starts. */
+  private retryAdmission = false;
   private pending: Extract<Admission, { pending: true }> | undefined = undefined;
   private att: Attempt | undefined = undefined;
   private h2 = false;
@@ -176,10 +178,10 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
   private fail(err: unknown): void {
     if (this.state === State.Done) return;
     const up = this.up;
+    if (this.state === State.Backoff) this.leaveBackoff(); // the retry it holds goes back
     this.state = State.Done;
     this.globalTimer?.cancel();
     this.durationTimer?.cancel();
-    clearTimeout(this.backoffTimer);
     this.att?.cancel();
     this.pending?.cancel();
     up?.abort();
@@ -223,9 +225,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     this.router.clusterCounter(plan.cluster, RETRY_OR_SHADOW_ABANDONED);
     if (this.state !== State.Backoff) return; // the try in flight goes on; no retry of it
     // Waiting to retry, and the body to replay is gone: Envoy answers 507.
-    clearTimeout(this.backoffTimer);
-    this.backoffTimer = undefined;
-    plan.cluster.releaseRetry();
+    this.leaveBackoff();
     this.state = State.Idle;
     try {
       this.finishLocal(retryBufferExceededReply(), this.lastHost);
@@ -284,23 +284,57 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
       const cluster = plan.cluster;
       if (!plan.body.canSend) return this.afterTries(); // the body outgrew the retry buffer
       // The retry budget: max_retries concurrent retries across the cluster (held during the backoff).
-      if (!cluster.acquireRetry()) return this.afterTries();
-      cluster.stats.rqRetry.inc();
-      const wait = backoffMs(plan.retry!, attempt - 1);
+      const admitted = cluster.acquireRetry();
+      if (admitted === false) return this.afterTries();
       this.state = State.Backoff;
-      this.backoffTimer = setTimeout(() => {
-        this.backoffTimer = undefined;
-        cluster.releaseRetry();
-        this.state = State.Idle;
-        try {
-          this.pickAndSend();
-        } catch (err) {
-          this.fail(err);
-        }
-      }, wait);
+      if (admitted === true) return this.backoff(attempt);
+      this.retryAdmission = true;
+      admitted.then((ok) => this.retryAdmitted(ok, attempt), () => {});
       return;
     }
     this.pickAndSend();
+  }
+
+  /** The primary answered a retry's admission (`--concurrency N`). */
+  private retryAdmitted(ok: boolean, attempt: number): void {
+    if (!this.retryAdmission || this.state !== State.Backoff) {
+      if (ok) this.plan.cluster.releaseRetry(); // the forward stopped meanwhile
+      return;
+    }
+    this.retryAdmission = false;
+    try {
+      if (ok) return this.backoff(attempt);
+      this.state = State.Idle;
+      this.afterTries();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private backoff(attempt: number): void {
+    const cluster = this.plan.cluster;
+    cluster.stats.rqRetry.inc();
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = undefined;
+      cluster.releaseRetry();
+      this.state = State.Idle;
+      try {
+        this.pickAndSend();
+      } catch (err) {
+        this.fail(err);
+      }
+    }, backoffMs(this.plan.retry!, attempt - 1));
+  }
+
+  /** Leaves Backoff early: the retry it holds goes back (none is held while its admission is asked). */
+  private leaveBackoff(): void {
+    if (this.retryAdmission) {
+      this.retryAdmission = false;
+      return;
+    }
+    clearTimeout(this.backoffTimer);
+    this.backoffTimer = undefined;
+    this.plan.cluster.releaseRetry();
   }
 
   private pickAndSend(): void {
@@ -412,9 +446,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     this.stopReply = reply;
     switch (this.state) {
       case State.Backoff:
-        clearTimeout(this.backoffTimer);
-        this.backoffTimer = undefined;
-        this.plan.cluster.releaseRetry();
+        this.leaveBackoff();
         this.state = State.Idle;
         return this.afterTries();
       case State.Pending:
