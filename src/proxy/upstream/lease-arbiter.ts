@@ -16,6 +16,11 @@
 // - Waiting requests are served in arrival order (FIFO proxy-wide) as units come back; as in one
 //   process, a connection freed by a request to host H first goes to the oldest request queued for H
 //   (the workers report the hosts of the slots they free while connections are contended).
+// - A connection freed while contended stays open and idle in its worker ("parked", its unit still
+//   lent): a request waiting on that worker takes it in place (the connection is reused, no
+//   message to close it); one waiting on another worker has it recalled (`yield`: the worker closes
+//   it and hands the unit back). A request finding a parked connection is not pending, as in one
+//   process a free connection is not.
 // - A resource with no waiter for CALM_MS is calm again: workers keep chunks.
 // - Retries are lent exactly (one unit per retry, back as soon as it is sent): with a retry budget
 //   the limit moves with the proxy-wide active + pending requests the workers report.
@@ -23,7 +28,7 @@
 import type { Thresholds } from "./cluster-config.js";
 import { retryBudgetMax } from "./circuit-breakers.js";
 import type { Clock } from "./outlier.js";
-import { CX, F_CX_OVERFLOW, F_EXEMPT, type LeasedResource, NEED_CX, NEED_RETRY, NEED_RQ, needBit, RETRY, RQ, type ToPrimary, type ToWorker } from "./shared-limits.js";
+import { CX, F_CX_OVERFLOW, F_EXEMPT, F_IN_PLACE, type LeasedResource, NEED_CX, NEED_RETRY, NEED_RQ, needBit, RETRY, RQ, type ToPrimary, type ToWorker } from "./shared-limits.js";
 
 /** How long a contended resource stays contended after its last waiter (no flapping between the modes). */
 export const CALM_MS = 1000;
@@ -38,8 +43,12 @@ interface Lessee {
   busy: Map<string, number>;
   /** Slots granted after the revoke was sent, before the ack arrived (the ack does not count them). */
   sinceRevoke: Map<string, number> | undefined;
-  /** Hosts of slots it freed whose unit is still on its way back (the unit goes to that host's queue first). */
+  /** Hosts of slots it freed whose unit is parked or on its way back (the unit goes to that host's queue first). */
   handoff: string[];
+  /** Units it holds for idle connections it parked (contended connections). */
+  parked: number;
+  /** Busy slots in `busy` and `sinceRevoke`. */
+  busyCount: number;
   /** Active + pending requests it last reported (retry budgets). */
   use: number;
 }
@@ -52,6 +61,8 @@ interface Waiter {
   got: number;
   flags: number;
   queued: boolean;
+  /** The worker asked to yield a parked connection for this request. */
+  recalledFrom: number | undefined;
 }
 
 export interface ArbiterOptions {
@@ -135,21 +146,28 @@ export class LeaseArbiter {
     switch (m.k) {
       case "acq":
         l.use = m.use;
-        this.waiters.push({ worker, id: m.id, host: m.host, need: m.need, got: 0, flags: 0, queued: false });
+        this.waiters.push({ worker, id: m.id, host: m.host, need: m.need, got: 0, flags: 0, queued: false, recalledFrom: undefined });
         break;
       case "cancel":
         this.cancel(l, worker, m.id);
         break;
-      case "ret":
-        if (m.freed !== undefined && this.contended[CX] && l.acked[CX]) {
+      case "ret": {
+        const tracking = m.r === CX && this.contended[CX] && l.acked[CX];
+        if (tracking && m.freed !== undefined) {
           for (const h of m.freed) {
-            add(l.busy, h, -1);
+            this.busyAdd(l, h, -1);
             l.handoff.push(h);
           }
         }
+        if (tracking && m.parked !== undefined) l.parked += m.parked;
         this.unlend(l, m.r, m.n);
-        if (m.r === CX) for (let i = 0; i < m.n && l.handoff.length > 0; i++) this.handOver(l.handoff.shift()!);
+        if (m.r !== CX) break;
+        for (let i = 0; i < m.n && l.handoff.length > 0; i++) this.handOver(l.handoff.shift()!);
+        // A parked connection that closed on its own came back without a recall.
+        l.parked = Math.max(0, Math.min(l.parked, l.lease[CX] - l.busyCount));
+        for (const w of this.waiters) if (w.recalledFrom === worker) w.recalledFrom = undefined;
         break;
+      }
       case "ack":
         this.unlend(l, m.r, m.n);
         if (m.round !== this.round[m.r] || !this.contended[m.r]) break; // an earlier round's answer
@@ -158,6 +176,8 @@ export class LeaseArbiter {
           l.busy = new Map(m.busy ?? []);
           for (const [h, n] of l.sinceRevoke ?? []) add(l.busy, h, n);
           l.sinceRevoke = undefined;
+          l.busyCount = 0;
+          for (const n of l.busy.values()) l.busyCount += n;
         }
         break;
       case "top": {
@@ -200,7 +220,7 @@ export class LeaseArbiter {
   private lessee(worker: number): Lessee {
     let l = this.lessees.get(worker);
     if (l === undefined) {
-      l = { lease: [0, 0, 0], acked: [true, true, true], busy: new Map(), sinceRevoke: undefined, handoff: [], use: 0 };
+      l = { lease: [0, 0, 0], acked: [true, true, true], busy: new Map(), sinceRevoke: undefined, handoff: [], parked: 0, busyCount: 0, use: 0 };
       this.lessees.set(worker, l);
     }
     return l;
@@ -265,7 +285,9 @@ export class LeaseArbiter {
     if (l === undefined) return true;
     if ((w.need & NEED_CX) !== 0 && (w.got & NEED_CX) === 0) {
       if (this.available(CX) > 0) this.take(l, w, CX);
+      else if (l.parked > 0 && this.contended[CX] && l.acked[CX]) this.takeParked(l, w);
       else if (!this.settled(CX)) return this.contend(CX);
+      else if (w.recalledFrom !== undefined || this.recall(w)) return false; // an idle connection elsewhere is being closed for it
       else if (w.queued) return false;
       else {
         // As one process: the pending queue's bound, then the per-host exception, then the queue.
@@ -300,7 +322,29 @@ export class LeaseArbiter {
     if (r === CX && this.contended[CX]) this.busyAdd(l, w.host, 1);
   }
 
+  /** The waiter's own worker holds an idle connection for it: reused in place. */
+  private takeParked(l: Lessee, w: Waiter): void {
+    l.parked--;
+    l.handoff.shift();
+    w.got |= NEED_CX;
+    w.flags |= F_IN_PLACE;
+    this.busyAdd(l, w.host, 1);
+  }
+
+  /** Asks a worker with a parked idle connection to close it and hand the unit back; false when none has one. */
+  private recall(w: Waiter): boolean {
+    for (const [worker, l] of this.lessees) {
+      if (worker === w.worker || l.parked <= 0) continue;
+      l.parked--;
+      w.recalledFrom = worker;
+      this.o.send(worker, { k: "yield", c: this.name, r: CX, n: 1 });
+      return true;
+    }
+    return false;
+  }
+
   private busyAdd(l: Lessee, host: string, d: number): void {
+    l.busyCount += d;
     if (l.acked[CX]) add(l.busy, host, d);
     else add((l.sinceRevoke ??= new Map()), host, d);
   }
@@ -309,7 +353,10 @@ export class LeaseArbiter {
   private giveUp(l: Lessee, w: Waiter): void {
     for (const r of [CX, RQ, RETRY] as const) {
       if ((w.got & needBit(r)) === 0) continue;
-      this.unlend(l, r, 1);
+      if (r === CX && (w.flags & F_IN_PLACE) !== 0) {
+        l.parked++; // back to idle: still the worker's
+        l.handoff.push(w.host);
+      } else this.unlend(l, r, 1);
       if (r === CX && this.contended[CX]) this.busyAdd(l, w.host, -1);
     }
     w.got = 0;
@@ -364,6 +411,8 @@ export class LeaseArbiter {
         l.busy = new Map();
         l.sinceRevoke = undefined;
         l.handoff = [];
+        l.parked = 0;
+        l.busyCount = 0;
       }
       if (l.lease[r] > 0) {
         l.acked[r] = false;
@@ -394,6 +443,8 @@ export class LeaseArbiter {
             l.busy = new Map();
             l.sinceRevoke = undefined;
             l.handoff = [];
+            l.parked = 0;
+            l.busyCount = 0;
           }
           this.o.send(worker, { k: "calm", c: this.name, r });
         }

@@ -5,9 +5,11 @@
 //   holds its unit, so the backends never see more connections than the proxy-wide limit.
 // - Calm: the worker keeps up to a chunk of spare units (more than two chunks spare: it returns
 //   the excess), so most admissions need no message.
-// - Contended (the primary revoked): every unit goes back as soon as it is free; idle connections
-//   close first. A connection the proxy closed has its FIN on the wire when destroy() returns, so
-//   its unit goes back at once, before node's close event. Retries are always lent exactly.
+// - Contended (the primary revoked): every unit goes back as soon as it is free — idle connections
+//   are closed at the revoke; a connection freed afterwards stays idle ("parked", the primary told
+//   of it) until the primary grants it in place to a request of this worker or recalls it (`yield`).
+//   A connection the proxy closed has its FIN on the wire when destroy() returns, so its unit goes
+//   back at once, before node's close event. Retries are always lent exactly.
 import { CX, type IdleConnections, type LeasedResource, NEED_CX, NEED_RQ, RESOURCES, RETRY, RQ, type ToPrimary } from "./shared-limits.js";
 
 /** How a book talks to its primary. */
@@ -136,6 +138,20 @@ export class LeaseBook {
     this.link.send({ k: "ack", c: this.name, r, round, n: give, ...(r === CX ? { busy: [...this.hostSlots] } : {}) });
   }
 
+  /** The primary recalls `n` parked connections: close them, hand their units back (answered even when none is left). */
+  yield(n: number): void {
+    this.closeIdle(n);
+    const give = Math.max(0, this.lease[CX] - this.cxUsed());
+    this.lease[CX] -= give;
+    this.link.send({ k: "ret", c: this.name, r: CX, n: give });
+  }
+
+  /** A granted request to a host with no idle connection here: close idle ones so the new one fits the lease. */
+  makeRoom(idleToHost: number): void {
+    if (idleToHost > 0) return;
+    this.closeIdle(this.openConnections() + 1 - this.lease[CX]);
+  }
+
   calm(r: LeasedResource): void {
     if (r !== RETRY) this.contended[r] = false;
   }
@@ -145,9 +161,11 @@ export class LeaseBook {
     const orphan = this.pools.length === 0;
     for (const r of RESOURCES) {
       let give: number;
-      if (this.contended[r] || orphan) {
+      if (orphan) {
         if (r === CX) this.closeIdle(this.cxUsed() - this.slotsBusy);
         give = this.lease[r] - this.used(r);
+      } else if (this.contended[r]) {
+        give = this.lease[r] - this.used(r); // idle connections stay parked
       } else {
         const spare = this.lease[r] - this.used(r);
         give = spare > 2 * this.chunk[r] ? spare - this.chunk[r] : 0;
@@ -158,7 +176,9 @@ export class LeaseBook {
       this.lease[r] -= give;
       if (freed !== undefined) {
         this.freed = undefined;
-        this.link.send({ k: "ret", c: this.name, r, n: give, freed });
+        // Freed slots whose unit did not come back here kept their connection, idle.
+        const parked = Math.max(0, freed.length - give);
+        this.link.send({ k: "ret", c: this.name, r, n: give, freed, ...(parked > 0 ? { parked } : {}) });
       } else this.link.send({ k: "ret", c: this.name, r, n: give });
     }
     if (orphan && this.empty) this.link.emptied(this);

@@ -94,7 +94,9 @@ class LeaseAsk implements PendingRequest, AskHandler {
     if (was === AskState.Done) return; // cancelled meanwhile: the units stay as spare lease
     this.state = AskState.Done;
     this.owner.countAnswer(f, was === AskState.Queued);
-    this.permit = this.owner.admit(this.host, this.slotHeld || (this.need & NEED_CX) !== 0, (this.need & NEED_CX) !== 0);
+    const cx = (this.need & NEED_CX) !== 0;
+    if (cx) this.owner.makeRoom(this.host);
+    this.permit = this.owner.admit(this.host, this.slotHeld || cx, cx);
     this.resolve(this.permit);
   }
 
@@ -158,7 +160,9 @@ export class LeasedResources implements ClusterResources {
     const b = this.book;
     const rq = b.lease[RQ] > b.requests;
     if (opts?.multiplexed) return rq ? this.admit(host, false, false) : this.ask(host, NEED_RQ, false);
-    // A request reuses an idle connection to its host, else opens one: the units it needs.
+    // Contended, every connection goes through the primary (FIFO proxy-wide; it counts busy hosts),
+    // parked idle ones too. Calm: a request reuses an idle connection to its host, else opens one.
+    if (b.contended[CX]) return this.ask(host, NEED_CX | NEED_RQ, false);
     const open = b.openConnections();
     const cxNeeded = Math.max(b.slotsBusy + 1, this.pool.idleTo(host) > 0 ? open : open + 1);
     if (cxNeeded > b.lease[CX]) return this.ask(host, NEED_CX | NEED_RQ, false);
@@ -171,6 +175,11 @@ export class LeasedResources implements ClusterResources {
     const a = new LeaseAsk(this, this.book, host, need, slotHeld);
     a.id = this.link.ask(a, host.key);
     return a;
+  }
+
+  /** @internal a granted connection unit: idle connections to other hosts close if a new one would not fit. */
+  makeRoom(host: Host): void {
+    this.book.makeRoom(this.pool.idleTo(host));
   }
 
   /** @internal a request is active: its units are in the lease (`takeSlot`: the slot is not held yet). */

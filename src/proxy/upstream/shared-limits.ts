@@ -35,6 +35,8 @@ export function needBit(r: LeasedResource): number {
 export const F_CX_OVERFLOW = 1;
 /** Granted over max_connections: its host had no busy connection anywhere in the proxy. */
 export const F_EXEMPT = 2;
+/** The connection unit is one the worker already holds (an idle connection it parked): its lease does not grow. */
+export const F_IN_PLACE = 4;
 
 /** Worker → primary. `c` is the cluster name. */
 export type ToPrimary =
@@ -42,8 +44,12 @@ export type ToPrimary =
   | { k: "acq"; c: string; id: number; need: number; host: string; use: number }
   /** The request stopped waiting (route timeout, downstream gone). */
   | { k: "cancel"; c: string; id: number }
-  /** Units handed back; `freed`: hosts whose connection slot was released (while connections are contended). */
-  | { k: "ret"; c: string; r: LeasedResource; n: number; freed?: string[] }
+  /**
+   * Units handed back. While connections are contended: `freed`, the hosts whose connection slot
+   * was released; `parked`, how many of those units stay with the worker, their connection idle,
+   * until the primary grants them in place or recalls them.
+   */
+  | { k: "ret"; c: string; r: LeasedResource; n: number; freed?: string[]; parked?: number }
   /** Answer to revoke `round`: units handed back, and (connections) the busy slots per host. */
   | { k: "ack"; c: string; r: LeasedResource; round: number; n: number; busy?: Array<[string, number]> }
   /** More lease without a waiting request (a connection opened outside a slot, HTTP/2 pools). */
@@ -69,6 +75,8 @@ export type ToWorker =
   | { k: "revoke"; c: string; r: LeasedResource; round: number }
   /** Contention is over: keep a chunk again. */
   | { k: "calm"; c: string; r: LeasedResource }
+  /** Close `n` parked idle connections and hand their units back (a waiter on another worker needs one); answered by a `ret`. */
+  | { k: "yield"; c: string; r: LeasedResource; n: number }
   /** The primary's detector ejected (or brought back) a host. */
   | { k: "eject"; c: string; host: string; on: boolean }
   /** A host's consecutive-error counters are not zero: report its next success. */

@@ -9,7 +9,7 @@ import { type BookLink, LeaseBook } from "./lease-book.js";
 import { type AskHandler, type AskLink, LeasedResources } from "./leased-resources.js";
 import type { OutlierSink } from "./outlier.js";
 import { OutlierRelay } from "./shared-outlier.js";
-import { type ClusterSharing, CX, type IdleConnections, needBit, Outbox, RESOURCES, RQ, type ToPrimary, type ToWorker } from "./shared-limits.js";
+import { type ClusterSharing, CX, F_IN_PLACE, type IdleConnections, needBit, Outbox, RESOURCES, RQ, type ToPrimary, type ToWorker } from "./shared-limits.js";
 
 export class WorkerLimits implements ClusterSharing, AskLink, BookLink {
   private readonly books = new Map<string, LeaseBook>();
@@ -82,7 +82,7 @@ export class WorkerLimits implements ClusterSharing, AskLink, BookLink {
         if (h === undefined) return;
         this.asks.delete(m.id);
         const b = h.book;
-        for (const r of RESOURCES) if ((h.need & needBit(r)) !== 0) b.lent(r, 1);
+        for (const r of RESOURCES) if ((h.need & needBit(r)) !== 0 && (r !== CX || (m.f & F_IN_PLACE) === 0)) b.lent(r, 1);
         b.lent(CX, m.x[CX]);
         b.lent(RQ, m.x[RQ]);
         b.follow(m.ch, m.cont);
@@ -116,6 +116,9 @@ export class WorkerLimits implements ClusterSharing, AskLink, BookLink {
       }
       case "calm":
         this.books.get(m.c)?.calm(m.r);
+        return;
+      case "yield":
+        this.book(m.c).yield(m.n);
         return;
       default:
         this.relay.receive(m);

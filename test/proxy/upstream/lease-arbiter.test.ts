@@ -7,8 +7,31 @@ import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import type { Admission, Overflow, PendingRequest, RequestPermit } from "../../../src/proxy/upstream/cluster.js";
 import { CALM_MS } from "../../../src/proxy/upstream/lease-arbiter.js";
-import { CX, RETRY, RQ } from "../../../src/proxy/upstream/shared-limits.js";
+import { CX, F_IN_PLACE, type IdleConnections, RETRY, RQ } from "../../../src/proxy/upstream/shared-limits.js";
 import { SimProxy, staticCluster } from "./shared-limits-harness.js";
+
+/** A worker's HTTP/1.1 pool as the lease sees it: idle connections, and those it closed whose close event is pending. */
+class ScriptedPool implements IdleConnections {
+  idle = 0;
+  closed = 0;
+  private pendingCloses = 0;
+
+  idleTo(): number {
+    return this.idle;
+  }
+
+  closeIdle(n: number): number {
+    const k = Math.min(n, this.idle);
+    this.idle -= k;
+    this.closed += k;
+    this.pendingCloses += k;
+    return k;
+  }
+
+  closing(): number {
+    return this.pendingCloses;
+  }
+}
 
 let sim: SimProxy | undefined;
 afterEach(() => {
@@ -231,6 +254,52 @@ describe("proxy-wide circuit breakers (lease arbitration)", () => {
     assert.equal(s.stat(w3, "upstream_rq_pending_active"), 1);
     g.release();
     assert.ok(((await r.granted) as RequestPermit).ok);
+  });
+
+  it("contended connections: a freed one stays parked — reused in place by its worker, recalled for another's", async () => {
+    const s = proxy({ maxConnections: { value: 1 } });
+    const [w1, w2] = s.workers;
+    const spec = w1.cluster.spec;
+    // Each worker's pooled connections, scripted: idle ones per the test, closes reported when the test says.
+    const pools = [new ScriptedPool(), new ScriptedPool()];
+    const res = [w1, w2].map((w, i) => w.limits.resources(spec, w.cluster.stats, pools[i]));
+    const h = w1.cluster.hosts()[0];
+    /** One request on worker i from admission to its connection back in the pool (idle). */
+    const request = async (i: number, opens: boolean) => {
+      const a = res[i].acquire(h);
+      const p = a.ok && a.pending ? await outcome(s, a) : a;
+      assert.ok(p?.ok, `worker ${i + 1}'s request admitted`);
+      if (opens) res[i].connectionOpened(h);
+      else pools[i].idle--; // the pool reuses its idle connection
+      return () => {
+        pools[i].idle++; // the pool takes the connection back before the permit goes
+        (p as RequestPermit).release();
+      };
+    };
+    (await request(0, true))();
+    await s.settle();
+    // w2 needs the only unit: w1's idle connection is closed (revoke) and its unit goes to w2.
+    (await request(1, true))();
+    await s.settle();
+    assert.equal(pools[0].closed, 1);
+    res[0].connectionClosed();
+    // Contended now: w2's freed connection stays open and parked; w2's next request reuses it in place.
+    const yields = () => s.log.filter((x) => x.m.k === "yield").length;
+    (await request(1, false))();
+    await s.settle();
+    assert.equal(pools[1].closed, 0, "reused, not closed");
+    assert.equal(yields(), 0);
+    assert.equal(w2.limits.book("cb").lease[CX], 1, "in place: the lease did not grow");
+    assert.ok(s.log.some((x) => x.m.k === "grant" && (x.m.f & F_IN_PLACE) !== 0), "the primary granted it (FIFO proxy-wide), in place");
+    // w1's request: w2's parked connection is recalled — closed there, its unit lent to w1.
+    const done = await request(0, true);
+    assert.equal(yields(), 1);
+    assert.equal(pools[1].closed, 1);
+    assert.equal(s.stat(w1, "upstream_rq_pending_total"), 0, "a parked connection is free capacity: no pending request");
+    assert.equal(s.primary.arbiter("cb").leased[CX], 1, "never more than max_connections lent");
+    done();
+    await s.settle();
+    for (const r of res) r.close();
   });
 
   it("max_retries is proxy-wide, lent one retry at a time", async () => {
