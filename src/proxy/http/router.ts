@@ -19,7 +19,7 @@ import { TimerEntry, timerList } from "../../core/timers.js";
 import { HOP_BY_HOP } from "../http1/codec.js";
 import type { StatsStore } from "../stats.js";
 import { type BodyOwner, Downstream, type DownstreamListener, type Reply, sendLocalReply, StreamAbort } from "./downstream.js";
-import { grpcStatusOf, shouldRetry, backoffMs } from "./retry-state.js";
+import { grpcStatusOf, RetryBackoff, shouldRetry } from "./retry-state.js";
 import type { Attempt, AttemptContext, AttemptOutcome, ForwardPlan, ResponseSink, UpstreamResponse } from "./upstream-request.js";
 import { upstreamIsH2 } from "./upstream-request.js";
 import { attemptH1 } from "./upstream-h1.js";
@@ -141,9 +141,8 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
   private triedCount = 0;
   private last: AttemptOutcome | undefined = undefined;
   private globalTimer: TimerEntry | undefined = undefined;
-  private backoffTimer: NodeJS.Timeout | undefined = undefined;
-  /** In Backoff, waiting for the retry budget's answer (`--concurrency`: the primary's) before the backoff starts. */
-  private retryAdmission = false;
+  /** The retry being admitted or waiting its backoff (State.Backoff). */
+  private backoff: RetryBackoff | undefined = undefined;
   private pending: Extract<Admission, { pending: true }> | undefined = undefined;
   private att: Attempt | undefined = undefined;
   private h2 = false;
@@ -178,7 +177,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
   private fail(err: unknown): void {
     if (this.state === State.Done) return;
     const up = this.up;
-    if (this.state === State.Backoff) this.leaveBackoff(); // the retry it holds goes back
+    if (this.state === State.Backoff) this.backoff?.cancel(); // the retry it holds goes back
     this.state = State.Done;
     this.globalTimer?.cancel();
     this.durationTimer?.cancel();
@@ -225,7 +224,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     this.router.clusterCounter(plan.cluster, RETRY_OR_SHADOW_ABANDONED);
     if (this.state !== State.Backoff) return; // the try in flight goes on; no retry of it
     // Waiting to retry, and the body to replay is gone: Envoy answers 507.
-    this.leaveBackoff();
+    this.backoff?.cancel();
     this.state = State.Idle;
     try {
       this.finishLocal(retryBufferExceededReply(), this.lastHost);
@@ -284,57 +283,22 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
       const cluster = plan.cluster;
       if (!plan.body.canSend) return this.afterTries(); // the body outgrew the retry buffer
       // The retry budget: max_retries concurrent retries across the cluster (held during the backoff).
-      const admitted = cluster.acquireRetry();
-      if (admitted === false) return this.afterTries();
+      const b = (this.backoff ??= new RetryBackoff(cluster));
+      if (!b.start(plan.retry!, attempt, () => this.afterBackoff(this.pickAndSend), () => this.afterBackoff(this.afterTries))) return this.afterTries();
       this.state = State.Backoff;
-      if (admitted === true) return this.backoff(attempt);
-      this.retryAdmission = true;
-      admitted.then((ok) => this.retryAdmitted(ok, attempt), () => {});
       return;
     }
     this.pickAndSend();
   }
 
-  /** The primary answered a retry's admission (`--concurrency N`). */
-  private retryAdmitted(ok: boolean, attempt: number): void {
-    if (!this.retryAdmission || this.state !== State.Backoff) {
-      if (ok) this.plan.cluster.releaseRetry(); // the forward stopped meanwhile
-      return;
-    }
-    this.retryAdmission = false;
+  /** The backoff is over (or the retry was refused): the loop goes on. */
+  private afterBackoff(then: () => void): void {
+    this.state = State.Idle;
     try {
-      if (ok) return this.backoff(attempt);
-      this.state = State.Idle;
-      this.afterTries();
+      then.call(this);
     } catch (err) {
       this.fail(err);
     }
-  }
-
-  private backoff(attempt: number): void {
-    const cluster = this.plan.cluster;
-    cluster.stats.rqRetry.inc();
-    this.backoffTimer = setTimeout(() => {
-      this.backoffTimer = undefined;
-      cluster.releaseRetry();
-      this.state = State.Idle;
-      try {
-        this.pickAndSend();
-      } catch (err) {
-        this.fail(err);
-      }
-    }, backoffMs(this.plan.retry!, attempt - 1));
-  }
-
-  /** Leaves Backoff early: the retry it holds goes back (none is held while its admission is asked). */
-  private leaveBackoff(): void {
-    if (this.retryAdmission) {
-      this.retryAdmission = false;
-      return;
-    }
-    clearTimeout(this.backoffTimer);
-    this.backoffTimer = undefined;
-    this.plan.cluster.releaseRetry();
   }
 
   private pickAndSend(): void {
@@ -446,7 +410,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     this.stopReply = reply;
     switch (this.state) {
       case State.Backoff:
-        this.leaveBackoff();
+        this.backoff?.cancel();
         this.state = State.Idle;
         return this.afterTries();
       case State.Pending:

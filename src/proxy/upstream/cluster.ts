@@ -17,8 +17,8 @@ import { Host as HostClass, type Host, hostKey, hostsFromClusterLoadAssignment, 
 import { createLoadBalancer, type LbContext, type LoadBalancer } from "./lb.js";
 import { H1Pool } from "./pool-h1.js";
 import { H2Pool } from "./pool-h2.js";
-import { type Clock, OutlierDetector, type OutlierSink, realClock, type UpstreamOutcome } from "./outlier.js";
-import type { ClusterSharing } from "./shared-limits.js";
+import { type Clock, OutlierDetector, realClock, type UpstreamOutcome } from "./outlier.js";
+import type { ClusterSharing, OutlierSink } from "./shared-limits.js";
 
 export type { UpstreamOutcome } from "./outlier.js";
 export { clusterSpec, type ClusterSpec, type DiscoveryType, type Thresholds } from "./cluster-config.js";

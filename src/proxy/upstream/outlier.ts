@@ -48,18 +48,6 @@ import type { Host } from "./host.js";
 /** What one upstream try ended with, as the router reports it. */
 export type UpstreamOutcome = { kind: "response"; status: number } | { kind: "connect-failure" } | { kind: "reset" } | { kind: "timeout" };
 
-/** Where a cluster's upstream results go: its detector, or (a `--concurrency` worker) the primary's. */
-export interface OutlierSink {
-  /** One upstream try's result for `host`. */
-  report(host: Host, outcome: UpstreamOutcome): void;
-  /** A response's status for `host` (gRPC: grpc-status mapped to HTTP) — `report` without the outcome object. */
-  reportHttpStatus(host: Host, status: number): void;
-  /** The cluster's hosts changed (after every assignment). */
-  setHosts(hosts: Iterable<Host>): void;
-  /** The cluster object is replaced or removed. */
-  close(): void;
-}
-
 /** Time and timers, injectable for tests (milliseconds, monotonic). */
 export interface Clock {
   now(): number;
@@ -337,7 +325,7 @@ export interface OutlierOptions {
 }
 
 /** A cluster's outlier detector (Envoy's DetectorImpl). */
-export class OutlierDetector implements OutlierSink {
+export class OutlierDetector {
   protected readonly monitors = new Map<Host, HostMonitor>();
   /** State carried over from a previous detector for hosts not (yet) in this cluster, by key. */
   private readonly carried = new Map<string, HostMonitor>();

@@ -11,7 +11,7 @@ import type { ClusterResources } from "./circuit-breakers.js";
 import type { ClusterSpec } from "./cluster-config.js";
 import type { ClusterStats } from "./cluster-stats.js";
 import type { Host } from "./host.js";
-import type { OutlierConfig, OutlierDetector, OutlierOptions, OutlierSink } from "./outlier.js";
+import type { OutlierConfig, OutlierDetector, OutlierOptions, UpstreamOutcome } from "./outlier.js";
 import type { StatsScope } from "../stats.js";
 
 /** Leased resources, by index: connections (HTTP/1.1: one per active request), requests, retries. */
@@ -101,6 +101,18 @@ export interface ClusterSharing {
   outlierSink?(spec: ClusterSpec): OutlierSink;
   /** Primary: the cluster's detector, fed by every worker's results (it broadcasts its ejections). */
   detector?(name: string, config: OutlierConfig, scope: StatsScope, opts: OutlierOptions, previous: OutlierDetector | undefined): OutlierDetector;
+}
+
+/** Where a cluster's upstream results go: its detector (OutlierDetector is one), or a worker's relay to the primary's. */
+export interface OutlierSink {
+  /** One upstream try's result for `host`. */
+  report(host: Host, outcome: UpstreamOutcome): void;
+  /** A response's status for `host` (gRPC: grpc-status mapped to HTTP) — `report` without the outcome object. */
+  reportHttpStatus(host: Host, status: number): void;
+  /** The cluster's hosts changed (after every assignment). */
+  setHosts(hosts: Iterable<Host>): void;
+  /** The cluster object is replaced or removed. */
+  close(): void;
 }
 
 /** A cluster's pooled HTTP/1.1 connections, as a worker's admission sees them. */

@@ -7,9 +7,8 @@ import type { ClusterStats } from "./cluster-stats.js";
 import type { ClusterResources } from "./circuit-breakers.js";
 import { type BookLink, LeaseBook } from "./lease-book.js";
 import { type AskHandler, type AskLink, LeasedResources } from "./leased-resources.js";
-import type { OutlierSink } from "./outlier.js";
 import { OutlierRelay } from "./shared-outlier.js";
-import { type ClusterSharing, CX, F_IN_PLACE, type IdleConnections, needBit, Outbox, RESOURCES, RQ, type ToPrimary, type ToWorker } from "./shared-limits.js";
+import { type ClusterSharing, CX, F_IN_PLACE, type IdleConnections, needBit, Outbox, type OutlierSink, RESOURCES, RQ, type ToPrimary, type ToWorker } from "./shared-limits.js";
 
 export class WorkerLimits implements ClusterSharing, AskLink, BookLink {
   private readonly books = new Map<string, LeaseBook>();
