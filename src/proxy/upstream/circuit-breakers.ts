@@ -191,13 +191,14 @@ export interface ClusterResources {
   close(): void;
 }
 
-class Permit implements RequestPermit {
+/** An admitted request's permit: released once, back to the admission that gave it. */
+export class Permit implements RequestPermit {
   readonly ok = true as const;
   readonly pending = false as const;
   private released = false;
 
   constructor(
-    private readonly manager: ResourceManager,
+    private readonly manager: { releasePermit(p: Permit): void },
     readonly host: Host,
     /** Holds an HTTP/1.1 connection slot. */
     readonly slot: boolean,

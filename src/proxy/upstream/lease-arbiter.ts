@@ -78,6 +78,15 @@ function add(m: Map<string, number>, k: string, d: number): void {
   else m.delete(k);
 }
 
+/** A contention round starts or ends: what the primary tracked of a worker's connections is void. */
+function forgetConnections(l: Lessee): void {
+  l.busy = new Map();
+  l.sinceRevoke = undefined;
+  l.handoff = [];
+  l.parked = 0;
+  l.busyCount = 0;
+}
+
 export class LeaseArbiter {
   private limits: Thresholds;
   private readonly lessees = new Map<number, Lessee>();
@@ -407,13 +416,7 @@ export class LeaseArbiter {
     const round = ++this.round[r];
     this.stopCalm(r);
     for (const [worker, l] of this.lessees) {
-      if (r === CX) {
-        l.busy = new Map();
-        l.sinceRevoke = undefined;
-        l.handoff = [];
-        l.parked = 0;
-        l.busyCount = 0;
-      }
+      if (r === CX) forgetConnections(l);
       if (l.lease[r] > 0) {
         l.acked[r] = false;
         this.o.send(worker, { k: "revoke", c: this.name, r, round });
@@ -439,13 +442,7 @@ export class LeaseArbiter {
         if (this.wanted(r)) return; // re-armed when its waiters are gone
         this.contended[r] = false;
         for (const [worker, l] of this.lessees) {
-          if (r === CX) {
-            l.busy = new Map();
-            l.sinceRevoke = undefined;
-            l.handoff = [];
-            l.parked = 0;
-            l.busyCount = 0;
-          }
+          if (r === CX) forgetConnections(l);
           this.o.send(worker, { k: "calm", c: this.name, r });
         }
       }, CALM_MS);

@@ -6,7 +6,7 @@
 // upstream_rq_pending_*, upstream_rq_retry_overflow) add up across workers in /stats; the
 // circuit_breakers.* gauges are the primary's (it knows the proxy-wide counts).
 import type { ClusterStats } from "./cluster-stats.js";
-import { CANCELLED, type Admission, type ClusterResources, countConnectionOpened, countRequestEnd, countRequestStart, OVERFLOW, type Overflow, type PendingRequest, type RequestPermit } from "./circuit-breakers.js";
+import { CANCELLED, type Admission, type ClusterResources, countConnectionOpened, countRequestEnd, countRequestStart, OVERFLOW, type Overflow, type PendingRequest, Permit, type RequestPermit } from "./circuit-breakers.js";
 import type { Host } from "./host.js";
 import type { LeaseBook } from "./lease-book.js";
 import { CX, F_CX_OVERFLOW, type IdleConnections, NEED_CX, NEED_RETRY, NEED_RQ, RETRY, RQ } from "./shared-limits.js";
@@ -25,24 +25,6 @@ export interface AskHandler {
 export interface AskLink {
   ask(h: AskHandler, host: string): number;
   cancel(h: AskHandler, id: number): void;
-}
-
-class LeasedPermit implements RequestPermit {
-  readonly ok = true as const;
-  readonly pending = false as const;
-  private released = false;
-
-  constructor(
-    private readonly owner: LeasedResources,
-    readonly host: Host,
-    readonly slot: boolean,
-  ) {}
-
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    this.owner.releasePermit(this);
-  }
 }
 
 const enum AskState {
@@ -188,11 +170,11 @@ export class LeasedResources implements ClusterResources {
     if (takeSlot) b.takeSlot(host.key);
     b.requests++;
     countRequestStart(this.stats, host);
-    return new LeasedPermit(this, host, slot);
+    return new Permit(this, host, slot);
   }
 
   /** @internal */
-  releasePermit(p: LeasedPermit): void {
+  releasePermit(p: Permit): void {
     const b = this.book;
     b.requests--;
     countRequestEnd(this.stats, p.host);
