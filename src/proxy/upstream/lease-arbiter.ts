@@ -28,7 +28,7 @@
 import type { Thresholds } from "./cluster-config.js";
 import { retryBudgetMax } from "./circuit-breakers.js";
 import type { Clock } from "./outlier.js";
-import { CX, F_CX_OVERFLOW, F_EXEMPT, F_IN_PLACE, type LeasedResource, NEED_CX, NEED_RETRY, NEED_RQ, needBit, RETRY, RQ, type ToPrimary, type ToWorker } from "./shared-limits.js";
+import { CX, F_CX_OVERFLOW, F_EXEMPT, F_IN_PLACE, type Held, type LeasedResource, NEED_CX, NEED_RETRY, NEED_RQ, needBit, RETRY, RQ, type ToPrimary, type ToWorker } from "./shared-limits.js";
 
 /** How long a contended resource stays contended after its last waiter (no flapping between the modes). */
 export const CALM_MS = 1000;
@@ -45,10 +45,11 @@ interface Lessee {
   sinceRevoke: Map<string, number> | undefined;
   /** Hosts of slots it freed whose unit is parked or on its way back (the unit goes to that host's queue first). */
   handoff: string[];
-  /** Units it holds for idle connections it parked (contended connections). */
+  /** Units it holds for idle connections (parked), as it last counted them less what was granted in place or recalled since. */
   parked: number;
-  /** Busy slots in `busy` and `sinceRevoke`. */
-  busyCount: number;
+  /** In-place grants and yields sent (against the counts the worker reports it received). */
+  inPlaceSent: number;
+  yieldsSent: number;
   /** Active + pending requests it last reported (retry budgets). */
   use: number;
 }
@@ -84,7 +85,6 @@ function forgetConnections(l: Lessee): void {
   l.sinceRevoke = undefined;
   l.handoff = [];
   l.parked = 0;
-  l.busyCount = 0;
 }
 
 export class LeaseArbiter {
@@ -139,11 +139,6 @@ export class LeaseArbiter {
     return this.contended[r];
   }
 
-  /** Nothing lent and nobody waiting: the arbiter can go with its cluster. */
-  get idle(): boolean {
-    return this.leased[CX] === 0 && this.leased[RQ] === 0 && this.leased[RETRY] === 0 && this.waiters.length === 0;
-  }
-
   /** Requests waiting for an answer (queued or not). */
   get waiting(): number {
     return this.waiters.length;
@@ -168,12 +163,10 @@ export class LeaseArbiter {
             l.handoff.push(h);
           }
         }
-        if (tracking && m.parked !== undefined) l.parked += m.parked;
+        if (tracking && m.held !== undefined) this.reconcile(l, m.held);
         this.unlend(l, m.r, m.n);
         if (m.r !== CX) break;
         for (let i = 0; i < m.n && l.handoff.length > 0; i++) this.handOver(l.handoff.shift()!);
-        // A parked connection that closed on its own came back without a recall.
-        l.parked = Math.max(0, Math.min(l.parked, l.lease[CX] - l.busyCount));
         for (const w of this.waiters) if (w.recalledFrom === worker) w.recalledFrom = undefined;
         break;
       }
@@ -185,8 +178,7 @@ export class LeaseArbiter {
           l.busy = new Map(m.busy ?? []);
           for (const [h, n] of l.sinceRevoke ?? []) add(l.busy, h, n);
           l.sinceRevoke = undefined;
-          l.busyCount = 0;
-          for (const n of l.busy.values()) l.busyCount += n;
+          if (m.held !== undefined) this.reconcile(l, m.held);
         }
         break;
       case "top": {
@@ -229,7 +221,7 @@ export class LeaseArbiter {
   private lessee(worker: number): Lessee {
     let l = this.lessees.get(worker);
     if (l === undefined) {
-      l = { lease: [0, 0, 0], acked: [true, true, true], busy: new Map(), sinceRevoke: undefined, handoff: [], parked: 0, busyCount: 0, use: 0 };
+      l = { lease: [0, 0, 0], acked: [true, true, true], busy: new Map(), sinceRevoke: undefined, handoff: [], parked: 0, inPlaceSent: 0, yieldsSent: 0, use: 0 };
       this.lessees.set(worker, l);
     }
     return l;
@@ -345,6 +337,7 @@ export class LeaseArbiter {
     for (const [worker, l] of this.lessees) {
       if (worker === w.worker || l.parked <= 0) continue;
       l.parked--;
+      l.yieldsSent++;
       w.recalledFrom = worker;
       this.o.send(worker, { k: "yield", c: this.name, r: CX, n: 1 });
       return true;
@@ -352,8 +345,12 @@ export class LeaseArbiter {
     return false;
   }
 
+  /** The worker's own count of its idle connections, less the in-place grants and yields still on their way to it. */
+  private reconcile(l: Lessee, [idle, inPlaceSeen, yieldsSeen]: Held): void {
+    l.parked = Math.max(0, idle - (l.inPlaceSent - inPlaceSeen) - (l.yieldsSent - yieldsSeen));
+  }
+
   private busyAdd(l: Lessee, host: string, d: number): void {
-    l.busyCount += d;
     if (l.acked[CX]) add(l.busy, host, d);
     else add((l.sinceRevoke ??= new Map()), host, d);
   }
@@ -390,12 +387,13 @@ export class LeaseArbiter {
       x[r] = extra;
     }
     if (w.queued) this.pending--;
+    if ((w.flags & F_IN_PLACE) !== 0) l.inPlaceSent++;
     this.o.send(w.worker, { k: "grant", c: this.name, id: w.id, f: w.flags, x, ch: [this.chunk(CX), this.chunk(RQ), 1], cont: this.contendedBits() });
     return true;
   }
 
   /** Busy connection slots to `host` proxy-wide (valid once the connections' round is settled). */
-  private hostBusy(host: string): number {
+  hostBusy(host: string): number {
     let n = 0;
     for (const l of this.lessees.values()) n += l.busy.get(host) ?? 0;
     return n;

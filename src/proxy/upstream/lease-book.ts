@@ -10,13 +10,11 @@
 //   of it) until the primary grants it in place to a request of this worker or recalls it (`yield`).
 //   A connection the proxy closed has its FIN on the wire when destroy() returns, so its unit goes
 //   back at once, before node's close event. Retries are always lent exactly.
-import { CX, type IdleConnections, type LeasedResource, NEED_CX, NEED_RQ, RESOURCES, RETRY, RQ, type ToPrimary } from "./shared-limits.js";
+import { CX, type Held, type IdleConnections, type LeasedResource, NEED_CX, NEED_RQ, RESOURCES, RETRY, RQ, type ToPrimary } from "./shared-limits.js";
 
 /** How a book talks to its primary. */
 export interface BookLink {
   send(m: ToPrimary): void;
-  /** The book has nothing lent, used or alive any more (it can be forgotten). */
-  emptied(b: LeaseBook): void;
 }
 
 export class LeaseBook {
@@ -43,6 +41,9 @@ export class LeaseBook {
   /** Hosts whose slot was freed while connections are contended, not yet reported. */
   private freed: string[] | undefined = undefined;
   private readonly topUp: [boolean, boolean, boolean] = [false, false, false];
+  /** In-place grants and yields received (the primary's view of parked connections is reconciled with them). */
+  inPlaceSeen = 0;
+  private yieldsSeen = 0;
 
   constructor(
     readonly name: string,
@@ -70,11 +71,6 @@ export class LeaseBook {
   /** Active + pending requests (retry budgets). */
   get use(): number {
     return this.requests + this.pending;
-  }
-
-  /** Nothing lent, nothing used, no cluster object: the book can go. */
-  get empty(): boolean {
-    return this.pools.length === 0 && this.lease[CX] === 0 && this.lease[RQ] === 0 && this.lease[RETRY] === 0 && this.cxUsed() === 0 && this.requests === 0 && this.pending === 0;
   }
 
   /** A cluster object of this name came (it shares the book with the ones before it) or went. */
@@ -135,15 +131,26 @@ export class LeaseBook {
     }
     const give = Math.max(0, this.lease[r] - this.used(r));
     this.lease[r] -= give;
-    this.link.send({ k: "ack", c: this.name, r, round, n: give, ...(r === CX ? { busy: [...this.hostSlots] } : {}) });
+    this.link.send({ k: "ack", c: this.name, r, round, n: give, ...(r === CX ? { busy: [...this.hostSlots], held: this.held() } : {}) });
   }
 
   /** The primary recalls `n` parked connections: close them, hand their units back (answered even when none is left). */
   yield(n: number): void {
+    this.yieldsSeen += n;
     this.closeIdle(n);
     const give = Math.max(0, this.lease[CX] - this.cxUsed());
     this.lease[CX] -= give;
-    this.link.send({ k: "ret", c: this.name, r: CX, n: give });
+    this.link.send({ k: "ret", c: this.name, r: CX, n: give, held: this.held() });
+  }
+
+  /** A connection slot granted to a request that had gone meanwhile: reported free (the primary counted it busy). */
+  grantedUnused(host: string): void {
+    if (this.contended[CX]) (this.freed ??= []).push(host);
+  }
+
+  private held(): Held {
+    const idle = this.openConnections() - this.slotsBusy;
+    return [idle > 0 ? idle : 0, this.inPlaceSeen, this.yieldsSeen];
   }
 
   /** A granted request to a host with no idle connection here: close idle ones so the new one fits the lease. */
@@ -174,14 +181,11 @@ export class LeaseBook {
       if (give <= 0 && freed === undefined) continue;
       if (give < 0) give = 0;
       this.lease[r] -= give;
-      if (freed !== undefined) {
+      if (r === CX && this.contended[CX]) {
         this.freed = undefined;
-        // Freed slots whose unit did not come back here kept their connection, idle.
-        const parked = Math.max(0, freed.length - give);
-        this.link.send({ k: "ret", c: this.name, r, n: give, freed, ...(parked > 0 ? { parked } : {}) });
+        this.link.send({ k: "ret", c: this.name, r, n: give, ...(freed !== undefined ? { freed } : {}), held: this.held() });
       } else this.link.send({ k: "ret", c: this.name, r, n: give });
     }
-    if (orphan && this.empty) this.link.emptied(this);
   }
 
   private closeIdle(n: number): void {

@@ -73,7 +73,11 @@ class LeaseAsk implements PendingRequest, AskHandler {
 
   onGrant(f: number): void {
     const was = this.state;
-    if (was === AskState.Done) return; // cancelled meanwhile: the units stay as spare lease
+    if (was === AskState.Done) {
+      // Cancelled meanwhile: the units stay as spare lease; the primary counted a busy slot.
+      if ((this.need & NEED_CX) !== 0) this.book.grantedUnused(this.host.key);
+      return;
+    }
     this.state = AskState.Done;
     this.owner.countAnswer(f, was === AskState.Queued);
     const cx = (this.need & NEED_CX) !== 0;

@@ -43,10 +43,7 @@ export class PrimaryLimits implements ClusterSharing {
   /** A worker exited: its leases return, its waiting requests leave the queues. */
   workerGone(worker: number): void {
     this.outboxes.delete(worker);
-    for (const [name, a] of this.arbiters) {
-      a.workerGone(worker);
-      this.forgetIfIdle(name, a);
-    }
+    for (const a of this.arbiters.values()) a.workerGone(worker);
     this.outlier.workerGone(worker);
   }
 
@@ -62,13 +59,13 @@ export class PrimaryLimits implements ClusterSharing {
       }
     }
     // Waiters are served once the whole batch is in: a release returns its connection and request together.
-    for (const a of touched) {
-      a.pump();
-      this.forgetIfIdle(a.name, a);
-    }
+    for (const a of touched) a.pump();
   }
 
-  /** The arbiter of a cluster (created on first use; its limits follow the primary's config). */
+  /**
+   * The arbiter of a cluster (created on first use, kept for the life of the process as the
+   * workers keep their books: their counters stay paired; its limits follow the primary's config).
+   */
   arbiter(name: string): LeaseArbiter {
     // A cluster a worker names before the primary has it: Envoy's defaults meanwhile.
     const t = this.spec(name)?.thresholds ?? DEFAULT_THRESHOLDS;
@@ -78,13 +75,6 @@ export class PrimaryLimits implements ClusterSharing {
       this.arbiters.set(name, a);
     } else a.setLimits(t);
     return a;
-  }
-
-  private forgetIfIdle(name: string, a: LeaseArbiter): void {
-    if (a.idle && this.spec(name) === undefined) {
-      a.close();
-      this.arbiters.delete(name);
-    }
   }
 
   /**

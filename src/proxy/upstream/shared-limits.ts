@@ -46,12 +46,11 @@ export type ToPrimary =
   | { k: "cancel"; c: string; id: number }
   /**
    * Units handed back. While connections are contended: `freed`, the hosts whose connection slot
-   * was released; `parked`, how many of those units stay with the worker, their connection idle,
-   * until the primary grants them in place or recalls them.
+   * was released, and `held`, the worker's own count of what it holds (see Held).
    */
-  | { k: "ret"; c: string; r: LeasedResource; n: number; freed?: string[]; parked?: number }
-  /** Answer to revoke `round`: units handed back, and (connections) the busy slots per host. */
-  | { k: "ack"; c: string; r: LeasedResource; round: number; n: number; busy?: Array<[string, number]> }
+  | { k: "ret"; c: string; r: LeasedResource; n: number; freed?: string[]; held?: Held }
+  /** Answer to revoke `round`: units handed back, and (connections) the busy slots per host and what it holds. */
+  | { k: "ack"; c: string; r: LeasedResource; round: number; n: number; busy?: Array<[string, number]>; held?: Held }
   /** More lease without a waiting request (a connection opened outside a slot, HTTP/2 pools). */
   | { k: "top"; c: string; r: LeasedResource; n: number }
   /** The worker's active + pending requests (clusters with a retry budget). */
@@ -83,6 +82,13 @@ export type ToWorker =
   | { k: "suspect"; c: string; host: string }
   /** Send your success-rate counts (the detector's interval). */
   | { k: "odc"; c: string; id: number };
+
+/**
+ * A worker's connections as it counts them, sent while connections are contended so the primary's
+ * view cannot drift: [idle connections holding a unit ("parked"), in-place grants received, yields
+ * received]. The primary subtracts the in-place grants and yields it sent that are not received yet.
+ */
+export type Held = [idle: number, inPlaceSeen: number, yieldsSeen: number];
 
 /** Local-origin outcomes in `od` events (HTTP statuses are >= 100). */
 export const OUTCOME_CONNECT_FAILURE = -1;

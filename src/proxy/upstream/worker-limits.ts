@@ -43,7 +43,10 @@ export class WorkerLimits implements ClusterSharing, AskLink, BookLink {
     return this.asks.size;
   }
 
-  /** A cluster's lease book (tests and /stats use it; created on first use). */
+  /**
+   * A cluster's lease book, created on first use and kept for the life of the process (a few
+   * hundred bytes per cluster name): its counters and the primary's must stay paired.
+   */
   book(name: string): LeaseBook {
     let b = this.books.get(name);
     if (b === undefined) this.books.set(name, (b = new LeaseBook(name, this)));
@@ -52,10 +55,6 @@ export class WorkerLimits implements ClusterSharing, AskLink, BookLink {
 
   send(m: ToPrimary): void {
     this.outbox.push(m);
-  }
-
-  emptied(b: LeaseBook): void {
-    if (this.books.get(b.name) === b) this.books.delete(b.name);
   }
 
   ask(h: AskHandler, host: string): number {
@@ -82,6 +81,7 @@ export class WorkerLimits implements ClusterSharing, AskLink, BookLink {
         this.asks.delete(m.id);
         const b = h.book;
         for (const r of RESOURCES) if ((h.need & needBit(r)) !== 0 && (r !== CX || (m.f & F_IN_PLACE) === 0)) b.lent(r, 1);
+        if ((m.f & F_IN_PLACE) !== 0) b.inPlaceSeen++;
         b.lent(CX, m.x[CX]);
         b.lent(RQ, m.x[RQ]);
         b.follow(m.ch, m.cont);

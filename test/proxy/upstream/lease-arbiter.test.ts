@@ -31,6 +31,11 @@ class ScriptedPool implements IdleConnections {
   closing(): number {
     return this.pendingCloses;
   }
+
+  /** A busy connection is closed by the pool (not reusable): its FIN is out, its close event pending. */
+  destroying(): void {
+    this.pendingCloses++;
+  }
 }
 
 let sim: SimProxy | undefined;
@@ -299,6 +304,37 @@ describe("proxy-wide circuit breakers (lease arbitration)", () => {
     assert.equal(s.primary.arbiter("cb").leased[CX], 1, "never more than max_connections lent");
     done();
     await s.settle();
+    for (const r of res) r.close();
+  });
+
+  it("a request gone while its connection grant is on the way leaves nothing counted busy", async () => {
+    const s = proxy({ maxConnections: { value: 1 } });
+    const [w1, w2] = s.workers;
+    const spec = w1.cluster.spec;
+    const pools = [new ScriptedPool(), new ScriptedPool()];
+    const res = [w1, w2].map((w, i) => w.limits.resources(spec, w.cluster.stats, pools[i]));
+    const h = w1.cluster.hosts()[0];
+    const p1 = (await outcome(s, pending(res[0].acquire(h)))) as RequestPermit;
+    res[0].connectionOpened(h);
+    const q = pending(res[1].acquire(h));
+    await s.settle();
+    assert.equal(s.stat(w2, "upstream_rq_pending_active"), 1);
+    // w1's request ends and its connection closes (not reusable): the unit goes straight to w2's
+    // queued request — which is cancelled in the same turn, so the grant crosses the cancel.
+    pools[0].destroying();
+    p1.release();
+    q.cancel();
+    await s.settle();
+    const a = s.primary.arbiter("cb");
+    assert.equal(a.hostBusy(h.key), 0, "the crossed grant's slot was reported free");
+    assert.equal(a.leased[CX], 0);
+    // Both workers keep getting connections.
+    for (const r of [res[1], res[0], res[1]]) {
+      const p = await outcome(s, pending(r.acquire(h)));
+      assert.ok(p?.ok);
+      (p as RequestPermit).release();
+      await s.settle();
+    }
     for (const r of res) r.close();
   });
 
