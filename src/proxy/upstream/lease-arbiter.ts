@@ -203,6 +203,7 @@ export class LeaseArbiter {
     for (const r of [CX, RQ, RETRY] as const) this.leased[r] -= l.lease[r];
     this.lessees.delete(worker);
     this.waiters = this.waiters.filter((w) => {
+      if (w.recalledFrom === worker) w.recalledFrom = undefined; // its units are free now
       if (w.worker !== worker) return true;
       if (w.queued) this.pending--;
       return false;

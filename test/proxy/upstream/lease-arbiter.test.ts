@@ -307,6 +307,28 @@ describe("proxy-wide circuit breakers (lease arbitration)", () => {
     for (const r of res) r.close();
   });
 
+  it("a worker that dies before yielding a parked connection: the request waiting for it still gets one", async () => {
+    const s = proxy({ maxConnections: { value: 1 } });
+    const [w1, w2] = s.workers;
+    const pools = [new ScriptedPool(), new ScriptedPool()];
+    const res = [w1, w2].map((w, i) => w.limits.resources(w.cluster.spec, w.cluster.stats, pools[i]));
+    const h = w1.cluster.hosts()[0];
+    const p1 = (await outcome(s, pending(res[0].acquire(h)))) as RequestPermit;
+    res[0].connectionOpened(h);
+    const q = pending(res[1].acquire(h));
+    await s.settle();
+    w1.deaf = true; // w1 will not hear the recall
+    pools[0].idle++;
+    p1.release(); // parked in w1; the primary recalls it for w2's request
+    await s.settle();
+    assert.equal(s.log.filter((x) => x.m.k === "yield").length, 1);
+    s.kill(w1);
+    const g = (await q.granted) as RequestPermit;
+    assert.ok(g.ok, "the dead worker's unit went to the waiting request");
+    g.release();
+    res[1].close();
+  });
+
   it("a request gone while its connection grant is on the way leaves nothing counted busy", async () => {
     const s = proxy({ maxConnections: { value: 1 } });
     const [w1, w2] = s.workers;

@@ -15,6 +15,8 @@ export interface SimWorker {
   store: StatsStore;
   cluster: UpstreamCluster;
   alive: boolean;
+  /** Messages to it are lost (a worker too busy to read, about to die). */
+  deaf?: boolean;
 }
 
 export class SimProxy {
@@ -23,7 +25,7 @@ export class SimProxy {
   readonly primaryStore = new StatsStore();
   readonly primaryCluster: UpstreamCluster;
   readonly workers: SimWorker[] = [];
-  /** Every message delivered, both ways, in order. */
+  /** Every message sent to a live worker or to the primary, in order. */
   readonly log: Array<{ to: "primary" | number; m: ToPrimary | ToWorker }> = [];
   private delivered = 0;
 
@@ -37,8 +39,9 @@ export class SimProxy {
       (worker, batch) => {
         const w = this.workers.find((x) => x.id === worker);
         if (!w?.alive) return;
-        this.delivered++;
         for (const m of batch) this.log.push({ to: worker, m });
+        if (w.deaf) return;
+        this.delivered++;
         w.limits.receive(batch);
       },
       this.clock,
