@@ -10,9 +10,11 @@
 //   with no lease has nothing to answer. Once every worker has answered (the round is *settled*),
 //   a waiting request is classified as in one process: HTTP/1.1 with every connection busy →
 //   upstream_cx_overflow, and the pending queue (max_pending_requests, else 503 UO) unless its host
-//   has no busy connection anywhere in the proxy (Envoy's per-host exception — the workers' acks
-//   carry their busy slots per host, so it is one connection per host proxy-wide); a request over
-//   max_requests or max_retries → 503 UO / retry overflow.
+//   has no busy connection anywhere in the proxy (Envoy's per-host exception — the workers report
+//   their busy slots per host, so it is one connection per host proxy-wide); a request over
+//   max_requests or max_retries → 503 UO / retry overflow, but only once a round of answers that
+//   began after it found nothing is in: a unit another worker freed just before may be on its way
+//   (in one process the release is seen at once), and each channel delivers in order.
 // - Waiting requests are served in arrival order (FIFO proxy-wide) as units come back; as in one
 //   process, a connection freed by a request to host H first goes to the oldest request queued for H
 //   (the workers report the hosts of the slots they free while connections are contended).
@@ -39,10 +41,11 @@ interface Lessee {
   readonly lease: [number, number, number];
   /** Whether it answered the current revoke round (a worker with no lease has nothing to answer). */
   readonly acked: [boolean, boolean, boolean];
-  /** Busy connection slots per host while connections are contended: its ack's, then grants and frees. */
+  /** Busy connection slots per host as it last reported them (while connections are contended). */
   busy: Map<string, number>;
-  /** Slots granted after the revoke was sent, before the ack arrived (the ack does not count them). */
-  sinceRevoke: Map<string, number> | undefined;
+  /** Connection grants sent to it; those sent while contended not yet reported received: [sequence, host]. */
+  grantsSent: number;
+  granted: Array<[number, string]>;
   /** Hosts of slots it freed whose unit is parked or on its way back (the unit goes to that host's queue first). */
   handoff: string[];
   /** Units it holds for idle connections (parked), as it last counted them less what was granted in place or recalled since. */
@@ -64,6 +67,8 @@ interface Waiter {
   queued: boolean;
   /** The worker asked to yield a parked connection for this request. */
   recalledFrom: number | undefined;
+  /** The round of its resource when it found no request or retry unit (its overflow waits for a later one). */
+  blockedRound: number | undefined;
 }
 
 export interface ArbiterOptions {
@@ -73,16 +78,14 @@ export interface ArbiterOptions {
   clock: Pick<Clock, "setTimeout" | "clearTimeout">;
 }
 
-function add(m: Map<string, number>, k: string, d: number): void {
-  const n = (m.get(k) ?? 0) + d;
-  if (n > 0) m.set(k, n);
-  else m.delete(k);
+function holdsConnection(w: Waiter): boolean {
+  return (w.got & NEED_CX) !== 0 && (w.need & NEED_RQ) !== 0 && (w.got & NEED_RQ) === 0;
 }
 
 /** A contention round starts or ends: what the primary tracked of a worker's connections is void. */
 function forgetConnections(l: Lessee): void {
   l.busy = new Map();
-  l.sinceRevoke = undefined;
+  l.granted = [];
   l.handoff = [];
   l.parked = 0;
 }
@@ -150,34 +153,27 @@ export class LeaseArbiter {
     switch (m.k) {
       case "acq":
         l.use = m.use;
-        this.waiters.push({ worker, id: m.id, host: m.host, need: m.need, got: 0, flags: 0, queued: false, recalledFrom: undefined });
+        this.waiters.push({ worker, id: m.id, host: m.host, need: m.need, got: 0, flags: 0, queued: false, recalledFrom: undefined, blockedRound: undefined });
         break;
       case "cancel":
         this.cancel(l, worker, m.id);
         break;
       case "ret": {
         const tracking = m.r === CX && this.contended[CX] && l.acked[CX];
-        if (tracking && m.freed !== undefined) {
-          for (const h of m.freed) {
-            this.busyAdd(l, h, -1);
-            l.handoff.push(h);
-          }
-        }
+        if (tracking && m.freed !== undefined) for (const h of m.freed) l.handoff.push(h);
         if (tracking && m.held !== undefined) this.reconcile(l, m.held);
         this.unlend(l, m.r, m.n);
         if (m.r !== CX) break;
+        // A freed slot's unit: the oldest request queued for its host takes it, as in one process.
         for (let i = 0; i < m.n && l.handoff.length > 0; i++) this.handOver(l.handoff.shift()!);
-        for (const w of this.waiters) if (w.recalledFrom === worker) w.recalledFrom = undefined;
+        if (m.yielded !== undefined) for (const w of this.waiters) if (w.recalledFrom === worker) w.recalledFrom = undefined;
         break;
       }
       case "ack":
         this.unlend(l, m.r, m.n);
-        if (m.round !== this.round[m.r] || !this.contended[m.r]) break; // an earlier round's answer
+        if (m.round !== this.round[m.r]) break; // an earlier round's answer
         l.acked[m.r] = true;
         if (m.r === CX) {
-          l.busy = new Map(m.busy ?? []);
-          for (const [h, n] of l.sinceRevoke ?? []) add(l.busy, h, n);
-          l.sinceRevoke = undefined;
           if (m.held !== undefined) this.reconcile(l, m.held);
         }
         break;
@@ -222,7 +218,7 @@ export class LeaseArbiter {
   private lessee(worker: number): Lessee {
     let l = this.lessees.get(worker);
     if (l === undefined) {
-      l = { lease: [0, 0, 0], acked: [true, true, true], busy: new Map(), sinceRevoke: undefined, handoff: [], parked: 0, inPlaceSent: 0, yieldsSent: 0, use: 0 };
+      l = { lease: [0, 0, 0], acked: [true, true, true], busy: new Map(), grantsSent: 0, granted: [], handoff: [], parked: 0, inPlaceSent: 0, yieldsSent: 0, use: 0 };
       this.lessees.set(worker, l);
     }
     return l;
@@ -271,9 +267,14 @@ export class LeaseArbiter {
     try {
       do {
         this.again = false;
-        const keep: Waiter[] = [];
-        for (const w of this.waiters) if (!this.advance(w)) keep.push(w);
-        this.waiters = keep;
+        // A request that holds its connection checks max_requests first, as one process does at
+        // once when it hands a freed connection over; the others in arrival order.
+        const ordered: Waiter[] = [];
+        for (const w of this.waiters) if (holdsConnection(w)) ordered.push(w);
+        for (const w of this.waiters) if (!holdsConnection(w)) ordered.push(w);
+        const answered = new Set<Waiter>();
+        for (const w of ordered) if (this.advance(w)) answered.add(w);
+        if (answered.size > 0) this.waiters = this.waiters.filter((w) => !answered.has(w));
       } while (this.again);
     } finally {
       this.pumping = false;
@@ -287,7 +288,7 @@ export class LeaseArbiter {
     if (l === undefined) return true;
     if ((w.need & NEED_CX) !== 0 && (w.got & NEED_CX) === 0) {
       if (this.available(CX) > 0) this.take(l, w, CX);
-      else if (l.parked > 0 && this.contended[CX] && l.acked[CX]) this.takeParked(l, w);
+      else if (l.parked > 0 && this.contended[CX] && l.acked[CX] && this.mayReuse(l, w)) this.takeParked(l, w);
       else if (!this.settled(CX)) return this.contend(CX);
       else if (w.recalledFrom !== undefined || this.recall(w)) return false; // an idle connection elsewhere is being closed for it
       else if (w.queued) return false;
@@ -308,12 +309,18 @@ export class LeaseArbiter {
     }
     if ((w.need & NEED_RQ) !== 0 && (w.got & NEED_RQ) === 0) {
       if (this.available(RQ) > 0) this.take(l, w, RQ);
-      else if (!this.settled(RQ)) return this.contend(RQ);
-      else return this.deny(l, w);
+      else {
+        w.blockedRound ??= this.round[RQ];
+        if (!this.contended[RQ]) return this.contend(RQ);
+        return this.overflowConfirmed(RQ, w) ? this.deny(l, w) : false;
+      }
     }
     if ((w.need & NEED_RETRY) !== 0 && (w.got & NEED_RETRY) === 0) {
       if (this.available(RETRY) > 0) this.take(l, w, RETRY);
-      else return this.deny(l, w);
+      else {
+        w.blockedRound ??= this.round[RETRY];
+        return this.overflowConfirmed(RETRY, w) ? this.deny(l, w) : false;
+      }
     }
     return this.grant(l, w);
   }
@@ -321,22 +328,41 @@ export class LeaseArbiter {
   private take(l: Lessee, w: Waiter, r: LeasedResource): void {
     this.lend(l, r, 1);
     w.got |= needBit(r);
-    if (r === CX && this.contended[CX]) this.busyAdd(l, w.host, 1);
   }
 
   /** The waiter's own worker holds an idle connection for it: reused in place. */
   private takeParked(l: Lessee, w: Waiter): void {
     l.parked--;
-    l.handoff.shift();
+    const i = l.handoff.indexOf(w.host);
+    l.handoff.splice(i >= 0 ? i : 0, 1);
     w.got |= NEED_CX;
     w.flags |= F_IN_PLACE;
-    this.busyAdd(l, w.host, 1);
+  }
+
+  /**
+   * Whether `w` may have one of `l`'s parked connections: as in one process, an idle connection is
+   * a free slot while fewer than max_connections are busy; over it, only a freed connection's own
+   * host's request takes it over (per-host exception, handover).
+   */
+  private mayReuse(l: Lessee, w: Waiter): boolean {
+    return this.busyTotal() < this.limits.maxConnections || l.handoff.includes(w.host);
+  }
+
+  /** Busy connection slots proxy-wide (as hostBusy, every host). */
+  private busyTotal(): number {
+    let n = 0;
+    for (const l of this.lessees.values()) {
+      for (const b of l.busy.values()) n += b;
+      n += l.granted.length;
+    }
+    for (const w of this.waiters) if ((w.got & NEED_CX) !== 0) n++;
+    return n;
   }
 
   /** Asks a worker with a parked idle connection to close it and hand the unit back; false when none has one. */
   private recall(w: Waiter): boolean {
     for (const [worker, l] of this.lessees) {
-      if (worker === w.worker || l.parked <= 0) continue;
+      if (worker === w.worker || l.parked <= 0 || !this.mayReuse(l, w)) continue;
       l.parked--;
       l.yieldsSent++;
       w.recalledFrom = worker;
@@ -346,14 +372,11 @@ export class LeaseArbiter {
     return false;
   }
 
-  /** The worker's own count of its idle connections, less the in-place grants and yields still on their way to it. */
-  private reconcile(l: Lessee, [idle, inPlaceSeen, yieldsSeen]: Held): void {
-    l.parked = Math.max(0, idle - (l.inPlaceSent - inPlaceSeen) - (l.yieldsSent - yieldsSeen));
-  }
-
-  private busyAdd(l: Lessee, host: string, d: number): void {
-    if (l.acked[CX]) add(l.busy, host, d);
-    else add((l.sinceRevoke ??= new Map()), host, d);
+  /** The worker's own counts, with what the primary sent that has not reached it yet. */
+  private reconcile(l: Lessee, h: Held): void {
+    l.busy = new Map(h.busy);
+    while (l.granted.length > 0 && l.granted[0][0] <= h.grants) l.granted.shift();
+    l.parked = Math.max(0, h.idle - (l.inPlaceSent - h.inPlace) - (l.yieldsSent - h.yields));
   }
 
   /** What a waiter took goes back (denied, cancelled). */
@@ -364,7 +387,6 @@ export class LeaseArbiter {
         l.parked++; // back to idle: still the worker's
         l.handoff.push(w.host);
       } else this.unlend(l, r, 1);
-      if (r === CX && this.contended[CX]) this.busyAdd(l, w.host, -1);
     }
     w.got = 0;
     if (w.queued) this.pending--;
@@ -389,23 +411,55 @@ export class LeaseArbiter {
     }
     if (w.queued) this.pending--;
     if ((w.flags & F_IN_PLACE) !== 0) l.inPlaceSent++;
+    if ((w.need & NEED_CX) !== 0) {
+      const seq = ++l.grantsSent;
+      if (this.contended[CX]) l.granted.push([seq, w.host]);
+    }
     this.o.send(w.worker, { k: "grant", c: this.name, id: w.id, f: w.flags, x, ch: [this.chunk(CX), this.chunk(RQ), 1], cont: this.contendedBits() });
     return true;
   }
 
-  /** Busy connection slots to `host` proxy-wide (valid once the connections' round is settled). */
+  /**
+   * Busy connection slots to `host` proxy-wide (valid once the connections' round is settled): as
+   * the workers last reported them, the grants on their way, the waiters holding a unit.
+   */
   hostBusy(host: string): number {
     let n = 0;
-    for (const l of this.lessees.values()) n += l.busy.get(host) ?? 0;
+    for (const l of this.lessees.values()) {
+      n += l.busy.get(host) ?? 0;
+      for (const g of l.granted) if (g[1] === host) n++;
+    }
+    for (const w of this.waiters) if (w.host === host && (w.got & NEED_CX) !== 0) n++;
     return n;
   }
 
   /** Whether every worker has answered the resource's revoke round. */
   private settled(r: LeasedResource): boolean {
-    if (r === RETRY) return true; // lent exactly: nothing to revoke
-    if (!this.contended[r]) return false;
+    return this.contended[r] && this.answered(r);
+  }
+
+  private answered(r: LeasedResource): boolean {
     for (const l of this.lessees.values()) if (!l.acked[r]) return false;
     return true;
+  }
+
+  /**
+   * Whether `w`'s overflow is sure: a round begun after it found nothing has every answer. Else a
+   * new round starts (unless one is under way) and it waits.
+   */
+  private overflowConfirmed(r: LeasedResource, w: Waiter): boolean {
+    if (!this.answered(r)) return false;
+    if (this.round[r] > w.blockedRound!) return true;
+    const round = ++this.round[r];
+    let asked = false;
+    for (const [worker, l] of this.lessees) {
+      if (l.lease[r] <= 0) continue;
+      l.acked[r] = false;
+      asked = true;
+      this.o.send(worker, { k: "revoke", c: this.name, r, round });
+    }
+    if (!asked) this.again = true; // nothing lent: the round is over already
+    return false;
   }
 
   /** Nothing left: ask every worker with a lease to hand back what it does not use. Always false (the waiter waits). */

@@ -41,7 +41,8 @@ export class LeaseBook {
   /** Hosts whose slot was freed while connections are contended, not yet reported. */
   private freed: string[] | undefined = undefined;
   private readonly topUp: [boolean, boolean, boolean] = [false, false, false];
-  /** In-place grants and yields received (the primary's view of parked connections is reconciled with them). */
+  /** Connection grants, in-place ones and yields received (the primary's view is reconciled with them). */
+  grantsSeen = 0;
   inPlaceSeen = 0;
   private yieldsSeen = 0;
 
@@ -131,16 +132,16 @@ export class LeaseBook {
     }
     const give = Math.max(0, this.lease[r] - this.used(r));
     this.lease[r] -= give;
-    this.link.send({ k: "ack", c: this.name, r, round, n: give, ...(r === CX ? { busy: [...this.hostSlots], held: this.held() } : {}) });
+    this.link.send({ k: "ack", c: this.name, r, round, n: give, ...(r === CX ? { held: this.held() } : {}) });
   }
 
   /** The primary recalls `n` parked connections: close them, hand their units back (answered even when none is left). */
   yield(n: number): void {
     this.yieldsSeen += n;
-    this.closeIdle(n);
+    const closed = this.closeIdle(n);
     const give = Math.max(0, this.lease[CX] - this.cxUsed());
     this.lease[CX] -= give;
-    this.link.send({ k: "ret", c: this.name, r: CX, n: give, held: this.held() });
+    this.link.send({ k: "ret", c: this.name, r: CX, n: give, held: this.held(), yielded: [n, Math.min(give, closed)] });
   }
 
   /** A connection slot granted to a request that had gone meanwhile: reported free (the primary counted it busy). */
@@ -150,7 +151,7 @@ export class LeaseBook {
 
   private held(): Held {
     const idle = this.openConnections() - this.slotsBusy;
-    return [idle > 0 ? idle : 0, this.inPlaceSeen, this.yieldsSeen];
+    return { busy: [...this.hostSlots], idle: idle > 0 ? idle : 0, grants: this.grantsSeen, inPlace: this.inPlaceSeen, yields: this.yieldsSeen };
   }
 
   /** A granted request to a host with no idle connection here: close idle ones so the new one fits the lease. */
@@ -188,10 +189,13 @@ export class LeaseBook {
     }
   }
 
-  private closeIdle(n: number): void {
+  /** Closes up to `n` idle connections; returns how many. */
+  private closeIdle(n: number): number {
+    let closed = 0;
     for (const p of this.pools) {
-      if (n <= 0) return;
-      n -= p.closeIdle(n);
+      if (closed >= n) break;
+      closed += p.closeIdle(n - closed);
     }
+    return closed;
   }
 }

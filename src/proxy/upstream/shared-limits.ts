@@ -48,9 +48,9 @@ export type ToPrimary =
    * Units handed back. While connections are contended: `freed`, the hosts whose connection slot
    * was released, and `held`, the worker's own count of what it holds (see Held).
    */
-  | { k: "ret"; c: string; r: LeasedResource; n: number; freed?: string[]; held?: Held }
-  /** Answer to revoke `round`: units handed back, and (connections) the busy slots per host and what it holds. */
-  | { k: "ack"; c: string; r: LeasedResource; round: number; n: number; busy?: Array<[string, number]>; held?: Held }
+  | { k: "ret"; c: string; r: LeasedResource; n: number; freed?: string[]; held?: Held; yielded?: [answered: number, units: number] }
+  /** Answer to revoke `round`: units handed back, and (connections) what it holds. */
+  | { k: "ack"; c: string; r: LeasedResource; round: number; n: number; held?: Held }
   /** More lease without a waiting request (a connection opened outside a slot, HTTP/2 pools). */
   | { k: "top"; c: string; r: LeasedResource; n: number }
   /** The worker's active + pending requests (clusters with a retry budget). */
@@ -74,7 +74,7 @@ export type ToWorker =
   | { k: "revoke"; c: string; r: LeasedResource; round: number }
   /** Contention is over: keep a chunk again. */
   | { k: "calm"; c: string; r: LeasedResource }
-  /** Close `n` parked idle connections and hand their units back (a waiter on another worker needs one); answered by a `ret`. */
+  /** Close `n` parked idle connections and hand their units back (a waiter on another worker needs one); answered by a `ret` with `yielded`. */
   | { k: "yield"; c: string; r: LeasedResource; n: number }
   /** The primary's detector ejected (or brought back) a host. */
   | { k: "eject"; c: string; host: string; on: boolean }
@@ -84,11 +84,18 @@ export type ToWorker =
   | { k: "odc"; c: string; id: number };
 
 /**
- * A worker's connections as it counts them, sent while connections are contended so the primary's
- * view cannot drift: [idle connections holding a unit ("parked"), in-place grants received, yields
- * received]. The primary subtracts the in-place grants and yields it sent that are not received yet.
+ * A worker's connections as it counts them, sent with every connections message while they are
+ * contended, so the primary's view is exact and cannot drift: its busy slots per host, its idle
+ * connections holding a unit ("parked"), and how many connection grants, in-place grants and
+ * yields it has received (the primary adds or subtracts those it sent that are still on the way).
  */
-export type Held = [idle: number, inPlaceSeen: number, yieldsSeen: number];
+export interface Held {
+  busy: Array<[string, number]>;
+  idle: number;
+  grants: number;
+  inPlace: number;
+  yields: number;
+}
 
 /** Local-origin outcomes in `od` events (HTTP statuses are >= 100). */
 export const OUTCOME_CONNECT_FAILURE = -1;

@@ -8,7 +8,7 @@ import type { ClusterResources } from "./circuit-breakers.js";
 import { type BookLink, LeaseBook } from "./lease-book.js";
 import { type AskHandler, type AskLink, LeasedResources } from "./leased-resources.js";
 import { OutlierRelay } from "./shared-outlier.js";
-import { type ClusterSharing, CX, F_IN_PLACE, type IdleConnections, needBit, Outbox, type OutlierSink, RESOURCES, RQ, type ToPrimary, type ToWorker } from "./shared-limits.js";
+import { type ClusterSharing, CX, F_IN_PLACE, type IdleConnections, NEED_CX, needBit, Outbox, type OutlierSink, RESOURCES, RQ, type ToPrimary, type ToWorker } from "./shared-limits.js";
 
 export class WorkerLimits implements ClusterSharing, AskLink, BookLink {
   private readonly books = new Map<string, LeaseBook>();
@@ -81,6 +81,7 @@ export class WorkerLimits implements ClusterSharing, AskLink, BookLink {
         this.asks.delete(m.id);
         const b = h.book;
         for (const r of RESOURCES) if ((h.need & needBit(r)) !== 0 && (r !== CX || (m.f & F_IN_PLACE) === 0)) b.lent(r, 1);
+        if ((h.need & NEED_CX) !== 0) b.grantsSeen++;
         if ((m.f & F_IN_PLACE) !== 0) b.inPlaceSeen++;
         b.lent(CX, m.x[CX]);
         b.lent(RQ, m.x[RQ]);
