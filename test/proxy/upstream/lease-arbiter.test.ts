@@ -383,6 +383,24 @@ describe("proxy-wide circuit breakers (lease arbitration)", () => {
     assert.equal(s.primary.arbiter("cb").leased[RETRY], 0);
   });
 
+  it("an overflow is decided only once the units freed before it are in (no 503 for a unit on its way)", async () => {
+    const s = proxy({ maxRetries: { value: 1 } });
+    const [w1, w2] = s.workers;
+    const first = w1.cluster.acquireRetry();
+    await s.settle();
+    assert.equal(await first, true);
+    // w2 asks, and in the same moment w1's retry is sent (its unit freed): w2's question reaches the
+    // primary first, w1's return right after. One process would have seen the release first.
+    const second = w2.cluster.acquireRetry();
+    w1.cluster.releaseRetry();
+    await s.settle();
+    assert.equal(await second, true, "granted once w1's answer confirmed what it freed");
+    assert.equal(s.sum("upstream_rq_retry_overflow"), 0);
+    assert.equal(s.log.filter((x) => x.m.k === "revoke").length, 1, "one round of answers");
+    w2.cluster.releaseRetry();
+    await s.settle();
+  });
+
   it("retry_budget counts active + pending requests proxy-wide", async () => {
     // 50% of active + pending, at least 0: one worker's 4 active requests allow another worker 2 retries.
     const s = proxy({ retryBudget: { budgetPercent: { value: 50 }, minRetryConcurrency: { value: 0 } } });
