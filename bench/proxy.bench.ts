@@ -5,6 +5,14 @@
 //             access_log off: the baseline for "throughput per core";
 //   tsmesh  — one `tsmesh proxy router` from an Envoy-style static bootstrap (listener + HCM + inline
 //             route `/` → STATIC cluster), access log off;
+//   c2      — the same proxy with --concurrency 2 (a primary and two workers): circuit breakers and
+//             outlier detection hold for the proxy as a whole (docs/design/concurrency-limits.md), here
+//             with Envoy's default thresholds (1024: leases in chunks, almost no messages);
+//   c2-local — the same with TSMESH_PROXY_PER_WORKER_LIMITS=1 (each worker keeps its own limits, as
+//             before they were shared): c2 beside it is what sharing the limits costs;
+//   c2-tight — not run unless named in BENCH_CONFIGS: --concurrency 2 with max_connections and
+//             max_requests 8 under the 16 connections, so the limits are always contended (every
+//             admission goes through the primary; half the requests wait in the pending queue);
 //   pair    — a tsmesh sidecar pair: client-side proxy → server-side proxy → backend (two bootstraps);
 //   mesh    — the same pair as `tsmesh up` runs it with bookinfo's config: the control plane (in this
 //             process) serves examples/bookinfo (moved to 127.91.x.y) over ADS; productpage's sidecar
@@ -37,12 +45,13 @@
 // The backend is this file as a child (`--backend`): node:http answering every request with 200 and a
 // fixed 1 KB body (content-length, keep-alive never timed out) — the same process for all four.
 // Addresses: 127.0.90.10 backend (ephemeral port), 127.0.90.1:8080 tsmesh, 127.0.90.2:8080 nginx,
-// 127.0.90.3:8080 / 127.0.90.4:8080 the pair (client side / server side). Admin and health ports are 0.
+// 127.0.90.3:8080 / 127.0.90.4:8080 the pair (client side / server side), 127.0.90.5-7:8080 c2,
+// c2-local, c2-tight. Admin and health ports are 0.
 //
 // Requirements: `wrk` and `nginx` on PATH (Debian: apt-get install wrk nginx); the bench installs
-// nothing. Bounded: each load run ≤ 15 s, a watchdog kills every child and exits after 260 s.
+// nothing. Bounded: each load run ≤ 15 s, a watchdog kills every child and exits after 420 s.
 // All tsmesh proxies run with the node flags `tsmesh up` gives them (PROXY_NODE_FLAGS).
-// Knobs: BENCH_CONFIGS=direct,nginx,tsmesh,pair,mesh (subset/order), BENCH_SAT_S (10), BENCH_RATE_S (10),
+// Knobs: BENCH_CONFIGS=direct,nginx,tsmesh,c2,c2-local,pair,mesh (subset/order; c2-tight on request), BENCH_SAT_S (10), BENCH_RATE_S (10),
 // BENCH_WARMUP_S (3), BENCH_RATE (1000), BENCH_MESH_ACCESS_LOG=off (the mesh proxies without access logs), BENCH_CONNECTIONS (16), BENCH_PROXY_NODE_ARGS (node flags
 // for the tsmesh proxies, e.g. --cpu-prof), BENCH_KEEP_LOGS=DIR (keep proxy/nginx logs and configs, and
 // the proxies' --cpu-prof / --heap-prof output: they run in the bench's temp directory).
@@ -66,15 +75,18 @@ const WARMUP_S = clampS(process.env.BENCH_WARMUP_S, 3);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const BODY_BYTES = 1024;
-const WATCHDOG_MS = 260_000;
-const ALL_CONFIGS = ["direct", "nginx", "tsmesh", "pair", "mesh"] as const;
+const WATCHDOG_MS = 420_000;
+const ALL_CONFIGS = ["direct", "nginx", "tsmesh", "c2", "c2-local", "c2-tight", "pair", "mesh"] as const;
 type ConfigName = (typeof ALL_CONFIGS)[number];
+const DEFAULT_CONFIGS: readonly ConfigName[] = ALL_CONFIGS.filter((c) => c !== "c2-tight");
 
 const BACKEND_IP = "127.0.90.10";
 const TSMESH_IP = "127.0.90.1";
 const NGINX_IP = "127.0.90.2";
 const PAIR_CLIENT_IP = "127.0.90.3";
 const PAIR_SERVER_IP = "127.0.90.4";
+/** --concurrency 2: shared limits, per-worker limits, shared and always contended. */
+const C2_IPS: Record<"c2" | "c2-local" | "c2-tight", string> = { c2: "127.0.90.5", "c2-local": "127.0.90.6", "c2-tight": "127.0.90.7" };
 const LISTEN_PORT = 8080;
 /** The mesh configuration: examples/bookinfo's 127.0.X.Y moved to 127.MESH_OCTET.X.Y. */
 const MESH_OCTET = 91;
@@ -372,8 +384,8 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-function spawnChild(cmd: string, args: string[], logs?: string[], cwd?: string): ChildProcess {
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], detached: true, cwd });
+function spawnChild(cmd: string, args: string[], logs?: string[], cwd?: string, env?: Record<string, string>): ChildProcess {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], detached: true, cwd, env: env ? { ...process.env, ...env } : undefined });
   children.add(child);
   child.once("exit", () => children.delete(child));
   if (logs) {
@@ -674,8 +686,8 @@ http {
 `;
 }
 
-/** Envoy-style bootstrap: one listener, HCM with an inline route `/` → STATIC cluster `backend`. */
-function bootstrapYaml(listenIp: string, upstreamIp: string, upstreamPort: number, statPrefix: string): string {
+/** Envoy-style bootstrap: one listener, HCM with an inline route `/` → STATIC cluster `backend` (with `thresholds`: its default-priority circuit breakers). */
+function bootstrapYaml(listenIp: string, upstreamIp: string, upstreamPort: number, statPrefix: string, thresholds?: string): string {
   return `# generated by bench/proxy.bench.ts
 static_resources:
   listeners:
@@ -702,7 +714,7 @@ static_resources:
   clusters:
   - name: backend
     type: STATIC
-    connect_timeout: 1s
+    connect_timeout: 1s${thresholds ? `\n    circuit_breakers: {thresholds: [${thresholds}]}` : ""}
     load_assignment:
       cluster_name: backend
       endpoints:
@@ -731,23 +743,31 @@ interface Running {
   stop?: () => Promise<void>;
 }
 
-async function startTsmesh(dir: string, label: string, role: "router" | "sidecar", ip: string, upstream: { ip: string; port: number }, statPrefix: string): Promise<Proc> {
+interface TsmeshOptions {
+  concurrency?: number;
+  env?: Record<string, string>;
+  thresholds?: string;
+}
+
+async function startTsmesh(dir: string, label: string, role: "router" | "sidecar", ip: string, upstream: { ip: string; port: number }, statPrefix: string, o: TsmeshOptions = {}): Promise<Proc> {
   const file = join(dir, `${label}.yaml`);
-  writeFileSync(file, bootstrapYaml(ip, upstream.ip, upstream.port, statPrefix));
+  writeFileSync(file, bootstrapYaml(ip, upstream.ip, upstream.port, statPrefix, o.thresholds));
   const bin = fileURLToPath(new URL("../src/cli/bin.js", import.meta.url));
   const nodeArgs = (process.env.BENCH_PROXY_NODE_ARGS ?? "").split(" ").filter(Boolean);
   const stderr: string[] = [];
   const child = spawnChild(
     process.execPath,
-    [...PROXY_NODE_FLAGS, ...nodeArgs, bin, "proxy", role, "--bootstrap", file, "--ip", ip, "--name", label, "--admin-port", "0", "--health-port", "0", "--access-log", "off", "--concurrency", "1"],
+    [...PROXY_NODE_FLAGS, ...nodeArgs, bin, "proxy", role, "--bootstrap", file, "--ip", ip, "--name", label, "--admin-port", "0", "--health-port", "0", "--access-log", "off", "--concurrency", String(o.concurrency ?? 1)],
     stderr,
     dir, // where --cpu-prof / --heap-prof files land (kept with BENCH_KEEP_LOGS)
+    o.env,
   );
   const ready = waitLine(child, /ready \(clusters and listeners warm\)/, 15_000, `tsmesh proxy ${label}`, stderr);
   const admin = await waitLine(child, /admin (http:\/\/[\d.]+:\d+)/, 15_000, `tsmesh proxy ${label}`, stderr);
   await ready;
   child.stdout!.resume();
-  return { label, child, pids: [child.pid!], stderr, admin: admin[1], idleRss: 0 };
+  // --concurrency N: the primary and its workers count together.
+  return { label, child, pids: [child.pid!, ...childPids(child.pid!)], stderr, admin: admin[1], idleRss: 0 };
 }
 
 /** Polls a proxy's health port until /healthz/ready answers 200. */
@@ -839,13 +859,24 @@ async function startConfig(name: ConfigName, dir: string, backendPort: number): 
     await waitServing(`http://${TSMESH_IP}:${LISTEN_PORT}/`, 10_000, "tsmesh proxy");
     return { url: { host: TSMESH_IP, port: LISTEN_PORT }, procs: [p] };
   }
+  if (name === "c2" || name === "c2-local" || name === "c2-tight") {
+    const ip = C2_IPS[name];
+    const p = await startTsmesh(dir, name, "router", ip, { ip: BACKEND_IP, port: backendPort }, "ingress_http", {
+      concurrency: 2,
+      env: name === "c2-local" ? { TSMESH_PROXY_PER_WORKER_LIMITS: "1" } : undefined,
+      thresholds: name === "c2-tight" ? "{max_connections: 8, max_requests: 8}" : undefined,
+    });
+    await waitServing(`http://${ip}:${LISTEN_PORT}/`, 10_000, `tsmesh proxy (${name})`);
+    p.label = `${name} (primary + ${p.pids.length - 1} workers)`;
+    return { url: { host: ip, port: LISTEN_PORT }, procs: [p] };
+  }
   const server = await startTsmesh(dir, "server-side", "sidecar", PAIR_SERVER_IP, { ip: BACKEND_IP, port: backendPort }, "inbound_http");
   const client = await startTsmesh(dir, "client-side", "sidecar", PAIR_CLIENT_IP, { ip: PAIR_SERVER_IP, port: LISTEN_PORT }, "outbound_http");
   await waitServing(`http://${PAIR_CLIENT_IP}:${LISTEN_PORT}/`, 10_000, "tsmesh pair");
   return { url: { host: PAIR_CLIENT_IP, port: LISTEN_PORT }, procs: [client, server] };
 }
 
-const INTERESTING_STATS = /^(cluster\.(?:backend|outbound\|9080\|\|details[\w.]*|inbound\|9080\|\|)\.(upstream_cx_total|upstream_cx_connect_fail|upstream_cx_destroy\w*|upstream_rq_total|upstream_rq_5xx|upstream_rq_pending_overflow|upstream_rq_timeout|upstream_cx_overflow)|http\.[\w.]+\.(downstream_rq_total|downstream_rq_[45]xx|downstream_cx_total|downstream_rq_rx_reset|downstream_rq_tx_reset))$/;
+const INTERESTING_STATS = /^(cluster\.(?:backend|outbound\|9080\|\|details[\w.]*|inbound\|9080\|\|)\.(upstream_cx_total|upstream_cx_connect_fail|upstream_cx_destroy\w*|upstream_rq_total|upstream_rq_5xx|upstream_rq_pending_overflow|upstream_rq_pending_total|upstream_rq_timeout|upstream_cx_overflow)|http\.[\w.]+\.(downstream_rq_total|downstream_rq_[45]xx|downstream_cx_total|downstream_rq_rx_reset|downstream_rq_tx_reset))$/;
 
 async function adminStats(admin: string): Promise<string> {
   try {
@@ -966,7 +997,7 @@ async function main(): Promise<number> {
   } catch {
     clockTicks = 100;
   }
-  const configs = (process.env.BENCH_CONFIGS ?? ALL_CONFIGS.join(","))
+  const configs = (process.env.BENCH_CONFIGS ?? DEFAULT_CONFIGS.join(","))
     .split(",")
     .map((s) => s.trim())
     .filter((s): s is ConfigName => (ALL_CONFIGS as readonly string[]).includes(s));
@@ -998,6 +1029,7 @@ async function main(): Promise<number> {
       [NGINX_IP, LISTEN_PORT],
       [PAIR_CLIENT_IP, LISTEN_PORT],
       [PAIR_SERVER_IP, LISTEN_PORT],
+      ...Object.values(C2_IPS).map((ip) => [ip, LISTEN_PORT] as const),
       [`127.${MESH_OCTET}.0.1`, 15010],
     ] as const) {
       await checkFree(ip, port);
@@ -1037,6 +1069,9 @@ async function main(): Promise<number> {
     direct: "direct to backend",
     nginx: "nginx (1 worker)",
     tsmesh: "tsmesh proxy",
+    c2: "tsmesh --concurrency 2",
+    "c2-local": "… per-worker limits",
+    "c2-tight": "… limits contended",
     pair: "tsmesh sidecar pair",
     mesh: "bookinfo sidecar pair (ADS)",
   };
@@ -1104,6 +1139,26 @@ async function main(): Promise<number> {
     console.log(`${label[r.name]}: ${[...extra, ...r.notes].join("; ")}`);
   }
 
+  // ---- what proxy-wide limits cost (--concurrency 2, side by side)
+  const c2 = by("c2");
+  const c2Local = by("c2-local");
+  const c2Tight = by("c2-tight");
+  const limitRows = [c2Local, c2, c2Tight].filter((r): r is ConfigResult => !!r?.sat || !!r?.rate);
+  const limitLines: string[] = [];
+  if (c2 && c2Local && limitRows.length >= 2) {
+    const lw = [28, 16, 18, 12, 12];
+    const row = (cells: string[]) => cells.map((c, i) => c.padEnd(lw[i])).join("  ");
+    limitLines.push(row(["--concurrency 2", "saturation rps", "rps / proxy core", `p50 @${RATE}`, `p99 @${RATE}`]));
+    for (const r of limitRows) limitLines.push(row([r.name === "c2-local" ? "per-worker limits (before)" : r.name === "c2" ? "proxy-wide limits (after)" : "proxy-wide, always contended", fmtInt(r.sat?.rps), fmtInt(rpsPerCore(r)), fmtMs(r.rate?.p50), fmtMs(r.rate?.p99)]));
+    if (c2.sat && c2Local.sat && c2.rate && c2Local.rate) {
+      limitLines.push(
+        `proxy-wide limits at Envoy's default thresholds: ${fmtPct(c2.sat.rps / c2Local.sat.rps)} of the per-worker requests/s, ${fmtPct(rpsPerCore(c2)! / rpsPerCore(c2Local)!)} per proxy core, p99 ${fmtMs(c2.rate.p99 - c2Local.rate.p99)} (${fmtMs(c2.rate.p99)} vs ${fmtMs(c2Local.rate.p99)}).`,
+      );
+    }
+    console.log("");
+    for (const l of limitLines) console.log(l);
+  }
+
   // ---- goals
   const goals: string[][] = [];
   const ts = by("tsmesh");
@@ -1168,6 +1223,12 @@ async function main(): Promise<number> {
   console.log(`| configuration | saturation req/s | proxy cores used | req/s per proxy core | p50 @ ${RATE} rps | p90 @ ${RATE} rps | p99 @ ${RATE} rps | added p90 vs direct | CPU s per 1,000 req (= vCPU per 1,000 rps) | RSS at ${RATE} rps / peak (per proxy) |`);
   console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const b of body) console.log(`| ${[b[0], b[1], b[2], b[3], b[5], b[6], b[7], b[8], b[9], rssCell(results.find((r) => label[r.name] === b[0])!)].join(" | ")} |`);
+  if (limitLines.length) {
+    console.log("");
+    console.log(`| --concurrency 2 | saturation req/s | req/s per proxy core | p50 @ ${RATE} rps | p99 @ ${RATE} rps |`);
+    console.log("|---|---:|---:|---:|---:|");
+    for (const r of limitRows) console.log(`| ${label[r.name]} | ${fmtInt(r.sat?.rps)} | ${fmtInt(rpsPerCore(r))} | ${fmtMs(r.rate?.p50)} | ${fmtMs(r.rate?.p99)} |`);
+  }
   if (goals.length) {
     console.log("");
     console.log("| goal | measured | target | status |");

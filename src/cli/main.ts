@@ -1,4 +1,5 @@
 // The `tsmesh` command. Only the CLI wires modules together; each subcommand lives in its own file.
+import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -91,7 +92,8 @@ export function parseLabels(s: string | undefined): Record<string, string> {
  * away without stopping them (killed), the channel closes and they stop as on SIGTERM.
  */
 function exitWithParent(): void {
-  if (process.env.TSMESH_EXIT_WITH_PARENT !== "1" || !process.channel || process.env.NODE_UNIQUE_ID) return;
+  // A `--concurrency` worker's channel is its primary's (node deletes NODE_UNIQUE_ID from a worker's env).
+  if (process.env.TSMESH_EXIT_WITH_PARENT !== "1" || !process.channel || cluster.isWorker) return;
   process.channel.unref();
   process.once("disconnect", () => process.kill(process.pid, "SIGTERM"));
 }

@@ -1,21 +1,32 @@
 // `tsmesh proxy --concurrency N`: Envoy's worker threads as processes. The primary keeps the one
 // ADS stream, validates and ACKs, and serves admin and health; N workers (node:cluster) share the
-// listening sockets and each runs the data path on the config the primary forwards to it. Stats
-// are process-wide, as Envoy's: /stats sums the workers' counters and gauges on request, and
-// /clusters the workers' per-host counters (a host ejected by outlier detection in any worker shows
-// /failed_outlier_check: each worker runs its own detector on its share of the traffic). Admin
-// commands that change state (/logging, /drain_listeners, /reset_counters) reach every worker; a
-// worker starts with the primary's log levels (in its environment) and is sent them again once up.
+// listening sockets and each runs the data path on the config the primary forwards to it. Limits
+// hold for the proxy as a whole (docs/design/concurrency-limits.md): the primary lends circuit-
+// breaker capacity to the workers and keeps the pending queue, and runs the one outlier detector
+// per cluster over every worker's results (the messages are `limits` batches, relayed here). Stats
+// are process-wide, as Envoy's: /stats sums the workers' counters and gauges on request (the
+// circuit-breaker gauges computed from the sums), and /clusters the workers' per-host counters with
+// the primary's detector's ejections and success rates. Admin commands that change state
+// (/logging, /drain_listeners, /reset_counters) reach every worker; a worker starts with the
+// primary's log levels (in its environment) and is sent them again once up.
 import cluster, { type Worker } from "node:cluster";
 import type { Logger } from "../core/log.js";
 import { type HostCounterSnapshot, hostCounterSnapshot, type WorkerCommand } from "../proxy/admin.js";
 import type { ProxyServer } from "../proxy/proxy.js";
 import { StatsStore, type StatsSnapshot } from "../proxy/stats.js";
+import type { PrimaryLimits } from "../proxy/upstream/primary-limits.js";
+import type { ToPrimary, ToWorker } from "../proxy/upstream/shared-limits.js";
+import type { WorkerLimits } from "../proxy/upstream/worker-limits.js";
 import type { ResourceUpdate } from "../proxy/xds/ads-client.js";
 
 export const WORKER_ENV = "TSMESH_PROXY_WORKER";
 /** The primary's log levels when it forked the worker (`name:level,...`). */
 export const WORKER_LOG_LEVELS_ENV = "TSMESH_PROXY_LOG_LEVELS";
+/**
+ * Set to 1: every worker keeps its own circuit breakers and outlier detector, as before limits were
+ * proxy-wide — only to measure what sharing them costs (bench:proxy); limits then do not hold.
+ */
+export const PER_WORKER_LIMITS_ENV = "TSMESH_PROXY_PER_WORKER_LIMITS";
 
 /**
  * Gives back the memory start-up took: loading the code and the first config grows V8's young
@@ -58,11 +69,13 @@ export function releaseMemoryWhenSettled(delayMs = 1000): () => void {
 
 export type WorkerMessage =
   | { type: "ready" }
+  | { type: "limits"; batch: ToPrimary[] }
   | { type: "stats"; id: number; snapshot: StatsSnapshot }
   | { type: "hosts"; id: number; hosts: HostCounterSnapshot[] };
 
 export type PrimaryMessage =
   | { type: "update"; update: ResourceUpdate }
+  | { type: "limits"; batch: ToWorker[] }
   | { type: "stats"; id: number }
   | { type: "hosts"; id: number }
   | { type: "command"; command: WorkerCommand }
@@ -88,6 +101,8 @@ export class WorkerPool {
     private readonly size: number,
     /** The `main` logger. */
     private readonly log: Logger,
+    /** The proxy-wide limits (absent: each worker keeps its own). */
+    private readonly limits?: PrimaryLimits,
   ) {
     // Structured clone over IPC: decoded resources may hold bytes.
     cluster.setupPrimary({ serialization: "advanced" });
@@ -115,10 +130,13 @@ export class WorkerPool {
     const levels = this.proxy.logs.levels().map(([n, l]) => `${n}:${l}`).join(",");
     const w = cluster.fork({ [WORKER_ENV]: "1", [WORKER_LOG_LEVELS_ENV]: levels });
     this.workers.set(w.id, w);
+    this.limits?.workerStarted(w.id);
     w.on("message", (m: WorkerMessage) => this.onMessage(w, m));
     w.on("error", () => {});
     w.once("exit", (code, signal) => {
       this.workers.delete(w.id);
+      // What it held under the circuit breakers is free again; a new worker starts with nothing.
+      this.limits?.workerGone(w.id);
       for (const p of this.pending.values()) {
         p.left--;
         if (p.left <= 0) p.done();
@@ -130,10 +148,12 @@ export class WorkerPool {
   }
 
   private onMessage(w: Worker, m: WorkerMessage): void {
-    if (m.type === "ready") {
+    if (m.type === "limits") this.limits?.receive(w.id, m.batch);
+    else if (m.type === "ready") {
       // Bring the new worker up to date with everything the primary holds (levels changed since its fork too).
       this.send(w, { type: "command", command: { type: "logging", levels: this.proxy.logs.levels() } });
       for (const u of this.proxy.currentUpdates()) this.send(w, { type: "update", update: u });
+      this.limits?.workerReady(w.id);
       if (++this.readyCount >= this.size) for (const r of this.readyWaiters.splice(0)) r();
     } else if (m.type === "stats" || m.type === "hosts") {
       const p = this.pending.get(m.id);
@@ -152,6 +172,12 @@ export class WorkerPool {
     for (const w of this.workers.values()) this.send(w, m);
   }
 
+  /** The primary's limits messages to one worker. */
+  sendLimits(worker: number, batch: ToWorker[]): void {
+    const w = this.workers.get(worker);
+    if (w) this.send(w, { type: "limits", batch });
+  }
+
   /** An admin command the primary applied, for every worker to apply. */
   command(command: WorkerCommand): void {
     this.broadcast({ type: "command", command });
@@ -161,7 +187,9 @@ export class WorkerPool {
   async collectStats(): Promise<StatsStore> {
     const own = this.proxy.stats.snapshot();
     const replies = await this.ask("stats");
-    return StatsStore.merged([own, ...(replies as StatsSnapshot[])]);
+    const merged = StatsStore.merged([own, ...(replies as StatsSnapshot[])]);
+    this.limits?.breakerGauges(merged, this.proxy.clusters.values());
+    return merged;
   }
 
   /** The primary's per-host counters and every worker's (for /clusters; merged by the admin). */
@@ -214,7 +242,7 @@ export class WorkerPool {
  * exit on quit. Messages are taken from the first moment (IPC drops messages nobody listens to) and
  * held until the proxy has started.
  */
-export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, log: Logger): Promise<number> {
+export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, log: Logger, limits?: WorkerLimits): Promise<number> {
   return new Promise((resolve) => {
     let started = false;
     const held: PrimaryMessage[] = [];
@@ -224,6 +252,7 @@ export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, lo
       quitting = true;
       // The IPC channel keeps a worker's event loop alive: let go of it once the proxy is closed.
       void proxy.close().then(() => {
+        limits?.close();
         if (process.connected) process.disconnect();
         resolve(0);
       });
@@ -233,7 +262,7 @@ export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, lo
       if (m.type === "update") {
         proxy.applyUpdate(m.update);
         settled();
-      }
+      } else if (m.type === "limits") limits?.receive(m.batch);
       else if (m.type === "stats") process.send?.({ type: "stats", id: m.id, snapshot: proxy.stats.snapshot() } satisfies WorkerMessage);
       else if (m.type === "hosts") process.send?.({ type: "hosts", id: m.id, hosts: hostCounterSnapshot(proxy) } satisfies WorkerMessage);
       else if (m.type === "command") applyCommand(proxy, m.command);

@@ -12,7 +12,9 @@ import cluster from "node:cluster";
 import { LogRegistry, parseComponentLevels, parseLogLevel } from "../core/log.js";
 import type { ProtoObject } from "../envoy/protos.js";
 import type { BootstrapSettings } from "../proxy/bootstrap.js";
-import { releaseMemoryWhenSettled, serveAsWorker, WORKER_ENV, WORKER_LOG_LEVELS_ENV, WorkerPool } from "./proxy-workers.js";
+import { PrimaryLimits } from "../proxy/upstream/primary-limits.js";
+import { WorkerLimits } from "../proxy/upstream/worker-limits.js";
+import { PER_WORKER_LIMITS_ENV, releaseMemoryWhenSettled, serveAsWorker, WORKER_ENV, WORKER_LOG_LEVELS_ENV, type WorkerMessage, WorkerPool } from "./proxy-workers.js";
 
 export interface ProxyCliOptions {
   type: "sidecar" | "router";
@@ -97,11 +99,17 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   if (typeof bootNode?.id === "string" && bootNode.id) nodeId = bootNode.id;
   const bootLocality = bootNode?.locality as { region?: string; zone?: string; subZone?: string } | undefined;
   const workers = !isWorker && o.concurrency > 1 ? o.concurrency : 0;
-  const proxy = new ProxyServer({
+  // Limits for the proxy as a whole: the primary arbitrates, the workers lease (unless measuring without).
+  const shared = process.env[PER_WORKER_LIMITS_ENV] !== "1";
+  let pool: WorkerPool | undefined;
+  const workerLimits = isWorker && shared ? new WorkerLimits((batch) => process.connected && process.send?.({ type: "limits", batch } satisfies WorkerMessage)) : undefined;
+  const primaryLimits: PrimaryLimits | undefined = workers && shared ? new PrimaryLimits((name) => proxy.cluster(name)?.spec, (worker, batch) => pool?.sendLimits(worker, batch)) : undefined;
+  const proxy: ProxyServer = new ProxyServer({
     // A worker gets its config from the primary, which holds the ADS stream.
     discoveryAddress: isWorker ? undefined : discoveryAddress,
     serveTraffic: workers === 0,
     worker: isWorker,
+    clusterSharing: workerLimits ?? primaryLimits,
     logs,
     node: {
       id: nodeId,
@@ -125,10 +133,10 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     accessLog: o.accessLog === "off" ? false : undefined,
     accessLogPath: o.accessLog === "off" ? undefined : o.accessLog,
   });
-  if (isWorker) return serveAsWorker(proxy, () => proxy.start(), logs.get("main"));
+  if (isWorker) return serveAsWorker(proxy, () => proxy.start(), logs.get("main"), workerLimits);
+  if (workers && !shared) logs.get("main").warn(`${PER_WORKER_LIMITS_ENV}=1: circuit breakers, retry budgets and outlier detection are per worker process; limits do not hold for the proxy as a whole`);
   let quit: () => void = () => {};
   const done = new Promise<number>((resolve) => (quit = () => resolve(0)));
-  let pool: WorkerPool | undefined;
   const admin = new AdminServer(proxy, {
     nodeId,
     onQuit: () => quit(),
@@ -143,7 +151,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     const healthBound = healthPort === undefined ? undefined : await admin.listenHealth(o.ip, healthPort);
     await proxy.start();
     if (workers) {
-      pool = new WorkerPool(proxy, workers, logs.get("main"));
+      pool = new WorkerPool(proxy, workers, logs.get("main"), primaryLimits);
       await pool.ready();
     }
     out(`tsmesh proxy: ${nodeId}${workers ? ` (${workers} workers)` : ""}`);
@@ -176,6 +184,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   process.off("SIGTERM", onTerm);
   admin.close();
   await pool?.stop();
+  primaryLimits?.close();
   await proxy.close();
   return code;
 }

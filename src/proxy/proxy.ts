@@ -25,6 +25,7 @@ import { chainHandler, type CompiledNetworkFilter, compileNetworkFilters, type N
 type NetworkFilterRuntime = NetworkFilterContext["runtime"];
 import type { SkipReporter } from "./extensions.js";
 import { clusterSpec, type ClusterSpec, UpstreamCluster } from "./upstream/cluster.js";
+import type { ClusterSharing } from "./upstream/shared-limits.js";
 import { AdsClient, type DecodedResource, type ResourceUpdate } from "./xds/ads-client.js";
 import { XdsConfigError } from "./xds-error.js";
 
@@ -48,6 +49,8 @@ export interface ProxyOptions {
   serveTraffic?: boolean;
   /** A `--concurrency` worker: its config comes from the primary, which logs the config changes. */
   worker?: boolean;
+  /** `--concurrency N`: the clusters' limits and outlier detection shared across the proxy's processes. */
+  clusterSharing?: ClusterSharing;
   /** Where log lines go (stderr by default); ignored when `logs` is given. */
   log?: (line: string) => void;
   /** The proxy's loggers (PROXY_LOGGERS), when the caller sets their sink or levels. */
@@ -189,7 +192,7 @@ export class ProxyServer {
     const scope = this.stats.tagged("cluster.", spec.name);
     // The router's own cluster counters show from the start (at 0), as Envoy's do.
     for (const n of ROUTER_CLUSTER_COUNTERS) scope.counter(n);
-    return new UpstreamCluster(spec, scope, live, { log: (line) => this.upstreamLog.warn(line) });
+    return new UpstreamCluster(spec, scope, live, { log: (line) => this.upstreamLog.warn(line), sharing: this.options.clusterSharing });
   }
 
   /**

@@ -1,6 +1,7 @@
 // `tsmesh proxy --concurrency N` helpers: the one-time release of start-up memory (V8's young
 // generation, grown while loading, shrinks back to its minimum and would grow again under load),
-// and, through the CLI, /clusters showing the workers' per-host counters and outlier ejections.
+// and, through the CLI, /clusters showing the workers' per-host counters and the primary's outlier
+// ejections (the detector is proxy-wide: test/cli/proxy-limits.test.ts).
 import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -131,7 +132,7 @@ describe("tsmesh proxy --concurrency 2: /clusters sums the workers' per-host cou
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("counts every worker's requests per host (text and JSON) and shows a host ejected in a worker", async () => {
+  it("counts every worker's requests per host (text and JSON) and shows the host the proxy ejected", async () => {
     const N = 40;
     const statuses: number[] = [];
     for (let i = 0; i < N; i++) statuses.push((await request(`http://${W_IP}:10000/x${i}`)).status);
@@ -147,7 +148,7 @@ describe("tsmesh proxy --concurrency 2: /clusters sums the workers' per-host cou
     assert.equal(v(GOOD_IP, "rq_success") + v(BAD_IP, "rq_error"), N, "every worker's requests are counted");
     assert.ok(v(GOOD_IP, "cx_total") >= 1);
     assert.equal(v(GOOD_IP, "rq_active"), 0);
-    // Two 503s in a row in a worker eject the bad host there (ejections are per worker).
+    // Two 503s in a row (from either worker) eject the bad host, once for the proxy.
     assert.match(text, new RegExp(`^two::${BAD_IP.replace(/\./g, "\\.")}:8080::health_flags::/failed_outlier_check$`, "m"));
     assert.match(text, new RegExp(`^two::${GOOD_IP.replace(/\./g, "\\.")}:8080::health_flags::healthy$`, "m"));
     assert.match(text, /^two::outlier::success_rate_average::-1$/m);
@@ -162,5 +163,6 @@ describe("tsmesh proxy --concurrency 2: /clusters sums the workers' per-host cou
     // /stats agrees: the cluster's requests are the hosts' sum.
     const stats = (await request(`${admin}/stats`)).body;
     assert.equal(Number(/^cluster\.two\.upstream_rq_total: (\d+)$/m.exec(stats)?.[1]), N);
+    assert.equal(Number(/^cluster\.two\.outlier_detection\.ejections_enforced_total: (\d+)$/m.exec(stats)?.[1]), 1);
   });
 });

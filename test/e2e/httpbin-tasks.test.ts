@@ -7,32 +7,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { TestMesh } from "../helpers/mesh.js";
+import { circuitBreakingTask } from "./circuit-breaking-task.js";
 import { eventually } from "./helpers.js";
 
 const OCTET = 107;
-const CLUSTER = "cluster.outbound|8000||httpbin.default.svc.cluster.local";
-
-// The circuit-breaking task's DestinationRule, as written on istio.io.
-const CIRCUIT_BREAKER = `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata:
-  name: httpbin
-spec:
-  host: httpbin
-  trafficPolicy:
-    connectionPool:
-      tcp:
-        maxConnections: 1
-      http:
-        http1MaxPendingRequests: 1
-        maxRequestsPerConnection: 1
-    outlierDetection:
-      consecutive5xxErrors: 1
-      interval: 1s
-      baseEjectionTime: 3m
-      maxEjectionPercent: 100
-`;
-
 // The mirroring task's rules: subsets by version, everything to v1, mirrored 100% to v2.
 const SUBSETS = `apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -117,22 +95,6 @@ describe("httpbin on tsmesh up: Istio's ingress, circuit-breaking and mirroring 
     await mesh?.stop();
   });
 
-  /** fortio's `load -c N -n TOTAL`: N concurrent callers from the curl workload, TOTAL requests in all. */
-  async function load(concurrency: number, total: number): Promise<Map<number, number>> {
-    const codes = new Map<number, number>();
-    let left = total;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (left-- > 0) {
-          const r = await mesh.fromWorkload("curl", "http://httpbin:8000/get");
-          codes.set(r.status, (codes.get(r.status) ?? 0) + 1);
-          if (r.status === 503) assert.match(r.body, /reset reason: overflow/);
-        }
-      }),
-    );
-    return codes;
-  }
-
   it("ingress: /status/200 through the gateway → 200, /headers → 404 (not routed), another host → 404", async () => {
     await mesh.apply(INGRESS);
     const host = { host: "httpbin.example.com" };
@@ -143,17 +105,7 @@ describe("httpbin on tsmesh up: Istio's ingress, circuit-breaking and mirroring 
   });
 
   it("one caller gets through; three concurrent callers trip the breaker (503 UO, upstream_rq_pending_overflow)", async () => {
-    await mesh.apply(CIRCUIT_BREAKER);
-    const one = await load(1, 10);
-    assert.deepEqual([...one], [[200, 10]]);
-    const before = (await mesh.stats("curl")).get(`${CLUSTER}.upstream_rq_pending_overflow`) ?? 0;
-    const three = await load(3, 60);
-    assert.equal((three.get(200) ?? 0) + (three.get(503) ?? 0), 60, JSON.stringify([...three]));
-    assert.ok((three.get(200) ?? 0) > 0, "some get through");
-    assert.ok((three.get(503) ?? 0) > 0, `some overflow: ${JSON.stringify([...three])}`);
-    const after = (await mesh.stats("curl")).get(`${CLUSTER}.upstream_rq_pending_overflow`) ?? 0;
-    assert.equal(after - before, three.get(503), "each 503 is a pending overflow");
-    await mesh.delete(CIRCUIT_BREAKER);
+    await circuitBreakingTask(mesh);
   });
 
   it("mirroring: the client sees v1's answers while v2's log shows every request too", async () => {

@@ -24,6 +24,8 @@ export interface TestMeshOptions {
   apply?: string[];
   /** Lines from the mesh (progress, crashes); default: dropped unless TSMESH_TEST_VERBOSE is set. */
   log?: (line: string) => void;
+  /** Each proxy's --concurrency (`tsmesh up --concurrency`; default 1). */
+  proxyConcurrency?: number;
 }
 
 export interface HttpResult {
@@ -101,6 +103,7 @@ export class TestMesh {
       monitoringAddress: `127.${o.octet}.0.1:15014`,
       logDir: join(root, "logs"),
       restartBackoffMs: 200,
+      proxyConcurrency: o.proxyConcurrency,
       log: o.log ?? verbose,
     });
     try {

@@ -1,7 +1,8 @@
 // Envoy's retry state: whether a try's outcome is retried under the route's retry policy
 // (retry_on conditions, retriable status codes, gRPC codes read from trailers-only responses),
-// and the jittered exponential backoff between tries.
+// and the jittered exponential backoff between tries, which holds a retry of the cluster's budget.
 import type * as http from "node:http";
+import type { UpstreamCluster } from "../upstream/cluster.js";
 import type { AttemptOutcome } from "./upstream-request.js";
 
 export interface RetryPlan {
@@ -53,4 +54,61 @@ export function shouldRetry(plan: RetryPlan, o: AttemptOutcome): boolean {
 export function backoffMs(plan: RetryPlan, attempt: number): number {
   const ceiling = Math.min(plan.baseIntervalMs * 2 ** (attempt - 1), plan.maxIntervalMs);
   return Math.floor(Math.random() * ceiling);
+}
+/**
+ * A retry from its admission to its send: a unit of the cluster's max_retries (or retry budget)
+ * held through the backoff, as Envoy holds it. Under `--concurrency N` the admission may be the
+ * primary's answer, so it can come later.
+ */
+export class RetryBackoff {
+  private timer: NodeJS.Timeout | undefined = undefined;
+  /** Waiting for the admission (no unit held yet). */
+  private asking = false;
+
+  constructor(private readonly cluster: Pick<UpstreamCluster, "acquireRetry" | "releaseRetry" | "stats">) {}
+
+  /**
+   * Takes a retry and waits the backoff for `attempt`, then `ready()` (the retry is released).
+   * False when refused at once (upstream_rq_retry_overflow); `overflow()` when refused later.
+   */
+  start(plan: RetryPlan, attempt: number, ready: () => void, overflow: () => void): boolean {
+    const admitted = this.cluster.acquireRetry();
+    if (admitted === false) return false;
+    if (admitted === true) this.wait(plan, attempt, ready);
+    else {
+      this.asking = true;
+      admitted.then(
+        (ok) => {
+          if (!this.asking) {
+            if (ok) this.cluster.releaseRetry(); // cancelled meanwhile
+            return;
+          }
+          this.asking = false;
+          if (ok) this.wait(plan, attempt, ready);
+          else overflow();
+        },
+        () => {},
+      );
+    }
+    return true;
+  }
+
+  private wait(plan: RetryPlan, attempt: number, ready: () => void): void {
+    this.cluster.stats.rqRetry.inc();
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.cluster.releaseRetry();
+      ready();
+    }, backoffMs(plan, attempt - 1));
+  }
+
+  /** The forward stops waiting: the retry it holds goes back. */
+  cancel(): void {
+    if (this.asking) this.asking = false;
+    else if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.cluster.releaseRetry();
+    }
+  }
 }

@@ -19,7 +19,7 @@ import { TimerEntry, timerList } from "../../core/timers.js";
 import { HOP_BY_HOP } from "../http1/codec.js";
 import type { StatsStore } from "../stats.js";
 import { type BodyOwner, Downstream, type DownstreamListener, type Reply, sendLocalReply, StreamAbort } from "./downstream.js";
-import { grpcStatusOf, shouldRetry, backoffMs } from "./retry-state.js";
+import { grpcStatusOf, RetryBackoff, shouldRetry } from "./retry-state.js";
 import type { Attempt, AttemptContext, AttemptOutcome, ForwardPlan, ResponseSink, UpstreamResponse } from "./upstream-request.js";
 import { upstreamIsH2 } from "./upstream-request.js";
 import { attemptH1 } from "./upstream-h1.js";
@@ -141,7 +141,8 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
   private triedCount = 0;
   private last: AttemptOutcome | undefined = undefined;
   private globalTimer: TimerEntry | undefined = undefined;
-  private backoffTimer: NodeJS.Timeout | undefined = undefined;
+  /** The retry being admitted or waiting its backoff (State.Backoff). */
+  private backoff: RetryBackoff | undefined = undefined;
   private pending: Extract<Admission, { pending: true }> | undefined = undefined;
   private att: Attempt | undefined = undefined;
   private h2 = false;
@@ -176,10 +177,10 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
   private fail(err: unknown): void {
     if (this.state === State.Done) return;
     const up = this.up;
+    if (this.state === State.Backoff) this.backoff?.cancel(); // the retry it holds goes back
     this.state = State.Done;
     this.globalTimer?.cancel();
     this.durationTimer?.cancel();
-    clearTimeout(this.backoffTimer);
     this.att?.cancel();
     this.pending?.cancel();
     up?.abort();
@@ -223,9 +224,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     this.router.clusterCounter(plan.cluster, RETRY_OR_SHADOW_ABANDONED);
     if (this.state !== State.Backoff) return; // the try in flight goes on; no retry of it
     // Waiting to retry, and the body to replay is gone: Envoy answers 507.
-    clearTimeout(this.backoffTimer);
-    this.backoffTimer = undefined;
-    plan.cluster.releaseRetry();
+    this.backoff?.cancel();
     this.state = State.Idle;
     try {
       this.finishLocal(retryBufferExceededReply(), this.lastHost);
@@ -284,23 +283,22 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
       const cluster = plan.cluster;
       if (!plan.body.canSend) return this.afterTries(); // the body outgrew the retry buffer
       // The retry budget: max_retries concurrent retries across the cluster (held during the backoff).
-      if (!cluster.acquireRetry()) return this.afterTries();
-      cluster.stats.rqRetry.inc();
-      const wait = backoffMs(plan.retry!, attempt - 1);
+      const b = (this.backoff ??= new RetryBackoff(cluster));
+      if (!b.start(plan.retry!, attempt, () => this.afterBackoff(this.pickAndSend), () => this.afterBackoff(this.afterTries))) return this.afterTries();
       this.state = State.Backoff;
-      this.backoffTimer = setTimeout(() => {
-        this.backoffTimer = undefined;
-        cluster.releaseRetry();
-        this.state = State.Idle;
-        try {
-          this.pickAndSend();
-        } catch (err) {
-          this.fail(err);
-        }
-      }, wait);
       return;
     }
     this.pickAndSend();
+  }
+
+  /** The backoff is over (or the retry was refused): the loop goes on. */
+  private afterBackoff(then: () => void): void {
+    this.state = State.Idle;
+    try {
+      then.call(this);
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
   private pickAndSend(): void {
@@ -412,9 +410,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     this.stopReply = reply;
     switch (this.state) {
       case State.Backoff:
-        clearTimeout(this.backoffTimer);
-        this.backoffTimer = undefined;
-        this.plan.cluster.releaseRetry();
+        this.backoff?.cancel();
         this.state = State.Idle;
         return this.afterTries();
       case State.Pending:

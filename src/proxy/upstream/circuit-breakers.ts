@@ -11,10 +11,68 @@
 // Gauges: upstream_cx_active, upstream_rq_active, upstream_rq_pending_active, and
 // circuit_breakers.default.{cx,rq_pending,rq,rq_retry}_open, plus remaining_{cx,pending,rq,retries}
 // when track_remaining is set.
+// This is the in-process admission (one process serves the traffic). Under `--concurrency N` a
+// worker admits through leases from its primary instead (leased-resources.ts), behind the same
+// ClusterResources interface, so the limits hold for the proxy as a whole.
 import type { Gauge, StatsScope } from "../stats.js";
 import type { Thresholds } from "./cluster-config.js";
 import { type ClusterStats, hostStats } from "./cluster-stats.js";
 import type { Host } from "./host.js";
+
+/** circuit_breakers.default.*_open: 1 once the resource is at its limit. */
+export function openGauge(count: number, max: number): number {
+  return count < max ? 0 : 1;
+}
+
+/** circuit_breakers.default.remaining_*: what is left under the limit. */
+export function remainingGauge(count: number, max: number): number {
+  return max > count ? max - count : 0;
+}
+
+/** Envoy's RetryBudgetImpl: max(budget% of active + pending requests, min_retry_concurrency). */
+export function retryBudgetMax(budget: NonNullable<Thresholds["retryBudget"]>, activeAndPending: number): number {
+  return Math.max(Math.floor((budget.budgetPercent / 100) * activeAndPending), budget.minRetryConcurrency);
+}
+
+/**
+ * A proxy's circuit-breaker gauges for one cluster from its proxy-wide usage (the primary of
+ * `--concurrency N` sets them on the summed stats: each worker only sees its share).
+ */
+export function setBreakerGauges(scope: StatsScope, t: Thresholds, usage: { connections: number; pending: number; requests: number; retries: number }): void {
+  const s = scope.scope("circuit_breakers").scope("default");
+  const retryMax = t.retryBudget ? retryBudgetMax(t.retryBudget, usage.requests + usage.pending) : t.maxRetries;
+  const rows: Array<[string, string, number, number]> = [
+    ["cx_open", "remaining_cx", usage.connections, t.maxConnections],
+    ["rq_pending_open", "remaining_pending", usage.pending, t.maxPendingRequests],
+    ["rq_open", "remaining_rq", usage.requests, t.maxRequests],
+    ["rq_retry_open", "remaining_retries", usage.retries, retryMax],
+  ];
+  for (const [open, remaining, count, max] of rows) {
+    s.gauge(open).set(openGauge(count, max));
+    if (t.trackRemaining) s.gauge(remaining).set(remainingGauge(count, max));
+  }
+}
+
+/** An upstream request (one try) became active on `host`: upstream_rq_total, upstream_rq_active, the host's counters. */
+export function countRequestStart(stats: ClusterStats, host: Host): void {
+  stats.rqTotal.inc();
+  stats.rqActive.inc();
+  host.activeRequests++;
+  hostStats(host).rqTotal++;
+}
+
+/** The request ended. */
+export function countRequestEnd(stats: ClusterStats, host: Host): void {
+  stats.rqActive.dec();
+  host.activeRequests--;
+}
+
+/** A connection opened: upstream_cx_total, upstream_cx_active and the host's cx_total. */
+export function countConnectionOpened(stats: ClusterStats, host: Host | undefined): void {
+  stats.cxTotal.inc();
+  stats.cxActive.inc();
+  if (host) hostStats(host).cxTotal++;
+}
 
 /** One circuit-breaker resource (Envoy's ResourceManagerImpl::ResourceImpl): count against max. */
 export class Resource {
@@ -48,8 +106,8 @@ export class Resource {
 
   private update(): void {
     const max = this.limit();
-    this.remaining?.set(max > this.count ? max - this.count : 0);
-    this.open.set(this.count < max ? 0 : 1);
+    this.remaining?.set(remainingGauge(this.count, max));
+    this.open.set(openGauge(this.count, max));
   }
 }
 
@@ -67,10 +125,7 @@ export class CircuitBreakers {
     this.pendingRequests = new Resource(() => t.maxPendingRequests, s.gauge("rq_pending_open"), rem("remaining_pending"));
     this.requests = new Resource(() => t.maxRequests, s.gauge("rq_open"), rem("remaining_rq"));
     const budget = t.retryBudget;
-    // Envoy's RetryBudgetImpl: max(budget% of active + pending requests, min_retry_concurrency).
-    const retryMax = budget
-      ? () => Math.max(Math.floor((budget.budgetPercent / 100) * (this.requests.count + this.pendingRequests.count)), budget.minRetryConcurrency)
-      : () => t.maxRetries;
+    const retryMax = budget ? () => retryBudgetMax(budget, this.requests.count + this.pendingRequests.count) : () => t.maxRetries;
     this.retries = new Resource(retryMax, s.gauge("rq_retry_open"), rem("remaining_retries"));
   }
 }
@@ -106,16 +161,44 @@ export interface PendingRequest {
 
 export type Admission = RequestPermit | Overflow | PendingRequest;
 
-const OVERFLOW: Overflow = Object.freeze({ ok: false, reason: "overflow" as const });
-const CANCELLED: Overflow = Object.freeze({ ok: false, reason: "cancelled" as const });
+export const OVERFLOW: Overflow = Object.freeze({ ok: false, reason: "overflow" as const });
+export const CANCELLED: Overflow = Object.freeze({ ok: false, reason: "cancelled" as const });
 
-class Permit implements RequestPermit {
+/**
+ * A cluster's admission under its circuit breakers, as the router and the pools use it: in one
+ * process the ResourceManager below; in a `--concurrency` worker, leases from the primary.
+ */
+export interface ClusterResources {
+  /** The cluster's circuit breakers (in one process; a worker has only leases). */
+  readonly breakers?: CircuitBreakers;
+  readonly pendingRequests: number;
+  readonly activeRequests: number;
+  readonly activeRetries: number;
+  /** Admits one upstream request (one try) to `host`: a permit, a place in the pending queue, or an overflow. */
+  acquire(host: Host, opts?: { multiplexed?: boolean }): Admission;
+  /**
+   * Takes a retry from max_retries (or the retry budget): false (upstream_rq_retry_overflow) when
+   * none is left; a promise when only the primary of `--concurrency N` can tell. Pair a true
+   * result with releaseRetry().
+   */
+  acquireRetry(): boolean | Promise<boolean>;
+  releaseRetry(): void;
+  /** Whether a new connection fits under max_connections (HTTP/2 pools; upstream_cx_overflow when not). */
+  canCreateConnection(): boolean;
+  connectionOpened(host?: Host): void;
+  connectionClosed(): void;
+  /** The cluster object is replaced or removed (its requests still release what they hold). */
+  close(): void;
+}
+
+/** An admitted request's permit: released once, back to the admission that gave it. */
+export class Permit implements RequestPermit {
   readonly ok = true as const;
   readonly pending = false as const;
   private released = false;
 
   constructor(
-    private readonly manager: ResourceManager,
+    private readonly manager: { releasePermit(p: Permit): void },
     readonly host: Host,
     /** Holds an HTTP/1.1 connection slot. */
     readonly slot: boolean,
@@ -137,7 +220,7 @@ interface QueueEntry {
 
 
 /** The cluster's admission: its circuit breakers, connection slots and pending queue. */
-export class ResourceManager {
+export class ResourceManager implements ClusterResources {
   readonly breakers: CircuitBreakers;
   /** HTTP/1.1 connection slots in use (one per active non-multiplexed request), in total and per host. */
   private slotsBusy = 0;
@@ -213,10 +296,7 @@ export class ResourceManager {
       return OVERFLOW;
     }
     rq.inc();
-    this.stats.rqTotal.inc();
-    this.stats.rqActive.inc();
-    host.activeRequests++;
-    hostStats(host).rqTotal++;
+    countRequestStart(this.stats, host);
     return new Permit(this, host, slot);
   }
 
@@ -228,8 +308,7 @@ export class ResourceManager {
   /** @internal Permit.release(). */
   releasePermit(p: Permit): void {
     this.breakers.requests.dec();
-    this.stats.rqActive.dec();
-    p.host.activeRequests--;
+    countRequestEnd(this.stats, p.host);
     if (!p.slot) return;
     // The connection is free: the oldest request pending for the same host takes it over.
     for (let i = 0; i < this.queue.length; i++) {
@@ -311,13 +390,15 @@ export class ResourceManager {
    */
   connectionOpened(host?: Host): void {
     this.breakers.connections.inc();
-    this.stats.cxTotal.inc();
-    this.stats.cxActive.inc();
-    if (host) hostStats(host).cxTotal++;
+    countConnectionOpened(this.stats, host);
   }
 
   connectionClosed(): void {
     this.breakers.connections.dec();
     this.stats.cxActive.dec();
+  }
+
+  close(): void {
+    // Nothing to hand back: in one process the counts die with the cluster object.
   }
 }

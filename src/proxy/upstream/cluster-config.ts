@@ -28,7 +28,7 @@ export interface Thresholds {
   retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
 }
 
-const DEFAULT_THRESHOLDS: Thresholds = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3, trackRemaining: false };
+export const DEFAULT_THRESHOLDS: Thresholds = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3, trackRemaining: false };
 
 export interface ClusterSpec {
   name: string;

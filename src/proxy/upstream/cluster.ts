@@ -1,13 +1,16 @@
 // A cluster as Envoy runs it: discovery type (EDS, STATIC, STRICT_DNS/LOGICAL_DNS, ORIGINAL_DST),
 // hosts by priority, a load balancer, circuit breakers (circuit-breakers.ts), outlier detection,
 // the upstream HTTP protocol, and per-cluster connection pools. Built from a compiled CDS Cluster
-// (cluster-config.ts); hosts and their counters and ejections carry over to its successor.
+// (cluster-config.ts); hosts and their counters and ejections carry over to its successor. Under
+// `--concurrency N` (a ClusterSharing given), the circuit breakers and outlier detection are the
+// proxy's as a whole: a worker's cluster admits through leases and reports its results to the
+// primary, whose cluster runs the one detector.
 import { lookup } from "node:dns/promises";
 import type * as v3 from "../../envoy/types.js";
 import type { StatsScope } from "../stats.js";
 import { TlsStats } from "../tls/common.js";
 import { noteSdsUnavailable, type UpstreamTls } from "../tls/upstream.js";
-import { type Admission, type CircuitBreakers, ResourceManager } from "./circuit-breakers.js";
+import { type Admission, type CircuitBreakers, type ClusterResources, ResourceManager } from "./circuit-breakers.js";
 import { type ClusterSpec, transportSocketMatchSelects } from "./cluster-config.js";
 import { ClusterStats, hostStats } from "./cluster-stats.js";
 import { Host as HostClass, type Host, hostKey, hostsFromClusterLoadAssignment, type HostSet } from "./host.js";
@@ -15,6 +18,7 @@ import { createLoadBalancer, type LbContext, type LoadBalancer } from "./lb.js";
 import { H1Pool } from "./pool-h1.js";
 import { H2Pool } from "./pool-h2.js";
 import { type Clock, OutlierDetector, realClock, type UpstreamOutcome } from "./outlier.js";
+import type { ClusterSharing, OutlierSink } from "./shared-limits.js";
 
 export type { UpstreamOutcome } from "./outlier.js";
 export { clusterSpec, type ClusterSpec, type DiscoveryType, type Thresholds } from "./cluster-config.js";
@@ -28,6 +32,8 @@ export interface ClusterOptions {
   random?: () => number;
   /** The proxy's log (one line per cluster whose TLS secrets are missing); stderr by default. */
   log?: (line: string) => void;
+  /** `--concurrency N`: limits and outlier detection shared with the other processes of the proxy. */
+  sharing?: ClusterSharing;
 }
 
 /** A running cluster: hosts, load balancer, circuit breakers, outlier detection, connection pool, stats. */
@@ -43,9 +49,11 @@ export class UpstreamCluster {
   /** `cluster.NAME.ssl.*` (undefined without TLS origination). */
   readonly tlsStats: TlsStats | undefined;
   /** The circuit breakers and the HTTP/1.1 admission (connection slots, pending queue). */
-  readonly resources: ResourceManager;
-  /** Outlier detection (undefined when the cluster has none). */
+  readonly resources: ClusterResources;
+  /** Outlier detection (undefined when the cluster has none, or in a worker: the primary detects). */
   readonly outlier: OutlierDetector | undefined;
+  /** Where results go: the detector, or a worker's relay to the primary's. */
+  private readonly outcomes: OutlierSink | undefined;
   private dnsTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -57,8 +65,14 @@ export class UpstreamCluster {
     this.stats = new ClusterStats(scope);
     this.tlsStats = spec.tls?.kind === "tls" || spec.transportSocketMatches.some((m) => m.tls?.kind === "tls") ? new TlsStats(scope) : undefined;
     this.log = opts.log ?? ((l) => process.stderr.write(l + "\n"));
-    this.resources = new ResourceManager(spec.thresholds, this.stats, scope);
-    this.outlier = spec.outlier ? new OutlierDetector(spec.outlier, scope, { clock: opts.clock ?? realClock, random: opts.random }, previous?.outlier) : undefined;
+    const sharing = opts.sharing;
+    this.resources =
+      sharing?.resources?.(spec, this.stats, { idleTo: (h) => this.pool?.idleTo(h) ?? 0, closeIdle: (n) => this.pool?.closeIdle(n) ?? 0, closing: () => this.pool?.closing ?? 0 }) ?? new ResourceManager(spec.thresholds, this.stats, scope);
+    if (spec.outlier) {
+      const od = { clock: opts.clock ?? realClock, random: opts.random };
+      this.outcomes = sharing?.outlierSink?.(spec);
+      if (this.outcomes === undefined) this.outcomes = this.outlier = sharing?.detector?.(spec.name, spec.outlier, scope, od, previous?.outlier) ?? new OutlierDetector(spec.outlier, scope, od, previous?.outlier);
+    }
     this.warmed = spec.type !== "EDS";
     const same = previous && previous.spec.type === spec.type ? previous : undefined;
     if (spec.type === "STATIC") {
@@ -129,7 +143,7 @@ export class UpstreamCluster {
   }
 
   private rebuildLb(): void {
-    if (this.outlier) this.outlier.setHosts(this.byKey.values());
+    if (this.outcomes) this.outcomes.setHosts(this.byKey.values());
     else for (const h of this.byKey.values()) if (h.ejected) h.ejected = false; // detection was removed
     this.lb = this.spec.lb ? createLoadBalancer(this.spec.lb, this.priorities) : undefined;
     let healthy = 0;
@@ -178,7 +192,8 @@ export class UpstreamCluster {
     return this.resources.acquire(host, opts);
   }
 
-  get breakers(): CircuitBreakers {
+  /** The circuit breakers (undefined in a `--concurrency` worker, which holds leases instead). */
+  get breakers(): CircuitBreakers | undefined {
     return this.resources.breakers;
   }
 
@@ -192,8 +207,16 @@ export class UpstreamCluster {
     return this.resources.activeRequests;
   }
 
-  /** Takes a retry from max_retries (or the retry budget); pair a true result with releaseRetry(). */
-  acquireRetry(): boolean {
+  /** Active retries (max_retries, retry budget). */
+  get activeRetries(): number {
+    return this.resources.activeRetries;
+  }
+
+  /**
+   * Takes a retry from max_retries (or the retry budget); pair a true result with releaseRetry().
+   * A promise when only the primary of `--concurrency N` can tell.
+   */
+  acquireRetry(): boolean | Promise<boolean> {
     return this.resources.acquireRetry();
   }
 
@@ -241,7 +264,7 @@ export class UpstreamCluster {
         hs.rqError++;
         break;
     }
-    this.outlier?.report(host, outcome);
+    this.outcomes?.report(host, outcome);
   }
 
   /** `reportResult(host, { kind: "response", status })` without the allocation (the hot path). */
@@ -249,7 +272,8 @@ export class UpstreamCluster {
     const hs = hostStats(host);
     if (status >= 500) hs.rqError++;
     else hs.rqSuccess++;
-    if (this.outlier) this.outlier.reportHttpStatus(host, status);
+    const o = this.outcomes;
+    if (o !== undefined) o.reportHttpStatus(host, status);
   }
 
   private async resolveDns(): Promise<void> {
@@ -280,7 +304,8 @@ export class UpstreamCluster {
   close(): void {
     this.closed = true;
     if (this.dnsTimer) clearTimeout(this.dnsTimer);
-    this.outlier?.close();
+    this.outcomes?.close();
+    this.resources.close();
     this.pool?.close();
     this.pool2?.close();
   }

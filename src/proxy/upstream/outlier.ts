@@ -35,6 +35,9 @@
 //   detected (failure_percentage / local_origin_failure_percentage) and ejected subject to
 //   enforcing_failure_percentage (resp. _local_origin), both 0 by default.
 //
+// Under `--concurrency N` the primary runs one detector per cluster over every worker's results
+// (shared-outlier.ts extends this one); the workers only report.
+//
 // Not implemented: outlier extensions (monitors), the event log, runtime overrides.
 import { performance } from "node:perf_hooks";
 import { durationMs, type ProtoObject } from "../../envoy/protos.js";
@@ -323,14 +326,14 @@ export interface OutlierOptions {
 
 /** A cluster's outlier detector (Envoy's DetectorImpl). */
 export class OutlierDetector {
-  private readonly monitors = new Map<Host, HostMonitor>();
+  protected readonly monitors = new Map<Host, HostMonitor>();
   /** State carried over from a previous detector for hosts not (yet) in this cluster, by key. */
   private readonly carried = new Map<string, HostMonitor>();
   private readonly stats: OutlierStats;
   private readonly clock: Clock;
   private readonly random: () => number;
   private timer: unknown;
-  private closed = false;
+  protected closed = false;
   private active = 0;
   /** The last success-rate pass's figures, external and local origin (Envoy's getSRNums). */
   readonly externalSuccessRate: SuccessRateNumbers = { average: -1, ejectionThreshold: -1 };
@@ -378,6 +381,7 @@ export class OutlierDetector {
       if (m.ejected) {
         this.active++;
         h.ejected = true;
+        this.ejectionChanged(h, true);
       }
       this.monitors.set(h, m);
     }
@@ -419,6 +423,12 @@ export class OutlierDetector {
 
   private putHttpResponseCode(m: HostMonitor, status: number): void {
     m.external.total++;
+    if (status < 500 || status >= 600) m.external.success++;
+    this.consecutiveHttp(m, status);
+  }
+
+  /** The consecutive-error counters' part of a response (the success-rate buckets are counted apart). */
+  protected consecutiveHttp(m: HostMonitor, status: number): void {
     if (status >= 500 && status < 600) {
       if (status === 502 || status === 503 || status === 504) {
         if (++m.consecutiveGatewayFailure === this.config.consecutiveGatewayFailure) this.onConsecutiveError(m, "consecutive_gateway_failure");
@@ -427,13 +437,12 @@ export class OutlierDetector {
       }
       if (++m.consecutive5xx === this.config.consecutive5xx) this.onConsecutiveError(m, "consecutive_5xx");
     } else {
-      m.external.success++;
       m.consecutive5xx = 0;
       m.consecutiveGatewayFailure = 0;
     }
   }
 
-  private onConsecutiveError(m: HostMonitor, type: EjectionType): void {
+  protected onConsecutiveError(m: HostMonitor, type: EjectionType): void {
     if (m.ejected) return;
     this.stats.detected[type].inc();
     this.eject(m, type);
@@ -491,13 +500,18 @@ export class OutlierDetector {
     m.jitterMs = Math.floor(this.random() * (c.maxEjectionTimeJitterMs + 1));
     if (m.ejectTimeBackoff * c.baseEjectionTimeMs < c.maxEjectionTimeMs + c.baseEjectionTimeMs) m.ejectTimeBackoff++;
     m.host.ejected = true;
+    this.ejectionChanged(m.host, true);
   }
+
+  /** A host was ejected or brought back (the primary of `--concurrency N` tells its workers). */
+  protected ejectionChanged(_host: Host, _ejected: boolean): void {}
 
   private uneject(m: HostMonitor, now: number): void {
     this.active--;
     this.stats.ejectionsActive.set(this.active);
     m.ejected = false;
     m.host.ejected = false;
+    this.ejectionChanged(m.host, false);
     m.consecutive5xx = 0;
     m.consecutiveGatewayFailure = 0;
     m.consecutiveLocalOriginFailure = 0;
@@ -506,7 +520,12 @@ export class OutlierDetector {
 
   private arm(): void {
     if (this.closed) return;
-    this.timer = this.clock.setTimeout(() => this.onInterval(), this.config.intervalMs);
+    this.timer = this.clock.setTimeout(() => this.intervalDue(), this.config.intervalMs);
+  }
+
+  /** The interval timer fired: run the pass (the primary of `--concurrency N` first collects its workers' counts). */
+  protected intervalDue(): void {
+    this.onInterval();
   }
 
   /**
@@ -605,6 +624,7 @@ export class OutlierDetector {
       if (!m.ejected) continue;
       m.ejected = false;
       m.host.ejected = false;
+      this.ejectionChanged(m.host, false);
     }
     this.active = 0;
     this.stats.ejectionsActive.set(0);

@@ -475,6 +475,8 @@ class H1Conn implements ConnectOwner {
   retire = false;
   /** What the connection is reused for (TLS per SNI); undefined when all are alike. */
   readonly poolKey: string | undefined;
+  /** destroy() was called: the close event is on its way. */
+  private destroying = false;
 
   constructor(
     /** @internal */
@@ -568,6 +570,14 @@ class H1Conn implements ConnectOwner {
   }
 
   destroy(): void {
+    // The FIN leaves now; node reports the close a loop turn later (a `--concurrency` worker's lease
+    // counts the connection gone from here). The count drops before the connector's close listener
+    // tells the cluster, so the two never disagree.
+    if (!this.closed && !this.destroying) {
+      this.destroying = true;
+      this.pool.closing++;
+      this.socket.prependOnceListener("close", () => this.pool.closing--);
+    }
     this.socket.destroy();
   }
 
@@ -602,6 +612,8 @@ export class H1Pool {
   private idleTimers: TimerList | undefined;
   /** Connections opened over the pool's lifetime. */
   cxTotal = 0;
+  /** Connections the pool destroyed whose close event has not come yet. */
+  closing = 0;
 
   constructor(private readonly cluster: UpstreamCluster) {}
 
@@ -702,6 +714,25 @@ export class H1Pool {
     const i = list.indexOf(c);
     if (i >= 0) list.splice(i, 1);
     if (list.length === 0) this.idle.delete(c.host);
+  }
+
+  /** Idle connections to `host` (a `--concurrency` worker's admission: a request to it needs no new connection). */
+  idleTo(host: Host): number {
+    return this.idle.get(host)?.length ?? 0;
+  }
+
+  /** Closes up to `n` idle connections, least recently used first (a worker hands their units back); returns how many. */
+  closeIdle(n: number): number {
+    let closed = 0;
+    for (const [host, list] of this.idle) {
+      while (closed < n && list.length > 0) {
+        list.shift()!.destroy();
+        closed++;
+      }
+      if (list.length === 0) this.idle.delete(host);
+      if (closed >= n) break;
+    }
+    return closed;
   }
 
   /** Closes idle connections now; busy ones close when their exchange ends (Envoy drains the pool). */

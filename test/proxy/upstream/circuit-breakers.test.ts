@@ -196,16 +196,16 @@ describe("retry and connection circuit breakers", () => {
     assert.equal(c.acquireRetry(), true);
     c.releaseRetry();
     c.releaseRetry();
-    assert.equal(c.breakers.retries.count, 0);
+    assert.equal(c.activeRetries, 0);
     c.close();
   });
 
   it("retry_budget: budget_percent of active + pending requests, at least min_retry_concurrency", () => {
     const { c } = cluster({ maxRetries: { value: 100 }, retryBudget: { budgetPercent: { value: 50 }, minRetryConcurrency: { value: 1 } } });
     const [a] = c.hosts();
-    assert.equal(c.breakers.retries.max, 1);
+    assert.equal(c.breakers!.retries.max, 1);
     const ps = [1, 2, 3, 4].map(() => permit(c.acquire(a)));
-    assert.equal(c.breakers.retries.max, 2);
+    assert.equal(c.breakers!.retries.max, 2);
     assert.equal(c.acquireRetry(), true);
     assert.equal(c.acquireRetry(), true);
     assert.equal(c.acquireRetry(), false);

@@ -1,0 +1,45 @@
+// Which process holds the server side of a TCP connection (Linux /proc): tests of
+// `tsmesh proxy --concurrency N` use it to know which worker serves a client connection.
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+
+/** An IPv4 address and port as /proc/net/tcp writes them (little-endian hex address, hex port). */
+function procAddress(ip: string, port: number): string {
+  const b = ip.split(".").map(Number);
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(2, "0");
+  return `${hex(b[3])}${hex(b[2])}${hex(b[1])}${hex(b[0])}:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
+/**
+ * The pid among `pids` holding the socket whose local end is `local` and remote end `remote` (the
+ * server side of a client connection: local = the listener's address, remote = the client's).
+ */
+export function socketOwner(pids: readonly number[], local: { address: string; port: number }, remote: { address: string; port: number }): number | undefined {
+  const l = procAddress(local.address, local.port);
+  const r = procAddress(remote.address, remote.port);
+  let inode: string | undefined;
+  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    if (cols[1] === l && cols[2] === r) {
+      inode = cols[9];
+      break;
+    }
+  }
+  if (inode === undefined) return undefined;
+  const want = `socket:[${inode}]`;
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === want) return pid;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return undefined;
+}
