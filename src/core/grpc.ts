@@ -46,6 +46,39 @@ export function httpToGrpcStatus(status: number): number {
   }
 }
 
+/** Envoy's grpcToHttpStatus: the HTTP status a gRPC response stands for (the router reports it to outlier detection). */
+export function grpcToHttpStatus(grpcStatus: number): number {
+  switch (grpcStatus) {
+    case 0:
+      return 200; // OK
+    case 1:
+      return 499; // Canceled
+    case 3:
+    case 9:
+    case 11:
+      return 400; // InvalidArgument, FailedPrecondition, OutOfRange
+    case 4:
+      return 504; // DeadlineExceeded
+    case 5:
+      return 404; // NotFound
+    case 6:
+    case 10:
+      return 409; // AlreadyExists, Aborted
+    case 7:
+      return 403; // PermissionDenied
+    case 8:
+      return 429; // ResourceExhausted
+    case 12:
+      return 501; // Unimplemented
+    case 14:
+      return 503; // Unavailable
+    case 16:
+      return 401; // Unauthenticated
+    default:
+      return 500; // Unknown, Internal, DataLoss, anything else
+  }
+}
+
 /** gRPC's grpc-timeout header (e.g. "100m", "5S") in ms, or undefined when absent or malformed. */
 export function parseGrpcTimeout(v: string | string[] | number | undefined): number | undefined {
   if (typeof v !== "string") return undefined;

@@ -13,7 +13,7 @@ import type * as http from "node:http";
 import { FLAG_BIT, flagBit, type ResponseFlag, type ResponseFlags } from "../access-log.js";
 import type { Host } from "../upstream/host.js";
 import type { Admission, RequestPermit, UpstreamCluster } from "../upstream/cluster.js";
-import { grpcToHttpStatus } from "../upstream/outlier.js";
+import { grpcToHttpStatus } from "../../core/grpc.js";
 import { LOCAL_REPLIES, type LocalReply, requestTimeoutCode } from "./local-reply.js";
 import { TimerEntry, timerList } from "../../core/timers.js";
 import { HOP_BY_HOP } from "../http1/codec.js";

@@ -3,14 +3,14 @@
 // upstream HTTP protocol and its options, TLS origination (per endpoint with transport_socket_matches).
 // A bad cluster, or one using a feature the proxy does not implement, throws XdsConfigError (the
 // proxy NACKs and keeps the one it had).
-import { durationMs, isAnyOf, type ProtoObject, valueEqual } from "../../envoy/protos.js";
+import { durationMs, isAnyOf, valueEqual } from "../../envoy/protos.js";
 import type * as v3 from "../../envoy/types.js";
 import { unknownExtension } from "../extensions.js";
 import { upstreamTlsFromCluster, type UpstreamTls, upstreamTransportSocket } from "../tls/upstream.js";
 import { XdsConfigError } from "../xds-error.js";
 import { hostsFromClusterLoadAssignment } from "./host.js";
 import { type LbSettings, lbSettings } from "./lb-config.js";
-import { type OutlierConfig, outlierConfig } from "./outlier.js";
+import { type OutlierConfig, outlierConfig } from "./outlier-config.js";
 
 export type DiscoveryType = v3.Cluster.DiscoveryType;
 
@@ -153,7 +153,7 @@ export function clusterSpec(c: v3.Cluster): ClusterSpec {
   if (!Object.hasOwn(DISCOVERY_TYPES, type)) throw new XdsConfigError(at("type"), `unsupported discovery type ${JSON.stringify(type)}`);
   const thresholds = thresholdsOf(c, at);
   // outlier.ts still reads the decoded object untyped (its typed rewrite comes with the proxy-wide limits).
-  const outlier = c.outlierDetection ? outlierConfig(c.outlierDetection as ProtoObject, at("outlierDetection")) : undefined;
+  const outlier = c.outlierDetection ? outlierConfig(c.outlierDetection, at("outlierDetection")) : undefined;
   let upstreamProtocol: ClusterSpec["upstreamProtocol"] = "http1";
   const hpo = c.typedExtensionProtocolOptions?.[HTTP_PROTOCOL_OPTIONS];
   const opts = isAnyOf(hpo, HTTP_PROTOCOL_OPTIONS) ? hpo : undefined;

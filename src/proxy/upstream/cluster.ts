@@ -17,7 +17,8 @@ import { Host as HostClass, type Host, hostKey, hostsFromClusterLoadAssignment, 
 import { createLoadBalancer, type LbContext, type LoadBalancer } from "./lb.js";
 import { H1Pool } from "./pool-h1.js";
 import { H2Pool } from "./pool-h2.js";
-import { type Clock, OutlierDetector, realClock, type UpstreamOutcome } from "./outlier.js";
+import { type Clock, realClock } from "../../core/clock.js";
+import { OutlierDetector, type UpstreamOutcome } from "./outlier.js";
 import type { ClusterSharing, OutlierSink } from "./shared-limits.js";
 
 export type { UpstreamOutcome } from "./outlier.js";
@@ -243,7 +244,7 @@ export class UpstreamCluster {
   /**
    * One upstream try's result for `host`: per-host stats (rq_success / rq_error / rq_timeout /
    * cx_connect_fail) and outlier detection. Report gRPC responses with the HTTP status Envoy maps
-   * grpc-status to (`grpcToHttpStatus` in outlier.ts).
+   * grpc-status to (`grpcToHttpStatus` in core/grpc.ts).
    */
   reportResult(host: Host, outcome: UpstreamOutcome): void {
     const hs = hostStats(host);

@@ -29,7 +29,7 @@
 // - A worker that dies gives back everything it held; its waiting requests leave the queue.
 import type { Thresholds } from "./cluster-config.js";
 import { retryBudgetMax } from "./circuit-breakers.js";
-import type { Clock } from "./outlier.js";
+import type { Clock } from "../../core/clock.js";
 import { CX, F_CX_OVERFLOW, F_EXEMPT, F_IN_PLACE, type Held, type LeasedResource, NEED_CX, NEED_RETRY, NEED_RQ, needBit, RETRY, RQ, type ToPrimary, type ToWorker } from "./shared-limits.js";
 
 /** How long a contended resource stays contended after its last waiter (no flapping between the modes). */

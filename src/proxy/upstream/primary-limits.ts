@@ -8,7 +8,9 @@ import type { StatsStore } from "../stats.js";
 import { setBreakerGauges } from "./circuit-breakers.js";
 import { type ClusterSpec, DEFAULT_THRESHOLDS } from "./cluster-config.js";
 import { LeaseArbiter } from "./lease-arbiter.js";
-import { type Clock, type OutlierConfig, type OutlierDetector, type OutlierOptions, realClock } from "./outlier.js";
+import { type Clock, realClock } from "../../core/clock.js";
+import type { OutlierDetector, OutlierOptions } from "./outlier.js";
+import type { OutlierConfig } from "./outlier-config.js";
 import { OutlierHub } from "./shared-outlier.js";
 import { type ClusterSharing, Outbox, RETRY, type ToPrimary, type ToWorker } from "./shared-limits.js";
 

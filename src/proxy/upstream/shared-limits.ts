@@ -11,7 +11,8 @@ import type { ClusterResources } from "./circuit-breakers.js";
 import type { ClusterSpec } from "./cluster-config.js";
 import type { ClusterStats } from "./cluster-stats.js";
 import type { Host } from "./host.js";
-import type { OutlierConfig, OutlierDetector, OutlierOptions, UpstreamOutcome } from "./outlier.js";
+import type { OutlierDetector, OutlierOptions, UpstreamOutcome } from "./outlier.js";
+import type { OutlierConfig } from "./outlier-config.js";
 import type { StatsScope } from "../stats.js";
 
 /** Leased resources, by index: connections (HTTP/1.1: one per active request), requests, retries. */

@@ -14,7 +14,8 @@
 import type { StatsScope } from "../stats.js";
 import type { ClusterSpec } from "./cluster-config.js";
 import type { Host } from "./host.js";
-import { type OutlierConfig, OutlierDetector, type OutlierOptions, type UpstreamOutcome } from "./outlier.js";
+import { OutlierDetector, type OutlierOptions, type UpstreamOutcome } from "./outlier.js";
+import type { OutlierConfig } from "./outlier-config.js";
 import { OUTCOME_CONNECT_FAILURE, OUTCOME_RESET, OUTCOME_TIMEOUT, type Outbox, type OutlierSink, type ToPrimary, type ToWorker } from "./shared-limits.js";
 
 // ---- primary ----

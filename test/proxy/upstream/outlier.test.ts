@@ -9,7 +9,10 @@ import type { Cluster, ClusterLoadAssignment, OutlierDetection } from "../../../
 import { StatsStore } from "../../../src/proxy/stats.js";
 import { clusterSpec, UpstreamCluster } from "../../../src/proxy/upstream/cluster.js";
 import type { Host } from "../../../src/proxy/upstream/host.js";
-import { grpcToHttpStatus, outlierConfig, type UpstreamOutcome } from "../../../src/proxy/upstream/outlier.js";
+import { grpcToHttpStatus } from "../../../src/core/grpc.js";
+import { foreignAny } from "../../helpers/xds.js";
+import type { UpstreamOutcome } from "../../../src/proxy/upstream/outlier.js";
+import { outlierConfig } from "../../../src/proxy/upstream/outlier-config.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
 import { FakeClock } from "../../helpers/fake-clock.js";
 import { Backend } from "../helpers.js";
@@ -127,6 +130,8 @@ describe("outlierConfig", () => {
     ["zero interval", { interval: {} }, /interval: value must be greater than 0s/],
     ["percent over 100", { maxEjectionPercent: { value: 101 } }, /maxEjectionPercent: value must be less than or equal to 100/],
     ["enforcing over 100", { enforcingConsecutive_5xx: { value: 200 } }, /enforcingConsecutive_5xx: value must be less than or equal to 100/],
+    ["an outlier monitor (extension)", { monitors: [{ name: "envoy.outlier_detection_monitors.consecutive_errors", typedConfig: foreignAny("type.googleapis.com/x.Monitor") }] }, /monitors\[0\]\.typedConfig: Didn't find a registered implementation/],
+    ["un-ejection by active health checks", { successfulActiveHealthCheckUnejectHost: { value: true } }, /successfulActiveHealthCheckUnejectHost: active health checks are not implemented/],
   ];
   for (const [name, od, re] of bad) {
     it(`rejects ${name} with a field path`, () => {
