@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, afterEach, before, describe, it } from "node:test";
+import { binomialRange } from "../helpers/binomial.js";
 import { DELAY_HEADER, type ProxylessEchoClient } from "../helpers/grpc-echo.js";
 import { PythonEchoClient, pythonGrpcVersion, pythonRingHashDefect } from "../helpers/grpc-python.js";
 import { assertPresent, skipUnlessPresent } from "../helpers/prereqs.js";
@@ -201,7 +202,9 @@ describe("proxyless gRPC on two implementations (grpc-js-xds, C-core 1.51)", () 
         const { c, nodeId } = await client(impl, "fault");
         await eventually("aborts", async () => (await c.tally(20))["error:14"] !== undefined, 30_000);
         const t = await c.tally(300);
-        assert.ok(Math.abs((t["error:14"] ?? 0) - 150) <= 35, `aborted ${t["error:14"]} of 300 (${JSON.stringify(t)})`);
+        const [lo, hi] = binomialRange(300, 0.5);
+        const aborted = t["error:14"] ?? 0;
+        assert.ok(aborted >= lo && aborted <= hi, `aborted ${aborted} of 300, expected ${lo}..${hi} (${JSON.stringify(t)})`);
         mesh.write("vs.yaml", vs(`  - fault: { delay: { percentage: { value: 100 }, fixedDelay: 3s } }\n    route: [{ destination: { host: echo } }]\n`));
         // A 3 s injected delay against a 1 s deadline: DEADLINE_EXCEEDED (4), never an answer.
         await eventually("the delay", () => c.echo({}, 1000).then(() => false, (e: { code?: number }) => e.code === 4), 30_000);

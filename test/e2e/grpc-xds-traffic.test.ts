@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
+import { binomialRange } from "../helpers/binomial.js";
 import { MeshFixture, clientNode, echoDestinationRule, echoService, echoVirtualService, eventually } from "./helpers.js";
 
 const HOST = "echo.default.svc.cluster.local";
@@ -38,15 +39,23 @@ describe("gRPC traffic policies from Istio rules", () => {
   after(() => mesh.close());
 
   it("aborts the configured percentage of calls (fault injection)", async () => {
-    mesh.write("vs.yaml", vs(`  - fault: { abort: { percentage: { value: 50 }, grpcStatus: UNAVAILABLE } }\n    route: [{ destination: { host: echo } }]\n`));
+    // 25%, not 50%: a rate read as its complement (75%) would pass at 50%.
+    mesh.write("vs.yaml", vs(`  - fault: { abort: { percentage: { value: 25 }, grpcStatus: UNAVAILABLE } }\n    route: [{ destination: { host: echo } }]\n`));
     const c = mesh.client(TARGET, clientNode("fault"));
-    // The first tally also waits for the new client's xDS resolution: allow for a loaded machine.
-    await eventually("faults to start", async () => (await c.tally(20))["error:14"] !== undefined, 30_000);
-    const counts = await c.tally(400);
+    // The new client's first config may predate the edit: count only once its fault filter has
+    // aborted a call ("Fault injected" is grpc-js's detail for it; no other UNAVAILABLE counts).
+    const injected = (e: { code?: number; details?: string }) => e.code === 14 && e.details === "Fault injected";
+    await eventually("faults to start", () => c.echo().then(() => false, injected), 30_000);
+    const n = 400;
+    const counts = await c.tally(n);
     const aborted = counts["error:14"] ?? 0;
-    assert.ok(Math.abs(aborted - 200) <= 40, `aborted ${aborted} of 400 (${JSON.stringify(counts)})`);
+    const answered = names.reduce((sum, name) => sum + (counts[name] ?? 0), 0);
+    assert.equal(aborted + answered, n, `every call answered by a backend or aborted with UNAVAILABLE: ${JSON.stringify(counts)}`);
+    const [lo, hi] = binomialRange(n, 0.25);
+    assert.ok(aborted >= lo && aborted <= hi, `aborted ${aborted} of ${n}, expected ${lo}..${hi} (${JSON.stringify(counts)})`);
     mesh.write("vs.yaml", vs(`  - route: [{ destination: { host: echo } }]\n`));
-    await eventually("faults to stop", async () => (await c.tally(30))["error:14"] === undefined);
+    // 60 calls without an abort while 25% are aborted: 0.75^60 ≈ 3e-8.
+    await eventually("faults to stop", async () => (await c.tally(60))["error:14"] === undefined);
   });
 
   it("retries UNAVAILABLE as many times as the VirtualService allows", async () => {

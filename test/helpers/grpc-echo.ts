@@ -4,8 +4,14 @@
 // through the same interface).
 import * as grpc from "@grpc/grpc-js";
 import * as grpcXds from "@grpc/grpc-js-xds";
+import { loadXxhashApi } from "@grpc/grpc-js-xds/build/src/xxhash.js";
 
 grpcXds.register();
+// grpc-js-xds (1.14) loads its xxhash wasm in every resolver update until one load has finished, and
+// does not share the pending load: a channel's first two updates (config before and after an edit)
+// then race, and the older one, applied last, stays in force (the edit lost until the next push).
+// Loaded once here, before any channel resolves, updates apply in the order they arrive.
+await loadXxhashApi();
 
 export interface EchoRequest {
   message?: string;
