@@ -70,6 +70,8 @@ export import Router = envoy.extensions.filters.http.router.v3.Router;
 export import HTTPFault = envoy.extensions.filters.http.fault.v3.HTTPFault;
 export import Cors = envoy.extensions.filters.http.cors.v3.Cors;
 export import CorsPolicy = envoy.extensions.filters.http.cors.v3.CorsPolicy;
+/** The deprecated `cors` of a virtual host or route action: the same fields as the filter's CorsPolicy. */
+export import RouteCorsPolicy = envoy.config.route.v3.CorsPolicy;
 export import AccessLog = envoy.config.accesslog.v3.AccessLog;
 
 // ---- routes ----
