@@ -7,10 +7,9 @@
 // stdout gets the command's own report (node, addresses, ready, draining).
 import { proxyNodeId } from "../model/proxy.js";
 import { AdminServer } from "../proxy/admin.js";
-import { PROXY_LOGGERS, ProxyServer } from "../proxy/proxy.js";
+import { PROXY_LOGGERS, type ProxyOptions, ProxyServer } from "../proxy/proxy.js";
 import cluster from "node:cluster";
 import { LogRegistry, parseComponentLevels, parseLogLevel } from "../core/log.js";
-import type { ProtoObject } from "../envoy/protos.js";
 import type { BootstrapSettings } from "../proxy/bootstrap.js";
 import { releaseMemoryWhenSettled, serveAsWorker, WORKER_ENV, WORKER_LOG_LEVELS_ENV, WorkerPool } from "./proxy-workers.js";
 
@@ -69,7 +68,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   }
   let nodeId = proxyNodeId(o.type, o.ip, o.name, o.namespace);
   const [region = "", zone = "", subZone = ""] = (o.locality ?? "").split("/");
-  let staticResources: { listeners?: ProtoObject[]; clusters?: ProtoObject[] } | undefined;
+  let staticResources: ProxyOptions["staticResources"];
   let discoveryAddress = o.discoveryAddress;
   let settings: BootstrapSettings | undefined;
   if (o.bootstrap) {

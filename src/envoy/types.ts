@@ -39,6 +39,7 @@ export import Bootstrap = envoy.config.bootstrap.v3.Bootstrap;
 export import Node = envoy.config.core.v3.Node;
 export import Address = envoy.config.core.v3.Address;
 export import SocketAddress = envoy.config.core.v3.SocketAddress;
+export import CidrRange = envoy.config.core.v3.CidrRange;
 export import Metadata = envoy.config.core.v3.Metadata;
 export import Locality = envoy.config.core.v3.Locality;
 export import ConfigSource = envoy.config.core.v3.ConfigSource;

@@ -7,7 +7,7 @@
 import type * as http from "node:http";
 import type { Any } from "../../envoy/types.js";
 import { ExtensionRegistry } from "../extensions.js";
-import type { ConnectionInfo } from "../listeners.js";
+import type { ConnectionInfo } from "../listener-spec.js";
 import type { StatsScope } from "../stats.js";
 import type { ResponseFlag } from "../access-log.js";
 import type { UpstreamCluster } from "../upstream/cluster.js";
