@@ -24,6 +24,7 @@ import { chainHandler, type CompiledNetworkFilter, compileNetworkFilters, type N
 type NetworkFilterRuntime = NetworkFilterContext["runtime"];
 import type { SkipReporter } from "./extensions.js";
 import { clusterSpec, type ClusterSpec, UpstreamCluster } from "./upstream/cluster.js";
+import { hostsFromClusterLoadAssignment } from "./upstream/host.js";
 import { AdsClient, type DecodedResource, type ResourceUpdate } from "./xds/ads-client.js";
 import { XdsConfigError } from "./xds-error.js";
 
@@ -206,7 +207,7 @@ export class ProxyServer {
         if (type === CLUSTER_TYPE) clusterSpec(asCluster(r));
         else if (type === LISTENER_TYPE) this.compileListener(asListener(r));
         else if (type === ROUTE_TYPE) compileRoutes(asRouteConfiguration(r));
-        else if (type === ENDPOINT_TYPE) validateAssignment(asAssignment(r));
+        else if (type === ENDPOINT_TYPE) validateAssignment(r.name, asAssignment(r));
       } catch (err) {
         errors.push(err instanceof XdsConfigError ? err.message : `${r.name}: ${(err as Error).message}`);
       }
@@ -447,7 +448,23 @@ const asAssignment = (r: DecodedResource): v3.ClusterLoadAssignment => r.object 
 const asListener = (r: DecodedResource): v3.Listener => r.object as v3.Listener;
 const asRouteConfiguration = (r: DecodedResource): v3.RouteConfiguration => r.object as v3.RouteConfiguration;
 
-function validateAssignment(cla: v3.ClusterLoadAssignment): void {
-  // Host parsing validates addresses and ports (the cluster applies it later).
-  if (!cla.clusterName) throw new XdsConfigError("clusterName", "a ClusterLoadAssignment needs a cluster_name");
+/**
+ * Checks an EDS ClusterLoadAssignment before it is ACKed, as Envoy's EDS cluster takes one: it is
+ * for the cluster it was sent as (EdsClusterImpl: "Unexpected EDS cluster"), and every endpoint is
+ * one the cluster can use — hostsFromClusterLoadAssignment with IP literals required (an EDS cluster
+ * resolves no names: Envoy's "malformed IP address"): a socket address with an IPv4 or IPv6 literal
+ * and a port in 1-65535, no pipe or internal address, load_balancing_weight ≥ 1 where set,
+ * priority ≤ 128, weight sums within uint32, known health statuses and named endpoints, and none of
+ * the fields tsmesh does not implement. A bad assignment is NACKed with its field path and every
+ * cluster keeps its last good endpoints (applying it after the ACK could no longer fail half-way).
+ */
+export function validateAssignment(name: string, cla: v3.ClusterLoadAssignment): void {
+  const at = `ClusterLoadAssignment ${name}: `;
+  if (!cla.clusterName) throw new XdsConfigError(`${at}clusterName`, "a ClusterLoadAssignment needs a cluster_name");
+  if (cla.clusterName !== name) throw new XdsConfigError(`${at}clusterName`, `Unexpected EDS cluster (expecting ${name}): ${cla.clusterName}`);
+  try {
+    hostsFromClusterLoadAssignment(cla, undefined, { requireIp: true });
+  } catch (err) {
+    throw err instanceof XdsConfigError ? err.within(at) : err;
+  }
 }
