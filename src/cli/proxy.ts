@@ -7,10 +7,10 @@
 // stdout gets the command's own report (node, addresses, ready, draining).
 import { proxyNodeId } from "../model/proxy.js";
 import { AdminServer } from "../proxy/admin.js";
-import { PROXY_LOGGERS, ProxyServer } from "../proxy/proxy.js";
+import { PROXY_LOGGERS, type ProxyOptions, ProxyServer } from "../proxy/proxy.js";
 import cluster from "node:cluster";
 import { LogRegistry, parseComponentLevels, parseLogLevel } from "../core/log.js";
-import type { ProtoObject } from "../envoy/protos.js";
+import { fromStruct } from "../envoy/protos.js";
 import type { BootstrapSettings } from "../proxy/bootstrap.js";
 import { PrimaryLimits } from "../proxy/upstream/primary-limits.js";
 import { WorkerLimits } from "../proxy/upstream/worker-limits.js";
@@ -71,7 +71,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   }
   let nodeId = proxyNodeId(o.type, o.ip, o.name, o.namespace);
   const [region = "", zone = "", subZone = ""] = (o.locality ?? "").split("/");
-  let staticResources: { listeners?: ProtoObject[]; clusters?: ProtoObject[] } | undefined;
+  let staticResources: ProxyOptions["staticResources"];
   let discoveryAddress = o.discoveryAddress;
   let settings: BootstrapSettings | undefined;
   if (o.bootstrap) {
@@ -96,8 +96,8 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   const healthPort = o.healthPort ?? (o.bootstrap ? undefined : 15021);
   // The bootstrap's node, as Envoy announces it, over the one built from the flags.
   const bootNode = settings?.node;
-  if (typeof bootNode?.id === "string" && bootNode.id) nodeId = bootNode.id;
-  const bootLocality = bootNode?.locality as { region?: string; zone?: string; subZone?: string } | undefined;
+  if (bootNode?.id) nodeId = bootNode.id;
+  const bootLocality = bootNode?.locality;
   const workers = !isWorker && o.concurrency > 1 ? o.concurrency : 0;
   // Limits for the proxy as a whole: the primary arbitrates, the workers lease (unless measuring without).
   const shared = process.env[PER_WORKER_LIMITS_ENV] !== "1";
@@ -113,7 +113,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     logs,
     node: {
       id: nodeId,
-      cluster: typeof bootNode?.cluster === "string" && bootNode.cluster ? bootNode.cluster : `${o.name}.${o.namespace}`,
+      cluster: bootNode?.cluster || `${o.name}.${o.namespace}`,
       metadata: {
         NAMESPACE: o.namespace,
         LABELS: o.labels,
@@ -122,7 +122,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
         WORKLOAD_NAME: o.name,
         PROXY_CONCURRENCY: String(o.concurrency),
         ...(o.appAddress ? { INBOUND_APP_ADDRESS: o.appAddress } : {}),
-        ...structToPlain(bootNode?.metadata),
+        ...fromStruct(bootNode?.metadata),
       },
       locality: bootLocality ?? (region || zone || subZone ? { region, zone, subZone } : undefined),
     },
@@ -192,20 +192,4 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
 /** host:port, with an IPv6 host in brackets. */
 function hostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** A decoded google.protobuf.Struct (node metadata) as plain JSON values. */
-function structToPlain(s: unknown): Record<string, unknown> {
-  const fields = (s as { fields?: Record<string, unknown> } | undefined)?.fields;
-  if (!fields) return {};
-  const value = (v: unknown): unknown => {
-    const x = v as { nullValue?: unknown; numberValue?: number; stringValue?: string; boolValue?: boolean; structValue?: unknown; listValue?: { values?: unknown[] } };
-    if ("stringValue" in x) return x.stringValue;
-    if ("numberValue" in x) return x.numberValue;
-    if ("boolValue" in x) return x.boolValue;
-    if ("structValue" in x) return structToPlain(x.structValue);
-    if ("listValue" in x) return (x.listValue?.values ?? []).map(value);
-    return null;
-  };
-  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, value(v ?? {})]));
 }

@@ -39,6 +39,7 @@ export import Bootstrap = envoy.config.bootstrap.v3.Bootstrap;
 export import Node = envoy.config.core.v3.Node;
 export import Address = envoy.config.core.v3.Address;
 export import SocketAddress = envoy.config.core.v3.SocketAddress;
+export import CidrRange = envoy.config.core.v3.CidrRange;
 export import Metadata = envoy.config.core.v3.Metadata;
 export import Locality = envoy.config.core.v3.Locality;
 export import ConfigSource = envoy.config.core.v3.ConfigSource;
@@ -70,6 +71,8 @@ export import Router = envoy.extensions.filters.http.router.v3.Router;
 export import HTTPFault = envoy.extensions.filters.http.fault.v3.HTTPFault;
 export import Cors = envoy.extensions.filters.http.cors.v3.Cors;
 export import CorsPolicy = envoy.extensions.filters.http.cors.v3.CorsPolicy;
+/** The deprecated `cors` of a virtual host or route action: the same fields as the filter's CorsPolicy. */
+export import RouteCorsPolicy = envoy.config.route.v3.CorsPolicy;
 export import AccessLog = envoy.config.accesslog.v3.AccessLog;
 
 // ---- routes ----

@@ -6,7 +6,7 @@
 // NACKed and the last good config keeps serving — unless the config marks it `is_optional`, then it
 // is skipped, logged and counted. Never silently: a security filter that does not run must never be
 // mistaken for one that does.
-import { TYPE_PREFIX, type ProtoObject } from "../envoy/protos.js";
+import { TYPE_PREFIX } from "../envoy/protos.js";
 import { XdsConfigError } from "./xds-error.js";
 
 /** The type URL's message name (`type.googleapis.com/a.b.C` → `a.b.C`), as Envoy prints it. */
@@ -15,11 +15,28 @@ export function typeName(typeUrl: string): string {
   return slash >= 0 ? typeUrl.slice(slash + 1) : typeUrl;
 }
 
-/** An Any's type URL ("" when the Any or its type is missing). */
+/** The parts of an Any that name its type, in either form the decoders leave it. */
+interface AnyTypeFields {
+  "@type"?: unknown;
+  type_url?: unknown;
+  typeUrl?: unknown;
+}
+
+/**
+ * An Any's type URL ("" when the Any or its type is missing): its "@type" once decoded, else the
+ * type URL of the raw form a payload no loaded schema knows is left in (`{ type_url, value }` from
+ * the wire decoder; `typeUrl` where a decoder camel-cases it), so errors always name the type.
+ */
 export function anyType(any: unknown): string {
   if (any === null || typeof any !== "object") return "";
-  const t = (any as ProtoObject)["@type"];
-  return typeof t === "string" ? t : "";
+  const a = any as AnyTypeFields;
+  for (const t of [a["@type"], a.type_url, a.typeUrl]) if (typeof t === "string" && t !== "") return t;
+  return "";
+}
+
+/** Whether an Any was decoded (`"@type"` beside its fields), not left raw. */
+function isDecodedAny(any: unknown): boolean {
+  return any !== null && typeof any === "object" && typeof (any as AnyTypeFields)["@type"] === "string";
 }
 
 /** Envoy's error for a type no registered extension implements. */
@@ -55,6 +72,15 @@ export class ExtensionRegistry<E> {
     return this.byType.get(typeUrl.includes("/") ? typeUrl : TYPE_PREFIX + typeUrl);
   }
 
+  /**
+   * The implementation for a decoded Any's type. A raw Any (its payload left undecoded) never
+   * matches, even when its type_url names a registered type: the implementation would read fields
+   * that are not there.
+   */
+  forAny(any: unknown): E | undefined {
+    return isDecodedAny(any) ? this.byType.get(anyType(any)) : undefined;
+  }
+
   /** The config types the proxy implements at this extension point (for docs and errors). */
   types(): string[] {
     return [...this.byType.keys()].map(typeName).sort();
@@ -66,9 +92,9 @@ export class ExtensionRegistry<E> {
    * `path` (Envoy's message) for a required one.
    */
   resolve(path: string, name: string, typedConfig: unknown, isOptional: boolean, skips: SkipReporter | undefined): E | undefined {
-    const url = anyType(typedConfig);
-    const entry = url ? this.byType.get(url) : undefined;
+    const entry = this.forAny(typedConfig);
     if (entry !== undefined) return entry;
+    const url = anyType(typedConfig);
     if (isOptional) {
       skips?.skipped(path, name, url);
       return undefined;

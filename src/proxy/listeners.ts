@@ -1,18 +1,16 @@
-// Envoy's listener manager: one TCP server per bound listener. A listener whose address is
-// 0.0.0.0 binds the proxy's --ip (many proxies share one machine, one loopback address each).
-// A connection picks a filter chain (Envoy's match order: destination port, destination IP,
-// server name, transport protocol, application protocol, source IP, source port), then that
-// chain's network filter takes the socket. A removed or changed listener drains: it stops
-// accepting at once, its open connections finish (or are closed after the drain timeout).
+// Envoy's listener manager: one TCP server per bound listener (compiled by listener-spec.ts). A
+// listener whose address is 0.0.0.0 binds the proxy's --ip (many proxies share one machine, one
+// loopback address each). A connection is inspected as its filter chains need (tls_inspector's
+// ClientHello, http_inspector's sniff, local mode's explicit-proxy request head), picks a filter
+// chain (listener-spec.ts' selectFilterChain), then that chain's network filter takes the socket.
+// A removed or changed listener drains: it stops accepting at once, its open connections finish
+// (or are closed after the drain timeout).
 import * as net from "node:net";
 import { DEBUG, type Logger } from "../core/log.js";
-import type { ProtoObject } from "../envoy/protos.js";
-import type { TransportSocket } from "../envoy/types.js";
 import { authorityWithPort, splitAbsoluteForm } from "./http/absolute-form.js";
+import { type ConnectionInfo, type FilterChainSpec, type ListenerSpec, selectFilterChain } from "./listener-spec.js";
 import type { StatsScope, StatsStore } from "./stats.js";
-import { ExtensionRegistry } from "./extensions.js";
-import { type DownstreamTls, downstreamTransportSocket, terminateTls } from "./tls/downstream.js";
-import { XdsConfigError } from "./xds-error.js";
+import { terminateTls } from "./tls/downstream.js";
 
 /** What a filter chain's network filter does with a connection. */
 export interface NetworkHandler {
@@ -22,172 +20,6 @@ export interface NetworkHandler {
   drain(): void;
   /** Ends whatever is left. */
   close(): void;
-}
-
-export interface ConnectionInfo {
-  listenerName: string;
-  localAddress: string;
-  localPort: number;
-  remoteAddress: string;
-  remotePort: number;
-  /**
-   * Local mode's explicit proxy (no iptables): the `host:port` the client asked virtualOutbound
-   * for, when no outbound listener has that port and virtualOutbound's own filter chains take the
-   * connection (Envoy's original destination, for ORIGINAL_DST clusters such as PassthroughCluster).
-   */
-  originalDestination?: string;
-  /** Set with originalDestination for a plain HTTP request (not CONNECT): the client waits for an HTTP response. */
-  explicitHttp?: boolean;
-}
-
-export interface FilterChainSpec {
-  name: string;
-  match: {
-    destinationPort?: number;
-    prefixRanges: Array<{ addressPrefix: string; prefixLen: number }>;
-    sourcePrefixRanges: Array<{ addressPrefix: string; prefixLen: number }>;
-    transportProtocol?: string;
-    applicationProtocols: string[];
-    serverNames: string[];
-  };
-  filters: ProtoObject[];
-  /** TLS termination (a DownstreamTlsContext transport socket); "unavailable" when its secrets come from SDS. */
-  tls?: DownstreamTls | "unavailable";
-  object: ProtoObject;
-}
-
-export interface ListenerSpec {
-  name: string;
-  address: string;
-  port: number;
-  bindToPort: boolean;
-  filterChains: FilterChainSpec[];
-  defaultFilterChain?: FilterChainSpec;
-  object: ProtoObject;
-  /** The listener's access_log: a connection no filter chain takes is logged there (flag NR). */
-  noFilterChainLog?: (info: ConnectionInfo) => void;
-}
-
-function obj(v: unknown): ProtoObject | undefined {
-  return v && typeof v === "object" && !Array.isArray(v) ? (v as ProtoObject) : undefined;
-}
-function arr(v: unknown): ProtoObject[] {
-  return Array.isArray(v) ? (v as ProtoObject[]) : [];
-}
-
-function chainSpec(fc: ProtoObject, path: string): FilterChainSpec {
-  const m = obj(fc.filterChainMatch) ?? {};
-  const ranges = (v: unknown) =>
-    arr(v).map((r) => ({ addressPrefix: String(r.addressPrefix ?? ""), prefixLen: typeof obj(r.prefixLen)?.value === "number" ? (obj(r.prefixLen)!.value as number) : 0 }));
-  const dp = obj(m.destinationPort);
-  const filters = arr(fc.filters);
-  if (filters.length === 0) throw new XdsConfigError(`${path}.filters`, "a filter chain needs at least one network filter");
-  const ts = obj(fc.transportSocket);
-  // The listener decoder gives a TransportSocket in its typed form.
-  const tlsSpec = ts ? downstreamTransportSocket(ts as TransportSocket, `${path}.transportSocket`) : undefined;
-  return {
-    tls: tlsSpec,
-    name: typeof fc.name === "string" ? fc.name : "",
-    match: {
-      destinationPort: typeof dp?.value === "number" ? dp.value : undefined,
-      prefixRanges: ranges(m.prefixRanges),
-      sourcePrefixRanges: ranges(m.sourcePrefixRanges),
-      transportProtocol: typeof m.transportProtocol === "string" ? m.transportProtocol : undefined,
-      applicationProtocols: Array.isArray(m.applicationProtocols) ? (m.applicationProtocols as string[]) : [],
-      serverNames: Array.isArray(m.serverNames) ? (m.serverNames as string[]) : [],
-    },
-    filters,
-    object: fc,
-  };
-}
-
-/** Listener filters the proxy implements (TLS and HTTP inspection run where filter chains need them). */
-const LISTENER_FILTERS = new ExtensionRegistry<true>("listener filter").register(
-  ["envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector", "envoy.extensions.filters.listener.original_dst.v3.OriginalDst"],
-  true,
-);
-
-/** Checks Listener.listener_filters against the registry (an unknown one is refused). */
-function checkListenerFilters(l: ProtoObject, name: string): void {
-  arr(l.listenerFilters).forEach((f, i) => {
-    const at = `listener ${name}: listenerFilters[${i}]`;
-    if (f.configDiscovery !== undefined && f.typedConfig === undefined) throw new XdsConfigError(`${at}.configDiscovery`, "extension config discovery (ECDS) is not implemented by tsmesh");
-    LISTENER_FILTERS.resolve(at, typeof f.name === "string" ? f.name : "", f.typedConfig, false, undefined);
-  });
-}
-
-/** Validates a decoded Listener. */
-export function listenerSpec(l: ProtoObject): ListenerSpec {
-  const name = typeof l.name === "string" ? l.name : "";
-  if (!name) throw new XdsConfigError("name", "a listener needs a name");
-  const sa = obj(obj(l.address)?.socketAddress);
-  const api = obj(l.apiListener);
-  if (!sa && !api) throw new XdsConfigError(`listener ${name}: address`, "a listener needs a socket address");
-  const port = typeof sa?.portValue === "number" ? sa.portValue : 0;
-  if (sa && (port < 0 || port > 65535)) throw new XdsConfigError(`listener ${name}: address.socketAddress.portValue`, `invalid port ${port}`);
-  const bind = obj(l.bindToPort);
-  checkListenerFilters(l, name);
-  return {
-    name,
-    address: typeof sa?.address === "string" ? sa.address : "0.0.0.0",
-    port,
-    bindToPort: !(bind && bind.value === false) && !api,
-    filterChains: arr(l.filterChains).map((fc, i) => chainSpec(fc, `listener ${name}: filterChains[${i}]`)),
-    defaultFilterChain: obj(l.defaultFilterChain) ? chainSpec(obj(l.defaultFilterChain)!, `listener ${name}: defaultFilterChain`) : undefined,
-    object: l,
-  };
-}
-
-function ipv4ToInt(ip: string): number | undefined {
-  const m = /^(?:::ffff:)?(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(ip);
-  if (!m) return undefined;
-  return ((+m[1] << 24) | (+m[2] << 16) | (+m[3] << 8) | +m[4]) >>> 0;
-}
-
-function inRanges(ip: string, ranges: FilterChainSpec["match"]["prefixRanges"]): boolean {
-  if (ranges.length === 0) return true;
-  const x = ipv4ToInt(ip);
-  if (x === undefined) return false;
-  return ranges.some((r) => {
-    const base = ipv4ToInt(r.addressPrefix);
-    if (base === undefined) return false;
-    const mask = r.prefixLen === 0 ? 0 : (~0 << (32 - r.prefixLen)) >>> 0;
-    return (x & mask) === (base & mask);
-  });
-}
-
-/**
- * Envoy's filter chain selection for a plaintext connection (no SNI; transport raw_buffer). Each
- * criterion narrows to the most specific chains that match (an unset criterion matches anything
- * but loses to a set one that matches).
- */
-export function selectFilterChain(l: ListenerSpec, c: { localAddress: string; localPort: number; remoteAddress: string; transport?: string; alpn?: string[]; sni?: string }): FilterChainSpec | undefined {
-  let cands = l.filterChains;
-  const narrow = (pred: (fc: FilterChainSpec) => "exact" | "any" | "no") => {
-    const exact = cands.filter((fc) => pred(fc) === "exact");
-    cands = exact.length > 0 ? exact : cands.filter((fc) => pred(fc) === "any");
-  };
-  narrow((fc) => (fc.match.destinationPort === undefined ? "any" : fc.match.destinationPort === c.localPort ? "exact" : "no"));
-  narrow((fc) => (fc.match.prefixRanges.length === 0 ? "any" : inRanges(c.localAddress, fc.match.prefixRanges) ? "exact" : "no"));
-  // Server names: exact, or a "*.example.com" wildcard (Envoy prefers exact, then the longest wildcard).
-  const sniScore = (fc: FilterChainSpec): number => {
-    if (!c.sni) return -1;
-    let best = -1;
-    for (const n of fc.match.serverNames) {
-      if (n === c.sni) return Number.MAX_SAFE_INTEGER;
-      if (n.startsWith("*.") && c.sni.endsWith(n.slice(1))) best = Math.max(best, n.length);
-    }
-    return best;
-  };
-  const bestSni = Math.max(-1, ...cands.map(sniScore));
-  narrow((fc) => (fc.match.serverNames.length === 0 ? "any" : bestSni >= 0 && sniScore(fc) === bestSni ? "exact" : "no"));
-  const transport = c.transport ?? "raw_buffer";
-  narrow((fc) => (fc.match.transportProtocol === undefined ? "any" : fc.match.transportProtocol === transport ? "exact" : "no"));
-  narrow((fc) =>
-    fc.match.applicationProtocols.length === 0 ? "any" : (c.alpn ?? []).some((p) => fc.match.applicationProtocols.includes(p)) ? "exact" : "no",
-  );
-  narrow((fc) => (fc.match.sourcePrefixRanges.length === 0 ? "any" : inRanges(c.remoteAddress, fc.match.sourcePrefixRanges) ? "exact" : "no"));
-  return cands[0] ?? l.defaultFilterChain;
 }
 
 /** Builds the handler for a filter chain (the proxy supplies HCM and tcp_proxy). */
@@ -415,7 +247,7 @@ export class ListenerManager {
       // The listener's current version (an in-place update swaps it).
       const spec = a.spec;
       const handlers = a.handlers;
-      const explicitProxy = (spec.object.useOriginalDst as ProtoObject | undefined)?.value === true;
+      const explicitProxy = spec.useOriginalDst;
       if (connLog.level <= DEBUG) connLog.debug(`listener '${spec.name}': new connection from ${socket.remoteAddress}:${socket.remotePort}`);
       cxTotal.inc();
       cxActive.inc();
@@ -482,7 +314,6 @@ export class ListenerManager {
           if (!head || !target) {
             noChain.inc();
             spec.noFilterChainLog?.(info);
-          spec.noFilterChainLog?.(info);
             socket.destroy();
             return;
           }

@@ -8,7 +8,8 @@ import { anyType, ExtensionRegistry, type SkipReporter, typeName } from "./exten
 import type { FilterRuntime } from "./http/filter.js";
 import type { RouteTable } from "./http/route-table.js";
 import type { AccessLogger, AccessLogWriters } from "./access-loggers.js";
-import type { ConnectionInfo, NetworkHandler } from "./listeners.js";
+import type { ConnectionInfo } from "./listener-spec.js";
+import type { NetworkHandler } from "./listeners.js";
 import type { StatsStore } from "./stats.js";
 import { XdsConfigError } from "./xds-error.js";
 

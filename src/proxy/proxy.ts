@@ -5,18 +5,17 @@
 // ACKed; a rejected one is NACKed and the last good config keeps serving — also when the control
 // plane goes away (the client reconnects with backoff).
 import { DEBUG, LogRegistry, type Logger } from "../core/log.js";
-import type { ProtoObject } from "../envoy/protos.js";
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, struct, type JsonValue } from "../envoy/protos.js";
 import { toProtoJson } from "../envoy/proto-json.js";
-import type { Cluster, ClusterLoadAssignment, RouteConfiguration } from "../envoy/types.js";
+import type * as v3 from "../envoy/types.js";
 import { AccessLogWriters, compileAccessLogs, logTo } from "./access-loggers.js";
 import { FLAG_BIT } from "./access-log.js";
-import type { AccessLog as AccessLogConfig } from "../envoy/types.js";
 import "./http/hcm.js";
 import { compileRoutes, type RouteTable } from "./http/route-glue.js";
 import { DEFAULT_BUFFER_LIMIT } from "./http/downstream.js";
 import { Router, ROUTER_CLUSTER_COUNTERS } from "./http/router.js";
-import { type FilterChainSpec, ListenerManager, type ListenerSpec, listenerSpec, type NetworkHandler } from "./listeners.js";
+import { type FilterChainSpec, type ListenerSpec, listenerSpec } from "./listener-spec.js";
+import { ListenerManager, type NetworkHandler } from "./listeners.js";
 import { StatsStore } from "./stats.js";
 import type { HostCounterSnapshot } from "./admin.js";
 import "./tcp.js";
@@ -25,6 +24,7 @@ import { chainHandler, type CompiledNetworkFilter, compileNetworkFilters, type N
 type NetworkFilterRuntime = NetworkFilterContext["runtime"];
 import type { SkipReporter } from "./extensions.js";
 import { clusterSpec, type ClusterSpec, UpstreamCluster } from "./upstream/cluster.js";
+import { hostsFromClusterLoadAssignment } from "./upstream/host.js";
 import type { ClusterSharing } from "./upstream/shared-limits.js";
 import { AdsClient, type DecodedResource, type ResourceUpdate } from "./xds/ads-client.js";
 import { XdsConfigError } from "./xds-error.js";
@@ -35,8 +35,8 @@ export interface ProxyOptions {
   node: { id: string; cluster?: string; metadata?: Record<string, unknown>; locality?: { region?: string; zone?: string; subZone?: string } };
   /** Address that 0.0.0.0 listeners bind (the workload's loopback address in local mode). */
   ip?: string;
-  /** Envoy bootstrap: static_resources {listeners, clusters} (decoded form). */
-  staticResources?: { listeners?: ProtoObject[]; clusters?: ProtoObject[] };
+  /** Envoy bootstrap: static_resources {listeners, clusters}, as the bootstrap decoder gives them. */
+  staticResources?: { listeners?: v3.Listener[]; clusters?: v3.Cluster[] };
   protocol?: "delta" | "sotw";
   accessLogPath?: string;
   /** false disables the access log. */
@@ -83,7 +83,7 @@ export class ProxyServer {
   /** EDS clusters waiting for their first endpoints (Envoy's warming); they replace a live one once warm. */
   private readonly warming = new Map<string, UpstreamCluster>();
   readonly routes = new Map<string, RouteTable>();
-  readonly routeObjects = new Map<string, ProtoObject>();
+  readonly routeObjects = new Map<string, v3.RouteConfiguration>();
   private readonly compiledListeners = new Map<string, CompiledListener>();
   private readonly staticClusterNames = new Set<string>();
   private readonly staticListenerNames = new Set<string>();
@@ -149,7 +149,7 @@ export class ProxyServer {
   async start(): Promise<void> {
     const st = this.options.staticResources;
     for (const c of st?.clusters ?? []) {
-      const spec = clusterSpec(c as Cluster); // the bootstrap decoder gives the typed form
+      const spec = clusterSpec(c);
       this.staticClusterNames.add(spec.name);
       this.clusters.set(spec.name, this.newCluster(spec));
     }
@@ -207,10 +207,10 @@ export class ProxyServer {
     const errors: string[] = [];
     for (const r of resources) {
       try {
-        if (type === CLUSTER_TYPE) clusterSpec(r.object as Cluster); // the CDS decoder's typed form
-        else if (type === LISTENER_TYPE) this.compileListener(r.object);
-        else if (type === ROUTE_TYPE) compileRoutes(r.object as RouteConfiguration); // the RDS decoder's typed form
-        else if (type === ENDPOINT_TYPE) validateAssignment(r.object);
+        if (type === CLUSTER_TYPE) clusterSpec(asCluster(r));
+        else if (type === LISTENER_TYPE) this.compileListener(asListener(r));
+        else if (type === ROUTE_TYPE) compileRoutes(asRouteConfiguration(r));
+        else if (type === ENDPOINT_TYPE) validateAssignment(r.name, asAssignment(r));
       } catch (err) {
         errors.push(err instanceof XdsConfigError ? err.message : `${r.name}: ${(err as Error).message}`);
       }
@@ -218,19 +218,20 @@ export class ProxyServer {
     return errors.length ? errors.join("; ") : undefined;
   }
 
-  private compileListener(obj: ProtoObject): CompiledListener {
-    const spec = listenerSpec(obj);
+  private compileListener(l: v3.Listener): CompiledListener {
+    const spec = listenerSpec(l);
     const chains = new Map<FilterChainSpec, CompiledChain>();
     const routeNames = new Set<string>();
     const all = [...spec.filterChains, ...(spec.defaultFilterChain ? [spec.defaultFilterChain] : [])];
-    const bufferLimitBytes = listenerBufferLimit(obj, `listener ${spec.name}: perConnectionBufferLimitBytes`);
+    // Listener.per_connection_buffer_limit_bytes (a UInt32Value; Envoy's default 1 MiB).
+    const bufferLimitBytes = l.perConnectionBufferLimitBytes ? (l.perConnectionBufferLimitBytes.value ?? 0) : DEFAULT_BUFFER_LIMIT;
     all.forEach((fc, i) => {
       const path = fc === spec.defaultFilterChain ? `listener ${spec.name}: defaultFilterChain` : `listener ${spec.name}: filterChains[${i}]`;
       const filters = compileNetworkFilters(fc.filters, path, { listenerName: spec.name, bufferLimitBytes, stats: this.stats, runtime: this.runtime, skips: this.skips });
       for (const f of filters) if (f.terminal) for (const n of f.rdsNames) routeNames.add(n);
       chains.set(fc, { chain: fc, filters });
     });
-    const loggers = compileAccessLogs(obj.accessLog as AccessLogConfig[] | undefined, `listener ${spec.name}: accessLog`, this.accessLogWriters);
+    const loggers = compileAccessLogs(l.accessLog, `listener ${spec.name}: accessLog`, this.accessLogWriters);
     if (loggers.length > 0) {
       // Envoy's NR flag also means "no filter chain matched the connection".
       spec.noFilterChainLog = () => logTo(loggers, { startTime: Date.now(), protocol: "-", responseCode: 0, flags: FLAG_BIT.NR, bytesReceived: 0, bytesSent: 0, durationMs: 0 });
@@ -269,7 +270,7 @@ export class ProxyServer {
     if (!this.options.worker) this.upstreamLog.info(`cds: add ${u.updated.length} cluster(s), remove ${u.removed.length} cluster(s)`);
     for (const r of u.updated) {
       if (this.staticClusterNames.has(r.name)) continue;
-      const spec: ClusterSpec = clusterSpec(r.object as Cluster); // the CDS decoder's typed form
+      const spec: ClusterSpec = clusterSpec(asCluster(r));
       const live = this.clusters.get(spec.name);
       const next = this.newCluster(spec, live);
       this.warming.get(spec.name)?.close();
@@ -304,7 +305,7 @@ export class ProxyServer {
     for (const r of u.updated) {
       for (const c of [...this.warming.values(), ...this.clusters.values()]) {
         if (c.spec.type !== "EDS" || c.spec.edsServiceName !== r.name) continue;
-        c.setAssignment(r.object as ClusterLoadAssignment); // the EDS decoder's typed form
+        c.setAssignment(asAssignment(r));
         if (this.warming.get(c.name) === c) {
           this.warming.delete(c.name);
           const live = this.clusters.get(c.name);
@@ -329,7 +330,7 @@ export class ProxyServer {
   private updateListeners(u: ResourceUpdate): void {
     for (const r of u.updated) {
       if (this.staticListenerNames.has(r.name)) continue;
-      this.compiledListeners.set(r.name, this.compileListener(r.object));
+      this.compiledListeners.set(r.name, this.compileListener(asListener(r)));
       if (!this.options.worker) this.upstreamLog.info(`lds: add/update listener '${r.name}'`);
     }
     if (!this.options.worker && u.removed.length > 0) this.upstreamLog.info(`lds: remove listener(s) ${u.removed.map((n) => `'${n}'`).join(", ")}`);
@@ -343,8 +344,9 @@ export class ProxyServer {
 
   private updateRoutes(u: ResourceUpdate): void {
     for (const r of u.updated) {
-      this.routes.set(r.name, compileRoutes(r.object as RouteConfiguration)); // the RDS decoder's typed form
-      this.routeObjects.set(r.name, r.object);
+      const rc = asRouteConfiguration(r);
+      this.routes.set(r.name, compileRoutes(rc));
+      this.routeObjects.set(r.name, rc);
     }
     for (const n of u.removed) {
       this.routes.delete(n);
@@ -441,17 +443,31 @@ export class ProxyServer {
   }
 }
 
-/** Listener.per_connection_buffer_limit_bytes (a UInt32Value; Envoy's default 1 MiB). */
-function listenerBufferLimit(l: ProtoObject, path: string): number {
-  const v = l.perConnectionBufferLimitBytes;
-  if (v === undefined || v === null) return DEFAULT_BUFFER_LIMIT;
-  const n = typeof v === "object" && !Array.isArray(v) ? ((v as ProtoObject).value ?? 0) : v;
-  if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new XdsConfigError(path, `invalid value ${JSON.stringify(n)}`);
-  return n;
-}
+// The decode-once boundary: the ADS client decodes each resource with its type URL's schema (wire.ts),
+// which guarantees the message's shape, so a resource is typed here, once per resource type, and
+// used typed from then on.
+const asCluster = (r: DecodedResource): v3.Cluster => r.object as v3.Cluster;
+const asAssignment = (r: DecodedResource): v3.ClusterLoadAssignment => r.object as v3.ClusterLoadAssignment;
+const asListener = (r: DecodedResource): v3.Listener => r.object as v3.Listener;
+const asRouteConfiguration = (r: DecodedResource): v3.RouteConfiguration => r.object as v3.RouteConfiguration;
 
-function validateAssignment(cla: ProtoObject): void {
-  // Host parsing validates addresses and ports (the cluster applies it later).
-  if (typeof cla.clusterName !== "string" || !cla.clusterName) throw new XdsConfigError("clusterName", "a ClusterLoadAssignment needs a cluster_name");
+/**
+ * Checks an EDS ClusterLoadAssignment before it is ACKed, as Envoy's EDS cluster takes one: it is
+ * for the cluster it was sent as (EdsClusterImpl: "Unexpected EDS cluster"), and every endpoint is
+ * one the cluster can use — hostsFromClusterLoadAssignment with IP literals required (an EDS cluster
+ * resolves no names: Envoy's "malformed IP address"): a socket address with an IPv4 or IPv6 literal
+ * and a port in 1-65535, no pipe or internal address, load_balancing_weight ≥ 1 where set,
+ * priority ≤ 128, weight sums within uint32, known health statuses and named endpoints, and none of
+ * the fields tsmesh does not implement. A bad assignment is NACKed with its field path and every
+ * cluster keeps its last good endpoints (applying it after the ACK could no longer fail half-way).
+ */
+export function validateAssignment(name: string, cla: v3.ClusterLoadAssignment): void {
+  const at = `ClusterLoadAssignment ${name}: `;
+  if (!cla.clusterName) throw new XdsConfigError(`${at}clusterName`, "a ClusterLoadAssignment needs a cluster_name");
+  if (cla.clusterName !== name) throw new XdsConfigError(`${at}clusterName`, `Unexpected EDS cluster (expecting ${name}): ${cla.clusterName}`);
+  try {
+    hostsFromClusterLoadAssignment(cla, undefined, { requireIp: true });
+  } catch (err) {
+    throw err instanceof XdsConfigError ? err.within(at) : err;
+  }
 }
-

@@ -6,9 +6,15 @@
 export class XdsConfigError extends Error {
   constructor(
     readonly path: string,
-    message: string,
+    /** What is wrong there (the message without the path). */
+    readonly detail: string,
   ) {
-    super(path ? `${path}: ${message}` : message);
+    super(path ? `${path}: ${detail}` : detail);
     this.name = "XdsConfigError";
+  }
+
+  /** The same error with `prefix` (the resource it sits in, e.g. `ClusterLoadAssignment web: `) before its path. */
+  within(prefix: string): XdsConfigError {
+    return new XdsConfigError(`${prefix}${this.path}`, this.detail);
   }
 }

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import * as tls from "node:tls";
 import { after, before, describe, it } from "node:test";
 import { packageRoot } from "../../src/core/paths.js";
+import type * as v3 from "../../src/envoy/types.js";
 import { parseClientHello } from "../../src/proxy/listeners.js";
 import { ProxyServer } from "../../src/proxy/proxy.js";
 import { eventually } from "../helpers/eventually.js";
@@ -38,7 +39,7 @@ class RawBackend {
   }
 }
 
-const tcpChain = (cluster: string, serverNames?: string[]) => ({
+const tcpChain = (cluster: string, serverNames?: string[]): v3.FilterChain => ({
   ...(serverNames ? { filterChainMatch: { serverNames } } : {}),
   filters: [
     {
@@ -48,7 +49,7 @@ const tcpChain = (cluster: string, serverNames?: string[]) => ({
   ],
 });
 
-const staticCluster = (name: string, address: string) => ({
+const staticCluster = (name: string, address: string): v3.Cluster => ({
   name,
   type: "STATIC",
   connectTimeout: { seconds: 1 },
@@ -127,7 +128,7 @@ describe("TLS termination (DownstreamTlsContext)", () => {
 
   before(async () => {
     backend = await Backend.start("behind-tls", "127.0.67.12", 8080);
-    const hcm = {
+    const hcm: v3.NetworkFilter = {
       name: "envoy.filters.network.http_connection_manager",
       typedConfig: {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -136,7 +137,7 @@ describe("TLS termination (DownstreamTlsContext)", () => {
         httpFilters: [{ name: "envoy.filters.http.router", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
       },
     };
-    const tlsSocket = {
+    const tlsSocket: v3.TransportSocket = {
       name: "envoy.transport_sockets.tls",
       typedConfig: {
         "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Discovery } from "../../src/controlplane/discovery.js";
 import { proxyNodeId } from "../../src/model/proxy.js";
-import type { ListenerSpec } from "../../src/proxy/listeners.js";
+import type { ListenerSpec } from "../../src/proxy/listener-spec.js";
 import { ProxyServer } from "../../src/proxy/proxy.js";
 import type { UpstreamCluster } from "../../src/proxy/upstream/cluster.js";
 import { examplesMesh } from "./warming-config.js";

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type * as http from "node:http";
 import { type AccessLogger, logTo } from "../access-loggers.js";
-import type { ConnectionInfo } from "../listeners.js";
+import type { ConnectionInfo } from "../listener-spec.js";
 import type { Counter, Gauge } from "../stats.js";
 import { type TimerEntry, timerList } from "../../core/timers.js";
 import { type Activity, type BodySource, type Downstream, type DownstreamProtocol, type Reply, RequestBody, sendLocalReply, StreamAbort } from "./downstream.js";

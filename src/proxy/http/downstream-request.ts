@@ -2,7 +2,7 @@
 // hands the request path.
 import type * as http from "node:http";
 import type * as tls from "node:tls";
-import type { ConnectionInfo } from "../listeners.js";
+import type { ConnectionInfo } from "../listener-spec.js";
 import type { BodySource, DownstreamProtocol } from "./downstream.js";
 
 /** One downstream request, protocol-neutral (HTTP/1 request line + Host, or HTTP/2 pseudo-headers). */

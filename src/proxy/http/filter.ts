@@ -5,9 +5,9 @@
 // continue the iteration or stop it until the filter continues (an async check, a delay), and a
 // filter may answer the request itself with a local reply. The router is the terminal filter.
 import type * as http from "node:http";
-import type { ProtoObject } from "../../envoy/protos.js";
+import type { Any } from "../../envoy/types.js";
 import { ExtensionRegistry } from "../extensions.js";
-import type { ConnectionInfo } from "../listeners.js";
+import type { ConnectionInfo } from "../listener-spec.js";
 import type { StatsScope } from "../stats.js";
 import type { ResponseFlag } from "../access-log.js";
 import type { UpstreamCluster } from "../upstream/cluster.js";
@@ -153,23 +153,31 @@ export interface FilterContext {
   readonly runtime: FilterRuntime;
 }
 
-/** One HTTP filter implementation, registered by its config type URL(s). */
-export interface HttpFilterExtension {
+/**
+ * One HTTP filter implementation, registered by its config type URL(s). `C` is the typed message
+ * of its typed_config, `R` of its per-route config (typed_per_filter_config).
+ */
+export interface HttpFilterExtension<C = Any, R = Any> {
   readonly terminal: boolean;
   /** Compiles the filter's typed_config; throws XdsConfigError (with a field path) on bad config. */
-  create(config: ProtoObject, ctx: FilterContext): Omit<HttpFilterFactory, "name" | "terminal" | "disabledByDefault">;
+  create(config: C, ctx: FilterContext): Omit<HttpFilterFactory, "name" | "terminal" | "disabledByDefault">;
   /** The per-route config types it takes in typed_per_filter_config, and their compiler. */
-  readonly perRoute?: { readonly types: readonly string[]; compile(config: ProtoObject, path: string): unknown };
+  readonly perRoute?: { readonly types: readonly string[]; compile(config: R, path: string): unknown };
 }
 
 /** The HTTP filters the proxy implements, by config type URL. */
 export const HTTP_FILTERS = new ExtensionRegistry<HttpFilterExtension>("http filter");
 
 /** Per-route filter configs (typed_per_filter_config) the proxy understands, by type URL. */
-export const HTTP_PER_ROUTE_CONFIGS = new ExtensionRegistry<(config: ProtoObject, path: string) => unknown>("per-route filter config");
+export const HTTP_PER_ROUTE_CONFIGS = new ExtensionRegistry<(config: Any, path: string) => unknown>("per-route filter config");
 
-/** Registers an HTTP filter implementation (and its per-route config types). */
-export function registerHttpFilter(types: readonly string[], ext: HttpFilterExtension): void {
-  HTTP_FILTERS.register(types, ext);
-  if (ext.perRoute) HTTP_PER_ROUTE_CONFIGS.register(ext.perRoute.types, (c, p) => ext.perRoute!.compile(c, p));
+/**
+ * Registers an HTTP filter implementation (and its per-route config types). The registries hand
+ * an implementation only a decoded Any whose "@type" is one of the types it registered, so this is
+ * the one place a config is typed as the message `C` (or `R`) those types name.
+ */
+export function registerHttpFilter<C, R = never>(types: readonly string[], ext: HttpFilterExtension<C, R>): void {
+  HTTP_FILTERS.register(types, { terminal: ext.terminal, create: (config, ctx) => ext.create(config as C, ctx) });
+  const perRoute = ext.perRoute;
+  if (perRoute) HTTP_PER_ROUTE_CONFIGS.register(perRoute.types, (config, path) => perRoute.compile(config as R, path));
 }

@@ -2,7 +2,7 @@
 // inline), the HTTP filter chain through the filter registry (in config order, the terminal filter
 // last; a filter the proxy lacks is an error unless it is optional), timeouts, codec and limits.
 // Everything a request needs is resolved here, so a bad config is NACKed, never a 500 later.
-import { durationMs, type ProtoObject } from "../../envoy/protos.js";
+import { durationMs } from "../../envoy/protos.js";
 import type { HttpConnectionManager as HcmMessage, HttpFilter as HttpFilterMessage, RouteConfiguration } from "../../envoy/types.js";
 import { type PathNormalization, pathNormalization } from "./path-normalization.js";
 import { type XfccConfig, xfccConfig } from "./xfcc.js";
@@ -169,7 +169,8 @@ function httpFilterChain(c: HcmMessage, path: string, hcm: { serverName: string;
     const last = i === entries.length - 1;
     if (ext.terminal && !last) throw new XdsConfigError(at, `Error: terminal filter named ${name} of type ${typeName(type)} must be the last filter in a http filter chain.`);
     if (!ext.terminal && last) throw new XdsConfigError(at, `Error: non-terminal filter named ${name} of type ${typeName(type)} is the last filter in a http filter chain.`);
-    const made = ext.create(f.typedConfig as unknown as ProtoObject, { name, stats, path: `${at}.typedConfig`, hcm, runtime: ctx.runtime });
+    // The registry resolved the filter by this Any's type: it is there, decoded.
+    const made = ext.create(f.typedConfig!, { name, stats, path: `${at}.typedConfig`, hcm, runtime: ctx.runtime });
     out.push({ name, terminal: ext.terminal, disabledByDefault: f.disabled === true, create: made.create });
   });
   if (out.length === 0 || !out[out.length - 1].terminal) throw new XdsConfigError(`${path}.httpFilters`, "the chain has no terminal filter (the router)");

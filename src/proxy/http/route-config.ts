@@ -2,9 +2,9 @@
 // rewrites, timeouts and policies), redirect, or direct response; and the per-level pieces routes
 // inherit (typed_per_filter_config, metadata, header mutation chains).
 import { readFileSync } from "node:fs";
-import type { ProtoObject } from "../../envoy/protos.js";
 import type * as v3 from "../../envoy/types.js";
 import { XdsConfigError } from "../xds-error.js";
+import { type CorsPolicy, corsPolicy } from "./cors-policy.js";
 import { HeaderMutations } from "./headers.js";
 import { compileRegexRewrite, type RegexRewrite } from "./matchers/regex.js";
 import type { CompiledRoute, CompiledVirtualHost } from "./route-table.js";
@@ -108,8 +108,8 @@ export interface RouteActionConfig {
   readonly metadataMatch: v3.Struct | undefined;
   /** Retry/shadow buffer limit: the route's, else the virtual host's; undefined = the listener's. */
   readonly perRequestBufferLimitBytes: number | undefined;
-  /** Deprecated RouteAction.cors, when set (untyped: the CORS filter compiles it). */
-  readonly cors: ProtoObject | undefined;
+  /** Deprecated RouteAction.cors, when set (the CORS filter applies it where no per-route config does). */
+  readonly cors: CorsPolicy | undefined;
   readonly rateLimits: readonly v3.RateLimit[];
 }
 
@@ -274,8 +274,7 @@ export function compileRouteAction(a: v3.RouteAction, path: string, vhost: Compi
     priority: enumValue(PRIORITIES, a.priority, "DEFAULT", `${path}.priority`),
     metadataMatch: routeMetadata,
     perRequestBufferLimitBytes: routeBufferLimit ?? vhost.perRequestBufferLimitBytes,
-    // The CORS filter still compiles its policy from the untyped form.
-    cors: a.cors as ProtoObject | undefined,
+    cors: a.cors ? corsPolicy(a.cors, `${path}.cors`) : undefined,
     rateLimits: a.rateLimits ?? EMPTY,
   };
 }

@@ -5,7 +5,7 @@
 // resolved route: a direct response, a redirect, or the forward plan (path and host rewritten,
 // header mutations in Envoy's order, retry policy, hash for RING_HASH / MAGLEV, mirrors).
 import type * as http from "node:http";
-import { isAnyOf, type ProtoObject } from "../../envoy/protos.js";
+import { isAnyOf } from "../../envoy/protos.js";
 import type { Any, RouteConfiguration } from "../../envoy/types.js";
 import { anyType } from "../extensions.js";
 import { combineHash, hashKey } from "../upstream/hash.js";
@@ -57,11 +57,11 @@ function compilePerRoute(any: Any, path: string): PerRouteFilterConfig | null {
       return c;
     }
   }
-  const compile = HTTP_PER_ROUTE_CONFIGS.get(type);
+  const compile = HTTP_PER_ROUTE_CONFIGS.forAny(inner);
   if (compile === undefined) {
     if (!optional) throw new XdsConfigError(path, `Didn't find a registered implementation for route-specific filter config with type URL: '${type.slice(type.lastIndexOf("/") + 1)}'`);
     c = null; // an optional config the proxy lacks: as if absent
-  } else c = { config: compile(inner as ProtoObject, path), disabled }; // the filters' per-route compilers take the untyped form
+  } else c = { config: compile(inner, path), disabled };
   compiledPerRoute.set(any, c);
   return c;
 }

@@ -87,6 +87,12 @@ export function fractionalPercent(o: v3.FractionalPercent, path: string): Fracti
   return { numerator: o.numerator ?? 0, denominator: enumValue(DENOMINATOR_VALUES, o.denominator, "HUNDRED", `${path}.denominator`) };
 }
 
+/** A FractionalPercent as a probability in [0, 1]. */
+export function probability(o: v3.FractionalPercent, path: string): number {
+  const f = fractionalPercent(o, path);
+  return Math.min(1, f.numerator / f.denominator);
+}
+
 /** A RuntimeFractionalPercent's default value (tsmesh has no runtime overrides); 0% without one. */
 export function runtimeDefault(o: v3.RuntimeFractionalPercent, path: string): FractionalPercent {
   return o.defaultValue ? fractionalPercent(o.defaultValue, `${path}.defaultValue`) : { numerator: 0, denominator: 100 };

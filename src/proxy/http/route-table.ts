@@ -17,9 +17,9 @@
 // - Regexes are RE2 (matchers/regex.ts); header and query matchers are matchers/matchers.ts, route
 //   actions route-config.ts, policies route-policies.ts, and what the router does per request with
 //   a matched route route-actions.ts.
-import type { ProtoObject } from "../../envoy/protos.js";
 import type * as v3 from "../../envoy/types.js";
 import { XdsConfigError } from "../xds-error.js";
+import { type CorsPolicy, corsPolicy } from "./cors-policy.js";
 import { HeaderMutations } from "./headers.js";
 import { asciiLower, HeaderMatcher, QueryParameterMatcher, startsWithIgnoreCase } from "./matchers/matchers.js";
 import { compileRegexMatcher, type RegexMatcher } from "./matchers/regex.js";
@@ -207,8 +207,8 @@ export class CompiledVirtualHost {
     readonly retryPolicy: RetryPolicy | undefined,
     readonly hedgePolicy: HedgePolicy | undefined,
     readonly requestMirrorPolicies: readonly MirrorPolicy[],
-    /** Deprecated VirtualHost.cors (untyped: the CORS filter compiles it). */
-    readonly cors: ProtoObject | undefined,
+    /** Deprecated VirtualHost.cors (the CORS filter applies it where neither the route nor a per-route config has one). */
+    readonly cors: CorsPolicy | undefined,
     readonly requireTls: RequireTls,
     readonly includeRequestAttemptCount: boolean,
     readonly includeAttemptCountInResponse: boolean,
@@ -419,7 +419,7 @@ function compileVirtualHost(vh: v3.VirtualHost, index: number, path: string, tab
     vh.retryPolicy ? compileRetryPolicy(vh.retryPolicy, `${path}.retryPolicy`) : undefined,
     vh.hedgePolicy ? compileHedgePolicy(vh.hedgePolicy, `${path}.hedgePolicy`) : undefined,
     mirrors.length > 0 ? mirrors : table.requestMirrorPolicies,
-    vh.cors as ProtoObject | undefined,
+    vh.cors ? corsPolicy(vh.cors, `${path}.cors`) : undefined,
     enumValue(REQUIRE_TLS, vh.requireTls, "NONE", `${path}.requireTls`),
     vh.includeRequestAttemptCount === true,
     vh.includeAttemptCountInResponse === true,

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import * as http from "node:http";
 import * as net from "node:net";
 import { after, before, describe, it } from "node:test";
-import type { ProtoObject } from "../../../src/envoy/protos.js";
+import type * as v3 from "../../../src/envoy/types.js";
 import { HCM_TYPE } from "../../../src/proxy/http/hcm-config.js";
 import { normalizePath, type PathNormalization } from "../../../src/proxy/http/path-normalization.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
@@ -34,7 +34,7 @@ describe("path normalization (Envoy's canonicalizer through the URL parser)", ()
 
 const IP = "127.0.73.1";
 const BACKEND = "127.0.73.2";
-const ROUTER = { name: "router", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
+const ROUTER: v3.HttpFilter = { name: "router", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
 
 describe("HCM options end to end", () => {
   const seen: Array<{ url: string; xfcc: string | undefined }> = [];
@@ -49,7 +49,7 @@ describe("HCM options end to end", () => {
     });
     await new Promise<void>((r) => backend.listen(0, BACKEND, () => r()));
     const port = (backend.address() as net.AddressInfo).port;
-    const listener = (name: string, lport: number, hcm: ProtoObject, routes: ProtoObject[] = [{ match: { prefix: "/" }, route: { cluster: "b" } }]) => ({
+    const listener = (name: string, lport: number, hcm: v3.HttpConnectionManager, routes: v3.Route[] = [{ match: { prefix: "/" }, route: { cluster: "b" } }]): v3.Listener => ({
       name,
       address: { socketAddress: { address: IP, portValue: lport } },
       filterChains: [{ filters: [{ name: "hcm", typedConfig: { "@type": HCM_TYPE, statPrefix: name, routeConfig: { name, virtualHosts: [{ name: "all", domains: ["*"], routes }] }, httpFilters: [ROUTER], ...hcm } }] }],

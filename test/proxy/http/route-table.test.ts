@@ -860,7 +860,17 @@ describe("route actions", () => {
     assert.equal(r.filterConfigs["envoy.filters.http.rbac"], rbac);
     assert.equal(r.filterConfigs["envoy.filters.http.cors"], cors);
     assert.equal(firstRoute(t, 0, 1).filterConfigs["envoy.filters.http.fault"], fault400);
-    assert.deepEqual(t.virtualHosts[0].cors, { allowMethods: "GET" });
+    // The deprecated virtual host policy, compiled with the table.
+    assert.deepEqual(t.virtualHosts[0].cors, {
+      origins: [],
+      allowMethods: "GET",
+      allowHeaders: undefined,
+      exposeHeaders: undefined,
+      maxAge: undefined,
+      allowCredentials: false,
+      enabledFraction: 1,
+      forwardNotMatchingPreflights: true,
+    });
   });
 
   it("header mutation order: route → vhost → config, unless mostSpecificHeaderMutationsWins", () => {

@@ -18,6 +18,7 @@ import { after, before, describe, it } from "node:test";
 import { Discovery } from "../../../src/controlplane/discovery.js";
 import { packageRoot } from "../../../src/core/paths.js";
 import { anyOf, type ProtoObject } from "../../../src/envoy/protos.js";
+import type * as v3 from "../../../src/envoy/types.js";
 import { proxyNodeId } from "../../../src/model/proxy.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
 import { certificateSans, compileSanMatchers, dnsNameMatch, sansMatch, tlsFailureReason } from "../../../src/proxy/tls/common.js";
@@ -617,7 +618,7 @@ describe("DownstreamTlsContext: client certificate SAN matchers", () => {
   let proxy: ProxyServer;
   let backend: http.Server;
 
-  const downstreamTls = (uri: string) => ({
+  const downstreamTls = (uri: string): v3.TransportSocket => ({
     name: "envoy.transport_sockets.tls",
     typedConfig: {
       "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
@@ -632,7 +633,7 @@ describe("DownstreamTlsContext: client certificate SAN matchers", () => {
   before(async () => {
     backend = http.createServer((_req, res) => res.end("behind-mtls"));
     await new Promise<void>((r) => backend.listen(8080, "127.0.68.58", () => r()));
-    const chain = (port: number, uri: string) => ({
+    const chain = (port: number, uri: string): v3.Listener => ({
       name: `mtls-${port}`,
       address: { socketAddress: { address: "127.0.68.57", portValue: port } },
       filterChains: [{ filters: [hcmTo("app")], transportSocket: downstreamTls(uri) }],
@@ -708,7 +709,7 @@ describe("DownstreamTlsContext: client certificate SAN matchers", () => {
   });
 });
 
-function hcmTo(cluster: string): ProtoObject {
+function hcmTo(cluster: string): v3.NetworkFilter {
   return {
     name: "envoy.filters.network.http_connection_manager",
     typedConfig: {

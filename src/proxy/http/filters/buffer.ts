@@ -3,13 +3,25 @@
 // it the request gets 413 Payload Too Large. Once buffered, a request without Content-Length gets
 // one. A route's BufferPerRoute disables it there or sets its own limit.
 import type * as http from "node:http";
-import type { ProtoObject } from "../../../envoy/protos.js";
+import type * as v3 from "../../../envoy/types.js";
 import type { Counter } from "../../stats.js";
 import { XdsConfigError } from "../../xds-error.js";
 import { DataStatus, type FilterCallbacks, FilterStatus, type HttpFilter, registerHttpFilter } from "../filter.js";
 
 const BUFFER_TYPE = "envoy.extensions.filters.http.buffer.v3.Buffer";
 const BUFFER_PER_ROUTE_TYPE = "envoy.extensions.filters.http.buffer.v3.BufferPerRoute";
+
+// The filter's messages, as decoded. The generated types cover the schema tsmesh ships with the
+// proxy; these two come from Envoy's full API, loaded when a config names them.
+/** envoy.extensions.filters.http.buffer.v3.Buffer */
+interface BufferMessage {
+  maxRequestBytes?: v3.UInt32Value;
+}
+/** envoy.extensions.filters.http.buffer.v3.BufferPerRoute */
+interface BufferPerRouteMessage {
+  disabled?: boolean;
+  buffer?: BufferMessage;
+}
 
 interface BufferConfig {
   maxRequestBytes: number;
@@ -20,17 +32,16 @@ interface BufferPerRoute {
   buffer?: BufferConfig;
 }
 
-function bufferConfig(c: ProtoObject, path: string): BufferConfig {
-  const v = (c.maxRequestBytes as ProtoObject | undefined)?.value;
-  if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new XdsConfigError(`${path}.maxRequestBytes`, "max_request_bytes must be set and greater than 0");
+function bufferConfig(c: BufferMessage, path: string): BufferConfig {
+  const v = c.maxRequestBytes?.value ?? 0;
+  if (v <= 0) throw new XdsConfigError(`${path}.maxRequestBytes`, "max_request_bytes must be set and greater than 0");
   return { maxRequestBytes: v };
 }
 
-function perRoute(c: ProtoObject, path: string): BufferPerRoute {
+function perRoute(c: BufferPerRouteMessage, path: string): BufferPerRoute {
   if (c.disabled === true) return { disabled: true };
-  const b = c.buffer as ProtoObject | undefined;
-  if (b === undefined) throw new XdsConfigError(path, "BufferPerRoute needs disabled or buffer");
-  return { disabled: false, buffer: bufferConfig(b, `${path}.buffer`) };
+  if (c.buffer === undefined) throw new XdsConfigError(path, "BufferPerRoute needs disabled or buffer");
+  return { disabled: false, buffer: bufferConfig(c.buffer, `${path}.buffer`) };
 }
 
 class BufferFilter implements HttpFilter {
@@ -71,7 +82,7 @@ class BufferFilter implements HttpFilter {
 
 registerHttpFilter([BUFFER_TYPE], {
   terminal: false,
-  create(config, ctx) {
+  create(config: BufferMessage, ctx) {
     const cfg = bufferConfig(config, ctx.path);
     const tooLarge = ctx.stats.scope("buffer").counter("rq_too_large");
     return { create: (cb) => new BufferFilter(cb, cfg, tooLarge) };

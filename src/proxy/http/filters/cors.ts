@@ -8,49 +8,13 @@
 // when forwardNotMatchingPreflights says so, as Istio sets by default). Stats:
 // http.<prefix>.cors.{origin_valid,origin_invalid}.
 import type * as http from "node:http";
-import type { ProtoObject } from "../../../envoy/protos.js";
+import type * as v3 from "../../../envoy/types.js";
 import type { Counter } from "../../stats.js";
+import { type CorsPolicy, corsPolicy } from "../cors-policy.js";
 import { type FilterCallbacks, FilterStatus, type HttpFilter, registerHttpFilter } from "../filter.js";
-import { StringMatcher } from "../matchers/matchers.js";
-import { fraction } from "./fault.js";
 
 export const CORS_TYPE = "envoy.extensions.filters.http.cors.v3.Cors";
 const CORS_POLICY_TYPE = "envoy.extensions.filters.http.cors.v3.CorsPolicy";
-
-export interface CorsPolicy {
-  origins: StringMatcher[];
-  allowMethods?: string;
-  allowHeaders?: string;
-  exposeHeaders?: string;
-  maxAge?: string;
-  allowCredentials: boolean;
-  enabledFraction: number;
-  forwardNotMatchingPreflights: boolean;
-}
-
-const compiled = new WeakMap<ProtoObject, CorsPolicy>();
-
-/** Compiles (once per decoded object) a CorsPolicy (the filter's per-route type or the route's deprecated one). */
-export function corsPolicy(o: ProtoObject, path = "cors"): CorsPolicy {
-  let p = compiled.get(o);
-  if (!p) {
-    const list = Array.isArray(o.allowOriginStringMatch) ? (o.allowOriginStringMatch as ProtoObject[]) : [];
-    const str = (k: string) => (typeof o[k] === "string" && o[k] !== "" ? (o[k] as string) : undefined);
-    const fe = o.filterEnabled as ProtoObject | undefined;
-    p = {
-      origins: list.map((m, i) => StringMatcher.compile(m, `${path}.allowOriginStringMatch[${i}]`)),
-      allowMethods: str("allowMethods"),
-      allowHeaders: str("allowHeaders"),
-      exposeHeaders: str("exposeHeaders"),
-      maxAge: str("maxAge"),
-      allowCredentials: (o.allowCredentials as ProtoObject | undefined)?.value === true,
-      enabledFraction: fe ? fraction(fe.defaultValue) : 1,
-      forwardNotMatchingPreflights: (o.forwardNotMatchingPreflights as ProtoObject | undefined)?.value !== false,
-    };
-    compiled.set(o, p);
-  }
-  return p;
-}
 
 const one = (h: http.OutgoingHttpHeaders, k: string): string | undefined => {
   const v = h[k];
@@ -72,8 +36,8 @@ class CorsFilter implements HttpFilter {
     if (per !== undefined) return per;
     const r = this.cb.route()?.route;
     if (r === undefined) return undefined;
-    const legacy = (r.action.kind === "route" ? r.action.cors : undefined) ?? r.vhost.cors;
-    return legacy === undefined ? undefined : corsPolicy(legacy);
+    // The deprecated route / virtual host policy, compiled with the route configuration.
+    return (r.action.kind === "route" ? r.action.cors : undefined) ?? r.vhost.cors;
   }
 
   decodeHeaders(headers: http.OutgoingHttpHeaders): FilterStatus {
@@ -110,11 +74,11 @@ class CorsFilter implements HttpFilter {
 
 registerHttpFilter([CORS_TYPE], {
   terminal: false,
-  create(_config, ctx) {
+  create(_config: v3.Cors, ctx) {
     const s = ctx.stats.scope("cors");
     const valid = s.counter("origin_valid");
     const invalid = s.counter("origin_invalid");
     return { create: (cb) => new CorsFilter(cb, valid, invalid) };
   },
-  perRoute: { types: [CORS_POLICY_TYPE], compile: (c, path) => corsPolicy(c, path) },
+  perRoute: { types: [CORS_POLICY_TYPE], compile: (c: v3.CorsPolicy, path) => corsPolicy(c, path) },
 });

@@ -5,17 +5,20 @@
 // and to max_active_faults at a time. A route's HTTPFault replaces the filter's. Stats:
 // http.<prefix>.fault.{delays_injected,aborts_injected,active_faults,faults_overflow}.
 import type * as http from "node:http";
-import { durationMs, type ProtoObject } from "../../../envoy/protos.js";
+import { durationMs } from "../../../envoy/protos.js";
+import type * as v3 from "../../../envoy/types.js";
 import type { Counter, Gauge } from "../../stats.js";
 import { XdsConfigError } from "../../xds-error.js";
 import type { Reply } from "../downstream.js";
 import { type FilterCallbacks, FilterStatus, type HttpFilter, registerHttpFilter } from "../filter.js";
 import { LOCAL_REPLIES } from "../local-reply.js";
 import { HeaderMatcher } from "../matchers/matchers.js";
+import { probability } from "../route-policies.js";
 
 export const FAULT_TYPE = "envoy.extensions.filters.http.fault.v3.HTTPFault";
 
 export interface FaultConfig {
+  /** `fraction`: the percentage as a probability (absent = 100%, Envoy's default for the fault filter). */
   delay?: { ms?: number; fromHeader: boolean; fraction: number };
   abort?: { status?: number; grpcStatus?: number; fromHeader: boolean; fraction: number };
   /** The fault applies only to requests these match (all of them). */
@@ -28,40 +31,28 @@ export interface FaultConfig {
   maxActiveFaults?: number;
 }
 
-const DENOMINATORS: Record<string, number> = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 };
-
-/** A FractionalPercent as a probability (absent = 100%, Envoy's default for the fault filter). */
-export function fraction(p: unknown): number {
-  if (!p || typeof p !== "object") return 1;
-  const o = p as ProtoObject;
-  const num = typeof o.numerator === "number" ? o.numerator : 0;
-  const den = DENOMINATORS[typeof o.denominator === "string" ? o.denominator : "HUNDRED"] ?? 100;
-  return Math.min(1, num / den);
-}
-
 /** Compiles an HTTPFault (the filter's config or a route's). */
-export function faultConfig(f: ProtoObject, path: string): FaultConfig {
+export function faultConfig(f: v3.HTTPFault, path: string): FaultConfig {
   if (f.responseRateLimit !== undefined) throw new XdsConfigError(`${path}.responseRateLimit`, "response rate limiting is not implemented by tsmesh");
   const out: FaultConfig = { headers: [], downstreamNodes: [] };
-  const d = f.delay as ProtoObject | undefined;
+  const d = f.delay;
   if (d) {
     const ms = durationMs(d.fixedDelay);
     if (ms === undefined && !d.headerDelay) throw new XdsConfigError(`${path}.delay`, "needs fixed_delay or header_delay");
-    out.delay = { ms, fromHeader: !!d.headerDelay, fraction: fraction(d.percentage) };
+    out.delay = { ms, fromHeader: !!d.headerDelay, fraction: d.percentage ? probability(d.percentage, `${path}.delay.percentage`) : 1 };
   }
-  const a = f.abort as ProtoObject | undefined;
+  const a = f.abort;
   if (a) {
-    const status = typeof a.httpStatus === "number" ? a.httpStatus : undefined;
+    const status = a.httpStatus;
     if (status !== undefined && (status < 200 || status >= 600)) throw new XdsConfigError(`${path}.abort.httpStatus`, `invalid status ${status}`);
-    const grpcStatus = typeof a.grpcStatus === "number" ? a.grpcStatus : undefined;
+    const grpcStatus = a.grpcStatus;
     if (status === undefined && grpcStatus === undefined && !a.headerAbort) throw new XdsConfigError(`${path}.abort`, "needs http_status, grpc_status or header_abort");
-    out.abort = { status, grpcStatus, fromHeader: !!a.headerAbort, fraction: fraction(a.percentage) };
+    out.abort = { status, grpcStatus, fromHeader: !!a.headerAbort, fraction: a.percentage ? probability(a.percentage, `${path}.abort.percentage`) : 1 };
   }
-  if (Array.isArray(f.headers)) out.headers = (f.headers as ProtoObject[]).map((h, i) => HeaderMatcher.compile(h, `${path}.headers[${i}]`));
-  if (typeof f.upstreamCluster === "string" && f.upstreamCluster) out.upstreamCluster = f.upstreamCluster;
-  if (Array.isArray(f.downstreamNodes)) out.downstreamNodes = f.downstreamNodes as string[];
-  const max = (f.maxActiveFaults as ProtoObject | undefined)?.value;
-  if (f.maxActiveFaults !== undefined) out.maxActiveFaults = typeof max === "number" ? max : 0;
+  if (f.headers) out.headers = f.headers.map((h, i) => HeaderMatcher.compile(h, `${path}.headers[${i}]`));
+  if (f.upstreamCluster) out.upstreamCluster = f.upstreamCluster;
+  if (f.downstreamNodes) out.downstreamNodes = f.downstreamNodes;
+  if (f.maxActiveFaults !== undefined) out.maxActiveFaults = f.maxActiveFaults.value ?? 0;
   return out;
 }
 
@@ -172,11 +163,11 @@ class FaultFilter implements HttpFilter {
 
 registerHttpFilter([FAULT_TYPE], {
   terminal: false,
-  create(config, ctx) {
+  create(config: v3.HTTPFault, ctx) {
     const own = config.abort || config.delay || config.headers ? faultConfig(config, ctx.path) : undefined;
     const s = ctx.stats.scope("fault");
     const stats: FaultStats = { delays: s.counter("delays_injected"), aborts: s.counter("aborts_injected"), active: s.gauge("active_faults"), overflow: s.counter("faults_overflow") };
     return { create: (cb) => new FaultFilter(cb, own, stats) };
   },
-  perRoute: { types: [FAULT_TYPE], compile: (c, path) => faultConfig(c, path) },
+  perRoute: { types: [FAULT_TYPE], compile: (c: v3.HTTPFault, path) => faultConfig(c, path) },
 });

@@ -5,7 +5,7 @@
 // max_stream_duration), mirrors, and the router's try loop with the response relayed back through
 // the encoder filters.
 import type * as http from "node:http";
-import type { ProtoObject } from "../../../envoy/protos.js";
+import type * as v3 from "../../../envoy/types.js";
 import { XdsConfigError } from "../../xds-error.js";
 import type { Reply } from "../downstream.js";
 import { type FilterCallbacks, type FilterContext, type FilterRuntime, FilterStatus, type HttpFilter, registerHttpFilter } from "../filter.js";
@@ -124,8 +124,8 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
 
 registerHttpFilter([ROUTER_TYPE], {
   terminal: true,
-  create(config: ProtoObject, ctx) {
-    if (Array.isArray(config.upstreamHttpFilters) && config.upstreamHttpFilters.length > 0) {
+  create(config: v3.Router, ctx) {
+    if (config.upstreamHttpFilters?.length) {
       throw new XdsConfigError(`${ctx.path}.upstreamHttpFilters`, "upstream HTTP filters are not implemented by tsmesh");
     }
     const { runtime, hcm } = ctx;
