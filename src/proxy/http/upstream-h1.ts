@@ -4,7 +4,7 @@
 import type { RequestPermit } from "../upstream/cluster.js";
 import { appendHeader, headerLine } from "../http1/codec.js";
 import type { Host } from "../upstream/host.js";
-import { BodyMode, type H1Exchange, type H1ExchangeOwner } from "../upstream/pool-h1.js";
+import { BodyMode, type H1Exchange, type H1ExchangeOwner } from "../upstream/h1-exchange.js";
 import { TimerEntry, timerList } from "../../core/timers.js";
 import type { ConnectFailure } from "../upstream/connector.js";
 import { type Attempt, type AttemptContext, type AttemptOutcome, CONNECT_ERRORS, type ForwardPlan } from "./upstream-request.js";

@@ -2,7 +2,7 @@
 // cluster-level accounting without a whole proxy: resolves with the response status.
 import type { UpstreamCluster } from "../../../src/proxy/upstream/cluster.js";
 import type { Host } from "../../../src/proxy/upstream/host.js";
-import { BodyMode, type H1Exchange } from "../../../src/proxy/upstream/pool-h1.js";
+import { BodyMode, type H1Exchange } from "../../../src/proxy/upstream/h1-exchange.js";
 
 export function poolGet(cluster: UpstreamCluster, host: Host, permit: { release(): void } = { release: () => {} }): Promise<number> {
   return new Promise((resolve, reject) => {
