@@ -17,7 +17,7 @@ import { StatsStore, type StatsSnapshot } from "../proxy/stats.js";
 import type { PrimaryLimits } from "../proxy/upstream/primary-limits.js";
 import type { ToPrimary, ToWorker } from "../proxy/upstream/shared-limits.js";
 import type { WorkerLimits } from "../proxy/upstream/worker-limits.js";
-import type { ResourceUpdate } from "../proxy/xds/ads-client.js";
+import type { ResourceUpdate } from "../proxy/xds/resources.js";
 
 export const WORKER_ENV = "TSMESH_PROXY_WORKER";
 /** The primary's log levels when it forked the worker (`name:level,...`). */

@@ -26,7 +26,8 @@ import type { SkipReporter } from "./extensions.js";
 import { clusterSpec, type ClusterSpec, UpstreamCluster } from "./upstream/cluster.js";
 import { hostsFromClusterLoadAssignment } from "./upstream/host.js";
 import type { ClusterSharing } from "./upstream/shared-limits.js";
-import { AdsClient, type DecodedResource, type ResourceUpdate } from "./xds/ads-client.js";
+import { AdsClient } from "./xds/ads-client.js";
+import type { DecodedResource, ResourceUpdate } from "./xds/resources.js";
 import { XdsConfigError } from "./xds-error.js";
 
 export interface ProxyOptions {

@@ -16,8 +16,6 @@
 import { EventEmitter } from "node:events";
 import { DEBUG, type Logger, LogRegistry } from "../../core/log.js";
 import {
-  CLUSTER_TYPE,
-  LISTENER_TYPE,
   DELTA_DISCOVERY_REQUEST,
   DELTA_DISCOVERY_RESPONSE,
   DELTA_METHOD_PATH,
@@ -26,14 +24,12 @@ import {
   inPushOrder,
   SOTW_METHOD_PATH,
   struct,
-  TYPE_SHORT_NAMES,
-  type ProtoObject,
   type XdsNode,
 } from "../../envoy/protos.js";
 import { wireDecode, wireEncode } from "../../envoy/wire.js";
 import { describeResponse, describeUpdate } from "./debug-lines.js";
+import { type DecodedResource, decodeAny, errorMessage, isFullStateType, type ResourceUpdate, shortType, sotwName, type TypeSnapshot, type TypeStats, type Validate } from "./resources.js";
 import { type BidiCall, GRPC_STATUS_NAMES, type GrpcStatus, H2Channel } from "./grpc-h2.js";
-
 
 /** google.rpc.Code INVALID_ARGUMENT, what Envoy puts in a NACK's error_detail. */
 const INVALID_ARGUMENT = 3;
@@ -53,51 +49,6 @@ export interface AdsClientOptions {
   backoff?: { initialMs?: number; maxMs?: number };
   /** The proxy's `config` logger (Envoy's xDS client logs there); silent without one. */
   log?: Logger;
-}
-
-export interface DecodedResource {
-  name: string;
-  version: string;
-  object: ProtoObject;
-}
-
-/** Returns an error message to NACK the response with, or undefined to accept it. */
-export type Validate = (typeUrl: string, resources: DecodedResource[]) => string | undefined;
-
-export interface ResourceUpdate {
-  typeUrl: string;
-  /** Added or changed resources (already in snapshot()). */
-  updated: DecodedResource[];
-  /**
-   * Names that are gone: removed by the server (Delta removed_resources, or absent from a SotW
-   * LDS/CDS full-state response), reported as not existing (Delta: a subscribed name the server
-   * does not have), or dropped locally because the watch no longer asks for them.
-   */
-  removed: string[];
-  /** Delta: system_version_info; SotW: version_info (unchanged for local watch changes). */
-  versionInfo: string;
-  /** true for SotW LDS/CDS responses: `updated` is every resource of the type. */
-  fullState: boolean;
-}
-
-export interface TypeSnapshot {
-  resources: Map<string, DecodedResource & { updatedAt: number }>;
-  /** Last accepted version_info / system_version_info ("" before any). */
-  versionInfo: string;
-  /** Last NACK, cleared by the next accepted response. */
-  nack?: { message: string; nonce: string };
-  /** Nonce of the last ACKed response on the current stream. */
-  ackedNonce?: string;
-  /** When the last accepted response was applied (ms since epoch). */
-  lastUpdated?: number;
-}
-
-/** Envoy's per-subscription counters (`cluster_manager.cds.update_success`, `listener_manager.lds.update_rejected`…). */
-export interface TypeStats {
-  updateAttempt: number;
-  updateSuccess: number;
-  updateRejected: number;
-  updateFailure: number;
 }
 
 export interface AdsClientEvents {
@@ -147,45 +98,8 @@ function isObj(v: unknown): v is Obj {
 function str(v: unknown): string {
   return typeof v === "string" ? v : "";
 }
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-function shortType(typeUrl: string): string {
-  return TYPE_SHORT_NAMES[typeUrl] ?? typeUrl.slice(typeUrl.lastIndexOf(".") + 1);
-}
-/** LDS and CDS: an empty subscription means wildcard, and SotW responses are the full state. */
-function isFullStateType(typeUrl: string): boolean {
-  return typeUrl === LISTENER_TYPE || typeUrl === CLUSTER_TYPE;
-}
 function encoder(typeName: string): (o: Obj) => Buffer {
   return (o) => wireEncode(typeName, o);
-}
-
-/** An Any as wireDecode's rawAny leaves it (google.protobuf.Any keeps its snake_case names). */
-function anyParts(v: unknown): { typeUrl: string; value: Uint8Array } | undefined {
-  if (!isObj(v)) return undefined;
-  const typeUrl = str(v.type_url) || str(v.typeUrl);
-  const value = v.value instanceof Uint8Array ? v.value : new Uint8Array(0);
-  return { typeUrl, value };
-}
-
-/** Decodes one Any of a response; throws a message fit for error_detail. */
-function decodeAny(responseType: string, any: unknown, where: string): ProtoObject {
-  const parts = anyParts(any);
-  if (!parts) throw new Error(`${where}: resource is missing`);
-  if (parts.typeUrl !== responseType) {
-    throw new Error(`${where}: type URL ${parts.typeUrl} embedded in an individual Any does not match the message-wide type URL ${responseType}`);
-  }
-  try {
-    return wireDecode(parts.typeUrl, parts.value);
-  } catch (err) {
-    throw new Error(`${where}: cannot decode ${parts.typeUrl}: ${errorMessage(err)}`);
-  }
-}
-
-/** SotW resources carry no name: it is the resource's own `name` (ClusterLoadAssignment: `clusterName`). */
-function sotwName(o: ProtoObject): string {
-  return typeof o.name === "string" ? o.name : typeof o.clusterName === "string" ? o.clusterName : "";
 }
 
 /** Error of a NACK: the rejected nonce's message. */

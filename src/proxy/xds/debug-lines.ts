@@ -1,7 +1,7 @@
 // What the xDS client's debug lines say about a response and an accepted update: version and
 // resource names (at most ten, then a count), so `/logging?config=debug` shows what arrived and
 // what was ACKed without flooding the log on a mesh with thousands of resources.
-import type { ResourceUpdate } from "./ads-client.js";
+import type { ResourceUpdate } from "./resources.js";
 
 /** At most this many names in a line. */
 const NAMES_SHOWN = 10;

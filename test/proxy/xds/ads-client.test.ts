@@ -6,7 +6,8 @@ import { test } from "node:test";
 import type { EncodedResource } from "../../../src/envoy/encoded.js";
 import { DEBUG, LogRegistry } from "../../../src/core/log.js";
 import { type ProtoObject } from "../../../src/envoy/protos.js";
-import { AdsClient, type AdsClientOptions, type ResourceUpdate, type Validate } from "../../../src/proxy/xds/ads-client.js";
+import { AdsClient, type AdsClientOptions } from "../../../src/proxy/xds/ads-client.js";
+import type { ResourceUpdate, Validate } from "../../../src/proxy/xds/resources.js";
 import { AdsServer } from "../../../src/xds/server/ads.js";
 import type { GenerateResult, PushRequest, TypeStatus, WatchedResource, XdsNode } from "../../../src/xds/server/types.js";
 import {
