@@ -114,6 +114,8 @@ export interface PlanRequest {
   remote: string;
   /** The downstream connection (a generated hash cookie's value comes from its addresses). */
   connection?: { remoteAddress: string; remotePort: number; localAddress: string; localPort: number };
+  /** The router's suppress_envoy_headers: no x-envoy-original-path on a rewrite. */
+  suppressEnvoyHeaders?: boolean;
 }
 
 /** The request as route matching sees it (header lookups through the stream's header object). */
@@ -305,7 +307,7 @@ export function planForward(r: ResolvedRoute & { cluster: string }, req: PlanReq
   let requestHeaders = req.headers;
   if (path !== req.path || (authority !== req.authority && req.authority) || chain.length > 0) {
     requestHeaders = { ...req.headers };
-    if (path !== req.path) requestHeaders["x-envoy-original-path"] = req.path;
+    if (path !== req.path && req.suppressEnvoyHeaders !== true) requestHeaders["x-envoy-original-path"] = req.path;
     if (authority !== req.authority && req.authority) requestHeaders["x-forwarded-host"] = req.authority;
     applyRequestHeaderMutations(route, entry, requestHeaders as HeaderMap, { downstreamRemoteAddress: req.remote, upstreamCluster: cluster });
   }

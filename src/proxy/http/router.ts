@@ -470,7 +470,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     plan.cluster.stats.response(status);
     const headers: http.OutgoingHttpHeaders = up.endToEnd === true ? up.headers : responseHeaders(up.headers);
     const serviceTime = Math.round(performance.now() - this.started);
-    headers["x-envoy-upstream-service-time"] = String(serviceTime);
+    if (!plan.suppressEnvoyHeaders) headers["x-envoy-upstream-service-time"] = String(serviceTime);
     this.decorator.decorateResponse(headers);
     this.relayStatus = status;
     this.serviceTime = serviceTime;
@@ -564,7 +564,9 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
 
   private finishLocal(reply: Reply, host: Host | undefined): void {
     this.flags |= flagBit(reply.flag);
-    const r = sendLocalReply(this.ds, reply, this.decorator.localReplyHeaders, this.plan.grpc);
+    // Envoy marks a request its circuit breakers dropped (x-envoy-overloaded) so callers do not retry it.
+    const headers = reply.flag === "UO" && !this.plan.suppressEnvoyHeaders ? { ...this.decorator.localReplyHeaders, "x-envoy-overloaded": "true" } : this.decorator.localReplyHeaders;
+    const r = sendLocalReply(this.ds, reply, headers, this.plan.grpc);
     this.finish({ status: r.status, flags: this.flags, bytesSent: r.bytes, details: reply.details, upstreamHost: host?.key, grpcStatus: r.grpcStatus });
   }
 

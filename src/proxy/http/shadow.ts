@@ -25,6 +25,8 @@ export interface ShadowRequest {
   timeoutMs: number;
   downstreamProtocol: DownstreamProtocol;
   grpc: boolean;
+  /** The router's suppress_envoy_headers, as for the request it copies. */
+  suppressEnvoyHeaders: boolean;
 }
 
 /** Where a shadow's response goes: nowhere (never backpressure, never a reset seen by anyone). */
@@ -88,6 +90,7 @@ export function sendShadow(router: Router, cluster: UpstreamCluster, r: ShadowRe
         body,
         timeoutMs: r.timeoutMs,
         includeAttemptCount: false,
+        suppressEnvoyHeaders: r.suppressEnvoyHeaders,
         downstreamProtocol: r.downstreamProtocol,
         grpc: r.grpc,
       },

@@ -49,7 +49,7 @@ class H1Attempt implements H1ExchangeOwner, Attempt {
 
   private head(attempt: number, mode: BodyMode, hasLength: boolean): string {
     const plan = this.plan;
-    const timeout = plan.timeoutMs > 0;
+    const timeout = plan.timeoutMs > 0 && !plan.suppressEnvoyHeaders;
     let head = plan.method + " " + plan.path + " HTTP/1.1\r\n" + headerLine("host", plan.authority);
     const h = plan.headers;
     for (const k in h) {

@@ -27,6 +27,8 @@ export interface ForwardPlan {
   /** Route hash policy result (xxHash64, as Envoy), for RING_HASH and MAGLEV. */
   hash?: bigint;
   includeAttemptCount: boolean;
+  /** The router's suppress_envoy_headers: no x-envoy-expected-rq-timeout-ms, upstream-service-time or overloaded. */
+  suppressEnvoyHeaders: boolean;
   downstreamProtocol: DownstreamProtocol;
   /** A gRPC request (content-type application/grpc): local replies become gRPC statuses. */
   grpc: boolean;
@@ -99,7 +101,7 @@ export type AttemptFn = (ctx: AttemptContext, host: Host, permit: RequestPermit,
 
 /** x-envoy-* headers every attempt carries. */
 export function attemptHeaders(plan: ForwardPlan, attempt: number, into: http.OutgoingHttpHeaders): void {
-  if (plan.timeoutMs > 0) into["x-envoy-expected-rq-timeout-ms"] = String(plan.retry?.perTryTimeoutMs || plan.timeoutMs);
+  if (plan.timeoutMs > 0 && !plan.suppressEnvoyHeaders) into["x-envoy-expected-rq-timeout-ms"] = String(plan.retry?.perTryTimeoutMs || plan.timeoutMs);
   if (plan.includeAttemptCount) into["x-envoy-attempt-count"] = String(attempt);
 }
 

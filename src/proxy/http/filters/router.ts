@@ -14,9 +14,16 @@ import { localRouteResponse, planForward, type PlanRequest, type RouteForwardPla
 import type { ResponseDecorator } from "../router.js";
 import { sendShadow } from "../shadow.js";
 import { parseGrpcTimeout } from "../../../core/grpc.js";
+import { compileStrictCheck, type StrictHeaderCheck } from "../strict-headers.js";
 
 export const ROUTER_TYPE = "envoy.extensions.filters.http.router.v3.Router";
 
+/** What the router filter's own config changes. */
+interface RouterSettings {
+  /** suppress_envoy_headers: none of the router's x-envoy-* headers on requests or responses. */
+  readonly suppressEnvoyHeaders: boolean;
+  readonly strictCheck: StrictHeaderCheck | undefined;
+}
 
 class RouterFilter implements HttpFilter, ResponseDecorator {
   private plan: RouteForwardPlan | undefined = undefined;
@@ -26,6 +33,7 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
     private readonly cb: FilterCallbacks,
     private readonly rt: FilterRuntime,
     private readonly hcm: FilterContext["hcm"],
+    private readonly settings: RouterSettings,
   ) {
     this.localReplyHeaders = { server: hcm.serverName };
   }
@@ -45,7 +53,8 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
     const req = cb.request;
     const resolved = cb.route();
     if (resolved === undefined) return this.reply(LOCAL_REPLIES.noRoute());
-    const pr: PlanRequest = { authority: req.authority, path: req.path, method: req.method, headers, remote: req.remote, connection: req.connection };
+    const suppressEnvoyHeaders = this.settings.suppressEnvoyHeaders;
+    const pr: PlanRequest = { authority: req.authority, path: req.path, method: req.method, headers, remote: req.remote, connection: req.connection, suppressEnvoyHeaders };
     const local = localRouteResponse(resolved, pr);
     if (local !== undefined) {
       const h = local.headers;
@@ -69,6 +78,8 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
     if (action.kind === "route") body.configure(plan.retry !== undefined || plan.mirrors.length > 0, action.perRequestBufferLimitBytes ?? this.hcm.bufferLimitBytes);
     const cluster = this.rt.cluster(plan.cluster);
     if (!cluster) return this.reply(LOCAL_REPLIES.noCluster());
+    const invalid = this.settings.strictCheck?.(headers);
+    if (invalid !== undefined) return this.reply(invalid);
     let timeoutMs = plan.timeoutMs;
     if (action.kind === "route") {
       // Envoy's finalTimeout: a route with max_stream_duration has no route timeout (the stream
@@ -90,7 +101,7 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
       const mirror = this.rt.cluster(name);
       if (!mirror) continue;
       const router = this.rt.router;
-      const shadow = { method: req.method, path: plan.path, authority: plan.authority, scheme: req.scheme, headers: plan.requestHeaders, timeoutMs, downstreamProtocol: req.protocol, grpc: req.grpc };
+      const shadow = { method: req.method, path: plan.path, authority: plan.authority, scheme: req.scheme, headers: plan.requestHeaders, timeoutMs, downstreamProtocol: req.protocol, grpc: req.grpc, suppressEnvoyHeaders };
       body.onEnded(() => {
         const buf = body.buffered();
         if (buf) sendShadow(router, mirror, { ...shadow, body: buf });
@@ -109,6 +120,7 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
         retry: plan.retry,
         hash: plan.hash,
         includeAttemptCount: plan.includeAttemptCount,
+        suppressEnvoyHeaders,
         downstreamProtocol: req.protocol,
         grpc: req.grpc,
         upgrade: req.upgrade,
@@ -128,7 +140,16 @@ registerHttpFilter([ROUTER_TYPE], {
     if (config.upstreamHttpFilters?.length) {
       throw new XdsConfigError(`${ctx.path}.upstreamHttpFilters`, "upstream HTTP filters are not implemented by tsmesh");
     }
+    if (config.upstreamLog?.length) throw new XdsConfigError(`${ctx.path}.upstreamLog`, "upstream access logs are not implemented by tsmesh");
+    // tsmesh reads no x-envoy-* timeout header from downstream, so there is nothing to respect.
+    if (config.respectExpectedRqTimeout) {
+      throw new XdsConfigError(`${ctx.path}.respectExpectedRqTimeout`, "tsmesh does not take upstream timeouts from x-envoy-* request headers");
+    }
+    const settings: RouterSettings = {
+      suppressEnvoyHeaders: config.suppressEnvoyHeaders === true,
+      strictCheck: compileStrictCheck(config.strictCheckHeaders ?? [], `${ctx.path}.strictCheckHeaders`),
+    };
     const { runtime, hcm } = ctx;
-    return { create: (cb) => new RouterFilter(cb, runtime, hcm) };
+    return { create: (cb) => new RouterFilter(cb, runtime, hcm, settings) };
   },
 });
