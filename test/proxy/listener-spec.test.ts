@@ -24,7 +24,7 @@ describe("listenerSpec: refused with the field path", () => {
   const cases: Array<[string, v3.Listener, string]> = [
     ["no name", { name: "" }, "name"],
     ["no address", { address: undefined }, "listener l: address"],
-    ["a pipe address", { address: { pipe: { path: "/tmp/s" } } }, "listener l: address"],
+    ["a pipe address", { address: { pipe: { path: "tsmesh.sock" } } }, "listener l: address"],
     ["a port above 65535", { address: { socketAddress: { address: "127.0.0.1", portValue: 70000 } } }, "listener l: address.socketAddress.portValue"],
     ["UDP", { address: { socketAddress: { address: "127.0.0.1", portValue: 53, protocol: "UDP" } } }, "listener l: address.socketAddress.protocol"],
     ["additional addresses", { additionalAddresses: [{ address: { socketAddress: { address: "127.0.0.2", portValue: 8080 } } }] }, "listener l: additionalAddresses"],

@@ -472,7 +472,7 @@ describe("upstream TLS origination (UpstreamTlsContext)", () => {
       [{ commonTlsContext: trustCa("ca.crt", { allowExpiredCertificate: true }) }, /validationContext\.allowExpiredCertificate: expired certificates cannot be allowed/],
       [{ commonTlsContext: trustCa("ca.crt", { trustChainVerification: "ACCEPT_UNTRUSTED" }) }, /validationContext\.trustChainVerification: only VERIFY_TRUST_CHAIN/],
       [{ commonTlsContext: trustCa("ca.crt", { maxVerifyDepth: { value: 2 } }) }, /validationContext\.maxVerifyDepth: /],
-      [{ commonTlsContext: { keyLog: { path: "/tmp/keys" } } }, /commonTlsContext\.keyLog: TLS key logging is not supported/],
+      [{ commonTlsContext: { keyLog: { path: "keys.log" } } }, /commonTlsContext\.keyLog: TLS key logging is not supported/],
       [
         { commonTlsContext: { tlsCertificates: [{ certificateChain: { filename: file("client.crt") }, privateKey: { filename: file("client.key") } }, { certificateChain: { filename: file("client.crt") }, privateKey: { filename: file("client.key") } }] } },
         /commonTlsContext\.tlsCertificates: an upstream connection presents one client certificate/,
