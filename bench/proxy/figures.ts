@@ -5,7 +5,7 @@ import type { ConfigResult } from "./runs.js";
 import { LABELS, MB } from "./settings.js";
 
 export const fin = (x: number | null | undefined): x is number => typeof x === "number" && Number.isFinite(x);
-export const fmtMs = (ms: number | null | undefined) => (!fin(ms) ? "—" : ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(1)} ms`);
+export const fmtMs = (ms: number | null | undefined) => (!fin(ms) ? "—" : Math.abs(ms) < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(1)} ms`);
 export const fmtInt = (n: number | undefined) => (!fin(n) ? "—" : Math.round(n).toLocaleString("en-US"));
 export const fmtMb = (b: number | undefined) => (b === undefined || !b ? "—" : `${(b / MB).toFixed(1)} MB`);
 export const fmtPct = (x: number) => (fin(x) ? `${(x * 100).toFixed(0)}%` : "—");
