@@ -2,86 +2,22 @@
 // real TLS servers on 127.0.68.5x: SIMPLE with a trusted CA, no validation context (no
 // verification), a wrong CA, SAN matchers, MUTUAL (client certificate), CRLs, auto_sni and
 // auto_sni_san_validation, HTTP/2 over TLS (ALPN h2), tcp_proxy over TLS, clusters whose secrets
-// come over SDS (never plaintext), config errors; the SAN matcher as a table; and a DestinationRule
-// with tls mode SIMPLE through the control plane.
+// come over SDS (never plaintext), config errors. The SAN matcher table and downstream SAN checks
+// are in tls-san.test.ts, a DestinationRule through the control plane in tls-destination-rule.test.ts.
 import assert from "node:assert/strict";
 import { createHash, X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import * as http from "node:http";
 import * as http2 from "node:http2";
-import * as https from "node:https";
 import * as net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import * as tls from "node:tls";
 import { after, before, describe, it } from "node:test";
-import { Discovery } from "../../../src/controlplane/discovery.js";
-import { packageRoot } from "../../../src/core/paths.js";
 import { anyOf, type ProtoObject } from "../../../src/envoy/protos.js";
-import type * as v3 from "../../../src/envoy/types.js";
-import { proxyNodeId } from "../../../src/model/proxy.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
-import { certificateSans, compileSanMatchers, dnsNameMatch, sansMatch, tlsFailureReason } from "../../../src/proxy/tls/common.js";
-import { upstreamTlsFromCluster } from "../../../src/proxy/tls/upstream.js";
 import { clusterSpec } from "../../../src/proxy/upstream/cluster.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
 import { eventually } from "../../helpers/eventually.js";
 import { foreignAny } from "../../helpers/xds.js";
 import { request } from "../helpers.js";
-
-const FIX = join(packageRoot(), "test", "fixtures", "tls");
-const file = (n: string) => join(FIX, n);
-const pem = (n: string) => readFileSync(file(n));
-
-const PROXY_IP = "127.0.68.50";
-const HTTPS_IP = "127.0.68.51"; // gateway.example.com / *.example.com, signed by ca.crt
-const MTLS_IP = "127.0.68.52"; // requires a client certificate signed by client-ca.crt
-const H2_IP = "127.0.68.53"; // HTTP/2 only (ALPN h2)
-const TCP_IP = "127.0.68.54"; // TLS echo for tcp_proxy
-const REVOKED_IP = "127.0.68.55"; // revoked.example.com, revoked by client-ca.crl
-const PLAIN_IP = "127.0.68.56"; // plaintext: must never see a byte from an SDS cluster
-
-// ---------------------------------------------------------------------------------------------
-// Backends
-
-interface SeenTls {
-  url: string;
-  host: string | undefined;
-  sni: string | false | null | undefined;
-  alpn: string | false | null | undefined;
-  clientCn?: string;
-}
-
-class HttpsBackend {
-  readonly seen: SeenTls[] = [];
-  server!: https.Server;
-
-  constructor(
-    readonly name: string,
-    private readonly opts: https.ServerOptions,
-  ) {}
-
-  async start(address: string, port: number): Promise<this> {
-    this.server = https.createServer({ cert: pem("server.crt"), key: pem("server.key"), ...this.opts }, (req, res) => {
-      const s = req.socket as tls.TLSSocket;
-      const peer = s.getPeerCertificate();
-      this.seen.push({ url: req.url ?? "", host: req.headers.host, sni: s.servername, alpn: s.alpnProtocol, clientCn: peer?.subject ? String(peer.subject.CN) : undefined });
-      req.resume();
-      req.on("end", () => {
-        res.writeHead(200, { "content-type": "text/plain" });
-        res.end(this.name);
-      });
-    });
-    this.server.on("tlsClientError", () => {});
-    await new Promise<void>((r) => this.server.listen(port, address, () => r()));
-    return this;
-  }
-
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-}
+import { cluster, file, H2_IP, httpOptions, HTTPS_IP, HttpsBackend, MTLS_IP, pem, PLAIN_IP, PROXY_IP, REVOKED_IP, TCP_IP, trustCa } from "./tls-fixtures.js";
 
 /** A plaintext TCP server that records every connection and byte it gets. */
 class PlainSink {
@@ -100,31 +36,8 @@ class PlainSink {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Static config
-
 const SERVER_FINGERPRINT = new X509Certificate(pem("server.crt")).fingerprint256;
 const SERVER_SPKI = createHash("sha256").update(new X509Certificate(pem("server.crt")).publicKey.export({ type: "spki", format: "der" })).digest("base64");
-const TLS_CTX = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
-const HPO = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
-
-function tlsSocket(ctx: ProtoObject): ProtoObject {
-  return { name: "envoy.transport_sockets.tls", typedConfig: { "@type": TLS_CTX, ...ctx } };
-}
-
-function cluster(name: string, address: string, port: number, ctx: ProtoObject | undefined, extra: ProtoObject = {}): ProtoObject {
-  return {
-    name,
-    type: "STATIC",
-    connectTimeout: { seconds: 2 },
-    loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address, portValue: port } } } }] }] },
-    ...(ctx ? { transportSocket: tlsSocket(ctx) } : {}),
-    ...extra,
-  };
-}
-
-const trustCa = (ca = "ca.crt", more: ProtoObject = {}) => ({ validationContext: { trustedCa: { filename: file(ca) }, ...more } });
-const httpOptions = (o: ProtoObject) => ({ typedExtensionProtocolOptions: { [HPO]: { "@type": `type.googleapis.com/${HPO}`, ...o } } });
 
 const CLUSTERS: ProtoObject[] = [
   cluster("simple", HTTPS_IP, 8443, { sni: "gateway.example.com", commonTlsContext: trustCa() }),
@@ -187,8 +100,6 @@ function tcpProxy(cluster: string): ProtoObject {
 
 const PROXY = `http://${PROXY_IP}:8080`;
 const UPSTREAM_RESET = "upstream connect error or disconnect/reset before headers. reset reason: ";
-
-// ---------------------------------------------------------------------------------------------
 
 describe("upstream TLS origination (UpstreamTlsContext)", () => {
   let proxy: ProxyServer;
@@ -509,296 +420,5 @@ describe("upstream TLS origination (UpstreamTlsContext)", () => {
       staticResources: { clusters: [cluster("bad", HTTPS_IP, 8443, cases[0][0])] },
     });
     return assert.rejects(bad.start(), cases[0][1]);
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-// SAN matching (table)
-
-describe("SAN matchers (Envoy's DefaultCertValidator)", () => {
-  const clientSans = new X509Certificate(pem("client.crt")).subjectAltName ?? "";
-
-  it("parses node's subjectaltname text", () => {
-    assert.deepEqual(certificateSans(clientSans), [
-      { type: "DNS", value: "client.example.com" },
-      { type: "URI", value: "spiffe://cluster.local/ns/default/sa/client" },
-      { type: "EMAIL", value: "client@example.com" },
-      { type: "IP_ADDRESS", value: "127.0.68.99" },
-    ]);
-    assert.deepEqual(certificateSans('DNS:"a, b.example.com", IP Address:0:0:0:0:0:0:0:1, DirName:CN=x'), [
-      { type: "DNS", value: "a, b.example.com" },
-      { type: "IP_ADDRESS", value: "::1" },
-      { type: "OTHER", value: "CN=x" },
-    ]);
-    assert.deepEqual(certificateSans(undefined), []);
-  });
-
-  const table: Array<{ name: string; sans: string; vc: ProtoObject; want: boolean }> = [
-    { name: "DNS exact", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "client.example.com" } }] }, want: true },
-    { name: "DNS exact is case-insensitive", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "CLIENT.example.com" } }] }, want: true },
-    { name: "DNS wildcard SAN, one label", sans: "DNS:*.example.com", vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "api.example.com" } }] }, want: true },
-    { name: "DNS wildcard SAN, two labels", sans: "DNS:*.example.com", vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "a.b.example.com" } }] }, want: false },
-    { name: "DNS wildcard SAN, apex", sans: "DNS:*.example.com", vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "example.com" } }] }, want: false },
-    { name: "DNS suffix", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { suffix: ".example.com" } }] }, want: true },
-    { name: "DNS matcher ignores URI SANs", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "spiffe://cluster.local/ns/default/sa/client" } }] }, want: false },
-    { name: "URI exact", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { exact: "spiffe://cluster.local/ns/default/sa/client" } }] }, want: true },
-    { name: "URI exact, other identity", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { exact: "spiffe://cluster.local/ns/default/sa/other" } }] }, want: false },
-    { name: "URI prefix", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { prefix: "spiffe://cluster.local/" } }] }, want: true },
-    { name: "URI contains, ignore_case", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { contains: "CLUSTER.LOCAL/NS", ignoreCase: true } }] }, want: true },
-    { name: "URI contains, case-sensitive", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { contains: "CLUSTER.LOCAL/NS" } }] }, want: false },
-    { name: "URI safe_regex (full match)", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { safeRegex: { regex: "spiffe://cluster\\.local/ns/[^/]+/sa/client" } } }] }, want: true },
-    { name: "URI safe_regex partial does not match", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { safeRegex: { regex: "spiffe://cluster\\.local" } } }] }, want: false },
-    { name: "EMAIL suffix", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "EMAIL", matcher: { suffix: "@example.com" } }] }, want: true },
-    { name: "IP_ADDRESS exact", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "IP_ADDRESS", matcher: { exact: "127.0.68.99" } }] }, want: true },
-    { name: "IP_ADDRESS IPv6 canonical form", sans: "IP Address:0:0:0:0:0:0:0:1", vc: { matchTypedSubjectAltNames: [{ sanType: "IP_ADDRESS", matcher: { exact: "::1" } }] }, want: true },
-    { name: "any matcher may match", sans: clientSans, vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "nope" } }, { sanType: "EMAIL", matcher: { exact: "client@example.com" } }] }, want: true },
-    { name: "legacy untyped matcher reads every kind", sans: clientSans, vc: { matchSubjectAltNames: [{ exact: "client@example.com" }] }, want: true },
-    { name: "legacy untyped DNS exact follows wildcard rules", sans: "DNS:*.example.com", vc: { matchSubjectAltNames: [{ exact: "x.example.com" }] }, want: true },
-    { name: "no SANs", sans: "", vc: { matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { prefix: "a" } }] }, want: false },
-  ];
-  for (const t of table) {
-    it(t.name, () => {
-      const m = compileSanMatchers(t.vc, "vc");
-      assert.equal(sansMatch(m, certificateSans(t.sans)), t.want);
-    });
-  }
-
-  it("dnsNameMatch", () => {
-    const cases: Array<[string, string, boolean]> = [
-      ["a.example.com", "a.example.com", true],
-      ["A.Example.com", "a.example.COM", true],
-      ["a.example.com", "*.example.com", true],
-      ["a.b.example.com", "*.example.com", false],
-      ["example.com", "*.example.com", false],
-      [".example.com", "*.example.com", false],
-      ["a.example.org", "*.example.com", false],
-    ];
-    for (const [name, pattern, want] of cases) assert.equal(dnsNameMatch(name, pattern), want, `${name} vs ${pattern}`);
-  });
-
-  it("rejects bad matchers with their field path", () => {
-    assert.throws(() => compileSanMatchers({ matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { safeRegex: { regex: "[" } } }] }, "vc"), /^XdsConfigError: vc\.matchTypedSubjectAltNames\[0\]\.matcher\.safeRegex\.regex/);
-    assert.throws(() => compileSanMatchers({ matchTypedSubjectAltNames: [{ matcher: { exact: "a" } }] }, "vc"), /vc\.matchTypedSubjectAltNames\[0\]\.sanType: san_type must be one of/);
-    assert.throws(() => compileSanMatchers({ matchTypedSubjectAltNames: [{ sanType: "URI" }] }, "vc"), /matcher: a SAN matcher needs a StringMatcher/);
-  });
-
-  it("maps TLS errors to Envoy's transport failure reasons", () => {
-    const err = (code: string, message: string) => Object.assign(new Error(message), { code });
-    assert.equal(
-      tlsFailureReason(err("UNABLE_TO_VERIFY_LEAF_SIGNATURE", "unable to verify the first certificate"), undefined),
-      "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: X509_verify_cert: certificate verification error at depth 0: unable to verify the first certificate:TLS_error_end",
-    );
-    assert.equal(
-      tlsFailureReason(err("ERR_SSL_WRONG_VERSION_NUMBER", "C0:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../ssl/record/ssl3_record.c:354:"), undefined),
-      "TLS_error:|268435703:SSL routines:OPENSSL_internal:WRONG_VERSION_NUMBER:TLS_error_end",
-    );
-    assert.equal(
-      tlsFailureReason(err("ERR_SSL_TLSV1_ALERT_UNKNOWN_CA", "C0:error:0A000418:SSL routines:ssl3_read_bytes:tlsv1 alert unknown ca:x.c:1:SSL alert number 48"), undefined),
-      "TLS_error:|268436504:SSL routines:OPENSSL_internal:TLSV1_ALERT_UNKNOWN_CA:TLS_error_end",
-    );
-    assert.equal(tlsFailureReason(err("ECONNRESET", "socket hang up"), undefined), "TLS_error:|33554536:system library:OPENSSL_internal:Connection reset by peer:TLS_error_end");
-  });
-
-  it("reads autoSni / autoSanValidation from the HTTP protocol options", () => {
-    const t = upstreamTlsFromCluster(cluster("x", HTTPS_IP, 1, { commonTlsContext: {} }, httpOptions({ upstreamHttpProtocolOptions: { autoSni: true } })), (f) => f);
-    assert.ok(t && t.kind === "tls");
-    assert.equal(t.autoSni, true);
-    assert.equal(t.autoSanValidation, false);
-    assert.equal(t.verify, false);
-    const sys = upstreamTlsFromCluster(cluster("x", HTTPS_IP, 1, { commonTlsContext: { validationContext: { systemRootCerts: {} } } }), (f) => f);
-    assert.ok(sys && sys.kind === "tls" && sys.verify, "system_root_certs verifies against node's roots");
-    assert.equal(upstreamTlsFromCluster(cluster("x", HTTPS_IP, 1, undefined), (f) => f), undefined);
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-// Downstream: client certificate SAN matching on a DownstreamTlsContext
-
-describe("DownstreamTlsContext: client certificate SAN matchers", () => {
-  let proxy: ProxyServer;
-  let backend: http.Server;
-
-  const downstreamTls = (uri: string): v3.TransportSocket => ({
-    name: "envoy.transport_sockets.tls",
-    typedConfig: {
-      "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-      requireClientCertificate: { value: true },
-      commonTlsContext: {
-        tlsCertificates: [{ certificateChain: { filename: file("server.crt") }, privateKey: { filename: file("server.key") } }],
-        validationContext: { trustedCa: { filename: file("client-ca.crt") }, matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { exact: uri } }] },
-      },
-    },
-  });
-
-  before(async () => {
-    backend = http.createServer((_req, res) => res.end("behind-mtls"));
-    await new Promise<void>((r) => backend.listen(8080, "127.0.68.58", () => r()));
-    const chain = (port: number, uri: string): v3.Listener => ({
-      name: `mtls-${port}`,
-      address: { socketAddress: { address: "127.0.68.57", portValue: port } },
-      filterChains: [{ filters: [hcmTo("app")], transportSocket: downstreamTls(uri) }],
-    });
-    proxy = new ProxyServer({
-      node: { id: "downstream-san" },
-      accessLog: false,
-      staticResources: {
-        clusters: [cluster("app", "127.0.68.58", 8080, undefined)],
-        listeners: [chain(8443, "spiffe://cluster.local/ns/default/sa/client"), chain(8444, "spiffe://cluster.local/ns/default/sa/someone-else")],
-      },
-    });
-    await proxy.start();
-  });
-
-  after(async () => {
-    await proxy.close();
-    backend.closeAllConnections();
-    await new Promise<void>((r) => backend.close(() => r()));
-  });
-
-  function get(port: number): Promise<{ status: number; body: string } | Error> {
-    return new Promise((resolve) => {
-      const req = https.request({ host: "127.0.68.57", port, path: "/", servername: "gateway.example.com", ca: pem("ca.crt"), cert: pem("client.crt"), key: pem("client.key"), agent: false }, (res) => {
-        let body = "";
-        res.on("data", (c: Buffer) => (body += c.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on("error", resolve);
-      req.end();
-    });
-  }
-
-  it("accepts a client certificate whose SAN matches, refuses one that does not (ssl.fail_verify_san)", async () => {
-    const ok = await get(8443);
-    assert.ok(!(ok instanceof Error), String(ok));
-    assert.deepEqual(ok, { status: 200, body: "behind-mtls" });
-    const refused = await get(8444);
-    assert.ok(refused instanceof Error, "the connection is closed");
-    await eventually("ssl.fail_verify_san counted", () => proxy.stats.counter("listener.127.0.68.57_8444.ssl.fail_verify_san").value === 1);
-    assert.equal(proxy.stats.counter("listener.127.0.68.57_8443.ssl.fail_verify_san").value, 0);
-  });
-
-  it("SAN matchers without a trusted CA are refused", () => {
-    const bad = new ProxyServer({
-      node: { id: "bad-downstream-san" },
-      accessLog: false,
-      staticResources: {
-        listeners: [
-          {
-            name: "bad",
-            address: { socketAddress: { address: "127.0.68.57", portValue: 8445 } },
-            filterChains: [
-              {
-                filters: [hcmTo("app")],
-                transportSocket: {
-                  name: "envoy.transport_sockets.tls",
-                  typedConfig: {
-                    "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-                    commonTlsContext: {
-                      tlsCertificates: [{ certificateChain: { filename: file("server.crt") }, privateKey: { filename: file("server.key") } }],
-                      validationContext: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { exact: "x" } }] },
-                    },
-                  },
-                },
-              },
-            ],
-          },
-        ],
-      },
-    });
-    return assert.rejects(bad.start(), /filterChains\[0\]\.transportSocket\.commonTlsContext\.validationContext: SAN-based verification/);
-  });
-});
-
-function hcmTo(cluster: string): v3.NetworkFilter {
-  return {
-    name: "envoy.filters.network.http_connection_manager",
-    typedConfig: {
-      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-      statPrefix: "mtls",
-      routeConfig: { name: "r", virtualHosts: [{ name: "v", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster } }] }] },
-      httpFilters: [{ name: "envoy.filters.http.router", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Through the control plane: a DestinationRule with tls mode SIMPLE
-
-describe("DestinationRule tls SIMPLE through the control plane", () => {
-  const CLIENT_IP = "127.0.68.60";
-  const SECURE_IP = "127.0.68.61";
-  const dir = mkdtempSync(join(tmpdir(), "tsmesh-upstream-tls-"));
-  let discovery: Discovery;
-  let proxy: ProxyServer;
-  let backend: HttpsBackend;
-
-  const MESH = `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: secure, namespace: default}
-spec:
-  hosts: [secure.example.com]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports: [{number: 8443, name: http, protocol: HTTP}]
-  endpoints: [{address: ${SECURE_IP}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: secure, namespace: default}
-spec:
-  host: secure.example.com
-  trafficPolicy:
-    tls: {mode: SIMPLE, caCertificates: ${file("ca.crt")}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: client-1, namespace: default}
-spec:
-  address: ${CLIENT_IP}
-  labels: {app: client}
-`;
-
-  before(async () => {
-    writeFileSync(join(dir, "mesh.yaml"), MESH);
-    backend = await new HttpsBackend("secure-backend", {}).start(SECURE_IP, 8443);
-    discovery = new Discovery({ configPaths: [dir], xdsAddress: "127.0.0.1:0", monitoringAddress: "", log: () => {} });
-    const { xdsPort } = await discovery.start();
-    proxy = new ProxyServer({
-      discoveryAddress: `127.0.0.1:${xdsPort}`,
-      node: { id: proxyNodeId("sidecar", CLIENT_IP, "client-1", "default"), metadata: { NAMESPACE: "default", LABELS: { app: "client" }, INTERCEPTION_MODE: "NONE" } },
-      ip: CLIENT_IP,
-      accessLog: false,
-      log: () => {},
-    });
-    await proxy.start();
-    await proxy.ready();
-  });
-
-  after(async () => {
-    await proxy.close();
-    await discovery.close();
-    await backend.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it("the app's plaintext request leaves the sidecar as TLS, verified against caCertificates, SNI from the host (auto_sni)", async () => {
-    const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = http.request({ host: CLIENT_IP, port: 15001, path: "http://secure.example.com:8443/cp", headers: { host: "secure.example.com:8443" }, agent: false }, (res) => {
-        let body = "";
-        res.on("data", (c: Buffer) => (body += c.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.setTimeout(5000, () => req.destroy(new Error("timeout")));
-      req.on("error", reject);
-      req.end();
-    });
-    assert.equal(r.status, 200, r.body);
-    assert.equal(r.body, "secure-backend");
-    const seen = backend.seen.at(-1)!;
-    assert.equal(seen.url, "/cp");
-    assert.equal(seen.sni, "secure.example.com");
-    const name = "outbound|8443||secure.example.com";
-    assert.equal(proxy.stats.counter(`cluster.${name}.ssl.handshake`).value, 1);
-    assert.equal(proxy.stats.counter(`cluster.${name}.upstream_cx_http1_total`).value, 1);
   });
 });

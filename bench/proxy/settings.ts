@@ -1,0 +1,60 @@
+// bench:proxy's settings: the knobs (BENCH_* environment variables), the configurations it can run,
+// the addresses each listens on, the goals it judges against, and where the programs it runs are
+// (the entry file its child roles re-run, tsmesh's CLI here and in a baseline checkout).
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const clampS = (v: string | undefined, d: number) => Math.min(15, Math.max(1, Number(v ?? d) || d));
+export const SAT_S = clampS(process.env.BENCH_SAT_S, 10);
+export const RATE_S = clampS(process.env.BENCH_RATE_S, 10);
+export const WARMUP_S = clampS(process.env.BENCH_WARMUP_S, 3);
+export const RATE = Number(process.env.BENCH_RATE ?? 1000);
+export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+export const BODY_BYTES = 1024;
+/** The other built checkout whose proxies run beside this one's (bench/baseline.sh makes it). */
+export const BASELINE_DIR = process.env.BENCH_BASELINE || undefined;
+/** Three more configurations run with a baseline: the watchdog allows for them. */
+export const WATCHDOG_MS = BASELINE_DIR ? 600_000 : 420_000;
+
+export const ALL_CONFIGS = ["direct", "nginx", "tsmesh", "c2", "c2-local", "c2-tight", "pair", "mesh"] as const;
+export type ConfigName = (typeof ALL_CONFIGS)[number];
+export const DEFAULT_CONFIGS: readonly ConfigName[] = ALL_CONFIGS.filter((c) => c !== "c2-tight");
+/** The configurations that run a second time with the baseline's proxy when BENCH_BASELINE is set. */
+export const BASELINE_CONFIGS: readonly ConfigName[] = ["tsmesh", "pair", "mesh"];
+export const LABELS: Record<ConfigName, string> = {
+  direct: "direct to backend",
+  nginx: "nginx (1 worker)",
+  tsmesh: "tsmesh proxy",
+  c2: "tsmesh --concurrency 2",
+  "c2-local": "… per-worker limits",
+  "c2-tight": "… limits contended",
+  pair: "tsmesh sidecar pair",
+  mesh: "bookinfo sidecar pair (ADS)",
+};
+
+export const BACKEND_IP = "127.0.90.10";
+export const TSMESH_IP = "127.0.90.1";
+export const NGINX_IP = "127.0.90.2";
+export const PAIR_CLIENT_IP = "127.0.90.3";
+export const PAIR_SERVER_IP = "127.0.90.4";
+/** --concurrency 2: shared limits, per-worker limits, shared and always contended. */
+export const C2_IPS: Record<"c2" | "c2-local" | "c2-tight", string> = { c2: "127.0.90.5", "c2-local": "127.0.90.6", "c2-tight": "127.0.90.7" };
+export const LISTEN_PORT = 8080;
+/** The mesh configuration: examples/bookinfo's 127.0.X.Y moved to 127.MESH_OCTET.X.Y. */
+export const MESH_OCTET = 91;
+export const MESH_XDS = `127.${MESH_OCTET}.0.1:15010`;
+/** What productpage's app asks its sidecar for (absolute-form, as an HTTP_PROXY client sends it). */
+export const MESH_TARGET = "http://details:9080/details/0";
+
+export const GOALS = { nginxShare: 0.5, pairAddedP90Ms: 0.5, vcpuPer1kRps: 0.2, rssBytes: 60 * 2 ** 20 };
+
+/** The bench's entry file: the backend and the load generator are it, re-run with `--backend` / `--loadgen`. */
+export const BENCH_ENTRY = fileURLToPath(new URL("../proxy.bench.js", import.meta.url));
+/** This checkout's CLI (dist/src/cli/bin.js). */
+export const TSMESH_BIN = fileURLToPath(new URL("../../src/cli/bin.js", import.meta.url));
+/** A checkout's CLI, by the checkout's root. */
+export const binIn = (checkout: string) => join(checkout, "dist", "src", "cli", "bin.js");
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export const now = () => performance.now();
+export const MB = 2 ** 20;
