@@ -12,7 +12,7 @@ import { PROXY_NODE_FLAGS, proxyCommandArgs } from "../../src/local/mesh.js";
 import { planMesh } from "../../src/local/plan.js";
 import { waitLine } from "../common/lines.js";
 import { childPids } from "../common/procfs.js";
-import { findOnPath, spawnChild, stopChild, waitServing } from "./processes.js";
+import { findOnPath, spawnChild, stdoutToFile, stopChild, waitServing } from "./processes.js";
 import {
   BACKEND_IP,
   BENCH_ENTRY,
@@ -161,7 +161,7 @@ async function startTsmesh(
   const ready = waitLine(child, /ready \(clusters and listeners warm\)/, 15_000, `tsmesh proxy ${label}`, stderr);
   const admin = await waitLine(child, /admin (http:\/\/[\d.]+:\d+)/, 15_000, `tsmesh proxy ${label}`, stderr);
   await ready;
-  child.stdout!.resume();
+  stdoutToFile(child, join(dir, `${label}${fileTag(build)}.stdout`));
   // --concurrency N: the primary and its workers count together.
   return { label, child, pids: [child.pid!, ...childPids(child.pid!)], stderr, admin: admin[1], idleRss: 0 };
 }
@@ -222,7 +222,7 @@ async function startMesh(dir: string, build: ProxyBuild): Promise<Running> {
       args.push("--access-log", process.env.BENCH_MESH_ACCESS_LOG === "off" ? "off" : join(dir, `${w.name}${fileTag(build)}.access.log`));
       const stderr: string[] = [];
       const child = spawnChild(process.execPath, [...args.slice(0, PROXY_NODE_FLAGS.length), ...nodeArgs, ...args.slice(PROXY_NODE_FLAGS.length)], stderr, dir);
-      child.stdout!.resume();
+      stdoutToFile(child, join(dir, `${w.name}${fileTag(build)}.stdout`));
       await waitReady(w.address, `tsmesh proxy (${label})`, child, stderr);
       procs.unshift({ label, child, pids: [child.pid!], stderr, admin: `http://${w.address}:15000`, idleRss: 0 });
     }

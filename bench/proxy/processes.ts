@@ -3,7 +3,7 @@
 // watchdog or a signal leaves nothing behind; and the small waits around them (a URL serving, an
 // address free, a program on PATH).
 import { spawn, type ChildProcess } from "node:child_process";
-import { statSync } from "node:fs";
+import { createWriteStream, statSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { delimiter, join } from "node:path";
@@ -34,6 +34,14 @@ export function spawnChild(cmd: string, args: string[], logs?: string[], cwd?: s
     collectLines(child.stderr, logs);
   } else child.stderr?.resume();
   return child;
+}
+
+/**
+ * A proxy's stdout (what node's --trace-gc and similar flags print) goes to `file` in its run's
+ * folder — kept with BENCH_KEEP_LOGS — never left unread in a pipe.
+ */
+export function stdoutToFile(child: ChildProcess, file: string): void {
+  child.stdout?.pipe(createWriteStream(file));
 }
 
 /** Children this bench is stopping on purpose (an exit of any other is a crash). */

@@ -1,18 +1,15 @@
-// An HTTP/1.1 try on the cluster's connection pool: the request head (Host first, Envoy's
-// x-envoy-* headers, framing by Content-Length or chunked), the body from the request's replay
-// buffer, and the exchange's outcome.
+// An HTTP/1.1 try on the cluster's connection pool: the structured request it hands the pool (the
+// codec serialises it), the body from the request's replay buffer framed by Content-Length or
+// chunked, and the exchange's outcome.
 import type { RequestPermit } from "../upstream/cluster.js";
-import { appendHeader, headerLine } from "../http1/codec.js";
+import { BodyMode, type H1RequestHead } from "../http1/request-head.js";
 import type { Host } from "../upstream/host.js";
-import { BodyMode, type H1Exchange, type H1ExchangeOwner } from "../upstream/h1-exchange.js";
+import type { H1Exchange, H1ExchangeOwner } from "../upstream/h1-exchange.js";
 import { TimerEntry, timerList } from "../../core/timers.js";
 import type { ConnectFailure } from "../upstream/connector.js";
-import { type Attempt, type AttemptContext, type AttemptOutcome, CONNECT_ERRORS, type ForwardPlan } from "./upstream-request.js";
+import { type Attempt, type AttemptContext, type AttemptOutcome, CONNECT_ERRORS, type ForwardPlan, tryHeaders } from "./upstream-request.js";
 
 // ---- HTTP/1.1 attempts (the cluster's connection pool) ----
-
-/** Methods node:http sends without framing when they have no body (others get content-length: 0). */
-const NO_BODY_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
 
 /** One HTTP/1.1 try: the request head, the body, and the exchange's outcome. */
 class H1Attempt implements H1ExchangeOwner, Attempt {
@@ -30,41 +27,20 @@ class H1Attempt implements H1ExchangeOwner, Attempt {
   start(attempt: number): void {
     const plan = this.plan;
     const body = plan.body;
-    const cl = plan.headers["content-length"];
     const empty = body.ended && body.received === 0;
-    const mode = empty ? BodyMode.None : cl !== undefined ? BodyMode.Raw : BodyMode.Chunked;
-    let head: string;
+    const mode = empty ? BodyMode.None : plan.headers["content-length"] !== undefined ? BodyMode.Raw : BodyMode.Chunked;
+    const req: H1RequestHead = { method: plan.method, path: plan.path, authority: plan.authority, headers: plan.headers, tryHeaders: tryHeaders(plan, attempt), upgrade: plan.upgrade, body: mode };
+    let ex: H1Exchange;
     try {
-      head = this.head(attempt, mode, cl !== undefined);
+      ex = plan.cluster.h1Pool.request(this.host, req, this, this.permit);
     } catch (err) {
       this.permit.release();
       throw err;
     }
-    const r = plan.retry;
-    if (r !== undefined && r.perTryTimeoutMs > 0) this.perTry = timerList(r.perTryTimeoutMs).start(() => this.onPerTryTimeout());
-    const ex = plan.cluster.h1Pool.request(this.host, head, { isHead: plan.method === "HEAD", upgrade: plan.upgrade !== undefined, mode }, this, this.permit);
     this.ex = ex;
+    const r = plan.retry;
+    if (r !== undefined && r.perTryTimeoutMs > 0 && !this.settled) this.perTry = timerList(r.perTryTimeoutMs).start(() => this.onPerTryTimeout());
     if (mode !== BodyMode.None && !this.settled) body.attach(ex);
-  }
-
-  private head(attempt: number, mode: BodyMode, hasLength: boolean): string {
-    const plan = this.plan;
-    const timeout = plan.timeoutMs > 0 && !plan.suppressEnvoyHeaders;
-    let head = plan.method + " " + plan.path + " HTTP/1.1\r\n" + headerLine("host", plan.authority);
-    const h = plan.headers;
-    for (const k in h) {
-      const v = h[k];
-      if (v === undefined || k === "te" || k === "host") continue;
-      if (timeout && k === "x-envoy-expected-rq-timeout-ms") continue;
-      if (plan.includeAttemptCount && k === "x-envoy-attempt-count") continue;
-      head = appendHeader(head, k, v);
-    }
-    if (timeout) head += "x-envoy-expected-rq-timeout-ms: " + String(plan.retry?.perTryTimeoutMs || plan.timeoutMs) + "\r\n";
-    if (plan.includeAttemptCount) head += "x-envoy-attempt-count: " + attempt + "\r\n";
-    if (plan.upgrade !== undefined) head += "connection: Upgrade\r\n" + headerLine("upgrade", plan.upgrade);
-    if (mode === BodyMode.Chunked) head += "transfer-encoding: chunked\r\n";
-    else if (mode === BodyMode.None && !hasLength && !NO_BODY_METHODS.has(plan.method)) head += "content-length: 0\r\n";
-    return head + "\r\n";
   }
 
   private settle(o: AttemptOutcome): void {

@@ -99,10 +99,21 @@ export function upstreamIsH2(cluster: UpstreamCluster, downstream: DownstreamPro
 /** Attempt implementations (HTTP/1.1 pool, HTTP/2 pool); the router picks one per try. */
 export type AttemptFn = (ctx: AttemptContext, host: Host, permit: RequestPermit, done: (o: AttemptOutcome) => void) => Attempt;
 
-/** x-envoy-* headers every attempt carries. */
+const NO_TRY_HEADERS: ReadonlyArray<readonly [string, string]> = [];
+
+/** The x-envoy-* headers a try carries (the timeout it is given, the attempt count), in order. */
+export function tryHeaders(plan: ForwardPlan, attempt: number): ReadonlyArray<readonly [string, string]> {
+  const timeout = plan.timeoutMs > 0 && !plan.suppressEnvoyHeaders;
+  if (!timeout && !plan.includeAttemptCount) return NO_TRY_HEADERS;
+  const out: Array<readonly [string, string]> = [];
+  if (timeout) out.push(["x-envoy-expected-rq-timeout-ms", String(plan.retry?.perTryTimeoutMs || plan.timeoutMs)]);
+  if (plan.includeAttemptCount) out.push(["x-envoy-attempt-count", String(attempt)]);
+  return out;
+}
+
+/** Sets a try's x-envoy-* headers in a header object (an HTTP/2 try's). */
 export function attemptHeaders(plan: ForwardPlan, attempt: number, into: http.OutgoingHttpHeaders): void {
-  if (plan.timeoutMs > 0 && !plan.suppressEnvoyHeaders) into["x-envoy-expected-rq-timeout-ms"] = String(plan.retry?.perTryTimeoutMs || plan.timeoutMs);
-  if (plan.includeAttemptCount) into["x-envoy-attempt-count"] = String(attempt);
+  for (const [n, v] of tryHeaders(plan, attempt)) into[n] = v;
 }
 
 /**

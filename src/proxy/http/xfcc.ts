@@ -75,7 +75,8 @@ export function applyXfcc(cfg: XfccConfig, headers: http.OutgoingHttpHeaders, so
   if (cfg.mode === "ALWAYS_FORWARD_ONLY") return;
   const peer = socket?.getPeerX509Certificate();
   if (socket === undefined || peer === undefined) {
-    delete headers[XFCC];
+    // Most requests carry none: a delete only where there is one keeps the object's shape.
+    if (headers[XFCC] !== undefined) delete headers[XFCC];
     return;
   }
   if (cfg.mode === "FORWARD_ONLY") return;

@@ -8,6 +8,7 @@
 import type * as http from "node:http";
 import type * as net from "node:net";
 import { type BodyTarget, ChunkedDecoder, CRLFCRLF, encodeChunk, hasBareLf, HeadBuffer, HopHeaders, LAST_CHUNK } from "../http1/codec.js";
+import { BodyMode } from "../http1/request-head.js";
 import { parseResponseHead, ResponseFraming } from "../http1/response-head.js";
 import type { ConnectFailure } from "./connector.js";
 
@@ -45,15 +46,6 @@ export interface H1ResponseSink {
   end(): void;
   /** The body broke off: the connection closed (UC) or its framing broke (UPE). */
   reset(flag: "UC" | "UPE"): void;
-}
-
-export const enum BodyMode {
-  /** No request body (nothing framed). */
-  None,
-  /** Raw bytes (the head carries Content-Length). */
-  Raw,
-  /** Chunked transfer coding. */
-  Chunked,
 }
 
 /** Longest response head accepted (Envoy's MAX_RESPONSE_HEADERS_KB). */

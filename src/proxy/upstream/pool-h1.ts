@@ -21,7 +21,8 @@ import type * as net from "node:net";
 import { TimerEntry, type TimerList, timerList } from "../../core/timers.js";
 import type { UpstreamCluster } from "./cluster.js";
 import { type ConnectFailure, type ConnectOwner, connectUpstream, poolKeyFor, UpstreamConnection } from "./connector.js";
-import { type BodyMode, H1Exchange, type H1ExchangeConnection, type H1ExchangeOwner } from "./h1-exchange.js";
+import { H1Exchange, type H1ExchangeConnection, type H1ExchangeOwner } from "./h1-exchange.js";
+import { type H1RequestHead, serializeRequestHead } from "../http1/request-head.js";
 import type { Host } from "./host.js";
 
 const DEFAULT_IDLE_MS = 3_600_000;
@@ -34,18 +35,6 @@ function refuse(ex: H1Exchange, f: ConnectFailure): void {
 }
 
 /** The Host header of a request head (the router writes it first; any position is accepted). */
-export function headHost(head: string): string | undefined {
-  const lineEnd = head.indexOf("\r\n");
-  let at = lineEnd + 2;
-  if (!/^host:/i.test(head.slice(at, at + 5))) {
-    const m = /\r\nhost:/i.exec(head);
-    if (m === null) return undefined;
-    at = m.index + 2;
-  }
-  const end = head.indexOf("\r\n", at);
-  return head.slice(at + 5, end < 0 ? head.length : end).trim();
-}
-
 /**
  * Reads land in a per-connection buffer (node's `onread`), not in a fresh 64 KiB allocation per
  * read pushed through a Readable: each read takes the unused tail of the previous read's buffer,
@@ -241,17 +230,20 @@ export class H1Pool {
   }
 
   /**
-   * Sends a request to `host` on an idle connection (or a new one). `head` is the complete request
-   * head; the body (if `mode` says there is one) follows through the exchange's write/end.
-   * `authority` is the request's Host (TLS connections are pooled per SNI with auto_sni).
+   * Sends a request to `host` on an idle connection (or a new one): the codec serialises its head
+   * (which throws, before anything is sent, on a header no HTTP/1.1 head can carry); the body (if
+   * `req.body` says there is one) follows through the exchange's write/end. The request's authority
+   * is its Host and, with auto_sni, the SNI its TLS connection is pooled by.
    */
-  request(host: Host, head: string, opts: { isHead: boolean; upgrade: boolean; mode: BodyMode; authority?: string }, owner: H1ExchangeOwner, permit: { release(): void }): H1Exchange {
-    const ex = new H1Exchange(owner, permit, head, opts.isHead, opts.upgrade, opts.mode);
-    const authority = opts.authority ?? headHost(head);
+  request(host: Host, req: H1RequestHead, owner: H1ExchangeOwner, permit: { release(): void }): H1Exchange {
+    const head = serializeRequestHead(req);
+    const upgrade = req.upgrade !== undefined;
+    const ex = new H1Exchange(owner, permit, head, req.method === "HEAD", upgrade, req.body);
+    const authority = req.authority;
     const key = poolKeyFor(this.cluster, host, authority);
-    let conn = this.idleConn(host, opts.upgrade, key);
+    let conn = this.idleConn(host, upgrade, key);
     if (conn === undefined) {
-      const made = this.open(host, opts.upgrade, authority);
+      const made = this.open(host, upgrade, authority);
       if (!(made instanceof H1Conn)) {
         // Never plaintext to a server that expects TLS: the request fails as a connect failure.
         process.nextTick(refuse, ex, made);

@@ -2,14 +2,14 @@
 // cluster-level accounting without a whole proxy: resolves with the response status.
 import type { UpstreamCluster } from "../../../src/proxy/upstream/cluster.js";
 import type { Host } from "../../../src/proxy/upstream/host.js";
-import { BodyMode, type H1Exchange } from "../../../src/proxy/upstream/h1-exchange.js";
+import { BodyMode } from "../../../src/proxy/http1/request-head.js";
+import type { H1Exchange } from "../../../src/proxy/upstream/h1-exchange.js";
 
 export function poolGet(cluster: UpstreamCluster, host: Host, permit: { release(): void } = { release: () => {} }): Promise<number> {
   return new Promise((resolve, reject) => {
     cluster.h1Pool.request(
       host,
-      `GET / HTTP/1.1\r\nhost: ${host.address}:${host.port}\r\n\r\n`,
-      { isHead: false, upgrade: false, mode: BodyMode.None },
+      { method: "GET", path: "/", authority: `${host.address}:${host.port}`, headers: {}, tryHeaders: [], upgrade: undefined, body: BodyMode.None },
       {
         connectFailed: (f) => reject(new Error(f.reason)),
         reset: () => reject(new Error("reset")),
