@@ -33,6 +33,11 @@ export interface H1RequestHead {
 /** Methods node:http sends without framing when they have no body (others get content-length: 0). */
 const NO_BODY_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
 
+function isSet(set: H1RequestHead["tryHeaders"], name: string): boolean {
+  for (let i = 0; i < set.length; i++) if (set[i][0] === name) return true;
+  return false;
+}
+
 /** The request head, CRLF-terminated. Throws (ERR_INVALID_HTTP_TOKEN / ERR_INVALID_CHAR) as writeHead would. */
 export function serializeRequestHead(r: H1RequestHead): string {
   let head = r.method + " " + r.path + " HTTP/1.1\r\n" + headerLine("host", r.authority);
@@ -41,7 +46,7 @@ export function serializeRequestHead(r: H1RequestHead): string {
   for (const k in h) {
     const v = h[k];
     if (v === undefined || k === "te" || k === "host") continue;
-    if (set.length > 0 && set.some(([n]) => n === k)) continue;
+    if (set.length > 0 && isSet(set, k)) continue;
     head = appendHeader(head, k, v);
   }
   for (const [n, v] of set) head += n + ": " + v + "\r\n";
