@@ -109,7 +109,7 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
     this.normalizedPath = path ?? req.path;
     const ct = rh["content-type"];
     this.grpc = typeof ct === "string" ? ct.startsWith("application/grpc") : String(ct ?? "").startsWith("application/grpc");
-    this.localReplyHeaders = { server: cfg.serverName };
+    this.localReplyHeaders = cfg.localReplyHeaders;
   }
 
   // ---- FilterRequest ----

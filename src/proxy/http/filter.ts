@@ -149,7 +149,7 @@ export interface FilterContext {
   /** Field path of the config, for errors. */
   readonly path: string;
   /** The connection manager the filter runs in. */
-  readonly hcm: { readonly serverName: string; readonly bufferLimitBytes: number };
+  readonly hcm: { readonly serverName: string; readonly localReplyHeaders: http.OutgoingHttpHeaders; readonly bufferLimitBytes: number };
   readonly runtime: FilterRuntime;
 }
 

@@ -2,6 +2,7 @@
 // inline), the HTTP filter chain through the filter registry (in config order, the terminal filter
 // last; a filter the proxy lacks is an error unless it is optional), timeouts, codec and limits.
 // Everything a request needs is resolved here, so a bad config is NACKed, never a 500 later.
+import type * as http from "node:http";
 import { durationMs } from "../../envoy/protos.js";
 import type { HttpConnectionManager as HcmMessage, HttpFilter as HttpFilterMessage, RouteConfiguration } from "../../envoy/types.js";
 import { type PathNormalization, pathNormalization } from "./path-normalization.js";
@@ -10,7 +11,7 @@ import { typeName, anyType, type SkipReporter } from "../extensions.js";
 import type { StatsScope } from "../stats.js";
 import { XdsConfigError } from "../xds-error.js";
 import { DEFAULT_BUFFER_LIMIT } from "./downstream.js";
-import { type FilterRuntime, HTTP_FILTERS, type HttpFilterFactory } from "./filter.js";
+import { type FilterContext, type FilterRuntime, HTTP_FILTERS, type HttpFilterFactory } from "./filter.js";
 import { DEFAULT_H1_SETTINGS, type H1CodecSettings } from "./h1-request.js";
 import type { RouteTable } from "./route-table.js";
 import "./filters/index.js";
@@ -25,6 +26,8 @@ export interface HcmConfig {
   rdsName?: string;
   inlineRoutes?: RouteTable;
   serverName: string;
+  /** What local replies carry (the Server header); shared by every stream, never mutated. */
+  localReplyHeaders: http.OutgoingHttpHeaders;
   useRemoteAddress: boolean;
   generateRequestId: boolean;
   /** 0 disables (Istio); Envoy's default is 5 minutes. */
@@ -119,18 +122,20 @@ export function hcmConfig(c: HcmMessage, path: string, ctx: HcmCompileContext): 
   };
   const statPrefix = c.statPrefix ?? "";
   const serverName = c.serverName || "envoy";
+  const localReplyHeaders: http.OutgoingHttpHeaders = Object.freeze({ server: serverName });
   const bufferLimitBytes = ctx.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT;
   const stats = ctx.statsFor(statPrefix);
   const cfg: HcmConfig = {
     statPrefix,
     serverName,
+    localReplyHeaders,
     useRemoteAddress: c.useRemoteAddress?.value === true,
     generateRequestId: c.generateRequestId?.value !== false,
     streamIdleTimeoutMs: durationMs(c.streamIdleTimeout) ?? 300_000,
     requestTimeoutMs: durationMs(c.requestTimeout) ?? 0,
     maxRequestHeadersBytes,
     http1,
-    filters: httpFilterChain(c, path, { serverName, bufferLimitBytes }, stats, ctx),
+    filters: httpFilterChain(c, path, { serverName, localReplyHeaders, bufferLimitBytes }, stats, ctx),
     upgradeConfigs,
     codecType: codec,
     h2MaxConcurrentStreams: c.http2ProtocolOptions?.maxConcurrentStreams?.value ?? 2147483647,
@@ -150,7 +155,7 @@ export function hcmConfig(c: HcmMessage, path: string, ctx: HcmCompileContext): 
  * http_filters through the registry, in order. As Envoy: the terminal filter (the router) must be
  * last and the last must be terminal; an empty list means the router alone.
  */
-function httpFilterChain(c: HcmMessage, path: string, hcm: { serverName: string; bufferLimitBytes: number }, stats: StatsScope, ctx: HcmCompileContext): HttpFilterFactory[] {
+function httpFilterChain(c: HcmMessage, path: string, hcm: FilterContext["hcm"], stats: StatsScope, ctx: HcmCompileContext): HttpFilterFactory[] {
   const list = c.httpFilters ?? [];
   const entries: HttpFilterMessage[] = list.length > 0 ? list : [{ name: "envoy.filters.http.router", typedConfig: { "@type": ROUTER_TYPE } as HttpFilterMessage["typedConfig"] }];
   const out: HttpFilterFactory[] = [];

@@ -23,19 +23,22 @@ interface RouterSettings {
   /** suppress_envoy_headers: none of the router's x-envoy-* headers on requests or responses. */
   readonly suppressEnvoyHeaders: boolean;
   readonly strictCheck: StrictHeaderCheck | undefined;
+  /** What the router's local replies carry; shared by every stream (sendLocalReply copies it). */
+  readonly localReplyHeaders: http.OutgoingHttpHeaders;
 }
 
 class RouterFilter implements HttpFilter, ResponseDecorator {
   private plan: RouteForwardPlan | undefined = undefined;
-  readonly localReplyHeaders: http.OutgoingHttpHeaders;
 
   constructor(
     private readonly cb: FilterCallbacks,
     private readonly rt: FilterRuntime,
     private readonly hcm: FilterContext["hcm"],
     private readonly settings: RouterSettings,
-  ) {
-    this.localReplyHeaders = { server: hcm.serverName };
+  ) {}
+
+  get localReplyHeaders(): http.OutgoingHttpHeaders {
+    return this.settings.localReplyHeaders;
   }
 
   decorateResponse(h: http.OutgoingHttpHeaders): void {
@@ -145,11 +148,12 @@ registerHttpFilter([ROUTER_TYPE], {
     if (config.respectExpectedRqTimeout) {
       throw new XdsConfigError(`${ctx.path}.respectExpectedRqTimeout`, "tsmesh does not take upstream timeouts from x-envoy-* request headers");
     }
+    const { runtime, hcm } = ctx;
     const settings: RouterSettings = {
       suppressEnvoyHeaders: config.suppressEnvoyHeaders === true,
       strictCheck: compileStrictCheck(config.strictCheckHeaders ?? [], `${ctx.path}.strictCheckHeaders`),
+      localReplyHeaders: hcm.localReplyHeaders,
     };
-    const { runtime, hcm } = ctx;
     return { create: (cb) => new RouterFilter(cb, runtime, hcm, settings) };
   },
 });
