@@ -19,6 +19,7 @@ import type * as v3 from "../../envoy/types.js";
 import { StringMatcher } from "../http/matchers/matchers.js";
 import type { Counter, StatsScope } from "../stats.js";
 import { XdsConfigError } from "../xds-error.js";
+import { pemBlocks } from "../../core/pem.js";
 
 export const TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls";
 export const UPSTREAM_TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
@@ -51,7 +52,7 @@ export function dataSource(d: v3.DataSource, path: string): Buffer {
 /** The PEM certificates in `pem` (at least one, each parseable), as Envoy loads a trusted CA bundle. */
 export function pemCertificates(pem: Buffer, path: string, what: string): Buffer {
   const text = pem.toString("latin1");
-  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  const blocks = pemBlocks(text, "CERTIFICATE");
   if (blocks.length === 0) throw new XdsConfigError(path, `Failed to load ${what} from ${describeSource(path)}: no PEM certificate found`);
   for (const b of blocks) {
     try {
