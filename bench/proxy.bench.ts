@@ -14,6 +14,10 @@
 //             max_requests 8 under the 16 connections, so the limits are always contended (every
 //             admission goes through the primary; half the requests wait in the pending queue);
 //   pair    — a tsmesh sidecar pair: client-side proxy → server-side proxy → backend (two bootstraps);
+//   pair-mtls — the same pair with Istio's mutual TLS between the proxies (issue #13): SVIDs from a
+//             mesh CA made in the bench's folder, given as files in place of SDS; the client side
+//             offers ALPN istio-peer-exchange/istio and checks the server's SPIFFE ID, the server side
+//             requires a client certificate. Goal: ≤ 25% more CPU per request than the plaintext pair;
 //   mesh    — the same pair as `tsmesh up` runs it with bookinfo's config: the control plane (in this
 //             process) serves examples/bookinfo (moved to 127.91.x.y) over ADS; productpage's sidecar
 //             takes the load on 15001 as its app's HTTP_PROXY would (absolute-form requests for
@@ -41,7 +45,7 @@
 // The backend is this file as a child (`--backend`, bench/proxy/backend.ts): node:http answering every
 // request with 200 and a fixed 1 KB body — the same process for all configurations.
 // Addresses: 127.0.90.10 backend (ephemeral port), 127.0.90.1:8080 tsmesh, 127.0.90.2:8080 nginx,
-// 127.0.90.3:8080 / 127.0.90.4:8080 the pair (client side / server side), 127.0.90.5-7:8080 c2,
+// 127.0.90.3:8080 / 127.0.90.4:8080 the pair (client side / server side), 127.0.90.8 / .9 the mTLS pair, 127.0.90.5-7:8080 c2,
 // c2-local, c2-tight. Admin and health ports are 0.
 //
 // Baseline, side by side in the same run: BENCH_BASELINE=DIR, DIR another built checkout of tsmesh
@@ -57,7 +61,7 @@
 // Requirements: `wrk` and `nginx` on PATH (Debian: apt-get install wrk nginx); the bench installs
 // nothing. Bounded: each load run ≤ 15 s, a watchdog kills every child and exits after 420 s (600 s
 // with a baseline). All tsmesh proxies run with the node flags `tsmesh up` gives them (PROXY_NODE_FLAGS).
-// Knobs: BENCH_CONFIGS=direct,nginx,tsmesh,c2,c2-local,pair,mesh (subset/order; c2-tight on request),
+// Knobs: BENCH_CONFIGS=direct,nginx,tsmesh,c2,c2-local,pair,pair-mtls,mesh (subset/order; c2-tight on request),
 // BENCH_SAT_S (10), BENCH_RATE_S (10), BENCH_WARMUP_S (3), BENCH_RATE (1000), BENCH_CONNECTIONS (16),
 // BENCH_BASELINE=DIR (above), BENCH_MESH_ACCESS_LOG=off (the mesh proxies without access logs),
 // BENCH_PROXY_NODE_ARGS (node flags for the tsmesh proxies, e.g. --cpu-prof), BENCH_KEEP_LOGS=DIR (keep
@@ -92,6 +96,8 @@ import {
   DEFAULT_CONFIGS,
   LISTEN_PORT,
   MESH_OCTET,
+  MTLS_CLIENT_IP,
+  MTLS_SERVER_IP,
   NGINX_IP,
   PAIR_CLIENT_IP,
   PAIR_SERVER_IP,
@@ -174,6 +180,8 @@ async function main(): Promise<number> {
       [NGINX_IP, LISTEN_PORT],
       [PAIR_CLIENT_IP, LISTEN_PORT],
       [PAIR_SERVER_IP, LISTEN_PORT],
+      [MTLS_CLIENT_IP, LISTEN_PORT],
+      [MTLS_SERVER_IP, LISTEN_PORT],
       ...Object.values(C2_IPS).map((ip) => [ip, LISTEN_PORT] as const),
       [`127.${MESH_OCTET}.0.1`, 15010],
     ] as const) {

@@ -98,6 +98,7 @@ function goalRows(results: ConfigResult[]): string[][] {
   const ts = by("tsmesh");
   const ng = by("nginx");
   const pair = by("pair");
+  const pairMtls = by("pair-mtls");
   const mesh = by("mesh");
   if (ts && ng && rpsPerCore(ts) !== undefined && rpsPerCore(ng) !== undefined) {
     const share = rpsPerCore(ts)! / rpsPerCore(ng)!;
@@ -108,7 +109,7 @@ function goalRows(results: ConfigResult[]): string[][] {
       judge(share, (v) => v >= GOALS.nginxShare),
     ]);
   }
-  for (const r of [pair, mesh]) {
+  for (const r of [pair, pairMtls, mesh]) {
     if (!r?.rate || !direct?.rate) continue;
     const added = r.rate.p90 - direct.rate.p90;
     goals.push([`${LABELS[r.name]} added p90 at ${RATE} rps`, `${fmtMs(added)} (${fmtMs(r.rate.p90)} − ${fmtMs(direct.rate.p90)})`, "≤ 0.50 ms", judge(added, (v) => v <= GOALS.pairAddedP90Ms)]);
@@ -119,6 +120,10 @@ function goalRows(results: ConfigResult[]): string[][] {
     const [c, sv] = perProxy1k(pair.rate.perProxyCpuMs, pair.rate.completed);
     vcpu.push(["pair client-side", c], ["pair server-side", sv]);
   }
+  if (pairMtls?.rate && cpuPer1k(pairMtls) !== undefined) {
+    const [c, sv] = perProxy1k(pairMtls.rate.perProxyCpuMs, pairMtls.rate.completed);
+    vcpu.push(["mTLS pair client-side", c], ["mTLS pair server-side", sv]);
+  }
   if (mesh?.rate && cpuPer1k(mesh) !== undefined) {
     const [c, sv] = perProxy1k(mesh.rate.perProxyCpuMs, mesh.rate.completed);
     vcpu.push(["productpage sidecar", c], ["details sidecar", sv]);
@@ -126,6 +131,16 @@ function goalRows(results: ConfigResult[]): string[][] {
   if (vcpu.length) {
     const worst = Math.max(...vcpu.map(([, v]) => v));
     goals.push([`vCPU per 1,000 rps per proxy (at ${RATE} rps)`, vcpu.map(([k, v]) => `${fin(v) ? v.toFixed(3) : "—"} (${k})`).join(", "), "≤ 0.20", judge(worst, (v) => v <= GOALS.vcpuPer1kRps)]);
+  }
+  // Issue #13: what Istio's mutual TLS between the sidecars costs, beside the plaintext pair.
+  if (pair?.rate && pairMtls?.rate && cpuPer1k(pair) !== undefined && cpuPer1k(pairMtls) !== undefined) {
+    const ratio = cpuPer1k(pairMtls)! / cpuPer1k(pair)!;
+    goals.push([
+      `mTLS pair CPU per request vs the plaintext pair (at ${RATE} rps)`,
+      `${fmtPct(ratio)} (${cpuPer1k(pairMtls)!.toFixed(3)} vs ${cpuPer1k(pair)!.toFixed(3)} CPU s per 1,000 req, both proxies); added by mTLS: p50 ${fmtMs(pairMtls.rate.p50 - pair.rate.p50)}, p90 ${fmtMs(pairMtls.rate.p90 - pair.rate.p90)}, p99 ${fmtMs(pairMtls.rate.p99 - pair.rate.p99)}`,
+      "≤ 125%",
+      judge(ratio, (v) => v <= GOALS.mtlsCpuRatio),
+    ]);
   }
   // The goal is for bookinfo's config (the mesh configuration); static bootstraps load more code
   // (the YAML reader and protobufjs, about 20 MB) and are reported for comparison.
@@ -140,7 +155,7 @@ function goalRows(results: ConfigResult[]): string[][] {
     goals.push([what, text, "≤ 60 MB", goal ? judge(worst, (v) => v <= GOALS.rssBytes) : "(for comparison)"]);
   };
   rssGoal([mesh], `proxy RSS with bookinfo's config at ${RATE} rps`, true);
-  rssGoal([ts, pair], `proxy RSS from a static bootstrap at ${RATE} rps`, !mesh);
+  rssGoal([ts, pair, pairMtls], `proxy RSS from a static bootstrap at ${RATE} rps`, !mesh);
 
   return goals;
 }

@@ -14,13 +14,13 @@ export const BODY_BYTES = 1024;
 /** The other built checkout whose proxies run beside this one's (bench/baseline.sh makes it). */
 export const BASELINE_DIR = process.env.BENCH_BASELINE || undefined;
 /** Three more configurations run with a baseline: the watchdog allows for them. */
-export const WATCHDOG_MS = BASELINE_DIR ? 600_000 : 420_000;
+export const WATCHDOG_MS = BASELINE_DIR ? 660_000 : 480_000;
 
-export const ALL_CONFIGS = ["direct", "nginx", "tsmesh", "c2", "c2-local", "c2-tight", "pair", "mesh"] as const;
+export const ALL_CONFIGS = ["direct", "nginx", "tsmesh", "c2", "c2-local", "c2-tight", "pair", "pair-mtls", "mesh"] as const;
 export type ConfigName = (typeof ALL_CONFIGS)[number];
 export const DEFAULT_CONFIGS: readonly ConfigName[] = ALL_CONFIGS.filter((c) => c !== "c2-tight");
 /** The configurations that run a second time with the baseline's proxy when BENCH_BASELINE is set. */
-export const BASELINE_CONFIGS: readonly ConfigName[] = ["tsmesh", "pair", "mesh"];
+export const BASELINE_CONFIGS: readonly ConfigName[] = ["tsmesh", "pair", "pair-mtls", "mesh"];
 export const LABELS: Record<ConfigName, string> = {
   direct: "direct to backend",
   nginx: "nginx (1 worker)",
@@ -29,6 +29,7 @@ export const LABELS: Record<ConfigName, string> = {
   "c2-local": "… per-worker limits",
   "c2-tight": "… limits contended",
   pair: "tsmesh sidecar pair",
+  "pair-mtls": "… with Istio mTLS",
   mesh: "bookinfo sidecar pair (ADS)",
 };
 
@@ -37,6 +38,9 @@ export const TSMESH_IP = "127.0.90.1";
 export const NGINX_IP = "127.0.90.2";
 export const PAIR_CLIENT_IP = "127.0.90.3";
 export const PAIR_SERVER_IP = "127.0.90.4";
+/** The pair with Istio's mutual TLS between the two proxies (client side / server side). */
+export const MTLS_CLIENT_IP = "127.0.90.8";
+export const MTLS_SERVER_IP = "127.0.90.9";
 /** --concurrency 2: shared limits, per-worker limits, shared and always contended. */
 export const C2_IPS: Record<"c2" | "c2-local" | "c2-tight", string> = { c2: "127.0.90.5", "c2-local": "127.0.90.6", "c2-tight": "127.0.90.7" };
 export const LISTEN_PORT = 8080;
@@ -46,7 +50,8 @@ export const MESH_XDS = `127.${MESH_OCTET}.0.1:15010`;
 /** What productpage's app asks its sidecar for (absolute-form, as an HTTP_PROXY client sends it). */
 export const MESH_TARGET = "http://details:9080/details/0";
 
-export const GOALS = { nginxShare: 0.5, pairAddedP90Ms: 0.5, vcpuPer1kRps: 0.2, rssBytes: 60 * 2 ** 20 };
+/** mtlsCpuRatio (issue #13): the mTLS pair's CPU per request ≤ 1.25 × the plaintext pair's. */
+export const GOALS = { nginxShare: 0.5, pairAddedP90Ms: 0.5, vcpuPer1kRps: 0.2, rssBytes: 60 * 2 ** 20, mtlsCpuRatio: 1.25 };
 
 /** The bench's entry file: the backend and the load generator are it, re-run with `--backend` / `--loadgen`. */
 export const BENCH_ENTRY = fileURLToPath(new URL("../proxy.bench.js", import.meta.url));
