@@ -5,6 +5,7 @@
 // chain (filter-manager.ts), and at the end the HCM's stats and the access log line.
 import { randomUUID } from "node:crypto";
 import type * as http from "node:http";
+import type * as tls from "node:tls";
 import { type AccessLogger, logTo } from "../access-loggers.js";
 import type { ConnectionInfo } from "../listener-spec.js";
 import type { Counter, Gauge } from "../stats.js";
@@ -137,6 +138,9 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
   }
   get connection(): ConnectionInfo {
     return this.req.connection;
+  }
+  get tls(): tls.TLSSocket | undefined {
+    return this.req.tls;
   }
 
   // ---- FilterStreamHost ----

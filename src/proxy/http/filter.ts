@@ -5,6 +5,7 @@
 // continue the iteration or stop it until the filter continues (an async check, a delay), and a
 // filter may answer the request itself with a local reply. The router is the terminal filter.
 import type * as http from "node:http";
+import type * as tls from "node:tls";
 import type { Any } from "../../envoy/types.js";
 import { ExtensionRegistry } from "../extensions.js";
 import type { ConnectionInfo } from "../listener-spec.js";
@@ -54,6 +55,8 @@ export interface FilterRequest {
   readonly grpc: boolean;
   /** The Upgrade header of an allowed HTTP/1.1 upgrade (e.g. "websocket"). */
   readonly upgrade?: string;
+  /** The TLS socket when the listener terminated TLS (peer certificate, SANs). */
+  readonly tls?: tls.TLSSocket;
 }
 
 /** What the filter manager offers one filter instance. */

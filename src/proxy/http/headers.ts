@@ -24,11 +24,14 @@
 // DOWNSTREAM_DIRECT_REMOTE_ADDRESS[_WITHOUT_PORT], DOWNSTREAM_DIRECT_REMOTE_PORT,
 // DOWNSTREAM_LOCAL_ADDRESS[_WITHOUT_PORT], DOWNSTREAM_LOCAL_PORT, UPSTREAM_HOST,
 // UPSTREAM_REMOTE_ADDRESS[_WITHOUT_PORT], UPSTREAM_CLUSTER, HOSTNAME, PROTOCOL,
-// REQUESTED_SERVER_NAME, ROUTE_NAME, START_TIME (default format only), REQ(h?alt), RESP(h?alt).
+// REQUESTED_SERVER_NAME, ROUTE_NAME, START_TIME (default format only), REQ(h?alt), RESP(h?alt), and the
+// downstream TLS commands of cert-fields.ts (DOWNSTREAM_PEER_URI_SAN, DOWNSTREAM_TLS_VERSION, …).
 // Other well-formed commands render as an empty value (Envoy would know them; tsmesh does not yet).
 import { hostname } from "node:os";
+import type * as tls from "node:tls";
 import type { HeaderValueOption } from "../../envoy/types.js";
 import { XdsConfigError } from "../xds-error.js";
+import { TLS_COMMANDS, tlsCommandValue } from "./cert-fields.js";
 
 /**
  * Headers as Node keeps them: lowercase names, one string per value or an array for repeated
@@ -96,6 +99,8 @@ export interface FormatterVars {
   requestHeaders?: HeaderMap;
   /** Headers RESP(...) reads. */
   responseHeaders?: HeaderMap;
+  /** The downstream connection's TLS socket (DOWNSTREAM_PEER_* / DOWNSTREAM_LOCAL_* / DOWNSTREAM_TLS_*). */
+  downstreamTls?: tls.TLSSocket;
 }
 
 /** One formatter command of a header value. */
@@ -255,7 +260,7 @@ function renderCommand(c: FormatCommand, vars: FormatterVars | undefined): strin
       out = headerOr(v.responseHeaders, c.arg, c.alt);
       break;
     default:
-      out = "";
+      out = TLS_COMMANDS.has(c.command) ? tlsCommandValue(c.command, v.downstreamTls) : "";
   }
   return c.maxLength !== undefined && out.length > c.maxLength ? out.slice(0, c.maxLength) : out;
 }

@@ -5,6 +5,7 @@
 // resolved route: a direct response, a redirect, or the forward plan (path and host rewritten,
 // header mutations in Envoy's order, retry policy, hash for RING_HASH / MAGLEV, mirrors).
 import type * as http from "node:http";
+import type * as tls from "node:tls";
 import { isAnyOf } from "../../envoy/protos.js";
 import type { Any, RouteConfiguration } from "../../envoy/types.js";
 import { anyType } from "../extensions.js";
@@ -116,6 +117,8 @@ export interface PlanRequest {
   connection?: { remoteAddress: string; remotePort: number; localAddress: string; localPort: number };
   /** The router's suppress_envoy_headers: no x-envoy-original-path on a rewrite. */
   suppressEnvoyHeaders?: boolean;
+  /** The downstream TLS socket (the formatter's DOWNSTREAM_PEER_* commands). */
+  tls?: tls.TLSSocket;
 }
 
 /** The request as route matching sees it (header lookups through the stream's header object). */
@@ -309,7 +312,7 @@ export function planForward(r: ResolvedRoute & { cluster: string }, req: PlanReq
     requestHeaders = { ...req.headers };
     if (path !== req.path && req.suppressEnvoyHeaders !== true) requestHeaders["x-envoy-original-path"] = req.path;
     if (authority !== req.authority && req.authority) requestHeaders["x-forwarded-host"] = req.authority;
-    applyRequestHeaderMutations(route, entry, requestHeaders as HeaderMap, { downstreamRemoteAddress: req.remote, upstreamCluster: cluster });
+    applyRequestHeaderMutations(route, entry, requestHeaders as HeaderMap, { downstreamRemoteAddress: req.remote, upstreamCluster: cluster, downstreamTls: req.tls });
   }
   const { hash, setCookies } = requestHash(route, req);
   return new RouteForwardPlan(

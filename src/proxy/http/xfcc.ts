@@ -10,6 +10,7 @@ import type * as http from "node:http";
 import type * as tls from "node:tls";
 import type { envoy } from "../../envoy/types.js";
 import { XdsConfigError } from "../xds-error.js";
+import { fingerprint256, rfc2253, sansOf } from "./cert-fields.js";
 
 type HcmMessage = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 
@@ -35,26 +36,12 @@ export function xfccConfig(c: HcmMessage, path: string): XfccConfig {
 
 const XFCC = "x-forwarded-client-cert";
 
-/** Envoy's RFC 2253 rendering of a certificate subject (the most specific name first, comma-separated). */
-function rfc2253(subject: string): string {
-  return subject.split("\n").filter(Boolean).reverse().join(",");
-}
-
-/** `URI:spiffe://…, DNS:a.example` → the values of one kind. */
-function sans(altNames: string | undefined, kind: "URI" | "DNS"): string[] {
-  if (!altNames) return [];
-  return altNames
-    .split(", ")
-    .filter((s) => s.startsWith(`${kind}:`))
-    .map((s) => s.slice(kind.length + 1));
-}
-
 /** This hop's XFCC element for a connection with a client certificate. */
 function element(cfg: XfccConfig, socket: tls.TLSSocket, peer: X509Certificate): string {
   const parts: string[] = [];
   const local = socket.getX509Certificate();
-  for (const uri of sans(local?.subjectAltName, "URI")) parts.push(`By=${uri}`);
-  parts.push(`Hash=${peer.fingerprint256.replace(/:/g, "").toLowerCase()}`);
+  for (const uri of sansOf(local?.subjectAltName, "URI")) parts.push(`By=${uri}`);
+  parts.push(`Hash=${fingerprint256(peer)}`);
   if (cfg.cert) parts.push(`Cert="${encodeURIComponent(peer.toString())}"`);
   if (cfg.chain) {
     let chain = "";
@@ -65,8 +52,8 @@ function element(cfg: XfccConfig, socket: tls.TLSSocket, peer: X509Certificate):
     parts.push(`Chain="${encodeURIComponent(chain)}"`);
   }
   if (cfg.subject) parts.push(`Subject="${rfc2253(peer.subject)}"`);
-  if (cfg.uri) for (const u of sans(peer.subjectAltName, "URI")) parts.push(`URI=${u}`);
-  if (cfg.dns) for (const d of sans(peer.subjectAltName, "DNS")) parts.push(`DNS=${d}`);
+  if (cfg.uri) for (const u of sansOf(peer.subjectAltName, "URI")) parts.push(`URI=${u}`);
+  if (cfg.dns) for (const d of sansOf(peer.subjectAltName, "DNS")) parts.push(`DNS=${d}`);
   return parts.join(";");
 }
 
