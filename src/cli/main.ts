@@ -48,6 +48,10 @@ Usage:
   tsmesh exec WORKLOAD [--config DIR]... -- COMMAND [ARGS...]
       Run a command as if inside a workload of a \`tsmesh up\` mesh (default DIR: bookinfo): HTTP_PROXY
       points at its sidecar, e.g. \`tsmesh exec productpage-v1 -- curl -s http://reviews:9080/reviews/0\`.
+  tsmesh proxy-config secret WORKLOAD [--config DIR]... [--admin URL] [-o short|json]
+      The SDS secrets a workload's proxy holds (istioctl proxy-config secret): its certificate
+      \`default\`, the mesh root \`ROOTCA\`, a gateway's credentials — type, status, validity, serial,
+      NOT AFTER / NOT BEFORE, from the proxy's /config_dump (private keys are never in it).
   tsmesh app NAME [ARGS...]
       Run a bundled sample app (bookinfo's productpage, details, reviews, ratings; httpbin; tcp-echo)
       on HOST:PORT from the environment. \`tsmesh app --help\` lists them.
@@ -226,6 +230,20 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         if (positionals.length !== 1) throw new UsageError("exec needs one WORKLOAD (a WorkloadEntry name) before --");
         const options = { workload: positionals[0], config: values.config ?? [join(packageRoot(), "examples/bookinfo")], command: rest.slice(dash + 1) };
         return import("./exec.js").then((m) => m.runExec(options, err));
+      }
+      case "proxy-config":
+      case "pc": {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: { config: { type: "string", multiple: true }, admin: { type: "string" }, output: { type: "string", short: "o", default: "short" } },
+        });
+        const [what, workload, ...extra] = positionals;
+        if (what !== "secret" && what !== "secrets") throw new UsageError(`proxy-config: ${what ? `unknown kind ${JSON.stringify(what)}` : "needs a kind"} (tsmesh has: secret)`);
+        if (!workload || extra.length > 0) throw new UsageError("proxy-config secret needs one WORKLOAD (a WorkloadEntry name, or namespace/name)");
+        if (values.output !== "short" && values.output !== "json") throw new UsageError(`proxy-config: -o ${values.output}: use short or json`);
+        const options = { workload, config: values.config ?? [join(packageRoot(), "examples/bookinfo")], output: values.output, admin: values.admin } as const;
+        return import("./proxy-config.js").then((m) => m.runProxyConfigSecret(options, out, err));
       }
       case "app": {
         const [name, ...args] = rest;
