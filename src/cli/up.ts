@@ -92,11 +92,13 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
       for (const s of g.plan.gatewayServers) out(`  ${gatewayLabel(g.plan).padEnd(16)} ${s.url.padEnd(24)} (Gateway ${s.gateway}, hosts ${s.hosts.join(" ") || "*"})`);
     }
     if (gateways.length > 0) out("");
-    out(`  ${"WORKLOAD".padEnd(34)} ${"ROLE".padEnd(8)} ${"ADDRESS".padEnd(14)} ${"APP".padEnd(14)} ADMIN`);
+    // The app's private address is not printed: a client that skips the sidecar skips mTLS and
+    // policy (README, "Local mode and security").
+    out(`  ${"WORKLOAD".padEnd(34)} ${"ROLE".padEnd(8)} ${"ADDRESS".padEnd(14)} ${"APP".padEnd(8)} ADMIN`);
     for (const w of r.workloads) {
       const role = w.plan.role === "router" ? "gateway" : "sidecar";
-      const app = w.app ? (w.plan.appAddress ?? "") : "-";
-      out(`  ${w.plan.key.padEnd(34)} ${role.padEnd(8)} ${w.plan.address.padEnd(14)} ${app.padEnd(14)} http://${w.plan.address}:${ADMIN_PORT}`);
+      const app = w.app ? "yes" : "-";
+      out(`  ${w.plan.key.padEnd(34)} ${role.padEnd(8)} ${w.plan.address.padEnd(14)} ${app.padEnd(8)} http://${w.plan.address}:${ADMIN_PORT}`);
     }
     out("");
     out(`  control plane  xDS ${mesh.xdsAddress}${mesh.monitoringUrl ? `  ${mesh.monitoringUrl}/debug/syncz` : ""}`);
