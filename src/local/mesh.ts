@@ -247,8 +247,9 @@ export class LocalMesh {
 
   private discoveryLog(line: string): void {
     appendFileSync(join(this.logDir, "discovery.log"), line + "\n");
-    // Config errors matter to the person editing YAML; connection chatter stays in the file.
-    if (line.startsWith("discovery:")) this.log(line);
+    // Config errors, CA refusals and CA reloads matter to the person at the console; connection
+    // chatter and each certificate issued stay in the file.
+    if (line.startsWith("discovery:") || (line.startsWith("ca:") && !line.startsWith("ca: issued"))) this.log(line);
   }
 
   private crashed(r: CrashReport, w: WorkloadStatus, which: "proxy" | "app"): void {
