@@ -137,7 +137,7 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
       {
         paths: ["trustDomain"],
         when: { text: "other than cluster.local", test: (v) => v !== undefined && v !== null && v !== "" && v !== "cluster.local" },
-        reason: "identities still use cluster.local: there is no CA yet (issue 13)",
+        reason: "the mesh CA issues certificates in it, but proxies do not use them yet: no mutual TLS checks peer identities (issue 13)",
       },
       { paths: ["outboundTrafficPolicy.*"], when: { text: "other than mode", test: (_v, k) => k !== "mode" }, reason: "not applied" },
       { paths: ["localityLbSetting.*"], when: { text: "other than enabled", test: (_v, k) => k !== "enabled" }, reason: "mesh-wide failover and distribute are not applied (set them in a DestinationRule)" },

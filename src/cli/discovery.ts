@@ -8,6 +8,13 @@ export interface DiscoveryCliOptions {
   monitoringAddress: string;
   /** Istio's mesh config YAML (istiod's --meshConfig). */
   meshConfigFile?: string;
+  /** The mesh CA's state folder (self-signed root, credential key, root bundle file). */
+  stateDir: string;
+  /** Istio's plug-in CA folder (cacerts). */
+  cacertsDir?: string;
+  /** xDS + CA over TLS (istiod's 15012; default 127.0.0.1:15012, "" = off). */
+  secureXdsAddress?: string;
+  caKeyType?: "EC" | "RSA";
 }
 
 export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
@@ -21,11 +28,19 @@ export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) =
     err(`tsmesh discovery: --mesh-config ${opts.meshConfigFile}: no such file`);
     return 2;
   }
+  if (opts.cacertsDir !== undefined && !existsSync(opts.cacertsDir)) {
+    err(`tsmesh discovery: --cacerts ${opts.cacertsDir}: no such folder`);
+    return 2;
+  }
   const discovery = new Discovery({
     meshConfigFile: opts.meshConfigFile,
     configPaths: opts.config,
     xdsAddress: opts.xdsAddress,
     monitoringAddress: opts.monitoringAddress,
+    stateDir: opts.stateDir,
+    cacertsDir: opts.cacertsDir,
+    secureXdsAddress: opts.secureXdsAddress,
+    caKeyType: opts.caKeyType,
     log: (line) => err(line),
   });
   try {
@@ -40,6 +55,9 @@ export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) =
     `tsmesh discovery: ${push.registry.services.length} services, ${push.input.virtualServices.length} virtual services, ${push.input.destinationRules.length} destination rules from ${opts.config.join(", ")}`,
   );
   out(`tsmesh discovery: xDS (ADS, SotW + Delta) on ${hostOf(opts.xdsAddress)}:${discovery.xdsPort}`);
+  const security = discovery.security;
+  if (security && discovery.secureXdsPort !== 0) out(`tsmesh discovery: xDS and CA (IstioCertificateService) over TLS on ${hostOf(opts.secureXdsAddress ?? "127.0.0.1:15012")}:${discovery.secureXdsPort}, trust domain ${security.trustDomain}`);
+  if (security) out(`tsmesh discovery: mesh root bundle in ${security.rootBundleFile}`);
   if (opts.monitoringAddress !== "") out(`tsmesh discovery: monitoring on http://${hostOf(opts.monitoringAddress)}:${discovery.monitoringPort} (/metrics, /ready, /debug/syncz, /debug/config_dump?proxyID=…)`);
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {

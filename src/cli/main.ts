@@ -3,7 +3,7 @@ import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { packageRoot } from "../core/paths.js";
+import { defaultStateDir, packageRoot } from "../core/paths.js";
 // Subcommands are imported when run: a proxy or an app started by `tsmesh up` loads only its own code.
 
 const USAGE = `tsmesh — a service mesh that speaks Istio
@@ -15,7 +15,8 @@ Usage:
   tsmesh analyze PATH...   [-o text|json] [--failure-threshold Error|Warning|Info]
       Find problems across resources (Istio's IST0xxx analyzer codes).
   tsmesh discovery --config DIR [--config MORE]... [--xds-address 127.0.0.1:15010]
-                   [--monitoring-address 127.0.0.1:15014] [--mesh-config FILE]
+                   [--monitoring-address 127.0.0.1:15014] [--mesh-config FILE] [--state-dir DIR]
+                   [--cacerts DIR] [--secure-xds-address 127.0.0.1:15012] [--ca-key-type EC|RSA]
       Run the control plane (Pilot): watch Istio YAML, serve Envoy xDS v3 over gRPC ADS (SotW and
       Delta) to sidecars, gateways and proxyless gRPC clients. Monitoring: /metrics, /ready,
       /debug/syncz, /debug/config_dump?proxyID=NODE_ID, /debug/mesh.
@@ -23,6 +24,11 @@ Usage:
       localityLbSetting, rootNamespace, trustDomain): --mesh-config FILE (istiod's --meshConfig),
       else the ConfigMap istio-system/istio (data.mesh) in the config folders; both are watched, and
       the file, when given, wins (the ConfigMap is then ignored, as istiod does).
+      Mesh CA (Citadel): a self-signed root kept in --state-dir (default ~/.tsmesh/default; a stored
+      root made for another trust domain or key type is refused), or Istio's plug-in CA folder
+      --cacerts DIR (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem; watched). Certificates
+      (IstioCertificateService) and xDS over gRPC+TLS on --secure-xds-address ("" turns it off); the
+      root bundle agents trust is written to STATE_DIR/istio-ca-root-cert.pem.
   tsmesh proxy sidecar|router --ip IP --name NAME [--namespace NS] [--discovery-address 127.0.0.1:15010]
                [--labels k=v,...] [--locality region/zone/subzone] [--bootstrap FILE]
                [--access-log PATH|off] [--admin-port 15000] [--health-port 15021] [--xds sotw|delta]
@@ -39,12 +45,15 @@ Usage:
       --app-address: where the workload's app listens (inbound traffic goes to APP_ADDRESS:PORT;
       default 127.0.0.1, as in Istio).
   tsmesh up [DIR] [--config EXTRA]... [--xds-address 127.0.0.1:15010] [--monitoring-address 127.0.0.1:15014]
-            [--log-dir DIR] [--concurrency 1] [--mesh-config FILE]
+            [--log-dir DIR] [--concurrency 1] [--mesh-config FILE] [--state-dir ~/.tsmesh/default]
+            [--cacerts DIR] [--secure-xds-address XDS_HOST:15012] [--ca-key-type EC|RSA]
       Run a whole mesh on this machine (default DIR: the bundled bookinfo example): the control plane,
       a gateway for each WorkloadEntry a Gateway selects, and for every other WorkloadEntry a sidecar
       on its 127.x address plus its app (the tsmesh.io/command annotation). Waits until all are
       ready, prints the gateway URLs, applies YAML edits live; Ctrl-C drains and stops everything.
-      Mesh config as for discovery (--mesh-config, or an istio ConfigMap in the folders).
+      Mesh config as for discovery (--mesh-config, or an istio ConfigMap in the folders). The mesh CA
+      as for discovery, with 15012 on the xDS address's host; each workload gets a credential file
+      (STATE_DIR/credentials/, 0600, renewed before it expires) to obtain its certificate with.
   tsmesh exec WORKLOAD [--config DIR]... -- COMMAND [ARGS...]
       Run a command as if inside a workload of a \`tsmesh up\` mesh (default DIR: bookinfo): HTTP_PROXY
       points at its sidecar, e.g. \`tsmesh exec productpage-v1 -- curl -s http://reviews:9080/reviews/0\`.
@@ -78,7 +87,23 @@ const CONTROL_PLANE_FLAGS = {
   "xds-address": { type: "string" },
   "monitoring-address": { type: "string" },
   "mesh-config": { type: "string" },
+  "state-dir": { type: "string" },
+  cacerts: { type: "string" },
+  "secure-xds-address": { type: "string" },
+  "ca-key-type": { type: "string" },
 } as const;
+
+/** The mesh CA's flags, shared by `discovery` and `up`. */
+function securityFlags(values: { "state-dir"?: string; cacerts?: string; "secure-xds-address"?: string; "ca-key-type"?: string }) {
+  const keyType = values["ca-key-type"];
+  if (keyType !== undefined && keyType !== "EC" && keyType !== "RSA") throw new UsageError("--ca-key-type must be EC or RSA");
+  return {
+    stateDir: values["state-dir"] ?? defaultStateDir(),
+    cacertsDir: values.cacerts,
+    secureXdsAddress: values["secure-xds-address"],
+    caKeyType: keyType as "EC" | "RSA" | undefined,
+  };
+}
 
 /** `k=v,k2=v2` (the --labels flag). */
 export function parseLabels(s: string | undefined): Record<string, string> {
@@ -142,6 +167,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           xdsAddress: values["xds-address"] ?? "127.0.0.1:15010",
           monitoringAddress: values["monitoring-address"] ?? "127.0.0.1:15014",
           meshConfigFile: values["mesh-config"],
+          ...securityFlags(values),
         };
         return import("./discovery.js").then((m) => m.runDiscovery(options, out, err));
       }
@@ -220,6 +246,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           meshConfigFile: values["mesh-config"],
           logDir: values["log-dir"],
           concurrency,
+          ...securityFlags(values),
         };
         return import("./up.js").then((m) => m.runUp(options, out, err));
       }

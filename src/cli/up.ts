@@ -14,6 +14,12 @@ export interface UpCliOptions {
   meshConfigFile?: string;
   logDir?: string;
   concurrency?: number;
+  /** The control plane's state folder (mesh CA, credentials; default ~/.tsmesh/default). */
+  stateDir: string;
+  /** Istio's plug-in CA folder (cacerts). */
+  cacertsDir?: string;
+  secureXdsAddress?: string;
+  caKeyType?: "EC" | "RSA";
 }
 
 function gatewayLabel(w: PlannedWorkload): string {
@@ -49,6 +55,10 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     meshConfigFile: o.meshConfigFile,
     logDir: o.logDir,
     proxyConcurrency: o.concurrency,
+    stateDir: o.stateDir,
+    cacertsDir: o.cacertsDir,
+    secureXdsAddress: o.secureXdsAddress,
+    caKeyType: o.caKeyType,
     log: (line) => out(`  ${line}`),
   });
   let signalled: string | undefined;
@@ -102,6 +112,8 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     }
     out("");
     out(`  control plane  xDS ${mesh.xdsAddress}${mesh.monitoringUrl ? `  ${mesh.monitoringUrl}/debug/syncz` : ""}`);
+    out(`  mesh CA        ${mesh.caAddress} (xDS + certificates over TLS), trust domain ${mesh.trustDomain}, roots in ${mesh.rootCertFile}`);
+    out(`  state          ${mesh.stateDir}/ (the mesh CA, workload credentials)`);
     out(`  logs           ${mesh.logDir}/ (discovery.log, NAMESPACE.NAME.proxy.log, NAMESPACE.NAME.app.log)`);
     const http = gateways.flatMap((g) => g.plan.gatewayServers).find((s) => s.url.startsWith("http://"));
     if (http) out(`\n  Try: curl ${http.url}${tryPath(mesh, http.gateway)}`);

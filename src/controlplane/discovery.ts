@@ -25,6 +25,8 @@ import { WorkloadAutoRegistration } from "./autoregistration.js";
 import { IstioGenerator, type ConnectedProxy } from "./generator.js";
 import { describeMesh, MESH_CONFIGMAP_KEY, MESH_CONFIGMAP_NAME, MESH_CONFIGMAP_NAMESPACE, MeshConfigError, meshFrom, parseMeshConfig, readMeshConfigFile } from "./mesh-config.js";
 import { MonitoringServer } from "./monitoring.js";
+import { ControlPlaneSecurity } from "./security.js";
+import type { CaKeyType } from "../security/ca.js";
 
 export interface DiscoveryOptions {
   /** Folders or files of Istio YAML, lowest priority first (later ones override). */
@@ -49,6 +51,19 @@ export interface DiscoveryOptions {
   workloadEntryGraceMs?: number;
   /** Watch the config paths for changes (default true). */
   watch?: boolean;
+  /**
+   * The state folder (Citadel's role): the self-signed mesh CA, the workload credential key and the
+   * root bundle file. With it (or cacertsDir) the mesh CA runs and 15012 is served; without both, no CA.
+   */
+  stateDir?: string;
+  /** Istio's plug-in CA folder (`cacerts`: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem), watched. */
+  cacertsDir?: string;
+  /** The self-signed root's key type (default EC P-256); a stored root of another type is refused. */
+  caKeyType?: CaKeyType;
+  /** gRPC with TLS: xDS and the CA (istiod's 15012; default 127.0.0.1:15012); "" serves neither. */
+  secureXdsAddress?: string;
+  /** How often the cacerts folder is checked for changes (ms; default 1000). */
+  cacertsPollMs?: number;
   log?: (line: string) => void;
 }
 
@@ -88,6 +103,10 @@ export class Discovery {
   private readonly edsPushes = this.metrics.counter("pilot_push_eds_incremental", "Endpoint-only (incremental) pushes (tsmesh).");
   xdsPort = 0;
   monitoringPort = 0;
+  /** The bound port of 15012 (xDS and the CA over TLS), 0 when not served. */
+  secureXdsPort = 0;
+  /** The mesh CA and its servers, when a state folder or cacerts folder is given. */
+  security: ControlPlaneSecurity | undefined;
   private started = false;
   /** WorkloadEntries ("ns/name") changed since the last push (the incremental path checks only these). */
   private changedWorkloads = new Set<string>();
@@ -155,12 +174,32 @@ export class Discovery {
     this.server.setContext({ full: true, reasons: ["initial"], start: Date.now(), context: this.current });
     this.unsubscribe = this.store.subscribe((batch) => this.onStoreChange(batch));
     this.xdsPort = await this.server.listen(this.options.xdsAddress ?? "127.0.0.1:15010");
+    await this.startSecurity();
     if (this.options.monitoringAddress !== "") {
       this.monitoring = new MonitoringServer(this);
       this.monitoringPort = await this.monitoring.listen(this.options.monitoringAddress ?? "127.0.0.1:15014");
     }
     this.started = true;
     return { xdsPort: this.xdsPort, monitoringPort: this.monitoringPort };
+  }
+
+  private async startSecurity(): Promise<void> {
+    const { stateDir, cacertsDir } = this.options;
+    if (stateDir === undefined) {
+      if (cacertsDir !== undefined) throw new Error(`a plug-in CA (${cacertsDir}) needs a state folder for the workload credential key and the root bundle file`);
+      return;
+    }
+    this.security = await ControlPlaneSecurity.start({
+      stateDir,
+      cacertsDir,
+      trustDomain: this.mesh.trustDomain,
+      keyType: this.options.caKeyType,
+      cacertsPollMs: this.options.watch === false ? 0 : this.options.cacertsPollMs,
+      metrics: this.metrics,
+      log: this.log,
+    });
+    const address = this.options.secureXdsAddress ?? "127.0.0.1:15012";
+    if (address !== "") this.secureXdsPort = await this.security.listen(address, this.server as AdsServer<unknown>);
   }
 
   get ready(): boolean {
@@ -191,6 +230,7 @@ export class Discovery {
     this.autoRegistration.close();
     for (const s of this.sources) s.close();
     await Promise.all([this.server.close(), this.monitoring?.close()]);
+    await this.security?.close();
   }
 
   private report(r: FileReport): void {
@@ -251,6 +291,7 @@ export class Discovery {
     const next = meshFrom(this.options.mesh, overlay);
     this.meshOverlay = overlay;
     const changed = JSON.stringify(next) !== JSON.stringify(this.currentMesh);
+    if (next.trustDomain !== this.currentMesh.trustDomain) this.security?.meshTrustDomainChanged(next.trustDomain);
     this.currentMesh = next;
     this.currentMeshSource = overlay ? source : "defaults";
     if (changed || this.started) this.log(`discovery: mesh config from ${this.currentMeshSource}: ${describeMesh(next)}`);

@@ -1,5 +1,6 @@
 // Locates files shipped with the package (schemas, examples) whether we run from dist/ or src/.
 import { existsSync } from "node:fs";
+import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -16,4 +17,12 @@ export function packageRoot(): string {
   }
   cached = dir;
   return dir;
+}
+
+/**
+ * The control plane's default state folder (its mesh CA, credential key, root bundle): per user,
+ * ~/.tsmesh/default, shared by `tsmesh up` and `tsmesh discovery` so their workloads trust one root.
+ */
+export function defaultStateDir(): string {
+  return join(homedir(), ".tsmesh", "default");
 }

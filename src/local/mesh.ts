@@ -9,7 +9,9 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Discovery } from "../controlplane/discovery.js";
-import { packageRoot } from "../core/paths.js";
+import { defaultStateDir, packageRoot } from "../core/paths.js";
+import type { CaKeyType } from "../security/ca.js";
+import { WorkloadCredentials } from "./credentials.js";
 import { resolveProgram } from "./command-line.js";
 import { planMesh, sameWorkload, type MeshPlan, type PlannedWorkload } from "./plan.js";
 import { SupervisedProcess, type CrashReport } from "./supervisor.js";
@@ -32,6 +34,17 @@ export interface LocalMeshOptions {
    * istio-system in the config folders is the mesh config.
    */
   meshConfigFile?: string;
+  /**
+   * The control plane's state folder: the mesh CA's self-signed root, the workload credential key,
+   * the root bundle file and each workload's credential (default ~/.tsmesh/default).
+   */
+  stateDir?: string;
+  /** Istio's plug-in CA folder (cacerts), instead of the self-signed root; watched. */
+  cacertsDir?: string;
+  /** xDS + CA over TLS (istiod's 15012); default the xDS address's host, port 15012. */
+  secureXdsAddress?: string;
+  /** The self-signed root's key type (default EC P-256). */
+  caKeyType?: CaKeyType;
   /** Where process logs go; default a new folder under the OS temp dir. */
   logDir?: string;
   /** How long start() waits for every proxy and app to be ready. */
@@ -50,6 +63,8 @@ export interface WorkloadStatus {
   plan: PlannedWorkload;
   proxy: SupervisedProcess;
   app?: SupervisedProcess;
+  /** Its credential for the mesh CA (a token file, 0600, kept fresh). */
+  credentialFile: string;
   /** ms from start() when its proxy (and app) were first ready. */
   readyAfterMs?: number;
 }
@@ -120,6 +135,8 @@ export class LocalMesh {
   readonly discovery: Discovery;
   readonly logDir: string;
   readonly dir: string;
+  readonly stateDir: string;
+  private credentials: WorkloadCredentials | undefined;
   private readonly workloads = new Map<string, WorkloadStatus>();
   private readonly log: (line: string) => void;
   private readonly tsmeshBin = join(packageRoot(), "dist/src/cli/bin.js");
@@ -135,12 +152,17 @@ export class LocalMesh {
     this.log = options.log ?? (() => {});
     this.logDir = options.logDir ?? mkdtempSync(join(tmpdir(), "tsmesh-up-"));
     mkdirSync(this.logDir, { recursive: true });
+    this.stateDir = resolve(options.stateDir ?? defaultStateDir());
     this.discovery = new Discovery({
       configPaths: [this.dir, ...(options.extraConfig ?? []).map((p) => resolve(p))],
       xdsAddress: options.xdsAddress ?? "127.0.0.1:15010",
       monitoringAddress: options.monitoringAddress ?? "127.0.0.1:15014",
       debounceQuietMs: options.debounceQuietMs,
       meshConfigFile: options.meshConfigFile === undefined ? undefined : resolve(options.meshConfigFile),
+      stateDir: this.stateDir,
+      cacertsDir: options.cacertsDir === undefined ? undefined : resolve(options.cacertsDir),
+      secureXdsAddress: this.secureXdsListenAddress,
+      caKeyType: options.caKeyType,
       log: (line) => this.discoveryLog(line),
     });
   }
@@ -148,6 +170,26 @@ export class LocalMesh {
   get xdsAddress(): string {
     const { host } = hostPort(this.options.xdsAddress ?? "127.0.0.1:15010");
     return `${host}:${this.discovery.xdsPort}`;
+  }
+
+  /** Where 15012 listens: as asked, or the xDS address's host on port 15012. */
+  private get secureXdsListenAddress(): string {
+    return this.options.secureXdsAddress ?? `${hostPort(this.options.xdsAddress ?? "127.0.0.1:15010").host}:15012`;
+  }
+
+  /** The mesh CA (and xDS over TLS) address the agents dial. */
+  get caAddress(): string {
+    return `${hostPort(this.secureXdsListenAddress).host}:${this.discovery.secureXdsPort}`;
+  }
+
+  /** The mesh root bundle agents trust (istio-ca-root-cert), rewritten when the roots change. */
+  get rootCertFile(): string {
+    return this.discovery.security!.rootBundleFile;
+  }
+
+  /** The trust domain workload identities are issued in. */
+  get trustDomain(): string {
+    return this.discovery.security!.trustDomain;
   }
 
   get monitoringUrl(): string | undefined {
@@ -174,20 +216,23 @@ export class LocalMesh {
     if (!existsSync(this.dir) || !statSync(this.dir).isDirectory()) throw new Error(`${this.options.dir}: no such folder`);
     for (const p of this.options.extraConfig ?? []) if (!existsSync(p)) throw new Error(`--config ${p}: no such file or folder`);
     if (this.options.meshConfigFile !== undefined && !existsSync(this.options.meshConfigFile)) throw new Error(`--mesh-config ${this.options.meshConfigFile}: no such file`);
+    if (this.options.cacertsDir !== undefined && !existsSync(this.options.cacertsDir)) throw new Error(`--cacerts ${this.options.cacertsDir}: no such folder`);
     this.startedAt = Date.now();
     process.on("exit", this.onExit);
     try {
       await this.discovery.start();
     } catch (e) {
       const inUse = (e as { code?: string }).code === "EADDRINUSE" || /EADDRINUSE|address already in use/i.test((e as Error).message);
-      if (inUse) throw new Error(`the control plane's address is in use (${this.options.xdsAddress ?? "127.0.0.1:15010"} or ${this.options.monitoringAddress ?? "127.0.0.1:15014"}): is another tsmesh up, tsmesh discovery or istiod running? (--xds-address, --monitoring-address)`);
+      if (inUse) throw new Error(`the control plane's address is in use (${this.options.xdsAddress ?? "127.0.0.1:15010"}, ${this.secureXdsListenAddress} or ${this.options.monitoringAddress ?? "127.0.0.1:15014"}): is another tsmesh up, tsmesh discovery or istiod running? (--xds-address, --secure-xds-address, --monitoring-address)`);
       throw e;
     }
-    this.log(`control plane  xDS ${this.xdsAddress}${this.monitoringUrl ? `, monitoring ${this.monitoringUrl}` : ""}`);
+    const security = this.discovery.security!;
+    this.credentials = new WorkloadCredentials({ dir: security.credentialsDir, issue: (id) => security.issueCredential(id), log: this.log });
+    this.log(`control plane  xDS ${this.xdsAddress}, xDS+CA (TLS) ${this.caAddress}${this.monitoringUrl ? `, monitoring ${this.monitoringUrl}` : ""}`);
     this.plan = this.computePlan();
     for (const p of this.plan.problems) this.log(`${p.workload}: ${p.message}`);
     if (this.plan.workloads.length === 0) this.log(`no WorkloadEntry with an address in 127.0.0.0/8 in ${this.options.dir}: nothing to run`);
-    for (const w of this.plan.workloads) this.launch(w);
+    for (const w of this.plan.workloads) await this.launch(w);
     await this.waitReady([...this.workloads.values()]);
     this.unsubscribe = this.discovery.store.subscribe((batch) => {
       if (batch.changes.some((c) => c.kind === "WorkloadEntry" || c.kind === "Gateway" || c.kind === "ServiceEntry")) this.scheduleReconcile();
@@ -202,8 +247,9 @@ export class LocalMesh {
 
   private discoveryLog(line: string): void {
     appendFileSync(join(this.logDir, "discovery.log"), line + "\n");
-    // Config errors matter to the person editing YAML; connection chatter stays in the file.
-    if (line.startsWith("discovery:")) this.log(line);
+    // Config errors, CA refusals and CA reloads matter to the person at the console; connection
+    // chatter and each certificate issued stay in the file.
+    if (line.startsWith("discovery:") || (line.startsWith("ca:") && !line.startsWith("ca: issued"))) this.log(line);
   }
 
   private crashed(r: CrashReport, w: WorkloadStatus, which: "proxy" | "app"): void {
@@ -214,7 +260,7 @@ export class LocalMesh {
     this.log(lines.join("\n"));
   }
 
-  private launch(plan: PlannedWorkload): WorkloadStatus {
+  private async launch(plan: PlannedWorkload): Promise<WorkloadStatus> {
     const base = sanitize(`${plan.namespace}.${plan.name}`);
     const supervisorOptions = {
       initialBackoffMs: this.options.restartBackoffMs ?? 500,
@@ -222,8 +268,11 @@ export class LocalMesh {
     };
     const proxyArgs = proxyCommandArgs(plan, { tsmeshBin: this.tsmeshBin, xdsAddress: this.xdsAddress, concurrency: this.options.proxyConcurrency ?? 1 });
     const childEnv = { ...process.env, TSMESH_EXIT_WITH_PARENT: "1" };
+    // The workload's credential, for its namespace and service account (Kubernetes' "default" when unset).
+    const credentialFile = await this.credentials!.write(plan.key, { namespace: plan.namespace, serviceAccount: plan.serviceAccount ?? "default" });
     const status: WorkloadStatus = {
       plan,
+      credentialFile,
       proxy: new SupervisedProcess(
         { name: `${plan.name} ${plan.role === "router" ? "gateway" : "sidecar"}`, file: process.execPath, args: proxyArgs, env: childEnv, cwd: this.dir, logFile: join(this.logDir, `${base}.proxy.log`) },
         { ...supervisorOptions, onCrash: (r) => this.crashed(r, status, "proxy") },
@@ -333,13 +382,15 @@ export class LocalMesh {
     for (const [key, plan] of wanted) {
       if (this.workloads.has(key) || this.stopped) continue;
       this.log(`starting ${key} (${plan.role}) on ${plan.address}`);
-      started.push(this.launch(plan));
+      started.push(await this.launch(plan));
     }
     if (started.length > 0) await this.waitReady(started).catch((e: unknown) => this.log((e as Error).message));
   }
 
   private async stopWorkload(w: WorkloadStatus): Promise<void> {
     await Promise.all([w.proxy.stop(7000), w.app?.stop(5000)]);
+    // A restarted workload has already been given a new one under the same key.
+    if (!this.workloads.has(w.plan.key)) this.credentials?.remove(w.plan.key);
   }
 
   /** Drains and stops every process, then the control plane. */
@@ -349,6 +400,7 @@ export class LocalMesh {
     this.unsubscribe?.();
     if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
     await Promise.all([...this.workloads.values()].map((w) => this.stopWorkload(w)));
+    this.credentials?.close();
     await this.discovery.close();
     process.off("exit", this.onExit);
   }

@@ -34,9 +34,29 @@ const OID = {
   clientAuth: "1.3.6.1.5.5.7.3.2",
 };
 const URI_NAME = 6;
+const DNS_NAME = 2;
 
-/** Why a CSR was refused (the message names what is wrong, never key material). */
-export class CsrRefused extends Error {}
+/**
+ * Why a CSR was refused (the message names what is wrong, never key material): "invalid" for a
+ * request that is malformed, badly signed or has a weak key; "identity" for a well-formed request
+ * asking for names the caller may not have.
+ */
+export class CsrRefused extends Error {
+  constructor(
+    message: string,
+    readonly kind: "invalid" | "identity" = "invalid",
+  ) {
+    super(message);
+  }
+}
+
+/** A key pair made here and a certificate for it (the CA's own serving certificate). */
+export interface IssuedKeyCert {
+  /** The certificate first, then the issuer's chain up to (and with) the root. */
+  certChainPem: string[];
+  keyPem: string;
+  notAfter: Date;
+}
 
 export interface SignOptions {
   /** Requested lifetime; default 24 h, at most 90 days and never past the CA's own expiry. */
@@ -60,6 +80,9 @@ export class MeshCa {
    * first start: O=TRUST_DOMAIN, ten years, ECDSA P-256 (or RSA 2048).
    */
   static async selfSigned(dir: string, o: { trustDomain: string; keyType?: CaKeyType; now?: Date }): Promise<MeshCa> {
+    // A root kept from an earlier start must be the one asked for now: a different trust domain
+    // (its O=) or key type is refused, naming the file, never replaced behind the user's back (every
+    // workload trusts the old root until it is rotated on purpose).
     const certFile = join(dir, "root-cert.pem");
     const keyFile = join(dir, "ca-key.pem");
     const haveCert = existsSync(certFile);
@@ -70,6 +93,8 @@ export class MeshCa {
       writeFileSync(keyFile, keyPem, { mode: 0o600 });
       chmodSync(keyFile, 0o600);
       writeFileSync(certFile, certPem);
+    } else {
+      checkStoredRoot(certFile, o.trustDomain, o.keyType);
     }
     return MeshCa.load(readFileSync(certFile, "utf8"), readFileSync(keyFile, "utf8"), [], readFileSync(certFile, "utf8"), dir);
   }
@@ -128,12 +153,44 @@ export class MeshCa {
     const sans = csrSans(csr);
     if (sans.length !== 1 || sans[0].type !== URI_NAME || sans[0].value !== want) {
       const got = sans.map((n) => (n.type === URI_NAME ? String(n.value) : `(name type ${n.type})`)).join(", ") || "none";
-      throw new CsrRefused(`the CSR asks for ${got}; the caller may only have ${want}`);
+      throw new CsrRefused(`the CSR asks for ${got}; the caller may only have ${want}`, "identity");
     }
+    const leaf = await this.issue(csr.subjectPublicKeyInfo, new pkijs.GeneralName({ type: URI_NAME, value: want }), o);
+    return [pemOf("CERTIFICATE", leaf.toSchema().toBER(false)), ...this.chainPem];
+  }
+
+  /**
+   * A new key pair (EC P-256) and a server certificate for it with the given DNS names, signed by
+   * this CA: istiod's own serving certificate for 15012 (the names agents dial, e.g.
+   * istiod.istio-system.svc). Only the control plane calls this; no caller's CSR reaches it.
+   */
+  async issueServingCertificate(dnsNames: readonly string[], o: SignOptions = {}): Promise<IssuedKeyCert> {
+    const keys = (await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
+    const spki = new pkijs.PublicKeyInfo();
+    await spki.importKey(keys.publicKey as never);
+    const names = dnsNames.map((value) => new pkijs.GeneralName({ type: DNS_NAME, value }));
+    const cert = await this.issue(spki, names, o);
+    const keyPem = pemOf("PRIVATE KEY", await webcrypto.subtle.exportKey("pkcs8", keys.privateKey));
+    return { certChainPem: [pemOf("CERTIFICATE", cert.toSchema().toBER(false)), ...this.chainPem], keyPem, notAfter: cert.notAfter.value };
+  }
+
+  /** Every root workloads trust, as one PEM bundle (istiod's istio-ca-root-cert ConfigMap, root-cert.pem). */
+  get rootBundlePem(): string {
+    return this.rootsPem.map((r) => r.trim() + "\n").join("");
+  }
+
+  /** When this CA's own certificate (the root, or the plug-in intermediate) expires. */
+  get notAfter(): Date {
+    return this.certNotAfter;
+  }
+
+  /** A certificate for `spki` with the given subject alternative names: not a CA, server and client auth. */
+  private async issue(spki: pkijs.PublicKeyInfo, names: pkijs.GeneralName | pkijs.GeneralName[], o: SignOptions): Promise<pkijs.Certificate> {
     const ttl = o.ttlSeconds ?? DEFAULT_SVID_TTL_S;
     if (!Number.isFinite(ttl) || ttl <= 0) throw new CsrRefused(`requested lifetime ${ttl}s is not positive`);
     const now = o.now ?? new Date();
-    const notAfter = new Date(Math.min(now.getTime() + Math.min(ttl, MAX_SVID_TTL_S) * 1000, this.certNotAfter.getTime()));
+    // Whole seconds, as the certificate encodes them.
+    const notAfter = new Date(Math.floor(Math.min(now.getTime() + Math.min(ttl, MAX_SVID_TTL_S) * 1000, this.certNotAfter.getTime()) / 1000) * 1000);
     const leaf = new pkijs.Certificate();
     leaf.version = 2;
     leaf.serialNumber = randomSerial();
@@ -141,17 +198,26 @@ export class MeshCa {
     leaf.subject = new pkijs.RelativeDistinguishedNames();
     leaf.notBefore.value = new Date(now.getTime() - BACKDATE_MS);
     leaf.notAfter.value = notAfter;
-    leaf.subjectPublicKeyInfo = csr.subjectPublicKeyInfo;
+    leaf.subjectPublicKeyInfo = spki;
     leaf.extensions = [
       extension(OID.keyUsage, true, keyUsageBits(0xa0, 5)), // digitalSignature, keyEncipherment
       extension(OID.extKeyUsage, false, new pkijs.ExtKeyUsage({ keyPurposes: [OID.serverAuth, OID.clientAuth] }).toSchema()),
       extension(OID.basicConstraints, true, new pkijs.BasicConstraints({ cA: false }).toSchema()),
-      extension(OID.subjectAltName, true, new pkijs.GeneralNames({ names: [new pkijs.GeneralName({ type: URI_NAME, value: want })] }).toSchema()),
+      extension(OID.subjectAltName, true, new pkijs.GeneralNames({ names: Array.isArray(names) ? names : [names] }).toSchema()),
       ...authorityKeyId(this.cert),
     ];
     await leaf.sign(this.signer, "SHA-256");
-    return [pemOf("CERTIFICATE", leaf.toSchema().toBER(false)), ...this.chainPem];
+    return leaf;
   }
+}
+
+function checkStoredRoot(certFile: string, trustDomain: string, keyType: CaKeyType | undefined): void {
+  const root = new X509Certificate(readFileSync(certFile));
+  const org = /^O=(.*)$/m.exec(root.subject)?.[1];
+  const remedy = `keep the stored root by asking for what it was made for, or move root-cert.pem and ca-key.pem away to generate a new root (every workload must then get certificates from the new root)`;
+  if (org !== trustDomain) throw new Error(`mesh CA: ${certFile} was made for trust domain ${JSON.stringify(org ?? "")}, not ${JSON.stringify(trustDomain)}: ${remedy}`);
+  const stored = root.publicKey.asymmetricKeyType === "rsa" ? "RSA" : "EC";
+  if (keyType !== undefined && keyType !== stored) throw new Error(`mesh CA: ${certFile} holds an ${stored} root, not ${keyType}: ${remedy}`);
 }
 
 function signingAlgorithm(key: KeyObject): webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams {

@@ -2,7 +2,7 @@
 // istiod's names, a config dump per proxy, a bad edit reported with file and field, SIGTERM exits 0.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,10 +29,23 @@ describe("tsmesh discovery", () => {
   let stderr = "";
   let mon = "";
   before(async () => {
-    cpSync(join(packageRoot(), "examples", "bookinfo"), dir, { recursive: true });
-    const [xds, monitoring] = [await freePort(), await freePort()];
+    cpSync(join(packageRoot(), "examples", "bookinfo"), join(dir, "config"), { recursive: true });
+    const [xds, monitoring, secure] = [await freePort(), await freePort(), await freePort()];
     mon = `http://127.0.0.1:${monitoring}`;
-    child = spawn(process.execPath, [bin, "discovery", "--config", dir, "--xds-address", `127.0.0.1:${xds}`, "--monitoring-address", `127.0.0.1:${monitoring}`]);
+    child = spawn(process.execPath, [
+      bin,
+      "discovery",
+      "--config",
+      join(dir, "config"),
+      "--xds-address",
+      `127.0.0.1:${xds}`,
+      "--monitoring-address",
+      `127.0.0.1:${monitoring}`,
+      "--secure-xds-address",
+      `127.0.0.1:${secure}`,
+      "--state-dir",
+      join(dir, "state"),
+    ]);
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     await eventually("/ready", async () => (await fetch(`${mon}/ready`)).ok);
@@ -46,12 +59,17 @@ describe("tsmesh discovery", () => {
     assert.match(stdout, /5 services, 1 virtual services, 4 destination rules/);
     assert.match(stdout, /xDS \(ADS, SotW \+ Delta\) on 127\.0\.0\.1:\d+/);
     assert.match(stdout, /monitoring on http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(stdout, /xDS and CA \(IstioCertificateService\) over TLS on 127\.0\.0\.1:\d+, trust domain cluster\.local/);
+    assert.ok(stdout.includes(`mesh root bundle in ${join(dir, "state", "istio-ca-root-cert.pem")}`), stdout);
+    assert.match(readFileSync(join(dir, "state", "istio-ca-root-cert.pem"), "utf8"), /BEGIN CERTIFICATE/);
   });
 
   it("serves /metrics with istiod's metric names", async () => {
     const text = await (await fetch(`${mon}/metrics`)).text();
     for (const name of ["pilot_xds", "pilot_services", "pilot_virt_services"]) assert.match(text, new RegExp(`^# TYPE ${name} `, "m"), name);
     assert.match(text, /^pilot_services 5$/m);
+    assert.match(text, /^citadel_server_csr_count 0$/m);
+    assert.match(text, /^citadel_server_root_cert_expiry_timestamp \d+$/m);
   });
 
   it("dumps the config a proxy would receive, in Envoy's ConfigDump layout", async () => {
@@ -72,7 +90,7 @@ describe("tsmesh discovery", () => {
   });
 
   it("reports a bad edit with file, resource and field, and keeps serving the last good config", async () => {
-    writeFileSync(join(dir, "bad.yaml"), "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: broken }\nspec:\n  hosts: [reviews]\n  http: [{ route: [{ destination: { host: reviews }, weight: -5 }] }]\n");
+    writeFileSync(join(dir, "config", "bad.yaml"), "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: broken }\nspec:\n  hosts: [reviews]\n  http: [{ route: [{ destination: { host: reviews }, weight: -5 }] }]\n");
     await eventually("the error on stderr", () => /bad\.yaml:1 VirtualService default\/broken: spec\.http\[0\]\.route\[0\]\.weight/.test(stderr));
     assert.match(stderr, /TSMESH_/);
     assert.ok((await fetch(`${mon}/ready`)).ok);
@@ -97,6 +115,21 @@ describe("tsmesh discovery usage errors", () => {
       const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
       assert.equal(code, 2, err);
       assert.match(err, /--config/);
+    }
+  });
+
+  it("exits 2 for a missing --cacerts folder and an unknown --ca-key-type", async () => {
+    const examples = join(packageRoot(), "examples", "bookinfo");
+    for (const [args, want] of [
+      [["--cacerts", "/nonexistent/cacerts"], /--cacerts \/nonexistent\/cacerts: no such folder/],
+      [["--ca-key-type", "DSA"], /--ca-key-type must be EC or RSA/],
+    ] as const) {
+      const child = spawn(process.execPath, [bin, "discovery", "--config", examples, "--state-dir", "/nonexistent/state", ...args]);
+      let err = "";
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+      assert.equal(code, 2, err);
+      assert.match(err, want);
     }
   });
 });

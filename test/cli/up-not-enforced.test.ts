@@ -35,7 +35,7 @@ describe("tsmesh up: what is not enforced, on the console", { timeout: 60_000 },
     write("policies.yaml", [AP, DR].join("---\n"));
     child = spawn(
       process.execPath,
-      [bin, "up", config, "--xds-address", `127.${OCTET}.0.1:15010`, "--monitoring-address", `127.${OCTET}.0.1:15014`, "--log-dir", join(dir, "logs")],
+      [bin, "up", config, "--xds-address", `127.${OCTET}.0.1:15010`, "--monitoring-address", `127.${OCTET}.0.1:15014`, "--log-dir", join(dir, "logs"), "--state-dir", join(dir, "state")],
       { stdio: "pipe" },
     );
     child.stdout.on("data", (b: Buffer) => (output += b.toString()));

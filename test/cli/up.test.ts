@@ -3,10 +3,11 @@
 // (no process, no listening port left). The example is copied to a temp dir and moved to 127.103.x.y.
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { decodeJwt } from "jose";
 import { packageRoot } from "../../src/core/paths.js";
 import { eventually } from "../helpers/eventually.js";
 import { portsBoundOn } from "../helpers/leftovers.js";
@@ -46,7 +47,7 @@ describe("tsmesh up (the command)", { timeout: 90_000 }, () => {
     }
     child = spawn(
       process.execPath,
-      [bin, "up", join(dir, "bookinfo"), "--xds-address", `127.${OCTET}.0.1:15010`, "--monitoring-address", `127.${OCTET}.0.1:15014`, "--log-dir", join(dir, "logs")],
+      [bin, "up", join(dir, "bookinfo"), "--xds-address", `127.${OCTET}.0.1:15010`, "--monitoring-address", `127.${OCTET}.0.1:15014`, "--log-dir", join(dir, "logs"), "--state-dir", join(dir, "state")],
       { stdio: "pipe" },
     );
     child.stdout.on("data", (b: Buffer) => (output += b.toString()));
@@ -67,6 +68,19 @@ describe("tsmesh up (the command)", { timeout: 90_000 }, () => {
     assert.match(output, /default\/productpage-v1 +sidecar +127\.103\.2\.1 +127\.231\.2\.1 +http:\/\/127\.103\.2\.1:15000/);
     assert.ok(output.includes(`logs           ${join(dir, "logs")}/`), output);
     assert.match(output, /Try: curl http:\/\/127\.103\.1\.1:8080\/productpage/);
+  });
+
+  it("starts the mesh CA on the control plane's address and gives each workload its credential (0600)", () => {
+    assert.ok(output.includes(`mesh CA        127.${OCTET}.0.1:15012 (xDS + certificates over TLS), trust domain cluster.local, roots in ${join(dir, "state", "istio-ca-root-cert.pem")}`), output);
+    assert.ok(output.includes(`state          ${join(dir, "state")}/`), output);
+    assert.match(readFileSync(join(dir, "state", "istio-ca-root-cert.pem"), "utf8"), /^-----BEGIN CERTIFICATE-----/);
+    const file = join(dir, "state", "credentials", "default.reviews-v2.token");
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(statSync(join(dir, "state", "credentials")).mode & 0o777, 0o700);
+    const claims = decodeJwt(readFileSync(file, "utf8"));
+    assert.equal(claims.sub, "system:serviceaccount:default:bookinfo-reviews");
+    assert.equal(decodeJwt(readFileSync(join(dir, "state", "credentials", "istio-system.istio-ingressgateway.token"), "utf8")).sub, "system:serviceaccount:istio-system:istio-ingressgateway-service-account");
+    assert.equal(readdirSync(join(dir, "state", "credentials")).filter((f) => f.endsWith(".token")).length, 7);
   });
 
   it("serves bookinfo through the gateway", async () => {
@@ -108,5 +122,6 @@ describe("tsmesh up (the command)", { timeout: 90_000 }, () => {
     assert.match(output, /tsmesh up: SIGTERM: draining and stopping every workload\ntsmesh up: stopped/);
     assert.deepEqual(meshProcesses(), []);
     assert.deepEqual(portsBoundOn([`127.${OCTET}.`, `127.${OCTET ^ 0x80}.`]), []);
+    assert.deepEqual(readdirSync(join(dir, "state", "credentials")), [], "credentials are deleted with their workloads");
   });
 });

@@ -110,6 +110,6 @@ describe("the control plane reports what is not enforced", () => {
     discovery = new Discovery({ configPaths: [dir], meshConfigFile: meshFile, watch: false, xdsAddress: "127.0.0.1:0", monitoringAddress: "", log: (l) => logs.push(l) });
     await discovery.start();
     assert.equal(lines().length, 1, logs.join("\n"));
-    assert.match(lines()[0], /^discovery: .*\/mesh\.yaml: not enforced yet: trustDomain: identities still use cluster\.local.* \[TSMESH_NOT_ENFORCED\]$/);
+    assert.match(lines()[0], /^discovery: .*\/mesh\.yaml: not enforced yet: trustDomain: the mesh CA issues certificates in it.* \[TSMESH_NOT_ENFORCED\]$/);
   });
 });

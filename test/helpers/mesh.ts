@@ -102,6 +102,7 @@ export class TestMesh {
       xdsAddress: `127.${o.octet}.0.1:15010`,
       monitoringAddress: `127.${o.octet}.0.1:15014`,
       logDir: join(root, "logs"),
+      stateDir: join(root, "state"),
       restartBackoffMs: 200,
       proxyConcurrency: o.proxyConcurrency,
       log: o.log ?? verbose,

@@ -2,7 +2,7 @@
 // SVIDs signed only for the identity the caller has — with an adversarial table of CSRs it refuses.
 // Chains are checked with Node's X509Certificate (signature, issuer, SAN, lifetime).
 import assert from "node:assert/strict";
-import { X509Certificate } from "node:crypto";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, cpSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -149,4 +149,31 @@ describe("SPIFFE IDs", () => {
       else assert.deepEqual(got, want);
     });
   }
+});
+
+describe("a stored self-signed root is the one asked for, or refused", () => {
+  it("refuses a root made for another trust domain, naming the file", async () => {
+    const dir = join(tmp, "td");
+    await MeshCa.selfSigned(dir, { trustDomain: "cluster.local" });
+    await assert.rejects(MeshCa.selfSigned(dir, { trustDomain: "example.org" }), (e: Error) => e.message.includes(join(dir, "root-cert.pem")) && /made for trust domain "cluster\.local", not "example\.org"/.test(e.message));
+  });
+
+  it("refuses a root of another key type when one is asked for, and accepts it when none is", async () => {
+    const dir = join(tmp, "kt");
+    await MeshCa.selfSigned(dir, { trustDomain: "cluster.local", keyType: "EC" });
+    await assert.rejects(MeshCa.selfSigned(dir, { trustDomain: "cluster.local", keyType: "RSA" }), /holds an EC root, not RSA/);
+    await MeshCa.selfSigned(dir, { trustDomain: "cluster.local" });
+  });
+});
+
+describe("the CA's own serving certificate", () => {
+  it("carries the DNS names asked for, is a server certificate and chains to the root", async () => {
+    const ca = await MeshCa.plugIn(PLUGIN);
+    const issued = await ca.issueServingCertificate(["istiod.istio-system.svc"], { ttlSeconds: 3600 });
+    const leaf = checkChain(issued.certChainPem, ca.rootsPem);
+    assert.equal(leaf.subjectAltName, "DNS:istiod.istio-system.svc");
+    assert.equal(leaf.ca, false);
+    assert.ok(leaf.checkPrivateKey(createPrivateKey(issued.keyPem)));
+    assert.equal(issued.notAfter.getTime(), Date.parse(leaf.validTo));
+  });
 });
