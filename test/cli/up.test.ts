@@ -65,7 +65,9 @@ describe("tsmesh up (the command)", { timeout: 90_000 }, () => {
     assert.match(output, /ready +gateway +istio-system\/istio-ingressgateway/);
     assert.match(output, /7 workloads ready in \d+\.\d\d s/);
     assert.match(output, /^ {2}ingress gateway +http:\/\/127\.103\.1\.1:8080 /m);
-    assert.match(output, /default\/productpage-v1 +sidecar +127\.103\.2\.1 +127\.231\.2\.1 +http:\/\/127\.103\.2\.1:15000/);
+    assert.match(output, /default\/productpage-v1 +sidecar +127\.103\.2\.1 +yes +http:\/\/127\.103\.2\.1:15000/);
+    // The apps' private addresses are not announced (a client that skips the sidecar skips mTLS).
+    assert.doesNotMatch(output, /127\.231\./);
     assert.ok(output.includes(`logs           ${join(dir, "logs")}/`), output);
     assert.match(output, /Try: curl http:\/\/127\.103\.1\.1:8080\/productpage/);
   });
