@@ -8,6 +8,8 @@ export interface DiscoveryCliOptions {
   monitoringAddress: string;
   /** Istio's mesh config YAML (istiod's --meshConfig). */
   meshConfigFile?: string;
+  /** Gateways' credentialName secrets, watched. */
+  credentialsDir?: string;
 }
 
 export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
@@ -21,8 +23,13 @@ export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) =
     err(`tsmesh discovery: --mesh-config ${opts.meshConfigFile}: no such file`);
     return 2;
   }
+  if (opts.credentialsDir !== undefined && !existsSync(opts.credentialsDir)) {
+    err(`tsmesh discovery: --credentials-dir ${opts.credentialsDir}: no such folder`);
+    return 2;
+  }
   const discovery = new Discovery({
     meshConfigFile: opts.meshConfigFile,
+    credentialsDir: opts.credentialsDir,
     configPaths: opts.config,
     xdsAddress: opts.xdsAddress,
     monitoringAddress: opts.monitoringAddress,
@@ -39,6 +46,7 @@ export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) =
   out(
     `tsmesh discovery: ${push.registry.services.length} services, ${push.input.virtualServices.length} virtual services, ${push.input.destinationRules.length} destination rules from ${opts.config.join(", ")}`,
   );
+  if (discovery.credentials) out(`tsmesh discovery: ${discovery.credentials.list().length} credentials from ${opts.credentialsDir} (gateways' credentialName secrets over SDS)`);
   out(`tsmesh discovery: xDS (ADS, SotW + Delta) on ${hostOf(opts.xdsAddress)}:${discovery.xdsPort}`);
   if (opts.monitoringAddress !== "") out(`tsmesh discovery: monitoring on http://${hostOf(opts.monitoringAddress)}:${discovery.monitoringPort} (/metrics, /ready, /debug/syncz, /debug/config_dump?proxyID=…)`);
   return new Promise<number>((resolve) => {

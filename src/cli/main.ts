@@ -15,7 +15,7 @@ Usage:
   tsmesh analyze PATH...   [-o text|json] [--failure-threshold Error|Warning|Info]
       Find problems across resources (Istio's IST0xxx analyzer codes).
   tsmesh discovery --config DIR [--config MORE]... [--xds-address 127.0.0.1:15010]
-                   [--monitoring-address 127.0.0.1:15014] [--mesh-config FILE]
+                   [--monitoring-address 127.0.0.1:15014] [--mesh-config FILE] [--credentials-dir DIR]
       Run the control plane (Pilot): watch Istio YAML, serve Envoy xDS v3 over gRPC ADS (SotW and
       Delta) to sidecars, gateways and proxyless gRPC clients. Monitoring: /metrics, /ready,
       /debug/syncz, /debug/config_dump?proxyID=NODE_ID, /debug/mesh.
@@ -23,6 +23,9 @@ Usage:
       localityLbSetting, rootNamespace, trustDomain): --mesh-config FILE (istiod's --meshConfig),
       else the ConfigMap istio-system/istio (data.mesh) in the config folders; both are watched, and
       the file, when given, wins (the ConfigMap is then ignored, as istiod does).
+      --credentials-dir: gateways' credentialName secrets (NAME.crt + NAME.key [+ NAME.ca.crt], or
+      NAME/ with tls.crt, tls.key, ca.crt; namespaces/NS/ for namespaces other than istio-system),
+      watched, served over SDS as kubernetes://NAME and kubernetes://NAME-cacert.
   tsmesh proxy sidecar|router --ip IP --name NAME [--namespace NS] [--discovery-address 127.0.0.1:15010]
                [--labels k=v,...] [--locality region/zone/subzone] [--bootstrap FILE]
                [--access-log PATH|off] [--admin-port 15000] [--health-port 15021] [--xds sotw|delta]
@@ -39,12 +42,13 @@ Usage:
       --app-address: where the workload's app listens (inbound traffic goes to APP_ADDRESS:PORT;
       default 127.0.0.1, as in Istio).
   tsmesh up [DIR] [--config EXTRA]... [--xds-address 127.0.0.1:15010] [--monitoring-address 127.0.0.1:15014]
-            [--log-dir DIR] [--concurrency 1] [--mesh-config FILE]
+            [--log-dir DIR] [--concurrency 1] [--mesh-config FILE] [--credentials-dir DIR]
       Run a whole mesh on this machine (default DIR: the bundled bookinfo example): the control plane,
       a gateway for each WorkloadEntry a Gateway selects, and for every other WorkloadEntry a sidecar
       on its 127.x address plus its app (the tsmesh.io/command annotation). Waits until all are
       ready, prints the gateway URLs, applies YAML edits live; Ctrl-C drains and stops everything.
       Mesh config as for discovery (--mesh-config, or an istio ConfigMap in the folders).
+      Credentials as for discovery; default: a credentials/ folder beside DIR, when there is one.
   tsmesh exec WORKLOAD [--config DIR]... -- COMMAND [ARGS...]
       Run a command as if inside a workload of a \`tsmesh up\` mesh (default DIR: bookinfo): HTTP_PROXY
       points at its sidecar, e.g. \`tsmesh exec productpage-v1 -- curl -s http://reviews:9080/reviews/0\`.
@@ -74,6 +78,7 @@ const CONTROL_PLANE_FLAGS = {
   "xds-address": { type: "string" },
   "monitoring-address": { type: "string" },
   "mesh-config": { type: "string" },
+  "credentials-dir": { type: "string" },
 } as const;
 
 /** `k=v,k2=v2` (the --labels flag). */
@@ -138,6 +143,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           xdsAddress: values["xds-address"] ?? "127.0.0.1:15010",
           monitoringAddress: values["monitoring-address"] ?? "127.0.0.1:15014",
           meshConfigFile: values["mesh-config"],
+          credentialsDir: values["credentials-dir"],
         };
         return import("./discovery.js").then((m) => m.runDiscovery(options, out, err));
       }
@@ -214,6 +220,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           xdsAddress: values["xds-address"],
           monitoringAddress: values["monitoring-address"],
           meshConfigFile: values["mesh-config"],
+          credentialsDir: values["credentials-dir"],
           logDir: values["log-dir"],
           concurrency,
         };

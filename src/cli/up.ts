@@ -12,6 +12,8 @@ export interface UpCliOptions {
   monitoringAddress?: string;
   /** Istio's mesh config YAML (istiod's --meshConfig). */
   meshConfigFile?: string;
+  /** Gateways' credentialName secrets (default: `credentials/` beside DIR, when present). */
+  credentialsDir?: string;
   logDir?: string;
   concurrency?: number;
 }
@@ -47,6 +49,7 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     xdsAddress: o.xdsAddress,
     monitoringAddress: o.monitoringAddress,
     meshConfigFile: o.meshConfigFile,
+    credentialsDir: o.credentialsDir,
     logDir: o.logDir,
     proxyConcurrency: o.concurrency,
     log: (line) => out(`  ${line}`),
@@ -100,6 +103,8 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     }
     out("");
     out(`  control plane  xDS ${mesh.xdsAddress}${mesh.monitoringUrl ? `  ${mesh.monitoringUrl}/debug/syncz` : ""}`);
+    const creds = mesh.discovery.credentials;
+    if (creds) out(`  credentials    ${relative(process.cwd(), creds.path) || "."}/ (${creds.list().length} served; gateways' credentialName secrets, applied live)`);
     out(`  logs           ${mesh.logDir}/ (discovery.log, NAMESPACE.NAME.proxy.log, NAMESPACE.NAME.app.log)`);
     const http = gateways.flatMap((g) => g.plan.gatewayServers).find((s) => s.url.startsWith("http://"));
     if (http) out(`\n  Try: curl ${http.url}${tryPath(mesh, http.gateway)}`);

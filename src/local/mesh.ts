@@ -32,6 +32,11 @@ export interface LocalMeshOptions {
    * istio-system in the config folders is the mesh config.
    */
   meshConfigFile?: string;
+  /**
+   * The credentials folder (gateways' credentialName secrets). Default: a `credentials` folder
+   * beside `dir`, when there is one (see defaultCredentialsDir).
+   */
+  credentialsDir?: string;
   /** Where process logs go; default a new folder under the OS temp dir. */
   logDir?: string;
   /** How long start() waits for every proxy and app to be ready. */
@@ -44,6 +49,12 @@ export interface LocalMeshOptions {
   debounceQuietMs?: number;
   /** Progress and crash reports, one line per call. */
   log?: (line: string) => void;
+}
+
+/** `tsmesh up`'s default credentials folder: `credentials/` beside the config folder, if it exists. */
+export function defaultCredentialsDir(dir: string): string | undefined {
+  const candidate = join(dirname(resolve(dir)), "credentials");
+  return existsSync(candidate) && statSync(candidate).isDirectory() ? candidate : undefined;
 }
 
 export interface WorkloadStatus {
@@ -141,6 +152,7 @@ export class LocalMesh {
       monitoringAddress: options.monitoringAddress ?? "127.0.0.1:15014",
       debounceQuietMs: options.debounceQuietMs,
       meshConfigFile: options.meshConfigFile === undefined ? undefined : resolve(options.meshConfigFile),
+      credentialsDir: options.credentialsDir === undefined ? defaultCredentialsDir(this.dir) : resolve(options.credentialsDir),
       log: (line) => this.discoveryLog(line),
     });
   }
@@ -174,6 +186,7 @@ export class LocalMesh {
     if (!existsSync(this.dir) || !statSync(this.dir).isDirectory()) throw new Error(`${this.options.dir}: no such folder`);
     for (const p of this.options.extraConfig ?? []) if (!existsSync(p)) throw new Error(`--config ${p}: no such file or folder`);
     if (this.options.meshConfigFile !== undefined && !existsSync(this.options.meshConfigFile)) throw new Error(`--mesh-config ${this.options.meshConfigFile}: no such file`);
+    if (this.options.credentialsDir !== undefined && !existsSync(this.options.credentialsDir)) throw new Error(`--credentials-dir ${this.options.credentialsDir}: no such folder`);
     this.startedAt = Date.now();
     process.on("exit", this.onExit);
     try {
