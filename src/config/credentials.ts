@@ -160,9 +160,11 @@ export class CredentialsFolder implements CredentialLookup {
         report({ credential: key, file: firstFile(c), status: "rejected", message: e.message, warnings: [], keptLastGood: !!old?.good });
         continue;
       }
-      this.entries.set(key, { stamp, good: cred });
-      if (old?.good?.version === cred.version && !old.error) continue; // touched, same content
-      if (old?.good?.version !== cred.version) changed.add(key);
+      // The same content keeps the same object (the Secret built from it is shared and encoded once).
+      const same = old?.good?.version === cred.version;
+      this.entries.set(key, { stamp, good: same ? old.good : cred });
+      if (same && !old.error) continue; // touched, same content
+      if (!same) changed.add(key);
       report({ credential: key, file: firstFile(c), status: "applied", warnings: cred.warnings, keptLastGood: false });
     }
     const seenStrays = new Set<string>();
