@@ -3,16 +3,16 @@
 // a bad edit keeps the last good copy, removal, an unchanged re-save pushes nothing), and the
 // private key kept out of every printed form of a credential.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { inspect } from "node:util";
 import { afterEach, test } from "node:test";
 import { CredentialError, listCredentials, MAX_CREDENTIAL_FILE_BYTES, readCredential } from "../../src/config/credential-files.js";
 import { CredentialsFolder, type CredentialReport } from "../../src/config/credentials.js";
-import { packageRoot } from "../../src/core/paths.js";
+import { tlsFixture } from "../helpers/tls-fixtures.js";
 
-const fixture = (f: string) => readFileSync(join(packageRoot(), "test/fixtures/tls", f), "utf8");
+const fixture = (f: string) => tlsFixture(f).toString();
 const SERVER_CRT = fixture("server.crt");
 const SERVER_KEY = fixture("server.key");
 const CLIENT_CRT = fixture("client.crt");

@@ -4,18 +4,18 @@
 // a sidecar of another namespace is refused (and the refusal logged), a removal is sent as removed,
 // and no private key reaches a log line or a debug page.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { Discovery } from "../../src/controlplane/discovery.js";
-import { packageRoot } from "../../src/core/paths.js";
+import { tlsFixture } from "../helpers/tls-fixtures.js";
 import { CLUSTER_TYPE, SECRET_TYPE } from "../../src/envoy/protos.js";
 import { proxyNodeId } from "../../src/model/proxy.js";
 import { type DeltaResponse, type DeltaStream, deltaStreamTo, type SotwStream, sotwStreamTo } from "../xds/server/helpers.js";
 
-const fixture = (f: string) => readFileSync(join(packageRoot(), "test/fixtures/tls", f), "utf8");
+const fixture = (f: string) => tlsFixture(f).toString();
 const SERVER_CRT = fixture("server.crt");
 const SERVER_KEY = fixture("server.key");
 const CLIENT_CRT = fixture("client.crt");

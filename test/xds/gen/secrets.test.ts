@@ -3,19 +3,17 @@
 // Secret resources (inline bytes, through a protobuf round trip), and the generator's push
 // skipping: a credential change reaches only the Secret watchers of that credential.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { test } from "node:test";
 import { Credential, credentialKey } from "../../../src/config/credential-files.js";
 import { IstioGenerator, SECRET_KIND, type ConnectedProxy } from "../../../src/controlplane/generator.js";
-import { packageRoot } from "../../../src/core/paths.js";
 import { decodeMessage, encodeMessage, CLUSTER_TYPE, LISTENER_TYPE, SECRET_TYPE } from "../../../src/envoy/protos.js";
 import { proxyNodeId } from "../../../src/model/proxy.js";
 import { buildSecret, parseSecretResourceName, redactedSecret, secretDenial, type CredentialSource, type SecretReference } from "../../../src/xds/gen/secrets.js";
 import type { PushRequest, WatchedResource } from "../../../src/xds/server/types.js";
+import { tlsFixture } from "../../helpers/tls-fixtures.js";
 import { assertRoundTrip, pushContext, resourcesFromYaml, testProxy } from "../../helpers/xds.js";
 
-const fixture = (f: string) => readFileSync(join(packageRoot(), "test/fixtures/tls", f));
+const fixture = tlsFixture;
 const CRT = fixture("server.crt");
 const KEY = fixture("server.key");
 const CA = fixture("ca.crt");
