@@ -11,7 +11,7 @@
 // secrets). `NAME.ca.crt` is always NAME's CA, so a credential whose name ends in `.ca` needs the
 // folder layout; `namespaces` is reserved at the top level.
 import { createHash, createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
-import { closeSync, fstatSync, openSync, readdirSync, readSync, type Dirent } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { inspect } from "node:util";
 import { checkK8sDNS1123Label, checkK8sDNS1123Subdomain } from "../api/validation/common.js";
@@ -58,10 +58,26 @@ export function credentialKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
 }
 
-function entries(dir: string): Dirent[] {
+interface Entry {
+  name: string;
+  isDirectory: boolean;
+  isFile: boolean;
+}
+
+/** A folder's entries (hidden ones skipped), symbolic links followed (a mounted Kubernetes secret is links into `..data`). */
+function entries(dir: string): Entry[] {
   return readdirSync(dir, { withFileTypes: true })
     .filter((e) => !e.name.startsWith("."))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((e) => {
+      if (!e.isSymbolicLink()) return { name: e.name, isDirectory: e.isDirectory(), isFile: e.isFile() };
+      try {
+        const st = statSync(join(dir, e.name));
+        return { name: e.name, isDirectory: st.isDirectory(), isFile: st.isFile() };
+      } catch {
+        return { name: e.name, isDirectory: false, isFile: false }; // a dangling link
+      }
+    });
 }
 
 /**
@@ -94,7 +110,7 @@ function scanNamespace(dir: string, namespace: string, top: boolean, out: Creden
   const nsFolders: string[] = [];
   for (const e of entries(dir)) {
     const path = join(dir, e.name);
-    if (e.isDirectory()) {
+    if (e.isDirectory) {
       if (top && e.name === NAMESPACES_FOLDER) {
         nsFolders.push(path);
         continue;
@@ -112,8 +128,8 @@ function scanNamespace(dir: string, namespace: string, top: boolean, out: Creden
       readCredentialFolder(path, get(e.name, "folder"), strays);
       continue;
     }
-    if (!e.isFile() && !e.isSymbolicLink()) {
-      strays.push({ file: path, message: "not a regular file; ignored" });
+    if (!e.isFile) {
+      strays.push({ file: path, message: "not a regular file (or a link to one); ignored" });
       continue;
     }
     const m = /^(.+?)(\.ca\.crt|\.crt|\.key)$/.exec(e.name);
@@ -135,7 +151,7 @@ function scanNamespace(dir: string, namespace: string, top: boolean, out: Creden
   for (const nsRoot of nsFolders) {
     for (const e of entries(nsRoot)) {
       const path = join(nsRoot, e.name);
-      const bad = e.isDirectory() ? checkK8sDNS1123Label(e.name) : "not a folder";
+      const bad = e.isDirectory ? checkK8sDNS1123Label(e.name) : "not a folder";
       if (bad) {
         strays.push({ file: path, message: `expected a namespace folder (${bad}); ignored` });
         continue;
@@ -150,7 +166,7 @@ function readCredentialFolder(dir: string, c: CredentialFiles, strays: StrayFile
   for (const e of entries(dir)) {
     const path = join(dir, e.name);
     const style = Object.hasOwn(FOLDER_KEYS, e.name) ? FOLDER_KEYS[e.name as keyof typeof FOLDER_KEYS] : undefined;
-    if (!style || e.isDirectory()) {
+    if (!style || !e.isFile) {
       strays.push({ file: path, message: `not a secret key this layout knows (tls.crt, tls.key, ca.crt or cert, key, cacert); ignored` });
       continue;
     }
@@ -203,9 +219,12 @@ export class Credential {
 
 export class CredentialError extends Error {}
 
-/** Reads a file whole, refusing anything larger than the bound (checked on the open file, then while reading). */
+/**
+ * Reads a file whole, refusing anything larger than the bound (checked on the open file, then while
+ * reading). Opened non-blocking: a FIFO put in place of a file is refused, never waited on.
+ */
 function readBounded(file: string): Buffer {
-  const fd = openSync(file, "r");
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new CredentialError(`${displayPath(file)}: not a regular file`);

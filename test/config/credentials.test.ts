@@ -3,7 +3,8 @@
 // a bad edit keeps the last good copy, removal, an unchanged re-save pushes nothing), and the
 // private key kept out of every printed form of a credential.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { inspect } from "node:util";
@@ -188,6 +189,27 @@ for (const row of ROWS) {
     for (const [f, re] of Object.entries(row.strays ?? {})) assert.match(got.strays[f], re);
   });
 }
+
+test("credentials folder: symbolic links are followed (a mounted Kubernetes secret), a FIFO is refused, not waited on", () => {
+  const dir = folder({ "mounted/..data/tls.crt": SERVER_CRT, "mounted/..data/tls.key": SERVER_KEY });
+  const elsewhere = folder({ "gw/tls.crt": CLIENT_CRT, "gw/tls.key": CLIENT_KEY });
+  // Kubernetes' secret volume: each key a link into the hidden ..data folder.
+  symlinkSync("..data/tls.crt", join(dir, "mounted", "tls.crt"));
+  symlinkSync("..data/tls.key", join(dir, "mounted", "tls.key"));
+  // A credential folder that is a link, and flat files that are links.
+  symlinkSync(join(elsewhere, "gw"), join(dir, "linked"));
+  symlinkSync(join(elsewhere, "gw", "tls.crt"), join(dir, "flat.crt"));
+  symlinkSync(join(elsewhere, "gw", "tls.key"), join(dir, "flat.key"));
+  symlinkSync(join(elsewhere, "nowhere"), join(dir, "dangling.crt"));
+  execFileSync("mkfifo", [join(dir, "pipe.crt")]);
+  const got = scan(dir);
+  assert.deepEqual(got.served, { "istio-system/mounted": "cert+key", "istio-system/linked": "cert+key", "istio-system/flat": "cert+key" });
+  assert.deepEqual(got.rejected, {});
+  assert.deepEqual(got.strays, {
+    "dangling.crt": "not a regular file (or a link to one); ignored",
+    "pipe.crt": "not a regular file (or a link to one); ignored",
+  });
+});
 
 test("credentials folder: an expired certificate is served with a warning (Istio's ValidateCertificate)", () => {
   const dir = folder({ "x.crt": SERVER_CRT, "x.key": SERVER_KEY });
