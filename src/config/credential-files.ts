@@ -53,6 +53,10 @@ const FOLDER_KEYS = {
   cacert: "generic",
 } as const;
 
+// Istio puts a secret's `ca.crl` in the validation context. Serving the credential without it would
+// accept certificates its owner revoked, so such a credential is refused until CRLs are supported.
+const CRL_UNSUPPORTED = (file: string) => `${displayPath(file)}: certificate revocation lists are not supported in the credentials folder yet; the credential is not served rather than served without its CRL`;
+
 /** `namespace/name`, the key credentials are stored and reported under. */
 export function credentialKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
@@ -132,6 +136,11 @@ function scanNamespace(dir: string, namespace: string, top: boolean, out: Creden
       strays.push({ file: path, message: "not a regular file (or a link to one); ignored" });
       continue;
     }
+    const crl = /^(.+)\.ca\.crl$/.exec(e.name);
+    if (crl && !checkK8sDNS1123Subdomain(crl[1])) {
+      get(crl[1], "flat").problems.push(CRL_UNSUPPORTED(path));
+      continue;
+    }
     const m = /^(.+?)(\.ca\.crt|\.crt|\.key)$/.exec(e.name);
     const bad = m ? checkK8sDNS1123Subdomain(m[1]) : "expected NAME.crt, NAME.key or NAME.ca.crt";
     if (!m || bad) {
@@ -165,6 +174,10 @@ function readCredentialFolder(dir: string, c: CredentialFiles, strays: StrayFile
   const styles = new Set<string>();
   for (const e of entries(dir)) {
     const path = join(dir, e.name);
+    if (e.name === "ca.crl") {
+      c.problems.push(CRL_UNSUPPORTED(path));
+      continue;
+    }
     const style = Object.hasOwn(FOLDER_KEYS, e.name) ? FOLDER_KEYS[e.name as keyof typeof FOLDER_KEYS] : undefined;
     if (!style || !e.isFile) {
       strays.push({ file: path, message: `not a secret key this layout knows (tls.crt, tls.key, ca.crt or cert, key, cacert); ignored` });

@@ -148,6 +148,11 @@ const ROWS: Array<{ name: string; files: Record<string, string>; served?: Record
     rejected: { "istio-system/x": /defined twice/ },
   },
   {
+    name: "a revocation list (not supported yet) refuses its credential rather than serve it without",
+    files: { "x.crt": SERVER_CRT, "x.key": SERVER_KEY, "x.ca.crt": CA_CRT, "x.ca.crl": "crl", "y/tls.crt": SERVER_CRT, "y/tls.key": SERVER_KEY, "y/ca.crt": CA_CRT, "y/ca.crl": "crl" },
+    rejected: { "istio-system/x": /x\.ca\.crl: certificate revocation lists are not supported/, "istio-system/y": /y\/ca\.crl: certificate revocation lists are not supported/ },
+  },
+  {
     name: "a file over the size bound",
     files: { "x.crt": SERVER_CRT + "#".repeat(MAX_CREDENTIAL_FILE_BYTES), "x.key": SERVER_KEY },
     rejected: { "istio-system/x": /x\.crt: \d+ bytes, more than the 1048576 a credential file may hold/ },
