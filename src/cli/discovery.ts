@@ -15,6 +15,8 @@ export interface DiscoveryCliOptions {
   /** xDS + CA over TLS (istiod's 15012; default 127.0.0.1:15012, "" = off). */
   secureXdsAddress?: string;
   caKeyType?: "EC" | "RSA";
+  /** Gateways' credentialName secrets, watched. */
+  credentialsDir?: string;
 }
 
 export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
@@ -32,8 +34,13 @@ export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) =
     err(`tsmesh discovery: --cacerts ${opts.cacertsDir}: no such folder`);
     return 2;
   }
+  if (opts.credentialsDir !== undefined && !existsSync(opts.credentialsDir)) {
+    err(`tsmesh discovery: --credentials-dir ${opts.credentialsDir}: no such folder`);
+    return 2;
+  }
   const discovery = new Discovery({
     meshConfigFile: opts.meshConfigFile,
+    credentialsDir: opts.credentialsDir,
     configPaths: opts.config,
     xdsAddress: opts.xdsAddress,
     monitoringAddress: opts.monitoringAddress,
@@ -54,6 +61,7 @@ export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) =
   out(
     `tsmesh discovery: ${push.registry.services.length} services, ${push.input.virtualServices.length} virtual services, ${push.input.destinationRules.length} destination rules from ${opts.config.join(", ")}`,
   );
+  if (discovery.credentials) out(`tsmesh discovery: ${discovery.credentials.list().length} credentials from ${opts.credentialsDir} (gateways' credentialName secrets over SDS)`);
   out(`tsmesh discovery: xDS (ADS, SotW + Delta) on ${hostOf(opts.xdsAddress)}:${discovery.xdsPort}`);
   const security = discovery.security;
   if (security && discovery.secureXdsPort !== 0) out(`tsmesh discovery: xDS and CA (IstioCertificateService) over TLS on ${hostOf(opts.secureXdsAddress ?? "127.0.0.1:15012")}:${discovery.secureXdsPort}, trust domain ${security.trustDomain}`);

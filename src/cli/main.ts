@@ -17,6 +17,7 @@ Usage:
   tsmesh discovery --config DIR [--config MORE]... [--xds-address 127.0.0.1:15010]
                    [--monitoring-address 127.0.0.1:15014] [--mesh-config FILE] [--state-dir DIR]
                    [--cacerts DIR] [--secure-xds-address 127.0.0.1:15012] [--ca-key-type EC|RSA]
+                   [--credentials-dir DIR]
       Run the control plane (Pilot): watch Istio YAML, serve Envoy xDS v3 over gRPC ADS (SotW and
       Delta) to sidecars, gateways and proxyless gRPC clients. Monitoring: /metrics, /ready,
       /debug/syncz, /debug/config_dump?proxyID=NODE_ID, /debug/mesh.
@@ -29,6 +30,9 @@ Usage:
       --cacerts DIR (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem; watched). Certificates
       (IstioCertificateService) and xDS over gRPC+TLS on --secure-xds-address ("" turns it off); the
       root bundle agents trust is written to STATE_DIR/istio-ca-root-cert.pem.
+      --credentials-dir: gateways' credentialName secrets (NAME.crt + NAME.key [+ NAME.ca.crt], or
+      NAME/ with tls.crt, tls.key, ca.crt; namespaces/NS/ for namespaces other than istio-system),
+      watched, served over SDS as kubernetes://NAME and kubernetes://NAME-cacert.
   tsmesh proxy sidecar|router --ip IP --name NAME [--namespace NS] [--discovery-address 127.0.0.1:15010]
                [--labels k=v,...] [--locality region/zone/subzone] [--bootstrap FILE]
                [--access-log PATH|off] [--admin-port 15000] [--health-port 15021] [--xds sotw|delta]
@@ -47,6 +51,7 @@ Usage:
   tsmesh up [DIR] [--config EXTRA]... [--xds-address 127.0.0.1:15010] [--monitoring-address 127.0.0.1:15014]
             [--log-dir DIR] [--concurrency 1] [--mesh-config FILE] [--state-dir ~/.tsmesh/default]
             [--cacerts DIR] [--secure-xds-address XDS_HOST:15012] [--ca-key-type EC|RSA]
+            [--credentials-dir DIR]
       Run a whole mesh on this machine (default DIR: the bundled bookinfo example): the control plane,
       a gateway for each WorkloadEntry a Gateway selects, and for every other WorkloadEntry a sidecar
       on its 127.x address plus its app (the tsmesh.io/command annotation). Waits until all are
@@ -54,6 +59,7 @@ Usage:
       Mesh config as for discovery (--mesh-config, or an istio ConfigMap in the folders). The mesh CA
       as for discovery, with 15012 on the xDS address's host; each workload gets a credential file
       (STATE_DIR/credentials/, 0600, renewed before it expires) to obtain its certificate with.
+      Gateway credentials as for discovery; default: a credentials/ folder beside DIR, when there is one.
   tsmesh exec WORKLOAD [--config DIR]... -- COMMAND [ARGS...]
       Run a command as if inside a workload of a \`tsmesh up\` mesh (default DIR: bookinfo): HTTP_PROXY
       points at its sidecar, e.g. \`tsmesh exec productpage-v1 -- curl -s http://reviews:9080/reviews/0\`.
@@ -91,6 +97,7 @@ const CONTROL_PLANE_FLAGS = {
   cacerts: { type: "string" },
   "secure-xds-address": { type: "string" },
   "ca-key-type": { type: "string" },
+  "credentials-dir": { type: "string" },
 } as const;
 
 /** The mesh CA's flags, shared by `discovery` and `up`. */
@@ -168,6 +175,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           monitoringAddress: values["monitoring-address"] ?? "127.0.0.1:15014",
           meshConfigFile: values["mesh-config"],
           ...securityFlags(values),
+          credentialsDir: values["credentials-dir"],
         };
         return import("./discovery.js").then((m) => m.runDiscovery(options, out, err));
       }
@@ -244,6 +252,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           xdsAddress: values["xds-address"],
           monitoringAddress: values["monitoring-address"],
           meshConfigFile: values["mesh-config"],
+          credentialsDir: values["credentials-dir"],
           logDir: values["log-dir"],
           concurrency,
           ...securityFlags(values),

@@ -12,6 +12,8 @@ export interface UpCliOptions {
   monitoringAddress?: string;
   /** Istio's mesh config YAML (istiod's --meshConfig). */
   meshConfigFile?: string;
+  /** Gateways' credentialName secrets (default: `credentials/` beside DIR, when present). */
+  credentialsDir?: string;
   logDir?: string;
   concurrency?: number;
   /** The control plane's state folder (mesh CA, credentials; default ~/.tsmesh/default). */
@@ -53,6 +55,7 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     xdsAddress: o.xdsAddress,
     monitoringAddress: o.monitoringAddress,
     meshConfigFile: o.meshConfigFile,
+    credentialsDir: o.credentialsDir,
     logDir: o.logDir,
     proxyConcurrency: o.concurrency,
     stateDir: o.stateDir,
@@ -114,6 +117,8 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     out(`  control plane  xDS ${mesh.xdsAddress}${mesh.monitoringUrl ? `  ${mesh.monitoringUrl}/debug/syncz` : ""}`);
     out(`  mesh CA        ${mesh.caAddress} (xDS + certificates over TLS), trust domain ${mesh.trustDomain}, roots in ${mesh.rootCertFile}`);
     out(`  state          ${mesh.stateDir}/ (the mesh CA, workload credentials)`);
+    const creds = mesh.discovery.credentials;
+    if (creds) out(`  credentials    ${relative(process.cwd(), creds.path) || "."}/ (${creds.list().length} served; gateways' credentialName secrets, applied live)`);
     out(`  logs           ${mesh.logDir}/ (discovery.log, NAMESPACE.NAME.proxy.log, NAMESPACE.NAME.app.log)`);
     const http = gateways.flatMap((g) => g.plan.gatewayServers).find((s) => s.url.startsWith("http://"));
     if (http) out(`\n  Try: curl ${http.url}${tryPath(mesh, http.gateway)}`);

@@ -1,10 +1,10 @@
 // A folder (or single file) of Istio YAML feeding the config store, watched for changes.
-// File-system events only schedule a rescan; the rescan compares file stats and content, so missed
-// or duplicated events (editors' rename-and-replace, fast successive writes) cannot leave it wrong.
+// File-system events only schedule a rescan (config/watch.ts); the rescan compares file stats and
+// content, so missed or duplicated events (editors' rename-and-replace, fast successive writes)
+// cannot leave it wrong.
 // A file with any invalid document is reported and its last good resources stay in the store.
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync, watch, type FSWatcher } from "node:fs";
-import { dirname, join } from "node:path";
+import { readFileSync, statSync } from "node:fs";
 import { diagnostic } from "../core/errors.js";
 import { parseDocuments } from "../api/parse.js";
 import type { AnyResource } from "../api/resource.js";
@@ -13,6 +13,7 @@ import type { DocumentResult } from "../api/validate.js";
 import { configMapKey, type ConfigMap } from "./configmap.js";
 import { CONFIG_EXTENSIONS, displayPath, listConfigFiles, validateDocument } from "./files.js";
 import type { ConfigStore } from "./store.js";
+import { FolderWatch } from "./watch.js";
 
 export interface FileReport {
   file: string;
@@ -54,11 +55,7 @@ interface FileState {
 export class DirectorySource {
   readonly id: string;
   private readonly files = new Map<string, FileState>();
-  /** One non-recursive watcher per folder: Node 20's recursive watch on Linux misses repeated rename-replace saves. */
-  private readonly watchers = new Map<string, FSWatcher>();
-  private watching = false;
-  private debounce?: NodeJS.Timeout;
-  private poll?: NodeJS.Timeout;
+  private readonly watch: FolderWatch;
   private closed = false;
   /** Duplicates already reported, so each is reported once, not on every rescan. */
   private reportedDuplicates = new Set<string>();
@@ -72,6 +69,7 @@ export class DirectorySource {
     this.id = options.id ?? path;
     this.opts = { debounceMs: 40, pollMs: 5000, priority: 0, ...options };
     store.addSource(this.id, this.opts.priority);
+    this.watch = new FolderWatch(path, { ...this.opts, relevant: (name) => CONFIG_EXTENSIONS.test(name) }, () => this.rescan());
   }
 
   /** Loads everything once; returns the reports of files that are not fully valid. */
@@ -86,21 +84,13 @@ export class DirectorySource {
   /** Loads, then keeps watching until close(). */
   start(): FileReport[] {
     const reports = this.load();
-    this.watching = true;
-    this.syncWatchers();
-    if (this.opts.pollMs > 0) {
-      this.poll = setInterval(() => this.rescan(), this.opts.pollMs);
-      this.poll.unref();
-    }
+    this.watch.start();
     return reports;
   }
 
   close(): void {
     this.closed = true;
-    for (const w of this.watchers.values()) w.close();
-    this.watchers.clear();
-    clearTimeout(this.debounce);
-    clearInterval(this.poll);
+    this.watch.close();
   }
 
   /** Current state of every file with errors or warnings (other than TSMESH_NOT_ENFORCED ones). */
@@ -112,74 +102,6 @@ export class DirectorySource {
     }
     return out;
   }
-
-  /** Watches the folder tree (or a single file's folder); called after each rescan to follow new subfolders. */
-  private syncWatchers(): void {
-    if (!this.watching || this.closed) return;
-    const dirs = new Set<string>();
-    const walk = (d: string, depth: number) => {
-      dirs.add(d);
-      if (depth > 16) return;
-      let entries;
-      try {
-        entries = readdirSync(d, { withFileTypes: true });
-      } catch {
-        return;
-      }
-      for (const e of entries) if (e.isDirectory() && !e.name.startsWith(".")) walk(join(d, e.name), depth + 1);
-    };
-    let isDir = false;
-    try {
-      isDir = statSync(this.path).isDirectory();
-    } catch {
-      // gone: watch its parent so its return is noticed
-    }
-    if (isDir) walk(this.path, 0);
-    else dirs.add(dirname(this.path));
-    for (const [d, w] of this.watchers) {
-      if (dirs.has(d)) continue;
-      w.close();
-      this.watchers.delete(d);
-    }
-    for (const d of dirs) {
-      if (this.watchers.has(d)) continue;
-      try {
-        const w = watch(d, { persistent: false }, (_event, name) => {
-          // Other files in the folder (a log being appended to) must not keep postponing the rescan.
-          const file = typeof name === "string" ? name : undefined;
-          if (file && !CONFIG_EXTENSIONS.test(file) && join(d, file) !== this.path && !this.isSubfolder(join(d, file))) return;
-          this.schedule();
-        });
-        w.on("error", () => this.schedule());
-        this.watchers.set(d, w);
-      } catch {
-        // No watch support here: the poll still picks changes up.
-      }
-    }
-  }
-
-  private isSubfolder(path: string): boolean {
-    try {
-      return statSync(path).isDirectory();
-    } catch {
-      return this.watchers.has(path); // a watched folder that just went away
-    }
-  }
-
-  /** Rescans once events pause for debounceMs, and at most 5 × debounceMs after the first one. */
-  private schedule(): void {
-    if (this.closed) return;
-    const now = Date.now();
-    this.firstEventAt ??= now;
-    clearTimeout(this.debounce);
-    const wait = Math.max(0, Math.min(this.opts.debounceMs, this.firstEventAt + 5 * this.opts.debounceMs - now));
-    this.debounce = setTimeout(() => {
-      this.firstEventAt = undefined;
-      this.rescan();
-    }, wait);
-  }
-
-  private firstEventAt: number | undefined;
 
   private rescan(extraReport?: (r: FileReport) => void): void {
     if (this.closed) return;
@@ -242,7 +164,7 @@ export class DirectorySource {
       report({ file: displayPath(file), status: ok ? "applied" : "rejected", results, keptLastGood: !ok && !!st.lastGood });
     }
     if (changed) this.publish(report);
-    this.syncWatchers();
+    this.watch.sync();
   }
 
   /** Pushes the union of every file's last good resources into the store. */

@@ -5,10 +5,13 @@
 // Mesh config (MeshConfig) comes, as in istiod, from a file (`--mesh-config`, istiod's
 // `--meshConfig`) when one is given, otherwise from the `istio` ConfigMap in istio-system found in
 // the config folders; either is watched, and a change is a full push. Bad mesh config is logged and
-// the last good one keeps serving.
+// the last good one keeps serving. Gateway (and DestinationRule) `credentialName` secrets come from a
+// watched credentials folder (`--credentials-dir`); a credential change pushes only the Secret type,
+// only to the proxies that watch it, without rebuilding the PushContext.
 import { statSync } from "node:fs";
 import { notEnforcedDiagnostic, summarizeNotEnforced, type NotEnforcedUse } from "../api/enforcement.js";
 import { resourceKey, resourceName, type AnyResource } from "../api/resource.js";
+import { CredentialsFolder, type CredentialReport } from "../config/credentials.js";
 import { DirectorySource, type FileReport } from "../config/directory.js";
 import { ConfigStore, type ChangeBatch } from "../config/store.js";
 import { MetricsRegistry } from "../core/metrics.js";
@@ -22,7 +25,7 @@ import { AdsServer } from "../xds/server/ads.js";
 import { Debouncer } from "../xds/server/debounce.js";
 import type { PushRequest } from "../xds/server/types.js";
 import { WorkloadAutoRegistration } from "./autoregistration.js";
-import { IstioGenerator, type ConnectedProxy } from "./generator.js";
+import { IstioGenerator, SECRET_KIND, type ConnectedProxy } from "./generator.js";
 import { describeMesh, MESH_CONFIGMAP_KEY, MESH_CONFIGMAP_NAME, MESH_CONFIGMAP_NAMESPACE, MeshConfigError, meshFrom, parseMeshConfig, readMeshConfigFile } from "./mesh-config.js";
 import { MonitoringServer } from "./monitoring.js";
 import { ControlPlaneSecurity } from "./security.js";
@@ -47,6 +50,11 @@ export interface DiscoveryOptions {
   /** Debounce window (istiod: 100 ms quiet, 10 s max). */
   debounceQuietMs?: number;
   debounceMaxMs?: number;
+  /**
+   * The credentials folder (credentialName secrets; layout in config/credential-files.ts). Watched
+   * unless `watch` is false. Absent: proxies that ask for a credential get none.
+   */
+  credentialsDir?: string;
   /** How long an auto-registered WorkloadEntry outlives its proxy's connection (istiod: 10 s). */
   workloadEntryGraceMs?: number;
   /** Watch the config paths for changes (default true). */
@@ -92,6 +100,8 @@ export class Discovery {
   private virtualServiceErrorsShown: ReadonlySet<string> = new Set();
   readonly autoRegistration: WorkloadAutoRegistration;
   private readonly sources: DirectorySource[] = [];
+  /** The credentials folder, when one is configured. */
+  credentials: CredentialsFolder | undefined;
   private readonly debouncer: Debouncer;
   private monitoring: MonitoringServer | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -101,6 +111,7 @@ export class Discovery {
   private readonly pushContextErrors = this.metrics.counter("pilot_xds_push_context_errors", "Number of errors (timeouts) initiating push context.");
   private readonly fullPushes = this.metrics.counter("pilot_push_full", "Full pushes by the discovery server (tsmesh).");
   private readonly edsPushes = this.metrics.counter("pilot_push_eds_incremental", "Endpoint-only (incremental) pushes (tsmesh).");
+  private readonly sdsErrors = this.metrics.counter("pilot_sds_certificate_errors_total", "Total number of failures to fetch SDS key and certificate.");
   xdsPort = 0;
   monitoringPort = 0;
   /** The bound port of 15012 (xDS and the CA over TLS), 0 when not served. */
@@ -125,6 +136,10 @@ export class Discovery {
     });
     this.autoRegistration = new WorkloadAutoRegistration(this.store, { graceMs: options.workloadEntryGraceMs, log: this.log });
     this.generator.lifecycle = this.autoRegistration;
+    this.generator.onSecretError = (message) => {
+      this.sdsErrors.inc();
+      this.log(`discovery: ${message}`);
+    };
     this.current = new PushContext(pushInputFrom([]), this.mesh);
     const services = this.metrics.gauge("pilot_services", "Total services known to pilot.");
     services.collect(() => [[undefined, this.current.registry.services.length]]);
@@ -168,6 +183,7 @@ export class Discovery {
       if (this.options.watch === false) src.load();
       else src.start();
     }
+    if (this.options.credentialsDir !== undefined) this.startCredentials(this.options.credentialsDir);
     this.refreshMeshFromConfigMap();
     this.current = this.buildPushContext();
     this.generator.beginPush(this.current, { full: true });
@@ -229,6 +245,7 @@ export class Discovery {
     this.debouncer.close();
     this.autoRegistration.close();
     for (const s of this.sources) s.close();
+    this.credentials?.close();
     await Promise.all([this.server.close(), this.monitoring?.close()]);
     await this.security?.close();
   }
@@ -244,6 +261,46 @@ export class Discovery {
       }
       if (!doc.valid) this.rejectedConfigs.inc();
     }
+  }
+
+  private startCredentials(dir: string): void {
+    const folder = new CredentialsFolder(dir, {
+      onReport: (r) => this.reportCredential(r),
+      // istiod's secret handler: a push of the Secret kind naming what changed.
+      onChange: (changed) =>
+        this.debouncer.add({
+          full: true,
+          configKinds: new Set([SECRET_KIND]),
+          configsUpdated: new Set([...changed].map((k) => `${SECRET_KIND}/${k}`)),
+          reasons: ["secret"],
+          start: Date.now(),
+          context: undefined,
+        }),
+    });
+    this.credentials = folder;
+    this.generator.credentials = folder;
+    if (this.options.watch === false) folder.load();
+    else folder.start();
+  }
+
+  /** One line per credential that is served anew, rejected, removed or a stray file (never key material). */
+  private reportCredential(r: CredentialReport): void {
+    switch (r.status) {
+      case "applied":
+        this.log(`discovery: credential ${r.credential} from ${r.file}: served`);
+        break;
+      case "rejected":
+        this.rejectedConfigs.inc();
+        this.log(`discovery: credential ${r.credential}: ${r.message}${r.keptLastGood ? " (last good copy kept)" : " (not served)"}`);
+        break;
+      case "removed":
+        this.log(`discovery: credential ${r.credential} removed`);
+        break;
+      case "ignored":
+        this.log(`discovery: credentials: ${r.file}: ${r.message}`);
+        break;
+    }
+    for (const w of r.warnings) this.log(`discovery: credential ${r.credential}: ${w} (served anyway, as Istio does)`);
   }
 
   /** One line per resource of an applied file that uses what is not enforced (when new or changed). */
@@ -397,6 +454,12 @@ export class Discovery {
 
   /** Debounced: builds the next snapshot and hands it to the ADS server. */
   private flush(req: PushRequest): void {
+    // Credentials are not in the PushContext: the current snapshot serves their push.
+    if (req.full && req.configKinds?.size === 1 && req.configKinds.has(SECRET_KIND)) {
+      this.fullPushes.inc();
+      this.server.push({ ...req, context: this.current });
+      return;
+    }
     if (!req.full) {
       const incremental = this.incrementalEndpoints();
       if (incremental) {

@@ -1,8 +1,10 @@
 // Istio's side of the ADS server (pilot/pkg/xds generators keyed by type URL): turns a connected
 // node into a Proxy and, per push, asks the Envoy-form or proxyless-gRPC generators for the
 // resources a watch covers. Objects shared across proxies are encoded once (encodeResource memo).
+// Secrets (SDS over ADS, istiod's SecretGen) come from the credentials folder: only names the proxy
+// may read (xds/gen/secrets.ts), refusals logged once per proxy and name.
 import { encodeResource, type EncodedResource } from "../envoy/encoded.js";
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from "../envoy/protos.js";
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from "../envoy/protos.js";
 import type { XdsResource } from "../envoy/types.js";
 import { parseProxy, type Proxy } from "../model/proxy.js";
 import type { PushContext } from "../model/push-context.js";
@@ -11,6 +13,7 @@ import { EndpointsBuilder } from "../xds/gen/endpoints.js";
 import { buildGrpcClusters, buildGrpcListeners, buildGrpcRoutes } from "../xds/gen/grpc.js";
 import { buildListeners } from "../xds/gen/listeners.js";
 import { buildRouteConfigurations } from "../xds/gen/routes.js";
+import { buildSecret, parseSecretResourceName, secretDenial, secretDependencies, type CredentialSource } from "../xds/gen/secrets.js";
 import { routeHashPolicy } from "../xds/gen/traffic-policy.js";
 import type { GenerateResult, PushRequest, WatchedResource, XdsGenerator, XdsNode } from "../xds/server/types.js";
 
@@ -57,12 +60,17 @@ function named(objects: readonly XdsResource[]): Map<string, XdsResource> {
 // VirtualServices or Gateways; nothing reads the security and telemetry kinds yet. A generator
 // that starts reading a kind must drop it from these sets (generator.test.ts checks the claims).
 const NOT_READ_BY_ANY = ["AuthorizationPolicy", "RequestAuthentication", "PeerAuthentication", "Telemetry", "WorkloadGroup"];
+// "Secret" is a credential in the credentials folder: only the Secret type reads those. The Secret
+// type reads credentials and, for sidecars' grants, DestinationRules (see secretNeedsPush).
 const SKIPPED_KINDS: Readonly<Record<string, ReadonlySet<string>>> = {
-  [CLUSTER_TYPE]: new Set(["VirtualService", "Gateway", ...NOT_READ_BY_ANY]),
-  [ENDPOINT_TYPE]: new Set(["VirtualService", "Gateway", ...NOT_READ_BY_ANY]),
-  [LISTENER_TYPE]: new Set(NOT_READ_BY_ANY),
-  [ROUTE_TYPE]: new Set(NOT_READ_BY_ANY),
+  [CLUSTER_TYPE]: new Set(["VirtualService", "Gateway", "Secret", ...NOT_READ_BY_ANY]),
+  [ENDPOINT_TYPE]: new Set(["VirtualService", "Gateway", "Secret", ...NOT_READ_BY_ANY]),
+  [LISTENER_TYPE]: new Set(["Secret", ...NOT_READ_BY_ANY]),
+  [ROUTE_TYPE]: new Set(["Secret", ...NOT_READ_BY_ANY]),
 };
+
+/** The config kind of a credential, in PushRequest.configKinds and configsUpdated keys (`Secret/NS/NAME`). */
+export const SECRET_KIND = "Secret";
 
 export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
   /** ClusterLoadAssignments cached across pushes (invalidated per host on EDS-only pushes). */
@@ -71,6 +79,15 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
 
   /** Told about every proxy that connects and disconnects (auto-registration); connect may throw to refuse it. */
   lifecycle: ProxyLifecycle | undefined;
+
+  /** Where credentialName secrets come from (the credentials folder); none: no Secret is served. */
+  credentials: CredentialSource | undefined;
+
+  /** Told about each Secret a proxy asked for and does not get (refused, missing): once per proxy and name. */
+  onSecretError: ((message: string) => void) | undefined;
+
+  /** Per proxy: the secret problems already reported ("name\0reason"). */
+  private readonly secretErrorsShown = new WeakMap<ConnectedProxy, Set<string>>();
 
   connect(node: XdsNode, peer: string): ConnectedProxy {
     const proxy = parseProxy(node);
@@ -103,7 +120,8 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
     return cp.proxy;
   }
 
-  needsPush(_cp: ConnectedProxy, typeUrl: string, request: PushRequest): boolean {
+  needsPush(cp: ConnectedProxy, typeUrl: string, request: PushRequest, watch?: WatchedResource): boolean {
+    if (typeUrl === SECRET_TYPE) return this.secretNeedsPush(cp, request, watch);
     const kinds = request.configKinds;
     const skipped = SKIPPED_KINDS[typeUrl];
     if (!kinds || kinds.size === 0 || !skipped) return true;
@@ -111,10 +129,65 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
     return false;
   }
 
+  /**
+   * istiod's sdsNeedsPush, narrowed to the watch: credential changes reach only proxies that watch
+   * one of the changed names (NAME and NAME-cacert go together); DestinationRule changes may grant
+   * or withdraw a sidecar's credential.
+   */
+  private secretNeedsPush(cp: ConnectedProxy, request: PushRequest, watch: WatchedResource | undefined): boolean {
+    const kinds = request.configKinds;
+    if (!kinds || kinds.size === 0) return true;
+    if (kinds.has("DestinationRule") && cp.proxy.type !== "router") return true;
+    if (!kinds.has(SECRET_KIND)) return false;
+    const updated = request.configsUpdated;
+    if (!updated || !watch) return true;
+    for (const n of watch.names) {
+      const ref = parseSecretResourceName(n, cp.proxy.namespace);
+      if ("error" in ref) continue;
+      if (secretDependencies(ref).some((k) => updated.has(`${SECRET_KIND}/${k}`))) return true;
+    }
+    return false;
+  }
+
+  /** The Secrets of a watch the proxy may read and that exist; refusals and misses go to `problem`. */
+  secrets(proxy: Proxy, push: PushContext, watch: WatchedResource, problem?: (name: string, reason: string) => void): Map<string, XdsResource> {
+    const out = new Map<string, XdsResource>();
+    // Secrets are only ever served by name: a wildcard watch lists none (as istiod's SecretGen).
+    for (const n of watch.names) {
+      const ref = parseSecretResourceName(n, proxy.namespace);
+      if ("error" in ref) {
+        problem?.(n, ref.error);
+        continue;
+      }
+      const denied = secretDenial(proxy, ref, push);
+      if (denied) {
+        problem?.(n, `refused: ${denied}`);
+        continue;
+      }
+      const built = this.credentials ? buildSecret(ref, this.credentials) : { error: "no credentials folder is configured (--credentials-dir)" };
+      if ("error" in built) problem?.(n, built.error);
+      else out.set(n, built.secret);
+    }
+    return out;
+  }
+
+  private reportSecretProblem(cp: ConnectedProxy, name: string, reason: string): void {
+    let shown = this.secretErrorsShown.get(cp);
+    if (!shown) this.secretErrorsShown.set(cp, (shown = new Set()));
+    const id = `${name}\0${reason}`;
+    if (shown.has(id)) return;
+    shown.add(id);
+    this.onSecretError?.(`proxy ${cp.proxy.id} asked for secret ${name}: ${reason}`);
+  }
+
   generate(cp: ConnectedProxy, typeUrl: string, watch: WatchedResource, request: PushRequest): GenerateResult | undefined {
     const push = request.context as PushContext | undefined;
     if (!push) return { resources: [] };
     const proxy = this.refreshProxy(cp, push);
+    if (typeUrl === SECRET_TYPE) {
+      const secrets = this.secrets(proxy, push, watch, (n, reason) => this.reportSecretProblem(cp, n, reason));
+      return { resources: [...secrets].map(([name, obj]) => encodeResource(typeUrl, name, obj)) };
+    }
     // The common Envoy-form case, wildcard CDS/LDS: the generators' memoized lists straight to
     // their encoded form (no per-proxy name maps).
     if (watch.wildcard && proxy.generator !== "grpc") {
@@ -161,6 +234,8 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
         }
         return out;
       }
+      case SECRET_TYPE:
+        return this.secrets(proxy, push, watch);
       default:
         return undefined;
     }

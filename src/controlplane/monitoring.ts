@@ -1,13 +1,15 @@
 // istiod's monitoring port (15014): /ready, /metrics (Prometheus text, istiod's metric names) and
 // the debug pages users know: /debug/syncz (per-proxy sent/acked versions and NACKs) and
 // /debug/config_dump?proxyID=ID (what that proxy gets, in Envoy's admin ConfigDump layout), and
-// /debug/mesh (the mesh config in effect and where it came from).
+// /debug/mesh (the mesh config in effect and where it came from). Secrets in a config dump show the
+// certificate and "[redacted]" for the private key, as Envoy's admin does.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { encodeResource } from "../envoy/encoded.js";
-import { anyOf, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, TYPE_SHORT_NAMES } from "../envoy/protos.js";
-import type { Cluster, ClusterLoadAssignment, envoy, Listener, RouteConfiguration, XdsResource } from "../envoy/types.js";
+import { anyOf, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, TYPE_SHORT_NAMES } from "../envoy/protos.js";
+import type { Cluster, ClusterLoadAssignment, envoy, Listener, RouteConfiguration, Secret, XdsResource } from "../envoy/types.js";
 import { parseProxy, ProxyIdError, type Proxy } from "../model/proxy.js";
 import type { PushContext } from "../model/push-context.js";
+import { redactedSecret } from "../xds/gen/secrets.js";
 import type { WatchedResource } from "../xds/server/types.js";
 import type { Discovery } from "./discovery.js";
 
@@ -42,6 +44,9 @@ export function configDump(discovery: Discovery, proxy: Proxy, push: PushContext
   const listeners = entries<Listener>(LISTENER_TYPE, WILDCARD(LISTENER_TYPE));
   const routeNames = proxy.generator === "grpc" ? new Set(listeners.map(([n]) => n)) : undefined;
   const routes = entries<RouteConfiguration>(ROUTE_TYPE, routeNames ? { typeUrl: ROUTE_TYPE, wildcard: false, names: routeNames } : WILDCARD(ROUTE_TYPE));
+  // Only what the connected proxy subscribed to (SDS is by name): a proxy not connected has none.
+  const secretWatch = watched(SECRET_TYPE);
+  const secrets = secretWatch ? [...gen.secrets(proxy, push, secretWatch)] : [];
   const version = (typeUrl: string, name: string, o: XdsResource) => encodeResource(typeUrl, name, o).version;
   return {
     configs: [
@@ -58,6 +63,13 @@ export function configDump(discovery: Discovery, proxy: Proxy, push: PushContext
       }),
       anyOf("envoy.admin.v3.EndpointsConfigDump", {
         dynamicEndpointConfigs: endpoints.map(([n, e]) => ({ versionInfo: version(ENDPOINT_TYPE, n, e), endpointConfig: anyOf("envoy.config.endpoint.v3.ClusterLoadAssignment", e) })),
+      }),
+      anyOf("envoy.admin.v3.SecretsConfigDump", {
+        dynamicActiveSecrets: secrets.map(([n, s]) => ({
+          name: n,
+          versionInfo: version(SECRET_TYPE, n, s),
+          secret: anyOf("envoy.extensions.transport_sockets.tls.v3.Secret", redactedSecret(s as Secret) as Secret),
+        })),
       }),
     ],
   };

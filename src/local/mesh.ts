@@ -45,6 +45,11 @@ export interface LocalMeshOptions {
   secureXdsAddress?: string;
   /** The self-signed root's key type (default EC P-256). */
   caKeyType?: CaKeyType;
+  /**
+   * The credentials folder (gateways' credentialName secrets). Default: a `credentials` folder
+   * beside `dir`, when there is one (see defaultCredentialsDir).
+   */
+  credentialsDir?: string;
   /** Where process logs go; default a new folder under the OS temp dir. */
   logDir?: string;
   /** How long start() waits for every proxy and app to be ready. */
@@ -57,6 +62,12 @@ export interface LocalMeshOptions {
   debounceQuietMs?: number;
   /** Progress and crash reports, one line per call. */
   log?: (line: string) => void;
+}
+
+/** `tsmesh up`'s default credentials folder: `credentials/` beside the config folder, if it exists. */
+export function defaultCredentialsDir(dir: string): string | undefined {
+  const candidate = join(dirname(resolve(dir)), "credentials");
+  return existsSync(candidate) && statSync(candidate).isDirectory() ? candidate : undefined;
 }
 
 export interface WorkloadStatus {
@@ -163,6 +174,7 @@ export class LocalMesh {
       cacertsDir: options.cacertsDir === undefined ? undefined : resolve(options.cacertsDir),
       secureXdsAddress: this.secureXdsListenAddress,
       caKeyType: options.caKeyType,
+      credentialsDir: options.credentialsDir === undefined ? defaultCredentialsDir(this.dir) : resolve(options.credentialsDir),
       log: (line) => this.discoveryLog(line),
     });
   }
@@ -217,6 +229,7 @@ export class LocalMesh {
     for (const p of this.options.extraConfig ?? []) if (!existsSync(p)) throw new Error(`--config ${p}: no such file or folder`);
     if (this.options.meshConfigFile !== undefined && !existsSync(this.options.meshConfigFile)) throw new Error(`--mesh-config ${this.options.meshConfigFile}: no such file`);
     if (this.options.cacertsDir !== undefined && !existsSync(this.options.cacertsDir)) throw new Error(`--cacerts ${this.options.cacertsDir}: no such folder`);
+    if (this.options.credentialsDir !== undefined && !existsSync(this.options.credentialsDir)) throw new Error(`--credentials-dir ${this.options.credentialsDir}: no such folder`);
     this.startedAt = Date.now();
     process.on("exit", this.onExit);
     try {

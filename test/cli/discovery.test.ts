@@ -78,7 +78,7 @@ describe("tsmesh discovery", () => {
       configs: Array<Record<string, unknown> & { "@type": string }>;
     };
     const types = dump.configs.map((c) => c["@type"].split(".").at(-1));
-    assert.deepEqual(types, ["ClustersConfigDump", "ListenersConfigDump", "RoutesConfigDump", "EndpointsConfigDump"]);
+    assert.deepEqual(types, ["ClustersConfigDump", "ListenersConfigDump", "RoutesConfigDump", "EndpointsConfigDump", "SecretsConfigDump"]);
     const text = JSON.stringify(dump);
     assert.match(text, /"name":"0\.0\.0\.0_8080"/, "the gateway listener from bookinfo-gateway.yaml");
     assert.match(text, /"routeConfigName":"http\.8080"/);

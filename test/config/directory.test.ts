@@ -166,7 +166,7 @@ test("follows repeated rename-and-replace saves (editors, kubectl-style atomic w
   mkdirSync(join(dir, "later"));
   // A file saved before the rescan that follows the new folder would be found by that rescan; one
   // saved after it by the folder's own watch. Wait for the watch so the second case is the one tested.
-  const watchers = (source as unknown as { watchers: Map<string, unknown> }).watchers;
+  const watchers = (source as unknown as { watch: { watchers: Map<string, unknown> } }).watch.watchers;
   await watched("the new folder watched", () => watchers.has(join(dir, "later")));
   save(join(dir, "later", "b.yaml"), dr("b", "first"));
   await watched("file in a new folder applied", () => host("b") === "first");

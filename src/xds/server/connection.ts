@@ -209,7 +209,7 @@ export function pushWatchedTypes<P>(
     if (conn.closed) return;
     if (!ts.mustRespond) {
       if (!push.full && ts.watch.typeUrl !== ENDPOINT_TYPE) continue;
-      if (push.full && generator.needsPush && !generator.needsPush(conn.proxy, ts.watch.typeUrl, push)) continue;
+      if (push.full && generator.needsPush && !generator.needsPush(conn.proxy, ts.watch.typeUrl, push, ts.watch)) continue;
     }
     send(ts);
   }

@@ -13,15 +13,17 @@ export function mergePushRequests(a: PushRequest, b: PushRequest): PushRequest {
     for (const n of b.edsUpdates) u.add(n);
     edsUpdates = u;
   }
-  // Kinds matter for full pushes only; unknown (undefined) on a full side absorbs the other.
-  let configKinds: ReadonlySet<string> | undefined;
-  if (!a.full) configKinds = b.configKinds;
-  else if (!b.full) configKinds = a.configKinds;
-  else if (a.configKinds && b.configKinds) configKinds = new Set([...a.configKinds, ...b.configKinds]);
+  // What is behind the merged push is what was behind either side; unknown (undefined) on either
+  // side absorbs the other. (A non-full side's kinds count too: its endpoints must still go out
+  // when it merges into a full push that its kinds alone would let skip EDS.)
+  const union = (x: ReadonlySet<string> | undefined, y: ReadonlySet<string> | undefined) => (x && y ? new Set([...x, ...y]) : undefined);
+  const configKinds = union(a.configKinds, b.configKinds);
+  const configsUpdated = union(a.configsUpdated, b.configsUpdated);
   return {
     full: a.full || b.full,
     edsUpdates,
     configKinds,
+    configsUpdated,
     reasons: [...a.reasons, ...b.reasons],
     start: Math.min(a.start, b.start),
     context: b.context,

@@ -20,6 +20,12 @@ export interface PushRequest {
    * unknown: everything may have changed. Generators use it to skip types a kind cannot affect.
    */
   configKinds?: ReadonlySet<string>;
+  /**
+   * The configs behind a full push, as opaque `Kind/namespace/name` keys (istiod's ConfigsUpdated),
+   * when the source knows them; undefined means unknown. Generators use it to skip proxies whose
+   * watched resources none of them touch (a credential rotation reaches only its watchers).
+   */
+  configsUpdated?: ReadonlySet<string>;
   /** Why (istiod's trigger names: "config", "endpoint", "service", "proxyrequest", …). */
   reasons: readonly string[];
   /** When the first change behind this push happened (Date.now()), for convergence time. */
@@ -58,10 +64,10 @@ export interface XdsGenerator<P = unknown> {
   /** Resources of `typeUrl` for `proxy`; undefined when the type is not served (the server answers empty). */
   generate(proxy: P, typeUrl: string, watch: WatchedResource, request: PushRequest): GenerateResult | undefined;
   /**
-   * Whether a full push can change `typeUrl` for `proxy` (istiod's cdsNeedsPush/edsNeedsPush…);
-   * false skips generating the type for this push. Absent: always true.
+   * Whether a full push can change `typeUrl` for `proxy` (istiod's cdsNeedsPush/edsNeedsPush…),
+   * given what the proxy watches; false skips generating the type for this push. Absent: always true.
    */
-  needsPush?(proxy: P, typeUrl: string, request: PushRequest): boolean;
+  needsPush?(proxy: P, typeUrl: string, request: PushRequest, watch: WatchedResource): boolean;
   /** The stream closed. */
   disconnect?(proxy: P): void;
 }

@@ -358,3 +358,9 @@ export function deltaStreamTo(client: grpc.Client, node: { id: string; metadata?
   if (node.locality) n.locality = node.locality;
   return new DeltaStream(call, n);
 }
+
+/** A SotW ADS stream to any server (e.g. a whole Discovery) with the given node (metadata as plain JSON). */
+export function sotwStreamTo(client: grpc.Client, node: { id: string; metadata?: Record<string, unknown> }): SotwStream {
+  const call = client.makeBidiStreamRequest<Obj, SotwResponse>(SOTW_METHOD_PATH, serializer("envoy.service.discovery.v3.DiscoveryRequest"), decodeSotw);
+  return new SotwStream(call, { id: node.id, metadata: struct((node.metadata ?? {}) as Parameters<typeof struct>[0]) });
+}

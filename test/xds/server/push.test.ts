@@ -24,6 +24,19 @@ test("mergePushRequests: full OR full, eds union (undefined = all), reasons conc
   assert.equal(mergePushRequests(req({ edsUpdates: new Set(["x"]) }), req({})).edsUpdates, undefined);
 });
 
+test("mergePushRequests: the configs behind both sides count, an endpoints-only side's too; unknown on either side stays unknown", () => {
+  const eds = req({ configKinds: new Set(["WorkloadEntry"]), configsUpdated: new Set(["WorkloadEntry/vms/a"]) });
+  const secret = req({ full: true, configKinds: new Set(["Secret"]), configsUpdated: new Set(["Secret/istio-system/x"]) });
+  const m = mergePushRequests(eds, secret);
+  assert.equal(m.full, true);
+  // A full push that named only Secret must not let EDS skip the endpoint change merged into it.
+  assert.deepEqual([...(m.configKinds ?? [])].sort(), ["Secret", "WorkloadEntry"]);
+  assert.deepEqual([...(m.configsUpdated ?? [])].sort(), ["Secret/istio-system/x", "WorkloadEntry/vms/a"]);
+  const unknown = mergePushRequests(secret, req({ full: true, reasons: ["config"] }));
+  assert.equal(unknown.configKinds, undefined);
+  assert.equal(unknown.configsUpdated, undefined);
+});
+
 test("PushQueue: bounded concurrency, one push per key in flight, merges while busy", async () => {
   let active = 0;
   let maxActive = 0;
