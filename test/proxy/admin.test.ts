@@ -135,7 +135,7 @@ describe("admin: endpoints that change state", () => {
   it("POST /logging lists every logger and its level, as Envoy's", async () => {
     const r = await post("/logging");
     assert.equal(r.status, 200);
-    assert.equal(r.body, "active loggers:\n  admin: info\n  config: info\n  conn_handler: info\n  main: info\n  misc: info\n  upstream: info\n\n");
+    assert.equal(r.body, "active loggers:\n  admin: info\n  config: info\n  conn_handler: info\n  main: info\n  misc: info\n  secret: info\n  upstream: info\n\n");
   });
 
   it("POST /logging?level=debug makes debug lines appear; ?level=error makes info lines stop", async () => {
