@@ -199,11 +199,12 @@ export class WorkloadAgent extends EventEmitter<AgentEvents> {
     const what = error instanceof CertificateRefused ? `refused the CA's response: ${error.message}` : error.message;
     const retry = `retrying in ${seconds(retryInMs)} (attempt ${this.attempt})`;
     const c = this.cert;
-    if (c === undefined) return this.o.log.warn(`agent: no workload certificate yet for ${this.spiffeId}: ${what}; ${retry}`);
+    // A refused response is a CA (or an impostor) misbehaving: always an error; an unreachable CA is a warning until the certificate expires.
+    const log = error instanceof CertificateRefused ? this.o.log.error.bind(this.o.log) : this.o.log.warn.bind(this.o.log);
+    if (c === undefined) return log(`agent: no workload certificate yet for ${this.spiffeId}: ${what}; ${retry}`);
     if (this.wall() >= c.notAfter) {
       return this.o.log.error(`agent: the workload certificate for ${this.spiffeId} (serial ${c.serial}) EXPIRED at ${iso(c.notAfter)} and cannot be renewed: ${what}; still serving it, ${retry}`);
     }
-    const log = error instanceof CertificateRefused ? this.o.log.error.bind(this.o.log) : this.o.log.warn.bind(this.o.log);
     log(`agent: renewing the workload certificate for ${this.spiffeId} failed: ${what}; keeping serial ${c.serial} (valid until ${iso(c.notAfter)}), ${retry}`);
   }
 

@@ -55,7 +55,11 @@ export class CaClient implements CertificateSigner {
         timeoutMs: this.o.timeoutMs ?? DEFAULT_CA_CALL_TIMEOUT_MS,
         maxResponseBytes: MAX_CERT_RESPONSE_BYTES,
       });
-      if (status.code !== 0 || message === undefined) throw new CaCallError(status.code, status.details, this.o.address);
+      if (status.code !== 0 || message === undefined) {
+        // node:http2 wraps a connection failure (refused, TLS verification) in a stream-cancel message.
+        const cause = /^The pending stream has been canceled \(caused by: (.*)\)$/.exec(status.details)?.[1];
+        throw new CaCallError(status.code, cause === undefined ? status.details : `cannot connect: ${cause}`, this.o.address);
+      }
       try {
         return decodeCertificateResponse(message).certChain;
       } catch (e) {

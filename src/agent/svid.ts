@@ -64,6 +64,8 @@ export function checkCertificateResponse(certChain: readonly string[], o: { keyP
     const to = Date.parse(c.validTo);
     if (!(from <= o.now && o.now < to)) throw new CertificateRefused(`certificate ${i} of the chain is not valid now (${c.validFrom} to ${c.validTo})`);
     if (i > 0 && !c.ca) throw new CertificateRefused(`certificate ${i} of the chain is not a CA certificate`);
+  });
+  certs.forEach((c, i) => {
     const next = certs[i + 1];
     if (next && !(c.checkIssued(next) && c.verify(next.publicKey))) throw new CertificateRefused(`certificate ${i} of the chain is not signed by certificate ${i + 1}`);
   });
@@ -72,13 +74,17 @@ export function checkCertificateResponse(certChain: readonly string[], o: { keyP
   if (!anchored) throw new CertificateRefused("the certificate chain does not end at a root of the response's root bundle");
 
   return {
-    chainPem: certs.map((c) => c.toString()).join(""),
-    caRootsPem: roots.map((r) => r.toString()).join(""),
+    chainPem: certChain.slice(0, -1).map(withNewline).join(""),
+    caRootsPem: rootPems.map(withNewline).join(""),
     spiffeId: o.spiffeId,
     serial: leaf.serialNumber,
     notBefore: Date.parse(leaf.validFrom),
     notAfter: Date.parse(leaf.validTo),
   };
+}
+
+function withNewline(pem: string): string {
+  return pem.endsWith("\n") ? pem : `${pem}\n`;
 }
 
 /** A root bundle read from a file (`--ca-root-cert`): every PEM block must be a certificate, at least one. */
@@ -104,7 +110,7 @@ export function mergeRootBundles(...bundles: string[]): string {
       const der = new X509Certificate(pem).raw.toString("base64");
       if (seen.has(der)) continue;
       seen.add(der);
-      out.push(pem.endsWith("\n") ? pem : `${pem}\n`);
+      out.push(withNewline(pem));
     }
   }
   return out.join("");
