@@ -116,7 +116,13 @@ export class WorkloadAgent extends EventEmitter<AgentEvents> {
   /** Reads the root file (throws when it holds no certificate), serves ROOTCA, asks for the first certificate. */
   start(): void {
     const file = this.o.rootCertFile;
-    this.fileRoots = parseRootBundle(readFileSync(file, "utf8"), `--ca-root-cert ${file}`);
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (e) {
+      throw new Error(`--ca-root-cert ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    this.fileRoots = parseRootBundle(text, `--ca-root-cert ${file}`);
     this.publishRoots();
     this.watch = new FileWatch(file, this.fileRoots, (text) => this.onRootFile(text), {
       pollMs: this.o.rootPollMs,
@@ -128,6 +134,7 @@ export class WorkloadAgent extends EventEmitter<AgentEvents> {
 
   close(): void {
     this.closed = true;
+    this.o.signer.close?.();
     this.watch?.close();
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;

@@ -40,15 +40,28 @@ export class CaCallError extends Error {
 export interface CertificateSigner {
   /** The certificate chain for `csrPem` (leaf first, root bundle last), or throws. */
   createCertificate(csrPem: string, validitySeconds: number): Promise<string[]>;
+  /** Ends calls in flight (the proxy is stopping); later calls fail. */
+  close?(): void;
 }
 
 export class CaClient implements CertificateSigner {
+  private readonly open = new Set<H2Channel>();
+  private closed = false;
+
   constructor(private readonly o: CaClientOptions) {}
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.open) c.close();
+    this.open.clear();
+  }
 
   async createCertificate(csrPem: string, validitySeconds: number): Promise<string[]> {
     const token = await this.readToken();
+    if (this.closed) throw new Error("the CA client is closed");
     // A connection per call: calls are hours apart, and a new one always trusts the current roots.
     const channel = new H2Channel(this.o.address, { userAgent: "tsmesh-agent", tls: { ca: this.o.rootsPem(), serverName: this.o.serverName ?? ISTIOD_SERVER_NAME } });
+    this.open.add(channel);
     try {
       const { status, message } = await channel.unary(CREATE_CERTIFICATE_PATH, encodeCertificateRequest({ csr: csrPem, validityDuration: validitySeconds }), {
         metadata: { authorization: `Bearer ${token}` },
@@ -66,6 +79,7 @@ export class CaClient implements CertificateSigner {
         throw new CaCallError(13, `the response is not an IstioCertificateResponse: ${(e as Error).message}`, this.o.address);
       }
     } finally {
+      this.open.delete(channel);
       channel.close();
     }
   }

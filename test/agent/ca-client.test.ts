@@ -87,6 +87,19 @@ describe("the CA client", () => {
     assert.match(e.message, /DEADLINE_EXCEEDED: Deadline exceeded after 300 ms/);
   });
 
+  it("ends a call in flight when closed (the proxy stopping), not at its deadline", async () => {
+    const silent: Server = createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    servers.push({ close: () => silent.close() });
+    const c = client(`127.0.0.1:${(silent.address() as { port: number }).port}`, { timeoutMs: 60_000 });
+    const call = failure(c.createCertificate("csr", 60));
+    setTimeout(() => c.close(), 100);
+    const e = await call;
+    assert.ok(e instanceof CaCallError);
+    assert.notEqual(e.code, 4, e.message);
+    await assert.rejects(c.createCertificate("csr", 60), /the CA client is closed/);
+  });
+
   for (const [what, respond, code, want] of [
     [
       "a message larger than the bound (refused before it is buffered)",

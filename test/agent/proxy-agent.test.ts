@@ -33,6 +33,30 @@ describe("the proxy's agent flags", () => {
 
   it("mean no agent without --ca-address", () => assert.equal(agentFlags({}, "default"), undefined));
 
+  it("with a --ca-root-cert that cannot be read, or an identity that is not a SPIFFE ID, stop the proxy at start (exit 1)", async () => {
+    const { runProxy } = await import("../../src/cli/proxy.js");
+    const dir = mkdtempSync(join(tmpdir(), "tsmesh-agent-flags-"));
+    writeFileSync(join(dir, "empty.pem"), "");
+    const run = async (agent: Partial<NonNullable<ReturnType<typeof agentFlags>>>) => {
+      const errs: string[] = [];
+      const flags = { ...agentFlags({ "ca-address": "127.0.0.1:1", "ca-root-cert": join(dir, "missing.pem"), "credential-file": "t" }, "default")!, ...agent };
+      const code = await runProxy({ type: "sidecar", ip: IP, name: "w", namespace: "default", labels: {}, concurrency: 1, agent: flags }, () => {}, (s) => errs.push(s));
+      return { code, err: errs.join("\n") };
+    };
+    try {
+      let r = await run({});
+      assert.equal(r.code, 1);
+      assert.match(r.err, /tsmesh proxy: --ca-root-cert .*missing\.pem cannot be read \(ENOENT\)/);
+      r = await run({ caRootCert: join(dir, "empty.pem") });
+      assert.match(r.err, /--ca-root-cert .*empty\.pem holds no PEM certificate/);
+      r = await run({ serviceAccount: "Not_A_Name" });
+      assert.match(r.err, /the workload identity: .*service account "Not_A_Name" is not a Kubernetes name/);
+      assert.equal(r.code, 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   const base = ["proxy", "sidecar", "--ip", IP];
   const full = ["--ca-address", "127.0.0.1:15012", "--ca-root-cert", "r.pem", "--credential-file", "t"];
   for (const [what, args, want] of [
