@@ -105,7 +105,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   const bootLocality = bootNode?.locality;
   const workers = !isWorker && o.concurrency > 1 ? o.concurrency : 0;
   // The proxy's SDS secrets. The primary runs the agent, which fills the `sds-grpc` ones (`default`,
-  // `ROOTCA`); the agent's code (and pkijs) loads only when --ca-address asks for it.
+  // `ROOTCA`); the agent's code loads only when --ca-address asks for it.
   const secrets = new SecretManager();
   let agent: WorkloadAgent | undefined;
   if (o.agent && !isWorker) {

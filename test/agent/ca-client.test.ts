@@ -122,6 +122,16 @@ describe("the CA client", () => {
       /INTERNAL: more than one response message on a unary call/,
     ],
     [
+      "an OK status without a message",
+      (s: http2.ServerHttp2Stream) => {
+        s.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+        s.on("wantTrailers", () => s.sendTrailers({ "grpc-status": "0" }));
+        s.end();
+      },
+      13,
+      /INTERNAL: no response message on a unary call/,
+    ],
+    [
       "a refusal (Trailers-Only), its message decoded",
       (s: http2.ServerHttp2Stream) => s.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "7", "grpc-message": "the%20CSR%20asks%20for%20another%20identity" }, { endStream: true }),
       7,

@@ -1,12 +1,12 @@
 // The gRPC calls the proxy makes — a bidirectional stream of already-encoded messages to its control
 // plane (ADS), and the agent's unary CreateCertificate to the mesh CA over TLS — spoken directly
-// over node:http2 (gRPC over HTTP/2: a POST with
-// `content-type: application/grpc` and `te: trailers`; each message framed as a 1-byte compressed
-// flag and a 4-byte big-endian length; the status in the trailers, `grpc-status`/`grpc-message`).
-// A full gRPC library costs a sidecar ~80 ms of CPU and several MB at start-up for a single stream;
-// this file is the part of it the proxy needs. Reconnection and backoff stay with the caller (the
-// ADS client, the agent): a call that fails (connection refused, reset, server gone) ends with a status and
-// the next call opens a new connection.
+// over node:http2 (gRPC over HTTP/2: a POST with `content-type: application/grpc` and
+// `te: trailers`; each message framed as a 1-byte compressed flag and a 4-byte big-endian length;
+// the status in the trailers, `grpc-status`/`grpc-message`). A full gRPC library costs a sidecar
+// ~80 ms of CPU and several MB at start-up for a single stream; this file is the part of it the
+// proxy needs. Reconnection and backoff stay with the caller (the ADS client, the agent): a call
+// that fails (connection refused, reset, server gone) ends with a status and the next call opens a
+// new connection.
 import { EventEmitter } from "node:events";
 import * as http2 from "node:http2";
 import { GRPC_STATUS_NAMES, httpToGrpcStatus } from "../../core/grpc.js";
