@@ -124,7 +124,7 @@ export class WorkloadAgent extends EventEmitter<AgentEvents> {
     }
     this.fileRoots = parseRootBundle(text, `--ca-root-cert ${file}`);
     this.publishRoots();
-    this.watch = new FileWatch(file, this.fileRoots, (text) => this.onRootFile(text), {
+    this.watch = new FileWatch(file, text, (changed) => this.onRootFile(changed), {
       pollMs: this.o.rootPollMs,
       onError: (m) => this.o.log.warn(`agent: ${m}`),
     });
@@ -149,8 +149,9 @@ export class WorkloadAgent extends EventEmitter<AgentEvents> {
       this.o.log.error(`agent: ${(e as Error).message}; ROOTCA unchanged`);
       return;
     }
+    if (roots === this.fileRoots) return; // the same certificates, written again
     this.fileRoots = roots;
-    this.o.log.info(`agent: ${this.o.rootCertFile} changed: ROOTCA updated`);
+    this.o.log.info(`agent: ${this.o.rootCertFile} changed: ROOTCA updated (${pemBlocks(roots, "CERTIFICATE").length} root(s) in the file)`);
     this.publishRoots();
   }
 

@@ -291,6 +291,7 @@ describe("the root bundle", () => {
     writeFileSync(file, mesh.rootPem + otherMesh.rootPem);
     await eventually("ROOTCA with both roots", () => rootca(h.secrets).length === 2);
     assert.deepEqual(rootca(h.secrets), [fingerprint(mesh.rootPem), fingerprint(otherMesh.rootPem)]);
+    assert.ok(h.lines.some((l) => /\[info\]\[secret\] agent: .*root-cert\.pem changed: ROOTCA updated \(2 root\(s\) in the file\)/.test(l)), h.lines.join("\n"));
     // Garbage: the last good bundle stays, and the problem is logged.
     writeFileSync(file, "not a certificate\n");
     await eventually("the bad root file reported", () => h.lines.some((l) => /\[error\]\[secret\] agent: --ca-root-cert .* holds no PEM certificate; ROOTCA unchanged/.test(l)));
