@@ -175,6 +175,23 @@ describe("the agent's certificate", () => {
     ca.stop();
   });
 
+  it("renews a 60-day certificate after 30 days: past a single timer's range, it waits in hourly steps and is on time", async () => {
+    const ca = await startCa();
+    const h = startAgent(ca, { ttlSeconds: 60 * 86_400 });
+    ca.now = h.wall;
+    const [first] = await next(h.agent, "certificate");
+    const at = h.agent.nextRenewalAt!;
+    assert.ok(at - h.wall() > 2 ** 31, "beyond setTimeout's limit");
+    h.clock.advance(at - h.wall() - 1000);
+    assert.equal(ca.calls.length, 1, "no renewal before its time");
+    const renewed = next(h.agent, "certificate");
+    h.clock.advance(1000);
+    const [second] = await renewed;
+    assert.notEqual(second.serial, first.serial);
+    h.agent.close();
+    ca.stop();
+  });
+
   it("keeps the current certificate while the CA is down, backs off (capped), says loudly once it expired, and renews when the CA returns", async () => {
     const ca = await startCa();
     const h = startAgent(ca);
