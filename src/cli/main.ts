@@ -3,7 +3,9 @@ import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { parseGoDuration } from "../core/go-duration.js";
 import { defaultStateDir, packageRoot } from "../core/paths.js";
+import type { AgentFlags } from "../agent/start.js";
 // Subcommands are imported when run: a proxy or an app started by `tsmesh up` loads only its own code.
 
 const USAGE = `tsmesh — a service mesh that speaks Istio
@@ -37,6 +39,8 @@ Usage:
                [--labels k=v,...] [--locality region/zone/subzone] [--bootstrap FILE]
                [--access-log PATH|off] [--admin-port 15000] [--health-port 15021] [--xds sotw|delta]
                [--concurrency 2] [--app-address IP] [--log-level info] [--component-log-level NAME:LEVEL,...]
+               [--ca-address HOST:PORT --ca-root-cert FILE --credential-file FILE [--service-account default]
+                [--trust-domain cluster.local] [--cert-ttl 24h] [--key-type EC|RSA]]
       Run the data plane (Envoy's role) for one workload or as a gateway: config over ADS and/or
       from an Envoy bootstrap; 0.0.0.0 listeners bind --ip; admin on IP:15000, health on IP:15021.
       --bootstrap: Envoy's YAML/JSON: static_resources, dynamic_resources (ADS through a static
@@ -44,10 +48,15 @@ Usage:
       explicitly win. A bootstrap proxy opens only the ports the bootstrap names, plus --admin-port
       (on --ip, when the bootstrap has no admin) and --health-port when given.
       --log-level / --component-log-level: Envoy's levels (trace debug info warning error critical
-      off) for every logger or some (admin config conn_handler main misc upstream); /logging
+      off) for every logger or some (admin config conn_handler main misc secret upstream); /logging
       changes them at run time.
       --app-address: where the workload's app listens (inbound traffic goes to APP_ADDRESS:PORT;
       default 127.0.0.1, as in Istio).
+      --ca-address: pilot-agent's role: the proxy makes its key, gets a certificate for
+      spiffe://TRUST_DOMAIN/ns/NAMESPACE/sa/SERVICE_ACCOUNT from the mesh CA (gRPC + TLS, the CA's
+      certificate checked against --ca-root-cert, the token in --credential-file sent as a bearer
+      credential), serves it as the SDS secrets default and ROOTCA, and renews it at about half
+      its lifetime. --ca-root-cert is watched: a changed bundle is trusted without a restart.
   tsmesh up [DIR] [--config EXTRA]... [--xds-address 127.0.0.1:15010] [--monitoring-address 127.0.0.1:15014]
             [--log-dir DIR] [--concurrency 1] [--mesh-config FILE] [--state-dir ~/.tsmesh/default]
             [--cacerts DIR] [--secure-xds-address XDS_HOST:15012] [--ca-key-type EC|RSA]
@@ -121,6 +130,49 @@ export function parseLabels(s: string | undefined): Record<string, string> {
     out[part.slice(0, eq)] = part.slice(eq + 1);
   }
   return out;
+}
+
+/** The proxy's agent flags (pilot-agent's role; all but --ca-address need it). */
+const AGENT_FLAGS = {
+  "ca-address": { type: "string" },
+  "ca-root-cert": { type: "string" },
+  "credential-file": { type: "string" },
+  "service-account": { type: "string" },
+  "trust-domain": { type: "string" },
+  "cert-ttl": { type: "string" },
+  "key-type": { type: "string" },
+} as const;
+
+/** The agent's settings from the proxy's flags; undefined without --ca-address (no agent). */
+export function agentFlags(values: Partial<Record<keyof typeof AGENT_FLAGS, string>>, namespace: string): AgentFlags | undefined {
+  const caAddress = values["ca-address"];
+  if (caAddress === undefined) {
+    // Never silent: a flag that would do nothing without the agent is an error.
+    const stray = (Object.keys(AGENT_FLAGS) as (keyof typeof AGENT_FLAGS)[]).find((f) => values[f] !== undefined);
+    if (stray) throw new UsageError(`--${stray} has no effect without --ca-address`);
+    return undefined;
+  }
+  const hp = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(caAddress);
+  if (!hp || Number(hp[2]) < 1 || Number(hp[2]) > 65535) throw new UsageError(`--ca-address must be HOST:PORT, got ${JSON.stringify(caAddress)}`);
+  const caRootCert = values["ca-root-cert"];
+  const credentialFile = values["credential-file"];
+  if (caRootCert === undefined || credentialFile === undefined) throw new UsageError("--ca-address needs --ca-root-cert (the mesh roots) and --credential-file (the workload's token)");
+  const ttl = values["cert-ttl"] ?? "24h";
+  const ttlMs = parseGoDuration(ttl);
+  if (ttlMs === undefined || ttlMs < 1000) throw new UsageError(`--cert-ttl must be a duration of at least 1s (e.g. 24h), got ${JSON.stringify(ttl)}`);
+  const keyType = values["key-type"] ?? "EC";
+  if (keyType !== "EC" && keyType !== "RSA") throw new UsageError(`--key-type must be EC (P-256) or RSA (2048), got ${JSON.stringify(keyType)}`);
+  return {
+    caAddress,
+    caRootCert,
+    credentialFile,
+    serviceAccount: values["service-account"] ?? "default",
+    namespace,
+    trustDomain: values["trust-domain"] ?? "cluster.local",
+    // Sent as whole seconds, as Istio's agent sends validity_duration.
+    ttlSeconds: Math.floor(ttlMs / 1000),
+    keyType,
+  };
 }
 
 /**
@@ -199,6 +251,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
             "app-address": { type: "string" },
             "log-level": { type: "string" },
             "component-log-level": { type: "string" },
+            ...AGENT_FLAGS,
           },
         });
         const type = positionals[0];
@@ -213,12 +266,13 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         const xds = values.xds;
         if (xds !== undefined && xds !== "delta" && xds !== "sotw") throw new UsageError("--xds must be delta or sotw");
         const labels = parseLabels(values.labels);
+        const namespace = values.namespace ?? (type === "router" ? "istio-system" : "default");
         const options = {
           type,
           discoveryAddress: values["discovery-address"],
           ip,
           name: values.name ?? (type === "router" ? "istio-ingressgateway" : "workload"),
-          namespace: values.namespace ?? (type === "router" ? "istio-system" : "default"),
+          namespace,
           labels,
           locality: values.locality,
           concurrency: num(values.concurrency, 2, "--concurrency"),
@@ -230,6 +284,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           appAddress: values["app-address"],
           logLevel: values["log-level"],
           componentLogLevel: values["component-log-level"],
+          agent: agentFlags(values, namespace),
         } as const;
         return import("./proxy.js").then((m) => m.runProxy(options, out, err));
       }

@@ -14,6 +14,9 @@ import { fromStruct } from "../envoy/protos.js";
 import type { BootstrapSettings } from "../proxy/bootstrap.js";
 import { PrimaryLimits } from "../proxy/upstream/primary-limits.js";
 import { WorkerLimits } from "../proxy/upstream/worker-limits.js";
+import type { AgentFlags } from "../agent/start.js";
+import type { WorkloadAgent } from "../agent/agent.js";
+import { SecretManager } from "../proxy/tls/secrets.js";
 import { PER_WORKER_LIMITS_ENV, releaseMemoryWhenSettled, serveAsWorker, WORKER_ENV, WORKER_LOG_LEVELS_ENV, type WorkerMessage, WorkerPool } from "./proxy-workers.js";
 
 export interface ProxyCliOptions {
@@ -39,6 +42,8 @@ export interface ProxyCliOptions {
   xdsProtocol?: "delta" | "sotw";
   /** The app's own address (node metadata INBOUND_APP_ADDRESS: inbound clusters send there). */
   appAddress?: string;
+  /** pilot-agent's role (--ca-address and its flags); undefined: no agent, no `sds-grpc` secrets. */
+  agent?: AgentFlags;
 }
 
 /** The proxy's loggers writing to `err`, at the levels the flags (or, in a worker, its primary) set. */
@@ -99,6 +104,19 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   if (bootNode?.id) nodeId = bootNode.id;
   const bootLocality = bootNode?.locality;
   const workers = !isWorker && o.concurrency > 1 ? o.concurrency : 0;
+  // The proxy's SDS secrets. The primary runs the agent, which fills the `sds-grpc` ones (`default`,
+  // `ROOTCA`); the agent's code loads only when --ca-address asks for it.
+  const secrets = new SecretManager();
+  let agent: WorkloadAgent | undefined;
+  if (o.agent && !isWorker) {
+    try {
+      const { startAgent } = await import("../agent/start.js");
+      agent = startAgent(o.agent, secrets, logs.get("secret"));
+    } catch (e) {
+      err(`tsmesh proxy: ${(e as Error).message}`);
+      return 1;
+    }
+  }
   // Limits for the proxy as a whole: the primary arbitrates, the workers lease (unless measuring without).
   const shared = process.env[PER_WORKER_LIMITS_ENV] !== "1";
   let pool: WorkerPool | undefined;
@@ -163,6 +181,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     out(`tsmesh proxy: ${where.join(", ")}`);
   } catch (e) {
     err(`tsmesh proxy: ${(e as Error).message}`);
+    agent?.close();
     admin.close();
     await proxy.close();
     return 1;
@@ -182,6 +201,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   const code = await done;
   process.off("SIGINT", onInt);
   process.off("SIGTERM", onTerm);
+  agent?.close();
   admin.close();
   await pool?.stop();
   primaryLimits?.close();

@@ -61,9 +61,10 @@ export interface ProxyOptions {
 /**
  * The proxy's loggers, named as Envoy's for the same parts: admin; config (the xDS client, the
  * listener manager); conn_handler (accepted connections, filter-chain selection); main (the
- * process and its workers); misc (the access log); upstream (clusters, listeners added, secrets).
+ * process and its workers); misc (the access log); secret (the agent: workload certificates, the mesh CA, ROOTCA); upstream
+ * (clusters, listeners added, secrets).
  */
-export const PROXY_LOGGERS = ["admin", "config", "conn_handler", "main", "misc", "upstream"] as const;
+export const PROXY_LOGGERS = ["admin", "config", "conn_handler", "main", "misc", "secret", "upstream"] as const;
 
 /** A listener's network filters, compiled (so validation happens before the update is ACKed). */
 interface CompiledChain {

@@ -15,7 +15,7 @@ import type { AddressInfo } from "node:net";
 import type { AppContext, AppMain, RunningApp } from "../types.js";
 import { handle, type Pending } from "./endpoints.js";
 import { HttpError, pathAndQuery, sorted, writeError, type Options } from "./request.js";
-import { parseGoDuration } from "./values.js";
+import { parseGoDuration } from "../../core/go-duration.js";
 
 const DEFAULT_PORT = 8080;
 

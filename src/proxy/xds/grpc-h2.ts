@@ -1,11 +1,12 @@
-// The one kind of gRPC call the proxy makes — a bidirectional stream of already-encoded messages to
-// its control plane (ADS) — spoken directly over node:http2 (gRPC over HTTP/2: a POST with
-// `content-type: application/grpc` and `te: trailers`; each message framed as a 1-byte compressed
-// flag and a 4-byte big-endian length; the status in the trailers, `grpc-status`/`grpc-message`).
-// A full gRPC library costs a sidecar ~80 ms of CPU and several MB at start-up for a single stream;
-// this file is the part of it the proxy needs. Reconnection and backoff stay with the caller (the
-// ADS client): a call that fails (connection refused, reset, server gone) ends with a status and
-// the next call opens a new connection.
+// The gRPC calls the proxy makes — a bidirectional stream of already-encoded messages to its control
+// plane (ADS), and the agent's unary CreateCertificate to the mesh CA over TLS — spoken directly
+// over node:http2 (gRPC over HTTP/2: a POST with `content-type: application/grpc` and
+// `te: trailers`; each message framed as a 1-byte compressed flag and a 4-byte big-endian length;
+// the status in the trailers, `grpc-status`/`grpc-message`). A full gRPC library costs a sidecar
+// ~80 ms of CPU and several MB at start-up for a single stream; this file is the part of it the
+// proxy needs. Reconnection and backoff stay with the caller (the ADS client, the agent): a call
+// that fails (connection refused, reset, server gone) ends with a status and the next call opens a
+// new connection.
 import { EventEmitter } from "node:events";
 import * as http2 from "node:http2";
 import { GRPC_STATUS_NAMES, httpToGrpcStatus } from "../../core/grpc.js";
@@ -14,6 +15,8 @@ export { GRPC_STATUS_NAMES };
 
 const CANCELLED = 1;
 const UNKNOWN = 2;
+const DEADLINE_EXCEEDED = 4;
+const RESOURCE_EXHAUSTED = 8;
 const INTERNAL = 13;
 const UNAVAILABLE = 14;
 
@@ -52,8 +55,15 @@ export class BidiCall extends EventEmitter<BidiCallEvents> {
 
   private readonly stream: http2.ClientHttp2Stream | undefined;
 
-  /** A call on `stream`, or one that failed to start (it ends with UNAVAILABLE once listeners are attached). */
-  constructor(stream: http2.ClientHttp2Stream | Error) {
+  /**
+   * A call on `stream`, or one that failed to start (it ends with UNAVAILABLE once listeners are
+   * attached). A response message longer than `maxMessageBytes` ends the call with
+   * RESOURCE_EXHAUSTED before it is buffered (default: no limit, the ADS stream's case).
+   */
+  constructor(
+    stream: http2.ClientHttp2Stream | Error,
+    private readonly maxMessageBytes = Infinity,
+  ) {
     super();
     if (stream instanceof Error) {
       this.error = stream;
@@ -78,12 +88,22 @@ export class BidiCall extends EventEmitter<BidiCallEvents> {
     this.stream.write(frame);
   }
 
+  /** Half-closes the call: no more messages from this side (a unary call after its request). */
+  end(): void {
+    if (!this.ended && this.stream && !this.stream.destroyed && !this.stream.closed) this.stream.end();
+  }
+
   /** Ends the call from the client side: the status is CANCELLED (unless the call already ended). */
   cancel(): void {
     if (this.ended) return;
     this.cancelled = true;
     if (this.stream && !this.stream.closed && !this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
     else queueMicrotask(() => this.onClose());
+  }
+
+  /** Ends the call from the client side with `status` (a deadline passed, a protocol violation). */
+  abort(status: GrpcStatus): void {
+    this.finish(status, true);
   }
 
   private onHeaders(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader): void {
@@ -105,6 +125,7 @@ export class BidiCall extends EventEmitter<BidiCallEvents> {
     while (buf.length >= 5) {
       const compressed = buf[0];
       const len = buf.readUInt32BE(1);
+      if (len > this.maxMessageBytes) return this.finish({ code: RESOURCE_EXHAUSTED, details: `received a message larger than max (${len} vs. ${this.maxMessageBytes})` }, true);
       if (buf.length < 5 + len) break;
       if (compressed !== 0) return this.finish({ code: INTERNAL, details: "received a compressed message (no grpc-encoding was negotiated)" }, true);
       const msg = buf.subarray(5, 5 + len);
@@ -144,6 +165,26 @@ export interface H2ChannelOptions {
   windowSize?: number;
   /** The user-agent header. */
   userAgent?: string;
+  /**
+   * gRPC over TLS: the server's certificate must chain to `ca` (PEM bundle, the only trust
+   * anchors) and carry `serverName` (also sent as SNI). Without it the channel is plaintext.
+   */
+  tls?: { ca: string; serverName: string };
+}
+
+export interface UnaryCallOptions {
+  /** Request metadata (lower-case names), e.g. `authorization`. */
+  metadata?: Record<string, string>;
+  /** The call's deadline (sent as grpc-timeout, and enforced here). */
+  timeoutMs: number;
+  /** The largest response message accepted. */
+  maxResponseBytes: number;
+}
+
+/** A unary call's outcome: the status, and the one response message when the status is OK. */
+export interface UnaryResult {
+  status: GrpcStatus;
+  message?: Buffer;
 }
 
 /**
@@ -162,8 +203,11 @@ export class H2Channel {
   private connect(): http2.ClientHttp2Session {
     const s = this.session;
     if (s && !s.closed && !s.destroyed) return s;
-    const windowSize = this.options.windowSize;
-    const session = http2.connect(`http://${this.target}`, windowSize ? { settings: { initialWindowSize: windowSize } } : {});
+    const { windowSize, tls } = this.options;
+    const options: http2.SecureClientSessionOptions = windowSize ? { settings: { initialWindowSize: windowSize } } : {};
+    // Only `ca` is trusted (not the system store); the server name is checked against the certificate's DNS SANs.
+    if (tls) Object.assign(options, { ca: tls.ca, servername: tls.serverName, rejectUnauthorized: true });
+    const session = http2.connect(`${tls ? "https" : "http"}://${this.target}`, options);
     const drop = () => {
       if (this.session === session) this.session = undefined;
     };
@@ -176,10 +220,11 @@ export class H2Channel {
   }
 
   /** Opens a bidirectional-streaming call to `path` ("/package.Service/Method"). */
-  bidi(path: string): BidiCall {
+  bidi(path: string, metadata: Record<string, string> = {}, maxMessageBytes?: number): BidiCall {
     if (this.closed) throw new Error("channel closed");
     const session = this.connect();
     const headers: http2.OutgoingHttpHeaders = {
+      ...metadata,
       ":method": "POST",
       ":path": path,
       ":authority": this.target,
@@ -189,12 +234,39 @@ export class H2Channel {
     };
     if (this.options.userAgent) headers["user-agent"] = this.options.userAgent;
     try {
-      return new BidiCall(session.request(headers, { endStream: false }));
+      return new BidiCall(session.request(headers, { endStream: false }), maxMessageBytes);
     } catch (err) {
       // The session died between connect() and now (e.g. a GOAWAY): this call fails, the next one reconnects.
       this.session = undefined;
       return new BidiCall(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  /**
+   * A unary call: one request message, one response message. Resolves (never rejects) with the
+   * status; OK comes with exactly one message (none, or a second one, is INTERNAL). The deadline
+   * covers connecting and the TLS handshake too.
+   */
+  unary(path: string, request: Uint8Array, o: UnaryCallOptions): Promise<UnaryResult> {
+    const timeoutMs = Math.max(1, Math.ceil(o.timeoutMs));
+    // grpc-timeout: at most 8 digits (gRPC's HTTP/2 protocol); milliseconds cover 27 hours.
+    const call = this.bidi(path, { ...o.metadata, "grpc-timeout": `${Math.min(timeoutMs, 99_999_999)}m` }, o.maxResponseBytes);
+    return new Promise((resolve) => {
+      let message: Buffer | undefined;
+      const deadline = setTimeout(() => call.abort({ code: DEADLINE_EXCEEDED, details: `Deadline exceeded after ${timeoutMs} ms` }), timeoutMs);
+      call.on("data", (m) => {
+        if (message !== undefined) return call.abort({ code: INTERNAL, details: "more than one response message on a unary call" });
+        message = Buffer.from(m);
+      });
+      call.on("status", (status) => {
+        clearTimeout(deadline);
+        if (status.code !== 0) return resolve({ status });
+        if (message === undefined) return resolve({ status: { code: INTERNAL, details: "no response message on a unary call" } });
+        resolve({ status, message });
+      });
+      call.write(request);
+      call.end();
+    });
   }
 
   /** Closes the connection (calls still open end with a status). */
