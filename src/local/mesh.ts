@@ -132,13 +132,32 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  */
 export const PROXY_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=2"];
 
-/** The node arguments `tsmesh up` runs a workload's proxy with (also used by bench:proxy). */
-export function proxyCommandArgs(plan: PlannedWorkload, o: { tsmeshBin: string; xdsAddress: string; concurrency: number }): string[] {
+/** What a proxy's agent needs to get its workload's certificates from the mesh CA. */
+export interface ProxyIdentityArgs {
+  /** The CA (istiod's 15012), HOST:PORT. */
+  caAddress: string;
+  /** The mesh root bundle file (trust anchor for the CA's serving certificate; watched by the agent). */
+  rootCertFile: string;
+  /** The workload's credential file (re-read at every CSR). */
+  credentialFile: string;
+  trustDomain: string;
+}
+
+/**
+ * The node arguments `tsmesh up` runs a workload's proxy with (also used by bench:proxy). With
+ * `identity`, the proxy's agent is on: it obtains the workload's certificate from the mesh CA.
+ */
+export function proxyCommandArgs(plan: PlannedWorkload, o: { tsmeshBin: string; xdsAddress: string; concurrency: number; identity?: ProxyIdentityArgs }): string[] {
   const args = [...PROXY_NODE_FLAGS, o.tsmeshBin, "proxy", plan.role, "--ip", plan.address, "--name", plan.name, "--namespace", plan.namespace, "--discovery-address", o.xdsAddress, "--concurrency", String(o.concurrency)];
   const labels = Object.entries(plan.labels).map(([k, v]) => `${k}=${v}`);
   if (labels.length > 0) args.push("--labels", labels.join(","));
   if (plan.locality) args.push("--locality", plan.locality);
   if (plan.appAddress) args.push("--app-address", plan.appAddress);
+  const id = o.identity;
+  if (id) {
+    args.push("--ca-address", id.caAddress, "--ca-root-cert", id.rootCertFile, "--credential-file", id.credentialFile);
+    args.push("--service-account", plan.serviceAccount ?? "default", "--trust-domain", id.trustDomain);
+  }
   return args;
 }
 
@@ -279,10 +298,12 @@ export class LocalMesh {
       initialBackoffMs: this.options.restartBackoffMs ?? 500,
       onSpawnError: (name: string, e: Error) => this.log(`${name}: cannot start: ${e.message}`),
     };
-    const proxyArgs = proxyCommandArgs(plan, { tsmeshBin: this.tsmeshBin, xdsAddress: this.xdsAddress, concurrency: this.options.proxyConcurrency ?? 1 });
     const childEnv = { ...process.env, TSMESH_EXIT_WITH_PARENT: "1" };
     // The workload's credential, for its namespace and service account (Kubernetes' "default" when unset).
     const credentialFile = await this.credentials!.write(plan.key, { namespace: plan.namespace, serviceAccount: plan.serviceAccount ?? "default" });
+    // With 15012 turned off (--secure-xds-address "") the proxies run without an agent.
+    const identity = this.discovery.secureXdsPort === 0 ? undefined : { caAddress: this.caAddress, rootCertFile: this.rootCertFile, credentialFile, trustDomain: this.trustDomain };
+    const proxyArgs = proxyCommandArgs(plan, { tsmeshBin: this.tsmeshBin, xdsAddress: this.xdsAddress, concurrency: this.options.proxyConcurrency ?? 1, identity });
     const status: WorkloadStatus = {
       plan,
       credentialFile,
