@@ -60,14 +60,15 @@ Usage:
   tsmesh up [DIR] [--config EXTRA]... [--xds-address 127.0.0.1:15010] [--monitoring-address 127.0.0.1:15014]
             [--log-dir DIR] [--concurrency 1] [--mesh-config FILE] [--state-dir ~/.tsmesh/default]
             [--cacerts DIR] [--secure-xds-address XDS_HOST:15012] [--ca-key-type EC|RSA]
-            [--credentials-dir DIR]
+            [--credentials-dir DIR] [--workload-cert-ttl 24h]
       Run a whole mesh on this machine (default DIR: the bundled bookinfo example): the control plane,
       a gateway for each WorkloadEntry a Gateway selects, and for every other WorkloadEntry a sidecar
       on its 127.x address plus its app (the tsmesh.io/command annotation). Waits until all are
       ready, prints the gateway URLs, applies YAML edits live; Ctrl-C drains and stops everything.
       Mesh config as for discovery (--mesh-config, or an istio ConfigMap in the folders). The mesh CA
       as for discovery, with 15012 on the xDS address's host; each workload gets a credential file
-      (STATE_DIR/credentials/, 0600, renewed before it expires) to obtain its certificate with.
+      (STATE_DIR/credentials/, 0600, renewed before it expires) to obtain its certificate with;
+      --workload-cert-ttl sets the certificates' lifetime (Istio's SECRET_TTL; renewed at about half).
       Gateway credentials as for discovery; default: a credentials/ folder beside DIR, when there is one.
   tsmesh exec WORKLOAD [--config DIR]... -- COMMAND [ARGS...]
       Run a command as if inside a workload of a \`tsmesh up\` mesh (default DIR: bookinfo): HTTP_PROXY
@@ -296,9 +297,12 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
             ...CONTROL_PLANE_FLAGS,
             "log-dir": { type: "string" },
             concurrency: { type: "string" },
+            "workload-cert-ttl": { type: "string" },
           },
         });
         if (positionals.length > 1) throw new UsageError("up takes one folder (use --config for more)");
+        const certTtl = values["workload-cert-ttl"];
+        if (certTtl !== undefined && (parseGoDuration(certTtl) ?? 0) < 1000) throw new UsageError(`--workload-cert-ttl ${JSON.stringify(certTtl)}: use a Go duration of at least 1s, e.g. 24h or 90m`);
         const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
         if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)) throw new UsageError("--concurrency must be 1..64");
         const options = {
@@ -310,6 +314,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           credentialsDir: values["credentials-dir"],
           logDir: values["log-dir"],
           concurrency,
+          workloadCertTtl: certTtl,
           ...securityFlags(values),
         };
         return import("./up.js").then((m) => m.runUp(options, out, err));

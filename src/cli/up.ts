@@ -22,6 +22,8 @@ export interface UpCliOptions {
   cacertsDir?: string;
   secureXdsAddress?: string;
   caKeyType?: "EC" | "RSA";
+  /** Workload certificates' lifetime (Go duration; the agents' --cert-ttl). */
+  workloadCertTtl?: string;
 }
 
 function gatewayLabel(w: PlannedWorkload): string {
@@ -62,6 +64,7 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     cacertsDir: o.cacertsDir,
     secureXdsAddress: o.secureXdsAddress,
     caKeyType: o.caKeyType,
+    workloadCertTtl: o.workloadCertTtl,
     log: (line) => out(`  ${line}`),
   });
   let signalled: string | undefined;

@@ -45,6 +45,8 @@ export interface LocalMeshOptions {
   secureXdsAddress?: string;
   /** The self-signed root's key type (default EC P-256). */
   caKeyType?: CaKeyType;
+  /** Workload certificates' lifetime, a Go duration (Istio's SECRET_TTL; the agents' --cert-ttl, default 24h). */
+  workloadCertTtl?: string;
   /**
    * The credentials folder (gateways' credentialName secrets). Default: a `credentials` folder
    * beside `dir`, when there is one (see defaultCredentialsDir).
@@ -141,6 +143,8 @@ export interface ProxyIdentityArgs {
   /** The workload's credential file (re-read at every CSR). */
   credentialFile: string;
   trustDomain: string;
+  /** The agent's --cert-ttl (default: the agent's own, 24h). */
+  certTtl?: string;
 }
 
 /**
@@ -157,6 +161,7 @@ export function proxyCommandArgs(plan: PlannedWorkload, o: { tsmeshBin: string; 
   if (id) {
     args.push("--ca-address", id.caAddress, "--ca-root-cert", id.rootCertFile, "--credential-file", id.credentialFile);
     args.push("--service-account", plan.serviceAccount ?? "default", "--trust-domain", id.trustDomain);
+    if (id.certTtl) args.push("--cert-ttl", id.certTtl);
   }
   return args;
 }
@@ -302,7 +307,7 @@ export class LocalMesh {
     // The workload's credential, for its namespace and service account (Kubernetes' "default" when unset).
     const credentialFile = await this.credentials!.write(plan.key, { namespace: plan.namespace, serviceAccount: plan.serviceAccount ?? "default" });
     // With 15012 turned off (--secure-xds-address "") the proxies run without an agent.
-    const identity = this.discovery.secureXdsPort === 0 ? undefined : { caAddress: this.caAddress, rootCertFile: this.rootCertFile, credentialFile, trustDomain: this.trustDomain };
+    const identity = this.discovery.secureXdsPort === 0 ? undefined : { caAddress: this.caAddress, rootCertFile: this.rootCertFile, credentialFile, trustDomain: this.trustDomain, certTtl: this.options.workloadCertTtl };
     const proxyArgs = proxyCommandArgs(plan, { tsmeshBin: this.tsmeshBin, xdsAddress: this.xdsAddress, concurrency: this.options.proxyConcurrency ?? 1, identity });
     const status: WorkloadStatus = {
       plan,
