@@ -8,6 +8,7 @@ import type * as tls from "node:tls";
 import type * as v3 from "../../envoy/types.js";
 import { XdsConfigError } from "../xds-error.js";
 import { dataSource, tlsVersion } from "./common.js";
+import type { ContextSecrets } from "./sds-binding.js";
 
 /** Refuses the CommonTlsContext fields the proxy cannot honour. */
 export function refuseUnsupportedCommon(common: v3.CommonTlsContext, cpath: string): void {
@@ -89,4 +90,18 @@ export function secureContextErrorField(e: Error, cpath: string, vpath: string):
   if (/cipher|curve|sigalg|signature algorithm/i.test(m)) return `${cpath}.tlsParams`;
   if (/pkcs12|pfx|mac verify/i.test(m)) return `${cpath}.tlsCertificates[0].pkcs12`;
   return `${cpath}.tlsCertificates`;
+}
+
+/**
+ * The secure-context options an SDS context's secrets give: its certificate and key, and the
+ * trusted CAs (which replace a default validation context's, as Envoy merges them).
+ */
+export function secretOptions(s: ContextSecrets): Pick<tls.SecureContextOptions, "cert" | "key" | "ca"> {
+  const out: Pick<tls.SecureContextOptions, "cert" | "key" | "ca"> = {};
+  if (s.certificate) {
+    out.cert = s.certificate.certificateChainPem;
+    out.key = s.certificate.privateKeyPem;
+  }
+  if (s.validation) out.ca = s.validation.trustedCaPem;
+  return out;
 }
