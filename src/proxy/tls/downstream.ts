@@ -15,7 +15,9 @@ import type { StatsScope } from "../stats.js";
 import { XdsConfigError } from "../xds-error.js";
 import { certificateSans, dataSource, pemCertificates, RAW_BUFFER_NAME, RAW_BUFFER_TYPE, type SanMatcher, sansMatch } from "./common.js";
 import { certificateOptions, refuseUnsupportedCommon, secretOptions, secureContextErrorField, tlsParamsOptions } from "./context-options.js";
+import { type ContextCertificates, dataSourcePath, type PemSource } from "./cert-details.js";
 import type { ContextSecrets } from "./sds-binding.js";
+import { sdsCertificates, staticChain } from "./upstream.js";
 import { type ContextSecretRefs, contextSecretRefs, needsSds, refNames } from "./sds-config.js";
 import { type CertificatePins, certificatePinned, compilePeerValidation } from "./validation.js";
 
@@ -37,6 +39,8 @@ export interface DownstreamTls {
   sanMatchers: readonly SanMatcher[];
   /** verify_certificate_hash / verify_certificate_spki (undefined: none). */
   pins: CertificatePins | undefined;
+  /** Its trust anchor and certificates, for /certs (the current ones after a rotation). */
+  certificates: ContextCertificates;
   /** Connections in their handshake, by 4-tuple, waiting for their filter chain's handler. */
   pending: Map<string, { onSecure: (secure: tls.TLSSocket) => void }>;
 }
@@ -101,9 +105,14 @@ export function downstreamTls(c: v3.DownstreamTlsContext, path: string): Downstr
   if (c.disableStatelessSessionResumption) base.secureOptions = cryptoConstants.SSL_OP_NO_TICKET;
   const sessionTimeoutMs = durationMs(c.sessionTimeout);
   if (sessionTimeoutMs !== undefined) base.sessionTimeout = Math.max(1, Math.floor(sessionTimeoutMs / 1000));
+  let staticCa: PemSource | undefined;
   try {
     // A validation context over SDS replaces the default context's trusted CA (Envoy's merge).
-    if (validation?.trustedCa && !refs.validation) base.ca = pemCertificates(dataSource(validation.trustedCa, `${vpath}.trustedCa`), `${vpath}.trustedCa${validation.trustedCa.filename !== undefined ? ".filename" : ""}`, "trusted CA certificates");
+    if (validation?.trustedCa && !refs.validation) {
+      const ca = pemCertificates(dataSource(validation.trustedCa, `${vpath}.trustedCa`), `${vpath}.trustedCa${validation.trustedCa.filename !== undefined ? ".filename" : ""}`, "trusted CA certificates");
+      base.ca = ca;
+      staticCa = { pem: ca.toString("latin1"), path: dataSourcePath(validation.trustedCa) };
+    }
     if (validation?.crl) base.crl = dataSource(validation.crl, `${vpath}.crl`);
   } catch (e) {
     if (e instanceof XdsConfigError) throw e;
@@ -117,15 +126,16 @@ export function downstreamTls(c: v3.DownstreamTlsContext, path: string): Downstr
     sanMatchers: peer.sanMatchers,
     pins: peer.pins,
   };
-  const make = (keys: tls.TlsOptions, previous: DownstreamTls | undefined): DownstreamTls => {
+  const make = (keys: tls.TlsOptions, certificates: ContextCertificates, previous: DownstreamTls | undefined): DownstreamTls => {
     const options = { ...base, ...keys };
     try {
       if (previous) {
         // New handshakes take the new certificate; connections already made keep theirs.
         previous.server.setSecureContext(options);
+        previous.certificates = certificates;
         return previous;
       }
-      return terminator(tls.createServer(options), checks);
+      return terminator(tls.createServer(options), { ...checks, certificates });
     } catch (e) {
       throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
     }
@@ -138,7 +148,7 @@ export function downstreamTls(c: v3.DownstreamTlsContext, path: string): Downstr
     } catch (e) {
       throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
     }
-    return { kind: "sds", secrets: refNames(refs), refs, build: (s, previous) => make(secretOptions(s), previous) };
+    return { kind: "sds", secrets: refNames(refs), refs, build: (s, previous) => make(secretOptions(s), sdsCertificates(s, staticCa), previous) };
   }
   let keys: tls.TlsOptions;
   try {
@@ -147,7 +157,7 @@ export function downstreamTls(c: v3.DownstreamTlsContext, path: string): Downstr
     if (e instanceof XdsConfigError) throw e;
     throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
   }
-  return make(keys, undefined);
+  return make(keys, { ca: staticCa, chain: staticChain(certs, keys.cert as Buffer[] | undefined) }, undefined);
 }
 
 /** A never-listening server handing each finished handshake to the connection that waits for it. */

@@ -17,6 +17,7 @@ import type * as v3 from "../../envoy/types.js";
 import { unknownExtension } from "../extensions.js";
 import { XdsConfigError } from "../xds-error.js";
 import { certificateOptions, refuseUnsupportedCommon, secretOptions, secureContextErrorField, tlsParamsOptions } from "./context-options.js";
+import { type ContextCertificates, dataSourcePath, INLINE_PATH, type PemSource } from "./cert-details.js";
 import type { ContextSecrets } from "./sds-binding.js";
 import { type ContextSecretRefs, contextSecretRefs, needsSds, refNames } from "./sds-config.js";
 import { type CertificatePins, certificatePinned, compilePeerValidation } from "./validation.js";
@@ -48,6 +49,8 @@ export interface UpstreamTlsConfig {
   readonly maxVersion: tls.SecureVersion | undefined;
   /** The SAN check without auto SAN validation (one function per context). */
   readonly checkServerIdentity: (host: string, cert: tls.PeerCertificate) => Error | undefined;
+  /** Its trust anchor and client certificate, for /certs. */
+  readonly certificates: ContextCertificates;
 }
 
 /** What a connection to a host whose context waits for SDS secrets gets: a failure naming them. */
@@ -115,9 +118,14 @@ export function upstreamTlsContext(ctx: v3.UpstreamTlsContext, path: string, aut
   const base: tls.SecureContextOptions = tlsParamsOptions(common.tlsParams, cpath);
   // A validation context over SDS brings the trust anchor (merged over the default context).
   let verify = refs.validation !== undefined;
+  let staticCa: PemSource | undefined;
   if (vc) {
     if (vc.trustedCa) {
-      if (!refs.validation) base.ca = pemCertificates(dataSource(vc.trustedCa, `${vpath}.trustedCa`), `${vpath}.trustedCa${vc.trustedCa.filename !== undefined ? ".filename" : ""}`, "trusted CA certificates");
+      if (!refs.validation) {
+        const ca = pemCertificates(dataSource(vc.trustedCa, `${vpath}.trustedCa`), `${vpath}.trustedCa${vc.trustedCa.filename !== undefined ? ".filename" : ""}`, "trusted CA certificates");
+        base.ca = ca;
+        staticCa = { pem: ca.toString("latin1"), path: dataSourcePath(vc.trustedCa) };
+      }
       verify = true;
     } else if (vc.systemRootCerts) verify = true; // node's default roots (createSecureContext without ca)
     if (vc.crl) {
@@ -132,22 +140,37 @@ export function upstreamTlsContext(ctx: v3.UpstreamTlsContext, path: string, aut
   const { minVersion, maxVersion } = base;
   const checkServerIdentity = sanCheck(sanMatchers, undefined);
   const alpn = common.alpnProtocols ?? [];
-  const make = (keys: tls.SecureContextOptions): UpstreamTlsConfig => {
+  const make = (keys: tls.SecureContextOptions, certificates: ContextCertificates): UpstreamTlsConfig => {
     let secureContext: tls.SecureContext;
     try {
       secureContext = tls.createSecureContext({ ...base, ...keys });
     } catch (e) {
       throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
     }
-    return { kind: "tls", sni, alpn, autoSni: auto.autoSni, autoSanValidation: auto.autoSanValidation, verify, secureContext, sanMatchers, pins, minVersion, maxVersion, checkServerIdentity };
+    return { kind: "tls", sni, alpn, autoSni: auto.autoSni, autoSanValidation: auto.autoSanValidation, verify, secureContext, sanMatchers, pins, minVersion, maxVersion, checkServerIdentity, certificates };
   };
   if (needsSds(refs)) {
     // What does not depend on the secrets (protocol versions, ciphers, a static CA or CRL) is
     // checked now, so a bad one is NACKed rather than found when the secrets arrive.
-    make({});
-    return { kind: "sds", secrets: refNames(refs), refs, build: (s) => make(secretOptions(s)) };
+    make({}, { ca: staticCa, chain: [] });
+    return { kind: "sds", secrets: refNames(refs), refs, build: (s) => make(secretOptions(s), sdsCertificates(s, staticCa)) };
   }
-  return make(certificateOptions(certs, cpath));
+  const keys = certificateOptions(certs, cpath);
+  return make(keys, { ca: staticCa, chain: staticChain(certs, keys.cert) });
+}
+
+/** A context's certificates when its secrets come over SDS (their material is inline). */
+export function sdsCertificates(s: ContextSecrets, staticCa: PemSource | undefined): ContextCertificates {
+  return {
+    ca: s.validation ? { pem: s.validation.trustedCaPem, path: INLINE_PATH } : staticCa,
+    chain: s.certificate ? [{ pem: s.certificate.certificateChainPem, path: INLINE_PATH }] : [],
+  };
+}
+
+/** tls_certificates' chains (not PKCS#12 ones) with their paths, as certificateOptions read them. */
+export function staticChain(certs: readonly v3.TlsCertificate[], pems: readonly Buffer[] | undefined): PemSource[] {
+  const withChain = certs.filter((c) => c.certificateChain !== undefined);
+  return (pems ?? []).map((pem, i) => ({ pem: pem.toString("latin1"), path: dataSourcePath(withChain[i].certificateChain!) }));
 }
 
 /**
