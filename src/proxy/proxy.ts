@@ -307,13 +307,13 @@ export class ProxyServer {
 
   /**
    * Subscribes to the Secrets the config names over ADS (after the clusters and listeners that
-   * need them, as Envoy), whether or not a context is bound yet — a `--concurrency` primary binds
-   * no listener but its workers need their secrets.
+   * need them, as Envoy). From the config rather than from the bound contexts (the
+   * SecretManager's watchers): a `--concurrency` primary binds no listener but its workers need
+   * their secrets, and a listener still draining must not keep a secret subscribed.
    */
   private watchAdsSecrets(): void {
     if (!this.ads) return;
     const names = new Set(this.sdsRefs().filter((r) => r.source === "ads").map((r) => r.name));
-    for (const n of this.secrets.watchedNames("ads")) names.add(n);
     this.ads.watch(SECRET_TYPE, [...names].sort());
   }
 

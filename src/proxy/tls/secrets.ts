@@ -88,6 +88,11 @@ export class SecretManager {
     };
   }
 
+  /** How many watchers one secret has (leak checks: a cluster or listener replaced N times still has one). */
+  watcherCount(source: SecretSourceName, name: string): number {
+    return this.watchers.get(key(source, name))?.size ?? 0;
+  }
+
   /** The names currently watched from a source (what an ADS client subscribes to). */
   watchedNames(source: SecretSourceName): string[] {
     const prefix = `${source}\u0000`;
