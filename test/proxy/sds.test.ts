@@ -163,6 +163,11 @@ describe("TLS contexts over SDS (the agent's default and ROOTCA)", () => {
     assert.equal(r.status, 503);
     assert.match(r.body, /CERTIFICATE_VERIFY_FAILED:verify cert failed: SAN matcher/);
     assert.equal(c1("wrongsan", "ssl.fail_verify_san"), 1);
+    // Clusters with the same settings and secrets share one secure context (parsed once), each
+    // keeping its own SAN checks.
+    const ctx = (name: string) => p1.cluster(name)!.tlsContexts()[0].secureContext;
+    assert.equal(ctx("mtls"), ctx("wrongsan"));
+    assert.equal(ctx("mtls"), ctx("mesh"));
   });
 
   it("a listener refuses handshakes until its secrets arrive, then requires the client's SVID (SAN matched)", async () => {

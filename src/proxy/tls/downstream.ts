@@ -18,6 +18,7 @@ import { certificateOptions, refuseUnsupportedCommon, secretOptions, secureConte
 import { type ContextCertificates, dataSourcePath, type PemSource } from "./cert-details.js";
 import type { ContextSecrets } from "./sds-binding.js";
 import { sdsCertificates, staticChain } from "./upstream.js";
+import { checkOptionsOnce, optionsFingerprint } from "./context-cache.js";
 import { type ContextSecretRefs, contextSecretRefs, needsSds, refNames } from "./sds-config.js";
 import { type CertificatePins, certificatePinned, compilePeerValidation } from "./validation.js";
 
@@ -143,11 +144,13 @@ export function downstreamTls(c: v3.DownstreamTlsContext, path: string): Downstr
   if (needsSds(refs)) {
     // What does not depend on the secrets (protocol versions, ciphers, a static CA or CRL) is
     // checked now, so a bad one is NACKed rather than found when the secrets arrive.
-    try {
-      tls.createSecureContext(base);
-    } catch (e) {
-      throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
-    }
+    checkOptionsOnce(optionsFingerprint(base), () => {
+      try {
+        tls.createSecureContext(base);
+      } catch (e) {
+        throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
+      }
+    });
     return { kind: "sds", secrets: refNames(refs), refs, build: (s, previous) => make(secretOptions(s), sdsCertificates(s, staticCa), previous) };
   }
   let keys: tls.TlsOptions;

@@ -18,6 +18,7 @@ import { unknownExtension } from "../extensions.js";
 import { XdsConfigError } from "../xds-error.js";
 import { certificateOptions, refuseUnsupportedCommon, secretOptions, secureContextErrorField, tlsParamsOptions } from "./context-options.js";
 import { type ContextCertificates, dataSourcePath, INLINE_PATH, type PemSource } from "./cert-details.js";
+import { checkOptionsOnce, identity, optionsFingerprint, sharedSecureContext } from "./context-cache.js";
 import type { ContextSecrets } from "./sds-binding.js";
 import { type ContextSecretRefs, contextSecretRefs, needsSds, refNames } from "./sds-config.js";
 import { type CertificatePins, certificatePinned, compilePeerValidation } from "./validation.js";
@@ -140,10 +141,11 @@ export function upstreamTlsContext(ctx: v3.UpstreamTlsContext, path: string, aut
   const { minVersion, maxVersion } = base;
   const checkServerIdentity = sanCheck(sanMatchers, undefined);
   const alpn = common.alpnProtocols ?? [];
-  const make = (keys: tls.SecureContextOptions, certificates: ContextCertificates): UpstreamTlsConfig => {
+  const make = (keys: tls.SecureContextOptions, certificates: ContextCertificates, shareAs?: string): UpstreamTlsConfig => {
     let secureContext: tls.SecureContext;
     try {
-      secureContext = tls.createSecureContext({ ...base, ...keys });
+      const create = () => tls.createSecureContext({ ...base, ...keys });
+      secureContext = shareAs === undefined ? create() : sharedSecureContext(shareAs, create);
     } catch (e) {
       throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
     }
@@ -152,8 +154,11 @@ export function upstreamTlsContext(ctx: v3.UpstreamTlsContext, path: string, aut
   if (needsSds(refs)) {
     // What does not depend on the secrets (protocol versions, ciphers, a static CA or CRL) is
     // checked now, so a bad one is NACKed rather than found when the secrets arrive.
-    make({}, { ca: staticCa, chain: [] });
-    return { kind: "sds", secrets: refNames(refs), refs, build: (s) => make(secretOptions(s), sdsCertificates(s, staticCa)) };
+    const fingerprint = optionsFingerprint(base);
+    checkOptionsOnce(fingerprint, () => make({}, { ca: staticCa, chain: [] }));
+    // Contexts of the same settings and secrets share one secure context (context-cache.ts).
+    const shareAs = (s: ContextSecrets) => `${fingerprint}|${s.certificate ? identity(s.certificate) : "-"}|${s.validation ? identity(s.validation) : "-"}`;
+    return { kind: "sds", secrets: refNames(refs), refs, build: (s) => make(secretOptions(s), sdsCertificates(s, staticCa), shareAs(s)) };
   }
   const keys = certificateOptions(certs, cpath);
   return make(keys, { ca: staticCa, chain: staticChain(certs, keys.cert) });
