@@ -13,7 +13,7 @@ import { packageRoot } from "../../src/core/paths.js";
 import { CLUSTER_TYPE, LISTENER_TYPE, type ProtoObject, SECRET_TYPE } from "../../src/envoy/protos.js";
 import { eventually } from "../helpers/eventually.js";
 import { Backend, request } from "../proxy/helpers.js";
-import { httpListener, SDS_ADS, staticCluster } from "../proxy/sds-pki.js";
+import { httpListener, SDS_ADS, serialHex, staticCluster } from "../proxy/sds-pki.js";
 import { pem } from "../proxy/upstream/tls-fixtures.js";
 import { fullPush, Harness, type Snapshot } from "../xds/server/helpers.js";
 
@@ -21,7 +21,7 @@ const bin = join(packageRoot(), "dist/src/cli/bin.js");
 const GW = "127.0.135.1";
 const BACKEND = "127.0.135.2";
 
-const serialOf = (crt: string) => new X509Certificate(pem(crt)).serialNumber.toLowerCase().replace(/^(00)+(?=..)/, "");
+const serialOf = (crt: string) => serialHex(new X509Certificate(pem(crt)).serialNumber);
 
 function snapshot(crt: string, key: string): Snapshot {
   const listener = httpListener("gw", "0.0.0.0", 8443, "backend", { commonTlsContext: { tlsCertificateSdsSecretConfigs: [{ name: "kubernetes://gw-cred", sdsConfig: SDS_ADS }] } });
@@ -40,7 +40,7 @@ function viaGateway(): Promise<{ serial: string; status: string } | undefined> {
     let data = "";
     s.once("secureConnect", () => s.write(`GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`));
     s.on("data", (d: Buffer) => (data += d.toString()));
-    s.once("end", () => resolve({ serial: s.getPeerCertificate().serialNumber?.toLowerCase().replace(/^(00)+(?=..)/, "") ?? "", status: data.slice(9, 12) }));
+    s.once("end", () => resolve({ serial: serialHex(s.getPeerCertificate().serialNumber ?? ""), status: data.slice(9, 12) }));
     s.once("error", () => resolve(undefined));
   });
 }

@@ -15,7 +15,7 @@ import { ProxyServer } from "../../src/proxy/proxy.js";
 import { eventually } from "../helpers/eventually.js";
 import { fullPush, Harness, type Snapshot } from "../xds/server/helpers.js";
 import { Backend, request } from "./helpers.js";
-import { httpListener, SDS_ADS, staticCluster } from "./sds-pki.js";
+import { httpListener, SDS_ADS, serialHex, staticCluster } from "./sds-pki.js";
 import { HttpsBackend, pem } from "./upstream/tls-fixtures.js";
 
 const GW = "127.0.134.1";
@@ -24,7 +24,7 @@ const HTTPS_BACKEND = "127.0.134.3"; // gateway.example.com, signed by ca.crt
 
 const certSecret = (name: string, crt: string, key: string): ProtoObject => ({ name, tlsCertificate: { certificateChain: { inlineBytes: pem(crt) }, privateKey: { inlineBytes: pem(key) } } });
 const caSecret = (name: string, ca: string): ProtoObject => ({ name, validationContext: { trustedCa: { inlineBytes: pem(ca) } } });
-const serialOf = (crt: string) => new X509(pem(crt)).serialNumber.toLowerCase().replace(/^(00)+(?=..)/, "");
+const serialOf = (crt: string) => serialHex(new X509(pem(crt)).serialNumber);
 
 /** The PEM body of a key file (its base64 lines, without the armour): what must never appear in a dump. */
 function keyBody(file: string): string[] {
@@ -62,7 +62,7 @@ function gatewayCert(): Promise<string | Error> {
   return new Promise((resolve) => {
     const s = tls.connect({ host: GW, port: 8443, servername: "gateway.example.com", ca: pem("ca.crt") });
     s.once("secureConnect", () => {
-      resolve(s.getPeerCertificate().serialNumber.toLowerCase().replace(/^(00)+(?=..)/, ""));
+      resolve(serialHex(s.getPeerCertificate().serialNumber));
       s.destroy();
     });
     s.once("error", (e) => resolve(e));
@@ -158,7 +158,7 @@ describe("secrets over ADS (credentialName)", () => {
       const got = await new Promise<string>((resolve) => {
         const s = tls.connect({ host: GW, port: 8443, servername: "revoked.example.com", rejectUnauthorized: false });
         s.once("secureConnect", () => {
-          resolve(s.getPeerCertificate().serialNumber.toLowerCase().replace(/^(00)+(?=..)/, ""));
+          resolve(serialHex(s.getPeerCertificate().serialNumber));
           s.destroy();
         });
         s.once("error", () => resolve(""));
@@ -176,6 +176,7 @@ describe("secrets over ADS (credentialName)", () => {
     assert.deepEqual(Object.keys(leaf).sort(), ["days_until_expiration", "expiration_time", "path", "serial_number", "subject_alt_names", "valid_from"]);
     assert.equal(leaf.path, "<inline>");
     assert.equal(leaf.serial_number, serialOf("revoked.crt"));
+    assert.equal(leaf.serial_number, "03ea", "BoringSSL's BN_bn2hex of serial 0x3EA, lower case (test/fixtures/tls/README.md)");
     assert.deepEqual(leaf.subject_alt_names, [{ dns: "revoked.example.com" }]);
     assert.match(String(leaf.days_until_expiration), /^\d+$/);
     assert.ok(Number(leaf.days_until_expiration) > 99 * 365, "the fixtures are valid for 100 years");

@@ -14,6 +14,11 @@ import type { TlsCertificateSecret, ValidationContextSecret } from "../../src/pr
 
 export const TRUST_DOMAIN = "cluster.local";
 
+/** A certificate serial as /certs prints it (node's upper-case hex, lower-cased, leading zero bytes dropped). */
+export function serialHex(nodeSerial: string): string {
+  return nodeSerial.toLowerCase().replace(/^(00)+(?=..)/, "");
+}
+
 /** An SVID as the agent holds it: the `default` secret, its SPIFFE URI and serial. */
 export interface Svid {
   readonly secret: TlsCertificateSecret;
@@ -46,7 +51,7 @@ export class TestPki {
     const chain = await this.ca.sign(csrPem, id);
     // The workload presents its leaf and the CA chain below the root (here: the leaf).
     const certificateChainPem = chain.slice(0, -1).join("");
-    const serial = new X509Certificate(chain[0]).serialNumber.toLowerCase().replace(/^(00)+(?=..)/, "");
+    const serial = serialHex(new X509Certificate(chain[0]).serialNumber);
     return { secret: { kind: "tlsCertificate", certificateChainPem, privateKeyPem: keyPem }, uri, serial };
   }
 

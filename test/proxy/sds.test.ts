@@ -13,7 +13,7 @@ import { ProxyServer } from "../../src/proxy/proxy.js";
 import { SecretManager } from "../../src/proxy/tls/secrets.js";
 import { eventually } from "../helpers/eventually.js";
 import { Backend, request } from "./helpers.js";
-import { httpListener, istioMutual, staticCluster, type Svid, TestPki } from "./sds-pki.js";
+import { httpListener, istioMutual, serialHex, staticCluster, type Svid, TestPki } from "./sds-pki.js";
 
 const P1 = "127.0.133.1"; // client-side proxy (sleep): plain HTTP in, mTLS out
 const MTLS_BACKEND = "127.0.133.2"; // an HTTPS server requiring the mesh's client certificates
@@ -28,7 +28,7 @@ class MeshBackend {
   async start(svid: Svid, rootPem: string): Promise<this> {
     this.server = https.createServer({ cert: svid.secret.certificateChainPem, key: svid.secret.privateKeyPem, ca: rootPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
       const peer = (req.socket as tls.TLSSocket).getPeerCertificate();
-      this.clientSerials.push(peer.serialNumber.toLowerCase().replace(/^(00)+(?=..)/, ""));
+      this.clientSerials.push(serialHex(peer.serialNumber));
       req.resume();
       const answer = () => {
         // Every third response closes its connection, so a steady stream keeps opening new ones.
@@ -63,7 +63,7 @@ function handshake(opts: { svid?: Svid; rootPem: string }): Promise<{ serial: st
     s.once("secureConnect", () => {
       // TLS 1.3: the server's verdict on the client certificate comes after the handshake.
       s.once("data", () => {});
-      resolve({ serial: s.getPeerCertificate().serialNumber.toLowerCase().replace(/^(00)+(?=..)/, ""), socket: s });
+      resolve({ serial: serialHex(s.getPeerCertificate().serialNumber), socket: s });
     });
     s.once("error", (e) => resolve(e));
     s.once("close", () => resolve(new Error("closed before the handshake finished")));
