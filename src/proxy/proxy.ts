@@ -32,7 +32,7 @@ import { XdsConfigError } from "./xds-error.js";
 import { type ContextCertificates } from "./tls/cert-details.js";
 import { secretFromResource } from "./tls/secret-resource.js";
 import { SecretManager } from "./tls/secrets.js";
-import { type SdsSecretRef } from "./tls/sds-config.js";
+import { allRefs, type ContextSecretRefs, type SdsSecretRef } from "./tls/sds-config.js";
 import { secretsConfigDump } from "./tls/secrets-dump.js";
 
 export interface ProxyOptions {
@@ -293,9 +293,9 @@ export class ProxyServer {
   /** Every SDS secret the config refers to (clusters, warming or not, and listeners, bound or waiting for routes). */
   private sdsRefs(): SdsSecretRef[] {
     const out = new Map<string, SdsSecretRef>();
-    const add = (t: { kind: string; refs?: { certificate?: SdsSecretRef; validation?: SdsSecretRef } } | undefined) => {
+    const add = (t: { kind: string; refs?: ContextSecretRefs } | undefined) => {
       if (t?.kind !== "sds" || !t.refs) return;
-      for (const r of [t.refs.certificate, t.refs.validation]) if (r) out.set(`${r.source}\u0000${r.name}`, r);
+      for (const r of allRefs(t.refs)) out.set(`${r.source}\u0000${r.name}`, r);
     };
     for (const c of [...this.clusters.values(), ...this.warming.values()]) {
       add(c.spec.tls);

@@ -10,7 +10,7 @@ import { contextSecretRefs, sdsSecretRef } from "../../src/proxy/tls/sds-config.
 import { upstreamTlsContext } from "../../src/proxy/tls/upstream.js";
 import { downstreamTls } from "../../src/proxy/tls/downstream.js";
 import { XdsConfigError } from "../../src/proxy/xds-error.js";
-import { SDS_ADS, SDS_GRPC } from "./sds-pki.js";
+import { SDS_ADS, SDS_GRPC, TestPki } from "./sds-pki.js";
 import { pem } from "./upstream/tls-fixtures.js";
 
 const P = "c";
@@ -52,9 +52,11 @@ describe("SdsSecretConfig sources", () => {
 
   it("a context takes one certificate over SDS, not alongside inline ones; the combined validation context's secret is its trust anchor", () => {
     const sds = { name: "default", sdsConfig: GRPC };
-    assert.throws(() => contextSecretRefs({ tlsCertificateSdsSecretConfigs: [sds, sds] }, P), (e: unknown) => e instanceof XdsConfigError && e.path === "c.tlsCertificateSdsSecretConfigs");
-    assert.throws(() => contextSecretRefs({ tlsCertificateSdsSecretConfigs: [sds], tlsCertificates: [{}] }, P), (e: unknown) => e instanceof XdsConfigError && e.path === "c.tlsCertificates");
-    assert.deepEqual(contextSecretRefs({ combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: "ROOTCA", sdsConfig: GRPC } } }, P), { validation: { source: "sds-grpc", name: "ROOTCA" } });
+    assert.throws(() => contextSecretRefs({ tlsCertificateSdsSecretConfigs: [sds, sds] }, P, 1), (e: unknown) => e instanceof XdsConfigError && e.path === "c.tlsCertificateSdsSecretConfigs" && /one client certificate/.test(e.message));
+    assert.throws(() => contextSecretRefs({ tlsCertificateSdsSecretConfigs: [sds, sds, sds] }, P, 2), (e: unknown) => e instanceof XdsConfigError && e.path === "c.tlsCertificateSdsSecretConfigs");
+    assert.equal(contextSecretRefs({ tlsCertificateSdsSecretConfigs: [sds, { ...sds, name: "ecdsa" }] }, P, 2).certificates.length, 2);
+    assert.throws(() => contextSecretRefs({ tlsCertificateSdsSecretConfigs: [sds], tlsCertificates: [{}] }, P, 1), (e: unknown) => e instanceof XdsConfigError && e.path === "c.tlsCertificates");
+    assert.deepEqual(contextSecretRefs({ combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: "ROOTCA", sdsConfig: GRPC } } }, P, 1), { certificates: [], validation: { source: "sds-grpc", name: "ROOTCA" } });
   });
 
   it("a bad SDS source in an UpstreamTlsContext or DownstreamTlsContext is refused there (NACK), never plaintext", () => {
@@ -69,6 +71,26 @@ describe("SdsSecretConfig sources", () => {
       () => upstreamTlsContext({ commonTlsContext: { tlsParams: { cipherSuites: ["NOT-A-CIPHER"] }, tlsCertificateSdsSecretConfigs: [{ name: "default", sdsConfig: GRPC }] } }, "u", { autoSni: false, autoSanValidation: false }),
       (e: unknown) => e instanceof XdsConfigError && e.path === "u.commonTlsContext.tlsParams",
     );
+  });
+});
+
+describe("a listener's certificates over SDS", () => {
+  it("takes one per key type (RSA beside ECDSA, Istio's credentialNames) and refuses two of one type", async () => {
+    const pki = await TestPki.create();
+    try {
+      const ec = (await pki.svid("a")).secret;
+      const ec2 = (await pki.svid("b")).secret;
+      const rsa = { kind: "tlsCertificate" as const, certificateChainPem: pem("server.crt").toString(), privateKeyPem: pem("server.key").toString() };
+      const t = downstreamTls({ commonTlsContext: { tlsCertificateSdsSecretConfigs: [{ name: "rsa", sdsConfig: SDS_ADS as v3.ConfigSource }, { name: "ec", sdsConfig: SDS_ADS as v3.ConfigSource }] } }, "d");
+      assert.equal(t.kind, "sds");
+      if (t.kind !== "sds") return;
+      assert.deepEqual(t.secrets, ["rsa", "ec"]);
+      const served = t.build({ certificates: [rsa, ec] }, undefined);
+      assert.deepEqual(served.certificates.chain.map((c) => c.pem), [rsa.certificateChainPem, ec.certificateChainPem]);
+      assert.throws(() => t.build({ certificates: [ec, ec2] }, undefined), /two certificates over SDS have a ec key/);
+    } finally {
+      pki.close();
+    }
   });
 });
 

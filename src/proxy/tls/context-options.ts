@@ -98,9 +98,15 @@ export function secureContextErrorField(e: Error, cpath: string, vpath: string):
  */
 export function secretOptions(s: ContextSecrets): Pick<tls.SecureContextOptions, "cert" | "key" | "ca"> {
   const out: Pick<tls.SecureContextOptions, "cert" | "key" | "ca"> = {};
-  if (s.certificate) {
-    out.cert = s.certificate.certificateChainPem;
-    out.key = s.certificate.privateKeyPem;
+  if (s.certificates.length > 0) {
+    // OpenSSL keeps one certificate per key type (RSA beside ECDSA), as for tls_certificates: two
+    // of one type would silently serve only the last.
+    if (s.certificates.length > 1) {
+      const types = s.certificates.map((c) => new X509Certificate(c.certificateChainPem).publicKey.asymmetricKeyType);
+      if (new Set(types).size !== types.length) throw new Error(`two certificates over SDS have a ${types.find((t, i) => types.indexOf(t) !== i)} key: choosing between certificates of one key type by SNI is not supported`);
+    }
+    out.cert = s.certificates.map((c) => c.certificateChainPem);
+    out.key = s.certificates.map((c) => c.privateKeyPem);
   }
   if (s.validation) out.ca = s.validation.trustedCaPem;
   return out;

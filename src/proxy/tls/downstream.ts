@@ -83,12 +83,12 @@ export function downstreamTls(c: v3.DownstreamTlsContext, path: string): Downstr
   refuseUnsupportedDownstream(c, path);
   const certs = common.tlsCertificates ?? [];
   const combined = common.combinedValidationContext;
-  const refs = contextSecretRefs(common, cpath);
+  const refs = contextSecretRefs(common, cpath, 2);
   const validation = combined ? combined.defaultValidationContext : common.validationContext;
   const vpath = combined ? `${cpath}.combinedValidationContext.defaultValidationContext` : `${cpath}.validationContext`;
   // Matchers and pins are compiled (a bad one refused) even when the secrets are not here.
   const peer = compilePeerValidation(validation, vpath);
-  if (certs.length === 0 && !refs.certificate) throw new XdsConfigError(cpath, "needs tls_certificates");
+  if (certs.length === 0 && refs.certificates.length === 0) throw new XdsConfigError(cpath, "needs tls_certificates");
   const requireClientCertificate = c.requireClientCertificate?.value === true;
   const trustAnchor = refs.validation !== undefined || validation?.trustedCa !== undefined || validation?.systemRootCerts !== undefined;
   if (peer.sanMatchers.length > 0 && !trustAnchor) throw new XdsConfigError(vpath, "SAN-based verification of peer certificates without trusted CA is insecure and not allowed");

@@ -5,12 +5,12 @@
 // unavailable again (fail closed). A context that cannot be built from what arrived (a certificate
 // where trusted CAs were expected, say) keeps the one it had and is logged. release() drops the
 // watches when the cluster or listener goes, so nothing leaks across updates.
-import type { ContextSecretRefs } from "./sds-config.js";
-import type { SecretManager, TlsCertificateSecret, ValidationContextSecret } from "./secrets.js";
+import { allRefs, type ContextSecretRefs, type SdsSecretRef } from "./sds-config.js";
+import type { SdsSecret, SecretManager, TlsCertificateSecret, ValidationContextSecret } from "./secrets.js";
 
-/** The secrets a context is built from (what its refs named, all present). */
+/** The secrets a context is built from (what its refs named, all present, in order). */
 export interface ContextSecrets {
-  readonly certificate?: TlsCertificateSecret;
+  readonly certificates: readonly TlsCertificateSecret[];
   readonly validation?: ValidationContextSecret;
 }
 
@@ -31,26 +31,29 @@ export class SdsBinding<T> {
     private readonly what: string,
     private readonly log: (line: string) => void,
   ) {
-    for (const r of [refs.certificate, refs.validation]) if (r) this.unwatch.push(secrets.watch(r.source, r.name, () => this.rebuild()));
+    for (const r of allRefs(refs)) this.unwatch.push(secrets.watch(r.source, r.name, () => this.rebuild()));
     this.rebuild();
   }
 
   private rebuild(): void {
     if (this.released) return;
-    const { certificate, validation } = this.refs;
-    const cert = certificate && this.secrets.get(certificate.source, certificate.name);
-    const val = validation && this.secrets.get(validation.source, validation.name);
-    if ((certificate && !cert) || (validation && !val)) {
+    const { certificates, validation } = this.refs;
+    const get = (r: SdsSecretRef) => this.secrets.get(r.source, r.name);
+    const certs = certificates.map(get);
+    const val = validation && get(validation);
+    if (certs.includes(undefined) || (validation && !val)) {
       this.current = undefined;
       return;
     }
-    const wrongKind = cert && cert.kind !== "tlsCertificate" ? certificate : val && val.kind !== "validationContext" ? validation : undefined;
+    const wrong = (r: SdsSecretRef, s: SdsSecret | undefined, kind: SdsSecret["kind"]) => (s !== undefined && s.kind !== kind ? r : undefined);
+    const wrongKind = certificates.find((r, i) => wrong(r, certs[i], "tlsCertificate")) ?? (validation && wrong(validation, val, "validationContext"));
     if (wrongKind) {
-      this.log(`${this.what}: SDS secret ${JSON.stringify(wrongKind.name)} (${wrongKind.source}) is not a ${wrongKind === certificate ? "TLS certificate" : "validation context"}; the TLS context stays ${this.current ? "as it was" : "unavailable"}`);
+      this.log(`${this.what}: SDS secret ${JSON.stringify(wrongKind.name)} (${wrongKind.source}) is not a ${wrongKind === validation ? "validation context" : "TLS certificate"}; the TLS context stays ${this.current ? "as it was" : "unavailable"}`);
       return;
     }
     try {
-      this.current = this.build({ certificate: cert as TlsCertificateSecret | undefined, validation: val as ValidationContextSecret | undefined }, this.current);
+      const secrets: ContextSecrets = { certificates: certs as TlsCertificateSecret[], ...(val ? { validation: val as ValidationContextSecret } : {}) };
+      this.current = this.build(secrets, this.current);
     } catch (e) {
       this.log(`${this.what}: cannot build the TLS context from its SDS secrets: ${(e as Error).message}; it stays ${this.current ? "as it was" : "unavailable"}`);
     }

@@ -16,15 +16,20 @@ export interface SdsSecretRef {
   readonly name: string;
 }
 
-/** The secrets of one TLS context: its certificate and its validation context (each optional). */
+/** The secrets of one TLS context: its certificates (none, one, or one per key type) and its validation context. */
 export interface ContextSecretRefs {
-  readonly certificate?: SdsSecretRef;
+  readonly certificates: readonly SdsSecretRef[];
   readonly validation?: SdsSecretRef;
+}
+
+/** Every secret of a context. */
+export function allRefs(refs: ContextSecretRefs): SdsSecretRef[] {
+  return refs.validation ? [...refs.certificates, refs.validation] : [...refs.certificates];
 }
 
 /** The names a context waits for, as logs and failure reasons print them. */
 export function refNames(refs: ContextSecretRefs): string[] {
-  return [refs.certificate, refs.validation].filter((r): r is SdsSecretRef => r !== undefined).map((r) => r.name);
+  return allRefs(refs).map((r) => r.name);
 }
 
 function versionIsV3(v: v3.ConfigSource["resourceApiVersion"]): boolean {
@@ -64,14 +69,15 @@ export function sdsSecretRef(c: v3.SdsSecretConfig, path: string): SdsSecretRef 
 }
 
 /**
- * The SDS secrets of a CommonTlsContext: tls_certificate_sds_secret_configs (one: a context
- * presents one certificate over SDS) and validation_context_sds_secret_config, alone or in
+ * The SDS secrets of a CommonTlsContext: tls_certificate_sds_secret_configs (upstream one — a
+ * client presents one certificate —, downstream one per key type, as Istio's credentialNames for
+ * RSA beside ECDSA) and validation_context_sds_secret_config, alone or in
  * combined_validation_context (whose default_validation_context keeps its SAN matchers and pins;
  * the trusted CA comes from the secret, as Envoy merges them).
  */
-export function contextSecretRefs(common: v3.CommonTlsContext, cpath: string): ContextSecretRefs {
+export function contextSecretRefs(common: v3.CommonTlsContext, cpath: string, maxCertificates: number): ContextSecretRefs {
   const certs = common.tlsCertificateSdsSecretConfigs ?? [];
-  if (certs.length > 1) throw new XdsConfigError(`${cpath}.tlsCertificateSdsSecretConfigs`, "one certificate over SDS per TLS context is supported");
+  if (certs.length > maxCertificates) throw new XdsConfigError(`${cpath}.tlsCertificateSdsSecretConfigs`, maxCertificates === 1 ? "an upstream connection presents one client certificate" : `at most ${maxCertificates} certificates over SDS per TLS context`);
   if (certs.length > 0 && (common.tlsCertificates ?? []).length > 0) throw new XdsConfigError(`${cpath}.tlsCertificates`, "cannot be combined with tls_certificate_sds_secret_configs");
   const combined = common.combinedValidationContext?.validationContextSdsSecretConfig;
   const validation = combined
@@ -79,13 +85,11 @@ export function contextSecretRefs(common: v3.CommonTlsContext, cpath: string): C
     : common.validationContextSdsSecretConfig
       ? sdsSecretRef(common.validationContextSdsSecretConfig, `${cpath}.validationContextSdsSecretConfig`)
       : undefined;
-  const out: { certificate?: SdsSecretRef; validation?: SdsSecretRef } = {};
-  if (certs.length > 0) out.certificate = sdsSecretRef(certs[0], `${cpath}.tlsCertificateSdsSecretConfigs[0]`);
-  if (validation) out.validation = validation;
-  return out;
+  const certificates = certs.map((c, i) => sdsSecretRef(c, `${cpath}.tlsCertificateSdsSecretConfigs[${i}]`));
+  return validation ? { certificates, validation } : { certificates };
 }
 
 /** Whether a context needs any secret over SDS. */
 export function needsSds(refs: ContextSecretRefs): boolean {
-  return refs.certificate !== undefined || refs.validation !== undefined;
+  return refs.certificates.length > 0 || refs.validation !== undefined;
 }

@@ -93,7 +93,10 @@ export class SecretManager {
     return this.watchers.get(key(source, name))?.size ?? 0;
   }
 
-  /** The names currently watched from a source (what an ADS client subscribes to). */
+  /**
+   * The names currently watched from a source: the bound contexts' (the ADS subscription itself
+   * follows the config, which also names the secrets of contexts not bound yet: ProxyServer).
+   */
   watchedNames(source: SecretSourceName): string[] {
     const prefix = `${source}\u0000`;
     return [...this.watchers.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));

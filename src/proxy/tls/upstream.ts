@@ -113,7 +113,7 @@ export function upstreamTlsContext(ctx: v3.UpstreamTlsContext, path: string, aut
   const vc = combined ? (combined.defaultValidationContext ?? {}) : common.validationContext;
   // SAN matchers and pins are compiled (a bad one NACKed) even when the secrets are not here.
   const { sanMatchers, pins } = compilePeerValidation(vc, vpath);
-  const refs = contextSecretRefs(common, cpath);
+  const refs = contextSecretRefs(common, cpath, 1);
   const certs = common.tlsCertificates ?? [];
   if (certs.length > 1) throw new XdsConfigError(`${cpath}.tlsCertificates`, "an upstream connection presents one client certificate");
   const base: tls.SecureContextOptions = tlsParamsOptions(common.tlsParams, cpath);
@@ -157,7 +157,7 @@ export function upstreamTlsContext(ctx: v3.UpstreamTlsContext, path: string, aut
     const fingerprint = optionsFingerprint(base);
     checkOptionsOnce(fingerprint, () => make({}, { ca: staticCa, chain: [] }));
     // Contexts of the same settings and secrets share one secure context (context-cache.ts).
-    const shareAs = (s: ContextSecrets) => `${fingerprint}|${s.certificate ? identity(s.certificate) : "-"}|${s.validation ? identity(s.validation) : "-"}`;
+    const shareAs = (s: ContextSecrets) => `${fingerprint}|${s.certificates.map(identity).join(",")}|${s.validation ? identity(s.validation) : "-"}`;
     return { kind: "sds", secrets: refNames(refs), refs, build: (s) => make(secretOptions(s), sdsCertificates(s, staticCa), shareAs(s)) };
   }
   const keys = certificateOptions(certs, cpath);
@@ -168,7 +168,7 @@ export function upstreamTlsContext(ctx: v3.UpstreamTlsContext, path: string, aut
 export function sdsCertificates(s: ContextSecrets, staticCa: PemSource | undefined): ContextCertificates {
   return {
     ca: s.validation ? { pem: s.validation.trustedCaPem, path: INLINE_PATH } : staticCa,
-    chain: s.certificate ? [{ pem: s.certificate.certificateChainPem, path: INLINE_PATH }] : [],
+    chain: s.certificates.map((c) => ({ pem: c.certificateChainPem, path: INLINE_PATH })),
   };
 }
 
