@@ -122,6 +122,8 @@ export class ProxyServer {
     this.configLog = this.logs.get("config");
     this.upstreamLog = this.logs.get("upstream");
     this.secrets = options.secrets ?? new SecretManager();
+    // One line per secret change (never its material); a worker's come from its primary, which logs them.
+    if (!options.worker) this.secrets.onChange((source, name, e) => this.upstreamLog.info(`sds: secret '${name}' (${source}) ${e ? `updated, version ${e.version}` : "removed"}`));
     this.router = new Router(this.stats);
     const skipped = this.stats.counter("server.optional_extensions_skipped");
     this.skips = {
@@ -287,7 +289,6 @@ export class ProxyServer {
   private updateSecrets(u: ResourceUpdate): void {
     for (const r of u.updated) this.secrets.set("ads", r.name, secretFromResource(r.name, asSecret(r)), r.version);
     for (const n of u.removed) this.secrets.set("ads", n, undefined);
-    if (!this.options.worker && (u.updated.length > 0 || u.removed.length > 0)) this.upstreamLog.info(`sds: ${u.updated.length} secret(s) updated over ADS${u.removed.length ? `, ${u.removed.length} removed` : ""}`);
   }
 
   /** Every SDS secret the config refers to (clusters, warming or not, and listeners, bound or waiting for routes). */
