@@ -95,6 +95,12 @@ describe("TLS contexts over SDS (the agent's default and ROOTCA)", () => {
   let p1: ProxyServer;
   let p2: ProxyServer;
   const logs: string[] = [];
+  /** Every private key handed to the proxies, to check that none reaches a log line. */
+  const keys: string[] = [];
+  const set = (m: SecretManager, name: string, s: Svid) => {
+    keys.push(s.secret.privateKeyPem);
+    m.set("sds-grpc", name, s.secret);
+  };
 
   before(async () => {
     pki = await TestPki.create();
@@ -147,7 +153,7 @@ describe("TLS contexts over SDS (the agent's default and ROOTCA)", () => {
     assert.match(r.body, /transport failure reason: TLS error: Secret is not supplied by SDS \("default", "ROOTCA"\)/);
     assert.equal(c1("mtls", "ssl.upstream_context_secrets_not_ready"), 1);
     // The certificate alone is not enough: ROOTCA is missing.
-    s1.set("sds-grpc", "default", sleep.secret);
+    set(s1, "default", sleep);
     r = await request(`http://${P1}:8080/x`);
     assert.equal(r.status, 503);
     assert.equal(meshBackend.clientSerials.length, before, "nothing reached the backend, in plaintext or otherwise");
@@ -175,7 +181,7 @@ describe("TLS contexts over SDS (the agent's default and ROOTCA)", () => {
     assert.ok(refused instanceof Error, "no handshake without the listener's secrets");
     assert.ok(l2("ssl.downstream_context_secrets_not_ready") >= 1);
     s2.set("sds-grpc", "ROOTCA", pki.root);
-    s2.set("sds-grpc", "default", httpbin.secret);
+    set(s2, "default", httpbin);
     const ok = await handshake({ svid: sleep, rootPem: pki.root.trustedCaPem });
     assert.ok(!(ok instanceof Error), String(ok));
     assert.equal(ok.serial, httpbin.serial, "the listener presents its SVID");
@@ -229,8 +235,8 @@ describe("TLS contexts over SDS (the agent's default and ROOTCA)", () => {
       const mark = done;
       await eventually("requests flowing", () => done >= mark + 6, 30_000);
       [sleepNow, httpbinNow] = await Promise.all([pki.svid("sleep"), pki.svid("httpbin")]);
-      s1.set("sds-grpc", "default", sleepNow.secret);
-      s2.set("sds-grpc", "default", httpbinNow.secret);
+      set(s1, "default", sleepNow);
+      set(s2, "default", httpbinNow);
     }
     const latest = sleepNow.serial;
     await eventually("the backend sees the newest client certificate", () => meshBackend.clientSerials.includes(latest), 30_000);
@@ -260,5 +266,13 @@ describe("TLS contexts over SDS (the agent's default and ROOTCA)", () => {
     assert.ok(statuses.includes(503), `a new connection was refused (${statuses.join(" ")})`);
     s1.set("sds-grpc", "ROOTCA", pki.root);
     assert.equal((await request(`http://${P1}:8080/x`)).status, 200);
+  });
+
+  it("logs each secret change, and no line carries key material", () => {
+    assert.ok(logs.some((l) => /sds: secret 'default' \(sds-grpc\) updated, version /.test(l)), logs.join("\n"));
+    assert.ok(logs.some((l) => /sds: secret 'ROOTCA' \(sds-grpc\) removed/.test(l)));
+    assert.ok(keys.length >= 8);
+    const bodies = keys.flatMap((k) => k.split("\n").filter((line) => line.length > 20 && !line.startsWith("-----")));
+    for (const l of logs) for (const b of bodies) assert.ok(!l.includes(b), "a log line holds key material");
   });
 });
