@@ -8,7 +8,10 @@
 // circuit-breaker gauges computed from the sums), and /clusters the workers' per-host counters with
 // the primary's detector's ejections and success rates. Admin commands that change state
 // (/logging, /drain_listeners, /reset_counters) reach every worker; a worker starts with the
-// primary's log levels (in its environment) and is sent them again once up.
+// primary's log levels (in its environment) and is sent them again once up. SDS secrets (the
+// agent's and the ADS stream's, both held by the primary) are forwarded to every worker as they
+// change — keys travel only over the IPC channel to the proxy's own children — and /certs shows a
+// worker's TLS contexts (they terminate the listeners' TLS).
 import cluster, { type Worker } from "node:cluster";
 import type { Logger } from "../core/log.js";
 import { type HostCounterSnapshot, hostCounterSnapshot, type WorkerCommand } from "../proxy/admin.js";
@@ -18,6 +21,9 @@ import type { PrimaryLimits } from "../proxy/upstream/primary-limits.js";
 import type { ToPrimary, ToWorker } from "../proxy/upstream/shared-limits.js";
 import type { WorkerLimits } from "../proxy/upstream/worker-limits.js";
 import type { ResourceUpdate } from "../proxy/xds/resources.js";
+import { SECRET_TYPE } from "../envoy/protos.js";
+import type { ContextCertificates } from "../proxy/tls/cert-details.js";
+import type { SdsSecret, SecretEntry, SecretSourceName } from "../proxy/tls/secrets.js";
 
 export const WORKER_ENV = "TSMESH_PROXY_WORKER";
 /** The primary's log levels when it forked the worker (`name:level,...`). */
@@ -71,13 +77,16 @@ export type WorkerMessage =
   | { type: "ready" }
   | { type: "limits"; batch: ToPrimary[] }
   | { type: "stats"; id: number; snapshot: StatsSnapshot }
-  | { type: "hosts"; id: number; hosts: HostCounterSnapshot[] };
+  | { type: "hosts"; id: number; hosts: HostCounterSnapshot[] }
+  | { type: "certs"; id: number; certs: ContextCertificates[] };
 
 export type PrimaryMessage =
   | { type: "update"; update: ResourceUpdate }
   | { type: "limits"; batch: ToWorker[] }
   | { type: "stats"; id: number }
   | { type: "hosts"; id: number }
+  | { type: "certs"; id: number }
+  | { type: "secret"; source: SecretSourceName; name: string; secret: SdsSecret | undefined; version?: string; updatedAt?: number }
   | { type: "command"; command: WorkerCommand }
   | { type: "quit" };
 
@@ -107,7 +116,9 @@ export class WorkerPool {
     // Structured clone over IPC: decoded resources may hold bytes.
     cluster.setupPrimary({ serialization: "advanced" });
     for (let i = 0; i < size; i++) this.spawn();
-    proxy.ads?.on("update", (u) => this.broadcast({ type: "update", update: u }));
+    // Secrets go on their own messages (the agent's never were ADS updates).
+    proxy.ads?.on("update", (u) => u.typeUrl !== SECRET_TYPE && this.broadcast({ type: "update", update: u }));
+    proxy.secrets.onChange((source, name, entry) => this.broadcast(secretMessage(source, name, entry)));
     // /clusters shows the hosts as the workers (which carry the traffic) see them.
     proxy.hostCollector = () => this.collectHosts();
   }
@@ -152,13 +163,14 @@ export class WorkerPool {
     else if (m.type === "ready") {
       // Bring the new worker up to date with everything the primary holds (levels changed since its fork too).
       this.send(w, { type: "command", command: { type: "logging", levels: this.proxy.logs.levels() } });
+      for (const e of this.proxy.secrets.entries()) this.send(w, secretMessage(e.source, e.name, e));
       for (const u of this.proxy.currentUpdates()) this.send(w, { type: "update", update: u });
       this.limits?.workerReady(w.id);
       if (++this.readyCount >= this.size) for (const r of this.readyWaiters.splice(0)) r();
-    } else if (m.type === "stats" || m.type === "hosts") {
+    } else if (m.type === "stats" || m.type === "hosts" || m.type === "certs") {
       const p = this.pending.get(m.id);
       if (!p) return;
-      p.replies.push(m.type === "stats" ? m.snapshot : m.hosts);
+      p.replies.push(m.type === "stats" ? m.snapshot : m.type === "hosts" ? m.hosts : m.certs);
       p.left--;
       if (p.left <= 0) p.done();
     }
@@ -199,7 +211,13 @@ export class WorkerPool {
     return [own, ...(replies as HostCounterSnapshot[][])];
   }
 
-  private ask(type: "stats" | "hosts"): Promise<unknown[]> {
+  /** The TLS contexts as a worker has them (its listeners terminate TLS); the primary's own without workers. */
+  async collectCerts(): Promise<ContextCertificates[]> {
+    const replies = (await this.ask("certs")) as ContextCertificates[][];
+    return replies[0] ?? this.proxy.tlsContexts();
+  }
+
+  private ask(type: "stats" | "hosts" | "certs"): Promise<unknown[]> {
     const id = ++this.requestId;
     return new Promise((resolve) => {
       const replies: unknown[] = [];
@@ -265,6 +283,8 @@ export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, lo
       } else if (m.type === "limits") limits?.receive(m.batch);
       else if (m.type === "stats") process.send?.({ type: "stats", id: m.id, snapshot: proxy.stats.snapshot() } satisfies WorkerMessage);
       else if (m.type === "hosts") process.send?.({ type: "hosts", id: m.id, hosts: hostCounterSnapshot(proxy) } satisfies WorkerMessage);
+      else if (m.type === "certs") process.send?.({ type: "certs", id: m.id, certs: proxy.tlsContexts() } satisfies WorkerMessage);
+      else if (m.type === "secret") proxy.secrets.set(m.source, m.name, m.secret, m.version, m.updatedAt);
       else if (m.type === "command") applyCommand(proxy, m.command);
       else if (m.type === "quit") quit();
     };
@@ -288,6 +308,11 @@ export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, lo
       },
     );
   });
+}
+
+/** A secret (or its removal) as the primary sends it to its workers. */
+function secretMessage(source: SecretSourceName, name: string, e: SecretEntry | undefined): PrimaryMessage {
+  return { type: "secret", source, name, secret: e?.secret, version: e?.version, updatedAt: e?.updatedAt };
 }
 
 /** A worker's side of a state-changing admin command. */

@@ -163,6 +163,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     workers: workers ? () => pool!.pids() : undefined,
     ready: workers ? () => proxy.isReady && !!pool?.isReady : undefined,
     toWorkers: workers ? (cmd) => pool?.command(cmd) : undefined,
+    collectCerts: workers ? () => pool!.collectCerts() : undefined,
   });
   try {
     const adminBound = adminPort === undefined ? undefined : await admin.listen(adminHost, adminPort);

@@ -1,5 +1,5 @@
 // Envoy's admin interface (IP:15000) and the health port (IP:15021 /healthz/ready, pilot-agent's
-// role): /config_dump, /clusters, /listeners, /stats, /stats/prometheus, /ready, /server_info, and
+// role): /config_dump, /certs, /clusters, /listeners, /stats, /stats/prometheus, /ready, /server_info, and
 // the endpoints that change state — /logging, /drain_listeners, /healthcheck/fail|ok,
 // /reset_counters, /quitquitquit — which, as Envoy's (handlers marked mutates_server_state), answer
 // only POST: any other method gets 405 "Method GET not allowed, POST required.".
@@ -7,6 +7,7 @@ import * as http from "node:http";
 import { applyLoggingQuery, LEVEL_NAMES, type LogLevelName, type LogRegistry } from "../core/log.js";
 import type { ProxyServer } from "./proxy.js";
 import type { StatsStore } from "./stats.js";
+import { certificatesJson, type ContextCertificates } from "./tls/cert-details.js";
 import { hostStats } from "./upstream/cluster.js";
 import type { Host } from "./upstream/host.js";
 
@@ -185,6 +186,8 @@ export interface AdminOptions {
   concurrency?: number;
   /** Readiness when more than this process must be ready (workers); default: the proxy's. */
   ready?: () => boolean;
+  /** The TLS contexts in use when other processes serve traffic (--concurrency: a worker's); default: this proxy's. */
+  collectCerts?: () => Promise<ContextCertificates[]>;
 }
 
 function send(res: http.ServerResponse, status: number, body: string, type = "text/plain; charset=UTF-8"): void {
@@ -252,6 +255,7 @@ export class AdminServer {
       { path: "/help", help: "this list", mutates: false, run: (_u, res) => send(res, 200, this.help()) },
       { path: "/ready", help: "server state; 200 when LIVE, else 503", mutates: false, run: (_u, res) => send(res, this.state() === "LIVE" ? 200 : 503, this.state() + "\n") },
       { path: "/config_dump", help: "the configuration in effect (Envoy's ConfigDump)", mutates: false, run: (_u, res) => send(res, 200, JSON.stringify(this.proxy.configDump(), null, 2), "application/json") },
+      { path: "/certs", help: "the certificates of the TLS contexts in use (Envoy's Certificates)", mutates: false, run: (_u, res) => this.certsPage(res) },
       { path: "/stats", help: "counters and gauges (?filter=REGEX, ?format=json)", mutates: false, run: (url, res) => this.statsPage(url, "/stats", res) },
       { path: "/stats/prometheus", help: "counters and gauges in Prometheus' text format", mutates: false, run: (url, res) => this.statsPage(url, "/stats/prometheus", res) },
       { path: "/clusters", help: "upstream clusters and their hosts (?format=json)", mutates: false, run: (url, res) => this.clustersPage(url, res) },
@@ -310,6 +314,14 @@ export class AdminServer {
     void this.hostCounters().then(
       (table) => (json ? send(res, 200, JSON.stringify(this.clustersJson(table)), "application/json") : send(res, 200, this.clustersText(table))),
       (err: Error) => send(res, 500, `clusters unavailable: ${err.message}\n`),
+    );
+  }
+
+  private certsPage(res: http.ServerResponse): void {
+    const contexts = this.options.collectCerts ? this.options.collectCerts() : Promise.resolve(this.proxy.tlsContexts());
+    void contexts.then(
+      (c) => send(res, 200, JSON.stringify(certificatesJson(c, Date.now()), null, 1), "application/json"),
+      (err: Error) => send(res, 500, `certs unavailable: ${err.message}\n`),
     );
   }
 

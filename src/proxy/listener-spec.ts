@@ -8,7 +8,7 @@
 // IP, each narrowing to the most specific chains.
 import type * as v3 from "../envoy/types.js";
 import { ExtensionRegistry } from "./extensions.js";
-import { type DownstreamTls, downstreamTransportSocket } from "./tls/downstream.js";
+import { type DownstreamTls, type DownstreamTlsSds, downstreamTransportSocket } from "./tls/downstream.js";
 import { XdsConfigError } from "./xds-error.js";
 
 /** A connection as the listener saw it: its addresses, and what local mode's explicit proxy learned. */
@@ -41,8 +41,8 @@ export interface FilterChainSpec {
     serverNames: readonly string[];
   };
   filters: readonly v3.NetworkFilter[];
-  /** TLS termination (a DownstreamTlsContext transport socket); "unavailable" when its secrets come from SDS. */
-  tls?: DownstreamTls | "unavailable";
+  /** TLS termination (a DownstreamTlsContext transport socket); kind "sds" when its secrets come over SDS (the listener binds them). */
+  tls?: DownstreamTls | DownstreamTlsSds;
   object: v3.FilterChain;
 }
 

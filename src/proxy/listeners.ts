@@ -10,7 +10,9 @@ import { DEBUG, type Logger } from "../core/log.js";
 import { authorityWithPort, splitAbsoluteForm } from "./http/absolute-form.js";
 import { type ConnectionInfo, type FilterChainSpec, type ListenerSpec, selectFilterChain } from "./listener-spec.js";
 import type { StatsScope, StatsStore } from "./stats.js";
-import { terminateTls } from "./tls/downstream.js";
+import { type DownstreamTls, terminateTls } from "./tls/downstream.js";
+import { SdsBinding } from "./tls/sds-binding.js";
+import { SecretManager } from "./tls/secrets.js";
 
 /** What a filter chain's network filter does with a connection. */
 export interface NetworkHandler {
@@ -29,6 +31,8 @@ interface ActiveListener {
   spec: ListenerSpec;
   server: net.Server;
   handlers: Map<FilterChainSpec, NetworkHandler>;
+  /** The filter chains whose TLS secrets come over SDS, bound while this version of the listener takes connections. */
+  tls: Map<FilterChainSpec, SdsBinding<DownstreamTls>>;
   sockets: Set<net.Socket>;
   stats: StatsScope;
   boundAddress: string;
@@ -175,7 +179,38 @@ export class ListenerManager {
     private readonly log: Logger,
     /** Each connection: accepted, the filter chain it takes or why it is closed. */
     private readonly connLog: Logger,
+    /** The proxy's SDS secrets (filter chains over SDS watch theirs); without it they never arrive. */
+    private readonly secrets: SecretManager = new SecretManager(),
   ) {}
+
+  /** Binds the filter chains whose TLS secrets come over SDS to the SecretManager. */
+  private bindTls(spec: ListenerSpec): Map<FilterChainSpec, SdsBinding<DownstreamTls>> {
+    const out = new Map<FilterChainSpec, SdsBinding<DownstreamTls>>();
+    const chains = [...spec.filterChains, ...(spec.defaultFilterChain ? [spec.defaultFilterChain] : [])];
+    chains.forEach((fc, i) => {
+      const t = fc.tls;
+      if (t?.kind !== "sds") return;
+      const what = `listener ${spec.name} filter chain ${fc.name || (fc === spec.defaultFilterChain ? "default" : i)}`;
+      out.set(fc, new SdsBinding<DownstreamTls>(this.secrets, t.refs, (s, previous) => t.build(s, previous), what, (l) => this.log.error(l)));
+    });
+    return out;
+  }
+
+  /** Every terminating TLS context as it is now (for /certs): static ones, and SDS ones that have their secrets. */
+  tlsContexts(): Array<{ listener: string; tls: DownstreamTls }> {
+    const out: Array<{ listener: string; tls: DownstreamTls }> = [];
+    for (const a of this.active.values()) {
+      for (const fc of a.handlers.keys()) {
+        const t = fc.tls?.kind === "sds" ? a.tls.get(fc)?.current : fc.tls;
+        if (t) out.push({ listener: a.spec.name, tls: t });
+      }
+    }
+    return out;
+  }
+
+  private static releaseTls(a: ActiveListener): void {
+    for (const b of a.tls.values()) b.release();
+  }
 
   /** Listeners by name with their bound address (for /listeners). */
   list(): Array<{ name: string; address: string; port: number; bound: boolean }> {
@@ -220,8 +255,10 @@ export class ListenerManager {
   private update(a: ActiveListener, spec: ListenerSpec): void {
     if (this.log.enabled(DEBUG)) this.log.debug(`listener '${spec.name}' updated in place on ${a.boundAddress}:${spec.port}: new filter chains take new connections, open ones finish on the old`);
     const old = [...a.handlers.values()];
+    ListenerManager.releaseTls(a);
     a.spec = spec;
     a.handlers = this.handlersFor(spec, a.stats);
+    a.tls = this.bindTls(spec);
     for (const h of old) h.drain();
     const timer = setTimeout(() => {
       for (const h of old) h.close();
@@ -238,7 +275,7 @@ export class ListenerManager {
   private async start(spec: ListenerSpec): Promise<void> {
     const address = spec.address === "0.0.0.0" && this.bindIp ? this.bindIp : spec.address;
     const stats = this.stats.tagged("listener.", `${address}_${spec.port}`);
-    const a: ActiveListener = { spec, server: net.createServer({ pauseOnConnect: true }), handlers: this.handlersFor(spec, stats), sockets: new Set(), stats, boundAddress: address };
+    const a: ActiveListener = { spec, server: net.createServer({ pauseOnConnect: true }), handlers: this.handlersFor(spec, stats), tls: this.bindTls(spec), sockets: new Set(), stats, boundAddress: address };
     const cxTotal = stats.counter("downstream_cx_total");
     const cxActive = stats.gauge("downstream_cx_active");
     const noChain = stats.counter("no_filter_chain_match");
@@ -247,6 +284,7 @@ export class ListenerManager {
       // The listener's current version (an in-place update swaps it).
       const spec = a.spec;
       const handlers = a.handlers;
+      const sdsTls = a.tls;
       const explicitProxy = spec.useOriginalDst;
       if (connLog.level <= DEBUG) connLog.debug(`listener '${spec.name}': new connection from ${socket.remoteAddress}:${socket.remotePort}`);
       cxTotal.inc();
@@ -284,18 +322,19 @@ export class ListenerManager {
           socket.destroy();
           return;
         }
-        if (fc.tls === "unavailable") {
-          // Its certificate comes over SDS, which tsmesh does not serve yet.
-          if (connLog.level <= DEBUG) connLog.debug(`listener '${spec.name}': closing connection from ${info.remoteAddress}:${info.remotePort}: filter chain '${fc.name}' has its certificate over SDS, not served yet`);
-          noChain.inc();
-          spec.noFilterChainLog?.(info);
+        // A context over SDS: the one its current secrets made (looked up per connection).
+        const t = fc.tls?.kind === "sds" ? sdsTls.get(fc)?.current : fc.tls;
+        if (fc.tls !== undefined && t === undefined) {
+          // Envoy's NotReadySslSocket: no handshake until the secrets are here, never plaintext.
+          if (connLog.level <= DEBUG) connLog.debug(`listener '${spec.name}': closing connection from ${info.remoteAddress}:${info.remotePort}: filter chain '${fc.name}' waits for its SDS secrets`);
+          a.stats.counter("ssl.downstream_context_secrets_not_ready").inc();
           socket.destroy();
           return;
         }
         if (connLog.level <= DEBUG) connLog.debug(`listener '${spec.name}': connection from ${info.remoteAddress}:${info.remotePort} takes filter chain '${fc.name}' (${describeMatch(info.localPort, alpn, tls)})`);
-        if (fc.tls) {
+        if (t) {
           // No resume of the raw socket: its buffered ClientHello would flow past the TLS layer.
-          terminateTls(socket, fc.tls, a.stats, (secure) => h.handle(secure, info));
+          terminateTls(socket, t, a.stats, (secure) => h.handle(secure, info));
           return;
         }
         // The handler starts reading when it is ready (a read filter may hold the connection first).
@@ -381,6 +420,7 @@ export class ListenerManager {
     if (this.log.enabled(DEBUG)) this.log.debug(`draining listener '${a.spec.name}' on ${a.boundAddress}:${a.spec.port}: ${a.sockets.size} open connection(s), closed after ${this.drainMs} ms at the latest`);
     this.draining.add(a);
     a.server.close();
+    ListenerManager.releaseTls(a);
     for (const h of a.handlers.values()) h.drain();
     const done = () => {
       for (const h of a.handlers.values()) h.close();
@@ -409,6 +449,7 @@ export class ListenerManager {
   async close(): Promise<void> {
     for (const a of [...this.active.values(), ...this.draining]) {
       a.server.close();
+      ListenerManager.releaseTls(a);
       for (const h of a.handlers.values()) h.close();
       for (const s of a.sockets) s.destroy();
     }

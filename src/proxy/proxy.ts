@@ -5,7 +5,7 @@
 // ACKed; a rejected one is NACKed and the last good config keeps serving — also when the control
 // plane goes away (the client reconnects with backoff).
 import { DEBUG, LogRegistry, type Logger } from "../core/log.js";
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, struct, type JsonValue } from "../envoy/protos.js";
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, struct, type JsonValue } from "../envoy/protos.js";
 import { toProtoJson } from "../envoy/proto-json.js";
 import type * as v3 from "../envoy/types.js";
 import { AccessLogWriters, compileAccessLogs, logTo } from "./access-loggers.js";
@@ -29,6 +29,11 @@ import type { ClusterSharing } from "./upstream/shared-limits.js";
 import { AdsClient } from "./xds/ads-client.js";
 import type { DecodedResource, ResourceUpdate } from "./xds/resources.js";
 import { XdsConfigError } from "./xds-error.js";
+import { type ContextCertificates } from "./tls/cert-details.js";
+import { secretFromResource } from "./tls/secret-resource.js";
+import { SecretManager } from "./tls/secrets.js";
+import { allRefs, type ContextSecretRefs, type SdsSecretRef } from "./tls/sds-config.js";
+import { secretsConfigDump } from "./tls/secrets-dump.js";
 
 export interface ProxyOptions {
   /** ADS server (host:port); absent when running from a static bootstrap only. */
@@ -52,6 +57,11 @@ export interface ProxyOptions {
   worker?: boolean;
   /** `--concurrency N`: the clusters' limits and outlier detection shared across the proxy's processes. */
   clusterSharing?: ClusterSharing;
+  /**
+   * The proxy's SDS secrets: the agent sets `sds-grpc` ones, the ADS client `ads` ones, a
+   * `--concurrency` worker its primary's. A new, empty one by default.
+   */
+  secrets?: SecretManager;
   /** Where log lines go (stderr by default); ignored when `logs` is given. */
   log?: (line: string) => void;
   /** The proxy's loggers (PROXY_LOGGERS), when the caller sets their sink or levels. */
@@ -92,6 +102,8 @@ export class ProxyServer {
   readonly listeners: ListenerManager;
   readonly router: Router;
   readonly ads: AdsClient | undefined;
+  /** Named SDS secrets (TLS contexts over SDS watch theirs). */
+  readonly secrets: SecretManager;
   private readonly accessLogWriters: AccessLogWriters;
   readonly logs: LogRegistry;
   private readonly configLog: Logger;
@@ -110,6 +122,9 @@ export class ProxyServer {
     this.logs = options.logs ?? new LogRegistry(PROXY_LOGGERS, options.log);
     this.configLog = this.logs.get("config");
     this.upstreamLog = this.logs.get("upstream");
+    this.secrets = options.secrets ?? new SecretManager();
+    // One line per secret change (never its material); a worker's come from its primary, which logs them.
+    if (!options.worker) this.secrets.onChange((source, name, e) => this.upstreamLog.info(`sds: secret '${name}' (${source}) ${e ? `updated, version ${e.version}` : "removed"}`));
     this.router = new Router(this.stats);
     const skipped = this.stats.counter("server.optional_extensions_skipped");
     this.skips = {
@@ -132,7 +147,7 @@ export class ProxyServer {
       compileRoutes,
     };
 
-    this.listeners = new ListenerManager(options.ip, this.stats, (l, fc) => this.handlerFor(l, fc), options.drainMs ?? 5000, this.configLog, this.logs.get("conn_handler"));
+    this.listeners = new ListenerManager(options.ip, this.stats, (l, fc) => this.handlerFor(l, fc), options.drainMs ?? 5000, this.configLog, this.logs.get("conn_handler"), this.secrets);
     if (options.discoveryAddress) {
       this.ads = new AdsClient(
         { target: options.discoveryAddress, node: options.node, protocol: options.protocol, log: this.configLog },
@@ -163,6 +178,7 @@ export class ProxyServer {
       }
       await this.applyListeners();
     }
+    this.watchAdsSecrets();
     if (this.ads) {
       this.ads.watch(CLUSTER_TYPE, "*");
       this.ads.watch(LISTENER_TYPE, "*");
@@ -194,7 +210,7 @@ export class ProxyServer {
     const scope = this.stats.tagged("cluster.", spec.name);
     // The router's own cluster counters show from the start (at 0), as Envoy's do.
     for (const n of ROUTER_CLUSTER_COUNTERS) scope.counter(n);
-    return new UpstreamCluster(spec, scope, live, { log: (line) => this.upstreamLog.warn(line), sharing: this.options.clusterSharing });
+    return new UpstreamCluster(spec, scope, live, { log: (line) => this.upstreamLog.warn(line), sharing: this.options.clusterSharing, secrets: this.secrets });
   }
 
   /**
@@ -213,6 +229,7 @@ export class ProxyServer {
         else if (type === LISTENER_TYPE) this.compileListener(asListener(r));
         else if (type === ROUTE_TYPE) compileRoutes(asRouteConfiguration(r));
         else if (type === ENDPOINT_TYPE) validateAssignment(r.name, asAssignment(r));
+        else if (type === SECRET_TYPE) secretFromResource(r.name, asSecret(r));
       } catch (err) {
         errors.push(err instanceof XdsConfigError ? err.message : `${r.name}: ${(err as Error).message}`);
       }
@@ -266,6 +283,48 @@ export class ProxyServer {
     else if (u.typeUrl === ENDPOINT_TYPE) this.updateEndpoints(u);
     else if (u.typeUrl === LISTENER_TYPE) this.updateListeners(u);
     else if (u.typeUrl === ROUTE_TYPE) this.updateRoutes(u);
+    else if (u.typeUrl === SECRET_TYPE) this.updateSecrets(u);
+  }
+
+  /** ADS Secrets (validated before the ACK) into the SecretManager; the contexts watching them rebuild. */
+  private updateSecrets(u: ResourceUpdate): void {
+    for (const r of u.updated) this.secrets.set("ads", r.name, secretFromResource(r.name, asSecret(r)), r.version);
+    for (const n of u.removed) this.secrets.set("ads", n, undefined);
+  }
+
+  /** Every SDS secret the config refers to (clusters, warming or not, and listeners, bound or waiting for routes). */
+  private sdsRefs(): SdsSecretRef[] {
+    const out = new Map<string, SdsSecretRef>();
+    const add = (t: { kind: string; refs?: ContextSecretRefs } | undefined) => {
+      if (t?.kind !== "sds" || !t.refs) return;
+      for (const r of allRefs(t.refs)) out.set(`${r.source}\u0000${r.name}`, r);
+    };
+    for (const c of [...this.clusters.values(), ...this.warming.values()]) {
+      add(c.spec.tls);
+      for (const m of c.spec.transportSocketMatches) add(m.tls);
+    }
+    for (const l of this.compiledListeners.values()) for (const fc of l.chains.keys()) add(fc.tls);
+    return [...out.values()];
+  }
+
+  /**
+   * Subscribes to the Secrets the config names over ADS (after the clusters and listeners that
+   * need them, as Envoy). From the config rather than from the bound contexts (the
+   * SecretManager's watchers): a `--concurrency` primary binds no listener but its workers need
+   * their secrets, and a listener still draining must not keep a secret subscribed.
+   */
+  private watchAdsSecrets(): void {
+    if (!this.ads) return;
+    const names = new Set(this.sdsRefs().filter((r) => r.source === "ads").map((r) => r.name));
+    this.ads.watch(SECRET_TYPE, [...names].sort());
+  }
+
+  /** The certificates of every TLS context in use (admin /certs): clusters', then listeners'. */
+  tlsContexts(): ContextCertificates[] {
+    const out: ContextCertificates[] = [];
+    for (const c of this.clusters.values()) for (const t of c.tlsContexts()) out.push(t.certificates);
+    for (const l of this.listeners.tlsContexts()) out.push(l.tls.certificates);
+    return out;
   }
 
   private updateClusters(u: ResourceUpdate): void {
@@ -294,6 +353,7 @@ export class ProxyServer {
       this.stats.removePrefix(`cluster.${name}.`);
     }
     this.ads?.watch(ENDPOINT_TYPE, this.edsNames());
+    this.watchAdsSecrets();
     this.maybeInitialized();
   }
 
@@ -341,6 +401,7 @@ export class ProxyServer {
     for (const l of this.compiledListeners.values()) for (const n of l.routeNames) routeNames.add(n);
     for (const n of [...this.routes.keys()]) if (!routeNames.has(n)) this.routes.delete(n);
     this.ads?.watch(ROUTE_TYPE, [...routeNames].sort());
+    this.watchAdsSecrets();
     void this.applyListeners();
   }
 
@@ -432,6 +493,7 @@ export class ProxyServer {
           "@type": "type.googleapis.com/envoy.admin.v3.EndpointsConfigDump",
           dynamicEndpointConfigs: dyn(ENDPOINT_TYPE).map((r) => ({ versionInfo: r.version, endpointConfig: { "@type": ENDPOINT_TYPE, ...r.object }, lastUpdated: at(r.updatedAt) })),
         },
+        secretsConfigDump(this.secrets.entries(), this.sdsRefs()),
       ],
     };
     return toProtoJson("envoy.admin.v3.ConfigDump", dump);
@@ -452,6 +514,7 @@ const asCluster = (r: DecodedResource): v3.Cluster => r.object as v3.Cluster;
 const asAssignment = (r: DecodedResource): v3.ClusterLoadAssignment => r.object as v3.ClusterLoadAssignment;
 const asListener = (r: DecodedResource): v3.Listener => r.object as v3.Listener;
 const asRouteConfiguration = (r: DecodedResource): v3.RouteConfiguration => r.object as v3.RouteConfiguration;
+const asSecret = (r: DecodedResource): v3.Secret => r.object as v3.Secret;
 
 /**
  * Checks an EDS ClusterLoadAssignment before it is ACKed, as Envoy's EDS cluster takes one: it is

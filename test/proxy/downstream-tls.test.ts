@@ -33,8 +33,8 @@ function context(c: { common?: v3.CommonTlsContext; require?: boolean; sni?: boo
 /** A listener that terminates TLS with `ctx` and answers "ok <peer CN>" on each connection. */
 async function terminator(ctx: v3.DownstreamTlsContext, port: number): Promise<{ server: net.Server; stats: StatsStore }> {
   const spec = downstreamTls(ctx, "listener.filterChains[0].transportSocket");
-  assert.notEqual(spec, "unavailable");
-  if (spec === "unavailable") throw new Error("unreachable");
+  assert.equal(spec.kind, "tls");
+  if (spec.kind !== "tls") throw new Error("unreachable");
   const stats = new StatsStore();
   const scope = stats.tagged("listener.", `${IP}_${port}`);
   const server = net.createServer((socket) => {
@@ -226,10 +226,13 @@ describe("downstream TLS: configuration that cannot be enforced is refused", () 
     });
   }
 
-  it("secrets over SDS (certificate or validation context) leave the chain unavailable, never plaintext or unverified", () => {
-    const sds: v3.SdsSecretConfig = { name: "default" };
-    assert.equal(downstreamTls({ commonTlsContext: { tlsCertificateSdsSecretConfigs: [sds] } }, P), "unavailable");
-    assert.equal(downstreamTls(context({ common: { validationContextSdsSecretConfig: sds } }), P), "unavailable");
-    assert.equal(downstreamTls(context({ common: { combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: sds } } }), P), "unavailable");
+  it("secrets over SDS (certificate or validation context) compile to a context that waits for them, never plaintext or unverified", () => {
+    const sds: v3.SdsSecretConfig = { name: "default", sdsConfig: { ads: {} } };
+    const kinds = [
+      downstreamTls({ commonTlsContext: { tlsCertificateSdsSecretConfigs: [sds] } }, P),
+      downstreamTls(context({ common: { validationContextSdsSecretConfig: sds } }), P),
+      downstreamTls(context({ common: { combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: sds } } }), P),
+    ].map((t) => (t.kind === "sds" ? t.secrets : t.kind));
+    assert.deepEqual(kinds, [["default"], ["default"], ["default"]]);
   });
 });

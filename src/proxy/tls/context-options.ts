@@ -8,6 +8,7 @@ import type * as tls from "node:tls";
 import type * as v3 from "../../envoy/types.js";
 import { XdsConfigError } from "../xds-error.js";
 import { dataSource, tlsVersion } from "./common.js";
+import type { ContextSecrets } from "./sds-binding.js";
 
 /** Refuses the CommonTlsContext fields the proxy cannot honour. */
 export function refuseUnsupportedCommon(common: v3.CommonTlsContext, cpath: string): void {
@@ -89,4 +90,24 @@ export function secureContextErrorField(e: Error, cpath: string, vpath: string):
   if (/cipher|curve|sigalg|signature algorithm/i.test(m)) return `${cpath}.tlsParams`;
   if (/pkcs12|pfx|mac verify/i.test(m)) return `${cpath}.tlsCertificates[0].pkcs12`;
   return `${cpath}.tlsCertificates`;
+}
+
+/**
+ * The secure-context options an SDS context's secrets give: its certificate and key, and the
+ * trusted CAs (which replace a default validation context's, as Envoy merges them).
+ */
+export function secretOptions(s: ContextSecrets): Pick<tls.SecureContextOptions, "cert" | "key" | "ca"> {
+  const out: Pick<tls.SecureContextOptions, "cert" | "key" | "ca"> = {};
+  if (s.certificates.length > 0) {
+    // OpenSSL keeps one certificate per key type (RSA beside ECDSA), as for tls_certificates: two
+    // of one type would silently serve only the last.
+    if (s.certificates.length > 1) {
+      const types = s.certificates.map((c) => new X509Certificate(c.certificateChainPem).publicKey.asymmetricKeyType);
+      if (new Set(types).size !== types.length) throw new Error(`two certificates over SDS have a ${types.find((t, i) => types.indexOf(t) !== i)} key: choosing between certificates of one key type by SNI is not supported`);
+    }
+    out.cert = s.certificates.map((c) => c.certificateChainPem);
+    out.key = s.certificates.map((c) => c.privateKeyPem);
+  }
+  if (s.validation) out.ca = s.validation.trustedCaPem;
+  return out;
 }

@@ -1,8 +1,10 @@
 // TLS termination: a filter chain's transport socket compiled from its DownstreamTlsContext into a
 // node:tls server that never listens — the listener hands it connections whose ClientHello the
 // tls_inspector already read — and the termination of one connection (client certificate SAN
-// checks, the listener's ssl.* stats). Secrets delivered over SDS are not served by tsmesh yet:
-// such a chain is "unavailable".
+// checks, the listener's ssl.* stats). A context whose secrets come over SDS compiles to kind
+// "sds" with a build function; the listener binds it to the SecretManager (sds-binding.ts): its
+// server is made when the secrets arrive and given each new certificate with setSecureContext
+// (handshakes already made keep theirs); while a secret is missing the chain refuses connections.
 import type * as net from "node:net";
 import { constants as cryptoConstants } from "node:crypto";
 import * as tls from "node:tls";
@@ -12,10 +14,16 @@ import { unknownExtension } from "../extensions.js";
 import type { StatsScope } from "../stats.js";
 import { XdsConfigError } from "../xds-error.js";
 import { certificateSans, dataSource, pemCertificates, RAW_BUFFER_NAME, RAW_BUFFER_TYPE, type SanMatcher, sansMatch } from "./common.js";
-import { certificateOptions, refuseUnsupportedCommon, secureContextErrorField, tlsParamsOptions } from "./context-options.js";
+import { certificateOptions, refuseUnsupportedCommon, secretOptions, secureContextErrorField, tlsParamsOptions } from "./context-options.js";
+import { type ContextCertificates, dataSourcePath, type PemSource } from "./cert-details.js";
+import type { ContextSecrets } from "./sds-binding.js";
+import { sdsCertificates, staticChain } from "./upstream.js";
+import { checkOptionsOnce, optionsFingerprint } from "./context-cache.js";
+import { type ContextSecretRefs, contextSecretRefs, needsSds, refNames } from "./sds-config.js";
 import { type CertificatePins, certificatePinned, compilePeerValidation } from "./validation.js";
 
 export interface DownstreamTls {
+  readonly kind: "tls";
   /**
    * Never listens: connections are emitted into it after the tls_inspector has read the
    * ClientHello. node:tls's own server path is the one whose sockets node:http2 can take over.
@@ -32,15 +40,27 @@ export interface DownstreamTls {
   sanMatchers: readonly SanMatcher[];
   /** verify_certificate_hash / verify_certificate_spki (undefined: none). */
   pins: CertificatePins | undefined;
+  /** Its trust anchor and certificates, for /certs (the current ones after a rotation). */
+  certificates: ContextCertificates;
   /** Connections in their handshake, by 4-tuple, waiting for their filter chain's handler. */
   pending: Map<string, { onSecure: (secure: tls.TLSSocket) => void }>;
+}
+
+/** A DownstreamTlsContext whose secrets come over SDS: the listener binds it to the SecretManager. */
+export interface DownstreamTlsSds {
+  readonly kind: "sds";
+  /** The SDS secret names it waits for. */
+  readonly secrets: readonly string[];
+  readonly refs: ContextSecretRefs;
+  /** The termination from its secrets: a new one, or `previous` given the new certificate (throws when they cannot make one). */
+  readonly build: (secrets: ContextSecrets, previous: DownstreamTls | undefined) => DownstreamTls;
 }
 
 /**
  * A filter chain's transport socket, by type (Envoy's registry): TLS termination, or raw_buffer
  * (plaintext). Any other type is refused — never served as plaintext.
  */
-export function downstreamTransportSocket(ts: v3.TransportSocket, path: string): DownstreamTls | "unavailable" | undefined {
+export function downstreamTransportSocket(ts: v3.TransportSocket, path: string): DownstreamTls | DownstreamTlsSds | undefined {
   const typed = ts.typedConfig;
   if (isAnyOf(typed, "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext")) return downstreamTls(typed, path);
   const type = typed?.["@type"] ?? "";
@@ -49,36 +69,33 @@ export function downstreamTransportSocket(ts: v3.TransportSocket, path: string):
 }
 
 /**
- * A DownstreamTlsContext with inline or file certificates (SDS-delivered secrets come with the
- * security step: such a chain is "unavailable"). Client certificates as Envoy's DefaultCertValidator
- * checks them: with a trust anchor (trusted_ca or system_root_certs, in validation_context or
- * combined_validation_context's default) the client is asked for one, and one presented must verify
- * whether or not it is required; SAN matchers or certificate pins make one mandatory. Requiring a
- * client certificate with nothing to check it against is refused.
+ * A DownstreamTlsContext: certificates inline, from files, or over SDS (then kind "sds", built when
+ * the secrets arrive). Client certificates as Envoy's DefaultCertValidator checks them: with a trust
+ * anchor (trusted_ca or system_root_certs, in validation_context or combined_validation_context's
+ * default, or a validation context over SDS) the client is asked for one, and one presented must
+ * verify whether or not it is required; SAN matchers or certificate pins make one mandatory.
+ * Requiring a client certificate with nothing to check it against is refused.
  */
-export function downstreamTls(c: v3.DownstreamTlsContext, path: string): DownstreamTls | "unavailable" {
+export function downstreamTls(c: v3.DownstreamTlsContext, path: string): DownstreamTls | DownstreamTlsSds {
   const common = c.commonTlsContext ?? {};
   const cpath = `${path}.commonTlsContext`;
   refuseUnsupportedCommon(common, cpath);
   refuseUnsupportedDownstream(c, path);
   const certs = common.tlsCertificates ?? [];
   const combined = common.combinedValidationContext;
-  const validationSds = combined?.validationContextSdsSecretConfig !== undefined || common.validationContextSdsSecretConfig !== undefined;
+  const refs = contextSecretRefs(common, cpath, 2);
   const validation = combined ? combined.defaultValidationContext : common.validationContext;
   const vpath = combined ? `${cpath}.combinedValidationContext.defaultValidationContext` : `${cpath}.validationContext`;
   // Matchers and pins are compiled (a bad one refused) even when the secrets are not here.
   const peer = compilePeerValidation(validation, vpath);
-  if (certs.length === 0 || validationSds) {
-    if ((common.tlsCertificateSdsSecretConfigs ?? []).length > 0 || validationSds) return "unavailable";
-    throw new XdsConfigError(cpath, "needs tls_certificates");
-  }
+  if (certs.length === 0 && refs.certificates.length === 0) throw new XdsConfigError(cpath, "needs tls_certificates");
   const requireClientCertificate = c.requireClientCertificate?.value === true;
-  const trustAnchor = validation?.trustedCa !== undefined || validation?.systemRootCerts !== undefined;
+  const trustAnchor = refs.validation !== undefined || validation?.trustedCa !== undefined || validation?.systemRootCerts !== undefined;
   if (peer.sanMatchers.length > 0 && !trustAnchor) throw new XdsConfigError(vpath, "SAN-based verification of peer certificates without trusted CA is insecure and not allowed");
   if (requireClientCertificate && !trustAnchor && peer.pins === undefined) throw new XdsConfigError(`${path}.requireClientCertificate`, "a client certificate cannot be verified without a trusted CA or certificate pins");
   if (validation?.crl && !trustAnchor) throw new XdsConfigError(`${vpath}.crl`, "Failed to load CRL without trusted CA");
   const alpn = common.alpnProtocols ?? [];
-  const options: tls.TlsOptions = {
+  const base: tls.TlsOptions = {
     ALPNProtocols: alpn.length ? alpn : undefined,
     requestCert: trustAnchor || peer.pins !== undefined,
     // A failed verification ends the handshake with an alert when a certificate is required; the
@@ -86,29 +103,69 @@ export function downstreamTls(c: v3.DownstreamTlsContext, path: string): Downstr
     rejectUnauthorized: requireClientCertificate && trustAnchor,
     ...tlsParamsOptions(common.tlsParams, cpath),
   };
-  if (c.disableStatelessSessionResumption) options.secureOptions = cryptoConstants.SSL_OP_NO_TICKET;
+  if (c.disableStatelessSessionResumption) base.secureOptions = cryptoConstants.SSL_OP_NO_TICKET;
   const sessionTimeoutMs = durationMs(c.sessionTimeout);
-  if (sessionTimeoutMs !== undefined) options.sessionTimeout = Math.max(1, Math.floor(sessionTimeoutMs / 1000));
-  let server: tls.Server;
+  if (sessionTimeoutMs !== undefined) base.sessionTimeout = Math.max(1, Math.floor(sessionTimeoutMs / 1000));
+  let staticCa: PemSource | undefined;
   try {
-    Object.assign(options, certificateOptions(certs, cpath));
-    if (validation?.trustedCa) options.ca = pemCertificates(dataSource(validation.trustedCa, `${vpath}.trustedCa`), `${vpath}.trustedCa${validation.trustedCa.filename !== undefined ? ".filename" : ""}`, "trusted CA certificates");
-    if (validation?.crl) options.crl = dataSource(validation.crl, `${vpath}.crl`);
-    server = tls.createServer(options);
+    // A validation context over SDS replaces the default context's trusted CA (Envoy's merge).
+    if (validation?.trustedCa && !refs.validation) {
+      const ca = pemCertificates(dataSource(validation.trustedCa, `${vpath}.trustedCa`), `${vpath}.trustedCa${validation.trustedCa.filename !== undefined ? ".filename" : ""}`, "trusted CA certificates");
+      base.ca = ca;
+      staticCa = { pem: ca.toString("latin1"), path: dataSourcePath(validation.trustedCa) };
+    }
+    if (validation?.crl) base.crl = dataSource(validation.crl, `${vpath}.crl`);
   } catch (e) {
     if (e instanceof XdsConfigError) throw e;
     throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
   }
-  const spec: DownstreamTls = {
-    server,
+  const checks = {
     alpn,
     requireClientCertificate: requireClientCertificate || peer.sanMatchers.length > 0 || peer.pins !== undefined,
     trustAnchor,
     requireSni: c.requireSni?.value === true,
     sanMatchers: peer.sanMatchers,
     pins: peer.pins,
-    pending: new Map(),
   };
+  const make = (keys: tls.TlsOptions, certificates: ContextCertificates, previous: DownstreamTls | undefined): DownstreamTls => {
+    const options = { ...base, ...keys };
+    try {
+      if (previous) {
+        // New handshakes take the new certificate; connections already made keep theirs.
+        previous.server.setSecureContext(options);
+        previous.certificates = certificates;
+        return previous;
+      }
+      return terminator(tls.createServer(options), { ...checks, certificates });
+    } catch (e) {
+      throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
+    }
+  };
+  if (needsSds(refs)) {
+    // What does not depend on the secrets (protocol versions, ciphers, a static CA or CRL) is
+    // checked now, so a bad one is NACKed rather than found when the secrets arrive.
+    checkOptionsOnce(optionsFingerprint(base), () => {
+      try {
+        tls.createSecureContext(base);
+      } catch (e) {
+        throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
+      }
+    });
+    return { kind: "sds", secrets: refNames(refs), refs, build: (s, previous) => make(secretOptions(s), sdsCertificates(s, staticCa), previous) };
+  }
+  let keys: tls.TlsOptions;
+  try {
+    keys = certificateOptions(certs, cpath);
+  } catch (e) {
+    if (e instanceof XdsConfigError) throw e;
+    throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
+  }
+  return make(keys, { ca: staticCa, chain: staticChain(certs, keys.cert as Buffer[] | undefined) }, undefined);
+}
+
+/** A never-listening server handing each finished handshake to the connection that waits for it. */
+function terminator(server: tls.Server, checks: Omit<DownstreamTls, "kind" | "server" | "pending">): DownstreamTls {
+  const spec: DownstreamTls = { kind: "tls", server, ...checks, pending: new Map() };
   server.on("secureConnection", (secure: tls.TLSSocket) => {
     const key = fourTuple(secure);
     const waiting = spec.pending.get(key);

@@ -6,15 +6,21 @@
 // - Certificate validation as Envoy's DefaultCertValidator: no validation context = no verification;
 //   trusted_ca (or system_root_certs) verifies the chain, crl adds revocation checks (every
 //   certificate of the chain, as Envoy without only_verify_leaf_cert_crl).
-// - Secrets delivered over SDS are not served by tsmesh yet: such a context is "unavailable" and
-//   its connections fail ("TLS error: Secret is not supplied by SDS", Envoy's NotReadySslSocket).
+// - Secrets over SDS (tls_certificate_sds_secret_configs, validation_context_sds_secret_config or
+//   combined_validation_context): the context compiles to kind "sds" with a build function; the
+//   cluster binds it to the SecretManager (sds-binding.ts). While a secret is missing its
+//   connections fail ("TLS error: Secret is not supplied by SDS", Envoy's NotReadySslSocket).
 import { isIP, type OnReadOpts } from "node:net";
 import * as tls from "node:tls";
 import { isAnyOf } from "../../envoy/protos.js";
 import type * as v3 from "../../envoy/types.js";
 import { unknownExtension } from "../extensions.js";
 import { XdsConfigError } from "../xds-error.js";
-import { certificateOptions, refuseUnsupportedCommon, secureContextErrorField, tlsParamsOptions } from "./context-options.js";
+import { certificateOptions, refuseUnsupportedCommon, secretOptions, secureContextErrorField, tlsParamsOptions } from "./context-options.js";
+import { type ContextCertificates, dataSourcePath, INLINE_PATH, type PemSource } from "./cert-details.js";
+import { checkOptionsOnce, identity, optionsFingerprint, sharedSecureContext } from "./context-cache.js";
+import type { ContextSecrets } from "./sds-binding.js";
+import { type ContextSecretRefs, contextSecretRefs, needsSds, refNames } from "./sds-config.js";
 import { type CertificatePins, certificatePinned, compilePeerValidation } from "./validation.js";
 import { certificateSans, dataSource, pemCertificates, RAW_BUFFER_NAME, RAW_BUFFER_TYPE, CERT_HASH_FAILED, SAN_LIST_FAILED, SAN_MATCHER_FAILED, type SanMatcher, sanListMatch, sansMatch, TLS_TRANSPORT_SOCKET } from "./common.js";
 
@@ -44,23 +50,25 @@ export interface UpstreamTlsConfig {
   readonly maxVersion: tls.SecureVersion | undefined;
   /** The SAN check without auto SAN validation (one function per context). */
   readonly checkServerIdentity: (host: string, cert: tls.PeerCertificate) => Error | undefined;
+  /** Its trust anchor and client certificate, for /certs. */
+  readonly certificates: ContextCertificates;
 }
 
-/** An UpstreamTlsContext with a secret that comes over SDS (not served by tsmesh yet). */
+/** What a connection to a host whose context waits for SDS secrets gets: a failure naming them. */
 export interface UpstreamTlsUnavailable {
   readonly kind: "sds";
   /** The SDS secret names it waits for. */
   readonly secrets: readonly string[];
 }
 
-export type UpstreamTls = UpstreamTlsConfig | UpstreamTlsUnavailable;
-
-function sdsNames(common: v3.CommonTlsContext): string[] {
-  const names = (common.tlsCertificateSdsSecretConfigs ?? []).map((s) => s.name ?? "");
-  const vsds = common.validationContextSdsSecretConfig ?? common.combinedValidationContext?.validationContextSdsSecretConfig;
-  if (vsds) names.push(vsds.name ?? "");
-  return names;
+/** An UpstreamTlsContext whose secrets come over SDS: the cluster binds it to the SecretManager. */
+export interface UpstreamTlsSds extends UpstreamTlsUnavailable {
+  readonly refs: ContextSecretRefs;
+  /** The context from its secrets (throws when they cannot make one). */
+  readonly build: (secrets: ContextSecrets) => UpstreamTlsConfig;
 }
+
+export type UpstreamTls = UpstreamTlsConfig | UpstreamTlsSds;
 
 /**
  * A Cluster's transport socket: undefined for plaintext (none, or raw_buffer), the TLS
@@ -105,48 +113,69 @@ export function upstreamTlsContext(ctx: v3.UpstreamTlsContext, path: string, aut
   const vc = combined ? (combined.defaultValidationContext ?? {}) : common.validationContext;
   // SAN matchers and pins are compiled (a bad one NACKed) even when the secrets are not here.
   const { sanMatchers, pins } = compilePeerValidation(vc, vpath);
-  const sds = sdsNames(common);
-  if (sds.length > 0) return { kind: "sds", secrets: sds };
-
+  const refs = contextSecretRefs(common, cpath, 1);
   const certs = common.tlsCertificates ?? [];
   if (certs.length > 1) throw new XdsConfigError(`${cpath}.tlsCertificates`, "an upstream connection presents one client certificate");
-  const options: tls.SecureContextOptions = { ...certificateOptions(certs, cpath), ...tlsParamsOptions(common.tlsParams, cpath) };
-  let verify = false;
+  const base: tls.SecureContextOptions = tlsParamsOptions(common.tlsParams, cpath);
+  // A validation context over SDS brings the trust anchor (merged over the default context).
+  let verify = refs.validation !== undefined;
+  let staticCa: PemSource | undefined;
   if (vc) {
     if (vc.trustedCa) {
-      options.ca = pemCertificates(dataSource(vc.trustedCa, `${vpath}.trustedCa`), `${vpath}.trustedCa${vc.trustedCa.filename !== undefined ? ".filename" : ""}`, "trusted CA certificates");
+      if (!refs.validation) {
+        const ca = pemCertificates(dataSource(vc.trustedCa, `${vpath}.trustedCa`), `${vpath}.trustedCa${vc.trustedCa.filename !== undefined ? ".filename" : ""}`, "trusted CA certificates");
+        base.ca = ca;
+        staticCa = { pem: ca.toString("latin1"), path: dataSourcePath(vc.trustedCa) };
+      }
       verify = true;
     } else if (vc.systemRootCerts) verify = true; // node's default roots (createSecureContext without ca)
     if (vc.crl) {
       if (!verify) throw new XdsConfigError(`${vpath}.crl`, "Failed to load CRL without trusted CA");
-      options.crl = dataSource(vc.crl, `${vpath}.crl`);
+      base.crl = dataSource(vc.crl, `${vpath}.crl`);
     }
     if (sanMatchers.length > 0 && !verify) {
       throw new XdsConfigError(vpath, "SAN-based verification of peer certificates without trusted CA is insecure and not allowed");
     }
   }
   if (auto.autoSanValidation && !verify) throw new XdsConfigError(vpath, "'auto_sni_san_validation' was configured without configuring a trusted CA");
-  let secureContext: tls.SecureContext;
-  try {
-    secureContext = tls.createSecureContext(options);
-  } catch (e) {
-    throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
-  }
-  const { minVersion, maxVersion } = options;
-  return {
-    kind: "tls",
-    sni,
-    alpn: common.alpnProtocols ?? [],
-    autoSni: auto.autoSni,
-    autoSanValidation: auto.autoSanValidation,
-    verify,
-    secureContext,
-    sanMatchers,
-    pins,
-    minVersion,
-    maxVersion,
-    checkServerIdentity: sanCheck(sanMatchers, undefined),
+  const { minVersion, maxVersion } = base;
+  const checkServerIdentity = sanCheck(sanMatchers, undefined);
+  const alpn = common.alpnProtocols ?? [];
+  const make = (keys: tls.SecureContextOptions, certificates: ContextCertificates, shareAs?: string): UpstreamTlsConfig => {
+    let secureContext: tls.SecureContext;
+    try {
+      const create = () => tls.createSecureContext({ ...base, ...keys });
+      secureContext = shareAs === undefined ? create() : sharedSecureContext(shareAs, create);
+    } catch (e) {
+      throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
+    }
+    return { kind: "tls", sni, alpn, autoSni: auto.autoSni, autoSanValidation: auto.autoSanValidation, verify, secureContext, sanMatchers, pins, minVersion, maxVersion, checkServerIdentity, certificates };
   };
+  if (needsSds(refs)) {
+    // What does not depend on the secrets (protocol versions, ciphers, a static CA or CRL) is
+    // checked now, so a bad one is NACKed rather than found when the secrets arrive.
+    const fingerprint = optionsFingerprint(base);
+    checkOptionsOnce(fingerprint, () => make({}, { ca: staticCa, chain: [] }));
+    // Contexts of the same settings and secrets share one secure context (context-cache.ts).
+    const shareAs = (s: ContextSecrets) => `${fingerprint}|${s.certificates.map(identity).join(",")}|${s.validation ? identity(s.validation) : "-"}`;
+    return { kind: "sds", secrets: refNames(refs), refs, build: (s) => make(secretOptions(s), sdsCertificates(s, staticCa), shareAs(s)) };
+  }
+  const keys = certificateOptions(certs, cpath);
+  return make(keys, { ca: staticCa, chain: staticChain(certs, keys.cert) });
+}
+
+/** A context's certificates when its secrets come over SDS (their material is inline). */
+export function sdsCertificates(s: ContextSecrets, staticCa: PemSource | undefined): ContextCertificates {
+  return {
+    ca: s.validation ? { pem: s.validation.trustedCaPem, path: INLINE_PATH } : staticCa,
+    chain: s.certificates.map((c) => ({ pem: c.certificateChainPem, path: INLINE_PATH })),
+  };
+}
+
+/** tls_certificates' chains (not PKCS#12 ones) with their paths, as certificateOptions read them. */
+export function staticChain(certs: readonly v3.TlsCertificate[], pems: readonly Buffer[] | undefined): PemSource[] {
+  const withChain = certs.filter((c) => c.certificateChain !== undefined);
+  return (pems ?? []).map((pem, i) => ({ pem: pem.toString("latin1"), path: dataSourcePath(withChain[i].certificateChain!) }));
 }
 
 /**
@@ -237,16 +266,12 @@ export function upstreamConnectOptions(t: UpstreamTlsConfig, address: string, po
 }
 
 // ---------------------------------------------------------------------------------------------
-// Secrets over SDS (not served yet)
+// Secrets over SDS that have not arrived
 
-const sdsLogged = new Set<string>();
-
-/** Logs once per cluster (per process) that its TLS secrets would come over SDS. */
+/** Logs that a cluster refused a connection for want of its SDS secrets (the cluster logs it once). */
 export function noteSdsUnavailable(cluster: string, t: UpstreamTlsUnavailable, log: (line: string) => void): void {
-  if (sdsLogged.has(cluster)) return;
-  sdsLogged.add(cluster);
   const names = t.secrets.map((s) => JSON.stringify(s)).join(", ");
-  log(`proxy: cluster ${cluster}: TLS secret ${names} not available (SDS is not served by tsmesh yet); its connections fail (UF, "${SDS_NOT_READY_REASON}")`);
+  log(`proxy: cluster ${cluster}: TLS secret ${names} not available yet over SDS; its connections fail (UF, "${SDS_NOT_READY_REASON}") until it arrives`);
 }
 
 /** The transport failure reason for a cluster whose secrets are missing (the router's UF detail). */

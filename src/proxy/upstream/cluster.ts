@@ -9,7 +9,9 @@ import { lookup } from "node:dns/promises";
 import type * as v3 from "../../envoy/types.js";
 import type { StatsScope } from "../stats.js";
 import { TlsStats } from "../tls/common.js";
-import { noteSdsUnavailable, type UpstreamTls } from "../tls/upstream.js";
+import { SdsBinding } from "../tls/sds-binding.js";
+import { SecretManager } from "../tls/secrets.js";
+import { noteSdsUnavailable, type UpstreamTls, type UpstreamTlsConfig, type UpstreamTlsUnavailable } from "../tls/upstream.js";
 import { type Admission, type CircuitBreakers, type ClusterResources, ResourceManager } from "./circuit-breakers.js";
 import { type ClusterSpec, transportSocketMatchSelects } from "./cluster-config.js";
 import { ClusterStats, hostStats } from "./cluster-stats.js";
@@ -35,7 +37,15 @@ export interface ClusterOptions {
   log?: (line: string) => void;
   /** `--concurrency N`: limits and outlier detection shared with the other processes of the proxy. */
   sharing?: ClusterSharing;
+  /** The proxy's SDS secrets (TLS contexts over SDS watch theirs); without it they never arrive. */
+  secrets?: SecretManager;
 }
+
+/** A host's transport socket as the cluster runs it: a static context, or one bound to its SDS secrets. */
+type TlsSlot = UpstreamTlsConfig | SdsBinding<UpstreamTlsConfig> | undefined;
+
+/** What a connection uses: the context, the missing secrets (fail), or plaintext (undefined). */
+export type HostTls = UpstreamTlsConfig | UpstreamTlsUnavailable | undefined;
 
 /** A running cluster: hosts, load balancer, circuit breakers, outlier detection, connection pool, stats. */
 export class UpstreamCluster {
@@ -64,8 +74,11 @@ export class UpstreamCluster {
     opts: ClusterOptions = {},
   ) {
     this.stats = new ClusterStats(scope);
-    this.tlsStats = spec.tls?.kind === "tls" || spec.transportSocketMatches.some((m) => m.tls?.kind === "tls") ? new TlsStats(scope) : undefined;
+    this.tlsStats = spec.tls !== undefined || spec.transportSocketMatches.some((m) => m.tls !== undefined) ? new TlsStats(scope) : undefined;
     this.log = opts.log ?? ((l) => process.stderr.write(l + "\n"));
+    const secrets = opts.secrets ?? new SecretManager();
+    this.tlsDefault = this.bindTls(spec.tls, secrets, `cluster ${spec.name}`);
+    this.tlsMatches = spec.transportSocketMatches.map((m, i) => this.bindTls(m.tls, secrets, `cluster ${spec.name} transport socket match ${m.name || i}`));
     const sharing = opts.sharing;
     this.resources =
       sharing?.resources?.(spec, this.stats, { idleTo: (h) => this.pool?.idleTo(h) ?? 0, closeIdle: (n) => this.pool?.closeIdle(n) ?? 0, closing: () => this.pool?.closing ?? 0 }) ?? new ResourceManager(spec.thresholds, this.stats, scope);
@@ -96,26 +109,49 @@ export class UpstreamCluster {
 
   private readonly log: (line: string) => void;
 
-  /**
-   * The cluster's TLS origination settings (undefined: plaintext). A cluster whose secrets come
-   * over SDS (kind "sds") must fail its connections: call `tlsUnavailable()` when refusing one.
-   */
-  get tls(): UpstreamTls | undefined {
-    return this.spec.tls;
+  private readonly tlsDefault: TlsSlot;
+  /** Parallel to spec.transportSocketMatches. */
+  private readonly tlsMatches: readonly TlsSlot[];
+  private sdsLogged = false;
+
+  private bindTls(t: UpstreamTls | undefined, secrets: SecretManager, what: string): TlsSlot {
+    if (t === undefined || t.kind === "tls") return t;
+    return new SdsBinding<UpstreamTlsConfig>(secrets, t.refs, (s) => t.build(s), what, this.log);
+  }
+
+  private static resolve(slot: TlsSlot, t: UpstreamTls | undefined): HostTls {
+    if (slot instanceof SdsBinding) return slot.current ?? (t as UpstreamTlsUnavailable);
+    return slot;
   }
 
   /**
    * The transport socket for connections to `host`: the first transport_socket_matches entry whose
    * match fields the host's `envoy.transport_socket_match` metadata all holds, else the cluster's.
+   * A context over SDS gives its current secrets' context (looked up per connection, so a rotated
+   * certificate is used by the next connection), or kind "sds" while a secret is missing — the
+   * connection must then fail: call `tlsUnavailable()` when refusing it.
    */
-  tlsFor(host: Host): UpstreamTls | undefined {
-    for (const m of this.spec.transportSocketMatches) if (transportSocketMatchSelects(m, host.metadata)) return m.tls;
-    return this.spec.tls;
+  tlsFor(host: Host): HostTls {
+    const matches = this.spec.transportSocketMatches;
+    for (let i = 0; i < matches.length; i++) if (transportSocketMatchSelects(matches[i], host.metadata)) return UpstreamCluster.resolve(this.tlsMatches[i], matches[i].tls);
+    return UpstreamCluster.resolve(this.tlsDefault, this.spec.tls);
   }
 
   /** Logs (once per cluster) that a connection was refused for want of its SDS secrets. */
-  tlsUnavailable(t: UpstreamTls | undefined = this.spec.tls): void {
-    if (t?.kind === "sds") noteSdsUnavailable(this.spec.name, t, this.log);
+  tlsUnavailable(t: HostTls): void {
+    if (t?.kind !== "sds" || this.sdsLogged) return;
+    this.sdsLogged = true;
+    noteSdsUnavailable(this.spec.name, t, this.log);
+  }
+
+  /** The cluster's TLS contexts as they are now (for /certs): static ones and SDS ones that have their secrets. */
+  tlsContexts(): UpstreamTlsConfig[] {
+    const out: UpstreamTlsConfig[] = [];
+    for (const slot of [this.tlsDefault, ...this.tlsMatches]) {
+      const t = slot instanceof SdsBinding ? slot.current : slot;
+      if (t) out.push(t);
+    }
+    return out;
   }
 
   /** The cluster's HTTP/1.1 connection pool (created on first use, closed with the cluster). */
@@ -305,6 +341,7 @@ export class UpstreamCluster {
   close(): void {
     this.closed = true;
     if (this.dnsTimer) clearTimeout(this.dnsTimer);
+    for (const slot of [this.tlsDefault, ...this.tlsMatches]) if (slot instanceof SdsBinding) slot.release();
     this.outcomes?.close();
     this.resources.close();
     this.pool?.close();

@@ -154,6 +154,7 @@ export function connectUpstream(cluster: UpstreamCluster, host: Host, opts: Conn
   const t = cluster.tlsFor(host);
   if (t?.kind === "sds") {
     cluster.tlsUnavailable(t);
+    cluster.tlsStats?.upstreamSecretsNotReady.inc();
     cluster.stats.cxConnectFail.inc();
     hostStats(host).cxConnectFail++;
     return { code: "ETLSUNAVAILABLE", reason: sdsFailureReason(t), transport: true };

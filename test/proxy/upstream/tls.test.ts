@@ -70,7 +70,7 @@ const CLUSTERS: ProtoObject[] = [
     },
   }),
   cluster("tcptls", TCP_IP, 9443, { sni: "gateway.example.com", commonTlsContext: trustCa() }),
-  cluster("tcpsds", PLAIN_IP, 8443, { commonTlsContext: { validationContextSdsSecretConfig: { name: "ROOTCA" } } }),
+  cluster("tcpsds", PLAIN_IP, 8443, { commonTlsContext: { validationContextSdsSecretConfig: { name: "ROOTCA", sdsConfig: { ads: {} } } } }),
 ];
 
 const MIRROR_ROUTE = { match: { prefix: "/mirror/" }, route: { cluster: "simple", requestMirrorPolicies: [{ cluster: "autosni-only" }, { cluster: "sds" }] } };
