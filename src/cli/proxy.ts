@@ -128,6 +128,8 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     serveTraffic: workers === 0,
     worker: isWorker,
     clusterSharing: workerLimits ?? primaryLimits,
+    // The agent's secrets (primary); the primary forwards every secret to its workers.
+    secrets,
     logs,
     node: {
       id: nodeId,
