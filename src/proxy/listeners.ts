@@ -334,7 +334,7 @@ export class ListenerManager {
         if (connLog.level <= DEBUG) connLog.debug(`listener '${spec.name}': connection from ${info.remoteAddress}:${info.remotePort} takes filter chain '${fc.name}' (${describeMatch(info.localPort, alpn, tls)})`);
         if (t) {
           // No resume of the raw socket: its buffered ClientHello would flow past the TLS layer.
-          terminateTls(socket, t, a.stats, (secure) => h.handle(secure, info));
+          terminateTls(socket, t, a.stats, (secure) => h.handle(secure, info), tls?.alpn);
           return;
         }
         // The handler starts reading when it is ready (a read filter may hold the connection first).

@@ -29,6 +29,13 @@ export interface DownstreamTls {
    * ClientHello. node:tls's own server path is the one whose sockets node:http2 can take over.
    */
   server: tls.Server;
+  /**
+   * The same context without ALPN, for a client whose ALPN list shares nothing with `alpn`: node
+   * would end that handshake with a no_application_protocol alert, where Envoy (BoringSSL's
+   * SSL_TLSEXT_ERR_NOACK) goes on without ALPN — e.g. Istio's ALPN `istio` against an inbound
+   * context offering h2 and http/1.1. Undefined when the context configures no ALPN.
+   */
+  serverWithoutAlpn: tls.Server | undefined;
   alpn: string[];
   /** A connection without a client certificate is refused (required, or SAN matchers or pins to check). */
   requireClientCertificate: boolean;
@@ -133,10 +140,11 @@ export function downstreamTls(c: v3.DownstreamTlsContext, path: string): Downstr
       if (previous) {
         // New handshakes take the new certificate; connections already made keep theirs.
         previous.server.setSecureContext(options);
+        previous.serverWithoutAlpn?.setSecureContext(options);
         previous.certificates = certificates;
         return previous;
       }
-      return terminator(tls.createServer(options), { ...checks, certificates });
+      return terminator(tls.createServer(options), alpn.length ? tls.createServer({ ...options, ALPNProtocols: undefined }) : undefined, { ...checks, certificates });
     } catch (e) {
       throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
     }
@@ -164,17 +172,19 @@ export function downstreamTls(c: v3.DownstreamTlsContext, path: string): Downstr
 }
 
 /** A never-listening server handing each finished handshake to the connection that waits for it. */
-function terminator(server: tls.Server, checks: Omit<DownstreamTls, "kind" | "server" | "pending">): DownstreamTls {
-  const spec: DownstreamTls = { kind: "tls", server, ...checks, pending: new Map() };
-  server.on("secureConnection", (secure: tls.TLSSocket) => {
-    const key = fourTuple(secure);
-    const waiting = spec.pending.get(key);
-    spec.pending.delete(key);
-    if (waiting) waiting.onSecure(secure);
-    else secure.destroy();
-  });
-  // The connection closes; terminateTls counts it as a handshake failure.
-  server.on("tlsClientError", (_err, secure: tls.TLSSocket) => secure.destroy());
+function terminator(server: tls.Server, serverWithoutAlpn: tls.Server | undefined, checks: Omit<DownstreamTls, "kind" | "server" | "serverWithoutAlpn" | "pending">): DownstreamTls {
+  const spec: DownstreamTls = { kind: "tls", server, serverWithoutAlpn, ...checks, pending: new Map() };
+  for (const s of serverWithoutAlpn ? [server, serverWithoutAlpn] : [server]) {
+    s.on("secureConnection", (secure: tls.TLSSocket) => {
+      const key = fourTuple(secure);
+      const waiting = spec.pending.get(key);
+      spec.pending.delete(key);
+      if (waiting) waiting.onSecure(secure);
+      else secure.destroy();
+    });
+    // The connection closes; terminateTls counts it as a handshake failure.
+    s.on("tlsClientError", (_err, secure: tls.TLSSocket) => secure.destroy());
+  }
   return spec;
 }
 
@@ -208,7 +218,7 @@ function fourTuple(s: net.Socket): string {
  * back with unshift; the TLS socket takes those first). `onSecure` gets the TLS socket once the
  * handshake is done and ALPN has chosen the protocol; a failed handshake just closes.
  */
-export function terminateTls(socket: net.Socket, t: DownstreamTls, stats: StatsScope, onSecure: (secure: tls.TLSSocket) => void): void {
+export function terminateTls(socket: net.Socket, t: DownstreamTls, stats: StatsScope, onSecure: (secure: tls.TLSSocket) => void, clientAlpn?: readonly string[]): void {
   const key = fourTuple(socket);
   const waiting = {
     onSecure: (secure: tls.TLSSocket) => {
@@ -236,5 +246,7 @@ export function terminateTls(socket: net.Socket, t: DownstreamTls, stats: StatsS
     t.pending.delete(key);
     stats.counter("ssl.connection_error").inc();
   });
-  t.server.emit("connection", socket);
+  // A ClientHello offering ALPN the context does not speak goes on without ALPN, as in Envoy.
+  const noOverlap = t.serverWithoutAlpn !== undefined && clientAlpn !== undefined && clientAlpn.length > 0 && !clientAlpn.some((p) => t.alpn.includes(p));
+  (noOverlap ? t.serverWithoutAlpn! : t.server).emit("connection", socket);
 }
