@@ -211,6 +211,8 @@ export class TlsStats {
   readonly failVerifyError: Counter;
   readonly failVerifySan: Counter;
   readonly failVerifyCertHash: Counter;
+  /** A handshake that resumed a TLS session (no certificate exchange or key agreement from scratch). */
+  readonly sessionReused: Counter;
   /** A connection refused because the context's SDS secrets have not arrived (Envoy's NotReadySslSocket). */
   readonly upstreamSecretsNotReady: Counter;
 
@@ -221,6 +223,7 @@ export class TlsStats {
     this.failVerifyError = s.counter("fail_verify_error");
     this.failVerifySan = s.counter("fail_verify_san");
     this.failVerifyCertHash = s.counter("fail_verify_cert_hash");
+    this.sessionReused = s.counter("session_reused");
     this.upstreamSecretsNotReady = s.counter("upstream_context_secrets_not_ready");
   }
 }

@@ -48,6 +48,12 @@ export interface UpstreamTlsConfig {
   readonly pins: CertificatePins | undefined;
   readonly minVersion: tls.SecureVersion | undefined;
   readonly maxVersion: tls.SecureVersion | undefined;
+  /**
+   * TLS sessions to resume (Envoy's max_session_keys, default 1: the newest kept), by pool key so a
+   * session is only offered to the server name it was made with. A new context (a rotated
+   * certificate) starts with none.
+   */
+  readonly sessions: SessionCache;
   /** The SAN check without auto SAN validation (one function per context). */
   readonly checkServerIdentity: (host: string, cert: tls.PeerCertificate) => Error | undefined;
   /** Its trust anchor and client certificate, for /certs. */
@@ -117,6 +123,7 @@ export function upstreamTlsContext(ctx: v3.UpstreamTlsContext, path: string, aut
   const certs = common.tlsCertificates ?? [];
   if (certs.length > 1) throw new XdsConfigError(`${cpath}.tlsCertificates`, "an upstream connection presents one client certificate");
   const base: tls.SecureContextOptions = tlsParamsOptions(common.tlsParams, cpath);
+  const maxSessionKeys = ctx.maxSessionKeys?.value ?? 1;
   // A validation context over SDS brings the trust anchor (merged over the default context).
   let verify = refs.validation !== undefined;
   let staticCa: PemSource | undefined;
@@ -149,7 +156,8 @@ export function upstreamTlsContext(ctx: v3.UpstreamTlsContext, path: string, aut
     } catch (e) {
       throw new XdsConfigError(secureContextErrorField(e as Error, cpath, vpath), (e as Error).message);
     }
-    return { kind: "tls", sni, alpn, autoSni: auto.autoSni, autoSanValidation: auto.autoSanValidation, verify, secureContext, sanMatchers, pins, minVersion, maxVersion, checkServerIdentity, certificates };
+    const sessions = new SessionCache(maxSessionKeys);
+    return { kind: "tls", sni, alpn, autoSni: auto.autoSni, autoSanValidation: auto.autoSanValidation, verify, secureContext, sanMatchers, pins, minVersion, maxVersion, checkServerIdentity, certificates, sessions };
   };
   if (needsSds(refs)) {
     // What does not depend on the secrets (protocol versions, ciphers, a static CA or CRL) is
@@ -238,6 +246,29 @@ export function sniFor(t: UpstreamTlsConfig, authority: string | undefined): str
 export function tlsPoolKey(t: UpstreamTlsConfig, sni: string | undefined, authority: string | undefined): string | undefined {
   if (!t.autoSni && !t.autoSanValidation) return undefined;
   return `${sni ?? ""}|${t.autoSanValidation && authority ? authorityHost(authority) : ""}`;
+}
+
+/** The newest TLS sessions of one upstream context, at most `max` (0: no resumption). */
+export class SessionCache {
+  private readonly byKey = new Map<string, Buffer>();
+  constructor(readonly max: number) {}
+
+  get(key: string): Buffer | undefined {
+    return this.byKey.get(key);
+  }
+
+  /** Keeps `session` as the newest for `key`, dropping the oldest beyond the limit. */
+  set(key: string, session: Buffer): void {
+    if (this.max === 0) return;
+    this.byKey.delete(key);
+    this.byKey.set(key, session);
+    while (this.byKey.size > this.max) this.byKey.delete(this.byKey.keys().next().value as string);
+  }
+
+  /** A session the server refused to resume is not offered again. */
+  forget(key: string): void {
+    this.byKey.delete(key);
+  }
 }
 
 /** tls.connect options (node also takes `onread`, which its types omit). */

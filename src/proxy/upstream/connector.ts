@@ -79,15 +79,23 @@ export class UpstreamConnection {
       this.poolKey = tlsPoolKey(t, sni, opts.authority);
       const o: UpstreamConnectOptions = upstreamConnectOptions(t, host.address, host.port, sni, opts.authority, opts.fallbackAlpn);
       if (opts.onread !== undefined) o.onread = opts.onread;
+      // Resumption (Envoy's max_session_keys): an abbreviated handshake to a server seen before.
+      const sessionKey = this.poolKey ?? sni ?? "";
+      const session = t.sessions.get(sessionKey);
+      if (session !== undefined) o.session = session;
       const s = tls.connect(o);
+      if (t.sessions.max > 0) s.on("session", (sess: Buffer) => t.sessions.set(sessionKey, sess));
       s.setNoDelay(true);
       s.once("connect", () => (this.tcpUp = true));
       s.once("secureConnect", () => {
         const pinFailed = peerPinFailure(t, s);
         if (pinFailed !== undefined) {
+          t.sessions.forget(sessionKey);
           s.destroy(pinFailed);
           return;
         }
+        if (s.isSessionReused()) cluster.tlsStats?.sessionReused.inc();
+        else if (session !== undefined) t.sessions.forget(sessionKey);
         cluster.tlsStats?.handshake.inc();
         this.up();
       });
