@@ -21,7 +21,7 @@ import {
 } from "./filters.js";
 import { gatewayHttpRouteName, gatewayHttpsRouteName, listenerName } from "./names.js";
 import { gatewayTcpFilters, gatewayTlsPassthroughChains, type GatewayServerView, type NetworkFilterContext } from "./tcproute.js";
-import { SDS_CA_SUFFIX, sdsSecretConfig } from "./traffic-policy.js";
+import { credentialSdsSecretConfig, SDS_CA_SUFFIX } from "./sds.js";
 
 const WILDCARD = "0.0.0.0";
 
@@ -212,7 +212,7 @@ export function gatewayTlsContext(tls: TlsSettings): DownstreamTlsContext {
   const sans = (tls.subjectAltNames ?? []).map((exact) => ({ exact }));
   const credentialNames = tls.credentialNames && tls.credentialNames.length > 0 ? tls.credentialNames : tls.credentialName ? [tls.credentialName] : [];
   if (credentialNames.length > 0) {
-    common.tlsCertificateSdsSecretConfigs = credentialNames.map((n) => sdsSecretConfig(n));
+    common.tlsCertificateSdsSecretConfigs = credentialNames.map((n) => credentialSdsSecretConfig(n));
     if (validateClient) {
       const dvc: CertificateValidationContext = {};
       if (sans.length > 0) dvc.matchSubjectAltNames = sans;
@@ -220,7 +220,8 @@ export function gatewayTlsContext(tls: TlsSettings): DownstreamTlsContext {
       if (tls.verifyCertificateHash?.length) dvc.verifyCertificateHash = [...tls.verifyCertificateHash];
       common.combinedValidationContext = {
         defaultValidationContext: dvc,
-        validationContextSdsSecretConfig: sdsSecretConfig(`${tls.caCertCredentialName ?? credentialNames[0]}${SDS_CA_SUFFIX}`),
+        // Istio's ApplyCredentialSDSToServerCommonTLSContext: caCertCredentialName as written, else NAME-cacert.
+        validationContextSdsSecretConfig: credentialSdsSecretConfig(tls.caCertCredentialName || `${credentialNames[0]}${SDS_CA_SUFFIX}`),
       };
     } else if (sans.length > 0) {
       common.validationContext = { matchSubjectAltNames: sans };
