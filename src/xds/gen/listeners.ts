@@ -8,13 +8,15 @@ import type { Listener } from "../../envoy/types.js";
 import { labelsKey, type PushContext } from "../../model/push-context.js";
 import type { Proxy } from "../../model/proxy.js";
 import { buildGatewayListeners } from "./listener-gateway.js";
-import { buildSidecarInboundListeners, buildSidecarOutboundListeners, type SidecarInputs } from "./listener-sidecar.js";
+import { buildSidecarInboundListeners } from "./listener-inbound.js";
+import { buildSidecarOutboundListeners, type SidecarInputs } from "./listener-sidecar.js";
 import { byName } from "./names.js";
 import { usesSourcePredicates } from "./tcproute.js";
 import { MESH_GATEWAY } from "../../api/hosts.js";
 
 export { buildGatewayListeners, mergeGatewayServers, gatewayTlsContext, sanitizeServerHosts } from "./listener-gateway.js";
-export { buildSidecarInboundListeners, buildSidecarOutboundListeners, type SidecarInputs } from "./listener-sidecar.js";
+export { buildSidecarInboundListeners } from "./listener-inbound.js";
+export { buildSidecarOutboundListeners, type SidecarInputs } from "./listener-sidecar.js";
 
 /** Node metadata key for Istio's idle timeout (a Go duration such as "30s"). */
 export const IDLE_TIMEOUT_METADATA = "IDLE_TIMEOUT";

@@ -566,6 +566,12 @@ apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: { name: multi, namespace: default }
 spec: { address: 127.0.7.1, labels: { app: multi } }
+---
+# Plaintext chains only (mTLS chains: inbound-mtls.test.ts).
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: default }
+spec: { mtls: { mode: DISABLE } }
 `;
   const proxy = (md: Record<string, unknown>) => testProxy({ ip: "127.0.7.1", name: "multi", labels: { app: "multi" }, metadata: md });
   const none = listeners(proxy({ INTERCEPTION_MODE: "NONE" }), bookinfo(yaml));
