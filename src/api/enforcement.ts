@@ -30,7 +30,7 @@ export type KindEnforcement = { readonly wholeKind: string } | { readonly fields
 export const MESH_CONFIG = "MeshConfig";
 
 /** Mesh config fields the control plane reads (everything else is reported). */
-const MESH_CONFIG_READ = new Set(["outboundTrafficPolicy", "connectTimeout", "localityLbSetting", "rootNamespace", "trustDomain"]);
+const MESH_CONFIG_READ = new Set(["outboundTrafficPolicy", "connectTimeout", "localityLbSetting", "rootNamespace", "trustDomain", "enableAutoMtls"]);
 
 /** DestinationRule traffic policies: the rule's and each subset's. */
 const TRAFFIC_POLICY = ["spec.trafficPolicy", "spec.subsets[].trafficPolicy"];
@@ -63,7 +63,6 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
   DestinationRule: {
     fields: [
       { paths: ["spec.workloadSelector"], reason: "a rule with a workloadSelector is ignored (it configures a workload's inbound traffic, not built yet)" },
-      { paths: under(PORT_POLICY, "tls.mode"), when: { text: "ISTIO_MUTUAL", test: (v) => v === "ISTIO_MUTUAL" }, reason: `the mesh's ${SDS_CLIENT}` },
       { paths: under(PORT_POLICY, "tls.credentialName"), reason: SDS_CLIENT },
       { paths: under(TRAFFIC_POLICY, "tunnel"), reason: "connections go straight to the destination, not through an HTTP CONNECT tunnel" },
       { paths: under(TRAFFIC_POLICY, "proxyProtocol"), reason: "no PROXY protocol header is sent upstream" },
@@ -122,7 +121,8 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
   },
   EnvoyFilter: { wholeKind: "patches are not applied to the generated config (issue 14)" },
   ProxyConfig: { wholeKind: "proxy settings (concurrency, image, environment) are not applied" },
-  PeerAuthentication: { wholeKind: "no mutual TLS on inbound traffic yet: plaintext is accepted whatever the mode (issue 13)" },
+  // Generated as Istio's inbound filter chains (the mTLS chains use the agent's certificates over sds-grpc).
+  PeerAuthentication: { fields: [] },
   AuthorizationPolicy: { wholeKind: "no authorization filter yet: requests are not checked against it (issue 14)" },
   RequestAuthentication: { wholeKind: "JWTs are not validated (issue 14)" },
   Telemetry: { wholeKind: "metrics, access logs and tracing are not configured by it (issue 15)" },
@@ -133,7 +133,7 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
       { paths: ["accessLogFile", "accessLogFormat", "accessLogEncoding"], reason: "proxies' access logs are not configured by it (issue 15)" },
       { paths: ["enableTracing", "extensionProviders", "defaultProviders"], reason: "tracing and telemetry providers are not configured (issues 14, 15)" },
       { paths: ["defaultConfig"], reason: "proxy settings are not applied" },
-      { paths: ["enableAutoMtls", "meshMTLS", "trustDomainAliases"], reason: "no mutual TLS yet (issue 13)" },
+      { paths: ["meshMTLS", "trustDomainAliases"], reason: "the mesh's mTLS uses Istio's defaults (TLS 1.2+, the trust domain alone)" },
       {
         paths: ["trustDomain"],
         when: { text: "other than cluster.local", test: (v) => v !== undefined && v !== null && v !== "" && v !== "cluster.local" },

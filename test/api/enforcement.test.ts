@@ -35,7 +35,7 @@ interface Case {
 
 const CASES: Case[] = [
   // Kinds not enforced at all: whatever their spec.
-  ...(["EnvoyFilter", "ProxyConfig", "PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication", "Telemetry"] as const).map((kind) => ({
+  ...(["EnvoyFilter", "ProxyConfig", "AuthorizationPolicy", "RequestAuthentication", "Telemetry"] as const).map((kind) => ({
     name: `${kind}: the whole kind`,
     kind,
     spec: {},
@@ -43,6 +43,13 @@ const CASES: Case[] = [
   })),
   { name: "WasmPlugin: the whole kind", kind: "WasmPlugin", spec: { url: "oci://example.com/plugin:1" }, want: [""] },
   { name: "TrafficExtension: the whole kind", kind: "TrafficExtension", spec: { lua: { inlineCode: "function envoy_on_request(h) end" } }, want: [""] },
+  // Generated as Istio's inbound filter chains (issue 13).
+  {
+    name: "PeerAuthentication: every scope and port-level mode is enforced",
+    kind: "PeerAuthentication",
+    spec: { selector: { matchLabels: { app: "httpbin" } }, mtls: { mode: "STRICT" }, portLevelMtls: { "80": { mode: "DISABLE" } } },
+    want: [],
+  },
 
   // VirtualService
   {
@@ -107,7 +114,7 @@ const CASES: Case[] = [
     want: [],
   },
   {
-    name: "DestinationRule: ISTIO_MUTUAL and credentialName at every level, and the other unenforced settings",
+    name: "DestinationRule: credentialName at every level, and the other unenforced settings (ISTIO_MUTUAL is enforced)",
     kind: "DestinationRule",
     spec: {
       host: "reviews",
@@ -127,9 +134,6 @@ const CASES: Case[] = [
     },
     want: [
       "spec.workloadSelector",
-      "spec.trafficPolicy.tls.mode",
-      "spec.subsets[0].trafficPolicy.tls.mode",
-      "spec.subsets[1].trafficPolicy.portLevelSettings[0].tls.mode",
       "spec.trafficPolicy.portLevelSettings[0].tls.credentialName",
       "spec.trafficPolicy.tunnel",
       "spec.subsets[0].trafficPolicy.proxyProtocol",
@@ -280,19 +284,22 @@ test("every Istio kind tsmesh reads has an entry", () => {
 
 test("mesh config: the fields tsmesh reads are not reported; everything else is, by its own name", () => {
   const uses = (mesh: unknown) => meshConfigNotEnforced(mesh).map((u) => u.path);
-  assert.deepEqual(uses({ outboundTrafficPolicy: { mode: "REGISTRY_ONLY" }, connectTimeout: "1s", localityLbSetting: { enabled: false }, rootNamespace: "istio-config", trustDomain: "cluster.local" }), []);
+  assert.deepEqual(
+    uses({ outboundTrafficPolicy: { mode: "REGISTRY_ONLY" }, connectTimeout: "1s", localityLbSetting: { enabled: false }, rootNamespace: "istio-config", trustDomain: "cluster.local", enableAutoMtls: false }),
+    [],
+  );
   assert.deepEqual(
     uses({
       accessLogFile: "/dev/stdout",
       enableTracing: true,
       defaultConfig: { concurrency: 2 },
-      enableAutoMtls: false,
+      meshMTLS: { minProtocolVersion: "TLSV1_3" },
       trustDomain: "example.org",
       outboundTrafficPolicy: { mode: "ALLOW_ANY", egressProxy: { host: "e" } },
       localityLbSetting: { enabled: true, failover: [{ from: "a", to: "b" }] },
       ingressClass: "istio",
     }),
-    ["accessLogFile", "enableTracing", "defaultConfig", "enableAutoMtls", "trustDomain", "outboundTrafficPolicy.egressProxy", "localityLbSetting.failover", "ingressClass"],
+    ["accessLogFile", "enableTracing", "defaultConfig", "meshMTLS", "trustDomain", "outboundTrafficPolicy.egressProxy", "localityLbSetting.failover", "ingressClass"],
   );
   // protojson's snake_case names are the same fields.
   assert.deepEqual(uses({ access_log_file: "/dev/stdout", connect_timeout: "1s", default_config: {} }), ["accessLogFile", "defaultConfig"]);
@@ -310,11 +317,17 @@ test("a ConfigMap istio-system/istio reports its data.mesh fields; other ConfigM
 
 test("one console line per resource: paths grouped by reason", () => {
   const [doc] = parseDocuments(
-    JSON.stringify(resource("DestinationRule", { host: "r", trafficPolicy: { tls: { mode: "ISTIO_MUTUAL" }, proxyProtocol: {} }, subsets: [{ name: "v1", trafficPolicy: { tls: { mode: "ISTIO_MUTUAL" } } }] })),
+    JSON.stringify(
+      resource("DestinationRule", {
+        host: "r",
+        trafficPolicy: { tls: { mode: "MUTUAL", credentialName: "c" }, proxyProtocol: {} },
+        subsets: [{ name: "v1", trafficPolicy: { tls: { mode: "SIMPLE", credentialName: "d" } } }],
+      }),
+    ),
     "t.yaml",
   );
   const line = summarizeNotEnforced(validateDocument(doc).result.diagnostics);
-  assert.match(line, /^not enforced yet: spec\.trafficPolicy\.tls\.mode, spec\.subsets\[0\]\.trafficPolicy\.tls\.mode: the mesh's certificates .*issue 13; spec\.trafficPolicy\.proxyProtocol: no PROXY protocol/);
+  assert.match(line, /^not enforced yet: spec\.trafficPolicy\.tls\.credentialName, spec\.subsets\[0\]\.trafficPolicy\.tls\.credentialName: certificates come over SDS.*issue 13; spec\.trafficPolicy\.proxyProtocol: no PROXY protocol/);
   assert.equal(summarizeNotEnforced([]), "");
 });
 
