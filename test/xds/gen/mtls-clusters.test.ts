@@ -80,7 +80,7 @@ describe("auto mTLS (no DestinationRule TLS)", () => {
       matchSubjectAltNames: [{ exact: "spiffe://cluster.local/ns/default/sa/bookinfo-reviews" }],
     });
     assert.equal(c.transportSocketMatches?.[1].transportSocket?.name, "envoy.transport_sockets.raw_buffer");
-    assertGolden("mtls-auto-reviews-cluster", c);
+    assertGolden("clusters-mtls-auto-reviews", [c]);
     proxyAccepts(push);
   });
 
@@ -88,7 +88,7 @@ describe("auto mTLS (no DestinationRule TLS)", () => {
     const cla = endpoints(push, REVIEWS);
     assertRoundTrip(ENDPOINT_TYPE, cla, REVIEWS);
     assert.deepEqual(Object.values(tlsModes(cla)), ["istio", "istio", "istio"]);
-    assertGolden("mtls-auto-reviews-endpoints", cla);
+    assertGolden("endpoints-mtls-auto-reviews", { [REVIEWS]: cla });
   });
 
   it("subsets get the same matches with their own SNI", () => {
@@ -222,7 +222,7 @@ describe("DestinationRule TLS overrides auto mTLS", () => {
       assert.equal(c.transportSocketMatches, undefined, `${c.name}: a user-supplied mode is not auto-detected`);
       assert.equal(c.transportSocket?.name, "envoy.transport_sockets.tls", String(c.name));
     }
-    assertGolden("mtls-dr-all-mtls-reviews-clusters", clusters);
+    assertGolden("clusters-mtls-dr-all-mtls-reviews", clusters);
     assert.deepEqual(Object.values(tlsModes(endpoints(push, "outbound|9080|v3|reviews.default.svc.cluster.local"))), ["istio"]);
     proxyAccepts(push);
   });

@@ -67,26 +67,26 @@ describe("inbound by PeerAuthentication (local mode: the sidecar's listener on t
     {
       name: "no policy: PERMISSIVE",
       yaml: [],
-      golden: "mtls-inbound-permissive",
+      golden: "listeners-mtls-inbound-permissive",
       want: { "plaintext-http": "http", "plaintext-tcp": "http", "istio-mtls": "mtls-http", "istio-mtls-h2": "mtls-http", "other-tls": "closed" },
     },
     {
       name: "namespace STRICT (Istio's mTLS migration task)",
       yaml: [pa("default", "{mtls: {mode: STRICT}}")],
-      golden: "mtls-inbound-strict",
+      golden: "listeners-mtls-inbound-strict",
       want: { "plaintext-http": "closed", "plaintext-tcp": "closed", "istio-mtls": "mtls-http", "istio-mtls-h2": "mtls-http", "other-tls": "mtls-http" },
     },
     {
       name: "mesh DISABLE",
       yaml: [pa("istio-system", "{mtls: {mode: DISABLE}}")],
-      golden: "mtls-inbound-disable",
+      golden: "listeners-mtls-inbound-disable",
       want: { "plaintext-http": "http", "plaintext-tcp": "http", "istio-mtls": "closed", "istio-mtls-h2": "closed", "other-tls": "closed" },
     },
   ];
   for (const m of modes) {
     it(`${m.name}: golden, and what each client gets on the HTTP port 9080`, () => {
       const l = listener(productpage(), bookinfo(...m.yaml), "127.0.2.1_9080");
-      assertGolden(m.golden, l);
+      assertGolden(m.golden, [l]);
       const spec = compiled(l);
       const got = Object.fromEntries((Object.keys(CLIENTS) as Client[]).map((c) => [c, verdict(spec, 9080, c)]));
       assert.deepEqual(got, m.want);
