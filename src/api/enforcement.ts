@@ -86,7 +86,6 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
         when: { text: "absent or empty", test: (v) => v === undefined || v === null || (typeof v === "object" && Object.keys(v).length === 0) },
         reason: "the Gateway applies to no gateway workload (Istio applies it to every one)",
       },
-      { paths: ["spec.servers[].tls.mode"], when: { text: "ISTIO_MUTUAL", test: (v) => v === "ISTIO_MUTUAL" }, reason: "the server is left out, or plaintext on an HTTP port (the mesh's certificates come with issue 13)" },
       { paths: ["spec.servers[].tls.mode"], when: { text: "AUTO_PASSTHROUGH", test: (v) => v === "AUTO_PASSTHROUGH" }, reason: "the server is left out (SNI-DNAT to mesh clusters for multi-network is not built)" },
       { paths: ["spec.servers[].tls.credentialName", "spec.servers[].tls.credentialNames", "spec.servers[].tls.caCertCredentialName"], reason: SDS_SERVER },
       { paths: ["spec.servers[].tls.insecureSkipVerify"], when: { text: "true", test: (v) => v === true }, reason: "client certificates that fail validation are still refused" },

@@ -169,7 +169,7 @@ const CASES: Case[] = [
   },
   { name: "Gateway: no selector", kind: "Gateway", spec: { servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["*"] }] }, want: ["spec.selector"] },
   { name: "Gateway: an empty selector", kind: "Gateway", spec: { selector: {}, servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["*"] }] }, want: ["spec.selector"] },
-  { name: "Gateway: ISTIO_MUTUAL", kind: "Gateway", spec: tlsServer({ mode: "ISTIO_MUTUAL" }), want: ["spec.servers[0].tls.mode"] },
+  { name: "Gateway: ISTIO_MUTUAL is enforced (the gateway's mesh certificate)", kind: "Gateway", spec: tlsServer({ mode: "ISTIO_MUTUAL" }), want: [] },
   { name: "Gateway: AUTO_PASSTHROUGH", kind: "Gateway", spec: { selector: { istio: "eastwest" }, servers: [{ port: { number: 15443, name: "tls", protocol: "TLS" }, hosts: ["*.local"], tls: { mode: "AUTO_PASSTHROUGH" } }] }, want: ["spec.servers[0].tls.mode"] },
   { name: "Gateway: OPTIONAL_MUTUAL is enforced", kind: "Gateway", spec: tlsServer({ mode: "OPTIONAL_MUTUAL", caCertificates: "/ca.pem", ...FILES }), want: [] },
   { name: "Gateway: credentialName", kind: "Gateway", spec: tlsServer({ mode: "SIMPLE", credentialName: "httpbin-credential" }), want: ["spec.servers[0].tls.credentialName"] },

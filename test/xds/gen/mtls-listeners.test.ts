@@ -166,8 +166,42 @@ ${pa("default", `
   });
 });
 
-describe("PeerAuthentication and gateways", () => {
-  it("a mesh-wide STRICT leaves the gateway's servers as they are (Istio does not apply it to gateways)", () => {
+describe("gateways", () => {
+  it("ISTIO_MUTUAL servers terminate with the gateway's mesh certificate (HTTPS: h2/http1.1; TLS: also metadata exchange)", () => {
+    const push = bookinfo(`apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: mesh-gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: ISTIO_MUTUAL, subjectAltNames: ["spiffe://cluster.local/ns/default/sa/sleep"]}
+  - port: {number: 9443, name: tls, protocol: TLS}
+    hosts: ["*"]
+    tls: {mode: ISTIO_MUTUAL}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: mesh-gw-tcp, namespace: istio-system}
+spec:
+  hosts: ["*"]
+  gateways: [mesh-gw]
+  tcp: [{route: [{destination: {host: ratings.default.svc.cluster.local, port: {number: 9080}}}]}]
+`);
+    const https = tlsOf(listener(ingress(), push, "0.0.0.0_8443"), 0);
+    assert.deepEqual(https.requireClientCertificate, { value: true });
+    assert.deepEqual(https.commonTlsContext?.alpnProtocols, ["h2", "http/1.1"]);
+    assert.deepEqual(https.commonTlsContext?.tlsCertificateSdsSecretConfigs?.map((c) => c.name), ["default"]);
+    assert.deepEqual(https.commonTlsContext?.combinedValidationContext?.defaultValidationContext, { matchSubjectAltNames: [{ exact: "spiffe://cluster.local/ns/default/sa/sleep" }] });
+    assert.equal(https.commonTlsContext?.combinedValidationContext?.validationContextSdsSecretConfig?.name, "ROOTCA");
+    const tcp = tlsOf(listener(ingress(), push, "0.0.0.0_9443"), 0);
+    assert.deepEqual(tcp.commonTlsContext?.alpnProtocols, ["istio-peer-exchange", "h2", "http/1.1"]);
+    compiled(listener(ingress(), push, "0.0.0.0_8443"));
+  });
+
+
+  it("a mesh-wide PeerAuthentication STRICT leaves the gateway's servers as they are (Istio does not apply it to gateways)", () => {
     const before = buildListeners(ingress(), bookinfo());
     const after = buildListeners(ingress(), bookinfo(pa("istio-system", "{mtls: {mode: STRICT}}")));
     assert.deepEqual(after, before);
