@@ -384,6 +384,10 @@ export class Discovery {
     const registry = new ServiceRegistry({ serviceEntries: this.current.input.serviceEntries, workloadEntries });
     const hosts = changedEndpointHosts(this.current.registry, registry);
     if (!hosts) return undefined;
+    // Clusters name their services' identities (ISTIO_MUTUAL SAN checks) and, for passthrough
+    // services, whether every endpoint has a sidecar: a change there needs new clusters (a full
+    // push, as istiod's updateShardServiceAccount).
+    for (const host of hosts) if (identitiesOf(this.current.registry, host) !== identitiesOf(registry, host)) return undefined;
     // Entries the store reported changed since the last push, before and after.
     const proxyIps = new Set(this.generator.proxies().flatMap((p) => p.proxy.ipAddresses));
     const changed = this.changedWorkloads;
@@ -410,4 +414,16 @@ export class Discovery {
     }
     return out;
   }
+}
+
+/** The service accounts of a host's endpoints (and their sidecar modes for passthrough services), as one comparable string. */
+function identitiesOf(registry: ServiceRegistry, host: string): string {
+  const ids = new Set<string>();
+  for (const svc of registry.servicesFor(host)) {
+    for (const ep of registry.endpoints(svc)) {
+      if (ep.serviceAccount) ids.add(`${ep.namespace}/${ep.serviceAccount}`);
+      if (svc.resolution === "NONE") ids.add(`${ep.address} ${ep.tlsMode}`);
+    }
+  }
+  return [...ids].sort().join(",");
 }

@@ -52,7 +52,7 @@ export interface WorkloadEndpoint {
   weight?: number;
   locality: Locality;
   network: string;
-  /** The service account name (not the SPIFFE URI). */
+  /** The service account name (not the SPIFFE URI); empty when the entry names none (no identity, as in Istio). */
   serviceAccount: string;
   /**
    * Istio's endpoint TLSMode: the `security.istio.io/tlsMode` label if present, else "istio" when the

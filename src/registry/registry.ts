@@ -49,7 +49,7 @@ function buildEndpoint(we: Resource<"WorkloadEntry">): WorkloadEndpoint | undefi
     weight: spec.weight,
     locality: parseLocality(spec.locality),
     network: spec.network ?? "",
-    serviceAccount: spec.serviceAccount ?? "default",
+    serviceAccount: spec.serviceAccount ?? "",
     tlsMode: workloadTlsMode(labels, spec.serviceAccount),
     namespace: we.metadata.namespace,
     workloadName: we.metadata.name,
