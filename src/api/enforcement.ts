@@ -116,7 +116,12 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
     ],
   },
   Sidecar: {
-    fields: [{ paths: ["spec.ingress[].tls"], reason: "the ingress listener does not terminate TLS: it serves plaintext" }],
+    fields: [
+      {
+        paths: ["spec.ingress[].tls"],
+        reason: "terminated only on ports whose PeerAuthentication mode is DISABLE, as Istio does; elsewhere the port keeps Istio's mTLS chains",
+      },
+    ],
   },
   EnvoyFilter: { wholeKind: "patches are not applied to the generated config (issue 14)" },
   ProxyConfig: { wholeKind: "proxy settings (concurrency, image, environment) are not applied" },

@@ -221,7 +221,7 @@ const CASES: Case[] = [
   },
   { name: "WorkloadGroup: template only is enforced", kind: "WorkloadGroup", spec: { template: { labels: { app: "vm" }, ports: { http: 8080 } } }, want: [] },
   {
-    name: "Sidecar: egress hosts, ingress listeners and an egress proxy are enforced; ingress TLS is not",
+    name: "Sidecar: egress hosts, ingress listeners and an egress proxy are enforced; ingress TLS only where PeerAuthentication is DISABLE",
     kind: "Sidecar",
     spec: {
       egress: [{ hosts: ["./*", "istio-system/*"] }],

@@ -23,8 +23,10 @@ import {
   type ChainOptions,
   type HttpChainOptions,
 } from "./filters.js";
-import { filterChainMatchOptions, InboundMtls, type InboundProtocol, type MtlsSettings } from "./inbound-mtls.js";
+import { filterChainMatchOptions, InboundMtls, type FilterChainMatchOption, type MtlsSettings } from "./inbound-mtls.js";
+import { gatewayTlsContext } from "./listener-gateway.js";
 import { listenerProtocol, type SidecarInputs } from "./listener-sidecar.js";
+import type { IngressListener } from "../../model/sidecar-scope.js";
 import { BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, inboundClusterName, listenerName, VIRTUAL_INBOUND_LISTENER, VIRTUAL_INBOUND_PORT } from "./names.js";
 
 const WILDCARD = "0.0.0.0";
@@ -42,6 +44,8 @@ interface InboundChainConfig {
   bindToPort: boolean;
   /** Host for the trace decorator (`HOST:PORT/*`). */
   traceHost: string;
+  /** A Sidecar ingress listener's own TLS (terminated when the port's PeerAuthentication mode is DISABLE). */
+  tls?: IngressListener["tls"];
 }
 
 function inboundChainConfigs(inp: SidecarInputs): InboundChainConfig[] {
@@ -81,6 +85,7 @@ function inboundChainConfigs(inp: SidecarInputs): InboundChainConfig[] {
         listenAddress: bind,
         bindToPort,
         traceHost: sidecarName,
+        tls: i.tls,
       });
     }
   }
@@ -105,10 +110,10 @@ interface ChainSet {
  * Istio's inboundChainForOpts: one chain per match option of the port's PeerAuthentication mode and
  * protocol (inbound-mtls.ts), mTLS chains terminating TLS with the workload certificate.
  */
-function chainsForOpts(set: ChainSet, mtls: MtlsSettings, protocol: InboundProtocol, inp: SidecarInputs): FilterChain[] {
+function chainsForOpts(set: ChainSet, mtls: MtlsSettings, options: readonly FilterChainMatchOption[], inp: SidecarInputs): FilterChain[] {
   const hcmFor = (h: HttpChainOptions): NetworkFilter =>
     httpConnectionManager({ class: h.class, statPrefix: h.statPrefix!, routeConfig: h.routeConfig, http2: h.http2, idleTimeoutMs: inp.idleTimeoutMs });
-  return filterChainMatchOptions(mtls.mode, protocol).map((o) => {
+  return options.map((o) => {
     const http = o.protocol === "HTTP";
     const c: ChainOptions = {
       name: http ? set.httpName : set.tcpName,
@@ -132,7 +137,14 @@ function inboundChains(cc: InboundChainConfig, inp: SidecarInputs, mtls: MtlsSet
     http2: isHTTP2Protocol(cc.protocol),
   };
   const set = { httpName: name, tcpName: name, destinationPort: cc.targetPort, http, tcpFilters: inboundTcpFilters(cc.clusterName, inp) };
-  return chainsForOpts(set, mtls, listenerProtocol(cc.protocol) ?? "TCP", inp);
+  if (cc.tls && mtls.mode === "DISABLE") {
+    // Istio: the Sidecar's own TLS, only where Istio mTLS is off; the app then sees what was inside
+    // (HTTPS as HTTP, TLS as TCP).
+    const ctx = gatewayTlsContext(cc.tls);
+    const inner = cc.protocol === "HTTPS" ? "HTTP" : listenerProtocol(cc.protocol) === "HTTP" ? "HTTP" : "TCP";
+    return chainsForOpts(set, { ...mtls, tcp: ctx, http: ctx }, [{ protocol: inner, transportProtocol: TLS_TRANSPORT, tls: true }], inp);
+  }
+  return chainsForOpts(set, mtls, filterChainMatchOptions(mtls.mode, listenerProtocol(cc.protocol) ?? "TCP"), inp);
 }
 
 interface Inspectors {
@@ -208,7 +220,8 @@ function passthroughChains(inp: SidecarInputs, authn: InboundMtls, declared: Rea
       http: { class: "sidecar-inbound", statPrefix: cluster, routeConfig: inboundRouteConfig(cluster, 0, ":0/*") },
       tcpFilters: inboundTcpFilters(cluster, inp),
     };
-    out.push(...chainsForOpts(set, authn.forPort(port), "AUTO", inp));
+    const mtls = authn.forPort(port);
+    out.push(...chainsForOpts(set, mtls, filterChainMatchOptions(mtls.mode, "AUTO"), inp));
   }
   return out;
 }

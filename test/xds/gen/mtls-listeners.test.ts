@@ -4,7 +4,9 @@
 // speaking other TLS — PERMISSIVE takes both, STRICT refuses plaintext, DISABLE refuses mTLS.
 // Gateways: PeerAuthentication does not apply to their servers (as in Istio).
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { describe, it } from "node:test";
+import { packageRoot } from "../../../src/core/paths.js";
 import { LISTENER_TYPE, decodeMessage, encodeMessage, isAnyOf } from "../../../src/envoy/protos.js";
 import type { DownstreamTlsContext, Listener } from "../../../src/envoy/types.js";
 import type { PushContext } from "../../../src/model/push-context.js";
@@ -163,6 +165,39 @@ ${pa("default", `
       l.filterChains?.map((c) => `${c.name}:${c.filterChainMatch?.destinationPort?.value ?? ""}:${c.filterChainMatch?.transportProtocol ?? ""}`).slice(0, 5),
       ["virtualInbound-blackhole:15006:", "virtualInbound-catchall-http::tls", "virtualInbound::tls", "virtualInbound-catchall-http:9999:raw_buffer", "virtualInbound:9999:raw_buffer"],
     );
+  });
+});
+
+describe("Sidecar ingress tls", () => {
+  // Istio's example CA pair stands in for a server certificate (the proxy loads the files).
+  const certs = join(packageRoot(), "test", "fixtures", "istio", "certs");
+  const sidecar = `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: productpage, namespace: default}
+spec:
+  workloadSelector: {labels: {app: productpage}}
+  ingress:
+  - port: {number: 9443, name: https, protocol: HTTPS}
+    defaultEndpoint: 127.0.0.1:9080
+    tls: {mode: SIMPLE, serverCertificate: ${certs}/ca-cert.pem, privateKey: ${certs}/ca-key.pem}
+`;
+  const DISABLE_9443 = pa("default", `
+  selector: {matchLabels: {app: productpage}}
+  portLevelMtls: {"9443": {mode: DISABLE}}`, "productpage");
+
+  it("terminated where the port's PeerAuthentication mode is DISABLE (as Istio): HTTPS reaches the app as HTTP", () => {
+    const l = listener(productpage(), bookinfo(sidecar, DISABLE_9443), "127.0.2.1_9443");
+    assert.equal(l.filterChains?.length, 1);
+    assert.equal(l.filterChains?.[0].filterChainMatch?.transportProtocol, "tls");
+    const ctx = tlsOf(l, 0);
+    assert.deepEqual(ctx.commonTlsContext?.tlsCertificates, [{ certificateChain: { filename: `${certs}/ca-cert.pem` }, privateKey: { filename: `${certs}/ca-key.pem` } }]);
+    assert.equal(verdict(compiled(l), 9443, "other-tls"), "mtls-http", "the TLS chain terminates and routes HTTP");
+    assert.equal(verdict(compiled(l), 9443, "plaintext-http"), "closed");
+  });
+
+  it("ignored under PERMISSIVE/STRICT, as Istio: the port gets the Istio mTLS chains", () => {
+    const l = listener(productpage(), bookinfo(sidecar), "127.0.2.1_9443");
+    assert.equal(tlsOf(l, 0).commonTlsContext?.tlsCertificateSdsSecretConfigs?.[0].name, "default");
   });
 });
 
