@@ -51,7 +51,8 @@ export function buildListeners(proxy: Proxy, push: PushContext): Listener[] {
   const inp: SidecarInputs = { proxy, push, scope, idleTimeoutMs: idle.ms };
   const labels = sourcePredicatesUsed(push) ? labelsKey(proxy.labels) : "*";
   const outKey = `lds/sidecar-out/${proxy.namespace}/${scope.key}/${labels}/${proxy.interceptionMode}/${idle.key}`;
-  const inKey = `lds/sidecar-in/${scope.key}/${ips}/${proxy.interceptionMode}/${idle.key}`;
+  // Inbound chains follow the workload's PeerAuthentication: its namespace and labels are in the key.
+  const inKey = `lds/sidecar-in/${proxy.namespace}/${labelsKey(proxy.labels)}/${scope.key}/${ips}/${proxy.interceptionMode}/${idle.key}`;
   return push.memo(`lds/sidecar/${outKey}|${inKey}`, () => {
     const outbound = push.memo(outKey, () => buildSidecarOutboundListeners(inp));
     const inbound = push.memo(inKey, () => buildSidecarInboundListeners(inp));

@@ -168,6 +168,16 @@ ${pa("default", `
   });
 });
 
+describe("inbound listeners follow the workload's own policy", () => {
+  it("in one push, the same address with other labels gets its own chains (the memo key names namespace and labels)", () => {
+    const push = bookinfo(pa("default", "{selector: {matchLabels: {app: productpage}}, mtls: {mode: STRICT}}", "pp"));
+    const as = (labels: Record<string, string>) =>
+      buildListeners(testProxy({ ip: "127.0.2.1", name: "productpage-v1", labels, metadata: { INTERCEPTION_MODE: "NONE" } }), push).find((l) => l.name === "127.0.2.1_9080")!;
+    assert.equal(as({ app: "productpage" }).filterChains?.length, 1, "STRICT: the mTLS chain only");
+    assert.equal(as({ app: "other" }).filterChains?.length, 2, "PERMISSIVE: mTLS and plaintext");
+  });
+});
+
 describe("Sidecar ingress tls", () => {
   // Istio's example CA pair stands in for a server certificate (the proxy loads the files).
   const certs = join(packageRoot(), "test", "fixtures", "istio", "certs");
