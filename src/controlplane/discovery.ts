@@ -73,7 +73,7 @@ export class Discovery {
    * logged when it loads and again only when that changes, never on every rescan or push.
    */
   private readonly notEnforcedShown = new Map<string, Map<string, string>>();
-  /** Routes the last push left out while merging delegate VirtualServices, as last logged. */
+  /** Routes the last push left out while merging delegate VirtualServices, and PeerAuthentications it ignores, as last logged. */
   private virtualServiceErrorsShown: ReadonlySet<string> = new Set();
   readonly autoRegistration: WorkloadAutoRegistration;
   private readonly sources: DirectorySource[] = [];
@@ -232,16 +232,17 @@ export class Discovery {
 
   private buildPushContext(): PushContext {
     const push = new PushContext(pushInputFrom(this.store.list() as AnyResource[]), this.currentMesh);
-    this.reportVirtualServiceErrors(push);
+    this.reportPushWarnings(push);
     return push;
   }
 
   /**
    * Logs each route a push leaves out while merging delegate VirtualServices (missing, not exported,
-   * conflicting): once when it appears, not again on every push while it lasts.
+   * conflicting) and each PeerAuthentication it ignores (an older one of the same namespace, a
+   * selector in the root namespace): once when it appears, not again on every push while it lasts.
    */
-  private reportVirtualServiceErrors(push: PushContext): void {
-    const now = new Set(push.virtualServiceErrors);
+  private reportPushWarnings(push: PushContext): void {
+    const now = new Set([...push.virtualServiceErrors, ...push.authnPolicies.warnings]);
     for (const e of now) if (!this.virtualServiceErrorsShown.has(e)) this.log(`discovery: ${e}`);
     this.virtualServiceErrorsShown = now;
   }

@@ -108,6 +108,8 @@ export class AuthenticationPolicies {
   readonly globalMode: MutualTLSMode = "UNKNOWN";
   /** Namespace/mesh policies left out because an older one of the same scope exists (for messages). */
   readonly shadowed: readonly { policy: string; kept: string }[];
+  /** Why policies are ignored, one line each (Istio only logs these): for the control plane's log. */
+  readonly warnings: readonly string[];
 
   constructor(policies: readonly PeerAuthentication[], rootNamespace: string) {
     this.rootNamespace = rootNamespace;
@@ -132,6 +134,13 @@ export class AuthenticationPolicies {
       list.push(pa);
     }
     this.shadowed = shadowed;
+    const warnings = shadowed.map((x) => `PeerAuthentication ${x.policy} is ignored: ${x.kept} is older and also applies to the whole namespace (the oldest wins)`);
+    for (const pa of sorted) {
+      if (pa.metadata.namespace === rootNamespace && hasSelector(pa)) {
+        warnings.push(`PeerAuthentication ${ref(pa)} is ignored: a policy with a selector in the root namespace (${rootNamespace}) applies to no workload, as in Istio`);
+      }
+    }
+    this.warnings = warnings;
     const inherited = this.globalMode === "UNKNOWN" ? "PERMISSIVE" : this.globalMode;
     for (const [ns, m] of found) this.namespaceModes.set(ns, m === undefined || m === "UNSET" ? inherited : convert(m));
   }

@@ -130,12 +130,17 @@ describe("PeerAuthentication: namespace mode (what auto mTLS infers for a servic
     it(c.name, () => assert.equal(policies(c.pas).namespaceMutualTLSMode(c.ns ?? "foo"), c.want));
   }
 
-  it("reports the namespace policies left out by an older one", () => {
+  it("reports the namespace policies left out by an older one, and selector policies in the root namespace", () => {
     const p = policies([
       { ns: "foo", name: "second", mode: "DISABLE", created: "2024-01-02T00:00:00Z" },
       { ns: "foo", name: "first", mode: "STRICT", created: "2024-01-01T00:00:00Z" },
+      { ns: "istio-system", name: "selecting", selector: { app: "x" }, mode: "STRICT" },
     ]);
     assert.deepEqual(p.shadowed, [{ policy: "foo/second", kept: "foo/first" }]);
+    assert.deepEqual(p.warnings, [
+      "PeerAuthentication foo/second is ignored: foo/first is older and also applies to the whole namespace (the oldest wins)",
+      "PeerAuthentication istio-system/selecting is ignored: a policy with a selector in the root namespace (istio-system) applies to no workload, as in Istio",
+    ]);
   });
 });
 

@@ -5,6 +5,7 @@
 // (tsmesh local mode, INTERCEPTION_MODE NONE) each port gets a listener bound to the proxy's address.
 import { duration } from "../../envoy/protos.js";
 import type { FilterChain, Listener, ListenerFilter, NetworkFilter } from "../../envoy/types.js";
+import type { IngressListener } from "../../model/sidecar-scope.js";
 import { isHTTP2Protocol, parseProtocol, type Protocol } from "../../registry/model.js";
 import {
   buildFilterChain,
@@ -26,7 +27,6 @@ import {
 import { filterChainMatchOptions, InboundMtls, type FilterChainMatchOption, type MtlsSettings } from "./inbound-mtls.js";
 import { gatewayTlsContext } from "./listener-gateway.js";
 import { listenerProtocol, type SidecarInputs } from "./listener-sidecar.js";
-import type { IngressListener } from "../../model/sidecar-scope.js";
 import { BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, inboundClusterName, listenerName, VIRTUAL_INBOUND_LISTENER, VIRTUAL_INBOUND_PORT } from "./names.js";
 
 const WILDCARD = "0.0.0.0";
