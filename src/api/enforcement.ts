@@ -30,7 +30,7 @@ export type KindEnforcement = { readonly wholeKind: string } | { readonly fields
 export const MESH_CONFIG = "MeshConfig";
 
 /** Mesh config fields the control plane reads (everything else is reported). */
-const MESH_CONFIG_READ = new Set(["outboundTrafficPolicy", "connectTimeout", "localityLbSetting", "rootNamespace", "trustDomain"]);
+const MESH_CONFIG_READ = new Set(["outboundTrafficPolicy", "connectTimeout", "localityLbSetting", "rootNamespace", "trustDomain", "enableAutoMtls"]);
 
 /** DestinationRule traffic policies: the rule's and each subset's. */
 const TRAFFIC_POLICY = ["spec.trafficPolicy", "spec.subsets[].trafficPolicy"];
@@ -41,8 +41,6 @@ function under(prefixes: readonly string[], field: string): string[] {
   return prefixes.map((p) => `${p}.${field}`);
 }
 
-const SDS_CLIENT = "certificates come over SDS, not served yet: connections fail closed (503 UF) until issue 13";
-const SDS_SERVER = "certificates come over SDS, not served yet: the listener refuses connections until issue 13";
 const NETWORK = "no multi-network routing (network gateways): endpoints on every network are reached directly";
 const isUnix = (v: unknown): boolean => typeof v === "string" && v.startsWith("unix://");
 const isClaim = (_v: unknown, key: string): boolean => key.startsWith("@request.auth.claims");
@@ -63,8 +61,6 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
   DestinationRule: {
     fields: [
       { paths: ["spec.workloadSelector"], reason: "a rule with a workloadSelector is ignored (it configures a workload's inbound traffic, not built yet)" },
-      { paths: under(PORT_POLICY, "tls.mode"), when: { text: "ISTIO_MUTUAL", test: (v) => v === "ISTIO_MUTUAL" }, reason: `the mesh's ${SDS_CLIENT}` },
-      { paths: under(PORT_POLICY, "tls.credentialName"), reason: SDS_CLIENT },
       { paths: under(TRAFFIC_POLICY, "tunnel"), reason: "connections go straight to the destination, not through an HTTP CONNECT tunnel" },
       { paths: under(TRAFFIC_POLICY, "proxyProtocol"), reason: "no PROXY protocol header is sent upstream" },
       { paths: under(TRAFFIC_POLICY, "retryBudget.budgetInterval"), reason: "the budget counts active requests only (Envoy has no interval; Istio ignores it too)" },
@@ -87,9 +83,7 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
         when: { text: "absent or empty", test: (v) => v === undefined || v === null || (typeof v === "object" && Object.keys(v).length === 0) },
         reason: "the Gateway applies to no gateway workload (Istio applies it to every one)",
       },
-      { paths: ["spec.servers[].tls.mode"], when: { text: "ISTIO_MUTUAL", test: (v) => v === "ISTIO_MUTUAL" }, reason: "the server is left out, or plaintext on an HTTP port (the mesh's certificates come with issue 13)" },
       { paths: ["spec.servers[].tls.mode"], when: { text: "AUTO_PASSTHROUGH", test: (v) => v === "AUTO_PASSTHROUGH" }, reason: "the server is left out (SNI-DNAT to mesh clusters for multi-network is not built)" },
-      { paths: ["spec.servers[].tls.credentialName", "spec.servers[].tls.credentialNames", "spec.servers[].tls.caCertCredentialName"], reason: SDS_SERVER },
       { paths: ["spec.servers[].tls.insecureSkipVerify"], when: { text: "true", test: (v) => v === true }, reason: "client certificates that fail validation are still refused" },
       {
         paths: ["spec.servers[].tls.tlsCertificates"],
@@ -118,11 +112,17 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
     ],
   },
   Sidecar: {
-    fields: [{ paths: ["spec.ingress[].tls"], reason: "the ingress listener does not terminate TLS: it serves plaintext" }],
+    fields: [
+      {
+        paths: ["spec.ingress[].tls"],
+        reason: "terminated only on ports whose PeerAuthentication mode is DISABLE, as Istio does; elsewhere the port keeps Istio's mTLS chains",
+      },
+    ],
   },
   EnvoyFilter: { wholeKind: "patches are not applied to the generated config (issue 14)" },
   ProxyConfig: { wholeKind: "proxy settings (concurrency, image, environment) are not applied" },
-  PeerAuthentication: { wholeKind: "no mutual TLS on inbound traffic yet: plaintext is accepted whatever the mode (issue 13)" },
+  // Generated as Istio's inbound filter chains (the mTLS chains use the agent's certificates over sds-grpc).
+  PeerAuthentication: { fields: [] },
   AuthorizationPolicy: { wholeKind: "no authorization filter yet: requests are not checked against it (issue 14)" },
   RequestAuthentication: { wholeKind: "JWTs are not validated (issue 14)" },
   Telemetry: { wholeKind: "metrics, access logs and tracing are not configured by it (issue 15)" },
@@ -133,12 +133,7 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
       { paths: ["accessLogFile", "accessLogFormat", "accessLogEncoding"], reason: "proxies' access logs are not configured by it (issue 15)" },
       { paths: ["enableTracing", "extensionProviders", "defaultProviders"], reason: "tracing and telemetry providers are not configured (issues 14, 15)" },
       { paths: ["defaultConfig"], reason: "proxy settings are not applied" },
-      { paths: ["enableAutoMtls", "meshMTLS", "trustDomainAliases"], reason: "no mutual TLS yet (issue 13)" },
-      {
-        paths: ["trustDomain"],
-        when: { text: "other than cluster.local", test: (v) => v !== undefined && v !== null && v !== "" && v !== "cluster.local" },
-        reason: "the mesh CA issues certificates in it, but proxies do not use them yet: no mutual TLS checks peer identities (issue 13)",
-      },
+      { paths: ["meshMTLS", "trustDomainAliases"], reason: "the mesh's mTLS uses Istio's defaults (TLS 1.2+, the trust domain alone)" },
       { paths: ["outboundTrafficPolicy.*"], when: { text: "other than mode", test: (_v, k) => k !== "mode" }, reason: "not applied" },
       { paths: ["localityLbSetting.*"], when: { text: "other than enabled", test: (_v, k) => k !== "enabled" }, reason: "mesh-wide failover and distribute are not applied (set them in a DestinationRule)" },
       {

@@ -96,7 +96,7 @@ export class Discovery {
    * logged when it loads and again only when that changes, never on every rescan or push.
    */
   private readonly notEnforcedShown = new Map<string, Map<string, string>>();
-  /** Routes the last push left out while merging delegate VirtualServices, as last logged. */
+  /** Routes the last push left out while merging delegate VirtualServices, and PeerAuthentications it ignores, as last logged. */
   private virtualServiceErrorsShown: ReadonlySet<string> = new Set();
   readonly autoRegistration: WorkloadAutoRegistration;
   private readonly sources: DirectorySource[] = [];
@@ -329,16 +329,17 @@ export class Discovery {
 
   private buildPushContext(): PushContext {
     const push = new PushContext(pushInputFrom(this.store.list() as AnyResource[]), this.currentMesh);
-    this.reportVirtualServiceErrors(push);
+    this.reportPushWarnings(push);
     return push;
   }
 
   /**
    * Logs each route a push leaves out while merging delegate VirtualServices (missing, not exported,
-   * conflicting): once when it appears, not again on every push while it lasts.
+   * conflicting) and each PeerAuthentication it ignores (an older one of the same namespace, a
+   * selector in the root namespace): once when it appears, not again on every push while it lasts.
    */
-  private reportVirtualServiceErrors(push: PushContext): void {
-    const now = new Set(push.virtualServiceErrors);
+  private reportPushWarnings(push: PushContext): void {
+    const now = new Set([...push.virtualServiceErrors, ...push.authnPolicies.warnings]);
     for (const e of now) if (!this.virtualServiceErrorsShown.has(e)) this.log(`discovery: ${e}`);
     this.virtualServiceErrorsShown = now;
   }
@@ -488,6 +489,10 @@ export class Discovery {
     const registry = new ServiceRegistry({ serviceEntries: this.current.input.serviceEntries, workloadEntries });
     const hosts = changedEndpointHosts(this.current.registry, registry);
     if (!hosts) return undefined;
+    // Clusters name their services' identities (ISTIO_MUTUAL SAN checks) and, for passthrough
+    // services, whether every endpoint has a sidecar: a change there needs new clusters (a full
+    // push, as istiod's updateShardServiceAccount).
+    for (const host of hosts) if (identitiesOf(this.current.registry, host) !== identitiesOf(registry, host)) return undefined;
     // Entries the store reported changed since the last push, before and after.
     const proxyIps = new Set(this.generator.proxies().flatMap((p) => p.proxy.ipAddresses));
     const changed = this.changedWorkloads;
@@ -514,4 +519,16 @@ export class Discovery {
     }
     return out;
   }
+}
+
+/** The service accounts of a host's endpoints (and their sidecar modes for passthrough services), as one comparable string. */
+function identitiesOf(registry: ServiceRegistry, host: string): string {
+  const ids = new Set<string>();
+  for (const svc of registry.servicesFor(host)) {
+    for (const ep of registry.endpoints(svc)) {
+      if (ep.serviceAccount) ids.add(`${ep.namespace}/${ep.serviceAccount}`);
+      if (svc.resolution === "NONE") ids.add(`${ep.address} ${ep.tlsMode}`);
+    }
+  }
+  return [...ids].sort().join(",");
 }

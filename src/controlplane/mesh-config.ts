@@ -123,6 +123,13 @@ export function parseMeshConfig(text: string, source: string, notEnforced?: NotE
     }
   }
 
+  // protojson's BoolValue: a bare boolean.
+  const autoMtls = field(doc, "enableAutoMtls");
+  if (autoMtls !== undefined && autoMtls !== null) {
+    if (typeof autoMtls === "boolean") out.enableAutoMtls = autoMtls;
+    else problems.push(`enableAutoMtls: must be true or false, not ${JSON.stringify(autoMtls)}`);
+  }
+
   // Everything else (defaultConfig, accessLogFile, enableTracing, extensionProviders…) is Istio's
   // and not read here, as long as the document is a mapping: src/api/enforcement.ts says which.
   if (problems.length > 0) throw new MeshConfigError(source, problems);
@@ -151,5 +158,5 @@ export function readMeshConfigFile(file: string, displayName = file, notEnforced
 
 /** A short description of the mesh settings tsmesh uses, for logs. */
 export function describeMesh(mesh: MeshConfig): string {
-  return `outboundTrafficPolicy ${mesh.outboundTrafficPolicy}, connectTimeout ${mesh.connectTimeoutMs / 1000}s, localityLb ${mesh.localityLbEnabled ? "on" : "off"}, rootNamespace ${mesh.rootNamespace}, trustDomain ${mesh.trustDomain}`;
+  return `outboundTrafficPolicy ${mesh.outboundTrafficPolicy}, connectTimeout ${mesh.connectTimeoutMs / 1000}s, localityLb ${mesh.localityLbEnabled ? "on" : "off"}, rootNamespace ${mesh.rootNamespace}, trustDomain ${mesh.trustDomain}, autoMtls ${mesh.enableAutoMtls ? "on" : "off"}`;
 }

@@ -7,6 +7,7 @@ import type { Resource, Subset, TrafficPolicy } from "../api/resource.js";
 import { hostMatches, MESH_GATEWAY, resolveGatewayName, resolveShortName } from "../api/hosts.js";
 import { exportToSet, labelsMatch, serviceVisibleFrom, visibleFrom, type Service, type ServicePortInfo, type WorkloadEndpoint } from "../registry/model.js";
 import { endpointPort, ServiceRegistry } from "../registry/registry.js";
+import { AuthenticationPolicies } from "./authentication.js";
 import type { Proxy } from "./proxy.js";
 import { buildSidecarScope, type SidecarScope } from "./sidecar-scope.js";
 import { indexDelegates, mergeDelegates, type MergedHttpRoutes } from "./virtualservice.js";
@@ -24,6 +25,8 @@ export interface MeshConfig {
   domainSuffix: string;
   /** SPIFFE trust domain (meshConfig.trustDomain; default cluster.local). */
   trustDomain: string;
+  /** Auto mTLS: ISTIO_MUTUAL to endpoints with a sidecar when no DestinationRule says otherwise (default on). */
+  enableAutoMtls: boolean;
 }
 
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
@@ -33,6 +36,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   localityLbEnabled: true,
   domainSuffix: "cluster.local",
   trustDomain: "cluster.local",
+  enableAutoMtls: true,
 };
 
 /** The resources a PushContext is built from (a ConfigStore snapshot). */
@@ -43,6 +47,7 @@ export interface PushInput {
   destinationRules: readonly Resource<"DestinationRule">[];
   gateways: readonly Resource<"Gateway">[];
   sidecars: readonly Resource<"Sidecar">[];
+  peerAuthentications: readonly Resource<"PeerAuthentication">[];
 }
 
 /** One or more DestinationRules for a host, merged as Istio merges them. */
@@ -99,6 +104,8 @@ export class PushContext {
   /** DestinationRules by namespace, each merged per host. */
   private readonly drByNamespace = new Map<string, MergedDestinationRule[]>();
   private readonly memoTable = new Map<string, unknown>();
+  /** PeerAuthentications by scope (Istio's push.AuthnPolicies). */
+  readonly authnPolicies: AuthenticationPolicies;
 
   /**
    * `sameVirtualServices`: a snapshot built from the same VirtualServices (an EDS-only change),
@@ -121,6 +128,7 @@ export class PushContext {
       this.indexVirtualServices();
     }
     this.indexDestinationRules();
+    this.authnPolicies = reuse?.input.peerAuthentications === input.peerAuthentications ? reuse.authnPolicies : new AuthenticationPolicies(input.peerAuthentications, mesh.rootNamespace);
   }
 
   /**
@@ -326,6 +334,7 @@ export function pushInputFrom(resources: Iterable<{ kind: string }>): PushInput 
     destinationRules: [] as Resource<"DestinationRule">[],
     gateways: [] as Resource<"Gateway">[],
     sidecars: [] as Resource<"Sidecar">[],
+    peerAuthentications: [] as Resource<"PeerAuthentication">[],
   };
   for (const r of resources) {
     switch (r.kind) {
@@ -346,6 +355,9 @@ export function pushInputFrom(resources: Iterable<{ kind: string }>): PushInput 
         break;
       case "Sidecar":
         input.sidecars.push(r as Resource<"Sidecar">);
+        break;
+      case "PeerAuthentication":
+        input.peerAuthentications.push(r as Resource<"PeerAuthentication">);
         break;
     }
   }

@@ -52,8 +52,13 @@ export interface WorkloadEndpoint {
   weight?: number;
   locality: Locality;
   network: string;
-  /** The service account name (not the SPIFFE URI). */
+  /** The service account name (not the SPIFFE URI); empty when the entry names none (no identity, as in Istio). */
   serviceAccount: string;
+  /**
+   * Istio's endpoint TLSMode: the `security.istio.io/tlsMode` label if present, else "istio" when the
+   * entry names a service account (it runs a sidecar with that identity), else "disabled".
+   */
+  tlsMode: string;
   namespace: string;
   /** Workload name: WorkloadEntry name, or SE name + index for inline endpoints. */
   workloadName: string;
@@ -86,6 +91,16 @@ export interface Service {
 export interface ServiceEntryInstances {
   service: Service;
   endpoints: readonly WorkloadEndpoint[];
+}
+
+/** The label saying whether a workload accepts Istio's mTLS (Istio's label.SecurityTlsMode). */
+export const TLS_MODE_LABEL = "security.istio.io/tlsMode";
+
+/** Istio's getTLSModeFromWorkloadEntry. */
+export function workloadTlsMode(labels: Readonly<Record<string, string>>, serviceAccount: string | undefined): string {
+  const label = labels[TLS_MODE_LABEL];
+  if (label !== undefined) return label;
+  return serviceAccount ? "istio" : "disabled";
 }
 
 /** Parses Istio's `region/zone/subzone` locality string. */

@@ -12,6 +12,7 @@ import {
   type Service,
   type ServicePortInfo,
   type WorkloadEndpoint,
+  workloadTlsMode,
 } from "./model.js";
 
 export interface RegistryInput {
@@ -40,14 +41,16 @@ export function workloadEntryEndpoint(we: Resource<"WorkloadEntry">): WorkloadEn
 function buildEndpoint(we: Resource<"WorkloadEntry">): WorkloadEndpoint | undefined {
   const spec = we.spec;
   if (!spec.address) return undefined;
+  const labels = { ...(we.metadata.labels ?? {}), ...(spec.labels ?? {}) };
   return {
     address: spec.address,
     ports: spec.ports ?? {},
-    labels: { ...(we.metadata.labels ?? {}), ...(spec.labels ?? {}) },
+    labels,
     weight: spec.weight,
     locality: parseLocality(spec.locality),
     network: spec.network ?? "",
-    serviceAccount: spec.serviceAccount ?? "default",
+    serviceAccount: spec.serviceAccount ?? "",
+    tlsMode: workloadTlsMode(labels, spec.serviceAccount),
     namespace: we.metadata.namespace,
     workloadName: we.metadata.name,
     source: ref(we),
@@ -150,6 +153,7 @@ export class ServiceRegistry {
           locality: parseLocality(undefined),
           network: "",
           serviceAccount: "",
+          tlsMode: "disabled",
           namespace: svc.namespace,
           workloadName: se.metadata.name,
           source: svc.source,
@@ -166,6 +170,7 @@ export class ServiceRegistry {
         locality: parseLocality(e.locality),
         network: e.network ?? "",
         serviceAccount: e.serviceAccount ?? "",
+        tlsMode: workloadTlsMode(e.labels ?? {}, e.serviceAccount),
         namespace: svc.namespace,
         workloadName: `${se.metadata.name}-${i}`,
         source: svc.source,
@@ -229,5 +234,5 @@ function serviceShape(s: Service): string {
 }
 
 function endpointsShape(eps: readonly WorkloadEndpoint[]): string {
-  return JSON.stringify(eps.map((e) => [e.address, e.ports, e.labels, e.weight, e.locality, e.network, e.serviceAccount]));
+  return JSON.stringify(eps.map((e) => [e.address, e.ports, e.labels, e.weight, e.locality, e.network, e.serviceAccount, e.tlsMode]));
 }

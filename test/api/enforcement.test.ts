@@ -35,7 +35,7 @@ interface Case {
 
 const CASES: Case[] = [
   // Kinds not enforced at all: whatever their spec.
-  ...(["EnvoyFilter", "ProxyConfig", "PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication", "Telemetry"] as const).map((kind) => ({
+  ...(["EnvoyFilter", "ProxyConfig", "AuthorizationPolicy", "RequestAuthentication", "Telemetry"] as const).map((kind) => ({
     name: `${kind}: the whole kind`,
     kind,
     spec: {},
@@ -43,6 +43,13 @@ const CASES: Case[] = [
   })),
   { name: "WasmPlugin: the whole kind", kind: "WasmPlugin", spec: { url: "oci://example.com/plugin:1" }, want: [""] },
   { name: "TrafficExtension: the whole kind", kind: "TrafficExtension", spec: { lua: { inlineCode: "function envoy_on_request(h) end" } }, want: [""] },
+  // Generated as Istio's inbound filter chains (issue 13).
+  {
+    name: "PeerAuthentication: every scope and port-level mode is enforced",
+    kind: "PeerAuthentication",
+    spec: { selector: { matchLabels: { app: "httpbin" } }, mtls: { mode: "STRICT" }, portLevelMtls: { "80": { mode: "DISABLE" } } },
+    want: [],
+  },
 
   // VirtualService
   {
@@ -107,7 +114,7 @@ const CASES: Case[] = [
     want: [],
   },
   {
-    name: "DestinationRule: ISTIO_MUTUAL and credentialName at every level, and the other unenforced settings",
+    name: "DestinationRule: the unenforced settings (ISTIO_MUTUAL and credentialName are enforced)",
     kind: "DestinationRule",
     spec: {
       host: "reviews",
@@ -127,10 +134,6 @@ const CASES: Case[] = [
     },
     want: [
       "spec.workloadSelector",
-      "spec.trafficPolicy.tls.mode",
-      "spec.subsets[0].trafficPolicy.tls.mode",
-      "spec.subsets[1].trafficPolicy.portLevelSettings[0].tls.mode",
-      "spec.trafficPolicy.portLevelSettings[0].tls.credentialName",
       "spec.trafficPolicy.tunnel",
       "spec.subsets[0].trafficPolicy.proxyProtocol",
       "spec.trafficPolicy.retryBudget.budgetInterval",
@@ -165,10 +168,10 @@ const CASES: Case[] = [
   },
   { name: "Gateway: no selector", kind: "Gateway", spec: { servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["*"] }] }, want: ["spec.selector"] },
   { name: "Gateway: an empty selector", kind: "Gateway", spec: { selector: {}, servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["*"] }] }, want: ["spec.selector"] },
-  { name: "Gateway: ISTIO_MUTUAL", kind: "Gateway", spec: tlsServer({ mode: "ISTIO_MUTUAL" }), want: ["spec.servers[0].tls.mode"] },
+  { name: "Gateway: ISTIO_MUTUAL is enforced (the gateway's mesh certificate)", kind: "Gateway", spec: tlsServer({ mode: "ISTIO_MUTUAL" }), want: [] },
   { name: "Gateway: AUTO_PASSTHROUGH", kind: "Gateway", spec: { selector: { istio: "eastwest" }, servers: [{ port: { number: 15443, name: "tls", protocol: "TLS" }, hosts: ["*.local"], tls: { mode: "AUTO_PASSTHROUGH" } }] }, want: ["spec.servers[0].tls.mode"] },
   { name: "Gateway: OPTIONAL_MUTUAL is enforced", kind: "Gateway", spec: tlsServer({ mode: "OPTIONAL_MUTUAL", caCertificates: "/ca.pem", ...FILES }), want: [] },
-  { name: "Gateway: credentialName", kind: "Gateway", spec: tlsServer({ mode: "SIMPLE", credentialName: "httpbin-credential" }), want: ["spec.servers[0].tls.credentialName"] },
+  { name: "Gateway: credentialName is served (issue 13)", kind: "Gateway", spec: tlsServer({ mode: "SIMPLE", credentialName: "httpbin-credential" }), want: [] },
   {
     name: "Gateway: TLS versions, ciphers, CRL and pinning are enforced; insecureSkipVerify and several certificates are not",
     kind: "Gateway",
@@ -217,7 +220,7 @@ const CASES: Case[] = [
   },
   { name: "WorkloadGroup: template only is enforced", kind: "WorkloadGroup", spec: { template: { labels: { app: "vm" }, ports: { http: 8080 } } }, want: [] },
   {
-    name: "Sidecar: egress hosts, ingress listeners and an egress proxy are enforced; ingress TLS is not",
+    name: "Sidecar: egress hosts, ingress listeners and an egress proxy are enforced; ingress TLS only where PeerAuthentication is DISABLE",
     kind: "Sidecar",
     spec: {
       egress: [{ hosts: ["./*", "istio-system/*"] }],
@@ -280,19 +283,22 @@ test("every Istio kind tsmesh reads has an entry", () => {
 
 test("mesh config: the fields tsmesh reads are not reported; everything else is, by its own name", () => {
   const uses = (mesh: unknown) => meshConfigNotEnforced(mesh).map((u) => u.path);
-  assert.deepEqual(uses({ outboundTrafficPolicy: { mode: "REGISTRY_ONLY" }, connectTimeout: "1s", localityLbSetting: { enabled: false }, rootNamespace: "istio-config", trustDomain: "cluster.local" }), []);
+  assert.deepEqual(
+    uses({ outboundTrafficPolicy: { mode: "REGISTRY_ONLY" }, connectTimeout: "1s", localityLbSetting: { enabled: false }, rootNamespace: "istio-config", trustDomain: "cluster.local", enableAutoMtls: false }),
+    [],
+  );
   assert.deepEqual(
     uses({
       accessLogFile: "/dev/stdout",
       enableTracing: true,
       defaultConfig: { concurrency: 2 },
-      enableAutoMtls: false,
+      meshMTLS: { minProtocolVersion: "TLSV1_3" },
       trustDomain: "example.org",
       outboundTrafficPolicy: { mode: "ALLOW_ANY", egressProxy: { host: "e" } },
       localityLbSetting: { enabled: true, failover: [{ from: "a", to: "b" }] },
       ingressClass: "istio",
     }),
-    ["accessLogFile", "enableTracing", "defaultConfig", "enableAutoMtls", "trustDomain", "outboundTrafficPolicy.egressProxy", "localityLbSetting.failover", "ingressClass"],
+    ["accessLogFile", "enableTracing", "defaultConfig", "meshMTLS", "outboundTrafficPolicy.egressProxy", "localityLbSetting.failover", "ingressClass"],
   );
   // protojson's snake_case names are the same fields.
   assert.deepEqual(uses({ access_log_file: "/dev/stdout", connect_timeout: "1s", default_config: {} }), ["accessLogFile", "defaultConfig"]);
@@ -310,11 +316,18 @@ test("a ConfigMap istio-system/istio reports its data.mesh fields; other ConfigM
 
 test("one console line per resource: paths grouped by reason", () => {
   const [doc] = parseDocuments(
-    JSON.stringify(resource("DestinationRule", { host: "r", trafficPolicy: { tls: { mode: "ISTIO_MUTUAL" }, proxyProtocol: {} }, subsets: [{ name: "v1", trafficPolicy: { tls: { mode: "ISTIO_MUTUAL" } } }] })),
+    JSON.stringify(
+      resource("DestinationRule", {
+        host: "r",
+        workloadSelector: { matchLabels: { app: "r" } },
+        trafficPolicy: { proxyProtocol: { version: "V1" } },
+        subsets: [{ name: "v1", trafficPolicy: { proxyProtocol: { version: "V1" } } }],
+      }),
+    ),
     "t.yaml",
   );
   const line = summarizeNotEnforced(validateDocument(doc).result.diagnostics);
-  assert.match(line, /^not enforced yet: spec\.trafficPolicy\.tls\.mode, spec\.subsets\[0\]\.trafficPolicy\.tls\.mode: the mesh's certificates .*issue 13; spec\.trafficPolicy\.proxyProtocol: no PROXY protocol/);
+  assert.match(line, /^not enforced yet: spec\.workloadSelector: a rule with a workloadSelector is ignored.*; spec\.trafficPolicy\.proxyProtocol, spec\.subsets\[0\]\.trafficPolicy\.proxyProtocol: no PROXY protocol/);
   assert.equal(summarizeNotEnforced([]), "");
 });
 

@@ -14,9 +14,9 @@ const OCTET = 121;
 const bin = join(packageRoot(), "dist/src/cli/bin.js");
 
 const AP = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: allow-nothing}\nspec: {}\n";
-const DR = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews}\nspec:\n  host: reviews\n  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL}\n";
+const DR = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews}\nspec:\n  host: reviews\n  trafficPolicy:\n    tls: {mode: SIMPLE, credentialName: reviews-ca}\n";
 const VS = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ratings}\nspec:\n  hosts: [ratings]\n  http:\n  - route:\n    - destination: {host: ratings}\n";
-const PA = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec:\n  mtls: {mode: STRICT}\n";
+const RA = "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec:\n  jwtRules: [{issuer: testing@secure.istio.io}]\n";
 
 describe("tsmesh up: what is not enforced, on the console", { timeout: 60_000 }, () => {
   let dir: string;
@@ -49,14 +49,14 @@ describe("tsmesh up: what is not enforced, on the console", { timeout: 60_000 },
   it("prints one line per resource that uses what is not enforced, naming file, resource and field", async () => {
     await eventually("the summary", () => output.includes("Ctrl-C stops the mesh"), 30_000);
     assert.match(output, /^ {2}discovery: \S*policies\.yaml:1 AuthorizationPolicy default\/allow-nothing: not enforced yet: .*\(issue 14\) \[TSMESH_NOT_ENFORCED\]$/m);
-    assert.match(output, /^ {2}discovery: \S*policies\.yaml:6 DestinationRule default\/reviews: not enforced yet: spec\.trafficPolicy\.tls\.mode: .* \[TSMESH_NOT_ENFORCED\]$/m);
+    assert.match(output, /^ {2}discovery: \S*policies\.yaml:6 DestinationRule default\/reviews: not enforced yet: spec\.trafficPolicy\.tls\.credentialName: .* \[TSMESH_NOT_ENFORCED\]$/m);
     assert.equal(count(/TSMESH_NOT_ENFORCED/), 2, output);
   });
 
   it("a new resource gets its line; an unrelated edit repeats nothing", async () => {
     write("policies.yaml", [AP, DR, VS].join("---\n")); // the same two, plus a fully enforced one
-    write("peer.yaml", PA);
-    await eventually("the PeerAuthentication's line", () => count(/PeerAuthentication istio-system\/default: not enforced yet: .*issue 13/) === 1, 15_000);
+    write("jwt.yaml", RA);
+    await eventually("the RequestAuthentication's line", () => count(/RequestAuthentication istio-system\/default: not enforced yet: .*issue 14/) === 1, 15_000);
     // The edit of policies.yaml has been applied (and reported, had there been anything to say).
     const metrics = () => fetch(`http://127.${OCTET}.0.1:15014/metrics`).then((r) => r.text());
     await eventually("the VirtualService in the push", async () => /^pilot_virt_services 1$/m.test(await metrics()), 15_000);

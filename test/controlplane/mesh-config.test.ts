@@ -21,8 +21,8 @@ import { eventually } from "../helpers/eventually.js";
 const cases: Array<{ name: string; yaml: string; want?: Partial<MeshConfig>; error?: RegExp }> = [
   {
     name: "a good file: every field tsmesh uses",
-    yaml: "rootNamespace: mesh-root\ntrustDomain: example.org\noutboundTrafficPolicy:\n  mode: REGISTRY_ONLY\nconnectTimeout: 2.5s\nlocalityLbSetting:\n  enabled: false\n",
-    want: { rootNamespace: "mesh-root", trustDomain: "example.org", outboundTrafficPolicy: "REGISTRY_ONLY", connectTimeoutMs: 2500, localityLbEnabled: false },
+    yaml: "rootNamespace: mesh-root\ntrustDomain: example.org\noutboundTrafficPolicy:\n  mode: REGISTRY_ONLY\nconnectTimeout: 2.5s\nlocalityLbSetting:\n  enabled: false\nenableAutoMtls: false\n",
+    want: { rootNamespace: "mesh-root", trustDomain: "example.org", outboundTrafficPolicy: "REGISTRY_ONLY", connectTimeoutMs: 2500, localityLbEnabled: false, enableAutoMtls: false },
   },
   { name: "an empty file keeps every default", yaml: "# nothing here\n", want: {} },
   { name: "ALLOW_ANY", yaml: "outboundTrafficPolicy: {mode: ALLOW_ANY}", want: { outboundTrafficPolicy: "ALLOW_ANY" } },
@@ -51,6 +51,7 @@ const cases: Array<{ name: string; yaml: string; want?: Partial<MeshConfig>; err
   { name: "a Go duration (mesh config durations are protobuf's)", yaml: "connectTimeout: 250ms", error: /connectTimeout: invalid duration "250ms" \(mesh config durations are protobuf durations, in seconds/ },
   { name: "a duration under 1 ms", yaml: "connectTimeout: 0s", error: /connectTimeout: duration must be greater than 1ms/ },
   { name: "a number for a duration", yaml: "connectTimeout: 10", error: /connectTimeout: must be a duration string such as "10s", not 10/ },
+  { name: "a non-boolean enableAutoMtls", yaml: "enableAutoMtls: \"off\"", error: /enableAutoMtls: must be true or false, not "off"/ },
   { name: "a non-boolean enabled", yaml: "localityLbSetting: {enabled: \"no\"}", error: /localityLbSetting\.enabled: must be true or false, not "no"/ },
   { name: "outboundTrafficPolicy as a string", yaml: "outboundTrafficPolicy: REGISTRY_ONLY", error: /outboundTrafficPolicy: must be an object such as \{mode: REGISTRY_ONLY\}/ },
   { name: "a bad root namespace", yaml: "rootNamespace: Istio_System", error: /rootNamespace: "Istio_System" is not a valid namespace name/ },
@@ -86,6 +87,7 @@ test("mesh config: fields given override the defaults, the rest keep them", () =
   assert.equal(mesh.rootNamespace, "istio-system");
   assert.equal(mesh.localityLbEnabled, true);
   assert.equal(mesh.trustDomain, "cluster.local");
+  assert.equal(mesh.enableAutoMtls, true, "auto mTLS is on by default, as in Istio");
 });
 
 test("mesh config: a missing file is an error naming it", () => {

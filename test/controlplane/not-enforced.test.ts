@@ -11,7 +11,7 @@ import { Discovery } from "../../src/controlplane/discovery.js";
 import { eventually } from "../e2e/helpers.js";
 
 const AP = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: allow-nothing}\nspec: {}\n";
-const dr = (extra = "") => `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews}\nspec:\n  host: reviews\n  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL}\n${extra}`;
+const dr = (extra = "") => `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews}\nspec:\n  host: reviews\n  trafficPolicy:\n    tls: {mode: SIMPLE, credentialName: reviews-ca}\n${extra}`;
 const VS = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ratings}\nspec:\n  hosts: [ratings]\n  http:\n  - route:\n    - destination: {host: ratings}\n";
 const SE = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ext}\nspec:\n  hosts: [ext.example.com]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: DNS\n";
 const istioConfigMap = (mesh: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata:\n  mesh: |\n${mesh.replace(/^/gm, "    ")}\n`;
@@ -54,7 +54,7 @@ describe("the control plane reports what is not enforced", () => {
       ["policies.yaml:1 AuthorizationPolicy default/allow-nothing", "policies.yaml:6 DestinationRule default/reviews"],
     );
     assert.match(lines()[0], /: not enforced yet: no authorization filter yet.*\(issue 14\) \[TSMESH_NOT_ENFORCED\]$/);
-    assert.match(lines()[1], /: not enforced yet: spec\.trafficPolicy\.tls\.mode: .*SDS.* \[TSMESH_NOT_ENFORCED\]$/);
+    assert.match(lines()[1], /: not enforced yet: spec\.trafficPolicy\.tls\.credentialName: .*SDS.* \[TSMESH_NOT_ENFORCED\]$/);
 
     // An unrelated change to the same file (a new, fully enforced resource) repeats nothing.
     await applied(d, "policies.yaml", [AP, dr(), VS, SE].join("---\n"));
@@ -63,7 +63,7 @@ describe("the control plane reports what is not enforced", () => {
     // The DestinationRule now uses one more thing: its line again, with both fields.
     write("policies.yaml", [AP, dr("    tunnel: {targetHost: reviews, targetPort: 9080}\n"), VS, SE].join("---\n"));
     await eventually("the DestinationRule's new line", () => lines().length === 3);
-    assert.match(lines()[2], /^discovery: .*\/policies\.yaml:6 DestinationRule default\/reviews: not enforced yet: spec\.trafficPolicy\.tls\.mode: .*; spec\.trafficPolicy\.tunnel: /);
+    assert.match(lines()[2], /^discovery: .*\/policies\.yaml:6 DestinationRule default\/reviews: not enforced yet: spec\.trafficPolicy\.tls\.credentialName: .*; spec\.trafficPolicy\.tunnel: /);
 
     // A rejected edit keeps the last good version in force: nothing new to say about it.
     write("policies.yaml", [AP, dr("    tunnel: {targetHost: reviews, targetPort: 9080}\n"), VS.replace("{host: ratings}\n", "{host: ratings}\n      weight: -1\n")].join("---\n"));

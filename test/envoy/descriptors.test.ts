@@ -269,7 +269,8 @@ test("a sidecar's codec loads only the proxy's schema; the full set and the rest
     };
     const { wireDecode } = await import(${JSON.stringify(wire)});
     const { schemaStatus } = await import(${JSON.stringify(protos)});
-    const input = JSON.parse(process.argv[1]);
+    const { readFileSync } = await import("node:fs");
+    const input = JSON.parse(readFileSync(0, "utf8"));
     const stage = () => ({ loaded: [...new Set(loaded)].sort(), status: schemaStatus() });
     for (const [type, b64] of input.golden) wireDecode(type, Buffer.from(b64, "base64"));
     const sidecar = stage();
@@ -278,7 +279,8 @@ test("a sidecar's codec loads only the proxy's schema; the full set and the rest
     wireDecode(${JSON.stringify(LISTENER_TYPE)}, Buffer.from(input.lua, "base64"));
     console.log(JSON.stringify({ sidecar, rbac, lua: stage() }));
   `;
-  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script, JSON.stringify({ golden, rbac, lua })], { encoding: "utf8", timeout: 60_000 });
+  // The resources go through stdin: as one argument they outgrow Linux's 128 KiB argument limit.
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { input: JSON.stringify({ golden, rbac, lua }), encoding: "utf8", timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as Record<"sidecar" | "rbac" | "lua", { loaded: string[]; status: { proxy: boolean; full: boolean; all: boolean } }>;
   assert.deepEqual(out.sidecar.loaded, ["proxy-wire.cjs"], "bookinfo's xDS needs the proxy's compact schema only (no protobufjs)");

@@ -9,16 +9,19 @@
 // only for DNS clusters whose inline endpoints get locality priorities), so 1,000 sidecars in one
 // namespace share one object per cluster and the encoder encodes it once.
 import { duration } from "../../envoy/protos.js";
-import type { Cluster, ClusterLoadAssignment } from "../../envoy/types.js";
+import type { Cluster, ClusterLoadAssignment, Metadata } from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { PushContext } from "../../model/push-context.js";
 import { labelsMatch, localityString, type Service, type ServicePortInfo, type WorkloadEndpoint } from "../../registry/model.js";
 import { endpointPort } from "../../registry/registry.js";
 import { clusterMetadata, edsClusterConfig, upstreamProtocol } from "./cluster-fields.js";
+import { clusterTls } from "./cluster-tls.js";
 import { inboundAppAddress, inboundClusters, INBOUND_PASSTHROUGH_BIND_IPV4 } from "./clusters-inbound.js";
+import { destinationRuleTlsMode, endpointMetadata } from "./endpoint-metadata.js";
 import { groupByLocality, localityLbEndpoints } from "./lb-endpoints.js";
 import { applyLocalityLoadBalancer, effectiveLocalityLbSetting, localityLbApplies, type WeightedEndpoint } from "./locality.js";
 import { BLACKHOLE_CLUSTER, byName, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, outboundClusterName } from "./names.js";
+import { spiffeIdentity } from "./sds.js";
 import {
   connectionPoolFields,
   destinationPolicy,
@@ -26,8 +29,6 @@ import {
   loadBalancerFields,
   localityWeightedLb,
   outlierDetectionFields,
-  spiffeIdentity,
-  upstreamTls,
   type ClusterTrafficPolicy,
   type DestinationPolicy,
 } from "./traffic-policy.js";
@@ -99,7 +100,7 @@ export function outboundClusterFor(
 export function serviceAccounts(push: PushContext, service: Service): readonly string[] {
   return push.memo(`cds/sa/${service.namespace}/${service.hostname}`, () => {
     const out = new Set<string>();
-    for (const ep of push.registry.endpoints(service)) if (ep.serviceAccount) out.add(spiffeIdentity(ep.namespace, ep.serviceAccount));
+    for (const ep of push.registry.endpoints(service)) if (ep.serviceAccount) out.add(spiffeIdentity(push.mesh.trustDomain, ep.namespace, ep.serviceAccount));
     for (const san of service.subjectAltNames) out.add(san);
     return [...out].sort();
   });
@@ -134,14 +135,22 @@ function buildOutboundCluster(
   const pool = connectionPoolFields(policy?.connectionPool, push.mesh.connectTimeoutMs, policy?.retryBudget);
   const draft = grpc ? undefined : upstreamProtocol(port.protocol, proxy.type, pool);
   const http2 = draft?.protocol === "http2";
-  const tls = grpc
-    ? undefined
-    : upstreamTls(policy?.tls, {
-        istioMtlsSni: `outbound_.${port.port}_.${dp.subset?.name ?? ""}_.${service.hostname}`,
-        serviceAccounts: serviceAccounts(push, service),
-        serviceSubjectAltNames: service.subjectAltNames,
-        http2,
+  const ct = grpc
+    ? {}
+    : clusterTls(push, {
+        tls: policy?.tls,
+        service,
+        // Istio infers passthrough from the subset's own policy for a subset cluster, else the rule's.
+        inferenceLb: (dp.subset ? dp.subset.trafficPolicy : dp.rule?.trafficPolicy)?.loadBalancer,
+        options: {
+          istioMtlsSni: `outbound_.${port.port}_.${dp.subset?.name ?? ""}_.${service.hostname}`,
+          serviceAccounts: serviceAccounts(push, service),
+          serviceSubjectAltNames: service.subjectAltNames,
+          http2,
+        },
+        originalDst,
       });
+  const tls = ct.upstream;
   let httpOptions = draft;
   if (tls && (tls.autoSni || tls.autoSanValidation)) {
     httpOptions ??= {};
@@ -180,7 +189,8 @@ function buildOutboundCluster(
   if (outlier) common.healthyPanicThreshold = outlier.healthyPanicThreshold;
   if (!grpc && localityWeightedLb(push.mesh.localityLbEnabled, policy)) common.localityWeightedLbConfig = {};
   if (Object.keys(common).length > 0) c.commonLbConfig = common;
-  if (tls) c.transportSocket = tls.transportSocket;
+  if (ct.transportSocket) c.transportSocket = ct.transportSocket;
+  if (ct.transportSocketMatches) c.transportSocketMatches = ct.transportSocketMatches;
   c.metadata = clusterMetadata({
     services: [service],
     port: port.port,
@@ -196,6 +206,7 @@ function buildOutboundCluster(
 interface DnsEndpoint extends WeightedEndpoint {
   address: string;
   port: number;
+  metadata: Metadata;
 }
 
 /** Inline endpoints of a DNS cluster (hostnames resolved by the proxy); undefined without endpoints. */
@@ -209,11 +220,13 @@ function dnsLoadAssignment(
   logical: boolean,
 ): ClusterLoadAssignment | undefined {
   const selector = dp.subset?.labels;
+  const drMode = destinationRuleTlsMode(dp.rule, dp.subset?.name, port.port);
   const items: { ep: WorkloadEndpoint; item: DnsEndpoint }[] = [];
   for (const ep of push.registry.endpoints(service)) {
     if (ep.address.startsWith("unix://")) continue;
     if (selector && !labelsMatch(selector, ep.labels)) continue;
-    items.push({ ep, item: { address: ep.address, port: endpointPort(ep, port), weight: ep.weight || 1, labels: ep.labels } });
+    const p = endpointPort(ep, port);
+    items.push({ ep, item: { address: ep.address, port: p, weight: ep.weight || 1, labels: ep.labels, metadata: endpointMetadata(push, ep, p, drMode) } });
   }
   let groups = groupByLocality(items);
   if (groups.length === 0) return undefined;

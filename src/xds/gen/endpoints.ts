@@ -11,11 +11,12 @@
 // clears the cache. Builds for a push that was not begun (e.g. a lagging stream still on an older
 // push) never touch the shared cache; they are memoized in that push only.
 import { isIP } from "node:net";
-import type { ClusterLoadAssignment } from "../../envoy/types.js";
+import type { ClusterLoadAssignment, Metadata } from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { PushContext } from "../../model/push-context.js";
 import { labelsMatch, localityString, type Service, type WorkloadEndpoint } from "../../registry/model.js";
 import { endpointPort } from "../../registry/registry.js";
+import { destinationRuleTlsMode, endpointMetadata } from "./endpoint-metadata.js";
 import { groupByLocality, localityLbEndpoints } from "./lb-endpoints.js";
 import {
   applyLocalityLoadBalancer,
@@ -32,6 +33,7 @@ import { destinationPolicy, type DestinationPolicy } from "./traffic-policy.js";
 interface EdsEndpoint extends WeightedEndpoint {
   address: string;
   port: number;
+  metadata: Metadata;
 }
 
 /** What a build resolves before looking at the cache: the view's Base plus the caller's part. */
@@ -186,16 +188,19 @@ function resolve(proxy: Proxy, push: PushContext, clusterName: string): Resolved
 
 function buildAssignment(proxy: Proxy, push: PushContext, clusterName: string, r: Resolved): ClusterLoadAssignment {
   const selector = r.dp.subset?.labels;
+  const drMode = destinationRuleTlsMode(r.dp.rule, r.subset, r.port.port);
   const items: { ep: WorkloadEndpoint; item: EdsEndpoint }[] = [];
   for (const ep of push.registry.endpoints(r.service)) {
     // Only IP literals: DNS names belong to DNS clusters, unix sockets are not served over EDS yet.
     if (isIP(ep.address) === 0) continue;
     if (selector && !labelsMatch(selector, ep.labels)) continue;
+    const port = endpointPort(ep, r.port);
     items.push({
       ep,
       item: {
         address: ep.address,
-        port: endpointPort(ep, r.port),
+        port,
+        metadata: endpointMetadata(push, ep, port, drMode),
         weight: ep.weight || 1,
         labels: r.caller ? withTopologyLabels(ep.labels, ep.locality, ep.network) : ep.labels,
       },

@@ -1,7 +1,7 @@
 // Endpoints grouped by locality into Envoy's LocalityLbEndpoints, as Istio orders them: shared by EDS
 // (endpoints.ts) and the inline load assignments of DNS clusters (clusters.ts). Priorities and
 // weights relative to the caller are locality.ts's.
-import type { Locality, LocalityLbEndpoints } from "../../envoy/types.js";
+import type { Locality, LocalityLbEndpoints, Metadata } from "../../envoy/types.js";
 import { localityString, type WorkloadEndpoint } from "../../registry/model.js";
 import { socketAddress } from "./filters.js";
 import type { LocalityGroup, WeightedEndpoint } from "./locality.js";
@@ -56,12 +56,16 @@ export function localityProto(l: WorkloadEndpoint["locality"]): Locality {
   return out;
 }
 
-/** LocalityLbEndpoints from groups: lbEndpoints with weights, locality weight, priority when > 0. */
-export function localityLbEndpoints<E extends WeightedEndpoint & { address: string; port: number }>(groups: readonly LocalityGroup<E>[]): LocalityLbEndpoints[] {
+/** LocalityLbEndpoints from groups: lbEndpoints with metadata and weights, locality weight, priority when > 0. */
+export function localityLbEndpoints<E extends WeightedEndpoint & { address: string; port: number; metadata?: Metadata }>(groups: readonly LocalityGroup<E>[]): LocalityLbEndpoints[] {
   return groups.map((g) => {
     const out: LocalityLbEndpoints = {
       locality: localityProto(g.locality),
-      lbEndpoints: g.endpoints.map((e) => ({ endpoint: { address: socketAddress(e.address, e.port) }, loadBalancingWeight: { value: e.weight } })),
+      lbEndpoints: g.endpoints.map((e) =>
+        e.metadata
+          ? { endpoint: { address: socketAddress(e.address, e.port) }, metadata: e.metadata, loadBalancingWeight: { value: e.weight } }
+          : { endpoint: { address: socketAddress(e.address, e.port) }, loadBalancingWeight: { value: e.weight } },
+      ),
       loadBalancingWeight: { value: g.weight },
     };
     if (g.priority > 0) out.priority = g.priority;

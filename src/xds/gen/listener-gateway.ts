@@ -21,7 +21,7 @@ import {
 } from "./filters.js";
 import { gatewayHttpRouteName, gatewayHttpsRouteName, listenerName } from "./names.js";
 import { gatewayTcpFilters, gatewayTlsPassthroughChains, type GatewayServerView, type NetworkFilterContext } from "./tcproute.js";
-import { SDS_CA_SUFFIX, sdsSecretConfig } from "./traffic-policy.js";
+import { credentialSdsSecretConfig, SDS_CA_SUFFIX, SDS_DEFAULT_RESOURCE, SDS_ROOT_RESOURCE, workloadSdsSecretConfig } from "./sds.js";
 
 const WILDCARD = "0.0.0.0";
 
@@ -195,12 +195,31 @@ const TLS_VERSIONS: Readonly<Record<string, TlsParameters.TlsProtocol>> = {
 };
 
 /**
- * The DownstreamTlsContext of a TLS-terminating server (Istio's BuildListenerTLSContext for
- * SIMPLE/MUTUAL/OPTIONAL_MUTUAL): certificates from `credentialName` over SDS (the CA as
- * `NAME-cacert`), else from files; client certificates required for MUTUAL and validated for
- * OPTIONAL_MUTUAL; ALPN h2 and http/1.1; protocol versions and cipher suites from the server.
+ * Istio's BuildListenerTLSContext for ISTIO_MUTUAL: the gateway's own workload certificate and the
+ * mesh root from its agent (sds-grpc), a client certificate required and checked against the
+ * server's subjectAltNames; a TCP server also accepts Istio's metadata-exchange ALPN.
  */
-export function gatewayTlsContext(tls: TlsSettings): DownstreamTlsContext {
+function istioMutualServerContext(tls: TlsSettings, tcp: boolean): DownstreamTlsContext {
+  const dvc: CertificateValidationContext = {};
+  if (tls.subjectAltNames?.length) dvc.matchSubjectAltNames = tls.subjectAltNames.map((exact) => ({ exact }));
+  if (tls.caCrl) dvc.crl = { filename: tls.caCrl };
+  const common: CommonTlsContext = {
+    tlsCertificateSdsSecretConfigs: [workloadSdsSecretConfig(SDS_DEFAULT_RESOURCE)],
+    combinedValidationContext: { defaultValidationContext: dvc, validationContextSdsSecretConfig: workloadSdsSecretConfig(SDS_ROOT_RESOURCE) },
+    alpnProtocols: tcp ? ["istio-peer-exchange", ...ALPN_HTTP] : [...ALPN_HTTP],
+  };
+  return { commonTlsContext: common, requireClientCertificate: { value: true } };
+}
+
+/**
+ * The DownstreamTlsContext of a TLS-terminating server (Istio's BuildListenerTLSContext):
+ * ISTIO_MUTUAL with the mesh's certificates; SIMPLE/MUTUAL/OPTIONAL_MUTUAL with certificates from
+ * `credentialName` over SDS (the CA as `NAME-cacert`), else from files, client certificates
+ * required for MUTUAL and validated for OPTIONAL_MUTUAL, ALPN h2 and http/1.1, protocol versions
+ * and cipher suites from the server. `tcp`: a TCP/TLS server (not HTTPS).
+ */
+export function gatewayTlsContext(tls: TlsSettings, tcp = false): DownstreamTlsContext {
+  if (tls.mode === "ISTIO_MUTUAL") return istioMutualServerContext(tls, tcp);
   const common: CommonTlsContext = {};
   const mode = tls.mode ?? "SIMPLE";
   const validateClient = mode === "MUTUAL" || mode === "OPTIONAL_MUTUAL";
@@ -212,7 +231,7 @@ export function gatewayTlsContext(tls: TlsSettings): DownstreamTlsContext {
   const sans = (tls.subjectAltNames ?? []).map((exact) => ({ exact }));
   const credentialNames = tls.credentialNames && tls.credentialNames.length > 0 ? tls.credentialNames : tls.credentialName ? [tls.credentialName] : [];
   if (credentialNames.length > 0) {
-    common.tlsCertificateSdsSecretConfigs = credentialNames.map((n) => sdsSecretConfig(n));
+    common.tlsCertificateSdsSecretConfigs = credentialNames.map((n) => credentialSdsSecretConfig(n));
     if (validateClient) {
       const dvc: CertificateValidationContext = {};
       if (sans.length > 0) dvc.matchSubjectAltNames = sans;
@@ -220,7 +239,8 @@ export function gatewayTlsContext(tls: TlsSettings): DownstreamTlsContext {
       if (tls.verifyCertificateHash?.length) dvc.verifyCertificateHash = [...tls.verifyCertificateHash];
       common.combinedValidationContext = {
         defaultValidationContext: dvc,
-        validationContextSdsSecretConfig: sdsSecretConfig(`${tls.caCertCredentialName ?? credentialNames[0]}${SDS_CA_SUFFIX}`),
+        // Istio's ApplyCredentialSDSToServerCommonTLSContext: caCertCredentialName as written, else NAME-cacert.
+        validationContextSdsSecretConfig: credentialSdsSecretConfig(tls.caCertCredentialName || `${credentialNames[0]}${SDS_CA_SUFFIX}`),
       };
     } else if (sans.length > 0) {
       common.validationContext = { matchSubjectAltNames: sans };
@@ -255,7 +275,7 @@ function tcpServerChains(s: MergedServer, push: PushContext, ctx: NetworkFilterC
   if (!isPassthrough(s.tls)) {
     // TCP with TLS termination: the TLS context, then `tcp[]` routes.
     const filters = gatewayTcpFilters(s, s.gateway, vss, ctx);
-    return filters ? [{ sniHosts: s.sniHosts, tlsContext: gatewayTlsContext(s.tls), networkFilters: filters }] : [];
+    return filters ? [{ sniHosts: s.sniHosts, tlsContext: gatewayTlsContext(s.tls, true), networkFilters: filters }] : [];
   }
   if (s.tls.mode === "AUTO_PASSTHROUGH") return []; // SNI-DNAT to mesh clusters: multi-network support comes later
   return gatewayTlsPassthroughChains(s, s.gateway, vss, ctx, knownSni);
@@ -266,8 +286,6 @@ function groupChains(g: ServerGroup, push: PushContext, ctx: NetworkFilterContex
   if (isHTTPProtocol(g.protocol)) return [{ http: { class: "gateway", rds: g.routeName } }];
   const out: ChainOptions[] = [];
   for (const s of g.servers) {
-    // ISTIO_MUTUAL servers terminate with the mesh's own certificates (east-west gateways): security comes later.
-    if (s.tls?.mode === "ISTIO_MUTUAL") continue;
     if (s.protocol === "HTTPS" && s.tls && !isPassthrough(s.tls)) {
       out.push({
         sniHosts: s.sniHosts,

@@ -1,9 +1,9 @@
-// A sidecar's listeners (Istio's pilot/pkg/networking/core/listener.go buildSidecarOutboundListeners,
-// listener_builder.go virtual listeners, listener_inbound.go): outbound listeners per service port
-// (HTTP ports share `0.0.0.0_PORT` and route through RDS named by port; TCP/TLS ports get tcp_proxy
-// chains, by VIP or by SNI), Sidecar egress listeners with explicit port and bind, virtualOutbound
-// (15001), and inbound: virtualInbound (15006) under capture, or one bound listener per workload
-// port when the proxy does not capture traffic (tsmesh local mode, INTERCEPTION_MODE NONE).
+// A sidecar's outbound listeners (Istio's pilot/pkg/networking/core/listener.go
+// buildSidecarOutboundListeners, listener_builder.go virtual listeners): outbound listeners per
+// service port (HTTP ports share `0.0.0.0_PORT` and route through RDS named by port; TCP/TLS ports
+// get tcp_proxy chains, by VIP or by SNI), Sidecar egress listeners with explicit port and bind, and
+// virtualOutbound (15001). Inbound listeners (virtualInbound, or one bound listener per workload port
+// when the proxy does not capture traffic) are listener-inbound.ts'.
 //
 // Two tsmesh choices differ from Istio's NONE mode on purpose: outbound service listeners stay
 // `0.0.0.0_PORT` with bindToPort false (the proxy serves them through virtualOutbound, which is
@@ -15,26 +15,20 @@ import type { PushContext } from "../../model/push-context.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { EgressListener, SidecarScope } from "../../model/sidecar-scope.js";
 import { hostsOverlap, MESH_GATEWAY } from "../../api/hosts.js";
-import { isHTTP2Protocol, isHTTPProtocol, isTLSProtocol, parseProtocol, type Protocol, type Service } from "../../registry/model.js";
+import { isHTTPProtocol, isTLSProtocol, parseProtocol, type Protocol, type Service } from "../../registry/model.js";
 import {
   buildFilterChain,
   chainMatchKey,
   httpConnectionManager,
   httpInspector,
-  inboundRouteConfig,
   isMatchAll,
   needsTlsInspector,
-  originalDst,
   PASSTHROUGH_FILTER_CHAIN,
   PLAINTEXT_HTTP_ALPNS,
-  portsPredicate,
   RAW_BUFFER,
   socketAddress,
   tcpProxyFilter,
   tlsInspector,
-  TLS_TRANSPORT,
-  VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
-  VIRTUAL_INBOUND_CATCH_ALL_HTTP_CHAIN,
   VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN,
   VIRTUAL_OUTBOUND_CATCH_ALL_TCP_CHAIN,
   zeroDuration,
@@ -43,14 +37,10 @@ import {
 } from "./filters.js";
 import {
   BLACKHOLE_CLUSTER,
-  INBOUND_PASSTHROUGH_CLUSTER,
-  inboundClusterName,
   listenerName,
   outboundClusterName,
   outboundRouteName,
   PASSTHROUGH_CLUSTER,
-  VIRTUAL_INBOUND_LISTENER,
-  VIRTUAL_INBOUND_PORT,
   VIRTUAL_OUTBOUND_LISTENER,
   VIRTUAL_OUTBOUND_PORT,
 } from "./names.js";
@@ -79,9 +69,9 @@ export interface SidecarInputs {
 }
 
 /** Istio's ModelProtocolToListenerProtocol. */
-type ListenerProtocol = "HTTP" | "TCP" | "AUTO";
+export type ListenerProtocol = "HTTP" | "TCP" | "AUTO";
 
-function listenerProtocol(p: Protocol): ListenerProtocol | undefined {
+export function listenerProtocol(p: Protocol): ListenerProtocol | undefined {
   if (isHTTPProtocol(p)) return "HTTP";
   if (p === "UNSUPPORTED") return "AUTO";
   if (p === "UDP") return undefined;
@@ -403,184 +393,5 @@ export function buildSidecarOutboundListeners(inp: SidecarInputs): Listener[] {
   }
   const out = [...map.values()].map((e) => outboundListener(e, inp));
   out.push(virtualOutboundListener(inp));
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// inbound
-
-/** Istio's inboundChainConfig. */
-interface InboundChainConfig {
-  clusterName: string;
-  servicePort: number;
-  targetPort: number;
-  protocol: Protocol;
-  /** Bind used in chain names and stat prefixes. */
-  bind: string;
-  /** Address a bound listener listens on. */
-  listenAddress: string;
-  bindToPort: boolean;
-  /** Host for the trace decorator (`HOST:PORT/*`). */
-  traceHost: string;
-}
-
-function inboundChainConfigs(inp: SidecarInputs): InboundChainConfig[] {
-  const { proxy, push, scope } = inp;
-  const noneMode = proxy.interceptionMode === "NONE";
-  const proxyIp = proxy.ipAddresses[0] ?? WILDCARD;
-  const byPort = new Map<number, InboundChainConfig>();
-  if (scope.ingress.length === 0) {
-    // Oldest service first wins a shared endpoint port (Istio's conflict rule).
-    for (const inst of push.serviceInstances(proxy)) {
-      if (byPort.has(inst.endpointPort)) continue;
-      byPort.set(inst.endpointPort, {
-        clusterName: inboundClusterName(inst.endpointPort),
-        servicePort: inst.port.port,
-        targetPort: inst.endpointPort,
-        protocol: inst.port.protocol,
-        bind: WILDCARD,
-        listenAddress: noneMode ? proxyIp : WILDCARD,
-        bindToPort: noneMode,
-        traceHost: inst.service.hostname,
-      });
-    }
-  } else {
-    const res = scope.resource;
-    const sidecarName = res ? `${res.metadata.name}.${res.metadata.namespace}` : "";
-    for (const i of scope.ingress) {
-      const number = i.port.number;
-      if (!number || byPort.has(number)) continue;
-      const bindToPort = !i.captureMode || i.captureMode === "DEFAULT" ? noneMode : i.captureMode === "NONE";
-      const bind = i.bind || proxyIp;
-      byPort.set(number, {
-        clusterName: inboundClusterName(number),
-        servicePort: number,
-        targetPort: number,
-        protocol: parseProtocol(i.port.protocol),
-        bind,
-        listenAddress: bind,
-        bindToPort,
-        traceHost: sidecarName,
-      });
-    }
-  }
-  return [...byPort.values()].sort((a, b) => a.targetPort - b.targetPort);
-}
-
-function inboundTcpFilters(cluster: string, inp: SidecarInputs): NetworkFilter[] {
-  return [tcpProxyFilter({ statPrefix: cluster, cluster, idleTimeout: inp.idleTimeoutMs !== undefined ? duration(inp.idleTimeoutMs) : undefined })];
-}
-
-/** Istio's inboundChainForOpts with plaintext match options (no mTLS yet). */
-function inboundChains(cc: InboundChainConfig, inp: SidecarInputs): FilterChain[] {
-  const name = listenerName(cc.bind, cc.targetPort);
-  const hcmFor = (h: HttpChainOptions): NetworkFilter =>
-    httpConnectionManager({ class: h.class, statPrefix: h.statPrefix!, routeConfig: h.routeConfig, http2: h.http2, idleTimeoutMs: inp.idleTimeoutMs });
-  const http: HttpChainOptions = {
-    class: "sidecar-inbound",
-    statPrefix: `inbound_${name}`,
-    routeConfig: inboundRouteConfig(cc.clusterName, cc.servicePort, `${cc.traceHost}:${cc.servicePort}/*`),
-    http2: isHTTP2Protocol(cc.protocol),
-  };
-  const tcp: ChainOptions = { name, destinationPort: cc.targetPort, transportProtocol: RAW_BUFFER, networkFilters: inboundTcpFilters(cc.clusterName, inp) };
-  const lp = listenerProtocol(cc.protocol);
-  if (lp === "HTTP") return [buildFilterChain({ name, destinationPort: cc.targetPort, transportProtocol: RAW_BUFFER, http }, hcmFor)];
-  if (lp === "AUTO") {
-    return [
-      buildFilterChain({ name, destinationPort: cc.targetPort, transportProtocol: RAW_BUFFER, applicationProtocols: PLAINTEXT_HTTP_ALPNS, http }, hcmFor),
-      buildFilterChain(tcp, hcmFor),
-    ];
-  }
-  return [buildFilterChain(tcp, hcmFor)];
-}
-
-interface Inspectors {
-  http: boolean;
-  tls: boolean;
-}
-
-/** Istio's populateListenerFilters: original_dst when not bound, inspectors only on ports whose chains need them. */
-function inboundListenerFilters(chains: readonly FilterChain[], bindToPort: boolean): ListenerFilter[] {
-  const lf: ListenerFilter[] = [];
-  if (!bindToPort) lf.push(originalDst()); // (TPROXY's original_src is not generated: its proto is not loaded)
-  const byPort = new Map<number, Inspectors>();
-  for (const fc of chains) {
-    const m = fc.filterChainMatch ?? {};
-    const port = m.destinationPort?.value ?? 0;
-    const i = byPort.get(port) ?? { http: false, tls: false };
-    i.tls ||= m.transportProtocol === TLS_TRANSPORT;
-    i.http ||= (m.applicationProtocols ?? []).some((a) => a === "http/1.1" || a === "h2c");
-    byPort.set(port, i);
-  }
-  const ports = [...byPort.keys()].sort((a, b) => a - b);
-  if (ports.some((p) => byPort.get(p)!.tls)) {
-    const t = tlsInspector();
-    if (byPort.get(0)?.tls) {
-      const off = ports.filter((p) => p !== 0 && !byPort.get(p)!.tls);
-      if (off.length > 0) t.filterDisabled = portsPredicate(off);
-    } else {
-      const on = ports.filter((p) => p !== 0 && byPort.get(p)!.tls);
-      if (on.length > 0) t.filterDisabled = { notMatch: portsPredicate(on) };
-    }
-    lf.push(t);
-  }
-  if (ports.some((p) => byPort.get(p)!.http)) {
-    const h = httpInspector();
-    const off = ports.filter((p) => !byPort.get(p)!.http);
-    if (off.length > 0) h.filterDisabled = portsPredicate(off);
-    lf.push(h);
-  }
-  return lf;
-}
-
-function inboundListener(name: string, address: string, port: number, bindToPort: boolean, chains: FilterChain[], inp: SidecarInputs): Listener {
-  const l: Listener = { name, address: socketAddress(address, port), filterChains: chains };
-  const lf = inboundListenerFilters(chains, bindToPort);
-  if (lf.length > 0) l.listenerFilters = lf;
-  l.listenerFiltersTimeout = zeroDuration();
-  l.continueOnListenerFiltersTimeout = true;
-  l.trafficDirection = "INBOUND";
-  if (!bindToPort && inp.proxy.interceptionMode === "TPROXY") l.transparent = { value: true };
-  return l;
-}
-
-/** Istio's buildInboundPassthroughChains (plaintext): the loop guard, then sniffed HTTP and raw TCP to InboundPassthroughCluster. */
-function passthroughChains(inp: SidecarInputs): FilterChain[] {
-  const cluster = INBOUND_PASSTHROUGH_CLUSTER;
-  const hcmFor = (h: HttpChainOptions): NetworkFilter =>
-    httpConnectionManager({ class: h.class, statPrefix: h.statPrefix!, routeConfig: h.routeConfig, idleTimeoutMs: inp.idleTimeoutMs });
-  return [
-    {
-      filterChainMatch: { destinationPort: { value: VIRTUAL_INBOUND_PORT } },
-      filters: [tcpProxyFilter({ statPrefix: BLACKHOLE_CLUSTER, cluster: BLACKHOLE_CLUSTER })],
-      name: VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
-    },
-    buildFilterChain(
-      {
-        name: VIRTUAL_INBOUND_CATCH_ALL_HTTP_CHAIN,
-        transportProtocol: RAW_BUFFER,
-        applicationProtocols: PLAINTEXT_HTTP_ALPNS,
-        // Port 0 gives Istio's (odd but familiar) `:0/*` trace decorator.
-        http: { class: "sidecar-inbound", statPrefix: cluster, routeConfig: inboundRouteConfig(cluster, 0, ":0/*") },
-      },
-      hcmFor,
-    ),
-    buildFilterChain({ name: VIRTUAL_INBOUND_LISTENER, transportProtocol: RAW_BUFFER, networkFilters: inboundTcpFilters(cluster, inp) }, hcmFor),
-  ];
-}
-
-/** The sidecar's inbound listeners: virtualInbound under capture, bound per-port listeners otherwise. */
-export function buildSidecarInboundListeners(inp: SidecarInputs): Listener[] {
-  const out: Listener[] = [];
-  const virtualChains: FilterChain[] = [];
-  for (const cc of inboundChainConfigs(inp)) {
-    const chains = inboundChains(cc, inp);
-    if (cc.bindToPort) out.push(inboundListener(listenerName(cc.listenAddress, cc.targetPort), cc.listenAddress, cc.targetPort, true, chains, inp));
-    else virtualChains.push(...chains);
-  }
-  if (inp.proxy.interceptionMode !== "NONE") {
-    const chains = [...passthroughChains(inp), ...virtualChains];
-    out.unshift(inboundListener(VIRTUAL_INBOUND_LISTENER, WILDCARD, VIRTUAL_INBOUND_PORT, false, chains, inp));
-  }
   return out;
 }

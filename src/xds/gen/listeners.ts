@@ -8,13 +8,15 @@ import type { Listener } from "../../envoy/types.js";
 import { labelsKey, type PushContext } from "../../model/push-context.js";
 import type { Proxy } from "../../model/proxy.js";
 import { buildGatewayListeners } from "./listener-gateway.js";
-import { buildSidecarInboundListeners, buildSidecarOutboundListeners, type SidecarInputs } from "./listener-sidecar.js";
+import { buildSidecarInboundListeners } from "./listener-inbound.js";
+import { buildSidecarOutboundListeners, type SidecarInputs } from "./listener-sidecar.js";
 import { byName } from "./names.js";
 import { usesSourcePredicates } from "./tcproute.js";
 import { MESH_GATEWAY } from "../../api/hosts.js";
 
 export { buildGatewayListeners, mergeGatewayServers, gatewayTlsContext, sanitizeServerHosts } from "./listener-gateway.js";
-export { buildSidecarInboundListeners, buildSidecarOutboundListeners, type SidecarInputs } from "./listener-sidecar.js";
+export { buildSidecarInboundListeners } from "./listener-inbound.js";
+export { buildSidecarOutboundListeners, type SidecarInputs } from "./listener-sidecar.js";
 
 /** Node metadata key for Istio's idle timeout (a Go duration such as "30s"). */
 export const IDLE_TIMEOUT_METADATA = "IDLE_TIMEOUT";
@@ -49,7 +51,8 @@ export function buildListeners(proxy: Proxy, push: PushContext): Listener[] {
   const inp: SidecarInputs = { proxy, push, scope, idleTimeoutMs: idle.ms };
   const labels = sourcePredicatesUsed(push) ? labelsKey(proxy.labels) : "*";
   const outKey = `lds/sidecar-out/${proxy.namespace}/${scope.key}/${labels}/${proxy.interceptionMode}/${idle.key}`;
-  const inKey = `lds/sidecar-in/${scope.key}/${ips}/${proxy.interceptionMode}/${idle.key}`;
+  // Inbound chains follow the workload's PeerAuthentication: its namespace and labels are in the key.
+  const inKey = `lds/sidecar-in/${proxy.namespace}/${labelsKey(proxy.labels)}/${scope.key}/${ips}/${proxy.interceptionMode}/${idle.key}`;
   return push.memo(`lds/sidecar/${outKey}|${inKey}`, () => {
     const outbound = push.memo(outKey, () => buildSidecarOutboundListeners(inp));
     const inbound = push.memo(inKey, () => buildSidecarInboundListeners(inp));

@@ -18,7 +18,8 @@ import type { Secret } from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { PushContext } from "../../model/push-context.js";
 import { exportToSet, visibleFrom } from "../../registry/model.js";
-import { credentialResourceName, SDS_CA_SUFFIX, type ClientTLSSettings } from "./traffic-policy.js";
+import { credentialResourceName, SDS_CA_SUFFIX } from "./sds.js";
+import type { ClientTLSSettings } from "./traffic-policy.js";
 
 export const KUBERNETES_SECRET_PREFIX = "kubernetes://";
 
@@ -112,7 +113,12 @@ export function buildSecret(ref: SecretReference, credentials: CredentialSource)
   if (!cred) return { error: `no credential ${where}` };
   const chain = cred.certificateChain;
   const key = cred.privateKey();
-  if (!chain || !key) return { error: `credential ${where} has only a CA certificate, no certificate and key` };
+  if (!chain || !key) {
+    // A CA-only credential named as it is (a Gateway's caCertCredentialName): its trust anchors.
+    const ca = cred.caCertificate;
+    if (ca) return { secret: shared(cred, ref.resourceName, () => ({ name: ref.resourceName, validationContext: { trustedCa: { inlineBytes: ca } } })) };
+    return { error: `credential ${where} has no certificate and key` };
+  }
   return { secret: shared(cred, ref.resourceName, () => ({ name: ref.resourceName, tlsCertificate: { certificateChain: { inlineBytes: chain }, privateKey: { inlineBytes: key } } })) };
 }
 

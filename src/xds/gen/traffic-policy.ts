@@ -1,17 +1,16 @@
 // DestinationRule traffic policy → Envoy cluster fields (Istio's cluster_traffic_policy.go and
 // cluster_tls.go): which policy applies to a cluster (top level, port level, subset), connection
-// pool → circuit breakers / protocol options, outlier detection, load balancer, upstream TLS; and
-// consistent hashing → route hash policies (route.go), which the route generator imports.
+// pool → circuit breakers / protocol options, outlier detection, load balancer; and consistent
+// hashing → route hash policies (route.go), which the route generator imports. Upstream TLS (the
+// `tls` setting) is cluster-tls.ts'.
 import type { Subset, TrafficPolicy } from "../../api/resource.js";
 import { parseDuration } from "../../api/validation/common.js";
 import { anyOf, duration } from "../../envoy/protos.js";
 import type {
   Any,
-  CertificateValidationContext,
   CircuitBreakers,
   Cluster,
   CommonHttpProtocolOptions,
-  CommonTlsContext,
   Duration,
   HashPolicy,
   Http2ProtocolOptions,
@@ -19,15 +18,11 @@ import type {
   KeepaliveSettings,
   OutlierDetection as EnvoyOutlierDetection,
   Percent,
-  SdsSecretConfig,
   SlowStartConfig,
-  SubjectAltNameMatcher,
   TcpKeepalive,
   Thresholds,
-  TransportSocket,
   UpstreamConnectionOptions,
   UpstreamHttpProtocolOptions,
-  UpstreamTlsContext,
 } from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { MergedDestinationRule, PushContext } from "../../model/push-context.js";
@@ -55,17 +50,8 @@ export interface ClusterTrafficPolicy {
 }
 
 export const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
-export const UPSTREAM_TLS_CONTEXT = "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
-export const TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls";
 /** Envoy circuit-breaker thresholds Istio raises to "unlimited" (2^32-1). */
 export const MAX_UINT32 = 4294967295;
-/** Istio's SDS names: the workload certificate and the mesh root. */
-export const SDS_DEFAULT_RESOURCE = "default";
-export const SDS_ROOT_RESOURCE = "ROOTCA";
-/** Istio's suffix for the CA half of a credentialName secret. */
-export const SDS_CA_SUFFIX = "-cacert";
-/** SPIFFE trust domain (Istio's default meshConfig.trustDomain). */
-export const TRUST_DOMAIN = "cluster.local";
 
 /**
  * Istio's GetPortLevelTrafficPolicy: a portLevelSettings entry for the port replaces the policy
@@ -390,108 +376,6 @@ export function localityWeightedLb(meshLocalityLbEnabled: boolean, policy: Clust
   if (!setting) return false;
   if ((setting.distribute?.length ?? 0) > 0) return true;
   return !!policy?.outlierDetection && ((setting.failover?.length ?? 0) > 0 || (setting.failoverPriority?.length ?? 0) > 0);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Upstream TLS
-
-/** An SDS secret config fetched over ADS. */
-export function sdsSecretConfig(name: string): SdsSecretConfig {
-  return { name, sdsConfig: { ads: {}, resourceApiVersion: "V3" } };
-}
-
-/** Istio's credentials.ToResourceName: `kubernetes://NAME` unless the name already has a scheme. */
-export function credentialResourceName(name: string): string {
-  return name.includes("://") ? name : `kubernetes://${name}`;
-}
-
-function sanType(san: string): SubjectAltNameMatcher["sanType"] {
-  if (san.includes("://")) return "URI";
-  if (/^[0-9.]+$/.test(san) || san.includes(":")) return "IP_ADDRESS";
-  if (san.includes("@")) return "EMAIL";
-  return "DNS";
-}
-
-/** Exact SAN matchers (`matchTypedSubjectAltNames`), typed by what the name looks like. */
-export function sanMatchers(sans: readonly string[]): SubjectAltNameMatcher[] {
-  return sans.map((s) => ({ sanType: sanType(s), matcher: { exact: s } }));
-}
-
-/** Everything the TLS builder needs besides the settings. */
-export interface UpstreamTlsContextOptions {
-  /** Istio's default SNI for ISTIO_MUTUAL: `outbound_.PORT_.SUBSET_.HOST`. */
-  istioMtlsSni: string;
-  /** Identities of the service's workloads (SPIFFE URIs) for ISTIO_MUTUAL SAN checks. */
-  serviceAccounts: readonly string[];
-  /** ServiceEntry subjectAltNames: the SAN default for SIMPLE/MUTUAL. */
-  serviceSubjectAltNames: readonly string[];
-  /** The cluster speaks HTTP/2 upstream (ALPN h2). */
-  http2: boolean;
-}
-
-/** The transport socket a ClientTLSSettings asks for, plus auto-SNI needs (undefined for DISABLE/none). */
-export function upstreamTls(
-  tls: ClientTLSSettings | undefined,
-  o: UpstreamTlsContextOptions,
-): { transportSocket: TransportSocket; autoSni: boolean; autoSanValidation: boolean; userTls: boolean } | undefined {
-  if (!tls || !tls.mode || tls.mode === "DISABLE") return undefined;
-  const common: CommonTlsContext = {};
-  const ctx: UpstreamTlsContext = {};
-  let autoSni = false;
-  let autoSanValidation = false;
-  if (tls.mode === "ISTIO_MUTUAL") {
-    ctx.sni = tls.sni || o.istioMtlsSni;
-    const sans = tls.subjectAltNames?.length ? tls.subjectAltNames : o.serviceAccounts;
-    common.tlsCertificateSdsSecretConfigs = [sdsSecretConfig(SDS_DEFAULT_RESOURCE)];
-    common.combinedValidationContext = {
-      defaultValidationContext: sans.length ? { matchTypedSubjectAltNames: sanMatchers(sans) } : {},
-      validationContextSdsSecretConfig: sdsSecretConfig(SDS_ROOT_RESOURCE),
-    };
-    // `istio-peer-exchange` announces metadata exchange, then Istio's in-mesh protocols.
-    common.alpnProtocols = o.http2 ? ["istio-peer-exchange", "istio", "h2"] : ["istio-peer-exchange", "istio"];
-  } else {
-    const mutual = tls.mode === "MUTUAL";
-    const insecure = tls.insecureSkipVerify === true;
-    const sans = tls.subjectAltNames?.length ? tls.subjectAltNames : o.serviceSubjectAltNames;
-    if (tls.sni) ctx.sni = tls.sni;
-    autoSni = !tls.sni;
-    autoSanValidation = autoSni && sans.length === 0 && !insecure;
-    if (tls.credentialName) {
-      const name = credentialResourceName(tls.credentialName);
-      if (mutual) common.tlsCertificateSdsSecretConfigs = [sdsSecretConfig(name)];
-      if (!insecure) {
-        common.combinedValidationContext = {
-          defaultValidationContext: sans.length ? { matchTypedSubjectAltNames: sanMatchers(sans) } : {},
-          validationContextSdsSecretConfig: sdsSecretConfig(name + SDS_CA_SUFFIX),
-        };
-      }
-    } else {
-      if (mutual && tls.clientCertificate && tls.privateKey) {
-        common.tlsCertificates = [{ certificateChain: { filename: tls.clientCertificate }, privateKey: { filename: tls.privateKey } }];
-      }
-      if (!insecure) {
-        // Without caCertificates Istio verifies against the system roots.
-        const vc: CertificateValidationContext = tls.caCertificates ? { trustedCa: { filename: tls.caCertificates } } : { systemRootCerts: {} };
-        if (sans.length) vc.matchTypedSubjectAltNames = sanMatchers(sans);
-        if (tls.caCrl) vc.crl = { filename: tls.caCrl };
-        common.validationContext = vc;
-      }
-    }
-    if (o.http2) common.alpnProtocols = ["h2"];
-  }
-  const fields: UpstreamTlsContext = { commonTlsContext: common };
-  if (ctx.sni) fields.sni = ctx.sni;
-  return {
-    transportSocket: { name: TLS_TRANSPORT_SOCKET, typedConfig: anyOf(UPSTREAM_TLS_CONTEXT, fields) },
-    autoSni,
-    autoSanValidation,
-    userTls: tls.mode !== "ISTIO_MUTUAL",
-  };
-}
-
-/** SPIFFE identity of a service account: `spiffe://cluster.local/ns/NS/sa/SA`. */
-export function spiffeIdentity(namespace: string, serviceAccount: string): string {
-  return `spiffe://${TRUST_DOMAIN}/ns/${namespace}/sa/${serviceAccount}`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { TrafficPolicy } from "../../../src/api/resource.js";
 import { packageRoot } from "../../../src/core/paths.js";
-import { CLUSTER_TYPE, ROUTE_TYPE, fromStruct, isAnyOf } from "../../../src/envoy/protos.js";
+import { CLUSTER_TYPE, ROUTE_TYPE, fromStruct, isAnyOf, struct } from "../../../src/envoy/protos.js";
 import type { Cluster, HttpProtocolOptions, UpstreamTlsContext } from "../../../src/envoy/types.js";
 import { defaultEndpointAddress } from "../../../src/xds/gen/clusters-inbound.js";
 import {
@@ -274,13 +274,19 @@ describe("buildClusters: bookinfo", () => {
     roundTripAll(clusters);
     const c = byName(clusters, "outbound|9080|v2|reviews.default.svc.cluster.local");
     assert.equal(c.transportSocket?.name, "envoy.transport_sockets.tls");
-    const sds = { ads: {}, resourceApiVersion: "V3" };
+    // Istio's ConstructSdsSecretConfig: the agent behind sds-grpc, no initial fetch timeout.
+    const sds = {
+      apiConfigSource: { apiType: "GRPC", setNodeOnFirstMessageOnly: true, transportApiVersion: "V3", grpcServices: [{ envoyGrpc: { clusterName: "sds-grpc" } }] },
+      initialFetchTimeout: {},
+      resourceApiVersion: "V3",
+    };
     assert.deepEqual(tlsContext(c), {
       "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
       commonTlsContext: {
+        tlsParams: { tlsMinimumProtocolVersion: "TLSv1_2", tlsMaximumProtocolVersion: "TLSv1_3" },
         tlsCertificateSdsSecretConfigs: [{ name: "default", sdsConfig: sds }],
         combinedValidationContext: {
-          defaultValidationContext: { matchTypedSubjectAltNames: [{ sanType: "URI", matcher: { exact: "spiffe://cluster.local/ns/default/sa/bookinfo-reviews" } }] },
+          defaultValidationContext: { matchSubjectAltNames: [{ exact: "spiffe://cluster.local/ns/default/sa/bookinfo-reviews" }] },
           validationContextSdsSecretConfig: { name: "ROOTCA", sdsConfig: sds },
         },
         alpnProtocols: ["istio-peer-exchange", "istio"],
@@ -389,7 +395,14 @@ describe("buildClusters: traffic policy features", () => {
       endpoints: [
         {
           locality: {},
-          lbEndpoints: [{ endpoint: { address: { socketAddress: { address: "api.example.com", portValue: 443 } } }, loadBalancingWeight: { value: 1 } }],
+          lbEndpoints: [
+            {
+              endpoint: { address: { socketAddress: { address: "api.example.com", portValue: 443 } } },
+              // The host itself: no sidecar (no tlsMode), Istio's workload telemetry label.
+              metadata: { filterMetadata: { istio: struct({ workload: "api;default;api;;Kubernetes" }) } },
+              loadBalancingWeight: { value: 1 },
+            },
+          ],
           loadBalancingWeight: { value: 1 },
         },
       ],
@@ -397,6 +410,7 @@ describe("buildClusters: traffic policy features", () => {
     assert.deepEqual(tlsContext(simple), {
       "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
       commonTlsContext: {
+        tlsParams: { tlsMinimumProtocolVersion: "TLSv1_2", tlsMaximumProtocolVersion: "TLSv1_3" },
         validationContext: {
           trustedCa: { filename: "/etc/certs/ca.pem" },
           matchTypedSubjectAltNames: [{ sanType: "DNS", matcher: { exact: "api.example.com" } }],
@@ -415,14 +429,13 @@ describe("buildClusters: traffic policy features", () => {
     assert.deepEqual(httpOptions(mutualCluster)?.upstreamHttpProtocolOptions, { autoSni: true, autoSanValidation: true });
 
     const cred = tlsContext(byName(clusters, "outbound|9443||api.example.com")).commonTlsContext!;
-    assert.deepEqual(cred.tlsCertificateSdsSecretConfigs, [{ name: "kubernetes://api-client", sdsConfig: { ads: {}, resourceApiVersion: "V3" } }]);
-    assert.deepEqual(cred.combinedValidationContext?.validationContextSdsSecretConfig, {
-      name: "kubernetes://api-client-cacert",
-      sdsConfig: { ads: {}, resourceApiVersion: "V3" },
-    });
+    // credentialName secrets come over ADS from the control plane (issue 13's contract: 0s initial fetch timeout).
+    const ads = { ads: {}, initialFetchTimeout: {}, resourceApiVersion: "V3" };
+    assert.deepEqual(cred.tlsCertificateSdsSecretConfigs, [{ name: "kubernetes://api-client", sdsConfig: ads }]);
+    assert.deepEqual(cred.combinedValidationContext?.validationContextSdsSecretConfig, { name: "kubernetes://api-client-cacert", sdsConfig: ads });
 
     const insecure = tlsContext(byName(clusters, "outbound|10443||api.example.com"));
-    assert.deepEqual(insecure.commonTlsContext, {}, "insecureSkipVerify: no validation context");
+    assert.deepEqual(insecure.commonTlsContext, { tlsParams: { tlsMinimumProtocolVersion: "TLSv1_2", tlsMaximumProtocolVersion: "TLSv1_3" } }, "insecureSkipVerify: no validation context");
     assert.equal(insecure.sni, undefined);
 
     const http = byName(clusters, "outbound|80||api.example.com");
@@ -437,7 +450,11 @@ describe("buildClusters: traffic policy features", () => {
     const eps = (db.loadAssignment as { endpoints: { lbEndpoints: unknown[] }[] }).endpoints;
     assert.equal(eps.length, 1);
     assert.deepEqual(eps[0].lbEndpoints, [
-      { endpoint: { address: { socketAddress: { address: "db1.example.com", portValue: 15432 } } }, loadBalancingWeight: { value: 1 } },
+      {
+        endpoint: { address: { socketAddress: { address: "db1.example.com", portValue: 15432 } } },
+        metadata: { filterMetadata: { istio: struct({ workload: "db-0;default;db-0;;Kubernetes" }) } },
+        loadBalancingWeight: { value: 1 },
+      },
     ]);
     const wiki = byName(clusters, "outbound|443||*.wikipedia.org");
     assert.equal(wiki.type, "ORIGINAL_DST");

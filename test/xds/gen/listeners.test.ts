@@ -278,12 +278,24 @@ test("golden: bookinfo productpage sidecar with Istio's default capture (virtual
   assert.deepEqual(vi.address, { socketAddress: { address: "0.0.0.0", portValue: 15006 } });
   assert.deepEqual(
     (vi.filterChains as Json[]).map((c) => c.name),
-    ["virtualInbound-blackhole", "virtualInbound-catchall-http", "virtualInbound", "0.0.0.0_9080"],
+    // PERMISSIVE (no PeerAuthentication): mTLS and plaintext chains for the passthrough and the service port.
+    [
+      "virtualInbound-blackhole",
+      "virtualInbound-catchall-http",
+      "virtualInbound-catchall-http",
+      "virtualInbound",
+      "virtualInbound",
+      "virtualInbound",
+      "0.0.0.0_9080",
+      "0.0.0.0_9080",
+    ],
   );
-  // The HTTP inspector runs for sniffed traffic only: not on the declared HTTP port or the loop guard.
+  // TLS inspection everywhere but the loop guard; the HTTP inspector for sniffed traffic only: not
+  // on the declared HTTP port or the loop guard.
   const lf = vi.listenerFilters as Json[];
-  assert.deepEqual(lf.map((f) => f.name), ["envoy.filters.listener.original_dst", "envoy.filters.listener.http_inspector"]);
-  assert.deepEqual(lf[1].filterDisabled, {
+  assert.deepEqual(lf.map((f) => f.name), ["envoy.filters.listener.original_dst", "envoy.filters.listener.tls_inspector", "envoy.filters.listener.http_inspector"]);
+  assert.deepEqual(lf[1].filterDisabled, { destinationPortRange: { start: 15006, end: 15007 } });
+  assert.deepEqual(lf[2].filterDisabled, {
     orMatch: { rules: [{ destinationPortRange: { start: 9080, end: 9081 } }, { destinationPortRange: { start: 15006, end: 15007 } }] },
   });
 });
@@ -320,7 +332,8 @@ test("golden: gateway with HTTPS SIMPLE/MUTUAL, TLS PASSTHROUGH and TCP servers"
   const simple = (chains[0].transportSocket as Json).typedConfig as Json;
   assert.deepEqual(simple.requireClientCertificate, { value: false });
   assert.deepEqual((simple.commonTlsContext as Json).tlsCertificateSdsSecretConfigs, [
-    { name: "bookinfo-credential", sdsConfig: { ads: {}, resourceApiVersion: "V3" } },
+    // Istio's credentials.ToResourceName, over ADS (issue 13's contract: 0s initial fetch timeout).
+    { name: "kubernetes://bookinfo-credential", sdsConfig: { ads: {}, initialFetchTimeout: {}, resourceApiVersion: "V3" } },
   ]);
   assert.deepEqual((simple.commonTlsContext as Json).tlsParams, { tlsMinimumProtocolVersion: "TLSv1_2" });
   const mutual = (chains[1].transportSocket as Json).typedConfig as Json;
@@ -337,8 +350,8 @@ test("golden: gateway with HTTPS SIMPLE/MUTUAL, TLS PASSTHROUGH and TCP servers"
   ]);
   const sds = ((named(ls, "0.0.0.0_9443").filterChains as Json[])[0].transportSocket as Json).typedConfig as Json;
   assert.deepEqual(((sds.commonTlsContext as Json).combinedValidationContext as Json).validationContextSdsSecretConfig, {
-    name: "admin-credential-cacert",
-    sdsConfig: { ads: {}, resourceApiVersion: "V3" },
+    name: "kubernetes://admin-credential-cacert",
+    sdsConfig: { ads: {}, initialFetchTimeout: {}, resourceApiVersion: "V3" },
   });
   const tcp = filterConfig((named(ls, "0.0.0.0_31400").filterChains as Json[])[0], TCP_PROXY);
   assert.equal(tcp.cluster, "outbound|9080||ratings.default.svc.cluster.local");
@@ -566,6 +579,12 @@ apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: { name: multi, namespace: default }
 spec: { address: 127.0.7.1, labels: { app: multi } }
+---
+# Plaintext chains only (mTLS chains: inbound-mtls.test.ts).
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: default }
+spec: { mtls: { mode: DISABLE } }
 `;
   const proxy = (md: Record<string, unknown>) => testProxy({ ip: "127.0.7.1", name: "multi", labels: { app: "multi" }, metadata: md });
   const none = listeners(proxy({ INTERCEPTION_MODE: "NONE" }), bookinfo(yaml));

@@ -129,7 +129,8 @@ test("the Secret resources: tls_certificate and validation_context with inline b
   // A credential named NAME-cacert wins over NAME's own CA (Istio's GetCaCert).
   assert.deepEqual(build("kubernetes://split-cacert"), { secret: { name: "kubernetes://split-cacert", validationContext: { trustedCa: { inlineBytes: OTHER_CA } } } });
   assert.deepEqual(build("kubernetes://ca-only-cacert"), { secret: { name: "kubernetes://ca-only-cacert", validationContext: { trustedCa: { inlineBytes: CA } } } });
-  assert.deepEqual(build("kubernetes://ca-only"), { error: "credential istio-system/ca-only has only a CA certificate, no certificate and key" });
+  // A CA-only credential named as it is (a Gateway's caCertCredentialName, which Istio uses without the -cacert suffix).
+  assert.deepEqual(build("kubernetes://ca-only"), { secret: { name: "kubernetes://ca-only", validationContext: { trustedCa: { inlineBytes: CA } } } });
   assert.deepEqual(build("kubernetes://no-ca-cacert"), { error: "credential istio-system/no-ca has no CA certificate (ca.crt, cacert or NAME.ca.crt)" });
   assert.deepEqual(build("kubernetes://missing"), { error: "no credential istio-system/missing" });
   assert.deepEqual(build("kubernetes://missing-cacert"), { error: "no credential istio-system/missing-cacert or istio-system/missing" });
