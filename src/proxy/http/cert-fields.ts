@@ -4,9 +4,12 @@
 import type { X509Certificate } from "node:crypto";
 import type * as tls from "node:tls";
 
-/** Envoy's RFC 2253 rendering of a certificate subject (the most specific name first, comma-separated). */
-export function rfc2253(subject: string): string {
-  return subject.split("\n").filter(Boolean).reverse().join(",");
+/**
+ * Envoy's RFC 2253 rendering of a certificate subject (the most specific name first, comma-separated).
+ * An empty subject (Istio's SVIDs have none; node then reports `undefined`) renders as "".
+ */
+export function rfc2253(subject: string | undefined): string {
+  return subject ? subject.split("\n").filter(Boolean).reverse().join(",") : "";
 }
 
 /** `URI:spiffe://…, DNS:a.example` → the values of one kind. */
@@ -63,7 +66,7 @@ export function tlsCommandValue(command: string, socket: tls.TLSSocket | undefin
     case "DOWNSTREAM_LOCAL_SUBJECT":
       return rfc2253(cert.subject);
     case "DOWNSTREAM_PEER_ISSUER":
-      return rfc2253(cert.issuer);
+      return rfc2253(cert.issuer as string | undefined);
     case "DOWNSTREAM_PEER_SERIAL":
       return cert.serialNumber.toLowerCase();
     case "DOWNSTREAM_PEER_FINGERPRINT_256":

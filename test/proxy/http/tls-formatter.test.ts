@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as tls from "node:tls";
 import { HeaderMutations, type HeaderMap } from "../../../src/proxy/http/headers.js";
+import { applyXfcc } from "../../../src/proxy/http/xfcc.js";
 import { MeshCa } from "../../../src/security/ca.js";
 import { generateCsr } from "../../../src/security/csr.js";
 import { spiffeUri } from "../../../src/security/spiffe.js";
@@ -71,6 +72,14 @@ describe("formatter: downstream TLS commands", () => {
   it("the TLS version and cipher are the negotiated ones", () => {
     assert.equal(render("%DOWNSTREAM_TLS_VERSION%", serverSide), serverSide.getProtocol());
     assert.equal(render("%DOWNSTREAM_TLS_CIPHER%", serverSide), serverSide.getCipher().standardName);
+  });
+
+  it("XFCC for an SVID (no subject at all) is Istio's: By, Hash, Subject=\"\", URI", () => {
+    const h: Record<string, string> = {};
+    applyXfcc({ mode: "APPEND_FORWARD", subject: true, dns: true, uri: true, cert: false, chain: false }, h, serverSide);
+    const hash = serverSide.getPeerX509Certificate()!.fingerprint256.replace(/:/g, "").toLowerCase();
+    assert.equal(h["x-forwarded-client-cert"], `By=spiffe://cluster.local/ns/foo/sa/httpbin;Hash=${hash};Subject="";URI=spiffe://cluster.local/ns/foo/sa/sleep`);
+    assert.equal(render("[%DOWNSTREAM_PEER_SUBJECT%]", serverSide), "[]");
   });
 
   it("on a plaintext connection every TLS command is empty", () => {
