@@ -2,7 +2,7 @@
 // without a sidecar (a plain socket to the workload's address) gets 200 under PERMISSIVE and a
 // closed connection under STRICT, as in Istio's mTLS migration task; the gateway, sending plaintext
 // here, gets 503. Auto mTLS is off in this mesh (mesh config `enableAutoMtls: false`), so every
-// client is a plaintext one: the mTLS side needs the agent's certificates (issue 13's other parts).
+// client is a plaintext one; mtls-migration.test.ts runs the task with auto mTLS on.
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
