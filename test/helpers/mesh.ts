@@ -26,6 +26,10 @@ export interface TestMeshOptions {
   log?: (line: string) => void;
   /** Each proxy's --concurrency (`tsmesh up --concurrency`; default 1). */
   proxyConcurrency?: number;
+  /** Istio's plug-in CA folder (`tsmesh up --cacerts`). */
+  cacertsDir?: string;
+  /** Workload certificates' lifetime (`tsmesh up --workload-cert-ttl`, a Go duration). */
+  workloadCertTtl?: string;
 }
 
 export interface HttpResult {
@@ -105,6 +109,8 @@ export class TestMesh {
       stateDir: join(root, "state"),
       restartBackoffMs: 200,
       proxyConcurrency: o.proxyConcurrency,
+      cacertsDir: o.cacertsDir,
+      workloadCertTtl: o.workloadCertTtl,
       log: o.log ?? verbose,
     });
     try {
