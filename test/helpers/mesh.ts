@@ -28,6 +28,8 @@ export interface TestMeshOptions {
   proxyConcurrency?: number;
   /** Istio's plug-in CA folder (`tsmesh up --cacerts`). */
   cacertsDir?: string;
+  /** Gateway credentials folder (`tsmesh up --credentials-dir`). */
+  credentialsDir?: string;
   /** Workload certificates' lifetime (`tsmesh up --workload-cert-ttl`, a Go duration). */
   workloadCertTtl?: string;
 }
@@ -110,6 +112,7 @@ export class TestMesh {
       restartBackoffMs: 200,
       proxyConcurrency: o.proxyConcurrency,
       cacertsDir: o.cacertsDir,
+      credentialsDir: o.credentialsDir,
       workloadCertTtl: o.workloadCertTtl,
       log: o.log ?? verbose,
     });
