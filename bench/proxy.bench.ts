@@ -22,7 +22,10 @@
 //             process) serves examples/bookinfo (moved to 127.91.x.y) over ADS; productpage's sidecar
 //             takes the load on 15001 as its app's HTTP_PROXY would (absolute-form requests for
 //             details:9080), details' sidecar forwards to the backend on details' app address. The
-//             proxies get exactly `tsmesh up`'s arguments; their access logs go to files, as there.
+//             proxies get exactly `tsmesh up`'s arguments (with the agent: the control plane runs the
+//             mesh CA on 15012, so productpage → details is Istio's auto mTLS, SDS from the agents);
+//             their access logs go to files, as there. A baseline from before issue #13 runs it
+//             plaintext (enableAutoMtls: false), having no agent.
 // Goals (issue #4): single-proxy throughput ≥ 50% of nginx's at equal cores; the sidecar pair adds
 // ≤ 0.5 ms p90 at 1,000 rps (pair p90 − direct p90); ≤ 0.2 vCPU per 1,000 rps per proxy (Istio 1.24's
 // published sidecar figure: 0.20 vCPU and 60 MB at 1,000 rps); RSS ≤ 60 MB with bookinfo's config

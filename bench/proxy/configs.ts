@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { Discovery } from "../../src/controlplane/discovery.js";
 import { packageRoot } from "../../src/core/paths.js";
 import { PROXY_NODE_FLAGS, proxyCommandArgs } from "../../src/local/mesh.js";
+import { WorkloadCredentials } from "../../src/local/credentials.js";
 import { planMesh } from "../../src/local/plan.js";
 import { MeshCa } from "../../src/security/ca.js";
 import { generateCsr } from "../../src/security/csr.js";
@@ -258,12 +259,20 @@ async function startMesh(dir: string, build: ProxyBuild): Promise<Running> {
   for (const f of readdirSync(example)) {
     if (/\.ya?ml$/.test(f)) writeFileSync(join(cfg, f), readFileSync(join(example, f), "utf8").replace(/\b127\.0\.(\d{1,3})\.(\d{1,3})\b/g, `127.${MESH_OCTET}.$1.$2`));
   }
-  const discovery = new Discovery({ configPaths: [cfg], xdsAddress: MESH_XDS, monitoringAddress: "", log: () => {} });
+  // A baseline checkout from before issue #13 has no agent: its pair runs plaintext, as it did then.
+  if (build.baseline) writeFileSync(join(cfg, "mesh-config.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata:\n  mesh: |\n    enableAutoMtls: false\n");
+  // As `tsmesh up` runs it: the mesh CA on 15012, and each proxy's agent with its credential (so
+  // productpage → details is auto mTLS, Istio's default).
+  const xdsHost = MESH_XDS.split(":")[0];
+  const discovery = new Discovery({ configPaths: [cfg], xdsAddress: MESH_XDS, monitoringAddress: "", stateDir: join(dir, `mesh-state${fileTag(build)}`), secureXdsAddress: `${xdsHost}:15012`, log: () => {} });
   await discovery.start();
+  const security = discovery.security!;
+  const credentials = new WorkloadCredentials({ dir: security.credentialsDir, issue: (id) => security.issueCredential(id), log: () => {} });
   const procs: Proc[] = [];
   let backend: ChildProcess | undefined;
   const stop = async () => {
     if (backend) await stopChild(backend);
+    credentials.close();
     await discovery.close();
   };
   try {
@@ -286,7 +295,9 @@ async function startMesh(dir: string, build: ProxyBuild): Promise<Running> {
       [server, "details sidecar"],
       [client, "productpage sidecar"],
     ] as const) {
-      const args = proxyCommandArgs(w, { tsmeshBin: build.bin, xdsAddress: MESH_XDS, concurrency: 1 });
+      const credentialFile = await credentials.write(w.key, { namespace: w.namespace, serviceAccount: w.serviceAccount ?? "default" });
+      const identity = { caAddress: `${xdsHost}:${discovery.secureXdsPort}`, rootCertFile: security.rootBundleFile, credentialFile, trustDomain: security.trustDomain };
+      const args = proxyCommandArgs(w, { tsmeshBin: build.bin, xdsAddress: MESH_XDS, concurrency: 1, identity: build.baseline ? undefined : identity });
       // tsmesh up sends a proxy's stdout (its access log) to a file; so does --access-log FILE.
       args.push("--access-log", process.env.BENCH_MESH_ACCESS_LOG === "off" ? "off" : join(dir, `${w.name}${fileTag(build)}.access.log`));
       const stderr: string[] = [];

@@ -139,7 +139,7 @@ spec:
   trafficPolicy:
     tls:
       mode: SIMPLE
-      credentialName: reviews-ca
+    proxyProtocol: {version: V1}
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -157,7 +157,7 @@ spec:
     const lines = text.stdout.trim().split("\n");
     assert.equal(lines.length, 3, text.stdout);
     assert.match(lines[0], /^.*policies\.yaml:1 \(document 0\) AuthorizationPolicy default\/allow-nothing: warning: not enforced yet: .*issue 14.* \[TSMESH_NOT_ENFORCED\]$/);
-    assert.match(lines[1], /^.*policies\.yaml:16 \(document 1\) DestinationRule default\/reviews: warning: spec\.trafficPolicy\.tls\.credentialName: not enforced yet: .*SDS.*fail closed.* \[TSMESH_NOT_ENFORCED\]$/);
+    assert.match(lines[1], /^.*policies\.yaml:16 \(document 1\) DestinationRule default\/reviews: warning: spec\.trafficPolicy\.proxyProtocol: not enforced yet: no PROXY protocol.* \[TSMESH_NOT_ENFORCED\]$/);
     assert.match(lines[2], /^✔ 3 documents in 1 file: all valid \(2 use what is not enforced yet\)$/);
 
     const json = tsmesh("validate", "-o", "json", dir);
@@ -167,7 +167,7 @@ spec:
       entries.map((e) => [e.name, e.valid, e.errors.length, e.warnings.map((w) => `${w.code} ${w.path} ${w.line}`)]),
       [
         ["allow-nothing", true, 0, ["TSMESH_NOT_ENFORCED  1"]],
-        ["reviews", true, 0, ["TSMESH_NOT_ENFORCED spec.trafficPolicy.tls.credentialName 16"]],
+        ["reviews", true, 0, ["TSMESH_NOT_ENFORCED spec.trafficPolicy.proxyProtocol 16"]],
         ["ratings", true, 0, []],
       ],
     );
@@ -175,10 +175,10 @@ spec:
     const analyzed = tsmesh("analyze", dir);
     assert.equal(analyzed.code, 0, analyzed.stdout);
     assert.match(analyzed.stdout, /^Warning \[IST0133\] \(AuthorizationPolicy default\/allow-nothing .*policies\.yaml:1\) Schema validation warning: not enforced yet: .* \[TSMESH_NOT_ENFORCED\]$/m);
-    assert.match(analyzed.stdout, /^Warning \[IST0133\] \(DestinationRule default\/reviews .*policies\.yaml:16\) Schema validation warning: spec\.trafficPolicy\.tls\.credentialName: not enforced yet: .* \[TSMESH_NOT_ENFORCED\]$/m);
+    assert.match(analyzed.stdout, /^Warning \[IST0133\] \(DestinationRule default\/reviews .*policies\.yaml:16\) Schema validation warning: spec\.trafficPolicy\.proxyProtocol: not enforced yet: .* \[TSMESH_NOT_ENFORCED\]$/m);
     assert.equal(tsmesh("analyze", "--failure-threshold", "Warning", dir).code, 1);
     const ajson = JSON.parse(tsmesh("analyze", "-o", "json", dir).stdout) as Array<{ code: string; level: string; path: string }>;
-    assert.deepEqual(ajson.map((m) => `${m.code} ${m.level} ${m.path}`), ["IST0133 Warning ", "IST0133 Warning spec.trafficPolicy.tls.credentialName"]);
+    assert.deepEqual(ajson.map((m) => `${m.code} ${m.level} ${m.path}`), ["IST0133 Warning ", "IST0133 Warning spec.trafficPolicy.proxyProtocol"]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

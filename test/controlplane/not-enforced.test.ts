@@ -11,7 +11,7 @@ import { Discovery } from "../../src/controlplane/discovery.js";
 import { eventually } from "../e2e/helpers.js";
 
 const AP = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: allow-nothing}\nspec: {}\n";
-const dr = (extra = "") => `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews}\nspec:\n  host: reviews\n  trafficPolicy:\n    tls: {mode: SIMPLE, credentialName: reviews-ca}\n${extra}`;
+const dr = (extra = "") => `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews}\nspec:\n  host: reviews\n  trafficPolicy:\n    proxyProtocol: {version: V1}\n${extra}`;
 const VS = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ratings}\nspec:\n  hosts: [ratings]\n  http:\n  - route:\n    - destination: {host: ratings}\n";
 const SE = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ext}\nspec:\n  hosts: [ext.example.com]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: DNS\n";
 const istioConfigMap = (mesh: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata:\n  mesh: |\n${mesh.replace(/^/gm, "    ")}\n`;
@@ -54,19 +54,19 @@ describe("the control plane reports what is not enforced", () => {
       ["policies.yaml:1 AuthorizationPolicy default/allow-nothing", "policies.yaml:6 DestinationRule default/reviews"],
     );
     assert.match(lines()[0], /: not enforced yet: no authorization filter yet.*\(issue 14\) \[TSMESH_NOT_ENFORCED\]$/);
-    assert.match(lines()[1], /: not enforced yet: spec\.trafficPolicy\.tls\.credentialName: .*SDS.* \[TSMESH_NOT_ENFORCED\]$/);
+    assert.match(lines()[1], /: not enforced yet: spec\.trafficPolicy\.proxyProtocol: no PROXY protocol.* \[TSMESH_NOT_ENFORCED\]$/);
 
     // An unrelated change to the same file (a new, fully enforced resource) repeats nothing.
     await applied(d, "policies.yaml", [AP, dr(), VS, SE].join("---\n"));
     assert.equal(lines().length, 2, lines().join("\n"));
 
     // The DestinationRule now uses one more thing: its line again, with both fields.
-    write("policies.yaml", [AP, dr("    tunnel: {targetHost: reviews, targetPort: 9080}\n"), VS, SE].join("---\n"));
+    write("policies.yaml", [AP, dr("    retryBudget: {percent: 10, budgetInterval: 1s}\n"), VS, SE].join("---\n"));
     await eventually("the DestinationRule's new line", () => lines().length === 3);
-    assert.match(lines()[2], /^discovery: .*\/policies\.yaml:6 DestinationRule default\/reviews: not enforced yet: spec\.trafficPolicy\.tls\.credentialName: .*; spec\.trafficPolicy\.tunnel: /);
+    assert.match(lines()[2], /^discovery: .*\/policies\.yaml:6 DestinationRule default\/reviews: not enforced yet: (?=.*spec\.trafficPolicy\.proxyProtocol: )(?=.*spec\.trafficPolicy\.retryBudget\.budgetInterval: )/);
 
     // A rejected edit keeps the last good version in force: nothing new to say about it.
-    write("policies.yaml", [AP, dr("    tunnel: {targetHost: reviews, targetPort: 9080}\n"), VS.replace("{host: ratings}\n", "{host: ratings}\n      weight: -1\n")].join("---\n"));
+    write("policies.yaml", [AP, dr("    retryBudget: {percent: 10, budgetInterval: 1s}\n"), VS.replace("{host: ratings}\n", "{host: ratings}\n      weight: -1\n")].join("---\n"));
     await eventually("the rejected edit", () => logs.some((l) => l.includes("last good version kept")));
     assert.equal(lines().length, 3, lines().join("\n"));
 
@@ -106,10 +106,10 @@ describe("the control plane reports what is not enforced", () => {
 
   it("--mesh-config: the file's fields at start", async () => {
     const meshFile = join(root, "mesh.yaml");
-    writeFileSync(meshFile, "outboundTrafficPolicy: {mode: REGISTRY_ONLY}\ntrustDomain: example.org\n");
+    writeFileSync(meshFile, "outboundTrafficPolicy: {mode: REGISTRY_ONLY}\naccessLogFile: /dev/stdout\n");
     discovery = new Discovery({ configPaths: [dir], meshConfigFile: meshFile, watch: false, xdsAddress: "127.0.0.1:0", monitoringAddress: "", log: (l) => logs.push(l) });
     await discovery.start();
     assert.equal(lines().length, 1, logs.join("\n"));
-    assert.match(lines()[0], /^discovery: .*\/mesh\.yaml: not enforced yet: trustDomain: the mesh CA issues certificates in it.* \[TSMESH_NOT_ENFORCED\]$/);
+    assert.match(lines()[0], /^discovery: .*\/mesh\.yaml: not enforced yet: accessLogFile: proxies' access logs are not configured by it.* \[TSMESH_NOT_ENFORCED\]$/);
   });
 });
