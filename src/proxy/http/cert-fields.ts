@@ -21,6 +21,25 @@ export function sansOf(altNames: string | undefined, kind: "URI" | "DNS"): strin
     .map((s) => s.slice(kind.length + 1));
 }
 
+/** A connection's certificates, parsed once (Envoy caches them with the connection's SSL info). */
+interface ConnectionCertificates {
+  peer: X509Certificate | undefined;
+  local: X509Certificate | undefined;
+}
+
+const connectionCertificates = new WeakMap<tls.TLSSocket, ConnectionCertificates>();
+
+/**
+ * The peer's and our certificate on a downstream TLS connection, parsed on first use and kept with
+ * the socket: a request must not pay two X.509 parses (the listener disables renegotiation, so
+ * they cannot change).
+ */
+export function certificatesOf(socket: tls.TLSSocket): ConnectionCertificates {
+  let c = connectionCertificates.get(socket);
+  if (c === undefined) connectionCertificates.set(socket, (c = { peer: socket.getPeerX509Certificate(), local: socket.getX509Certificate() }));
+  return c;
+}
+
 /** Envoy's SHA-256 fingerprint form: lower-case hex without separators. */
 export function fingerprint256(c: X509Certificate): string {
   return c.fingerprint256.replace(/:/g, "").toLowerCase();
@@ -52,8 +71,8 @@ export function tlsCommandValue(command: string, socket: tls.TLSSocket | undefin
     case "DOWNSTREAM_TLS_CIPHER":
       return socket.getCipher()?.standardName ?? "";
   }
-  const local = command.startsWith("DOWNSTREAM_LOCAL_");
-  const cert = local ? socket.getX509Certificate() : socket.getPeerX509Certificate();
+  const certs = certificatesOf(socket);
+  const cert = command.startsWith("DOWNSTREAM_LOCAL_") ? certs.local : certs.peer;
   if (cert === undefined) return "";
   switch (command) {
     case "DOWNSTREAM_PEER_URI_SAN":

@@ -10,7 +10,7 @@ import type * as http from "node:http";
 import type * as tls from "node:tls";
 import type { envoy } from "../../envoy/types.js";
 import { XdsConfigError } from "../xds-error.js";
-import { fingerprint256, rfc2253, sansOf } from "./cert-fields.js";
+import { certificatesOf, fingerprint256, rfc2253, sansOf } from "./cert-fields.js";
 
 type HcmMessage = envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 
@@ -37,9 +37,8 @@ export function xfccConfig(c: HcmMessage, path: string): XfccConfig {
 const XFCC = "x-forwarded-client-cert";
 
 /** This hop's XFCC element for a connection with a client certificate. */
-function element(cfg: XfccConfig, socket: tls.TLSSocket, peer: X509Certificate): string {
+function element(cfg: XfccConfig, local: X509Certificate | undefined, peer: X509Certificate): string {
   const parts: string[] = [];
-  const local = socket.getX509Certificate();
   for (const uri of sansOf(local?.subjectAltName, "URI")) parts.push(`By=${uri}`);
   parts.push(`Hash=${fingerprint256(peer)}`);
   if (cfg.cert) parts.push(`Cert="${encodeURIComponent(peer.toString())}"`);
@@ -57,11 +56,14 @@ function element(cfg: XfccConfig, socket: tls.TLSSocket, peer: X509Certificate):
   return parts.join(";");
 }
 
+const elements = new WeakMap<tls.TLSSocket, Map<XfccConfig, string>>();
+
 /** Applies the mode to a request's headers; `socket` is the TLS socket the request came on, if any. */
 export function applyXfcc(cfg: XfccConfig, headers: http.OutgoingHttpHeaders, socket: tls.TLSSocket | undefined): void {
   if (cfg.mode === "ALWAYS_FORWARD_ONLY") return;
-  const peer = socket?.getPeerX509Certificate();
-  if (socket === undefined || peer === undefined) {
+  const certs = socket !== undefined ? certificatesOf(socket) : undefined;
+  const peer = certs?.peer;
+  if (socket === undefined || certs === undefined || peer === undefined) {
     // Most requests carry none: a delete only where there is one keeps the object's shape.
     if (headers[XFCC] !== undefined) delete headers[XFCC];
     return;
@@ -71,7 +73,11 @@ export function applyXfcc(cfg: XfccConfig, headers: http.OutgoingHttpHeaders, so
     delete headers[XFCC];
     return;
   }
-  const mine = element(cfg, socket, peer);
+  // This hop's element depends only on the connection and the config: built once per connection.
+  let byConfig = elements.get(socket);
+  if (byConfig === undefined) elements.set(socket, (byConfig = new Map()));
+  let mine = byConfig.get(cfg);
+  if (mine === undefined) byConfig.set(cfg, (mine = element(cfg, certs.local, peer)));
   const had = headers[XFCC];
   headers[XFCC] = cfg.mode === "APPEND_FORWARD" && had !== undefined && had !== "" ? `${Array.isArray(had) ? had.join(",") : String(had)},${mine}` : mine;
 }

@@ -234,8 +234,11 @@ export function terminateTls(socket: net.Socket, t: DownstreamTls, stats: StatsS
         secure.destroy();
         return;
       }
+      // No renegotiation on a terminated connection (BoringSSL's server default in Envoy): its peer
+      // certificate, read once per connection for XFCC and the formatter, cannot change.
+      secure.disableRenegotiation();
       stats.counter("ssl.handshake").inc();
-      if (!peer?.subject) stats.counter("ssl.no_certificate").inc();
+      if (peer?.raw === undefined) stats.counter("ssl.no_certificate").inc();
       onSecure(secure);
     },
   };
