@@ -5,13 +5,12 @@
 // file at every call (it is rewritten before it expires). Each call has a deadline and a bound on
 // the response's size. Errors name the gRPC status and the CA's message — never the token.
 import { readFile } from "node:fs/promises";
+import { tokenFromBytes } from "./credential-file.js";
 import { CREATE_CERTIFICATE_PATH, decodeCertificateResponse, encodeCertificateRequest, ISTIOD_SERVER_NAME, MAX_CERT_RESPONSE_BYTES } from "../security/ca-proto.js";
 import { GRPC_STATUS_NAMES, H2Channel } from "../proxy/xds/grpc-h2.js";
 
 /** Istio's agent gives a CSR call 10 s in all. */
 export const DEFAULT_CA_CALL_TIMEOUT_MS = 10_000;
-/** A credential file larger than this is refused (a projected token is ~1 KB). */
-const MAX_CREDENTIAL_BYTES = 64 * 1024;
 
 export interface CaClientOptions {
   /** The CA's HOST:PORT (`--ca-address`). */
@@ -93,11 +92,6 @@ export class CaClient implements CertificateSigner {
     } catch (e) {
       throw new Error(`credential file ${file}: ${(e as NodeJS.ErrnoException).code ?? "unreadable"}`);
     }
-    if (bytes.length > MAX_CREDENTIAL_BYTES) throw new Error(`credential file ${file} is ${bytes.length} bytes, more than ${MAX_CREDENTIAL_BYTES}`);
-    const token = bytes.toString("latin1").trim();
-    if (token === "") throw new Error(`credential file ${file} is empty`);
-    // A header value: visible ASCII only (a stray newline or control byte would break the request).
-    if (!/^[\x21-\x7e]+$/.test(token)) throw new Error(`credential file ${file} does not hold a bearer token (characters outside visible ASCII)`);
-    return token;
+    return tokenFromBytes(bytes, file);
   }
 }

@@ -17,6 +17,7 @@ import { WorkerLimits } from "../proxy/upstream/worker-limits.js";
 import type { AgentFlags } from "../agent/start.js";
 import type { WorkloadAgent } from "../agent/agent.js";
 import { SecretManager } from "../proxy/tls/secrets.js";
+import { credentialMetadata } from "../agent/credential-file.js";
 import { PER_WORKER_LIMITS_ENV, releaseMemoryWhenSettled, serveAsWorker, WORKER_ENV, WORKER_LOG_LEVELS_ENV, type WorkerMessage, WorkerPool } from "./proxy-workers.js";
 
 export interface ProxyCliOptions {
@@ -130,6 +131,9 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     clusterSharing: workerLimits ?? primaryLimits,
     // The agent's secrets (primary); the primary forwards every secret to its workers.
     secrets,
+    // The workload credential on the ADS stream too: the control plane sends keys (gateway
+    // credentials) only to a stream that proved its namespace.
+    xdsCallMetadata: o.agent ? () => credentialMetadata(o.agent!.credentialFile) : undefined,
     logs,
     node: {
       id: nodeId,

@@ -125,7 +125,12 @@ export class Discovery {
   constructor(private readonly options: DiscoveryOptions) {
     this.currentMesh = meshFrom(options.mesh);
     this.log = options.log ?? ((l) => process.stderr.write(l + "\n"));
-    this.server = new AdsServer(this.generator, { metrics: this.metrics, log: this.log });
+    this.server = new AdsServer(this.generator, {
+      metrics: this.metrics,
+      log: this.log,
+      // The caller's workload credential, when it sends one: gateway credentials need it (istiod's VerifiedIdentity).
+      authenticate: (md) => this.security?.authenticateCall(md) ?? Promise.resolve(undefined),
+    });
     this.debouncer = new Debouncer((req) => this.flush(req), {
       quietMs: options.debounceQuietMs ?? 100,
       maxMs: options.debounceMaxMs ?? 10_000,
@@ -214,6 +219,8 @@ export class Discovery {
       metrics: this.metrics,
       log: this.log,
     });
+    // With a CA, a proxy reads credentialName secrets only on a stream that proved its namespace.
+    this.generator.requireVerifiedIdentity = true;
     const address = this.options.secureXdsAddress ?? "127.0.0.1:15012";
     if (address !== "") this.secureXdsPort = await this.security.listen(address, this.server as AdsServer<unknown>);
   }

@@ -13,6 +13,7 @@ import { EndpointsBuilder } from "../xds/gen/endpoints.js";
 import { buildGrpcClusters, buildGrpcListeners, buildGrpcRoutes } from "../xds/gen/grpc.js";
 import { buildListeners } from "../xds/gen/listeners.js";
 import { buildRouteConfigurations } from "../xds/gen/routes.js";
+import type { CallerIdentity } from "../security/authenticator.js";
 import { buildSecret, parseSecretResourceName, secretDenial, secretDependencies, type CredentialSource } from "../xds/gen/secrets.js";
 import { routeHashPolicy } from "../xds/gen/traffic-policy.js";
 import type { GenerateResult, PushRequest, WatchedResource, XdsGenerator, XdsNode } from "../xds/server/types.js";
@@ -24,6 +25,8 @@ export interface ConnectedProxy {
   peer: string;
   /** Labels sent in node metadata (when empty, the WorkloadEntry at the proxy's IP supplies them). */
   metadataLabels: Readonly<Record<string, string>>;
+  /** Who the stream's credential proved the caller is (istiod's VerifiedIdentity); undefined without one. */
+  verifiedIdentity?: CallerIdentity;
 }
 
 const encodedLists = new WeakMap<readonly XdsResource[], EncodedResource[]>();
@@ -82,6 +85,12 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
   /** Told about every proxy that connects and disconnects (auto-registration); connect may throw to refuse it. */
   lifecycle: ProxyLifecycle | undefined;
 
+  /**
+   * Secrets (keys) go only to streams whose verified identity is in the proxy's namespace, as istiod
+   * requires an authenticated connection for them; set when the control plane runs the CA.
+   */
+  requireVerifiedIdentity = false;
+
   /** Where credentialName secrets come from (the credentials folder); none: no Secret is served. */
   credentials: CredentialSource | undefined;
 
@@ -91,9 +100,9 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
   /** Per proxy: the secret problems already reported ("name\0reason"). */
   private readonly secretErrorsShown = new WeakMap<ConnectedProxy, Set<string>>();
 
-  connect(node: XdsNode, peer: string): ConnectedProxy {
+  connect(node: XdsNode, peer: string, identity?: unknown): ConnectedProxy {
     const proxy = parseProxy(node);
-    const cp: ConnectedProxy = { proxy, node, peer, metadataLabels: proxy.labels };
+    const cp: ConnectedProxy = { proxy, node, peer, metadataLabels: proxy.labels, verifiedIdentity: identity as CallerIdentity | undefined };
     this.lifecycle?.connect(proxy);
     this.connected.add(cp);
     return cp;
@@ -152,8 +161,16 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
   }
 
   /** The Secrets of a watch the proxy may read and that exist; refusals and misses go to `problem`. */
-  secrets(proxy: Proxy, push: PushContext, watch: WatchedResource, problem?: (name: string, reason: string) => void): Map<string, XdsResource> {
+  secrets(proxy: Proxy, push: PushContext, watch: WatchedResource, problem?: (name: string, reason: string) => void, caller?: CallerIdentity | null): Map<string, XdsResource> {
     const out = new Map<string, XdsResource>();
+    // A stream (caller given, null when it proved nothing) must have proved the proxy's namespace;
+    // the debug dump (caller undefined) shows what the proxy would get, keys redacted.
+    const unverified =
+      this.requireVerifiedIdentity && caller !== undefined && (caller === null || caller.namespace !== proxy.namespace)
+        ? caller === null
+          ? "the stream presented no valid workload credential (authorization: Bearer): keys go only to authenticated proxies"
+          : `the stream's credential is for namespace ${caller.namespace}, the proxy says ${proxy.namespace}`
+        : undefined;
     // Secrets are only ever served by name: a wildcard watch lists none (as istiod's SecretGen).
     for (const n of watch.names) {
       const ref = parseSecretResourceName(n, proxy.namespace);
@@ -161,7 +178,7 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
         problem?.(n, ref.error);
         continue;
       }
-      const denied = secretDenial(proxy, ref, push);
+      const denied = unverified ?? secretDenial(proxy, ref, push);
       if (denied) {
         problem?.(n, `refused: ${denied}`);
         continue;
@@ -187,7 +204,7 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
     if (!push) return { resources: [] };
     const proxy = this.refreshProxy(cp, push);
     if (typeUrl === SECRET_TYPE) {
-      const secrets = this.secrets(proxy, push, watch, (n, reason) => this.reportSecretProblem(cp, n, reason));
+      const secrets = this.secrets(proxy, push, watch, (n, reason) => this.reportSecretProblem(cp, n, reason), cp.verifiedIdentity ?? null);
       return { resources: [...secrets].map(([name, obj]) => encodeResource(typeUrl, name, obj)) };
     }
     // The common Envoy-form case, wildcard CDS/LDS: the generators' memoized lists straight to

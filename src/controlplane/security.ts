@@ -17,7 +17,7 @@ import type { MetricsRegistry } from "../core/metrics.js";
 import { MeshCa, type CaKeyType } from "../security/ca.js";
 import { ISTIOD_SERVER_NAME } from "../security/ca-proto.js";
 import { CaService } from "../security/ca-service.js";
-import type { CallerIdentity } from "../security/authenticator.js";
+import { type Authenticator, bearerToken, type CallerIdentity } from "../security/authenticator.js";
 import { LocalCredentialIssuer, type IssuedCredential } from "../security/credential.js";
 import { ServingCertificate } from "../security/serving-cert.js";
 import type { AdsServer } from "../xds/server/ads.js";
@@ -58,6 +58,7 @@ export class ControlPlaneSecurity {
   readonly serving: ServingCertificate;
   readonly rootBundleFile: string;
   readonly credentialsDir: string;
+  private readonly callAuthenticator: Authenticator;
 
   private constructor(
     private readonly o: ControlPlaneSecurityOptions,
@@ -67,6 +68,7 @@ export class ControlPlaneSecurity {
     this.current = ca;
     this.rootBundleFile = join(o.stateDir, STATE_FILES.rootBundle);
     this.credentialsDir = join(o.stateDir, STATE_FILES.credentials);
+    this.callAuthenticator = credentials.authenticator();
     this.caService = new CaService({ ca: () => this.current, trustDomain: () => o.trustDomain, authenticators: [credentials.authenticator()], metrics: o.metrics, log: o.log });
     this.serving = new ServingCertificate({ ca: () => this.current, dnsNames: ISTIOD_DNS_NAMES, log: o.log });
   }
@@ -83,6 +85,17 @@ export class ControlPlaneSecurity {
     o.log(`ca: mesh CA from ${source}, trust domain ${o.trustDomain}, ${ca.rootsPem.length} root(s) in ${security.rootBundleFile}`);
     if (o.cacertsDir !== undefined && (o.cacertsPollMs ?? 1000) > 0) security.watchCacerts(o.cacertsDir, o.cacertsPollMs ?? 1000);
     return security;
+  }
+
+  /**
+   * Who an xDS stream's caller is, from its `authorization: Bearer` credential (istiod's
+   * VerifiedIdentity); undefined without one or with one that does not verify.
+   */
+  async authenticateCall(metadata: grpc.Metadata): Promise<CallerIdentity | undefined> {
+    const token = bearerToken(metadata.get("authorization"));
+    if (token === undefined) return undefined;
+    const r = await this.callAuthenticator.authenticate(token);
+    return "identity" in r ? r.identity : undefined;
   }
 
   /** The CA in force. */

@@ -62,6 +62,8 @@ export interface ProxyOptions {
    * `--concurrency` worker its primary's. A new, empty one by default.
    */
   secrets?: SecretManager;
+  /** Call metadata for each ADS stream (the workload credential: `authorization: Bearer TOKEN`). */
+  xdsCallMetadata?: () => Record<string, string>;
   /** Where log lines go (stderr by default); ignored when `logs` is given. */
   log?: (line: string) => void;
   /** The proxy's loggers (PROXY_LOGGERS), when the caller sets their sink or levels. */
@@ -150,7 +152,7 @@ export class ProxyServer {
     this.listeners = new ListenerManager(options.ip, this.stats, (l, fc) => this.handlerFor(l, fc), options.drainMs ?? 5000, this.configLog, this.logs.get("conn_handler"), this.secrets);
     if (options.discoveryAddress) {
       this.ads = new AdsClient(
-        { target: options.discoveryAddress, node: options.node, protocol: options.protocol, log: this.configLog },
+        { target: options.discoveryAddress, node: options.node, protocol: options.protocol, log: this.configLog, callMetadata: options.xdsCallMetadata },
         (type, resources) => this.validate(type, resources),
       );
       this.ads.on("update", (u) => this.onUpdate(u));

@@ -49,6 +49,11 @@ export interface AdsClientOptions {
   backoff?: { initialMs?: number; maxMs?: number };
   /** The proxy's `config` logger (Envoy's xDS client logs there); silent without one. */
   log?: Logger;
+  /**
+   * Call metadata for each new stream (read again at every reconnect): the workload credential as
+   * `authorization: Bearer TOKEN`, which istiod requires before it sends keys (gateway credentials).
+   */
+  callMetadata?: () => Record<string, string>;
 }
 
 export interface AdsClientEvents {
@@ -225,7 +230,13 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     const client = this.client;
     if (this.closed || !client) return;
     const path = this.protocol === "delta" ? DELTA_METHOD_PATH : SOTW_METHOD_PATH;
-    const call = client.bidi(path);
+    let metadata: Record<string, string> = {};
+    try {
+      metadata = this.options.callMetadata?.() ?? {};
+    } catch (e) {
+      this.options.log?.warn(`xds: no call credential for this stream: ${(e as Error).message}`);
+    }
+    const call = client.bidi(path, metadata);
     const s: Stream = { call, types: new Map(), sentNode: false, established: false, ended: false };
     this.stream = s;
     call.on("metadata", () => this.establish(s));

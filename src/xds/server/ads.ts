@@ -25,6 +25,13 @@ export interface AdsServerOptions {
   log?: (msg: string) => void;
   /** How long close() lets a server it created finish before forcing it down (default 1000 ms). */
   shutdownGraceMs?: number;
+  /**
+   * Who a stream's caller is, from its call metadata (istiod's authenticators): resolved before the
+   * stream's first request is handled and handed to the generator's connect; undefined when the
+   * caller presented no valid credential (the stream is still served: what it may read is the
+   * generator's decision).
+   */
+  authenticate?: (metadata: grpc.Metadata) => Promise<unknown>;
 }
 
 export interface AdsServerEvents {
@@ -58,6 +65,7 @@ export class AdsServer<P = unknown> extends EventEmitter<AdsServerEvents> {
   private currentVersion = "";
   private ownedServer: grpc.Server | undefined;
   private closing: Promise<void> | undefined;
+  private readonly authenticate: ((metadata: grpc.Metadata) => Promise<unknown>) | undefined;
 
   constructor(
     private readonly generator: XdsGenerator<P>,
@@ -67,6 +75,7 @@ export class AdsServer<P = unknown> extends EventEmitter<AdsServerEvents> {
     this.metrics = new XdsMetrics(options.metrics ?? new MetricsRegistry());
     this.log = options.log ?? ((msg) => process.stderr.write(msg + "\n"));
     this.graceMs = options.shutdownGraceMs ?? 1000;
+    this.authenticate = options.authenticate;
     this.queue = new PushQueue((conn, req, at) => this.pushConnection(conn, req, at), options.maxConcurrentPushes ?? 100, (err) =>
       this.log(`xds: push failed: ${errorMessage(err)}`),
     );
@@ -210,6 +219,7 @@ export class AdsServer<P = unknown> extends EventEmitter<AdsServerEvents> {
   private handleStream<Req extends AnyRequest>(call: Stream<Req>, protocol: "sotw" | "delta"): void {
     let conn: Connection<P> | undefined;
     let done = false;
+    let identity: unknown;
     const cleanup = (): void => {
       if (done) return;
       done = true;
@@ -238,7 +248,7 @@ export class AdsServer<P = unknown> extends EventEmitter<AdsServerEvents> {
       try {
         if (!req.typeUrl) return reject("type_url is required on ADS requests");
         if (!conn) {
-          conn = this.connect(call, req, protocol, reject);
+          conn = this.connect(call, req, protocol, reject, identity);
           if (!conn) return;
         }
         if (protocol === "sotw") handleSotwRequest(this.host, conn, req as SotwRequest);
@@ -255,9 +265,23 @@ export class AdsServer<P = unknown> extends EventEmitter<AdsServerEvents> {
     call.on("cancelled", cleanup);
     call.on("error", cleanup);
     call.on("close", cleanup);
+    if (this.authenticate) {
+      // Requests wait (flow control holds the client) until the caller's credential is checked.
+      call.pause();
+      this.authenticate(call.metadata).then(
+        (id) => {
+          identity = id;
+          if (!done) call.resume();
+        },
+        (err: unknown) => {
+          this.log(`xds: authenticating ${call.getPeer()} failed: ${errorMessage(err)}`);
+          if (!done) call.resume();
+        },
+      );
+    }
   }
 
-  private connect(call: Stream<AnyRequest>, req: AnyRequest, protocol: "sotw" | "delta", reject: (details: string) => void): Connection<P> | undefined {
+  private connect(call: Stream<AnyRequest>, req: AnyRequest, protocol: "sotw" | "delta", reject: (details: string) => void, identity: unknown): Connection<P> | undefined {
     const node = req.node;
     if (!node || !node.id) {
       reject("the first request of a stream must carry node with an id");
@@ -266,7 +290,7 @@ export class AdsServer<P = unknown> extends EventEmitter<AdsServerEvents> {
     const peer = call.getPeer();
     let proxy: P;
     try {
-      proxy = this.generator.connect(node, peer);
+      proxy = this.generator.connect(node, peer, identity);
     } catch (err) {
       const msg = errorMessage(err);
       this.log(`xds: rejected ${node.id} from ${peer}: ${msg}`);

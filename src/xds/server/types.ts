@@ -60,7 +60,7 @@ export interface XdsGenerator<P = unknown> {
    * Called with the node of a stream's first request. Returns the proxy model used for all later
    * calls; throwing closes the stream with INVALID_ARGUMENT and the error's message.
    */
-  connect(node: XdsNode, peer: string): P;
+  connect(node: XdsNode, peer: string, identity?: unknown): P;
   /** Resources of `typeUrl` for `proxy`; undefined when the type is not served (the server answers empty). */
   generate(proxy: P, typeUrl: string, watch: WatchedResource, request: PushRequest): GenerateResult | undefined;
   /**

@@ -352,8 +352,8 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** A Delta ADS stream to any server (e.g. a whole Discovery) with the given node (metadata as plain JSON). */
-export function deltaStreamTo(client: grpc.Client, node: { id: string; metadata?: Record<string, unknown>; locality?: Obj }): DeltaStream {
-  const call = client.makeBidiStreamRequest<Obj, DeltaResponse>(DELTA_METHOD_PATH, serializer("envoy.service.discovery.v3.DeltaDiscoveryRequest"), decodeDelta);
+export function deltaStreamTo(client: grpc.Client, node: { id: string; metadata?: Record<string, unknown>; locality?: Obj }, callMetadata?: grpc.Metadata): DeltaStream {
+  const call = client.makeBidiStreamRequest<Obj, DeltaResponse>(DELTA_METHOD_PATH, serializer("envoy.service.discovery.v3.DeltaDiscoveryRequest"), decodeDelta, callMetadata ?? new grpc.Metadata());
   const n: Obj = { id: node.id, metadata: struct((node.metadata ?? {}) as Parameters<typeof struct>[0]) };
   if (node.locality) n.locality = node.locality;
   return new DeltaStream(call, n);
