@@ -138,7 +138,7 @@ spec:
   host: reviews
   trafficPolicy:
     tls:
-      mode: SIMPLE
+      mode: ISTIO_MUTUAL
     proxyProtocol: {version: V1}
 ---
 apiVersion: networking.istio.io/v1
