@@ -63,6 +63,8 @@ export interface NetworkFilterContext {
     /** Writers by destination, shared by every configured access log. */
     readonly accessLogWriters: AccessLogWriters;
     compileRoutes(rc: RouteConfiguration): RouteTable;
+    /** Where a stream that failed with an exception is reported. */
+    streamError?(err: unknown): void;
   };
   readonly skips?: SkipReporter;
 }

@@ -147,6 +147,9 @@ export class ProxyServer {
       accessLogWriters: this.accessLogWriters,
       // An HCM's inline route_config, as the listener decoder gives it: a RouteConfiguration's typed form.
       compileRoutes,
+      streamError: (err) => {
+        this.logs.get("conn_handler").error(`stream reset after an internal error: ${err instanceof Error ? (err.stack ?? err.message).split("\n").slice(0, 3).join(" | ") : String(err)}`);
+      },
     };
 
     this.listeners = new ListenerManager(options.ip, this.stats, (l, fc) => this.handlerFor(l, fc), options.drainMs ?? 5000, this.configLog, this.logs.get("conn_handler"), this.secrets);

@@ -30,6 +30,8 @@ export type { DownstreamRequest } from "./downstream-request.js";
 /** What a connection manager needs from the proxy: route tables by RDS name. */
 export interface HcmDeps {
   routes(name: string): RouteTable | undefined;
+  /** A stream that failed with an exception before it could answer (logged; the stream is reset). */
+  streamError?(err: unknown): void;
 }
 
 const H2_PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -248,7 +250,18 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, Stre
 
   /** One request: its own ActiveStream (timers, route, filters, access log). */
   onStream(req: DownstreamRequest, downstream: Downstream): void {
-    new ActiveStream(this, req, downstream).run();
+    try {
+      new ActiveStream(this, req, downstream).run();
+    } catch (err) {
+      // A bug must cost one stream, never the proxy (an exception here would reach node:http2's
+      // event emitter uncaught): reset it, and say so.
+      this.deps.streamError?.(err);
+      try {
+        downstream.reset();
+      } catch {
+        // already gone
+      }
+    }
   }
 
   routes(name: string): RouteTable | undefined {
@@ -277,7 +290,7 @@ NETWORK_FILTERS.register([HCM_TYPE], {
       terminal: true,
       name: ctx.name,
       rdsNames: cfg.rdsName !== undefined ? [cfg.rdsName] : [],
-      handler: () => new HttpConnectionManager(cfg, { routes: (n) => rt.routes(n) }, cfg.stats),
+      handler: () => new HttpConnectionManager(cfg, { routes: (n) => rt.routes(n), streamError: rt.streamError }, cfg.stats),
     };
   },
 });
