@@ -6,7 +6,7 @@
 import { statSync } from "node:fs";
 import { displayPath } from "./files.js";
 import { Credential, CredentialError, credentialKey, listCredentials, readCredential, type CredentialFiles, type StrayFile } from "./credential-files.js";
-import { FolderWatch } from "./watch.js";
+import { FolderWatch } from "../core/folder-watch.js";
 
 export { Credential, credentialKey, TOP_LEVEL_NAMESPACE, NAMESPACES_FOLDER } from "./credential-files.js";
 

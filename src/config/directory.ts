@@ -13,7 +13,7 @@ import type { DocumentResult } from "../api/validate.js";
 import { configMapKey, type ConfigMap } from "./configmap.js";
 import { CONFIG_EXTENSIONS, displayPath, listConfigFiles, validateDocument } from "./files.js";
 import type { ConfigStore } from "./store.js";
-import { FolderWatch } from "./watch.js";
+import { FolderWatch } from "../core/folder-watch.js";
 
 export interface FileReport {
   file: string;

@@ -1,7 +1,8 @@
 // Watching a folder tree (or one file) for changes, for the sources that rescan on change (config
-// folders, the credentials folder). Events only schedule a rescan (debounced); the rescan is the
-// caller's and compares what is on disk, so missed or duplicated events cannot leave it wrong. A
-// slow poll is the safety net for events the platform drops.
+// folders, the credentials folder, the agent's root bundle file through FileWatch). Events only
+// schedule a rescan (debounced); the rescan is the caller's and compares what is on disk, so missed
+// or duplicated events cannot leave it wrong. A slow poll is the safety net for events the platform
+// drops.
 import { readdirSync, statSync, watch, type FSWatcher } from "node:fs";
 import { dirname, join } from "node:path";
 
