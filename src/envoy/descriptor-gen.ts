@@ -48,6 +48,15 @@ export const PROTO_FILES = [
   "envoy/extensions/filters/http/cors/v3/cors.proto",
   "envoy/extensions/filters/http/rbac/v3/rbac.proto",
   "envoy/extensions/filters/http/jwt_authn/v3/config.proto",
+  "envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto",
+  "envoy/extensions/filters/network/ext_authz/v3/ext_authz.proto",
+  "envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto",
+  "envoy/extensions/filters/http/ratelimit/v3/rate_limit.proto",
+  "envoy/extensions/filters/network/local_ratelimit/v3/local_rate_limit.proto",
+  "envoy/extensions/filters/network/ratelimit/v3/rate_limit.proto",
+  "envoy/extensions/path/match/uri_template/v3/uri_template_match.proto",
+  "envoy/service/auth/v3/external_auth.proto",
+  "envoy/service/ratelimit/v3/rls.proto",
   "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto",
   "envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto",
   "envoy/extensions/filters/listener/original_dst/v3/original_dst.proto",
@@ -70,10 +79,17 @@ export const PROTO_FILES = [
 ];
 
 /**
+ * Packages whose messages the proxy's wire schema keeps as raw bytes: CEL expressions (RBAC
+ * `condition`, rate-limit descriptor expressions) that tsmesh's filters refuse rather than evaluate,
+ * and whose int64-keyed maps the wire codec does not support.
+ */
+const OPAQUE_WIRE_PACKAGES = ["google.api.expr."];
+
+/**
  * What the proxy decodes and encodes: the xDS resources, the discovery messages, and the Any
  * payloads (typed_config, typed_per_filter_config, typed_extension_protocol_options, retry
  * predicates, load-balancing policies) it understands or the control plane emits. Everything these
- * reach is included. Envoy bootstraps (--bootstrap), RBAC, JWT and admin types come from the full
+ * reach is included. Envoy bootstraps (--bootstrap) and admin types come from the full
  * set when first used.
  */
 export const PROXY_ROOT_TYPES = [
@@ -110,6 +126,26 @@ export const PROXY_ROOT_TYPES = [
   "envoy.extensions.clusters.aggregate.v3.ClusterConfig",
   "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
   "envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig",
+  // Policy (issue 14): the filters RequestAuthentication, AuthorizationPolicy and rate limits
+  // become, and the ext_authz / rate-limit service messages the proxy's clients exchange.
+  "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+  "envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig",
+  "envoy.extensions.filters.http.rbac.v3.RBAC",
+  "envoy.extensions.filters.http.rbac.v3.RBACPerRoute",
+  "envoy.extensions.filters.network.rbac.v3.RBAC",
+  "envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+  "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute",
+  "envoy.extensions.filters.network.ext_authz.v3.ExtAuthz",
+  "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimit",
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute",
+  "envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit",
+  "envoy.extensions.filters.network.ratelimit.v3.RateLimit",
+  "envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig",
+  "envoy.service.auth.v3.CheckRequest",
+  "envoy.service.auth.v3.CheckResponse",
+  "envoy.service.ratelimit.v3.RateLimitRequest",
+  "envoy.service.ratelimit.v3.RateLimitResponse",
   "google.protobuf.Duration",
   "google.protobuf.Struct",
   "google.protobuf.BoolValue",
@@ -366,7 +402,8 @@ export const WIRE_KINDS = ["double", "float", "int32", "uint32", "sint32", "fixe
  */
 export function wireSchema(root: protobuf.Root, names: ReadonlySet<string>): { types: unknown[]; enums: unknown[] } {
   const pb = require("protobufjs") as typeof protobuf;
-  const typeList = [...names].filter((n) => root.lookup(n) instanceof pb.Type).sort();
+  const opaque = (n: string): boolean => OPAQUE_WIRE_PACKAGES.some((p) => n.startsWith(p));
+  const typeList = [...names].filter((n) => root.lookup(n) instanceof pb.Type && !opaque(n)).sort();
   const enumList = [...names].filter((n) => root.lookup(n) instanceof pb.Enum).sort();
   const typeIndex = new Map(typeList.map((n, i) => [n, i]));
   const enumIndex = new Map(enumList.map((n, i) => [n, i]));
@@ -385,8 +422,11 @@ export function wireSchema(root: protobuf.Root, names: ReadonlySet<string>): { t
         const where = `${n}.${f.name}`;
         if (f.required) throw new Error(`wire schema: ${where} is required (not supported)`);
         if (f.delimited) throw new Error(`wire schema: ${where} is a group (not supported)`);
-        const rt = f.resolvedType;
-        const k = rt instanceof pb.Type ? "message" : rt instanceof pb.Enum ? "enum" : f.type;
+        const rt0 = f.resolvedType;
+        // A message the proxy never interprets stays raw bytes: present (so a filter can refuse it), never decoded.
+        const asBytes = rt0 instanceof pb.Type && opaque(rt0.fullName.slice(1));
+        const rt = asBytes ? null : rt0;
+        const k = asBytes ? "bytes" : rt instanceof pb.Type ? "message" : rt instanceof pb.Enum ? "enum" : f.type;
         const ref = rt ? (rt instanceof pb.Type ? typeIndex.get(rt.fullName.slice(1)) : enumIndex.get(rt.fullName.slice(1))) : -1;
         if (ref === undefined) throw new Error(`wire schema: ${where} refers to ${rt!.fullName}, not in the set`);
         const flags = (f.repeated ? 1 : 0) | (f.repeated && f.packed ? 2 : 0) | (f.map ? 4 : 0);

@@ -12,6 +12,7 @@ import type { ConnectionInfo } from "./listener-spec.js";
 import type { NetworkHandler } from "./listeners.js";
 import type { StatsStore } from "./stats.js";
 import { XdsConfigError } from "./xds-error.js";
+import { DynamicMetadata } from "./dynamic-metadata.js";
 
 /** What a non-terminal filter answers for a new connection. */
 export const enum NetworkFilterStatus {
@@ -23,6 +24,10 @@ export const enum NetworkFilterStatus {
 /** What a read filter can do with the connection it inspects. */
 export interface ReadFilterCallbacks {
   readonly connection: ConnectionInfo;
+  /** The downstream socket: a tls.TLSSocket when the filter chain terminated TLS (peer certificate, SNI). */
+  readonly socket: net.Socket;
+  /** The connection's dynamic metadata (network RBAC's shadow result, …). */
+  readonly dynamicMetadata: DynamicMetadata;
   /** Resumes the chain after StopIteration. */
   continueReading(): void;
   /** Closes the connection (a denied or failed check). */
@@ -114,6 +119,7 @@ export function chainHandler(filters: readonly CompiledNetworkFilter[]): Network
       // No bytes flow until every read filter let the connection through.
       socket.pause();
       const instances = readers.map((r) => r.create());
+      const dynamicMetadata = new DynamicMetadata();
       let closed = false;
       const destroy = () => {
         for (const f of instances) f.onDestroy?.();
@@ -128,6 +134,8 @@ export function chainHandler(filters: readonly CompiledNetworkFilter[]): Network
           let resumed = false;
           const st = instances[i].onNewConnection({
             connection: info,
+            socket,
+            dynamicMetadata,
             continueReading: () => {
               if (resumed || closed) return;
               resumed = true;

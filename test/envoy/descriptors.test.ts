@@ -92,10 +92,11 @@ test("bookinfo's xDS decodes from the proxy's subset alone, exactly as from the 
 });
 
 test("an Any of a type outside the proxy's subset decodes as before (the full set loads); an unknown one keeps its bytes", () => {
-  const rbac = "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC";
+  // A full-set type the proxy never decodes (a stats sink), standing in for any such Any.
+  const fullOnly = "type.googleapis.com/envoy.config.metrics.v3.StatsdSink";
   const listener: ProtoObject = {
     name: "l",
-    filterChains: [{ filters: [{ name: "envoy.filters.network.rbac", typedConfig: { "@type": rbac, statPrefix: "rbac", rules: { action: "DENY" } } }] }],
+    filterChains: [{ filters: [{ name: "statsd", typedConfig: { "@type": fullOnly, prefix: "p", tcpClusterName: "c" } }] }],
   };
   const bytes = referenceEncode(LISTENER_TYPE, listener);
   // An Any whose type nobody knows: { type_url, value } with the bytes, as protobufjs always gave.
@@ -108,11 +109,11 @@ test("an Any of a type outside the proxy's subset decodes as before (the full se
   const decoded = decodeMessage(LISTENER_TYPE, withUnknown);
   assert.deepEqual(plain(decoded), plain(referenceDecode(LISTENER_TYPE, withUnknown)));
   const filters = (decoded.filterChains as Array<{ filters: Array<{ typedConfig: ProtoObject }> }>)[0].filters;
-  assert.equal(filters[0].typedConfig["@type"], rbac);
-  assert.deepEqual((filters[0].typedConfig.rules as ProtoObject).action, "DENY");
+  assert.equal(filters[0].typedConfig["@type"], fullOnly);
+  assert.equal(filters[0].typedConfig.tcpClusterName, "c");
   assert.equal(filters[1].typedConfig.type_url, "type.googleapis.com/example.Unknown");
   assert.deepEqual([...(filters[1].typedConfig.value as Uint8Array)], [8, 1]);
-  assert.equal(schemaStatus().full, true, "RBAC came from the full set");
+  assert.equal(schemaStatus().full, true, "StatsdSink came from the full set");
   assert.equal(schemaStatus().all, false, "an unknown type loads no descriptor (only the list of names)");
   // And encoding such a typed object goes through the full set too.
   assert.deepEqual(Buffer.from(encodeMessage(LISTENER_TYPE, listener)), Buffer.from(bytes));
@@ -221,7 +222,7 @@ test("a type URL no tier has is an UnknownTypeError naming it; an Any of one kee
 test("isKnownType: every tier's types, and nothing else", () => {
   const table: Array<[string, boolean]> = [
     [LISTENER_TYPE, true], // the proxy's
-    ["type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", true], // the full set's
+    ["type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", true], // the proxy's (issue 14)
     [LUA, true], // the rest of the API
     [EXT_PROC, true],
     ["envoy.extensions.filters.http.wasm.v3.Wasm", true],
@@ -254,7 +255,7 @@ test("a sidecar's codec loads only the proxy's schema; the full set and the rest
   // A fresh process, counting the modules it loads (the generated descriptors are CommonJS).
   const t = allReference(LISTENER_TYPE);
   const listener = (filter: ProtoObject) => Buffer.from(t.encode(t.fromObject({ name: "l", filterChains: [{ filters: [filter] }] })).finish()).toString("base64");
-  const rbac = listener({ name: "envoy.filters.network.rbac", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC", statPrefix: "r" } });
+  const statsd = listener({ name: "statsd", typedConfig: { "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink", prefix: "r" } });
   const lua = listener((luaListener.filterChains as Array<{ filters: ProtoObject[] }>)[0].filters[0]);
   const golden = goldenResources().map(([, type, obj]) => [type, Buffer.from(referenceEncode(type, obj)).toString("base64")]);
   const wire = pathToFileURL(join(genDir(), "..", "..", "..", "dist", "src", "envoy", "wire.js")).href;
@@ -274,21 +275,21 @@ test("a sidecar's codec loads only the proxy's schema; the full set and the rest
     const stage = () => ({ loaded: [...new Set(loaded)].sort(), status: schemaStatus() });
     for (const [type, b64] of input.golden) wireDecode(type, Buffer.from(b64, "base64"));
     const sidecar = stage();
-    wireDecode(${JSON.stringify(LISTENER_TYPE)}, Buffer.from(input.rbac, "base64"));
-    const rbac = stage();
+    wireDecode(${JSON.stringify(LISTENER_TYPE)}, Buffer.from(input.statsd, "base64"));
+    const statsd = stage();
     wireDecode(${JSON.stringify(LISTENER_TYPE)}, Buffer.from(input.lua, "base64"));
-    console.log(JSON.stringify({ sidecar, rbac, lua: stage() }));
+    console.log(JSON.stringify({ sidecar, statsd, lua: stage() }));
   `;
   // The resources go through stdin: as one argument they outgrow Linux's 128 KiB argument limit.
-  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { input: JSON.stringify({ golden, rbac, lua }), encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { input: JSON.stringify({ golden, statsd, lua }), encoding: "utf8", timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as Record<"sidecar" | "rbac" | "lua", { loaded: string[]; status: { proxy: boolean; full: boolean; all: boolean } }>;
+  const out = JSON.parse(r.stdout) as Record<"sidecar" | "statsd" | "lua", { loaded: string[]; status: { proxy: boolean; full: boolean; all: boolean } }>;
   assert.deepEqual(out.sidecar.loaded, ["proxy-wire.cjs"], "bookinfo's xDS needs the proxy's compact schema only (no protobufjs)");
   assert.deepEqual(out.sidecar.status, { proxy: false, full: false, all: false });
-  for (const m of ["full-descriptor.cjs", "protobufjs"]) assert.ok(out.rbac.loaded.includes(m), `RBAC (a full-set type) loads ${m}`);
-  for (const m of ["all-names.cjs", "all-descriptor.cjs"]) assert.ok(!out.rbac.loaded.includes(m), `RBAC does not load ${m}`);
-  assert.equal(out.rbac.status.full, true);
-  assert.equal(out.rbac.status.all, false);
+  for (const m of ["full-descriptor.cjs", "protobufjs"]) assert.ok(out.statsd.loaded.includes(m), `StatsdSink (a full-set type) loads ${m}`);
+  for (const m of ["all-names.cjs", "all-descriptor.cjs"]) assert.ok(!out.statsd.loaded.includes(m), `StatsdSink does not load ${m}`);
+  assert.equal(out.statsd.status.full, true);
+  assert.equal(out.statsd.status.all, false);
   for (const m of ["all-names.cjs", "all-descriptor.cjs"]) assert.ok(out.lua.loaded.includes(m), `Lua (a type of the rest of the API) loads ${m}`);
   assert.equal(out.lua.status.all, true);
 });

@@ -52,7 +52,9 @@ function rng(seed: number): () => number {
 
 const root = envoyRoot();
 const proxyNames = [...reachableTypes(root, PROXY_ROOT_TYPES)];
-const proxyTypes = proxyNames.filter((n) => root.lookup(n) instanceof protobuf.Type).sort();
+/** CEL expressions: the proxy's wire schema keeps them as raw bytes (OPAQUE_WIRE_PACKAGES), so they are not compared. */
+const opaque = (n: string): boolean => n.startsWith("google.api.expr.");
+const proxyTypes = proxyNames.filter((n) => root.lookup(n) instanceof protobuf.Type && !opaque(n)).sort();
 
 class RandomMessages {
   constructor(private readonly r: () => number) {}
@@ -108,7 +110,7 @@ class RandomMessages {
   any(depth: number): ProtoObject {
     const k = this.r();
     if (k < 0.15) return { "@type": "type.googleapis.com/example.Unknown.Thing" }; // nobody knows it
-    if (k < 0.3) return { "@type": "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC", statPrefix: "rbac", rules: { action: "LOG" } };
+    if (k < 0.3) return { "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink", prefix: "full-set", tcpClusterName: "c" };
     if (k < 0.35) return { type_url: "type.googleapis.com/example.Raw", value: Buffer.from([8, 1]) };
     const name = this.pick(proxyTypes.filter((n) => n !== "google.protobuf.Any"));
     // Other prefixes are kept as they are; a bare name gets a "/" (protobufjs' Any wrapper).
@@ -121,6 +123,8 @@ class RandomMessages {
     if (depth > 3) return o;
     for (const f of t.fieldsArray) {
       if (f.declaringField || this.r() > 0.35) continue;
+      f.resolve();
+      if (f.resolvedType instanceof protobuf.Type && opaque(f.resolvedType.fullName.slice(1))) continue;
       if (f.map) {
         const m: Record<string, unknown> = {};
         for (let i = this.int(3); i > 0; i--) {

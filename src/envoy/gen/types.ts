@@ -26,6 +26,20 @@ export interface Messages {
   "envoy.service.status.v3.ClientConfig": envoy.service.status.v3.ClientConfig;
   "envoy.service.status.v3.ClientConfig.GenericXdsConfig": envoy.service.status.v3.ClientConfig.GenericXdsConfig;
   "envoy.service.status.v3.ClientStatusResponse": envoy.service.status.v3.ClientStatusResponse;
+  "envoy.service.auth.v3.CheckRequest": envoy.service.auth.v3.CheckRequest;
+  "envoy.service.auth.v3.DeniedHttpResponse": envoy.service.auth.v3.DeniedHttpResponse;
+  "envoy.service.auth.v3.OkHttpResponse": envoy.service.auth.v3.OkHttpResponse;
+  "envoy.service.auth.v3.CheckResponse": envoy.service.auth.v3.CheckResponse;
+  "envoy.service.auth.v3.AttributeContext": envoy.service.auth.v3.AttributeContext;
+  "envoy.service.auth.v3.AttributeContext.Peer": envoy.service.auth.v3.AttributeContext.Peer;
+  "envoy.service.auth.v3.AttributeContext.Request": envoy.service.auth.v3.AttributeContext.Request;
+  "envoy.service.auth.v3.AttributeContext.HttpRequest": envoy.service.auth.v3.AttributeContext.HttpRequest;
+  "envoy.service.auth.v3.AttributeContext.TLSSession": envoy.service.auth.v3.AttributeContext.TLSSession;
+  "envoy.service.ratelimit.v3.RateLimitRequest": envoy.service.ratelimit.v3.RateLimitRequest;
+  "envoy.service.ratelimit.v3.RateLimitResponse": envoy.service.ratelimit.v3.RateLimitResponse;
+  "envoy.service.ratelimit.v3.RateLimitResponse.RateLimit": envoy.service.ratelimit.v3.RateLimitResponse.RateLimit;
+  "envoy.service.ratelimit.v3.RateLimitResponse.Quota": envoy.service.ratelimit.v3.RateLimitResponse.Quota;
+  "envoy.service.ratelimit.v3.RateLimitResponse.DescriptorStatus": envoy.service.ratelimit.v3.RateLimitResponse.DescriptorStatus;
   "envoy.config.core.v3.Locality": envoy.config.core.v3.Locality;
   "envoy.config.core.v3.BuildVersion": envoy.config.core.v3.BuildVersion;
   "envoy.config.core.v3.Extension": envoy.config.core.v3.Extension;
@@ -306,6 +320,9 @@ export interface Messages {
   "envoy.config.rbac.v3.Principal.Set": envoy.config.rbac.v3.Principal.Set;
   "envoy.config.rbac.v3.Principal.Authenticated": envoy.config.rbac.v3.Principal.Authenticated;
   "envoy.config.rbac.v3.Action": envoy.config.rbac.v3.Action;
+  "envoy.config.common.mutation_rules.v3.HeaderMutationRules": envoy.config.common.mutation_rules.v3.HeaderMutationRules;
+  "envoy.config.common.mutation_rules.v3.HeaderMutation": envoy.config.common.mutation_rules.v3.HeaderMutation;
+  "envoy.config.ratelimit.v3.RateLimitServiceConfig": envoy.config.ratelimit.v3.RateLimitServiceConfig;
   "envoy.annotations.ResourceAnnotation": envoy.annotations.ResourceAnnotation;
   "envoy.type.v3.Percent": envoy.type.v3.Percent;
   "envoy.type.v3.FractionalPercent": envoy.type.v3.FractionalPercent;
@@ -316,6 +333,8 @@ export interface Messages {
   "envoy.type.v3.HashPolicy": envoy.type.v3.HashPolicy;
   "envoy.type.v3.HashPolicy.SourceIp": envoy.type.v3.HashPolicy.SourceIp;
   "envoy.type.v3.HashPolicy.FilterState": envoy.type.v3.HashPolicy.FilterState;
+  "envoy.type.v3.HttpStatus": envoy.type.v3.HttpStatus;
+  "envoy.type.v3.TokenBucket": envoy.type.v3.TokenBucket;
   "envoy.type.matcher.v3.NodeMatcher": envoy.type.matcher.v3.NodeMatcher;
   "envoy.type.matcher.v3.StringMatcher": envoy.type.matcher.v3.StringMatcher;
   "envoy.type.matcher.v3.ListStringMatcher": envoy.type.matcher.v3.ListStringMatcher;
@@ -431,6 +450,9 @@ export interface Messages {
   "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.OnDemand": envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.OnDemand;
   "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.TcpAccessLogOptions": envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.TcpAccessLogOptions;
   "envoy.extensions.filters.network.rbac.v3.RBAC": envoy.extensions.filters.network.rbac.v3.RBAC;
+  "envoy.extensions.filters.network.ext_authz.v3.ExtAuthz": envoy.extensions.filters.network.ext_authz.v3.ExtAuthz;
+  "envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit": envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit;
+  "envoy.extensions.filters.network.ratelimit.v3.RateLimit": envoy.extensions.filters.network.ratelimit.v3.RateLimit;
   "envoy.extensions.filters.http.router.v3.Router": envoy.extensions.filters.http.router.v3.Router;
   "envoy.extensions.filters.http.router.v3.Router.UpstreamAccessLogOptions": envoy.extensions.filters.http.router.v3.Router.UpstreamAccessLogOptions;
   "envoy.extensions.filters.http.fault.v3.FaultAbort": envoy.extensions.filters.http.fault.v3.FaultAbort;
@@ -455,6 +477,27 @@ export interface Messages {
   "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication": envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication;
   "envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig": envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig;
   "envoy.extensions.filters.http.jwt_authn.v3.JwtClaimToHeader": envoy.extensions.filters.http.jwt_authn.v3.JwtClaimToHeader;
+  "envoy.extensions.filters.http.ext_authz.v3.ExtAuthz": envoy.extensions.filters.http.ext_authz.v3.ExtAuthz;
+  "envoy.extensions.filters.http.ext_authz.v3.BufferSettings": envoy.extensions.filters.http.ext_authz.v3.BufferSettings;
+  "envoy.extensions.filters.http.ext_authz.v3.HttpService": envoy.extensions.filters.http.ext_authz.v3.HttpService;
+  "envoy.extensions.filters.http.ext_authz.v3.AuthorizationRequest": envoy.extensions.filters.http.ext_authz.v3.AuthorizationRequest;
+  "envoy.extensions.filters.http.ext_authz.v3.AuthorizationResponse": envoy.extensions.filters.http.ext_authz.v3.AuthorizationResponse;
+  "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute": envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute;
+  "envoy.extensions.filters.http.ext_authz.v3.CheckSettings": envoy.extensions.filters.http.ext_authz.v3.CheckSettings;
+  "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit": envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimit": envoy.extensions.filters.http.ratelimit.v3.RateLimit;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig": envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action": envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.SourceCluster": envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.SourceCluster;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.DestinationCluster": envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.DestinationCluster;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.RequestHeaders": envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.RequestHeaders;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.RemoteAddress": envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.RemoteAddress;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.GenericKey": envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.GenericKey;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.HeaderValueMatch": envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.HeaderValueMatch;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.MetaData": envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.MetaData;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Override": envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Override;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Override.DynamicMetadata": envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Override.DynamicMetadata;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute": envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute;
   "envoy.extensions.filters.common.fault.v3.FaultDelay": envoy.extensions.filters.common.fault.v3.FaultDelay;
   "envoy.extensions.filters.common.fault.v3.FaultDelay.HeaderDelay": envoy.extensions.filters.common.fault.v3.FaultDelay.HeaderDelay;
   "envoy.extensions.filters.common.fault.v3.FaultRateLimit": envoy.extensions.filters.common.fault.v3.FaultRateLimit;
@@ -463,6 +506,12 @@ export interface Messages {
   "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector": envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector;
   "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector": envoy.extensions.filters.listener.http_inspector.v3.HttpInspector;
   "envoy.extensions.filters.listener.original_dst.v3.OriginalDst": envoy.extensions.filters.listener.original_dst.v3.OriginalDst;
+  "envoy.extensions.common.ratelimit.v3.RateLimitDescriptor": envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
+  "envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.Entry": envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.Entry;
+  "envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.RateLimitOverride": envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.RateLimitOverride;
+  "envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor": envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor;
+  "envoy.extensions.common.ratelimit.v3.LocalClusterRateLimit": envoy.extensions.common.ratelimit.v3.LocalClusterRateLimit;
+  "envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig": envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig;
   "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
   "envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig": envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig;
   "envoy.extensions.upstreams.http.v3.HttpProtocolOptions.UseDownstreamHttpConfig": envoy.extensions.upstreams.http.v3.HttpProtocolOptions.UseDownstreamHttpConfig;
@@ -651,6 +700,20 @@ export interface AnyForms {
   "envoy.service.status.v3.ClientConfig": AnyForm.envoy_service_status_v3_ClientConfig;
   "envoy.service.status.v3.ClientConfig.GenericXdsConfig": AnyForm.envoy_service_status_v3_ClientConfig_GenericXdsConfig;
   "envoy.service.status.v3.ClientStatusResponse": AnyForm.envoy_service_status_v3_ClientStatusResponse;
+  "envoy.service.auth.v3.CheckRequest": AnyForm.envoy_service_auth_v3_CheckRequest;
+  "envoy.service.auth.v3.DeniedHttpResponse": AnyForm.envoy_service_auth_v3_DeniedHttpResponse;
+  "envoy.service.auth.v3.OkHttpResponse": AnyForm.envoy_service_auth_v3_OkHttpResponse;
+  "envoy.service.auth.v3.CheckResponse": AnyForm.envoy_service_auth_v3_CheckResponse;
+  "envoy.service.auth.v3.AttributeContext": AnyForm.envoy_service_auth_v3_AttributeContext;
+  "envoy.service.auth.v3.AttributeContext.Peer": AnyForm.envoy_service_auth_v3_AttributeContext_Peer;
+  "envoy.service.auth.v3.AttributeContext.Request": AnyForm.envoy_service_auth_v3_AttributeContext_Request;
+  "envoy.service.auth.v3.AttributeContext.HttpRequest": AnyForm.envoy_service_auth_v3_AttributeContext_HttpRequest;
+  "envoy.service.auth.v3.AttributeContext.TLSSession": AnyForm.envoy_service_auth_v3_AttributeContext_TLSSession;
+  "envoy.service.ratelimit.v3.RateLimitRequest": AnyForm.envoy_service_ratelimit_v3_RateLimitRequest;
+  "envoy.service.ratelimit.v3.RateLimitResponse": AnyForm.envoy_service_ratelimit_v3_RateLimitResponse;
+  "envoy.service.ratelimit.v3.RateLimitResponse.RateLimit": AnyForm.envoy_service_ratelimit_v3_RateLimitResponse_RateLimit;
+  "envoy.service.ratelimit.v3.RateLimitResponse.Quota": AnyForm.envoy_service_ratelimit_v3_RateLimitResponse_Quota;
+  "envoy.service.ratelimit.v3.RateLimitResponse.DescriptorStatus": AnyForm.envoy_service_ratelimit_v3_RateLimitResponse_DescriptorStatus;
   "envoy.config.core.v3.Locality": AnyForm.envoy_config_core_v3_Locality;
   "envoy.config.core.v3.BuildVersion": AnyForm.envoy_config_core_v3_BuildVersion;
   "envoy.config.core.v3.Extension": AnyForm.envoy_config_core_v3_Extension;
@@ -931,6 +994,9 @@ export interface AnyForms {
   "envoy.config.rbac.v3.Principal.Set": AnyForm.envoy_config_rbac_v3_Principal_Set;
   "envoy.config.rbac.v3.Principal.Authenticated": AnyForm.envoy_config_rbac_v3_Principal_Authenticated;
   "envoy.config.rbac.v3.Action": AnyForm.envoy_config_rbac_v3_Action;
+  "envoy.config.common.mutation_rules.v3.HeaderMutationRules": AnyForm.envoy_config_common_mutation_rules_v3_HeaderMutationRules;
+  "envoy.config.common.mutation_rules.v3.HeaderMutation": AnyForm.envoy_config_common_mutation_rules_v3_HeaderMutation;
+  "envoy.config.ratelimit.v3.RateLimitServiceConfig": AnyForm.envoy_config_ratelimit_v3_RateLimitServiceConfig;
   "envoy.annotations.ResourceAnnotation": AnyForm.envoy_annotations_ResourceAnnotation;
   "envoy.type.v3.Percent": AnyForm.envoy_type_v3_Percent;
   "envoy.type.v3.FractionalPercent": AnyForm.envoy_type_v3_FractionalPercent;
@@ -941,6 +1007,8 @@ export interface AnyForms {
   "envoy.type.v3.HashPolicy": AnyForm.envoy_type_v3_HashPolicy;
   "envoy.type.v3.HashPolicy.SourceIp": AnyForm.envoy_type_v3_HashPolicy_SourceIp;
   "envoy.type.v3.HashPolicy.FilterState": AnyForm.envoy_type_v3_HashPolicy_FilterState;
+  "envoy.type.v3.HttpStatus": AnyForm.envoy_type_v3_HttpStatus;
+  "envoy.type.v3.TokenBucket": AnyForm.envoy_type_v3_TokenBucket;
   "envoy.type.matcher.v3.NodeMatcher": AnyForm.envoy_type_matcher_v3_NodeMatcher;
   "envoy.type.matcher.v3.StringMatcher": AnyForm.envoy_type_matcher_v3_StringMatcher;
   "envoy.type.matcher.v3.ListStringMatcher": AnyForm.envoy_type_matcher_v3_ListStringMatcher;
@@ -1056,6 +1124,9 @@ export interface AnyForms {
   "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.OnDemand": AnyForm.envoy_extensions_filters_network_tcp_proxy_v3_TcpProxy_OnDemand;
   "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.TcpAccessLogOptions": AnyForm.envoy_extensions_filters_network_tcp_proxy_v3_TcpProxy_TcpAccessLogOptions;
   "envoy.extensions.filters.network.rbac.v3.RBAC": AnyForm.envoy_extensions_filters_network_rbac_v3_RBAC;
+  "envoy.extensions.filters.network.ext_authz.v3.ExtAuthz": AnyForm.envoy_extensions_filters_network_ext_authz_v3_ExtAuthz;
+  "envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit": AnyForm.envoy_extensions_filters_network_local_ratelimit_v3_LocalRateLimit;
+  "envoy.extensions.filters.network.ratelimit.v3.RateLimit": AnyForm.envoy_extensions_filters_network_ratelimit_v3_RateLimit;
   "envoy.extensions.filters.http.router.v3.Router": AnyForm.envoy_extensions_filters_http_router_v3_Router;
   "envoy.extensions.filters.http.router.v3.Router.UpstreamAccessLogOptions": AnyForm.envoy_extensions_filters_http_router_v3_Router_UpstreamAccessLogOptions;
   "envoy.extensions.filters.http.fault.v3.FaultAbort": AnyForm.envoy_extensions_filters_http_fault_v3_FaultAbort;
@@ -1080,6 +1151,27 @@ export interface AnyForms {
   "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication": AnyForm.envoy_extensions_filters_http_jwt_authn_v3_JwtAuthentication;
   "envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig": AnyForm.envoy_extensions_filters_http_jwt_authn_v3_PerRouteConfig;
   "envoy.extensions.filters.http.jwt_authn.v3.JwtClaimToHeader": AnyForm.envoy_extensions_filters_http_jwt_authn_v3_JwtClaimToHeader;
+  "envoy.extensions.filters.http.ext_authz.v3.ExtAuthz": AnyForm.envoy_extensions_filters_http_ext_authz_v3_ExtAuthz;
+  "envoy.extensions.filters.http.ext_authz.v3.BufferSettings": AnyForm.envoy_extensions_filters_http_ext_authz_v3_BufferSettings;
+  "envoy.extensions.filters.http.ext_authz.v3.HttpService": AnyForm.envoy_extensions_filters_http_ext_authz_v3_HttpService;
+  "envoy.extensions.filters.http.ext_authz.v3.AuthorizationRequest": AnyForm.envoy_extensions_filters_http_ext_authz_v3_AuthorizationRequest;
+  "envoy.extensions.filters.http.ext_authz.v3.AuthorizationResponse": AnyForm.envoy_extensions_filters_http_ext_authz_v3_AuthorizationResponse;
+  "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute": AnyForm.envoy_extensions_filters_http_ext_authz_v3_ExtAuthzPerRoute;
+  "envoy.extensions.filters.http.ext_authz.v3.CheckSettings": AnyForm.envoy_extensions_filters_http_ext_authz_v3_CheckSettings;
+  "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit": AnyForm.envoy_extensions_filters_http_local_ratelimit_v3_LocalRateLimit;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimit": AnyForm.envoy_extensions_filters_http_ratelimit_v3_RateLimit;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig": AnyForm.envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action": AnyForm.envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.SourceCluster": AnyForm.envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action_SourceCluster;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.DestinationCluster": AnyForm.envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action_DestinationCluster;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.RequestHeaders": AnyForm.envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action_RequestHeaders;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.RemoteAddress": AnyForm.envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action_RemoteAddress;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.GenericKey": AnyForm.envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action_GenericKey;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.HeaderValueMatch": AnyForm.envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action_HeaderValueMatch;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.MetaData": AnyForm.envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action_MetaData;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Override": AnyForm.envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Override;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Override.DynamicMetadata": AnyForm.envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Override_DynamicMetadata;
+  "envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute": AnyForm.envoy_extensions_filters_http_ratelimit_v3_RateLimitPerRoute;
   "envoy.extensions.filters.common.fault.v3.FaultDelay": AnyForm.envoy_extensions_filters_common_fault_v3_FaultDelay;
   "envoy.extensions.filters.common.fault.v3.FaultDelay.HeaderDelay": AnyForm.envoy_extensions_filters_common_fault_v3_FaultDelay_HeaderDelay;
   "envoy.extensions.filters.common.fault.v3.FaultRateLimit": AnyForm.envoy_extensions_filters_common_fault_v3_FaultRateLimit;
@@ -1088,6 +1180,12 @@ export interface AnyForms {
   "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector": AnyForm.envoy_extensions_filters_listener_tls_inspector_v3_TlsInspector;
   "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector": AnyForm.envoy_extensions_filters_listener_http_inspector_v3_HttpInspector;
   "envoy.extensions.filters.listener.original_dst.v3.OriginalDst": AnyForm.envoy_extensions_filters_listener_original_dst_v3_OriginalDst;
+  "envoy.extensions.common.ratelimit.v3.RateLimitDescriptor": AnyForm.envoy_extensions_common_ratelimit_v3_RateLimitDescriptor;
+  "envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.Entry": AnyForm.envoy_extensions_common_ratelimit_v3_RateLimitDescriptor_Entry;
+  "envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.RateLimitOverride": AnyForm.envoy_extensions_common_ratelimit_v3_RateLimitDescriptor_RateLimitOverride;
+  "envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor": AnyForm.envoy_extensions_common_ratelimit_v3_LocalRateLimitDescriptor;
+  "envoy.extensions.common.ratelimit.v3.LocalClusterRateLimit": AnyForm.envoy_extensions_common_ratelimit_v3_LocalClusterRateLimit;
+  "envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig": AnyForm.envoy_extensions_path_match_uri_template_v3_UriTemplateMatchConfig;
   "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": AnyForm.envoy_extensions_upstreams_http_v3_HttpProtocolOptions;
   "envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig": AnyForm.envoy_extensions_upstreams_http_v3_HttpProtocolOptions_ExplicitHttpConfig;
   "envoy.extensions.upstreams.http.v3.HttpProtocolOptions.UseDownstreamHttpConfig": AnyForm.envoy_extensions_upstreams_http_v3_HttpProtocolOptions_UseDownstreamHttpConfig;
@@ -1259,6 +1357,20 @@ export namespace AnyForm {
   export interface envoy_service_status_v3_ClientConfig extends envoy.service.status.v3.ClientConfig { "@type": "type.googleapis.com/envoy.service.status.v3.ClientConfig" }
   export interface envoy_service_status_v3_ClientConfig_GenericXdsConfig extends envoy.service.status.v3.ClientConfig.GenericXdsConfig { "@type": "type.googleapis.com/envoy.service.status.v3.ClientConfig.GenericXdsConfig" }
   export interface envoy_service_status_v3_ClientStatusResponse extends envoy.service.status.v3.ClientStatusResponse { "@type": "type.googleapis.com/envoy.service.status.v3.ClientStatusResponse" }
+  export interface envoy_service_auth_v3_CheckRequest extends envoy.service.auth.v3.CheckRequest { "@type": "type.googleapis.com/envoy.service.auth.v3.CheckRequest" }
+  export interface envoy_service_auth_v3_DeniedHttpResponse extends envoy.service.auth.v3.DeniedHttpResponse { "@type": "type.googleapis.com/envoy.service.auth.v3.DeniedHttpResponse" }
+  export interface envoy_service_auth_v3_OkHttpResponse extends envoy.service.auth.v3.OkHttpResponse { "@type": "type.googleapis.com/envoy.service.auth.v3.OkHttpResponse" }
+  export interface envoy_service_auth_v3_CheckResponse extends envoy.service.auth.v3.CheckResponse { "@type": "type.googleapis.com/envoy.service.auth.v3.CheckResponse" }
+  export interface envoy_service_auth_v3_AttributeContext extends envoy.service.auth.v3.AttributeContext { "@type": "type.googleapis.com/envoy.service.auth.v3.AttributeContext" }
+  export interface envoy_service_auth_v3_AttributeContext_Peer extends envoy.service.auth.v3.AttributeContext.Peer { "@type": "type.googleapis.com/envoy.service.auth.v3.AttributeContext.Peer" }
+  export interface envoy_service_auth_v3_AttributeContext_Request extends envoy.service.auth.v3.AttributeContext.Request { "@type": "type.googleapis.com/envoy.service.auth.v3.AttributeContext.Request" }
+  export interface envoy_service_auth_v3_AttributeContext_HttpRequest extends envoy.service.auth.v3.AttributeContext.HttpRequest { "@type": "type.googleapis.com/envoy.service.auth.v3.AttributeContext.HttpRequest" }
+  export interface envoy_service_auth_v3_AttributeContext_TLSSession extends envoy.service.auth.v3.AttributeContext.TLSSession { "@type": "type.googleapis.com/envoy.service.auth.v3.AttributeContext.TLSSession" }
+  export interface envoy_service_ratelimit_v3_RateLimitRequest extends envoy.service.ratelimit.v3.RateLimitRequest { "@type": "type.googleapis.com/envoy.service.ratelimit.v3.RateLimitRequest" }
+  export interface envoy_service_ratelimit_v3_RateLimitResponse extends envoy.service.ratelimit.v3.RateLimitResponse { "@type": "type.googleapis.com/envoy.service.ratelimit.v3.RateLimitResponse" }
+  export interface envoy_service_ratelimit_v3_RateLimitResponse_RateLimit extends envoy.service.ratelimit.v3.RateLimitResponse.RateLimit { "@type": "type.googleapis.com/envoy.service.ratelimit.v3.RateLimitResponse.RateLimit" }
+  export interface envoy_service_ratelimit_v3_RateLimitResponse_Quota extends envoy.service.ratelimit.v3.RateLimitResponse.Quota { "@type": "type.googleapis.com/envoy.service.ratelimit.v3.RateLimitResponse.Quota" }
+  export interface envoy_service_ratelimit_v3_RateLimitResponse_DescriptorStatus extends envoy.service.ratelimit.v3.RateLimitResponse.DescriptorStatus { "@type": "type.googleapis.com/envoy.service.ratelimit.v3.RateLimitResponse.DescriptorStatus" }
   export interface envoy_config_core_v3_Locality extends envoy.config.core.v3.Locality { "@type": "type.googleapis.com/envoy.config.core.v3.Locality" }
   export interface envoy_config_core_v3_BuildVersion extends envoy.config.core.v3.BuildVersion { "@type": "type.googleapis.com/envoy.config.core.v3.BuildVersion" }
   export interface envoy_config_core_v3_Extension extends envoy.config.core.v3.Extension { "@type": "type.googleapis.com/envoy.config.core.v3.Extension" }
@@ -1539,6 +1651,9 @@ export namespace AnyForm {
   export interface envoy_config_rbac_v3_Principal_Set extends envoy.config.rbac.v3.Principal.Set { "@type": "type.googleapis.com/envoy.config.rbac.v3.Principal.Set" }
   export interface envoy_config_rbac_v3_Principal_Authenticated extends envoy.config.rbac.v3.Principal.Authenticated { "@type": "type.googleapis.com/envoy.config.rbac.v3.Principal.Authenticated" }
   export interface envoy_config_rbac_v3_Action extends envoy.config.rbac.v3.Action { "@type": "type.googleapis.com/envoy.config.rbac.v3.Action" }
+  export interface envoy_config_common_mutation_rules_v3_HeaderMutationRules extends envoy.config.common.mutation_rules.v3.HeaderMutationRules { "@type": "type.googleapis.com/envoy.config.common.mutation_rules.v3.HeaderMutationRules" }
+  export interface envoy_config_common_mutation_rules_v3_HeaderMutation extends envoy.config.common.mutation_rules.v3.HeaderMutation { "@type": "type.googleapis.com/envoy.config.common.mutation_rules.v3.HeaderMutation" }
+  export interface envoy_config_ratelimit_v3_RateLimitServiceConfig extends envoy.config.ratelimit.v3.RateLimitServiceConfig { "@type": "type.googleapis.com/envoy.config.ratelimit.v3.RateLimitServiceConfig" }
   export interface envoy_annotations_ResourceAnnotation extends envoy.annotations.ResourceAnnotation { "@type": "type.googleapis.com/envoy.annotations.ResourceAnnotation" }
   export interface envoy_type_v3_Percent extends envoy.type.v3.Percent { "@type": "type.googleapis.com/envoy.type.v3.Percent" }
   export interface envoy_type_v3_FractionalPercent extends envoy.type.v3.FractionalPercent { "@type": "type.googleapis.com/envoy.type.v3.FractionalPercent" }
@@ -1549,6 +1664,8 @@ export namespace AnyForm {
   export interface envoy_type_v3_HashPolicy extends envoy.type.v3.HashPolicy { "@type": "type.googleapis.com/envoy.type.v3.HashPolicy" }
   export interface envoy_type_v3_HashPolicy_SourceIp extends envoy.type.v3.HashPolicy.SourceIp { "@type": "type.googleapis.com/envoy.type.v3.HashPolicy.SourceIp" }
   export interface envoy_type_v3_HashPolicy_FilterState extends envoy.type.v3.HashPolicy.FilterState { "@type": "type.googleapis.com/envoy.type.v3.HashPolicy.FilterState" }
+  export interface envoy_type_v3_HttpStatus extends envoy.type.v3.HttpStatus { "@type": "type.googleapis.com/envoy.type.v3.HttpStatus" }
+  export interface envoy_type_v3_TokenBucket extends envoy.type.v3.TokenBucket { "@type": "type.googleapis.com/envoy.type.v3.TokenBucket" }
   export interface envoy_type_matcher_v3_NodeMatcher extends envoy.type.matcher.v3.NodeMatcher { "@type": "type.googleapis.com/envoy.type.matcher.v3.NodeMatcher" }
   export interface envoy_type_matcher_v3_StringMatcher extends envoy.type.matcher.v3.StringMatcher { "@type": "type.googleapis.com/envoy.type.matcher.v3.StringMatcher" }
   export interface envoy_type_matcher_v3_ListStringMatcher extends envoy.type.matcher.v3.ListStringMatcher { "@type": "type.googleapis.com/envoy.type.matcher.v3.ListStringMatcher" }
@@ -1664,6 +1781,9 @@ export namespace AnyForm {
   export interface envoy_extensions_filters_network_tcp_proxy_v3_TcpProxy_OnDemand extends envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.OnDemand { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.OnDemand" }
   export interface envoy_extensions_filters_network_tcp_proxy_v3_TcpProxy_TcpAccessLogOptions extends envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.TcpAccessLogOptions { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.TcpAccessLogOptions" }
   export interface envoy_extensions_filters_network_rbac_v3_RBAC extends envoy.extensions.filters.network.rbac.v3.RBAC { "@type": "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC" }
+  export interface envoy_extensions_filters_network_ext_authz_v3_ExtAuthz extends envoy.extensions.filters.network.ext_authz.v3.ExtAuthz { "@type": "type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz" }
+  export interface envoy_extensions_filters_network_local_ratelimit_v3_LocalRateLimit extends envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit { "@type": "type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit" }
+  export interface envoy_extensions_filters_network_ratelimit_v3_RateLimit extends envoy.extensions.filters.network.ratelimit.v3.RateLimit { "@type": "type.googleapis.com/envoy.extensions.filters.network.ratelimit.v3.RateLimit" }
   export interface envoy_extensions_filters_http_router_v3_Router extends envoy.extensions.filters.http.router.v3.Router { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" }
   export interface envoy_extensions_filters_http_router_v3_Router_UpstreamAccessLogOptions extends envoy.extensions.filters.http.router.v3.Router.UpstreamAccessLogOptions { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router.UpstreamAccessLogOptions" }
   export interface envoy_extensions_filters_http_fault_v3_FaultAbort extends envoy.extensions.filters.http.fault.v3.FaultAbort { "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.FaultAbort" }
@@ -1688,6 +1808,27 @@ export namespace AnyForm {
   export interface envoy_extensions_filters_http_jwt_authn_v3_JwtAuthentication extends envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication { "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication" }
   export interface envoy_extensions_filters_http_jwt_authn_v3_PerRouteConfig extends envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig { "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig" }
   export interface envoy_extensions_filters_http_jwt_authn_v3_JwtClaimToHeader extends envoy.extensions.filters.http.jwt_authn.v3.JwtClaimToHeader { "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtClaimToHeader" }
+  export interface envoy_extensions_filters_http_ext_authz_v3_ExtAuthz extends envoy.extensions.filters.http.ext_authz.v3.ExtAuthz { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz" }
+  export interface envoy_extensions_filters_http_ext_authz_v3_BufferSettings extends envoy.extensions.filters.http.ext_authz.v3.BufferSettings { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.BufferSettings" }
+  export interface envoy_extensions_filters_http_ext_authz_v3_HttpService extends envoy.extensions.filters.http.ext_authz.v3.HttpService { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.HttpService" }
+  export interface envoy_extensions_filters_http_ext_authz_v3_AuthorizationRequest extends envoy.extensions.filters.http.ext_authz.v3.AuthorizationRequest { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.AuthorizationRequest" }
+  export interface envoy_extensions_filters_http_ext_authz_v3_AuthorizationResponse extends envoy.extensions.filters.http.ext_authz.v3.AuthorizationResponse { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.AuthorizationResponse" }
+  export interface envoy_extensions_filters_http_ext_authz_v3_ExtAuthzPerRoute extends envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute" }
+  export interface envoy_extensions_filters_http_ext_authz_v3_CheckSettings extends envoy.extensions.filters.http.ext_authz.v3.CheckSettings { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.CheckSettings" }
+  export interface envoy_extensions_filters_http_local_ratelimit_v3_LocalRateLimit extends envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit { "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit" }
+  export interface envoy_extensions_filters_http_ratelimit_v3_RateLimit extends envoy.extensions.filters.http.ratelimit.v3.RateLimit { "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit" }
+  export interface envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig extends envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig { "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig" }
+  export interface envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action extends envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action { "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action" }
+  export interface envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action_SourceCluster extends envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.SourceCluster { "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.SourceCluster" }
+  export interface envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action_DestinationCluster extends envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.DestinationCluster { "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.DestinationCluster" }
+  export interface envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action_RequestHeaders extends envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.RequestHeaders { "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.RequestHeaders" }
+  export interface envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action_RemoteAddress extends envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.RemoteAddress { "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.RemoteAddress" }
+  export interface envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action_GenericKey extends envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.GenericKey { "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.GenericKey" }
+  export interface envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action_HeaderValueMatch extends envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.HeaderValueMatch { "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.HeaderValueMatch" }
+  export interface envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Action_MetaData extends envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.MetaData { "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.MetaData" }
+  export interface envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Override extends envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Override { "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Override" }
+  export interface envoy_extensions_filters_http_ratelimit_v3_RateLimitConfig_Override_DynamicMetadata extends envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Override.DynamicMetadata { "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Override.DynamicMetadata" }
+  export interface envoy_extensions_filters_http_ratelimit_v3_RateLimitPerRoute extends envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute { "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute" }
   export interface envoy_extensions_filters_common_fault_v3_FaultDelay extends envoy.extensions.filters.common.fault.v3.FaultDelay { "@type": "type.googleapis.com/envoy.extensions.filters.common.fault.v3.FaultDelay" }
   export interface envoy_extensions_filters_common_fault_v3_FaultDelay_HeaderDelay extends envoy.extensions.filters.common.fault.v3.FaultDelay.HeaderDelay { "@type": "type.googleapis.com/envoy.extensions.filters.common.fault.v3.FaultDelay.HeaderDelay" }
   export interface envoy_extensions_filters_common_fault_v3_FaultRateLimit extends envoy.extensions.filters.common.fault.v3.FaultRateLimit { "@type": "type.googleapis.com/envoy.extensions.filters.common.fault.v3.FaultRateLimit" }
@@ -1696,6 +1837,12 @@ export namespace AnyForm {
   export interface envoy_extensions_filters_listener_tls_inspector_v3_TlsInspector extends envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector { "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector" }
   export interface envoy_extensions_filters_listener_http_inspector_v3_HttpInspector extends envoy.extensions.filters.listener.http_inspector.v3.HttpInspector { "@type": "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector" }
   export interface envoy_extensions_filters_listener_original_dst_v3_OriginalDst extends envoy.extensions.filters.listener.original_dst.v3.OriginalDst { "@type": "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst" }
+  export interface envoy_extensions_common_ratelimit_v3_RateLimitDescriptor extends envoy.extensions.common.ratelimit.v3.RateLimitDescriptor { "@type": "type.googleapis.com/envoy.extensions.common.ratelimit.v3.RateLimitDescriptor" }
+  export interface envoy_extensions_common_ratelimit_v3_RateLimitDescriptor_Entry extends envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.Entry { "@type": "type.googleapis.com/envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.Entry" }
+  export interface envoy_extensions_common_ratelimit_v3_RateLimitDescriptor_RateLimitOverride extends envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.RateLimitOverride { "@type": "type.googleapis.com/envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.RateLimitOverride" }
+  export interface envoy_extensions_common_ratelimit_v3_LocalRateLimitDescriptor extends envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor { "@type": "type.googleapis.com/envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor" }
+  export interface envoy_extensions_common_ratelimit_v3_LocalClusterRateLimit extends envoy.extensions.common.ratelimit.v3.LocalClusterRateLimit { "@type": "type.googleapis.com/envoy.extensions.common.ratelimit.v3.LocalClusterRateLimit" }
+  export interface envoy_extensions_path_match_uri_template_v3_UriTemplateMatchConfig extends envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig { "@type": "type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig" }
   export interface envoy_extensions_upstreams_http_v3_HttpProtocolOptions extends envoy.extensions.upstreams.http.v3.HttpProtocolOptions { "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions" }
   export interface envoy_extensions_upstreams_http_v3_HttpProtocolOptions_ExplicitHttpConfig extends envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig { "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig" }
   export interface envoy_extensions_upstreams_http_v3_HttpProtocolOptions_UseDownstreamHttpConfig extends envoy.extensions.upstreams.http.v3.HttpProtocolOptions.UseDownstreamHttpConfig { "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions.UseDownstreamHttpConfig" }
@@ -1976,6 +2123,113 @@ export namespace envoy {
             clientStatus?: envoy.admin.v3.ClientResourceStatus;
             errorState?: envoy.admin.v3.UpdateFailureState;
             isStaticResource?: boolean;
+          }
+        }
+      }
+    }
+    export namespace auth {
+      export namespace v3 {
+        export interface CheckRequest {
+          attributes?: envoy.service.auth.v3.AttributeContext;
+        }
+        export interface DeniedHttpResponse {
+          status?: envoy.type.v3.HttpStatus;
+          headers?: envoy.config.core.v3.HeaderValueOption[];
+          body?: string;
+        }
+        export interface OkHttpResponse {
+          headers?: envoy.config.core.v3.HeaderValueOption[];
+          headersToRemove?: string[];
+          dynamicMetadata?: google.protobuf.Struct;
+          responseHeadersToAdd?: envoy.config.core.v3.HeaderValueOption[];
+          queryParametersToSet?: envoy.config.core.v3.QueryParameter[];
+          queryParametersToRemove?: string[];
+        }
+        export interface CheckResponse {
+          status?: google.rpc.Status;
+          deniedResponse?: envoy.service.auth.v3.DeniedHttpResponse;
+          okResponse?: envoy.service.auth.v3.OkHttpResponse;
+          dynamicMetadata?: google.protobuf.Struct;
+        }
+        export interface AttributeContext {
+          source?: envoy.service.auth.v3.AttributeContext.Peer;
+          destination?: envoy.service.auth.v3.AttributeContext.Peer;
+          request?: envoy.service.auth.v3.AttributeContext.Request;
+          contextExtensions?: { [key: string]: string };
+          metadataContext?: envoy.config.core.v3.Metadata;
+          routeMetadataContext?: envoy.config.core.v3.Metadata;
+          tlsSession?: envoy.service.auth.v3.AttributeContext.TLSSession;
+        }
+        export namespace AttributeContext {
+          export interface Peer {
+            address?: envoy.config.core.v3.Address;
+            service?: string;
+            labels?: { [key: string]: string };
+            principal?: string;
+            certificate?: string;
+          }
+          export interface Request {
+            time?: google.protobuf.Timestamp;
+            http?: envoy.service.auth.v3.AttributeContext.HttpRequest;
+          }
+          export interface HttpRequest {
+            id?: string;
+            method?: string;
+            headers?: { [key: string]: string };
+            headerMap?: envoy.config.core.v3.HeaderMap;
+            path?: string;
+            host?: string;
+            scheme?: string;
+            query?: string;
+            fragment?: string;
+            size?: number;
+            protocol?: string;
+            body?: string;
+            rawBody?: Uint8Array;
+          }
+          export interface TLSSession {
+            sni?: string;
+          }
+        }
+      }
+    }
+    export namespace ratelimit {
+      export namespace v3 {
+        export interface RateLimitRequest {
+          domain?: string;
+          descriptors?: envoy.extensions.common.ratelimit.v3.RateLimitDescriptor[];
+          hitsAddend?: number;
+        }
+        export interface RateLimitResponse {
+          overallCode?: envoy.service.ratelimit.v3.RateLimitResponse.Code;
+          statuses?: envoy.service.ratelimit.v3.RateLimitResponse.DescriptorStatus[];
+          responseHeadersToAdd?: envoy.config.core.v3.HeaderValue[];
+          requestHeadersToAdd?: envoy.config.core.v3.HeaderValue[];
+          rawBody?: Uint8Array;
+          dynamicMetadata?: google.protobuf.Struct;
+          quota?: envoy.service.ratelimit.v3.RateLimitResponse.Quota;
+        }
+        export namespace RateLimitResponse {
+          export type Code = "UNKNOWN" | "OK" | "OVER_LIMIT";
+          export interface RateLimit {
+            name?: string;
+            requestsPerUnit?: number;
+            unit?: envoy.service.ratelimit.v3.RateLimitResponse.RateLimit.Unit;
+          }
+          export interface Quota {
+            requests?: number;
+            validUntil?: google.protobuf.Timestamp;
+            id?: string;
+          }
+          export interface DescriptorStatus {
+            code?: envoy.service.ratelimit.v3.RateLimitResponse.Code;
+            currentLimit?: envoy.service.ratelimit.v3.RateLimitResponse.RateLimit;
+            limitRemaining?: number;
+            durationUntilReset?: google.protobuf.Duration;
+            quota?: envoy.service.ratelimit.v3.RateLimitResponse.Quota;
+          }
+          export namespace RateLimit {
+            export type Unit = "UNKNOWN" | "SECOND" | "MINUTE" | "HOUR" | "DAY" | "MONTH" | "YEAR";
           }
         }
       }
@@ -3831,6 +4085,33 @@ export namespace envoy {
         }
       }
     }
+    export namespace common {
+      export namespace mutation_rules {
+        export namespace v3 {
+          export interface HeaderMutationRules {
+            allowAllRouting?: google.protobuf.BoolValue;
+            allowEnvoy?: google.protobuf.BoolValue;
+            disallowSystem?: google.protobuf.BoolValue;
+            disallowAll?: google.protobuf.BoolValue;
+            allowExpression?: envoy.type.matcher.v3.RegexMatcher;
+            disallowExpression?: envoy.type.matcher.v3.RegexMatcher;
+            disallowIsError?: google.protobuf.BoolValue;
+          }
+          export interface HeaderMutation {
+            remove?: string;
+            append?: envoy.config.core.v3.HeaderValueOption;
+          }
+        }
+      }
+    }
+    export namespace ratelimit {
+      export namespace v3 {
+        export interface RateLimitServiceConfig {
+          grpcService?: envoy.config.core.v3.GrpcService;
+          transportApiVersion?: envoy.config.core.v3.ApiVersion;
+        }
+      }
+    }
   }
   export namespace annotations {
     export interface ResourceAnnotation {
@@ -3867,6 +4148,16 @@ export namespace envoy {
       export interface HashPolicy {
         sourceIp?: envoy.type.v3.HashPolicy.SourceIp;
         filterState?: envoy.type.v3.HashPolicy.FilterState;
+      }
+      export type StatusCode = "Empty" | "Continue" | "OK" | "Created" | "Accepted" | "NonAuthoritativeInformation" | "NoContent" | "ResetContent" | "PartialContent" | "MultiStatus" | "AlreadyReported" | "IMUsed" | "MultipleChoices" | "MovedPermanently" | "Found" | "SeeOther" | "NotModified" | "UseProxy" | "TemporaryRedirect" | "PermanentRedirect" | "BadRequest" | "Unauthorized" | "PaymentRequired" | "Forbidden" | "NotFound" | "MethodNotAllowed" | "NotAcceptable" | "ProxyAuthenticationRequired" | "RequestTimeout" | "Conflict" | "Gone" | "LengthRequired" | "PreconditionFailed" | "PayloadTooLarge" | "URITooLong" | "UnsupportedMediaType" | "RangeNotSatisfiable" | "ExpectationFailed" | "MisdirectedRequest" | "UnprocessableEntity" | "Locked" | "FailedDependency" | "UpgradeRequired" | "PreconditionRequired" | "TooManyRequests" | "RequestHeaderFieldsTooLarge" | "InternalServerError" | "NotImplemented" | "BadGateway" | "ServiceUnavailable" | "GatewayTimeout" | "HTTPVersionNotSupported" | "VariantAlsoNegotiates" | "InsufficientStorage" | "LoopDetected" | "NotExtended" | "NetworkAuthenticationRequired";
+      export interface HttpStatus {
+        code?: envoy.type.v3.StatusCode;
+      }
+      export type RateLimitUnit = "UNKNOWN" | "SECOND" | "MINUTE" | "HOUR" | "DAY" | "MONTH" | "YEAR";
+      export interface TokenBucket {
+        maxTokens?: number;
+        tokensPerFill?: google.protobuf.UInt32Value;
+        fillInterval?: google.protobuf.Duration;
       }
       export namespace FractionalPercent {
         export type DenominatorType = "HUNDRED" | "TEN_THOUSAND" | "MILLION";
@@ -4719,6 +5010,42 @@ export namespace envoy {
             }
           }
         }
+        export namespace ext_authz {
+          export namespace v3 {
+            export interface ExtAuthz {
+              statPrefix?: string;
+              grpcService?: envoy.config.core.v3.GrpcService;
+              failureModeAllow?: boolean;
+              includePeerCertificate?: boolean;
+              transportApiVersion?: envoy.config.core.v3.ApiVersion;
+              filterEnabledMetadata?: envoy.type.matcher.v3.MetadataMatcher;
+              bootstrapMetadataLabelsKey?: string;
+              includeTlsSession?: boolean;
+            }
+          }
+        }
+        export namespace local_ratelimit {
+          export namespace v3 {
+            export interface LocalRateLimit {
+              statPrefix?: string;
+              tokenBucket?: envoy.type.v3.TokenBucket;
+              runtimeEnabled?: envoy.config.core.v3.RuntimeFeatureFlag;
+              shareKey?: string;
+            }
+          }
+        }
+        export namespace ratelimit {
+          export namespace v3 {
+            export interface RateLimit {
+              statPrefix?: string;
+              domain?: string;
+              descriptors?: envoy.extensions.common.ratelimit.v3.RateLimitDescriptor[];
+              timeout?: google.protobuf.Duration;
+              failureModeDeny?: boolean;
+              rateLimitService?: envoy.config.ratelimit.v3.RateLimitServiceConfig;
+            }
+          }
+        }
       }
       export namespace http {
         export namespace router {
@@ -4898,6 +5225,177 @@ export namespace envoy {
             }
           }
         }
+        export namespace ext_authz {
+          export namespace v3 {
+            export interface ExtAuthz {
+              grpcService?: envoy.config.core.v3.GrpcService;
+              httpService?: envoy.extensions.filters.http.ext_authz.v3.HttpService;
+              transportApiVersion?: envoy.config.core.v3.ApiVersion;
+              failureModeAllow?: boolean;
+              failureModeAllowHeaderAdd?: boolean;
+              withRequestBody?: envoy.extensions.filters.http.ext_authz.v3.BufferSettings;
+              clearRouteCache?: boolean;
+              statusOnError?: envoy.type.v3.HttpStatus;
+              validateMutations?: boolean;
+              metadataContextNamespaces?: string[];
+              typedMetadataContextNamespaces?: string[];
+              routeMetadataContextNamespaces?: string[];
+              routeTypedMetadataContextNamespaces?: string[];
+              filterEnabled?: envoy.config.core.v3.RuntimeFractionalPercent;
+              filterEnabledMetadata?: envoy.type.matcher.v3.MetadataMatcher;
+              denyAtDisable?: envoy.config.core.v3.RuntimeFeatureFlag;
+              includePeerCertificate?: boolean;
+              statPrefix?: string;
+              bootstrapMetadataLabelsKey?: string;
+              allowedHeaders?: envoy.type.matcher.v3.ListStringMatcher;
+              disallowedHeaders?: envoy.type.matcher.v3.ListStringMatcher;
+              includeTlsSession?: boolean;
+              chargeClusterResponseStats?: google.protobuf.BoolValue;
+              encodeRawHeaders?: boolean;
+              decoderHeaderMutationRules?: envoy.config.common.mutation_rules.v3.HeaderMutationRules;
+              enableDynamicMetadataIngestion?: google.protobuf.BoolValue;
+            }
+            export interface BufferSettings {
+              maxRequestBytes?: number;
+              allowPartialMessage?: boolean;
+              packAsBytes?: boolean;
+            }
+            export interface HttpService {
+              serverUri?: envoy.config.core.v3.HttpUri;
+              pathPrefix?: string;
+              authorizationRequest?: envoy.extensions.filters.http.ext_authz.v3.AuthorizationRequest;
+              authorizationResponse?: envoy.extensions.filters.http.ext_authz.v3.AuthorizationResponse;
+            }
+            export interface AuthorizationRequest {
+              allowedHeaders?: envoy.type.matcher.v3.ListStringMatcher;
+              headersToAdd?: envoy.config.core.v3.HeaderValue[];
+            }
+            export interface AuthorizationResponse {
+              allowedUpstreamHeaders?: envoy.type.matcher.v3.ListStringMatcher;
+              allowedUpstreamHeadersToAppend?: envoy.type.matcher.v3.ListStringMatcher;
+              allowedClientHeaders?: envoy.type.matcher.v3.ListStringMatcher;
+              allowedClientHeadersOnSuccess?: envoy.type.matcher.v3.ListStringMatcher;
+              dynamicMetadataFromHeaders?: envoy.type.matcher.v3.ListStringMatcher;
+            }
+            export interface ExtAuthzPerRoute {
+              disabled?: boolean;
+              checkSettings?: envoy.extensions.filters.http.ext_authz.v3.CheckSettings;
+            }
+            export interface CheckSettings {
+              contextExtensions?: { [key: string]: string };
+              disableRequestBodyBuffering?: boolean;
+              withRequestBody?: envoy.extensions.filters.http.ext_authz.v3.BufferSettings;
+            }
+          }
+        }
+        export namespace local_ratelimit {
+          export namespace v3 {
+            export interface LocalRateLimit {
+              statPrefix?: string;
+              status?: envoy.type.v3.HttpStatus;
+              tokenBucket?: envoy.type.v3.TokenBucket;
+              filterEnabled?: envoy.config.core.v3.RuntimeFractionalPercent;
+              filterEnforced?: envoy.config.core.v3.RuntimeFractionalPercent;
+              requestHeadersToAddWhenNotEnforced?: envoy.config.core.v3.HeaderValueOption[];
+              responseHeadersToAdd?: envoy.config.core.v3.HeaderValueOption[];
+              descriptors?: envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor[];
+              stage?: number;
+              localRateLimitPerDownstreamConnection?: boolean;
+              localClusterRateLimit?: envoy.extensions.common.ratelimit.v3.LocalClusterRateLimit;
+              enableXRatelimitHeaders?: envoy.extensions.common.ratelimit.v3.XRateLimitHeadersRFCVersion;
+              vhRateLimits?: envoy.extensions.common.ratelimit.v3.VhRateLimitsOptions;
+              alwaysConsumeDefaultTokenBucket?: google.protobuf.BoolValue;
+              rateLimitedAsResourceExhausted?: boolean;
+            }
+          }
+        }
+        export namespace ratelimit {
+          export namespace v3 {
+            export interface RateLimit {
+              domain?: string;
+              stage?: number;
+              requestType?: string;
+              timeout?: google.protobuf.Duration;
+              failureModeDeny?: boolean;
+              rateLimitedAsResourceExhausted?: boolean;
+              rateLimitService?: envoy.config.ratelimit.v3.RateLimitServiceConfig;
+              enableXRatelimitHeaders?: envoy.extensions.filters.http.ratelimit.v3.RateLimit.XRateLimitHeadersRFCVersion;
+              disableXEnvoyRatelimitedHeader?: boolean;
+              rateLimitedStatus?: envoy.type.v3.HttpStatus;
+              responseHeadersToAdd?: envoy.config.core.v3.HeaderValueOption[];
+              statusOnError?: envoy.type.v3.HttpStatus;
+              statPrefix?: string;
+            }
+            export interface RateLimitConfig {
+              stage?: number;
+              disableKey?: string;
+              actions?: envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action[];
+              limit?: envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Override;
+            }
+            export interface RateLimitPerRoute {
+              vhRateLimits?: envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute.VhRateLimitsOptions;
+              overrideOption?: envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute.OverrideOptions;
+              rateLimits?: envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig[];
+              domain?: string;
+            }
+            export namespace RateLimit {
+              export type XRateLimitHeadersRFCVersion = "OFF" | "DRAFT_VERSION_03";
+            }
+            export namespace RateLimitConfig {
+              export interface Action {
+                sourceCluster?: envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.SourceCluster;
+                destinationCluster?: envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.DestinationCluster;
+                requestHeaders?: envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.RequestHeaders;
+                remoteAddress?: envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.RemoteAddress;
+                genericKey?: envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.GenericKey;
+                headerValueMatch?: envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.HeaderValueMatch;
+                metadata?: envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.MetaData;
+                extension?: envoy.config.core.v3.TypedExtensionConfig;
+              }
+              export interface Override {
+                dynamicMetadata?: envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Override.DynamicMetadata;
+              }
+              export namespace Action {
+                export interface SourceCluster {}
+                export interface DestinationCluster {}
+                export interface RequestHeaders {
+                  headerName?: string;
+                  descriptorKey?: string;
+                  skipIfAbsent?: boolean;
+                }
+                export interface RemoteAddress {}
+                export interface GenericKey {
+                  descriptorValue?: string;
+                  descriptorKey?: string;
+                }
+                export interface HeaderValueMatch {
+                  descriptorValue?: string;
+                  expectMatch?: boolean;
+                  headers?: envoy.config.route.v3.HeaderMatcher[];
+                }
+                export interface MetaData {
+                  descriptorKey?: string;
+                  metadataKey?: envoy.type.metadata.v3.MetadataKey;
+                  defaultValue?: string;
+                  source?: envoy.extensions.filters.http.ratelimit.v3.RateLimitConfig.Action.MetaData.Source;
+                  skipIfAbsent?: boolean;
+                }
+                export namespace MetaData {
+                  export type Source = "DYNAMIC" | "ROUTE_ENTRY";
+                }
+              }
+              export namespace Override {
+                export interface DynamicMetadata {
+                  metadataKey?: envoy.type.metadata.v3.MetadataKey;
+                }
+              }
+            }
+            export namespace RateLimitPerRoute {
+              export type VhRateLimitsOptions = "OVERRIDE" | "INCLUDE" | "IGNORE";
+              export type OverrideOptions = "DEFAULT" | "OVERRIDE_POLICY" | "INCLUDE_POLICY" | "IGNORE_POLICY";
+            }
+          }
+        }
       }
       export namespace common {
         export namespace fault {
@@ -4942,6 +5440,44 @@ export namespace envoy {
         export namespace original_dst {
           export namespace v3 {
             export interface OriginalDst {}
+          }
+        }
+      }
+    }
+    export namespace common {
+      export namespace ratelimit {
+        export namespace v3 {
+          export type XRateLimitHeadersRFCVersion = "OFF" | "DRAFT_VERSION_03";
+          export type VhRateLimitsOptions = "OVERRIDE" | "INCLUDE" | "IGNORE";
+          export interface RateLimitDescriptor {
+            entries?: envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.Entry[];
+            limit?: envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.RateLimitOverride;
+          }
+          export interface LocalRateLimitDescriptor {
+            entries?: envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.Entry[];
+            tokenBucket?: envoy.type.v3.TokenBucket;
+          }
+          export interface LocalClusterRateLimit {}
+          export namespace RateLimitDescriptor {
+            export interface Entry {
+              key?: string;
+              value?: string;
+            }
+            export interface RateLimitOverride {
+              requestsPerUnit?: number;
+              unit?: envoy.type.v3.RateLimitUnit;
+            }
+          }
+        }
+      }
+    }
+    export namespace path {
+      export namespace match {
+        export namespace uri_template {
+          export namespace v3 {
+            export interface UriTemplateMatchConfig {
+              pathTemplate?: string;
+            }
           }
         }
       }

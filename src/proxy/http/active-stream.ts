@@ -13,6 +13,7 @@ import { type TimerEntry, timerList } from "../../core/timers.js";
 import { type Activity, type BodySource, type Downstream, type DownstreamProtocol, type Reply, RequestBody, sendLocalReply, StreamAbort } from "./downstream.js";
 import type { FilterRequest, StreamResult } from "./filter.js";
 import { FilterManager, type FilterStreamHost } from "./filter-manager.js";
+import { DynamicMetadata } from "../dynamic-metadata.js";
 import type { DownstreamRequest } from "./downstream-request.js";
 import type { HcmConfig } from "./hcm-config.js";
 import { requestHopByHop } from "../http1/codec.js";
@@ -73,6 +74,7 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
   /** :path after the HCM's normalization (normalize_path, merge_slashes, escaped slashes). */
   private normalizedPath: string;
   private pathRefused = false;
+  private metadata: DynamicMetadata | undefined = undefined;
 
   constructor(
     private readonly owner: StreamOwner,
@@ -147,6 +149,10 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
 
   get request(): FilterRequest {
     return this;
+  }
+
+  get dynamicMetadata(): DynamicMetadata {
+    return (this.metadata ??= new DynamicMetadata());
   }
 
   get bodySource(): BodySource | undefined {

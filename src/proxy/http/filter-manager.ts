@@ -9,6 +9,7 @@
 // methods put the manager in between.
 import type * as http from "node:http";
 import { flagBit, type ResponseFlag } from "../access-log.js";
+import type { DynamicMetadata } from "../dynamic-metadata.js";
 import type { BodySource, Downstream, Reply, RequestBody, StreamAbort } from "./downstream.js";
 import { DownstreamWrapper } from "./encoder-chain.js";
 import { DataStatus, type FilterCallbacks, type FilterRequest, FilterStatus, type HttpFilter, type HttpFilterFactory, type StreamResult } from "./filter.js";
@@ -21,6 +22,8 @@ export interface FilterStreamHost {
   readonly downstream: Downstream;
   /** The stream's timers stop a forward through it. */
   readonly abort: StreamAbort;
+  /** The stream's dynamic metadata (made on first use). */
+  readonly dynamicMetadata: DynamicMetadata;
   /** The route (matched once and cached; undefined when none matched). */
   route(): ResolvedRoute | undefined;
   clearRouteCache(): void;
@@ -68,6 +71,10 @@ class FilterSlot implements FilterCallbacks {
 
   get abort(): StreamAbort {
     return this.mgr.host.abort;
+  }
+
+  get dynamicMetadata(): DynamicMetadata {
+    return this.mgr.host.dynamicMetadata;
   }
 
   route(): ResolvedRoute | undefined {

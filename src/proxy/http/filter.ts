@@ -10,6 +10,7 @@ import type { Any } from "../../envoy/types.js";
 import { ExtensionRegistry } from "../extensions.js";
 import type { ConnectionInfo } from "../listener-spec.js";
 import type { StatsScope } from "../stats.js";
+import type { DynamicMetadata } from "../dynamic-metadata.js";
 import type { ResponseFlag } from "../access-log.js";
 import type { UpstreamCluster } from "../upstream/cluster.js";
 import type { Downstream, DownstreamProtocol, Reply, RequestBody, StreamAbort } from "./downstream.js";
@@ -82,6 +83,8 @@ export interface FilterCallbacks {
   sendLocalReply(reply: Reply, headers?: http.OutgoingHttpHeaders): void;
   /** Adds an Envoy response flag to the stream (access log %RESPONSE_FLAGS%). */
   setResponseFlag(flag: ResponseFlag): void;
+  /** The stream's dynamic metadata: what earlier filters wrote, where this one writes. */
+  readonly dynamicMetadata: DynamicMetadata;
   /** The terminal filter's view: the response goes through the encoder filters to the client. */
   readonly downstream: Downstream;
   /** The terminal filter's view: the request body, after the decoder filters. */

@@ -1,0 +1,54 @@
+// Envoy's dynamic metadata (StreamInfo::dynamicMetadata): what filters learn about a stream or a
+// connection and leave for the ones after them, by namespace — the filter that wrote it
+// ("envoy.filters.http.jwt_authn" with the verified token's payload, "envoy.filters.http.rbac" with
+// the shadow engine's result, "istio_authn"…). RBAC and route metadata matchers, ext_authz's
+// filter_enabled_metadata and the access log read it. Values are JSON (a google.protobuf.Struct's
+// values); the store is created on first write, so a stream no filter writes to costs one object.
+
+/** A google.protobuf.Value as JSON. */
+export type MetadataValue = null | boolean | number | string | readonly MetadataValue[] | { readonly [key: string]: MetadataValue };
+
+/** One namespace's fields (a google.protobuf.Struct as JSON). */
+export type MetadataFields = { readonly [key: string]: MetadataValue };
+
+export class DynamicMetadata {
+  private byNamespace: Map<string, Record<string, MetadataValue>> | undefined = undefined;
+
+  /** The namespace's fields, or undefined when no filter wrote to it. */
+  get(namespace: string): MetadataFields | undefined {
+    return this.byNamespace?.get(namespace);
+  }
+
+  /**
+   * Envoy's setDynamicMetadata: merges `fields` into the namespace, a field of the same name
+   * replacing the earlier one (top-level keys only, as Envoy's Struct merge of one level).
+   */
+  set(namespace: string, fields: MetadataFields): void {
+    this.byNamespace ??= new Map();
+    let ns = this.byNamespace.get(namespace);
+    if (ns === undefined) this.byNamespace.set(namespace, (ns = Object.create(null) as Record<string, MetadataValue>));
+    for (const k of Object.keys(fields)) ns[k] = fields[k];
+  }
+
+  /**
+   * The value at `path` (MetadataMatcher's path: keys into nested Structs) under the namespace;
+   * undefined when any step is missing or not a Struct.
+   */
+  lookup(namespace: string, path: readonly string[]): MetadataValue | undefined {
+    let v: MetadataValue | undefined = this.get(namespace);
+    for (const key of path) {
+      if (v === null || v === undefined || typeof v !== "object" || Array.isArray(v)) return undefined;
+      const o = v as { readonly [key: string]: MetadataValue };
+      if (!Object.prototype.hasOwnProperty.call(o, key)) return undefined;
+      v = o[key];
+    }
+    return v;
+  }
+
+  /** Every namespace and its fields (access log %DYNAMIC_METADATA%, debugging). */
+  toJSON(): Record<string, MetadataFields> {
+    const out: Record<string, MetadataFields> = {};
+    for (const [k, v] of this.byNamespace ?? []) out[k] = v;
+    return out;
+  }
+}
