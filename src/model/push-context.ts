@@ -48,6 +48,9 @@ export interface PushInput {
   gateways: readonly Resource<"Gateway">[];
   sidecars: readonly Resource<"Sidecar">[];
   peerAuthentications: readonly Resource<"PeerAuthentication">[];
+  requestAuthentications: readonly Resource<"RequestAuthentication">[];
+  authorizationPolicies: readonly Resource<"AuthorizationPolicy">[];
+  envoyFilters: readonly Resource<"EnvoyFilter">[];
 }
 
 /** One or more DestinationRules for a host, merged as Istio merges them. */
@@ -335,6 +338,9 @@ export function pushInputFrom(resources: Iterable<{ kind: string }>): PushInput 
     gateways: [] as Resource<"Gateway">[],
     sidecars: [] as Resource<"Sidecar">[],
     peerAuthentications: [] as Resource<"PeerAuthentication">[],
+    requestAuthentications: [] as Resource<"RequestAuthentication">[],
+    authorizationPolicies: [] as Resource<"AuthorizationPolicy">[],
+    envoyFilters: [] as Resource<"EnvoyFilter">[],
   };
   for (const r of resources) {
     switch (r.kind) {
@@ -358,6 +364,15 @@ export function pushInputFrom(resources: Iterable<{ kind: string }>): PushInput 
         break;
       case "PeerAuthentication":
         input.peerAuthentications.push(r as Resource<"PeerAuthentication">);
+        break;
+      case "RequestAuthentication":
+        input.requestAuthentications.push(r as Resource<"RequestAuthentication">);
+        break;
+      case "AuthorizationPolicy":
+        input.authorizationPolicies.push(r as Resource<"AuthorizationPolicy">);
+        break;
+      case "EnvoyFilter":
+        input.envoyFilters.push(r as Resource<"EnvoyFilter">);
         break;
     }
   }
