@@ -10,6 +10,7 @@ export const SAMPLE_APPS: Readonly<Record<string, { about: string; load: () => P
   reviews: { about: "bookinfo's reviews (SERVICE_VERSION, ENABLE_RATINGS, STAR_COLOR; calls ratings)", load: async () => (await import("../apps/bookinfo/reviews.js")).reviews },
   ratings: { about: "bookinfo's ratings", load: async () => (await import("../apps/bookinfo/ratings.js")).ratings },
   httpbin: { about: "httpbin (/status/N, /headers, /delay/N, /get, /post, /ip…)", load: async () => (await import("../apps/httpbin/server.js")).httpbin },
+  "jwt-server": { about: "Istio's jwt-server: serves the JWKS of Istio's security tasks (or `--jwks FILE`) on 8000, `?delay=` to slow it", load: async () => (await import("../apps/jwt-server.js")).jwtServer },
   "tcp-echo": { about: "Istio's tcp-echo-server: `tcp-echo PORTS PREFIX`, echoes each line with PREFIX", load: async () => (await import("../apps/tcp-echo.js")).tcpEcho },
 };
 
