@@ -42,14 +42,20 @@ function joinHostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** The answer as RateLimitResponse's typed object (units as enum numbers: WEEK is newer than the bundled proto). */
+/**
+ * The answer as RateLimitResponse's typed object, proto3 defaults left out (protobufjs would write
+ * a field set to its default; Go's encoder does not). Units as enum numbers: WEEK is newer than the
+ * bundled proto.
+ */
 function responseObject(a: RateLimitAnswer): Record<string, unknown> {
   return {
     overallCode: a.overallCode,
     statuses: a.statuses.map((s) => ({
       code: s.code,
-      ...(s.currentLimit ? { currentLimit: { name: s.currentLimit.name, requestsPerUnit: s.currentLimit.requestsPerUnit, unit: UNIT_NUMBERS[s.currentLimit.unit] } } : {}),
-      limitRemaining: s.limitRemaining,
+      ...(s.currentLimit
+        ? { currentLimit: { ...(s.currentLimit.name ? { name: s.currentLimit.name } : {}), ...(s.currentLimit.requestsPerUnit ? { requestsPerUnit: s.currentLimit.requestsPerUnit } : {}), unit: UNIT_NUMBERS[s.currentLimit.unit] } }
+        : {}),
+      ...(s.limitRemaining ? { limitRemaining: s.limitRemaining } : {}),
       ...(s.durationUntilResetSeconds !== undefined ? { durationUntilReset: { seconds: s.durationUntilResetSeconds } } : {}),
     })),
     responseHeadersToAdd: a.responseHeadersToAdd,
