@@ -5,89 +5,19 @@
 // HTTP port (/healthcheck, /json, /metrics) and the debug port (/stats, /rlconfig).
 import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Clock } from "../../src/core/clock.js";
-import { decodeMessage, encodeMessage } from "../../src/envoy/protos.js";
 import { rateLimitOptions, startRateLimit, type RunningRateLimit } from "../../src/cli/ratelimit.js";
-import { SHOULD_RATE_LIMIT_PATH } from "../../src/ratelimit/server.js";
 import { eventually } from "../helpers/eventually.js";
 import { httpRequest } from "../helpers/mesh.js";
 import { skipUnlessPresent } from "../helpers/prereqs.js";
+import { freePort, HAVE_REDIS, rlsClient, startRedis, stopRedis } from "../helpers/ratelimit.js";
 
-const HAVE_REDIS = spawnSync("redis-server", ["--version"]).status === 0;
 const HOST = "127.0.0.1";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, HOST, () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = createConnection({ host: HOST, port });
-    let data = "";
-    c.setTimeout(2000, () => c.destroy());
-    c.on("connect", () => c.write("PING\r\n"));
-    c.on("data", (b) => {
-      data += b.toString();
-      if (data.includes("\r\n")) {
-        c.destroy();
-        resolve(data.startsWith("+PONG"));
-      }
-    });
-    c.on("error", () => resolve(false));
-    c.on("close", () => resolve(false));
-  });
-}
-
-async function startRedis(port: number): Promise<ChildProcess> {
-  const p = spawn("redis-server", ["--port", String(port), "--bind", HOST, "--save", "", "--appendonly", "no"], { stdio: "ignore" });
-  await eventually(`redis-server on ${HOST}:${port}`, () => ping(port), 20_000, 50);
-  return p;
-}
-
-function stopRedis(p: ChildProcess | undefined): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    p.once("exit", () => resolve());
-    p.kill("SIGKILL");
-  });
-}
-
-/** A real gRPC client of envoy.service.ratelimit.v3.RateLimitService. */
-function rlsClient(address: string) {
-  const Client = grpc.makeGenericClientConstructor(
-    {
-      ShouldRateLimit: {
-        path: SHOULD_RATE_LIMIT_PATH,
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: (o: object) => Buffer.from(encodeMessage("envoy.service.ratelimit.v3.RateLimitRequest", o)),
-        requestDeserialize: (b: Buffer) => b,
-        responseSerialize: (b: Buffer) => b,
-        responseDeserialize: (b: Buffer) => decodeMessage("envoy.service.ratelimit.v3.RateLimitResponse", b),
-      },
-    },
-    "RateLimitService",
-  );
-  const client = new Client(address, grpc.credentials.createInsecure());
-  const call = (req: object): Promise<{ ok: Record<string, unknown> } | { error: grpc.ServiceError }> =>
-    new Promise((resolve) => {
-      (client as unknown as Record<string, (r: object, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v?: Record<string, unknown>) => void) => void>).ShouldRateLimit(req, new grpc.Metadata(), { deadline: Date.now() + 20_000 }, (e, v) => resolve(e ? { error: e } : { ok: v! }));
-    });
-  return { call, close: () => client.close() };
-}
 
 const CONFIG = `
 domain: rl
@@ -116,8 +46,8 @@ describe("tsmesh ratelimit: two replicas on one redis-server, over gRPC", { skip
   const fixed: Clock = { now: () => 1_700_000_000_000 + 5_000, setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 
   before(async () => {
-    redisPort = await freePort();
-    redis = await startRedis(redisPort);
+    redisPort = await freePort(HOST);
+    redis = await startRedis(HOST, redisPort);
     dir = mkdtempSync(join(tmpdir(), "rl-redis-"));
     writeFileSync(join(dir, "config.yaml"), CONFIG);
     for (let i = 0; i < 2; i++) {
@@ -187,7 +117,7 @@ describe("tsmesh ratelimit: two replicas on one redis-server, over gRPC", { skip
     assert.equal(r1.error.code, grpc.status.UNKNOWN);
     assert.ok(replicas[1].service.stats.service["call.should_rate_limit.redis_error"] >= 1);
     assert.ok(logs.some((l) => /\[error\]\[ratelimit\] redis redis:\/\/127\.0\.0\.1:\d+: /.test(l)), "the outage is logged");
-    redis = await startRedis(redisPort);
+    redis = await startRedis(HOST, redisPort);
     // The restarted Redis kept nothing (--save ""): the window starts over, still shared.
     const back = await eventually("replica 0 answers again", async () => {
       const r = await clients[0].call(PRODUCTPAGE);
