@@ -4,7 +4,7 @@
 // absent, so its Kubernetes manifests' settings carry over (REDIS_URL, RUNTIME_ROOT…, GRPC_HOST…).
 import { parseArgs } from "node:util";
 import { LogRegistry, parseLogLevel, type LogLevel } from "../core/log.js";
-import type { Clock } from "../core/clock.js";
+import { realClock, type Clock } from "../core/clock.js";
 import { ConfigWatcher, runtimeConfigPath } from "../ratelimit/config-source.js";
 import { FixedWindowLimiter, type CounterStore } from "../ratelimit/limiter.js";
 import { MemoryCounterStore } from "../ratelimit/memory-store.js";
@@ -30,16 +30,8 @@ export const RATELIMIT_USAGE = `tsmesh ratelimit [--config FILE|DIR]... [--redis
 
 class UsageError extends Error {}
 
-/** Wall-clock time for the windows (the reference uses Unix time). */
-const wallClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+/** Wall-clock time for the windows (the reference uses Unix time); the timers are realClock's. */
+const wallClock: Clock = { ...realClock, now: () => Date.now() };
 
 export interface RateLimitCliOptions {
   config: string[];
