@@ -1,7 +1,7 @@
 // Counters in this process (`--memory`, a single instance): the same keys and expiries as in Redis
-// (INCRBY + EXPIRE), held in a map bounded in size. Expired keys are swept on a timer and, when the
-// map is full, before anything else; a full map of live keys drops its oldest keys first (counted,
-// so an operator sees the limit became leaky) rather than grow without bound.
+// (INCRBY + EXPIRE), held in a map bounded in keys and in key bytes. Expired keys are swept on a
+// timer and, when the map is full, before anything else; a full map of live keys drops its oldest
+// keys first (counted, so an operator sees the limit became leaky) rather than grow without bound.
 import type { Clock } from "../core/clock.js";
 import type { CounterIncrement, CounterStore } from "./limiter.js";
 
@@ -10,6 +10,8 @@ export interface MemoryStoreOptions {
   clock: Clock;
   /** Most keys held at once (default 100 000). */
   maxKeys?: number;
+  /** Most bytes of keys held at once (default 32 MiB): request values make keys up to a few KiB. */
+  maxKeyBytes?: number;
   /** How often expired keys are swept (ms; default 10 s; 0 = only when full). */
   sweepEveryMs?: number;
 }
@@ -22,6 +24,8 @@ interface Counter {
 export class MemoryCounterStore implements CounterStore {
   private readonly counters = new Map<string, Counter>();
   private readonly maxKeys: number;
+  private readonly maxKeyBytes: number;
+  private keyBytes = 0;
   private sweepTimer: unknown;
   private closed = false;
   /** Live keys dropped because the map was full. */
@@ -29,6 +33,7 @@ export class MemoryCounterStore implements CounterStore {
 
   constructor(private readonly o: MemoryStoreOptions) {
     this.maxKeys = o.maxKeys ?? 100_000;
+    this.maxKeyBytes = o.maxKeyBytes ?? 32 * 1024 * 1024;
     this.scheduleSweep();
   }
 
@@ -41,13 +46,14 @@ export class MemoryCounterStore implements CounterStore {
     const out = items.map((it) => {
       let c = this.counters.get(it.key);
       if (c && c.expiresAt <= now) {
-        this.counters.delete(it.key);
+        this.remove(it.key);
         c = undefined;
       }
       if (!c) {
-        if (this.counters.size >= this.maxKeys) this.makeRoom(now);
+        while (this.counters.size > 0 && (this.counters.size >= this.maxKeys || this.keyBytes + it.key.length > this.maxKeyBytes)) this.makeRoom(now);
         c = { count: 0, expiresAt: 0 };
         this.counters.set(it.key, c);
+        this.keyBytes += it.key.length;
       }
       c.count += it.hits;
       // EXPIRE after INCRBY: every increment pushes the expiry out, as in Redis.
@@ -62,7 +68,7 @@ export class MemoryCounterStore implements CounterStore {
     let n = 0;
     for (const [k, c] of this.counters) {
       if (c.expiresAt <= now) {
-        this.counters.delete(k);
+        this.remove(k);
         n++;
       }
     }
@@ -76,9 +82,13 @@ export class MemoryCounterStore implements CounterStore {
     let i = 0;
     for (const k of this.counters.keys()) {
       if (i++ >= drop) break;
-      this.counters.delete(k);
+      this.remove(k);
       this.evicted++;
     }
+  }
+
+  private remove(key: string): void {
+    if (this.counters.delete(key)) this.keyBytes -= key.length;
   }
 
   private scheduleSweep(): void {
@@ -94,6 +104,7 @@ export class MemoryCounterStore implements CounterStore {
     this.closed = true;
     if (this.sweepTimer !== undefined) this.o.clock.clearTimeout(this.sweepTimer);
     this.counters.clear();
+    this.keyBytes = 0;
     return Promise.resolve();
   }
 }

@@ -118,6 +118,15 @@ describe("fixed window (memory store, manual clock)", () => {
     await store.close();
     assert.equal(clock.pending, 0, "no timer left");
   });
+
+  it("the memory store is bounded in key bytes too", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryCounterStore({ clock, maxKeys: 100, maxKeyBytes: 2500, sweepEveryMs: 0 });
+    for (let i = 0; i < 5; i++) await store.increment([{ key: String(i).repeat(1000), hits: 1, expireSeconds: 60 }]);
+    assert.equal(store.size, 2, "two 1000-byte keys fit in 2500 bytes");
+    assert.equal(store.evicted, 3);
+    assert.deepEqual(await store.increment([{ key: "4".repeat(1000), hits: 1, expireSeconds: 60 }]), [2], "the newest key kept its count");
+  });
 });
 
 describe("ShouldRateLimit (service)", () => {
