@@ -57,7 +57,7 @@ function hostPort(host: string, port: string): string {
 
 /** Flags and the reference's environment → options; throws UsageError. */
 export function rateLimitOptions(argv: string[], env: Readonly<Record<string, string | undefined>>): RateLimitCliOptions {
-  const { values, positionals } = parseArgs({
+  const { values } = parseArgs({
     args: argv,
     allowPositionals: false,
     options: {
@@ -78,11 +78,10 @@ export function rateLimitOptions(argv: string[], env: Readonly<Record<string, st
       "log-level": { type: "string" },
     },
   });
-  void positionals;
   const config = values.config ?? [];
   if (config.length === 0) {
     const p = runtimeConfigPath(env);
-    if (!p) throw new UsageError("ratelimit needs --config FILE|DIR (or RUNTIME_ROOT as the reference reads it)");
+    if (!p) throw new UsageError("--config FILE|DIR is needed (or RUNTIME_ROOT as the reference reads it)");
     config.push(p);
   }
   const backends = [values.redis, values["redis-url"], values.memory].filter((v) => v !== undefined);

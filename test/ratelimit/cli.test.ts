@@ -42,7 +42,7 @@ describe("tsmesh ratelimit: flags and the reference's environment", () => {
   });
 
   const bad: Array<[string, string[], Record<string, string>, RegExp]> = [
-    ["no config", [], {}, /needs --config/],
+    ["no config", [], {}, /--config FILE\|DIR is needed/],
     ["two stores", ["--config", "x", "--memory", "--redis", "127.0.0.1:6379"], {}, /exclude each other/],
     ["redis not host:port", ["--config", "x", "--redis", "127.0.0.1"], {}, /is not HOST:PORT/],
     ["redis port out of range", ["--config", "x", "--redis", "h:70000"], {}, /is not HOST:PORT/],
