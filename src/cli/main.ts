@@ -80,6 +80,9 @@ Usage:
   tsmesh app NAME [ARGS...]
       Run a bundled sample app (bookinfo's productpage, details, reviews, ratings; httpbin; tcp-echo)
       on HOST:PORT from the environment. \`tsmesh app --help\` lists them.
+  tsmesh ratelimit --config FILE|DIR [--redis HOST:PORT | --memory] [--host IP]...
+      The global rate-limit service (envoyproxy/ratelimit's config and behaviour) on gRPC 8081, HTTP
+      8080, debug 6070; \`tsmesh ratelimit --help\` lists its flags.
   tsmesh version
   tsmesh help
 `;
@@ -341,6 +344,8 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         const options = { workload, config: values.config ?? [join(packageRoot(), "examples/bookinfo")], output: values.output, admin: values.admin } as const;
         return import("./proxy-config.js").then((m) => m.runProxyConfigSecret(options, out, err));
       }
+      case "ratelimit":
+        return import("./ratelimit.js").then((m) => m.runRateLimitCli(rest, out, err));
       case "app": {
         const [name, ...args] = rest;
         if (!name || name === "--help" || name === "-h") {
