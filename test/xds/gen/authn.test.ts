@@ -121,6 +121,14 @@ describe("jwtAuthnFilter: Istio's cases", () => {
     assertGolden("authn-jwt-all-fields", got);
   });
 
+  it("the filter packs into an HTTP connection manager as the control plane encodes it", () => {
+    const f = jwtAuthnFilter(sidecar, push([ra("foo", `  - { issuer: a, jwks: '${JWKS}' }\n`)]));
+    assertRoundTrip("type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", {
+      statPrefix: "inbound_0.0.0.0_80",
+      httpFilters: [f, { name: "envoy.filters.http.router", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+    });
+  });
+
   it("gateways set clear_route_cache on every provider (claim routing), sidecars do not", () => {
     const p = push([ra("istio-system", `  - { issuer: a, jwks: '${JWKS}' }\n  - { issuer: b, jwks: '${JWKS}' }\n`)]);
     const gw = config(jwtAuthnFilter(gateway, p)).providers as Record<string, { clearRouteCache?: boolean }>;
