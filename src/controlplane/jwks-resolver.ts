@@ -194,6 +194,8 @@ export class JwksResolver implements JwtKeyResolver {
 
   private reportOnce(message: string): void {
     if (this.reported.has(message)) return;
+    // Bounded: a long-lived control plane must not keep every message it ever logged.
+    if (this.reported.size >= 1000) this.reported.clear();
     this.reported.add(message);
     this.opts.log?.(`jwks: ${message}`);
   }
