@@ -6,6 +6,7 @@ import type { DocumentResult } from "../api/validate.js";
 import { describeDocument } from "../api/format.js";
 import { hostMatches, resolveShortName } from "../api/hosts.js";
 import { unreachableRoutes } from "../api/validation/virtualservice-unreachable.js";
+import { jwksUnreachable, jwtClaimRouteWithoutRequestAuthn, type JwksLookup } from "./authn.js";
 import { MESSAGE_TYPES, type AnalysisMessage, type MessageCode } from "./messages.js";
 
 type Located = { resource: AnyResource; doc: DocumentResult };
@@ -254,14 +255,20 @@ export const ANALYZERS: Analyzer[] = [
   serverCertificateVerification,
   unreachableRules,
   hostNotFoundInGateway,
+  jwtClaimRouteWithoutRequestAuthn,
 ];
+
+export interface AnalyzeOptions {
+  /** The last fetch result of each RequestAuthentication's keys (TSM0001 when one failed); unchecked without it. */
+  jwks?: JwksLookup;
+}
 
 /**
  * Runs schema validation results through the analyzers; errors of invalid documents become IST0106,
  * and what a resource uses that tsmesh does not enforce yet becomes IST0133 (Istio's code for a
  * validation warning), so `analyze` is never silent about it either.
  */
-export function analyze(docs: DocumentResult[]): AnalysisMessage[] {
+export function analyze(docs: DocumentResult[], opts: AnalyzeOptions = {}): AnalysisMessage[] {
   const ctx = new AnalysisContext(docs);
   for (const doc of docs) {
     if (!doc.kind) continue;
@@ -281,6 +288,6 @@ export function analyze(docs: DocumentResult[]): AnalysisMessage[] {
       });
     }
   }
-  for (const a of ANALYZERS) a(ctx);
+  for (const a of [...ANALYZERS, jwksUnreachable(opts.jwks)]) a(ctx);
   return ctx.messages;
 }

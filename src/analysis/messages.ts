@@ -1,4 +1,5 @@
-// Istio's analyzer message types (istioctl analyze codes), the subset tsmesh reports.
+// Istio's analyzer message types (istioctl analyze codes), the subset tsmesh reports, and tsmesh's
+// own (TSM…) where Istio has none.
 export type Level = "Error" | "Warning" | "Info";
 
 export const MESSAGE_TYPES = {
@@ -12,6 +13,9 @@ export const MESSAGE_TYPES = {
   IST0131: { name: "VirtualServiceIneffectiveMatch", level: "Info" },
   IST0132: { name: "VirtualServiceHostNotFoundInGateway", level: "Warning" },
   IST0133: { name: "SchemaWarning", level: "Warning" },
+  IST0149: { name: "JwtClaimBasedRoutingWithoutRequestAuthN", level: "Error" },
+  // tsmesh's own (no Istio analyzer checks this): a JWT rule's keys cannot be fetched.
+  TSM0001: { name: "JwksUriUnreachable", level: "Warning" },
 } as const satisfies Record<string, { name: string; level: Level }>;
 
 export type MessageCode = keyof typeof MESSAGE_TYPES;

@@ -43,15 +43,17 @@ function under(prefixes: readonly string[], field: string): string[] {
 
 const NETWORK = "no multi-network routing (network gateways): endpoints on every network are reached directly";
 const isUnix = (v: unknown): boolean => typeof v === "string" && v.startsWith("unix://");
-const isClaim = (_v: unknown, key: string): boolean => key.startsWith("@request.auth.claims");
+/** A claim route key whose match has no exact, prefix or regex (a presence match on a claim). */
+const isPresenceClaim = (v: unknown, key: string): boolean =>
+  key.toLowerCase().startsWith("@request.auth.claims") && !(typeof v === "object" && v !== null && ["exact", "prefix", "regex"].some((k) => k in v));
 
 export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: KindEnforcement } = {
   VirtualService: {
     fields: [
       {
         paths: ["spec.http[].match[].headers{}", "spec.http[].match[].withoutHeaders{}"],
-        when: { text: "a `@request.auth.claims…` key (gateways only)", test: isClaim },
-        reason: "JWT claim routing needs RequestAuthentication (issue 14): the route is left out",
+        when: { text: "a `@request.auth.claims…` key without exact, prefix or regex", test: isPresenceClaim },
+        reason: "the route is left out: Envoy's metadata matcher needs a value (Istio would emit config Envoy rejects)",
       },
       { paths: ["spec.http[].match[].statPrefix"], reason: "per-route stats are not emitted (issue 15)" },
       { paths: ["spec.http[].retries.retryRemoteLocalities"], reason: "the proxy does not prefer other localities on retries (previous_priorities)" },
@@ -124,7 +126,21 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
   // Generated as Istio's inbound filter chains (the mTLS chains use the agent's certificates over sds-grpc).
   PeerAuthentication: { fields: [] },
   AuthorizationPolicy: { wholeKind: "no authorization filter yet: requests are not checked against it (issue 14)" },
-  RequestAuthentication: { wholeKind: "JWTs are not validated (issue 14)" },
+  // Generated as Istio's jwt_authn filter on inbound sidecar chains and gateways (xds/gen/authn.ts).
+  RequestAuthentication: {
+    fields: [
+      {
+        paths: ["spec.targetRef.kind", "spec.targetRefs[].kind"],
+        when: { text: "Service, ServiceEntry or GatewayClass", test: (v) => v === "Service" || v === "ServiceEntry" || v === "GatewayClass" },
+        reason: "the policy applies to no proxy: Istio attaches these to waypoints, which tsmesh does not run",
+      },
+      {
+        paths: ["spec.jwtRules[].presence"],
+        when: { text: "REQUIRED", test: (v) => v === "REQUIRED" },
+        reason: "a request without a token still passes (istiod generates every rule with allow_missing); require one with an AuthorizationPolicy on requestPrincipals",
+      },
+    ],
+  },
   Telemetry: { wholeKind: "metrics, access logs and tracing are not configured by it (issue 15)" },
   WasmPlugin: { wholeKind: "Wasm modules are not loaded" },
   TrafficExtension: { wholeKind: "Lua and Wasm extensions are not loaded" },

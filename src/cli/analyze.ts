@@ -1,6 +1,15 @@
 // `tsmesh analyze PATH…`: validation plus cross-resource checks, reported with Istio's IST codes.
+// The keys of RequestAuthentication rules without inline jwks are fetched once (as the control
+// plane's resolver would, bounded by each rule's timeout) so unreachable ones are reported.
+import type { Resource } from "../api/resource.js";
+import type { DocumentResult } from "../api/validate.js";
+import { parseDuration } from "../api/validation/common.js";
 import { analyze } from "../analysis/analyze.js";
+import { fetchedJwks, type JwksLookup } from "../analysis/authn.js";
 import { LEVEL_RANK, type Level } from "../analysis/messages.js";
+import { JwksResolver } from "../controlplane/jwks-resolver.js";
+import { jwksUriOf } from "../model/request-authentication.js";
+import { DEFAULT_JWKS_TIMEOUT_MS } from "../xds/gen/authn.js";
 import { validatePaths } from "./validate.js";
 
 export interface AnalyzeOptions {
@@ -9,9 +18,31 @@ export interface AnalyzeOptions {
   failureThreshold: Level;
 }
 
-export function runAnalyze(paths: string[], opts: AnalyzeOptions, out: (s: string) => void): number {
+/** Fetches every (issuer, jwksUri) the documents' RequestAuthentications name, once each, in parallel. */
+async function checkJwks(docs: readonly DocumentResult[]): Promise<JwksLookup | undefined> {
+  const ras = docs.flatMap((d) => (d.valid && d.resource?.kind === "RequestAuthentication" ? [d.resource as Resource<"RequestAuthentication">] : []));
+  const wanted = fetchedJwks(ras);
+  if (wanted.length === 0) return undefined;
+  const timeoutOf = (issuer: string, uri: string): number => {
+    for (const ra of ras) {
+      for (const r of ra.spec.jwtRules ?? []) {
+        if ((r.issuer ?? "") === issuer && jwksUriOf(r) === uri && r.timeout) return parseDuration(r.timeout) ?? DEFAULT_JWKS_TIMEOUT_MS;
+      }
+    }
+    return DEFAULT_JWKS_TIMEOUT_MS;
+  };
+  const resolver = new JwksResolver({ refreshRetries: 0 });
+  try {
+    await Promise.all(wanted.map((w) => resolver.check(w.issuer, w.jwksUri, timeoutOf(w.issuer, w.jwksUri))));
+  } finally {
+    resolver.close();
+  }
+  return (issuer, uri) => resolver.status(issuer, uri);
+}
+
+export async function runAnalyze(paths: string[], opts: AnalyzeOptions, out: (s: string) => void): Promise<number> {
   const docs = validatePaths(paths, { ignoreUnknown: true });
-  const messages = analyze(docs);
+  const messages = analyze(docs, { jwks: await checkJwks(docs) });
   messages.sort((a, b) => LEVEL_RANK[b.level] - LEVEL_RANK[a.level] || (a.file ?? "").localeCompare(b.file ?? "") || (a.line ?? 0) - (b.line ?? 0));
   if (opts.output === "json") out(JSON.stringify(messages, null, 2));
   else if (messages.length === 0) out("✔ No validation issues found when analyzing " + paths.join(" "));

@@ -1,6 +1,7 @@
 // `tsmesh discovery`: runs the control plane (Pilot's role) until SIGINT/SIGTERM.
 import { existsSync } from "node:fs";
 import { Discovery } from "../controlplane/discovery.js";
+import type { JwksFetchMode } from "../model/request-authentication.js";
 
 export interface DiscoveryCliOptions {
   config: string[];
@@ -17,6 +18,8 @@ export interface DiscoveryCliOptions {
   caKeyType?: "EC" | "RSA";
   /** Gateways' credentialName secrets, watched. */
   credentialsDir?: string;
+  /** Who fetches RequestAuthentication jwksUri (default hybrid). */
+  jwksFetchMode?: JwksFetchMode;
 }
 
 export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
@@ -48,6 +51,7 @@ export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) =
     cacertsDir: opts.cacertsDir,
     secureXdsAddress: opts.secureXdsAddress,
     caKeyType: opts.caKeyType,
+    jwksFetchMode: opts.jwksFetchMode,
     log: (line) => err(line),
   });
   try {

@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { parseGoDuration } from "../core/go-duration.js";
 import { defaultStateDir, packageRoot } from "../core/paths.js";
 import type { AgentFlags } from "../agent/start.js";
+import { parseJwksFetchMode, type JwksFetchMode } from "../model/request-authentication.js";
 // Subcommands are imported when run: a proxy or an app started by `tsmesh up` loads only its own code.
 
 const USAGE = `tsmesh — a service mesh that speaks Istio
@@ -19,7 +20,7 @@ Usage:
   tsmesh discovery --config DIR [--config MORE]... [--xds-address 127.0.0.1:15010]
                    [--monitoring-address 127.0.0.1:15014] [--mesh-config FILE] [--state-dir DIR]
                    [--cacerts DIR] [--secure-xds-address 127.0.0.1:15012] [--ca-key-type EC|RSA]
-                   [--credentials-dir DIR]
+                   [--credentials-dir DIR] [--jwks-fetch-mode hybrid|istiod|envoy]
       Run the control plane (Pilot): watch Istio YAML, serve Envoy xDS v3 over gRPC ADS (SotW and
       Delta) to sidecars, gateways and proxyless gRPC clients. Monitoring: /metrics, /ready,
       /debug/syncz, /debug/config_dump?proxyID=NODE_ID, /debug/mesh.
@@ -35,6 +36,12 @@ Usage:
       --credentials-dir: gateways' credentialName secrets (NAME.crt + NAME.key [+ NAME.ca.crt], or
       NAME/ with tls.crt, tls.key, ca.crt; namespaces/NS/ for namespaces other than istio-system),
       watched, served over SDS as kubernetes://NAME and kubernetes://NAME-cacert.
+      --jwks-fetch-mode (istiod's PILOT_JWT_ENABLE_REMOTE_JWKS): who fetches a RequestAuthentication's
+      jwksUri — istiod: the control plane, inlined into the proxies' config; envoy: the proxies, through
+      the outbound cluster of the URI's host:port; hybrid (default): the proxies when that host:port is
+      a mesh service, else the control plane. Keys the control plane fetches are cached and refreshed
+      (every 20 min; every minute, doubling, after failures); until they arrive, or when they cannot be
+      fetched, tokens of that issuer are rejected.
   tsmesh proxy sidecar|router --ip IP --name NAME [--namespace NS] [--discovery-address 127.0.0.1:15010]
                [--labels k=v,...] [--locality region/zone/subzone] [--bootstrap FILE]
                [--access-log PATH|off] [--admin-port 15000] [--health-port 15021] [--xds sotw|delta]
@@ -60,7 +67,7 @@ Usage:
   tsmesh up [DIR] [--config EXTRA]... [--xds-address 127.0.0.1:15010] [--monitoring-address 127.0.0.1:15014]
             [--log-dir DIR] [--concurrency 1] [--mesh-config FILE] [--state-dir ~/.tsmesh/default]
             [--cacerts DIR] [--secure-xds-address XDS_HOST:15012] [--ca-key-type EC|RSA]
-            [--credentials-dir DIR] [--workload-cert-ttl 24h]
+            [--credentials-dir DIR] [--workload-cert-ttl 24h] [--jwks-fetch-mode hybrid|istiod|envoy]
       Run a whole mesh on this machine (default DIR: the bundled bookinfo example): the control plane,
       a gateway for each WorkloadEntry a Gateway selects, and for every other WorkloadEntry a sidecar
       on its 127.x address plus its app (the tsmesh.io/command annotation). Waits until all are
@@ -70,6 +77,7 @@ Usage:
       (STATE_DIR/credentials/, 0600, renewed before it expires) to obtain its certificate with;
       --workload-cert-ttl sets the certificates' lifetime (Istio's SECRET_TTL; renewed at about half).
       Gateway credentials as for discovery; default: a credentials/ folder beside DIR, when there is one.
+      --jwks-fetch-mode as for discovery.
   tsmesh exec WORKLOAD [--config DIR]... -- COMMAND [ARGS...]
       Run a command as if inside a workload of a \`tsmesh up\` mesh (default DIR: bookinfo): HTTP_PROXY
       points at its sidecar, e.g. \`tsmesh exec productpage-v1 -- curl -s http://reviews:9080/reviews/0\`.
@@ -111,7 +119,16 @@ const CONTROL_PLANE_FLAGS = {
   "secure-xds-address": { type: "string" },
   "ca-key-type": { type: "string" },
   "credentials-dir": { type: "string" },
+  "jwks-fetch-mode": { type: "string" },
 } as const;
+
+/** --jwks-fetch-mode (Istio's PILOT_JWT_ENABLE_REMOTE_JWKS values, true/false included). */
+function jwksFetchModeFlag(v: string | undefined): JwksFetchMode | undefined {
+  if (v === undefined) return undefined;
+  const mode = parseJwksFetchMode(v);
+  if (!mode) throw new UsageError(`--jwks-fetch-mode ${JSON.stringify(v)}: use hybrid, istiod or envoy`);
+  return mode;
+}
 
 /** The mesh CA's flags, shared by `discovery` and `up`. */
 function securityFlags(values: { "state-dir"?: string; cacerts?: string; "secure-xds-address"?: string; "ca-key-type"?: string }) {
@@ -232,6 +249,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           meshConfigFile: values["mesh-config"],
           ...securityFlags(values),
           credentialsDir: values["credentials-dir"],
+          jwksFetchMode: jwksFetchModeFlag(values["jwks-fetch-mode"]),
         };
         return import("./discovery.js").then((m) => m.runDiscovery(options, out, err));
       }
@@ -318,6 +336,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           logDir: values["log-dir"],
           concurrency,
           workloadCertTtl: certTtl,
+          jwksFetchMode: jwksFetchModeFlag(values["jwks-fetch-mode"]),
           ...securityFlags(values),
         };
         return import("./up.js").then((m) => m.runUp(options, out, err));

@@ -4,6 +4,7 @@ import { join, relative } from "node:path";
 import { LocalMesh, ADMIN_PORT } from "../local/mesh.js";
 import type { PlannedWorkload } from "../local/plan.js";
 import { tailFile } from "../local/supervisor.js";
+import type { JwksFetchMode } from "../model/request-authentication.js";
 
 export interface UpCliOptions {
   dir: string;
@@ -24,6 +25,8 @@ export interface UpCliOptions {
   caKeyType?: "EC" | "RSA";
   /** Workload certificates' lifetime (Go duration; the agents' --cert-ttl). */
   workloadCertTtl?: string;
+  /** Who fetches RequestAuthentication jwksUri (default hybrid). */
+  jwksFetchMode?: JwksFetchMode;
 }
 
 function gatewayLabel(w: PlannedWorkload): string {
@@ -65,6 +68,7 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     secureXdsAddress: o.secureXdsAddress,
     caKeyType: o.caKeyType,
     workloadCertTtl: o.workloadCertTtl,
+    jwksFetchMode: o.jwksFetchMode,
     log: (line) => out(`  ${line}`),
   });
   let signalled: string | undefined;

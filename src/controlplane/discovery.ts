@@ -7,7 +7,9 @@
 // the config folders; either is watched, and a change is a full push. Bad mesh config is logged and
 // the last good one keeps serving. Gateway (and DestinationRule) `credentialName` secrets come from a
 // watched credentials folder (`--credentials-dir`); a credential change pushes only the Secret type,
-// only to the proxies that watch it, without rebuilding the PushContext.
+// only to the proxies that watch it, without rebuilding the PushContext. JWKS that istiod fetches for
+// RequestAuthentications come from its resolver (jwks-resolver.ts); a fetched change is a push of the
+// proxies those policies apply to.
 import { statSync } from "node:fs";
 import { notEnforcedDiagnostic, summarizeNotEnforced, type NotEnforcedUse } from "../api/enforcement.js";
 import { resourceKey, resourceName, type AnyResource } from "../api/resource.js";
@@ -24,7 +26,9 @@ import { outboundClusterName } from "../xds/gen/names.js";
 import { AdsServer } from "../xds/server/ads.js";
 import { Debouncer } from "../xds/server/debounce.js";
 import type { PushRequest } from "../xds/server/types.js";
+import { jwksUriOf, type JwksFetchMode } from "../model/request-authentication.js";
 import { WorkloadAutoRegistration } from "./autoregistration.js";
+import { JwksResolver } from "./jwks-resolver.js";
 import { IstioGenerator, SECRET_KIND, type ConnectedProxy } from "./generator.js";
 import { describeMesh, MESH_CONFIGMAP_KEY, MESH_CONFIGMAP_NAME, MESH_CONFIGMAP_NAMESPACE, MeshConfigError, meshFrom, parseMeshConfig, readMeshConfigFile } from "./mesh-config.js";
 import { MonitoringServer } from "./monitoring.js";
@@ -72,6 +76,8 @@ export interface DiscoveryOptions {
   secureXdsAddress?: string;
   /** How often the cacerts folder is checked for changes (ms; default 1000). */
   cacertsPollMs?: number;
+  /** Who fetches RequestAuthentication jwksUri (istiod's PILOT_JWT_ENABLE_REMOTE_JWKS; default hybrid). */
+  jwksFetchMode?: JwksFetchMode;
   log?: (line: string) => void;
 }
 
@@ -103,6 +109,8 @@ export class Discovery {
   /** The credentials folder, when one is configured. */
   credentials: CredentialsFolder | undefined;
   private readonly debouncer: Debouncer;
+  /** istiod's JwtKeyResolver: JWKS fetched by the control plane, inlined into jwt_authn. */
+  readonly jwksResolver: JwksResolver;
   private monitoring: MonitoringServer | undefined;
   private unsubscribe: (() => void) | undefined;
   private current: PushContext;
@@ -145,6 +153,7 @@ export class Discovery {
       this.sdsErrors.inc();
       this.log(`discovery: ${message}`);
     };
+    this.jwksResolver = new JwksResolver({ metrics: this.metrics, log: (l) => this.log(`discovery: ${l}`), onChange: (c) => this.pushJwksChange(c) });
     this.current = new PushContext(pushInputFrom([]), this.mesh);
     const services = this.metrics.gauge("pilot_services", "Total services known to pilot.");
     services.collect(() => [[undefined, this.current.registry.services.length]]);
@@ -253,6 +262,7 @@ export class Discovery {
     this.autoRegistration.close();
     for (const s of this.sources) s.close();
     this.credentials?.close();
+    this.jwksResolver.close();
     await Promise.all([this.server.close(), this.monitoring?.close()]);
     await this.security?.close();
   }
@@ -336,6 +346,7 @@ export class Discovery {
 
   private buildPushContext(): PushContext {
     const push = new PushContext(pushInputFrom(this.store.list() as AnyResource[]), this.currentMesh);
+    push.jwks = { mode: this.options.jwksFetchMode ?? "hybrid", resolver: this.jwksResolver };
     this.reportPushWarnings(push);
     return push;
   }
@@ -434,6 +445,20 @@ export class Discovery {
     }
     this.reportMeshNotEnforced(`${where}: data.${MESH_CONFIGMAP_KEY}`, uses);
     return this.setMesh(overlay, where);
+  }
+
+  /**
+   * A JWKS istiod fetched changed (istiod's JwtKeyResolver.PushFunc): a full push (the inlined keys
+   * are in listeners), reaching only proxies that one of the policies naming it applies to.
+   */
+  private pushJwksChange(changed: ReadonlyArray<{ issuer: string; jwksUri: string }>): void {
+    const updated = new Set<string>();
+    for (const ra of this.current.input.requestAuthentications) {
+      const names = (ra.spec.jwtRules ?? []).some((r) => changed.some((c) => (r.issuer ?? "") === c.issuer && jwksUriOf(r) === c.jwksUri && !r.jwks));
+      if (names) updated.add(`RequestAuthentication/${ra.metadata.namespace}/${ra.metadata.name}`);
+    }
+    if (updated.size === 0) return;
+    this.debouncer.add({ full: true, configKinds: new Set(["RequestAuthentication"]), configsUpdated: updated, reasons: ["jwks"], start: Date.now(), context: undefined });
   }
 
   /** A mesh config change: every proxy's config may change (istiod's GlobalUpdate). */

@@ -61,18 +61,21 @@ function named(objects: readonly XdsResource[]): Map<string, XdsResource> {
 // Config kinds that cannot change a type's output, from what the generators read (istiod's
 // skippedCdsConfigs/skippedEdsConfigs/…, narrowed to tsmesh): clusters and endpoints never read
 // VirtualServices or Gateways; PeerAuthentication shapes clusters (auto mTLS), endpoints (their
-// tlsMode metadata) and inbound listeners, not routes; nothing reads the other security and
-// telemetry kinds yet. A generator that starts reading a kind must drop it from these sets
-// (generator.test.ts checks the claims).
-const NOT_READ_BY_ANY = ["AuthorizationPolicy", "RequestAuthentication", "Telemetry", "WorkloadGroup"];
+// tlsMode metadata) and inbound listeners, not routes; RequestAuthentication shapes the jwt_authn
+// filter of inbound and gateway listeners only (claim routes are built from VirtualServices whether
+// or not a policy exists, as Istio's); nothing reads the other security and telemetry kinds yet. A
+// generator that starts reading a kind must drop it from these sets (generator.test.ts checks the claims).
+const NOT_READ_BY_ANY = ["AuthorizationPolicy", "Telemetry", "WorkloadGroup"];
 // "Secret" is a credential in the credentials folder: only the Secret type reads those. The Secret
 // type reads credentials and, for sidecars' grants, DestinationRules (see secretNeedsPush).
 const SKIPPED_KINDS: Readonly<Record<string, ReadonlySet<string>>> = {
-  [CLUSTER_TYPE]: new Set(["VirtualService", "Gateway", "Secret", ...NOT_READ_BY_ANY]),
-  [ENDPOINT_TYPE]: new Set(["VirtualService", "Gateway", "Secret", ...NOT_READ_BY_ANY]),
+  [CLUSTER_TYPE]: new Set(["VirtualService", "Gateway", "Secret", "RequestAuthentication", ...NOT_READ_BY_ANY]),
+  [ENDPOINT_TYPE]: new Set(["VirtualService", "Gateway", "Secret", "RequestAuthentication", ...NOT_READ_BY_ANY]),
   [LISTENER_TYPE]: new Set(["Secret", ...NOT_READ_BY_ANY]),
-  [ROUTE_TYPE]: new Set(["Secret", "PeerAuthentication", ...NOT_READ_BY_ANY]),
+  [ROUTE_TYPE]: new Set(["Secret", "PeerAuthentication", "RequestAuthentication", ...NOT_READ_BY_ANY]),
 };
+
+const REQUEST_AUTHENTICATION = "RequestAuthentication";
 
 /** The config kind of a credential, in PushRequest.configKinds and configsUpdated keys (`Secret/NS/NAME`). */
 export const SECRET_KIND = "Secret";
@@ -136,8 +139,26 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
     const kinds = request.configKinds;
     const skipped = SKIPPED_KINDS[typeUrl];
     if (!kinds || kinds.size === 0 || !skipped) return true;
-    for (const k of kinds) if (!skipped.has(k)) return true;
+    for (const k of kinds) {
+      if (skipped.has(k)) continue;
+      if (kinds.size === 1 && k === REQUEST_AUTHENTICATION) return this.requestAuthenticationApplies(cp, request);
+      return true;
+    }
     return false;
+  }
+
+  /**
+   * A push for named RequestAuthentications only (a JWKS istiod fetched changed): the proxies one of
+   * them applies to. Unknown names (a store change) reach every proxy.
+   */
+  private requestAuthenticationApplies(cp: ConnectedProxy, request: PushRequest): boolean {
+    const updated = request.configsUpdated;
+    const push = request.context as PushContext | undefined;
+    if (!updated || !push) return true;
+    const proxy = this.refreshProxy(cp, push);
+    return push.requestAuthentications
+      .forWorkload({ namespace: proxy.namespace, labels: proxy.labels })
+      .some((ra) => updated.has(`${REQUEST_AUTHENTICATION}/${ra.metadata.namespace}/${ra.metadata.name}`));
   }
 
   /**

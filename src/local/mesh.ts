@@ -9,6 +9,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Discovery } from "../controlplane/discovery.js";
+import type { JwksFetchMode } from "../model/request-authentication.js";
 import { defaultStateDir, packageRoot } from "../core/paths.js";
 import type { CaKeyType } from "../security/ca.js";
 import { WorkloadCredentials } from "./credentials.js";
@@ -62,6 +63,8 @@ export interface LocalMeshOptions {
   restartBackoffMs?: number;
   /** Push debounce (istiod's 100 ms). */
   debounceQuietMs?: number;
+  /** Who fetches RequestAuthentication jwksUri (istiod's PILOT_JWT_ENABLE_REMOTE_JWKS; default hybrid). */
+  jwksFetchMode?: JwksFetchMode;
   /** Progress and crash reports, one line per call. */
   log?: (line: string) => void;
 }
@@ -199,6 +202,7 @@ export class LocalMesh {
       secureXdsAddress: this.secureXdsListenAddress,
       caKeyType: options.caKeyType,
       credentialsDir: options.credentialsDir === undefined ? defaultCredentialsDir(this.dir) : resolve(options.credentialsDir),
+      jwksFetchMode: options.jwksFetchMode,
       log: (line) => this.discoveryLog(line),
     });
   }

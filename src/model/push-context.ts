@@ -9,6 +9,7 @@ import { exportToSet, labelsMatch, serviceVisibleFrom, visibleFrom, type Service
 import { endpointPort, ServiceRegistry } from "../registry/registry.js";
 import { AuthenticationPolicies } from "./authentication.js";
 import type { Proxy } from "./proxy.js";
+import { DEFAULT_JWKS_SETTINGS, RequestAuthentications, type JwksSettings } from "./request-authentication.js";
 import { buildSidecarScope, type SidecarScope } from "./sidecar-scope.js";
 import { indexDelegates, mergeDelegates, type MergedHttpRoutes } from "./virtualservice.js";
 
@@ -109,6 +110,13 @@ export class PushContext {
   private readonly memoTable = new Map<string, unknown>();
   /** PeerAuthentications by scope (Istio's push.AuthnPolicies). */
   readonly authnPolicies: AuthenticationPolicies;
+  /** RequestAuthentications by namespace (the JWT half of Istio's push.AuthnPolicies). */
+  readonly requestAuthentications: RequestAuthentications;
+  /**
+   * How JWKS are resolved for this push (istiod's JwtKeyResolver and PILOT_JWT_ENABLE_REMOTE_JWKS):
+   * the control plane sets it before the push is used; carried over by withRegistry.
+   */
+  jwks: JwksSettings = DEFAULT_JWKS_SETTINGS;
 
   /**
    * `sameVirtualServices`: a snapshot built from the same VirtualServices (an EDS-only change),
@@ -132,6 +140,10 @@ export class PushContext {
     }
     this.indexDestinationRules();
     this.authnPolicies = reuse?.input.peerAuthentications === input.peerAuthentications ? reuse.authnPolicies : new AuthenticationPolicies(input.peerAuthentications, mesh.rootNamespace);
+    this.requestAuthentications =
+      reuse?.input.requestAuthentications === input.requestAuthentications && reuse.mesh.rootNamespace === mesh.rootNamespace
+        ? reuse.requestAuthentications
+        : new RequestAuthentications(input.requestAuthentications, mesh.rootNamespace);
   }
 
   /**
@@ -139,7 +151,9 @@ export class PushContext {
    * do not depend on endpoints are not carried over (generators keep their own EDS cache).
    */
   withRegistry(registry: ServiceRegistry, workloadEntries: readonly Resource<"WorkloadEntry">[]): PushContext {
-    return new PushContext({ ...this.input, workloadEntries }, this.mesh, registry, this);
+    const next = new PushContext({ ...this.input, workloadEntries }, this.mesh, registry, this);
+    next.jwks = this.jwks;
+    return next;
   }
 
   /** Per-push memo: computes `fn` once per key for the life of this snapshot. */

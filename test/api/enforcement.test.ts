@@ -35,7 +35,7 @@ interface Case {
 
 const CASES: Case[] = [
   // Kinds not enforced at all: whatever their spec.
-  ...(["EnvoyFilter", "ProxyConfig", "AuthorizationPolicy", "RequestAuthentication", "Telemetry"] as const).map((kind) => ({
+  ...(["EnvoyFilter", "ProxyConfig", "AuthorizationPolicy", "Telemetry"] as const).map((kind) => ({
     name: `${kind}: the whole kind`,
     kind,
     spec: {},
@@ -49,6 +49,36 @@ const CASES: Case[] = [
     kind: "PeerAuthentication",
     spec: { selector: { matchLabels: { app: "httpbin" } }, mtls: { mode: "STRICT" }, portLevelMtls: { "80": { mode: "DISABLE" } } },
     want: [],
+  },
+  // Generated as Istio's jwt_authn filter (issue 14).
+  {
+    name: "RequestAuthentication: every JWTRule field, selector and Gateway targetRefs are enforced",
+    kind: "RequestAuthentication",
+    spec: {
+      targetRefs: [{ group: "gateway.networking.k8s.io", kind: "Gateway", name: "gw" }],
+      jwtRules: [
+        {
+          issuer: "testing@secure.istio.io",
+          jwksUri: "https://example.com/jwks.json",
+          audiences: ["a"],
+          fromHeaders: [{ name: "x-jwt", prefix: "Bearer " }],
+          fromParams: ["token"],
+          fromCookies: ["session"],
+          outputPayloadToHeader: "x-payload",
+          outputClaimToHeaders: [{ header: "x-sub", claim: "sub" }],
+          forwardOriginalToken: true,
+          timeout: "3s",
+          presence: "OPTIONAL",
+        },
+      ],
+    },
+    want: [],
+  },
+  {
+    name: "RequestAuthentication: a Service targetRef (waypoints only) and a REQUIRED presence",
+    kind: "RequestAuthentication",
+    spec: { targetRef: { kind: "Service", name: "httpbin" }, jwtRules: [{ issuer: "i", jwksUri: "https://example.com/jwks.json", presence: "REQUIRED" }] },
+    want: ["spec.targetRef.kind", "spec.jwtRules[0].presence"],
   },
 
   // VirtualService
@@ -84,7 +114,6 @@ const CASES: Case[] = [
       ],
     },
     want: [
-      "spec.http[0].match[0].headers[@request.auth.claims.group]",
       "spec.http[0].match[1].withoutHeaders[@request.auth.claims.sub]",
       "spec.http[0].match[0].statPrefix",
       "spec.http[0].retries.retryRemoteLocalities",

@@ -118,11 +118,12 @@ describe("tsmesh discovery usage errors", () => {
     }
   });
 
-  it("exits 2 for a missing --cacerts folder and an unknown --ca-key-type", async () => {
+  it("exits 2 for a missing --cacerts folder, an unknown --ca-key-type or --jwks-fetch-mode", async () => {
     const examples = join(packageRoot(), "examples", "bookinfo");
     for (const [args, want] of [
       [["--cacerts", "/nonexistent/cacerts"], /--cacerts \/nonexistent\/cacerts: no such folder/],
       [["--ca-key-type", "DSA"], /--ca-key-type must be EC or RSA/],
+      [["--jwks-fetch-mode", "proxy"], /--jwks-fetch-mode "proxy": use hybrid, istiod or envoy/],
     ] as const) {
       const child = spawn(process.execPath, [bin, "discovery", "--config", examples, "--state-dir", "/nonexistent/state", ...args]);
       let err = "";

@@ -16,7 +16,7 @@ const bin = join(packageRoot(), "dist/src/cli/bin.js");
 const AP = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: allow-nothing}\nspec: {}\n";
 const DR = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews}\nspec:\n  host: reviews\n  trafficPolicy:\n    proxyProtocol: {version: V1}\n";
 const VS = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ratings}\nspec:\n  hosts: [ratings]\n  http:\n  - route:\n    - destination: {host: ratings}\n";
-const RA = "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec:\n  jwtRules: [{issuer: testing@secure.istio.io}]\n";
+const TELEMETRY = "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: default, namespace: istio-system}\nspec: {}\n";
 
 describe("tsmesh up: what is not enforced, on the console", { timeout: 60_000 }, () => {
   let dir: string;
@@ -55,8 +55,8 @@ describe("tsmesh up: what is not enforced, on the console", { timeout: 60_000 },
 
   it("a new resource gets its line; an unrelated edit repeats nothing", async () => {
     write("policies.yaml", [AP, DR, VS].join("---\n")); // the same two, plus a fully enforced one
-    write("jwt.yaml", RA);
-    await eventually("the RequestAuthentication's line", () => count(/RequestAuthentication istio-system\/default: not enforced yet: .*issue 14/) === 1, 15_000);
+    write("telemetry.yaml", TELEMETRY);
+    await eventually("the Telemetry's line", () => count(/Telemetry istio-system\/default: not enforced yet: .*issue 15/) === 1, 15_000);
     // The edit of policies.yaml has been applied (and reported, had there been anything to say).
     const metrics = () => fetch(`http://127.${OCTET}.0.1:15014/metrics`).then((r) => r.text());
     await eventually("the VirtualService in the push", async () => /^pilot_virt_services 1$/m.test(await metrics()), 15_000);

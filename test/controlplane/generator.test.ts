@@ -43,6 +43,12 @@ spec:
   action: DENY
   rules: [{to: [{operation: {methods: [DELETE]}}]}]
 `,
+  RequestAuthentication: `apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: istio-system}
+spec:
+  jwtRules: [{issuer: "testing@secure.istio.io", jwks: '{"keys":[{"kty":"RSA","e":"AQAB","n":"xAE7eB6q"}]}'}]
+`,
   PeerAuthentication: `apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: default, namespace: default}
@@ -118,4 +124,31 @@ test("generator: VirtualService and Gateway changes skip CDS and EDS; unknown or
   assert.deepEqual(pushed(req(["ServiceEntry"])), TYPES);
   assert.deepEqual(pushed(req(undefined)), TYPES);
   assert.deepEqual(pushed(req([])), TYPES);
+});
+
+test("generator: a push for named RequestAuthentications (a changed JWKS) reaches LDS of the proxies they apply to, nothing else", () => {
+  const gen = new IstioGenerator();
+  const push = bookinfo(`apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: ratings-jwt, namespace: default}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  jwtRules: [{issuer: "https://issuer.example", jwksUri: "https://issuer.example/jwks"}]
+`);
+  const ratings = connect(gen, "sidecar", "127.0.2.7", "ratings-v1", "default", { app: "ratings", version: "v1" });
+  const productpage = connect(gen, "sidecar", "127.0.2.1", "productpage-v1", "default", { app: "productpage", version: "v1" });
+  const req = (updated?: string[]): PushRequest => ({
+    full: true,
+    configKinds: new Set(["RequestAuthentication"]),
+    configsUpdated: updated && new Set(updated),
+    reasons: ["jwks"],
+    start: 0,
+    context: push,
+  });
+  const pushed = (cp: ConnectedProxy, r: PushRequest) => TYPES.filter((t) => gen.needsPush(cp, t, r));
+  assert.deepEqual(pushed(ratings, req(["RequestAuthentication/default/ratings-jwt"])), [LISTENER_TYPE]);
+  assert.deepEqual(pushed(productpage, req(["RequestAuthentication/default/ratings-jwt"])), []);
+  assert.deepEqual(pushed(productpage, req(["RequestAuthentication/default/other"])), []);
+  // A store change names no configs: every proxy's listeners.
+  assert.deepEqual(pushed(productpage, req(undefined)), [LISTENER_TYPE]);
 });

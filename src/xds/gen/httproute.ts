@@ -31,7 +31,7 @@ import {
   translateHeaderOperations,
   translateRedirect,
 } from "./route-actions.js";
-import { isCatchAllRoute, isClaimHeader, sourceMatches, translateRouteMatch } from "./route-match.js";
+import { claimMatchProblem, isCatchAllRoute, sourceMatches, translateRouteMatch } from "./route-match.js";
 
 /** Hash policies for a destination (DestinationRule consistentHash), supplied by traffic-policy.ts. */
 export type HashPolicyFn = (host: string, port: number, subset: string | undefined) => HashPolicy[] | undefined;
@@ -244,9 +244,9 @@ function translateRoute(
   const where = `VirtualService ${vs.metadata.namespace}/${vs.metadata.name} http route ${route.name ?? ""}`.trimEnd();
   if (match?.port && match.port !== ctx.port) return undefined;
   if (!sourceMatches(match, ctx.proxy, ctx.gateway, scoped.namespace)) return undefined;
-  const claim = [...Object.keys(match?.headers ?? {}), ...Object.keys(match?.withoutHeaders ?? {})].find(isClaimHeader);
+  const claim = claimMatchProblem(match);
   if (claim) {
-    errors.push(`${where}: JWT claim routing (${claim}) is not supported; route skipped`);
+    errors.push(`${where}: JWT claim match ${claim} needs exact, prefix or regex (Envoy cannot match a claim's presence); route skipped`);
     return undefined;
   }
 

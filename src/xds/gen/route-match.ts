@@ -1,11 +1,13 @@
 // VirtualService HTTP matches → Envoy `RouteMatch` (Istio's TranslateRouteMatch and its string,
-// header and query-parameter matchers), plus the match-level questions the route generator asks:
+// header and query-parameter matchers; `@request.auth.claims…` keys become dynamic metadata matchers
+// on jwt_authn's verified payload, which validation allows only on gateways), plus the match-level questions the route generator asks:
 // does a match apply to this proxy or gateway (sourceMatches), is a route a catch-all.
 import { resolveGatewayName } from "../../api/hosts.js";
 import type { HTTPMatchRequest, StringMatch } from "../../api/resource.js";
 import type { HeaderMatcher, QueryParameterMatcher, Route, RouteMatch, StringMatcher } from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import { labelsMatch } from "../../registry/model.js";
+import { jwtClaimMetadataMatcher, routingClaim } from "./jwt-claims.js";
 import { byName } from "./names.js";
 
 /** Istio's canBeConvertedToPresentMatch: no value at all, or the `regex: "*"` idiom. */
@@ -38,9 +40,16 @@ function queryParameterMatcher(name: string, sm: StringMatch | undefined): Query
   return m ? { name, stringMatch: m } : { name };
 }
 
-/** JWT-claim routing (`@request.auth.claims…` headers) needs dynamic metadata matchers: not supported yet. */
-export function isClaimHeader(name: string): boolean {
-  return name.startsWith("@request.auth.claims");
+/**
+ * The first claim key of a match Envoy could not take: Istio converts a claim match without exact,
+ * prefix or regex into a metadata matcher with no value, which Envoy rejects; tsmesh leaves such a
+ * route out and says so.
+ */
+export function claimMatchProblem(m: HTTPMatchRequest | undefined): string | undefined {
+  for (const field of [m?.headers, m?.withoutHeaders]) {
+    for (const [name, sm] of Object.entries(field ?? {})) if (routingClaim(name) && !stringMatcher(sm)) return name;
+  }
+  return undefined;
 }
 
 /**
@@ -59,8 +68,21 @@ export function translateRouteMatch(m: HTTPMatchRequest | undefined): RouteMatch
   out.caseSensitive = { value: !m.ignoreUriCase };
 
   const headers: HeaderMatcher[] = [];
-  for (const [name, sm] of Object.entries(m.headers ?? {})) headers.push(headerMatcher(name, sm));
+  // Claim keys (Istio's translateMetadataMatch wins over a header match), by name for a stable order.
+  const claims: Array<[string, NonNullable<RouteMatch["dynamicMetadata"]>[number]]> = [];
+  for (const [name, sm] of Object.entries(m.headers ?? {})) {
+    const claim = routingClaim(name);
+    const value = claim && stringMatcher(sm);
+    if (claim && value) claims.push([name, jwtClaimMetadataMatcher(claim, value)]);
+    else headers.push(headerMatcher(name, sm));
+  }
   for (const [name, sm] of Object.entries(m.withoutHeaders ?? {})) {
+    const claim = routingClaim(name);
+    const value = claim && stringMatcher(sm);
+    if (claim && value) {
+      claims.push([name, { ...jwtClaimMetadataMatcher(claim, value), invert: true }]);
+      continue;
+    }
     const h = headerMatcher(name, sm);
     h.invertMatch = true;
     // treat_missing_header_as_empty conflicts with present_match.
@@ -72,6 +94,7 @@ export function translateRouteMatch(m: HTTPMatchRequest | undefined): RouteMatch
   if (m.authority) headers.push(headerMatcher(":authority", m.authority));
   if (m.scheme) headers.push(headerMatcher(":scheme", m.scheme));
   if (headers.length > 0) out.headers = headers;
+  if (claims.length > 0) out.dynamicMetadata = claims.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, mm]) => mm);
 
   const query = Object.entries(m.queryParams ?? {}).map(([name, sm]) => queryParameterMatcher(name, sm));
   if (query.length > 0) out.queryParameters = query.sort(byName);

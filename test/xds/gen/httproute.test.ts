@@ -202,10 +202,34 @@ describe("route match conversion", () => {
     assert.equal(resolveGatewayName("mesh", "ns"), "mesh");
   });
 
-  it("JWT claim header routing is reported and the route skipped", () => {
-    const { routes, errors } = convert([{ match: [{ headers: { "@request.auth.claims.group": { exact: "a" } } }], route: toReviews }]);
+  it("JWT claim keys → dynamic metadata matchers on jwt_authn's payload (Istio's translateMetadataMatch), by name; withoutHeaders inverted", () => {
+    const claim = (path: string[], value: object, invert?: boolean) => ({
+      filter: "envoy.filters.http.jwt_authn",
+      path: ["payload", ...path].map((key) => ({ key })),
+      value: { orMatch: { valueMatchers: [{ listMatch: { oneOf: { stringMatch: value } } }, { stringMatch: value }] } },
+      ...(invert ? { invert: true } : {}),
+    });
+    const r = one({
+      match: [
+        {
+          headers: { "@request.auth.claims.group": { exact: "admin" }, "@request.auth.claims[nested][key.1]": { prefix: "x" }, "x-user": { exact: "u" } },
+          withoutHeaders: { "@request.auth.claims.sub": { regex: "bot-.*" } },
+        },
+      ],
+      route: toReviews,
+    });
+    assert.deepEqual(r.match?.headers, [{ name: "x-user", stringMatch: { exact: "u" } }]);
+    assert.deepEqual(r.match?.dynamicMetadata, [
+      claim(["group"], { exact: "admin" }),
+      claim(["sub"], { safeRegex: { regex: "bot-.*" } }, true),
+      claim(["nested", "key.1"], { prefix: "x" }),
+    ]);
+  });
+
+  it("a JWT claim key without exact, prefix or regex: reported and the route left out (Envoy cannot take Istio's value-less matcher)", () => {
+    const { routes, errors } = convert([{ match: [{ headers: { "@request.auth.claims.group": {} } }], route: toReviews }]);
     assert.equal(routes.length, 0);
-    assert.match(errors[0], /JWT claim/);
+    assert.match(errors[0], /JWT claim match @request\.auth\.claims\.group needs exact, prefix or regex.*route skipped/);
   });
 });
 

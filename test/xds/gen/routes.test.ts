@@ -133,6 +133,33 @@ describe("sidecar RouteConfiguration golden files (bookinfo, productpage's view 
 });
 
 describe("gateway RouteConfiguration", () => {
+  it("Istio's jwt-route task: a claim match on the gateway becomes a jwt_authn metadata match before the catch-all", () => {
+    const push = bookinfo(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: claims, namespace: default }
+spec:
+  hosts: [claims.example.com]
+  gateways: [bookinfo-gateway]
+  http:
+  - match: [{ uri: { prefix: /headers }, headers: { "@request.auth.claims.groups": { exact: group1 } } }]
+    route: [{ destination: { host: productpage, port: { number: 9080 } } }]
+`);
+    const routesOf = vhost(one(ingress, push, "http.8080"), "claims.example.com:8080").routes ?? [];
+    assert.equal(routesOf.length, 1);
+    const value = { exact: "group1" };
+    assert.deepEqual(routesOf[0].match, {
+      prefix: "/headers",
+      caseSensitive: { value: true },
+      dynamicMetadata: [
+        {
+          filter: "envoy.filters.http.jwt_authn",
+          path: [{ key: "payload" }, { key: "groups" }],
+          value: { orMatch: { valueMatchers: [{ listMatch: { oneOf: { stringMatch: value } } }, { stringMatch: value }] } },
+        },
+      ],
+    });
+  });
+
   it("golden: bookinfo-gateway http.8080", () => {
     const rc = one(ingress, bookinfo(), "http.8080");
     assertGolden("routes-gateway-http-8080", rc);
