@@ -19,8 +19,8 @@ import { JwtProvider, type JwtAuthnStats, type ProviderRuntime } from "./jwt-pro
 import { JwtStatus, statusMessage } from "./jwt-token.js";
 import { compileRequirement, ProviderSet, type Verifier, VerifyContext } from "./jwt-verifier.js";
 
-export const JWT_AUTHN_TYPE = "envoy.extensions.filters.http.jwt_authn.envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication";
-const PER_ROUTE_TYPE = "envoy.extensions.filters.http.jwt_authn.envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig";
+export const JWT_AUTHN_TYPE = "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication";
+const PER_ROUTE_TYPE = "envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig";
 /** The dynamic metadata namespace the filter writes. */
 export const JWT_AUTHN_NAMESPACE = "envoy.filters.http.jwt_authn";
 /** Envoy's MaximumUriLength for the realm. */

@@ -9,7 +9,7 @@ import type { DynamicMetadata, MetadataValue } from "../../dynamic-metadata.js";
 import { XdsConfigError } from "../../xds-error.js";
 import { StringMatcher } from "./matchers.js";
 
-/** A compiled envoy.type.matcher.envoy.type.matcher.v3.ValueMatcher; `undefined` is a value that is not there. */
+/** A compiled envoy.type.matcher.v3.ValueMatcher; `undefined` is a value that is not there. */
 export type ValueMatcher = (v: MetadataValue | undefined) => boolean;
 
 /** Compiles a ValueMatcher (throws XdsConfigError with the field path). */
@@ -53,7 +53,7 @@ export function compileValueMatcher(o: envoy.type.matcher.v3.ValueMatcher, path:
   throw new XdsConfigError(path, "value matcher needs one of null_match, double_match, string_match, bool_match, present_match, list_match or or_match");
 }
 
-/** A compiled envoy.type.matcher.envoy.type.matcher.v3.MetadataMatcher. */
+/** A compiled envoy.type.matcher.v3.MetadataMatcher. */
 export class MetadataMatcher {
   private constructor(
     readonly filter: string,
