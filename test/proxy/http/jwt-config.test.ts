@@ -1,0 +1,240 @@
+// jwt_authn's config and caches: bad JwtAuthentication configs are refused with their field path
+// (NACK) — unknown providers, a wrong requirement_name, unimplemented filter_state_rules and JWKS
+// retries, a provider without JWKS, a remote JWKS without timeout; a remote JWKS served by a real
+// HTTP server through a real STATIC cluster and the real router, with an injected clock: kept for
+// cache_duration (Envoy's default 10 minutes), fetched again after, fetches in flight shared,
+// async_fetch fetching ahead and retrying after failed_refetch_duration; the JWT cache
+// (jwt_cache_config) counting hits; and the MetadataMatcher value table routes use.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import * as http from "node:http";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { packageRoot } from "../../../src/core/paths.js";
+import { DynamicMetadata } from "../../../src/proxy/dynamic-metadata.js";
+import type { FilterContext } from "../../../src/proxy/http/filter.js";
+import { compileJwtAuthn } from "../../../src/proxy/http/filters/jwt-authn.js";
+import { JwtProvider, type ProviderRuntime } from "../../../src/proxy/http/filters/jwt-provider.js";
+import { JwtStatus } from "../../../src/proxy/http/filters/jwt-token.js";
+import { ProviderSet, compileRequirement, VerifyContext } from "../../../src/proxy/http/filters/jwt-verifier.js";
+import { MetadataMatcher } from "../../../src/proxy/http/matchers/metadata.js";
+import { Router } from "../../../src/proxy/http/router.js";
+import { StatsStore } from "../../../src/proxy/stats.js";
+import { clusterSpec, UpstreamCluster } from "../../../src/proxy/upstream/cluster.js";
+import { XdsConfigError } from "../../../src/proxy/xds-error.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
+
+const FIX = join(packageRoot(), "test", "fixtures", "jwt");
+const JWKS = readFileSync(join(FIX, "jwks.json"), "utf8");
+const DEMO = readFileSync(join(FIX, "demo.jwt"), "utf8").trim();
+const ISS = "testing@secure.istio.io";
+const IP = "127.0.214.9";
+
+type Cfg = Parameters<typeof compileJwtAuthn>[0];
+
+function context(stats: StatsStore, clusters: Map<string, UpstreamCluster> = new Map()): FilterContext {
+  return {
+    name: "envoy.filters.http.jwt_authn",
+    stats: stats.scope("http.test."),
+    path: "jwt",
+    hcm: { serverName: "envoy", localReplyHeaders: {}, bufferLimitBytes: 1 << 20 },
+    runtime: { cluster: (n) => clusters.get(n), router: new Router() },
+  };
+}
+
+describe("bad configs are refused with their field path", () => {
+  const local = { issuer: ISS, localJwks: { inlineString: JWKS } };
+  const cases: Array<[string, Cfg, string]> = [
+    ["a requirement naming no provider", { providers: { a: local }, rules: [{ match: { prefix: "/" }, requires: { providerName: "b" } }] }, "jwt.rules[0].requires.providerName: Required provider ['b'] is not configured."],
+    [
+      "an allow_missing branch under an unknown provider",
+      { providers: { a: local }, requirementMap: { r: { requiresAny: { requirements: [{ providerName: "zz" }, { allowMissing: {} }] } } } },
+      `jwt.requirementMap["r"].requiresAny.requirements[0].providerName: Required provider ['zz'] is not configured.`,
+    ],
+    ["a wrong requirement_name", { providers: { a: local }, requirementMap: { r: { providerName: "a" } }, rules: [{ match: { prefix: "/" }, requirementName: "x" }] }, "jwt.rules[0].requirementName: Wrong requirement_name: x. It should be one of [r]"],
+    ["requires_any with one requirement", { providers: { a: local }, rules: [{ match: { prefix: "/" }, requires: { requiresAny: { requirements: [{ providerName: "a" }] } } }] }, "jwt.rules[0].requires.requiresAny.requirements: needs at least 2 requirements"],
+    ["filter_state_rules", { providers: { a: local }, filterStateRules: { name: "x" } }, "jwt.filterStateRules: filter_state_rules are not implemented by tsmesh"],
+    ["a provider without JWKS", { providers: { a: { issuer: ISS } } }, `jwt.providers["a"]: jwks_source_specifier is required: local_jwks or remote_jwks`],
+    ["a remote JWKS without timeout", { providers: { a: { remoteJwks: { httpUri: { uri: "http://x/j", cluster: "c" } } } } }, `jwt.providers["a"].remoteJwks.httpUri.timeout: timeout is required`],
+    ["a remote JWKS with retries", { providers: { a: { remoteJwks: { httpUri: { uri: "http://x/j", cluster: "c", timeout: { seconds: 1 } }, retryPolicy: {} } } } }, `jwt.providers["a"].remoteJwks.retryPolicy: JWKS fetch retries are not implemented by tsmesh`],
+    ["a rule with a bad regex", { providers: { a: local }, rules: [{ match: { safeRegex: { regex: "(" } } }] }, "jwt.rules[0].match.safeRegex.regex"],
+    ["a JWKS file that is not there", { providers: { a: { localJwks: { filename: "/nonexistent/jwks.json" } } } }, `jwt.providers["a"].localJwks.filename: cannot read /nonexistent/jwks.json`],
+  ];
+  for (const [what, cfg, msg] of cases) {
+    it(what, () => {
+      assert.throws(
+        () => compileJwtAuthn(cfg, context(new StatsStore())),
+        (e: unknown) => e instanceof XdsConfigError && e.message.startsWith(msg),
+      );
+    });
+  }
+});
+
+describe("remote JWKS through a real cluster, with an injected clock", () => {
+  let server: http.Server;
+  let port = 0;
+  let hits = 0;
+  let failing = false;
+  let cluster: UpstreamCluster;
+  const clusters = new Map<string, UpstreamCluster>();
+
+  before(async () => {
+    server = http.createServer((_req, res) => {
+      hits++;
+      if (failing) {
+        res.writeHead(503);
+        res.end();
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JWKS);
+    });
+    await new Promise<void>((r) => server.listen(0, IP, r));
+    port = (server.address() as { port: number }).port;
+    const spec = clusterSpec({
+      name: "jwks",
+      type: "STATIC",
+      connectTimeout: { seconds: 2 },
+      loadAssignment: { clusterName: "jwks", endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: IP, portValue: port } } } }] }] },
+    });
+    cluster = new UpstreamCluster(spec, new StatsStore().tagged("cluster.", "jwks"));
+    clusters.set("jwks", cluster);
+  });
+
+  after(async () => {
+    cluster.close();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  function runtime(clock: FakeClock, stats: StatsStore): ProviderRuntime {
+    const s = stats.scope("http.test.jwt_authn.");
+    return {
+      runtime: context(stats, clusters).runtime,
+      clock,
+      wallNow: Date.now,
+      stats: {
+        allowed: s.counter("allowed"),
+        denied: s.counter("denied"),
+        corsPreflightBypassed: s.counter("cors_preflight_bypassed"),
+        jwksFetchSuccess: s.counter("jwks_fetch_success"),
+        jwksFetchFailed: s.counter("jwks_fetch_failed"),
+        jwtCacheHit: s.counter("jwt_cache_hit"),
+        jwtCacheMiss: s.counter("jwt_cache_miss"),
+      },
+    };
+  }
+
+  function provider(clock: FakeClock, stats: StatsStore, extra: Record<string, unknown> = {}): JwtProvider {
+    return new JwtProvider("p", { issuer: ISS, remoteJwks: { httpUri: { uri: `http://jwks.test:${port}/keys`, cluster: "jwks", timeout: { seconds: 5 } }, ...extra } }, "p", runtime(clock, stats));
+  }
+
+  it("kept for Envoy's default 10 minutes, then fetched again; concurrent fetches share one request", async () => {
+    hits = 0;
+    const clock = new FakeClock();
+    const p = provider(clock, new StatsStore());
+    assert.equal(p.remote!.current(), undefined);
+    const [a, b] = await Promise.all([p.remote!.fetch(), p.remote!.fetch()]);
+    assert.ok(a !== undefined && a === b);
+    assert.equal(hits, 1);
+    clock.advance(10 * 60 * 1000 - 1);
+    assert.ok(p.remote!.current() !== undefined);
+    clock.advance(1);
+    assert.equal(p.remote!.current(), undefined);
+    await p.remote!.fetch();
+    assert.equal(hits, 2);
+  });
+
+  it("cache_duration is honoured", async () => {
+    const clock = new FakeClock();
+    const q = provider(clock, new StatsStore(), { cacheDuration: { seconds: 5 } });
+    await q.remote!.fetch();
+    clock.advance(4999);
+    assert.ok(q.remote!.current() !== undefined);
+    clock.advance(1);
+    assert.equal(q.remote!.current(), undefined);
+  });
+
+  it("a failed fetch is counted and not cached; the next request fetches again", async () => {
+    const stats = new StatsStore();
+    const clock = new FakeClock();
+    const p = provider(clock, stats);
+    failing = true;
+    try {
+      assert.equal(await p.remote!.fetch(), undefined);
+      assert.equal(p.remote!.current(), undefined);
+      assert.equal(stats.counter("http.test.jwt_authn.jwks_fetch_failed").value, 1);
+    } finally {
+      failing = false;
+    }
+    assert.ok((await p.remote!.fetch()) !== undefined);
+    assert.equal(stats.counter("http.test.jwt_authn.jwks_fetch_success").value, 1);
+  });
+
+  it("async_fetch fetches ahead and retries a failure after failed_refetch_duration", async () => {
+    const clock = new FakeClock();
+    failing = true;
+    const stats = new StatsStore();
+    const p = provider(clock, stats, { asyncFetch: { failedRefetchDuration: { seconds: 2 } } });
+    const failed = stats.counter("http.test.jwt_authn.jwks_fetch_failed");
+    const success = stats.counter("http.test.jwt_authn.jwks_fetch_success");
+    try {
+      for (let i = 0; i < 200 && failed.value === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(failed.value, 1);
+      failing = false;
+      // Let the failure's timer be armed, then pass its deadline.
+      for (let i = 0; i < 50 && clock.pending === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      clock.advance(2000);
+      for (let i = 0; i < 200 && success.value === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(success.value, 1);
+      assert.ok(p.remote!.current() !== undefined);
+    } finally {
+      failing = false;
+      p.remote!.close();
+    }
+  });
+
+  it("jwt_cache_config: a verified token is a cache hit the next time", async () => {
+    const stats = new StatsStore();
+    const rt = runtime(new FakeClock(), stats);
+    const cached = new JwtProvider("c", { issuer: ISS, localJwks: { inlineString: JWKS }, jwtCacheConfig: { jwtCacheSize: 2 } }, "c", rt);
+    const set = new ProviderSet(new Map([["c", cached]]), new Map([["c", ISS]]), rt);
+    const v = compileRequirement({ providerName: "c" }, set, "r");
+    const run = async () => v.verify(new VerifyContext({ authorization: `Bearer ${DEMO}` }, "/"));
+    assert.equal(await run(), JwtStatus.Ok);
+    assert.equal(await run(), JwtStatus.Ok);
+    assert.equal(stats.counter("http.test.jwt_authn.jwt_cache_miss").value, 1);
+    assert.equal(stats.counter("http.test.jwt_authn.jwt_cache_hit").value, 1);
+    // A missing token does not touch the cache.
+    assert.equal(await v.verify(new VerifyContext({}, "/")), JwtStatus.JwtMissed);
+    assert.equal(stats.counter("http.test.jwt_authn.jwt_cache_miss").value, 1);
+  });
+});
+
+describe("MetadataMatcher: Envoy's value matchers against dynamic metadata", () => {
+  const md = new DynamicMetadata();
+  md.set("envoy.filters.http.jwt_authn", { payload: { groups: ["g1", "g2"], scope: "read", n: 3, admin: false, none: null, nested: { k: "v" } } });
+  const m = (key: string[], value: Record<string, unknown>, invert = false) =>
+    MetadataMatcher.compile({ filter: "envoy.filters.http.jwt_authn", path: ["payload", ...key].map((k) => ({ key: k })), value, invert }, "m");
+  const cases: Array<[string, MetadataMatcher, boolean]> = [
+    ["list one_of hit", m(["groups"], { listMatch: { oneOf: { stringMatch: { exact: "g2" } } } }), true],
+    ["list one_of miss", m(["groups"], { listMatch: { oneOf: { stringMatch: { exact: "g3" } } } }), false],
+    ["a string is not a list", m(["scope"], { listMatch: { oneOf: { stringMatch: { exact: "read" } } } }), false],
+    ["or: list or string", m(["scope"], { orMatch: { valueMatchers: [{ listMatch: { oneOf: { stringMatch: { exact: "read" } } } }, { stringMatch: { exact: "read" } }] } }), true],
+    ["string prefix", m(["nested", "k"], { stringMatch: { prefix: "v" } }), true],
+    ["double exact", m(["n"], { doubleMatch: { exact: 3 } }), true],
+    ["double range [1,3)", m(["n"], { doubleMatch: { range: { start: 1, end: 3 } } }), false],
+    ["bool", m(["admin"], { boolMatch: false }), true],
+    ["null", m(["none"], { nullMatch: {} }), true],
+    ["present on a missing key", m(["missing"], { presentMatch: true }), false],
+    ["present: false on a missing key", m(["missing"], { presentMatch: false }), true],
+    ["inverted miss", m(["groups"], { listMatch: { oneOf: { stringMatch: { exact: "g3" } } } }, true), true],
+    ["a path through a non-object", m(["scope", "x"], { presentMatch: true }), false],
+  ];
+  for (const [what, matcher, want] of cases) it(what, () => assert.equal(matcher.matches(md), want));
+
+  it("no metadata written at all: only what matches a missing value", () => {
+    assert.equal(m(["groups"], { presentMatch: true }).matches(undefined), false);
+    assert.equal(m(["groups"], { presentMatch: true }, true).matches(undefined), true);
+  });
+});
