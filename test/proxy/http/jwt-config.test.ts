@@ -14,7 +14,7 @@ import { packageRoot } from "../../../src/core/paths.js";
 import { DynamicMetadata } from "../../../src/proxy/dynamic-metadata.js";
 import type { FilterContext } from "../../../src/proxy/http/filter.js";
 import { compileJwtAuthn } from "../../../src/proxy/http/filters/jwt-authn.js";
-import { JwtProvider, type ProviderRuntime } from "../../../src/proxy/http/filters/jwt-provider.js";
+import { jwtAuthnStats, JwtProvider, type ProviderRuntime } from "../../../src/proxy/http/filters/jwt-provider.js";
 import { JwtStatus } from "../../../src/proxy/http/filters/jwt-token.js";
 import { ProviderSet, compileRequirement, VerifyContext } from "../../../src/proxy/http/filters/jwt-verifier.js";
 import { MetadataMatcher } from "../../../src/proxy/http/matchers/metadata.js";
@@ -108,21 +108,7 @@ describe("remote JWKS through a real cluster, with an injected clock", () => {
   });
 
   function runtime(clock: FakeClock, stats: StatsStore): ProviderRuntime {
-    const s = stats.scope("http.test.jwt_authn.");
-    return {
-      runtime: context(stats, clusters).runtime,
-      clock,
-      wallNow: Date.now,
-      stats: {
-        allowed: s.counter("allowed"),
-        denied: s.counter("denied"),
-        corsPreflightBypassed: s.counter("cors_preflight_bypassed"),
-        jwksFetchSuccess: s.counter("jwks_fetch_success"),
-        jwksFetchFailed: s.counter("jwks_fetch_failed"),
-        jwtCacheHit: s.counter("jwt_cache_hit"),
-        jwtCacheMiss: s.counter("jwt_cache_miss"),
-      },
-    };
+    return { runtime: context(stats, clusters).runtime, clock, wallNow: Date.now, stats: jwtAuthnStats(stats.scope("http.test.jwt_authn.")) };
   }
 
   function provider(clock: FakeClock, stats: StatsStore, extra: Record<string, unknown> = {}): JwtProvider {

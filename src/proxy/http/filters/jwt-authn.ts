@@ -15,7 +15,7 @@ import type { envoy } from "../../../envoy/types.js";
 import { XdsConfigError } from "../../xds-error.js";
 import { type FilterCallbacks, type FilterContext, FilterStatus, type HttpFilter, registerHttpFilter } from "../filter.js";
 import { compileRouteMatcher, type RequestView } from "../route-table.js";
-import { JwtProvider, type JwtAuthnStats, type ProviderRuntime } from "./jwt-provider.js";
+import { type JwtAuthnStats, jwtAuthnStats, JwtProvider, type ProviderRuntime } from "./jwt-provider.js";
 import { JwtStatus, statusMessage } from "./jwt-token.js";
 import { compileRequirement, ProviderSet, type Verifier, VerifyContext } from "./jwt-verifier.js";
 
@@ -48,16 +48,7 @@ export interface JwtAuthnOptions {
 export function compileJwtAuthn(c: envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication, ctx: FilterContext, opts: JwtAuthnOptions = {}): JwtAuthnConfig {
   const path = ctx.path;
   if (c.filterStateRules !== undefined) throw new XdsConfigError(`${path}.filterStateRules`, "filter_state_rules are not implemented by tsmesh");
-  const s = ctx.stats.scope("jwt_authn");
-  const stats: JwtAuthnStats = {
-    allowed: s.counter("allowed"),
-    denied: s.counter("denied"),
-    corsPreflightBypassed: s.counter("cors_preflight_bypassed"),
-    jwksFetchSuccess: s.counter("jwks_fetch_success"),
-    jwksFetchFailed: s.counter("jwks_fetch_failed"),
-    jwtCacheHit: s.counter("jwt_cache_hit"),
-    jwtCacheMiss: s.counter("jwt_cache_miss"),
-  };
+  const stats = jwtAuthnStats(ctx.stats.scope("jwt_authn"));
   const rt: ProviderRuntime = { runtime: ctx.runtime, clock: opts.clock ?? realClock, wallNow: opts.wallNow ?? Date.now, stats };
   const providers = new Map<string, JwtProvider>();
   const issuers = new Map<string, string>();

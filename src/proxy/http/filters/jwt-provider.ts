@@ -8,7 +8,7 @@ import type * as http from "node:http";
 import { durationMs } from "../../../envoy/protos.js";
 import type { envoy } from "../../../envoy/types.js";
 import type { Clock } from "../../../core/clock.js";
-import type { Counter } from "../../stats.js";
+import type { Counter, StatsScope } from "../../stats.js";
 import { dataSource } from "../../tls/common.js";
 import { XdsConfigError } from "../../xds-error.js";
 import { asyncHttpCall } from "../async-client.js";
@@ -49,6 +49,19 @@ export interface JwtAuthnStats {
   jwksFetchFailed: Counter;
   jwtCacheHit: Counter;
   jwtCacheMiss: Counter;
+}
+
+/** The filter's counters under `http.<prefix>.jwt_authn.` (`scope` is that prefix). */
+export function jwtAuthnStats(s: StatsScope): JwtAuthnStats {
+  return {
+    allowed: s.counter("allowed"),
+    denied: s.counter("denied"),
+    corsPreflightBypassed: s.counter("cors_preflight_bypassed"),
+    jwksFetchSuccess: s.counter("jwks_fetch_success"),
+    jwksFetchFailed: s.counter("jwks_fetch_failed"),
+    jwtCacheHit: s.counter("jwt_cache_hit"),
+    jwtCacheMiss: s.counter("jwt_cache_miss"),
+  };
 }
 
 /** What a provider needs at run time: clusters to fetch from, time, stats. */
