@@ -243,7 +243,7 @@ describe("jwt_authn through a proxy listener", () => {
   it("a per-route requirement_name the filter does not have: 403", async () => {
     const r = await send(PORTS.local, "/open/wrong");
     assert.equal(r.status, 403);
-    assert.equal(r.body, "Failed JWT authentication: Wrong requirement_name is set in per_route_config: nope");
+    assert.equal(r.body, "Failed JWT authentication: Wrong requirement_name: nope. It should be one of [strict]");
   });
 
   it("gRPC requests get UNAUTHENTICATED", async () => {

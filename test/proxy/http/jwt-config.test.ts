@@ -14,7 +14,7 @@ import { packageRoot } from "../../../src/core/paths.js";
 import { DynamicMetadata } from "../../../src/proxy/dynamic-metadata.js";
 import type { FilterContext } from "../../../src/proxy/http/filter.js";
 import { compileJwtAuthn } from "../../../src/proxy/http/filters/jwt-authn.js";
-import { jwtAuthnStats, JwtProvider, type ProviderRuntime } from "../../../src/proxy/http/filters/jwt-provider.js";
+import { Extractor, jwtAuthnStats, JwtProvider, type ProviderRuntime } from "../../../src/proxy/http/filters/jwt-provider.js";
 import { JwtStatus } from "../../../src/proxy/http/filters/jwt-token.js";
 import { ProviderSet, compileRequirement, VerifyContext } from "../../../src/proxy/http/filters/jwt-verifier.js";
 import { MetadataMatcher } from "../../../src/proxy/http/matchers/metadata.js";
@@ -222,5 +222,58 @@ describe("MetadataMatcher: Envoy's value matchers against dynamic metadata", () 
   it("no metadata written at all: only what matches a missing value", () => {
     assert.equal(m(["groups"], { presentMatch: true }).matches(undefined), false);
     assert.equal(m(["groups"], { presentMatch: true }, true).matches(undefined), true);
+  });
+});
+
+describe("token locations (Envoy's extractor)", () => {
+  const rt: ProviderRuntime = { runtime: context(new StatsStore()).runtime, clock: new FakeClock(), wallNow: Date.now, stats: jwtAuthnStats(new StatsStore().scope("x.")) };
+  const prov = (name: string, p: Record<string, unknown>) => new JwtProvider(name, { localJwks: { inlineString: JWKS }, ...p }, name, rt);
+  const defaults = prov("d", { issuer: "a" });
+  const custom = prov("c", { issuer: "b", fromHeaders: [{ name: "X-Token", valuePrefix: "JWT " }, { name: "x-raw" }], fromParams: ["tok"], fromCookies: ["session"] });
+  const ex = new Extractor([defaults, custom], new Map([[defaults, "a"], [custom, "b"]]));
+  const cases: Array<[string, Record<string, string>, string, string[]]> = [
+    ["Authorization: Bearer", { authorization: "Bearer a.b.c" }, "/", ["a.b.c"]],
+    ["spaces after the prefix, and what follows the token", { authorization: "Bearer   a.b.c, other" }, "/", ["a.b.c"]],
+    ["another scheme is no token", { authorization: "Basic dXNlcjpwYXNz" }, "/", []],
+    ["a custom header and prefix", { "x-token": "JWT x.y.z" }, "/", ["x.y.z"]],
+    ["a header without prefix takes the whole value", { "x-raw": "r.s.t" }, "/", ["r.s.t"]],
+    ["the default and a custom query parameter", {}, "/p?tok=q.w.e&access_token=a%2Eb.c", ["a.b.c", "q.w.e"]],
+    ["a cookie", { cookie: "a=1; session=c.o.k" }, "/", ["c.o.k"]],
+    ["an empty value is no token", { authorization: "Bearer " }, "/", []],
+  ];
+  for (const [what, headers, path, want] of cases) {
+    it(what, () => assert.deepEqual(ex.extract(headers, path).map((t) => t.token).sort(), want));
+  }
+
+  it("a location names the issuers whose providers use it", () => {
+    const [t] = ex.extract({ "x-token": "JWT x.y.z" }, "/");
+    assert.deepEqual([...t.issuers], ["b"]);
+  });
+
+  it("only this filter's headers are dropped before extraction", () => {
+    const p = prov("f", { forwardPayloadHeader: "X-Payload", claimToHeaders: [{ headerName: "x-sub", claimName: "sub" }] });
+    const h: Record<string, string> = { "x-payload": "forged", "x-sub": "admin", "x-other": "kept" };
+    new Extractor([p], new Map([[p, ""]])).sanitizeHeaders(h);
+    assert.deepEqual(h, { "x-other": "kept" });
+  });
+});
+
+describe("several tokens in one request", () => {
+  const rt: ProviderRuntime = { runtime: context(new StatsStore()).runtime, clock: new FakeClock(), wallNow: Date.now, stats: jwtAuthnStats(new StatsStore().scope("x.")) };
+  const p = new JwtProvider("p", { issuer: ISS, localJwks: { inlineString: JWKS }, fromHeaders: [{ name: "a" }, { name: "b" }] }, "p", rt);
+  const set = new ProviderSet(new Map([["p", p]]), new Map([["p", ISS]]), rt);
+  it("a provider requirement needs every token to verify", async () => {
+    const v = compileRequirement({ providerName: "p" }, set, "r");
+    assert.equal(await v.verify(new VerifyContext({ a: DEMO, b: DEMO }, "/")), JwtStatus.Ok);
+    assert.equal(await v.verify(new VerifyContext({ a: DEMO, b: "x.y.z" }, "/")), JwtStatus.JwtHeaderParseErrorBadBase64);
+  });
+  it("allow_missing_or_failed lets a bad token through", async () => {
+    const v = compileRequirement({ allowMissingOrFailed: {} }, set, "r");
+    assert.equal(await v.verify(new VerifyContext({ a: "garbage" }, "/")), JwtStatus.Ok);
+  });
+  it("allow_missing refuses an invalid token", async () => {
+    const v = compileRequirement({ allowMissing: {} }, set, "r");
+    assert.equal(v.verify(new VerifyContext({}, "/")), JwtStatus.Ok);
+    assert.equal(await v.verify(new VerifyContext({ a: "a.b" }, "/")), JwtStatus.JwtBadFormat);
   });
 });

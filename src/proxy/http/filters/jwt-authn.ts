@@ -33,6 +33,8 @@ export type JwtPerRoute = { readonly disabled: true } | { readonly disabled: fal
 export interface JwtAuthnConfig {
   readonly rules: ReadonlyArray<{ readonly matches: (req: RequestView) => boolean; readonly verifier: Verifier }>;
   readonly byName: ReadonlyMap<string, Verifier>;
+  /** The requirement_map names, sorted and joined with "," (Envoy's error messages). */
+  readonly allNames: string;
   readonly bypassCorsPreflight: boolean;
   readonly stripFailureResponse: boolean;
   readonly stats: JwtAuthnStats;
@@ -59,6 +61,7 @@ export function compileJwtAuthn(c: envoy.extensions.filters.http.jwt_authn.v3.Jw
   const set = new ProviderSet(providers, issuers, rt);
   const byName = new Map<string, Verifier>();
   for (const [name, r] of Object.entries(c.requirementMap ?? {})) byName.set(name, compileRequirement(r, set, `${path}.requirementMap[${JSON.stringify(name)}]`));
+  const allNames = [...byName.keys()].sort().join(",");
   const rules = (c.rules ?? []).map((r, i) => {
     const rp = `${path}.rules[${i}]`;
     if (r.match === undefined) throw new XdsConfigError(`${rp}.match`, "match is required");
@@ -67,12 +70,12 @@ export function compileJwtAuthn(c: envoy.extensions.filters.http.jwt_authn.v3.Jw
     let verifier: Verifier;
     if (r.requirementName !== undefined && r.requirementName !== "") {
       const v = byName.get(r.requirementName);
-      if (v === undefined) throw new XdsConfigError(`${rp}.requirementName`, `Wrong requirement_name: ${r.requirementName}. It should be one of [${[...byName.keys()].join(",")}]`);
+      if (v === undefined) throw new XdsConfigError(`${rp}.requirementName`, `Wrong requirement_name: ${r.requirementName}. It should be one of [${allNames}]`);
       verifier = v;
     } else verifier = r.requires !== undefined ? compileRequirement(r.requires, set, `${rp}.requires`) : { verify: () => JwtStatus.Ok };
     return { matches, verifier };
   });
-  return { rules, byName, bypassCorsPreflight: c.bypassCorsPreflight === true, stripFailureResponse: c.stripFailureResponse === true, stats };
+  return { rules, byName, allNames, bypassCorsPreflight: c.bypassCorsPreflight === true, stripFailureResponse: c.stripFailureResponse === true, stats };
 }
 
 const one = (h: http.OutgoingHttpHeaders, k: string): string | undefined => {
@@ -107,7 +110,7 @@ class JwtAuthnFilter implements HttpFilter {
       if (!per.disabled) {
         verifier = c.byName.get(per.requirementName);
         if (verifier === undefined) {
-          const msg = `Wrong requirement_name is set in per_route_config: ${per.requirementName}`;
+          const msg = `Wrong requirement_name: ${per.requirementName}. It should be one of [${c.allNames}]`;
           c.stats.denied.inc();
           this.cb.sendLocalReply({ status: 403, body: c.stripFailureResponse ? "" : `Failed JWT authentication: ${msg}`, details: details(msg) });
           return FilterStatus.StopIteration;

@@ -291,13 +291,18 @@ function compileRemote(r: envoy.extensions.filters.http.jwt_authn.v3.RemoteJwks,
 
 // ---- extraction (Envoy's Extractor) ----
 
-const JWT_CHAR = /[A-Za-z0-9_.+/=-]/;
+const JWT_CHAR = /[A-Za-z0-9_.-]/;
 
-/** The token that starts at `from`: base64url/base64 characters and dots, up to the first other one. */
+/**
+ * Envoy's extractJWT: after the prefix, skip to the first base64url-or-dot character and take the
+ * run of them ("Bearer  a.b.c, other" gives "a.b.c").
+ */
 function tokenAt(v: string, from: number): string {
-  let end = from;
+  let start = from;
+  while (start < v.length && !JWT_CHAR.test(v[start])) start++;
+  let end = start;
   while (end < v.length && JWT_CHAR.test(v[end])) end++;
-  return v.slice(from, end);
+  return v.slice(start, end);
 }
 
 function headerValue(h: http.OutgoingHttpHeaders, name: string): string | undefined {
