@@ -6,10 +6,12 @@
 // async_fetch fetching ahead and retrying after failed_refetch_duration; the JWT cache
 // (jwt_cache_config) counting hits; and the MetadataMatcher value table routes use.
 import assert from "node:assert/strict";
+import { createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { SignJWT } from "jose";
 import { packageRoot } from "../../../src/core/paths.js";
 import { DynamicMetadata } from "../../../src/proxy/dynamic-metadata.js";
 import type { FilterContext } from "../../../src/proxy/http/filter.js";
@@ -275,5 +277,76 @@ describe("several tokens in one request", () => {
     const v = compileRequirement({ allowMissing: {} }, set, "r");
     assert.equal(v.verify(new VerifyContext({}, "/")), JwtStatus.Ok);
     assert.equal(await v.verify(new VerifyContext({ a: "a.b" }, "/")), JwtStatus.JwtBadFormat);
+  });
+});
+
+describe("what a verified token leaves, and provider limits", () => {
+  const KEY = createPrivateKey(readFileSync(join(FIX, "key.pem")));
+  const sign = (claims: Record<string, unknown>) => new SignJWT({ iss: ISS, ...claims }).setProtectedHeader({ alg: "RS256", kid: "DHFbpoIUqrY8t2zpA2qXfCmr5VO5ZEr4RzHU_-envvQ" }).sign(KEY);
+  const rt: ProviderRuntime = { runtime: context(new StatsStore()).runtime, clock: new FakeClock(), wallNow: Date.now, stats: jwtAuthnStats(new StatsStore().scope("x.")) };
+  const verify = async (p: Record<string, unknown>, token: string, headers: Record<string, string | string[]> = {}) => {
+    const prov = new JwtProvider("p", { issuer: ISS, localJwks: { inlineString: JWKS }, ...p }, "p", rt);
+    const ctx = new VerifyContext({ authorization: `Bearer ${token}`, ...headers }, "/");
+    const status = await compileRequirement({ providerName: "p" }, new ProviderSet(new Map([["p", prov]]), new Map([["p", ISS]]), rt), "r").verify(ctx);
+    return { status, ctx };
+  };
+  const nowSec = () => Math.floor(Date.now() / 1000);
+
+  it("payload and header in metadata, space-delimited claims as lists", async () => {
+    const { status, ctx } = await verify({ payloadInMetadata: "payload", headerInMetadata: "hdr", normalizePayloadInMetadata: { spaceDelimitedClaims: ["scope"] } }, await sign({ scope: "read  write", n: 1 }));
+    assert.equal(status, JwtStatus.Ok);
+    const payload = ctx.extracted.payload as Record<string, unknown>;
+    assert.deepEqual(payload.scope, ["read", "write"]);
+    assert.equal(payload.n, 1);
+    assert.equal((ctx.extracted.hdr as Record<string, unknown>).alg, "RS256");
+  });
+
+  it("failed_status_in_metadata: Envoy's code and message", async () => {
+    const { status, ctx } = await verify({ failedStatusInMetadata: "failed" }, await sign({ exp: nowSec() - 3600 }));
+    assert.equal(status, JwtStatus.JwtExpired);
+    assert.deepEqual({ ...(ctx.extracted.failed as object) }, { code: 3, message: "Jwt is expired" });
+  });
+
+  it("pad_forward_payload_header pads the base64url payload; forward keeps the token", async () => {
+    const token = await sign({ x: "ab" });
+    const { ctx } = await verify({ forwardPayloadHeader: "x-payload", padForwardPayloadHeader: true, forward: true }, token);
+    const v = String(ctx.headers["x-payload"]);
+    assert.equal(v.length % 4, 0);
+    assert.equal(Buffer.from(v, "base64url").toString(), Buffer.from(token.split(".")[1], "base64url").toString());
+    assert.equal(ctx.headers.authorization, `Bearer ${token}`);
+  });
+
+  it("claim_to_headers: nested claims, numbers, booleans, lists as base64 JSON", async () => {
+    const { ctx } = await verify(
+      {
+        claimToHeaders: [
+          { headerName: "x-nested", claimName: "a.b" },
+          { headerName: "x-num", claimName: "n" },
+          { headerName: "x-bool", claimName: "t" },
+          { headerName: "x-list", claimName: "l" },
+          { headerName: "x-absent", claimName: "a.zz" },
+        ],
+      },
+      await sign({ a: { b: "deep" }, n: 9999, t: true, l: ["s1", "s2"] }),
+    );
+    assert.equal(ctx.headers["x-nested"], "deep");
+    assert.equal(ctx.headers["x-num"], "9999");
+    assert.equal(ctx.headers["x-bool"], "true");
+    assert.equal(ctx.headers["x-list"], Buffer.from('["s1","s2"]').toString("base64"));
+    assert.equal(ctx.headers["x-absent"], undefined);
+  });
+
+  it("subjects, max_lifetime and require_expiration fail as verification failures", async () => {
+    assert.equal((await verify({ subjects: { prefix: "spiffe://" } }, await sign({ sub: "user@x" }))).status, JwtStatus.JwtVerificationFail);
+    assert.equal((await verify({ subjects: { prefix: "spiffe://" } }, await sign({ sub: "spiffe://a/b" }))).status, JwtStatus.Ok);
+    assert.equal((await verify({ maxLifetime: { seconds: 3600 } }, await sign({ exp: nowSec() + 7200 }))).status, JwtStatus.JwtVerificationFail);
+    assert.equal((await verify({ maxLifetime: { seconds: 3600 } }, await sign({ exp: nowSec() + 600 }))).status, JwtStatus.Ok);
+    assert.equal((await verify({ requireExpiration: true }, await sign({}))).status, JwtStatus.JwtVerificationFail);
+  });
+
+  it("clock_skew_seconds widens exp", async () => {
+    const token = await sign({ exp: nowSec() - 100 });
+    assert.equal((await verify({}, token)).status, JwtStatus.JwtExpired);
+    assert.equal((await verify({ clockSkewSeconds: 300 }, token)).status, JwtStatus.Ok);
   });
 });
