@@ -350,3 +350,37 @@ describe("what a verified token leaves, and provider limits", () => {
     assert.equal((await verify({ clockSkewSeconds: 300 }, token)).status, JwtStatus.Ok);
   });
 });
+
+describe("requires_any aggregates as Envoy", () => {
+  const KEY = createPrivateKey(readFileSync(join(FIX, "key.pem")));
+  const rt: ProviderRuntime = { runtime: context(new StatsStore()).runtime, clock: new FakeClock(), wallNow: Date.now, stats: jwtAuthnStats(new StatsStore().scope("x.")) };
+  const p1 = new JwtProvider("p1", { issuer: "one", localJwks: { inlineString: JWKS } }, "p1", rt);
+  const p2 = new JwtProvider("p2", { issuer: ISS, localJwks: { inlineString: JWKS } }, "p2", rt);
+  const set = new ProviderSet(
+    new Map([
+      ["p1", p1],
+      ["p2", p2],
+    ]),
+    new Map([
+      ["p1", "one"],
+      ["p2", ISS],
+    ]),
+    rt,
+  );
+  const expired = () => new SignJWT({ iss: ISS, exp: Math.floor(Date.now() / 1000) - 3600 }).setProtectedHeader({ alg: "RS256" }).sign(KEY);
+  const any = (...extra: Array<Record<string, unknown>>) => compileRequirement({ requiresAny: { requirements: [{ providerName: "p1" }, { providerName: "p2" }, ...extra] } }, set, "r");
+  const run = async (v: ReturnType<typeof any>, token?: string) => v.verify(new VerifyContext(token ? { authorization: `Bearer ${token}` } : {}, "/"));
+
+  it("no token: missing", async () => assert.equal(await run(any()), JwtStatus.JwtMissed));
+  it("one provider's good token", async () => assert.equal(await run(any(), DEMO), JwtStatus.Ok));
+  it("an expired token: its error wins over the other provider's unknown issuer", async () => assert.equal(await run(any(), await expired()), JwtStatus.JwtExpired));
+  it("a token of no provider's issuer: unknown issuer over missing", async () => {
+    const t = await new SignJWT({ iss: "nobody" }).setProtectedHeader({ alg: "RS256" }).sign(KEY);
+    assert.equal(await run(any(), t), JwtStatus.JwtUnknownIssuer);
+  });
+  it("allow_missing: no token passes, an expired one does not", async () => {
+    assert.equal(await run(any({ allowMissing: {} })), JwtStatus.Ok);
+    assert.equal(await run(any({ allowMissing: {} }), await expired()), JwtStatus.JwtExpired);
+  });
+  it("allow_missing_or_failed: an expired token passes", async () => assert.equal(await run(any({ allowMissingOrFailed: {} }), await expired()), JwtStatus.Ok));
+});

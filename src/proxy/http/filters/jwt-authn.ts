@@ -146,6 +146,8 @@ class JwtAuthnFilter implements HttpFilter {
     if (this.done || ctx === undefined || ctx.cancelled) return false;
     this.done = true;
     const c = this.config;
+    // Envoy sets what the requirements extracted whatever the outcome (failed_status_in_metadata).
+    if (Object.keys(ctx.extracted).length > 0) this.cb.dynamicMetadata.set(JWT_AUTHN_NAMESPACE, ctx.extracted);
     if (status !== JwtStatus.Ok) {
       c.stats.denied.inc();
       const msg = statusMessage(status);
@@ -162,7 +164,6 @@ class JwtAuthnFilter implements HttpFilter {
       return false;
     }
     c.stats.allowed.inc();
-    if (Object.keys(ctx.extracted).length > 0) this.cb.dynamicMetadata.set(JWT_AUTHN_NAMESPACE, ctx.extracted);
     if (ctx.clearRouteCache) this.cb.clearRouteCache();
     if (this.stopped) this.cb.continueDecoding();
     return true;

@@ -1,7 +1,7 @@
 // jwt_authn's requirements (Envoy's Verifier tree and Authenticator): a JwtRequirement compiled
 // into provider_name / provider_and_audiences leaves, requires_any / requires_all groups, and
-// allow_missing / allow_missing_or_failed (which accept the tokens of every provider the
-// enclosing requires_any names, or of all providers). A leaf finds its tokens, checks each (parse,
+// allow_missing / allow_missing_or_failed (inside requires_any they relax the group's result; on
+// their own they accept the tokens of every provider). A leaf finds its tokens, checks each (parse,
 // issuer, time with clock skew, audiences, subject and lifetime, signature with the provider's
 // JWKS — fetched when a remote set is missing or stale), and on success forwards what the provider
 // asks (payload header, claim headers, metadata) and removes the token unless `forward`. Every
@@ -249,13 +249,29 @@ class LeafVerifier implements Verifier {
   }
 }
 
-/** requires_any: the first child that succeeds; else the last child's status. */
+/**
+ * requires_any: the first child that succeeds; when none does, Envoy's aggregate — the last error
+ * that is neither "missing" nor "unknown issuer", else "unknown issuer", else "missing" — which an
+ * allow_missing branch turns into success when it is "missing", and allow_missing_or_failed always.
+ */
 class AnyVerifier implements Verifier {
-  constructor(private readonly children: readonly Verifier[]) {}
+  constructor(
+    private readonly children: readonly Verifier[],
+    private readonly allowMissing: boolean,
+    private readonly allowMissingOrFailed: boolean,
+  ) {}
+
   verify(ctx: VerifyContext): Outcome {
-    const step = (i: number, last: JwtStatus): Outcome => {
-      if (i >= this.children.length) return last;
-      return then(this.children[i].verify(ctx), (s) => (s === S.Ok ? S.Ok : step(i + 1, s)));
+    const step = (i: number, acc: JwtStatus): Outcome => {
+      if (i >= this.children.length) {
+        if (this.allowMissingOrFailed) return S.Ok;
+        return this.allowMissing && acc === S.JwtMissed ? S.Ok : acc;
+      }
+      return then(this.children[i].verify(ctx), (s) => {
+        if (s === S.Ok) return S.Ok;
+        const keep = (s !== S.JwtMissed && s !== S.JwtUnknownIssuer) || acc === S.JwtMissed;
+        return step(i + 1, keep ? s : acc);
+      });
     };
     return step(0, S.JwtMissed);
   }
@@ -286,11 +302,8 @@ export function compileRequirement(r: envoy.extensions.filters.http.jwt_authn.v3
     if (found === undefined) throw new XdsConfigError(p, `Required provider ['${name}'] is not configured.`);
     return found;
   };
-  const bypass = (allowFailed: boolean, names: readonly string[]): Verifier => {
-    const named = names.map((n) => provider(n, path));
-    const all = named.length > 0 ? named : [...set.byName.values()];
-    return new LeafVerifier(set, { provider: undefined, audiences: undefined, allowFailed, allowMissing: true }, all);
-  };
+  const bypass = (allowFailed: boolean): Verifier =>
+    new LeafVerifier(set, { provider: undefined, audiences: undefined, allowFailed, allowMissing: true }, [...set.byName.values()]);
   if (r.providerName !== undefined) {
     const p = provider(r.providerName, `${path}.providerName`);
     return new LeafVerifier(set, { provider: p, audiences: undefined, allowFailed: false, allowMissing: false }, [p]);
@@ -305,26 +318,23 @@ export function compileRequirement(r: envoy.extensions.filters.http.jwt_authn.v3
     const list = r.requiresAny.requirements ?? [];
     if (list.length < 2) throw new XdsConfigError(`${path}.requiresAny.requirements`, "needs at least 2 requirements");
     const children: Verifier[] = [];
-    const used: string[] = [];
-    let bypassKind: "missing" | "failed" | undefined;
+    let allowMissing = false;
+    let allowMissingOrFailed = false;
     list.forEach((c, i) => {
-      if (c.allowMissingOrFailed !== undefined) bypassKind = "failed";
-      else if (c.allowMissing !== undefined) bypassKind ??= "missing";
-      else {
-        if (c.providerName !== undefined) used.push(c.providerName);
-        if (c.providerAndAudiences?.providerName !== undefined) used.push(c.providerAndAudiences.providerName);
-        children.push(compileRequirement(c, set, `${path}.requiresAny.requirements[${i}]`, depth + 1));
-      }
+      if (c.allowMissingOrFailed !== undefined) allowMissingOrFailed = true;
+      else if (c.allowMissing !== undefined) allowMissing = true;
+      else children.push(compileRequirement(c, set, `${path}.requiresAny.requirements[${i}]`, depth + 1));
     });
-    if (bypassKind !== undefined) children.push(bypass(bypassKind === "failed", used));
-    return new AnyVerifier(children);
+    // Only bypass entries: one branch that accepts every provider's tokens.
+    if (children.length === 0) children.push(bypass(allowMissingOrFailed));
+    return new AnyVerifier(children, allowMissing, allowMissingOrFailed);
   }
   if (r.requiresAll !== undefined) {
     const list = r.requiresAll.requirements ?? [];
     if (list.length < 2) throw new XdsConfigError(`${path}.requiresAll.requirements`, "needs at least 2 requirements");
     return new AllVerifier(list.map((c, i) => compileRequirement(c, set, `${path}.requiresAll.requirements[${i}]`, depth + 1)));
   }
-  if (r.allowMissingOrFailed !== undefined) return bypass(true, []);
-  if (r.allowMissing !== undefined) return bypass(false, []);
+  if (r.allowMissingOrFailed !== undefined) return bypass(true);
+  if (r.allowMissing !== undefined) return bypass(false);
   return ALLOW_ALL;
 }
