@@ -325,10 +325,12 @@ describe("what a verified token leaves, and provider limits", () => {
           { headerName: "x-bool", claimName: "t" },
           { headerName: "x-list", claimName: "l" },
           { headerName: "x-absent", claimName: "a.zz" },
+          { headerName: "x-crlf", claimName: "evil" },
         ],
       },
-      await sign({ a: { b: "deep" }, n: 9999, t: true, l: ["s1", "s2"] }),
+      await sign({ a: { b: "deep" }, n: 9999, t: true, l: ["s1", "s2"], evil: "x\r\nset-cookie: a=b" }),
     );
+    assert.equal(ctx.headers["x-crlf"], undefined);
     assert.equal(ctx.headers["x-nested"], "deep");
     assert.equal(ctx.headers["x-num"], "9999");
     assert.equal(ctx.headers["x-bool"], "true");

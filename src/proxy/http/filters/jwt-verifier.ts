@@ -109,6 +109,9 @@ function claimText(v: Json | undefined): string {
   return Buffer.from(JSON.stringify(v)).toString("base64");
 }
 
+/** What an HTTP header value may hold (Node's rule: tab, visible ASCII, obs-text). */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 function appendHeader(h: http.OutgoingHttpHeaders, name: string, value: string): void {
   const had = h[name];
   if (had === undefined) h[name] = value;
@@ -191,7 +194,8 @@ class Authentication {
     let headerAdded = false;
     for (const c of p.claimToHeaders) {
       const text = claimText(claimAt(jwt.payload, c.claim));
-      if (!text) continue;
+      // A claim is the token issuer's text: one a header cannot carry (CR, LF, NUL…) is not added.
+      if (!text || !HEADER_VALUE.test(text)) continue;
       appendHeader(h, c.header, text);
       headerAdded = true;
     }
