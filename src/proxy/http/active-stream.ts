@@ -169,7 +169,7 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
       const cfg = this.owner.cfg;
       const table = cfg.inlineRoutes ?? (cfg.rdsName !== undefined ? this.owner.routes(cfg.rdsName) : undefined);
       const req = this.req;
-      r = (table ? resolveRoute(table, { authority: req.authority, path: this.normalizedPath, method: req.method, headers: this.headers, remote: req.remote }) : undefined) ?? NO_ROUTE;
+      r = (table ? resolveRoute(table, { authority: req.authority, path: this.normalizedPath, method: req.method, headers: this.headers, remote: req.remote, dynamicMetadata: this.metadata }) : undefined) ?? NO_ROUTE;
       this.cached = r;
     }
     return r === NO_ROUTE ? undefined : r;

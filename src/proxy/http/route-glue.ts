@@ -8,6 +8,7 @@ import type * as http from "node:http";
 import type * as tls from "node:tls";
 import { isAnyOf } from "../../envoy/protos.js";
 import type { Any, RouteConfiguration } from "../../envoy/types.js";
+import type { DynamicMetadata } from "../dynamic-metadata.js";
 import { anyType } from "../extensions.js";
 import { combineHash, hashKey } from "../upstream/hash.js";
 import { XdsConfigError } from "../xds-error.js";
@@ -119,6 +120,8 @@ export interface PlanRequest {
   suppressEnvoyHeaders?: boolean;
   /** The downstream TLS socket (the formatter's DOWNSTREAM_PEER_* commands). */
   tls?: tls.TLSSocket;
+  /** The stream's dynamic metadata (route `dynamic_metadata` matchers); undefined when none was written. */
+  dynamicMetadata?: DynamicMetadata;
 }
 
 /** The request as route matching sees it (header lookups through the stream's header object). */
@@ -128,6 +131,7 @@ class PlanView implements RequestView {
     readonly path: string,
     readonly method: string,
     private readonly headers: http.OutgoingHttpHeaders,
+    readonly dynamicMetadata: DynamicMetadata | undefined,
   ) {}
 
   header(name: string): string | undefined {
@@ -143,7 +147,7 @@ function headerOf(h: http.OutgoingHttpHeaders, name: string): string | undefined
 
 /** The route a request matches, with its weighted cluster drawn (undefined: no route). */
 export function resolveRoute(table: RouteTable, req: PlanRequest): ResolvedRoute | undefined {
-  const view = new PlanView(req.authority, req.path, req.method, req.headers);
+  const view = new PlanView(req.authority, req.path, req.method, req.headers, req.dynamicMetadata);
   const m = table.match(view, Math.random());
   if (!m) return undefined;
   const route = m.route;
@@ -237,7 +241,7 @@ function retryPlan(p: RetryPolicy): RetryPlan {
 }
 
 /** A cookie's value (Envoy's parseCookieValue: the first with that name, surrounding quotes removed). */
-function cookie(h: http.OutgoingHttpHeaders, name: string): string | undefined {
+export function cookieValue(h: http.OutgoingHttpHeaders, name: string): string | undefined {
   const c = headerOf(h, "cookie");
   if (!c) return undefined;
   for (const part of c.split(";")) {
@@ -282,7 +286,7 @@ function requestHash(route: CompiledRoute, req: PlanRequest): { hash: bigint | u
     } else if (p.kind === "sourceIp") v = req.remote || undefined;
     else if (p.kind === "queryParameter") v = firstQueryParameter(req.path, p.name);
     else if (p.kind === "cookie") {
-      v = cookie(req.headers, p.name);
+      v = cookieValue(req.headers, p.name);
       if (v === undefined && p.ttlMs !== undefined) {
         const g = generatedCookie(p, req);
         v = g.value;
@@ -301,7 +305,7 @@ export function planForward(r: ResolvedRoute & { cluster: string }, req: PlanReq
   const { route, entry, cluster } = r;
   const action = route.action;
   if (action.kind !== "route") throw new Error("planForward: not a forwarding route");
-  const view = new PlanView(req.authority, req.path, req.method, req.headers);
+  const view = new PlanView(req.authority, req.path, req.method, req.headers, req.dynamicMetadata);
   const path = rewritePath(route, req.path);
   const authority = rewriteHost(route, entry, path === req.path ? view : { header: (n: string) => view.header(n), path }) ?? req.authority;
   const chain = entry ? entry.requestHeaderChain : route.requestHeaderChain;

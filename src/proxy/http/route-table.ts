@@ -18,10 +18,12 @@
 //   actions route-config.ts, policies route-policies.ts, and what the router does per request with
 //   a matched route route-actions.ts.
 import type * as v3 from "../../envoy/types.js";
+import type { DynamicMetadata } from "../dynamic-metadata.js";
 import { XdsConfigError } from "../xds-error.js";
 import { type CorsPolicy, corsPolicy } from "./cors-policy.js";
 import { HeaderMutations } from "./headers.js";
 import { asciiLower, HeaderMatcher, QueryParameterMatcher, startsWithIgnoreCase } from "./matchers/matchers.js";
+import { MetadataMatcher } from "./matchers/metadata.js";
 import { compileRegexMatcher, type RegexMatcher } from "./matchers/regex.js";
 import {
   chain,
@@ -59,6 +61,8 @@ export interface RequestView {
   header(name: string): string | undefined;
   /** :scheme, when known (else `header(":scheme")` is asked). */
   scheme?: string;
+  /** The stream's dynamic metadata, for `dynamic_metadata` matchers (undefined: none written). */
+  dynamicMetadata?: DynamicMetadata;
 }
 
 /** Anything header matchers can read: a RequestView, or just a header getter (response headers). */
@@ -127,6 +131,7 @@ export class CompiledRoute {
     private readonly headers: readonly HeaderMatcher[],
     private readonly queryParameters: readonly QueryParameterMatcher[],
     private readonly runtimeFraction: FractionalPercent | undefined,
+    private readonly dynamicMetadata: readonly MetadataMatcher[],
     readonly requestHeaders: HeaderMutations | undefined,
     readonly responseHeaders: HeaderMutations | undefined,
     readonly typedPerFilterConfig: Readonly<Record<string, v3.Any>>,
@@ -184,6 +189,8 @@ export class CompiledRoute {
     const qp = this.queryParameters;
     for (let i = 0; i < qp.length; i++) if (!qp[i].matches(path, q)) return false;
     if (this.runtimeFraction !== undefined && !fractionFires(this.runtimeFraction, random01)) return false;
+    const dm = this.dynamicMetadata;
+    for (let i = 0; i < dm.length; i++) if (!dm[i].matches(req.dynamicMetadata)) return false;
     return true;
   }
 }
@@ -445,7 +452,7 @@ function compileVirtualHost(vh: v3.VirtualHost, index: number, path: string, tab
       matchedPrefix: undefined,
       sslRedirect: true,
     };
-    v.sslRedirectRoute = new CompiledRoute(v, -1, "", redirect, PATH_PREFIX, "", true, undefined, false, EMPTY, EMPTY, undefined, undefined, undefined, NO_CONFIGS, undefined, undefined, undefined, table);
+    v.sslRedirectRoute = new CompiledRoute(v, -1, "", redirect, PATH_PREFIX, "", true, undefined, false, EMPTY, EMPTY, undefined, EMPTY, undefined, undefined, NO_CONFIGS, undefined, undefined, undefined, table);
   }
   return v;
 }
@@ -480,7 +487,7 @@ function compileRoute(r: v3.Route, index: number, path: string, vhost: CompiledV
     throw new XdsConfigError(mpath, "route match needs one of prefix, path, safeRegex, pathSeparatedPrefix or connectMatcher");
   }
   if (!caseSensitive && pathKind !== PATH_REGEX) pathValue = asciiLower(pathValue);
-  if (m.dynamicMetadata && m.dynamicMetadata.length > 0) throw new XdsConfigError(`${mpath}.dynamicMetadata`, "dynamicMetadata matchers are not supported");
+  const dynamicMetadata = m.dynamicMetadata?.length ? m.dynamicMetadata.map((d, i) => MetadataMatcher.compile(d, `${mpath}.dynamicMetadata[${i}]`)) : EMPTY;
   if (m.tlsContext !== undefined) throw new XdsConfigError(`${mpath}.tlsContext`, "TLS context matchers are not supported");
   const headers = (m.headers ?? []).map((h, i) => HeaderMatcher.compile(h, `${mpath}.headers[${i}]`));
   const queryParameters = (m.queryParameters ?? []).map((q, i) => QueryParameterMatcher.compile(q, `${mpath}.queryParameters[${i}]`));
@@ -517,6 +524,7 @@ function compileRoute(r: v3.Route, index: number, path: string, vhost: CompiledV
     headers,
     queryParameters,
     runtimeFraction,
+    dynamicMetadata,
     routeHeaders,
     responseHeaders,
     perFilter,
@@ -527,4 +535,19 @@ function compileRoute(r: v3.Route, index: number, path: string, vhost: CompiledV
   );
   if (action.kind === "route" && action.weightedClusters) finishWeightedClusters(action.weightedClusters, route);
   return route;
+}
+
+/**
+ * A RouteMatch on its own (jwt_authn's RequirementRule.match): compiled and matched by the route
+ * table's own code, as one route of a table with a single catch-all virtual host.
+ */
+export function compileRouteMatcher(m: v3.RouteMatch, path: string): (req: RequestView) => boolean {
+  let table: RouteTable;
+  try {
+    table = RouteTable.compile({ virtualHosts: [{ name: "match", domains: ["*"], routes: [{ match: m, directResponse: { status: 200 } }] }] });
+  } catch (e) {
+    if (e instanceof XdsConfigError) throw new XdsConfigError(e.path.replace(/^virtualHosts\[0\]\.routes\[0\]\.match/, path), e.detail);
+    throw e;
+  }
+  return (req) => table.match(req) !== undefined;
 }

@@ -101,9 +101,19 @@ describe("compile errors name the field", () => {
       "virtualHosts[0].routes[0].route.upgradeConfigs[1]: Duplicate upgrade websocket",
     ],
     [
-      "dynamic metadata matchers",
+      "a dynamic metadata matcher without a path",
       { virtualHosts: [vhost("a", ["*"], [{ match: { prefix: "/", dynamicMetadata: [{ filter: "x" }] }, route: { cluster: "c" } }])] },
-      "virtualHosts[0].routes[0].match.dynamicMetadata: dynamicMetadata matchers are not supported",
+      "virtualHosts[0].routes[0].match.dynamicMetadata[0].path: path must have at least one segment",
+    ],
+    [
+      "a dynamic metadata matcher without a value",
+      { virtualHosts: [vhost("a", ["*"], [{ match: { prefix: "/", dynamicMetadata: [{ filter: "x", path: [{ key: "k" }] }] }, route: { cluster: "c" } }])] },
+      "virtualHosts[0].routes[0].match.dynamicMetadata[0].value: value is required",
+    ],
+    [
+      "an or matcher with one branch",
+      { virtualHosts: [vhost("a", ["*"], [{ match: { prefix: "/", dynamicMetadata: [{ filter: "x", path: [{ key: "k" }], value: { orMatch: { valueMatchers: [{ presentMatch: true }] } } }] }, route: { cluster: "c" } }])] },
+      "virtualHosts[0].routes[0].match.dynamicMetadata[0].value.orMatch.valueMatchers: needs at least 2 matchers",
     ],
     [
       "negative duration",

@@ -2,5 +2,6 @@
 // filter registry (http/filter.ts), by the type URLs of its config.
 import "./fault.js";
 import "./cors.js";
+import "./jwt-authn.js";
 import "./buffer.js";
 import "./router.js";
