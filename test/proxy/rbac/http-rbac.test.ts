@@ -84,6 +84,7 @@ describe("HTTP RBAC filter", () => {
             rules: { action: "DENY", policies: { "deny admin": { permissions: [{ urlPath: { path: { prefix: "/admin" } } }], principals: anyone } } },
             shadowRules: { action: "ALLOW", policies: { "shadow-get": { permissions: [{ header: { name: ":method", exactMatch: "GET" } }], principals: anyone } } },
             shadowRulesStatPrefix: "dry_",
+            trackPerRuleStats: true,
           }),
           // A later filter reading what the first left in the dynamic metadata.
           rbac("rbac-reads-shadow", {
@@ -163,6 +164,8 @@ describe("HTTP RBAC filter", () => {
     assert.equal(ok.status, 200);
     assert.equal(counter("http.main.rbac.denied"), 1);
     assert.equal(counter("http.main.rbac.allowed"), 1);
+    // track_per_rule_stats: the matched policy's counter (none matched for the allowed request).
+    assert.equal(counter("http.main.rbac.policy.deny admin.denied"), 1);
   });
 
   it("shadow rules only count and leave their result in the dynamic metadata for later filters", async () => {
