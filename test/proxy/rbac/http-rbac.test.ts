@@ -11,7 +11,8 @@ import type { ProtoObject } from "../../../src/envoy/protos.js";
 import { HCM_TYPE } from "../../../src/proxy/http/hcm-config.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
 import { Backend, type Reply, request } from "../helpers.js";
-import { DOWNSTREAM_TLS, type Svid, TestPki } from "../sds-pki.js";
+import type { Svid, TestPki } from "../sds-pki.js";
+import { meshIdentities } from "./rbac-input.js";
 
 const IP = "127.0.91.10";
 const BACKEND_IP = "127.0.91.11";
@@ -69,10 +70,8 @@ describe("HTTP RBAC filter", () => {
   const counter = (name: string) => proxy.stats.counter(name).value;
 
   before(async () => {
-    pki = await TestPki.create();
-    const server = await pki.svid("server", "server-ns");
-    fooClient = await pki.svid("a", "foo");
-    barClient = await pki.svid("b", "bar");
+    const ids = await meshIdentities("server", "server-ns");
+    ({ pki, foo: fooClient, bar: barClient } = ids);
     backend = await Backend.start("backend", BACKEND_IP, BACKEND_PORT);
 
     const main = listener(
@@ -122,14 +121,6 @@ describe("HTTP RBAC filter", () => {
         ROUTER,
       ],
     }, [route("/")]);
-    const tlsContext = {
-      "@type": DOWNSTREAM_TLS,
-      requireClientCertificate: { value: true },
-      commonTlsContext: {
-        tlsCertificates: [{ certificateChain: { inlineString: server.secret.certificateChainPem }, privateKey: { inlineString: server.secret.privateKeyPem } }],
-        validationContext: { trustedCa: { inlineString: pki.root.trustedCaPem } },
-      },
-    };
     const mtlsListener = listener(
       "mtls",
       PORTS.mtls,
@@ -142,7 +133,7 @@ describe("HTTP RBAC filter", () => {
         ],
       },
       [route("/")],
-      { transportSocket: { name: "envoy.transport_sockets.tls", typedConfig: tlsContext } },
+      { transportSocket: ids.transportSocket },
     );
     const cluster = { name: "backend", type: "STATIC", connectTimeout: { seconds: 1 }, loadAssignment: { clusterName: "backend", endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: BACKEND_IP, portValue: BACKEND_PORT } } } }] }] } };
     proxy = new ProxyServer({ staticResources: { listeners: [main, xff, mtlsListener] as never, clusters: [cluster] as never }, node: { id: "rbac-test" }, ip: IP, accessLog: false, log: () => {} });

@@ -12,7 +12,8 @@ import * as tls from "node:tls";
 import { after, before, describe, it } from "node:test";
 import type { ProtoObject } from "../../../src/envoy/protos.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
-import { DOWNSTREAM_TLS, type Svid, TestPki } from "../sds-pki.js";
+import type { Svid, TestPki } from "../sds-pki.js";
+import { meshIdentities } from "./rbac-input.js";
 
 const IP = "127.0.91.20";
 const ECHO_IP = "127.0.91.21";
@@ -53,10 +54,8 @@ describe("network RBAC filter", () => {
   const counter = (name: string) => proxy.stats.counter(name).value;
 
   before(async () => {
-    pki = await TestPki.create();
-    const server = await pki.svid("db", "data");
-    fooSvid = await pki.svid("a", "foo");
-    barSvid = await pki.svid("b", "bar");
+    const ids = await meshIdentities("db", "data");
+    ({ pki, foo: fooSvid, bar: barSvid } = ids);
     echo = net.createServer((s) => {
       accepted.push(s.remoteAddress ?? "");
       s.pipe(s);
@@ -79,14 +78,6 @@ describe("network RBAC filter", () => {
       }),
       tcpProxy,
     ]);
-    const tlsContext = {
-      "@type": DOWNSTREAM_TLS,
-      requireClientCertificate: { value: true },
-      commonTlsContext: {
-        tlsCertificates: [{ certificateChain: { inlineString: server.secret.certificateChainPem }, privateKey: { inlineString: server.secret.privateKeyPem } }],
-        validationContext: { trustedCa: { inlineString: pki.root.trustedCaPem } },
-      },
-    };
     const mtls = listener(
       "tls",
       PORTS.tls,
@@ -100,7 +91,7 @@ describe("network RBAC filter", () => {
         }),
         tcpProxy,
       ],
-      { transportSocket: { name: "envoy.transport_sockets.tls", typedConfig: tlsContext } },
+      { transportSocket: ids.transportSocket },
     );
     const hcm = {
       name: "envoy.filters.network.http_connection_manager",

@@ -1,10 +1,13 @@
 // What the RBAC tests share: a request or connection as the RBAC matchers see it (RbacInput), and
 // real TLS connections on loopback whose server-side socket carries a client certificate from
-// test/fixtures/tls (client.crt: URI, DNS SANs and CN; revoked.crt: a DNS SAN and CN only).
+// test/fixtures/tls (client.crt: URI, DNS SANs and CN; revoked.crt: a DNS SAN and CN only), and
+// SPIFFE SVIDs from a mesh CA for listeners that require client certificates.
 import { once } from "node:events";
 import * as tls from "node:tls";
 import { DynamicMetadata } from "../../../src/proxy/dynamic-metadata.js";
 import type { RbacInput } from "../../../src/proxy/rbac/engine.js";
+import type { ProtoObject } from "../../../src/envoy/protos.js";
+import { DOWNSTREAM_TLS, type Svid, TestPki } from "../sds-pki.js";
 import { pem } from "../upstream/tls-fixtures.js";
 
 export interface InputOptions {
@@ -61,4 +64,27 @@ export async function tlsPair(ip: string, client: { cert?: string; key?: string;
       srv.close();
     },
   };
+}
+
+/** A mesh CA, a server SVID for the listener and client SVIDs in namespaces foo and bar. */
+export interface MeshIdentities {
+  readonly pki: TestPki;
+  readonly foo: Svid;
+  readonly bar: Svid;
+  /** The listener's transport socket: TLS with the server SVID inline, client certificates required and checked against the mesh root. */
+  readonly transportSocket: ProtoObject;
+}
+
+export async function meshIdentities(serverAccount: string, serverNamespace: string): Promise<MeshIdentities> {
+  const pki = await TestPki.create();
+  const server = await pki.svid(serverAccount, serverNamespace);
+  const tlsContext = {
+    "@type": DOWNSTREAM_TLS,
+    requireClientCertificate: { value: true },
+    commonTlsContext: {
+      tlsCertificates: [{ certificateChain: { inlineString: server.secret.certificateChainPem }, privateKey: { inlineString: server.secret.privateKeyPem } }],
+      validationContext: { trustedCa: { inlineString: pki.root.trustedCaPem } },
+    },
+  };
+  return { pki, foo: await pki.svid("a", "foo"), bar: await pki.svid("b", "bar"), transportSocket: { name: "envoy.transport_sockets.tls", typedConfig: tlsContext } };
 }
