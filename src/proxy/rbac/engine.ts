@@ -43,8 +43,10 @@ export interface RbacInput extends HeaderSource {
   readonly directRemoteAddress: string;
   /** Envoy's downstream remote address: the HCM's trusted client address (remote_ip). */
   readonly downstreamRemoteAddress: string;
-  /** The TLS socket when the connection is TLS (authenticated, requested_server_name). */
+  /** The TLS socket when the connection terminated TLS (authenticated). */
   readonly tls: tls.TLSSocket | undefined;
+  /** The connection's SNI, "" without one (requested_server_name). */
+  readonly requestedServerName: string;
   readonly dynamicMetadata: DynamicMetadata | undefined;
 }
 
@@ -69,10 +71,13 @@ function peerIdentity(socket: tls.TLSSocket): PeerIdentity {
   return id;
 }
 
-/** The SNI the client sent ("" on plaintext or without one): Envoy's requestedServerName. */
-export function requestedServerName(socket: tls.TLSSocket | undefined): string {
+/**
+ * Envoy's requestedServerName: the SNI of the ClientHello — the terminated TLS socket's, else what
+ * the listener's tls_inspector read from a TLS connection passed through — "" without one.
+ */
+export function requestedServerName(socket: tls.TLSSocket | undefined, inspected: string | undefined): string {
   const sni = socket?.servername;
-  return typeof sni === "string" ? sni : "";
+  return typeof sni === "string" && sni !== "" ? sni : (inspected ?? "");
 }
 
 const ALWAYS: RbacMatcher = () => true;
@@ -158,7 +163,7 @@ export function compilePermission(p: Permission, path: string): RbacMatcher {
   }
   if (p.requestedServerName !== undefined) {
     const sm = StringMatcher.compile(p.requestedServerName, `${path}.requestedServerName`);
-    return (i) => sm.match(requestedServerName(i.tls));
+    return (i) => sm.match(i.requestedServerName);
   }
   if (p.uriTemplate !== undefined) return uriTemplate(p.uriTemplate, `${path}.uriTemplate`);
   if (p.matcher !== undefined) throw new XdsConfigError(`${path}.matcher`, "RBAC matcher extensions are not implemented by tsmesh");

@@ -1,6 +1,7 @@
 // Envoy's network RBAC filter (envoy.filters.network.rbac, Istio's TCP authorization): the shadow
 // engine, then the enforced engine, over what the connection offers — addresses and ports, the
-// peer certificate (authenticated), SNI (requested_server_name), the connection's dynamic metadata;
+// peer certificate (authenticated), SNI (requested_server_name, also on TLS passed through), the
+// connection's dynamic metadata;
 // no headers. A denied connection is closed without flushing (connection termination details
 // `rbac_access_denied_matched_policy[…]`). Stats `<stat_prefix>rbac.allowed|denied`,
 // `<stat_prefix>rbac.[<shadow_rules_stat_prefix>.]shadow_allowed|shadow_denied`; the shadow result
@@ -18,7 +19,7 @@ import type { ConnectionInfo } from "../listener-spec.js";
 import { NETWORK_FILTERS, NetworkFilterStatus, type ReadFilter, type ReadFilterCallbacks } from "../network-filters.js";
 import { XdsConfigError } from "../xds-error.js";
 import { compileEngines, denialDetail, METADATA_KEYS, RbacStats, type RbacEngines } from "./config.js";
-import type { RbacInput } from "./engine.js";
+import { type RbacInput, requestedServerName } from "./engine.js";
 
 type NetworkRbacMessage = envoy.extensions.filters.network.rbac.v3.RBAC;
 
@@ -35,6 +36,7 @@ interface NetworkRbacConfig extends RbacEngines {
 class ConnectionInput implements RbacInput {
   readonly path = undefined;
   readonly tls: tls.TLSSocket | undefined;
+  readonly requestedServerName: string;
 
   constructor(
     private readonly info: ConnectionInfo,
@@ -42,6 +44,7 @@ class ConnectionInput implements RbacInput {
     readonly dynamicMetadata: DynamicMetadata,
   ) {
     this.tls = (socket as { encrypted?: boolean }).encrypted === true ? (socket as tls.TLSSocket) : undefined;
+    this.requestedServerName = requestedServerName(this.tls, info.requestedServerName);
   }
 
   header(): string | undefined {

@@ -80,6 +80,7 @@ describe("permissions", () => {
     ["metadata invert, matching", mdm(["payload", "iss"], { stringMatch: { exact: "issuer" } }, true), { metadata: claims }, false],
     ["metadata through a non-struct", mdm(["payload", "iss", "x"], { presentMatch: true }), { metadata: claims }, false],
     ["requested_server_name on plaintext is ''", { requestedServerName: { exact: "" } }, {}, true],
+    ["requested_server_name of TLS passed through (tls_inspector's SNI)", { requestedServerName: { suffix: ".svc" } }, { sni: "db.data.svc" }, true],
     ["uri_template *", template("/foo/*"), { path: "/foo/bar" }, true],
     ["uri_template * is one segment", template("/foo/*"), { path: "/foo/bar/baz" }, false],
     ["uri_template * is not empty", template("/foo/*"), { path: "/foo/" }, false],

@@ -18,7 +18,7 @@ import { meshIdentities } from "./rbac-input.js";
 const IP = "127.0.91.20";
 const ECHO_IP = "127.0.91.21";
 const ECHO_PORT = 18220;
-const PORTS = { tcp: 18221, tls: 18222, http: 18223 };
+const PORTS = { tcp: 18221, tls: 18222, http: 18223, passthrough: 18224 };
 const NET_RBAC = "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC";
 const TCP_PROXY = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
 const anyone = [{ any: true }];
@@ -103,7 +103,14 @@ describe("network RBAC filter", () => {
       },
     };
     const web = listener("http", PORTS.http, [netRbac({ statPrefix: "web.", rules: { action: "DENY", policies: { "no-31": { permissions: anyone, principals: [from("127.0.91.31")] } } } }), hcm]);
-    proxy = new ProxyServer({ staticResources: { listeners: [tcp, mtls, web] as never, clusters: [echoCluster] as never }, node: { id: "net-rbac-test" }, ip: IP, accessLog: false, log: () => {} });
+    // TLS passed through untouched (no termination): the SNI tls_inspector read decides.
+    const passthrough = {
+      ...listener("passthrough", PORTS.passthrough, [netRbac({ statPrefix: "pass.", rules: { action: "ALLOW", policies: { db: { permissions: [{ requestedServerName: { exact: "db.data.svc" } }], principals: anyone } } } }), tcpProxy], {
+        filterChainMatch: { transportProtocol: "tls" },
+      }),
+      listenerFilters: [{ name: "envoy.filters.listener.tls_inspector", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector" } }],
+    };
+    proxy = new ProxyServer({ staticResources: { listeners: [tcp, mtls, web, passthrough] as never, clusters: [echoCluster] as never }, node: { id: "net-rbac-test" }, ip: IP, accessLog: false, log: () => {} });
     await proxy.start();
   });
 
@@ -157,6 +164,25 @@ describe("network RBAC filter", () => {
       tls.connect({ host: IP, port: PORTS.tls, servername, ca: pki.root.trustedCaPem, cert: svid.secret.certificateChainPem, key: svid.secret.privateKeyPem, checkServerIdentity: () => undefined }),
       "secureConnect",
     );
+
+  it("TLS passed through: the SNI of the ClientHello decides", async () => {
+    const hello = (servername: string) =>
+      new Promise<void>((resolve) => {
+        // The echo backend sends the ClientHello back, so an allowed handshake fails too: only
+        // whether the backend got a connection tells.
+        const s = tls.connect({ host: IP, port: PORTS.passthrough, servername, rejectUnauthorized: false });
+        s.on("error", () => {});
+        s.on("close", () => resolve());
+        s.setTimeout(10_000, () => s.destroy());
+      });
+    const seen = accepted.length;
+    await hello("other.svc");
+    assert.equal(accepted.length, seen);
+    await hello("db.data.svc");
+    assert.equal(accepted.length, seen + 1);
+    assert.equal(counter("pass.rbac.allowed"), 1);
+    assert.equal(counter("pass.rbac.denied"), 1);
+  });
 
   it("over TLS: the SNI and the client's SPIFFE identity decide", async () => {
     assert.equal(await secure(fooSvid, "db.data.svc"), "ping");

@@ -5,7 +5,7 @@
 import { once } from "node:events";
 import * as tls from "node:tls";
 import { DynamicMetadata } from "../../../src/proxy/dynamic-metadata.js";
-import type { RbacInput } from "../../../src/proxy/rbac/engine.js";
+import { type RbacInput, requestedServerName } from "../../../src/proxy/rbac/engine.js";
 import type { ProtoObject } from "../../../src/envoy/protos.js";
 import { DOWNSTREAM_TLS, type Svid, TestPki } from "../sds-pki.js";
 import { pem } from "../upstream/tls-fixtures.js";
@@ -21,6 +21,8 @@ export interface InputOptions {
   directRemoteAddress?: string;
   downstreamRemoteAddress?: string;
   tls?: tls.TLSSocket;
+  /** The SNI tls_inspector read (a connection whose TLS is not terminated). */
+  sni?: string;
   metadata?: DynamicMetadata;
 }
 
@@ -42,6 +44,7 @@ export function rbacInput(o: InputOptions = {}): RbacInput {
     directRemoteAddress: o.directRemoteAddress ?? o.remoteAddress ?? "10.0.0.1",
     downstreamRemoteAddress: o.downstreamRemoteAddress ?? o.remoteAddress ?? "10.0.0.1",
     tls: o.tls,
+    requestedServerName: requestedServerName(o.tls, o.sni),
     dynamicMetadata: o.metadata ?? new DynamicMetadata(),
   };
 }

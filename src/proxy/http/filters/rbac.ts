@@ -12,7 +12,7 @@ import type * as tls from "node:tls";
 import type { envoy } from "../../../envoy/types.js";
 import type { DynamicMetadata, MetadataValue } from "../../dynamic-metadata.js";
 import { compileEngines, denialDetail, METADATA_KEYS, RbacStats, type RbacEngines } from "../../rbac/config.js";
-import type { RbacInput } from "../../rbac/engine.js";
+import { type RbacInput, requestedServerName } from "../../rbac/engine.js";
 import { type FilterCallbacks, FilterStatus, type HttpFilter, registerHttpFilter } from "../filter.js";
 
 type RbacMessage = envoy.extensions.filters.http.rbac.v3.RBAC;
@@ -111,6 +111,9 @@ class RbacFilter implements HttpFilter, RbacInput {
   }
   get tls(): tls.TLSSocket | undefined {
     return this.cb.request.tls;
+  }
+  get requestedServerName(): string {
+    return requestedServerName(this.cb.request.tls, this.cb.request.connection.requestedServerName);
   }
   get dynamicMetadata(): DynamicMetadata {
     return this.cb.dynamicMetadata;
