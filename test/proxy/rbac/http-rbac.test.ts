@@ -120,7 +120,7 @@ describe("HTTP RBAC filter", () => {
         }),
         ROUTER,
       ],
-    }, [route("/")]);
+    }, [route("/", { requestHeadersToAdd: [{ header: { key: "x-client", value: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%" } }] })]);
     const mtlsListener = listener(
       "mtls",
       PORTS.mtls,
@@ -190,6 +190,8 @@ describe("HTTP RBAC filter", () => {
     const url = `http://${IP}:${PORTS.xff}/`;
     // xff_num_trusted_hops 1 without use_remote_address: the 2nd address from the right.
     assert.equal((await request(url, { headers: { "x-forwarded-for": "203.0.113.7, 10.1.1.1" } })).status, 200);
+    // The router's %DOWNSTREAM_REMOTE_ADDRESS% is the same trusted address, as Envoy's.
+    assert.equal(backend.seen[backend.seen.length - 1].headers["x-client"], "203.0.113.7");
     assert.equal((await request(url, { headers: { "x-forwarded-for": "10.1.1.1, 203.0.113.7" } })).status, 403);
     // Too few addresses: the peer (127.0.0.x), which is not the partner.
     assert.equal((await request(url, { headers: { "x-forwarded-for": "203.0.113.7" } })).status, 403);
