@@ -215,16 +215,17 @@ export function compilePrincipal(p: Principal, path: string): RbacMatcher {
   throw new XdsConfigError(path, "a principal needs one identifier");
 }
 
-/** One compiled policy, by name. */
-interface CompiledPolicy {
-  readonly name: string;
-  readonly matches: RbacMatcher;
-}
-
 /** The outcome of one evaluation: allowed or not, and the policy that matched ("" for none). */
 export interface RbacResult {
   readonly allowed: boolean;
   readonly policyId: string;
+}
+
+/** One compiled policy, with its two possible results made once (an evaluation allocates nothing). */
+interface CompiledPolicy {
+  readonly matches: RbacMatcher;
+  readonly allowed: RbacResult;
+  readonly denied: RbacResult;
 }
 
 const NO_MATCH_ALLOWED: RbacResult = Object.freeze({ allowed: true, policyId: "" });
@@ -234,36 +235,29 @@ export const ACCESS_LOG_HINT_NAMESPACE = "envoy.common";
 
 /** A compiled RBAC: the policies in Envoy's order and the action. */
 export class RbacEngine {
-  /** One frozen result per policy and outcome, so an evaluation allocates nothing. */
-  private readonly results: ReadonlyMap<string, { readonly allowed: RbacResult; readonly denied: RbacResult }>;
-
   constructor(
     readonly action: RbacAction,
     private readonly policies: readonly CompiledPolicy[],
     private readonly shadow: boolean,
-  ) {
-    const m = new Map<string, { allowed: RbacResult; denied: RbacResult }>();
-    for (const p of policies) m.set(p.name, { allowed: Object.freeze({ allowed: true, policyId: p.name }), denied: Object.freeze({ allowed: false, policyId: p.name }) });
-    this.results = m;
-  }
+  ) {}
 
   /** Envoy's handleAction: the first matching policy decides by the action. */
   evaluate(input: RbacInput): RbacResult {
-    let matched: string | undefined;
+    let matched: CompiledPolicy | undefined;
     for (const p of this.policies) {
       if (p.matches(input)) {
-        matched = p.name;
+        matched = p;
         break;
       }
     }
     switch (this.action) {
       case "DENY":
-        return matched === undefined ? NO_MATCH_ALLOWED : this.results.get(matched)!.denied;
+        return matched === undefined ? NO_MATCH_ALLOWED : matched.denied;
       case "LOG":
         if (!this.shadow) input.dynamicMetadata?.set(ACCESS_LOG_HINT_NAMESPACE, { access_log_hint: matched !== undefined });
-        return matched === undefined ? NO_MATCH_ALLOWED : this.results.get(matched)!.allowed;
+        return matched === undefined ? NO_MATCH_ALLOWED : matched.allowed;
       default:
-        return matched === undefined ? NO_MATCH_DENIED : this.results.get(matched)!.allowed;
+        return matched === undefined ? NO_MATCH_DENIED : matched.allowed;
     }
   }
 }
@@ -292,7 +286,7 @@ export function compileRbac(r: RBAC, path: string, shadow: boolean): RbacEngine 
     if (p.checkedCondition !== undefined) throw new XdsConfigError(`${at}.checkedCondition`, "CEL conditions are not implemented by tsmesh");
     const permissions = or(set(p.permissions, `${at}.permissions`, "permissions", compilePermission));
     const principals = or(set(p.principals, `${at}.principals`, "principals", compilePrincipal));
-    policies.push({ name, matches: (i) => permissions(i) && principals(i) });
+    policies.push({ matches: (i) => permissions(i) && principals(i), allowed: Object.freeze({ allowed: true, policyId: name }), denied: Object.freeze({ allowed: false, policyId: name }) });
   }
   return new RbacEngine(action, policies, shadow);
 }
