@@ -80,7 +80,14 @@ describe("HTTP RBAC filter", () => {
       {
         httpFilters: [
           rbac("envoy.filters.http.rbac", {
-            rules: { action: "DENY", policies: { "deny admin": { permissions: [{ urlPath: { path: { prefix: "/admin" } } }], principals: anyone } } },
+            rules: {
+              action: "DENY",
+              policies: {
+                "deny admin": { permissions: [{ urlPath: { path: { prefix: "/admin" } } }], principals: anyone },
+                // Envoy's header map answers "host" with :authority, whatever the protocol.
+                "deny host": { permissions: [{ header: { name: "host", exactMatch: "blocked.example.com" } }], principals: anyone },
+              },
+            },
             shadowRules: { action: "ALLOW", policies: { "shadow-get": { permissions: [{ header: { name: ":method", exactMatch: "GET" } }], principals: anyone } } },
             shadowRulesStatPrefix: "dry_",
             trackPerRuleStats: true,
@@ -157,6 +164,13 @@ describe("HTTP RBAC filter", () => {
     assert.equal(counter("http.main.rbac.allowed"), 1);
     // track_per_rule_stats: the matched policy's counter (none matched for the allowed request).
     assert.equal(counter("http.main.rbac.policy.deny admin.denied"), 1);
+  });
+
+  it("a 'host' header rule reads :authority", async () => {
+    const denied = await request(`http://${IP}:${PORTS.main}/x`, { headers: { host: "blocked.example.com" } });
+    assert.equal(denied.status, 403);
+    assert.equal(counter("http.main.rbac.policy.deny host.denied"), 1);
+    assert.equal((await request(`http://${IP}:${PORTS.main}/x`, { headers: { host: "fine.example.com" } })).status, 200);
   });
 
   it("shadow rules only count and leave their result in the dynamic metadata for later filters", async () => {

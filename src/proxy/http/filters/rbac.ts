@@ -80,6 +80,8 @@ class RbacFilter implements HttpFilter, RbacInput {
 
   // ---- RbacInput (what the matchers read) ----
   header(name: string): string | undefined {
+    // Envoy's header map answers the legacy "host" with :authority.
+    if (name === "host") return this.cb.request.authority;
     return headerValue(this.cb.request.headers, name);
   }
   get method(): string {
