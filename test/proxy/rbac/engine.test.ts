@@ -102,6 +102,10 @@ describe("permissions", () => {
     ["not_rule over uri_template (Istio notPaths)", { notRule: template("/admin/**") }, { path: "/admin/x" }, false],
     ["not_rule over uri_template, other path", { notRule: template("/admin/**") }, { path: "/public" }, true],
     ["uri_template on a connection (no path)", template("/**"), { path: undefined }, false],
+    // What Istio writes for paths "/path/template/{*}" and "/{**}/path/template".
+    ["Istio's {*} as *", template("/path/template/*"), { path: "/path/template/x" }, true],
+    ["Istio's {**} as ** before a literal", template("/**/path/template"), { path: "/a/b/path/template" }, true],
+    ["** before a literal keeps its slash", template("/**/path/template"), { path: "/path/template" }, false],
   ];
   for (const [name, p, input, want] of table) {
     it(name, () => assert.equal(compilePermission(p, "p")(rbacInput(input)), want));
