@@ -1,4 +1,4 @@
-// Envoy's RBAC engine (envoy.config.rbac.RBAC, source/extensions/filters/common/rbac), compiled
+// Envoy's RBAC engine (envoy.config.rbac.v3.RBAC, source/extensions/filters/common/rbac), compiled
 // once per config into closures: each Permission and Principal becomes a predicate over what one
 // request or connection offers (RbacInput). As Envoy: a policy matches when any of its permissions
 // and any of its principals match; policies are tried in the byte order of their names (Envoy keeps
