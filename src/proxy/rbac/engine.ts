@@ -272,9 +272,8 @@ export function compileRbac(r: RBAC, path: string, shadow: boolean): RbacEngine 
   const action = r.action ?? "ALLOW";
   if (action !== "ALLOW" && action !== "DENY" && action !== "LOG") throw new XdsConfigError(`${path}.action`, `unknown action ${String(action)}`);
   const audit = r.auditLoggingOptions;
-  if (audit !== undefined && ((audit.loggerConfigs?.length ?? 0) > 0 || (audit.auditCondition ?? "NONE") !== "NONE")) {
-    throw new XdsConfigError(`${path}.auditLoggingOptions`, "RBAC audit loggers are not implemented by tsmesh");
-  }
+  // An audit condition without loggers logs nothing, as in Envoy; loggers are not implemented.
+  if ((audit?.loggerConfigs?.length ?? 0) > 0) throw new XdsConfigError(`${path}.auditLoggingOptions.loggerConfigs`, "RBAC audit loggers are not implemented by tsmesh");
   const policies: CompiledPolicy[] = [];
   const names = Object.keys(r.policies ?? {}).sort(byteOrder);
   for (const name of names) {

@@ -212,6 +212,10 @@ describe("engine: policy order and actions", () => {
     assert.equal(shadowMd.get("envoy.common"), undefined);
   });
 
+  it("an audit condition without loggers is accepted (it logs nothing)", () => {
+    assert.equal(compileRbac({ action: "DENY", auditLoggingOptions: { auditCondition: "ON_DENY" } }, "r", false).evaluate(rbacInput()).allowed, true);
+  });
+
   it("a policy needs a permission and a principal that match", () => {
     const e = compileRbac({ action: "ALLOW", policies: { p: { permissions: [{ destinationPort: 1 }, { destinationPort: 8080 }], principals: [{ notId: { any: true } }, { any: true }] } } }, "r", false);
     assert.equal(e.evaluate(rbacInput()).allowed, true);
@@ -236,7 +240,7 @@ describe("config the engine cannot implement is refused with its field path", ()
     ["a port range past 65536", p([{ destinationPortRange: { start: 1, end: 70000 } }]), /range end 70000 is out of bounds/],
     ["a metadata matcher without path", p([{ metadata: { filter: "f", value: { presentMatch: true } } }]), /permissions\[0\]\.metadata\.path: /],
     ["a uri_template of another type", p([{ uriTemplate: { name: "x", typedConfig: { "@type": "type.googleapis.com/google.protobuf.Empty" } as never } }]), /permissions\[0\]\.uriTemplate\.typedConfig: Didn't find a registered implementation/],
-    ["audit loggers", { action: "ALLOW", auditLoggingOptions: { auditCondition: "ON_DENY", loggerConfigs: [{ auditLogger: { name: "stdout" } }] } }, /^r\.auditLoggingOptions: /],
+    ["audit loggers", { action: "ALLOW", auditLoggingOptions: { auditCondition: "ON_DENY", loggerConfigs: [{ auditLogger: { name: "stdout" } }] } }, /^r\.auditLoggingOptions\.loggerConfigs: /],
   ];
   for (const [name, r, re] of table) {
     it(name, () =>
