@@ -26,6 +26,11 @@ export interface ConnectionInfo {
   originalDestination?: string;
   /** Set with originalDestination for a plain HTTP request (not CONNECT): the client waits for an HTTP response. */
   explicitHttp?: boolean;
+  /**
+   * The SNI of the TLS ClientHello the listener inspected (Envoy's requestedServerName, set by
+   * tls_inspector whether or not the chain terminates TLS); undefined when there was none.
+   */
+  requestedServerName?: string;
 }
 
 type PrefixRange = { readonly addressPrefix: string; readonly prefixLen: number };

@@ -306,6 +306,7 @@ export class ListenerManager {
       const needsAlpn = chainsList.some((fc) => fc.match.applicationProtocols.length > 0);
       const needsTls = chainsList.some((fc) => fc.match.serverNames.length > 0 || fc.match.transportProtocol === "tls" || fc.tls !== undefined);
       const dispatch = (alpn: string[], tls?: ClientHello) => {
+        if (tls?.sni) info.requestedServerName = tls.sni;
         const fc = selectFilterChain(spec, {
           localAddress: info.localAddress,
           localPort: info.localPort,

@@ -116,8 +116,12 @@ export function chainHandler(filters: readonly CompiledNetworkFilter[]): Network
   if (readers.length === 0) return handler;
   return {
     handle(socket: net.Socket, info: ConnectionInfo): void {
-      // No bytes flow until every read filter let the connection through.
-      socket.pause();
+      // No bytes flow until every read filter let the connection through. A socket nobody reads
+      // yet stays that way (no pause/resume: a resume here would set it flowing before the
+      // terminal filter reads it — tcp_proxy pipes only once its upstream connects — and bytes
+      // would be lost); one already flowing is paused and resumed for the terminal filter.
+      const wasFlowing = socket.readableFlowing === true;
+      if (wasFlowing) socket.pause();
       const instances = readers.map((r) => r.create());
       const dynamicMetadata = new DynamicMetadata();
       let closed = false;
@@ -152,7 +156,7 @@ export function chainHandler(filters: readonly CompiledNetworkFilter[]): Network
         }
         if (closed) return;
         handler.handle(socket, info);
-        socket.resume();
+        if (wasFlowing) socket.resume();
       };
       run(0);
     },

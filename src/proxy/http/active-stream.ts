@@ -20,6 +20,7 @@ import { requestHopByHop } from "../http1/codec.js";
 import { LOCAL_REPLIES } from "./local-reply.js";
 import { normalizePath } from "./path-normalization.js";
 import { applyXfcc } from "./xfcc.js";
+import { downstreamRemoteAddress } from "./xff.js";
 import { formatGrpcTimeout, parseGrpcTimeout } from "../../core/grpc.js";
 import { type ResolvedRoute, resolveRoute, type RouteTable } from "./route-glue.js";
 
@@ -75,6 +76,8 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
   private normalizedPath: string;
   private pathRefused = false;
   private metadata: DynamicMetadata | undefined = undefined;
+  /** Envoy's downstream remote address: the client address the HCM trusts (xff.ts). */
+  readonly downstreamRemoteAddress: string;
 
   constructor(
     private readonly owner: StreamOwner,
@@ -96,6 +99,8 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
     }
     // (The access log shows X-Forwarded-For as the client sent it.)
     this.forwardedFor = rh["x-forwarded-for"] as string | undefined;
+    // Read before the HCM appends its peer to X-Forwarded-For, as Envoy does.
+    this.downstreamRemoteAddress = downstreamRemoteAddress(cfg.useRemoteAddress, cfg.xffNumTrustedHops, this.forwardedFor, req.remote);
     if (cfg.generateRequestId && !headers["x-request-id"]) headers["x-request-id"] = randomUUID();
     if (!headers["x-forwarded-proto"]) headers["x-forwarded-proto"] = req.scheme;
     if (cfg.useRemoteAddress) {

@@ -48,8 +48,13 @@ export interface FilterRequest {
   readonly scheme: string;
   /** Regular request headers, lowercase names, no pseudo-headers; filters may change them. */
   readonly headers: http.OutgoingHttpHeaders;
-  /** The downstream peer address (IP). */
+  /** The downstream peer address (IP): the socket's peer. */
   readonly remote: string;
+  /**
+   * Envoy's downstream remote address: the client address the HCM trusts — from X-Forwarded-For
+   * per use_remote_address and xff_num_trusted_hops, else the peer (RBAC's remote_ip).
+   */
+  readonly downstreamRemoteAddress: string;
   /** The connection the request came on (addresses, listener). */
   readonly connection: ConnectionInfo;
   /** content-type application/grpc…: local replies become gRPC statuses. */

@@ -29,6 +29,8 @@ export interface HcmConfig {
   /** What local replies carry (the Server header); shared by every stream, never mutated. */
   localReplyHeaders: http.OutgoingHttpHeaders;
   useRemoteAddress: boolean;
+  /** xff_num_trusted_hops: how many proxies before this one X-Forwarded-For is trusted for (the downstream remote address). */
+  xffNumTrustedHops: number;
   generateRequestId: boolean;
   /** 0 disables (Istio); Envoy's default is 5 minutes. */
   streamIdleTimeoutMs: number;
@@ -87,7 +89,7 @@ export function hcmConfig(c: HcmMessage, path: string, ctx: HcmCompileContext): 
   if (c.tracing) throw new XdsConfigError(`${path}.tracing`, "tracing is not implemented by tsmesh yet");
   if (c.localReplyConfig) throw new XdsConfigError(`${path}.localReplyConfig`, "custom local replies are not implemented by tsmesh");
   if (c.internalAddressConfig?.cidrRanges?.length) throw new XdsConfigError(`${path}.internalAddressConfig`, "not implemented by tsmesh");
-  if ((c.xffNumTrustedHops ?? 0) !== 0) throw new XdsConfigError(`${path}.xffNumTrustedHops`, "not implemented by tsmesh");
+  if (c.originalIpDetectionExtensions?.length) throw new XdsConfigError(`${path}.originalIpDetectionExtensions`, "original IP detection extensions are not implemented by tsmesh");
   const upgradeConfigs: Record<string, boolean> = {};
   (c.upgradeConfigs ?? []).forEach((u, i) => {
     const type = (u.upgradeType ?? "").toLowerCase();
@@ -130,6 +132,7 @@ export function hcmConfig(c: HcmMessage, path: string, ctx: HcmCompileContext): 
     serverName,
     localReplyHeaders,
     useRemoteAddress: c.useRemoteAddress?.value === true,
+    xffNumTrustedHops: c.xffNumTrustedHops ?? 0,
     generateRequestId: c.generateRequestId?.value !== false,
     streamIdleTimeoutMs: durationMs(c.streamIdleTimeout) ?? 300_000,
     requestTimeoutMs: durationMs(c.requestTimeout) ?? 0,

@@ -112,7 +112,7 @@ export interface PlanRequest {
   method: string;
   /** The downstream request headers (lowercase), as the filters left them. */
   headers: http.OutgoingHttpHeaders;
-  /** Downstream peer address (source IP hashing). */
+  /** Envoy's downstream remote address (source IP hashing, %DOWNSTREAM_REMOTE_ADDRESS%): the peer, or the client X-Forwarded-For names as the HCM trusts it. */
   remote: string;
   /** The downstream connection (a generated hash cookie's value comes from its addresses). */
   connection?: { remoteAddress: string; remotePort: number; localAddress: string; localPort: number };

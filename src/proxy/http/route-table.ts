@@ -23,7 +23,7 @@ import { XdsConfigError } from "../xds-error.js";
 import { type CorsPolicy, corsPolicy } from "./cors-policy.js";
 import { HeaderMutations } from "./headers.js";
 import { asciiLower, HeaderMatcher, QueryParameterMatcher, startsWithIgnoreCase } from "./matchers/matchers.js";
-import { MetadataMatcher } from "./matchers/metadata.js";
+import { compileMetadataMatcher, type MetadataMatcher } from "./matchers/metadata.js";
 import { compileRegexMatcher, type RegexMatcher } from "./matchers/regex.js";
 import {
   chain,
@@ -190,7 +190,7 @@ export class CompiledRoute {
     for (let i = 0; i < qp.length; i++) if (!qp[i].matches(path, q)) return false;
     if (this.runtimeFraction !== undefined && !fractionFires(this.runtimeFraction, random01)) return false;
     const dm = this.dynamicMetadata;
-    for (let i = 0; i < dm.length; i++) if (!dm[i].matches(req.dynamicMetadata)) return false;
+    for (let i = 0; i < dm.length; i++) if (!dm[i](req.dynamicMetadata)) return false;
     return true;
   }
 }
@@ -487,7 +487,7 @@ function compileRoute(r: v3.Route, index: number, path: string, vhost: CompiledV
     throw new XdsConfigError(mpath, "route match needs one of prefix, path, safeRegex, pathSeparatedPrefix or connectMatcher");
   }
   if (!caseSensitive && pathKind !== PATH_REGEX) pathValue = asciiLower(pathValue);
-  const dynamicMetadata = m.dynamicMetadata?.length ? m.dynamicMetadata.map((d, i) => MetadataMatcher.compile(d, `${mpath}.dynamicMetadata[${i}]`)) : EMPTY;
+  const dynamicMetadata = m.dynamicMetadata?.length ? m.dynamicMetadata.map((d, i) => compileMetadataMatcher(d, `${mpath}.dynamicMetadata[${i}]`)) : EMPTY;
   if (m.tlsContext !== undefined) throw new XdsConfigError(`${mpath}.tlsContext`, "TLS context matchers are not supported");
   const headers = (m.headers ?? []).map((h, i) => HeaderMatcher.compile(h, `${mpath}.headers[${i}]`));
   const queryParameters = (m.queryParameters ?? []).map((q, i) => QueryParameterMatcher.compile(q, `${mpath}.queryParameters[${i}]`));

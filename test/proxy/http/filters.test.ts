@@ -17,7 +17,8 @@ import type { TypeStatus } from "../../../src/xds/server/types.js";
 
 const ROUTER = { name: "envoy.filters.http.router", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
 const FAULT_TYPE = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
-const RBAC = { name: "envoy.filters.http.rbac", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", rules: { action: "DENY" } } };
+// A filter the proxy does not implement (Lua).
+const LUA = { name: "envoy.filters.http.lua", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", defaultSourceCode: { inlineString: "function envoy_on_request(h) end" } } };
 const abortFault = (status: number) => ({ "@type": FAULT_TYPE, abort: { httpStatus: status, percentage: { numerator: 100 } } });
 const fault = (status: number, extra: ProtoObject = {}) => ({ name: "envoy.filters.http.fault", typedConfig: abortFault(status), ...extra });
 const buffer = (max: number) => ({ name: "envoy.filters.http.buffer", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer", maxRequestBytes: { value: max } } });
@@ -90,14 +91,14 @@ async function startStatic(listeners: ProtoObject[], port: number, logs: string[
 describe("static bootstrap: unknown extensions refuse to start, naming the field path", () => {
   const cases: Array<[string, ProtoObject, RegExp]> = [
     [
-      "an HTTP filter (RBAC)",
-      listener("l", 0, [RBAC, ROUTER], [route("/")]),
-      /listener l: filterChains\[0\]\.filters\[0\]\.typedConfig\.httpFilters\[0\]: Didn't find a registered implementation for 'envoy\.filters\.http\.rbac' with type URL: 'envoy\.extensions\.filters\.http\.rbac\.v3\.RBAC'/,
+      "an HTTP filter (Lua)",
+      listener("l", 0, [LUA, ROUTER], [route("/")]),
+      /listener l: filterChains\[0\]\.filters\[0\]\.typedConfig\.httpFilters\[0\]: Didn't find a registered implementation for 'envoy\.filters\.http\.lua' with type URL: 'envoy\.extensions\.filters\.http\.lua\.v3\.Lua'/,
     ],
     [
       "a network filter",
-      { name: "n", address: { socketAddress: { address: IP, portValue: 0 } }, filterChains: [{ filters: [{ name: "envoy.filters.network.rbac", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC", statPrefix: "x" } }] }] },
-      /listener n: filterChains\[0\]\.filters\[0\]: Didn't find a registered implementation for 'envoy\.filters\.network\.rbac'/,
+      { name: "n", address: { socketAddress: { address: IP, portValue: 0 } }, filterChains: [{ filters: [{ name: "envoy.filters.network.connection_limit", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit", statPrefix: "x" } }] }] },
+      /listener n: filterChains\[0\]\.filters\[0\]: Didn't find a registered implementation for 'envoy\.filters\.network\.connection_limit'/,
     ],
     [
       "a listener filter",
@@ -113,8 +114,8 @@ describe("static bootstrap: unknown extensions refuse to start, naming the field
     ["a non-terminal filter last", listener("last", 0, [fault(503)], [route("/")]), /non-terminal filter named envoy\.filters\.http\.fault of type envoy\.extensions\.filters\.http\.fault\.v3\.HTTPFault is the last filter/],
     [
       "an unknown per-route filter config",
-      listener("pr", 0, [ROUTER], [route("/", { typedPerFilterConfig: { "envoy.filters.http.rbac": { "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute" } } })]),
-      /typedPerFilterConfig\["envoy\.filters\.http\.rbac"\]: Didn't find a registered implementation for route-specific filter config with type URL: 'envoy\.extensions\.filters\.http\.rbac\.v3\.RBACPerRoute'/,
+      listener("pr", 0, [ROUTER], [route("/", { typedPerFilterConfig: { "envoy.filters.http.lua": { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute" } } })]),
+      /typedPerFilterConfig\["envoy\.filters\.http\.lua"\]: Didn't find a registered implementation for route-specific filter config with type URL: 'envoy\.extensions\.filters\.http\.lua\.v3\.LuaPerRoute'/,
     ],
   ];
   for (const [what, l, re] of cases) {
@@ -136,7 +137,7 @@ describe("filters run as configured", () => {
     const corsPolicy = { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy", allowOriginStringMatch: [{ exact: "https://app.example" }], exposeHeaders: "x-e" };
     proxy = await startStatic(
       [
-        listener("optional", ports.optional, [{ ...RBAC, isOptional: true }, ROUTER], [route("/")]),
+        listener("optional", ports.optional, [{ ...LUA, isOptional: true }, ROUTER], [route("/")]),
         // Buffer (10 bytes) before an abort: a 20-byte body never reaches the fault filter.
         listener("order1", ports.order1, [buffer(10), fault(503), ROUTER], [route("/")]),
         listener("order2", ports.order2, [fault(503), buffer(10), ROUTER], [route("/")]),
@@ -144,7 +145,7 @@ describe("filters run as configured", () => {
           route("/off", { typedPerFilterConfig: { "envoy.filters.http.fault": { "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", disabled: true } } }),
           route("/own", { typedPerFilterConfig: { "envoy.filters.http.fault": abortFault(418) } }),
           route("/optional", {
-            typedPerFilterConfig: { "envoy.filters.http.lua": { "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", isOptional: true, config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute" } } },
+            typedPerFilterConfig: { "envoy.filters.http.lua": { "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", isOptional: true, config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute" } } },
           }),
           route("/"),
         ]),
@@ -170,7 +171,7 @@ describe("filters run as configured", () => {
     assert.equal(r.status, 200);
     assert.equal(r.body, "backend");
     assert.equal(proxy.stats.counter("server.optional_extensions_skipped").value, 1);
-    assert.ok(logs.some((l) => l.includes("skipping optional extension 'envoy.filters.http.rbac'")), logs.join("\n"));
+    assert.ok(logs.some((l) => l.includes("skipping optional extension 'envoy.filters.http.lua'")), logs.join("\n"));
   });
 
   it("in config order: buffer before fault answers 413, fault before buffer 503", async () => {
@@ -224,8 +225,8 @@ describe("over xDS: an unknown HTTP filter is NACKed with its path and the last 
     const h = await Harness.start();
     const port = 18110;
     const good = listener("xds", port, [ROUTER], [route("/")]);
-    const bad = listener("xds", port, [RBAC, ROUTER], [route("/")]);
-    const optional = listener("xds", port, [{ ...RBAC, isOptional: true }, fault(503), ROUTER], [route("/")]);
+    const bad = listener("xds", port, [LUA, ROUTER], [route("/")]);
+    const optional = listener("xds", port, [{ ...LUA, isOptional: true }, fault(503), ROUTER], [route("/")]);
     const clusters = [{ ...cluster("backend"), type: "STATIC", loadAssignment: staticCluster(backend.port).loadAssignment }];
     const proxy = new ProxyServer({ discoveryAddress: `127.0.0.1:${h.port}`, node: { id: "sidecar~127.0.77.1~x.default~default.svc.cluster.local" }, ip: IP, accessLog: false, log: () => {} });
     const status = (): TypeStatus | undefined => h.server.connections()[0]?.types.find((t) => t.typeUrl === LISTENER_TYPE);
@@ -243,13 +244,13 @@ describe("over xDS: an unknown HTTP filter is NACKed with its path and the last 
       assert.equal((await send(port, "/")).status, 200);
       h.server.push(fullPush(snapshot({ clusters: clusters as ProtoObject[], listeners: [bad] })));
       await until("the NACK", () => status()?.nack !== undefined);
-      assert.match(status()!.nack!.message, /listener xds: filterChains\[0\]\.filters\[0\]\.typedConfig\.httpFilters\[0\]: Didn't find a registered implementation for 'envoy\.filters\.http\.rbac'/);
+      assert.match(status()!.nack!.message, /listener xds: filterChains\[0\]\.filters\[0\]\.typedConfig\.httpFilters\[0\]: Didn't find a registered implementation for 'envoy\.filters\.http\.lua'/);
       assert.equal((await send(port, "/")).status, 200, "the last good listener still serves");
       h.server.push(fullPush(snapshot({ clusters: clusters as ProtoObject[], listeners: [optional] })));
       const nacked = status()!.nack!.nonce;
       await until("the optional filter's listener ACKed", () => status()?.sentNonce !== nacked && status()?.ackedNonce === status()?.sentNonce);
       await until("the new chain serving", () => proxy.stats.counter("server.optional_extensions_skipped").value > 0);
-      // The new chain (skipped RBAC, then the fault) answers once the listener swapped.
+      // The new chain (skipped Lua, then the fault) answers once the listener swapped.
       let st = 0;
       await until("the fault after the skipped filter", () => {
         send(port, "/").then(

@@ -19,7 +19,7 @@ import { compileJwtAuthn } from "../../../src/proxy/http/filters/jwt-authn.js";
 import { Extractor, jwtAuthnStats, JwtProvider, type ProviderRuntime } from "../../../src/proxy/http/filters/jwt-provider.js";
 import { JwtStatus } from "../../../src/proxy/http/filters/jwt-token.js";
 import { ProviderSet, compileRequirement, VerifyContext } from "../../../src/proxy/http/filters/jwt-verifier.js";
-import { MetadataMatcher } from "../../../src/proxy/http/matchers/metadata.js";
+import { compileMetadataMatcher, type MetadataMatcher } from "../../../src/proxy/http/matchers/metadata.js";
 import { Router } from "../../../src/proxy/http/router.js";
 import { StatsStore } from "../../../src/proxy/stats.js";
 import { clusterSpec, UpstreamCluster } from "../../../src/proxy/upstream/cluster.js";
@@ -203,7 +203,7 @@ describe("MetadataMatcher: Envoy's value matchers against dynamic metadata", () 
   const md = new DynamicMetadata();
   md.set("envoy.filters.http.jwt_authn", { payload: { groups: ["g1", "g2"], scope: "read", n: 3, admin: false, none: null, nested: { k: "v" } } });
   const m = (key: string[], value: Record<string, unknown>, invert = false) =>
-    MetadataMatcher.compile({ filter: "envoy.filters.http.jwt_authn", path: ["payload", ...key].map((k) => ({ key: k })), value, invert }, "m");
+    compileMetadataMatcher({ filter: "envoy.filters.http.jwt_authn", path: ["payload", ...key].map((k) => ({ key: k })), value, invert }, "m");
   const cases: Array<[string, MetadataMatcher, boolean]> = [
     ["list one_of hit", m(["groups"], { listMatch: { oneOf: { stringMatch: { exact: "g2" } } } }), true],
     ["list one_of miss", m(["groups"], { listMatch: { oneOf: { stringMatch: { exact: "g3" } } } }), false],
@@ -215,15 +215,17 @@ describe("MetadataMatcher: Envoy's value matchers against dynamic metadata", () 
     ["bool", m(["admin"], { boolMatch: false }), true],
     ["null", m(["none"], { nullMatch: {} }), true],
     ["present on a missing key", m(["missing"], { presentMatch: true }), false],
-    ["present: false on a missing key", m(["missing"], { presentMatch: false }), true],
+    // As Envoy's PresentMatcher: present_match false never matches (invert asks for absence).
+    ["present: false on a missing key", m(["missing"], { presentMatch: false }), false],
+    ["inverted present on a missing key", m(["missing"], { presentMatch: true }, true), true],
     ["inverted miss", m(["groups"], { listMatch: { oneOf: { stringMatch: { exact: "g3" } } } }, true), true],
     ["a path through a non-object", m(["scope", "x"], { presentMatch: true }), false],
   ];
-  for (const [what, matcher, want] of cases) it(what, () => assert.equal(matcher.matches(md), want));
+  for (const [what, matcher, want] of cases) it(what, () => assert.equal(matcher(md), want));
 
   it("no metadata written at all: only what matches a missing value", () => {
-    assert.equal(m(["groups"], { presentMatch: true }).matches(undefined), false);
-    assert.equal(m(["groups"], { presentMatch: true }, true).matches(undefined), true);
+    assert.equal(m(["groups"], { presentMatch: true })(undefined), false);
+    assert.equal(m(["groups"], { presentMatch: true }, true)(undefined), true);
   });
 });
 

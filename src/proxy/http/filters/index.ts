@@ -5,3 +5,4 @@ import "./cors.js";
 import "./jwt-authn.js";
 import "./buffer.js";
 import "./router.js";
+import "./rbac.js";

@@ -57,7 +57,7 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
     const resolved = cb.route();
     if (resolved === undefined) return this.reply(LOCAL_REPLIES.noRoute());
     const suppressEnvoyHeaders = this.settings.suppressEnvoyHeaders;
-    const pr: PlanRequest = { authority: req.authority, path: req.path, method: req.method, headers, remote: req.remote, connection: req.connection, suppressEnvoyHeaders, tls: req.tls };
+    const pr: PlanRequest = { authority: req.authority, path: req.path, method: req.method, headers, remote: req.downstreamRemoteAddress, connection: req.connection, suppressEnvoyHeaders, tls: req.tls };
     const local = localRouteResponse(resolved, pr);
     if (local !== undefined) {
       const h = local.headers;
