@@ -3,4 +3,5 @@
 import "./fault.js";
 import "./cors.js";
 import "./buffer.js";
+import "./local-ratelimit.js";
 import "./router.js";
