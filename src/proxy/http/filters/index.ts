@@ -4,4 +4,5 @@ import "./fault.js";
 import "./cors.js";
 import "./buffer.js";
 import "./local-ratelimit.js";
+import "./ratelimit.js";
 import "./router.js";

@@ -208,7 +208,7 @@ class LocalRateLimitFilter implements HttpFilter {
     this.verdict = undefined;
     this.cb.setResponseFlag("RL");
     this.cb.sendLocalReply(
-      { status: c.status, body: "local_rate_limited", flag: "RL", details: "local_rate_limited", ...(c.resourceExhausted ? { grpcStatus: RESOURCE_EXHAUSTED } : {}) },
+      { status: c.status, body: "local_rate_limited", flag: "RL", details: "local_rate_limited", ...(c.resourceExhausted && this.cb.request.grpc ? { grpcStatus: RESOURCE_EXHAUSTED } : {}) },
       extra,
     );
     return false;
