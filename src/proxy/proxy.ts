@@ -20,6 +20,7 @@ import { ListenerManager, type NetworkHandler } from "./listeners.js";
 import { StatsStore } from "./stats.js";
 import type { HostCounterSnapshot } from "./admin.js";
 import "./tcp.js";
+import "./ratelimit/network-local-ratelimit.js";
 import { chainHandler, type CompiledNetworkFilter, compileNetworkFilters, type NetworkFilterContext } from "./network-filters.js";
 
 type NetworkFilterRuntime = NetworkFilterContext["runtime"];
