@@ -3,11 +3,10 @@
 // counted in local_rate_limit.<stat_prefix>.rate_limited. The bucket is the proxy's (the primary's
 // under `--concurrency N`); filters with the same share_key share one, as in Envoy.
 import { createHash } from "node:crypto";
-import { durationMs } from "../../envoy/protos.js";
 import type * as v3 from "../../envoy/types.js";
 import { type NetworkFilterContext, NETWORK_FILTERS, NetworkFilterStatus, type ReadFilter, type ReadFilterCallbacks } from "../network-filters.js";
 import { XdsConfigError } from "../xds-error.js";
-import { type BucketSpec, LocalTokenBuckets } from "./token-bucket.js";
+import { type BucketSpec, LocalTokenBuckets, tokenBucketSpec } from "./token-bucket.js";
 
 export const NETWORK_LOCAL_RATE_LIMIT_TYPE = "envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit";
 
@@ -17,17 +16,9 @@ type Config = v3.envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLi
 const processBuckets = new LocalTokenBuckets();
 
 function bucket(c: Config, ctx: NetworkFilterContext): BucketSpec {
-  const tb = c.tokenBucket;
-  const path = `${ctx.path}.tokenBucket`;
-  if (!tb) throw new XdsConfigError(path, "token_bucket is required");
-  const max = tb.maxTokens ?? 0;
-  if (!Number.isInteger(max) || max < 1) throw new XdsConfigError(`${path}.maxTokens`, "max_tokens must be greater than 0");
-  const perFill = tb.tokensPerFill ? (tb.tokensPerFill.value ?? 0) : 1;
-  if (perFill < 1) throw new XdsConfigError(`${path}.tokensPerFill`, "tokens_per_fill must be greater than 0");
-  const ms = durationMs(tb.fillInterval);
-  if (ms === undefined || !(ms > 0)) throw new XdsConfigError(`${path}.fillInterval`, "fill_interval must be greater than 0");
+  if (!c.tokenBucket) throw new XdsConfigError(`${ctx.path}.tokenBucket`, "token_bucket is required");
   const key = c.shareKey ? `network-share:${c.shareKey}` : `${ctx.path}|${createHash("sha256").update(JSON.stringify(c)).digest("base64url").slice(0, 16)}`;
-  return { key, maxTokens: max, fillRate: perFill / (ms / 1000) };
+  return tokenBucketSpec(key, c.tokenBucket, `${ctx.path}.tokenBucket`);
 }
 
 NETWORK_FILTERS.register([NETWORK_LOCAL_RATE_LIMIT_TYPE], {

@@ -5,6 +5,9 @@
 // a whole one". And the store that holds buckets by key: the
 // one process's own (`--concurrency 1`, or the primary for its workers), consumed synchronously.
 import { type Clock, realClock } from "../../core/clock.js";
+import { durationMs } from "../../envoy/protos.js";
+import type * as v3 from "../../envoy/types.js";
+import { XdsConfigError } from "../xds-error.js";
 
 /** A bucket as a filter's config defines it; `key` names it in the store (same key, same bucket). */
 export interface BucketSpec {
@@ -20,6 +23,17 @@ export interface BucketVerdict {
   readonly maxTokens: number;
   readonly remaining: number;
   readonly resetSeconds: number;
+}
+
+/** Compiles an envoy.type.v3.TokenBucket (max_tokens > 0, tokens_per_fill default 1, fill_interval > 0). */
+export function tokenBucketSpec(key: string, tb: v3.envoy.type.v3.TokenBucket, path: string): BucketSpec {
+  const max = tb.maxTokens ?? 0;
+  if (!Number.isInteger(max) || max < 1) throw new XdsConfigError(`${path}.maxTokens`, "max_tokens must be greater than 0");
+  const perFill = tb.tokensPerFill ? (tb.tokensPerFill.value ?? 0) : 1;
+  if (perFill < 1) throw new XdsConfigError(`${path}.tokensPerFill`, "tokens_per_fill must be greater than 0");
+  const ms = durationMs(tb.fillInterval);
+  if (ms === undefined || !(ms > 0)) throw new XdsConfigError(`${path}.fillInterval`, "fill_interval must be greater than 0");
+  return { key, maxTokens: max, fillRate: perFill / (ms / 1000) };
 }
 
 export class TokenBucket {

@@ -11,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { envoyRoot, type ProtoObject } from "../../../src/envoy/protos.js";
 import { HCM_TYPE } from "../../../src/proxy/http/hcm-config.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
+import { type Reply, request } from "../helpers.js";
 import { eventually } from "../../helpers/eventually.js";
 
 const IP = "127.0.187.21";
@@ -110,23 +111,9 @@ const cluster = (name: string, ip: string, port: number, extra: ProtoObject = {}
   ...extra,
 });
 
-interface Resp {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
+type Resp = Reply;
 
-function send(port: number, path: string): Promise<Resp> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: IP, port, path, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+const send = (port: number, path: string, headers: Record<string, string> = {}): Promise<Resp> => request(`http://${IP}:${port}${path}`, { headers });
 
 describe("envoy.filters.http.ratelimit with a real rate limit service", () => {
   const seen: Seen[] = [];

@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import type { ProtoObject } from "../../../src/envoy/protos.js";
 import { HCM_TYPE } from "../../../src/proxy/http/hcm-config.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
+import { type Reply, request } from "../helpers.js";
 
 const IP = "127.0.187.1";
 const BACKEND_IP = "127.0.187.2";
@@ -55,23 +56,9 @@ function staticCluster(port: number): ProtoObject {
   return { name: "backend", type: "STATIC", connectTimeout: { seconds: 1 }, loadAssignment: { clusterName: "backend", endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: BACKEND_IP, portValue: port } } } }] }] } };
 }
 
-interface Resp {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
+type Resp = Reply;
 
-function send(port: number, path: string, headers: Record<string, string> = {}): Promise<Resp> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: IP, port, path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+const send = (port: number, path: string, headers: Record<string, string> = {}): Promise<Resp> => request(`http://${IP}:${port}${path}`, { headers });
 
 async function statuses(port: number, path: string, n: number, headers: Record<string, string> = {}): Promise<number[]> {
   const out: number[] = [];

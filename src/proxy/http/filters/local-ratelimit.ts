@@ -11,11 +11,10 @@
 // ok,rate_limited,enforced}.
 import type * as http from "node:http";
 import { createHash } from "node:crypto";
-import { durationMs } from "../../../envoy/protos.js";
 import type * as v3 from "../../../envoy/types.js";
 import { type RateLimitDescriptor } from "../../ratelimit/actions.js";
 import { routeDescriptors, type VhRateLimits } from "../../ratelimit/route-descriptors.js";
-import { type BucketSpec, type BucketVerdict, LocalTokenBuckets, type TokenBucketStore } from "../../ratelimit/token-bucket.js";
+import { type BucketSpec, type BucketVerdict, LocalTokenBuckets, type TokenBucketStore, tokenBucketSpec } from "../../ratelimit/token-bucket.js";
 import type { Counter } from "../../stats.js";
 import { XdsConfigError } from "../../xds-error.js";
 import { type FilterCallbacks, type FilterRuntime, FilterStatus, type HttpFilter, registerHttpFilter } from "../filter.js";
@@ -60,14 +59,8 @@ export interface LocalRateLimitConfig {
 }
 
 function bucketSpec(key: string, tb: v3.envoy.type.v3.TokenBucket | undefined, path: string): BucketSpec {
-  if (tb === undefined) return { key, maxTokens: 0, fillRate: 1 };
-  const max = tb.maxTokens ?? 0;
-  if (!Number.isInteger(max) || max < 1) throw new XdsConfigError(`${path}.maxTokens`, "max_tokens must be greater than 0");
-  const perFill = tb.tokensPerFill ? (tb.tokensPerFill.value ?? 0) : 1;
-  if (perFill < 1) throw new XdsConfigError(`${path}.tokensPerFill`, "tokens_per_fill must be greater than 0");
-  const ms = durationMs(tb.fillInterval);
-  if (ms === undefined || !(ms > 0)) throw new XdsConfigError(`${path}.fillInterval`, "fill_interval must be greater than 0");
-  return { key, maxTokens: max, fillRate: perFill / (ms / 1000) };
+  // No bucket (a filter-level config that only names its stats): no token ever, as Envoy's empty bucket.
+  return tb === undefined ? { key, maxTokens: 0, fillRate: 1 } : tokenBucketSpec(key, tb, path);
 }
 
 const entryId = (entries: readonly { key: string; value: string }[]): string => entries.map((e) => `${e.key}\0${e.value}`).join("\0");
