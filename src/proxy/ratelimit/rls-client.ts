@@ -22,6 +22,8 @@ export interface RateLimitService {
   readonly cluster: string;
   readonly authority: string;
   readonly metadata: Readonly<Record<string, string>> | undefined;
+  /** max_receive_message_length, within the proxy's own bound. */
+  readonly maxResponseBytes: number;
 }
 
 /** Compiles rate_limit_service (envoy_grpc, transport V3). */
@@ -30,6 +32,7 @@ export function rateLimitService(c: v3.envoy.config.ratelimit.v3.RateLimitServic
   if (c.transportApiVersion !== undefined && c.transportApiVersion !== "V3") throw new XdsConfigError(`${path}.transportApiVersion`, "only transport_api_version V3 is supported");
   const g = c.grpcService;
   if (g.googleGrpc) throw new XdsConfigError(`${path}.grpcService.googleGrpc`, "google_grpc is not implemented by tsmesh (use envoy_grpc)");
+  if (g.retryPolicy || g.envoyGrpc?.retryPolicy) throw new XdsConfigError(`${path}.grpcService${g.retryPolicy ? "" : ".envoyGrpc"}.retryPolicy`, "retry policies on the rate limit call are not implemented by tsmesh");
   const cluster = g.envoyGrpc?.clusterName ?? "";
   if (!cluster) throw new XdsConfigError(`${path}.grpcService.envoyGrpc.clusterName`, "cluster_name must not be empty");
   let metadata: Record<string, string> | undefined;
@@ -38,7 +41,8 @@ export function rateLimitService(c: v3.envoy.config.ratelimit.v3.RateLimitServic
     if (!/^[a-z0-9_.-]+$/.test(key) || key.endsWith("-bin")) throw new XdsConfigError(`${path}.grpcService.initialMetadata[${i}].key`, `invalid metadata key ${JSON.stringify(h.key)}`);
     (metadata ??= {})[key] = h.value ?? "";
   });
-  return { cluster, authority: g.envoyGrpc?.authority || cluster, metadata };
+  const maxReceive = g.envoyGrpc?.maxReceiveMessageLength?.value;
+  return { cluster, authority: g.envoyGrpc?.authority || cluster, metadata, maxResponseBytes: maxReceive ? Math.min(maxReceive, MAX_RESPONSE_BYTES) : MAX_RESPONSE_BYTES };
 }
 
 export type LimitStatus = "OK" | "OVER_LIMIT" | "ERROR";
@@ -99,7 +103,7 @@ export function shouldRateLimit(runtime: FilterRuntime, service: RateLimitServic
   const cluster = runtime.cluster(service.cluster);
   if (cluster === undefined) return { result: Promise.resolve(errorResult(`unknown cluster ${service.cluster}`)), cancel: () => {} };
   const message = wireEncode(REQUEST, rateLimitRequest(domain, descriptors) as never);
-  const call = grpcUnaryCall(runtime.router, cluster, { path: METHOD, authority: service.authority, message, timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES, metadata: service.metadata });
+  const call = grpcUnaryCall(runtime.router, cluster, { path: METHOD, authority: service.authority, message, timeoutMs, maxResponseBytes: service.maxResponseBytes, metadata: service.metadata });
   const result = call.result.then((r): LimitResult => {
     if (r.status !== 0 || r.response === undefined) return errorResult(`grpc status ${r.status}: ${r.message}`);
     let resp: v3.envoy.service.ratelimit.v3.RateLimitResponse;

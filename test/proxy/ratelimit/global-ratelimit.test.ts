@@ -248,6 +248,11 @@ describe("global rate limit config errors name the field", () => {
     ["no service", rlFilter({ rateLimitService: undefined }), /typedConfig\.rateLimitService\.grpcService/],
     ["google_grpc", rlFilter({ rateLimitService: { grpcService: { googleGrpc: { targetUri: "x" } } } }), /rateLimitService\.grpcService\.googleGrpc/],
     ["a bad request_type", rlFilter({ requestType: "sometimes" }), /typedConfig\.requestType/],
+    [
+      "a retry policy on the call",
+      rlFilter({ rateLimitService: { grpcService: { envoyGrpc: { clusterName: "rls", retryPolicy: { numRetries: { value: 2 } } } } } }),
+      /rateLimitService\.grpcService\.envoyGrpc\.retryPolicy: .*not implemented/,
+    ],
   ];
   for (const [what, filter, re] of cases) {
     it(what, async () => {
