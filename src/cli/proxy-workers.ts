@@ -20,6 +20,7 @@ import { StatsStore, type StatsSnapshot } from "../proxy/stats.js";
 import type { PrimaryLimits } from "../proxy/upstream/primary-limits.js";
 import type { ToPrimary, ToWorker } from "../proxy/upstream/shared-limits.js";
 import type { WorkerLimits } from "../proxy/upstream/worker-limits.js";
+import { type BucketAnswer, type BucketAsk, PrimaryTokenBuckets, type WorkerTokenBuckets } from "../proxy/ratelimit/shared-buckets.js";
 import type { ResourceUpdate } from "../proxy/xds/resources.js";
 import { SECRET_TYPE } from "../envoy/protos.js";
 import type { ContextCertificates } from "../proxy/tls/cert-details.js";
@@ -76,6 +77,8 @@ export function releaseMemoryWhenSettled(delayMs = 1000): () => void {
 export type WorkerMessage =
   | { type: "ready" }
   | { type: "limits"; batch: ToPrimary[] }
+  /** Local rate limit tokens wanted (the primary holds the buckets). */
+  | { type: "buckets"; asks: BucketAsk[] }
   | { type: "stats"; id: number; snapshot: StatsSnapshot }
   | { type: "hosts"; id: number; hosts: HostCounterSnapshot[] }
   | { type: "certs"; id: number; certs: ContextCertificates[] };
@@ -83,6 +86,7 @@ export type WorkerMessage =
 export type PrimaryMessage =
   | { type: "update"; update: ResourceUpdate }
   | { type: "limits"; batch: ToWorker[] }
+  | { type: "buckets"; answers: BucketAnswer[] }
   | { type: "stats"; id: number }
   | { type: "hosts"; id: number }
   | { type: "certs"; id: number }
@@ -112,6 +116,8 @@ export class WorkerPool {
     private readonly log: Logger,
     /** The proxy-wide limits (absent: each worker keeps its own). */
     private readonly limits?: PrimaryLimits,
+    /** The local rate limit's buckets, for every worker. */
+    private readonly buckets: PrimaryTokenBuckets = new PrimaryTokenBuckets(),
   ) {
     // Structured clone over IPC: decoded resources may hold bytes.
     cluster.setupPrimary({ serialization: "advanced" });
@@ -160,6 +166,7 @@ export class WorkerPool {
 
   private onMessage(w: Worker, m: WorkerMessage): void {
     if (m.type === "limits") this.limits?.receive(w.id, m.batch);
+    else if (m.type === "buckets") this.send(w, { type: "buckets", answers: this.buckets.receive(m.asks) });
     else if (m.type === "ready") {
       // Bring the new worker up to date with everything the primary holds (levels changed since its fork too).
       this.send(w, { type: "command", command: { type: "logging", levels: this.proxy.logs.levels() } });
@@ -260,7 +267,7 @@ export class WorkerPool {
  * exit on quit. Messages are taken from the first moment (IPC drops messages nobody listens to) and
  * held until the proxy has started.
  */
-export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, log: Logger, limits?: WorkerLimits): Promise<number> {
+export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, log: Logger, limits?: WorkerLimits, buckets?: WorkerTokenBuckets): Promise<number> {
   return new Promise((resolve) => {
     let started = false;
     const held: PrimaryMessage[] = [];
@@ -271,6 +278,7 @@ export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, lo
       // The IPC channel keeps a worker's event loop alive: let go of it once the proxy is closed.
       void proxy.close().then(() => {
         limits?.close();
+        buckets?.close();
         if (process.connected) process.disconnect();
         resolve(0);
       });
@@ -281,6 +289,7 @@ export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, lo
         proxy.applyUpdate(m.update);
         settled();
       } else if (m.type === "limits") limits?.receive(m.batch);
+      else if (m.type === "buckets") buckets?.receive(m.answers);
       else if (m.type === "stats") process.send?.({ type: "stats", id: m.id, snapshot: proxy.stats.snapshot() } satisfies WorkerMessage);
       else if (m.type === "hosts") process.send?.({ type: "hosts", id: m.id, hosts: hostCounterSnapshot(proxy) } satisfies WorkerMessage);
       else if (m.type === "certs") process.send?.({ type: "certs", id: m.id, certs: proxy.tlsContexts() } satisfies WorkerMessage);

@@ -14,6 +14,7 @@ import { fromStruct } from "../envoy/protos.js";
 import type { BootstrapSettings } from "../proxy/bootstrap.js";
 import { PrimaryLimits } from "../proxy/upstream/primary-limits.js";
 import { WorkerLimits } from "../proxy/upstream/worker-limits.js";
+import { WorkerTokenBuckets } from "../proxy/ratelimit/shared-buckets.js";
 import type { AgentFlags } from "../agent/start.js";
 import type { WorkloadAgent } from "../agent/agent.js";
 import { SecretManager } from "../proxy/tls/secrets.js";
@@ -122,6 +123,13 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   const shared = process.env[PER_WORKER_LIMITS_ENV] !== "1";
   let pool: WorkerPool | undefined;
   const workerLimits = isWorker && shared ? new WorkerLimits((batch) => process.connected && process.send?.({ type: "limits", batch } satisfies WorkerMessage)) : undefined;
+  // The local rate limit's buckets are the primary's: a worker asks it for tokens.
+  const workerBuckets = isWorker ? new WorkerTokenBuckets((asks) => {
+        // send() answers false under backpressure too (the message still goes): only a closed channel fails.
+        if (!process.connected || !process.send) return false;
+        process.send({ type: "buckets", asks } satisfies WorkerMessage);
+        return true;
+      }) : undefined;
   const primaryLimits: PrimaryLimits | undefined = workers && shared ? new PrimaryLimits((name) => proxy.cluster(name)?.spec, (worker, batch) => pool?.sendLimits(worker, batch)) : undefined;
   const proxy: ProxyServer = new ProxyServer({
     // A worker gets its config from the primary, which holds the ADS stream.
@@ -129,6 +137,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     serveTraffic: workers === 0,
     worker: isWorker,
     clusterSharing: workerLimits ?? primaryLimits,
+    tokenBuckets: workerBuckets,
     // The agent's secrets (primary); the primary forwards every secret to its workers.
     secrets,
     // The workload credential on the ADS stream too: the control plane sends keys (gateway
@@ -157,7 +166,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     accessLog: o.accessLog === "off" ? false : undefined,
     accessLogPath: o.accessLog === "off" ? undefined : o.accessLog,
   });
-  if (isWorker) return serveAsWorker(proxy, () => proxy.start(), logs.get("main"), workerLimits);
+  if (isWorker) return serveAsWorker(proxy, () => proxy.start(), logs.get("main"), workerLimits, workerBuckets);
   if (workers && !shared) logs.get("main").warn(`${PER_WORKER_LIMITS_ENV}=1: circuit breakers, retry budgets and outlier detection are per worker process; limits do not hold for the proxy as a whole`);
   let quit: () => void = () => {};
   const done = new Promise<number>((resolve) => (quit = () => resolve(0)));

@@ -102,6 +102,24 @@ function structFromJson(full: string, v: unknown): unknown {
 }
 
 /**
+ * A message of `typeUrl` from its proto3 JSON (what a TypedStruct carries), encoded: the caller
+ * decodes it with the proxy's own codec. Errors name `path`.
+ */
+export function encodeFromJson(typeUrl: string, json: unknown, path: string): Uint8Array {
+  let t: protobuf.Type;
+  try {
+    t = messageType(typeUrl);
+  } catch {
+    throw new BootstrapError(`${path}: unknown type ${typeUrl}`);
+  }
+  try {
+    return encodeMessage(typeUrl, convertMessage(t, json ?? {}, path) as ProtoObject);
+  } catch (e) {
+    throw e instanceof BootstrapError ? e : new BootstrapError(`${path}: ${(e as Error).message}`);
+  }
+}
+
+/**
  * Parses bootstrap text (YAML or JSON) into a decoded Bootstrap; errors name file and field path.
  * The protobuf round trip at the end gives the decoded form, so the result is typed here, once.
  */

@@ -4,6 +4,7 @@
 // bound once every route configuration it names arrived. Each update is validated before it is
 // ACKed; a rejected one is NACKed and the last good config keeps serving — also when the control
 // plane goes away (the client reconnects with backoff).
+import { LocalTokenBuckets, type TokenBucketStore } from "./ratelimit/token-bucket.js";
 import { DEBUG, LogRegistry, type Logger } from "../core/log.js";
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, struct, type JsonValue } from "../envoy/protos.js";
 import { toProtoJson } from "../envoy/proto-json.js";
@@ -20,6 +21,7 @@ import { StatsStore } from "./stats.js";
 import type { HostCounterSnapshot } from "./admin.js";
 import "./tcp.js";
 import "./rbac/network-filter.js";
+import "./ratelimit/network-local-ratelimit.js";
 import { chainHandler, type CompiledNetworkFilter, compileNetworkFilters, type NetworkFilterContext } from "./network-filters.js";
 
 type NetworkFilterRuntime = NetworkFilterContext["runtime"];
@@ -58,6 +60,8 @@ export interface ProxyOptions {
   worker?: boolean;
   /** `--concurrency N`: the clusters' limits and outlier detection shared across the proxy's processes. */
   clusterSharing?: ClusterSharing;
+  /** The local rate limit's buckets (`--concurrency N`: a worker's link to the primary's); default: this process's own. */
+  tokenBuckets?: TokenBucketStore;
   /**
    * The proxy's SDS secrets: the agent sets `sds-grpc` ones, the ADS client `ads` ones, a
    * `--concurrency` worker its primary's. A new, empty one by default.
@@ -143,6 +147,8 @@ export class ProxyServer {
     this.runtime = {
       cluster: (n) => this.cluster(n),
       router: this.router,
+      localCluster: options.node.cluster ?? "",
+      tokenBuckets: options.tokenBuckets ?? new LocalTokenBuckets(),
       routes: (n) => this.routes.get(n),
       defaultAccessLog,
       accessLogWriters: this.accessLogWriters,

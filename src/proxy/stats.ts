@@ -38,6 +38,10 @@ export class StatsScope {
   scope(name: string): StatsScope {
     return new StatsScope(this.store, `${this.prefix}${name}.`);
   }
+  /** The store's top level (filters whose stats Envoy keeps outside the connection manager's prefix). */
+  root(): StatsScope {
+    return new StatsScope(this.store, "");
+  }
 }
 
 // Envoy's default tag extractors for the stats tsmesh emits: the name segment after `cluster.`,

@@ -6,14 +6,14 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { packageRoot } from "../../src/core/paths.js";
 import { eventually } from "../helpers/eventually.js";
-import { socketOwner } from "../helpers/sockets.js";
 import { request } from "../proxy/helpers.js";
+import { type Answer, Client, clientsOnEachWorker as clientsOnEachWorkerOf } from "../helpers/worker-clients.js";
 
 const bin = join(packageRoot(), "dist/src/cli/bin.js");
 const PROXY_IP = "127.0.160.1";
@@ -176,48 +176,6 @@ class CountingBackend {
   }
 }
 
-interface Answer {
-  status: number;
-  body: string;
-}
-
-/** A keep-alive client connection to the proxy, and the worker process that serves it. */
-class Client {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  localPort = 0;
-  worker: number | undefined;
-  private current: http.ClientRequest | undefined;
-
-  get(path: string, timeoutMs = 15_000): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      const req = http.request({ host: PROXY_IP, port: PORT, path, agent: this.agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-        res.on("error", reject);
-      });
-      this.current = req;
-      req.on("socket", (s: Socket) => {
-        const note = () => (this.localPort = (s.address() as AddressInfo).port);
-        if (s.connecting) s.once("connect", note);
-        else note();
-      });
-      req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer for ${path}`)));
-      req.on("error", reject);
-      req.end();
-    });
-  }
-
-  /** Abandons the request in flight (the client goes away). */
-  abort(): void {
-    this.current?.destroy();
-  }
-
-  close(): void {
-    this.agent.destroy();
-  }
-}
-
 describe("tsmesh proxy --concurrency 2: limits hold for the proxy as a whole", { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "tsmesh-proxy-limits-"));
   let child: ChildProcessWithoutNullStreams;
@@ -241,21 +199,7 @@ describe("tsmesh proxy --concurrency 2: limits hold for the proxy as a whole", {
     return out;
   }
 
-  /** New client connections until `n` are served by each worker (node:cluster hands connections round-robin). */
-  async function clientsOnEachWorker(n: number): Promise<Client[][]> {
-    const by = new Map<number, Client[]>(workers.map((w) => [w, []]));
-    for (let i = 0; i < 8 * n && [...by.values()].some((l) => l.length < n); i++) {
-      const c = new Client();
-      clients.push(c);
-      assert.equal((await c.get("/ping")).status, 404, "no route: the proxy answers itself");
-      c.worker = socketOwner(workers, { address: PROXY_IP, port: PORT }, { address: "127.0.0.1", port: c.localPort }) ?? socketOwner(workers, { address: PROXY_IP, port: PORT }, { address: PROXY_IP, port: c.localPort });
-      assert.ok(c.worker !== undefined, "a worker serves the connection");
-      by.get(c.worker)!.push(c);
-    }
-    const lists = [...by.values()];
-    assert.ok(lists.every((l) => l.length >= n), `connections on every worker: ${lists.map((l) => l.length).join(", ")}`);
-    return lists.map((l) => l.slice(0, n));
-  }
+  const clientsOnEachWorker = (n: number) => clientsOnEachWorkerOf(workers, PROXY_IP, PORT, n, clients);
 
   before(async () => {
     cb = await CountingBackend.start(CB_IP, (req, res, b) => setTimeout(() => b.reply(res, 200), 20));

@@ -13,6 +13,7 @@ import type { StatsScope } from "../stats.js";
 import type { DynamicMetadata } from "../dynamic-metadata.js";
 import type { ResponseFlag } from "../access-log.js";
 import type { UpstreamCluster } from "../upstream/cluster.js";
+import type { TokenBucketStore } from "../ratelimit/token-bucket.js";
 import type { Downstream, DownstreamProtocol, Reply, RequestBody, StreamAbort } from "./downstream.js";
 import type { ResolvedRoute } from "./route-glue.js";
 import type { Router } from "./router.js";
@@ -149,6 +150,13 @@ export interface HttpFilterFactory {
 export interface FilterRuntime {
   cluster(name: string): UpstreamCluster | undefined;
   readonly router: Router;
+  /** The proxy's service cluster (node.cluster: Envoy's local_info clusterName). */
+  readonly localCluster?: string;
+  /**
+   * The local rate limit's token buckets, proxy-wide (under `--concurrency N` the primary holds
+   * them); absent: the process's own.
+   */
+  readonly tokenBuckets?: TokenBucketStore;
 }
 
 /** What an HTTP filter's config is compiled with. */
@@ -173,14 +181,19 @@ export interface HttpFilterExtension<C = Any, R = Any> {
   /** Compiles the filter's typed_config; throws XdsConfigError (with a field path) on bad config. */
   create(config: C, ctx: FilterContext): Omit<HttpFilterFactory, "name" | "terminal" | "disabledByDefault">;
   /** The per-route config types it takes in typed_per_filter_config, and their compiler. */
-  readonly perRoute?: { readonly types: readonly string[]; compile(config: R, path: string): unknown };
+  /**
+   * The per-route config types it takes in typed_per_filter_config, and their compiler. `where`
+   * names the route configuration the config is in (state a per-route config keeps, such as a
+   * rate limiter's buckets, is keyed by it and the path).
+   */
+  readonly perRoute?: { readonly types: readonly string[]; compile(config: R, path: string, where: string): unknown };
 }
 
 /** The HTTP filters the proxy implements, by config type URL. */
 export const HTTP_FILTERS = new ExtensionRegistry<HttpFilterExtension>("http filter");
 
 /** Per-route filter configs (typed_per_filter_config) the proxy understands, by type URL. */
-export const HTTP_PER_ROUTE_CONFIGS = new ExtensionRegistry<(config: Any, path: string) => unknown>("per-route filter config");
+export const HTTP_PER_ROUTE_CONFIGS = new ExtensionRegistry<(config: Any, path: string, where: string) => unknown>("per-route filter config");
 
 /**
  * Registers an HTTP filter implementation (and its per-route config types). The registries hand
@@ -190,5 +203,5 @@ export const HTTP_PER_ROUTE_CONFIGS = new ExtensionRegistry<(config: Any, path: 
 export function registerHttpFilter<C, R = never>(types: readonly string[], ext: HttpFilterExtension<C, R>): void {
   HTTP_FILTERS.register(types, { terminal: ext.terminal, create: (config, ctx) => ext.create(config as C, ctx) });
   const perRoute = ext.perRoute;
-  if (perRoute) HTTP_PER_ROUTE_CONFIGS.register(perRoute.types, (config, path) => perRoute.compile(config as R, path));
+  if (perRoute) HTTP_PER_ROUTE_CONFIGS.register(perRoute.types, (config, path, where) => perRoute.compile(config as R, path, where));
 }

@@ -3,6 +3,7 @@
 // inherit (typed_per_filter_config, metadata, header mutation chains).
 import { readFileSync } from "node:fs";
 import type * as v3 from "../../envoy/types.js";
+import { compileRateLimits, type RateLimitPolicy } from "../ratelimit/actions.js";
 import { XdsConfigError } from "../xds-error.js";
 import { type CorsPolicy, corsPolicy } from "./cors-policy.js";
 import { HeaderMutations } from "./headers.js";
@@ -110,7 +111,10 @@ export interface RouteActionConfig {
   readonly perRequestBufferLimitBytes: number | undefined;
   /** Deprecated RouteAction.cors, when set (the CORS filter applies it where no per-route config does). */
   readonly cors: CorsPolicy | undefined;
-  readonly rateLimits: readonly v3.RateLimit[];
+  /** RouteAction.rate_limits, compiled (the rate-limit filters read them). */
+  readonly rateLimits: RateLimitPolicy;
+  /** Deprecated RouteAction.include_vh_rate_limits: the virtual host's rate_limits apply too. */
+  readonly includeVhRateLimits: boolean;
 }
 
 export interface RedirectActionConfig {
@@ -275,7 +279,8 @@ export function compileRouteAction(a: v3.RouteAction, path: string, vhost: Compi
     metadataMatch: routeMetadata,
     perRequestBufferLimitBytes: routeBufferLimit ?? vhost.perRequestBufferLimitBytes,
     cors: a.cors ? corsPolicy(a.cors, `${path}.cors`) : undefined,
-    rateLimits: a.rateLimits ?? EMPTY,
+    rateLimits: compileRateLimits(a.rateLimits, `${path}.rateLimits`),
+    includeVhRateLimits: a.includeVhRateLimits?.value === true,
   };
 }
 

@@ -40,7 +40,7 @@ export interface PerRouteFilterConfig {
 const compiledPerRoute = new WeakMap<Any, PerRouteFilterConfig | null>();
 
 /** Compiles one typed_per_filter_config entry (cached per decoded object). */
-function compilePerRoute(any: Any, path: string): PerRouteFilterConfig | null {
+function compilePerRoute(any: Any, path: string, where: string): PerRouteFilterConfig | null {
   let c = compiledPerRoute.get(any);
   if (c !== undefined) return c;
   let type = anyType(any);
@@ -63,27 +63,28 @@ function compilePerRoute(any: Any, path: string): PerRouteFilterConfig | null {
   if (compile === undefined) {
     if (!optional) throw new XdsConfigError(path, `Didn't find a registered implementation for route-specific filter config with type URL: '${type.slice(type.lastIndexOf("/") + 1)}'`);
     c = null; // an optional config the proxy lacks: as if absent
-  } else c = { config: compile(inner, path), disabled };
+  } else c = { config: compile(inner, path, where), disabled };
   compiledPerRoute.set(any, c);
   return c;
 }
 
-function compileLevel(configs: Readonly<Record<string, Any>>, path: string): void {
-  for (const name in configs) compilePerRoute(configs[name], `${path}.typedPerFilterConfig[${JSON.stringify(name)}]`);
+function compileLevel(configs: Readonly<Record<string, Any>>, path: string, where: string): void {
+  for (const name in configs) compilePerRoute(configs[name], `${path}.typedPerFilterConfig[${JSON.stringify(name)}]`, where);
 }
 
 /** Compiles a RouteConfiguration and every per-route filter config in it (before it is ACKed). */
 export function compileRoutes(rc: RouteConfiguration): RouteTable {
   const table = RouteTable.compile(rc);
-  compileLevel(table.typedPerFilterConfig, "");
+  const where = `route ${rc.name ?? ""}`;
+  compileLevel(table.typedPerFilterConfig, "", where);
   table.virtualHosts.forEach((vh, i) => {
     const vp = `virtualHosts[${i}]`;
-    compileLevel(vh.typedPerFilterConfig, vp);
+    compileLevel(vh.typedPerFilterConfig, vp, where);
     vh.routes.forEach((r, j) => {
       const rp = `${vp}.routes[${j}]`;
-      compileLevel(r.typedPerFilterConfig, rp);
+      compileLevel(r.typedPerFilterConfig, rp, where);
       if (r.action.kind === "route" && r.action.weightedClusters) {
-        r.action.weightedClusters.clusters.forEach((e, k) => compileLevel(e.typedPerFilterConfig, `${rp}.route.weightedClusters.clusters[${k}]`));
+        r.action.weightedClusters.clusters.forEach((e, k) => compileLevel(e.typedPerFilterConfig, `${rp}.route.weightedClusters.clusters[${k}]`, where));
       }
     });
   });

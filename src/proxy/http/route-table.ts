@@ -19,6 +19,7 @@
 //   a matched route route-actions.ts.
 import type * as v3 from "../../envoy/types.js";
 import type { DynamicMetadata } from "../dynamic-metadata.js";
+import { compileRateLimits, type RateLimitPolicy } from "../ratelimit/actions.js";
 import { XdsConfigError } from "../xds-error.js";
 import { type CorsPolicy, corsPolicy } from "./cors-policy.js";
 import { HeaderMutations } from "./headers.js";
@@ -221,7 +222,8 @@ export class CompiledVirtualHost {
     readonly includeAttemptCountInResponse: boolean,
     readonly includeIsTimeoutRetryHeader: boolean,
     readonly perRequestBufferLimitBytes: number | undefined,
-    readonly rateLimits: readonly v3.RateLimit[],
+    /** VirtualHost.rate_limits, compiled (the rate-limit filters read them). */
+    readonly rateLimits: RateLimitPolicy,
     readonly metadata: v3.Metadata | undefined,
   ) {}
 }
@@ -432,7 +434,7 @@ function compileVirtualHost(vh: v3.VirtualHost, index: number, path: string, tab
     vh.includeAttemptCountInResponse === true,
     vh.includeIsTimeoutRetryHeader === true,
     vh.perRequestBufferLimitBytes ? (vh.perRequestBufferLimitBytes.value ?? 0) : undefined,
-    vh.rateLimits ?? EMPTY,
+    compileRateLimits(vh.rateLimits, `${path}.rateLimits`),
     vh.metadata,
   );
   v.routes = (vh.routes ?? []).map((r, i) => compileRoute(r, i, `${path}.routes[${i}]`, v, table));

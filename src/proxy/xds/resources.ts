@@ -3,6 +3,7 @@
 // type URL, then decoded with the proxy's wire codec, a failure being a message fit for a NACK.
 import { CLUSTER_TYPE, LISTENER_TYPE, type ProtoObject, TYPE_SHORT_NAMES } from "../../envoy/protos.js";
 import { wireDecode } from "../../envoy/wire.js";
+import { expandTypedStructs } from "../typed-struct.js";
 
 export interface DecodedResource {
   name: string;
@@ -83,7 +84,9 @@ export function decodeAny(responseType: string, any: unknown, where: string): Pr
     throw new Error(`${where}: type URL ${parts.typeUrl} embedded in an individual Any does not match the message-wide type URL ${responseType}`);
   }
   try {
-    return wireDecode(parts.typeUrl, parts.value);
+    const decoded = wireDecode(parts.typeUrl, parts.value);
+    expandTypedStructs(decoded);
+    return decoded;
   } catch (err) {
     throw new Error(`${where}: cannot decode ${parts.typeUrl}: ${errorMessage(err)}`);
   }

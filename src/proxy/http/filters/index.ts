@@ -4,5 +4,7 @@ import "./fault.js";
 import "./cors.js";
 import "./jwt-authn.js";
 import "./buffer.js";
+import "./local-ratelimit.js";
+import "./ratelimit.js";
 import "./router.js";
 import "./rbac.js";
