@@ -61,17 +61,18 @@ function named(objects: readonly XdsResource[]): Map<string, XdsResource> {
 // Config kinds that cannot change a type's output, from what the generators read (istiod's
 // skippedCdsConfigs/skippedEdsConfigs/…, narrowed to tsmesh): clusters and endpoints never read
 // VirtualServices or Gateways; PeerAuthentication shapes clusters (auto mTLS), endpoints (their
-// tlsMode metadata) and inbound listeners, not routes; nothing reads the other security and
-// telemetry kinds yet. A generator that starts reading a kind must drop it from these sets
+// tlsMode metadata) and inbound listeners, not routes; AuthorizationPolicy only listeners (RBAC and
+// ext_authz filters on inbound and gateway chains); nothing reads the other security and telemetry
+// kinds yet. A generator that starts reading a kind must drop it from these sets
 // (generator.test.ts checks the claims).
-const NOT_READ_BY_ANY = ["AuthorizationPolicy", "RequestAuthentication", "Telemetry", "WorkloadGroup"];
+const NOT_READ_BY_ANY = ["RequestAuthentication", "Telemetry", "WorkloadGroup"];
 // "Secret" is a credential in the credentials folder: only the Secret type reads those. The Secret
 // type reads credentials and, for sidecars' grants, DestinationRules (see secretNeedsPush).
 const SKIPPED_KINDS: Readonly<Record<string, ReadonlySet<string>>> = {
-  [CLUSTER_TYPE]: new Set(["VirtualService", "Gateway", "Secret", ...NOT_READ_BY_ANY]),
-  [ENDPOINT_TYPE]: new Set(["VirtualService", "Gateway", "Secret", ...NOT_READ_BY_ANY]),
+  [CLUSTER_TYPE]: new Set(["VirtualService", "Gateway", "Secret", "AuthorizationPolicy", ...NOT_READ_BY_ANY]),
+  [ENDPOINT_TYPE]: new Set(["VirtualService", "Gateway", "Secret", "AuthorizationPolicy", ...NOT_READ_BY_ANY]),
   [LISTENER_TYPE]: new Set(["Secret", ...NOT_READ_BY_ANY]),
-  [ROUTE_TYPE]: new Set(["Secret", "PeerAuthentication", ...NOT_READ_BY_ANY]),
+  [ROUTE_TYPE]: new Set(["Secret", "PeerAuthentication", "AuthorizationPolicy", ...NOT_READ_BY_ANY]),
 };
 
 /** The config kind of a credential, in PushRequest.configKinds and configsUpdated keys (`Secret/NS/NAME`). */

@@ -43,14 +43,17 @@ function hasSelector(pa: PeerAuthentication): boolean {
   return Object.keys(pa.spec.selector?.matchLabels ?? {}).length > 0;
 }
 
-function creationMs(pa: PeerAuthentication): number {
+/** What ordering by creation time needs of a resource. */
+type Created = { metadata: { name: string; namespace: string; creationTimestamp?: string } };
+
+function creationMs(pa: Created): number {
   const t = pa.metadata.creationTimestamp ? Date.parse(pa.metadata.creationTimestamp) : NaN;
   // Files carry no timestamp: they compare as equal (then by name, as Istio breaks ties).
   return Number.isNaN(t) ? 0 : t;
 }
 
 /** Istio's configCompareByCreationTime: oldest first, then by name, then by namespace. */
-export function compareByCreationTime(a: PeerAuthentication, b: PeerAuthentication): number {
+export function compareByCreationTime(a: Created, b: Created): number {
   const d = creationMs(a) - creationMs(b);
   if (d !== 0) return d;
   if (a.metadata.name !== b.metadata.name) return a.metadata.name < b.metadata.name ? -1 : 1;

@@ -8,6 +8,8 @@ import { hostMatches, MESH_GATEWAY, resolveGatewayName, resolveShortName } from 
 import { exportToSet, labelsMatch, serviceVisibleFrom, visibleFrom, type Service, type ServicePortInfo, type WorkloadEndpoint } from "../registry/model.js";
 import { endpointPort, ServiceRegistry } from "../registry/registry.js";
 import { AuthenticationPolicies } from "./authentication.js";
+import { AuthorizationPolicies } from "./authorization.js";
+import type { ExtensionProvider } from "./extension-providers.js";
 import type { Proxy } from "./proxy.js";
 import { buildSidecarScope, type SidecarScope } from "./sidecar-scope.js";
 import { indexDelegates, mergeDelegates, type MergedHttpRoutes } from "./virtualservice.js";
@@ -27,6 +29,10 @@ export interface MeshConfig {
   trustDomain: string;
   /** Auto mTLS: ISTIO_MUTUAL to endpoints with a sidecar when no DestinationRule says otherwise (default on). */
   enableAutoMtls: boolean;
+  /** meshConfig.trustDomainAliases: other trust domains AuthorizationPolicy principals also accept. */
+  trustDomainAliases: readonly string[];
+  /** meshConfig.extensionProviders (CUSTOM AuthorizationPolicies name ext_authz ones). */
+  extensionProviders: readonly ExtensionProvider[];
 }
 
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
@@ -37,6 +43,8 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   domainSuffix: "cluster.local",
   trustDomain: "cluster.local",
   enableAutoMtls: true,
+  trustDomainAliases: [],
+  extensionProviders: [],
 };
 
 /** The resources a PushContext is built from (a ConfigStore snapshot). */
@@ -109,6 +117,8 @@ export class PushContext {
   private readonly memoTable = new Map<string, unknown>();
   /** PeerAuthentications by scope (Istio's push.AuthnPolicies). */
   readonly authnPolicies: AuthenticationPolicies;
+  /** AuthorizationPolicies by namespace (Istio's push.AuthzPolicies). */
+  readonly authzPolicies: AuthorizationPolicies;
 
   /**
    * `sameVirtualServices`: a snapshot built from the same VirtualServices (an EDS-only change),
@@ -131,6 +141,10 @@ export class PushContext {
       this.indexVirtualServices();
     }
     this.indexDestinationRules();
+    this.authzPolicies =
+      sameVirtualServices?.input.authorizationPolicies === input.authorizationPolicies && sameVirtualServices.mesh.rootNamespace === mesh.rootNamespace
+        ? sameVirtualServices.authzPolicies
+        : new AuthorizationPolicies(input.authorizationPolicies, mesh.rootNamespace);
     this.authnPolicies = reuse?.input.peerAuthentications === input.peerAuthentications ? reuse.authnPolicies : new AuthenticationPolicies(input.peerAuthentications, mesh.rootNamespace);
   }
 
