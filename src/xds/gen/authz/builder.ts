@@ -147,11 +147,16 @@ function badCustomDenyRules(rules: Rbac | undefined): Rbac {
   return { action: "DENY", policies };
 }
 
+/** An RBAC without policies is an empty message (an empty map is not written on the wire). */
+function wire(r: Rbac): Rbac {
+  return Object.keys(r.policies ?? {}).length > 0 ? r : r.action ? { action: r.action } : {};
+}
+
 function withoutEmpty(rbac: { rules?: Rbac; shadowRules?: Rbac; shadowRulesStatPrefix?: string; statPrefix?: string }): typeof rbac {
   const out: typeof rbac = {};
-  if (rbac.rules) out.rules = rbac.rules;
+  if (rbac.rules) out.rules = wire(rbac.rules);
   if (rbac.statPrefix) out.statPrefix = rbac.statPrefix;
-  if (rbac.shadowRules) out.shadowRules = rbac.shadowRules;
+  if (rbac.shadowRules) out.shadowRules = wire(rbac.shadowRules);
   if (rbac.shadowRulesStatPrefix) out.shadowRulesStatPrefix = rbac.shadowRulesStatPrefix;
   return out;
 }
