@@ -6,6 +6,7 @@ import type { DocumentResult } from "../api/validate.js";
 import { describeDocument } from "../api/format.js";
 import { hostMatches, resolveShortName } from "../api/hosts.js";
 import { unreachableRoutes } from "../api/validation/virtualservice-unreachable.js";
+import { authzAnalyzers, type AuthzAnalysisMesh } from "./authz.js";
 import { MESSAGE_TYPES, type AnalysisMessage, type MessageCode } from "./messages.js";
 
 type Located = { resource: AnyResource; doc: DocumentResult };
@@ -261,7 +262,7 @@ export const ANALYZERS: Analyzer[] = [
  * and what a resource uses that tsmesh does not enforce yet becomes IST0133 (Istio's code for a
  * validation warning), so `analyze` is never silent about it either.
  */
-export function analyze(docs: DocumentResult[]): AnalysisMessage[] {
+export function analyze(docs: DocumentResult[], mesh: AuthzAnalysisMesh = { rootNamespace: "istio-system" }): AnalysisMessage[] {
   const ctx = new AnalysisContext(docs);
   for (const doc of docs) {
     if (!doc.kind) continue;
@@ -281,6 +282,6 @@ export function analyze(docs: DocumentResult[]): AnalysisMessage[] {
       });
     }
   }
-  for (const a of ANALYZERS) a(ctx);
+  for (const a of [...ANALYZERS, ...authzAnalyzers(mesh)]) a(ctx);
   return ctx.messages;
 }

@@ -1,4 +1,5 @@
-// Istio's analyzer message types (istioctl analyze codes), the subset tsmesh reports.
+// Istio's analyzer message types (istioctl analyze codes), the subset tsmesh reports, and tsmesh's
+// own TSM codes for checks istioctl does not make.
 export type Level = "Error" | "Warning" | "Info";
 
 export const MESSAGE_TYPES = {
@@ -11,7 +12,13 @@ export const MESSAGE_TYPES = {
   IST0130: { name: "VirtualServiceUnreachableRule", level: "Warning" },
   IST0131: { name: "VirtualServiceIneffectiveMatch", level: "Info" },
   IST0132: { name: "VirtualServiceHostNotFoundInGateway", level: "Warning" },
+  IST0127: { name: "NoMatchingWorkloadsFound", level: "Warning" },
   IST0133: { name: "SchemaWarning", level: "Warning" },
+  // tsmesh's own, where istioctl has no analyzer.
+  TSM0001: { name: "AuthorizationPolicyServiceAccountNotFound", level: "Warning" },
+  TSM0002: { name: "AuthorizationPolicyIdentityWithMtlsDisabled", level: "Warning" },
+  TSM0003: { name: "AuthorizationPolicyIdentityWithPlaintextPeers", level: "Info" },
+  TSM0004: { name: "AuthorizationPolicyUnknownProvider", level: "Error" },
 } as const satisfies Record<string, { name: string; level: Level }>;
 
 export type MessageCode = keyof typeof MESSAGE_TYPES;
