@@ -7,7 +7,7 @@ import type { HttpFilter, NetworkFilter } from "../../envoy/types.js";
 import { labelsKey, type PushContext } from "../../model/push-context.js";
 import type { Proxy } from "../../model/proxy.js";
 import { jwtAuthnFilter } from "./authn.js";
-import { buildAuthzFilters } from "./authz/builder.js";
+import { buildAuthzFilters, type WorkloadAuthzFilters } from "./authz/builder.js";
 
 export interface PolicyFilters {
   /** HTTP filters placed before fault, cors and router. */
@@ -23,13 +23,25 @@ function policyLabels(proxy: Proxy, push: PushContext): Readonly<Record<string, 
   return Object.keys(proxy.labels).length > 0 ? proxy.labels : (push.workloadLabels(proxy) ?? {});
 }
 
+/** The authz filters of a workload, built once per push. */
+function authzFilters(push: PushContext, namespace: string, labels: Readonly<Record<string, string>>): WorkloadAuthzFilters {
+  return push.memo(`authz-filters/${namespace}/${labelsKey(labels)}`, () => buildAuthzFilters(push, push.authzPolicies.forWorkload({ namespace, labels })));
+}
+
+/**
+ * What building a workload's authorization filters says (rules skipped on TCP chains, CUSTOM
+ * providers that cannot be used), for the control plane's log; shares the push's build.
+ */
+export function authzMessages(push: PushContext, namespace: string, labels: Readonly<Record<string, string>>): string[] {
+  const f = authzFilters(push, namespace, labels);
+  return [...f.custom.messages, ...f.local.messages];
+}
+
 export function policyFilters(proxy: Proxy, push: PushContext): PolicyFilters {
   const labels = policyLabels(proxy, push);
   // jwt_authn depends on the proxy alone through its labels and namespace too, but is asked per call
   // (authn.ts memoizes as it sees fit).
-  const authz = push.memo(`authz-filters/${proxy.namespace}/${labelsKey(labels)}`, () =>
-    buildAuthzFilters(push, push.authzPolicies.forWorkload({ namespace: proxy.namespace, labels })),
-  );
+  const authz = authzFilters(push, proxy.namespace, labels);
   const jwt = jwtAuthnFilter(proxy, push);
   return {
     http: [...authz.custom.http, ...(jwt ? [jwt] : []), ...authz.local.http],
