@@ -174,44 +174,54 @@ function defined<T>(xs: Array<T | undefined>): T[] {
   return xs.filter((x): x is T => x !== undefined);
 }
 
-function rulePermissions(r: Rule, forTCP: boolean, action: RbacAction): Permission[] {
-  const out: Permission[] = [];
-  const gen = r.gen;
-  if (gen.extended) {
-    if (r.values.length > 0) {
-      const p = attempt(action, () => gen.permission(r.key, r.values, forTCP));
-      if (p) out.push(p);
-    }
-    if (r.notValues.length > 0) {
-      const p = attempt(action, () => gen.permission(r.key, r.notValues, forTCP));
-      if (p) out.push(permissionNot(p));
-    }
+/** How one kind of condition (permission or principal) is combined: Istio's rule.permission / rule.principal. */
+interface Combine<T> {
+  one(key: string, value: string): T;
+  all(key: string, values: readonly string[]): T | undefined;
+  or(xs: T[]): T;
+  not(x: T): T;
+}
+
+/**
+ * One rule's conditions: a value generator ORs its values and negates the OR of its notValues; an
+ * extended generator takes all values at once (and is negated whole for notValues).
+ */
+function ruleConditions<T>(r: Rule, action: RbacAction, c: Combine<T>): T[] {
+  const out: T[] = [];
+  if (r.gen.extended) {
+    const p = r.values.length > 0 ? attempt(action, () => c.all(r.key, r.values)) : undefined;
+    if (p) out.push(p);
+    const n = r.notValues.length > 0 ? attempt(action, () => c.all(r.key, r.notValues)) : undefined;
+    if (n) out.push(c.not(n));
     return out;
   }
-  const or = defined(r.values.map((v) => attempt(action, () => gen.permission(r.key, v, forTCP))));
-  if (or.length > 0) out.push(permissionOr(or));
-  const notOr = defined(r.notValues.map((v) => attempt(action, () => gen.permission(r.key, v, forTCP))));
-  if (notOr.length > 0) out.push(permissionNot(permissionOr(notOr)));
+  const or = defined(r.values.map((v) => attempt(action, () => c.one(r.key, v))));
+  if (or.length > 0) out.push(c.or(or));
+  const notOr = defined(r.notValues.map((v) => attempt(action, () => c.one(r.key, v))));
+  if (notOr.length > 0) out.push(c.not(c.or(notOr)));
   return out;
 }
 
-function rulePrincipals(r: Rule, forTCP: boolean, useAuthenticated: boolean, action: RbacAction): Principal[] {
-  const out: Principal[] = [];
+function rulePermissions(r: Rule, forTCP: boolean, action: RbacAction): Permission[] {
   const gen = r.gen;
-  if (gen.extended) {
-    if (r.values.length > 0) {
-      const p = attempt(action, () => gen.principal(r.key, r.values, forTCP));
-      if (p) out.push(p);
-    }
-    if (r.notValues.length > 0) {
-      const p = attempt(action, () => gen.principal(r.key, r.notValues, forTCP));
-      if (p) out.push(principalNot(p));
-    }
-    return out;
-  }
-  const or = defined(r.values.map((v) => attempt(action, () => gen.principal(r.key, v, forTCP, useAuthenticated))));
-  if (or.length > 0) out.push(principalOr(or));
-  const notOr = defined(r.notValues.map((v) => attempt(action, () => gen.principal(r.key, v, forTCP, useAuthenticated))));
-  if (notOr.length > 0) out.push(principalNot(principalOr(notOr)));
-  return out;
+  return ruleConditions<Permission>(r, action, {
+    one: (k, v) => (gen.extended ? unreachable() : gen.permission(k, v, forTCP)),
+    all: (k, vs) => (gen.extended ? gen.permission(k, vs, forTCP) : unreachable()),
+    or: permissionOr,
+    not: permissionNot,
+  });
+}
+
+function rulePrincipals(r: Rule, forTCP: boolean, useAuthenticated: boolean, action: RbacAction): Principal[] {
+  const gen = r.gen;
+  return ruleConditions<Principal>(r, action, {
+    one: (k, v) => (gen.extended ? unreachable() : gen.principal(k, v, forTCP, useAuthenticated)),
+    all: (k, vs) => (gen.extended ? gen.principal(k, vs, forTCP) : unreachable()),
+    or: principalOr,
+    not: principalNot,
+  });
+}
+
+function unreachable(): never {
+  throw new Error("generator kind mismatch");
 }
