@@ -72,7 +72,7 @@ describe("policy filters in the listeners", () => {
     assert.ok(byName.get("virtualInbound")!.length >= 2 && byName.get("virtualInbound")!.every((c) => c.join() === TCP.join()));
   });
 
-  it("outbound: none (as Istio's sidecar outbound HCMs)", () => {
+  it("sidecar outbound: none (Istio leaves its outbound HCMs without them; outbound TCP chains are left alone too)", () => {
     for (const l of listeners.filter((x: Listener) => x.trafficDirection === "OUTBOUND")) {
       for (const fc of l.filterChains ?? []) assert.ok(!names(fc).some((n) => n.includes("rbac") || n.includes("ext_authz")), `${l.name}: ${names(fc).join(",")}`);
     }
@@ -93,6 +93,28 @@ describe("policy filters in the listeners", () => {
     assert.deepEqual(hcm.httpFilters!.map((f) => f.name), ["envoy.filters.http.rbac", "envoy.filters.http.fault", "envoy.filters.http.cors", "envoy.filters.http.router"]);
     assert.equal(hcm.xffNumTrustedHops, undefined);
     assert.deepEqual(hcm.useRemoteAddress, { value: true });
+  });
+
+  it("gateway: a TCP server's chain gets the network rbac before tcp_proxy", () => {
+    const tcp = resourcesFromYaml(`apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: tcp-gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 31400, name: tcp, protocol: TCP}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: tcp-ratings, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [tcp-gw]
+  tcp: [{route: [{destination: {host: ratings, port: {number: 9080}}}]}]
+`);
+    const l = gateway(pushContext([...resources(), ...tcp], MESH)).find((x) => x.name === "0.0.0.0_31400")!;
+    assert.deepEqual(names(l.filterChains![0]), ["envoy.filters.network.rbac", "envoy.filters.network.tcp_proxy"]);
+    const rbac = l.filterChains![0].filters![0].typedConfig as unknown as { statPrefix: string; rules: { policies: Record<string, unknown> } };
+    assert.deepEqual([rbac.statPrefix, Object.keys(rbac.rules.policies)], ["tcp.", ["ns[istio-system]-policy[ingress]-rule[0]"]]);
   });
 
   it("gateway: numTrustedProxies from the WorkloadEntry's proxy.istio.io/config, or the node's PROXY_CONFIG first", () => {
