@@ -12,10 +12,15 @@ export const MESSAGE_TYPES = {
   IST0130: { name: "VirtualServiceUnreachableRule", level: "Warning" },
   IST0131: { name: "VirtualServiceIneffectiveMatch", level: "Info" },
   IST0132: { name: "VirtualServiceHostNotFoundInGateway", level: "Warning" },
+  IST0127: { name: "NoMatchingWorkloadsFound", level: "Warning" },
   IST0133: { name: "SchemaWarning", level: "Warning" },
   IST0149: { name: "JwtClaimBasedRoutingWithoutRequestAuthN", level: "Error" },
-  // tsmesh's own (no Istio analyzer checks this): a JWT rule's keys cannot be fetched.
+  // tsmesh's own, where istioctl has no analyzer.
   TSM0001: { name: "JwksUriUnreachable", level: "Warning" },
+  TSM0002: { name: "AuthorizationPolicyServiceAccountNotFound", level: "Warning" },
+  TSM0003: { name: "AuthorizationPolicyIdentityWithMtlsDisabled", level: "Warning" },
+  TSM0004: { name: "AuthorizationPolicyIdentityWithPlaintextPeers", level: "Info" },
+  TSM0005: { name: "AuthorizationPolicyUnknownProvider", level: "Error" },
 } as const satisfies Record<string, { name: string; level: Level }>;
 
 export type MessageCode = keyof typeof MESSAGE_TYPES;

@@ -30,7 +30,10 @@ export type KindEnforcement = { readonly wholeKind: string } | { readonly fields
 export const MESH_CONFIG = "MeshConfig";
 
 /** Mesh config fields the control plane reads (everything else is reported). */
-const MESH_CONFIG_READ = new Set(["outboundTrafficPolicy", "connectTimeout", "localityLbSetting", "rootNamespace", "trustDomain", "enableAutoMtls"]);
+const MESH_CONFIG_READ = new Set(["outboundTrafficPolicy", "connectTimeout", "localityLbSetting", "rootNamespace", "trustDomain", "enableAutoMtls", "trustDomainAliases", "extensionProviders"]);
+
+/** extensionProviders kinds for telemetry (the ext_authz kinds are generated for CUSTOM policies). */
+const TELEMETRY_PROVIDERS = ["zipkin", "lightstep", "datadog", "stackdriver", "opencensus", "skywalking", "opentelemetry", "prometheus", "envoyFileAccessLog", "envoyHttpAls", "envoyTcpAls", "envoyOtelAls", "sds"];
 
 /** DestinationRule traffic policies: the rule's and each subset's. */
 const TRAFFIC_POLICY = ["spec.trafficPolicy", "spec.subsets[].trafficPolicy"];
@@ -125,7 +128,16 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
   ProxyConfig: { wholeKind: "proxy settings (concurrency, image, environment) are not applied" },
   // Generated as Istio's inbound filter chains (the mTLS chains use the agent's certificates over sds-grpc).
   PeerAuthentication: { fields: [] },
-  AuthorizationPolicy: { wholeKind: "no authorization filter yet: requests are not checked against it (issue 14)" },
+  // Generated as Istio's RBAC / ext_authz filters on inbound chains and gateways (src/xds/gen/authz).
+  AuthorizationPolicy: {
+    fields: [
+      {
+        paths: ["spec.targetRef.kind", "spec.targetRefs[].kind"],
+        when: { text: "Service, ServiceEntry or GatewayClass", test: (v) => v !== "Gateway" },
+        reason: "such targets select waypoint proxies, which tsmesh does not run: the policy applies to no workload (as Istio for sidecars and gateways)",
+      },
+    ],
+  },
   // Generated as Istio's jwt_authn filter on inbound sidecar chains and gateways (xds/gen/authn.ts).
   RequestAuthentication: {
     fields: [
@@ -147,9 +159,10 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
   [MESH_CONFIG]: {
     fields: [
       { paths: ["accessLogFile", "accessLogFormat", "accessLogEncoding"], reason: "proxies' access logs are not configured by it (issue 15)" },
-      { paths: ["enableTracing", "extensionProviders", "defaultProviders"], reason: "tracing and telemetry providers are not configured (issues 14, 15)" },
+      { paths: ["enableTracing", "defaultProviders"], reason: "tracing and telemetry providers are not configured (issue 15)" },
+      { paths: TELEMETRY_PROVIDERS.map((k) => `extensionProviders[].${k}`), reason: "telemetry providers are not configured (issue 15); only the ext_authz kinds are used (CUSTOM AuthorizationPolicies)" },
       { paths: ["defaultConfig"], reason: "proxy settings are not applied" },
-      { paths: ["meshMTLS", "trustDomainAliases"], reason: "the mesh's mTLS uses Istio's defaults (TLS 1.2+, the trust domain alone)" },
+      { paths: ["meshMTLS"], reason: "the mesh's mTLS uses Istio's defaults (TLS 1.2+)" },
       { paths: ["outboundTrafficPolicy.*"], when: { text: "other than mode", test: (_v, k) => k !== "mode" }, reason: "not applied" },
       { paths: ["localityLbSetting.*"], when: { text: "other than enabled", test: (_v, k) => k !== "enabled" }, reason: "mesh-wide failover and distribute are not applied (set them in a DestinationRule)" },
       {

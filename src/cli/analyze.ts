@@ -6,16 +6,20 @@ import type { DocumentResult } from "../api/validate.js";
 import { parseDuration } from "../api/validation/common.js";
 import { analyze } from "../analysis/analyze.js";
 import { fetchedJwks, type JwksLookup } from "../analysis/authn.js";
+import type { AuthzAnalysisMesh } from "../analysis/authz.js";
 import { LEVEL_RANK, type Level } from "../analysis/messages.js";
 import { JwksResolver } from "../controlplane/jwks-resolver.js";
 import { jwksUriOf } from "../model/request-authentication.js";
 import { DEFAULT_JWKS_TIMEOUT_MS } from "../xds/gen/authn.js";
+import { meshFrom, readMeshConfigFile } from "../controlplane/mesh-config.js";
 import { validatePaths } from "./validate.js";
 
 export interface AnalyzeOptions {
   output: "text" | "json";
   /** Exit 1 when a message at or above this level is found (istioctl's --failure-threshold). */
   failureThreshold: Level;
+  /** A mesh config file (root namespace, extensionProviders); without it CUSTOM providers are not checked. */
+  meshConfigFile?: string;
 }
 
 /** Fetches every (issuer, jwksUri) the documents' RequestAuthentications name, once each, in parallel. */
@@ -41,8 +45,18 @@ async function checkJwks(docs: readonly DocumentResult[]): Promise<JwksLookup | 
 }
 
 export async function runAnalyze(paths: string[], opts: AnalyzeOptions, out: (s: string) => void): Promise<number> {
+  let mesh: AuthzAnalysisMesh | undefined;
+  if (opts.meshConfigFile !== undefined) {
+    try {
+      const m = meshFrom(readMeshConfigFile(opts.meshConfigFile));
+      mesh = { rootNamespace: m.rootNamespace, extensionProviders: m.extensionProviders };
+    } catch (e) {
+      out(`Error: ${(e as Error).message}`);
+      return 1;
+    }
+  }
   const docs = validatePaths(paths, { ignoreUnknown: true });
-  const messages = analyze(docs, { jwks: await checkJwks(docs) });
+  const messages = analyze(docs, { jwks: await checkJwks(docs), mesh });
   messages.sort((a, b) => LEVEL_RANK[b.level] - LEVEL_RANK[a.level] || (a.file ?? "").localeCompare(b.file ?? "") || (a.line ?? 0) - (b.line ?? 0));
   if (opts.output === "json") out(JSON.stringify(messages, null, 2));
   else if (messages.length === 0) out("✔ No validation issues found when analyzing " + paths.join(" "));

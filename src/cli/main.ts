@@ -15,8 +15,9 @@ Usage:
   tsmesh validate PATH...  [-o text|json] [--ignore-unknown]
       Validate Istio YAML/JSON files or folders (schema + Istio's rules); "-" reads stdin.
       Exit 0 when all are valid, 1 otherwise.
-  tsmesh analyze PATH...   [-o text|json] [--failure-threshold Error|Warning|Info]
-      Find problems across resources (Istio's IST0xxx analyzer codes).
+  tsmesh analyze PATH...   [-o text|json] [--failure-threshold Error|Warning|Info] [--mesh-config FILE]
+      Find problems across resources (Istio's IST0xxx analyzer codes). --mesh-config (istioctl's
+      --meshConfigFile) gives the root namespace and the extensionProviders CUSTOM policies name.
   tsmesh discovery --config DIR [--config MORE]... [--xds-address 127.0.0.1:15010]
                    [--monitoring-address 127.0.0.1:15014] [--mesh-config FILE] [--state-dir DIR]
                    [--cacerts DIR] [--secure-xds-address 127.0.0.1:15012] [--ca-key-type EC|RSA]
@@ -226,12 +227,12 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         const { values, positionals } = parseArgs({
           args: rest,
           allowPositionals: true,
-          options: { output: { type: "string", short: "o" }, "failure-threshold": { type: "string" } },
+          options: { output: { type: "string", short: "o" }, "failure-threshold": { type: "string" }, "mesh-config": { type: "string" } },
         });
         if (positionals.length === 0) throw new UsageError("analyze needs at least one file or folder");
         const threshold = values["failure-threshold"] ?? "Error";
         if (!["Error", "Warning", "Info"].includes(threshold)) throw new UsageError(`--failure-threshold must be Error, Warning or Info`);
-        const options = { output: outputFormat(values.output), failureThreshold: threshold as "Error" | "Warning" | "Info" };
+        const options = { output: outputFormat(values.output), failureThreshold: threshold as "Error" | "Warning" | "Info", meshConfigFile: values["mesh-config"] };
         return import("./analyze.js").then((m) => m.runAnalyze(positionals, options, out));
       }
       case "discovery": {

@@ -30,6 +30,7 @@ import { jwksUriOf, type JwksFetchMode } from "../model/request-authentication.j
 import { WorkloadAutoRegistration } from "./autoregistration.js";
 import { JwksResolver } from "./jwks-resolver.js";
 import { IstioGenerator, SECRET_KIND, type ConnectedProxy } from "./generator.js";
+import { authzMessages } from "../xds/gen/policy-filters.js";
 import { describeMesh, MESH_CONFIGMAP_KEY, MESH_CONFIGMAP_NAME, MESH_CONFIGMAP_NAMESPACE, MeshConfigError, meshFrom, parseMeshConfig, readMeshConfigFile } from "./mesh-config.js";
 import { MonitoringServer } from "./monitoring.js";
 import { ControlPlaneSecurity } from "./security.js";
@@ -357,7 +358,7 @@ export class Discovery {
    * selector in the root namespace): once when it appears, not again on every push while it lasts.
    */
   private reportPushWarnings(push: PushContext): void {
-    const now = new Set([...push.virtualServiceErrors, ...push.authnPolicies.warnings]);
+    const now = new Set([...push.virtualServiceErrors, ...push.authnPolicies.warnings, ...authorizationWarnings(push)]);
     for (const e of now) if (!this.virtualServiceErrorsShown.has(e)) this.log(`discovery: ${e}`);
     this.virtualServiceErrorsShown = now;
   }
@@ -563,4 +564,18 @@ function identitiesOf(registry: ServiceRegistry, host: string): string {
     }
   }
   return [...ids].sort().join(",");
+}
+
+/**
+ * What Istio's authz builder would log for each workload's policies (rules skipped on TCP chains,
+ * CUSTOM providers that cannot be used), workload by workload; the filters built here are the ones
+ * the push serves (memoized per push).
+ */
+function authorizationWarnings(push: PushContext): string[] {
+  if (push.input.authorizationPolicies.length === 0) return [];
+  const out: string[] = [];
+  for (const we of push.input.workloadEntries) {
+    for (const m of authzMessages(push, we.metadata.namespace, we.spec.labels ?? {})) out.push(`AuthorizationPolicy on workload ${we.metadata.namespace}/${we.metadata.name}: ${m}`);
+  }
+  return out;
 }

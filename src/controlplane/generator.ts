@@ -62,17 +62,20 @@ function named(objects: readonly XdsResource[]): Map<string, XdsResource> {
 // skippedCdsConfigs/skippedEdsConfigs/…, narrowed to tsmesh): clusters and endpoints never read
 // VirtualServices or Gateways; PeerAuthentication shapes clusters (auto mTLS), endpoints (their
 // tlsMode metadata) and inbound listeners, not routes; RequestAuthentication shapes the jwt_authn
-// filter of inbound and gateway listeners only (claim routes are built from VirtualServices whether
-// or not a policy exists, as Istio's); nothing reads the other security and telemetry kinds yet. A
-// generator that starts reading a kind must drop it from these sets (generator.test.ts checks the claims).
-const NOT_READ_BY_ANY = ["AuthorizationPolicy", "Telemetry", "WorkloadGroup"];
+// filter and AuthorizationPolicy the RBAC / ext_authz filters of inbound and gateway listeners only
+// (claim routes are built from VirtualServices whether or not a policy exists, as Istio's); nothing
+// reads the other security and telemetry kinds yet. A generator that starts reading a kind must drop
+// it from these sets (generator.test.ts checks the claims).
+const NOT_READ_BY_ANY = ["Telemetry", "WorkloadGroup"];
+/** Policies only listeners read. */
+const LISTENER_POLICIES = ["RequestAuthentication", "AuthorizationPolicy"];
 // "Secret" is a credential in the credentials folder: only the Secret type reads those. The Secret
 // type reads credentials and, for sidecars' grants, DestinationRules (see secretNeedsPush).
 const SKIPPED_KINDS: Readonly<Record<string, ReadonlySet<string>>> = {
-  [CLUSTER_TYPE]: new Set(["VirtualService", "Gateway", "Secret", "RequestAuthentication", ...NOT_READ_BY_ANY]),
-  [ENDPOINT_TYPE]: new Set(["VirtualService", "Gateway", "Secret", "RequestAuthentication", ...NOT_READ_BY_ANY]),
+  [CLUSTER_TYPE]: new Set(["VirtualService", "Gateway", "Secret", ...LISTENER_POLICIES, ...NOT_READ_BY_ANY]),
+  [ENDPOINT_TYPE]: new Set(["VirtualService", "Gateway", "Secret", ...LISTENER_POLICIES, ...NOT_READ_BY_ANY]),
   [LISTENER_TYPE]: new Set(["Secret", ...NOT_READ_BY_ANY]),
-  [ROUTE_TYPE]: new Set(["Secret", "PeerAuthentication", "RequestAuthentication", ...NOT_READ_BY_ANY]),
+  [ROUTE_TYPE]: new Set(["Secret", "PeerAuthentication", ...LISTENER_POLICIES, ...NOT_READ_BY_ANY]),
 };
 
 const REQUEST_AUTHENTICATION = "RequestAuthentication";

@@ -9,6 +9,10 @@ import { readFileSync } from "node:fs";
 import { parse, YAMLParseError } from "yaml";
 import { meshConfigNotEnforced, type NotEnforcedUse } from "../api/enforcement.js";
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from "../model/push-context.js";
+import { parseExtensionProviders } from "./mesh-extension-providers.js";
+import { field, isObject, parseProtoDuration } from "./mesh-fields.js";
+
+export { parseProtoDuration } from "./mesh-fields.js";
 
 export { MESH_CONFIGMAP_KEY, MESH_CONFIGMAP_NAME, MESH_CONFIGMAP_NAMESPACE } from "../config/configmap.js";
 
@@ -27,32 +31,6 @@ export class MeshConfigError extends Error {
 const OUTBOUND_MODES = ["ALLOW_ANY", "REGISTRY_ONLY"] as const;
 // protobuf enum numbers (MeshConfig.OutboundTrafficPolicy.Mode), which protojson accepts too.
 const OUTBOUND_MODE_NUMBERS: Record<number, MeshConfig["outboundTrafficPolicy"]> = { 0: "REGISTRY_ONLY", 1: "ALLOW_ANY" };
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** protojson accepts a field by its JSON name (lowerCamel) or its proto name (snake_case). */
-function field(obj: Record<string, unknown>, camel: string): unknown {
-  if (camel in obj) return obj[camel];
-  const snake = camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-  return obj[snake];
-}
-
-/**
- * A google.protobuf.Duration as protojson reads it: seconds with an `s` suffix ("10s", "0.5s").
- * Returns milliseconds, or an error message.
- */
-export function parseProtoDuration(v: unknown): number | string {
-  if (typeof v !== "string") return `must be a duration string such as "10s", not ${JSON.stringify(v)}`;
-  const m = /^(-)?(\d+)(?:\.(\d{1,9}))?s$/.exec(v);
-  if (!m) {
-    const hint = /^\d+(\.\d+)?(ms|m|h|us|µs|ns)$/.test(v) ? ` (mesh config durations are protobuf durations, in seconds: e.g. "0.25s", "90s")` : ` (e.g. "10s" or "0.5s")`;
-    return `invalid duration ${JSON.stringify(v)}${hint}`;
-  }
-  const ms = (Number(m[2]) + Number(`0.${m[3] ?? "0"}`)) * 1000;
-  return m[1] ? -ms : ms;
-}
 
 /** Istio's ValidateDuration: at least 1 ms, in whole milliseconds. */
 function checkDurationMs(ms: number): string | undefined {
@@ -130,6 +108,15 @@ export function parseMeshConfig(text: string, source: string, notEnforced?: NotE
     else problems.push(`enableAutoMtls: must be true or false, not ${JSON.stringify(autoMtls)}`);
   }
 
+  const aliases = field(doc, "trustDomainAliases");
+  if (aliases !== undefined && aliases !== null) {
+    if (!Array.isArray(aliases) || aliases.some((a) => typeof a !== "string" || a === "")) problems.push(`trustDomainAliases: must be a list of trust domain names, not ${JSON.stringify(aliases)}`);
+    else out.trustDomainAliases = aliases as string[];
+  }
+
+  const providers = field(doc, "extensionProviders");
+  if (providers !== undefined && providers !== null) out.extensionProviders = parseExtensionProviders(providers, problems);
+
   // Everything else (defaultConfig, accessLogFile, enableTracing, extensionProviders…) is Istio's
   // and not read here, as long as the document is a mapping: src/api/enforcement.ts says which.
   if (problems.length > 0) throw new MeshConfigError(source, problems);
@@ -158,5 +145,5 @@ export function readMeshConfigFile(file: string, displayName = file, notEnforced
 
 /** A short description of the mesh settings tsmesh uses, for logs. */
 export function describeMesh(mesh: MeshConfig): string {
-  return `outboundTrafficPolicy ${mesh.outboundTrafficPolicy}, connectTimeout ${mesh.connectTimeoutMs / 1000}s, localityLb ${mesh.localityLbEnabled ? "on" : "off"}, rootNamespace ${mesh.rootNamespace}, trustDomain ${mesh.trustDomain}, autoMtls ${mesh.enableAutoMtls ? "on" : "off"}`;
+  return `outboundTrafficPolicy ${mesh.outboundTrafficPolicy}, connectTimeout ${mesh.connectTimeoutMs / 1000}s, localityLb ${mesh.localityLbEnabled ? "on" : "off"}, rootNamespace ${mesh.rootNamespace}, trustDomain ${mesh.trustDomain}, autoMtls ${mesh.enableAutoMtls ? "on" : "off"}${mesh.extensionProviders.length > 0 ? `, extensionProviders ${mesh.extensionProviders.map((p) => p.name).join(",")}` : ""}`;
 }

@@ -43,7 +43,7 @@ function hasSelector(pa: PeerAuthentication): boolean {
   return Object.keys(pa.spec.selector?.matchLabels ?? {}).length > 0;
 }
 
-/** What ordering by creation time reads of a policy. */
+/** What ordering by creation time needs of a resource. */
 type Created = { metadata: { name: string; namespace: string; creationTimestamp?: string } };
 
 function creationMs(pa: Created): number {

@@ -8,6 +8,8 @@ import { hostMatches, MESH_GATEWAY, resolveGatewayName, resolveShortName } from 
 import { exportToSet, labelsMatch, serviceVisibleFrom, visibleFrom, type Service, type ServicePortInfo, type WorkloadEndpoint } from "../registry/model.js";
 import { endpointPort, ServiceRegistry } from "../registry/registry.js";
 import { AuthenticationPolicies } from "./authentication.js";
+import { AuthorizationPolicies } from "./authorization.js";
+import type { ExtensionProvider } from "./extension-providers.js";
 import type { Proxy } from "./proxy.js";
 import { DEFAULT_JWKS_SETTINGS, RequestAuthentications, type JwksSettings } from "./request-authentication.js";
 import { buildSidecarScope, type SidecarScope } from "./sidecar-scope.js";
@@ -28,6 +30,10 @@ export interface MeshConfig {
   trustDomain: string;
   /** Auto mTLS: ISTIO_MUTUAL to endpoints with a sidecar when no DestinationRule says otherwise (default on). */
   enableAutoMtls: boolean;
+  /** meshConfig.trustDomainAliases: other trust domains AuthorizationPolicy principals also accept. */
+  trustDomainAliases: readonly string[];
+  /** meshConfig.extensionProviders (CUSTOM AuthorizationPolicies name ext_authz ones). */
+  extensionProviders: readonly ExtensionProvider[];
 }
 
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
@@ -38,6 +44,8 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   domainSuffix: "cluster.local",
   trustDomain: "cluster.local",
   enableAutoMtls: true,
+  trustDomainAliases: [],
+  extensionProviders: [],
 };
 
 /** The resources a PushContext is built from (a ConfigStore snapshot). */
@@ -117,6 +125,8 @@ export class PushContext {
    * the control plane sets it before the push is used; carried over by withRegistry.
    */
   jwks: JwksSettings = DEFAULT_JWKS_SETTINGS;
+  /** AuthorizationPolicies by namespace (Istio's push.AuthzPolicies). */
+  readonly authzPolicies: AuthorizationPolicies;
 
   /**
    * `sameVirtualServices`: a snapshot built from the same VirtualServices (an EDS-only change),
@@ -139,6 +149,10 @@ export class PushContext {
       this.indexVirtualServices();
     }
     this.indexDestinationRules();
+    this.authzPolicies =
+      sameVirtualServices?.input.authorizationPolicies === input.authorizationPolicies && sameVirtualServices.mesh.rootNamespace === mesh.rootNamespace
+        ? sameVirtualServices.authzPolicies
+        : new AuthorizationPolicies(input.authorizationPolicies, mesh.rootNamespace);
     this.authnPolicies = reuse?.input.peerAuthentications === input.peerAuthentications ? reuse.authnPolicies : new AuthenticationPolicies(input.peerAuthentications, mesh.rootNamespace);
     this.requestAuthentications =
       reuse?.input.requestAuthentications === input.requestAuthentications && reuse.mesh.rootNamespace === mesh.rootNamespace

@@ -1,6 +1,7 @@
 // Cross-resource analysis with Istio's codes, on small configurations that each show one problem.
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { describe, it, test } from "node:test";
+import type { AuthzAnalysisMesh } from "../../src/analysis/authz.js";
 import { analyze } from "../../src/analysis/analyze.js";
 import { validateText } from "../../src/api/validate.js";
 
@@ -102,4 +103,68 @@ test("invalid resources become IST0106 SchemaValidationError", () => {
   const got = analyze(validateText(DR.replace("host: reviews", "host: 5"), "in.yaml"));
   assert.equal(got[0].code, "IST0106");
   assert.match(got[0].message, /spec\.host/);
+});
+
+describe("AuthorizationPolicy analyzers", () => {
+  const we = (name: string, ns: string, labels: string, sa: string) => `apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: ${name}, namespace: ${ns}}
+spec: {address: 127.0.9.${name.length}, labels: {${labels}}, serviceAccount: ${sa}}
+`;
+  const ap = (name: string, ns: string, spec: string) => `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+${spec.replace(/^/gm, "  ")}
+`;
+  const pa = (mode: string) => `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: foo}
+spec: {mtls: {mode: ${mode}}}
+`;
+  const WORKLOADS = [we("httpbin", "foo", "app: httpbin", "httpbin"), we("sleep", "bar", "app: sleep", "sleep")];
+  const run = (docs: string[], mesh?: AuthzAnalysisMesh) =>
+    analyze(validateText(doc(...WORKLOADS, ...docs), "in.yaml"), { mesh }).map((m) => `${m.code} ${m.resource}${m.path ? ` ${m.path}` : ""}`);
+
+  it("IST0127: a selector no workload matches (in the policy's namespace; any namespace from the root)", () => {
+    assert.deepEqual(
+      run([
+        ap("ok", "foo", "selector: {matchLabels: {app: httpbin}}\naction: DENY\nrules: [{}]"),
+        ap("elsewhere", "bar", "selector: {matchLabels: {app: httpbin}}\naction: DENY\nrules: [{}]"),
+        ap("root", "istio-system", "selector: {matchLabels: {app: httpbin}}\naction: DENY\nrules: [{}]"),
+        ap("empty-ns", "baz", "action: DENY\nrules: [{}]"),
+      ]),
+      ["IST0127 AuthorizationPolicy bar/elsewhere spec.selector", "IST0127 AuthorizationPolicy baz/empty-ns"],
+    );
+  });
+
+  it("TSM0002: principals and serviceAccounts naming a service account no workload runs as", () => {
+    const got = run([ap("sa", "foo", "selector: {matchLabels: {app: httpbin}}\naction: DENY\nrules:\n- from: [{source: {principals: [cluster.local/ns/bar/sa/sleep, cluster.local/ns/bar/sa/ghost, \"*/sa/any\"]}}]\n- from: [{source: {serviceAccounts: [httpbin, bar/nobody]}}]")]);
+    assert.deepEqual(got, ["TSM0002 AuthorizationPolicy foo/sa spec.rules[0].from[0].source.principals[1]", "TSM0002 AuthorizationPolicy foo/sa spec.rules[1].from[0].source.serviceAccounts[1]"]);
+  });
+
+  it("TSM0003 / TSM0004: ALLOW on peer identity where peers are plaintext (DISABLE) or may be (PERMISSIVE, the default)", () => {
+    const policy = ap("ns-only", "foo", "selector: {matchLabels: {app: httpbin}}\nrules: [{from: [{source: {namespaces: [bar]}}]}]");
+    assert.deepEqual(run([policy, pa("DISABLE")]), ["TSM0003 AuthorizationPolicy foo/ns-only spec.rules[0]"]);
+    assert.deepEqual(run([policy]), ["TSM0004 AuthorizationPolicy foo/ns-only spec.rules[0]"]);
+    assert.deepEqual(run([policy, pa("STRICT")]), []);
+    // DENY on identity is not weakened by plaintext peers in the same way: not reported.
+    assert.deepEqual(run([ap("deny", "foo", "selector: {matchLabels: {app: httpbin}}\naction: DENY\nrules: [{from: [{source: {notNamespaces: [bar]}}]}]")]), []);
+    const msg = analyze(validateText(doc(...WORKLOADS, policy, pa("DISABLE")), "in.yaml")).find((m) => m.code === "TSM0003")!;
+    assert.match(msg.message, /namespaces match the peer's mTLS identity, but PeerAuthentication DISABLE makes peers of foo\/httpbin plaintext/);
+  });
+
+  it("TSM0005: CUSTOM naming a provider the mesh config lacks, or one that is not ext_authz", () => {
+    const custom = (name: string) => ap(`c-${name}`, "foo", `selector: {matchLabels: {app: httpbin}}\naction: CUSTOM\nprovider: {name: ${name}}\nrules: [{}]`);
+    const mesh = {
+      rootNamespace: "istio-system",
+      extensionProviders: [
+        { name: "authz", kind: "envoyExtAuthzGrpc" as const, envoyExtAuthzGrpc: { service: "a.b", port: 9000, failOpen: false, statusOnError: "" } },
+        { name: "otel", kind: "opentelemetry" as const },
+      ],
+    };
+    assert.deepEqual(run([custom("authz"), custom("otel"), custom("missing")], mesh), ["TSM0005 AuthorizationPolicy foo/c-otel spec.provider.name", "TSM0005 AuthorizationPolicy foo/c-missing spec.provider.name"]);
+    // Without a mesh config, providers are not checked.
+    assert.deepEqual(run([custom("missing")]), []);
+  });
 });

@@ -35,7 +35,7 @@ interface Case {
 
 const CASES: Case[] = [
   // Kinds not enforced at all: whatever their spec.
-  ...(["EnvoyFilter", "ProxyConfig", "AuthorizationPolicy", "Telemetry"] as const).map((kind) => ({
+  ...(["EnvoyFilter", "ProxyConfig", "Telemetry"] as const).map((kind) => ({
     name: `${kind}: the whole kind`,
     kind,
     spec: {},
@@ -79,6 +79,30 @@ const CASES: Case[] = [
     kind: "RequestAuthentication",
     spec: { targetRef: { kind: "Service", name: "httpbin" }, jwtRules: [{ issuer: "i", jwksUri: "https://example.com/jwks.json", presence: "REQUIRED" }] },
     want: ["spec.targetRef.kind", "spec.jwtRules[0].presence"],
+  },
+
+  // Generated as Istio's RBAC / ext_authz filters (issue 14).
+  {
+    name: "AuthorizationPolicy: selector, rules and a Gateway targetRef are enforced",
+    kind: "AuthorizationPolicy",
+    spec: {
+      targetRefs: [{ group: "gateway.networking.k8s.io", kind: "Gateway", name: "gw" }],
+      action: "DENY",
+      rules: [{ from: [{ source: { notNamespaces: ["foo"] } }], to: [{ operation: { paths: ["/admin/{**}"] } }], when: [{ key: "request.auth.claims[groups]", values: ["a"] }] }],
+    },
+    want: [],
+  },
+  {
+    name: "AuthorizationPolicy: waypoint targets (Service, GatewayClass) select no workload here",
+    kind: "AuthorizationPolicy",
+    spec: { targetRefs: [{ kind: "Service", name: "a" }, { group: "gateway.networking.k8s.io", kind: "Gateway", name: "gw" }] },
+    want: ["spec.targetRefs[0].kind"],
+  },
+  {
+    name: "AuthorizationPolicy: a GatewayClass targetRef",
+    kind: "AuthorizationPolicy",
+    spec: { targetRef: { group: "gateway.networking.k8s.io", kind: "GatewayClass", name: "istio-waypoint" } },
+    want: ["spec.targetRef.kind"],
   },
 
   // VirtualService
@@ -313,9 +337,22 @@ test("every Istio kind tsmesh reads has an entry", () => {
 test("mesh config: the fields tsmesh reads are not reported; everything else is, by its own name", () => {
   const uses = (mesh: unknown) => meshConfigNotEnforced(mesh).map((u) => u.path);
   assert.deepEqual(
-    uses({ outboundTrafficPolicy: { mode: "REGISTRY_ONLY" }, connectTimeout: "1s", localityLbSetting: { enabled: false }, rootNamespace: "istio-config", trustDomain: "cluster.local", enableAutoMtls: false }),
+    uses({
+      outboundTrafficPolicy: { mode: "REGISTRY_ONLY" },
+      connectTimeout: "1s",
+      localityLbSetting: { enabled: false },
+      rootNamespace: "istio-config",
+      trustDomain: "cluster.local",
+      enableAutoMtls: false,
+      trustDomainAliases: ["old-td"],
+      extensionProviders: [{ name: "authz", envoyExtAuthzHttp: { service: "a.b", port: 80 } }, { name: "g", envoyExtAuthzGrpc: { service: "a.b", port: 81 } }],
+    }),
     [],
   );
+  // Telemetry providers are kept by name (CUSTOM may name them) but not configured.
+  assert.deepEqual(uses({ extensionProviders: [{ name: "authz", envoyExtAuthzHttp: { service: "a.b", port: 80 } }, { name: "otel", opentelemetry: { service: "o", port: 4317 } }] }), [
+    "extensionProviders[1].opentelemetry",
+  ]);
   assert.deepEqual(
     uses({
       accessLogFile: "/dev/stdout",

@@ -1,7 +1,7 @@
 // The real `tsmesh` command, run as users run it: exit codes, text messages and `-o json`.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -119,16 +119,36 @@ test("analyze: the shipped example is clean; a broken reference is IST0101 with 
   }
 });
 
+test("analyze --mesh-config: a CUSTOM policy naming a provider the mesh config lacks is TSM0005", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tsmesh-analyze-mesh-"));
+  try {
+    writeFileSync(join(dir, "mesh.yaml"), "extensionProviders:\n- name: authz\n  envoyExtAuthzGrpc: {service: authz.default.svc.cluster.local, port: 9000}\n");
+    mkdirSync(join(dir, "config"));
+    const policy = (provider: string) =>
+      `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ext}\nspec:\n  action: CUSTOM\n  provider: {name: ${provider}}\n  rules: [{to: [{operation: {paths: [/admin]}}]}]\n`;
+    writeFileSync(join(dir, "config", "ap.yaml"), policy("authz"));
+    const codes = () => (JSON.parse(tsmesh("analyze", "-o", "json", "--mesh-config", join(dir, "mesh.yaml"), "examples/bookinfo", join(dir, "config")).stdout) as Array<{ code: string }>).map((m) => m.code);
+    assert.deepEqual(codes(), []);
+    writeFileSync(join(dir, "config", "ap.yaml"), policy("nope"));
+    assert.deepEqual(codes(), ["TSM0005"]);
+    const bad = tsmesh("analyze", "--mesh-config", join(dir, "missing.yaml"), "examples/bookinfo");
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, /missing\.yaml: cannot read the mesh config: no such file/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("validate and analyze say what is accepted but not enforced yet: file, line, resource, field; warnings do not fail", () => {
   const dir = mkdtempSync(join(tmpdir(), "tsmesh-not-enforced-"));
   try {
     writeFileSync(
       join(dir, "policies.yaml"),
-      `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
+      `apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
 metadata:
-  name: allow-nothing
-spec: {}
+  name: plugin
+spec: {url: "oci://example.com/plugin:1"}
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -156,7 +176,7 @@ spec:
     assert.equal(text.code, 0, text.stdout);
     const lines = text.stdout.trim().split("\n");
     assert.equal(lines.length, 3, text.stdout);
-    assert.match(lines[0], /^.*policies\.yaml:1 \(document 0\) AuthorizationPolicy default\/allow-nothing: warning: not enforced yet: .*issue 14.* \[TSMESH_NOT_ENFORCED\]$/);
+    assert.match(lines[0], /^.*policies\.yaml:1 \(document 0\) WasmPlugin default\/plugin: warning: not enforced yet: Wasm modules are not loaded \[TSMESH_NOT_ENFORCED\]$/);
     assert.match(lines[1], /^.*policies\.yaml:16 \(document 1\) DestinationRule default\/reviews: warning: spec\.trafficPolicy\.proxyProtocol: not enforced yet: no PROXY protocol.* \[TSMESH_NOT_ENFORCED\]$/);
     assert.match(lines[2], /^✔ 3 documents in 1 file: all valid \(2 use what is not enforced yet\)$/);
 
@@ -166,7 +186,7 @@ spec:
     assert.deepEqual(
       entries.map((e) => [e.name, e.valid, e.errors.length, e.warnings.map((w) => `${w.code} ${w.path} ${w.line}`)]),
       [
-        ["allow-nothing", true, 0, ["TSMESH_NOT_ENFORCED  1"]],
+        ["plugin", true, 0, ["TSMESH_NOT_ENFORCED  1"]],
         ["reviews", true, 0, ["TSMESH_NOT_ENFORCED spec.trafficPolicy.proxyProtocol 16"]],
         ["ratings", true, 0, []],
       ],
@@ -174,7 +194,7 @@ spec:
 
     const analyzed = tsmesh("analyze", dir);
     assert.equal(analyzed.code, 0, analyzed.stdout);
-    assert.match(analyzed.stdout, /^Warning \[IST0133\] \(AuthorizationPolicy default\/allow-nothing .*policies\.yaml:1\) Schema validation warning: not enforced yet: .* \[TSMESH_NOT_ENFORCED\]$/m);
+    assert.match(analyzed.stdout, /^Warning \[IST0133\] \(WasmPlugin default\/plugin .*policies\.yaml:1\) Schema validation warning: not enforced yet: .* \[TSMESH_NOT_ENFORCED\]$/m);
     assert.match(analyzed.stdout, /^Warning \[IST0133\] \(DestinationRule default\/reviews .*policies\.yaml:16\) Schema validation warning: spec\.trafficPolicy\.proxyProtocol: not enforced yet: .* \[TSMESH_NOT_ENFORCED\]$/m);
     assert.equal(tsmesh("analyze", "--failure-threshold", "Warning", dir).code, 1);
     const ajson = JSON.parse(tsmesh("analyze", "-o", "json", dir).stdout) as Array<{ code: string; level: string; path: string }>;

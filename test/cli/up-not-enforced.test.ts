@@ -13,7 +13,7 @@ import { eventually } from "../e2e/helpers.js";
 const OCTET = 121;
 const bin = join(packageRoot(), "dist/src/cli/bin.js");
 
-const AP = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: allow-nothing}\nspec: {}\n";
+const AP = "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {name: plugin}\nspec: {url: \"oci://example.com/plugin:1\"}\n";
 const DR = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews}\nspec:\n  host: reviews\n  trafficPolicy:\n    proxyProtocol: {version: V1}\n";
 const VS = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ratings}\nspec:\n  hosts: [ratings]\n  http:\n  - route:\n    - destination: {host: ratings}\n";
 const TELEMETRY = "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: default, namespace: istio-system}\nspec: {}\n";
@@ -48,7 +48,7 @@ describe("tsmesh up: what is not enforced, on the console", { timeout: 60_000 },
 
   it("prints one line per resource that uses what is not enforced, naming file, resource and field", async () => {
     await eventually("the summary", () => output.includes("Ctrl-C stops the mesh"), 30_000);
-    assert.match(output, /^ {2}discovery: \S*policies\.yaml:1 AuthorizationPolicy default\/allow-nothing: not enforced yet: .*\(issue 14\) \[TSMESH_NOT_ENFORCED\]$/m);
+    assert.match(output, /^ {2}discovery: \S*policies\.yaml:1 WasmPlugin default\/plugin: not enforced yet: Wasm modules are not loaded \[TSMESH_NOT_ENFORCED\]$/m);
     assert.match(output, /^ {2}discovery: \S*policies\.yaml:6 DestinationRule default\/reviews: not enforced yet: spec\.trafficPolicy\.proxyProtocol: .* \[TSMESH_NOT_ENFORCED\]$/m);
     assert.equal(count(/TSMESH_NOT_ENFORCED/), 2, output);
   });
@@ -60,7 +60,7 @@ describe("tsmesh up: what is not enforced, on the console", { timeout: 60_000 },
     // The edit of policies.yaml has been applied (and reported, had there been anything to say).
     const metrics = () => fetch(`http://127.${OCTET}.0.1:15014/metrics`).then((r) => r.text());
     await eventually("the VirtualService in the push", async () => /^pilot_virt_services 1$/m.test(await metrics()), 15_000);
-    assert.equal(count(/AuthorizationPolicy default\/allow-nothing: not enforced yet/), 1, output);
+    assert.equal(count(/WasmPlugin default\/plugin: not enforced yet/), 1, output);
     assert.equal(count(/DestinationRule default\/reviews: not enforced yet/), 1, output);
     assert.equal(count(/TSMESH_NOT_ENFORCED/), 3, output);
   });

@@ -96,7 +96,7 @@ test("generator: a type skipped for a kind is unchanged by that kind (bookinfo p
   const gen = new IstioGenerator();
   const proxies = [
     connect(gen, "sidecar", "127.0.2.1", "productpage-v1", "default", { app: "productpage", version: "v1" }),
-    connect(gen, "sidecar", "127.0.2.7", "ratings-v1", "default", { app: "ratings", version: "v1" }),
+    connect(gen, "sidecar", "127.0.5.1", "ratings-v1", "default", { app: "ratings", version: "v1" }),
     connect(gen, "router", "127.0.1.1", "istio-ingressgateway", "istio-system", { istio: "ingressgateway" }),
   ];
   const base = snapshotOf(bookinfo(), proxies);
@@ -105,6 +105,7 @@ test("generator: a type skipped for a kind is unchanged by that kind (bookinfo p
     // The comparison sees real changes (it would also see a skipped type changing).
     if (kind === "VirtualService") assert.ok(changed.has(ROUTE_TYPE), "the VirtualService change reaches RDS");
     if (kind === "Gateway") assert.ok(changed.has(LISTENER_TYPE), "the Gateway change reaches LDS");
+    if (kind === "AuthorizationPolicy") assert.deepEqual([...changed], [LISTENER_TYPE], "the AuthorizationPolicy change reaches LDS alone");
     const request: PushRequest = { full: true, configKinds: new Set([kind]), reasons: ["config"], start: 0, context: undefined };
     for (const t of TYPES) {
       const pushed = proxies.every((cp) => gen.needsPush(cp, t, request));
@@ -120,6 +121,7 @@ test("generator: VirtualService and Gateway changes skip CDS and EDS; unknown or
   const pushed = (r: PushRequest) => TYPES.filter((t) => gen.needsPush(cp, t, r));
   assert.deepEqual(pushed(req(["VirtualService"])), [LISTENER_TYPE, ROUTE_TYPE]);
   assert.deepEqual(pushed(req(["Gateway"])), [LISTENER_TYPE, ROUTE_TYPE]);
+  assert.deepEqual(pushed(req(["AuthorizationPolicy"])), [LISTENER_TYPE]);
   assert.deepEqual(pushed(req(["VirtualService", "DestinationRule"])), TYPES);
   assert.deepEqual(pushed(req(["ServiceEntry"])), TYPES);
   assert.deepEqual(pushed(req(undefined)), TYPES);

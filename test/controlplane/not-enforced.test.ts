@@ -10,7 +10,7 @@ import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import { Discovery } from "../../src/controlplane/discovery.js";
 import { eventually } from "../e2e/helpers.js";
 
-const AP = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: allow-nothing}\nspec: {}\n";
+const AP = "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {name: plugin}\nspec: {url: \"oci://example.com/plugin:1\"}\n";
 const dr = (extra = "") => `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews}\nspec:\n  host: reviews\n  trafficPolicy:\n    proxyProtocol: {version: V1}\n${extra}`;
 const VS = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ratings}\nspec:\n  hosts: [ratings]\n  http:\n  - route:\n    - destination: {host: ratings}\n";
 const SE = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ext}\nspec:\n  hosts: [ext.example.com]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: DNS\n";
@@ -51,9 +51,9 @@ describe("the control plane reports what is not enforced", () => {
     const d = discovery;
     assert.deepEqual(
       lines().map((l) => l.replace(/^discovery: (\S*\/)?/, "").replace(/: not enforced yet: .*/, "")),
-      ["policies.yaml:1 AuthorizationPolicy default/allow-nothing", "policies.yaml:6 DestinationRule default/reviews"],
+      ["policies.yaml:1 WasmPlugin default/plugin", "policies.yaml:6 DestinationRule default/reviews"],
     );
-    assert.match(lines()[0], /: not enforced yet: no authorization filter yet.*\(issue 14\) \[TSMESH_NOT_ENFORCED\]$/);
+    assert.match(lines()[0], /: not enforced yet: Wasm modules are not loaded \[TSMESH_NOT_ENFORCED\]$/);
     assert.match(lines()[1], /: not enforced yet: spec\.trafficPolicy\.proxyProtocol: no PROXY protocol.* \[TSMESH_NOT_ENFORCED\]$/);
 
     // An unrelated change to the same file (a new, fully enforced resource) repeats nothing.
@@ -74,8 +74,8 @@ describe("the control plane reports what is not enforced", () => {
     rmSync(join(dir, "policies.yaml"));
     await eventually("the file removed", () => d.store.size === 0);
     write("again.yaml", AP);
-    await eventually("the AuthorizationPolicy's line again", () => lines().length === 4);
-    assert.match(lines()[3], /^discovery: .*\/again\.yaml:1 AuthorizationPolicy default\/allow-nothing: not enforced yet: /);
+    await eventually("the WasmPlugin's line again", () => lines().length === 4);
+    assert.match(lines()[3], /^discovery: .*\/again\.yaml:1 WasmPlugin default\/plugin: not enforced yet: /);
   });
 
   it("the mesh config in effect: the ConfigMap's fields when it loads and when that changes", async () => {
@@ -85,7 +85,7 @@ describe("the control plane reports what is not enforced", () => {
       await discovery.start();
       const d = discovery;
       assert.deepEqual(lines().map((l) => l.replace(/^discovery: (\S*\/)?/, "")), [
-        "istio.yaml: ConfigMap istio-system/istio: data.mesh: not enforced yet: enableTracing: tracing and telemetry providers are not configured (issues 14, 15); defaultConfig: proxy settings are not applied [TSMESH_NOT_ENFORCED]",
+        "istio.yaml: ConfigMap istio-system/istio: data.mesh: not enforced yet: enableTracing: tracing and telemetry providers are not configured (issue 15); defaultConfig: proxy settings are not applied [TSMESH_NOT_ENFORCED]",
       ]);
       // A field tsmesh reads changes: the same unenforced fields, nothing repeated.
       write("istio.yaml", istioConfigMap("defaultConfig:\n  concurrency: 2\nenableTracing: true\nconnectTimeout: 2s"));

@@ -16,7 +16,7 @@ test("every TSMESH_* code is documented with its severity, and nothing else is",
 });
 
 test("every analyzer code is documented with its level and name", () => {
-  const documented = new Map([...doc.matchAll(/^\| `(IST\d{4})` \| (\w+) \| (\w+) \|/gm)].map((m) => [m[1], `${m[2]} ${m[3]}`]));
+  const documented = new Map([...doc.matchAll(/^\| `((?:IST|TSM)\d{4})` \| (\w+) \| (\w+) \|/gm)].map((m) => [m[1], `${m[2]} ${m[3]}`]));
   assert.deepEqual([...documented.keys()].sort(), Object.keys(MESSAGE_TYPES).sort());
   for (const [code, t] of Object.entries(MESSAGE_TYPES)) assert.equal(documented.get(code), `${t.level} ${t.name}`, code);
 });

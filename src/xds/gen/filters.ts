@@ -130,6 +130,10 @@ export interface HcmOptions {
   http2?: boolean;
   /** Node metadata IDLE_TIMEOUT in ms (commonHttpProtocolOptions.idleTimeout). */
   idleTimeoutMs?: number;
+  /** Policy filters (jwt_authn, rbac, ext_authz: policy-filters.ts), before fault, cors and router. */
+  policyFilters?: readonly HttpFilter[];
+  /** Gateways: xff_num_trusted_hops (ProxyConfig gatewayTopology.numTrustedProxies). */
+  xffNumTrustedHops?: number;
 }
 
 /**
@@ -149,13 +153,14 @@ export function httpConnectionManager(o: HcmOptions): NetworkFilter {
   } else if (o.routeConfig) {
     hcm.routeConfig = o.routeConfig;
   }
-  hcm.httpFilters = standardHttpFilters();
+  hcm.httpFilters = [...(o.policyFilters ?? []), ...standardHttpFilters()];
   if (o.class === "gateway") {
     hcm.serverName = "istio-envoy";
     hcm.forwardClientCertDetails = "SANITIZE_SET";
     hcm.setCurrentClientCertDetails = { subject: { value: true }, cert: true, dns: true, uri: true };
     hcm.httpProtocolOptions = {};
     hcm.useRemoteAddress = { value: true };
+    if (o.xffNumTrustedHops) hcm.xffNumTrustedHops = o.xffNumTrustedHops;
   } else {
     if (o.class === "sidecar-inbound") {
       hcm.serverName = "istio-envoy";

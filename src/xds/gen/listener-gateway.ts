@@ -6,6 +6,7 @@
 import type { GatewayServer } from "../../api/resource.js";
 import type { CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, Listener, NetworkFilter, TlsParameters } from "../../envoy/types.js";
 import type { GatewayServerRef, PushContext, ServiceInstance } from "../../model/push-context.js";
+import { gatewayNumTrustedProxies } from "../../model/gateway-topology.js";
 import type { Proxy } from "../../model/proxy.js";
 import { isHTTPProtocol, parseProtocol, type Protocol } from "../../registry/model.js";
 import {
@@ -19,6 +20,7 @@ import {
   type ChainOptions,
   type HttpChainOptions,
 } from "./filters.js";
+import { policyFilters } from "./policy-filters.js";
 import { gatewayHttpRouteName, gatewayHttpsRouteName, listenerName } from "./names.js";
 import { gatewayTcpFilters, gatewayTlsPassthroughChains, type GatewayServerView, type NetworkFilterContext } from "./tcproute.js";
 import { credentialSdsSecretConfig, SDS_CA_SUFFIX, SDS_DEFAULT_RESOURCE, SDS_ROOT_RESOURCE, workloadSdsSecretConfig } from "./sds.js";
@@ -312,11 +314,16 @@ export function buildGatewayListeners(proxy: Proxy, push: PushContext, idleTimeo
     entry.chains.push(...groupChains(g, push, ctx, known));
   }
   const out: Listener[] = [];
+  // Authorization and request authentication: HTTP filters in every HCM, network filters before
+  // the TCP chains' own (Istio's buildCompleteNetworkFilters on gateway TCP and TLS chains).
+  const policy = policyFilters(proxy, push);
+  const xffNumTrustedHops = gatewayNumTrustedProxies(proxy, push);
+  const withPolicy = (c: ChainOptions): ChainOptions => (c.http || policy.network.length === 0 ? c : { ...c, networkFilters: [...policy.network, ...(c.networkFilters ?? [])] });
   for (const [name, e] of byListener) {
     if (e.chains.length === 0) continue; // Istio omits a listener with no chains ("missed network filter")
     const hcmFor = (h: HttpChainOptions): NetworkFilter =>
-      httpConnectionManager({ class: "gateway", statPrefix: h.statPrefix ?? `outbound_${name}`, rds: h.rds, idleTimeoutMs });
-    const l: Listener = { name, address: socketAddress(e.bind, e.port), filterChains: e.chains.map((c) => buildFilterChain(c, hcmFor)) };
+      httpConnectionManager({ class: "gateway", statPrefix: h.statPrefix ?? `outbound_${name}`, rds: h.rds, idleTimeoutMs, policyFilters: policy.http, xffNumTrustedHops });
+    const l: Listener = { name, address: socketAddress(e.bind, e.port), filterChains: e.chains.map((c) => buildFilterChain(withPolicy(c), hcmFor)) };
     if (e.chains.some(needsTlsInspector)) l.listenerFilters = [tlsInspector()];
     l.listenerFiltersTimeout = zeroDuration(); // gateways wait for the inspectors indefinitely
     l.trafficDirection = "OUTBOUND";

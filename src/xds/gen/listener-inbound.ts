@@ -27,6 +27,7 @@ import {
 import { filterChainMatchOptions, InboundMtls, type FilterChainMatchOption, type MtlsSettings } from "./inbound-mtls.js";
 import { gatewayTlsContext } from "./listener-gateway.js";
 import { listenerProtocol, type SidecarInputs } from "./listener-sidecar.js";
+import { policyFilters, type PolicyFilters } from "./policy-filters.js";
 import { BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, inboundClusterName, listenerName, VIRTUAL_INBOUND_LISTENER, VIRTUAL_INBOUND_PORT } from "./names.js";
 
 const WILDCARD = "0.0.0.0";
@@ -110,9 +111,9 @@ interface ChainSet {
  * Istio's inboundChainForOpts: one chain per match option of the port's PeerAuthentication mode and
  * protocol (inbound-mtls.ts), mTLS chains terminating TLS with the workload certificate.
  */
-function chainsForOpts(set: ChainSet, mtls: MtlsSettings, options: readonly FilterChainMatchOption[], inp: SidecarInputs): FilterChain[] {
+function chainsForOpts(set: ChainSet, mtls: MtlsSettings, options: readonly FilterChainMatchOption[], inp: SidecarInputs, policy: PolicyFilters): FilterChain[] {
   const hcmFor = (h: HttpChainOptions): NetworkFilter =>
-    httpConnectionManager({ class: h.class, statPrefix: h.statPrefix!, routeConfig: h.routeConfig, http2: h.http2, idleTimeoutMs: inp.idleTimeoutMs });
+    httpConnectionManager({ class: h.class, statPrefix: h.statPrefix!, routeConfig: h.routeConfig, http2: h.http2, idleTimeoutMs: inp.idleTimeoutMs, policyFilters: policy.http });
   return options.map((o) => {
     const http = o.protocol === "HTTP";
     const c: ChainOptions = {
@@ -123,12 +124,12 @@ function chainsForOpts(set: ChainSet, mtls: MtlsSettings, options: readonly Filt
     };
     if (o.tls) c.tlsContext = http ? mtls.http : mtls.tcp;
     if (http) c.http = set.http;
-    else c.networkFilters = set.tcpFilters;
+    else c.networkFilters = [...policy.network, ...set.tcpFilters];
     return buildFilterChain(c, hcmFor);
   });
 }
 
-function inboundChains(cc: InboundChainConfig, inp: SidecarInputs, mtls: MtlsSettings): FilterChain[] {
+function inboundChains(cc: InboundChainConfig, inp: SidecarInputs, mtls: MtlsSettings, policy: PolicyFilters): FilterChain[] {
   const name = listenerName(cc.bind, cc.targetPort);
   const http: HttpChainOptions = {
     class: "sidecar-inbound",
@@ -142,9 +143,9 @@ function inboundChains(cc: InboundChainConfig, inp: SidecarInputs, mtls: MtlsSet
     // (HTTPS as HTTP, TLS as TCP).
     const ctx = gatewayTlsContext(cc.tls);
     const inner = cc.protocol === "HTTPS" ? "HTTP" : listenerProtocol(cc.protocol) === "HTTP" ? "HTTP" : "TCP";
-    return chainsForOpts(set, { ...mtls, tcp: ctx, http: ctx }, [{ protocol: inner, transportProtocol: TLS_TRANSPORT, tls: true }], inp);
+    return chainsForOpts(set, { ...mtls, tcp: ctx, http: ctx }, [{ protocol: inner, transportProtocol: TLS_TRANSPORT, tls: true }], inp, policy);
   }
-  return chainsForOpts(set, mtls, filterChainMatchOptions(mtls.mode, listenerProtocol(cc.protocol) ?? "TCP"), inp);
+  return chainsForOpts(set, mtls, filterChainMatchOptions(mtls.mode, listenerProtocol(cc.protocol) ?? "TCP"), inp, policy);
 }
 
 interface Inspectors {
@@ -202,7 +203,7 @@ function inboundListener(name: string, address: string, port: number, bindToPort
  * InboundPassthroughCluster in the workload's mTLS mode, plus chains of their own for ports with a
  * port-level PeerAuthentication mode that no service (or Sidecar ingress) declares.
  */
-function passthroughChains(inp: SidecarInputs, authn: InboundMtls, declared: ReadonlySet<number>): FilterChain[] {
+function passthroughChains(inp: SidecarInputs, authn: InboundMtls, declared: ReadonlySet<number>, policy: PolicyFilters): FilterChain[] {
   const cluster = INBOUND_PASSTHROUGH_CLUSTER;
   const out: FilterChain[] = [
     {
@@ -221,7 +222,7 @@ function passthroughChains(inp: SidecarInputs, authn: InboundMtls, declared: Rea
       tcpFilters: inboundTcpFilters(cluster, inp),
     };
     const mtls = authn.forPort(port);
-    out.push(...chainsForOpts(set, mtls, filterChainMatchOptions(mtls.mode, "AUTO"), inp));
+    out.push(...chainsForOpts(set, mtls, filterChainMatchOptions(mtls.mode, "AUTO"), inp, policy));
   }
   return out;
 }
@@ -232,13 +233,16 @@ export function buildSidecarInboundListeners(inp: SidecarInputs): Listener[] {
   const virtualChains: FilterChain[] = [];
   const authn = new InboundMtls(inp.push, inp.proxy);
   const configs = inboundChainConfigs(inp);
+  // Authorization and request authentication: the same filters on every inbound chain (Istio's
+  // listener builder builds them once per proxy), the loop guard aside.
+  const policy = policyFilters(inp.proxy, inp.push);
   for (const cc of configs) {
-    const chains = inboundChains(cc, inp, authn.forPort(cc.targetPort));
+    const chains = inboundChains(cc, inp, authn.forPort(cc.targetPort), policy);
     if (cc.bindToPort) out.push(inboundListener(listenerName(cc.listenAddress, cc.targetPort), cc.listenAddress, cc.targetPort, true, chains, inp));
     else virtualChains.push(...chains);
   }
   if (inp.proxy.interceptionMode !== "NONE") {
-    const chains = [...passthroughChains(inp, authn, new Set(configs.map((c) => c.targetPort))), ...virtualChains];
+    const chains = [...passthroughChains(inp, authn, new Set(configs.map((c) => c.targetPort)), policy), ...virtualChains];
     out.unshift(inboundListener(VIRTUAL_INBOUND_LISTENER, WILDCARD, VIRTUAL_INBOUND_PORT, false, chains, inp));
   }
   return out;

@@ -44,7 +44,8 @@ export function buildListeners(proxy: Proxy, push: PushContext): Listener[] {
   if (proxy.type === "router") {
     // Gateways: selection by labels, VirtualService/DestinationRule visibility by namespace,
     // Service port → target port translation by the workload's addresses.
-    const key = `lds/router/${proxy.namespace}/${labelsKey(proxy.labels)}/${ips}/${idle.key}`;
+    // PROXY_CONFIG (gatewayTopology) sets the HCMs' xff_num_trusted_hops.
+    const key = `lds/router/${proxy.namespace}/${labelsKey(proxy.labels)}/${ips}/${idle.key}/${JSON.stringify(proxy.metadata.PROXY_CONFIG ?? null)}`;
     return push.memo(key, () => buildGatewayListeners(proxy, push, idle.ms).sort(byName));
   }
   const scope = push.sidecarScope(proxy);
