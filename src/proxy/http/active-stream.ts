@@ -259,6 +259,9 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
         owner.cxUpgrades.inc();
       }
       if (resolved !== undefined) this.armDuration(resolved);
+      // Until the router follows the downstream, a client that leaves ends the stream here.
+      const filters = this.filters;
+      this.downstream.listener ??= { onGone: () => filters.downstreamGone(), onDrain: () => {} };
       this.filters.start();
     } catch (err) {
       this.fail(err);

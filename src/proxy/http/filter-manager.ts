@@ -367,6 +367,17 @@ export class FilterManager {
     return this.finished;
   }
 
+  /**
+   * The client went away while a filter held the request (an ext_authz check, a fault delay): the
+   * stream ends here (flag DC, as Envoy's reset) and every filter's onDestroy releases what it
+   * started. Once the router has the request, the forward follows the downstream itself.
+   */
+  downstreamGone(): void {
+    if (this.finished || this.headersDone) return;
+    this.host.flags |= flagBit("DC");
+    this.finish({ status: 0, flags: 0, bytesSent: 0, details: "downstream_remote_disconnect" });
+  }
+
   /** The stream ended: filters release what they hold, the stream is logged. */
   finish(result: StreamResult): void {
     if (this.finished) return;
