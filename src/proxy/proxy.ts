@@ -19,6 +19,7 @@ import { ListenerManager, type NetworkHandler } from "./listeners.js";
 import { StatsStore } from "./stats.js";
 import type { HostCounterSnapshot } from "./admin.js";
 import "./tcp.js";
+import "./ext-authz/network-filter.js";
 import { chainHandler, type CompiledNetworkFilter, compileNetworkFilters, type NetworkFilterContext } from "./network-filters.js";
 
 type NetworkFilterRuntime = NetworkFilterContext["runtime"];

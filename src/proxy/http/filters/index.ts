@@ -4,3 +4,4 @@ import "./fault.js";
 import "./cors.js";
 import "./buffer.js";
 import "./router.js";
+import "./ext-authz.js";
