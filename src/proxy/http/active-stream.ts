@@ -179,6 +179,10 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
     this.cached = undefined;
   }
 
+  setPath(path: string): void {
+    this.normalizedPath = path;
+  }
+
   makeBody(source: BodySource | undefined): RequestBody {
     const b = source ? new RequestBody(source, this.owner.cfg.bufferLimitBytes, this) : RequestBody.empty();
     this.body = b;

@@ -27,6 +27,8 @@ export interface FilterStreamHost {
   /** The route (matched once and cached; undefined when none matched). */
   route(): ResolvedRoute | undefined;
   clearRouteCache(): void;
+  /** A decoder filter replaced :path. */
+  setPath(path: string): void;
   /** Builds the request body over `source` (the raw body, or the decoder filters' output). */
   makeBody(source: BodySource | undefined): RequestBody;
   /** The raw request body source (undefined: no body). */
@@ -83,6 +85,10 @@ class FilterSlot implements FilterCallbacks {
 
   clearRouteCache(): void {
     this.mgr.host.clearRouteCache();
+  }
+
+  setPath(path: string): void {
+    this.mgr.host.setPath(path);
   }
 
   perRouteConfig<T>(): T | undefined {

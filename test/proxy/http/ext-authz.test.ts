@@ -296,10 +296,19 @@ describe("ext_authz (HTTP filter)", () => {
       assert.deepEqual(grpcCheck.seen[grpcCheck.seen.length - 1].attributes.contextExtensions, { tenant: "t1" });
     });
 
-    it("query parameter mutations (not implemented) refuse the request with 500 ext_authz_invalid instead of forwarding it unmodified", async () => {
-      grpcCheck.handler = () => ({ response: { status: { code: 0 }, okResponse: { queryParametersToRemove: ["a"] } } });
-      const r = await request(url(PORTS.grpc, "/q?a=1&id=g9"));
+    it("query parameters: set replaces every value, remove drops the key, the query is rebuilt sorted by key (Envoy's QueryParamsMulti)", async () => {
+      grpcCheck.handler = () => ({ response: { status: { code: 0 }, okResponse: { queryParametersToSet: [{ key: "b", value: "new" }, { key: "c", value: "3" }], queryParametersToRemove: ["a"] } } });
+      const r = await request(url(PORTS.grpc, "/q?z=9&a=1&b=1&b=2"));
+      assert.equal(r.status, 200);
+      assert.equal(lastSeen().url, "/q?b=new&c=3&z=9");
+    });
+
+    it("a query parameter that would change the request line refuses the request: 500 ext_authz_invalid", async () => {
+      grpcCheck.handler = () => ({ response: { status: { code: 0 }, okResponse: { queryParametersToSet: [{ key: "x", value: "a b" }] } } });
+      const before = backend.requests;
+      const r = await request(url(PORTS.grpc, "/q?id=g9"));
       assert.equal(r.status, 500);
+      assert.equal(backend.requests, before);
       assert.match(await logLine("g9"), / 500 - /);
     });
   });

@@ -11,6 +11,7 @@ import type * as http from "node:http";
 import type { envoy, google } from "../../../envoy/types.js";
 import { CheckStatus, type AuthzResponse, type HeaderPair, type PendingCheck } from "../../ext-authz/client.js";
 import { httpRequest, metadataContext, peers } from "../../ext-authz/check-request.js";
+import { mutateQuery, validQueryParameter } from "../../ext-authz/query-params.js";
 import { type BufferSettings, compileExtAuthz, compileExtAuthzPerRoute, EXT_AUTHZ_PER_ROUTE_TYPE, EXT_AUTHZ_TYPE, type ExtAuthzConfig, type ExtAuthzPerRouteConfig } from "../../ext-authz/config.js";
 import type { Counter } from "../../stats.js";
 import { fractionFires } from "../route-policies.js";
@@ -210,18 +211,19 @@ class ExtAuthzFilter implements HttpFilter {
   private onOk(r: AuthzResponse): void {
     const c = this.config;
     const pairs = [r.headersToSet, r.headersToAdd, r.headersToAppend, r.headersToAddIfAbsent, r.headersToOverwriteIfExists, r.responseHeadersToAdd, r.responseHeadersToSet];
-    // Query parameter mutations need the request's :path, which filters cannot rewrite in tsmesh:
-    // refuse the request rather than forward it unmodified.
-    const unsupported = r.queryParametersToSet.length > 0 || r.queryParametersToRemove.length > 0;
     const invalid = pairs.some((list) => list.some((p) => !validPair(p) || p[0].startsWith(":")));
-    if (unsupported || (invalid && c.validateMutations)) {
+    // A query parameter that would change the request line is never applied (fail closed).
+    const badQuery = r.queryParametersToSet.some(([k, v]) => !validQueryParameter(k, v)) || r.queryParametersToRemove.some((k) => k === "");
+    if (badQuery || (invalid && c.validateMutations)) {
       this.stats.invalid.inc();
       this.cb.sendLocalReply({ status: 500, body: "", details: "ext_authz_invalid" });
       return;
     }
     const h = this.headers as Record<string, string | string[]>;
     const ok = (p: HeaderPair) => validPair(p) && !p[0].startsWith(":");
-    if (c.clearRouteCache && (r.headersToSet.length > 0 || r.headersToAppend.length > 0 || r.headersToRemove.length > 0)) this.cb.clearRouteCache();
+    const queryChanges = r.queryParametersToSet.length > 0 || r.queryParametersToRemove.length > 0;
+    if (c.clearRouteCache && (r.headersToSet.length > 0 || r.headersToAppend.length > 0 || r.headersToRemove.length > 0 || queryChanges)) this.cb.clearRouteCache();
+    if (queryChanges) this.cb.setPath(mutateQuery(this.cb.request.path, r.queryParametersToSet, r.queryParametersToRemove));
     for (const p of r.headersToSet) if (ok(p)) setHeader(h, p[0], p[1]);
     for (const p of r.headersToAdd) if (ok(p)) addHeader(h, p[0], p[1]);
     for (const p of r.headersToAppend) {
