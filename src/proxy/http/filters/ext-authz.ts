@@ -87,8 +87,10 @@ class ExtAuthzFilter implements HttpFilter {
   }
 
   decodeData(chunk: Buffer, endStream: boolean): DataStatus {
+    // While the check is out the body waits here; once it allowed the request it flows.
+    if (this.checking) return this.call !== undefined ? DataStatus.StopIterationAndBuffer : DataStatus.Continue;
     const b = this.buffering;
-    if (b === undefined || this.checking) return this.checking && this.call !== undefined ? DataStatus.StopIterationAndBuffer : DataStatus.Continue;
+    if (b === undefined) return DataStatus.Continue;
     this.size += chunk.length;
     if (this.size > b.maxRequestBytes && !b.allowPartialMessage) {
       this.buffering = undefined;
