@@ -155,6 +155,8 @@ export function chainHandler(filters: readonly CompiledNetworkFilter[]): Network
           resumed = true;
         }
         if (closed) return;
+        // The terminal handler resumes reading when it is ready (tcp_proxy once its upstream is
+        // connected): resuming here would let bytes a TLS socket already decrypted flow past it.
         handler.handle(socket, info);
         if (wasFlowing) socket.resume();
       };

@@ -22,6 +22,7 @@ import type { HostCounterSnapshot } from "./admin.js";
 import "./tcp.js";
 import "./rbac/network-filter.js";
 import "./ratelimit/network-local-ratelimit.js";
+import "./ext-authz/network-filter.js";
 import { chainHandler, type CompiledNetworkFilter, compileNetworkFilters, type NetworkFilterContext } from "./network-filters.js";
 
 type NetworkFilterRuntime = NetworkFilterContext["runtime"];

@@ -184,6 +184,10 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
     this.cached = undefined;
   }
 
+  setPath(path: string): void {
+    this.normalizedPath = path;
+  }
+
   makeBody(source: BodySource | undefined): RequestBody {
     const b = source ? new RequestBody(source, this.owner.cfg.bufferLimitBytes, this) : RequestBody.empty();
     this.body = b;
@@ -264,6 +268,9 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
         owner.cxUpgrades.inc();
       }
       if (resolved !== undefined) this.armDuration(resolved);
+      // Until the router follows the downstream, a client that leaves ends the stream here.
+      const filters = this.filters;
+      this.downstream.listener ??= { onGone: () => filters.downstreamGone(), onDrain: () => {} };
       this.filters.start();
     } catch (err) {
       this.fail(err);

@@ -32,10 +32,14 @@ export class DownstreamWrapper implements DownstreamListener {
   private startAt = -1;
   headersSent = false;
 
+  /** Who followed the downstream before this wrapper (the stream, while filters hold the request). */
+  private readonly before: DownstreamListener | undefined;
+
   constructor(
     readonly ds: Downstream,
     private readonly mgr: EncoderHost,
   ) {
+    this.before = ds.listener;
     ds.listener = this;
   }
 
@@ -47,7 +51,9 @@ export class DownstreamWrapper implements DownstreamListener {
   }
 
   onGone(): void {
-    this.active?.listener?.onGone();
+    const l = this.active?.listener;
+    if (l !== undefined) l.onGone();
+    else this.before?.onGone();
   }
 
   onDrain(): void {

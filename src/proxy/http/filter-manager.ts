@@ -27,6 +27,8 @@ export interface FilterStreamHost {
   /** The route (matched once and cached; undefined when none matched). */
   route(): ResolvedRoute | undefined;
   clearRouteCache(): void;
+  /** A decoder filter replaced :path. */
+  setPath(path: string): void;
   /** Builds the request body over `source` (the raw body, or the decoder filters' output). */
   makeBody(source: BodySource | undefined): RequestBody;
   /** The raw request body source (undefined: no body). */
@@ -83,6 +85,10 @@ class FilterSlot implements FilterCallbacks {
 
   clearRouteCache(): void {
     this.mgr.host.clearRouteCache();
+  }
+
+  setPath(path: string): void {
+    this.mgr.host.setPath(path);
   }
 
   perRouteConfig<T>(): T | undefined {
@@ -365,6 +371,17 @@ export class FilterManager {
   /** @internal Whether the stream is over. */
   get done(): boolean {
     return this.finished;
+  }
+
+  /**
+   * The client went away while a filter held the request (an ext_authz check, a fault delay): the
+   * stream ends here (flag DC, as Envoy's reset) and every filter's onDestroy releases what it
+   * started. Once the router has the request, the forward follows the downstream itself.
+   */
+  downstreamGone(): void {
+    if (this.finished || this.headersDone) return;
+    this.host.flags |= flagBit("DC");
+    this.finish({ status: 0, flags: 0, bytesSent: 0, details: "downstream_remote_disconnect" });
   }
 
   /** The stream ended: filters release what they hold, the stream is logged. */

@@ -74,6 +74,12 @@ export interface FilterCallbacks {
   /** Forgets the matched route: the next route() matches again (after a filter changed headers). */
   clearRouteCache(): void;
   /**
+   * Replaces the request's :path (with its query) before the router has it — Envoy's
+   * setPath on the request headers (ext_authz's query parameter mutations). Call clearRouteCache
+   * too when the route may change.
+   */
+  setPath(path: string): void;
+  /**
    * This filter's typed_per_filter_config on the matched route (weighted cluster, route, virtual
    * host, route configuration: the most specific wins), as its extension compiled it.
    */

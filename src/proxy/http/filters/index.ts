@@ -8,3 +8,4 @@ import "./local-ratelimit.js";
 import "./ratelimit.js";
 import "./router.js";
 import "./rbac.js";
+import "./ext-authz.js";

@@ -1,5 +1,6 @@
 // Envoy's MetadataMatcher and ValueMatcher (envoy.type.matcher.v3), compiled once, matched against
-// a stream's or connection's dynamic metadata (RBAC's `metadata` permission and principal, routes'
+// a stream's or connection's dynamic metadata (RBAC's `metadata` permission and principal, ext_authz's
+// filter_enabled_metadata — Istio's CUSTOM gate on its shadow RBAC result —, routes'
 // `dynamic_metadata` — Istio's `@request.auth.claims` gateway routes against what jwt_authn wrote —
 // and any filter that gates on metadata). As Envoy's Matchers::MetadataMatcher: the value
 // at `filter` + `path` (nested Struct keys) is matched — a missing value matches nothing but an
@@ -16,8 +17,12 @@ type MetadataMatcherMessage = envoy.type.matcher.v3.MetadataMatcher;
 /** A compiled ValueMatcher: `undefined` is a value no one set (protobuf's KIND_NOT_SET). */
 export type ValueMatcher = (v: MetadataValue | undefined) => boolean;
 
+/** Nesting past this (list one_of / or_match within each other) is refused, never recursed into. */
+const MAX_VALUE_MATCHER_DEPTH = 16;
+
 /** Compiles a ValueMatcher (exactly one kind). */
-export function compileValueMatcher(m: ValueMatcherMessage, path: string): ValueMatcher {
+export function compileValueMatcher(m: ValueMatcherMessage, path: string, depth = 0): ValueMatcher {
+  if (depth > MAX_VALUE_MATCHER_DEPTH) throw new XdsConfigError(path, "value matchers nested too deep");
   if (m.nullMatch !== undefined) return (v) => v === null;
   if (m.doubleMatch !== undefined) {
     const d = m.doubleMatch;
@@ -47,13 +52,13 @@ export function compileValueMatcher(m: ValueMatcherMessage, path: string): Value
   }
   if (m.listMatch !== undefined) {
     if (m.listMatch.oneOf === undefined) throw new XdsConfigError(`${path}.listMatch`, "ListMatcher needs one_of");
-    const one = compileValueMatcher(m.listMatch.oneOf, `${path}.listMatch.oneOf`);
+    const one = compileValueMatcher(m.listMatch.oneOf, `${path}.listMatch.oneOf`, depth + 1);
     return (v) => Array.isArray(v) && (v as readonly MetadataValue[]).some(one);
   }
   if (m.orMatch !== undefined) {
     const list = m.orMatch.valueMatchers ?? [];
     if (list.length < 2) throw new XdsConfigError(`${path}.orMatch.valueMatchers`, "OrMatcher needs at least 2 value matchers");
-    const ms = list.map((x, i) => compileValueMatcher(x, `${path}.orMatch.valueMatchers[${i}]`));
+    const ms = list.map((x, i) => compileValueMatcher(x, `${path}.orMatch.valueMatchers[${i}]`, depth + 1));
     return (v) => ms.some((f) => f(v));
   }
   throw new XdsConfigError(path, "ValueMatcher needs one of null_match, double_match, string_match, bool_match, present_match, list_match or or_match");
