@@ -8,6 +8,7 @@ import { hostMatches, MESH_GATEWAY, resolveGatewayName, resolveShortName } from 
 import { exportToSet, labelsMatch, serviceVisibleFrom, visibleFrom, type Service, type ServicePortInfo, type WorkloadEndpoint } from "../registry/model.js";
 import { endpointPort, ServiceRegistry } from "../registry/registry.js";
 import { AuthenticationPolicies } from "./authentication.js";
+import { EnvoyFilterIndex } from "./envoyfilter.js";
 import type { Proxy } from "./proxy.js";
 import { buildSidecarScope, type SidecarScope } from "./sidecar-scope.js";
 import { indexDelegates, mergeDelegates, type MergedHttpRoutes } from "./virtualservice.js";
@@ -109,6 +110,8 @@ export class PushContext {
   private readonly memoTable = new Map<string, unknown>();
   /** PeerAuthentications by scope (Istio's push.AuthnPolicies). */
   readonly authnPolicies: AuthenticationPolicies;
+  /** EnvoyFilters by namespace, patch values read once (Istio's envoyFiltersByNamespace). */
+  readonly envoyFilters: EnvoyFilterIndex;
 
   /**
    * `sameVirtualServices`: a snapshot built from the same VirtualServices (an EDS-only change),
@@ -132,6 +135,10 @@ export class PushContext {
     }
     this.indexDestinationRules();
     this.authnPolicies = reuse?.input.peerAuthentications === input.peerAuthentications ? reuse.authnPolicies : new AuthenticationPolicies(input.peerAuthentications, mesh.rootNamespace);
+    this.envoyFilters =
+      sameVirtualServices?.input.envoyFilters === input.envoyFilters && sameVirtualServices.mesh.rootNamespace === mesh.rootNamespace
+        ? sameVirtualServices.envoyFilters
+        : new EnvoyFilterIndex(input.envoyFilters, mesh.rootNamespace);
   }
 
   /**
