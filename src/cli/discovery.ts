@@ -1,4 +1,5 @@
 // `tsmesh discovery`: runs the control plane (Pilot's role) until SIGINT/SIGTERM.
+import { proxyResourceValidator } from "./envoyfilter-validator.js";
 import { existsSync } from "node:fs";
 import { Discovery } from "../controlplane/discovery.js";
 
@@ -50,6 +51,8 @@ export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) =
     caKeyType: opts.caKeyType,
     log: (line) => err(line),
   });
+  // EnvoyFilter results go through the proxy's own checks before they reach a proxy.
+  discovery.generator.envoyFilterValidator = proxyResourceValidator;
   try {
     await discovery.start();
   } catch (e) {

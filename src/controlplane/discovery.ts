@@ -145,6 +145,7 @@ export class Discovery {
       this.sdsErrors.inc();
       this.log(`discovery: ${message}`);
     };
+    this.generator.onEnvoyFilterError = (message) => this.log(`discovery: ${message}`);
     this.current = new PushContext(pushInputFrom([]), this.mesh);
     const services = this.metrics.gauge("pilot_services", "Total services known to pilot.");
     services.collect(() => [[undefined, this.current.registry.services.length]]);
