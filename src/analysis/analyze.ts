@@ -6,6 +6,7 @@ import type { DocumentResult } from "../api/validate.js";
 import { describeDocument } from "../api/format.js";
 import { hostMatches, resolveShortName } from "../api/hosts.js";
 import { unreachableRoutes } from "../api/validation/virtualservice-unreachable.js";
+import { analyzeEnvoyFilters } from "./envoyfilter.js";
 import { MESSAGE_TYPES, type AnalysisMessage, type MessageCode } from "./messages.js";
 
 type Located = { resource: AnyResource; doc: DocumentResult };
@@ -254,6 +255,7 @@ export const ANALYZERS: Analyzer[] = [
   serverCertificateVerification,
   unreachableRules,
   hostNotFoundInGateway,
+  analyzeEnvoyFilters,
 ];
 
 /**

@@ -1,4 +1,5 @@
-// Istio's analyzer message types (istioctl analyze codes), the subset tsmesh reports.
+// Istio's analyzer message types (istioctl analyze codes), the subset tsmesh reports, and tsmesh's
+// own TSM codes for what only its mesh model shows.
 export type Level = "Error" | "Warning" | "Info";
 
 export const MESSAGE_TYPES = {
@@ -12,6 +13,14 @@ export const MESSAGE_TYPES = {
   IST0131: { name: "VirtualServiceIneffectiveMatch", level: "Info" },
   IST0132: { name: "VirtualServiceHostNotFoundInGateway", level: "Warning" },
   IST0133: { name: "SchemaWarning", level: "Warning" },
+  IST0151: { name: "EnvoyFilterUsesRelativeOperation", level: "Warning" },
+  IST0152: { name: "EnvoyFilterUsesReplaceOperationIncorrectly", level: "Error" },
+  IST0153: { name: "EnvoyFilterUsesAddOperationIncorrectly", level: "Error" },
+  IST0154: { name: "EnvoyFilterUsesRemoveOperationIncorrectly", level: "Error" },
+  IST0155: { name: "EnvoyFilterUsesRelativeOperationWithProxyVersion", level: "Warning" },
+  // tsmesh's own: what a mesh built from the analyzed resources shows.
+  TSM0001: { name: "EnvoyFilterHasNoEffect", level: "Warning" },
+  TSM0002: { name: "EnvoyFilterNotApplied", level: "Error" },
 } as const satisfies Record<string, { name: string; level: Level }>;
 
 export type MessageCode = keyof typeof MESSAGE_TYPES;
