@@ -21,6 +21,7 @@ export const MESSAGE_TYPES = {
   // tsmesh's own: what a mesh built from the analyzed resources shows.
   TSM0001: { name: "EnvoyFilterHasNoEffect", level: "Warning" },
   TSM0002: { name: "EnvoyFilterNotApplied", level: "Error" },
+  TSM0003: { name: "EnvoyFilterDnsClusterOfMeshHost", level: "Warning" },
 } as const satisfies Record<string, { name: string; level: Level }>;
 
 export type MessageCode = keyof typeof MESSAGE_TYPES;

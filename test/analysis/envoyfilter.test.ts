@@ -41,3 +41,13 @@ test("Istio's ignored-operation errors and a filter the proxies would not get", 
   assert.ok(got.includes("IST0153 EnvoyFilter istio-system/ops spec.configPatches[1].patch.operation"), got.join("\n"));
   assert.ok(got.includes("TSM0002 EnvoyFilter istio-system/ecds"), got.join("\n"));
 });
+
+test("a STRICT_DNS cluster of a mesh hostname is flagged: local mode has no cluster DNS", () => {
+  const add = ef(
+    "dns",
+    "priority: 1\nconfigPatches:\n- applyTo: CLUSTER\n  patch:\n    operation: ADD\n    value:\n      name: rate_limit_cluster\n      type: STRICT_DNS\n      connect_timeout: 10s\n      load_assignment:\n        cluster_name: rate_limit_cluster\n        endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: reviews.default.svc.cluster.local, port_value: 9080}}}}]}]",
+  );
+  const msgs = analyze(validateText([bookinfo, add].join("\n---\n"), "in.yaml")).filter((m) => m.code === "TSM0003");
+  assert.equal(msgs.length, 1);
+  assert.match(msgs[0].message, /outbound\|PORT\|\|reviews\.default\.svc\.cluster\.local/);
+});
