@@ -4,9 +4,9 @@
 // cluster name `DIRECTION|PORT|SUBSET|HOST` (an inbound cluster matches the hostnames of the
 // services the workload serves on that port). Works in place on copies the caller owns.
 import type { CompiledPatch, PatchContext } from "../../../model/envoyfilter.js";
-import { cloneProto, mergeAny } from "../../../envoy/proto-merge.js";
+import { cloneProto } from "../../../envoy/proto-merge.js";
 import type { ProtoObject } from "../../../envoy/protos.js";
-import { contextMatches, isMerge, mergeValue, type PatchSet, type ReportPatch, type Used } from "./common.js";
+import { addedValues, contextMatches, isMerge, mergeTypedConfig, mergeValue, type PatchSet, type ReportPatch, type Used } from "./common.js";
 
 type Obj = ProtoObject;
 const CLUSTER = "envoy.config.cluster.v3.Cluster";
@@ -43,13 +43,7 @@ function mergeTransportSocket(c: Obj, p: CompiledPatch, report: ReportPatch): bo
     c.transportSocket = cloneProto(ts);
     return true;
   }
-  if (have.typedConfig && ts.typedConfig) {
-    try {
-      have.typedConfig = mergeAny(have.typedConfig as Obj, ts.typedConfig as Obj);
-    } catch (err) {
-      report(p, `patch.value.transport_socket.typed_config: ${(err as Error).message}`);
-    }
-  }
+  mergeTypedConfig(have, ts, p, report, "patch.value.transport_socket.typed_config");
   return true;
 }
 
@@ -68,15 +62,7 @@ export function patchCluster(ctx: PatchContext, ps: PatchSet, c: Obj, inboundHos
   return c;
 }
 
-/** Istio's InsertedClusters for one context (an ANY-context ADD only in the outbound and gateway passes). */
+/** Istio's InsertedClusters for one context. */
 export function insertedClusters(ctx: PatchContext, ps: PatchSet, used: Used): Obj[] {
-  const out: Obj[] = [];
-  for (const p of ps.get("CLUSTER") ?? []) {
-    if (p.operation !== "ADD") continue;
-    if (p.context === "ANY" && ctx !== "SIDECAR_OUTBOUND" && ctx !== "GATEWAY") continue;
-    if (!contextMatches(ctx, p)) continue;
-    used(p);
-    out.push(cloneProto(p.value ?? {}));
-  }
-  return out;
+  return addedValues("CLUSTER", ctx, ps, used);
 }

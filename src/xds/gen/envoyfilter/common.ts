@@ -3,7 +3,7 @@
 // callbacks every patcher reports through: a patch that took effect somewhere (for "matches
 // nothing" analysis) and a patch whose result is invalid (the whole EnvoyFilter is then withheld).
 import type { ApplyTo, CompiledPatch, PatchContext, PatchOperation } from "../../../model/envoyfilter.js";
-import { protoMerge } from "../../../envoy/proto-merge.js";
+import { cloneProto, mergeAny, protoMerge } from "../../../envoy/proto-merge.js";
 import type { ProtoObject } from "../../../envoy/protos.js";
 
 export type PatchSet = ReadonlyMap<ApplyTo, readonly CompiledPatch[]>;
@@ -28,6 +28,37 @@ export function mergeValue(typeName: string, dst: ProtoObject, p: CompiledPatch,
   } catch (err) {
     report(p, `patch.value: ${(err as Error).message}`);
   }
+}
+
+/**
+ * Istio's MergeAnyWithAny into `target.typedConfig` (a filter's or a transport socket's) from
+ * `src.typedConfig`; a type mismatch is reported against the patch at `where`. False when it failed.
+ */
+export function mergeTypedConfig(target: ProtoObject, src: ProtoObject, p: CompiledPatch, report: ReportPatch, where: string): boolean {
+  if (!target.typedConfig || !src.typedConfig) return true;
+  try {
+    target.typedConfig = mergeAny(target.typedConfig as ProtoObject, src.typedConfig as ProtoObject);
+    return true;
+  } catch (err) {
+    report(p, `${where}: ${(err as Error).message}`);
+    return false;
+  }
+}
+
+/**
+ * The values of ADD patches of `applyTo` for a pass in context `ctx` (Istio's InsertedClusters and
+ * listener adds): an ANY-context ADD only in the outbound and gateway passes, so it is added once.
+ */
+export function addedValues(applyTo: "CLUSTER" | "LISTENER", ctx: PatchContext, ps: PatchSet, used: Used): ProtoObject[] {
+  const out: ProtoObject[] = [];
+  for (const p of ps.get(applyTo) ?? []) {
+    if (p.operation !== "ADD") continue;
+    if (p.context === "ANY" && ctx !== "SIDECAR_OUTBOUND" && ctx !== "GATEWAY") continue;
+    if (!contextMatches(ctx, p)) continue;
+    used(p);
+    out.push(cloneProto(p.value ?? {}));
+  }
+  return out;
 }
 
 type ListResult<E> = { list: E[]; applied: boolean };

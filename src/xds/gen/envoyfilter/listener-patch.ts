@@ -5,11 +5,11 @@
 // transport protocol, application protocols, destination port; virtual listeners by destination
 // port), filter and sub-filter names. Works in place on copies the caller owns.
 import type { CompiledPatch, PatchContext } from "../../../model/envoyfilter.js";
-import { cloneProto, mergeAny } from "../../../envoy/proto-merge.js";
+import { cloneProto } from "../../../envoy/proto-merge.js";
 import type { ProtoObject } from "../../../envoy/protos.js";
 import { HTTP_CONNECTION_MANAGER } from "../filters.js";
 import { VIRTUAL_INBOUND_LISTENER, VIRTUAL_OUTBOUND_LISTENER } from "../names.js";
-import { contextMatches, insertAfter, insertBefore, isMerge, mergeValue, type PatchSet, replaceFirst, type ReportPatch, type Used } from "./common.js";
+import { addedValues, contextMatches, insertAfter, insertBefore, isMerge, mergeTypedConfig, mergeValue, type PatchSet, replaceFirst, type ReportPatch, type Used } from "./common.js";
 
 type Obj = ProtoObject;
 const LISTENER = "envoy.config.listener.v3.Listener";
@@ -93,15 +93,7 @@ function patchList(list: Obj[], p: CompiledPatch, hasMatch: boolean, matches: (e
 function mergeFilter(f: Obj, p: CompiledPatch, report: ReportPatch): boolean {
   if (!f.typedConfig) return false;
   const user = p.value ?? {};
-  const userAny = obj(user.typedConfig);
-  if (userAny) {
-    try {
-      f.typedConfig = mergeAny(f.typedConfig as Obj, userAny);
-    } catch (err) {
-      report(p, `patch.value.typed_config: ${(err as Error).message} (filter ${String(f.name)})`);
-      return false;
-    }
-  }
+  if (!mergeTypedConfig(f, user, p, report, `patch.value.typed_config`)) return false;
   if (user.name) f.name = user.name;
   return true;
 }
@@ -152,13 +144,7 @@ function mergeTransportSocket(fc: Obj, p: CompiledPatch, report: ReportPatch): b
   const ts = obj(p.value?.transportSocket);
   const have = obj(fc.transportSocket);
   if (!ts || !have || ts.name !== have.name) return false;
-  if (have.typedConfig && ts.typedConfig) {
-    try {
-      have.typedConfig = mergeAny(have.typedConfig as Obj, ts.typedConfig as Obj);
-    } catch (err) {
-      report(p, `patch.value.transport_socket.typed_config: ${(err as Error).message}`);
-    }
-  }
+  mergeTypedConfig(have, ts, p, report, "patch.value.transport_socket.typed_config");
   return true;
 }
 
@@ -230,14 +216,6 @@ function patchListener(ctx: PatchContext, ps: PatchSet, l: Obj, used: Used, repo
 export function patchListeners(ctx: PatchContext, ps: PatchSet, listeners: Obj[], skipAdds: boolean, used: Used, report: ReportPatch): Obj[] {
   const out: Obj[] = [];
   for (const l of listeners) if (!l.name || patchListener(ctx, ps, l, used, report)) out.push(l);
-  if (!skipAdds) {
-    for (const p of ps.get("LISTENER") ?? []) {
-      if (p.operation !== "ADD") continue;
-      if (p.context === "ANY" && ctx !== "SIDECAR_OUTBOUND" && ctx !== "GATEWAY") continue;
-      if (!contextMatches(ctx, p)) continue;
-      used(p);
-      out.push(cloneProto(p.value ?? {}));
-    }
-  }
+  if (!skipAdds) out.push(...addedValues("LISTENER", ctx, ps, used));
   return out;
 }
