@@ -5,7 +5,6 @@
 // generated config, and a filter a selected proxy would not get (with the reason).
 import { IstioGenerator } from "../controlplane/generator.js";
 import { ISTIO_COMPATIBLE_VERSION } from "../core/istio-version.js";
-import { planMesh } from "../local/plan.js";
 import { parseProxy, proxyNodeId, type Proxy } from "../model/proxy.js";
 import { PushContext, pushInputFrom, DEFAULT_MESH_CONFIG } from "../model/push-context.js";
 import type { AnalysisContext } from "./analyze.js";
@@ -38,19 +37,24 @@ function patchWarnings(ctx: Ctx): void {
   }
 }
 
-/** The proxies `tsmesh up` would run for the analyzed resources. */
-function meshProxies(ctx: Ctx): Proxy[] {
-  const plan = planMesh({
-    workloadEntries: ctx.all("WorkloadEntry").map((a) => a.resource),
-    serviceEntries: ctx.all("ServiceEntry").map((a) => a.resource),
-    gateways: ctx.all("Gateway").map((a) => a.resource),
-  });
-  return plan.workloads.map((w) =>
-    parseProxy({
-      id: proxyNodeId(w.role, w.address, w.name, w.namespace),
-      metadata: { NAMESPACE: w.namespace, LABELS: w.labels, INTERCEPTION_MODE: "NONE", INSTANCE_IPS: w.address, WORKLOAD_NAME: w.name, ISTIO_VERSION: ISTIO_COMPATIBLE_VERSION },
-    }),
-  );
+/**
+ * The proxies `tsmesh up` would run for the analyzed resources: one per WorkloadEntry with an
+ * address, a gateway (router) when a Gateway selects its labels, else a sidecar.
+ */
+function meshProxies(ctx: Ctx, push: PushContext): Proxy[] {
+  const out: Proxy[] = [];
+  for (const { resource: we } of ctx.all("WorkloadEntry")) {
+    const address = we.spec.address;
+    if (!address) continue;
+    const node = (type: "sidecar" | "router") =>
+      parseProxy({
+        id: proxyNodeId(type, address, we.metadata.name, we.metadata.namespace),
+        metadata: { NAMESPACE: we.metadata.namespace, LABELS: we.spec.labels ?? {}, INTERCEPTION_MODE: "NONE", INSTANCE_IPS: address, WORKLOAD_NAME: we.metadata.name, ISTIO_VERSION: ISTIO_COMPATIBLE_VERSION },
+      });
+    const sidecar = node("sidecar");
+    out.push(push.gatewayServers(sidecar).length > 0 ? node("router") : sidecar);
+  }
+  return out;
 }
 
 /** Applies every EnvoyFilter to every proxy of the analyzed mesh and reports what has no effect. */
@@ -63,7 +67,7 @@ function effect(ctx: Ctx): void {
   const selected = new Map<string, Proxy[]>();
   const usedPatches = new Set<string>();
   const withheld = new Map<string, string[]>();
-  for (const proxy of meshProxies(ctx)) {
+  for (const proxy of meshProxies(ctx, push)) {
     const outcome = gen.envoyFiltered(proxy, push);
     if (!outcome) continue;
     for (const [ef, errs] of outcome.errors) withheld.set(ef.key, [...(withheld.get(ef.key) ?? []), `proxy ${proxy.id}: ${errs.join("; ")}`]);

@@ -1,5 +1,5 @@
 // `tsmesh discovery`: runs the control plane (Pilot's role) until SIGINT/SIGTERM.
-import { proxyResourceValidator } from "./envoyfilter-validator.js";
+import { proxyResourceValidator } from "../local/envoyfilter-validator.js";
 import { existsSync } from "node:fs";
 import { Discovery } from "../controlplane/discovery.js";
 

@@ -3,7 +3,7 @@
 // proxy's own checks (proxyResourceValidator) run on every result, as `up` and `discovery` wire them.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { proxyResourceValidator } from "../../../../src/cli/envoyfilter-validator.js";
+import { proxyResourceValidator } from "../../../../src/local/envoyfilter-validator.js";
 import { IstioGenerator } from "../../../../src/controlplane/generator.js";
 import type { Proxy } from "../../../../src/model/proxy.js";
 import { bookinfo, testProxy } from "../../../helpers/xds.js";

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { IstioGenerator } from "../../../../src/controlplane/generator.js";
-import { proxyResourceValidator } from "../../../../src/cli/envoyfilter-validator.js";
+import { proxyResourceValidator } from "../../../../src/local/envoyfilter-validator.js";
 import { protoMerge } from "../../../../src/envoy/proto-merge.js";
 import type { Proxy } from "../../../../src/model/proxy.js";
 import { bookinfo, testProxy } from "../../../helpers/xds.js";

@@ -1,5 +1,5 @@
-// The proxy's own checks for EnvoyFilter-patched resources, handed to the control plane by the CLI
-// (the control plane never imports the proxy): a patched resource is encoded, decoded with the
+// The proxy's own checks for EnvoyFilter-patched resources, handed to the control plane by `up` and
+// `discovery` (the control plane never imports the proxy): a patched resource is encoded, decoded with the
 // proxy's wire codec (as its ADS client decodes a response), then checked by a ProxyServer's
 // validate — the very code that decides ACK or NACK (clusters, listeners with every network and
 // HTTP filter compiled, routes, their field paths). The ProxyServer is never started: no sockets,
