@@ -168,3 +168,58 @@ test("CLUSTER ADD (the task's STRICT_DNS rate_limit_cluster) appears once; REMOV
   assert.equal(r.clusters.filter((c) => c.name === "rate_limit_cluster").length, 1);
   assert.equal(r.clusters.filter((c) => String(c.name).endsWith("details.default.svc.cluster.local")).length, 0);
 });
+
+test("CLUSTER MERGE of a transport socket: merged into the auto-mTLS match of that name, typed_config as a message", () => {
+  const r = run(
+    productpage(),
+    ef("ts", "default", `configPatches:
+- applyTo: CLUSTER
+  match: {context: SIDECAR_OUTBOUND, cluster: {service: reviews.default.svc.cluster.local, subset: v1}}
+  patch:
+    operation: MERGE
+    value:
+      transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config: {'@type': type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext, allow_renegotiation: true}`),
+  );
+  assert.deepEqual(r.errors, []);
+  const c = r.clusters.find((x) => x.name === "outbound|9080|v1|reviews.default.svc.cluster.local")!;
+  const tls = c.transportSocketMatches.find((m: Obj) => m.name === "tlsMode-istio").transportSocket.typedConfig;
+  assert.equal(tls.allowRenegotiation, true);
+  assert.equal(tls.sni, "outbound_.9080_.v1_.reviews.default.svc.cluster.local", "the rest of the TLS context is kept");
+  assert.equal(c.transportSocket, undefined, "no cluster-level socket added");
+});
+
+test("targetRefs select a Gateway API gateway's proxy by its gateway-name label, in the gateway's namespace", () => {
+  const gw = (ns: string, name: string) => testProxy({ type: "router", ip: "127.0.1.9", name: "gw", namespace: ns, labels: { "gateway.networking.k8s.io/gateway-name": name } });
+  const spec = (ref: string) => `targetRefs: [${ref}]\n${clusterMerge("7s").replace("context: SIDECAR_OUTBOUND, ", "")}`;
+  const rows: [string, string, Proxy, boolean][] = [
+    ["named gateway", ef("a", "default", spec("{group: gateway.networking.k8s.io, kind: Gateway, name: my-gw}")), gw("default", "my-gw"), true],
+    ["other gateway", ef("a", "default", spec("{group: gateway.networking.k8s.io, kind: Gateway, name: other}")), gw("default", "my-gw"), false],
+    ["a kind other than Gateway", ef("a", "default", spec("{group: '', kind: Service, name: my-gw}")), gw("default", "my-gw"), false],
+    ["no targetRefs, no selector: every workload of the namespace", ef("a", "default", clusterMerge("7s")), gw("default", "my-gw"), true],
+  ];
+  for (const [what, yaml, proxy, selected] of rows) assert.equal(run(proxy, yaml).o !== undefined, selected, what);
+});
+
+test("ROUTE_CONFIGURATION portNumber on a gateway matches the Gateway server port behind the listener port", () => {
+  // A second server on the ingress service's port 80, which the gateway listens on at 8080 (http.8080).
+  const server80 = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: port80, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http80, protocol: HTTP}
+    hosts: ["*"]
+`;
+  const patch = (port: number) =>
+    ef("rc", "istio-system", `configPatches:
+- applyTo: ROUTE_CONFIGURATION
+  match: {context: GATEWAY, routeConfiguration: {portNumber: ${port}}}
+  patch: {operation: MERGE, value: {request_headers_to_add: [{header: {key: x-rc, value: '1'}}]}}`);
+  const headers = (port: number) => run(gateway(), server80, patch(port)).routes.find((rc) => rc.name === "http.8080")?.requestHeadersToAdd;
+  assert.deepEqual(headers(80), [{ header: { key: "x-rc", value: "1" } }]);
+  assert.deepEqual(headers(8080), [{ header: { key: "x-rc", value: "1" } }], "8080 is a server port too (bookinfo-gateway)");
+  assert.equal(headers(9999), undefined);
+});
