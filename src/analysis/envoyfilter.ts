@@ -7,6 +7,7 @@ import { IstioGenerator } from "../controlplane/generator.js";
 import { ISTIO_COMPATIBLE_VERSION } from "../core/istio-version.js";
 import { parseProxy, proxyNodeId, type Proxy } from "../model/proxy.js";
 import { PushContext, pushInputFrom, DEFAULT_MESH_CONFIG } from "../model/push-context.js";
+import { meshDnsHostProblems } from "../xds/gen/envoyfilter/dns-hosts.js";
 import type { AnalysisContext } from "./analyze.js";
 
 type Ctx = AnalysisContext;
@@ -75,8 +76,9 @@ function effect(ctx: Ctx): void {
     for (const p of outcome.used) usedPatches.add(`${p.filter.key}#${p.index}`);
   }
   for (const at of filters) {
-    dnsClustersOfMeshHosts(ctx, at, push);
     const key = `${at.resource.metadata.namespace}/${at.resource.metadata.name}`;
+    const compiled = push.envoyFilters.all().find((c) => c.key === key);
+    for (const p of compiled?.patches ?? []) for (const why of meshDnsHostProblems(p, push)) ctx.report("TSM0003", at, why, `spec.configPatches[${p.index}].patch.value`);
     if (!selected.has(key)) {
       ctx.report("TSM0001", at, "This EnvoyFilter selects no proxy of the mesh (namespace, workloadSelector, targetRefs): it has no effect.");
       continue;
@@ -87,29 +89,6 @@ function effect(ctx: Ctx): void {
       if (!usedPatches.has(`${key}#${i}`)) ctx.report("TSM0001", at, `This patch (applyTo ${cp.applyTo}) matches nothing in the generated config of the ${selected.get(key)!.length} proxies the EnvoyFilter selects.`, `spec.configPatches[${i}]`);
     });
   }
-}
-
-/**
- * A CLUSTER ADD of a STRICT_DNS/LOGICAL_DNS cluster whose endpoints name a mesh hostname (the rate
- * limit task's older `rate_limit_cluster`): in Kubernetes the cluster DNS resolves it; tsmesh's
- * proxy asks the system resolver, which does not know mesh hostnames in local mode.
- */
-function dnsClustersOfMeshHosts(ctx: Ctx, at: ReturnType<Ctx["all"]>[number], push: PushContext): void {
-  const spec = (at.resource as { spec: { configPatches?: { applyTo?: string; patch?: { operation?: string; value?: unknown } }[] } }).spec;
-  (spec.configPatches ?? []).forEach((cp, i) => {
-    if (cp.applyTo !== "CLUSTER" || cp.patch?.operation !== "ADD") return;
-    const v = (cp.patch.value ?? {}) as Record<string, unknown>;
-    const type = v.type;
-    if (type !== "STRICT_DNS" && type !== "LOGICAL_DNS") return;
-    const text = JSON.stringify(v.load_assignment ?? v.loadAssignment ?? {});
-    for (const m of text.matchAll(/"address":"([^"]+)"/g)) {
-      const host = m[1];
-      if (!host.endsWith(`.svc.${push.mesh.domainSuffix}`) && push.registry.servicesFor(host).length === 0) continue;
-      const svc = push.registry.servicesFor(host)[0];
-      const hint = svc ? `; use the mesh's own cluster (outbound|PORT||${host}), as the current istio.io task does` : "";
-      ctx.report("TSM0003", at, `The ${String(type)} cluster resolves ${host} with the system resolver, which does not know mesh hostnames in tsmesh's local mode (no cluster DNS): it gets no endpoints${hint}.`, `spec.configPatches[${i}].patch.value`);
-    }
-  });
 }
 
 export function analyzeEnvoyFilters(ctx: Ctx): void {

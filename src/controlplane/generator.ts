@@ -249,6 +249,7 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
       const base = { listeners: buildListeners(proxy, push), clusters: buildClusters(proxy, push), routes: buildRouteConfigurations(proxy, push, undefined, { hashPolicy: this.hashPolicy(proxy, push) }) };
       const outcome = applyEnvoyFilters(proxy, push, sel, base, this.envoyFilterValidator);
       for (const [ef, errs] of outcome.errors) this.reportEnvoyFilterProblem(proxy, `EnvoyFilter ${ef.key} is not applied to proxy ${proxy.id}: ${errs.join("; ")}`);
+      for (const [ef, warns] of outcome.warnings) this.reportEnvoyFilterProblem(proxy, `EnvoyFilter ${ef.key} on proxy ${proxy.id}: ${warns.join("; ")}`);
       return outcome;
     });
   }

@@ -15,6 +15,7 @@ import type { Cluster, Listener, RouteConfiguration } from "../../../envoy/types
 import { resolveGatewayPort } from "../listener-gateway.js";
 import { VIRTUAL_INBOUND_LISTENER, VIRTUAL_OUTBOUND_LISTENER } from "../names.js";
 import { insertedClusters, patchCluster } from "./cluster-patch.js";
+import { meshDnsHostProblems } from "./dns-hosts.js";
 import type { PatchSet } from "./common.js";
 import { patchListeners } from "./listener-patch.js";
 import { type GatewayPortMap, patchRouteConfiguration } from "./route-patch.js";
@@ -37,6 +38,8 @@ export interface EnvoyFilterOutcome extends GeneratedConfig {
   errors: ReadonlyMap<CompiledEnvoyFilter, readonly string[]>;
   /** Patches that matched and changed something. */
   used: ReadonlySet<CompiledPatch>;
+  /** Applied patches that will not work as a user expects (e.g. a DNS cluster of a mesh hostname), by filter. */
+  warnings: ReadonlyMap<CompiledEnvoyFilter, readonly string[]>;
 }
 
 /** applyTo kinds tsmesh cannot carry out at all (reported, never dropped silently). */
@@ -223,7 +226,13 @@ export function applyEnvoyFilters(proxy: Proxy, push: PushContext, sel: ProxyEnv
     }
     result = run(accepted);
   }
+  const warnings = new Map<CompiledEnvoyFilter, string[]>();
+  for (const p of result.used) {
+    const w = meshDnsHostProblems(p, push);
+    if (w.length > 0) warnings.set(p.filter, [...(warnings.get(p.filter) ?? []), ...w]);
+  }
   return {
+    warnings,
     listeners: result.config.listeners as unknown as Listener[],
     clusters: result.config.clusters as unknown as Cluster[],
     routes: result.config.routes as unknown as RouteConfiguration[],
