@@ -225,7 +225,7 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
     }
     // The common Envoy-form case, wildcard CDS/LDS: the generators' memoized lists straight to
     // their encoded form (no per-proxy name maps).
-    if (watch.wildcard && proxy.generator !== "grpc") {
+    if (watch.wildcard && proxy.generator !== "grpc" && (typeUrl === CLUSTER_TYPE || typeUrl === LISTENER_TYPE)) {
       const patched = this.envoyFiltered(proxy, push);
       if (typeUrl === CLUSTER_TYPE) return { resources: encodedList(typeUrl, patched?.clusters ?? buildClusters(proxy, push)), distinctNames: true };
       if (typeUrl === LISTENER_TYPE) return { resources: encodedList(typeUrl, patched?.listeners ?? buildListeners(proxy, push)), distinctNames: true };
@@ -278,7 +278,8 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
       }
       return out;
     };
-    const patched = this.envoyFiltered(proxy, push);
+    // Only the types EnvoyFilters patch (an endpoints-only push must not build listeners).
+    const patched = typeUrl === CLUSTER_TYPE || typeUrl === LISTENER_TYPE || typeUrl === ROUTE_TYPE ? this.envoyFiltered(proxy, push) : undefined;
     switch (typeUrl) {
       case CLUSTER_TYPE:
         return wanted(named(grpc ? buildGrpcClusters(proxy, push, [...watch.names]) : (patched?.clusters ?? buildClusters(proxy, push))));
