@@ -8,6 +8,7 @@ import { hostMatches, resolveShortName } from "../api/hosts.js";
 import { unreachableRoutes } from "../api/validation/virtualservice-unreachable.js";
 import { jwksUnreachable, jwtClaimRouteWithoutRequestAuthn, type JwksLookup } from "./authn.js";
 import { authzAnalyzers, type AuthzAnalysisMesh } from "./authz.js";
+import { analyzeEnvoyFilters } from "./envoyfilter.js";
 import { MESSAGE_TYPES, type AnalysisMessage, type MessageCode } from "./messages.js";
 
 type Located = { resource: AnyResource; doc: DocumentResult };
@@ -257,6 +258,7 @@ export const ANALYZERS: Analyzer[] = [
   unreachableRules,
   hostNotFoundInGateway,
   jwtClaimRouteWithoutRequestAuthn,
+  analyzeEnvoyFilters,
 ];
 
 export interface AnalyzeOptions {

@@ -15,12 +15,20 @@ export const MESSAGE_TYPES = {
   IST0127: { name: "NoMatchingWorkloadsFound", level: "Warning" },
   IST0133: { name: "SchemaWarning", level: "Warning" },
   IST0149: { name: "JwtClaimBasedRoutingWithoutRequestAuthN", level: "Error" },
+  IST0151: { name: "EnvoyFilterUsesRelativeOperation", level: "Warning" },
+  IST0152: { name: "EnvoyFilterUsesReplaceOperationIncorrectly", level: "Error" },
+  IST0153: { name: "EnvoyFilterUsesAddOperationIncorrectly", level: "Error" },
+  IST0154: { name: "EnvoyFilterUsesRemoveOperationIncorrectly", level: "Error" },
+  IST0155: { name: "EnvoyFilterUsesRelativeOperationWithProxyVersion", level: "Warning" },
   // tsmesh's own, where istioctl has no analyzer.
   TSM0001: { name: "JwksUriUnreachable", level: "Warning" },
   TSM0002: { name: "AuthorizationPolicyServiceAccountNotFound", level: "Warning" },
   TSM0003: { name: "AuthorizationPolicyIdentityWithMtlsDisabled", level: "Warning" },
   TSM0004: { name: "AuthorizationPolicyIdentityWithPlaintextPeers", level: "Info" },
   TSM0005: { name: "AuthorizationPolicyUnknownProvider", level: "Error" },
+  TSM0006: { name: "EnvoyFilterHasNoEffect", level: "Warning" },
+  TSM0007: { name: "EnvoyFilterNotApplied", level: "Error" },
+  TSM0008: { name: "EnvoyFilterDnsClusterOfMeshHost", level: "Warning" },
 } as const satisfies Record<string, { name: string; level: Level }>;
 
 export type MessageCode = keyof typeof MESSAGE_TYPES;

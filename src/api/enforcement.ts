@@ -124,7 +124,17 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
       },
     ],
   },
-  EnvoyFilter: { wholeKind: "patches are not applied to the generated config (issue 14)" },
+  // Patches apply to every proxy's generated listeners, clusters and routes (xds/gen/envoyfilter).
+  EnvoyFilter: {
+    fields: [
+      {
+        paths: ["spec.configPatches[].applyTo"],
+        when: { text: "EXTENSION_CONFIG or BOOTSTRAP", test: (v) => v === "EXTENSION_CONFIG" || v === "BOOTSTRAP" },
+        reason: "EXTENSION_CONFIG (tsmesh's proxy has no ECDS) and BOOTSTRAP (the bootstrap is not generated) cannot take effect: a filter with one is reported and withheld from the proxies it selects",
+      },
+      { paths: ["spec.configPatches[].match.waypoint"], reason: "tsmesh has no waypoint proxies: WAYPOINT-context patches match no proxy" },
+    ],
+  },
   ProxyConfig: { wholeKind: "proxy settings (concurrency, image, environment) are not applied" },
   // Generated as Istio's inbound filter chains (the mTLS chains use the agent's certificates over sds-grpc).
   PeerAuthentication: { fields: [] },

@@ -1,4 +1,5 @@
 // `tsmesh discovery`: runs the control plane (Pilot's role) until SIGINT/SIGTERM.
+import { proxyResourceValidator } from "../local/envoyfilter-validator.js";
 import { existsSync } from "node:fs";
 import { Discovery } from "../controlplane/discovery.js";
 import type { JwksFetchMode } from "../model/request-authentication.js";
@@ -54,6 +55,8 @@ export async function runDiscovery(opts: DiscoveryCliOptions, out: (s: string) =
     jwksFetchMode: opts.jwksFetchMode,
     log: (line) => err(line),
   });
+  // EnvoyFilter results go through the proxy's own checks before they reach a proxy.
+  discovery.generator.envoyFilterValidator = proxyResourceValidator;
   try {
     await discovery.start();
   } catch (e) {

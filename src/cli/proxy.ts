@@ -5,6 +5,7 @@
 // admin.address, as Envoy) and what flags ask for explicitly (--admin-port on --ip, --health-port).
 // Log lines go to stderr through the proxy's loggers (--log-level, --component-log-level, /logging);
 // stdout gets the command's own report (node, addresses, ready, draining).
+import { ISTIO_COMPATIBLE_VERSION } from "../core/istio-version.js";
 import { proxyNodeId } from "../model/proxy.js";
 import { AdminServer } from "../proxy/admin.js";
 import { PROXY_LOGGERS, type ProxyOptions, ProxyServer } from "../proxy/proxy.js";
@@ -154,6 +155,8 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
         INSTANCE_IPS: o.ip,
         WORKLOAD_NAME: o.name,
         PROXY_CONCURRENCY: String(o.concurrency),
+        // The Istio release tsmesh follows, so EnvoyFilter proxyVersion regexes select tsmesh proxies.
+        ISTIO_VERSION: ISTIO_COMPATIBLE_VERSION,
         ...(o.appAddress ? { INBOUND_APP_ADDRESS: o.appAddress } : {}),
         ...fromStruct(bootNode?.metadata),
       },

@@ -155,6 +155,7 @@ export class Discovery {
       this.log(`discovery: ${message}`);
     };
     this.jwksResolver = new JwksResolver({ metrics: this.metrics, log: (l) => this.log(`discovery: ${l}`), onChange: (c) => this.pushJwksChange(c) });
+    this.generator.onEnvoyFilterError = (message) => this.log(`discovery: ${message}`);
     this.current = new PushContext(pushInputFrom([]), this.mesh);
     const services = this.metrics.gauge("pilot_services", "Total services known to pilot.");
     services.collect(() => [[undefined, this.current.registry.services.length]]);

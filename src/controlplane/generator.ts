@@ -2,12 +2,15 @@
 // node into a Proxy and, per push, asks the Envoy-form or proxyless-gRPC generators for the
 // resources a watch covers. Objects shared across proxies are encoded once (encodeResource memo).
 // Secrets (SDS over ADS, istiod's SecretGen) come from the credentials folder: only names the proxy
-// may read (xds/gen/secrets.ts), refusals logged once per proxy and name.
+// may read (xds/gen/secrets.ts), refusals logged once per proxy and name. EnvoyFilters patch a
+// proxy's listeners, clusters and routes once per push (xds/gen/envoyfilter), all of a filter or
+// none of it; a filter withheld is logged once per proxy and reason.
 import { encodeResource, type EncodedResource } from "../envoy/encoded.js";
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from "../envoy/protos.js";
 import type { XdsResource } from "../envoy/types.js";
 import { parseProxy, type Proxy } from "../model/proxy.js";
-import type { PushContext } from "../model/push-context.js";
+import { labelsKey, type PushContext } from "../model/push-context.js";
+import { applyEnvoyFilters, type EnvoyFilterOutcome, type ResourceValidator } from "../xds/gen/envoyfilter/apply.js";
 import { buildClusters } from "../xds/gen/clusters.js";
 import { EndpointsBuilder } from "../xds/gen/endpoints.js";
 import { buildGrpcClusters, buildGrpcListeners, buildGrpcRoutes } from "../xds/gen/grpc.js";
@@ -73,7 +76,7 @@ const LISTENER_POLICIES = ["RequestAuthentication", "AuthorizationPolicy"];
 // type reads credentials and, for sidecars' grants, DestinationRules (see secretNeedsPush).
 const SKIPPED_KINDS: Readonly<Record<string, ReadonlySet<string>>> = {
   [CLUSTER_TYPE]: new Set(["VirtualService", "Gateway", "Secret", ...LISTENER_POLICIES, ...NOT_READ_BY_ANY]),
-  [ENDPOINT_TYPE]: new Set(["VirtualService", "Gateway", "Secret", ...LISTENER_POLICIES, ...NOT_READ_BY_ANY]),
+  [ENDPOINT_TYPE]: new Set(["VirtualService", "Gateway", "Secret", "EnvoyFilter", ...LISTENER_POLICIES, ...NOT_READ_BY_ANY]),
   [LISTENER_TYPE]: new Set(["Secret", ...NOT_READ_BY_ANY]),
   [ROUTE_TYPE]: new Set(["Secret", "PeerAuthentication", ...LISTENER_POLICIES, ...NOT_READ_BY_ANY]),
 };
@@ -103,6 +106,18 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
   /** Told about each Secret a proxy asked for and does not get (refused, missing): once per proxy and name. */
   onSecretError: ((message: string) => void) | undefined;
 
+  /**
+   * Checks an EnvoyFilter-patched resource as the proxy would (the CLI injects the proxy's own
+   * decoders and compilers); without one, patched resources need only encode.
+   */
+  envoyFilterValidator: ResourceValidator | undefined;
+
+  /** Told about each EnvoyFilter withheld from a proxy (with why): once per proxy and reason. */
+  onEnvoyFilterError: ((message: string) => void) | undefined;
+
+  /** Per proxy id: the EnvoyFilter problems already reported. */
+  private readonly envoyFilterErrorsShown = new Map<string, Set<string>>();
+
   /** Per proxy: the secret problems already reported ("name\0reason"). */
   private readonly secretErrorsShown = new WeakMap<ConnectedProxy, Set<string>>();
 
@@ -116,6 +131,7 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
 
   disconnect(cp: ConnectedProxy): void {
     this.connected.delete(cp);
+    this.envoyFilterErrorsShown.delete(cp.proxy.id);
     this.lifecycle?.disconnect(cp.proxy);
   }
 
@@ -233,15 +249,45 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
     }
     // The common Envoy-form case, wildcard CDS/LDS: the generators' memoized lists straight to
     // their encoded form (no per-proxy name maps).
-    if (watch.wildcard && proxy.generator !== "grpc") {
-      if (typeUrl === CLUSTER_TYPE) return { resources: encodedList(typeUrl, buildClusters(proxy, push)), distinctNames: true };
-      if (typeUrl === LISTENER_TYPE) return { resources: encodedList(typeUrl, buildListeners(proxy, push)), distinctNames: true };
+    if (watch.wildcard && proxy.generator !== "grpc" && (typeUrl === CLUSTER_TYPE || typeUrl === LISTENER_TYPE)) {
+      const patched = this.envoyFiltered(proxy, push);
+      if (typeUrl === CLUSTER_TYPE) return { resources: encodedList(typeUrl, patched?.clusters ?? buildClusters(proxy, push)), distinctNames: true };
+      if (typeUrl === LISTENER_TYPE) return { resources: encodedList(typeUrl, patched?.listeners ?? buildListeners(proxy, push)), distinctNames: true };
     }
     const objects = this.objects(proxy, push, typeUrl, watch, request);
     if (!objects) return undefined;
     const resources: EncodedResource[] = [];
     for (const [name, obj] of objects) resources.push(encodeResource(typeUrl, name, obj));
     return { resources };
+  }
+
+  /**
+   * The proxy's listeners, clusters and routes with the EnvoyFilters that select it applied, once
+   * per push and selection; undefined when none selects it (the generators' output stands).
+   */
+  envoyFiltered(proxy: Proxy, push: PushContext): EnvoyFilterOutcome | undefined {
+    if (proxy.generator === "grpc" || push.envoyFilters.empty) return undefined;
+    const sel = push.envoyFilters.forProxy(proxy);
+    if (!sel) return undefined;
+    return push.memo(`envoyfilter/${proxy.id}/${labelsKey(proxy.labels)}/${sel.key}`, () => {
+      const base = { listeners: buildListeners(proxy, push), clusters: buildClusters(proxy, push), routes: buildRouteConfigurations(proxy, push, undefined, { hashPolicy: this.hashPolicy(proxy, push) }) };
+      const outcome = applyEnvoyFilters(proxy, push, sel, base, this.envoyFilterValidator);
+      for (const [ef, errs] of outcome.errors) this.reportEnvoyFilterProblem(proxy, `EnvoyFilter ${ef.key} is not applied to proxy ${proxy.id}: ${errs.join("; ")}`);
+      for (const [ef, warns] of outcome.warnings) this.reportEnvoyFilterProblem(proxy, `EnvoyFilter ${ef.key} on proxy ${proxy.id}: ${warns.join("; ")}`);
+      return outcome;
+    });
+  }
+
+  private hashPolicy(proxy: Proxy, push: PushContext) {
+    return (host: string, port: number, subset: string | undefined) => routeHashPolicy(push, proxy, host, port, subset);
+  }
+
+  private reportEnvoyFilterProblem(proxy: Proxy, message: string): void {
+    let shown = this.envoyFilterErrorsShown.get(proxy.id);
+    if (!shown) this.envoyFilterErrorsShown.set(proxy.id, (shown = new Set()));
+    if (shown.has(message)) return;
+    shown.add(message);
+    this.onEnvoyFilterError?.(message);
   }
 
   /** The typed objects (by name) a watch covers; used by the ADS path and /debug/config_dump. */
@@ -256,15 +302,29 @@ export class IstioGenerator implements XdsGenerator<ConnectedProxy> {
       }
       return out;
     };
+    // Only the types EnvoyFilters patch (an endpoints-only push must not build listeners).
+    const patched = typeUrl === CLUSTER_TYPE || typeUrl === LISTENER_TYPE || typeUrl === ROUTE_TYPE ? this.envoyFiltered(proxy, push) : undefined;
     switch (typeUrl) {
       case CLUSTER_TYPE:
-        return wanted(named(grpc ? buildGrpcClusters(proxy, push, [...watch.names]) : buildClusters(proxy, push)));
+        return wanted(named(grpc ? buildGrpcClusters(proxy, push, [...watch.names]) : (patched?.clusters ?? buildClusters(proxy, push))));
       case LISTENER_TYPE:
-        return wanted(named(grpc ? buildGrpcListeners(proxy, push, [...watch.names]) : buildListeners(proxy, push)));
+        return wanted(named(grpc ? buildGrpcListeners(proxy, push, [...watch.names]) : (patched?.listeners ?? buildListeners(proxy, push))));
       case ROUTE_TYPE: {
         const names = watch.wildcard ? undefined : [...watch.names];
-        const hashPolicy = (host: string, port: number, subset: string | undefined) => routeHashPolicy(push, proxy, host, port, subset);
-        return wanted(named(grpc ? buildGrpcRoutes(proxy, push, names ?? []) : buildRouteConfigurations(proxy, push, names, { hashPolicy })));
+        const hashPolicy = this.hashPolicy(proxy, push);
+        if (grpc) return wanted(named(buildGrpcRoutes(proxy, push, names ?? [])));
+        if (!patched) return wanted(named(buildRouteConfigurations(proxy, push, names, { hashPolicy })));
+        const all = named(patched.routes);
+        // A name the generators do not list by themselves (e.g. an RDS name a patch added): built
+        // by name and patched with the filters this proxy got.
+        const missing = (names ?? []).filter((n) => !all.has(n));
+        if (missing.length > 0) {
+          const sel = push.envoyFilters.forProxy(proxy);
+          const extra = buildRouteConfigurations(proxy, push, missing, { hashPolicy });
+          const out = sel ? applyEnvoyFilters(proxy, push, { ...sel, filters: patched.applied }, { listeners: [], clusters: [], routes: extra }, this.envoyFilterValidator).routes : extra;
+          for (const rc of out) all.set(String(rc.name), rc);
+        }
+        return wanted(all);
       }
       case ENDPOINT_TYPE: {
         const out = new Map<string, XdsResource>();

@@ -3,6 +3,7 @@
 // workload's own loopback address. Config folders are watched; WorkloadEntries and Gateways added,
 // changed or removed while it runs start, restart or stop their processes. The test harness and
 // the `up` command both drive this class.
+import { proxyResourceValidator } from "./envoyfilter-validator.js";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, statSync } from "node:fs";
 import { request } from "node:http";
 import { connect } from "node:net";
@@ -205,6 +206,8 @@ export class LocalMesh {
       jwksFetchMode: options.jwksFetchMode,
       log: (line) => this.discoveryLog(line),
     });
+    // EnvoyFilter results go through the proxy's own checks before they reach a proxy.
+    this.discovery.generator.envoyFilterValidator = proxyResourceValidator;
   }
 
   get xdsAddress(): string {

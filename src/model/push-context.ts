@@ -10,6 +10,7 @@ import { endpointPort, ServiceRegistry } from "../registry/registry.js";
 import { AuthenticationPolicies } from "./authentication.js";
 import { AuthorizationPolicies } from "./authorization.js";
 import type { ExtensionProvider } from "./extension-providers.js";
+import { EnvoyFilterIndex } from "./envoyfilter.js";
 import type { Proxy } from "./proxy.js";
 import { DEFAULT_JWKS_SETTINGS, RequestAuthentications, type JwksSettings } from "./request-authentication.js";
 import { buildSidecarScope, type SidecarScope } from "./sidecar-scope.js";
@@ -127,6 +128,8 @@ export class PushContext {
   jwks: JwksSettings = DEFAULT_JWKS_SETTINGS;
   /** AuthorizationPolicies by namespace (Istio's push.AuthzPolicies). */
   readonly authzPolicies: AuthorizationPolicies;
+  /** EnvoyFilters by namespace, patch values read once (Istio's envoyFiltersByNamespace). */
+  readonly envoyFilters: EnvoyFilterIndex;
 
   /**
    * `sameVirtualServices`: a snapshot built from the same VirtualServices (an EDS-only change),
@@ -158,6 +161,10 @@ export class PushContext {
       reuse?.input.requestAuthentications === input.requestAuthentications && reuse.mesh.rootNamespace === mesh.rootNamespace
         ? reuse.requestAuthentications
         : new RequestAuthentications(input.requestAuthentications, mesh.rootNamespace);
+    this.envoyFilters =
+      sameVirtualServices?.input.envoyFilters === input.envoyFilters && sameVirtualServices.mesh.rootNamespace === mesh.rootNamespace
+        ? sameVirtualServices.envoyFilters
+        : new EnvoyFilterIndex(input.envoyFilters, mesh.rootNamespace);
   }
 
   /**

@@ -1,121 +1,28 @@
 // Envoy bootstrap files (YAML or JSON, proto3 JSON mapping: snake_case or camelCase names,
 // durations as "1.5s", wrapper types as bare values, Any as {"@type", ...}) read into the decoded
-// typed-object form the rest of the proxy uses. Conversion is driven by the proto descriptors, so
-// an unknown field is an error naming its path, as Envoy reports it.
+// typed-object form the rest of the proxy uses (envoy/proto-json-read.ts converts; an unknown
+// field is an error naming its path, as Envoy reports it).
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
-import protobuf from "protobufjs";
 import { parse as parseYaml } from "yaml";
-import { decodeMessage, encodeMessage, messageType, type ProtoObject } from "../envoy/protos.js";
+import { fromProtoJson, ProtoJsonError } from "../envoy/proto-json-read.js";
+import { decodeMessage, encodeMessage, type ProtoObject } from "../envoy/protos.js";
 import type * as v3 from "../envoy/types.js";
 
 export const BOOTSTRAP_TYPE = "envoy.config.bootstrap.v3.Bootstrap";
 
 export class BootstrapError extends Error {}
 
-const WRAPPERS = new Set(["DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value", "BoolValue", "StringValue", "BytesValue"]);
-
-const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
-const jsonCamel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
-
-/** The protobufjs field name of `k` written as the proto name or its proto3 JSON name. */
-function fieldByJsonName(t: protobuf.Type, k: string): string | undefined {
-  const want = jsonCamel(k);
-  for (const name of Object.keys(t.fields)) if (jsonCamel(name) === want) return name;
-  return undefined;
-}
-
-function durationFromJson(v: unknown, path: string): ProtoObject {
-  if (typeof v === "object" && v !== null) return v as ProtoObject;
-  const m = /^(-?\d+(?:\.\d+)?)s$/.exec(String(v));
-  if (!m) throw new BootstrapError(`${path}: invalid duration ${JSON.stringify(v)} (use e.g. "0.25s")`);
-  const secs = Number(m[1]);
-  const seconds = Math.trunc(secs);
-  const nanos = Math.round((secs - seconds) * 1e9);
-  const out: ProtoObject = {};
-  if (seconds) out.seconds = seconds;
-  if (nanos) out.nanos = nanos;
-  return out;
-}
-
-function convertValue(field: protobuf.Field, v: unknown, path: string): unknown {
-  const rt = field.resolvedType;
-  if (!(rt instanceof protobuf.Type)) return v; // scalars and enums (names) pass through
-  return convertMessage(rt, v, path);
-}
-
-/** proto3 JSON for message type `t` → protobufjs typed-object form. */
-function convertMessage(t: protobuf.Type, v: unknown, path: string): unknown {
-  const full = t.fullName.replace(/^\./, "");
-  if (full === "google.protobuf.Duration") return durationFromJson(v, path);
-  if (full === "google.protobuf.Struct" || full === "google.protobuf.Value" || full === "google.protobuf.ListValue") return structFromJson(full, v);
-  if (full.startsWith("google.protobuf.") && WRAPPERS.has(t.name)) return typeof v === "object" && v !== null ? v : { value: v };
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new BootstrapError(`${path}: expected an object for ${full}`);
-  const src = v as Record<string, unknown>;
-  if (full === "google.protobuf.Any") {
-    const url = src["@type"];
-    if (typeof url !== "string") throw new BootstrapError(`${path}: an Any needs "@type"`);
-    let inner: protobuf.Type;
-    try {
-      inner = messageType(url);
-    } catch {
-      throw new BootstrapError(`${path}: unknown type ${url}`);
-    }
-    const rest: Record<string, unknown> = { ...src };
-    delete rest["@type"];
-    return { "@type": url, ...(convertMessage(inner, rest, path) as ProtoObject) };
-  }
-  const out: ProtoObject = {};
-  for (const [k, raw] of Object.entries(src)) {
-    // protobufjs names fields lowerCamel for letters only (consecutive_5xx stays as is), proto3
-    // JSON also folds digits (consecutive5xx): accept the snake name and both camel forms.
-    let name = camel(k);
-    if (!t.fields[name]) name = fieldByJsonName(t, k) ?? name;
-    const field = t.fields[name];
-    const p = `${path}.${k}`;
-    if (!field) throw new BootstrapError(`${p}: unknown field of ${full}`);
-    field.resolve();
-    if (field instanceof protobuf.MapField) {
-      const m: Record<string, unknown> = {};
-      for (const [mk, mv] of Object.entries((raw ?? {}) as Record<string, unknown>)) m[mk] = convertValue(field, mv, `${p}.${mk}`);
-      out[name] = m;
-    } else if (field.repeated) {
-      if (!Array.isArray(raw)) throw new BootstrapError(`${p}: expected a list`);
-      out[name] = raw.map((x, i) => convertValue(field, x, `${p}[${i}]`));
-    } else out[name] = convertValue(field, raw, p);
-  }
-  return out;
-}
-
-function structFromJson(full: string, v: unknown): unknown {
-  const value = (x: unknown): ProtoObject => {
-    if (x === null) return { nullValue: "NULL_VALUE" };
-    if (typeof x === "number") return { numberValue: x };
-    if (typeof x === "string") return { stringValue: x };
-    if (typeof x === "boolean") return { boolValue: x };
-    if (Array.isArray(x)) return { listValue: { values: x.map(value) } };
-    return { structValue: { fields: Object.fromEntries(Object.entries(x as object).map(([k, y]) => [k, value(y)])) } };
-  };
-  if (full === "google.protobuf.Value") return value(v);
-  if (full === "google.protobuf.ListValue") return { values: (v as unknown[]).map(value) };
-  return { fields: Object.fromEntries(Object.entries((v ?? {}) as object).map(([k, y]) => [k, value(y)])) };
-}
-
 /**
  * A message of `typeUrl` from its proto3 JSON (what a TypedStruct carries), encoded: the caller
  * decodes it with the proxy's own codec. Errors name `path`.
  */
 export function encodeFromJson(typeUrl: string, json: unknown, path: string): Uint8Array {
-  let t: protobuf.Type;
   try {
-    t = messageType(typeUrl);
-  } catch {
-    throw new BootstrapError(`${path}: unknown type ${typeUrl}`);
-  }
-  try {
-    return encodeMessage(typeUrl, convertMessage(t, json ?? {}, path) as ProtoObject);
+    return encodeMessage(typeUrl, fromProtoJson(typeUrl, json ?? {}, path));
   } catch (e) {
-    throw e instanceof BootstrapError ? e : new BootstrapError(`${path}: ${(e as Error).message}`);
+    if (e instanceof ProtoJsonError) throw new BootstrapError(e.message);
+    throw new BootstrapError(`${path}: ${(e as Error).message}`);
   }
 }
 
@@ -130,7 +37,13 @@ export function parseBootstrap(text: string, file = "bootstrap"): v3.Bootstrap {
   } catch (e) {
     throw new BootstrapError(`${file}: ${(e as Error).message}`);
   }
-  const converted = convertMessage(messageType(BOOTSTRAP_TYPE), doc ?? {}, file) as ProtoObject;
+  let converted: ProtoObject;
+  try {
+    converted = fromProtoJson(BOOTSTRAP_TYPE, doc ?? {}, file);
+  } catch (e) {
+    if (e instanceof ProtoJsonError) throw new BootstrapError(e.message);
+    throw e;
+  }
   // A protobuf round trip normalizes the form (defaults dropped, enums as names) and proves it encodes.
   try {
     return decodeMessage(BOOTSTRAP_TYPE, encodeMessage(BOOTSTRAP_TYPE, converted)) as v3.Bootstrap;

@@ -234,7 +234,11 @@ export class ProxyServer {
 
   // ---- validation (before ACK) ----
 
-  private validate(type: string, resources: DecodedResource[]): string | undefined {
+  /**
+   * What an ADS response is checked with before the ACK (decode, then compile as if applied);
+   * public so the control plane can be handed the same checks for EnvoyFilter results.
+   */
+  validate(type: string, resources: DecodedResource[]): string | undefined {
     const errors: string[] = [];
     for (const r of resources) {
       try {

@@ -35,12 +35,30 @@ interface Case {
 
 const CASES: Case[] = [
   // Kinds not enforced at all: whatever their spec.
-  ...(["EnvoyFilter", "ProxyConfig", "Telemetry"] as const).map((kind) => ({
+  ...(["ProxyConfig", "Telemetry"] as const).map((kind) => ({
     name: `${kind}: the whole kind`,
     kind,
     spec: {},
     want: [""],
   })),
+  // EnvoyFilter: patches apply to the generated config; EXTENSION_CONFIG/BOOTSTRAP and waypoints cannot.
+  {
+    name: "EnvoyFilter: the rate limit task's patches are enforced",
+    kind: "EnvoyFilter",
+    spec: { configPatches: [{ applyTo: "VIRTUAL_HOST", match: { context: "GATEWAY" }, patch: { operation: "MERGE", value: { rate_limits: [] } } }] },
+    want: [],
+  },
+  {
+    name: "EnvoyFilter: EXTENSION_CONFIG and waypoint matches are reported",
+    kind: "EnvoyFilter",
+    spec: {
+      configPatches: [
+        { applyTo: "CLUSTER", match: { context: "WAYPOINT", waypoint: { portNumber: 80 } }, patch: { operation: "MERGE", value: {} } },
+        { applyTo: "EXTENSION_CONFIG", patch: { operation: "ADD", value: { name: "x" } } },
+      ],
+    },
+    want: ["spec.configPatches[1].applyTo", "spec.configPatches[0].match.waypoint"],
+  },
   { name: "WasmPlugin: the whole kind", kind: "WasmPlugin", spec: { url: "oci://example.com/plugin:1" }, want: [""] },
   { name: "TrafficExtension: the whole kind", kind: "TrafficExtension", spec: { lua: { inlineCode: "function envoy_on_request(h) end" } }, want: [""] },
   // Generated as Istio's inbound filter chains (issue 13).

@@ -49,6 +49,20 @@ metadata: {name: jwt, namespace: istio-system}
 spec:
   jwtRules: [{issuer: "testing@secure.istio.io", jwks: '{"keys":[{"kty":"RSA","e":"AQAB","n":"xAE7eB6q"}]}'}]
 `,
+  // Patches listeners, routes and clusters (not endpoints): an HTTP filter, a route merge, a cluster merge.
+  EnvoyFilter: `apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: patches, namespace: istio-system}
+spec:
+  configPatches:
+  - applyTo: HTTP_FILTER
+    match: {listener: {filterChain: {filter: {name: envoy.filters.network.http_connection_manager, subFilter: {name: envoy.filters.http.router}}}}}
+    patch: {operation: INSERT_BEFORE, value: {name: envoy.filters.http.fault, typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault}}}
+  - applyTo: VIRTUAL_HOST
+    patch: {operation: MERGE, value: {request_headers_to_add: [{header: {key: x-patched, value: "1"}}]}}
+  - applyTo: CLUSTER
+    patch: {operation: MERGE, value: {connect_timeout: 3s}}
+`,
   PeerAuthentication: `apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: default, namespace: default}
@@ -106,6 +120,7 @@ test("generator: a type skipped for a kind is unchanged by that kind (bookinfo p
     if (kind === "VirtualService") assert.ok(changed.has(ROUTE_TYPE), "the VirtualService change reaches RDS");
     if (kind === "Gateway") assert.ok(changed.has(LISTENER_TYPE), "the Gateway change reaches LDS");
     if (kind === "AuthorizationPolicy") assert.deepEqual([...changed], [LISTENER_TYPE], "the AuthorizationPolicy change reaches LDS alone");
+    if (kind === "EnvoyFilter") for (const t of [LISTENER_TYPE, ROUTE_TYPE, CLUSTER_TYPE]) assert.ok(changed.has(t), `the EnvoyFilter reaches ${t}`);
     const request: PushRequest = { full: true, configKinds: new Set([kind]), reasons: ["config"], start: 0, context: undefined };
     for (const t of TYPES) {
       const pushed = proxies.every((cp) => gen.needsPush(cp, t, request));
