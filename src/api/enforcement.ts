@@ -30,7 +30,7 @@ export type KindEnforcement = { readonly wholeKind: string } | { readonly fields
 export const MESH_CONFIG = "MeshConfig";
 
 /** Mesh config fields the control plane reads (everything else is reported). */
-const MESH_CONFIG_READ = new Set(["outboundTrafficPolicy", "connectTimeout", "localityLbSetting", "rootNamespace", "trustDomain", "enableAutoMtls", "trustDomainAliases", "extensionProviders"]);
+const MESH_CONFIG_READ = new Set(["outboundTrafficPolicy", "connectTimeout", "localityLbSetting", "rootNamespace", "trustDomain", "enableAutoMtls", "trustDomainAliases", "extensionProviders", "defaultConfig"]);
 
 /** extensionProviders kinds for telemetry (the ext_authz kinds are generated for CUSTOM policies). */
 const TELEMETRY_PROVIDERS = ["zipkin", "lightstep", "datadog", "stackdriver", "opencensus", "skywalking", "opentelemetry", "prometheus", "envoyFileAccessLog", "envoyHttpAls", "envoyTcpAls", "envoyOtelAls", "sds"];
@@ -171,7 +171,16 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
       { paths: ["accessLogFile", "accessLogFormat", "accessLogEncoding"], reason: "proxies' access logs are not configured by it (issue 15)" },
       { paths: ["enableTracing", "defaultProviders"], reason: "tracing and telemetry providers are not configured (issue 15)" },
       { paths: TELEMETRY_PROVIDERS.map((k) => `extensionProviders[].${k}`), reason: "telemetry providers are not configured (issue 15); only the ext_authz kinds are used (CUSTOM AuthorizationPolicies)" },
-      { paths: ["defaultConfig"], reason: "proxy settings are not applied" },
+      {
+        paths: ["defaultConfig.*"],
+        when: { text: "other than gatewayTopology", test: (_v, k) => k !== "gatewayTopology" },
+        reason: "proxy settings are not applied",
+      },
+      {
+        paths: ["defaultConfig.gatewayTopology.*"],
+        when: { text: "other than numTrustedProxies", test: (_v, k) => k !== "numTrustedProxies" },
+        reason: "gateways read only numTrustedProxies (xff_num_trusted_hops)",
+      },
       { paths: ["meshMTLS"], reason: "the mesh's mTLS uses Istio's defaults (TLS 1.2+)" },
       { paths: ["outboundTrafficPolicy.*"], when: { text: "other than mode", test: (_v, k) => k !== "mode" }, reason: "not applied" },
       { paths: ["localityLbSetting.*"], when: { text: "other than enabled", test: (_v, k) => k !== "enabled" }, reason: "mesh-wide failover and distribute are not applied (set them in a DestinationRule)" },

@@ -117,7 +117,25 @@ export function parseMeshConfig(text: string, source: string, notEnforced?: NotE
   const providers = field(doc, "extensionProviders");
   if (providers !== undefined && providers !== null) out.extensionProviders = parseExtensionProviders(providers, problems);
 
-  // Everything else (defaultConfig, accessLogFile, enableTracing, extensionProviders…) is Istio's
+  // ProxyConfig defaults for every proxy: only the gateway topology's trusted proxies are read
+  // (remoteIpBlocks on gateways); a gateway's own proxy.istio.io/config overrides it, as Istio merges.
+  const defaults = field(doc, "defaultConfig");
+  if (defaults !== undefined && defaults !== null) {
+    if (!isObject(defaults)) problems.push(`defaultConfig: must be an object (a ProxyConfig), not ${JSON.stringify(defaults)}`);
+    else {
+      const topo = field(defaults, "gatewayTopology");
+      if (topo !== undefined && topo !== null) {
+        if (!isObject(topo)) problems.push(`defaultConfig.gatewayTopology: must be an object, not ${JSON.stringify(topo)}`);
+        else {
+          const n = field(topo, "numTrustedProxies");
+          if (typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= 0xffffffff) out.defaultNumTrustedProxies = n;
+          else if (n !== undefined && n !== null) problems.push(`defaultConfig.gatewayTopology.numTrustedProxies: must be a non-negative integer, not ${JSON.stringify(n)}`);
+        }
+      }
+    }
+  }
+
+  // Everything else (accessLogFile, enableTracing, most of defaultConfig…) is Istio's
   // and not read here, as long as the document is a mapping: src/api/enforcement.ts says which.
   if (problems.length > 0) throw new MeshConfigError(source, problems);
   notEnforced?.push(...meshConfigNotEnforced(doc));

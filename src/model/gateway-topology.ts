@@ -2,7 +2,7 @@
 // workload, which the agent sends as the node's PROXY_CONFIG metadata): numTrustedProxies becomes
 // the HCM's xff_num_trusted_hops, so remote.ip / remoteIpBlocks see the client address from
 // X-Forwarded-For. tsmesh reads the node metadata first, else the annotation on the proxy's
-// WorkloadEntry (how `tsmesh up` describes a gateway workload).
+// WorkloadEntry (how `tsmesh up` describes a gateway workload), else the mesh config's defaultConfig.
 import { parse } from "yaml";
 import type { PushContext } from "./push-context.js";
 import type { Proxy } from "./proxy.js";
@@ -28,7 +28,11 @@ export function proxyConfigAnnotation(annotations: Readonly<Record<string, strin
   }
 }
 
-/** gatewayTopology.numTrustedProxies for a gateway proxy (0 when nothing says). */
+/**
+ * gatewayTopology.numTrustedProxies for a gateway proxy: its own ProxyConfig (node metadata, then
+ * its WorkloadEntry's annotation) over the mesh's defaultConfig, as Istio merges them; 0 when
+ * nothing says.
+ */
 export function gatewayNumTrustedProxies(proxy: Proxy, push: PushContext): number {
   const fromNode = numTrustedProxiesOf(proxy.metadata.PROXY_CONFIG);
   if (fromNode !== undefined) return fromNode;
@@ -37,5 +41,5 @@ export function gatewayNumTrustedProxies(proxy: Proxy, push: PushContext): numbe
     const n = we && numTrustedProxiesOf(proxyConfigAnnotation(we.metadata.annotations));
     if (n !== undefined) return n;
   }
-  return 0;
+  return push.mesh.defaultNumTrustedProxies ?? 0;
 }

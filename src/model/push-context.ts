@@ -35,6 +35,8 @@ export interface MeshConfig {
   trustDomainAliases: readonly string[];
   /** meshConfig.extensionProviders (CUSTOM AuthorizationPolicies name ext_authz ones). */
   extensionProviders: readonly ExtensionProvider[];
+  /** meshConfig.defaultConfig.gatewayTopology.numTrustedProxies (gateways' xff_num_trusted_hops unless their own ProxyConfig says). */
+  defaultNumTrustedProxies?: number;
 }
 
 export const DEFAULT_MESH_CONFIG: MeshConfig = {

@@ -375,24 +375,24 @@ test("mesh config: the fields tsmesh reads are not reported; everything else is,
     uses({
       accessLogFile: "/dev/stdout",
       enableTracing: true,
-      defaultConfig: { concurrency: 2 },
+      defaultConfig: { concurrency: 2, gatewayTopology: { numTrustedProxies: 1, forwardClientCertDetails: "SANITIZE" } },
       meshMTLS: { minProtocolVersion: "TLSV1_3" },
       trustDomain: "example.org",
       outboundTrafficPolicy: { mode: "ALLOW_ANY", egressProxy: { host: "e" } },
       localityLbSetting: { enabled: true, failover: [{ from: "a", to: "b" }] },
       ingressClass: "istio",
     }),
-    ["accessLogFile", "enableTracing", "defaultConfig", "meshMTLS", "outboundTrafficPolicy.egressProxy", "localityLbSetting.failover", "ingressClass"],
+    ["accessLogFile", "enableTracing", "defaultConfig.concurrency", "defaultConfig.gatewayTopology.forwardClientCertDetails", "meshMTLS", "outboundTrafficPolicy.egressProxy", "localityLbSetting.failover", "ingressClass"],
   );
   // protojson's snake_case names are the same fields.
-  assert.deepEqual(uses({ access_log_file: "/dev/stdout", connect_timeout: "1s", default_config: {} }), ["accessLogFile", "defaultConfig"]);
+  assert.deepEqual(uses({ access_log_file: "/dev/stdout", connect_timeout: "1s", default_config: { concurrency: 2 } }), ["accessLogFile", "defaultConfig.concurrency"]);
   assert.deepEqual(uses(null), []);
 });
 
 test("a ConfigMap istio-system/istio reports its data.mesh fields; other ConfigMaps report nothing", () => {
   const cm = (ns: string, name: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}, namespace: ${ns}}\ndata:\n  mesh: |\n    defaultConfig: {concurrency: 2}\n    rootNamespace: istio-system\n`;
   const paths = (text: string) => validateDocument(parseDocuments(text, "cm.yaml")[0]).result.diagnostics.map((d) => `${d.code} ${d.path}`);
-  assert.deepEqual(paths(cm("istio-system", "istio")), ["TSMESH_NOT_ENFORCED data.mesh.defaultConfig"]);
+  assert.deepEqual(paths(cm("istio-system", "istio")), ["TSMESH_NOT_ENFORCED data.mesh.defaultConfig.concurrency"]);
   assert.deepEqual(paths(cm("default", "istio")), []);
   assert.deepEqual(paths(cm("istio-system", "other")), []);
   assert.deepEqual(paths("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata:\n  mesh: '[unclosed'\n"), [], "malformed mesh YAML is the control plane's error to report");

@@ -168,6 +168,19 @@ test("mesh config: fields given override the defaults, the rest keep them", () =
   assert.equal(mesh.enableAutoMtls, true, "auto mTLS is on by default, as in Istio");
 });
 
+test("mesh config: defaultConfig.gatewayTopology.numTrustedProxies is read (gateways' trusted hops); a bad one names its field", () => {
+  assert.equal(parseMeshConfig("defaultConfig:\n  gatewayTopology: {numTrustedProxies: 2}\n  concurrency: 2\n", "m").defaultNumTrustedProxies, 2);
+  assert.equal(parseMeshConfig("default_config: {gateway_topology: {num_trusted_proxies: 1}}\n", "m").defaultNumTrustedProxies, 1);
+  assert.equal(parseMeshConfig("defaultConfig: {concurrency: 2}\n", "m").defaultNumTrustedProxies, undefined);
+  for (const [yaml, field] of [
+    ["defaultConfig: {gatewayTopology: {numTrustedProxies: -1}}", "defaultConfig.gatewayTopology.numTrustedProxies"],
+    ["defaultConfig: {gatewayTopology: 3}", "defaultConfig.gatewayTopology"],
+    ["defaultConfig: [1]", "defaultConfig"],
+  ]) {
+    assert.throws(() => parseMeshConfig(yaml, "mesh.yaml"), (e: unknown) => e instanceof MeshConfigError && e.message.startsWith(`mesh.yaml: ${field}: `), yaml);
+  }
+});
+
 test("mesh config: a missing file is an error naming it", () => {
   assert.throws(
     () => readMeshConfigFile("/nonexistent/mesh.yaml"),

@@ -23,7 +23,10 @@ spec:
       app: ${app}
   action: ALLOW
   rules:
-  -${principal ? ` from:\n    - source:\n        principals: ["${principal}"]\n    ` : ""} to:
+  - ${principal ? `from:
+    - source:
+        principals: ["${principal}"]
+    ` : ""}to:
     - operation:
         methods: ["GET"]
 `;

@@ -8,11 +8,12 @@
 // raw.githubusercontent.com is served inside the mesh by jwt-server (same keys), the one change;
 // clients connect from chosen loopback addresses so ipBlocks have something to tell apart.
 import assert from "node:assert/strict";
+import { createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { importPKCS8, SignJWT } from "jose";
+import { SignJWT } from "jose";
 import { packageRoot } from "../../src/core/paths.js";
 import { TestMesh } from "../helpers/mesh.js";
 import { eventually } from "./helpers.js";
@@ -27,7 +28,8 @@ const CLIENT_B = `127.${OCTET}.50.2`;
 
 /** A token as Istio's gen-jwt.py makes it (key.pem, kid of jwks.json), expiring at `exp` (seconds). */
 async function genJwt(exp: number): Promise<string> {
-  const key = await importPKCS8(readFileSync(join(JWT, "key.pem"), "utf8"), "RS256");
+  // key.pem is PKCS#1, as gen-jwt.py reads it.
+  const key = createPrivateKey(readFileSync(join(JWT, "key.pem"), "utf8"));
   return new SignJWT({ iss: "testing@secure.istio.io", sub: "testing@secure.istio.io" })
     .setProtectedHeader({ alg: "RS256", kid: "DHFbpoIUqrY8t2zpA2qXfCmr5VO5ZEr4RzHU_-envvQ", typ: "JWT" })
     .setIssuedAt(exp - 3600)
@@ -159,7 +161,7 @@ spec:
     await mesh.apply(join(packageRoot(), "examples", "security", "httpbin-gateway.yaml"));
   });
 
-  it("authz-ingress: ipBlocks match the connection's address", async () => {
+  it("authz-ingress: ipBlocks match the connection's address; remoteIpBlocks the client X-Forwarded-For names past numTrustedProxies", async () => {
     const policy = (field: string, values: string) => `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata:
