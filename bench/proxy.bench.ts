@@ -18,6 +18,11 @@
 //             mesh CA made in the bench's folder, given as files in place of SDS; the client side
 //             offers ALPN istio-peer-exchange/istio and checks the server's SPIFFE ID, the server side
 //             requires a client certificate. Goal: ≤ 25% more CPU per request than the plaintext pair;
+//   pair-policy — the mTLS pair with issue #14's policy on the server side: the jwt_authn and rbac
+//             filters the control plane generates for a RequestAuthentication (keys inline) and an
+//             ALLOW AuthorizationPolicy on the client's SPIFFE identity and the token's principal
+//             (bench/proxy/policy.ts); every request carries Istio's demo.jwt. Goal: ≤ 10% more CPU
+//             per request than the mTLS pair;
 //   mesh    — the same pair as `tsmesh up` runs it with bookinfo's config: the control plane (in this
 //             process) serves examples/bookinfo (moved to 127.91.x.y) over ADS; productpage's sidecar
 //             takes the load on 15001 as its app's HTTP_PROXY would (absolute-form requests for
@@ -64,7 +69,7 @@
 // Requirements: `wrk` and `nginx` on PATH (Debian: apt-get install wrk nginx); the bench installs
 // nothing. Bounded: each load run ≤ 15 s, a watchdog kills every child and exits after 420 s (600 s
 // with a baseline). All tsmesh proxies run with the node flags `tsmesh up` gives them (PROXY_NODE_FLAGS).
-// Knobs: BENCH_CONFIGS=direct,nginx,tsmesh,c2,c2-local,pair,pair-mtls,mesh (subset/order; c2-tight on request),
+// Knobs: BENCH_CONFIGS=direct,nginx,tsmesh,c2,c2-local,pair,pair-mtls,pair-policy,mesh (subset/order; c2-tight on request),
 // BENCH_SAT_S (10), BENCH_RATE_S (10), BENCH_WARMUP_S (3), BENCH_RATE (1000), BENCH_CONNECTIONS (16),
 // BENCH_BASELINE=DIR (above), BENCH_MESH_ACCESS_LOG=off (the mesh proxies without access logs),
 // BENCH_PROXY_NODE_ARGS (node flags for the tsmesh proxies, e.g. --cpu-prof), BENCH_KEEP_LOGS=DIR (keep

@@ -13,6 +13,8 @@ export interface LoadgenOptions {
   port: number;
   /** Absolute-form request target (explicit proxy); default `/`. */
   target?: string;
+  /** Extra request headers (e.g. the policy configuration's Authorization). */
+  headers?: Record<string, string>;
   rate: number;
   connections: number;
   warmupMs: number;
@@ -38,7 +40,10 @@ export interface LoadgenResult {
 }
 
 export function runLoadgen(o: LoadgenOptions): void {
-  const request = Buffer.from(o.target ? `GET ${o.target} HTTP/1.1\r\nHost: ${new URL(o.target).host}\r\n\r\n` : `GET / HTTP/1.1\r\nHost: ${o.host}:${o.port}\r\n\r\n`);
+  const extra = Object.entries(o.headers ?? {})
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("");
+  const request = Buffer.from(o.target ? `GET ${o.target} HTTP/1.1\r\nHost: ${new URL(o.target).host}\r\n${extra}\r\n` : `GET / HTTP/1.1\r\nHost: ${o.host}:${o.port}\r\n${extra}\r\n`);
   const period = 1000 / o.rate;
   const samples = new Float64Array(Math.ceil((o.rate * o.durationMs) / 1000) + 16);
   let nSamples = 0;

@@ -71,12 +71,12 @@ export function killAll(): void {
 }
 
 /** GET url until it answers 200 with the backend's 1 KB body (`via`: an explicit proxy to send it to). */
-export async function waitServing(url: string, timeoutMs: number, what: string, via?: { host: string; port: number }): Promise<void> {
+export async function waitServing(url: string, timeoutMs: number, what: string, via?: { host: string; port: number }, headers?: Record<string, string>): Promise<void> {
   const deadline = now() + timeoutMs;
   let last = "";
   while (now() < deadline) {
     try {
-      const r = via ? await getVia(via, url) : await fetch(url, { signal: AbortSignal.timeout(1000) }).then(async (x) => ({ status: x.status, bytes: (await x.arrayBuffer()).byteLength }));
+      const r = via ? await getVia(via, url) : await fetch(url, { headers, signal: AbortSignal.timeout(1000) }).then(async (x) => ({ status: x.status, bytes: (await x.arrayBuffer()).byteLength }));
       if (r.status === 200 && r.bytes === BODY_BYTES) return;
       last = `status ${r.status}, ${r.bytes} bytes`;
     } catch (e) {

@@ -109,7 +109,7 @@ function goalRows(results: ConfigResult[]): string[][] {
       judge(share, (v) => v >= GOALS.nginxShare),
     ]);
   }
-  for (const r of [pair, pairMtls, mesh]) {
+  for (const r of [pair, pairMtls, by("pair-policy"), mesh]) {
     if (!r?.rate || !direct?.rate) continue;
     const added = r.rate.p90 - direct.rate.p90;
     goals.push([`${LABELS[r.name]} added p90 at ${RATE} rps`, `${fmtMs(added)} (${fmtMs(r.rate.p90)} − ${fmtMs(direct.rate.p90)})`, "≤ 0.50 ms", judge(added, (v) => v <= GOALS.pairAddedP90Ms)]);
@@ -140,6 +140,19 @@ function goalRows(results: ConfigResult[]): string[][] {
       `${fmtPct(ratio)} (${cpuPer1k(pairMtls)!.toFixed(3)} vs ${cpuPer1k(pair)!.toFixed(3)} CPU s per 1,000 req, both proxies); added by mTLS: p50 ${fmtMs(pairMtls.rate.p50 - pair.rate.p50)}, p90 ${fmtMs(pairMtls.rate.p90 - pair.rate.p90)}, p99 ${fmtMs(pairMtls.rate.p99 - pair.rate.p99)}`,
       "≤ 125%",
       judge(ratio, (v) => v <= GOALS.mtlsCpuRatio),
+    ]);
+  }
+  // Issue #14: what an ALLOW policy and a JWT check on the server side cost, beside the mTLS pair.
+  const pairPolicy = by("pair-policy");
+  if (pairMtls?.rate && pairPolicy?.rate && cpuPer1k(pairMtls) !== undefined && cpuPer1k(pairPolicy) !== undefined) {
+    const ratio = cpuPer1k(pairPolicy)! / cpuPer1k(pairMtls)!;
+    const [, serverMtls] = perProxy1k(pairMtls.rate.perProxyCpuMs, pairMtls.rate.completed);
+    const [, serverPolicy] = perProxy1k(pairPolicy.rate.perProxyCpuMs, pairPolicy.rate.completed);
+    goals.push([
+      `policy (ALLOW on mTLS identity + JWT) CPU per request vs the mTLS pair (at ${RATE} rps)`,
+      `${fmtPct(ratio)} (${cpuPer1k(pairPolicy)!.toFixed(3)} vs ${cpuPer1k(pairMtls)!.toFixed(3)} CPU s per 1,000 req, both proxies; server side ${serverPolicy.toFixed(3)} vs ${serverMtls.toFixed(3)}); added: p50 ${fmtMs(pairPolicy.rate.p50 - pairMtls.rate.p50)}, p90 ${fmtMs(pairPolicy.rate.p90 - pairMtls.rate.p90)}, p99 ${fmtMs(pairPolicy.rate.p99 - pairMtls.rate.p99)}`,
+      "≤ 110%",
+      judge(ratio, (v) => v <= GOALS.policyCpuRatio),
     ]);
   }
   // The goal is for bookinfo's config (the mesh configuration); static bootstraps load more code

@@ -84,8 +84,8 @@ export interface RateResult extends LoadgenResult {
   windowMs: number;
 }
 
-async function runRate(host: string, port: number, proxyPids: number[][], target?: string): Promise<RateResult> {
-  const o: LoadgenOptions = { host, port, target, rate: RATE, connections: CONNECTIONS, warmupMs: 2000, durationMs: RATE_S * 1000 };
+async function runRate(host: string, port: number, proxyPids: number[][], target?: string, headers?: Record<string, string>): Promise<RateResult> {
+  const o: LoadgenOptions = { host, port, target, headers, rate: RATE, connections: CONNECTIONS, warmupMs: 2000, durationMs: RATE_S * 1000 };
   const err: string[] = [];
   const child = spawnChild(process.execPath, [BENCH_ENTRY, "--loadgen", JSON.stringify(o)], err);
   const timer = setTimeout(() => killGroup(child, "SIGKILL"), (RATE_S + 12) * 1000);
@@ -166,14 +166,16 @@ export async function runConfig(name: ConfigName, ctx: RunContext): Promise<Conf
     const url = `http://${running.url.host}:${running.url.port}/`;
     // wrk sends the absolute-form target with a script (the request line takes wrk.path as is).
     let script: string | undefined;
-    if (running.target) {
+    if (running.target || running.headers) {
       script = join(dir, `${name}${fileTag(build)}.lua`);
-      writeFileSync(script, `wrk.path = ${JSON.stringify(running.target)}\nwrk.headers["Host"] = ${JSON.stringify(new URL(running.target).host)}\n`);
+      const lines = running.target ? [`wrk.path = ${JSON.stringify(running.target)}`, `wrk.headers["Host"] = ${JSON.stringify(new URL(running.target).host)}`] : [];
+      for (const [k, v] of Object.entries(running.headers ?? {})) lines.push(`wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
+      writeFileSync(script, lines.join("\n") + "\n");
     }
     // The fixed rate runs first (after its own 2 s unrecorded warm-up) so that the RSS sampled
     // during it is the RSS at that rate, not what a saturation run left behind.
     process.stdout.write(`  ${name}${baseline ? " (baseline)" : ""}: ${RATE} rps for ${RATE_S} s, `);
-    res.rate = await runRate(running.url.host, running.url.port, pids, running.target);
+    res.rate = await runRate(running.url.host, running.url.port, pids, running.target, running.headers);
     process.stdout.write(`warm-up ${WARMUP_S} s, `);
     await runWrk(wrk, url, WARMUP_S, pids, backendPid, script);
     process.stdout.write(`saturation ${SAT_S} s`);

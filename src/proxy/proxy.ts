@@ -79,10 +79,10 @@ export interface ProxyOptions {
 /**
  * The proxy's loggers, named as Envoy's for the same parts: admin; config (the xDS client, the
  * listener manager); conn_handler (accepted connections, filter-chain selection); main (the
- * process and its workers); misc (the access log); secret (the agent: workload certificates, the mesh CA, ROOTCA); upstream
- * (clusters, listeners added, secrets).
+ * process and its workers); misc (the access log); rbac (each RBAC decision, at debug); secret (the
+ * agent: workload certificates, the mesh CA, ROOTCA); upstream (clusters, listeners added, secrets).
  */
-export const PROXY_LOGGERS = ["admin", "config", "conn_handler", "main", "misc", "secret", "upstream"] as const;
+export const PROXY_LOGGERS = ["admin", "config", "conn_handler", "main", "misc", "rbac", "secret", "upstream"] as const;
 
 /** A listener's network filters, compiled (so validation happens before the update is ACKed). */
 interface CompiledChain {
@@ -150,6 +150,7 @@ export class ProxyServer {
       router: this.router,
       localCluster: options.node.cluster ?? "",
       tokenBuckets: options.tokenBuckets ?? new LocalTokenBuckets(),
+      logger: (n) => this.logs.get(n),
       routes: (n) => this.routes.get(n),
       defaultAccessLog,
       accessLogWriters: this.accessLogWriters,

@@ -205,7 +205,7 @@ describe("tsmesh proxy --log-level / --component-log-level", () => {
   it("refuse an unknown level or logger, naming the flag", () => {
     for (const [flags, want] of [
       [["--log-level", "loud"], /--log-level: unknown level "loud"/],
-      [["--component-log-level", "nope:debug"], /--component-log-level: unknown logger name \(loggers: admin, config, conn_handler, main, misc, secret, upstream\)/],
+      [["--component-log-level", "nope:debug"], /--component-log-level: unknown logger name \(loggers: admin, config, conn_handler, main, misc, rbac, secret, upstream\)/],
       [["--component-log-level", "config"], /--component-log-level: empty logger name or empty logger level/],
     ] as const) {
       const r = spawnSync(process.execPath, [bin, "proxy", "router", "--ip", "127.0.144.8", "--discovery-address", "127.0.144.8:1", ...flags], { encoding: "utf8", timeout: 10_000 });

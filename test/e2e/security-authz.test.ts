@@ -11,8 +11,8 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { packageRoot } from "../../src/core/paths.js";
-import { OUTBOUND_PORT } from "../../src/local/mesh.js";
-import { TestMesh } from "../helpers/mesh.js";
+import { ADMIN_PORT, OUTBOUND_PORT } from "../../src/local/mesh.js";
+import { httpRequest, TestMesh } from "../helpers/mesh.js";
 import { eventually } from "./helpers.js";
 
 const OCTET = 118;
@@ -290,7 +290,10 @@ spec:
     await mesh.delete("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ext-authz, namespace: foo}\n");
   });
 
-  it("authz-dry-run: a dry-run DENY lets every request through and counts it as shadow denied", async () => {
+  it("authz-dry-run: a dry-run DENY lets every request through, logs and counts it as shadow denied", async () => {
+    // istioctl proxy-config log deploy/httpbin.foo --level "rbac:debug"
+    const level = await httpRequest(mesh.address("foo/httpbin"), ADMIN_PORT, "/logging?rbac=debug", { method: "POST" });
+    assert.match(level.body, /rbac: debug/);
     await mesh.apply(`apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata:
@@ -315,6 +318,8 @@ spec:
     const shadow = [...stats].filter(([k]) => /^http\.inbound_[^ ]+\.rbac\.istio_dry_run_deny_\.shadow_denied$/.test(k));
     assert.equal(shadow.length, 1, `one shadow-denied counter: ${JSON.stringify(shadow)}`);
     assert.ok(shadow[0][1] >= 20, `shadow denied ${shadow[0][1]} times`);
+    // kubectl logs … -c istio-proxy | grep "shadow denied"
+    await eventually("the proxy's rbac debug lines", () => /shadow denied, matched policy ns\[foo\]-policy\[deny-path-headers\]-rule\[0\]/.test(readFileSync(join(mesh.mesh.logDir, "foo.httpbin.proxy.log"), "utf8")), 10_000);
     await mesh.delete("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny-path-headers, namespace: foo}\n");
   });
 });

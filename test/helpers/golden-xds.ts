@@ -9,7 +9,8 @@ import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, type ProtoObject, ROUTE_TYP
 export function goldenResources(): Array<[string, string, ProtoObject]> {
   const dir = join(packageRoot(), "test/xds/gen/testdata");
   const out: Array<[string, string, ProtoObject]> = [];
-  for (const f of readdirSync(dir).filter((f) => f.endsWith(".json"))) {
+  // Whole xDS resources only (other goldens there are single filters, e.g. authn-*.json).
+  for (const f of readdirSync(dir).filter((f) => f.endsWith(".json") && /^(grpc|routes|endpoints|listeners|clusters)-/.test(f))) {
     const j = JSON.parse(readFileSync(join(dir, f), "utf8")) as unknown;
     const add = (type: string, r: unknown) => out.push([f, type, r as ProtoObject]);
     if (f.startsWith("grpc-")) {

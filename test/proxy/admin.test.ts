@@ -135,7 +135,7 @@ describe("admin: endpoints that change state", () => {
   it("POST /logging lists every logger and its level, as Envoy's", async () => {
     const r = await post("/logging");
     assert.equal(r.status, 200);
-    assert.equal(r.body, "active loggers:\n  admin: info\n  config: info\n  conn_handler: info\n  main: info\n  misc: info\n  secret: info\n  upstream: info\n\n");
+    assert.equal(r.body, "active loggers:\n  admin: info\n  config: info\n  conn_handler: info\n  main: info\n  misc: info\n  rbac: info\n  secret: info\n  upstream: info\n\n");
   });
 
   it("POST /logging?level=debug makes debug lines appear; ?level=error makes info lines stop", async () => {
@@ -169,7 +169,7 @@ describe("admin: endpoints that change state", () => {
     assert.match(await levels(), /^ {2}config: info\n {2}conn_handler: debug\n {2}main: info$/m);
     const r = await post("/logging?paths=config:trace,upstream:critical");
     assert.equal(r.status, 200);
-    assert.match(r.body, /^ {2}admin: info\n {2}config: trace\n {2}conn_handler: debug\n {2}main: info\n {2}misc: info\n {2}secret: info\n {2}upstream: critical$/m);
+    assert.match(r.body, /^ {2}admin: info\n {2}config: trace\n {2}conn_handler: debug\n {2}main: info\n {2}misc: info\n {2}rbac: info\n {2}secret: info\n {2}upstream: critical$/m);
     // conn_handler at debug, the others not: only its debug lines.
     const mark = lines.length;
     await request(`${WEB}/one`);

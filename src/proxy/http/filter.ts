@@ -6,6 +6,7 @@
 // filter may answer the request itself with a local reply. The router is the terminal filter.
 import type * as http from "node:http";
 import type * as tls from "node:tls";
+import type { Logger } from "../../core/log.js";
 import type { Any } from "../../envoy/types.js";
 import { ExtensionRegistry } from "../extensions.js";
 import type { ConnectionInfo } from "../listener-spec.js";
@@ -163,6 +164,8 @@ export interface FilterRuntime {
    * them); absent: the process's own.
    */
   readonly tokenBuckets?: TokenBucketStore;
+  /** One of the proxy's named loggers (PROXY_LOGGERS), for filters that log as Envoy's do. */
+  logger?(name: string): Logger;
 }
 
 /** What an HTTP filter's config is compiled with. */

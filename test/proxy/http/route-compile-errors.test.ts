@@ -103,7 +103,7 @@ describe("compile errors name the field", () => {
     [
       "a dynamic metadata matcher without a path",
       { virtualHosts: [vhost("a", ["*"], [{ match: { prefix: "/", dynamicMetadata: [{ filter: "x" }] }, route: { cluster: "c" } }])] },
-      "virtualHosts[0].routes[0].match.dynamicMetadata[0].path: path must have at least one segment",
+      "virtualHosts[0].routes[0].match.dynamicMetadata[0].path: path needs at least one segment",
     ],
     [
       "a dynamic metadata matcher without a value",
@@ -113,7 +113,7 @@ describe("compile errors name the field", () => {
     [
       "an or matcher with one branch",
       { virtualHosts: [vhost("a", ["*"], [{ match: { prefix: "/", dynamicMetadata: [{ filter: "x", path: [{ key: "k" }], value: { orMatch: { valueMatchers: [{ presentMatch: true }] } } }] }, route: { cluster: "c" } }])] },
-      "virtualHosts[0].routes[0].match.dynamicMetadata[0].value.orMatch.valueMatchers: needs at least 2 matchers",
+      "virtualHosts[0].routes[0].match.dynamicMetadata[0].value.orMatch.valueMatchers: OrMatcher needs at least 2 value matchers",
     ],
     [
       "negative duration",

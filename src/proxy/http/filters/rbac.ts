@@ -9,6 +9,7 @@
 // http.<stat_prefix>.rbac.… (rbac/config.ts). Everything is compiled when the listener arrives.
 import type * as http from "node:http";
 import type * as tls from "node:tls";
+import { DEBUG, type Logger } from "../../../core/log.js";
 import type { envoy } from "../../../envoy/types.js";
 import type { DynamicMetadata, MetadataValue } from "../../dynamic-metadata.js";
 import { compileEngines, denialDetail, METADATA_KEYS, RbacStats, type RbacEngines } from "../../rbac/config.js";
@@ -76,6 +77,8 @@ class RbacFilter implements HttpFilter, RbacInput {
     private readonly cb: FilterCallbacks,
     private readonly own: FilterConfig,
     private readonly stats: RbacStats,
+    /** The `rbac` logger: Envoy's debug lines for each decision (what authz-dry-run greps for). */
+    private readonly log: Logger | undefined,
   ) {}
 
   // ---- RbacInput (what the matchers read) ----
@@ -139,6 +142,7 @@ class RbacFilter implements HttpFilter, RbacInput {
     let fields: Record<string, MetadataValue> | undefined;
     if (c.shadow !== undefined) {
       const r = c.shadow.evaluate(this);
+      if (this.log !== undefined && this.log.level <= DEBUG) this.log.debug(`shadow ${r.allowed ? "allowed" : "denied"}, matched policy ${r.policyId || "none"}`);
       (r.allowed ? stats.shadowAllowed : stats.shadowDenied).inc();
       if (r.policyId !== "" && c.perRuleStats) stats.policy(r.policyId, r.allowed ? "shadow_allowed" : "shadow_denied").inc();
       fields = {};
@@ -147,6 +151,7 @@ class RbacFilter implements HttpFilter, RbacInput {
     }
     if (c.engine !== undefined) {
       const r = c.engine.evaluate(this);
+      if (this.log !== undefined && this.log.level <= DEBUG) this.log.debug(`enforced ${r.allowed ? "allowed" : "denied"}, matched policy ${r.policyId || "none"}`);
       fields ??= {};
       if (r.policyId !== "") fields[keys.enforcedPolicy] = r.policyId;
       fields[keys.enforcedResult] = r.allowed ? METADATA_KEYS.allowed : METADATA_KEYS.denied;
@@ -171,7 +176,8 @@ registerHttpFilter<RbacMessage, RbacPerRouteMessage>([RBAC_TYPE], {
     const c = compileConfig(config, ctx.path);
     const own: FilterConfig = { ...c, keys: metadataKeys(c.rulesPrefix, c.shadowPrefix) };
     const stats = new RbacStats(ctx.stats, "", c.rulesPrefix, c.shadowPrefix);
-    return { create: (cb) => new RbacFilter(cb, own, stats) };
+    const log = ctx.runtime.logger?.("rbac");
+    return { create: (cb) => new RbacFilter(cb, own, stats, log) };
   },
   perRoute: {
     types: [RBAC_PER_ROUTE_TYPE],
