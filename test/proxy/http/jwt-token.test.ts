@@ -103,6 +103,15 @@ describe("verifySignature: keys as jwt_verify_lib picks them", () => {
     assert.equal(await verifySignature(parsed(DEMO), jwks()), JwtStatus.Ok);
   });
 
+  it("a verified token is remembered per key set only: another set without its key refuses it", async () => {
+    const set = jwks();
+    const demo = parsed(DEMO);
+    assert.equal(await verifySignature(demo, set), JwtStatus.Ok);
+    assert.equal(await verifySignature(demo, set), JwtStatus.Ok, "again, from the set's memory");
+    const other = parseJwks(JSON.stringify({ keys: [{ ...JSON.parse(readFileSync(join(packageRoot(), "test", "fixtures", "jwt", "jwks.json"), "utf8")).keys[0], kid: "another" }] })) as Jwks;
+    assert.equal(await verifySignature(demo, other), JwtStatus.JwksKidAlgMismatch);
+  });
+
   it("a changed payload fails", async () => {
     const [h, , s] = DEMO.split(".");
     assert.equal(await verifySignature(parsed(`${h}.${part({ iss: "testing@secure.istio.io", admin: true })}.${s}`), jwks()), JwtStatus.JwtVerificationFail);

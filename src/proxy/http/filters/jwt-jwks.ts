@@ -6,8 +6,8 @@
 // with algorithms of its own family: RS*/PS* on RSA, ES* on EC, HS* on oct, EdDSA on OKP — so an
 // HS256 token "signed" with an RSA public key never verifies. Bounded: the set's size and number
 // of keys.
-import { compactVerify, type JWK } from "jose";
-import { base64urlDecode, type Jwt, JwtStatus, type JsonObject, jsonObject } from "./jwt-token.js";
+import { compactVerify, importJWK, type JWK } from "jose";
+import { base64urlDecode, type Jwt, JwtStatus, type JsonObject, jsonObject, rememberVerifiedJwt } from "./jwt-token.js";
 
 const S = JwtStatus;
 
@@ -165,19 +165,47 @@ function familyFits(kty: Jwk["kty"], alg: string): boolean {
   }
 }
 
+/** Keys as jose imported them, per JWK and algorithm: importing is the costly part, done once. */
+const imported = new WeakMap<Jwk, Map<string, Promise<Awaited<ReturnType<typeof importJWK>>>>>();
+
+function importedKey(key: Jwk, alg: string): Promise<Awaited<ReturnType<typeof importJWK>>> {
+  let byAlg = imported.get(key);
+  if (byAlg === undefined) imported.set(key, (byAlg = new Map()));
+  let k = byAlg.get(alg);
+  if (k === undefined) byAlg.set(alg, (k = importJWK(key.jwk, alg)));
+  return k;
+}
+
 /** Does `key` verify the token's signature with the token's alg? Never throws. */
 async function verifiesWith(jwt: Jwt, key: Jwk): Promise<boolean> {
   if (key.kty === "EC" && EC_CRV[jwt.alg]?.crv !== key.jwk.crv) return false;
   try {
-    await compactVerify(jwt.token, key.jwk, { algorithms: [jwt.alg] });
+    await compactVerify(jwt.token, await importedKey(key, jwt.alg), { algorithms: [jwt.alg] });
     return true;
   } catch {
     return false;
   }
 }
 
+/**
+ * Tokens whose signature a set verified, per set: the signature of the same token against the same
+ * keys is the same answer, so a token seen again skips the public-key operation (time and claim
+ * checks still run on every request). Only successes are kept, at most VERIFIED_PER_SET per set
+ * (oldest dropped first); a new set (a JWKS refetch or config change) starts empty.
+ */
+const verified = new WeakMap<Jwks, Set<string>>();
+export const VERIFIED_PER_SET = 1024;
+
+function rememberVerified(jwks: Jwks, token: string): void {
+  let set = verified.get(jwks);
+  if (set === undefined) verified.set(jwks, (set = new Set()));
+  if (set.size >= VERIFIED_PER_SET) set.delete(set.values().next().value as string);
+  set.add(token);
+}
+
 /** jwt_verify_lib's verifyJwtWithoutTimeChecking. */
 export async function verifySignature(jwt: Jwt, jwks: Jwks): Promise<JwtStatus> {
+  if (verified.get(jwks)?.has(jwt.token) === true) return S.Ok;
   let matched = false;
   for (const key of jwks.keys) {
     if (jwt.kid && key.kid && key.kid !== jwt.kid) continue;
@@ -188,7 +216,11 @@ export async function verifySignature(jwt: Jwt, jwks: Jwks): Promise<JwtStatus> 
       const sig = base64urlDecode(jwt.token.slice(jwt.token.lastIndexOf(".") + 1));
       if (sig === undefined || sig.length !== 64) return S.JwtEd25519SignatureWrongLength;
     }
-    if (await verifiesWith(jwt, key)) return S.Ok;
+    if (await verifiesWith(jwt, key)) {
+      rememberVerified(jwks, jwt.token);
+      rememberVerifiedJwt(jwt);
+      return S.Ok;
+    }
   }
   return matched ? S.JwtVerificationFail : S.JwksKidAlgMismatch;
 }

@@ -291,18 +291,13 @@ function compileRemote(r: envoy.extensions.filters.http.jwt_authn.v3.RemoteJwks,
 
 // ---- extraction (Envoy's Extractor) ----
 
-const JWT_CHAR = /[A-Za-z0-9_.-]/;
+/** A run of the characters a token is made of (base64url and the dots), from lastIndex. */
+const JWT_RUN = /[A-Za-z0-9_.-]+/g;
 
-/**
- * Envoy's extractJWT: after the prefix, skip to the first base64url-or-dot character and take the
- * run of them ("Bearer  a.b.c, other" gives "a.b.c").
- */
 function tokenAt(v: string, from: number): string {
-  let start = from;
-  while (start < v.length && !JWT_CHAR.test(v[start])) start++;
-  let end = start;
-  while (end < v.length && JWT_CHAR.test(v[end])) end++;
-  return v.slice(start, end);
+  JWT_RUN.lastIndex = from;
+  const m = JWT_RUN.exec(v);
+  return m === null ? "" : m[0];
 }
 
 function headerValue(h: http.OutgoingHttpHeaders, name: string): string | undefined {

@@ -237,7 +237,25 @@ function timeClaim(o: JsonObject, k: string, notInt: JwtStatus, range: JwtStatus
 }
 
 /** jwt_verify_lib's Jwt::parseFromString. */
+/**
+ * Tokens whose signature verified, as parsed (jwt-jwks.ts adds them): a client sends the same
+ * token on every request, and parsing it (two base64url decodes, two JSON documents) is then the
+ * costliest step left. Only verified tokens get here, so a client cannot fill it with forgeries;
+ * at most VERIFIED_TOKENS_KEPT, oldest dropped first. A parsed Jwt is never modified.
+ */
+const verifiedTokens = new Map<string, Jwt>();
+const VERIFIED_TOKENS_KEPT = 1024;
+
+/** Keeps a token whose signature verified, for parseJwt to return as is. */
+export function rememberVerifiedJwt(jwt: Jwt): void {
+  if (verifiedTokens.has(jwt.token)) return;
+  if (verifiedTokens.size >= VERIFIED_TOKENS_KEPT) verifiedTokens.delete(verifiedTokens.keys().next().value as string);
+  verifiedTokens.set(jwt.token, jwt);
+}
+
 export function parseJwt(token: string): Jwt | JwtStatus {
+  const known = verifiedTokens.get(token);
+  if (known !== undefined) return known;
   if (token.length > MAX_TOKEN_LENGTH) return S.JwtBadFormat;
   // Empty sections are skipped, as absl::SkipEmpty: exactly three must remain.
   const parts = token.split(".").filter((p) => p.length > 0);

@@ -223,10 +223,20 @@ class Authentication {
   }
 }
 
+/** Normalized payloads per claims list (a provider's) and payload object (parsed tokens are kept and never modified). */
+const normalized = new WeakMap<readonly string[], WeakMap<object, Json>>();
+
 /** Envoy's normalize_payload_in_metadata: space-delimited string claims become lists. */
 function normalizedPayload(payload: Json, claims: readonly string[]): Json {
   if (claims.length === 0 || payload === null || typeof payload !== "object" || Array.isArray(payload)) return payload;
-  const src = payload as { readonly [k: string]: Json };
+  let byPayload = normalized.get(claims);
+  if (byPayload === undefined) normalized.set(claims, (byPayload = new WeakMap()));
+  let out = byPayload.get(payload);
+  if (out === undefined) byPayload.set(payload, (out = normalize(payload as { readonly [k: string]: Json }, claims)));
+  return out;
+}
+
+function normalize(src: { readonly [k: string]: Json }, claims: readonly string[]): Json {
   const out = Object.create(null) as Record<string, Json>;
   for (const k of Object.keys(src)) out[k] = src[k];
   for (const c of claims) {
