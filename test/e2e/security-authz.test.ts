@@ -206,9 +206,13 @@ spec:
     await mesh.delete("apiVersion: security.istio.io/v1beta1\nkind: RequestAuthentication\nmetadata: {name: jwt-example, namespace: foo}\n");
   });
 
-  it("authz-tcp: ALLOW ports 9000/9001; an HTTP-only field on TCP makes the ALLOW match nothing; DENY GET denies every TCP connection", async () => {
+  it("authz-tcp: ALLOW ports 9000/9001 (9002 rejected); an HTTP-only field on TCP makes the ALLOW match nothing; DENY GET denies every TCP connection", async () => {
+    // Port 9002 is no service's: `nc $TCP_ECHO_IP 9002`, the pod's IP (the sidecar owns it through
+    // the WorkloadEntry's includeInboundPorts).
+    const pod9002 = `${mesh.address("foo/tcp-echo")}:9002`;
     assert.equal(await nc(mesh, "tcp-echo:9000", "port 9000"), "hello port 9000\nconnection succeeded");
     assert.equal(await nc(mesh, "tcp-echo:9001", "port 9001"), "hello port 9001\nconnection succeeded");
+    assert.equal(await nc(mesh, pod9002, "port 9002"), "hello port 9002\nconnection succeeded");
     const policy = (action: string, operation: string) => `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata:
@@ -227,6 +231,7 @@ ${operation}
     await mesh.apply(policy("ALLOW", `        ports: ["9000", "9001"]`));
     assert.equal(await nc(mesh, "tcp-echo:9000", "port 9000"), "hello port 9000\nconnection succeeded");
     assert.equal(await nc(mesh, "tcp-echo:9001", "port 9001"), "hello port 9001\nconnection succeeded");
+    assert.equal(await nc(mesh, pod9002, "port 9002"), "connection rejected");
     await mesh.apply(policy("ALLOW", `        methods: ["GET"]\n        ports: ["9000"]`));
     assert.equal(await nc(mesh, "tcp-echo:9000", "port 9000"), "connection rejected");
     assert.equal(await nc(mesh, "tcp-echo:9001", "port 9001"), "connection rejected");

@@ -6,6 +6,7 @@ import type { Resource } from "../resource.js";
 import type { WorkloadEntrySpec } from "../gen/types.js";
 import { checkFQDN, checkK8sDNS1123Subdomain, checkLabels, checkPort, checkPortName, isIPAddress, UNIX_ADDRESS_PREFIX } from "./common.js";
 import type { SemanticValidator, ValidationContext } from "./context.js";
+import { INCLUDE_INBOUND_PORTS_ANNOTATION, parseIncludeInboundPorts } from "../inbound-ports.js";
 
 /** Istio's ValidateUnixAddress, on the part after `unix://`. */
 export function checkUnixAddress(addr: string): string | undefined {
@@ -74,6 +75,11 @@ export function validateEndpoint(ctx: ValidationContext, path: string, we: Workl
 
 export const validateWorkloadEntry: SemanticValidator<"WorkloadEntry"> = (r: Resource<"WorkloadEntry">, ctx) => {
   validateEndpoint(ctx, "spec", r.spec, { allowFQDN: true });
+  const include = r.metadata.annotations?.[INCLUDE_INBOUND_PORTS_ANNOTATION];
+  if (include !== undefined) {
+    const parsed = parseIncludeInboundPorts(include);
+    if ("error" in parsed) ctx.error("TSMESH_INVALID_PORT", `metadata.annotations[${INCLUDE_INBOUND_PORTS_ANNOTATION}]`, parsed.error);
+  }
 };
 
 export const validateWorkloadGroup: SemanticValidator<"WorkloadGroup"> = (r: Resource<"WorkloadGroup">, ctx) => {

@@ -3,6 +3,7 @@
 // address with the service's (or the Sidecar's) connection pool.
 import type { Resource } from "../../api/resource.js";
 import type { Address, Cluster } from "../../envoy/types.js";
+import { passthroughInboundPorts } from "../../model/inbound-ports.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { PushContext, ServiceInstance } from "../../model/push-context.js";
 import { parseProtocol, type Protocol, type Service } from "../../registry/model.js";
@@ -79,6 +80,8 @@ function inboundSpecs(proxy: Proxy, push: PushContext): InboundSpec[] {
     if (spec) spec.instances.push(inst);
     else out.push({ port: inst.endpointPort, protocol: inst.port.protocol, instances: [inst], address: socketAddress(app, inst.endpointPort) });
   }
+  // Local mode's passthrough ports (includeInboundPorts): to the app on the same port, protocol sniffed.
+  for (const port of passthroughInboundPorts(proxy, push)) out.push({ port, protocol: "UNSUPPORTED", instances: [], address: socketAddress(app, port) });
   return out;
 }
 

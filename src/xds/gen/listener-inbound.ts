@@ -5,6 +5,7 @@
 // (tsmesh local mode, INTERCEPTION_MODE NONE) each port gets a listener bound to the proxy's address.
 import { duration } from "../../envoy/protos.js";
 import type { FilterChain, Listener, ListenerFilter, NetworkFilter } from "../../envoy/types.js";
+import { passthroughInboundPorts } from "../../model/inbound-ports.js";
 import type { IngressListener } from "../../model/sidecar-scope.js";
 import { isHTTP2Protocol, parseProtocol, type Protocol } from "../../registry/model.js";
 import {
@@ -68,6 +69,11 @@ function inboundChainConfigs(inp: SidecarInputs): InboundChainConfig[] {
         bindToPort: noneMode,
         traceHost: inst.service.hostname,
       });
+    }
+    // Local mode's passthrough ports (includeInboundPorts): bound like the services' ports, to the
+    // app on the same port, protocol sniffed as Istio's inbound passthrough chains do.
+    for (const port of passthroughInboundPorts(proxy, push)) {
+      byPort.set(port, { clusterName: inboundClusterName(port), servicePort: port, targetPort: port, protocol: "UNSUPPORTED", bind: WILDCARD, listenAddress: proxyIp, bindToPort: true, traceHost: "" });
     }
   } else {
     const res = scope.resource;
