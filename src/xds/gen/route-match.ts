@@ -7,7 +7,8 @@ import type { HTTPMatchRequest, StringMatch } from "../../api/resource.js";
 import type { HeaderMatcher, QueryParameterMatcher, Route, RouteMatch, StringMatcher } from "../../envoy/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import { labelsMatch } from "../../registry/model.js";
-import { jwtClaimMetadataMatcher, routingClaim } from "./jwt-claims.js";
+import { jwtClaimsMatcher } from "./authz/matchers.js";
+import { routingClaim } from "./jwt-claims.js";
 import { byName } from "./names.js";
 
 /** Istio's canBeConvertedToPresentMatch: no value at all, or the `regex: "*"` idiom. */
@@ -73,14 +74,14 @@ export function translateRouteMatch(m: HTTPMatchRequest | undefined): RouteMatch
   for (const [name, sm] of Object.entries(m.headers ?? {})) {
     const claim = routingClaim(name);
     const value = claim && stringMatcher(sm);
-    if (claim && value) claims.push([name, jwtClaimMetadataMatcher(claim, value)]);
+    if (claim && value) claims.push([name, jwtClaimsMatcher(claim, { stringMatch: value })]);
     else headers.push(headerMatcher(name, sm));
   }
   for (const [name, sm] of Object.entries(m.withoutHeaders ?? {})) {
     const claim = routingClaim(name);
     const value = claim && stringMatcher(sm);
     if (claim && value) {
-      claims.push([name, { ...jwtClaimMetadataMatcher(claim, value), invert: true }]);
+      claims.push([name, { ...jwtClaimsMatcher(claim, { stringMatch: value }), invert: true }]);
       continue;
     }
     const h = headerMatcher(name, sm);

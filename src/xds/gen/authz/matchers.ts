@@ -3,15 +3,14 @@
 // case, path templates (`{*}`, `{**}`) become uri_template configs, JWT claims are looked up under
 // jwt_authn's `payload` metadata.
 import type { envoy } from "../../../envoy/types.js";
+import { JWT_AUTHN_FILTER, JWT_PAYLOAD_KEY } from "../jwt-claims.js";
 
 export type StringMatcher = envoy.type.matcher.v3.StringMatcher;
 export type ValueMatcher = envoy.type.matcher.v3.ValueMatcher;
 export type MetadataMatcher = envoy.type.matcher.v3.MetadataMatcher;
 export type HeaderMatcher = envoy.config.route.v3.HeaderMatcher;
 
-/** The jwt_authn filter and the metadata key Istio stores the verified payload under. */
-export const JWT_AUTHN_FILTER = "envoy.filters.http.jwt_authn";
-export const JWT_PAYLOAD_KEY = "payload";
+export { JWT_AUTHN_FILTER, JWT_PAYLOAD_KEY } from "../jwt-claims.js";
 
 /** Go's regexp.QuoteMeta. */
 export function quoteMeta(s: string): string {
