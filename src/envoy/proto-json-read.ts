@@ -5,8 +5,8 @@
 // TypedStruct Any (udpa.type.v1 / xds.type.v3: `type_url` + `value`) becomes the Any of the type it
 // names, which is what Envoy does with one in a typed_config. Shared by the proxy's bootstrap and
 // the control plane's EnvoyFilter patches.
-import protobuf from "protobufjs";
-import { messageType, type ProtoObject } from "./protos.js";
+import type * as protobuf from "protobufjs";
+import { messageType, protobufjs, type ProtoObject } from "./protos.js";
 
 /** A value that does not fit the message type; `path` is where (JSON path from the caller's root). */
 export class ProtoJsonError extends Error {}
@@ -39,7 +39,7 @@ function durationFromJson(v: unknown, path: string): ProtoObject {
 
 function convertValue(field: protobuf.Field, v: unknown, path: string): unknown {
   const rt = field.resolvedType;
-  if (!(rt instanceof protobuf.Type)) return v; // scalars and enums (names) pass through
+  if (!(rt instanceof protobufjs().Type)) return v; // scalars and enums (names) pass through
   return convertMessage(rt, v, path);
 }
 
@@ -85,7 +85,7 @@ function convertMessage(t: protobuf.Type, v: unknown, path: string): unknown {
     const p = `${path}.${k}`;
     if (!field) throw new ProtoJsonError(`${p}: unknown field of ${full}`);
     field.resolve();
-    if (field instanceof protobuf.MapField) {
+    if (field instanceof protobufjs().MapField) {
       if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ProtoJsonError(`${p}: expected a map`);
       const m: Record<string, unknown> = {};
       for (const [mk, mv] of Object.entries(raw as Record<string, unknown>)) m[mk] = convertValue(field, mv, `${p}.${mk}`);

@@ -22,7 +22,7 @@ const require = createRequire(import.meta.url);
 let pb: typeof protobuf | undefined;
 
 /** protobufjs itself, loaded on first use (a process that never decodes never pays for it). */
-function protobufjs(): typeof protobuf {
+export function protobufjs(): typeof protobuf {
   return (pb ??= require("protobufjs") as typeof protobuf);
 }
 

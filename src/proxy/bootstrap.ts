@@ -14,19 +14,6 @@ export const BOOTSTRAP_TYPE = "envoy.config.bootstrap.v3.Bootstrap";
 export class BootstrapError extends Error {}
 
 /**
- * A message of `typeUrl` from its proto3 JSON (what a TypedStruct carries), encoded: the caller
- * decodes it with the proxy's own codec. Errors name `path`.
- */
-export function encodeFromJson(typeUrl: string, json: unknown, path: string): Uint8Array {
-  try {
-    return encodeMessage(typeUrl, fromProtoJson(typeUrl, json ?? {}, path));
-  } catch (e) {
-    if (e instanceof ProtoJsonError) throw new BootstrapError(e.message);
-    throw new BootstrapError(`${path}: ${(e as Error).message}`);
-  }
-}
-
-/**
  * Parses bootstrap text (YAML or JSON) into a decoded Bootstrap; errors name file and field path.
  * The protobuf round trip at the end gives the decoded form, so the result is typed here, once.
  */

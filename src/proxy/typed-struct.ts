@@ -7,7 +7,8 @@
 import { TYPE_PREFIX, type ProtoObject } from "../envoy/protos.js";
 import { wireDecode } from "../envoy/wire.js";
 import { fromStruct } from "../envoy/protos.js";
-import { encodeFromJson } from "./bootstrap.js";
+import { fromProtoJson } from "../envoy/proto-json-read.js";
+import { encodeMessage } from "../envoy/protos.js";
 
 const TYPED_STRUCT = new Set([`${TYPE_PREFIX}udpa.type.v1.TypedStruct`, `${TYPE_PREFIX}xds.type.v3.TypedStruct`]);
 /** Nesting bound while walking a resource (decoded resources are trees of bounded depth). */
@@ -55,7 +56,9 @@ function expandOne(raw: { value?: unknown }, path: string): ProtoObject {
   if (!typeUrl) throw new Error(`${path}: TypedStruct without a type_url`);
   const json = fromStruct(wireDecode("google.protobuf.Struct", value));
   const url = typeUrl.includes("/") ? typeUrl : TYPE_PREFIX + typeUrl;
-  return { ...wireDecode(url, encodeFromJson(url, json, `${path} (TypedStruct ${typeUrl})`)), "@type": url };
+  // proto3 JSON through the full descriptors (protobufjs, loaded only when a TypedStruct arrives),
+  // then decoded with the proxy's own codec. A conversion error names the field.
+  return { ...wireDecode(url, encodeMessage(url, fromProtoJson(url, json ?? {}, `${path} (TypedStruct ${typeUrl})`))), "@type": url };
 }
 
 function isRawTypedStruct(v: unknown): v is { type_url: string; value?: unknown } {

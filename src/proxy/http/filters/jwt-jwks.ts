@@ -6,7 +6,7 @@
 // with algorithms of its own family: RS*/PS* on RSA, ES* on EC, HS* on oct, EdDSA on OKP — so an
 // HS256 token "signed" with an RSA public key never verifies. Bounded: the set's size and number
 // of keys.
-import { compactVerify, importJWK, type JWK } from "jose";
+import type { JWK } from "jose";
 import { base64urlDecode, type Jwt, JwtStatus, type JsonObject, jsonObject, rememberVerifiedJwt } from "./jwt-token.js";
 
 const S = JwtStatus;
@@ -166,13 +166,18 @@ function familyFits(kty: Jwk["kty"], alg: string): boolean {
 }
 
 /** Keys as jose imported them, per JWK and algorithm: importing is the costly part, done once. */
-const imported = new WeakMap<Jwk, Map<string, Promise<Awaited<ReturnType<typeof importJWK>>>>>();
+type ImportedKey = Awaited<ReturnType<typeof import("jose").importJWK>>;
+const imported = new WeakMap<Jwk, Map<string, Promise<ImportedKey>>>();
 
-function importedKey(key: Jwk, alg: string): Promise<Awaited<ReturnType<typeof importJWK>>> {
+/** jose, loaded when a proxy first verifies a signature (a sidecar without JWT rules never loads it). */
+let jose: Promise<typeof import("jose")> | undefined;
+const loadJose = (): Promise<typeof import("jose")> => (jose ??= import("jose"));
+
+function importedKey(key: Jwk, alg: string): Promise<ImportedKey> {
   let byAlg = imported.get(key);
   if (byAlg === undefined) imported.set(key, (byAlg = new Map()));
   let k = byAlg.get(alg);
-  if (k === undefined) byAlg.set(alg, (k = importJWK(key.jwk, alg)));
+  if (k === undefined) byAlg.set(alg, (k = loadJose().then((j) => j.importJWK(key.jwk, alg))));
   return k;
 }
 
@@ -180,6 +185,7 @@ function importedKey(key: Jwk, alg: string): Promise<Awaited<ReturnType<typeof i
 async function verifiesWith(jwt: Jwt, key: Jwk): Promise<boolean> {
   if (key.kty === "EC" && EC_CRV[jwt.alg]?.crv !== key.jwk.crv) return false;
   try {
+    const { compactVerify } = await loadJose();
     await compactVerify(jwt.token, await importedKey(key, jwt.alg), { algorithms: [jwt.alg] });
     return true;
   } catch {
