@@ -3,19 +3,13 @@
 // with a static bootstrap, real worker processes and real backends on 127.0.160.x. Which worker
 // serves a client connection is read from /proc (the worker process holding the socket).
 import assert from "node:assert/strict";
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import type { Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { packageRoot } from "../../src/core/paths.js";
 import { eventually } from "../helpers/eventually.js";
 import { request } from "../proxy/helpers.js";
-import { type Answer, Client, clientsOnEachWorker as clientsOnEachWorkerOf } from "../helpers/worker-clients.js";
+import { type Answer, Client, clientsOnEachWorker as clientsOnEachWorkerOf, startWorkerProxy, type WorkerProxy } from "../helpers/worker-clients.js";
 
-const bin = join(packageRoot(), "dist/src/cli/bin.js");
 const PROXY_IP = "127.0.160.1";
 const PORT = 10000;
 const CB_IP = "127.0.160.11";
@@ -177,12 +171,9 @@ class CountingBackend {
 }
 
 describe("tsmesh proxy --concurrency 2: limits hold for the proxy as a whole", { timeout: 120_000 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), "tsmesh-proxy-limits-"));
-  let child: ChildProcessWithoutNullStreams;
-  let stdout = "";
-  let stderr = "";
+  let proxy: WorkerProxy | undefined;
   let admin = "";
-  let workers: number[] = [];
+  let workers: readonly number[] = [];
   const backends: CountingBackend[] = [];
   let cb: CountingBackend;
   let held: CountingBackend;
@@ -208,27 +199,16 @@ describe("tsmesh proxy --concurrency 2: limits hold for the proxy as a whole", {
     od = [];
     for (const [i, ip] of OD_IPS.entries()) od.push(await CountingBackend.start(ip, (_req, res, b) => b.reply(res, i < 2 ? 503 : 200)));
     backends.push(cb, held, retried, ...od);
-    writeFileSync(join(dir, "envoy.yaml"), BOOTSTRAP);
-    child = spawn(process.execPath, [bin, "proxy", "router", "--bootstrap", join(dir, "envoy.yaml"), "--ip", PROXY_IP, "--admin-port", "0", "--access-log", "off", "--concurrency", "2"]);
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    admin = await eventually("admin address", () => /admin (http:\/\/[\d.]+:\d+)/.exec(stdout)?.[1], 20_000);
-    await eventually("ready", async () => (await request(`${admin}/ready`)).status === 200, 20_000);
-    workers = (JSON.parse((await request(`${admin}/server_info`)).body) as { workers: number[] }).workers;
+    proxy = await startWorkerProxy(BOOTSTRAP, PROXY_IP);
+    ({ admin, workers } = proxy);
     assert.equal(workers.length, 2);
   });
 
   after(async () => {
     for (const c of clients) c.close();
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (child.exitCode === null) child.kill("SIGKILL");
-    }
+    await proxy?.stop();
     for (const b of backends) b.releaseAll();
     for (const b of backends) await b.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("max_connections 1 / max_requests 1: the backend never sees two at once; overflow is 503 UO, counted proxy-wide", async () => {
@@ -244,7 +224,7 @@ describe("tsmesh proxy --concurrency 2: limits hold for the proxy as a whole", {
     assert.equal(answers.length, 60);
     const ok = answers.filter((a) => a.status === 200).length;
     const overflow = answers.filter((a) => a.status === 503);
-    assert.equal(ok + overflow.length, 60, `only 200 and 503: ${JSON.stringify(answers.filter((a) => a.status !== 200 && a.status !== 503))}; stderr: ${stderr}`);
+    assert.equal(ok + overflow.length, 60, `only 200 and 503: ${JSON.stringify(answers.filter((a) => a.status !== 200 && a.status !== 503))}; stderr: ${proxy?.stderr()}`);
     for (const a of overflow) assert.match(a.body, /overflow/);
     assert.ok(ok > 0 && overflow.length > 0, `some through, some overflow: ${ok} / ${overflow.length}`);
     assert.equal(cb.maxConnections, 1, "connections the backend saw at once");

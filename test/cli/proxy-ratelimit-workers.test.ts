@@ -4,18 +4,11 @@
 // every later one gets 429; the stats /stats sums say the same. Real workers, a real backend on
 // 127.0.187.x.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { packageRoot } from "../../src/core/paths.js";
-import { eventually } from "../helpers/eventually.js";
-import { Client, clientsOnEachWorker } from "../helpers/worker-clients.js";
+import { Client, clientsOnEachWorker, startWorkerProxy, type WorkerProxy } from "../helpers/worker-clients.js";
 import { request } from "../proxy/helpers.js";
 
-const bin = join(packageRoot(), "dist/src/cli/bin.js");
 const PROXY_IP = "127.0.187.10";
 const BACKEND_IP = "127.0.187.11";
 const PORT = 10000;
@@ -70,38 +63,24 @@ static_resources:
 `;
 
 describe("tsmesh proxy --concurrency 2: local rate limit buckets are the proxy's", { timeout: 120_000 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), "tsmesh-proxy-rl-"));
-  let child: ChildProcessWithoutNullStreams;
-  let stdout = "";
-  let stderr = "";
+  let proxy: WorkerProxy | undefined;
   let admin = "";
-  let workers: number[] = [];
+  let workers: readonly number[] = [];
   const clients: Client[] = [];
   const backend = http.createServer((_req, res) => res.end("productpage"));
 
   before(async () => {
     await new Promise<void>((r) => backend.listen(8080, BACKEND_IP, () => r()));
-    writeFileSync(join(dir, "envoy.yaml"), BOOTSTRAP);
-    child = spawn(process.execPath, [bin, "proxy", "router", "--bootstrap", join(dir, "envoy.yaml"), "--ip", PROXY_IP, "--admin-port", "0", "--access-log", "off", "--concurrency", "2"]);
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    admin = await eventually("admin address", () => /admin (http:\/\/[\d.]+:\d+)/.exec(stdout)?.[1], 20_000);
-    await eventually("ready", async () => (await request(`${admin}/ready`)).status === 200, 20_000);
-    workers = (JSON.parse((await request(`${admin}/server_info`)).body) as { workers: number[] }).workers;
+    proxy = await startWorkerProxy(BOOTSTRAP, PROXY_IP);
+    ({ admin, workers } = proxy);
     assert.equal(workers.length, 2);
   });
 
   after(async () => {
     for (const c of clients) c.close();
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (child.exitCode === null) child.kill("SIGKILL");
-    }
+    await proxy?.stop();
     backend.closeAllConnections();
     await new Promise<void>((r) => backend.close(() => r()));
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("4 tokens: two requests on each worker pass, every later one on either worker is 429", async () => {
@@ -122,7 +101,7 @@ describe("tsmesh proxy --concurrency 2: local rate limit buckets are the proxy's
         ["a", 429],
         ["b", 429],
       ],
-      stderr,
+      proxy?.stderr(),
     );
     assert.equal(got[4][2], "local_rate_limited");
     // The same at once from both workers: still nothing passes.

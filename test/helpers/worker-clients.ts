@@ -1,8 +1,15 @@
-// Keep-alive client connections to a `tsmesh proxy --concurrency N` and the worker process serving
-// each (read from /proc): tests of proxy-wide limits put requests on chosen workers.
+// A `tsmesh proxy --concurrency 2` for tests, keep-alive client connections to it and the worker
+// process serving each (read from /proc): tests of proxy-wide limits put requests on chosen workers.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { packageRoot } from "../../src/core/paths.js";
+import { request } from "../proxy/helpers.js";
+import { eventually } from "./eventually.js";
 import { socketOwner } from "./sockets.js";
 
 export interface Answer {
@@ -71,4 +78,44 @@ export async function clientsOnEachWorker(workers: readonly number[], ip: string
   const lists = [...by.values()];
   assert.ok(lists.every((l) => l.length >= n), `connections on every worker: ${lists.map((l) => l.length).join(", ")}`);
   return lists.map((l) => l.slice(0, n));
+}
+
+/** A `tsmesh proxy router --concurrency 2` from a bootstrap, ready: its admin URL and workers' pids. */
+export interface WorkerProxy {
+  readonly admin: string;
+  readonly workers: readonly number[];
+  /** What the proxy wrote to stderr so far. */
+  stderr(): string;
+  /** SIGTERM, then SIGKILL after 5 s; removes the bootstrap's folder. */
+  stop(): Promise<void>;
+}
+
+/** Starts the proxy on `ip` from `bootstrap` (Envoy YAML) with two workers and waits until it is ready. */
+export async function startWorkerProxy(bootstrap: string, ip: string): Promise<WorkerProxy> {
+  const dir = mkdtempSync(join(tmpdir(), "tsmesh-proxy-workers-"));
+  writeFileSync(join(dir, "envoy.yaml"), bootstrap);
+  const bin = join(packageRoot(), "dist/src/cli/bin.js");
+  const child = spawn(process.execPath, [bin, "proxy", "router", "--bootstrap", join(dir, "envoy.yaml"), "--ip", ip, "--admin-port", "0", "--access-log", "off", "--concurrency", "2"]);
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const admin = await eventually("admin address", () => /admin (http:\/\/[\d.]+:\d+)/.exec(stdout)?.[1], 20_000);
+    await eventually("ready", async () => (await request(`${admin}/ready`)).status === 200, 20_000);
+    const workers = (JSON.parse((await request(`${admin}/server_info`)).body) as { workers: number[] }).workers;
+    return { admin, workers, stderr: () => stderr, stop };
+  } catch (e) {
+    await stop();
+    throw new Error(`${(e as Error).message}; stderr: ${stderr}`);
+  }
 }

@@ -8,7 +8,7 @@
 // async client reports a response from its router filter.
 import type * as http from "node:http";
 import type { UpstreamCluster } from "../upstream/cluster.js";
-import { type BodySource, Downstream, type DownstreamProtocol, RequestBody } from "./downstream.js";
+import { Downstream, type DownstreamProtocol, wholeBody } from "./downstream.js";
 import type { ResponseDecorator, Router } from "./router.js";
 
 export interface AsyncRequest {
@@ -127,17 +127,6 @@ class CollectingDownstream extends Downstream {
   }
 }
 
-function bufferSource(buf: Buffer): BodySource {
-  return {
-    start(onData, onEnd) {
-      if (buf.length > 0) onData(buf);
-      onEnd();
-    },
-    pause: () => {},
-    resume: () => {},
-  };
-}
-
 /** Sends `req` through `router` to `cluster`. Never throws; failures reject the response promise. */
 export function asyncHttpCall(router: Router, cluster: UpstreamCluster, req: AsyncRequest): AsyncCall {
   const grpc = req.grpc === true;
@@ -171,7 +160,7 @@ export function asyncHttpCall(router: Router, cluster: UpstreamCluster, req: Asy
         authority: req.authority,
         scheme: req.scheme ?? "http",
         headers,
-        body: body.length > 0 ? new RequestBody(bufferSource(body), body.length) : RequestBody.empty(),
+        body: wholeBody(body),
         timeoutMs: req.timeoutMs,
         includeAttemptCount: false,
         suppressEnvoyHeaders: true,

@@ -100,6 +100,23 @@ export interface BodySource {
   resume(): void;
 }
 
+/**
+ * A body that is already whole (a shadow's copy, a request the proxy sends itself), as a
+ * RequestBody; an empty one when there are no bytes.
+ */
+export function wholeBody(buf: Buffer): RequestBody {
+  if (buf.length === 0) return RequestBody.empty();
+  const src: BodySource = {
+    start(onData, onEnd) {
+      onData(buf);
+      onEnd();
+    },
+    pause: () => {},
+    resume: () => {},
+  };
+  return new RequestBody(src, buf.length);
+}
+
 /** A node Readable as a BodySource. */
 export function readableSource(r: Readable): BodySource {
   return {

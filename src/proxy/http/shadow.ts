@@ -5,7 +5,7 @@
 // mirrored traffic apart.
 import type * as http from "node:http";
 import type { UpstreamCluster } from "../upstream/cluster.js";
-import { type BodySource, Downstream, type DownstreamProtocol, RequestBody } from "./downstream.js";
+import { Downstream, type DownstreamProtocol, wholeBody } from "./downstream.js";
 import type { ResponseDecorator, Router } from "./router.js";
 
 /** `reviews:9080` → `reviews-shadow:9080`; `[::1]:80` keeps its brackets. */
@@ -60,24 +60,12 @@ class DiscardingDownstream extends Downstream {
 
 const NO_DECORATION: ResponseDecorator = { decorateResponse: () => {}, localReplyHeaders: {} };
 
-/** A body that is already whole (a shadow's copy). */
-function bufferSource(buf: Buffer): BodySource {
-  return {
-    start(onData, onEnd) {
-      if (buf.length > 0) onData(buf);
-      onEnd();
-    },
-    pause: () => {},
-    resume: () => {},
-  };
-}
-
 /** Sends the copy through `router` to `cluster`; never throws, never waits for the caller. */
 export function sendShadow(router: Router, cluster: UpstreamCluster, r: ShadowRequest): void {
   const headers: http.OutgoingHttpHeaders = { ...r.headers };
   delete headers["transfer-encoding"];
   if (r.body.length > 0 || headers["content-length"] !== undefined) headers["content-length"] = String(r.body.length);
-  const body = r.body.length > 0 ? new RequestBody(bufferSource(r.body), r.body.length) : RequestBody.empty();
+  const body = wholeBody(r.body);
   try {
     router.forward(
       {
