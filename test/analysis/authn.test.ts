@@ -16,6 +16,7 @@ import type { Resource } from "../../src/api/resource.js";
 import { validateText } from "../../src/api/validate.js";
 import { JwksResolver } from "../../src/controlplane/jwks-resolver.js";
 import { packageRoot } from "../../src/core/paths.js";
+import { REFUSED_ADDRESS } from "../helpers/sockets.js";
 
 const JWKS = JSON.stringify({ keys: [{ kty: "RSA", kid: "a", e: "AQAB", n: "0xObjM0U" }] });
 
@@ -28,19 +29,11 @@ ${selector}  jwtRules:
 ${rules}`;
 }
 
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 test("TSM0001: rules whose jwksUri (or OpenID discovery) the resolver could not fetch, with the reason", async () => {
   const server = createServer((req, res) => (req.url === "/jwks.json" ? res.end(JWKS) : res.writeHead(404).end("not here")));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const down = `http://127.0.0.1:${await closedPort()}`;
+  const down = `http://${REFUSED_ADDRESS}`;
   const yaml = [
     ra("good", "foo", `  - { issuer: good, jwksUri: "${base}/jwks.json" }\n  - { issuer: inline, jwks: '${JWKS}' }\n`),
     ra("bad", "foo", `  - { issuer: missing, jwksUri: "${base}/gone.json" }\n  - { issuer: "${down}" }\n`),
@@ -75,13 +68,13 @@ test("TSM0001: rules whose jwksUri (or OpenID discovery) the resolver could not 
 test("tsmesh analyze fetches the keys and reports an unreachable jwksUri (TSM0001) by file and line", async () => {
   const dir = mkdtempSync(join(tmpdir(), "tsmesh-analyze-jwks-"));
   try {
-    writeFileSync(join(dir, "ra.yaml"), ra("jwt", "foo", `  - { issuer: x, jwksUri: "http://127.0.0.1:${await closedPort()}/jwks.json", timeout: 2s }\n`));
+    writeFileSync(join(dir, "ra.yaml"), ra("jwt", "foo", `  - { issuer: x, jwksUri: "http://${REFUSED_ADDRESS}/jwks.json", timeout: 2s }\n`));
     const child = spawn(process.execPath, [join(packageRoot(), "dist/src/cli/bin.js"), "analyze", "--failure-threshold", "Warning", dir], { cwd: packageRoot() });
     let stdout = "";
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
     const code = await new Promise<number | null>((r) => child.on("close", r));
     assert.equal(code, 1, stdout);
-    assert.match(stdout, /Warning \[TSM0001\] \(RequestAuthentication foo\/jwt .*ra\.yaml:\d+\) jwksUri http:\/\/127\.0\.0\.1:\d+\/jwks\.json cannot be fetched/);
+    assert.match(stdout, /Warning \[TSM0001\] \(RequestAuthentication foo\/jwt .*ra\.yaml:\d+\) jwksUri http:\/\/127\.255\.255\.254:1\/jwks\.json cannot be fetched/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

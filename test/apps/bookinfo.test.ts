@@ -13,6 +13,7 @@ import { ratings } from "../../src/apps/bookinfo/ratings.js";
 import { reviews } from "../../src/apps/bookinfo/reviews.js";
 import { HttpClient, HttpTimeoutError, noProxyMatches, proxyFor } from "../../src/apps/bookinfo/common.js";
 import type { AppMain, RunningApp } from "../../src/apps/types.js";
+import { REFUSED_ADDRESS } from "../helpers/sockets.js";
 
 // --- helpers -----------------------------------------------------------------------------------
 
@@ -162,14 +163,6 @@ function count(haystack: string, needle: string): number {
   return haystack.split(needle).length - 1;
 }
 
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 // --- tests -------------------------------------------------------------------------------------
 
 describe("bookinfo apps", { concurrency: true }, () => {
@@ -251,7 +244,7 @@ describe("bookinfo apps", { concurrency: true }, () => {
   it("details down: the page says so and still shows reviews", async () => {
     const w = await world({ reviewsVersion: "v3", without: ["details"] });
     try {
-      w.proxy.routes.set("details", `127.0.0.1:${await closedPort()}`);
+      w.proxy.routes.set("details", REFUSED_ADDRESS);
       const res = await request(`${w.url}/productpage`);
       assert.equal(res.status, 200);
       assert.match(res.body, /Error fetching product details!/);
@@ -471,7 +464,7 @@ describe("bookinfo apps", { concurrency: true }, () => {
       assert.ok(lines.includes("host: details:9080"), head);
       assert.ok(lines.includes("x-request-id: abc"), head);
 
-      const bypass = new HttpClient({ HTTP_PROXY: `http://127.0.0.1:${await closedPort()}`, NO_PROXY: "example.com, 127.0.0.1" });
+      const bypass = new HttpClient({ HTTP_PROXY: `http://${REFUSED_ADDRESS}`, NO_PROXY: "example.com, 127.0.0.1" });
       clients.push(bypass);
       assert.equal((await bypass.get(`http://127.0.0.1:${directPort}/x?y=1`)).body.toString(), "direct /x?y=1");
       await assert.rejects(bypass.get("http://other.test:9080/"), /ECONNREFUSED/);

@@ -1,6 +1,15 @@
 // Which process holds the server side of a TCP connection (Linux /proc): tests of
-// `tsmesh proxy --concurrency N` use it to know which worker serves a client connection.
+// `tsmesh proxy --concurrency N` use it to know which worker serves a client connection. And an
+// address where nothing ever listens, for "the upstream is down".
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+
+/**
+ * A loopback address and port no test binds (the top of 127.0.0.0/8, port 1): a connection there is
+ * refused at once. A port freed after listening on 127.0.0.1 is not safe for this: another test
+ * running at the same time can be given it.
+ */
+export const REFUSED_HOST = "127.255.255.254";
+export const REFUSED_ADDRESS = `${REFUSED_HOST}:1`;
 
 /** An IPv4 address and port as /proc/net/tcp writes them (little-endian hex address, hex port). */
 function procAddress(ip: string, port: number): string {
