@@ -147,7 +147,7 @@ class JwtAuthnFilter implements HttpFilter {
     this.done = true;
     const c = this.config;
     // Envoy sets what the requirements extracted whatever the outcome (failed_status_in_metadata).
-    if (Object.keys(ctx.extracted).length > 0) this.cb.dynamicMetadata.set(JWT_AUTHN_NAMESPACE, ctx.extracted);
+    if (ctx.extracted !== undefined) this.cb.dynamicMetadata.setEntries(JWT_AUTHN_NAMESPACE, ctx.extracted);
     if (status !== JwtStatus.Ok) {
       c.stats.denied.inc();
       const msg = statusMessage(status);

@@ -23,7 +23,7 @@ export type Outcome = JwtStatus | Promise<JwtStatus>;
 /** One request's verification: its headers (changed in place), what it leaves in metadata. */
 export class VerifyContext {
   /** Fields for the `envoy.filters.http.jwt_authn` metadata namespace. */
-  readonly extracted: Record<string, MetadataValue> = Object.create(null) as Record<string, MetadataValue>;
+  extracted: Map<string, MetadataValue> | undefined = undefined;
   clearRouteCache = false;
   /** The stream went away: nothing more is written. */
   cancelled = false;
@@ -177,8 +177,8 @@ class Authentication {
     if (cacheHit) return this.handleGood(p, good, t, true);
     const verify = (s: JwtStatus): JwtStatus => (s === S.Ok ? this.handleGood(p, good, t, false) : s);
     const jwks = p.localJwks ?? p.remote?.current();
-    if (jwks !== undefined) return verifySignature(good, jwks).then(verify);
-    if (p.remote !== undefined) return p.remote.fetch().then((j) => (j === undefined ? S.JwksFetchFail : verifySignature(good, j).then(verify)));
+    if (jwks !== undefined) return then(verifySignature(good, jwks), verify);
+    if (p.remote !== undefined) return p.remote.fetch().then((j) => (j === undefined ? S.JwksFetchFail : then(verifySignature(good, j), verify)));
     return S.JwksNoValidKeys;
   }
 
@@ -201,8 +201,8 @@ class Authentication {
     }
     if (p.clearRouteCache && (headerAdded || p.payloadInMetadata)) ctx.clearRouteCache = true;
     if (!p.forward) removeJwt(t, h);
-    if (p.headerInMetadata) ctx.extracted[p.headerInMetadata] = jwt.header as MetadataValue;
-    if (p.payloadInMetadata) ctx.extracted[p.payloadInMetadata] = normalizedPayload(jwt.payload, p.spaceDelimitedClaims) as MetadataValue;
+    if (p.headerInMetadata) (ctx.extracted ??= new Map()).set(p.headerInMetadata, jwt.header as MetadataValue);
+    if (p.payloadInMetadata) (ctx.extracted ??= new Map()).set(p.payloadInMetadata, normalizedPayload(jwt.payload, p.spaceDelimitedClaims) as MetadataValue);
     if (this.o.provider !== undefined && !cacheHit) p.cache.insert(jwt);
     return S.Ok;
   }
@@ -210,7 +210,7 @@ class Authentication {
   private done(s: JwtStatus): Outcome {
     if (s !== S.Ok && !this.ctx.cancelled) {
       const p = this.provider ?? this.set.single();
-      if (p !== undefined && p.failedStatusInMetadata) this.ctx.extracted[p.failedStatusInMetadata] = { code: s, message: statusMessage(s) };
+      if (p !== undefined && p.failedStatusInMetadata) (this.ctx.extracted ??= new Map()).set(p.failedStatusInMetadata, { code: s, message: statusMessage(s) });
     }
     // Every token must verify, unless failed or missing ones are allowed.
     if ((s !== S.Ok && !this.o.allowFailed && !this.o.allowMissing) || this.tokens.length === 0) {
