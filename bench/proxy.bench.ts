@@ -67,10 +67,11 @@
 // --health-port, --access-log, --concurrency; the mesh: tsmesh up's arguments).
 //
 // Requirements: `wrk` and `nginx` on PATH (Debian: apt-get install wrk nginx); the bench installs
-// nothing. Bounded: each load run ≤ 15 s, a watchdog kills every child and exits after 420 s (600 s
-// with a baseline). All tsmesh proxies run with the node flags `tsmesh up` gives them (PROXY_NODE_FLAGS).
+// nothing. Bounded: each load run ≤ 15 s, a watchdog kills every child and exits after 480 s (660 s
+// with a baseline), times the rounds. All tsmesh proxies run with the node flags `tsmesh up` gives them (PROXY_NODE_FLAGS).
 // Knobs: BENCH_CONFIGS=direct,nginx,tsmesh,c2,c2-local,pair,pair-mtls,pair-policy,mesh (subset/order; c2-tight on request),
-// BENCH_SAT_S (10), BENCH_RATE_S (10), BENCH_WARMUP_S (3), BENCH_RATE (1000), BENCH_CONNECTIONS (16),
+// BENCH_SAT_S (10), BENCH_RATE_S (10), BENCH_WARMUP_S (3), BENCH_RATE (1000), BENCH_CONNECTIONS (16), BENCH_ROUNDS (1;
+// up to 5 interleaved rounds, each configuration shown by its median round, CPU ratios by their median),
 // BENCH_BASELINE=DIR (above), BENCH_MESH_ACCESS_LOG=off (the mesh proxies without access logs),
 // BENCH_PROXY_NODE_ARGS (node flags for the tsmesh proxies, e.g. --cpu-prof), BENCH_KEEP_LOGS=DIR (keep
 // proxy/nginx logs and configs, and the proxies' --cpu-prof / --heap-prof output: they run in the
@@ -110,6 +111,7 @@ import {
   PAIR_CLIENT_IP,
   PAIR_SERVER_IP,
   RATE,
+  ROUNDS,
   RATE_S,
   SAT_S,
   TSMESH_BIN,
@@ -180,7 +182,7 @@ async function main(): Promise<number> {
 
   const dir = mkdtempSync(join(tmpdir(), "tsmesh-proxy-bench-"));
   tempDir = dir;
-  const results: ConfigResult[] = [];
+  const rounds: ConfigResult[][] = [];
   let backend: ChildProcess | undefined;
   try {
     for (const [ip, port] of [
@@ -204,7 +206,12 @@ async function main(): Promise<number> {
     console.log("");
     // A baseline run follows its current one at once: the two see the same machine state.
     const runs = configs.flatMap((name) => (baseline && BASELINE_CONFIGS.includes(name) ? [[name, current] as const, [name, baseline] as const] : [[name, current] as const]));
-    for (const [name, build] of runs) results.push(await runConfig(name, { dir, backendPid: backend.pid!, backendPort, wrk, build }));
+    for (let round = 0; round < ROUNDS; round++) {
+      if (ROUNDS > 1) console.log(`round ${round + 1} of ${ROUNDS}`);
+      const these: ConfigResult[] = [];
+      for (const [name, build] of runs) these.push(await runConfig(name, { dir, backendPid: backend.pid!, backendPort, wrk, build }));
+      rounds.push(these);
+    }
     if (process.env.BENCH_KEEP_LOGS) cpSync(dir, process.env.BENCH_KEEP_LOGS, { recursive: true });
   } finally {
     if (backend) await stopChild(backend);
@@ -212,7 +219,7 @@ async function main(): Promise<number> {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  return printReport(results, { machine, nginxName, baseline: baselineAbout }) ? 1 : 0;
+  return printReport(rounds, { machine, nginxName, baseline: baselineAbout }) ? 1 : 0;
 }
 
 if (process.argv[2] === "--backend") {

@@ -13,8 +13,14 @@ export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 export const BODY_BYTES = 1024;
 /** The other built checkout whose proxies run beside this one's (bench/baseline.sh makes it). */
 export const BASELINE_DIR = process.env.BENCH_BASELINE || undefined;
-/** Three more configurations run with a baseline: the watchdog allows for them. */
-export const WATCHDOG_MS = BASELINE_DIR ? 660_000 : 480_000;
+/**
+ * Each configuration runs this many times, the rounds interleaved (1 2 3, 1 2 3…) so slow drift in the
+ * machine's state falls on every configuration alike; the report shows each configuration's median
+ * round and judges the CPU ratios by their per-round median.
+ */
+export const ROUNDS = Math.min(5, Math.max(1, Math.floor(Number(process.env.BENCH_ROUNDS ?? 1)) || 1));
+/** Three more configurations run with a baseline: the watchdog allows for them, and for every round. */
+export const WATCHDOG_MS = (BASELINE_DIR ? 660_000 : 480_000) * ROUNDS;
 
 export const ALL_CONFIGS = ["direct", "nginx", "tsmesh", "c2", "c2-local", "c2-tight", "pair", "pair-mtls", "pair-policy", "mesh"] as const;
 export type ConfigName = (typeof ALL_CONFIGS)[number];
