@@ -2,6 +2,7 @@
 // order on each connection the chain takes. Read filters before the terminal one (network RBAC,
 // ext_authz…) see the new connection and may close it or hold it until they decide; the terminal
 // filter (http_connection_manager, tcp_proxy) then owns the socket.
+import type { TcpStreamInfo } from "./stream-info.js";
 import type * as net from "node:net";
 import type { Any, NetworkFilter, RouteConfiguration } from "../envoy/types.js";
 import { anyType, ExtensionRegistry, type SkipReporter, typeName } from "./extensions.js";
@@ -39,6 +40,8 @@ export interface ReadFilter {
   onNewConnection(cb: ReadFilterCallbacks): NetworkFilterStatus;
   /** The connection is gone: stop calls in flight. */
   onDestroy?(): void;
+  /** Envoy's AccessLog::Instance on a network filter (istio.stats' TCP metrics): the finished connection. */
+  onLog?(info: TcpStreamInfo): void;
 }
 
 /** A compiled network filter: a read filter per connection, or the terminal handler. */

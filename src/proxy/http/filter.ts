@@ -4,6 +4,7 @@
 // lists them for the request (decode) and in reverse order for the response (encode); each call may
 // continue the iteration or stop it until the filter continues (an async check, a delay), and a
 // filter may answer the request itself with a local reply. The router is the terminal filter.
+import type { HttpStreamInfo } from "../stream-info.js";
 import type * as http from "node:http";
 import type * as tls from "node:tls";
 import type { Logger } from "../../core/log.js";
@@ -140,6 +141,11 @@ export interface HttpFilter {
   encodeTrailers?(trailers: http.IncomingHttpHeaders): FilterStatus;
   /** The stream is over (complete, reset or abandoned): release timers and calls in flight. */
   onDestroy?(): void;
+  /**
+   * Envoy's AccessLog::Instance on a filter (istio.stats counts here): called once with the finished
+   * stream's record, after the response (or reset) and before onDestroy.
+   */
+  onLog?(info: HttpStreamInfo): void;
 }
 
 /** A configured filter of one http_connection_manager (compiled when the listener arrives). */
