@@ -12,6 +12,7 @@ PACKAGES=(
   python3-grpcio # gRPC C-core (Python) as a second proxyless xDS client: test/e2e/grpc-xds-interop.test.ts
   redis-server   # the global rate limit's shared counters (`tsmesh ratelimit` replicas on one Redis): test/ratelimit, test/e2e
   openssl        # `openssl verify` of workload certificate chains, as Istio's plug-in CA task checks them: test/security, test/controlplane, test/e2e/bookinfo-mtls.test.ts
+  prometheus     # real Prometheus scraping the mesh (`tsmesh up --prometheus`): test/e2e/prometheus.test.ts
 )
 
 missing=()

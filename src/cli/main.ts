@@ -69,6 +69,7 @@ Usage:
             [--log-dir DIR] [--concurrency 1] [--mesh-config FILE] [--state-dir ~/.tsmesh/default]
             [--cacerts DIR] [--secure-xds-address XDS_HOST:15012] [--ca-key-type EC|RSA]
             [--credentials-dir DIR] [--workload-cert-ttl 24h] [--jwks-fetch-mode hybrid|istiod|envoy]
+            [--prometheus [--prometheus-address 127.0.0.2:9090] [--prometheus-scrape-interval 15s]]
       Run a whole mesh on this machine (default DIR: the bundled bookinfo example): the control plane,
       a gateway for each WorkloadEntry a Gateway selects, and for every other WorkloadEntry a sidecar
       on its 127.x address plus its app (the tsmesh.io/command annotation). Waits until all are
@@ -79,6 +80,9 @@ Usage:
       --workload-cert-ttl sets the certificates' lifetime (Istio's SECRET_TTL; renewed at about half).
       Gateway credentials as for discovery; default: a credentials/ folder beside DIR, when there is one.
       --jwks-fetch-mode as for discovery.
+      --prometheus: also run Debian's prometheus (package \`prometheus\`; refused when it is not on
+      PATH) scraping the control plane (job istiod, :15014/metrics) and every proxy (job
+      kubernetes-pods, targets kept in step with the workloads); its data under STATE_DIR/prometheus.
   tsmesh exec WORKLOAD [--config DIR]... -- COMMAND [ARGS...]
       Run a command as if inside a workload of a \`tsmesh up\` mesh (default DIR: bookinfo): HTTP_PROXY
       points at its sidecar, e.g. \`tsmesh exec productpage-v1 -- curl -s http://reviews:9080/reviews/0\`.
@@ -320,9 +324,15 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
             "log-dir": { type: "string" },
             concurrency: { type: "string" },
             "workload-cert-ttl": { type: "string" },
+            prometheus: { type: "boolean" },
+            "prometheus-address": { type: "string" },
+            "prometheus-scrape-interval": { type: "string" },
           },
         });
         if (positionals.length > 1) throw new UsageError("up takes one folder (use --config for more)");
+        if (!values.prometheus && (values["prometheus-address"] !== undefined || values["prometheus-scrape-interval"] !== undefined)) throw new UsageError("--prometheus-address and --prometheus-scrape-interval need --prometheus");
+        const scrapeMs = values["prometheus-scrape-interval"] === undefined ? 15_000 : parseGoDuration(values["prometheus-scrape-interval"]);
+        if (scrapeMs === undefined || scrapeMs < 1000 || scrapeMs % 1000 !== 0) throw new UsageError(`--prometheus-scrape-interval ${JSON.stringify(values["prometheus-scrape-interval"])}: use whole seconds, at least 1s, e.g. 15s`);
         const certTtl = values["workload-cert-ttl"];
         if (certTtl !== undefined && (parseGoDuration(certTtl) ?? 0) < 1000) throw new UsageError(`--workload-cert-ttl ${JSON.stringify(certTtl)}: use a Go duration of at least 1s, e.g. 24h or 90m`);
         const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
@@ -338,6 +348,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           concurrency,
           workloadCertTtl: certTtl,
           jwksFetchMode: jwksFetchModeFlag(values["jwks-fetch-mode"]),
+          prometheus: values.prometheus ? { address: values["prometheus-address"], scrapeIntervalSeconds: scrapeMs / 1000 } : undefined,
           ...securityFlags(values),
         };
         return import("./up.js").then((m) => m.runUp(options, out, err));

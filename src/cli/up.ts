@@ -27,6 +27,8 @@ export interface UpCliOptions {
   workloadCertTtl?: string;
   /** Who fetches RequestAuthentication jwksUri (default hybrid). */
   jwksFetchMode?: JwksFetchMode;
+  /** Run Debian's Prometheus scraping the mesh (--prometheus). */
+  prometheus?: { address?: string; scrapeIntervalSeconds: number };
 }
 
 function gatewayLabel(w: PlannedWorkload): string {
@@ -69,6 +71,7 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     caKeyType: o.caKeyType,
     workloadCertTtl: o.workloadCertTtl,
     jwksFetchMode: o.jwksFetchMode,
+    prometheus: o.prometheus,
     log: (line) => out(`  ${line}`),
   });
   let signalled: string | undefined;
@@ -123,7 +126,8 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     out("");
     out(`  control plane  xDS ${mesh.xdsAddress}${mesh.monitoringUrl ? `  ${mesh.monitoringUrl}/debug/syncz` : ""}`);
     out(`  mesh CA        ${mesh.caAddress} (xDS + certificates over TLS), trust domain ${mesh.trustDomain}, roots in ${mesh.rootCertFile}`);
-    out(`  state          ${mesh.stateDir}/ (the mesh CA, workload credentials)`);
+    if (mesh.prometheus) out(`  prometheus     ${mesh.prometheus.url} (jobs istiod and kubernetes-pods; targets in ${mesh.prometheus.targetsFile}, log ${mesh.prometheus.logFile})`);
+    out(`  state          ${mesh.stateDir}/ (the mesh CA, workload credentials${mesh.prometheus ? ", prometheus/" : ""})`);
     const creds = mesh.discovery.credentials;
     if (creds) out(`  credentials    ${relative(process.cwd(), creds.path) || "."}/ (${creds.list().length} served; gateways' credentialName secrets, applied live)`);
     out(`  logs           ${mesh.logDir}/ (discovery.log, NAMESPACE.NAME.proxy.log, NAMESPACE.NAME.app.log)`);

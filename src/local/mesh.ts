@@ -15,8 +15,10 @@ import { defaultStateDir, packageRoot } from "../core/paths.js";
 import type { CaKeyType } from "../security/ca.js";
 import { WorkloadCredentials } from "./credentials.js";
 import { resolveProgram } from "./command-line.js";
-import { planMesh, sameWorkload, type MeshPlan, type PlannedWorkload } from "./plan.js";
+import { appAddressFor, planMesh, sameWorkload, type MeshPlan, type PlannedWorkload } from "./plan.js";
 import { SupervisedProcess, type CrashReport } from "./supervisor.js";
+import { findPrometheus, LocalPrometheus } from "./prometheus.js";
+import { DEFAULT_PROMETHEUS_ADDRESS } from "./prometheus-config.js";
 
 export const ADMIN_PORT = 15000;
 export const OUTBOUND_PORT = 15001;
@@ -66,6 +68,13 @@ export interface LocalMeshOptions {
   debounceQuietMs?: number;
   /** Who fetches RequestAuthentication jwksUri (istiod's PILOT_JWT_ENABLE_REMOTE_JWKS; default hybrid). */
   jwksFetchMode?: JwksFetchMode;
+  /** Runs Debian's Prometheus scraping the control plane and every proxy (`up --prometheus`). */
+  prometheus?: {
+    /** HOST:PORT on loopback (default DEFAULT_PROMETHEUS_ADDRESS). */
+    address?: string;
+    /** Seconds between scrapes (default 15). */
+    scrapeIntervalSeconds?: number;
+  };
   /** Progress and crash reports, one line per call. */
   log?: (line: string) => void;
 }
@@ -184,6 +193,8 @@ export class LocalMesh {
   private startedAt = 0;
   private stopped = false;
   private readonly onExit = () => this.killAll();
+  /** Prometheus, when asked for (started after the control plane). */
+  prometheus: LocalPrometheus | undefined;
   plan: MeshPlan = { workloads: [], problems: [] };
 
   constructor(private readonly options: LocalMeshOptions) {
@@ -261,6 +272,11 @@ export class LocalMesh {
     if (this.options.meshConfigFile !== undefined && !existsSync(this.options.meshConfigFile)) throw new Error(`--mesh-config ${this.options.meshConfigFile}: no such file`);
     if (this.options.cacertsDir !== undefined && !existsSync(this.options.cacertsDir)) throw new Error(`--cacerts ${this.options.cacertsDir}: no such folder`);
     if (this.options.credentialsDir !== undefined && !existsSync(this.options.credentialsDir)) throw new Error(`--credentials-dir ${this.options.credentialsDir}: no such folder`);
+    // Refused before anything starts: the flag asks for Prometheus, so no mesh without it.
+    const prometheusBinary = this.options.prometheus ? findPrometheus() : undefined;
+    if (prometheusBinary instanceof Error) throw prometheusBinary;
+    // Like the workloads, Prometheus stays on 127.0.0.0/8 (appAddressFor answers only there).
+    if (prometheusBinary !== undefined && appAddressFor(hostPort(this.prometheusAddress).host) === undefined) throw new Error(`--prometheus-address ${this.prometheusAddress}: use HOST:PORT with HOST in 127.0.0.0/8`);
     this.startedAt = Date.now();
     process.on("exit", this.onExit);
     try {
@@ -273,11 +289,13 @@ export class LocalMesh {
     const security = this.discovery.security!;
     this.credentials = new WorkloadCredentials({ dir: security.credentialsDir, issue: (id) => security.issueCredential(id), log: this.log });
     this.log(`control plane  xDS ${this.xdsAddress}, xDS+CA (TLS) ${this.caAddress}${this.monitoringUrl ? `, monitoring ${this.monitoringUrl}` : ""}`);
+    if (prometheusBinary !== undefined) this.startPrometheus(prometheusBinary);
     this.plan = this.computePlan();
     for (const p of this.plan.problems) this.log(`${p.workload}: ${p.message}`);
     if (this.plan.workloads.length === 0) this.log(`no WorkloadEntry with an address in 127.0.0.0/8 in ${this.options.dir}: nothing to run`);
     for (const w of this.plan.workloads) await this.launch(w);
-    await this.waitReady([...this.workloads.values()]);
+    this.prometheusTargets();
+    await Promise.all([this.waitReady([...this.workloads.values()]), this.waitPrometheusReady()]);
     this.unsubscribe = this.discovery.store.subscribe((batch) => {
       if (batch.changes.some((c) => c.kind === "WorkloadEntry" || c.kind === "Gateway" || c.kind === "ServiceEntry")) this.scheduleReconcile();
     });
@@ -289,6 +307,41 @@ export class LocalMesh {
     return planMesh({ workloadEntries: store.list("WorkloadEntry"), serviceEntries: store.list("ServiceEntry"), gateways: store.list("Gateway") });
   }
 
+  private get prometheusAddress(): string {
+    return this.options.prometheus?.address ?? DEFAULT_PROMETHEUS_ADDRESS;
+  }
+
+  private startPrometheus(binary: string): void {
+    const o = this.options.prometheus!;
+    const monitoring = this.monitoringUrl;
+    this.prometheus = new LocalPrometheus(binary, {
+      address: this.prometheusAddress,
+      scrapeIntervalSeconds: o.scrapeIntervalSeconds,
+      controlPlane: monitoring?.slice("http://".length),
+      dir: join(this.stateDir, "prometheus"),
+      logFile: join(this.logDir, "prometheus.log"),
+      restartBackoffMs: this.options.restartBackoffMs,
+      onCrash: (r) => this.crashed(r, this.prometheus!.logFile),
+      log: this.log,
+    });
+    this.prometheus.start();
+  }
+
+  /** Prometheus' proxy targets follow the running workloads. */
+  private prometheusTargets(): void {
+    this.prometheus?.setWorkloads([...this.workloads.values()].map((w) => w.plan));
+  }
+
+  private async waitPrometheusReady(): Promise<void> {
+    if (!this.prometheus) return;
+    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 30_000);
+    while (!this.stopped && (await httpStatus(`${this.prometheus.url}/-/ready`)) !== 200) {
+      if (Date.now() > deadline) throw new Error(`prometheus not ready after ${((this.options.readyTimeoutMs ?? 30_000) / 1000).toFixed(0)} s; see ${this.prometheus.logFile}`);
+      await sleep(100);
+    }
+    if (!this.stopped) this.log(`ready  prometheus  ${this.prometheus.url}`);
+  }
+
   private discoveryLog(line: string): void {
     appendFileSync(join(this.logDir, "discovery.log"), line + "\n");
     // Config errors, CA refusals and CA reloads matter to the person at the console; connection
@@ -296,9 +349,8 @@ export class LocalMesh {
     if (line.startsWith("discovery:") || (line.startsWith("ca:") && !line.startsWith("ca: issued"))) this.log(line);
   }
 
-  private crashed(r: CrashReport, w: WorkloadStatus, which: "proxy" | "app"): void {
+  private crashed(r: CrashReport, log: string): void {
     const how = r.signal ? `signal ${r.signal}` : `code ${r.code}`;
-    const log = which === "proxy" ? w.proxy.spec.logFile : w.app!.spec.logFile;
     const lines = [`${r.name} exited (${how}); restart ${r.restarts} in ${(r.restartInMs / 1000).toFixed(1)} s. Last lines of ${log}:`];
     for (const l of r.tail) lines.push(`    ${l}`);
     this.log(lines.join("\n"));
@@ -321,7 +373,7 @@ export class LocalMesh {
       credentialFile,
       proxy: new SupervisedProcess(
         { name: `${plan.name} ${plan.role === "router" ? "gateway" : "sidecar"}`, file: process.execPath, args: proxyArgs, env: childEnv, cwd: this.dir, logFile: join(this.logDir, `${base}.proxy.log`) },
-        { ...supervisorOptions, onCrash: (r) => this.crashed(r, status, "proxy") },
+        { ...supervisorOptions, onCrash: (r) => this.crashed(r, status.proxy.spec.logFile) },
       ),
     };
     if (plan.command && plan.appAddress) {
@@ -349,7 +401,7 @@ export class LocalMesh {
       };
       status.app = new SupervisedProcess(
         { name: `${plan.name} app`, file: program.file, args: program.args, env, cwd: this.appCwd(plan), logFile: join(this.logDir, `${base}.app.log`) },
-        { ...supervisorOptions, onCrash: (r) => this.crashed(r, status, "app") },
+        { ...supervisorOptions, onCrash: (r) => this.crashed(r, status.app!.spec.logFile) },
       );
     }
     this.workloads.set(plan.key, status);
@@ -430,6 +482,7 @@ export class LocalMesh {
       this.log(`starting ${key} (${plan.role}) on ${plan.address}`);
       started.push(await this.launch(plan));
     }
+    if (stops.length > 0 || started.length > 0) this.prometheusTargets();
     if (started.length > 0) await this.waitReady(started).catch((e: unknown) => this.log((e as Error).message));
   }
 
@@ -446,12 +499,14 @@ export class LocalMesh {
     this.unsubscribe?.();
     if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
     await Promise.all([...this.workloads.values()].map((w) => this.stopWorkload(w)));
+    await this.prometheus?.stop();
     this.credentials?.close();
     await this.discovery.close();
     process.off("exit", this.onExit);
   }
 
   private killAll(): void {
+    this.prometheus?.killNow();
     for (const w of this.workloads.values()) {
       w.proxy.killNow();
       w.app?.killNow();

@@ -32,17 +32,26 @@ class CaMetrics {
   readonly parsingError;
   readonly signError;
   readonly success;
+  readonly idExtractionError;
   constructor(registry: MetricsRegistry, ca: () => MeshCa) {
     this.csr = registry.counter("citadel_server_csr_count", "The number of CSRs received by Citadel server.");
     this.authnError = registry.counter("citadel_server_authentication_failure_count", "The number of authentication failures.");
     this.parsingError = registry.counter("citadel_server_csr_parsing_err_count", "The number of errors occurred when parsing the CSR.");
     this.signError = registry.counter("citadel_server_csr_sign_err_count", "The number of errors occurred when signing the CSR (tsmesh: error=CSR_ERROR, IDENTITY_MISMATCH, CERT_GEN_ERROR).");
     this.success = registry.counter("citadel_server_success_cert_issuance_count", "The number of certificates issuances that have succeeded.");
-    for (const c of [this.csr, this.authnError, this.parsingError, this.success]) c.inc(undefined, 0);
-    const rootExpiry = registry.gauge("citadel_server_root_cert_expiry_timestamp", "The unix timestamp, in seconds, when Citadel root cert will expire.");
-    rootExpiry.collect(() => [[undefined, expirySeconds(ca().rootsPem[0])]]);
-    const chainExpiry = registry.gauge("citadel_server_cert_chain_expiry_timestamp", "The unix timestamp, in seconds, when Citadel cert chain will expire.");
-    chainExpiry.collect(() => [[undefined, Math.floor(ca().notAfter.getTime() / 1000)]]);
+    this.idExtractionError = registry.counter("citadel_server_id_extraction_err_count", "The number of errors occurred when extracting the ID from CSR (tsmesh: the caller's identity is not a valid SPIFFE ID).");
+    for (const c of [this.csr, this.authnError, this.parsingError, this.success, this.idExtractionError]) c.inc(undefined, 0);
+    const rootExpiry = () => expirySeconds(ca().rootsPem[0]);
+    const chainExpiry = () => Math.floor(ca().notAfter.getTime() / 1000);
+    registry.gauge("citadel_server_root_cert_expiry_timestamp", "The unix timestamp, in seconds, when Citadel root cert will expire.").collect(() => [[undefined, rootExpiry()]]);
+    registry.gauge("citadel_server_cert_chain_expiry_timestamp", "The unix timestamp, in seconds, when Citadel cert chain will expire.").collect(() => [[undefined, chainExpiry()]]);
+    // istiod's derived gauges: time left, negative once expired (what expiry alerts are written on).
+    registry
+      .gauge("citadel_server_root_cert_expiry_seconds", "The time remaining, in seconds, before the root cert will expire. A negative value indicates the cert is expired.")
+      .collect(() => [[undefined, rootExpiry() - Date.now() / 1000]]);
+    registry
+      .gauge("citadel_server_cert_chain_expiry_seconds", "The time remaining, in seconds, before the Istio Generated cert chain will expire. A negative value indicates the cert is expired.")
+      .collect(() => [[undefined, chainExpiry() - Date.now() / 1000]]);
   }
 }
 
@@ -114,7 +123,10 @@ export class CaService {
     const identity: SpiffeId = { trustDomain: this.o.trustDomain(), ...caller.identity };
     const uri = spiffeUri(identity);
     const checked = parseSpiffeId(uri);
-    if (checked instanceof Error) return refuse(grpc.status.INTERNAL, "the caller's identity is not a valid SPIFFE ID", `${checked.message} (check mesh config trustDomain)`);
+    if (checked instanceof Error) {
+      this.metrics.idExtractionError.inc();
+      return refuse(grpc.status.INTERNAL, "the caller's identity is not a valid SPIFFE ID", `${checked.message} (check mesh config trustDomain)`);
+    }
     let request: IstioCertificateRequest;
     try {
       request = decodeCertificateRequest(body);

@@ -150,6 +150,17 @@ describe("the mesh CA on 15012", () => {
     assert.match(text, /^citadel_server_csr_sign_err_count\{error="IDENTITY_MISMATCH"\} 4$/m);
     const rootExpiry = Date.parse(new X509Certificate(readFileSync(join(state, "ca", "root-cert.pem"))).validTo) / 1000;
     assert.equal(value("citadel_server_root_cert_expiry_timestamp"), Math.floor(rootExpiry));
+    assert.equal(value("citadel_server_id_extraction_err_count"), 0);
+    // Time left: between the expiry less now after rendering and the expiry less now before it.
+    const before = Date.now() / 1000;
+    const again = discovery.metrics.render();
+    const left = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(again)?.[1]);
+    const after = Date.now() / 1000;
+    const rootLeft = left("citadel_server_root_cert_expiry_seconds");
+    assert.ok(rootLeft <= Math.floor(rootExpiry) - before && rootLeft >= Math.floor(rootExpiry) - after, `${rootLeft}`);
+    const chainLeft = left("citadel_server_cert_chain_expiry_seconds");
+    const chainExpiry = left("citadel_server_cert_chain_expiry_timestamp");
+    assert.ok(chainLeft > 0 && chainLeft <= chainExpiry - before && chainLeft >= chainExpiry - after, `${chainLeft}`);
   });
 
   it("never writes a private key (CA, credential or serving key) into a log line or an answer", async () => {
