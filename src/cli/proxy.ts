@@ -207,9 +207,9 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     const where = [
       adminBound === undefined ? "no admin (the bootstrap has no admin.address)" : `admin http://${hostPort(adminHost, adminBound)}`,
       healthBound === undefined ? "no health port" : `health http://${hostPort(o.ip, healthBound)}/healthz/ready`,
+      ...(discoveryAddress ? [`xDS from ${discoveryAddress}`] : []),
       ...(promBound === undefined ? [] : [`metrics http://${hostPort(o.ip, promBound)}/stats/prometheus`]),
       ...(agentBound === undefined ? [] : [`merged metrics http://${hostPort(o.ip, agentBound)}/stats/prometheus`]),
-      ...(discoveryAddress ? [`xDS from ${discoveryAddress}`] : []),
     ];
     out(`tsmesh proxy: ${where.join(", ")}`);
   } catch (e) {

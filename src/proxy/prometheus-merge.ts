@@ -66,3 +66,11 @@ export function mergeMetricsText(proxy: string, app: string | undefined): string
   if (!app) return p;
   return p + (app.endsWith("\n") ? app : app + "\n");
 }
+
+/** `PORT[/PATH]` (the proxy's --app-metrics flag) as a target on `host`; an Error says what is wrong. */
+export function parseAppMetrics(v: string, host: string): AppMetricsTarget | Error {
+  const slash = v.indexOf("/");
+  const port = Number(slash < 0 ? v : v.slice(0, slash));
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) return new Error(`--app-metrics must be PORT[/PATH], got ${JSON.stringify(v)}`);
+  return { host, port, path: slash < 0 || slash === v.length - 1 ? "/metrics" : v.slice(slash) };
+}

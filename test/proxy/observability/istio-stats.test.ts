@@ -12,7 +12,7 @@ import { AdminServer } from "../../../src/proxy/admin.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
 import { StatsStore } from "../../../src/proxy/stats.js";
 import { SERIES_OVERFLOW_STAT } from "../../../src/proxy/labeled-stats.js";
-import { appMetricsTarget } from "../../../src/proxy/prometheus-merge.js";
+import { appMetricsTarget, parseAppMetrics } from "../../../src/proxy/prometheus-merge.js";
 import { compilePluginConfig, localWorkload, STANDARD_LABELS, standardLabels, TCP_LABELS, type PluginConfig } from "../../../src/proxy/observability/istio-stats-labels.js";
 import { IstioHttpStats, IstioTcpStats } from "../../../src/proxy/observability/istio-stats.js";
 import { HTTP_FILTERS } from "../../../src/proxy/http/filter.js";
@@ -322,4 +322,22 @@ describe("15090 and 15020 over real sockets", () => {
     assert.deepEqual(appMetricsTarget({ "prometheus.io/scrape": "true", "prometheus.io/port": "9090", "prometheus.io/path": "stats" }, IP), { host: IP, port: 9090, path: "/stats" });
     assert.equal(appMetricsTarget({ "prometheus.io/scrape": "true", "prometheus.io/port": "99999" }, IP), undefined);
   });
+});
+
+describe("--app-metrics", () => {
+  const table: Array<[string, unknown]> = [
+    ["9090", { host: "127.0.0.9", port: 9090, path: "/metrics" }],
+    ["9090/stats/prometheus", { host: "127.0.0.9", port: 9090, path: "/stats/prometheus" }],
+    ["9090/", { host: "127.0.0.9", port: 9090, path: "/metrics" }],
+    ["0", Error],
+    ["x/metrics", Error],
+    ["70000", Error],
+  ];
+  for (const [v, want] of table) {
+    it(JSON.stringify(v), () => {
+      const got = parseAppMetrics(v, "127.0.0.9");
+      if (want === Error) assert.ok(got instanceof Error);
+      else assert.deepEqual(got, want);
+    });
+  }
 });
