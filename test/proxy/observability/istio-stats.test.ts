@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as http from "node:http";
 import { after, before, describe, it } from "node:test";
 import type { AddressInfo } from "node:net";
-import { encodeMessage, TYPE_PREFIX } from "../../../src/envoy/protos.js";
+import { encodeMessage, type ProtoObject, TYPE_PREFIX } from "../../../src/envoy/protos.js";
 import { wireDecode } from "../../../src/envoy/wire.js";
 import { AdminServer } from "../../../src/proxy/admin.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
@@ -19,6 +19,7 @@ import { HTTP_FILTERS } from "../../../src/proxy/http/filter.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
 import type { ConnectionTls, HttpStreamInfo, PeerMetadata, TcpStreamInfo } from "../../../src/proxy/stream-info.js";
 import { REFUSED_ADDRESS } from "../../helpers/sockets.js";
+import { httpListener, prefixRoute, staticCluster } from "../protocol-helpers.js";
 
 const NODE = { NAME: "reviews-v1-abc", NAMESPACE: "default", WORKLOAD_NAME: "reviews-v1", LABELS: { app: "reviews", version: "v1" } };
 const LOCAL = localWorkload(NODE);
@@ -340,4 +341,39 @@ describe("--app-metrics", () => {
       else assert.deepEqual(got, want);
     });
   }
+});
+
+describe("istio.stats in listener config", () => {
+  const PLUGIN = `${TYPE_PREFIX}stats.PluginConfig`;
+  const listener = (stats: Record<string, unknown>): ProtoObject => {
+    const l = httpListener("stats-l", "127.0.0.1", 0, [prefixRoute("/", "web")]);
+    const hcm = (l as unknown as { filterChains: Array<{ filters: Array<{ typedConfig: { httpFilters: unknown[] } }> }> }).filterChains[0].filters[0].typedConfig;
+    hcm.httpFilters.unshift({ name: "istio.stats", typedConfig: { "@type": PLUGIN, ...stats } });
+    return l;
+  };
+  const tcp: ProtoObject = {
+    name: "stats-tcp",
+    address: { socketAddress: { address: "127.0.0.1", portValue: 0 } },
+    filterChains: [{ filters: [
+      { name: "istio.stats", typedConfig: { "@type": PLUGIN, tcpReportingDuration: { seconds: 5 } } },
+      { name: "envoy.filters.network.tcp_proxy", typedConfig: { "@type": `${TYPE_PREFIX}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`, statPrefix: "t", cluster: "web" } },
+    ] }],
+  };
+  it("an HCM and a TCP chain with istio.stats load", async () => {
+    const proxy = new ProxyServer({ node: { id: "stats-cfg", metadata: NODE }, staticResources: { listeners: [listener({ disableHostHeaderFallback: true }), tcp], clusters: [staticCluster("web", "127.0.0.1", 1)] }, accessLog: false, drainMs: 50, log: () => {} });
+    try {
+      await proxy.start();
+      assert.deepEqual(proxy.listeners.list().map((l) => l.name).sort(), ["stats-l", "stats-tcp"]);
+    } finally {
+      await proxy.close();
+    }
+  });
+  it("a dimension it cannot evaluate fails the listener with the field's path", async () => {
+    const proxy = new ProxyServer({ node: { id: "stats-cfg" }, staticResources: { listeners: [listener({ metrics: [{ name: "requests_total", dimensions: { x: "request.headers['x']" } }] })], clusters: [] }, accessLog: false, drainMs: 50, log: () => {} });
+    try {
+      await assert.rejects(proxy.start(), (e: Error) => /httpFilters\[0\]\.typedConfig\.metrics\[0\]\.dimensions\["x"\]/.test(e.message));
+    } finally {
+      await proxy.close();
+    }
+  });
 });
