@@ -7,6 +7,7 @@ import { parseGoDuration } from "../core/go-duration.js";
 import { defaultStateDir, packageRoot } from "../core/paths.js";
 import type { AgentFlags } from "../agent/start.js";
 import { parseJwksFetchMode, type JwksFetchMode } from "../model/request-authentication.js";
+import { type AppMetricsTarget, parseAppMetrics } from "../proxy/prometheus-merge.js";
 // Subcommands are imported when run: a proxy or an app started by `tsmesh up` loads only its own code.
 
 const USAGE = `tsmesh — a service mesh that speaks Istio
@@ -47,6 +48,7 @@ Usage:
                [--labels k=v,...] [--locality region/zone/subzone] [--bootstrap FILE]
                [--access-log PATH|off] [--admin-port 15000] [--health-port 15021] [--xds sotw|delta]
                [--concurrency 2] [--app-address IP] [--log-level info] [--component-log-level NAME:LEVEL,...]
+               [--prometheus-port 15090] [--status-port 15020] [--app-metrics PORT[/PATH]]
                [--ca-address HOST:PORT --ca-root-cert FILE --credential-file FILE [--service-account default]
                 [--trust-domain cluster.local] [--cert-ttl 24h] [--key-type EC|RSA]]
       Run the data plane (Envoy's role) for one workload or as a gateway: config over ADS and/or
@@ -58,6 +60,10 @@ Usage:
       --log-level / --component-log-level: Envoy's levels (trace debug info warning error critical
       off) for every logger or some (admin config conn_handler main misc secret upstream); /logging
       changes them at run time.
+      --prometheus-port / --status-port: Istio's 15090 (GET /stats/prometheus: the proxy's metrics)
+      and pilot-agent's 15020 (/stats/prometheus merged with the app's, /healthz/ready), on --ip;
+      opened by default without a bootstrap. --app-metrics: the app's metrics port and path (the
+      workload's prometheus.io/port and prometheus.io/path annotations; path default /metrics).
       --app-address: where the workload's app listens (inbound traffic goes to APP_ADDRESS:PORT;
       default 127.0.0.1, as in Istio).
       --ca-address: pilot-agent's role: the proxy makes its key, gets a certificate for
@@ -148,6 +154,14 @@ function securityFlags(values: { "state-dir"?: string; cacerts?: string; "secure
 }
 
 /** `k=v,k2=v2` (the --labels flag). */
+/** --app-metrics PORT[/PATH]: the app's metrics the agent merges on 15020. */
+function appMetricsFlag(v: string | undefined, host: string): AppMetricsTarget | undefined {
+  if (v === undefined) return undefined;
+  const t = parseAppMetrics(v, host);
+  if (t instanceof Error) throw new UsageError(t.message);
+  return t;
+}
+
 export function parseLabels(s: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of (s ?? "").split(",").filter(Boolean)) {
@@ -276,6 +290,9 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
             "health-port": { type: "string" },
             xds: { type: "string" },
             "app-address": { type: "string" },
+            "prometheus-port": { type: "string" },
+            "status-port": { type: "string" },
+            "app-metrics": { type: "string" },
             "log-level": { type: "string" },
             "component-log-level": { type: "string" },
             ...AGENT_FLAGS,
@@ -309,6 +326,9 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           healthPort: values["health-port"] === undefined ? undefined : num(values["health-port"], 15021, "--health-port"),
           xdsProtocol: xds as "delta" | "sotw" | undefined,
           appAddress: values["app-address"],
+          prometheusPort: values["prometheus-port"] === undefined ? undefined : num(values["prometheus-port"], 15090, "--prometheus-port"),
+          agentPort: values["status-port"] === undefined ? undefined : num(values["status-port"], 15020, "--status-port"),
+          appMetrics: appMetricsFlag(values["app-metrics"], values["app-address"] ?? "127.0.0.1"),
           logLevel: values["log-level"],
           componentLogLevel: values["component-log-level"],
           agent: agentFlags(values, namespace),

@@ -8,6 +8,7 @@
 import { ISTIO_COMPATIBLE_VERSION } from "../core/istio-version.js";
 import { proxyNodeId } from "../model/proxy.js";
 import { AdminServer } from "../proxy/admin.js";
+import type { AppMetricsTarget } from "../proxy/prometheus-merge.js";
 import { PROXY_LOGGERS, type ProxyOptions, ProxyServer } from "../proxy/proxy.js";
 import cluster from "node:cluster";
 import { LogRegistry, parseComponentLevels, parseLogLevel } from "../core/log.js";
@@ -37,6 +38,12 @@ export interface ProxyCliOptions {
   adminPort?: number;
   /** Default: 15021 without a bootstrap; with one, no health port unless given. */
   healthPort?: number;
+  /** Istio's prometheus port (GET /stats/prometheus); default 15090 without a bootstrap. */
+  prometheusPort?: number;
+  /** pilot-agent's status port (merged /stats/prometheus, /healthz/ready); default 15020 without a bootstrap. */
+  agentPort?: number;
+  /** The app's metrics the agent merges (the workload's prometheus.io annotations). */
+  appMetrics?: AppMetricsTarget;
   /** Envoy's --log-level: every logger's level (default info). */
   logLevel?: string;
   /** Envoy's --component-log-level: `name:level,...`. */
@@ -102,6 +109,9 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   const adminPort = o.adminPort ?? settings?.admin?.port ?? (o.bootstrap ? undefined : 15000);
   // Istio's 15021 is a listener in its own bootstrap: a bootstrap proxy has it only when asked.
   const healthPort = o.healthPort ?? (o.bootstrap ? undefined : 15021);
+  // Istio's 15090 (Envoy's prometheus listener) and 15020 (the agent's merged metrics), as a sidecar has them.
+  const prometheusPort = o.prometheusPort ?? (o.bootstrap ? undefined : 15090);
+  const agentPort = o.agentPort ?? (o.bootstrap ? undefined : 15020);
   // The bootstrap's node, as Envoy announces it, over the one built from the flags.
   const bootNode = settings?.node;
   if (bootNode?.id) nodeId = bootNode.id;
@@ -186,6 +196,8 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
   try {
     const adminBound = adminPort === undefined ? undefined : await admin.listen(adminHost, adminPort);
     const healthBound = healthPort === undefined ? undefined : await admin.listenHealth(o.ip, healthPort);
+    const promBound = prometheusPort === undefined ? undefined : await admin.listenPrometheus(o.ip, prometheusPort);
+    const agentBound = agentPort === undefined ? undefined : await admin.listenAgent(o.ip, agentPort, o.appMetrics);
     await proxy.start();
     if (workers) {
       pool = new WorkerPool(proxy, workers, logs.get("main"), primaryLimits);
@@ -196,6 +208,8 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
       adminBound === undefined ? "no admin (the bootstrap has no admin.address)" : `admin http://${hostPort(adminHost, adminBound)}`,
       healthBound === undefined ? "no health port" : `health http://${hostPort(o.ip, healthBound)}/healthz/ready`,
       ...(discoveryAddress ? [`xDS from ${discoveryAddress}`] : []),
+      ...(promBound === undefined ? [] : [`metrics http://${hostPort(o.ip, promBound)}/stats/prometheus`]),
+      ...(agentBound === undefined ? [] : [`merged metrics http://${hostPort(o.ip, agentBound)}/stats/prometheus`]),
     ];
     out(`tsmesh proxy: ${where.join(", ")}`);
   } catch (e) {

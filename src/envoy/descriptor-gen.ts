@@ -73,6 +73,8 @@ export const PROTO_FILES = [
   "envoy/extensions/clusters/aggregate/v3/cluster.proto",
   "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto",
   "envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto",
+  // Istio's own filter configs (src/envoy/protos: not in @grpc/grpc-js-xds' deps).
+  "istio/envoy/extensions/stats/config.proto",
   "google/protobuf/wrappers.proto",
   "google/protobuf/struct.proto",
   "google/protobuf/duration.proto",
@@ -146,6 +148,8 @@ export const PROXY_ROOT_TYPES = [
   "envoy.service.auth.v3.CheckResponse",
   "envoy.service.ratelimit.v3.RateLimitRequest",
   "envoy.service.ratelimit.v3.RateLimitResponse",
+  // istio.stats (issue 15): Istio's stats filter config, decoded by the proxy's codec.
+  "stats.PluginConfig",
   "google.protobuf.Duration",
   "google.protobuf.Struct",
   "google.protobuf.BoolValue",
@@ -165,7 +169,7 @@ function fileExists(path: string): boolean {
 function protoDirs(): string[] {
   const xds = dirname(require.resolve("@grpc/grpc-js-xds/package.json"));
   const deps = join(xds, "deps");
-  return [join(deps, "envoy-api"), join(deps, "xds"), join(deps, "googleapis"), join(deps, "protoc-gen-validate")];
+  return [join(deps, "envoy-api"), join(deps, "xds"), join(deps, "googleapis"), join(deps, "protoc-gen-validate"), join(dirname(genDir()), "protos")];
 }
 
 /** Where an imported .proto is: in the deps, or google/protobuf/* from protobufjs (bundled or beside its package.json). */

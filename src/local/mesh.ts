@@ -170,6 +170,7 @@ export function proxyCommandArgs(plan: PlannedWorkload, o: { tsmeshBin: string; 
   if (labels.length > 0) args.push("--labels", labels.join(","));
   if (plan.locality) args.push("--locality", plan.locality);
   if (plan.appAddress) args.push("--app-address", plan.appAddress);
+  if (plan.appMetrics) args.push("--app-metrics", `${plan.appMetrics.port}${plan.appMetrics.path}`);
   const id = o.identity;
   if (id) {
     args.push("--ca-address", id.caAddress, "--ca-root-cert", id.rootCertFile, "--credential-file", id.credentialFile);

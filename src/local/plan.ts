@@ -6,6 +6,7 @@
 // top bit of its second octet flipped: 127.0.2.1 → 127.128.2.1), which the sidecar forwards to.
 import type { Resource } from "../api/resource.js";
 import { labelsMatch } from "../registry/model.js";
+import { appMetricsTarget } from "../proxy/prometheus-merge.js";
 import { COMMAND_ANNOTATION, CommandLineError, parseCommandLine, type ParsedCommand } from "./command-line.js";
 
 export interface PlannedPort {
@@ -39,6 +40,8 @@ export interface PlannedWorkload {
   appAddress?: string;
   /** The service ports it serves, by the ServiceEntries that select it. */
   ports: PlannedPort[];
+  /** The app's metrics for the agent to merge (prometheus.io/scrape, /port, /path annotations). */
+  appMetrics?: { port: number; path: string };
   /** The app's command (sidecars with the annotation only). */
   command?: ParsedCommand;
   /** The annotation as written (to tell a changed command). */
@@ -155,6 +158,7 @@ export function planMesh(input: PlanInput): MeshPlan {
       serviceAccount: we.spec.serviceAccount,
       locality: we.spec.locality,
       appAddress: role === "sidecar" ? appAddress : undefined,
+      appMetrics: role === "sidecar" ? appMetricsOf(we.metadata.annotations ?? {}) : undefined,
       ports,
       command,
       commandLine: command ? commandLine : undefined,
@@ -180,4 +184,10 @@ export function sameWorkload(a: PlannedWorkload, b: PlannedWorkload): boolean {
     JSON.stringify(a.labels) === JSON.stringify(b.labels) &&
     JSON.stringify(a.ports.map((p) => p.port)) === JSON.stringify(b.ports.map((p) => p.port))
   );
+}
+
+/** The app's metrics port and path from Istio's prometheus.io annotations (undefined: not scraped). */
+function appMetricsOf(annotations: Readonly<Record<string, string>>): { port: number; path: string } | undefined {
+  const t = appMetricsTarget(annotations, "");
+  return t && { port: t.port, path: t.path };
 }

@@ -9,6 +9,7 @@ import type { ProxyServer } from "./proxy.js";
 import type { StatsStore } from "./stats.js";
 import { certificatesJson, type ContextCertificates } from "./tls/cert-details.js";
 import { hostStats } from "./upstream/cluster.js";
+import { type AppMetricsTarget, mergeMetricsText, scrapeApp } from "./prometheus-merge.js";
 import type { Host } from "./upstream/host.js";
 
 /**
@@ -464,6 +465,43 @@ export class AdminServer {
     return this.bind(host, port, (req, res) => {
       if ((req.url ?? "").startsWith("/healthz/ready")) return send(res, this.isReady() ? 200 : 503, this.isReady() ? "" : "not ready\n");
       send(res, 404, "");
+    });
+  }
+
+  /** Istio's prometheus listener (IP:15090): GET /stats/prometheus only; returns the bound port. */
+  listenPrometheus(host: string, port: number): Promise<number> {
+    return this.bind(host, port, (req, res) => {
+      if (new URL(req.url ?? "/", "http://p").pathname !== "/stats/prometheus") return send(res, 404, "");
+      if (req.method !== "GET") return send(res, 405, "");
+      void this.stats().then(
+        (store) => send(res, 200, store.prometheus(), "text/plain; version=0.0.4"),
+        (err: Error) => send(res, 500, `stats unavailable: ${err.message}\n`),
+      );
+    });
+  }
+
+  /**
+   * pilot-agent's status port (IP:15020): /healthz/ready and the merged /stats/prometheus (the
+   * proxy's, then the app's when annotated; an app that fails leaves the proxy's part whole and
+   * counts in `agent.app_scrape_failed`).
+   */
+  listenAgent(host: string, port: number, app: AppMetricsTarget | undefined): Promise<number> {
+    return this.bind(host, port, (req, res) => {
+      const path = new URL(req.url ?? "/", "http://a").pathname;
+      if (path === "/healthz/ready") return send(res, this.isReady() ? 200 : 503, this.isReady() ? "" : "not ready\n");
+      if (path !== "/stats/prometheus") return send(res, 404, "");
+      if (req.method !== "GET") return send(res, 405, "");
+      const appText = app ? scrapeApp(app) : Promise.resolve(undefined);
+      void Promise.all([this.stats(), appText]).then(
+        ([store, a]) => {
+          if (a instanceof Error) {
+            this.proxy.stats.counter("agent.app_scrape_failed").inc();
+            this.logs.get("admin").debug(`${a.message}`);
+          }
+          send(res, 200, mergeMetricsText(store.prometheus(), typeof a === "string" ? a : undefined), "text/plain; version=0.0.4");
+        },
+        (err: Error) => send(res, 500, `stats unavailable: ${err.message}\n`),
+      );
     });
   }
 

@@ -23,6 +23,7 @@ import "./tcp.js";
 import "./rbac/network-filter.js";
 import "./ratelimit/network-local-ratelimit.js";
 import "./ext-authz/network-filter.js";
+import "./observability/istio-stats.js";
 import { chainHandler, type CompiledNetworkFilter, compileNetworkFilters, type NetworkFilterContext } from "./network-filters.js";
 
 type NetworkFilterRuntime = NetworkFilterContext["runtime"];
@@ -149,6 +150,7 @@ export class ProxyServer {
       cluster: (n) => this.cluster(n),
       router: this.router,
       localCluster: options.node.cluster ?? "",
+      localNodeMetadata: options.node.metadata ?? {},
       tokenBuckets: options.tokenBuckets ?? new LocalTokenBuckets(),
       logger: (n) => this.logs.get(n),
       routes: (n) => this.routes.get(n),

@@ -181,6 +181,16 @@ describe("tsmesh proxy: the usual sidecar keeps admin on IP:15000 and health on 
     assert.equal((await request(`http://${SIDECAR_IP}:15021/healthz/ready`)).status, 503);
     assert.match(proxy.stdout, /admin http:\/\/127\.0\.144\.5:15000, health http:\/\/127\.0\.144\.5:15021\/healthz\/ready, xDS from 127\.0\.144\.5:1/);
   });
+
+  it("serves Istio's 15090 and the agent's 15020 metrics on its --ip", async () => {
+    assert.match(proxy.stdout, /metrics http:\/\/127\.0\.144\.5:15090\/stats\/prometheus, merged metrics http:\/\/127\.0\.144\.5:15020\/stats\/prometheus/);
+    for (const port of [15090, 15020]) {
+      const r = await request(`http://${SIDECAR_IP}:${port}/stats/prometheus`);
+      assert.equal(r.status, 200, `${port}`);
+      assert.match(r.body, /^# TYPE envoy_/m, `${port}: the proxy's stats`);
+    }
+    assert.equal((await request(`http://${SIDECAR_IP}:15020/healthz/ready`)).status, 503);
+  });
 });
 
 describe("tsmesh proxy --log-level / --component-log-level", () => {

@@ -661,6 +661,9 @@ export interface Messages {
   "google.api.expr.v1alpha1.Constant": google.api.expr.v1alpha1.Constant;
   "google.api.expr.v1alpha1.SourceInfo": google.api.expr.v1alpha1.SourceInfo;
   "google.api.expr.v1alpha1.SourcePosition": google.api.expr.v1alpha1.SourcePosition;
+  "stats.MetricConfig": stats.MetricConfig;
+  "stats.MetricDefinition": stats.MetricDefinition;
+  "stats.PluginConfig": stats.PluginConfig;
 }
 
 /** The type URL of a message type. */
@@ -1335,6 +1338,9 @@ export interface AnyForms {
   "google.api.expr.v1alpha1.Constant": AnyForm.google_api_expr_v1alpha1_Constant;
   "google.api.expr.v1alpha1.SourceInfo": AnyForm.google_api_expr_v1alpha1_SourceInfo;
   "google.api.expr.v1alpha1.SourcePosition": AnyForm.google_api_expr_v1alpha1_SourcePosition;
+  "stats.MetricConfig": AnyForm.stats_MetricConfig;
+  "stats.MetricDefinition": AnyForm.stats_MetricDefinition;
+  "stats.PluginConfig": AnyForm.stats_PluginConfig;
 }
 
 export namespace AnyForm {
@@ -1992,6 +1998,9 @@ export namespace AnyForm {
   export interface google_api_expr_v1alpha1_Constant extends google.api.expr.v1alpha1.Constant { "@type": "type.googleapis.com/google.api.expr.v1alpha1.Constant" }
   export interface google_api_expr_v1alpha1_SourceInfo extends google.api.expr.v1alpha1.SourceInfo { "@type": "type.googleapis.com/google.api.expr.v1alpha1.SourceInfo" }
   export interface google_api_expr_v1alpha1_SourcePosition extends google.api.expr.v1alpha1.SourcePosition { "@type": "type.googleapis.com/google.api.expr.v1alpha1.SourcePosition" }
+  export interface stats_MetricConfig extends stats.MetricConfig { "@type": "type.googleapis.com/stats.MetricConfig" }
+  export interface stats_MetricDefinition extends stats.MetricDefinition { "@type": "type.googleapis.com/stats.MetricDefinition" }
+  export interface stats_PluginConfig extends stats.PluginConfig { "@type": "type.googleapis.com/stats.PluginConfig" }
 }
 
 export namespace envoy {
@@ -6560,5 +6569,35 @@ export namespace google {
         }
       }
     }
+  }
+}
+export namespace stats {
+  export interface MetricConfig {
+    dimensions?: { [key: string]: string };
+    name?: string;
+    tagsToRemove?: string[];
+    match?: string;
+    drop?: boolean;
+  }
+  export type MetricType = "COUNTER" | "GAUGE" | "HISTOGRAM";
+  export type Reporter = "UNSPECIFIED" | "SERVER_GATEWAY";
+  export interface MetricDefinition {
+    name?: string;
+    value?: string;
+    type?: stats.MetricType;
+  }
+  export interface PluginConfig {
+    debug?: boolean;
+    maxPeerCacheSize?: number;
+    statPrefix?: string;
+    fieldSeparator?: string;
+    valueSeparator?: string;
+    disableHostHeaderFallback?: boolean;
+    tcpReportingDuration?: google.protobuf.Duration;
+    metrics?: stats.MetricConfig[];
+    definitions?: stats.MetricDefinition[];
+    reporter?: stats.Reporter;
+    rotationInterval?: google.protobuf.Duration;
+    gracefulDeletionInterval?: google.protobuf.Duration;
   }
 }

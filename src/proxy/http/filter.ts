@@ -165,6 +165,8 @@ export interface FilterRuntime {
   readonly router: Router;
   /** The proxy's service cluster (node.cluster: Envoy's local_info clusterName). */
   readonly localCluster?: string;
+  /** The proxy's node metadata (Istio's NAME, NAMESPACE, LABELS, WORKLOAD_NAME…): istio.stats' local side. */
+  readonly localNodeMetadata?: Readonly<Record<string, unknown>>;
   /**
    * The local rate limit's token buckets, proxy-wide (under `--concurrency N` the primary holds
    * them); absent: the process's own.

@@ -1,0 +1,159 @@
+// Istio's `istio.stats` filter (istio/proxy's stats plugin), HTTP and network: on each finished
+// stream (onLog) it records Istio's standard metrics in the proxy's stats store with Istio's labels
+// — istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes,
+// istio_response_bytes, istio_request_messages_total / istio_response_messages_total (gRPC) for
+// HTTP; istio_tcp_sent_bytes_total, istio_tcp_received_bytes_total,
+// istio_tcp_connections_opened_total / closed_total for TCP. typed_config: stats.PluginConfig
+// (istio.io/api envoy/extensions/stats/config.proto, in the proxy's schema; istiod sends it as a
+// plain Any). A finished stream costs one label computation, one key, one map lookup per metric.
+import { NETWORK_FILTERS, NetworkFilterStatus, type ReadFilter } from "../network-filters.js";
+import { registerHttpFilter } from "../http/filter.js";
+import type { StatsStore } from "../stats.js";
+import type { LabeledCounter, LabeledHistogram } from "../labeled-stats.js";
+import type { HttpStreamInfo, PeerMetadata, StreamInfo, TcpStreamInfo } from "../stream-info.js";
+import { type CompiledPluginConfig, compilePluginConfig, HTTP_METRICS, localWorkload, type MetricPlan, type PluginConfig, standardLabels, TCP_METRICS } from "./istio-stats-labels.js";
+
+export const PLUGIN_CONFIG_TYPE = "stats.PluginConfig";
+export const ISTIO_STATS_FILTER = "istio.stats";
+
+type HttpMetric = (typeof HTTP_METRICS)[number];
+type TcpMetric = (typeof TCP_METRICS)[number];
+
+const HISTOGRAMS = new Set(["request_duration_milliseconds", "request_bytes", "response_bytes"]);
+
+/** One metric as a filter records it: its plan and its family in the store (undefined: dropped). */
+interface Bound<F> {
+  readonly plan: MetricPlan;
+  readonly family: F;
+}
+
+/** The label values and key of one metric for one stream (shared by metrics on the standard set). */
+function seriesKey(plan: MetricPlan, info: StreamInfo, std: string[], stdKey: string): [string, readonly string[]] {
+  const src = plan.sources;
+  if (src === undefined) return [stdKey, std];
+  const values: string[] = new Array<string>(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const s = src[i];
+    values[i] = typeof s === "number" ? std[s] : s(info);
+  }
+  return [values.join("\u0001"), values];
+}
+
+function bind<F>(stats: StatsStore, cfg: CompiledPluginConfig, metric: string, tcp: boolean): Bound<F> | undefined {
+  const plan = cfg.plan(metric, tcp);
+  if (plan.drop) return undefined;
+  const name = `istio_${metric}`;
+  const family = HISTOGRAMS.has(metric) ? stats.labeledHistogram(name, plan.labelNames) : stats.labeledCounter(name, plan.labelNames);
+  return { plan, family: family as F };
+}
+
+/** The HTTP side: istio.stats on an http_connection_manager. */
+export class IstioHttpStats {
+  private readonly counters: Array<[HttpMetric, Bound<LabeledCounter>]> = [];
+  private readonly histograms: Array<[HttpMetric, Bound<LabeledHistogram>]> = [];
+
+  constructor(
+    stats: StatsStore,
+    private readonly cfg: CompiledPluginConfig,
+    private readonly local: PeerMetadata,
+  ) {
+    for (const m of HTTP_METRICS) {
+      if (HISTOGRAMS.has(m)) {
+        const b = bind<LabeledHistogram>(stats, cfg, m, false);
+        if (b) this.histograms.push([m, b]);
+      } else {
+        const b = bind<LabeledCounter>(stats, cfg, m, false);
+        if (b) this.counters.push([m, b]);
+      }
+    }
+  }
+
+  record(info: HttpStreamInfo): void {
+    const std = standardLabels(info, this.local, this.cfg);
+    const stdKey = std.join("\u0001");
+    const grpc = std[20] === "grpc";
+    for (const [m, b] of this.counters) {
+      let n: number;
+      if (m === "requests_total") n = 1;
+      else if (!grpc) continue;
+      else n = m === "request_messages_total" ? info.requestMessages : info.responseMessages;
+      const [key, values] = seriesKey(b.plan, info, std, stdKey);
+      b.family.at(key, values).inc(n);
+    }
+    for (const [m, b] of this.histograms) {
+      const v = m === "request_duration_milliseconds" ? info.durationMs : m === "request_bytes" ? info.requestHeadersBytes + info.bytesReceived : info.responseHeadersBytes + info.bytesSent;
+      const [key, values] = seriesKey(b.plan, info, std, stdKey);
+      b.family.at(key, values).record(v);
+    }
+  }
+}
+
+/**
+ * The TCP side: istio.stats as a network filter. Each report (periodic, `intermediate`, or the
+ * final one at close) adds the bytes since the connection's previous report; the connection counts
+ * as opened at its first report (when the peer metadata is known, as Istio's), closed at the last.
+ */
+export class IstioTcpStats {
+  private readonly bound = new Map<TcpMetric, Bound<LabeledCounter>>();
+
+  constructor(
+    stats: StatsStore,
+    readonly cfg: CompiledPluginConfig,
+    private readonly local: PeerMetadata,
+  ) {
+    for (const m of TCP_METRICS) {
+      const b = bind<LabeledCounter>(stats, cfg, m, true);
+      if (b) this.bound.set(m, b);
+    }
+  }
+
+  /** One connection's reporter: it remembers what it already reported. */
+  connection(): (info: TcpStreamInfo) => void {
+    let sent = 0;
+    let received = 0;
+    let opened = false;
+    return (info) => {
+      const std = standardLabels(info, this.local, this.cfg);
+      const stdKey = std.join("\u0001");
+      const add = (m: TcpMetric, n: number) => {
+        const b = this.bound.get(m);
+        if (b === undefined || n === 0) return;
+        const [key, values] = seriesKey(b.plan, info, std, stdKey);
+        b.family.at(key, values).inc(n);
+      };
+      if (!opened) {
+        opened = true;
+        add("tcp_connections_opened_total", 1);
+      }
+      add("tcp_sent_bytes_total", Math.max(0, info.bytesSent - sent));
+      add("tcp_received_bytes_total", Math.max(0, info.bytesReceived - received));
+      sent = Math.max(sent, info.bytesSent);
+      received = Math.max(received, info.bytesReceived);
+      if (!info.intermediate) add("tcp_connections_closed_total", 1);
+    };
+  }
+}
+
+registerHttpFilter<PluginConfig>([PLUGIN_CONFIG_TYPE], {
+  terminal: false,
+  create(config, ctx) {
+    const cfg = compilePluginConfig(config, ctx.path);
+    // The filter's stats live at the store's top level, as Envoy's istio.stats do.
+    const rec = new IstioHttpStats(ctx.stats.store, cfg, localWorkload(ctx.runtime.localNodeMetadata ?? {}));
+    const filter = { onLog: (info: HttpStreamInfo) => rec.record(info) };
+    return { create: () => filter };
+  },
+});
+
+NETWORK_FILTERS.register([PLUGIN_CONFIG_TYPE], {
+  terminal: false,
+  compile(config, ctx) {
+    const cfg = compilePluginConfig(config as unknown as PluginConfig, ctx.path);
+    const rec = new IstioTcpStats(ctx.stats, cfg, localWorkload(ctx.runtime.localNodeMetadata ?? {}));
+    return {
+      terminal: false,
+      name: ctx.name,
+      create: (): ReadFilter => ({ onNewConnection: () => NetworkFilterStatus.Continue, onLog: rec.connection() }),
+    };
+  },
+});
