@@ -11,15 +11,8 @@ import { basename } from "node:path";
 import { stringify } from "yaml";
 import type { PlannedWorkload } from "./plan.js";
 
-/**
- * Whether the proxies serve Istio's merged endpoint (:15020/stats/prometheus, the agent's port,
- * issue 15 part D). Until they do, Prometheus scrapes the admin port's /stats/prometheus instead
- * (the same Envoy stats, without the agent's and the app's merged in). Flip when 15020 lands.
- */
-export const PROXIES_SERVE_MERGED_15020 = false;
-
 /** Where Prometheus scrapes a proxy: Istio's prometheus.io/port and prometheus.io/path annotations. */
-export const PROXY_SCRAPE = PROXIES_SERVE_MERGED_15020 ? { port: 15020, path: "/stats/prometheus" } : { port: 15000, path: "/stats/prometheus" };
+export const PROXY_SCRAPE = { port: 15020, path: "/stats/prometheus" };
 
 /** Prometheus' own address under `tsmesh up` (default): beside the control plane's 127.0.0.1, off a developer's localhost:9090. */
 export const DEFAULT_PROMETHEUS_ADDRESS = "127.0.0.2:9090";
