@@ -41,7 +41,10 @@ export interface SpanRequest {
  * internal peer may force a trace with x-envoy-force-trace.
  */
 export function isInternalAddress(addr: string): boolean {
-  const ip = addr.replace(/^\[?([^\]]*?)\]?(:\d+)?$/, "$1").replace(/^::ffff:/, "");
+  let ip = addr;
+  if (ip.startsWith("[")) ip = ip.slice(1, ip.indexOf("]") >>> 0);
+  else if (ip.indexOf(":") === ip.lastIndexOf(":")) ip = ip.split(":")[0];
+  ip = ip.replace(/^::ffff:/i, "");
   const m = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(ip);
   if (m) {
     const a = Number(m[1]);
