@@ -7,7 +7,7 @@ import { formatFlags, type ResponseFlags } from "../access-log.js";
 import type { DynamicMetadata } from "../dynamic-metadata.js";
 import { extract, inject, randomId, type SpanContext } from "./propagation.js";
 import { decide } from "./sampling.js";
-import type { CustomTag, HttpTracing, TraceDriver } from "./tracing-config.js";
+import type { CustomTag, HttpTracing } from "./tracing-config.js";
 
 /** What the exporters get: a finished span. Times in epoch microseconds. */
 export interface FinishedSpan {
