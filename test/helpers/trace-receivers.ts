@@ -199,7 +199,13 @@ function verifyKnown(t: protobuf.Type, obj: unknown, at: string): string | null 
   return null;
 }
 
-async function receiver(path: string, decode: (body: Buffer, contentType: string) => ReceivedSpan[]): Promise<TraceReceiver> {
+/** Where a receiver listens (default: 127.0.0.1, any port). */
+export interface ReceiverAddress {
+  host?: string;
+  port?: number;
+}
+
+async function receiver(path: string, at: ReceiverAddress, decode: (body: Buffer, contentType: string) => ReceivedSpan[]): Promise<TraceReceiver> {
   const spans: ReceivedSpan[] = [];
   const rejected: string[] = [];
   const contentTypes: string[] = [];
@@ -225,7 +231,10 @@ async function receiver(path: string, decode: (body: Buffer, contentType: string
       }
     });
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(at.port ?? 0, at.host ?? "127.0.0.1", resolve);
+  });
   return {
     port: (server.address() as AddressInfo).port,
     spans,
@@ -239,16 +248,16 @@ async function receiver(path: string, decode: (body: Buffer, contentType: string
 }
 
 /** A Zipkin collector's /api/v2/spans (JSON only, as Envoy's HTTP_JSON sends). */
-export function zipkinReceiver(): Promise<TraceReceiver> {
-  return receiver("/api/v2/spans", (body, ct) => {
+export function zipkinReceiver(at: ReceiverAddress = {}): Promise<TraceReceiver> {
+  return receiver("/api/v2/spans", at, (body, ct) => {
     if (!ct.startsWith("application/json")) fail(`content-type ${ct}: expected application/json`);
     return decodeZipkinV2(body);
   });
 }
 
 /** An OTLP/HTTP collector's /v1/traces (protobuf or JSON by content-type, as OTLP/HTTP says). */
-export function otlpReceiver(): Promise<TraceReceiver> {
-  return receiver("/v1/traces", (body, ct) => {
+export function otlpReceiver(at: ReceiverAddress = {}): Promise<TraceReceiver> {
+  return receiver("/v1/traces", at, (body, ct) => {
     if (ct.startsWith("application/x-protobuf")) return decodeOtlpProtobuf(body);
     if (ct.startsWith("application/json")) return decodeOtlpJson(body);
     return fail(`content-type ${ct}: expected application/x-protobuf or application/json`);
