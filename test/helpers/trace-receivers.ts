@@ -20,6 +20,8 @@ export interface ReceivedSpan {
   duration: number;
   serviceName: string;
   tags: Record<string, string>;
+  /** Zipkin's `shared` (a server span reusing its client's id); false from OTLP. */
+  shared: boolean;
 }
 
 export interface TraceReceiver {
@@ -66,13 +68,14 @@ export function decodeZipkinV2(body: Buffer): ReceivedSpan[] {
     if (o.parentId !== undefined && (typeof o.parentId !== "string" || !HEX16.test(o.parentId))) fail(`${at}.parentId: expected 16 lowercase hex`);
     if (o.kind !== undefined && !KINDS.has(o.kind as string)) fail(`${at}.kind: not a Zipkin kind`);
     if (o.name !== undefined && typeof o.name !== "string") fail(`${at}.name: expected a string`);
+    for (const k of ["shared", "debug"]) if (o[k] !== undefined && typeof o[k] !== "boolean") fail(`${at}.${k}: expected a boolean`);
     for (const k of ["timestamp", "duration"]) if (o[k] !== undefined && !(Number.isInteger(o[k]) && (o[k] as number) > 0)) fail(`${at}.${k}: expected a positive integer (microseconds)`);
     const tags = o.tags ?? {};
     if (tags === null || typeof tags !== "object" || Array.isArray(tags)) fail(`${at}.tags: not an object`);
     for (const [k, v] of Object.entries(tags)) if (typeof v !== "string") fail(`${at}.tags.${k}: expected a string`);
     const local = o.localEndpoint === undefined ? {} : checkEndpoint(o.localEndpoint, `${at}.localEndpoint`);
     if (o.remoteEndpoint !== undefined) checkEndpoint(o.remoteEndpoint, `${at}.remoteEndpoint`);
-    return { traceId, id: o.id, parentId: o.parentId as string | undefined, name: (o.name as string | undefined) ?? "", kind: (o.kind as string | undefined) ?? "", timestamp: o.timestamp as number, duration: o.duration as number, serviceName: local.serviceName ?? "", tags: tags as Record<string, string> };
+    return { traceId, id: o.id, parentId: o.parentId as string | undefined, name: (o.name as string | undefined) ?? "", kind: (o.kind as string | undefined) ?? "", timestamp: o.timestamp as number, duration: o.duration as number, serviceName: local.serviceName ?? "", tags: tags as Record<string, string>, shared: o.shared === true };
   });
 }
 
@@ -151,7 +154,7 @@ function fromOtlp(obj: OtlpObject): ReceivedSpan[] {
         const end = BigInt(String(s.endTimeUnixNano ?? "0"));
         if (start <= 0n || end < start) fail("span times: expected start > 0 and end >= start");
         const kind = typeof s.kind === "number" ? KIND_NAMES[s.kind] : String(s.kind);
-        out.push({ traceId, id, parentId: parent, name: String(s.name ?? ""), kind: (kind ?? "").replace("SPAN_KIND_", ""), timestamp: Number(start / 1000n), duration: Number((end - start) / 1000n), serviceName: res["service.name"] ?? "", tags: stringAttrs(s.attributes as Array<{ key: string; value?: { stringValue?: string } }>, "span.attributes") });
+        out.push({ traceId, id, parentId: parent, name: String(s.name ?? ""), kind: (kind ?? "").replace("SPAN_KIND_", ""), timestamp: Number(start / 1000n), duration: Number((end - start) / 1000n), serviceName: res["service.name"] ?? "", tags: stringAttrs(s.attributes as Array<{ key: string; value?: { stringValue?: string } }>, "span.attributes"), shared: false });
       }
     }
   }

@@ -127,6 +127,7 @@ export class ZipkinDriver extends BatchingDriverBase {
             duration: Math.round(s.durationUs),
             localEndpoint: { serviceName },
             ...(remote && s.kind === "SERVER" ? { remoteEndpoint: remote } : {}),
+            ...(s.shared === true ? { shared: true } : {}),
             tags: Object.fromEntries(s.tags),
           };
         }),

@@ -21,6 +21,8 @@ export interface FinishedSpan {
   readonly tags: ReadonlyMap<string, string>;
   /** The downstream peer ("ip:port"), Zipkin's remoteEndpoint. */
   readonly remote: string;
+  /** A server span that reuses its caller's span id (Zipkin's shared_span_context). */
+  readonly shared?: boolean;
 }
 
 /** The request as the span needs it when it starts. */
@@ -85,6 +87,7 @@ export class ActiveSpan {
     private readonly name: string,
     private readonly req: SpanRequest,
     now: number,
+    private readonly shared: boolean,
   ) {
     this.startMs = now;
   }
@@ -106,16 +109,20 @@ export class ActiveSpan {
     }
     const name = tracing.egress ? (driver.propagation === "w3c" ? "egress" : req.authority) : driver.propagation === "w3c" ? "ingress" : req.authority;
     let ctx: SpanContext;
+    let shared = false;
     if (found.kind === "context") {
       const parent = found.context;
       const sampled = parent.sampled ?? d.traced;
       // Zipkin's shared_span_context: an inbound server span may reuse the caller's span id.
-      if (!tracing.egress && driver.sharedSpanContext) ctx = { ...parent, sampled };
+      if (!tracing.egress && driver.sharedSpanContext) {
+        ctx = { ...parent, sampled };
+        shared = true;
+      }
       else ctx = { traceId: parent.traceId, spanId: randomId(8), parentId: parent.spanId, sampled, tracestate: parent.tracestate };
     } else {
       ctx = { traceId: randomId(driver.traceId128 ? 16 : 8), spanId: randomId(8), sampled: found.sampled ?? d.traced };
     }
-    return new ActiveSpan(tracing, ctx, name, req, now);
+    return new ActiveSpan(tracing, ctx, name, req, now, shared);
   }
 
   get sampled(): boolean {
@@ -182,6 +189,7 @@ export class ActiveSpan {
       durationUs: Math.max(1, Math.round((now - this.startMs) * 1000)),
       tags,
       remote: req.downstreamRemoteAddress,
+      shared: this.shared,
     });
   }
 }

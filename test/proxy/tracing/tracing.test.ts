@@ -37,9 +37,10 @@ function staticCluster(name: string, ip: string, port: number): v3.Cluster {
 
 type Tracing = NonNullable<v3.HttpConnectionManager["tracing"]>;
 
-function zipkinTracing(extra: Partial<Tracing> = {}): Tracing {
+/** Istio's Zipkin provider config (128-bit ids, no shared span context); `shared` leaves Envoy's default. */
+function zipkinTracing(extra: Partial<Tracing> = {}, shared = false): Tracing {
   return {
-    provider: { name: "envoy.tracers.zipkin", typedConfig: { "@type": ZIPKIN_TYPE, collectorCluster: "zipkin", collectorEndpoint: "/api/v2/spans", collectorEndpointVersion: "HTTP_JSON", traceId_128bit: true, sharedSpanContext: { value: false } } as unknown as v3.Any },
+    provider: { name: "envoy.tracers.zipkin", typedConfig: { "@type": ZIPKIN_TYPE, collectorCluster: "zipkin", collectorEndpoint: "/api/v2/spans", collectorEndpointVersion: "HTTP_JSON", traceId_128bit: true, ...(shared ? {} : { sharedSpanContext: { value: false } }) } as unknown as v3.Any },
     randomSampling: { value: 100 },
     ...extra,
   };
@@ -242,6 +243,20 @@ describe("tracing through two proxies", () => {
     await pair(zipkin, sampledTrace);
     await new Promise((r) => setTimeout(r, 300));
     for (const t of unsampled) assert.deepEqual(byTrace(zipkin.spans, t), [], "no span of an unsampled request");
+  });
+
+  it("Zipkin with Envoy's default shared_span_context: the server span reuses the client span's id", async () => {
+    const c = await chain(18305, zipkinTracing({}, true), "zipkin", zipkin.port, backendPort);
+    chains.push(c);
+    seen.length = 0;
+    await request(`http://${A_IP}:${c.port}/r`, { headers: { host: "reviews:9080" } });
+    const traceId = String(seen[0]["x-b3-traceid"]);
+    const [client, server] = await pair(zipkin, traceId);
+    assert.equal(server.id, client.id);
+    assert.equal(server.parentId, undefined);
+    assert.equal(server.shared, true);
+    assert.equal(client.shared, false);
+    assert.equal(seen[0]["x-b3-spanid"], client.id);
   });
 
   it("a malformed context is not traced and passes through untouched", async () => {
