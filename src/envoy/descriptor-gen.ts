@@ -41,6 +41,8 @@ export const PROTO_FILES = [
   "envoy/config/bootstrap/v3/bootstrap.proto",
   "envoy/admin/v3/config_dump.proto",
   "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
+  "envoy/config/trace/v3/zipkin.proto",
+  "envoy/config/trace/v3/opentelemetry.proto",
   "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto",
   "envoy/extensions/filters/network/rbac/v3/rbac.proto",
   "envoy/extensions/filters/http/router/v3/router.proto",
@@ -140,6 +142,9 @@ export const PROXY_ROOT_TYPES = [
   "envoy.extensions.filters.network.ext_authz.v3.ExtAuthz",
   "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
   "envoy.extensions.filters.http.ratelimit.v3.RateLimit",
+  // Tracing (issue 15): the HCM tracing providers the proxy implements.
+  "envoy.config.trace.v3.ZipkinConfig",
+  "envoy.config.trace.v3.OpenTelemetryConfig",
   "envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute",
   "envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit",
   "envoy.extensions.filters.network.ratelimit.v3.RateLimit",

@@ -2,6 +2,7 @@
 // order on each connection the chain takes. Read filters before the terminal one (network RBAC,
 // ext_authz…) see the new connection and may close it or hold it until they decide; the terminal
 // filter (http_connection_manager, tcp_proxy) then owns the socket.
+import type { TraceDrivers } from "./tracing/tracing-config.js";
 import type { TcpStreamInfo } from "./stream-info.js";
 import type * as net from "node:net";
 import type { Any, NetworkFilter, RouteConfiguration } from "../envoy/types.js";
@@ -63,6 +64,8 @@ export interface NetworkFilterContext {
   readonly listenerName: string;
   /** Listener.per_connection_buffer_limit_bytes. */
   readonly bufferLimitBytes: number;
+  /** Listener.traffic_direction (tracing's ingress / egress). */
+  readonly trafficDirection?: string;
   readonly stats: StatsStore;
   readonly runtime: FilterRuntime & {
     routes(name: string): RouteTable | undefined;
@@ -73,6 +76,8 @@ export interface NetworkFilterContext {
     compileRoutes(rc: RouteConfiguration): RouteTable;
     /** Where a stream that failed with an exception is reported. */
     streamError?(err: unknown): void;
+    /** The proxy's tracers (HCM tracing providers). */
+    readonly tracers?: TraceDrivers;
   };
   readonly skips?: SkipReporter;
 }

@@ -39,6 +39,8 @@ import { secretFromResource } from "./tls/secret-resource.js";
 import { SecretManager } from "./tls/secrets.js";
 import { allRefs, type ContextSecretRefs, type SdsSecretRef } from "./tls/sds-config.js";
 import { secretsConfigDump } from "./tls/secrets-dump.js";
+import { traceNode, TracerRegistry } from "./tracing/tracers.js";
+import { type BatcherOptions, DEFAULT_BATCHING } from "./tracing/span-batcher.js";
 
 export interface ProxyOptions {
   /** ADS server (host:port); absent when running from a static bootstrap only. */
@@ -69,6 +71,8 @@ export interface ProxyOptions {
    * `--concurrency` worker its primary's. A new, empty one by default.
    */
   secrets?: SecretManager;
+  /** Span export batching (Envoy's min_flush_spans 5, flush_interval_ms 5000); tests shorten it. */
+  traceBatching?: BatcherOptions;
   /** Call metadata for each ADS stream (the workload credential: `authorization: Bearer TOKEN`). */
   xdsCallMetadata?: () => Record<string, string>;
   /** Where log lines go (stderr by default); ignored when `logs` is given. */
@@ -114,6 +118,8 @@ export class ProxyServer {
   /** Named SDS secrets (TLS contexts over SDS watch theirs). */
   readonly secrets: SecretManager;
   private readonly accessLogWriters: AccessLogWriters;
+  /** HCM tracing providers' drivers (batched span exporters). */
+  private readonly tracers: TracerRegistry;
   readonly logs: LogRegistry;
   private readonly configLog: Logger;
   private readonly upstreamLog: Logger;
@@ -146,7 +152,9 @@ export class ProxyServer {
     // The default access log (--access-log, stdout unless given): connection managers and TCP
     // proxies whose config names no access_log write here.
     const defaultAccessLog = options.accessLog === false ? undefined : this.accessLogWriters.get(options.accessLogPath ?? "/dev/stdout");
+    this.tracers = new TracerRegistry({ cluster: (n) => this.cluster(n), router: this.router, stats: this.stats, node: traceNode(options.node), batching: options.traceBatching ?? DEFAULT_BATCHING });
     this.runtime = {
+      tracers: this.tracers,
       cluster: (n) => this.cluster(n),
       router: this.router,
       localCluster: options.node.cluster ?? "",
@@ -266,7 +274,7 @@ export class ProxyServer {
     const bufferLimitBytes = l.perConnectionBufferLimitBytes ? (l.perConnectionBufferLimitBytes.value ?? 0) : DEFAULT_BUFFER_LIMIT;
     all.forEach((fc, i) => {
       const path = fc === spec.defaultFilterChain ? `listener ${spec.name}: defaultFilterChain` : `listener ${spec.name}: filterChains[${i}]`;
-      const filters = compileNetworkFilters(fc.filters, path, { listenerName: spec.name, bufferLimitBytes, stats: this.stats, runtime: this.runtime, skips: this.skips });
+      const filters = compileNetworkFilters(fc.filters, path, { listenerName: spec.name, trafficDirection: l.trafficDirection, bufferLimitBytes, stats: this.stats, runtime: this.runtime, skips: this.skips });
       for (const f of filters) if (f.terminal) for (const n of f.rdsNames) routeNames.add(n);
       chains.set(fc, { chain: fc, filters });
     });
@@ -524,6 +532,7 @@ export class ProxyServer {
     await this.listeners.close();
     for (const c of [...this.clusters.values(), ...this.warming.values()]) c.close();
     this.accessLogWriters.close();
+    this.tracers.close();
   }
 }
 

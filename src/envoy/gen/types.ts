@@ -132,6 +132,7 @@ export interface Messages {
   "envoy.config.core.v3.UdpSocketConfig": envoy.config.core.v3.UdpSocketConfig;
   "envoy.config.core.v3.JsonFormatOptions": envoy.config.core.v3.JsonFormatOptions;
   "envoy.config.core.v3.SubstitutionFormatString": envoy.config.core.v3.SubstitutionFormatString;
+  "envoy.config.core.v3.HttpService": envoy.config.core.v3.HttpService;
   "envoy.config.cluster.v3.ClusterCollection": envoy.config.cluster.v3.ClusterCollection;
   "envoy.config.cluster.v3.Cluster": envoy.config.cluster.v3.Cluster;
   "envoy.config.cluster.v3.Cluster.TransportSocketMatch": envoy.config.cluster.v3.Cluster.TransportSocketMatch;
@@ -310,6 +311,8 @@ export interface Messages {
   "envoy.config.overload.v3.OverloadManager": envoy.config.overload.v3.OverloadManager;
   "envoy.config.trace.v3.Tracing": envoy.config.trace.v3.Tracing;
   "envoy.config.trace.v3.Tracing.Http": envoy.config.trace.v3.Tracing.Http;
+  "envoy.config.trace.v3.ZipkinConfig": envoy.config.trace.v3.ZipkinConfig;
+  "envoy.config.trace.v3.OpenTelemetryConfig": envoy.config.trace.v3.OpenTelemetryConfig;
   "envoy.config.rbac.v3.RBAC": envoy.config.rbac.v3.RBAC;
   "envoy.config.rbac.v3.RBAC.AuditLoggingOptions": envoy.config.rbac.v3.RBAC.AuditLoggingOptions;
   "envoy.config.rbac.v3.RBAC.AuditLoggingOptions.AuditLoggerConfig": envoy.config.rbac.v3.RBAC.AuditLoggingOptions.AuditLoggerConfig;
@@ -809,6 +812,7 @@ export interface AnyForms {
   "envoy.config.core.v3.UdpSocketConfig": AnyForm.envoy_config_core_v3_UdpSocketConfig;
   "envoy.config.core.v3.JsonFormatOptions": AnyForm.envoy_config_core_v3_JsonFormatOptions;
   "envoy.config.core.v3.SubstitutionFormatString": AnyForm.envoy_config_core_v3_SubstitutionFormatString;
+  "envoy.config.core.v3.HttpService": AnyForm.envoy_config_core_v3_HttpService;
   "envoy.config.cluster.v3.ClusterCollection": AnyForm.envoy_config_cluster_v3_ClusterCollection;
   "envoy.config.cluster.v3.Cluster": AnyForm.envoy_config_cluster_v3_Cluster;
   "envoy.config.cluster.v3.Cluster.TransportSocketMatch": AnyForm.envoy_config_cluster_v3_Cluster_TransportSocketMatch;
@@ -987,6 +991,8 @@ export interface AnyForms {
   "envoy.config.overload.v3.OverloadManager": AnyForm.envoy_config_overload_v3_OverloadManager;
   "envoy.config.trace.v3.Tracing": AnyForm.envoy_config_trace_v3_Tracing;
   "envoy.config.trace.v3.Tracing.Http": AnyForm.envoy_config_trace_v3_Tracing_Http;
+  "envoy.config.trace.v3.ZipkinConfig": AnyForm.envoy_config_trace_v3_ZipkinConfig;
+  "envoy.config.trace.v3.OpenTelemetryConfig": AnyForm.envoy_config_trace_v3_OpenTelemetryConfig;
   "envoy.config.rbac.v3.RBAC": AnyForm.envoy_config_rbac_v3_RBAC;
   "envoy.config.rbac.v3.RBAC.AuditLoggingOptions": AnyForm.envoy_config_rbac_v3_RBAC_AuditLoggingOptions;
   "envoy.config.rbac.v3.RBAC.AuditLoggingOptions.AuditLoggerConfig": AnyForm.envoy_config_rbac_v3_RBAC_AuditLoggingOptions_AuditLoggerConfig;
@@ -1469,6 +1475,7 @@ export namespace AnyForm {
   export interface envoy_config_core_v3_UdpSocketConfig extends envoy.config.core.v3.UdpSocketConfig { "@type": "type.googleapis.com/envoy.config.core.v3.UdpSocketConfig" }
   export interface envoy_config_core_v3_JsonFormatOptions extends envoy.config.core.v3.JsonFormatOptions { "@type": "type.googleapis.com/envoy.config.core.v3.JsonFormatOptions" }
   export interface envoy_config_core_v3_SubstitutionFormatString extends envoy.config.core.v3.SubstitutionFormatString { "@type": "type.googleapis.com/envoy.config.core.v3.SubstitutionFormatString" }
+  export interface envoy_config_core_v3_HttpService extends envoy.config.core.v3.HttpService { "@type": "type.googleapis.com/envoy.config.core.v3.HttpService" }
   export interface envoy_config_cluster_v3_ClusterCollection extends envoy.config.cluster.v3.ClusterCollection { "@type": "type.googleapis.com/envoy.config.cluster.v3.ClusterCollection" }
   export interface envoy_config_cluster_v3_Cluster extends envoy.config.cluster.v3.Cluster { "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster" }
   export interface envoy_config_cluster_v3_Cluster_TransportSocketMatch extends envoy.config.cluster.v3.Cluster.TransportSocketMatch { "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster.TransportSocketMatch" }
@@ -1647,6 +1654,8 @@ export namespace AnyForm {
   export interface envoy_config_overload_v3_OverloadManager extends envoy.config.overload.v3.OverloadManager { "@type": "type.googleapis.com/envoy.config.overload.v3.OverloadManager" }
   export interface envoy_config_trace_v3_Tracing extends envoy.config.trace.v3.Tracing { "@type": "type.googleapis.com/envoy.config.trace.v3.Tracing" }
   export interface envoy_config_trace_v3_Tracing_Http extends envoy.config.trace.v3.Tracing.Http { "@type": "type.googleapis.com/envoy.config.trace.v3.Tracing.Http" }
+  export interface envoy_config_trace_v3_ZipkinConfig extends envoy.config.trace.v3.ZipkinConfig { "@type": "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig" }
+  export interface envoy_config_trace_v3_OpenTelemetryConfig extends envoy.config.trace.v3.OpenTelemetryConfig { "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig" }
   export interface envoy_config_rbac_v3_RBAC extends envoy.config.rbac.v3.RBAC { "@type": "type.googleapis.com/envoy.config.rbac.v3.RBAC" }
   export interface envoy_config_rbac_v3_RBAC_AuditLoggingOptions extends envoy.config.rbac.v3.RBAC.AuditLoggingOptions { "@type": "type.googleapis.com/envoy.config.rbac.v3.RBAC.AuditLoggingOptions" }
   export interface envoy_config_rbac_v3_RBAC_AuditLoggingOptions_AuditLoggerConfig extends envoy.config.rbac.v3.RBAC.AuditLoggingOptions.AuditLoggerConfig { "@type": "type.googleapis.com/envoy.config.rbac.v3.RBAC.AuditLoggingOptions.AuditLoggerConfig" }
@@ -2630,6 +2639,10 @@ export namespace envoy {
           contentType?: string;
           formatters?: envoy.config.core.v3.TypedExtensionConfig[];
           jsonFormatOptions?: envoy.config.core.v3.JsonFormatOptions;
+        }
+        export interface HttpService {
+          httpUri?: envoy.config.core.v3.HttpUri;
+          requestHeadersToAdd?: envoy.config.core.v3.HeaderValueOption[];
         }
         export namespace KeyValueAppend {
           export type KeyValueAppendAction = "APPEND_IF_EXISTS_OR_ADD" | "ADD_IF_ABSENT" | "OVERWRITE_IF_EXISTS_OR_ADD" | "OVERWRITE_IF_EXISTS";
@@ -4011,11 +4024,30 @@ export namespace envoy {
         export interface Tracing {
           http?: envoy.config.trace.v3.Tracing.Http;
         }
+        export interface ZipkinConfig {
+          collectorCluster?: string;
+          collectorEndpoint?: string;
+          traceId_128bit?: boolean;
+          sharedSpanContext?: google.protobuf.BoolValue;
+          collectorEndpointVersion?: envoy.config.trace.v3.ZipkinConfig.CollectorEndpointVersion;
+          collectorHostname?: string;
+          splitSpansForRequest?: boolean;
+        }
+        export interface OpenTelemetryConfig {
+          grpcService?: envoy.config.core.v3.GrpcService;
+          httpService?: envoy.config.core.v3.HttpService;
+          serviceName?: string;
+          resourceDetectors?: envoy.config.core.v3.TypedExtensionConfig[];
+          sampler?: envoy.config.core.v3.TypedExtensionConfig;
+        }
         export namespace Tracing {
           export interface Http {
             name?: string;
             typedConfig?: google.protobuf.Any;
           }
+        }
+        export namespace ZipkinConfig {
+          export type CollectorEndpointVersion = "DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE" | "HTTP_JSON" | "HTTP_PROTO" | "GRPC";
         }
       }
     }

@@ -23,6 +23,7 @@ import { applyXfcc } from "./xfcc.js";
 import { downstreamRemoteAddress } from "./xff.js";
 import { formatGrpcTimeout, parseGrpcTimeout } from "../../core/grpc.js";
 import { type ResolvedRoute, resolveRoute, type RouteTable } from "./route-glue.js";
+import { ActiveSpan } from "../tracing/span.js";
 
 /** What a stream needs from its connection manager. */
 export interface StreamOwner {
@@ -78,6 +79,8 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
   private metadata: DynamicMetadata | undefined = undefined;
   /** Envoy's downstream remote address: the client address the HCM trusts (xff.ts). */
   readonly downstreamRemoteAddress: string;
+  /** The stream's span when the HCM traces (the router injects its context upstream). */
+  activeSpan: ActiveSpan | undefined = undefined;
 
   constructor(
     private readonly owner: StreamOwner,
@@ -249,6 +252,7 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
     this.downstream.activity = this;
     if (cfg.requestTimeoutMs > 0) this.requestTimer = timerList(cfg.requestTimeoutMs).start(() => this.onRequestTimeout());
     this.filters = new FilterManager(this, cfg.filters);
+    if (cfg.tracing !== undefined) this.activeSpan = ActiveSpan.start(cfg.tracing, this);
     if (this.pathRefused) {
       // Envoy's answer to a path normalization cannot accept (or an escaped slash it must refuse).
       this.makeBody(this.req.body);
@@ -375,6 +379,7 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
     const status = r.status;
     if (status >= 100) owner.rqByClass[Math.min(5, Math.floor(status / 100)) - 1].inc();
     const flags = r.flags | this.flags;
+    this.activeSpan?.finish({ status, flags, bytesReceived: this.body?.received ?? 0, bytesSent: r.bytesSent, upstreamCluster: this.cached?.cluster, upstreamHost: r.upstreamHost, reset: status === 0 || r.error !== undefined, dynamicMetadata: this.metadata });
     const loggers = owner.accessLoggers;
     if (loggers.length === 0) return;
     logTo(loggers, {

@@ -19,6 +19,7 @@ import type { TokenBucketStore } from "../ratelimit/token-bucket.js";
 import type { Downstream, DownstreamProtocol, Reply, RequestBody, StreamAbort } from "./downstream.js";
 import type { ResolvedRoute } from "./route-glue.js";
 import type { Router } from "./router.js";
+import type { ActiveSpan } from "../tracing/span.js";
 
 /** What a headers or trailers call answers (Envoy's FilterHeadersStatus / FilterTrailersStatus). */
 export const enum FilterStatus {
@@ -66,6 +67,8 @@ export interface FilterRequest {
   readonly upgrade?: string;
   /** The TLS socket when the listener terminated TLS (peer certificate, SANs). */
   readonly tls?: tls.TLSSocket;
+  /** The stream's span when the connection manager traces (the router injects its context). */
+  readonly activeSpan?: ActiveSpan;
 }
 
 /** What the filter manager offers one filter instance. */

@@ -16,6 +16,7 @@ import { DEFAULT_H1_SETTINGS, type H1CodecSettings } from "./h1-request.js";
 import type { RouteTable } from "./route-table.js";
 import "./filters/index.js";
 import { type AccessLogger, type AccessLogWriters, compileAccessLogs, configuredOrDefault } from "../access-loggers.js";
+import { compileTracing, type HttpTracing, type TraceDrivers } from "../tracing/tracing-config.js";
 
 export const HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
@@ -65,6 +66,8 @@ export interface HcmConfig {
   paths: PathNormalization | undefined;
   /** forward_client_cert_details / set_current_client_cert_details. */
   xfcc: XfccConfig;
+  /** tracing: the tracer, sampling and tags (undefined: requests are not traced). */
+  tracing: HttpTracing | undefined;
 }
 
 /** What compiling an HCM needs from the proxy. */
@@ -79,6 +82,10 @@ export interface HcmCompileContext {
   accessLogWriters: AccessLogWriters;
   /** The proxy's default access log (--access-log). */
   defaultAccessLog: AccessLogger | undefined;
+  /** The proxy's tracers (absent: a config with tracing is refused). */
+  tracers?: TraceDrivers;
+  /** The listener's traffic_direction is OUTBOUND (Envoy's egress operation). */
+  egress?: boolean;
 }
 
 /** Validates a decoded HttpConnectionManager (`path` names the listener and chain). */
@@ -86,7 +93,6 @@ export function hcmConfig(c: HcmMessage, path: string, ctx: HcmCompileContext): 
   if (!c.rds?.routeConfigName && !c.routeConfig) throw new XdsConfigError(`${path}.rds`, "an http_connection_manager needs rds or route_config");
   if (c.scopedRoutes) throw new XdsConfigError(`${path}.scopedRoutes`, "scoped routes are not implemented by tsmesh");
   // Fields whose absence would change what a request means are refused until implemented.
-  if (c.tracing) throw new XdsConfigError(`${path}.tracing`, "tracing is not implemented by tsmesh yet");
   if (c.localReplyConfig) throw new XdsConfigError(`${path}.localReplyConfig`, "custom local replies are not implemented by tsmesh");
   if (c.internalAddressConfig?.cidrRanges?.length) throw new XdsConfigError(`${path}.internalAddressConfig`, "not implemented by tsmesh");
   if (c.originalIpDetectionExtensions?.length) throw new XdsConfigError(`${path}.originalIpDetectionExtensions`, "original IP detection extensions are not implemented by tsmesh");
@@ -148,6 +154,7 @@ export function hcmConfig(c: HcmMessage, path: string, ctx: HcmCompileContext): 
     accessLoggers: configuredOrDefault(compileAccessLogs(c.accessLog, `${path}.accessLog`, ctx.accessLogWriters), ctx.defaultAccessLog),
     paths: pathNormalization(c, path),
     xfcc: xfccConfig(c, path),
+    tracing: compileTracing(c.tracing, `${path}.tracing`, ctx.egress === true, ctx.tracers),
   };
   if (c.rds?.routeConfigName) cfg.rdsName = c.rds.routeConfigName;
   if (c.routeConfig) cfg.inlineRoutes = ctx.compileRoutes(c.routeConfig);

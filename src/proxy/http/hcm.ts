@@ -285,6 +285,8 @@ NETWORK_FILTERS.register([HCM_TYPE], {
       skips: ctx.skips,
       accessLogWriters: rt.accessLogWriters,
       defaultAccessLog: rt.defaultAccessLog,
+      tracers: rt.tracers,
+      egress: ctx.trafficDirection === "OUTBOUND",
     });
     return {
       terminal: true,

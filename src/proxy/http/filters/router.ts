@@ -75,6 +75,7 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
     }
     if (resolved.cluster === undefined) return this.reply(LOCAL_REPLIES.noRoute());
     const plan = (this.plan = planForward({ route: resolved.route, entry: resolved.entry, cluster: resolved.cluster }, pr));
+    req.activeSpan?.injectContext(plan.requestHeaders);
     const action = plan.route.action;
     const body = cb.body;
     // The request body is kept for a replay only when the route may retry or mirror it.
