@@ -149,6 +149,7 @@ export class ProxyServer {
       cluster: (n) => this.cluster(n),
       router: this.router,
       localCluster: options.node.cluster ?? "",
+      localNode: { id: options.node.id, metadata: options.node.metadata ?? {} },
       tokenBuckets: options.tokenBuckets ?? new LocalTokenBuckets(),
       logger: (n) => this.logs.get(n),
       routes: (n) => this.routes.get(n),

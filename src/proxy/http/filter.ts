@@ -99,6 +99,11 @@ export interface FilterCallbacks {
   setResponseFlag(flag: ResponseFlag): void;
   /** The stream's dynamic metadata: what earlier filters wrote, where this one writes. */
   readonly dynamicMetadata: DynamicMetadata;
+  /**
+   * The stream's filter state (Envoy's FilterState; StreamInfo.filterState): Istio's
+   * "downstream_peer" / "upstream_peer". The connection's entries (a network filter's) are in it too.
+   */
+  readonly filterState: Map<string, unknown>;
   /** The terminal filter's view: the response goes through the encoder filters to the client. */
   readonly downstream: Downstream;
   /** The terminal filter's view: the request body, after the decoder filters. */
@@ -170,6 +175,8 @@ export interface FilterRuntime {
    * them); absent: the process's own.
    */
   readonly tokenBuckets?: TokenBucketStore;
+  /** The proxy's node id and metadata (Envoy's local_info): what metadata exchange sends about it. */
+  readonly localNode?: { readonly id: string; readonly metadata: Readonly<Record<string, unknown>> };
   /** One of the proxy's named loggers (PROXY_LOGGERS), for filters that log as Envoy's do. */
   logger?(name: string): Logger;
 }
