@@ -23,6 +23,7 @@ import "./tcp.js";
 import "./rbac/network-filter.js";
 import "./ratelimit/network-local-ratelimit.js";
 import "./ext-authz/network-filter.js";
+import "./observability/tcp-metadata-exchange.js";
 import { chainHandler, type CompiledNetworkFilter, compileNetworkFilters, type NetworkFilterContext } from "./network-filters.js";
 
 type NetworkFilterRuntime = NetworkFilterContext["runtime"];
@@ -225,7 +226,7 @@ export class ProxyServer {
     const scope = this.stats.tagged("cluster.", spec.name);
     // The router's own cluster counters show from the start (at 0), as Envoy's do.
     for (const n of ROUTER_CLUSTER_COUNTERS) scope.counter(n);
-    return new UpstreamCluster(spec, scope, live, { log: (line) => this.upstreamLog.warn(line), sharing: this.options.clusterSharing, secrets: this.secrets });
+    return new UpstreamCluster(spec, scope, live, { log: (line) => this.upstreamLog.warn(line), sharing: this.options.clusterSharing, secrets: this.secrets, localNode: { id: this.options.node.id, metadata: this.options.node.metadata ?? {} } });
   }
 
   /**
