@@ -5,6 +5,7 @@
 // admin.address, as Envoy) and what flags ask for explicitly (--admin-port on --ip, --health-port).
 // Log lines go to stderr through the proxy's loggers (--log-level, --component-log-level, /logging);
 // stdout gets the command's own report (node, addresses, ready, draining).
+import { DEFAULT_CLUSTER_ID } from "../xds/gen/endpoint-metadata.js";
 import { ISTIO_COMPATIBLE_VERSION } from "../core/istio-version.js";
 import { proxyNodeId } from "../model/proxy.js";
 import { AdminServer } from "../proxy/admin.js";
@@ -159,6 +160,10 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
       id: nodeId,
       cluster: bootNode?.cluster || `${o.name}.${o.namespace}`,
       metadata: {
+        // NAME and CLUSTER_ID as Istio's injector sets them: the metadata exchange sends them (peer
+        // name, source_cluster / destination_cluster).
+        NAME: o.name,
+        CLUSTER_ID: DEFAULT_CLUSTER_ID,
         NAMESPACE: o.namespace,
         LABELS: o.labels,
         INTERCEPTION_MODE: "NONE",

@@ -31,6 +31,11 @@ export interface ConnectionInfo {
    * tls_inspector whether or not the chain terminates TLS); undefined when there was none.
    */
   requestedServerName?: string;
+  /**
+   * The connection's filter state (Envoy's connection-level FilterState): network filters write it
+   * (metadata exchange's "downstream_peer"); every stream on the connection sees its entries.
+   */
+  filterState?: Map<string, unknown>;
 }
 
 type PrefixRange = { readonly addressPrefix: string; readonly prefixLen: number };

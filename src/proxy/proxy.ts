@@ -24,6 +24,7 @@ import "./rbac/network-filter.js";
 import "./ratelimit/network-local-ratelimit.js";
 import "./ext-authz/network-filter.js";
 import "./observability/istio-stats.js";
+import "./observability/tcp-metadata-exchange.js";
 import { chainHandler, type CompiledNetworkFilter, compileNetworkFilters, type NetworkFilterContext } from "./network-filters.js";
 
 type NetworkFilterRuntime = NetworkFilterContext["runtime"];
@@ -158,7 +159,7 @@ export class ProxyServer {
       cluster: (n) => this.cluster(n),
       router: this.router,
       localCluster: options.node.cluster ?? "",
-      localNodeMetadata: options.node.metadata ?? {},
+      localNode: { id: options.node.id, metadata: options.node.metadata ?? {} },
       tokenBuckets: options.tokenBuckets ?? new LocalTokenBuckets(),
       logger: (n) => this.logs.get(n),
       routes: (n) => this.routes.get(n),
@@ -234,7 +235,7 @@ export class ProxyServer {
     const scope = this.stats.tagged("cluster.", spec.name);
     // The router's own cluster counters show from the start (at 0), as Envoy's do.
     for (const n of ROUTER_CLUSTER_COUNTERS) scope.counter(n);
-    return new UpstreamCluster(spec, scope, live, { log: (line) => this.upstreamLog.warn(line), sharing: this.options.clusterSharing, secrets: this.secrets });
+    return new UpstreamCluster(spec, scope, live, { log: (line) => this.upstreamLog.warn(line), sharing: this.options.clusterSharing, secrets: this.secrets, localNode: { id: this.options.node.id, metadata: this.options.node.metadata ?? {} } });
   }
 
   /**

@@ -26,8 +26,11 @@ function varint(b: Uint8Array, at: { i: number }): number {
   }
 }
 
-/** TypedStruct { string type_url = 1; google.protobuf.Struct value = 2; } from its bytes. */
-function parse(bytes: Uint8Array): { typeUrl: string; value: Uint8Array } {
+/**
+ * TypedStruct { string type_url = 1; google.protobuf.Struct value = 2; } from its bytes (the same
+ * layout as a google.protobuf.Any's type_url and value). Throws on malformed bytes.
+ */
+export function parseTypeUrlAndValue(bytes: Uint8Array): { typeUrl: string; value: Uint8Array } {
   let typeUrl = "";
   let value: Uint8Array = new Uint8Array(0);
   const at = { i: 0 };
@@ -52,13 +55,26 @@ function parse(bytes: Uint8Array): { typeUrl: string; value: Uint8Array } {
 
 function expandOne(raw: { value?: unknown }, path: string): ProtoObject {
   const bytes = raw.value instanceof Uint8Array ? raw.value : new Uint8Array(0);
-  const { typeUrl, value } = parse(bytes);
+  const { typeUrl, value } = parseTypeUrlAndValue(bytes);
   if (!typeUrl) throw new Error(`${path}: TypedStruct without a type_url`);
   const json = fromStruct(wireDecode("google.protobuf.Struct", value));
   const url = typeUrl.includes("/") ? typeUrl : TYPE_PREFIX + typeUrl;
+  // Istio's own filters' configs (no Envoy descriptor): kept as the JSON, read by the filter's schema.
+  if (JSON_TYPED_STRUCTS.has(url)) return { ...(json ?? {}), "@type": url } as ProtoObject;
   // proto3 JSON through the full descriptors (protobufjs, loaded only when a TypedStruct arrives),
   // then decoded with the proxy's own codec. A conversion error names the field.
   return { ...wireDecode(url, encodeMessage(url, fromProtoJson(url, json ?? {}, `${path} (TypedStruct ${typeUrl})`))), "@type": url };
+}
+
+/**
+ * Type URLs whose TypedStruct is handed to the extension as its JSON fields ({ ...fields, "@type" }):
+ * Istio's filters whose messages are not in Envoy's API (istio.metadata_exchange, …). The extension
+ * validates the fields with its own strict schema.
+ */
+const JSON_TYPED_STRUCTS = new Set<string>();
+
+export function registerJsonTypedStruct(typeUrl: string): void {
+  JSON_TYPED_STRUCTS.add(typeUrl);
 }
 
 function isRawTypedStruct(v: unknown): v is { type_url: string; value?: unknown } {

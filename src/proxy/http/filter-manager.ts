@@ -79,6 +79,10 @@ class FilterSlot implements FilterCallbacks {
     return this.mgr.host.dynamicMetadata;
   }
 
+  get filterState(): Map<string, unknown> {
+    return this.mgr.filterState;
+  }
+
   route(): ResolvedRoute | undefined {
     return this.mgr.host.route();
   }
@@ -139,6 +143,7 @@ export class FilterManager {
   /** The RequestBody asked the filtered source to pause. */
   private sinkPaused = false;
   private rawStarted = false;
+  private state: Map<string, unknown> | undefined = undefined;
 
   constructor(
     readonly host: FilterStreamHost,
@@ -146,6 +151,20 @@ export class FilterManager {
   ) {
     const route = host.route();
     for (const f of factories) if (filterEnabled(f, route)) this.slots.push(new FilterSlot(this, this.slots.length, f));
+  }
+
+  /**
+   * The stream's filter state (Envoy's FilterState): what filters leave for others and for the
+   * stream's record (StreamInfo.filterState). Starts with the connection's entries (a network
+   * filter's peer metadata); made on first use.
+   */
+  get filterState(): Map<string, unknown> {
+    return (this.state ??= new Map(this.host.request.connection.filterState ?? []));
+  }
+
+  /** The filter state when a filter or the connection made one (undefined: nobody wrote any). */
+  get filterStateIfAny(): ReadonlyMap<string, unknown> | undefined {
+    return this.state ?? this.host.request.connection.filterState;
   }
 
   /** Runs the request through the chain (headers first; the body follows as it arrives). */

@@ -102,6 +102,11 @@ export interface FilterCallbacks {
   setResponseFlag(flag: ResponseFlag): void;
   /** The stream's dynamic metadata: what earlier filters wrote, where this one writes. */
   readonly dynamicMetadata: DynamicMetadata;
+  /**
+   * The stream's filter state (Envoy's FilterState; StreamInfo.filterState): Istio's
+   * "downstream_peer" / "upstream_peer". The connection's entries (a network filter's) are in it too.
+   */
+  readonly filterState: Map<string, unknown>;
   /** The terminal filter's view: the response goes through the encoder filters to the client. */
   readonly downstream: Downstream;
   /** The terminal filter's view: the request body, after the decoder filters. */
@@ -168,13 +173,16 @@ export interface FilterRuntime {
   readonly router: Router;
   /** The proxy's service cluster (node.cluster: Envoy's local_info clusterName). */
   readonly localCluster?: string;
-  /** The proxy's node metadata (Istio's NAME, NAMESPACE, LABELS, WORKLOAD_NAME…): istio.stats' local side. */
-  readonly localNodeMetadata?: Readonly<Record<string, unknown>>;
   /**
    * The local rate limit's token buckets, proxy-wide (under `--concurrency N` the primary holds
    * them); absent: the process's own.
    */
   readonly tokenBuckets?: TokenBucketStore;
+  /**
+   * The proxy's node id and metadata (Envoy's local_info; Istio's NAME, NAMESPACE, LABELS,
+   * WORKLOAD_NAME…): what metadata exchange sends about it, istio.stats' local side.
+   */
+  readonly localNode?: { readonly id: string; readonly metadata: Readonly<Record<string, unknown>> };
   /** One of the proxy's named loggers (PROXY_LOGGERS), for filters that log as Envoy's do. */
   logger?(name: string): Logger;
 }

@@ -139,7 +139,7 @@ registerHttpFilter<PluginConfig>([PLUGIN_CONFIG_TYPE], {
   create(config, ctx) {
     const cfg = compilePluginConfig(config, ctx.path);
     // The filter's stats live at the store's top level, as Envoy's istio.stats do.
-    const rec = new IstioHttpStats(ctx.stats.store, cfg, localWorkload(ctx.runtime.localNodeMetadata ?? {}));
+    const rec = new IstioHttpStats(ctx.stats.store, cfg, localWorkload(ctx.runtime.localNode?.metadata ?? {}));
     const filter = { onLog: (info: HttpStreamInfo) => rec.record(info) };
     return { create: () => filter };
   },
@@ -149,7 +149,7 @@ NETWORK_FILTERS.register([PLUGIN_CONFIG_TYPE], {
   terminal: false,
   compile(config, ctx) {
     const cfg = compilePluginConfig(config as unknown as PluginConfig, ctx.path);
-    const rec = new IstioTcpStats(ctx.stats, cfg, localWorkload(ctx.runtime.localNodeMetadata ?? {}));
+    const rec = new IstioTcpStats(ctx.stats, cfg, localWorkload(ctx.runtime.localNode?.metadata ?? {}));
     return {
       terminal: false,
       name: ctx.name,

@@ -11,6 +11,7 @@ import { XdsConfigError } from "../xds-error.js";
 import { hostsFromClusterLoadAssignment } from "./host.js";
 import { type LbSettings, lbSettings } from "./lb-config.js";
 import { type OutlierConfig, outlierConfig } from "./outlier-config.js";
+import { type MetadataExchangeConfig, METADATA_EXCHANGE_TYPE, parseMetadataExchangeConfig } from "../observability/tcp-metadata-exchange.js";
 
 export type DiscoveryType = v3.Cluster.DiscoveryType;
 
@@ -61,6 +62,8 @@ export interface ClusterSpec {
    * auto mTLS); other endpoints use `tls`.
    */
   transportSocketMatches: readonly TransportSocketMatch[];
+  /** Cluster.filters' istio.metadata_exchange: run on each connection that negotiated its ALPN. */
+  metadataExchange?: MetadataExchangeConfig;
   /** ORIGINAL_DST: the host comes from x-envoy-original-dst-host when set (use_http_header). */
   originalDstUseHttpHeader: boolean;
   /** STRICT_DNS / LOGICAL_DNS: how often names are resolved again (dns_refresh_rate, 5 s by default). */
@@ -121,7 +124,6 @@ function rejectUnimplemented(c: v3.Cluster, at: (f: string) => string): void {
   if (c.healthChecks?.length) throw new XdsConfigError(at("healthChecks"), "active health checking is not implemented by tsmesh");
   if (c.lbSubsetConfig?.subsetSelectors?.length) throw new XdsConfigError(at("lbSubsetConfig"), "subset load balancing is not implemented by tsmesh");
   if (c.upstreamConfig) throw new XdsConfigError(at("upstreamConfig"), `Didn't find a registered implementation for '${c.upstreamConfig.name ?? ""}'`);
-  if (c.filters?.length) throw new XdsConfigError(at("filters"), "upstream network filters are not implemented by tsmesh");
   for (const [k, v] of Object.entries(c.typedExtensionProtocolOptions ?? {})) {
     const path = at(`typedExtensionProtocolOptions[${JSON.stringify(k)}]`);
     if (k !== HTTP_PROTOCOL_OPTIONS) throw new XdsConfigError(path, `Didn't find a registered implementation for '${k}'`);
@@ -143,6 +145,21 @@ function transportSocketMatches(c: v3.Cluster, at: (f: string) => string): Trans
 }
 
 /** Validates a decoded Cluster into its spec. */
+/**
+ * Cluster.filters (upstream network filters): Istio's metadata exchange is the one tsmesh runs
+ * (on each upstream connection that negotiated its ALPN); any other is refused with its path.
+ */
+function clusterFilters(c: v3.Cluster, at: (f: string) => string): MetadataExchangeConfig | undefined {
+  let mx: MetadataExchangeConfig | undefined;
+  (c.filters ?? []).forEach((f, i) => {
+    const type = (f.typedConfig as { "@type"?: unknown } | undefined)?.["@type"];
+    if (type !== METADATA_EXCHANGE_TYPE) throw new XdsConfigError(at(`filters[${i}]`), `upstream network filter '${f.name ?? ""}' is not implemented by tsmesh (only ${METADATA_EXCHANGE_TYPE.replace(/^.*\//, "")})`);
+    if (mx !== undefined) throw new XdsConfigError(at(`filters[${i}]`), "metadata exchange is listed twice");
+    mx = parseMetadataExchangeConfig(f.typedConfig, at(`filters[${i}].typedConfig`));
+  });
+  return mx;
+}
+
 export function clusterSpec(c: v3.Cluster): ClusterSpec {
   const name = c.name ?? "";
   if (!name) throw new XdsConfigError("name", "a cluster needs a name");
@@ -188,6 +205,8 @@ export function clusterSpec(c: v3.Cluster): ClusterSpec {
   if ((type === "STRICT_DNS" || type === "LOGICAL_DNS") && !c.loadAssignment) {
     throw new XdsConfigError(at("loadAssignment"), `a ${type} cluster needs a load_assignment`);
   }
+  const mx = clusterFilters(c, at);
+  if (mx) spec.metadataExchange = mx;
   if (c.loadAssignment) hostsFromClusterLoadAssignment(c.loadAssignment, undefined, { requireIp: type === "STATIC" }); // validates addresses
   return spec;
 }

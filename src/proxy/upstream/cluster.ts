@@ -5,6 +5,8 @@
 // `--concurrency N` (a ClusterSharing given), the circuit breakers and outlier detection are the
 // proxy's as a whole: a worker's cluster admits through leases and reports its results to the
 // primary, whose cluster runs the one detector.
+import { localPeer, type LocalPeer } from "../observability/peer-metadata.js";
+import type { MetadataExchangeConfig } from "../observability/tcp-metadata-exchange.js";
 import { lookup } from "node:dns/promises";
 import type * as v3 from "../../envoy/types.js";
 import type { StatsScope } from "../stats.js";
@@ -39,6 +41,8 @@ export interface ClusterOptions {
   sharing?: ClusterSharing;
   /** The proxy's SDS secrets (TLS contexts over SDS watch theirs); without it they never arrive. */
   secrets?: SecretManager;
+  /** The proxy's node id and metadata: what a metadata exchange cluster filter sends about it. */
+  localNode?: { readonly id: string; readonly metadata: Readonly<Record<string, unknown>> };
 }
 
 /** A host's transport socket as the cluster runs it: a static context, or one bound to its SDS secrets. */
@@ -66,6 +70,8 @@ export class UpstreamCluster {
   /** Where results go: the detector, or a worker's relay to the primary's. */
   private readonly outcomes: OutlierSink | undefined;
   private dnsTimer: NodeJS.Timeout | undefined;
+  /** Cluster.filters' metadata exchange and what this proxy sends in it (undefined: none configured). */
+  readonly metadataExchange: { readonly config: MetadataExchangeConfig; readonly local: LocalPeer } | undefined;
 
   constructor(
     readonly spec: ClusterSpec,
@@ -74,6 +80,8 @@ export class UpstreamCluster {
     opts: ClusterOptions = {},
   ) {
     this.stats = new ClusterStats(scope);
+    const mx = spec.metadataExchange;
+    this.metadataExchange = mx && { config: mx, local: localPeer(opts.localNode?.id ?? "", opts.localNode?.metadata ?? {}, mx.additionalLabels) };
     this.tlsStats = spec.tls !== undefined || spec.transportSocketMatches.some((m) => m.tls !== undefined) ? new TlsStats(scope) : undefined;
     this.log = opts.log ?? ((l) => process.stderr.write(l + "\n"));
     const secrets = opts.secrets ?? new SecretManager();

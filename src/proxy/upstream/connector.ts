@@ -13,6 +13,8 @@ import { peerPinFailure, sdsFailureReason, sniFor, tlsPoolKey, type UpstreamTlsC
 import type { UpstreamCluster } from "./cluster.js";
 import { hostStats } from "./cluster-stats.js";
 import type { Host } from "./host.js";
+import { exchangeApplies, runExchange } from "../observability/tcp-metadata-exchange.js";
+import { UPSTREAM_PEER } from "../observability/peer-metadata.js";
 
 /** Why a connection could not be made (the router's UF details, tcp_proxy's close). */
 export interface ConnectFailure {
@@ -52,8 +54,13 @@ export class UpstreamConnection {
   readonly socket: net.Socket;
   /** What it can be reused for (TLS: per SNI and SAN host); undefined when all are alike. */
   readonly poolKey: string | undefined;
-  /** TCP (and TLS) are up. */
+  /** TCP (and TLS) are up, and the metadata exchange (when the cluster has one) is done. */
   connected = false;
+  /**
+   * The upstream connection's filter state (Envoy's upstream filter state): the metadata exchange's
+   * "upstream_peer". Made when something is written.
+   */
+  filterState: Map<string, unknown> | undefined = undefined;
   private tcpUp = false;
   private failure: ConnectFailure | undefined = undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -67,6 +74,7 @@ export class UpstreamConnection {
     owner: ConnectOwner,
   ) {
     this.owner = owner;
+    this.readsInto = opts.onread !== undefined;
     let socket: net.Socket;
     if (t === undefined) {
       const o: net.NetConnectOpts & { onread?: net.OnReadOpts } = { host: host.address, port: host.port, noDelay: true };
@@ -123,7 +131,40 @@ export class UpstreamConnection {
     socket.once("close", () => this.onClose());
   }
 
+  /**
+   * TCP and TLS are up: a cluster's metadata exchange runs first when the handshake negotiated its
+   * ALPN (within what is left of connect_timeout, whose timer still runs); a peer whose exchange
+   * must close the connection (oversized, ended early) fails the connect.
+   */
   private up(): void {
+    const mx = this.cluster.metadataExchange;
+    if (mx !== undefined && !this.exchanged && exchangeApplies(this.socket, mx.config)) {
+      this.exchanged = true;
+      if (this.readsInto) {
+        // A pooled HTTP/1.1 connection reads through onread, where the exchange cannot take its bytes first.
+        this.failure = { code: undefined, reason: "metadata exchange on a pooled HTTP/1.1 connection is not implemented by tsmesh", transport: true };
+        this.socket.destroy();
+        return;
+      }
+      runExchange(this.socket, mx.local, mx.config, undefined, (o) => {
+        if (o.kind === "close") {
+          this.failure = { code: undefined, reason: o.reason, transport: true };
+          this.socket.destroy();
+          return;
+        }
+        if (o.peer !== undefined) (this.filterState ??= new Map()).set(UPSTREAM_PEER, o.peer);
+        this.ready();
+      });
+      return;
+    }
+    this.ready();
+  }
+
+  private exchanged = false;
+  /** Opened with `onread` (reads into the caller's buffers, no 'data' events). */
+  private readonly readsInto: boolean;
+
+  private ready(): void {
     this.connected = true;
     clearTimeout(this.timer);
     this.timer = undefined;

@@ -190,7 +190,12 @@ describe("cluster features the proxy does not implement are refused, naming the 
     ["a custom cluster type", { ...base, type: undefined, clusterType: { name: "envoy.clusters.aggregate", typedConfig: anyOf("envoy.extensions.clusters.aggregate.v3.ClusterConfig", { clusters: ["a", "b"] }) } }, /cluster c: clusterType: Didn't find a registered implementation for 'envoy\.clusters\.aggregate'/],
     ["active health checks", { ...base, healthChecks: [{ timeout: { seconds: 1 } }] }, /cluster c: healthChecks: active health checking is not implemented/],
     ["subset load balancing", { ...base, lbSubsetConfig: { subsetSelectors: [{ keys: ["version"] }] } }, /cluster c: lbSubsetConfig: subset load balancing is not implemented/],
-    ["upstream network filters", { ...base, filters: [{ name: "istio.metadata_exchange" }] }, /cluster c: filters: upstream network filters are not implemented/],
+    ["an upstream network filter other than metadata exchange", { ...base, filters: [{ name: "envoy.filters.network.rbac", typedConfig: foreignAny("type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC") }] }, /cluster c: filters\[0\]: upstream network filter 'envoy\.filters\.network\.rbac' is not implemented/],
+    [
+      "metadata exchange with a field it does not have",
+      { ...base, filters: [{ name: "istio.metadata_exchange", typedConfig: { "@type": "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange", protocol: "istio-peer-exchange", protocl: "x" } as never }] },
+      /cluster c: filters\[0\]\.typedConfig\.protocl: unknown field/,
+    ],
     ["unknown protocol options", { ...base, typedExtensionProtocolOptions: { "envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions": foreignAny("type.googleapis.com/envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions") } }, /typedExtensionProtocolOptions\["envoy\.extensions\.upstreams\.tcp\.v3\.TcpProtocolOptions"\]/],
     ["an unknown transport socket in a match", { ...base, transportSocketMatches: [{ name: "m", match: {}, transportSocket: { name: "alts", typedConfig: foreignAny("type.googleapis.com/envoy.extensions.transport_sockets.alts.v3.Alts") } }] }, /cluster c: transportSocketMatches\[0\]\.transportSocket\.typedConfig: Didn't find a registered implementation for 'alts'/],
     [

@@ -9,3 +9,4 @@ import "./ratelimit.js";
 import "./router.js";
 import "./rbac.js";
 import "./ext-authz.js";
+import "../../observability/peer-metadata-filter.js";
