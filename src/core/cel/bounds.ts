@@ -99,15 +99,22 @@ export function treeDepth(root: Expr): number {
   return max;
 }
 
-/** The largest node id in the tree (new nodes take ids after it). */
-function maxId(root: Expr): bigint {
-  let max = 0n;
+/** Calls `visit` on every node (iteratively, parents before children). */
+export function forEachNode(root: Expr, visit: (e: Expr) => void): void {
   const stack: Expr[] = [root];
   while (stack.length > 0) {
     const e = stack.pop()!;
-    if (e.id > max) max = e.id;
+    visit(e);
     stack.push(...children(e));
   }
+}
+
+/** The largest node id in the tree (new nodes take ids after it). */
+function maxId(root: Expr): bigint {
+  let max = 0n;
+  forEachNode(root, (e) => {
+    if (e.id > max) max = e.id;
+  });
   return max;
 }
 
@@ -119,17 +126,13 @@ function maxId(root: Expr): bigint {
 export function guardComprehensions(root: Expr, make: (id: bigint, fn: string, arg: Expr) => Expr): number {
   let next = maxId(root) + 1n;
   let guarded = 0;
-  const stack: Expr[] = [root];
-  while (stack.length > 0) {
-    const e = stack.pop()!;
-    if (e.exprKind.case === "comprehensionExpr") {
-      const c = e.exprKind.value;
-      if (c.loopCondition !== undefined) {
-        c.loopCondition = make(next++, STEP_GUARD, c.loopCondition);
-        guarded++;
-      }
+  forEachNode(root, (e) => {
+    if (e.exprKind.case !== "comprehensionExpr") return;
+    const c = e.exprKind.value;
+    if (c.loopCondition !== undefined) {
+      c.loopCondition = make(next++, STEP_GUARD, c.loopCondition);
+      guarded++;
     }
-    stack.push(...children(e));
-  }
+  });
   return guarded;
 }

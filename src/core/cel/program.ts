@@ -8,7 +8,7 @@
 import { celEnv, celFunc, CelScalar, isCelError, parse, plan, type CelInput, type CelValue } from "@bufbuild/cel";
 import type { Expr } from "@bufbuild/cel-spec/cel/expr/syntax_pb.js";
 import { RE2JS } from "@bufbuild/re2";
-import { bracketOverflow, CEL_MAX_EVAL_STEPS, CEL_MAX_EXPRESSION_LENGTH, CEL_MAX_NESTING, guardComprehensions, STEP_GUARD, treeDepth } from "./bounds.js";
+import { bracketOverflow, CEL_MAX_EVAL_STEPS, CEL_MAX_EXPRESSION_LENGTH, CEL_MAX_NESTING, forEachNode, guardComprehensions, STEP_GUARD, treeDepth } from "./bounds.js";
 
 export type { CelValue, CelInput };
 
@@ -97,34 +97,34 @@ function callNode(id: bigint, fn: string, arg: Expr): Expr {
   } as Expr;
 }
 
-/** Every `matches` whose pattern is a literal, with the node's id. */
-function literalPatterns(root: Expr): { id: bigint; pattern: string }[] {
-  const out: { id: bigint; pattern: string }[] = [];
-  const stack: Expr[] = [root];
-  while (stack.length > 0) {
-    const e = stack.pop()!;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
+
+/**
+ * Checks what the parser leaves to the checker: integer literals within 64 bits and finite doubles
+ * (cel-go's "invalid int literal"), and `matches` patterns that are literals compile as RE2.
+ */
+function checkLiterals(expression: string, root: Expr, at: (id: bigint) => number): void {
+  forEachNode(root, (e) => {
     const k = e.exprKind;
-    if (k.case === "callExpr") {
-      const c = k.value;
-      const pat = c.function === "matches" ? c.args[c.args.length - 1] : undefined;
-      if (pat?.exprKind.case === "constExpr" && pat.exprKind.value.constantKind.case === "stringValue") out.push({ id: pat.id, pattern: pat.exprKind.value.constantKind.value });
-      if (c.target) stack.push(c.target);
-      stack.push(...c.args);
-    } else if (k.case === "selectExpr") {
-      if (k.value.operand) stack.push(k.value.operand);
-    } else if (k.case === "listExpr") {
-      stack.push(...k.value.elements);
-    } else if (k.case === "structExpr") {
-      for (const en of k.value.entries) {
-        if (en.keyKind.case === "mapKey") stack.push(en.keyKind.value);
-        if (en.value) stack.push(en.value);
-      }
-    } else if (k.case === "comprehensionExpr") {
-      const c = k.value;
-      for (const x of [c.iterRange, c.accuInit, c.loopCondition, c.loopStep, c.result]) if (x) stack.push(x);
+    if (k.case === "constExpr") {
+      const c = k.value.constantKind;
+      if (c.case === "int64Value" && (c.value < INT64_MIN || c.value > INT64_MAX)) throw new CelError(expression, at(e.id), "int literal out of the 64-bit range");
+      if (c.case === "uint64Value" && (c.value < 0n || c.value > UINT64_MAX)) throw new CelError(expression, at(e.id), "uint literal out of the 64-bit range");
+      if (c.case === "doubleValue" && !Number.isFinite(c.value)) throw new CelError(expression, at(e.id), "double literal out of range");
+      return;
     }
-  }
-  return out;
+    if (k.case !== "callExpr" || k.value.function !== "matches") return;
+    const pat = k.value.args[k.value.args.length - 1];
+    if (pat?.exprKind.case !== "constExpr" || pat.exprKind.value.constantKind.case !== "stringValue") return;
+    const pattern = pat.exprKind.value.constantKind.value;
+    try {
+      compileRegex(pattern);
+    } catch (err) {
+      throw new CelError(expression, at(pat.id), `invalid RE2 regex ${JSON.stringify(pattern)}: ${(err as Error).message}`);
+    }
+  });
 }
 
 interface ParseFailure {
@@ -171,13 +171,7 @@ function compile(expression: string): CelProgram {
   const positions = parsed.sourceInfo?.positions ?? {};
   const at = (id: bigint): number => positions[id.toString()] ?? 0;
   if (treeDepth(parsed.expr) > CEL_MAX_NESTING) throw new CelError(expression, 0, `nested more than ${CEL_MAX_NESTING} levels (operator or selection chain)`);
-  for (const { id, pattern } of literalPatterns(parsed.expr)) {
-    try {
-      compileRegex(pattern);
-    } catch (err) {
-      throw new CelError(expression, at(id), `invalid RE2 regex ${JSON.stringify(pattern)}: ${(err as Error).message}`);
-    }
-  }
+  checkLiterals(expression, parsed.expr, at);
   const loops = guardComprehensions(parsed.expr, callNode);
   let run: (ctx: Record<string, CelInput>) => unknown;
   try {
