@@ -101,11 +101,14 @@ const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const UINT64_MAX = 2n ** 64n - 1n;
 
+/** Operators the planner implements itself (short-circuiting, indexing), not through the function table. */
+const PLANNER_OPERATORS: ReadonlySet<string> = new Set(["_&&_", "_||_", "_?_:_", "_[_]", "@not_strictly_false"]);
+
 /**
- * Checks what the parser leaves to the checker: integer literals within 64 bits and finite doubles
+ * Checks what the parser leaves to the checker: every function exists, integer literals within 64 bits and finite doubles
  * (cel-go's "invalid int literal"), and `matches` patterns that are literals compile as RE2.
  */
-function checkLiterals(expression: string, root: Expr, at: (id: bigint) => number): void {
+function checkNodes(expression: string, root: Expr, at: (id: bigint) => number): void {
   forEachNode(root, (e) => {
     const k = e.exprKind;
     if (k.case === "constExpr") {
@@ -115,7 +118,15 @@ function checkLiterals(expression: string, root: Expr, at: (id: bigint) => numbe
       if (c.case === "doubleValue" && !Number.isFinite(c.value)) throw new CelError(expression, at(e.id), "double literal out of range");
       return;
     }
-    if (k.case !== "callExpr" || k.value.function !== "matches") return;
+    if (k.case !== "callExpr") return;
+    const fn = k.value.function;
+    // A call the evaluator could never bind is a config error now (cel-cpp's builder refuses
+    // functions without overloads too), not an error value on every request.
+    if (!PLANNER_OPERATORS.has(fn) && env.funcs.find(fn) === undefined) {
+      const why = fn === "has" ? "has() takes a field selection such as has(a.b) (use 'k' in m for map keys)" : `unknown function ${fn}()`;
+      throw new CelError(expression, at(e.id), why);
+    }
+    if (fn !== "matches") return;
     const pat = k.value.args[k.value.args.length - 1];
     if (pat?.exprKind.case !== "constExpr" || pat.exprKind.value.constantKind.case !== "stringValue") return;
     const pattern = pat.exprKind.value.constantKind.value;
@@ -171,7 +182,7 @@ function compile(expression: string): CelProgram {
   const positions = parsed.sourceInfo?.positions ?? {};
   const at = (id: bigint): number => positions[id.toString()] ?? 0;
   if (treeDepth(parsed.expr) > CEL_MAX_NESTING) throw new CelError(expression, 0, `nested more than ${CEL_MAX_NESTING} levels (operator or selection chain)`);
-  checkLiterals(expression, parsed.expr, at);
+  checkNodes(expression, parsed.expr, at);
   const loops = guardComprehensions(parsed.expr, callNode);
   let run: (ctx: Record<string, CelInput>) => unknown;
   try {

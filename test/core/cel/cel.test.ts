@@ -157,6 +157,10 @@ describe("CEL: compile errors name the column", () => {
     ["request.path.matches('(?=a)b')", /^CEL column 22: invalid RE2 regex .*Perl syntax/],
     ["request.path.matches('(?<!a)b')", /^CEL column 22: invalid RE2 regex/],
     ["matches(request.path, '[z-a]')", /^CEL column 23: invalid RE2 regex/],
+    // calls nothing could ever bind are config errors, not an error value on every request
+    ["has(request.headers['x'])", /^CEL column 1: has\(\) takes a field selection/],
+    ["response.code > 1 && nosuch(1)", /^CEL column 22: unknown function nosuch\(\)/],
+    ["request.path.lowerAscii() == 'x'", /^CEL column 13: unknown function lowerAscii\(\)/],
   ];
   for (const [expr, want] of table) {
     it(JSON.stringify(expr), () => {
