@@ -2,9 +2,9 @@
 // and a tcp_proxy's access_log entries (file, through the access-logger registry) get Envoy's
 // default format — TCP connections too ("- - -", code 0, UF on a connect failure) — and the
 // proxy's default log is used only where the config names none; unknown loggers, custom formats and
-// filters are refused with their field path; tcp_proxy hashes on the source address, retries a
-// failed connect up to max_connect_attempts, and ends a connection at
-// max_downstream_connection_duration.
+// filters are refused with their field path (a filter is compiled first, so a malformed one names
+// its own field); tcp_proxy hashes on the source address, retries a failed connect up to
+// max_connect_attempts, and ends a connection at max_downstream_connection_duration.
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http from "node:http";
@@ -183,7 +183,8 @@ describe("access log and tcp_proxy configs tsmesh cannot implement are refused, 
   const cases: Array<[string, ProtoObject, RegExp]> = [
     ["an unknown access logger", listener("a", 0, hcm({ accessLog: [{ name: "envoy.access_loggers.http_grpc", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig" } }] })), /accessLog\[0\]: Didn't find a registered implementation for 'envoy\.access_loggers\.http_grpc'/],
     ["a custom format", listener("b", 0, hcm({ accessLog: [{ name: "f", typedConfig: { "@type": FILE_LOG, path: "/dev/null", logFormat: { textFormatSource: { inlineString: "%START_TIME%\n" } } } }] })), /accessLog\[0\]\.typedConfig\.logFormat: custom access log formats are not implemented/],
-    ["an access log filter", listener("c", 0, hcm({ accessLog: [{ name: "f", filter: { statusCodeFilter: {} }, typedConfig: { "@type": FILE_LOG, path: "/dev/null" } }] })), /accessLog\[0\]\.filter: access log filters are not implemented/],
+    ["an access log filter (compiled, not yet applied)", listener("c", 0, hcm({ accessLog: [{ name: "f", filter: { statusCodeFilter: { comparison: { op: "GE", value: { defaultValue: 400, runtimeKey: "k" } } } }, typedConfig: { "@type": FILE_LOG, path: "/dev/null" } }] })), /accessLog\[0\]\.filter: access log filters are not applied until/],
+    ["a malformed access log filter", listener("c2", 0, hcm({ accessLog: [{ name: "f", filter: { statusCodeFilter: {} }, typedConfig: { "@type": FILE_LOG, path: "/dev/null" } }] })), /accessLog\[0\]\.filter\.statusCodeFilter\.comparison: comparison is required/],
     ["tcp_proxy tunneling", listener("d", 0, tcp({ cluster: "x", tunnelingConfig: { hostname: "h" } })), /typedConfig\.tunnelingConfig: not implemented by tsmesh/],
     ["a tcp_proxy hash policy other than source_ip", listener("e", 0, tcp({ cluster: "x", hashPolicy: [{ filterState: { key: "k" } }] })), /typedConfig\.hashPolicy\[0\]: only source_ip hash policies are implemented/],
   ];
