@@ -328,7 +328,7 @@ export class TapForwarder {
   constructor(
     private readonly sinks: StreamSinks,
     private readonly send: (records: TapRecord[], dropped: number) => void,
-    private readonly maxBatch = TAP_DEFAULTS.bufferEvents,
+    private readonly maxBatch: number = TAP_DEFAULTS.bufferEvents,
   ) {}
 
   /** Follows the primary: on registers the sink, off removes it and forgets what was queued. */
