@@ -230,7 +230,7 @@ export class AdminServer {
     private readonly options: AdminOptions,
   ) {
     this.logs = proxy.logs;
-    this.tap = new TapHub(proxy.streamSinks, { ...options.tap, onActive: (on) => options.toWorkers?.({ type: "tap", on }) });
+    this.tap = new TapHub(proxy.streamSinks, { ...options.tap, stats: proxy.stats, onActive: (on) => options.toWorkers?.({ type: "tap", on }) });
     this.endpoints = new Map(this.table().map((e) => [e.path, e]));
   }
 

@@ -5,6 +5,7 @@
 // client's 60 KB path is cut), so a tapper's memory is bounded by its ring's size.
 import { formatFlags } from "../access-log.js";
 import type { HttpStreamInfo, PeerMetadata, StreamInfo, TcpStreamInfo } from "../stream-info.js";
+import type { Counter, Gauge, StatsStore } from "../stats.js";
 import type { StreamSink, StreamSinks } from "../stream-sinks.js";
 
 /** Longest string an event keeps (path, authority, names); longer ones are cut and end with "…". */
@@ -234,6 +235,8 @@ export interface TapHubOptions {
   maxSessionMs?: number;
   /** Called when tapping starts (first tapper) and stops (last one gone): --concurrency workers follow it. */
   onActive?: (active: boolean) => void;
+  /** Where the hub counts: gauge tap.tappers, counters tap.events_tapped and tap.events_dropped. */
+  stats?: StatsStore;
 }
 
 export const TAP_DEFAULTS = { maxTappers: 4, bufferEvents: 1000, maxSessionMs: 30 * 60_000 } as const;
@@ -243,6 +246,10 @@ export class TapHub {
   private readonly tappers = new Set<TapTapper>();
   private unregister: (() => void) | undefined;
   private nextId = 0;
+  private readonly tappersGauge: Gauge | undefined;
+  /** Events queued for tappers (one per tapper an event matched), and those lost to a full ring. */
+  private readonly tapped: Counter | undefined;
+  private readonly dropped: Counter | undefined;
   readonly maxTappers: number;
   readonly bufferEvents: number;
   readonly maxSessionMs: number;
@@ -258,6 +265,9 @@ export class TapHub {
     this.maxTappers = options.maxTappers ?? TAP_DEFAULTS.maxTappers;
     this.bufferEvents = options.bufferEvents ?? TAP_DEFAULTS.bufferEvents;
     this.maxSessionMs = options.maxSessionMs ?? TAP_DEFAULTS.maxSessionMs;
+    this.tappersGauge = options.stats?.gauge("tap.tappers");
+    this.tapped = options.stats?.counter("tap.events_tapped");
+    this.dropped = options.stats?.counter("tap.events_dropped");
   }
 
   get tapperCount(): number {
@@ -274,6 +284,7 @@ export class TapHub {
     if (this.tappers.size >= this.maxTappers) return undefined;
     const tapper: TapTapper = { filter, ring: new TapRing<TapEvent>(this.bufferEvents), wake };
     this.tappers.add(tapper);
+    this.tappersGauge?.set(this.tappers.size);
     if (this.unregister === undefined) {
       this.unregister = this.sinks.add(this.sink);
       this.options.onActive?.(true);
@@ -283,6 +294,7 @@ export class TapHub {
       if (closed) return;
       closed = true;
       this.tappers.delete(tapper);
+      this.tappersGauge?.set(this.tappers.size);
       if (this.tappers.size === 0 && this.unregister !== undefined) {
         this.unregister();
         this.unregister = undefined;
@@ -299,6 +311,8 @@ export class TapHub {
     for (const t of this.tappers) {
       if (!tapMatches(t.filter, r)) continue;
       ev ??= { id: this.nextId++, ...r };
+      this.tapped?.inc();
+      if (t.ring.size === t.ring.capacity) this.dropped?.inc();
       t.ring.push(ev);
       t.wake();
     }
@@ -308,6 +322,7 @@ export class TapHub {
   publishDropped(n: number): void {
     if (n <= 0) return;
     for (const t of this.tappers) {
+      this.dropped?.inc(n);
       t.ring.addDropped(n);
       t.wake();
     }

@@ -98,9 +98,11 @@ describe("admin /tsmesh/tap", () => {
     assert.deepEqual([h.type, h.path, h.status, h.dst.cluster, h.src.address], ["http", "/productpage", 200, "inbound|9080||", "127.125.200.9:40000"]);
     assert.equal(c.type, "tcp");
     assert.ok(!t.events().some((e) => e.path === "/before"));
+    assert.match((await request(`${base}/stats?filter=^tap\\.`)).body, /^tap\.tappers: 1$/m);
     t.close();
     await eventually("the sink unregistered after the tapper left", () => !proxy.streamSinks.active);
     assert.equal(admin.tap.tapperCount, 0);
+    assert.match((await request(`${base}/stats?filter=^tap\\.`)).body, /^tap\.tappers: 0$/m);
   });
 
   it("applies the tapper's filters in the proxy", async () => {
@@ -140,6 +142,9 @@ describe("admin /tsmesh/tap", () => {
     const seen = t.events().map((e) => Number(e.path.split("/")[2]));
     assert.deepEqual(seen, [...seen].sort((a, b) => a - b), "in order");
     assert.equal(seen.at(-1), published - 1, "the newest arrive");
+    // The proxy counts what its tappers lost.
+    const lost = dropped.reduce((n, l) => n + (l.count as number), 0);
+    assert.match((await request(`${base}/stats?filter=^tap\\.`)).body, new RegExp(`^tap\\.events_dropped: ${lost}$`, "m"));
     t.close();
     await eventually("no sink", () => !proxy.streamSinks.active);
   });
