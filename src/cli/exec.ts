@@ -26,6 +26,17 @@ export function findWorkloadEntry(paths: readonly string[], name: string): Resou
   return undefined;
 }
 
+/**
+ * The admin URL (http://ADDRESS:15000) of the proxy of WorkloadEntry `name` in a `tsmesh up` mesh
+ * whose config is in `paths`, or the message saying why there is none (`cmd` names the command).
+ */
+export function workloadAdminUrl(paths: readonly string[], name: string, cmd: string): { url: string } | { error: string } {
+  for (const p of paths) if (!existsSync(p)) return { error: `tsmesh ${cmd}: --config ${p}: no such file or folder` };
+  const we = findWorkloadEntry(paths, name);
+  if (!we?.spec.address) return { error: `tsmesh ${cmd}: no WorkloadEntry ${JSON.stringify(name)} with an address in ${paths.join(", ")}` };
+  return { url: `http://${we.spec.address}:15000` };
+}
+
 export async function runExec(o: ExecOptions, err: (s: string) => void): Promise<number> {
   for (const p of o.config) {
     if (!existsSync(p)) {

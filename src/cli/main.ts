@@ -92,6 +92,13 @@ Usage:
   tsmesh exec WORKLOAD [--config DIR]... -- COMMAND [ARGS...]
       Run a command as if inside a workload of a \`tsmesh up\` mesh (default DIR: bookinfo): HTTP_PROXY
       points at its sidecar, e.g. \`tsmesh exec productpage-v1 -- curl -s http://reviews:9080/reviews/0\`.
+  tsmesh tap WORKLOAD [--config DIR]... [--admin URL] [--path PREFIX] [--method M] [--authority A]
+             [--status 5xx|CODE] [-o text|wide|json]
+      Live requests and connections through a workload's proxy (Linkerd's tap), until Ctrl-C: a
+      \`req\` and an \`rsp\` line per request (source, destination, method, authority, path, status,
+      latency, bytes, response flags), a \`tcp\` line per connection; -o wide adds peer identities,
+      the upstream cluster and the route; -o json prints the proxy's JSON lines. Filters apply in the
+      proxy, which buffers for a slow reader (drops are reported) and taps nothing while nobody taps.
   tsmesh proxy-config secret WORKLOAD [--config DIR]... [--admin URL] [-o short|json]
       The SDS secrets a workload's proxy holds (istioctl proxy-config secret): its certificate
       \`default\`, the mesh root \`ROOTCA\`, a gateway's credentials — type, status, validity, serial,
@@ -380,6 +387,26 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         if (positionals.length !== 1) throw new UsageError("exec needs one WORKLOAD (a WorkloadEntry name) before --");
         const options = { workload: positionals[0], config: values.config ?? [join(packageRoot(), "examples/bookinfo")], command: rest.slice(dash + 1) };
         return import("./exec.js").then((m) => m.runExec(options, err));
+      }
+      case "tap": {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: {
+            config: { type: "string", multiple: true },
+            admin: { type: "string" },
+            path: { type: "string" },
+            method: { type: "string" },
+            authority: { type: "string" },
+            status: { type: "string" },
+            output: { type: "string", short: "o", default: "text" },
+          },
+        });
+        if (positionals.length !== 1) throw new UsageError("tap needs one WORKLOAD (a WorkloadEntry name, or namespace/name)");
+        const output = values.output;
+        if (output !== "text" && output !== "wide" && output !== "json") throw new UsageError(`tap: -o ${output}: use text, wide or json`);
+        const options = { workload: positionals[0], config: values.config ?? [join(packageRoot(), "examples/bookinfo")], admin: values.admin, path: values.path, method: values.method, authority: values.authority, status: values.status, output } as const;
+        return import("./tap.js").then((m) => m.runTap(options, out, err));
       }
       case "proxy-config":
       case "pc": {

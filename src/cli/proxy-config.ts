@@ -3,8 +3,7 @@
 // root `ROOTCA`, a gateway's credentials), read from the proxy's admin /config_dump
 // (SecretsConfigDump, private keys already redacted by the proxy) and printed in istioctl's columns.
 import { X509Certificate } from "node:crypto";
-import { existsSync } from "node:fs";
-import { findWorkloadEntry } from "./exec.js";
+import { workloadAdminUrl } from "./exec.js";
 
 export interface ProxyConfigSecretOptions {
   workload: string;
@@ -95,18 +94,12 @@ export function formatSecretRows(rows: readonly SecretRow[]): string {
 export async function runProxyConfigSecret(o: ProxyConfigSecretOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   let admin = o.admin;
   if (admin === undefined) {
-    for (const p of o.config) {
-      if (!existsSync(p)) {
-        err(`tsmesh proxy-config: --config ${p}: no such file or folder`);
-        return 2;
-      }
-    }
-    const we = findWorkloadEntry(o.config, o.workload);
-    if (!we?.spec.address) {
-      err(`tsmesh proxy-config: no WorkloadEntry ${JSON.stringify(o.workload)} with an address in ${o.config.join(", ")}`);
+    const found = workloadAdminUrl(o.config, o.workload, "proxy-config");
+    if ("error" in found) {
+      err(found.error);
       return 2;
     }
-    admin = `http://${we.spec.address}:15000`;
+    admin = found.url;
   }
   let dump: { configs?: { "@type"?: string }[] };
   try {

@@ -11,11 +11,13 @@
 // primary's log levels (in its environment) and is sent them again once up. SDS secrets (the
 // agent's and the ADS stream's, both held by the primary) are forwarded to every worker as they
 // change — keys travel only over the IPC channel to the proxy's own children — and /certs shows a
-// worker's TLS contexts (they terminate the listeners' TLS).
+// worker's TLS contexts (they terminate the listeners' TLS). While the admin has tappers
+// (`tsmesh tap`), every worker forwards its finished streams to the primary, which serves them.
 import cluster, { type Worker } from "node:cluster";
 import type { Logger } from "../core/log.js";
 import { type HostCounterSnapshot, hostCounterSnapshot, type WorkerCommand } from "../proxy/admin.js";
 import type { ProxyServer } from "../proxy/proxy.js";
+import { TapForwarder, type TapHub, type TapRecord } from "../proxy/observability/tap.js";
 import { StatsStore, type StatsSnapshot } from "../proxy/stats.js";
 import type { PrimaryLimits } from "../proxy/upstream/primary-limits.js";
 import type { ToPrimary, ToWorker } from "../proxy/upstream/shared-limits.js";
@@ -81,7 +83,9 @@ export type WorkerMessage =
   | { type: "buckets"; asks: BucketAsk[] }
   | { type: "stats"; id: number; snapshot: StatsSnapshot }
   | { type: "hosts"; id: number; hosts: HostCounterSnapshot[] }
-  | { type: "certs"; id: number; certs: ContextCertificates[] };
+  | { type: "certs"; id: number; certs: ContextCertificates[] }
+  /** Finished streams for the primary's tappers (and how many the worker dropped). */
+  | { type: "tap"; records: TapRecord[]; dropped: number };
 
 export type PrimaryMessage =
   | { type: "update"; update: ResourceUpdate }
@@ -108,6 +112,8 @@ export class WorkerPool {
   private readonly pending = new Map<number, Pending>();
   private readyCount = 0;
   private readonly readyWaiters: Array<() => void> = [];
+  /** The admin's tappers: what workers forward goes there, and a new worker starts tapping if it is active. */
+  tapHub: TapHub | undefined;
 
   constructor(
     private readonly proxy: ProxyServer,
@@ -167,11 +173,16 @@ export class WorkerPool {
   private onMessage(w: Worker, m: WorkerMessage): void {
     if (m.type === "limits") this.limits?.receive(w.id, m.batch);
     else if (m.type === "buckets") this.send(w, { type: "buckets", answers: this.buckets.receive(m.asks) });
+    else if (m.type === "tap") {
+      for (const r of m.records) this.tapHub?.publish(r);
+      this.tapHub?.publishDropped(m.dropped);
+    }
     else if (m.type === "ready") {
       // Bring the new worker up to date with everything the primary holds (levels changed since its fork too).
       this.send(w, { type: "command", command: { type: "logging", levels: this.proxy.logs.levels() } });
       for (const e of this.proxy.secrets.entries()) this.send(w, secretMessage(e.source, e.name, e));
       for (const u of this.proxy.currentUpdates()) this.send(w, { type: "update", update: u });
+      if (this.tapHub?.active) this.send(w, { type: "command", command: { type: "tap", on: true } });
       this.limits?.workerReady(w.id);
       if (++this.readyCount >= this.size) for (const r of this.readyWaiters.splice(0)) r();
     } else if (m.type === "stats" || m.type === "hosts" || m.type === "certs") {
@@ -284,6 +295,7 @@ export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, lo
       });
     };
     const settled = releaseMemoryWhenSettled();
+    const tap = new TapForwarder(proxy.streamSinks, (records, dropped) => process.connected && process.send?.({ type: "tap", records, dropped } satisfies WorkerMessage));
     const handle = (m: PrimaryMessage) => {
       if (m.type === "update") {
         proxy.applyUpdate(m.update);
@@ -294,7 +306,7 @@ export function serveAsWorker(proxy: ProxyServer, start: () => Promise<void>, lo
       else if (m.type === "hosts") process.send?.({ type: "hosts", id: m.id, hosts: hostCounterSnapshot(proxy) } satisfies WorkerMessage);
       else if (m.type === "certs") process.send?.({ type: "certs", id: m.id, certs: proxy.tlsContexts() } satisfies WorkerMessage);
       else if (m.type === "secret") proxy.secrets.set(m.source, m.name, m.secret, m.version, m.updatedAt);
-      else if (m.type === "command") applyCommand(proxy, m.command);
+      else if (m.type === "command") applyCommand(proxy, m.command, tap);
       else if (m.type === "quit") quit();
     };
     // Log levels apply at once (start-up logs too); the rest waits for the proxy.
@@ -325,8 +337,9 @@ function secretMessage(source: SecretSourceName, name: string, e: SecretEntry | 
 }
 
 /** A worker's side of a state-changing admin command. */
-function applyCommand(proxy: ProxyServer, c: WorkerCommand): void {
+function applyCommand(proxy: ProxyServer, c: WorkerCommand, tap: TapForwarder): void {
   if (c.type === "logging") proxy.logs.follow(c.levels);
+  else if (c.type === "tap") tap.set(c.on);
   else if (c.type === "drain_listeners") proxy.listeners.drainAll();
   else if (c.type === "reset_counters") proxy.stats.resetCounters();
 }

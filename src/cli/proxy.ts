@@ -206,6 +206,7 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     await proxy.start();
     if (workers) {
       pool = new WorkerPool(proxy, workers, logs.get("main"), primaryLimits);
+      pool.tapHub = admin.tap;
       await pool.ready();
     }
     out(`tsmesh proxy: ${nodeId}${workers ? ` (${workers} workers)` : ""}`);

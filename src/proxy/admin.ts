@@ -2,7 +2,8 @@
 // role): /config_dump, /certs, /clusters, /listeners, /stats, /stats/prometheus, /ready, /server_info, and
 // the endpoints that change state — /logging, /drain_listeners, /healthcheck/fail|ok,
 // /reset_counters, /quitquitquit — which, as Envoy's (handlers marked mutates_server_state), answer
-// only POST: any other method gets 405 "Method GET not allowed, POST required.".
+// only POST: any other method gets 405 "Method GET not allowed, POST required.". And tsmesh's own
+// /tsmesh/tap: live finished streams for `tsmesh tap` (observability/tap-stream.ts).
 import * as http from "node:http";
 import { applyLoggingQuery, LEVEL_NAMES, type LogLevelName, type LogRegistry } from "../core/log.js";
 import type { ProxyServer } from "./proxy.js";
@@ -10,6 +11,8 @@ import type { StatsStore } from "./stats.js";
 import { certificatesJson, type ContextCertificates } from "./tls/cert-details.js";
 import { hostStats } from "./upstream/cluster.js";
 import { type AppMetricsTarget, mergeMetricsText, scrapeApp } from "./prometheus-merge.js";
+import { TapHub, type TapHubOptions } from "./observability/tap.js";
+import { serveTap, TAP_ADMIN_PATH } from "./observability/tap-stream.js";
 import type { Host } from "./upstream/host.js";
 
 /**
@@ -172,7 +175,12 @@ function fmtRate(v: number | undefined): string {
 }
 
 /** A state change the admin applied that the --concurrency workers (which carry the traffic) must apply too. */
-export type WorkerCommand = { type: "drain_listeners" } | { type: "reset_counters" } | { type: "logging"; levels: Array<[string, LogLevelName]> };
+export type WorkerCommand =
+  | { type: "drain_listeners" }
+  | { type: "reset_counters" }
+  | { type: "logging"; levels: Array<[string, LogLevelName]> }
+  /** Tapping began (a first tapper) or ended (the last one left): workers forward their streams meanwhile. */
+  | { type: "tap"; on: boolean };
 
 export interface AdminOptions {
   nodeId: string;
@@ -189,6 +197,8 @@ export interface AdminOptions {
   ready?: () => boolean;
   /** The TLS contexts in use when other processes serve traffic (--concurrency: a worker's); default: this proxy's. */
   collectCerts?: () => Promise<ContextCertificates[]>;
+  /** `tsmesh tap`'s limits (tappers, ring size, session length); Envoy-free defaults otherwise. */
+  tap?: Omit<TapHubOptions, "onActive">;
 }
 
 function send(res: http.ServerResponse, status: number, body: string, type = "text/plain; charset=UTF-8"): void {
@@ -213,12 +223,15 @@ export class AdminServer {
   private healthCheckFailed = false;
   private readonly endpoints: Map<string, Endpoint>;
   private readonly logs: LogRegistry;
+  /** `tsmesh tap`'s tappers; its sink is on the proxy's StreamSinks only while one is connected. */
+  readonly tap: TapHub;
 
   constructor(
     private readonly proxy: ProxyServer,
     private readonly options: AdminOptions,
   ) {
     this.logs = proxy.logs;
+    this.tap = new TapHub(proxy.streamSinks, { ...options.tap, stats: proxy.stats, onActive: (on) => options.toWorkers?.({ type: "tap", on }) });
     this.endpoints = new Map(this.table().map((e) => [e.path, e]));
   }
 
@@ -261,6 +274,7 @@ export class AdminServer {
       { path: "/stats/prometheus", help: "counters and gauges in Prometheus' text format", mutates: false, run: (url, res) => this.statsPage(url, "/stats/prometheus", res) },
       { path: "/clusters", help: "upstream clusters and their hosts (?format=json)", mutates: false, run: (url, res) => this.clustersPage(url, res) },
       { path: "/listeners", help: "listeners and their addresses (?format=json)", mutates: false, run: (url, res) => this.listenersPage(url, res) },
+      { path: TAP_ADMIN_PATH, help: "stream finished requests and connections as JSON lines, for `tsmesh tap` (?path=PREFIX&method=M&authority=A&status=5xx)", mutates: false, run: (url, res) => serveTap(this.tap, url, res.req.method ?? "", res) },
       { path: "/server_info", help: "version, state, uptime, node and workers", mutates: false, run: (_u, res) => this.serverInfo(res) },
       { path: "/logging", help: "list loggers; ?level=L sets all, ?paths=name:L,... or ?NAME=L sets some", mutates: true, run: (url, res) => this.logging(url, res) },
       command("/drain_listeners", "drain every listener", () => {

@@ -18,6 +18,7 @@ import { Router, ROUTER_CLUSTER_COUNTERS } from "./http/router.js";
 import { type FilterChainSpec, type ListenerSpec, listenerSpec } from "./listener-spec.js";
 import { ListenerManager, type NetworkHandler } from "./listeners.js";
 import { StatsStore } from "./stats.js";
+import { StreamSinks } from "./stream-sinks.js";
 import type { HostCounterSnapshot } from "./admin.js";
 import "./tcp.js";
 import "./rbac/network-filter.js";
@@ -105,6 +106,8 @@ interface CompiledListener {
 
 export class ProxyServer {
   readonly stats = new StatsStore();
+  /** Proxy-wide observers of finished streams (`tsmesh tap`); the admin server registers on it. */
+  readonly streamSinks = new StreamSinks();
   readonly clusters = new Map<string, UpstreamCluster>();
   /** EDS clusters waiting for their first endpoints (Envoy's warming); they replace a live one once warm. */
   private readonly warming = new Map<string, UpstreamCluster>();
