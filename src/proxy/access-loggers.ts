@@ -4,17 +4,32 @@
 // ALS, OpenTelemetry) — is refused with the field path, never logged some other way. Writers are
 // shared per destination, so many listeners logging to one file batch their writes together.
 import type { AccessLog as AccessLogConfig, envoy } from "../envoy/types.js";
-import { AccessLog, type AccessLogEntry } from "./access-log.js";
+import { fromStruct } from "../envoy/protos.js";
+import { AccessLog } from "./access-log.js";
 import { ExtensionRegistry } from "./extensions.js";
 import type { Logger } from "../core/log.js";
+import { type AccessLogFormatter, compileJsonFormat, compileSubstitutionFormat, compileTextFormat, defaultAccessLogFormatter } from "./observability/access-log-format.js";
+import type { StreamInfo } from "./stream-info.js";
 import { XdsConfigError } from "./xds-error.js";
 
 type FileAccessLog = envoy.extensions.access_loggers.file.v3.FileAccessLog;
 type StdoutAccessLog = envoy.extensions.access_loggers.stream.v3.StdoutAccessLog;
 
-/** One configured access log: where entries go. */
+/** One configured access log: a finished stream's record in, a line out. */
 export interface AccessLogger {
-  log(e: AccessLogEntry): void;
+  log(info: StreamInfo): void;
+}
+
+/** A format writing to a shared writer. */
+export class FormattedAccessLog implements AccessLogger {
+  constructor(
+    readonly writer: AccessLog,
+    readonly formatter: AccessLogFormatter,
+  ) {}
+
+  log(info: StreamInfo): void {
+    this.writer.write(this.formatter.format(info));
+  }
 }
 
 /** The proxy's writers by destination (a file path, "/dev/stdout", "/dev/stderr"). */
@@ -37,27 +52,32 @@ export class AccessLogWriters {
 
 type LoggerExtension = (config: never, path: string, writers: AccessLogWriters) => AccessLogger;
 
-/** Refuses the format fields: tsmesh writes Envoy's default format only (custom formats come with telemetry). */
-function defaultFormatOnly(c: FileAccessLog | StdoutAccessLog, path: string): void {
-  for (const f of ["format", "jsonFormat", "typedJsonFormat", "logFormat"] as const) {
-    if ((c as FileAccessLog)[f] !== undefined) throw new XdsConfigError(`${path}.${f}`, "custom access log formats are not implemented by tsmesh yet (Envoy's default format only)");
-  }
+/**
+ * The logger's format: log_format, else FileAccessLog's deprecated format / json_format (values
+ * rendered as strings, as Envoy's) / typed_json_format; Envoy's default format when none is set.
+ */
+function formatterOf(c: FileAccessLog | StdoutAccessLog, path: string): AccessLogFormatter {
+  const f = c as FileAccessLog;
+  const set = (["format", "jsonFormat", "typedJsonFormat", "logFormat"] as const).filter((k) => f[k] !== undefined);
+  if (set.length > 1) throw new XdsConfigError(`${path}.${set[1]}`, `only one of format, json_format, typed_json_format and log_format may be set (${set.join(", ")} are)`);
+  if (f.logFormat !== undefined) return compileSubstitutionFormat(f.logFormat, `${path}.logFormat`);
+  if (f.format !== undefined && f.format !== "") return compileTextFormat(f.format, `${path}.format`);
+  if (f.typedJsonFormat !== undefined) return compileJsonFormat(fromStruct(f.typedJsonFormat), `${path}.typedJsonFormat`);
+  if (f.jsonFormat !== undefined) return compileJsonFormat(fromStruct(f.jsonFormat), `${path}.jsonFormat`, false, true);
+  return defaultAccessLogFormatter();
 }
 
 /** The access loggers the proxy implements, by config type URL. */
 export const ACCESS_LOGGERS = new ExtensionRegistry<LoggerExtension>("access logger")
   .register(["envoy.extensions.access_loggers.file.v3.FileAccessLog"], ((c: FileAccessLog, path: string, writers: AccessLogWriters) => {
     if (!c.path) throw new XdsConfigError(`${path}.path`, "a file access log needs a path");
-    defaultFormatOnly(c, path);
-    return writers.get(c.path);
+    return new FormattedAccessLog(writers.get(c.path), formatterOf(c, path));
   }) as LoggerExtension)
   .register(["envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"], ((c: StdoutAccessLog, path: string, writers: AccessLogWriters) => {
-    defaultFormatOnly(c, path);
-    return writers.get("/dev/stdout");
+    return new FormattedAccessLog(writers.get("/dev/stdout"), formatterOf(c, path));
   }) as LoggerExtension)
   .register(["envoy.extensions.access_loggers.stream.v3.StderrAccessLog"], ((c: StdoutAccessLog, path: string, writers: AccessLogWriters) => {
-    defaultFormatOnly(c, path);
-    return writers.get("/dev/stderr");
+    return new FormattedAccessLog(writers.get("/dev/stderr"), formatterOf(c, path));
   }) as LoggerExtension);
 
 /** Compiles `access_log` entries (`path` names the field); an empty list gives no loggers. */
@@ -71,9 +91,9 @@ export function compileAccessLogs(list: readonly AccessLogConfig[] | undefined, 
   });
 }
 
-/** Writes an entry to each logger. */
-export function logTo(loggers: readonly AccessLogger[], e: AccessLogEntry): void {
-  for (let i = 0; i < loggers.length; i++) loggers[i].log(e);
+/** Writes a finished stream to each logger. */
+export function logTo(loggers: readonly AccessLogger[], info: StreamInfo): void {
+  for (let i = 0; i < loggers.length; i++) loggers[i].log(info);
 }
 
 /**

@@ -9,7 +9,10 @@ import { DEBUG, LogRegistry, type Logger } from "../core/log.js";
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, struct, type JsonValue } from "../envoy/protos.js";
 import { toProtoJson } from "../envoy/proto-json.js";
 import type * as v3 from "../envoy/types.js";
-import { AccessLogWriters, compileAccessLogs, logTo } from "./access-loggers.js";
+import { AccessLogWriters, compileAccessLogs, FormattedAccessLog, logTo } from "./access-loggers.js";
+import { defaultAccessLogFormatter } from "./observability/access-log-format.js";
+import { connectionStreamInfo } from "./observability/stream-info-build.js";
+import { StreamSinks } from "./stream-sinks.js";
 import { FLAG_BIT } from "./access-log.js";
 import "./http/hcm.js";
 import { compileRoutes, type RouteTable } from "./http/route-glue.js";
@@ -113,6 +116,8 @@ export class ProxyServer {
   /** Named SDS secrets (TLS contexts over SDS watch theirs). */
   readonly secrets: SecretManager;
   private readonly accessLogWriters: AccessLogWriters;
+  /** Proxy-wide observers of finished streams and connections (`tsmesh tap` registers here). */
+  readonly streamSinks = new StreamSinks();
   readonly logs: LogRegistry;
   private readonly configLog: Logger;
   private readonly upstreamLog: Logger;
@@ -144,7 +149,7 @@ export class ProxyServer {
     this.accessLogWriters = new AccessLogWriters(this.logs.get("misc"));
     // The default access log (--access-log, stdout unless given): connection managers and TCP
     // proxies whose config names no access_log write here.
-    const defaultAccessLog = options.accessLog === false ? undefined : this.accessLogWriters.get(options.accessLogPath ?? "/dev/stdout");
+    const defaultAccessLog = options.accessLog === false ? undefined : new FormattedAccessLog(this.accessLogWriters.get(options.accessLogPath ?? "/dev/stdout"), defaultAccessLogFormatter());
     this.runtime = {
       cluster: (n) => this.cluster(n),
       router: this.router,
@@ -154,6 +159,7 @@ export class ProxyServer {
       routes: (n) => this.routes.get(n),
       defaultAccessLog,
       accessLogWriters: this.accessLogWriters,
+      streamSinks: this.streamSinks,
       // An HCM's inline route_config, as the listener decoder gives it: a RouteConfiguration's typed form.
       compileRoutes,
       streamError: (err) => {
@@ -271,7 +277,7 @@ export class ProxyServer {
     const loggers = compileAccessLogs(l.accessLog, `listener ${spec.name}: accessLog`, this.accessLogWriters);
     if (loggers.length > 0) {
       // Envoy's NR flag also means "no filter chain matched the connection".
-      spec.noFilterChainLog = () => logTo(loggers, { startTime: Date.now(), protocol: "-", responseCode: 0, flags: FLAG_BIT.NR, bytesReceived: 0, bytesSent: 0, durationMs: 0 });
+      spec.noFilterChainLog = (info) => logTo(loggers, connectionStreamInfo(info, undefined, Date.now(), FLAG_BIT.NR));
     }
     return { spec, chains, routeNames: [...routeNames] };
   }

@@ -8,6 +8,7 @@ import * as http2 from "node:http2";
 import type * as net from "node:net";
 import type * as tls from "node:tls";
 import type { AccessLogger } from "../access-loggers.js";
+import type { StreamSinks } from "../stream-sinks.js";
 import type { ConnectionInfo } from "../listener-spec.js";
 import type { NetworkHandler } from "../listeners.js";
 import { NETWORK_FILTERS } from "../network-filters.js";
@@ -270,6 +271,10 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, Stre
 
   get accessLoggers(): readonly AccessLogger[] {
     return this.cfg.accessLoggers;
+  }
+
+  get streamSinks(): StreamSinks | undefined {
+    return this.cfg.streamSinks;
   }
 }
 

@@ -36,6 +36,9 @@ export interface ForwardResult {
   bytesSent: number;
   details: string;
   grpcStatus?: number;
+  cluster?: UpstreamCluster;
+  /** The response head as relayed downstream (absent for the router's local replies). */
+  responseHeaders?: http.OutgoingHttpHeaders;
 }
 
 
@@ -148,6 +151,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
   private h2 = false;
   private up: UpstreamResponse | undefined = undefined;
   private relayStatus = 0;
+  private relayHeaders: http.OutgoingHttpHeaders | undefined = undefined;
   private serviceTime = 0;
   private bytes = 0;
   private readonly started = performance.now();
@@ -473,6 +477,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     if (!plan.suppressEnvoyHeaders) headers["x-envoy-upstream-service-time"] = String(serviceTime);
     this.decorator.decorateResponse(headers);
     this.relayStatus = status;
+    this.relayHeaders = headers;
     this.serviceTime = serviceTime;
     this.lastHost = host;
     if (ds.gone || this.stopKind === StopKind.Gone) {
@@ -578,6 +583,8 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     if (this.ds.listener === this) this.ds.listener = undefined;
     if (this.plan.body.owner === this) this.plan.body.owner = undefined;
     this.abortHandle?.listen(undefined);
+    r.cluster = this.plan.cluster;
+    if (this.relayHeaders !== undefined) r.responseHeaders = this.relayHeaders;
     this.done(r);
   }
 }
