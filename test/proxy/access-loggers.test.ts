@@ -1,7 +1,7 @@
 // Configured access logs and tcp_proxy, end to end with real sockets: an http_connection_manager's
 // and a tcp_proxy's access_log entries (file, through the access-logger registry) get Envoy's
 // default format — TCP connections too ("- - -", code 0, UF on a connect failure) — and the
-// proxy's default log is used only where the config names none; unknown loggers, custom formats and
+// proxy's default log is used only where the config names none; unknown loggers, bad formats and
 // filters are refused with their field path; tcp_proxy hashes on the source address, retries a
 // failed connect up to max_connect_attempts, and ends a connection at
 // max_downstream_connection_duration.
@@ -182,7 +182,11 @@ describe("configured access logs and tcp_proxy", () => {
 describe("access log and tcp_proxy configs tsmesh cannot implement are refused, naming the field", () => {
   const cases: Array<[string, ProtoObject, RegExp]> = [
     ["an unknown access logger", listener("a", 0, hcm({ accessLog: [{ name: "envoy.access_loggers.http_grpc", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig" } }] })), /accessLog\[0\]: Didn't find a registered implementation for 'envoy\.access_loggers\.http_grpc'/],
-    ["a custom format", listener("b", 0, hcm({ accessLog: [{ name: "f", typedConfig: { "@type": FILE_LOG, path: "/dev/null", logFormat: { textFormatSource: { inlineString: "%START_TIME%\n" } } } }] })), /accessLog\[0\]\.typedConfig\.logFormat: custom access log formats are not implemented/],
+    ["a format with an unknown command", listener("b", 0, hcm({ accessLog: [{ name: "f", typedConfig: { "@type": FILE_LOG, path: "/dev/null", logFormat: { textFormatSource: { inlineString: "%START_TIME% %NO_SUCH%\n" } } } }] })), /accessLog\[0\]\.typedConfig\.logFormat\.textFormatSource: Not supported field in StreamInfo: NO_SUCH/],
+    ["a malformed format", listener("b2", 0, tcp({ cluster: "x", accessLog: [{ name: "f", typedConfig: { "@type": FILE_LOG, path: "/dev/null", format: "100% done" } }] })), /accessLog\[0\]\.typedConfig\.format: Incorrect configuration: 100% done\. Couldn't find valid command at position 3/],
+    ["two formats at once", listener("b3", 0, hcm({ accessLog: [{ name: "f", typedConfig: { "@type": FILE_LOG, path: "/dev/null", format: "x", logFormat: { textFormat: "y" } } }] })), /accessLog\[0\]\.typedConfig\.logFormat: only one of format/],
+    ["periodic HTTP access logging", listener("b4", 0, hcm({ accessLogOptions: { flushAccessLogOnNewRequest: true } })), /accessLogOptions\.flushAccessLogOnNewRequest: not implemented by tsmesh/],
+    ["periodic TCP access logging", listener("b5", 0, tcp({ cluster: "x", accessLogOptions: { accessLogFlushInterval: { seconds: 5 } } })), /accessLogOptions\.accessLogFlushInterval: not implemented by tsmesh/],
     ["an access log filter", listener("c", 0, hcm({ accessLog: [{ name: "f", filter: { statusCodeFilter: {} }, typedConfig: { "@type": FILE_LOG, path: "/dev/null" } }] })), /accessLog\[0\]\.filter: access log filters are not implemented/],
     ["tcp_proxy tunneling", listener("d", 0, tcp({ cluster: "x", tunnelingConfig: { hostname: "h" } })), /typedConfig\.tunnelingConfig: not implemented by tsmesh/],
     ["a tcp_proxy hash policy other than source_ip", listener("e", 0, tcp({ cluster: "x", hashPolicy: [{ filterState: { key: "k" } }] })), /typedConfig\.hashPolicy\[0\]: only source_ip hash policies are implemented/],
