@@ -129,6 +129,8 @@ export interface StreamResult {
   cluster?: UpstreamCluster;
   /** Response headers as sent downstream (the router's relay). */
   responseHeaders?: http.OutgoingHttpHeaders;
+  /** Why the last upstream connection failed, when one did. */
+  transportFailureReason?: string;
 }
 
 /**

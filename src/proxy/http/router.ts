@@ -39,6 +39,8 @@ export interface ForwardResult {
   cluster?: UpstreamCluster;
   /** The response head as relayed downstream (absent for the router's local replies). */
   responseHeaders?: http.OutgoingHttpHeaders;
+  /** Why the last upstream connection failed (UPSTREAM_TRANSPORT_FAILURE_REASON). */
+  transportFailureReason?: string;
 }
 
 
@@ -152,6 +154,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
   private up: UpstreamResponse | undefined = undefined;
   private relayStatus = 0;
   private relayHeaders: http.OutgoingHttpHeaders | undefined = undefined;
+  private transportFailure: string | undefined = undefined;
   private serviceTime = 0;
   private bytes = 0;
   private readonly started = performance.now();
@@ -401,7 +404,10 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     const last = this.last;
     if (this.plan.retry && this.triedCount > 1 && last && last.kind !== "response") this.flags |= FLAG_BIT.URX;
     if (!last) return this.finishLocal(LOCAL_REPLIES.timeout(), host);
-    if (last.kind === "connect-failure") return this.finishLocal(LOCAL_REPLIES.connectFailure(last.reason), last.host);
+    if (last.kind === "connect-failure") {
+      this.transportFailure = last.reason;
+      return this.finishLocal(LOCAL_REPLIES.connectFailure(last.reason), last.host);
+    }
     if (last.kind === "per-try-timeout") return this.finishLocal(LOCAL_REPLIES.timeout(), last.host);
     if (last.kind === "protocol-error") return this.finishLocal(LOCAL_REPLIES.upstreamProtocolError(), last.host);
     return this.finishLocal(LOCAL_REPLIES.upstreamReset(), last.host);
@@ -585,6 +591,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     this.abortHandle?.listen(undefined);
     r.cluster = this.plan.cluster;
     if (this.relayHeaders !== undefined) r.responseHeaders = this.relayHeaders;
+    if (this.transportFailure !== undefined) r.transportFailureReason = this.transportFailure;
     this.done(r);
   }
 }

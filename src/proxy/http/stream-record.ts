@@ -67,7 +67,8 @@ export function buildHttpStreamInfo(req: DownstreamRequest, r: StreamResult, s: 
     upstreamHost: r.upstreamHost ?? "",
     upstreamLocalAddress: "",
     upstreamTls: undefined,
-    upstreamTransportFailureReason: "",
+    // (Envoy's formatter prints it with spaces as underscores.)
+    upstreamTransportFailureReason: r.transportFailureReason?.replace(/ /g, "_") ?? "",
     flags: s.flags,
     dynamicMetadata: s.dynamicMetadata,
     filterState: EMPTY_STATE,

@@ -170,7 +170,9 @@ describe("access logs through the proxy, in Istio's formats", () => {
   it("a failed upstream connect: UF, its details, the dead cluster and host, the route name", async () => {
     assert.equal(await get("/dead"), 503);
     const line = await eventually("the UF line", () => lines(httpLog).find((l) => l.includes("/dead")), 10_000);
-    assert.match(line, / 503 UF upstream_reset_before_response_started\{[^}]*connection_failure[^}]*\} - /);
+    const m = / 503 UF upstream_reset_before_response_started\{remote_connection_failure,([^}]+)\} - "([^"]+)" /.exec(line);
+    assert.ok(m, line);
+    assert.equal(m[2], m[1], "UPSTREAM_TRANSPORT_FAILURE_REASON is the reason in the details");
     assert.ok(line.includes(`"${REFUSED_HOST}:1" ${DEAD_CLUSTER} `), line);
     assert.ok(line.endsWith(" dead-route"), line);
   });
