@@ -7,6 +7,7 @@
 import type { StreamSinks } from "../stream-sinks.js";
 import type { HttpStreamInfo } from "../stream-info.js";
 import type * as http from "node:http";
+import type * as net from "node:net";
 import type * as tls from "node:tls";
 import type { Logger } from "../../core/log.js";
 import type { Any } from "../../envoy/types.js";
@@ -131,6 +132,8 @@ export interface StreamResult {
   responseHeaders?: http.OutgoingHttpHeaders;
   /** Why the last upstream connection failed, when one did. */
   transportFailureReason?: string;
+  /** The upstream connection the response came on. */
+  upstreamSocket?: net.Socket;
 }
 
 /**

@@ -10,6 +10,7 @@
 // promises, no per-request closures beyond the attempt's), timers come from the coarse shared
 // lists in timers.ts, response flags are a bit set.
 import type * as http from "node:http";
+import type * as net from "node:net";
 import { FLAG_BIT, flagBit, type ResponseFlag, type ResponseFlags } from "../access-log.js";
 import type { Host } from "../upstream/host.js";
 import type { Admission, RequestPermit, UpstreamCluster } from "../upstream/cluster.js";
@@ -41,6 +42,8 @@ export interface ForwardResult {
   responseHeaders?: http.OutgoingHttpHeaders;
   /** Why the last upstream connection failed (UPSTREAM_TRANSPORT_FAILURE_REASON). */
   transportFailureReason?: string;
+  /** The relayed response's connection (UPSTREAM_LOCAL_ADDRESS is read from it only when logged). */
+  upstreamSocket?: net.Socket;
 }
 
 
@@ -155,6 +158,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
   private relayStatus = 0;
   private relayHeaders: http.OutgoingHttpHeaders | undefined = undefined;
   private transportFailure: string | undefined = undefined;
+  private relaySocket: net.Socket | undefined = undefined;
   private serviceTime = 0;
   private bytes = 0;
   private readonly started = performance.now();
@@ -484,6 +488,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     this.decorator.decorateResponse(headers);
     this.relayStatus = status;
     this.relayHeaders = headers;
+    this.relaySocket = up.connectionSocket;
     this.serviceTime = serviceTime;
     this.lastHost = host;
     if (ds.gone || this.stopKind === StopKind.Gone) {
@@ -592,6 +597,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     r.cluster = this.plan.cluster;
     if (this.relayHeaders !== undefined) r.responseHeaders = this.relayHeaders;
     if (this.transportFailure !== undefined) r.transportFailureReason = this.transportFailure;
+    if (this.relaySocket !== undefined) r.upstreamSocket = this.relaySocket;
     this.done(r);
   }
 }

@@ -2,6 +2,7 @@
 // something observes the stream: fields from the request as received and as forwarded, the router's
 // result (cluster, host, response head), the route, and the downstream connection.
 import type * as http from "node:http";
+import type * as net from "node:net";
 import { fromStruct } from "../../envoy/protos.js";
 import type { DynamicMetadata } from "../dynamic-metadata.js";
 import { downstreamTlsOf, EMPTY_STATE, hostPort } from "../observability/stream-info-build.js";
@@ -42,6 +43,17 @@ export function clusterFilterMetadata(c: UpstreamCluster): Readonly<Record<strin
   return out;
 }
 
+/** A socket's local address, "" when unknown (an HTTP/2 session's socket proxy throws once the session is gone). */
+function localAddressOf(s: net.Socket | undefined): string {
+  if (s === undefined) return "";
+  try {
+    const a = s.localAddress;
+    return a === undefined ? "" : hostPort(a, s.localPort ?? 0);
+  } catch {
+    return "";
+  }
+}
+
 const NO_HEADERS: http.OutgoingHttpHeaders = Object.freeze({}) as http.OutgoingHttpHeaders;
 
 export function buildHttpStreamInfo(req: DownstreamRequest, r: StreamResult, s: StreamEnd): HttpStreamInfo {
@@ -65,7 +77,7 @@ export function buildHttpStreamInfo(req: DownstreamRequest, r: StreamResult, s: 
     upstreamCluster: cluster?.name ?? "",
     upstreamClusterMetadata: cluster === undefined ? undefined : clusterFilterMetadata(cluster),
     upstreamHost: r.upstreamHost ?? "",
-    upstreamLocalAddress: "",
+    upstreamLocalAddress: localAddressOf(r.upstreamSocket),
     upstreamTls: undefined,
     // (Envoy's formatter prints it with spaces as underscores.)
     upstreamTransportFailureReason: r.transportFailureReason?.replace(/ /g, "_") ?? "",

@@ -137,14 +137,15 @@ describe("access logs through the proxy, in Istio's formats", () => {
   it("HTTP/1.1: Istio's text line with the upstream cluster, route name, details and the XFF-trusted client", async () => {
     assert.equal(await get("/status/418", { "x-forwarded-for": "10.9.8.7" }), 200);
     const line = await eventually("the line", () => lines(httpLog).find((l) => l.includes("/status/418")), 10_000);
-    const m = /^\[(\S+)\] "GET \/status\/418 HTTP\/1\.1" 200 - via_upstream - "-" 0 2 (\d+) (\d+) "10\.9\.8\.7" "curl\/8" "rid-1" "httpbin:8000" "127\.0\.101\.2:(\d+)" (\S+) - (\S+) (\S+) - default$/.exec(line);
+    const m = /^\[(\S+)\] "GET \/status\/418 HTTP\/1\.1" 200 - via_upstream - "-" 0 2 (\d+) (\d+) "10\.9\.8\.7" "curl\/8" "rid-1" "httpbin:8000" "127\.0\.101\.2:(\d+)" (\S+) (\S+) (\S+) (\S+) - default$/.exec(line);
     assert.ok(m, line);
     assert.match(m[1], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     assert.equal(Number(m[4]), backendPort);
     assert.equal(m[5], HTTP_CLUSTER);
-    assert.equal(m[6], `${IP}:${P.http}`);
+    assert.match(m[6], /^127\.0\.0\.1:\d+$/, "the upstream connection's local address");
+    assert.equal(m[7], `${IP}:${P.http}`);
     // Without use_remote_address, Envoy trusts the rightmost X-Forwarded-For entry; it has no port (:0).
-    assert.equal(m[7], "10.9.8.7:0");
+    assert.equal(m[8], "10.9.8.7:0");
   });
 
   it("HTTP/2: the same line with HTTP/2 and the socket peer as the client", async () => {
@@ -164,7 +165,7 @@ describe("access logs through the proxy, in Istio's formats", () => {
       client.close();
     }
     const line = await eventually("the h2 line", () => lines(httpLog).find((l) => l.includes(" /h2 ")), 10_000);
-    assert.match(line, new RegExp(`"GET /h2 HTTP/2" 200 - via_upstream - "-" 0 2 \\d+ \\d+ "-" "h2c" "[0-9a-f-]{36}" "httpbin:8000" "127\\.0\\.101\\.2:\\d+" ${HTTP_CLUSTER.replace(/\|/g, "\\|")} - ${IP}:${P.http} 127\\.0\\.0\\.1:\\d+ - default$`));
+    assert.match(line, new RegExp(`"GET /h2 HTTP/2" 200 - via_upstream - "-" 0 2 \\d+ \\d+ "-" "h2c" "[0-9a-f-]{36}" "httpbin:8000" "127\\.0\\.101\\.2:\\d+" ${HTTP_CLUSTER.replace(/\|/g, "\\|")} 127\\.0\\.0\\.1:\\d+ ${IP}:${P.http} 127\\.0\\.0\\.1:\\d+ - default$`));
   });
 
   it("a failed upstream connect: UF, its details, the dead cluster and host, the route name", async () => {
