@@ -1,9 +1,6 @@
-// Access log in Envoy's default format:
-// [%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE%
-// %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%
-// "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"
-// Missing values print as "-". Lines are buffered and flushed together (one write per 64 KiB or
-// per second, as Envoy's file flush).
+// Envoy's response flags (the bit set the request path keeps) and the access log writer: formatted
+// lines (observability/access-log-format.ts) are buffered and flushed together (one write per 64 KiB
+// or per second, as Envoy's file flush).
 import { createWriteStream, type WriteStream } from "node:fs";
 import type { Logger } from "../core/log.js";
 
@@ -49,27 +46,6 @@ export function flagBit(f: ResponseFlag | undefined): number {
   return f === undefined ? 0 : FLAG_BIT[f];
 }
 
-export interface AccessLogEntry {
-  startTime: number;
-  method?: string;
-  /** X-Envoy-Original-Path if set, else :path. */
-  path?: string;
-  protocol: string;
-  responseCode: number;
-  flags: ResponseFlags | ReadonlySet<ResponseFlag>;
-  bytesReceived: number;
-  bytesSent: number;
-  durationMs: number;
-  upstreamServiceTimeMs?: number;
-  forwardedFor?: string;
-  userAgent?: string;
-  requestId?: string;
-  authority?: string;
-  upstreamHost?: string;
-}
-
-const dash = (v: string | number | undefined): string => (v === undefined || v === "" ? "-" : String(v));
-
 export function formatFlags(flags: ResponseFlags | ReadonlySet<string>): string {
   if (typeof flags !== "number") {
     if (flags.size === 0) return "-";
@@ -79,15 +55,6 @@ export function formatFlags(flags: ResponseFlags | ReadonlySet<string>): string 
   let out = "";
   for (let i = 0; i < FLAG_ORDER.length; i++) if (flags & (1 << i)) out += out ? `,${FLAG_ORDER[i]}` : FLAG_ORDER[i];
   return out;
-}
-
-/** One line in Envoy's default format (with the trailing newline). */
-export function formatEntry(e: AccessLogEntry): string {
-  return (
-    `[${new Date(e.startTime).toISOString()}] "${dash(e.method)} ${dash(e.path)} ${e.protocol}" ${e.responseCode} ${formatFlags(e.flags)} ` +
-    `${e.bytesReceived} ${e.bytesSent} ${Math.round(e.durationMs)} ${dash(e.upstreamServiceTimeMs)} ` +
-    `"${dash(e.forwardedFor)}" "${dash(e.userAgent)}" "${dash(e.requestId)}" "${dash(e.authority)}" "${dash(e.upstreamHost)}"\n`
-  );
 }
 
 /** Envoy's access log file flushing: when this much is buffered, or after FLUSH_INTERVAL_MS. */
@@ -121,12 +88,12 @@ export class AccessLog {
     this.out = !path || path === "/dev/stdout" || path === "-" ? process.stdout : path === "/dev/stderr" ? process.stderr : createWriteStream(path, { flags: "a" });
   }
 
-  log(e: AccessLogEntry): void {
+  /** Queues one formatted line (with its newline). */
+  write(line: string): void {
     if ((this.out as { writableLength?: number }).writableLength! > MAX_QUEUED_BYTES) {
       this.dropped++;
       return;
     }
-    const line = formatEntry(e);
     // A UTF-8 byte per char for ASCII lines; 3 is the worst case.
     if (this.used + line.length * 3 > FLUSH_BYTES) {
       this.flush();

@@ -7,6 +7,7 @@
 // destination port, destination IP, server name, transport protocol, application protocol, source
 // IP, each narrowing to the most specific chains.
 import type * as v3 from "../envoy/types.js";
+import type { TcpStreamInfo } from "./stream-info.js";
 import { ExtensionRegistry } from "./extensions.js";
 import { type DownstreamTls, type DownstreamTlsSds, downstreamTransportSocket } from "./tls/downstream.js";
 import { XdsConfigError } from "./xds-error.js";
@@ -36,6 +37,11 @@ export interface ConnectionInfo {
    * (metadata exchange's "downstream_peer"); every stream on the connection sees its entries.
    */
   filterState?: Map<string, unknown>;
+  /**
+   * Set by the filter chain when one of its read filters observes the connection's end (onLog):
+   * the terminal filter hands it the connection's record (tcp_proxy), else the chain builds one.
+   */
+  readFilterLog?: (info: TcpStreamInfo) => void;
 }
 
 type PrefixRange = { readonly addressPrefix: string; readonly prefixLen: number };

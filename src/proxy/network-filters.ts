@@ -15,6 +15,7 @@ import type { NetworkHandler } from "./listeners.js";
 import type { StatsStore } from "./stats.js";
 import { XdsConfigError } from "./xds-error.js";
 import { DynamicMetadata } from "./dynamic-metadata.js";
+import { connectionStreamInfo } from "./observability/stream-info-build.js";
 
 /** What a non-terminal filter answers for a new connection. */
 export const enum NetworkFilterStatus {
@@ -133,12 +134,36 @@ export function chainHandler(filters: readonly CompiledNetworkFilter[]): Network
       const instances = readers.map((r) => r.create());
       const dynamicMetadata = new DynamicMetadata();
       let closed = false;
+      let destroyed = false;
+      const start = Date.now();
+      // Read filters observing the end (istio.stats): the terminal filter's record, else the chain's.
+      let logged = true;
+      if (instances.some((f) => f.onLog !== undefined)) {
+        logged = false;
+        info = {
+          ...info,
+          readFilterLog: (record) => {
+            if (logged || destroyed) return;
+            logged = true;
+            for (const f of instances) {
+              try {
+                f.onLog?.(record);
+              } catch {
+                // an observer never breaks the connection's end
+              }
+            }
+          },
+        };
+      }
       const destroy = () => {
+        if (!logged) info.readFilterLog!({ ...connectionStreamInfo(info, socket, start, 0), dynamicMetadata });
+        destroyed = true;
         for (const f of instances) f.onDestroy?.();
       };
       socket.once("close", () => {
         closed = true;
-        destroy();
+        // After the terminal filter's own close handling (tcp_proxy logs there): onLog before onDestroy.
+        queueMicrotask(destroy);
       });
       const run = (from: number): void => {
         for (let i = from; i < instances.length; i++) {

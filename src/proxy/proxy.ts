@@ -9,7 +9,10 @@ import { DEBUG, LogRegistry, type Logger } from "../core/log.js";
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, struct, type JsonValue } from "../envoy/protos.js";
 import { toProtoJson } from "../envoy/proto-json.js";
 import type * as v3 from "../envoy/types.js";
-import { AccessLogWriters, compileAccessLogs, logTo } from "./access-loggers.js";
+import { AccessLogWriters, compileAccessLogs, FormattedAccessLog, logTo } from "./access-loggers.js";
+import { defaultAccessLogFormatter } from "./observability/access-log-format.js";
+import { connectionStreamInfo } from "./observability/stream-info-build.js";
+import { StreamSinks } from "./stream-sinks.js";
 import { FLAG_BIT } from "./access-log.js";
 import "./http/hcm.js";
 import { compileRoutes, type RouteTable } from "./http/route-glue.js";
@@ -18,7 +21,6 @@ import { Router, ROUTER_CLUSTER_COUNTERS } from "./http/router.js";
 import { type FilterChainSpec, type ListenerSpec, listenerSpec } from "./listener-spec.js";
 import { ListenerManager, type NetworkHandler } from "./listeners.js";
 import { StatsStore } from "./stats.js";
-import { StreamSinks } from "./stream-sinks.js";
 import type { HostCounterSnapshot } from "./admin.js";
 import "./tcp.js";
 import "./rbac/network-filter.js";
@@ -106,8 +108,6 @@ interface CompiledListener {
 
 export class ProxyServer {
   readonly stats = new StatsStore();
-  /** Proxy-wide observers of finished streams (`tsmesh tap`); the admin server registers on it. */
-  readonly streamSinks = new StreamSinks();
   readonly clusters = new Map<string, UpstreamCluster>();
   /** EDS clusters waiting for their first endpoints (Envoy's warming); they replace a live one once warm. */
   private readonly warming = new Map<string, UpstreamCluster>();
@@ -124,6 +124,8 @@ export class ProxyServer {
   private readonly accessLogWriters: AccessLogWriters;
   /** HCM tracing providers' drivers (batched span exporters). */
   private readonly tracers: TracerRegistry;
+  /** Proxy-wide observers of finished streams and connections (`tsmesh tap`; the admin server registers on it). */
+  readonly streamSinks = new StreamSinks();
   readonly logs: LogRegistry;
   private readonly configLog: Logger;
   private readonly upstreamLog: Logger;
@@ -157,6 +159,7 @@ export class ProxyServer {
     // proxies whose config names no access_log write here.
     const defaultAccessLog = options.accessLog === false ? undefined : this.accessLogWriters.get(options.accessLogPath ?? "/dev/stdout");
     this.tracers = new TracerRegistry({ cluster: (n) => this.cluster(n), router: this.router, stats: this.stats, node: traceNode(options.node), batching: options.traceBatching ?? DEFAULT_BATCHING });
+    const defaultAccessLog = options.accessLog === false ? undefined : new FormattedAccessLog(this.accessLogWriters.get(options.accessLogPath ?? "/dev/stdout"), defaultAccessLogFormatter());
     this.runtime = {
       tracers: this.tracers,
       cluster: (n) => this.cluster(n),
@@ -168,6 +171,7 @@ export class ProxyServer {
       routes: (n) => this.routes.get(n),
       defaultAccessLog,
       accessLogWriters: this.accessLogWriters,
+      streamSinks: this.streamSinks,
       // An HCM's inline route_config, as the listener decoder gives it: a RouteConfiguration's typed form.
       compileRoutes,
       streamError: (err) => {
@@ -285,7 +289,7 @@ export class ProxyServer {
     const loggers = compileAccessLogs(l.accessLog, `listener ${spec.name}: accessLog`, this.accessLogWriters);
     if (loggers.length > 0) {
       // Envoy's NR flag also means "no filter chain matched the connection".
-      spec.noFilterChainLog = () => logTo(loggers, { startTime: Date.now(), protocol: "-", responseCode: 0, flags: FLAG_BIT.NR, bytesReceived: 0, bytesSent: 0, durationMs: 0 });
+      spec.noFilterChainLog = (info) => logTo(loggers, connectionStreamInfo(info, undefined, Date.now(), FLAG_BIT.NR));
     }
     return { spec, chains, routeNames: [...routeNames] };
   }

@@ -69,6 +69,8 @@ export interface StreamInfoBase {
   readonly downstreamDirectRemoteAddress: string;
   readonly downstreamLocalAddress: string;
   readonly downstreamTls: ConnectionTls | undefined;
+  /** SNI of the downstream connection (tls_inspector's or the terminating handshake's), "" without one. */
+  readonly requestedServerName: string;
   /** The cluster the stream went to, "" when none was chosen. */
   readonly upstreamCluster: string;
   /** The chosen cluster's filter_metadata (Istio: "istio" → services, default_original_port…), when any. */

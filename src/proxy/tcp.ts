@@ -10,6 +10,7 @@
 // answers: 502 with no upstream host (BlackHoleCluster, Istio's block_all answer), 503 on a
 // connect failure (Envoy's UF text).
 import * as net from "node:net";
+import type * as tls from "node:tls";
 import { durationMs } from "../envoy/protos.js";
 import type { TcpProxy as TcpProxyMessage } from "../envoy/types.js";
 import { FLAG_BIT } from "./access-log.js";
@@ -22,6 +23,10 @@ import { connectUpstream, UpstreamConnection } from "./upstream/connector.js";
 import { hashKey } from "./upstream/hash.js";
 import type { Host } from "./upstream/host.js";
 import { NETWORK_FILTERS } from "./network-filters.js";
+import { clusterFilterMetadata } from "./http/stream-record.js";
+import { connectionStreamInfo, connectionTlsOf, hostPort } from "./observability/stream-info-build.js";
+import type { StreamSinks } from "./stream-sinks.js";
+import type { TcpStreamInfo } from "./stream-info.js";
 import { XdsConfigError } from "./xds-error.js";
 
 export const TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
@@ -37,14 +42,21 @@ export interface TcpProxyConfig {
   /** max_connect_attempts (Envoy's default 1): connect failures try another host up to this many times. */
   maxConnectAttempts: number;
   accessLoggers: readonly AccessLogger[];
+  /** Proxy-wide observers of finished connections (tap). */
+  streamSinks?: StreamSinks;
 }
 
 /** Compiles a TcpProxy (the fields tsmesh does not implement are refused, naming them). */
 export function tcpProxyConfig(c: TcpProxyMessage, path: string, accessLoggers: readonly AccessLogger[] = []): TcpProxyConfig {
-  for (const f of ["tunnelingConfig", "onDemand", "metadataMatch", "accessLogOptions", "accessLogFlushInterval"] as const) {
+  for (const f of ["tunnelingConfig", "onDemand", "metadataMatch", "accessLogFlushInterval"] as const) {
     if (c[f] !== undefined) throw new XdsConfigError(`${path}.${f}`, "not implemented by tsmesh");
   }
   if (c.flushAccessLogOnConnected === true) throw new XdsConfigError(`${path}.flushAccessLogOnConnected`, "not implemented by tsmesh");
+  // TcpAccessLogOptions: periodic and on-connect logging; tsmesh logs once, when the connection closes.
+  for (const f of ["accessLogFlushInterval", "flushAccessLogOnConnected"] as const) {
+    const v = c.accessLogOptions?.[f];
+    if (v !== undefined && v !== false) throw new XdsConfigError(`${path}.accessLogOptions.${f}`, "not implemented by tsmesh (access logs are written when a connection closes)");
+  }
   const weighted = c.weightedClusters?.clusters;
   const clusters = weighted?.length
     ? weighted.map((w, i) => {
@@ -130,8 +142,9 @@ NETWORK_FILTERS.register([TCP_PROXY_TYPE], {
   compile(config, ctx) {
     const c = config as TcpProxyMessage; // (registered for TcpProxy: the registry checked the type)
     const loggers = configuredOrDefault(compileAccessLogs(c.accessLog, `${ctx.path}.accessLog`, ctx.runtime.accessLogWriters), ctx.runtime.defaultAccessLog);
-    const cfg = tcpProxyConfig(c, ctx.path, loggers);
     const rt = ctx.runtime;
+    const cfg = tcpProxyConfig(c, ctx.path, loggers);
+    cfg.streamSinks = rt.streamSinks;
     return {
       terminal: true,
       name: ctx.name,
@@ -151,6 +164,10 @@ class TcpSession {
   private readonly start = Date.now();
   private flags = 0;
   private host: Host | undefined = undefined;
+  private clusterRef: UpstreamCluster | undefined = undefined;
+  /** The upstream connection's local address (kept only when the connection is observed). */
+  private upstreamLocal = "";
+  private upstreamSocket: net.Socket | undefined = undefined;
   /** The upstream connection of the current attempt. */
   private conn: UpstreamConnection | undefined = undefined;
   private done = false;
@@ -179,17 +196,23 @@ class TcpSession {
           : undefined
         : cluster?.pick(proxy.cfg.hashSourceIp ? { hash: hashKey(info.remoteAddress) } : undefined);
     if (!cluster || !host) {
+      this.clusterRef = cluster;
       proxy.cxNoRoute.inc();
       this.flags |= cluster ? FLAG_BIT.UH : FLAG_BIT.NC;
       if (cluster) cluster.stats.cxNoneHealthy.inc();
       return this.refuse(502, "");
     }
     this.host = host;
+    this.clusterRef = cluster;
     if (attempt === 1) cluster.stats.rqTotal.inc();
     const made = connectUpstream(cluster, host, { protocol: "tcp" }, {
       connected: () => {
         const up = this.conn?.socket;
         if (this.done || up === undefined) return;
+        if (this.observed) {
+          this.upstreamLocal = up.localAddress === undefined ? "" : hostPort(up.localAddress, up.localPort ?? 0);
+          this.upstreamSocket = up;
+        }
         down.pipe(up);
         up.pipe(down);
         down.resume();
@@ -237,21 +260,30 @@ class TcpSession {
     this.finish();
   }
 
+  /** Whether anything observes the connection's end (its record is built only then). */
+  private get observed(): boolean {
+    const cfg = this.proxy.cfg;
+    return cfg.accessLoggers.length > 0 || cfg.streamSinks?.active === true || this.info.readFilterLog !== undefined;
+  }
+
   private finish(): void {
     if (this.done) return;
     this.done = true;
     clearTimeout(this.durationTimer);
-    const loggers = this.proxy.cfg.accessLoggers;
-    if (loggers.length === 0) return;
-    logTo(loggers, {
-      startTime: this.start,
-      protocol: "-",
-      responseCode: 0,
-      flags: this.flags,
-      bytesReceived: this.down.bytesRead,
-      bytesSent: this.down.bytesWritten,
-      durationMs: Date.now() - this.start,
-      upstreamHost: this.host?.key,
-    });
+    if (!this.observed) return;
+    const cfg = this.proxy.cfg;
+    const cluster = this.clusterRef;
+    const up = this.upstreamSocket;
+    const record: TcpStreamInfo = {
+      ...connectionStreamInfo(this.info, this.down, this.start, this.flags),
+      upstreamCluster: cluster?.name ?? "",
+      upstreamClusterMetadata: cluster === undefined ? undefined : clusterFilterMetadata(cluster),
+      upstreamHost: this.host?.key ?? "",
+      upstreamLocalAddress: this.upstreamLocal,
+      upstreamTls: up !== undefined && (up as tls.TLSSocket).encrypted === true ? connectionTlsOf(up as tls.TLSSocket, undefined) : undefined,
+    };
+    this.info.readFilterLog?.(record);
+    if (cfg.accessLoggers.length > 0) logTo(cfg.accessLoggers, record);
+    if (cfg.streamSinks?.active === true) cfg.streamSinks.tcp(record);
   }
 }

@@ -5,24 +5,26 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { AccessLog, FLAG_BIT, type AccessLogEntry } from "../../src/proxy/access-log.js";
+import { AccessLog, FLAG_BIT } from "../../src/proxy/access-log.js";
+import { defaultAccessLogFormatter } from "../../src/proxy/observability/access-log-format.js";
 import { eventually } from "../helpers/eventually.js";
+import { httpInfo } from "./observability/stream-info-fixtures.js";
 
-const entry = (i: number, ua = "curl/8"): AccessLogEntry => ({
-  startTime: Date.UTC(2026, 10, 22, 9, 0, 0, 5),
-  method: "GET",
-  path: `/item/${i}`,
-  protocol: "HTTP/1.1",
-  responseCode: 200,
-  flags: i % 2 ? FLAG_BIT.UF : 0,
-  bytesReceived: 0,
-  bytesSent: 10,
-  durationMs: 1.4,
-  userAgent: ua,
-  requestId: `id-${i}`,
-  authority: "details:9080",
-  upstreamHost: "127.0.3.1:9080",
-});
+const entry = (i: number, ua = "curl/8"): string =>
+  defaultAccessLogFormatter().format(
+    httpInfo({
+      startTime: Date.UTC(2026, 10, 22, 9, 0, 0, 5),
+      path: `/item/${i}`,
+      responseCode: 200,
+      flags: i % 2 ? FLAG_BIT.UF : 0,
+      bytesSent: 10,
+      durationMs: 1.4,
+      requestHeaders: { "user-agent": ua, "x-request-id": `id-${i}` },
+      responseHeaders: {},
+      authority: "details:9080",
+      upstreamHost: "127.0.3.1:9080",
+    }),
+  );
 
 describe("access log file batching", () => {
   const dir = mkdtempSync(join(tmpdir(), "tsmesh-access-log-"));
@@ -38,7 +40,7 @@ describe("access log file batching", () => {
   it("writes nothing per request, then every line after the flush interval", async () => {
     const file = join(dir, "a.log");
     const log = new AccessLog(file, 200);
-    for (let i = 0; i < 5; i++) log.log(entry(i));
+    for (let i = 0; i < 5; i++) log.write(entry(i));
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(read(file), "");
     const text = await eventually("flushed", () => (read(file).split("\n").length === 6 ? read(file) : undefined));
@@ -53,7 +55,7 @@ describe("access log file batching", () => {
     const file = join(dir, "b.log");
     const log = new AccessLog(file, 60_000);
     const n = 1000; // ~150 bytes each: more than 64 KiB
-    for (let i = 0; i < n; i++) log.log(entry(i, i === 7 ? "agent ✓ ünïcode" : "curl/8"));
+    for (let i = 0; i < n; i++) log.write(entry(i, i === 7 ? "agent ✓ ünïcode" : "curl/8"));
     await eventually("first 64 KiB on disk before the interval", () => read(file).length > 0);
     log.close();
     const text = await eventually("all lines", () => (read(file).split("\n").length === n + 1 ? read(file) : undefined));

@@ -1,10 +1,10 @@
 // Configured access logs and tcp_proxy, end to end with real sockets: an http_connection_manager's
 // and a tcp_proxy's access_log entries (file, through the access-logger registry) get Envoy's
 // default format — TCP connections too ("- - -", code 0, UF on a connect failure) — and the
-// proxy's default log is used only where the config names none; unknown loggers, custom formats and
-// filters are refused with their field path (a filter is compiled first, so a malformed one names
-// its own field); tcp_proxy hashes on the source address, retries a failed connect up to
-// max_connect_attempts, and ends a connection at max_downstream_connection_duration.
+// proxy's default log is used only where the config names none; unknown loggers, bad formats and
+// malformed filters are refused with their field path, and a filter decides which streams leave a
+// line; tcp_proxy hashes on the source address, retries a failed connect up to max_connect_attempts,
+// and ends a connection at max_downstream_connection_duration.
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http from "node:http";
@@ -64,7 +64,8 @@ describe("configured access logs and tcp_proxy", () => {
   let httpServer: http.Server;
   let httpPort = 0;
   let proxy: ProxyServer;
-  const P = { http: 18151, httpDefault: 18152, tcp: 18153, hash: 18154, retry: 18155, duration: 18156, fail: 18157, nochain: 18158 };
+  const filteredLog = join(dir, "filtered.log");
+  const P = { http: 18151, httpDefault: 18152, tcp: 18153, hash: 18154, retry: 18155, duration: 18156, fail: 18157, nochain: 18158, filtered: 18159 };
 
   before(async () => {
     // Echo servers (the same port on every address) that say who they are.
@@ -93,6 +94,15 @@ describe("configured access logs and tcp_proxy", () => {
         listeners: [
           listener("http", P.http, hcm({ accessLog: fileLog(httpLog) })),
           listener("http-default", P.httpDefault, hcm({})),
+          // Istio's logs task filter (Telemetry accessLogging filter.expression), as istiod sends it.
+          listener(
+            "filtered",
+            P.filtered,
+            hcm({
+              routeConfig: { name: "f", virtualHosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/missing" }, directResponse: { status: 404 } }, { match: { prefix: "/" }, route: { cluster: "echo" } }] }] },
+              accessLog: [{ name: "file", filter: { extensionFilter: { name: "envoy.access_loggers.extension_filters.cel", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter", expression: "response.code >= 400" } } }, typedConfig: { "@type": FILE_LOG, path: filteredLog } }],
+            }),
+          ),
           listener("tcp", P.tcp, tcp({ cluster: "tcp-echo", accessLog: fileLog(tcpLog) })),
           listener("hash", P.hash, tcp({ cluster: "ring", hashPolicy: [{ sourceIp: {} }] })),
           listener("retry", P.retry, tcp({ cluster: "half", maxConnectAttempts: { value: 2 } })),
@@ -146,6 +156,24 @@ describe("configured access logs and tcp_proxy", () => {
     assert.ok(!lines(defaultLog).some((l) => l.includes("/configured")), "the configured HCM does not also write the default log");
   });
 
+  it("an access log filter (CEL response.code >= 400) keeps only the failed requests' lines", async () => {
+    const get = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        http.get({ host: IP, port: P.filtered, path, agent: false }, (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        }).on("error", reject);
+      });
+    assert.equal(await get("/fine"), 200);
+    assert.equal(await get("/missing"), 404);
+    assert.equal(await get("/fine-again"), 200);
+    await eventually("the 404's line", () => lines(filteredLog).length >= 1, 5000);
+    // The 200s finished before the 404 and share its writer's flush: had they been logged, they would be here.
+    const got = lines(filteredLog);
+    assert.equal(got.length, 1, got.join("\n"));
+    assert.match(got[0], /"GET \/missing HTTP\/1\.1" 404 /);
+  });
+
   it("tcp_proxy logs each connection in Envoy's default format; a failed connect is UF", async () => {
     assert.equal(await exchange(P.tcp, "hello"), `${ECHO[0]}:hello`);
     await exchange(P.fail, "x");
@@ -182,8 +210,11 @@ describe("configured access logs and tcp_proxy", () => {
 describe("access log and tcp_proxy configs tsmesh cannot implement are refused, naming the field", () => {
   const cases: Array<[string, ProtoObject, RegExp]> = [
     ["an unknown access logger", listener("a", 0, hcm({ accessLog: [{ name: "envoy.access_loggers.http_grpc", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig" } }] })), /accessLog\[0\]: Didn't find a registered implementation for 'envoy\.access_loggers\.http_grpc'/],
-    ["a custom format", listener("b", 0, hcm({ accessLog: [{ name: "f", typedConfig: { "@type": FILE_LOG, path: "/dev/null", logFormat: { textFormatSource: { inlineString: "%START_TIME%\n" } } } }] })), /accessLog\[0\]\.typedConfig\.logFormat: custom access log formats are not implemented/],
-    ["an access log filter (compiled, not yet applied)", listener("c", 0, hcm({ accessLog: [{ name: "f", filter: { statusCodeFilter: { comparison: { op: "GE", value: { defaultValue: 400, runtimeKey: "k" } } } }, typedConfig: { "@type": FILE_LOG, path: "/dev/null" } }] })), /accessLog\[0\]\.filter: access log filters are not applied until/],
+    ["a format with an unknown command", listener("b", 0, hcm({ accessLog: [{ name: "f", typedConfig: { "@type": FILE_LOG, path: "/dev/null", logFormat: { textFormatSource: { inlineString: "%START_TIME% %NO_SUCH%\n" } } } }] })), /accessLog\[0\]\.typedConfig\.logFormat\.textFormatSource: Not supported field in StreamInfo: NO_SUCH/],
+    ["a malformed format", listener("b2", 0, tcp({ cluster: "x", accessLog: [{ name: "f", typedConfig: { "@type": FILE_LOG, path: "/dev/null", format: "100% done" } }] })), /accessLog\[0\]\.typedConfig\.format: Incorrect configuration: 100% done\. Couldn't find valid command at position 3/],
+    ["two formats at once", listener("b3", 0, hcm({ accessLog: [{ name: "f", typedConfig: { "@type": FILE_LOG, path: "/dev/null", format: "x", logFormat: { textFormat: "y" } } }] })), /accessLog\[0\]\.typedConfig\.logFormat: only one of format/],
+    ["periodic HTTP access logging", listener("b4", 0, hcm({ accessLogOptions: { flushAccessLogOnNewRequest: true } })), /accessLogOptions\.flushAccessLogOnNewRequest: not implemented by tsmesh/],
+    ["periodic TCP access logging", listener("b5", 0, tcp({ cluster: "x", accessLogOptions: { accessLogFlushInterval: { seconds: 5 } } })), /accessLogOptions\.accessLogFlushInterval: not implemented by tsmesh/],
     ["a malformed access log filter", listener("c2", 0, hcm({ accessLog: [{ name: "f", filter: { statusCodeFilter: {} }, typedConfig: { "@type": FILE_LOG, path: "/dev/null" } }] })), /accessLog\[0\]\.filter\.statusCodeFilter\.comparison: comparison is required/],
     ["tcp_proxy tunneling", listener("d", 0, tcp({ cluster: "x", tunnelingConfig: { hostname: "h" } })), /typedConfig\.tunnelingConfig: not implemented by tsmesh/],
     ["a tcp_proxy hash policy other than source_ip", listener("e", 0, tcp({ cluster: "x", hashPolicy: [{ filterState: { key: "k" } }] })), /typedConfig\.hashPolicy\[0\]: only source_ip hash policies are implemented/],

@@ -7,6 +7,8 @@ import { randomUUID } from "node:crypto";
 import type * as http from "node:http";
 import type * as tls from "node:tls";
 import { type AccessLogger, logTo } from "../access-loggers.js";
+import { buildHttpStreamInfo } from "./stream-record.js";
+import type { StreamSinks } from "../stream-sinks.js";
 import type { ConnectionInfo } from "../listener-spec.js";
 import type { Counter, Gauge } from "../stats.js";
 import { type TimerEntry, timerList } from "../../core/timers.js";
@@ -31,6 +33,7 @@ export interface StreamOwner {
   routes(name: string): RouteTable | undefined;
   /** Where each request's access log line goes (none: no line). */
   readonly accessLoggers: readonly AccessLogger[];
+  readonly streamSinks: StreamSinks | undefined;
   readonly rqTotal: Counter;
   readonly rqActive: Gauge;
   readonly rqByClass: readonly Counter[];
@@ -56,8 +59,8 @@ function upgradeAllowed(cfg: HcmConfig, value: string, action: { kind: string; u
 const NO_ROUTE: ResolvedRoute = Object.freeze({}) as ResolvedRoute;
 
 export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
-  /** Start time for the access log (not read without one). */
-  private readonly start: number;
+  /** Start time for the stream's record (0 when nothing observes the stream). */
+  private start: number;
   /** Response flags the HCM and its filters set (DI, FI, NR, …); merged with the router's. */
   flags = 0;
   private idle: TimerEntry | undefined = undefined;
@@ -69,7 +72,6 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
   private body: RequestBody | undefined = undefined;
   readonly grpc: boolean;
   private cached: ResolvedRoute | undefined = undefined;
-  private forwardedFor: string | undefined = undefined;
   private finished = false;
   private filters!: FilterManager;
   readonly localReplyHeaders: http.OutgoingHttpHeaders;
@@ -87,7 +89,7 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
     private readonly req: DownstreamRequest,
     readonly downstream: Downstream,
   ) {
-    this.start = owner.accessLoggers.length > 0 ? Date.now() : 0;
+    this.start = owner.accessLoggers.length > 0 || owner.streamSinks?.active === true ? Date.now() : 0;
     const cfg = owner.cfg;
     const rh = req.headers;
     let headers: http.OutgoingHttpHeaders;
@@ -100,14 +102,13 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
         headers[k] = v;
       }
     }
-    // (The access log shows X-Forwarded-For as the client sent it.)
-    this.forwardedFor = rh["x-forwarded-for"] as string | undefined;
+    const forwardedFor = rh["x-forwarded-for"] as string | undefined;
     // Read before the HCM appends its peer to X-Forwarded-For, as Envoy does.
-    this.downstreamRemoteAddress = downstreamRemoteAddress(cfg.useRemoteAddress, cfg.xffNumTrustedHops, this.forwardedFor, req.remote);
+    this.downstreamRemoteAddress = downstreamRemoteAddress(cfg.useRemoteAddress, cfg.xffNumTrustedHops, forwardedFor, req.remote);
     if (cfg.generateRequestId && !headers["x-request-id"]) headers["x-request-id"] = randomUUID();
     if (!headers["x-forwarded-proto"]) headers["x-forwarded-proto"] = req.scheme;
     if (cfg.useRemoteAddress) {
-      const xff = this.forwardedFor;
+      const xff = forwardedFor;
       headers["x-forwarded-for"] = xff ? `${String(xff)}, ${req.remote}` : req.remote;
     }
     applyXfcc(cfg.xfcc, headers, req.tls);
@@ -253,6 +254,7 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
     if (cfg.requestTimeoutMs > 0) this.requestTimer = timerList(cfg.requestTimeoutMs).start(() => this.onRequestTimeout());
     this.filters = new FilterManager(this, cfg.filters);
     if (cfg.tracing !== undefined) this.activeSpan = ActiveSpan.start(cfg.tracing, this);
+    if (this.start === 0 && this.filters.logFilters) this.start = Date.now();
     if (this.pathRefused) {
       // Envoy's answer to a path normalization cannot accept (or an escaped slash it must refuse).
       this.makeBody(this.req.body);
@@ -380,24 +382,25 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
     if (status >= 100) owner.rqByClass[Math.min(5, Math.floor(status / 100)) - 1].inc();
     const flags = r.flags | this.flags;
     this.activeSpan?.finish({ status, flags, bytesReceived: this.body?.received ?? 0, bytesSent: r.bytesSent, upstreamCluster: this.cached?.cluster, upstreamHost: r.upstreamHost, reset: status === 0 || r.error !== undefined, dynamicMetadata: this.metadata });
+    // The stream's record, only when something observes it: its filters, access logs, tap.
     const loggers = owner.accessLoggers;
-    if (loggers.length === 0) return;
-    logTo(loggers, {
-      startTime: this.start,
-      method: req.method,
-      path: (req.headers["x-envoy-original-path"] as string | undefined) ?? this.normalizedPath,
-      protocol: req.protocol,
-      responseCode: status,
-      flags,
+    const sinks = owner.streamSinks;
+    const filters = this.filters;
+    const tapped = sinks !== undefined && sinks.active;
+    if (loggers.length === 0 && !tapped && !filters.logFilters) return;
+    const info = buildHttpStreamInfo(req, r, {
+      startTime: this.start === 0 ? Date.now() : this.start,
+      flags: r.flags | this.flags,
+      path: this.normalizedPath,
+      headers: this.headers,
+      trustedRemote: this.downstreamRemoteAddress,
+      route: this.cached,
       bytesReceived: this.body?.received ?? 0,
-      bytesSent: r.bytesSent,
-      durationMs: Date.now() - this.start,
-      upstreamServiceTimeMs: r.upstreamServiceTimeMs,
-      forwardedFor: this.forwardedFor,
-      userAgent: req.headers["user-agent"],
-      requestId: this.headers["x-request-id"] as string | undefined,
-      authority: req.authority,
-      upstreamHost: r.upstreamHost,
+      dynamicMetadata: this.metadata,
+      grpc: this.grpc,
     });
+    if (filters.logFilters) filters.log(info);
+    if (loggers.length > 0) logTo(loggers, info);
+    if (tapped) sinks.http(info);
   }
 }

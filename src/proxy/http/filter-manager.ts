@@ -10,6 +10,7 @@
 import type * as http from "node:http";
 import { flagBit, type ResponseFlag } from "../access-log.js";
 import type { DynamicMetadata } from "../dynamic-metadata.js";
+import type { HttpStreamInfo } from "../stream-info.js";
 import type { BodySource, Downstream, Reply, RequestBody, StreamAbort } from "./downstream.js";
 import { DownstreamWrapper } from "./encoder-chain.js";
 import { DataStatus, type FilterCallbacks, type FilterRequest, FilterStatus, type HttpFilter, type HttpFilterFactory, type StreamResult } from "./filter.js";
@@ -40,7 +41,7 @@ export interface FilterStreamHost {
   terminalReached(): void;
   /** Writes a local reply to `ds` (gRPC-aware) and ends the stream with it. */
   sendLocalReply(ds: Downstream, reply: Reply, headers: http.OutgoingHttpHeaders | undefined): void;
-  /** The stream is over: access log, stats. */
+  /** The stream is over: stats, and the record for the filters' onLog, access logs and sinks. */
   complete(result: StreamResult): void;
 }
 
@@ -151,6 +152,21 @@ export class FilterManager {
   ) {
     const route = host.route();
     for (const f of factories) if (filterEnabled(f, route)) this.slots.push(new FilterSlot(this, this.slots.length, f));
+    for (const s of this.slots) if (s.filter.onLog !== undefined) this.logFilters = true;
+  }
+
+  /** Whether a filter of the stream observes its end (onLog): the stream's record is then built. */
+  readonly logFilters: boolean = false;
+
+  /** Envoy's filter access loggers: each filter's onLog with the finished stream (before onDestroy). */
+  log(info: HttpStreamInfo): void {
+    for (const s of this.slots) {
+      try {
+        s.filter.onLog?.(info);
+      } catch {
+        // an observer never breaks the end of the stream
+      }
+    }
   }
 
   /**
@@ -407,15 +423,19 @@ export class FilterManager {
   finish(result: StreamResult): void {
     if (this.finished) return;
     this.finished = true;
-    for (const s of this.slots) {
-      s.held = undefined;
-      try {
-        s.filter.onDestroy?.();
-      } catch {
-        // a filter's cleanup never breaks the end of the stream
+    for (const s of this.slots) s.held = undefined;
+    // (The host logs first: filters see onLog before onDestroy, as Envoy's.)
+    try {
+      this.host.complete(result);
+    } finally {
+      for (const s of this.slots) {
+        try {
+          s.filter.onDestroy?.();
+        } catch {
+          // a filter's cleanup never breaks the end of the stream
+        }
       }
     }
-    this.host.complete(result);
   }
 }
 

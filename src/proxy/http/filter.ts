@@ -4,8 +4,10 @@
 // lists them for the request (decode) and in reverse order for the response (encode); each call may
 // continue the iteration or stop it until the filter continues (an async check, a delay), and a
 // filter may answer the request itself with a local reply. The router is the terminal filter.
+import type { StreamSinks } from "../stream-sinks.js";
 import type { HttpStreamInfo } from "../stream-info.js";
 import type * as http from "node:http";
+import type * as net from "node:net";
 import type * as tls from "node:tls";
 import type { Logger } from "../../core/log.js";
 import type { Any } from "../../envoy/types.js";
@@ -132,6 +134,14 @@ export interface StreamResult {
   bytesSent: number;
   details: string;
   grpcStatus?: number;
+  /** The cluster the stream was forwarded to (the router's), for the stream's record. */
+  cluster?: UpstreamCluster;
+  /** Response headers as sent downstream (the router's relay). */
+  responseHeaders?: http.OutgoingHttpHeaders;
+  /** Why the last upstream connection failed, when one did. */
+  transportFailureReason?: string;
+  /** The upstream connection the response came on. */
+  upstreamSocket?: net.Socket;
 }
 
 /**
@@ -185,6 +195,8 @@ export interface FilterRuntime {
   readonly localNode?: { readonly id: string; readonly metadata: Readonly<Record<string, unknown>> };
   /** One of the proxy's named loggers (PROXY_LOGGERS), for filters that log as Envoy's do. */
   logger?(name: string): Logger;
+  /** Proxy-wide observers of finished streams (`tsmesh tap`); absent: none. */
+  readonly streamSinks?: StreamSinks;
 }
 
 /** What an HTTP filter's config is compiled with. */

@@ -15,6 +15,7 @@ import { type FilterContext, type FilterRuntime, HTTP_FILTERS, type HttpFilterFa
 import { DEFAULT_H1_SETTINGS, type H1CodecSettings } from "./h1-request.js";
 import type { RouteTable } from "./route-table.js";
 import "./filters/index.js";
+import type { StreamSinks } from "../stream-sinks.js";
 import { type AccessLogger, type AccessLogWriters, compileAccessLogs, configuredOrDefault } from "../access-loggers.js";
 import { compileTracing, type HttpTracing, type TraceDrivers } from "../tracing/tracing-config.js";
 
@@ -62,6 +63,8 @@ export interface HcmConfig {
   stats: StatsScope;
   /** access_log: where each request's line goes (the proxy's default log when the config names none). */
   accessLoggers: readonly AccessLogger[];
+  /** Proxy-wide observers of finished streams (tap), checked per stream. */
+  streamSinks: StreamSinks | undefined;
   /** normalize_path, merge_slashes, path_with_escaped_slashes_action (undefined: paths as they come). */
   paths: PathNormalization | undefined;
   /** forward_client_cert_details / set_current_client_cert_details. */
@@ -95,6 +98,12 @@ export function hcmConfig(c: HcmMessage, path: string, ctx: HcmCompileContext): 
   // Fields whose absence would change what a request means are refused until implemented.
   if (c.localReplyConfig) throw new XdsConfigError(`${path}.localReplyConfig`, "custom local replies are not implemented by tsmesh");
   if (c.internalAddressConfig?.cidrRanges?.length) throw new XdsConfigError(`${path}.internalAddressConfig`, "not implemented by tsmesh");
+  // Periodic and on-new-request access logging (HcmAccessLogOptions): tsmesh logs once, at the stream's end.
+  if (c.flushAccessLogOnNewRequest === true) throw new XdsConfigError(`${path}.flushAccessLogOnNewRequest`, "not implemented by tsmesh (access logs are written when a stream ends)");
+  for (const f of ["accessLogFlushInterval", "flushAccessLogOnNewRequest", "flushLogOnTunnelSuccessfullyEstablished"] as const) {
+    const v = c.accessLogOptions?.[f];
+    if (v !== undefined && v !== false) throw new XdsConfigError(`${path}.accessLogOptions.${f}`, "not implemented by tsmesh (access logs are written when a stream ends)");
+  }
   if (c.originalIpDetectionExtensions?.length) throw new XdsConfigError(`${path}.originalIpDetectionExtensions`, "original IP detection extensions are not implemented by tsmesh");
   const upgradeConfigs: Record<string, boolean> = {};
   (c.upgradeConfigs ?? []).forEach((u, i) => {
@@ -152,6 +161,7 @@ export function hcmConfig(c: HcmMessage, path: string, ctx: HcmCompileContext): 
     bufferLimitBytes,
     stats,
     accessLoggers: configuredOrDefault(compileAccessLogs(c.accessLog, `${path}.accessLog`, ctx.accessLogWriters), ctx.defaultAccessLog),
+    streamSinks: ctx.runtime.streamSinks,
     paths: pathNormalization(c, path),
     xfcc: xfccConfig(c, path),
     tracing: compileTracing(c.tracing, `${path}.tracing`, ctx.egress === true, ctx.tracers),

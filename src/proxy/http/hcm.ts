@@ -8,6 +8,7 @@ import * as http2 from "node:http2";
 import type * as net from "node:net";
 import type * as tls from "node:tls";
 import type { AccessLogger } from "../access-loggers.js";
+import type { StreamSinks } from "../stream-sinks.js";
 import type { ConnectionInfo } from "../listener-spec.js";
 import type { NetworkHandler } from "../listeners.js";
 import { NETWORK_FILTERS } from "../network-filters.js";
@@ -39,6 +40,12 @@ const H2_PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /** The listener's view of each connection, for the requests on it (filters read addresses from it). */
 const connections = new WeakMap<net.Socket, ConnectionInfo>();
 const UNKNOWN_CONNECTION: ConnectionInfo = Object.freeze({ listenerName: "", localAddress: "", localPort: 0, remoteAddress: "", remotePort: 0 });
+
+/**
+ * The socket of each HTTP/2 session: `session.socket` is a proxy object, not the socket the
+ * listener's connection info is keyed by (h2 requests had no addresses without this).
+ */
+const sessionSockets = new WeakMap<http2.Http2Session, net.Socket>();
 
 /** Streams open per HTTP/2 session (the idle timeout closes only sessions with none). */
 const openStreams = new WeakMap<http2.Http2Session, number>();
@@ -113,6 +120,9 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, Stre
     this.h2server = createH2Server({ maxConcurrentStreams: cfg.h2MaxConcurrentStreams, maxHeaderListSize: cfg.maxRequestHeadersBytes, maxHeadersCount: cfg.http1.maxRequestHeadersCount });
     const idleMs = cfg.http1.idleTimeoutMs;
     this.h2server.on("session", (session: http2.ServerHttp2Session) => {
+      // (node:http2 makes the session inside emit("connection"): dispatch set the socket just before.)
+      if (this.sessionSocket !== undefined) sessionSockets.set(session, this.sessionSocket);
+      this.sessionSocket = undefined;
       this.h2sessions.add(session);
       session.on("error", () => {});
       session.once("close", () => this.h2sessions.delete(session));
@@ -123,6 +133,9 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, Stre
     this.h2server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => this.onH2Stream(stream, headers, flags));
     this.h2server.on("sessionError", () => this.cxProtocolError.inc());
   }
+
+  /** The socket whose HTTP/2 session node:http2 is creating (see sessionSockets). */
+  private sessionSocket: net.Socket | undefined = undefined;
 
   handle(socket: net.Socket, info: ConnectionInfo): void {
     this.cxTotal.inc();
@@ -161,7 +174,9 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, Stre
         socket.unshift(first);
       }
       this.cxHttp2.inc();
+      this.sessionSocket = socket;
       this.h2server.emit("connection", socket);
+      this.sessionSocket = undefined;
     } else {
       // HTTP/1.x: the fast path takes the socket (and the sniffed bytes directly).
       this.cxHttp1.inc();
@@ -220,7 +235,7 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, Stre
       openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
       stream.once("close", () => openStreams.set(session, (openStreams.get(session) ?? 1) - 1));
     }
-    const sock = session?.socket;
+    const sock = (session !== undefined ? sessionSockets.get(session) : undefined) ?? session?.socket;
     if (endStream) stream.resume();
     const dr: DownstreamRequest = {
       protocol: "HTTP/2",
@@ -270,6 +285,10 @@ export class HttpConnectionManager implements NetworkHandler, H1ServerHost, Stre
 
   get accessLoggers(): readonly AccessLogger[] {
     return this.cfg.accessLoggers;
+  }
+
+  get streamSinks(): StreamSinks | undefined {
+    return this.cfg.streamSinks;
   }
 }
 

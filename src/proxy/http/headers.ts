@@ -175,7 +175,7 @@ export function parseHeaderFormat(value: string, path: string): (string | Format
 let cachedHostname: string | undefined;
 
 /** `1.2.3.4:80` → `1.2.3.4`, `[::1]:80` → `::1`; an address without a port is returned as is. */
-function withoutPort(addr: string): string {
+export function withoutPort(addr: string): string {
   if (addr.startsWith("[")) {
     const end = addr.indexOf("]");
     return end < 0 ? addr : addr.slice(1, end);
@@ -185,7 +185,7 @@ function withoutPort(addr: string): string {
   return addr.slice(0, colon);
 }
 
-function portOf(addr: string): string {
+export function portOf(addr: string): string {
   const end = addr.startsWith("[") ? addr.indexOf("]") : -1;
   const colon = addr.lastIndexOf(":");
   if (colon < 0 || colon < end || (end < 0 && addr.indexOf(":") !== colon)) return "";

@@ -10,6 +10,7 @@
 // promises, no per-request closures beyond the attempt's), timers come from the coarse shared
 // lists in timers.ts, response flags are a bit set.
 import type * as http from "node:http";
+import type * as net from "node:net";
 import { FLAG_BIT, flagBit, type ResponseFlag, type ResponseFlags } from "../access-log.js";
 import type { Host } from "../upstream/host.js";
 import type { Admission, RequestPermit, UpstreamCluster } from "../upstream/cluster.js";
@@ -36,6 +37,13 @@ export interface ForwardResult {
   bytesSent: number;
   details: string;
   grpcStatus?: number;
+  cluster?: UpstreamCluster;
+  /** The response head as relayed downstream (absent for the router's local replies). */
+  responseHeaders?: http.OutgoingHttpHeaders;
+  /** Why the last upstream connection failed (UPSTREAM_TRANSPORT_FAILURE_REASON). */
+  transportFailureReason?: string;
+  /** The relayed response's connection (UPSTREAM_LOCAL_ADDRESS is read from it only when logged). */
+  upstreamSocket?: net.Socket;
 }
 
 
@@ -148,6 +156,9 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
   private h2 = false;
   private up: UpstreamResponse | undefined = undefined;
   private relayStatus = 0;
+  private relayHeaders: http.OutgoingHttpHeaders | undefined = undefined;
+  private transportFailure: string | undefined = undefined;
+  private relaySocket: net.Socket | undefined = undefined;
   private serviceTime = 0;
   private bytes = 0;
   private readonly started = performance.now();
@@ -397,7 +408,10 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     const last = this.last;
     if (this.plan.retry && this.triedCount > 1 && last && last.kind !== "response") this.flags |= FLAG_BIT.URX;
     if (!last) return this.finishLocal(LOCAL_REPLIES.timeout(), host);
-    if (last.kind === "connect-failure") return this.finishLocal(LOCAL_REPLIES.connectFailure(last.reason), last.host);
+    if (last.kind === "connect-failure") {
+      this.transportFailure = last.reason;
+      return this.finishLocal(LOCAL_REPLIES.connectFailure(last.reason), last.host);
+    }
     if (last.kind === "per-try-timeout") return this.finishLocal(LOCAL_REPLIES.timeout(), last.host);
     if (last.kind === "protocol-error") return this.finishLocal(LOCAL_REPLIES.upstreamProtocolError(), last.host);
     return this.finishLocal(LOCAL_REPLIES.upstreamReset(), last.host);
@@ -473,6 +487,8 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     if (!plan.suppressEnvoyHeaders) headers["x-envoy-upstream-service-time"] = String(serviceTime);
     this.decorator.decorateResponse(headers);
     this.relayStatus = status;
+    this.relayHeaders = headers;
+    this.relaySocket = up.connectionSocket;
     this.serviceTime = serviceTime;
     this.lastHost = host;
     if (ds.gone || this.stopKind === StopKind.Gone) {
@@ -578,6 +594,10 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     if (this.ds.listener === this) this.ds.listener = undefined;
     if (this.plan.body.owner === this) this.plan.body.owner = undefined;
     this.abortHandle?.listen(undefined);
+    r.cluster = this.plan.cluster;
+    if (this.relayHeaders !== undefined) r.responseHeaders = this.relayHeaders;
+    if (this.transportFailure !== undefined) r.transportFailureReason = this.transportFailure;
+    if (this.relaySocket !== undefined) r.upstreamSocket = this.relaySocket;
     this.done(r);
   }
 }

@@ -2,6 +2,7 @@
 // Envoy's x-envoy-* headers, the body from the request's replay buffer, and the response (with
 // trailers) relayed from the stream.
 import type * as http from "node:http";
+import type * as net from "node:net";
 import * as http2 from "node:http2";
 import type { RequestPermit } from "../upstream/cluster.js";
 import type { Host } from "../upstream/host.js";
@@ -36,6 +37,11 @@ class H2Response implements UpstreamResponse {
     this.status = Number(headers[":status"] ?? 502);
     s.on("trailers", (t: http.IncomingHttpHeaders) => (this.trailerHeaders = t));
     s.once("end", () => (this.ended = true));
+  }
+
+  get connectionSocket(): net.Socket | undefined {
+    // (node:http2's proxy of the session's socket: reading it after the session is gone throws.)
+    return this.s.session?.socket as net.Socket | undefined;
   }
 
   pipe(sink: ResponseSink): void {

@@ -62,6 +62,8 @@ export interface UpstreamResponse {
   /** Discards the response (and its connection or stream). */
   abort(): void;
   upgrade?: { socket: net.Socket; head: Buffer };
+  /** The upstream connection's socket (its local address is logged; read only when the stream is). */
+  readonly connectionSocket?: net.Socket;
 }
 
 export type AttemptOutcome =

@@ -88,6 +88,10 @@ export class H1Exchange implements BodyTarget {
   /** @internal */
   conn: H1ExchangeConnection | undefined;
 
+  get connectionSocket(): net.Socket | undefined {
+    return this.conn?.socket;
+  }
+
   constructor(
     private readonly owner: H1ExchangeOwner,
     private readonly permit: { release(): void },

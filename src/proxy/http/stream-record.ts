@@ -1,0 +1,108 @@
+// The record of one finished HTTP stream (StreamInfo), built by the connection manager when
+// something observes the stream: fields from the request as received and as forwarded, the router's
+// result (cluster, host, response head), the route, and the downstream connection.
+import type * as http from "node:http";
+import type * as net from "node:net";
+import { fromStruct } from "../../envoy/protos.js";
+import type { DynamicMetadata } from "../dynamic-metadata.js";
+import { downstreamTlsOf, EMPTY_STATE, hostPort } from "../observability/stream-info-build.js";
+import type { HttpStreamInfo } from "../stream-info.js";
+import type { UpstreamCluster } from "../upstream/cluster.js";
+import type { DownstreamRequest } from "./downstream-request.js";
+import type { StreamResult } from "./filter.js";
+import type { ResolvedRoute } from "./route-glue.js";
+
+/** What the stream itself knows at its end. */
+export interface StreamEnd {
+  readonly startTime: number;
+  readonly flags: number;
+  /** :path after normalization and filters. */
+  readonly path: string;
+  /** The request headers as forwarded. */
+  readonly headers: http.OutgoingHttpHeaders;
+  /** The trusted client address (xff.ts), without a port. */
+  readonly trustedRemote: string;
+  readonly route: ResolvedRoute | undefined;
+  readonly bytesReceived: number;
+  readonly dynamicMetadata: DynamicMetadata | undefined;
+  readonly grpc: boolean;
+}
+
+const clusterMetadata = new WeakMap<UpstreamCluster, Readonly<Record<string, unknown>> | undefined>();
+
+/** A cluster's filter_metadata as plain JSON (converted once per cluster). */
+export function clusterFilterMetadata(c: UpstreamCluster): Readonly<Record<string, unknown>> | undefined {
+  if (clusterMetadata.has(c)) return clusterMetadata.get(c);
+  const fm = c.spec.object.metadata?.filterMetadata;
+  let out: Record<string, unknown> | undefined;
+  if (fm !== undefined) {
+    out = {};
+    for (const ns of Object.keys(fm)) out[ns] = fromStruct(fm[ns]);
+  }
+  clusterMetadata.set(c, out);
+  return out;
+}
+
+/** A socket's local address, "" when unknown (an HTTP/2 session's socket proxy throws once the session is gone). */
+function localAddressOf(s: net.Socket | undefined): string {
+  if (s === undefined) return "";
+  try {
+    const a = s.localAddress;
+    return a === undefined ? "" : hostPort(a, s.localPort ?? 0);
+  } catch {
+    return "";
+  }
+}
+
+const NO_HEADERS: http.OutgoingHttpHeaders = Object.freeze({}) as http.OutgoingHttpHeaders;
+
+export function buildHttpStreamInfo(req: DownstreamRequest, r: StreamResult, s: StreamEnd): HttpStreamInfo {
+  const conn = req.connection;
+  const direct = hostPort(conn.remoteAddress, conn.remotePort);
+  // Envoy's trusted address from X-Forwarded-For carries no port (it prints :0).
+  const remote = s.trustedRemote === req.remote ? direct : hostPort(s.trustedRemote, 0);
+  const cluster = r.cluster;
+  const requestId = s.headers["x-request-id"];
+  return {
+    kind: "http",
+    startTime: s.startTime,
+    durationMs: Date.now() - s.startTime,
+    listenerName: conn.listenerName,
+    direction: "",
+    downstreamRemoteAddress: remote,
+    downstreamDirectRemoteAddress: direct,
+    downstreamLocalAddress: hostPort(conn.localAddress, conn.localPort),
+    downstreamTls: downstreamTlsOf(req.tls, conn),
+    requestedServerName: conn.requestedServerName ?? (req.tls ? (req.tls as { servername?: string | false }).servername || "" : ""),
+    upstreamCluster: cluster?.name ?? "",
+    upstreamClusterMetadata: cluster === undefined ? undefined : clusterFilterMetadata(cluster),
+    upstreamHost: r.upstreamHost ?? "",
+    upstreamLocalAddress: localAddressOf(r.upstreamSocket),
+    upstreamTls: undefined,
+    // (Envoy's formatter prints it with spaces as underscores.)
+    upstreamTransportFailureReason: r.transportFailureReason?.replace(/ /g, "_") ?? "",
+    flags: s.flags,
+    dynamicMetadata: s.dynamicMetadata,
+    filterState: EMPTY_STATE,
+    bytesReceived: s.bytesReceived,
+    bytesSent: r.bytesSent,
+    protocol: req.protocol,
+    method: req.method,
+    path: s.path,
+    authority: req.authority,
+    scheme: req.scheme,
+    requestHeaders: s.headers,
+    responseHeaders: r.responseHeaders ?? NO_HEADERS,
+    responseTrailers: undefined,
+    responseCode: r.status,
+    responseCodeDetails: r.details,
+    grpcStatus: r.grpcStatus,
+    requestMessages: 0,
+    responseMessages: 0,
+    routeName: s.route?.route?.name ?? "",
+    requestId: typeof requestId === "string" ? requestId : "",
+    upstreamServiceTimeMs: r.upstreamServiceTimeMs,
+    requestHeadersBytes: 0,
+    responseHeadersBytes: 0,
+  };
+}

@@ -1,0 +1,463 @@
+// Envoy's substitution format for access logs (SubstitutionFormatString): a text format string or a
+// JSON format dictionary, compiled once per config into a formatter that renders a finished stream's
+// record (StreamInfo) as one line. Text: an unavailable value prints "-" ("" with omit_empty_values).
+// JSON: a value that is exactly one command keeps its type (RESPONSE_CODE, BYTES_*, DURATION stay
+// numbers; DYNAMIC_METADATA and FILTER_STATE give objects), an unavailable one is null (omitted with
+// omit_empty_values), properties are sorted as Envoy always sorts them, and the line ends with "\n".
+// An unknown command, an argument a command does not take, or a malformed format is an
+// XdsConfigError naming the field: a config tsmesh cannot render is refused, never logged some
+// other way.
+import { hostname } from "node:os";
+import type { DataSource, envoy } from "../../envoy/types.js";
+import { fromStruct } from "../../envoy/protos.js";
+import { FLAG_BIT, formatFlags, type ResponseFlag } from "../access-log.js";
+import { type FormatCommand, getHeader, type HeaderMap, parseHeaderFormat, portOf, withoutPort } from "../http/headers.js";
+import type { StreamInfo } from "../stream-info.js";
+import { XdsConfigError } from "../xds-error.js";
+
+type SubstitutionFormatString = envoy.config.core.v3.SubstitutionFormatString;
+
+/** A command's value: undefined when unavailable; objects only from metadata / filter state. */
+type Value = string | number | boolean | object | undefined;
+type Getter = (info: StreamInfo) => Value;
+
+/** A compiled format: one line per finished stream. */
+export interface AccessLogFormatter {
+  format(info: StreamInfo): string;
+}
+
+/** Envoy's default access log format (used when an access log names none). */
+export const DEFAULT_FORMAT =
+  '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% ' +
+  '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"\n';
+
+/** Envoy's long response flag names (RESPONSE_FLAGS_LONG), by short flag. */
+const LONG_FLAGS: Readonly<Record<ResponseFlag, string>> = {
+  LH: "FailedLocalHealthCheck",
+  UH: "NoHealthyUpstream",
+  UT: "UpstreamRequestTimeout",
+  LR: "LocalReset",
+  UR: "UpstreamRemoteReset",
+  UF: "UpstreamConnectionFailure",
+  UC: "UpstreamConnectionTermination",
+  UO: "UpstreamOverflow",
+  NR: "NoRouteFound",
+  DI: "DelayInjected",
+  FI: "FaultInjected",
+  RL: "RateLimited",
+  UAEX: "UnauthorizedExternalService",
+  RLSE: "RateLimitServiceError",
+  DC: "DownstreamConnectionTermination",
+  URX: "UpstreamRetryLimitExceeded",
+  SI: "StreamIdleTimeout",
+  IH: "InvalidEnvoyRequestHeaders",
+  DPE: "DownstreamProtocolError",
+  UMSDR: "UpstreamMaxStreamDurationReached",
+  UPE: "UpstreamProtocolError",
+  NC: "NoClusterFound",
+  OM: "OverloadManagerTerminated",
+};
+
+function longFlags(flags: number): string {
+  if (flags === 0) return "-";
+  const out: string[] = [];
+  for (const f of Object.keys(FLAG_BIT) as ResponseFlag[]) if (flags & FLAG_BIT[f]) out.push(LONG_FLAGS[f]);
+  return out.join(",");
+}
+
+const nonEmpty = (s: string): string | undefined => (s === "" ? undefined : s);
+
+// ---- START_TIME ----
+
+const pad = (n: number, w = 2): string => String(n).padStart(w, "0");
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+
+/** Sub-second digits of an epoch-ms time (nanoseconds are not measured: zeros past the millisecond). */
+function fraction(ms: number, digits: number): string {
+  return pad(((ms % 1000) + 1000) % 1000, 3).padEnd(9, "0").slice(0, digits);
+}
+
+/**
+ * A strftime format (absl::FormatTime as Envoy uses it, in UTC) compiled to a function; Envoy's
+ * extensions %s (epoch seconds), %E<n>S (seconds with n fraction digits), %<n>f and %f (fraction).
+ */
+export function compileTimeFormat(fmt: string, path: string): (ms: number) => string {
+  const parts: Array<string | ((d: Date, ms: number) => string)> = [];
+  let lit = "";
+  for (let i = 0; i < fmt.length; i++) {
+    const c = fmt[i];
+    if (c !== "%") {
+      lit += c;
+      continue;
+    }
+    let spec = fmt[++i];
+    let digits = 0;
+    if (spec === "E" && /[1-9*]/.test(fmt[i + 1] ?? "") && fmt[i + 2] === "S") {
+      digits = fmt[i + 1] === "*" ? 9 : Number(fmt[i + 1]);
+      i += 2;
+      spec = "ES";
+    } else if (spec !== undefined && /[1-9]/.test(spec) && fmt[i + 1] === "f") {
+      digits = Number(spec);
+      i += 1;
+      spec = "nf";
+    }
+    let part: ((d: Date, ms: number) => string) | string;
+    switch (spec) {
+      case "%": part = "%"; break;
+      case "Y": part = (d) => String(d.getUTCFullYear()); break;
+      case "y": part = (d) => pad(d.getUTCFullYear() % 100); break;
+      case "m": part = (d) => pad(d.getUTCMonth() + 1); break;
+      case "d": part = (d) => pad(d.getUTCDate()); break;
+      case "e": part = (d) => String(d.getUTCDate()).padStart(2, " "); break;
+      case "H": part = (d) => pad(d.getUTCHours()); break;
+      case "M": part = (d) => pad(d.getUTCMinutes()); break;
+      case "S": part = (d) => pad(d.getUTCSeconds()); break;
+      case "ES": part = (d, ms) => `${pad(d.getUTCSeconds())}.${fraction(ms, digits)}`; break;
+      case "nf": part = (_d, ms) => fraction(ms, digits); break;
+      case "f": part = (_d, ms) => fraction(ms, 9); break;
+      case "s": part = (_d, ms) => String(Math.floor(ms / 1000)); break;
+      case "z": part = "+0000"; break;
+      case "Z": part = "UTC"; break;
+      case "F": part = (d) => `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`; break;
+      case "T": part = (d) => `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`; break;
+      case "j": part = (d) => pad(Math.floor((d.getTime() - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86_400_000) + 1, 3); break;
+      case "b": part = (d) => MONTHS[d.getUTCMonth()]; break;
+      case "a": part = (d) => DAYS[d.getUTCDay()]; break;
+      default:
+        throw new XdsConfigError(path, `START_TIME format ${JSON.stringify(fmt)}: %${spec ?? ""} is not implemented by tsmesh`);
+    }
+    if (typeof part === "string") lit += part;
+    else {
+      if (lit) parts.push(lit);
+      lit = "";
+      parts.push(part);
+    }
+  }
+  if (lit) parts.push(lit);
+  return (ms) => {
+    const d = new Date(ms);
+    let out = "";
+    for (const p of parts) out += typeof p === "string" ? p : p(d, ms);
+    return out;
+  };
+}
+
+// ---- commands ----
+
+/** A header of the request (pseudo-headers from the record's fields), as REQ reads it. */
+function requestHeader(info: StreamInfo, name: string): string | undefined {
+  if (info.kind !== "http") return undefined;
+  switch (name) {
+    case ":method": return info.method;
+    case ":path": return info.path;
+    case ":authority": case "host": return nonEmpty(info.authority);
+    case ":scheme": return info.scheme;
+  }
+  return getHeader(info.requestHeaders as HeaderMap, name);
+}
+
+function responseHeader(info: StreamInfo, name: string): string | undefined {
+  if (info.kind !== "http") return undefined;
+  if (name === ":status") return info.responseCode === 0 ? undefined : String(info.responseCode);
+  return getHeader(info.responseHeaders as HeaderMap, name);
+}
+
+function headerGetter(read: (info: StreamInfo, name: string) => string | undefined, c: FormatCommand): Getter {
+  const name = c.arg;
+  const alt = c.alt;
+  if (alt === "") return (info) => read(info, name);
+  return (info) => read(info, name) ?? read(info, alt);
+}
+
+/** `REQUEST_HEADER(X?Y)` is REQ's long form; its argument arrives unsplit. */
+function splitAlternative(c: FormatCommand): FormatCommand {
+  const q = c.arg.indexOf("?");
+  return q < 0 ? { ...c, arg: c.arg.toLowerCase() } : { ...c, arg: c.arg.slice(0, q).toLowerCase(), alt: c.arg.slice(q + 1).toLowerCase() };
+}
+
+const tls = (info: StreamInfo) => info.downstreamTls;
+
+/** Commands without an argument. Numbers are typed (JSON keeps them numbers). */
+const SIMPLE: Readonly<Record<string, Getter>> = {
+  PROTOCOL: (i) => (i.kind === "http" ? i.protocol : undefined),
+  RESPONSE_CODE: (i) => (i.kind === "http" ? i.responseCode : 0),
+  RESPONSE_CODE_DETAILS: (i) => (i.kind === "http" ? nonEmpty(i.responseCodeDetails) : undefined),
+  CONNECTION_TERMINATION_DETAILS: (i) => (i.kind === "tcp" ? nonEmpty(i.connectionTerminationDetails) : undefined),
+  RESPONSE_FLAGS: (i) => formatFlags(i.flags),
+  RESPONSE_FLAGS_LONG: (i) => longFlags(i.flags),
+  BYTES_RECEIVED: (i) => i.bytesReceived,
+  BYTES_SENT: (i) => i.bytesSent,
+  DURATION: (i) => Math.round(i.durationMs),
+  UPSTREAM_HOST: (i) => nonEmpty(i.upstreamHost),
+  UPSTREAM_REMOTE_ADDRESS: (i) => nonEmpty(i.upstreamHost),
+  UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: (i) => nonEmpty(withoutPort(i.upstreamHost)),
+  UPSTREAM_REMOTE_PORT: (i) => portNumber(i.upstreamHost),
+  UPSTREAM_CLUSTER: (i) => nonEmpty(i.upstreamCluster),
+  UPSTREAM_CLUSTER_RAW: (i) => nonEmpty(i.upstreamCluster),
+  UPSTREAM_LOCAL_ADDRESS: (i) => nonEmpty(i.upstreamLocalAddress),
+  UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: (i) => nonEmpty(withoutPort(i.upstreamLocalAddress)),
+  UPSTREAM_LOCAL_PORT: (i) => portNumber(i.upstreamLocalAddress),
+  UPSTREAM_TRANSPORT_FAILURE_REASON: (i) => nonEmpty(i.upstreamTransportFailureReason),
+  UPSTREAM_PEER_URI_SAN: (i) => nonEmpty(i.upstreamTls?.peerPrincipal ?? ""),
+  UPSTREAM_LOCAL_URI_SAN: (i) => nonEmpty(i.upstreamTls?.localPrincipal ?? ""),
+  UPSTREAM_TLS_VERSION: (i) => nonEmpty(i.upstreamTls?.version ?? ""),
+  DOWNSTREAM_LOCAL_ADDRESS: (i) => nonEmpty(i.downstreamLocalAddress),
+  DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: (i) => nonEmpty(withoutPort(i.downstreamLocalAddress)),
+  DOWNSTREAM_LOCAL_PORT: (i) => portNumber(i.downstreamLocalAddress),
+  DOWNSTREAM_REMOTE_ADDRESS: (i) => nonEmpty(i.downstreamRemoteAddress),
+  DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: (i) => nonEmpty(withoutPort(i.downstreamRemoteAddress)),
+  DOWNSTREAM_REMOTE_PORT: (i) => portNumber(i.downstreamRemoteAddress),
+  DOWNSTREAM_DIRECT_REMOTE_ADDRESS: (i) => nonEmpty(i.downstreamDirectRemoteAddress),
+  DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT: (i) => nonEmpty(withoutPort(i.downstreamDirectRemoteAddress)),
+  DOWNSTREAM_DIRECT_REMOTE_PORT: (i) => portNumber(i.downstreamDirectRemoteAddress),
+  DOWNSTREAM_PEER_URI_SAN: (i) => nonEmpty(tls(i)?.peerPrincipal ?? ""),
+  DOWNSTREAM_LOCAL_URI_SAN: (i) => nonEmpty(tls(i)?.localPrincipal ?? ""),
+  DOWNSTREAM_TLS_VERSION: (i) => nonEmpty(tls(i)?.version ?? ""),
+  REQUESTED_SERVER_NAME: (i) => nonEmpty(i.requestedServerName),
+  ROUTE_NAME: (i) => (i.kind === "http" ? nonEmpty(i.routeName) : undefined),
+  STREAM_ID: (i) => (i.kind === "http" ? nonEmpty(i.requestId) : undefined),
+  GRPC_STATUS_NUMBER: (i) => (i.kind === "http" ? i.grpcStatus : undefined),
+  UPSTREAM_SERVICE_TIME: (i) => (i.kind === "http" ? i.upstreamServiceTimeMs : undefined),
+  HOSTNAME: () => (cachedHostname ??= hostname()),
+};
+
+let cachedHostname: string | undefined;
+
+function portNumber(addr: string): number | undefined {
+  const p = portOf(addr);
+  return p === "" ? undefined : Number(p);
+}
+
+/** Commands taking an argument (`(…)`), and whether `:N` truncation applies to them. */
+const WITH_ARG = new Set(["REQ", "RESP", "TRAILER", "REQUEST_HEADER", "RESPONSE_HEADER", "RESPONSE_TRAILER", "DYNAMIC_METADATA", "CLUSTER_METADATA", "FILTER_STATE", "ENVIRONMENT", "START_TIME"]);
+
+/** A metadata path "NS:KEY:KEY…" (keys optional). */
+function metadataPath(arg: string, path: string, command: string): [string, string[]] {
+  const parts = arg.split(":");
+  if (parts.some((p) => p === "")) throw new XdsConfigError(path, `%${command}(${arg})%: the namespace and keys must not be empty`);
+  return [parts[0], parts.slice(1)];
+}
+
+function lookupPath(v: unknown, keys: readonly string[]): unknown {
+  let cur = v;
+  for (const k of keys) {
+    if (cur === null || typeof cur !== "object" || Array.isArray(cur)) return undefined;
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
+
+function compileCommand(c: FormatCommand, path: string): Getter {
+  const name = c.command;
+  if (!WITH_ARG.has(name)) {
+    const g = SIMPLE[name];
+    if (g === undefined) throw new XdsConfigError(path, `Not supported field in StreamInfo: ${name} (unknown or not implemented by tsmesh)`);
+    if (c.arg !== "" || c.maxLength !== undefined) throw new XdsConfigError(path, `%${name}% takes no argument or length`);
+    return g;
+  }
+  switch (name) {
+    case "START_TIME": {
+      if (c.maxLength !== undefined) throw new XdsConfigError(path, "%START_TIME% takes no length");
+      if (c.arg === "") return (i) => new Date(i.startTime).toISOString();
+      const f = compileTimeFormat(c.arg, path);
+      return (i) => f(i.startTime);
+    }
+    case "REQ":
+    case "RESP":
+    case "TRAILER":
+    case "REQUEST_HEADER":
+    case "RESPONSE_HEADER":
+    case "RESPONSE_TRAILER": {
+      const h = name.length > 7 ? splitAlternative(c) : c;
+      if (h.arg === "" || h.arg.includes("?") || h.alt.includes("?")) throw new XdsConfigError(path, `%${name}(${c.arg})%: one header name, optionally ?ALTERNATIVE, is required`);
+      const read =
+        name === "REQ" || name === "REQUEST_HEADER"
+          ? requestHeader
+          : name === "RESP" || name === "RESPONSE_HEADER"
+            ? responseHeader
+            : (info: StreamInfo, n: string) => (info.kind === "http" && info.responseTrailers ? getHeader(info.responseTrailers as HeaderMap, n) : undefined);
+      return headerGetter(read, h);
+    }
+    case "DYNAMIC_METADATA": {
+      const [ns, keys] = metadataPath(c.arg, path, name);
+      return (i) => {
+        const v = i.dynamicMetadata?.lookup(ns, keys);
+        return v === undefined || v === null ? undefined : (v as Value);
+      };
+    }
+    case "CLUSTER_METADATA": {
+      const [ns, keys] = metadataPath(c.arg, path, name);
+      return (i) => {
+        const v = lookupPath(i.upstreamClusterMetadata?.[ns], keys);
+        return v === undefined || v === null ? undefined : (v as Value);
+      };
+    }
+    case "FILTER_STATE": {
+      const parts = c.arg.split(":");
+      const key = parts[0];
+      const mode = parts[1] ?? "TYPED";
+      if (key === "" || parts.length > 2 || (mode !== "TYPED" && mode !== "PLAIN")) throw new XdsConfigError(path, `%FILTER_STATE(${c.arg})%: KEY, KEY:PLAIN or KEY:TYPED is required`);
+      return (i) => {
+        const v = i.filterState.get(key);
+        if (v === undefined || v === null) return undefined;
+        if (mode === "PLAIN") return typeof v === "string" ? v : JSON.stringify(v);
+        return v as Value;
+      };
+    }
+    case "ENVIRONMENT": {
+      if (c.arg === "") throw new XdsConfigError(path, "%ENVIRONMENT()% needs a variable name");
+      // Read once, when the config is compiled (Envoy reads the environment at configuration time).
+      const v = process.env[c.arg];
+      return () => (v === undefined || v === "" ? undefined : v);
+    }
+  }
+  throw new XdsConfigError(path, `Not supported field in StreamInfo: ${name}`);
+}
+
+/** A value as text: unavailable → `dash`; objects as JSON; truncated to `max`. */
+function asText(v: Value, dash: string, max: number | undefined): string {
+  if (v === undefined) return dash;
+  let s = typeof v === "object" ? JSON.stringify(v) : String(v);
+  if (max !== undefined && s.length > max) s = s.slice(0, max);
+  return s === "" ? dash : s;
+}
+
+/** One format string compiled: literal pieces and getters (with their truncation). */
+interface Compiled {
+  readonly literals: readonly string[];
+  readonly getters: readonly Getter[];
+  readonly maxLengths: readonly (number | undefined)[];
+}
+
+function compileString(format: string, path: string): Compiled {
+  const parsed = parseHeaderFormat(format, path) ?? [format];
+  const literals: string[] = [""];
+  const getters: Getter[] = [];
+  const maxLengths: (number | undefined)[] = [];
+  for (const p of parsed) {
+    if (typeof p === "string") literals[literals.length - 1] += p;
+    else {
+      getters.push(compileCommand(p, path));
+      maxLengths.push(p.maxLength);
+      literals.push("");
+    }
+  }
+  return { literals, getters, maxLengths };
+}
+
+function renderText(c: Compiled, info: StreamInfo, dash: string): string {
+  let out = c.literals[0];
+  for (let i = 0; i < c.getters.length; i++) out += asText(c.getters[i](info), dash, c.maxLengths[i]) + c.literals[i + 1];
+  return out;
+}
+
+class TextFormatter implements AccessLogFormatter {
+  constructor(
+    private readonly c: Compiled,
+    private readonly dash: string,
+  ) {}
+
+  format(info: StreamInfo): string {
+    return renderText(this.c, info, this.dash);
+  }
+}
+
+/** A JSON format dictionary's node: a fixed value, a format string, or a nested object. */
+type JsonNode = { kind: "fixed"; value: unknown } | { kind: "format"; c: Compiled } | { kind: "object"; entries: ReadonlyArray<readonly [string, JsonNode]> };
+
+function compileJson(v: unknown, path: string, depth: number): JsonNode {
+  if (depth > 16) throw new XdsConfigError(path, "json_format nests too deeply");
+  if (typeof v === "string") {
+    const c = compileString(v, path);
+    return c.getters.length === 0 ? { kind: "fixed", value: c.literals[0] } : { kind: "format", c };
+  }
+  if (typeof v === "number" || typeof v === "boolean" || v === null) return { kind: "fixed", value: v };
+  if (Array.isArray(v)) throw new XdsConfigError(path, "json_format: list values are not implemented by tsmesh");
+  const entries = Object.keys(v as object)
+    .sort()
+    .map((k) => [k, compileJson((v as Record<string, unknown>)[k], `${path}.${k}`, depth + 1)] as const);
+  return { kind: "object", entries };
+}
+
+/** A JSON value of one format string: a lone command keeps its type; anything else is text. */
+function jsonValue(c: Compiled, info: StreamInfo): unknown {
+  if (c.getters.length === 1 && c.literals[0] === "" && c.literals[1] === "") {
+    let v = c.getters[0](info);
+    const max = c.maxLengths[0];
+    if (typeof v === "string") {
+      if (max !== undefined && v.length > max) v = v.slice(0, max);
+      if (v === "") v = undefined;
+    } else if (typeof v === "object" && max !== undefined) v = asText(v, "", max);
+    return v === undefined ? null : v;
+  }
+  return renderText(c, info, "-");
+}
+
+function renderJson(n: JsonNode, info: StreamInfo, omitEmpty: boolean, stringsOnly: boolean): unknown {
+  if (n.kind === "fixed") return n.value;
+  if (n.kind === "format") return stringsOnly ? renderText(n.c, info, "-") : jsonValue(n.c, info);
+  const out: Record<string, unknown> = {};
+  for (const [k, child] of n.entries) {
+    const v = renderJson(child, info, omitEmpty, stringsOnly);
+    if (omitEmpty && (v === null || v === undefined)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+class JsonFormatter implements AccessLogFormatter {
+  constructor(
+    private readonly root: JsonNode,
+    private readonly omitEmpty: boolean,
+    private readonly stringsOnly: boolean,
+  ) {}
+
+  format(info: StreamInfo): string {
+    return JSON.stringify(renderJson(this.root, info, this.omitEmpty, this.stringsOnly)) + "\n";
+  }
+}
+
+/** A text format string (`format`, `text_format`, `text_format_source`). */
+export function compileTextFormat(format: string, path: string, omitEmptyValues = false): AccessLogFormatter {
+  return new TextFormatter(compileString(format, path), omitEmptyValues ? "" : "-");
+}
+
+/**
+ * A JSON format dictionary (plain JSON, already out of its google.protobuf.Struct). `stringsOnly`:
+ * FileAccessLog's deprecated json_format, whose values all render as text.
+ */
+export function compileJsonFormat(dict: Record<string, unknown>, path: string, omitEmptyValues = false, stringsOnly = false): AccessLogFormatter {
+  return new JsonFormatter(compileJson(dict, path, 0), omitEmptyValues, stringsOnly);
+}
+
+let defaultFormatter: AccessLogFormatter | undefined;
+
+/** Envoy's default format, compiled once. */
+export function defaultAccessLogFormatter(): AccessLogFormatter {
+  return (defaultFormatter ??= compileTextFormat(DEFAULT_FORMAT, "default access log format"));
+}
+
+function dataSourceText(d: DataSource, path: string): string {
+  if (d.inlineString !== undefined) return d.inlineString;
+  if (d.inlineBytes !== undefined) return Buffer.from(d.inlineBytes).toString("utf8");
+  if (d.environmentVariable !== undefined) {
+    const v = process.env[d.environmentVariable];
+    if (v === undefined) throw new XdsConfigError(`${path}.environmentVariable`, `environment variable ${d.environmentVariable} is not set`);
+    return v;
+  }
+  throw new XdsConfigError(path, "text_format_source: only inline_string, inline_bytes and environment_variable are implemented by tsmesh");
+}
+
+/** An access logger's `log_format` (SubstitutionFormatString). */
+export function compileSubstitutionFormat(f: SubstitutionFormatString, path: string): AccessLogFormatter {
+  if (f.formatters?.length) throw new XdsConfigError(`${path}.formatters`, "formatter extensions are not implemented by tsmesh");
+  if (f.contentType) throw new XdsConfigError(`${path}.contentType`, "content_type applies to local replies, not access logs");
+  const omit = f.omitEmptyValues === true;
+  const set = [f.textFormat !== undefined, f.jsonFormat !== undefined, f.textFormatSource !== undefined].filter(Boolean).length;
+  if (set !== 1) throw new XdsConfigError(path, "exactly one of text_format, json_format and text_format_source must be set");
+  if (f.jsonFormat !== undefined) return compileJsonFormat(fromStruct(f.jsonFormat), `${path}.jsonFormat`, omit);
+  // (json_format_options.sort_properties has no effect: properties are always sorted, as in Envoy.)
+  if (f.textFormat !== undefined) return compileTextFormat(f.textFormat, `${path}.textFormat`, omit);
+  return compileTextFormat(dataSourceText(f.textFormatSource!, `${path}.textFormatSource`), `${path}.textFormatSource`, omit);
+}
