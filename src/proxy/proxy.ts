@@ -157,7 +157,6 @@ export class ProxyServer {
     this.accessLogWriters = new AccessLogWriters(this.logs.get("misc"));
     // The default access log (--access-log, stdout unless given): connection managers and TCP
     // proxies whose config names no access_log write here.
-    const defaultAccessLog = options.accessLog === false ? undefined : this.accessLogWriters.get(options.accessLogPath ?? "/dev/stdout");
     this.tracers = new TracerRegistry({ cluster: (n) => this.cluster(n), router: this.router, stats: this.stats, node: traceNode(options.node), batching: options.traceBatching ?? DEFAULT_BATCHING });
     const defaultAccessLog = options.accessLog === false ? undefined : new FormattedAccessLog(this.accessLogWriters.get(options.accessLogPath ?? "/dev/stdout"), defaultAccessLogFormatter());
     this.runtime = {

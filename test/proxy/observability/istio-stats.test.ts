@@ -29,7 +29,7 @@ const SERVICES = { istio: { services: [{ host: "reviews.default.svc.cluster.loca
 
 function httpInfo(o: Partial<HttpStreamInfo> = {}): HttpStreamInfo {
   return {
-    kind: "http", startTime: 0, durationMs: 7, listenerName: "l", direction: "inbound", downstreamRemoteAddress: "127.0.0.1:1", downstreamDirectRemoteAddress: "127.0.0.1:1", downstreamLocalAddress: "127.0.0.2:9080",
+    kind: "http", requestedServerName: "", startTime: 0, durationMs: 7, listenerName: "l", direction: "inbound", downstreamRemoteAddress: "127.0.0.1:1", downstreamDirectRemoteAddress: "127.0.0.1:1", downstreamLocalAddress: "127.0.0.2:9080",
     downstreamTls: undefined, upstreamCluster: "inbound|9080||", upstreamClusterMetadata: undefined, upstreamHost: "127.0.0.3:9080", upstreamLocalAddress: "", upstreamTls: undefined, upstreamTransportFailureReason: "",
     flags: 0, dynamicMetadata: undefined, filterState: new Map(), bytesReceived: 10, bytesSent: 100, protocol: "HTTP/1.1", method: "GET", path: "/reviews/1?x=1", authority: "reviews:9080", scheme: "http",
     requestHeaders: {}, responseHeaders: {}, responseTrailers: undefined, responseCode: 200, responseCodeDetails: "via_upstream", grpcStatus: undefined, requestMessages: 0, responseMessages: 0, routeName: "", requestId: "r",

@@ -35,6 +35,7 @@ export function httpInfo(over: Partial<HttpStreamInfo> = {}): HttpStreamInfo {
   md.set("envoy.filters.http.jwt_authn", { payload: { iss: "testing@secure.istio.io", groups: ["group1", "group2"] } });
   return {
     kind: "http",
+    requestedServerName: "",
     startTime: Date.UTC(2026, 0, 2, 3, 4, 5, 0),
     durationMs: 42.7,
     listenerName: "virtualInbound",
@@ -84,6 +85,7 @@ export function httpInfo(over: Partial<HttpStreamInfo> = {}): HttpStreamInfo {
 export function tcpInfo(over: Partial<TcpStreamInfo> = {}): TcpStreamInfo {
   return {
     kind: "tcp",
+    requestedServerName: "",
     startTime: Date.UTC(2026, 0, 2, 3, 4, 5, 0),
     durationMs: 2500,
     listenerName: "0.0.0.0_9000",

@@ -35,6 +35,7 @@ export function httpInfo(o: Partial<HttpStreamInfo> = {}): HttpStreamInfo {
   return {
     ...base,
     kind: "http",
+    requestedServerName: "",
     protocol: "HTTP/1.1",
     method: "GET",
     path: "/reviews/0",
@@ -58,7 +59,7 @@ export function httpInfo(o: Partial<HttpStreamInfo> = {}): HttpStreamInfo {
 }
 
 export function tcpInfo(o: Partial<TcpStreamInfo> = {}): TcpStreamInfo {
-  return { ...base, kind: "tcp", upstreamCluster: "inbound|9000||", bytesReceived: 5, bytesSent: 5, connectionTerminationDetails: "", intermediate: false, ...o };
+  return { ...base, kind: "tcp", requestedServerName: "", upstreamCluster: "inbound|9000||", bytesReceived: 5, bytesSent: 5, connectionTerminationDetails: "", intermediate: false, ...o };
 }
 
 export { FLAG_BIT };
