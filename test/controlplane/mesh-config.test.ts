@@ -16,6 +16,7 @@ import { MeshConfigError, meshFrom, parseMeshConfig, readMeshConfigFile } from "
 import { configDump } from "../../src/controlplane/monitoring.js";
 import type { MeshConfig } from "../../src/model/push-context.js";
 import { parseProxy } from "../../src/model/proxy.js";
+import { DEFAULT_TELEMETRY_MESH } from "../../src/model/telemetry.js";
 import { eventually } from "../helpers/eventually.js";
 
 const cases: Array<{ name: string; yaml: string; want?: Partial<MeshConfig>; error?: RegExp }> = [
@@ -43,7 +44,11 @@ const cases: Array<{ name: string; yaml: string; want?: Partial<MeshConfig>; err
       "notAMeshField: [1, 2]",
       "outboundTrafficPolicy: {mode: REGISTRY_ONLY, egressProxy: {host: x}}",
     ].join("\n"),
-    want: { outboundTrafficPolicy: "REGISTRY_ONLY", extensionProviders: [{ name: "otel", kind: "opentelemetry" }] },
+    want: {
+      outboundTrafficPolicy: "REGISTRY_ONLY",
+      extensionProviders: [{ name: "otel", kind: "opentelemetry", opentelemetry: { service: "otel.observability.svc.cluster.local", port: 4317, maxTagLength: 0 } }],
+      telemetry: { ...DEFAULT_TELEMETRY_MESH, tracing: { ...DEFAULT_TELEMETRY_MESH.tracing }, defaultProviders: { ...DEFAULT_TELEMETRY_MESH.defaultProviders } },
+    },
   },
   {
     name: "an envoyExtAuthzHttp provider with every field",
