@@ -231,7 +231,6 @@ function readFileAccessLog(r: Reader): FileAccessLogProvider {
 
 function readZipkin(r: Reader): ZipkinProvider {
   r.unknown(["service", "port", "maxTagLength", "enable64bitTraceId", "path", "traceContextOption", "timeout", "headers"]);
-  for (const k of ["traceContextOption", "timeout", "headers"]) if (field(r.obj, k) !== undefined) r.problems.push(`${r.path}.${k}: not supported by tsmesh's zipkin tracer`);
   const path = r.string("path") || "/api/v2/spans";
   if (!path.startsWith("/")) r.problems.push(`${r.path}.path: should begin with \`/\``);
   return { ...readServicePort(r), maxTagLength: r.uint32("maxTagLength"), enable64bitTraceId: r.bool("enable64bitTraceId"), path };
@@ -239,7 +238,6 @@ function readZipkin(r: Reader): ZipkinProvider {
 
 function readOpenTelemetry(r: Reader): OpenTelemetryProvider {
   r.unknown(["service", "port", "maxTagLength", "http", "grpc", "resourceDetectors", "dynatraceSampler"]);
-  for (const k of ["resourceDetectors", "dynatraceSampler"]) if (field(r.obj, k) !== undefined) r.problems.push(`${r.path}.${k}: not supported by tsmesh's OpenTelemetry tracer`);
   const out: OpenTelemetryProvider = { ...readServicePort(r), maxTagLength: r.uint32("maxTagLength") };
   const http = field(r.obj, "http");
   const grpc = field(r.obj, "grpc");
