@@ -7,9 +7,10 @@ import { describeDocument } from "../api/format.js";
 import { hostMatches, resolveShortName } from "../api/hosts.js";
 import { unreachableRoutes } from "../api/validation/virtualservice-unreachable.js";
 import { jwksUnreachable, jwtClaimRouteWithoutRequestAuthn, type JwksLookup } from "./authn.js";
-import { authzAnalyzers, type AuthzAnalysisMesh } from "./authz.js";
+import { authzAnalyzers } from "./authz.js";
 import { analyzeEnvoyFilters } from "./envoyfilter.js";
 import { MESSAGE_TYPES, type AnalysisMessage, type MessageCode } from "./messages.js";
+import { telemetryAnalyzers, type TelemetryAnalysisMesh } from "./telemetry.js";
 
 type Located = { resource: AnyResource; doc: DocumentResult };
 
@@ -264,8 +265,8 @@ export const ANALYZERS: Analyzer[] = [
 export interface AnalyzeOptions {
   /** The last fetch result of each RequestAuthentication's keys (TSM0001 when one failed); unchecked without it. */
   jwks?: JwksLookup;
-  /** The mesh config the authorization checks read (root namespace, extension providers); Istio's defaults without it. */
-  mesh?: AuthzAnalysisMesh;
+  /** The mesh config the authorization and telemetry checks read (root namespace, extension providers); Istio's defaults without it. */
+  mesh?: TelemetryAnalysisMesh;
 }
 
 /**
@@ -293,6 +294,6 @@ export function analyze(docs: DocumentResult[], opts: AnalyzeOptions = {}): Anal
       });
     }
   }
-  for (const a of [...ANALYZERS, jwksUnreachable(opts.jwks), ...authzAnalyzers(opts.mesh ?? { rootNamespace: "istio-system" })]) a(ctx);
+  for (const a of [...ANALYZERS, jwksUnreachable(opts.jwks), ...authzAnalyzers(opts.mesh ?? { rootNamespace: "istio-system" }), ...telemetryAnalyzers(opts.mesh ?? { rootNamespace: "istio-system" })]) a(ctx);
   return ctx.messages;
 }

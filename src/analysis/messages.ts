@@ -20,6 +20,8 @@ export const MESSAGE_TYPES = {
   IST0153: { name: "EnvoyFilterUsesAddOperationIncorrectly", level: "Error" },
   IST0154: { name: "EnvoyFilterUsesRemoveOperationIncorrectly", level: "Error" },
   IST0155: { name: "EnvoyFilterUsesRelativeOperationWithProxyVersion", level: "Warning" },
+  IST0157: { name: "InvalidTelemetryProvider", level: "Warning" },
+  IST0160: { name: "MultipleTelemetriesWithoutWorkloadSelectors", level: "Error" },
   // tsmesh's own, where istioctl has no analyzer.
   TSM0001: { name: "JwksUriUnreachable", level: "Warning" },
   TSM0002: { name: "AuthorizationPolicyServiceAccountNotFound", level: "Warning" },
@@ -29,6 +31,9 @@ export const MESSAGE_TYPES = {
   TSM0006: { name: "EnvoyFilterHasNoEffect", level: "Warning" },
   TSM0007: { name: "EnvoyFilterNotApplied", level: "Error" },
   TSM0008: { name: "EnvoyFilterDnsClusterOfMeshHost", level: "Warning" },
+  TSM0020: { name: "TelemetryUnknownProvider", level: "Error" },
+  TSM0021: { name: "TelemetryProviderNotImplemented", level: "Warning" },
+  TSM0022: { name: "TelemetryProviderServiceNotFound", level: "Error" },
 } as const satisfies Record<string, { name: string; level: Level }>;
 
 export type MessageCode = keyof typeof MESSAGE_TYPES;

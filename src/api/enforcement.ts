@@ -30,10 +30,31 @@ export type KindEnforcement = { readonly wholeKind: string } | { readonly fields
 export const MESH_CONFIG = "MeshConfig";
 
 /** Mesh config fields the control plane reads (everything else is reported). */
-const MESH_CONFIG_READ = new Set(["outboundTrafficPolicy", "connectTimeout", "localityLbSetting", "rootNamespace", "trustDomain", "enableAutoMtls", "trustDomainAliases", "extensionProviders", "defaultConfig"]);
+const MESH_CONFIG_READ = new Set([
+  "outboundTrafficPolicy",
+  "connectTimeout",
+  "localityLbSetting",
+  "rootNamespace",
+  "trustDomain",
+  "enableAutoMtls",
+  "trustDomainAliases",
+  "extensionProviders",
+  "defaultConfig",
+  "accessLogFile",
+  "accessLogFormat",
+  "accessLogEncoding",
+  "enableTracing",
+  "defaultProviders",
+]);
 
-/** extensionProviders kinds for telemetry (the ext_authz kinds are generated for CUSTOM policies). */
-const TELEMETRY_PROVIDERS = ["zipkin", "lightstep", "datadog", "stackdriver", "opencensus", "skywalking", "opentelemetry", "prometheus", "envoyFileAccessLog", "envoyHttpAls", "envoyTcpAls", "envoyOtelAls", "sds"];
+/**
+ * extensionProviders kinds tsmesh does not implement (ext_authz, envoyFileAccessLog, zipkin,
+ * opentelemetry and prometheus are generated); a Telemetry naming one gets nothing from it.
+ */
+export const UNIMPLEMENTED_PROVIDERS = ["lightstep", "datadog", "stackdriver", "opencensus", "skywalking", "envoyHttpAls", "envoyTcpAls", "envoyOtelAls", "sds"];
+
+/** defaultConfig.tracing fields tsmesh reads. */
+const PROXY_TRACING_READ = new Set(["sampling", "zipkin", "maxPathTagLength", "customTags"]);
 
 /** DestinationRule traffic policies: the rule's and each subset's. */
 const TRAFFIC_POLICY = ["spec.trafficPolicy", "spec.subsets[].trafficPolicy"];
@@ -163,18 +184,43 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
       },
     ],
   },
-  Telemetry: { wholeKind: "metrics, access logs and tracing are not configured by it (issue 15)" },
+  Telemetry: {
+    fields: [
+      {
+        paths: ["spec.tracing[].customTags{}"],
+        when: { text: "a `formatter` tag", test: (v) => typeof v === "object" && v !== null && "formatter" in v },
+        reason: "the tag is left out (the Envoy API tsmesh speaks has no formatter custom tags)",
+      },
+      {
+        paths: ["spec.tracing[].disableContextPropagation"],
+        when: { text: "true", test: (v) => v === true },
+        reason: "trace headers are still propagated (Envoy's no_context_propagation is not in tsmesh's Envoy API)",
+      },
+      {
+        paths: ["spec.tracing[].useRequestIdForTraceSampling"],
+        when: { text: "false", test: (v) => v === false },
+        reason: "the x-request-id still carries the sampling decision (Envoy's default; tsmesh generates no request_id_extension)",
+      },
+    ],
+  },
   WasmPlugin: { wholeKind: "Wasm modules are not loaded" },
   TrafficExtension: { wholeKind: "Lua and Wasm extensions are not loaded" },
   [MESH_CONFIG]: {
     fields: [
-      { paths: ["accessLogFile", "accessLogFormat", "accessLogEncoding"], reason: "proxies' access logs are not configured by it (issue 15)" },
-      { paths: ["enableTracing", "defaultProviders"], reason: "tracing and telemetry providers are not configured (issue 15)" },
-      { paths: TELEMETRY_PROVIDERS.map((k) => `extensionProviders[].${k}`), reason: "telemetry providers are not configured (issue 15); only the ext_authz kinds are used (CUSTOM AuthorizationPolicies)" },
+      { paths: UNIMPLEMENTED_PROVIDERS.map((k) => `extensionProviders[].${k}`), reason: "no config is generated for this provider kind (tsmesh implements envoyExtAuthzHttp/Grpc, envoyFileAccessLog, zipkin, opentelemetry, prometheus)" },
+      {
+        paths: ["extensionProviders[].zipkin.traceContextOption", "extensionProviders[].zipkin.timeout", "extensionProviders[].zipkin.headers", "extensionProviders[].opentelemetry.resourceDetectors", "extensionProviders[].opentelemetry.dynatraceSampler"],
+        reason: "not applied (tsmesh generates the Zipkin and OpenTelemetry tracers' core settings only)",
+      },
       {
         paths: ["defaultConfig.*"],
-        when: { text: "other than gatewayTopology", test: (_v, k) => k !== "gatewayTopology" },
+        when: { text: "other than gatewayTopology and tracing", test: (_v, k) => k !== "gatewayTopology" && k !== "tracing" },
         reason: "proxy settings are not applied",
+      },
+      {
+        paths: ["defaultConfig.tracing.*"],
+        when: { text: "other than sampling, zipkin, maxPathTagLength, custom_tags", test: (_v, k) => !PROXY_TRACING_READ.has(k) },
+        reason: "not applied (tracing providers are configured with extensionProviders and Telemetry)",
       },
       {
         paths: ["defaultConfig.gatewayTopology.*"],

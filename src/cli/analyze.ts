@@ -6,7 +6,7 @@ import type { DocumentResult } from "../api/validate.js";
 import { parseDuration } from "../api/validation/common.js";
 import { analyze } from "../analysis/analyze.js";
 import { fetchedJwks, type JwksLookup } from "../analysis/authn.js";
-import type { AuthzAnalysisMesh } from "../analysis/authz.js";
+import type { TelemetryAnalysisMesh } from "../analysis/telemetry.js";
 import { LEVEL_RANK, type Level } from "../analysis/messages.js";
 import { JwksResolver } from "../controlplane/jwks-resolver.js";
 import { jwksUriOf } from "../model/request-authentication.js";
@@ -45,11 +45,11 @@ async function checkJwks(docs: readonly DocumentResult[]): Promise<JwksLookup | 
 }
 
 export async function runAnalyze(paths: string[], opts: AnalyzeOptions, out: (s: string) => void): Promise<number> {
-  let mesh: AuthzAnalysisMesh | undefined;
+  let mesh: TelemetryAnalysisMesh | undefined;
   if (opts.meshConfigFile !== undefined) {
     try {
       const m = meshFrom(readMeshConfigFile(opts.meshConfigFile));
-      mesh = { rootNamespace: m.rootNamespace, extensionProviders: m.extensionProviders };
+      mesh = { rootNamespace: m.rootNamespace, extensionProviders: m.extensionProviders, defaultAccessLogging: m.telemetry.defaultProviders.accessLogging };
     } catch (e) {
       out(`Error: ${(e as Error).message}`);
       return 1;

@@ -66,12 +66,12 @@ function named(objects: readonly XdsResource[]): Map<string, XdsResource> {
 // VirtualServices or Gateways; PeerAuthentication shapes clusters (auto mTLS), endpoints (their
 // tlsMode metadata) and inbound listeners, not routes; RequestAuthentication shapes the jwt_authn
 // filter and AuthorizationPolicy the RBAC / ext_authz filters of inbound and gateway listeners only
-// (claim routes are built from VirtualServices whether or not a policy exists, as Istio's); nothing
-// reads the other security and telemetry kinds yet. A generator that starts reading a kind must drop
+// (claim routes are built from VirtualServices whether or not a policy exists, as Istio's); Telemetry
+// shapes listeners only (access logs, tracing, istio.stats); nothing reads WorkloadGroup. A generator that starts reading a kind must drop
 // it from these sets (generator.test.ts checks the claims).
-const NOT_READ_BY_ANY = ["Telemetry", "WorkloadGroup"];
-/** Policies only listeners read. */
-const LISTENER_POLICIES = ["RequestAuthentication", "AuthorizationPolicy"];
+const NOT_READ_BY_ANY = ["WorkloadGroup"];
+/** Policies (and Telemetry) only listeners read. */
+const LISTENER_POLICIES = ["RequestAuthentication", "AuthorizationPolicy", "Telemetry"];
 // "Secret" is a credential in the credentials folder: only the Secret type reads those. The Secret
 // type reads credentials and, for sidecars' grants, DestinationRules (see secretNeedsPush).
 const SKIPPED_KINDS: Readonly<Record<string, ReadonlySet<string>>> = {

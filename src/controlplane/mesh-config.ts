@@ -8,7 +8,9 @@
 import { readFileSync } from "node:fs";
 import { parse, YAMLParseError } from "yaml";
 import { meshConfigNotEnforced, type NotEnforcedUse } from "../api/enforcement.js";
+import { mergeExtensionProviders } from "../model/extension-providers.js";
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from "../model/push-context.js";
+import { DEFAULT_TELEMETRY_MESH, type TelemetryMesh } from "../model/telemetry.js";
 import { parseExtensionProviders } from "./mesh-extension-providers.js";
 import { field, isObject, parseProtoDuration } from "./mesh-fields.js";
 
@@ -117,6 +119,9 @@ export function parseMeshConfig(text: string, source: string, notEnforced?: NotE
   const providers = field(doc, "extensionProviders");
   if (providers !== undefined && providers !== null) out.extensionProviders = parseExtensionProviders(providers, problems);
 
+  const telemetry = parseTelemetryMesh(doc, problems);
+  if (telemetry) out.telemetry = telemetry;
+
   // ProxyConfig defaults for every proxy: only the gateway topology's trusted proxies are read
   // (remoteIpBlocks on gateways); a gateway's own proxy.istio.io/config overrides it, as Istio merges.
   const defaults = field(doc, "defaultConfig");
@@ -142,10 +147,93 @@ export function parseMeshConfig(text: string, source: string, notEnforced?: NotE
   return out;
 }
 
-/** The effective mesh config: defaults, then each overlay in order (later fields win). */
+const TELEMETRY_FIELDS = ["accessLogFile", "accessLogEncoding", "accessLogFormat", "enableTracing", "defaultProviders"];
+
+function stringList(v: unknown, at: string, problems: string[]): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) {
+    problems.push(`${at}: must be a list of provider names`);
+    return [];
+  }
+  return v as string[];
+}
+
+/**
+ * The telemetry fields of a mesh config over Istio's defaults (only when the document sets one):
+ * accessLogFile/Encoding/Format, enableTracing, defaultProviders and defaultConfig.tracing.
+ */
+function parseTelemetryMesh(doc: Record<string, unknown>, problems: string[]): TelemetryMesh | undefined {
+  const tracingCfg = isObject(field(doc, "defaultConfig")) ? field(field(doc, "defaultConfig") as Record<string, unknown>, "tracing") : undefined;
+  if (!TELEMETRY_FIELDS.some((k) => field(doc, k) !== undefined && field(doc, k) !== null) && (tracingCfg === undefined || tracingCfg === null)) return undefined;
+  const t: TelemetryMesh = { ...DEFAULT_TELEMETRY_MESH, tracing: { ...DEFAULT_TELEMETRY_MESH.tracing }, defaultProviders: { ...DEFAULT_TELEMETRY_MESH.defaultProviders } };
+  const str = (k: "accessLogFile" | "accessLogFormat"): void => {
+    const v = field(doc, k);
+    if (v === undefined || v === null) return;
+    if (typeof v !== "string") problems.push(`${k}: must be a string, not ${JSON.stringify(v)}`);
+    else t[k] = v;
+  };
+  str("accessLogFile");
+  str("accessLogFormat");
+  const enc = field(doc, "accessLogEncoding");
+  if (enc === "TEXT" || enc === 0) t.accessLogEncoding = "TEXT";
+  else if (enc === "JSON" || enc === 1) t.accessLogEncoding = "JSON";
+  else if (enc !== undefined && enc !== null) problems.push(`accessLogEncoding: must be TEXT or JSON, not ${JSON.stringify(enc)}`);
+  if (t.accessLogEncoding === "JSON" && t.accessLogFormat !== "") {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(t.accessLogFormat);
+    } catch {
+      parsed = undefined;
+    }
+    if (!isObject(parsed)) problems.push(`accessLogFormat: with accessLogEncoding JSON it must be a JSON object of field names to format strings`);
+  }
+  const et = field(doc, "enableTracing");
+  if (typeof et === "boolean") t.enableTracing = et;
+  else if (et !== undefined && et !== null) problems.push(`enableTracing: must be true or false, not ${JSON.stringify(et)}`);
+  const dp = field(doc, "defaultProviders");
+  if (dp !== undefined && dp !== null) {
+    if (!isObject(dp)) problems.push(`defaultProviders: must be an object {metrics, accessLogging, tracing}`);
+    else {
+      for (const k of Object.keys(dp)) if (!["metrics", "accessLogging", "tracing", "access_logging"].includes(k)) problems.push(`defaultProviders.${k}: unknown field (known: metrics, accessLogging, tracing)`);
+      // Istio applies defaultProviders over the default as a YAML merge: a list given replaces it.
+      if (field(dp, "metrics") !== undefined) t.defaultProviders.metrics = stringList(field(dp, "metrics"), "defaultProviders.metrics", problems);
+      if (field(dp, "accessLogging") !== undefined) t.defaultProviders.accessLogging = stringList(field(dp, "accessLogging"), "defaultProviders.accessLogging", problems);
+      if (field(dp, "tracing") !== undefined) t.defaultProviders.tracing = stringList(field(dp, "tracing"), "defaultProviders.tracing", problems);
+    }
+  }
+  if (tracingCfg !== undefined && tracingCfg !== null) {
+    if (!isObject(tracingCfg)) problems.push(`defaultConfig.tracing: must be an object`);
+    else {
+      const s = field(tracingCfg, "sampling");
+      if (typeof s === "number" && s >= 0 && s <= 100) t.tracing.sampling = s;
+      else if (s !== undefined && s !== null) problems.push(`defaultConfig.tracing.sampling: must be a percentage 0..100, not ${JSON.stringify(s)}`);
+      const z = field(tracingCfg, "zipkin");
+      const addr = isObject(z) ? field(z, "address") : undefined;
+      if (typeof addr === "string" && addr !== "") {
+        if (!/^[^:]+:\d+$/.test(addr)) problems.push(`defaultConfig.tracing.zipkin.address: must be HOST:PORT, not ${JSON.stringify(addr)}`);
+        else t.tracing.zipkinAddress = addr;
+      }
+      const ml = field(tracingCfg, "maxPathTagLength");
+      if (typeof ml === "number" && Number.isInteger(ml) && ml >= 0) t.tracing.maxPathTagLength = ml;
+      else if (ml !== undefined && ml !== null) problems.push(`defaultConfig.tracing.maxPathTagLength: must be a non-negative integer`);
+      const ct = field(tracingCfg, "custom_tags") ?? field(tracingCfg, "customTags");
+      if (ct !== undefined && ct !== null) {
+        if (!isObject(ct)) problems.push(`defaultConfig.tracing.custom_tags: must be a map of tag names to {literal|environment|header}`);
+        else t.tracing.customTags = ct as TelemetryMesh["tracing"]["customTags"];
+      }
+    }
+  }
+  return t;
+}
+
+/** The effective mesh config: defaults, then each overlay in order (later fields win; extensionProviders merge by name, as Istio). */
 export function meshFrom(...overlays: ReadonlyArray<Partial<MeshConfig> | undefined>): MeshConfig {
   let mesh: MeshConfig = { ...DEFAULT_MESH_CONFIG };
-  for (const o of overlays) if (o) mesh = { ...mesh, ...o };
+  for (const o of overlays) {
+    if (!o) continue;
+    const providers = o.extensionProviders ? mergeExtensionProviders(mesh.extensionProviders, o.extensionProviders) : mesh.extensionProviders;
+    mesh = { ...mesh, ...o, extensionProviders: providers };
+  }
   return mesh;
 }
 

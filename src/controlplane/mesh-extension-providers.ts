@@ -1,7 +1,8 @@
 // Mesh config `extensionProviders` parsed and validated as istiod's mesh validation does
 // (pkg/config/validation/agent/extensionprovider.go): each needs a unique, non-empty name and
 // exactly one provider kind; the ext_authz kinds (the ones tsmesh generates) are read field by
-// field (port, service, statusOnError, pathPrefix…), unknown fields refused; the telemetry kinds
+// field (port, service, statusOnError, pathPrefix…), unknown fields refused; so are the telemetry
+// kinds tsmesh generates (envoyFileAccessLog, zipkin, opentelemetry, prometheus). The other kinds
 // are kept by name and kind only (reported as not enforced by src/api/enforcement.ts).
 import { isIPv4, isIPv6 } from "node:net";
 import { envoyRoot } from "../envoy/protos.js";
@@ -12,6 +13,9 @@ import {
   type ExtAuthzRequestBody,
   type ExtensionProvider,
   type ExtensionProviderKind,
+  type FileAccessLogProvider,
+  type OpenTelemetryProvider,
+  type ZipkinProvider,
 } from "../model/extension-providers.js";
 import { field, isObject, parseProtoDuration } from "./mesh-fields.js";
 
@@ -173,6 +177,93 @@ function readGrpc(r: Reader): ExtAuthzCommon {
   return readCommon(r);
 }
 
+function readServicePort(r: Reader): { service: string; port: number } {
+  const service = r.string("service");
+  const sp = serviceProblem(service);
+  if (sp) r.problems.push(`${r.path}.service: ${sp}`);
+  const port = r.uint32("port");
+  if (port < 1 || port > 65535) r.problems.push(`${r.path}.port: port number ${port} must be in the range 1..65535`);
+  return { service, port };
+}
+
+function readHeaders(r: Reader, name: string): Array<{ name: string; value: string }> {
+  const v = field(r.obj, name);
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) {
+    r.problems.push(`${r.path}.${name}: must be a list of {name, value}`);
+    return [];
+  }
+  return v.flatMap((h, i) => {
+    if (!isObject(h)) {
+      r.problems.push(`${r.path}.${name}[${i}]: must be an object {name, value}`);
+      return [];
+    }
+    const hr = new Reader(h, `${r.path}.${name}[${i}]`, r.problems);
+    hr.unknown(["name", "value", "envName"]);
+    if (field(h, "envName") !== undefined) r.problems.push(`${r.path}.${name}[${i}].envName: header values from the proxy's environment are not supported; give value`);
+    const n = hr.string("name");
+    if (n === "") r.problems.push(`${r.path}.${name}[${i}].name: must not be empty`);
+    return [{ name: n, value: hr.string("value") }];
+  });
+}
+
+function readFileAccessLog(r: Reader): FileAccessLogProvider {
+  r.unknown(["path", "logFormat", "omitEmptyValues"]);
+  const out: FileAccessLogProvider = { path: r.string("path") || "/dev/stdout", omitEmptyValues: r.bool("omitEmptyValues") };
+  const lf = field(r.obj, "logFormat");
+  if (lf !== undefined && lf !== null) {
+    if (!isObject(lf)) r.problems.push(`${r.path}.logFormat: must be an object with text or labels`);
+    else {
+      const fr = new Reader(lf, `${r.path}.logFormat`, r.problems);
+      fr.unknown(["text", "labels"]);
+      const text = field(lf, "text");
+      const labels = field(lf, "labels");
+      if (text !== undefined && labels !== undefined) r.problems.push(`${r.path}.logFormat: text and labels are exclusive`);
+      if (text !== undefined) out.text = fr.string("text");
+      else if (labels !== undefined) {
+        if (!isObject(labels)) r.problems.push(`${r.path}.logFormat.labels: must be a map of JSON keys to format strings`);
+        else out.labels = { ...labels };
+      }
+    }
+  }
+  return out;
+}
+
+function readZipkin(r: Reader): ZipkinProvider {
+  r.unknown(["service", "port", "maxTagLength", "enable64bitTraceId", "path", "traceContextOption", "timeout", "headers"]);
+  const path = r.string("path") || "/api/v2/spans";
+  if (!path.startsWith("/")) r.problems.push(`${r.path}.path: should begin with \`/\``);
+  return { ...readServicePort(r), maxTagLength: r.uint32("maxTagLength"), enable64bitTraceId: r.bool("enable64bitTraceId"), path };
+}
+
+function readOpenTelemetry(r: Reader): OpenTelemetryProvider {
+  r.unknown(["service", "port", "maxTagLength", "http", "grpc", "resourceDetectors", "dynatraceSampler"]);
+  const out: OpenTelemetryProvider = { ...readServicePort(r), maxTagLength: r.uint32("maxTagLength") };
+  const http = field(r.obj, "http");
+  const grpc = field(r.obj, "grpc");
+  if (http !== undefined && http !== null) {
+    if (!isObject(http)) r.problems.push(`${r.path}.http: must be an object {path, timeout, headers}`);
+    else {
+      const hr = new Reader(http, `${r.path}.http`, r.problems);
+      hr.unknown(["path", "timeout", "headers"]);
+      const path = hr.string("path");
+      out.http = { path: path === "" ? "/v1/traces" : path.startsWith("/") ? path : `/${path}`, headers: readHeaders(hr, "headers") };
+      const t = hr.durationMs("timeout");
+      if (t !== undefined) out.http.timeoutMs = t;
+    }
+  } else if (grpc !== undefined && grpc !== null) {
+    if (!isObject(grpc)) r.problems.push(`${r.path}.grpc: must be an object {timeout, initialMetadata}`);
+    else {
+      const gr = new Reader(grpc, `${r.path}.grpc`, r.problems);
+      gr.unknown(["timeout", "initialMetadata"]);
+      out.grpc = { initialMetadata: readHeaders(gr, "initialMetadata") };
+      const t = gr.durationMs("timeout");
+      if (t !== undefined) out.grpc.timeoutMs = t;
+    }
+  }
+  return out;
+}
+
 /** `extensionProviders` of a mesh config; problems are pushed as `extensionProviders[i]…: what`. */
 export function parseExtensionProviders(value: unknown, problems: string[]): ExtensionProvider[] {
   if (!Array.isArray(value)) {
@@ -207,7 +298,13 @@ export function parseExtensionProviders(value: unknown, problems: string[]): Ext
     const n = typeof name === "string" ? name : "";
     if (kind === "envoyExtAuthzHttp") out.push({ name: n, kind, envoyExtAuthzHttp: readHttp(new Reader(body, `${at}.${kind}`, problems)) });
     else if (kind === "envoyExtAuthzGrpc") out.push({ name: n, kind, envoyExtAuthzGrpc: readGrpc(new Reader(body, `${at}.${kind}`, problems)) });
-    else out.push({ name: n, kind });
+    else if (kind === "envoyFileAccessLog") out.push({ name: n, kind, envoyFileAccessLog: readFileAccessLog(new Reader(body, `${at}.${kind}`, problems)) });
+    else if (kind === "zipkin") out.push({ name: n, kind, zipkin: readZipkin(new Reader(body, `${at}.${kind}`, problems)) });
+    else if (kind === "opentelemetry") out.push({ name: n, kind, opentelemetry: readOpenTelemetry(new Reader(body, `${at}.${kind}`, problems)) });
+    else if (kind === "prometheus") {
+      new Reader(body, `${at}.${kind}`, problems).unknown([]);
+      out.push({ name: n, kind });
+    } else out.push({ name: n, kind });
   });
   return out;
 }

@@ -9,11 +9,12 @@ import { exportToSet, labelsMatch, serviceVisibleFrom, visibleFrom, type Service
 import { endpointPort, ServiceRegistry } from "../registry/registry.js";
 import { AuthenticationPolicies } from "./authentication.js";
 import { AuthorizationPolicies } from "./authorization.js";
-import type { ExtensionProvider } from "./extension-providers.js";
+import { DEFAULT_EXTENSION_PROVIDERS, type ExtensionProvider } from "./extension-providers.js";
 import { EnvoyFilterIndex } from "./envoyfilter.js";
 import type { Proxy } from "./proxy.js";
 import { DEFAULT_JWKS_SETTINGS, RequestAuthentications, type JwksSettings } from "./request-authentication.js";
 import { buildSidecarScope, type SidecarScope } from "./sidecar-scope.js";
+import { DEFAULT_TELEMETRY_MESH, Telemetries, type TelemetryMesh } from "./telemetry.js";
 import { indexDelegates, mergeDelegates, type MergedHttpRoutes } from "./virtualservice.js";
 
 export interface MeshConfig {
@@ -37,6 +38,8 @@ export interface MeshConfig {
   extensionProviders: readonly ExtensionProvider[];
   /** meshConfig.defaultConfig.gatewayTopology.numTrustedProxies (gateways' xff_num_trusted_hops unless their own ProxyConfig says). */
   defaultNumTrustedProxies?: number;
+  /** accessLogFile/Encoding/Format, enableTracing, defaultConfig.tracing, defaultProviders. */
+  telemetry: TelemetryMesh;
 }
 
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
@@ -48,7 +51,8 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   trustDomain: "cluster.local",
   enableAutoMtls: true,
   trustDomainAliases: [],
-  extensionProviders: [],
+  extensionProviders: DEFAULT_EXTENSION_PROVIDERS,
+  telemetry: DEFAULT_TELEMETRY_MESH,
 };
 
 /** The resources a PushContext is built from (a ConfigStore snapshot). */
@@ -63,6 +67,8 @@ export interface PushInput {
   requestAuthentications: readonly Resource<"RequestAuthentication">[];
   authorizationPolicies: readonly Resource<"AuthorizationPolicy">[];
   envoyFilters: readonly Resource<"EnvoyFilter">[];
+  /** Telemetry resources (optional: inputs built before issue 15 have none). */
+  telemetries?: readonly Resource<"Telemetry">[];
 }
 
 /** One or more DestinationRules for a host, merged as Istio merges them. */
@@ -132,6 +138,8 @@ export class PushContext {
   readonly authzPolicies: AuthorizationPolicies;
   /** EnvoyFilters by namespace, patch values read once (Istio's envoyFiltersByNamespace). */
   readonly envoyFilters: EnvoyFilterIndex;
+  /** Telemetry resources and the mesh's providers, merged per proxy on demand. */
+  readonly telemetry: Telemetries;
 
   /**
    * `sameVirtualServices`: a snapshot built from the same VirtualServices (an EDS-only change),
@@ -167,6 +175,7 @@ export class PushContext {
       sameVirtualServices?.input.envoyFilters === input.envoyFilters && sameVirtualServices.mesh.rootNamespace === mesh.rootNamespace
         ? sameVirtualServices.envoyFilters
         : new EnvoyFilterIndex(input.envoyFilters, mesh.rootNamespace);
+    this.telemetry = new Telemetries(input.telemetries ?? [], mesh.rootNamespace, mesh.extensionProviders, mesh.telemetry.defaultProviders);
   }
 
   /**
@@ -378,6 +387,7 @@ export function pushInputFrom(resources: Iterable<{ kind: string }>): PushInput 
     requestAuthentications: [] as Resource<"RequestAuthentication">[],
     authorizationPolicies: [] as Resource<"AuthorizationPolicy">[],
     envoyFilters: [] as Resource<"EnvoyFilter">[],
+    telemetries: [] as Resource<"Telemetry">[],
   };
   for (const r of resources) {
     switch (r.kind) {
@@ -401,6 +411,9 @@ export function pushInputFrom(resources: Iterable<{ kind: string }>): PushInput 
         break;
       case "PeerAuthentication":
         input.peerAuthentications.push(r as Resource<"PeerAuthentication">);
+        break;
+      case "Telemetry":
+        input.telemetries.push(r as Resource<"Telemetry">);
         break;
       case "RequestAuthentication":
         input.requestAuthentications.push(r as Resource<"RequestAuthentication">);

@@ -160,7 +160,7 @@ spec: {mtls: {mode: ${mode}}}
       rootNamespace: "istio-system",
       extensionProviders: [
         { name: "authz", kind: "envoyExtAuthzGrpc" as const, envoyExtAuthzGrpc: { service: "a.b", port: 9000, failOpen: false, statusOnError: "" } },
-        { name: "otel", kind: "opentelemetry" as const },
+        { name: "otel", kind: "opentelemetry" as const, opentelemetry: { service: "otel.o.svc.cluster.local", port: 4317, maxTagLength: 0 } },
       ],
     };
     assert.deepEqual(run([custom("authz"), custom("otel"), custom("missing")], mesh), ["TSM0005 AuthorizationPolicy foo/c-otel spec.provider.name", "TSM0005 AuthorizationPolicy foo/c-missing spec.provider.name"]);

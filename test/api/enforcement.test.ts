@@ -35,12 +35,29 @@ interface Case {
 
 const CASES: Case[] = [
   // Kinds not enforced at all: whatever their spec.
-  ...(["ProxyConfig", "Telemetry"] as const).map((kind) => ({
+  ...(["ProxyConfig"] as const).map((kind) => ({
     name: `${kind}: the whole kind`,
     kind,
     spec: {},
     want: [""],
   })),
+  // Telemetry: generated (metrics, access logs, tracing); the few tracing settings tsmesh's Envoy API lacks are reported.
+  {
+    name: "Telemetry: Istio's observability task examples are enforced",
+    kind: "Telemetry",
+    spec: {
+      metrics: [{ providers: [{ name: "prometheus" }], overrides: [{ match: { metric: "REQUEST_COUNT", mode: "CLIENT" }, tagOverrides: { request_host: { value: "request.host" } } }] }],
+      accessLogging: [{ providers: [{ name: "envoy" }], filter: { expression: "response.code >= 400" } }],
+      tracing: [{ providers: [{ name: "zipkin" }], randomSamplingPercentage: 100, customTags: { a: { literal: { value: "x" } }, b: { header: { name: "x-b" } }, c: { environment: { name: "C" } } } }],
+    },
+    want: [],
+  },
+  {
+    name: "Telemetry: formatter tags, disabled context propagation, request-id sampling off",
+    kind: "Telemetry",
+    spec: { tracing: [{ customTags: { f: { formatter: { value: "%REQ(x)%" } }, ok: { literal: { value: "v" } } }, disableContextPropagation: true, useRequestIdForTraceSampling: false }] },
+    want: ["spec.tracing[0].customTags[f]", "spec.tracing[0].disableContextPropagation", "spec.tracing[0].useRequestIdForTraceSampling"],
+  },
   // EnvoyFilter: patches apply to the generated config; EXTENSION_CONFIG/BOOTSTRAP and waypoints cannot.
   {
     name: "EnvoyFilter: the rate limit task's patches are enforced",
@@ -367,25 +384,36 @@ test("mesh config: the fields tsmesh reads are not reported; everything else is,
     }),
     [],
   );
-  // Telemetry providers are kept by name (CUSTOM may name them) but not configured.
-  assert.deepEqual(uses({ extensionProviders: [{ name: "authz", envoyExtAuthzHttp: { service: "a.b", port: 80 } }, { name: "otel", opentelemetry: { service: "o", port: 4317 } }] }), [
-    "extensionProviders[1].opentelemetry",
-  ]);
+  // Telemetry providers tsmesh generates are read; the others are kept by name (CUSTOM may name them) and reported.
+  assert.deepEqual(
+    uses({
+      extensionProviders: [
+        { name: "authz", envoyExtAuthzHttp: { service: "a.b", port: 80 } },
+        { name: "otel", opentelemetry: { service: "o", port: 4317 } },
+        { name: "z", zipkin: { service: "z", port: 9411 } },
+        { name: "log", envoyFileAccessLog: { path: "/dev/stdout" } },
+        { name: "prom", prometheus: {} },
+        { name: "sd", stackdriver: {} },
+        { name: "als", envoyHttpAls: { service: "a", port: 1 } },
+      ],
+    }),
+    ["extensionProviders[5].stackdriver", "extensionProviders[6].envoyHttpAls"],
+  );
   assert.deepEqual(
     uses({
       accessLogFile: "/dev/stdout",
       enableTracing: true,
-      defaultConfig: { concurrency: 2, gatewayTopology: { numTrustedProxies: 1, forwardClientCertDetails: "SANITIZE" } },
+      defaultConfig: { concurrency: 2, gatewayTopology: { numTrustedProxies: 1, forwardClientCertDetails: "SANITIZE" }, tracing: { sampling: 10, tlsSettings: {} } },
       meshMTLS: { minProtocolVersion: "TLSV1_3" },
       trustDomain: "example.org",
       outboundTrafficPolicy: { mode: "ALLOW_ANY", egressProxy: { host: "e" } },
       localityLbSetting: { enabled: true, failover: [{ from: "a", to: "b" }] },
       ingressClass: "istio",
     }),
-    ["accessLogFile", "enableTracing", "defaultConfig.concurrency", "defaultConfig.gatewayTopology.forwardClientCertDetails", "meshMTLS", "outboundTrafficPolicy.egressProxy", "localityLbSetting.failover", "ingressClass"],
+    ["defaultConfig.concurrency", "defaultConfig.tracing.tlsSettings", "defaultConfig.gatewayTopology.forwardClientCertDetails", "meshMTLS", "outboundTrafficPolicy.egressProxy", "localityLbSetting.failover", "ingressClass"],
   );
   // protojson's snake_case names are the same fields.
-  assert.deepEqual(uses({ access_log_file: "/dev/stdout", connect_timeout: "1s", default_config: { concurrency: 2 } }), ["accessLogFile", "defaultConfig.concurrency"]);
+  assert.deepEqual(uses({ access_log_file: "/dev/stdout", connect_timeout: "1s", default_config: { concurrency: 2 } }), ["defaultConfig.concurrency"]);
   assert.deepEqual(uses(null), []);
 });
 

@@ -14,6 +14,12 @@ const TYPES = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE];
 
 // Bookinfo's reviews VirtualService with a header match and a weighted split; a second Gateway port.
 const CHANGES: Record<string, string> = {
+  Telemetry: `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  accessLogging: [{providers: [{name: envoy}]}]
+`,
   VirtualService: `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: reviews, namespace: default}
@@ -120,6 +126,7 @@ test("generator: a type skipped for a kind is unchanged by that kind (bookinfo p
     if (kind === "VirtualService") assert.ok(changed.has(ROUTE_TYPE), "the VirtualService change reaches RDS");
     if (kind === "Gateway") assert.ok(changed.has(LISTENER_TYPE), "the Gateway change reaches LDS");
     if (kind === "AuthorizationPolicy") assert.deepEqual([...changed], [LISTENER_TYPE], "the AuthorizationPolicy change reaches LDS alone");
+    if (kind === "Telemetry") assert.deepEqual([...changed], [LISTENER_TYPE], "the Telemetry change reaches LDS alone");
     if (kind === "EnvoyFilter") for (const t of [LISTENER_TYPE, ROUTE_TYPE, CLUSTER_TYPE]) assert.ok(changed.has(t), `the EnvoyFilter reaches ${t}`);
     const request: PushRequest = { full: true, configKinds: new Set([kind]), reasons: ["config"], start: 0, context: undefined };
     for (const t of TYPES) {
@@ -137,6 +144,7 @@ test("generator: VirtualService and Gateway changes skip CDS and EDS; unknown or
   assert.deepEqual(pushed(req(["VirtualService"])), [LISTENER_TYPE, ROUTE_TYPE]);
   assert.deepEqual(pushed(req(["Gateway"])), [LISTENER_TYPE, ROUTE_TYPE]);
   assert.deepEqual(pushed(req(["AuthorizationPolicy"])), [LISTENER_TYPE]);
+  assert.deepEqual(pushed(req(["Telemetry"])), [LISTENER_TYPE]);
   assert.deepEqual(pushed(req(["VirtualService", "DestinationRule"])), TYPES);
   assert.deepEqual(pushed(req(["ServiceEntry"])), TYPES);
   assert.deepEqual(pushed(req(undefined)), TYPES);

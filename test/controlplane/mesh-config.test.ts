@@ -16,6 +16,7 @@ import { MeshConfigError, meshFrom, parseMeshConfig, readMeshConfigFile } from "
 import { configDump } from "../../src/controlplane/monitoring.js";
 import type { MeshConfig } from "../../src/model/push-context.js";
 import { parseProxy } from "../../src/model/proxy.js";
+import { DEFAULT_TELEMETRY_MESH } from "../../src/model/telemetry.js";
 import { eventually } from "../helpers/eventually.js";
 
 const cases: Array<{ name: string; yaml: string; want?: Partial<MeshConfig>; error?: RegExp }> = [
@@ -29,7 +30,7 @@ const cases: Array<{ name: string; yaml: string; want?: Partial<MeshConfig>; err
   { name: "protojson's enum numbers (0 = REGISTRY_ONLY)", yaml: "outboundTrafficPolicy: {mode: 0}", want: { outboundTrafficPolicy: "REGISTRY_ONLY" } },
   { name: "proto (snake_case) field names", yaml: "outbound_traffic_policy: {mode: REGISTRY_ONLY}\nconnect_timeout: 1s", want: { outboundTrafficPolicy: "REGISTRY_ONLY", connectTimeoutMs: 1000 } },
   {
-    name: "unknown fields and Istio's many others are ignored (defaultConfig…); telemetry providers kept by name and kind",
+    name: "unknown fields and Istio's many others are ignored (defaultConfig…); telemetry fields and providers read",
     yaml: [
       "accessLogFile: /dev/stdout",
       "enableTracing: true",
@@ -43,7 +44,11 @@ const cases: Array<{ name: string; yaml: string; want?: Partial<MeshConfig>; err
       "notAMeshField: [1, 2]",
       "outboundTrafficPolicy: {mode: REGISTRY_ONLY, egressProxy: {host: x}}",
     ].join("\n"),
-    want: { outboundTrafficPolicy: "REGISTRY_ONLY", extensionProviders: [{ name: "otel", kind: "opentelemetry" }] },
+    want: {
+      outboundTrafficPolicy: "REGISTRY_ONLY",
+      extensionProviders: [{ name: "otel", kind: "opentelemetry", opentelemetry: { service: "otel.observability.svc.cluster.local", port: 4317, maxTagLength: 0 } }],
+      telemetry: { ...DEFAULT_TELEMETRY_MESH, accessLogFile: "/dev/stdout", tracing: { ...DEFAULT_TELEMETRY_MESH.tracing }, defaultProviders: { ...DEFAULT_TELEMETRY_MESH.defaultProviders } },
+    },
   },
   {
     name: "an envoyExtAuthzHttp provider with every field",

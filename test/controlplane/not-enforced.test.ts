@@ -85,15 +85,16 @@ describe("the control plane reports what is not enforced", () => {
       await discovery.start();
       const d = discovery;
       assert.deepEqual(lines().map((l) => l.replace(/^discovery: (\S*\/)?/, "")), [
-        "istio.yaml: ConfigMap istio-system/istio: data.mesh: not enforced yet: enableTracing: tracing and telemetry providers are not configured (issue 15); defaultConfig.concurrency: proxy settings are not applied [TSMESH_NOT_ENFORCED]",
+        // enableTracing is read (issue 15), so only defaultConfig.concurrency is reported.
+        "istio.yaml: ConfigMap istio-system/istio: data.mesh: not enforced yet: defaultConfig.concurrency: proxy settings are not applied [TSMESH_NOT_ENFORCED]",
       ]);
       // A field tsmesh reads changes: the same unenforced fields, nothing repeated.
       write("istio.yaml", istioConfigMap("defaultConfig:\n  concurrency: 2\nenableTracing: true\nconnectTimeout: 2s"));
       await eventually("the new connect timeout", () => d.pushContext.mesh.connectTimeoutMs === 2000);
       assert.equal(lines().length, 1, lines().join("\n"));
-      write("istio.yaml", istioConfigMap("defaultConfig:\n  concurrency: 2\nconnectTimeout: 2s\naccessLogFile: /dev/stdout"));
+      write("istio.yaml", istioConfigMap("defaultConfig:\n  concurrency: 2\nconnectTimeout: 2s\ningressClass: istio"));
       await eventually("the changed line", () => lines().length === 2);
-      assert.match(lines()[1], /data\.mesh: not enforced yet: accessLogFile: .*; defaultConfig\.concurrency: /);
+      assert.match(lines()[1], /data\.mesh: not enforced yet: defaultConfig\.concurrency: .*; ingressClass: /);
     }
   });
 
@@ -106,10 +107,10 @@ describe("the control plane reports what is not enforced", () => {
 
   it("--mesh-config: the file's fields at start", async () => {
     const meshFile = join(root, "mesh.yaml");
-    writeFileSync(meshFile, "outboundTrafficPolicy: {mode: REGISTRY_ONLY}\naccessLogFile: /dev/stdout\n");
+    writeFileSync(meshFile, "outboundTrafficPolicy: {mode: REGISTRY_ONLY}\ningressClass: istio\n");
     discovery = new Discovery({ configPaths: [dir], meshConfigFile: meshFile, watch: false, xdsAddress: "127.0.0.1:0", monitoringAddress: "", log: (l) => logs.push(l) });
     await discovery.start();
     assert.equal(lines().length, 1, logs.join("\n"));
-    assert.match(lines()[0], /^discovery: .*\/mesh\.yaml: not enforced yet: accessLogFile: proxies' access logs are not configured by it.* \[TSMESH_NOT_ENFORCED\]$/);
+    assert.match(lines()[0], /^discovery: .*\/mesh\.yaml: not enforced yet: ingressClass: not read by tsmesh \[TSMESH_NOT_ENFORCED\]$/);
   });
 });

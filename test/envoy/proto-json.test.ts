@@ -32,6 +32,11 @@ function foreignKeys(type: protobuf.Type, json: unknown, path: string, out: stri
   if (type.fullName.startsWith(".google.protobuf.") && WELL_KNOWN_JSON.has(type.name) && type.name !== "Any") return out;
   const obj = json as Record<string, unknown>;
   if (type.fullName === ".google.protobuf.Any") {
+    // A raw Any (Istio's own filter configs: TypedStruct, stats.PluginConfig) is in no schema: its type URL and bytes only.
+    if (obj["@type"] === undefined || !snake.lookup(String(obj["@type"]).slice(TYPE_PREFIX.length))) {
+      for (const k of Object.keys(obj)) if (!["@type", "type_url", "value"].includes(k)) out.push(`${path}.${k}`);
+      return out;
+    }
     const inner = snake.lookupType(String(obj["@type"]).slice(TYPE_PREFIX.length));
     const { "@type": _t, ...rest } = obj;
     return foreignKeys(inner, rest, `${path}<${inner.name}>`, out);

@@ -72,9 +72,12 @@ export function testProxy(o: TestProxyOptions): Proxy {
   });
 }
 
-/** Drops undefined values (JSON semantics), as the decoded form has none. */
+/**
+ * Drops undefined values (JSON semantics), as the decoded form has none; bytes (a raw Any's value,
+ * decoded as a Buffer) compare as the base64 text generators write them in.
+ */
 function normalize(v: unknown): unknown {
-  return JSON.parse(JSON.stringify(v));
+  return JSON.parse(JSON.stringify(v, (_k, x: unknown) => (x && typeof x === "object" && (x as { type?: unknown }).type === "Buffer" && Array.isArray((x as { data?: unknown }).data) ? Buffer.from((x as { data: number[] }).data).toString("base64") : x)));
 }
 
 /**

@@ -32,6 +32,7 @@ import {
   type ClusterTrafficPolicy,
   type DestinationPolicy,
 } from "./traffic-policy.js";
+import { TELEMETRY_FEATURES, tcpClusterMetadataExchange } from "./telemetry/index.js";
 
 /** Istio's default mesh dnsRefreshRate. */
 export const DNS_REFRESH_RATE_MS = 60_000;
@@ -200,6 +201,8 @@ function buildOutboundCluster(
     alpnOverride: tls?.userTls === true,
   });
   if (pool.upstreamConnectionOptions) c.upstreamConnectionOptions = pool.upstreamConnectionOptions;
+  // Istio's applyMetadataExchange: every outbound service cluster of an Envoy proxy.
+  if (!grpc && TELEMETRY_FEATURES.metadataExchange) c.filters = [tcpClusterMetadataExchange()];
   return c;
 }
 

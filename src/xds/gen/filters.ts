@@ -4,7 +4,9 @@
 // listener filters (tls_inspector, http_inspector, original_dst), and "filter chain options" — the
 // intermediate form Istio's builders pass around before a chain becomes an Envoy FilterChain.
 import { anyOf, duration } from "../../envoy/protos.js";
+import type { HcmTelemetry } from "./telemetry/index.js";
 import type {
+  AccessLog,
   Address,
   ConfigSource,
   DownstreamTlsContext,
@@ -134,6 +136,8 @@ export interface HcmOptions {
   policyFilters?: readonly HttpFilter[];
   /** Gateways: xff_num_trusted_hops (ProxyConfig gatewayTopology.numTrustedProxies). */
   xffNumTrustedHops?: number;
+  /** Telemetry (telemetry/index.ts): metadata exchange first, istio.stats before the router, access_log, tracing. */
+  telemetry?: HcmTelemetry;
 }
 
 /**
@@ -153,7 +157,12 @@ export function httpConnectionManager(o: HcmOptions): NetworkFilter {
   } else if (o.routeConfig) {
     hcm.routeConfig = o.routeConfig;
   }
-  hcm.httpFilters = [...(o.policyFilters ?? []), ...standardHttpFilters()];
+  const t = o.telemetry;
+  // Istio's order: metadata exchange, policy filters, fault, cors, istio.stats, router.
+  const std = standardHttpFilters();
+  hcm.httpFilters = [...(t?.metadataExchange ? [t.metadataExchange] : []), ...(o.policyFilters ?? []), ...std.slice(0, -1), ...(t?.stats ?? []), ...std.slice(-1)];
+  if (t && t.accessLog.length > 0) hcm.accessLog = [...t.accessLog];
+  if (t?.tracing) hcm.tracing = t.tracing;
   if (o.class === "gateway") {
     hcm.serverName = "istio-envoy";
     hcm.forwardClientCertDetails = "SANITIZE_SET";
@@ -224,6 +233,7 @@ export interface TcpProxyOptions {
   maxDownstreamConnectionDuration?: Duration;
   /** Consistent hashing on the source IP (DestinationRule consistentHash.useSourceIp). */
   hashSourceIp?: boolean;
+  accessLog?: readonly AccessLog[];
 }
 
 /** An envoy.filters.network.tcp_proxy network filter. */
@@ -234,6 +244,7 @@ export function tcpProxyFilter(o: TcpProxyOptions): NetworkFilter {
   if (o.idleTimeout) tp.idleTimeout = o.idleTimeout;
   if (o.hashSourceIp) tp.hashPolicy = [{ sourceIp: {} }];
   if (o.maxDownstreamConnectionDuration) tp.maxDownstreamConnectionDuration = o.maxDownstreamConnectionDuration;
+  if (o.accessLog && o.accessLog.length > 0) tp.accessLog = [...o.accessLog];
   return { name: TCP_PROXY, typedConfig: anyOf(TCP_PROXY_TYPE, tp) };
 }
 

@@ -24,6 +24,7 @@ import { policyFilters } from "./policy-filters.js";
 import { gatewayHttpRouteName, gatewayHttpsRouteName, listenerName } from "./names.js";
 import { gatewayTcpFilters, gatewayTlsPassthroughChains, type GatewayServerView, type NetworkFilterContext } from "./tcproute.js";
 import { credentialSdsSecretConfig, SDS_CA_SUFFIX, SDS_DEFAULT_RESOURCE, SDS_ROOT_RESOURCE, workloadSdsSecretConfig } from "./sds.js";
+import { proxyTelemetry } from "./telemetry/index.js";
 
 const WILDCARD = "0.0.0.0";
 
@@ -301,7 +302,7 @@ function groupChains(g: ServerGroup, push: PushContext, ctx: NetworkFilterContex
 
 /** The router's listeners. */
 export function buildGatewayListeners(proxy: Proxy, push: PushContext, idleTimeoutMs: number | undefined): Listener[] {
-  const ctx: NetworkFilterContext = { push, namespace: proxy.namespace, idleTimeoutMs };
+  const ctx: NetworkFilterContext = { push, namespace: proxy.namespace, idleTimeoutMs, telemetry: proxyTelemetry(push, proxy).tcpChain("gateway") };
   const byListener = new Map<string, { bind: string; port: number; chains: ChainOptions[] }>();
   const knownSniByPort = new Map<number, Map<string, string>>();
   for (const g of mergeGatewayServers(push.gatewayServers(proxy), proxy, push)) {
@@ -322,7 +323,15 @@ export function buildGatewayListeners(proxy: Proxy, push: PushContext, idleTimeo
   for (const [name, e] of byListener) {
     if (e.chains.length === 0) continue; // Istio omits a listener with no chains ("missed network filter")
     const hcmFor = (h: HttpChainOptions): NetworkFilter =>
-      httpConnectionManager({ class: "gateway", statPrefix: h.statPrefix ?? `outbound_${name}`, rds: h.rds, idleTimeoutMs, policyFilters: policy.http, xffNumTrustedHops });
+      httpConnectionManager({
+        class: "gateway",
+        statPrefix: h.statPrefix ?? `outbound_${name}`,
+        rds: h.rds,
+        idleTimeoutMs,
+        policyFilters: policy.http,
+        xffNumTrustedHops,
+        telemetry: proxyTelemetry(push, proxy).http("gateway"),
+      });
     const l: Listener = { name, address: socketAddress(e.bind, e.port), filterChains: e.chains.map((c) => buildFilterChain(withPolicy(c), hcmFor)) };
     if (e.chains.some(needsTlsInspector)) l.listenerFilters = [tlsInspector()];
     l.listenerFiltersTimeout = zeroDuration(); // gateways wait for the inspectors indefinitely

@@ -30,6 +30,7 @@ import { gatewayTlsContext } from "./listener-gateway.js";
 import { listenerProtocol, type SidecarInputs } from "./listener-sidecar.js";
 import { policyFilters, type PolicyFilters } from "./policy-filters.js";
 import { BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, inboundClusterName, listenerName, VIRTUAL_INBOUND_LISTENER, VIRTUAL_INBOUND_PORT } from "./names.js";
+import { inboundTcpMetadataExchange, proxyTelemetry } from "./telemetry/index.js";
 
 const WILDCARD = "0.0.0.0";
 
@@ -99,8 +100,10 @@ function inboundChainConfigs(inp: SidecarInputs): InboundChainConfig[] {
   return [...byPort.values()].sort((a, b) => a.targetPort - b.targetPort);
 }
 
+/** istio.stats then tcp_proxy with the access log (after the policy filters a chain puts first). */
 function inboundTcpFilters(cluster: string, inp: SidecarInputs): NetworkFilter[] {
-  return [tcpProxyFilter({ statPrefix: cluster, cluster, idleTimeout: inp.idleTimeoutMs !== undefined ? duration(inp.idleTimeoutMs) : undefined })];
+  const t = proxyTelemetry(inp.push, inp.proxy).tcpChain("sidecar-inbound");
+  return [...t.stats, tcpProxyFilter({ statPrefix: cluster, cluster, idleTimeout: inp.idleTimeoutMs !== undefined ? duration(inp.idleTimeoutMs) : undefined, accessLog: t.accessLog })];
 }
 
 /** What the chains of one inbound port (or the passthrough) share. */
@@ -119,7 +122,18 @@ interface ChainSet {
  */
 function chainsForOpts(set: ChainSet, mtls: MtlsSettings, options: readonly FilterChainMatchOption[], inp: SidecarInputs, policy: PolicyFilters): FilterChain[] {
   const hcmFor = (h: HttpChainOptions): NetworkFilter =>
-    httpConnectionManager({ class: h.class, statPrefix: h.statPrefix!, routeConfig: h.routeConfig, http2: h.http2, idleTimeoutMs: inp.idleTimeoutMs, policyFilters: policy.http });
+    httpConnectionManager({
+      class: h.class,
+      statPrefix: h.statPrefix!,
+      routeConfig: h.routeConfig,
+      http2: h.http2,
+      idleTimeoutMs: inp.idleTimeoutMs,
+      policyFilters: policy.http,
+      telemetry: proxyTelemetry(inp.push, inp.proxy).http(h.class),
+    });
+  // Istio: TCP metadata exchange first on every inbound chain (it acts only when ALPN said istio-peer-exchange).
+  const mx = inboundTcpMetadataExchange();
+  const first = mx ? [mx] : [];
   return options.map((o) => {
     const http = o.protocol === "HTTP";
     const c: ChainOptions = {
@@ -129,8 +143,10 @@ function chainsForOpts(set: ChainSet, mtls: MtlsSettings, options: readonly Filt
       applicationProtocols: o.applicationProtocols,
     };
     if (o.tls) c.tlsContext = http ? mtls.http : mtls.tcp;
-    if (http) c.http = set.http;
-    else c.networkFilters = [...policy.network, ...set.tcpFilters];
+    if (http) {
+      c.http = set.http;
+      if (first.length > 0) c.networkFilters = first;
+    } else c.networkFilters = [...first, ...policy.network, ...set.tcpFilters];
     return buildFilterChain(c, hcmFor);
   });
 }

@@ -54,6 +54,7 @@ import {
   type NetworkFilterContext,
   type VirtualService,
 } from "./tcproute.js";
+import { proxyTelemetry } from "./telemetry/index.js";
 
 const WILDCARD = "0.0.0.0";
 const LOCALHOST = "127.0.0.1";
@@ -214,8 +215,9 @@ function sniffHttpChains(entry: OutboundEntry): void {
  */
 function shareSniffedPort(entry: OutboundEntry, inp: SidecarInputs): void {
   const idleTimeout = inp.idleTimeoutMs !== undefined ? duration(inp.idleTimeoutMs) : undefined;
-  const passthrough = tcpProxyFilter({ statPrefix: PASSTHROUGH_CLUSTER, cluster: PASSTHROUGH_CLUSTER, idleTimeout });
-  entry.chains = entry.chains.map((c) => (!c.http && isMatchAll(c) ? { networkFilters: [passthrough] } : c));
+  const t = proxyTelemetry(inp.push, inp.proxy).tcpChain("sidecar-outbound");
+  const passthrough = [...t.stats, tcpProxyFilter({ statPrefix: PASSTHROUGH_CLUSTER, cluster: PASSTHROUGH_CLUSTER, idleTimeout, accessLog: t.accessLog })];
+  entry.chains = entry.chains.map((c) => (!c.http && isMatchAll(c) ? { networkFilters: passthrough } : c));
   entry.keys = undefined;
 }
 
@@ -305,16 +307,21 @@ function egressCluster(inp: SidecarInputs): string {
 /** Istio's buildOutboundCatchAllNetworkFiltersOnly. */
 function catchAllFilters(inp: SidecarInputs): NetworkFilter[] {
   const cluster = egressCluster(inp);
-  return [
-    tcpProxyFilter({ statPrefix: cluster, cluster, idleTimeout: inp.idleTimeoutMs !== undefined ? duration(inp.idleTimeoutMs) : undefined }),
-  ];
+  const t = proxyTelemetry(inp.push, inp.proxy).tcpChain("sidecar-outbound");
+  return [...t.stats, tcpProxyFilter({ statPrefix: cluster, cluster, idleTimeout: inp.idleTimeoutMs !== undefined ? duration(inp.idleTimeoutMs) : undefined, accessLog: t.accessLog })];
 }
 
 /** Istio's buildListenerFromEntry. */
 function outboundListener(e: OutboundEntry, inp: SidecarInputs): Listener {
   const name = listenerName(e.bind, e.port.port);
   const hcmFor = (h: HttpChainOptions): NetworkFilter =>
-    httpConnectionManager({ class: h.class, statPrefix: h.statPrefix ?? `outbound_${name}`, rds: h.rds, idleTimeoutMs: inp.idleTimeoutMs });
+    httpConnectionManager({
+      class: h.class,
+      statPrefix: h.statPrefix ?? `outbound_${name}`,
+      rds: h.rds,
+      idleTimeoutMs: inp.idleTimeoutMs,
+      telemetry: proxyTelemetry(inp.push, inp.proxy).http(h.class),
+    });
   const needHttp = e.chains.some((c) => c.applicationProtocols && c.applicationProtocols.length > 0);
   const needTls = e.chains.some(needsTlsInspector);
   const filterChains: FilterChain[] = [];
@@ -367,7 +374,7 @@ function virtualOutboundListener(inp: SidecarInputs): Listener {
 /** The sidecar's outbound listeners plus virtualOutbound. */
 export function buildSidecarOutboundListeners(inp: SidecarInputs): Listener[] {
   const { proxy } = inp;
-  const ctx: NetworkFilterContext = { push: inp.push, namespace: proxy.namespace, idleTimeoutMs: inp.idleTimeoutMs };
+  const ctx: NetworkFilterContext = { push: inp.push, namespace: proxy.namespace, idleTimeoutMs: inp.idleTimeoutMs, telemetry: proxyTelemetry(inp.push, proxy).tcpChain("sidecar-outbound") };
   const map = new Map<string, OutboundEntry>();
   const noneMode = proxy.interceptionMode === "NONE";
   for (const view of egressViews(inp)) {

@@ -13,6 +13,7 @@ import { labelsMatch, type Protocol, type Service } from "../../registry/model.j
 import { tcpProxyFilter, type ChainOptions, type WeightedCluster } from "./filters.js";
 import { duration } from "../../envoy/protos.js";
 import { outboundClusterName } from "./names.js";
+import type { TcpTelemetry } from "./telemetry/index.js";
 
 export type VirtualService = Resource<"VirtualService">;
 export type TcpMatch = NonNullable<TCPRoute["match"]>[number];
@@ -92,6 +93,8 @@ export interface NetworkFilterContext {
   namespace: string;
   /** Node metadata IDLE_TIMEOUT (ms), the tcp_proxy idle timeout when no DestinationRule sets one. */
   idleTimeoutMs?: number;
+  /** The listener class's TCP telemetry: istio.stats before tcp_proxy, the access log in it. */
+  telemetry?: TcpTelemetry;
 }
 
 function tcpIdleTimeout(dr: MergedDestinationRule | undefined, ctx: NetworkFilterContext): Duration | undefined {
@@ -126,12 +129,14 @@ export function singleDestinationFilters(
   ctx: NetworkFilterContext,
 ): NetworkFilter[] {
   return [
+    ...(ctx.telemetry?.stats ?? []),
     tcpProxyFilter({
       statPrefix,
       cluster,
       idleTimeout: tcpIdleTimeout(dr, ctx),
       maxDownstreamConnectionDuration: maxConnectionDuration(dr),
       hashSourceIp: hashSourceIp(dr, subset),
+      accessLog: ctx.telemetry?.accessLog,
     }),
   ];
 }
@@ -163,12 +168,14 @@ export function outboundNetworkFilters(
     weighted.push({ name: destinationCluster(r.destination, host, ctx.push.pickService(host, ctx.namespace), listenPort), weight: r.weight });
   }
   return [
+    ...(ctx.telemetry?.stats ?? []),
     tcpProxyFilter({
       statPrefix: `${vs.metadata.name}.${vs.metadata.namespace}`,
       weightedClusters: weighted,
       idleTimeout: tcpIdleTimeout(dr, ctx),
       maxDownstreamConnectionDuration: maxConnectionDuration(dr),
       hashSourceIp: hashSourceIp(dr, ""),
+      accessLog: ctx.telemetry?.accessLog,
     }),
   ];
 }

@@ -44,7 +44,8 @@ describe("includeInboundPorts in local mode", () => {
     const l9002 = buildListeners(proxy, push).find((l) => l.name === "127.0.5.1_9002")!;
     const tcpChains = l9002.filterChains!.filter((fc) => fc.filters!.some((f) => f.name === "envoy.filters.network.tcp_proxy"));
     assert.ok(tcpChains.length > 0);
-    for (const fc of tcpChains) assert.equal(fc.filters![0].name, "envoy.filters.network.rbac");
+    // After Istio's metadata exchange, which every inbound chain starts with.
+    for (const fc of tcpChains) assert.deepEqual(fc.filters!.slice(0, 2).map((f) => f.name), ["istio.metadata_exchange", "envoy.filters.network.rbac"]);
   });
 
   it("adds nothing for \"*\", without the annotation, under capture, or with Sidecar ingress listeners", () => {
