@@ -7,6 +7,7 @@
 import { encodeMessage } from "../envoy/protos.js";
 import { wireDecode } from "../envoy/wire.js";
 import { ProxyServer } from "../proxy/proxy.js";
+import { expandTypedStructs } from "../proxy/typed-struct.js";
 import type { ResourceValidator } from "../xds/gen/envoyfilter/apply.js";
 
 let checker: ProxyServer | undefined;
@@ -15,6 +16,8 @@ export const proxyResourceValidator: ResourceValidator = (typeUrl, name, resourc
   checker ??= new ProxyServer({ node: { id: "envoyfilter-validator" }, accessLog: false, serveTraffic: false, log: () => {} });
   try {
     const object = wireDecode(typeUrl, encodeMessage(typeUrl, resource));
+    // As the proxy's xDS decoder does: Istio's own filters arrive as TypedStructs.
+    expandTypedStructs(object);
     return checker.validate(typeUrl, [{ name, version: "", object }]);
   } catch (err) {
     return (err as Error).message;

@@ -314,7 +314,14 @@ export class AdminServer {
       this.logs.get("admin").error(`admin path ${JSON.stringify(e.path)} changes state: ${method} refused, POST required`);
       return send(res, 405, `Method ${method} not allowed, POST required.`);
     }
-    e.run(url, res);
+    try {
+      e.run(url, res);
+    } catch (err) {
+      // A page that cannot be built is this request's 500, never the proxy's crash.
+      this.logs.get("admin").error(`admin path ${JSON.stringify(e.path)}: ${(err as Error).message}`);
+      if (!res.headersSent) send(res, 500, `${e.path}: ${(err as Error).message}\n`);
+      else res.destroy();
+    }
   }
 
   private statsPage(url: URL, p: string, res: http.ServerResponse): void {

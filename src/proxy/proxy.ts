@@ -12,6 +12,7 @@ import type * as v3 from "../envoy/types.js";
 import { AccessLogWriters, compileAccessLogs, FormattedAccessLog, logTo } from "./access-loggers.js";
 import { defaultAccessLogFormatter } from "./observability/access-log-format.js";
 import { connectionStreamInfo } from "./observability/stream-info-build.js";
+import { asReceivedTypedStructs } from "./typed-struct.js";
 import { StreamSinks } from "./stream-sinks.js";
 import { FLAG_BIT } from "./access-log.js";
 import "./http/hcm.js";
@@ -531,7 +532,7 @@ export class ProxyServer {
         secretsConfigDump(this.secrets.entries(), this.sdsRefs()),
       ],
     };
-    return toProtoJson("envoy.admin.v3.ConfigDump", dump);
+    return toProtoJson("envoy.admin.v3.ConfigDump", asReceivedTypedStructs(dump) as typeof dump);
   }
 
   async close(): Promise<void> {

@@ -4,11 +4,9 @@
 // tasks use it (the local rate limit's filter and per-route configs). The proxy expands every one
 // in a decoded resource, once, before the resource is validated, so each extension point sees the
 // ordinary typed Any; a TypedStruct that does not convert fails the resource (NACK).
-import { TYPE_PREFIX, type ProtoObject } from "../envoy/protos.js";
+import { encodeMessage, fromStruct, type JsonValue, type ProtoObject, struct, TYPE_PREFIX } from "../envoy/protos.js";
 import { wireDecode } from "../envoy/wire.js";
-import { fromStruct } from "../envoy/protos.js";
 import { fromProtoJson } from "../envoy/proto-json-read.js";
-import { encodeMessage } from "../envoy/protos.js";
 
 const TYPED_STRUCT = new Set([`${TYPE_PREFIX}udpa.type.v1.TypedStruct`, `${TYPE_PREFIX}xds.type.v3.TypedStruct`]);
 /** Nesting bound while walking a resource (decoded resources are trees of bounded depth). */
@@ -75,6 +73,36 @@ const JSON_TYPED_STRUCTS = new Set<string>();
 
 export function registerJsonTypedStruct(typeUrl: string): void {
   JSON_TYPED_STRUCTS.add(typeUrl);
+}
+
+/** One length-delimited protobuf field (tag, varint length, bytes). */
+function lengthDelimited(field: number, bytes: Uint8Array): Buffer {
+  const head = [(field << 3) | 2];
+  let n = bytes.length;
+  while (n >= 0x80) {
+    head.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  head.push(n);
+  return Buffer.concat([Buffer.from(head), bytes]);
+}
+
+/**
+ * A copy of `o` with each JSON TypedStruct config (the ones registered above) back in the TypedStruct
+ * it arrived in, as a raw Any (type URL and bytes), as Envoy's config_dump keeps them: their types are
+ * in no descriptor to print with, and the proxy's schema leaves TypedStruct itself raw.
+ */
+export function asReceivedTypedStructs(o: unknown): unknown {
+  if (Array.isArray(o)) return o.map(asReceivedTypedStructs);
+  if (o === null || typeof o !== "object" || ArrayBuffer.isView(o)) return o;
+  const rec = o as Record<string, unknown>;
+  const t = rec["@type"];
+  if (typeof t === "string" && JSON_TYPED_STRUCTS.has(t)) {
+    const fields = Object.fromEntries(Object.entries(rec).filter(([k]) => k !== "@type"));
+    const value = Buffer.concat([lengthDelimited(1, Buffer.from(t)), lengthDelimited(2, encodeMessage("google.protobuf.Struct", struct(fields as { [k: string]: JsonValue })))]);
+    return { type_url: `${TYPE_PREFIX}udpa.type.v1.TypedStruct`, value };
+  }
+  return Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, asReceivedTypedStructs(v)]));
 }
 
 function isRawTypedStruct(v: unknown): v is { type_url: string; value?: unknown } {

@@ -9,7 +9,7 @@ import { resourcesFromYaml } from "../helpers/xds.js";
 
 const ZIPKIN: ExtensionProvider = { name: "zipkin", kind: "zipkin", zipkin: { service: "zipkin.istio-system.svc.cluster.local", port: 9411, maxTagLength: 0, enable64bitTraceId: false, path: "/api/v2/spans" } };
 const OTEL: ExtensionProvider = { name: "otel", kind: "opentelemetry", opentelemetry: { service: "otel.o.svc.cluster.local", port: 4317, maxTagLength: 0 } };
-const PROVIDERS = [...DEFAULT_EXTENSION_PROVIDERS, ZIPKIN, OTEL, { name: "log2", kind: "envoyFileAccessLog", envoyFileAccessLog: { path: "/tmp/x", omitEmptyValues: false } } as ExtensionProvider];
+const PROVIDERS = [...DEFAULT_EXTENSION_PROVIDERS, ZIPKIN, OTEL, { name: "log2", kind: "envoyFileAccessLog", envoyFileAccessLog: { path: "/dev/stdout", omitEmptyValues: false } } as ExtensionProvider];
 const ISTIO_DEFAULTS: DefaultProviders = { metrics: ["prometheus"], accessLogging: [], tracing: [] };
 
 let created = 0;

@@ -3,9 +3,10 @@
 // distributed-tracing-telemetry-api, metrics-customize-metrics): golden files of the telemetry
 // pieces per listener chain (Istio's own filter configs decoded, so the goldens read as Istio's
 // YAML would), Istio's filter order, the feature switches, and the proxy's decoders on the result.
+// The proxy's filter modules register the TypedStruct types of Istio's filters (as in a running proxy).
+import "../../../src/proxy/proxy.js";
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import type * as protobuf from "protobufjs";
 import { meshFrom, parseMeshConfig } from "../../../src/controlplane/mesh-config.js";
 import { CLUSTER_TYPE, decodeMessage, encodeMessage, fromStruct, LISTENER_TYPE, protobufjs } from "../../../src/envoy/protos.js";
 import type { Cluster, Listener } from "../../../src/envoy/types.js";
@@ -17,7 +18,6 @@ import { decodeAny } from "../../../src/proxy/xds/resources.js";
 import { buildClusters } from "../../../src/xds/gen/clusters.js";
 import { buildListeners } from "../../../src/xds/gen/listeners.js";
 import { TELEMETRY_FEATURES } from "../../../src/xds/gen/telemetry/features.js";
-import { withoutPendingTelemetry } from "../../helpers/telemetry-pending.js";
 import { assertGolden, assertRoundTrip, resourcesFromPaths, resourcesFromYaml, testProxy } from "../../helpers/xds.js";
 
 const MESH_YAML = `accessLogFile: /dev/stdout
@@ -100,34 +100,9 @@ const ingress = (): Proxy => testProxy({ type: "router", ip: "127.0.1.1", name: 
 
 // ---- Istio's own configs decoded, for readable goldens ----
 
-let statsType: protobuf.Type | undefined;
-/** stats.PluginConfig from istio.io/api envoy/extensions/stats/config.proto, written independently of the encoder. */
-function pluginConfigType(): protobuf.Type {
-  if (statsType) return statsType;
-  const pb = protobufjs();
-  const root = pb.Root.fromJSON(({
-    nested: {
-      google: { nested: { protobuf: { nested: { Duration: { fields: { seconds: { type: "int64", id: 1 }, nanos: { type: "int32", id: 2 } } } } } } },
-      stats: {
-        nested: {
-          MetricConfig: { fields: { dimensions: { keyType: "string", type: "string", id: 1 }, name: { type: "string", id: 2 }, tagsToRemove: { rule: "repeated", type: "string", id: 3 }, match: { type: "string", id: 4 }, drop: { type: "bool", id: 5 } } },
-          PluginConfig: {
-            fields: {
-              disableHostHeaderFallback: { type: "bool", id: 6 },
-              tcpReportingDuration: { type: "google.protobuf.Duration", id: 7 },
-              metrics: { rule: "repeated", type: "MetricConfig", id: 8 },
-            },
-          },
-        },
-      },
-    },
-  }) as unknown as protobuf.INamespace);
-  return (statsType = root.lookupType("stats.PluginConfig"));
-}
-
 type Json = Record<string, unknown>;
 
-/** Raw Anys of Istio's types → `{ "@type", ...fields }` (TypedStruct: its inner type and Struct). */
+/** Istio's TypedStruct Anys → `{ "@type", "(TypedStruct)": fields }`. */
 function readable(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(readable);
   if (typeof v !== "object" || v === null) return v;
@@ -137,10 +112,6 @@ function readable(v: unknown): unknown {
     if (o.type_url.endsWith("/udpa.type.v1.TypedStruct")) {
       const ts = pluginlessTypedStruct(bytes);
       return { "@type": ts.typeUrl, "(TypedStruct)": ts.value };
-    }
-    if (o.type_url.endsWith("/stats.PluginConfig")) {
-      const t = pluginConfigType();
-      return { "@type": o.type_url, ...(t.toObject(t.decode(bytes), { longs: Number, defaults: false }) as Json) };
     }
   }
   return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, readable(x)]));
@@ -185,16 +156,16 @@ function telemetryView(ls: readonly Listener[]): unknown {
   return readable(out);
 }
 
-/** The proxy's decoders take the resources (less the pieces whose proxy side is still pending). */
+/** The proxy's decoders take the resources. */
 function proxyDecodes(ls: readonly Listener[], cs: readonly Cluster[]): void {
   for (const l of ls) {
     assertRoundTrip(LISTENER_TYPE, l, String(l.name));
-    const bytes = encodeMessage(LISTENER_TYPE, withoutPendingTelemetry(l));
+    const bytes = encodeMessage(LISTENER_TYPE, l);
     listenerSpec(decodeAny(LISTENER_TYPE, { type_url: LISTENER_TYPE, value: bytes }, String(l.name)) as Listener);
   }
   for (const c of cs) {
     assertRoundTrip(CLUSTER_TYPE, c, String(c.name));
-    clusterSpec(decodeAny(CLUSTER_TYPE, { type_url: CLUSTER_TYPE, value: encodeMessage(CLUSTER_TYPE, withoutPendingTelemetry(c)) }, String(c.name)) as Cluster);
+    clusterSpec(decodeAny(CLUSTER_TYPE, { type_url: CLUSTER_TYPE, value: encodeMessage(CLUSTER_TYPE, c) }, String(c.name)) as Cluster);
   }
 }
 

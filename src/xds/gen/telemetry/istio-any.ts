@@ -1,8 +1,8 @@
 // Anys of Istio's own filter configs, which are not Envoy API types and so in no schema tsmesh
 // encodes with: a TypedStruct (udpa.type.v1.TypedStruct: the inner type URL and a Struct), as
-// Istio's protoconv.TypedStructWithFields writes them, and stats.PluginConfig (istio.io/api
-// envoy/extensions/stats/config.proto) encoded field by field. Both are raw Anys: type_url and the
-// encoded value (base64, which both encoders accept, so golden files stay JSON).
+// Istio's protoconv.TypedStructWithFields writes them (a raw Any: type_url and the encoded value in
+// base64, which both encoders accept, so golden files stay JSON); and stats.PluginConfig (istio.io/api
+// envoy/extensions/stats/config.proto), whose descriptor is in the proxy's schema.
 import { encodeMessage, protobufjs, struct, TYPE_PREFIX, type JsonValue } from "../../../envoy/protos.js";
 import type { Any } from "../../../envoy/types.js";
 
@@ -37,29 +37,24 @@ export interface StatsPluginConfig {
   metrics: readonly StatsMetricConfig[];
 }
 
-/** The stats.PluginConfig Any. Map entries are written sorted by key, so equal configs encode equally. */
+/** The stats.PluginConfig Any, in typed-object form (the message is in the proxy's schema); defaults left out. */
 export function statsPluginConfig(c: StatsPluginConfig): Any {
-  const w = protobufjs().Writer.create();
-  if (c.disableHostHeaderFallback) w.uint32((6 << 3) | 0).bool(true);
+  const out: Record<string, unknown> = { "@type": STATS_PLUGIN_CONFIG_URL };
+  if (c.disableHostHeaderFallback) out.disableHostHeaderFallback = true;
   if (c.tcpReportingDurationMs !== undefined) {
     const seconds = Math.floor(c.tcpReportingDurationMs / 1000);
     const nanos = Math.round((c.tcpReportingDurationMs % 1000) * 1e6);
-    w.uint32((7 << 3) | 2).fork();
-    if (seconds) w.uint32(8).int64(seconds);
-    if (nanos) w.uint32(16).int32(nanos);
-    w.ldelim();
+    out.tcpReportingDuration = { ...(seconds ? { seconds } : {}), ...(nanos ? { nanos } : {}) };
   }
-  for (const m of c.metrics) {
-    w.uint32((8 << 3) | 2).fork();
-    for (const k of Object.keys(m.dimensions).sort()) {
-      w.uint32((1 << 3) | 2).fork().uint32(10).string(k).uint32(18).string(m.dimensions[k]).ldelim();
-    }
-    if (m.name) w.uint32((2 << 3) | 2).string(m.name);
-    for (const t of m.tagsToRemove) w.uint32((3 << 3) | 2).string(t);
-    if (m.drop) w.uint32((5 << 3) | 0).bool(true);
-    w.ldelim();
+  if (c.metrics.length > 0) {
+    out.metrics = c.metrics.map((m) => ({
+      ...(Object.keys(m.dimensions).length ? { dimensions: Object.fromEntries(Object.keys(m.dimensions).sort().map((k) => [k, m.dimensions[k]])) } : {}),
+      ...(m.name ? { name: m.name } : {}),
+      ...(m.tagsToRemove.length ? { tagsToRemove: [...m.tagsToRemove] } : {}),
+      ...(m.drop ? { drop: true } : {}),
+    }));
   }
-  return rawAny(STATS_PLUGIN_CONFIG_URL, w.finish());
+  return out as unknown as Any;
 }
 
 /**

@@ -81,7 +81,7 @@ const ROWS: { name: string; proxy: Proxy; patches: string; validate?: false; che
     proxy: sidecar,
     patches: `- applyTo: NETWORK_FILTER\n  match: {context: SIDECAR_OUTBOUND, listener: {portNumber: 443, filterChain: {filter: {name: envoy.filters.network.tcp_proxy}}}}\n  patch: {operation: INSERT_BEFORE, value: {name: envoy.filters.network.local_ratelimit, typed_config: {'@type': type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit, stat_prefix: l, token_bucket: {max_tokens: 1, fill_interval: 1s}}}}`,
     validate: false,
-    check: (c) => assert.deepEqual(listener(c, "0.0.0.0_443")!.filterChains[0].filters.map((f: Obj) => f.name), ["envoy.filters.network.local_ratelimit", "envoy.filters.network.tcp_proxy"]),
+    check: (c) => assert.deepEqual(listener(c, "0.0.0.0_443")!.filterChains[0].filters.map((f: Obj) => f.name), ["istio.stats", "envoy.filters.network.local_ratelimit", "envoy.filters.network.tcp_proxy"]),
   },
   {
     name: "ROUTE_CONFIGURATION MERGE by gateway port",
@@ -181,6 +181,6 @@ test("a network filter the proxy does not implement withholds the filter, with t
     "- applyTo: NETWORK_FILTER\n  match: {listener: {portNumber: 443, filterChain: {filter: {name: envoy.filters.network.tcp_proxy}}}}\n  patch: {operation: INSERT_BEFORE, value: {name: x.unknown, typed_config: {'@type': type.googleapis.com/envoy.extensions.filters.network.echo.v3.Echo}}}",
   );
   assert.equal(c.errors.length, 1, c.errors.join("\n"));
-  assert.match(c.errors[0], /listener 0\.0\.0\.0_443: .*filterChains\[0\]\.filters\[0\]/);
-  assert.deepEqual(listener(c, "0.0.0.0_443")!.filterChains[0].filters.map((f: Obj) => f.name), ["envoy.filters.network.tcp_proxy"]);
+  assert.match(c.errors[0], /listener 0\.0\.0\.0_443: .*filterChains\[0\]\.filters\[1\]/);
+  assert.deepEqual(listener(c, "0.0.0.0_443")!.filterChains[0].filters.map((f: Obj) => f.name), ["istio.stats", "envoy.filters.network.tcp_proxy"]);
 });
