@@ -3,6 +3,7 @@
 // passthrough connection (SNI, no termination) each leave one line with the right upstream cluster,
 // response flags and addresses; the trusted client address comes from X-Forwarded-For (port 0);
 // proxy-wide stream sinks see every finished stream.
+import { ISTIO_TEXT_LOG_FORMAT } from "../../../src/xds/gen/telemetry/access-log.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http from "node:http";
@@ -26,10 +27,7 @@ const IP = "127.0.101.1";
 const BACKEND = "127.0.101.2";
 const FILE_LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
 const ROUTER = { name: "router", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
-const ISTIO_TEXT =
-  '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% ' +
-  '"%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" ' +
-  '"%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%\n';
+const ISTIO_TEXT = ISTIO_TEXT_LOG_FORMAT;
 const ISTIO_JSON = { upstream_cluster: "%UPSTREAM_CLUSTER_RAW%", response_flags: "%RESPONSE_FLAGS%", response_code: "%RESPONSE_CODE%", bytes_sent: "%BYTES_SENT%", requested_server_name: "%REQUESTED_SERVER_NAME%", upstream_host: "%UPSTREAM_HOST%", downstream_remote_address: "%DOWNSTREAM_REMOTE_ADDRESS%" };
 
 const HTTP_CLUSTER = "outbound|8000||httpbin.foo.svc.cluster.local";
