@@ -4,9 +4,9 @@
 // ServiceEntry for zipkin.istio-system.svc.cluster.local:9411. One request through the gateway
 // gives one trace — gateway → productpage → details / reviews (→ ratings) — every span sharing its
 // id, every parent link pointing at a span of the same trace, with the Telemetry's custom tag; at
-// 0% sampling a request exports nothing.
-// Needs the control plane's tracing generation (issue 15 part F, branch i15-gen): until it lands
-// the proxies get no `tracing` config and the first test fails saying so.
+// 0% sampling a request exports nothing. Then Istio's `opentelemetry` provider (OTLP over gRPC, its
+// default) to a grpc-js collector behind a GRPC ServiceEntry: the same whole trace. The gateway's
+// router spans its upstream request (spawn_upstream_span, as Istio sets on gateways).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../helpers/eventually.js";
@@ -102,7 +102,7 @@ function traces(spans: readonly ReceivedSpan[]): Map<string, ReceivedSpan[]> {
   return by;
 }
 
-describe("bookinfo distributed tracing on tsmesh up (Zipkin)", { timeout: 180_000 }, () => {
+describe("bookinfo distributed tracing on tsmesh up (Zipkin, OTLP/gRPC)", { timeout: 180_000 }, () => {
   let mesh: TestMesh;
   let zipkin: TraceReceiver;
   let otel: TraceReceiver;
