@@ -112,7 +112,8 @@ export class ProxyTelemetry {
  */
 export function outboundTelemetryKey(push: PushContext, proxy: Proxy): string {
   const workloadScoped = push.memo("telemetry/workload-scoped", () => push.telemetry.hasWorkloadScoped());
-  const tracing = TELEMETRY_FEATURES.tracing && (push.mesh.telemetry.enableTracing || push.telemetry.tracing(proxy) !== undefined);
+  // (Computed once per proxy and push, and needed for its listeners anyway.)
+  const tracing = proxyTelemetry(push, proxy).http("sidecar-outbound").tracing !== undefined;
   if (!workloadScoped && !tracing) return "";
   return `${labelsKey(proxy.labels)}/${tracing ? serviceCluster(proxy) : ""}`;
 }
