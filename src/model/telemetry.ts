@@ -111,6 +111,11 @@ export class Telemetries {
     }
   }
 
+  /** Whether any Telemetry selects workloads (selector or targetRefs): then proxies of one namespace may differ. */
+  hasWorkloadScoped(): boolean {
+    return this.all().some((t) => !isNamespaceWide(t.spec));
+  }
+
   /** Every Telemetry, oldest first per namespace. */
   all(): Telemetry[] {
     return [...this.byNamespace.values()].flat();

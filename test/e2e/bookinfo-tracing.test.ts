@@ -4,17 +4,18 @@
 // ServiceEntry for zipkin.istio-system.svc.cluster.local:9411. One request through the gateway
 // gives one trace — gateway → productpage → details / reviews (→ ratings) — every span sharing its
 // id, every parent link pointing at a span of the same trace, with the Telemetry's custom tag; at
-// 0% sampling a request exports nothing.
-// Needs the control plane's tracing generation (issue 15 part F, branch i15-gen): until it lands
-// the proxies get no `tracing` config and the first test fails saying so.
+// 0% sampling a request exports nothing. Then Istio's `opentelemetry` provider (OTLP over gRPC, its
+// default) to a grpc-js collector behind a GRPC ServiceEntry: the same whole trace. The gateway's
+// router spans its upstream request (spawn_upstream_span, as Istio sets on gateways).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../helpers/eventually.js";
 import { TestMesh } from "../helpers/mesh.js";
-import { type ReceivedSpan, type TraceReceiver, zipkinReceiver } from "../helpers/trace-receivers.js";
+import { otlpGrpcReceiver, type ReceivedSpan, type TraceReceiver, zipkinReceiver } from "../helpers/trace-receivers.js";
 
 const OCTET = 123;
 const ZIPKIN_IP = `127.${OCTET}.9.41`;
+const OTEL_IP = `127.${OCTET}.9.42`;
 
 // The telemetry-api task's install (tracing.yaml's meshConfig), as the istio ConfigMap.
 const MESH_CONFIG = `apiVersion: v1
@@ -32,6 +33,10 @@ data:
       zipkin:
         service: zipkin.istio-system.svc.cluster.local
         port: 9411
+    - name: otel
+      opentelemetry:
+        service: opentelemetry-collector.observability.svc.cluster.local
+        port: 4317
     rootNamespace: istio-system
     trustDomain: cluster.local
 `;
@@ -53,6 +58,26 @@ spec:
     protocol: HTTP
   endpoints:
   - address: 127.0.9.41
+`;
+
+// An OpenTelemetry collector's OTLP/gRPC port (Istio's opentelemetry provider defaults to gRPC),
+// served by the test's grpc-js receiver (relocated to 127.123.9.42).
+const OTEL_SERVICE = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: otel
+  namespace: observability
+spec:
+  hosts:
+  - opentelemetry-collector.observability.svc.cluster.local
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports:
+  - number: 4317
+    name: grpc-otlp
+    protocol: GRPC
+  endpoints:
+  - address: 127.0.9.42
 `;
 
 const telemetry = (percent: number) => `apiVersion: telemetry.istio.io/v1
@@ -77,12 +102,14 @@ function traces(spans: readonly ReceivedSpan[]): Map<string, ReceivedSpan[]> {
   return by;
 }
 
-describe("bookinfo distributed tracing on tsmesh up (Zipkin)", { timeout: 180_000 }, () => {
+describe("bookinfo distributed tracing on tsmesh up (Zipkin, OTLP/gRPC)", { timeout: 180_000 }, () => {
   let mesh: TestMesh;
   let zipkin: TraceReceiver;
+  let otel: TraceReceiver;
 
   before(async () => {
     zipkin = await zipkinReceiver({ host: ZIPKIN_IP, port: 9411 });
+    otel = await otlpGrpcReceiver({ host: OTEL_IP, port: 4317 });
     mesh = await TestMesh.start({ example: "bookinfo", octet: OCTET, apply: [] });
     await mesh.apply(MESH_CONFIG);
     await mesh.apply(ZIPKIN_SERVICE);
@@ -91,6 +118,7 @@ describe("bookinfo distributed tracing on tsmesh up (Zipkin)", { timeout: 180_00
   after(async () => {
     await mesh?.stop();
     await zipkin?.close();
+    await otel?.close();
   });
 
   it("one request through the gateway is one trace of at least 4 spans with correct parent links", async () => {
@@ -111,9 +139,14 @@ describe("bookinfo distributed tracing on tsmesh up (Zipkin)", { timeout: 180_00
     for (const s of trace) if (s.parentId !== undefined) assert.ok(ids.has(s.parentId), `span ${s.id} (${s.serviceName}) has its parent ${s.parentId} in the trace`);
     const services = new Set(trace.map((s) => s.serviceName.split(".")[0]));
     for (const want of ["productpage", "details", "reviews"]) assert.ok([...services].some((n) => n.startsWith(want)), `a span from ${want}: ${[...services].join(", ")}`);
+    // The gateway's router spans its upstream request (Istio sets spawn_upstream_span on gateways).
+    const gatewayUpstream = trace.filter((s) => /^router .* egress$/.test(s.name));
+    assert.ok(gatewayUpstream.some((s) => s.parentId === roots[0].id && s.kind === "CLIENT"), "the gateway's upstream span is the root's child");
     for (const s of trace) {
       assert.equal(s.tags.provider, "zipkin", "the Telemetry's custom tag");
       assert.equal(s.tags.component, "proxy");
+      // Envoy's upstream spans carry the common tags only (finalizeUpstreamSpan): no node_id, no http.url.
+      if (gatewayUpstream.includes(s)) continue;
       assert.ok(s.tags.node_id, "node_id");
       assert.ok(s.tags["http.url"], "http.url");
     }
@@ -130,5 +163,22 @@ describe("bookinfo distributed tracing on tsmesh up (Zipkin)", { timeout: 180_00
     for (let i = 0; i < 5; i++) assert.equal((await mesh.gateway("/productpage")).status, 200);
     await new Promise((r) => setTimeout(r, 11_000));
     assert.equal(zipkin.spans.length, before, "no span at 0% sampling");
+  });
+
+  it("Istio's opentelemetry provider (OTLP over gRPC): the same whole trace reaches a gRPC collector", async () => {
+    await mesh.apply(OTEL_SERVICE);
+    await mesh.apply(telemetry(100).replace("- name: zipkin", "- name: otel"));
+    const r = await mesh.gateway("/productpage");
+    assert.equal(r.status, 200);
+    const trace = await eventually(
+      "an OTLP trace from the gateway and three services",
+      () => [...traces(otel.spans).values()].find((t) => t.length >= 6 && new Set(t.map((s) => s.serviceName)).size >= 4),
+      30_000,
+      200,
+    ).catch(() => assert.fail(`no whole trace over OTLP/gRPC; received ${otel.spans.length} span(s) from ${[...new Set(otel.spans.map((s) => s.serviceName))].join(", ") || "nobody"}`));
+    const ids = new Set(trace.map((s) => s.id));
+    assert.equal(trace.filter((s) => s.parentId === undefined).length, 1, "one root span");
+    for (const s of trace) if (s.parentId !== undefined) assert.ok(ids.has(s.parentId), `span ${s.id} (${s.serviceName}) has its parent in the trace`);
+    assert.deepEqual(otel.rejected, []);
   });
 });

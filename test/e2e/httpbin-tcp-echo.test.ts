@@ -3,34 +3,16 @@
 // 31400, all to v1, then 80/20), and a Sidecar egress listener with bind/port/captureMode NONE giving
 // a client that knows nothing of proxies a local port for tcp-echo.
 import assert from "node:assert/strict";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { packageRoot } from "../../src/core/paths.js";
 import { processesUsing } from "../helpers/leftovers.js";
 import { TestMesh } from "../helpers/mesh.js";
 import { binomialRange } from "../helpers/binomial.js";
+import { echoLine as echo } from "../helpers/sockets.js";
 
 const OCTET = 102;
 const TCP_ECHO = join(packageRoot(), "samples/tcp-echo");
-
-/** One TCP connection: send a line, read the first line back. */
-function echo(host: string, port: number, line: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port }, () => s.write(line + "\n"));
-    let got = "";
-    s.setTimeout(5000, () => s.destroy(new Error(`no answer from ${host}:${port}`)));
-    s.on("data", (b: Buffer) => {
-      got += b.toString();
-      const nl = got.indexOf("\n");
-      if (nl >= 0) {
-        s.end();
-        resolve(got.slice(0, nl));
-      }
-    });
-    s.on("error", reject);
-  });
-}
 
 describe("httpbin and tcp-echo on tsmesh up", { timeout: 120_000 }, () => {
   let mesh: TestMesh;

@@ -80,6 +80,16 @@ function resourceDocs(fileOrYaml: string, octet: number): Array<{ file: string; 
   return out;
 }
 
+/** The `istio` ConfigMap in istio-system holding `mesh` (MeshConfig YAML), as `istioctl install --set meshConfig…` leaves it. */
+export function istioMeshConfigMap(mesh: string): string {
+  const body = mesh
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => `    ${l}`)
+    .join("\n");
+  return `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istio\n  namespace: istio-system\ndata:\n  mesh: |-\n${body}\n`;
+}
+
 export class TestMesh {
   private constructor(
     readonly mesh: LocalMesh,

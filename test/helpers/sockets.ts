@@ -2,6 +2,7 @@
 // `tsmesh proxy --concurrency N` use it to know which worker serves a client connection. And an
 // address where nothing ever listens, for "the upstream is down".
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { connect } from "node:net";
 
 /**
  * A loopback address and port no test binds (the top of 127.0.0.0/8, port 1): a connection there is
@@ -51,4 +52,22 @@ export function socketOwner(pids: readonly number[], local: { address: string; p
     }
   }
   return undefined;
+}
+
+/** One TCP connection to an echo server (tcp-echo): send a line, resolve with the first line back. */
+export function echoLine(host: string, port: number, line: string, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port }, () => s.write(line + "\n"));
+    let got = "";
+    s.setTimeout(timeoutMs, () => s.destroy(new Error(`no answer from ${host}:${port}`)));
+    s.on("data", (b: Buffer) => {
+      got += b.toString();
+      const nl = got.indexOf("\n");
+      if (nl >= 0) {
+        s.end();
+        resolve(got.slice(0, nl));
+      }
+    });
+    s.on("error", reject);
+  });
 }

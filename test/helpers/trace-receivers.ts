@@ -6,6 +6,7 @@
 // answers 400 to anything else, so a test sees both the spans and any malformed report.
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
+import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs";
 
 /** A span as the tests compare them, from either receiver. */
@@ -265,4 +266,59 @@ export function otlpReceiver(at: ReceiverAddress = {}): Promise<TraceReceiver> {
     if (ct.startsWith("application/json")) return decodeOtlpJson(body);
     return fail(`content-type ${ct}: expected application/x-protobuf or application/json`);
   });
+}
+
+/**
+ * An OTLP/gRPC collector (opentelemetry-proto's collector/trace/v1 TraceService/Export, a unary
+ * call) on a real grpc-js server: each request decoded with the published schema as above; a
+ * request that does not decode is answered INVALID_ARGUMENT and recorded as rejected.
+ */
+export async function otlpGrpcReceiver(at: ReceiverAddress = {}): Promise<TraceReceiver & { readonly metadata: grpc.Metadata[] }> {
+  const spans: ReceivedSpan[] = [];
+  const rejected: string[] = [];
+  const metadata: grpc.Metadata[] = [];
+  let reports = 0;
+  const server = new grpc.Server();
+  const raw = (b: Buffer): Buffer => b;
+  server.addService(
+    {
+      Export: {
+        path: "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: raw,
+        requestDeserialize: raw,
+        responseSerialize: raw,
+        responseDeserialize: raw,
+      },
+    },
+    {
+      Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+        metadata.push(call.metadata);
+        try {
+          spans.push(...decodeOtlpProtobuf(call.request));
+          reports++;
+          // An empty ExportTraceServiceResponse: everything accepted.
+          cb(null, Buffer.alloc(0));
+        } catch (e) {
+          rejected.push((e as Error).message);
+          cb({ code: grpc.status.INVALID_ARGUMENT, details: (e as Error).message });
+        }
+      },
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${at.host ?? "127.0.0.1"}:${at.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    port,
+    spans,
+    rejected,
+    metadata,
+    contentTypes: [],
+    get reports() {
+      return reports;
+    },
+    close: () => new Promise<void>((r) => server.tryShutdown(() => r())),
+  };
 }

@@ -4,16 +4,24 @@
 // JSON: a value that is exactly one command keeps its type (RESPONSE_CODE, BYTES_*, DURATION stay
 // numbers; DYNAMIC_METADATA and FILTER_STATE give objects), an unavailable one is null (omitted with
 // omit_empty_values), properties are sorted as Envoy always sorts them, and the line ends with "\n".
+// Two formatter extensions Istio's formats use are implemented when the format lists them
+// (`formatters`): envoy.formatter.req_without_query (%REQ_WITHOUT_QUERY(X?Y):Z%, REQ without the
+// query string) and envoy.formatter.cel (%CEL(EXPR):Z%, a CEL expression over Envoy's attributes;
+// an error or a missing value prints as unavailable). Any other formatter extension is refused.
 // An unknown command, an argument a command does not take, or a malformed format is an
 // XdsConfigError naming the field: a config tsmesh cannot render is refused, never logged some
 // other way.
 import { hostname } from "node:os";
 import type { DataSource, envoy } from "../../envoy/types.js";
+import { compileCel, isCelEvalError } from "../../core/cel/program.js";
+import { celValueToString } from "../../core/cel/values.js";
 import { fromStruct } from "../../envoy/protos.js";
+import { anyType, typeName } from "../extensions.js";
 import { FLAG_BIT, formatFlags, type ResponseFlag } from "../access-log.js";
 import { type FormatCommand, getHeader, type HeaderMap, parseHeaderFormat, portOf, withoutPort } from "../http/headers.js";
 import type { StreamInfo } from "../stream-info.js";
 import { XdsConfigError } from "../xds-error.js";
+import { streamInfoActivation } from "./cel-attributes.js";
 
 type SubstitutionFormatString = envoy.config.core.v3.SubstitutionFormatString;
 
@@ -248,8 +256,52 @@ function lookupPath(v: unknown, keys: readonly string[]): unknown {
   return cur;
 }
 
-function compileCommand(c: FormatCommand, path: string): Getter {
+/** The formatter extensions a format lists (SubstitutionFormatString.formatters). */
+export interface FormatterExtensions {
+  readonly reqWithoutQuery: boolean;
+  readonly cel: boolean;
+}
+
+const NO_EXTENSIONS: FormatterExtensions = { reqWithoutQuery: false, cel: false };
+const REQ_WITHOUT_QUERY_TYPE = "envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery";
+const CEL_FORMATTER_TYPE = "envoy.extensions.formatter.cel.v3.Cel";
+
+/** %REQ_WITHOUT_QUERY(X?Y)%: the request header (or its alternative) up to its query string. */
+function reqWithoutQuery(c: FormatCommand, path: string): Getter {
+  const h = splitAlternative(c);
+  if (h.arg === "" || h.alt.includes("?")) throw new XdsConfigError(path, `%REQ_WITHOUT_QUERY(${c.arg})%: one header name, optionally ?ALTERNATIVE, is required`);
+  const get = headerGetter(requestHeader, h);
+  return (info) => {
+    const v = get(info);
+    if (typeof v !== "string") return undefined;
+    const q = v.indexOf("?");
+    return q < 0 ? v : v.slice(0, q);
+  };
+}
+
+/** %CEL(EXPR)%: compiled once; an evaluation error or null is unavailable; JSON keeps numbers and bools. */
+function celCommand(c: FormatCommand, path: string): Getter {
+  if (c.arg === "") throw new XdsConfigError(path, "%CEL()% needs an expression");
+  let prog: ReturnType<typeof compileCel>;
+  try {
+    prog = compileCel(c.arg);
+  } catch (err) {
+    throw new XdsConfigError(path, `%CEL(${c.arg})%: ${(err as Error).message}`);
+  }
+  return (info) => {
+    const v = prog.eval(streamInfoActivation(info));
+    if (isCelEvalError(v) || v === null) return undefined;
+    if (typeof v === "boolean" || typeof v === "string") return v;
+    if (typeof v === "number") return Number.isFinite(v) ? v : String(v);
+    if (typeof v === "bigint") return Number.isSafeInteger(Number(v)) ? Number(v) : String(v);
+    return celValueToString(v);
+  };
+}
+
+function compileCommand(c: FormatCommand, path: string, ext: FormatterExtensions): Getter {
   const name = c.command;
+  if (name === "REQ_WITHOUT_QUERY" && ext.reqWithoutQuery) return reqWithoutQuery(c, path);
+  if (name === "CEL" && ext.cel) return celCommand(c, path);
   if (!WITH_ARG.has(name)) {
     const g = SIMPLE[name];
     if (g === undefined) throw new XdsConfigError(path, `Not supported field in StreamInfo: ${name} (unknown or not implemented by tsmesh)`);
@@ -330,7 +382,7 @@ interface Compiled {
   readonly maxLengths: readonly (number | undefined)[];
 }
 
-function compileString(format: string, path: string): Compiled {
+function compileString(format: string, path: string, ext: FormatterExtensions): Compiled {
   const parsed = parseHeaderFormat(format, path) ?? [format];
   const literals: string[] = [""];
   const getters: Getter[] = [];
@@ -338,7 +390,7 @@ function compileString(format: string, path: string): Compiled {
   for (const p of parsed) {
     if (typeof p === "string") literals[literals.length - 1] += p;
     else {
-      getters.push(compileCommand(p, path));
+      getters.push(compileCommand(p, path, ext));
       maxLengths.push(p.maxLength);
       literals.push("");
     }
@@ -366,17 +418,17 @@ class TextFormatter implements AccessLogFormatter {
 /** A JSON format dictionary's node: a fixed value, a format string, or a nested object. */
 type JsonNode = { kind: "fixed"; value: unknown } | { kind: "format"; c: Compiled } | { kind: "object"; entries: ReadonlyArray<readonly [string, JsonNode]> };
 
-function compileJson(v: unknown, path: string, depth: number): JsonNode {
+function compileJson(v: unknown, path: string, depth: number, ext: FormatterExtensions): JsonNode {
   if (depth > 16) throw new XdsConfigError(path, "json_format nests too deeply");
   if (typeof v === "string") {
-    const c = compileString(v, path);
+    const c = compileString(v, path, ext);
     return c.getters.length === 0 ? { kind: "fixed", value: c.literals[0] } : { kind: "format", c };
   }
   if (typeof v === "number" || typeof v === "boolean" || v === null) return { kind: "fixed", value: v };
   if (Array.isArray(v)) throw new XdsConfigError(path, "json_format: list values are not implemented by tsmesh");
   const entries = Object.keys(v as object)
     .sort()
-    .map((k) => [k, compileJson((v as Record<string, unknown>)[k], `${path}.${k}`, depth + 1)] as const);
+    .map((k) => [k, compileJson((v as Record<string, unknown>)[k], `${path}.${k}`, depth + 1, ext)] as const);
   return { kind: "object", entries };
 }
 
@@ -419,16 +471,16 @@ class JsonFormatter implements AccessLogFormatter {
 }
 
 /** A text format string (`format`, `text_format`, `text_format_source`). */
-export function compileTextFormat(format: string, path: string, omitEmptyValues = false): AccessLogFormatter {
-  return new TextFormatter(compileString(format, path), omitEmptyValues ? "" : "-");
+export function compileTextFormat(format: string, path: string, omitEmptyValues = false, ext: FormatterExtensions = NO_EXTENSIONS): AccessLogFormatter {
+  return new TextFormatter(compileString(format, path, ext), omitEmptyValues ? "" : "-");
 }
 
 /**
  * A JSON format dictionary (plain JSON, already out of its google.protobuf.Struct). `stringsOnly`:
  * FileAccessLog's deprecated json_format, whose values all render as text.
  */
-export function compileJsonFormat(dict: Record<string, unknown>, path: string, omitEmptyValues = false, stringsOnly = false): AccessLogFormatter {
-  return new JsonFormatter(compileJson(dict, path, 0), omitEmptyValues, stringsOnly);
+export function compileJsonFormat(dict: Record<string, unknown>, path: string, omitEmptyValues = false, stringsOnly = false, ext: FormatterExtensions = NO_EXTENSIONS): AccessLogFormatter {
+  return new JsonFormatter(compileJson(dict, path, 0, ext), omitEmptyValues, stringsOnly);
 }
 
 let defaultFormatter: AccessLogFormatter | undefined;
@@ -450,14 +502,32 @@ function dataSourceText(d: DataSource, path: string): string {
 }
 
 /** An access logger's `log_format` (SubstitutionFormatString). */
+/** SubstitutionFormatString.formatters: the two extensions tsmesh implements, each an empty config. */
+function formatterExtensions(list: readonly envoy.config.core.v3.TypedExtensionConfig[], path: string): FormatterExtensions {
+  let reqWithoutQuery = false;
+  let cel = false;
+  list.forEach((x, i) => {
+    const at = `${path}[${i}].typedConfig`;
+    const any = x.typedConfig as unknown as Record<string, unknown> | undefined;
+    const type = typeName(anyType(any));
+    // A decoded Any holds "@type" and the message's fields: both messages have none.
+    const decoded = any !== undefined && typeof any["@type"] === "string";
+    if (decoded && Object.keys(any).some((k) => k !== "@type")) throw new XdsConfigError(at, `${type} has no fields tsmesh knows`);
+    if (decoded && type === REQ_WITHOUT_QUERY_TYPE) reqWithoutQuery = true;
+    else if (decoded && type === CEL_FORMATTER_TYPE) cel = true;
+    else throw new XdsConfigError(at, `formatter extension '${x.name ?? ""}' of type ${type || "(none)"} is not implemented by tsmesh (envoy.formatter.req_without_query and envoy.formatter.cel are)`);
+  });
+  return { reqWithoutQuery, cel };
+}
+
 export function compileSubstitutionFormat(f: SubstitutionFormatString, path: string): AccessLogFormatter {
-  if (f.formatters?.length) throw new XdsConfigError(`${path}.formatters`, "formatter extensions are not implemented by tsmesh");
+  const ext = f.formatters?.length ? formatterExtensions(f.formatters, `${path}.formatters`) : NO_EXTENSIONS;
   if (f.contentType) throw new XdsConfigError(`${path}.contentType`, "content_type applies to local replies, not access logs");
   const omit = f.omitEmptyValues === true;
   const set = [f.textFormat !== undefined, f.jsonFormat !== undefined, f.textFormatSource !== undefined].filter(Boolean).length;
   if (set !== 1) throw new XdsConfigError(path, "exactly one of text_format, json_format and text_format_source must be set");
-  if (f.jsonFormat !== undefined) return compileJsonFormat(fromStruct(f.jsonFormat), `${path}.jsonFormat`, omit);
+  if (f.jsonFormat !== undefined) return compileJsonFormat(fromStruct(f.jsonFormat), `${path}.jsonFormat`, omit, false, ext);
   // (json_format_options.sort_properties has no effect: properties are always sorted, as in Envoy.)
-  if (f.textFormat !== undefined) return compileTextFormat(f.textFormat, `${path}.textFormat`, omit);
-  return compileTextFormat(dataSourceText(f.textFormatSource!, `${path}.textFormatSource`), `${path}.textFormatSource`, omit);
+  if (f.textFormat !== undefined) return compileTextFormat(f.textFormat, `${path}.textFormat`, omit, ext);
+  return compileTextFormat(dataSourceText(f.textFormatSource!, `${path}.textFormatSource`), `${path}.textFormatSource`, omit, ext);
 }

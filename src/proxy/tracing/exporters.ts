@@ -1,11 +1,13 @@
 // The two tracers' exporters, as Envoy's drivers send: Zipkin's v2 JSON span list POSTed to
-// collector_endpoint on collector_cluster, and OTLP/HTTP (ExportTraceServiceRequest, protobuf, or
-// JSON when the service's headers ask for it) to http_service's URI on its cluster. Reports go
+// collector_endpoint on collector_cluster, OTLP/HTTP (ExportTraceServiceRequest, protobuf, or
+// JSON when the service's headers ask for it) to http_service's URI on its cluster, and OTLP/gRPC
+// (TraceService/Export, a unary call) to grpc_service's cluster. Reports go
 // through the proxy's own async client (the cluster's pools, TLS, load balancing); each report has
 // a timeout and a bounded response, and its outcome is counted under Envoy's stat names
 // (tracing.zipkin.*, tracing.opentelemetry.*).
 import type * as http from "node:http";
 import { asyncHttpCall } from "../http/async-client.js";
+import { grpcUnaryCall } from "../http/async-grpc.js";
 import type { Router } from "../http/router.js";
 import type { StatsStore } from "../stats.js";
 import type { UpstreamCluster } from "../upstream/cluster.js";
@@ -33,7 +35,17 @@ export interface ReportTarget {
   readonly headers: http.OutgoingHttpHeaders;
 }
 
+/** An OTLP/gRPC collector (GrpcService.envoy_grpc). */
+export interface GrpcReportTarget {
+  readonly cluster: string;
+  readonly authority: string;
+  readonly timeoutMs: number;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
 const MAX_RESPONSE = 64 * 1024;
+/** OTLP's trace export method. */
+const OTLP_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /** One tracer: its batcher, its report target, its counters. */
 export abstract class BatchingDriverBase implements TraceDriver {
@@ -162,5 +174,33 @@ export class OtelDriver extends BatchingDriverBase {
     const status = await this.post(this.o.target, body);
     if (status !== undefined && status >= 200 && status < 300) this.counter("http_reports_success");
     else this.counter("http_reports_failed");
+  }
+}
+
+export interface OtelGrpcSettings {
+  readonly target: GrpcReportTarget;
+  readonly resource: OtlpResource;
+}
+
+/** OTLP/gRPC (Envoy's OpenTelemetry tracer with a grpc_service, Istio's default): one unary Export per batch. */
+export class OtelGrpcDriver extends BatchingDriverBase {
+  constructor(
+    rt: ExportRuntime,
+    private readonly o: OtelGrpcSettings,
+  ) {
+    super(rt, "tracing.opentelemetry.", "w3c", true, false);
+  }
+
+  protected async send(spans: readonly FinishedSpan[]): Promise<void> {
+    const t = this.o.target;
+    const cluster = this.rt.cluster(t.cluster);
+    if (cluster === undefined) {
+      this.counter("reports_skipped_no_cluster");
+      return;
+    }
+    const message = otlpProtobuf(this.o.resource, spans);
+    // The response (ExportTraceServiceResponse: partial_success) is only counted, never trusted further.
+    const r = await grpcUnaryCall(this.rt.router, cluster, { path: OTLP_EXPORT, authority: t.authority, message, timeoutMs: t.timeoutMs, maxResponseBytes: MAX_RESPONSE, metadata: t.metadata }).result;
+    this.counter(r.status === 0 ? "grpc_reports_success" : "grpc_reports_failed");
   }
 }

@@ -138,6 +138,18 @@ export class ActiveSpan {
     this.tags.set(name, value);
   }
 
+  /**
+   * With spawn_upstream_span, the router's child span for its upstream request (Envoy names it
+   * "router CLUSTER egress", kind CLIENT); undefined when the HCM does not spawn them. Its context,
+   * not this span's, goes into the upstream request.
+   */
+  spawnUpstream(cluster: string, now: number = Date.now()): UpstreamSpan | undefined {
+    if (!this.tracing.spawnUpstreamSpan) return undefined;
+    const c = this.context;
+    const child: SpanContext = { traceId: c.traceId, spanId: randomId(8), parentId: c.spanId, sampled: c.sampled, tracestate: c.tracestate };
+    return new UpstreamSpan(this.tracing, child, `router ${cluster} egress`, this.req.headers, now);
+  }
+
   /** The stream ended: Envoy's standard tags, the custom tags, and the span to the exporter. */
   finish(r: SpanResult, now: number = Date.now()): void {
     if (this.done) return;
@@ -190,6 +202,68 @@ export class ActiveSpan {
       tags,
       remote: req.downstreamRemoteAddress,
       shared: this.shared,
+    });
+  }
+}
+
+/** How the router's upstream request ended, as its span's tags need it. */
+export interface UpstreamSpanResult {
+  readonly status: number;
+  readonly flags: ResponseFlags;
+  readonly protocol: string;
+  readonly upstreamCluster: string;
+  readonly upstreamHost: string | undefined;
+  readonly dynamicMetadata: DynamicMetadata | undefined;
+}
+
+/** The router's span for its upstream request (Envoy's UpstreamRequest span, finalizeUpstreamSpan's tags). */
+export class UpstreamSpan {
+  private done = false;
+
+  constructor(
+    private readonly tracing: HttpTracing,
+    readonly context: SpanContext,
+    private readonly name: string,
+    private readonly requestHeaders: http.OutgoingHttpHeaders,
+    private readonly startMs: number,
+  ) {}
+
+  injectContext(upstream: http.OutgoingHttpHeaders): void {
+    inject(this.tracing.driver.propagation, this.context, upstream);
+  }
+
+  finish(r: UpstreamSpanResult, now: number = Date.now()): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.context.sampled !== true) return;
+    const t = this.tracing;
+    const tags = new Map<string, string>();
+    tags.set("http.protocol", r.protocol);
+    if (r.upstreamHost) {
+      tags.set("upstream_address", r.upstreamHost);
+      tags.set("peer.address", r.upstreamHost);
+    }
+    tags.set("component", "proxy");
+    tags.set("upstream_cluster", r.upstreamCluster);
+    tags.set("upstream_cluster.name", r.upstreamCluster);
+    tags.set("http.status_code", String(r.status));
+    tags.set("response_flags", formatFlags(r.flags));
+    if (r.status >= 500 || r.status === 0) tags.set("error", "true");
+    for (const [k, v] of t.driver.node.istioTags) tags.set(k, v);
+    for (const c of t.customTags) {
+      const v = customTagValue(c, this.requestHeaders, r.dynamicMetadata);
+      if (v !== undefined) tags.set(c.tag, v);
+    }
+    t.driver.report({
+      traceId: this.context.traceId,
+      spanId: this.context.spanId,
+      parentId: this.context.parentId,
+      name: this.name,
+      kind: "CLIENT",
+      startUs: this.startMs * 1000,
+      durationUs: Math.max(1, Math.round((now - this.startMs) * 1000)),
+      tags,
+      remote: r.upstreamHost ?? "",
     });
   }
 }

@@ -5,7 +5,7 @@ import type * as http from "node:http";
 import { durationMs } from "../../envoy/protos.js";
 import type * as v3 from "../../envoy/types.js";
 import { XdsConfigError } from "../xds-error.js";
-import { BatchingDriverBase, type ExportRuntime, OtelDriver, type ReportTarget, ZipkinDriver } from "./exporters.js";
+import { BatchingDriverBase, type ExportRuntime, type GrpcReportTarget, OtelDriver, OtelGrpcDriver, type ReportTarget, ZipkinDriver } from "./exporters.js";
 import type { TraceDriver, TraceDrivers, TraceNode } from "./tracing-config.js";
 
 /** Envoy's Zipkin and OTLP report timeout (5 s). */
@@ -25,6 +25,26 @@ export function traceNode(node: { id: string; cluster?: string; metadata?: Recor
   add("istio.mesh_id", str(md.MESH_ID));
   add("istio.namespace", str(md.NAMESPACE));
   return { id: node.id, cluster: node.cluster ?? "", zone: node.locality?.zone ?? "", istioTags: tags };
+}
+
+/** A GrpcService (envoy_grpc only: the proxy's own clusters) as an OTLP/gRPC report target. */
+function grpcTarget(g: v3.envoy.config.core.v3.GrpcService, path: string): GrpcReportTarget {
+  if (g.googleGrpc !== undefined) throw new XdsConfigError(`${path}.googleGrpc`, "google_grpc is not implemented by tsmesh (envoy_grpc is)");
+  const e = g.envoyGrpc;
+  if (e === undefined) throw new XdsConfigError(`${path}.envoyGrpc`, "expected envoy_grpc naming the collector's cluster");
+  if (e.retryPolicy !== undefined) throw new XdsConfigError(`${path}.envoyGrpc.retryPolicy`, "retries of trace reports are not implemented by tsmesh");
+  if (g.retryPolicy !== undefined) throw new XdsConfigError(`${path}.retryPolicy`, "retries of trace reports are not implemented by tsmesh");
+  const cluster = e.clusterName ?? "";
+  if (!cluster) throw new XdsConfigError(`${path}.envoyGrpc.clusterName`, "expected the collector's cluster");
+  const metadata: Record<string, string> = {};
+  (g.initialMetadata ?? []).forEach((h, i) => {
+    const k = (h.key ?? "").toLowerCase();
+    if (!/^[0-9a-z_.-]+$/.test(k) || k.startsWith("grpc-") || k === "te" || k === "content-type") throw new XdsConfigError(`${path}.initialMetadata[${i}].key`, `'${h.key ?? ""}' is not a metadata key a call may set`);
+    metadata[k] = h.value ?? "";
+  });
+  // Envoy's default: the call times out only when the service gives a timeout; reports still need a bound.
+  const timeoutMs = durationMs(g.timeout) || REPORT_TIMEOUT_MS;
+  return { cluster, authority: e.authority || cluster, timeoutMs, metadata };
 }
 
 export class TracerRegistry implements TraceDrivers {
@@ -61,11 +81,17 @@ export class TracerRegistry implements TraceDrivers {
   }
 
   openTelemetry(c: v3.envoy.config.trace.v3.OpenTelemetryConfig, path: string): TraceDriver {
-    if (c.grpcService !== undefined) throw new XdsConfigError(`${path}.grpcService`, "OTLP over gRPC is not implemented by tsmesh (use http_service: OTLP/HTTP)");
     if (c.resourceDetectors?.length) throw new XdsConfigError(`${path}.resourceDetectors`, "resource detectors are not implemented by tsmesh");
     if (c.sampler !== undefined) throw new XdsConfigError(`${path}.sampler`, "custom OpenTelemetry samplers are not implemented by tsmesh");
+    const serviceName = c.serviceName || "unknown_service:envoy";
+    const resource = { serviceName, attributes: new Map<string, string>() };
+    if (c.grpcService !== undefined) {
+      if (c.httpService !== undefined) throw new XdsConfigError(`${path}.httpService`, "only one of grpc_service and http_service");
+      const target = grpcTarget(c.grpcService, `${path}.grpcService`);
+      return this.shared(`otel-grpc ${JSON.stringify([target, serviceName])}`, () => new OtelGrpcDriver(this.rt, { target, resource }));
+    }
     const hs = c.httpService;
-    if (hs === undefined) throw new XdsConfigError(`${path}.httpService`, "an OpenTelemetry tracer needs http_service (or grpc_service)");
+    if (hs === undefined) throw new XdsConfigError(`${path}.httpService`, "an OpenTelemetry tracer needs http_service or grpc_service");
     const uri = hs.httpUri?.uri ?? "";
     const cluster = hs.httpUri?.cluster ?? "";
     if (!cluster) throw new XdsConfigError(`${path}.httpService.httpUri.cluster`, "expected the collector's cluster");
@@ -86,8 +112,6 @@ export class TracerRegistry implements TraceDrivers {
     const json = String(headers["content-type"] ?? "").startsWith("application/json");
     headers["content-type"] = json ? "application/json" : "application/x-protobuf";
     const target: ReportTarget = { cluster, path: `${url.pathname}${url.search}`, authority: url.host, timeoutMs: timeoutMs || REPORT_TIMEOUT_MS, headers };
-    const serviceName = c.serviceName || "unknown_service:envoy";
-    const resource = { serviceName, attributes: new Map<string, string>() };
     return this.shared(`otel ${JSON.stringify([target, json, serviceName])}`, () => new OtelDriver(this.rt, { target, json, resource }));
   }
 

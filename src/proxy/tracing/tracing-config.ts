@@ -1,7 +1,7 @@
 // An http_connection_manager's `tracing` block compiled: the provider (Envoy's tracer by its type
 // URL — envoy.tracers.zipkin's ZipkinConfig, envoy.tracers.opentelemetry's OpenTelemetryConfig), the
 // sampling percentages, custom tags and the path tag's length. What tsmesh cannot do is refused with
-// its field path (verbose span events, upstream spans, other tracers, custom samplers).
+// its field path (verbose span events, other tracers, custom samplers).
 import type * as v3 from "../../envoy/types.js";
 import { anyType, typeName } from "../extensions.js";
 import { XdsConfigError } from "../xds-error.js";
@@ -54,6 +54,8 @@ export interface HttpTracing {
   readonly maxPathTagLength: number;
   /** The listener's direction: OUTBOUND is Envoy's egress (CLIENT spans), else ingress (SERVER). */
   readonly egress: boolean;
+  /** spawn_upstream_span: the router makes a CLIENT child span for its upstream request (Istio sets it on gateways). */
+  readonly spawnUpstreamSpan: boolean;
 }
 
 type HcmTracing = NonNullable<v3.HttpConnectionManager["tracing"]>;
@@ -104,7 +106,6 @@ function customTags(list: readonly v3.envoy.type.tracing.v3.CustomTag[], path: s
 export function compileTracing(t: HcmTracing | undefined, path: string, egress: boolean, drivers: TraceDrivers | undefined, env: NodeJS.ProcessEnv = process.env): HttpTracing | undefined {
   if (t === undefined) return undefined;
   if (t.verbose === true) throw new XdsConfigError(`${path}.verbose`, "verbose tracing (span events per stream phase) is not implemented by tsmesh");
-  if (t.spawnUpstreamSpan?.value === true) throw new XdsConfigError(`${path}.spawnUpstreamSpan`, "upstream spans are not implemented by tsmesh");
   // Envoy without a provider traces nothing (no tracer is configured): the block is inert.
   if (t.provider === undefined) return undefined;
   const p = t.provider;
@@ -128,5 +129,6 @@ export function compileTracing(t: HcmTracing | undefined, path: string, egress: 
     customTags: customTags(t.customTags ?? [], `${path}.customTags`, env),
     maxPathTagLength: max,
     egress,
+    spawnUpstreamSpan: t.spawnUpstreamSpan?.value === true,
   };
 }

@@ -11,6 +11,7 @@ import { buildGatewayListeners } from "./listener-gateway.js";
 import { buildSidecarInboundListeners } from "./listener-inbound.js";
 import { buildSidecarOutboundListeners, type SidecarInputs } from "./listener-sidecar.js";
 import { byName } from "./names.js";
+import { outboundTelemetryKey } from "./telemetry/index.js";
 import { usesSourcePredicates } from "./tcproute.js";
 import { MESH_GATEWAY } from "../../api/hosts.js";
 
@@ -51,7 +52,9 @@ export function buildListeners(proxy: Proxy, push: PushContext): Listener[] {
   const scope = push.sidecarScope(proxy);
   const inp: SidecarInputs = { proxy, push, scope, idleTimeoutMs: idle.ms };
   const labels = sourcePredicatesUsed(push) ? labelsKey(proxy.labels) : "*";
-  const outKey = `lds/sidecar-out/${proxy.namespace}/${scope.key}/${labels}/${proxy.interceptionMode}/${idle.key}`;
+  // Outbound HCMs carry the workload's telemetry (access logs, tracing): shared only when it is the same.
+  const telemetry = outboundTelemetryKey(push, proxy);
+  const outKey = `lds/sidecar-out/${proxy.namespace}/${scope.key}/${labels}/${telemetry}/${proxy.interceptionMode}/${idle.key}`;
   // Inbound chains follow the workload's PeerAuthentication: its namespace and labels are in the key.
   const inKey = `lds/sidecar-in/${proxy.namespace}/${labelsKey(proxy.labels)}/${scope.key}/${ips}/${proxy.interceptionMode}/${idle.key}`;
   return push.memo(`lds/sidecar/${outKey}|${inKey}`, () => {

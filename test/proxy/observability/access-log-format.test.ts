@@ -167,7 +167,36 @@ describe("substitution format: refused configs name their field", () => {
   it("SubstitutionFormatString: exactly one format; formatters and content_type refused", () => {
     assert.throws(() => compileSubstitutionFormat({}, "lf"), /exactly one of/);
     assert.throws(() => compileSubstitutionFormat({ textFormat: "x", jsonFormat: { fields: {} } }, "lf"), /exactly one of/);
-    assert.throws(() => compileSubstitutionFormat({ textFormat: "x", formatters: [{ name: "envoy.formatter.req_without_query" }] }, "lf"), /lf\.formatters/);
+    assert.throws(() => compileSubstitutionFormat({ textFormat: "x", formatters: [{ name: "envoy.formatter.req_without_query" }] }, "lf"), /lf\.formatters\[0\]\.typedConfig/);
     assert.throws(() => compileSubstitutionFormat({ textFormatSource: { filename: "/etc/x" } }, "lf"), /lf\.textFormatSource.*inline_string/);
   });
+
+  // The formatter extensions Istio lists when its format uses them (accessLogTextFormatters).
+  const REQ_WQ = { name: "envoy.formatter.req_without_query", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery" } as never };
+  const CEL = { name: "envoy.formatter.cel", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.formatter.cel.v3.Cel" } as never };
+
+  it("formatter extensions: %REQ_WITHOUT_QUERY% and %CEL% when listed, text and JSON", () => {
+    const info = httpInfo({ path: "/status/418?secret=1", requestHeaders: { "x-envoy-original-path": "/orig?q=2", "user-agent": "curl" } });
+    const text = compileSubstitutionFormat({ textFormat: "%REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)% %REQ_WITHOUT_QUERY(:PATH)% %REQ_WITHOUT_QUERY(X-NONE)% %REQ_WITHOUT_QUERY(:PATH):4%\n", formatters: [REQ_WQ] }, "lf");
+    assert.equal(text.format(info), "/orig /status/418 - /sta\n");
+    const cel = compileSubstitutionFormat({ textFormat: "%CEL(response.code)% %CEL(request.headers['user-agent'])% %CEL(request.headers['x-none'])% %CEL(request.path):7% %CEL(response.code >= 400)%\n", formatters: [CEL] }, "lf");
+    assert.equal(cel.format(info), "418 curl - /status true\n");
+    const json = compileSubstitutionFormat({ jsonFormat: { fields: { code: { stringValue: "%CEL(response.code)%" }, big: { stringValue: "%CEL(response.code >= 400)%" }, missing: { stringValue: "%CEL(request.headers['x-none'])%" }, path: { stringValue: "%REQ_WITHOUT_QUERY(:PATH)%" } } }, formatters: [REQ_WQ, CEL] }, "lf");
+    assert.deepEqual(JSON.parse(json.format(info)), { big: true, code: 418, missing: null, path: "/status/418" });
+  });
+
+  const refusedFormatters: Array<[string, Parameters<typeof compileSubstitutionFormat>[0], RegExp]> = [
+    ["%CEL% without the extension", { textFormat: "%CEL(response.code)%" }, /lf\.textFormat.*CEL/],
+    ["%REQ_WITHOUT_QUERY% without the extension", { textFormat: "%REQ_WITHOUT_QUERY(:PATH)%" }, /lf\.textFormat.*REQ_WITHOUT_QUERY/],
+    ["a CEL syntax error", { textFormat: "%CEL(response.code >=)%", formatters: [CEL] }, /lf\.textFormat.*CEL/],
+    ["%CEL% without an expression", { textFormat: "%CEL()%", formatters: [CEL] }, /lf\.textFormat.*expression/],
+    ["REQ_WITHOUT_QUERY without a header", { textFormat: "%REQ_WITHOUT_QUERY()%", formatters: [REQ_WQ] }, /lf\.textFormat.*header name/],
+    ["another formatter", { textFormat: "x", formatters: [{ name: "envoy.formatter.metadata", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.formatter.metadata.v3.Metadata" } as never }] }, /lf\.formatters\[0\]\.typedConfig.*metadata/],
+    ["a formatter left raw", { textFormat: "x", formatters: [{ name: "envoy.formatter.cel", typedConfig: { type_url: "type.googleapis.com/envoy.extensions.formatter.cel.v3.Cel", value: "CgE=" } as never }] }, /lf\.formatters\[0\]\.typedConfig/],
+  ];
+  for (const [name, f, re] of refusedFormatters) {
+    it(`formatter extensions refused: ${name}`, () => {
+      assert.throws(() => compileSubstitutionFormat(f, "lf"), (e: unknown) => e instanceof XdsConfigError && re.test(e.message));
+    });
+  }
 });

@@ -21,7 +21,7 @@ import { compileTracing, OTEL_TYPE, ZIPKIN_TYPE } from "../../../src/proxy/traci
 import { traceNode, TracerRegistry } from "../../../src/proxy/tracing/tracers.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
 import { eventually } from "../../helpers/eventually.js";
-import { otlpReceiver, type ReceivedSpan, type TraceReceiver, zipkinReceiver } from "../../helpers/trace-receivers.js";
+import { otlpGrpcReceiver, otlpReceiver, type ReceivedSpan, type TraceReceiver, zipkinReceiver } from "../../helpers/trace-receivers.js";
 import { REFUSED_HOST } from "../../helpers/sockets.js";
 import { request } from "../helpers.js";
 
@@ -95,6 +95,8 @@ interface Chain {
 /** Proxy A (egress on `port`) → proxy B (ingress on `port`) → the backend; both report to `collector`. */
 async function chain(port: number, tracing: Tracing, collectorCluster: string, collectorPort: number, backendPort: number): Promise<Chain> {
   const collector = staticCluster(collectorCluster, "127.0.0.1", collectorPort);
+  // A gRPC collector's cluster speaks HTTP/2, as Istio's outbound clusters for grpc ports do.
+  if (collectorCluster.includes("grpc")) collector.typedExtensionProtocolOptions = { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": { "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions", explicitHttpConfig: { http2ProtocolOptions: {} } } as unknown as v3.Any };
   const down = staticCluster("down", REFUSED_HOST, 1);
   const b = new ProxyServer({
     staticResources: { clusters: [staticCluster("inbound|9080||", BACKEND_IP, backendPort), collector, down], listeners: [listener("virtualInbound", B_IP, port, "INBOUND", "inbound|9080||", tracing)] },
@@ -259,6 +261,39 @@ describe("tracing through two proxies", () => {
     assert.equal(seen[0]["x-b3-spanid"], client.id);
   });
 
+  it("spawn_upstream_span (Istio's gateways): the router's CLIENT child span is the upstream's parent", async () => {
+    const c = await chain(18306, zipkinTracing({ spawnUpstreamSpan: { value: true }, customTags: [{ tag: "lit", literal: { value: "v" } }] }), "zipkin", zipkin.port, backendPort);
+    chains.push(c);
+    seen.length = 0;
+    assert.equal((await request(`http://${A_IP}:${c.port}/r`, { headers: { host: "reviews:9080" } })).status, 200);
+    const traceId = String(seen[0]["x-b3-traceid"]);
+    // A: its HCM span and its router's upstream span; B: its HCM span and its router's upstream span.
+    const spans = await eventually("four spans", () => {
+      const s = byTrace(zipkin.spans, traceId);
+      return s.length >= 4 ? s : undefined;
+    });
+    assert.equal(spans.length, 4);
+    const aHcm = spans.find((s) => s.serviceName === "productpage.default" && s.parentId === undefined);
+    assert.ok(aHcm, "A's connection-manager span is the root");
+    const aUp = spans.find((s) => s.parentId === aHcm.id);
+    assert.ok(aUp, "A's upstream span is its child");
+    assert.equal(aUp.kind, "CLIENT");
+    assert.equal(aUp.name, "router outbound|9080||reviews.default.svc.cluster.local egress");
+    assert.equal(aUp.tags.upstream_cluster, "outbound|9080||reviews.default.svc.cluster.local");
+    assert.equal(aUp.tags["http.status_code"], "200");
+    assert.equal(aUp.tags["http.protocol"], "HTTP/1.1");
+    assert.equal(aUp.tags.component, "proxy");
+    assert.equal(aUp.tags.lit, "v", "custom tags on the upstream span too");
+    assert.equal(aUp.tags.upstream_address, `${B_IP}:${c.port}`);
+    const bHcm = spans.find((s) => s.serviceName === "reviews.default" && s.kind === "SERVER");
+    assert.ok(bHcm);
+    assert.equal(bHcm.parentId, aUp.id, "B continues the upstream span's context, not A's HCM span");
+    const bUp = spans.find((s) => s.parentId === bHcm.id);
+    assert.ok(bUp);
+    assert.equal(seen[0]["x-b3-spanid"], bUp.id, "the backend sees B's upstream span");
+    assert.equal(seen[0]["x-b3-parentspanid"], bHcm.id);
+  });
+
   it("a malformed context is not traced and passes through untouched", async () => {
     const c = chains[1];
     seen.length = 0;
@@ -293,6 +328,34 @@ describe("tracing through two proxies", () => {
       await eventually("the report counted", () => c.a.stats.counter("tracing.opentelemetry.http_reports_success").value >= 1);
     });
   }
+
+  it("OTLP/gRPC (Istio's default opentelemetry provider): TraceService/Export to a real gRPC collector", async () => {
+    const grpcRx = await otlpGrpcReceiver();
+    try {
+      const tracing: Tracing = {
+        provider: {
+          name: "envoy.tracers.opentelemetry",
+          typedConfig: { "@type": OTEL_TYPE, serviceName: "svc-grpc", grpcService: { envoyGrpc: { clusterName: "otel-grpc", authority: "otel-collector.istio-system.svc.cluster.local" }, timeout: { seconds: 2 }, initialMetadata: [{ key: "x-tenant", value: "t1" }] } } as unknown as v3.Any,
+        },
+        randomSampling: { value: 100 },
+      };
+      const c = await chain(18307, tracing, "otel-grpc", grpcRx.port, backendPort);
+      chains.push(c);
+      seen.length = 0;
+      assert.equal((await request(`http://${A_IP}:${c.port}/ratings`, { headers: { host: "ratings:9080" } })).status, 200);
+      const traceId = /^00-([0-9a-f]{32})-/.exec(String(seen[0].traceparent))?.[1];
+      assert.ok(traceId, `a traceparent upstream: ${String(seen[0].traceparent)}`);
+      const [client, server] = await pair(grpcRx, traceId);
+      assert.equal(server.parentId, client.id);
+      assert.equal(server.serviceName, "svc-grpc");
+      assert.equal(server.tags["http.status_code"], "200");
+      assert.deepEqual(grpcRx.rejected, []);
+      assert.equal(grpcRx.metadata[0].get("x-tenant")[0], "t1", "the GrpcService's initial metadata");
+      await eventually("the report counted", () => c.a.stats.counter("tracing.opentelemetry.grpc_reports_success").value >= 1);
+    } finally {
+      await grpcRx.close();
+    }
+  });
 });
 
 describe("tracing config refusals", () => {
@@ -303,12 +366,14 @@ describe("tracing config refusals", () => {
   const otel = (o: Record<string, unknown>): Tracing => ({ provider: { name: "o", typedConfig: { "@type": OTEL_TYPE, httpService: { httpUri: { uri: "http://c:4318/v1/traces", cluster: "c" } }, ...o } as unknown as v3.Any } });
   const table: Array<[string, Tracing, string]> = [
     ["verbose", { ...zipkin({}), verbose: true }, "t.verbose"],
-    ["upstream spans", { ...zipkin({}), spawnUpstreamSpan: { value: true } }, "t.spawnUpstreamSpan"],
     ["another tracer", { provider: { name: "envoy.tracers.datadog", typedConfig: { "@type": "type.googleapis.com/envoy.config.trace.v3.DatadogConfig" } as unknown as v3.Any } }, "t.provider.typedConfig"],
     ["Zipkin without a cluster", zipkin({ collectorCluster: "" }), "t.provider.typedConfig.collectorCluster"],
     ["Zipkin without an endpoint", zipkin({ collectorEndpoint: "" }), "t.provider.typedConfig.collectorEndpoint"],
     ["Zipkin protobuf reports", zipkin({ collectorEndpointVersion: "HTTP_PROTO" }), "t.provider.typedConfig.collectorEndpointVersion"],
-    ["OTLP over gRPC", otel({ grpcService: { envoyGrpc: { clusterName: "c" } } }), "t.provider.typedConfig.grpcService"],
+    ["OTLP over gRPC and HTTP at once", otel({ grpcService: { envoyGrpc: { clusterName: "c" } } }), "t.provider.typedConfig.httpService"],
+    ["OTLP over google_grpc", { provider: { name: "o", typedConfig: { "@type": OTEL_TYPE, grpcService: { googleGrpc: { targetUri: "c:4317" } } } as unknown as v3.Any } }, "t.provider.typedConfig.grpcService.googleGrpc"],
+    ["OTLP/gRPC without a cluster", { provider: { name: "o", typedConfig: { "@type": OTEL_TYPE, grpcService: { envoyGrpc: {} } } as unknown as v3.Any } }, "t.provider.typedConfig.grpcService.envoyGrpc.clusterName"],
+    ["OTLP/gRPC reserved metadata", { provider: { name: "o", typedConfig: { "@type": OTEL_TYPE, grpcService: { envoyGrpc: { clusterName: "c" }, initialMetadata: [{ key: "grpc-timeout", value: "1S" }] } } as unknown as v3.Any } }, "t.provider.typedConfig.grpcService.initialMetadata[0].key"],
     ["OTLP sampler", otel({ sampler: { name: "s" } }), "t.provider.typedConfig.sampler"],
     ["OTLP without a service", { provider: { name: "o", typedConfig: { "@type": OTEL_TYPE } as unknown as v3.Any } }, "t.provider.typedConfig.httpService"],
     ["OTLP bad URI", otel({ httpService: { httpUri: { uri: "not a url", cluster: "c" } } }), "t.provider.typedConfig.httpService.httpUri.uri"],

@@ -231,6 +231,44 @@ describe("defaults and the mesh config", () => {
   });
 });
 
+describe("one push, two sidecars of a namespace (listeners are cached across proxies)", () => {
+  const outboundHcms = (ls: readonly Listener[]): Json[] =>
+    ls
+      .filter((l) => l.trafficDirection === "OUTBOUND")
+      .flatMap((l) => [...(l.filterChains ?? []), ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])])
+      .flatMap((fc) => fc.filters ?? [])
+      .filter((f) => f.name === "envoy.filters.network.http_connection_manager")
+      .map((f) => f.typedConfig as unknown as Json);
+  const reviews = (): Proxy => testProxy({ ip: "127.0.4.1", name: "reviews-v1", labels: { app: "reviews", version: "v1" }, metadata: { INTERCEPTION_MODE: "NONE" } });
+
+  it("a workload-scoped Telemetry shapes only the selected sidecar's outbound listeners", () => {
+    const p = push(`apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: pp-logs, namespace: default}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  accessLogging: [{providers: [{name: envoy}], filter: {expression: "response.code >= 400"}}]
+`);
+    const selected = outboundHcms(buildListeners(productpage(), p));
+    const other = outboundHcms(buildListeners(reviews(), p));
+    assert.ok(selected.length > 0 && other.length > 0);
+    for (const h of selected) assert.match(JSON.stringify(h.accessLog), /response\.code >= 400/);
+    for (const h of other) assert.doesNotMatch(JSON.stringify(h.accessLog), /response\.code/, "reviews is not selected: the mesh accessLogFile, unfiltered");
+  });
+
+  it("tracing: each sidecar's outbound spans name its own service", () => {
+    const p = push(ADDONS, `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  tracing: [{providers: [{name: otel}]}]
+`);
+    const names = (pr: Proxy) => new Set(outboundHcms(buildListeners(pr, p)).map((h) => ((h.tracing as Json | undefined)?.provider as Json | undefined)?.typedConfig as Json | undefined).map((t) => t?.serviceName));
+    assert.deepEqual([...names(productpage())], ["productpage.default"]);
+    assert.deepEqual([...names(reviews())], ["reviews.default"]);
+  });
+});
+
 describe("TELEMETRY_FEATURES: each switch removes exactly its piece", () => {
   const saved = { ...TELEMETRY_FEATURES };
   after(() => Object.assign(TELEMETRY_FEATURES, saved));

@@ -13,6 +13,7 @@ import { LOCAL_REPLIES } from "../local-reply.js";
 import { localRouteResponse, planForward, type PlanRequest, type RouteForwardPlan } from "../route-glue.js";
 import type { ResponseDecorator } from "../router.js";
 import { sendShadow } from "../shadow.js";
+import { upstreamIsH2 } from "../upstream-request.js";
 import { parseGrpcTimeout } from "../../../core/grpc.js";
 import { compileStrictCheck, type StrictHeaderCheck } from "../strict-headers.js";
 
@@ -75,7 +76,10 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
     }
     if (resolved.cluster === undefined) return this.reply(LOCAL_REPLIES.noRoute());
     const plan = (this.plan = planForward({ route: resolved.route, entry: resolved.entry, cluster: resolved.cluster }, pr));
-    req.activeSpan?.injectContext(plan.requestHeaders);
+    // spawn_upstream_span: the upstream request carries the router's own child span, else the HCM's.
+    const upstreamSpan = req.activeSpan?.spawnUpstream(plan.cluster);
+    if (upstreamSpan !== undefined) upstreamSpan.injectContext(plan.requestHeaders);
+    else req.activeSpan?.injectContext(plan.requestHeaders);
     const action = plan.route.action;
     const body = cb.body;
     // The request body is kept for a replay only when the route may retry or mirror it.
@@ -132,7 +136,10 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
       cb.downstream,
       this,
       cb.abort,
-      (r) => cb.streamComplete(r),
+      (r) => {
+        upstreamSpan?.finish({ status: r.status, flags: r.flags, protocol: upstreamIsH2(cluster, req.protocol, req.upgrade) ? "HTTP/2" : "HTTP/1.1", upstreamCluster: plan.cluster, upstreamHost: r.upstreamHost, dynamicMetadata: cb.dynamicMetadata });
+        cb.streamComplete(r);
+      },
     );
     return FilterStatus.StopIteration;
   }

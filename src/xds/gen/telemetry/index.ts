@@ -10,7 +10,8 @@ import { meshAccessLog, providerAccessLog, withCelFilter } from "./access-log.js
 import { TELEMETRY_FEATURES } from "./features.js";
 import { httpMetadataExchange, tcpListenerMetadataExchange } from "./metadata-exchange.js";
 import { STATS_FILTER_NAME, statsConfig } from "./stats.js";
-import { hcmTracing, type HcmTracing } from "./tracing.js";
+import { hcmTracing, type HcmTracing, serviceCluster } from "./tracing.js";
+import { labelsKey } from "../../../model/push-context.js";
 
 export { TELEMETRY_FEATURES } from "./features.js";
 export { tcpClusterMetadataExchange } from "./metadata-exchange.js";
@@ -102,6 +103,19 @@ export class ProxyTelemetry {
     }
     return t;
   }
+}
+
+/**
+ * What of a sidecar's identity its outbound listeners' telemetry depends on, for the listener cache
+ * key: "" when every sidecar of a namespace gets the same; else its labels (a workload-scoped
+ * Telemetry selects by them) and, with tracing, the service name its spans carry.
+ */
+export function outboundTelemetryKey(push: PushContext, proxy: Proxy): string {
+  const workloadScoped = push.memo("telemetry/workload-scoped", () => push.telemetry.hasWorkloadScoped());
+  // (Computed once per proxy and push, and needed for its listeners anyway.)
+  const tracing = proxyTelemetry(push, proxy).http("sidecar-outbound").tracing !== undefined;
+  if (!workloadScoped && !tracing) return "";
+  return `${labelsKey(proxy.labels)}/${tracing ? serviceCluster(proxy) : ""}`;
 }
 
 /** The proxy's telemetry, once per push and proxy. */

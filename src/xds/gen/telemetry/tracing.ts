@@ -71,7 +71,7 @@ function allTags(proxy: Proxy, istioTags: boolean, tags: Readonly<Record<string,
 }
 
 /** The node's service cluster (Istio names spans' service after it): CANONICAL_SERVICE.NAMESPACE. */
-function serviceCluster(proxy: Proxy): string {
+export function serviceCluster(proxy: Proxy): string {
   const svc = proxy.labels["service.istio.io/canonical-name"] ?? proxy.labels.app ?? proxy.name;
   return `${svc}.${proxy.namespace}`;
 }
