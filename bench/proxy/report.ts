@@ -193,6 +193,21 @@ function goalRows(results: ConfigResult[], rounds: ConfigResult[][]): string[][]
       judge(ratio, (v) => v <= GOALS.policyCpuRatio),
     ]);
   }
+  // Issue #15: what Istio's telemetry on both sides (metadata exchange, istio.stats, access log,
+  // tracing at 1%) costs, beside the mTLS pair; per side, since both carry it.
+  const pairTelemetry = by("pair-telemetry");
+  const telemetryRatio = roundRatios(rounds, "pair-telemetry", "pair-mtls");
+  if (pairMtls?.rate && pairTelemetry?.rate && telemetryRatio !== undefined) {
+    const ratio = telemetryRatio.median;
+    const [clientMtls, serverMtls] = perProxy1k(pairMtls.rate.perProxyCpuMs, pairMtls.rate.completed);
+    const [clientTel, serverTel] = perProxy1k(pairTelemetry.rate.perProxyCpuMs, pairTelemetry.rate.completed);
+    goals.push([
+      `telemetry (metadata exchange + istio.stats + access log + tracing at 1%, both sides) CPU per request vs the mTLS pair (at ${RATE} rps)`,
+      `${fmtPct(ratio)} (${cpuPer1k(pairTelemetry)!.toFixed(3)} vs ${cpuPer1k(pairMtls)!.toFixed(3)} CPU s per 1,000 req, both proxies; client side ${clientTel.toFixed(3)} vs ${clientMtls.toFixed(3)}, server side ${serverTel.toFixed(3)} vs ${serverMtls.toFixed(3)}${roundsText(telemetryRatio)}); p90 ${fmtMs(pairTelemetry.rate.p90)} vs ${fmtMs(pairMtls.rate.p90)}, p99 ${fmtMs(pairTelemetry.rate.p99)} vs ${fmtMs(pairMtls.rate.p99)}; saturation ${fmtInt(pairTelemetry.sat?.rps)} vs ${fmtInt(pairMtls.sat?.rps)} rps`,
+      "≤ 115%",
+      judge(ratio, (v) => v <= GOALS.telemetryCpuRatio),
+    ]);
+  }
   // The goal is for bookinfo's config (the mesh configuration); static bootstraps load more code
   // (the YAML reader and protobufjs, about 20 MB) and are reported for comparison.
   // Istio's reference is RSS at 1,000 rps; the peak over the saturation run is shown beside it.
