@@ -174,7 +174,7 @@ static_resources:
       - name: envoy.filters.network.http_connection_manager
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ${statPrefix}${telemetry ? `\n          access_log: ${JSON.stringify(telemetry.accessLog)}\n          tracing: ${JSON.stringify(telemetry.tracing)}` : ""}
+          stat_prefix: ${statPrefix}${telemetry?.accessLog.length ? `\n          access_log: ${JSON.stringify(telemetry.accessLog)}` : ""}${telemetry?.tracing ? `\n          tracing: ${JSON.stringify(telemetry.tracing)}` : ""}
           route_config:
             name: local_route
             virtual_hosts:

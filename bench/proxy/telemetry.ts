@@ -58,7 +58,7 @@ export interface SideTelemetry {
   httpFilters: unknown[];
   /** The HCM's access_log and tracing. */
   accessLog: unknown[];
-  tracing: unknown;
+  tracing: unknown | undefined;
   /** Server side: the TCP exchange before the HCM. */
   networkFilters: unknown[];
   /** Client side: the TCP exchange as the outbound cluster's filter. */
@@ -68,6 +68,12 @@ export interface SideTelemetry {
   /** Client side: the outbound cluster's istio metadata naming the service (istio.stats' destination_service). */
   clusterMetadata?: unknown;
 }
+
+/**
+ * BENCH_TELEMETRY_OFF=mx,stats,log,tracing: pieces left out of the telemetry pair (to see what each
+ * costs; the goal row is only meaningful with none left out, and the report says which were).
+ */
+export const TELEMETRY_OFF: ReadonlySet<string> = new Set((process.env.BENCH_TELEMETRY_OFF ?? "").split(",").map((x) => x.trim()).filter(Boolean));
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3";
 const TYPED_STRUCT_URL = "type.googleapis.com/udpa.type.v1.TypedStruct";
@@ -104,11 +110,12 @@ export function sideTelemetry(side: "client" | "server", ip: string, accessLogFi
     throw new Error(`expected metadata exchange, istio.stats, an access log and tracing; got ${JSON.stringify({ mx: !!t.metadataExchange, stats: t.stats.length, logs: t.accessLog.length, tracing: !!t.tracing })}`);
   }
   const mx = inboundTcpMetadataExchange();
+  const on = (piece: string) => !TELEMETRY_OFF.has(piece);
   return {
     node: { id, cluster: `${side}.bench`, metadata },
-    httpFilters: [t.metadataExchange, ...t.stats].map((f) => protoJson(`${HCM}.HttpFilter`, f)),
-    accessLog: t.accessLog.map((a) => protoJson("envoy.config.accesslog.v3.AccessLog", a)),
-    tracing: protoJson(`${HCM}.HttpConnectionManager.Tracing`, t.tracing),
+    httpFilters: [...(on("mx") ? [t.metadataExchange] : []), ...(on("stats") ? t.stats : [])].map((f) => protoJson(`${HCM}.HttpFilter`, f)),
+    accessLog: on("log") ? t.accessLog.map((a) => protoJson("envoy.config.accesslog.v3.AccessLog", a)) : [],
+    tracing: on("tracing") ? protoJson(`${HCM}.HttpConnectionManager.Tracing`, t.tracing) : undefined,
     networkFilters: side === "server" && mx ? [protoJson("envoy.config.listener.v3.Filter", mx)] : [],
     clusterFilters: side === "client" ? [protoJson("envoy.config.cluster.v3.Filter", tcpClusterMetadataExchange())] : [],
     trafficDirection: side === "server" ? "INBOUND" : "OUTBOUND",
@@ -190,7 +197,7 @@ async function requestsTotal(admin: string): Promise<string> {
 
 /** What the telemetry pair produced over its run: access-log lines, spans at the sink, istio_requests_total per side. */
 export async function telemetryNotes(sides: ReadonlyArray<{ label: string; accessLog: string; admin?: string }>, sink: ZipkinSink): Promise<string[]> {
-  const out = [`Zipkin sink: ${sink.batches} span batches, ${sink.bytes} bytes`];
+  const out = [`${TELEMETRY_OFF.size ? `LEFT OUT (BENCH_TELEMETRY_OFF): ${[...TELEMETRY_OFF].join(", ")}; ` : ""}Zipkin sink: ${sink.batches} span batches, ${sink.bytes} bytes`];
   for (const s of sides) out.push(`${s.label}: ${countLines(s.accessLog)} access-log lines; ${s.admin ? await requestsTotal(s.admin) : "no admin"}`);
   return out;
 }
