@@ -23,6 +23,12 @@
 //             ALLOW AuthorizationPolicy on the client's SPIFFE identity and the token's principal
 //             (bench/proxy/policy.ts); every request carries Istio's demo.jwt. Goal: ≤ 10% more CPU
 //             per request than the mTLS pair;
+//   pair-telemetry — the mTLS pair with issue #15's telemetry on both sides, as the control plane
+//             generates it from mesh config (accessLogFile, a zipkin provider) and a mesh-wide Telemetry
+//             (tracing at 1%) plus Istio's default prometheus metrics (bench/proxy/telemetry.ts): the
+//             istio.metadata_exchange HTTP filters and TCP exchange, istio.stats, an access-log file in
+//             Istio's text format per side, HCM tracing to a Zipkin sink in this process. Goal: ≤ 15%
+//             more CPU per request than the mTLS pair;
 //   mesh    — the same pair as `tsmesh up` runs it with bookinfo's config: the control plane (in this
 //             process) serves examples/bookinfo (moved to 127.91.x.y) over ADS; productpage's sidecar
 //             takes the load on 15001 as its app's HTTP_PROXY would (absolute-form requests for
@@ -53,7 +59,8 @@
 // The backend is this file as a child (`--backend`, bench/proxy/backend.ts): node:http answering every
 // request with 200 and a fixed 1 KB body — the same process for all configurations.
 // Addresses: 127.0.90.10 backend (ephemeral port), 127.0.90.1:8080 tsmesh, 127.0.90.2:8080 nginx,
-// 127.0.90.3:8080 / 127.0.90.4:8080 the pair (client side / server side), 127.0.90.8 / .9 the mTLS pair, 127.0.90.5-7:8080 c2,
+// 127.0.90.3:8080 / 127.0.90.4:8080 the pair (client side / server side), 127.0.90.8 / .9 the mTLS pair (and
+// the policy and telemetry pairs), 127.0.90.11 the telemetry pair's Zipkin sink, 127.0.90.5-7:8080 c2,
 // c2-local, c2-tight. Admin and health ports are 0.
 //
 // Baseline, side by side in the same run: BENCH_BASELINE=DIR, DIR another built checkout of tsmesh
@@ -69,8 +76,8 @@
 // Requirements: `wrk` and `nginx` on PATH (Debian: apt-get install wrk nginx); the bench installs
 // nothing. Bounded: each load run ≤ 15 s, a watchdog kills every child and exits after 480 s (660 s
 // with a baseline), times the rounds. All tsmesh proxies run with the node flags `tsmesh up` gives them (PROXY_NODE_FLAGS).
-// Knobs: BENCH_CONFIGS=direct,nginx,tsmesh,c2,c2-local,pair,pair-mtls,pair-policy,mesh (subset/order; c2-tight on request),
-// BENCH_SAT_S (10), BENCH_RATE_S (10), BENCH_WARMUP_S (3), BENCH_RATE (1000), BENCH_CONNECTIONS (16), BENCH_ROUNDS (1;
+// Knobs: BENCH_CONFIGS=direct,nginx,tsmesh,c2,c2-local,pair,pair-mtls,pair-policy,pair-telemetry,mesh (subset/order; c2-tight on request),
+// BENCH_TELEMETRY_OFF=mx,stats,log,tracing (pieces left out of pair-telemetry, to see what each costs), BENCH_SAT_S (10), BENCH_RATE_S (10), BENCH_WARMUP_S (3), BENCH_RATE (1000), BENCH_CONNECTIONS (16), BENCH_ROUNDS (1;
 // up to 5 interleaved rounds, each configuration shown by its median round, CPU ratios by their median),
 // BENCH_BASELINE=DIR (above), BENCH_MESH_ACCESS_LOG=off (the mesh proxies without access logs),
 // BENCH_PROXY_NODE_ARGS (node flags for the tsmesh proxies, e.g. --cpu-prof), BENCH_KEEP_LOGS=DIR (keep

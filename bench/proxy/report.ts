@@ -7,6 +7,7 @@ import { textTable } from "../common/table.js";
 import { baselineComparison } from "./compare.js";
 import { cores, cpuPer1k, fin, fmtInt, fmtMb, fmtMs, fmtPct, fmtSplit, perProxy1k, rowLabel, rpsPerCore } from "./figures.js";
 import type { ConfigResult } from "./runs.js";
+import { TELEMETRY_OFF } from "./telemetry.js";
 import { BODY_BYTES, type ConfigName, CONNECTIONS, GOALS, LABELS, RATE, RATE_S, SAT_S } from "./settings.js";
 
 const met = (ok: boolean) => (ok ? "met" : "NOT met");
@@ -191,6 +192,21 @@ function goalRows(results: ConfigResult[], rounds: ConfigResult[][]): string[][]
       `${fmtPct(ratio)} (${cpuPer1k(pairPolicy)!.toFixed(3)} vs ${cpuPer1k(pairMtls)!.toFixed(3)} CPU s per 1,000 req, both proxies; server side ${serverPolicy.toFixed(3)} vs ${serverMtls.toFixed(3)}${roundsText(policyRatio)}); added: p50 ${fmtMs(pairPolicy.rate.p50 - pairMtls.rate.p50)}, p90 ${fmtMs(pairPolicy.rate.p90 - pairMtls.rate.p90)}, p99 ${fmtMs(pairPolicy.rate.p99 - pairMtls.rate.p99)}`,
       "≤ 110%",
       judge(ratio, (v) => v <= GOALS.policyCpuRatio),
+    ]);
+  }
+  // Issue #15: what Istio's telemetry on both sides (metadata exchange, istio.stats, access log,
+  // tracing at 1%) costs, beside the mTLS pair; per side, since both carry it.
+  const pairTelemetry = by("pair-telemetry");
+  const telemetryRatio = roundRatios(rounds, "pair-telemetry", "pair-mtls");
+  if (pairMtls?.rate && pairTelemetry?.rate && telemetryRatio !== undefined) {
+    const ratio = telemetryRatio.median;
+    const [clientMtls, serverMtls] = perProxy1k(pairMtls.rate.perProxyCpuMs, pairMtls.rate.completed);
+    const [clientTel, serverTel] = perProxy1k(pairTelemetry.rate.perProxyCpuMs, pairTelemetry.rate.completed);
+    goals.push([
+      `telemetry (metadata exchange + istio.stats + access log + tracing at 1%, both sides${TELEMETRY_OFF.size ? `; LEFT OUT: ${[...TELEMETRY_OFF].join(", ")}` : ""}) CPU per request vs the mTLS pair (at ${RATE} rps)`,
+      `${fmtPct(ratio)} (${cpuPer1k(pairTelemetry)!.toFixed(3)} vs ${cpuPer1k(pairMtls)!.toFixed(3)} CPU s per 1,000 req, both proxies; client side ${clientTel.toFixed(3)} vs ${clientMtls.toFixed(3)}, server side ${serverTel.toFixed(3)} vs ${serverMtls.toFixed(3)}${roundsText(telemetryRatio)}); p90 ${fmtMs(pairTelemetry.rate.p90)} vs ${fmtMs(pairMtls.rate.p90)}, p99 ${fmtMs(pairTelemetry.rate.p99)} vs ${fmtMs(pairMtls.rate.p99)}; saturation ${fmtInt(pairTelemetry.sat?.rps)} vs ${fmtInt(pairMtls.sat?.rps)} rps`,
+      "≤ 115%",
+      TELEMETRY_OFF.size ? "(pieces left out: not judged)" : judge(ratio, (v) => v <= GOALS.telemetryCpuRatio),
     ]);
   }
   // The goal is for bookinfo's config (the mesh configuration); static bootstraps load more code

@@ -194,6 +194,7 @@ export async function runConfig(name: ConfigName, ctx: RunContext): Promise<Conf
       const errs = p.stderr.filter((l) => l.trim() !== "");
       if (errs.length) res.notes.push(`${p.label} stderr (${errs.length} lines, first 5): ${errs.slice(0, 5).join(" | ")}`);
     }
+    if (running.notes) res.notes.push(...(await running.notes()));
   } catch (e) {
     process.stdout.write(` — FAILED\n`);
     res.failed = (e as Error).message;

@@ -6,13 +6,33 @@
 // names, which is what Envoy does with one in a typed_config. Shared by the proxy's bootstrap and
 // the control plane's EnvoyFilter patches.
 import type * as protobuf from "protobufjs";
-import { messageType, protobufjs, type ProtoObject } from "./protos.js";
+import { encodeMessage, messageType, protobufjs, type ProtoObject, struct, type JsonValue } from "./protos.js";
 
 /** A value that does not fit the message type; `path` is where (JSON path from the caller's root). */
 export class ProtoJsonError extends Error {}
 
 const WRAPPERS = new Set(["DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value", "BoolValue", "StringValue", "BytesValue"]);
 const TYPED_STRUCTS = new Set(["type.googleapis.com/udpa.type.v1.TypedStruct", "type.googleapis.com/xds.type.v3.TypedStruct"]);
+
+/** While one fromProtoJson call runs: which TypedStruct inner types without a descriptor stay TypedStructs. */
+let keepTypedStruct: ((innerUrl: string) => boolean) | undefined;
+
+/** One length-delimited protobuf field (tag, varint length, bytes). */
+function lengthDelimited(field: number, bytes: Uint8Array): Buffer {
+  const head = [(field << 3) | 2];
+  let n = bytes.length;
+  while (n >= 0x80) {
+    head.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  head.push(n);
+  return Buffer.concat([Buffer.from(head), bytes]);
+}
+
+/** A TypedStruct's bytes: the inner type URL and its fields as a google.protobuf.Struct. */
+export function typedStructBytes(innerUrl: string, fields: Readonly<Record<string, unknown>>): Buffer {
+  return Buffer.concat([lengthDelimited(1, Buffer.from(innerUrl)), lengthDelimited(2, encodeMessage("google.protobuf.Struct", struct(fields as { [k: string]: JsonValue })))]);
+}
 
 const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
 const jsonCamel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
@@ -52,6 +72,11 @@ function convertAny(src: Record<string, unknown>, path: string): ProtoObject {
     if (typeof inner !== "string" || inner === "") throw new ProtoJsonError(`${path}.type_url: a TypedStruct needs the type URL of its value`);
     const value = src.value ?? {};
     if (typeof value !== "object" || value === null || Array.isArray(value)) throw new ProtoJsonError(`${path}.value: expected an object`);
+    // A type no descriptor has (Istio's own filters' configs) stays the TypedStruct it came in, as
+    // bytes, when the caller knows who reads it (the proxy expands those as it does xDS ones).
+    if (keepTypedStruct?.(inner)) {
+      return { type_url: url, value: typedStructBytes(inner, value as Record<string, unknown>) };
+    }
     url = inner;
     body = value as Record<string, unknown>;
     path = `${path}.value`;
@@ -116,6 +141,12 @@ function structFromJson(full: string, v: unknown): unknown {
  * proto3 JSON of message type `typeName` (full name or type URL) → typed object, not yet
  * normalized (callers that need the decoded form round-trip it through encode/decode).
  */
-export function fromProtoJson(typeName: string, value: unknown, path: string): ProtoObject {
-  return convertMessage(messageType(typeName), value ?? {}, path) as ProtoObject;
+export function fromProtoJson(typeName: string, value: unknown, path: string, keepTypedStructs?: (innerUrl: string) => boolean): ProtoObject {
+  const outer = keepTypedStruct;
+  keepTypedStruct = keepTypedStructs;
+  try {
+    return convertMessage(messageType(typeName), value ?? {}, path) as ProtoObject;
+  } finally {
+    keepTypedStruct = outer;
+  }
 }

@@ -8,6 +8,7 @@ import { parse as parseYaml } from "yaml";
 import { fromProtoJson, ProtoJsonError } from "../envoy/proto-json-read.js";
 import { decodeMessage, encodeMessage, type ProtoObject } from "../envoy/protos.js";
 import type * as v3 from "../envoy/types.js";
+import { expandTypedStructs, isJsonTypedStruct } from "./typed-struct.js";
 
 export const BOOTSTRAP_TYPE = "envoy.config.bootstrap.v3.Bootstrap";
 
@@ -26,14 +27,17 @@ export function parseBootstrap(text: string, file = "bootstrap"): v3.Bootstrap {
   }
   let converted: ProtoObject;
   try {
-    converted = fromProtoJson(BOOTSTRAP_TYPE, doc ?? {}, file);
+    // Istio's own filters' TypedStructs (no descriptor) stay TypedStructs, expanded below as over xDS.
+    converted = fromProtoJson(BOOTSTRAP_TYPE, doc ?? {}, file, isJsonTypedStruct);
   } catch (e) {
     if (e instanceof ProtoJsonError) throw new BootstrapError(e.message);
     throw e;
   }
   // A protobuf round trip normalizes the form (defaults dropped, enums as names) and proves it encodes.
   try {
-    return decodeMessage(BOOTSTRAP_TYPE, encodeMessage(BOOTSTRAP_TYPE, converted)) as v3.Bootstrap;
+    const b = decodeMessage(BOOTSTRAP_TYPE, encodeMessage(BOOTSTRAP_TYPE, converted));
+    expandTypedStructs(b, file);
+    return b as v3.Bootstrap;
   } catch (e) {
     throw new BootstrapError(`${file}: ${(e as Error).message}`);
   }

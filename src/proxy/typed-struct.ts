@@ -4,9 +4,9 @@
 // tasks use it (the local rate limit's filter and per-route configs). The proxy expands every one
 // in a decoded resource, once, before the resource is validated, so each extension point sees the
 // ordinary typed Any; a TypedStruct that does not convert fails the resource (NACK).
-import { encodeMessage, fromStruct, type JsonValue, type ProtoObject, struct, TYPE_PREFIX } from "../envoy/protos.js";
+import { encodeMessage, fromStruct, type ProtoObject, TYPE_PREFIX } from "../envoy/protos.js";
 import { wireDecode } from "../envoy/wire.js";
-import { fromProtoJson } from "../envoy/proto-json-read.js";
+import { fromProtoJson, typedStructBytes } from "../envoy/proto-json-read.js";
 
 const TYPED_STRUCT = new Set([`${TYPE_PREFIX}udpa.type.v1.TypedStruct`, `${TYPE_PREFIX}xds.type.v3.TypedStruct`]);
 /** Nesting bound while walking a resource (decoded resources are trees of bounded depth). */
@@ -75,16 +75,9 @@ export function registerJsonTypedStruct(typeUrl: string): void {
   JSON_TYPED_STRUCTS.add(typeUrl);
 }
 
-/** One length-delimited protobuf field (tag, varint length, bytes). */
-function lengthDelimited(field: number, bytes: Uint8Array): Buffer {
-  const head = [(field << 3) | 2];
-  let n = bytes.length;
-  while (n >= 0x80) {
-    head.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  head.push(n);
-  return Buffer.concat([Buffer.from(head), bytes]);
+/** Whether `typeUrl` is one of those (a bootstrap keeps their TypedStructs for expandTypedStructs). */
+export function isJsonTypedStruct(typeUrl: string): boolean {
+  return JSON_TYPED_STRUCTS.has(typeUrl.includes("/") ? typeUrl : TYPE_PREFIX + typeUrl);
 }
 
 /**
@@ -99,8 +92,7 @@ export function asReceivedTypedStructs(o: unknown): unknown {
   const t = rec["@type"];
   if (typeof t === "string" && JSON_TYPED_STRUCTS.has(t)) {
     const fields = Object.fromEntries(Object.entries(rec).filter(([k]) => k !== "@type"));
-    const value = Buffer.concat([lengthDelimited(1, Buffer.from(t)), lengthDelimited(2, encodeMessage("google.protobuf.Struct", struct(fields as { [k: string]: JsonValue })))]);
-    return { type_url: `${TYPE_PREFIX}udpa.type.v1.TypedStruct`, value };
+    return { type_url: `${TYPE_PREFIX}udpa.type.v1.TypedStruct`, value: typedStructBytes(t, fields) };
   }
   return Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, asReceivedTypedStructs(v)]));
 }

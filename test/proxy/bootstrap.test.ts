@@ -2,7 +2,9 @@
 // proxy takes from a bootstrap besides static resources (ADS source, node, admin address).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { bootstrapSettings, parseBootstrap } from "../../src/proxy/bootstrap.js";
+import { bootstrapSettings, BootstrapError, parseBootstrap } from "../../src/proxy/bootstrap.js";
+// Registers Istio's peer metadata TypedStruct type, as a running proxy has it.
+import "../../src/proxy/observability/peer-metadata-filter.js";
 
 describe("Envoy bootstrap parsing", () => {
   it("accepts snake_case, proto3 JSON and protobufjs names, digits included (consecutive_5xx)", () => {
@@ -29,6 +31,34 @@ describe("Envoy bootstrap parsing", () => {
 
   it("still names an unknown field with its path", () => {
     assert.throws(() => parseBootstrap("static_resources:\n  clusters:\n  - name: a\n    consecutive_6xx: 1\n", "b.yaml"), /b\.yaml\.static_resources\.clusters\[0\]\.consecutive_6xx: unknown field/);
+  });
+
+  it("Istio's own filters in TypedStructs (no descriptor) arrive as their JSON fields, as over xDS; other unknown types are refused with their path", () => {
+    const withFilter = (typeUrl: string) => `static_resources:
+  listeners:
+  - name: l
+    address: {socket_address: {address: 127.0.0.1, port_value: 8080}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: x
+          http_filters:
+          - name: istio.metadata_exchange
+            typed_config:
+              "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+              type_url: ${typeUrl}
+              value: {downstream_discovery: [{istio_headers: {}}], downstream_propagation: [{istio_headers: {}}]}
+`;
+    const b = parseBootstrap(withFilter("type.googleapis.com/io.istio.http.peer_metadata.Config"), "mx.yaml");
+    const hcm = (b.staticResources as { listeners: Array<{ filterChains: Array<{ filters: Array<{ typedConfig: { httpFilters: Array<{ typedConfig: unknown }> } }> }> }> }).listeners[0].filterChains[0].filters[0].typedConfig;
+    assert.deepEqual(hcm.httpFilters[0].typedConfig, {
+      "@type": "type.googleapis.com/io.istio.http.peer_metadata.Config",
+      downstream_discovery: [{ istio_headers: {} }],
+      downstream_propagation: [{ istio_headers: {} }],
+    });
+    assert.throws(() => parseBootstrap(withFilter("type.googleapis.com/example.NotAType"), "bad.yaml"), (e: Error) => e instanceof BootstrapError && /http_filters\[0\]\.typed_config\.value: unknown type type\.googleapis\.com\/example\.NotAType/.test(e.message));
   });
 
   it("reads dynamic_resources, node and admin (table)", () => {

@@ -256,6 +256,24 @@ function lookupPath(v: unknown, keys: readonly string[]): unknown {
   return cur;
 }
 
+/** The second whose ISO 8601 text (up to the dot) isoTime last built: one Date per second, not per line. */
+let isoSecond = Number.NaN;
+let isoPrefix = "";
+
+/** Date#toISOString of epoch milliseconds (Envoy's default START_TIME), the second's text cached. */
+export function isoTime(ms: number): string {
+  const whole = Math.floor(ms);
+  const sec = Math.floor(whole / 1000);
+  // Years 0–9999 only: toISOString writes others with a sign and six digits.
+  if (!(whole >= 0 && whole < 253402300800000)) return new Date(ms).toISOString();
+  if (sec !== isoSecond) {
+    isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20);
+    isoSecond = sec;
+  }
+  const m = whole - sec * 1000;
+  return `${isoPrefix}${m < 10 ? "00" : m < 100 ? "0" : ""}${m}Z`;
+}
+
 /** The formatter extensions a format lists (SubstitutionFormatString.formatters). */
 export interface FormatterExtensions {
   readonly reqWithoutQuery: boolean;
@@ -311,7 +329,7 @@ function compileCommand(c: FormatCommand, path: string, ext: FormatterExtensions
   switch (name) {
     case "START_TIME": {
       if (c.maxLength !== undefined) throw new XdsConfigError(path, "%START_TIME% takes no length");
-      if (c.arg === "") return (i) => new Date(i.startTime).toISOString();
+      if (c.arg === "") return (i) => isoTime(i.startTime);
       const f = compileTimeFormat(c.arg, path);
       return (i) => f(i.startTime);
     }

@@ -4,7 +4,7 @@
 // (`traceparent` / `tracestate`, the OpenTelemetry tracer's). Every header is hostile: ids must be
 // lowercase hex of the exact length, all-zero ids are invalid, and a malformed context is reported
 // as such (the caller then traces nothing for that request, as Envoy's tracers return a null span).
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import type * as http from "node:http";
 
 /** A span's identity as it travels between proxies. */
@@ -145,10 +145,23 @@ export function inject(format: Propagation, ctx: SpanContext, h: http.OutgoingHt
   if (ctx.tracestate) h.tracestate = ctx.tracestate;
 }
 
+/**
+ * Random bytes for ids, drawn from the CSPRNG 4 KiB at a time: every request gets span ids, sampled
+ * or not (they are propagated upstream either way), and one randomBytes call per id cost more than
+ * the rest of an unsampled request's tracing.
+ */
+const POOL = Buffer.alloc(4096);
+let poolAt = POOL.length;
+
 /** A random non-zero id of `bytes` bytes, as hex. */
 export function randomId(bytes: 8 | 16): string {
   for (;;) {
-    const id = randomBytes(bytes).toString("hex");
+    if (poolAt + bytes > POOL.length) {
+      randomFillSync(POOL);
+      poolAt = 0;
+    }
+    const id = POOL.toString("hex", poolAt, poolAt + bytes);
+    poolAt += bytes;
     if (!ZERO.test(id)) return id;
   }
 }

@@ -29,7 +29,11 @@ export interface SamplingConfig {
 
 /** The reason a request id carries ('4' and anything unknown: none). */
 export function traceReason(requestId: string): TraceReason {
-  if (!UUID.test(requestId)) return TraceReason.NotTraceable;
+  return UUID.test(requestId) ? uuidReason(requestId) : TraceReason.NotTraceable;
+}
+
+/** traceReason of an id already known to be a UUID. */
+function uuidReason(requestId: string): TraceReason {
   switch (requestId[TRACE_BYTE]) {
     case "9":
       return TraceReason.Forced;
@@ -61,7 +65,7 @@ function under(percent: number, value: number): boolean {
 export function decide(cfg: SamplingConfig, requestId: string | undefined, forceTrace: boolean, clientTraceId: boolean, random: () => number): { traced: boolean; reason: TraceReason; requestId: string | undefined } {
   if (requestId === undefined || !UUID.test(requestId)) return { traced: false, reason: TraceReason.NotTraceable, requestId: undefined };
   const value = parseInt(requestId.slice(0, 8), 16) % 10000;
-  let reason = traceReason(requestId);
+  let reason = uuidReason(requestId);
   if (reason === TraceReason.NotTraceable) {
     if (clientTraceId && under(cfg.client, random())) reason = TraceReason.Client;
     else if (forceTrace) reason = TraceReason.Forced;
