@@ -78,6 +78,8 @@ export class AccessLog {
   private used = 0;
   private timer: NodeJS.Timeout | undefined;
   private dropped = 0;
+  /** Why the file cannot be written, once it failed. */
+  private failed: string | undefined = undefined;
 
   constructor(
     path: string | undefined,
@@ -85,12 +87,28 @@ export class AccessLog {
     /** Where the proxy's own warnings go (lines dropped); stderr without one. */
     private readonly warnings?: Logger,
   ) {
-    this.out = !path || path === "/dev/stdout" || path === "-" ? process.stdout : path === "/dev/stderr" ? process.stderr : createWriteStream(path, { flags: "a" });
+    if (!path || path === "/dev/stdout" || path === "-") this.out = process.stdout;
+    else if (path === "/dev/stderr") this.out = process.stderr;
+    else {
+      const file = createWriteStream(path, { flags: "a" });
+      // A file that cannot be opened or written (no such folder, disk full) loses its lines, loudly,
+      // and never takes the proxy down (an unhandled 'error' event would).
+      file.on("error", (err) => {
+        this.failed = err.message;
+        this.warn(`access log ${path}: ${err.message}; its lines are dropped`);
+      });
+      this.out = file;
+    }
+  }
+
+  private warn(msg: string): void {
+    if (this.warnings) this.warnings.warn(msg);
+    else process.stderr.write(`proxy: ${msg}\n`);
   }
 
   /** Queues one formatted line (with its newline). */
   write(line: string): void {
-    if ((this.out as { writableLength?: number }).writableLength! > MAX_QUEUED_BYTES) {
+    if (this.failed !== undefined || (this.out as { writableLength?: number }).writableLength! > MAX_QUEUED_BYTES) {
       this.dropped++;
       return;
     }
@@ -118,9 +136,7 @@ export class AccessLog {
     this.buf = Buffer.allocUnsafeSlow(FLUSH_BYTES);
     this.used = 0;
     if (this.dropped > 0) {
-      const msg = `access log dropped ${this.dropped} lines (output too slow)`;
-      if (this.warnings) this.warnings.warn(msg);
-      else process.stderr.write(`proxy: ${msg}\n`);
+      this.warn(`access log dropped ${this.dropped} lines (output too slow)`);
       this.dropped = 0;
     }
   }
