@@ -37,6 +37,8 @@ export interface ConnectionInfo {
    * (metadata exchange's "downstream_peer"); every stream on the connection sees its entries.
    */
   filterState?: Map<string, unknown>;
+  /** The listener's traffic_direction (StreamInfo.direction; istio.stats' reporter); absent when unspecified. */
+  direction?: "inbound" | "outbound";
   /**
    * Set by the filter chain when one of its read filters observes the connection's end (onLog):
    * the terminal filter hands it the connection's record (tcp_proxy), else the chain builds one.
@@ -74,6 +76,12 @@ export interface ListenerSpec {
   object: v3.Listener;
   /** The listener's access_log: a connection no filter chain takes is logged there (flag NR). */
   noFilterChainLog?: (info: ConnectionInfo) => void;
+}
+
+/** Listener.traffic_direction as StreamInfo.direction (undefined for UNSPECIFIED). */
+export function listenerDirection(l: v3.Listener): "inbound" | "outbound" | undefined {
+  const d = l.trafficDirection as string | number | undefined;
+  return d === "INBOUND" || d === 1 ? "inbound" : d === "OUTBOUND" || d === 2 ? "outbound" : undefined;
 }
 
 /** FilterChainMatch criteria the matcher does not implement: a chain using one is refused. */

@@ -10,7 +10,6 @@
 // answers: 502 with no upstream host (BlackHoleCluster, Istio's block_all answer), 503 on a
 // connect failure (Envoy's UF text).
 import * as net from "node:net";
-import type * as tls from "node:tls";
 import { durationMs } from "../envoy/protos.js";
 import type { TcpProxy as TcpProxyMessage } from "../envoy/types.js";
 import { FLAG_BIT } from "./access-log.js";
@@ -24,7 +23,7 @@ import { hashKey } from "./upstream/hash.js";
 import type { Host } from "./upstream/host.js";
 import { NETWORK_FILTERS } from "./network-filters.js";
 import { clusterFilterMetadata } from "./http/stream-record.js";
-import { connectionStreamInfo, connectionTlsOf, hostPort } from "./observability/stream-info-build.js";
+import { connectionFilterState, connectionStreamInfo, hostPort, upstreamTlsOf } from "./observability/stream-info-build.js";
 import type { StreamSinks } from "./stream-sinks.js";
 import type { TcpStreamInfo } from "./stream-info.js";
 import { XdsConfigError } from "./xds-error.js";
@@ -168,6 +167,8 @@ class TcpSession {
   /** The upstream connection's local address (kept only when the connection is observed). */
   private upstreamLocal = "";
   private upstreamSocket: net.Socket | undefined = undefined;
+  /** The upstream connection's filter state (its metadata exchange's upstream_peer). */
+  private upstreamState: ReadonlyMap<string, unknown> | undefined = undefined;
   /** The upstream connection of the current attempt. */
   private conn: UpstreamConnection | undefined = undefined;
   private done = false;
@@ -212,6 +213,7 @@ class TcpSession {
         if (this.observed) {
           this.upstreamLocal = up.localAddress === undefined ? "" : hostPort(up.localAddress, up.localPort ?? 0);
           this.upstreamSocket = up;
+          this.upstreamState = this.conn?.filterState;
         }
         down.pipe(up);
         up.pipe(down);
@@ -280,7 +282,8 @@ class TcpSession {
       upstreamClusterMetadata: cluster === undefined ? undefined : clusterFilterMetadata(cluster),
       upstreamHost: this.host?.key ?? "",
       upstreamLocalAddress: this.upstreamLocal,
-      upstreamTls: up !== undefined && (up as tls.TLSSocket).encrypted === true ? connectionTlsOf(up as tls.TLSSocket, undefined) : undefined,
+      upstreamTls: upstreamTlsOf(up),
+      filterState: connectionFilterState(this.info.filterState, this.upstreamState),
     };
     this.info.readFilterLog?.(record);
     if (cfg.accessLoggers.length > 0) logTo(cfg.accessLoggers, record);

@@ -398,6 +398,7 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
       bytesReceived: this.body?.received ?? 0,
       dynamicMetadata: this.metadata,
       grpc: this.grpc,
+      filterState: filters.filterStateIfAny,
     });
     if (filters.logFilters) filters.log(info);
     if (loggers.length > 0) logTo(loggers, info);

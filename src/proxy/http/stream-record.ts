@@ -5,7 +5,7 @@ import type * as http from "node:http";
 import type * as net from "node:net";
 import { fromStruct } from "../../envoy/protos.js";
 import type { DynamicMetadata } from "../dynamic-metadata.js";
-import { downstreamTlsOf, EMPTY_STATE, hostPort } from "../observability/stream-info-build.js";
+import { downstreamTlsOf, EMPTY_STATE, hostPort, upstreamTlsOf } from "../observability/stream-info-build.js";
 import type { HttpStreamInfo } from "../stream-info.js";
 import type { UpstreamCluster } from "../upstream/cluster.js";
 import type { DownstreamRequest } from "./downstream-request.js";
@@ -26,6 +26,8 @@ export interface StreamEnd {
   readonly bytesReceived: number;
   readonly dynamicMetadata: DynamicMetadata | undefined;
   readonly grpc: boolean;
+  /** The stream's filter state (the connection's entries and its filters'), when any was written. */
+  readonly filterState: ReadonlyMap<string, unknown> | undefined;
 }
 
 const clusterMetadata = new WeakMap<UpstreamCluster, Readonly<Record<string, unknown>> | undefined>();
@@ -68,7 +70,7 @@ export function buildHttpStreamInfo(req: DownstreamRequest, r: StreamResult, s: 
     startTime: s.startTime,
     durationMs: Date.now() - s.startTime,
     listenerName: conn.listenerName,
-    direction: "",
+    direction: conn.direction ?? "",
     downstreamRemoteAddress: remote,
     downstreamDirectRemoteAddress: direct,
     downstreamLocalAddress: hostPort(conn.localAddress, conn.localPort),
@@ -78,12 +80,12 @@ export function buildHttpStreamInfo(req: DownstreamRequest, r: StreamResult, s: 
     upstreamClusterMetadata: cluster === undefined ? undefined : clusterFilterMetadata(cluster),
     upstreamHost: r.upstreamHost ?? "",
     upstreamLocalAddress: localAddressOf(r.upstreamSocket),
-    upstreamTls: undefined,
+    upstreamTls: upstreamTlsOf(r.upstreamSocket),
     // (Envoy's formatter prints it with spaces as underscores.)
     upstreamTransportFailureReason: r.transportFailureReason?.replace(/ /g, "_") ?? "",
     flags: s.flags,
     dynamicMetadata: s.dynamicMetadata,
-    filterState: EMPTY_STATE,
+    filterState: s.filterState ?? EMPTY_STATE,
     bytesReceived: s.bytesReceived,
     bytesSent: r.bytesSent,
     protocol: req.protocol,
