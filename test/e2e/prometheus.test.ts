@@ -151,7 +151,6 @@ describe("tsmesh up --prometheus (real Prometheus scraping bookinfo)", { timeout
 
   it(
     "answers Istio's dashboard query: requests to productpage by source and destination workload, mutual TLS",
-    { skip: "istio_requests_total is exported by the proxies' istio.stats (issue 15 part D, branch i15-stats), not on this branch yet; the lead removes this skip at merge" },
     async () => {
       for (let i = 0; i < 10; i++) assert.equal((await httpRequest(`127.${OCTET}.1.1`, 8080, "/productpage")).status, 200);
       const total = await eventually("the dashboard query > 0", async () => {
