@@ -23,9 +23,9 @@ import { hashKey } from "./upstream/hash.js";
 import type { Host } from "./upstream/host.js";
 import { NETWORK_FILTERS } from "./network-filters.js";
 import { clusterFilterMetadata } from "./http/stream-record.js";
-import { connectionFilterState, connectionStreamInfo, hostPort, upstreamTlsOf } from "./observability/stream-info-build.js";
+import { connectionFilterState, connectionStreamInfo, downstreamTlsOf, hostPort, upstreamTlsOf } from "./observability/stream-info-build.js";
 import type { StreamSinks } from "./stream-sinks.js";
-import type { TcpStreamInfo } from "./stream-info.js";
+import type { ConnectionTls, TcpStreamInfo } from "./stream-info.js";
 import { XdsConfigError } from "./xds-error.js";
 
 export const TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
@@ -166,9 +166,12 @@ class TcpSession {
   private clusterRef: UpstreamCluster | undefined = undefined;
   /** The upstream connection's local address (kept only when the connection is observed). */
   private upstreamLocal = "";
-  private upstreamSocket: net.Socket | undefined = undefined;
   /** The upstream connection's filter state (its metadata exchange's upstream_peer). */
   private upstreamState: ReadonlyMap<string, unknown> | undefined = undefined;
+  private upstreamTls: ConnectionTls | undefined = undefined;
+  /** Payload from and to the downstream, counted once the upstream is connected (when observed). */
+  private bytesReceived = 0;
+  private bytesSent = 0;
   /** The upstream connection of the current attempt. */
   private conn: UpstreamConnection | undefined = undefined;
   private done = false;
@@ -185,6 +188,8 @@ class TcpSession {
     if (cfg.maxDurationMs > 0) this.durationTimer = setTimeout(() => this.close(), cfg.maxDurationMs);
     down.on("error", () => this.close());
     down.once("close", () => this.close());
+    // A closed TLS socket no longer shows its certificates: the record's TLS sides are read now.
+    if (this.observed) downstreamTlsOf(down, info);
   }
 
   connect(attempt: number): void {
@@ -212,8 +217,11 @@ class TcpSession {
         if (this.done || up === undefined) return;
         if (this.observed) {
           this.upstreamLocal = up.localAddress === undefined ? "" : hostPort(up.localAddress, up.localPort ?? 0);
-          this.upstreamSocket = up;
           this.upstreamState = this.conn?.filterState;
+          this.upstreamTls = upstreamTlsOf(up);
+          // Payload bytes as tcp_proxy relays them (a TLS socket's own counters include the records' overhead).
+          down.on("data", (c: Buffer) => (this.bytesReceived += c.length));
+          up.on("data", (c: Buffer) => (this.bytesSent += c.length));
         }
         down.pipe(up);
         up.pipe(down);
@@ -275,14 +283,15 @@ class TcpSession {
     if (!this.observed) return;
     const cfg = this.proxy.cfg;
     const cluster = this.clusterRef;
-    const up = this.upstreamSocket;
     const record: TcpStreamInfo = {
       ...connectionStreamInfo(this.info, this.down, this.start, this.flags),
       upstreamCluster: cluster?.name ?? "",
       upstreamClusterMetadata: cluster === undefined ? undefined : clusterFilterMetadata(cluster),
       upstreamHost: this.host?.key ?? "",
       upstreamLocalAddress: this.upstreamLocal,
-      upstreamTls: upstreamTlsOf(up),
+      upstreamTls: this.upstreamTls,
+      bytesReceived: this.bytesReceived,
+      bytesSent: this.bytesSent,
       filterState: connectionFilterState(this.info.filterState, this.upstreamState),
     };
     this.info.readFilterLog?.(record);

@@ -86,7 +86,10 @@ describe("Istio's standard metrics on tsmesh up (tcp-echo, httpbin, the Telemetr
     const closed = await eventually("tcp-echo-v1's 5 closed connections", async () => {
       const m = await metric(echoV1, "istio_tcp_connections_closed_total", dst);
       return m.sum >= 5 ? m : undefined;
-    }, 30_000, 250);
+    }, 30_000, 250).catch(async (e: Error) => {
+      const all = [...(await metric(echoV1, "istio_tcp_connections_closed_total", {})).samples, ...(await metric(gw, "istio_tcp_connections_closed_total", {})).samples];
+      throw new Error(`${e.message}: ${JSON.stringify(all)}`);
+    });
     assert.equal(closed.samples.length, 1, JSON.stringify(closed.samples));
     const l = closed.samples[0].labels;
     assert.equal(l.source_principal, "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account");
