@@ -44,6 +44,11 @@ export interface ConnectionInfo {
    * the terminal filter hands it the connection's record (tcp_proxy), else the chain builds one.
    */
   readFilterLog?: (info: TcpStreamInfo) => void;
+  /**
+   * Set by the terminal filter (tcp_proxy) when read filters observe the connection: its record so
+   * far, marked intermediate, for their periodic reports of a connection still open.
+   */
+  currentRecord?: () => TcpStreamInfo;
 }
 
 type PrefixRange = { readonly addressPrefix: string; readonly prefixLen: number };

@@ -190,6 +190,8 @@ class TcpSession {
     down.once("close", () => this.close());
     // A closed TLS socket no longer shows its certificates: the record's TLS sides are read now.
     if (this.observed) downstreamTlsOf(down, info);
+    // Read filters' periodic reports (istio.stats' tcp_reporting_duration) read the record so far.
+    if (info.readFilterLog !== undefined) info.currentRecord = () => this.record(true);
   }
 
   connect(attempt: number): void {
@@ -282,9 +284,18 @@ class TcpSession {
     clearTimeout(this.durationTimer);
     if (!this.observed) return;
     const cfg = this.proxy.cfg;
+    const record = this.record(false);
+    this.info.readFilterLog?.(record);
+    if (cfg.accessLoggers.length > 0) logTo(cfg.accessLoggers, record);
+    if (cfg.streamSinks?.active === true) cfg.streamSinks.tcp(record);
+  }
+
+  /** The connection's record so far (`intermediate`: a periodic report of a connection still open). */
+  private record(intermediate: boolean): TcpStreamInfo {
     const cluster = this.clusterRef;
-    const record: TcpStreamInfo = {
+    return {
       ...connectionStreamInfo(this.info, this.down, this.start, this.flags),
+      intermediate,
       upstreamCluster: cluster?.name ?? "",
       upstreamClusterMetadata: cluster === undefined ? undefined : clusterFilterMetadata(cluster),
       upstreamHost: this.host?.key ?? "",
@@ -294,8 +305,5 @@ class TcpSession {
       bytesSent: this.bytesSent,
       filterState: connectionFilterState(this.info.filterState, this.upstreamState),
     };
-    this.info.readFilterLog?.(record);
-    if (cfg.accessLoggers.length > 0) logTo(cfg.accessLoggers, record);
-    if (cfg.streamSinks?.active === true) cfg.streamSinks.tcp(record);
   }
 }

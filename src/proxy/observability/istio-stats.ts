@@ -179,7 +179,26 @@ NETWORK_FILTERS.register([PLUGIN_CONFIG_TYPE], {
     return {
       terminal: false,
       name: ctx.name,
-      create: (): ReadFilter => ({ onNewConnection: () => NetworkFilterStatus.Continue, onLog: rec.connection() }),
+      create: (): ReadFilter => {
+        const report = rec.connection();
+        let timer: NodeJS.Timeout | undefined;
+        return {
+          // Istio's tcp_reporting_duration: a long-lived connection reports what it moved so far.
+          onNewConnection: (cb) => {
+            timer = setInterval(() => {
+              const now = cb.connection.currentRecord?.();
+              if (now !== undefined) report(now);
+            }, cfg.tcpReportingMs);
+            timer.unref();
+            return NetworkFilterStatus.Continue;
+          },
+          onLog: (info) => {
+            clearInterval(timer);
+            report(info);
+          },
+          onDestroy: () => clearInterval(timer),
+        };
+      },
     };
   },
 });

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import { after, before, describe, it } from "node:test";
+import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import { encodeMessage, type ProtoObject, TYPE_PREFIX } from "../../../src/envoy/protos.js";
 import { wireDecode } from "../../../src/envoy/wire.js";
@@ -19,6 +20,7 @@ import { HTTP_FILTERS } from "../../../src/proxy/http/filter.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
 import type { ConnectionTls, HttpStreamInfo, PeerMetadata, TcpStreamInfo } from "../../../src/proxy/stream-info.js";
 import { REFUSED_ADDRESS } from "../../helpers/sockets.js";
+import { eventually } from "../../helpers/eventually.js";
 import { httpListener, prefixRoute, staticCluster } from "../protocol-helpers.js";
 
 const NODE = { NAME: "reviews-v1-abc", NAMESPACE: "default", WORKLOAD_NAME: "reviews-v1", LABELS: { app: "reviews", version: "v1" } };
@@ -387,6 +389,46 @@ describe("istio.stats in listener config", () => {
       assert.deepEqual(proxy.listeners.list().map((l) => l.name).sort(), ["stats-l", "stats-tcp"]);
     } finally {
       await proxy.close();
+    }
+  });
+  it("a long-lived TCP connection reports every tcp_reporting_duration, and closes once", async () => {
+    const echo = net.createServer((c) => {
+      c.on("data", (d: Buffer) => c.write(d));
+      c.on("error", () => {});
+    });
+    await new Promise<void>((r) => echo.listen(0, "127.0.113.2", () => r()));
+    const port = (echo.address() as AddressInfo).port;
+    const periodic: ProtoObject = {
+      name: "stats-tcp-periodic",
+      address: { socketAddress: { address: "127.0.113.1", portValue: 18113 } },
+      filterChains: [{ filters: [
+        { name: "istio.stats", typedConfig: { "@type": PLUGIN, tcpReportingDuration: { nanos: 50_000_000 } } },
+        { name: "envoy.filters.network.tcp_proxy", typedConfig: { "@type": `${TYPE_PREFIX}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`, statPrefix: "t", cluster: "echo" } },
+      ] }],
+    };
+    const proxy = new ProxyServer({ node: { id: "stats-tcp", metadata: NODE }, staticResources: { listeners: [periodic], clusters: [staticCluster("echo", "127.0.113.2", port)] }, accessLog: false, drainMs: 50, log: () => {} });
+    const sample = (name: string): number => parseExposition(proxy.stats.prometheus()).get(name)?.samples.reduce((a, s) => a + s.value, 0) ?? 0;
+    try {
+      await proxy.start();
+      const c = net.connect({ host: "127.0.113.1", port: 18113 });
+      c.on("error", () => {});
+      await new Promise<void>((r) => c.once("connect", () => r()));
+      c.write("hello\n");
+      await new Promise<void>((r) => c.once("data", () => r()));
+      // Still open: the periodic report counted the connection and its bytes, not its close.
+      await eventually("a periodic report", () => sample("istio_tcp_received_bytes_total") === 6, 10_000, 20);
+      assert.equal(sample("istio_tcp_sent_bytes_total"), 6);
+      assert.equal(sample("istio_tcp_connections_opened_total"), 1);
+      assert.equal(sample("istio_tcp_connections_closed_total"), 0);
+      c.write("again\n");
+      await eventually("the next report adds the new bytes only", () => sample("istio_tcp_received_bytes_total") === 12, 10_000, 20);
+      c.end();
+      await eventually("closed", () => sample("istio_tcp_connections_closed_total") === 1, 10_000, 20);
+      assert.equal(sample("istio_tcp_connections_opened_total"), 1);
+      assert.equal(sample("istio_tcp_sent_bytes_total"), 12);
+    } finally {
+      await proxy.close();
+      await new Promise((r) => echo.close(r));
     }
   });
   it("a dimension that does not compile fails the listener with the field's path", async () => {
