@@ -106,7 +106,8 @@ describe("Istio's standard metrics on tsmesh up (tcp-echo, httpbin, the Telemetr
   });
 
   it("Telemetry API: custom tags with CEL values appear on the client and the server side", async () => {
-    // Istio's telemetry-api task (custom-tags, CLIENT and SERVER) and customize-metrics' expressions.
+    // Istio's telemetry-api task (custom-tags, CLIENT and SERVER, its expressions as written) and
+    // customize-metrics' expressions.
     await mesh.apply(`apiVersion: telemetry.istio.io/v1
 kind: Telemetry
 metadata:
@@ -120,6 +121,8 @@ spec:
             mode: CLIENT
           tagOverrides:
             destination_x:
+              value: upstream_peer.labels['app'].value
+            destination_y:
               value: filter_state['upstream_peer'].app
             request_host:
               value: 'has(request.host) ? request.host : "unknown"'
@@ -128,7 +131,7 @@ spec:
             mode: SERVER
           tagOverrides:
             source_x:
-              value: filter_state['downstream_peer'].app
+              value: downstream_peer.labels['app'].value
             destination_port:
               value: string(destination.port)
             grpc_response_status:
@@ -143,6 +146,7 @@ spec:
     }, 30_000, 250);
     for (const s of client.samples) {
       assert.equal(s.labels.destination_x, "httpbin");
+      assert.equal(s.labels.destination_y, "httpbin");
       assert.equal(s.labels.request_host, "httpbin:8000");
       assert.equal(s.labels.source_workload, "curl");
     }

@@ -11,7 +11,7 @@ import { registerHttpFilter } from "../http/filter.js";
 import type { StatsStore } from "../stats.js";
 import type { LabeledCounter, LabeledHistogram } from "../labeled-stats.js";
 import type { HttpStreamInfo, PeerMetadata, StreamInfo, TcpStreamInfo } from "../stream-info.js";
-import type { CelActivation } from "../../core/cel/program.js";
+import type { CelActivation, CelInput } from "../../core/cel/program.js";
 import { type CelNode, streamInfoActivation } from "./cel-attributes.js";
 import { type CompiledPluginConfig, compilePluginConfig, HTTP_METRICS, localWorkload, type MetricPlan, type PluginConfig, standardLabels, TCP_METRICS } from "./istio-stats-labels.js";
 
@@ -35,7 +35,28 @@ class StreamLabels {
     this.key = std.join("\u0001");
   }
   activation(): CelActivation {
-    return (this.act ??= streamInfoActivation(this.info, this.node));
+    return (this.act ??= new StatsActivation(streamInfoActivation(this.info, this.node), this.info));
+  }
+}
+
+/**
+ * Envoy's attributes plus the stats plugin's own: `upstream_peer` / `downstream_peer` as the peer
+ * node Istio documents for stats expressions, each label as `{value}` — Istio's example
+ * `upstream_peer.labels['app'].value` (the same peers as `filter_state.upstream_peer`).
+ */
+class StatsActivation implements CelActivation {
+  constructor(
+    private readonly envoy: CelActivation,
+    private readonly info: StreamInfo,
+  ) {}
+
+  resolve(name: string): CelInput | undefined {
+    if (name !== "upstream_peer" && name !== "downstream_peer") return this.envoy.resolve(name);
+    const p = this.info.filterState.get(name) as PeerMetadata | undefined;
+    if (p === undefined || p === null || typeof p !== "object" || typeof p.labels !== "object") return undefined;
+    const labels = new Map<string, CelInput>();
+    for (const [k, v] of Object.entries(p.labels)) labels.set(k, { value: v });
+    return { name: p.name, namespace: p.namespace, labels, workload_name: p.workload, cluster_id: p.cluster };
   }
 }
 

@@ -135,6 +135,8 @@ describe("istio.stats PluginConfig", () => {
     ["a missing header (Istio's unknown)", "request.headers['x-none']", "unknown"],
     ["a conditional", "response.code >= 500 ? 'server' : 'other'", "server"],
     ["the upstream peer's app", "filter_state['upstream_peer'].app", "reviews"],
+    ["Istio's documented peer form", "upstream_peer.labels['app'].value", "reviews"],
+    ["Istio's documented peer form, no such peer", "downstream_peer.labels['app'].value", "unknown"],
     ["a missing filter-state key (an error: unknown)", "filter_state['nothing'].app", "unknown"],
     ["a string function", "request.url_path.startsWith('/reviews')", "true"],
     ["a non-string result", "response.code", "503"],
@@ -143,7 +145,7 @@ describe("istio.stats PluginConfig", () => {
     it(`a CEL dimension: ${name}`, () => {
       const store = new StatsStore();
       const rec = new IstioHttpStats(store, cfg({ metrics: [{ name: "requests_total", dimensions: { tag: expr } }] }), LOCAL);
-      const up = { ...LOCAL, workload: "reviews-v1", app: "reviews" };
+      const up = { ...LOCAL, workload: "reviews-v1", app: "reviews", labels: { app: "reviews" } };
       rec.record(httpInfo({ method: "POST", responseCode: 503, authority: "productpage:9080", requestHeaders: { "x-user": "jason" }, filterState: new Map([["upstream_peer", up]]) }));
       const s = parseExposition(store.prometheus()).get("istio_requests_total")!.samples[0];
       assert.equal(s.labels.tag, want);
