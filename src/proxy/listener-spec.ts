@@ -37,11 +37,18 @@ export interface ConnectionInfo {
    * (metadata exchange's "downstream_peer"); every stream on the connection sees its entries.
    */
   filterState?: Map<string, unknown>;
+  /** The listener's traffic_direction (StreamInfo.direction; istio.stats' reporter); absent when unspecified. */
+  direction?: "inbound" | "outbound";
   /**
    * Set by the filter chain when one of its read filters observes the connection's end (onLog):
    * the terminal filter hands it the connection's record (tcp_proxy), else the chain builds one.
    */
   readFilterLog?: (info: TcpStreamInfo) => void;
+  /**
+   * Set by the terminal filter (tcp_proxy) when read filters observe the connection: its record so
+   * far, marked intermediate, for their periodic reports of a connection still open.
+   */
+  currentRecord?: () => TcpStreamInfo;
 }
 
 type PrefixRange = { readonly addressPrefix: string; readonly prefixLen: number };
@@ -74,6 +81,12 @@ export interface ListenerSpec {
   object: v3.Listener;
   /** The listener's access_log: a connection no filter chain takes is logged there (flag NR). */
   noFilterChainLog?: (info: ConnectionInfo) => void;
+}
+
+/** Listener.traffic_direction as StreamInfo.direction (undefined for UNSPECIFIED). */
+export function listenerDirection(l: v3.Listener): "inbound" | "outbound" | undefined {
+  const d = l.trafficDirection as string | number | undefined;
+  return d === "INBOUND" || d === 1 ? "inbound" : d === "OUTBOUND" || d === 2 ? "outbound" : undefined;
 }
 
 /** FilterChainMatch criteria the matcher does not implement: a chain using one is refused. */

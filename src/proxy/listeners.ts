@@ -8,7 +8,7 @@
 import * as net from "node:net";
 import { DEBUG, type Logger } from "../core/log.js";
 import { authorityWithPort, splitAbsoluteForm } from "./http/absolute-form.js";
-import { type ConnectionInfo, type FilterChainSpec, type ListenerSpec, selectFilterChain } from "./listener-spec.js";
+import { type ConnectionInfo, type FilterChainSpec, listenerDirection, type ListenerSpec, selectFilterChain } from "./listener-spec.js";
 import type { StatsScope, StatsStore } from "./stats.js";
 import { type DownstreamTls, terminateTls } from "./tls/downstream.js";
 import { SdsBinding } from "./tls/sds-binding.js";
@@ -302,6 +302,8 @@ export class ListenerManager {
         remoteAddress: socket.remoteAddress ?? "",
         remotePort: socket.remotePort ?? 0,
       };
+      const direction = listenerDirection(spec.object);
+      if (direction !== undefined) info.direction = direction;
       const chainsList = [...handlers.keys()];
       const needsAlpn = chainsList.some((fc) => fc.match.applicationProtocols.length > 0);
       const needsTls = chainsList.some((fc) => fc.match.serverNames.length > 0 || fc.match.transportProtocol === "tls" || fc.tls !== undefined);

@@ -15,7 +15,7 @@ import type { NetworkHandler } from "./listeners.js";
 import type { StatsStore } from "./stats.js";
 import { XdsConfigError } from "./xds-error.js";
 import { DynamicMetadata } from "./dynamic-metadata.js";
-import { connectionStreamInfo } from "./observability/stream-info-build.js";
+import { connectionStreamInfo, downstreamTlsOf } from "./observability/stream-info-build.js";
 
 /** What a non-terminal filter answers for a new connection. */
 export const enum NetworkFilterStatus {
@@ -140,6 +140,8 @@ export function chainHandler(filters: readonly CompiledNetworkFilter[]): Network
       let logged = true;
       if (instances.some((f) => f.onLog !== undefined)) {
         logged = false;
+        // A closed TLS socket no longer shows its certificates: the record's TLS side is read now.
+        downstreamTlsOf(socket, info);
         info = {
           ...info,
           readFilterLog: (record) => {

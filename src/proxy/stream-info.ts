@@ -116,7 +116,7 @@ export interface HttpStreamInfo extends StreamInfoBase {
   readonly requestId: string;
   /** The router's time from the first upstream byte sent to the response head, when measured. */
   readonly upstreamServiceTimeMs: number | undefined;
-  /** Request headers' total size as Envoy counts it for istio_request_bytes (headers + body). */
+  /** Header maps' sizes as Envoy's byteSize() counts them (names and values, pseudo-headers included); istio_request_bytes / istio_response_bytes add the bodies. */
   readonly requestHeadersBytes: number;
   readonly responseHeadersBytes: number;
 }

@@ -10,7 +10,6 @@
 // answers: 502 with no upstream host (BlackHoleCluster, Istio's block_all answer), 503 on a
 // connect failure (Envoy's UF text).
 import * as net from "node:net";
-import type * as tls from "node:tls";
 import { durationMs } from "../envoy/protos.js";
 import type { TcpProxy as TcpProxyMessage } from "../envoy/types.js";
 import { FLAG_BIT } from "./access-log.js";
@@ -24,9 +23,9 @@ import { hashKey } from "./upstream/hash.js";
 import type { Host } from "./upstream/host.js";
 import { NETWORK_FILTERS } from "./network-filters.js";
 import { clusterFilterMetadata } from "./http/stream-record.js";
-import { connectionStreamInfo, connectionTlsOf, hostPort } from "./observability/stream-info-build.js";
+import { connectionFilterState, connectionStreamInfo, downstreamTlsOf, hostPort, upstreamTlsOf } from "./observability/stream-info-build.js";
 import type { StreamSinks } from "./stream-sinks.js";
-import type { TcpStreamInfo } from "./stream-info.js";
+import type { ConnectionTls, TcpStreamInfo } from "./stream-info.js";
 import { XdsConfigError } from "./xds-error.js";
 
 export const TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
@@ -167,7 +166,12 @@ class TcpSession {
   private clusterRef: UpstreamCluster | undefined = undefined;
   /** The upstream connection's local address (kept only when the connection is observed). */
   private upstreamLocal = "";
-  private upstreamSocket: net.Socket | undefined = undefined;
+  /** The upstream connection's filter state (its metadata exchange's upstream_peer). */
+  private upstreamState: ReadonlyMap<string, unknown> | undefined = undefined;
+  private upstreamTls: ConnectionTls | undefined = undefined;
+  /** Payload from and to the downstream, counted once the upstream is connected (when observed). */
+  private bytesReceived = 0;
+  private bytesSent = 0;
   /** The upstream connection of the current attempt. */
   private conn: UpstreamConnection | undefined = undefined;
   private done = false;
@@ -184,6 +188,10 @@ class TcpSession {
     if (cfg.maxDurationMs > 0) this.durationTimer = setTimeout(() => this.close(), cfg.maxDurationMs);
     down.on("error", () => this.close());
     down.once("close", () => this.close());
+    // A closed TLS socket no longer shows its certificates: the record's TLS sides are read now.
+    if (this.observed) downstreamTlsOf(down, info);
+    // Read filters' periodic reports (istio.stats' tcp_reporting_duration) read the record so far.
+    if (info.readFilterLog !== undefined) info.currentRecord = () => this.record(true);
   }
 
   connect(attempt: number): void {
@@ -211,7 +219,11 @@ class TcpSession {
         if (this.done || up === undefined) return;
         if (this.observed) {
           this.upstreamLocal = up.localAddress === undefined ? "" : hostPort(up.localAddress, up.localPort ?? 0);
-          this.upstreamSocket = up;
+          this.upstreamState = this.conn?.filterState;
+          this.upstreamTls = upstreamTlsOf(up);
+          // Payload bytes as tcp_proxy relays them (a TLS socket's own counters include the records' overhead).
+          down.on("data", (c: Buffer) => (this.bytesReceived += c.length));
+          up.on("data", (c: Buffer) => (this.bytesSent += c.length));
         }
         down.pipe(up);
         up.pipe(down);
@@ -272,18 +284,26 @@ class TcpSession {
     clearTimeout(this.durationTimer);
     if (!this.observed) return;
     const cfg = this.proxy.cfg;
+    const record = this.record(false);
+    this.info.readFilterLog?.(record);
+    if (cfg.accessLoggers.length > 0) logTo(cfg.accessLoggers, record);
+    if (cfg.streamSinks?.active === true) cfg.streamSinks.tcp(record);
+  }
+
+  /** The connection's record so far (`intermediate`: a periodic report of a connection still open). */
+  private record(intermediate: boolean): TcpStreamInfo {
     const cluster = this.clusterRef;
-    const up = this.upstreamSocket;
-    const record: TcpStreamInfo = {
+    return {
       ...connectionStreamInfo(this.info, this.down, this.start, this.flags),
+      intermediate,
       upstreamCluster: cluster?.name ?? "",
       upstreamClusterMetadata: cluster === undefined ? undefined : clusterFilterMetadata(cluster),
       upstreamHost: this.host?.key ?? "",
       upstreamLocalAddress: this.upstreamLocal,
-      upstreamTls: up !== undefined && (up as tls.TLSSocket).encrypted === true ? connectionTlsOf(up as tls.TLSSocket, undefined) : undefined,
+      upstreamTls: this.upstreamTls,
+      bytesReceived: this.bytesReceived,
+      bytesSent: this.bytesSent,
+      filterState: connectionFilterState(this.info.filterState, this.upstreamState),
     };
-    this.info.readFilterLog?.(record);
-    if (cfg.accessLoggers.length > 0) logTo(cfg.accessLoggers, record);
-    if (cfg.streamSinks?.active === true) cfg.streamSinks.tcp(record);
   }
 }

@@ -3,6 +3,7 @@
 // and max_stream_duration (route, else HCM; grpc-timeout under grpc_timeout_header_max) answering
 // as Envoy's do (504 once the whole request arrived, 408 while it is still arriving) — the filter
 // chain (filter-manager.ts), and at the end the HCM's stats and the access log line.
+import { GrpcMessageCounter } from "../../core/grpc-frames.js";
 import { randomUUID } from "node:crypto";
 import type * as http from "node:http";
 import type * as tls from "node:tls";
@@ -193,7 +194,7 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
   }
 
   makeBody(source: BodySource | undefined): RequestBody {
-    const b = source ? new RequestBody(source, this.owner.cfg.bufferLimitBytes, this) : RequestBody.empty();
+    const b = source ? new RequestBody(source, this.owner.cfg.bufferLimitBytes, this, this.grpc ? new GrpcMessageCounter() : undefined) : RequestBody.empty();
     this.body = b;
     this.downstream.request = b;
     return b;
@@ -398,6 +399,8 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
       bytesReceived: this.body?.received ?? 0,
       dynamicMetadata: this.metadata,
       grpc: this.grpc,
+      filterState: filters.filterStateIfAny,
+      requestMessages: this.body?.grpcMessages?.count ?? 0,
     });
     if (filters.logFilters) filters.log(info);
     if (loggers.length > 0) logTo(loggers, info);

@@ -2,6 +2,7 @@
 // router writes to (`Downstream`: HTTP/1.1 response, HTTP/2 stream, upgrade socket), the request
 // body streamed from it with bounded buffering (`RequestBody`), and local replies (Envoy's
 // sendLocalReply, gRPC-aware). Shared by the HTTP connection manager, its filters and the router.
+import type { GrpcMessageCounter } from "../../core/grpc-frames.js";
 import type * as http from "node:http";
 import type * as net from "node:net";
 import type { Readable, Writable } from "node:stream";
@@ -193,6 +194,8 @@ export class RequestBody {
     /** Bytes held while nothing takes them before the source is paused. */
     private readonly holdLimit: number = DEFAULT_BUFFER_LIMIT,
     private readonly activity: Activity | undefined = undefined,
+    /** Counts a gRPC request's messages (given by the stream for gRPC requests; a source may deliver at once). */
+    readonly grpcMessages: GrpcMessageCounter | undefined = undefined,
   ) {
     this.ended = !src;
     if (!src) return;
@@ -239,6 +242,7 @@ export class RequestBody {
   private onData(c: Buffer): void {
     const n = c.length;
     this.received += n;
+    this.grpcMessages?.feed(c);
     this.activity?.touch();
     if (this.keep && this.size + n > this.keepLimit) this.abandon();
     const sink = this.sink;

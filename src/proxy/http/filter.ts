@@ -142,6 +142,8 @@ export interface StreamResult {
   transportFailureReason?: string;
   /** The upstream connection the response came on. */
   upstreamSocket?: net.Socket;
+  /** gRPC messages relayed in the response (gRPC streams). */
+  responseMessages?: number;
 }
 
 /**

@@ -9,6 +9,7 @@
 // Hot path: one `Forward` object per request drives the whole exchange with callbacks (no
 // promises, no per-request closures beyond the attempt's), timers come from the coarse shared
 // lists in timers.ts, response flags are a bit set.
+import { GrpcMessageCounter } from "../../core/grpc-frames.js";
 import type * as http from "node:http";
 import type * as net from "node:net";
 import { FLAG_BIT, flagBit, type ResponseFlag, type ResponseFlags } from "../access-log.js";
@@ -44,6 +45,8 @@ export interface ForwardResult {
   transportFailureReason?: string;
   /** The relayed response's connection (UPSTREAM_LOCAL_ADDRESS is read from it only when logged). */
   upstreamSocket?: net.Socket;
+  /** gRPC messages relayed in the response (gRPC streams). */
+  responseMessages?: number;
 }
 
 
@@ -159,6 +162,8 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
   private relayHeaders: http.OutgoingHttpHeaders | undefined = undefined;
   private transportFailure: string | undefined = undefined;
   private relaySocket: net.Socket | undefined = undefined;
+  /** Counts a gRPC response's messages as they are relayed. */
+  private responseMessages: GrpcMessageCounter | undefined = undefined;
   private serviceTime = 0;
   private bytes = 0;
   private readonly started = performance.now();
@@ -515,6 +520,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     ds.respond(status, headers, false);
     this.state = State.Relay;
     this.up = up;
+    if (this.plan.grpc) this.responseMessages = new GrpcMessageCounter();
     if (this.stopKind !== StopKind.None) return this.stopRelay(); // stopped while sending the head
     up.pipe(this);
   }
@@ -523,6 +529,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
   data(chunk: Buffer): boolean {
     if (this.state !== State.Relay) return true;
     this.bytes += chunk.length;
+    this.responseMessages?.feed(chunk);
     try {
       return this.ds.write(chunk);
     } catch (err) {
@@ -598,6 +605,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     if (this.relayHeaders !== undefined) r.responseHeaders = this.relayHeaders;
     if (this.transportFailure !== undefined) r.transportFailureReason = this.transportFailure;
     if (this.relaySocket !== undefined) r.upstreamSocket = this.relaySocket;
+    if (this.responseMessages !== undefined) r.responseMessages = this.responseMessages.count;
     this.done(r);
   }
 }

@@ -5,7 +5,7 @@ import type * as http from "node:http";
 import type * as net from "node:net";
 import { fromStruct } from "../../envoy/protos.js";
 import type { DynamicMetadata } from "../dynamic-metadata.js";
-import { downstreamTlsOf, EMPTY_STATE, hostPort } from "../observability/stream-info-build.js";
+import { downstreamTlsOf, EMPTY_STATE, hostPort, upstreamTlsOf } from "../observability/stream-info-build.js";
 import type { HttpStreamInfo } from "../stream-info.js";
 import type { UpstreamCluster } from "../upstream/cluster.js";
 import type { DownstreamRequest } from "./downstream-request.js";
@@ -26,6 +26,10 @@ export interface StreamEnd {
   readonly bytesReceived: number;
   readonly dynamicMetadata: DynamicMetadata | undefined;
   readonly grpc: boolean;
+  /** The stream's filter state (the connection's entries and its filters'), when any was written. */
+  readonly filterState: ReadonlyMap<string, unknown> | undefined;
+  /** gRPC messages in the request body (0 for other streams). */
+  readonly requestMessages: number;
 }
 
 const clusterMetadata = new WeakMap<UpstreamCluster, Readonly<Record<string, unknown>> | undefined>();
@@ -54,6 +58,32 @@ function localAddressOf(s: net.Socket | undefined): string {
   }
 }
 
+/**
+ * A header map's size as Envoy's HeaderMap::byteSize() counts it: each name's and value's length
+ * (no separators), a repeated header once per value.
+ */
+function headersBytes(h: http.OutgoingHttpHeaders, skip?: string): number {
+  let n = 0;
+  for (const k of Object.keys(h)) {
+    // (Pseudo-headers a map may carry are counted by the caller, once.)
+    if (k === skip || k.charCodeAt(0) === 58) continue;
+    const v = h[k];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) n += k.length + Buffer.byteLength(x);
+    else n += k.length + Buffer.byteLength(String(v));
+  }
+  return n;
+}
+
+/** ":status" and its three digits, in Envoy's response header map. */
+const STATUS_PSEUDO_BYTES = ":status".length + 3;
+
+/** Envoy's request header map: the pseudo-headers (Host as :authority) and the rest. */
+function requestHeadersBytes(h: http.OutgoingHttpHeaders, method: string, path: string, authority: string, scheme: string): number {
+  const pseudo = ":method".length + method.length + ":path".length + Buffer.byteLength(path) + ":authority".length + Buffer.byteLength(authority) + ":scheme".length + scheme.length;
+  return pseudo + headersBytes(h, "host");
+}
+
 const NO_HEADERS: http.OutgoingHttpHeaders = Object.freeze({}) as http.OutgoingHttpHeaders;
 
 export function buildHttpStreamInfo(req: DownstreamRequest, r: StreamResult, s: StreamEnd): HttpStreamInfo {
@@ -68,7 +98,7 @@ export function buildHttpStreamInfo(req: DownstreamRequest, r: StreamResult, s: 
     startTime: s.startTime,
     durationMs: Date.now() - s.startTime,
     listenerName: conn.listenerName,
-    direction: "",
+    direction: conn.direction ?? "",
     downstreamRemoteAddress: remote,
     downstreamDirectRemoteAddress: direct,
     downstreamLocalAddress: hostPort(conn.localAddress, conn.localPort),
@@ -78,12 +108,12 @@ export function buildHttpStreamInfo(req: DownstreamRequest, r: StreamResult, s: 
     upstreamClusterMetadata: cluster === undefined ? undefined : clusterFilterMetadata(cluster),
     upstreamHost: r.upstreamHost ?? "",
     upstreamLocalAddress: localAddressOf(r.upstreamSocket),
-    upstreamTls: undefined,
+    upstreamTls: upstreamTlsOf(r.upstreamSocket),
     // (Envoy's formatter prints it with spaces as underscores.)
     upstreamTransportFailureReason: r.transportFailureReason?.replace(/ /g, "_") ?? "",
     flags: s.flags,
     dynamicMetadata: s.dynamicMetadata,
-    filterState: EMPTY_STATE,
+    filterState: s.filterState ?? EMPTY_STATE,
     bytesReceived: s.bytesReceived,
     bytesSent: r.bytesSent,
     protocol: req.protocol,
@@ -97,12 +127,12 @@ export function buildHttpStreamInfo(req: DownstreamRequest, r: StreamResult, s: 
     responseCode: r.status,
     responseCodeDetails: r.details,
     grpcStatus: r.grpcStatus,
-    requestMessages: 0,
-    responseMessages: 0,
+    requestMessages: s.requestMessages,
+    responseMessages: r.responseMessages ?? 0,
     routeName: s.route?.route?.name ?? "",
     requestId: typeof requestId === "string" ? requestId : "",
     upstreamServiceTimeMs: r.upstreamServiceTimeMs,
-    requestHeadersBytes: 0,
-    responseHeadersBytes: 0,
+    requestHeadersBytes: requestHeadersBytes(s.headers, req.method, s.path, req.authority, req.scheme),
+    responseHeadersBytes: r.status === 0 ? 0 : headersBytes(r.responseHeaders ?? NO_HEADERS) + STATUS_PSEUDO_BYTES,
   };
 }

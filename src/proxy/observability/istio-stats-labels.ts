@@ -8,6 +8,8 @@ import { durationMs } from "../../envoy/protos.js";
 import { formatFlags } from "../access-log.js";
 import type { HttpStreamInfo, PeerMetadata, StreamInfo } from "../stream-info.js";
 import { XdsConfigError } from "../xds-error.js";
+import { type CelActivation, type CelProgram, compileCel, isCelEvalError } from "../../core/cel/program.js";
+import { celValueToString } from "../../core/cel/values.js";
 
 export type PluginConfig = v3.Messages["stats.PluginConfig"];
 
@@ -178,20 +180,27 @@ export function standardLabels(info: StreamInfo, local: PeerMetadata, o: LabelOp
   return out;
 }
 
-/** A custom dimension's value from a stream (the attribute forms tsmesh maps without CEL). */
-type Extractor = (info: StreamInfo) => string;
+/**
+ * A custom dimension's value from a stream: a CEL expression over Envoy's attributes (compiled once
+ * per config), evaluated on the stream's activation (made once per record); an evaluation error or
+ * a missing attribute gives Istio's `unknown`.
+ */
+export type Extractor = (act: CelActivation) => string;
 
-/** Envoy attribute expressions tsmesh evaluates itself until CEL lands (request/response basics). */
-const ATTRIBUTES: Readonly<Record<string, Extractor>> = {
-  "request.host": (i) => (i.kind === "http" ? i.authority : UNKNOWN),
-  "request.method": (i) => (i.kind === "http" ? i.method : UNKNOWN),
-  "request.path": (i) => (i.kind === "http" ? i.path : UNKNOWN),
-  "request.url_path": (i) => (i.kind === "http" ? i.path.split("?")[0] : UNKNOWN),
-  "request.scheme": (i) => (i.kind === "http" ? i.scheme : UNKNOWN),
-  "request.protocol": (i) => (i.kind === "http" ? i.protocol : UNKNOWN),
-  "response.code": (i) => (i.kind === "http" ? String(i.responseCode) : UNKNOWN),
-  "xds.cluster_name": (i) => orUnknown(i.upstreamCluster),
-};
+function celDimension(expr: string, at: string): Extractor {
+  let prog: CelProgram;
+  try {
+    prog = compileCel(expr);
+  } catch (err) {
+    throw new XdsConfigError(at, (err as Error).message);
+  }
+  return (act) => {
+    const v = prog.eval(act);
+    if (isCelEvalError(v)) return UNKNOWN;
+    const s = celValueToString(v);
+    return s === "" ? UNKNOWN : s;
+  };
+}
 
 /** Istio's metric names (as MetricConfig.name gives them, without the `istio_` prefix). */
 export const HTTP_METRICS = ["requests_total", "request_duration_milliseconds", "request_bytes", "response_bytes", "request_messages_total", "response_messages_total"] as const;
@@ -220,7 +229,7 @@ interface Override {
 
 /**
  * Compiles a stats.PluginConfig; what tsmesh cannot do is refused with its field path: custom
- * metric definitions, CEL dimensions beyond ATTRIBUTES, `match`, other stat prefixes or separators,
+ * metric definitions, a dimension that is not valid CEL, `match`, other stat prefixes or separators,
  * and series rotation (memory is bounded by the stats store's series caps instead).
  */
 export function compilePluginConfig(c: PluginConfig, path: string): CompiledPluginConfig {
@@ -240,11 +249,7 @@ export function compilePluginConfig(c: PluginConfig, path: string): CompiledPlug
     if (m.match) throw new XdsConfigError(`${at}.match`, "metric match expressions (CEL) are not implemented by tsmesh yet");
     const targets = name === "" ? [...ALL_METRICS] : [name];
     const dims = new Map<string, Extractor>();
-    for (const [tag, expr] of Object.entries(m.dimensions ?? {})) {
-      const ex = ATTRIBUTES[expr.trim()];
-      if (ex === undefined) throw new XdsConfigError(`${at}.dimensions[${JSON.stringify(tag)}]`, `expression ${JSON.stringify(expr)} is not supported by tsmesh yet (CEL); supported: ${Object.keys(ATTRIBUTES).join(", ")}`);
-      dims.set(tag, ex);
-    }
+    for (const [tag, expr] of Object.entries(m.dimensions ?? {})) dims.set(tag, celDimension(expr, `${at}.dimensions[${JSON.stringify(tag)}]`));
     for (const t of targets) {
       let o = overrides.get(t);
       if (!o) overrides.set(t, (o = { drop: false, remove: new Set(), dims: new Map() }));

@@ -11,6 +11,8 @@ import { registerHttpFilter } from "../http/filter.js";
 import type { StatsStore } from "../stats.js";
 import type { LabeledCounter, LabeledHistogram } from "../labeled-stats.js";
 import type { HttpStreamInfo, PeerMetadata, StreamInfo, TcpStreamInfo } from "../stream-info.js";
+import type { CelActivation, CelInput } from "../../core/cel/program.js";
+import { type CelNode, streamInfoActivation } from "./cel-attributes.js";
 import { type CompiledPluginConfig, compilePluginConfig, HTTP_METRICS, localWorkload, type MetricPlan, type PluginConfig, standardLabels, TCP_METRICS } from "./istio-stats-labels.js";
 
 export const PLUGIN_CONFIG_TYPE = "stats.PluginConfig";
@@ -21,6 +23,43 @@ type TcpMetric = (typeof TCP_METRICS)[number];
 
 const HISTOGRAMS = new Set(["request_duration_milliseconds", "request_bytes", "response_bytes"]);
 
+/** One stream's standard labels, their key, and its CEL activation for custom dimensions (made on first use). */
+class StreamLabels {
+  readonly key: string;
+  private act: CelActivation | undefined = undefined;
+  constructor(
+    readonly info: StreamInfo,
+    readonly std: string[],
+    private readonly node: CelNode | undefined,
+  ) {
+    this.key = std.join("\u0001");
+  }
+  activation(): CelActivation {
+    return (this.act ??= new StatsActivation(streamInfoActivation(this.info, this.node), this.info));
+  }
+}
+
+/**
+ * Envoy's attributes plus the stats plugin's own: `upstream_peer` / `downstream_peer` as the peer
+ * node Istio documents for stats expressions, each label as `{value}` — Istio's example
+ * `upstream_peer.labels['app'].value` (the same peers as `filter_state.upstream_peer`).
+ */
+class StatsActivation implements CelActivation {
+  constructor(
+    private readonly envoy: CelActivation,
+    private readonly info: StreamInfo,
+  ) {}
+
+  resolve(name: string): CelInput | undefined {
+    if (name !== "upstream_peer" && name !== "downstream_peer") return this.envoy.resolve(name);
+    const p = this.info.filterState.get(name) as PeerMetadata | undefined;
+    if (p === undefined || p === null || typeof p !== "object" || typeof p.labels !== "object") return undefined;
+    const labels = new Map<string, CelInput>();
+    for (const [k, v] of Object.entries(p.labels)) labels.set(k, { value: v });
+    return { name: p.name, namespace: p.namespace, labels, workload_name: p.workload, cluster_id: p.cluster };
+  }
+}
+
 /** One metric as a filter records it: its plan and its family in the store (undefined: dropped). */
 interface Bound<F> {
   readonly plan: MetricPlan;
@@ -28,13 +67,13 @@ interface Bound<F> {
 }
 
 /** The label values and key of one metric for one stream (shared by metrics on the standard set). */
-function seriesKey(plan: MetricPlan, info: StreamInfo, std: string[], stdKey: string): [string, readonly string[]] {
+function seriesKey(plan: MetricPlan, labels: StreamLabels): [string, readonly string[]] {
   const src = plan.sources;
-  if (src === undefined) return [stdKey, std];
+  if (src === undefined) return [labels.key, labels.std];
   const values: string[] = new Array<string>(src.length);
   for (let i = 0; i < src.length; i++) {
     const s = src[i];
-    values[i] = typeof s === "number" ? std[s] : s(info);
+    values[i] = typeof s === "number" ? labels.std[s] : s(labels.activation());
   }
   return [values.join("\u0001"), values];
 }
@@ -56,6 +95,7 @@ export class IstioHttpStats {
     stats: StatsStore,
     private readonly cfg: CompiledPluginConfig,
     private readonly local: PeerMetadata,
+    private readonly node?: CelNode,
   ) {
     for (const m of HTTP_METRICS) {
       if (HISTOGRAMS.has(m)) {
@@ -70,19 +110,19 @@ export class IstioHttpStats {
 
   record(info: HttpStreamInfo): void {
     const std = standardLabels(info, this.local, this.cfg);
-    const stdKey = std.join("\u0001");
+    const labels = new StreamLabels(info, std, this.node);
     const grpc = std[20] === "grpc";
     for (const [m, b] of this.counters) {
       let n: number;
       if (m === "requests_total") n = 1;
       else if (!grpc) continue;
       else n = m === "request_messages_total" ? info.requestMessages : info.responseMessages;
-      const [key, values] = seriesKey(b.plan, info, std, stdKey);
+      const [key, values] = seriesKey(b.plan, labels);
       b.family.at(key, values).inc(n);
     }
     for (const [m, b] of this.histograms) {
       const v = m === "request_duration_milliseconds" ? info.durationMs : m === "request_bytes" ? info.requestHeadersBytes + info.bytesReceived : info.responseHeadersBytes + info.bytesSent;
-      const [key, values] = seriesKey(b.plan, info, std, stdKey);
+      const [key, values] = seriesKey(b.plan, labels);
       b.family.at(key, values).record(v);
     }
   }
@@ -100,6 +140,7 @@ export class IstioTcpStats {
     stats: StatsStore,
     readonly cfg: CompiledPluginConfig,
     private readonly local: PeerMetadata,
+    private readonly node?: CelNode,
   ) {
     for (const m of TCP_METRICS) {
       const b = bind<LabeledCounter>(stats, cfg, m, true);
@@ -113,12 +154,11 @@ export class IstioTcpStats {
     let received = 0;
     let opened = false;
     return (info) => {
-      const std = standardLabels(info, this.local, this.cfg);
-      const stdKey = std.join("\u0001");
+      const labels = new StreamLabels(info, standardLabels(info, this.local, this.cfg), this.node);
       const add = (m: TcpMetric, n: number) => {
         const b = this.bound.get(m);
         if (b === undefined || n === 0) return;
-        const [key, values] = seriesKey(b.plan, info, std, stdKey);
+        const [key, values] = seriesKey(b.plan, labels);
         b.family.at(key, values).inc(n);
       };
       if (!opened) {
@@ -134,12 +174,18 @@ export class IstioTcpStats {
   }
 }
 
+/** The proxy's node for CEL's `node` and `xds.node`. */
+function celNode(n: { readonly id: string; readonly metadata: Readonly<Record<string, unknown>> } | undefined): CelNode | undefined {
+  return n === undefined ? undefined : { id: n.id, metadata: n.metadata as CelNode["metadata"] };
+}
+
 registerHttpFilter<PluginConfig>([PLUGIN_CONFIG_TYPE], {
   terminal: false,
   create(config, ctx) {
     const cfg = compilePluginConfig(config, ctx.path);
     // The filter's stats live at the store's top level, as Envoy's istio.stats do.
-    const rec = new IstioHttpStats(ctx.stats.store, cfg, localWorkload(ctx.runtime.localNode?.metadata ?? {}));
+    const node = ctx.runtime.localNode;
+    const rec = new IstioHttpStats(ctx.stats.store, cfg, localWorkload(node?.metadata ?? {}), celNode(node));
     const filter = { onLog: (info: HttpStreamInfo) => rec.record(info) };
     return { create: () => filter };
   },
@@ -149,11 +195,31 @@ NETWORK_FILTERS.register([PLUGIN_CONFIG_TYPE], {
   terminal: false,
   compile(config, ctx) {
     const cfg = compilePluginConfig(config as unknown as PluginConfig, ctx.path);
-    const rec = new IstioTcpStats(ctx.stats, cfg, localWorkload(ctx.runtime.localNode?.metadata ?? {}));
+    const node = ctx.runtime.localNode;
+    const rec = new IstioTcpStats(ctx.stats, cfg, localWorkload(node?.metadata ?? {}), celNode(node));
     return {
       terminal: false,
       name: ctx.name,
-      create: (): ReadFilter => ({ onNewConnection: () => NetworkFilterStatus.Continue, onLog: rec.connection() }),
+      create: (): ReadFilter => {
+        const report = rec.connection();
+        let timer: NodeJS.Timeout | undefined;
+        return {
+          // Istio's tcp_reporting_duration: a long-lived connection reports what it moved so far.
+          onNewConnection: (cb) => {
+            timer = setInterval(() => {
+              const now = cb.connection.currentRecord?.();
+              if (now !== undefined) report(now);
+            }, cfg.tcpReportingMs);
+            timer.unref();
+            return NetworkFilterStatus.Continue;
+          },
+          onLog: (info) => {
+            clearInterval(timer);
+            report(info);
+          },
+          onDestroy: () => clearInterval(timer),
+        };
+      },
     };
   },
 });

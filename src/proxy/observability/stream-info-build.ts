@@ -39,6 +39,16 @@ export function downstreamTlsOf(socket: net.Socket | undefined, info: Connection
   return socket !== undefined && (socket as tls.TLSSocket).encrypted === true ? connectionTlsOf(socket as tls.TLSSocket, info.requestedServerName) : undefined;
 }
 
+/** The upstream TLS side of a socket, undefined on plaintext or when the socket is gone (an HTTP/2 session's proxy throws then). */
+export function upstreamTlsOf(socket: net.Socket | undefined): ConnectionTls | undefined {
+  if (socket === undefined) return undefined;
+  try {
+    return (socket as tls.TLSSocket).encrypted === true ? connectionTlsOf(socket as tls.TLSSocket, undefined) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A connection's record with no upstream (fields the caller knows are set over it). */
 export function connectionStreamInfo(info: ConnectionInfo, socket: net.Socket | undefined, startTime: number, flags: number): TcpStreamInfo {
   const remote = hostPort(info.remoteAddress, info.remotePort);
@@ -47,7 +57,7 @@ export function connectionStreamInfo(info: ConnectionInfo, socket: net.Socket | 
     startTime,
     durationMs: Date.now() - startTime,
     listenerName: info.listenerName,
-    direction: "",
+    direction: info.direction ?? "",
     downstreamRemoteAddress: remote,
     downstreamDirectRemoteAddress: remote,
     downstreamLocalAddress: hostPort(info.localAddress, info.localPort),
@@ -61,12 +71,19 @@ export function connectionStreamInfo(info: ConnectionInfo, socket: net.Socket | 
     upstreamTransportFailureReason: "",
     flags,
     dynamicMetadata: undefined,
-    filterState: EMPTY_STATE,
+    filterState: info.filterState ?? EMPTY_STATE,
     bytesReceived: socket?.bytesRead ?? 0,
     bytesSent: socket?.bytesWritten ?? 0,
     connectionTerminationDetails: "",
     intermediate: false,
   };
+}
+
+/** A TCP connection's filter state: the downstream connection's entries and the upstream connection's (upstream_peer). */
+export function connectionFilterState(down: ReadonlyMap<string, unknown> | undefined, up: ReadonlyMap<string, unknown> | undefined): ReadonlyMap<string, unknown> {
+  if (up === undefined || up.size === 0) return down ?? EMPTY_STATE;
+  if (down === undefined || down.size === 0) return up;
+  return new Map([...down, ...up]);
 }
 
 export const EMPTY_STATE: ReadonlyMap<string, unknown> = new Map();

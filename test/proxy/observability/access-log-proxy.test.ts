@@ -43,6 +43,13 @@ const textLog = (path: string): ProtoObject[] => [{ name: "envoy.access_loggers.
 const jsonLog = (path: string): ProtoObject[] => [{ name: "envoy.access_loggers.file", typedConfig: { "@type": FILE_LOG, path, logFormat: { jsonFormat: struct(ISTIO_JSON) } } }];
 const tcpProxy = (statPrefix: string, clusterName: string, accessLog: ProtoObject[]): ProtoObject => ({ name: "tcp", typedConfig: { "@type": TCP_PROXY_TYPE, statPrefix, cluster: clusterName, accessLog } });
 
+function grpcFrame(text: string): Buffer {
+  const body = Buffer.from(text);
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(body.length, 1);
+  return Buffer.concat([prefix, body]);
+}
+
 function lines(file: string): string[] {
   try {
     return readFileSync(file, "utf8").split("\n").filter(Boolean);
@@ -67,6 +74,13 @@ describe("access logs through the proxy, in Istio's formats", () => {
   before(async () => {
     httpServer = http.createServer((req, res) => {
       req.resume();
+      // A gRPC-framed answer: two messages, the second split over two writes.
+      if (req.url?.startsWith("/grpc.")) {
+        res.writeHead(200, { "content-type": "application/grpc" });
+        res.write(Buffer.concat([grpcFrame("one"), grpcFrame("two").subarray(0, 3)]));
+        res.end(grpcFrame("two").subarray(3));
+        return;
+      }
       res.end("ok");
     });
     await new Promise<void>((r) => httpServer.listen(0, BACKEND, () => r()));
@@ -209,6 +223,36 @@ describe("access logs through the proxy, in Istio's formats", () => {
     const m = new RegExp(`^\\[\\S+\\] "- - -" 0 - - - "-" (\\d+) (\\d+) \\d+ - "-" "-" "-" "-" "127\\.0\\.101\\.4:${backendPort}" ${TLS_CLUSTER.replace(/\|/g, "\\|")} 127\\.0\\.0\\.1:\\d+ ${IP}:${P.tls} 127\\.0\\.0\\.1:\\d+ passthrough\\.example\\.com -$`).exec(line);
     assert.ok(m, line);
     assert.ok(Number(m[1]) > 100 && Number(m[2]) > 100, "the handshake's bytes both ways");
+  });
+
+  it("a gRPC stream's record: messages each way, header maps' sizes as Envoy's byteSize()", async () => {
+    const body = Buffer.concat([grpcFrame("a"), grpcFrame(""), grpcFrame("ccc")]);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: IP, port: P.http, method: "POST", path: "/grpc.Echo/Say", headers: { host: "httpbin:8000", "content-type": "application/grpc", te: "trailers" }, agent: false }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      });
+      req.on("error", reject);
+      // Split mid-prefix and mid-payload: the count follows the frames, not the chunks.
+      req.write(body.subarray(0, 2));
+      req.write(body.subarray(2, 8));
+      req.end(body.subarray(8));
+    });
+    assert.equal(status, 200);
+    const info = await eventually("the gRPC record", () => tapped.find((i): i is HttpStreamInfo => i.kind === "http" && i.path === "/grpc.Echo/Say"), 10_000);
+    assert.equal(info.requestMessages, 3);
+    assert.equal(info.responseMessages, 2);
+    // Envoy's byteSize: names and values without separators, pseudo-headers included, Host as :authority.
+    let want = ":method".length + 4 + ":path".length + info.path.length + ":authority".length + "httpbin:8000".length + ":scheme".length + info.scheme.length;
+    for (const [k, v] of Object.entries(info.requestHeaders)) if (k !== "host" && v !== undefined) want += k.length + String(v).length;
+    assert.equal(info.requestHeadersBytes, want);
+    assert.ok(info.requestHeadersBytes > "content-type".length + "application/grpc".length);
+    let resp = ":status".length + 3;
+    for (const [k, v] of Object.entries(info.responseHeaders)) if (v !== undefined) resp += k.length + String(v).length;
+    assert.equal(info.responseHeadersBytes, resp);
+    // A plain HTTP stream counts no messages.
+    const plain = tapped.find((i): i is HttpStreamInfo => i.kind === "http" && i.path === "/status/418")!;
+    assert.deepEqual([plain.requestMessages, plain.responseMessages], [0, 0]);
   });
 
   it("proxy-wide stream sinks saw the streams and connections", () => {

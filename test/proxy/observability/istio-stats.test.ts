@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import { after, before, describe, it } from "node:test";
+import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import { encodeMessage, type ProtoObject, TYPE_PREFIX } from "../../../src/envoy/protos.js";
 import { wireDecode } from "../../../src/envoy/wire.js";
@@ -19,6 +20,7 @@ import { HTTP_FILTERS } from "../../../src/proxy/http/filter.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
 import type { ConnectionTls, HttpStreamInfo, PeerMetadata, TcpStreamInfo } from "../../../src/proxy/stream-info.js";
 import { REFUSED_ADDRESS } from "../../helpers/sockets.js";
+import { eventually } from "../../helpers/eventually.js";
 import { httpListener, prefixRoute, staticCluster } from "../protocol-helpers.js";
 
 const NODE = { NAME: "reviews-v1-abc", NAMESPACE: "default", WORKLOAD_NAME: "reviews-v1", LABELS: { app: "reviews", version: "v1" } };
@@ -105,7 +107,7 @@ describe("istio.stats PluginConfig", () => {
     assert.deepEqual((decoded as PluginConfig).metrics?.[0].tagsToRemove, ["source_cluster"]);
   });
   const refusals: Array<[string, PluginConfig, string]> = [
-    ["a CEL dimension tsmesh cannot evaluate", { metrics: [{ name: "requests_total", dimensions: { x: "request.headers['x']" } }] }, 'f.metrics[0].dimensions["x"]'],
+    ["a dimension that is not CEL", { metrics: [{ name: "requests_total", dimensions: { x: "request.host ==" } }] }, 'f.metrics[0].dimensions["x"]'],
     ["a custom metric definition", { definitions: [{ name: "custom", value: "1" }] }, "f.definitions[0]"],
     ["an unknown metric name", { metrics: [{ name: "custom_total" }] }, "f.metrics[0].name"],
     ["a match expression", { metrics: [{ name: "requests_total", match: "true" }] }, "f.metrics[0].match"],
@@ -126,6 +128,29 @@ describe("istio.stats PluginConfig", () => {
     assert.equal(s.labels.response_code, "503");
     assert.equal(Object.keys(s.labels).at(-1), "request_method");
   });
+  // Istio's telemetry-api tasks' tag expressions: each a CEL expression over Envoy's attributes.
+  const dimensionCases: Array<[string, string, string]> = [
+    ["request.host", "request.host", "productpage:9080"],
+    ["a header by name", "request.headers['x-user']", "jason"],
+    ["a missing header (Istio's unknown)", "request.headers['x-none']", "unknown"],
+    ["a conditional", "response.code >= 500 ? 'server' : 'other'", "server"],
+    ["the upstream peer's app", "filter_state['upstream_peer'].app", "reviews"],
+    ["Istio's documented peer form", "upstream_peer.labels['app'].value", "reviews"],
+    ["Istio's documented peer form, no such peer", "downstream_peer.labels['app'].value", "unknown"],
+    ["a missing filter-state key (an error: unknown)", "filter_state['nothing'].app", "unknown"],
+    ["a string function", "request.url_path.startsWith('/reviews')", "true"],
+    ["a non-string result", "response.code", "503"],
+  ];
+  for (const [name, expr, want] of dimensionCases) {
+    it(`a CEL dimension: ${name}`, () => {
+      const store = new StatsStore();
+      const rec = new IstioHttpStats(store, cfg({ metrics: [{ name: "requests_total", dimensions: { tag: expr } }] }), LOCAL);
+      const up = { ...LOCAL, workload: "reviews-v1", app: "reviews", labels: { app: "reviews" } };
+      rec.record(httpInfo({ method: "POST", responseCode: 503, authority: "productpage:9080", requestHeaders: { "x-user": "jason" }, filterState: new Map([["upstream_peer", up]]) }));
+      const s = parseExposition(store.prometheus()).get("istio_requests_total")!.samples[0];
+      assert.equal(s.labels.tag, want);
+    });
+  }
 });
 
 // ---- a strict parser of the Prometheus text format (what the exposition must read back as) ----
@@ -368,8 +393,48 @@ describe("istio.stats in listener config", () => {
       await proxy.close();
     }
   });
-  it("a dimension it cannot evaluate fails the listener with the field's path", async () => {
-    const proxy = new ProxyServer({ node: { id: "stats-cfg" }, staticResources: { listeners: [listener({ metrics: [{ name: "requests_total", dimensions: { x: "request.headers['x']" } }] })], clusters: [] }, accessLog: false, drainMs: 50, log: () => {} });
+  it("a long-lived TCP connection reports every tcp_reporting_duration, and closes once", async () => {
+    const echo = net.createServer((c) => {
+      c.on("data", (d: Buffer) => c.write(d));
+      c.on("error", () => {});
+    });
+    await new Promise<void>((r) => echo.listen(0, "127.0.113.2", () => r()));
+    const port = (echo.address() as AddressInfo).port;
+    const periodic: ProtoObject = {
+      name: "stats-tcp-periodic",
+      address: { socketAddress: { address: "127.0.113.1", portValue: 18113 } },
+      filterChains: [{ filters: [
+        { name: "istio.stats", typedConfig: { "@type": PLUGIN, tcpReportingDuration: { nanos: 50_000_000 } } },
+        { name: "envoy.filters.network.tcp_proxy", typedConfig: { "@type": `${TYPE_PREFIX}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`, statPrefix: "t", cluster: "echo" } },
+      ] }],
+    };
+    const proxy = new ProxyServer({ node: { id: "stats-tcp", metadata: NODE }, staticResources: { listeners: [periodic], clusters: [staticCluster("echo", "127.0.113.2", port)] }, accessLog: false, drainMs: 50, log: () => {} });
+    const sample = (name: string): number => parseExposition(proxy.stats.prometheus()).get(name)?.samples.reduce((a, s) => a + s.value, 0) ?? 0;
+    try {
+      await proxy.start();
+      const c = net.connect({ host: "127.0.113.1", port: 18113 });
+      c.on("error", () => {});
+      await new Promise<void>((r) => c.once("connect", () => r()));
+      c.write("hello\n");
+      await new Promise<void>((r) => c.once("data", () => r()));
+      // Still open: the periodic report counted the connection and its bytes, not its close.
+      await eventually("a periodic report", () => sample("istio_tcp_received_bytes_total") === 6, 10_000, 20);
+      assert.equal(sample("istio_tcp_sent_bytes_total"), 6);
+      assert.equal(sample("istio_tcp_connections_opened_total"), 1);
+      assert.equal(sample("istio_tcp_connections_closed_total"), 0);
+      c.write("again\n");
+      await eventually("the next report adds the new bytes only", () => sample("istio_tcp_received_bytes_total") === 12, 10_000, 20);
+      c.end();
+      await eventually("closed", () => sample("istio_tcp_connections_closed_total") === 1, 10_000, 20);
+      assert.equal(sample("istio_tcp_connections_opened_total"), 1);
+      assert.equal(sample("istio_tcp_sent_bytes_total"), 12);
+    } finally {
+      await proxy.close();
+      await new Promise((r) => echo.close(r));
+    }
+  });
+  it("a dimension that does not compile fails the listener with the field's path", async () => {
+    const proxy = new ProxyServer({ node: { id: "stats-cfg" }, staticResources: { listeners: [listener({ metrics: [{ name: "requests_total", dimensions: { x: "request.headers[" } }] })], clusters: [] }, accessLog: false, drainMs: 50, log: () => {} });
     try {
       await assert.rejects(proxy.start(), (e: Error) => /httpFilters\[0\]\.typedConfig\.metrics\[0\]\.dimensions\["x"\]/.test(e.message));
     } finally {

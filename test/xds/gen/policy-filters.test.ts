@@ -93,7 +93,7 @@ describe("policy filters in the listeners", () => {
   it("gateway: the HCM gets the policy's filters; xff_num_trusted_hops unset without gatewayTopology", () => {
     const l = gateway().find((x) => x.name === "0.0.0.0_8080")!;
     const hcm = hcmOf(l.filterChains![0])!;
-    assert.deepEqual(hcm.httpFilters!.map((f) => f.name), ["envoy.filters.http.rbac", "envoy.filters.http.fault", "envoy.filters.http.cors", "envoy.filters.http.router"]);
+    assert.deepEqual(hcm.httpFilters!.map((f) => f.name), ["istio.metadata_exchange", "envoy.filters.http.rbac", "envoy.filters.http.fault", "envoy.filters.http.cors", "envoy.filters.http.router"]);
     assert.equal(hcm.xffNumTrustedHops, undefined);
     assert.deepEqual(hcm.useRemoteAddress, { value: true });
   });

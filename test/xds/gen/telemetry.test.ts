@@ -178,7 +178,7 @@ describe("bookinfo with Istio's observability task Telemetries", () => {
     proxyDecodes(ls, buildClusters(productpage(), p));
   });
 
-  it("ingress gateway: golden (no peer metadata filter, client-side stats and tracing, spawn_upstream_span)", () => {
+  it("ingress gateway: golden (the outbound peer metadata filter, as Istio's appendMxFilter, client-side stats and tracing, spawn_upstream_span)", () => {
     const ls = buildListeners(ingress(), p);
     assertGolden("telemetry-ingressgateway-tasks", telemetryView(ls));
     proxyDecodes(ls, buildClusters(ingress(), p));

@@ -1,6 +1,6 @@
 // Istio's metadata exchange filters (pilot/pkg/xds/filters/filters.go), named
 // `istio.metadata_exchange`, each a TypedStruct as Istio writes them: the HTTP peer_metadata filter
-// first in sidecar HCMs (inbound discovers the downstream peer from the x-envoy-peer-metadata
+// first in sidecar and gateway HCMs (inbound discovers the downstream peer from the x-envoy-peer-metadata
 // headers or workload discovery and propagates its own; outbound the same for the upstream), and
 // the TCP exchange (protocol istio-peer-exchange) as a network filter on inbound mTLS chains and as
 // a cluster filter on outbound clusters: it runs only when ALPN negotiated istio-peer-exchange.
@@ -16,9 +16,11 @@ export const TCP_MX_TYPE_URL = "type.googleapis.com/envoy.tcp.metadataexchange.c
 const discovery: JsonValue[] = [{ istio_headers: {} }, { workload_discovery: {} }];
 const propagation: JsonValue[] = [{ istio_headers: {} }];
 
-/** SidecarInboundMetadataFilter / SidecarOutboundMetadataFilter; gateways get none (Istio adds it to sidecars only). */
+/**
+ * SidecarInboundMetadataFilter on sidecar inbound HCMs, SidecarOutboundMetadataFilter on every
+ * other (outbound and gateways: Istio's appendMxFilter), so a gateway's upstream learns who sent it.
+ */
 export function httpMetadataExchange(c: ListenerClass): HttpFilter | undefined {
-  if (c === "gateway") return undefined;
   const cfg: { [k: string]: JsonValue } = c === "sidecar-inbound" ? { downstream_discovery: discovery, downstream_propagation: propagation } : { upstream_discovery: discovery, upstream_propagation: propagation };
   return { name: MX_FILTER_NAME, typedConfig: typedStruct(PEER_METADATA_TYPE_URL, cfg) };
 }
