@@ -28,9 +28,11 @@
 // downstream TLS commands of cert-fields.ts (DOWNSTREAM_PEER_URI_SAN, DOWNSTREAM_TLS_VERSION, …).
 // Other well-formed commands render as an empty value (Envoy would know them; tsmesh does not yet).
 import { hostname } from "node:os";
+import type * as http from "node:http";
 import type * as tls from "node:tls";
 import type { HeaderValueOption } from "../../envoy/types.js";
 import { XdsConfigError } from "../xds-error.js";
+import { HOP_BY_HOP } from "../http1/codec.js";
 import { TLS_COMMANDS, tlsCommandValue } from "./cert-fields.js";
 
 /**
@@ -437,4 +439,14 @@ export function applyHeaderMutations(
     if (key !== NO_ADD) compiledCache.set(key, entry);
   }
   entry.compiled?.apply(target, vars);
+}
+
+/** Response headers copied downstream (hop-by-hop and pseudo-headers removed). */
+export function responseHeaders(h: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  for (const k in h) {
+    const v = h[k];
+    if (v !== undefined && k.charCodeAt(0) !== 58 /* : */ && !HOP_BY_HOP.has(k)) out[k] = v;
+  }
+  return out;
 }

@@ -16,9 +16,9 @@ import { FLAG_BIT, flagBit, type ResponseFlag, type ResponseFlags } from "../acc
 import type { Host } from "../upstream/host.js";
 import type { Admission, RequestPermit, UpstreamCluster } from "../upstream/cluster.js";
 import { grpcToHttpStatus } from "../../core/grpc.js";
+import { responseHeaders } from "./headers.js";
 import { LOCAL_REPLIES, type LocalReply, requestTimeoutCode } from "./local-reply.js";
 import { TimerEntry, timerList } from "../../core/timers.js";
-import { HOP_BY_HOP } from "../http1/codec.js";
 import type { StatsStore } from "../stats.js";
 import { type BodyOwner, Downstream, type DownstreamListener, type Reply, sendLocalReply, StreamAbort } from "./downstream.js";
 import { grpcStatusOf, RetryBackoff, shouldRetry } from "./retry-state.js";
@@ -47,18 +47,6 @@ export interface ForwardResult {
   upstreamSocket?: net.Socket;
   /** gRPC messages relayed in the response (gRPC streams). */
   responseMessages?: number;
-}
-
-
-
-/** Response headers copied downstream (hop-by-hop and pseudo-headers removed). */
-export function responseHeaders(h: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
-  const out: http.OutgoingHttpHeaders = {};
-  for (const k in h) {
-    const v = h[k];
-    if (v !== undefined && k.charCodeAt(0) !== 58 /* : */ && !HOP_BY_HOP.has(k)) out[k] = v;
-  }
-  return out;
 }
 
 
