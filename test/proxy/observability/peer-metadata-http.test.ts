@@ -5,12 +5,12 @@
 // sidecar learns the server and strips them before its client. Each side's filter state is read by
 // a probe filter listed before istio.metadata_exchange (its encodeHeaders runs after the exchange's).
 // Also: the strict config schema, skip_external_clusters, and a hostile header that is ignored.
+import { httpListener } from "../protocol-helpers.js";
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import { after, before, describe, it } from "node:test";
 import type { JsonValue, ProtoObject } from "../../../src/envoy/protos.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
-import { HCM_TYPE } from "../../../src/proxy/http/hcm-config.js";
 import { FilterStatus, registerHttpFilter } from "../../../src/proxy/http/filter.js";
 import type { PeerMetadata } from "../../../src/proxy/stream-info.js";
 import { PEER_METADATA_TYPE, parsePeerMetadataConfig } from "../../../src/proxy/observability/peer-metadata-filter.js";
@@ -45,25 +45,9 @@ const INBOUND_MX = { downstream_discovery: [{ istio_headers: {} }, { workload_di
 const OUTBOUND_MX = { upstream_discovery: [{ istio_headers: {} }, { workload_discovery: {} }], upstream_propagation: [{ istio_headers: { skip_external_clusters: true } }] };
 
 function listener(name: string, address: string, port: number, cluster: string, mx: ProtoObject): ProtoObject {
-  return {
-    name,
-    address: { socketAddress: { address, portValue: port } },
-    filterChains: [
-      {
-        filters: [
-          {
-            name: "envoy.filters.network.http_connection_manager",
-            typedConfig: {
-              "@type": HCM_TYPE,
-              statPrefix: name,
-              routeConfig: { name, virtualHosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster } }] }] },
-              httpFilters: [{ name: "probe", typedConfig: { "@type": PROBE_TYPE, listener: name } }, { name: "istio.metadata_exchange", typedConfig: { "@type": PEER_METADATA_TYPE, ...mx } }, ROUTER],
-            },
-          },
-        ],
-      },
-    ],
-  };
+  return httpListener(name, address, port, [{ match: { prefix: "/" }, route: { cluster } }], {
+    httpFilters: [{ name: "probe", typedConfig: { "@type": PROBE_TYPE, listener: name } }, { name: "istio.metadata_exchange", typedConfig: { "@type": PEER_METADATA_TYPE, ...mx } }, ROUTER],
+  });
 }
 
 function cluster(name: string, address: string, port: number, metadata?: ProtoObject): ProtoObject {

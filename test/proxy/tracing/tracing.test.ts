@@ -6,12 +6,12 @@
 // (protobuf and JSON); sampling 0% exports nothing but still propagates the decision; the caller's
 // sampled flag wins; a malformed context is not traced and passes through. Config refusals and the
 // exporter's bounds are tables below.
+import { httpListener } from "../protocol-helpers.js";
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import type * as v3 from "../../../src/envoy/types.js";
-import { HCM_TYPE } from "../../../src/proxy/http/hcm-config.js";
 import { Router } from "../../../src/proxy/http/router.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
 import { StatsStore } from "../../../src/proxy/stats.js";
@@ -62,27 +62,8 @@ function otelTracing(json: boolean): Tracing {
 
 /** One HCM listener: `/` to `cluster`, and `/down` to a cluster nobody serves (503). */
 function listener(name: string, ip: string, port: number, direction: "INBOUND" | "OUTBOUND", cluster: string, tracing: Tracing): v3.Listener {
-  return {
-    name,
-    trafficDirection: direction,
-    address: { socketAddress: { address: ip, portValue: port } },
-    filterChains: [
-      {
-        filters: [
-          {
-            name: "envoy.filters.network.http_connection_manager",
-            typedConfig: {
-              "@type": HCM_TYPE,
-              statPrefix: name,
-              routeConfig: { name, virtualHosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/down" }, route: { cluster: "down" } }, { match: { prefix: "/" }, route: { cluster } }] }] },
-              httpFilters: [ROUTER],
-              tracing,
-            },
-          },
-        ],
-      },
-    ],
-  } as v3.Listener;
+  const routes = [{ match: { prefix: "/down" }, route: { cluster: "down" } }, { match: { prefix: "/" }, route: { cluster } }];
+  return { ...httpListener(name, ip, port, routes, { httpFilters: [ROUTER], tracing }), trafficDirection: direction } as v3.Listener;
 }
 
 interface Chain {
