@@ -7,6 +7,7 @@
 // 0% sampling a request exports nothing. Then Istio's `opentelemetry` provider (OTLP over gRPC, its
 // default) to a grpc-js collector behind a GRPC ServiceEntry: the same whole trace. The gateway's
 // router spans its upstream request (spawn_upstream_span, as Istio sets on gateways).
+import { istioMeshConfigMap } from "../helpers/mesh.js";
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../helpers/eventually.js";
@@ -18,28 +19,22 @@ const ZIPKIN_IP = `127.${OCTET}.9.41`;
 const OTEL_IP = `127.${OCTET}.9.42`;
 
 // The telemetry-api task's install (tracing.yaml's meshConfig), as the istio ConfigMap.
-const MESH_CONFIG = `apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: istio
-  namespace: istio-system
-data:
-  mesh: |-
-    enableTracing: true
-    defaultConfig:
-      tracing: {}
-    extensionProviders:
-    - name: zipkin
-      zipkin:
-        service: zipkin.istio-system.svc.cluster.local
-        port: 9411
-    - name: otel
-      opentelemetry:
-        service: opentelemetry-collector.observability.svc.cluster.local
-        port: 4317
-    rootNamespace: istio-system
-    trustDomain: cluster.local
-`;
+const MESH_CONFIG = istioMeshConfigMap(`
+enableTracing: true
+defaultConfig:
+  tracing: {}
+extensionProviders:
+- name: zipkin
+  zipkin:
+    service: zipkin.istio-system.svc.cluster.local
+    port: 9411
+- name: otel
+  opentelemetry:
+    service: opentelemetry-collector.observability.svc.cluster.local
+    port: 4317
+rootNamespace: istio-system
+trustDomain: cluster.local
+`);
 
 // Istio's zipkin add-on Service, here an endpoint the test serves (relocated to 127.123.9.41).
 const ZIPKIN_SERVICE = `apiVersion: networking.istio.io/v1
