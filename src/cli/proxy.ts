@@ -5,8 +5,7 @@
 // admin.address, as Envoy) and what flags ask for explicitly (--admin-port on --ip, --health-port).
 // Log lines go to stderr through the proxy's loggers (--log-level, --component-log-level, /logging);
 // stdout gets the command's own report (node, addresses, ready, draining).
-import { DEFAULT_CLUSTER_ID } from "../xds/gen/endpoint-metadata.js";
-import { ISTIO_COMPATIBLE_VERSION } from "../core/istio-version.js";
+import { DEFAULT_CLUSTER_ID, ISTIO_COMPATIBLE_VERSION } from "../core/istio-version.js";
 import { proxyNodeId } from "../model/proxy.js";
 import { AdminServer } from "../proxy/admin.js";
 import type { AppMetricsTarget } from "../proxy/prometheus-merge.js";

@@ -5,10 +5,11 @@
 // against cel-spec); this module adds what config from the network needs on top: bounded length,
 // nesting and loop iterations, RE2 regexes validated at compile time, compile errors that name
 // the column, and an evaluation that returns an error value instead of throwing.
-import { celEnv, celFunc, CelScalar, isCelError, parse, plan, type CelInput, type CelValue } from "@bufbuild/cel";
+import type { CelEnv, CelInput, CelValue } from "@bufbuild/cel";
 import type { Expr } from "@bufbuild/cel-spec/cel/expr/syntax_pb.js";
-import { RE2JS } from "@bufbuild/re2";
+import type { RE2JS } from "@bufbuild/re2";
 import { bracketOverflow, CEL_MAX_EVAL_STEPS, CEL_MAX_EXPRESSION_LENGTH, CEL_MAX_NESTING, forEachNode, guardComprehensions, STEP_GUARD, treeDepth } from "./bounds.js";
+import { celRuntime } from "./runtime.js";
 
 export type { CelValue, CelInput };
 
@@ -64,7 +65,7 @@ function compileRegex(pattern: string): RE2JS {
   let re = regexCache.get(pattern);
   if (re === undefined) {
     if (pattern.length > MAX_DYNAMIC_PATTERN) throw new Error(`regex longer than ${MAX_DYNAMIC_PATTERN} characters`);
-    re = RE2JS.compile(pattern);
+    re = celRuntime().re2.RE2JS.compile(pattern);
     if (regexCache.size >= REGEX_CACHE_SIZE) regexCache.clear();
     regexCache.set(pattern, re);
   }
@@ -80,14 +81,22 @@ const bindings: Record<string, CelInput> = new Proxy(Object.create(null) as Reco
   get: (_t, name) => (typeof name === "string" ? activation?.resolve(name) : undefined),
 });
 
-const env = celEnv({
-  re2: { compile: (p: string) => compileRegex(p) },
-  funcs: [
-    // The comprehension guard: counts an iteration; past the budget the loop stops (the
-    // evaluation's result is replaced by an error afterwards).
-    celFunc(STEP_GUARD, [CelScalar.DYN], CelScalar.DYN, (cond) => (++steps > CEL_MAX_EVAL_STEPS ? false : cond)),
-  ],
-});
+let env: CelEnv | undefined;
+
+function celEnvironment(): CelEnv {
+  if (env === undefined) {
+    const { celEnv, celFunc, CelScalar } = celRuntime().cel;
+    env = celEnv({
+      re2: { compile: (p: string) => compileRegex(p) },
+      funcs: [
+        // The comprehension guard: counts an iteration; past the budget the loop stops (the
+        // evaluation's result is replaced by an error afterwards).
+        celFunc(STEP_GUARD, [CelScalar.DYN], CelScalar.DYN, (cond) => (++steps > CEL_MAX_EVAL_STEPS ? false : cond)),
+      ],
+    });
+  }
+  return env;
+}
 
 function callNode(id: bigint, fn: string, arg: Expr): Expr {
   return {
@@ -122,7 +131,7 @@ function checkNodes(expression: string, root: Expr, at: (id: bigint) => number):
     const fn = k.value.function;
     // A call the evaluator could never bind is a config error now (cel-cpp's builder refuses
     // functions without overloads too), not an error value on every request.
-    if (!PLANNER_OPERATORS.has(fn) && env.funcs.find(fn) === undefined) {
+    if (!PLANNER_OPERATORS.has(fn) && celEnvironment().funcs.find(fn) === undefined) {
       const why = fn === "has" ? "has() takes a field selection such as has(a.b) (use 'k' in m for map keys)" : `unknown function ${fn}()`;
       throw new CelError(expression, at(e.id), why);
     }
@@ -169,6 +178,7 @@ function compile(expression: string): CelProgram {
   if (expression.trim() === "") throw new CelError(expression, 0, "empty expression");
   const deep = bracketOverflow(expression, CEL_MAX_NESTING);
   if (deep !== undefined) throw new CelError(expression, deep, `nested more than ${CEL_MAX_NESTING} levels`);
+  const { isCelError, parse, plan } = celRuntime().cel;
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(expression);
@@ -186,7 +196,7 @@ function compile(expression: string): CelProgram {
   const loops = guardComprehensions(parsed.expr, callNode);
   let run: (ctx: Record<string, CelInput>) => unknown;
   try {
-    run = plan(env, parsed) as (ctx: Record<string, CelInput>) => unknown;
+    run = plan(celEnvironment(), parsed) as (ctx: Record<string, CelInput>) => unknown;
   } catch (err) {
     throw new CelError(expression, 0, (err as Error).message);
   }

@@ -1,9 +1,8 @@
 // Building CEL values from what the proxy records (Envoy's attribute types: int is a bigint, uint a
 // CelUint, timestamps and durations google.protobuf messages) and printing a result as Envoy does
 // when an expression's value becomes text (a metric label, a log field).
-import { celUint, isCelList, isCelMap, isCelUint, type CelInput, type CelValue } from "@bufbuild/cel";
-import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import { isReflectMessage } from "@bufbuild/protobuf/reflect";
+import type { CelInput, CelValue } from "@bufbuild/cel";
+import { celRuntime } from "./runtime.js";
 
 /** A CEL int (Envoy's int attributes: response.code, source.port, request.size…). */
 export function celInt(n: number): bigint {
@@ -12,17 +11,17 @@ export function celInt(n: number): bigint {
 
 /** A CEL uint (connection.id, upstream.request_attempt_count…). */
 export function celUintOf(n: number): CelInput {
-  return celUint(BigInt(Math.max(0, Math.trunc(n))));
+  return celRuntime().cel.celUint(BigInt(Math.max(0, Math.trunc(n))));
 }
 
 /** A CEL timestamp from epoch milliseconds (request.time). */
 export function celTimestamp(ms: number): CelInput {
-  return timestampFromMs(ms);
+  return celRuntime().wkt.timestampFromMs(ms);
 }
 
 /** A CEL duration from milliseconds (request.duration). */
 export function celDuration(ms: number): CelInput {
-  return durationFromMs(ms);
+  return celRuntime().wkt.durationFromMs(ms);
 }
 
 function pad(n: number, w: number): string {
@@ -46,13 +45,15 @@ export function celValueToString(v: CelValue): string {
   }
   if (v === null) return "null";
   if (v instanceof Uint8Array) return Buffer.from(v).toString("utf8");
+  const { cel, reflect, wkt } = celRuntime();
+  const { isCelList, isCelMap, isCelUint } = cel;
   if (isCelUint(v)) return String(v.value);
   if (isCelList(v)) return `[${[...v].map(quoted).join(", ")}]`;
   if (isCelMap(v)) return `{${[...v].map(([k, x]) => `${quoted(k as CelValue)}: ${quoted(x)}`).join(", ")}}`;
-  if (isReflectMessage(v)) {
+  if (reflect.isReflectMessage(v)) {
     const m = v.message as unknown as { seconds: bigint; nanos: number };
     if (v.desc.typeName === "google.protobuf.Timestamp") {
-      const ms = timestampMs(v.message as never);
+      const ms = wkt.timestampMs(v.message as never);
       const d = new Date(ms);
       const frac = m.nanos === 0 ? "" : `.${pad(m.nanos, 9).replace(/0+$/, "")}`;
       return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)}T${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}${frac}Z`;

@@ -9,6 +9,7 @@ import { formatFlags } from "../access-log.js";
 import type { HttpStreamInfo, PeerMetadata, StreamInfo } from "../stream-info.js";
 import { XdsConfigError } from "../xds-error.js";
 import { type CelActivation, type CelProgram, compileCel, isCelEvalError } from "../../core/cel/program.js";
+import { DEFAULT_CLUSTER_ID } from "../../core/istio-version.js";
 import { celValueToString } from "../../core/cel/values.js";
 
 export type PluginConfig = v3.Messages["stats.PluginConfig"];
@@ -47,8 +48,6 @@ const TCP_ONLY_DROPPED = new Set(["response_code", "grpc_response_status"]);
 export const TCP_LABELS: readonly string[] = STANDARD_LABELS.filter((l) => !TCP_ONLY_DROPPED.has(l));
 
 const UNKNOWN = "unknown";
-/** Istio's default CLUSTER_ID when the agent is given none. */
-const DEFAULT_CLUSTER_ID = "Kubernetes";
 
 /** The proxy's own workload (the local side of every report), from its node metadata. */
 export function localWorkload(metadata: Readonly<Record<string, unknown>>): PeerMetadata {

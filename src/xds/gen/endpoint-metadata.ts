@@ -11,8 +11,7 @@ import type { WorkloadEndpoint } from "../../registry/model.js";
 import { DISABLED_TLS_MODE, ISTIO_MUTUAL_TLS_MODE, TRANSPORT_SOCKET_MATCH_KEY } from "./cluster-tls.js";
 import type { ClientTLSSettings } from "./traffic-policy.js";
 
-/** The cluster id istiod reports for its own registry (features.ClusterName's default). */
-export const DEFAULT_CLUSTER_ID = "Kubernetes";
+import { DEFAULT_CLUSTER_ID } from "../../core/istio-version.js";
 
 type TlsMode = NonNullable<ClientTLSSettings["mode"]>;
 
