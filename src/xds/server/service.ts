@@ -145,8 +145,18 @@ export type AdsHandlers = {
   DeltaAggregatedResources: grpc.handleBidiStreamingCall<DeltaRequest, Buffer>;
 };
 
-/** The ADS service definition for grpc.Server.addService. */
-export function adsServiceDefinition(): grpc.ServiceDefinition<AdsHandlers> {
+/**
+ * The ADS service definition for grpc.Server.addService; `onRequestSize` sees each request's size
+ * in bytes before it is decoded (istiod's pilot_xds_recv_max).
+ */
+export function adsServiceDefinition(onRequestSize?: (bytes: number) => void): grpc.ServiceDefinition<AdsHandlers> {
+  const sized = <R>(decode: (buf: Buffer) => R) =>
+    onRequestSize
+      ? (buf: Buffer): R => {
+          onRequestSize(buf.length);
+          return decode(buf);
+        }
+      : decode;
   return {
     StreamAggregatedResources: {
       path: SOTW_METHOD_PATH,
@@ -154,7 +164,7 @@ export function adsServiceDefinition(): grpc.ServiceDefinition<AdsHandlers> {
       requestStream: true,
       responseStream: true,
       requestSerialize: serverOnly,
-      requestDeserialize: decodeSotwRequest,
+      requestDeserialize: sized(decodeSotwRequest),
       responseSerialize: identity,
       responseDeserialize: serverOnly,
     },
@@ -164,7 +174,7 @@ export function adsServiceDefinition(): grpc.ServiceDefinition<AdsHandlers> {
       requestStream: true,
       responseStream: true,
       requestSerialize: serverOnly,
-      requestDeserialize: decodeDeltaRequest,
+      requestDeserialize: sized(decodeDeltaRequest),
       responseSerialize: identity,
       responseDeserialize: serverOnly,
     },
