@@ -97,7 +97,16 @@ export class AdsServer<P = unknown> extends EventEmitter<AdsServerEvents> {
       StreamAggregatedResources: (call) => this.handleStream(call, "sotw"),
       DeltaAggregatedResources: (call) => this.handleStream(call, "delta"),
     };
-    server.addService(adsServiceDefinition((n) => this.metrics.recordRequestSize(n)), handlers);
+    server.addService(
+      adsServiceDefinition({
+        size: (n) => this.metrics.recordRequestSize(n),
+        malformed: (err) => {
+          this.metrics.internalErrors.inc();
+          this.log(`xds: a request could not be decoded (the stream ends with INTERNAL): ${errorMessage(err)}`);
+        },
+      }),
+      handlers,
+    );
   }
 
   /** Serves ADS on a server of its own (plaintext, like istiod's 15010); returns the bound port. */

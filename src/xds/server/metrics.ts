@@ -68,6 +68,7 @@ export class XdsMetrics {
   readonly pushContextInitTime: Histogram;
   readonly inboundUpdates: Counter;
   readonly recvMax: Gauge;
+  readonly internalErrors: Counter;
 
   constructor(registry: MetricsRegistry) {
     this.connected = registry.gauge("pilot_xds", "Number of endpoints connected to this pilot using XDS.");
@@ -93,6 +94,7 @@ export class XdsMetrics {
     this.pushContextInitTime = registry.histogram("pilot_pushcontext_init_seconds", "Total time in seconds Pilot takes to init pushContext.", PUSH_CONTEXT_INIT_BUCKETS);
     this.inboundUpdates = registry.counter("pilot_inbound_updates", "Total number of updates received by pilot.");
     this.recvMax = registry.gauge("pilot_xds_recv_max", "The maximum size request we have received so far.");
+    this.internalErrors = registry.counter("pilot_total_xds_internal_errors", "Total number of internal XDS errors in pilot.");
   }
 
   /** A NACK: the total by type, and istiod's per-type gauges by node and error code. */

@@ -145,16 +145,26 @@ export type AdsHandlers = {
   DeltaAggregatedResources: grpc.handleBidiStreamingCall<DeltaRequest, Buffer>;
 };
 
-/**
- * The ADS service definition for grpc.Server.addService; `onRequestSize` sees each request's size
- * in bytes before it is decoded (istiod's pilot_xds_recv_max).
- */
-export function adsServiceDefinition(onRequestSize?: (bytes: number) => void): grpc.ServiceDefinition<AdsHandlers> {
-  const sized = <R>(decode: (buf: Buffer) => R) =>
-    onRequestSize
+/** What the server learns of each request's bytes before it is decoded. */
+export interface RequestObserver {
+  /** Its size in bytes (istiod's pilot_xds_recv_max). */
+  size(bytes: number): void;
+  /** It could not be decoded; gRPC then ends the stream with INTERNAL (istiod's internal error). */
+  malformed(err: unknown): void;
+}
+
+/** The ADS service definition for grpc.Server.addService. */
+export function adsServiceDefinition(observer?: RequestObserver): grpc.ServiceDefinition<AdsHandlers> {
+  const observed = <R>(decode: (buf: Buffer) => R) =>
+    observer
       ? (buf: Buffer): R => {
-          onRequestSize(buf.length);
-          return decode(buf);
+          observer.size(buf.length);
+          try {
+            return decode(buf);
+          } catch (err) {
+            observer.malformed(err);
+            throw err;
+          }
         }
       : decode;
   return {
@@ -164,7 +174,7 @@ export function adsServiceDefinition(onRequestSize?: (bytes: number) => void): g
       requestStream: true,
       responseStream: true,
       requestSerialize: serverOnly,
-      requestDeserialize: sized(decodeSotwRequest),
+      requestDeserialize: observed(decodeSotwRequest),
       responseSerialize: identity,
       responseDeserialize: serverOnly,
     },
@@ -174,7 +184,7 @@ export function adsServiceDefinition(onRequestSize?: (bytes: number) => void): g
       requestStream: true,
       responseStream: true,
       requestSerialize: serverOnly,
-      requestDeserialize: sized(decodeDeltaRequest),
+      requestDeserialize: observed(decodeDeltaRequest),
       responseSerialize: identity,
       responseDeserialize: serverOnly,
     },

@@ -1,6 +1,6 @@
 // istiod's xDS metrics that need a real stream to observe: per-type rejects by node and error code,
-// send errors (`<type>_senderr`) when the stream refuses a response, and the largest request
-// received. Real gRPC over loopback; the send error comes from a real grpc-js server call whose
+// send errors (`<type>_senderr`) when the stream refuses a response, the largest request received
+// and requests that cannot be decoded (internal errors). Real gRPC over loopback; the send error comes from a real grpc-js server call whose
 // writable side has already ended when the server answers.
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -8,6 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import { MetricsRegistry } from "../../../src/core/metrics.js";
 import { messageType, SECRET_TYPE } from "../../../src/envoy/protos.js";
 import { AdsServer } from "../../../src/xds/server/ads.js";
+import { SOTW_METHOD_PATH } from "../../../src/xds/server/service.js";
 import { XdsMetrics } from "../../../src/xds/server/metrics.js";
 import { eventually } from "../../helpers/eventually.js";
 import { cla, cluster, CLUSTER_TYPE, ENDPOINT_TYPE, FakeGenerator, fullPush, Harness, listener, LISTENER_TYPE, snapshot, sotwStreamTo } from "./helpers.js";
@@ -63,6 +64,31 @@ test("xds metrics: pilot_xds_recv_max is the largest request received so far", a
     assert.equal(h.server.metrics.recvMax.get(), bigSize);
     assert.match(h.registry.render(), new RegExp(`^pilot_xds_recv_max ${bigSize}$`, "m"));
   } finally {
+    await h.close();
+  }
+});
+
+test("xds metrics: a request that cannot be decoded ends its stream with INTERNAL and counts pilot_total_xds_internal_errors", async () => {
+  const h = await Harness.start();
+  const client = new grpc.Client(`127.0.0.1:${h.port}`, grpc.credentials.createInsecure());
+  try {
+    const raw = (b: Buffer) => b;
+    const call = client.makeBidiStreamRequest<Buffer, Buffer>(SOTW_METHOD_PATH, raw, raw);
+    const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
+    call.on("error", () => {});
+    call.write(Buffer.from([0xff, 0xff, 0xff])); // field 31 with wire type 7: not protobuf
+    assert.equal((await status).code, grpc.status.INTERNAL);
+    assert.equal(h.server.metrics.internalErrors.get(), 1);
+    assert.match(h.registry.render(), /^pilot_total_xds_internal_errors 1$/m);
+    assert.ok(h.logs.some((l) => l.startsWith("xds: a request could not be decoded")), h.logs.join("\n"));
+    // A well-formed stream is unaffected.
+    h.server.setContext(fullPush(snapshot({ clusters: [cluster("a")] })));
+    const s = h.sotw();
+    s.request(CLUSTER_TYPE);
+    assert.deepEqual((await s.next()).names, ["a"]);
+    assert.equal(h.server.metrics.internalErrors.get(), 1);
+  } finally {
+    client.close();
     await h.close();
   }
 });
