@@ -246,7 +246,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     this.att = undefined;
     this.state = State.Idle;
     att?.cancel();
-    this.endTry(FLAG_BIT.UMSDR, true);
+    this.endTry(0, true); // (UMSDR is the stream's flag, not the try's, as in Envoy)
     const host = this.lastHost!;
     const o: AttemptOutcome = { kind: "reset", host };
     this.last = o;

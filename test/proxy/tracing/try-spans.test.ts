@@ -2,11 +2,13 @@
 // first try, exporting to a real Zipkin receiver: with spawn_upstream_span (or the router's
 // start_child_span) each try — the first and every retry — is its own CLIENT child of the HCM span,
 // tagged as Envoy's UpstreamRequest span (retry.count, http.status_code, error, error.reason,
-// canceled, response_flags, peer.address), and the upstream sees that try's own span id. Without
-// either, every try carries the HCM span's context. A mirror gets its own "mirror" span.
+// canceled, response_flags, peer.address, gRPC status) over HTTP/1.1 and HTTP/2, and the upstream
+// sees that try's own span id. Without either, every try carries the HCM span's context. A mirror
+// gets its own "mirror" span.
 import { httpListener } from "../protocol-helpers.js";
 import assert from "node:assert/strict";
 import * as http from "node:http";
+import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import type * as v3 from "../../../src/envoy/types.js";
@@ -20,12 +22,14 @@ import { request } from "../helpers.js";
 const PROXY_IP = "127.0.123.31";
 const BACKEND_IP = "127.0.123.39";
 const MIRROR_IP = "127.0.123.38";
+const H2_IP = "127.0.123.37";
 const SPAWN_PORT = 18311;
 const PLAIN_PORT = 18312;
 const CHILD_PORT = 18313;
 const ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
 const BACKEND = "outbound|9080||reviews.default.svc.cluster.local";
 const MIRROR = "outbound|9080||mirror.default.svc.cluster.local";
+const GRPC = "outbound|7070||grpc.default.svc.cluster.local";
 
 function staticCluster(name: string, ip: string, port: number): v3.Cluster {
   return { name, type: "STATIC", connectTimeout: { seconds: 1 }, loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: ip, portValue: port } } } }] }] } };
@@ -43,6 +47,7 @@ const RETRY = { retryOn: "5xx", numRetries: { value: 2 }, perTryTimeout: { nanos
 const ROUTES = [
   { match: { prefix: "/down" }, route: { cluster: "down", retryPolicy: { retryOn: "connect-failure", numRetries: { value: 1 }, retryBackOff: { baseInterval: { nanos: 1_000_000 } } } } },
   { match: { prefix: "/mirrored" }, route: { cluster: BACKEND, requestMirrorPolicies: [{ cluster: MIRROR }] } },
+  { match: { prefix: "/h2" }, route: { cluster: GRPC, retryPolicy: RETRY } },
   { match: { prefix: "/" }, route: { cluster: BACKEND, retryPolicy: RETRY, timeout: { seconds: 10 } } },
 ];
 
@@ -63,6 +68,7 @@ describe("router spans per try", () => {
   let zipkin: TraceReceiver;
   let backend: http.Server;
   let mirror: http.Server;
+  let h2: http2.Http2Server;
   let proxy: ProxyServer;
   /** Request headers each upstream saw, by path, in arrival order. */
   const seen = new Map<string, http.IncomingHttpHeaders[]>();
@@ -88,6 +94,18 @@ describe("router spans per try", () => {
       mirrored.push(req.headers);
       res.end("shadow");
     });
+    // An HTTP/2 upstream: its first try answers 503, the retry 200; /h2/grpc a trailers-only UNAVAILABLE.
+    h2 = http2.createServer((req, res) => {
+      const list = seen.get(req.url) ?? [];
+      list.push(req.headers);
+      seen.set(req.url, list);
+      if (req.url === "/h2/grpc") res.writeHead(200, { "content-type": "application/grpc", "grpc-status": "14", "grpc-message": "down" });
+      else res.statusCode = list.length === 1 ? 503 : 200;
+      res.end();
+    });
+    await new Promise<void>((r) => h2.listen(0, H2_IP, r));
+    const h2Cluster = staticCluster(GRPC, H2_IP, (h2.address() as AddressInfo).port);
+    h2Cluster.typedExtensionProtocolOptions = { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": { "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions", explicitHttpConfig: { http2ProtocolOptions: {} } } as unknown as v3.Any };
     await new Promise<void>((r) => backend.listen(0, BACKEND_IP, r));
     await new Promise<void>((r) => mirror.listen(0, MIRROR_IP, r));
     const clusters = [
@@ -95,6 +113,7 @@ describe("router spans per try", () => {
       staticCluster(MIRROR, MIRROR_IP, (mirror.address() as AddressInfo).port),
       staticCluster("zipkin", "127.0.0.1", zipkin.port),
       staticCluster("down", REFUSED_HOST, 1),
+      h2Cluster,
     ];
     proxy = new ProxyServer({
       staticResources: { clusters, listeners: [listener("spawn", SPAWN_PORT, true), listener("plain", PLAIN_PORT, false), listener("child", CHILD_PORT, false, true)] },
@@ -113,6 +132,7 @@ describe("router spans per try", () => {
       s.closeAllConnections();
       await new Promise<void>((r) => s.close(() => r()));
     }
+    await new Promise<void>((r) => h2.close(() => r()));
     await zipkin.close();
   });
 
@@ -196,6 +216,31 @@ describe("router spans per try", () => {
       assert.equal(s.tags["http.protocol"], "-", "no connection, no protocol");
     }
     assert.deepEqual(tries.map((s) => s.tags["retry.count"]).sort(), ["1", undefined].sort());
+  });
+
+  it("an HTTP/2 upstream: each try's stream carries its own span, tagged HTTP/2", async () => {
+    const tries = await twoTries(SPAWN_PORT, "/h2/1");
+    const spans = await trace(zipkin, String(tries[0]["x-b3-traceid"]), 3);
+    const hcm = spans.find((s) => s.parentId === undefined);
+    assert.ok(hcm);
+    const mine = tries.map((t) => spans.find((s) => s.id === t["x-b3-spanid"]));
+    assert.deepEqual(mine.map((s) => [s?.parentId, s?.tags["http.status_code"], s?.tags["http.protocol"], s?.tags["retry.count"]]), [
+      [hcm.id, "503", "HTTP/2", undefined],
+      [hcm.id, "200", "HTTP/2", "1"],
+    ]);
+  });
+
+  it("a gRPC status on the try's response: grpc.status_code, grpc.message, and UNAVAILABLE is an error", async () => {
+    const r = await request(`http://${PROXY_IP}:${SPAWN_PORT}/h2/grpc`, { headers: { host: "grpc:7070", "content-type": "application/grpc" } });
+    assert.equal(r.status, 200);
+    const sent = (seen.get("/h2/grpc") ?? [])[0];
+    const spans = await trace(zipkin, String(sent["x-b3-traceid"]), 2);
+    const t = spans.find((s) => s.id === sent["x-b3-spanid"]);
+    assert.ok(t);
+    assert.equal(t.tags["grpc.status_code"], "14");
+    assert.equal(t.tags["grpc.message"], "down");
+    assert.equal(t.tags.error, "true");
+    assert.equal(t.tags["http.status_code"], "200");
   });
 
   it("without spawn_upstream_span every try carries the HCM span's context (Envoy injects the active span)", async () => {
