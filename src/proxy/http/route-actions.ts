@@ -10,6 +10,8 @@ import type { CompiledRoute, HeaderSource, RequestView } from "./route-table.js"
 export interface MirrorTarget {
   readonly cluster: string;
   readonly traceSampled: boolean | undefined;
+  /** disable_shadow_host_suffix_append: the copy keeps the request's Host (no `-shadow`). */
+  readonly keepHost: boolean;
 }
 
 const NO_MIRRORS: readonly MirrorTarget[] = Object.freeze([]);
@@ -172,7 +174,7 @@ export function redirectLocation(redirect: RedirectActionConfig, req: Pick<Reque
 }
 
 /**
- * Where to shadow this request (cluster, trace_sampled): each mirror policy whose fraction fires for `random01` (the
+ * Where to shadow this request (cluster, trace_sampled, whether the Host keeps its name): each mirror policy whose fraction fires for `random01` (the
  * same random value for every policy, as Envoy uses the stream's). Policies with clusterHeader use
  * the header's value from `req` (skipped when missing). Returns a shared empty array for none.
  */
@@ -184,7 +186,7 @@ export function mirrorsFor(route: CompiledRoute, random01: number, req?: HeaderS
     if (!fractionFires(m.fraction, random01)) continue;
     const cluster = m.cluster ?? firstValue(m.clusterHeader !== undefined ? req?.header(m.clusterHeader) : undefined);
     if (!cluster) continue;
-    (out ??= []).push({ cluster, traceSampled: m.traceSampled });
+    (out ??= []).push({ cluster, traceSampled: m.traceSampled, keepHost: m.disableShadowHostSuffixAppend });
   }
   return out ?? NO_MIRRORS;
 }

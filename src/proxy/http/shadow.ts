@@ -2,7 +2,7 @@
 // router as any request — its circuit breakers, connection pools (HTTP/2 for gRPC), outlier
 // detection and stats — and its response is discarded: it never delays, changes or fails the real
 // one. The Host gets Envoy's `-shadow` suffix (before any port), so the shadow service can tell
-// mirrored traffic apart. A traced request's shadow carries its own "mirror" span's context.
+// mirrored traffic apart, unless the policy's disable_shadow_host_suffix_append says not to. A traced request's shadow carries its own "mirror" span's context.
 import type * as http from "node:http";
 import type { UpstreamSpan } from "../tracing/span.js";
 import type { UpstreamCluster } from "../upstream/cluster.js";
@@ -27,6 +27,8 @@ export interface ShadowRequest {
   timeoutMs: number;
   downstreamProtocol: DownstreamProtocol;
   grpc: boolean;
+  /** disable_shadow_host_suffix_append: send the request's own Host. */
+  keepHost?: boolean;
   /** The router's suppress_envoy_headers, as for the request it copies. */
   suppressEnvoyHeaders: boolean;
   /** The mirror's span: its context replaces the copied request's. */
@@ -79,7 +81,7 @@ export function sendShadow(router: Router, cluster: UpstreamCluster, r: ShadowRe
         cluster,
         method: r.method,
         path: r.path,
-        authority: shadowHost(r.authority),
+        authority: r.keepHost === true ? r.authority : shadowHost(r.authority),
         scheme: r.scheme,
         headers,
         body,

@@ -120,7 +120,7 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
         // shadow's parent span; start_child_span adds a span per try under it.
         const ms = span?.spawnChild("mirror", m.traceSampled);
         const tries = ms !== undefined && this.settings.startChildSpan ? new TrySpans(ms, m.cluster, cb.dynamicMetadata) : undefined;
-        sendShadow(router, mirror, { ...shadow, body: buf, span: ms, tries }, (r) => ms?.finish({ status: r.status, flags: r.flags, protocol: "HTTP/1.1", upstreamCluster: m.cluster, upstreamHost: r.upstreamHost, dynamicMetadata: cb.dynamicMetadata }));
+        sendShadow(router, mirror, { ...shadow, body: buf, span: ms, tries, keepHost: m.keepHost }, (r) => ms?.finish({ status: r.status, flags: r.flags, protocol: "HTTP/1.1", upstreamCluster: m.cluster, upstreamHost: r.upstreamHost, dynamicMetadata: cb.dynamicMetadata }));
       });
     }
     this.rt.router.forward(
