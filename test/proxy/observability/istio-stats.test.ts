@@ -21,6 +21,7 @@ import { XdsConfigError } from "../../../src/proxy/xds-error.js";
 import type { ConnectionTls, HttpStreamInfo, PeerMetadata, TcpStreamInfo } from "../../../src/proxy/stream-info.js";
 import { REFUSED_ADDRESS } from "../../helpers/sockets.js";
 import { eventually } from "../../helpers/eventually.js";
+import { parseExposition } from "../../helpers/prometheus-text.js";
 import { httpListener, prefixRoute, staticCluster } from "../protocol-helpers.js";
 
 const NODE = { NAME: "reviews-v1-abc", NAMESPACE: "default", WORKLOAD_NAME: "reviews-v1", LABELS: { app: "reviews", version: "v1" } };
@@ -152,46 +153,6 @@ describe("istio.stats PluginConfig", () => {
     });
   }
 });
-
-// ---- a strict parser of the Prometheus text format (what the exposition must read back as) ----
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-function parseExposition(text: string): Map<string, { type: string; samples: Sample[] }> {
-  assert.ok(text.endsWith("\n"), "ends in a newline");
-  const fams = new Map<string, { type: string; samples: Sample[] }>();
-  let current: { name: string; type: string; samples: Sample[] } | undefined;
-  for (const line of text.slice(0, -1).split("\n")) {
-    const t = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram)$/.exec(line);
-    if (t) {
-      assert.ok(!fams.has(t[1]), `one TYPE line for ${t[1]}`);
-      current = { name: t[1], type: t[2], samples: [] };
-      fams.set(t[1], current);
-      continue;
-    }
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (-?[0-9.e+]+|NaN)$/.exec(line);
-    assert.ok(m, `a sample line: ${JSON.stringify(line)}`);
-    assert.ok(current, "a sample after its TYPE");
-    const base = current.type === "histogram" ? m[1].replace(/_(bucket|sum|count)$/, "") : m[1];
-    assert.equal(base, current.name, `${m[1]} belongs to ${current.name}`);
-    const labels: Record<string, string> = {};
-    if (m[2]) {
-      const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|\})/gy;
-      re.lastIndex = 1;
-      for (;;) {
-        const l = re.exec(m[2]);
-        assert.ok(l, `labels parse: ${m[2]}`);
-        labels[l[1]] = l[2].replace(/\\(.)/g, (_s, c: string) => (c === "n" ? "\n" : c));
-        if (l[3] === "}") break;
-      }
-      assert.equal(re.lastIndex, m[2].length, "nothing after the labels");
-    }
-    current.samples.push({ name: m[1], labels, value: Number(m[3]) });
-  }
-  return fams;
-}
 
 describe("labeled stats: exposition and caps", () => {
   it("counters and histograms in Envoy's Prometheus form with Istio's label order and buckets", () => {
