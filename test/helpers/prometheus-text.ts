@@ -45,3 +45,8 @@ export function parseExposition(text: string): Map<string, { type: string; sampl
   }
   return fams;
 }
+
+/** Every sample of an exposition, families in order (read as strictly as parseExposition). */
+export function exposedSamples(text: string): Sample[] {
+  return [...parseExposition(text).values()].flatMap((f) => f.samples);
+}
