@@ -48,6 +48,8 @@ function uuidReason(requestId: string): TraceReason {
 
 function withReason(requestId: string, reason: TraceReason): string {
   const c = REASON_CHAR[reason] ?? "4";
+  // Most ids already carry their reason (a downstream proxy wrote it): no new string then.
+  if (requestId[TRACE_BYTE] === c) return requestId;
   return requestId.slice(0, TRACE_BYTE) + c + requestId.slice(TRACE_BYTE + 1);
 }
 

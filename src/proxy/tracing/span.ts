@@ -78,7 +78,8 @@ function header(h: http.OutgoingHttpHeaders, name: string): string | undefined {
 /** A sampled request's span; unsampled requests carry their context forward but record nothing. */
 export class ActiveSpan {
   private readonly startMs: number;
-  private readonly tags = new Map<string, string>();
+  /** Tags set before the finish (made on first use: most spans are unsampled and get none). */
+  private early: Map<string, string> | undefined = undefined;
   private done = false;
 
   private constructor(
@@ -135,7 +136,7 @@ export class ActiveSpan {
   }
 
   setTag(name: string, value: string): void {
-    this.tags.set(name, value);
+    (this.early ??= new Map()).set(name, value);
   }
 
   /**
@@ -158,7 +159,7 @@ export class ActiveSpan {
     const t = this.tracing;
     const req = this.req;
     const h = req.headers;
-    const tags = this.tags;
+    const tags = this.early ?? new Map<string, string>();
     const node = t.driver.node;
     tags.set("component", "proxy");
     tags.set("node_id", node.id);
