@@ -398,12 +398,6 @@ interface Compiled {
   readonly literals: readonly string[];
   readonly getters: readonly Getter[];
   readonly maxLengths: readonly (number | undefined)[];
-  /**
-   * The line's pieces while it is rendered: the literals at even indices (set once), each getter's
-   * text at the odd index after its literal. Joined once, the line is one flat string instead of a
-   * chain of two concatenations per command (garbage on every request).
-   */
-  readonly parts: string[];
 }
 
 function compileString(format: string, path: string, ext: FormatterExtensions): Compiled {
@@ -419,21 +413,13 @@ function compileString(format: string, path: string, ext: FormatterExtensions): 
       literals.push("");
     }
   }
-  const parts: string[] = [literals[0]];
-  for (let i = 0; i < getters.length; i++) parts.push("", literals[i + 1]);
-  return { literals, getters, maxLengths, parts };
+  return { literals, getters, maxLengths };
 }
 
 function renderText(c: Compiled, info: StreamInfo, dash: string): string {
-  const n = c.getters.length;
-  if (n === 0) return c.literals[0];
-  const parts = c.parts;
-  // (No getter renders a line itself, so a format's parts are never in use twice at once.)
-  for (let i = 0; i < n; i++) parts[2 * i + 1] = asText(c.getters[i](info), dash, c.maxLengths[i]);
-  const line = parts.join("");
-  // The values are this stream's: not kept alive until the next line.
-  for (let i = 0; i < n; i++) parts[2 * i + 1] = "";
-  return line;
+  let out = c.literals[0];
+  for (let i = 0; i < c.getters.length; i++) out += asText(c.getters[i](info), dash, c.maxLengths[i]) + c.literals[i + 1];
+  return out;
 }
 
 class TextFormatter implements AccessLogFormatter {
