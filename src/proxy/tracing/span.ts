@@ -56,6 +56,9 @@ export function isInternalAddress(addr: string): boolean {
   return ip === "::1" || /^f[cd][0-9a-f]{0,2}:/i.test(ip);
 }
 
+/** A random 0–9999 for client sampling (one function, not a closure per request). */
+const randomSamplingValue = (): number => Math.floor(Math.random() * 10000);
+
 /** How the stream ended, as the span's final tags need it. */
 export interface SpanResult {
   readonly status: number;
@@ -101,7 +104,7 @@ export class ActiveSpan {
     const driver = tracing.driver;
     const h = req.headers;
     const force = h["x-envoy-force-trace"] !== undefined && isInternalAddress(req.downstreamRemoteAddress);
-    const d = decide(tracing.sampling, header(h, "x-request-id"), force, h["x-client-trace-id"] !== undefined, () => Math.floor(Math.random() * 10000));
+    const d = decide(tracing.sampling, header(h, "x-request-id"), force, h["x-client-trace-id"] !== undefined, randomSamplingValue);
     if (d.requestId !== undefined) h["x-request-id"] = d.requestId;
     const found = extract(driver.propagation, h);
     if (found.kind === "malformed") {
