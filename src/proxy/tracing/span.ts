@@ -56,6 +56,9 @@ export function isInternalAddress(addr: string): boolean {
   return ip === "::1" || /^f[cd][0-9a-f]{0,2}:/i.test(ip);
 }
 
+/** A random 0–9999 for client sampling (one function, not a closure per request). */
+const randomSamplingValue = (): number => Math.floor(Math.random() * 10000);
+
 /** How the stream ended, as the span's final tags need it. */
 export interface SpanResult {
   readonly status: number;
@@ -78,7 +81,8 @@ function header(h: http.OutgoingHttpHeaders, name: string): string | undefined {
 /** A sampled request's span; unsampled requests carry their context forward but record nothing. */
 export class ActiveSpan {
   private readonly startMs: number;
-  private readonly tags = new Map<string, string>();
+  /** Tags set before the finish (made on first use: most spans are unsampled and get none). */
+  private early: Map<string, string> | undefined = undefined;
   private done = false;
 
   private constructor(
@@ -100,7 +104,7 @@ export class ActiveSpan {
     const driver = tracing.driver;
     const h = req.headers;
     const force = h["x-envoy-force-trace"] !== undefined && isInternalAddress(req.downstreamRemoteAddress);
-    const d = decide(tracing.sampling, header(h, "x-request-id"), force, h["x-client-trace-id"] !== undefined, () => Math.floor(Math.random() * 10000));
+    const d = decide(tracing.sampling, header(h, "x-request-id"), force, h["x-client-trace-id"] !== undefined, randomSamplingValue);
     if (d.requestId !== undefined) h["x-request-id"] = d.requestId;
     const found = extract(driver.propagation, h);
     if (found.kind === "malformed") {
@@ -140,7 +144,7 @@ export class ActiveSpan {
   }
 
   setTag(name: string, value: string): void {
-    this.tags.set(name, value);
+    (this.early ??= new Map()).set(name, value);
   }
 
   /**
@@ -160,7 +164,7 @@ export class ActiveSpan {
     const t = this.tracing;
     const req = this.req;
     const h = req.headers;
-    const tags = this.tags;
+    const tags = this.early ?? new Map<string, string>();
     const node = t.driver.node;
     tags.set("component", "proxy");
     tags.set("node_id", node.id);

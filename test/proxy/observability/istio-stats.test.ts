@@ -14,7 +14,7 @@ import { ProxyServer } from "../../../src/proxy/proxy.js";
 import { StatsStore } from "../../../src/proxy/stats.js";
 import { SERIES_OVERFLOW_STAT } from "../../../src/proxy/labeled-stats.js";
 import { appMetricsTarget, parseAppMetrics } from "../../../src/proxy/prometheus-merge.js";
-import { compilePluginConfig, localWorkload, STANDARD_LABELS, standardLabels, TCP_LABELS, type PluginConfig } from "../../../src/proxy/observability/istio-stats-labels.js";
+import { compilePluginConfig, localWorkload, STANDARD_LABELS, StandardLabelCache, standardLabels, TCP_LABELS, type PluginConfig } from "../../../src/proxy/observability/istio-stats-labels.js";
 import { IstioHttpStats, IstioTcpStats } from "../../../src/proxy/observability/istio-stats.js";
 import { HTTP_FILTERS } from "../../../src/proxy/http/filter.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
@@ -81,6 +81,44 @@ describe("istio.stats labels", () => {
   });
   it("SERVER_GATEWAY reports as waypoint", () => {
     assert.equal(standardLabels(inboundHttpInfo(), LOCAL, cfg({ reporter: "SERVER_GATEWAY" }))[0], "waypoint");
+  });
+  it("the label cache gives each stream the labels computed afresh, and reuses a set for equal inputs", () => {
+    const peerState = new Map([["downstream_peer", PEER]]);
+    const otherPeer = new Map([["downstream_peer", { ...PEER, workload: "details-v1" }]]);
+    // Streams differing in one input each, repeated and interleaved, past the cache's size.
+    const streams: Array<HttpStreamInfo | TcpStreamInfo> = [
+      httpInfo(),
+      httpInfo({ responseCode: 503 }),
+      httpInfo({ flags: 1 }),
+      httpInfo({ downstreamTls: MTLS }),
+      httpInfo({ downstreamTls: { ...MTLS, peerPrincipal: "spiffe://cluster.local/ns/x/sa/y" } }),
+      httpInfo({ filterState: peerState }),
+      httpInfo({ filterState: otherPeer }),
+      httpInfo({ upstreamClusterMetadata: SERVICES }),
+      httpInfo({ upstreamCluster: "PassthroughCluster" }),
+      httpInfo({ authority: "other:9080" }),
+      httpInfo({ direction: "outbound" }),
+      httpInfo({ requestHeaders: { "content-type": "application/grpc" }, grpcStatus: 14 }),
+      httpInfo({ requestHeaders: { "content-type": "application/grpc" }, grpcStatus: 0 }),
+      tcpInfo(),
+      tcpInfo({ downstreamTls: MTLS }),
+      ...Array.from({ length: 20 }, (_, i) => httpInfo({ responseCode: 201 + i })),
+    ];
+    const cache = new StandardLabelCache(LOCAL, cfg());
+    const seen = new Map<string, unknown>();
+    for (const round of [0, 1, 2]) {
+      for (const info of round === 1 ? [...streams].reverse() : streams) {
+        const want = standardLabels(info, LOCAL, cfg());
+        const got = cache.get(info);
+        assert.deepEqual(got.values, want);
+        assert.equal(got.key, want.join("\u0001"));
+        seen.set(got.key, got);
+      }
+    }
+    assert.equal(seen.size, streams.length, "every stream above has its own label set");
+    // The same inputs in a new record: the same set, not a new one.
+    const a = cache.get(httpInfo({ filterState: peerState }));
+    assert.equal(cache.get(httpInfo({ filterState: peerState })), a);
   });
 });
 
