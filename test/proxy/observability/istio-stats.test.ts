@@ -83,26 +83,26 @@ describe("istio.stats labels", () => {
     assert.equal(standardLabels(inboundHttpInfo(), LOCAL, cfg({ reporter: "SERVER_GATEWAY" }))[0], "waypoint");
   });
   it("the label cache gives each stream the labels computed afresh, and reuses a set for equal inputs", () => {
-    const peerState = new Map([["downstream_peer", PEER]]);
-    const otherPeer = new Map([["downstream_peer", { ...PEER, workload: "details-v1" }]]);
+    const peerState = new Map([["downstream_peer", PRODUCTPAGE_PEER]]);
+    const otherPeer = new Map([["downstream_peer", { ...PRODUCTPAGE_PEER, workload: "details-v1" }]]);
     // Streams differing in one input each, repeated and interleaved, past the cache's size.
     const streams: Array<HttpStreamInfo | TcpStreamInfo> = [
-      httpInfo(),
-      httpInfo({ responseCode: 503 }),
-      httpInfo({ flags: 1 }),
-      httpInfo({ downstreamTls: MTLS }),
-      httpInfo({ downstreamTls: { ...MTLS, peerPrincipal: "spiffe://cluster.local/ns/x/sa/y" } }),
-      httpInfo({ filterState: peerState }),
-      httpInfo({ filterState: otherPeer }),
-      httpInfo({ upstreamClusterMetadata: SERVICES }),
-      httpInfo({ upstreamCluster: "PassthroughCluster" }),
-      httpInfo({ authority: "other:9080" }),
-      httpInfo({ direction: "outbound" }),
-      httpInfo({ requestHeaders: { "content-type": "application/grpc" }, grpcStatus: 14 }),
-      httpInfo({ requestHeaders: { "content-type": "application/grpc" }, grpcStatus: 0 }),
-      tcpInfo(),
-      tcpInfo({ downstreamTls: MTLS }),
-      ...Array.from({ length: 20 }, (_, i) => httpInfo({ responseCode: 201 + i })),
+      inboundHttpInfo(),
+      inboundHttpInfo({ responseCode: 503 }),
+      inboundHttpInfo({ flags: 1 }),
+      inboundHttpInfo({ downstreamTls: MTLS }),
+      inboundHttpInfo({ downstreamTls: { ...MTLS, peerPrincipal: "spiffe://cluster.local/ns/x/sa/y" } }),
+      inboundHttpInfo({ filterState: peerState }),
+      inboundHttpInfo({ filterState: otherPeer }),
+      inboundHttpInfo({ upstreamClusterMetadata: SERVICES }),
+      inboundHttpInfo({ upstreamCluster: "PassthroughCluster" }),
+      inboundHttpInfo({ authority: "other:9080" }),
+      inboundHttpInfo({ direction: "outbound" }),
+      inboundHttpInfo({ requestHeaders: { "content-type": "application/grpc" }, grpcStatus: 14 }),
+      inboundHttpInfo({ requestHeaders: { "content-type": "application/grpc" }, grpcStatus: 0 }),
+      inboundTcpInfo(),
+      inboundTcpInfo({ downstreamTls: MTLS }),
+      ...Array.from({ length: 20 }, (_, i) => inboundHttpInfo({ responseCode: 201 + i })),
     ];
     const cache = new StandardLabelCache(LOCAL, cfg());
     const seen = new Map<string, unknown>();
@@ -117,8 +117,8 @@ describe("istio.stats labels", () => {
     }
     assert.equal(seen.size, streams.length, "every stream above has its own label set");
     // The same inputs in a new record: the same set, not a new one.
-    const a = cache.get(httpInfo({ filterState: peerState }));
-    assert.equal(cache.get(httpInfo({ filterState: peerState })), a);
+    const a = cache.get(inboundHttpInfo({ filterState: peerState }));
+    assert.equal(cache.get(inboundHttpInfo({ filterState: peerState })), a);
   });
 });
 
