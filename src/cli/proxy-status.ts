@@ -84,8 +84,11 @@ export function proxyStatusTable(syncz: readonly SynczEntry[], istiod: string, n
   return { head: ["NAME", "CLUSTER", ...columns.map(([, s]) => s), "ISTIOD", "VERSION"], rows };
 }
 
-/** A resource as compared: its JSON without the dump's bookkeeping (versions, times). */
-const comparable = (r: DumpedResource) => JSON.stringify(r.resource, null, 2);
+/**
+ * A resource as compared: its JSON without the dump's bookkeeping (versions, times), keys sorted —
+ * the proxy prints fields in .proto order, istiod in the order its generators set them.
+ */
+const comparable = (r: DumpedResource) => machineOutput(r.resource, "json");
 
 /** "Clusters Match", or "Clusters Don't Match" and a diff per resource that differs or is on one side only. */
 export function compareResources(label: string, istiod: readonly DumpedResource[], envoy: readonly DumpedResource[]): string {
