@@ -112,7 +112,7 @@ Usage:
       STALE, ERROR after a NACK; IGNORED when not watched). With WORKLOAD: what istiod would send it
       against what its proxy holds (clusters, listeners, routes: Match, or a diff; exit 1 on a diff).
   tsmesh proxy-config cluster|listener|route|endpoint|secret|bootstrap|log|all WORKLOAD
-               [--mesh MESH] [--state-dir DIR] [--admin URL] [-o short|json|yaml]
+               [--mesh MESH] [--state-dir DIR] [--config DIR]... [--admin URL] [-o short|json|yaml]
                [--fqdn F] [--port P] [--subset S] [--direction inbound|outbound]   (cluster)
                [--address A] [--port P] [--type HTTP|TCP]                          (listener)
                [--name ROUTE]                                                      (route)
@@ -468,6 +468,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           allowPositionals: true,
           options: {
             admin: { type: "string" },
+            config: { type: "string", multiple: true },
             output: { type: "string", short: "o" },
             fqdn: { type: "string" },
             port: { type: "string" },
@@ -500,6 +501,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
             kind,
             workload,
             admin: values.admin,
+            config: values.config,
             name: values.mesh,
             stateDir: values["state-dir"],
             output: machineFormat(values.output, "proxy-config"),

@@ -3,12 +3,6 @@
 // port and a proxy's admin port.
 import { adminUrl, findMesh, meshWorkload, type MeshRecord, type MeshWorkloadRecord } from "../local/registry.js";
 
-/** The flags every command that talks to a running mesh accepts. */
-export const MESH_FLAGS = {
-  name: { type: "string" },
-  "state-dir": { type: "string" },
-} as const;
-
 export interface MeshTarget {
   name?: string;
   stateDir?: string;

@@ -3,15 +3,6 @@
 // colour only on a terminal and never with NO_COLOR (no-color.org), and stable `-o json|yaml` output.
 import { stringify } from "yaml";
 
-export type OutputFormat = "short" | "json" | "yaml";
-
-/** Parses -o for commands whose table output is called `short` (istioctl's name); `table` is accepted too. */
-export function outputFormatFlag(v: string | undefined, cmd: string, allowed: readonly string[] = ["short", "json", "yaml"]): string {
-  const f = v === undefined || v === "table" ? allowed[0] : v;
-  if (!allowed.includes(f)) throw new Error(`${cmd}: -o ${v}: use ${allowed.join(", ")}`);
-  return f;
-}
-
 export interface TableOptions {
   /** Spaces between columns (istioctl's tabwriter padding: 5 for most writers, 3 for some). */
   gap?: number;

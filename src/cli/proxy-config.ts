@@ -4,6 +4,7 @@
 // applies istioctl's filters and prints istioctl's tables (-o short) or the selected resources
 // (-o json|yaml).
 import { adminUrl } from "../local/registry.js";
+import { workloadAdminUrl } from "./exec.js";
 import { dumpedClusters, dumpedListeners, dumpedRoutes, dumpSection, field, type DumpedResource, type Json } from "./config-dump.js";
 import { CommandError, httpJson, httpText, runCommand, targetMesh, targetWorkload, type MeshTarget } from "./mesh-target.js";
 import { formatTable, machineOutput, terminalWidth } from "./output.js";
@@ -52,6 +53,8 @@ export interface ProxyConfigOptions extends MeshTarget {
   output: "short" | "json" | "yaml";
   /** The proxy's admin URL, instead of finding the workload in a running mesh. */
   admin?: string;
+  /** WorkloadEntry folders to find the workload in, instead of the running mesh. */
+  config?: string[];
   cluster?: ClusterFilter;
   listener?: ListenerFilter;
   route?: RouteFilter;
@@ -118,9 +121,14 @@ export async function proxyConfigOutput(o: ProxyConfigOptions, admin: string, du
   }
 }
 
-/** The admin URL: --admin, else the workload's in the running mesh. */
-export function proxyAdmin(o: Pick<ProxyConfigOptions, "admin" | "workload" | "name" | "stateDir">): string {
+/** The admin URL: --admin, else the workload's in --config's WorkloadEntries, else in the running mesh. */
+export function proxyAdmin(o: Pick<ProxyConfigOptions, "admin" | "workload" | "name" | "stateDir" | "config">): string {
   if (o.admin !== undefined) return o.admin.replace(/\/$/, "");
+  if (o.config?.length) {
+    const found = workloadAdminUrl({ config: o.config }, o.workload, "proxy-config");
+    if ("error" in found) throw new CommandError(found.error.replace(/^tsmesh proxy-config: /, ""), 2);
+    return found.url;
+  }
   return adminUrl(targetWorkload(targetMesh(o), o.workload));
 }
 
