@@ -6,6 +6,7 @@
 // mistakes explained (routes to subsets no DestinationRule defines, a workload no subset matches,
 // TLS modes that contradict the peer's mTLS mode, missing telemetry labels).
 import type { AnyResource, HTTPMatchRequest, HTTPRoute, Resource, StringMatch } from "../api/resource.js";
+import { dumpedClusters, dumpedListeners, field, list, str } from "./config-dump.js";
 
 export interface DescribeWorkload {
   name: string;
@@ -258,7 +259,42 @@ function printService(lines: string[], se: Kind<"ServiceEntry">, labels: readonl
   printExposure(lines, host, v, dr, ns, input);
 }
 
-export function describeWorkload(w: DescribeWorkload, input: DescribeInput): string[] {
+/** What the workload's proxy holds, as describe reads it from its /config_dump. */
+export interface ProxyView {
+  /** Cluster names. */
+  clusters: Set<string>;
+  /** RBAC policy names in the HTTP filters of its inbound listeners (istioctl's "RBAC policies"), by port. */
+  rbacPolicies: Map<number, string[]>;
+}
+
+const HCM = "envoy.filters.network.http_connection_manager";
+const RBAC = "envoy.filters.http.rbac";
+
+/** The proxy's clusters and inbound RBAC policies from its config dump. */
+export function proxyView(dump: unknown, address: string): ProxyView {
+  const rbacPolicies = new Map<number, string[]>();
+  for (const l of dumpedListeners(dump)) {
+    const sa = field(field(l.resource, "address"), "socket_address");
+    const inbound = l.name === "virtualInbound" || str(sa, "address") === address;
+    if (!inbound) continue;
+    for (const fc of [...list(l.resource, "filter_chains"), field(l.resource, "default_filter_chain")]) {
+      const dp = field(field(fc, "filter_chain_match"), "destination_port");
+      const port = typeof dp === "number" ? dp : Number(field(dp, "value") ?? field(sa, "port_value") ?? 0);
+      for (const f of list(fc, "filters")) {
+        if (str(f, "name") !== HCM) continue;
+        for (const h of list(field(f, "typed_config"), "http_filters")) {
+          if (str(h, "name") !== RBAC) continue;
+          const tc = field(h, "typed_config");
+          const names = [...Object.keys((field(field(tc, "rules"), "policies") as object | undefined) ?? {}), ...Object.keys((field(field(tc, "shadow_rules"), "policies") as object | undefined) ?? {})];
+          rbacPolicies.set(port, [...new Set([...(rbacPolicies.get(port) ?? []), ...names])].sort());
+        }
+      }
+    }
+  }
+  return { clusters: new Set(dumpedClusters(dump).map((c) => c.name)), rbacPolicies };
+}
+
+export function describeWorkload(w: DescribeWorkload, input: DescribeInput, proxy?: ProxyView): string[] {
   const ns = "default";
   const lines: string[] = [];
   const pod = { metadata: { name: w.name, namespace: w.namespace } };
@@ -274,6 +310,15 @@ export function describeWorkload(w: DescribeWorkload, input: DescribeInput): str
   for (const se of services) {
     lines.push(SEP);
     printService(lines, se, [w.labels], ns, input, false, (port) => pa.ports[String(port)] ?? pa.mode);
+    // What the proxy itself holds for the service's ports (istioctl reads these from the pod's Envoy).
+    const ports = se.spec.ports ?? [];
+    for (const p of proxy && w.role === "sidecar" ? ports : []) {
+      const port = p.number ?? 0;
+      if (!proxy!.clusters.has(`inbound|${port}||`)) lines.push(`WARNING: the proxy has no inbound cluster for port ${port} (inbound|${port}||): its config has not arrived (see tsmesh proxy-status ${w.name})`);
+      const rbac = proxy!.rbacPolicies.get(port) ?? proxy!.rbacPolicies.get(0);
+      // istioctl prefixes the port only when the service has several.
+      if (rbac?.length) lines.push(`${ports.length > 1 ? `${port} ` : ""}RBAC policies: ${rbac.join(", ")}`);
+    }
   }
   lines.push(SEP);
   lines.push("Effective PeerAuthentication:");

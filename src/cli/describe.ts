@@ -3,9 +3,9 @@
 // /debug/mesh, the workloads (and their labels, from their WorkloadEntries) from the registry; the
 // content is describe-model.ts's.
 import type { AnyResource, Resource } from "../api/resource.js";
-import type { MeshRecord } from "../local/registry.js";
-import { describeService, describeWorkload, fqdn, type DescribeInput, type DescribeWorkload } from "./describe-model.js";
-import { CommandError, httpJson, monitoringUrl, runCommand, targetMesh, type MeshTarget } from "./mesh-target.js";
+import { meshWorkload, type MeshRecord } from "../local/registry.js";
+import { describeService, describeWorkload, fqdn, proxyView, type DescribeInput, type DescribeWorkload, type ProxyView } from "./describe-model.js";
+import { CommandError, httpJson, monitoringUrl, proxyConfigDump, runCommand, targetMesh, type MeshTarget } from "./mesh-target.js";
 
 export interface DescribeOptions extends MeshTarget {
   what: "workload" | "service";
@@ -43,13 +43,17 @@ export async function describeInput(mesh: MeshRecord): Promise<DescribeInput> {
   return { resources, workloads, rootNamespace: meshConfig.rootNamespace ?? "istio-system" };
 }
 
-export function describeLines(o: Pick<DescribeOptions, "what" | "ref">, input: DescribeInput): string[] {
+/** The workload a reference names. */
+export function describedWorkload(ref: string, input: DescribeInput): DescribeWorkload {
+  const [ns, name] = splitRef(ref);
+  const w = input.workloads.find((x) => x.name === name && (ns === undefined || x.namespace === ns));
+  if (!w) throw new CommandError(`no workload ${JSON.stringify(ref)} (workloads: ${input.workloads.map((x) => `${x.namespace}/${x.name}`).join(", ")})`, 2);
+  return w;
+}
+
+export function describeLines(o: Pick<DescribeOptions, "what" | "ref">, input: DescribeInput, proxy?: ProxyView): string[] {
   const [ns, name] = splitRef(o.ref);
-  if (o.what === "workload") {
-    const w = input.workloads.find((x) => x.name === name && (ns === undefined || x.namespace === ns));
-    if (!w) throw new CommandError(`no workload ${JSON.stringify(o.ref)} (workloads: ${input.workloads.map((x) => `${x.namespace}/${x.name}`).join(", ")})`, 2);
-    return describeWorkload(w, input);
-  }
+  if (o.what === "workload") return describeWorkload(describedWorkload(o.ref, input), input, proxy);
   const ses = input.resources.filter((r): r is Resource<"ServiceEntry"> => r.kind === "ServiceEntry");
   // By the ServiceEntry's name, or by a host (short names in the namespace given, default "default").
   const se =
@@ -61,8 +65,14 @@ export function describeLines(o: Pick<DescribeOptions, "what" | "ref">, input: D
 
 export function runDescribe(o: DescribeOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   return runCommand("describe", err, async () => {
-    const input = await describeInput(targetMesh(o));
-    out(describeLines(o, input).join("\n"));
+    const mesh = targetMesh(o);
+    const input = await describeInput(mesh);
+    let proxy: ProxyView | undefined;
+    if (o.what === "workload") {
+      const w = describedWorkload(o.ref, input);
+      proxy = proxyView(await proxyConfigDump(meshWorkload(mesh, `${w.namespace}/${w.name}`)!), w.address);
+    }
+    out(describeLines(o, input, proxy).join("\n"));
     return 0;
   });
 }

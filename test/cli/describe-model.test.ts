@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseAllDocuments } from "yaml";
 import type { AnyResource } from "../../src/api/resource.js";
-import { describeService, describeWorkload, effectivePeerAuthentication, type DescribeInput, type DescribeWorkload } from "../../src/cli/describe-model.js";
+import { describeService, describeWorkload, effectivePeerAuthentication, proxyView, type DescribeInput, type DescribeWorkload } from "../../src/cli/describe-model.js";
 
 function resources(yaml: string): AnyResource[] {
   return parseAllDocuments(yaml).map((d) => {
@@ -120,5 +120,28 @@ describe("describe service", () => {
     has(lines, "      (Non-matching subsets v2)");
     has(lines, '   Route to host "reviews" subset "v1" with weight 80%');
     assert.ok(lines.some((l) => l.startsWith("Workloads: reviews-v1 (127.0.3.1, app=reviews,version=v1), reviews-v3")), lines.join("\n"));
+  });
+});
+
+describe("describe pod with the proxy's config dump", () => {
+  const rbac = { name: "envoy.filters.http.rbac", typed_config: { rules: { policies: { "ns[default]-policy[viewer]-rule[0]": {} } }, shadow_rules: { policies: { "ns[default]-policy[dry]-rule[0]": {} } } } };
+  const dump = {
+    configs: [
+      { "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump", dynamic_active_clusters: [{ cluster: { name: "outbound|9080||reviews.default.svc.cluster.local" } }] },
+      {
+        "@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
+        dynamic_listeners: [
+          { name: "127.0.3.1_9080", active_state: { listener: { name: "127.0.3.1_9080", address: { socket_address: { address: "127.0.3.1", port_value: 9080 } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: { http_filters: [rbac, { name: "envoy.filters.http.router" }] } }] }] } } },
+          { name: "0.0.0.0_9080", active_state: { listener: { name: "0.0.0.0_9080", address: { socket_address: { address: "0.0.0.0", port_value: 9080 } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.http_connection_manager", typed_config: { http_filters: [{ name: "envoy.filters.http.rbac", typed_config: { rules: { policies: { outbound: {} } } } }] } }] }] } } },
+        ],
+      },
+    ],
+  };
+  it("RBAC policies of the inbound listener only (enforced and shadow), and a missing inbound cluster", () => {
+    const view = proxyView(dump, "127.0.3.1");
+    assert.deepEqual(view.rbacPolicies.get(9080), ["ns[default]-policy[dry]-rule[0]", "ns[default]-policy[viewer]-rule[0]"]);
+    const lines = describeWorkload(v1, input(SERVICE), view);
+    has(lines, "RBAC policies: ns[default]-policy[dry]-rule[0], ns[default]-policy[viewer]-rule[0]");
+    has(lines, "WARNING: the proxy has no inbound cluster for port 9080 (inbound|9080||): its config has not arrived (see tsmesh proxy-status reviews-v1)");
   });
 });

@@ -233,6 +233,20 @@ describe("istioctl's commands on tsmesh up (bookinfo)", { timeout: 180_000 }, ()
     assert.ok(Array.isArray(JSON.parse(a.out)));
   });
 
+  it("describe reads the proxy's inbound RBAC policies once an AuthorizationPolicy applies; proxy-status still matches", async () => {
+    await mesh.apply(
+      "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: reviews-viewer, namespace: default}\nspec:\n  selector: {matchLabels: {app: reviews}}\n  action: ALLOW\n  rules: [{to: [{operation: {methods: [GET]}}]}]\n",
+    );
+    const r = await eventually("the RBAC policy in describe", async () => {
+      const d = await run((o, e) => runDescribe({ ...target(), what: "workload", ref: "reviews-v1" }, o, e));
+      return d.out.includes("RBAC policies: ns[default]-policy[reviews-viewer]-rule[0]") && d;
+    });
+    assert.ok(r.out.split("\n").includes("Applied AuthorizationPolicy:"), r.out);
+    assert.ok(r.out.split("\n").includes("   reviews-viewer"), r.out);
+    const ps = await run((o, e) => runProxyStatus({ ...target(), workload: "reviews-v1", output: "short" }, o, e));
+    assert.equal(ps.code, 0, ps.out.slice(0, 4000));
+  });
+
   it("the record goes when the mesh stops", () => {
     registration.stop();
     assert.equal(existsSync(join(stateDir, MESH_FILE)), false);
