@@ -114,11 +114,32 @@ export async function proxyConfigOutput(o: ProxyConfigOptions, admin: string, du
     }
     case "all": {
       if (o.output !== "short") return machine(dump);
-      const parts: string[] = [];
-      for (const kind of ["cluster", "listener", "route", "secret"] as const) parts.push(await proxyConfigOutput({ ...o, kind }, admin, dump));
-      return parts.join("\n\n");
+      return fullSummary(o, admin, dump, width);
     }
   }
+}
+
+/**
+ * istioctl's `proxy-config all` summary: a section per kind under `------ KIND INFO ------`, the
+ * tables with a NAME column saying what each row is (`cluster/…`, `listener/…`, `route/…`).
+ */
+async function fullSummary(o: ProxyConfigOptions, admin: string, dump: unknown, width: number | undefined): Promise<string> {
+  const node = field(dumpSection(dump, "BootstrapConfigDump")?.bootstrap, "node");
+  const istioVersion = field(field(node, "metadata"), "ISTIO_VERSION");
+  const bootstrap = [typeof istioVersion === "string" ? `Istio Version: ${istioVersion}` : "", `Node: ${String(field(node, "id") ?? "")}`].filter(Boolean).join("\n");
+  const cs = selectClusters(dumpedClusters(dump), o.cluster ?? {});
+  const ls = selectListeners(dumpedListeners(dump), o.listener ?? {});
+  const rs = selectRoutes(dumpedRoutes(dump), o.route ?? {});
+  const routeRowsNamed = rs.flatMap((r) => routeRows(r.resource).map(([, ...rest]) => [`route/${r.name}`, ...rest]));
+  const sections: Array<[string, string]> = [
+    ["BOOTSTRAP INFO", bootstrap],
+    ["CLUSTER INFO", formatTable(["NAME", ...CLUSTER_HEAD], cs.map((c) => [`cluster/${c.name}`, ...clusterRow(c.resource)]), { width })],
+    ["LISTENER INFO", formatTable(["NAME", ...LISTENER_HEAD], ls.flatMap((l) => listenerRows(l.resource).map((row) => [`listener/${l.name}`, ...row])), { gap: 1, width })],
+    ["ROUTE INFO", formatTable(ROUTE_HEAD, routeRowsNamed, { width })],
+    ["SECRET INFO", formatTable(SECRET_HEAD, secretRows(secretsDump(dump)).map(secretCells), { width })],
+    ["ENDPOINTS INFO", await proxyConfigOutput({ ...o, kind: "endpoint" }, admin, dump)],
+  ];
+  return sections.map(([h, body]) => `------ ${h} ------\n\n${body}`).join("\n\n");
 }
 
 /** The admin URL: --admin, else the workload's in --config's WorkloadEntries, else in the running mesh. */

@@ -175,6 +175,13 @@ describe("istioctl's commands on tsmesh up (bookinfo)", { timeout: 180_000 }, ()
     assert.match(secrets.out, /^default\s+Cert Chain\s+ACTIVE\s+true\s/m);
     const bootstrap = JSON.parse((await pc({ kind: "bootstrap", workload: "productpage-v1" })).out) as { bootstrap: { node: { id: string } } };
     assert.equal(bootstrap.bootstrap.node.id, `sidecar~${address}~productpage-v1.default~default.svc.cluster.local`);
+    const all = await pc({ kind: "all", workload: "productpage-v1" });
+    for (const h of ["BOOTSTRAP", "CLUSTER", "LISTENER", "ROUTE", "SECRET", "ENDPOINTS"]) assert.ok(all.out.includes(`------ ${h} INFO ------`), h);
+    assert.match(all.out, /^cluster\/outbound\|9080\|v2\|reviews\.default\.svc\.cluster\.local\s+reviews\.default\.svc\.cluster\.local\s+9080\s+v2\s+outbound\s+EDS/m);
+    assert.match(all.out, /^route\/9080\s+reviews\.default\.svc\.cluster\.local:9080\s/m);
+    assert.match(all.out, /^Istio Version: 1\.31\.0$/m);
+    const yaml = await pc({ kind: "cluster", workload: "productpage-v1", output: "yaml", cluster: { fqdn: "ratings", subset: "v1" } });
+    assert.match(yaml.out, /^- name: outbound\|9080\|v1\|ratings\.default\.svc\.cluster\.local$/m);
     const log = await pc({ kind: "log", workload: "productpage-v1" });
     assert.match(log.out, /upstream: info/);
   });
