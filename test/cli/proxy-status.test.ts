@@ -73,7 +73,7 @@ describe("proxy-status WORKLOAD comparison", () => {
     const lines = text.split("\n");
     assert.equal(lines[0], "Clusters Don't Match");
     assert.ok(lines.includes("--- Istiod Clusters a") && lines.includes("+++ Envoy Clusters c"), text);
-    assert.ok(lines.includes('-  "lbPolicy": "RANDOM"'), text);
+    assert.ok(lines.includes('-  "lbPolicy": "RANDOM",'), text);
   });
   it("unified diff hunks", () => {
     assert.equal(unifiedDiff("a", "x\ny", "b", "x\ny"), "");
