@@ -55,7 +55,7 @@ async function liveDocuments(o: MeshTarget): Promise<{ docs: DocumentResult[]; m
   const base = monitoringUrl(record);
   const [resources, meshConfig] = await Promise.all([httpJson<AnyResource[]>(`${base}/debug/configz`, "the control plane's monitoring port"), httpJson<MeshConfig>(`${base}/debug/mesh`, "the control plane's monitoring port")]);
   const docs = resources.map(
-    (r, index): DocumentResult => ({ file: `${base}/debug/configz`, index, line: 0, kind: r.kind, apiVersion: r.apiVersion, namespace: r.metadata.namespace, name: r.metadata.name, valid: true, diagnostics: [], resource: r }),
+    (r, index): DocumentResult => ({ file: "", index, line: 0, kind: r.kind, apiVersion: r.apiVersion, namespace: r.metadata.namespace, name: r.metadata.name, valid: true, diagnostics: [], resource: r }),
   );
   const mesh = { rootNamespace: meshConfig.rootNamespace, extensionProviders: meshConfig.extensionProviders, defaultAccessLogging: meshConfig.telemetry?.defaultProviders?.accessLogging };
   return { docs, mesh, where: `the running mesh ${record.name}` };
@@ -91,6 +91,7 @@ function report(messages: ReturnType<typeof analyze>, where: string, opts: Analy
   messages.sort((a, b) => LEVEL_RANK[b.level] - LEVEL_RANK[a.level] || (a.file ?? "").localeCompare(b.file ?? "") || (a.line ?? 0) - (b.line ?? 0));
   if (opts.output === "json") out(JSON.stringify(messages, null, 2));
   else if (messages.length === 0) out("✔ No validation issues found when analyzing " + where);
-  else for (const m of messages) out(`${m.level} [${m.code}] (${m.resource} ${m.file}:${m.line}) ${m.message}`);
+  // Live resources have no file line (istioctl prints just the resource for a cluster's).
+  else for (const m of messages) out(`${m.level} [${m.code}] (${m.resource}${m.file && m.line ? ` ${m.file}:${m.line}` : ""}) ${m.message}`);
   return messages.some((m) => LEVEL_RANK[m.level] >= LEVEL_RANK[opts.failureThreshold]) ? 1 : 0;
 }

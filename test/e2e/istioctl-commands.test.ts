@@ -254,6 +254,15 @@ describe("istioctl's commands on tsmesh up (bookinfo)", { timeout: 180_000 }, ()
     assert.equal(ps.code, 0, ps.out.slice(0, 4000));
   });
 
+  it("analyze without files reports the running mesh's problems, by resource", async () => {
+    await mesh.apply("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews, namespace: default}\nspec:\n  hosts: [reviews]\n  http: [{route: [{destination: {host: reviews, subset: v9}}]}]\n");
+    const a = await run((o) => runAnalyze([], { ...target(), output: "text", failureThreshold: "Error" }, o));
+    assert.equal(a.code, 1, a.out);
+    assert.match(a.out, /^Error \[IST0101\] \(VirtualService default\/reviews\) Referenced host\+subset in destinationrule not found: "reviews\.default\.svc\.cluster\.local\+v9"$/m);
+    const d = await run((o, e) => runDescribe({ ...target(), what: "workload", ref: "reviews-v1" }, o, e));
+    assert.ok(d.out.split("\n").includes("      Warning: Route to UNKNOWN subset v9; check DestinationRule reviews"), d.out);
+  });
+
   it("the record goes when the mesh stops", () => {
     registration.stop();
     assert.equal(existsSync(join(stateDir, MESH_FILE)), false);
