@@ -144,14 +144,6 @@ function machineFormat(v: string | undefined, cmd: string): "short" | "json" | "
   throw new UsageError(`${cmd}: -o ${v}: use short, json or yaml`);
 }
 
-/** A port flag (istioctl's --port): a number 1..65535, or undefined. */
-function portFlag(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`${flag} must be a port, got ${JSON.stringify(v)}`);
-  return n;
-}
-
 /** --name / --state-dir, the running mesh a command talks to (src/local/registry.ts). */
 const MESH_FLAGS = { name: { type: "string" }, "state-dir": { type: "string" } } as const;
 const meshTarget = (values: { name?: string; "state-dir"?: string }) => ({ name: values.name, stateDir: values["state-dir"] });
@@ -462,58 +454,8 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         return import("./tap.js").then((m) => m.runTap(options, out, err));
       }
       case "proxy-config":
-      case "pc": {
-        const { values, positionals } = parseArgs({
-          args: rest,
-          allowPositionals: true,
-          options: {
-            admin: { type: "string" },
-            config: { type: "string", multiple: true },
-            output: { type: "string", short: "o" },
-            fqdn: { type: "string" },
-            port: { type: "string" },
-            subset: { type: "string" },
-            direction: { type: "string" },
-            address: { type: "string" },
-            type: { type: "string" },
-            cluster: { type: "string" },
-            status: { type: "string" },
-            level: { type: "string" },
-            // istioctl's `proxy-config route --name ROUTE`: here --name filters routes, so the mesh is --mesh.
-            name: { type: "string" },
-            mesh: { type: "string" },
-            "state-dir": { type: "string" },
-          },
-        });
-        const [what, workload, ...extra] = positionals;
-        return usageAfterLoad(import("./proxy-config.js").then((m) => {
-          const kind = m.proxyConfigKind(what);
-          if (!kind) throw new UsageError(`proxy-config: ${what ? `unknown kind ${JSON.stringify(what)}` : "needs a kind"} (${m.PROXY_CONFIG_KINDS.join(", ")})`);
-          if (!workload || extra.length > 0) throw new UsageError(`proxy-config ${kind} needs one WORKLOAD (a workload name, or namespace/name)`);
-          const port = portFlag(values.port, "--port");
-          // Each filter belongs to the kinds istioctl gives it; elsewhere it would be silently ignored.
-          const allowed: Record<string, readonly string[]> = { fqdn: ["cluster"], subset: ["cluster"], direction: ["cluster"], port: ["cluster", "listener", "endpoint"], address: ["listener", "endpoint"], type: ["listener"], name: ["route"], cluster: ["endpoint"], status: ["endpoint"], level: ["log"] };
-          for (const [flag, kinds] of Object.entries(allowed)) {
-            if ((values as Record<string, unknown>)[flag] !== undefined && !kinds.includes(kind)) throw new UsageError(`proxy-config ${kind}: --${flag} is for ${kinds.join(", ")}${flag === "name" ? " (the mesh's name is --mesh here)" : ""}`);
-          }
-          if (values.direction !== undefined && values.direction !== "inbound" && values.direction !== "outbound") throw new UsageError("--direction must be inbound or outbound");
-          const options = {
-            kind,
-            workload,
-            admin: values.admin,
-            config: values.config,
-            name: values.mesh,
-            stateDir: values["state-dir"],
-            output: machineFormat(values.output, "proxy-config"),
-            cluster: { fqdn: values.fqdn, port, subset: values.subset, direction: values.direction },
-            listener: { address: values.address, port, type: values.type },
-            route: { name: values.name },
-            endpoint: { address: values.address, port, cluster: values.cluster, status: values.status },
-            level: values.level,
-          };
-          return m.runProxyConfig(options, out, err);
-        }));
-      }
+      case "pc":
+        return import("./proxy-config-flags.js").then((m) => m.runProxyConfigCli(rest, out, err));
       case "proxy-status":
       case "ps": {
         const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { output: { type: "string", short: "o" }, ...MESH_FLAGS } });
