@@ -237,6 +237,27 @@ function printExposure(lines: string[], svcHost: string, v: SubsetView, dr: Kind
   }
 }
 
+/** A gateway workload: the Gateways that select it, their servers, and the VirtualServices bound to each. */
+function printGatewaysServed(lines: string[], w: DescribeWorkload, ns: string, input: DescribeInput): void {
+  const gws = ofKind(input.resources, "Gateway").filter((g) => g.spec.selector && selects(g.spec.selector, w.labels));
+  if (gws.length === 0) lines.push(`WARNING: no Gateway selects ${w.name} (labels ${JSON.stringify(w.labels)}): it serves nothing`);
+  for (const gw of gws) {
+    const key = `${nsOf(gw)}/${gw.metadata.name}`;
+    lines.push(SEP);
+    lines.push(`Gateway: ${kname(gw, ns)}`);
+    for (const srv of gw.spec.servers ?? []) lines.push(`${sp(3)}Server: ${srv.port?.name ?? ""} ${srv.port?.number ?? ""}/${srv.port?.protocol ?? ""} hosts ${(srv.hosts ?? []).join(",")}${srv.tls?.mode ? ` TLS ${srv.tls.mode}` : ""}`);
+    const bound = ofKind(input.resources, "VirtualService").filter((vs) => (vs.spec.gateways ?? []).some((g) => (g.includes("/") ? g : `${nsOf(vs)}/${g}`) === key));
+    if (bound.length === 0) lines.push(`${sp(3)}WARNING: no VirtualService is bound to this Gateway: it accepts connections and routes nothing (404)`);
+    for (const vs of bound) {
+      lines.push(`${sp(3)}VirtualService: ${kname(vs, ns)} (hosts ${(vs.spec.hosts ?? []).join(",")})`);
+      for (const r of vs.spec.http ?? []) {
+        const dests = (r.route ?? []).map((d) => `${d.destination?.host ?? ""}${d.destination?.subset ? ` subset ${d.destination.subset}` : ""}${d.weight !== undefined ? ` ${d.weight}%` : ""}`);
+        lines.push(`${sp(6)}${renderMatches(r.match)} → ${dests.join(", ") || (r.redirect ? "redirect" : r.directResponse ? "direct response" : "-")}`);
+      }
+    }
+  }
+}
+
 /** The block for one service a workload (or the service's workloads) serves. */
 function printService(lines: string[], se: Kind<"ServiceEntry">, labels: readonly Readonly<Record<string, string>>[], ns: string, input: DescribeInput, forService: boolean, modeOf?: (port: number) => MtlsMode): void {
   const host = fqdn(se.spec.hosts?.[0] ?? "", nsOf(se));
@@ -320,6 +341,7 @@ export function describeWorkload(w: DescribeWorkload, input: DescribeInput, prox
       if (rbac?.length) lines.push(`${ports.length > 1 ? `${port} ` : ""}RBAC policies: ${rbac.join(", ")}`);
     }
   }
+  if (w.role === "router") printGatewaysServed(lines, w, ns, input);
   lines.push(SEP);
   lines.push("Effective PeerAuthentication:");
   lines.push(`${sp(3)}Workload mTLS mode: ${pa.mode}`);

@@ -145,3 +145,37 @@ describe("describe pod with the proxy's config dump", () => {
     has(lines, "WARNING: the proxy has no inbound cluster for port 9080 (inbound|9080||): its config has not arrived (see tsmesh proxy-status reviews-v1)");
   });
 });
+
+describe("describe a gateway pod", () => {
+  const gw: DescribeWorkload = { name: "istio-ingressgateway", namespace: "istio-system", role: "router", address: "127.0.1.1", labels: { istio: "ingressgateway" } };
+  const GW = `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: bookinfo-gateway}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ["*"]}]
+`;
+  const BOUND = `
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bookinfo}
+spec:
+  hosts: ["*"]
+  gateways: [bookinfo-gateway]
+  http: [{match: [{uri: {exact: /productpage}}], route: [{destination: {host: productpage, port: {number: 9080}}}]}]
+`;
+  it("the Gateways selecting it, their servers and the routes bound to them", () => {
+    const lines = describeWorkload(gw, input(GW + BOUND, [gw]));
+    has(lines, "Gateway: bookinfo-gateway");
+    has(lines, "   Server: http 8080/HTTP hosts *");
+    has(lines, "   VirtualService: bookinfo (hosts *)");
+    has(lines, "      Match: /productpage → productpage");
+  });
+  it("a Gateway with nothing bound, and a gateway workload no Gateway selects", () => {
+    has(describeWorkload(gw, input(GW, [gw])), "   WARNING: no VirtualService is bound to this Gateway: it accepts connections and routes nothing (404)");
+    const other = { ...gw, labels: { istio: "egressgateway" } };
+    has(describeWorkload(other, input(GW, [other])), 'WARNING: no Gateway selects istio-ingressgateway (labels {"istio":"egressgateway"}): it serves nothing');
+  });
+});
