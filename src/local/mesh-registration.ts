@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { tsmeshVersion } from "../core/tsmesh-version.js";
 import { proxyNodeId } from "../model/proxy.js";
 import { ADMIN_PORT, type LocalMesh, type WorkloadStatus } from "./mesh.js";
-import { removeMesh, writeMesh, type MeshRecord, type MeshWorkloadRecord } from "./registry.js";
+import { processStartTime, removeMesh, writeMesh, type MeshRecord, type MeshWorkloadRecord } from "./registry.js";
 
 function workloadState(w: WorkloadStatus): MeshWorkloadRecord["state"] {
   if (w.readyAfterMs === undefined) return "starting";
@@ -17,9 +17,11 @@ function workloadState(w: WorkloadStatus): MeshWorkloadRecord["state"] {
 
 /** The registry record for a mesh as it is now. */
 export function meshRecord(mesh: LocalMesh, o: { name: string; startedAt: Date; configDirs: readonly string[] }): MeshRecord {
+  const pidStart = processStartTime(process.pid);
   return {
     name: o.name,
     pid: process.pid,
+    ...(pidStart === undefined ? {} : { pidStartTime: pidStart }),
     startedAt: o.startedAt.toISOString(),
     tsmeshVersion: tsmeshVersion(),
     stateDir: mesh.stateDir,

@@ -24,6 +24,11 @@ export interface MeshWorkloadRecord {
 export interface MeshRecord {
   name: string;
   pid: number;
+  /**
+   * When that pid's process started (Linux /proc/PID/stat starttime, clock ticks since boot), so a pid
+   * reused by another process after `up` died (or after a reboot) does not make the record live.
+   */
+  pidStartTime?: string;
   /** ISO time. */
   startedAt: string;
   tsmeshVersion: string;
@@ -70,6 +75,25 @@ export function removeMesh(stateDir: string, pid = process.pid): void {
   if (r === undefined || r.pid === pid) rmSync(file, { force: true });
 }
 
+/** A process's start time from /proc/PID/stat (field 22), or undefined where there is no /proc. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after its ')'.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process that wrote a record is still the one running under its pid. */
+export function recordAlive(r: Pick<MeshRecord, "pid" | "pidStartTime">): boolean {
+  if (!pidAlive(r.pid)) return false;
+  if (r.pidStartTime === undefined) return true;
+  const now = processStartTime(r.pid);
+  return now === undefined || now === r.pidStartTime;
+}
+
 /** Whether a process with this pid exists (EPERM: it exists, owned by someone else). */
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -92,13 +116,13 @@ function readRecord(file: string): MeshRecord | undefined {
 }
 
 /** The live record in a state folder, or undefined (none, unreadable, or stale). */
-export function readMesh(stateDir: string, alive: (pid: number) => boolean = pidAlive): MeshRecord | undefined {
+export function readMesh(stateDir: string, alive: (r: MeshRecord) => boolean = recordAlive): MeshRecord | undefined {
   const r = readRecord(join(resolve(stateDir), MESH_FILE));
-  return r && alive(r.pid) ? r : undefined;
+  return r && alive(r) ? r : undefined;
 }
 
 /** Every running mesh under ~/.tsmesh (or `root`), sorted by name. */
-export function listMeshes(root = meshesRoot(), alive: (pid: number) => boolean = pidAlive): MeshRecord[] {
+export function listMeshes(root = meshesRoot(), alive: (r: MeshRecord) => boolean = recordAlive): MeshRecord[] {
   if (!existsSync(root)) return [];
   const out: MeshRecord[] = [];
   for (const e of readdirSync(root, { withFileTypes: true })) {
@@ -114,7 +138,7 @@ export interface FindMeshOptions {
   stateDir?: string;
   /** Where named meshes live (tests); default ~/.tsmesh. */
   root?: string;
-  alive?: (pid: number) => boolean;
+  alive?: (r: MeshRecord) => boolean;
 }
 
 /**

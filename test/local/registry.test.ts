@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { checkMeshName, findMesh, listMeshes, meshWorkload, pidAlive, readMesh, removeMesh, writeMesh, type MeshRecord } from "../../src/local/registry.js";
+import { checkMeshName, findMesh, listMeshes, meshWorkload, pidAlive, processStartTime, readMesh, recordAlive, removeMesh, writeMesh, type MeshRecord } from "../../src/local/registry.js";
 
 const root = mkdtempSync(join(tmpdir(), "tsmesh-registry-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -26,7 +26,7 @@ function record(name: string, pid: number): MeshRecord {
 }
 
 // Pids chosen by the test: 1000 and 1001 "alive", anything else dead.
-const alive = (pid: number) => pid === 1000 || pid === 1001;
+const alive = (r: { pid: number }) => r.pid === 1000 || r.pid === 1001;
 
 describe("mesh registry", () => {
   it("writes mesh.json atomically (no temp file left) and reads it back", () => {
@@ -84,6 +84,10 @@ describe("mesh registry", () => {
     for (const ok of ["default", "a", "demo-2", "x.y_z"]) assert.equal(checkMeshName(ok), undefined, ok);
     for (const bad of ["", "../up", "a/b", "-x", ".hidden", "x".repeat(64)]) assert.ok(checkMeshName(bad), bad);
     assert.equal(pidAlive(process.pid), true);
+    // A record of this process is live; the same pid with another start time is a reused pid, stale.
+    const start = processStartTime(process.pid);
+    assert.equal(recordAlive({ pid: process.pid, pidStartTime: start }), true);
+    if (start !== undefined) assert.equal(recordAlive({ pid: process.pid, pidStartTime: String(Number(start) + 1) }), false);
     assert.equal(pidAlive(0), false);
     assert.equal(pidAlive(-1), false);
   });
