@@ -263,6 +263,19 @@ describe("istioctl's commands on tsmesh up (bookinfo)", { timeout: 180_000 }, ()
     assert.ok(d.out.split("\n").includes("      Warning: Route to UNKNOWN subset v9; check DestinationRule reviews"), d.out);
   });
 
+  it("a crashed app makes its workload failing in mesh.json until it is ready again", async () => {
+    const ratings = mesh.mesh.workload("ratings-v1")!;
+    const state = () => {
+      const r = findMesh(target());
+      return r instanceof Error ? undefined : r.workloads.find((w) => w.name === "ratings-v1")?.state;
+    };
+    process.kill(ratings.app!.pid!, "SIGKILL");
+    await eventually("ratings-v1 failing", () => state() === "failing", 10_000, 10);
+    await eventually("ratings-v1 ready again", () => state() === "ready", 20_000);
+    const ps = await run((o, e) => runVersion({ ...target(), output: "json" }, o, e));
+    assert.deepEqual((JSON.parse(ps.out) as { unreachable: string[] }).unreachable, []);
+  });
+
   it("the record goes when the mesh stops", () => {
     registration.stop();
     assert.equal(existsSync(join(stateDir, MESH_FILE)), false);
