@@ -1,10 +1,11 @@
 // The `tsmesh` command. Only the CLI wires modules together; each subcommand lives in its own file.
 import cluster from "node:cluster";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { parseGoDuration } from "../core/go-duration.js";
 import { defaultStateDir, packageRoot } from "../core/paths.js";
+import { tsmeshVersion } from "../core/tsmesh-version.js";
+import { checkMeshName, stateDirForName } from "../local/registry.js";
 import type { AgentFlags } from "../agent/start.js";
 import { parseJwksFetchMode, type JwksFetchMode } from "../model/request-authentication.js";
 import { type AppMetricsTarget, parseAppMetrics } from "../proxy/prometheus-merge.js";
@@ -16,9 +17,10 @@ Usage:
   tsmesh validate PATH...  [-o text|json] [--ignore-unknown]
       Validate Istio YAML/JSON files or folders (schema + Istio's rules); "-" reads stdin.
       Exit 0 when all are valid, 1 otherwise.
-  tsmesh analyze PATH...   [-o text|json] [--failure-threshold Error|Warning|Info] [--mesh-config FILE]
+  tsmesh analyze [PATH...] [-o text|json] [--failure-threshold Error|Warning|Info] [--mesh-config FILE]
       Find problems across resources (Istio's IST0xxx analyzer codes). --mesh-config (istioctl's
       --meshConfigFile) gives the root namespace and the extensionProviders CUSTOM policies name.
+      Without PATH (or with --live): the running mesh's effective config (--name, --state-dir).
   tsmesh discovery --config DIR [--config MORE]... [--xds-address 127.0.0.1:15010]
                    [--monitoring-address 127.0.0.1:15014] [--mesh-config FILE] [--state-dir DIR]
                    [--cacerts DIR] [--secure-xds-address 127.0.0.1:15012] [--ca-key-type EC|RSA]
@@ -79,6 +81,7 @@ Usage:
             [--cacerts DIR] [--secure-xds-address XDS_HOST:15012] [--ca-key-type EC|RSA]
             [--credentials-dir DIR] [--workload-cert-ttl 24h] [--jwks-fetch-mode hybrid|istiod|envoy]
             [--prometheus [--prometheus-address 127.0.0.2:9090] [--prometheus-scrape-interval 15s]]
+            [--name default]
       Run a whole mesh on this machine (default DIR: the bundled bookinfo example): the control plane,
       a gateway for each WorkloadEntry a Gateway selects, and for every other WorkloadEntry a sidecar
       on its 127.x address plus its app (the tsmesh.io/command annotation). Waits until all are
@@ -89,37 +92,64 @@ Usage:
       --workload-cert-ttl sets the certificates' lifetime (Istio's SECRET_TTL; renewed at about half).
       Gateway credentials as for discovery; default: a credentials/ folder beside DIR, when there is one.
       --jwks-fetch-mode as for discovery.
+      --name: the mesh's name; its state folder is ~/.tsmesh/NAME unless --state-dir, where
+      STATE_DIR/mesh.json says where everything runs while it is up (the other commands read it).
       --prometheus: also run Debian's prometheus (package \`prometheus\`; refused when it is not on
       PATH) scraping the control plane (job istiod, :15014/metrics) and every proxy (job
       kubernetes-pods, targets kept in step with the workloads); its data under STATE_DIR/prometheus.
-  tsmesh exec WORKLOAD [--config DIR]... -- COMMAND [ARGS...]
-      Run a command as if inside a workload of a \`tsmesh up\` mesh (default DIR: bookinfo): HTTP_PROXY
-      points at its sidecar, e.g. \`tsmesh exec productpage-v1 -- curl -s http://reviews:9080/reviews/0\`.
-  tsmesh tap WORKLOAD [--config DIR]... [--admin URL] [--path PREFIX] [--method M] [--authority A]
-             [--status 5xx|CODE] [-o text|wide|json]
+  tsmesh exec WORKLOAD [--name MESH] [--state-dir DIR] [--config DIR]... -- COMMAND [ARGS...]
+      Run a command as if inside a workload of the running \`tsmesh up\` mesh: HTTP_PROXY points at
+      its sidecar, e.g. \`tsmesh exec productpage-v1 -- curl -s http://reviews:9080/reviews/0\`.
+      --config finds the workload in WorkloadEntry folders instead of the running mesh.
+  tsmesh tap WORKLOAD [--name MESH] [--state-dir DIR] [--config DIR]... [--admin URL] [--path PREFIX]
+             [--method M] [--authority A] [--status 5xx|CODE] [-o text|wide|json]
       Live requests and connections through a workload's proxy (Linkerd's tap), until Ctrl-C: a
       \`req\` and an \`rsp\` line per request (source, destination, method, authority, path, status,
       latency, bytes, response flags), a \`tcp\` line per connection; -o wide adds peer identities,
       the upstream cluster and the route; -o json prints the proxy's JSON lines. Filters apply in the
       proxy, which buffers for a slow reader (drops are reported) and taps nothing while nobody taps.
-  tsmesh proxy-config secret WORKLOAD [--config DIR]... [--admin URL] [-o short|json]
-      The SDS secrets a workload's proxy holds (istioctl proxy-config secret): its certificate
-      \`default\`, the mesh root \`ROOTCA\`, a gateway's credentials — type, status, validity, serial,
-      NOT AFTER / NOT BEFORE, from the proxy's /config_dump (private keys are never in it).
+  Commands that talk to a running mesh find it in the registry \`tsmesh up\` keeps (STATE_DIR/mesh.json):
+  the only one running, the one \`up --name MESH\` started (--name), or the one in --state-dir.
+  tsmesh proxy-status [WORKLOAD] [--name MESH] [--state-dir DIR] [-o short|json|yaml]
+      istioctl proxy-status: per proxy, istiod's CDS/LDS/EDS/RDS/ECDS status (SYNCED, NOT SENT,
+      STALE, ERROR after a NACK; IGNORED when not watched). With WORKLOAD: what istiod would send it
+      against what its proxy holds (clusters, listeners, routes: Match, or a diff; exit 1 on a diff).
+  tsmesh proxy-config cluster|listener|route|endpoint|secret|bootstrap|log|all WORKLOAD
+               [--mesh MESH] [--state-dir DIR] [--config DIR]... [--admin URL] [-o short|json|yaml]
+               [--fqdn F] [--port P] [--subset S] [--direction inbound|outbound]   (cluster)
+               [--address A] [--port P] [--type HTTP|TCP]                          (listener)
+               [--name ROUTE]                                                      (route)
+               [--address A] [--port P] [--cluster C] [--status HEALTHY|...]       (endpoint)
+               [--level LEVEL|NAME:LEVEL,...]                                       (log)
+      istioctl proxy-config from the workload's proxy admin (/config_dump; /clusters for endpoint,
+      /logging for log), istioctl's filters and columns.
+  tsmesh describe pod|workload NAME | service NAME [--name MESH] [--state-dir DIR]
+      istioctl x describe: the services a workload serves, the VirtualServices, DestinationRules
+      (subsets), Gateways and policies that apply, the mTLS mode, and common mistakes explained.
+  tsmesh version [--name MESH] [--state-dir DIR] [-o short|json|yaml]
+      client version, and with a running mesh its control plane and data plane versions.
+  tsmesh dashboard [envoy|proxy WORKLOAD | controlz | istiod-debug | prometheus] [--name MESH]
+      The URLs of the running mesh's pages (nothing to port-forward locally): every proxy's admin,
+      istiod's monitoring/debug pages, Prometheus when running; one URL when a dashboard is named.
   tsmesh app NAME [ARGS...]
       Run a bundled sample app (bookinfo's productpage, details, reviews, ratings; httpbin; tcp-echo)
       on HOST:PORT from the environment. \`tsmesh app --help\` lists them.
   tsmesh ratelimit --config FILE|DIR [--redis HOST:PORT | --memory] [--host IP]...
       The global rate-limit service (envoyproxy/ratelimit's config and behaviour) on gRPC 8081, HTTP
       8080, debug 6070; \`tsmesh ratelimit --help\` lists its flags.
-  tsmesh version
   tsmesh help
 `;
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string };
-  return pkg.version;
+/** -o for the operating commands: istioctl's short (table), json, yaml. */
+function machineFormat(v: string | undefined, cmd: string): "short" | "json" | "yaml" {
+  if (v === undefined || v === "short" || v === "table") return "short";
+  if (v === "json" || v === "yaml") return v;
+  throw new UsageError(`${cmd}: -o ${v}: use short, json or yaml`);
 }
+
+/** --name / --state-dir, the running mesh a command talks to (src/local/registry.ts). */
+const MESH_FLAGS = { name: { type: "string" }, "state-dir": { type: "string" } } as const;
+const meshTarget = (values: { name?: string; "state-dir"?: string }) => ({ name: values.name, stateDir: values["state-dir"] });
 
 function outputFormat(v: string | undefined): "text" | "json" {
   if (v === undefined || v === "text") return "text";
@@ -239,6 +269,13 @@ function exitWithParent(): void {
 export function main(argv: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): number | Promise<number> {
   const [cmd, ...rest] = argv;
   exitWithParent();
+  /** A usage error found after a subcommand's module loaded: the same message and exit code as one found before. */
+  const usageAfterLoad = (p: Promise<number>) =>
+    p.catch((e: unknown) => {
+      if (!(e instanceof UsageError)) throw e;
+      err(`tsmesh: ${e.message}\n\n${USAGE}`);
+      return 2;
+    });
   try {
     switch (cmd) {
       case "validate": {
@@ -255,12 +292,13 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         const { values, positionals } = parseArgs({
           args: rest,
           allowPositionals: true,
-          options: { output: { type: "string", short: "o" }, "failure-threshold": { type: "string" }, "mesh-config": { type: "string" } },
+          options: { output: { type: "string", short: "o" }, "failure-threshold": { type: "string" }, "mesh-config": { type: "string" }, live: { type: "boolean" }, ...MESH_FLAGS },
         });
-        if (positionals.length === 0) throw new UsageError("analyze needs at least one file or folder");
+        if (values.live && positionals.length > 0) throw new UsageError("analyze --live takes no files (it analyzes the running mesh)");
+        if (positionals.length === 0 && values["mesh-config"] !== undefined) throw new UsageError("analyze of the running mesh uses its own mesh config (--mesh-config is for files)");
         const threshold = values["failure-threshold"] ?? "Error";
         if (!["Error", "Warning", "Info"].includes(threshold)) throw new UsageError(`--failure-threshold must be Error, Warning or Info`);
-        const options = { output: outputFormat(values.output), failureThreshold: threshold as "Error" | "Warning" | "Info", meshConfigFile: values["mesh-config"] };
+        const options = { output: outputFormat(values.output), failureThreshold: threshold as "Error" | "Warning" | "Info", meshConfigFile: values["mesh-config"], ...meshTarget(values) };
         return import("./analyze.js").then((m) => m.runAnalyze(positionals, options, out));
       }
       case "discovery": {
@@ -357,9 +395,13 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
             prometheus: { type: "boolean" },
             "prometheus-address": { type: "string" },
             "prometheus-scrape-interval": { type: "string" },
+            name: { type: "string" },
           },
         });
         if (positionals.length > 1) throw new UsageError("up takes one folder (use --config for more)");
+        const meshName = values.name ?? "default";
+        const badName = checkMeshName(meshName);
+        if (badName) throw new UsageError(badName);
         if (!values.prometheus && (values["prometheus-address"] !== undefined || values["prometheus-scrape-interval"] !== undefined)) throw new UsageError("--prometheus-address and --prometheus-scrape-interval need --prometheus");
         const scrapeMs = values["prometheus-scrape-interval"] === undefined ? 15_000 : parseGoDuration(values["prometheus-scrape-interval"]);
         if (scrapeMs === undefined || scrapeMs < 1000 || scrapeMs % 1000 !== 0) throw new UsageError(`--prometheus-scrape-interval ${JSON.stringify(values["prometheus-scrape-interval"])}: use whole seconds, at least 1s, e.g. 15s`);
@@ -380,15 +422,17 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           jwksFetchMode: jwksFetchModeFlag(values["jwks-fetch-mode"]),
           prometheus: values.prometheus ? { address: values["prometheus-address"], scrapeIntervalSeconds: scrapeMs / 1000 } : undefined,
           ...securityFlags(values),
+          name: meshName,
+          stateDir: values["state-dir"] ?? stateDirForName(meshName),
         };
         return import("./up.js").then((m) => m.runUp(options, out, err));
       }
       case "exec": {
         const dash = rest.indexOf("--");
         if (dash < 0 || dash === rest.length - 1) throw new UsageError("exec needs WORKLOAD -- COMMAND [ARGS...]");
-        const { values, positionals } = parseArgs({ args: rest.slice(0, dash), allowPositionals: true, options: { config: { type: "string", multiple: true } } });
+        const { values, positionals } = parseArgs({ args: rest.slice(0, dash), allowPositionals: true, options: { config: { type: "string", multiple: true }, ...MESH_FLAGS } });
         if (positionals.length !== 1) throw new UsageError("exec needs one WORKLOAD (a WorkloadEntry name) before --");
-        const options = { workload: positionals[0], config: values.config ?? [join(packageRoot(), "examples/bookinfo")], command: rest.slice(dash + 1) };
+        const options = { workload: positionals[0], config: values.config ?? [], ...meshTarget(values), command: rest.slice(dash + 1) };
         return import("./exec.js").then((m) => m.runExec(options, err));
       }
       case "tap": {
@@ -403,27 +447,44 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
             authority: { type: "string" },
             status: { type: "string" },
             output: { type: "string", short: "o", default: "text" },
+            ...MESH_FLAGS,
           },
         });
         if (positionals.length !== 1) throw new UsageError("tap needs one WORKLOAD (a WorkloadEntry name, or namespace/name)");
         const output = values.output;
         if (output !== "text" && output !== "wide" && output !== "json") throw new UsageError(`tap: -o ${output}: use text, wide or json`);
-        const options = { workload: positionals[0], config: values.config ?? [join(packageRoot(), "examples/bookinfo")], admin: values.admin, path: values.path, method: values.method, authority: values.authority, status: values.status, output } as const;
+        const options = { workload: positionals[0], config: values.config ?? [], ...meshTarget(values), admin: values.admin, path: values.path, method: values.method, authority: values.authority, status: values.status, output } as const;
         return import("./tap.js").then((m) => m.runTap(options, out, err));
       }
       case "proxy-config":
-      case "pc": {
-        const { values, positionals } = parseArgs({
-          args: rest,
-          allowPositionals: true,
-          options: { config: { type: "string", multiple: true }, admin: { type: "string" }, output: { type: "string", short: "o", default: "short" } },
-        });
-        const [what, workload, ...extra] = positionals;
-        if (what !== "secret" && what !== "secrets") throw new UsageError(`proxy-config: ${what ? `unknown kind ${JSON.stringify(what)}` : "needs a kind"} (tsmesh has: secret)`);
-        if (!workload || extra.length > 0) throw new UsageError("proxy-config secret needs one WORKLOAD (a WorkloadEntry name, or namespace/name)");
-        if (values.output !== "short" && values.output !== "json") throw new UsageError(`proxy-config: -o ${values.output}: use short or json`);
-        const options = { workload, config: values.config ?? [join(packageRoot(), "examples/bookinfo")], output: values.output, admin: values.admin } as const;
-        return import("./proxy-config.js").then((m) => m.runProxyConfigSecret(options, out, err));
+      case "pc":
+        return import("./proxy-config-flags.js").then((m) => m.runProxyConfigCli(rest, out, err));
+      case "proxy-status":
+      case "ps": {
+        const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { output: { type: "string", short: "o" }, ...MESH_FLAGS } });
+        if (positionals.length > 1) throw new UsageError("proxy-status takes at most one WORKLOAD");
+        const options = { workload: positionals[0], output: machineFormat(values.output, "proxy-status"), ...meshTarget(values) };
+        return import("./proxy-status.js").then((m) => m.runProxyStatus(options, out, err));
+      }
+      case "describe":
+      case "x": {
+        // `tsmesh x describe …` as istioctl's experimental path.
+        const args = cmd === "x" && rest[0] === "describe" ? rest.slice(1) : rest;
+        if (cmd === "x" && rest[0] !== "describe") throw new UsageError("tsmesh x has: describe");
+        const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...MESH_FLAGS } });
+        return usageAfterLoad(import("./describe.js").then((m) => {
+          const what = m.describeWhat(positionals[0]);
+          if (!what || positionals.length !== 2) throw new UsageError("describe needs pod|workload NAME or service NAME");
+          return m.runDescribe({ what, ref: positionals[1], ...meshTarget(values) }, out, err);
+        }));
+      }
+      case "dashboard":
+      case "dash":
+      case "d": {
+        const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { output: { type: "string", short: "o" }, ...MESH_FLAGS } });
+        if (positionals.length > 2) throw new UsageError("dashboard takes a dashboard name and, for envoy/proxy, a WORKLOAD");
+        const options = { which: positionals[0], workload: positionals[1], output: machineFormat(values.output, "dashboard"), ...meshTarget(values) };
+        return import("./dashboard.js").then((m) => m.runDashboard(options, out, err));
       }
       case "ratelimit":
         return import("./ratelimit.js").then((m) => m.runRateLimitCli(rest, out, err));
@@ -437,9 +498,14 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         }
         return import("./app.js").then((m) => m.runApp(name, args, out, err));
       }
-      case "version":
+      case "version": {
+        const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { output: { type: "string", short: "o" }, ...MESH_FLAGS } });
+        if (positionals.length > 0) throw new UsageError("version takes no arguments");
+        const options = { output: machineFormat(values.output, "version"), ...meshTarget(values) };
+        return import("./version.js").then((m) => m.runVersion(options, out, err));
+      }
       case "--version":
-        out(`tsmesh ${version()}`);
+        out(`tsmesh ${tsmeshVersion()}`);
         return 0;
       case undefined:
       case "help":

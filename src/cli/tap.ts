@@ -7,11 +7,10 @@
 import * as http from "node:http";
 import type { TapEvent, TapRecord } from "../proxy/observability/tap.js";
 import { TAP_ADMIN_PATH } from "../proxy/observability/tap-stream.js";
-import { workloadAdminUrl } from "./exec.js";
+import { workloadAdminUrl, type WorkloadSource } from "./exec.js";
 
-export interface TapOptions {
+export interface TapOptions extends WorkloadSource {
   workload: string;
-  config: string[];
   /** The proxy's admin URL, instead of finding the workload in the config. */
   admin?: string;
   path?: string;
@@ -83,7 +82,7 @@ function parseLine(line: string): TapLine | undefined {
 export async function runTap(o: TapOptions, out: (s: string) => void, err: (s: string) => void, signal?: AbortSignal): Promise<number> {
   let admin = o.admin;
   if (admin === undefined) {
-    const found = workloadAdminUrl(o.config, o.workload, "tap");
+    const found = workloadAdminUrl(o, o.workload, "tap");
     if ("error" in found) {
       err(found.error);
       return 2;

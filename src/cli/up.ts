@@ -1,7 +1,9 @@
 // `tsmesh up [DIR]`: a whole mesh on one machine (src/local/mesh.ts) until SIGINT/SIGTERM, with
 // progress while it starts and a summary of where everything is once it is ready.
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { LocalMesh, ADMIN_PORT } from "../local/mesh.js";
+import { MeshRegistration } from "../local/mesh-registration.js";
+import { readMesh } from "../local/registry.js";
 import type { PlannedWorkload } from "../local/plan.js";
 import { tailFile } from "../local/supervisor.js";
 import type { JwksFetchMode } from "../model/request-authentication.js";
@@ -9,6 +11,8 @@ import type { JwksFetchMode } from "../model/request-authentication.js";
 export interface UpCliOptions {
   dir: string;
   extraConfig: string[];
+  /** The mesh's name in the registry of running meshes (`up --name`, default "default"). */
+  name?: string;
   xdsAddress?: string;
   monitoringAddress?: string;
   /** Istio's mesh config YAML (istiod's --meshConfig). */
@@ -56,6 +60,11 @@ function tryPath(mesh: LocalMesh, gateway: string): string {
 }
 
 export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const running = readMesh(o.stateDir);
+  if (running && running.pid !== process.pid) {
+    err(`tsmesh up: mesh ${JSON.stringify(running.name)} (pid ${running.pid}) is running with the state folder ${o.stateDir}; stop it, or use another --name or --state-dir`);
+    return 1;
+  }
   const mesh = new LocalMesh({
     dir: o.dir,
     extraConfig: o.extraConfig,
@@ -74,6 +83,7 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     prometheus: o.prometheus,
     log: (line) => out(`  ${line}`),
   });
+  const registration = new MeshRegistration(mesh, { name: o.name ?? "default", configDirs: [mesh.dir, ...o.extraConfig.map((p) => resolve(p))], log: (line) => out(`  ${line}`) });
   let signalled: string | undefined;
   let wake: () => void = () => {};
   const stopRequested = new Promise<void>((r) => (wake = r));
@@ -92,6 +102,7 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
   process.on("SIGTERM", onTerm);
   const cleanup = async () => {
     out(`tsmesh up: ${signalled ?? "stopping"}: draining and stopping every workload`);
+    registration.stop();
     await mesh.stop();
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
@@ -100,6 +111,7 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
   out(`tsmesh up: ${o.dir}${o.extraConfig.length ? ` + ${o.extraConfig.join(", ")}` : ""}`);
   try {
     const started = mesh.start();
+    registration.start();
     const first = await Promise.race([started.then((r) => ({ r })), stopRequested.then(() => undefined)]);
     if (!first) {
       started.catch(() => {});

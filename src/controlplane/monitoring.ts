@@ -1,12 +1,17 @@
 // istiod's monitoring port (15014): /ready, /metrics (Prometheus text, istiod's metric names) and
 // the debug pages users know: /debug/syncz (per-proxy sent/acked versions and NACKs) and
 // /debug/config_dump?proxyID=ID (what that proxy gets, in Envoy's admin ConfigDump layout), and
-// /debug/mesh (the mesh config in effect and where it came from). Secrets in a config dump show the
+// /debug/mesh (the mesh config in effect and where it came from), /debug/configz (every effective
+// config resource, in Kubernetes form, as istiod's configz lists its store) and /version (istiod's
+// VERSION-REVISION-STATUS line). Secrets in a config dump show the
 // certificate and "[redacted]" for the private key, as Envoy's admin does.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { encodeResource } from "../envoy/encoded.js";
+import { toProtoJson } from "../envoy/proto-json.js";
+import type { ProtoObject } from "../envoy/protos.js";
 import { anyOf, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, TYPE_SHORT_NAMES } from "../envoy/protos.js";
 import type { Cluster, ClusterLoadAssignment, envoy, Listener, RouteConfiguration, Secret, XdsResource } from "../envoy/types.js";
+import { tsmeshVersion } from "../core/tsmesh-version.js";
 import { parseProxy, ProxyIdError, type Proxy } from "../model/proxy.js";
 import type { PushContext } from "../model/push-context.js";
 import { redactedSecret } from "../xds/gen/secrets.js";
@@ -23,6 +28,8 @@ function send(res: ServerResponse, status: number, body: string, type = "text/pl
 function json(res: ServerResponse, status: number, value: unknown): void {
   send(res, status, JSON.stringify(value, null, 2) + "\n", "application/json");
 }
+
+const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
 
 const WILDCARD = (typeUrl: string): WatchedResource => ({ typeUrl, wildcard: true, names: new Set() });
 
@@ -75,6 +82,19 @@ export function configDump(discovery: Discovery, proxy: Proxy, push: PushContext
   };
 }
 
+/**
+ * istiod's /version: VERSION-REVISION-STATUS (its BuildInfo.String()); tsmesh has no build-time
+ * revision or tree status, so both are "unknown", as in an istiod built without them.
+ */
+export function controlPlaneVersion(): string {
+  return `${tsmeshVersion()}-unknown-unknown`;
+}
+
+/** istiod's /debug/configz: every effective resource of every kind, as apiVersion/kind/metadata/spec. */
+export function configz(discovery: Discovery): unknown[] {
+  return discovery.store.list().map((r) => ({ apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec }));
+}
+
 export class MonitoringServer {
   private server: Server | undefined;
 
@@ -125,13 +145,17 @@ export class MonitoringServer {
           return json(res, 200, this.syncz());
         case "/debug/config_dump":
           return this.configDump(url, res);
+        case "/version":
+          return send(res, 200, controlPlaneVersion());
+        case "/debug/configz":
+          return json(res, 200, configz(this.discovery));
         case "/debug/mesh":
           return json(res, 200, { ...this.discovery.mesh, source: this.discovery.meshSource });
         case "/debug/connections":
           return json(res, 200, this.discovery.server.connections().map((c) => ({ connectionId: c.connectionId, nodeId: c.nodeId, peer: c.peer, protocol: c.protocol, connectedAt: new Date(c.connectedAt).toISOString() })));
         case "/debug":
         case "/":
-          return send(res, 200, ["/ready", "/metrics", "/debug/syncz", "/debug/config_dump?proxyID=NODE_ID", "/debug/connections", "/debug/mesh", ""].join("\n"));
+          return send(res, 200, ["/ready", "/metrics", "/version", "/debug/syncz", "/debug/configz", "/debug/config_dump?proxyID=NODE_ID", "/debug/connections", "/debug/mesh", ""].join("\n"));
         default:
           return send(res, 404, `unknown path ${url.pathname}; see /debug\n`);
       }
@@ -142,10 +166,15 @@ export class MonitoringServer {
 
   /** One entry per connection, per type: what was sent, what was acked, the last NACK. */
   private syncz(): unknown[] {
+    const connected = new Map(this.discovery.generator.proxies().map((p) => [p.proxy.id, p.proxy]));
+    const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
     return this.discovery.server.connections().map((c) => ({
       proxy: c.nodeId,
       connectionId: c.connectionId,
       protocol: c.protocol,
+      // The node metadata istioctl's proxy-status shows (CLUSTER, VERSION).
+      clusterId: str(connected.get(c.nodeId)?.metadata.CLUSTER_ID),
+      istioVersion: connected.get(c.nodeId)?.istioVersion || undefined,
       types: Object.fromEntries(
         c.types.map((t) => [
           TYPE_SHORT_NAMES[t.typeUrl] ?? t.typeUrl,
@@ -155,8 +184,10 @@ export class MonitoringServer {
             resourceNames: t.names.length,
             sent: t.sentVersion,
             sentNonce: t.sentNonce,
+            sentAt: iso(t.sentAt),
             acked: t.ackedVersion,
             ackedNonce: t.ackedNonce,
+            ackedAt: iso(t.ackedAt),
             status: t.nack && (!t.ackedAt || t.nack.at >= t.ackedAt) ? "NACKED" : t.sentNonce && t.sentNonce === t.ackedNonce ? "SYNCED" : t.sentNonce ? "STALE" : "NOT SENT",
             nack: t.nack && { version: t.nack.version, nonce: t.nack.nonce, error: t.nack.message, at: new Date(t.nack.at).toISOString() },
           },
@@ -182,6 +213,7 @@ export class MonitoringServer {
       }
       proxy.labels = push.workloadLabels(proxy) ?? {};
     }
-    json(res, 200, configDump(this.discovery, proxy, push));
+    // Proto JSON, as Envoy's admin and the proxy's own /config_dump print it (so the two compare).
+    json(res, 200, toProtoJson("envoy.admin.v3.ConfigDump", configDump(this.discovery, proxy, push) as unknown as ProtoObject));
   }
 }

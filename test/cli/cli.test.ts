@@ -94,7 +94,8 @@ test("usage errors exit 2; a missing path is an error", () => {
   const missing = tsmesh("validate", "no/such/dir");
   assert.equal(missing.code, 1);
   assert.match(missing.stdout, /TSMESH_FILE_READ/);
-  assert.match(tsmesh("version").stdout, /^tsmesh \d+\.\d+\.\d+/);
+  assert.match(tsmesh("version", "--state-dir", "/nonexistent/tsmesh").stdout, /^client version: \d+\.\d+\.\d+$/m);
+  assert.match(tsmesh("--version").stdout, /^tsmesh \d+\.\d+\.\d+/);
 });
 
 test("validate - reads stdin", () => {

@@ -81,7 +81,7 @@ describe("tsmesh discovery", () => {
     assert.deepEqual(types, ["ClustersConfigDump", "ListenersConfigDump", "RoutesConfigDump", "EndpointsConfigDump", "SecretsConfigDump"]);
     const text = JSON.stringify(dump);
     assert.match(text, /"name":"0\.0\.0\.0_8080"/, "the gateway listener from bookinfo-gateway.yaml");
-    assert.match(text, /"routeConfigName":"http\.8080"/);
+    assert.match(text, /"route_config_name":"http\.8080"/, "proto JSON with the .proto field names, as Envoy's admin prints it");
     assert.match(text, /outbound\|9080\|\|productpage\.default\.svc\.cluster\.local/);
     assert.match(text, /"address":"127\.0\.2\.1"/, "productpage's endpoint");
     const bad = await fetch(`${mon}/debug/config_dump?proxyID=nonsense`);

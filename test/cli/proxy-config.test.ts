@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { formatSecretRows, secretRows } from "../../src/cli/proxy-config.js";
+import { formatTable } from "../../src/cli/output.js";
+import { SECRET_HEAD, secretCells, secretRows } from "../../src/cli/proxy-config-secret.js";
 import { MeshCa } from "../../src/security/ca.js";
 import { generateCsr } from "../../src/security/csr.js";
 import { spiffeUri } from "../../src/security/spiffe.js";
@@ -45,7 +46,7 @@ test("secret rows: default and ROOTCA as istioctl shows them, whatever the dump'
     }
     // Expired: valid is false.
     assert.equal(secretRows(snake, new Date(Date.now() + 2 * 3600_000))[0].valid, false);
-    const table = formatSecretRows(secretRows(snake)).split("\n");
+    const table = formatTable(SECRET_HEAD, secretRows(snake).map(secretCells)).split("\n");
     assert.match(table[0], /^RESOURCE NAME\s+TYPE\s+STATUS\s+VALID CERT\s+SERIAL NUMBER\s+NOT AFTER\s+NOT BEFORE$/);
     assert.match(table[1], /^default\s+Cert Chain\s+ACTIVE\s+true\s+[0-9a-f]+\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+\d{4}-/);
     assert.ok(!table.join("\n").includes("redacted"));

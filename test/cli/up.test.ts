@@ -103,6 +103,26 @@ describe("tsmesh up (the command)", { timeout: 90_000 }, () => {
     assert.match(missing.stderr, /no WorkloadEntry "nobody"/);
   });
 
+  it("keeps STATE_DIR/mesh.json, through which the operating commands find the mesh", async () => {
+    const state = join(dir, "state");
+    const record = await eventually("every workload ready in mesh.json", () => {
+      const r = JSON.parse(readFileSync(join(state, "mesh.json"), "utf8")) as { name: string; pid: number; workloads: Array<{ name: string; state: string }> };
+      return r.workloads.length === 7 && r.workloads.every((w) => w.state === "ready") && r;
+    });
+    assert.equal(record.name, "default");
+    assert.equal(record.pid, child.pid);
+    const ps = spawnSync(process.execPath, [bin, "proxy-status", "--state-dir", state], { encoding: "utf8" });
+    assert.equal(ps.status, 0, ps.stderr);
+    assert.match(ps.stdout, /^reviews-v2\.default\s+Kubernetes\s+SYNCED/m);
+    const script = "console.log(process.env.HTTP_PROXY, process.env.POD_NAME)";
+    const exec = spawnSync(process.execPath, [bin, "exec", "productpage-v1", "--state-dir", state, "--", process.execPath, "-e", script], { encoding: "utf8" });
+    assert.equal(exec.stdout.trim(), `http://127.${OCTET}.2.1:15001 productpage-v1`, exec.stderr);
+    // A second up on the same state folder is refused while this one runs.
+    const second = spawnSync(process.execPath, [bin, "up", join(dir, "bookinfo"), "--state-dir", state], { encoding: "utf8" });
+    assert.equal(second.status, 1);
+    assert.match(second.stderr, new RegExp(`mesh "default" \\(pid ${child.pid}\\) is running with the state folder`));
+  });
+
   it("reports a crashed app with the tail of its log and restarts it", async () => {
     const ratings = meshProcesses().find((pid) => readFileSync(`/proc/${pid}/environ`, "utf8").includes(`INSTANCE_IP=127.${OCTET}.5.1\0`) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("app"));
     assert.ok(ratings, "the ratings app is running");
@@ -125,5 +145,6 @@ describe("tsmesh up (the command)", { timeout: 90_000 }, () => {
     assert.deepEqual(meshProcesses(), []);
     assert.deepEqual(portsBoundOn([`127.${OCTET}.`, `127.${OCTET ^ 0x80}.`]), []);
     assert.deepEqual(readdirSync(join(dir, "state", "credentials")), [], "credentials are deleted with their workloads");
+    assert.ok(!readdirSync(join(dir, "state")).includes("mesh.json"), "the registry record is removed on stop");
   });
 });

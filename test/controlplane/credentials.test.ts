@@ -154,12 +154,13 @@ describe("gateway credentials over ADS", () => {
 
   it("debug pages show the gateway's secrets with the private key redacted", async () => {
     const dump = await (await fetch(`${monitoring}/debug/config_dump?proxyID=${encodeURIComponent(GATEWAY)}`)).text();
-    const parsed = JSON.parse(dump) as { configs: Array<{ "@type": string; dynamicActiveSecrets?: Array<{ name: string; secret: { tlsCertificate?: { privateKey: unknown; certificateChain: { inlineBytes: string } } } }> }> };
-    const secrets = parsed.configs.find((c) => c["@type"].endsWith("SecretsConfigDump"))!.dynamicActiveSecrets!;
+    // Proto JSON with the .proto field names, as Envoy's admin prints it.
+    const parsed = JSON.parse(dump) as { configs: Array<{ "@type": string; dynamic_active_secrets?: Array<{ name: string; secret: { tls_certificate?: { private_key: unknown; certificate_chain: { inline_bytes: string } } } }> }> };
+    const secrets = parsed.configs.find((c) => c["@type"].endsWith("SecretsConfigDump"))!.dynamic_active_secrets!;
     assert.deepEqual(secrets.map((s) => s.name).sort(), [CRED, CACERT]);
-    const tls = secrets.find((s) => s.name === CRED)!.secret.tlsCertificate!;
-    assert.deepEqual(tls.privateKey, { inlineString: "[redacted]" });
-    assert.equal(Buffer.from(tls.certificateChain.inlineBytes, "base64").toString(), CLIENT_CRT);
+    const tls = secrets.find((s) => s.name === CRED)!.secret.tls_certificate!;
+    assert.deepEqual(tls.private_key, { inline_string: "[redacted]" });
+    assert.equal(Buffer.from(tls.certificate_chain.inline_bytes, "base64").toString(), CLIENT_CRT);
     assertNoKey(dump, "/debug/config_dump");
     for (const page of ["/debug/syncz", "/debug/connections", "/metrics"]) assertNoKey(await (await fetch(`${monitoring}${page}`)).text(), page);
   });

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
-import { runProxyConfigSecret } from "../../src/cli/proxy-config.js";
+import { runProxyConfig } from "../../src/cli/proxy-config.js";
 import { httpRequest, TestMesh } from "../helpers/mesh.js";
 
 const OCTET = 110;
@@ -87,7 +87,7 @@ describe("Istio's mTLS migration task on tsmesh up", { timeout: 180_000 }, () =>
 
   it("proxy-config secret: the workload's certificate and the mesh root, active and valid", async () => {
     const out: string[] = [];
-    const code = await runProxyConfigSecret({ workload: "foo/httpbin", config: [], output: "short", admin: `http://${HTTPBIN.foo}:15000` }, (s) => out.push(s), (s) => out.push(s));
+    const code = await runProxyConfig({ kind: "secret", workload: "foo/httpbin", output: "short", admin: `http://${HTTPBIN.foo}:15000` }, (s) => out.push(s), (s) => out.push(s));
     assert.equal(code, 0, out.join("\n"));
     const lines = out.join("\n").split("\n");
     assert.match(lines[0], /^RESOURCE NAME\s+TYPE\s+STATUS\s+VALID CERT\s+SERIAL NUMBER\s+NOT AFTER\s+NOT BEFORE$/);

@@ -1,0 +1,63 @@
+// Output helpers the operating commands share (proxy-status, proxy-config, describe, version,
+// dashboard): istioctl-style tables (tabwriter columns, cut to the terminal's width when it is one),
+// colour only on a terminal and never with NO_COLOR (no-color.org), and stable `-o json|yaml` output.
+import { stringify } from "yaml";
+
+export interface TableOptions {
+  /** Spaces between columns (istioctl's tabwriter padding: 5 for most writers, 3 for some). */
+  gap?: number;
+  /** Cut lines to this many characters (a terminal's width); undefined: never cut. */
+  width?: number;
+}
+
+/**
+ * Columns padded to their widest cell. The last column is not padded; a line longer than `width` is
+ * cut and ends with "…" so a table stays one line per row on a narrow terminal.
+ */
+export function formatTable(head: readonly string[], rows: readonly (readonly string[])[], o: TableOptions = {}): string {
+  const gap = " ".repeat(o.gap ?? 5);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) => {
+    const s = cells.map((c, i) => (i === cells.length - 1 ? c : (c ?? "").padEnd(widths[i]))).join(gap).trimEnd();
+    return o.width !== undefined && o.width > 1 && s.length > o.width ? s.slice(0, o.width - 1) + "…" : s;
+  };
+  return [head, ...rows].map(line).join("\n");
+}
+
+/** The width to fit tables to: the terminal's columns when stdout is one, else no limit. */
+export function terminalWidth(stream: { isTTY?: boolean; columns?: number } = process.stdout): number | undefined {
+  return stream.isTTY && stream.columns ? stream.columns : undefined;
+}
+
+/** Whether to colour: a terminal, and NO_COLOR unset or empty (no-color.org). */
+export function useColour(stream: { isTTY?: boolean } = process.stdout, env: NodeJS.ProcessEnv = process.env): boolean {
+  return !!stream.isTTY && !env.NO_COLOR;
+}
+
+const SGR = { red: 31, green: 32, yellow: 33, blue: 34, bold: 1, dim: 2 } as const;
+export type Colour = keyof typeof SGR;
+
+/** A painter: `paint("red", s)` wraps s in the ANSI colour when colouring, else returns s. */
+export function painter(on: boolean): (c: Colour, s: string) => string {
+  return on ? (c, s) => `\x1b[${SGR[c]}m${s}\x1b[0m` : (_c, s) => s;
+}
+
+/** Keys sorted at every depth, so machine output is byte-stable across runs. */
+function sortedKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortedKeys);
+  if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    return Object.fromEntries(
+      Object.keys(o)
+        .sort()
+        .map((k) => [k, sortedKeys(o[k])]),
+    );
+  }
+  return v;
+}
+
+/** `-o json` / `-o yaml`: indented, keys in a stable order (sorted unless `keepOrder`). */
+export function machineOutput(value: unknown, format: "json" | "yaml", keepOrder = false): string {
+  const v = keepOrder ? value : sortedKeys(value);
+  return format === "json" ? JSON.stringify(v, null, 2) : stringify(v, { lineWidth: 0 }).trimEnd();
+}
