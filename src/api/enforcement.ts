@@ -65,6 +65,7 @@ function under(prefixes: readonly string[], field: string): string[] {
   return prefixes.map((p) => `${p}.${field}`);
 }
 
+const GATEWAY_API = "the Gateway API is validated but not converted to routing yet (issue 16): no proxy is configured from it";
 const NETWORK = "no multi-network routing (network gateways): endpoints on every network are reached directly";
 const isUnix = (v: unknown): boolean => typeof v === "string" && v.startsWith("unix://");
 /** A claim route key whose match has no exact, prefix or regex (a presence match on a claim). */
@@ -205,6 +206,13 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
   },
   WasmPlugin: { wholeKind: "Wasm modules are not loaded" },
   TrafficExtension: { wholeKind: "Lua and Wasm extensions are not loaded" },
+  GatewayClass: { wholeKind: GATEWAY_API },
+  KubernetesGateway: { wholeKind: GATEWAY_API },
+  HTTPRoute: { wholeKind: GATEWAY_API },
+  GRPCRoute: { wholeKind: GATEWAY_API },
+  TCPRoute: { wholeKind: GATEWAY_API },
+  TLSRoute: { wholeKind: GATEWAY_API },
+  ReferenceGrant: { wholeKind: GATEWAY_API },
   [MESH_CONFIG]: {
     fields: [
       { paths: UNIMPLEMENTED_PROVIDERS.map((k) => `extensionProviders[].${k}`), reason: "no config is generated for this provider kind (tsmesh implements envoyExtAuthzHttp/Grpc, envoyFileAccessLog, zipkin, opentelemetry, prometheus)" },

@@ -77,6 +77,19 @@ const CASES: Case[] = [
     want: ["spec.configPatches[1].applyTo", "spec.configPatches[0].match.waypoint"],
   },
   { name: "WasmPlugin: the whole kind", kind: "WasmPlugin", spec: { url: "oci://example.com/plugin:1" }, want: [""] },
+  // The Gateway API until its conversion lands: every kind, reported whole.
+  { name: "GatewayClass: the whole kind", kind: "GatewayClass", spec: { controllerName: "istio.io/gateway-controller" }, want: [""] },
+  { name: "KubernetesGateway: the whole kind", kind: "KubernetesGateway", spec: { gatewayClassName: "istio", listeners: [{ name: "http", port: 80, protocol: "HTTP" }] }, want: [""] },
+  { name: "HTTPRoute: the whole kind", kind: "HTTPRoute", spec: { parentRefs: [{ name: "gw" }], rules: [{ backendRefs: [{ name: "b", port: 80 }] }] }, want: [""] },
+  { name: "GRPCRoute: the whole kind", kind: "GRPCRoute", spec: { parentRefs: [{ name: "gw" }], rules: [{ backendRefs: [{ name: "b", port: 80 }] }] }, want: [""] },
+  { name: "TCPRoute: the whole kind", kind: "TCPRoute", spec: { parentRefs: [{ name: "gw" }], rules: [{ backendRefs: [{ name: "b", port: 80 }] }] }, want: [""] },
+  { name: "TLSRoute: the whole kind", kind: "TLSRoute", spec: { parentRefs: [{ name: "gw" }], hostnames: ["a.example.com"], rules: [{ backendRefs: [{ name: "b", port: 443 }] }] }, want: [""] },
+  {
+    name: "ReferenceGrant: the whole kind",
+    kind: "ReferenceGrant",
+    spec: { from: [{ group: "gateway.networking.k8s.io", kind: "HTTPRoute", namespace: "a" }], to: [{ group: "", kind: "Service" }] },
+    want: [""],
+  },
   { name: "TrafficExtension: the whole kind", kind: "TrafficExtension", spec: { lua: { inlineCode: "function envoy_on_request(h) end" } }, want: [""] },
   // Generated as Istio's inbound filter chains (issue 13).
   {
