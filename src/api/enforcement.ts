@@ -65,7 +65,17 @@ function under(prefixes: readonly string[], field: string): string[] {
   return prefixes.map((p) => `${p}.${field}`);
 }
 
-const GATEWAY_API = "the Gateway API is validated but not converted to routing yet (issue 16): no proxy is configured from it";
+/** Route filters the conversion refuses (istiod refuses ExtensionRef too). */
+const FILTER_GAP: FieldGap = {
+  paths: ["spec.rules[].filters[].type", "spec.rules[].backendRefs[].filters[].type"],
+  when: { text: "CORS or ExtensionRef", test: (v) => v === "CORS" || v === "ExtensionRef" },
+  reason: "the rule is left out (the route's status says InvalidFilter)",
+};
+const PATH_PREFIX_GAP: FieldGap = {
+  paths: ["spec.rules[].matches[].path.type"],
+  when: { text: "PathPrefix", test: (v) => v === "PathPrefix" },
+  reason: "matched as a plain string prefix (`/static` also matches `/staticfoo`); Istio matches whole path segments",
+};
 const NETWORK = "no multi-network routing (network gateways): endpoints on every network are reached directly";
 const isUnix = (v: unknown): boolean => typeof v === "string" && v.startsWith("unix://");
 /** A claim route key whose match has no exact, prefix or regex (a presence match on a claim). */
@@ -206,13 +216,27 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
   },
   WasmPlugin: { wholeKind: "Wasm modules are not loaded" },
   TrafficExtension: { wholeKind: "Lua and Wasm extensions are not loaded" },
-  GatewayClass: { wholeKind: GATEWAY_API },
-  KubernetesGateway: { wholeKind: GATEWAY_API },
-  HTTPRoute: { wholeKind: GATEWAY_API },
-  GRPCRoute: { wholeKind: GATEWAY_API },
-  TCPRoute: { wholeKind: GATEWAY_API },
-  TLSRoute: { wholeKind: GATEWAY_API },
-  ReferenceGrant: { wholeKind: GATEWAY_API },
+  // The Gateway API is converted to Istio Gateways and VirtualServices as istiod converts it
+  // (src/model/gateway-api); what the conversion leaves out is here, what it refuses is in status.
+  GatewayClass: { fields: [{ paths: ["spec.parametersRef"], reason: "not read: gateways of the class get tsmesh's defaults" }] },
+  KubernetesGateway: {
+    fields: [
+      { paths: ["spec.addresses"], reason: "not honoured: tsmesh up assigns the gateway's address itself (reported in status.addresses)" },
+      { paths: ["spec.infrastructure"], reason: "labels, annotations and parametersRef are not applied to the gateway's proxy" },
+      {
+        paths: ["spec.listeners[].allowedRoutes.namespaces.from"],
+        when: { text: "Selector", test: (v) => v === "Selector" },
+        reason: "matches no namespace (tsmesh has no Namespace objects to select): the listener takes no route",
+      },
+      { paths: ["spec.listeners[].tls.options"], reason: "TLS options are not applied" },
+      { paths: ["spec.tls"], reason: "frontend client-certificate validation and backend client certificates are not applied" },
+    ],
+  },
+  HTTPRoute: { fields: [FILTER_GAP, PATH_PREFIX_GAP] },
+  GRPCRoute: { fields: [FILTER_GAP] },
+  TCPRoute: { fields: [] },
+  TLSRoute: { fields: [] },
+  ReferenceGrant: { fields: [] },
   [MESH_CONFIG]: {
     fields: [
       { paths: UNIMPLEMENTED_PROVIDERS.map((k) => `extensionProviders[].${k}`), reason: "no config is generated for this provider kind (tsmesh implements envoyExtAuthzHttp/Grpc, envoyFileAccessLog, zipkin, opentelemetry, prometheus)" },

@@ -77,18 +77,49 @@ const CASES: Case[] = [
     want: ["spec.configPatches[1].applyTo", "spec.configPatches[0].match.waypoint"],
   },
   { name: "WasmPlugin: the whole kind", kind: "WasmPlugin", spec: { url: "oci://example.com/plugin:1" }, want: [""] },
-  // The Gateway API until its conversion lands: every kind, reported whole.
-  { name: "GatewayClass: the whole kind", kind: "GatewayClass", spec: { controllerName: "istio.io/gateway-controller" }, want: [""] },
-  { name: "KubernetesGateway: the whole kind", kind: "KubernetesGateway", spec: { gatewayClassName: "istio", listeners: [{ name: "http", port: 80, protocol: "HTTP" }] }, want: [""] },
-  { name: "HTTPRoute: the whole kind", kind: "HTTPRoute", spec: { parentRefs: [{ name: "gw" }], rules: [{ backendRefs: [{ name: "b", port: 80 }] }] }, want: [""] },
-  { name: "GRPCRoute: the whole kind", kind: "GRPCRoute", spec: { parentRefs: [{ name: "gw" }], rules: [{ backendRefs: [{ name: "b", port: 80 }] }] }, want: [""] },
-  { name: "TCPRoute: the whole kind", kind: "TCPRoute", spec: { parentRefs: [{ name: "gw" }], rules: [{ backendRefs: [{ name: "b", port: 80 }] }] }, want: [""] },
-  { name: "TLSRoute: the whole kind", kind: "TLSRoute", spec: { parentRefs: [{ name: "gw" }], hostnames: ["a.example.com"], rules: [{ backendRefs: [{ name: "b", port: 443 }] }] }, want: [""] },
+  // The Gateway API: what its conversion leaves out.
+  { name: "GatewayClass: parametersRef", kind: "GatewayClass", spec: { controllerName: "istio.io/gateway-controller", parametersRef: { group: "", kind: "ConfigMap", name: "c" } }, want: ["spec.parametersRef"] },
   {
-    name: "ReferenceGrant: the whole kind",
+    name: "KubernetesGateway: addresses, infrastructure, a Selector, TLS options, gateway TLS",
+    kind: "KubernetesGateway",
+    spec: {
+      gatewayClassName: "istio",
+      addresses: [{ value: "127.0.0.9" }],
+      infrastructure: { labels: { a: "b" } },
+      tls: { frontend: { default: { validation: { caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] } } } },
+      listeners: [
+        { name: "http", port: 80, protocol: "HTTP", allowedRoutes: { namespaces: { from: "Selector", selector: { matchLabels: { a: "b" } } } } },
+        { name: "https", port: 443, protocol: "HTTPS", tls: { certificateRefs: [{ name: "c" }], options: { a: "b" } } },
+      ],
+    },
+    want: ["spec.addresses", "spec.infrastructure", "spec.listeners[0].allowedRoutes.namespaces.from", "spec.listeners[1].tls.options", "spec.tls"],
+  },
+  { name: "KubernetesGateway: plain HTTP listener is enforced", kind: "KubernetesGateway", spec: { gatewayClassName: "istio", listeners: [{ name: "http", port: 80, protocol: "HTTP" }] }, want: [] },
+  {
+    name: "HTTPRoute: CORS and ExtensionRef filters, a prefix match",
+    kind: "HTTPRoute",
+    spec: {
+      parentRefs: [{ name: "gw" }],
+      rules: [
+        { matches: [{ path: { type: "Exact", value: "/a" } }], filters: [{ type: "CORS", cors: { allowOrigins: ["https://a.example.com"] } }], backendRefs: [{ name: "b", port: 80 }] },
+        { matches: [{ path: { type: "PathPrefix", value: "/b" } }], backendRefs: [{ name: "b", port: 80, filters: [{ type: "ExtensionRef", extensionRef: { group: "x", kind: "y", name: "z" } }] }] },
+      ],
+    },
+    want: ["spec.rules[0].filters[0].type", "spec.rules[1].backendRefs[0].filters[0].type", "spec.rules[1].matches[0].path.type"],
+  },
+  {
+    name: "GRPCRoute: an ExtensionRef filter; method matches are enforced",
+    kind: "GRPCRoute",
+    spec: { parentRefs: [{ name: "gw" }], rules: [{ matches: [{ method: { service: "s" } }], filters: [{ type: "ExtensionRef", extensionRef: { group: "x", kind: "y", name: "z" } }], backendRefs: [{ name: "b", port: 80 }] }] },
+    want: ["spec.rules[0].filters[0].type"],
+  },
+  { name: "TCPRoute: enforced", kind: "TCPRoute", spec: { parentRefs: [{ name: "gw" }], rules: [{ backendRefs: [{ name: "b", port: 80 }] }] }, want: [] },
+  { name: "TLSRoute: enforced", kind: "TLSRoute", spec: { parentRefs: [{ name: "gw" }], hostnames: ["a.example.com"], rules: [{ backendRefs: [{ name: "b", port: 443 }] }] }, want: [] },
+  {
+    name: "ReferenceGrant: enforced",
     kind: "ReferenceGrant",
     spec: { from: [{ group: "gateway.networking.k8s.io", kind: "HTTPRoute", namespace: "a" }], to: [{ group: "", kind: "Service" }] },
-    want: [""],
+    want: [],
   },
   { name: "TrafficExtension: the whole kind", kind: "TrafficExtension", spec: { lua: { inlineCode: "function envoy_on_request(h) end" } }, want: [""] },
   // Generated as Istio's inbound filter chains (issue 13).

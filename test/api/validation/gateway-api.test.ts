@@ -160,10 +160,10 @@ describe("Gateway API kinds by group", () => {
     assert.equal(spec.parentRefs[0].kind, "Gateway");
     assert.equal(spec.parentRefs[0].group, "gateway.networking.k8s.io");
   });
-  it("until conversion lands, each Gateway API resource is reported as not enforced", () => {
-    const r = validateObject(route(rule({ backendRefs: [{ name: "b", port: 80 }] })));
+  it("what the conversion leaves out is reported as not enforced", () => {
+    const r = validateObject(route(rule({ matches: [{ path: { type: "PathPrefix", value: "/a" } }], backendRefs: [{ name: "b", port: 80 }] })));
     const d = notEnforcedDiagnostics(r.resource!);
-    assert.ok(d.some((x) => x.code === "TSMESH_NOT_ENFORCED" && x.severity === "warning"), JSON.stringify(d));
+    assert.deepEqual(d.map((x) => [x.code, x.path]), [["TSMESH_NOT_ENFORCED", "spec.rules[0].matches[0].path.type"]]);
   });
 });
 
