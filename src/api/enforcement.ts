@@ -65,17 +65,20 @@ function under(prefixes: readonly string[], field: string): string[] {
   return prefixes.map((p) => `${p}.${field}`);
 }
 
+/** A Gateway API address tsmesh up can honour: an IPAddress (the default type) in 127.0.0.0/8. */
+function isLoopbackAddress(v: unknown): boolean {
+  if (typeof v !== "object" || v === null) return false;
+  const a = v as { type?: unknown; value?: unknown };
+  return (a.type ?? "IPAddress") === "IPAddress" && typeof a.value === "string" && /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a.value);
+}
+
 /** Route filters the conversion refuses (istiod refuses ExtensionRef too). */
 const FILTER_GAP: FieldGap = {
   paths: ["spec.rules[].filters[].type", "spec.rules[].backendRefs[].filters[].type"],
   when: { text: "CORS or ExtensionRef", test: (v) => v === "CORS" || v === "ExtensionRef" },
   reason: "the rule is left out (the route's status says InvalidFilter)",
 };
-const PATH_PREFIX_GAP: FieldGap = {
-  paths: ["spec.rules[].matches[].path.type"],
-  when: { text: "PathPrefix", test: (v) => v === "PathPrefix" },
-  reason: "matched as a plain string prefix (`/static` also matches `/staticfoo`); Istio matches whole path segments",
-};
+
 const NETWORK = "no multi-network routing (network gateways): endpoints on every network are reached directly";
 const isUnix = (v: unknown): boolean => typeof v === "string" && v.startsWith("unix://");
 /** A claim route key whose match has no exact, prefix or regex (a presence match on a claim). */
@@ -221,7 +224,11 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
   GatewayClass: { fields: [{ paths: ["spec.parametersRef"], reason: "not read: gateways of the class get tsmesh's defaults" }] },
   KubernetesGateway: {
     fields: [
-      { paths: ["spec.addresses"], reason: "not honoured: tsmesh up assigns the gateway's address itself (reported in status.addresses)" },
+      {
+        paths: ["spec.addresses[]"],
+        when: { text: "other than an IPAddress in 127.0.0.0/8", test: (v) => !isLoopbackAddress(v) },
+        reason: "not honoured: tsmesh up gives the gateway the first loopback IPAddress requested, else one it picks (status.addresses says which)",
+      },
       { paths: ["spec.infrastructure"], reason: "labels, annotations and parametersRef are not applied to the gateway's proxy" },
       {
         paths: ["spec.listeners[].allowedRoutes.namespaces.from"],
@@ -232,7 +239,7 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
       { paths: ["spec.tls"], reason: "frontend client-certificate validation and backend client certificates are not applied" },
     ],
   },
-  HTTPRoute: { fields: [FILTER_GAP, PATH_PREFIX_GAP] },
+  HTTPRoute: { fields: [FILTER_GAP] },
   GRPCRoute: { fields: [FILTER_GAP] },
   TCPRoute: { fields: [] },
   TLSRoute: { fields: [] },

@@ -84,7 +84,7 @@ const CASES: Case[] = [
     kind: "KubernetesGateway",
     spec: {
       gatewayClassName: "istio",
-      addresses: [{ value: "127.0.0.9" }],
+      addresses: [{ value: "127.0.0.9" }, { type: "Hostname", value: "gw.example.com" }],
       infrastructure: { labels: { a: "b" } },
       tls: { frontend: { default: { validation: { caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] } } } },
       listeners: [
@@ -92,11 +92,11 @@ const CASES: Case[] = [
         { name: "https", port: 443, protocol: "HTTPS", tls: { certificateRefs: [{ name: "c" }], options: { a: "b" } } },
       ],
     },
-    want: ["spec.addresses", "spec.infrastructure", "spec.listeners[0].allowedRoutes.namespaces.from", "spec.listeners[1].tls.options", "spec.tls"],
+    want: ["spec.addresses[1]", "spec.infrastructure", "spec.listeners[0].allowedRoutes.namespaces.from", "spec.listeners[1].tls.options", "spec.tls"],
   },
   { name: "KubernetesGateway: plain HTTP listener is enforced", kind: "KubernetesGateway", spec: { gatewayClassName: "istio", listeners: [{ name: "http", port: 80, protocol: "HTTP" }] }, want: [] },
   {
-    name: "HTTPRoute: CORS and ExtensionRef filters, a prefix match",
+    name: "HTTPRoute: CORS and ExtensionRef filters (a prefix match is enforced)",
     kind: "HTTPRoute",
     spec: {
       parentRefs: [{ name: "gw" }],
@@ -105,7 +105,7 @@ const CASES: Case[] = [
         { matches: [{ path: { type: "PathPrefix", value: "/b" } }], backendRefs: [{ name: "b", port: 80, filters: [{ type: "ExtensionRef", extensionRef: { group: "x", kind: "y", name: "z" } }] }] },
       ],
     },
-    want: ["spec.rules[0].filters[0].type", "spec.rules[1].backendRefs[0].filters[0].type", "spec.rules[1].matches[0].path.type"],
+    want: ["spec.rules[0].filters[0].type", "spec.rules[1].backendRefs[0].filters[0].type"],
   },
   {
     name: "GRPCRoute: an ExtensionRef filter; method matches are enforced",

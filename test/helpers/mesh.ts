@@ -16,7 +16,7 @@ export interface TestMeshOptions {
   /** An example under examples/ (e.g. "bookinfo") or a folder path. */
   example: string;
   /**
-   * Second octet for this mesh's addresses, 100..127 (each test file its own): workloads move to
+   * Second octet for this mesh's addresses, 100..140 (each test file its own): workloads move to
    * 127.OCTET.X.Y, their apps to 127.(OCTET^128).X.Y, the control plane to 127.OCTET.0.1.
    */
   octet: number;
@@ -100,7 +100,7 @@ export class TestMesh {
   ) {}
 
   static async start(o: TestMeshOptions): Promise<TestMesh> {
-    if (o.octet < 100 || o.octet > 127) throw new Error(`octet ${o.octet} is outside the harness range 100..127`);
+    if (o.octet < 100 || o.octet > 140) throw new Error(`octet ${o.octet} is outside the harness range 100..140`);
     const source = o.example.includes("/") ? o.example : join(packageRoot(), "examples", o.example);
     const root = mkdtempSync(join(tmpdir(), `tsmesh-mesh-${basename(source)}-`));
     const configDir = join(root, "config");
