@@ -201,3 +201,80 @@ describe("the push context is fed the converted resources", () => {
     assert.equal(input.serviceEntries.length, 11); // bookinfo's 5 and the 6 version services
   });
 });
+
+describe("Gateway listeners → Istio Gateway servers", () => {
+  const listenerGw = (listeners: string, extra = "") => `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  gatewayClassName: istio
+  listeners:
+${listeners}${extra}`;
+  const server = (conv: ReturnType<typeof convert>, listener: string) => conv.converted.get("infra/gw")!.listeners.find((l) => l.listener.name === listener)!;
+
+  it("TLS: a Secret in the Gateway's namespace is the credentialName; Passthrough passes through", () => {
+    const conv = convert(
+      listenerGw(`  - {name: https, port: 443, protocol: HTTPS, hostname: a.example.com, tls: {certificateRefs: [{name: cert}]}}
+  - {name: tls, port: 8443, protocol: TLS, tls: {mode: Passthrough}, allowedRoutes: {namespaces: {from: All}}}
+`),
+    );
+    assert.deepEqual(server(conv, "https").server, { port: { number: 443, protocol: "HTTPS", name: "default" }, hosts: ["infra/a.example.com"], tls: { mode: "SIMPLE", credentialName: "cert" } });
+    assert.deepEqual(server(conv, "tls").server, { port: { number: 8443, protocol: "TLS", name: "default" }, hosts: ["*/*"], tls: { mode: "PASSTHROUGH" } });
+  });
+
+  it("a certificate in another namespace needs a ReferenceGrant from the Gateway", () => {
+    const gw = listenerGw(`  - {name: https, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: cert, namespace: certs}]}}\n`);
+    const denied = server(convert(gw), "https");
+    assert.equal(denied.server, undefined);
+    assert.deepEqual(denied.conditions.find((c) => c.type === "ResolvedRefs"), { type: "ResolvedRefs", status: "False", reason: "RefNotPermitted", message: 'certificateRef certs/cert not accessible to a Gateway in namespace "infra" (missing a ReferenceGrant?)' });
+    const grant = `apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: g, namespace: certs}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: Gateway, namespace: infra}]
+  to: [{group: "", kind: Secret}]
+`;
+    assert.deepEqual(server(convert(gw, grant), "https").server?.tls, { mode: "SIMPLE", credentialName: "certs/cert" });
+  });
+
+  it("an unsupported protocol is not accepted; allowedRoutes kinds narrow what attaches", () => {
+    const conv = convert(
+      listenerGw(`  - {name: udp, port: 53, protocol: UDP}
+  - {name: tcp, port: 9000, protocol: TCP, allowedRoutes: {kinds: [{kind: TCPRoute}]}}
+`),
+    );
+    const udp = server(conv, "udp");
+    assert.equal(udp.server, undefined);
+    assert.deepEqual(udp.conditions[0], { type: "Accepted", status: "False", reason: "UnsupportedProtocol", message: 'protocol "UDP" is unsupported' });
+    assert.deepEqual(server(conv, "tcp").supportedKinds, ["TCPRoute"]);
+  });
+});
+
+describe("GRPCRoute conversion (istiod's createGRPCURIMatch)", () => {
+  const grpc = (match: string, filters = "") => `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: g, namespace: infra}
+spec:
+  parentRefs: [{name: gw, sectionName: same}]
+  rules:
+  - matches: [${match}]
+${filters}    backendRefs: [{name: b, port: 9000}]
+`;
+  const cases: Array<[string, object]> = [
+    ["{method: {service: helloworld.Greeter, method: SayHello}}", { exact: "/helloworld.Greeter/SayHello" }],
+    ["{method: {service: helloworld.Greeter}}", { prefix: "/helloworld.Greeter/" }],
+    ["{method: {method: SayHello}}", { regex: "/[^/]+/SayHello" }],
+    ["{method: {type: RegularExpression, service: 'helloworld\\..*'}}", { regex: "/helloworld\\..*/.+" }],
+  ];
+  for (const [match, uri] of cases) {
+    it(match, () => {
+      const conv = convert(GW, grpc(match));
+      assert.deepEqual(conv.virtualServices[0].spec.http![0].match, [{ uri }]);
+    });
+  }
+  it("an ExtensionRef filter drops the rule and the route says InvalidFilter", () => {
+    const conv = convert(GW, grpc("{method: {service: s}}", "    filters: [{type: ExtensionRef, extensionRef: {group: x, kind: y, name: z}}]\n"));
+    assert.equal(conv.virtualServices.length, 0);
+    assert.deepEqual(conv.routeParents.get("GRPCRoute/infra/g")![0].conditions[0], { type: "Accepted", status: "False", reason: "InvalidFilter", message: 'unsupported filter type "ExtensionRef"' });
+  });
+});
