@@ -82,6 +82,15 @@ metadata: {name: ${name}, namespace: ${ns}}
 spec:
 ${spec}`;
 
+/** A ReferenceGrant in `namespace` letting `fromKind`s in `fromNamespace` refer to core `toKind`s. */
+const referenceGrant = (namespace: string, fromKind: string, fromNamespace: string, toKind: string) => `apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: g, namespace: ${namespace}}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: ${fromKind}, namespace: ${fromNamespace}}]
+  to: [{group: "", kind: ${toKind}}]
+`;
+
 function convert(...docs: string[]) {
   return convertGatewayApi(yamlDocs(docs.join("---\n")));
 }
@@ -148,14 +157,7 @@ describe("HTTPRoute conversion", () => {
     const denied = convert(GW, SE, other);
     assert.deepEqual(denied.routeParents.get("HTTPRoute/team/r")![0].conditions[1].reason, "RefNotPermitted");
     assert.deepEqual(denied.virtualServices[0].spec.http![0].route, [{ destination: { host: "" } }]);
-    const grant = `apiVersion: gateway.networking.k8s.io/v1beta1
-kind: ReferenceGrant
-metadata: {name: g, namespace: apps}
-spec:
-  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: team}]
-  to: [{group: "", kind: Service}]
-`;
-    const allowed = convert(GW, SE, other, grant);
+    const allowed = convert(GW, SE, other, referenceGrant("apps", "HTTPRoute", "team", "Service"));
     assert.equal(allowed.routeParents.get("HTTPRoute/team/r")![0].conditions[1].status, "True");
     assert.equal(allowed.virtualServices[0].spec.http![0].route![0].destination.host, "b.apps.svc.cluster.local");
   });
@@ -227,14 +229,7 @@ ${listeners}${extra}`;
     const denied = server(convert(gw), "https");
     assert.equal(denied.server, undefined);
     assert.deepEqual(denied.conditions.find((c) => c.type === "ResolvedRefs"), { type: "ResolvedRefs", status: "False", reason: "RefNotPermitted", message: 'certificateRef certs/cert not accessible to a Gateway in namespace "infra" (missing a ReferenceGrant?)' });
-    const grant = `apiVersion: gateway.networking.k8s.io/v1beta1
-kind: ReferenceGrant
-metadata: {name: g, namespace: certs}
-spec:
-  from: [{group: gateway.networking.k8s.io, kind: Gateway, namespace: infra}]
-  to: [{group: "", kind: Secret}]
-`;
-    assert.deepEqual(server(convert(gw, grant), "https").server?.tls, { mode: "SIMPLE", credentialName: "certs/cert" });
+    assert.deepEqual(server(convert(gw, referenceGrant("certs", "Gateway", "infra", "Secret")), "https").server?.tls, { mode: "SIMPLE", credentialName: "certs/cert" });
   });
 
   it("an unsupported protocol is not accepted; allowedRoutes kinds narrow what attaches", () => {
