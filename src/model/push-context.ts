@@ -4,7 +4,7 @@
 // Istio's namespace precedence and merging, Sidecar scopes, Gateways by workload. Generators may
 // memoize per push (`memo`), since nothing here changes after build.
 import type { AnyResource, Resource, Subset, TrafficPolicy } from "../api/resource.js";
-import { convertGatewayApi } from "./gateway-api/convert.js";
+import { conversionProblems, convertGatewayApi } from "./gateway-api/convert.js";
 import { hostMatches, MESH_GATEWAY, resolveGatewayName, resolveShortName } from "../api/hosts.js";
 import { exportToSet, labelsMatch, serviceVisibleFrom, visibleFrom, type Service, type ServicePortInfo, type WorkloadEndpoint } from "../registry/model.js";
 import { endpointPort, ServiceRegistry } from "../registry/registry.js";
@@ -70,6 +70,8 @@ export interface PushInput {
   envoyFilters: readonly Resource<"EnvoyFilter">[];
   /** Telemetry resources (optional: inputs built before issue 15 have none). */
   telemetries?: readonly Resource<"Telemetry">[];
+  /** What converting the Gateway API could not do (reported with the VirtualService errors). */
+  gatewayApiProblems?: readonly string[];
 }
 
 /** One or more DestinationRules for a host, merged as Istio merges them. */
@@ -288,9 +290,9 @@ export class PushContext {
     return this.delegateMergeCount;
   }
 
-  /** Routes left out while merging delegates (missing, hidden or conflicting), to be reported. */
+  /** Routes left out while merging delegates (missing, hidden or conflicting), and what the Gateway API conversion could not do, to be reported. */
   get virtualServiceErrors(): readonly string[] {
-    const out: string[] = [];
+    const out: string[] = [...(this.input.gatewayApiProblems ?? [])];
     for (const m of this.mergedHttp.values()) out.push(...m.errors);
     return out;
   }
@@ -386,6 +388,7 @@ export function pushInputFrom(resources: Iterable<{ kind: string }>): PushInput 
     const converted = convertGatewayApi(list as AnyResource[]);
     input.gateways.push(...converted.gateways);
     input.virtualServices.push(...converted.virtualServices);
+    return { ...input, gatewayApiProblems: conversionProblems(converted) };
   }
   return input;
 }

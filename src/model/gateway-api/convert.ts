@@ -217,6 +217,33 @@ function mergeHttp(base: BaseVirtualService[]): Array<Resource<"VirtualService">
   });
 }
 
+/**
+ * What the conversion could not do, one line each, for the control plane's console (the same
+ * facts as the resources' status): listeners not programmed, route parents not accepted or with
+ * unresolved references.
+ */
+export function conversionProblems(conv: GatewayApiConversion): string[] {
+  const out: string[] = [];
+  for (const [key, g] of conv.converted) {
+    for (const l of g.listeners) {
+      if (l.server) continue;
+      const bad = l.conditions.find((c) => c.status === "False" && c.type !== "Conflicted") ?? l.conditions[l.conditions.length - 1];
+      out.push(`Gateway.gateway.networking.k8s.io ${key}: listener ${l.listener.name} is not programmed: ${bad.reason}: ${bad.message}`);
+    }
+  }
+  for (const [key, parents] of conv.routeParents) {
+    const [kind, ns, name] = key.split("/");
+    for (const p of parents) {
+      for (const c of p.conditions) {
+        if (c.status !== "False") continue;
+        const parent = `${p.parentRef.kind ?? "Gateway"} ${p.parentRef.namespace ?? ns}/${p.parentRef.name}${p.parentRef.sectionName ? `/${p.parentRef.sectionName}` : ""}`;
+        out.push(`${kind} ${ns}/${name}: parent ${parent}: ${c.type} ${c.reason}: ${c.message}`);
+      }
+    }
+  }
+  return out;
+}
+
 /** The listeners of a converted Gateway, for its status. */
 export function listenersOf(conv: GatewayApiConversion, namespace: string, name: string): readonly ConvertedListener[] | undefined {
   return conv.converted.get(`${namespace}/${name}`)?.listeners;

@@ -9,8 +9,8 @@ import { stringify } from "yaml";
 import { resourceKey, type AnyResource } from "../../../src/api/resource.js";
 import { validateText } from "../../../src/api/validate.js";
 import { packageRoot } from "../../../src/core/paths.js";
-import { convertGatewayApi } from "../../../src/model/gateway-api/convert.js";
-import { pushInputFrom } from "../../../src/model/push-context.js";
+import { conversionProblems, convertGatewayApi } from "../../../src/model/gateway-api/convert.js";
+import { PushContext, pushInputFrom } from "../../../src/model/push-context.js";
 
 const root = packageRoot();
 
@@ -271,5 +271,21 @@ ${filters}    backendRefs: [{name: b, port: 9000}]
     const conv = convert(GW, grpc("{method: {service: s}}", "    filters: [{type: ExtensionRef, extensionRef: {group: x, kind: y, name: z}}]\n"));
     assert.equal(conv.virtualServices.length, 0);
     assert.deepEqual(conv.routeParents.get("GRPCRoute/infra/g")![0].conditions[0], { type: "Accepted", status: "False", reason: "InvalidFilter", message: 'unsupported filter type "ExtensionRef"' });
+  });
+});
+
+describe("what the conversion cannot do reaches the console", () => {
+  it("route parents not accepted or unresolved, and listeners not programmed, one line each", () => {
+    const conv = convert(
+      GW.replace("  - {name: same, port: 8080, protocol: HTTP}\n", "  - {name: same, port: 8080, protocol: HTTP}\n  - {name: udp, port: 53, protocol: UDP}\n"),
+      route(`  parentRefs: [{name: gw, namespace: infra, sectionName: same}, {name: gw, namespace: infra, sectionName: web}]\n  rules: [{backendRefs: [{name: nowhere, port: 80}]}]\n`),
+    );
+    assert.deepEqual(conversionProblems(conv), [
+      'Gateway.gateway.networking.k8s.io infra/gw: listener udp is not programmed: UnsupportedProtocol: protocol "UDP" is unsupported',
+      "HTTPRoute apps/r: parent Gateway infra/gw/same: Accepted NotAllowedByListeners: kind or namespace not allowed by the listeners' allowedRoutes",
+      "HTTPRoute apps/r: parent Gateway infra/gw/web: ResolvedRefs BackendNotFound: backend(nowhere.apps.svc.cluster.local) not found",
+    ]);
+    const push = new PushContext(pushInputFrom(yamlDocs([GW, route(`  parentRefs: [{name: missing}]\n  rules: [{backendRefs: [{name: b, port: 80}]}]\n`)].join("---\n"))));
+    assert.deepEqual(push.virtualServiceErrors, ["HTTPRoute apps/r: parent Gateway apps/missing: Accepted NoMatchingParent: gateway apps/missing not found"]);
   });
 });
