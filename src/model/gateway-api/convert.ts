@@ -1,8 +1,8 @@
 // The Kubernetes Gateway API → Istio's Gateways and VirtualServices, as istiod converts them
 // (pilot/pkg/config/kube/gateway): Gateways of an Istio class become one Istio Gateway per listener;
-// HTTPRoutes and GRPCRoutes become one VirtualService per (parent listener or mesh service, host),
-// the routes of every HTTPRoute on it merged and sorted by the Gateway API's precedence; TCPRoutes
-// and TLSRoutes one VirtualService per parent. What did not attach or resolve is kept for status.
+// HTTPRoutes and GRPCRoutes become one VirtualService per (parent listener, or mesh Service or
+// ServiceEntry, and host), the routes of every HTTPRoute on it merged and sorted by the Gateway
+// API's precedence; TCPRoutes and TLSRoutes one VirtualService per parent. What did not attach or resolve is kept for status.
 import type { AnyResource, HTTPRoute as VsHttpRoute, Resource, TCPRoute as VsTcpRoute, TLSRoute as VsTlsRoute } from "../../api/resource.js";
 import { condition, isInvalidBackend, ISTIO_CONTROLLER, RouteReason, type Condition, type ConfigError } from "./conditions.js";
 import { classIsIstio, convertGateway, GENERATED, matchListeners, type ConvertedGateway, type ConvertedListener } from "./gateways.js";
@@ -101,12 +101,16 @@ export function convertGatewayApi(resources: Iterable<AnyResource>, domainSuffix
   const grants: Array<Resource<"ReferenceGrant">> = [];
   const routes: Array<{ kind: RouteKind; r: AnyRoute }> = [];
   const serviceHosts = new Set<string>();
+  const serviceEntries = new Map<string, Resource<"ServiceEntry">>();
   for (const r of resources) {
     if (r.kind === "GatewayClass") classes.set(r.metadata.name, r);
     else if (r.kind === "KubernetesGateway") kgws.push(r);
     else if (r.kind === "ReferenceGrant") grants.push(r);
     else if (r.kind === "HTTPRoute" || r.kind === "GRPCRoute" || r.kind === "TCPRoute" || r.kind === "TLSRoute") routes.push({ kind: r.kind, r });
-    else if (r.kind === "ServiceEntry") for (const h of r.spec.hosts ?? []) serviceHosts.add(h);
+    else if (r.kind === "ServiceEntry") {
+      serviceEntries.set(`${r.metadata.namespace}/${r.metadata.name}`, r);
+      for (const h of r.spec.hosts ?? []) serviceHosts.add(h);
+    }
   }
   const ctx: ConversionContext = { domainSuffix, grants: new ReferenceGrants(grants), serviceHosts };
   const converted = new Map<string, ConvertedGateway>();
@@ -178,6 +182,15 @@ export function convertGatewayApi(resources: Iterable<AnyResource>, domainSuffix
       } else if (group === "" && pkind === "Service") {
         const host = `${p.name}.${pns}.svc.${domainSuffix}`;
         emit("mesh", [host], p.port !== undefined ? `${ns}/${p.port}` : ns, true, p.port);
+        status(undefined, rulesFor(false).error);
+      } else if (group === "networking.istio.io" && pkind === "ServiceEntry") {
+        // A ServiceEntry parent routes its hosts (istiod: the ServiceEntry's spec.hosts).
+        const se = serviceEntries.get(`${pns}/${p.name}`);
+        if (!se) {
+          status({ reason: RouteReason.NoMatchingParent, message: `ServiceEntry ${pns}/${p.name} not found` });
+          continue;
+        }
+        emit("mesh", se.spec.hosts ?? [], p.port !== undefined ? `${ns}/${p.port}` : ns, true, p.port);
         status(undefined, rulesFor(false).error);
       } else {
         status({ reason: RouteReason.NoMatchingParent, message: `unsupported parent ${group}/${pkind}` });

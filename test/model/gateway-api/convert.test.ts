@@ -289,3 +289,15 @@ describe("what the conversion cannot do reaches the console", () => {
     assert.deepEqual(push.virtualServiceErrors, ["HTTPRoute apps/r: parent Gateway apps/missing: Accepted NoMatchingParent: gateway apps/missing not found"]);
   });
 });
+
+describe("mesh parents", () => {
+  it("a ServiceEntry parent routes the ServiceEntry's hosts for the mesh (istiod's ServiceEntry parent)", () => {
+    const conv = convert(SE, route(`  parentRefs: [{group: networking.istio.io, kind: ServiceEntry, name: b, port: 80}]\n  rules: [{backendRefs: [{name: b, port: 80}]}]\n`));
+    assert.deepEqual(
+      conv.virtualServices.map((v) => [v.metadata.name, v.spec.hosts, v.spec.gateways, v.spec.http![0].match]),
+      [["apps~80~b.apps.svc.cluster.local", ["b.apps.svc.cluster.local"], ["mesh"], [{ uri: { prefix: "/" }, port: 80 }]]],
+    );
+    const missing = convert(route(`  parentRefs: [{group: networking.istio.io, kind: ServiceEntry, name: nope}]\n  rules: [{backendRefs: [{name: b, port: 80}]}]\n`));
+    assert.equal(missing.routeParents.get("HTTPRoute/apps/r")![0].conditions[0].reason, "NoMatchingParent");
+  });
+});
