@@ -24,7 +24,8 @@ export function gatewayClassStatus(cls: { metadata: Meta; spec: { controllerName
 export function gatewayStatus(conv: GatewayApiConversion, gw: { metadata: Meta }, address: string | undefined): Record<string, unknown> | undefined {
   const c = conv.converted.get(`${gw.metadata.namespace}/${gw.metadata.name}`);
   if (!c) return undefined;
-  const service = `${gw.metadata.name}-istio.${gw.metadata.namespace}.svc.cluster.local`;
+  // istiod's deployment (and its Service) is NAME-CLASS.
+  const service = `${gw.metadata.name}-${c.gateway.spec.gatewayClassName}.${gw.metadata.namespace}.svc.cluster.local`;
   const ports = c.listeners.filter((l) => l.server).map((l) => l.listener.port);
   const allProgrammed = c.listeners.every((l) => l.server);
   const programmed = !address
