@@ -72,10 +72,10 @@ function isLoopbackAddress(v: unknown): boolean {
   return (a.type ?? "IPAddress") === "IPAddress" && typeof a.value === "string" && /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a.value);
 }
 
-/** Route filters the conversion refuses (istiod refuses ExtensionRef too). */
+/** Route filters the conversion refuses (istiod refuses ExtensionRef too: there is nothing to refer to). */
 const FILTER_GAP: FieldGap = {
   paths: ["spec.rules[].filters[].type", "spec.rules[].backendRefs[].filters[].type"],
-  when: { text: "CORS or ExtensionRef", test: (v) => v === "CORS" || v === "ExtensionRef" },
+  when: { text: "ExtensionRef", test: (v) => v === "ExtensionRef" },
   reason: "the rule is left out (the route's status says InvalidFilter)",
 };
 

@@ -15,8 +15,9 @@ type Filter = {
   requestRedirect?: { scheme?: string; hostname?: string; port?: number; statusCode?: number; path?: PathModifier };
   urlRewrite?: { hostname?: string; path?: PathModifier };
   requestMirror?: { backendRef: ObjectRef; percent?: number; fraction?: { numerator: number; denominator?: number } };
-  cors?: unknown;
+  cors?: CorsFilter;
 };
+type CorsFilter = { allowOrigins?: string[]; allowCredentials?: boolean; allowMethods?: string[]; allowHeaders?: string[]; exposeHeaders?: string[]; maxAge?: number };
 type PathModifier = { type: string; replaceFullPath?: string; replacePrefixMatch?: string };
 type BackendRef = ObjectRef & { weight?: number; filters?: Filter[] };
 
@@ -125,6 +126,33 @@ function rewriteFilter(f: NonNullable<Filter["urlRewrite"]>): VsHttpRoute["rewri
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
+/** RE2's QuoteMeta: every character a regex gives a meaning to, escaped. */
+const quoteMeta = (s: string): string => s.replace(/[\\.+*?()|[\]{}^$]/g, "\\$&");
+
+/**
+ * istiod's createCorsFilter: `*` is any well-formed origin, a single trailing `*` a prefix, other
+ * wildcards a regex, the rest exact; preflights the policy does not match pass through (IGNORE).
+ */
+function corsFilter(f: CorsFilter): NonNullable<VsHttpRoute["corsPolicy"]> {
+  const out: NonNullable<VsHttpRoute["corsPolicy"]> = {};
+  for (const o of f.allowOrigins ?? []) {
+    if (o === "") continue;
+    let m: StringMatch;
+    if (o === "*") m = { regex: "^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\\s?#]+$" };
+    else if (!o.includes("*")) m = { exact: o };
+    else if (o.indexOf("*") === o.length - 1) m = { prefix: o.slice(0, -1) };
+    else m = { regex: `^${quoteMeta(o).replace(/\\\*/g, ".*")}$` };
+    (out.allowOrigins ??= []).push(m);
+  }
+  if (f.allowCredentials) out.allowCredentials = true;
+  if (f.allowMethods?.length) out.allowMethods = [...f.allowMethods];
+  if (f.allowHeaders?.length) out.allowHeaders = [...f.allowHeaders];
+  if (f.exposeHeaders?.length) out.exposeHeaders = [...f.exposeHeaders];
+  if (f.maxAge !== undefined && f.maxAge > 0) out.maxAge = `${f.maxAge}s`;
+  out.unmatchedPreflights = "IGNORE";
+  return out;
+}
+
 function redirectFilter(f: NonNullable<Filter["requestRedirect"]>): VsHttpRoute["redirect"] {
   const out: NonNullable<VsHttpRoute["redirect"]> = {};
   if (f.statusCode !== undefined) out.redirectCode = f.statusCode;
@@ -181,8 +209,12 @@ export function convertRule(ctx: ConversionContext, kind: "HTTPRoute" | "GRPCRou
         (vs.mirrors ??= []).push(mirror);
         break;
       }
+      case "CORS":
+        if (kind === "GRPCRoute") return { error: { reason: IstioReason.InvalidFilter, message: `unsupported filter type "${f.type}"` } };
+        vs.corsPolicy = corsFilter(f.cors ?? {});
+        break;
       default:
-        // CORS is left to a later step: reported, as istiod reports a filter it does not know.
+        // ExtensionRef: tsmesh has no extension filters to refer to, as istiod refuses it.
         return { error: { reason: IstioReason.InvalidFilter, message: `unsupported filter type "${f.type}"` } };
     }
   }

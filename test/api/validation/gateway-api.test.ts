@@ -161,7 +161,7 @@ describe("Gateway API kinds by group", () => {
     assert.equal(spec.parentRefs[0].group, "gateway.networking.k8s.io");
   });
   it("what the conversion leaves out is reported as not enforced", () => {
-    const r = validateObject(route(rule({ filters: [{ type: "CORS", cors: { allowOrigins: ["https://a.example.com"] } }], backendRefs: [{ name: "b", port: 80 }] })));
+    const r = validateObject(route(rule({ filters: [{ type: "ExtensionRef", extensionRef: { group: "x", kind: "y", name: "z" } }], backendRefs: [{ name: "b", port: 80 }] })));
     const d = notEnforcedDiagnostics(r.resource!);
     assert.deepEqual(d.map((x) => [x.code, x.path]), [["TSMESH_NOT_ENFORCED", "spec.rules[0].filters[0].type"]]);
   });

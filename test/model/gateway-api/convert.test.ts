@@ -133,6 +133,35 @@ describe("HTTPRoute conversion", () => {
     assert.equal(prefix.name, "apps.r.0");
   });
 
+  it("CORS as istiod converts it: * any origin, a trailing * a prefix, other wildcards a regex; unmatched preflights pass", () => {
+    const conv = convert(
+      GW,
+      route(`  parentRefs: [{name: gw, namespace: infra, sectionName: web}]
+  rules:
+  - matches: [{path: {value: /any}}]
+    filters: [{type: CORS, cors: {allowOrigins: ["*"]}}]
+    backendRefs: [{name: b, port: 80}]
+  - matches: [{path: {value: /some}}]
+    filters:
+    - type: CORS
+      cors: {allowOrigins: ["https://a.example.com", "https://*", "https://*.example.com"], allowMethods: [GET], allowHeaders: [x-a], exposeHeaders: [x-b], allowCredentials: true, maxAge: 60}
+    backendRefs: [{name: b, port: 80}]
+`),
+    );
+    const [some, any] = conv.virtualServices[0].spec.http!;
+    // The CRD defaults maxAge to 5 (seconds).
+    assert.deepEqual(any.corsPolicy, { allowOrigins: [{ regex: "^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\\s?#]+$" }], maxAge: "5s", unmatchedPreflights: "IGNORE" });
+    assert.deepEqual(some.corsPolicy, {
+      allowOrigins: [{ exact: "https://a.example.com" }, { prefix: "https://" }, { regex: "^https://.*\\.example\\.com$" }],
+      allowCredentials: true,
+      allowMethods: ["GET"],
+      allowHeaders: ["x-a"],
+      exposeHeaders: ["x-b"],
+      maxAge: "60s",
+      unmatchedPreflights: "IGNORE",
+    });
+  });
+
   it("a rule with no backend answers 500; a missing backend keeps its host and reports BackendNotFound", () => {
     const conv = convert(GW, route(`  parentRefs: [{name: gw, namespace: infra, sectionName: web}]
   rules:
