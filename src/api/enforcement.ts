@@ -72,6 +72,14 @@ function isLoopbackAddress(v: unknown): boolean {
   return (a.type ?? "IPAddress") === "IPAddress" && typeof a.value === "string" && /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a.value);
 }
 
+/** A namespace selector that tests labels besides the namespace's name (tsmesh knows no other namespace labels). */
+function usesOtherNamespaceLabels(v: unknown): boolean {
+  if (typeof v !== "object" || v === null) return false;
+  const sel = v as { matchLabels?: Record<string, unknown>; matchExpressions?: Array<{ key?: unknown }> };
+  const keys = [...Object.keys(sel.matchLabels ?? {}), ...(sel.matchExpressions ?? []).map((e) => e.key)];
+  return keys.some((k) => k !== "kubernetes.io/metadata.name");
+}
+
 /** Route filters the conversion refuses (istiod refuses ExtensionRef too: there is nothing to refer to). */
 const FILTER_GAP: FieldGap = {
   paths: ["spec.rules[].filters[].type", "spec.rules[].backendRefs[].filters[].type"],
@@ -231,9 +239,9 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
       },
       { paths: ["spec.infrastructure"], reason: "labels, annotations and parametersRef are not applied to the gateway's proxy" },
       {
-        paths: ["spec.listeners[].allowedRoutes.namespaces.from"],
-        when: { text: "Selector", test: (v) => v === "Selector" },
-        reason: "matches no namespace (tsmesh has no Namespace objects to select): the listener takes no route",
+        paths: ["spec.listeners[].allowedRoutes.namespaces.selector"],
+        when: { text: `using a label other than ${"`kubernetes.io/metadata.name`"}`, test: usesOtherNamespaceLabels },
+        reason: "tsmesh has no Namespace objects: a namespace's only label is its name (kubernetes.io/metadata.name), so other labels match no namespace",
       },
       { paths: ["spec.listeners[].tls.options"], reason: "TLS options are not applied" },
       { paths: ["spec.tls"], reason: "frontend client-certificate validation and backend client certificates are not applied" },

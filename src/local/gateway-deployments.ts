@@ -24,7 +24,8 @@ export interface GatewayDeployment {
 /** The deployments for every Gateway of an Istio class among `resources`, on the addresses gatewayAddresses gives. */
 export function gatewayDeployments(resources: readonly AnyResource[]): GatewayDeployment[] {
   const grants = resources.filter((r): r is Resource<"ReferenceGrant"> => r.kind === "ReferenceGrant");
-  const ctx = { domainSuffix: "cluster.local", grants: new ReferenceGrants(grants), serviceHosts: new Set<string>() };
+  const namespaces = new Set(resources.map((r) => r.metadata.namespace));
+  const ctx = { domainSuffix: "cluster.local", grants: new ReferenceGrants(grants), serviceHosts: new Set<string>(), namespaces };
   return gatewayAddresses(resources).map(({ gateway: gw, address }) => {
     const name = `${gw.metadata.name}-${gw.spec.gatewayClassName || ISTIO_CLASS}`;
     const workloadEntry: Resource<"WorkloadEntry"> = {

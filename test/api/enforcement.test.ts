@@ -80,7 +80,7 @@ const CASES: Case[] = [
   // The Gateway API: what its conversion leaves out.
   { name: "GatewayClass: parametersRef", kind: "GatewayClass", spec: { controllerName: "istio.io/gateway-controller", parametersRef: { group: "", kind: "ConfigMap", name: "c" } }, want: ["spec.parametersRef"] },
   {
-    name: "KubernetesGateway: addresses, infrastructure, a Selector, TLS options, gateway TLS",
+    name: "KubernetesGateway: addresses, infrastructure, a selector on labels other than the name, TLS options, gateway TLS",
     kind: "KubernetesGateway",
     spec: {
       gatewayClassName: "istio",
@@ -89,10 +89,11 @@ const CASES: Case[] = [
       tls: { frontend: { default: { validation: { caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] } } } },
       listeners: [
         { name: "http", port: 80, protocol: "HTTP", allowedRoutes: { namespaces: { from: "Selector", selector: { matchLabels: { a: "b" } } } } },
+        { name: "named", port: 81, protocol: "HTTP", allowedRoutes: { namespaces: { from: "Selector", selector: { matchLabels: { "kubernetes.io/metadata.name": "default" } } } } },
         { name: "https", port: 443, protocol: "HTTPS", tls: { certificateRefs: [{ name: "c" }], options: { a: "b" } } },
       ],
     },
-    want: ["spec.addresses[1]", "spec.infrastructure", "spec.listeners[0].allowedRoutes.namespaces.from", "spec.listeners[1].tls.options", "spec.tls"],
+    want: ["spec.addresses[1]", "spec.infrastructure", "spec.listeners[0].allowedRoutes.namespaces.selector", "spec.listeners[2].tls.options", "spec.tls"],
   },
   { name: "KubernetesGateway: plain HTTP listener is enforced", kind: "KubernetesGateway", spec: { gatewayClassName: "istio", listeners: [{ name: "http", port: 80, protocol: "HTTP" }] }, want: [] },
   {

@@ -102,7 +102,9 @@ export function convertGatewayApi(resources: Iterable<AnyResource>, domainSuffix
   const routes: Array<{ kind: RouteKind; r: AnyRoute }> = [];
   const serviceHosts = new Set<string>();
   const serviceEntries = new Map<string, Resource<"ServiceEntry">>();
+  const namespaces = new Set<string>();
   for (const r of resources) {
+    namespaces.add(r.metadata.namespace);
     if (r.kind === "GatewayClass") classes.set(r.metadata.name, r);
     else if (r.kind === "KubernetesGateway") kgws.push(r);
     else if (r.kind === "ReferenceGrant") grants.push(r);
@@ -112,7 +114,7 @@ export function convertGatewayApi(resources: Iterable<AnyResource>, domainSuffix
       for (const h of r.spec.hosts ?? []) serviceHosts.add(h);
     }
   }
-  const ctx: ConversionContext = { domainSuffix, grants: new ReferenceGrants(grants), serviceHosts };
+  const ctx: ConversionContext = { domainSuffix, grants: new ReferenceGrants(grants), serviceHosts, namespaces };
   const converted = new Map<string, ConvertedGateway>();
   const allGateways = new Set(kgws.map((g) => `${g.metadata.namespace}/${g.metadata.name}`));
   for (const gw of kgws.sort(byCreation)) {
@@ -169,7 +171,7 @@ export function convertGatewayApi(resources: Iterable<AnyResource>, domainSuffix
           if (!allGateways.has(`${pns}/${p.name}`)) status({ reason: RouteReason.NoMatchingParent, message: `gateway ${pns}/${p.name} not found` });
           continue;
         }
-        const m = matchListeners(gw, kind, ns, hostnames, p.sectionName, p.port);
+        const m = matchListeners(ctx, gw, kind, ns, hostnames, p.sectionName, p.port);
         if (m.error) {
           status(m.error);
           continue;

@@ -46,17 +46,35 @@ export function classIsIstio(className: string, classes: ReadonlyMap<string, Res
   return className === ISTIO_CLASS;
 }
 
-/** Namespaces a listener admits routes from: "*" for All, its own for Same; none for a Selector (tsmesh has no Namespace objects). */
-function allowedNamespaces(l: Listener, gwNamespace: string): string[] {
+/** The label Kubernetes puts on every Namespace: its name. tsmesh has no Namespace objects, so it is the only one a selector can match. */
+export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
+
+type LabelSelector = { matchLabels?: Record<string, string>; matchExpressions?: Array<{ key: string; operator: string; values?: string[] }> };
+
+/** Does a label selector choose the namespace `ns`, whose only label is its name? */
+function selectsNamespace(sel: LabelSelector | undefined, ns: string): boolean {
+  const labels: Record<string, string> = { [NAMESPACE_NAME_LABEL]: ns };
+  for (const [k, v] of Object.entries(sel?.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const e of sel?.matchExpressions ?? []) {
+    const has = e.key in labels;
+    const inValues = has && (e.values ?? []).includes(labels[e.key]);
+    if (e.operator === "In" ? !inValues : e.operator === "NotIn" ? inValues : e.operator === "Exists" ? !has : e.operator === "DoesNotExist" ? has : true) return false;
+  }
+  return true;
+}
+
+/** Namespaces a listener admits routes from: "*" for All, its own for Same, those its selector chooses for Selector. */
+function allowedNamespaces(ctx: ConversionContext, l: Listener, gwNamespace: string): string[] {
   const from = l.allowedRoutes?.namespaces?.from ?? "Same";
   if (from === "All") return ["*"];
   if (from === "Same") return [gwNamespace];
-  return [];
+  const sel = l.allowedRoutes?.namespaces?.selector as LabelSelector | undefined;
+  return [...ctx.namespaces].filter((ns) => selectsNamespace(sel, ns)).sort();
 }
 
-function hostnameMatch(l: Listener, gwNamespace: string): string[] {
+function hostnameMatch(ctx: ConversionContext, l: Listener, gwNamespace: string): string[] {
   const hostname = l.hostname ?? "*";
-  const ns = allowedNamespaces(l, gwNamespace);
+  const ns = allowedNamespaces(ctx, l, gwNamespace);
   // An empty host list is illegal in Istio: `~` is a namespace that matches nothing.
   return ns.length > 0 ? ns.map((n) => `${n}/${hostname}`) : [`~/${hostname}`];
 }
@@ -98,7 +116,7 @@ export function convertGateway(ctx: ConversionContext, gw: Resource<"KubernetesG
     let server: GatewayServer | undefined;
     // HTTPS and TLS listeners without TLS settings are skipped, as istiod skips them.
     if (ok && !(tls === undefined && (l.protocol === "HTTPS" || l.protocol === "TLS"))) {
-      server = { port: { number: l.port, protocol: l.protocol, name: "default" }, hosts: hostnameMatch(l, ns), ...(tls ? { tls } : {}) };
+      server = { port: { number: l.port, protocol: l.protocol, name: "default" }, hosts: hostnameMatch(ctx, l, ns), ...(tls ? { tls } : {}) };
       istioGateways.push({
         apiVersion: "networking.istio.io/v1",
         kind: "Gateway",
@@ -133,11 +151,11 @@ export interface ParentMatch {
 }
 
 /** The listeners of `gw` a route of `kind` in `routeNamespace` attaches to through one parentRef. */
-export function matchListeners(gw: ConvertedGateway, kind: string, routeNamespace: string, hostnames: readonly string[], sectionName?: string, port?: number): ParentMatch {
+export function matchListeners(ctx: ConversionContext, gw: ConvertedGateway, kind: string, routeNamespace: string, hostnames: readonly string[], sectionName?: string, port?: number): ParentMatch {
   const candidates = gw.listeners.filter((l) => (sectionName === undefined || l.listener.name === sectionName) && (port === undefined || l.listener.port === port));
   if (candidates.length === 0) return { listeners: [], error: { reason: RouteReason.NoMatchingParent, message: `no listener matched sectionName ${JSON.stringify(sectionName ?? "")} and port ${port ?? "any"}` } };
   const allowed = candidates.filter((l) => {
-    const ns = allowedNamespaces(l.listener, gw.gateway.metadata.namespace);
+    const ns = allowedNamespaces(ctx, l.listener, gw.gateway.metadata.namespace);
     return l.supportedKinds.includes(kind) && (ns.includes("*") || ns.includes(routeNamespace));
   });
   if (allowed.length === 0) return { listeners: [], error: { reason: RouteReason.NotAllowedByListeners, message: "kind or namespace not allowed by the listeners' allowedRoutes" } };

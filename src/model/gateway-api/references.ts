@@ -12,6 +12,8 @@ export interface ConversionContext {
   grants: ReferenceGrants;
   /** Every service host the registry knows (ServiceEntry hosts): a backend elsewhere is not found. */
   serviceHosts: ReadonlySet<string>;
+  /** The namespaces config exists in (a listener's namespace selector chooses among them). */
+  namespaces: ReadonlySet<string>;
 }
 
 /** A backendRef / mirror backendRef / parentRef, as the CRDs default it. */

@@ -261,6 +261,22 @@ ${listeners}${extra}`;
     assert.deepEqual(server(convert(gw, referenceGrant("certs", "Gateway", "infra", "Secret")), "https").server?.tls, { mode: "SIMPLE", credentialName: "certs/cert" });
   });
 
+  it("a namespace Selector chooses by kubernetes.io/metadata.name (the secure-ingress task's Gateway)", () => {
+    const conv = convert(
+      listenerGw(`  - {name: http, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {kubernetes.io/metadata.name: apps}}}}}
+  - {name: expr, port: 81, protocol: HTTP, allowedRoutes: {namespaces: {from: Selector, selector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: NotIn, values: [apps]}]}}}}
+  - {name: other, port: 82, protocol: HTTP, allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {team: a}}}}}
+`),
+      route(`  parentRefs: [{name: gw, namespace: infra}]
+  rules: [{backendRefs: [{name: b, port: 80}]}]
+`),
+    );
+    assert.deepEqual(server(conv, "http").server?.hosts, ["apps/*"]);
+    assert.deepEqual(server(conv, "expr").server?.hosts, ["infra/*"]);
+    assert.deepEqual(server(conv, "other").server?.hosts, ["~/*"]);
+    assert.deepEqual(conv.converted.get("infra/gw")!.listeners.map((l) => l.attachedRoutes), [1, 0, 0]);
+  });
+
   it("an unsupported protocol is not accepted; allowedRoutes kinds narrow what attaches", () => {
     const conv = convert(
       listenerGw(`  - {name: udp, port: 53, protocol: UDP}
