@@ -1,5 +1,6 @@
 // CEL for CRD `x-kubernetes-validations`: @bufbuild/cel plus the Kubernetes library functions Istio's
-// rules use (url/isURL/getScheme). Each rule is parsed and planned once and cached.
+// and the Gateway API's rules use (url/isURL/getScheme, isIP). Each rule is parsed and planned once and cached.
+import { isIP } from "node:net";
 import { celEnv, celFunc, celMethod, CelScalar, isCelError, mapType, parse, plan, type CelInput } from "@bufbuild/cel";
 import { strings } from "@bufbuild/cel/ext";
 import type { OpenApiSchema } from "./schema.js";
@@ -34,10 +35,20 @@ export function isGoURL(s: string): boolean {
   return true;
 }
 
+/**
+ * Kubernetes' isIP(): netip.ParseAddr succeeds, with no zone and no IPv4-mapped IPv6 form
+ * (k8s.io/apiserver/pkg/cel/library/ip.go rejects both).
+ */
+export function isK8sIP(s: string): boolean {
+  if (s.includes("%") || isIP(s) === 0) return false;
+  return !(isIP(s) === 6 && /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(s));
+}
+
 const urlType = mapType(CelScalar.STRING, CelScalar.STRING);
 const k8sFuncs = [
   ...strings,
   celFunc("isURL", [CelScalar.STRING], CelScalar.BOOL, (s) => isGoURL(s)),
+  celFunc("isIP", [CelScalar.STRING], CelScalar.BOOL, (s) => isK8sIP(s)),
   celFunc("url", [CelScalar.STRING], urlType, (s) => {
     if (!isGoURL(s)) throw new Error(`URL parse error during conversion from string: ${s}`);
     return new Map([["scheme", (SCHEME.exec(s)?.[1] ?? "").toLowerCase()]]);
@@ -60,6 +71,15 @@ function program(rule: string): Program {
   return p;
 }
 
+// CEL's reserved words: the API server exposes a property so named as `__word__` (KEP-2876).
+const CEL_RESERVED = new Set(["true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function", "if", "import", "let", "loop", "package", "namespace", "return", "var"]);
+
+/** A schema property's name as CEL rules see it (`namespace` → `__namespace__`, `a-b` → `a__dash__b`). */
+export function celPropertyName(name: string): string {
+  if (CEL_RESERVED.has(name)) return `__${name}__`;
+  return name.replace(/__|[./-]/g, (c) => (c === "__" ? "__underscores__" : c === "." ? "__dot__" : c === "-" ? "__dash__" : "__slash__"));
+}
+
 /** Converts a JSON value to CEL's view of it, typed by the schema (integers become CEL ints). */
 export function toCel(value: unknown, schema: OpenApiSchema | undefined): CelInput {
   if (value === null || value === undefined) return null;
@@ -75,8 +95,10 @@ export function toCel(value: unknown, schema: OpenApiSchema | undefined): CelInp
     case "object": {
       const m = new Map<string, CelInput>();
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        const sub = schema?.properties?.[k] ?? (typeof schema?.additionalProperties === "object" ? schema.additionalProperties : undefined);
-        m.set(k, toCel(v, sub));
+        const prop = schema?.properties?.[k];
+        // Declared properties are escaped; map keys (additionalProperties) are data and stay as they are.
+        if (prop) m.set(celPropertyName(k), toCel(v, prop));
+        else m.set(k, toCel(v, typeof schema?.additionalProperties === "object" ? schema.additionalProperties : undefined));
       }
       return m;
     }

@@ -65,6 +65,28 @@ function under(prefixes: readonly string[], field: string): string[] {
   return prefixes.map((p) => `${p}.${field}`);
 }
 
+/** A Gateway API address tsmesh up can honour: an IPAddress (the default type) in 127.0.0.0/8. */
+function isLoopbackAddress(v: unknown): boolean {
+  if (typeof v !== "object" || v === null) return false;
+  const a = v as { type?: unknown; value?: unknown };
+  return (a.type ?? "IPAddress") === "IPAddress" && typeof a.value === "string" && /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a.value);
+}
+
+/** A namespace selector that tests labels besides the namespace's name (tsmesh knows no other namespace labels). */
+function usesOtherNamespaceLabels(v: unknown): boolean {
+  if (typeof v !== "object" || v === null) return false;
+  const sel = v as { matchLabels?: Record<string, unknown>; matchExpressions?: Array<{ key?: unknown }> };
+  const keys = [...Object.keys(sel.matchLabels ?? {}), ...(sel.matchExpressions ?? []).map((e) => e.key)];
+  return keys.some((k) => k !== "kubernetes.io/metadata.name");
+}
+
+/** Route filters the conversion refuses (istiod refuses ExtensionRef too: there is nothing to refer to). */
+const FILTER_GAP: FieldGap = {
+  paths: ["spec.rules[].filters[].type", "spec.rules[].backendRefs[].filters[].type"],
+  when: { text: "ExtensionRef", test: (v) => v === "ExtensionRef" },
+  reason: "the rule is left out (the route's status says InvalidFilter)",
+};
+
 const NETWORK = "no multi-network routing (network gateways): endpoints on every network are reached directly";
 const isUnix = (v: unknown): boolean => typeof v === "string" && v.startsWith("unix://");
 /** A claim route key whose match has no exact, prefix or regex (a presence match on a claim). */
@@ -205,6 +227,31 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
   },
   WasmPlugin: { wholeKind: "Wasm modules are not loaded" },
   TrafficExtension: { wholeKind: "Lua and Wasm extensions are not loaded" },
+  // The Gateway API is converted to Istio Gateways and VirtualServices as istiod converts it
+  // (src/model/gateway-api); what the conversion leaves out is here, what it refuses is in status.
+  GatewayClass: { fields: [{ paths: ["spec.parametersRef"], reason: "not read: gateways of the class get tsmesh's defaults" }] },
+  KubernetesGateway: {
+    fields: [
+      {
+        paths: ["spec.addresses[]"],
+        when: { text: "other than an IPAddress in 127.0.0.0/8", test: (v) => !isLoopbackAddress(v) },
+        reason: "not honoured: tsmesh up gives the gateway the first loopback IPAddress requested, else one it picks (status.addresses says which)",
+      },
+      { paths: ["spec.infrastructure"], reason: "labels, annotations and parametersRef are not applied to the gateway's proxy" },
+      {
+        paths: ["spec.listeners[].allowedRoutes.namespaces.selector"],
+        when: { text: `using a label other than ${"`kubernetes.io/metadata.name`"}`, test: usesOtherNamespaceLabels },
+        reason: "tsmesh has no Namespace objects: a namespace's only label is its name (kubernetes.io/metadata.name), so other labels match no namespace",
+      },
+      { paths: ["spec.listeners[].tls.options"], reason: "TLS options are not applied" },
+      { paths: ["spec.tls"], reason: "frontend client-certificate validation and backend client certificates are not applied" },
+    ],
+  },
+  HTTPRoute: { fields: [FILTER_GAP] },
+  GRPCRoute: { fields: [FILTER_GAP] },
+  TCPRoute: { fields: [] },
+  TLSRoute: { fields: [] },
+  ReferenceGrant: { fields: [] },
   [MESH_CONFIG]: {
     fields: [
       { paths: UNIMPLEMENTED_PROVIDERS.map((k) => `extensionProviders[].${k}`), reason: "no config is generated for this provider kind (tsmesh implements envoyExtAuthzHttp/Grpc, envoyFileAccessLog, zipkin, opentelemetry, prometheus)" },

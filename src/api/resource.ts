@@ -1,5 +1,8 @@
-// Typed Istio resources: Kubernetes object metadata plus each kind's spec (generated from the CRDs).
+// Typed Istio (and Kubernetes Gateway API) resources: Kubernetes object metadata plus each kind's
+// spec (generated from the CRDs). `kind` is Istio's internal kind name (KubernetesGateway for
+// gateway.networking.k8s.io's Gateway); YAML and messages spell it as `yamlKind` says.
 import type * as gen from "./gen/types.js";
+import { KIND_GROUPS } from "./gen/types.js";
 
 export interface ObjectMeta {
   name: string;
@@ -29,6 +32,14 @@ export interface SpecByKind {
   Telemetry: gen.TelemetrySpec;
   WasmPlugin: gen.WasmPluginSpec;
   TrafficExtension: gen.TrafficExtensionSpec;
+  // The Kubernetes Gateway API (gateway.networking.k8s.io), by Istio's internal kind names.
+  GatewayClass: gen.GatewayClassSpec;
+  KubernetesGateway: gen.KubernetesGatewaySpec;
+  HTTPRoute: gen.HTTPRouteSpec;
+  GRPCRoute: gen.GRPCRouteSpec;
+  TCPRoute: gen.TCPRouteSpec;
+  TLSRoute: gen.TLSRouteSpec;
+  ReferenceGrant: gen.ReferenceGrantSpec;
 }
 
 export type IstioKind = keyof SpecByKind;
@@ -51,9 +62,18 @@ export interface SourceRef {
   line: number;
 }
 
+/**
+ * The kind as messages print it: its YAML name, with the group when the internal name differs
+ * (`Gateway.gateway.networking.k8s.io`, as kubectl tells same-named kinds apart).
+ */
+export function displayKind(kind: string): string {
+  const g = (KIND_GROUPS as Record<string, readonly [string, string] | undefined>)[kind];
+  return g && g[1] !== kind ? `${g[1]}.${g[0]}` : kind;
+}
+
 /** `Kind namespace/name`, the way messages name a resource. */
 export function resourceName(r: { kind: string; metadata: { name?: string; namespace?: string } }): string {
-  return `${r.kind} ${r.metadata.namespace ?? "default"}/${r.metadata.name ?? "<unnamed>"}`;
+  return `${displayKind(r.kind)} ${r.metadata.namespace ?? "default"}/${r.metadata.name ?? "<unnamed>"}`;
 }
 
 /** Store key: kind, namespace and name identify a resource. */

@@ -1,6 +1,7 @@
 // Structural validation of a resource against its CRD's OpenAPI v3 schema, as the Kubernetes API
 // server does it (types, enums, bounds, lengths, patterns, required, list uniqueness, oneOf, CEL rules).
 // Messages keep the API server's wording, so they read the same as `kubectl apply` output.
+import { isIP } from "node:net";
 import { diagnostic, type Diagnostic, type ErrorCode } from "../core/errors.js";
 import { evalRule, toCel } from "./cel.js";
 import { FAST_RULES } from "./cel-fast.js";
@@ -34,6 +35,8 @@ export interface OpenApiSchema {
   "x-kubernetes-list-type"?: "atomic" | "set" | "map";
   "x-kubernetes-list-map-keys"?: string[];
   "x-kubernetes-validations"?: Array<{ rule: string; message?: string }>;
+  /** Set by the API server's structural defaulting when the field is absent (the Gateway API's CRDs use it). */
+  default?: unknown;
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -100,13 +103,30 @@ export function suggest(name: string, candidates: Iterable<string>): string | un
   return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }
 
-/** Does `v` satisfy a combinator branch? Istio's CRDs use them only with `required` (oneOf groups). */
-function matchesShape(v: Record<string, Json>, s: OpenApiSchema): boolean {
-  if (s.required && !s.required.every((k) => k in v && v[k] !== null)) return false;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** The string formats a combinator branch can test (Kubernetes' ipv4/ipv6); other formats pass. */
+function matchesFormat(v: string, format: string): boolean {
+  if (format === "ipv4") return IPV4.test(v);
+  if (format === "ipv6") return isIP(v) === 6;
+  return true;
+}
+
+/**
+ * Does `v` satisfy a combinator branch? Istio's CRDs use them with `required` (oneOf groups); the
+ * Gateway API's also test property values (`type` is IPAddress and `value` an ipv4 or ipv6).
+ */
+function matchesShape(v: Json, s: OpenApiSchema): boolean {
+  if (s.enum && !s.enum.includes(v)) return false;
+  if (s.format && typeof v === "string" && !matchesFormat(v, s.format)) return false;
   if (s.not && matchesShape(v, s.not)) return false;
   if (s.anyOf && !s.anyOf.some((b) => matchesShape(v, b))) return false;
   if (s.allOf && !s.allOf.every((b) => matchesShape(v, b))) return false;
   if (s.oneOf && s.oneOf.filter((b) => matchesShape(v, b)).length !== 1) return false;
+  if (isPlainObject(v)) {
+    if (s.required && !s.required.every((k) => k in v && v[k] !== null)) return false;
+    for (const [k, ps] of Object.entries(s.properties ?? {})) if (k in v && !matchesShape(v[k], ps)) return false;
+  } else if (s.required) return false;
   return true;
 }
 
@@ -134,6 +154,8 @@ function goYamlFlowScalar(v: Json | undefined, s: OpenApiSchema): Json | undefin
   if (keys.length === 1 && keys[0].endsWith(":") && v[keys[0]] === null) return keys[0] + ":";
   return v;
 }
+
+const TRANSITION = /\boldSelf\b/;
 
 class Walker {
   readonly out: Diagnostic[] = [];
@@ -267,12 +289,11 @@ class Walker {
     if (s.maxProperties !== undefined && count > s.maxProperties)
       this.add("TSMESH_SCHEMA_LENGTH", path, `Too many: ${count}: must have at most ${s.maxProperties} items`);
     if (s.oneOf && s.oneOf.filter((b) => matchesShape(v, b)).length !== 1) {
-      const set = oneOfFields(s).filter((f) => f in v);
-      this.add(
-        "TSMESH_SCHEMA_ONEOF",
-        path,
-        `Invalid value: "object": ${path || "body"} must validate one and only one schema (oneOf): only one of ${oneOfFields(s).join(", ")} may be set, found ${set.join(", ")}`,
-      );
+      const fields = oneOfFields(s);
+      const set = fields.filter((f) => f in v);
+      // Branches that test values rather than presence: say which values fail them.
+      const detail = fields.length > 0 ? `only one of ${fields.join(", ")} may be set, found ${set.join(", ")}` : `${JSON.stringify(v)} matches none of ${JSON.stringify(s.oneOf)}`;
+      this.add("TSMESH_SCHEMA_ONEOF", path, `Invalid value: "object": ${path || "body"} must validate one and only one schema (oneOf): ${detail}`);
     }
     for (const b of s.allOf ?? []) {
       if (b.oneOf && b.oneOf.filter((x) => matchesShape(v, x)).length !== 1) {
@@ -291,6 +312,8 @@ class Walker {
     if (!rules) return;
     let self: ReturnType<typeof toCel> | undefined;
     for (const r of rules) {
+      // A transition rule compares with the stored object; on create there is none and the API server skips it.
+      if (TRANSITION.test(r.rule)) continue;
       const fast = FAST_RULES.get(r.rule);
       let res: ReturnType<typeof evalRule>;
       if (fast) res = fast(v) ? { ok: true } : { ok: false };
@@ -306,6 +329,26 @@ class Walker {
         : (r.message ?? `failed rule: ${r.rule}`);
       this.add("TSMESH_SCHEMA_RULE", path, `Invalid value: ${what}: ${msg}`);
     }
+  }
+}
+
+/**
+ * The API server's structural defaulting: an absent property whose schema has a `default` gets a
+ * copy of it, in every object present (list items and map values too). Mutates `value`.
+ */
+export function applyDefaults(value: unknown, s: OpenApiSchema): void {
+  if (Array.isArray(value)) {
+    if (s.items) for (const item of value) applyDefaults(item, s.items);
+    return;
+  }
+  if (!isPlainObject(value)) return;
+  if (s.properties) {
+    for (const [name, ps] of Object.entries(s.properties)) {
+      if (!(name in value) && ps.default !== undefined) value[name] = structuredClone(ps.default) as Json;
+      if (name in value) applyDefaults(value[name], ps);
+    }
+  } else if (typeof s.additionalProperties === "object") {
+    for (const v of Object.values(value)) applyDefaults(v, s.additionalProperties);
   }
 }
 

@@ -1,10 +1,10 @@
 // The validation pipeline for one document: type → metadata → CRD schema → Istio's semantic rules.
 // Produces either a typed resource or one diagnostic per problem, each naming its field path.
 import { diagnostic, type Diagnostic } from "../core/errors.js";
-import { kinds, lookupKind } from "./kinds.js";
+import { kinds, kindsNamed, lookupKind } from "./kinds.js";
 import { parseDocuments, type ParsedDocument } from "./parse.js";
 import type { AnyResource, IstioKind, ObjectMeta, Resource } from "./resource.js";
-import { suggest, validateSchema } from "./schema.js";
+import { applyDefaults, suggest, validateSchema } from "./schema.js";
 import { checkK8sDNS1123Label, checkK8sDNS1123Subdomain, checkLabelKey, checkLabelValue } from "./validation/common.js";
 import { ValidationContext, type SemanticValidator } from "./validation/context.js";
 import { semanticValidators } from "./validation/index.js";
@@ -119,16 +119,19 @@ export function validateObject(value: unknown): Omit<DocumentResult, "file" | "i
   if (diags.length) return done(ids);
   const found = lookupKind(apiVersion as string, kind as string);
   if (!found.info) {
-    const known = kinds().get(kind as string);
-    if (known) {
-      diags.push(diagnostic("TSMESH_UNKNOWN_KIND", "apiVersion", `kind ${kind} belongs to group ${known.group}, not ${JSON.stringify(apiVersion)} (use ${known.group}/${known.storageVersion})`));
+    const named = kindsNamed(kind as string);
+    if (named.length > 0) {
+      const uses = named.map((k) => `${k.group}/${k.storageVersion}`).join(" or ");
+      const groups = named.map((k) => k.group).join(" and ");
+      diags.push(diagnostic("TSMESH_UNKNOWN_KIND", "apiVersion", `kind ${kind} belongs to group ${groups}, not ${JSON.stringify(apiVersion)} (use ${uses})`));
     } else {
-      const hint = suggest(kind as string, kinds().keys());
+      const yamlKinds = [...new Set([...kinds().values()].map((k) => k.yamlKind))];
+      const hint = suggest(kind as string, yamlKinds);
       diags.push(
         diagnostic(
           "TSMESH_UNKNOWN_KIND",
           "kind",
-          `unknown kind ${apiVersion}/${kind}${hint ? ` (did you mean ${hint}?)` : ""}; tsmesh reads ${[...kinds().keys()].join(", ")}`,
+          `unknown kind ${apiVersion}/${kind}${hint ? ` (did you mean ${hint}?)` : ""}; tsmesh reads ${yamlKinds.join(", ")}`,
         ),
       );
     }
@@ -151,12 +154,15 @@ export function validateObject(value: unknown): Omit<DocumentResult, "file" | "i
   const root = info.schema;
   if (root.required?.includes("spec") && !("spec" in value)) diags.push(diagnostic("TSMESH_SCHEMA_REQUIRED", "spec", "Required value"));
   const specSchema = root.properties?.spec;
-  if (specSchema && "spec" in value) diags.push(...validateSchema(value.spec, specSchema, "spec"));
+  if (specSchema && "spec" in value) {
+    applyDefaults(value.spec, specSchema);
+    diags.push(...validateSchema(value.spec, specSchema, "spec"));
+  }
   if (diags.some((d) => d.severity === "error")) return done(ids);
 
   const resource = {
     apiVersion: apiVersion as string,
-    kind: kind as IstioKind,
+    kind: info.kind as IstioKind,
     metadata: normalizedMeta(meta),
     spec: (value.spec ?? {}) as object,
   } as AnyResource;

@@ -180,6 +180,9 @@ export function proxyCommandArgs(plan: PlannedWorkload, o: { tsmeshBin: string; 
   return args;
 }
 
+/** The kinds the plan is made from: a change to one may start, stop or move a workload. */
+const PLAN_KINDS: ReadonlySet<string> = new Set(["WorkloadEntry", "Gateway", "ServiceEntry", "KubernetesGateway", "GatewayClass", "ReferenceGrant"]);
+
 export class LocalMesh {
   readonly discovery: Discovery;
   readonly logDir: string;
@@ -298,14 +301,15 @@ export class LocalMesh {
     this.prometheusTargets();
     await Promise.all([this.waitReady([...this.workloads.values()]), this.waitPrometheusReady()]);
     this.unsubscribe = this.discovery.store.subscribe((batch) => {
-      if (batch.changes.some((c) => c.kind === "WorkloadEntry" || c.kind === "Gateway" || c.kind === "ServiceEntry")) this.scheduleReconcile();
+      if (batch.changes.some((c) => PLAN_KINDS.has(c.kind))) this.scheduleReconcile();
     });
     return { readyAfterMs: Date.now() - this.startedAt, workloads: this.list() };
   }
 
   private computePlan(): MeshPlan {
     const store = this.discovery.store;
-    return planMesh({ workloadEntries: store.list("WorkloadEntry"), serviceEntries: store.list("ServiceEntry"), gateways: store.list("Gateway") });
+    const gatewayApi = [...store.list("KubernetesGateway"), ...store.list("GatewayClass"), ...store.list("ReferenceGrant")];
+    return planMesh({ workloadEntries: store.list("WorkloadEntry"), serviceEntries: store.list("ServiceEntry"), gateways: store.list("Gateway"), gatewayApi });
   }
 
   private get prometheusAddress(): string {

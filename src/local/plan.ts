@@ -4,7 +4,8 @@
 // `tsmesh.io/command` annotation, its app. The sidecar owns the workload address and service
 // ports; the app listens on the same ports on a private address (the workload address with the
 // top bit of its second octet flipped: 127.0.2.1 → 127.128.2.1), which the sidecar forwards to.
-import type { Resource } from "../api/resource.js";
+import type { AnyResource, Resource } from "../api/resource.js";
+import { gatewayDeployments } from "./gateway-deployments.js";
 import { labelsMatch } from "../registry/model.js";
 import { appMetricsTarget } from "../proxy/prometheus-merge.js";
 import { COMMAND_ANNOTATION, CommandLineError, parseCommandLine, type ParsedCommand } from "./command-line.js";
@@ -64,6 +65,8 @@ export interface PlanInput {
   workloadEntries: readonly Resource<"WorkloadEntry">[];
   serviceEntries: readonly Resource<"ServiceEntry">[];
   gateways: readonly Resource<"Gateway">[];
+  /** Gateway API Gateways, GatewayClasses and ReferenceGrants: each Istio-class Gateway gets a router. */
+  gatewayApi?: readonly AnyResource[];
 }
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -85,7 +88,8 @@ function serverScheme(protocol: string | undefined, tls: unknown): string {
   return "tcp";
 }
 
-export function planMesh(input: PlanInput): MeshPlan {
+export function planMesh(given: PlanInput): MeshPlan {
+  const input = withGatewayDeployments(given);
   const problems: PlanProblem[] = [];
   const workloads: PlannedWorkload[] = [];
   const byAddress = new Map<string, string>();
@@ -171,6 +175,17 @@ export function planMesh(input: PlanInput): MeshPlan {
     if (clash) problems.push({ workload: w.key, message: `its app address ${w.appAddress} is ${clash}'s workload address; move one of them` });
   }
   return { workloads, problems };
+}
+
+/** Adds the router workloads Istio would deploy for Gateway API gateways, and their converted Gateways. */
+function withGatewayDeployments(input: PlanInput): PlanInput {
+  const deployed = gatewayDeployments([...(input.gatewayApi ?? []), ...input.workloadEntries]);
+  if (deployed.length === 0) return input;
+  return {
+    ...input,
+    workloadEntries: [...input.workloadEntries, ...deployed.map((d) => d.workloadEntry)],
+    gateways: [...input.gateways, ...deployed.flatMap((d) => d.gateways)],
+  };
 }
 
 /** Whether two plans of one workload need its processes restarted. */

@@ -3,7 +3,8 @@
 // their delegates merged in (once per push, as istiod's initVirtualServices), DestinationRules with
 // Istio's namespace precedence and merging, Sidecar scopes, Gateways by workload. Generators may
 // memoize per push (`memo`), since nothing here changes after build.
-import type { Resource, Subset, TrafficPolicy } from "../api/resource.js";
+import type { AnyResource, Resource, Subset, TrafficPolicy } from "../api/resource.js";
+import { conversionProblems, convertGatewayApi } from "./gateway-api/convert.js";
 import { hostMatches, MESH_GATEWAY, resolveGatewayName, resolveShortName } from "../api/hosts.js";
 import { exportToSet, labelsMatch, serviceVisibleFrom, visibleFrom, type Service, type ServicePortInfo, type WorkloadEndpoint } from "../registry/model.js";
 import { endpointPort, ServiceRegistry } from "../registry/registry.js";
@@ -69,6 +70,8 @@ export interface PushInput {
   envoyFilters: readonly Resource<"EnvoyFilter">[];
   /** Telemetry resources (optional: inputs built before issue 15 have none). */
   telemetries?: readonly Resource<"Telemetry">[];
+  /** What converting the Gateway API could not do (reported with the VirtualService errors). */
+  gatewayApiProblems?: readonly string[];
 }
 
 /** One or more DestinationRules for a host, merged as Istio merges them. */
@@ -287,9 +290,9 @@ export class PushContext {
     return this.delegateMergeCount;
   }
 
-  /** Routes left out while merging delegates (missing, hidden or conflicting), to be reported. */
+  /** Routes left out while merging delegates (missing, hidden or conflicting), and what the Gateway API conversion could not do, to be reported. */
   get virtualServiceErrors(): readonly string[] {
-    const out: string[] = [];
+    const out: string[] = [...(this.input.gatewayApiProblems ?? [])];
     for (const m of this.mergedHttp.values()) out.push(...m.errors);
     return out;
   }
@@ -374,8 +377,25 @@ export function labelsKey(labels: Readonly<Record<string, string>>): string {
     .join(",");
 }
 
-/** Sorts resources (e.g. a ConfigStore listing) into a PushInput. */
+/**
+ * Sorts resources (e.g. a ConfigStore listing) into a PushInput; the Kubernetes Gateway API's are
+ * converted to Istio Gateways and VirtualServices first, as istiod feeds its push context.
+ */
 export function pushInputFrom(resources: Iterable<{ kind: string }>): PushInput {
+  const list = [...resources];
+  const input = sortPushInput(list);
+  if (list.some((r) => GATEWAY_API_KINDS.has(r.kind))) {
+    const converted = convertGatewayApi(list as AnyResource[]);
+    input.gateways.push(...converted.gateways);
+    input.virtualServices.push(...converted.virtualServices);
+    return { ...input, gatewayApiProblems: conversionProblems(converted) };
+  }
+  return input;
+}
+
+const GATEWAY_API_KINDS: ReadonlySet<string> = new Set(["KubernetesGateway", "HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute"]);
+
+function sortPushInput(resources: Iterable<{ kind: string }>) {
   const input = {
     serviceEntries: [] as Resource<"ServiceEntry">[],
     workloadEntries: [] as Resource<"WorkloadEntry">[],

@@ -72,7 +72,8 @@ test("the fast rules are the ones Istio's CRDs repeat", () => {
       Object.values(s).forEach(walk);
     }
   };
-  for (const k of kinds().values()) walk(k.schema);
+  // Istio's CRDs only: the Gateway API's rules are mostly one-offs, evaluated by the CEL engine.
+  for (const k of kinds().values()) if (k.group.endsWith("istio.io")) walk(k.schema);
   for (const rule of FAST_RULES.keys()) assert.ok(used.has(rule), `fast rule not used by any CRD: ${rule}`);
   const covered = [...used].filter(([r]) => FAST_RULES.has(r)).reduce((a, [, n]) => a + n, 0);
   const total = [...used.values()].reduce((a, b) => a + b, 0);

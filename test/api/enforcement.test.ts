@@ -77,6 +77,51 @@ const CASES: Case[] = [
     want: ["spec.configPatches[1].applyTo", "spec.configPatches[0].match.waypoint"],
   },
   { name: "WasmPlugin: the whole kind", kind: "WasmPlugin", spec: { url: "oci://example.com/plugin:1" }, want: [""] },
+  // The Gateway API: what its conversion leaves out.
+  { name: "GatewayClass: parametersRef", kind: "GatewayClass", spec: { controllerName: "istio.io/gateway-controller", parametersRef: { group: "", kind: "ConfigMap", name: "c" } }, want: ["spec.parametersRef"] },
+  {
+    name: "KubernetesGateway: addresses, infrastructure, a selector on labels other than the name, TLS options, gateway TLS",
+    kind: "KubernetesGateway",
+    spec: {
+      gatewayClassName: "istio",
+      addresses: [{ value: "127.0.0.9" }, { type: "Hostname", value: "gw.example.com" }],
+      infrastructure: { labels: { a: "b" } },
+      tls: { frontend: { default: { validation: { caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] } } } },
+      listeners: [
+        { name: "http", port: 80, protocol: "HTTP", allowedRoutes: { namespaces: { from: "Selector", selector: { matchLabels: { a: "b" } } } } },
+        { name: "named", port: 81, protocol: "HTTP", allowedRoutes: { namespaces: { from: "Selector", selector: { matchLabels: { "kubernetes.io/metadata.name": "default" } } } } },
+        { name: "https", port: 443, protocol: "HTTPS", tls: { certificateRefs: [{ name: "c" }], options: { a: "b" } } },
+      ],
+    },
+    want: ["spec.addresses[1]", "spec.infrastructure", "spec.listeners[0].allowedRoutes.namespaces.selector", "spec.listeners[2].tls.options", "spec.tls"],
+  },
+  { name: "KubernetesGateway: plain HTTP listener is enforced", kind: "KubernetesGateway", spec: { gatewayClassName: "istio", listeners: [{ name: "http", port: 80, protocol: "HTTP" }] }, want: [] },
+  {
+    name: "HTTPRoute: an ExtensionRef filter (CORS and prefix matches are enforced)",
+    kind: "HTTPRoute",
+    spec: {
+      parentRefs: [{ name: "gw" }],
+      rules: [
+        { matches: [{ path: { type: "Exact", value: "/a" } }], filters: [{ type: "CORS", cors: { allowOrigins: ["https://a.example.com"] } }], backendRefs: [{ name: "b", port: 80 }] },
+        { matches: [{ path: { type: "PathPrefix", value: "/b" } }], backendRefs: [{ name: "b", port: 80, filters: [{ type: "ExtensionRef", extensionRef: { group: "x", kind: "y", name: "z" } }] }] },
+      ],
+    },
+    want: ["spec.rules[1].backendRefs[0].filters[0].type"],
+  },
+  {
+    name: "GRPCRoute: an ExtensionRef filter; method matches are enforced",
+    kind: "GRPCRoute",
+    spec: { parentRefs: [{ name: "gw" }], rules: [{ matches: [{ method: { service: "s" } }], filters: [{ type: "ExtensionRef", extensionRef: { group: "x", kind: "y", name: "z" } }], backendRefs: [{ name: "b", port: 80 }] }] },
+    want: ["spec.rules[0].filters[0].type"],
+  },
+  { name: "TCPRoute: enforced", kind: "TCPRoute", spec: { parentRefs: [{ name: "gw" }], rules: [{ backendRefs: [{ name: "b", port: 80 }] }] }, want: [] },
+  { name: "TLSRoute: enforced", kind: "TLSRoute", spec: { parentRefs: [{ name: "gw" }], hostnames: ["a.example.com"], rules: [{ backendRefs: [{ name: "b", port: 443 }] }] }, want: [] },
+  {
+    name: "ReferenceGrant: enforced",
+    kind: "ReferenceGrant",
+    spec: { from: [{ group: "gateway.networking.k8s.io", kind: "HTTPRoute", namespace: "a" }], to: [{ group: "", kind: "Service" }] },
+    want: [],
+  },
   { name: "TrafficExtension: the whole kind", kind: "TrafficExtension", spec: { lua: { inlineCode: "function envoy_on_request(h) end" } }, want: [""] },
   // Generated as Istio's inbound filter chains (issue 13).
   {

@@ -6,10 +6,10 @@ import { test } from "node:test";
 import { generateApi } from "../../scripts/gen-api.js";
 import { packageRoot } from "../../src/core/paths.js";
 
-test("src/api/gen is up to date with api/istio-crds.gen.yaml (run `npm run gen`)", () => {
+test("src/api/gen is up to date with api/istio-crds.gen.yaml and api/gateway-api-crds.gen.yaml (run `npm run gen`)", () => {
   const root = packageRoot();
   const out = generateApi(root);
   assert.equal(readFileSync(join(root, "src/api/gen/schemas.json"), "utf8"), out.schemasJson);
   assert.equal(readFileSync(join(root, "src/api/gen/types.ts"), "utf8"), out.typesTs);
-  assert.equal(out.kinds, 15);
+  assert.equal(out.kinds, 22);
 });

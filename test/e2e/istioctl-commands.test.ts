@@ -1,4 +1,4 @@
-// istioctl's daily commands against a real `tsmesh up` bookinfo (octet 129): the registry record up
+// istioctl's daily commands against a real `tsmesh up` bookinfo (octet 31): the registry record up
 // keeps, proxy-status and proxy-config checked against each proxy's own admin /config_dump and
 // /clusters, describe explaining the reviews subsets and routes of Istio's 80/20 task, version,
 // dashboard, exec and analyze finding the mesh through the registry alone.
@@ -21,7 +21,7 @@ import { findMesh, MESH_FILE } from "../../src/local/registry.js";
 import { eventually } from "../helpers/eventually.js";
 import { httpRequest, TestMesh } from "../helpers/mesh.js";
 
-const OCTET = 129;
+const OCTET = 31;
 const NETWORKING = join(packageRoot(), "samples/bookinfo/networking");
 
 /** Runs a command function, collecting its stdout and stderr lines. */
@@ -189,7 +189,7 @@ describe("istioctl's commands on tsmesh up (bookinfo)", { timeout: 180_000 }, ()
   it("proxy-config: unknown workload and no mesh are errors that say so", async () => {
     const r = await pc({ kind: "cluster", workload: "nobody" });
     assert.equal(r.code, 2);
-    assert.match(r.err, /no workload "nobody" in mesh e2e-129 \(workloads: default\/details-v1/);
+    assert.match(r.err, /no workload "nobody" in mesh e2e-31 \(workloads: default\/details-v1/);
   });
 
   it("describe pod reviews-v1: its service, the DestinationRule's subsets and the 80/20 route", async () => {

@@ -5,15 +5,13 @@
 // delete + create) makes the gateway serve the new certificate without a restart, and the old CA no
 // longer verifies it (the task's last check).
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import * as http2 from "node:http2";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import type { TLSSocket } from "node:tls";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../helpers/eventually.js";
 import { TestMesh } from "../helpers/mesh.js";
+import { curlHttpbin, exampleCert } from "../helpers/secure-ingress.js";
 
 const OCTET = 112;
 const GATEWAY = `127.${OCTET}.1.1`;
@@ -58,36 +56,8 @@ spec:
         host: httpbin
 `;
 
-/** A self-signed certificate for httpbin.example.com (the task's example_certsN, made with openssl). */
-function exampleCert(dir: string, name: string): { cert: string; key: string } {
-  const cert = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  const r = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", `/O=${name} Inc./CN=httpbin.example.com`, "-addext", "subjectAltName=DNS:httpbin.example.com", "-keyout", key, "-out", cert], { encoding: "utf8" });
-  assert.equal(r.status, 0, r.stderr);
-  return { cert: readFileSync(cert, "utf8"), key: readFileSync(key, "utf8") };
-}
-
-/** HTTPS GET through the gateway as the task's curl: SNI and Host httpbin.example.com, trusting `ca`. */
-function curl(path: string, ca: string): Promise<{ status: number; body: string; issuer: string }> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(`https://httpbin.example.com:8443`, { host: GATEWAY, servername: "httpbin.example.com", ca });
-    session.on("error", reject);
-    let issuer = "";
-    session.on("connect", (_s, socket) => (issuer = (socket as TLSSocket).getPeerX509Certificate()?.issuer ?? ""));
-    const req = session.request({ ":path": path, ":authority": "httpbin.example.com" });
-    let body = "";
-    let status = 0;
-    req.on("response", (h) => (status = Number(h[":status"])));
-    req.setEncoding("utf8");
-    req.on("data", (d: string) => (body += d));
-    req.on("end", () => {
-      session.close();
-      resolve({ status, body, issuer });
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+/** HTTPS GET through the gateway's 8443 as the task's curl. */
+const curl = (path: string, ca: string) => curlHttpbin(GATEWAY, 8443, path, ca);
 
 describe("Istio's secure-ingress task with a credential rotated on disk", { timeout: 120_000 }, () => {
   let mesh: TestMesh;

@@ -16,8 +16,9 @@ export interface TestMeshOptions {
   /** An example under examples/ (e.g. "bookinfo") or a folder path. */
   example: string;
   /**
-   * Second octet for this mesh's addresses, 100..133 (each test file its own; 128..133 are issue 16's): workloads move to
-   * 127.OCTET.X.Y, their apps to 127.(OCTET^128).X.Y, the control plane to 127.OCTET.0.1.
+   * Second octet for this mesh's addresses, 100..127 or 30..60 (each test file its own): workloads move to
+   * 127.OCTET.X.Y, their apps to 127.(OCTET^128).X.Y, the control plane to 127.OCTET.0.1. Octets
+   * 128 and up would put apps on 127.0.X.Y, where unit tests (and a developer's own `tsmesh up`) listen.
    */
   octet: number;
   /** Files (e.g. from samples/) applied before the mesh starts. */
@@ -100,7 +101,8 @@ export class TestMesh {
   ) {}
 
   static async start(o: TestMeshOptions): Promise<TestMesh> {
-    if (o.octet < 100 || o.octet > 133) throw new Error(`octet ${o.octet} is outside the harness range 100..133`);
+    const inRange = (o.octet >= 100 && o.octet <= 127) || (o.octet >= 30 && o.octet <= 60);
+    if (!inRange) throw new Error(`octet ${o.octet} is outside the harness ranges 100..127 and 30..60`);
     const source = o.example.includes("/") ? o.example : join(packageRoot(), "examples", o.example);
     const root = mkdtempSync(join(tmpdir(), `tsmesh-mesh-${basename(source)}-`));
     const configDir = join(root, "config");

@@ -1,6 +1,7 @@
 // Test helpers for validation table tests.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { kindInfo } from "../../src/api/kinds.js";
 import { validateObject, validateText } from "../../src/api/validate.js";
 import type { Diagnostic } from "../../src/core/errors.js";
 
@@ -26,6 +27,10 @@ export function resource(kind: string, spec: unknown, apiVersion?: string): obje
     EnvoyFilter: "networking.istio.io/v1alpha3",
     ProxyConfig: "networking.istio.io/v1beta1",
   };
+  // Gateway API kinds may be named by Istio's internal name (KubernetesGateway): YAML spells them by yamlKind.
+  const info = kindInfo(kind);
+  if (info?.group === "gateway.networking.k8s.io")
+    return { apiVersion: apiVersion ?? `${info.group}/${info.storageVersion}`, kind: info.yamlKind, metadata: { name: "test", namespace: "default" }, spec };
   return { apiVersion: apiVersion ?? group[kind] ?? "networking.istio.io/v1", kind, metadata: { name: "test", namespace: "default" }, spec };
 }
 

@@ -27,4 +27,13 @@ export const semanticValidators: { [K in IstioKind]: SemanticValidator<K> } = {
   WasmPlugin: validateWasmPlugin,
   ProxyConfig: validateProxyConfig,
   TrafficExtension: validateTrafficExtension,
+  // The Gateway API's rules are all in its CRDs (schema and CEL, checked before these run); istiod's
+  // webhook does not validate these kinds either: what it cannot convert is reported in their status.
+  GatewayClass: () => undefined,
+  KubernetesGateway: () => undefined,
+  HTTPRoute: () => undefined,
+  GRPCRoute: () => undefined,
+  TCPRoute: () => undefined,
+  TLSRoute: () => undefined,
+  ReferenceGrant: () => undefined,
 };

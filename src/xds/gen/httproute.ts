@@ -254,7 +254,8 @@ function translateRoute(
   if (match?.name) name = `${name}.${match.name}`;
   const out: Route = {};
   if (name) out.name = name;
-  out.match = translateRouteMatch(match);
+  // istiod's UseGatewaySemantics: the annotation the Gateway API conversion puts on what it makes.
+  out.match = translateRouteMatch(match, vs.metadata.annotations?.["internal.istio.io/route-semantics"] === "gateway");
   if (match?.statPrefix) out.statPrefix = match.statPrefix;
 
   let authority = "";

@@ -56,13 +56,15 @@ export function claimMatchProblem(m: HTTPMatchRequest | undefined): string | und
 /**
  * Istio's TranslateRouteMatch: uri → path/prefix/safeRegex (default prefix "/"), caseSensitive,
  * headers and withoutHeaders (inverted) sorted by name, then :method, :authority, :scheme, then
- * query parameters (sorted by name).
+ * query parameters (sorted by name). With `gatewaySemantics` (a VirtualService converted from the
+ * Gateway API) a prefix other than "/" matches whole path segments, as the Gateway API says.
  */
-export function translateRouteMatch(m: HTTPMatchRequest | undefined): RouteMatch {
+export function translateRouteMatch(m: HTTPMatchRequest | undefined, gatewaySemantics = false): RouteMatch {
   if (!m) return { prefix: "/" };
   const out: RouteMatch = {};
   const uri = m.uri;
   if (uri?.exact !== undefined) out.path = uri.exact;
+  else if (uri?.prefix !== undefined && gatewaySemantics && uri.prefix !== "/") out.pathSeparatedPrefix = uri.prefix.replace(/\/$/, "");
   else if (uri?.prefix !== undefined) out.prefix = uri.prefix;
   else if (uri?.regex !== undefined) out.safeRegex = { regex: uri.regex };
   else out.prefix = "/";

@@ -139,6 +139,13 @@ describe("route match conversion", () => {
     assert.deepEqual(one({ route: toReviews }).match, { prefix: "/" });
   });
 
+  it("Gateway API semantics (istiod's UseGatewaySemantics): a prefix matches whole path segments, except /", () => {
+    const cs = { caseSensitive: { value: true } };
+    assert.deepEqual(translateRouteMatch({ uri: { prefix: "/static/" } }, true), { pathSeparatedPrefix: "/static", ...cs });
+    assert.deepEqual(translateRouteMatch({ uri: { prefix: "/" } }, true), { prefix: "/", ...cs });
+    assert.deepEqual(translateRouteMatch({ uri: { prefix: "/static" } }, false), { prefix: "/static", ...cs });
+  });
+
   it("several matches → several routes with the same action, named route.match", () => {
     const { routes } = convert([{ name: "r", match: [{ name: "a", uri: { exact: "/a" } }, { uri: { prefix: "/b" } }], route: toReviews, timeout: "3s" }]);
     assert.deepEqual(

@@ -1,0 +1,43 @@
+// Istio's automated deployment of Gateway API gateways, in local mode: istiod deploys a proxy
+// (Deployment `NAME-CLASS`, labelled gateway.networking.k8s.io/gateway-name) for every Gateway of
+// the `istio` class; `tsmesh up` runs a router workload for it instead, on an address it assigns,
+// and the Istio Gateways converted from its listeners select that workload by the same label.
+import type { AnyResource, Resource } from "../api/resource.js";
+import { ISTIO_CLASS } from "../model/gateway-api/conditions.js";
+import { gatewayAddresses } from "../model/gateway-api/addresses.js";
+import { convertGateway, GATEWAY_NAME_LABEL } from "../model/gateway-api/gateways.js";
+import { ReferenceGrants } from "../model/gateway-api/references.js";
+
+/** Labels istiod puts on a deployed gateway (pilot/pkg/config/kube/gateway deploymentcontroller). */
+export const MANAGED_LABEL = "gateway.istio.io/managed";
+const MANAGED_VALUE = "istio.io-gateway-controller";
+
+export interface GatewayDeployment {
+  /** `namespace/name` of the Gateway. */
+  gateway: string;
+  /** The router workload, as a WorkloadEntry (named as istiod names the Deployment: NAME-CLASS). */
+  workloadEntry: Resource<"WorkloadEntry">;
+  /** The Istio Gateways converted from its listeners (they select the workload). */
+  gateways: Array<Resource<"Gateway">>;
+}
+
+/** The deployments for every Gateway of an Istio class among `resources`, on the addresses gatewayAddresses gives. */
+export function gatewayDeployments(resources: readonly AnyResource[]): GatewayDeployment[] {
+  const grants = resources.filter((r): r is Resource<"ReferenceGrant"> => r.kind === "ReferenceGrant");
+  const namespaces = new Set(resources.map((r) => r.metadata.namespace));
+  const ctx = { domainSuffix: "cluster.local", grants: new ReferenceGrants(grants), serviceHosts: new Set<string>(), namespaces };
+  return gatewayAddresses(resources).map(({ gateway: gw, address }) => {
+    const name = `${gw.metadata.name}-${gw.spec.gatewayClassName || ISTIO_CLASS}`;
+    const workloadEntry: Resource<"WorkloadEntry"> = {
+      apiVersion: "networking.istio.io/v1",
+      kind: "WorkloadEntry",
+      metadata: { name, namespace: gw.metadata.namespace },
+      spec: {
+        address,
+        labels: { [GATEWAY_NAME_LABEL]: gw.metadata.name, [MANAGED_LABEL]: MANAGED_VALUE, "service.istio.io/canonical-name": name },
+        serviceAccount: name,
+      },
+    };
+    return { gateway: `${gw.metadata.namespace}/${gw.metadata.name}`, workloadEntry, gateways: convertGateway(ctx, gw).istioGateways };
+  });
+}

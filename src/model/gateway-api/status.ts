@@ -1,0 +1,84 @@
+// The `status` istiod writes on Gateway API resources, computed from the conversion: a
+// GatewayClass's Accepted; a Gateway's addresses, Accepted/Programmed conditions and per-listener
+// status (supportedKinds, attachedRoutes, Accepted/Programmed/Conflicted/ResolvedRefs); a route's
+// parents[] with Accepted/ResolvedRefs. Pure functions, and a provider for the mesh API's status
+// registry (src/controlplane/status.ts) that computes the conversion once per listing.
+import type { AnyResource } from "../../api/resource.js";
+import { gatewayAddresses } from "./addresses.js";
+import { condition, GatewayReason, ISTIO_CONTROLLER, type Condition } from "./conditions.js";
+import { convertGatewayApi, type GatewayApiConversion } from "./convert.js";
+import { GATEWAY_GROUP } from "./references.js";
+
+type Meta = { name: string; namespace: string; generation?: number };
+
+const observed = (conditions: Condition[], generation: number | undefined): Condition[] =>
+  generation === undefined ? conditions : conditions.map((c) => ({ ...c, observedGeneration: generation }));
+
+/** A GatewayClass's status: Accepted when istiod's controller handles it (undefined for another controller's). */
+export function gatewayClassStatus(cls: { metadata: Meta; spec: { controllerName: string } }): Record<string, unknown> | undefined {
+  if (cls.spec.controllerName !== ISTIO_CONTROLLER) return undefined;
+  return { conditions: observed([condition("Accepted", true, GatewayReason.Accepted, "Handled by Istio controller")], cls.metadata.generation) };
+}
+
+/** A Gateway's status, given the conversion and the address its router has (undefined for another class's Gateway). */
+export function gatewayStatus(conv: GatewayApiConversion, gw: { metadata: Meta }, address: string | undefined): Record<string, unknown> | undefined {
+  const c = conv.converted.get(`${gw.metadata.namespace}/${gw.metadata.name}`);
+  if (!c) return undefined;
+  // istiod's deployment (and its Service) is NAME-CLASS.
+  const service = `${gw.metadata.name}-${c.gateway.spec.gatewayClassName}.${gw.metadata.namespace}.svc.cluster.local`;
+  const ports = c.listeners.filter((l) => l.server).map((l) => l.listener.port);
+  const allProgrammed = c.listeners.every((l) => l.server);
+  const programmed = !address
+    ? condition("Programmed", false, GatewayReason.AddressNotAssigned, "no router runs for this Gateway (tsmesh up starts one)")
+    : allProgrammed
+      ? condition("Programmed", true, GatewayReason.Programmed, `Resource programmed, assigned to service(s) ${[...new Set(ports)].map((p) => `${service}:${p}`).join(", ")}`)
+      : condition("Programmed", false, GatewayReason.Invalid, "Resource programmed, but some listeners could not be");
+  return {
+    ...(address ? { addresses: [{ type: "IPAddress", value: address }] } : {}),
+    conditions: observed([condition("Accepted", true, GatewayReason.Accepted, "Resource accepted"), programmed], gw.metadata.generation),
+    listeners: c.listeners.map((l) => ({
+      name: l.listener.name,
+      supportedKinds: l.supportedKinds.map((kind) => ({ group: GATEWAY_GROUP, kind })),
+      attachedRoutes: l.attachedRoutes,
+      conditions: observed(l.conditions, gw.metadata.generation),
+    })),
+  };
+}
+
+/** A route's status: one parents[] entry per parentRef istiod's controller answers for (undefined when none). */
+export function routeStatus(conv: GatewayApiConversion, route: { kind: string; metadata: Meta }): Record<string, unknown> | undefined {
+  const parents = conv.routeParents.get(`${route.kind}/${route.metadata.namespace}/${route.metadata.name}`);
+  if (!parents) return undefined;
+  return { parents: parents.map((p) => ({ ...p, conditions: observed(p.conditions, route.metadata.generation) })) };
+}
+
+/** The kinds the provider below answers for (internal kind names). */
+export const GATEWAY_API_STATUS_KINDS = ["GatewayClass", "KubernetesGateway", "HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute"] as const;
+
+/** What the mesh API's status context gives a provider (src/controlplane/status.ts StatusContext). */
+export interface StatusInputs {
+  readonly resources: readonly AnyResource[];
+  memo<T>(key: string, compute: () => T): T;
+}
+
+/** A status provider for the Gateway API kinds: register it with GATEWAY_API_STATUS_KINDS. */
+export function gatewayApiStatusProvider(resource: AnyResource, ctx: StatusInputs): Record<string, unknown> | undefined {
+  const conv = ctx.memo("gateway-api conversion", () => convertGatewayApi(ctx.resources));
+  switch (resource.kind) {
+    case "GatewayClass":
+      return gatewayClassStatus(resource);
+    case "KubernetesGateway": {
+      const addresses = ctx.memo("gateway-api addresses", () => new Map(gatewayAddresses(ctx.resources).map((a) => [`${a.gateway.metadata.namespace}/${a.gateway.metadata.name}`, a.address])));
+      return gatewayStatus(conv, resource, addresses.get(`${resource.metadata.namespace}/${resource.metadata.name}`));
+    }
+    case "HTTPRoute":
+    case "GRPCRoute":
+    case "TCPRoute":
+    case "TLSRoute":
+      return routeStatus(conv, resource);
+    default:
+      return undefined;
+  }
+}
+
+
