@@ -58,7 +58,7 @@ function contentOf(r: AnyResource): string {
 }
 
 /** RFC 3339 in whole seconds, as Kubernetes writes timestamps. */
-function k8sTime(d: Date): string {
+export function k8sTime(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
@@ -116,13 +116,17 @@ export class AppliedLayer {
    * Validates every document of `text`, then (unless `dryRun`) stores them all: each is created,
    * configured (replaced) or left unchanged. Any invalid document rejects the whole apply.
    */
-  apply(text: string, file: string, opts: { dryRun?: boolean } = {}): ApplyResult {
-    const docs = parseDocuments(text, file).map((d) => validateDocument(d));
+  apply(text: string, file: string, opts: { dryRun?: boolean; namespace?: string } = {}): ApplyResult {
+    const parsed = parseDocuments(text, file);
+    const docs = parsed.map((d) => validateDocument(d));
     const errors: string[] = [];
     const warnings: string[] = [];
     const valid: AnyResource[] = [];
-    for (const { result, configMap } of docs) {
+    for (const [i, { result, configMap }] of docs.entries()) {
       for (const d of result.diagnostics) (d.severity === "error" ? errors : warnings).push(formatDiagnostic(result, d));
+      const conflict = result.resource && opts.namespace !== undefined ? namespaceConflict(parsed[i].value, opts.namespace) : undefined;
+      if (conflict) errors.push(`${result.file}:${result.line} (document ${result.index}): ${conflict}`);
+      else if (result.resource && opts.namespace !== undefined) result.resource.metadata.namespace = opts.namespace;
       if (configMap) errors.push(`${result.file}:${result.line} (document ${result.index}) ConfigMap ${configMap.metadata.namespace}/${configMap.metadata.name}: ConfigMaps are read from up's config folders; the applied layer does not hold them [TSMESH_UNKNOWN_KIND]`);
       else if (result.resource) valid.push(result.resource);
     }
@@ -208,17 +212,29 @@ function keyOf(r: AnyResource): string {
   return resourceKey(r.kind, r.metadata.namespace, r.metadata.name);
 }
 
-/** The (kind, namespace, name) of each document in `text` that names one, for `delete -f`; errors for the rest. */
-export function refsOf(text: string, file: string): { refs: Array<ResourceRef & { apiVersion: string }>; errors: string[] } {
+/** kubectl's check of `-n NS` against a document's own namespace (undefined when they agree or it has none). */
+function namespaceConflict(value: unknown, namespace: string): string | undefined {
+  const own = (value as { metadata?: { namespace?: unknown } } | undefined)?.metadata?.namespace;
+  if (typeof own !== "string" || own === "" || own === namespace) return undefined;
+  return `the namespace from the provided object ${JSON.stringify(own)} does not match the namespace ${JSON.stringify(namespace)}. You must pass '--namespace=${own}' to perform this operation.`;
+}
+
+/**
+ * The (kind, namespace, name) of each document in `text` that names one, for `delete -f` (documents
+ * without a namespace are in `namespace`, default "default"); errors for the rest.
+ */
+export function refsOf(text: string, file: string, namespace?: string): { refs: Array<ResourceRef & { apiVersion: string }>; errors: string[] } {
   const refs: Array<ResourceRef & { apiVersion: string }> = [];
   const errors: string[] = [];
   for (const doc of parseDocuments(text, file)) {
     const v = doc.value as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } } | undefined;
+    const conflict = namespace !== undefined ? namespaceConflict(v, namespace) : undefined;
     if (doc.syntaxError) errors.push(formatDiagnostic({ file: doc.file, index: doc.index, line: doc.line, valid: false, diagnostics: [] } as DocumentResult, doc.syntaxError));
     else if (typeof v?.kind !== "string" || typeof v.apiVersion !== "string" || typeof v.metadata?.name !== "string")
       errors.push(`${doc.file}:${doc.line} (document ${doc.index}): needs apiVersion, kind and metadata.name`);
+    else if (conflict) errors.push(`${doc.file}:${doc.line} (document ${doc.index}): ${conflict}`);
     // The store's kind (group-aware: a Gateway API Gateway is not Istio's Gateway).
-    else refs.push({ apiVersion: v.apiVersion, kind: lookupKind(v.apiVersion, v.kind).info?.kind ?? v.kind, name: v.metadata.name, namespace: typeof v.metadata.namespace === "string" && v.metadata.namespace ? v.metadata.namespace : "default" });
+    else refs.push({ apiVersion: v.apiVersion, kind: lookupKind(v.apiVersion, v.kind).info?.kind ?? v.kind, name: v.metadata.name, namespace: typeof v.metadata.namespace === "string" && v.metadata.namespace ? v.metadata.namespace : (namespace ?? "default") });
   }
   return { refs, errors };
 }

@@ -7,43 +7,13 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { AppliedLayer, APPLIED_SOURCE, refsOf } from "../../src/config/applied.js";
 import { ConfigStore } from "../../src/config/store.js";
+import { packageRoot } from "../../src/core/paths.js";
 
-const ALL_V1 = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: reviews
-spec:
-  hosts: [reviews]
-  http:
-  - route:
-    - destination: {host: reviews, subset: v1}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: ratings
-spec:
-  hosts: [ratings]
-  http:
-  - route:
-    - destination: {host: ratings, subset: v1}
-`;
-
-const REVIEWS_V2 = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: reviews
-spec:
-  hosts: [reviews]
-  http:
-  - match:
-    - headers:
-        end-user: {exact: jason}
-    route:
-    - destination: {host: reviews, subset: v2}
-  - route:
-    - destination: {host: reviews, subset: v1}
-`;
+// Istio's request-routing task: all four services to v1, then reviews (same name) to v2 for jason.
+const NETWORKING = join(packageRoot(), "samples/bookinfo/networking");
+const ALL_V1 = readFileSync(join(NETWORKING, "virtual-service-all-v1.yaml"), "utf8");
+const REVIEWS_V2 = readFileSync(join(NETWORKING, "virtual-service-reviews-test-v2.yaml"), "utf8");
+const ALL_NAMES = ["productpage", "reviews", "ratings", "details"];
 
 function fixture(): { stateDir: string; store: ConfigStore; layer: AppliedLayer; done: () => void } {
   const stateDir = mkdtempSync(join(tmpdir(), "tsmesh-applied-"));
@@ -59,19 +29,20 @@ test("apply creates, configures and leaves unchanged, with Kubernetes metadata",
   try {
     const first = f.layer.apply(ALL_V1, "all-v1.yaml");
     assert.ok(first.ok);
-    assert.deepEqual(first.changes.map((c) => [c.resource.metadata.name, c.outcome]), [["reviews", "created"], ["ratings", "created"]]);
+    assert.deepEqual(first.changes.map((c) => [c.resource.metadata.name, c.outcome]), ALL_NAMES.map((n) => [n, "created"]));
     const created = f.layer.get("VirtualService", "default", "reviews")!;
     assert.equal(created.metadata.generation, 1);
-    assert.equal(created.metadata.resourceVersion, "1");
+    assert.equal(created.metadata.resourceVersion, "2");
     assert.match(created.metadata.uid!, /^[0-9a-f-]{36}$/);
-    assert.equal(created.metadata.creationTimestamp, "2026-01-02T03:04:06Z");
-    assert.equal(f.layer.get("VirtualService", "default", "ratings")!.metadata.resourceVersion, "2");
+    assert.equal(created.metadata.creationTimestamp, "2026-01-02T03:04:07Z");
+    assert.equal(f.layer.get("VirtualService", "default", "ratings")!.metadata.resourceVersion, "3");
+    assert.notEqual(f.layer.get("VirtualService", "default", "ratings")!.metadata.uid, created.metadata.uid);
 
     // Same content again: unchanged, nothing advances, no store batch.
     const before = f.store.currentVersion;
     const again = f.layer.apply(ALL_V1, "all-v1.yaml");
     assert.ok(again.ok);
-    assert.deepEqual(again.changes.map((c) => c.outcome), ["unchanged", "unchanged"]);
+    assert.deepEqual(again.changes.map((c) => c.outcome), ["unchanged", "unchanged", "unchanged", "unchanged"]);
     assert.equal(f.store.currentVersion, before);
 
     // Same name, new spec (Istio's request-routing task): configured, generation 2, same uid.
@@ -80,19 +51,19 @@ test("apply creates, configures and leaves unchanged, with Kubernetes metadata",
     assert.deepEqual(v2.changes.map((c) => c.outcome), ["configured"]);
     const replaced = f.layer.get("VirtualService", "default", "reviews")!;
     assert.equal(replaced.metadata.generation, 2);
-    assert.equal(replaced.metadata.resourceVersion, "3");
+    assert.equal(replaced.metadata.resourceVersion, "5");
     assert.equal(replaced.metadata.uid, created.metadata.uid);
     assert.equal(replaced.metadata.creationTimestamp, created.metadata.creationTimestamp);
     assert.equal(f.store.get("VirtualService", "default", "reviews")!.spec.http!.length, 2);
 
     // A label change is a new resourceVersion, not a new generation.
-    const labelled = f.layer.apply(REVIEWS_V2.replace("  name: reviews", "  name: reviews\n  labels: {team: a}"), "x.yaml");
+    const labelled = f.layer.apply(REVIEWS_V2.replace("  name: reviews\n", "  name: reviews\n  labels: {team: a}\n"), "x.yaml");
     assert.ok(labelled.ok);
     assert.equal(f.layer.get("VirtualService", "default", "reviews")!.metadata.generation, 2);
-    assert.equal(f.layer.get("VirtualService", "default", "reviews")!.metadata.resourceVersion, "4");
+    assert.equal(f.layer.get("VirtualService", "default", "reviews")!.metadata.resourceVersion, "6");
 
     // Server-owned fields a client sends (e.g. from `get -o yaml`) are the server's to set.
-    const echoed = f.layer.apply(REVIEWS_V2.replace("  name: reviews", "  name: reviews\n  labels: {team: a}\n  generation: 9\n  resourceVersion: '77'\n  uid: x"), "x.yaml");
+    const echoed = f.layer.apply(REVIEWS_V2.replace("  name: reviews\n", "  name: reviews\n  labels: {team: a}\n  generation: 9\n  resourceVersion: '77'\n  uid: x\n"), "x.yaml");
     assert.ok(echoed.ok);
     assert.deepEqual(echoed.changes.map((c) => c.outcome), ["unchanged"]);
   } finally {
@@ -106,10 +77,10 @@ test("a rejected apply changes nothing, and names file, line and field as valida
     assert.ok(f.layer.apply(ALL_V1, "all-v1.yaml").ok);
     const version = f.store.currentVersion;
     const files = readdirSync(join(f.stateDir, "applied")).sort();
-    const bad = REVIEWS_V2 + "---\n" + ALL_V1.split("---\n")[1].replace("  hosts: [ratings]", "  hosts: [ratings]\n  htp: []");
+    const bad = REVIEWS_V2 + "---\n" + ALL_V1.split("---\n")[2].replace("  hosts:", "  htp: []\n  hosts:");
     const r = f.layer.apply(bad, "mixed.yaml");
     assert.equal(r.ok, false);
-    assert.ok(!r.ok && r.errors.some((e) => /^mixed\.yaml:22 \(document 1\) VirtualService default\/ratings: spec\.htp: Unknown field .*\[TSMESH_SCHEMA_UNKNOWN_FIELD\]/.test(e)), JSON.stringify(r));
+    assert.ok(!r.ok && r.errors.some((e) => /^mixed\.yaml:27 \(document 1\) VirtualService default\/ratings: spec\.htp: Unknown field .*\[TSMESH_SCHEMA_UNKNOWN_FIELD\]/.test(e)), JSON.stringify(r));
     // The valid first document was not stored either.
     assert.equal(f.store.get("VirtualService", "default", "reviews")!.spec.http!.length, 1);
     assert.equal(f.store.currentVersion, version);
@@ -128,7 +99,7 @@ test("dry run validates and reports outcomes without storing", () => {
   try {
     const r = f.layer.apply(ALL_V1, "all-v1.yaml", { dryRun: true });
     assert.ok(r.ok);
-    assert.deepEqual(r.changes.map((c) => c.outcome), ["created", "created"]);
+    assert.deepEqual(r.changes.map((c) => c.outcome), ["created", "created", "created", "created"]);
     assert.equal(f.layer.list().length, 0);
     assert.equal(f.store.size, 0);
   } finally {
@@ -144,7 +115,7 @@ test("persisted under applied/ (0700, one 0600 file per resource) and restored b
     const dir = join(f.stateDir, "applied");
     assert.equal(statSync(dir).mode & 0o777, 0o700);
     const files = readdirSync(dir).filter((n) => n.endsWith(".yaml")).sort();
-    assert.deepEqual(files, ["VirtualService.default.ratings.yaml", "VirtualService.default.reviews.yaml"]);
+    assert.deepEqual(files, ALL_NAMES.map((n) => `VirtualService.default.${n}.yaml`).sort());
     for (const n of files) assert.equal(statSync(join(dir, n)).mode & 0o777, 0o600);
     assert.ok(!readdirSync(dir).some((n) => n.endsWith(".tmp")));
 
@@ -162,7 +133,8 @@ test("persisted under applied/ (0700, one 0600 file per resource) and restored b
     assert.equal(restarted.delete([{ kind: "VirtualService", namespace: "default", name: "ratings" }]).deleted.length, 1);
     const after = restarted.apply(ALL_V1, "all-v1.yaml");
     assert.ok(after.ok);
-    assert.equal(restarted.get("VirtualService", "default", "ratings")!.metadata.resourceVersion, "6");
+    // Re-applying all-v1 creates ratings (7) and puts reviews back to v1 (8).
+    assert.equal(restarted.get("VirtualService", "default", "ratings")!.metadata.resourceVersion, "8");
 
     // A stored file that no longer validates is reported and left out, the rest restored.
     writeFileSync(join(dir, "VirtualService.default.broken.yaml"), "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: broken}\nspec: {hosts: 7}\n");
@@ -170,7 +142,7 @@ test("persisted under applied/ (0700, one 0600 file per resource) and restored b
     const problems = third.load();
     assert.equal(problems.length, 1);
     assert.match(problems[0], /VirtualService\.default\.broken\.yaml:4 .*spec\.hosts/);
-    assert.equal(third.list().length, 2);
+    assert.equal(third.list().length, 4);
   } finally {
     f.done();
   }
@@ -199,8 +171,9 @@ test("applied copies shadow the folder layers' and uncover them when deleted", (
 });
 
 test("refsOf names each document's resource and reports the ones it cannot", () => {
-  const { refs, errors } = refsOf(`${ALL_V1}---\nkind: VirtualService\nmetadata: {name: x}\n---\n{ bad: [\n`, "f.yaml");
-  assert.deepEqual(refs.map((r) => `${r.kind}/${r.namespace}/${r.name}`), ["VirtualService/default/reviews", "VirtualService/default/ratings"]);
-  assert.equal(errors.length, 2);
-  assert.match(errors[0], /f\.yaml:\d+ \(document 2\): needs apiVersion, kind and metadata\.name/);
+  const { refs, errors } = refsOf(`${ALL_V1}---\nkind: VirtualService\nmetadata: {name: x}\n---\n{ bad: [\n---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g, namespace: other}\n`, "f.yaml", "prod");
+  assert.deepEqual(refs.map((r) => `${r.kind}/${r.namespace}/${r.name}`), ALL_NAMES.map((n) => `VirtualService/prod/${n}`));
+  assert.equal(errors.length, 3);
+  assert.match(errors[0], /f\.yaml:\d+ \(document 5\): needs apiVersion, kind and metadata\.name/);
+  assert.match(errors[2], /the namespace from the provided object "other" does not match the namespace "prod"/);
 });
