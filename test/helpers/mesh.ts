@@ -16,10 +16,13 @@ export interface TestMeshOptions {
   /** An example under examples/ (e.g. "bookinfo") or a folder path. */
   example: string;
   /**
-   * Second octet for this mesh's addresses, 100..127 (each test file its own): workloads move to
-   * 127.OCTET.X.Y, their apps to 127.(OCTET^128).X.Y, the control plane to 127.OCTET.0.1.
+   * Second octet for this mesh's addresses, 100..133 (each test file its own): workloads move to
+   * 127.OCTET.X.Y, their apps to 127.(OCTET^128).X.Y, the control plane to 127.OCTET.0.1. (128..133
+   * put the apps on 127.0..5.X.Y, where a developer's own `tsmesh up` of bookinfo would collide.)
    */
   octet: number;
+  /** The mesh's state folder (`tsmesh up --state-dir`; default: one inside the temp folder, removed with it). */
+  stateDir?: string;
   /** Files (e.g. from samples/) applied before the mesh starts. */
   apply?: string[];
   /** Lines from the mesh (progress, crashes); default: dropped unless TSMESH_TEST_VERBOSE is set. */
@@ -100,7 +103,7 @@ export class TestMesh {
   ) {}
 
   static async start(o: TestMeshOptions): Promise<TestMesh> {
-    if (o.octet < 100 || o.octet > 127) throw new Error(`octet ${o.octet} is outside the harness range 100..127`);
+    if (o.octet < 100 || o.octet > 133) throw new Error(`octet ${o.octet} is outside the harness range 100..133`);
     const source = o.example.includes("/") ? o.example : join(packageRoot(), "examples", o.example);
     const root = mkdtempSync(join(tmpdir(), `tsmesh-mesh-${basename(source)}-`));
     const configDir = join(root, "config");
@@ -118,7 +121,7 @@ export class TestMesh {
       xdsAddress: `127.${o.octet}.0.1:15010`,
       monitoringAddress: `127.${o.octet}.0.1:15014`,
       logDir: join(root, "logs"),
-      stateDir: join(root, "state"),
+      stateDir: o.stateDir ?? join(root, "state"),
       restartBackoffMs: 200,
       proxyConcurrency: o.proxyConcurrency,
       cacertsDir: o.cacertsDir,

@@ -1,0 +1,116 @@
+// Istio's request-routing task done as its page says, with `tsmesh apply -f` instead of kubectl:
+// bookinfo on `tsmesh up` (127.128.x.y), virtual-service-all-v1.yaml, then
+// virtual-service-reviews-test-v2.yaml (the same name: replaced, not duplicated), `get` between the
+// steps, a restart of the mesh on the same state folder (applied resources are kept), and the task's
+// cleanup `delete -f`; traffic through the gateway follows every step (stars on the product page).
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { parse } from "yaml";
+import { main } from "../../src/cli/main.js";
+import { displayPath } from "../../src/config/files.js";
+import { packageRoot } from "../../src/core/paths.js";
+import { login, tally } from "../helpers/bookinfo.js";
+import { TestMesh } from "../helpers/mesh.js";
+
+const NETWORKING = join(packageRoot(), "samples/bookinfo/networking");
+const OCTET = 128;
+
+describe("tsmesh apply/get/delete: Istio's request-routing task on tsmesh up", { timeout: 300_000 }, () => {
+  let mesh: TestMesh | undefined;
+  let stateDir: string;
+
+  /** `tsmesh ARGS --state-dir STATE`, as a user would type it, through the mesh's socket. */
+  async function tsmesh(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main([...argv, "--state-dir", stateDir], (s) => out.push(s), (s) => err.push(s));
+    // The change is in the store when the command returns; wait until every proxy has it.
+    await mesh!.mesh.converged(30_000);
+    return { code, out, err };
+  }
+
+  before(async () => {
+    stateDir = mkdtempSync(join(tmpdir(), "tsmesh-apply-state-"));
+    mesh = await TestMesh.start({ example: "bookinfo", octet: OCTET, stateDir });
+  });
+  after(async () => {
+    await mesh?.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it("before any rule, reviews v1, v2 and v3 all answer", async () => {
+    const c = await tally(mesh!, 24);
+    assert.ok(c.none > 0 && c.black > 0 && c.red > 0, JSON.stringify(c));
+  });
+
+  it("apply -f virtual-service-all-v1.yaml: four created, no request shows stars", async () => {
+    const r = await tsmesh("apply", "-f", join(NETWORKING, "virtual-service-all-v1.yaml"));
+    assert.deepEqual(r, {
+      code: 0,
+      out: ["productpage", "reviews", "ratings", "details"].map((n) => `virtualservice.networking.istio.io/${n} created`),
+      err: [],
+    });
+    assert.deepEqual(await tally(mesh!, 20), { none: 20, black: 0, red: 0 });
+  });
+
+  it("get virtualservices -o yaml shows the four routes to subset v1 (the task's expected output)", async () => {
+    const r = await tsmesh("get", "virtualservices", "-o", "yaml");
+    const list = parse(r.out.join("\n")) as { items: Array<{ apiVersion: string; kind: string; metadata: { name: string }; spec: { hosts: string[]; http: Array<{ route: Array<{ destination: { host: string; subset: string } }> }> } }> };
+    // The example's own gateway route (bookinfo, from bookinfo-gateway.yaml) is listed too, as it is on Kubernetes.
+    assert.deepEqual(list.items.map((i) => i.metadata.name), ["bookinfo", "details", "productpage", "ratings", "reviews"]);
+    assert.deepEqual(
+      list.items.slice(1).map((i) => [i.kind, i.spec.hosts, i.spec.http[0].route[0].destination]),
+      ["details", "productpage", "ratings", "reviews"].map((h) => ["VirtualService", [h], { host: h, subset: "v1" }]),
+    );
+    const dr = await tsmesh("get", "destinationrules", "-o", "wide");
+    assert.match(dr.out.find((l) => l.startsWith("reviews"))!, /^reviews\s+\S+\s+\S*destination-rule-all\.yaml:\d+\s+<none>$/);
+  });
+
+  it("apply -f virtual-service-reviews-test-v2.yaml replaces reviews: jason sees black stars, others none", async () => {
+    const r = await tsmesh("apply", "-f", join(NETWORKING, "virtual-service-reviews-test-v2.yaml"));
+    assert.deepEqual(r, { code: 0, out: ["virtualservice.networking.istio.io/reviews configured"], err: [] });
+    const cookie = await login(mesh!, "jason");
+    assert.deepEqual(await tally(mesh!, 15, { cookie }), { none: 0, black: 15, red: 0 });
+    assert.deepEqual(await tally(mesh!, 15), { none: 15, black: 0, red: 0 });
+    const again = await tsmesh("apply", "-f", join(NETWORKING, "virtual-service-all-v1.yaml"), "--dry-run=server");
+    assert.deepEqual(again.out, [
+      "virtualservice.networking.istio.io/productpage unchanged (server dry run)",
+      "virtualservice.networking.istio.io/reviews configured (server dry run)",
+      "virtualservice.networking.istio.io/ratings unchanged (server dry run)",
+      "virtualservice.networking.istio.io/details unchanged (server dry run)",
+    ]);
+  });
+
+  it("a restart of the mesh with the same state folder keeps the applied resources", async () => {
+    await mesh!.stop();
+    mesh = undefined;
+    mesh = await TestMesh.start({ example: "bookinfo", octet: OCTET, stateDir });
+    const cookie = await login(mesh, "jason");
+    assert.deepEqual(await tally(mesh, 15, { cookie }), { none: 0, black: 15, red: 0 });
+    assert.deepEqual(await tally(mesh, 10), { none: 10, black: 0, red: 0 });
+    const r = await tsmesh("get", "vs", "reviews", "-o", "json");
+    const vs = JSON.parse(r.out.join("\n")) as { metadata: { generation: number; resourceVersion: string } };
+    assert.equal(vs.metadata.generation, 2);
+    assert.equal(vs.metadata.resourceVersion, "5");
+  });
+
+  it("delete -f virtual-service-all-v1.yaml (the task's cleanup): all four deleted, round robin again", async () => {
+    const r = await tsmesh("delete", "-f", join(NETWORKING, "virtual-service-all-v1.yaml"));
+    assert.deepEqual(r, {
+      code: 0,
+      out: ["productpage", "reviews", "ratings", "details"].map((n) => `virtualservice.networking.istio.io "${n}" deleted`),
+      err: [],
+    });
+    const c = await tally(mesh!, 24);
+    assert.ok(c.none > 0 && c.black > 0 && c.red > 0, JSON.stringify(c));
+    const left = await tsmesh("get", "vs", "-o", "wide");
+    assert.equal(left.out.length, 2, left.out.join("\n"));
+    assert.match(left.out[1], /^bookinfo\s+\S+\s+\S*bookinfo-gateway\.yaml:\d+\s+<none>$/);
+    const gone = await tsmesh("delete", "-f", join(NETWORKING, "virtual-service-reviews-test-v2.yaml"));
+    assert.equal(gone.code, 1);
+    assert.deepEqual(gone.err, [`Error from server (NotFound): error when deleting "${displayPath(join(NETWORKING, "virtual-service-reviews-test-v2.yaml"))}": virtualservices.networking.istio.io "reviews" not found`]);
+  });
+});
