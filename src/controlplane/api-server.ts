@@ -96,6 +96,8 @@ export class MeshApiServer {
   /** Binds the socket (refusing one a live server holds, replacing a stale one) and reports shadowing from now on. */
   async listen(): Promise<void> {
     const path = this.o.socketPath;
+    // sockaddr_un holds 108 bytes with the terminating NUL; a longer path fails with a bare EINVAL.
+    if (Buffer.byteLength(path) > 107) throw new Error(`the mesh API's socket path ${path} is over 107 bytes, the limit of a Unix socket path: use a shorter --state-dir`);
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     if (existsSync(path)) {
       if (!lstatSync(path).isSocket()) throw new Error(`${path} exists and is not a socket; remove it`);

@@ -11,7 +11,7 @@ import { parse } from "yaml";
 import { MeshApiClient } from "../../src/cli/api-client.js";
 import { main } from "../../src/cli/main.js";
 import { Discovery } from "../../src/controlplane/discovery.js";
-import type { ApiStatus } from "../../src/controlplane/api-server.js";
+import { MeshApiServer, type ApiStatus } from "../../src/controlplane/api-server.js";
 
 /** A VirtualService routing all of `host` to one subset (nine lines). */
 const vs = (host: string, subset: string) => `apiVersion: networking.istio.io/v1
@@ -139,6 +139,26 @@ test("a bad document rejects the whole apply with validate's messages", async ()
   assert.equal(r.code, 1);
   assert.match(r.err.join("\n"), /^error: error validating ".*bad\.yaml":\n.*bad\.yaml:17 \(document 1\) VirtualService default\/ratings: spec\.htp: Unknown field "htp"/);
   assert.equal(discovery.meshApi!.applied.list().length, 0);
+});
+
+test("-n places documents that name no namespace; one naming another is refused", async () => {
+  const r = await cli("apply", "-f", join(root, "applied.yaml"), "-n", "prod", "--state-dir", stateDir);
+  assert.deepEqual(r.out, ["virtualservice.networking.istio.io/reviews created", "virtualservice.networking.istio.io/ratings created"]);
+  assert.deepEqual((await cli("get", "vs", "-n", "prod", "-o", "name", "--state-dir", stateDir)).out, ["virtualservice.networking.istio.io/ratings", "virtualservice.networking.istio.io/reviews"]);
+  const other = join(root, "other.yaml");
+  writeFileSync(other, vs("reviews", "v1").replace("  name: reviews\n", "  name: reviews\n  namespace: test\n"));
+  const refused = await cli("apply", "-f", other, "-n", "prod", "--state-dir", stateDir);
+  assert.equal(refused.code, 1);
+  assert.match(refused.err.join("\n"), /the namespace from the provided object "test" does not match the namespace "prod"\. You must pass '--namespace=test'/);
+  const del = await cli("delete", "-f", join(root, "applied.yaml"), "-n", "prod", "--state-dir", stateDir);
+  assert.equal(del.code, 0);
+  assert.equal(discovery.meshApi!.applied.list().length, 0);
+});
+
+test("a socket path over the Unix limit is refused with a clear message", async () => {
+  // The path is checked before anything else is used.
+  const server = new MeshApiServer({ socketPath: join(root, "x".repeat(120), "api.sock") } as ConstructorParameters<typeof MeshApiServer>[0]);
+  await assert.rejects(server.listen(), /over 107 bytes, the limit of a Unix socket path/);
 });
 
 test("kubectl's errors for names, paths and a mesh that is not there", async () => {
