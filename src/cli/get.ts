@@ -109,5 +109,6 @@ export async function runGet(o: GetCliOptions, out: (s: string) => void, err: (s
 /** One object as itself; several (or a listing) as kubectl's v1 List. */
 function render(views: readonly ResourceView[], format: "yaml" | "json" | GetOutput, single = false): string {
   const doc = single && views.length === 1 ? views[0].object : { apiVersion: "v1", items: views.map((v) => v.object), kind: "List", metadata: { resourceVersion: "" } };
-  return format === "json" ? JSON.stringify(doc, null, 4) : stringify(doc).trimEnd();
+  // kubectl prints list items at their key's indentation.
+  return format === "json" ? JSON.stringify(doc, null, 4) : stringify(doc, { indentSeq: false }).trimEnd();
 }
