@@ -34,7 +34,9 @@ Usage:
       root made for another trust domain or key type is refused), or Istio's plug-in CA folder
       --cacerts DIR (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem; watched). Certificates
       (IstioCertificateService) and xDS over gRPC+TLS on --secure-xds-address ("" turns it off); the
-      root bundle agents trust is written to STATE_DIR/istio-ca-root-cert.pem.
+      root bundle agents trust is written to STATE_DIR/istio-ca-root-cert.pem. The mesh API
+      (tsmesh apply/get/delete) is served on STATE_DIR/api.sock; applied resources are kept in
+      STATE_DIR/applied/, above the config folders.
       --credentials-dir: gateways' credentialName secrets (NAME.crt + NAME.key [+ NAME.ca.crt], or
       NAME/ with tls.crt, tls.key, ca.crt; namespaces/NS/ for namespaces other than istio-system),
       watched, served over SDS as kubernetes://NAME and kubernetes://NAME-cacert.
