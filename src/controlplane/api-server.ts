@@ -241,7 +241,8 @@ export class MeshApiServer {
       const object = { ...base, kind: (info ? yamlKindOf(info) : base.kind) as AnyResource["kind"] } as ResourceView["object"];
       const seen = this.firstSeen.get(keyOf(base));
       if (!base.metadata.creationTimestamp && seen) object.metadata = { ...base.metadata, creationTimestamp: seen };
-      const status = this.o.status.statusOf(effective, ctx);
+      // The copy shown: its generation is the one status observed.
+      const status = this.o.status.statusOf(base, ctx);
       if (status) object.status = status;
       return {
         object,
@@ -257,13 +258,16 @@ export class MeshApiServer {
     for (const r of this.o.applied.list()) {
       const copies = this.o.store.copiesOf(r.kind, r.metadata.namespace, r.metadata.name);
       if (copies.length < 2 || copies[0].source !== APPLIED_SOURCE) continue;
-      const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
+      const key = keyOf(r);
+      // Compared by source ids (cheap, on every batch); files are read only to word a new report.
+      const sources = copies.slice(1).map((c) => c.source).join("\0");
+      now.set(key, sources);
+      if (this.shadowsShown.get(key) === sources) continue;
       const hidden = copies
         .slice(1)
         .map((c) => this.o.describeSource(c.source, c.resource))
         .join(", ");
-      now.set(key, hidden);
-      if (this.shadowsShown.get(key) !== hidden) this.o.log(`discovery: ${consoleRef(r)}: the applied copy shadows ${hidden} (\`tsmesh delete\` it to use the file's again)`);
+      this.o.log(`discovery: ${consoleRef(r)}: the applied copy shadows ${hidden} (\`tsmesh delete\` it to use the file's again)`);
     }
     this.shadowsShown.clear();
     for (const [k, v] of now) this.shadowsShown.set(k, v);
