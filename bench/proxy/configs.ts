@@ -336,7 +336,8 @@ async function startMesh(dir: string, build: ProxyBuild): Promise<Running> {
       const credentialFile = await credentials.write(w.key, { namespace: w.namespace, serviceAccount: w.serviceAccount ?? "default" });
       const identity = { caAddress: `${xdsHost}:${discovery.secureXdsPort}`, rootCertFile: security.rootBundleFile, credentialFile, trustDomain: security.trustDomain };
       const args = proxyCommandArgs(w, { tsmeshBin: build.bin, xdsAddress: MESH_XDS, concurrency: 1, identity: build.baseline ? undefined : identity });
-      // tsmesh up sends a proxy's stdout (its access log) to a file; so does --access-log FILE.
+      // The default access log to a file, as the bench has always measured it (tsmesh up's proxies
+      // now write none unless mesh config asks; BENCH_MESH_ACCESS_LOG=off matches that).
       args.push("--access-log", process.env.BENCH_MESH_ACCESS_LOG === "off" ? "off" : join(dir, `${w.name}${fileTag(build)}.access.log`));
       const stderr: string[] = [];
       const child = spawnChild(process.execPath, [...args.slice(0, PROXY_NODE_FLAGS.length), ...nodeArgs, ...args.slice(PROXY_NODE_FLAGS.length)], stderr, dir);

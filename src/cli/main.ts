@@ -48,7 +48,7 @@ Usage:
       fetched, tokens of that issuer are rejected.
   tsmesh proxy sidecar|router --ip IP --name NAME [--namespace NS] [--discovery-address 127.0.0.1:15010]
                [--labels k=v,...] [--locality region/zone/subzone] [--bootstrap FILE]
-               [--access-log PATH|off] [--admin-port 15000] [--health-port 15021] [--xds sotw|delta]
+               [--access-log PATH] [--admin-port 15000] [--health-port 15021] [--xds sotw|delta]
                [--concurrency 2] [--app-address IP] [--log-level info] [--component-log-level NAME:LEVEL,...]
                [--prometheus-port 15090] [--status-port 15020] [--app-metrics PORT[/PATH]]
                [--ca-address HOST:PORT --ca-root-cert FILE --credential-file FILE [--service-account default]
@@ -59,6 +59,9 @@ Usage:
       cluster, GRPC = SotW or DELTA_GRPC), node and admin.address (its IP and port); flags given
       explicitly win. A bootstrap proxy opens only the ports the bootstrap names, plus --admin-port
       (on --ip, when the bootstrap has no admin) and --health-port when given.
+      --access-log PATH: a default access log (Envoy's default format) for listeners whose config
+      names no access_log; without it the proxy logs only what its config asks for (as Istio with
+      mesh config accessLogFile empty: nothing). "off" is accepted and is the default.
       --log-level / --component-log-level: Envoy's levels (trace debug info warning error critical
       off) for every logger or some (admin config conn_handler main misc secret upstream); /logging
       changes them at run time.

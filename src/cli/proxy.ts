@@ -179,8 +179,9 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     ip: o.ip,
     staticResources,
     protocol: xdsProtocol,
-    // `--access-log off` disables it (Envoy: no access_log configured); default is stdout.
-    accessLog: o.accessLog === "off" ? false : undefined,
+    // `--access-log PATH` adds a default access log for config that names none; without it (or
+    // with `off`) the proxy logs only what its access_log config asks for, as Envoy and Istio
+    // (mesh config accessLogFile empty: no access log).
     accessLogPath: o.accessLog === "off" ? undefined : o.accessLog,
   });
   if (isWorker) return serveAsWorker(proxy, () => proxy.start(), logs.get("main"), workerLimits, workerBuckets);

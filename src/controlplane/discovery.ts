@@ -30,6 +30,7 @@ import { jwksUriOf, type JwksFetchMode } from "../model/request-authentication.j
 import { WorkloadAutoRegistration } from "./autoregistration.js";
 import { JwksResolver } from "./jwks-resolver.js";
 import { IstioGenerator, SECRET_KIND, type ConnectedProxy } from "./generator.js";
+import { InboundUpdates } from "./inbound-updates.js";
 import { authzMessages } from "../xds/gen/policy-filters.js";
 import { describeMesh, MESH_CONFIGMAP_KEY, MESH_CONFIGMAP_NAME, MESH_CONFIGMAP_NAMESPACE, MeshConfigError, meshFrom, parseMeshConfig, readMeshConfigFile } from "./mesh-config.js";
 import { MonitoringServer } from "./monitoring.js";
@@ -111,6 +112,7 @@ export class Discovery {
   /** The credentials folder, when one is configured. */
   credentials: CredentialsFolder | undefined;
   private readonly debouncer: Debouncer;
+  private readonly inbound: InboundUpdates;
   /** istiod's JwtKeyResolver: JWKS fetched by the control plane, inlined into jwt_authn. */
   readonly jwksResolver: JwksResolver;
   private monitoring: MonitoringServer | undefined;
@@ -150,7 +152,9 @@ export class Discovery {
         this.pushContextErrors.inc();
         this.log(`discovery: push failed: ${(e as Error).stack ?? String(e)}`);
       },
+      onFlushed: (ms) => this.server.metrics.debounceTime.observe(ms / 1000),
     });
+    this.inbound = new InboundUpdates(this.server.metrics.inboundUpdates, this.store);
     this.autoRegistration = new WorkloadAutoRegistration(this.store, { graceMs: options.workloadEntryGraceMs, log: this.log });
     this.generator.lifecycle = this.autoRegistration;
     this.generator.onSecretError = (message) => {
@@ -207,6 +211,7 @@ export class Discovery {
     if (this.options.stateDir !== undefined) this.meshApi = startMeshApi(this, this.options.stateDir, this.sources, this.log);
     this.refreshMeshFromConfigMap();
     this.current = this.buildPushContext();
+    this.inbound.baseline(this.current.registry);
     this.generator.beginPush(this.current, { full: true });
     this.server.setContext({ full: true, reasons: ["initial"], start: Date.now(), context: this.current });
     this.unsubscribe = this.store.subscribe((batch) => this.onStoreChange(batch));
@@ -293,7 +298,7 @@ export class Discovery {
       onReport: (r) => this.reportCredential(r),
       // istiod's secret handler: a push of the Secret kind naming what changed.
       onChange: (changed) =>
-        this.debouncer.add({
+        this.configUpdate({
           full: true,
           configKinds: new Set([SECRET_KIND]),
           configsUpdated: new Set([...changed].map((k) => `${SECRET_KIND}/${k}`)),
@@ -353,10 +358,18 @@ export class Discovery {
   }
 
   private buildPushContext(): PushContext {
+    const t0 = performance.now();
     const push = new PushContext(pushInputFrom(this.store.list() as AnyResource[]), this.currentMesh);
     push.jwks = { mode: this.options.jwksFetchMode ?? "hybrid", resolver: this.jwksResolver };
     this.reportPushWarnings(push);
+    this.server.metrics.pushContextInitTime.observe((performance.now() - t0) / 1000);
     return push;
+  }
+
+  /** istiod's ConfigUpdate: a push request enters debouncing. */
+  private configUpdate(req: PushRequest): void {
+    this.inbound.config();
+    this.debouncer.add(req);
   }
 
   /**
@@ -466,12 +479,12 @@ export class Discovery {
       if (names) updated.add(`RequestAuthentication/${ra.metadata.namespace}/${ra.metadata.name}`);
     }
     if (updated.size === 0) return;
-    this.debouncer.add({ full: true, configKinds: new Set(["RequestAuthentication"]), configsUpdated: updated, reasons: ["jwks"], start: Date.now(), context: undefined });
+    this.configUpdate({ full: true, configKinds: new Set(["RequestAuthentication"]), configsUpdated: updated, reasons: ["jwks"], start: Date.now(), context: undefined });
   }
 
   /** A mesh config change: every proxy's config may change (istiod's GlobalUpdate). */
   private pushMeshChange(): void {
-    this.debouncer.add({ full: true, configKinds: new Set(), reasons: ["global"], start: Date.now(), context: undefined });
+    this.configUpdate({ full: true, configKinds: new Set(), reasons: ["global"], start: Date.now(), context: undefined });
   }
 
   private onStoreChange(batch: ChangeBatch): void {
@@ -482,9 +495,10 @@ export class Discovery {
       return;
     }
     if (meshChanged) this.pushMeshChange();
+    if (batch.changes.some((c) => c.kind === "ServiceEntry" || c.kind === "WorkloadEntry")) this.inbound.registryChanged();
     const endpointsOnly = batch.changes.every((c) => c.kind === "WorkloadEntry");
     for (const c of batch.changes) if (c.kind === "WorkloadEntry") this.changedWorkloads.add(`${c.namespace}/${c.name}`);
-    this.debouncer.add({
+    this.configUpdate({
       full: !endpointsOnly,
       configKinds: new Set(batch.changes.map((c) => c.kind)),
       reasons: [endpointsOnly ? "endpoint" : "config"],

@@ -95,6 +95,9 @@ export class Histogram extends Metric {
   count(labels?: Labels): number {
     return this.series.get(labelKey(labels))?.count ?? 0;
   }
+  sum(labels?: Labels): number {
+    return this.series.get(labelKey(labels))?.sum ?? 0;
+  }
   render(out: string[]): void {
     for (const [k, s] of this.series) {
       const sep = k ? "," : "";

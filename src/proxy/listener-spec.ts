@@ -37,6 +37,8 @@ export interface ConnectionInfo {
    * (metadata exchange's "downstream_peer"); every stream on the connection sees its entries.
    */
   filterState?: Map<string, unknown>;
+  /** The connection's two ends as `ip:port` (StreamInfo's direct remote and local addresses), printed once per connection. */
+  printedAddresses?: { readonly remote: string; readonly local: string };
   /** The listener's traffic_direction (StreamInfo.direction; istio.stats' reporter); absent when unspecified. */
   direction?: "inbound" | "outbound";
   /**

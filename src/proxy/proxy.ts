@@ -56,8 +56,13 @@ export interface ProxyOptions {
   /** Envoy bootstrap: static_resources {listeners, clusters}, as the bootstrap decoder gives them. */
   staticResources?: { listeners?: v3.Listener[]; clusters?: v3.Cluster[] };
   protocol?: "delta" | "sotw";
+  /**
+   * tsmesh's default access log (`--access-log PATH`): connection managers and TCP proxies whose
+   * config names no access_log write Envoy's default format here. Unset: none — as Envoy, which
+   * logs only what access_log config asks for.
+   */
   accessLogPath?: string;
-  /** false disables the access log. */
+  /** false: no default access log even with accessLogPath. */
   accessLog?: boolean;
   drainMs?: number;
   /**
@@ -156,10 +161,10 @@ export class ProxyServer {
       },
     };
     this.accessLogWriters = new AccessLogWriters(this.logs.get("misc"));
-    // The default access log (--access-log, stdout unless given): connection managers and TCP
-    // proxies whose config names no access_log write here.
     this.tracers = new TracerRegistry({ cluster: (n) => this.cluster(n), router: this.router, stats: this.stats, node: traceNode(options.node), batching: options.traceBatching ?? DEFAULT_BATCHING });
-    const defaultAccessLog = options.accessLog === false ? undefined : new FormattedAccessLog(this.accessLogWriters.get(options.accessLogPath ?? "/dev/stdout"), defaultAccessLogFormatter());
+    // Only when asked for (accessLogPath): connection managers and TCP proxies whose config names
+    // no access_log write here.
+    const defaultAccessLog = options.accessLog === false || options.accessLogPath === undefined ? undefined : new FormattedAccessLog(this.accessLogWriters.get(options.accessLogPath), defaultAccessLogFormatter());
     this.runtime = {
       tracers: this.tracers,
       cluster: (n) => this.cluster(n),

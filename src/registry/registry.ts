@@ -236,3 +236,45 @@ function serviceShape(s: Service): string {
 function endpointsShape(eps: readonly WorkloadEndpoint[]): string {
   return JSON.stringify(eps.map((e) => [e.address, e.ports, e.labels, e.weight, e.locality, e.network, e.serviceAccount, e.tlsMode]));
 }
+
+/** What changed between two registries, by (namespace, hostname) as istiod's registry reports it. */
+export interface RegistryUpdates {
+  /** Services added or whose definition changed (istiod's SvcUpdate add/update). */
+  services: number;
+  /** Services gone (SvcUpdate delete). */
+  deleted: number;
+  /** Services whose endpoints are new, changed or gone (EDSUpdate). */
+  endpoints: number;
+}
+
+export function registryUpdates(before: ServiceRegistry, after: ServiceRegistry): RegistryUpdates {
+  const shapes = (r: ServiceRegistry) => {
+    const out = new Map<string, { service: string; endpoints: string; count: number }>();
+    for (const svc of r.services) {
+      const key = `${svc.namespace}/${svc.hostname}`;
+      const prev = out.get(key);
+      const service = serviceShape(svc);
+      const eps = r.endpoints(svc);
+      const endpoints = endpointsShape(eps);
+      const n = (prev?.count ?? 0) + eps.length;
+      out.set(key, prev ? { service: prev.service + service, endpoints: prev.endpoints + endpoints, count: n } : { service, endpoints, count: n });
+    }
+    return out;
+  };
+  const old = shapes(before);
+  const now = shapes(after);
+  const updates: RegistryUpdates = { services: 0, deleted: 0, endpoints: 0 };
+  for (const [key, s] of now) {
+    const o = old.get(key);
+    const serviceChanged = !o || o.service !== s.service;
+    if (serviceChanged) updates.services++;
+    // istiod's instances carry their service: a changed service with endpoints changes them too.
+    if (!o || o.endpoints !== s.endpoints || (serviceChanged && s.count > 0)) updates.endpoints++;
+  }
+  for (const key of old.keys()) {
+    if (now.has(key)) continue;
+    updates.deleted++;
+    updates.endpoints++;
+  }
+  return updates;
+}

@@ -3,7 +3,7 @@
 // --ip, admin pages, a bad bootstrap reported with its field path, SIGTERM exits 0.
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -14,6 +14,7 @@ import { Backend, request } from "../proxy/helpers.js";
 
 const bin = join(packageRoot(), "dist/src/cli/bin.js");
 const IP = "127.0.64.1";
+const readText = (file: string) => (existsSync(file) ? readFileSync(file, "utf8") : "");
 
 const BOOTSTRAP = `
 static_resources:
@@ -89,6 +90,10 @@ describe("tsmesh proxy --bootstrap (static Envoy config)", () => {
     assert.equal(r.body, "backend");
     assert.equal(backend.seen.at(-1)!.headers.host, "www.example.internal");
     assert.equal(backend.seen.at(-1)!.url, "/api?x=1");
+    // --access-log FILE: the listener names no access_log, so its requests go to the default log
+    // there, in Envoy's default format — and not to stdout.
+    await eventually("the access-log line", () => /"GET \/api\?x=1 HTTP\/1\.1" 200 /.test(readText(join(dir, "access.log"))));
+    assert.doesNotMatch(stdout, /"GET \//);
   });
 
   it("shows the static config and stats on the admin port", async () => {
@@ -273,7 +278,8 @@ static_resources:
         - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ${xdsPort}}}}
 `,
     );
-    child = spawn(process.execPath, [bin, "proxy", "router", "--bootstrap", join(dir, "bootstrap.yaml"), "--ip", GW, "--health-port", "0", "--access-log", "off", "--concurrency", "1"]);
+    // No --access-log: as Istio's proxies with mesh config accessLogFile empty, no access log at all.
+    child = spawn(process.execPath, [bin, "proxy", "router", "--bootstrap", join(dir, "bootstrap.yaml"), "--ip", GW, "--health-port", "0", "--concurrency", "1"]);
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr.on("data", (d: Buffer) => (out += d.toString()));
     await eventually("ready", () => /ready \(clusters and listeners warm\)/.test(out), 15_000);
@@ -302,6 +308,15 @@ static_resources:
     assert.equal(node?.id, `router~${GW}~gw-boot.default~default.svc.cluster.local`);
     assert.equal(node?.cluster, "gw-boot.default");
     assert.deepEqual(node?.metadata?.LABELS, { istio: "ingressgateway" });
+  });
+
+  it("writes no access-log line when neither its config nor --access-log asks for one (stdout read to the exit)", async () => {
+    assert.equal((await request(`http://${GW}:8080/no-log`)).status, 200);
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    await exited;
+    assert.match(out, /SIGTERM, draining/);
+    assert.doesNotMatch(out, /"GET \/(x|no-log) HTTP/);
   });
 
   it("rejects config sources other than ADS with the field's path", () => {

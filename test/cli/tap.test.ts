@@ -11,7 +11,7 @@ import { AdminServer } from "../../src/proxy/admin.js";
 import { tapRecord } from "../../src/proxy/observability/tap.js";
 import { ProxyServer } from "../../src/proxy/proxy.js";
 import { eventually } from "../helpers/eventually.js";
-import { FLAG_BIT, httpInfo, peer, tcpInfo } from "../proxy/observability/tap-fixtures.js";
+import { FLAG_BIT, inboundHttpInfo, peer, inboundTcpInfo } from "../proxy/observability/stream-info-fixtures.js";
 
 const IP = "127.125.201.1";
 const bin = join(packageRoot(), "dist/src/cli/bin.js");
@@ -21,7 +21,7 @@ describe("tsmesh tap: output lines", () => {
     const http = {
       id: 7,
       ...tapRecord(
-        httpInfo({
+        inboundHttpInfo({
           direction: "outbound",
           downstreamTls: { peerPrincipal: "spiffe://cluster.local/ns/default/sa/pp", localPrincipal: "", peerCertificatePresented: true, sni: "", version: "TLSv1.3", alpn: "" },
           filterState: new Map([["upstream_peer", peer("reviews-v1", "default", "spiffe://cluster.local/ns/default/sa/reviews")]]),
@@ -41,7 +41,7 @@ describe("tsmesh tap: output lines", () => {
       "req id=7 proxy=out src=127.125.200.9:40000 dst=127.0.0.5:9080 tls=true src_id=spiffe://cluster.local/ns/default/sa/pp src_workload=- :method=GET :authority=reviews:9080 :path=/reviews/0",
       "rsp id=7 proxy=out src=127.125.200.9:40000 dst=127.0.0.5:9080 tls=true dst_id=spiffe://cluster.local/ns/default/sa/reviews dst_workload=default/reviews-v1 cluster=outbound|9080||reviews.default.svc.cluster.local :status=503 grpc-status=14 latency=12ms bytes=0/178 flags=UF route=default details=via_upstream",
     ]);
-    const tcp = { id: 8, ...tapRecord(tcpInfo({ upstreamHost: "", durationMs: 40 })) };
+    const tcp = { id: 8, ...tapRecord(inboundTcpInfo({ upstreamHost: "", durationMs: 40 })) };
     assert.deepEqual(formatTapEvent(tcp, false), ["tcp id=8 proxy=in src=127.125.200.9:40000 dst=- tls=false sni=- duration=40ms bytes=5/5 flags=-"]);
   });
 
@@ -73,8 +73,8 @@ describe("tsmesh tap against a running proxy", () => {
     const stop = new AbortController();
     const code = runTap({ workload: "productpage-v1", config: [], admin: base, path: "/reviews", output: "text" }, (l) => out.push(l), (l) => err.push(l), stop.signal);
     await eventually("the tapper connected", () => proxy.streamSinks.active);
-    proxy.streamSinks.http(httpInfo({ path: "/ratings/0" }));
-    proxy.streamSinks.http(httpInfo({ path: "/reviews/0" }));
+    proxy.streamSinks.http(inboundHttpInfo({ path: "/ratings/0" }));
+    proxy.streamSinks.http(inboundHttpInfo({ path: "/reviews/0" }));
     await eventually("two lines", () => out.length >= 2);
     stop.abort();
     assert.equal(await code, 0);
@@ -102,8 +102,8 @@ describe("tsmesh tap against a running proxy", () => {
     const exit = new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
     try {
       await eventually("the command tapping", () => proxy.streamSinks.active, 20_000);
-      proxy.streamSinks.http(httpInfo({ method: "GET", path: "/get" }));
-      proxy.streamSinks.http(httpInfo({ method: "POST", path: "/post" }));
+      proxy.streamSinks.http(inboundHttpInfo({ method: "GET", path: "/get" }));
+      proxy.streamSinks.http(inboundHttpInfo({ method: "POST", path: "/post" }));
       await eventually("a JSON line", () => stdout.includes("\n"), 20_000);
       child.kill("SIGINT");
       assert.equal(await exit, 0, stderr);

@@ -7,6 +7,7 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { ProtoObject } from "../../src/envoy/protos.js";
 import { HCM_TYPE } from "../../src/proxy/http/hcm-config.js";
+import { ProxyServer, type ProxyOptions } from "../../src/proxy/proxy.js";
 
 // ---- config builders ----
 
@@ -14,7 +15,7 @@ const FAULT_TYPE = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.H
 const ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
 const HPO = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
-export function staticCluster(name: string, address: string, port: number, opts: { protocol?: "http1" | "http2" | "downstream"; maxRequestsPerConnection?: number; connectTimeoutMs?: number; maxRequests?: number } = {}): ProtoObject {
+export function staticCluster(name: string, address: string, port: number, opts: { protocol?: "http1" | "http2" | "downstream"; maxRequestsPerConnection?: number; connectTimeoutMs?: number; maxRequests?: number; metadata?: ProtoObject } = {}): ProtoObject {
   const c: ProtoObject = {
     name,
     type: "STATIC",
@@ -22,6 +23,7 @@ export function staticCluster(name: string, address: string, port: number, opts:
     loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address, portValue: port } } } }] }] },
   };
   if (opts.connectTimeoutMs === undefined) c.connectTimeout = { seconds: 1 };
+  if (opts.metadata) c.metadata = opts.metadata;
   if (opts.maxRequests) c.circuitBreakers = { thresholds: [{ maxRequests: { value: opts.maxRequests } }] };
   const hpo: ProtoObject = { "@type": `type.googleapis.com/${HPO}` };
   if (opts.protocol === "http2") hpo.explicitHttpConfig = { http2ProtocolOptions: {} };
@@ -30,6 +32,17 @@ export function staticCluster(name: string, address: string, port: number, opts:
   if (opts.maxRequestsPerConnection) hpo.commonHttpProtocolOptions = { maxRequestsPerConnection: { value: opts.maxRequestsPerConnection } };
   c.typedExtensionProtocolOptions = { [HPO]: hpo };
   return c;
+}
+
+/**
+ * A workload's sidecar from static config, started: the node id and metadata (NAME, NAMESPACE,
+ * WORKLOAD_NAME, LABELS…) istiod's bootstrap gives it — what metadata exchange sends as the peer.
+ */
+export async function startStaticSidecar(ip: string, metadata: { NAME: string; NAMESPACE: string } & Record<string, unknown>, staticResources: ProxyOptions["staticResources"]): Promise<ProxyServer> {
+  const id = `sidecar~${ip}~${metadata.NAME}.${metadata.NAMESPACE}~${metadata.NAMESPACE}.svc.cluster.local`;
+  const proxy = new ProxyServer({ staticResources, node: { id, metadata }, ip, log: () => {} });
+  await proxy.start();
+  return proxy;
 }
 
 export function httpListener(name: string, address: string, port: number, routes: ProtoObject[], hcm: ProtoObject = {}): ProtoObject {

@@ -382,7 +382,8 @@ export class ActiveStream implements Activity, FilterStreamHost, FilterRequest {
     const status = r.status;
     if (status >= 100) owner.rqByClass[Math.min(5, Math.floor(status / 100)) - 1].inc();
     const flags = r.flags | this.flags;
-    this.activeSpan?.finish({ status, flags, bytesReceived: this.body?.received ?? 0, bytesSent: r.bytesSent, upstreamCluster: this.cached?.cluster, upstreamHost: r.upstreamHost, reset: status === 0 || r.error !== undefined, dynamicMetadata: this.metadata });
+    // (An unsampled span records nothing: no result object for it.)
+    if (this.activeSpan?.sampled === true) this.activeSpan.finish({ status, flags, bytesReceived: this.body?.received ?? 0, bytesSent: r.bytesSent, upstreamCluster: this.cached?.cluster, upstreamHost: r.upstreamHost, reset: status === 0 || r.error !== undefined, dynamicMetadata: this.metadata });
     // The stream's record, only when something observes it: its filters, access logs, tap.
     const loggers = owner.accessLoggers;
     const sinks = owner.streamSinks;

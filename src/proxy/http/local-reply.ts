@@ -67,4 +67,8 @@ export const LOCAL_REPLIES = {
   streamIdleTimeout: (requestComplete: boolean): LocalReply => ({ status: requestTimeoutCode(requestComplete), body: "stream timeout", flag: "SI", details: "stream_idle_timeout" }),
   /** The route's (else the HCM's) max_stream_duration (a gRPC request gets DEADLINE_EXCEEDED). */
   maxStreamDuration: (requestComplete: boolean): LocalReply => ({ status: requestTimeoutCode(requestComplete), body: "downstream duration timeout", details: "max_duration_timeout" }),
+  /** The cluster's max_stream_duration passed (408 before the request ended, else 504). */
+  upstreamMaxDuration: (requestComplete: boolean): LocalReply => ({ status: requestTimeoutCode(requestComplete), body: "upstream max stream duration reached", flag: "UMSDR", details: "upstream_max_stream_duration_reached" }),
+  /** The body outgrew the retry buffer while no try was in flight. */
+  retryBufferExceeded: (): LocalReply => ({ status: 507, body: "exceeded request buffer limit while retrying upstream", details: "request_payload_exceeded_retry_buffer_limit" }),
 };

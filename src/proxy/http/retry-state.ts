@@ -1,9 +1,12 @@
 // Envoy's retry state: whether a try's outcome is retried under the route's retry policy
 // (retry_on conditions, retriable status codes, gRPC codes read from trailers-only responses),
-// and the jittered exponential backoff between tries, which holds a retry of the cluster's budget.
+// and the jittered exponential backoff between tries, which holds a retry of the cluster's budget;
+// the host a try goes to (previous_hosts) and what its outcome tells outlier detection.
 import type * as http from "node:http";
+import { grpcToHttpStatus } from "../../core/grpc.js";
 import type { UpstreamCluster } from "../upstream/cluster.js";
-import type { AttemptOutcome } from "./upstream-request.js";
+import type { Host } from "../upstream/host.js";
+import type { AttemptOutcome, ForwardPlan } from "./upstream-request.js";
 
 export interface RetryPlan {
   retryOn: ReadonlySet<string>;
@@ -111,4 +114,33 @@ export class RetryBackoff {
       this.cluster.releaseRetry();
     }
   }
+}
+
+/**
+ * The host for the next try: ORIGINAL_DST's from the request, else the load balancer's, skipping
+ * `tried` (previous_hosts) up to host_selection_retry_max_attempts picks.
+ */
+export function pickHost(plan: ForwardPlan, tried: readonly Host[] | undefined): Host | undefined {
+  const cluster = plan.cluster;
+  if (cluster.spec.type === "ORIGINAL_DST") {
+    const header = plan.headers["x-envoy-original-dst-host"];
+    return cluster.originalDestination(plan.authority, typeof header === "string" ? header : undefined);
+  }
+  const retry = plan.retry;
+  if (retry === undefined || tried === undefined) return cluster.pick(plan.hash === undefined ? undefined : { hash: plan.hash });
+  const attempts = tried.length > 0 ? Math.max(1, retry.hostSelectionRetryMaxAttempts) : 1;
+  let host: Host | undefined;
+  for (let i = 0; i < attempts; i++) {
+    host = cluster.pick({ hash: plan.hash });
+    if (!host || tried.length === 0 || !tried.includes(host)) return host;
+  }
+  return host;
+}
+
+/** One try's result for the cluster's per-host stats and outlier detection (gRPC: grpc-status mapped to HTTP). */
+export function reportOutcome(cluster: UpstreamCluster, o: AttemptOutcome): void {
+  if (o.kind === "response") {
+    const g = grpcStatusOf(o.res.headers);
+    cluster.reportResponse(o.host, g !== undefined ? grpcToHttpStatus(g) : o.res.status);
+  } else cluster.reportResult(o.host, o.kind === "per-try-timeout" ? { kind: "timeout" } : o.kind === "protocol-error" ? { kind: "reset" } : { kind: o.kind });
 }

@@ -6,7 +6,15 @@ import type { RedirectActionConfig, RouteActionConfig, WeightedClusterEntry } fr
 import { fractionFires } from "./route-policies.js";
 import type { CompiledRoute, HeaderSource, RequestView } from "./route-table.js";
 
-const NO_CLUSTERS: readonly string[] = Object.freeze([]);
+/** A cluster a request is mirrored to, and its policy's trace_sampled (unset: the parent span's decision). */
+export interface MirrorTarget {
+  readonly cluster: string;
+  readonly traceSampled: boolean | undefined;
+  /** disable_shadow_host_suffix_append: the copy keeps the request's Host (no `-shadow`). */
+  readonly keepHost: boolean;
+}
+
+const NO_MIRRORS: readonly MirrorTarget[] = Object.freeze([]);
 const UINT_TEXT = /^\s*\+?\d+\s*$/;
 
 /**
@@ -166,21 +174,21 @@ export function redirectLocation(redirect: RedirectActionConfig, req: Pick<Reque
 }
 
 /**
- * Clusters to shadow this request to: each mirror policy whose fraction fires for `random01` (the
+ * Where to shadow this request (cluster, trace_sampled, whether the Host keeps its name): each mirror policy whose fraction fires for `random01` (the
  * same random value for every policy, as Envoy uses the stream's). Policies with clusterHeader use
  * the header's value from `req` (skipped when missing). Returns a shared empty array for none.
  */
-export function mirrorsFor(route: CompiledRoute, random01: number, req?: HeaderSource): readonly string[] {
+export function mirrorsFor(route: CompiledRoute, random01: number, req?: HeaderSource): readonly MirrorTarget[] {
   const a = route.action;
-  if (a.kind !== "route" || a.requestMirrorPolicies.length === 0) return NO_CLUSTERS;
-  let out: string[] | undefined;
+  if (a.kind !== "route" || a.requestMirrorPolicies.length === 0) return NO_MIRRORS;
+  let out: MirrorTarget[] | undefined;
   for (const m of a.requestMirrorPolicies) {
     if (!fractionFires(m.fraction, random01)) continue;
     const cluster = m.cluster ?? firstValue(m.clusterHeader !== undefined ? req?.header(m.clusterHeader) : undefined);
     if (!cluster) continue;
-    (out ??= []).push(cluster);
+    (out ??= []).push({ cluster, traceSampled: m.traceSampled, keepHost: m.disableShadowHostSuffixAppend });
   }
-  return out ?? NO_CLUSTERS;
+  return out ?? NO_MIRRORS;
 }
 
 /**

@@ -15,7 +15,7 @@ import { XdsConfigError } from "../xds-error.js";
 import { HTTP_PER_ROUTE_CONFIGS } from "./filter.js";
 import type { HeaderMap } from "./headers.js";
 import { firstQueryParameter } from "./matchers/matchers.js";
-import { applyRequestHeaderMutations, applyResponseHeaderMutations, mirrorsFor, pickWeightedClusterEntry, redirectLocation, rewriteHost, rewritePath } from "./route-actions.js";
+import { applyRequestHeaderMutations, applyResponseHeaderMutations, type MirrorTarget, mirrorsFor, pickWeightedClusterEntry, redirectLocation, rewriteHost, rewritePath } from "./route-actions.js";
 import type { WeightedClusterEntry } from "./route-config.js";
 import type { HashPolicy, RetryPolicy } from "./route-policies.js";
 import { regexReplaceAll } from "./matchers/regex.js";
@@ -180,7 +180,7 @@ export class RouteForwardPlan {
     readonly hash: bigint | undefined,
     readonly includeAttemptCount: boolean,
     /** Clusters this request is mirrored to (their fractions already drawn). */
-    readonly mirrors: readonly string[],
+    readonly mirrors: readonly MirrorTarget[],
     /** Set-Cookie values of hash cookies generated for this request (cookie hash policies with a ttl). */
     readonly setCookies: readonly string[] | undefined,
   ) {}

@@ -149,10 +149,16 @@ export function compileRetryPolicy(o: v3.RetryPolicy, path: string): RetryPolicy
 
 export function compileHedgePolicy(o: v3.HedgePolicy, path: string): HedgePolicy {
   const chance = o.additionalRequestChance;
+  // The router sends one request per try and never hedges: a policy asking for more cannot be
+  // enforced, so it is refused (initial_requests and additional_request_chance are not implemented
+  // in Envoy either).
+  if (o.hedgeOnPerTryTimeout === true) throw new XdsConfigError(`${path}.hedgeOnPerTryTimeout`, "request hedging is not implemented by tsmesh's router");
+  if (o.initialRequests && (o.initialRequests.value ?? 0) > 1) throw new XdsConfigError(`${path}.initialRequests`, "request hedging is not implemented (Envoy does not implement initial_requests either)");
+  if (chance && (chance.numerator ?? 0) > 0) throw new XdsConfigError(`${path}.additionalRequestChance`, "request hedging is not implemented (Envoy does not implement additional_request_chance either)");
   return {
     initialRequests: o.initialRequests ? (o.initialRequests.value ?? 0) : 1,
     additionalRequestChance: chance ? fractionalPercent(chance, `${path}.additionalRequestChance`) : undefined,
-    hedgeOnPerTryTimeout: o.hedgeOnPerTryTimeout === true,
+    hedgeOnPerTryTimeout: false,
   };
 }
 

@@ -15,15 +15,15 @@ import type * as net from "node:net";
 import { FLAG_BIT, flagBit, type ResponseFlag, type ResponseFlags } from "../access-log.js";
 import type { Host } from "../upstream/host.js";
 import type { Admission, RequestPermit, UpstreamCluster } from "../upstream/cluster.js";
-import { grpcToHttpStatus } from "../../core/grpc.js";
 import { responseHeaders } from "./headers.js";
-import { LOCAL_REPLIES, type LocalReply, requestTimeoutCode } from "./local-reply.js";
+import { LOCAL_REPLIES } from "./local-reply.js";
 import { TimerEntry, timerList } from "../../core/timers.js";
 import type { StatsStore } from "../stats.js";
 import { type BodyOwner, Downstream, type DownstreamListener, type Reply, sendLocalReply, StreamAbort } from "./downstream.js";
-import { grpcStatusOf, RetryBackoff, shouldRetry } from "./retry-state.js";
+import { grpcStatusOf, pickHost, reportOutcome, RetryBackoff, shouldRetry } from "./retry-state.js";
 import type { Attempt, AttemptContext, AttemptOutcome, ForwardPlan, ResponseSink, UpstreamResponse } from "./upstream-request.js";
 import { upstreamIsH2 } from "./upstream-request.js";
+import type { TrySpan } from "./try-spans.js";
 import { attemptH1 } from "./upstream-h1.js";
 import { attemptH2 } from "./upstream-h2.js";
 
@@ -50,13 +50,6 @@ export interface ForwardResult {
 }
 
 
-/** One try's result for the cluster's per-host stats and outlier detection (gRPC: grpc-status mapped to HTTP). */
-function report(cluster: UpstreamCluster, o: AttemptOutcome): void {
-  if (o.kind === "response") {
-    const g = grpcStatusOf(o.res.headers);
-    cluster.reportResponse(o.host, g !== undefined ? grpcToHttpStatus(g) : o.res.status);
-  } else cluster.reportResult(o.host, o.kind === "per-try-timeout" ? { kind: "timeout" } : o.kind === "protocol-error" ? { kind: "reset" } : { kind: o.kind });
-}
 
 
 /** The response decorations of the HCM and route (response_headers_to_add, CORS, server). */
@@ -75,16 +68,6 @@ const UPSTREAM_RQ_MAX_DURATION_REACHED = "upstream_rq_max_duration_reached";
 
 /** The cluster counters the router adds (so a proxy can show them, as Envoy does, from the start). */
 export const ROUTER_CLUSTER_COUNTERS: readonly string[] = [RETRY_OR_SHADOW_ABANDONED, UPSTREAM_RQ_MAX_DURATION_REACHED];
-
-/** Envoy's local reply when the cluster's max_stream_duration passes (408 before the request ended, else 504). */
-export function upstreamMaxDurationReply(requestComplete: boolean): LocalReply {
-  return { status: requestTimeoutCode(requestComplete), body: "upstream max stream duration reached", flag: "UMSDR", details: "upstream_max_stream_duration_reached" };
-}
-
-/** Envoy's local reply when the body outgrew the retry buffer while no try was in flight. */
-export function retryBufferExceededReply(): LocalReply {
-  return { status: 507, body: "exceeded request buffer limit while retrying upstream", details: "request_payload_exceeded_retry_buffer_limit" };
-}
 
 export class Router {
   /** `stats`: where the router's own cluster counters go (`cluster.NAME.retry_or_shadow_abandoned`, …). */
@@ -134,7 +117,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
   private flags: ResponseFlags = 0;
   attempt = 0;
   private readonly maxAttempts: number;
-  /** Hosts tried, in order (only kept when a retry can happen). */
+  /** Hosts tried, in order (only kept for previous_hosts). */
   private tried: Host[] | undefined = undefined;
   private lastHost: Host | undefined = undefined;
   private triedCount = 0;
@@ -157,6 +140,8 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
   private readonly started = performance.now();
   /** The cluster's max_stream_duration for the try in flight (only with one configured). */
   private durationTimer: TimerEntry | undefined = undefined;
+  /** The span of the try in flight or relayed (plan.tries only). */
+  trySpan: TrySpan | undefined = undefined;
 
   constructor(
     private readonly router: Router,
@@ -167,6 +152,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     private readonly done: ForwardDone,
   ) {
     this.maxAttempts = 1 + (plan.retry ? plan.retry.numRetries : 0);
+    if (plan.retry?.previousHosts === true && plan.cluster.spec.type !== "ORIGINAL_DST") this.tried = [];
   }
 
   start(): void {
@@ -191,6 +177,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     if (this.ds.listener === this) this.ds.listener = undefined;
     if (this.plan.body.owner === this) this.plan.body.owner = undefined;
     this.abortHandle?.listen(undefined);
+    this.endTry(0, true);
     this.done({ error: err instanceof Error ? err : new Error(String(err)), status: 0, flags: this.flags, bytesSent: this.bytes, details: "internal_error", upstreamHost: this.lastHost?.key });
   }
 
@@ -231,7 +218,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     this.backoff?.cancel();
     this.state = State.Idle;
     try {
-      this.finishLocal(retryBufferExceededReply(), this.lastHost);
+      this.finishLocal(LOCAL_REPLIES.retryBufferExceeded(), this.lastHost);
     } catch (err) {
       this.fail(err);
     }
@@ -252,13 +239,14 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     const state = this.state;
     if (state !== State.Attempt && state !== State.Relay && state !== State.Tunnel) return;
     this.router.clusterCounter(plan.cluster, UPSTREAM_RQ_MAX_DURATION_REACHED);
-    const reply = upstreamMaxDurationReply(plan.body.ended);
+    const reply = LOCAL_REPLIES.upstreamMaxDuration(plan.body.ended);
     if (state !== State.Attempt) return this.stop(StopKind.Abort, reply); // the response started: reset
     // The try is reset locally; a retry policy that retries resets may try again.
     const att = this.att;
     this.att = undefined;
     this.state = State.Idle;
     att?.cancel();
+    this.endTry(0, true); // (UMSDR is the stream's flag, not the try's, as in Envoy)
     const host = this.lastHost!;
     const o: AttemptOutcome = { kind: "reset", host };
     this.last = o;
@@ -308,7 +296,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
   private pickAndSend(): void {
     const plan = this.plan;
     const cluster = plan.cluster;
-    const host = this.pickHost();
+    const host = pickHost(plan, this.tried);
     if (!host) {
       cluster.stats.cxNoneHealthy.inc();
       return this.finishLocal(LOCAL_REPLIES.noHealthyUpstream(), undefined);
@@ -317,6 +305,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     this.lastHost = host;
     this.triedCount++;
     const h2 = (this.h2 = upstreamIsH2(cluster, plan.downstreamProtocol, plan.upgrade));
+    this.trySpan = plan.tries?.start(this.attempt, host.key, h2);
     // Circuit breakers: max_requests, and for HTTP/1.1 a connection slot (else the pending queue).
     const adm = cluster.acquire(host, h2 ? MULTIPLEXED : undefined);
     if (adm.ok && adm.pending) {
@@ -328,7 +317,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
         this.state = State.Idle;
         try {
           if (g.ok) this.send(host, g);
-          else this.finishLocal(LOCAL_REPLIES.overflow(), host);
+          else this.overflow(host);
         } catch (err) {
           this.fail(err);
         }
@@ -336,7 +325,21 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
       return;
     }
     if (adm.ok) this.send(host, adm);
-    else this.finishLocal(LOCAL_REPLIES.overflow(), host);
+    else this.overflow(host);
+  }
+
+  private overflow(host: Host): void {
+    this.trySpan?.overflowed();
+    this.trySpan = undefined;
+    this.finishLocal(LOCAL_REPLIES.overflow(), host);
+  }
+
+  /** The try's span ends (if it has one still open): `flags` are the try's own. */
+  private endTry(flags: ResponseFlags, canceled: boolean): void {
+    const span = this.trySpan;
+    if (span === undefined) return;
+    this.trySpan = undefined;
+    span.end(flags, canceled, this.up?.trailers());
   }
 
   private send(host: Host, permit: RequestPermit): void {
@@ -367,12 +370,15 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     if (o.kind !== "response") this.durationTimer?.cancel();
     const plan = this.plan;
     const cluster = plan.cluster;
-    report(cluster, o);
+    reportOutcome(cluster, o);
     this.last = o;
     const retryable = plan.retry !== undefined && this.attempt < this.maxAttempts && shouldRetry(plan.retry, o) && plan.body.canSend;
+    const span = this.trySpan;
     if (o.kind === "response") {
+      span?.response(o.res.status, o.res.headers);
       if (retryable) {
         o.res.abort(); // discard the body, free the stream
+        this.endTry(0, !o.res.endStream);
         return this.next();
       }
       if (this.attempt > 1) cluster.stats.rqRetrySuccess.inc();
@@ -380,6 +386,8 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
       return this.relay(o.res, o.host);
     }
     // (upstream_cx_connect_fail is the connector's: it counts every connection that failed.)
+    this.trySpan = undefined;
+    span?.failed(o);
     if (o.kind === "per-try-timeout") cluster.stats.rqPerTryTimeout.inc();
     if (!retryable) return this.afterTries();
     this.next();
@@ -424,12 +432,14 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
         this.state = State.Idle;
         this.pending?.cancel();
         this.pending = undefined;
+        this.endTry(0, true);
         return this.afterTries();
       case State.Attempt: {
         this.state = State.Idle;
         const att = this.att;
         this.att = undefined;
         att?.cancel();
+        this.endTry(0, true);
         if (kind === StopKind.Timeout && this.lastHost) this.plan.cluster.reportResult(this.lastHost, { kind: "timeout" });
         return this.afterTries();
       }
@@ -447,25 +457,6 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
         // Idle: the loop checks the stop at its head.
         return;
     }
-  }
-
-  private pickHost(): Host | undefined {
-    const plan = this.plan;
-    const cluster = plan.cluster;
-    if (cluster.spec.type === "ORIGINAL_DST") {
-      const header = plan.headers["x-envoy-original-dst-host"];
-      return cluster.originalDestination(plan.authority, typeof header === "string" ? header : undefined);
-    }
-    const retry = plan.retry;
-    if (retry === undefined || !retry.previousHosts) return cluster.pick(plan.hash === undefined ? undefined : { hash: plan.hash });
-    const tried = (this.tried ??= []);
-    const attempts = tried.length > 0 ? Math.max(1, retry.hostSelectionRetryMaxAttempts) : 1;
-    let host: Host | undefined;
-    for (let i = 0; i < attempts; i++) {
-      host = cluster.pick({ hash: plan.hash });
-      if (!host || tried.length === 0 || !tried.includes(host)) return host;
-    }
-    return host;
   }
 
   // ---- the relay ----
@@ -546,6 +537,8 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
       // the downstream is gone either way
     }
     this.flags |= FLAG_BIT[flag];
+    this.trySpan?.brokeOff(flag === "UC" ? "UC" : "UR");
+    this.trySpan = undefined;
     const up = this.up!;
     this.finishRelay(this.relayStatus, "via_upstream", grpcStatusOf(up.trailers()) ?? grpcStatusOf(up.headers));
   }
@@ -554,6 +547,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     const up = this.up!;
     this.state = State.Idle;
     up.abort();
+    this.endTry(0, true);
     const grpc = grpcStatusOf(up.trailers()) ?? grpcStatusOf(up.headers);
     if (this.stopKind === StopKind.Gone) {
       this.flags |= FLAG_BIT.DC;
@@ -589,6 +583,7 @@ class Forward implements DownstreamListener, ResponseSink, AttemptContext, BodyO
     if (this.ds.listener === this) this.ds.listener = undefined;
     if (this.plan.body.owner === this) this.plan.body.owner = undefined;
     this.abortHandle?.listen(undefined);
+    this.endTry(0, false);
     r.cluster = this.plan.cluster;
     if (this.relayHeaders !== undefined) r.responseHeaders = this.relayHeaders;
     if (this.transportFailure !== undefined) r.transportFailureReason = this.transportFailure;

@@ -88,7 +88,8 @@ const NO_HEADERS: http.OutgoingHttpHeaders = Object.freeze({}) as http.OutgoingH
 
 export function buildHttpStreamInfo(req: DownstreamRequest, r: StreamResult, s: StreamEnd): HttpStreamInfo {
   const conn = req.connection;
-  const direct = hostPort(conn.remoteAddress, conn.remotePort);
+  const printed = (conn.printedAddresses ??= { remote: hostPort(conn.remoteAddress, conn.remotePort), local: hostPort(conn.localAddress, conn.localPort) });
+  const direct = printed.remote;
   // Envoy's trusted address from X-Forwarded-For carries no port (it prints :0).
   const remote = s.trustedRemote === req.remote ? direct : hostPort(s.trustedRemote, 0);
   const cluster = r.cluster;
@@ -101,7 +102,7 @@ export function buildHttpStreamInfo(req: DownstreamRequest, r: StreamResult, s: 
     direction: conn.direction ?? "",
     downstreamRemoteAddress: remote,
     downstreamDirectRemoteAddress: direct,
-    downstreamLocalAddress: hostPort(conn.localAddress, conn.localPort),
+    downstreamLocalAddress: printed.local,
     downstreamTls: downstreamTlsOf(req.tls, conn),
     requestedServerName: conn.requestedServerName ?? (req.tls ? (req.tls as { servername?: string | false }).servername || "" : ""),
     upstreamCluster: cluster?.name ?? "",

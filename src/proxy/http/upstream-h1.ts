@@ -24,12 +24,12 @@ class H1Attempt implements H1ExchangeOwner, Attempt {
     private readonly done: (o: AttemptOutcome) => void,
   ) {}
 
-  start(attempt: number): void {
+  start(ctx: AttemptContext): void {
     const plan = this.plan;
     const body = plan.body;
     const empty = body.ended && body.received === 0;
     const mode = empty ? BodyMode.None : plan.headers["content-length"] !== undefined ? BodyMode.Raw : BodyMode.Chunked;
-    const req: H1RequestHead = { method: plan.method, path: plan.path, authority: plan.authority, headers: plan.headers, tryHeaders: tryHeaders(plan, attempt), upgrade: plan.upgrade, body: mode };
+    const req: H1RequestHead = { method: plan.method, path: plan.path, authority: plan.authority, headers: plan.headers, tryHeaders: tryHeaders(ctx), upgrade: plan.upgrade, body: mode };
     let ex: H1Exchange;
     try {
       ex = plan.cluster.h1Pool.request(this.host, req, this, this.permit);
@@ -88,6 +88,6 @@ class H1Attempt implements H1ExchangeOwner, Attempt {
 
 export function attemptH1(ctx: AttemptContext, host: Host, permit: RequestPermit, done: (o: AttemptOutcome) => void): Attempt {
   const a = new H1Attempt(ctx.plan, host, permit, done);
-  a.start(ctx.attempt);
+  a.start(ctx);
   return a;
 }

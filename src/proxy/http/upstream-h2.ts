@@ -84,7 +84,7 @@ export function attemptH2(ctx: AttemptContext, host: Host, permit: RequestPermit
     if (k === "te" && String(v).toLowerCase() !== "trailers") continue;
     headers[k] = v;
   }
-  attemptHeaders(plan, ctx.attempt, headers);
+  attemptHeaders(ctx, headers);
   const st = new Settler(host, permit, done, plan, kill);
   const empty = plan.body.ended && plan.body.received === 0;
   plan.cluster.h2Pool

@@ -10,6 +10,7 @@ import { TimerEntry, timerList } from "../../core/timers.js";
 import type { ResponseFlag } from "../access-log.js";
 import type { DownstreamProtocol, RequestBody } from "./downstream.js";
 import type { RetryPlan } from "./retry-state.js";
+import type { TrySpan, TrySpans } from "./try-spans.js";
 
 export interface ForwardPlan {
   cluster: UpstreamCluster;
@@ -34,6 +35,8 @@ export interface ForwardPlan {
   grpc: boolean;
   /** An allowed HTTP/1.1 upgrade: the Upgrade header value sent upstream (e.g. "websocket"). */
   upgrade?: string;
+  /** One span per try (spawn_upstream_span / start_child_span); absent: `headers` carry the parent's context. */
+  tries?: TrySpans;
 }
 
 /** Receives an upstream response body (see UpstreamResponse.pipe). */
@@ -84,6 +87,8 @@ export interface AttemptContext {
   readonly plan: ForwardPlan;
   /** 1-based try number. */
   readonly attempt: number;
+  /** The try's span, whose context this try's request carries. */
+  readonly trySpan: TrySpan | undefined;
 }
 
 // DNS failures (ORIGINAL_DST to a name) are connection failures too, as in Envoy.
@@ -103,19 +108,25 @@ export type AttemptFn = (ctx: AttemptContext, host: Host, permit: RequestPermit,
 
 const NO_TRY_HEADERS: ReadonlyArray<readonly [string, string]> = [];
 
-/** The x-envoy-* headers a try carries (the timeout it is given, the attempt count), in order. */
-export function tryHeaders(plan: ForwardPlan, attempt: number): ReadonlyArray<readonly [string, string]> {
+/**
+ * The headers a try sets, in order: Envoy's x-envoy-* (the timeout it is given, the attempt count)
+ * and its span's trace context.
+ */
+export function tryHeaders(ctx: AttemptContext): ReadonlyArray<readonly [string, string]> {
+  const plan = ctx.plan;
   const timeout = plan.timeoutMs > 0 && !plan.suppressEnvoyHeaders;
-  if (!timeout && !plan.includeAttemptCount) return NO_TRY_HEADERS;
+  const trace = ctx.trySpan?.headers;
+  if (!timeout && !plan.includeAttemptCount) return trace ?? NO_TRY_HEADERS;
   const out: Array<readonly [string, string]> = [];
   if (timeout) out.push(["x-envoy-expected-rq-timeout-ms", String(plan.retry?.perTryTimeoutMs || plan.timeoutMs)]);
-  if (plan.includeAttemptCount) out.push(["x-envoy-attempt-count", String(attempt)]);
+  if (plan.includeAttemptCount) out.push(["x-envoy-attempt-count", String(ctx.attempt)]);
+  if (trace !== undefined) out.push(...trace);
   return out;
 }
 
-/** Sets a try's x-envoy-* headers in a header object (an HTTP/2 try's). */
-export function attemptHeaders(plan: ForwardPlan, attempt: number, into: http.OutgoingHttpHeaders): void {
-  for (const [n, v] of tryHeaders(plan, attempt)) into[n] = v;
+/** Sets a try's headers in a header object (an HTTP/2 try's). */
+export function attemptHeaders(ctx: AttemptContext, into: http.OutgoingHttpHeaders): void {
+  for (const [n, v] of tryHeaders(ctx)) into[n] = v;
 }
 
 /**

@@ -81,8 +81,8 @@ function peerAt(info: StreamInfo, key: "downstream_peer" | "upstream_peer"): Pee
 const orUnknown = (s: string | undefined): string => (s ? s : UNKNOWN);
 
 /** The istio.services[0] entry of the upstream cluster's filter_metadata, if any. */
-function clusterService(info: StreamInfo): { host: string; name: string; namespace: string } | undefined {
-  const istio = info.upstreamClusterMetadata?.istio as { services?: unknown } | undefined;
+function clusterService(meta: Readonly<Record<string, unknown>> | undefined): { host: string; name: string; namespace: string } | undefined {
+  const istio = meta?.istio as { services?: unknown } | undefined;
   const services = istio?.services;
   if (!Array.isArray(services) || services.length === 0) return undefined;
   const s = services[0] as Record<string, unknown>;
@@ -112,71 +112,182 @@ function isGrpc(info: HttpStreamInfo): boolean {
 }
 
 /**
- * The standard label values of one stream, in STANDARD_LABELS order (TCP: TCP_LABELS order).
- * Inbound (destination reporter): the source is the downstream peer, the destination this proxy.
- * Outbound and gateways (source reporter): the source is this proxy, the destination the upstream
- * peer. Waypoints: both sides are peers.
+ * Everything of a stream the standard labels depend on. The labels are a pure function of these
+ * fields (peers and cluster metadata by identity: both are immutable and shared between streams),
+ * so equal inputs may share one computed label set.
  */
-export function standardLabels(info: StreamInfo, local: PeerMetadata, o: LabelOptions): string[] {
-  const reporter = reporterOf(info, o);
-  const down = peerAt(info, "downstream_peer");
-  const up = peerAt(info, "upstream_peer");
-  const src = reporter === "source" ? local : down;
-  const dst = reporter === "destination" ? local : up;
-  // Principals from the certificates of the connection the reporter sees.
-  let srcPrincipal: string;
-  let dstPrincipal: string;
-  if (reporter === "source") {
-    srcPrincipal = info.upstreamTls?.localPrincipal ?? "";
-    dstPrincipal = info.upstreamTls?.peerPrincipal ?? "";
-  } else {
-    srcPrincipal = info.downstreamTls?.peerPrincipal ?? "";
-    dstPrincipal = reporter === "destination" ? (info.downstreamTls?.localPrincipal ?? "") : (info.upstreamTls?.peerPrincipal ?? "");
-  }
-  // A client cannot know the server's policy: Istio reports `unknown` from the source side.
-  const security = reporter === "source" ? UNKNOWN : info.downstreamTls?.peerCertificatePresented ? "mutual_tls" : "none";
-  // destination_service: the cluster's istio metadata, else (unless disabled) the Host header.
-  let service = "";
-  let serviceName = "";
-  let serviceNamespace = "";
-  if (info.kind === "http" && !o.disableHostHeaderFallback && info.authority) service = serviceName = info.authority;
-  if (CATCH_ALL.has(info.upstreamCluster)) serviceName = info.upstreamCluster;
-  else {
-    const svc = clusterService(info);
-    if (svc?.host) {
-      service = svc.host;
-      serviceName = svc.name || svc.host.slice(0, svc.host.indexOf(".") >>> 0);
-      serviceNamespace = svc.namespace;
+class LabelInputs {
+  reporter: Reporter = "source";
+  src: PeerMetadata | undefined = undefined;
+  dst: PeerMetadata | undefined = undefined;
+  srcPrincipal = "";
+  dstPrincipal = "";
+  security = "";
+  /** The Host header when it may name the destination service, else "". */
+  host = "";
+  cluster = "";
+  clusterMetadata: Readonly<Record<string, unknown>> | undefined = undefined;
+  /** request_protocol: "http", "grpc" or "tcp" (TCP: no response code or gRPC status). */
+  protocol = "";
+  code = 0;
+  grpcStatus: number | undefined = undefined;
+  flags = 0;
+
+  /** Reads a stream (reusing this object). */
+  read(info: StreamInfo, local: PeerMetadata, o: LabelOptions): this {
+    const reporter = reporterOf(info, o);
+    this.reporter = reporter;
+    this.src = reporter === "source" ? local : peerAt(info, "downstream_peer");
+    this.dst = reporter === "destination" ? local : peerAt(info, "upstream_peer");
+    // Principals from the certificates of the connection the reporter sees.
+    if (reporter === "source") {
+      this.srcPrincipal = info.upstreamTls?.localPrincipal ?? "";
+      this.dstPrincipal = info.upstreamTls?.peerPrincipal ?? "";
+    } else {
+      this.srcPrincipal = info.downstreamTls?.peerPrincipal ?? "";
+      this.dstPrincipal = reporter === "destination" ? (info.downstreamTls?.localPrincipal ?? "") : (info.upstreamTls?.peerPrincipal ?? "");
     }
+    // A client cannot know the server's policy: Istio reports `unknown` from the source side.
+    this.security = reporter === "source" ? UNKNOWN : info.downstreamTls?.peerCertificatePresented ? "mutual_tls" : "none";
+    this.host = info.kind === "http" && !o.disableHostHeaderFallback ? info.authority : "";
+    this.cluster = info.upstreamCluster;
+    this.clusterMetadata = info.upstreamClusterMetadata;
+    if (info.kind === "http") {
+      this.protocol = isGrpc(info) ? "grpc" : "http";
+      this.code = info.responseCode;
+      this.grpcStatus = info.grpcStatus;
+    } else {
+      this.protocol = "tcp";
+      this.code = 0;
+      this.grpcStatus = undefined;
+    }
+    this.flags = info.flags;
+    return this;
   }
-  if (!serviceNamespace) serviceNamespace = dst?.namespace ?? "";
-  const out = [
-    reporter,
-    orUnknown(src?.workload),
-    orUnknown(src?.service),
-    orUnknown(src?.revision),
-    orUnknown(src?.namespace),
-    orUnknown(srcPrincipal),
-    orUnknown(src?.app),
-    orUnknown(src?.version),
-    orUnknown(src?.cluster),
-    orUnknown(dst?.workload),
-    orUnknown(dst?.namespace),
-    orUnknown(dstPrincipal),
-    orUnknown(dst?.app),
-    orUnknown(dst?.version),
-    orUnknown(service),
-    orUnknown(dst?.service),
-    orUnknown(dst?.revision),
-    orUnknown(serviceName),
-    orUnknown(serviceNamespace),
-    orUnknown(dst?.cluster),
-  ];
-  if (info.kind === "http") {
-    out.push(isGrpc(info) ? "grpc" : "http", String(info.responseCode), info.grpcStatus === undefined ? "" : String(info.grpcStatus));
-  } else out.push("tcp");
-  out.push(formatFlags(info.flags), security);
-  return out;
+
+  equals(x: LabelInputs): boolean {
+    return (
+      this.code === x.code &&
+      this.flags === x.flags &&
+      this.src === x.src &&
+      this.dst === x.dst &&
+      this.host === x.host &&
+      this.cluster === x.cluster &&
+      this.clusterMetadata === x.clusterMetadata &&
+      this.srcPrincipal === x.srcPrincipal &&
+      this.dstPrincipal === x.dstPrincipal &&
+      this.reporter === x.reporter &&
+      this.security === x.security &&
+      this.protocol === x.protocol &&
+      this.grpcStatus === x.grpcStatus
+    );
+  }
+
+  copy(): LabelInputs {
+    return Object.assign(new LabelInputs(), this);
+  }
+
+  /**
+   * The standard label values, in STANDARD_LABELS order (TCP: TCP_LABELS order). Inbound
+   * (destination reporter): the source is the downstream peer, the destination this proxy.
+   * Outbound and gateways (source reporter): the source is this proxy, the destination the
+   * upstream peer. Waypoints: both sides are peers.
+   */
+  labels(): string[] {
+    const { src, dst } = this;
+    // destination_service: the cluster's istio metadata, else (unless disabled) the Host header.
+    let service = this.host;
+    let serviceName = this.host;
+    let serviceNamespace = "";
+    if (CATCH_ALL.has(this.cluster)) serviceName = this.cluster;
+    else {
+      const svc = clusterService(this.clusterMetadata);
+      if (svc?.host) {
+        service = svc.host;
+        serviceName = svc.name || svc.host.slice(0, svc.host.indexOf(".") >>> 0);
+        serviceNamespace = svc.namespace;
+      }
+    }
+    if (!serviceNamespace) serviceNamespace = dst?.namespace ?? "";
+    const out = [
+      this.reporter,
+      orUnknown(src?.workload),
+      orUnknown(src?.service),
+      orUnknown(src?.revision),
+      orUnknown(src?.namespace),
+      orUnknown(this.srcPrincipal),
+      orUnknown(src?.app),
+      orUnknown(src?.version),
+      orUnknown(src?.cluster),
+      orUnknown(dst?.workload),
+      orUnknown(dst?.namespace),
+      orUnknown(this.dstPrincipal),
+      orUnknown(dst?.app),
+      orUnknown(dst?.version),
+      orUnknown(service),
+      orUnknown(dst?.service),
+      orUnknown(dst?.revision),
+      orUnknown(serviceName),
+      orUnknown(serviceNamespace),
+      orUnknown(dst?.cluster),
+      this.protocol,
+    ];
+    if (this.protocol !== "tcp") out.push(String(this.code), this.grpcStatus === undefined ? "" : String(this.grpcStatus));
+    out.push(formatFlags(this.flags), this.security);
+    return out;
+  }
+}
+
+/** The standard label values of one stream, in STANDARD_LABELS order (TCP: TCP_LABELS order); see LabelInputs.labels. */
+export function standardLabels(info: StreamInfo, local: PeerMetadata, o: LabelOptions): string[] {
+  return new LabelInputs().read(info, local, o).labels();
+}
+
+/** One computed label set: its values and the series key they make. */
+export interface StandardLabelSet {
+  readonly values: readonly string[];
+  /** The values joined by \u0001 (a series' key in a labeled family). */
+  readonly key: string;
+}
+
+/** How many distinct label sets a filter remembers (a sidecar's streams mostly repeat a few). */
+const LABEL_CACHE_SIZE = 16;
+
+/**
+ * A filter's recent standard label sets by their inputs: a stream like a recent one (same peers,
+ * cluster, response code, flags…) reuses its values and key instead of building 25 strings and a
+ * key per stream.
+ */
+export class StandardLabelCache {
+  private readonly inputs: LabelInputs[] = [];
+  private readonly sets: StandardLabelSet[] = [];
+  private readonly scratch = new LabelInputs();
+  private last = 0;
+  private next = 0;
+
+  constructor(
+    private readonly local: PeerMetadata,
+    private readonly o: LabelOptions,
+  ) {}
+
+  get(info: StreamInfo): StandardLabelSet {
+    const want = this.scratch.read(info, this.local, this.o);
+    const n = this.inputs.length;
+    if (n > 0 && this.inputs[this.last].equals(want)) return this.sets[this.last];
+    for (let i = 0; i < n; i++) {
+      if (i !== this.last && this.inputs[i].equals(want)) {
+        this.last = i;
+        return this.sets[i];
+      }
+    }
+    const values = want.labels();
+    const set: StandardLabelSet = { values, key: values.join("\u0001") };
+    const at = n < LABEL_CACHE_SIZE ? n : this.next++ % LABEL_CACHE_SIZE;
+    this.inputs[at] = want.copy();
+    this.sets[at] = set;
+    this.last = at;
+    return set;
+  }
 }
 
 /**

@@ -5,7 +5,8 @@
 // HTTP; istio_tcp_sent_bytes_total, istio_tcp_received_bytes_total,
 // istio_tcp_connections_opened_total / closed_total for TCP. typed_config: stats.PluginConfig
 // (istio.io/api envoy/extensions/stats/config.proto, in the proxy's schema; istiod sends it as a
-// plain Any). A finished stream costs one label computation, one key, one map lookup per metric.
+// plain Any). A finished stream costs one map lookup per metric: its label set and key are reused
+// from a recent stream with the same inputs (istio-stats-labels.ts' StandardLabelCache).
 import { NETWORK_FILTERS, NetworkFilterStatus, type ReadFilter } from "../network-filters.js";
 import { registerHttpFilter } from "../http/filter.js";
 import type { StatsStore } from "../stats.js";
@@ -13,7 +14,7 @@ import type { LabeledCounter, LabeledHistogram } from "../labeled-stats.js";
 import type { HttpStreamInfo, PeerMetadata, StreamInfo, TcpStreamInfo } from "../stream-info.js";
 import type { CelActivation, CelInput } from "../../core/cel/program.js";
 import { type CelNode, streamInfoActivation } from "./cel-attributes.js";
-import { type CompiledPluginConfig, compilePluginConfig, HTTP_METRICS, localWorkload, type MetricPlan, type PluginConfig, standardLabels, TCP_METRICS } from "./istio-stats-labels.js";
+import { type CompiledPluginConfig, compilePluginConfig, HTTP_METRICS, localWorkload, type MetricPlan, type PluginConfig, type StandardLabelSet, StandardLabelCache, TCP_METRICS } from "./istio-stats-labels.js";
 
 export const PLUGIN_CONFIG_TYPE = "stats.PluginConfig";
 export const ISTIO_STATS_FILTER = "istio.stats";
@@ -23,17 +24,14 @@ type TcpMetric = (typeof TCP_METRICS)[number];
 
 const HISTOGRAMS = new Set(["request_duration_milliseconds", "request_bytes", "response_bytes"]);
 
-/** One stream's standard labels, their key, and its CEL activation for custom dimensions (made on first use). */
+/** One stream's standard labels (and their key), and its CEL activation for custom dimensions (made on first use). */
 class StreamLabels {
-  readonly key: string;
   private act: CelActivation | undefined = undefined;
   constructor(
     readonly info: StreamInfo,
-    readonly std: string[],
+    readonly std: StandardLabelSet,
     private readonly node: CelNode | undefined,
-  ) {
-    this.key = std.join("\u0001");
-  }
+  ) {}
   activation(): CelActivation {
     return (this.act ??= new StatsActivation(streamInfoActivation(this.info, this.node), this.info));
   }
@@ -66,16 +64,16 @@ interface Bound<F> {
   readonly family: F;
 }
 
-/** The label values and key of one metric for one stream (shared by metrics on the standard set). */
-function seriesKey(plan: MetricPlan, labels: StreamLabels): [string, readonly string[]] {
+/** The label values and key of one metric for one stream (the standard set's, unless the plan changes it). */
+function seriesKey(plan: MetricPlan, labels: StreamLabels): StandardLabelSet {
   const src = plan.sources;
-  if (src === undefined) return [labels.key, labels.std];
+  if (src === undefined) return labels.std;
   const values: string[] = new Array<string>(src.length);
   for (let i = 0; i < src.length; i++) {
     const s = src[i];
-    values[i] = typeof s === "number" ? labels.std[s] : s(labels.activation());
+    values[i] = typeof s === "number" ? labels.std.values[s] : s(labels.activation());
   }
-  return [values.join("\u0001"), values];
+  return { values, key: values.join("\u0001") };
 }
 
 function bind<F>(stats: StatsStore, cfg: CompiledPluginConfig, metric: string, tcp: boolean): Bound<F> | undefined {
@@ -88,42 +86,57 @@ function bind<F>(stats: StatsStore, cfg: CompiledPluginConfig, metric: string, t
 
 /** The HTTP side: istio.stats on an http_connection_manager. */
 export class IstioHttpStats {
-  private readonly counters: Array<[HttpMetric, Bound<LabeledCounter>]> = [];
-  private readonly histograms: Array<[HttpMetric, Bound<LabeledHistogram>]> = [];
+  private readonly counterMetrics: HttpMetric[] = [];
+  private readonly counters: Array<Bound<LabeledCounter>> = [];
+  private readonly histogramMetrics: HttpMetric[] = [];
+  private readonly histograms: Array<Bound<LabeledHistogram>> = [];
+  private readonly labels: StandardLabelCache;
 
   constructor(
     stats: StatsStore,
-    private readonly cfg: CompiledPluginConfig,
-    private readonly local: PeerMetadata,
+    cfg: CompiledPluginConfig,
+    local: PeerMetadata,
     private readonly node?: CelNode,
   ) {
+    this.labels = new StandardLabelCache(local, cfg);
     for (const m of HTTP_METRICS) {
       if (HISTOGRAMS.has(m)) {
         const b = bind<LabeledHistogram>(stats, cfg, m, false);
-        if (b) this.histograms.push([m, b]);
+        if (b) {
+          this.histogramMetrics.push(m);
+          this.histograms.push(b);
+        }
       } else {
         const b = bind<LabeledCounter>(stats, cfg, m, false);
-        if (b) this.counters.push([m, b]);
+        if (b) {
+          this.counterMetrics.push(m);
+          this.counters.push(b);
+        }
       }
     }
   }
 
+  // (Indexed loops: this runs for every stream, and destructuring iteration allocates.)
   record(info: HttpStreamInfo): void {
-    const std = standardLabels(info, this.local, this.cfg);
+    const std = this.labels.get(info);
     const labels = new StreamLabels(info, std, this.node);
-    const grpc = std[20] === "grpc";
-    for (const [m, b] of this.counters) {
+    const grpc = std.values[20] === "grpc";
+    for (let i = 0; i < this.counters.length; i++) {
+      const m = this.counterMetrics[i];
+      const b = this.counters[i];
       let n: number;
       if (m === "requests_total") n = 1;
       else if (!grpc) continue;
       else n = m === "request_messages_total" ? info.requestMessages : info.responseMessages;
-      const [key, values] = seriesKey(b.plan, labels);
-      b.family.at(key, values).inc(n);
+      const k = seriesKey(b.plan, labels);
+      b.family.at(k.key, k.values).inc(n);
     }
-    for (const [m, b] of this.histograms) {
+    for (let i = 0; i < this.histograms.length; i++) {
+      const m = this.histogramMetrics[i];
+      const b = this.histograms[i];
       const v = m === "request_duration_milliseconds" ? info.durationMs : m === "request_bytes" ? info.requestHeadersBytes + info.bytesReceived : info.responseHeadersBytes + info.bytesSent;
-      const [key, values] = seriesKey(b.plan, labels);
-      b.family.at(key, values).record(v);
+      const k = seriesKey(b.plan, labels);
+      b.family.at(k.key, k.values).record(v);
     }
   }
 }
@@ -135,13 +148,15 @@ export class IstioHttpStats {
  */
 export class IstioTcpStats {
   private readonly bound = new Map<TcpMetric, Bound<LabeledCounter>>();
+  private readonly labels: StandardLabelCache;
 
   constructor(
     stats: StatsStore,
     readonly cfg: CompiledPluginConfig,
-    private readonly local: PeerMetadata,
+    local: PeerMetadata,
     private readonly node?: CelNode,
   ) {
+    this.labels = new StandardLabelCache(local, cfg);
     for (const m of TCP_METRICS) {
       const b = bind<LabeledCounter>(stats, cfg, m, true);
       if (b) this.bound.set(m, b);
@@ -154,12 +169,12 @@ export class IstioTcpStats {
     let received = 0;
     let opened = false;
     return (info) => {
-      const labels = new StreamLabels(info, standardLabels(info, this.local, this.cfg), this.node);
+      const labels = new StreamLabels(info, this.labels.get(info), this.node);
       const add = (m: TcpMetric, n: number) => {
         const b = this.bound.get(m);
         if (b === undefined || n === 0) return;
-        const [key, values] = seriesKey(b.plan, labels);
-        b.family.at(key, values).inc(n);
+        const k = seriesKey(b.plan, labels);
+        b.family.at(k.key, k.values).inc(n);
       };
       if (!opened) {
         opened = true;

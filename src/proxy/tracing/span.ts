@@ -56,6 +56,9 @@ export function isInternalAddress(addr: string): boolean {
   return ip === "::1" || /^f[cd][0-9a-f]{0,2}:/i.test(ip);
 }
 
+/** A random 0–9999 for client sampling (one function, not a closure per request). */
+const randomSamplingValue = (): number => Math.floor(Math.random() * 10000);
+
 /** How the stream ended, as the span's final tags need it. */
 export interface SpanResult {
   readonly status: number;
@@ -78,7 +81,8 @@ function header(h: http.OutgoingHttpHeaders, name: string): string | undefined {
 /** A sampled request's span; unsampled requests carry their context forward but record nothing. */
 export class ActiveSpan {
   private readonly startMs: number;
-  private readonly tags = new Map<string, string>();
+  /** Tags set before the finish (made on first use: most spans are unsampled and get none). */
+  private early: Map<string, string> | undefined = undefined;
   private done = false;
 
   private constructor(
@@ -100,7 +104,7 @@ export class ActiveSpan {
     const driver = tracing.driver;
     const h = req.headers;
     const force = h["x-envoy-force-trace"] !== undefined && isInternalAddress(req.downstreamRemoteAddress);
-    const d = decide(tracing.sampling, header(h, "x-request-id"), force, h["x-client-trace-id"] !== undefined, () => Math.floor(Math.random() * 10000));
+    const d = decide(tracing.sampling, header(h, "x-request-id"), force, h["x-client-trace-id"] !== undefined, randomSamplingValue);
     if (d.requestId !== undefined) h["x-request-id"] = d.requestId;
     const found = extract(driver.propagation, h);
     if (found.kind === "malformed") {
@@ -129,25 +133,27 @@ export class ActiveSpan {
     return this.context.sampled === true;
   }
 
+  /** spawn_upstream_span: the router makes a child span per try. */
+  get spawnsUpstream(): boolean {
+    return this.tracing.spawnUpstreamSpan;
+  }
+
   /** The router's one call: this span's context into the upstream request. */
   injectContext(upstream: http.OutgoingHttpHeaders): void {
     inject(this.tracing.driver.propagation, this.context, upstream);
   }
 
   setTag(name: string, value: string): void {
-    this.tags.set(name, value);
+    (this.early ??= new Map()).set(name, value);
   }
 
   /**
-   * With spawn_upstream_span, the router's child span for its upstream request (Envoy names it
-   * "router CLUSTER egress", kind CLIENT); undefined when the HCM does not spawn them. Its context,
-   * not this span's, goes into the upstream request.
+   * A child span of this one (Envoy's spawnChild): the router's span for a try ("router CLUSTER
+   * egress") or for a mirror ("mirror"), kind CLIENT. `sampled` overrides the inherited decision
+   * (a mirror policy's trace_sampled). Its context, not this span's, goes into that request.
    */
-  spawnUpstream(cluster: string, now: number = Date.now()): UpstreamSpan | undefined {
-    if (!this.tracing.spawnUpstreamSpan) return undefined;
-    const c = this.context;
-    const child: SpanContext = { traceId: c.traceId, spanId: randomId(8), parentId: c.spanId, sampled: c.sampled, tracestate: c.tracestate };
-    return new UpstreamSpan(this.tracing, child, `router ${cluster} egress`, this.req.headers, now);
+  spawnChild(name: string, sampled?: boolean, now: number = Date.now()): UpstreamSpan {
+    return childSpan(this.tracing, this.context, name, this.req.headers, sampled, now);
   }
 
   /** The stream ended: Envoy's standard tags, the custom tags, and the span to the exporter. */
@@ -158,7 +164,7 @@ export class ActiveSpan {
     const t = this.tracing;
     const req = this.req;
     const h = req.headers;
-    const tags = this.tags;
+    const tags = this.early ?? new Map<string, string>();
     const node = t.driver.node;
     tags.set("component", "proxy");
     tags.set("node_id", node.id);
@@ -206,19 +212,38 @@ export class ActiveSpan {
   }
 }
 
-/** How the router's upstream request ended, as its span's tags need it. */
+/** How the router's upstream request (one try, or a mirror) ended, as its span's tags need it. */
 export interface UpstreamSpanResult {
+  /** The response code, 0 when no response came. */
   readonly status: number;
   readonly flags: ResponseFlags;
+  /** The upstream protocol ("-" when no connection was made). */
   readonly protocol: string;
   readonly upstreamCluster: string;
   readonly upstreamHost: string | undefined;
   readonly dynamicMetadata: DynamicMetadata | undefined;
+  /** grpc-status and grpc-message of the response (headers or trailers), when it had them. */
+  readonly grpcStatus?: string;
+  readonly grpcMessage?: string;
 }
 
-/** The router's span for its upstream request (Envoy's UpstreamRequest span, finalizeUpstreamSpan's tags). */
+/** The child of `parent` (same trace, new span id) with `name`; the request headers feed the custom tags. */
+function childSpan(tracing: HttpTracing, parent: SpanContext, name: string, headers: http.OutgoingHttpHeaders, sampled: boolean | undefined, now: number): UpstreamSpan {
+  const child: SpanContext = { traceId: parent.traceId, spanId: randomId(8), parentId: parent.spanId, sampled: sampled ?? parent.sampled, tracestate: parent.tracestate };
+  return new UpstreamSpan(tracing, child, name, headers, now);
+}
+
+/** gRPC statuses Envoy counts as the server's fault (an error span); the others are the caller's. */
+const GRPC_SERVER_ERRORS: ReadonlySet<string> = new Set(["2", "4", "8", "12", "13", "14", "15"]);
+
+/**
+ * The router's span for one upstream request (Envoy's UpstreamRequest span, or the async client's
+ * mirror span): finalizeUpstreamSpan's tags when it ends, plus those set while it ran (retry.count,
+ * error.reason, canceled).
+ */
 export class UpstreamSpan {
   private done = false;
+  private readonly tags = new Map<string, string>();
 
   constructor(
     private readonly tracing: HttpTracing,
@@ -228,8 +253,32 @@ export class UpstreamSpan {
     private readonly startMs: number,
   ) {}
 
+  get sampled(): boolean {
+    return this.context.sampled === true;
+  }
+
   injectContext(upstream: http.OutgoingHttpHeaders): void {
     inject(this.tracing.driver.propagation, this.context, upstream);
+  }
+
+  /** The headers carrying this span's context, as [name, value] pairs that replace the request's. */
+  contextHeaders(): Array<readonly [string, string]> {
+    const h: http.OutgoingHttpHeaders = {};
+    this.injectContext(h);
+    const out: Array<readonly [string, string]> = [];
+    for (const k in h) {
+      const v = h[k];
+      if (v !== undefined) out.push([k, String(v)]);
+    }
+    return out;
+  }
+
+  spawnChild(name: string, sampled?: boolean, now: number = Date.now()): UpstreamSpan {
+    return childSpan(this.tracing, this.context, name, this.requestHeaders, sampled, now);
+  }
+
+  setTag(name: string, value: string): void {
+    this.tags.set(name, value);
   }
 
   finish(r: UpstreamSpanResult, now: number = Date.now()): void {
@@ -237,7 +286,7 @@ export class UpstreamSpan {
     this.done = true;
     if (this.context.sampled !== true) return;
     const t = this.tracing;
-    const tags = new Map<string, string>();
+    const tags = this.tags;
     tags.set("http.protocol", r.protocol);
     if (r.upstreamHost) {
       tags.set("upstream_address", r.upstreamHost);
@@ -249,6 +298,11 @@ export class UpstreamSpan {
     tags.set("http.status_code", String(r.status));
     tags.set("response_flags", formatFlags(r.flags));
     if (r.status >= 500 || r.status === 0) tags.set("error", "true");
+    if (r.grpcStatus !== undefined) {
+      tags.set("grpc.status_code", r.grpcStatus);
+      if (r.grpcMessage !== undefined) tags.set("grpc.message", r.grpcMessage);
+      if (GRPC_SERVER_ERRORS.has(r.grpcStatus)) tags.set("error", "true");
+    }
     for (const [k, v] of t.driver.node.istioTags) tags.set(k, v);
     for (const c of t.customTags) {
       const v = customTagValue(c, this.requestHeaders, r.dynamicMetadata);

@@ -7,7 +7,7 @@ import { MetricsRegistry } from "../../core/metrics.js";
 import { ENDPOINT_TYPE } from "../../envoy/protos.js";
 import { type AckInfo, Connection, errorMessage, type NackInfo, type ProtocolHost } from "./connection.js";
 import { handleDeltaRequest, pushDelta } from "./delta.js";
-import { XdsMetrics } from "./metrics.js";
+import { typeLabel, XdsMetrics } from "./metrics.js";
 import { PushQueue } from "./push-queue.js";
 import { adsServiceDefinition, type AdsHandlers, type DeltaRequest, type SotwRequest } from "./service.js";
 import { handleSotwRequest, pushSotw } from "./sotw.js";
@@ -97,7 +97,16 @@ export class AdsServer<P = unknown> extends EventEmitter<AdsServerEvents> {
       StreamAggregatedResources: (call) => this.handleStream(call, "sotw"),
       DeltaAggregatedResources: (call) => this.handleStream(call, "delta"),
     };
-    server.addService(adsServiceDefinition(), handlers);
+    server.addService(
+      adsServiceDefinition({
+        size: (n) => this.metrics.recordRequestSize(n),
+        malformed: (err) => {
+          this.metrics.internalErrors.inc();
+          this.log(`xds: a request could not be decoded (the stream ends with INTERNAL): ${errorMessage(err)}`);
+        },
+      }),
+      handlers,
+    );
   }
 
   /** Serves ADS on a server of its own (plaintext, like istiod's 15010); returns the bound port. */
@@ -298,6 +307,7 @@ export class AdsServer<P = unknown> extends EventEmitter<AdsServerEvents> {
       return undefined;
     }
     const conn = new Connection<P>(`${node.id}-${++connectionCounter}`, node, peer, protocol, proxy, call, this.metrics);
+    conn.onSendError = (typeUrl, err) => this.log(`xds: ${typeLabel(typeUrl)}: send failure for ${conn.id}: ${errorMessage(err)}`);
     this.conns.set(conn.id, conn);
     this.metrics.connected.inc(CONNECTED_LABELS);
     if (this.listenerCount("connect") > 0) this.safeEmit("connect", conn.status());

@@ -112,6 +112,8 @@ export class Connection<P> {
   private nonceCounter = 0;
   private needsDrain = false;
   private readonly closeWaiters = new Set<() => void>();
+  /** Told of each unexpected send error (the server logs it). */
+  onSendError: ((typeUrl: string, err: unknown) => void) | undefined;
 
   constructor(
     readonly id: string,
@@ -147,13 +149,27 @@ export class Connection<P> {
     return inPushOrder(this.types);
   }
 
-  /** Writes an encoded response; notes backpressure for waitDrain. */
-  write(buf: Buffer): void {
+  /**
+   * Writes an encoded response of `typeUrl`; notes backpressure for waitDrain. A write the stream
+   * refuses (ended or destroyed before its close reached us) is istiod's send error; the stream's
+   * own error and close events then end the connection.
+   */
+  write(buf: Buffer, typeUrl: string): void {
     if (this.closed) return;
     const t0 = performance.now();
-    const ok = this.sink.write(buf, () => {
-      this.metrics.sendTime.observe((performance.now() - t0) / 1000);
-    });
+    const failed = (err: unknown): void => {
+      if (this.metrics.recordSendError(typeUrl, err)) this.onSendError?.(typeUrl, err);
+    };
+    let ok: boolean;
+    try {
+      ok = this.sink.write(buf, (err) => {
+        if (err) failed(err);
+        else this.metrics.sendTime.observe((performance.now() - t0) / 1000);
+      });
+    } catch (err) {
+      failed(err);
+      return;
+    }
     if (!ok) this.needsDrain = true;
   }
 
@@ -228,14 +244,17 @@ export function sendResponse<P>(
   pushTriggered: boolean,
   startedAt: number,
 ): void {
-  const label = { type: typeLabel(ts.watch.typeUrl) };
+  const typeUrl = ts.watch.typeUrl;
+  const label = { type: typeLabel(typeUrl) };
   ts.sentVersion = response.version;
   ts.sentNonce = response.nonce;
   ts.sentAt = Date.now();
   ts.mustRespond = false;
   if (pushTriggered) ts.pushStart = Math.min(ts.pushStart ?? push.start, push.start);
-  conn.write(response.buf);
+  conn.write(response.buf, typeUrl);
+  // As istiod: the push is counted (and timed) whether or not the send succeeded.
   host.metrics.pushes.inc(label);
-  host.metrics.configSize.observe(response.buf.length, label);
+  // istiod labels config sizes with the full type URL, unlike its other xDS metrics.
+  host.metrics.configSize.observe(response.buf.length, { type: typeUrl });
   host.metrics.pushTime.observe((performance.now() - startedAt) / 1000, label);
 }

@@ -16,6 +16,11 @@ export interface DebouncerOptions {
   setTimer?: (fn: () => void, ms: number) => () => void;
   /** A flush that threw or rejected (default: ignored, the debouncer keeps going). */
   onError?: (err: unknown) => void;
+  /**
+   * Told, once a flush has returned (or its promise settled), how long it was since the first event
+   * it merged (ms): istiod's pilot_debounce_time, which includes building the push.
+   */
+  onFlushed?: (delayMs: number) => void;
 }
 
 function defaultTimer(fn: () => void, ms: number): () => void {
@@ -29,6 +34,7 @@ export class Debouncer {
   private readonly now: () => number;
   private readonly setTimer: (fn: () => void, ms: number) => () => void;
   private readonly onError: (err: unknown) => void;
+  private readonly onFlushed: ((delayMs: number) => void) | undefined;
   private pending: PushRequest | undefined;
   private firstAt = 0;
   private lastAt = 0;
@@ -45,6 +51,7 @@ export class Debouncer {
     this.now = options.now ?? Date.now;
     this.setTimer = options.setTimer ?? defaultTimer;
     this.onError = options.onError ?? (() => {});
+    this.onFlushed = options.onFlushed;
   }
 
   add(req: PushRequest): void {
@@ -101,31 +108,33 @@ export class Debouncer {
     const req = this.pending;
     if (!req) return;
     this.pending = undefined;
+    const firstAt = this.firstAt;
     let result: void | Promise<void>;
     try {
       result = this.onFlush(req);
     } catch (err) {
       this.onError(err);
-      this.afterFlush();
+      this.afterFlush(firstAt);
       return;
     }
     if (result && typeof result.then === "function") {
       this.flushing = true;
       result.then(
-        () => this.afterFlush(),
+        () => this.afterFlush(firstAt),
         (err: unknown) => {
           this.onError(err);
-          this.afterFlush();
+          this.afterFlush(firstAt);
         },
       );
     } else {
-      this.afterFlush();
+      this.afterFlush(firstAt);
     }
   }
 
   // Events that arrived during the flush were held back; their quiet/max clock kept running, so a
   // check may flush them at once.
-  private afterFlush(): void {
+  private afterFlush(firstAt: number): void {
+    this.onFlushed?.(this.now() - firstAt);
     this.flushing = false;
     if (!this.closed && this.pending && !this.cancelTimer) this.check();
   }

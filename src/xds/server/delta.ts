@@ -59,7 +59,7 @@ export function handleDeltaRequest<P>(host: ProtocolHost<P>, conn: Connection<P>
       ts.pushStart = undefined;
       if (req.errorDetail) {
         ts.nack = { version: ts.sentVersion, nonce, message: req.errorDetail.message, at: now };
-        host.metrics.rejects.inc({ type: typeLabel(type) });
+        host.metrics.recordReject(type, conn.nodeId, req.errorDetail.code);
         host.nack({ ...info, message: req.errorDetail.message });
       } else {
         ts.ackedVersion = ts.sentVersion;

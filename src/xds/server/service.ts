@@ -145,8 +145,28 @@ export type AdsHandlers = {
   DeltaAggregatedResources: grpc.handleBidiStreamingCall<DeltaRequest, Buffer>;
 };
 
+/** What the server learns of each request's bytes before it is decoded. */
+export interface RequestObserver {
+  /** Its size in bytes (istiod's pilot_xds_recv_max). */
+  size(bytes: number): void;
+  /** It could not be decoded; gRPC then ends the stream with INTERNAL (istiod's internal error). */
+  malformed(err: unknown): void;
+}
+
 /** The ADS service definition for grpc.Server.addService. */
-export function adsServiceDefinition(): grpc.ServiceDefinition<AdsHandlers> {
+export function adsServiceDefinition(observer?: RequestObserver): grpc.ServiceDefinition<AdsHandlers> {
+  const observed = <R>(decode: (buf: Buffer) => R) =>
+    observer
+      ? (buf: Buffer): R => {
+          observer.size(buf.length);
+          try {
+            return decode(buf);
+          } catch (err) {
+            observer.malformed(err);
+            throw err;
+          }
+        }
+      : decode;
   return {
     StreamAggregatedResources: {
       path: SOTW_METHOD_PATH,
@@ -154,7 +174,7 @@ export function adsServiceDefinition(): grpc.ServiceDefinition<AdsHandlers> {
       requestStream: true,
       responseStream: true,
       requestSerialize: serverOnly,
-      requestDeserialize: decodeSotwRequest,
+      requestDeserialize: observed(decodeSotwRequest),
       responseSerialize: identity,
       responseDeserialize: serverOnly,
     },
@@ -164,7 +184,7 @@ export function adsServiceDefinition(): grpc.ServiceDefinition<AdsHandlers> {
       requestStream: true,
       responseStream: true,
       requestSerialize: serverOnly,
-      requestDeserialize: decodeDeltaRequest,
+      requestDeserialize: observed(decodeDeltaRequest),
       responseSerialize: identity,
       responseDeserialize: serverOnly,
     },

@@ -46,7 +46,7 @@ export function handleSotwRequest<P>(host: ProtocolHost<P>, conn: Connection<P>,
     ts.pushStart = undefined;
     if (req.errorDetail) {
       ts.nack = { version: req.versionInfo, nonce, message: req.errorDetail.message, at: now };
-      host.metrics.rejects.inc({ type: typeLabel(type) });
+      host.metrics.recordReject(type, conn.nodeId, req.errorDetail.code);
       host.nack({ ...info, message: req.errorDetail.message });
     } else {
       ts.ackedVersion = req.versionInfo;

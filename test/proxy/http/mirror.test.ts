@@ -39,9 +39,9 @@ function listener(name: string, port: number, routes: ProtoObject[]): ProtoObjec
   };
 }
 
-const mirrored = (prefix: string, cluster: string, mirror: string, timeout?: ProtoObject): ProtoObject => ({
+const mirrored = (prefix: string, cluster: string, mirror: string, timeout?: ProtoObject, policy: ProtoObject = {}): ProtoObject => ({
   match: { prefix },
-  route: { cluster, requestMirrorPolicies: [{ cluster: mirror, runtimeFraction: { defaultValue: { numerator: 100 } } }], ...(timeout ? { timeout } : {}) },
+  route: { cluster, requestMirrorPolicies: [{ cluster: mirror, runtimeFraction: { defaultValue: { numerator: 100 } }, ...policy }], ...(timeout ? { timeout } : {}) },
 });
 
 /** A gRPC echo that records the :authority and protocol of every call. */
@@ -102,13 +102,14 @@ describe("request mirroring through the router", () => {
           cluster("grpc-primary", PRIMARY, pp, {}, true),
           cluster("grpc-mirror", MIRROR, mp, {}, true),
           cluster("h1-primary", PRIMARY, h1p),
+          cluster("h1-mirror-keep-host", MIRROR, h1m),
           // The mirror cluster's own limits and outlier detection apply to mirrored requests.
           cluster("h1-mirror", MIRROR, h1m, {
             circuitBreakers: { thresholds: [{ maxRequests: { value: 1 }, maxPendingRequests: { value: 1 }, maxConnections: { value: 1 } }] },
             outlierDetection: { consecutive_5xx: { value: 2 }, enforcingConsecutive_5xx: { value: 100 }, interval: { seconds: 60 }, baseEjectionTime: { seconds: 60 }, maxEjectionPercent: { value: 100 } },
           }),
         ],
-        listeners: [listener("grpc", GRPC_PORT, [mirrored("/", "grpc-primary", "grpc-mirror")]), listener("h1", H1_PORT, [mirrored("/", "h1-primary", "h1-mirror", { seconds: 20 })])],
+        listeners: [listener("grpc", GRPC_PORT, [mirrored("/", "grpc-primary", "grpc-mirror")]), listener("h1", H1_PORT, [mirrored("/keep-host", "h1-primary", "h1-mirror-keep-host", { seconds: 20 }, { disableShadowHostSuffixAppend: true }), mirrored("/", "h1-primary", "h1-mirror", { seconds: 20 })])],
       },
       node: { id: "mirror-test" },
       ip: IP,
@@ -187,5 +188,19 @@ describe("request mirroring through the router", () => {
     assert.ok(Date.now() - started < 10_000, `the caller waited ${Date.now() - started} ms`);
     // max_requests 1 + 1 pending on the mirror: the third mirrored request overflowed there.
     await eventually("the mirror's overflow", () => proxy.stats.counter("cluster.h1-mirror.upstream_rq_pending_overflow").value >= 1);
+  });
+
+  it("disable_shadow_host_suffix_append: the copy keeps the request's Host", async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: IP, port: H1_PORT, path: "/keep-host", method: "POST", headers: { host: "svc:9080", "content-length": "4" }, agent: false }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      });
+      req.on("error", reject);
+      req.end("keep");
+    });
+    assert.equal(status, 200);
+    await eventually("the mirror of /keep-host", () => h1MirrorSeen.some((s) => s.body === "keep"));
+    assert.equal(h1MirrorSeen.find((s) => s.body === "keep")?.host, "svc:9080");
   });
 });

@@ -13,7 +13,7 @@ import { DynamicMetadata } from "../../../src/proxy/dynamic-metadata.js";
 import { compileAccessLogFilter } from "../../../src/proxy/observability/access-log-filter.js";
 import type { StreamInfo } from "../../../src/proxy/stream-info.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
-import { httpInfo, tcpInfo } from "./stream-infos.js";
+import { mtlsHttpInfo, mtlsTcpInfo } from "./stream-info-fixtures.js";
 
 type Filter = envoy.config.accesslog.v3.AccessLogFilter;
 
@@ -35,77 +35,77 @@ const SAMPLED_ID = "00000064-0000-9000-8000-000000000000";
 describe("access log filters decide per stream", () => {
   const table: Array<[string, Filter, StreamInfo, boolean]> = [
     // status_code_filter (a stream without a response compares 0, as Envoy)
-    ["status >= 400 on a 503", status("GE", 400), httpInfo(), true],
-    ["status >= 400 on a 200", status("GE", 400), httpInfo({ responseCode: 200 }), false],
-    ["status <= 299 on a 200", status("LE", 299), httpInfo({ responseCode: 200 }), true],
-    ["status == 503", status("EQ", 503), httpInfo(), true],
-    ["status == 0 without a response", status("EQ", 0), httpInfo({ responseCode: 0 }), true],
-    ["status == 0 for TCP", status("EQ", 0), tcpInfo(), true],
-    ["status >= 400 for TCP", status("GE", 400), tcpInfo(), false],
+    ["status >= 400 on a 503", status("GE", 400), mtlsHttpInfo(), true],
+    ["status >= 400 on a 200", status("GE", 400), mtlsHttpInfo({ responseCode: 200 }), false],
+    ["status <= 299 on a 200", status("LE", 299), mtlsHttpInfo({ responseCode: 200 }), true],
+    ["status == 503", status("EQ", 503), mtlsHttpInfo(), true],
+    ["status == 0 without a response", status("EQ", 0), mtlsHttpInfo({ responseCode: 0 }), true],
+    ["status == 0 for TCP", status("EQ", 0), mtlsTcpInfo(), true],
+    ["status >= 400 for TCP", status("GE", 400), mtlsTcpInfo(), false],
     // duration_filter (milliseconds, truncated)
-    ["duration >= 42 at 42.7 ms", duration("GE", 42), httpInfo(), true],
-    ["duration == 42 at 42.7 ms", duration("EQ", 42), httpInfo(), true],
-    ["duration >= 43 at 42.7 ms", duration("GE", 43), httpInfo(), false],
-    ["duration <= 3000 for a 2.5 s connection", duration("LE", 3000), tcpInfo(), true],
+    ["duration >= 42 at 42.7 ms", duration("GE", 42), mtlsHttpInfo(), true],
+    ["duration == 42 at 42.7 ms", duration("EQ", 42), mtlsHttpInfo(), true],
+    ["duration >= 43 at 42.7 ms", duration("GE", 43), mtlsHttpInfo(), false],
+    ["duration <= 3000 for a 2.5 s connection", duration("LE", 3000), mtlsTcpInfo(), true],
     // not_health_check_filter: no health_check filter in tsmesh, so nothing is a health check
-    ["not a health check", { notHealthCheckFilter: {} }, httpInfo(), true],
+    ["not a health check", { notHealthCheckFilter: {} }, mtlsHttpInfo(), true],
     // traceable_filter: the request id's trace byte says "forced"
-    ["traceable: forced", { traceableFilter: {} }, httpInfo({ requestId: FORCED_ID }), true],
-    ["traceable: only sampled", { traceableFilter: {} }, httpInfo({ requestId: SAMPLED_ID }), false],
-    ["traceable: no request id", { traceableFilter: {} }, httpInfo({ requestId: "", requestHeaders: {} }), false],
-    ["traceable: TCP", { traceableFilter: {} }, tcpInfo(), false],
+    ["traceable: forced", { traceableFilter: {} }, mtlsHttpInfo({ requestId: FORCED_ID }), true],
+    ["traceable: only sampled", { traceableFilter: {} }, mtlsHttpInfo({ requestId: SAMPLED_ID }), false],
+    ["traceable: no request id", { traceableFilter: {} }, mtlsHttpInfo({ requestId: "", requestHeaders: {} }), false],
+    ["traceable: TCP", { traceableFilter: {} }, mtlsTcpInfo(), false],
     // runtime_filter: percent_sampled over the request id's first 8 hex digits (0x64 = 100)
-    ["runtime 100%", { runtimeFilter: { runtimeKey: "k", percentSampled: { numerator: 100 } } }, httpInfo(), true],
-    ["runtime default 0%", { runtimeFilter: { runtimeKey: "k" } }, httpInfo(), false],
-    ["runtime 1%: id 100 % 100 = 0 < 1", { runtimeFilter: { runtimeKey: "k", percentSampled: { numerator: 1 } } }, httpInfo({ requestId: FORCED_ID }), true],
-    ["runtime 1/10000: id 100 % 10000 = 100 ≥ 1", { runtimeFilter: { runtimeKey: "k", percentSampled: { numerator: 1, denominator: "TEN_THOUSAND" } } }, httpInfo({ requestId: FORCED_ID }), false],
+    ["runtime 100%", { runtimeFilter: { runtimeKey: "k", percentSampled: { numerator: 100 } } }, mtlsHttpInfo(), true],
+    ["runtime default 0%", { runtimeFilter: { runtimeKey: "k" } }, mtlsHttpInfo(), false],
+    ["runtime 1%: id 100 % 100 = 0 < 1", { runtimeFilter: { runtimeKey: "k", percentSampled: { numerator: 1 } } }, mtlsHttpInfo({ requestId: FORCED_ID }), true],
+    ["runtime 1/10000: id 100 % 10000 = 100 ≥ 1", { runtimeFilter: { runtimeKey: "k", percentSampled: { numerator: 1, denominator: "TEN_THOUSAND" } } }, mtlsHttpInfo({ requestId: FORCED_ID }), false],
     // and / or
-    ["and: both", { andFilter: { filters: [status("GE", 500), { notHealthCheckFilter: {} }] } }, httpInfo(), true],
-    ["and: one fails", { andFilter: { filters: [status("GE", 500), duration("GE", 1000)] } }, httpInfo(), false],
-    ["or: one holds", { orFilter: { filters: [status("EQ", 200), duration("LE", 1000)] } }, httpInfo(), true],
-    ["or: none holds", { orFilter: { filters: [status("EQ", 200), duration("GE", 1000)] } }, httpInfo(), false],
+    ["and: both", { andFilter: { filters: [status("GE", 500), { notHealthCheckFilter: {} }] } }, mtlsHttpInfo(), true],
+    ["and: one fails", { andFilter: { filters: [status("GE", 500), duration("GE", 1000)] } }, mtlsHttpInfo(), false],
+    ["or: one holds", { orFilter: { filters: [status("EQ", 200), duration("LE", 1000)] } }, mtlsHttpInfo(), true],
+    ["or: none holds", { orFilter: { filters: [status("EQ", 200), duration("GE", 1000)] } }, mtlsHttpInfo(), false],
     // header_filter (request headers; pseudo-headers too)
-    ["header exact", { headerFilter: { header: { name: "user-agent", exactMatch: "curl/8.5.0" } } }, httpInfo(), true],
-    ["header prefix misses", { headerFilter: { header: { name: "user-agent", prefixMatch: "Mozilla" } } }, httpInfo(), false],
-    ["header present", { headerFilter: { header: { name: "referer", presentMatch: true } } }, httpInfo(), true],
-    ["header absent, inverted", { headerFilter: { header: { name: "x-debug", presentMatch: true, invertMatch: true } } }, httpInfo(), true],
-    [":method", { headerFilter: { header: { name: ":method", exactMatch: "GET" } } }, httpInfo(), true],
-    ["header on TCP sees no headers", { headerFilter: { header: { name: "user-agent", presentMatch: true } } }, tcpInfo(), false],
+    ["header exact", { headerFilter: { header: { name: "user-agent", exactMatch: "curl/8.5.0" } } }, mtlsHttpInfo(), true],
+    ["header prefix misses", { headerFilter: { header: { name: "user-agent", prefixMatch: "Mozilla" } } }, mtlsHttpInfo(), false],
+    ["header present", { headerFilter: { header: { name: "referer", presentMatch: true } } }, mtlsHttpInfo(), true],
+    ["header absent, inverted", { headerFilter: { header: { name: "x-debug", presentMatch: true, invertMatch: true } } }, mtlsHttpInfo(), true],
+    [":method", { headerFilter: { header: { name: ":method", exactMatch: "GET" } } }, mtlsHttpInfo(), true],
+    ["header on TCP sees no headers", { headerFilter: { header: { name: "user-agent", presentMatch: true } } }, mtlsTcpInfo(), false],
     // response_flag_filter
-    ["any flag set", { responseFlagFilter: {} }, httpInfo(), true],
-    ["any flag, none set", { responseFlagFilter: {} }, httpInfo({ flags: 0 }), false],
-    ["UF listed", { responseFlagFilter: { flags: ["NR", "UF"] } }, httpInfo(), true],
-    ["only NR listed", { responseFlagFilter: { flags: ["NR"] } }, httpInfo(), false],
-    ["NC listed and set", { responseFlagFilter: { flags: ["NC"] } }, httpInfo({ flags: FLAG_BIT.NC }), true],
-    ["a flag tsmesh never sets", { responseFlagFilter: { flags: ["DF"] } }, httpInfo(), false],
+    ["any flag set", { responseFlagFilter: {} }, mtlsHttpInfo(), true],
+    ["any flag, none set", { responseFlagFilter: {} }, mtlsHttpInfo({ flags: 0 }), false],
+    ["UF listed", { responseFlagFilter: { flags: ["NR", "UF"] } }, mtlsHttpInfo(), true],
+    ["only NR listed", { responseFlagFilter: { flags: ["NR"] } }, mtlsHttpInfo(), false],
+    ["NC listed and set", { responseFlagFilter: { flags: ["NC"] } }, mtlsHttpInfo({ flags: FLAG_BIT.NC }), true],
+    ["a flag tsmesh never sets", { responseFlagFilter: { flags: ["DF"] } }, mtlsHttpInfo(), false],
     // grpc_status_filter (no grpc-status: from the HTTP code, as Envoy; TCP is UNKNOWN)
-    ["gRPC UNAVAILABLE", { grpcStatusFilter: { statuses: ["UNAVAILABLE"] } }, httpInfo({ grpcStatus: 14 }), true],
-    ["gRPC OK excluded", { grpcStatusFilter: { statuses: ["OK"], exclude: true } }, httpInfo({ grpcStatus: 0, responseCode: 200 }), false],
-    ["HTTP 503 maps to UNAVAILABLE", { grpcStatusFilter: { statuses: ["UNAVAILABLE"] } }, httpInfo(), true],
-    ["HTTP 404 maps to UNIMPLEMENTED", { grpcStatusFilter: { statuses: ["UNIMPLEMENTED"] } }, httpInfo({ responseCode: 404 }), true],
-    ["no response is UNKNOWN", { grpcStatusFilter: { statuses: ["UNKNOWN"] } }, httpInfo({ responseCode: 0 }), true],
-    ["TCP is UNKNOWN", { grpcStatusFilter: { statuses: ["UNKNOWN"] } }, tcpInfo(), true],
+    ["gRPC UNAVAILABLE", { grpcStatusFilter: { statuses: ["UNAVAILABLE"] } }, mtlsHttpInfo({ grpcStatus: 14 }), true],
+    ["gRPC OK excluded", { grpcStatusFilter: { statuses: ["OK"], exclude: true } }, mtlsHttpInfo({ grpcStatus: 0, responseCode: 200 }), false],
+    ["HTTP 503 maps to UNAVAILABLE", { grpcStatusFilter: { statuses: ["UNAVAILABLE"] } }, mtlsHttpInfo(), true],
+    ["HTTP 404 maps to UNIMPLEMENTED", { grpcStatusFilter: { statuses: ["UNIMPLEMENTED"] } }, mtlsHttpInfo({ responseCode: 404 }), true],
+    ["no response is UNKNOWN", { grpcStatusFilter: { statuses: ["UNKNOWN"] } }, mtlsHttpInfo({ responseCode: 0 }), true],
+    ["TCP is UNKNOWN", { grpcStatusFilter: { statuses: ["UNKNOWN"] } }, mtlsTcpInfo(), true],
     // metadata_filter (match_if_key_not_found defaults to true)
-    ["metadata value matches", { metadataFilter: { matcher: { filter: "istio_authn", path: [{ key: "principal" }], value: { stringMatch: { prefix: "spiffe://" } } } } }, httpInfo({ dynamicMetadata: metadata("istio_authn", { principal: "spiffe://cluster.local/ns/default/sa/x" }) }), true],
-    ["metadata value differs", { metadataFilter: { matcher: { filter: "istio_authn", path: [{ key: "principal" }], value: { stringMatch: { exact: "y" } } } } }, httpInfo({ dynamicMetadata: metadata("istio_authn", { principal: "x" }) }), false],
-    ["metadata key missing: default true", { metadataFilter: { matcher: { filter: "istio_authn", path: [{ key: "principal" }], value: { stringMatch: { exact: "y" } } } } }, httpInfo({ dynamicMetadata: undefined }), true],
-    ["metadata key missing: match_if_key_not_found false", { metadataFilter: { matcher: { filter: "istio_authn", path: [{ key: "principal" }], value: { presentMatch: true } }, matchIfKeyNotFound: { value: false } } }, httpInfo({ dynamicMetadata: undefined }), false],
-    ["no matcher: the default", { metadataFilter: { matchIfKeyNotFound: { value: false } } }, httpInfo(), false],
+    ["metadata value matches", { metadataFilter: { matcher: { filter: "istio_authn", path: [{ key: "principal" }], value: { stringMatch: { prefix: "spiffe://" } } } } }, mtlsHttpInfo({ dynamicMetadata: metadata("istio_authn", { principal: "spiffe://cluster.local/ns/default/sa/x" }) }), true],
+    ["metadata value differs", { metadataFilter: { matcher: { filter: "istio_authn", path: [{ key: "principal" }], value: { stringMatch: { exact: "y" } } } } }, mtlsHttpInfo({ dynamicMetadata: metadata("istio_authn", { principal: "x" }) }), false],
+    ["metadata key missing: default true", { metadataFilter: { matcher: { filter: "istio_authn", path: [{ key: "principal" }], value: { stringMatch: { exact: "y" } } } } }, mtlsHttpInfo({ dynamicMetadata: undefined }), true],
+    ["metadata key missing: match_if_key_not_found false", { metadataFilter: { matcher: { filter: "istio_authn", path: [{ key: "principal" }], value: { presentMatch: true } }, matchIfKeyNotFound: { value: false } } }, mtlsHttpInfo({ dynamicMetadata: undefined }), false],
+    ["no matcher: the default", { metadataFilter: { matchIfKeyNotFound: { value: false } } }, mtlsHttpInfo(), false],
     // log_type_filter
-    ["DownstreamEnd for HTTP", { logTypeFilter: { types: ["DownstreamEnd"] } }, httpInfo(), true],
-    ["TcpConnectionEnd for TCP", { logTypeFilter: { types: ["TcpConnectionEnd"] } }, tcpInfo(), true],
-    ["TcpPeriodic excluded", { logTypeFilter: { types: ["TcpPeriodic"], exclude: true } }, tcpInfo({ intermediate: true }), false],
-    ["HTTP not in a TCP list", { logTypeFilter: { types: ["TcpConnectionEnd"] } }, httpInfo(), false],
+    ["DownstreamEnd for HTTP", { logTypeFilter: { types: ["DownstreamEnd"] } }, mtlsHttpInfo(), true],
+    ["TcpConnectionEnd for TCP", { logTypeFilter: { types: ["TcpConnectionEnd"] } }, mtlsTcpInfo(), true],
+    ["TcpPeriodic excluded", { logTypeFilter: { types: ["TcpPeriodic"], exclude: true } }, mtlsTcpInfo({ intermediate: true }), false],
+    ["HTTP not in a TCP list", { logTypeFilter: { types: ["TcpConnectionEnd"] } }, mtlsHttpInfo(), false],
     // the CEL extension filter (Istio's Telemetry accessLogging.filter.expression)
-    ["CEL response.code >= 400", cel("response.code >= 400"), httpInfo(), true],
-    ["CEL response.code >= 400 on a 200", cel("response.code >= 400"), httpInfo({ responseCode: 200 }), false],
-    ["CEL error (no response code) does not log", cel("response.code >= 400"), httpInfo({ responseCode: 0 }), false],
-    ["CEL error on TCP does not log", cel("response.code >= 400"), tcpInfo(), false],
-    ["CEL non-bool does not log", cel("response.code"), httpInfo(), false],
-    ["CEL peer workload", cel("filter_state['upstream_peer'].workload == 'reviews-v2'"), httpInfo(), true],
-    ["CEL header", cel("request.headers['user-agent'].startsWith('curl')"), httpInfo(), true],
-    ["CEL cluster", cel("xds.cluster_name.startsWith('outbound|9000')"), tcpInfo(), true],
-    ["CEL error absorbed by ||", cel("response.code >= 400 || xds.cluster_name != ''"), tcpInfo(), true],
+    ["CEL response.code >= 400", cel("response.code >= 400"), mtlsHttpInfo(), true],
+    ["CEL response.code >= 400 on a 200", cel("response.code >= 400"), mtlsHttpInfo({ responseCode: 200 }), false],
+    ["CEL error (no response code) does not log", cel("response.code >= 400"), mtlsHttpInfo({ responseCode: 0 }), false],
+    ["CEL error on TCP does not log", cel("response.code >= 400"), mtlsTcpInfo(), false],
+    ["CEL non-bool does not log", cel("response.code"), mtlsHttpInfo(), false],
+    ["CEL peer workload", cel("filter_state['upstream_peer'].workload == 'reviews-v2'"), mtlsHttpInfo(), true],
+    ["CEL header", cel("request.headers['user-agent'].startsWith('curl')"), mtlsHttpInfo(), true],
+    ["CEL cluster", cel("xds.cluster_name.startsWith('outbound|9000')"), mtlsTcpInfo(), true],
+    ["CEL error absorbed by ||", cel("response.code >= 400 || xds.cluster_name != ''"), mtlsTcpInfo(), true],
   ];
   for (const [what, cfg, info, want] of table) {
     it(`${what} → ${want ? "log" : "skip"}`, () => {
@@ -117,11 +117,11 @@ describe("access log filters decide per stream", () => {
 describe("runtime_filter randomness", () => {
   it("without a request id (or with use_independent_randomness) it samples the injected random source", () => {
     const half = { runtimeFilter: { runtimeKey: "k", percentSampled: { numerator: 50 } } };
-    assert.equal(compileAccessLogFilter(half, "f", () => 0.3)(tcpInfo()), true);
-    assert.equal(compileAccessLogFilter(half, "f", () => 0.7)(tcpInfo()), false);
+    assert.equal(compileAccessLogFilter(half, "f", () => 0.3)(mtlsTcpInfo()), true);
+    assert.equal(compileAccessLogFilter(half, "f", () => 0.7)(mtlsTcpInfo()), false);
     const independent = { runtimeFilter: { runtimeKey: "k", percentSampled: { numerator: 50 }, useIndependentRandomness: true } };
     // The request id alone (0x64 % 100 = 0 < 50) would log; the random source decides instead.
-    assert.equal(compileAccessLogFilter(independent, "f", () => 0.9)(httpInfo({ requestId: FORCED_ID })), false);
+    assert.equal(compileAccessLogFilter(independent, "f", () => 0.9)(mtlsHttpInfo({ requestId: FORCED_ID })), false);
   });
 });
 
@@ -174,7 +174,7 @@ describe("the CEL filter as the control plane sends it", () => {
     };
     const decoded = wireDecode("envoy.config.accesslog.v3.AccessLog", encodeMessage("envoy.config.accesslog.v3.AccessLog", accessLog)) as { filter: Filter };
     const f = compileAccessLogFilter(decoded.filter, "accessLog[0].filter");
-    assert.equal(f(httpInfo()), true);
-    assert.equal(f(httpInfo({ responseCode: 204 })), false);
+    assert.equal(f(mtlsHttpInfo()), true);
+    assert.equal(f(mtlsHttpInfo({ responseCode: 204 })), false);
   });
 });

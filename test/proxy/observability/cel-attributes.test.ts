@@ -10,7 +10,7 @@ import { celValueToString } from "../../../src/core/cel/values.js";
 import { FLAG_BIT } from "../../../src/proxy/access-log.js";
 import { addressPort, envoyResponseFlags, streamInfoActivation } from "../../../src/proxy/observability/cel-attributes.js";
 import type { StreamInfo } from "../../../src/proxy/stream-info.js";
-import { httpInfo, tcpInfo } from "./stream-infos.js";
+import { mtlsHttpInfo, mtlsTcpInfo } from "./stream-info-fixtures.js";
 
 function evalOn(info: StreamInfo, expr: string, node?: Parameters<typeof streamInfoActivation>[1]): string {
   const r = compileCel(expr).eval(streamInfoActivation(info, node));
@@ -20,7 +20,7 @@ function evalOn(info: StreamInfo, expr: string, node?: Parameters<typeof streamI
 const ABSENT = /^error: /;
 
 describe("CEL attributes of an HTTP stream", () => {
-  const info = httpInfo();
+  const info = mtlsHttpInfo();
   const table: Array<[string, string | RegExp]> = [
     ["request.path", "/reviews/0?x=1&y=2"],
     ["request.url_path", "/reviews/0"],
@@ -108,22 +108,22 @@ describe("CEL attributes of an HTTP stream", () => {
 
 describe("CEL attributes: what the stream did not have is absent", () => {
   const table: Array<[string, StreamInfo, string, string | RegExp]> = [
-    ["no response sent", httpInfo({ responseCode: 0 }), "has(response.code)", "false"],
-    ["no response: response.code >= 400 is an error", httpInfo({ responseCode: 0 }), "response.code >= 400", ABSENT],
-    ["no x-request-id", httpInfo({ requestId: "", requestHeaders: {} }), "has(request.id)", "false"],
-    ["gRPC status", httpInfo({ grpcStatus: 14 }), "response.grpc_status", "14"],
-    ["upstream service time", httpInfo({ upstreamServiceTimeMs: 12 }), "response.backend_latency == duration('12ms')", "true"],
-    ["no route name", httpInfo({ routeName: "" }), "has(xds.route_name)", "false"],
-    ["no cluster chosen", httpInfo({ upstreamCluster: "", upstreamHost: "" }), "has(xds.cluster_name) || has(upstream.address)", "false"],
-    ["plaintext downstream", httpInfo({ downstreamTls: undefined }), "connection.mtls", "false"],
-    ["plaintext downstream has no TLS version", httpInfo({ downstreamTls: undefined }), "has(connection.tls_version)", "false"],
-    ["TLS without a client certificate", httpInfo({ downstreamTls: { ...httpInfo().downstreamTls!, peerCertificatePresented: false, peerPrincipal: "" } }), "connection.mtls", "false"],
-    ["no peer metadata", httpInfo({ filterState: new Map() }), "filter_state.upstream_peer.workload", ABSENT],
-    ["no peer metadata, has()", httpInfo({ filterState: new Map() }), "has(filter_state.upstream_peer)", "false"],
-    ["no dynamic metadata", httpInfo({ dynamicMetadata: undefined }), "size(metadata.filter_metadata)", "0"],
-    ["unspecified direction", httpInfo({ direction: "" }), "xds.listener_direction", "0"],
-    ["IPv6 source", httpInfo({ downstreamRemoteAddress: "[::1]:8080" }), "source.port", "8080"],
-    ["a response trailer", httpInfo({ responseTrailers: { "grpc-message": "down" } }), "response.trailers['grpc-message']", "down"],
+    ["no response sent", mtlsHttpInfo({ responseCode: 0 }), "has(response.code)", "false"],
+    ["no response: response.code >= 400 is an error", mtlsHttpInfo({ responseCode: 0 }), "response.code >= 400", ABSENT],
+    ["no x-request-id", mtlsHttpInfo({ requestId: "", requestHeaders: {} }), "has(request.id)", "false"],
+    ["gRPC status", mtlsHttpInfo({ grpcStatus: 14 }), "response.grpc_status", "14"],
+    ["upstream service time", mtlsHttpInfo({ upstreamServiceTimeMs: 12 }), "response.backend_latency == duration('12ms')", "true"],
+    ["no route name", mtlsHttpInfo({ routeName: "" }), "has(xds.route_name)", "false"],
+    ["no cluster chosen", mtlsHttpInfo({ upstreamCluster: "", upstreamHost: "" }), "has(xds.cluster_name) || has(upstream.address)", "false"],
+    ["plaintext downstream", mtlsHttpInfo({ downstreamTls: undefined }), "connection.mtls", "false"],
+    ["plaintext downstream has no TLS version", mtlsHttpInfo({ downstreamTls: undefined }), "has(connection.tls_version)", "false"],
+    ["TLS without a client certificate", mtlsHttpInfo({ downstreamTls: { ...mtlsHttpInfo().downstreamTls!, peerCertificatePresented: false, peerPrincipal: "" } }), "connection.mtls", "false"],
+    ["no peer metadata", mtlsHttpInfo({ filterState: new Map() }), "filter_state.upstream_peer.workload", ABSENT],
+    ["no peer metadata, has()", mtlsHttpInfo({ filterState: new Map() }), "has(filter_state.upstream_peer)", "false"],
+    ["no dynamic metadata", mtlsHttpInfo({ dynamicMetadata: undefined }), "size(metadata.filter_metadata)", "0"],
+    ["unspecified direction", mtlsHttpInfo({ direction: "" }), "xds.listener_direction", "0"],
+    ["IPv6 source", mtlsHttpInfo({ downstreamRemoteAddress: "[::1]:8080" }), "source.port", "8080"],
+    ["a response trailer", mtlsHttpInfo({ responseTrailers: { "grpc-message": "down" } }), "response.trailers['grpc-message']", "down"],
   ];
   for (const [what, info, expr, want] of table) {
     it(`${what}: ${expr}`, () => {
@@ -153,14 +153,14 @@ describe("CEL attributes of a TCP connection", () => {
   ];
   for (const [expr, want] of table) {
     it(`${expr} → ${want}`, () => {
-      const got = evalOn(tcpInfo(), expr);
+      const got = evalOn(mtlsTcpInfo(), expr);
       if (typeof want === "string") assert.equal(got, want);
       else assert.match(got, want);
     });
   }
 
   it("termination details and an upstream transport failure", () => {
-    const info = tcpInfo({ connectionTerminationDetails: "max_downstream_connection_duration", upstreamTransportFailureReason: "TLS_error:certificate verify failed" });
+    const info = mtlsTcpInfo({ connectionTerminationDetails: "max_downstream_connection_duration", upstreamTransportFailureReason: "TLS_error:certificate verify failed" });
     assert.equal(evalOn(info, "connection.termination_details"), "max_downstream_connection_duration");
     assert.equal(evalOn(info, "upstream.transport_failure_reason"), "TLS_error:certificate verify failed");
   });
@@ -169,26 +169,26 @@ describe("CEL attributes of a TCP connection", () => {
 describe("CEL attributes: the node, when the caller knows it", () => {
   const node = { id: "sidecar~10.0.0.9~reviews-v2-5b6c.default~default.svc.cluster.local", cluster: "reviews.default", metadata: { NAMESPACE: "default", LABELS: { app: "reviews" } } };
   it("xds.node and node", () => {
-    assert.equal(evalOn(httpInfo(), "xds.node.id", node), node.id);
-    assert.equal(evalOn(httpInfo(), "node.metadata['NAMESPACE']", node), "default");
-    assert.equal(evalOn(httpInfo(), "node.metadata.LABELS.app", node), "reviews");
-    assert.equal(evalOn(httpInfo(), "xds.node.cluster", node), "reviews.default");
+    assert.equal(evalOn(mtlsHttpInfo(), "xds.node.id", node), node.id);
+    assert.equal(evalOn(mtlsHttpInfo(), "node.metadata['NAMESPACE']", node), "default");
+    assert.equal(evalOn(mtlsHttpInfo(), "node.metadata.LABELS.app", node), "reviews");
+    assert.equal(evalOn(mtlsHttpInfo(), "xds.node.cluster", node), "reviews.default");
   });
   it("without a node, node is unbound", () => {
-    assert.match(evalOn(httpInfo(), "node.id"), ABSENT);
+    assert.match(evalOn(mtlsHttpInfo(), "node.id"), ABSENT);
   });
 });
 
 describe("CEL attributes: Istio's telemetry-task expressions", () => {
   const table: Array<[string, StreamInfo, string]> = [
-    ["response.code >= 400", httpInfo(), "true"],
-    ["response.code >= 400", httpInfo({ responseCode: 200 }), "false"],
-    ["request.host", httpInfo(), "reviews:9080"],
-    ["request.headers['user-agent']", httpInfo(), "curl/8.5.0"],
-    ["filter_state['upstream_peer'].workload", httpInfo(), "reviews-v2"],
-    ["xds.cluster_name", httpInfo(), "inbound|9080||"],
-    ["request.url_path.startsWith('/reviews') && response.code == 503", httpInfo(), "true"],
-    ["'x-b3-sampled' in request.headers ? 'traced' : 'untraced'", httpInfo(), "untraced"],
+    ["response.code >= 400", mtlsHttpInfo(), "true"],
+    ["response.code >= 400", mtlsHttpInfo({ responseCode: 200 }), "false"],
+    ["request.host", mtlsHttpInfo(), "reviews:9080"],
+    ["request.headers['user-agent']", mtlsHttpInfo(), "curl/8.5.0"],
+    ["filter_state['upstream_peer'].workload", mtlsHttpInfo(), "reviews-v2"],
+    ["xds.cluster_name", mtlsHttpInfo(), "inbound|9080||"],
+    ["request.url_path.startsWith('/reviews') && response.code == 503", mtlsHttpInfo(), "true"],
+    ["'x-b3-sampled' in request.headers ? 'traced' : 'untraced'", mtlsHttpInfo(), "untraced"],
   ];
   for (const [expr, info, want] of table) {
     it(`${expr} → ${want}`, () => assert.equal(evalOn(info, expr), want));
@@ -198,7 +198,7 @@ describe("CEL attributes: Istio's telemetry-task expressions", () => {
 describe("CEL attributes: laziness", () => {
   it("builds only the top-level attributes an expression reads, each once", () => {
     const reads: string[] = [];
-    const inner = streamInfoActivation(httpInfo());
+    const inner = streamInfoActivation(mtlsHttpInfo());
     const counting: CelActivation = {
       resolve(name) {
         reads.push(name);

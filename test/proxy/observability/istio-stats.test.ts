@@ -14,35 +14,21 @@ import { ProxyServer } from "../../../src/proxy/proxy.js";
 import { StatsStore } from "../../../src/proxy/stats.js";
 import { SERIES_OVERFLOW_STAT } from "../../../src/proxy/labeled-stats.js";
 import { appMetricsTarget, parseAppMetrics } from "../../../src/proxy/prometheus-merge.js";
-import { compilePluginConfig, localWorkload, STANDARD_LABELS, standardLabels, TCP_LABELS, type PluginConfig } from "../../../src/proxy/observability/istio-stats-labels.js";
+import { compilePluginConfig, localWorkload, STANDARD_LABELS, StandardLabelCache, standardLabels, TCP_LABELS, type PluginConfig } from "../../../src/proxy/observability/istio-stats-labels.js";
 import { IstioHttpStats, IstioTcpStats } from "../../../src/proxy/observability/istio-stats.js";
 import { HTTP_FILTERS } from "../../../src/proxy/http/filter.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
-import type { ConnectionTls, HttpStreamInfo, PeerMetadata, TcpStreamInfo } from "../../../src/proxy/stream-info.js";
+import type { ConnectionTls, HttpStreamInfo, TcpStreamInfo } from "../../../src/proxy/stream-info.js";
+import { inboundHttpInfo, inboundTcpInfo, PRODUCTPAGE_PEER } from "./stream-info-fixtures.js";
 import { REFUSED_ADDRESS } from "../../helpers/sockets.js";
 import { eventually } from "../../helpers/eventually.js";
+import { parseExposition } from "../../helpers/prometheus-text.js";
 import { httpListener, prefixRoute, staticCluster } from "../protocol-helpers.js";
 
 const NODE = { NAME: "reviews-v1-abc", NAMESPACE: "default", WORKLOAD_NAME: "reviews-v1", LABELS: { app: "reviews", version: "v1" } };
 const LOCAL = localWorkload(NODE);
-const PEER: PeerMetadata = { name: "productpage-v1-x", namespace: "default", cluster: "Kubernetes", workload: "productpage-v1", service: "productpage", revision: "v1", app: "productpage", version: "v1", type: "pod", identity: "spiffe://cluster.local/ns/default/sa/bookinfo-productpage", labels: {} };
 const MTLS: ConnectionTls = { peerPrincipal: "spiffe://cluster.local/ns/default/sa/bookinfo-productpage", localPrincipal: "spiffe://cluster.local/ns/default/sa/bookinfo-reviews", peerCertificatePresented: true, sni: "", version: "TLSv1.3", alpn: "istio" };
 const SERVICES = { istio: { services: [{ host: "reviews.default.svc.cluster.local", name: "reviews", namespace: "default" }] } };
-
-function httpInfo(o: Partial<HttpStreamInfo> = {}): HttpStreamInfo {
-  return {
-    kind: "http", requestedServerName: "", startTime: 0, durationMs: 7, listenerName: "l", direction: "inbound", downstreamRemoteAddress: "127.0.0.1:1", downstreamDirectRemoteAddress: "127.0.0.1:1", downstreamLocalAddress: "127.0.0.2:9080",
-    downstreamTls: undefined, upstreamCluster: "inbound|9080||", upstreamClusterMetadata: undefined, upstreamHost: "127.0.0.3:9080", upstreamLocalAddress: "", upstreamTls: undefined, upstreamTransportFailureReason: "",
-    flags: 0, dynamicMetadata: undefined, filterState: new Map(), bytesReceived: 10, bytesSent: 100, protocol: "HTTP/1.1", method: "GET", path: "/reviews/1?x=1", authority: "reviews:9080", scheme: "http",
-    requestHeaders: {}, responseHeaders: {}, responseTrailers: undefined, responseCode: 200, responseCodeDetails: "via_upstream", grpcStatus: undefined, requestMessages: 0, responseMessages: 0, routeName: "", requestId: "r",
-    upstreamServiceTimeMs: 5, requestHeadersBytes: 90, responseHeadersBytes: 50, ...o,
-  };
-}
-
-function tcpInfo(o: Partial<TcpStreamInfo> = {}): TcpStreamInfo {
-  const h = httpInfo();
-  return { ...h, kind: "tcp", connectionTerminationDetails: "", intermediate: false, ...o } as unknown as TcpStreamInfo;
-}
 
 const cfg = (c: PluginConfig = {}) => compilePluginConfig(c, "f");
 const labelsOf = (vals: string[], names: readonly string[] = STANDARD_LABELS) => Object.fromEntries(names.map((n, i) => [n, vals[i]]));
@@ -51,27 +37,27 @@ describe("istio.stats labels", () => {
   const table: Array<{ name: string; info: HttpStreamInfo | TcpStreamInfo; want: Record<string, string> }> = [
     {
       name: "inbound over mTLS with a known peer: destination reporter, both sides known",
-      info: httpInfo({ downstreamTls: MTLS, filterState: new Map([["downstream_peer", PEER]]), upstreamClusterMetadata: SERVICES }),
+      info: inboundHttpInfo({ downstreamTls: MTLS, filterState: new Map([["downstream_peer", PRODUCTPAGE_PEER]]), upstreamClusterMetadata: SERVICES }),
       want: { reporter: "destination", source_workload: "productpage-v1", source_canonical_service: "productpage", source_principal: MTLS.peerPrincipal, destination_workload: "reviews-v1", destination_app: "reviews", destination_version: "v1", destination_canonical_service: "reviews", destination_canonical_revision: "v1", destination_principal: MTLS.localPrincipal, destination_service: "reviews.default.svc.cluster.local", destination_service_name: "reviews", destination_service_namespace: "default", destination_cluster: "Kubernetes", request_protocol: "http", response_code: "200", grpc_response_status: "", response_flags: "-", connection_security_policy: "mutual_tls" },
     },
     {
       name: "inbound in plaintext, no peer: source unknown, policy none, host header fallback",
-      info: httpInfo(),
+      info: inboundHttpInfo(),
       want: { reporter: "destination", source_workload: "unknown", source_app: "unknown", source_principal: "unknown", source_cluster: "unknown", destination_workload: "reviews-v1", destination_service: "reviews:9080", destination_service_name: "reviews:9080", destination_service_namespace: "default", connection_security_policy: "none", destination_principal: "unknown" },
     },
     {
       name: "outbound to a known peer: source reporter, policy unknown, cluster metadata wins",
-      info: httpInfo({ direction: "outbound", upstreamTls: { ...MTLS, peerPrincipal: MTLS.localPrincipal, localPrincipal: MTLS.peerPrincipal }, filterState: new Map([["upstream_peer", { ...PEER, workload: "ratings-v1", app: "ratings" }]]), upstreamClusterMetadata: SERVICES, flags: 0 }),
+      info: inboundHttpInfo({ direction: "outbound", upstreamTls: { ...MTLS, peerPrincipal: MTLS.localPrincipal, localPrincipal: MTLS.peerPrincipal }, filterState: new Map([["upstream_peer", { ...PRODUCTPAGE_PEER, workload: "ratings-v1", app: "ratings" }]]), upstreamClusterMetadata: SERVICES, flags: 0 }),
       want: { reporter: "source", source_workload: "reviews-v1", source_app: "reviews", source_principal: MTLS.peerPrincipal, destination_workload: "ratings-v1", destination_app: "ratings", destination_principal: MTLS.localPrincipal, destination_service: "reviews.default.svc.cluster.local", connection_security_policy: "unknown" },
     },
     {
       name: "outbound to the passthrough cluster without a peer: destination unknown, service name the cluster",
-      info: httpInfo({ direction: "outbound", upstreamCluster: "PassthroughCluster", authority: "example.com" }),
+      info: inboundHttpInfo({ direction: "outbound", upstreamCluster: "PassthroughCluster", authority: "example.com" }),
       want: { destination_workload: "unknown", destination_service: "example.com", destination_service_name: "PassthroughCluster", destination_service_namespace: "unknown" },
     },
     {
       name: "gRPC: request_protocol grpc and the grpc-status",
-      info: httpInfo({ requestHeaders: { "content-type": "application/grpc" }, grpcStatus: 14, responseCode: 200 }),
+      info: inboundHttpInfo({ requestHeaders: { "content-type": "application/grpc" }, grpcStatus: 14, responseCode: 200 }),
       want: { request_protocol: "grpc", grpc_response_status: "14" },
     },
   ];
@@ -82,11 +68,11 @@ describe("istio.stats labels", () => {
     });
   }
   it("the host header fallback is off when disable_host_header_fallback", () => {
-    const got = labelsOf(standardLabels(httpInfo(), LOCAL, cfg({ disableHostHeaderFallback: true })));
+    const got = labelsOf(standardLabels(inboundHttpInfo(), LOCAL, cfg({ disableHostHeaderFallback: true })));
     assert.equal(got.destination_service, "unknown");
   });
   it("TCP: Istio's labels without response_code and grpc_response_status, protocol tcp", () => {
-    const vals = standardLabels(tcpInfo({ downstreamTls: MTLS }), LOCAL, cfg());
+    const vals = standardLabels(inboundTcpInfo({ downstreamTls: MTLS }), LOCAL, cfg());
     assert.equal(vals.length, TCP_LABELS.length);
     const got = labelsOf(vals, TCP_LABELS);
     assert.equal(got.request_protocol, "tcp");
@@ -94,7 +80,45 @@ describe("istio.stats labels", () => {
     assert.equal("response_code" in got, false);
   });
   it("SERVER_GATEWAY reports as waypoint", () => {
-    assert.equal(standardLabels(httpInfo(), LOCAL, cfg({ reporter: "SERVER_GATEWAY" }))[0], "waypoint");
+    assert.equal(standardLabels(inboundHttpInfo(), LOCAL, cfg({ reporter: "SERVER_GATEWAY" }))[0], "waypoint");
+  });
+  it("the label cache gives each stream the labels computed afresh, and reuses a set for equal inputs", () => {
+    const peerState = new Map([["downstream_peer", PRODUCTPAGE_PEER]]);
+    const otherPeer = new Map([["downstream_peer", { ...PRODUCTPAGE_PEER, workload: "details-v1" }]]);
+    // Streams differing in one input each, repeated and interleaved, past the cache's size.
+    const streams: Array<HttpStreamInfo | TcpStreamInfo> = [
+      inboundHttpInfo(),
+      inboundHttpInfo({ responseCode: 503 }),
+      inboundHttpInfo({ flags: 1 }),
+      inboundHttpInfo({ downstreamTls: MTLS }),
+      inboundHttpInfo({ downstreamTls: { ...MTLS, peerPrincipal: "spiffe://cluster.local/ns/x/sa/y" } }),
+      inboundHttpInfo({ filterState: peerState }),
+      inboundHttpInfo({ filterState: otherPeer }),
+      inboundHttpInfo({ upstreamClusterMetadata: SERVICES }),
+      inboundHttpInfo({ upstreamCluster: "PassthroughCluster" }),
+      inboundHttpInfo({ authority: "other:9080" }),
+      inboundHttpInfo({ direction: "outbound" }),
+      inboundHttpInfo({ requestHeaders: { "content-type": "application/grpc" }, grpcStatus: 14 }),
+      inboundHttpInfo({ requestHeaders: { "content-type": "application/grpc" }, grpcStatus: 0 }),
+      inboundTcpInfo(),
+      inboundTcpInfo({ downstreamTls: MTLS }),
+      ...Array.from({ length: 20 }, (_, i) => inboundHttpInfo({ responseCode: 201 + i })),
+    ];
+    const cache = new StandardLabelCache(LOCAL, cfg());
+    const seen = new Map<string, unknown>();
+    for (const round of [0, 1, 2]) {
+      for (const info of round === 1 ? [...streams].reverse() : streams) {
+        const want = standardLabels(info, LOCAL, cfg());
+        const got = cache.get(info);
+        assert.deepEqual(got.values, want);
+        assert.equal(got.key, want.join("\u0001"));
+        seen.set(got.key, got);
+      }
+    }
+    assert.equal(seen.size, streams.length, "every stream above has its own label set");
+    // The same inputs in a new record: the same set, not a new one.
+    const a = cache.get(inboundHttpInfo({ filterState: peerState }));
+    assert.equal(cache.get(inboundHttpInfo({ filterState: peerState })), a);
   });
 });
 
@@ -119,7 +143,7 @@ describe("istio.stats PluginConfig", () => {
   it("drop, tags_to_remove and attribute dimensions change the series", () => {
     const store = new StatsStore();
     const rec = new IstioHttpStats(store, cfg({ metrics: [{ name: "request_bytes", drop: true }, { name: "requests_total", tagsToRemove: ["source_cluster"], dimensions: { request_method: "request.method", response_code: "response.code" } }] }), LOCAL);
-    rec.record(httpInfo({ method: "POST", responseCode: 503 }));
+    rec.record(inboundHttpInfo({ method: "POST", responseCode: 503 }));
     const fams = parseExposition(store.prometheus());
     assert.equal(fams.has("istio_request_bytes"), false);
     const s = fams.get("istio_requests_total")!.samples[0];
@@ -146,60 +170,20 @@ describe("istio.stats PluginConfig", () => {
       const store = new StatsStore();
       const rec = new IstioHttpStats(store, cfg({ metrics: [{ name: "requests_total", dimensions: { tag: expr } }] }), LOCAL);
       const up = { ...LOCAL, workload: "reviews-v1", app: "reviews", labels: { app: "reviews" } };
-      rec.record(httpInfo({ method: "POST", responseCode: 503, authority: "productpage:9080", requestHeaders: { "x-user": "jason" }, filterState: new Map([["upstream_peer", up]]) }));
+      rec.record(inboundHttpInfo({ method: "POST", responseCode: 503, authority: "productpage:9080", requestHeaders: { "x-user": "jason" }, filterState: new Map([["upstream_peer", up]]) }));
       const s = parseExposition(store.prometheus()).get("istio_requests_total")!.samples[0];
       assert.equal(s.labels.tag, want);
     });
   }
 });
 
-// ---- a strict parser of the Prometheus text format (what the exposition must read back as) ----
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-function parseExposition(text: string): Map<string, { type: string; samples: Sample[] }> {
-  assert.ok(text.endsWith("\n"), "ends in a newline");
-  const fams = new Map<string, { type: string; samples: Sample[] }>();
-  let current: { name: string; type: string; samples: Sample[] } | undefined;
-  for (const line of text.slice(0, -1).split("\n")) {
-    const t = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram)$/.exec(line);
-    if (t) {
-      assert.ok(!fams.has(t[1]), `one TYPE line for ${t[1]}`);
-      current = { name: t[1], type: t[2], samples: [] };
-      fams.set(t[1], current);
-      continue;
-    }
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (-?[0-9.e+]+|NaN)$/.exec(line);
-    assert.ok(m, `a sample line: ${JSON.stringify(line)}`);
-    assert.ok(current, "a sample after its TYPE");
-    const base = current.type === "histogram" ? m[1].replace(/_(bucket|sum|count)$/, "") : m[1];
-    assert.equal(base, current.name, `${m[1]} belongs to ${current.name}`);
-    const labels: Record<string, string> = {};
-    if (m[2]) {
-      const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|\})/gy;
-      re.lastIndex = 1;
-      for (;;) {
-        const l = re.exec(m[2]);
-        assert.ok(l, `labels parse: ${m[2]}`);
-        labels[l[1]] = l[2].replace(/\\(.)/g, (_s, c: string) => (c === "n" ? "\n" : c));
-        if (l[3] === "}") break;
-      }
-      assert.equal(re.lastIndex, m[2].length, "nothing after the labels");
-    }
-    current.samples.push({ name: m[1], labels, value: Number(m[3]) });
-  }
-  return fams;
-}
-
 describe("labeled stats: exposition and caps", () => {
   it("counters and histograms in Envoy's Prometheus form with Istio's label order and buckets", () => {
     const store = new StatsStore();
     const rec = new IstioHttpStats(store, cfg(), LOCAL);
-    rec.record(httpInfo({ durationMs: 7 }));
-    rec.record(httpInfo({ durationMs: 700, authority: 'we"ird\\host' }));
-    rec.record(httpInfo({ durationMs: 3 }));
+    rec.record(inboundHttpInfo({ durationMs: 7 }));
+    rec.record(inboundHttpInfo({ durationMs: 700, authority: 'we"ird\\host' }));
+    rec.record(inboundHttpInfo({ durationMs: 3 }));
     const fams = parseExposition(store.prometheus());
     const req = fams.get("istio_requests_total")!;
     assert.equal(req.type, "counter");
@@ -222,7 +206,7 @@ describe("labeled stats: exposition and caps", () => {
   });
   it("gRPC message counts", () => {
     const store = new StatsStore();
-    new IstioHttpStats(store, cfg(), LOCAL).record(httpInfo({ requestHeaders: { "content-type": "application/grpc" }, grpcStatus: 0, requestMessages: 3, responseMessages: 5 }));
+    new IstioHttpStats(store, cfg(), LOCAL).record(inboundHttpInfo({ requestHeaders: { "content-type": "application/grpc" }, grpcStatus: 0, requestMessages: 3, responseMessages: 5 }));
     const fams = parseExposition(store.prometheus());
     assert.equal(fams.get("istio_request_messages_total")!.samples[0].value, 3);
     assert.equal(fams.get("istio_response_messages_total")!.samples[0].value, 5);
@@ -230,9 +214,9 @@ describe("labeled stats: exposition and caps", () => {
   it("TCP: opened at the first report, bytes as deltas between reports, closed at the last", () => {
     const store = new StatsStore();
     const report = new IstioTcpStats(store, cfg(), LOCAL).connection();
-    report(tcpInfo({ intermediate: true, bytesSent: 100, bytesReceived: 10 }));
-    report(tcpInfo({ intermediate: true, bytesSent: 250, bytesReceived: 10 }));
-    report(tcpInfo({ intermediate: false, bytesSent: 300, bytesReceived: 40 }));
+    report(inboundTcpInfo({ intermediate: true, bytesSent: 100, bytesReceived: 10 }));
+    report(inboundTcpInfo({ intermediate: true, bytesSent: 250, bytesReceived: 10 }));
+    report(inboundTcpInfo({ intermediate: false, bytesSent: 300, bytesReceived: 40 }));
     const fams = parseExposition(store.prometheus());
     const v = (n: string) => fams.get(n)!.samples[0].value;
     assert.equal(v("istio_tcp_connections_opened_total"), 1);
@@ -244,19 +228,19 @@ describe("labeled stats: exposition and caps", () => {
   it("distinct label sets stop at the per-metric cap; the rest count as overflow", () => {
     const store = new StatsStore({ maxSeriesPerMetric: 3, maxSeries: 100 });
     const rec = new IstioHttpStats(store, cfg(), LOCAL);
-    for (let i = 0; i < 10; i++) rec.record(httpInfo({ authority: `host-${i}` }));
+    for (let i = 0; i < 10; i++) rec.record(inboundHttpInfo({ authority: `host-${i}` }));
     const fams = parseExposition(store.prometheus());
     assert.equal(fams.get("istio_requests_total")!.samples.length, 3);
     // 4 metrics (requests, duration, request/response bytes) × 7 refused samples.
     assert.equal(store.counter(SERIES_OVERFLOW_STAT).value, 28);
     // A known series still counts after the cap.
-    rec.record(httpInfo({ authority: "host-0" }));
+    rec.record(inboundHttpInfo({ authority: "host-0" }));
     assert.ok(parseExposition(store.prometheus()).get("istio_requests_total")!.samples.some((s) => s.value === 2));
   });
   it("the store-wide cap holds across metrics", () => {
     const store = new StatsStore({ maxSeriesPerMetric: 100, maxSeries: 5 });
     const rec = new IstioHttpStats(store, cfg(), LOCAL);
-    for (let i = 0; i < 5; i++) rec.record(httpInfo({ authority: `h${i}` }));
+    for (let i = 0; i < 5; i++) rec.record(inboundHttpInfo({ authority: `h${i}` }));
     const fams = parseExposition(store.prometheus());
     const total = [...fams].filter(([n]) => n.startsWith("istio_")).reduce((n, [, f]) => n + new Set(f.samples.map((s) => JSON.stringify({ ...s.labels, le: "" }))).size, 0);
     assert.equal(total, 5);
@@ -265,8 +249,8 @@ describe("labeled stats: exposition and caps", () => {
   it("worker snapshots merge (counters add, histograms add)", () => {
     const a = new StatsStore();
     const b = new StatsStore();
-    new IstioHttpStats(a, cfg(), LOCAL).record(httpInfo());
-    new IstioHttpStats(b, cfg(), LOCAL).record(httpInfo());
+    new IstioHttpStats(a, cfg(), LOCAL).record(inboundHttpInfo());
+    new IstioHttpStats(b, cfg(), LOCAL).record(inboundHttpInfo());
     const m = parseExposition(StatsStore.merged([a.snapshot(), b.snapshot()]).prometheus());
     assert.equal(m.get("istio_requests_total")!.samples[0].value, 2);
     assert.equal(m.get("istio_request_duration_milliseconds")!.samples.find((s) => s.name.endsWith("_count"))!.value, 2);
@@ -297,7 +281,7 @@ describe("15090 and 15020 over real sockets", () => {
   before(async () => {
     proxy = new ProxyServer({ node: { id: "stats-test", metadata: NODE }, accessLog: false, drainMs: 100, log: () => {} });
     await proxy.start();
-    new IstioHttpStats(proxy.stats, cfg(), LOCAL).record(httpInfo());
+    new IstioHttpStats(proxy.stats, cfg(), LOCAL).record(inboundHttpInfo());
     app = http.createServer((req, res) => {
       if (req.url !== "/metrics") return void res.writeHead(404).end();
       res.writeHead(appStatus, { "content-type": "text/plain" }).end(appBody);

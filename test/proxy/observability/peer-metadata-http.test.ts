@@ -5,12 +5,12 @@
 // sidecar learns the server and strips them before its client. Each side's filter state is read by
 // a probe filter listed before istio.metadata_exchange (its encodeHeaders runs after the exchange's).
 // Also: the strict config schema, skip_external_clusters, and a hostile header that is ignored.
-import { httpListener } from "../protocol-helpers.js";
+import { httpListener, startStaticSidecar, staticCluster } from "../protocol-helpers.js";
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import { after, before, describe, it } from "node:test";
 import type { JsonValue, ProtoObject } from "../../../src/envoy/protos.js";
-import { ProxyServer } from "../../../src/proxy/proxy.js";
+import type { ProxyServer } from "../../../src/proxy/proxy.js";
 import { FilterStatus, registerHttpFilter } from "../../../src/proxy/http/filter.js";
 import type { PeerMetadata } from "../../../src/proxy/stream-info.js";
 import { PEER_METADATA_TYPE, parsePeerMetadataConfig } from "../../../src/proxy/observability/peer-metadata-filter.js";
@@ -51,7 +51,7 @@ function listener(name: string, address: string, port: number, cluster: string, 
 }
 
 function cluster(name: string, address: string, port: number, metadata?: ProtoObject): ProtoObject {
-  return { name, type: "STATIC", connectTimeout: { seconds: 5 }, loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address, portValue: port } } } }] }] }, ...(metadata ? { metadata } : {}) };
+  return staticCluster(name, address, port, { connectTimeoutMs: 5000, metadata });
 }
 
 const CLIENT_NODE = { NAME: "productpage-v1-abc", NAMESPACE: "default", WORKLOAD_NAME: "productpage-v1", CLUSTER_ID: "Kubernetes", LABELS: { app: "productpage", version: "v1" } };
@@ -81,25 +81,11 @@ describe("HTTP metadata exchange between two proxies", () => {
   before(async () => {
     await new Promise<void>((r) => app.listen(0, APP, () => r()));
     const appPort = (app.address() as { port: number }).port;
-    server = new ProxyServer({
-      staticResources: { listeners: [listener("inbound", SERVER_PROXY, PORTS.inbound, "app", INBOUND_MX)], clusters: [cluster("app", APP, appPort)] },
-      node: { id: "sidecar~127.0.223.2~reviews-v2-xyz.books~books.svc.cluster.local", metadata: SERVER_NODE },
-      ip: SERVER_PROXY,
-      accessLog: false,
-      log: () => {},
+    server = await startStaticSidecar(SERVER_PROXY, SERVER_NODE, { listeners: [listener("inbound", SERVER_PROXY, PORTS.inbound, "app", INBOUND_MX)], clusters: [cluster("app", APP, appPort)] });
+    client = await startStaticSidecar(CLIENT_PROXY, CLIENT_NODE, {
+      listeners: [listener("outbound", CLIENT_PROXY, PORTS.outbound, "reviews", OUTBOUND_MX), listener("external", CLIENT_PROXY, PORTS.external, "external", OUTBOUND_MX)],
+      clusters: [cluster("reviews", SERVER_PROXY, PORTS.inbound), cluster("external", SERVER_PROXY, PORTS.inbound, { filterMetadata: { istio: { fields: { external: { boolValue: true } } } } })],
     });
-    await server.start();
-    client = new ProxyServer({
-      staticResources: {
-        listeners: [listener("outbound", CLIENT_PROXY, PORTS.outbound, "reviews", OUTBOUND_MX), listener("external", CLIENT_PROXY, PORTS.external, "external", OUTBOUND_MX)],
-        clusters: [cluster("reviews", SERVER_PROXY, PORTS.inbound), cluster("external", SERVER_PROXY, PORTS.inbound, { filterMetadata: { istio: { fields: { external: { boolValue: true } } } } })],
-      },
-      node: { id: "sidecar~127.0.223.1~productpage-v1-abc.default~default.svc.cluster.local", metadata: CLIENT_NODE },
-      ip: CLIENT_PROXY,
-      accessLog: false,
-      log: () => {},
-    });
-    await client.start();
   });
 
   after(async () => {

@@ -11,7 +11,7 @@ import type { TapEvent } from "../../../src/proxy/observability/tap.js";
 import { ProxyServer } from "../../../src/proxy/proxy.js";
 import { eventually } from "../../helpers/eventually.js";
 import { request } from "../helpers.js";
-import { httpInfo, tcpInfo } from "./tap-fixtures.js";
+import { inboundHttpInfo, inboundTcpInfo } from "./stream-info-fixtures.js";
 
 const IP = "127.125.200.1";
 
@@ -83,7 +83,7 @@ describe("admin /tsmesh/tap", () => {
   it("streams the proxy's finished streams while connected; the sink goes with the tapper", async () => {
     assert.equal(proxy.streamSinks.active, false, "nobody taps: no sink");
     // A stream while nobody taps reaches no one, and nothing keeps it for a later tapper.
-    proxy.streamSinks.http(httpInfo({ path: "/before" }));
+    proxy.streamSinks.http(inboundHttpInfo({ path: "/before" }));
     const t = new Tapper(`${base}/tsmesh/tap`);
     await t.started();
     assert.equal(t.status, 200);
@@ -91,8 +91,8 @@ describe("admin /tsmesh/tap", () => {
     assert.equal(t.res?.headers["transfer-encoding"], "chunked");
     assert.deepEqual(t.lines[0], { type: "start", filter: {}, bufferEvents: 50, maxSessionMs: 30 * 60_000 });
     assert.equal(proxy.streamSinks.active, true);
-    proxy.streamSinks.http(httpInfo({ path: "/productpage", responseCode: 200 }));
-    proxy.streamSinks.tcp(tcpInfo());
+    proxy.streamSinks.http(inboundHttpInfo({ path: "/productpage", responseCode: 200 }));
+    proxy.streamSinks.tcp(inboundTcpInfo());
     await eventually("two events", () => t.events().length === 2);
     const [h, c] = t.events();
     assert.deepEqual([h.type, h.path, h.status, h.dst.cluster, h.src.address], ["http", "/productpage", 200, "inbound|9080||", "127.125.200.9:40000"]);
@@ -109,14 +109,14 @@ describe("admin /tsmesh/tap", () => {
     const t = new Tapper(`${base}/tsmesh/tap?path=/reviews&method=GET&status=5xx`);
     await t.started();
     assert.deepEqual(t.lines[0].filter, { pathPrefix: "/reviews", method: "GET", statusClass: 5 });
-    proxy.streamSinks.http(httpInfo({ path: "/reviews/1", responseCode: 200 }));
-    proxy.streamSinks.http(httpInfo({ path: "/ratings/1", responseCode: 503 }));
-    proxy.streamSinks.http(httpInfo({ path: "/reviews/2", method: "POST", responseCode: 503 }));
-    proxy.streamSinks.tcp(tcpInfo());
-    proxy.streamSinks.http(httpInfo({ path: "/reviews/3", responseCode: 503 }));
+    proxy.streamSinks.http(inboundHttpInfo({ path: "/reviews/1", responseCode: 200 }));
+    proxy.streamSinks.http(inboundHttpInfo({ path: "/ratings/1", responseCode: 503 }));
+    proxy.streamSinks.http(inboundHttpInfo({ path: "/reviews/2", method: "POST", responseCode: 503 }));
+    proxy.streamSinks.tcp(inboundTcpInfo());
+    proxy.streamSinks.http(inboundHttpInfo({ path: "/reviews/3", responseCode: 503 }));
     await eventually("the matching event", () => t.events().length >= 1);
     // A later marker that matches: everything before it has been through the filter.
-    proxy.streamSinks.http(httpInfo({ path: "/reviews/marker", responseCode: 500 }));
+    proxy.streamSinks.http(inboundHttpInfo({ path: "/reviews/marker", responseCode: 500 }));
     await eventually("the marker", () => t.events().length >= 2);
     assert.deepEqual(t.events().map((e) => e.path), ["/reviews/3", "/reviews/marker"]);
     t.close();
@@ -131,7 +131,7 @@ describe("admin /tsmesh/tap", () => {
     const published = 20_000;
     const pad = "x".repeat(400);
     for (let i = 0; i < published; i += 500) {
-      for (let j = i; j < i + 500; j++) proxy.streamSinks.http(httpInfo({ path: `/n/${j}/${pad}` }));
+      for (let j = i; j < i + 500; j++) proxy.streamSinks.http(inboundHttpInfo({ path: `/n/${j}/${pad}` }));
       await new Promise((r) => setImmediate(r));
     }
     t.res!.resume();
@@ -184,7 +184,7 @@ describe("admin /tsmesh/tap: the session limit", () => {
       const base = `http://${IP}:${await admin.listen(IP, 0)}`;
       const t = new Tapper(`${base}/tsmesh/tap`);
       await t.started();
-      proxy.streamSinks.http(httpInfo());
+      proxy.streamSinks.http(inboundHttpInfo());
       await eventually("the session's end", () => t.closed, 20_000);
       assert.deepEqual(t.lines.map((l) => l.type), ["start", "http", "end"]);
       assert.match(t.lines[2].reason as string, /maximum duration/);

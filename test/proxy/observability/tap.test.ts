@@ -5,13 +5,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseTapFilter, TAP_MAX_STRING, TapForwarder, TapHub, tapMatches, tapRecord, TapRing, type TapEvent, type TapFilter, type TapRecord } from "../../../src/proxy/observability/tap.js";
 import { StreamSinks } from "../../../src/proxy/stream-sinks.js";
-import { FLAG_BIT, httpInfo, peer, START, tcpInfo } from "./tap-fixtures.js";
+import { FLAG_BIT, inboundHttpInfo, peer, START, inboundTcpInfo } from "./stream-info-fixtures.js";
 
 const tls = (peerPrincipal: string, sni = "") => ({ peerPrincipal, localPrincipal: "spiffe://cluster.local/ns/default/sa/me", peerCertificatePresented: peerPrincipal !== "", sni, version: "TLSv1.3", alpn: "istio" });
 
 describe("tap: a finished stream's event", () => {
   it("HTTP: source and destination with their identities, request, response, latency, bytes, flags, route", () => {
-    const info = httpInfo({
+    const info = inboundHttpInfo({
       downstreamTls: tls("spiffe://cluster.local/ns/default/sa/bookinfo-productpage"),
       upstreamTls: tls("spiffe://cluster.local/ns/default/sa/bookinfo-reviews"),
       filterState: new Map([
@@ -50,7 +50,7 @@ describe("tap: a finished stream's event", () => {
   });
 
   it("HTTP: identities from peer metadata when there was no TLS; the path before a rewrite; '-' without flags", () => {
-    const r = tapRecord(httpInfo({ filterState: new Map([["downstream_peer", peer("ratings", "prod", "spiffe://cluster.local/ns/prod/sa/ratings")]]), requestHeaders: { "x-envoy-original-path": "/api/v1/x" }, path: "/x" }));
+    const r = tapRecord(inboundHttpInfo({ filterState: new Map([["downstream_peer", peer("ratings", "prod", "spiffe://cluster.local/ns/prod/sa/ratings")]]), requestHeaders: { "x-envoy-original-path": "/api/v1/x" }, path: "/x" }));
     assert.equal(r.src.principal, "spiffe://cluster.local/ns/prod/sa/ratings");
     assert.equal(r.tls, false);
     assert.equal(r.path, "/api/v1/x");
@@ -60,7 +60,7 @@ describe("tap: a finished stream's event", () => {
   });
 
   it("TCP: the SNI as authority, no method/path/status, termination details", () => {
-    const r = tapRecord(tcpInfo({ downstreamTls: tls("", "tcp-echo.default.svc.cluster.local"), connectionTerminationDetails: "idle timeout", flags: FLAG_BIT.UF }));
+    const r = tapRecord(inboundTcpInfo({ downstreamTls: tls("", "tcp-echo.default.svc.cluster.local"), connectionTerminationDetails: "idle timeout", flags: FLAG_BIT.UF }));
     assert.equal(r.type, "tcp");
     assert.equal(r.dst.authority, "tcp-echo.default.svc.cluster.local");
     assert.deepEqual([r.method, r.path, r.status, r.protocol, r.flags, r.details], ["", "", 0, "tcp", "UF", "idle timeout"]);
@@ -68,7 +68,7 @@ describe("tap: a finished stream's event", () => {
 
   it("a hostile client's long strings are cut to a bounded length", () => {
     const long = "/" + "a".repeat(60_000);
-    const r = tapRecord(httpInfo({ path: long, authority: "h".repeat(10_000), method: "M".repeat(5000) }));
+    const r = tapRecord(inboundHttpInfo({ path: long, authority: "h".repeat(10_000), method: "M".repeat(5000) }));
     for (const s of [r.path, r.dst.authority, r.method]) {
       assert.equal(s.length, TAP_MAX_STRING);
       assert.ok(s.endsWith("…"));
@@ -117,9 +117,9 @@ describe("tap: filters from the query string", () => {
   });
 
   it("matching: every given filter must hold; TCP never matches request filters", () => {
-    const get200 = tapRecord(httpInfo());
-    const post503 = tapRecord(httpInfo({ method: "POST", path: "/ratings/1", authority: "ratings:9080", responseCode: 503 }));
-    const tcp = tapRecord(tcpInfo({ downstreamTls: tls("", "tcp-echo:9000") }));
+    const get200 = tapRecord(inboundHttpInfo());
+    const post503 = tapRecord(inboundHttpInfo({ method: "POST", path: "/ratings/1", authority: "ratings:9080", responseCode: 503 }));
+    const tcp = tapRecord(inboundTcpInfo({ downstreamTls: tls("", "tcp-echo:9000") }));
     const table: Array<[TapFilter, [boolean, boolean, boolean]]> = [
       [{}, [true, true, true]],
       [{ pathPrefix: "/reviews" }, [true, false, false]],
@@ -171,15 +171,15 @@ describe("tap: the hub", () => {
     const hub = new TapHub(sinks, { onActive: (on) => changes.push(on) });
     assert.equal(sinks.active, false);
     // No tapper: a stream published directly goes nowhere.
-    hub.publish(tapRecord(httpInfo()));
+    hub.publish(tapRecord(inboundHttpInfo()));
     let wakes = 0;
     const a = hub.open({}, () => wakes++)!;
     assert.equal(sinks.active, true);
     assert.equal(a.tapper.ring.size, 0, "what happened before the tapper came is not there");
     const b = hub.open({ method: "POST" }, () => {})!;
-    sinks.http(httpInfo());
-    sinks.http(httpInfo({ method: "POST" }));
-    sinks.tcp(tcpInfo());
+    sinks.http(inboundHttpInfo());
+    sinks.http(inboundHttpInfo({ method: "POST" }));
+    sinks.tcp(inboundTcpInfo());
     const aEvents = a.tapper.ring.take().items;
     assert.deepEqual(aEvents.map((e) => [e.type, e.method]), [["http", "GET"], ["http", "POST"], ["tcp", ""]]);
     assert.equal(wakes, 3);
@@ -214,7 +214,7 @@ describe("tap: the hub", () => {
     const fast = hub.open({}, () => {})!;
     const fastSeen: TapEvent[] = [];
     for (let i = 0; i < 12; i++) {
-      sinks.http(httpInfo({ path: `/r/${i}` }));
+      sinks.http(inboundHttpInfo({ path: `/r/${i}` }));
       fastSeen.push(...fast.tapper.ring.take().items);
     }
     assert.equal(fastSeen.length, 12);
@@ -236,12 +236,12 @@ describe("tap: a --concurrency worker's forwarder", () => {
     fwd.set(true);
     fwd.set(true);
     assert.equal(sinks.active, true);
-    for (let i = 0; i < 5; i++) sinks.http(httpInfo({ path: `/p/${i}` }));
+    for (let i = 0; i < 5; i++) sinks.http(inboundHttpInfo({ path: `/p/${i}` }));
     await new Promise((r) => setImmediate(r));
     assert.equal(sent.length, 1);
     assert.deepEqual(sent[0][0].map((r) => r.path), ["/p/0", "/p/1", "/p/2"]);
     assert.equal(sent[0][1], 2);
-    sinks.tcp(tcpInfo());
+    sinks.tcp(inboundTcpInfo());
     fwd.set(false);
     assert.equal(sinks.active, false);
     await new Promise((r) => setImmediate(r));

@@ -11,7 +11,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { after, before, describe, it } from "node:test";
 import type { ProtoObject } from "../../../src/envoy/protos.js";
-import { ProxyServer } from "../../../src/proxy/proxy.js";
+import type { ProxyServer } from "../../../src/proxy/proxy.js";
 import { NETWORK_FILTERS, NetworkFilterStatus } from "../../../src/proxy/network-filters.js";
 import { TCP_PROXY_TYPE } from "../../../src/proxy/tcp.js";
 import { METADATA_EXCHANGE_TYPE } from "../../../src/proxy/observability/tcp-metadata-exchange.js";
@@ -21,6 +21,7 @@ import { clusterSpec, UpstreamCluster } from "../../../src/proxy/upstream/cluste
 import { connectUpstream, UpstreamConnection } from "../../../src/proxy/upstream/connector.js";
 import { StatsStore } from "../../../src/proxy/stats.js";
 import { tlsFixture } from "../../helpers/tls-fixtures.js";
+import { startStaticSidecar, staticCluster } from "../protocol-helpers.js";
 
 const CLIENT_PROXY = "127.0.224.1";
 const SERVER_PROXY = "127.0.224.2";
@@ -141,30 +142,15 @@ describe("TCP metadata exchange over mTLS between two proxies", () => {
   before(async () => {
     await new Promise<void>((r) => app.listen(0, APP, () => r()));
     const appPort = (app.address() as net.AddressInfo).port;
-    const appCluster: ProtoObject = { name: "app", type: "STATIC", connectTimeout: { seconds: 5 }, loadAssignment: { clusterName: "app", endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: APP, portValue: appPort } } } }] }] } };
-    server = new ProxyServer({
-      staticResources: {
-        listeners: [serverListener("inbound", PORTS.inbound, ["istio-peer-exchange", "h2", "http/1.1"], [MX]), serverListener("inbound-plain", PORTS.inboundNoMx, ["h2", "http/1.1"], [])],
-        clusters: [appCluster],
-      },
-      node: { id: serverId, metadata: SERVER_NODE },
-      ip: SERVER_PROXY,
-      accessLog: false,
-      log: () => {},
+    server = await startStaticSidecar(SERVER_PROXY, SERVER_NODE, {
+      listeners: [serverListener("inbound", PORTS.inbound, ["istio-peer-exchange", "h2", "http/1.1"], [MX]), serverListener("inbound-plain", PORTS.inboundNoMx, ["h2", "http/1.1"], [])],
+      clusters: [staticCluster("app", APP, appPort, { connectTimeoutMs: 5000 })],
     });
-    await server.start();
     const outbound = (name: string, port: number, cluster: string): ProtoObject => ({ name, address: { socketAddress: { address: CLIENT_PROXY, portValue: port } }, filterChains: [{ filters: [tcpProxy(cluster)] }] });
-    client = new ProxyServer({
-      staticResources: {
-        listeners: [outbound("outbound", PORTS.outbound, "echo"), outbound("outbound-plain", PORTS.outboundNoMx, "echo-plain")],
-        clusters: [mtlsCluster("echo", PORTS.inbound, [MX]), mtlsCluster("echo-plain", PORTS.inboundNoMx, [MX])],
-      },
-      node: { id: "sidecar~127.0.224.1~sleep-1.default~default.svc.cluster.local", metadata: CLIENT_NODE },
-      ip: CLIENT_PROXY,
-      accessLog: false,
-      log: () => {},
+    client = await startStaticSidecar(CLIENT_PROXY, CLIENT_NODE, {
+      listeners: [outbound("outbound", PORTS.outbound, "echo"), outbound("outbound-plain", PORTS.outboundNoMx, "echo-plain")],
+      clusters: [mtlsCluster("echo", PORTS.inbound, [MX]), mtlsCluster("echo-plain", PORTS.inboundNoMx, [MX])],
     });
-    await client.start();
   });
 
   after(async () => {

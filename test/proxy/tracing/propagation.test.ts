@@ -112,6 +112,17 @@ describe("injection", () => {
     assert.match(randomId(8), /^[0-9a-f]{16}$/);
     assert.notEqual(a, randomId(16));
   });
+  it("random ids stay well-formed and distinct across refills of the id pool", () => {
+    const seen = new Set<string>();
+    // 4 KiB pool: 3,000 ids of 8 or 16 bytes refill it several times.
+    for (let i = 0; i < 3000; i++) {
+      const id = randomId(i % 3 === 0 ? 16 : 8);
+      assert.match(id, i % 3 === 0 ? /^[0-9a-f]{32}$/ : /^[0-9a-f]{16}$/);
+      assert.doesNotMatch(id, /^0+$/);
+      seen.add(id);
+    }
+    assert.equal(seen.size, 3000);
+  });
 });
 
 describe("sampling decision (x-request-id trace reason)", () => {
@@ -132,6 +143,15 @@ describe("sampling decision (x-request-id trace reason)", () => {
     ["already sampled upstream is kept", NONE, "00000064-0000-a000-8000-000000000000", false, false, 0, true, "a"],
     ["already forced upstream is kept", NONE, "00000064-0000-9000-8000-000000000000", false, false, 0, true, "9"],
     ["overall 0% wins over forced", { client: 100, random: 100, overall: 0 }, RID, true, false, 0, false, "4"],
+    // 0xffffffff = 4294967295 → 7295: under 72.96% (7296), not under 72.95% (7295).
+    ["the value is the first 8 digits mod 10000 (traced)", { client: 100, random: 72.96, overall: 100 }, "ffffffff-0000-4000-8000-000000000000", false, false, 0, true, "a"],
+    ["the value is the first 8 digits mod 10000 (not traced)", { client: 100, random: 72.95, overall: 100 }, "ffffffff-0000-4000-8000-000000000000", false, false, 0, false, "4"],
+    ["uppercase UUID", { client: 100, random: 72.96, overall: 100 }, "FFFFFFFF-0000-4000-8000-00000000000A", false, false, 0, true, "a"],
+    ["a dash out of place", ALL, "0000006-40000-4000-8000-000000000000", false, false, 0, false, undefined],
+    ["a digit where a dash belongs", ALL, "00000064-0000-4000-80000000000000000", false, false, 0, false, undefined],
+    ["a non-hex digit", ALL, "00000064-0000-4000-8000-00000000000g", false, false, 0, false, undefined],
+    ["one digit too many", ALL, "00000064-0000-4000-8000-0000000000000", false, false, 0, false, undefined],
+    ["one digit too few", ALL, "00000064-0000-4000-8000-00000000000", false, false, 0, false, undefined],
   ];
   for (const [name, cfg, rid, force, client, draw, traced, ch] of table) {
     it(name, () => {

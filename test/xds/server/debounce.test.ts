@@ -149,3 +149,38 @@ test("debounce: with real timers (the defaults), a burst is flushed once", async
   assert.deepEqual(flushed[0].reasons, ["x", "y"]);
   d.close();
 });
+
+test("debounce: onFlushed reports the delay from the first merged event until the push was handed over (pilot_debounce_time)", async () => {
+  const delays: number[] = [];
+  const finish: Array<() => void> = [];
+  let async = false;
+  const { d, clock } = debouncer(
+    () => {
+      if (!async) return;
+      return new Promise<void>((resolve) => finish.push(resolve));
+    },
+    { quietMs: 20, maxMs: 100, onFlushed: (ms) => delays.push(ms) },
+  );
+  clock.advance(7);
+  d.add(ev());
+  clock.advance(15);
+  d.add(ev());
+  clock.advance(20);
+  assert.deepEqual(delays, [35], "first event at 7, flushed at 42 after 20 ms of quiet");
+
+  // A flush that returns a promise is measured when it settles (istiod records after the push fn returns).
+  async = true;
+  d.add(ev());
+  clock.advance(20);
+  assert.deepEqual(delays, [35], "not yet: the flush is still running");
+  d.add(ev()); // arrives during the flush: its own delay starts now
+  clock.advance(30);
+  finish.shift()!();
+  await settle();
+  assert.deepEqual(delays, [35, 50]);
+  // The held-back event went at once when the first flush settled (its quiet clock ran): 30 ms after it arrived.
+  finish.shift()!();
+  await settle();
+  assert.deepEqual(delays, [35, 50, 30]);
+  d.close();
+});

@@ -337,7 +337,7 @@ test("sotw: metrics: connected gauge, pushes, config size, convergence on ACK", 
     assert.deepEqual(acks, [undefined, start]);
     assert.equal(h.server.metrics.convergence.count(), 1);
     assert.equal(h.server.metrics.pushes.get({ type: "cds" }), 2);
-    assert.equal(h.server.metrics.configSize.count({ type: "cds" }), 2);
+    assert.equal(h.server.metrics.configSize.count({ type: CLUSTER_TYPE }), 2);
     const text = h.registry.render();
     assert.match(text, /pilot_xds\{version="tsmesh"\} 1/);
     assert.match(text, /pilot_proxy_convergence_time_count 1/);

@@ -13,7 +13,7 @@ import { LOCAL_REPLIES } from "../local-reply.js";
 import { localRouteResponse, planForward, type PlanRequest, type RouteForwardPlan } from "../route-glue.js";
 import type { ResponseDecorator } from "../router.js";
 import { sendShadow } from "../shadow.js";
-import { upstreamIsH2 } from "../upstream-request.js";
+import { TrySpans } from "../try-spans.js";
 import { parseGrpcTimeout } from "../../../core/grpc.js";
 import { compileStrictCheck, type StrictHeaderCheck } from "../strict-headers.js";
 
@@ -26,6 +26,8 @@ interface RouterSettings {
   readonly strictCheck: StrictHeaderCheck | undefined;
   /** What the router's local replies carry; shared by every stream (sendLocalReply copies it). */
   readonly localReplyHeaders: http.OutgoingHttpHeaders;
+  /** start_child_span: a span per try, as the HCM's spawn_upstream_span asks. */
+  readonly startChildSpan: boolean;
 }
 
 class RouterFilter implements HttpFilter, ResponseDecorator {
@@ -76,10 +78,11 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
     }
     if (resolved.cluster === undefined) return this.reply(LOCAL_REPLIES.noRoute());
     const plan = (this.plan = planForward({ route: resolved.route, entry: resolved.entry, cluster: resolved.cluster }, pr));
-    // spawn_upstream_span: the upstream request carries the router's own child span, else the HCM's.
-    const upstreamSpan = req.activeSpan?.spawnUpstream(plan.cluster);
-    if (upstreamSpan !== undefined) upstreamSpan.injectContext(plan.requestHeaders);
-    else req.activeSpan?.injectContext(plan.requestHeaders);
+    // The HCM span's context goes upstream; with spawn_upstream_span or start_child_span each try
+    // replaces it with its own span's (try-spans.ts).
+    const span = req.activeSpan;
+    span?.injectContext(plan.requestHeaders);
+    const spawn = span !== undefined && (this.settings.startChildSpan || span.spawnsUpstream);
     const action = plan.route.action;
     const body = cb.body;
     // The request body is kept for a replay only when the route may retry or mirror it.
@@ -105,14 +108,19 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
     }
     // Mirrors: copies of the request through the same router once its body is in (fire and
     // forget: their responses are discarded, their failures are theirs).
-    for (const name of plan.mirrors) {
-      const mirror = this.rt.cluster(name);
+    for (const m of plan.mirrors) {
+      const mirror = this.rt.cluster(m.cluster);
       if (!mirror) continue;
       const router = this.rt.router;
       const shadow = { method: req.method, path: plan.path, authority: plan.authority, scheme: req.scheme, headers: plan.requestHeaders, timeoutMs, downstreamProtocol: req.protocol, grpc: req.grpc, suppressEnvoyHeaders };
       body.onEnded(() => {
         const buf = body.buffered();
-        if (buf) sendShadow(router, mirror, { ...shadow, body: buf });
+        if (!buf) return;
+        // Envoy's async-client span "mirror" (sampled as the policy's trace_sampled says) is the
+        // shadow's parent span; start_child_span adds a span per try under it.
+        const ms = span?.spawnChild("mirror", m.traceSampled);
+        const tries = ms !== undefined && this.settings.startChildSpan ? new TrySpans(ms, m.cluster, cb.dynamicMetadata) : undefined;
+        sendShadow(router, mirror, { ...shadow, body: buf, span: ms, tries, keepHost: m.keepHost }, (r) => ms?.finish({ status: r.status, flags: r.flags, protocol: "HTTP/1.1", upstreamCluster: m.cluster, upstreamHost: r.upstreamHost, dynamicMetadata: cb.dynamicMetadata }));
       });
     }
     this.rt.router.forward(
@@ -132,14 +140,12 @@ class RouterFilter implements HttpFilter, ResponseDecorator {
         downstreamProtocol: req.protocol,
         grpc: req.grpc,
         upgrade: req.upgrade,
+        tries: spawn ? new TrySpans(span, plan.cluster, cb.dynamicMetadata) : undefined,
       },
       cb.downstream,
       this,
       cb.abort,
-      (r) => {
-        upstreamSpan?.finish({ status: r.status, flags: r.flags, protocol: upstreamIsH2(cluster, req.protocol, req.upgrade) ? "HTTP/2" : "HTTP/1.1", upstreamCluster: plan.cluster, upstreamHost: r.upstreamHost, dynamicMetadata: cb.dynamicMetadata });
-        cb.streamComplete(r);
-      },
+      (r) => cb.streamComplete(r),
     );
     return FilterStatus.StopIteration;
   }
@@ -161,6 +167,7 @@ registerHttpFilter([ROUTER_TYPE], {
       suppressEnvoyHeaders: config.suppressEnvoyHeaders === true,
       strictCheck: compileStrictCheck(config.strictCheckHeaders ?? [], `${ctx.path}.strictCheckHeaders`),
       localReplyHeaders: hcm.localReplyHeaders,
+      startChildSpan: config.startChildSpan === true,
     };
     return { create: (cb) => new RouterFilter(cb, runtime, hcm, settings) };
   },
