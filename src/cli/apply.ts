@@ -1,14 +1,17 @@
 // `tsmesh apply -f FILE|DIR|-`: kubectl apply against the running mesh's API. Every file is checked
 // by the server first (a dry run), so one bad document anywhere changes nothing; then each file is
 // applied and each resource printed as kubectl prints it (`virtualservice.networking.istio.io/reviews created`).
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import type { ApplyResponse } from "../controlplane/api-server.js";
-import { displayPath, listConfigFiles } from "../config/files.js";
+import { CONFIG_EXTENSIONS, displayPath, listConfigFiles } from "../config/files.js";
 import { findMeshSocket, isFailure, MeshApiClient, type MeshTarget } from "./api-client.js";
 
 export interface ApplyCliOptions {
   /** -f values: files, folders (their .yaml, .yml and .json files) or "-" for stdin. */
   files: string[];
+  /** -R: folders' subfolders too. */
+  recursive: boolean;
   /** --dry-run=server: validated and reported by the mesh, nothing stored. */
   dryRun: boolean;
   /** -n: the namespace of documents that name none (a document naming another is an error, as kubectl's). */
@@ -25,8 +28,17 @@ export interface Manifest {
 /** A -f argument that cannot be used (kubectl's `error: the path "x" does not exist`). */
 export class ManifestError extends Error {}
 
-/** Reads the -f arguments: a file, every config file of a folder, or stdin; kubectl's error for a missing path. */
-export function readManifests(paths: readonly string[]): Manifest[] {
+/** A folder's config files: its own, or with `recursive` (kubectl's -R) those of every subfolder too. */
+function folderFiles(dir: string, recursive: boolean): string[] {
+  if (recursive) return listConfigFiles(dir);
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isFile() && !e.name.startsWith(".") && CONFIG_EXTENSIONS.test(e.name))
+    .map((e) => join(dir, e.name))
+    .sort();
+}
+
+/** Reads the -f arguments: a file, the config files of a folder, or stdin; kubectl's error for a missing path. */
+export function readManifests(paths: readonly string[], recursive = false): Manifest[] {
   const out: Manifest[] = [];
   for (const p of paths) {
     if (p === "-") {
@@ -34,14 +46,14 @@ export function readManifests(paths: readonly string[]): Manifest[] {
       continue;
     }
     if (!existsSync(p)) throw new ManifestError(`the path ${JSON.stringify(p)} does not exist`);
-    for (const f of listConfigFiles(p)) out.push({ file: displayPath(f), text: readFileSync(f, "utf8") });
+    for (const f of statSync(p).isDirectory() ? folderFiles(p, recursive) : [p]) out.push({ file: displayPath(f), text: readFileSync(f, "utf8") });
   }
   if (out.length === 0) throw new ManifestError(`no objects passed to apply (no .yaml, .yml or .json files in ${paths.join(" ")})`);
   return out;
 }
 
 export async function runApply(o: ApplyCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const manifests = readManifests(o.files);
+  const manifests = readManifests(o.files, o.recursive);
   const client = new MeshApiClient(findMeshSocket(o.target));
   const post = (m: Manifest, dryRun: boolean) => client.post<ApplyResponse>("apply", { yaml: m.text, file: m.file, dryRun, namespace: o.namespace, fieldManager: "tsmesh" });
   // One file is one request; a dry run of all of them first keeps a bad file from half-applying the set.

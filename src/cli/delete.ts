@@ -10,6 +10,8 @@ import { readManifests } from "./apply.js";
 export interface DeleteCliOptions {
   /** -f values; or else `kind` and `names`. */
   files: string[];
+  /** -R: folders' subfolders too. */
+  recursive: boolean;
   kind?: string;
   names: string[];
   namespace?: string;
@@ -26,7 +28,7 @@ function deletedRef(ref: string): string {
 export async function runDelete(o: DeleteCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const requests: Array<{ file?: string; body: Record<string, unknown> }> = [];
   if (o.files.length > 0) {
-    for (const m of readManifests(o.files)) requests.push({ file: m.file, body: { yaml: m.text, file: m.file, namespace: o.namespace, dryRun: o.dryRun } });
+    for (const m of readManifests(o.files, o.recursive)) requests.push({ file: m.file, body: { yaml: m.text, file: m.file, namespace: o.namespace, dryRun: o.dryRun } });
   } else {
     const info = resolveResourceName(o.kind ?? "");
     requests.push({ body: { refs: o.names.map((name) => ({ kind: info.kind, namespace: o.namespace ?? "default", name })), dryRun: o.dryRun } });

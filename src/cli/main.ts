@@ -94,13 +94,14 @@ Usage:
       --prometheus: also run Debian's prometheus (package \`prometheus\`; refused when it is not on
       PATH) scraping the control plane (job istiod, :15014/metrics) and every proxy (job
       kubernetes-pods, targets kept in step with the workloads); its data under STATE_DIR/prometheus.
-  tsmesh apply -f FILE|DIR|- [-f ...] [-n NS] [--dry-run=server] [--name NAME | --state-dir DIR]
+  tsmesh apply -f FILE|DIR|- [-f ...] [-R] [-n NS] [--dry-run=server] [--name NAME | --state-dir DIR]
       kubectl apply against a running \`tsmesh up\`: each resource is created or replaced (last applied
       wins; metadata.generation and resourceVersion advance) in the mesh's applied layer, which sits
-      above up's folders and survives restarts (STATE_DIR/applied/). Every document is validated first
+      above up's folders and survives restarts (STATE_DIR/applied/); a DIR's .yaml, .yml and .json
+      files (-R: its subfolders' too). Every document is validated first
       (the messages of \`tsmesh validate\`); one bad document changes nothing. Prints
       \`virtualservice.networking.istio.io/reviews created|configured|unchanged\`.
-  tsmesh delete -f FILE|DIR|- | KIND NAME... [-n NS] [--dry-run=server] [--name NAME | --state-dir DIR]
+  tsmesh delete -f FILE|DIR|- [-R] | KIND NAME... [-n NS] [--dry-run=server] [--name NAME | --state-dir DIR]
       kubectl delete: removes applied resources (a resource only a folder defines is named with its
       file: remove it there); the folder's copy, if any, is in force again.
   tsmesh get KIND [NAME...] [-n NS | -A] [-o wide|yaml|json|name] [--name NAME | --state-dir DIR]
@@ -420,6 +421,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           allowPositionals: true,
           options: {
             filename: { type: "string", short: "f", multiple: true },
+            recursive: { type: "boolean", short: "R" },
             namespace: { type: "string", short: "n" },
             "all-namespaces": { type: "boolean", short: "A" },
             output: { type: "string", short: "o" },
@@ -433,7 +435,7 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         const dryRun = values["dry-run"];
         if (dryRun !== undefined && dryRun !== "server" && dryRun !== "none") throw new UsageError(`--dry-run=${dryRun}: tsmesh has server (validated and reported by the mesh, nothing stored) and none`);
         if (cmd === "get") {
-          if (files.length > 0 || dryRun !== undefined) throw new UsageError("get takes KIND [NAME...], not -f or --dry-run");
+          if (files.length > 0 || dryRun !== undefined || values.recursive) throw new UsageError("get takes KIND [NAME...], not -f, -R or --dry-run");
           const [kind, ...names] = positionals;
           if (!kind) throw new UsageError("get needs a KIND (e.g. virtualservices, vs, dr, gw)");
           const o = values.output ?? "table";
@@ -446,13 +448,13 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
         if (cmd === "apply") {
           if (files.length === 0) throw new UsageError("apply needs -f FILE|DIR|- (kubectl's: must specify one of -f and -k)");
           if (positionals.length > 0) throw new UsageError(`apply takes files with -f, not ${positionals.join(" ")}`);
-          const options = { files, dryRun: dryRun === "server", namespace: values.namespace, target };
+          const options = { files, recursive: values.recursive ?? false, dryRun: dryRun === "server", namespace: values.namespace, target };
           return kubectlErrors(import("./apply.js").then((m) => m.runApply(options, out, err)), err);
         }
         if (files.length > 0 && positionals.length > 0) throw new UsageError("delete takes -f FILE or KIND NAME..., not both");
         if (files.length === 0 && positionals.length < 2) throw new UsageError("delete needs -f FILE|DIR|- or KIND NAME...");
         const [kind, ...names] = positionals;
-        const options = { files, kind, names, namespace: values.namespace, dryRun: dryRun === "server", target };
+        const options = { files, recursive: values.recursive ?? false, kind, names, namespace: values.namespace, dryRun: dryRun === "server", target };
         return kubectlErrors(import("./delete.js").then((m) => m.runDelete(options, out, err)), err);
       }
       case "exec": {

@@ -155,6 +155,19 @@ test("-n places documents that name no namespace; one naming another is refused"
   assert.equal(discovery.meshApi!.applied.list().length, 0);
 });
 
+test("-f DIR applies the folder's files; -R its subfolders' too, as kubectl", async () => {
+  const dir = join(root, "tree");
+  mkdirSync(join(dir, "sub"), { recursive: true });
+  writeFileSync(join(dir, "a.yaml"), vs("alpha", "v1"));
+  writeFileSync(join(dir, "notes.txt"), "not config");
+  writeFileSync(join(dir, "sub", "b.yaml"), vs("beta", "v1"));
+  const flat = await cli("apply", "-f", dir, "--dry-run=server", "--state-dir", stateDir);
+  assert.deepEqual(flat.out, ["virtualservice.networking.istio.io/alpha created (server dry run)"]);
+  const deep = await cli("apply", "-R", "-f", dir, "--dry-run=server", "--state-dir", stateDir);
+  assert.deepEqual(deep.out, ["virtualservice.networking.istio.io/alpha created (server dry run)", "virtualservice.networking.istio.io/beta created (server dry run)"]);
+  assert.equal(discovery.meshApi!.applied.list().length, 0);
+});
+
 test("a socket path over the Unix limit is refused with a clear message", async () => {
   // The path is checked before anything else is used.
   const server = new MeshApiServer({ socketPath: join(root, "x".repeat(120), "api.sock") } as ConstructorParameters<typeof MeshApiServer>[0]);
