@@ -65,7 +65,7 @@ function withGatewayApi(): Map<string, KindInfo> {
   const table = new Map(kinds());
   const gw = table.get("Gateway")!;
   table.set("KubernetesGateway", { ...gw, kind: "KubernetesGateway", yamlKind: "Gateway", group: "gateway.networking.k8s.io", plural: "gateways", shortNames: ["gtw"], versions: ["v1", "v1beta1"] } as KindInfo);
-  table.set("HTTPRoute", { ...gw, kind: "HTTPRoute", group: "gateway.networking.k8s.io", plural: "httproutes", shortNames: [], versions: ["v1"] } as KindInfo);
+  table.set("HTTPRoute", { ...gw, kind: "HTTPRoute", yamlKind: "HTTPRoute", group: "gateway.networking.k8s.io", plural: "httproutes", shortNames: [], versions: ["v1"] } as KindInfo);
   return table;
 }
 

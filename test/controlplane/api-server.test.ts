@@ -179,7 +179,7 @@ test("kubectl's errors for names, paths and a mesh that is not there", async () 
   assert.deepEqual((await cli("apply", "-f", join(root, "nope.yaml"), "--state-dir", stateDir)).err, [`error: the path ${JSON.stringify(join(root, "nope.yaml"))} does not exist`]);
   const noMesh = await cli("get", "vs", "--state-dir", join(root, "elsewhere"));
   assert.equal(noMesh.code, 1);
-  assert.match(noMesh.err[0], /^error: no running mesh at .*elsewhere/);
+  assert.match(noMesh.err[0], /^error: no running mesh (at|in) .*elsewhere/);
 });
 
 test("bodies over the limit, bad JSON and unknown routes get Status errors", async () => {
