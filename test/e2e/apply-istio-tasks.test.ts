@@ -1,8 +1,9 @@
-// Istio's request-routing task done as its page says, with `tsmesh apply -f` instead of kubectl:
-// bookinfo on `tsmesh up` (127.128.x.y), virtual-service-all-v1.yaml, then
-// virtual-service-reviews-test-v2.yaml (the same name: replaced, not duplicated), `get` between the
-// steps, a restart of the mesh on the same state folder (applied resources are kept), and the task's
-// cleanup `delete -f`; traffic through the gateway follows every step (stars on the product page).
+// Istio's request-routing and fault-injection tasks done as their pages say, with `tsmesh apply -f`
+// instead of kubectl: bookinfo on `tsmesh up` (127.128.x.y), virtual-service-all-v1.yaml, then
+// virtual-service-reviews-test-v2.yaml (the same name: replaced, not duplicated), then
+// ratings-test-delay and ratings-test-abort, `get` between the steps, a restart of the mesh on the
+// same state folder (applied resources are kept), and the tasks' cleanup `delete -f`; traffic through
+// the gateway follows every step (stars and messages on the product page).
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,8 +18,10 @@ import { TestMesh } from "../helpers/mesh.js";
 
 const NETWORKING = join(packageRoot(), "samples/bookinfo/networking");
 const OCTET = 128;
+const REVIEWS_UNAVAILABLE = "Sorry, product reviews are currently unavailable for this book.";
+const RATINGS_UNAVAILABLE = "Ratings service is currently unavailable";
 
-describe("tsmesh apply/get/delete: Istio's request-routing task on tsmesh up", { timeout: 300_000 }, () => {
+describe("tsmesh apply/get/delete: Istio's request-routing and fault-injection tasks on tsmesh up", { timeout: 300_000 }, () => {
   let mesh: TestMesh | undefined;
   let stateDir: string;
 
@@ -30,6 +33,13 @@ describe("tsmesh apply/get/delete: Istio's request-routing task on tsmesh up", {
     // The change is in the store when the command returns; wait until every proxy has it.
     await mesh!.mesh.converged(30_000);
     return { code, out, err };
+  }
+
+  /** The product page through the gateway (as a user, or as jason with his cookie). */
+  async function page(cookie?: string): Promise<string> {
+    const r = await mesh!.gateway("/productpage", { headers: cookie ? { cookie } : {}, timeoutMs: 30_000 });
+    assert.equal(r.status, 200, r.body.slice(0, 300));
+    return r.body;
   }
 
   before(async () => {
@@ -84,17 +94,30 @@ describe("tsmesh apply/get/delete: Istio's request-routing task on tsmesh up", {
     ]);
   });
 
+  it("the fault-injection task: apply -f ratings-test-delay, then ratings-test-abort (ratings replaced each time)", async () => {
+    const cookie = await login(mesh!, "jason");
+    const delay = await tsmesh("apply", "-f", join(NETWORKING, "virtual-service-ratings-test-delay.yaml"));
+    assert.deepEqual(delay, { code: 0, out: ["virtualservice.networking.istio.io/ratings configured"], err: [] });
+    // 7 s for jason at ratings: productpage's reviews call times out (3 s, one retry).
+    assert.ok((await page(cookie)).includes(REVIEWS_UNAVAILABLE));
+    assert.ok(!(await page()).includes(REVIEWS_UNAVAILABLE));
+    const abort = await tsmesh("apply", "-f", join(NETWORKING, "virtual-service-ratings-test-abort.yaml"));
+    assert.deepEqual(abort, { code: 0, out: ["virtualservice.networking.istio.io/ratings configured"], err: [] });
+    assert.ok((await page(cookie)).includes(RATINGS_UNAVAILABLE));
+    assert.ok(!(await page()).includes(RATINGS_UNAVAILABLE));
+  });
+
   it("a restart of the mesh with the same state folder keeps the applied resources", async () => {
     await mesh!.stop();
     mesh = undefined;
     mesh = await TestMesh.start({ example: "bookinfo", octet: OCTET, stateDir });
+    // jason: reviews v2 (test-v2), whose ratings call is aborted (ratings-test-abort); others v1.
     const cookie = await login(mesh, "jason");
-    assert.deepEqual(await tally(mesh, 15, { cookie }), { none: 0, black: 15, red: 0 });
+    for (let i = 0; i < 5; i++) assert.ok((await page(cookie)).includes(RATINGS_UNAVAILABLE));
     assert.deepEqual(await tally(mesh, 10), { none: 10, black: 0, red: 0 });
-    const r = await tsmesh("get", "vs", "reviews", "-o", "json");
-    const vs = JSON.parse(r.out.join("\n")) as { metadata: { generation: number; resourceVersion: string } };
-    assert.equal(vs.metadata.generation, 2);
-    assert.equal(vs.metadata.resourceVersion, "5");
+    const get = async (name: string) => JSON.parse((await tsmesh("get", "vs", name, "-o", "json")).out.join("\n")) as { metadata: { generation: number; resourceVersion: string } };
+    assert.deepEqual([(await get("reviews")).metadata.generation, (await get("reviews")).metadata.resourceVersion], [2, "5"]);
+    assert.deepEqual([(await get("ratings")).metadata.generation, (await get("ratings")).metadata.resourceVersion], [3, "7"]);
   });
 
   it("delete -f virtual-service-all-v1.yaml (the task's cleanup): all four deleted, round robin again", async () => {
