@@ -117,10 +117,16 @@ export class MeshApiServer {
     server.maxConnections = 64;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(path, () => {
-        server.off("error", reject);
-        resolve();
-      });
+      // Node binds a pipe within listen(): the umask makes the socket 0600 from its first moment.
+      const umask = process.umask(0o177);
+      try {
+        server.listen(path, () => {
+          server.off("error", reject);
+          resolve();
+        });
+      } finally {
+        process.umask(umask);
+      }
     });
     chmodSync(path, 0o600);
     this.server = server;
@@ -171,7 +177,12 @@ export class MeshApiServer {
     }
     const one = /^resources\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(route);
     if (one) {
-      const [kind, namespace, name] = one.slice(1).map(decodeURIComponent);
+      let kind: string, namespace: string, name: string;
+      try {
+        [kind, namespace, name] = one.slice(1).map(decodeURIComponent);
+      } catch {
+        throw new HttpError(failure(400, "BadRequest", `malformed escape in ${url.pathname}`));
+      }
       const view = this.views(kind, namespace, name)[0];
       if (!view) throw new HttpError(failure(404, "NotFound", notFoundMessage(kind, name)));
       send(res, 200, view);

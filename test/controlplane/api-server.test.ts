@@ -193,6 +193,8 @@ test("bodies over the limit, bad JSON and unknown routes get Status errors", asy
   assert.equal(big.status, 413);
   const one = await client.get<unknown>("resources/DestinationRule/default/reviews");
   assert.equal(one.status, 200);
+  const malformed = await client.get<unknown>("resources/DestinationRule/default/%E0%A4%A");
+  assert.equal(malformed.status, 400);
 });
 
 function rawPost(route: string, body: string): Promise<{ status: number; body: string }> {
