@@ -36,7 +36,9 @@ Usage:
       root made for another trust domain or key type is refused), or Istio's plug-in CA folder
       --cacerts DIR (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem; watched). Certificates
       (IstioCertificateService) and xDS over gRPC+TLS on --secure-xds-address ("" turns it off); the
-      root bundle agents trust is written to STATE_DIR/istio-ca-root-cert.pem.
+      root bundle agents trust is written to STATE_DIR/istio-ca-root-cert.pem. The mesh API
+      (tsmesh apply/get/delete) is served on STATE_DIR/api.sock; applied resources are kept in
+      STATE_DIR/applied/, above the config folders.
       --credentials-dir: gateways' credentialName secrets (NAME.crt + NAME.key [+ NAME.ca.crt], or
       NAME/ with tls.crt, tls.key, ca.crt; namespaces/NS/ for namespaces other than istio-system),
       watched, served over SDS as kubernetes://NAME and kubernetes://NAME-cacert.
@@ -97,6 +99,23 @@ Usage:
       --prometheus: also run Debian's prometheus (package \`prometheus\`; refused when it is not on
       PATH) scraping the control plane (job istiod, :15014/metrics) and every proxy (job
       kubernetes-pods, targets kept in step with the workloads); its data under STATE_DIR/prometheus.
+  tsmesh apply -f FILE|DIR|- [-f ...] [-R] [-n NS] [--dry-run=server] [--name NAME | --state-dir DIR]
+      kubectl apply against a running \`tsmesh up\`: each resource is created or replaced (last applied
+      wins; metadata.generation and resourceVersion advance) in the mesh's applied layer, which sits
+      above up's folders and survives restarts (STATE_DIR/applied/); a DIR's .yaml, .yml and .json
+      files (-R: its subfolders' too). Every document is validated first
+      (the messages of \`tsmesh validate\`); one bad document changes nothing. Prints
+      \`virtualservice.networking.istio.io/reviews created|configured|unchanged\`.
+  tsmesh delete -f FILE|DIR|- [-R] | KIND NAME... [-n NS] [--dry-run=server] [--name NAME | --state-dir DIR]
+      kubectl delete: removes applied resources (a resource only a folder defines is named with its
+      file: remove it there); the folder's copy, if any, is in force again.
+  tsmesh get KIND [NAME...] [-n NS | -A] [-o wide|yaml|json|name] [--name NAME | --state-dir DIR]
+      kubectl get: the mesh's resources in force, with status (Istio's validationMessages); KIND is
+      kubectl's name (vs, virtualservice, virtualservices, virtualservices.networking.istio.io, dr, gw,
+      se, we, wg, pa, ra, ap, sidecar, telemetry…). -o wide adds SOURCE (applied, or FILE:LINE) and
+      the folder copies an applied one SHADOWS.
+      The mesh is found by its state folder: --state-dir, else ~/.tsmesh/NAME (--name, default
+      "default"); its API is the Unix socket STATE_DIR/api.sock, owner-only.
   tsmesh exec WORKLOAD [--name MESH] [--state-dir DIR] [--config DIR]... -- COMMAND [ARGS...]
       Run a command as if inside a workload of the running \`tsmesh up\` mesh: HTTP_PROXY points at
       its sidecar, e.g. \`tsmesh exec productpage-v1 -- curl -s http://reviews:9080/reviews/0\`.
@@ -266,6 +285,17 @@ function exitWithParent(): void {
   process.once("disconnect", () => process.kill(process.pid, "SIGTERM"));
 }
 
+/** kubectl's habit: an expected failure (missing file, unknown resource type, no mesh) is one `error:` line, exit 1. */
+function kubectlErrors(p: Promise<number>, err: (s: string) => void): Promise<number> {
+  return p.catch((e: unknown) => {
+    // Matched by name: the modules defining them are imported when the command runs.
+    const known = ["UnknownResourceError", "MeshNotFoundError", "ManifestError"].includes((e as Error).constructor?.name);
+    if (!known) throw e;
+    err(`error: ${(e as Error).message}`);
+    return 1;
+  });
+}
+
 export function main(argv: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): number | Promise<number> {
   const [cmd, ...rest] = argv;
   exitWithParent();
@@ -426,6 +456,50 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           stateDir: values["state-dir"] ?? stateDirForName(meshName),
         };
         return import("./up.js").then((m) => m.runUp(options, out, err));
+      }
+      case "apply":
+      case "delete":
+      case "get": {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: {
+            filename: { type: "string", short: "f", multiple: true },
+            recursive: { type: "boolean", short: "R" },
+            namespace: { type: "string", short: "n" },
+            "all-namespaces": { type: "boolean", short: "A" },
+            output: { type: "string", short: "o" },
+            "dry-run": { type: "string" },
+            name: { type: "string" },
+            "state-dir": { type: "string" },
+          },
+        });
+        const target = { name: values.name, stateDir: values["state-dir"] };
+        const files = values.filename ?? [];
+        const dryRun = values["dry-run"];
+        if (dryRun !== undefined && dryRun !== "server" && dryRun !== "none") throw new UsageError(`--dry-run=${dryRun}: tsmesh has server (validated and reported by the mesh, nothing stored) and none`);
+        if (cmd === "get") {
+          if (files.length > 0 || dryRun !== undefined || values.recursive) throw new UsageError("get takes KIND [NAME...], not -f, -R or --dry-run");
+          const [kind, ...names] = positionals;
+          if (!kind) throw new UsageError("get needs a KIND (e.g. virtualservices, vs, dr, gw)");
+          const o = values.output ?? "table";
+          if (!["table", "wide", "yaml", "json", "name"].includes(o)) throw new UsageError(`get: -o ${o}: use wide, yaml, json or name`);
+          if (values["all-namespaces"] && names.length > 0) throw new UsageError("a resource cannot be retrieved by name across all namespaces");
+          const options = { kind, names, namespace: values.namespace, allNamespaces: values["all-namespaces"] ?? false, output: o as "table", target };
+          return kubectlErrors(import("./get.js").then((m) => m.runGet(options, out, err)), err);
+        }
+        if (values.output !== undefined || values["all-namespaces"]) throw new UsageError(`${cmd} takes neither -o nor -A`);
+        if (cmd === "apply") {
+          if (files.length === 0) throw new UsageError("apply needs -f FILE|DIR|- (kubectl's: must specify one of -f and -k)");
+          if (positionals.length > 0) throw new UsageError(`apply takes files with -f, not ${positionals.join(" ")}`);
+          const options = { files, recursive: values.recursive ?? false, dryRun: dryRun === "server", namespace: values.namespace, target };
+          return kubectlErrors(import("./apply.js").then((m) => m.runApply(options, out, err)), err);
+        }
+        if (files.length > 0 && positionals.length > 0) throw new UsageError("delete takes -f FILE or KIND NAME..., not both");
+        if (files.length === 0 && positionals.length < 2) throw new UsageError("delete needs -f FILE|DIR|- or KIND NAME...");
+        const [kind, ...names] = positionals;
+        const options = { files, recursive: values.recursive ?? false, kind, names, namespace: values.namespace, dryRun: dryRun === "server", target };
+        return kubectlErrors(import("./delete.js").then((m) => m.runDelete(options, out, err)), err);
       }
       case "exec": {
         const dash = rest.indexOf("--");

@@ -215,6 +215,17 @@ export class ConfigStore {
     return this.effective.get(resourceKey(kind, namespace, name))?.source;
   }
 
+  /** Every source's copy of one resource, highest priority (the effective one) first. */
+  copiesOf(kind: IstioKind, namespace: string, name: string): Array<{ source: string; priority: number; resource: AnyResource }> {
+    const key = resourceKey(kind, namespace, name);
+    const out: Array<{ source: string; priority: number; resource: AnyResource }> = [];
+    for (const [source, s] of this.sources) {
+      const r = s.items.get(key);
+      if (r) out.push({ source, priority: s.priority, resource: r });
+    }
+    return out.sort((a, b) => b.priority - a.priority);
+  }
+
   /** Calls `fn` after every batch; returns the unsubscribe function. */
   subscribe(fn: ChangeListener): () => void {
     this.listeners.add(fn);

@@ -34,6 +34,7 @@ import { InboundUpdates } from "./inbound-updates.js";
 import { authzMessages } from "../xds/gen/policy-filters.js";
 import { describeMesh, MESH_CONFIGMAP_KEY, MESH_CONFIGMAP_NAME, MESH_CONFIGMAP_NAMESPACE, MeshConfigError, meshFrom, parseMeshConfig, readMeshConfigFile } from "./mesh-config.js";
 import { MonitoringServer } from "./monitoring.js";
+import { startMeshApi, type MeshApi } from "./mesh-api.js";
 import { ControlPlaneSecurity } from "./security.js";
 import type { CaKeyType } from "../security/ca.js";
 
@@ -130,6 +131,8 @@ export class Discovery {
   /** The mesh CA and its servers, when a state folder or cacerts folder is given. */
   security: ControlPlaneSecurity | undefined;
   private started = false;
+  /** The applied layer and the mesh API on STATE_DIR/api.sock, when there is a state folder. */
+  meshApi: MeshApi | undefined;
   /** WorkloadEntries ("ns/name") changed since the last push (the incremental path checks only these). */
   private changedWorkloads = new Set<string>();
 
@@ -204,6 +207,8 @@ export class Discovery {
       else src.start();
     }
     if (this.options.credentialsDir !== undefined) this.startCredentials(this.options.credentialsDir);
+    // The applied layer (tsmesh apply) is restored before the first push.
+    if (this.options.stateDir !== undefined) this.meshApi = startMeshApi(this, this.options.stateDir, this.sources, this.log);
     this.refreshMeshFromConfigMap();
     this.current = this.buildPushContext();
     this.inbound.baseline(this.current.registry);
@@ -216,6 +221,7 @@ export class Discovery {
       this.monitoring = new MonitoringServer(this);
       this.monitoringPort = await this.monitoring.listen(this.options.monitoringAddress ?? "127.0.0.1:15014");
     }
+    await this.meshApi?.server.listen();
     this.started = true;
     return { xdsPort: this.xdsPort, monitoringPort: this.monitoringPort };
   }
@@ -270,7 +276,7 @@ export class Discovery {
     for (const s of this.sources) s.close();
     this.credentials?.close();
     this.jwksResolver.close();
-    await Promise.all([this.server.close(), this.monitoring?.close()]);
+    await Promise.all([this.server.close(), this.monitoring?.close(), this.meshApi?.server.close()]);
     await this.security?.close();
   }
 

@@ -21,6 +21,8 @@ export interface TestMeshOptions {
    * 128 and up would put apps on 127.0.X.Y, where unit tests (and a developer's own `tsmesh up`) listen.
    */
   octet: number;
+  /** The mesh's state folder (`tsmesh up --state-dir`; default: one inside the temp folder, removed with it). */
+  stateDir?: string;
   /** Files (e.g. from samples/) applied before the mesh starts. */
   apply?: string[];
   /** Lines from the mesh (progress, crashes); default: dropped unless TSMESH_TEST_VERBOSE is set. */
@@ -120,7 +122,7 @@ export class TestMesh {
       xdsAddress: `127.${o.octet}.0.1:15010`,
       monitoringAddress: `127.${o.octet}.0.1:15014`,
       logDir: join(root, "logs"),
-      stateDir: join(root, "state"),
+      stateDir: o.stateDir ?? join(root, "state"),
       restartBackoffMs: 200,
       proxyConcurrency: o.proxyConcurrency,
       cacertsDir: o.cacertsDir,

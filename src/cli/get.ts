@@ -1,0 +1,114 @@
+// `tsmesh get KIND [NAME...] [-n NS | -A] [-o yaml|json|wide|name]`: kubectl get against the running
+// mesh's API, in kubectl's shapes: a `NAME   AGE` table (NAMESPACE first with -A; -o wide adds
+// SOURCE, `applied` or FILE:LINE, and the copies an applied one SHADOWS), the objects as YAML or JSON
+// (a v1 List for more than one), or `kind.group/name` lines.
+import { stringify } from "yaml";
+import { kubectlRef, resolveResourceName } from "../api/kind-names.js";
+import type { ResourceView } from "../controlplane/api-server.js";
+import { findMeshSocket, isFailure, MeshApiClient, type MeshTarget } from "./api-client.js";
+
+export type GetOutput = "table" | "wide" | "yaml" | "json" | "name";
+
+export interface GetCliOptions {
+  kind: string;
+  names: string[];
+  /** -n (default "default"); ignored with allNamespaces. */
+  namespace?: string;
+  allNamespaces: boolean;
+  output: GetOutput;
+  target: MeshTarget;
+  /** The time AGE counts to (tests). */
+  now?: Date;
+}
+
+/** kubectl's AGE (apimachinery's HumanDuration): 45s, 2m30s, 12m, 4h5m, 20h, 3d4h, 40d, 2y30d, 9y. */
+export function humanDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < -1) return "<invalid>";
+  if (s < 0) return "0s";
+  if (s < 120) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 10) return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`;
+  if (m < 180) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 8) return m % 60 === 0 ? `${h}h` : `${h}h${m % 60}m`;
+  if (h < 48) return `${h}h`;
+  if (h < 24 * 8) return h % 24 === 0 ? `${Math.floor(h / 24)}d` : `${Math.floor(h / 24)}d${h % 24}h`;
+  if (h < 24 * 365 * 2) return `${Math.floor(h / 24)}d`;
+  if (h < 24 * 365 * 8) {
+    const y = Math.floor(h / 24 / 365);
+    const d = Math.floor(h / 24) - y * 365;
+    return d === 0 ? `${y}y` : `${y}y${d}d`;
+  }
+  return `${Math.floor(h / 24 / 365)}y`;
+}
+
+/** Columns padded as kubectl's tabwriter pads them (three spaces after the widest cell). */
+export function formatTable(rows: readonly string[][]): string[] {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] + 3))).join(""));
+}
+
+function age(v: ResourceView, now: Date): string {
+  const t = v.object.metadata.creationTimestamp;
+  return t ? humanDuration(now.getTime() - Date.parse(t)) : "<unknown>";
+}
+
+export async function runGet(o: GetCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const info = resolveResourceName(o.kind);
+  const client = new MeshApiClient(findMeshSocket(o.target));
+  const namespace = o.allNamespaces ? undefined : (o.namespace ?? "default");
+  const views: ResourceView[] = [];
+  let failed = false;
+  if (o.names.length === 0) {
+    const q = new URLSearchParams({ kind: info.kind, ...(namespace ? { namespace } : {}) });
+    const r = await client.get<{ items: ResourceView[] }>(`resources?${q}`);
+    if (isFailure(r.body)) {
+      err(`Error from server (${r.body.reason}): ${r.body.message}`);
+      return 1;
+    }
+    views.push(...r.body.items);
+  } else {
+    for (const name of o.names) {
+      const r = await client.get<ResourceView>(`resources/${encodeURIComponent(info.kind)}/${encodeURIComponent(namespace ?? "default")}/${encodeURIComponent(name)}`);
+      if (isFailure(r.body)) {
+        err(`Error from server (${r.body.reason}): ${r.body.message}`);
+        failed = true;
+      } else views.push(r.body);
+    }
+  }
+  if (views.length === 0) {
+    if (o.names.length === 0 && o.output !== "json" && o.output !== "yaml") err(namespace ? `No resources found in ${namespace} namespace.` : "No resources found");
+    else if (o.names.length === 0) out(render([], o.output));
+    return failed ? 1 : 0;
+  }
+  const now = o.now ?? new Date();
+  switch (o.output) {
+    case "yaml":
+    case "json":
+      out(render(views, o.output, o.names.length === 1));
+      break;
+    case "name":
+      for (const v of views) out(kubectlRef({ kind: info.kind, metadata: v.object.metadata }));
+      break;
+    default: {
+      const wide = o.output === "wide";
+      const head = [...(o.allNamespaces ? ["NAMESPACE"] : []), "NAME", "AGE", ...(wide ? ["SOURCE", "SHADOWS"] : [])];
+      const rows = views.map((v) => [
+        ...(o.allNamespaces ? [v.object.metadata.namespace] : []),
+        v.object.metadata.name,
+        age(v, now),
+        ...(wide ? [v.source, v.shadowed.length > 0 ? v.shadowed.join(",") : "<none>"] : []),
+      ]);
+      for (const line of formatTable([head, ...rows])) out(line);
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+/** One object as itself; several (or a listing) as kubectl's v1 List. */
+function render(views: readonly ResourceView[], format: "yaml" | "json" | GetOutput, single = false): string {
+  const doc = single && views.length === 1 ? views[0].object : { apiVersion: "v1", items: views.map((v) => v.object), kind: "List", metadata: { resourceVersion: "" } };
+  // kubectl prints list items at their key's indentation.
+  return format === "json" ? JSON.stringify(doc, null, 4) : stringify(doc, { indentSeq: false }).trimEnd();
+}

@@ -1,0 +1,219 @@
+// The mesh API on its real Unix socket, behind a real control plane: apply/get/delete through the
+// `tsmesh` commands (kubectl's output shapes), the Status errors, source and shadowing, status from
+// analyze, bounds on bodies, the socket's permissions, and the socket gone after stop.
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { parse } from "yaml";
+import { MeshApiClient } from "../../src/cli/api-client.js";
+import { main } from "../../src/cli/main.js";
+import { Discovery } from "../../src/controlplane/discovery.js";
+import { MeshApiServer, type ApiStatus } from "../../src/controlplane/api-server.js";
+
+/** A VirtualService routing all of `host` to one subset (nine lines). */
+const vs = (host: string, subset: string) => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: ${host}
+spec:
+  hosts: [${host}]
+  http:
+  - route:
+    - destination: {host: ${host}, subset: ${subset}}
+`;
+
+const FILE_VS = `${vs("reviews", "v3")}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+`;
+
+const APPLIED_VS = `${vs("reviews", "v1")}---\n${vs("ratings", "v9")}`;
+
+let root: string;
+let stateDir: string;
+let discovery: Discovery;
+const logs: string[] = [];
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
+  return { code, out, err };
+}
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), "tsmesh-api-"));
+  stateDir = join(root, "state");
+  mkdirSync(join(root, "config"));
+  writeFileSync(join(root, "config", "reviews.yaml"), FILE_VS);
+  writeFileSync(join(root, "applied.yaml"), APPLIED_VS);
+  discovery = new Discovery({ configPaths: [join(root, "config")], stateDir, secureXdsAddress: "", xdsAddress: "127.0.0.1:0", monitoringAddress: "", debounceQuietMs: 10, watch: false, log: (l) => logs.push(l) });
+  await discovery.start();
+});
+
+after(async () => {
+  await discovery?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+test("the socket is owner-only in an owner-only state folder", () => {
+  assert.equal(statSync(join(stateDir, "api.sock")).mode & 0o777, 0o600);
+  assert.equal(statSync(stateDir).mode & 0o077, 0);
+});
+
+test("apply, get and delete as kubectl prints them; the applied copy shadows the file's", async () => {
+  const dry = await cli("apply", "-f", join(root, "applied.yaml"), "--state-dir", stateDir, "--dry-run=server");
+  assert.deepEqual(dry, { code: 0, out: ["virtualservice.networking.istio.io/reviews created (server dry run)", "virtualservice.networking.istio.io/ratings created (server dry run)"], err: [] });
+  assert.equal(discovery.store.sourceOf("VirtualService", "default", "reviews"), "config:0:" + join(root, "config"));
+
+  const applied = await cli("apply", "-f", join(root, "applied.yaml"), "--state-dir", stateDir);
+  assert.deepEqual(applied, { code: 0, out: ["virtualservice.networking.istio.io/reviews created", "virtualservice.networking.istio.io/ratings created"], err: [] });
+  assert.equal(discovery.store.get("VirtualService", "default", "reviews")!.spec.http![0].route![0].destination.subset, "v1");
+  assert.ok(logs.includes("discovery: virtualservice default/reviews created (tsmesh apply)"), logs.join("\n"));
+  assert.equal(logs.filter((l) => /virtualservice default\/reviews: the applied copy shadows .*reviews\.yaml:1 /.test(l)).length, 1, logs.join("\n"));
+
+  const again = await cli("apply", "-f", join(root, "applied.yaml"), "--state-dir", stateDir);
+  assert.deepEqual(again.out, ["virtualservice.networking.istio.io/reviews unchanged", "virtualservice.networking.istio.io/ratings unchanged"]);
+  assert.equal(logs.filter((l) => /the applied copy shadows/.test(l)).length, 1, "the shadowing is reported once");
+
+  const table = await cli("get", "vs", "--state-dir", stateDir);
+  assert.equal(table.code, 0);
+  assert.match(table.out[0], /^NAME {6}AGE$/);
+  assert.deepEqual(table.out.slice(1).map((l) => l.split(/\s+/)[0]), ["ratings", "reviews"]);
+  assert.match(table.out[1], /^ratings {3}\d+s$/);
+
+  const wide = await cli("get", "virtualservices.networking.istio.io", "-o", "wide", "--state-dir", stateDir);
+  assert.match(wide.out[0], /^NAME\s+AGE\s+SOURCE\s+SHADOWS$/);
+  assert.match(wide.out.find((l) => l.startsWith("reviews"))!, /^reviews\s+\d+s\s+applied\s+\S*config\/reviews\.yaml:1$/);
+  assert.match(wide.out.find((l) => l.startsWith("ratings"))!, /applied\s+<none>$/);
+  const dr = await cli("get", "dr", "-o", "wide", "--state-dir", stateDir);
+  assert.match(dr.out[1], /^reviews\s+\d+s\s+\S*config\/reviews\.yaml:11\s+<none>$/);
+
+  const y = await cli("get", "vs", "ratings", "-o", "yaml", "--state-dir", stateDir);
+  const obj = parse(y.out.join("\n")) as { kind: string; metadata: Record<string, unknown>; status: { validationMessages?: Array<{ type: { code: string }; level: string }> } };
+  assert.equal(obj.kind, "VirtualService");
+  assert.equal(obj.metadata.generation, 1);
+  assert.match(String(obj.metadata.uid), /^[0-9a-f-]{36}$/);
+  assert.equal(typeof obj.metadata.resourceVersion, "string");
+  // ratings routes to subset v9, which no DestinationRule defines: analyze's IST0101 in status.
+  assert.ok(obj.status.validationMessages?.some((m) => m.type.code === "IST0101" && m.level === "ERROR"), JSON.stringify(obj.status));
+
+  const all = await cli("get", "vs", "-A", "-o", "json", "--state-dir", stateDir);
+  const list = JSON.parse(all.out.join("\n")) as { kind: string; items: unknown[] };
+  assert.equal(list.kind, "List");
+  assert.equal(list.items.length, 2);
+  assert.deepEqual(await cli("get", "vs", "-o", "name", "--state-dir", stateDir).then((r) => r.out), ["virtualservice.networking.istio.io/ratings", "virtualservice.networking.istio.io/reviews"]);
+
+  const missing = await cli("get", "vs", "nope", "--state-dir", stateDir);
+  assert.deepEqual(missing, { code: 1, out: [], err: ['Error from server (NotFound): virtualservices.networking.istio.io "nope" not found'] });
+  const none = await cli("get", "gw", "-n", "foo", "--state-dir", stateDir);
+  assert.deepEqual(none, { code: 0, out: [], err: ["No resources found in foo namespace."] });
+
+  // Only the file defines the DestinationRule: deleting it is the file's business.
+  const fileOnly = await cli("delete", "dr", "reviews", "--state-dir", stateDir);
+  assert.equal(fileOnly.code, 1);
+  assert.match(fileOnly.err[0], /^Error from server \(BadRequest\): destinationrules\.networking\.istio\.io "reviews" is defined in \S*config\/reviews\.yaml:11, not applied: remove it there$/);
+
+  const del = await cli("delete", "-f", join(root, "applied.yaml"), "--state-dir", stateDir);
+  assert.deepEqual(del.out, ['virtualservice.networking.istio.io "reviews" deleted', 'virtualservice.networking.istio.io "ratings" deleted']);
+  assert.equal(del.code, 0);
+  // The file's copy is in force again.
+  assert.equal(discovery.store.get("VirtualService", "default", "reviews")!.spec.http![0].route![0].destination.subset, "v3");
+  const delAgain = await cli("delete", "vs", "ratings", "--state-dir", stateDir);
+  assert.deepEqual(delAgain.err, ['Error from server (NotFound): virtualservices.networking.istio.io "ratings" not found']);
+});
+
+test("a bad document rejects the whole apply with validate's messages", async () => {
+  const bad = join(root, "bad.yaml");
+  writeFileSync(bad, APPLIED_VS.replace("  hosts: [ratings]", "  hosts: [ratings]\n  htp: []"));
+  const r = await cli("apply", "-f", bad, "--state-dir", stateDir);
+  assert.equal(r.code, 1);
+  assert.match(r.err.join("\n"), /^error: error validating ".*bad\.yaml":\n.*bad\.yaml:17 \(document 1\) VirtualService default\/ratings: spec\.htp: Unknown field "htp"/);
+  assert.equal(discovery.meshApi!.applied.list().length, 0);
+});
+
+test("-n places documents that name no namespace; one naming another is refused", async () => {
+  const r = await cli("apply", "-f", join(root, "applied.yaml"), "-n", "prod", "--state-dir", stateDir);
+  assert.deepEqual(r.out, ["virtualservice.networking.istio.io/reviews created", "virtualservice.networking.istio.io/ratings created"]);
+  assert.deepEqual((await cli("get", "vs", "-n", "prod", "-o", "name", "--state-dir", stateDir)).out, ["virtualservice.networking.istio.io/ratings", "virtualservice.networking.istio.io/reviews"]);
+  const other = join(root, "other.yaml");
+  writeFileSync(other, vs("reviews", "v1").replace("  name: reviews\n", "  name: reviews\n  namespace: test\n"));
+  const refused = await cli("apply", "-f", other, "-n", "prod", "--state-dir", stateDir);
+  assert.equal(refused.code, 1);
+  assert.match(refused.err.join("\n"), /the namespace from the provided object "test" does not match the namespace "prod"\. You must pass '--namespace=test'/);
+  const del = await cli("delete", "-f", join(root, "applied.yaml"), "-n", "prod", "--state-dir", stateDir);
+  assert.equal(del.code, 0);
+  assert.equal(discovery.meshApi!.applied.list().length, 0);
+});
+
+test("-f DIR applies the folder's files; -R its subfolders' too, as kubectl", async () => {
+  const dir = join(root, "tree");
+  mkdirSync(join(dir, "sub"), { recursive: true });
+  writeFileSync(join(dir, "a.yaml"), vs("alpha", "v1"));
+  writeFileSync(join(dir, "notes.txt"), "not config");
+  writeFileSync(join(dir, "sub", "b.yaml"), vs("beta", "v1"));
+  const flat = await cli("apply", "-f", dir, "--dry-run=server", "--state-dir", stateDir);
+  assert.deepEqual(flat.out, ["virtualservice.networking.istio.io/alpha created (server dry run)"]);
+  const deep = await cli("apply", "-R", "-f", dir, "--dry-run=server", "--state-dir", stateDir);
+  assert.deepEqual(deep.out, ["virtualservice.networking.istio.io/alpha created (server dry run)", "virtualservice.networking.istio.io/beta created (server dry run)"]);
+  assert.equal(discovery.meshApi!.applied.list().length, 0);
+});
+
+test("a socket path over the Unix limit is refused with a clear message", async () => {
+  // The path is checked before anything else is used.
+  const server = new MeshApiServer({ socketPath: join(root, "x".repeat(120), "api.sock") } as ConstructorParameters<typeof MeshApiServer>[0]);
+  await assert.rejects(server.listen(), /over 107 bytes, the limit of a Unix socket path/);
+});
+
+test("kubectl's errors for names, paths and a mesh that is not there", async () => {
+  assert.deepEqual(await cli("get", "virtualservise", "--state-dir", stateDir), { code: 1, out: [], err: ['error: the server doesn\'t have a resource type "virtualservise" (did you mean "virtualservice"?)'] });
+  assert.deepEqual((await cli("apply", "-f", join(root, "nope.yaml"), "--state-dir", stateDir)).err, [`error: the path ${JSON.stringify(join(root, "nope.yaml"))} does not exist`]);
+  const noMesh = await cli("get", "vs", "--state-dir", join(root, "elsewhere"));
+  assert.equal(noMesh.code, 1);
+  assert.match(noMesh.err[0], /^error: no running mesh (at|in) .*elsewhere/);
+});
+
+test("bodies over the limit, bad JSON and unknown routes get Status errors", async () => {
+  const client = new MeshApiClient(join(stateDir, "api.sock"));
+  const unknown = await client.get<unknown>("nothing");
+  assert.equal(unknown.status, 404);
+  assert.equal((unknown.body as ApiStatus).reason, "NotFound");
+  const notJson = await rawPost("apply", "{");
+  assert.equal(notJson.status, 400);
+  const big = await rawPost("apply", JSON.stringify({ yaml: "x".repeat(3 * 1024 * 1024 + 10) }));
+  assert.equal(big.status, 413);
+  const one = await client.get<unknown>("resources/DestinationRule/default/reviews");
+  assert.equal(one.status, 200);
+  const malformed = await client.get<unknown>("resources/DestinationRule/default/%E0%A4%A");
+  assert.equal(malformed.status, 400);
+});
+
+function rawPost(route: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: join(stateDir, "api.sock"), path: `/apis/tsmesh.io/v1/${route}`, method: "POST", headers: { "content-type": "application/json" } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+test("a second control plane on the same state folder is refused; the socket goes away on stop", async () => {
+  const second = new Discovery({ configPaths: [join(root, "config")], stateDir, secureXdsAddress: "", xdsAddress: "127.0.0.1:0", monitoringAddress: "", watch: false, log: () => {} });
+  await assert.rejects(second.start(), /another mesh serves .*api\.sock/);
+  await second.close();
+  assert.ok(existsSync(join(stateDir, "api.sock")));
+  await discovery.close();
+  assert.ok(!existsSync(join(stateDir, "api.sock")));
+});
