@@ -37,7 +37,11 @@ export function splitPath(path: string): Array<string | number> {
   return out;
 }
 
-/** 1-based line, within `text`, of the node at `path` (or its nearest existing parent). */
+/**
+ * 1-based line, within `text`, of the field at `path`: a mapping field's key (where the field is
+ * written, also when its value is a block on the lines below), a sequence item's first line; for a
+ * field that is missing, its nearest existing parent's.
+ */
 function locate(text: string, path: string): number | undefined {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: false });
@@ -47,7 +51,7 @@ function locate(text: string, path: string): number | undefined {
     if (isMap(node)) {
       const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
       if (!pair) break;
-      last = (pair.value as Node | null) ?? (pair.key as Node);
+      last = isScalar(pair.key) || isMap(pair.key) || isSeq(pair.key) ? pair.key : ((pair.value as Node | null) ?? undefined);
       node = pair.value;
       if (!pair.value) break;
     } else if (isSeq(node) && typeof seg === "number") {

@@ -277,11 +277,15 @@ export class Discovery {
   private report(r: FileReport): void {
     this.reportNotEnforced(r);
     if (r.status !== "rejected") return;
+    // One line per rejected document: its first error, at the field's line.
     for (const doc of r.results) {
-      for (const d of doc.diagnostics) {
-        if (d.severity !== "error") continue;
+      const errors = doc.diagnostics.filter((d) => d.severity === "error");
+      const d = errors[0];
+      if (d) {
         const what = doc.kind && doc.name ? ` ${doc.kind} ${doc.namespace ?? "default"}/${doc.name}` : "";
-        this.log(`discovery: ${r.file}:${doc.line}${what}: ${d.path ? d.path + ": " : ""}${d.message} [${d.code}]${r.keptLastGood ? " (last good version kept)" : ""}`);
+        const line = (d.path && doc.lineOf?.(d.path)) || doc.line;
+        const more = errors.length > 1 ? ` (and ${errors.length - 1} more: tsmesh validate ${r.file})` : "";
+        this.log(`discovery: ${r.file}:${line}${what}: ${d.path ? d.path + ": " : ""}${d.message} [${d.code}]${more}${r.keptLastGood ? " (last good version kept)" : ""}`);
       }
       if (!doc.valid) this.rejectedConfigs.inc();
     }
