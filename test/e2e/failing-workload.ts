@@ -32,6 +32,29 @@ ${annotations}spec:
 `;
 }
 
+/** A workload whose app runs but never listens: never ready. */
+export const SLEEPER = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: sleeper, namespace: default}
+spec:
+  hosts: [sleeper.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 8000, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: sleeper}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata:
+  name: sleeper
+  namespace: default
+  annotations:
+    tsmesh.io/command: node -e "console.log('sleeping, not listening'); setInterval(() => {}, 1000)"
+spec:
+  address: 127.0.8.2
+  labels: {app: sleeper}
+`;
+
 /** Requests through the gateway and from a sidecar (every 100 ms) until `deadline`; what failed, by reason. */
 export async function serveUntil(mesh: TestMesh, deadline: number): Promise<{ ok: number; failed: string[] }> {
   let ok = 0;

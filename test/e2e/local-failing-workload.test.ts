@@ -1,7 +1,8 @@
 // A local mesh that never surprises (issue 16): a workload whose app crashes forever is reported
 // once (why, with its log's tail) and retried with backoff while the rest of the mesh serves every
 // request; fixing its WorkloadEntry restarts it at once; a WorkloadEntry that takes a running
-// workload's address is rejected, naming both, and the running one keeps running. Traffic is
+// workload's address is rejected, naming both, and the running one keeps running; a workload that
+// is not ready in time is reported once and restarted, never fatal. Traffic is
 // bounded (20 s here; bench/soak-failing-workload.ts runs Istio's 10 minutes).
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -10,9 +11,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../helpers/eventually.js";
 import { TestMesh } from "../helpers/mesh.js";
-import { CRASHER_SERVICE, crasherEntry, serveUntil } from "./failing-workload.js";
+import { CRASHER_SERVICE, crasherEntry, serveUntil, SLEEPER } from "./failing-workload.js";
 
 const OCTET = 130;
+// Generous for the healthy workloads on a loaded machine, short enough for the never-ready one.
+const READY_TIMEOUT_MS = 15_000;
 
 describe("tsmesh up: one failing workload", { timeout: 180_000 }, () => {
   let mesh: TestMesh;
@@ -23,7 +26,7 @@ describe("tsmesh up: one failing workload", { timeout: 180_000 }, () => {
     files = mkdtempSync(join(tmpdir(), "tsmesh-crasher-"));
     writeFileSync(join(files, "ServiceEntry.default.crasher.yaml"), CRASHER_SERVICE);
     writeFileSync(join(files, "WorkloadEntry.default.crasher.yaml"), crasherEntry("crash"));
-    mesh = await TestMesh.start({ example: "httpbin-tcp-echo", octet: OCTET, apply: [join(files, "ServiceEntry.default.crasher.yaml"), join(files, "WorkloadEntry.default.crasher.yaml")], log: (l) => lines.push(l) });
+    mesh = await TestMesh.start({ example: "httpbin-tcp-echo", octet: OCTET, apply: [join(files, "ServiceEntry.default.crasher.yaml"), join(files, "WorkloadEntry.default.crasher.yaml")], readyTimeoutMs: READY_TIMEOUT_MS, log: (l) => lines.push(l) });
   });
   after(async () => {
     await mesh?.stop();
@@ -40,6 +43,8 @@ describe("tsmesh up: one failing workload", { timeout: 180_000 }, () => {
 
   it("serves 20 s of traffic without an error while the crasher restarts; the crash is reported once", async () => {
     const restartsBefore = mesh.mesh.workload("crasher")!.app!.restarts;
+    // Meanwhile a workload that is never ready (checked in the next test).
+    await mesh.apply(SLEEPER);
     const { ok, failed } = await serveUntil(mesh, Date.now() + 20_000);
     assert.deepEqual(failed, [], `${failed.length} failed of ${ok + failed.length}`);
     assert.ok(ok >= 50, `${ok} requests`);
@@ -47,6 +52,17 @@ describe("tsmesh up: one failing workload", { timeout: 180_000 }, () => {
     assert.ok(w.app!.restarts >= restartsBefore + 1 && w.app!.restarts >= 3, `restarts ${restartsBefore} → ${w.app!.restarts}`);
     assert.equal(w.state, "failing");
     assert.equal(lines.filter((l) => l.includes("crasher app exited")).length, 1, lines.join("\n"));
+  });
+
+  it("a workload not ready in time is reported once with its log, and its app restarted with backoff", async () => {
+    const sleeper = mesh.mesh.workload("sleeper")!;
+    await eventually("the not-ready report", () => lines.some((l) => l.startsWith("sleeper app not ready after 15 s")), 30_000);
+    const report = lines.find((l) => l.startsWith("sleeper app not ready after 15 s"))!;
+    assert.match(report, /^sleeper app not ready after 15 s; restart in 0\.2 s \(backoff doubling to 5 min\); the rest of the mesh keeps serving\. Last lines of \S+default\.sleeper\.app\.log:\n {4}sleeping, not listening/);
+    await eventually("restarted", () => sleeper.app!.restarts >= 1 && sleeper.app!.running, 10_000);
+    assert.equal(sleeper.state, "failing");
+    assert.equal(lines.filter((l) => l.includes("sleeper app not ready")).length, 1);
+    assert.equal(mesh.mesh.workload("httpbin-v1")!.state, "ready");
   });
 
   it("a fix to its WorkloadEntry applies at once: restarted without waiting out the backoff, then ready", async () => {
