@@ -66,7 +66,7 @@ function documentOf(file: string, r: { kind: string; metadata: { name?: string; 
   for (const doc of parseDocuments(text, displayPath(file))) {
     const v = doc.value as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } } | undefined;
     if (v?.kind !== r.kind || v.metadata?.name !== r.metadata.name || (v.metadata?.namespace ?? "default") !== (r.metadata.namespace ?? "default")) continue;
-    return { file: doc.file, index: doc.index, line: doc.line, lineOf: doc.lineOf, kind: r.kind, namespace: r.metadata.namespace ?? "default", name: r.metadata.name, valid: true, diagnostics: [] };
+    return { file: doc.file, index: doc.index, line: doc.line, lineOf: doc.lineOf, columnOf: doc.columnOf, kind: r.kind, namespace: r.metadata.namespace ?? "default", name: r.metadata.name, valid: true, diagnostics: [] };
   }
   return undefined;
 }

@@ -5,7 +5,7 @@
 // is not ready in time is reported once and restarted, never fatal. Traffic is
 // bounded (20 s here; bench/soak-failing-workload.ts runs Istio's 10 minutes).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -99,7 +99,12 @@ spec:
     await eventually("the error", () => lines.length > from, 10_000);
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(lines.length, from + 1, lines.slice(from).join("\n"));
-    assert.match(lines[from], /^discovery: \S+\/VirtualService\.default\.crasher\.yaml:8 VirtualService default\/crasher: spec\.http\[0\]\.route\[0\]\.destination\.port\.number: .* \(and 1 more: tsmesh validate \S+\) \(last good version kept\)$/);
+    // The harness rewrites the YAML (flow style spacing): the column is where `number` is in the file written.
+    const written = readFileSync(join(mesh.appliedDir, "VirtualService.default.crasher.yaml"), "utf8").split("\n");
+    const column = written[7].indexOf("number:") + 1;
+    assert.ok(column > 0, written.join("\n"));
+    assert.ok(lines[from].includes(`VirtualService.default.crasher.yaml:8:${column} `), lines[from]);
+    assert.match(lines[from], /^discovery: \S+\/VirtualService\.default\.crasher\.yaml:8:\d+ VirtualService default\/crasher: spec\.http\[0\]\.route\[0\]\.destination\.port\.number: .* \(and 1 more: tsmesh validate \S+\) \(last good version kept\)$/);
   });
 
   it("a WorkloadEntry on a running workload's address is rejected, naming both; the running one keeps running", async () => {
