@@ -405,11 +405,11 @@ export class LocalMesh {
     const why = r.failed ? `not ready after ${(this.readyTimeoutMs / 1000).toFixed(0)} s` : `exited (${r.signal ? `signal ${r.signal}` : `code ${r.code}`})`;
     const retry = `restart in ${formatSeconds(r.restartInMs)} (backoff doubling to 5 min); the rest of the mesh keeps serving`;
     if (w.reportedFailure === `${r.name} ${why}`) return;
-    const again = w.reportedFailure !== undefined;
+    const before = w.reportedFailure;
     w.reportedFailure = `${r.name} ${why}`;
-    const lines = [`${r.name} ${why}${again ? " (now)" : ""}; ${retry}. Last lines of ${logFile}:`];
+    const lines = [`${r.name} ${why}${before ? ` (before: ${before})` : ""}; ${retry}. Last lines of ${logFile}:`];
     for (const l of r.tail) lines.push(`    ${l}`);
-    if (!again && r.tail.length > 0) lines.push(`    (further restarts are not reported until it recovers or fails differently; edit its WorkloadEntry to restart it now)`);
+    if (!before && r.tail.length > 0) lines.push(`    (further restarts are not reported until it recovers or fails differently; edit its WorkloadEntry to restart it now)`);
     this.log(lines.join("\n"));
   }
 
@@ -429,6 +429,11 @@ export class LocalMesh {
     const childEnv = { ...process.env, TSMESH_EXIT_WITH_PARENT: "1" };
     // The workload's credential, for its namespace and service account (Kubernetes' "default" when unset).
     const credentialFile = await this.credentials!.write(plan.key, { namespace: plan.namespace, serviceAccount: plan.serviceAccount ?? "default" });
+    // stop() may have begun meanwhile (Ctrl-C while starting): start nothing it would not stop.
+    if (this.stopped) {
+      this.credentials?.remove(plan.key);
+      throw new Error("the mesh is stopping");
+    }
     // With 15012 turned off (--secure-xds-address "") the proxies run without an agent.
     const identity = this.discovery.secureXdsPort === 0 ? undefined : { caAddress: this.caAddress, rootCertFile: this.rootCertFile, credentialFile, trustDomain: this.trustDomain, certTtl: this.options.workloadCertTtl };
     const proxyArgs = proxyCommandArgs(plan, { tsmeshBin: this.tsmeshBin, xdsAddress: this.xdsAddress, concurrency: this.options.proxyConcurrency ?? 1, identity });
@@ -484,10 +489,15 @@ export class LocalMesh {
   private async watchReadiness(w: WorkloadStatus): Promise<void> {
     const current = () => !this.stopped && this.workloads.get(w.plan.key) === w;
     while (current()) {
+      // Once ready, a crash (workloadCrashed) is what makes it unready again: no probing meanwhile.
+      if (w.state === "ready") {
+        await sleep(200);
+        continue;
+      }
       const processes = [w.proxy, w.app].filter((p): p is SupervisedProcess => p !== undefined);
       const ready = processes.every((p) => p.running) && (await this.isReady(w));
       if (!current()) return;
-      if (ready && w.state !== "ready") {
+      if (ready) {
         const what = w.plan.role === "router" ? "gateway" : w.app ? "sidecar+app" : "sidecar";
         if (w.readyAfterMs === undefined) {
           w.readyAfterMs = Date.now() - w.launchedAt;
@@ -505,7 +515,7 @@ export class LocalMesh {
           (proxyReady && w.app ? w.app : w.proxy).fail();
         }
       }
-      await sleep(w.state === "ready" ? 1000 : 100);
+      await sleep(100);
     }
   }
 
@@ -513,7 +523,9 @@ export class LocalMesh {
     if (this.reconcileTimer || this.stopped) return;
     this.reconcileTimer = setTimeout(() => {
       this.reconcileTimer = undefined;
-      void this.reconcile().catch((e: unknown) => this.log(`reconcile failed: ${(e as Error).message}`));
+      void this.reconcile().catch((e: unknown) => {
+        if (!this.stopped) this.log(`reconcile failed: ${(e as Error).message}`);
+      });
     }, 50);
   }
 
@@ -565,6 +577,8 @@ export class LocalMesh {
     this.stopped = true;
     this.unsubscribe?.();
     if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
+    // A reconcile under way may be launching a workload: let it finish so that one is stopped too.
+    await this.reconciling;
     await Promise.all([...this.workloads.values()].map((w) => this.stopWorkload(w)));
     await this.prometheus?.stop();
     this.credentials?.close();

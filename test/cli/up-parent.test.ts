@@ -4,13 +4,13 @@
 // variables up provides; the banner names the watched folder and points at `tsmesh apply`.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { packageRoot } from "../../src/core/paths.js";
 import { eventually } from "../helpers/eventually.js";
-import { portsBoundOn } from "../helpers/leftovers.js";
+import { meshProcesses as processesOfMesh, portsBoundOn } from "../helpers/leftovers.js";
 import { httpRequest } from "../helpers/mesh.js";
 
 const OCTET = 131;
@@ -39,21 +39,8 @@ spec:
   labels: {app: web}
 `;
 
-/** Pids of processes that belong to this test's meshes (tsmesh up, proxies, apps). */
-function meshProcesses(): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
-    try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
-      const env = readFileSync(`/proc/${d}/environ`, "utf8");
-      if (cmd.includes(root) || cmd.includes(`--ip\x00127.${OCTET}.`) || env.includes(`INSTANCE_IP=127.${OCTET}.`)) out.push(Number(d));
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return out;
-}
+/** Pids of this test's meshes: tsmesh up (its command line names the temp folder), proxies and apps. */
+const meshProcesses = () => processesOfMesh(OCTET, root);
 
 function meshFolder(name: string): string {
   const dir = join(root, name);

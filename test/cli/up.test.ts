@@ -10,27 +10,14 @@ import { after, before, describe, it } from "node:test";
 import { decodeJwt } from "jose";
 import { packageRoot } from "../../src/core/paths.js";
 import { eventually } from "../helpers/eventually.js";
-import { portsBoundOn } from "../helpers/leftovers.js";
+import { meshProcesses as processesOfMesh, portsBoundOn } from "../helpers/leftovers.js";
 import { httpRequest, relocate } from "../helpers/mesh.js";
 
 const OCTET = 103;
 const bin = join(packageRoot(), "dist/src/cli/bin.js");
 
-/** Pids of processes whose environment says they belong to a workload on 127.OCTET.x.y (apps), or whose command line names such an address (proxies). */
-function meshProcesses(): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
-    try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
-      const env = readFileSync(`/proc/${d}/environ`, "utf8");
-      if (cmd.includes(`--ip\x00127.${OCTET}.`) || env.includes(`INSTANCE_IP=127.${OCTET}.`)) out.push(Number(d));
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return out;
-}
+/** Pids of this mesh's apps and proxies. */
+const meshProcesses = () => processesOfMesh(OCTET);
 
 describe("tsmesh up (the command)", { timeout: 120_000 }, () => {
   let dir: string;
@@ -117,7 +104,7 @@ describe("tsmesh up (the command)", { timeout: 120_000 }, () => {
       const r = await httpRequest(`127.${OCTET}.4.2`, 15001, "http://ratings:9080/ratings/0", { headers: { host: "ratings:9080" } });
       return r.status === 200;
     }, 30_000);
-    assert.match(output, /ready +sidecar\+app +default\/ratings-v1 +127\.103\.5\.1 +recovered/);
+    await eventually("the recovery", () => /ready +sidecar\+app +default\/ratings-v1 +127\.103\.5\.1 +recovered/.test(output), 10_000);
   });
 
   it("SIGTERM drains and stops everything: exit 0, no process and no listening port left", async () => {
