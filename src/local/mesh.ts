@@ -20,6 +20,7 @@ import { resolveProgram } from "./command-line.js";
 import { appAddressFor, OUTBOUND_PORT, planMesh, sameWorkload, type MeshPlan, type PlannedWorkload } from "./plan.js";
 import { SupervisedProcess, type CrashReport, type SupervisorClock } from "./supervisor.js";
 import { findPrometheus, LocalPrometheus } from "./prometheus.js";
+import { changeLine, failureReport, readyLine } from "./console-lines.js";
 import { DEFAULT_PROMETHEUS_ADDRESS } from "./prometheus-config.js";
 
 export const ADMIN_PORT = 15000;
@@ -114,11 +115,6 @@ export interface StartResult {
   workloads: WorkloadStatus[];
 }
 
-/** The console's name for a resource: `virtualservice default/reviews` (kubectl's singular resource name). */
-function consoleName(kind: string, namespace: string, name: string): string {
-  return `${kind.toLowerCase()} ${namespace}/${name}`;
-}
-
 function sanitize(name: string): string {
   return name.replace(/[^A-Za-z0-9_.-]/g, "_");
 }
@@ -158,12 +154,6 @@ export function canConnect(host: string, port: number, timeoutMs = 1000): Promis
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** `10 s`, `2.5 s`, `5 min`. */
-function formatSeconds(ms: number): string {
-  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000} min`;
-  return `${Number((ms / 1000).toFixed(1))} s`;
-}
 
 /**
  * Node flags for proxies: a 2 MiB young generation caps a proxy's RSS under load (106 → 77 MB
@@ -324,7 +314,7 @@ export class LocalMesh {
     this.prometheusTargets();
     // From here edits apply at once, also to a workload that is still starting or failing.
     this.unsubscribe = this.discovery.store.subscribe((batch) => {
-      for (const c of batch.changes) this.log(`${consoleName(c.kind, c.namespace, c.name)} ${c.type === "added" ? "created" : c.type === "updated" ? "configured" : "deleted"}`);
+      for (const c of batch.changes) this.log(changeLine(c));
       if (batch.changes.some((c) => c.kind === "WorkloadEntry" || c.kind === "Gateway" || c.kind === "ServiceEntry")) this.scheduleReconcile();
     });
     // A workload that is not ready in time is reported and retried; it does not hold the mesh back.
@@ -395,22 +385,13 @@ export class LocalMesh {
     this.log(lines.join("\n"));
   }
 
-  /**
-   * A workload's process crashed or was failed: the first failure of a streak is reported with
-   * its log's tail; later ones only when the reason changes, so a crash loop prints once.
-   */
+  /** A workload's process crashed or was failed: reported once per kind of failure (console-lines.ts). */
   private workloadCrashed(w: WorkloadStatus, r: CrashReport, logFile: string): void {
     if (this.workloads.get(w.plan.key) !== w) return;
     w.state = "failing";
-    const why = r.failed ? `not ready after ${(this.readyTimeoutMs / 1000).toFixed(0)} s` : `exited (${r.signal ? `signal ${r.signal}` : `code ${r.code}`})`;
-    const retry = `restart in ${formatSeconds(r.restartInMs)} (backoff doubling to 5 min); the rest of the mesh keeps serving`;
-    if (w.reportedFailure === `${r.name} ${why}`) return;
-    const before = w.reportedFailure;
-    w.reportedFailure = `${r.name} ${why}`;
-    const lines = [`${r.name} ${why}${before ? ` (before: ${before})` : ""}; ${retry}. Last lines of ${logFile}:`];
-    for (const l of r.tail) lines.push(`    ${l}`);
-    if (!before && r.tail.length > 0) lines.push(`    (further restarts are not reported until it recovers or fails differently; edit its WorkloadEntry to restart it now)`);
-    this.log(lines.join("\n"));
+    const { failure, text } = failureReport(w.reportedFailure, r, logFile, this.readyTimeoutMs);
+    w.reportedFailure = failure;
+    if (text) this.log(text);
   }
 
   private async launch(plan: PlannedWorkload): Promise<WorkloadStatus> {
@@ -501,9 +482,9 @@ export class LocalMesh {
         const what = w.plan.role === "router" ? "gateway" : w.app ? "sidecar+app" : "sidecar";
         if (w.readyAfterMs === undefined) {
           w.readyAfterMs = Date.now() - w.launchedAt;
-          this.log(`ready  ${what.padEnd(11)} ${w.plan.key.padEnd(36)} ${w.plan.address.padEnd(15)} ${(w.readyAfterMs / 1000).toFixed(2)} s`);
+          this.log(readyLine(what, w.plan.key, w.plan.address, w.readyAfterMs));
         } else if (w.state === "failing") {
-          this.log(`ready  ${what.padEnd(11)} ${w.plan.key.padEnd(36)} ${w.plan.address.padEnd(15)} recovered`);
+          this.log(readyLine(what, w.plan.key, w.plan.address, "recovered"));
         }
         w.state = "ready";
         w.reportedFailure = undefined;
