@@ -315,6 +315,7 @@ export class LocalMesh {
     // From here edits apply at once, also to a workload that is still starting or failing.
     this.unsubscribe = this.discovery.store.subscribe((batch) => {
       for (const c of batch.changes) this.log(changeLine(c));
+      for (const c of batch.configMaps ?? []) this.log(changeLine({ ...c, kind: "ConfigMap" }));
       if (batch.changes.some((c) => c.kind === "WorkloadEntry" || c.kind === "Gateway" || c.kind === "ServiceEntry")) this.scheduleReconcile();
     });
     // A workload that is not ready in time is reported and retried; it does not hold the mesh back.

@@ -9,6 +9,7 @@ describe("up's console lines", () => {
       [{ type: "added", kind: "VirtualService", namespace: "default", name: "reviews" }, "virtualservice default/reviews created"],
       [{ type: "updated", kind: "DestinationRule", namespace: "bookinfo", name: "reviews" }, "destinationrule bookinfo/reviews configured"],
       [{ type: "deleted", kind: "WorkloadEntry", namespace: "default", name: "ratings-v1" }, "workloadentry default/ratings-v1 deleted"],
+      [{ type: "updated", kind: "ConfigMap", namespace: "istio-system", name: "istio" }, "configmap istio-system/istio configured"],
     ];
     for (const [c, line] of table) assert.equal(changeLine(c), line);
   });
