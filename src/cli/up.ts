@@ -131,7 +131,8 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     const failing = r.workloads.filter((w) => w.state !== "ready");
     const count = `${ready === r.workloads.length ? ready : `${ready} of ${r.workloads.length}`} ${r.workloads.length === 1 ? "workload" : "workloads"}`;
     out(`tsmesh up: ${count} ready in ${(r.readyAfterMs / 1000).toFixed(2)} s`);
-    if (failing.length > 0) out(`  not ready yet: ${failing.map((w) => w.plan.key).join(", ")} (reported above; retried with backoff while the rest serves)`);
+    // The rest serves meanwhile; a failing workload was reported above, a late one is still being watched.
+    if (failing.length > 0) out(`  not ready: ${failing.map((w) => `${w.plan.key} (${w.state === "failing" ? "failing, retried with backoff" : "still starting"})`).join(", ")}`);
     out("");
     const gateways = r.workloads.filter((w) => w.plan.role === "router");
     for (const g of gateways) {

@@ -1,7 +1,8 @@
 // `tsmesh up` stops cleanly when its parent dies (`npx tsmesh up` killed: npm exits without
 // passing the signal on) or its terminal closes (SIGHUP): every child stopped, every port released.
-// A one-workload mesh on 127.131.x.y (apps on 127.3.x.y) whose app is started through the
-// variables up provides; the banner names the watched folder and points at `tsmesh apply`.
+// A small mesh on 127.131.x.y (apps on 127.3.x.y): one app started through the
+// variables up provides (and, for SIGHUP, one that crash-loops: the summary names it, the rest
+// serves); the banner names the watched folder and points at `tsmesh apply`.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -42,10 +43,22 @@ spec:
 /** Pids of this test's meshes: tsmesh up (its command line names the temp folder), proxies and apps. */
 const meshProcesses = () => processesOfMesh(OCTET, root);
 
-function meshFolder(name: string): string {
+/** A workload whose app exits at once, every time. */
+const CRASHER = `---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata:
+  name: crash
+  annotations:
+    tsmesh.io/command: node -e "console.error('no config for', process.env.NAME); process.exit(4)"
+spec:
+  address: 127.${OCTET}.1.2
+`;
+
+function meshFolder(name: string, extra = ""): string {
   const dir = join(root, name);
   mkdirSync(join(dir, "config"), { recursive: true });
-  writeFileSync(join(dir, "config", "mesh.yaml"), CONFIG);
+  writeFileSync(join(dir, "config", "mesh.yaml"), CONFIG + extra);
   return dir;
 }
 
@@ -89,8 +102,8 @@ describe("tsmesh up and its parent", { timeout: 150_000 }, () => {
     }
   });
 
-  it("SIGHUP (the terminal closed) stops it as Ctrl-C does", async () => {
-    const dir = meshFolder("hup");
+  it("SIGHUP (the terminal closed) stops it as Ctrl-C does, a crash-looping workload included", async () => {
+    const dir = meshFolder("hup", CRASHER);
     const up = spawn(process.execPath, upArgs(dir), { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     up.stdout.on("data", (b: Buffer) => (output += b.toString()));
@@ -98,6 +111,8 @@ describe("tsmesh up and its parent", { timeout: 150_000 }, () => {
     const exit = new Promise<number | null>((r) => up.on("exit", (code) => r(code)));
     try {
       await eventually("the summary", () => output.includes("Ctrl-C stops the mesh"), 60_000);
+      assert.match(output, /tsmesh up: 1 of 2 workloads ready in \d+\.\d\d s\n {2}not ready: default\/crash \(failing, retried with backoff\)\n/);
+      assert.match(output, /crash app exited \(code 4\); restart in 10 s \(backoff doubling to 5 min\); the rest of the mesh keeps serving\. Last lines of \S+default\.crash\.app\.log:\n {4}no config for crash\n/);
       await serving();
       up.kill("SIGHUP");
       assert.equal(await exit, 0);
