@@ -16,9 +16,9 @@ export interface TestMeshOptions {
   /** An example under examples/ (e.g. "bookinfo") or a folder path. */
   example: string;
   /**
-   * Second octet for this mesh's addresses, 100..131 (each test file its own): workloads move to
+   * Second octet for this mesh's addresses, 100..133 (each test file its own): workloads move to
    * 127.OCTET.X.Y, their apps to 127.(OCTET^128).X.Y, the control plane to 127.OCTET.0.1. (128's
-   * apps would land on 127.0.X.Y, a developer's own mesh: 129..131 put them on 127.1..3.X.Y.)
+   * apps land on 127.0.X.Y, where a developer's own mesh runs; 129..133 put them on 127.1..5.X.Y.)
    */
   octet: number;
   /** Files (e.g. from samples/) applied before the mesh starts. */
@@ -105,7 +105,7 @@ export class TestMesh {
   ) {}
 
   static async start(o: TestMeshOptions): Promise<TestMesh> {
-    if (o.octet < 100 || o.octet > 131) throw new Error(`octet ${o.octet} is outside the harness range 100..131`);
+    if (o.octet < 100 || o.octet > 133) throw new Error(`octet ${o.octet} is outside the harness range 100..133`);
     const source = o.example.includes("/") ? o.example : join(packageRoot(), "examples", o.example);
     const root = mkdtempSync(join(tmpdir(), `tsmesh-mesh-${basename(source)}-`));
     const configDir = join(root, "config");
