@@ -70,9 +70,14 @@ export function kubectlRef(r: Named, table: ReadonlyMap<string, KindInfo> = kind
   return info ? `${singularOf(info)}.${info.group}/${r.metadata.name}` : `${r.kind.toLowerCase()}/${r.metadata.name}`;
 }
 
-/** `virtualservice default/reviews`, as up's console names a resource. */
+/**
+ * `virtualservice default/reviews`, as up's console names a resource; a kind whose singular name
+ * another group's kind shares carries its group (`gateway.gateway.networking.k8s.io default/x`),
+ * except Istio's own, which keeps the bare name as kubectl's short names do.
+ */
 export function consoleRef(r: Named, table: ReadonlyMap<string, KindInfo> = kinds()): string {
   const info = table.get(r.kind);
-  const singular = info ? singularOf(info) : r.kind.toLowerCase();
-  return `${singular} ${r.metadata.namespace ?? "default"}/${r.metadata.name}`;
+  let name = info ? singularOf(info) : r.kind.toLowerCase();
+  if (info && !info.group.endsWith("istio.io") && [...table.values()].some((k) => k !== info && singularOf(k) === name)) name = `${name}.${info.group}`;
+  return `${name} ${r.metadata.namespace ?? "default"}/${r.metadata.name}`;
 }

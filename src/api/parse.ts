@@ -18,6 +18,8 @@ export interface ParsedDocument {
   syntaxError?: Diagnostic;
   /** 1-based line of a field path like `spec.http[0].route`, if it can be found. */
   lineOf(path: string): number | undefined;
+  /** 1-based column of that field (where its key starts); for a syntax error, the error's column. */
+  columnOf(path: string): number | undefined;
 }
 
 // Kubernetes' YAML (go-yaml): the core schema plus merge keys; timestamps stay strings.
@@ -37,8 +39,12 @@ export function splitPath(path: string): Array<string | number> {
   return out;
 }
 
-/** 1-based line, within `text`, of the node at `path` (or its nearest existing parent). */
-function locate(text: string, path: string): number | undefined {
+/**
+ * 1-based line, within `text`, of the field at `path`: a mapping field's key (where the field is
+ * written, also when its value is a block on the lines below), a sequence item's first line; for a
+ * field that is missing, its nearest existing parent's.
+ */
+function locate(text: string, path: string): { line: number; column: number } | undefined {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: false });
   let node: unknown = doc.contents;
@@ -47,7 +53,7 @@ function locate(text: string, path: string): number | undefined {
     if (isMap(node)) {
       const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
       if (!pair) break;
-      last = (pair.value as Node | null) ?? (pair.key as Node);
+      last = isScalar(pair.key) || isMap(pair.key) || isSeq(pair.key) ? pair.key : ((pair.value as Node | null) ?? undefined);
       node = pair.value;
       if (!pair.value) break;
     } else if (isSeq(node) && typeof seg === "number") {
@@ -57,7 +63,9 @@ function locate(text: string, path: string): number | undefined {
     } else break;
   }
   const off = last?.range?.[0];
-  return off === undefined ? undefined : counter.linePos(off).line;
+  if (off === undefined) return undefined;
+  const { line, col } = counter.linePos(off);
+  return { line, column: col };
 }
 
 interface Chunk {
@@ -133,15 +141,17 @@ export function parseDocuments(text: string, file: string): ParsedDocument[] {
   const out: ParsedDocument[] = [];
   splitDocuments(text).forEach((chunk, index) => {
     // Lines inside a chunk are offset by where the chunk starts in the file.
-    let cachedLocate: Map<string, number | undefined> | undefined;
-    const lineOf = (p: string) => {
+    let cachedLocate: Map<string, { line: number; column: number } | undefined> | undefined;
+    const positionOf = (p: string) => {
       cachedLocate ??= new Map();
       if (!cachedLocate.has(p)) {
         const l = locate(chunk.text, p);
-        cachedLocate.set(p, l === undefined ? undefined : l + chunk.firstLine);
+        cachedLocate.set(p, l === undefined ? undefined : { line: l.line + chunk.firstLine, column: l.column });
       }
       return cachedLocate.get(p);
     };
+    const lineOf = (p: string) => positionOf(p)?.line;
+    const columnOf = (p: string) => positionOf(p)?.column;
     const line = chunk.firstLine + Math.max(0, firstContentLine(chunk.text)) + 1;
     let value: unknown;
     try {
@@ -150,11 +160,11 @@ export function parseDocuments(text: string, file: string): ParsedDocument[] {
       const e = err as jsyaml.YAMLException;
       const l = (e.mark?.line ?? 0) + chunk.firstLine + 1;
       const c = (e.mark?.column ?? 0) + 1;
-      out.push({ file, index, line: l, syntaxError: diagnostic("TSMESH_YAML_SYNTAX", "", `line ${l}, column ${c}: ${e.reason ?? e.message}`), lineOf });
+      out.push({ file, index, line: l, syntaxError: diagnostic("TSMESH_YAML_SYNTAX", "", `line ${l}, column ${c}: ${e.reason ?? e.message}`), lineOf, columnOf: (p) => (p === "" ? c : undefined) });
       return;
     }
     if (value === null || value === undefined) return; // an empty document (a trailing `---`, only comments)
-    out.push({ file, index, line, value, lineOf });
+    out.push({ file, index, line, value, lineOf, columnOf });
   });
   return out;
 }

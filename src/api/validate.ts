@@ -25,6 +25,8 @@ export interface DocumentResult {
   resource?: AnyResource;
   /** 1-based line of a field path within the source, for messages. */
   lineOf?: (path: string) => number | undefined;
+  /** 1-based column of that field (of a syntax error for path ""). */
+  columnOf?: (path: string) => number | undefined;
 }
 
 const TOP_LEVEL = new Set(["apiVersion", "kind", "metadata", "spec", "status"]);
@@ -180,12 +182,13 @@ export function validateObject(value: unknown): Omit<DocumentResult, "file" | "i
 }
 
 export function validateParsed(doc: ParsedDocument): DocumentResult {
-  if (doc.syntaxError) return { file: doc.file, index: doc.index, line: doc.line, lineOf: doc.lineOf, valid: false, diagnostics: [doc.syntaxError] };
+  if (doc.syntaxError) return { file: doc.file, index: doc.index, line: doc.line, lineOf: doc.lineOf, columnOf: doc.columnOf, valid: false, diagnostics: [doc.syntaxError] };
   const r = validateObject(doc.value) as DocumentResult;
   r.file = doc.file;
   r.index = doc.index;
   r.line = doc.line;
   r.lineOf = doc.lineOf;
+  r.columnOf = doc.columnOf;
   return r;
 }
 

@@ -1,11 +1,13 @@
-// `tsmesh up [DIR]`: a whole mesh on one machine (src/local/mesh.ts) until SIGINT/SIGTERM, with
-// progress while it starts and a summary of where everything is once it is ready.
+// `tsmesh up [DIR]`: a whole mesh on one machine (src/local/mesh.ts) until SIGINT/SIGTERM/SIGHUP
+// or its parent process goes away, with progress while it starts and a summary of where everything
+// is once it is ready.
 import { join, relative, resolve } from "node:path";
 import { LocalMesh, ADMIN_PORT } from "../local/mesh.js";
 import { MeshRegistration } from "../local/mesh-registration.js";
 import { readMesh } from "../local/registry.js";
 import type { PlannedWorkload } from "../local/plan.js";
 import { tailFile } from "../local/supervisor.js";
+import { watchParent } from "../local/parent-watch.js";
 import type { JwksFetchMode } from "../model/request-authentication.js";
 
 export interface UpCliOptions {
@@ -59,6 +61,16 @@ function tryPath(mesh: LocalMesh, gateway: string): string {
   return "/";
 }
 
+/**
+ * Output to a closed terminal or a dead parent's pipe fails (EIO, EPIPE); that must not stop `up`
+ * before it has stopped its workloads.
+ */
+function quietOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount("error") === 0) stream.on("error", () => {});
+  }
+}
+
 export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const running = readMesh(o.stateDir);
   if (running && running.pid !== process.pid) {
@@ -98,14 +110,21 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
   };
   const onInt = () => onSignal("SIGINT");
   const onTerm = () => onSignal("SIGTERM");
+  // The terminal closed: stop as for Ctrl-C (its output goes nowhere now; see quietOutput).
+  const onHup = () => onSignal("SIGHUP");
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
+  process.on("SIGHUP", onHup);
+  const unwatchParent = watchParent(() => onSignal("parent process exited"));
+  quietOutput();
   const cleanup = async () => {
     out(`tsmesh up: ${signalled ?? "stopping"}: draining and stopping every workload`);
     registration.stop();
+    unwatchParent();
     await mesh.stop();
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
+    process.off("SIGHUP", onHup);
     out("tsmesh up: stopped");
   };
   out(`tsmesh up: ${o.dir}${o.extraConfig.length ? ` + ${o.extraConfig.join(", ")}` : ""}`);
@@ -120,7 +139,12 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     }
     const { r } = first;
     out("");
-    out(`tsmesh up: ${r.workloads.length} workloads ready in ${(r.readyAfterMs / 1000).toFixed(2)} s`);
+    const ready = r.workloads.filter((w) => w.state === "ready").length;
+    const failing = r.workloads.filter((w) => w.state !== "ready");
+    const count = `${ready === r.workloads.length ? ready : `${ready} of ${r.workloads.length}`} ${r.workloads.length === 1 ? "workload" : "workloads"}`;
+    out(`tsmesh up: ${count} ready in ${(r.readyAfterMs / 1000).toFixed(2)} s`);
+    // The rest serves meanwhile; a failing workload was reported above, a late one is still being watched.
+    if (failing.length > 0) out(`  not ready: ${failing.map((w) => `${w.plan.key} (${w.state === "failing" ? "failing, retried with backoff" : "still starting"})`).join(", ")}`);
     out("");
     const gateways = r.workloads.filter((w) => w.plan.role === "router");
     for (const g of gateways) {
@@ -143,9 +167,10 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     const creds = mesh.discovery.credentials;
     if (creds) out(`  credentials    ${relative(process.cwd(), creds.path) || "."}/ (${creds.list().length} served; gateways' credentialName secrets, applied live)`);
     out(`  logs           ${mesh.logDir}/ (discovery.log, NAMESPACE.NAME.proxy.log, NAMESPACE.NAME.app.log)`);
+    out(`  watching       ${mesh.dir}/${o.extraConfig.length ? ` + ${o.extraConfig.join(", ")}` : ""} (files there are the lower layer; changes apply live)`);
     const http = gateways.flatMap((g) => g.plan.gatewayServers).find((s) => s.url.startsWith("http://"));
     if (http) out(`\n  Try: curl ${http.url}${tryPath(mesh, http.gateway)}`);
-    out(`  Edit YAML in ${relative(process.cwd(), mesh.dir) || "."} and it applies live. Ctrl-C stops the mesh.`);
+    out(`  Change the mesh with tsmesh apply -f FILE (and tsmesh get, tsmesh delete), as with kubectl. Ctrl-C stops the mesh.`);
   } catch (e) {
     err(`tsmesh up: ${(e as Error).message}`);
     for (const w of mesh.list()) {

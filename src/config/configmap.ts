@@ -68,6 +68,7 @@ export function validateConfigMapDocument(doc: ParsedDocument): { result: Docume
     index: doc.index,
     line: doc.line,
     lineOf: doc.lineOf,
+    columnOf: doc.columnOf,
     kind: "ConfigMap",
     apiVersion: "v1",
     name: typeof name === "string" ? name : undefined,

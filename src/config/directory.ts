@@ -52,6 +52,25 @@ interface FileState {
   ok: boolean;
 }
 
+/**
+ * The document of a file that defines a resource, for a message about it: valid files keep no
+ * per-document results (they hold source text), so the file is read again — only on this rare path.
+ */
+function documentOf(file: string, r: { kind: string; metadata: { name?: string; namespace?: string } }): DocumentResult | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  for (const doc of parseDocuments(text, displayPath(file))) {
+    const v = doc.value as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } } | undefined;
+    if (v?.kind !== r.kind || v.metadata?.name !== r.metadata.name || (v.metadata?.namespace ?? "default") !== (r.metadata.namespace ?? "default")) continue;
+    return { file: doc.file, index: doc.index, line: doc.line, lineOf: doc.lineOf, columnOf: doc.columnOf, kind: r.kind, namespace: r.metadata.namespace ?? "default", name: r.metadata.name, valid: true, diagnostics: [] };
+  }
+  return undefined;
+}
+
 export class DirectorySource {
   readonly id: string;
   private readonly files = new Map<string, FileState>();
@@ -181,7 +200,7 @@ export class DirectorySource {
           const id = `${file}\0${key}`;
           duplicates.add(id);
           if (this.reportedDuplicates.has(id)) continue;
-          const dup = st.results.find((x) => x.kind === "ConfigMap" && x.name === m.metadata.name && x.namespace === m.metadata.namespace) ?? st.results[0];
+          const dup = st.results.find((x) => x.kind === "ConfigMap" && x.name === m.metadata.name && x.namespace === m.metadata.namespace) ?? documentOf(file, { kind: "ConfigMap", metadata: m.metadata });
           report({
             file: displayPath(file),
             status: "rejected",
@@ -206,14 +225,14 @@ export class DirectorySource {
           const id = `${file}\0${key}`;
           duplicates.add(id);
           if (this.reportedDuplicates.has(id)) continue;
-          const dup = st.results.find((x) => x.resource === r) ?? st.results[0];
+          const dup = st.results.find((x) => x.resource === r) ?? documentOf(file, r);
           report({
             file: displayPath(file),
             status: "rejected",
             keptLastGood: false,
             results: [
               {
-                ...dup,
+                ...(dup ?? { file: displayPath(file), index: 0, line: 1 }),
                 valid: false,
                 diagnostics: [diagnostic("TSMESH_DUPLICATE_RESOURCE", "metadata.name", `${resourceName(r)} is already defined in ${displayPath(first)}; this copy is ignored`)],
               },

@@ -13,6 +13,7 @@
 import { statSync } from "node:fs";
 import { notEnforcedDiagnostic, summarizeNotEnforced, type NotEnforcedUse } from "../api/enforcement.js";
 import { resourceKey, resourceName, type AnyResource } from "../api/resource.js";
+import { sourcePosition } from "../api/format.js";
 import { CredentialsFolder, type CredentialReport } from "../config/credentials.js";
 import { DirectorySource, type FileReport } from "../config/directory.js";
 import { ConfigStore, type ChangeBatch } from "../config/store.js";
@@ -283,11 +284,14 @@ export class Discovery {
   private report(r: FileReport): void {
     this.reportNotEnforced(r);
     if (r.status !== "rejected") return;
+    // One line per rejected document: its first error, at the field's line.
     for (const doc of r.results) {
-      for (const d of doc.diagnostics) {
-        if (d.severity !== "error") continue;
+      const errors = doc.diagnostics.filter((d) => d.severity === "error");
+      const d = errors[0];
+      if (d) {
         const what = doc.kind && doc.name ? ` ${doc.kind} ${doc.namespace ?? "default"}/${doc.name}` : "";
-        this.log(`discovery: ${r.file}:${doc.line}${what}: ${d.path ? d.path + ": " : ""}${d.message} [${d.code}]${r.keptLastGood ? " (last good version kept)" : ""}`);
+        const more = errors.length > 1 ? ` (and ${errors.length - 1} more: tsmesh validate ${r.file})` : "";
+        this.log(`discovery: ${sourcePosition({ ...doc, file: r.file }, d.path)}${what}: ${d.path ? d.path + ": " : ""}${d.message} [${d.code}]${more}${r.keptLastGood ? " (last good version kept)" : ""}`);
       }
       if (!doc.valid) this.rejectedConfigs.inc();
     }

@@ -1,26 +1,16 @@
 // Keeps a running LocalMesh's entry in the registry of running meshes (registry.ts): writes
-// `<stateDir>/mesh.json` once the control plane listens, rewrites it when a workload starts, becomes
-// ready, fails or goes away (checked twice a second: the mesh has no single place all of that passes
-// through), and removes it on stop. A workload whose proxy or app crashed is `failing` from the crash
-// until it answers its readiness check again.
+// `<stateDir>/mesh.json` once the control plane listens, rewrites it when a workload's state
+// (LocalMesh's starting / ready / failing) or address changes (checked twice a second: the mesh has
+// no single place all of that passes through), and removes it on stop.
 import { join } from "node:path";
 import { tsmeshVersion } from "../core/tsmesh-version.js";
 import { proxyNodeId } from "../model/proxy.js";
-import { ADMIN_PORT, type LocalMesh, type WorkloadStatus } from "./mesh.js";
-import { processStartTime, removeMesh, writeMesh, type MeshRecord, type MeshWorkloadRecord } from "./registry.js";
+import { ADMIN_PORT, type LocalMesh } from "./mesh.js";
+import { processStartTime, removeMesh, writeMesh, type MeshRecord } from "./registry.js";
 
-/** How many times a workload's processes have been restarted after a crash. */
-const restarts = (w: WorkloadStatus) => w.proxy.restarts + (w.app?.restarts ?? 0);
-
-/** `recovered`: per workload key, the restart count it was last seen ready after. */
-export function workloadState(w: WorkloadStatus, recovered: ReadonlyMap<string, number> = new Map()): MeshWorkloadRecord["state"] {
-  if (w.readyAfterMs === undefined) return "starting";
-  if (!w.proxy.running || (w.app !== undefined && !w.app.running)) return "failing";
-  return restarts(w) > (recovered.get(w.plan.key) ?? 0) ? "failing" : "ready";
-}
 
 /** The registry record for a mesh as it is now. */
-export function meshRecord(mesh: LocalMesh, o: { name: string; startedAt: Date; configDirs: readonly string[]; recovered?: ReadonlyMap<string, number> }): MeshRecord {
+export function meshRecord(mesh: LocalMesh, o: { name: string; startedAt: Date; configDirs: readonly string[] }): MeshRecord {
   const pidStart = processStartTime(process.pid);
   return {
     name: o.name,
@@ -41,7 +31,7 @@ export function meshRecord(mesh: LocalMesh, o: { name: string; startedAt: Date; 
       address: w.plan.address,
       adminPort: ADMIN_PORT,
       proxyId: proxyNodeId(w.plan.role, w.plan.address, w.plan.name, w.plan.namespace),
-      state: workloadState(w, o.recovered),
+      state: w.state,
       ...(w.plan.appAddress && w.app ? { app: { address: w.plan.appAddress, ports: w.plan.ports.map((p) => p.port) } } : {}),
     })),
   };
@@ -57,35 +47,17 @@ export class MeshRegistration {
     private readonly o: { name: string; configDirs: readonly string[]; intervalMs?: number; log?: (line: string) => void },
   ) {}
 
-  /** Restart counts each restarted workload was seen ready after (readiness is checked only for those). */
-  private readonly recovered = new Map<string, number>();
-  private checking = false;
-
   /** Starts keeping the record (written as soon as the control plane has its ports). */
   start(): void {
     this.refresh();
-    this.timer = setInterval(() => void this.tick(), this.o.intervalMs ?? 500);
+    this.timer = setInterval(() => this.refresh(), this.o.intervalMs ?? 500);
     this.timer.unref();
-  }
-
-  private async tick(): Promise<void> {
-    if (this.checking) return;
-    this.checking = true;
-    try {
-      for (const w of this.mesh.list()) {
-        const n = restarts(w);
-        if (n > (this.recovered.get(w.plan.key) ?? 0) && w.proxy.running && (!w.app || w.app.running) && (await this.mesh.isReady(w))) this.recovered.set(w.plan.key, n);
-      }
-      if (this.timer) this.refresh();
-    } finally {
-      this.checking = false;
-    }
   }
 
   /** Rewrites mesh.json when anything in it changed. */
   refresh(): void {
     if (this.mesh.discovery.xdsPort === 0) return;
-    const record = meshRecord(this.mesh, { name: this.o.name, startedAt: this.startedAt, configDirs: this.o.configDirs, recovered: this.recovered });
+    const record = meshRecord(this.mesh, { name: this.o.name, startedAt: this.startedAt, configDirs: this.o.configDirs });
     const text = JSON.stringify(record);
     if (text === this.last) return;
     try {

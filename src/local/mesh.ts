@@ -1,8 +1,10 @@
 // A whole mesh on one machine (`tsmesh up`): the control plane in this process, and for every
 // WorkloadEntry a supervised `tsmesh proxy` (sidecar or gateway) plus its app, each on the
 // workload's own loopback address. Config folders are watched; WorkloadEntries and Gateways added,
-// changed or removed while it runs start, restart or stop their processes. The test harness and
-// the `up` command both drive this class.
+// changed or removed while it runs start, restart or stop their processes. A workload that fails
+// (its app exits, or it is not ready in time) is reported once and retried with Kubernetes'
+// CrashLoopBackOff while the rest of the mesh serves; nothing a workload does stops the mesh. The
+// test harness and the `up` command both drive this class.
 import { proxyResourceValidator } from "./envoyfilter-validator.js";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, statSync } from "node:fs";
 import { request } from "node:http";
@@ -15,13 +17,14 @@ import { defaultStateDir, packageRoot } from "../core/paths.js";
 import type { CaKeyType } from "../security/ca.js";
 import { WorkloadCredentials } from "./credentials.js";
 import { resolveProgram } from "./command-line.js";
-import { appAddressFor, planMesh, sameWorkload, type MeshPlan, type PlannedWorkload } from "./plan.js";
-import { SupervisedProcess, type CrashReport } from "./supervisor.js";
+import { appAddressFor, OUTBOUND_PORT, planMesh, sameWorkload, type MeshPlan, type PlannedWorkload } from "./plan.js";
+import { SupervisedProcess, type CrashReport, type SupervisorClock } from "./supervisor.js";
 import { findPrometheus, LocalPrometheus } from "./prometheus.js";
+import { changeLine, failureReport, readyLine } from "./console-lines.js";
 import { DEFAULT_PROMETHEUS_ADDRESS } from "./prometheus-config.js";
 
 export const ADMIN_PORT = 15000;
-export const OUTBOUND_PORT = 15001;
+export { OUTBOUND_PORT };
 export const HEALTH_PORT = 15021;
 
 export interface LocalMeshOptions {
@@ -58,12 +61,17 @@ export interface LocalMeshOptions {
   credentialsDir?: string;
   /** Where process logs go; default a new folder under the OS temp dir. */
   logDir?: string;
-  /** How long start() waits for every proxy and app to be ready. */
+  /**
+   * How long a workload may take to be ready after its processes start (default 30 s); past it, it
+   * is reported and restarted with backoff. start() waits at most this long.
+   */
   readyTimeoutMs?: number;
   /** Each proxy's --concurrency (default 1: one process per proxy on a laptop). */
   proxyConcurrency?: number;
-  /** Restart backoff for crashed processes (first delay; doubles up to 30 s). */
+  /** Restart backoff for crashed processes (first delay, default 10 s; doubles up to 5 min, as Kubernetes' CrashLoopBackOff). */
   restartBackoffMs?: number;
+  /** The supervisors' clock (tests). */
+  clock?: SupervisorClock;
   /** Push debounce (istiod's 100 ms). */
   debounceQuietMs?: number;
   /** Who fetches RequestAuthentication jwksUri (istiod's PILOT_JWT_ENABLE_REMOTE_JWKS; default hybrid). */
@@ -91,12 +99,18 @@ export interface WorkloadStatus {
   app?: SupervisedProcess;
   /** Its credential for the mesh CA (a token file, 0600, kept fresh). */
   credentialFile: string;
-  /** ms from start() when its proxy (and app) were first ready. */
+  /** ms from its own launch until its proxy (and app) were first ready. */
   readyAfterMs?: number;
+  /** starting: not ready yet; ready; failing: crashed or not ready in time, retried with backoff. */
+  state: "starting" | "ready" | "failing";
+  /** When it was launched (Date.now()). */
+  launchedAt: number;
+  /** The failure already reported on the console (reported once until it recovers). */
+  reportedFailure?: string;
 }
 
 export interface StartResult {
-  /** ms from start() until every proxy and app was ready. */
+  /** ms from start() until every proxy and app was ready (or the ready timeout, when some were not). */
   readyAfterMs: number;
   workloads: WorkloadStatus[];
 }
@@ -194,6 +208,8 @@ export class LocalMesh {
   private readonly tsmeshBin = join(packageRoot(), "dist/src/cli/bin.js");
   private unsubscribe: (() => void) | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
+  /** The reconcile in progress: one at a time. */
+  private reconciling: Promise<void> = Promise.resolve();
   private startedAt = 0;
   private stopped = false;
   private readonly onExit = () => this.killAll();
@@ -299,17 +315,29 @@ export class LocalMesh {
     if (this.plan.workloads.length === 0) this.log(`no WorkloadEntry with an address in 127.0.0.0/8 in ${this.options.dir}: nothing to run`);
     for (const w of this.plan.workloads) await this.launch(w);
     this.prometheusTargets();
-    await Promise.all([this.waitReady([...this.workloads.values()]), this.waitPrometheusReady()]);
+    // From here edits apply at once, also to a workload that is still starting or failing.
     this.unsubscribe = this.discovery.store.subscribe((batch) => {
+      for (const c of batch.changes) this.log(changeLine(c));
+      for (const c of batch.configMaps ?? []) this.log(changeLine({ ...c, kind: "ConfigMap" }));
       if (batch.changes.some((c) => PLAN_KINDS.has(c.kind))) this.scheduleReconcile();
     });
+    // A workload that is not ready in time is reported and retried; it does not hold the mesh back.
+    const settled = (w: WorkloadStatus) => w.state !== "starting";
+    const deadline = this.startedAt + this.readyTimeoutMs;
+    while (!this.stopped && Date.now() < deadline && !this.list().every(settled)) await sleep(50);
+    await this.waitPrometheusReady();
     return { readyAfterMs: Date.now() - this.startedAt, workloads: this.list() };
+  }
+
+  private get readyTimeoutMs(): number {
+    return this.options.readyTimeoutMs ?? 30_000;
   }
 
   private computePlan(): MeshPlan {
     const store = this.discovery.store;
     const gatewayApi = [...store.list("KubernetesGateway"), ...store.list("GatewayClass"), ...store.list("ReferenceGrant")];
-    return planMesh({ workloadEntries: store.list("WorkloadEntry"), serviceEntries: store.list("ServiceEntry"), gateways: store.list("Gateway"), gatewayApi });
+    const running = [...this.workloads.values()].map((w) => w.plan);
+    return planMesh({ workloadEntries: store.list("WorkloadEntry"), serviceEntries: store.list("ServiceEntry"), gateways: store.list("Gateway"), gatewayApi, running, environment: process.env });
   }
 
   private get prometheusAddress(): string {
@@ -354,6 +382,7 @@ export class LocalMesh {
     if (line.startsWith("discovery:") || (line.startsWith("ca:") && !line.startsWith("ca: issued"))) this.log(line);
   }
 
+  /** Prometheus' crashes: every one reported with its log's tail. */
   private crashed(r: CrashReport, log: string): void {
     const how = r.signal ? `signal ${r.signal}` : `code ${r.code}`;
     const lines = [`${r.name} exited (${how}); restart ${r.restarts} in ${(r.restartInMs / 1000).toFixed(1)} s. Last lines of ${log}:`];
@@ -361,57 +390,63 @@ export class LocalMesh {
     this.log(lines.join("\n"));
   }
 
+  /** A workload's process crashed or was failed: reported once per kind of failure (console-lines.ts). */
+  private workloadCrashed(w: WorkloadStatus, r: CrashReport, logFile: string): void {
+    if (this.workloads.get(w.plan.key) !== w) return;
+    w.state = "failing";
+    const { failure, text } = failureReport(w.reportedFailure, r, logFile, this.readyTimeoutMs);
+    w.reportedFailure = failure;
+    if (text) this.log(text);
+  }
+
   private async launch(plan: PlannedWorkload): Promise<WorkloadStatus> {
     const base = sanitize(`${plan.namespace}.${plan.name}`);
+    const spawnErrors = new Set<string>();
     const supervisorOptions = {
-      initialBackoffMs: this.options.restartBackoffMs ?? 500,
-      onSpawnError: (name: string, e: Error) => this.log(`${name}: cannot start: ${e.message}`),
+      initialBackoffMs: this.options.restartBackoffMs,
+      clock: this.options.clock,
+      // Once per workload: a missing program stays missing until its WorkloadEntry changes.
+      onSpawnError: (name: string, e: Error) => {
+        if (spawnErrors.has(e.message)) return;
+        spawnErrors.add(e.message);
+        this.log(`${name}: cannot start: ${e.message}`);
+      },
     };
     const childEnv = { ...process.env, TSMESH_EXIT_WITH_PARENT: "1" };
     // The workload's credential, for its namespace and service account (Kubernetes' "default" when unset).
     const credentialFile = await this.credentials!.write(plan.key, { namespace: plan.namespace, serviceAccount: plan.serviceAccount ?? "default" });
+    // stop() may have begun meanwhile (Ctrl-C while starting): start nothing it would not stop.
+    if (this.stopped) {
+      this.credentials?.remove(plan.key);
+      throw new Error("the mesh is stopping");
+    }
     // With 15012 turned off (--secure-xds-address "") the proxies run without an agent.
     const identity = this.discovery.secureXdsPort === 0 ? undefined : { caAddress: this.caAddress, rootCertFile: this.rootCertFile, credentialFile, trustDomain: this.trustDomain, certTtl: this.options.workloadCertTtl };
     const proxyArgs = proxyCommandArgs(plan, { tsmeshBin: this.tsmeshBin, xdsAddress: this.xdsAddress, concurrency: this.options.proxyConcurrency ?? 1, identity });
     const status: WorkloadStatus = {
       plan,
       credentialFile,
+      state: "starting",
+      launchedAt: Date.now(),
       proxy: new SupervisedProcess(
         { name: `${plan.name} ${plan.role === "router" ? "gateway" : "sidecar"}`, file: process.execPath, args: proxyArgs, env: childEnv, cwd: this.dir, logFile: join(this.logDir, `${base}.proxy.log`) },
-        { ...supervisorOptions, onCrash: (r) => this.crashed(r, status.proxy.spec.logFile) },
+        { ...supervisorOptions, onCrash: (r) => this.workloadCrashed(status, r, status.proxy.spec.logFile) },
       ),
     };
     if (plan.command && plan.appAddress) {
       const program = resolveProgram(plan.command.argv, this.tsmeshBin);
-      const proxyUrl = `http://${plan.address}:${OUTBOUND_PORT}`;
-      const env: Record<string, string | undefined> = {
-        ...childEnv,
-        // Where the app listens: its private address, on its service ports (the sidecar owns the workload address).
-        HOST: plan.appAddress,
-        PORT: plan.ports[0] ? String(plan.ports[0].port) : undefined,
-        PORTS: plan.ports.map((p) => p.port).join(","),
-        // Outbound by name through the sidecar, as any HTTP client honouring proxy variables does.
-        HTTP_PROXY: proxyUrl,
-        http_proxy: proxyUrl,
-        HTTPS_PROXY: proxyUrl,
-        https_proxy: proxyUrl,
-        NO_PROXY: "localhost,127.0.0.1,::1",
-        no_proxy: "localhost,127.0.0.1,::1",
-        // Kubernetes' downward API, for apps that report where they run.
-        POD_NAME: plan.name,
-        POD_NAMESPACE: plan.namespace,
-        INSTANCE_IP: plan.address,
-        SERVICE_ACCOUNT: plan.serviceAccount,
-        ...plan.command.env,
-      };
+      // Where the app listens (its private address, on its service ports: the sidecar owns the
+      // workload address), outbound through the sidecar (HTTP_PROXY), Kubernetes' downward API.
+      const env: Record<string, string | undefined> = { ...childEnv, ...plan.appEnv, ...plan.command.env };
       status.app = new SupervisedProcess(
         { name: `${plan.name} app`, file: program.file, args: program.args, env, cwd: this.appCwd(plan), logFile: join(this.logDir, `${base}.app.log`) },
-        { ...supervisorOptions, onCrash: (r) => this.crashed(r, status.app!.spec.logFile) },
+        { ...supervisorOptions, onCrash: (r) => this.workloadCrashed(status, r, status.app!.spec.logFile) },
       );
     }
     this.workloads.set(plan.key, status);
     status.proxy.start();
     status.app?.start();
+    void this.watchReadiness(status);
     return status;
   }
 
@@ -432,24 +467,41 @@ export class LocalMesh {
     return true;
   }
 
-  private async waitReady(targets: WorkloadStatus[]): Promise<void> {
-    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 30_000);
-    let pending = targets.filter((w) => w.readyAfterMs === undefined);
-    while (pending.length > 0 && !this.stopped) {
-      const ready = await Promise.all(pending.map((w) => this.isReady(w)));
-      pending = pending.filter((w, i) => {
-        if (!ready[i]) return true;
-        w.readyAfterMs = Date.now() - this.startedAt;
-        const what = w.plan.role === "router" ? "gateway" : w.app ? "sidecar+app" : "sidecar";
-        this.log(`ready  ${what.padEnd(11)} ${w.plan.key.padEnd(36)} ${w.plan.address.padEnd(15)} ${(w.readyAfterMs / 1000).toFixed(2)} s`);
-        return false;
-      });
-      if (pending.length === 0) break;
-      if (Date.now() > deadline) {
-        const lines = [`not ready after ${((this.options.readyTimeoutMs ?? 30_000) / 1000).toFixed(0)} s: ${pending.map((w) => w.plan.key).join(", ")}`];
-        throw new Error(lines.join("\n"));
+  /**
+   * Follows a workload for as long as it is in the mesh: reports it ready (times from its own
+   * launch) or recovered, and fails a process that is up but not ready within the ready timeout
+   * (the supervisor restarts it with backoff).
+   */
+  private async watchReadiness(w: WorkloadStatus): Promise<void> {
+    const current = () => !this.stopped && this.workloads.get(w.plan.key) === w;
+    while (current()) {
+      // Once ready, a crash (workloadCrashed) is what makes it unready again: no probing meanwhile.
+      if (w.state === "ready") {
+        await sleep(200);
+        continue;
       }
-      await sleep(50);
+      const processes = [w.proxy, w.app].filter((p): p is SupervisedProcess => p !== undefined);
+      const ready = processes.every((p) => p.running) && (await this.isReady(w));
+      if (!current()) return;
+      if (ready) {
+        const what = w.plan.role === "router" ? "gateway" : w.app ? "sidecar+app" : "sidecar";
+        if (w.readyAfterMs === undefined) {
+          w.readyAfterMs = Date.now() - w.launchedAt;
+          this.log(readyLine(what, w.plan.key, w.plan.address, w.readyAfterMs));
+        } else if (w.state === "failing") {
+          this.log(readyLine(what, w.plan.key, w.plan.address, "recovered"));
+        }
+        w.state = "ready";
+        w.reportedFailure = undefined;
+      } else if (!ready && processes.every((p) => p.running)) {
+        // Up but not ready: past the timeout since the latest start, the process at fault is failed.
+        const since = Math.max(...processes.map((p) => p.startedAt));
+        if ((this.options.clock ?? Date).now() - since > this.readyTimeoutMs) {
+          const proxyReady = (await httpStatus(`http://${w.plan.address}:${HEALTH_PORT}/healthz/ready`)) === 200;
+          (proxyReady && w.app ? w.app : w.proxy).fail();
+        }
+      }
+      await sleep(100);
     }
   }
 
@@ -457,12 +509,20 @@ export class LocalMesh {
     if (this.reconcileTimer || this.stopped) return;
     this.reconcileTimer = setTimeout(() => {
       this.reconcileTimer = undefined;
-      void this.reconcile().catch((e: unknown) => this.log(`reconcile failed: ${(e as Error).message}`));
+      void this.reconcile().catch((e: unknown) => {
+        if (!this.stopped) this.log(`reconcile failed: ${(e as Error).message}`);
+      });
     }, 50);
   }
 
-  /** Starts, restarts and stops workloads so the running set matches the config. */
-  async reconcile(): Promise<void> {
+  /** Starts, restarts and stops workloads so the running set matches the config (one pass at a time). */
+  reconcile(): Promise<void> {
+    const next = this.reconciling.then(() => this.reconcileOnce());
+    this.reconciling = next.catch(() => {});
+    return next;
+  }
+
+  private async reconcileOnce(): Promise<void> {
     if (this.stopped) return;
     const next = this.computePlan();
     const problems = next.problems.filter((p) => !this.plan.problems.some((q) => q.workload === p.workload && q.message === p.message));
@@ -481,14 +541,14 @@ export class LocalMesh {
       stops.push(this.stopWorkload(w));
     }
     await Promise.all(stops);
-    const started: WorkloadStatus[] = [];
+    let started = 0;
     for (const [key, plan] of wanted) {
       if (this.workloads.has(key) || this.stopped) continue;
       this.log(`starting ${key} (${plan.role}) on ${plan.address}`);
-      started.push(await this.launch(plan));
+      await this.launch(plan);
+      started++;
     }
-    if (stops.length > 0 || started.length > 0) this.prometheusTargets();
-    if (started.length > 0) await this.waitReady(started).catch((e: unknown) => this.log((e as Error).message));
+    if (stops.length > 0 || started > 0) this.prometheusTargets();
   }
 
   private async stopWorkload(w: WorkloadStatus): Promise<void> {
@@ -503,6 +563,8 @@ export class LocalMesh {
     this.stopped = true;
     this.unsubscribe?.();
     if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
+    // A reconcile under way may be launching a workload: let it finish so that one is stopped too.
+    await this.reconciling;
     await Promise.all([...this.workloads.values()].map((w) => this.stopWorkload(w)));
     await this.prometheus?.stop();
     this.credentials?.close();

@@ -8,7 +8,10 @@ import type { AnyResource, Resource } from "../api/resource.js";
 import { gatewayDeployments } from "./gateway-deployments.js";
 import { labelsMatch } from "../registry/model.js";
 import { appMetricsTarget } from "../proxy/prometheus-merge.js";
-import { COMMAND_ANNOTATION, CommandLineError, parseCommandLine, type ParsedCommand } from "./command-line.js";
+import { appVariables, COMMAND_ANNOTATION, CommandLineError, parseCommandLine, shellCommand, SHELL_ANNOTATION, wantsShell, type ParsedCommand } from "./command-line.js";
+
+/** The sidecar's outbound listener (Envoy's 15001), which apps reach through HTTP_PROXY. */
+export const OUTBOUND_PORT = 15001;
 
 export interface PlannedPort {
   /** The port the workload (sidecar inbound listener) and its app listen on. */
@@ -45,8 +48,10 @@ export interface PlannedWorkload {
   appMetrics?: { port: number; path: string };
   /** The app's command (sidecars with the annotation only). */
   command?: ParsedCommand;
-  /** The annotation as written (to tell a changed command). */
+  /** The annotation as written (to tell a changed command), with ` (shell)` when run by /bin/sh. */
   commandLine?: string;
+  /** The variables up sets for its app (command-line.ts APP_VARIABLES). */
+  appEnv?: Record<string, string>;
   /** Gateway servers it serves (routers only). */
   gatewayServers: PlannedGatewayServer[];
 }
@@ -67,6 +72,13 @@ export interface PlanInput {
   gateways: readonly Resource<"Gateway">[];
   /** Gateway API Gateways, GatewayClasses and ReferenceGrants: each Istio-class Gateway gets a router. */
   gatewayApi?: readonly AnyResource[];
+  /**
+   * The workloads running now (the last plan): an address belongs to the workload that had it
+   * first, as Kubernetes never evicts a running pod for a new one.
+   */
+  running?: readonly PlannedWorkload[];
+  /** The environment apps inherit (up's own), for `$VAR` in tsmesh.io/command beyond up's variables. */
+  environment?: Readonly<Record<string, string | undefined>>;
 }
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -93,7 +105,11 @@ export function planMesh(given: PlanInput): MeshPlan {
   const problems: PlanProblem[] = [];
   const workloads: PlannedWorkload[] = [];
   const byAddress = new Map<string, string>();
-  const entries = [...input.workloadEntries].sort((a, b) => (a.metadata.namespace + "/" + a.metadata.name).localeCompare(b.metadata.namespace + "/" + b.metadata.name));
+  const keyOf = (we: Resource<"WorkloadEntry">) => `${we.metadata.namespace}/${we.metadata.name}`;
+  // Who came first: a running workload keeps its address; newcomers follow in name order.
+  const incumbent = new Set((input.running ?? []).map((w) => `${w.key}\0${w.address}`));
+  const first = (we: Resource<"WorkloadEntry">) => (incumbent.has(`${keyOf(we)}\0${we.spec.address ?? ""}`) ? 0 : 1);
+  const entries = [...input.workloadEntries].sort((a, b) => first(a) - first(b) || keyOf(a).localeCompare(keyOf(b)));
   for (const we of entries) {
     const key = `${we.metadata.namespace}/${we.metadata.name}`;
     const address = we.spec.address ?? "";
@@ -105,7 +121,8 @@ export function planMesh(given: PlanInput): MeshPlan {
     }
     const other = byAddress.get(address);
     if (other) {
-      problems.push({ workload: key, message: `spec.address ${address} is also ${other}'s; every workload needs its own address (skipped)` });
+      const running = (input.running ?? []).some((w) => w.key === other && w.address === address);
+      problems.push({ workload: key, message: `spec.address ${address} is taken by ${running ? "running " : ""}workload ${other}; WorkloadEntry ${key} is not started (every workload needs its own address; ${other} keeps running)` });
       continue;
     }
     byAddress.set(address, key);
@@ -140,13 +157,19 @@ export function planMesh(given: PlanInput): MeshPlan {
     const role = gatewayServers.length > 0 ? "router" : "sidecar";
 
     let command: ParsedCommand | undefined;
+    let shell = false;
     const commandLine = we.metadata.annotations?.[COMMAND_ANNOTATION];
+    const appEnv = appVariables({ name: we.metadata.name, namespace: we.metadata.namespace, address, appAddress, ports: ports.map((p) => p.port), serviceAccount: we.spec.serviceAccount, proxyUrl: `http://${address}:${OUTBOUND_PORT}` });
     if (commandLine !== undefined && role === "sidecar") {
+      let field = SHELL_ANNOTATION;
       try {
-        command = parseCommandLine(commandLine);
+        shell = wantsShell(we.metadata.annotations?.[SHELL_ANNOTATION]);
+        field = COMMAND_ANNOTATION;
+        const env = input.environment ?? {};
+        command = shell ? shellCommand(commandLine) : parseCommandLine(commandLine, (name) => appEnv[name] ?? env[name]);
       } catch (e) {
         if (!(e instanceof CommandLineError)) throw e;
-        problems.push({ workload: key, message: `metadata.annotations["${COMMAND_ANNOTATION}"]: ${e.message} (the sidecar runs without its app)` });
+        problems.push({ workload: key, message: `metadata.annotations["${field}"]: ${e.message} (the sidecar runs without its app)` });
       }
     } else if (commandLine !== undefined) {
       problems.push({ workload: key, message: `metadata.annotations["${COMMAND_ANNOTATION}"] is ignored: a Gateway selects this workload, so it runs the gateway proxy` });
@@ -165,7 +188,8 @@ export function planMesh(given: PlanInput): MeshPlan {
       appMetrics: role === "sidecar" ? appMetricsOf(we.metadata.annotations ?? {}) : undefined,
       ports,
       command,
-      commandLine: command ? commandLine : undefined,
+      commandLine: command ? `${commandLine}${shell ? " (shell)" : ""}` : undefined,
+      appEnv: command ? appEnv : undefined,
       gatewayServers,
     });
   }

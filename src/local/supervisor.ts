@@ -1,7 +1,8 @@
 // One supervised child process of `tsmesh up` (a sidecar, a gateway or an app): started in its own
-// process group with stdout and stderr appended to its log file, restarted with exponential
-// backoff when it exits on its own, and stopped as a group (SIGTERM, then SIGKILL after a grace
-// period) so nothing it started outlives the mesh.
+// process group with stdout and stderr appended to its log file, restarted with Kubernetes'
+// CrashLoopBackOff when it exits on its own (10 s, doubling to 5 min; back to 10 s after 10 min of
+// running), and stopped as a group (SIGTERM, then SIGKILL after a grace period) so nothing it
+// started outlives the mesh. The clock is injectable so the backoff is tested exactly.
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readSync, fstatSync } from "node:fs";
 
@@ -17,6 +18,10 @@ export interface ProcessSpec {
 
 export interface CrashReport {
   name: string;
+  /** 1 for the first crash after a good run (or the first start), then 2, 3, … while it keeps failing. */
+  streak: number;
+  /** True when the supervisor itself ended the run (fail(): e.g. not ready in time). */
+  failed: boolean;
   code: number | null;
   signal: NodeJS.Signals | null;
   /** The last lines of its log. */
@@ -26,11 +31,28 @@ export interface CrashReport {
   restarts: number;
 }
 
+/** Time for the backoff (FakeClock in tests). */
+export interface SupervisorClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const realClock: SupervisorClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+/** Kubernetes' kubelet: first restart delay 10 s, doubling to 5 min, reset after 10 min running. */
+export const CRASH_LOOP_BACKOFF = { initialMs: 10_000, maxMs: 300_000, resetAfterMs: 600_000 } as const;
+
 export interface SupervisorOptions {
-  /** First restart delay; doubles per crash up to maxBackoffMs, and resets after a run of stableMs. */
+  /** First restart delay (default 10 s); doubles per crash up to maxBackoffMs (5 min), and resets after a run of stableMs (10 min). */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   stableMs?: number;
+  clock?: SupervisorClock;
   onCrash?: (report: CrashReport) => void;
   /** Called when spawning fails (e.g. program not found), before the restart is scheduled. */
   onSpawnError?: (name: string, error: Error) => void;
@@ -57,18 +79,33 @@ export function tailFile(path: string, lines = 12): string[] {
 
 export class SupervisedProcess {
   private child: ChildProcess | undefined;
-  private restartTimer: NodeJS.Timeout | undefined;
+  private restartTimer: unknown;
   private stopping = false;
-  private startedAt = 0;
+  private failing = false;
   private backoffMs: number;
   private exited: Promise<void> = Promise.resolve();
+  private readonly clock: SupervisorClock;
+  /** When the current (or last) run started, on the supervisor's clock. */
+  startedAt = 0;
   restarts = 0;
+  /** Crashes since the last run that lasted stableMs (0: none). */
+  streak = 0;
 
   constructor(
     readonly spec: ProcessSpec,
     private readonly options: SupervisorOptions = {},
   ) {
-    this.backoffMs = options.initialBackoffMs ?? 500;
+    this.clock = options.clock ?? realClock;
+    this.backoffMs = this.initialBackoffMs;
+  }
+
+  private get initialBackoffMs(): number {
+    return this.options.initialBackoffMs ?? CRASH_LOOP_BACKOFF.initialMs;
+  }
+
+  /** Whether a restart is scheduled (crashed, waiting out its backoff). */
+  get backingOff(): boolean {
+    return this.restartTimer !== undefined;
   }
 
   get pid(): number | undefined {
@@ -96,7 +133,7 @@ export class SupervisedProcess {
       closeSync(fd);
     }
     this.child = child;
-    this.startedAt = Date.now();
+    this.startedAt = this.clock.now();
     let resolveExit!: () => void;
     this.exited = new Promise((r) => (resolveExit = r));
     child.on("error", (e) => {
@@ -117,22 +154,42 @@ export class SupervisedProcess {
     // Whatever the command left in its group goes with it.
     if (child.pid !== undefined) killGroup(child.pid, "SIGKILL");
     if (this.stopping) return;
-    const ranMs = Date.now() - this.startedAt;
-    if (ranMs >= (this.options.stableMs ?? 10_000)) this.backoffMs = this.options.initialBackoffMs ?? 500;
+    const failed = this.failing;
+    this.failing = false;
+    this.scheduleRestart(code, signal, failed);
+  }
+
+  private scheduleRestart(code: number | null, signal: NodeJS.Signals | null, failed: boolean): void {
+    const ranMs = this.clock.now() - this.startedAt;
+    if (ranMs >= (this.options.stableMs ?? CRASH_LOOP_BACKOFF.resetAfterMs)) {
+      this.backoffMs = this.initialBackoffMs;
+      this.streak = 0;
+    }
     const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? 30_000);
+    this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? CRASH_LOOP_BACKOFF.maxMs);
     this.restarts++;
-    this.options.onCrash?.({ name: this.spec.name, code, signal, tail: tailFile(this.spec.logFile), restartInMs: delay, restarts: this.restarts });
-    this.restartTimer = setTimeout(() => {
+    this.streak++;
+    this.options.onCrash?.({ name: this.spec.name, streak: this.streak, failed, code, signal, tail: tailFile(this.spec.logFile), restartInMs: delay, restarts: this.restarts });
+    this.restartTimer = this.clock.setTimeout(() => {
       this.restartTimer = undefined;
       this.start();
     }, delay);
   }
 
+  /**
+   * Ends the current run as a failure (e.g. not ready in time): the group is killed and the restart
+   * waits out the backoff like a crash, reported with failed: true.
+   */
+  fail(): void {
+    if (this.stopping || !this.child?.pid) return;
+    this.failing = true;
+    killGroup(this.child.pid, "SIGKILL");
+  }
+
   /** SIGTERM to the group, SIGKILL after graceMs; resolves when the process has exited. */
   async stop(graceMs = 5000): Promise<void> {
     this.stopping = true;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
+    if (this.restartTimer !== undefined) this.clock.clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     const child = this.child;
     if (!child || child.pid === undefined) return;
@@ -146,7 +203,8 @@ export class SupervisedProcess {
   /** Synchronous last resort (process 'exit' handler): SIGKILL the group. */
   killNow(): void {
     this.stopping = true;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
+    if (this.restartTimer !== undefined) this.clock.clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
     if (this.child?.pid !== undefined) killGroup(this.child.pid, "SIGKILL");
   }
 }

@@ -85,7 +85,9 @@ test("with the Gateway API: bare gateway is Istio's, gtw and the full form the G
   for (const [arg, kind] of cases) assert.equal(resolveResourceName(arg, table).kind, kind, arg);
   const k8sGateway = { kind: "KubernetesGateway", metadata: { name: "bookinfo-gateway", namespace: "default" } };
   assert.equal(kubectlRef(k8sGateway, table), "gateway.gateway.networking.k8s.io/bookinfo-gateway");
-  assert.equal(consoleRef(k8sGateway, table), "gateway default/bookinfo-gateway");
+  // Istio's Gateway keeps the bare name; the Gateway API's carries its group on the console.
+  assert.equal(consoleRef(k8sGateway, table), "gateway.gateway.networking.k8s.io default/bookinfo-gateway");
+  assert.equal(consoleRef({ kind: "Gateway", metadata: { name: "g", namespace: "default" } }, table), "gateway default/g");
   assert.equal(resourceType(table.get("KubernetesGateway")!), "gateways.gateway.networking.k8s.io");
 });
 

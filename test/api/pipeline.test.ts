@@ -121,7 +121,7 @@ test("a formatted message names file, line, document, resource, field and code",
   const [, dr] = validateText(text, "rules.yaml");
   assert.equal(dr.valid, false);
   const line = formatDiagnostic(dr, dr.diagnostics[0]);
-  assert.match(line, /^rules\.yaml:19 \(document 1\) DestinationRule default\/reviews: spec\.trafficPolicy\.loadBalancer\.simple: Unsupported value: "ROUND_ROBBIN"/);
+  assert.match(line, /^rules\.yaml:19:7 \(document 1\) DestinationRule default\/reviews: spec\.trafficPolicy\.loadBalancer\.simple: Unsupported value: "ROUND_ROBBIN"/);
   assert.match(line, /\[TSMESH_SCHEMA_ENUM\]$/);
 });
 

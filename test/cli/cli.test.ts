@@ -77,8 +77,8 @@ metadata: {name: x}
     );
     const r = tsmesh("validate", dir);
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /vs\.yaml:13 \(document 0\) VirtualService prod\/reviews: spec\.http\[0\]\.route\[1\]\.weight: .*\[TSMESH_/);
-    assert.match(r.stdout, /vs\.yaml:\d+ \(document 1\).*unknown kind example\.com\/v1\/Nonsense.*\[TSMESH_UNKNOWN_KIND\]/);
+    assert.match(r.stdout, /vs\.yaml:13:7 \(document 0\) VirtualService prod\/reviews: spec\.http\[0\]\.route\[1\]\.weight: .*\[TSMESH_/);
+    assert.match(r.stdout, /vs\.yaml:\d+:\d+ \(document 1\).*unknown kind example\.com\/v1\/Nonsense.*\[TSMESH_UNKNOWN_KIND\]/);
     assert.match(r.stdout, /2 of 2 documents invalid/);
     const ignored = tsmesh("validate", "--ignore-unknown", join(dir, "vs.yaml"));
     assert.doesNotMatch(ignored.stdout, /^.*Nonsense.*error/m);
@@ -101,7 +101,7 @@ test("usage errors exit 2; a missing path is an error", () => {
 test("validate - reads stdin", () => {
   const r = tsmeshIn("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\nspec:\n  hosts: [reviews]\n  http:\n  - rout: []\n", "validate", "-");
   assert.equal(r.code, 1);
-  assert.match(r.stdout, /^<stdin>:8 \(document 0\) VirtualService default\/reviews: spec\.http\[0\]\.rout: Unknown field "rout" \(did you mean "route"\?\) \[TSMESH_SCHEMA_UNKNOWN_FIELD\]$/m);
+  assert.match(r.stdout, /^<stdin>:8:5 \(document 0\) VirtualService default\/reviews: spec\.http\[0\]\.rout: Unknown field "rout" \(did you mean "route"\?\) \[TSMESH_SCHEMA_UNKNOWN_FIELD\]$/m);
 });
 
 test("analyze: the shipped example is clean; a broken reference is IST0101 with exit 1", () => {
@@ -177,8 +177,8 @@ spec:
     assert.equal(text.code, 0, text.stdout);
     const lines = text.stdout.trim().split("\n");
     assert.equal(lines.length, 3, text.stdout);
-    assert.match(lines[0], /^.*policies\.yaml:1 \(document 0\) WasmPlugin default\/plugin: warning: not enforced yet: Wasm modules are not loaded \[TSMESH_NOT_ENFORCED\]$/);
-    assert.match(lines[1], /^.*policies\.yaml:16 \(document 1\) DestinationRule default\/reviews: warning: spec\.trafficPolicy\.proxyProtocol: not enforced yet: no PROXY protocol.* \[TSMESH_NOT_ENFORCED\]$/);
+    assert.match(lines[0], /^.*policies\.yaml:1:1 \(document 0\) WasmPlugin default\/plugin: warning: not enforced yet: Wasm modules are not loaded \[TSMESH_NOT_ENFORCED\]$/);
+    assert.match(lines[1], /^.*policies\.yaml:16:5 \(document 1\) DestinationRule default\/reviews: warning: spec\.trafficPolicy\.proxyProtocol: not enforced yet: no PROXY protocol.* \[TSMESH_NOT_ENFORCED\]$/);
     assert.match(lines[2], /^✔ 3 documents in 1 file: all valid \(2 use what is not enforced yet\)$/);
 
     const json = tsmesh("validate", "-o", "json", dir);

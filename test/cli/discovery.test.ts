@@ -91,7 +91,7 @@ describe("tsmesh discovery", () => {
 
   it("reports a bad edit with file, resource and field, and keeps serving the last good config", async () => {
     writeFileSync(join(dir, "config", "bad.yaml"), "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: broken }\nspec:\n  hosts: [reviews]\n  http: [{ route: [{ destination: { host: reviews }, weight: -5 }] }]\n");
-    await eventually("the error on stderr", () => /bad\.yaml:1 VirtualService default\/broken: spec\.http\[0\]\.route\[0\]\.weight/.test(stderr));
+    await eventually("the error on stderr", () => /bad\.yaml:6:54 VirtualService default\/broken: spec\.http\[0\]\.route\[0\]\.weight/.test(stderr));
     assert.match(stderr, /TSMESH_/);
     assert.ok((await fetch(`${mon}/ready`)).ok);
     const text = await (await fetch(`${mon}/metrics`)).text();

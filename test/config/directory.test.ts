@@ -127,6 +127,9 @@ test("the same resource in two files: the first (by path) wins, the copy is repo
   const dups = reports.filter((r) => r.results.some((x) => x.diagnostics.some((d) => d.code === "TSMESH_DUPLICATE_RESOURCE")));
   assert.equal(dups.length, 1);
   assert.match(dups[0].file, /2\.yaml$/);
+  // The copy's position, although a valid file keeps no per-document results: metadata.name's line and column.
+  const copy = dups[0].results[0];
+  assert.deepEqual([copy.line, copy.lineOf?.("metadata.name"), copy.columnOf?.("metadata.name")], [1, 4, 3]);
   writeFileSync(join(dir, "3.yaml"), dr("other", "x"));
   await watched("third file", () => host("other") === "x");
   assert.equal(reports.filter((r) => r.results.some((x) => x.diagnostics.some((d) => d.code === "TSMESH_DUPLICATE_RESOURCE"))).length, 1);

@@ -102,7 +102,7 @@ describe("the control plane reports what is not enforced", () => {
     write("bad.yaml", VS.replace("{host: ratings}\n", "{host: ratings}\n      weight: -1\n"));
     discovery = new Discovery({ configPaths: [dir], watch: false, xdsAddress: "127.0.0.1:0", monitoringAddress: "", log: (l) => logs.push(l) });
     await discovery.start();
-    assert.equal(logs.filter((l) => /bad\.yaml:1 VirtualService default\/ratings: spec\.http\[0\]\.route\[0\]\.weight/.test(l)).length, 1, logs.join("\n"));
+    assert.equal(logs.filter((l) => /bad\.yaml:9:7 VirtualService default\/ratings: spec\.http\[0\]\.route\[0\]\.weight/.test(l)).length, 1, logs.join("\n"));
   });
 
   it("--mesh-config: the file's fields at start", async () => {

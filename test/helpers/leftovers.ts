@@ -1,5 +1,5 @@
 // Checks that a stopped mesh left nothing behind: live processes and listening TCP sockets.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** The pids in `pids` that still exist. */
 export function processesUsing(pids: readonly number[]): number[] {
@@ -31,6 +31,26 @@ export function portsBoundOn(prefixes: readonly string[]): string[] {
     const ip = [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24].join(".");
     const address = `${ip}:${parseInt(portHex, 16)}`;
     if (prefixes.some((p) => address.startsWith(p))) out.push(address);
+  }
+  return out;
+}
+
+/**
+ * Pids of a `tsmesh up` mesh's processes on 127.OCTET.x.y: apps (INSTANCE_IP in their environment),
+ * proxies (`--ip 127.OCTET.…` on their command line), and any whose command line contains `also`
+ * (e.g. the test's temp folder, for `tsmesh up` itself). This process is never included.
+ */
+export function meshProcesses(octet: number, also?: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
+      const env = readFileSync(`/proc/${d}/environ`, "utf8");
+      if (cmd.includes(`--ip\x00127.${octet}.`) || env.includes(`INSTANCE_IP=127.${octet}.`) || (also !== undefined && cmd.includes(also))) out.push(Number(d));
+    } catch {
+      // gone, or not ours to read
+    }
   }
   return out;
 }

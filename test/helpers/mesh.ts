@@ -35,6 +35,10 @@ export interface TestMeshOptions {
   credentialsDir?: string;
   /** Workload certificates' lifetime (`tsmesh up --workload-cert-ttl`, a Go duration). */
   workloadCertTtl?: string;
+  /** How long a workload may take to be ready before it is failed and restarted (default 30 s). */
+  readyTimeoutMs?: number;
+  /** First restart delay of a crashed process (default 200 ms here; `tsmesh up`'s is 10 s). */
+  restartBackoffMs?: number;
 }
 
 export interface HttpResult {
@@ -128,6 +132,7 @@ export class TestMesh {
       cacertsDir: o.cacertsDir,
       credentialsDir: o.credentialsDir,
       workloadCertTtl: o.workloadCertTtl,
+      readyTimeoutMs: o.readyTimeoutMs,
       log: o.log ?? verbose,
     });
     try {

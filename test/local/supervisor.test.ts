@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { SupervisedProcess, tailFile, type CrashReport } from "../../src/local/supervisor.js";
+import { FakeClock } from "../helpers/fake-clock.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tsmesh-supervisor-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -31,7 +32,7 @@ describe("supervised processes", () => {
     const logFile = join(dir, "crash.log");
     const p = new SupervisedProcess(
       { name: "crasher app", file: process.execPath, args: ["-e", "console.log('starting'); console.error('boom: cannot open db'); process.exit(3)"], env: process.env, cwd: dir, logFile },
-      { initialBackoffMs: 50, onCrash: (r) => crashes.push(r) },
+      { initialBackoffMs: 50, maxBackoffMs: 30_000, onCrash: (r) => crashes.push(r) },
     );
     p.start();
     await until(() => crashes.length >= 3);
@@ -89,5 +90,73 @@ describe("supervised processes", () => {
     await until(() => crashes.length >= 2);
     await p.stop();
     assert.match(errors[0], /ENOENT/);
+  });
+});
+
+describe("CrashLoopBackOff (injected clock)", () => {
+  const exitAt = once("-e", "process.exit(5)");
+  function once(...args: string[]) {
+    return { file: process.execPath, args, env: process.env, cwd: dir };
+  }
+
+  it("restarts after 10 s, doubling to 5 min; the streak counts the crashes", async () => {
+    const clock = new FakeClock();
+    const crashes: CrashReport[] = [];
+    const p = new SupervisedProcess({ name: "crashloop", ...exitAt, logFile: join(dir, "loop.log") }, { clock, onCrash: (r) => crashes.push(r) });
+    p.start();
+    for (let i = 1; i <= 8; i++) {
+      await until(() => crashes.length === i);
+      assert.equal(p.running, false);
+      assert.equal(p.backingOff, true);
+      // Nothing happens before the delay is up.
+      clock.advance(crashes[i - 1].restartInMs - 1);
+      assert.equal(p.running, false);
+      clock.advance(1);
+    }
+    await p.stop();
+    assert.deepEqual(crashes.map((c) => c.restartInMs), [10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000, 300_000]);
+    assert.deepEqual(crashes.map((c) => c.streak), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.ok(crashes.every((c) => c.code === 5 && !c.failed));
+    assert.equal(clock.pending, 0, "stop() cancels the pending restart");
+  });
+
+  it("10 min of running resets the backoff and the streak", async () => {
+    const clock = new FakeClock();
+    const crashes: CrashReport[] = [];
+    const logFile = join(dir, "reset.log");
+    const p = new SupervisedProcess({ name: "flaky", ...once("-e", "console.log('up'); setInterval(() => {}, 1000)"), logFile }, { clock, onCrash: (r) => crashes.push(r) });
+    p.start();
+    process.kill(p.pid!, "SIGKILL");
+    await until(() => crashes.length === 1);
+    clock.advance(10_000);
+    await until(() => p.running);
+    process.kill(p.pid!, "SIGKILL");
+    await until(() => crashes.length === 2);
+    assert.equal(crashes[1].restartInMs, 20_000);
+    clock.advance(20_000);
+    await until(() => p.running);
+    clock.advance(600_000); // a good run of 10 minutes
+    process.kill(p.pid!, "SIGKILL");
+    await until(() => crashes.length === 3);
+    await p.stop();
+    assert.equal(crashes[2].restartInMs, 10_000);
+    assert.equal(crashes[2].streak, 1);
+    assert.equal(crashes[2].signal, "SIGKILL");
+  });
+
+  it("fail() ends a run as a failure: killed, reported with failed, restarted after the backoff", async () => {
+    const clock = new FakeClock();
+    const crashes: CrashReport[] = [];
+    const logFile = join(dir, "fail.log");
+    const p = new SupervisedProcess({ name: "never-ready", ...once("-e", "console.log('listening nowhere'); setInterval(() => {}, 1000)"), logFile }, { clock, onCrash: (r) => crashes.push(r) });
+    p.start();
+    await until(() => tailFile(logFile).includes("listening nowhere"));
+    p.fail();
+    await until(() => crashes.length === 1);
+    assert.equal(crashes[0].failed, true);
+    assert.equal(crashes[0].restartInMs, 10_000);
+    clock.advance(10_000);
+    await until(() => p.running);
+    await p.stop();
   });
 });
