@@ -1,6 +1,6 @@
 // Soak (not a test): issue 16's check at full length — a workload that crashes forever while the
 // rest of the mesh serves 10 minutes of traffic without an error (the e2e test runs 20 s of it).
-// httpbin-tcp-echo on 127.130.x.y (the e2e test's octet: do not run both at once) plus the crasher,
+// httpbin-tcp-echo on 127.32.x.y (the e2e test's octet: do not run both at once) plus the crasher,
 // restarted with up's real backoff (10 s doubling to 5 min). Knobs: SOAK_SECONDS (600). Exits 1 on
 // any failed request or when the crash was reported more than once.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -21,7 +21,7 @@ writeFileSync(join(files, "ServiceEntry.default.crasher.yaml"), CRASHER_SERVICE)
 writeFileSync(join(files, "WorkloadEntry.default.crasher.yaml"), crasherEntry("crash"));
 const lines: string[] = [];
 const apply = [join(files, "ServiceEntry.default.crasher.yaml"), join(files, "WorkloadEntry.default.crasher.yaml")];
-const mesh = await TestMesh.start({ example: "httpbin-tcp-echo", octet: 130, apply, restartBackoffMs: CRASH_LOOP_BACKOFF.initialMs, log: (l) => lines.push(l) });
+const mesh = await TestMesh.start({ example: "httpbin-tcp-echo", octet: 32, apply, restartBackoffMs: CRASH_LOOP_BACKOFF.initialMs, log: (l) => lines.push(l) });
 let code = 0;
 try {
   console.log(`soak: ${SECONDS} s of traffic through the gateway and a sidecar while default/crasher crash-loops`);

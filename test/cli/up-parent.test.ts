@@ -1,6 +1,6 @@
 // `tsmesh up` stops cleanly when its parent dies (`npx tsmesh up` killed: npm exits without
 // passing the signal on) or its terminal closes (SIGHUP): every child stopped, every port released.
-// A small mesh on 127.131.x.y (apps on 127.3.x.y): one app started through the
+// A small mesh on 127.33.x.y (apps on 127.161.x.y): one app started through the
 // variables up provides (and, for SIGHUP, one that crash-loops: the summary names it, the rest
 // serves); the banner names the watched folder and points at `tsmesh apply`.
 import assert from "node:assert/strict";
@@ -14,7 +14,7 @@ import { eventually } from "../helpers/eventually.js";
 import { meshProcesses as processesOfMesh, portsBoundOn } from "../helpers/leftovers.js";
 import { httpRequest } from "../helpers/mesh.js";
 
-const OCTET = 131;
+const OCTET = 33;
 const bin = join(packageRoot(), "dist/src/cli/bin.js");
 const root = mkdtempSync(join(tmpdir(), "tsmesh-up-parent-"));
 after(() => rmSync(root, { recursive: true, force: true }));
