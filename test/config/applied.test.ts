@@ -80,7 +80,7 @@ test("a rejected apply changes nothing, and names file, line and field as valida
     const bad = REVIEWS_V2 + "---\n" + ALL_V1.split("---\n")[2].replace("  hosts:", "  htp: []\n  hosts:");
     const r = f.layer.apply(bad, "mixed.yaml");
     assert.equal(r.ok, false);
-    assert.ok(!r.ok && r.errors.some((e) => /^mixed\.yaml:27 \(document 1\) VirtualService default\/ratings: spec\.htp: Unknown field .*\[TSMESH_SCHEMA_UNKNOWN_FIELD\]/.test(e)), JSON.stringify(r));
+    assert.ok(!r.ok && r.errors.some((e) => /^mixed\.yaml:27:3 \(document 1\) VirtualService default\/ratings: spec\.htp: Unknown field .*\[TSMESH_SCHEMA_UNKNOWN_FIELD\]/.test(e)), JSON.stringify(r));
     // The valid first document was not stored either.
     assert.equal(f.store.get("VirtualService", "default", "reviews")!.spec.http!.length, 1);
     assert.equal(f.store.currentVersion, version);
@@ -141,7 +141,7 @@ test("persisted under applied/ (0700, one 0600 file per resource) and restored b
     const third = new AppliedLayer(new ConfigStore(), { stateDir: f.stateDir });
     const problems = third.load();
     assert.equal(problems.length, 1);
-    assert.match(problems[0], /VirtualService\.default\.broken\.yaml:4 .*spec\.hosts/);
+    assert.match(problems[0], /VirtualService\.default\.broken\.yaml:4:8 .*spec\.hosts/);
     assert.equal(third.list().length, 4);
   } finally {
     f.done();

@@ -137,7 +137,7 @@ test("a bad document rejects the whole apply with validate's messages", async ()
   writeFileSync(bad, APPLIED_VS.replace("  hosts: [ratings]", "  hosts: [ratings]\n  htp: []"));
   const r = await cli("apply", "-f", bad, "--state-dir", stateDir);
   assert.equal(r.code, 1);
-  assert.match(r.err.join("\n"), /^error: error validating ".*bad\.yaml":\n.*bad\.yaml:17 \(document 1\) VirtualService default\/ratings: spec\.htp: Unknown field "htp"/);
+  assert.match(r.err.join("\n"), /^error: error validating ".*bad\.yaml":\n.*bad\.yaml:17:3 \(document 1\) VirtualService default\/ratings: spec\.htp: Unknown field "htp"/);
   assert.equal(discovery.meshApi!.applied.list().length, 0);
 });
 

@@ -109,10 +109,10 @@ describe("tsmesh up: the plan", () => {
       ],
       serviceEntries: [se],
       gateways: [],
-      environment: { HOME_DIR: "/home/me" },
+      environment: { HOME_DIR: "home-of-me" },
     });
     const byName = new Map(plan.workloads.map((w) => [w.name, w]));
-    assert.deepEqual(byName.get("web")!.command, { env: { GREETING: "hi web" }, argv: ["python3", "-m", "http.server", "--bind", "127.128.9.1", "8000", "$PORTS", "default", "/home/me"] });
+    assert.deepEqual(byName.get("web")!.command, { env: { GREETING: "hi web" }, argv: ["python3", "-m", "http.server", "--bind", "127.128.9.1", "8000", "$PORTS", "default", "home-of-me"] });
     assert.equal(byName.get("web")!.appEnv!.PORTS, "8000,9000");
     assert.equal(byName.get("web")!.appEnv!.HTTP_PROXY, "http://127.0.9.1:15001");
     assert.deepEqual(byName.get("sh")!.command, { env: {}, argv: ["/bin/sh", "-c", "serve --port $PORT | tee log"] });
