@@ -8,7 +8,7 @@
 import { adminUrl, type MeshRecord } from "../local/registry.js";
 import { dumpedClusters, dumpedListeners, dumpedRoutes, type DumpedResource } from "./config-dump.js";
 import { httpJson, istiodConfigDump, monitoringUrl, proxyConfigDump, runCommand, targetMesh, targetWorkload, type MeshTarget } from "./mesh-target.js";
-import { formatTable, machineOutput, painter, terminalWidth, useColour } from "./output.js";
+import { formatTable, humanDuration, machineOutput, painter, terminalWidth, useColour } from "./output.js";
 import { unifiedDiff } from "./unified-diff.js";
 
 /** One /debug/syncz entry (src/controlplane/monitoring.ts). */
@@ -29,25 +29,6 @@ const CORE_TYPES: Array<[string, string]> = [
   [`${TYPE}envoy.config.core.v3.TypedExtensionConfig`, "ECDS"],
 ];
 const OTHER_SHORT: Record<string, string> = { [`${TYPE}envoy.extensions.transport_sockets.tls.v3.Secret`]: "SDS" };
-
-/** Kubernetes' HumanDuration (what istioctl prints after SYNCED). */
-export function humanDuration(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  if (s < -1) return "<invalid>";
-  if (s < 0) return "0s";
-  if (s < 120) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 10) return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`;
-  if (m < 180) return `${m}m`;
-  const h = Math.floor(m / 60);
-  if (h < 8) return m % 60 === 0 ? `${h}h` : `${h}h${m % 60}m`;
-  if (h < 48) return `${h}h`;
-  if (h < 24 * 8) return h % 24 === 0 ? `${Math.floor(h / 24)}d` : `${Math.floor(h / 24)}d${h % 24}h`;
-  if (h < 24 * 365 * 2) return `${Math.floor(h / 24)}d`;
-  const y = Math.floor(h / 24 / 365);
-  if (y < 8) return `${y}y${Math.floor(h / 24) % 365}d`;
-  return `${y}y`;
-}
 
 /** istiod's status for one watched type, with istioctl's age suffix. */
 export function typeStatus(t: SynczEntry["types"][string] | undefined, now: number): string {

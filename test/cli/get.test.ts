@@ -2,7 +2,8 @@
 // as kubectl's tabwriter pads them.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatTable, humanDuration } from "../../src/cli/get.js";
+import { formatTable } from "../../src/cli/get.js";
+import { humanDuration } from "../../src/cli/output.js";
 
 test("AGE reads as kubectl's", () => {
   const s = 1000;

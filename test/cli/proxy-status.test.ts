@@ -2,7 +2,8 @@
 // the table, and the comparison of what istiod would send with what a proxy holds.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { compareResources, humanDuration, proxyName, proxyStatusTable, typeStatus, type SynczEntry } from "../../src/cli/proxy-status.js";
+import { compareResources, proxyName, proxyStatusTable, typeStatus, type SynczEntry } from "../../src/cli/proxy-status.js";
+import { humanDuration } from "../../src/cli/output.js";
 import { unifiedDiff } from "../../src/cli/unified-diff.js";
 
 const NOW = Date.parse("2026-01-01T00:10:00Z");
