@@ -32,7 +32,7 @@ import { WorkloadAutoRegistration } from "./autoregistration.js";
 import { JwksResolver } from "./jwks-resolver.js";
 import { IstioGenerator, SECRET_KIND, type ConnectedProxy } from "./generator.js";
 import { InboundUpdates } from "./inbound-updates.js";
-import { authzMessages } from "../xds/gen/policy-filters.js";
+import { authorizationWarnings } from "../xds/gen/policy-filters.js";
 import { describeMesh, MESH_CONFIGMAP_KEY, MESH_CONFIGMAP_NAME, MESH_CONFIGMAP_NAMESPACE, MeshConfigError, meshFrom, parseMeshConfig, readMeshConfigFile } from "./mesh-config.js";
 import { MonitoringServer } from "./monitoring.js";
 import { startMeshApi, type MeshApi } from "./mesh-api.js";
@@ -589,18 +589,4 @@ function identitiesOf(registry: ServiceRegistry, host: string): string {
     }
   }
   return [...ids].sort().join(",");
-}
-
-/**
- * What Istio's authz builder would log for each workload's policies (rules skipped on TCP chains,
- * CUSTOM providers that cannot be used), workload by workload; the filters built here are the ones
- * the push serves (memoized per push).
- */
-function authorizationWarnings(push: PushContext): string[] {
-  if (push.input.authorizationPolicies.length === 0) return [];
-  const out: string[] = [];
-  for (const we of push.input.workloadEntries) {
-    for (const m of authzMessages(push, we.metadata.namespace, we.spec.labels ?? {})) out.push(`AuthorizationPolicy on workload ${we.metadata.namespace}/${we.metadata.name}: ${m}`);
-  }
-  return out;
 }

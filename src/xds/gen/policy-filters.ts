@@ -49,3 +49,17 @@ export function policyFilters(proxy: Proxy, push: PushContext): PolicyFilters {
     messages: [...authz.custom.messages, ...authz.local.messages],
   };
 }
+
+/**
+ * What Istio's authz builder would log for each workload's policies (rules skipped on TCP chains,
+ * CUSTOM providers that cannot be used), workload by workload; the filters built here are the ones
+ * the push serves (memoized per push).
+ */
+export function authorizationWarnings(push: PushContext): string[] {
+  if (push.input.authorizationPolicies.length === 0) return [];
+  const out: string[] = [];
+  for (const we of push.input.workloadEntries) {
+    for (const m of authzMessages(push, we.metadata.namespace, we.spec.labels ?? {})) out.push(`AuthorizationPolicy on workload ${we.metadata.namespace}/${we.metadata.name}: ${m}`);
+  }
+  return out;
+}
