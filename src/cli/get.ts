@@ -6,7 +6,7 @@ import { stringify } from "yaml";
 import { kubectlRef, resolveResourceName } from "../api/kind-names.js";
 import type { ResourceView } from "../controlplane/api-server.js";
 import { findMeshSocket, isFailure, MeshApiClient, type MeshTarget } from "./api-client.js";
-import { humanDuration } from "./output.js";
+import { formatTable, humanDuration } from "./output.js";
 
 export type GetOutput = "table" | "wide" | "yaml" | "json" | "name";
 
@@ -20,12 +20,6 @@ export interface GetCliOptions {
   target: MeshTarget;
   /** The time AGE counts to (tests). */
   now?: Date;
-}
-
-/** Columns padded as kubectl's tabwriter pads them (three spaces after the widest cell). */
-export function formatTable(rows: readonly string[][]): string[] {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] + 3))).join(""));
 }
 
 function age(v: ResourceView, now: Date): string {
@@ -79,7 +73,8 @@ export async function runGet(o: GetCliOptions, out: (s: string) => void, err: (s
         age(v, now),
         ...(wide ? [v.source, v.shadowed.length > 0 ? v.shadowed.join(",") : "<none>"] : []),
       ]);
-      for (const line of formatTable([head, ...rows])) out(line);
+      // kubectl's tabwriter: three spaces after the widest cell.
+      for (const line of formatTable(head, rows, { gap: 3 }).split("\n")) out(line);
     }
   }
   return failed ? 1 : 0;

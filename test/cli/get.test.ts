@@ -2,8 +2,10 @@
 // as kubectl's tabwriter pads them.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatTable } from "../../src/cli/get.js";
-import { humanDuration } from "../../src/cli/output.js";
+import { formatTable, humanDuration } from "../../src/cli/output.js";
+
+// kubectl's tables: three spaces after the widest cell.
+const kubectlTable = (rows: string[][]) => formatTable(rows[0], rows.slice(1), { gap: 3 }).split("\n");
 
 test("AGE reads as kubectl's", () => {
   const s = 1000;
@@ -37,6 +39,6 @@ test("AGE reads as kubectl's", () => {
 });
 
 test("columns are padded three spaces past the widest cell, the last one not at all", () => {
-  assert.deepEqual(formatTable([["NAME", "AGE"], ["reviews", "5m"], ["ratings-long-name", "12d"]]), ["NAME                AGE", "reviews             5m", "ratings-long-name   12d"]);
-  assert.deepEqual(formatTable([["NAMESPACE", "NAME", "AGE"], ["default", "a", "1s"]]), ["NAMESPACE   NAME   AGE", "default     a      1s"]);
+  assert.deepEqual(kubectlTable([["NAME", "AGE"], ["reviews", "5m"], ["ratings-long-name", "12d"]]), ["NAME                AGE", "reviews             5m", "ratings-long-name   12d"]);
+  assert.deepEqual(kubectlTable([["NAMESPACE", "NAME", "AGE"], ["default", "a", "1s"]]), ["NAMESPACE   NAME   AGE", "default     a      1s"]);
 });
