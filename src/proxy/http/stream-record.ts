@@ -64,13 +64,16 @@ function localAddressOf(s: net.Socket | undefined): string {
  */
 function headersBytes(h: http.OutgoingHttpHeaders, skip?: string): number {
   let n = 0;
-  for (const k of Object.keys(h)) {
+  // Header names and values are latin1 strings (one char per wire byte, as the codecs decode them),
+  // so a length is the byte count Envoy takes, with no encoding pass.
+  for (const k in h) {
     // (Pseudo-headers a map may carry are counted by the caller, once.)
     if (k === skip || k.charCodeAt(0) === 58) continue;
     const v = h[k];
     if (v === undefined) continue;
-    if (Array.isArray(v)) for (const x of v) n += k.length + Buffer.byteLength(x);
-    else n += k.length + Buffer.byteLength(String(v));
+    if (typeof v === "string") n += k.length + v.length;
+    else if (Array.isArray(v)) for (const x of v) n += k.length + x.length;
+    else n += k.length + String(v).length;
   }
   return n;
 }
@@ -80,7 +83,7 @@ const STATUS_PSEUDO_BYTES = ":status".length + 3;
 
 /** Envoy's request header map: the pseudo-headers (Host as :authority) and the rest. */
 function requestHeadersBytes(h: http.OutgoingHttpHeaders, method: string, path: string, authority: string, scheme: string): number {
-  const pseudo = ":method".length + method.length + ":path".length + Buffer.byteLength(path) + ":authority".length + Buffer.byteLength(authority) + ":scheme".length + scheme.length;
+  const pseudo = ":method".length + method.length + ":path".length + path.length + ":authority".length + authority.length + ":scheme".length + scheme.length;
   return pseudo + headersBytes(h, "host");
 }
 

@@ -228,7 +228,7 @@ describe("access logs through the proxy, in Istio's formats", () => {
   it("a gRPC stream's record: messages each way, header maps' sizes as Envoy's byteSize()", async () => {
     const body = Buffer.concat([grpcFrame("a"), grpcFrame(""), grpcFrame("ccc")]);
     const status = await new Promise<number>((resolve, reject) => {
-      const req = http.request({ host: IP, port: P.http, method: "POST", path: "/grpc.Echo/Say", headers: { host: "httpbin:8000", "content-type": "application/grpc", te: "trailers" }, agent: false }, (res) => {
+      const req = http.request({ host: IP, port: P.http, method: "POST", path: "/grpc.Echo/Say", headers: { host: "httpbin:8000", "content-type": "application/grpc", te: "trailers", "x-latin": "caf\u00e9" }, agent: false }, (res) => {
         res.resume();
         res.on("end", () => resolve(res.statusCode ?? 0));
       });
@@ -246,6 +246,8 @@ describe("access logs through the proxy, in Istio's formats", () => {
     let want = ":method".length + 4 + ":path".length + info.path.length + ":authority".length + "httpbin:8000".length + ":scheme".length + info.scheme.length;
     for (const [k, v] of Object.entries(info.requestHeaders)) if (k !== "host" && v !== undefined) want += k.length + String(v).length;
     assert.equal(info.requestHeadersBytes, want);
+    // A byte above 0x7f is one byte on the wire, as Envoy counts it (not its two-byte UTF-8 form).
+    assert.equal(info.requestHeaders["x-latin"], "caf\u00e9");
     assert.ok(info.requestHeadersBytes > "content-type".length + "application/grpc".length);
     let resp = ":status".length + 3;
     for (const [k, v] of Object.entries(info.responseHeaders)) if (v !== undefined) resp += k.length + String(v).length;
