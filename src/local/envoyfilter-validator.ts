@@ -13,7 +13,7 @@ import type { ResourceValidator } from "../xds/gen/envoyfilter/apply.js";
 let checker: ProxyServer | undefined;
 
 export const proxyResourceValidator: ResourceValidator = (typeUrl, name, resource) => {
-  checker ??= new ProxyServer({ node: { id: "envoyfilter-validator" }, accessLog: false, serveTraffic: false, log: () => {} });
+  checker ??= new ProxyServer({ node: { id: "envoyfilter-validator" }, serveTraffic: false, log: () => {} });
   try {
     const object = wireDecode(typeUrl, encodeMessage(typeUrl, resource));
     // As the proxy's xDS decoder does: Istio's own filters arrive as TypedStructs.

@@ -62,8 +62,6 @@ export interface ProxyOptions {
    * logs only what access_log config asks for.
    */
   accessLogPath?: string;
-  /** false: no default access log even with accessLogPath. */
-  accessLog?: boolean;
   drainMs?: number;
   /**
    * false: keep and validate the config (ADS, admin, readiness) but bind no listeners — the
@@ -164,7 +162,7 @@ export class ProxyServer {
     this.tracers = new TracerRegistry({ cluster: (n) => this.cluster(n), router: this.router, stats: this.stats, node: traceNode(options.node), batching: options.traceBatching ?? DEFAULT_BATCHING });
     // Only when asked for (accessLogPath): connection managers and TCP proxies whose config names
     // no access_log write here.
-    const defaultAccessLog = options.accessLog === false || options.accessLogPath === undefined ? undefined : new FormattedAccessLog(this.accessLogWriters.get(options.accessLogPath), defaultAccessLogFormatter());
+    const defaultAccessLog = options.accessLogPath === undefined ? undefined : new FormattedAccessLog(this.accessLogWriters.get(options.accessLogPath), defaultAccessLogFormatter());
     this.runtime = {
       tracers: this.tracers,
       cluster: (n) => this.cluster(n),

@@ -145,7 +145,6 @@ describe("tsmesh app ext-authz", () => {
         },
         node: { id: "ext-authz-app-test" },
         ip: PROXY_IP,
-        accessLog: false,
       });
       await proxy.start();
     });

@@ -57,7 +57,7 @@ describe("tsmesh tap against a running proxy", () => {
   let base = "";
 
   before(async () => {
-    proxy = new ProxyServer({ node: { id: "tap-cli" }, staticResources: { listeners: [], clusters: [] }, accessLog: false, log: () => {} });
+    proxy = new ProxyServer({ node: { id: "tap-cli" }, staticResources: { listeners: [], clusters: [] }, log: () => {} });
     await proxy.start();
     admin = new AdminServer(proxy, { nodeId: "tap-cli", onQuit: () => {} });
     base = `http://${IP}:${await admin.listen(IP, 0)}`;
@@ -119,7 +119,7 @@ describe("tsmesh tap against a running proxy", () => {
 
 describe("tsmesh tap: the proxy goes away", () => {
   it("exits 1 saying so", async () => {
-    const proxy = new ProxyServer({ node: { id: "tap-gone" }, staticResources: { listeners: [], clusters: [] }, accessLog: false, log: () => {} });
+    const proxy = new ProxyServer({ node: { id: "tap-gone" }, staticResources: { listeners: [], clusters: [] }, log: () => {} });
     await proxy.start();
     const admin = new AdminServer(proxy, { nodeId: "tap-gone", onQuit: () => {} });
     try {

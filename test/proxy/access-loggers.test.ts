@@ -221,7 +221,7 @@ describe("access log and tcp_proxy configs tsmesh cannot implement are refused, 
   ];
   for (const [what, l, re] of cases) {
     it(what, async () => {
-      const p = new ProxyServer({ staticResources: { listeners: [l], clusters: [] }, node: { id: "x" }, ip: IP, accessLog: false, log: () => {} });
+      const p = new ProxyServer({ staticResources: { listeners: [l], clusters: [] }, node: { id: "x" }, ip: IP, log: () => {} });
       await assert.rejects(p.start(), re);
       await p.close();
     });

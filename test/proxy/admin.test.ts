@@ -49,7 +49,6 @@ describe("admin: endpoints that change state", () => {
     proxy = new ProxyServer({
       node: { id: "admin-test" },
       staticResources: { listeners: [httpListener("web", IP, 8080, [prefixRoute("/", "web")])], clusters: [staticCluster("web", BACKEND_IP, 8080)] },
-      accessLog: false,
       drainMs: 100,
       log: (l) => lines.push(l),
     });

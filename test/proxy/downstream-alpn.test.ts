@@ -60,7 +60,7 @@ function get(alpn: string[]): Promise<{ alpn: string | false; line: string }> {
 describe("downstream TLS: ALPN negotiation as Envoy's", () => {
   let proxy: ProxyServer;
   before(async () => {
-    proxy = new ProxyServer({ node: { id: "alpn-test" }, accessLog: false, staticResources: { listeners: [listener] } });
+    proxy = new ProxyServer({ node: { id: "alpn-test" }, staticResources: { listeners: [listener] } });
     await proxy.start();
   });
   after(async () => {

@@ -122,7 +122,7 @@ describe("over xDS: a bad EDS assignment is NACKed with its path and the last go
     await new Promise<void>((r) => backend.listen(0, BACKEND_IP, () => r()));
     const backendPort = (backend.address() as { port: number }).port;
     const h = await Harness.start();
-    const proxy = new ProxyServer({ discoveryAddress: `127.0.0.1:${h.port}`, node: { id: `sidecar~${IP}~web.default~default.svc.cluster.local` }, ip: IP, accessLog: false, log: () => {} });
+    const proxy = new ProxyServer({ discoveryAddress: `127.0.0.1:${h.port}`, node: { id: `sidecar~${IP}~web.default~default.svc.cluster.local` }, ip: IP, log: () => {} });
     const status = (type: string): TypeStatus | undefined => h.server.connections()[0]?.types.find((t) => t.typeUrl === type);
     const until = async (what: string, cond: () => boolean): Promise<void> => {
       const deadline = Date.now() + 15_000;

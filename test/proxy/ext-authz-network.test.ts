@@ -108,7 +108,6 @@ describe("ext_authz (network filter)", () => {
       },
       node: { id: "ext-authz-network-test" },
       ip: IP,
-      accessLog: false,
     });
     await proxy.start();
   });

@@ -81,7 +81,6 @@ describe("Gateway TLS from files (SIMPLE, MUTUAL, HTTP/2 by ALPN, httpsRedirect)
       discoveryAddress: `127.0.0.1:${xdsPort}`,
       node: { id: proxyNodeId("router", GW_IP, "istio-ingressgateway", "istio-system"), metadata: { NAMESPACE: "istio-system", LABELS: { istio: "ingressgateway" }, INTERCEPTION_MODE: "NONE" } },
       ip: GW_IP,
-      accessLog: false,
       log: () => {},
     });
     await proxy.start();

@@ -83,7 +83,7 @@ describe("secrets over ADS (credentialName)", () => {
     plain = await Backend.start("plain", PLAIN_BACKEND, 8080);
     https = await new HttpsBackend("https", {}).start(HTTPS_BACKEND, 8443);
     h.server.setContext(fullPush(snapshot({})));
-    proxy = new ProxyServer({ discoveryAddress: `127.0.0.1:${h.port}`, node: { id: "router~127.0.134.1~gw.istio-system~istio-system.svc.cluster.local" }, accessLog: false, log: () => {} });
+    proxy = new ProxyServer({ discoveryAddress: `127.0.0.1:${h.port}`, node: { id: "router~127.0.134.1~gw.istio-system~istio-system.svc.cluster.local" }, log: () => {} });
     admin = new AdminServer(proxy, { nodeId: "gw", onQuit: () => {} });
     adminPort = await admin.listen(GW, 0);
     await proxy.start();

@@ -109,7 +109,6 @@ describe("TLS contexts over SDS (the agent's default and ROOTCA)", () => {
     plainBackend = await Backend.start("httpbin", PLAIN_BACKEND, 8080);
     p1 = new ProxyServer({
       node: { id: "sidecar~127.0.133.1~sleep.default~default.svc.cluster.local" },
-      accessLog: false,
       log: (l) => logs.push(l),
       secrets: s1,
       staticResources: {
@@ -123,7 +122,6 @@ describe("TLS contexts over SDS (the agent's default and ROOTCA)", () => {
     });
     p2 = new ProxyServer({
       node: { id: "sidecar~127.0.133.3~httpbin.default~default.svc.cluster.local" },
-      accessLog: false,
       log: (l) => logs.push(l),
       secrets: s2,
       staticResources: {

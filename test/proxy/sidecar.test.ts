@@ -72,7 +72,6 @@ describe("two sidecars in local mode", () => {
         discoveryAddress: `127.0.0.1:${xdsPort}`,
         node: { id: proxyNodeId("sidecar", ip, name, "default"), metadata: { NAMESPACE: "default", LABELS: labels, INTERCEPTION_MODE: "NONE", ...extra } },
         ip,
-        accessLog: false,
         log: () => {},
       });
     proxies.push(sidecar(CLIENT_IP, "client-1", { app: "client" }), sidecar(SERVER_IP, "echo-1", { app: "echo", version: "v1" }, { INBOUND_APP_ADDRESS: APP_IP }));

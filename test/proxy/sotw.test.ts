@@ -69,7 +69,6 @@ describe("tsmesh proxy on SotW ADS", () => {
       protocol: "sotw",
       node: { id: proxyNodeId("router", GW_IP, "gw", "default"), metadata: { NAMESPACE: "default", LABELS: { istio: "ingressgateway" }, INTERCEPTION_MODE: "NONE" } },
       ip: GW_IP,
-      accessLog: false,
       log: () => {},
     });
     await proxy.start();

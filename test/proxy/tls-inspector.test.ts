@@ -74,7 +74,6 @@ describe("tls_inspector filter chain selection", () => {
     await backends[2].listen("127.0.67.4");
     proxy = new ProxyServer({
       node: { id: "tls-test" },
-      accessLog: false,
       staticResources: {
         clusters: [staticCluster("exact", "127.0.67.2"), staticCluster("wildcard", "127.0.67.3"), staticCluster("plain", "127.0.67.4")],
         listeners: [
@@ -149,7 +148,6 @@ describe("TLS termination (DownstreamTlsContext)", () => {
     };
     proxy = new ProxyServer({
       node: { id: "tls-termination" },
-      accessLog: false,
       staticResources: {
         clusters: [{ ...staticCluster("app", "127.0.67.12"), loadAssignment: { clusterName: "app", endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: "127.0.67.12", portValue: 8080 } } } }] }] } }],
         listeners: [
@@ -244,7 +242,6 @@ describe("TLS termination (DownstreamTlsContext)", () => {
   it("a certificate that cannot be read is a config error naming the field", () => {
     const bad = new ProxyServer({
       node: { id: "bad-tls" },
-      accessLog: false,
       staticResources: {
         listeners: [
           {

@@ -30,7 +30,6 @@ describe("warming", () => {
       discoveryAddress: `127.0.0.1:${xdsPort}`,
       node: { id: proxyNodeId("router", "127.0.69.1", "gw", "default"), metadata: { NAMESPACE: "default", LABELS: { istio: "ingressgateway" }, INTERCEPTION_MODE: "NONE" } },
       ip: "127.0.69.1",
-      accessLog: false,
       log: () => {},
     });
     const clusters = proxy.clusters;

@@ -83,7 +83,7 @@ describe("retry and shadow buffer limits", () => {
     };
     const small = httpListener("buf_small", PROXY_IP, SMALL_LISTENER, [{ ...prefixRoute("/", "app", retry5xx), perRequestBufferLimitBytes: { value: 1 << 20 } }]);
     small.perConnectionBufferLimitBytes = { value: 2048 };
-    proxy = new ProxyServer({ staticResources: { listeners: [main, small], clusters }, node: { id: "buf" }, ip: PROXY_IP, accessLog: false, log: () => {} });
+    proxy = new ProxyServer({ staticResources: { listeners: [main, small], clusters }, node: { id: "buf" }, ip: PROXY_IP, log: () => {} });
     await proxy.start();
   });
 

@@ -115,7 +115,6 @@ describe("ext_authz (HTTP filter)", () => {
       },
       node: { id: "ext-authz-test" },
       ip: IP,
-      accessLog: false,
     });
     await proxy.start();
   });
@@ -370,7 +369,7 @@ describe("ext_authz config is refused with its field path", () => {
   ];
   for (const [what, config, re] of cases) {
     it(what, async () => {
-      const p = new ProxyServer({ staticResources: { listeners: [listener("bad", 0, [extAuthz(config)])], clusters: [] }, node: { id: "bad" }, ip: IP, accessLog: false });
+      const p = new ProxyServer({ staticResources: { listeners: [listener("bad", 0, [extAuthz(config)])], clusters: [] }, node: { id: "bad" }, ip: IP });
       await assert.rejects(p.start(), re);
       await p.close().catch(() => {});
     });

@@ -83,7 +83,7 @@ function send(port: number, path: string, o: { method?: string; body?: string; h
 }
 
 async function startStatic(listeners: ProtoObject[], port: number, logs: string[] = []): Promise<ProxyServer> {
-  const p = new ProxyServer({ staticResources: { listeners, clusters: [staticCluster(port)] }, node: { id: "filters-test" }, ip: IP, accessLog: false, log: (l) => logs.push(l) });
+  const p = new ProxyServer({ staticResources: { listeners, clusters: [staticCluster(port)] }, node: { id: "filters-test" }, ip: IP, log: (l) => logs.push(l) });
   await p.start();
   return p;
 }
@@ -228,7 +228,7 @@ describe("over xDS: an unknown HTTP filter is NACKed with its path and the last 
     const bad = listener("xds", port, [LUA, ROUTER], [route("/")]);
     const optional = listener("xds", port, [{ ...LUA, isOptional: true }, fault(503), ROUTER], [route("/")]);
     const clusters = [{ ...cluster("backend"), type: "STATIC", loadAssignment: staticCluster(backend.port).loadAssignment }];
-    const proxy = new ProxyServer({ discoveryAddress: `127.0.0.1:${h.port}`, node: { id: "sidecar~127.0.77.1~x.default~default.svc.cluster.local" }, ip: IP, accessLog: false, log: () => {} });
+    const proxy = new ProxyServer({ discoveryAddress: `127.0.0.1:${h.port}`, node: { id: "sidecar~127.0.77.1~x.default~default.svc.cluster.local" }, ip: IP, log: () => {} });
     const status = (): TypeStatus | undefined => h.server.connections()[0]?.types.find((t) => t.typeUrl === LISTENER_TYPE);
     const until = async (what: string, cond: () => boolean): Promise<void> => {
       const deadline = Date.now() + 15_000;

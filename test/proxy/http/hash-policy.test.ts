@@ -55,7 +55,6 @@ describe("route hash policies over RING_HASH", () => {
       },
       node: { id: "hash-test" },
       ip: IP,
-      accessLog: false,
       log: () => {},
     });
     await proxy.start();

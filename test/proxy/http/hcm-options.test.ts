@@ -67,7 +67,6 @@ describe("HCM options end to end", () => {
       },
       node: { id: "hcm-options" },
       ip: IP,
-      accessLog: false,
       log: () => {},
     });
     await proxy.start();

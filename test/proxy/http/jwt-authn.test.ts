@@ -172,7 +172,6 @@ describe("jwt_authn through a proxy listener", () => {
       },
       node: { id: "jwt-test" },
       ip: IP,
-      accessLog: false,
       log: () => {},
     });
     await proxy.start();

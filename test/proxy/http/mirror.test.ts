@@ -113,7 +113,6 @@ describe("request mirroring through the router", () => {
       },
       node: { id: "mirror-test" },
       ip: IP,
-      accessLog: false,
       log: () => {},
     });
     await proxy.start();

@@ -74,7 +74,7 @@ function send(port: number, path: string, headers: Record<string, string> = {}):
 }
 
 async function startStatic(listeners: ProtoObject[], backendPort: number): Promise<ProxyServer> {
-  const p = new ProxyServer({ staticResources: { listeners, clusters: [backendCluster(backendPort)] }, node: { id: "router-config-test" }, ip: IP, accessLog: false, log: () => {} });
+  const p = new ProxyServer({ staticResources: { listeners, clusters: [backendCluster(backendPort)] }, node: { id: "router-config-test" }, ip: IP, log: () => {} });
   await p.start();
   return p;
 }

@@ -70,7 +70,7 @@ describe("an exception while setting up a stream resets that stream only", { tim
         },
       ],
     };
-    proxy = new ProxyServer({ node: { id: "stream-exception" }, accessLog: false, log: (l) => logs.push(l), staticResources: { listeners: [listener] } });
+    proxy = new ProxyServer({ node: { id: "stream-exception" }, log: (l) => logs.push(l), staticResources: { listeners: [listener] } });
     await proxy.start();
   });
   after(async () => {

@@ -123,7 +123,7 @@ describe("access logs through the proxy, in Istio's formats", () => {
           },
     ];
     const clusters = [cluster(HTTP_CLUSTER, BACKEND, backendPort), cluster(DEAD_CLUSTER, REFUSED_HOST, 1), cluster(TCP_CLUSTER, "127.0.101.3", backendPort), cluster(TLS_CLUSTER, "127.0.101.4", backendPort)];
-    proxy = new ProxyServer({ node: { id: "al-istio" }, ip: IP, accessLog: false, log: () => {}, staticResources: { listeners, clusters } });
+    proxy = new ProxyServer({ node: { id: "al-istio" }, ip: IP, log: () => {}, staticResources: { listeners, clusters } });
     await proxy.start();
     proxy.streamSinks.add({ onHttpStream: (i) => tapped.push(i), onTcpConnection: (i) => tapped.push(i) });
   });

@@ -279,7 +279,7 @@ describe("15090 and 15020 over real sockets", () => {
   let agent = "";
   let agentDown = "";
   before(async () => {
-    proxy = new ProxyServer({ node: { id: "stats-test", metadata: NODE }, accessLog: false, drainMs: 100, log: () => {} });
+    proxy = new ProxyServer({ node: { id: "stats-test", metadata: NODE }, drainMs: 100, log: () => {} });
     await proxy.start();
     new IstioHttpStats(proxy.stats, cfg(), LOCAL).record(inboundHttpInfo());
     app = http.createServer((req, res) => {
@@ -369,7 +369,7 @@ describe("istio.stats in listener config", () => {
     ] }],
   };
   it("an HCM and a TCP chain with istio.stats load", async () => {
-    const proxy = new ProxyServer({ node: { id: "stats-cfg", metadata: NODE }, staticResources: { listeners: [listener({ disableHostHeaderFallback: true }), tcp], clusters: [staticCluster("web", "127.0.0.1", 1)] }, accessLog: false, drainMs: 50, log: () => {} });
+    const proxy = new ProxyServer({ node: { id: "stats-cfg", metadata: NODE }, staticResources: { listeners: [listener({ disableHostHeaderFallback: true }), tcp], clusters: [staticCluster("web", "127.0.0.1", 1)] }, drainMs: 50, log: () => {} });
     try {
       await proxy.start();
       assert.deepEqual(proxy.listeners.list().map((l) => l.name).sort(), ["stats-l", "stats-tcp"]);
@@ -392,7 +392,7 @@ describe("istio.stats in listener config", () => {
         { name: "envoy.filters.network.tcp_proxy", typedConfig: { "@type": `${TYPE_PREFIX}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`, statPrefix: "t", cluster: "echo" } },
       ] }],
     };
-    const proxy = new ProxyServer({ node: { id: "stats-tcp", metadata: NODE }, staticResources: { listeners: [periodic], clusters: [staticCluster("echo", "127.0.113.2", port)] }, accessLog: false, drainMs: 50, log: () => {} });
+    const proxy = new ProxyServer({ node: { id: "stats-tcp", metadata: NODE }, staticResources: { listeners: [periodic], clusters: [staticCluster("echo", "127.0.113.2", port)] }, drainMs: 50, log: () => {} });
     const sample = (name: string): number => parseExposition(proxy.stats.prometheus()).get(name)?.samples.reduce((a, s) => a + s.value, 0) ?? 0;
     try {
       await proxy.start();
@@ -418,7 +418,7 @@ describe("istio.stats in listener config", () => {
     }
   });
   it("a dimension that does not compile fails the listener with the field's path", async () => {
-    const proxy = new ProxyServer({ node: { id: "stats-cfg" }, staticResources: { listeners: [listener({ metrics: [{ name: "requests_total", dimensions: { x: "request.headers[" } }] })], clusters: [] }, accessLog: false, drainMs: 50, log: () => {} });
+    const proxy = new ProxyServer({ node: { id: "stats-cfg" }, staticResources: { listeners: [listener({ metrics: [{ name: "requests_total", dimensions: { x: "request.headers[" } }] })], clusters: [] }, drainMs: 50, log: () => {} });
     try {
       await assert.rejects(proxy.start(), (e: Error) => /httpFilters\[0\]\.typedConfig\.metrics\[0\]\.dimensions\["x"\]/.test(e.message));
     } finally {

@@ -64,7 +64,7 @@ describe("admin /tsmesh/tap", () => {
   let base = "";
 
   before(async () => {
-    proxy = new ProxyServer({ node: { id: "tap-test" }, staticResources: { listeners: [], clusters: [] }, accessLog: false, drainMs: 100, log: () => {} });
+    proxy = new ProxyServer({ node: { id: "tap-test" }, staticResources: { listeners: [], clusters: [] }, drainMs: 100, log: () => {} });
     await proxy.start();
     admin = new AdminServer(proxy, { nodeId: "tap-test", onQuit: () => {}, tap: { maxTappers: 2, bufferEvents: 50 } });
     base = `http://${IP}:${await admin.listen(IP, 0)}`;
@@ -177,7 +177,7 @@ describe("admin /tsmesh/tap", () => {
 
 describe("admin /tsmesh/tap: the session limit", () => {
   it("ends the stream with an end line after maxSessionMs, and unregisters", async () => {
-    const proxy = new ProxyServer({ node: { id: "tap-limit" }, staticResources: { listeners: [], clusters: [] }, accessLog: false, log: () => {} });
+    const proxy = new ProxyServer({ node: { id: "tap-limit" }, staticResources: { listeners: [], clusters: [] }, log: () => {} });
     await proxy.start();
     const admin = new AdminServer(proxy, { nodeId: "tap-limit", onQuit: () => {}, tap: { maxSessionMs: 2000 } });
     try {

@@ -152,7 +152,6 @@ describe("envoy.filters.http.ratelimit with a real rate limit service", () => {
       },
       node: { id: "rl-test", cluster: "istio-ingressgateway" },
       ip: IP,
-      accessLog: false,
       log: () => {},
     });
     await proxy.start();
@@ -256,7 +255,7 @@ describe("global rate limit config errors name the field", () => {
   ];
   for (const [what, filter, re] of cases) {
     it(what, async () => {
-      const p = new ProxyServer({ staticResources: { listeners: [listener("e", 0, filter, [{ match: { prefix: "/" }, route: { cluster: "x" } }])], clusters: [] }, node: { id: "rl-errors" }, ip: IP, accessLog: false, log: () => {} });
+      const p = new ProxyServer({ staticResources: { listeners: [listener("e", 0, filter, [{ match: { prefix: "/" }, route: { cluster: "x" } }])], clusters: [] }, node: { id: "rl-errors" }, ip: IP, log: () => {} });
       await assert.rejects(p.start(), re);
       await p.close();
     });

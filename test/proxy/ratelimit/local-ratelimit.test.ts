@@ -133,7 +133,6 @@ describe("envoy.filters.http.local_ratelimit", () => {
       },
       node: { id: "lrl-test", cluster: "lrl" },
       ip: IP,
-      accessLog: false,
       log: () => {},
     });
     await proxy.start();
@@ -238,7 +237,7 @@ describe("local rate limit config errors name the field", () => {
   ];
   for (const [what, l, re] of cases) {
     it(what, async () => {
-      const p = new ProxyServer({ staticResources: { listeners: [l], clusters: [] }, node: { id: "lrl-errors" }, ip: IP, accessLog: false, log: () => {} });
+      const p = new ProxyServer({ staticResources: { listeners: [l], clusters: [] }, node: { id: "lrl-errors" }, ip: IP, log: () => {} });
       await assert.rejects(p.start(), re);
       await p.close();
     });

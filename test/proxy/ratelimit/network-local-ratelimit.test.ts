@@ -58,7 +58,7 @@ describe("envoy.filters.network.local_ratelimit", () => {
       connectTimeout: { seconds: 1 },
       loadAssignment: { clusterName: "echo", endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: BACKEND_IP, portValue: port } } } }] }] },
     };
-    proxy = new ProxyServer({ staticResources: { listeners: [listener], clusters: [cluster] }, node: { id: "nlrl" }, ip: IP, accessLog: false, log: () => {} });
+    proxy = new ProxyServer({ staticResources: { listeners: [listener], clusters: [cluster] }, node: { id: "nlrl" }, ip: IP, log: () => {} });
     await proxy.start();
   });
 
@@ -95,7 +95,6 @@ describe("envoy.filters.network.local_ratelimit", () => {
       },
       node: { id: "nlrl-bad" },
       ip: IP,
-      accessLog: false,
       log: () => {},
     });
     await assert.rejects(p.start(), /filterChains\[0\]\.filters\[0\]\.typedConfig\.tokenBucket: token_bucket is required/);

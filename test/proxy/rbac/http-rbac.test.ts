@@ -143,7 +143,7 @@ describe("HTTP RBAC filter", () => {
       { transportSocket: ids.transportSocket },
     );
     const cluster = { name: "backend", type: "STATIC", connectTimeout: { seconds: 1 }, loadAssignment: { clusterName: "backend", endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: BACKEND_IP, portValue: BACKEND_PORT } } } }] }] } };
-    proxy = new ProxyServer({ staticResources: { listeners: [main, xff, mtlsListener] as never, clusters: [cluster] as never }, node: { id: "rbac-test" }, ip: IP, accessLog: false, log: () => {} });
+    proxy = new ProxyServer({ staticResources: { listeners: [main, xff, mtlsListener] as never, clusters: [cluster] as never }, node: { id: "rbac-test" }, ip: IP, log: () => {} });
     await proxy.start();
   });
 

@@ -110,7 +110,7 @@ describe("network RBAC filter", () => {
       }),
       listenerFilters: [{ name: "envoy.filters.listener.tls_inspector", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector" } }],
     };
-    proxy = new ProxyServer({ staticResources: { listeners: [tcp, mtls, web, passthrough] as never, clusters: [echoCluster] as never }, node: { id: "net-rbac-test" }, ip: IP, accessLog: false, log: () => {} });
+    proxy = new ProxyServer({ staticResources: { listeners: [tcp, mtls, web, passthrough] as never, clusters: [echoCluster] as never }, node: { id: "net-rbac-test" }, ip: IP, log: () => {} });
     await proxy.start();
   });
 
@@ -202,7 +202,7 @@ describe("network RBAC config the proxy cannot implement is refused", () => {
   ];
   for (const [name, config, re] of cases) {
     it(name, async () => {
-      const p = new ProxyServer({ staticResources: { listeners: [listener("bad", 0, [netRbac(config), tcpProxy])] as never, clusters: [echoCluster] as never }, node: { id: "net-rbac-bad" }, ip: IP, accessLog: false, log: () => {} });
+      const p = new ProxyServer({ staticResources: { listeners: [listener("bad", 0, [netRbac(config), tcpProxy])] as never, clusters: [echoCluster] as never }, node: { id: "net-rbac-bad" }, ip: IP, log: () => {} });
       await assert.rejects(p.start(), (e: unknown) => e instanceof Error && re.test(e.message));
       await p.close();
     });

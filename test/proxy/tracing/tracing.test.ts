@@ -83,7 +83,6 @@ async function chain(port: number, tracing: Tracing, collectorCluster: string, c
     staticResources: { clusters: [staticCluster("inbound|9080||", BACKEND_IP, backendPort), collector, down], listeners: [listener("virtualInbound", B_IP, port, "INBOUND", "inbound|9080||", tracing)] },
     node: { id: "sidecar~127.0.123.2~reviews-v1.default~default.svc.cluster.local", cluster: "reviews.default", locality: { zone: "zone-b" }, metadata: { NAMESPACE: "default", MESH_ID: "cluster.local", LABELS: { app: "reviews", version: "v1" } } },
     ip: B_IP,
-    accessLog: false,
     log: () => {},
     traceBatching: FAST,
   });
@@ -91,7 +90,6 @@ async function chain(port: number, tracing: Tracing, collectorCluster: string, c
     staticResources: { clusters: [staticCluster("outbound|9080||reviews.default.svc.cluster.local", B_IP, port), collector, down], listeners: [listener("0.0.0.0_9080", A_IP, port, "OUTBOUND", "outbound|9080||reviews.default.svc.cluster.local", tracing)] },
     node: { id: "sidecar~127.0.123.1~productpage-v1.default~default.svc.cluster.local", cluster: "productpage.default", metadata: { NAMESPACE: "default", MESH_ID: "cluster.local", LABELS: { "service.istio.io/canonical-name": "productpage", "service.istio.io/canonical-revision": "v1" } } },
     ip: A_IP,
-    accessLog: false,
     log: () => {},
     traceBatching: FAST,
   });

@@ -119,7 +119,6 @@ describe("router spans per try", () => {
       staticResources: { clusters, listeners: [listener("spawn", SPAWN_PORT, true), listener("plain", PLAIN_PORT, false), listener("child", CHILD_PORT, false, true)] },
       node: { id: "router~127.0.123.31~istio-ingressgateway-1.istio-system~istio-system.svc.cluster.local", cluster: "istio-ingressgateway.istio-system", metadata: { NAMESPACE: "istio-system" } },
       ip: PROXY_IP,
-      accessLog: false,
       log: () => {},
       traceBatching: { minFlushSpans: 1, flushIntervalMs: 100, maxPendingSpans: 1000 },
     });

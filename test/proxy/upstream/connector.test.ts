@@ -97,7 +97,6 @@ describe("transport sockets per endpoint, through the connector", () => {
       },
       node: { id: "connector-test" },
       ip: IP,
-      accessLog: false,
       log: () => {},
     });
     await proxy.start();

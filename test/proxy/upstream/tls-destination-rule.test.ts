@@ -55,7 +55,6 @@ spec:
       discoveryAddress: `127.0.0.1:${xdsPort}`,
       node: { id: proxyNodeId("sidecar", CLIENT_IP, "client-1", "default"), metadata: { NAMESPACE: "default", LABELS: { app: "client" }, INTERCEPTION_MODE: "NONE" } },
       ip: CLIENT_IP,
-      accessLog: false,
       log: () => {},
     });
     await proxy.start();

@@ -43,7 +43,6 @@ describe("upstream TLS session resumption", () => {
     await new Promise<void>((r) => backend.listen(8443, BACKEND_IP, () => r()));
     proxy = new ProxyServer({
       node: { id: "tls-resumption" },
-      accessLog: false,
       staticResources: {
         clusters: [
           cluster("resume", BACKEND_IP, 8443, { sni: "gateway.example.com", commonTlsContext: trustCa() }),

@@ -137,7 +137,6 @@ describe("DownstreamTlsContext: client certificate SAN matchers", () => {
     });
     proxy = new ProxyServer({
       node: { id: "downstream-san" },
-      accessLog: false,
       staticResources: {
         clusters: [cluster("app", "127.0.68.58", 8080, undefined)],
         listeners: [chain(8443, "spiffe://cluster.local/ns/default/sa/client"), chain(8444, "spiffe://cluster.local/ns/default/sa/someone-else")],
@@ -177,7 +176,6 @@ describe("DownstreamTlsContext: client certificate SAN matchers", () => {
   it("SAN matchers without a trusted CA are refused", () => {
     const bad = new ProxyServer({
       node: { id: "bad-downstream-san" },
-      accessLog: false,
       staticResources: {
         listeners: [
           {

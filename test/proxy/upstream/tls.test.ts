@@ -136,7 +136,6 @@ describe("upstream TLS origination (UpstreamTlsContext)", () => {
     await plain.listen(PLAIN_IP, 8443);
     proxy = new ProxyServer({
       node: { id: "upstream-tls" },
-      accessLog: false,
       log: (l) => logs.push(l),
       staticResources: {
         clusters: CLUSTERS,
@@ -416,7 +415,6 @@ describe("upstream TLS origination (UpstreamTlsContext)", () => {
     // And through the proxy: start() refuses the static cluster with the same message.
     const bad = new ProxyServer({
       node: { id: "bad-upstream-tls" },
-      accessLog: false,
       staticResources: { clusters: [cluster("bad", HTTPS_IP, 8443, cases[0][0])] },
     });
     return assert.rejects(bad.start(), cases[0][1]);
