@@ -87,16 +87,45 @@ test("apply, get and delete as kubectl prints them; the applied copy shadows the
 
   const table = await cli("get", "vs", "--state-dir", stateDir);
   assert.equal(table.code, 0);
-  assert.match(table.out[0], /^NAME {6}AGE$/);
+  // VirtualService's CRD columns: GATEWAYS (none here: an empty cell), HOSTS as kubectl's JSON.
+  assert.equal(table.out[0], "NAME      GATEWAYS   HOSTS         AGE");
   assert.deepEqual(table.out.slice(1).map((l) => l.split(/\s+/)[0]), ["ratings", "reviews"]);
-  assert.match(table.out[1], /^ratings {3}\d+s$/);
+  assert.match(table.out[1], /^ratings {14}\["ratings"\] {3}\d+s$/);
 
   const wide = await cli("get", "virtualservices.networking.istio.io", "-o", "wide", "--state-dir", stateDir);
-  assert.match(wide.out[0], /^NAME\s+AGE\s+SOURCE\s+SHADOWS$/);
-  assert.match(wide.out.find((l) => l.startsWith("reviews"))!, /^reviews\s+\d+s\s+applied\s+\S*config\/reviews\.yaml:1$/);
+  assert.match(wide.out[0], /^NAME\s+GATEWAYS\s+HOSTS\s+AGE\s+SOURCE\s+SHADOWS$/);
+  assert.match(wide.out.find((l) => l.startsWith("reviews"))!, /^reviews\s+\["reviews"\]\s+\d+s\s+applied\s+\S*config\/reviews\.yaml:1$/);
   assert.match(wide.out.find((l) => l.startsWith("ratings"))!, /applied\s+<none>$/);
   const dr = await cli("get", "dr", "-o", "wide", "--state-dir", stateDir);
-  assert.match(dr.out[1], /^reviews\s+\d+s\s+\S*config\/reviews\.yaml:11\s+<none>$/);
+  assert.match(dr.out[1], /^reviews\s+reviews\s+\d+s\s+\S*config\/reviews\.yaml:11\s+<none>$/);
+
+  // Several kinds, a category, KIND/NAME: kubectl's tables, each name as kind.group/name.
+  const both = await cli("get", "dr,vs", "--state-dir", stateDir);
+  assert.equal(both.code, 0);
+  assert.deepEqual(
+    both.out.map((l) => l.replace(/\d+s$/, "AGE")),
+    [
+      "NAME                                          HOST      AGE",
+      "destinationrule.networking.istio.io/reviews   reviews   AGE",
+      "",
+      "NAME                                         GATEWAYS   HOSTS         AGE",
+      'virtualservice.networking.istio.io/ratings              ["ratings"]   AGE',
+      'virtualservice.networking.istio.io/reviews              ["reviews"]   AGE',
+    ],
+  );
+  assert.deepEqual((await cli("get", "networking-istio-io", "--state-dir", stateDir)).out, both.out);
+  assert.deepEqual((await cli("get", "vs/reviews", "dr/reviews", "-o", "name", "--state-dir", stateDir)).out, ["virtualservice.networking.istio.io/reviews", "destinationrule.networking.istio.io/reviews"]);
+  const one = JSON.parse((await cli("get", "vs/ratings", "-o", "json", "--state-dir", stateDir)).out.join("\n")) as { kind: string };
+  assert.equal(one.kind, "VirtualService");
+  const mixed = JSON.parse((await cli("get", "vs,dr", "-o", "json", "--state-dir", stateDir)).out.join("\n")) as { kind: string; items: Array<{ kind: string }> };
+  assert.deepEqual([mixed.kind, mixed.items.map((i) => i.kind)], ["List", ["VirtualService", "VirtualService", "DestinationRule"]]);
+  assert.deepEqual(await cli("get", "all", "--state-dir", stateDir), {
+    code: 0,
+    out: [],
+    err: ["No resources found in default namespace.", `(Istio's and the Gateway API's kinds are not in kubectl's category "all", on Kubernetes either; list them with: tsmesh get istio-io,gateway-api)`],
+  });
+  assert.deepEqual(await cli("get", "gatewayclasses", "-A", "--state-dir", stateDir), { code: 0, out: [], err: ["No resources found"] });
+  assert.deepEqual(await cli("get", "vs,dr", "reviews", "--state-dir", stateDir), { code: 1, out: [], err: ["error: you must specify only one resource"] });
 
   const y = await cli("get", "vs", "ratings", "-o", "yaml", "--state-dir", stateDir);
   const obj = parse(y.out.join("\n")) as { kind: string; metadata: Record<string, unknown>; status: { validationMessages?: Array<{ type: { code: string }; level: string }> } };
