@@ -58,27 +58,17 @@ export function resolveResourceName(arg: string, table: ReadonlyMap<string, Kind
 }
 
 /**
- * The order kubectl's discovery lists kinds in: API groups by their first APIService name
- * (`VERSION.GROUP`, as the aggregator sorts CRD groups of equal priority), then each group's versions
- * in Kubernetes' version order, a kind under the first version that serves it, kinds of one version
- * by plural name.
+ * The order kubectl's (aggregated) discovery lists kinds in, which is the order a category expands
+ * to: API groups of equal priority (every CRD group) by name, then each group's versions in
+ * Kubernetes' version order, a kind under the first version that serves it, kinds of one version by
+ * plural name.
  */
 export function discoveryOrder(infos: readonly KindInfo[], table: ReadonlyMap<string, KindInfo> = kinds()): KindInfo[] {
   const all = [...table.values()];
-  const groupKey = (group: string) =>
-    all
-      .filter((k) => k.group === group)
-      .flatMap((k) => k.versions.map((v) => `${v}.${group}`))
-      .sort()[0] ?? group;
   const groupVersions = (group: string) => [...new Set(all.filter((k) => k.group === group).flatMap((k) => k.versions))].sort(compareKubeVersions);
-  const key = (k: KindInfo): [string, number, string] => {
-    const versions = groupVersions(k.group);
-    return [groupKey(k.group), Math.min(...k.versions.map((v) => versions.indexOf(v))), k.plural];
-  };
-  return [...infos].sort((a, b) => {
-    const [ka, kb] = [key(a), key(b)];
-    return ka[0] < kb[0] ? -1 : ka[0] > kb[0] ? 1 : ka[1] - kb[1] || (ka[2] < kb[2] ? -1 : ka[2] > kb[2] ? 1 : 0);
-  });
+  const rank = (k: KindInfo) => Math.min(...k.versions.map((v) => groupVersions(k.group).indexOf(v)));
+  const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return [...infos].sort((a, b) => byName(a.group, b.group) || rank(a) - rank(b) || byName(a.plural, b.plural));
 }
 
 /** kubectl's category "all": Kubernetes' workload kinds (pods, services, deployments…), none of which a mesh here has. */
