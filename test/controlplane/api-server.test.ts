@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import { parse } from "yaml";
 import { MeshApiClient } from "../../src/cli/api-client.js";
 import { main } from "../../src/cli/main.js";
+import { packageRoot } from "../../src/core/paths.js";
 import { Discovery } from "../../src/controlplane/discovery.js";
 import { MeshApiServer, type ApiStatus } from "../../src/controlplane/api-server.js";
 
@@ -159,6 +160,35 @@ test("apply, get and delete as kubectl prints them; the applied copy shadows the
   assert.equal(discovery.store.get("VirtualService", "default", "reviews")!.spec.http![0].route![0].destination.subset, "v3");
   const delAgain = await cli("delete", "vs", "ratings", "--state-dir", stateDir);
   assert.deepEqual(delAgain.err, ['Error from server (NotFound): virtualservices.networking.istio.io "ratings" not found']);
+});
+
+test("Gateway API tables from the CRDs' columns over the status the mesh reports: CLASS, ADDRESS, PROGRAMMED; HOSTNAMES", async () => {
+  const file = join(packageRoot(), "samples/bookinfo/gateway-api/bookinfo-gateway.yaml");
+  const applied = await cli("apply", "-f", file, "--state-dir", stateDir);
+  assert.equal(applied.code, 0, applied.err.join("\n"));
+  try {
+    const gw = JSON.parse((await cli("get", "gtw/bookinfo-gateway", "-o", "json", "--state-dir", stateDir)).out.join("\n")) as { status: { addresses: Array<{ value: string }>; conditions: Array<{ type: string; status: string }> } };
+    const address = gw.status.addresses[0].value;
+    const programmed = gw.status.conditions.find((c) => c.type === "Programmed")!.status;
+    assert.equal(programmed, "True");
+    const r = await cli("get", "gtw,httproute", "--state-dir", stateDir);
+    const pad = (s: string, n: number) => s.padEnd(n + 3);
+    assert.deepEqual(
+      r.out.map((l) => l.replace(/\d+s$/, "AGE")),
+      [
+        `${pad("NAME", 50)}CLASS   ${pad("ADDRESS", Math.max(7, address.length))}PROGRAMMED   AGE`,
+        `${pad("gateway.gateway.networking.k8s.io/bookinfo-gateway", 50)}istio   ${pad(address, Math.max(7, address.length))}True         AGE`,
+        "",
+        // The route names no hostnames: an empty cell.
+        "NAME                                           HOSTNAMES   AGE",
+        "httproute.gateway.networking.k8s.io/bookinfo               AGE",
+      ],
+    );
+    // Cluster-scoped GatewayClass: none stored here, and the message names no namespace.
+    assert.deepEqual((await cli("get", "gateway-api", "--state-dir", stateDir)).out.filter((l) => l.startsWith("NAME")).length, 2);
+  } finally {
+    await cli("delete", "-f", file, "--state-dir", stateDir);
+  }
 });
 
 test("a bad document rejects the whole apply with validate's messages", async () => {
