@@ -4,6 +4,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
+import { compareKubeVersions, type PrinterColumn } from "../src/api/kinds.js";
 
 type Schema = Record<string, unknown> & {
   type?: string;
@@ -20,12 +21,13 @@ interface CrdVersion {
   served: boolean;
   storage: boolean;
   schema: { openAPIV3Schema: Schema };
+  additionalPrinterColumns?: Array<PrinterColumn & { description?: string }>;
 }
 
 interface Crd {
   spec: {
     group: string;
-    names: { kind: string; plural: string; shortNames?: string[] };
+    names: { kind: string; plural: string; shortNames?: string[]; categories?: string[] };
     scope: string;
     versions: CrdVersion[];
   };
@@ -41,6 +43,12 @@ export interface KindSchemaEntry {
   shortNames: string[];
   versions: string[];
   storageVersion: string;
+  /** Namespaced, or cluster-scoped (GatewayClass). */
+  namespaced: boolean;
+  /** kubectl's categories (`istio-io`, `gateway-api`): `tsmesh get istio-io`. */
+  categories: string[];
+  /** The additionalPrinterColumns of the version kubectl reads (the served one first in Kubernetes' version order). */
+  printerColumns: PrinterColumn[];
   schema: Schema;
 }
 
@@ -152,14 +160,20 @@ export function generateApi(root: string): { schemasJson: string; typesTs: strin
     const storage = versions.find((v) => v.storage) ?? versions[0];
     const full = storage.schema.openAPIV3Schema;
     const kind = INTERNAL_KIND[`${group}/${names.kind}`] ?? names.kind;
+    const served = versions.filter((v) => v.served);
+    const preferred = [...served].sort((a, b) => compareKubeVersions(a.name, b.name))[0] ?? storage;
     entries.push({
       kind,
       yamlKind: names.kind,
       group,
       plural: names.plural,
       shortNames: names.shortNames ?? [],
-      versions: versions.filter((v) => v.served).map((v) => v.name),
+      versions: served.map((v) => v.name),
       storageVersion: storage.name,
+      namespaced: crd.spec.scope !== "Cluster",
+      categories: names.categories ?? [],
+      // Descriptions are for `kubectl explain`, not tables.
+      printerColumns: (preferred.additionalPrinterColumns ?? []).map(({ description: _d, ...c }) => c),
       schema: stripDescriptions(full) as Schema,
     });
     const spec = full.properties?.spec;

@@ -1,7 +1,7 @@
 // kubectl's names for the mesh's kinds: what `tsmesh get|delete KIND` accepts (plural, singular,
 // short names from the CRDs, the Kind itself, and the RESOURCE.GROUP forms) and how apply/delete
 // name a resource in their output (`virtualservice.networking.istio.io/reviews`).
-import { kinds, type KindInfo } from "./kinds.js";
+import { compareKubeVersions, kinds, type KindInfo } from "./kinds.js";
 import { suggest } from "./schema.js";
 
 /** Istio's own group wins a bare name two groups share (`gateway`), as Istio's docs expect. */
@@ -55,6 +55,37 @@ export function resolveResourceName(arg: string, table: ReadonlyMap<string, Kind
   const known = all.flatMap((i) => [...bareNames(i), resourceType(i)]);
   const hint = suggest(name, known);
   throw new UnknownResourceError(`the server doesn't have a resource type ${JSON.stringify(arg)}${hint ? ` (did you mean ${JSON.stringify(hint)}?)` : ""}`);
+}
+
+/**
+ * The order kubectl's (aggregated) discovery lists kinds in, which is the order a category expands
+ * to: API groups of equal priority (every CRD group) by name, then each group's versions in
+ * Kubernetes' version order, a kind under the first version that serves it, kinds of one version by
+ * plural name.
+ */
+export function discoveryOrder(infos: readonly KindInfo[], table: ReadonlyMap<string, KindInfo> = kinds()): KindInfo[] {
+  const all = [...table.values()];
+  const groupVersions = (group: string) => [...new Set(all.filter((k) => k.group === group).flatMap((k) => k.versions))].sort(compareKubeVersions);
+  const rank = (k: KindInfo) => Math.min(...k.versions.map((v) => groupVersions(k.group).indexOf(v)));
+  const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return [...infos].sort((a, b) => byName(a.group, b.group) || rank(a) - rank(b) || byName(a.plural, b.plural));
+}
+
+/** kubectl's category "all": Kubernetes' workload kinds (pods, services, deployments…), none of which a mesh here has. */
+export const CATEGORY_ALL = "all";
+
+/**
+ * The kinds one resource argument names: a category (`istio-io`, `networking-istio-io`,
+ * `gateway-api`) is expanded first, as kubectl does, in discovery order; else one kind
+ * (resolveResourceName). `all` is kubectl's category of Kubernetes' own kinds, which the CRDs here
+ * are not in (as on Kubernetes): no kinds.
+ */
+export function expandResourceArg(arg: string, table: ReadonlyMap<string, KindInfo> = kinds()): KindInfo[] {
+  const name = arg.trim().toLowerCase();
+  const members = [...table.values()].filter((k) => (k.categories ?? []).includes(name));
+  if (members.length > 0) return discoveryOrder(members, table);
+  if (name === CATEGORY_ALL) return [];
+  return [resolveResourceName(arg, table)];
 }
 
 /** The kind of a stored resource (by its internal kind name), or undefined for one tsmesh does not know. */

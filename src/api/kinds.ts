@@ -6,6 +6,18 @@ import { join } from "node:path";
 import { packageRoot } from "../core/paths.js";
 import type { OpenApiSchema } from "./schema.js";
 
+/** One of a CRD's additionalPrinterColumns: what `kubectl get` shows beside NAME. */
+export interface PrinterColumn {
+  name: string;
+  /** OpenAPI type: string, integer, number, boolean, date. */
+  type: string;
+  /** A JSONPath (kubectl's dialect) into the object. */
+  jsonPath: string;
+  /** Above 0: only with `-o wide`. */
+  priority?: number;
+  format?: string;
+}
+
 export interface KindInfo {
   /** Istio's internal kind name (resource.kind, store keys): `KubernetesGateway`. */
   kind: string;
@@ -17,6 +29,12 @@ export interface KindInfo {
   /** Served apiVersion versions, e.g. ["v1", "v1alpha3", "v1beta1"]. */
   versions: string[];
   storageVersion: string;
+  /** False for a cluster-scoped kind (GatewayClass). */
+  namespaced: boolean;
+  /** kubectl's categories: `istio-io`, `networking-istio-io`, `gateway-api`. */
+  categories: string[];
+  /** The CRD's additionalPrinterColumns (of the version kubectl reads); empty: kubectl's default, AGE. */
+  printerColumns: PrinterColumn[];
   schema: OpenApiSchema;
 }
 
@@ -53,4 +71,19 @@ export function lookupKind(apiVersion: string, yamlKind: string): { info?: KindI
   const info = kindsNamed(yamlKind).find((k) => k.group === group);
   if (!info) return { groupKnown: [...kinds().values()].some((k) => k.group === group), versionServed: false };
   return { info, groupKnown: true, versionServed: info.versions.includes(version) };
+}
+
+const KUBE_VERSION = /^v(\d+)(?:(alpha|beta)(\d+))?$/;
+
+/**
+ * Kubernetes' version order (apimachinery's CompareKubeAwareVersionStrings), as a sort comparator:
+ * negative when `a` comes first. GA before beta before alpha, higher numbers first, and names that
+ * are not Kubernetes versions last, alphabetically.
+ */
+export function compareKubeVersions(a: string, b: string): number {
+  const ma = KUBE_VERSION.exec(a);
+  const mb = KUBE_VERSION.exec(b);
+  if (!ma || !mb) return ma ? -1 : mb ? 1 : a < b ? -1 : a > b ? 1 : 0;
+  const stability = (m: RegExpExecArray) => (m[2] === undefined ? 2 : m[2] === "beta" ? 1 : 0);
+  return stability(mb) - stability(ma) || Number(mb[1]) - Number(ma[1]) || Number(mb[3] ?? 0) - Number(ma[3] ?? 0);
 }

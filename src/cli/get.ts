@@ -1,17 +1,24 @@
-// `tsmesh get KIND [NAME...] [-n NS | -A] [-o yaml|json|wide|name]`: kubectl get against the running
-// mesh's API, in kubectl's shapes: a `NAME   AGE` table (NAMESPACE first with -A; -o wide adds
-// SOURCE, `applied` or FILE:LINE, and the copies an applied one SHADOWS), the objects as YAML or JSON
-// (a v1 List for more than one), or `kind.group/name` lines.
+// `tsmesh get KIND[,KIND...] [NAME...] | KIND/NAME... [-n NS | -A] [-o yaml|json|wide|name]`: kubectl get
+// against the running mesh's API, in kubectl's shapes: a table per kind with the CRD's printer columns
+// (printer-columns.ts; NAMESPACE first with -A for namespaced kinds; -o wide adds the priority columns,
+// SOURCE, `applied` or FILE:LINE, and the copies an applied one SHADOWS), names as `kind.group/name`
+// when several kinds are listed, a blank line between tables; the objects as YAML or JSON (a v1 List
+// unless one object was named); or `kind.group/name` lines. Categories (`istio-io`, `gateway-api`)
+// expand as kubectl expands them.
 import { stringify } from "yaml";
-import { kubectlRef, resolveResourceName } from "../api/kind-names.js";
+import { CATEGORY_ALL, expandResourceArg, kubectlRef, resolveResourceName, resourceType, singularOf } from "../api/kind-names.js";
+import type { KindInfo } from "../api/kinds.js";
 import type { ResourceView } from "../controlplane/api-server.js";
 import { findMeshSocket, isFailure, MeshApiClient, type MeshTarget } from "./api-client.js";
-import { formatTable, humanDuration } from "./output.js";
+import { formatTable } from "./output.js";
+import { printable, printerColumns } from "./printer-columns.js";
 
 export type GetOutput = "table" | "wide" | "yaml" | "json" | "name";
 
 export interface GetCliOptions {
+  /** The first argument: KIND, KIND,KIND…, a category, or KIND/NAME. */
   kind: string;
+  /** The other arguments: names, or more KIND/NAME. */
   names: string[];
   /** -n (default "default"); ignored with allNamespaces. */
   namespace?: string;
@@ -22,66 +29,144 @@ export interface GetCliOptions {
   now?: Date;
 }
 
-function age(v: ResourceView, now: Date): string {
-  const t = v.object.metadata.creationTimestamp;
-  return t ? humanDuration(now.getTime() - Date.parse(t)) : "<unknown>";
+/** What to fetch: a kind's list, or one object of it. */
+export interface GetRequest {
+  info: KindInfo;
+  name?: string;
+}
+
+/** An argument kubectl would refuse, with kubectl's words. */
+export class GetArgsError extends Error {}
+
+/**
+ * kubectl's argument forms: `KIND[,KIND…] [NAME…]` (a category expands to its kinds; names need
+ * exactly one kind) or `KIND/NAME…` (every argument in that form). `singleItem`: one object was
+ * named, so -o yaml|json prints it rather than a List; `askedAll`: the category `all` was named.
+ */
+export function getRequests(args: readonly string[], allNamespaces: boolean): { requests: GetRequest[]; singleItem: boolean; askedAll: boolean } {
+  const slashed = args.filter((a) => a.includes("/")).length;
+  if (slashed > 0) {
+    if (slashed !== args.length)
+      throw new GetArgsError("there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'tsmesh get resource/<resource_name>' instead of 'tsmesh get resource resource/<resource_name>'");
+    const requests = args.map((a) => {
+      const parts = a.split("/");
+      if (parts.length !== 2) throw new GetArgsError("arguments in resource/name form may not have more than one slash");
+      const [type, name] = parts;
+      if (!type || !name || type.includes(",")) throw new GetArgsError("arguments in resource/name form must have a single resource and name");
+      return { info: resolveResourceName(type), name };
+    });
+    if (allNamespaces) throw new GetArgsError("a resource cannot be retrieved by name across all namespaces");
+    return { requests, singleItem: requests.length === 1, askedAll: false };
+  }
+  const [types, ...names] = args;
+  const words = [...new Set(types.split(","))];
+  const kinds = [...new Map(words.flatMap((w) => expandResourceArg(w)).map((k) => [k.kind, k])).values()];
+  const askedAll = words.some((w) => w.toLowerCase() === CATEGORY_ALL);
+  if (names.length === 0) return { requests: kinds.map((info) => ({ info })), singleItem: false, askedAll };
+  if (kinds.length !== 1) throw new GetArgsError("you must specify only one resource");
+  if (allNamespaces) throw new GetArgsError("a resource cannot be retrieved by name across all namespaces");
+  return { requests: names.map((name) => ({ info: kinds[0], name })), singleItem: names.length === 1, askedAll };
+}
+
+/** One response kubectl prints as a unit: a kind's list, or one named object. */
+export interface Fetched {
+  info: KindInfo;
+  views: ResourceView[];
 }
 
 export async function runGet(o: GetCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const info = resolveResourceName(o.kind);
+  let parsed: ReturnType<typeof getRequests>;
+  try {
+    parsed = getRequests([o.kind, ...o.names], o.allNamespaces);
+  } catch (e) {
+    if (!(e instanceof GetArgsError)) throw e;
+    err(`error: ${e.message}`);
+    return 1;
+  }
   const client = new MeshApiClient(findMeshSocket(o.target));
   const namespace = o.allNamespaces ? undefined : (o.namespace ?? "default");
-  const views: ResourceView[] = [];
+  const fetched: Fetched[] = [];
   let failed = false;
-  if (o.names.length === 0) {
-    const q = new URLSearchParams({ kind: info.kind, ...(namespace ? { namespace } : {}) });
-    const r = await client.get<{ items: ResourceView[] }>(`resources?${q}`);
-    if (isFailure(r.body)) {
-      err(`Error from server (${r.body.reason}): ${r.body.message}`);
-      return 1;
-    }
-    views.push(...r.body.items);
-  } else {
-    for (const name of o.names) {
-      const r = await client.get<ResourceView>(`resources/${encodeURIComponent(info.kind)}/${encodeURIComponent(namespace ?? "default")}/${encodeURIComponent(name)}`);
+  for (const { info, name } of parsed.requests) {
+    // A cluster-scoped kind (GatewayClass) is listed and named without a namespace.
+    const ns = info.namespaced ? namespace : undefined;
+    if (name === undefined || !info.namespaced) {
+      const q = new URLSearchParams({ kind: info.kind, ...(ns ? { namespace: ns } : {}), ...(name !== undefined ? { name } : {}) });
+      const r = await client.get<{ items: ResourceView[] }>(`resources?${q}`);
       if (isFailure(r.body)) {
         err(`Error from server (${r.body.reason}): ${r.body.message}`);
+        return 1;
+      }
+      if (name !== undefined && r.body.items.length === 0) {
+        err(`Error from server (NotFound): ${resourceType(info)} ${JSON.stringify(name)} not found`);
         failed = true;
-      } else views.push(r.body);
+      } else if (name !== undefined) fetched.push({ info, views: r.body.items.slice(0, 1) });
+      else fetched.push({ info, views: r.body.items });
+      continue;
     }
+    const r = await client.get<ResourceView>(`resources/${encodeURIComponent(info.kind)}/${encodeURIComponent(ns ?? "default")}/${encodeURIComponent(name)}`);
+    if (isFailure(r.body)) {
+      err(`Error from server (${r.body.reason}): ${r.body.message}`);
+      failed = true;
+    } else fetched.push({ info, views: [r.body] });
   }
-  if (views.length === 0) {
-    if (o.names.length === 0 && o.output !== "json" && o.output !== "yaml") err(namespace ? `No resources found in ${namespace} namespace.` : "No resources found");
-    else if (o.names.length === 0) out(render([], o.output));
-    return failed ? 1 : 0;
-  }
-  const now = o.now ?? new Date();
+  const views = fetched.flatMap((f) => f.views);
   switch (o.output) {
     case "yaml":
     case "json":
-      out(render(views, o.output, o.names.length === 1));
+      // One named object as itself (when found); otherwise a List, empty or not.
+      if (!(parsed.singleItem && views.length === 0)) out(render(views, o.output, parsed.singleItem));
       break;
     case "name":
-      for (const v of views) out(kubectlRef({ kind: info.kind, metadata: v.object.metadata }));
+      for (const f of fetched) for (const v of f.views) out(kubectlRef({ kind: f.info.kind, metadata: v.object.metadata }));
       break;
     default: {
-      const wide = o.output === "wide";
-      const head = [...(o.allNamespaces ? ["NAMESPACE"] : []), "NAME", "AGE", ...(wide ? ["SOURCE", "SHADOWS"] : [])];
-      const rows = views.map((v) => [
-        ...(o.allNamespaces ? [v.object.metadata.namespace] : []),
-        v.object.metadata.name,
-        age(v, now),
-        ...(wide ? [v.source, v.shadowed.length > 0 ? v.shadowed.join(",") : "<none>"] : []),
-      ]);
-      // kubectl's tabwriter: three spaces after the widest cell.
-      for (const line of formatTable(head, rows, { gap: 3 }).split("\n")) out(line);
+      const lines = tables(fetched, o, o.now ?? new Date());
+      for (const line of lines) out(line);
+      if (lines.length === 0 && !failed) {
+        const namespaced = !o.allNamespaces && parsed.requests.every((r) => r.info.namespaced);
+        err(namespaced ? `No resources found in ${namespace} namespace.` : "No resources found");
+        // On Kubernetes too, `all` is the workload kinds' category; Istio's CRDs are not in it.
+        if (parsed.askedAll) err(`(Istio's and the Gateway API's kinds are not in kubectl's category "all", on Kubernetes either; list them with: tsmesh get istio-io,gateway-api)`);
+      }
     }
   }
   return failed ? 1 : 0;
 }
 
+/**
+ * kubectl's human-readable printing: consecutive responses of one kind share a table; a new kind
+ * starts a new one, after a blank line when something was printed; names carry `kind.group/` when
+ * the responses are of more than one kind; a kind with nothing to show prints nothing.
+ */
+export function tables(fetched: readonly Fetched[], o: Pick<GetCliOptions, "allNamespaces" | "output">, now: Date): string[] {
+  const withKind = new Set(fetched.map((f) => f.info.kind)).size > 1;
+  const wide = o.output === "wide";
+  const lines: string[] = [];
+  for (let i = 0; i < fetched.length; ) {
+    const info = fetched[i].info;
+    const views: ResourceView[] = [];
+    for (; i < fetched.length && fetched[i].info === info; i++) views.push(...fetched[i].views);
+    if (views.length === 0) continue;
+    const cols = printerColumns(info).filter((c) => wide || c.priority === 0);
+    const withNamespace = o.allNamespaces && info.namespaced;
+    const prefix = withKind ? `${singularOf(info)}.${info.group}/` : "";
+    const head = [...(withNamespace ? ["NAMESPACE"] : []), "NAME", ...cols.map((c) => c.header), ...(wide ? ["SOURCE", "SHADOWS"] : [])];
+    const rows = views.map((v) => [
+      ...(withNamespace ? [v.object.metadata.namespace ?? ""] : []),
+      printable(prefix + v.object.metadata.name),
+      ...cols.map((c) => c.cell(v.object, now)),
+      ...(wide ? [v.source, v.shadowed.length > 0 ? v.shadowed.join(",") : "<none>"] : []),
+    ]);
+    if (lines.length > 0) lines.push("");
+    // kubectl's tabwriter: three spaces after the widest cell.
+    lines.push(...formatTable(head, rows, { gap: 3 }).split("\n"));
+  }
+  return lines;
+}
+
 /** One object as itself; several (or a listing) as kubectl's v1 List. */
-function render(views: readonly ResourceView[], format: "yaml" | "json" | GetOutput, single = false): string {
+function render(views: readonly ResourceView[], format: "yaml" | "json", single: boolean): string {
   const doc = single && views.length === 1 ? views[0].object : { apiVersion: "v1", items: views.map((v) => v.object), kind: "List", metadata: { resourceVersion: "" } };
   // kubectl prints list items at their key's indentation.
   return format === "json" ? JSON.stringify(doc, null, 4) : stringify(doc, { indentSeq: false }).trimEnd();

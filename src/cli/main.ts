@@ -142,7 +142,7 @@ function exitWithParent(): void {
 function kubectlErrors(p: Promise<number>, err: (s: string) => void): Promise<number> {
   return p.catch((e: unknown) => {
     // Matched by name: the modules defining them are imported when the command runs.
-    const known = ["UnknownResourceError", "MeshNotFoundError", "ManifestError"].includes((e as Error).constructor?.name);
+    const known = ["UnknownResourceError", "MeshNotFoundError", "ManifestError", "PrinterColumnError"].includes((e as Error).constructor?.name);
     if (!known) throw e;
     err(`error: ${(e as Error).message}`);
     return 1;
@@ -337,7 +337,6 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           if (!kind) throw new UsageError("get needs a KIND (e.g. virtualservices, vs, dr, gw)");
           const o = values.output ?? "table";
           if (!["table", "wide", "yaml", "json", "name"].includes(o)) throw new UsageError(`get: -o ${o}: use wide, yaml, json or name`);
-          if (values["all-namespaces"] && names.length > 0) throw new UsageError("a resource cannot be retrieved by name across all namespaces");
           const options = { kind, names, namespace: values.namespace, allNamespaces: values["all-namespaces"] ?? false, output: o as "table", target };
           return kubectlErrors(import("./get.js").then((m) => m.runGet(options, out, err)), err);
         }

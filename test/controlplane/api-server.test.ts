@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import { parse } from "yaml";
 import { MeshApiClient } from "../../src/cli/api-client.js";
 import { main } from "../../src/cli/main.js";
+import { packageRoot } from "../../src/core/paths.js";
 import { Discovery } from "../../src/controlplane/discovery.js";
 import { MeshApiServer, type ApiStatus } from "../../src/controlplane/api-server.js";
 
@@ -87,16 +88,45 @@ test("apply, get and delete as kubectl prints them; the applied copy shadows the
 
   const table = await cli("get", "vs", "--state-dir", stateDir);
   assert.equal(table.code, 0);
-  assert.match(table.out[0], /^NAME {6}AGE$/);
+  // VirtualService's CRD columns: GATEWAYS (none here: an empty cell), HOSTS as kubectl's JSON.
+  assert.equal(table.out[0], "NAME      GATEWAYS   HOSTS         AGE");
   assert.deepEqual(table.out.slice(1).map((l) => l.split(/\s+/)[0]), ["ratings", "reviews"]);
-  assert.match(table.out[1], /^ratings {3}\d+s$/);
+  assert.match(table.out[1], /^ratings {14}\["ratings"\] {3}\d+s$/);
 
   const wide = await cli("get", "virtualservices.networking.istio.io", "-o", "wide", "--state-dir", stateDir);
-  assert.match(wide.out[0], /^NAME\s+AGE\s+SOURCE\s+SHADOWS$/);
-  assert.match(wide.out.find((l) => l.startsWith("reviews"))!, /^reviews\s+\d+s\s+applied\s+\S*config\/reviews\.yaml:1$/);
+  assert.match(wide.out[0], /^NAME\s+GATEWAYS\s+HOSTS\s+AGE\s+SOURCE\s+SHADOWS$/);
+  assert.match(wide.out.find((l) => l.startsWith("reviews"))!, /^reviews\s+\["reviews"\]\s+\d+s\s+applied\s+\S*config\/reviews\.yaml:1$/);
   assert.match(wide.out.find((l) => l.startsWith("ratings"))!, /applied\s+<none>$/);
   const dr = await cli("get", "dr", "-o", "wide", "--state-dir", stateDir);
-  assert.match(dr.out[1], /^reviews\s+\d+s\s+\S*config\/reviews\.yaml:11\s+<none>$/);
+  assert.match(dr.out[1], /^reviews\s+reviews\s+\d+s\s+\S*config\/reviews\.yaml:11\s+<none>$/);
+
+  // Several kinds, a category, KIND/NAME: kubectl's tables, each name as kind.group/name.
+  const both = await cli("get", "dr,vs", "--state-dir", stateDir);
+  assert.equal(both.code, 0);
+  assert.deepEqual(
+    both.out.map((l) => l.replace(/\d+s$/, "AGE")),
+    [
+      "NAME                                          HOST      AGE",
+      "destinationrule.networking.istio.io/reviews   reviews   AGE",
+      "",
+      "NAME                                         GATEWAYS   HOSTS         AGE",
+      'virtualservice.networking.istio.io/ratings              ["ratings"]   AGE',
+      'virtualservice.networking.istio.io/reviews              ["reviews"]   AGE',
+    ],
+  );
+  assert.deepEqual((await cli("get", "networking-istio-io", "--state-dir", stateDir)).out, both.out);
+  assert.deepEqual((await cli("get", "vs/reviews", "dr/reviews", "-o", "name", "--state-dir", stateDir)).out, ["virtualservice.networking.istio.io/reviews", "destinationrule.networking.istio.io/reviews"]);
+  const one = JSON.parse((await cli("get", "vs/ratings", "-o", "json", "--state-dir", stateDir)).out.join("\n")) as { kind: string };
+  assert.equal(one.kind, "VirtualService");
+  const mixed = JSON.parse((await cli("get", "vs,dr", "-o", "json", "--state-dir", stateDir)).out.join("\n")) as { kind: string; items: Array<{ kind: string }> };
+  assert.deepEqual([mixed.kind, mixed.items.map((i) => i.kind)], ["List", ["VirtualService", "VirtualService", "DestinationRule"]]);
+  assert.deepEqual(await cli("get", "all", "--state-dir", stateDir), {
+    code: 0,
+    out: [],
+    err: ["No resources found in default namespace.", `(Istio's and the Gateway API's kinds are not in kubectl's category "all", on Kubernetes either; list them with: tsmesh get istio-io,gateway-api)`],
+  });
+  assert.deepEqual(await cli("get", "gatewayclasses", "-A", "--state-dir", stateDir), { code: 0, out: [], err: ["No resources found"] });
+  assert.deepEqual(await cli("get", "vs,dr", "reviews", "--state-dir", stateDir), { code: 1, out: [], err: ["error: you must specify only one resource"] });
 
   const y = await cli("get", "vs", "ratings", "-o", "yaml", "--state-dir", stateDir);
   const obj = parse(y.out.join("\n")) as { kind: string; metadata: Record<string, unknown>; status: { validationMessages?: Array<{ type: { code: string }; level: string }> } };
@@ -130,6 +160,35 @@ test("apply, get and delete as kubectl prints them; the applied copy shadows the
   assert.equal(discovery.store.get("VirtualService", "default", "reviews")!.spec.http![0].route![0].destination.subset, "v3");
   const delAgain = await cli("delete", "vs", "ratings", "--state-dir", stateDir);
   assert.deepEqual(delAgain.err, ['Error from server (NotFound): virtualservices.networking.istio.io "ratings" not found']);
+});
+
+test("Gateway API tables from the CRDs' columns over the status the mesh reports: CLASS, ADDRESS, PROGRAMMED; HOSTNAMES", async () => {
+  const file = join(packageRoot(), "samples/bookinfo/gateway-api/bookinfo-gateway.yaml");
+  const applied = await cli("apply", "-f", file, "--state-dir", stateDir);
+  assert.equal(applied.code, 0, applied.err.join("\n"));
+  try {
+    const gw = JSON.parse((await cli("get", "gtw/bookinfo-gateway", "-o", "json", "--state-dir", stateDir)).out.join("\n")) as { status: { addresses: Array<{ value: string }>; conditions: Array<{ type: string; status: string }> } };
+    const address = gw.status.addresses[0].value;
+    const programmed = gw.status.conditions.find((c) => c.type === "Programmed")!.status;
+    assert.equal(programmed, "True");
+    const r = await cli("get", "gtw,httproute", "--state-dir", stateDir);
+    const pad = (s: string, n: number) => s.padEnd(n + 3);
+    assert.deepEqual(
+      r.out.map((l) => l.replace(/\d+s$/, "AGE")),
+      [
+        `${pad("NAME", 50)}CLASS   ${pad("ADDRESS", Math.max(7, address.length))}PROGRAMMED   AGE`,
+        `${pad("gateway.gateway.networking.k8s.io/bookinfo-gateway", 50)}istio   ${pad(address, Math.max(7, address.length))}True         AGE`,
+        "",
+        // The route names no hostnames: an empty cell.
+        "NAME                                           HOSTNAMES   AGE",
+        "httproute.gateway.networking.k8s.io/bookinfo               AGE",
+      ],
+    );
+    // Cluster-scoped GatewayClass: none stored here, and the message names no namespace.
+    assert.deepEqual((await cli("get", "gateway-api", "--state-dir", stateDir)).out.filter((l) => l.startsWith("NAME")).length, 2);
+  } finally {
+    await cli("delete", "-f", file, "--state-dir", stateDir);
+  }
 });
 
 test("a bad document rejects the whole apply with validate's messages", async () => {

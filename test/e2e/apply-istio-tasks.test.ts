@@ -75,8 +75,21 @@ describe("tsmesh apply/get/delete: Istio's request-routing and fault-injection t
       list.items.slice(1).map((i) => [i.kind, i.spec.hosts, i.spec.http[0].route[0].destination]),
       ["details", "productpage", "ratings", "reviews"].map((h) => ["VirtualService", [h], { host: h, subset: "v1" }]),
     );
+    // kubectl's table: the VirtualService CRD's GATEWAYS and HOSTS columns.
+    const table = await tsmesh("get", "vs");
+    assert.deepEqual(
+      table.out.map((l) => l.replace(/\S+$/, "AGE")),
+      [
+        "NAME          GATEWAYS               HOSTS             AGE",
+        'bookinfo      ["bookinfo-gateway"]   ["*"]             AGE',
+        'details                              ["details"]       AGE',
+        'productpage                          ["productpage"]   AGE',
+        'ratings                              ["ratings"]       AGE',
+        'reviews                              ["reviews"]       AGE',
+      ],
+    );
     const dr = await tsmesh("get", "destinationrules", "-o", "wide");
-    assert.match(dr.out.find((l) => l.startsWith("reviews"))!, /^reviews\s+\S+\s+\S*destination-rule-all\.yaml:\d+\s+<none>$/);
+    assert.match(dr.out.find((l) => l.startsWith("reviews"))!, /^reviews\s+reviews\s+\S+\s+\S*destination-rule-all\.yaml:\d+\s+<none>$/);
   });
 
   it("apply -f virtual-service-reviews-test-v2.yaml replaces reviews: jason sees black stars, others none", async () => {
@@ -131,7 +144,7 @@ describe("tsmesh apply/get/delete: Istio's request-routing and fault-injection t
     assert.ok(c.none > 0 && c.black > 0 && c.red > 0, JSON.stringify(c));
     const left = await tsmesh("get", "vs", "-o", "wide");
     assert.equal(left.out.length, 2, left.out.join("\n"));
-    assert.match(left.out[1], /^bookinfo\s+\S+\s+\S*bookinfo-gateway\.yaml:\d+\s+<none>$/);
+    assert.match(left.out[1], /^bookinfo\s+\["bookinfo-gateway"\]\s+\["\*"\]\s+\S+\s+\S*bookinfo-gateway\.yaml:\d+\s+<none>$/);
     const gone = await tsmesh("delete", "-f", join(NETWORKING, "virtual-service-reviews-test-v2.yaml"));
     assert.equal(gone.code, 1);
     assert.deepEqual(gone.err, [`Error from server (NotFound): error when deleting "${displayPath(join(NETWORKING, "virtual-service-reviews-test-v2.yaml"))}": virtualservices.networking.istio.io "reviews" not found`]);

@@ -1,0 +1,126 @@
+// `tsmesh get`'s columns from each CRD's additionalPrinterColumns, as the Kubernetes API server's
+// CRD table convertor fills them and kubectl prints them: the first value a column's JSONPath
+// selects; a `string` column prints a list or map as compact JSON (`["bookinfo-gateway","mesh"]`)
+// and a scalar as text; a `date` column as an age; nothing selected, or a value of the wrong type,
+// an empty cell. A CRD without columns gets the API server's default, AGE.
+import { evaluateJsonPath, JsonPathError, JsonPathEvalError, parseJsonPath, type JsonPath } from "../api/jsonpath.js";
+import { resourceType } from "../api/kind-names.js";
+import type { KindInfo, PrinterColumn } from "../api/kinds.js";
+import { humanDuration } from "./output.js";
+
+/** A column whose JSONPath does not parse: it names the CRD and the column. */
+export class PrinterColumnError extends Error {}
+
+export interface TableColumn {
+  /** kubectl's header: the column's name in upper case. */
+  header: string;
+  /** Above 0: only with -o wide. */
+  priority: number;
+  cell(object: unknown, now: Date): string;
+}
+
+/** The API server's column for a CRD that declares none. */
+const DEFAULT_COLUMNS: PrinterColumn[] = [{ name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" }];
+
+const compiled = new WeakMap<KindInfo, TableColumn[]>();
+
+/** The kind's printer columns, compiled once. Throws PrinterColumnError for a path that does not parse. */
+export function printerColumns(info: KindInfo): TableColumn[] {
+  let cols = compiled.get(info);
+  if (!cols) {
+    const defs = info.printerColumns?.length ? info.printerColumns : DEFAULT_COLUMNS;
+    cols = defs.map((c) => tableColumn(c, info));
+    compiled.set(info, cols);
+  }
+  return cols;
+}
+
+function tableColumn(c: PrinterColumn, info: KindInfo): TableColumn {
+  let path: JsonPath;
+  try {
+    path = parseJsonPath(c.jsonPath);
+  } catch (e) {
+    if (!(e instanceof JsonPathError)) throw e;
+    throw new PrinterColumnError(`the CRD ${resourceType(info)}: column ${JSON.stringify(c.name)} (jsonPath ${c.jsonPath}): ${e.message}`);
+  }
+  return {
+    header: c.name.toUpperCase(),
+    priority: c.priority ?? 0,
+    cell: (object, now) => {
+      let values: unknown[];
+      try {
+        values = evaluateJsonPath(path, object);
+      } catch (e) {
+        if (e instanceof JsonPathEvalError) return "";
+        throw e;
+      }
+      return values.length === 0 ? "" : printable(cellValue(c.type, values[0], now));
+    },
+  };
+}
+
+/** One value as the CRD table convertor makes its cell (undefined: an empty cell). */
+export function cellValue(type: string, v: unknown, now: Date): string | undefined {
+  if (v === null || v === undefined) return undefined;
+  switch (type) {
+    case "string":
+      return typeof v === "object" ? goJson(v) : typeof v === "number" ? goNumber(v) : String(v);
+    case "integer":
+      return typeof v === "number" ? String(Math.trunc(v)) : undefined;
+    case "number":
+      return typeof v === "number" ? goNumber(v) : undefined;
+    case "boolean":
+      return typeof v === "boolean" ? String(v) : undefined;
+    case "date": {
+      if (typeof v !== "string") return undefined;
+      const t = Date.parse(v);
+      // RFC 3339 only, as metav1.Time parses it.
+      if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(v) || Number.isNaN(t)) return "<invalid>";
+      if (v.startsWith("0001-01-01T00:00:00")) return "<unknown>";
+      return humanDuration(now.getTime() - t);
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Go's %v of a float64 (an integer prints without a point): exponent form below 1e-4 and from 1e21,
+ * with at least two exponent digits (`1e-05`, `1e+21`).
+ */
+export function goNumber(n: number): string {
+  if (!Number.isFinite(n)) return n > 0 ? "+Inf" : n < 0 ? "-Inf" : "NaN";
+  const abs = Math.abs(n);
+  if (abs !== 0 && (abs < 1e-4 || abs >= 1e21)) {
+    const [m, e] = n.toExponential().split("e");
+    const sign = e.startsWith("-") ? "-" : "+";
+    return `${m}e${sign}${e.replace(/^[-+]/, "").padStart(2, "0")}`;
+  }
+  return String(n);
+}
+
+/** Go's json.Marshal of decoded JSON: compact, map keys sorted, <, > and & escaped for HTML. */
+export function goJson(v: unknown): string {
+  const sorted = (x: unknown): unknown =>
+    Array.isArray(x)
+      ? x.map(sorted)
+      : x && typeof x === "object"
+        ? Object.fromEntries(
+            Object.keys(x)
+              .sort()
+              .map((k) => [k, sorted((x as Record<string, unknown>)[k])]),
+          )
+        : x;
+  return JSON.stringify(sorted(v)).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/**
+ * A cell as kubectl writes it: cut at the first line break (then "..."), the terminal's escape
+ * character shown as ^[ so a resource cannot drive the user's terminal.
+ */
+export function printable(s: string | undefined): string {
+  if (s === undefined) return "";
+  const cut = s.search(/[\f\n\r]/);
+  const line = cut >= 0 ? `${s.slice(0, cut)}...` : s;
+  return line.replaceAll("\u001b", "^[");
+}
