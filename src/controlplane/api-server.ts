@@ -2,10 +2,13 @@
 // JSON bodies on a Unix socket STATE_DIR/api.sock, created 0600 inside the 0700 state folder, so
 // only the mesh's owner can connect. Routes under /apis/tsmesh.io/v1/:
 //   POST apply      {yaml, file?, fieldManager?, dryRun?} → per resource created|configured|unchanged
+//                   (kubectl's client-side apply: three-way merge, the writer recorded in managedFields)
 //   POST delete     {yaml?, file?, refs?, dryRun?}        → per resource deleted, or a Status error
-//   GET  resources?kind=&namespace=&name=                 → effective resources, source, shadowed copies, status
-//   GET  resources/KIND/NAMESPACE/NAME                    → one of them, or 404 NotFound
-// Errors are Kubernetes Status objects (reason NotFound, Invalid, BadRequest…) worded as kubectl shows them.
+//   GET  resources?kind=&namespace=&name=[&showManagedFields=true] → effective resources, source,
+//                   shadowed copies, status (managedFields hidden unless asked, as kubectl hides them)
+//   GET  resources/KIND/NAMESPACE/NAME[?showManagedFields=true]     → one of them, or 404 NotFound
+// Errors are Kubernetes Status objects (reason NotFound, Invalid, Conflict, BadRequest…) worded as
+// kubectl shows them. Edits to a folder's copy that an applied copy hides are said on the console.
 // Bodies are bounded, requests time out, connections are capped: a stuck client holds nothing for long.
 import { chmodSync, existsSync, lstatSync, mkdirSync, rmSync } from "node:fs";
 import { createConnection } from "node:net";
@@ -14,11 +17,14 @@ import { dirname } from "node:path";
 import { consoleRef, kindOf, kubectlRef, resourceType, yamlKindOf } from "../api/kind-names.js";
 import { resourceKey, type AnyResource, type IstioKind } from "../api/resource.js";
 import { APPLIED_SOURCE, k8sTime, refsOf, type AppliedLayer, type ResourceRef } from "../config/applied.js";
-import type { ConfigStore } from "../config/store.js";
+import type { ConfigStore, ShadowedChange } from "../config/store.js";
 import { StatusContext, type StatusRegistry } from "./status.js";
 import type { TelemetryAnalysisMesh } from "../analysis/telemetry.js";
 
 export const API_PREFIX = "/apis/tsmesh.io/v1/";
+/** Why `--server-side` is refused: only client-side apply's behaviour is built. */
+export const SERVER_SIDE_REFUSAL =
+  "server-side apply is not supported: tsmesh apply is kubectl's client-side apply (last-applied-configuration annotation, three-way merge, managedFields with operation Update); run it without --server-side";
 /** The Kubernetes API server's request body limit (3 MiB). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
@@ -45,7 +51,20 @@ export interface ApiStatus {
   reason: string;
   code: number;
   message: string;
-  details?: { errors?: string[]; warnings?: string[] };
+  details?: {
+    errors?: string[];
+    warnings?: string[];
+    /** A refused write (Conflict…): the object, as the API server's details name it, and kubectl's context. */
+    name?: string;
+    group?: string;
+    kind?: string;
+    namespace?: string;
+    apiVersion?: string;
+    resource?: string;
+    file?: string;
+    verb?: "patching" | "creating";
+    patch?: string;
+  };
 }
 
 /** One effective resource as `get` shows it: the object (with status), where it comes from, and the copies it shadows. */
@@ -139,6 +158,12 @@ export class MeshApiServer {
       }
       this.reportShadowing();
     });
+    const unsubscribeShadowed = this.o.store.subscribeShadowed((changes) => this.reportShadowedEdits(changes));
+    const unsubscribe = this.unsubscribe;
+    this.unsubscribe = () => {
+      unsubscribe?.();
+      unsubscribeShadowed();
+    };
     this.reportShadowing();
   }
 
@@ -172,7 +197,7 @@ export class MeshApiServer {
       const kind = url.searchParams.get("kind") || undefined;
       const namespace = url.searchParams.get("namespace") || undefined;
       const name = url.searchParams.get("name") || undefined;
-      send(res, 200, { kind: "List", items: this.views(kind, namespace, name) });
+      send(res, 200, { kind: "List", items: this.views(kind, namespace, name, showManagedFields(url)) });
       return;
     }
     const one = /^resources\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(route);
@@ -183,7 +208,7 @@ export class MeshApiServer {
       } catch {
         throw new HttpError(failure(400, "BadRequest", `malformed escape in ${url.pathname}`));
       }
-      const view = this.views(kind, namespace, name)[0];
+      const view = this.views(kind, namespace, name, showManagedFields(url))[0];
       if (!view) throw new HttpError(failure(404, "NotFound", notFoundMessage(kind, name)));
       send(res, 200, view);
       return;
@@ -196,7 +221,14 @@ export class MeshApiServer {
     const file = typeof body.file === "string" && body.file ? body.file : "<stdin>";
     const dryRun = body.dryRun === true;
     const namespace = typeof body.namespace === "string" && body.namespace ? body.namespace : undefined;
-    const r = this.o.applied.apply(body.yaml, file, { dryRun, namespace });
+    if (body.fieldManager !== undefined && typeof body.fieldManager !== "string") throw new HttpError(failure(400, "BadRequest", "fieldManager must be a string"));
+    const fieldManager = body.fieldManager as string | undefined;
+    if (body.serverSide !== undefined && body.serverSide !== false) throw new HttpError(failure(400, "BadRequest", SERVER_SIDE_REFUSAL));
+    const r = this.o.applied.apply(body.yaml, file, { dryRun, namespace, fieldManager });
+    if (!r.ok && r.refusal) {
+      const { code, reason, message, ...details } = r.refusal;
+      return { code, body: { kind: "Status", apiVersion: "v1", status: "Failure", reason, code, message, details: { ...details, warnings: r.warnings } } };
+    }
     if (!r.ok) return { code: 422, body: failure(422, "Invalid", `error validating ${JSON.stringify(file)}:\n${r.errors.join("\n")}`, { errors: r.errors, warnings: r.warnings }) };
     const results = r.changes.map((c) => ({ ref: kubectlRef(c.resource), kind: c.resource.kind, namespace: c.resource.metadata.namespace, name: c.resource.metadata.name, outcome: c.outcome as "created" | "configured" | "unchanged" }));
     if (!dryRun) for (const c of r.changes) if (c.outcome !== "unchanged") this.o.log(`discovery: ${consoleRef(c.resource)} ${c.outcome} (tsmesh apply)`);
@@ -238,7 +270,7 @@ export class MeshApiServer {
   }
 
   /** Effective resources matching the filters, with their source, shadowed copies and status. */
-  private views(kind?: string, namespace?: string, name?: string): ResourceView[] {
+  private views(kind?: string, namespace?: string, name?: string, withManagedFields = false): ResourceView[] {
     const all = this.o.store.list() as AnyResource[];
     const picked = all.filter((r) => (!kind || r.kind === kind) && (!namespace || r.metadata.namespace === namespace) && (!name || r.metadata.name === name));
     if (picked.length === 0) return [];
@@ -252,6 +284,10 @@ export class MeshApiServer {
       const object = { ...base, kind: (info ? yamlKindOf(info) : base.kind) as AnyResource["kind"] } as ResourceView["object"];
       const seen = this.firstSeen.get(keyOf(base));
       if (!base.metadata.creationTimestamp && seen) object.metadata = { ...base.metadata, creationTimestamp: seen };
+      if (!withManagedFields && "managedFields" in object.metadata) {
+        object.metadata = { ...object.metadata };
+        delete (object.metadata as { managedFields?: unknown }).managedFields;
+      }
       // The copy shown: its generation is the one status observed.
       const status = this.o.status.statusOf(base, ctx);
       if (status) object.status = status;
@@ -267,6 +303,7 @@ export class MeshApiServer {
   private reportShadowing(): void {
     const now = new Map<string, string>();
     for (const r of this.o.applied.list()) {
+      if (r.kind === "ConfigMap") continue;
       const copies = this.o.store.copiesOf(r.kind, r.metadata.namespace, r.metadata.name);
       if (copies.length < 2 || copies[0].source !== APPLIED_SOURCE) continue;
       const key = keyOf(r);
@@ -283,9 +320,31 @@ export class MeshApiServer {
     this.shadowsShown.clear();
     for (const [k, v] of now) this.shadowsShown.set(k, v);
   }
+
+  /**
+   * One line for every edit to a folder's copy that the applied copy hides: the edit is read (a
+   * good edit) but changes nothing in force until the applied copy is deleted.
+   */
+  private reportShadowedEdits(changes: readonly ShadowedChange[]): void {
+    for (const c of changes) {
+      if (c.shadowedBy !== APPLIED_SOURCE) continue;
+      const where = this.o.describeSource(c.source, c.resource);
+      const what = c.type === "deleted" ? `removed from ${where}` : `${c.type === "added" ? "added in" : "changed in"} ${where}`;
+      this.o.log(`discovery: ${consoleRef(c.resource)} ${what}: not in force, the applied copy shadows it (\`tsmesh delete\` the applied one to use the file's)`);
+      // Said here; the next batch need not say the shadowing again.
+      const copies = this.o.store.copiesOf(c.kind, c.namespace, c.name);
+      if (copies.length > 1) this.shadowsShown.set(keyOf(c.resource), copies.slice(1).map((x) => x.source).join("\0"));
+      else this.shadowsShown.delete(keyOf(c.resource));
+    }
+  }
 }
 
-function keyOf(r: AnyResource): string {
+/** kubectl's --show-managed-fields, passed as a query parameter. */
+function showManagedFields(url: URL): boolean {
+  return url.searchParams.get("showManagedFields") === "true";
+}
+
+function keyOf(r: { kind: string; metadata: { namespace: string; name: string } }): string {
   return resourceKey(r.kind, r.metadata.namespace, r.metadata.name);
 }
 
