@@ -17,6 +17,8 @@ export interface GetCliOptions {
   namespace?: string;
   allNamespaces: boolean;
   output: GetOutput;
+  /** --show-managed-fields: keep metadata.managedFields in -o yaml|json (kubectl hides them). */
+  showManagedFields?: boolean;
   target: MeshTarget;
   /** The time AGE counts to (tests). */
   now?: Date;
@@ -34,7 +36,7 @@ export async function runGet(o: GetCliOptions, out: (s: string) => void, err: (s
   const views: ResourceView[] = [];
   let failed = false;
   if (o.names.length === 0) {
-    const q = new URLSearchParams({ kind: info.kind, ...(namespace ? { namespace } : {}) });
+    const q = new URLSearchParams({ kind: info.kind, ...(namespace ? { namespace } : {}), ...(o.showManagedFields ? { showManagedFields: "true" } : {}) });
     const r = await client.get<{ items: ResourceView[] }>(`resources?${q}`);
     if (isFailure(r.body)) {
       err(`Error from server (${r.body.reason}): ${r.body.message}`);
@@ -43,7 +45,7 @@ export async function runGet(o: GetCliOptions, out: (s: string) => void, err: (s
     views.push(...r.body.items);
   } else {
     for (const name of o.names) {
-      const r = await client.get<ResourceView>(`resources/${encodeURIComponent(info.kind)}/${encodeURIComponent(namespace ?? "default")}/${encodeURIComponent(name)}`);
+      const r = await client.get<ResourceView>(`resources/${encodeURIComponent(info.kind)}/${encodeURIComponent(namespace ?? "default")}/${encodeURIComponent(name)}${o.showManagedFields ? "?showManagedFields=true" : ""}`);
       if (isFailure(r.body)) {
         err(`Error from server (${r.body.reason}): ${r.body.message}`);
         failed = true;

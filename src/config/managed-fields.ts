@@ -16,6 +16,10 @@ export interface ManagedFieldsEntry {
   fieldsV1: JsonObject;
 }
 
+/** Why `--server-side` is refused: only client-side apply's behaviour is built. */
+export const SERVER_SIDE_REFUSAL =
+  "--server-side: server-side apply is not supported; tsmesh apply is kubectl's client-side apply (last-applied-configuration annotation, three-way merge, managedFields with operation Update): run it without --server-side";
+
 /** kubectl's field manager for client-side apply when `--field-manager` is not given. */
 export const DEFAULT_APPLY_MANAGER = "kubectl-client-side-apply";
 

@@ -17,14 +17,12 @@ import { dirname } from "node:path";
 import { consoleRef, kindOf, kubectlRef, resourceType, yamlKindOf } from "../api/kind-names.js";
 import { resourceKey, type AnyResource, type IstioKind } from "../api/resource.js";
 import { APPLIED_SOURCE, k8sTime, refsOf, type AppliedLayer, type ResourceRef } from "../config/applied.js";
+import { SERVER_SIDE_REFUSAL } from "../config/managed-fields.js";
 import type { ConfigStore, ShadowedChange } from "../config/store.js";
 import { StatusContext, type StatusRegistry } from "./status.js";
 import type { TelemetryAnalysisMesh } from "../analysis/telemetry.js";
 
 export const API_PREFIX = "/apis/tsmesh.io/v1/";
-/** Why `--server-side` is refused: only client-side apply's behaviour is built. */
-export const SERVER_SIDE_REFUSAL =
-  "server-side apply is not supported: tsmesh apply is kubectl's client-side apply (last-applied-configuration annotation, three-way merge, managedFields with operation Update); run it without --server-side";
 /** The Kubernetes API server's request body limit (3 MiB). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
