@@ -57,6 +57,23 @@ export function resolveResourceName(arg: string, table: ReadonlyMap<string, Kind
   throw new UnknownResourceError(`the server doesn't have a resource type ${JSON.stringify(arg)}${hint ? ` (did you mean ${JSON.stringify(hint)}?)` : ""}`);
 }
 
+/** kubectl's names for core/v1 ConfigMaps (the mesh config ConfigMap is applied and listed too). */
+const CONFIGMAP_NAMES = new Set(["configmaps", "configmap", "cm", "configmaps.v1"]);
+
+/**
+ * The store's kind a `get|delete KIND` argument names: an Istio (or Gateway API) kind as
+ * resolveResourceName finds it, or "ConfigMap" for kubectl's ConfigMap names.
+ */
+export function resolveKindArg(arg: string): string {
+  return CONFIGMAP_NAMES.has(arg.trim().toLowerCase()) ? "ConfigMap" : resolveResourceName(arg).kind;
+}
+
+/** `virtualservices.networking.istio.io` for an Istio kind, `configmaps` for a ConfigMap (the core group has no suffix). */
+export function resourceTypeOfKind(kind: string, table: ReadonlyMap<string, KindInfo> = kinds()): string {
+  const info = table.get(kind);
+  return info ? resourceType(info) : `${kind.toLowerCase()}s`;
+}
+
 /** The kind of a stored resource (by its internal kind name), or undefined for one tsmesh does not know. */
 export function kindOf(kind: string, table: ReadonlyMap<string, KindInfo> = kinds()): KindInfo | undefined {
   return table.get(kind);

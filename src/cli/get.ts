@@ -3,7 +3,7 @@
 // SOURCE, `applied` or FILE:LINE, and the copies an applied one SHADOWS), the objects as YAML or JSON
 // (a v1 List for more than one), or `kind.group/name` lines.
 import { stringify } from "yaml";
-import { kubectlRef, resolveResourceName } from "../api/kind-names.js";
+import { kubectlRef, resolveKindArg } from "../api/kind-names.js";
 import type { ResourceView } from "../controlplane/api-server.js";
 import { findMeshSocket, isFailure, MeshApiClient, type MeshTarget } from "./api-client.js";
 import { formatTable, humanDuration } from "./output.js";
@@ -30,13 +30,13 @@ function age(v: ResourceView, now: Date): string {
 }
 
 export async function runGet(o: GetCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const info = resolveResourceName(o.kind);
+  const kind = resolveKindArg(o.kind);
   const client = new MeshApiClient(findMeshSocket(o.target));
   const namespace = o.allNamespaces ? undefined : (o.namespace ?? "default");
   const views: ResourceView[] = [];
   let failed = false;
   if (o.names.length === 0) {
-    const q = new URLSearchParams({ kind: info.kind, ...(namespace ? { namespace } : {}), ...(o.showManagedFields ? { showManagedFields: "true" } : {}) });
+    const q = new URLSearchParams({ kind: kind, ...(namespace ? { namespace } : {}), ...(o.showManagedFields ? { showManagedFields: "true" } : {}) });
     const r = await client.get<{ items: ResourceView[] }>(`resources?${q}`);
     if (isFailure(r.body)) {
       err(`Error from server (${r.body.reason}): ${r.body.message}`);
@@ -45,7 +45,7 @@ export async function runGet(o: GetCliOptions, out: (s: string) => void, err: (s
     views.push(...r.body.items);
   } else {
     for (const name of o.names) {
-      const r = await client.get<ResourceView>(`resources/${encodeURIComponent(info.kind)}/${encodeURIComponent(namespace ?? "default")}/${encodeURIComponent(name)}${o.showManagedFields ? "?showManagedFields=true" : ""}`);
+      const r = await client.get<ResourceView>(`resources/${encodeURIComponent(kind)}/${encodeURIComponent(namespace ?? "default")}/${encodeURIComponent(name)}${o.showManagedFields ? "?showManagedFields=true" : ""}`);
       if (isFailure(r.body)) {
         err(`Error from server (${r.body.reason}): ${r.body.message}`);
         failed = true;
@@ -64,7 +64,7 @@ export async function runGet(o: GetCliOptions, out: (s: string) => void, err: (s
       out(render(views, o.output, o.names.length === 1));
       break;
     case "name":
-      for (const v of views) out(kubectlRef({ kind: info.kind, metadata: v.object.metadata }));
+      for (const v of views) out(kubectlRef({ kind: kind, metadata: v.object.metadata }));
       break;
     default: {
       const wide = o.output === "wide";

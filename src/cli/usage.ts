@@ -106,9 +106,9 @@ Usage:
              [--show-managed-fields]
       kubectl get: the mesh's resources in force, with status (Istio's validationMessages); KIND is
       kubectl's name (vs, virtualservice, virtualservices, virtualservices.networking.istio.io, dr, gw,
-      se, we, wg, pa, ra, ap, sidecar, telemetry…). -o wide adds SOURCE (applied, or FILE:LINE) and
-      the folder copies an applied one SHADOWS; -o yaml|json hide metadata.managedFields unless
-      --show-managed-fields.
+      se, we, wg, pa, ra, ap, sidecar, telemetry…; cm: the mesh ConfigMap). -o wide adds SOURCE
+      (applied, or FILE:LINE) and the folder copies an applied one SHADOWS; -o yaml|json hide
+      metadata.managedFields unless --show-managed-fields.
       The mesh is found by its state folder: --state-dir, else ~/.tsmesh/NAME (--name, default
       "default"); its API is the Unix socket STATE_DIR/api.sock, owner-only.
   tsmesh exec WORKLOAD [--name MESH] [--state-dir DIR] [--config DIR]... -- COMMAND [ARGS...]

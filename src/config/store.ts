@@ -259,6 +259,17 @@ export class ConfigStore {
     return out.sort((a, b) => b.priority - a.priority);
   }
 
+  /** Every source's copy of one ConfigMap, highest priority (the effective one) first. */
+  configMapCopiesOf(namespace: string, name: string): Array<{ source: string; priority: number; configMap: ConfigMap }> {
+    const key = configMapKey(namespace, name);
+    const out: Array<{ source: string; priority: number; configMap: ConfigMap }> = [];
+    for (const [source, s] of this.sources) {
+      const m = s.configMaps.get(key);
+      if (m) out.push({ source, priority: s.priority, configMap: m });
+    }
+    return out.sort((a, b) => b.priority - a.priority);
+  }
+
   /** Calls `fn` after every batch; returns the unsubscribe function. */
   subscribe(fn: ChangeListener): () => void {
     this.listeners.add(fn);

@@ -14,9 +14,10 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, rmSync } from "node:fs";
 import { createConnection } from "node:net";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { dirname } from "node:path";
-import { consoleRef, kindOf, kubectlRef, resourceType, yamlKindOf } from "../api/kind-names.js";
+import { consoleRef, kindOf, kubectlRef, resourceTypeOfKind, yamlKindOf } from "../api/kind-names.js";
 import { resourceKey, type AnyResource, type IstioKind } from "../api/resource.js";
 import { APPLIED_SOURCE, k8sTime, refsOf, type AppliedLayer, type ResourceRef } from "../config/applied.js";
+import type { ConfigMap } from "../config/configmap.js";
 import { SERVER_SIDE_REFUSAL } from "../config/managed-fields.js";
 import type { ConfigStore, ShadowedChange } from "../config/store.js";
 import { StatusContext, type StatusRegistry } from "./status.js";
@@ -97,8 +98,7 @@ class HttpError extends Error {
 
 /** `virtualservices.networking.istio.io "reviews" not found`, kubectl's NotFound wording. */
 export function notFoundMessage(kind: string, name: string): string {
-  const info = kindOf(kind);
-  return `${info ? resourceType(info) : kind.toLowerCase()} ${JSON.stringify(name)} not found`;
+  return `${resourceTypeOfKind(kind)} ${JSON.stringify(name)} not found`;
 }
 
 export class MeshApiServer {
@@ -256,19 +256,36 @@ export class MeshApiServer {
         continue;
       }
       // Only a folder layer defines it: deleting is the file's business, not the API's.
-      const copies = this.o.store.copiesOf(ref.kind as IstioKind, ref.namespace, ref.name);
+      const copies =
+        ref.kind === "ConfigMap"
+          ? this.o.store.configMapCopiesOf(ref.namespace, ref.name).map((c) => configMapWhere(c.configMap))
+          : this.o.store.copiesOf(ref.kind as IstioKind, ref.namespace, ref.name).map((c) => this.o.describeSource(c.source, c.resource));
       if (copies.length > 0) {
-        const where = copies.map((c) => this.o.describeSource(c.source, c.resource)).join(", ");
-        const info = kindOf(ref.kind);
-        results.push({ ...base, error: failure(400, "BadRequest", `${info ? resourceType(info) : ref.kind} ${JSON.stringify(ref.name)} is defined in ${where}, not applied: remove it there`) });
+        results.push({ ...base, error: failure(400, "BadRequest", `${resourceTypeOfKind(ref.kind)} ${JSON.stringify(ref.name)} is defined in ${copies.join(", ")}, not applied: remove it there`) });
       } else results.push({ ...base, error: failure(404, "NotFound", notFoundMessage(ref.kind, ref.name)) });
     }
     if (!dryRun) for (const r of deleted) this.o.log(`discovery: ${consoleRef(r)} deleted (tsmesh delete)`);
     return { dryRun, results, errors };
   }
 
+  /** ConfigMaps in force matching the filters (the applied copy with its server metadata), their source and shadowed copies. */
+  private configMapViews(namespace?: string, name?: string, withManagedFields = false): ResourceView[] {
+    return this.o.store
+      .listConfigMaps()
+      .filter((m) => (!namespace || m.metadata.namespace === namespace) && (!name || m.metadata.name === name))
+      .map((m) => {
+        const copies = this.o.store.configMapCopiesOf(m.metadata.namespace, m.metadata.name);
+        const applied = copies[0]?.source === APPLIED_SOURCE ? this.o.applied.get("ConfigMap", m.metadata.namespace, m.metadata.name) : undefined;
+        const { source: _source, ...plain } = m;
+        const object = structuredClone((applied ?? plain) as unknown as ResourceView["object"]);
+        if (!withManagedFields) delete (object.metadata as { managedFields?: unknown }).managedFields;
+        return { object, source: configMapWhere(m), shadowed: copies.slice(1).map((c) => configMapWhere(c.configMap)) };
+      });
+  }
+
   /** Effective resources matching the filters, with their source, shadowed copies and status. */
   private views(kind?: string, namespace?: string, name?: string, withManagedFields = false): ResourceView[] {
+    if (kind === "ConfigMap") return this.configMapViews(namespace, name, withManagedFields);
     const all = this.o.store.list() as AnyResource[];
     const picked = all.filter((r) => (!kind || r.kind === kind) && (!namespace || r.metadata.namespace === namespace) && (!name || r.metadata.name === name));
     if (picked.length === 0) return [];
@@ -335,6 +352,12 @@ export class MeshApiServer {
       else this.shadowsShown.delete(keyOf(c.resource));
     }
   }
+}
+
+/** Where a ConfigMap comes from, as get -o wide's SOURCE says it: `applied`, or FILE:LINE. */
+function configMapWhere(m: ConfigMap): string {
+  if (!m.source || m.source.file === APPLIED_SOURCE) return APPLIED_SOURCE;
+  return `${m.source.file}:${m.source.line}`;
 }
 
 /** kubectl's --show-managed-fields, passed as a query parameter. */

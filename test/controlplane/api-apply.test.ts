@@ -146,15 +146,29 @@ test("--server-side is refused, by the command and by the API; --field-manager a
 });
 
 test("the mesh config ConfigMap applies (configmap/istio created), another ConfigMap is refused with what to do", async () => {
+  // The folder's copy first: get names its file, and delete refuses it (remove it there).
+  store.replaceSource(DIR, [], [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "istio", namespace: "istio-system" }, data: { mesh: "" }, source: { file: "dir/mesh.yaml", line: 3 } }]);
+  assert.match((await cli("get", "cm", "-A", "-o", "wide")).out[1], /^istio-system\s+istio\s+\S+\s+dir\/mesh\.yaml:3\s+<none>$/);
+  const fileOnly = await cli("delete", "configmap", "istio", "-n", "istio-system");
+  assert.deepEqual(fileOnly.err, ['Error from server (BadRequest): configmaps "istio" is defined in dir/mesh.yaml:3, not applied: remove it there']);
+
   const cm = file("mesh.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata:\n  mesh: |-\n    accessLogFile: /dev/stdout\n");
   assert.deepEqual(await cli("apply", "-f", cm), { code: 0, out: ["configmap/istio created"], err: [] });
   assert.equal(store.getConfigMap("istio-system", "istio")!.data.mesh, "accessLogFile: /dev/stdout");
   assert.ok(logs.includes("discovery: configmap istio-system/istio created (tsmesh apply)"), logs.join("\n"));
+  // Istio's egress task: kubectl get configmap istio -n istio-system -o yaml.
+  const y = parse((await cli("get", "configmap", "istio", "-n", "istio-system", "-o", "yaml")).out.join("\n")) as { apiVersion: string; kind: string; data: { mesh: string }; metadata: Record<string, unknown> & { annotations: Record<string, string> } };
+  assert.deepEqual([y.apiVersion, y.kind, y.data.mesh], ["v1", "ConfigMap", "accessLogFile: /dev/stdout"]);
+  assert.match(y.metadata.annotations[LAST_APPLIED_ANNOTATION], /^\{"apiVersion":"v1","data":\{"mesh":"accessLogFile: \/dev\/stdout"\},"kind":"ConfigMap"/);
+  assert.equal(y.metadata.managedFields, undefined);
+  assert.equal("source" in y, false);
+  assert.match((await cli("get", "cm", "-A", "-o", "wide")).out[1], /^istio-system\s+istio\s+\S+\s+applied\s+dir\/mesh\.yaml:3$/);
+  assert.deepEqual((await cli("get", "cm", "nope")).err, ['Error from server (NotFound): configmaps "nope" not found']);
   const rl = await cli("apply", "-f", file("rl.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ratelimit-config}\ndata: {x: y}\n"));
   assert.equal(rl.code, 1);
   assert.match(rl.err.join("\n"), /ConfigMap default\/ratelimit-config: the mesh reads one ConfigMap, istio-system\/istio .*tsmesh ratelimit's config folder/);
   assert.deepEqual((await cli("delete", "-f", cm)).out, ['configmap "istio" deleted']);
-  assert.equal(store.getConfigMap("istio-system", "istio"), undefined);
+  assert.equal(store.getConfigMap("istio-system", "istio")!.source!.file, "dir/mesh.yaml");
 });
 
 test("every edit to a folder's copy that the applied copy hides prints one line; a re-save prints none", async () => {
