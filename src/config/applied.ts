@@ -304,7 +304,8 @@ export class AppliedLayer {
     }
     // The patch kubectl computes; server-owned fields and status take no part in the merge (the
     // server resets them), except resourceVersion, which is the stale-write check below.
-    const live = old ? content(old) : {};
+    // The stored kind is the store's (KubernetesGateway); the user's is the YAML one (Gateway).
+    const live: JsonObject = old ? { ...content(old), kind: v.written.kind ?? null } : {};
     const sent = content(modified);
     if (givenVersion) metaOf(sent).resourceVersion = givenVersion;
     if (old && oldMeta.resourceVersion !== undefined) metaOf(live).resourceVersion = oldMeta.resourceVersion;
@@ -316,9 +317,10 @@ export class AppliedLayer {
     }
     if (old && Object.keys(patch).length === 0) return { warnings };
     const merged = content(applyMergePatch(live, patch) as JsonObject);
-    if (old && jsonEqual(merged, content(old))) return { warnings };
+    // Checked (and given the schema's defaults, as the API server defaults a custom resource) before comparing.
     const checked = this.check(v, merged);
     if (checked.errors.length > 0) return { errors: checked.errors, warnings };
+    if (old && jsonEqual(merged, { ...content(old), kind: v.written.kind ?? null })) return { warnings };
     warnings.push(...checked.warnings);
     const m = metaOf(merged);
     m.uid = (oldMeta.uid as Json | undefined) ?? randomUUID();
@@ -333,9 +335,12 @@ export class AppliedLayer {
     return { object: { apiVersion: merged.apiVersion, kind: v.kind, metadata: m, ...withoutKeys(merged, ["apiVersion", "kind", "metadata"]) }, warnings };
   }
 
-  /** Validates a merged object as its document was validated (messages point at the document's lines). */
+  /**
+   * Validates a merged object as its document was validated (messages point at the document's
+   * lines); the schema's defaults are filled into its spec in place.
+   */
   private check(v: ValidDoc, merged: JsonObject): { errors: string[]; warnings: string[] } {
-    const doc: ParsedDocument = { ...v.doc, value: structuredClone({ ...merged, kind: v.written.kind }) };
+    const doc: ParsedDocument = { ...v.doc, value: { ...merged, kind: v.written.kind } };
     const errors: string[] = [];
     const warnings: string[] = [];
     if (v.kind === "ConfigMap") {

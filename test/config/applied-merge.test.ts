@@ -259,3 +259,19 @@ function okOutcomes(r: ReturnType<AppliedLayer["apply"]>): string[] {
   assert.ok(r.ok, JSON.stringify(r));
   return r.changes.map((c) => c.outcome);
 }
+
+test("the schema's defaults are filled in the stored object (as the API server defaults a custom resource), not in the annotation; re-applying is unchanged", () => {
+  const f = fixture();
+  try {
+    const gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  gatewayClassName: istio\n  listeners:\n  - {name: http, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {}}}\n";
+    assert.deepEqual(okOutcomes(f.layer.apply(gw, "gw.yaml")), ["created"]);
+    const stored = f.layer.get("KubernetesGateway", "default", "gw")!;
+    const listener = (stored.spec as { listeners: Array<{ allowedRoutes: { namespaces: { from?: string } } }> }).listeners[0];
+    assert.equal(listener.allowedRoutes.namespaces.from, "Same");
+    assert.doesNotMatch(stored.metadata.annotations![LAST_APPLIED_ANNOTATION], /Same/);
+    assert.match(stored.metadata.annotations![LAST_APPLIED_ANNOTATION], /^\{"apiVersion":"gateway\.networking\.k8s\.io\/v1","kind":"Gateway",/);
+    assert.deepEqual(okOutcomes(f.layer.apply(gw, "gw.yaml")), ["unchanged"]);
+  } finally {
+    f.done();
+  }
+});
