@@ -318,8 +318,10 @@ export class MeshApiServer {
   private reportShadowing(): void {
     const now = new Map<string, string>();
     for (const r of this.o.applied.list()) {
-      if (r.kind === "ConfigMap") continue;
-      const copies = this.o.store.copiesOf(r.kind, r.metadata.namespace, r.metadata.name);
+      const copies =
+        r.kind === "ConfigMap"
+          ? this.o.store.configMapCopiesOf(r.metadata.namespace, r.metadata.name).map((c) => ({ source: c.source, where: () => configMapWhere(c.configMap) }))
+          : this.o.store.copiesOf(r.kind, r.metadata.namespace, r.metadata.name).map((c) => ({ source: c.source, where: () => this.o.describeSource(c.source, c.resource) }));
       if (copies.length < 2 || copies[0].source !== APPLIED_SOURCE) continue;
       const key = keyOf(r);
       // Compared by source ids (cheap, on every batch); files are read only to word a new report.
@@ -328,7 +330,7 @@ export class MeshApiServer {
       if (this.shadowsShown.get(key) === sources) continue;
       const hidden = copies
         .slice(1)
-        .map((c) => this.o.describeSource(c.source, c.resource))
+        .map((c) => c.where())
         .join(", ");
       this.o.log(`discovery: ${consoleRef(r)}: the applied copy shadows ${hidden} (\`tsmesh delete\` it to use the file's again)`);
     }

@@ -275,3 +275,28 @@ test("the schema's defaults are filled in the stored object (as the API server d
     f.done();
   }
 });
+
+test("a restart restores the annotation, managedFields, a Gateway API Gateway and the mesh ConfigMap as stored", () => {
+  const f = fixture();
+  try {
+    const gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  gatewayClassName: istio\n  listeners:\n  - {name: http, port: 80, protocol: HTTP}\n";
+    assert.ok(f.layer.apply(`${gw}---\n${DR()}---\n${MESH_CM("accessLogFile: /dev/stdout")}`, "all.yaml", { fieldManager: "ci" }).ok);
+    const store = new ConfigStore();
+    const restarted = new AppliedLayer(store, { stateDir: f.stateDir });
+    assert.deepEqual(restarted.load(), []);
+    for (const [kind, ns, name] of [
+      ["KubernetesGateway", "default", "gw"],
+      ["DestinationRule", "default", "reviews"],
+      ["ConfigMap", "istio-system", "istio"],
+    ])
+      assert.deepEqual(restarted.get(kind, ns, name), f.layer.get(kind, ns, name), kind);
+    assert.equal(meta(restarted).managedFields![0].manager, "ci");
+    assert.equal(store.getConfigMap("istio-system", "istio")!.data.mesh, "accessLogFile: /dev/stdout");
+    assert.equal(store.sourceOf("KubernetesGateway", "default", "gw"), "applied");
+    // Nothing changed by the restart: the same files again are unchanged.
+    const again = restarted.apply(`${gw}---\n${DR()}---\n${MESH_CM("accessLogFile: /dev/stdout")}`, "all.yaml", { fieldManager: "ci" });
+    assert.deepEqual(okOutcomes(again), ["unchanged", "unchanged", "unchanged"]);
+  } finally {
+    f.done();
+  }
+});

@@ -156,6 +156,7 @@ test("the mesh config ConfigMap applies (configmap/istio created), another Confi
   assert.deepEqual(await cli("apply", "-f", cm), { code: 0, out: ["configmap/istio created"], err: [] });
   assert.equal(store.getConfigMap("istio-system", "istio")!.data.mesh, "accessLogFile: /dev/stdout");
   assert.ok(logs.includes("discovery: configmap istio-system/istio created (tsmesh apply)"), logs.join("\n"));
+  assert.ok(logs.includes("discovery: configmap istio-system/istio: the applied copy shadows dir/mesh.yaml:3 (`tsmesh delete` it to use the file's again)"), logs.join("\n"));
   // Istio's egress task: kubectl get configmap istio -n istio-system -o yaml.
   const y = parse((await cli("get", "configmap", "istio", "-n", "istio-system", "-o", "yaml")).out.join("\n")) as { apiVersion: string; kind: string; data: { mesh: string }; metadata: Record<string, unknown> & { annotations: Record<string, string> } };
   assert.deepEqual([y.apiVersion, y.kind, y.data.mesh], ["v1", "ConfigMap", "accessLogFile: /dev/stdout"]);
