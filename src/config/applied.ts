@@ -215,7 +215,7 @@ export class AppliedLayer {
       if (conflict) errors.push(`${where}: ${conflict}`);
       if (!named || conflict || !written[i]) continue;
       const namespace = opts.namespace ?? named.metadata.namespace;
-      if (configMap && !(configMap.metadata.namespace === MESH_CONFIGMAP_NAMESPACE && configMap.metadata.name === MESH_CONFIGMAP_NAME && opts.namespace === undefined)) {
+      if (configMap && !(namespace === MESH_CONFIGMAP_NAMESPACE && configMap.metadata.name === MESH_CONFIGMAP_NAME)) {
         errors.push(
           `${where} ConfigMap ${namespace}/${configMap.metadata.name}: the mesh reads one ConfigMap, ${MESH_CONFIGMAP_NAMESPACE}/${MESH_CONFIGMAP_NAME} (its mesh config); ` +
             `apply holds only that one. Give other ConfigMaps to the program that reads them (e.g. tsmesh ratelimit's config folder) [TSMESH_UNKNOWN_KIND]`,
@@ -316,7 +316,8 @@ export class AppliedLayer {
       return refusal(409, "Conflict", `Operation cannot be fulfilled on ${type} ${JSON.stringify(meta.name)}: the object has been modified; please apply your changes to the latest version and try again`, "patching", patch);
     }
     if (old && Object.keys(patch).length === 0) return { warnings };
-    const merged = content(applyMergePatch(live, patch) as JsonObject);
+    // A copy: the patch leaves untouched parts shared with the stored object, which must not change.
+    const merged = content(structuredClone(applyMergePatch(live, patch)) as JsonObject);
     // Checked (and given the schema's defaults, as the API server defaults a custom resource) before comparing.
     const checked = this.check(v, merged);
     if (checked.errors.length > 0) return { errors: checked.errors, warnings };

@@ -232,7 +232,9 @@ test("the mesh config ConfigMap istio-system/istio is applied over the folders' 
     assert.match(cm.data.mesh, /REGISTRY_ONLY/);
     assert.equal(cm.source!.file, "applied");
     assert.equal((f.layer.get("ConfigMap", "istio-system", "istio")!.metadata as { generation?: number }).generation, undefined);
-    assert.deepEqual(okOutcomes(f.layer.apply(MESH_CM("accessLogFile: /dev/stdout\noutboundTrafficPolicy:\n  mode: REGISTRY_ONLY"), "cm.yaml")), ["unchanged"]);
+    assert.deepEqual(okOutcomes(f.layer.apply(MESH_CM("accessLogFile: /dev/stdout\noutboundTrafficPolicy:\n  mode: REGISTRY_ONLY"), "cm.yaml", { namespace: "istio-system" })), ["unchanged"]);
+    const elsewhere = f.layer.apply(MESH_CM("accessLogFile: ''").replace("  namespace: istio-system\n", ""), "cm.yaml", { namespace: "prod" });
+    assert.ok(!elsewhere.ok && /ConfigMap prod\/istio: the mesh reads one ConfigMap/.test(elsewhere.errors[0]), JSON.stringify(elsewhere));
 
     const other = f.layer.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ratelimit-config}\ndata: {config.yaml: 'domain: x'}\n", "rl.yaml");
     assert.ok(!other.ok && /ConfigMap default\/ratelimit-config: the mesh reads one ConfigMap, istio-system\/istio/.test(other.errors[0]), JSON.stringify(other));
