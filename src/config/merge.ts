@@ -84,13 +84,18 @@ export function threeWayMergePatch(original: JsonObject, modified: JsonObject, c
   return applyMergePatch(deletions, addAndChange) as JsonObject;
 }
 
+/** A JSON string as Go's encoding/json writes it: HTML-sensitive characters and U+2028/9 escaped. */
+function goString(s: string): string {
+  return JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 /** JSON with object keys sorted, as Go's encoding/json writes a map (kubectl's annotation text). */
 export function sortedJson(v: Json): string {
   if (Array.isArray(v)) return `[${v.map(sortedJson).join(",")}]`;
   if (isJsonObject(v))
     return `{${Object.keys(v)
       .sort()
-      .map((k) => `${JSON.stringify(k)}:${sortedJson(v[k])}`)
+      .map((k) => `${goString(k)}:${sortedJson(v[k])}`)
       .join(",")}}`;
-  return JSON.stringify(v);
+  return typeof v === "string" ? goString(v) : JSON.stringify(v);
 }

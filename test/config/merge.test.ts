@@ -156,4 +156,6 @@ test("createMergePatch: applying the patch it makes gives the target back", () =
 
 test("sortedJson writes keys in Go's order, compact", () => {
   assert.equal(sortedJson({ spec: { b: 1, a: [{ y: 2, x: null }] }, apiVersion: "v" }), '{"apiVersion":"v","spec":{"a":[{"x":null,"y":2}],"b":1}}');
+  // Go's encoder escapes <, > and & (and U+2028/9) in strings and keys.
+  assert.equal(sortedJson({ "a&b": "<x> & \u2028é" }), '{"a\\u0026b":"\\u003cx\\u003e \\u0026 \\u2028é"}');
 });
