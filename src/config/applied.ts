@@ -50,9 +50,9 @@ export interface AppliedChange {
 
 /** A write the API server would refuse although the documents are valid (kubectl's `Error from server`). */
 export interface ApplyRefusal {
-  code: 409 | 500;
-  /** "Conflict", or "" (the API server's unknown reason, which kubectl prints without parentheses). */
-  reason: "Conflict" | "";
+  code: 409 | 422 | 500;
+  /** "Conflict", "Invalid", or "" (the API server's unknown reason, which kubectl prints without parentheses). */
+  reason: "Conflict" | "Invalid" | "";
   message: string;
   /** What kubectl was doing: patching an existing object, or creating a new one. */
   verb: "patching" | "creating";
@@ -278,7 +278,7 @@ export class AppliedLayer {
     // with that text as its last-applied annotation.
     const lastApplied: JsonObject = { ...v.written, metadata: { ...meta, annotations } };
     const modified: JsonObject = { ...lastApplied, metadata: { ...meta, annotations: { ...annotations, [LAST_APPLIED_ANNOTATION]: `${sortedJson(lastApplied)}\n` } } };
-    const refusal = (code: 409 | 500, reason: "Conflict" | "", message: string, verb: ApplyRefusal["verb"], patch?: JsonObject): { refusal: ApplyRefusal; warnings: string[] } => {
+    const refusal = (code: ApplyRefusal["code"], reason: ApplyRefusal["reason"], message: string, verb: ApplyRefusal["verb"], patch?: JsonObject): { refusal: ApplyRefusal; warnings: string[] } => {
       const info = kindOf(v.kind);
       const resource = info?.plural ?? `${v.kind.toLowerCase()}s`;
       const yamlKind = typeof v.written.kind === "string" ? v.written.kind : v.kind;
@@ -303,17 +303,27 @@ export class AppliedLayer {
       else warnings.push(`resource ${resourceNameOf(v.kind, String(meta.name))} is missing the ${LAST_APPLIED_ANNOTATION} annotation which is required by tsmesh apply. tsmesh apply should only be used on resources created declaratively by tsmesh apply. The missing annotation will be patched automatically.`);
     }
     // The patch kubectl computes; server-owned fields and status take no part in the merge (the
-    // server resets them), except resourceVersion, which is the stale-write check below.
+    // server resets them), except resourceVersion and uid, which the server checks (below).
     // The stored kind is the store's (KubernetesGateway); the user's is the YAML one (Gateway).
     const live: JsonObject = old ? { ...content(old), kind: v.written.kind ?? null } : {};
     const sent = content(modified);
+    // resourceVersion and uid are sent as written (the checks below), compared with the stored ones.
+    const givenUid = typeof meta.uid === "string" && meta.uid !== "" ? meta.uid : undefined;
     if (givenVersion) metaOf(sent).resourceVersion = givenVersion;
+    if (givenUid) metaOf(sent).uid = givenUid;
     if (old && oldMeta.resourceVersion !== undefined) metaOf(live).resourceVersion = oldMeta.resourceVersion;
+    if (old && oldMeta.uid !== undefined) metaOf(live).uid = oldMeta.uid;
     const patch = threeWayMergePatch(content(original), sent, live);
     if (old && givenVersion && givenVersion !== oldMeta.resourceVersion) {
       const info = kindOf(v.kind);
       const type = info ? resourceType(info) : `${v.kind.toLowerCase()}s`;
       return refusal(409, "Conflict", `Operation cannot be fulfilled on ${type} ${JSON.stringify(meta.name)}: the object has been modified; please apply your changes to the latest version and try again`, "patching", patch);
+    }
+    // A uid the file names must be the stored one: the API server keeps uid immutable.
+    if (old && givenUid && givenUid !== oldMeta.uid) {
+      const info = kindOf(v.kind);
+      const qualified = `${typeof v.written.kind === "string" ? v.written.kind : v.kind}${info?.group ? `.${info.group}` : ""}`;
+      return refusal(422, "Invalid", `${qualified} ${JSON.stringify(meta.name)} is invalid: metadata.uid: Invalid value: ${JSON.stringify(givenUid)}: field is immutable`, "patching", patch);
     }
     if (old && Object.keys(patch).length === 0) return { warnings };
     // A copy: the patch leaves untouched parts shared with the stored object, which must not change.

@@ -129,6 +129,12 @@ const conflicts: Array<{ name: string; docs: (rv: string) => string; code: numbe
     message: /the object has been modified/,
   },
   {
+    name: "another object's uid is refused: uid is immutable",
+    docs: () => DR(TLS).replace("  name: reviews\n", "  name: reviews\n  uid: 00000000-0000-0000-0000-000000000000\n"),
+    code: 422,
+    message: /^DestinationRule\.networking\.istio\.io "reviews" is invalid: metadata\.uid: Invalid value: "00000000-0000-0000-0000-000000000000": field is immutable$/,
+  },
+  {
     name: "a resourceVersion on an object to be created is refused",
     docs: () => DR().replace("  name: reviews\n", "  name: details\n  resourceVersion: '3'\n"),
     code: 500,
@@ -151,12 +157,12 @@ for (const c of conflicts) {
       assert.equal(r.refusal.code, c.code);
       assert.match(r.refusal.message, c.message);
       assert.equal(r.refusal.file, "stale.yaml");
-      if (c.code === 409) {
+      if (c.code !== 500) {
         assert.equal(r.refusal.verb, "patching");
         assert.equal(r.refusal.kind, "DestinationRule");
         assert.equal(r.refusal.resource, "destinationrules");
         assert.equal(r.refusal.group, "networking.istio.io");
-        assert.match(r.refusal.patch!, /"resourceVersion":"(1|999)"/);
+        assert.match(r.refusal.patch!, c.code === 409 ? /"resourceVersion":"(1|999)"/ : /"uid":"0{8}-/);
       } else assert.equal(r.refusal.verb, "creating");
       assert.equal(meta(f.layer).resourceVersion, rv);
       assert.equal(f.store.currentVersion, version);

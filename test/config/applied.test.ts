@@ -65,10 +65,11 @@ test("apply creates, configures and leaves unchanged, with Kubernetes metadata",
 
     // Server-owned fields a client sends (e.g. from `get -o yaml`) are the server's to set; a current
     // resourceVersion passes.
-    const echoed = f.layer.apply(REVIEWS_V2.replace("  name: reviews\n", "  name: reviews\n  labels: {team: a}\n  generation: 9\n  resourceVersion: '6'\n  uid: x\n"), "x.yaml");
+    const echoed = f.layer.apply(REVIEWS_V2.replace("  name: reviews\n", "  name: reviews\n  labels: {team: a}\n  generation: 9\n  resourceVersion: '6'\n  creationTimestamp: '2020-01-01T00:00:00Z'\n"), "x.yaml");
     assert.ok(echoed.ok, JSON.stringify(echoed));
     assert.equal(f.layer.get("VirtualService", "default", "reviews")!.metadata.generation, 2);
     assert.equal(f.layer.get("VirtualService", "default", "reviews")!.metadata.uid, created.metadata.uid);
+    assert.equal(f.layer.get("VirtualService", "default", "reviews")!.metadata.creationTimestamp, created.metadata.creationTimestamp);
   } finally {
     f.done();
   }
