@@ -17,10 +17,36 @@ export function singularOf(info: KindInfo): string {
   return yamlKindOf(info).toLowerCase();
 }
 
-/** `virtualservices.networking.istio.io`: the resource type as kubectl's errors name it. */
+/** `virtualservices.networking.istio.io`: the resource type as kubectl's errors name it (`configmaps` in the core group). */
 export function resourceType(info: KindInfo): string {
-  return `${info.plural}.${info.group}`;
+  return info.group ? `${info.plural}.${info.group}` : info.plural;
 }
+
+/** `virtualservice.networking.istio.io`, `configmap`: the singular name with its group, as kubectl prefixes names. */
+export function qualifiedSingular(info: KindInfo): string {
+  return info.group ? `${singularOf(info)}.${info.group}` : singularOf(info);
+}
+
+/**
+ * core/v1 ConfigMap, the one Kubernetes kind the mesh API stores (Istio's mesh config ConfigMap,
+ * `istio-system/istio`): kubectl's names for it resolve here; no CRD describes it.
+ */
+export const CONFIGMAP_INFO: KindInfo = {
+  kind: "ConfigMap",
+  yamlKind: "ConfigMap",
+  group: "",
+  plural: "configmaps",
+  shortNames: ["cm"],
+  versions: ["v1"],
+  storageVersion: "v1",
+  namespaced: true,
+  categories: [],
+  printerColumns: [],
+  schema: {},
+};
+
+/** kubectl's names for ConfigMaps (`configmaps.v1`: RESOURCE.VERSION of the core group). */
+const CONFIGMAP_NAMES = new Set(["configmaps", "configmap", "cm", "configmaps.v1", "configmap.v1"]);
 
 /** Every name a kind answers to, lower case, without the group. */
 function bareNames(info: KindInfo): string[] {
@@ -36,6 +62,7 @@ export class UnknownResourceError extends Error {}
  */
 export function resolveResourceName(arg: string, table: ReadonlyMap<string, KindInfo> = kinds()): KindInfo {
   const name = arg.trim().toLowerCase();
+  if (CONFIGMAP_NAMES.has(name)) return CONFIGMAP_INFO;
   const all = [...table.values()];
   const dot = name.indexOf(".");
   if (dot > 0) {
@@ -88,17 +115,28 @@ export function expandResourceArg(arg: string, table: ReadonlyMap<string, KindIn
   return [resolveResourceName(arg, table)];
 }
 
+/** The store's kind a `delete KIND` argument names (resolveResourceName's, ConfigMap included). */
+export function resolveKindArg(arg: string): string {
+  return resolveResourceName(arg).kind;
+}
+
+/** `virtualservices.networking.istio.io` for a stored kind, `configmaps` for a ConfigMap. */
+export function resourceTypeOfKind(kind: string, table: ReadonlyMap<string, KindInfo> = kinds()): string {
+  const info = kindOf(kind, table);
+  return info ? resourceType(info) : `${kind.toLowerCase()}s`;
+}
+
 /** The kind of a stored resource (by its internal kind name), or undefined for one tsmesh does not know. */
 export function kindOf(kind: string, table: ReadonlyMap<string, KindInfo> = kinds()): KindInfo | undefined {
-  return table.get(kind);
+  return table.get(kind) ?? (kind === CONFIGMAP_INFO.kind ? CONFIGMAP_INFO : undefined);
 }
 
 type Named = { kind: string; metadata: { name: string; namespace?: string } };
 
 /** `virtualservice.networking.istio.io/reviews`, as kubectl apply/delete print a resource. */
 export function kubectlRef(r: Named, table: ReadonlyMap<string, KindInfo> = kinds()): string {
-  const info = table.get(r.kind);
-  return info ? `${singularOf(info)}.${info.group}/${r.metadata.name}` : `${r.kind.toLowerCase()}/${r.metadata.name}`;
+  const info = kindOf(r.kind, table);
+  return info ? `${qualifiedSingular(info)}/${r.metadata.name}` : `${r.kind.toLowerCase()}/${r.metadata.name}`;
 }
 
 /**

@@ -2,7 +2,7 @@
 // running mesh's API. Only applied resources are deleted; one that a config folder defines is
 // reported with its file (remove it there). Output and errors read as kubectl's
 // (`virtualservice.networking.istio.io "reviews" deleted`, `Error from server (NotFound): …`).
-import { resolveResourceName } from "../api/kind-names.js";
+import { resolveKindArg } from "../api/kind-names.js";
 import type { DeleteResponse } from "../controlplane/api-server.js";
 import { findMeshSocket, isFailure, MeshApiClient, type MeshTarget } from "./api-client.js";
 import { readManifests } from "./apply.js";
@@ -30,8 +30,8 @@ export async function runDelete(o: DeleteCliOptions, out: (s: string) => void, e
   if (o.files.length > 0) {
     for (const m of readManifests(o.files, o.recursive)) requests.push({ file: m.file, body: { yaml: m.text, file: m.file, namespace: o.namespace, dryRun: o.dryRun } });
   } else {
-    const info = resolveResourceName(o.kind ?? "");
-    requests.push({ body: { refs: o.names.map((name) => ({ kind: info.kind, namespace: o.namespace ?? "default", name })), dryRun: o.dryRun } });
+    const kind = resolveKindArg(o.kind ?? "");
+    requests.push({ body: { refs: o.names.map((name) => ({ kind, namespace: o.namespace ?? "default", name })), dryRun: o.dryRun } });
   }
   const client = new MeshApiClient(findMeshSocket(o.target));
   let failed = false;

@@ -6,7 +6,7 @@
 // unless one object was named); or `kind.group/name` lines. Categories (`istio-io`, `gateway-api`)
 // expand as kubectl expands them.
 import { stringify } from "yaml";
-import { CATEGORY_ALL, expandResourceArg, kubectlRef, resolveResourceName, resourceType, singularOf } from "../api/kind-names.js";
+import { CATEGORY_ALL, expandResourceArg, kubectlRef, qualifiedSingular, resolveResourceName, resourceType } from "../api/kind-names.js";
 import type { KindInfo } from "../api/kinds.js";
 import type { ResourceView } from "../controlplane/api-server.js";
 import { findMeshSocket, isFailure, MeshApiClient, type MeshTarget } from "./api-client.js";
@@ -24,6 +24,8 @@ export interface GetCliOptions {
   namespace?: string;
   allNamespaces: boolean;
   output: GetOutput;
+  /** --show-managed-fields: keep metadata.managedFields in -o yaml|json (kubectl hides them). */
+  showManagedFields?: boolean;
   target: MeshTarget;
   /** The time AGE counts to (tests). */
   now?: Date;
@@ -91,7 +93,7 @@ export async function runGet(o: GetCliOptions, out: (s: string) => void, err: (s
     // A cluster-scoped kind (GatewayClass) is listed and named without a namespace.
     const ns = info.namespaced ? namespace : undefined;
     if (name === undefined || !info.namespaced) {
-      const q = new URLSearchParams({ kind: info.kind, ...(ns ? { namespace: ns } : {}), ...(name !== undefined ? { name } : {}) });
+      const q = new URLSearchParams({ kind: info.kind, ...(ns ? { namespace: ns } : {}), ...(name !== undefined ? { name } : {}), ...(o.showManagedFields ? { showManagedFields: "true" } : {}) });
       const r = await client.get<{ items: ResourceView[] }>(`resources?${q}`);
       if (isFailure(r.body)) {
         err(`Error from server (${r.body.reason}): ${r.body.message}`);
@@ -104,7 +106,7 @@ export async function runGet(o: GetCliOptions, out: (s: string) => void, err: (s
       else fetched.push({ info, views: r.body.items });
       continue;
     }
-    const r = await client.get<ResourceView>(`resources/${encodeURIComponent(info.kind)}/${encodeURIComponent(ns ?? "default")}/${encodeURIComponent(name)}`);
+    const r = await client.get<ResourceView>(`resources/${encodeURIComponent(info.kind)}/${encodeURIComponent(ns ?? "default")}/${encodeURIComponent(name)}${o.showManagedFields ? "?showManagedFields=true" : ""}`);
     if (isFailure(r.body)) {
       err(`Error from server (${r.body.reason}): ${r.body.message}`);
       failed = true;
@@ -150,7 +152,7 @@ export function tables(fetched: readonly Fetched[], o: Pick<GetCliOptions, "allN
     if (views.length === 0) continue;
     const cols = printerColumns(info).filter((c) => wide || c.priority === 0);
     const withNamespace = o.allNamespaces && info.namespaced;
-    const prefix = withKind ? `${singularOf(info)}.${info.group}/` : "";
+    const prefix = withKind ? `${qualifiedSingular(info)}/` : "";
     const head = [...(withNamespace ? ["NAMESPACE"] : []), "NAME", ...cols.map((c) => c.header), ...(wide ? ["SOURCE", "SHADOWS"] : [])];
     const rows = views.map((v) => [
       ...(withNamespace ? [v.object.metadata.namespace ?? ""] : []),

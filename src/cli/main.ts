@@ -2,6 +2,7 @@
 import cluster from "node:cluster";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { SERVER_SIDE_REFUSAL } from "../config/managed-fields.js";
 import { parseGoDuration } from "../core/go-duration.js";
 import { defaultStateDir, packageRoot } from "../core/paths.js";
 import { tsmeshVersion } from "../core/tsmesh-version.js";
@@ -323,11 +324,21 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
             "all-namespaces": { type: "boolean", short: "A" },
             output: { type: "string", short: "o" },
             "dry-run": { type: "string" },
+            "field-manager": { type: "string" },
+            "server-side": { type: "boolean" },
+            "show-managed-fields": { type: "boolean" },
             name: { type: "string" },
             "state-dir": { type: "string" },
           },
         });
         const target = { name: values.name, stateDir: values["state-dir"] };
+        if (cmd !== "apply" && (values["field-manager"] !== undefined || values["server-side"])) throw new UsageError(`${cmd} takes neither --field-manager nor --server-side`);
+        if (cmd !== "get" && values["show-managed-fields"]) throw new UsageError(`${cmd} does not take --show-managed-fields (get -o yaml|json does)`);
+        if (values["server-side"]) {
+          // kubectl's flag, refused as kubectl words an error (not a usage mistake: the mode is not built).
+          err(`error: ${SERVER_SIDE_REFUSAL}`);
+          return 1;
+        }
         const files = values.filename ?? [];
         const dryRun = values["dry-run"];
         if (dryRun !== undefined && dryRun !== "server" && dryRun !== "none") throw new UsageError(`--dry-run=${dryRun}: tsmesh has server (validated and reported by the mesh, nothing stored) and none`);
@@ -337,14 +348,14 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           if (!kind) throw new UsageError("get needs a KIND (e.g. virtualservices, vs, dr, gw)");
           const o = values.output ?? "table";
           if (!["table", "wide", "yaml", "json", "name"].includes(o)) throw new UsageError(`get: -o ${o}: use wide, yaml, json or name`);
-          const options = { kind, names, namespace: values.namespace, allNamespaces: values["all-namespaces"] ?? false, output: o as "table", target };
+          const options = { kind, names, namespace: values.namespace, allNamespaces: values["all-namespaces"] ?? false, output: o as "table", showManagedFields: values["show-managed-fields"] ?? false, target };
           return kubectlErrors(import("./get.js").then((m) => m.runGet(options, out, err)), err);
         }
         if (values.output !== undefined || values["all-namespaces"]) throw new UsageError(`${cmd} takes neither -o nor -A`);
         if (cmd === "apply") {
           if (files.length === 0) throw new UsageError("apply needs -f FILE|DIR|- (kubectl's: must specify one of -f and -k)");
           if (positionals.length > 0) throw new UsageError(`apply takes files with -f, not ${positionals.join(" ")}`);
-          const options = { files, recursive: values.recursive ?? false, dryRun: dryRun === "server", namespace: values.namespace, target };
+          const options = { files, recursive: values.recursive ?? false, dryRun: dryRun === "server", namespace: values.namespace, fieldManager: values["field-manager"], target };
           return kubectlErrors(import("./apply.js").then((m) => m.runApply(options, out, err)), err);
         }
         if (files.length > 0 && positionals.length > 0) throw new UsageError("delete takes -f FILE or KIND NAME..., not both");

@@ -4,7 +4,7 @@
 // and a scalar as text; a `date` column as an age; nothing selected, or a value of the wrong type,
 // an empty cell. A CRD without columns gets the API server's default, AGE.
 import { evaluateJsonPath, JsonPathError, JsonPathEvalError, parseJsonPath, type JsonPath } from "../api/jsonpath.js";
-import { resourceType } from "../api/kind-names.js";
+import { CONFIGMAP_INFO, resourceType } from "../api/kind-names.js";
 import type { KindInfo, PrinterColumn } from "../api/kinds.js";
 import { humanDuration } from "./output.js";
 
@@ -24,12 +24,26 @@ const DEFAULT_COLUMNS: PrinterColumn[] = [{ name: "Age", type: "date", jsonPath:
 
 const compiled = new WeakMap<KindInfo, TableColumn[]>();
 
+/** kubectl's built-in table for a ConfigMap (no CRD): DATA, the number of keys, then AGE. */
+function configMapColumns(): TableColumn[] {
+  const age = tableColumn(DEFAULT_COLUMNS[0], CONFIGMAP_INFO);
+  const data: TableColumn = {
+    header: "DATA",
+    priority: 0,
+    cell: (object) => {
+      const o = object as { data?: Record<string, unknown>; binaryData?: Record<string, unknown> };
+      return String(Object.keys(o.data ?? {}).length + Object.keys(o.binaryData ?? {}).length);
+    },
+  };
+  return [data, age];
+}
+
 /** The kind's printer columns, compiled once. Throws PrinterColumnError for a path that does not parse. */
 export function printerColumns(info: KindInfo): TableColumn[] {
   let cols = compiled.get(info);
   if (!cols) {
     const defs = info.printerColumns?.length ? info.printerColumns : DEFAULT_COLUMNS;
-    cols = defs.map((c) => tableColumn(c, info));
+    cols = info === CONFIGMAP_INFO ? configMapColumns() : defs.map((c) => tableColumn(c, info));
     compiled.set(info, cols);
   }
   return cols;

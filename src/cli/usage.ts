@@ -88,21 +88,28 @@ Usage:
       PATH) scraping the control plane (job istiod, :15014/metrics) and every proxy (job
       kubernetes-pods, targets kept in step with the workloads); its data under STATE_DIR/prometheus.
   tsmesh apply -f FILE|DIR|- [-f ...] [-R] [-n NS] [--dry-run=server] [--name NAME | --state-dir DIR]
-      kubectl apply against a running \`tsmesh up\`: each resource is created or replaced (last applied
-      wins; metadata.generation and resourceVersion advance) in the mesh's applied layer, which sits
-      above up's folders and survives restarts (STATE_DIR/applied/); a DIR's .yaml, .yml and .json
-      files (-R: its subfolders' too). Every document is validated first
-      (the messages of \`tsmesh validate\`); one bad document changes nothing. Prints
+               [--field-manager NAME]
+      kubectl's client-side apply against a running \`tsmesh up\`: creates each resource, or merges the
+      file into it as kubectl does (kubectl.kubernetes.io/last-applied-configuration: a field removed
+      from the file is removed, fields others set are kept; metadata.generation and resourceVersion
+      advance) in the mesh's applied layer, which sits above up's folders and survives restarts
+      (STATE_DIR/applied/); a DIR's .yaml, .yml and .json files (-R: its subfolders' too). Every
+      document is validated first (the messages of \`tsmesh validate\`); one bad document, or one
+      whose metadata.resourceVersion is stale (Conflict), changes nothing. The mesh config ConfigMap
+      istio-system/istio applies too. --field-manager names the writer in managedFields (default
+      kubectl-client-side-apply); --server-side is refused. Prints
       \`virtualservice.networking.istio.io/reviews created|configured|unchanged\`.
   tsmesh delete -f FILE|DIR|- [-R] | KIND NAME... [-n NS] [--dry-run=server] [--name NAME | --state-dir DIR]
       kubectl delete: removes applied resources (a resource only a folder defines is named with its
       file: remove it there); the folder's copy, if any, is in force again.
   tsmesh get KIND[,KIND...] [NAME...] | KIND/NAME... [-n NS | -A] [-o wide|yaml|json|name] [--name NAME | --state-dir DIR]
+             [--show-managed-fields]
       kubectl get: the mesh's resources in force, with status (Istio's validationMessages); KIND is
       kubectl's name (vs, virtualservice, virtualservices, virtualservices.networking.istio.io, dr, gw,
-      se, we, wg, pa, ra, ap, sidecar, telemetry…) or a CRD category (istio-io, gateway-api). Tables
-      have each CRD's printer columns (vs: GATEWAYS HOSTS AGE); -o wide adds the CRDs' wide columns,
-      SOURCE (applied, or FILE:LINE) and the folder copies an applied one SHADOWS.
+      se, we, wg, pa, ra, ap, sidecar, telemetry…; cm: the mesh ConfigMap) or a CRD category (istio-io,
+      gateway-api). Tables have each CRD's printer columns (vs: GATEWAYS HOSTS AGE); -o wide adds the
+      CRDs' wide columns, SOURCE (applied, or FILE:LINE) and the folder copies an applied one SHADOWS;
+      -o yaml|json hide metadata.managedFields unless --show-managed-fields.
       The mesh is found by its state folder: --state-dir, else ~/.tsmesh/NAME (--name, default
       "default"); its API is the Unix socket STATE_DIR/api.sock, owner-only.
   tsmesh exec WORKLOAD [--name MESH] [--state-dir DIR] [--config DIR]... -- COMMAND [ARGS...]

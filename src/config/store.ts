@@ -37,6 +37,20 @@ export interface ChangeBatch {
 
 export type ChangeListener = (batch: ChangeBatch) => void;
 
+/** A change to a copy that a higher-priority source's copy hides (it changes nothing in force). */
+export interface ShadowedChange {
+  type: ChangeType;
+  kind: IstioKind;
+  namespace: string;
+  name: string;
+  /** The source whose hidden copy changed. */
+  source: string;
+  /** The copy after the change (before it, for "deleted"). */
+  resource: AnyResource;
+  /** The source whose copy is in force. */
+  shadowedBy: string;
+}
+
 interface Entry {
   resource: AnyResource;
   /** The resource as its source gave it (before version stamping), to skip unchanged objects. */
@@ -59,6 +73,7 @@ export class ConfigStore {
   /** Effective ConfigMaps by key, with the fingerprint of what their source gave. */
   private readonly effectiveConfigMaps = new Map<string, { configMap: ConfigMap; fingerprint: string; source: string }>();
   private readonly listeners = new Set<ChangeListener>();
+  private readonly shadowListeners = new Set<(changes: ShadowedChange[]) => void>();
 
   get currentVersion(): number {
     return this.version;
@@ -89,7 +104,25 @@ export class ConfigStore {
       src.configMaps = afterMaps;
       touchedMaps = new Set([...beforeMaps.keys(), ...afterMaps.keys()]);
     }
-    return this.recompute(touched, touchedMaps);
+    const batch = this.recompute(touched, touchedMaps);
+    if (this.shadowListeners.size > 0) this.reportShadowed(source, before, after, touched);
+    return batch;
+  }
+
+  /** Tells the shadow listeners about the hidden copies of `source` that changed (no batch carries them). */
+  private reportShadowed(source: string, before: Map<string, AnyResource>, after: Map<string, AnyResource>, keys: Set<string>): void {
+    const out: ShadowedChange[] = [];
+    for (const key of keys) {
+      const [b, a] = [before.get(key), after.get(key)];
+      if (b === a) continue;
+      const win = this.winner(key);
+      // Only a copy below the one in force is hidden (a higher one going away uncovers the rest).
+      if (!win || win.source === source || this.sources.get(win.source)!.priority <= this.sources.get(source)!.priority) continue;
+      if (b && a && fingerprint(a) === fingerprint(b)) continue;
+      const r = (a ?? b)!;
+      out.push({ type: a ? (b ? "updated" : "added") : "deleted", kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name, source, resource: r, shadowedBy: win.source });
+    }
+    if (out.length > 0) for (const l of this.shadowListeners) l(out);
   }
 
   /** Removes a source and everything it provided. */
@@ -226,10 +259,27 @@ export class ConfigStore {
     return out.sort((a, b) => b.priority - a.priority);
   }
 
+  /** Every source's copy of one ConfigMap, highest priority (the effective one) first. */
+  configMapCopiesOf(namespace: string, name: string): Array<{ source: string; priority: number; configMap: ConfigMap }> {
+    const key = configMapKey(namespace, name);
+    const out: Array<{ source: string; priority: number; configMap: ConfigMap }> = [];
+    for (const [source, s] of this.sources) {
+      const m = s.configMaps.get(key);
+      if (m) out.push({ source, priority: s.priority, configMap: m });
+    }
+    return out.sort((a, b) => b.priority - a.priority);
+  }
+
   /** Calls `fn` after every batch; returns the unsubscribe function. */
   subscribe(fn: ChangeListener): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  /** Calls `fn` when a source changes a copy another source's copy hides; returns the unsubscribe function. */
+  subscribeShadowed(fn: (changes: ShadowedChange[]) => void): () => void {
+    this.shadowListeners.add(fn);
+    return () => this.shadowListeners.delete(fn);
   }
 }
 

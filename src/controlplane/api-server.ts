@@ -2,19 +2,24 @@
 // JSON bodies on a Unix socket STATE_DIR/api.sock, created 0600 inside the 0700 state folder, so
 // only the mesh's owner can connect. Routes under /apis/tsmesh.io/v1/:
 //   POST apply      {yaml, file?, fieldManager?, dryRun?} → per resource created|configured|unchanged
+//                   (kubectl's client-side apply: three-way merge, the writer recorded in managedFields)
 //   POST delete     {yaml?, file?, refs?, dryRun?}        → per resource deleted, or a Status error
-//   GET  resources?kind=&namespace=&name=                 → effective resources, source, shadowed copies, status
-//   GET  resources/KIND/NAMESPACE/NAME                    → one of them, or 404 NotFound
-// Errors are Kubernetes Status objects (reason NotFound, Invalid, BadRequest…) worded as kubectl shows them.
+//   GET  resources?kind=&namespace=&name=[&showManagedFields=true] → effective resources, source,
+//                   shadowed copies, status (managedFields hidden unless asked, as kubectl hides them)
+//   GET  resources/KIND/NAMESPACE/NAME[?showManagedFields=true]     → one of them, or 404 NotFound
+// Errors are Kubernetes Status objects (reason NotFound, Invalid, Conflict, BadRequest…) worded as
+// kubectl shows them. Edits to a folder's copy that an applied copy hides are said on the console.
 // Bodies are bounded, requests time out, connections are capped: a stuck client holds nothing for long.
 import { chmodSync, existsSync, lstatSync, mkdirSync, rmSync } from "node:fs";
 import { createConnection } from "node:net";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { dirname } from "node:path";
-import { consoleRef, kindOf, kubectlRef, resourceType, yamlKindOf } from "../api/kind-names.js";
+import { consoleRef, kindOf, kubectlRef, resourceTypeOfKind, yamlKindOf } from "../api/kind-names.js";
 import { resourceKey, type AnyResource, type IstioKind } from "../api/resource.js";
 import { APPLIED_SOURCE, k8sTime, refsOf, type AppliedLayer, type ResourceRef } from "../config/applied.js";
-import type { ConfigStore } from "../config/store.js";
+import type { ConfigMap } from "../config/configmap.js";
+import { SERVER_SIDE_REFUSAL } from "../config/managed-fields.js";
+import type { ConfigStore, ShadowedChange } from "../config/store.js";
 import { StatusContext, type StatusRegistry } from "./status.js";
 import type { TelemetryAnalysisMesh } from "../analysis/telemetry.js";
 
@@ -45,7 +50,20 @@ export interface ApiStatus {
   reason: string;
   code: number;
   message: string;
-  details?: { errors?: string[]; warnings?: string[] };
+  details?: {
+    errors?: string[];
+    warnings?: string[];
+    /** A refused write (Conflict…): the object, as the API server's details name it, and kubectl's context. */
+    name?: string;
+    group?: string;
+    kind?: string;
+    namespace?: string;
+    apiVersion?: string;
+    resource?: string;
+    file?: string;
+    verb?: "patching" | "creating";
+    patch?: string;
+  };
 }
 
 /** One effective resource as `get` shows it: the object (with status), where it comes from, and the copies it shadows. */
@@ -80,8 +98,7 @@ class HttpError extends Error {
 
 /** `virtualservices.networking.istio.io "reviews" not found`, kubectl's NotFound wording. */
 export function notFoundMessage(kind: string, name: string): string {
-  const info = kindOf(kind);
-  return `${info ? resourceType(info) : kind.toLowerCase()} ${JSON.stringify(name)} not found`;
+  return `${resourceTypeOfKind(kind)} ${JSON.stringify(name)} not found`;
 }
 
 export class MeshApiServer {
@@ -139,6 +156,12 @@ export class MeshApiServer {
       }
       this.reportShadowing();
     });
+    const unsubscribeShadowed = this.o.store.subscribeShadowed((changes) => this.reportShadowedEdits(changes));
+    const unsubscribe = this.unsubscribe;
+    this.unsubscribe = () => {
+      unsubscribe?.();
+      unsubscribeShadowed();
+    };
     this.reportShadowing();
   }
 
@@ -172,7 +195,7 @@ export class MeshApiServer {
       const kind = url.searchParams.get("kind") || undefined;
       const namespace = url.searchParams.get("namespace") || undefined;
       const name = url.searchParams.get("name") || undefined;
-      send(res, 200, { kind: "List", items: this.views(kind, namespace, name) });
+      send(res, 200, { kind: "List", items: this.views(kind, namespace, name, showManagedFields(url)) });
       return;
     }
     const one = /^resources\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(route);
@@ -183,7 +206,7 @@ export class MeshApiServer {
       } catch {
         throw new HttpError(failure(400, "BadRequest", `malformed escape in ${url.pathname}`));
       }
-      const view = this.views(kind, namespace, name)[0];
+      const view = this.views(kind, namespace, name, showManagedFields(url))[0];
       if (!view) throw new HttpError(failure(404, "NotFound", notFoundMessage(kind, name)));
       send(res, 200, view);
       return;
@@ -196,7 +219,14 @@ export class MeshApiServer {
     const file = typeof body.file === "string" && body.file ? body.file : "<stdin>";
     const dryRun = body.dryRun === true;
     const namespace = typeof body.namespace === "string" && body.namespace ? body.namespace : undefined;
-    const r = this.o.applied.apply(body.yaml, file, { dryRun, namespace });
+    if (body.fieldManager !== undefined && typeof body.fieldManager !== "string") throw new HttpError(failure(400, "BadRequest", "fieldManager must be a string"));
+    const fieldManager = body.fieldManager as string | undefined;
+    if (body.serverSide !== undefined && body.serverSide !== false) throw new HttpError(failure(400, "BadRequest", SERVER_SIDE_REFUSAL));
+    const r = this.o.applied.apply(body.yaml, file, { dryRun, namespace, fieldManager });
+    if (!r.ok && r.refusal) {
+      const { code, reason, message, ...details } = r.refusal;
+      return { code, body: { kind: "Status", apiVersion: "v1", status: "Failure", reason, code, message, details: { ...details, warnings: r.warnings } } };
+    }
     if (!r.ok) return { code: 422, body: failure(422, "Invalid", `error validating ${JSON.stringify(file)}:\n${r.errors.join("\n")}`, { errors: r.errors, warnings: r.warnings }) };
     const results = r.changes.map((c) => ({ ref: kubectlRef(c.resource), kind: c.resource.kind, namespace: c.resource.metadata.namespace, name: c.resource.metadata.name, outcome: c.outcome as "created" | "configured" | "unchanged" }));
     if (!dryRun) for (const c of r.changes) if (c.outcome !== "unchanged") this.o.log(`discovery: ${consoleRef(c.resource)} ${c.outcome} (tsmesh apply)`);
@@ -226,19 +256,36 @@ export class MeshApiServer {
         continue;
       }
       // Only a folder layer defines it: deleting is the file's business, not the API's.
-      const copies = this.o.store.copiesOf(ref.kind as IstioKind, ref.namespace, ref.name);
+      const copies =
+        ref.kind === "ConfigMap"
+          ? this.o.store.configMapCopiesOf(ref.namespace, ref.name).map((c) => configMapWhere(c.configMap))
+          : this.o.store.copiesOf(ref.kind as IstioKind, ref.namespace, ref.name).map((c) => this.o.describeSource(c.source, c.resource));
       if (copies.length > 0) {
-        const where = copies.map((c) => this.o.describeSource(c.source, c.resource)).join(", ");
-        const info = kindOf(ref.kind);
-        results.push({ ...base, error: failure(400, "BadRequest", `${info ? resourceType(info) : ref.kind} ${JSON.stringify(ref.name)} is defined in ${where}, not applied: remove it there`) });
+        results.push({ ...base, error: failure(400, "BadRequest", `${resourceTypeOfKind(ref.kind)} ${JSON.stringify(ref.name)} is defined in ${copies.join(", ")}, not applied: remove it there`) });
       } else results.push({ ...base, error: failure(404, "NotFound", notFoundMessage(ref.kind, ref.name)) });
     }
     if (!dryRun) for (const r of deleted) this.o.log(`discovery: ${consoleRef(r)} deleted (tsmesh delete)`);
     return { dryRun, results, errors };
   }
 
+  /** ConfigMaps in force matching the filters (the applied copy with its server metadata), their source and shadowed copies. */
+  private configMapViews(namespace?: string, name?: string, withManagedFields = false): ResourceView[] {
+    return this.o.store
+      .listConfigMaps()
+      .filter((m) => (!namespace || m.metadata.namespace === namespace) && (!name || m.metadata.name === name))
+      .map((m) => {
+        const copies = this.o.store.configMapCopiesOf(m.metadata.namespace, m.metadata.name);
+        const applied = copies[0]?.source === APPLIED_SOURCE ? this.o.applied.get("ConfigMap", m.metadata.namespace, m.metadata.name) : undefined;
+        const { source: _source, ...plain } = m;
+        const object = structuredClone((applied ?? plain) as unknown as ResourceView["object"]);
+        if (!withManagedFields) delete (object.metadata as { managedFields?: unknown }).managedFields;
+        return { object, source: configMapWhere(m), shadowed: copies.slice(1).map((c) => configMapWhere(c.configMap)) };
+      });
+  }
+
   /** Effective resources matching the filters, with their source, shadowed copies and status. */
-  private views(kind?: string, namespace?: string, name?: string): ResourceView[] {
+  private views(kind?: string, namespace?: string, name?: string, withManagedFields = false): ResourceView[] {
+    if (kind === "ConfigMap") return this.configMapViews(namespace, name, withManagedFields);
     const all = this.o.store.list() as AnyResource[];
     const picked = all.filter((r) => (!kind || r.kind === kind) && (!namespace || r.metadata.namespace === namespace) && (!name || r.metadata.name === name));
     if (picked.length === 0) return [];
@@ -252,6 +299,10 @@ export class MeshApiServer {
       const object = { ...base, kind: (info ? yamlKindOf(info) : base.kind) as AnyResource["kind"] } as ResourceView["object"];
       const seen = this.firstSeen.get(keyOf(base));
       if (!base.metadata.creationTimestamp && seen) object.metadata = { ...base.metadata, creationTimestamp: seen };
+      if (!withManagedFields && "managedFields" in object.metadata) {
+        object.metadata = { ...object.metadata };
+        delete (object.metadata as { managedFields?: unknown }).managedFields;
+      }
       // The copy shown: its generation is the one status observed.
       const status = this.o.status.statusOf(base, ctx);
       if (status) object.status = status;
@@ -267,7 +318,10 @@ export class MeshApiServer {
   private reportShadowing(): void {
     const now = new Map<string, string>();
     for (const r of this.o.applied.list()) {
-      const copies = this.o.store.copiesOf(r.kind, r.metadata.namespace, r.metadata.name);
+      const copies =
+        r.kind === "ConfigMap"
+          ? this.o.store.configMapCopiesOf(r.metadata.namespace, r.metadata.name).map((c) => ({ source: c.source, where: () => configMapWhere(c.configMap) }))
+          : this.o.store.copiesOf(r.kind, r.metadata.namespace, r.metadata.name).map((c) => ({ source: c.source, where: () => this.o.describeSource(c.source, c.resource) }));
       if (copies.length < 2 || copies[0].source !== APPLIED_SOURCE) continue;
       const key = keyOf(r);
       // Compared by source ids (cheap, on every batch); files are read only to word a new report.
@@ -276,16 +330,44 @@ export class MeshApiServer {
       if (this.shadowsShown.get(key) === sources) continue;
       const hidden = copies
         .slice(1)
-        .map((c) => this.o.describeSource(c.source, c.resource))
+        .map((c) => c.where())
         .join(", ");
       this.o.log(`discovery: ${consoleRef(r)}: the applied copy shadows ${hidden} (\`tsmesh delete\` it to use the file's again)`);
     }
     this.shadowsShown.clear();
     for (const [k, v] of now) this.shadowsShown.set(k, v);
   }
+
+  /**
+   * One line for every edit to a folder's copy that the applied copy hides: the edit is read (a
+   * good edit) but changes nothing in force until the applied copy is deleted.
+   */
+  private reportShadowedEdits(changes: readonly ShadowedChange[]): void {
+    for (const c of changes) {
+      if (c.shadowedBy !== APPLIED_SOURCE) continue;
+      const where = this.o.describeSource(c.source, c.resource);
+      const what = c.type === "deleted" ? `removed from ${where}` : `${c.type === "added" ? "added in" : "changed in"} ${where}`;
+      this.o.log(`discovery: ${consoleRef(c.resource)} ${what}: not in force, the applied copy shadows it (\`tsmesh delete\` the applied one to use the file's)`);
+      // Said here; the next batch need not say the shadowing again.
+      const copies = this.o.store.copiesOf(c.kind, c.namespace, c.name);
+      if (copies.length > 1) this.shadowsShown.set(keyOf(c.resource), copies.slice(1).map((x) => x.source).join("\0"));
+      else this.shadowsShown.delete(keyOf(c.resource));
+    }
+  }
 }
 
-function keyOf(r: AnyResource): string {
+/** Where a ConfigMap comes from, as get -o wide's SOURCE says it: `applied`, or FILE:LINE. */
+function configMapWhere(m: ConfigMap): string {
+  if (!m.source || m.source.file === APPLIED_SOURCE) return APPLIED_SOURCE;
+  return `${m.source.file}:${m.source.line}`;
+}
+
+/** kubectl's --show-managed-fields, passed as a query parameter. */
+function showManagedFields(url: URL): boolean {
+  return url.searchParams.get("showManagedFields") === "true";
+}
+
+function keyOf(r: { kind: string; metadata: { namespace: string; name: string } }): string {
   return resourceKey(r.kind, r.metadata.namespace, r.metadata.name);
 }
 

@@ -209,7 +209,7 @@ export class Discovery {
     }
     if (this.options.credentialsDir !== undefined) this.startCredentials(this.options.credentialsDir);
     // The applied layer (tsmesh apply) is restored before the first push.
-    if (this.options.stateDir !== undefined) this.meshApi = startMeshApi(this, this.options.stateDir, this.sources, this.log);
+    if (this.options.stateDir !== undefined) this.meshApi = startMeshApi(this, this.options.stateDir, this.sources, this.log, this.options.meshConfigFile);
     this.refreshMeshFromConfigMap();
     this.current = this.buildPushContext();
     this.inbound.baseline(this.current.registry);

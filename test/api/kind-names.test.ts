@@ -2,7 +2,7 @@
 // refused with a close name, and apply/delete/console references read as kubectl and up print them.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { consoleRef, kubectlRef, resolveResourceName, resourceType, UnknownResourceError } from "../../src/api/kind-names.js";
+import { consoleRef, kubectlRef, resolveKindArg, resolveResourceName, resourceType, resourceTypeOfKind, UnknownResourceError } from "../../src/api/kind-names.js";
 import { kinds, type KindInfo } from "../../src/api/kinds.js";
 
 test("every kubectl form of each Istio kind resolves to it", () => {
@@ -41,6 +41,14 @@ test("every kubectl form of each Istio kind resolves to it", () => {
     ["  VS ", "VirtualService"],
   ];
   for (const [arg, kind] of cases) assert.equal(resolveResourceName(arg).kind, kind, arg);
+});
+
+test("get|delete's KIND: ConfigMap by kubectl's names, Istio's kinds as resolveResourceName finds them", () => {
+  for (const arg of ["configmaps", "configmap", "cm", " CM "]) assert.equal(resolveKindArg(arg), "ConfigMap", arg);
+  assert.equal(resolveKindArg("vs"), "VirtualService");
+  assert.throws(() => resolveKindArg("configmapz"), UnknownResourceError);
+  assert.equal(resourceTypeOfKind("ConfigMap"), "configmaps");
+  assert.equal(resourceTypeOfKind("DestinationRule"), "destinationrules.networking.istio.io");
 });
 
 test("ef is refused as kubectl refuses it: Istio's EnvoyFilter CRD declares no short name", () => {

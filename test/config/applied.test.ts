@@ -34,7 +34,8 @@ test("apply creates, configures and leaves unchanged, with Kubernetes metadata",
     assert.equal(created.metadata.generation, 1);
     assert.equal(created.metadata.resourceVersion, "2");
     assert.match(created.metadata.uid!, /^[0-9a-f-]{36}$/);
-    assert.equal(created.metadata.creationTimestamp, "2026-01-02T03:04:07Z");
+    // One apply request is one moment: every object it creates carries the same time.
+    assert.equal(created.metadata.creationTimestamp, "2026-01-02T03:04:06Z");
     assert.equal(f.layer.get("VirtualService", "default", "ratings")!.metadata.resourceVersion, "3");
     assert.notEqual(f.layer.get("VirtualService", "default", "ratings")!.metadata.uid, created.metadata.uid);
 
@@ -62,10 +63,13 @@ test("apply creates, configures and leaves unchanged, with Kubernetes metadata",
     assert.equal(f.layer.get("VirtualService", "default", "reviews")!.metadata.generation, 2);
     assert.equal(f.layer.get("VirtualService", "default", "reviews")!.metadata.resourceVersion, "6");
 
-    // Server-owned fields a client sends (e.g. from `get -o yaml`) are the server's to set.
-    const echoed = f.layer.apply(REVIEWS_V2.replace("  name: reviews\n", "  name: reviews\n  labels: {team: a}\n  generation: 9\n  resourceVersion: '77'\n  uid: x\n"), "x.yaml");
-    assert.ok(echoed.ok);
-    assert.deepEqual(echoed.changes.map((c) => c.outcome), ["unchanged"]);
+    // Server-owned fields a client sends (e.g. from `get -o yaml`) are the server's to set; a current
+    // resourceVersion passes.
+    const echoed = f.layer.apply(REVIEWS_V2.replace("  name: reviews\n", "  name: reviews\n  labels: {team: a}\n  generation: 9\n  resourceVersion: '6'\n  creationTimestamp: '2020-01-01T00:00:00Z'\n"), "x.yaml");
+    assert.ok(echoed.ok, JSON.stringify(echoed));
+    assert.equal(f.layer.get("VirtualService", "default", "reviews")!.metadata.generation, 2);
+    assert.equal(f.layer.get("VirtualService", "default", "reviews")!.metadata.uid, created.metadata.uid);
+    assert.equal(f.layer.get("VirtualService", "default", "reviews")!.metadata.creationTimestamp, created.metadata.creationTimestamp);
   } finally {
     f.done();
   }

@@ -68,7 +68,7 @@ describe("tsmesh apply/get/delete: Istio's request-routing and fault-injection t
 
   it("get virtualservices -o yaml shows the four routes to subset v1 (the task's expected output)", async () => {
     const r = await tsmesh("get", "virtualservices", "-o", "yaml");
-    const list = parse(r.out.join("\n")) as { items: Array<{ apiVersion: string; kind: string; metadata: { name: string }; spec: { hosts: string[]; http: Array<{ route: Array<{ destination: { host: string; subset: string } }> }> } }> };
+    const list = parse(r.out.join("\n")) as { items: Array<{ apiVersion: string; kind: string; metadata: { name: string; annotations?: Record<string, string> }; spec: { hosts: string[]; http: Array<{ route: Array<{ destination: { host: string; subset: string } }> }> } }> };
     // The example's own gateway route (bookinfo, from bookinfo-gateway.yaml) is listed too, as it is on Kubernetes.
     assert.deepEqual(list.items.map((i) => i.metadata.name), ["bookinfo", "details", "productpage", "ratings", "reviews"]);
     assert.deepEqual(
@@ -88,6 +88,11 @@ describe("tsmesh apply/get/delete: Istio's request-routing and fault-injection t
         'reviews                              ["reviews"]       AGE',
       ],
     );
+    // kubectl's client-side apply keeps the applied file in the last-applied annotation (the folder's bookinfo route has none).
+    const lastApplied = JSON.parse(list.items[4].metadata.annotations!["kubectl.kubernetes.io/last-applied-configuration"]) as { metadata: unknown; spec: { http: unknown[] } };
+    assert.deepEqual(lastApplied.metadata, { annotations: {}, name: "reviews", namespace: "default" });
+    assert.equal(lastApplied.spec.http.length, 1);
+    assert.equal(list.items[0].metadata.annotations, undefined);
     const dr = await tsmesh("get", "destinationrules", "-o", "wide");
     assert.match(dr.out.find((l) => l.startsWith("reviews"))!, /^reviews\s+reviews\s+\S+\s+\S*destination-rule-all\.yaml:\d+\s+<none>$/);
   });
