@@ -8,11 +8,11 @@ import * as http2 from "node:http2";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 
-/** A self-signed certificate for httpbin.example.com, written to DIR/NAME.crt and .key. */
-export function exampleCert(dir: string, name: string): { cert: string; key: string } {
+/** A self-signed certificate for `host` (the task's httpbin.example.com), written to DIR/NAME.crt and .key. */
+export function exampleCert(dir: string, name: string, host = "httpbin.example.com"): { cert: string; key: string } {
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
-  const r = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", `/O=${name} Inc./CN=httpbin.example.com`, "-addext", "subjectAltName=DNS:httpbin.example.com", "-keyout", key, "-out", cert], { encoding: "utf8" });
+  const r = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", `/O=${name} Inc./CN=${host}`, "-addext", `subjectAltName=DNS:${host}`, "-keyout", key, "-out", cert], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   return { cert: readFileSync(cert, "utf8"), key: readFileSync(key, "utf8") };
 }
