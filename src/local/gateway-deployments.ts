@@ -1,7 +1,8 @@
 // Istio's automated deployment of Gateway API gateways, in local mode: istiod deploys a proxy
 // (Deployment `NAME-CLASS`, labelled gateway.networking.k8s.io/gateway-name) for every Gateway of
 // the `istio` class; `tsmesh up` runs a router workload for it instead, on an address it assigns,
-// and the Istio Gateways converted from its listeners select that workload by the same label.
+// and the Istio Gateways converted from its listeners select that workload by the same label. The
+// Gateway's spec.infrastructure.labels are the workload's labels too, as on istiod's pods.
 import type { AnyResource, Resource } from "../api/resource.js";
 import { ISTIO_CLASS } from "../model/gateway-api/conditions.js";
 import { gatewayAddresses } from "../model/gateway-api/addresses.js";
@@ -11,6 +12,7 @@ import { ReferenceGrants } from "../model/gateway-api/references.js";
 /** Labels istiod puts on a deployed gateway (pilot/pkg/config/kube/gateway deploymentcontroller). */
 export const MANAGED_LABEL = "gateway.istio.io/managed";
 const MANAGED_VALUE = "istio.io-gateway-controller";
+const GATEWAY_CLASS_LABEL = "gateway.networking.k8s.io/gateway-class-name";
 
 export interface GatewayDeployment {
   /** `namespace/name` of the Gateway. */
@@ -34,7 +36,15 @@ export function gatewayDeployments(resources: readonly AnyResource[]): GatewayDe
       metadata: { name, namespace: gw.metadata.namespace },
       spec: {
         address,
-        labels: { [GATEWAY_NAME_LABEL]: gw.metadata.name, [MANAGED_LABEL]: MANAGED_VALUE, "service.istio.io/canonical-name": name },
+        // As istiod's kube-gateway template labels the pods: spec.infrastructure.labels over the
+        // canonical name, the gateway's own labels over both (policy selectors match them).
+        labels: {
+          "service.istio.io/canonical-name": name,
+          ...gw.spec.infrastructure?.labels,
+          [GATEWAY_NAME_LABEL]: gw.metadata.name,
+          [GATEWAY_CLASS_LABEL]: gw.spec.gatewayClassName,
+          [MANAGED_LABEL]: MANAGED_VALUE,
+        },
         serviceAccount: name,
       },
     };

@@ -85,15 +85,43 @@ const CASES: Case[] = [
     spec: {
       gatewayClassName: "istio",
       addresses: [{ value: "127.0.0.9" }, { type: "Hostname", value: "gw.example.com" }],
-      infrastructure: { labels: { a: "b" } },
-      tls: { frontend: { default: { validation: { caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] } } } },
+      infrastructure: { labels: { a: "b" }, annotations: { c: "d" }, parametersRef: { group: "", kind: "ConfigMap", name: "p" } },
+      tls: {
+        frontend: {
+          default: { validation: { caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] } },
+          perPort: [{ port: 443, tls: { validation: { mode: "AllowInsecureFallback", caCertificateRefs: [{ group: "", kind: "Secret", name: "ca" }] } } }],
+        },
+        backend: { clientCertificateRef: { name: "client" } },
+      },
       listeners: [
         { name: "http", port: 80, protocol: "HTTP", allowedRoutes: { namespaces: { from: "Selector", selector: { matchLabels: { a: "b" } } } } },
         { name: "named", port: 81, protocol: "HTTP", allowedRoutes: { namespaces: { from: "Selector", selector: { matchLabels: { "kubernetes.io/metadata.name": "default" } } } } },
-        { name: "https", port: 443, protocol: "HTTPS", tls: { certificateRefs: [{ name: "c" }], options: { a: "b" } } },
+        {
+          name: "https",
+          port: 443,
+          protocol: "HTTPS",
+          tls: { certificateRefs: [{ name: "c" }], options: { a: "b", "gateway.istio.io/tls-terminate-mode": "FOO", "gateway.istio.io/tls-cipher-suites": "AES128-SHA" } },
+        },
+        { name: "mutual", port: 444, protocol: "HTTPS", tls: { certificateRefs: [{ name: "c" }], options: { "gateway.istio.io/tls-terminate-mode": "MUTUAL" } } },
       ],
     },
-    want: ["spec.addresses[1]", "spec.infrastructure", "spec.listeners[0].allowedRoutes.namespaces.selector", "spec.listeners[2].tls.options", "spec.tls"],
+    want: [
+      "spec.addresses[1]",
+      "spec.infrastructure.annotations",
+      "spec.infrastructure.parametersRef",
+      "spec.listeners[0].allowedRoutes.namespaces.selector",
+      "spec.listeners[2].tls.options[a]",
+      "spec.listeners[2].tls.options[gateway.istio.io/tls-terminate-mode]",
+      "spec.tls.frontend.perPort[0].tls.validation.mode",
+      "spec.tls.frontend.default.validation.caCertificateRefs[0].kind",
+      "spec.tls.backend.clientCertificateRef",
+    ],
+  },
+  {
+    name: "KubernetesGateway: infrastructure labels, a parametersRef to another kind (status says InvalidParameters)",
+    kind: "KubernetesGateway",
+    spec: { gatewayClassName: "istio", infrastructure: { labels: { a: "b" }, parametersRef: { group: "x.io", kind: "P", name: "p" } }, listeners: [{ name: "http", port: 80, protocol: "HTTP" }] },
+    want: [],
   },
   { name: "KubernetesGateway: plain HTTP listener is enforced", kind: "KubernetesGateway", spec: { gatewayClassName: "istio", listeners: [{ name: "http", port: 80, protocol: "HTTP" }] }, want: [] },
   {

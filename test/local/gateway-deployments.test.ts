@@ -34,12 +34,25 @@ describe("tsmesh up: Gateway API gateways get a router", () => {
     assert.equal(d.workloadEntry.metadata.name, "web-istio");
     assert.deepEqual(d.workloadEntry.spec.labels, {
       "gateway.networking.k8s.io/gateway-name": "web",
+      "gateway.networking.k8s.io/gateway-class-name": "istio",
       "gateway.istio.io/managed": "istio.io-gateway-controller",
       "service.istio.io/canonical-name": "web-istio",
     });
     assert.equal(d.workloadEntry.spec.serviceAccount, "web-istio");
     assert.equal(d.workloadEntry.spec.address, "127.42.255.1");
     assert.deepEqual(d.gateways.map((g) => g.spec.selector), [{ "gateway.networking.k8s.io/gateway-name": "web" }]);
+  });
+
+  it("spec.infrastructure.labels label the router, as istiod's template labels the pods: over the canonical name, under the gateway's own", () => {
+    const infra = "  infrastructure:\n    labels: {app: web-gw, service.istio.io/canonical-name: web, gateway.networking.k8s.io/gateway-name: other}\n";
+    const [d] = gatewayDeployments(docs(gw("web", infra), we("app", "127.42.3.1")));
+    assert.deepEqual(d.workloadEntry.spec.labels, {
+      app: "web-gw",
+      "service.istio.io/canonical-name": "web",
+      "gateway.networking.k8s.io/gateway-name": "web",
+      "gateway.networking.k8s.io/gateway-class-name": "istio",
+      "gateway.istio.io/managed": "istio.io-gateway-controller",
+    });
   });
 
   it("addresses: a requested loopback IPAddress is used; others count up past the taken ones", () => {

@@ -35,7 +35,7 @@ export function gatewayStatus(conv: GatewayApiConversion, gw: { metadata: Meta }
       : condition("Programmed", false, GatewayReason.Invalid, "Resource programmed, but some listeners could not be");
   return {
     ...(address ? { addresses: [{ type: "IPAddress", value: address }] } : {}),
-    conditions: observed([condition("Accepted", true, GatewayReason.Accepted, "Resource accepted"), programmed], gw.metadata.generation),
+    conditions: observed([c.conditions[0], programmed, ...c.conditions.slice(1)], gw.metadata.generation),
     listeners: c.listeners.map((l) => ({
       name: l.listener.name,
       supportedKinds: l.supportedKinds.map((kind) => ({ group: GATEWAY_GROUP, kind })),
