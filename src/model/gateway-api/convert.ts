@@ -182,7 +182,13 @@ export function convertGatewayApi(resources: Iterable<AnyResource>, domainSuffix
         }
         status(undefined, rulesFor(true).error);
       } else if (group === "" && pkind === "Service") {
+        // A mesh (GAMMA) route: the Service's own host, for sidecars. tsmesh's Services are the
+        // ServiceEntries with the Service's FQDN (istiod's referenceAllowed checks the Service exists).
         const host = `${p.name}.${pns}.svc.${domainSuffix}`;
+        if (!serviceHosts.has(host)) {
+          status({ reason: RouteReason.NoMatchingParent, message: `parent service: ${JSON.stringify(p.name)} not found` });
+          continue;
+        }
         emit("mesh", [host], p.port !== undefined ? `${ns}/${p.port}` : ns, true, p.port);
         status(undefined, rulesFor(false).error);
       } else if (group === "networking.istio.io" && pkind === "ServiceEntry") {
