@@ -21,7 +21,7 @@ import { binomialRange } from "../helpers/binomial.js";
 import { eventually } from "../helpers/eventually.js";
 import { EchoClient, EchoServer } from "../helpers/grpc-echo.js";
 import { TestMesh } from "../helpers/mesh.js";
-import { curlHttpbin, exampleCert } from "../helpers/secure-ingress.js";
+import { curlHttpbin, exampleCert, exampleClientCert } from "../helpers/secure-ingress.js";
 import { echoLine } from "../helpers/sockets.js";
 
 const OCTET = 35;
@@ -101,6 +101,7 @@ describe("httpbin and tcp-echo on tsmesh up through the Kubernetes Gateway API",
   let host = "";
   let scratch = "";
   let certs: { cert: string; key: string };
+  let client: { ca: string; cert: string; key: string };
 
   before(async () => {
     scratch = mkdtempSync(join(tmpdir(), "tsmesh-gateway-api-"));
@@ -110,6 +111,9 @@ describe("httpbin and tcp-echo on tsmesh up through the Kubernetes Gateway API",
     certs = exampleCert(scratch, "example_certs1");
     writeFileSync(join(credentials, "httpbin-credential.key"), certs.key);
     writeFileSync(join(credentials, "httpbin-credential.crt"), certs.cert);
+    // The mutual TLS variant's client CA: a CA-only credential (a Secret with ca.crt).
+    client = exampleClientCert(scratch, "client");
+    writeFileSync(join(credentials, "client-ca.ca.crt"), client.ca);
     mesh = await TestMesh.start({
       example: "httpbin-tcp-echo",
       octet: OCTET,
@@ -157,6 +161,31 @@ describe("httpbin and tcp-echo on tsmesh up through the Kubernetes Gateway API",
     assert.match(r.issuer, /example_certs1 Inc\./);
     // Only the route's matches are served.
     assert.equal((await curlHttpbin(ingress, 443, "/headers", certs.cert)).status, 404);
+  });
+
+  it("mutual TLS: the Gateway's frontend validation (a CA Secret) makes the listener require a client certificate", async () => {
+    const mutual = SECURE_INGRESS.replace(
+      "  gatewayClassName: istio\n",
+      '  gatewayClassName: istio\n  tls:\n    frontend:\n      default:\n        validation:\n          caCertificateRefs:\n          - {group: "", kind: Secret, name: client-ca}\n',
+    );
+    await mesh.apply(mutual);
+    const gw = statusOf(mesh, "KubernetesGateway", "istio-system", "mygateway") as { addresses: Array<{ value: string }>; listeners: Array<{ conditions: Array<{ type: string; status: string }> }> };
+    assert.deepEqual(
+      gw.listeners[0].conditions.map((c) => `${c.type}=${c.status}`),
+      ["Accepted=True", "Conflicted=False", "ResolvedRefs=True", "Programmed=True"],
+    );
+    const ingress = gw.addresses[0].value;
+    const r = await eventually("the router asks for a client certificate", async () => {
+      const anonymous = await curlHttpbin(ingress, 443, "/status/418", certs.cert).then(
+        () => "served",
+        () => "refused",
+      );
+      return anonymous === "refused" ? curlHttpbin(ingress, 443, "/status/418", certs.cert, client) : undefined;
+    }, 60_000, 250);
+    assert.equal(r.status, 418);
+    // A client certificate from another CA is refused too.
+    const stranger = exampleClientCert(scratch, "stranger");
+    await assert.rejects(curlHttpbin(ingress, 443, "/status/418", certs.cert, stranger));
   });
 
   describe("GRPCRoute and TLSRoute through an automatically deployed Gateway", () => {
