@@ -240,12 +240,13 @@ function mergeHttp(base: BaseVirtualService[]): Array<Resource<"VirtualService">
 
 /**
  * What the conversion could not do, one line each, for the control plane's console (the same
- * facts as the resources' status): listeners not programmed, route parents not accepted or with
- * unresolved references.
+ * facts as the resources' status): Gateways not accepted or with unresolved references, listeners
+ * not programmed, route parents not accepted or with unresolved references.
  */
 export function conversionProblems(conv: GatewayApiConversion): string[] {
   const out: string[] = [];
   for (const [key, g] of conv.converted) {
+    for (const c of g.conditions) if (c.status === "False") out.push(`Gateway.gateway.networking.k8s.io ${key}: ${c.type} ${c.reason}: ${c.message}`);
     for (const l of g.listeners) {
       if (l.server) continue;
       const bad = l.conditions.find((c) => c.status === "False" && c.type !== "Conflicted") ?? l.conditions[l.conditions.length - 1];

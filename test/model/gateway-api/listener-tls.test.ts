@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { validateText } from "../../../src/api/validate.js";
-import { convertGatewayApi } from "../../../src/model/gateway-api/convert.js";
+import { conversionProblems, convertGatewayApi } from "../../../src/model/gateway-api/convert.js";
 import { gatewayStatus } from "../../../src/model/gateway-api/status.js";
 
 const gateway = (listener: string, spec = "") => `apiVersion: gateway.networking.k8s.io/v1
@@ -134,6 +134,8 @@ describe("the Gateway's own conditions (istiod's reportGatewayStatus)", () => {
   it("a parametersRef to anything but a ConfigMap: not Accepted (InvalidParameters)", () => {
     const bad = gateway(HTTP, "  infrastructure: {parametersRef: {group: x.io, kind: Params, name: p}}\n");
     assert.deepEqual(conditions(bad).slice(0, 1), ["Accepted=False/InvalidParameters"]);
+    // …and the control plane's console says so.
+    assert.deepEqual(conversionProblems(convert(bad)), ["Gateway.gateway.networking.k8s.io infra/gw: Accepted InvalidParameters: Unsupported parametersRef group/kind x.io/Params, only ConfigMap is supported"]);
     const cm = gateway(HTTP, '  infrastructure: {parametersRef: {group: "", kind: ConfigMap, name: p}}\n');
     assert.deepEqual(conditions(cm).slice(0, 1), ["Accepted=True/Accepted"]);
   });
