@@ -69,6 +69,22 @@ describe("tsmesh up: Gateway API gateways get a router", () => {
     );
   });
 
+  it("addresses go in creation order: a Gateway applied later does not move a running one", () => {
+    const applied = (name: string, at: string) => gw(name).replace(`metadata: {name: ${name}, namespace: default}`, `metadata: {name: ${name}, namespace: default, creationTimestamp: "${at}"}`);
+    const before = gatewayDeployments(docs(applied("zz", "2026-01-01T00:00:00Z"), we("app", "127.42.3.1")));
+    const after = gatewayDeployments(docs(applied("zz", "2026-01-01T00:00:00Z"), applied("aa", "2026-01-02T00:00:00Z"), gw("file"), we("app", "127.42.3.1")));
+    assert.deepEqual(before.map((d) => [d.gateway, d.workloadEntry.spec.address]), [["default/zz", "127.42.255.1"]]);
+    // A file's copy has no creationTimestamp: it counts as the oldest.
+    assert.deepEqual(
+      after.map((d) => [d.gateway, d.workloadEntry.spec.address]),
+      [
+        ["default/file", "127.42.255.1"],
+        ["default/zz", "127.42.255.2"],
+        ["default/aa", "127.42.255.3"],
+      ],
+    );
+  });
+
   it("a Gateway of another class gets nothing; a GatewayClass naming istiod's controller counts", () => {
     const cls = `apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
