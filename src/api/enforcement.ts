@@ -72,6 +72,11 @@ function isLoopbackAddress(v: unknown): boolean {
   return (a.type ?? "IPAddress") === "IPAddress" && typeof a.value === "string" && /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a.value);
 }
 
+/** A Gateway API Hostname address (a manually deployed Gateway's Service). */
+function isHostnameAddress(v: unknown): boolean {
+  return typeof v === "object" && v !== null && (v as { type?: unknown }).type === "Hostname";
+}
+
 /** A namespace selector that tests labels besides the namespace's name (tsmesh knows no other namespace labels). */
 function usesOtherNamespaceLabels(v: unknown): boolean {
   if (typeof v !== "object" || v === null) return false;
@@ -244,8 +249,9 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
     fields: [
       {
         paths: ["spec.addresses[]"],
-        when: { text: "other than an IPAddress in 127.0.0.0/8", test: (v) => !isLoopbackAddress(v) },
-        reason: "not honoured: tsmesh up gives the gateway the first loopback IPAddress requested, else one it picks (status.addresses says which)",
+        when: { text: "neither a Hostname nor an IPAddress in 127.0.0.0/8", test: (v) => !isLoopbackAddress(v) && !isHostnameAddress(v) },
+        reason:
+          "not honoured: tsmesh up gives the gateway an address of its own in 127.0.0.0/8 (status.addresses says which); beside a Hostname (manual deployment) it is ignored (Accepted=False UnsupportedAddress, as istiod)",
       },
       { paths: ["spec.infrastructure.annotations"], reason: "not applied to the gateway's proxy (its labels are)" },
       {

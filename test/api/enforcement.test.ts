@@ -84,7 +84,7 @@ const CASES: Case[] = [
     kind: "KubernetesGateway",
     spec: {
       gatewayClassName: "istio",
-      addresses: [{ value: "127.0.0.9" }, { type: "Hostname", value: "gw.example.com" }],
+      addresses: [{ value: "127.0.0.9" }, { type: "Hostname", value: "gw.example.com" }, { value: "10.0.0.1" }],
       infrastructure: { labels: { a: "b" }, annotations: { c: "d" }, parametersRef: { group: "", kind: "ConfigMap", name: "p" } },
       tls: {
         frontend: {
@@ -106,7 +106,7 @@ const CASES: Case[] = [
       ],
     },
     want: [
-      "spec.addresses[1]",
+      "spec.addresses[2]",
       "spec.infrastructure.annotations",
       "spec.infrastructure.parametersRef",
       "spec.listeners[0].allowedRoutes.namespaces.selector",

@@ -3,7 +3,9 @@
 // the Gateway's status reports (the tasks read INGRESS_HOST from status.addresses), its TCPRoute
 // sends all connections to tcp-echo v1, then 80/20 between v1 and v2; the secure-ingress task's
 // Gateway (HTTPS, certificateRefs httpbin-credential, routes from the namespace its selector names)
-// serves httpbin over TLS with the task's certificate. Then a GRPCRoute (method and header matches,
+// serves httpbin over TLS with the task's certificate, and with the Gateway's frontend validation
+// only to clients of the given CA; a Gateway with a Hostname address runs on the existing ingress
+// gateway (Istio's manual deployment). Then a GRPCRoute (method and header matches,
 // weighted backends) to real gRPC servers and TLSRoutes (passthrough, by SNI) to real TLS servers,
 // through one Gateway deployed automatically.
 import assert from "node:assert/strict";
@@ -20,7 +22,7 @@ import { gatewayApiStatusProvider } from "../../src/model/gateway-api/status.js"
 import { binomialRange } from "../helpers/binomial.js";
 import { eventually } from "../helpers/eventually.js";
 import { EchoClient, EchoServer } from "../helpers/grpc-echo.js";
-import { TestMesh } from "../helpers/mesh.js";
+import { httpRequest, TestMesh } from "../helpers/mesh.js";
 import { curlHttpbin, exampleCert, exampleClientCert } from "../helpers/secure-ingress.js";
 import { echoLine } from "../helpers/sockets.js";
 
@@ -187,6 +189,39 @@ describe("httpbin and tcp-echo on tsmesh up through the Kubernetes Gateway API",
     // A client certificate from another CA is refused too.
     const stranger = exampleClientCert(scratch, "stranger");
     await assert.rejects(curlHttpbin(ingress, 443, "/status/418", certs.cert, stranger));
+  });
+
+  it("manual deployment: a Gateway with a Hostname address runs on the existing ingress gateway's workload", async () => {
+    await mesh.apply(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: manual
+spec:
+  gatewayClassName: istio
+  addresses:
+  - value: istio-ingressgateway.istio-system.svc.cluster.local
+    type: Hostname
+  listeners:
+  - name: http
+    port: 8081
+    protocol: HTTP
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: manual
+spec:
+  parentRefs: [{name: manual}]
+  rules:
+  - backendRefs: [{name: httpbin, port: 8000}]
+`);
+    const status = statusOf(mesh, "KubernetesGateway", "default", "manual") as { addresses: unknown; conditions: Array<{ type: string; status: string }> };
+    assert.deepEqual(status.addresses, [{ type: "Hostname", value: "istio-ingressgateway.istio-system.svc.cluster.local" }]);
+    assert.equal(status.conditions.find((c) => c.type === "Programmed")?.status, "True");
+    assert.equal(mesh.mesh.list().filter((w) => w.plan.name === "manual-istio").length, 0, "no router is deployed for it");
+    const ingress = mesh.address("istio-ingressgateway");
+    const r = await eventually("the ingress gateway serves the listener", () => httpRequest(ingress, 8081, "/status/418").then((x) => (x.status === 418 ? x : undefined)), 60_000, 250);
+    assert.match(r.body, /teapot/);
   });
 
   describe("GRPCRoute and TLSRoute through an automatically deployed Gateway", () => {

@@ -55,16 +55,23 @@ describe("tsmesh up: Gateway API gateways get a router", () => {
     });
   });
 
-  it("addresses: a requested loopback IPAddress is used; others count up past the taken ones", () => {
+  it("addresses: a requested loopback IPAddress is used; others count up past the taken ones; a Hostname address is a manual deployment (no router)", () => {
     const ds = gatewayDeployments(
-      docs(gw("a"), gw("b", "  addresses: [{type: IPAddress, value: 127.42.255.1}]\n"), gw("c", "  addresses: [{type: Hostname, value: gw.example.com}]\n"), we("app", "127.42.3.1"), we("other", "127.42.255.2")),
+      docs(
+        gw("a"),
+        gw("b", "  addresses: [{type: IPAddress, value: 127.42.255.1}]\n"),
+        gw("c", "  addresses: [{type: Hostname, value: gw.example.com}]\n"),
+        gw("d", "  addresses: [{value: 10.1.2.3}]\n"),
+        we("app", "127.42.3.1"),
+        we("other", "127.42.255.2"),
+      ),
     );
     assert.deepEqual(
       ds.map((d) => [d.gateway, d.workloadEntry.spec.address]),
       [
         ["default/a", "127.42.255.3"],
         ["default/b", "127.42.255.1"],
-        ["default/c", "127.42.255.4"],
+        ["default/d", "127.42.255.4"],
       ],
     );
   });

@@ -3,7 +3,7 @@
 // 127.B.255.N, B being the second octet of the mesh's first workload (a mesh relocated to 127.B.x.y
 // keeps its gateways there), N counting up past the addresses already taken, in creation order.
 import type { AnyResource, Resource } from "../../api/resource.js";
-import { classIsIstio } from "./gateways.js";
+import { classIsIstio, isManaged } from "./gateways.js";
 
 const LOOPBACK = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
@@ -13,7 +13,7 @@ export function requestedAddress(gw: Resource<"KubernetesGateway">): string | un
   return undefined;
 }
 
-/** The Istio-class Gateways among `resources`, oldest first, each with its address. */
+/** The Istio-class Gateways among `resources` that get a deployment (not a manual one), oldest first, each with its address. */
 export function gatewayAddresses(resources: readonly AnyResource[]): Array<{ gateway: Resource<"KubernetesGateway">; address: string }> {
   const classes = new Map<string, Resource<"GatewayClass">>();
   const gateways: Array<Resource<"KubernetesGateway">> = [];
@@ -26,7 +26,7 @@ export function gatewayAddresses(resources: readonly AnyResource[]): Array<{ gat
   // Oldest first (files' copies, which have no creationTimestamp, before applied ones), then by
   // namespace/name: a Gateway applied later takes the next address instead of moving running ones.
   const ours = gateways
-    .filter((g) => classIsIstio(g.spec.gatewayClassName, classes))
+    .filter((g) => classIsIstio(g.spec.gatewayClassName, classes) && isManaged(g))
     .sort(
       (a, b) =>
         (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") ||

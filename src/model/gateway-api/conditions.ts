@@ -60,6 +60,7 @@ export const GatewayReason = {
   InvalidParameters: "InvalidParameters",
   ListenersNotValid: "ListenersNotValid",
   ConfigurationChanged: "ConfigurationChanged",
+  UnsupportedAddress: "UnsupportedAddress",
 } as const;
 
 export function condition(type: string, ok: boolean, reason: string, message: string): Condition {

@@ -114,7 +114,12 @@ export function convertGatewayApi(resources: Iterable<AnyResource>, domainSuffix
       for (const h of r.spec.hosts ?? []) serviceHosts.add(h);
     }
   }
-  const ctx: ConversionContext = { domainSuffix, grants: new ReferenceGrants(grants), serviceHosts, namespaces };
+  const serviceSelectors = new Map<string, Record<string, string>>();
+  for (const se of serviceEntries.values()) {
+    const labels = se.spec.workloadSelector?.labels;
+    if (labels && Object.keys(labels).length > 0) for (const h of se.spec.hosts ?? []) if (!serviceSelectors.has(h)) serviceSelectors.set(h, labels);
+  }
+  const ctx: ConversionContext = { domainSuffix, grants: new ReferenceGrants(grants), serviceHosts, namespaces, serviceSelectors };
   const converted = new Map<string, ConvertedGateway>();
   const allGateways = new Set(kgws.map((g) => `${g.metadata.namespace}/${g.metadata.name}`));
   for (const gw of kgws.sort(byCreation)) {

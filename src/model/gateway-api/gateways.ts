@@ -40,6 +40,33 @@ export interface ConvertedGateway {
   istioGateways: Array<Resource<"Gateway">>;
   /** The Gateway's own conditions istiod sets from its spec: Accepted, ResolvedRefs (Programmed depends on its router: status.ts). */
   conditions: Condition[];
+  /**
+   * Manual deployment: the gateway Services it names and, when one is found (a ServiceEntry with
+   * that host and a workloadSelector), the one whose workloads serve it.
+   */
+  manual?: { hosts: string[]; service?: string };
+}
+
+/**
+ * istiod's IsManaged: a Gateway with no address or one IPAddress gets its own deployment; one with a
+ * Hostname address (or several addresses) runs on the existing gateway workloads of the Services it
+ * names (Istio's manual deployment).
+ */
+export function isManaged(gw: Resource<"KubernetesGateway">): boolean {
+  const a = gw.spec.addresses ?? [];
+  return a.length === 0 || (a.length === 1 && (a[0].type ?? "IPAddress") === "IPAddress");
+}
+
+/** A manually deployed Gateway's services: its Hostname addresses, a short name completed as istiod does; the IPs it ignores. */
+function manualServices(gw: Resource<"KubernetesGateway">, domainSuffix: string): { hosts: string[]; ignored: string[] } {
+  const hosts: string[] = [];
+  const ignored: string[] = [];
+  for (const a of gw.spec.addresses ?? []) {
+    const v = a.value ?? "";
+    if ((a.type ?? "IPAddress") !== "Hostname") ignored.push(v);
+    else hosts.push(v.includes(".") ? v : `${v}.${gw.metadata.namespace}.svc.${domainSuffix}`);
+  }
+  return { hosts, ignored };
 }
 
 /** Is the class one istiod serves: `istio`, or a GatewayClass whose controller is istiod's. */
@@ -88,6 +115,10 @@ export function convertGateway(ctx: ConversionContext, gw: Resource<"KubernetesG
   const listeners: ConvertedListener[] = [];
   const istioGateways: Array<Resource<"Gateway">> = [];
   let valid = 0;
+  // The workloads the generated Gateways select: the deployment's, or a named Service's (manual deployment).
+  const manual = isManaged(gw) ? undefined : { ...manualServices(gw, ctx.domainSuffix), service: undefined as string | undefined };
+  if (manual) manual.service = manual.hosts.find((h) => ctx.serviceSelectors?.has(h));
+  const selector = manual ? (manual.service ? { ...ctx.serviceSelectors!.get(manual.service)! } : undefined) : { [GATEWAY_NAME_LABEL]: gw.metadata.name };
   for (const l of gw.spec.listeners) {
     const name = `${gw.metadata.name}~${GENERATED}~${l.name}`;
     const defaults = KINDS_BY_PROTOCOL[l.protocol];
@@ -117,14 +148,18 @@ export function convertGateway(ctx: ConversionContext, gw: Resource<"KubernetesG
           namespace: ns,
           annotations: { "internal.istio.io/gateway-semantics": "gateway", "internal.istio.io/parents": `Gateway/${gw.metadata.name}/${l.name}.${ns}` },
         },
-        spec: { selector: { [GATEWAY_NAME_LABEL]: gw.metadata.name }, servers: [server] },
+        spec: { ...(selector ? { selector } : {}), servers: [server] },
       });
     }
     conditions.push(server ? condition("Programmed", true, GatewayReason.Programmed, "No errors found") : condition("Programmed", false, GatewayReason.Invalid, error ? "Bad TLS configuration" : "listener not programmed"));
     listeners.push({ listener: l, internalName: `${ns}/${name}`, server, supportedKinds, conditions, attachedRoutes: 0 });
     if (ok) valid++;
   }
-  return { gateway: gw, listeners, istioGateways, conditions: gatewayConditions(ctx, gw, valid) };
+  const conditions = gatewayConditions(ctx, gw, valid);
+  // istiod's soft error: the IPs of a manually deployed Gateway are ignored, and it says so.
+  if (manual && manual.ignored.length > 0 && conditions[0].status === "True")
+    conditions[0] = condition("Accepted", false, GatewayReason.UnsupportedAddress, `only Hostname is supported, ignoring [${manual.ignored.join(" ")}]`);
+  return { gateway: gw, listeners, istioGateways, conditions, ...(manual ? { manual: { hosts: manual.hosts, service: manual.service } } : {}) };
 }
 
 /** istiod's reportGatewayStatus, the conditions that depend on the spec alone. */

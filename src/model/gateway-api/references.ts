@@ -14,6 +14,8 @@ export interface ConversionContext {
   serviceHosts: ReadonlySet<string>;
   /** The namespaces config exists in (a listener's namespace selector chooses among them). */
   namespaces: ReadonlySet<string>;
+  /** The workload labels each service host's ServiceEntry selects (a manually deployed Gateway's workloads). */
+  serviceSelectors?: ReadonlyMap<string, Readonly<Record<string, string>>>;
 }
 
 /** A backendRef / mirror backendRef / parentRef, as the CRDs default it. */

@@ -1,7 +1,8 @@
 // A Gateway listener's TLS and the Gateway's own conditions, as istiod's buildTLS and
 // reportGatewayStatus give them: a table of listener TLS settings (certificateRefs, the options
 // istiod reads, frontend client validation) and the server TLS or the listener condition each
-// yields, and the Gateway-level Accepted / ResolvedRefs / InsecureFrontendValidationMode.
+// yields, the Gateway-level Accepted / ResolvedRefs / InsecureFrontendValidationMode, and a
+// manually deployed Gateway (a Hostname address) bound to its Service's workloads.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { validateText } from "../../../src/api/validate.js";
@@ -151,5 +152,45 @@ describe("the Gateway's own conditions (istiod's reportGatewayStatus)", () => {
   it("AllowInsecureFallback anywhere: InsecureFrontendValidationMode", () => {
     const spec = '  tls: {frontend: {default: {validation: {caCertificateRefs: [{group: "", kind: Secret, name: ca}]}}, perPort: [{port: 443, tls: {validation: {mode: AllowInsecureFallback, caCertificateRefs: [{group: "", kind: Secret, name: ca}]}}}]}}\n';
     assert.deepEqual(conditions(gateway(HTTP, spec)).slice(3), ["InsecureFrontendValidationMode=True/ConfigurationChanged"]);
+  });
+});
+
+describe("manual deployment: a Hostname address names the gateway Service to run on (istiod's IsManaged)", () => {
+  const INGRESS = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: istio-ingressgateway, namespace: istio-system}
+spec:
+  hosts: [istio-ingressgateway.istio-system.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {istio: ingressgateway}}
+`;
+  const manual = (addresses: string) => gateway("{name: http, port: 8080, protocol: HTTP}", `  addresses: ${addresses}\n`);
+  const status = (...docs: string[]) =>
+    gatewayStatus(convert(...docs), { metadata: { name: "gw", namespace: "infra" } }, undefined) as { addresses?: unknown; conditions: Array<{ type: string; status: string; reason: string; message: string }> };
+
+  it("the Istio Gateways select the Service's workloads; status names the Service", () => {
+    const conv = convert(manual("[{type: Hostname, value: istio-ingressgateway.istio-system.svc.cluster.local}]"), INGRESS);
+    assert.deepEqual(conv.gateways[0].spec.selector, { istio: "ingressgateway" });
+    const s = status(manual("[{type: Hostname, value: istio-ingressgateway.istio-system.svc.cluster.local}]"), INGRESS);
+    assert.deepEqual(s.addresses, [{ type: "Hostname", value: "istio-ingressgateway.istio-system.svc.cluster.local" }]);
+    assert.deepEqual(
+      s.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`),
+      ["Accepted=True/Accepted", "Programmed=True/Programmed", "ResolvedRefs=True/ResolvedRefs"],
+    );
+    assert.equal(s.conditions[1].message, "Resource programmed, assigned to service(s) istio-ingressgateway.istio-system.svc.cluster.local:8080");
+  });
+
+  it("a short name is a Service in the Gateway's namespace; IPs beside it are ignored (UnsupportedAddress); no such Service: not programmed", () => {
+    const s = status(manual("[{type: Hostname, value: ingress}, {value: 127.0.0.7}]"), INGRESS);
+    assert.equal(s.addresses, undefined);
+    assert.deepEqual(
+      s.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`),
+      ["Accepted=False/UnsupportedAddress", "Programmed=False/AddressNotAssigned", "ResolvedRefs=True/ResolvedRefs"],
+    );
+    assert.match(s.conditions[1].message, /ingress\.infra\.svc\.cluster\.local/);
+    // Selecting no workload, the generated Gateway has no selector (it applies to none).
+    assert.equal(convert(manual("[{type: Hostname, value: ingress}]")).gateways[0].spec.selector, undefined);
   });
 });
