@@ -6,8 +6,8 @@
 import type { AnyResource, Resource } from "../api/resource.js";
 import { ISTIO_CLASS } from "../model/gateway-api/conditions.js";
 import { gatewayAddresses } from "../model/gateway-api/addresses.js";
-import { convertGateway, GATEWAY_NAME_LABEL } from "../model/gateway-api/gateways.js";
-import { ReferenceGrants } from "../model/gateway-api/references.js";
+import { classIsIstio, convertGateway, GATEWAY_NAME_LABEL, isManaged } from "../model/gateway-api/gateways.js";
+import { ReferenceGrants, serviceSelectorsOf, type ConversionContext } from "../model/gateway-api/references.js";
 
 /** Labels istiod puts on a deployed gateway (pilot/pkg/config/kube/gateway deploymentcontroller). */
 export const MANAGED_LABEL = "gateway.istio.io/managed";
@@ -23,11 +23,29 @@ export interface GatewayDeployment {
   gateways: Array<Resource<"Gateway">>;
 }
 
-/** The deployments for every Gateway of an Istio class among `resources`, on the addresses gatewayAddresses gives. */
-export function gatewayDeployments(resources: readonly AnyResource[]): GatewayDeployment[] {
+function conversionContext(resources: readonly AnyResource[]): ConversionContext {
   const grants = resources.filter((r): r is Resource<"ReferenceGrant"> => r.kind === "ReferenceGrant");
   const namespaces = new Set(resources.map((r) => r.metadata.namespace));
-  const ctx = { domainSuffix: "cluster.local", grants: new ReferenceGrants(grants), serviceHosts: new Set<string>(), namespaces };
+  const serviceSelectors = serviceSelectorsOf(resources.filter((r): r is Resource<"ServiceEntry"> => r.kind === "ServiceEntry"));
+  return { domainSuffix: "cluster.local", grants: new ReferenceGrants(grants), serviceHosts: new Set<string>(), namespaces, serviceSelectors };
+}
+
+/**
+ * The Istio Gateways of manually deployed Gateways (a Hostname address) among `resources`: no
+ * router is started for them; they select the workloads of the Service they name (the plan makes
+ * those routers). `resources` must hold the ServiceEntries.
+ */
+export function manualGateways(resources: readonly AnyResource[]): Array<Resource<"Gateway">> {
+  const classes = new Map(resources.filter((r): r is Resource<"GatewayClass"> => r.kind === "GatewayClass").map((c) => [c.metadata.name, c]));
+  const ctx = conversionContext(resources);
+  return resources
+    .filter((r): r is Resource<"KubernetesGateway"> => r.kind === "KubernetesGateway" && classIsIstio(r.spec.gatewayClassName, classes) && !isManaged(r))
+    .flatMap((gw) => convertGateway(ctx, gw).istioGateways);
+}
+
+/** The deployments for every Gateway of an Istio class among `resources`, on the addresses gatewayAddresses gives. */
+export function gatewayDeployments(resources: readonly AnyResource[]): GatewayDeployment[] {
+  const ctx = conversionContext(resources);
   return gatewayAddresses(resources).map(({ gateway: gw, address }) => {
     const name = `${gw.metadata.name}-${gw.spec.gatewayClassName || ISTIO_CLASS}`;
     const workloadEntry: Resource<"WorkloadEntry"> = {

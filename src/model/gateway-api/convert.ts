@@ -7,7 +7,7 @@ import type { AnyResource, HTTPRoute as VsHttpRoute, Resource, TCPRoute as VsTcp
 import { condition, isInvalidBackend, ISTIO_CONTROLLER, RouteReason, type Condition, type ConfigError } from "./conditions.js";
 import { classIsIstio, convertGateway, GENERATED, matchListeners, type ConvertedGateway, type ConvertedListener } from "./gateways.js";
 import { convertRule, sortHttpRoutes, type RouteRule } from "./http-routes.js";
-import { buildDestination, GATEWAY_GROUP, ReferenceGrants, type ConversionContext, type ObjectRef } from "./references.js";
+import { buildDestination, GATEWAY_GROUP, ReferenceGrants, serviceSelectorsOf, type ConversionContext, type ObjectRef } from "./references.js";
 
 export type RouteKind = "HTTPRoute" | "GRPCRoute" | "TCPRoute" | "TLSRoute";
 type AnyRoute = Resource<RouteKind>;
@@ -114,12 +114,7 @@ export function convertGatewayApi(resources: Iterable<AnyResource>, domainSuffix
       for (const h of r.spec.hosts ?? []) serviceHosts.add(h);
     }
   }
-  const serviceSelectors = new Map<string, Record<string, string>>();
-  for (const se of serviceEntries.values()) {
-    const labels = se.spec.workloadSelector?.labels;
-    if (labels && Object.keys(labels).length > 0) for (const h of se.spec.hosts ?? []) if (!serviceSelectors.has(h)) serviceSelectors.set(h, labels);
-  }
-  const ctx: ConversionContext = { domainSuffix, grants: new ReferenceGrants(grants), serviceHosts, namespaces, serviceSelectors };
+  const ctx: ConversionContext = { domainSuffix, grants: new ReferenceGrants(grants), serviceHosts, namespaces, serviceSelectors: serviceSelectorsOf(serviceEntries.values()) };
   const converted = new Map<string, ConvertedGateway>();
   const allGateways = new Set(kgws.map((g) => `${g.metadata.namespace}/${g.metadata.name}`));
   for (const gw of kgws.sort(byCreation)) {
