@@ -247,6 +247,8 @@ export function conversionProblems(conv: GatewayApiConversion): string[] {
   const out: string[] = [];
   for (const [key, g] of conv.converted) {
     for (const c of g.conditions) if (c.status === "False") out.push(`Gateway.gateway.networking.k8s.io ${key}: ${c.type} ${c.reason}: ${c.message}`);
+    if (g.manual && !g.manual.service)
+      out.push(`Gateway.gateway.networking.k8s.io ${key}: no workload serves it: no ServiceEntry with a workloadSelector has host ${g.manual.hosts.join(" or ")} (manual deployment)`);
     for (const l of g.listeners) {
       if (l.server) continue;
       const bad = l.conditions.find((c) => c.status === "False" && c.type !== "Conflicted") ?? l.conditions[l.conditions.length - 1];

@@ -190,7 +190,11 @@ spec:
       ["Accepted=False/UnsupportedAddress", "Programmed=False/AddressNotAssigned", "ResolvedRefs=True/ResolvedRefs"],
     );
     assert.match(s.conditions[1].message, /ingress\.infra\.svc\.cluster\.local/);
-    // Selecting no workload, the generated Gateway has no selector (it applies to none).
-    assert.equal(convert(manual("[{type: Hostname, value: ingress}]")).gateways[0].spec.selector, undefined);
+    // Selecting no workload, the generated Gateway has no selector (it applies to none), and the console says so.
+    const alone = convert(manual("[{type: Hostname, value: ingress}]"));
+    assert.equal(alone.gateways[0].spec.selector, undefined);
+    assert.deepEqual(conversionProblems(alone), [
+      "Gateway.gateway.networking.k8s.io infra/gw: no workload serves it: no ServiceEntry with a workloadSelector has host ingress.infra.svc.cluster.local (manual deployment)",
+    ]);
   });
 });
