@@ -72,6 +72,11 @@ function isLoopbackAddress(v: unknown): boolean {
   return (a.type ?? "IPAddress") === "IPAddress" && typeof a.value === "string" && /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a.value);
 }
 
+/** A Gateway API Hostname address (a manually deployed Gateway's Service). */
+function isHostnameAddress(v: unknown): boolean {
+  return typeof v === "object" && v !== null && (v as { type?: unknown }).type === "Hostname";
+}
+
 /** A namespace selector that tests labels besides the namespace's name (tsmesh knows no other namespace labels). */
 function usesOtherNamespaceLabels(v: unknown): boolean {
   if (typeof v !== "object" || v === null) return false;
@@ -79,6 +84,16 @@ function usesOtherNamespaceLabels(v: unknown): boolean {
   const keys = [...Object.keys(sel.matchLabels ?? {}), ...(sel.matchExpressions ?? []).map((e) => e.key)];
   return keys.some((k) => k !== "kubernetes.io/metadata.name");
 }
+
+/** A Gateway's infrastructure.parametersRef to a ConfigMap (the only kind istiod accepts). */
+function isConfigMapRef(v: unknown): boolean {
+  return typeof v === "object" && v !== null && (v as { group?: unknown }).group === "" && (v as { kind?: unknown }).kind === "ConfigMap";
+}
+
+/** The listener TLS options istiod reads (pilot/pkg/config/kube/gateway buildTLS). */
+const TERMINATE_MODE = "gateway.istio.io/tls-terminate-mode";
+const ISTIO_TLS_OPTIONS = new Set([TERMINATE_MODE, "gateway.istio.io/tls-cipher-suites"]);
+const TERMINATE_MODES = new Set(["MUTUAL", "OPTIONAL_MUTUAL", "ISTIO_SIMPLE", "ISTIO_MUTUAL"]);
 
 /** Route filters the conversion refuses (istiod refuses ExtensionRef too: there is nothing to refer to). */
 const FILTER_GAP: FieldGap = {
@@ -234,17 +249,40 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
     fields: [
       {
         paths: ["spec.addresses[]"],
-        when: { text: "other than an IPAddress in 127.0.0.0/8", test: (v) => !isLoopbackAddress(v) },
-        reason: "not honoured: tsmesh up gives the gateway the first loopback IPAddress requested, else one it picks (status.addresses says which)",
+        when: { text: "neither a Hostname nor an IPAddress in 127.0.0.0/8", test: (v) => !isLoopbackAddress(v) && !isHostnameAddress(v) },
+        reason:
+          "not honoured: tsmesh up gives the gateway an address of its own in 127.0.0.0/8 (status.addresses says which); beside a Hostname (manual deployment) it is ignored (Accepted=False UnsupportedAddress, as istiod)",
       },
-      { paths: ["spec.infrastructure"], reason: "labels, annotations and parametersRef are not applied to the gateway's proxy" },
+      { paths: ["spec.infrastructure.annotations"], reason: "not applied to the gateway's proxy (its labels are)" },
+      {
+        paths: ["spec.infrastructure.parametersRef"],
+        when: { text: "a ConfigMap", test: (v) => isConfigMapRef(v) },
+        reason: "the ConfigMap's deployment settings are not read: the gateway's proxy gets tsmesh's defaults (another kind: Accepted=False InvalidParameters, as istiod)",
+      },
       {
         paths: ["spec.listeners[].allowedRoutes.namespaces.selector"],
         when: { text: `using a label other than ${"`kubernetes.io/metadata.name`"}`, test: usesOtherNamespaceLabels },
         reason: "tsmesh has no Namespace objects: a namespace's only label is its name (kubernetes.io/metadata.name), so other labels match no namespace",
       },
-      { paths: ["spec.listeners[].tls.options"], reason: "TLS options are not applied" },
-      { paths: ["spec.tls"], reason: "frontend client-certificate validation and backend client certificates are not applied" },
+      {
+        paths: ["spec.listeners[].tls.options{}"],
+        when: {
+          text: "other than gateway.istio.io/tls-terminate-mode (MUTUAL, OPTIONAL_MUTUAL, ISTIO_SIMPLE or ISTIO_MUTUAL) and gateway.istio.io/tls-cipher-suites",
+          test: (v, k) => !ISTIO_TLS_OPTIONS.has(k) || (k === TERMINATE_MODE && !TERMINATE_MODES.has(v as string)),
+        },
+        reason: "ignored, as istiod ignores it",
+      },
+      {
+        paths: ["spec.tls.frontend.default.validation.mode", "spec.tls.frontend.perPort[].tls.validation.mode"],
+        when: { text: "AllowInsecureFallback", test: (v) => v === "AllowInsecureFallback" },
+        reason: "OPTIONAL_MUTUAL with insecureSkipVerify, as istiod converts it: client certificates that fail validation are still refused",
+      },
+      {
+        paths: ["spec.tls.frontend.default.validation.caCertificateRefs[].kind", "spec.tls.frontend.perPort[].tls.validation.caCertificateRefs[].kind"],
+        when: { text: "ConfigMap", test: (v) => v === "ConfigMap" },
+        reason: "tsmesh reads CA bundles from Secrets (the credentials folder) only: the listener is not programmed (ResolvedRefs=False InvalidCACertificateRef)",
+      },
+      { paths: ["spec.tls.backend.clientCertificateRef"], reason: "checked (ResolvedRefs) but not presented: tsmesh has no BackendTLSPolicy, which originates TLS with it" },
     ],
   },
   HTTPRoute: { fields: [FILTER_GAP] },

@@ -5,7 +5,7 @@
 // ports; the app listens on the same ports on a private address (the workload address with the
 // top bit of its second octet flipped: 127.0.2.1 → 127.128.2.1), which the sidecar forwards to.
 import type { AnyResource, Resource } from "../api/resource.js";
-import { gatewayDeployments } from "./gateway-deployments.js";
+import { gatewayDeployments, manualGateways } from "./gateway-deployments.js";
 import { labelsMatch } from "../registry/model.js";
 import { appMetricsTarget } from "../proxy/prometheus-merge.js";
 import { appVariables, COMMAND_ANNOTATION, CommandLineError, parseCommandLine, shellCommand, SHELL_ANNOTATION, wantsShell, type ParsedCommand } from "./command-line.js";
@@ -201,14 +201,16 @@ export function planMesh(given: PlanInput): MeshPlan {
   return { workloads, problems };
 }
 
-/** Adds the router workloads Istio would deploy for Gateway API gateways, and their converted Gateways. */
+/** Adds the router workloads Istio would deploy for Gateway API gateways, and their converted Gateways (manually deployed ones' too). */
 function withGatewayDeployments(input: PlanInput): PlanInput {
-  const deployed = gatewayDeployments([...(input.gatewayApi ?? []), ...input.workloadEntries]);
-  if (deployed.length === 0) return input;
+  const all = [...(input.gatewayApi ?? []), ...input.workloadEntries, ...input.serviceEntries];
+  const deployed = gatewayDeployments(all);
+  const manual = manualGateways(all);
+  if (deployed.length === 0 && manual.length === 0) return input;
   return {
     ...input,
     workloadEntries: [...input.workloadEntries, ...deployed.map((d) => d.workloadEntry)],
-    gateways: [...input.gateways, ...deployed.flatMap((d) => d.gateways)],
+    gateways: [...input.gateways, ...deployed.flatMap((d) => d.gateways), ...manual],
   };
 }
 

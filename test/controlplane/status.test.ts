@@ -65,7 +65,7 @@ test("Gateway API kinds: the default registry gives a Gateway its address and co
   const registry = defaultStatusRegistry();
   const gs = registry.statusOf(gateway, ctx) as { addresses?: Array<{ value: string }>; conditions: Array<{ type: string; status: string }> };
   assert.ok((gs.addresses ?? []).length > 0, "the Gateway's address (the router tsmesh up deploys for it)");
-  assert.deepEqual(gs.conditions.map((c) => [c.type, c.status]), [["Accepted", "True"], ["Programmed", "True"]]);
+  assert.deepEqual(gs.conditions.map((c) => [c.type, c.status]), [["Accepted", "True"], ["Programmed", "True"], ["ResolvedRefs", "True"]]);
   const rs = registry.statusOf(route, ctx) as { parents: Array<{ conditions: Array<{ type: string; status: string }> }> };
   assert.equal(rs.parents.length, 1);
   assert.ok(rs.parents[0].conditions.some((c) => c.type === "Accepted" && c.status === "True"));

@@ -138,10 +138,10 @@ export class EchoClient implements ProxylessEchoClient {
   readonly impl = "grpc-js-xds";
   private readonly clients: grpc.Client[] = [];
 
-  /** target: `xds:///HOST:PORT`; the bootstrap is per channel (grpc-js-xds' test option). */
+  /** target: `xds:///HOST:PORT` with a bootstrap (per channel: grpc-js-xds' test option), or `HOST:PORT` without. */
   constructor(
     private readonly target: string,
-    private readonly bootstrap: string,
+    private readonly bootstrap?: string,
   ) {
     this.channel(0);
   }
@@ -149,9 +149,7 @@ export class EchoClient implements ProxylessEchoClient {
   private channel(i: number): grpc.Client {
     while (this.clients.length <= i) {
       this.clients.push(
-        new EchoClientCtor(this.target, grpc.credentials.createInsecure(), {
-          "grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config": this.bootstrap,
-        }),
+        new EchoClientCtor(this.target, grpc.credentials.createInsecure(), this.bootstrap === undefined ? {} : { "grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config": this.bootstrap }),
       );
     }
     return this.clients[i];

@@ -32,7 +32,8 @@ const CIPHER_SUITES = new Set([
 
 const TLS_VERSION_ORDER: Record<string, number> = { TLSV1_0: 0, TLSV1_1: 1, TLSV1_2: 2, TLSV1_3: 3 };
 
-function isValidCipherSuite(cs: string): boolean {
+/** Istio's IsValidCipherSuite: a known name, empty, ALL, or an expression BoringSSL parses itself. */
+export function isValidCipherSuite(cs: string): boolean {
   if (cs === "" || cs === "ALL") return true;
   // Expressions such as "-AES128-SHA" or "+..." are passed through to BoringSSL unparsed.
   if (!/^[\p{L}\p{N}]/u.test(cs)) return true;

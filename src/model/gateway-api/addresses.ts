@@ -1,9 +1,9 @@
 // The address each Gateway API gateway of an Istio class gets in local mode (`tsmesh up` runs its
 // router there; its status reports it): the first loopback IPAddress the Gateway requests, else
 // 127.B.255.N, B being the second octet of the mesh's first workload (a mesh relocated to 127.B.x.y
-// keeps its gateways there), N counting up past the addresses already taken.
+// keeps its gateways there), N counting up past the addresses already taken, in creation order.
 import type { AnyResource, Resource } from "../../api/resource.js";
-import { classIsIstio } from "./gateways.js";
+import { classIsIstio, isManaged } from "./gateways.js";
 
 const LOOPBACK = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
@@ -13,7 +13,7 @@ export function requestedAddress(gw: Resource<"KubernetesGateway">): string | un
   return undefined;
 }
 
-/** The Istio-class Gateways among `resources`, sorted by namespace/name, each with its address. */
+/** The Istio-class Gateways among `resources` that get a deployment (not a manual one), oldest first, each with its address. */
 export function gatewayAddresses(resources: readonly AnyResource[]): Array<{ gateway: Resource<"KubernetesGateway">; address: string }> {
   const classes = new Map<string, Resource<"GatewayClass">>();
   const gateways: Array<Resource<"KubernetesGateway">> = [];
@@ -23,9 +23,15 @@ export function gatewayAddresses(resources: readonly AnyResource[]): Array<{ gat
     else if (r.kind === "KubernetesGateway") gateways.push(r);
     else if (r.kind === "WorkloadEntry" && r.spec.address) taken.add(r.spec.address);
   }
+  // Oldest first (files' copies, which have no creationTimestamp, before applied ones), then by
+  // namespace/name: a Gateway applied later takes the next address instead of moving running ones.
   const ours = gateways
-    .filter((g) => classIsIstio(g.spec.gatewayClassName, classes))
-    .sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+    .filter((g) => classIsIstio(g.spec.gatewayClassName, classes) && isManaged(g))
+    .sort(
+      (a, b) =>
+        (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") ||
+        `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
+    );
   const first = [...taken].sort()[0];
   const octet = (first && LOOPBACK.exec(first)?.[1]) ?? "0";
   for (const g of ours) {

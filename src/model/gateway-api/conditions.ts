@@ -53,6 +53,14 @@ export const GatewayReason = {
   InvalidCertificateRef: "InvalidCertificateRef",
   RefNotPermitted: "RefNotPermitted",
   InvalidRouteKinds: "InvalidRouteKinds",
+  InvalidCACertificateRef: "InvalidCACertificateRef",
+  InvalidCACertificateKind: "InvalidCACertificateKind",
+  NoValidCACertificate: "NoValidCACertificate",
+  InvalidClientCertificateRef: "InvalidClientCertificateRef",
+  InvalidParameters: "InvalidParameters",
+  ListenersNotValid: "ListenersNotValid",
+  ConfigurationChanged: "ConfigurationChanged",
+  UnsupportedAddress: "UnsupportedAddress",
 } as const;
 
 export function condition(type: string, ok: boolean, reason: string, message: string): Condition {

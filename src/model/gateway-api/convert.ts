@@ -7,7 +7,7 @@ import type { AnyResource, HTTPRoute as VsHttpRoute, Resource, TCPRoute as VsTcp
 import { condition, isInvalidBackend, ISTIO_CONTROLLER, RouteReason, type Condition, type ConfigError } from "./conditions.js";
 import { classIsIstio, convertGateway, GENERATED, matchListeners, type ConvertedGateway, type ConvertedListener } from "./gateways.js";
 import { convertRule, sortHttpRoutes, type RouteRule } from "./http-routes.js";
-import { buildDestination, GATEWAY_GROUP, ReferenceGrants, type ConversionContext, type ObjectRef } from "./references.js";
+import { buildDestination, GATEWAY_GROUP, ReferenceGrants, serviceSelectorsOf, type ConversionContext, type ObjectRef } from "./references.js";
 
 export type RouteKind = "HTTPRoute" | "GRPCRoute" | "TCPRoute" | "TLSRoute";
 type AnyRoute = Resource<RouteKind>;
@@ -114,7 +114,7 @@ export function convertGatewayApi(resources: Iterable<AnyResource>, domainSuffix
       for (const h of r.spec.hosts ?? []) serviceHosts.add(h);
     }
   }
-  const ctx: ConversionContext = { domainSuffix, grants: new ReferenceGrants(grants), serviceHosts, namespaces };
+  const ctx: ConversionContext = { domainSuffix, grants: new ReferenceGrants(grants), serviceHosts, namespaces, serviceSelectors: serviceSelectorsOf(serviceEntries.values()) };
   const converted = new Map<string, ConvertedGateway>();
   const allGateways = new Set(kgws.map((g) => `${g.metadata.namespace}/${g.metadata.name}`));
   for (const gw of kgws.sort(byCreation)) {
@@ -182,7 +182,13 @@ export function convertGatewayApi(resources: Iterable<AnyResource>, domainSuffix
         }
         status(undefined, rulesFor(true).error);
       } else if (group === "" && pkind === "Service") {
+        // A mesh (GAMMA) route: the Service's own host, for sidecars. tsmesh's Services are the
+        // ServiceEntries with the Service's FQDN (istiod's referenceAllowed checks the Service exists).
         const host = `${p.name}.${pns}.svc.${domainSuffix}`;
+        if (!serviceHosts.has(host)) {
+          status({ reason: RouteReason.NoMatchingParent, message: `parent service: ${JSON.stringify(p.name)} not found` });
+          continue;
+        }
         emit("mesh", [host], p.port !== undefined ? `${ns}/${p.port}` : ns, true, p.port);
         status(undefined, rulesFor(false).error);
       } else if (group === "networking.istio.io" && pkind === "ServiceEntry") {
@@ -234,12 +240,15 @@ function mergeHttp(base: BaseVirtualService[]): Array<Resource<"VirtualService">
 
 /**
  * What the conversion could not do, one line each, for the control plane's console (the same
- * facts as the resources' status): listeners not programmed, route parents not accepted or with
- * unresolved references.
+ * facts as the resources' status): Gateways not accepted or with unresolved references, listeners
+ * not programmed, route parents not accepted or with unresolved references.
  */
 export function conversionProblems(conv: GatewayApiConversion): string[] {
   const out: string[] = [];
   for (const [key, g] of conv.converted) {
+    for (const c of g.conditions) if (c.status === "False") out.push(`Gateway.gateway.networking.k8s.io ${key}: ${c.type} ${c.reason}: ${c.message}`);
+    if (g.manual && !g.manual.service)
+      out.push(`Gateway.gateway.networking.k8s.io ${key}: no workload serves it: no ServiceEntry with a workloadSelector has host ${g.manual.hosts.join(" or ")} (manual deployment)`);
     for (const l of g.listeners) {
       if (l.server) continue;
       const bad = l.conditions.find((c) => c.status === "False" && c.type !== "Conflicted") ?? l.conditions[l.conditions.length - 1];

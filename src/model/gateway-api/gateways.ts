@@ -1,8 +1,9 @@
 // Gateway API Gateways → Istio Gateways, one per listener, as istiod's buildListener: the server's
-// port, `namespace/hostname` hosts from allowedRoutes, TLS from certificateRefs; and which listeners
+// port, `namespace/hostname` hosts from allowedRoutes, TLS (listener-tls.ts); and which listeners
 // a route's parentRef attaches to (section, port, allowed kinds and namespaces, hostnames).
 import type { GatewayServer, Resource } from "../../api/resource.js";
-import { condition, GatewayReason, ISTIO_CLASS, ISTIO_CONTROLLER, RouteReason, type Condition, type ConfigError } from "./conditions.js";
+import { condition, GatewayReason, ISTIO_CLASS, ISTIO_CONTROLLER, RouteReason, type Condition } from "./conditions.js";
+import { backendClientCertificateError, buildListenerTls, insecureFrontend, isCaCertificateError, parametersRefError } from "./listener-tls.js";
 import type { ConversionContext } from "./references.js";
 
 /** The suffix istiod gives what it generates from the Gateway API (constants.KubernetesGatewayName). */
@@ -37,6 +38,35 @@ export interface ConvertedGateway {
   listeners: ConvertedListener[];
   /** The Istio Gateways (one per programmed listener). */
   istioGateways: Array<Resource<"Gateway">>;
+  /** The Gateway's own conditions istiod sets from its spec: Accepted, ResolvedRefs (Programmed depends on its router: status.ts). */
+  conditions: Condition[];
+  /**
+   * Manual deployment: the gateway Services it names and, when one is found (a ServiceEntry with
+   * that host and a workloadSelector), the one whose workloads serve it.
+   */
+  manual?: { hosts: string[]; service?: string };
+}
+
+/**
+ * istiod's IsManaged: a Gateway with no address or one IPAddress gets its own deployment; one with a
+ * Hostname address (or several addresses) runs on the existing gateway workloads of the Services it
+ * names (Istio's manual deployment).
+ */
+export function isManaged(gw: Resource<"KubernetesGateway">): boolean {
+  const a = gw.spec.addresses ?? [];
+  return a.length === 0 || (a.length === 1 && (a[0].type ?? "IPAddress") === "IPAddress");
+}
+
+/** A manually deployed Gateway's services: its Hostname addresses, a short name completed as istiod does; the IPs it ignores. */
+function manualServices(gw: Resource<"KubernetesGateway">, domainSuffix: string): { hosts: string[]; ignored: string[] } {
+  const hosts: string[] = [];
+  const ignored: string[] = [];
+  for (const a of gw.spec.addresses ?? []) {
+    const v = a.value ?? "";
+    if ((a.type ?? "IPAddress") !== "Hostname") ignored.push(v);
+    else hosts.push(v.includes(".") ? v : `${v}.${gw.metadata.namespace}.svc.${domainSuffix}`);
+  }
+  return { hosts, ignored };
 }
 
 /** Is the class one istiod serves: `istio`, or a GatewayClass whose controller is istiod's. */
@@ -79,25 +109,16 @@ function hostnameMatch(ctx: ConversionContext, l: Listener, gwNamespace: string)
   return ns.length > 0 ? ns.map((n) => `${n}/${hostname}`) : [`~/${hostname}`];
 }
 
-function buildTls(ctx: ConversionContext, l: Listener, gw: Resource<"KubernetesGateway">): { tls?: GatewayServer["tls"]; error?: ConfigError } {
-  const t = l.tls;
-  if (!t) return {};
-  if (t.mode === "Passthrough") return { tls: { mode: "PASSTHROUGH" } };
-  const ref = t.certificateRefs?.[0];
-  if (!ref) return { error: { reason: GatewayReason.InvalidCertificateRef, message: "no certificateRefs" } };
-  if ((ref.group ?? "") !== "" || (ref.kind ?? "Secret") !== "Secret")
-    return { error: { reason: GatewayReason.InvalidCertificateRef, message: `invalid certificate reference ${ref.kind ?? "Secret"}/${ref.name}, only Secret is allowed` } };
-  const ns = ref.namespace ?? gw.metadata.namespace;
-  if (ns !== gw.metadata.namespace && !ctx.grants.allowed("Gateway", gw.metadata.namespace, "", "Secret", ref.name, ns))
-    return { error: { reason: GatewayReason.RefNotPermitted, message: `certificateRef ${ns}/${ref.name} not accessible to a Gateway in namespace "${gw.metadata.namespace}" (missing a ReferenceGrant?)` } };
-  return { tls: { mode: "SIMPLE", credentialName: ns === gw.metadata.namespace ? ref.name : `${ns}/${ref.name}` } };
-}
-
 /** Converts a Gateway of an Istio class (the caller checks the class). */
 export function convertGateway(ctx: ConversionContext, gw: Resource<"KubernetesGateway">): ConvertedGateway {
   const ns = gw.metadata.namespace;
   const listeners: ConvertedListener[] = [];
   const istioGateways: Array<Resource<"Gateway">> = [];
+  let valid = 0;
+  // The workloads the generated Gateways select: the deployment's, or a named Service's (manual deployment).
+  const manual = isManaged(gw) ? undefined : { ...manualServices(gw, ctx.domainSuffix), service: undefined as string | undefined };
+  if (manual) manual.service = manual.hosts.find((h) => ctx.serviceSelectors?.has(h));
+  const selector = manual ? (manual.service ? { ...ctx.serviceSelectors!.get(manual.service)! } : undefined) : { [GATEWAY_NAME_LABEL]: gw.metadata.name };
   for (const l of gw.spec.listeners) {
     const name = `${gw.metadata.name}~${GENERATED}~${l.name}`;
     const defaults = KINDS_BY_PROTOCOL[l.protocol];
@@ -109,8 +130,10 @@ export function convertGateway(ctx: ConversionContext, gw: Resource<"KubernetesG
       conditions.push(condition("Accepted", false, GatewayReason.UnsupportedProtocol, `protocol "${l.protocol}" is unsupported`));
       ok = false;
     } else conditions.push(condition("Accepted", true, GatewayReason.Accepted, "No errors found"));
-    const { tls, error } = buildTls(ctx, l, gw);
+    const { tls, error } = buildListenerTls(ctx, l, gw);
     if (error) ok = false;
+    // A CA that cannot be used leaves the listener without client validation: not accepted.
+    if (error && isCaCertificateError(error)) conditions[0] = condition("Accepted", false, GatewayReason.NoValidCACertificate, error.message);
     conditions.push(condition("Conflicted", false, GatewayReason.NoConflicts, "No errors found"));
     conditions.push(error ? condition("ResolvedRefs", false, error.reason, error.message) : requested && supportedKinds.length < requested.length ? condition("ResolvedRefs", false, GatewayReason.InvalidRouteKinds, "Invalid route kinds") : condition("ResolvedRefs", true, GatewayReason.ResolvedRefs, "No errors found"));
     let server: GatewayServer | undefined;
@@ -125,13 +148,35 @@ export function convertGateway(ctx: ConversionContext, gw: Resource<"KubernetesG
           namespace: ns,
           annotations: { "internal.istio.io/gateway-semantics": "gateway", "internal.istio.io/parents": `Gateway/${gw.metadata.name}/${l.name}.${ns}` },
         },
-        spec: { selector: { [GATEWAY_NAME_LABEL]: gw.metadata.name }, servers: [server] },
+        spec: { ...(selector ? { selector } : {}), servers: [server] },
       });
     }
     conditions.push(server ? condition("Programmed", true, GatewayReason.Programmed, "No errors found") : condition("Programmed", false, GatewayReason.Invalid, error ? "Bad TLS configuration" : "listener not programmed"));
     listeners.push({ listener: l, internalName: `${ns}/${name}`, server, supportedKinds, conditions, attachedRoutes: 0 });
+    if (ok) valid++;
   }
-  return { gateway: gw, listeners, istioGateways };
+  const conditions = gatewayConditions(ctx, gw, valid);
+  // istiod's soft error: the IPs of a manually deployed Gateway are ignored, and it says so.
+  if (manual && manual.ignored.length > 0 && conditions[0].status === "True")
+    conditions[0] = condition("Accepted", false, GatewayReason.UnsupportedAddress, `only Hostname is supported, ignoring [${manual.ignored.join(" ")}]`);
+  return { gateway: gw, listeners, istioGateways, conditions, ...(manual ? { manual: { hosts: manual.hosts, service: manual.service } } : {}) };
+}
+
+/** istiod's reportGatewayStatus, the conditions that depend on the spec alone. */
+function gatewayConditions(ctx: ConversionContext, gw: Resource<"KubernetesGateway">, validListeners: number): Condition[] {
+  const paramsError = parametersRefError(gw);
+  const total = gw.spec.listeners.length;
+  const accepted = paramsError
+    ? condition("Accepted", false, paramsError.reason, paramsError.message)
+    : validListeners === 0 && total > 0
+      ? condition("Accepted", false, GatewayReason.ListenersNotValid, "None of the Gateway's listeners are valid")
+      : validListeners < total
+        ? condition("Accepted", true, GatewayReason.ListenersNotValid, "One or more of the Gateway's listeners are invalid")
+        : condition("Accepted", true, GatewayReason.Accepted, "Resource accepted");
+  const backend = backendClientCertificateError(ctx, gw);
+  const out = [accepted, backend ? condition("ResolvedRefs", false, backend.reason, backend.message) : condition("ResolvedRefs", true, GatewayReason.ResolvedRefs, "All references resolved")];
+  if (insecureFrontend(gw)) out.push(condition("InsecureFrontendValidationMode", true, GatewayReason.ConfigurationChanged, "Gateway is operating in AllowInsecureFallback mode for frontend validation"));
+  return out;
 }
 
 /** Does a route hostname and a listener hostname (either may be a `*.` wildcard) have a host in common? */

@@ -14,6 +14,18 @@ export interface ConversionContext {
   serviceHosts: ReadonlySet<string>;
   /** The namespaces config exists in (a listener's namespace selector chooses among them). */
   namespaces: ReadonlySet<string>;
+  /** The workload labels each service host's ServiceEntry selects (a manually deployed Gateway's workloads). */
+  serviceSelectors?: ReadonlyMap<string, Readonly<Record<string, string>>>;
+}
+
+/** The workload labels each ServiceEntry host selects (the first ServiceEntry with a workloadSelector for a host wins). */
+export function serviceSelectorsOf(serviceEntries: Iterable<Resource<"ServiceEntry">>): Map<string, Record<string, string>> {
+  const out = new Map<string, Record<string, string>>();
+  for (const se of serviceEntries) {
+    const labels = se.spec.workloadSelector?.labels;
+    if (labels && Object.keys(labels).length > 0) for (const h of se.spec.hosts ?? []) if (!out.has(h)) out.set(h, labels);
+  }
+  return out;
 }
 
 /** A backendRef / mirror backendRef / parentRef, as the CRDs default it. */

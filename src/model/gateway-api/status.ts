@@ -7,6 +7,7 @@ import type { AnyResource } from "../../api/resource.js";
 import { gatewayAddresses } from "./addresses.js";
 import { condition, GatewayReason, ISTIO_CONTROLLER, type Condition } from "./conditions.js";
 import { convertGatewayApi, type GatewayApiConversion } from "./convert.js";
+import type { ConvertedGateway } from "./gateways.js";
 import { GATEWAY_GROUP } from "./references.js";
 
 type Meta = { name: string; namespace: string; generation?: number };
@@ -28,6 +29,7 @@ export function gatewayStatus(conv: GatewayApiConversion, gw: { metadata: Meta }
   const service = `${gw.metadata.name}-${c.gateway.spec.gatewayClassName}.${gw.metadata.namespace}.svc.cluster.local`;
   const ports = c.listeners.filter((l) => l.server).map((l) => l.listener.port);
   const allProgrammed = c.listeners.every((l) => l.server);
+  if (c.manual) return manualGatewayStatus(c, gw.metadata.generation);
   const programmed = !address
     ? condition("Programmed", false, GatewayReason.AddressNotAssigned, "no router runs for this Gateway (tsmesh up starts one)")
     : allProgrammed
@@ -35,13 +37,31 @@ export function gatewayStatus(conv: GatewayApiConversion, gw: { metadata: Meta }
       : condition("Programmed", false, GatewayReason.Invalid, "Resource programmed, but some listeners could not be");
   return {
     ...(address ? { addresses: [{ type: "IPAddress", value: address }] } : {}),
-    conditions: observed([condition("Accepted", true, GatewayReason.Accepted, "Resource accepted"), programmed], gw.metadata.generation),
-    listeners: c.listeners.map((l) => ({
-      name: l.listener.name,
-      supportedKinds: l.supportedKinds.map((kind) => ({ group: GATEWAY_GROUP, kind })),
-      attachedRoutes: l.attachedRoutes,
-      conditions: observed(l.conditions, gw.metadata.generation),
-    })),
+    conditions: observed([c.conditions[0], programmed, ...c.conditions.slice(1)], gw.metadata.generation),
+    listeners: listenerStatus(c, gw.metadata.generation),
+  };
+}
+
+function listenerStatus(c: ConvertedGateway, generation: number | undefined): Array<Record<string, unknown>> {
+  return c.listeners.map((l) => ({
+    name: l.listener.name,
+    supportedKinds: l.supportedKinds.map((kind) => ({ group: GATEWAY_GROUP, kind })),
+    attachedRoutes: l.attachedRoutes,
+    conditions: observed(l.conditions, generation),
+  }));
+}
+
+/** A manually deployed Gateway's status: the gateway Service it runs on (by host), Programmed when there is one. */
+function manualGatewayStatus(c: ConvertedGateway, generation: number | undefined): Record<string, unknown> {
+  const m = c.manual!;
+  const ports = [...new Set(c.listeners.filter((l) => l.server).map((l) => l.listener.port))];
+  const programmed = m.service
+    ? condition("Programmed", true, GatewayReason.Programmed, `Resource programmed, assigned to service(s) ${ports.map((p) => `${m.service}:${p}`).join(", ")}`)
+    : condition("Programmed", false, GatewayReason.AddressNotAssigned, `Failed to assign to any requested addresses: no service ${m.hosts.join(", ")} with gateway workloads (a ServiceEntry with that host and a workloadSelector)`);
+  return {
+    ...(m.service ? { addresses: [{ type: "Hostname", value: m.service }] } : {}),
+    conditions: observed([c.conditions[0], programmed, ...c.conditions.slice(1)], generation),
+    listeners: listenerStatus(c, generation),
   };
 }
 

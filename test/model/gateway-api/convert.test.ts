@@ -52,6 +52,7 @@ describe("Istio's gateway-api samples convert as istiod converts them (golden)",
     ["bookinfo-reviews-90-10", [...BOOKINFO, "samples/bookinfo/gateway-api/route-reviews-90-10.yaml"]],
     ["bookinfo-reviews-50-v3", [...BOOKINFO, "samples/bookinfo/gateway-api/route-reviews-50-v3.yaml"]],
     ["httpbin-gateway", ["samples/httpbin/gateway-api/httpbin-gateway.yaml"]],
+    ["gamma-routes", ["test/model/gateway-api/testdata/gamma-routes.yaml"]],
     ["tcp-echo-20-v2", ["examples/tcp-echo-versions/services-versions.yaml", "samples/tcp-echo/gateway-api/tcp-echo-all-v1.yaml", "samples/tcp-echo/gateway-api/tcp-echo-20-v2.yaml"]],
   ];
   for (const [name, files] of cases) {

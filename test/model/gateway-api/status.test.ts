@@ -40,7 +40,7 @@ describe("Gateway API status (istiod's conditions and reasons)", () => {
       listeners: Array<{ name: string; attachedRoutes: number; supportedKinds: unknown; conditions: Array<{ type: string; status: string; reason: string }> }>;
     };
     assert.deepEqual(s.addresses, [{ type: "IPAddress", value: "127.0.255.1" }]);
-    assert.deepEqual(summary(s.conditions), ["Accepted=True/Accepted", "Programmed=True/Programmed"]);
+    assert.deepEqual(summary(s.conditions), ["Accepted=True/Accepted", "Programmed=True/Programmed", "ResolvedRefs=True/ResolvedRefs"]);
     assert.equal(s.conditions[1].message, "Resource programmed, assigned to service(s) bookinfo-gateway-istio.default.svc.cluster.local:80");
     assert.equal(s.listeners[0].name, "http");
     assert.equal(s.listeners[0].attachedRoutes, 1);
