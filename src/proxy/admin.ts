@@ -6,6 +6,7 @@
 // /tsmesh/tap: live finished streams for `tsmesh tap` (observability/tap-stream.ts).
 import * as http from "node:http";
 import { applyLoggingQuery, LEVEL_NAMES, type LogLevelName, type LogRegistry } from "../core/log.js";
+import { proxyBuildVersion } from "../core/tsmesh-version.js";
 import type { ProxyServer } from "./proxy.js";
 import type { StatsStore } from "./stats.js";
 import { certificatesJson, type ContextCertificates } from "./tls/cert-details.js";
@@ -356,15 +357,20 @@ export class AdminServer {
   }
 
   private serverInfo(res: http.ServerResponse): void {
+    const uptime = `${Math.floor((Date.now() - this.proxy.startedAt) / 1000)}s`;
     send(
       res,
       200,
+      // envoy.admin.v3.ServerInfo's JSON; one epoch (no hot restart: Istio starts Envoy with
+      // --disable-hot-restart), so both uptimes agree. `workers` is tsmesh's (--concurrency processes).
       JSON.stringify({
-        version: "tsmesh/0.1.0",
+        version: proxyBuildVersion(),
         state: this.state(),
-        uptime_current_epoch: `${Math.floor((Date.now() - this.proxy.startedAt) / 1000)}s`,
-        node: { id: this.options.nodeId },
+        hot_restart_version: "disabled",
         command_line_options: { concurrency: this.options.concurrency ?? 1 },
+        node: { id: this.options.nodeId },
+        uptime_current_epoch: uptime,
+        uptime_all_epochs: uptime,
         workers: this.options.workers?.() ?? [process.pid],
       }),
       "application/json",
