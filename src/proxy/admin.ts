@@ -14,7 +14,7 @@ import { hostStats } from "./upstream/cluster.js";
 import { type AppMetricsTarget, mergeMetricsText, scrapeApp } from "./prometheus-merge.js";
 import { TapHub, type TapHubOptions } from "./observability/tap.js";
 import { serveTap, TAP_ADMIN_PATH } from "./observability/tap-stream.js";
-import type { Host } from "./upstream/host.js";
+import { adminEdsHealthStatus, edsHealthFlag, type Host } from "./upstream/host.js";
 
 /**
  * One process's view of one host for /clusters: Envoy's per-host counters (rq_*, cx_*), gauges,
@@ -164,9 +164,7 @@ function healthFlags(h: Host, ejected: boolean): string {
   let f = "";
   if (h.activeHcFailed) f += "/failed_active_hc";
   if (ejected) f += "/failed_outlier_check";
-  const eds = h.healthStatus;
-  if (eds === "UNHEALTHY" || eds === "DRAINING" || eds === "TIMEOUT") f += "/failed_eds_health";
-  if (eds === "DEGRADED") f += "/degraded_eds_health";
+  f += edsHealthFlag(h.healthStatus);
   return f || "healthy";
 }
 
@@ -452,7 +450,7 @@ export class AdminServer {
         if (sr && sr.localOriginSuccessRateEjectionThreshold >= 0) out.local_origin_success_rate_ejection_threshold = { value: sr.localOriginSuccessRateEjectionThreshold };
         out.host_statuses = c.hosts().map((h) => {
           const hc = table.hosts.get(hostId(c.name, h.key)) ?? ZERO_COUNTERS;
-          const health: Record<string, unknown> = { eds_health_status: h.healthStatus };
+          const health: Record<string, unknown> = { eds_health_status: adminEdsHealthStatus(h.healthStatus) };
           if (hc.ejected) health.failed_outlier_check = true;
           if (h.activeHcFailed) health.failed_active_health_check = true;
           const hs: Record<string, unknown> = {

@@ -119,6 +119,13 @@ describe("admin: endpoints that change state", () => {
     assert.deepEqual(info.command_line_options, { concurrency: 1 });
   });
 
+  it("/clusters?format=json: an endpoint sent without a health status reads HEALTHY (as Envoy's), health_flags healthy", async () => {
+    const json = JSON.parse((await request(`${adminUrl}/clusters?format=json`)).body) as { cluster_statuses: Array<{ name: string; host_statuses: Array<{ health_status: Record<string, unknown> }> }> };
+    const web = json.cluster_statuses.find((c) => c.name === "web")!;
+    assert.deepEqual(web.host_statuses.map((h) => h.health_status), [{ eds_health_status: "HEALTHY" }]);
+    assert.match((await request(`${adminUrl}/clusters`)).body, /^web::127\.0\.143\.2:8080::health_flags::healthy$/m);
+  });
+
   it("releaseOfBuildVersion: the second of exactly five fields, else nothing", () => {
     const table: Array<[string, string | undefined]> = [
       ["0/0.1.0/Distribution/RELEASE/OpenSSL", "0.1.0"],
