@@ -22,6 +22,7 @@ import { SupervisedProcess, type CrashReport, type SupervisorClock } from "./sup
 import { findPrometheus, LocalPrometheus } from "./prometheus.js";
 import { changeLine, failureReport, readyLine } from "./console-lines.js";
 import { DEFAULT_PROMETHEUS_ADDRESS } from "./prometheus-config.js";
+import { appWorkingDir } from "./app-dir.js";
 
 export const ADMIN_PORT = 15000;
 export { OUTBOUND_PORT };
@@ -450,12 +451,11 @@ export class LocalMesh {
     return status;
   }
 
-  /** Apps run in the folder of the config that defines their WorkloadEntry. */
+  /** Where the app runs: app-dir.ts (the WorkloadEntry's config folder, else its own folder in the state folder). */
   private appCwd(plan: PlannedWorkload): string {
     const source = this.discovery.store.sourceOf("WorkloadEntry", plan.namespace, plan.name);
-    const path = source?.replace(/^config:\d+:/, "");
-    if (!path || !existsSync(path)) return this.dir;
-    return statSync(path).isDirectory() ? path : dirname(path);
+    const configPath = source === undefined ? undefined : this.discovery.configPathOf(source);
+    return appWorkingDir({ configPath, stateDir: this.stateDir, namespace: plan.namespace, name: plan.name });
   }
 
   /** Whether a workload's proxy reports ready and its app accepts connections on every port. */
