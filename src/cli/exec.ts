@@ -7,6 +7,8 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import type { Resource } from "../api/resource.js";
 import { listConfigFiles, validateFile } from "../config/files.js";
+import { workloadVariables } from "../local/command-line.js";
+import { OUTBOUND_PORT } from "../local/plan.js";
 import { findMesh, meshWorkload } from "../local/registry.js";
 
 export interface ExecOptions extends WorkloadSource {
@@ -64,19 +66,8 @@ export async function runExec(o: ExecOptions, err: (s: string) => void): Promise
     err(w.error);
     return 2;
   }
-  const proxy = `http://${w.address}:15001`;
-  const env = {
-    ...process.env,
-    HTTP_PROXY: proxy,
-    http_proxy: proxy,
-    HTTPS_PROXY: proxy,
-    https_proxy: proxy,
-    NO_PROXY: "localhost,127.0.0.1,::1",
-    no_proxy: "localhost,127.0.0.1,::1",
-    POD_NAME: w.name,
-    POD_NAMESPACE: w.namespace,
-    INSTANCE_IP: w.address,
-  };
+  // The workload's own variables as `up` gives its app (identity and sidecar; the app's HOST/PORT are the app's).
+  const env = { ...process.env, ...workloadVariables({ ...w, proxyUrl: `http://${w.address}:${OUTBOUND_PORT}` }) };
   return new Promise((resolve) => {
     const child = spawn(o.command[0], o.command.slice(1), { env, stdio: "inherit" });
     child.on("error", (e) => {

@@ -1,7 +1,7 @@
 // `tsmesh version`: istioctl version's three lines — the client, the control plane of the running
 // mesh (istiod's /version on the monitoring port) and the data plane (each proxy's admin
 // /server_info, grouped by version with a proxy count). Without a running mesh only the client's.
-import { tsmeshVersion } from "../core/tsmesh-version.js";
+import { releaseOfBuildVersion, tsmeshVersion } from "../core/tsmesh-version.js";
 import { adminUrl, findMesh } from "../local/registry.js";
 import { httpJson, httpText, runCommand, type MeshTarget } from "./mesh-target.js";
 import { machineOutput } from "./output.js";
@@ -48,7 +48,7 @@ export function runVersion(o: VersionOptions, out: (s: string) => void, err: (s:
       const infos = await Promise.all(mesh.workloads.map((w) => httpJson<{ version?: string }>(`${adminUrl(w)}/server_info`, w.name, { timeoutMs: 3000 }).catch(() => undefined)));
       infos.forEach((info, i) => {
         if (!info?.version) return v.unreachable!.push(`${mesh.workloads[i].namespace}/${mesh.workloads[i].name}`);
-        const ver = info.version.replace(/^tsmesh\//, "");
+        const ver = releaseOfBuildVersion(info.version) ?? info.version;
         v.dataPlane![ver] = (v.dataPlane![ver] ?? 0) + 1;
       });
     }

@@ -392,10 +392,10 @@ export class AppliedLayer {
     for (const c of changes) {
       const file = this.fileOf(c.resource);
       if (c.outcome === "deleted") rmSync(file, { force: true });
-      else if (c.outcome !== "unchanged") writeFileAtomic(file, stringify({ ...c.resource, kind: yamlKindOfStored(c.resource) }), 0o600);
+      else if (c.outcome !== "unchanged") writeFileAtomic(file, stringify({ ...c.resource, kind: yamlKindOfStored(c.resource) }), { mode: 0o600, durable: true });
     }
     this.resourceVersion = rv;
-    writeFileAtomic(join(this.dir, COUNTER_FILE), `${rv}\n`, 0o600);
+    writeFileAtomic(join(this.dir, COUNTER_FILE), `${rv}\n`, { mode: 0o600, durable: true });
     this.items = next;
     return this.publish();
   }

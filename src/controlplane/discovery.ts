@@ -183,6 +183,11 @@ export class Discovery {
     return this.currentMeshSource;
   }
 
+  /** The config folder (or file) behind a store source id; undefined for sources with none (applied, auto-registered). */
+  configPathOf(source: string): string | undefined {
+    return this.sources.find((s) => s.id === source)?.path;
+  }
+
   /** The snapshot the last push used. */
   get pushContext(): PushContext {
     return this.current;

@@ -15,7 +15,7 @@ import { tsmeshVersion } from "../core/tsmesh-version.js";
 import { parseProxy, ProxyIdError, type Proxy } from "../model/proxy.js";
 import type { PushContext } from "../model/push-context.js";
 import { redactedSecret } from "../xds/gen/secrets.js";
-import type { WatchedResource } from "../xds/server/types.js";
+import type { TypeStatus, WatchedResource } from "../xds/server/types.js";
 import type { Discovery } from "./discovery.js";
 
 const MAX_BODY = 64 * 1024;
@@ -166,6 +166,7 @@ export class MonitoringServer {
 
   /** One entry per connection, per type: what was sent, what was acked, the last NACK. */
   private syncz(): unknown[] {
+    const nacked = (t: TypeStatus) => t.nack !== undefined && (t.ackedAt === undefined || t.nack.at >= t.ackedAt);
     const connected = new Map(this.discovery.generator.proxies().map((p) => [p.proxy.id, p.proxy]));
     const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
     return this.discovery.server.connections().map((c) => ({
@@ -188,8 +189,12 @@ export class MonitoringServer {
             acked: t.ackedVersion,
             ackedNonce: t.ackedNonce,
             ackedAt: iso(t.ackedAt),
-            status: t.nack && (!t.ackedAt || t.nack.at >= t.ackedAt) ? "NACKED" : t.sentNonce && t.sentNonce === t.ackedNonce ? "SYNCED" : t.sentNonce ? "STALE" : "NOT SENT",
+            status: nacked(t) ? "NACKED" : t.sentNonce && t.sentNonce === t.ackedNonce ? "SYNCED" : t.sentNonce ? "STALE" : "NOT SENT",
             nack: t.nack && { version: t.nack.version, nonce: t.nack.nonce, error: t.nack.message, at: new Date(t.nack.at).toISOString() },
+            // istiod's GenericXdsConfig fields (statusgen.go), which istioctl's -o json shows: a NACK not
+            // yet followed by an ACK is ERROR, its error_detail kept as errorState.details.
+            configStatus: nacked(t) ? "ERROR" : !t.sentNonce ? "NOT_SENT" : t.sentNonce === t.ackedNonce ? "SYNCED" : "STALE",
+            errorState: nacked(t) ? { lastUpdateAttempt: iso(t.sentAt), details: t.nack!.message } : undefined,
           },
         ]),
       ),

@@ -10,7 +10,8 @@
 //   credential-key.pem                signs workload credentials (0600)
 //   istio-ca-root-cert.pem            every root workloads trust (PEM bundle), for agents to watch
 //   credentials/                      workload credential files (`tsmesh up` writes them)
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, existsSync } from "node:fs";
+import { writeFileAtomic } from "../core/atomic-file.js";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import type { MetricsRegistry } from "../core/metrics.js";
@@ -160,9 +161,7 @@ export class ControlPlaneSecurity {
   private writeRootBundle(): boolean {
     const text = this.current.rootBundlePem;
     if (existsSync(this.rootBundleFile) && readFileSync(this.rootBundleFile, "utf8") === text) return false;
-    const tmp = `${this.rootBundleFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, text, { mode: 0o644 });
-    renameSync(tmp, this.rootBundleFile);
+    writeFileAtomic(this.rootBundleFile, text, { mode: 0o644, durable: true });
     return true;
   }
 

@@ -9,19 +9,23 @@
 export const COMMAND_ANNOTATION = "tsmesh.io/command";
 export const SHELL_ANNOTATION = "tsmesh.io/shell";
 
-/** What `up` knows about a workload when it starts its app. */
-export interface AppFacts {
+/** A workload's identity and sidecar: what `tsmesh exec` knows of it. */
+export interface WorkloadFacts {
   name: string;
   namespace: string;
   /** The workload address (the sidecar's). */
   address: string;
+  /** The sidecar's outbound URL (HTTP_PROXY). */
+  proxyUrl: string;
+}
+
+/** What `up` knows about a workload when it starts its app. */
+export interface AppFacts extends WorkloadFacts {
   /** Where the app listens. */
   appAddress: string;
   /** Its service ports, in order. */
   ports: readonly number[];
   serviceAccount?: string;
-  /** The sidecar's outbound URL (HTTP_PROXY). */
-  proxyUrl: string;
 }
 
 /** The variables `up` sets for every app (and expands in its command), with what each means. */
@@ -39,25 +43,32 @@ export const APP_VARIABLES: ReadonlyArray<readonly [string, string]> = [
   ["NO_PROXY", "localhost,127.0.0.1,::1 (also no_proxy)"],
 ];
 
-/** The environment `up` adds to an app's: every APP_VARIABLES name with its value. */
-export function appVariables(f: AppFacts): Record<string, string> {
+/** The APP_VARIABLES about the workload itself and its sidecar (not the app's HOST, PORT, PORTS, SERVICE_ACCOUNT): what `tsmesh exec` sets. */
+export function workloadVariables(f: WorkloadFacts): Record<string, string> {
   const noProxy = "localhost,127.0.0.1,::1";
   return {
-    HOST: f.appAddress,
-    PORT: f.ports.length > 0 ? String(f.ports[0]) : "",
-    PORTS: f.ports.join(","),
     NAME: f.name,
     NAMESPACE: f.namespace,
     INSTANCE_IP: f.address,
     POD_NAME: f.name,
     POD_NAMESPACE: f.namespace,
-    SERVICE_ACCOUNT: f.serviceAccount ?? "default",
     HTTP_PROXY: f.proxyUrl,
     http_proxy: f.proxyUrl,
     HTTPS_PROXY: f.proxyUrl,
     https_proxy: f.proxyUrl,
     NO_PROXY: noProxy,
     no_proxy: noProxy,
+  };
+}
+
+/** The environment `up` adds to an app's: every APP_VARIABLES name with its value. */
+export function appVariables(f: AppFacts): Record<string, string> {
+  return {
+    HOST: f.appAddress,
+    PORT: f.ports.length > 0 ? String(f.ports[0]) : "",
+    PORTS: f.ports.join(","),
+    SERVICE_ACCOUNT: f.serviceAccount ?? "default",
+    ...workloadVariables(f),
   };
 }
 

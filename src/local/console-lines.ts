@@ -29,12 +29,19 @@ export function readyLine(what: "gateway" | "sidecar+app" | "sidecar", key: stri
  * console shows, absent when `previous` (the failure reported last, until the workload was ready
  * again) is the same one — a crash loop is reported once.
  */
-export function failureReport(previous: string | undefined, r: CrashReport, logFile: string, readyTimeoutMs: number): { failure: string; text?: string } {
+export function failureReport(
+  previous: string | undefined,
+  r: CrashReport,
+  logFile: string,
+  readyTimeoutMs: number,
+  /** How to restart it sooner than the backoff ("" for a process no resource defines, such as Prometheus). */
+  restartNow = "edit its WorkloadEntry to restart it now",
+): { failure: string; text?: string } {
   const why = r.failed ? `not ready after ${(readyTimeoutMs / 1000).toFixed(0)} s` : `exited (${r.signal ? `signal ${r.signal}` : `code ${r.code}`})`;
   const failure = `${r.name} ${why}`;
   if (previous === failure) return { failure };
   const lines = [`${failure}${previous ? ` (before: ${previous})` : ""}; restart in ${formatDelay(r.restartInMs)} (backoff doubling to 5 min); the rest of the mesh keeps serving. Last lines of ${logFile}:`];
   for (const l of r.tail) lines.push(`    ${l}`);
-  if (!previous) lines.push("    (further restarts are not reported until it recovers or fails differently; edit its WorkloadEntry to restart it now)");
+  if (!previous) lines.push(`    (further restarts are not reported until it recovers or fails differently${restartNow ? `; ${restartNow}` : ""})`);
   return { failure, text: lines.join("\n") };
 }

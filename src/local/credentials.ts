@@ -3,7 +3,8 @@
 // workload's namespace and service account, written 0600 into the state folder's credentials/
 // (0700) and rewritten at about half its life, so the agent, which re-reads the file at every CSR,
 // always finds a valid one. Writes are atomic (temporary file, then rename).
-import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync } from "node:fs";
+import { writeFileAtomic } from "../core/atomic-file.js";
 import { join } from "node:path";
 import type { CallerIdentity } from "../security/authenticator.js";
 import type { IssuedCredential } from "../security/credential.js";
@@ -65,10 +66,7 @@ export class WorkloadCredentials {
   private async refresh(key: string, entry: Entry): Promise<void> {
     const { token, expiresAt } = await this.o.issue(entry.id);
     if (this.closed || this.entries.get(key) !== entry) return;
-    const tmp = `${entry.file}.tmp`;
-    writeFileSync(tmp, token, { mode: 0o600 });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, entry.file);
+    writeFileAtomic(entry.file, token, { mode: 0o600 });
     const now = (this.o.now?.() ?? new Date()).getTime();
     this.schedule(key, entry, Math.max(MIN_REFRESH_MS, (expiresAt.getTime() - now) / 2));
   }

@@ -7,8 +7,6 @@
 // test harness and the `up` command both drive this class.
 import { proxyResourceValidator } from "./envoyfilter-validator.js";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, statSync } from "node:fs";
-import { request } from "node:http";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Discovery } from "../controlplane/discovery.js";
@@ -22,6 +20,8 @@ import { SupervisedProcess, type CrashReport, type SupervisorClock } from "./sup
 import { findPrometheus, LocalPrometheus } from "./prometheus.js";
 import { changeLine, failureReport, readyLine } from "./console-lines.js";
 import { DEFAULT_PROMETHEUS_ADDRESS } from "./prometheus-config.js";
+import { appWorkingDir } from "./app-dir.js";
+import { canConnect, httpStatus, sleep } from "./probes.js";
 
 export const ADMIN_PORT = 15000;
 export { OUTBOUND_PORT };
@@ -124,36 +124,8 @@ function hostPort(address: string): { host: string; port: number } {
   return { host: address.slice(0, i), port: Number(address.slice(i + 1)) };
 }
 
-/** GET url → status code, or 0 when it cannot connect. */
-export function httpStatus(url: string, timeoutMs = 1000): Promise<number> {
-  return new Promise((done) => {
-    const req = request(url, { agent: false, timeout: timeoutMs }, (res) => {
-      res.resume();
-      done(res.statusCode ?? 0);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => done(0));
-    req.end();
-  });
-}
-
-/** Whether a TCP connection to host:port succeeds within timeoutMs. */
-export function canConnect(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((done) => {
-    const s = connect({ host, port, timeout: timeoutMs });
-    s.once("connect", () => {
-      s.destroy();
-      done(true);
-    });
-    s.once("timeout", () => {
-      s.destroy();
-      done(false);
-    });
-    s.once("error", () => done(false));
-  });
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+// Readiness probes live in probes.ts; re-exported for the tests and commands that import them from here.
+export { canConnect, httpStatus } from "./probes.js";
 
 /**
  * Node flags for proxies: a 2 MiB young generation caps a proxy's RSS under load (106 → 77 MB
@@ -325,7 +297,8 @@ export class LocalMesh {
     const settled = (w: WorkloadStatus) => w.state !== "starting";
     const deadline = this.startedAt + this.readyTimeoutMs;
     while (!this.stopped && Date.now() < deadline && !this.list().every(settled)) await sleep(50);
-    await this.waitPrometheusReady();
+    // Prometheus, like a workload, does not hold the mesh back: a crash loop is reported and backed off.
+    await this.prometheus?.waitReady(this.readyTimeoutMs);
     return { readyAfterMs: Date.now() - this.startedAt, workloads: this.list() };
   }
 
@@ -354,7 +327,7 @@ export class LocalMesh {
       dir: join(this.stateDir, "prometheus"),
       logFile: join(this.logDir, "prometheus.log"),
       restartBackoffMs: this.options.restartBackoffMs,
-      onCrash: (r) => this.crashed(r, this.prometheus!.logFile),
+      clock: this.options.clock,
       log: this.log,
     });
     this.prometheus.start();
@@ -365,29 +338,11 @@ export class LocalMesh {
     this.prometheus?.setWorkloads([...this.workloads.values()].map((w) => w.plan));
   }
 
-  private async waitPrometheusReady(): Promise<void> {
-    if (!this.prometheus) return;
-    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 30_000);
-    while (!this.stopped && (await httpStatus(`${this.prometheus.url}/-/ready`)) !== 200) {
-      if (Date.now() > deadline) throw new Error(`prometheus not ready after ${((this.options.readyTimeoutMs ?? 30_000) / 1000).toFixed(0)} s; see ${this.prometheus.logFile}`);
-      await sleep(100);
-    }
-    if (!this.stopped) this.log(`ready  prometheus  ${this.prometheus.url}`);
-  }
-
   private discoveryLog(line: string): void {
     appendFileSync(join(this.logDir, "discovery.log"), line + "\n");
     // Config errors, CA refusals and CA reloads matter to the person at the console; connection
     // chatter and each certificate issued stay in the file.
     if (line.startsWith("discovery:") || (line.startsWith("ca:") && !line.startsWith("ca: issued"))) this.log(line);
-  }
-
-  /** Prometheus' crashes: every one reported with its log's tail. */
-  private crashed(r: CrashReport, log: string): void {
-    const how = r.signal ? `signal ${r.signal}` : `code ${r.code}`;
-    const lines = [`${r.name} exited (${how}); restart ${r.restarts} in ${(r.restartInMs / 1000).toFixed(1)} s. Last lines of ${log}:`];
-    for (const l of r.tail) lines.push(`    ${l}`);
-    this.log(lines.join("\n"));
   }
 
   /** A workload's process crashed or was failed: reported once per kind of failure (console-lines.ts). */
@@ -450,12 +405,11 @@ export class LocalMesh {
     return status;
   }
 
-  /** Apps run in the folder of the config that defines their WorkloadEntry. */
+  /** Where the app runs: app-dir.ts (the WorkloadEntry's config folder, else its own folder in the state folder). */
   private appCwd(plan: PlannedWorkload): string {
     const source = this.discovery.store.sourceOf("WorkloadEntry", plan.namespace, plan.name);
-    const path = source?.replace(/^config:\d+:/, "");
-    if (!path || !existsSync(path)) return this.dir;
-    return statSync(path).isDirectory() ? path : dirname(path);
+    const configPath = source === undefined ? undefined : this.discovery.configPathOf(source);
+    return appWorkingDir({ configPath, stateDir: this.stateDir, namespace: plan.namespace, name: plan.name });
   }
 
   /** Whether a workload's proxy reports ready and its app accepts connections on every port. */

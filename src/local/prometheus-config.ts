@@ -6,7 +6,7 @@
 // Prometheus follows the mesh without a restart; each target carries the labels Kubernetes service
 // discovery would give a pod, so the add-on's relabelling applies unchanged (pod labels become
 // labels, plus `namespace` and `pod`).
-import { renameSync, writeFileSync } from "node:fs";
+import { writeFileAtomic } from "../core/atomic-file.js";
 import { basename } from "node:path";
 import { stringify } from "yaml";
 import type { PlannedWorkload } from "./plan.js";
@@ -80,7 +80,5 @@ export function proxyTargetGroups(workloads: readonly PlannedWorkload[]): FileSd
 
 /** Writes the proxies' file_sd file so Prometheus never reads half of it (write beside, then rename). */
 export function writeProxyTargets(file: string, workloads: readonly PlannedWorkload[]): void {
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, JSON.stringify(proxyTargetGroups(workloads), null, 2) + "\n");
-  renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(proxyTargetGroups(workloads), null, 2) + "\n", { mode: 0o644 });
 }

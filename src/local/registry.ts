@@ -3,7 +3,8 @@
 // (proxy-status, proxy-config, describe, version, dashboard, exec, tap, analyze, apply/get/delete)
 // find the mesh without being told its config. Written atomically (temp file + rename), removed on
 // stop; a record whose pid is no longer alive (up was killed) is stale and ignored.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { writeFileAtomic } from "../core/atomic-file.js";
 import { dirname, join, resolve } from "node:path";
 import { defaultStateDir } from "../core/paths.js";
 
@@ -63,9 +64,7 @@ export function checkMeshName(name: string): string | undefined {
 export function writeMesh(record: MeshRecord): void {
   mkdirSync(record.stateDir, { recursive: true, mode: 0o700 });
   const file = join(record.stateDir, MESH_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
-  renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
 }
 
 /** Removes the record, if it is this process's (a newer `up` on the same state folder keeps its own). */

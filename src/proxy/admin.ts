@@ -6,6 +6,7 @@
 // /tsmesh/tap: live finished streams for `tsmesh tap` (observability/tap-stream.ts).
 import * as http from "node:http";
 import { applyLoggingQuery, LEVEL_NAMES, type LogLevelName, type LogRegistry } from "../core/log.js";
+import { proxyBuildVersion } from "../core/tsmesh-version.js";
 import type { ProxyServer } from "./proxy.js";
 import type { StatsStore } from "./stats.js";
 import { certificatesJson, type ContextCertificates } from "./tls/cert-details.js";
@@ -13,7 +14,7 @@ import { hostStats } from "./upstream/cluster.js";
 import { type AppMetricsTarget, mergeMetricsText, scrapeApp } from "./prometheus-merge.js";
 import { TapHub, type TapHubOptions } from "./observability/tap.js";
 import { serveTap, TAP_ADMIN_PATH } from "./observability/tap-stream.js";
-import type { Host } from "./upstream/host.js";
+import { adminEdsHealthStatus, edsHealthFlag, type Host } from "./upstream/host.js";
 
 /**
  * One process's view of one host for /clusters: Envoy's per-host counters (rq_*, cx_*), gauges,
@@ -163,9 +164,7 @@ function healthFlags(h: Host, ejected: boolean): string {
   let f = "";
   if (h.activeHcFailed) f += "/failed_active_hc";
   if (ejected) f += "/failed_outlier_check";
-  const eds = h.healthStatus;
-  if (eds === "UNHEALTHY" || eds === "DRAINING" || eds === "TIMEOUT") f += "/failed_eds_health";
-  if (eds === "DEGRADED") f += "/degraded_eds_health";
+  f += edsHealthFlag(h.healthStatus);
   return f || "healthy";
 }
 
@@ -356,15 +355,20 @@ export class AdminServer {
   }
 
   private serverInfo(res: http.ServerResponse): void {
+    const uptime = `${Math.floor((Date.now() - this.proxy.startedAt) / 1000)}s`;
     send(
       res,
       200,
+      // envoy.admin.v3.ServerInfo's JSON; one epoch (no hot restart: Istio starts Envoy with
+      // --disable-hot-restart), so both uptimes agree. `workers` is tsmesh's (--concurrency processes).
       JSON.stringify({
-        version: "tsmesh/0.1.0",
+        version: proxyBuildVersion(),
         state: this.state(),
-        uptime_current_epoch: `${Math.floor((Date.now() - this.proxy.startedAt) / 1000)}s`,
-        node: { id: this.options.nodeId },
+        hot_restart_version: "disabled",
         command_line_options: { concurrency: this.options.concurrency ?? 1 },
+        node: { id: this.options.nodeId },
+        uptime_current_epoch: uptime,
+        uptime_all_epochs: uptime,
         workers: this.options.workers?.() ?? [process.pid],
       }),
       "application/json",
@@ -446,7 +450,7 @@ export class AdminServer {
         if (sr && sr.localOriginSuccessRateEjectionThreshold >= 0) out.local_origin_success_rate_ejection_threshold = { value: sr.localOriginSuccessRateEjectionThreshold };
         out.host_statuses = c.hosts().map((h) => {
           const hc = table.hosts.get(hostId(c.name, h.key)) ?? ZERO_COUNTERS;
-          const health: Record<string, unknown> = { eds_health_status: h.healthStatus };
+          const health: Record<string, unknown> = { eds_health_status: adminEdsHealthStatus(h.healthStatus) };
           if (hc.ejected) health.failed_outlier_check = true;
           if (h.activeHcFailed) health.failed_active_health_check = true;
           const hs: Record<string, unknown> = {

@@ -5,7 +5,8 @@
 // The claims are shaped as Kubernetes writes them (iss, aud, sub system:serviceaccount:NS:SA,
 // kubernetes.io.{namespace, serviceaccount.name}), so the verifying side reads like a TokenReview.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { writeFileAtomic } from "../core/atomic-file.js";
 import { dirname } from "node:path";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import type { AuthResult, Authenticator, CallerIdentity } from "./authenticator.js";
@@ -42,10 +43,7 @@ export class LocalCredentialIssuer {
     if (!existsSync(keyFile)) {
       mkdirSync(dirname(keyFile), { recursive: true, mode: 0o700 });
       const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-      const tmp = `${keyFile}.${process.pid}.tmp`;
-      writeFileSync(tmp, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
-      chmodSync(tmp, 0o600);
-      renameSync(tmp, keyFile);
+      writeFileAtomic(keyFile, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600, durable: true });
     }
     let key: KeyObject;
     try {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { APP_VARIABLES, appVariables, CommandLineError, parseCommandLine, resolveProgram, shellCommand, splitWords, wantsShell } from "../../src/local/command-line.js";
+import { APP_VARIABLES, appVariables, CommandLineError, parseCommandLine, resolveProgram, shellCommand, splitWords, wantsShell, workloadVariables } from "../../src/local/command-line.js";
 
 describe("tsmesh.io/command: word splitting", () => {
   const table: Array<[string, string[]]> = [
@@ -56,6 +56,15 @@ describe("tsmesh.io/command: variables", () => {
     const v = appVariables({ name: "web", namespace: "shop", address: "127.0.3.1", appAddress: "127.128.3.1", ports: [80, 81], proxyUrl: "http://127.0.3.1:15001" });
     for (const [name] of APP_VARIABLES) assert.ok(name in v, name);
     assert.deepEqual([v.HOST, v.PORT, v.PORTS, v.NAME, v.NAMESPACE, v.INSTANCE_IP, v.SERVICE_ACCOUNT], ["127.128.3.1", "80", "80,81", "web", "shop", "127.0.3.1", "default"]);
+  });
+  it("workloadVariables: the app's variables but HOST, PORT, PORTS and SERVICE_ACCOUNT, with the same values", () => {
+    const facts = { name: "web", namespace: "shop", address: "127.0.3.1", appAddress: "127.128.3.1", ports: [80], serviceAccount: "sa", proxyUrl: "http://127.0.3.1:15001" };
+    const app = appVariables(facts);
+    const w = workloadVariables(facts);
+    const appOnly = ["HOST", "PORT", "PORTS", "SERVICE_ACCOUNT"];
+    assert.deepEqual(Object.keys(w).sort(), Object.keys(app).filter((k) => !appOnly.includes(k)).sort());
+    for (const [k, v] of Object.entries(w)) assert.equal(app[k], v, k);
+    assert.deepEqual([w.HTTP_PROXY, w.https_proxy, w.INSTANCE_IP, w.POD_NAMESPACE], ["http://127.0.3.1:15001", "http://127.0.3.1:15001", "127.0.3.1", "shop"]);
   });
   it("the shell runs the line as written", () => {
     assert.deepEqual(shellCommand("a | b"), { env: {}, argv: ["/bin/sh", "-c", "a | b"] });

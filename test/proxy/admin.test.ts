@@ -4,6 +4,10 @@
 import assert from "node:assert/strict";
 import * as net from "node:net";
 import { after, before, describe, it } from "node:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { packageRoot } from "../../src/core/paths.js";
+import { releaseOfBuildVersion } from "../../src/core/tsmesh-version.js";
 import { AdminServer } from "../../src/proxy/admin.js";
 import { ProxyServer } from "../../src/proxy/proxy.js";
 import { eventually } from "../helpers/eventually.js";
@@ -99,6 +103,38 @@ describe("admin: endpoints that change state", () => {
     const nf = await request(`${adminUrl}/nope`);
     assert.equal(nf.status, 404);
     assert.equal(nf.body, `invalid path. ${help}`);
+  });
+
+  it("/server_info: Envoy's ServerInfo fields, the package's release in Envoy's build-version shape", async () => {
+    const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string };
+    const info = JSON.parse((await request(`${adminUrl}/server_info`)).body) as Record<string, unknown>;
+    assert.equal(info.version, `0/${pkg.version}/Distribution/RELEASE/OpenSSL`);
+    assert.equal(releaseOfBuildVersion(info.version as string), pkg.version, "`tsmesh version` reads the release back");
+    assert.equal(info.state, "LIVE");
+    assert.equal(info.hot_restart_version, "disabled");
+    assert.deepEqual(info.node, { id: "admin-test" });
+    assert.match(info.uptime_current_epoch as string, /^\d+s$/);
+    assert.equal(info.uptime_all_epochs, info.uptime_current_epoch, "one epoch: no hot restart");
+    assert.deepEqual(info.command_line_options, { concurrency: 1 });
+  });
+
+  it("/clusters?format=json: an endpoint sent without a health status reads HEALTHY (as Envoy's), health_flags healthy", async () => {
+    const json = JSON.parse((await request(`${adminUrl}/clusters?format=json`)).body) as { cluster_statuses: Array<{ name: string; host_statuses: Array<{ health_status: Record<string, unknown> }> }> };
+    const web = json.cluster_statuses.find((c) => c.name === "web")!;
+    assert.deepEqual(web.host_statuses.map((h) => h.health_status), [{ eds_health_status: "HEALTHY" }]);
+    assert.match((await request(`${adminUrl}/clusters`)).body, /^web::127\.0\.143\.2:8080::health_flags::healthy$/m);
+  });
+
+  it("releaseOfBuildVersion: the second of exactly five fields, else nothing", () => {
+    const table: Array<[string, string | undefined]> = [
+      ["0/0.1.0/Distribution/RELEASE/OpenSSL", "0.1.0"],
+      ["6f1a2b3c/1.31.0/Clean/RELEASE/BoringSSL", "1.31.0"],
+      ["tsmesh/0.1.0", undefined],
+      ["a//b/c/d", undefined],
+      ["a/b/c/d/e/f", undefined],
+      ["", undefined],
+    ];
+    for (const [build, want] of table) assert.equal(releaseOfBuildVersion(build), want, build);
   });
 
   it("POST /healthcheck/fail: DRAINING (/ready 503, server_info, the health port); /healthcheck/ok: LIVE again", async () => {

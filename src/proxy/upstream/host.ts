@@ -20,6 +20,29 @@ export type HealthStatus = v3.HealthStatus;
 
 const HEALTH_STATUSES: Readonly<Record<HealthStatus, true>> = { UNKNOWN: true, HEALTHY: true, UNHEALTHY: true, DRAINING: true, TIMEOUT: true, DEGRADED: true };
 
+/**
+ * The EDS part of Envoy's health flags: UNHEALTHY and TIMEOUT fail the host, DRAINING excludes it
+ * (Envoy's exclude_host_in_eds_status_draining, on by default), DEGRADED degrades it; UNKNOWN and
+ * HEALTHY set none — both are routable.
+ */
+export function edsHealthFlag(s: HealthStatus): string {
+  if (s === "UNHEALTHY" || s === "TIMEOUT") return "/failed_eds_health";
+  if (s === "DRAINING") return "/eds_status_draining";
+  if (s === "DEGRADED") return "/degraded_eds_health";
+  return "";
+}
+
+/**
+ * `eds_health_status` as Envoy's /clusters?format=json reports it: read back from the host's
+ * flags, so a host EDS left UNKNOWN reads HEALTHY (what `istioctl proxy-config endpoint` shows for
+ * ServiceEntry/WorkloadEntry endpoints, which istiod sends without a status).
+ */
+export function adminEdsHealthStatus(s: HealthStatus): HealthStatus {
+  if (s === "UNHEALTHY" || s === "TIMEOUT") return "UNHEALTHY";
+  if (s === "DRAINING" || s === "DEGRADED") return s;
+  return "HEALTHY";
+}
+
 export interface Locality {
   region: string;
   zone: string;
@@ -134,8 +157,8 @@ export class Host {
     const f: string[] = [];
     if (this._activeHcFailed) f.push("/failed_active_hc");
     if (this._ejected) f.push("/failed_outlier_check");
-    if (this._healthStatus === "UNHEALTHY" || this._healthStatus === "DRAINING" || this._healthStatus === "TIMEOUT") f.push("/failed_eds_health");
-    if (this._healthStatus === "DEGRADED") f.push("/degraded_eds_health");
+    const eds = edsHealthFlag(this._healthStatus);
+    if (eds) f.push(eds);
     return f.length ? f.join("") : "healthy";
   }
 }

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ENDPOINT_TYPE } from "../../../src/envoy/protos.js";
 import type { ClusterLoadAssignment, SocketAddress } from "../../../src/envoy/types.js";
-import { hostsFromClusterLoadAssignment } from "../../../src/proxy/upstream/host.js";
+import { adminEdsHealthStatus, hostsFromClusterLoadAssignment, type HealthStatus } from "../../../src/proxy/upstream/host.js";
 import { XdsConfigError } from "../../../src/proxy/xds-error.js";
 import { asDecoded } from "../../helpers/xds.js";
 import { cla } from "./lb-helpers.js";
@@ -34,6 +34,29 @@ describe("hostsFromClusterLoadAssignment", () => {
     assert.deepEqual(sub1?.hosts.map((h) => [h.key, h.weight]), [["10.1.0.1:8080", 1], ["10.1.0.2:8080", 3]]);
   });
 
+  it("EDS health status as Envoy: UNKNOWN and HEALTHY routable (both HEALTHY on /clusters), UNHEALTHY/TIMEOUT/DRAINING not, DEGRADED degraded (table)", () => {
+    // [status, healthy (routable), degraded, health_flags, /clusters eds_health_status]
+    const table: Array<[HealthStatus | undefined, boolean, boolean, string, HealthStatus]> = [
+      [undefined, true, false, "healthy", "HEALTHY"],
+      ["UNKNOWN", true, false, "healthy", "HEALTHY"],
+      ["HEALTHY", true, false, "healthy", "HEALTHY"],
+      ["UNHEALTHY", false, false, "/failed_eds_health", "UNHEALTHY"],
+      ["TIMEOUT", false, false, "/failed_eds_health", "UNHEALTHY"],
+      ["DRAINING", false, false, "/eds_status_draining", "DRAINING"],
+      ["DEGRADED", false, true, "/degraded_eds_health", "DEGRADED"],
+    ];
+    for (const [status, healthy, degraded, flags, admin] of table) {
+      const { byKey } = hostsFromClusterLoadAssignment(cla([{ endpoints: [{ port: 1, ...(status ? { health: status } : {}) }] }]));
+      const h = byKey.get("127.0.0.1:1")!;
+      const name = status ?? "(absent)";
+      assert.equal(h.healthStatus, status ?? "UNKNOWN", name);
+      assert.equal(h.healthy, healthy, `${name} healthy`);
+      assert.equal(h.degraded, degraded, `${name} degraded`);
+      assert.equal(h.healthFlags, flags, `${name} flags`);
+      assert.equal(adminEdsHealthStatus(h.healthStatus), admin, `${name} on /clusters`);
+    }
+  });
+
   it("reads health, metadata, hostnames, gaps in priorities and the overprovisioning factor", () => {
     const md = { filterMetadata: { "envoy.lb": { fields: { hash_key: { stringValue: "hk-1" } } } } };
     const { priorities, byKey } = hostsFromClusterLoadAssignment(
@@ -55,7 +78,7 @@ describe("hostsFromClusterLoadAssignment", () => {
     assert.equal(a.hostname, "a.example");
     assert.equal(a.metadataHashKey, "hk-1");
     assert.equal(byKey.get("127.0.0.1:2")!.healthy, false);
-    assert.equal(byKey.get("127.0.0.1:2")!.healthFlags, "/failed_eds_health");
+    assert.equal(byKey.get("127.0.0.1:2")!.healthFlags, "/eds_status_draining");
     assert.ok(byKey.has("[::1]:3"), "IPv6 keys are canonical and bracketed");
   });
 
