@@ -224,7 +224,11 @@ export class ResourceManager implements ClusterResources {
   readonly breakers: CircuitBreakers;
   /** HTTP/1.1 connection slots in use (one per active non-multiplexed request), in total and per host. */
   private slotsBusy = 0;
-  private readonly hostSlots = new Map<Host, number>();
+  /**
+   * (Weak, and a host's count goes to 0 rather than being deleted: a delete per request made the
+   * long-lived map rehash now and then, and its new tables were promoted garbage.)
+   */
+  private readonly hostSlots = new WeakMap<Host, number>();
   private readonly queue: QueueEntry[] = [];
 
   constructor(
@@ -327,9 +331,7 @@ export class ResourceManager implements ClusterResources {
       i--;
     }
     this.slotsBusy--;
-    const n = (this.hostSlots.get(p.host) ?? 1) - 1;
-    if (n > 0) this.hostSlots.set(p.host, n);
-    else this.hostSlots.delete(p.host);
+    this.hostSlots.set(p.host, (this.hostSlots.get(p.host) ?? 1) - 1);
     // A slot opened up: pending requests (any host) may open a new connection.
     while (this.queue.length > 0 && this.slotsBusy < this.thresholds.maxConnections) {
       const e = this.queue.shift()!;
