@@ -3,7 +3,7 @@
 // only the mesh's owner can connect. Routes under /apis/tsmesh.io/v1/:
 //   POST apply      {yaml, file?, fieldManager?, dryRun?} → per resource created|configured|unchanged
 //   POST delete     {yaml?, file?, refs?, dryRun?}        → per resource deleted, or a Status error
-//   GET  resources?kind=&namespace=&name=                 → effective resources, source, shadowed copies, status
+//   GET  resources?kind=&namespace=&name=&labelSelector=  → effective resources, source, shadowed copies, status
 //   GET  resources/KIND/NAMESPACE/NAME                    → one of them, or 404 NotFound
 // Errors are Kubernetes Status objects (reason NotFound, Invalid, BadRequest…) worded as kubectl shows them.
 // Bodies are bounded, requests time out, connections are capped: a stuck client holds nothing for long.
@@ -12,6 +12,7 @@ import { createConnection } from "node:net";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { dirname } from "node:path";
 import { consoleRef, kindOf, kubectlRef, resourceType, yamlKindOf } from "../api/kind-names.js";
+import { LabelSelectorError, matchesLabels, parseLabelSelector, type Requirement } from "../api/label-selector.js";
 import { resourceKey, type AnyResource, type IstioKind } from "../api/resource.js";
 import { APPLIED_SOURCE, k8sTime, refsOf, type AppliedLayer, type ResourceRef } from "../config/applied.js";
 import type { ConfigStore } from "../config/store.js";
@@ -172,7 +173,15 @@ export class MeshApiServer {
       const kind = url.searchParams.get("kind") || undefined;
       const namespace = url.searchParams.get("namespace") || undefined;
       const name = url.searchParams.get("name") || undefined;
-      send(res, 200, { kind: "List", items: this.views(kind, namespace, name) });
+      // Selected here, as the API server selects a list (kubectl sends -l as labelSelector).
+      let selector: Requirement[] = [];
+      try {
+        selector = parseLabelSelector(url.searchParams.get("labelSelector") ?? "");
+      } catch (e) {
+        if (e instanceof LabelSelectorError) throw new HttpError(failure(400, "BadRequest", e.message));
+        throw e;
+      }
+      send(res, 200, { kind: "List", items: this.views(kind, namespace, name, selector) });
       return;
     }
     const one = /^resources\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(route);
@@ -238,9 +247,9 @@ export class MeshApiServer {
   }
 
   /** Effective resources matching the filters, with their source, shadowed copies and status. */
-  private views(kind?: string, namespace?: string, name?: string): ResourceView[] {
+  private views(kind?: string, namespace?: string, name?: string, selector: readonly Requirement[] = []): ResourceView[] {
     const all = this.o.store.list() as AnyResource[];
-    const picked = all.filter((r) => (!kind || r.kind === kind) && (!namespace || r.metadata.namespace === namespace) && (!name || r.metadata.name === name));
+    const picked = all.filter((r) => (!kind || r.kind === kind) && (!namespace || r.metadata.namespace === namespace) && (!name || r.metadata.name === name) && matchesLabels(selector, r.metadata.labels));
     if (picked.length === 0) return [];
     const ctx = new StatusContext(all, this.o.mesh());
     return picked.map((effective) => {
