@@ -30,7 +30,12 @@ export interface EvalOptions {
   maxValues?: number;
 }
 
-const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+type Literal = { value: unknown; kind: "int" | "float" | "bool" };
+/** Float literals of filters and actions, wrapped so they keep Go's float64 kind. */
+const literals = new WeakSet<object>();
+
+/** A decoded JSON object (a float literal's wrapper is not one). */
+const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v) && !literals.has(v);
 
 class Evaluator {
   used = 0;
@@ -177,8 +182,6 @@ class Evaluator {
   }
 }
 
-type Literal = { value: unknown; kind: "int" | "float" | "bool" };
-const literals = new WeakSet<object>();
 
 /** A number literal keeps its Go kind (`1.0` is a float64 even though JavaScript says it is whole). */
 function literal(node: Extract<PathNode, { t: "int" | "float" | "bool" }>): unknown {

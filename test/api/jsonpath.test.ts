@@ -122,6 +122,7 @@ test("templates print as kubectl's jsonpath printer prints them", () => {
     ["{.kind}{.apiVersion}", "Listv1"],
     ["{.missing}x", "x"],
     ["{1}{-2}{2.50}{true}", "1-22.5true"],
+    ["{1.5 .kind}", ""],
     ['{"a{b}c"}', "a{b}c"],
     ["{'\\x41\\u00e9'}", "Aé"],
     ["} is text", "} is text"],
