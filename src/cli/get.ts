@@ -1,19 +1,24 @@
-// `tsmesh get KIND[,KIND...] [NAME...] | KIND/NAME... [-n NS | -A] [-o yaml|json|wide|name]`: kubectl get
-// against the running mesh's API, in kubectl's shapes: a table per kind with the CRD's printer columns
-// (printer-columns.ts; NAMESPACE first with -A for namespaced kinds; -o wide adds the priority columns,
-// SOURCE, `applied` or FILE:LINE, and the copies an applied one SHADOWS), names as `kind.group/name`
-// when several kinds are listed, a blank line between tables; the objects as YAML or JSON (a v1 List
-// unless one object was named); or `kind.group/name` lines. Categories (`istio-io`, `gateway-api`)
-// expand as kubectl expands them.
+// `tsmesh get KIND[,KIND...] [NAME...] | KIND/NAME... [-n NS | -A] [-l SELECTOR] [-o FORMAT]`: kubectl
+// get against the running mesh's API, in kubectl's shapes: a table per kind with the CRD's printer
+// columns (printer-columns.ts; NAMESPACE first with -A for namespaced kinds; -o wide adds the priority
+// columns, SOURCE, `applied` or FILE:LINE, and the copies an applied one SHADOWS; -L and --show-labels
+// add label columns), names as `kind.group/name` when several kinds are listed, a blank line between
+// tables; the objects as YAML or JSON (a v1 List unless one object was named), through a JSONPath
+// template or custom columns (get-output.ts) over that same object; or `kind.group/name` lines.
+// Categories (`istio-io`, `gateway-api`) expand as kubectl expands them. -l is sent to the mesh API,
+// which selects as the API server does.
 import { stringify } from "yaml";
 import { CATEGORY_ALL, expandResourceArg, kubectlRef, qualifiedSingular, resolveResourceName, resourceType } from "../api/kind-names.js";
-import type { KindInfo } from "../api/kinds.js";
+import { compareKubeVersions, type KindInfo } from "../api/kinds.js";
+import { formatLabels } from "../api/label-selector.js";
 import type { ResourceView } from "../controlplane/api-server.js";
 import { findMeshSocket, isFailure, MeshApiClient, type MeshTarget } from "./api-client.js";
+import { OutputFormatError, parseOutputFormat, printCustomColumns, printedObject, printJsonPath, type OutputFormat } from "./get-output.js";
 import { formatTable } from "./output.js";
 import { printable, printerColumns } from "./printer-columns.js";
 
-export type GetOutput = "table" | "wide" | "yaml" | "json" | "name";
+/** -o: table (none), wide, yaml, json, name, jsonpath=…, jsonpath-file=…, jsonpath-as-json=…, custom-columns=…, custom-columns-file=…. */
+export type GetOutput = string;
 
 export interface GetCliOptions {
   /** The first argument: KIND, KIND,KIND…, a category, or KIND/NAME. */
@@ -26,6 +31,18 @@ export interface GetCliOptions {
   output: GetOutput;
   /** --show-managed-fields: keep metadata.managedFields in -o yaml|json (kubectl hides them). */
   showManagedFields?: boolean;
+  /** -l: a label selector, sent to the mesh API. */
+  selector?: string;
+  /** --show-labels: a LABELS column last. */
+  showLabels?: boolean;
+  /** -L: a column per label key. */
+  labelColumns?: string[];
+  /** --no-headers. */
+  noHeaders?: boolean;
+  /** --allow-missing-template-keys (kubectl's default: true). */
+  allowMissingTemplateKeys?: boolean;
+  /** Writes output exactly (a jsonpath's text has no newline of its own); without it, lines go to `out`. */
+  write?: (text: string) => void;
   target: MeshTarget;
   /** The time AGE counts to (tests). */
   now?: Date;
@@ -45,9 +62,10 @@ export class GetArgsError extends Error {}
  * exactly one kind) or `KIND/NAME…` (every argument in that form). `singleItem`: one object was
  * named, so -o yaml|json prints it rather than a List; `askedAll`: the category `all` was named.
  */
-export function getRequests(args: readonly string[], allNamespaces: boolean): { requests: GetRequest[]; singleItem: boolean; askedAll: boolean } {
+export function getRequests(args: readonly string[], allNamespaces: boolean, selector = false): { requests: GetRequest[]; singleItem: boolean; askedAll: boolean } {
   const slashed = args.filter((a) => a.includes("/")).length;
   if (slashed > 0) {
+    if (selector && slashed === args.length) throw new GetArgsError("selectors and the all flag cannot be used when passing resource/name arguments");
     if (slashed !== args.length)
       throw new GetArgsError("there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'tsmesh get resource/<resource_name>' instead of 'tsmesh get resource resource/<resource_name>'");
     const requests = args.map((a) => {
@@ -65,6 +83,7 @@ export function getRequests(args: readonly string[], allNamespaces: boolean): { 
   const kinds = [...new Map(words.flatMap((w) => expandResourceArg(w)).map((k) => [k.kind, k])).values()];
   const askedAll = words.some((w) => w.toLowerCase() === CATEGORY_ALL);
   if (names.length === 0) return { requests: kinds.map((info) => ({ info })), singleItem: false, askedAll };
+  if (selector) throw new GetArgsError("name cannot be provided when a selector is specified");
   if (kinds.length !== 1) throw new GetArgsError("you must specify only one resource");
   if (allNamespaces) throw new GetArgsError("a resource cannot be retrieved by name across all namespaces");
   return { requests: names.map((name) => ({ info: kinds[0], name })), singleItem: names.length === 1, askedAll };
@@ -76,12 +95,24 @@ export interface Fetched {
   views: ResourceView[];
 }
 
+/** kubectl's name for a kind's resource in list errors: `networking.istio.io/v1, Resource=virtualservices`. */
+function groupVersionResource(info: KindInfo): string {
+  return `${info.group}/${[...info.versions].sort(compareKubeVersions)[0]}, Resource=${info.plural}`;
+}
+
 export async function runGet(o: GetCliOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  // kubectl trims the selector; an empty one selects everything.
+  const selector = o.selector?.trim() ?? "";
   let parsed: ReturnType<typeof getRequests>;
+  let format: OutputFormat;
   try {
-    parsed = getRequests([o.kind, ...o.names], o.allNamespaces);
+    format = parseOutputFormat(o.output, o.noHeaders);
+    const human = format.t === "table" || format.t === "wide";
+    if (o.showLabels && !human) throw new GetArgsError(`--show-labels option cannot be used with ${o.output} printer`);
+    if (o.labelColumns?.length && format.t === "custom-columns") throw new GetArgsError(`--label-columns option cannot be used with ${o.output} printer`);
+    parsed = getRequests([o.kind, ...o.names], o.allNamespaces, selector !== "");
   } catch (e) {
-    if (!(e instanceof GetArgsError)) throw e;
+    if (!(e instanceof GetArgsError) && !(e instanceof OutputFormatError)) throw e;
     err(`error: ${e.message}`);
     return 1;
   }
@@ -93,11 +124,16 @@ export async function runGet(o: GetCliOptions, out: (s: string) => void, err: (s
     // A cluster-scoped kind (GatewayClass) is listed and named without a namespace.
     const ns = info.namespaced ? namespace : undefined;
     if (name === undefined || !info.namespaced) {
-      const q = new URLSearchParams({ kind: info.kind, ...(ns ? { namespace: ns } : {}), ...(name !== undefined ? { name } : {}), ...(o.showManagedFields ? { showManagedFields: "true" } : {}) });
+      const q = new URLSearchParams({ kind: info.kind, ...(ns ? { namespace: ns } : {}), ...(name !== undefined ? { name } : {}), ...(selector ? { labelSelector: selector } : {}), ...(o.showManagedFields ? { showManagedFields: "true" } : {}) });
       const r = await client.get<{ items: ResourceView[] }>(`resources?${q}`);
       if (isFailure(r.body)) {
-        err(`Error from server (${r.body.reason}): ${r.body.message}`);
-        return 1;
+        // kubectl's EnhanceListError: what was listed, and with which selector.
+        const listed = JSON.stringify(groupVersionResource(info));
+        const enhanced = r.body.reason === "BadRequest" || r.body.reason === "NotFound";
+        const what = !enhanced ? "" : selector ? `Unable to find ${listed} that match label selector ${JSON.stringify(selector)}, field selector "": ` : `Unable to list ${listed}: `;
+        err(`Error from server (${r.body.reason}): ${what}${r.body.message}`);
+        failed = true;
+        continue;
       }
       if (name !== undefined && r.body.items.length === 0) {
         err(`Error from server (NotFound): ${resourceType(info)} ${JSON.stringify(name)} not found`);
@@ -113,17 +149,44 @@ export async function runGet(o: GetCliOptions, out: (s: string) => void, err: (s
     } else fetched.push({ info, views: [r.body] });
   }
   const views = fetched.flatMap((f) => f.views);
-  switch (o.output) {
+  // Exact text (kubectl adds no newline after a template's output); lines when only `out` is given.
+  const write =
+    o.write ??
+    ((text: string) => {
+      if (text !== "") out(text.endsWith("\n") ? text.slice(0, -1) : text);
+    });
+  // One named object that was not found: kubectl prints its error and nothing else.
+  const nothingNamed = parsed.singleItem && views.length === 0;
+  switch (format.t) {
     case "yaml":
     case "json":
-      // One named object as itself (when found); otherwise a List, empty or not.
-      if (!(parsed.singleItem && views.length === 0)) out(render(views, o.output, parsed.singleItem));
+      if (!nothingNamed) out(render(views, format.t, parsed.singleItem));
       break;
     case "name":
       for (const f of fetched) for (const v of f.views) out(kubectlRef({ kind: f.info.kind, metadata: v.object.metadata }));
       break;
+    case "jsonpath": {
+      if (nothingNamed) break;
+      const printed = printJsonPath(format, printedObject(views.map((v) => v.object), parsed.singleItem), o.allowMissingTemplateKeys ?? true);
+      if ("error" in printed) {
+        err(`error: ${printed.error}`);
+        return 1;
+      }
+      write(printed.text);
+      break;
+    }
+    case "custom-columns": {
+      if (nothingNamed) break;
+      const printed = printCustomColumns(format, views.map((v) => v.object));
+      for (const line of printed.lines) out(line);
+      if (printed.error !== undefined) {
+        err(`error: ${printed.error}`);
+        return 1;
+      }
+      break;
+    }
     default: {
-      const lines = tables(fetched, o, o.now ?? new Date());
+      const lines = tables(fetched, { ...o, output: format.t }, o.now ?? new Date());
       for (const line of lines) out(line);
       if (lines.length === 0 && !failed) {
         const namespaced = !o.allNamespaces && parsed.requests.every((r) => r.info.namespaced);
@@ -141,7 +204,7 @@ export async function runGet(o: GetCliOptions, out: (s: string) => void, err: (s
  * starts a new one, after a blank line when something was printed; names carry `kind.group/` when
  * the responses are of more than one kind; a kind with nothing to show prints nothing.
  */
-export function tables(fetched: readonly Fetched[], o: Pick<GetCliOptions, "allNamespaces" | "output">, now: Date): string[] {
+export function tables(fetched: readonly Fetched[], o: Pick<GetCliOptions, "allNamespaces" | "output" | "showLabels" | "labelColumns" | "noHeaders">, now: Date): string[] {
   const withKind = new Set(fetched.map((f) => f.info.kind)).size > 1;
   const wide = o.output === "wide";
   const lines: string[] = [];
@@ -153,16 +216,29 @@ export function tables(fetched: readonly Fetched[], o: Pick<GetCliOptions, "allN
     const cols = printerColumns(info).filter((c) => wide || c.priority === 0);
     const withNamespace = o.allNamespaces && info.namespaced;
     const prefix = withKind ? `${qualifiedSingular(info)}/` : "";
-    const head = [...(withNamespace ? ["NAMESPACE"] : []), "NAME", ...cols.map((c) => c.header), ...(wide ? ["SOURCE", "SHADOWS"] : [])];
+    // -L: a column per key, headed by the key's last path segment; LABELS is always last.
+    const labelKeys = o.labelColumns ?? [];
+    const head = [
+      ...(withNamespace ? ["NAMESPACE"] : []),
+      "NAME",
+      ...cols.map((c) => c.header),
+      ...(wide ? ["SOURCE", "SHADOWS"] : []),
+      ...labelKeys.map((k) => k.split("/").at(-1)!.toUpperCase()),
+      ...(o.showLabels ? ["LABELS"] : []),
+    ];
     const rows = views.map((v) => [
       ...(withNamespace ? [v.object.metadata.namespace ?? ""] : []),
       printable(prefix + v.object.metadata.name),
       ...cols.map((c) => c.cell(v.object, now)),
       ...(wide ? [v.source, v.shadowed.length > 0 ? v.shadowed.join(",") : "<none>"] : []),
+      ...labelKeys.map((k) => printable(v.object.metadata.labels?.[k] ?? "")),
+      ...(o.showLabels ? [printable(formatLabels(v.object.metadata.labels))] : []),
     ]);
-    if (lines.length > 0) lines.push("");
-    // kubectl's tabwriter: three spaces after the widest cell.
-    lines.push(...formatTable(head, rows, { gap: 3 }).split("\n"));
+    // A blank line between kinds, unless there are no headers (kubectl's separator).
+    if (lines.length > 0 && !o.noHeaders) lines.push("");
+    // kubectl's tabwriter: three spaces after the widest cell, cells at least six wide.
+    const all = o.noHeaders ? rows : [head, ...rows];
+    lines.push(...formatTable(all[0], all.slice(1), { gap: 3, minWidth: 6 }).split("\n"));
   }
   return lines;
 }

@@ -314,8 +314,15 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
       case "apply":
       case "delete":
       case "get": {
+        // kubectl's boolean flags also take =true|=false; parseArgs takes neither, so they are read here.
+        const boolFlags: Record<string, boolean> = {};
+        const args = rest.filter((a) => {
+          const m = /^--(allow-missing-template-keys|show-labels|no-headers)=(true|false)$/.exec(a);
+          if (m) boolFlags[m[1]] = m[2] === "true";
+          return !m;
+        });
         const { values, positionals } = parseArgs({
-          args: rest,
+          args,
           allowPositionals: true,
           options: {
             filename: { type: "string", short: "f", multiple: true },
@@ -329,8 +336,15 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
             "show-managed-fields": { type: "boolean" },
             name: { type: "string" },
             "state-dir": { type: "string" },
+            selector: { type: "string", short: "l" },
+            "label-columns": { type: "string", short: "L", multiple: true },
+            "show-labels": { type: "boolean" },
+            "no-headers": { type: "boolean" },
+            "allow-missing-template-keys": { type: "boolean" },
           },
         });
+        const getOnly = ["selector", "label-columns", "show-labels", "no-headers", "allow-missing-template-keys"] as const;
+        if (cmd !== "get" && (getOnly.some((f) => values[f] !== undefined) || Object.keys(boolFlags).length > 0)) throw new UsageError(`${cmd} takes none of -l, -L, --show-labels, --no-headers, --allow-missing-template-keys`);
         const target = { name: values.name, stateDir: values["state-dir"] };
         if (cmd !== "apply" && (values["field-manager"] !== undefined || values["server-side"])) throw new UsageError(`${cmd} takes neither --field-manager nor --server-side`);
         if (cmd !== "get" && values["show-managed-fields"]) throw new UsageError(`${cmd} does not take --show-managed-fields (get -o yaml|json does)`);
@@ -346,9 +360,22 @@ export function main(argv: string[], out: (s: string) => void = console.log, err
           if (files.length > 0 || dryRun !== undefined || values.recursive) throw new UsageError("get takes KIND [NAME...], not -f, -R or --dry-run");
           const [kind, ...names] = positionals;
           if (!kind) throw new UsageError("get needs a KIND (e.g. virtualservices, vs, dr, gw)");
-          const o = values.output ?? "table";
-          if (!["table", "wide", "yaml", "json", "name"].includes(o)) throw new UsageError(`get: -o ${o}: use wide, yaml, json or name`);
-          const options = { kind, names, namespace: values.namespace, allNamespaces: values["all-namespaces"] ?? false, output: o as "table", showManagedFields: values["show-managed-fields"] ?? false, target };
+          const flag = (f: "show-labels" | "no-headers" | "allow-missing-template-keys") => boolFlags[f] ?? values[f];
+          const options = {
+            kind,
+            names,
+            namespace: values.namespace,
+            allNamespaces: values["all-namespaces"] ?? false,
+            output: values.output ?? "",
+            selector: values.selector,
+            showManagedFields: values["show-managed-fields"] ?? false,
+            labelColumns: (values["label-columns"] ?? []).flatMap((l) => l.split(",")).filter((l) => l !== ""),
+            showLabels: flag("show-labels") ?? false,
+            noHeaders: flag("no-headers") ?? false,
+            allowMissingTemplateKeys: flag("allow-missing-template-keys") ?? true,
+            write: out === console.log ? (text: string) => void process.stdout.write(text) : undefined,
+            target,
+          };
           return kubectlErrors(import("./get.js").then((m) => m.runGet(options, out, err)), err);
         }
         if (values.output !== undefined || values["all-namespaces"]) throw new UsageError(`${cmd} takes neither -o nor -A`);

@@ -8,6 +8,8 @@ export interface TableOptions {
   gap?: number;
   /** Cut lines to this many characters (a terminal's width); undefined: never cut. */
   width?: number;
+  /** A column's width with its gap is at least this (tabwriter's minwidth; kubectl's is 6). */
+  minWidth?: number;
 }
 
 /**
@@ -16,7 +18,7 @@ export interface TableOptions {
  */
 export function formatTable(head: readonly string[], rows: readonly (readonly string[])[], o: TableOptions = {}): string {
   const gap = " ".repeat(o.gap ?? 5);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length), (o.minWidth ?? 0) - gap.length));
   const line = (cells: readonly string[]) => {
     const s = cells.map((c, i) => (i === cells.length - 1 ? c : (c ?? "").padEnd(widths[i]))).join(gap).trimEnd();
     return o.width !== undefined && o.width > 1 && s.length > o.width ? s.slice(0, o.width - 1) + "…" : s;

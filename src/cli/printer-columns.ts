@@ -3,7 +3,9 @@
 // selects; a `string` column prints a list or map as compact JSON (`["bookinfo-gateway","mesh"]`)
 // and a scalar as text; a `date` column as an age; nothing selected, or a value of the wrong type,
 // an empty cell. A CRD without columns gets the API server's default, AGE.
-import { evaluateJsonPath, JsonPathError, JsonPathEvalError, parseJsonPath, type JsonPath } from "../api/jsonpath.js";
+import { goJson, goNumber } from "../api/go-value.js";
+import { JsonPathError, parseJsonPath, type JsonPath } from "../api/jsonpath.js";
+import { evaluateJsonPath, JsonPathEvalError } from "../api/jsonpath-eval.js";
 import { CONFIGMAP_INFO, resourceType } from "../api/kind-names.js";
 import type { KindInfo, PrinterColumn } from "../api/kinds.js";
 import { humanDuration } from "./output.js";
@@ -96,36 +98,6 @@ export function cellValue(type: string, v: unknown, now: Date): string | undefin
     default:
       return undefined;
   }
-}
-
-/**
- * Go's %v of a float64 (an integer prints without a point): exponent form below 1e-4 and from 1e21,
- * with at least two exponent digits (`1e-05`, `1e+21`).
- */
-export function goNumber(n: number): string {
-  if (!Number.isFinite(n)) return n > 0 ? "+Inf" : n < 0 ? "-Inf" : "NaN";
-  const abs = Math.abs(n);
-  if (abs !== 0 && (abs < 1e-4 || abs >= 1e21)) {
-    const [m, e] = n.toExponential().split("e");
-    const sign = e.startsWith("-") ? "-" : "+";
-    return `${m}e${sign}${e.replace(/^[-+]/, "").padStart(2, "0")}`;
-  }
-  return String(n);
-}
-
-/** Go's json.Marshal of decoded JSON: compact, map keys sorted, <, > and & escaped for HTML. */
-export function goJson(v: unknown): string {
-  const sorted = (x: unknown): unknown =>
-    Array.isArray(x)
-      ? x.map(sorted)
-      : x && typeof x === "object"
-        ? Object.fromEntries(
-            Object.keys(x)
-              .sort()
-              .map((k) => [k, sorted((x as Record<string, unknown>)[k])]),
-          )
-        : x;
-  return JSON.stringify(sorted(v)).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /**

@@ -102,14 +102,20 @@ Usage:
   tsmesh delete -f FILE|DIR|- [-R] | KIND NAME... [-n NS] [--dry-run=server] [--name NAME | --state-dir DIR]
       kubectl delete: removes applied resources (a resource only a folder defines is named with its
       file: remove it there); the folder's copy, if any, is in force again.
-  tsmesh get KIND[,KIND...] [NAME...] | KIND/NAME... [-n NS | -A] [-o wide|yaml|json|name] [--name NAME | --state-dir DIR]
-             [--show-managed-fields]
+  tsmesh get KIND[,KIND...] [NAME...] | KIND/NAME... [-n NS | -A] [-l SELECTOR] [-o FORMAT] [--show-labels] [-L KEY]
+             [--no-headers] [--allow-missing-template-keys=false] [--show-managed-fields]
+             [--name NAME | --state-dir DIR]
       kubectl get: the mesh's resources in force, with status (Istio's validationMessages); KIND is
       kubectl's name (vs, virtualservice, virtualservices, virtualservices.networking.istio.io, dr, gw,
-      se, we, wg, pa, ra, ap, sidecar, telemetry…; cm: the mesh ConfigMap) or a CRD category (istio-io,
-      gateway-api). Tables have each CRD's printer columns (vs: GATEWAYS HOSTS AGE); -o wide adds the
-      CRDs' wide columns, SOURCE (applied, or FILE:LINE) and the folder copies an applied one SHADOWS;
-      -o yaml|json hide metadata.managedFields unless --show-managed-fields.
+      se, we, wg, pa, ra, ap, sidecar, telemetry…; cm: the mesh ConfigMap) or a CRD category (istio-io, gateway-api). Tables
+      have each CRD's printer columns (vs: GATEWAYS HOSTS AGE); -o wide adds the CRDs' wide columns,
+      SOURCE (applied, or FILE:LINE) and the folder copies an applied one SHADOWS; -o yaml|json hide
+      metadata.managedFields unless --show-managed-fields.
+      -o: wide, yaml, json, name, jsonpath=TEMPLATE, jsonpath-file=FILE, jsonpath-as-json=TEMPLATE
+      (kubectl's: \`-o jsonpath='{.status.addresses[0].value}'\`, \`{range .items[*]}{.metadata.name}{"\\n"}{end}\`;
+      several objects are a v1 List), custom-columns=NAME:.metadata.name,..., custom-columns-file=FILE.
+      -l: a label selector (app=reviews, app!=x, 'app in (a,b)', app, !app), selected by the mesh's API;
+      --show-labels adds LABELS, -L KEY a column per label key.
       The mesh is found by its state folder: --state-dir, else ~/.tsmesh/NAME (--name, default
       "default"); its API is the Unix socket STATE_DIR/api.sock, owner-only.
   tsmesh exec WORKLOAD [--name MESH] [--state-dir DIR] [--config DIR]... -- COMMAND [ARGS...]

@@ -4,8 +4,9 @@
 //   POST apply      {yaml, file?, fieldManager?, dryRun?} → per resource created|configured|unchanged
 //                   (kubectl's client-side apply: three-way merge, the writer recorded in managedFields)
 //   POST delete     {yaml?, file?, refs?, dryRun?}        → per resource deleted, or a Status error
-//   GET  resources?kind=&namespace=&name=[&showManagedFields=true] → effective resources, source,
-//                   shadowed copies, status (managedFields hidden unless asked, as kubectl hides them)
+//   GET  resources?kind=&namespace=&name=&labelSelector=[&showManagedFields=true] → effective
+//                   resources, source, shadowed copies, status (managedFields hidden unless asked,
+//                   as kubectl hides them)
 //   GET  resources/KIND/NAMESPACE/NAME[?showManagedFields=true]     → one of them, or 404 NotFound
 // Errors are Kubernetes Status objects (reason NotFound, Invalid, Conflict, BadRequest…) worded as
 // kubectl shows them. Edits to a folder's copy that an applied copy hides are said on the console.
@@ -15,6 +16,7 @@ import { createConnection } from "node:net";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { dirname } from "node:path";
 import { consoleRef, kindOf, kubectlRef, resourceTypeOfKind, yamlKindOf } from "../api/kind-names.js";
+import { LabelSelectorError, matchesLabels, parseLabelSelector, type Requirement } from "../api/label-selector.js";
 import { resourceKey, type AnyResource, type IstioKind } from "../api/resource.js";
 import { APPLIED_SOURCE, k8sTime, refsOf, type AppliedLayer, type ResourceRef } from "../config/applied.js";
 import type { ConfigMap } from "../config/configmap.js";
@@ -195,7 +197,15 @@ export class MeshApiServer {
       const kind = url.searchParams.get("kind") || undefined;
       const namespace = url.searchParams.get("namespace") || undefined;
       const name = url.searchParams.get("name") || undefined;
-      send(res, 200, { kind: "List", items: this.views(kind, namespace, name, showManagedFields(url)) });
+      // Selected here, as the API server selects a list (kubectl sends -l as labelSelector).
+      let selector: Requirement[] = [];
+      try {
+        selector = parseLabelSelector(url.searchParams.get("labelSelector") ?? "");
+      } catch (e) {
+        if (e instanceof LabelSelectorError) throw new HttpError(failure(400, "BadRequest", e.message));
+        throw e;
+      }
+      send(res, 200, { kind: "List", items: this.views(kind, namespace, name, showManagedFields(url), selector) });
       return;
     }
     const one = /^resources\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(route);
@@ -284,10 +294,10 @@ export class MeshApiServer {
   }
 
   /** Effective resources matching the filters, with their source, shadowed copies and status. */
-  private views(kind?: string, namespace?: string, name?: string, withManagedFields = false): ResourceView[] {
-    if (kind === "ConfigMap") return this.configMapViews(namespace, name, withManagedFields);
+  private views(kind?: string, namespace?: string, name?: string, withManagedFields = false, selector: readonly Requirement[] = []): ResourceView[] {
+    if (kind === "ConfigMap") return this.configMapViews(namespace, name, withManagedFields).filter((v) => matchesLabels(selector, v.object.metadata.labels));
     const all = this.o.store.list() as AnyResource[];
-    const picked = all.filter((r) => (!kind || r.kind === kind) && (!namespace || r.metadata.namespace === namespace) && (!name || r.metadata.name === name));
+    const picked = all.filter((r) => (!kind || r.kind === kind) && (!namespace || r.metadata.namespace === namespace) && (!name || r.metadata.name === name) && matchesLabels(selector, r.metadata.labels));
     if (picked.length === 0) return [];
     const ctx = new StatusContext(all, this.o.mesh());
     return picked.map((effective) => {

@@ -1,11 +1,16 @@
 // kubectl's shapes in `tsmesh get`: AGE as apimachinery's HumanDuration prints it, columns padded as
 // kubectl's tabwriter pads them, each CRD's printer columns filled as the API server fills them, one
-// table per kind, and kubectl's argument forms (KIND,KIND, categories, KIND/NAME).
+// table per kind, kubectl's argument forms (KIND,KIND, categories, KIND/NAME, -l's refusals), -o's
+// formats and refusals, custom columns, the object a template sees, and label columns.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { resolveResourceName, UnknownResourceError } from "../../src/api/kind-names.js";
 import { compareKubeVersions, kinds } from "../../src/api/kinds.js";
 import { GetArgsError, getRequests, tables, type Fetched } from "../../src/cli/get.js";
+import { OutputFormatError, parseOutputFormat, printCustomColumns, printedObject, printJsonPath, relaxedJsonPath } from "../../src/cli/get-output.js";
 import { formatTable, humanDuration } from "../../src/cli/output.js";
 import { cellValue, printable, PrinterColumnError, printerColumns } from "../../src/cli/printer-columns.js";
 import type { ResourceView } from "../../src/controlplane/api-server.js";
@@ -211,4 +216,103 @@ test("kubectl's argument forms: KIND,KIND, categories, KIND/NAME, and kubectl's 
 
 test("Kubernetes' version order", () => {
   assert.deepEqual(["v1alpha3", "v1beta1", "v1", "v2alpha1", "v1beta2", "foo", "v10", "v2"].sort(compareKubeVersions), ["v10", "v2", "v1", "v1beta2", "v1beta1", "v2alpha1", "v1alpha3", "foo"]);
+});
+
+// ---- -o jsonpath / custom-columns, labels, selectors' argument rules ----
+
+test("-l refuses names and KIND/NAME as kubectl's builder does", () => {
+  assert.throws(() => getRequests(["vs", "reviews"], false, true), (e: unknown) => e instanceof GetArgsError && e.message === "name cannot be provided when a selector is specified");
+  assert.throws(() => getRequests(["vs/reviews"], false, true), (e: unknown) => e instanceof GetArgsError && e.message === "selectors and the all flag cannot be used when passing resource/name arguments");
+  assert.equal(getRequests(["vs,dr"], false, true).requests.length, 2);
+});
+
+test("-o formats: kubectl's names, and kubectl's refusals", () => {
+  assert.deepEqual(["", "table", "wide", "yaml", "json", "name"].map((o) => parseOutputFormat(o).t), ["table", "table", "wide", "yaml", "json", "name"]);
+  const jp = parseOutputFormat("jsonpath={.status.addresses[0].value}");
+  assert.equal(jp.t === "jsonpath" && jp.raw, "{.status.addresses[0].value}");
+  assert.equal(parseOutputFormat("jsonpath-as-json={.a}").t, "jsonpath");
+  const dir = mkdtempSync(join(tmpdir(), "tsmesh-get-"));
+  try {
+    writeFileSync(join(dir, "t.jsonpath"), '{range .items[*]}{.metadata.name}{"\\n"}{end}');
+    writeFileSync(join(dir, "cols.txt"), "NAME          HOSTS\n.metadata.name  {.spec.hosts[*]}\n");
+    writeFileSync(join(dir, "bad-cols.txt"), "NAME HOSTS\n.metadata.name\n");
+    const file = parseOutputFormat(`jsonpath-file=${join(dir, "t.jsonpath")}`);
+    assert.equal(file.t === "jsonpath" && file.raw, '{range .items[*]}{.metadata.name}{"\\n"}{end}');
+    const cols = parseOutputFormat(`custom-columns-file=${join(dir, "cols.txt")}`, true);
+    assert.deepEqual(cols.t === "custom-columns" && [cols.columns.map((c) => [c.header, c.path.source]), cols.noHeaders], [
+      [
+        ["NAME", "{.metadata.name}"],
+        ["HOSTS", "{.spec.hosts[*]}"],
+      ],
+      false,
+    ]);
+    const refused: Array<[string, string]> = [
+      ["yml", 'unable to match a printer suitable for the output format "yml", allowed formats are: custom-columns,custom-columns-file,json,jsonpath,jsonpath-as-json,jsonpath-file,name,wide,yaml'],
+      ["go-template={{.kind}}", 'unable to match a printer suitable for the output format "go-template={{.kind}}", allowed formats are: custom-columns,custom-columns-file,json,jsonpath,jsonpath-as-json,jsonpath-file,name,wide,yaml'],
+      ["jsonpath", "template format specified but no template given"],
+      ["jsonpath=", "template format specified but no template given"],
+      ["jsonpath={.a", "error parsing jsonpath {.a, unclosed action"],
+      [`jsonpath-file=${join(dir, "none")}`, `error reading --template ${join(dir, "none")}, open ${join(dir, "none")}: no such file or directory`],
+      ["custom-columns=", "custom-columns format specified but no custom columns given"],
+      ["custom-columns=NAME", "unexpected custom-columns spec: NAME, expected <header>:<json-path-expr>"],
+      ["custom-columns=NAME:{.a}{.b}", "unexpected path string, expected a 'name1.name2' or '.name1.name2' or '{name1.name2}' or '{.name1.name2}'"],
+      ["custom-columns=NAME:.a[x]", "invalid array index x"],
+      [`custom-columns-file=${join(dir, "bad-cols.txt")}`, "number of headers (2) and field specifications (1) don't match"],
+    ];
+    for (const [o, want] of refused) assert.throws(() => parseOutputFormat(o), (e: unknown) => e instanceof OutputFormatError && e.message === want, o);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("custom columns: relaxed paths, <none>, Go's %v joined by commas, kubectl's tabwriter", () => {
+  assert.deepEqual(["metadata.name", ".metadata.name", "{metadata.name}", "{.metadata.name}"].map(relaxedJsonPath), Array(4).fill("{.metadata.name}"));
+  const objects = [
+    { metadata: { name: "reviews", labels: { app: "reviews" } }, spec: { hosts: ["reviews", "reviews.default.svc.cluster.local"], http: [{ route: [{ destination: { host: "reviews", subset: "v1" }, weight: 50 }] }] } },
+    { metadata: { name: "r\u001b[31m\rx" }, spec: { hosts: [] } },
+  ];
+  const f = parseOutputFormat("custom-columns=NAME:.metadata.name,HOSTS:.spec.hosts[*],LIST:.spec.hosts,ROUTE:.spec.http[0].route[0],X:.spec.missing");
+  assert.ok(f.t === "custom-columns");
+  assert.deepEqual(printCustomColumns(f, objects).lines, [
+    "NAME         HOSTS                                       LIST                                          ROUTE                                                    X",
+    "reviews      reviews,reviews.default.svc.cluster.local   [reviews reviews.default.svc.cluster.local]   map[destination:map[host:reviews subset:v1] weight:50]   <none>",
+    "r^[[31m\\rx   <none>                                      []                                            <none>                                                   <none>",
+  ]);
+  // Short headers still get kubectl's six-character cells; --no-headers drops the header from the widths too.
+  const short = parseOutputFormat("custom-columns=A:.a,B:.b", true);
+  assert.ok(short.t === "custom-columns");
+  assert.deepEqual(printCustomColumns(short, [{ a: 1, b: 2.5 }]).lines, ["1     2.5"]);
+  const withHead = parseOutputFormat("custom-columns=A:.a,B:.b");
+  assert.ok(withHead.t === "custom-columns");
+  assert.deepEqual(printCustomColumns(withHead, []).lines, ["A     B"]);
+  // An evaluation error ends the table where kubectl's ends.
+  const bad = parseOutputFormat("custom-columns=NAME:.metadata.name,FIRST:.spec.hosts[0]");
+  assert.ok(bad.t === "custom-columns");
+  assert.deepEqual(printCustomColumns(bad, objects), { lines: ["NAME      FIRST", "reviews   reviews"], error: "array index out of bounds: index 0, length 0" });
+});
+
+test("the object a template sees (one named object, else kubectl's List) and kubectl's failure text", () => {
+  assert.deepEqual(printedObject([{ a: 1 }], true), { a: 1 });
+  assert.deepEqual(printedObject([{ a: 1 }], false), { apiVersion: "v1", items: [{ a: 1 }], kind: "List", metadata: { resourceVersion: "" } });
+  assert.deepEqual(printedObject([], false), { apiVersion: "v1", items: [], kind: "List", metadata: { resourceVersion: "" } });
+  const jp = parseOutputFormat("jsonpath={.spec.x}");
+  assert.ok(jp.t === "jsonpath");
+  assert.deepEqual(printJsonPath(jp, { spec: {} }, true), { text: "" });
+  assert.deepEqual(printJsonPath(jp, { spec: {} }, false), {
+    error: 'error executing jsonpath "{.spec.x}": Error executing template: x is not found. Printing more information for debugging the template:\n\ttemplate was:\n\t\t{.spec.x}\n\tobject given to jsonpath engine was:\n\t\t{"spec":{}}\n',
+  });
+});
+
+test("--show-labels and -L: label columns last, LABELS after them, <none> without labels; --no-headers", () => {
+  const labelled = view("vs", "reviews", { metadata: { name: "reviews", namespace: "default", creationTimestamp: ago(5 * MIN), labels: { version: "v1", "app.kubernetes.io/name": "reviews" } }, spec: { hosts: ["reviews"] } });
+  const bare = view("vs", "ratings", { spec: { hosts: ["ratings"] } });
+  assert.deepEqual(tables([fetched("vs", labelled, bare)], { allNamespaces: false, output: "table", showLabels: true, labelColumns: ["app.kubernetes.io/name", "missing"] }, NOW), [
+    "NAME      GATEWAYS   HOSTS         AGE   NAME      MISSING   LABELS",
+    'reviews              ["reviews"]   5m    reviews             app.kubernetes.io/name=reviews,version=v1',
+    'ratings              ["ratings"]   5m                        <none>',
+  ]);
+  assert.deepEqual(tables([fetched("vs", bare), fetched("dr", view("dr", "reviews", { spec: { host: "reviews" } }))], { allNamespaces: false, output: "table", noHeaders: true }, NOW), [
+    'virtualservice.networking.istio.io/ratings         ["ratings"]   5m',
+    "destinationrule.networking.istio.io/reviews   reviews   5m",
+  ]);
 });

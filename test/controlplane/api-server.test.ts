@@ -1,6 +1,7 @@
 // The mesh API on its real Unix socket, behind a real control plane: apply/get/delete through the
-// `tsmesh` commands (kubectl's output shapes), the Status errors, source and shadowing, status from
-// analyze, bounds on bodies, the socket's permissions, and the socket gone after stop.
+// `tsmesh` commands (kubectl's output shapes, -o jsonpath and custom-columns as Istio's tasks use
+// them, -l selected by the API), the Status errors, source and shadowing, status from analyze,
+// bounds on bodies, the socket's permissions, and the socket gone after stop.
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
@@ -188,6 +189,99 @@ test("Gateway API tables from the CRDs' columns over the status the mesh reports
     assert.deepEqual((await cli("get", "gateway-api", "--state-dir", stateDir)).out.filter((l) => l.startsWith("NAME")).length, 2);
   } finally {
     await cli("delete", "-f", file, "--state-dir", stateDir);
+  }
+});
+
+test("get -o jsonpath as Istio's tasks use it, over the Gateway the mesh reports and over kubectl's List", async () => {
+  const file = join(packageRoot(), "samples/bookinfo/gateway-api/bookinfo-gateway.yaml");
+  assert.equal((await cli("apply", "-f", file, "--state-dir", stateDir)).code, 0);
+  try {
+    const gw = JSON.parse((await cli("get", "gtw/bookinfo-gateway", "-o", "json", "--state-dir", stateDir)).out.join("\n")) as { status: { addresses: Array<{ value: string }> } };
+    // Istio's ingress tasks: export INGRESS_HOST=$(kubectl get gtw bookinfo-gateway -o jsonpath='{.status.addresses[0].value}')
+    assert.deepEqual(await cli("get", "gtw", "bookinfo-gateway", "-o", "jsonpath={.status.addresses[0].value}", "--state-dir", stateDir), { code: 0, out: [gw.status.addresses[0].value], err: [] });
+    assert.deepEqual((await cli("get", "gateways.gateway.networking.k8s.io", "bookinfo-gateway", "-ojsonpath={.status.addresses[*].value}", "--state-dir", stateDir)).out, [gw.status.addresses.map((a) => a.value).join(" ")]);
+    // export INGRESS_PORT=$(kubectl get gtw … -o jsonpath='{.spec.listeners[?(@.name=="http")].port}')
+    assert.deepEqual((await cli("get", "gtw", "bookinfo-gateway", "-o", 'jsonpath={.spec.listeners[?(@.name=="http")].port}', "--state-dir", stateDir)).out, ["80"]);
+    // Several objects: a List the template walks.
+    assert.deepEqual((await cli("get", "gtw,httproute", "-o", "jsonpath={.items[*].metadata.name}", "--state-dir", stateDir)).out, ["bookinfo-gateway bookinfo"]);
+    assert.deepEqual((await cli("get", "gtw,httproute", "-o", 'jsonpath={range .items[*]}{.kind}/{.metadata.name}{"\\n"}{end}', "--state-dir", stateDir)).out, ["Gateway/bookinfo-gateway\nHTTPRoute/bookinfo"]);
+    assert.deepEqual((await cli("get", "gtw", "-o", "custom-columns=NAME:.metadata.name,CLASS:.spec.gatewayClassName,PORTS:.spec.listeners[*].port", "--state-dir", stateDir)).out, ["NAME               CLASS   PORTS", "bookinfo-gateway   istio   80"]);
+    // A missing key prints nothing by default, and is kubectl's error without --allow-missing-template-keys.
+    assert.deepEqual(await cli("get", "gtw", "bookinfo-gateway", "-o", "jsonpath={.spec.nothing}", "--state-dir", stateDir), { code: 0, out: [], err: [] });
+    const strict = await cli("get", "gtw", "bookinfo-gateway", "-o", "jsonpath={.spec.nothing}", "--allow-missing-template-keys=false", "--state-dir", stateDir);
+    assert.equal(strict.code, 1);
+    assert.match(strict.err[0], /^error: error executing jsonpath "\{\.spec\.nothing\}": Error executing template: nothing is not found\. Printing more information/);
+    assert.deepEqual(await cli("get", "gtw", "nope", "-o", "jsonpath={.status}", "--state-dir", stateDir), { code: 1, out: [], err: ['Error from server (NotFound): gateways.gateway.networking.k8s.io "nope" not found'] });
+    assert.deepEqual(await cli("get", "gtw", "-o", "jsonpath={.a", "--state-dir", stateDir), { code: 1, out: [], err: ["error: error parsing jsonpath {.a, unclosed action"] });
+  } finally {
+    await cli("delete", "-f", file, "--state-dir", stateDir);
+  }
+});
+
+test("get -l selects on the mesh API's side, as the API server does, across kinds; --show-labels; a bad selector is the server's BadRequest", async () => {
+  const labelled = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: productpage, labels: {app: productpage, tier: front}}
+spec: {hosts: [productpage], http: [{route: [{destination: {host: productpage}}]}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: details, labels: {app: details}}
+spec: {hosts: [details], http: [{route: [{destination: {host: details}}]}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: mirror}
+spec: {hosts: [mirror], http: [{route: [{destination: {host: mirror}}]}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: productpage, labels: {app: productpage}}
+spec: {host: productpage}
+`;
+  const file = join(root, "labelled.yaml");
+  writeFileSync(file, labelled);
+  const get = (...args: string[]) => cli("get", ...args, "-n", "labels", "--state-dir", stateDir);
+  assert.equal((await cli("apply", "-f", file, "-n", "labels", "--state-dir", stateDir)).code, 0);
+  try {
+    const names = async (...args: string[]) => (await get(...args, "-o", "name")).out;
+    assert.deepEqual(await names("vs", "-l", "app=productpage"), ["virtualservice.networking.istio.io/productpage"]);
+    assert.deepEqual(await names("vs", "--selector", "app==details"), ["virtualservice.networking.istio.io/details"]);
+    assert.deepEqual((await names("vs", "-l", "app!=details")).sort(), ["virtualservice.networking.istio.io/mirror", "virtualservice.networking.istio.io/productpage"]);
+    assert.deepEqual((await names("vs", "-l", "app in (productpage,details)")).sort(), ["virtualservice.networking.istio.io/details", "virtualservice.networking.istio.io/productpage"]);
+    assert.deepEqual(await names("vs", "-l", "app notin (productpage,details)"), ["virtualservice.networking.istio.io/mirror"]);
+    assert.deepEqual((await names("vs", "-l", "app")).sort(), ["virtualservice.networking.istio.io/details", "virtualservice.networking.istio.io/productpage"]);
+    assert.deepEqual(await names("vs", "-l", "!app"), ["virtualservice.networking.istio.io/mirror"]);
+    assert.deepEqual(await names("vs,dr", "-lapp=productpage"), ["virtualservice.networking.istio.io/productpage", "destinationrule.networking.istio.io/productpage"]);
+    // -l with -o yaml|json: a List, even of one.
+    const list = parse((await get("vs", "-l", "tier=front", "-o", "yaml")).out.join("\n")) as { kind: string; items: Array<{ metadata: { name: string } }> };
+    assert.deepEqual([list.kind, list.items.map((i) => i.metadata.name)], ["List", ["productpage"]]);
+    const json = JSON.parse((await get("vs", "-l", "tier=nothing", "-o", "json")).out.join("\n")) as { kind: string; items: unknown[] };
+    assert.deepEqual([json.kind, json.items], ["List", []]);
+    assert.deepEqual(await get("vs", "-l", "tier=nothing"), { code: 0, out: [], err: ["No resources found in labels namespace."] });
+    const shown = await get("vs", "-l", "app", "--show-labels");
+    assert.deepEqual(
+      shown.out.map((l) => l.replace(/\b\d+s\s+/, (age) => "AGE".padEnd(age.length))),
+      [
+        "NAME          GATEWAYS   HOSTS             AGE   LABELS",
+        'details                  ["details"]       AGE   app=details',
+        'productpage              ["productpage"]   AGE   app=productpage,tier=front',
+      ],
+    );
+    assert.deepEqual(await get("vs", "-l", "a=b=c"), {
+      code: 1,
+      out: [],
+      err: [`Error from server (BadRequest): Unable to find "networking.istio.io/v1, Resource=virtualservices" that match label selector "a=b=c", field selector "": found '=', expected: ',' or 'end of string'`],
+    });
+    assert.deepEqual((await get("vs", "productpage", "-l", "app")).err, ["error: name cannot be provided when a selector is specified"]);
+    assert.deepEqual((await get("vs", "-o", "yaml", "--show-labels")).err, ["error: --show-labels option cannot be used with yaml printer"]);
+    // The route takes the selector as the API server's list does.
+    const client = new MeshApiClient(join(stateDir, "api.sock"));
+    const bad = await client.get<unknown>("resources?kind=VirtualService&labelSelector=" + encodeURIComponent("x in (a"));
+    assert.equal(bad.status, 400);
+    assert.equal((bad.body as ApiStatus).message, "unable to parse requirement: found '', expected: ',' or ')'");
+  } finally {
+    await cli("delete", "-f", file, "-n", "labels", "--state-dir", stateDir);
   }
 });
 
