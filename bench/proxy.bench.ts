@@ -54,7 +54,8 @@
 // closed loop — a late response postpones the next request and the wait goes unmeasured (coordinated
 // omission). The child is open loop over a fixed pool of keep-alive sockets; a request's latency runs
 // from its scheduled release to the last byte of the response, every sample kept (exact percentiles).
-// The first 2 s are warm-up and not recorded.
+// The first 20 s (BENCH_RATE_WARMUP_S) are warm-up and not recorded: V8 is still tiering the proxy's
+// per-request code up then, and what is measured is the proxy's steady state.
 //
 // The backend is this file as a child (`--backend`, bench/proxy/backend.ts): node:http answering every
 // request with 200 and a fixed 1 KB body — the same process for all configurations.
@@ -120,6 +121,7 @@ import {
   RATE,
   ROUNDS,
   RATE_S,
+  RATE_WARMUP_S,
   SAT_S,
   TSMESH_BIN,
   TSMESH_IP,
@@ -209,7 +211,7 @@ async function main(): Promise<number> {
     const backendPort = Number((await waitLine(backend, /^port (\d+)$/, 10_000, "backend", backendErr))[1]);
     backend.stdout!.resume();
     await waitServing(`http://${BACKEND_IP}:${backendPort}/`, 5000, "backend");
-    console.log(`backend: node:http on ${BACKEND_IP}:${backendPort}, 200 + ${BODY_BYTES} B body; warm-up ${WARMUP_S} s, saturation ${SAT_S} s, fixed rate ${RATE_S} s (+2 s unrecorded) per configuration`);
+    console.log(`backend: node:http on ${BACKEND_IP}:${backendPort}, 200 + ${BODY_BYTES} B body; warm-up ${WARMUP_S} s, saturation ${SAT_S} s, fixed rate ${RATE_S} s (+${RATE_WARMUP_S} s unrecorded) per configuration`);
     console.log("");
     // A baseline run follows its current one at once: the two see the same machine state.
     const runs = configs.flatMap((name) => (baseline && BASELINE_CONFIGS.includes(name) ? [[name, current] as const, [name, baseline] as const] : [[name, current] as const]));

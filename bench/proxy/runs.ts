@@ -8,7 +8,7 @@ import { cpuMs, memBytes, privateMem } from "../common/procfs.js";
 import { fileTag, startConfig, type ProxyBuild, type Proc, type Running } from "./configs.js";
 import type { LoadgenOptions, LoadgenResult } from "./loadgen.js";
 import { isStopping, killGroup, spawnChild, stopChild } from "./processes.js";
-import { BENCH_ENTRY, CONNECTIONS, type ConfigName, now, RATE, RATE_S, SAT_S, WARMUP_S } from "./settings.js";
+import { BENCH_ENTRY, CONNECTIONS, type ConfigName, now, RATE, RATE_S, RATE_WARMUP_S, SAT_S, WARMUP_S } from "./settings.js";
 
 /** NaN once a process is gone (a crashed proxy has no measurable CPU for the run). */
 const sumCpu = (pids: number[]) => pids.reduce((a, p) => a + (cpuMs(p) ?? NaN), 0);
@@ -85,12 +85,12 @@ export interface RateResult extends LoadgenResult {
 }
 
 async function runRate(host: string, port: number, proxyPids: number[][], target?: string, headers?: Record<string, string>): Promise<RateResult> {
-  const o: LoadgenOptions = { host, port, target, headers, rate: RATE, connections: CONNECTIONS, warmupMs: 2000, durationMs: RATE_S * 1000 };
+  const o: LoadgenOptions = { host, port, target, headers, rate: RATE, connections: CONNECTIONS, warmupMs: RATE_WARMUP_S * 1000, durationMs: RATE_S * 1000 };
   const err: string[] = [];
   const child = spawnChild(process.execPath, [BENCH_ENTRY, "--loadgen", JSON.stringify(o)], err);
-  const timer = setTimeout(() => killGroup(child, "SIGKILL"), (RATE_S + 12) * 1000);
+  const timer = setTimeout(() => killGroup(child, "SIGKILL"), (RATE_WARMUP_S + RATE_S + 10) * 1000);
   try {
-    await waitLine(child, /^measuring$/, 5000, "load generator", err);
+    await waitLine(child, /^measuring$/, RATE_WARMUP_S * 1000 + 5000, "load generator", err);
     const cpu0 = groupCpu(proxyPids);
     const t0 = now();
     const rssMax = proxyPids.map(() => 0);
@@ -172,7 +172,7 @@ export async function runConfig(name: ConfigName, ctx: RunContext): Promise<Conf
       for (const [k, v] of Object.entries(running.headers ?? {})) lines.push(`wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
       writeFileSync(script, lines.join("\n") + "\n");
     }
-    // The fixed rate runs first (after its own 2 s unrecorded warm-up) so that the RSS sampled
+    // The fixed rate runs first (after its own unrecorded warm-up, RATE_WARMUP_S) so that the RSS sampled
     // during it is the RSS at that rate, not what a saturation run left behind.
     process.stdout.write(`  ${name}${baseline ? " (baseline)" : ""}: ${RATE} rps for ${RATE_S} s, `);
     res.rate = await runRate(running.url.host, running.url.port, pids, running.target, running.headers);
