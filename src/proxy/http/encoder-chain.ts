@@ -19,7 +19,9 @@ type Op = { t: 0; status: number; headers: http.OutgoingHttpHeaders; end: boolea
 
 /** The stream's response path through the encoder filters (one per stream that has any). */
 export class DownstreamWrapper implements DownstreamListener {
-  private readonly views = new Map<number, EncoderView>();
+  /** The views by start index: almost always one (the router's), kept apart from the rare others. */
+  private firstView: EncoderView | undefined = undefined;
+  private otherViews: Map<number, EncoderView> | undefined = undefined;
   private active: EncoderView | undefined = undefined;
   /** The filter the response stopped at (-1: flowing). */
   private blockedAt = -1;
@@ -45,8 +47,12 @@ export class DownstreamWrapper implements DownstreamListener {
 
   /** A Downstream that encodes from filter `start` down to the first. */
   from(start: number): Downstream {
-    let v = this.views.get(start);
-    if (v === undefined) this.views.set(start, (v = new EncoderView(this, start)));
+    const first = this.firstView;
+    if (first === undefined) return (this.firstView = new EncoderView(this, start));
+    if (first.start === start) return first;
+    this.otherViews ??= new Map();
+    let v = this.otherViews.get(start);
+    if (v === undefined) this.otherViews.set(start, (v = new EncoderView(this, start)));
     return v;
   }
 

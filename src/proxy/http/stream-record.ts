@@ -48,14 +48,22 @@ export function clusterFilterMetadata(c: UpstreamCluster): Readonly<Record<strin
 }
 
 /** A socket's local address, "" when unknown (an HTTP/2 session's socket proxy throws once the session is gone). */
+/** Upstream sockets' printed local addresses: a pooled connection serves many streams. */
+const upstreamLocal = new WeakMap<net.Socket, string>();
+
 function localAddressOf(s: net.Socket | undefined): string {
   if (s === undefined) return "";
+  let printed = upstreamLocal.get(s);
+  if (printed !== undefined) return printed;
   try {
     const a = s.localAddress;
-    return a === undefined ? "" : hostPort(a, s.localPort ?? 0);
+    printed = a === undefined ? "" : hostPort(a, s.localPort ?? 0);
   } catch {
     return "";
   }
+  // (Not known before the socket connects: only a known address is kept.)
+  if (printed !== "") upstreamLocal.set(s, printed);
+  return printed;
 }
 
 /**
