@@ -11,22 +11,19 @@
 // An unknown command, an argument a command does not take, or a malformed format is an
 // XdsConfigError naming the field: a config tsmesh cannot render is refused, never logged some
 // other way.
-import { hostname } from "node:os";
 import type { DataSource, envoy } from "../../envoy/types.js";
 import { compileCel, isCelEvalError } from "../../core/cel/program.js";
 import { celValueToString } from "../../core/cel/values.js";
 import { fromStruct } from "../../envoy/protos.js";
 import { anyType, typeName } from "../extensions.js";
-import { FLAG_BIT, formatFlags, type ResponseFlag } from "../access-log.js";
-import { type FormatCommand, getHeader, type HeaderMap, parseHeaderFormat, portOf, withoutPort } from "../http/headers.js";
+import { type FormatCommand, getHeader, type HeaderMap, parseHeaderFormat } from "../http/headers.js";
 import type { StreamInfo } from "../stream-info.js";
 import { XdsConfigError } from "../xds-error.js";
 import { streamInfoActivation } from "./cel-attributes.js";
+import { requestHeader, responseHeader, SIMPLE_COMMANDS, simpleValue, type Value } from "./access-log-values.js";
 
 type SubstitutionFormatString = envoy.config.core.v3.SubstitutionFormatString;
 
-/** A command's value: undefined when unavailable; objects only from metadata / filter state. */
-type Value = string | number | boolean | object | undefined;
 type Getter = (info: StreamInfo) => Value;
 
 /** A compiled format: one line per finished stream. */
@@ -38,42 +35,6 @@ export interface AccessLogFormatter {
 export const DEFAULT_FORMAT =
   '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% ' +
   '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"\n';
-
-/** Envoy's long response flag names (RESPONSE_FLAGS_LONG), by short flag. */
-const LONG_FLAGS: Readonly<Record<ResponseFlag, string>> = {
-  LH: "FailedLocalHealthCheck",
-  UH: "NoHealthyUpstream",
-  UT: "UpstreamRequestTimeout",
-  LR: "LocalReset",
-  UR: "UpstreamRemoteReset",
-  UF: "UpstreamConnectionFailure",
-  UC: "UpstreamConnectionTermination",
-  UO: "UpstreamOverflow",
-  NR: "NoRouteFound",
-  DI: "DelayInjected",
-  FI: "FaultInjected",
-  RL: "RateLimited",
-  UAEX: "UnauthorizedExternalService",
-  RLSE: "RateLimitServiceError",
-  DC: "DownstreamConnectionTermination",
-  URX: "UpstreamRetryLimitExceeded",
-  SI: "StreamIdleTimeout",
-  IH: "InvalidEnvoyRequestHeaders",
-  DPE: "DownstreamProtocolError",
-  UMSDR: "UpstreamMaxStreamDurationReached",
-  UPE: "UpstreamProtocolError",
-  NC: "NoClusterFound",
-  OM: "OverloadManagerTerminated",
-};
-
-function longFlags(flags: number): string {
-  if (flags === 0) return "-";
-  const out: string[] = [];
-  for (const f of Object.keys(FLAG_BIT) as ResponseFlag[]) if (flags & FLAG_BIT[f]) out.push(LONG_FLAGS[f]);
-  return out.join(",");
-}
-
-const nonEmpty = (s: string): string | undefined => (s === "" ? undefined : s);
 
 // ---- START_TIME ----
 
@@ -153,24 +114,6 @@ export function compileTimeFormat(fmt: string, path: string): (ms: number) => st
 
 // ---- commands ----
 
-/** A header of the request (pseudo-headers from the record's fields), as REQ reads it. */
-function requestHeader(info: StreamInfo, name: string): string | undefined {
-  if (info.kind !== "http") return undefined;
-  switch (name) {
-    case ":method": return info.method;
-    case ":path": return info.path;
-    case ":authority": case "host": return nonEmpty(info.authority);
-    case ":scheme": return info.scheme;
-  }
-  return getHeader(info.requestHeaders as HeaderMap, name);
-}
-
-function responseHeader(info: StreamInfo, name: string): string | undefined {
-  if (info.kind !== "http") return undefined;
-  if (name === ":status") return info.responseCode === 0 ? undefined : String(info.responseCode);
-  return getHeader(info.responseHeaders as HeaderMap, name);
-}
-
 function headerGetter(read: (info: StreamInfo, name: string) => string | undefined, c: FormatCommand): Getter {
   const name = c.arg;
   const alt = c.alt;
@@ -182,59 +125,6 @@ function headerGetter(read: (info: StreamInfo, name: string) => string | undefin
 function splitAlternative(c: FormatCommand): FormatCommand {
   const q = c.arg.indexOf("?");
   return q < 0 ? { ...c, arg: c.arg.toLowerCase() } : { ...c, arg: c.arg.slice(0, q).toLowerCase(), alt: c.arg.slice(q + 1).toLowerCase() };
-}
-
-const tls = (info: StreamInfo) => info.downstreamTls;
-
-/** Commands without an argument. Numbers are typed (JSON keeps them numbers). */
-const SIMPLE: Readonly<Record<string, Getter>> = {
-  PROTOCOL: (i) => (i.kind === "http" ? i.protocol : undefined),
-  RESPONSE_CODE: (i) => (i.kind === "http" ? i.responseCode : 0),
-  RESPONSE_CODE_DETAILS: (i) => (i.kind === "http" ? nonEmpty(i.responseCodeDetails) : undefined),
-  CONNECTION_TERMINATION_DETAILS: (i) => (i.kind === "tcp" ? nonEmpty(i.connectionTerminationDetails) : undefined),
-  RESPONSE_FLAGS: (i) => formatFlags(i.flags),
-  RESPONSE_FLAGS_LONG: (i) => longFlags(i.flags),
-  BYTES_RECEIVED: (i) => i.bytesReceived,
-  BYTES_SENT: (i) => i.bytesSent,
-  DURATION: (i) => Math.round(i.durationMs),
-  UPSTREAM_HOST: (i) => nonEmpty(i.upstreamHost),
-  UPSTREAM_REMOTE_ADDRESS: (i) => nonEmpty(i.upstreamHost),
-  UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: (i) => nonEmpty(withoutPort(i.upstreamHost)),
-  UPSTREAM_REMOTE_PORT: (i) => portNumber(i.upstreamHost),
-  UPSTREAM_CLUSTER: (i) => nonEmpty(i.upstreamCluster),
-  UPSTREAM_CLUSTER_RAW: (i) => nonEmpty(i.upstreamCluster),
-  UPSTREAM_LOCAL_ADDRESS: (i) => nonEmpty(i.upstreamLocalAddress),
-  UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: (i) => nonEmpty(withoutPort(i.upstreamLocalAddress)),
-  UPSTREAM_LOCAL_PORT: (i) => portNumber(i.upstreamLocalAddress),
-  UPSTREAM_TRANSPORT_FAILURE_REASON: (i) => nonEmpty(i.upstreamTransportFailureReason),
-  UPSTREAM_PEER_URI_SAN: (i) => nonEmpty(i.upstreamTls?.peerPrincipal ?? ""),
-  UPSTREAM_LOCAL_URI_SAN: (i) => nonEmpty(i.upstreamTls?.localPrincipal ?? ""),
-  UPSTREAM_TLS_VERSION: (i) => nonEmpty(i.upstreamTls?.version ?? ""),
-  DOWNSTREAM_LOCAL_ADDRESS: (i) => nonEmpty(i.downstreamLocalAddress),
-  DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: (i) => nonEmpty(withoutPort(i.downstreamLocalAddress)),
-  DOWNSTREAM_LOCAL_PORT: (i) => portNumber(i.downstreamLocalAddress),
-  DOWNSTREAM_REMOTE_ADDRESS: (i) => nonEmpty(i.downstreamRemoteAddress),
-  DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: (i) => nonEmpty(withoutPort(i.downstreamRemoteAddress)),
-  DOWNSTREAM_REMOTE_PORT: (i) => portNumber(i.downstreamRemoteAddress),
-  DOWNSTREAM_DIRECT_REMOTE_ADDRESS: (i) => nonEmpty(i.downstreamDirectRemoteAddress),
-  DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT: (i) => nonEmpty(withoutPort(i.downstreamDirectRemoteAddress)),
-  DOWNSTREAM_DIRECT_REMOTE_PORT: (i) => portNumber(i.downstreamDirectRemoteAddress),
-  DOWNSTREAM_PEER_URI_SAN: (i) => nonEmpty(tls(i)?.peerPrincipal ?? ""),
-  DOWNSTREAM_LOCAL_URI_SAN: (i) => nonEmpty(tls(i)?.localPrincipal ?? ""),
-  DOWNSTREAM_TLS_VERSION: (i) => nonEmpty(tls(i)?.version ?? ""),
-  REQUESTED_SERVER_NAME: (i) => nonEmpty(i.requestedServerName),
-  ROUTE_NAME: (i) => (i.kind === "http" ? nonEmpty(i.routeName) : undefined),
-  STREAM_ID: (i) => (i.kind === "http" ? nonEmpty(i.requestId) : undefined),
-  GRPC_STATUS_NUMBER: (i) => (i.kind === "http" ? i.grpcStatus : undefined),
-  UPSTREAM_SERVICE_TIME: (i) => (i.kind === "http" ? i.upstreamServiceTimeMs : undefined),
-  HOSTNAME: () => (cachedHostname ??= hostname()),
-};
-
-let cachedHostname: string | undefined;
-
-function portNumber(addr: string): number | undefined {
-  const p = portOf(addr);
-  return p === "" ? undefined : Number(p);
 }
 
 /** Commands taking an argument (`(…)`), and whether `:N` truncation applies to them. */
@@ -316,38 +206,80 @@ function celCommand(c: FormatCommand, path: string): Getter {
   };
 }
 
-function compileCommand(c: FormatCommand, path: string, ext: FormatterExtensions): Getter {
-  const name = c.command;
-  if (name === "REQ_WITHOUT_QUERY" && ext.reqWithoutQuery) return reqWithoutQuery(c, path);
-  if (name === "CEL" && ext.cel) return celCommand(c, path);
-  if (!WITH_ARG.has(name)) {
-    const g = SIMPLE[name];
-    if (g === undefined) throw new XdsConfigError(path, `Not supported field in StreamInfo: ${name} (unknown or not implemented by tsmesh)`);
-    if (c.arg !== "" || c.maxLength !== undefined) throw new XdsConfigError(path, `%${name}% takes no argument or length`);
-    return g;
-  }
-  switch (name) {
-    case "START_TIME": {
-      if (c.maxLength !== undefined) throw new XdsConfigError(path, "%START_TIME% takes no length");
-      if (c.arg === "") return (i) => isoTime(i.startTime);
-      const f = compileTimeFormat(c.arg, path);
-      return (i) => f(i.startTime);
+const enum PartOp {
+  Simple,
+  RequestHeader,
+  ResponseHeader,
+  StartTime,
+  Getter,
+}
+
+/** One command of a format string, compiled (one shape for all, so the line's loop stays monomorphic). */
+class Part {
+  constructor(
+    readonly op: PartOp,
+    /** Simple: the SIMPLE_COMMANDS string; headers: the lower-case name. */
+    readonly name: string,
+    /** A header's alternative (`REQ(X?Y)`), else "". */
+    readonly alt: string,
+    readonly get: Getter | undefined,
+    readonly maxLength: number | undefined,
+  ) {}
+}
+
+function partValue(p: Part, info: StreamInfo): Value {
+  switch (p.op) {
+    case PartOp.Simple:
+      return simpleValue(p.name, info);
+    case PartOp.RequestHeader: {
+      const v = requestHeader(info, p.name);
+      return v !== undefined || p.alt === "" ? v : requestHeader(info, p.alt);
     }
-    case "REQ":
-    case "RESP":
+    case PartOp.ResponseHeader: {
+      const v = responseHeader(info, p.name);
+      return v !== undefined || p.alt === "" ? v : responseHeader(info, p.alt);
+    }
+    case PartOp.StartTime:
+      return isoTime(info.startTime);
+    default:
+      return p.get!(info);
+  }
+}
+
+function compileCommand(c: FormatCommand, path: string, ext: FormatterExtensions): Part {
+  const getter = (g: Getter) => new Part(PartOp.Getter, "", "", g, c.maxLength);
+  const name = c.command;
+  if (name === "REQ_WITHOUT_QUERY" && ext.reqWithoutQuery) return getter(reqWithoutQuery(c, path));
+  if (name === "CEL" && ext.cel) return getter(celCommand(c, path));
+  if (!WITH_ARG.has(name)) {
+    const known = SIMPLE_COMMANDS.find((n) => n === name);
+    if (known === undefined) throw new XdsConfigError(path, `Not supported field in StreamInfo: ${name} (unknown or not implemented by tsmesh)`);
+    if (c.arg !== "" || c.maxLength !== undefined) throw new XdsConfigError(path, `%${name}% takes no argument or length`);
+    return new Part(PartOp.Simple, known, "", undefined, undefined);
+  }
+  if (name === "START_TIME") {
+    if (c.maxLength !== undefined) throw new XdsConfigError(path, "%START_TIME% takes no length");
+    if (c.arg === "") return new Part(PartOp.StartTime, "", "", undefined, undefined);
+    const f = compileTimeFormat(c.arg, path);
+    return getter((i) => f(i.startTime));
+  }
+  if (name === "REQ" || name === "REQUEST_HEADER" || name === "RESP" || name === "RESPONSE_HEADER") {
+    const h = name.length > 7 ? splitAlternative(c) : c;
+    if (h.arg === "" || h.arg.includes("?") || h.alt.includes("?")) throw new XdsConfigError(path, `%${name}(${c.arg})%: one header name, optionally ?ALTERNATIVE, is required`);
+    return new Part(name === "REQ" || name === "REQUEST_HEADER" ? PartOp.RequestHeader : PartOp.ResponseHeader, h.arg, h.alt, undefined, c.maxLength);
+  }
+  return getter(commandGetter(c, path));
+}
+
+/** The commands with an argument that stay closures (trailers, metadata, filter state, environment). */
+function commandGetter(c: FormatCommand, path: string): Getter {
+  const name = c.command;
+  switch (name) {
     case "TRAILER":
-    case "REQUEST_HEADER":
-    case "RESPONSE_HEADER":
     case "RESPONSE_TRAILER": {
       const h = name.length > 7 ? splitAlternative(c) : c;
       if (h.arg === "" || h.arg.includes("?") || h.alt.includes("?")) throw new XdsConfigError(path, `%${name}(${c.arg})%: one header name, optionally ?ALTERNATIVE, is required`);
-      const read =
-        name === "REQ" || name === "REQUEST_HEADER"
-          ? requestHeader
-          : name === "RESP" || name === "RESPONSE_HEADER"
-            ? responseHeader
-            : (info: StreamInfo, n: string) => (info.kind === "http" && info.responseTrailers ? getHeader(info.responseTrailers as HeaderMap, n) : undefined);
-      return headerGetter(read, h);
+      return headerGetter((info: StreamInfo, n: string) => (info.kind === "http" && info.responseTrailers ? getHeader(info.responseTrailers as HeaderMap, n) : undefined), h);
     }
     case "DYNAMIC_METADATA": {
       const [ns, keys] = metadataPath(c.arg, path, name);
@@ -393,32 +325,30 @@ function asText(v: Value, dash: string, max: number | undefined): string {
   return s === "" ? dash : s;
 }
 
-/** One format string compiled: literal pieces and getters (with their truncation). */
+/** One format string compiled: literal pieces around its commands. */
 interface Compiled {
   readonly literals: readonly string[];
-  readonly getters: readonly Getter[];
-  readonly maxLengths: readonly (number | undefined)[];
+  readonly parts: readonly Part[];
 }
 
 function compileString(format: string, path: string, ext: FormatterExtensions): Compiled {
   const parsed = parseHeaderFormat(format, path) ?? [format];
   const literals: string[] = [""];
-  const getters: Getter[] = [];
-  const maxLengths: (number | undefined)[] = [];
+  const parts: Part[] = [];
   for (const p of parsed) {
     if (typeof p === "string") literals[literals.length - 1] += p;
     else {
-      getters.push(compileCommand(p, path, ext));
-      maxLengths.push(p.maxLength);
+      parts.push(compileCommand(p, path, ext));
       literals.push("");
     }
   }
-  return { literals, getters, maxLengths };
+  return { literals, parts };
 }
 
 function renderText(c: Compiled, info: StreamInfo, dash: string): string {
+  const parts = c.parts;
   let out = c.literals[0];
-  for (let i = 0; i < c.getters.length; i++) out += asText(c.getters[i](info), dash, c.maxLengths[i]) + c.literals[i + 1];
+  for (let i = 0; i < parts.length; i++) out += asText(partValue(parts[i], info), dash, parts[i].maxLength) + c.literals[i + 1];
   return out;
 }
 
@@ -440,7 +370,7 @@ function compileJson(v: unknown, path: string, depth: number, ext: FormatterExte
   if (depth > 16) throw new XdsConfigError(path, "json_format nests too deeply");
   if (typeof v === "string") {
     const c = compileString(v, path, ext);
-    return c.getters.length === 0 ? { kind: "fixed", value: c.literals[0] } : { kind: "format", c };
+    return c.parts.length === 0 ? { kind: "fixed", value: c.literals[0] } : { kind: "format", c };
   }
   if (typeof v === "number" || typeof v === "boolean" || v === null) return { kind: "fixed", value: v };
   if (Array.isArray(v)) throw new XdsConfigError(path, "json_format: list values are not implemented by tsmesh");
@@ -452,9 +382,9 @@ function compileJson(v: unknown, path: string, depth: number, ext: FormatterExte
 
 /** A JSON value of one format string: a lone command keeps its type; anything else is text. */
 function jsonValue(c: Compiled, info: StreamInfo): unknown {
-  if (c.getters.length === 1 && c.literals[0] === "" && c.literals[1] === "") {
-    let v = c.getters[0](info);
-    const max = c.maxLengths[0];
+  if (c.parts.length === 1 && c.literals[0] === "" && c.literals[1] === "") {
+    let v = partValue(c.parts[0], info);
+    const max = c.parts[0].maxLength;
     if (typeof v === "string") {
       if (max !== undefined && v.length > max) v = v.slice(0, max);
       if (v === "") v = undefined;
