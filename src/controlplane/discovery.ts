@@ -504,7 +504,7 @@ export class Discovery {
       return;
     }
     if (meshChanged) this.pushMeshChange();
-    if (batch.changes.some((c) => c.kind === "ServiceEntry" || c.kind === "WorkloadEntry")) this.inbound.registryChanged();
+    if (batch.changes.some((c) => c.kind === "ServiceEntry" || c.kind === "Service" || c.kind === "WorkloadEntry")) this.inbound.registryChanged();
     const endpointsOnly = batch.changes.every((c) => c.kind === "WorkloadEntry");
     for (const c of batch.changes) if (c.kind === "WorkloadEntry") this.changedWorkloads.add(`${c.namespace}/${c.name}`);
     this.configUpdate({
