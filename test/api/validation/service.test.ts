@@ -1,8 +1,7 @@
 // Table tests for a Kubernetes Service's validation (the API server's ValidateService, for what the
-// mesh reads), its schema, and its name (a DNS-1035 label).
+// mesh reads), its schema, and its name (a DNS-1035 label). What is not enforced: test/api/enforcement.test.ts.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { notEnforcedUses } from "../../../src/api/enforcement.js";
 import { checkIanaPortName } from "../../../src/api/validation/service.js";
 import { assertError, kindTables, type TableCase } from "../../helpers/validate.js";
 
@@ -37,13 +36,6 @@ const invalid: TableCase[] = [
   { name: "externalTrafficPolicy on ClusterIP", spec: { ...ports(HTTP), externalTrafficPolicy: "Local" }, path: "spec.externalTrafficPolicy" },
 ];
 
-/** What is accepted but not enforced (src/api/enforcement.ts), as validate and up report it. */
-const notEnforced: Array<TableCase & { path: string; contains: string }> = [
-  { name: "ExternalName (an alias in istiod)", spec: { type: "ExternalName", externalName: "example.com" }, path: "spec.type", contains: "alias" },
-  { name: "LoadBalancer", spec: { ...ports(HTTP), type: "LoadBalancer" }, path: "spec.type", contains: "served as a ClusterIP Service" },
-  { name: "nodePort of a NodePort Service", spec: { ...ports({ ...HTTP, nodePort: 30080 }), type: "NodePort" }, path: "spec.ports[0].nodePort", contains: "not read" },
-  { name: "ClientIP session affinity", spec: { ...ports(HTTP), sessionAffinity: "ClientIP" }, path: "spec.sessionAffinity", contains: "not applied" },
-];
 
 const valid: TableCase[] = [
   { name: "bookinfo-versions' reviews-v1", spec: { ports: [HTTP], selector: { app: "reviews", version: "v1" } } },
@@ -59,15 +51,6 @@ const valid: TableCase[] = [
 
 kindTables("Service", { invalid, warnings: [], valid });
 
-describe("Service: accepted but not enforced", () => {
-  for (const c of notEnforced) {
-    it(c.name, () => {
-      const uses = notEnforcedUses("Service", { spec: c.spec });
-      assert.ok(uses.some((u) => u.path === c.path && u.reason.includes(c.contains)), JSON.stringify(uses));
-    });
-  }
-  it("ClusterIP, None affinity and a selector: nothing to report", () => assert.deepEqual(notEnforcedUses("Service", { spec: { ...ports(HTTP), type: "ClusterIP", sessionAffinity: "None" } }), []));
-});
 
 describe("Service metadata", () => {
   const svc = (name: string) => ({ apiVersion: "v1", kind: "Service", metadata: { name }, spec: { ports: [HTTP] } });
