@@ -288,6 +288,8 @@ export class Discovery {
 
   private report(r: FileReport): void {
     this.reportNotEnforced(r);
+    // Kubernetes kinds skipped (a Deployment beside its Service): one line each as the file changes.
+    for (const doc of r.results) for (const d of doc.diagnostics) if (d.code === "TSMESH_NOT_READ") this.log(`discovery: ${r.file}:${doc.line} ${doc.kind} ${doc.namespace}/${doc.name}: ${d.message} [${d.code}]`);
     if (r.status !== "rejected") return;
     // One line per rejected document: its first error, at the field's line.
     for (const doc of r.results) {
