@@ -108,35 +108,18 @@ spec:
     assert.deepEqual(r.servicesOf(r.workloadsAt("127.0.4.1")[0]).map((s) => s.hostname), ["reviews-v1.default.svc.cluster.local"]);
   });
 
-  it("numeric targetPort: the entry's port named as the Service port wins, else the targetPort", () => {
-    const r = registry(`
-apiVersion: v1
-kind: Service
-metadata: { name: reviews }
-spec:
-  ports: [{ port: 9080, name: http, targetPort: 9081 }]
-  selector: { app: reviews }
----
-`);
-    const [svc] = r.servicesFor("reviews.default.svc.cluster.local");
-    const eps = r.endpoints(svc);
-    assert.deepEqual(eps.map((e) => [e.workloadName, endpointPort(e, svc.ports[0])]), [["reviews-v1", 9081], ["reviews-v2", 9092]]);
-  });
-
-  it("named targetPort: the entry's port of that name; an entry without one serves not that port", () => {
-    const r = registry(`
-apiVersion: v1
-kind: Service
-metadata: { name: reviews }
-spec:
-  ports: [{ port: 80, name: http, targetPort: web }]
-  selector: { app: reviews }
----
-`);
-    const [svc] = r.servicesFor("reviews.default.svc.cluster.local");
-    const eps = r.endpoints(svc);
-    assert.deepEqual(eps.map((e) => [e.workloadName, endpointPort(e, svc.ports[0])]), [["reviews-v1", undefined], ["reviews-v2", 9091]]);
-  });
+  // Target ports: the Service `reviews` (app=reviews) with one port, and where each entry serves it.
+  const targets: Array<[string, string, Array<[string, number | undefined]>]> = [
+    ["numeric targetPort: the entry's port named as the Service port wins, else the targetPort", "{ port: 9080, name: http, targetPort: 9081 }", [["reviews-v1", 9081], ["reviews-v2", 9092]]],
+    ["named targetPort: the entry's port of that name; an entry without one serves not that port", "{ port: 80, name: http, targetPort: web }", [["reviews-v1", undefined], ["reviews-v2", 9091]]],
+  ];
+  for (const [name, port, want] of targets) {
+    it(name, () => {
+      const r = registry(`apiVersion: v1\nkind: Service\nmetadata: { name: reviews }\nspec: { ports: [${port}], selector: { app: reviews } }\n---\n`);
+      const [svc] = r.servicesFor("reviews.default.svc.cluster.local");
+      assert.deepEqual(r.endpoints(svc).map((e) => [e.workloadName, endpointPort(e, svc.ports[0])]), want);
+    });
+  }
 
   it("no selector: no endpoints (nothing writes EndpointSlices here)", () => {
     const r = registry(`
