@@ -5,6 +5,7 @@ import { resourceName } from "../api/resource.js";
 import type { DocumentResult } from "../api/validate.js";
 import { describeDocument } from "../api/format.js";
 import { hostMatches, resolveShortName } from "../api/hosts.js";
+import { serviceEntryOfService } from "../registry/kube-service.js";
 import { unreachableRoutes } from "../api/validation/virtualservice-unreachable.js";
 import { jwksUnreachable, jwtClaimRouteWithoutRequestAuthn, type JwksLookup } from "./authn.js";
 import { authzAnalyzers } from "./authz.js";
@@ -21,10 +22,17 @@ export class AnalysisContext {
   constructor(docs: DocumentResult[]) {
     for (const doc of docs) {
       if (!doc.resource) continue;
-      const list = this.byKind.get(doc.resource.kind) ?? [];
-      list.push({ resource: doc.resource, doc });
-      this.byKind.set(doc.resource.kind, list);
+      this.add(doc.resource, doc);
+      // A Kubernetes Service is a service as a ServiceEntry is (the analyzers look services up there).
+      const se = doc.resource.kind === "Service" ? serviceEntryOfService(doc.resource) : undefined;
+      if (se) this.add(se, doc);
     }
+  }
+
+  private add(resource: AnyResource, doc: DocumentResult): void {
+    const list = this.byKind.get(resource.kind) ?? [];
+    list.push({ resource, doc });
+    this.byKind.set(resource.kind, list);
   }
 
   all<K extends IstioKind>(kind: K): Array<{ resource: Resource<K>; doc: DocumentResult }> {

@@ -290,6 +290,33 @@ export const ENFORCEMENT: { readonly [K in IstioKind | typeof MESH_CONFIG]: Kind
   TCPRoute: { fields: [] },
   TLSRoute: { fields: [] },
   ReferenceGrant: { fields: [] },
+  // Read as istiod's Kubernetes registry reads it (src/registry/kube-service.ts): host, ports,
+  // protocols, selector (WorkloadEntries are the pods), target ports, clusterIP, exportTo.
+  Service: {
+    fields: [
+      {
+        paths: ["spec.type"],
+        when: { text: "ExternalName", test: (v) => v === "ExternalName" },
+        reason: "istiod makes the Service an alias of spec.externalName (the concrete service answers for its host); tsmesh does not: the host gets no route, cluster or listener",
+      },
+      {
+        paths: ["spec.type"],
+        when: { text: "NodePort or LoadBalancer", test: (v) => v === "NodePort" || v === "LoadBalancer" },
+        reason: "served as a ClusterIP Service: no node port or load balancer is opened (tsmesh up has no nodes)",
+      },
+      {
+        paths: ["spec.ports[].nodePort", "spec.externalIPs", "spec.loadBalancerIP", "spec.loadBalancerSourceRanges", "spec.loadBalancerClass", "spec.externalTrafficPolicy", "spec.healthCheckNodePort"],
+        reason: "not read: traffic from outside the mesh reaches it only through a gateway",
+      },
+      {
+        paths: ["spec.sessionAffinity"],
+        when: { text: "ClientIP", test: (v) => v === "ClientIP" },
+        reason: "not applied (nor by Istio's sidecars): requests are balanced as the DestinationRule says (consistentHash useSourceIp for affinity)",
+      },
+      { paths: ["spec.trafficDistribution"], reason: "not applied: endpoints are weighted by locality as the DestinationRule says" },
+      { paths: ["spec.ipFamilies", "spec.ipFamilyPolicy"], reason: "not read: tsmesh up's workloads have IPv4 loopback addresses" },
+    ],
+  },
   [MESH_CONFIG]: {
     fields: [
       { paths: UNIMPLEMENTED_PROVIDERS.map((k) => `extensionProviders[].${k}`), reason: "no config is generated for this provider kind (tsmesh implements envoyExtAuthzHttp/Grpc, envoyFileAccessLog, zipkin, opentelemetry, prometheus)" },

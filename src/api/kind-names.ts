@@ -71,6 +71,8 @@ export function resolveResourceName(arg: string, table: ReadonlyMap<string, Kind
     for (const info of all) {
       if (!bareNames(info).includes(head)) continue;
       if (rest === info.group) return info;
+      // RESOURCE.VERSION in the core group (`services.v1`)
+      if (info.group === "" && info.versions.includes(rest)) return info;
       // RESOURCE.VERSION.GROUP
       const v = rest.indexOf(".");
       if (v > 0 && rest.slice(v + 1) === info.group && info.versions.includes(rest.slice(0, v))) return info;
@@ -98,14 +100,14 @@ export function discoveryOrder(infos: readonly KindInfo[], table: ReadonlyMap<st
   return [...infos].sort((a, b) => byName(a.group, b.group) || rank(a) - rank(b) || byName(a.plural, b.plural));
 }
 
-/** kubectl's category "all": Kubernetes' workload kinds (pods, services, deployments…), none of which a mesh here has. */
+/** kubectl's category "all": Kubernetes' workload kinds (pods, services, deployments…), of which a mesh here has Services. */
 export const CATEGORY_ALL = "all";
 
 /**
  * The kinds one resource argument names: a category (`istio-io`, `networking-istio-io`,
  * `gateway-api`) is expanded first, as kubectl does, in discovery order; else one kind
  * (resolveResourceName). `all` is kubectl's category of Kubernetes' own kinds, which the CRDs here
- * are not in (as on Kubernetes): no kinds.
+ * are not in (as on Kubernetes): Services only.
  */
 export function expandResourceArg(arg: string, table: ReadonlyMap<string, KindInfo> = kinds()): KindInfo[] {
   const name = arg.trim().toLowerCase();

@@ -1,9 +1,10 @@
 // The kinds tsmesh understands (Istio's and the Kubernetes Gateway API's), read from the generated
-// CRD table (group, versions, schema). A kind is identified by its group and YAML name; inside
+// CRD table (group, versions, schema), and Kubernetes' core/v1 Service (./kube-service.ts). A kind is identified by its group and YAML name; inside
 // tsmesh it goes by Istio's internal config kind name, unique across groups (KubernetesGateway).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../core/paths.js";
+import { SERVICE_INFO } from "./kube-service.js";
 import type { OpenApiSchema } from "./schema.js";
 
 /** One of a CRD's additionalPrinterColumns: what `kubectl get` shows beside NAME. */
@@ -40,11 +41,11 @@ export interface KindInfo {
 
 let table: Map<string, KindInfo> | undefined;
 
-/** Internal kind name → info, for every CRD in api/*-crds.gen.yaml. */
+/** Internal kind name → info, for every CRD in api/*-crds.gen.yaml, and core/v1 Service. */
 export function kinds(): ReadonlyMap<string, KindInfo> {
   if (!table) {
     const entries = JSON.parse(readFileSync(join(packageRoot(), "src/api/gen/schemas.json"), "utf8")) as KindInfo[];
-    table = new Map(entries.map((e) => [e.kind, e]));
+    table = new Map([...entries, SERVICE_INFO].map((e) => [e.kind, e]));
   }
   return table;
 }

@@ -2,6 +2,7 @@
 // spec (generated from the CRDs). `kind` is Istio's internal kind name (KubernetesGateway for
 // gateway.networking.k8s.io's Gateway); YAML and messages spell it as `yamlKind` says.
 import type * as gen from "./gen/types.js";
+import type { KubeServiceSpec } from "./kube-service.js";
 import { KIND_GROUPS } from "./gen/types.js";
 
 export interface ObjectMeta {
@@ -40,6 +41,8 @@ export interface SpecByKind {
   TCPRoute: gen.TCPRouteSpec;
   TLSRoute: gen.TLSRouteSpec;
   ReferenceGrant: gen.ReferenceGrantSpec;
+  // Kubernetes' core/v1 Service (the mesh's services, as istiod's Kubernetes registry reads them).
+  Service: KubeServiceSpec;
 }
 
 export type IstioKind = keyof SpecByKind;

@@ -5,7 +5,7 @@ import { kinds, kindsNamed, lookupKind } from "./kinds.js";
 import { parseDocuments, type ParsedDocument } from "./parse.js";
 import type { AnyResource, IstioKind, ObjectMeta, Resource } from "./resource.js";
 import { applyDefaults, suggest, validateSchema } from "./schema.js";
-import { checkK8sDNS1123Label, checkK8sDNS1123Subdomain, checkLabelKey, checkLabelValue } from "./validation/common.js";
+import { checkK8sDNS1035Label, checkK8sDNS1123Label, checkK8sDNS1123Subdomain, checkLabelKey, checkLabelValue } from "./validation/common.js";
 import { ValidationContext, type SemanticValidator } from "./validation/context.js";
 import { semanticValidators } from "./validation/index.js";
 
@@ -36,7 +36,17 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function validateMetadata(meta: unknown, out: Diagnostic[]): void {
+/** `group/version`, or the bare version in Kubernetes' core group (`v1`). */
+function groupVersion(group: string, version: string): string {
+  return group ? `${group}/${version}` : version;
+}
+
+/** How a kind's object names are checked: a Service's name is a DNS label (its host's first label), others' a subdomain. */
+function nameRule(kind: string): (name: string) => string | undefined {
+  return kind === "Service" ? checkK8sDNS1035Label : checkK8sDNS1123Subdomain;
+}
+
+function validateMetadata(meta: unknown, out: Diagnostic[], checkName: (name: string) => string | undefined): void {
   const bad = (path: string, msg: string) => out.push(diagnostic("TSMESH_METADATA_INVALID", path, msg));
   if (meta === undefined || meta === null) {
     bad("metadata.name", "Required value: name is required");
@@ -50,7 +60,7 @@ function validateMetadata(meta: unknown, out: Diagnostic[]): void {
   if (name === undefined || name === "") bad("metadata.name", "Required value: name is required");
   else if (typeof name !== "string") bad("metadata.name", `Invalid value: ${JSON.stringify(name)}: must be a string`);
   else {
-    const e = checkK8sDNS1123Subdomain(name);
+    const e = checkName(name);
     if (e) bad("metadata.name", `Invalid value: ${JSON.stringify(name)}: ${e}`);
   }
   if (namespace !== undefined) {
@@ -123,7 +133,7 @@ export function validateObject(value: unknown): Omit<DocumentResult, "file" | "i
   if (!found.info) {
     const named = kindsNamed(kind as string);
     if (named.length > 0) {
-      const uses = named.map((k) => `${k.group}/${k.storageVersion}`).join(" or ");
+      const uses = named.map((k) => groupVersion(k.group, k.storageVersion)).join(" or ");
       const groups = named.map((k) => k.group).join(" and ");
       diags.push(diagnostic("TSMESH_UNKNOWN_KIND", "apiVersion", `kind ${kind} belongs to group ${groups}, not ${JSON.stringify(apiVersion)} (use ${uses})`));
     } else {
@@ -142,11 +152,11 @@ export function validateObject(value: unknown): Omit<DocumentResult, "file" | "i
   const info = found.info;
   if (!found.versionServed) {
     diags.push(
-      diagnostic("TSMESH_UNSUPPORTED_VERSION", "apiVersion", `${apiVersion} does not serve ${kind}; served versions: ${info.versions.map((v) => `${info.group}/${v}`).join(", ")}`),
+      diagnostic("TSMESH_UNSUPPORTED_VERSION", "apiVersion", `${apiVersion} does not serve ${kind}; served versions: ${info.versions.map((v) => groupVersion(info.group, v)).join(", ")}`),
     );
     return done(ids);
   }
-  validateMetadata(value.metadata, diags);
+  validateMetadata(value.metadata, diags, nameRule(info.kind));
   for (const key of Object.keys(value)) {
     if (!TOP_LEVEL.has(key)) {
       const hint = suggest(key, TOP_LEVEL);

@@ -8,6 +8,7 @@ import { JsonPathError, parseJsonPath, type JsonPath } from "../api/jsonpath.js"
 import { evaluateJsonPath, JsonPathEvalError } from "../api/jsonpath-eval.js";
 import { CONFIGMAP_INFO, resourceType } from "../api/kind-names.js";
 import type { KindInfo, PrinterColumn } from "../api/kinds.js";
+import { SERVICE_INFO, type KubeServiceSpec } from "../api/kube-service.js";
 import { humanDuration } from "./output.js";
 
 /** A column whose JSONPath does not parse: it names the CRD and the column. */
@@ -40,12 +41,42 @@ function configMapColumns(): TableColumn[] {
   return [data, age];
 }
 
+/** kubectl's built-in table for a Service: TYPE, CLUSTER-IP, EXTERNAL-IP, PORT(S), AGE, and SELECTOR with -o wide. */
+function serviceColumns(): TableColumn[] {
+  type Svc = { spec?: KubeServiceSpec; status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } } };
+  const column = (header: string, cell: (o: Svc) => string, priority = 0): TableColumn => ({ header, priority, cell: (o) => cell(o as Svc) });
+  const external = (o: Svc): string => {
+    const spec = o.spec ?? {};
+    const ips = spec.externalIPs ?? [];
+    if (spec.type === "ExternalName") return spec.externalName ?? "<none>";
+    if (spec.type === "LoadBalancer") {
+      const lb = (o.status?.loadBalancer?.ingress ?? []).map((i) => i.ip || i.hostname || "").filter(Boolean);
+      return [...lb, ...ips].join(",") || "<pending>";
+    }
+    return ips.join(",") || "<none>";
+  };
+  const ports = (o: Svc) => (o.spec?.ports ?? []).map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ""}/${p.protocol ?? "TCP"}`).join(",") || "<none>";
+  const selector = (o: Svc) =>
+    Object.keys(o.spec?.selector ?? {})
+      .sort()
+      .map((k) => `${k}=${o.spec!.selector![k]}`)
+      .join(",") || "<none>";
+  return [
+    column("TYPE", (o) => o.spec?.type ?? "ClusterIP"),
+    column("CLUSTER-IP", (o) => o.spec?.clusterIP || "<none>"),
+    column("EXTERNAL-IP", external),
+    column("PORT(S)", ports),
+    tableColumn(DEFAULT_COLUMNS[0], SERVICE_INFO),
+    column("SELECTOR", selector, 1),
+  ];
+}
+
 /** The kind's printer columns, compiled once. Throws PrinterColumnError for a path that does not parse. */
 export function printerColumns(info: KindInfo): TableColumn[] {
   let cols = compiled.get(info);
   if (!cols) {
     const defs = info.printerColumns?.length ? info.printerColumns : DEFAULT_COLUMNS;
-    cols = info === CONFIGMAP_INFO ? configMapColumns() : defs.map((c) => tableColumn(c, info));
+    cols = info === CONFIGMAP_INFO ? configMapColumns() : info === SERVICE_INFO ? serviceColumns() : defs.map((c) => tableColumn(c, info));
     compiled.set(info, cols);
   }
   return cols;

@@ -96,7 +96,8 @@ Usage:
       (STATE_DIR/applied/); a DIR's .yaml, .yml and .json files (-R: its subfolders' too). Every
       document is validated first (the messages of \`tsmesh validate\`); one bad document, or one
       whose metadata.resourceVersion is stale (Conflict), changes nothing. The mesh config ConfigMap
-      istio-system/istio applies too. --field-manager names the writer in managedFields (default
+      istio-system/istio and Kubernetes Services apply too; other Kubernetes kinds (Deployment,
+      ServiceAccount…) are skipped with a warning each. --field-manager names the writer in managedFields (default
       kubectl-client-side-apply); --server-side is refused. Prints
       \`virtualservice.networking.istio.io/reviews created|configured|unchanged\`.
   tsmesh delete -f FILE|DIR|- [-R] | KIND NAME... [-n NS] [--dry-run=server] [--name NAME | --state-dir DIR]
@@ -107,7 +108,8 @@ Usage:
              [--name NAME | --state-dir DIR]
       kubectl get: the mesh's resources in force, with status (Istio's validationMessages); KIND is
       kubectl's name (vs, virtualservice, virtualservices, virtualservices.networking.istio.io, dr, gw,
-      se, we, wg, pa, ra, ap, sidecar, telemetry…; cm: the mesh ConfigMap) or a CRD category (istio-io, gateway-api). Tables
+      se, we, wg, pa, ra, ap, sidecar, telemetry…; svc: Services; cm: the mesh ConfigMap) or a category
+      (istio-io, gateway-api; all: the Services). Tables
       have each CRD's printer columns (vs: GATEWAYS HOSTS AGE); -o wide adds the CRDs' wide columns,
       SOURCE (applied, or FILE:LINE) and the folder copies an applied one SHADOWS; -o yaml|json hide
       metadata.managedFields unless --show-managed-fields.

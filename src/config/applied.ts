@@ -27,6 +27,7 @@ import { validateObject, type DocumentResult } from "../api/validate.js";
 import { writeFileAtomic } from "../core/atomic-file.js";
 import { MESH_CONFIGMAP_NAME, MESH_CONFIGMAP_NAMESPACE, validateConfigMapDocument, type ConfigMap } from "./configmap.js";
 import { validateDocument } from "./files.js";
+import { notReadReason } from "./kubernetes-kinds.js";
 import { DEFAULT_APPLY_MANAGER, recordWrite, type ManagedFieldsEntry } from "./managed-fields.js";
 import { applyMergePatch, isJsonObject, jsonEqual, sortedJson, threeWayMergePatch, type Json, type JsonObject } from "./merge.js";
 import type { ChangeBatch, ConfigStore } from "./store.js";
@@ -480,7 +481,8 @@ function namespaceConflict(value: unknown, namespace: string): string | undefine
 
 /**
  * The (kind, namespace, name) of each document in `text` that names one, for `delete -f` (documents
- * without a namespace are in `namespace`, default "default"); errors for the rest.
+ * without a namespace are in `namespace`, default "default"; Kubernetes kinds apply does not store
+ * are left out); errors for the rest.
  */
 export function refsOf(text: string, file: string, namespace?: string): { refs: Array<ResourceRef & { apiVersion: string }>; errors: string[] } {
   const refs: Array<ResourceRef & { apiVersion: string }> = [];
@@ -492,6 +494,8 @@ export function refsOf(text: string, file: string, namespace?: string): { refs: 
     else if (typeof v?.kind !== "string" || typeof v.apiVersion !== "string" || typeof v.metadata?.name !== "string")
       errors.push(`${doc.file}:${doc.line} (document ${doc.index}): needs apiVersion, kind and metadata.name`);
     else if (conflict) errors.push(`${doc.file}:${doc.line} (document ${doc.index}): ${conflict}`);
+    // A Deployment beside its Service: apply said it was not read, so there is nothing to delete.
+    else if (notReadReason(v.apiVersion, v.kind)) continue;
     // The store's kind (group-aware: a Gateway API Gateway is not Istio's Gateway).
     else refs.push({ apiVersion: v.apiVersion, kind: lookupKind(v.apiVersion, v.kind).info?.kind ?? v.kind, name: v.metadata.name, namespace: typeof v.metadata.namespace === "string" && v.metadata.namespace ? v.metadata.namespace : (namespace ?? "default") });
   }

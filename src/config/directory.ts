@@ -112,7 +112,7 @@ export class DirectorySource {
     this.watch.close();
   }
 
-  /** Current state of every file with errors or warnings (other than TSMESH_NOT_ENFORCED ones). */
+  /** Current state of every file with errors or warnings (other than TSMESH_NOT_ENFORCED and TSMESH_NOT_READ ones). */
   problems(): FileReport[] {
     const out: FileReport[] = [];
     for (const [file, st] of this.files) {
@@ -171,9 +171,9 @@ export class DirectorySource {
         ino: stat.ino,
         hash,
         // Keep per-document results only where there is a problem to report; they hold source text.
-        // (Not-enforced warnings alone do not count: they are reported as the file changes, and
-        // keeping them would keep the text of every file with a policy in it.)
-        results: results.some((r) => r.diagnostics.some((d) => d.code !== "TSMESH_NOT_ENFORCED")) ? results : [],
+        // (Not-enforced and not-read warnings alone do not count: they are reported as the file
+        // changes, and keeping them would keep the text of every file with a policy in it.)
+        results: results.some((r) => r.diagnostics.some((d) => d.code !== "TSMESH_NOT_ENFORCED" && d.code !== "TSMESH_NOT_READ")) ? results : [],
         ok,
         lastGood: ok ? results.map((r) => r.resource!).filter(Boolean) : old?.lastGood,
         lastGoodConfigMaps: ok ? validated.flatMap((v) => (v.configMap ? [v.configMap] : [])) : old?.lastGoodConfigMaps,

@@ -7,6 +7,7 @@ import { diagnostic, type Diagnostic } from "../core/errors.js";
 import { meshConfigNotEnforced, notEnforcedDiagnostic, notEnforcedDiagnostics } from "../api/enforcement.js";
 import { parseDocuments, type ParsedDocument } from "../api/parse.js";
 import { validateParsed, type DocumentResult } from "../api/validate.js";
+import { notReadDocument } from "./kubernetes-kinds.js";
 import { isConfigMapDocument, MESH_CONFIGMAP_KEY, MESH_CONFIGMAP_NAME, MESH_CONFIGMAP_NAMESPACE, validateConfigMapDocument, type ConfigMap } from "./configmap.js";
 
 export const CONFIG_EXTENSIONS = /\.(ya?ml|json)$/i;
@@ -29,8 +30,9 @@ export function listConfigFiles(path: string): string[] {
 }
 
 /**
- * Validates one document of a config file: an Istio resource, or a Kubernetes ConfigMap (istiod's
- * mesh config comes in one); anything else is reported as an unknown kind. A valid document also
+ * Validates one document of a config file: an Istio resource or Service, or a Kubernetes ConfigMap
+ * (istiod's mesh config comes in one); other Kubernetes kinds (Deployment, ServiceAccount…) are
+ * skipped with one TSMESH_NOT_READ warning each; anything else is reported as an unknown kind. A valid document also
  * gets a TSMESH_NOT_ENFORCED warning for each kind or field it uses that tsmesh does not enforce yet.
  */
 export function validateDocument(doc: ParsedDocument): { result: DocumentResult; configMap?: ConfigMap } {
@@ -39,6 +41,8 @@ export function validateDocument(doc: ParsedDocument): { result: DocumentResult;
     if (v.configMap) v.result.diagnostics.push(...meshConfigMapNotEnforced(v.configMap));
     return v;
   }
+  const skipped = doc.syntaxError ? undefined : notReadDocument(doc);
+  if (skipped) return { result: skipped };
   const result = validateParsed(doc);
   if (result.resource) result.diagnostics.push(...notEnforcedDiagnostics(result.resource));
   return { result };

@@ -288,6 +288,8 @@ export class Discovery {
 
   private report(r: FileReport): void {
     this.reportNotEnforced(r);
+    // Kubernetes kinds skipped (a Deployment beside its Service): one line each as the file changes.
+    for (const doc of r.results) for (const d of doc.diagnostics) if (d.code === "TSMESH_NOT_READ") this.log(`discovery: ${r.file}:${doc.line} ${doc.kind} ${doc.namespace}/${doc.name}: ${d.message} [${d.code}]`);
     if (r.status !== "rejected") return;
     // One line per rejected document: its first error, at the field's line.
     for (const doc of r.results) {
@@ -504,7 +506,7 @@ export class Discovery {
       return;
     }
     if (meshChanged) this.pushMeshChange();
-    if (batch.changes.some((c) => c.kind === "ServiceEntry" || c.kind === "WorkloadEntry")) this.inbound.registryChanged();
+    if (batch.changes.some((c) => c.kind === "ServiceEntry" || c.kind === "Service" || c.kind === "WorkloadEntry")) this.inbound.registryChanged();
     const endpointsOnly = batch.changes.every((c) => c.kind === "WorkloadEntry");
     for (const c of batch.changes) if (c.kind === "WorkloadEntry") this.changedWorkloads.add(`${c.namespace}/${c.name}`);
     this.configUpdate({

@@ -5,6 +5,7 @@
 // registry reports the change, before debouncing).
 import type { ConfigStore } from "../config/store.js";
 import type { Counter } from "../core/metrics.js";
+import { registryServiceEntries } from "../registry/kube-service.js";
 import { registryUpdates, ServiceRegistry } from "../registry/registry.js";
 
 export class InboundUpdates {
@@ -28,7 +29,7 @@ export class InboundUpdates {
 
   /** A store change touched ServiceEntries or WorkloadEntries: counts what it did to the registry. */
   registryChanged(): void {
-    const next = new ServiceRegistry({ serviceEntries: this.store.list("ServiceEntry"), workloadEntries: this.store.list("WorkloadEntry") });
+    const next = new ServiceRegistry({ serviceEntries: registryServiceEntries([...this.store.list("ServiceEntry"), ...this.store.list("Service")]), workloadEntries: this.store.list("WorkloadEntry") });
     if (this.registry) {
       const u = registryUpdates(this.registry, next);
       if (u.services > 0) this.counter.inc({ type: "svc" }, u.services);

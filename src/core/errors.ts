@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   TSMESH_MISSING_TYPE: { summary: "A document has no apiVersion or kind", severity: "error" },
   TSMESH_UNKNOWN_KIND: { summary: "The apiVersion/kind is not an Istio resource tsmesh knows", severity: "error" },
   TSMESH_UNSUPPORTED_VERSION: { summary: "The kind exists but not at this apiVersion", severity: "error" },
+  TSMESH_NOT_READ: { summary: "A Kubernetes kind tsmesh does not read (Deployment, Pod, ServiceAccount…): the document is skipped", severity: "warning" },
   TSMESH_DUPLICATE_RESOURCE: { summary: "The same Kind namespace/name is defined more than once", severity: "error" },
   // Kubernetes object metadata
   TSMESH_METADATA_INVALID: { summary: "metadata.name, namespace, labels or annotations are invalid", severity: "error" },

@@ -7,6 +7,7 @@ import type { AnyResource, Resource } from "../api/resource.js";
 import { ISTIO_CLASS } from "../model/gateway-api/conditions.js";
 import { gatewayAddresses } from "../model/gateway-api/addresses.js";
 import { classIsIstio, convertGateway, GATEWAY_NAME_LABEL, isManaged } from "../model/gateway-api/gateways.js";
+import { registryServiceEntries } from "../registry/kube-service.js";
 import { ReferenceGrants, serviceSelectorsOf, type ConversionContext } from "../model/gateway-api/references.js";
 
 /** Labels istiod puts on a deployed gateway (pilot/pkg/config/kube/gateway deploymentcontroller). */
@@ -26,7 +27,7 @@ export interface GatewayDeployment {
 function conversionContext(resources: readonly AnyResource[]): ConversionContext {
   const grants = resources.filter((r): r is Resource<"ReferenceGrant"> => r.kind === "ReferenceGrant");
   const namespaces = new Set(resources.map((r) => r.metadata.namespace));
-  const serviceSelectors = serviceSelectorsOf(resources.filter((r): r is Resource<"ServiceEntry"> => r.kind === "ServiceEntry"));
+  const serviceSelectors = serviceSelectorsOf(registryServiceEntries(resources));
   return { domainSuffix: "cluster.local", grants: new ReferenceGrants(grants), serviceHosts: new Set<string>(), namespaces, serviceSelectors };
 }
 

@@ -10,6 +10,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, statSync } from "no
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Discovery } from "../controlplane/discovery.js";
+import { registryServiceEntries } from "../registry/kube-service.js";
 import type { JwksFetchMode } from "../model/request-authentication.js";
 import { defaultStateDir, packageRoot } from "../core/paths.js";
 import type { CaKeyType } from "../security/ca.js";
@@ -167,7 +168,7 @@ export function proxyCommandArgs(plan: PlannedWorkload, o: { tsmeshBin: string; 
 }
 
 /** The kinds the plan is made from: a change to one may start, stop or move a workload. */
-const PLAN_KINDS: ReadonlySet<string> = new Set(["WorkloadEntry", "Gateway", "ServiceEntry", "KubernetesGateway", "GatewayClass", "ReferenceGrant"]);
+const PLAN_KINDS: ReadonlySet<string> = new Set(["WorkloadEntry", "Gateway", "ServiceEntry", "Service", "KubernetesGateway", "GatewayClass", "ReferenceGrant"]);
 
 export class LocalMesh {
   readonly discovery: Discovery;
@@ -310,7 +311,7 @@ export class LocalMesh {
     const store = this.discovery.store;
     const gatewayApi = [...store.list("KubernetesGateway"), ...store.list("GatewayClass"), ...store.list("ReferenceGrant")];
     const running = [...this.workloads.values()].map((w) => w.plan);
-    return planMesh({ workloadEntries: store.list("WorkloadEntry"), serviceEntries: store.list("ServiceEntry"), gateways: store.list("Gateway"), gatewayApi, running, environment: process.env });
+    return planMesh({ workloadEntries: store.list("WorkloadEntry"), serviceEntries: registryServiceEntries([...store.list("ServiceEntry"), ...store.list("Service")]), gateways: store.list("Gateway"), gatewayApi, running, environment: process.env });
   }
 
   private get prometheusAddress(): string {

@@ -7,6 +7,7 @@
 import type { AnyResource, Resource } from "../api/resource.js";
 import { gatewayDeployments, manualGateways } from "./gateway-deployments.js";
 import { labelsMatch } from "../registry/model.js";
+import { workloadPortFor } from "../registry/kube-service.js";
 import { appMetricsTarget } from "../proxy/prometheus-merge.js";
 import { appVariables, COMMAND_ANNOTATION, CommandLineError, parseCommandLine, shellCommand, SHELL_ANNOTATION, wantsShell, type ParsedCommand } from "./command-line.js";
 
@@ -135,7 +136,8 @@ export function planMesh(given: PlanInput): MeshPlan {
       if (!sel || se.metadata.namespace !== we.metadata.namespace || !labelsMatch(sel, labels)) continue;
       for (const p of se.spec.ports ?? []) {
         if (!p.number) continue;
-        const port = (p.name ? we.spec.ports?.[p.name] : undefined) ?? p.targetPort ?? p.number;
+        const port = workloadPortFor(se, p, we.spec.ports ?? {});
+        if (port === undefined) continue; // a Service's named targetPort this workload does not have
         if (!targetOf.has(p.number)) targetOf.set(p.number, port);
         if (ports.some((x) => x.port === port)) continue;
         ports.push({ port, name: p.name ?? "", protocol: p.protocol ?? "", service: se.spec.hosts?.[0] ?? se.metadata.name });

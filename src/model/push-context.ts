@@ -7,6 +7,7 @@ import type { AnyResource, Resource, Subset, TrafficPolicy } from "../api/resour
 import { conversionProblems, convertGatewayApi } from "./gateway-api/convert.js";
 import { hostMatches, MESH_GATEWAY, resolveGatewayName, resolveShortName } from "../api/hosts.js";
 import { exportToSet, labelsMatch, serviceVisibleFrom, visibleFrom, type Service, type ServicePortInfo, type WorkloadEndpoint } from "../registry/model.js";
+import { registryServiceEntries } from "../registry/kube-service.js";
 import { endpointPort, ServiceRegistry } from "../registry/registry.js";
 import { AuthenticationPolicies } from "./authentication.js";
 import { AuthorizationPolicies } from "./authorization.js";
@@ -58,6 +59,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
 
 /** The resources a PushContext is built from (a ConfigStore snapshot). */
 export interface PushInput {
+  /** ServiceEntries, and Kubernetes Services converted to their ServiceEntry form (registry/kube-service.ts). */
   serviceEntries: readonly Resource<"ServiceEntry">[];
   workloadEntries: readonly Resource<"WorkloadEntry">[];
   virtualServices: readonly Resource<"VirtualService">[];
@@ -353,7 +355,10 @@ export class PushContext {
     for (const ip of proxy.ipAddresses) {
       for (const ep of this.registry.workloadsAt(ip)) {
         for (const service of this.registry.servicesOf(ep)) {
-          for (const port of service.ports) out.push({ service, port, endpoint: ep, endpointPort: endpointPort(ep, port) });
+          for (const port of service.ports) {
+            const at = endpointPort(ep, port);
+            if (at !== undefined) out.push({ service, port, endpoint: ep, endpointPort: at });
+          }
         }
       }
     }
@@ -412,7 +417,8 @@ function sortPushInput(resources: Iterable<{ kind: string }>) {
   for (const r of resources) {
     switch (r.kind) {
       case "ServiceEntry":
-        input.serviceEntries.push(r as Resource<"ServiceEntry">);
+      case "Service":
+        input.serviceEntries.push(...registryServiceEntries([r]));
         break;
       case "WorkloadEntry":
         input.workloadEntries.push(r as Resource<"WorkloadEntry">);

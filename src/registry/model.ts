@@ -1,6 +1,6 @@
 // The service registry's model (Istio's model.Service / IstioEndpoint): what a host is, which ports
 // it has, and which workload instances back it. Built from ServiceEntry, WorkloadEntry and
-// WorkloadGroup now; Kubernetes Services and Pods later produce the same shapes.
+// WorkloadGroup, and Kubernetes Services (converted to ServiceEntries: registry/kube-service.ts).
 
 /** Istio's protocol names (pkg/config/protocol). "UNSUPPORTED" means not declared: sniffed. */
 export type Protocol =
@@ -30,6 +30,11 @@ export interface ServicePortInfo {
   protocol: Protocol;
   /** ServiceEntry targetPort: the endpoint port when an endpoint does not name one. */
   targetPort?: number;
+  /**
+   * A Kubernetes Service's named targetPort: the endpoint's port of that name; an endpoint without
+   * one does not serve this port (istiod's explicit port name).
+   */
+  targetPortName?: string;
 }
 
 export type Resolution = "STATIC" | "DNS" | "DNS_ROUND_ROBIN" | "DYNAMIC_DNS" | "NONE";

@@ -1,12 +1,13 @@
 // Builds the service registry from ServiceEntry and WorkloadEntry resources (Istio's
 // serviceentry controller): one Service per SE host, endpoints from inline SE endpoints or from
-// WorkloadEntries picked by the SE's workloadSelector (same namespace, as Istio does).
+// WorkloadEntries picked by the SE's workloadSelector (same namespace, as Istio does). Kubernetes
+// Services come in as ServiceEntries (./kube-service.ts) and keep their kind and named target ports.
 import type { Resource } from "../api/resource.js";
+import { kubeServiceOf, namedTargetPort, servicePortProtocol } from "./kube-service.js";
 import {
   exportToSet,
   labelsMatch,
   parseLocality,
-  parseProtocol,
   type ConfigRef,
   type Resolution,
   type Service,
@@ -92,12 +93,11 @@ export class ServiceRegistry {
     input.serviceEntries.forEach((se, order) => {
       const spec = se.spec;
       const ns = se.metadata.namespace;
-      const ports: ServicePortInfo[] = (spec.ports ?? []).map((p) => ({
-        name: p.name,
-        port: p.number,
-        protocol: parseProtocol(p.protocol, p.name),
-        targetPort: p.targetPort,
-      }));
+      const kube = kubeServiceOf(se);
+      const ports: ServicePortInfo[] = (spec.ports ?? []).map((p) => {
+        const targetPortName = kube ? namedTargetPort(se, p.number) : undefined;
+        return { name: p.name, port: p.number, protocol: servicePortProtocol(se, p), targetPort: p.targetPort, ...(targetPortName ? { targetPortName } : {}) };
+      });
       const resolution: Resolution = spec.resolution ?? "NONE";
       const selector = spec.workloadSelector?.labels;
       const selected = spec.workloadSelector ? this.select(ns, selector) : undefined;
@@ -113,7 +113,7 @@ export class ServiceRegistry {
           exportTo: exportToSet(spec.exportTo, ns),
           workloadSelector: selector ?? (spec.workloadSelector ? {} : undefined),
           subjectAltNames: spec.subjectAltNames ?? [],
-          source: ref(se),
+          source: ref(kube ?? se),
           order,
         };
         services.push(svc);
@@ -205,8 +205,12 @@ export class ServiceRegistry {
   }
 }
 
-/** The port an endpoint serves a service port on: its named port, else targetPort, else the port. */
-export function endpointPort(ep: WorkloadEndpoint, port: ServicePortInfo): number {
+/**
+ * The port an endpoint serves a service port on: its named port, else targetPort, else the port; for
+ * a Kubernetes Service's named targetPort, the endpoint's port of that name (undefined: none).
+ */
+export function endpointPort(ep: WorkloadEndpoint, port: ServicePortInfo): number | undefined {
+  if (port.targetPortName) return ep.ports[port.targetPortName];
   return ep.ports[port.name] ?? port.targetPort ?? port.port;
 }
 

@@ -70,6 +70,16 @@ spec:
   assert.deepEqual(codes(doc(GATEWAY, we("istio: ingressgateway"), se("8080"))), []);
   assert.deepEqual(codes(doc(GATEWAY, we("istio: ingressgateway"), se("9999"))), ["IST0104 Gateway default/gw spec.servers[0].port.number"]);
   assert.deepEqual(codes(doc(GATEWAY, we("istio: other"), se("8080"))), ["IST0101 Gateway default/gw spec.selector"]);
+  // Istio's own install: the gateway's Kubernetes Service declares the port, as the ServiceEntry did.
+  const svc = (port: string) => `apiVersion: v1
+kind: Service
+metadata: {name: istio-ingressgateway, namespace: istio-system}
+spec:
+  ports: [{port: 80, targetPort: ${port}, name: http2}]
+  selector: {istio: ingressgateway}
+`;
+  assert.deepEqual(codes(doc(GATEWAY, we("istio: ingressgateway"), svc("8080"))), []);
+  assert.deepEqual(codes(doc(GATEWAY, we("istio: ingressgateway"), svc("9999"))), ["IST0104 Gateway default/gw spec.servers[0].port.number"]);
 });
 
 test("IST0128 / IST0129: TLS origination without server verification", () => {

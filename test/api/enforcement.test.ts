@@ -393,6 +393,43 @@ const CASES: Case[] = [
     },
     want: ["spec.ingress[1].tls"],
   },
+  // Kubernetes Services: read as istiod's kube registry reads them; the rest of the Service is reported.
+  { name: "Service: bookinfo-versions' (selector, named port) is enforced", kind: "Service", spec: { ports: [{ name: "http", port: 9080 }], selector: { app: "reviews", version: "v1" }, clusterIP: "10.96.0.9" }, want: [] },
+  { name: "Service: ExternalName", kind: "Service", spec: { type: "ExternalName", externalName: "example.com" }, want: ["spec.type"] },
+  {
+    name: "Service: a LoadBalancer's outside-facing settings, ClientIP affinity, dual stack, traffic distribution",
+    kind: "Service",
+    spec: {
+      type: "LoadBalancer",
+      ports: [{ name: "http", port: 80, nodePort: 30080 }],
+      selector: { app: "web" },
+      externalIPs: ["192.0.2.1"],
+      loadBalancerIP: "192.0.2.2",
+      loadBalancerSourceRanges: ["10.0.0.0/8"],
+      loadBalancerClass: "x",
+      externalTrafficPolicy: "Local",
+      healthCheckNodePort: 31000,
+      sessionAffinity: "ClientIP",
+      sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
+      trafficDistribution: "PreferClose",
+      ipFamilies: ["IPv4"],
+      ipFamilyPolicy: "SingleStack",
+    },
+    want: [
+      "spec.type",
+      "spec.ports[0].nodePort",
+      "spec.externalIPs",
+      "spec.loadBalancerIP",
+      "spec.loadBalancerSourceRanges",
+      "spec.loadBalancerClass",
+      "spec.externalTrafficPolicy",
+      "spec.healthCheckNodePort",
+      "spec.sessionAffinity",
+      "spec.trafficDistribution",
+      "spec.ipFamilies",
+      "spec.ipFamilyPolicy",
+    ],
+  },
 ];
 
 describe("resources: what is reported as not enforced", () => {

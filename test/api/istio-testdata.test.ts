@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { parseDocuments } from "../../src/api/parse.js";
 import { validateObject, validateText } from "../../src/api/validate.js";
+import { validateDocument } from "../../src/config/files.js";
 import { packageRoot } from "../../src/core/paths.js";
 
 const fixtures = join(packageRoot(), "test", "fixtures", "istio");
@@ -47,7 +48,8 @@ test("Istio validation testdata: every -invalid document is rejected with Istio'
   assert.ok(n >= 60, `expected the invalid testdata, read ${n} documents`);
 });
 
-test("every Istio resource in Istio's samples is accepted", () => {
+/** Every YAML file of Istio's samples copied here (test/fixtures/istio/samples and samples/). */
+function sampleFiles(): string[] {
   const files: string[] = [];
   const walk = (dir: string) => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -58,6 +60,11 @@ test("every Istio resource in Istio's samples is accepted", () => {
   };
   walk(join(fixtures, "samples"));
   walk(join(packageRoot(), "samples"));
+  return files;
+}
+
+test("every Istio resource in Istio's samples is accepted", () => {
+  const files = sampleFiles();
   let n = 0;
   for (const f of files) {
     for (const r of validateText(readFileSync(f, "utf8"), f)) {
@@ -68,4 +75,21 @@ test("every Istio resource in Istio's samples is accepted", () => {
   }
   // 61 in Istio's samples (test/fixtures/istio/README.md lists the copies).
   assert.ok(n >= 61, `expected Istio resources in the samples, found ${n}`);
+});
+
+test("Istio's samples' Kubernetes documents: Services are accepted, other kinds skipped with one TSMESH_NOT_READ each", () => {
+  const files = sampleFiles();
+  const seen = new Map<string, number>();
+  for (const f of files) {
+    for (const doc of parseDocuments(readFileSync(f, "utf8"), f)) {
+      const { result } = validateDocument(doc);
+      if (/\.istio\.io\/|^gateway\.networking\.k8s\.io\//.test(result.apiVersion ?? "") || result.kind === "ConfigMap") continue;
+      assert.ok(result.valid, `${f}#${result.index} ${result.kind} ${result.name}:\n${result.diagnostics.map((d) => `  ${d.path}: ${d.message}`).join("\n")}`);
+      if (result.kind === "Service") assert.ok(result.resource, `${f}#${result.index}: a Service is read`);
+      else assert.deepEqual(result.diagnostics.map((d) => d.code), ["TSMESH_NOT_READ"], `${f}#${result.index} ${result.kind}`);
+      seen.set(result.kind ?? "", (seen.get(result.kind ?? "") ?? 0) + 1);
+    }
+  }
+  // bookinfo.yaml (fixtures) and bookinfo-versions.yaml (samples/) at least.
+  assert.ok((seen.get("Service") ?? 0) >= 7 && (seen.get("Deployment") ?? 0) >= 1 && (seen.get("ServiceAccount") ?? 0) >= 1, JSON.stringify([...seen]));
 });

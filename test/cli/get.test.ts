@@ -197,9 +197,11 @@ test("kubectl's argument forms: KIND,KIND, categories, KIND/NAME, and kubectl's 
     ...["DestinationRule", "Gateway", "ServiceEntry", "Sidecar", "VirtualService", "WorkloadEntry", "WorkloadGroup", "ProxyConfig", "EnvoyFilter"],
     ...["AuthorizationPolicy", "PeerAuthentication", "RequestAuthentication", "Telemetry"],
   ]);
-  // `all` is Kubernetes' workload kinds, which Istio's CRDs are not in.
-  assert.deepEqual(getRequests(["all"], false), { requests: [], singleItem: false, askedAll: true });
-  assert.deepEqual(kindsOf(["all,vs"]), ["VirtualService"]);
+  // `all` is Kubernetes' workload kinds, which Istio's CRDs are not in: here, the Services.
+  assert.deepEqual(kindsOf(["all"]), ["Service"]);
+  assert.equal(getRequests(["all"], false).askedAll, true);
+  assert.deepEqual(kindsOf(["all,vs"]), ["Service", "VirtualService"]);
+  assert.deepEqual(kindsOf(["svc/reviews-v1", "services.v1/x"]), ["Service/reviews-v1", "Service/x"]);
   const refused: Array<[string[], boolean, RegExp]> = [
     [["vs", "vs/reviews"], false, /^there is no need to specify a resource type as a separate argument/],
     [["vs/reviews/x"], false, /may not have more than one slash/],

@@ -89,7 +89,7 @@ test("a rejected apply changes nothing, and names file, line and field as valida
     assert.equal(f.store.get("VirtualService", "default", "reviews")!.spec.http!.length, 1);
     assert.equal(f.store.currentVersion, version);
     assert.deepEqual(readdirSync(join(f.stateDir, "applied")).sort(), files);
-    const unknown = f.layer.apply("apiVersion: v1\nkind: Service\nmetadata: {name: x}\n", "svc.yaml");
+    const unknown = f.layer.apply("apiVersion: v1\nkind: Servce\nmetadata: {name: x}\n", "svc.yaml");
     assert.ok(!unknown.ok && /TSMESH_UNKNOWN_KIND/.test(unknown.errors[0]));
     const empty = f.layer.apply("# nothing\n", "empty.yaml");
     assert.ok(!empty.ok && /no objects passed to apply/.test(empty.errors[0]));
@@ -180,4 +180,30 @@ test("refsOf names each document's resource and reports the ones it cannot", () 
   assert.equal(errors.length, 3);
   assert.match(errors[0], /f\.yaml:\d+ \(document 5\): needs apiVersion, kind and metadata\.name/);
   assert.match(errors[2], /the namespace from the provided object "other" does not match the namespace "prod"/);
+});
+
+test("apply takes Kubernetes Services (Istio's bookinfo-versions.yaml) and skips other Kubernetes kinds with one warning each", () => {
+  const f = fixture();
+  try {
+    const versions = readFileSync(join(packageRoot(), "samples/bookinfo/platform/kube/bookinfo-versions.yaml"), "utf8");
+    const deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: reviews-v1 }\nspec: {}\n---\n";
+    const r = f.layer.apply(deployment + versions, "bookinfo-versions.yaml");
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.deepEqual(r.changes.map((c) => [c.resource.kind, c.resource.metadata.name, c.outcome]).slice(0, 2), [["Service", "reviews-v1", "created"], ["Service", "reviews-v2", "created"]]);
+    assert.equal(r.changes.length, 6);
+    assert.equal(r.warnings.length, 1);
+    assert.match(r.warnings[0], /Deployment default\/reviews-v1: warning: not read: tsmesh runs workloads from WorkloadEntries/);
+    const svc = f.store.get("Service", "default", "reviews-v2")!;
+    assert.deepEqual(svc.spec.selector, { app: "reviews", version: "v2" });
+    assert.equal(svc.spec.type, "ClusterIP", "defaulted as the API server defaults it");
+    assert.equal(svc.spec.ports![0].protocol, "TCP");
+    assert.deepEqual(readdirSync(join(f.stateDir, "applied")).filter((n) => n.startsWith("Service.")).length, 6);
+    assert.deepEqual(f.layer.delete([{ kind: "Service", namespace: "default", name: "reviews-v3" }]).deleted.map((d) => d.metadata.name), ["reviews-v3"]);
+    assert.equal(f.store.get("Service", "default", "reviews-v3"), undefined);
+    const bad = f.layer.apply(versions.replace("- port: 9080\n    name: http\n  selector:\n    app: reviews\n    version: v1", "- port: 0\n    name: http\n  selector:\n    app: reviews\n    version: v1"), "bad.yaml");
+    assert.ok(!bad.ok);
+    assert.match(bad.errors.join("\n"), /^bad\.yaml:7:\d+ .*Service default\/reviews-v1: spec\.ports\[0\]\.port: Invalid value: 0: must be between 1 and 65535, inclusive/m);
+  } finally {
+    f.done();
+  }
 });

@@ -4,7 +4,7 @@
 // nothing changed, --server-side refused, the mesh config ConfigMap, and one console line for every
 // edit to a folder's copy that an applied copy hides.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -17,6 +17,7 @@ import { ConfigStore } from "../../src/config/store.js";
 import { MeshApiServer, type ApiStatus } from "../../src/controlplane/api-server.js";
 import { analysisMesh, apiSocketPath, meshConfigMapCheck } from "../../src/controlplane/mesh-api.js";
 import { defaultStatusRegistry } from "../../src/controlplane/status.js";
+import { packageRoot } from "../../src/core/paths.js";
 import { DEFAULT_MESH_CONFIG } from "../../src/model/push-context.js";
 
 const DIR = "config:0:dir";
@@ -174,6 +175,29 @@ test("the mesh config ConfigMap applies (configmap/istio created), another Confi
   assert.match(rl.err.join("\n"), /ConfigMap default\/ratelimit-config: the mesh reads one ConfigMap, istio-system\/istio .*tsmesh ratelimit's config folder/);
   assert.deepEqual((await cli("delete", "-f", cm)).out, ['configmap "istio" deleted']);
   assert.equal(store.getConfigMap("istio-system", "istio")!.source!.file, "dir/mesh.yaml");
+});
+
+test("Istio's bookinfo-versions.yaml Services: apply (service/NAME created), a Deployment beside them warned, get svc as kubectl prints it, delete svc", async () => {
+  const versions = readFileSync(join(packageRoot(), "samples/bookinfo/platform/kube/bookinfo-versions.yaml"), "utf8");
+  const f = file("versions.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: reviews-v1}\nspec: {}\n---\n" + versions);
+  const applied = await cli("apply", "-f", f);
+  assert.equal(applied.code, 0, applied.err.join("\n"));
+  assert.deepEqual(applied.out, ["reviews-v1", "reviews-v2", "reviews-v3", "productpage-v1", "ratings-v1", "details-v1"].map((n) => `service/${n} created`));
+  assert.equal(applied.err.length, 1);
+  assert.match(applied.err[0], /Deployment default\/reviews-v1: warning: not read: tsmesh runs workloads from WorkloadEntries .*\[TSMESH_NOT_READ\]/);
+  // kubectl's Service table, SELECTOR with -o wide.
+  const wide = await cli("get", "svc", "-o", "wide");
+  assert.deepEqual(wide.out[0].split(/\s{2,}/).slice(0, 7), ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"]);
+  assert.match(wide.out.find((l) => l.startsWith("reviews-v2 "))!, /^reviews-v2\s+ClusterIP\s+<none>\s+<none>\s+9080\/TCP\s+\S+\s+app=reviews,version=v2\s+applied/);
+  assert.deepEqual((await cli("get", "services.v1", "reviews-v1", "-o", "name")).out, ["service/reviews-v1"]);
+  assert.deepEqual((await cli("get", "all", "-o", "name")).out.length, 6);
+  assert.deepEqual((await cli("delete", "svc", "reviews-v3")).out, ['service "reviews-v3" deleted']);
+  assert.equal(store.get("Service", "default", "reviews-v3"), undefined);
+  // delete -f: the Services; the Deployment, never stored, is no error.
+  const deleted = await cli("delete", "-f", f);
+  assert.deepEqual(deleted.err, ['Error from server (NotFound): error when deleting "' + f + '": services "reviews-v3" not found']);
+  assert.equal(deleted.out.length, 5);
+  assert.deepEqual(store.list("Service"), []);
 });
 
 test("every edit to a folder's copy that the applied copy hides prints one line; a re-save prints none", async () => {

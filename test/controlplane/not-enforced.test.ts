@@ -113,4 +113,18 @@ describe("the control plane reports what is not enforced", () => {
     assert.equal(lines().length, 1, logs.join("\n"));
     assert.match(lines()[0], /^discovery: .*\/mesh\.yaml: not enforced yet: ingressClass: not read by tsmesh \[TSMESH_NOT_ENFORCED\]$/);
   });
+
+  it("a Kubernetes Service is read; the Deployment and ServiceAccount beside it get one TSMESH_NOT_READ line each", async () => {
+    const svc = "apiVersion: v1\nkind: Service\nmetadata: {name: details}\nspec:\n  ports: [{port: 9080, name: http}]\n  selector: {app: details}\n";
+    const sa = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: bookinfo-details}\n";
+    const deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: details-v1}\nspec: {}\n";
+    write("bookinfo.yaml", [svc, sa, deploy].join("---\n"));
+    discovery = new Discovery({ configPaths: [dir], xdsAddress: "127.0.0.1:0", monitoringAddress: "", debounceQuietMs: 10, log: (l) => logs.push(l) });
+    await discovery.start();
+    assert.ok(discovery.store.get("Service", "default", "details"), "the Service is in the store");
+    const notRead = logs.filter((l) => l.includes("[TSMESH_NOT_READ]")).map((l) => l.replace(/^discovery: (\S*\/)?/, ""));
+    assert.deepEqual(notRead.map((l) => l.replace(/: not read: .*/, "")), ["bookinfo.yaml:8 ServiceAccount default/bookinfo-details", "bookinfo.yaml:12 Deployment default/details-v1"]);
+    assert.match(notRead[1], /not read: tsmesh runs workloads from WorkloadEntries/);
+    assert.deepEqual(logs.filter((l) => /rejected|TSMESH_UNKNOWN_KIND/.test(l)), []);
+  });
 });

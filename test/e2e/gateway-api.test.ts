@@ -1,7 +1,8 @@
 // Istio's Gateway API tasks on a real local mesh (`tsmesh up`'s bookinfo on 127.34.x.y): the
 // bookinfo sample's Gateway (class istio) gets a router proxy started and labelled as istiod's
 // automated deployment is, its HTTPRoute serves /productpage, and the traffic-shifting task's
-// Gateway API variant (HTTPRoutes with a Service parent) shifts reviews traffic between versions.
+// Gateway API variant (HTTPRoutes with a Service parent) shifts reviews traffic between versions,
+// the version Services being Istio's own bookinfo-versions.yaml (Kubernetes Services).
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -32,8 +33,9 @@ describe("bookinfo on tsmesh up through the Kubernetes Gateway API", { timeout: 
     mesh = await TestMesh.start({
       example: "bookinfo",
       octet: OCTET,
-      // Istio's bookinfo-versions.yaml services, then the task's `kubectl apply -f samples/bookinfo/gateway-api/bookinfo-gateway.yaml`.
-      apply: [join(packageRoot(), "examples/bookinfo-versions/services-versions.yaml"), join(GATEWAY_API, "bookinfo-gateway.yaml")],
+      // The task's `kubectl apply -f samples/bookinfo/platform/kube/bookinfo-versions.yaml` (Kubernetes
+      // Services selecting bookinfo's WorkloadEntries), then `kubectl apply -f samples/bookinfo/gateway-api/bookinfo-gateway.yaml`.
+      apply: [join(packageRoot(), "samples/bookinfo/platform/kube/bookinfo-versions.yaml"), join(GATEWAY_API, "bookinfo-gateway.yaml")],
     });
     const w = mesh.mesh.list().find((x) => x.plan.labels["gateway.networking.k8s.io/gateway-name"] === "bookinfo-gateway");
     assert.ok(w, "a router runs for the Gateway");

@@ -26,6 +26,7 @@ export function resource(kind: string, spec: unknown, apiVersion?: string): obje
     TrafficExtension: "extensions.istio.io/v1alpha1",
     EnvoyFilter: "networking.istio.io/v1alpha3",
     ProxyConfig: "networking.istio.io/v1beta1",
+    Service: "v1",
   };
   // Gateway API kinds may be named by Istio's internal name (KubernetesGateway): YAML spells them by yamlKind.
   const info = kindInfo(kind);

@@ -22,6 +22,16 @@ export function checkK8sDNS1123Label(s: string): string | undefined {
   return undefined;
 }
 
+const K8S_DNS1035_LABEL = /^[a-z](?:[-a-z0-9]*[a-z0-9])?$/;
+
+/** Kubernetes' DNS-1035 label, for Service names (apimachinery's IsDNS1035Label). */
+export function checkK8sDNS1035Label(s: string): string | undefined {
+  if (s.length > 63) return "must be no more than 63 characters";
+  if (!K8S_DNS1035_LABEL.test(s))
+    return "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+  return undefined;
+}
+
 /** Kubernetes' DNS-1123 subdomain, for object names. */
 export function checkK8sDNS1123Subdomain(s: string): string | undefined {
   if (s.length > 253) return "must be no more than 253 characters";

@@ -9,6 +9,7 @@ import { validateWorkloadEntry, validateWorkloadGroup } from "./workloadentry.js
 import { validateSidecar } from "./sidecar.js";
 import { validateAuthorizationPolicy, validatePeerAuthentication, validateRequestAuthentication } from "./security.js";
 import { validateTelemetry } from "./telemetry.js";
+import { validateService } from "./service.js";
 import { validateEnvoyFilter, validateProxyConfig, validateTrafficExtension, validateWasmPlugin } from "./extensions.js";
 
 export const semanticValidators: { [K in IstioKind]: SemanticValidator<K> } = {
@@ -36,4 +37,5 @@ export const semanticValidators: { [K in IstioKind]: SemanticValidator<K> } = {
   TCPRoute: () => undefined,
   TLSRoute: () => undefined,
   ReferenceGrant: () => undefined,
+  Service: validateService,
 };

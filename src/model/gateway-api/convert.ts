@@ -7,6 +7,7 @@ import type { AnyResource, HTTPRoute as VsHttpRoute, Resource, TCPRoute as VsTcp
 import { condition, isInvalidBackend, ISTIO_CONTROLLER, RouteReason, type Condition, type ConfigError } from "./conditions.js";
 import { classIsIstio, convertGateway, GENERATED, matchListeners, type ConvertedGateway, type ConvertedListener } from "./gateways.js";
 import { convertRule, sortHttpRoutes, type RouteRule } from "./http-routes.js";
+import { registryServiceEntries } from "../../registry/kube-service.js";
 import { buildDestination, GATEWAY_GROUP, ReferenceGrants, serviceSelectorsOf, type ConversionContext, type ObjectRef } from "./references.js";
 
 export type RouteKind = "HTTPRoute" | "GRPCRoute" | "TCPRoute" | "TLSRoute";
@@ -102,6 +103,7 @@ export function convertGatewayApi(resources: Iterable<AnyResource>, domainSuffix
   const routes: Array<{ kind: RouteKind; r: AnyRoute }> = [];
   const serviceHosts = new Set<string>();
   const serviceEntries = new Map<string, Resource<"ServiceEntry">>();
+  const services: Array<Resource<"Service">> = [];
   const namespaces = new Set<string>();
   for (const r of resources) {
     namespaces.add(r.metadata.namespace);
@@ -112,9 +114,12 @@ export function convertGatewayApi(resources: Iterable<AnyResource>, domainSuffix
     else if (r.kind === "ServiceEntry") {
       serviceEntries.set(`${r.metadata.namespace}/${r.metadata.name}`, r);
       for (const h of r.spec.hosts ?? []) serviceHosts.add(h);
-    }
+    } else if (r.kind === "Service") services.push(r);
   }
-  const ctx: ConversionContext = { domainSuffix, grants: new ReferenceGrants(grants), serviceHosts, namespaces, serviceSelectors: serviceSelectorsOf(serviceEntries.values()) };
+  // Kubernetes Services are backends and name a manual deployment's workloads, as ServiceEntries do.
+  const kubeServices = registryServiceEntries(services, domainSuffix);
+  for (const se of kubeServices) for (const h of se.spec.hosts) serviceHosts.add(h);
+  const ctx: ConversionContext = { domainSuffix, grants: new ReferenceGrants(grants), serviceHosts, namespaces, serviceSelectors: serviceSelectorsOf([...serviceEntries.values(), ...kubeServices]) };
   const converted = new Map<string, ConvertedGateway>();
   const allGateways = new Set(kgws.map((g) => `${g.metadata.namespace}/${g.metadata.name}`));
   for (const gw of kgws.sort(byCreation)) {

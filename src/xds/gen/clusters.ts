@@ -229,6 +229,7 @@ function dnsLoadAssignment(
     if (ep.address.startsWith("unix://")) continue;
     if (selector && !labelsMatch(selector, ep.labels)) continue;
     const p = endpointPort(ep, port);
+    if (p === undefined) continue;
     items.push({ ep, item: { address: ep.address, port: p, weight: ep.weight || 1, labels: ep.labels, metadata: endpointMetadata(push, ep, p, drMode) } });
   }
   let groups = groupByLocality(items);

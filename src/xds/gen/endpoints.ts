@@ -195,6 +195,7 @@ function buildAssignment(proxy: Proxy, push: PushContext, clusterName: string, r
     if (isIP(ep.address) === 0) continue;
     if (selector && !labelsMatch(selector, ep.labels)) continue;
     const port = endpointPort(ep, r.port);
+    if (port === undefined) continue; // a Service's named targetPort the workload does not have
     items.push({
       ep,
       item: {
