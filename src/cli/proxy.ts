@@ -198,6 +198,16 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     toWorkers: workers ? (cmd) => pool?.command(cmd) : undefined,
     collectCerts: workers ? () => pool!.collectCerts() : undefined,
   });
+  // Before anything is announced: whoever reads "(N workers)" or the admin address may signal at
+  // once, and a signal during start-up drains once the start is over.
+  const onSignal = (signal: string) => {
+    out(`tsmesh proxy: ${signal}, draining`);
+    quit();
+  };
+  const onInt = () => onSignal("SIGINT");
+  const onTerm = () => onSignal("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
   try {
     const adminBound = adminPort === undefined ? undefined : await admin.listen(adminHost, adminPort);
     const healthBound = healthPort === undefined ? undefined : await admin.listenHealth(o.ip, healthPort);
@@ -220,6 +230,8 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     out(`tsmesh proxy: ${where.join(", ")}`);
   } catch (e) {
     err(`tsmesh proxy: ${(e as Error).message}`);
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
     agent?.close();
     admin.close();
     await proxy.close();
@@ -229,14 +241,6 @@ export async function runProxy(o: ProxyCliOptions, out: (s: string) => void, err
     out("tsmesh proxy: ready (clusters and listeners warm)");
     releaseMemoryWhenSettled()();
   });
-  const onSignal = (signal: string) => {
-    out(`tsmesh proxy: ${signal}, draining`);
-    quit();
-  };
-  const onInt = () => onSignal("SIGINT");
-  const onTerm = () => onSignal("SIGTERM");
-  process.on("SIGINT", onInt);
-  process.on("SIGTERM", onTerm);
   const code = await done;
   process.off("SIGINT", onInt);
   process.off("SIGTERM", onTerm);
