@@ -28,7 +28,7 @@ export async function tally(mesh: TestMesh, n: number, headers: Record<string, s
 /** Logs in through the gateway as Istio's task does (form POST to /login) and returns the session cookie. */
 export async function login(mesh: TestMesh, user: string): Promise<string> {
   const r = await mesh.gateway("/login", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `username=${user}&passwd=password` });
-  assert.ok(r.status === 302 || r.status === 200, `login: ${r.status}`);
+  assert.ok(r.status === 302 || r.status === 200, `login: ${r.status} ${r.body.slice(0, 200)}`);
   const cookies = (r.headers["set-cookie"] ?? []).map((c) => c.split(";")[0]);
   assert.ok(cookies.length > 0, "login sets a cookie");
   return cookies.join("; ");
