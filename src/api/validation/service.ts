@@ -9,6 +9,8 @@ import { checkK8sDNS1123Label, checkK8sDNS1123Subdomain, checkLabelKey, checkLab
 import type { SemanticValidator, ValidationContext } from "./context.js";
 
 const PORT_RANGE = "must be between 1 and 65535, inclusive";
+/** Istio's annotations naming more service accounts for a Service's SANs. */
+const SAN_ANNOTATIONS = ["alpha.istio.io/kubernetes-serviceaccounts", "alpha.istio.io/canonical-serviceaccounts"];
 
 /** apimachinery's IsValidPortName: an IANA service name (what a named targetPort must be). */
 export function checkIanaPortName(name: string): string | undefined {
@@ -84,6 +86,10 @@ export const validateService: SemanticValidator<"Service"> = (r, ctx) => {
   (spec.externalIPs ?? []).forEach((ip, i) => {
     if (!isIP(ip)) ctx.error("TSMESH_INVALID_ADDRESS", `spec.externalIPs[${i}]`, `Invalid value: ${JSON.stringify(ip)}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)`);
   });
+  // istiod adds these annotations' accounts to the SANs clients accept; tsmesh's clients accept the
+  // workloads' own identities only (the not-enforced table is for spec fields).
+  for (const k of SAN_ANNOTATIONS)
+    if (r.metadata.annotations?.[k] !== undefined) ctx.warn("TSMESH_NOT_ENFORCED", `metadata.annotations[${k}]`, "not enforced yet: not read: clients verify the identities (service accounts) of the Service's workloads, not the annotation's extra SANs");
   if (spec.externalTrafficPolicy && type !== "NodePort" && type !== "LoadBalancer")
     ctx.error("TSMESH_INVALID_VALUE", "spec.externalTrafficPolicy", `Invalid value: ${JSON.stringify(spec.externalTrafficPolicy)}: may only be set for externally-accessible services`);
 };

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { checkIanaPortName } from "../../../src/api/validation/service.js";
-import { assertError, kindTables, type TableCase } from "../../helpers/validate.js";
+import { assertError, assertValid, assertWarning, kindTables, type TableCase } from "../../helpers/validate.js";
 
 const HTTP = { name: "http", port: 9080 };
 const ports = (...p: object[]) => ({ ports: p, selector: { app: "reviews" } });
@@ -58,6 +58,13 @@ describe("Service metadata", () => {
     it(`${JSON.stringify(name)} is not a DNS-1035 label`, () => void assertError(svc(name), "metadata.name", "DNS-1035 label"));
   }
   it("a Service at another apiVersion is refused naming v1", () => void assertError({ ...svc("reviews"), apiVersion: "v2" }, "apiVersion", "served versions: v1"));
+  for (const k of ["alpha.istio.io/kubernetes-serviceaccounts", "alpha.istio.io/canonical-serviceaccounts"]) {
+    it(`Istio's ${k} annotation is reported as not enforced`, () => {
+      const doc = { ...svc("reviews"), metadata: { name: "reviews", annotations: { [k]: "other-sa" } } };
+      assertWarning(doc, `metadata.annotations[${k}]`, "not enforced yet");
+    });
+  }
+  it("other annotations are not reported", () => void assertValid({ ...svc("reviews"), metadata: { name: "reviews", annotations: { "networking.istio.io/exportTo": "." } } }));
 });
 
 describe("IANA port names (a named targetPort)", () => {
