@@ -191,6 +191,7 @@ export class LocalMesh {
   plan: MeshPlan = { workloads: [], problems: [] };
   /** Bind failure lines already on the console. */
   private readonly reportedBindFailures = new Set<string>();
+  private readonly bindFailures: ListenerFailures;
 
   constructor(private readonly options: LocalMeshOptions) {
     this.dir = resolve(options.dir);
@@ -214,7 +215,12 @@ export class LocalMesh {
     });
     // EnvoyFilter results go through the proxy's own checks before they reach a proxy.
     this.discovery.generator.envoyFilterValidator = proxyResourceValidator;
-    new ListenerFailures(this.discovery.server, (nodeId, failures) => this.listenerFailures(nodeId, failures));
+    this.bindFailures = new ListenerFailures(this.discovery.server, (nodeId, failures) => this.listenerFailures(nodeId, failures));
+  }
+
+  /** The listeners the proxy on `address` cannot bind (its LDS NACK stands). */
+  bindFailuresAt(address: string): readonly BindFailure[] {
+    return this.bindFailures.at(address);
   }
 
   /** A proxy's listeners that cannot bind: one line each, once (until they bind or fail differently). */
