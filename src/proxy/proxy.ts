@@ -460,15 +460,15 @@ export class ProxyServer {
   }
 
   /**
-   * Binds an LDS update's listeners before it is ACKed, as Envoy does while applying it: a
-   * listener that cannot bind (EACCES, EADDRINUSE, EADDRNOTAVAIL) is not added — its previous
-   * version, if any, keeps serving — and the update is NACKed naming it, its address and the OS
-   * error; the other listeners are applied. A listener waiting for its routes has its address
-   * tried now and is bound when they arrive.
+   * Binds an LDS update's listeners before its ACK, as Envoy does: one that cannot bind is not
+   * added (its previous version keeps serving) and the update is NACKed naming it, its address and
+   * the OS error; the others apply. One waiting for its routes has its address tried now.
    */
   private async settleListeners(u: ResourceUpdate): Promise<{ message: string; rejected: string[] } | undefined> {
     const previous = this.listenerRollback.get(u) ?? new Map<string, CompiledListener | undefined>();
-    const specs = [...previous.keys()].map((n) => this.compiledListeners.get(n)!.spec);
+    // A new version on the socket its previous one has is not tried (a --concurrency primary's workers hold it).
+    const sameSocket = (a: ListenerSpec, b: ListenerSpec | undefined) => b !== undefined && a.address === b.address && a.port === b.port && a.bindToPort === b.bindToPort;
+    const specs = [...previous.keys()].map((n) => this.compiledListeners.get(n)!.spec).filter((spec) => !sameSocket(spec, previous.get(spec.name)?.spec));
     const failures = await this.listeners.checkBind(specs);
     for (const f of failures) {
       const before = previous.get(f.name);
