@@ -4,7 +4,9 @@
 // ClientHello, http_inspector's sniff, local mode's explicit-proxy request head), picks a filter
 // chain (listener-spec.ts' selectFilterChain), then that chain's network filter takes the socket.
 // A removed or changed listener drains: it stops accepting at once, its open connections finish
-// (or are closed after the drain timeout).
+// (or are closed after the drain timeout). A listener that cannot bind is reported with Envoy's
+// "cannot bind 'ADDR:PORT': <error>" and listener_manager.listener_create_failure, and that
+// version is not retried until it changes (checkBind lets the proxy NACK it before the ACK).
 import * as net from "node:net";
 import { DEBUG, type Logger } from "../core/log.js";
 import { authorityWithPort, splitAbsoluteForm } from "./http/absolute-form.js";
