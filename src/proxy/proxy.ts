@@ -476,10 +476,10 @@ export class ProxyServer {
       else this.compiledListeners.delete(f.name);
     }
     for (const e of await this.applyListeners()) if (previous.has(e.name) && !failures.some((f) => f.name === e.name)) failures.push(e);
+    setImmediate(() => this.maybeInitialized()); // once the ACK or NACK is recorded
     if (failures.length === 0) return undefined;
     const message = listenerUpdateError(failures);
     this.configLog.error(`lds: ${message}`);
-    setImmediate(() => this.maybeInitialized()); // once the NACK is recorded
     return { message, rejected: failures.map((f) => f.name) };
   }
 
