@@ -147,8 +147,13 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     if (failing.length > 0) out(`  not ready: ${failing.map((w) => `${w.plan.key} (${w.state === "failing" ? "failing, retried with backoff" : "still starting"})`).join(", ")}`);
     out("");
     const gateways = r.workloads.filter((w) => w.plan.role === "router");
+    // A server whose listener could not bind (reported above) is marked, and not offered to curl.
+    const notListening = (g: (typeof gateways)[number], url: string) => mesh.bindFailuresAt(g.plan.address).find((f) => url.endsWith(`:${f.port}`));
     for (const g of gateways) {
-      for (const s of g.plan.gatewayServers) out(`  ${gatewayLabel(g.plan).padEnd(16)} ${s.url.padEnd(24)} (Gateway ${s.gateway}, hosts ${s.hosts.join(" ") || "*"})`);
+      for (const s of g.plan.gatewayServers) {
+        const failed = notListening(g, s.url);
+        out(`  ${gatewayLabel(g.plan).padEnd(16)} ${s.url.padEnd(24)} (Gateway ${s.gateway}, hosts ${s.hosts.join(" ") || "*"})${failed ? ` NOT LISTENING: ${failed.error}` : ""}`);
+      }
     }
     if (gateways.length > 0) out("");
     // The app's private address is not printed: a client that skips the sidecar skips mTLS and
@@ -168,7 +173,7 @@ export async function runUp(o: UpCliOptions, out: (s: string) => void, err: (s: 
     if (creds) out(`  credentials    ${relative(process.cwd(), creds.path) || "."}/ (${creds.list().length} served; gateways' credentialName secrets, applied live)`);
     out(`  logs           ${mesh.logDir}/ (discovery.log, NAMESPACE.NAME.proxy.log, NAMESPACE.NAME.app.log)`);
     out(`  watching       ${mesh.dir}/${o.extraConfig.length ? ` + ${o.extraConfig.join(", ")}` : ""} (files there are the lower layer; changes apply live)`);
-    const http = gateways.flatMap((g) => g.plan.gatewayServers).find((s) => s.url.startsWith("http://"));
+    const http = gateways.flatMap((g) => g.plan.gatewayServers.filter((s) => !notListening(g, s.url))).find((s) => s.url.startsWith("http://"));
     if (http) out(`\n  Try: curl ${http.url}${tryPath(mesh, http.gateway)}`);
     out(`  Change the mesh with tsmesh apply -f FILE (and tsmesh get, tsmesh delete), as with kubectl. Ctrl-C stops the mesh.`);
   } catch (e) {

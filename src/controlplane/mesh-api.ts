@@ -12,7 +12,9 @@ import { MESH_CONFIGMAP_KEY, type ConfigMap } from "../config/configmap.js";
 import { displayPath } from "../config/files.js";
 import type { ConfigStore } from "../config/store.js";
 import type { MeshConfig } from "../model/push-context.js";
+import { bindFailureStatus } from "../model/gateway-api/status.js";
 import { MeshApiServer } from "./api-server.js";
+import { type AckEvents, ListenerFailures } from "./listener-failures.js";
 import { MeshConfigError, parseMeshConfig } from "./mesh-config.js";
 import { defaultStatusRegistry, type StatusRegistry } from "./status.js";
 
@@ -53,7 +55,7 @@ export function meshConfigMapCheck(meshConfigFile: string | undefined): (cm: Con
 
 /** Restores the applied layer into the store now; the returned server is to be listened on once the control plane serves. */
 export function startMeshApi(
-  discovery: { store: ConfigStore; mesh: MeshConfig },
+  discovery: { store: ConfigStore; mesh: MeshConfig; server: AckEvents },
   stateDir: string,
   folders: readonly DirectorySource[],
   log: (line: string) => void,
@@ -69,6 +71,9 @@ export function startMeshApi(
     return at ? `${at.file}:${at.line}` : folder.path;
   };
   const status = defaultStatusRegistry();
+  // After the Gateway API's provider: a Gateway whose router could not bind a listener is not Programmed.
+  const failures = new ListenerFailures(discovery.server);
+  status.register((r, ctx) => bindFailureStatus(r, ctx, (address) => failures.at(address)), ["KubernetesGateway"]);
   const server = new MeshApiServer({
     socketPath: apiSocketPath(stateDir),
     store: discovery.store,

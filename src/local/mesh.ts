@@ -19,7 +19,8 @@ import { resolveProgram } from "./command-line.js";
 import { appAddressFor, OUTBOUND_PORT, planMesh, sameWorkload, type MeshPlan, type PlannedWorkload } from "./plan.js";
 import { SupervisedProcess, type CrashReport, type SupervisorClock } from "./supervisor.js";
 import { findPrometheus, LocalPrometheus } from "./prometheus.js";
-import { changeLine, failureReport, readyLine } from "./console-lines.js";
+import { bindFailureLine, changeLine, failureReport, readyLine, workloadOwner } from "./console-lines.js";
+import { type BindFailure, ListenerFailures, proxyAddressOf } from "../controlplane/listener-failures.js";
 import { DEFAULT_PROMETHEUS_ADDRESS } from "./prometheus-config.js";
 import { appWorkingDir } from "./app-dir.js";
 import { canConnect, httpStatus, sleep } from "./probes.js";
@@ -189,6 +190,9 @@ export class LocalMesh {
   /** Prometheus, when asked for (started after the control plane). */
   prometheus: LocalPrometheus | undefined;
   plan: MeshPlan = { workloads: [], problems: [] };
+  /** Bind failure lines already on the console. */
+  private readonly reportedBindFailures = new Set<string>();
+  private readonly bindFailures: ListenerFailures;
 
   constructor(private readonly options: LocalMeshOptions) {
     this.dir = resolve(options.dir);
@@ -212,6 +216,22 @@ export class LocalMesh {
     });
     // EnvoyFilter results go through the proxy's own checks before they reach a proxy.
     this.discovery.generator.envoyFilterValidator = proxyResourceValidator;
+    this.bindFailures = new ListenerFailures(this.discovery.server, (nodeId, failures) => this.listenerFailures(nodeId, failures));
+  }
+
+  /** The listeners the proxy on `address` cannot bind (its LDS NACK stands). */
+  bindFailuresAt(address: string): readonly BindFailure[] {
+    return this.bindFailures.at(address);
+  }
+
+  /** A proxy's listeners that cannot bind: one line each, once (until they bind or fail differently). */
+  private listenerFailures(nodeId: string, failures: readonly BindFailure[]): void {
+    const w = [...this.workloads.values()].find((x) => x.plan.address === proxyAddressOf(nodeId));
+    if (!w) return;
+    const lines = failures.map((f) => bindFailureLine(workloadOwner(w.plan), `${w.plan.role} ${w.plan.name}`, f));
+    for (const l of lines) if (!this.reportedBindFailures.has(l)) this.log(l);
+    for (const l of this.reportedBindFailures) if (l.startsWith(`${workloadOwner(w.plan)}: `) && !lines.includes(l)) this.reportedBindFailures.delete(l);
+    for (const l of lines) this.reportedBindFailures.add(l);
   }
 
   get xdsAddress(): string {

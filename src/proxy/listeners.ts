@@ -4,12 +4,15 @@
 // ClientHello, http_inspector's sniff, local mode's explicit-proxy request head), picks a filter
 // chain (listener-spec.ts' selectFilterChain), then that chain's network filter takes the socket.
 // A removed or changed listener drains: it stops accepting at once, its open connections finish
-// (or are closed after the drain timeout).
+// (or are closed after the drain timeout). A listener that cannot bind is reported with Envoy's
+// "cannot bind 'ADDR:PORT': <error>" and listener_manager.listener_create_failure, and that
+// version is not retried until it changes (checkBind lets the proxy NACK it before the ACK).
 import * as net from "node:net";
 import { DEBUG, type Logger } from "../core/log.js";
 import { authorityWithPort, splitAbsoluteForm } from "./http/absolute-form.js";
 import { type ConnectionInfo, type FilterChainSpec, listenerDirection, type ListenerSpec, selectFilterChain } from "./listener-spec.js";
-import type { StatsScope, StatsStore } from "./stats.js";
+import { cannotBind, tryBind } from "./bind-error.js";
+import type { Counter, StatsScope, StatsStore } from "./stats.js";
 import { type DownstreamTls, terminateTls } from "./tls/downstream.js";
 import { SdsBinding } from "./tls/sds-binding.js";
 import { SecretManager } from "./tls/secrets.js";
@@ -169,6 +172,11 @@ function describeMatch(port: number, alpn: string[], hello: ClientHello | undefi
 export class ListenerManager {
   private readonly active = new Map<string, ActiveListener>();
   private readonly draining = new Set<ActiveListener>();
+  /** Listeners whose last bind failed, by name: the version that failed (retried only when it changes, as Envoy does). */
+  private readonly failed = new Map<string, string>();
+  /** Envoy's listener_manager.listener_create_success / listener_create_failure. */
+  private readonly createSuccess: Counter;
+  private readonly createFailure: Counter;
 
   constructor(
     private readonly bindIp: string | undefined,
@@ -181,7 +189,35 @@ export class ListenerManager {
     private readonly connLog: Logger,
     /** The proxy's SDS secrets (filter chains over SDS watch theirs); without it they never arrive. */
     private readonly secrets: SecretManager = new SecretManager(),
-  ) {}
+  ) {
+    this.createSuccess = stats.counter("listener_manager.listener_create_success");
+    this.createFailure = stats.counter("listener_manager.listener_create_failure");
+  }
+
+  /** The address a listener binds: its own, or the proxy's --ip for 0.0.0.0. */
+  private bindAddress(spec: ListenerSpec): string {
+    return spec.address === "0.0.0.0" && this.bindIp ? this.bindIp : spec.address;
+  }
+
+  /**
+   * Tries each listener's socket address before the LDS update that brings it is ACKed (Envoy
+   * binds while it applies the update): the ones that cannot bind, with Envoy's message, counted
+   * in listener_create_failure. Addresses a running listener holds already, unbound listeners and
+   * port 0 are not tried.
+   */
+  async checkBind(specs: readonly ListenerSpec[]): Promise<Array<{ name: string; message: string }>> {
+    const held = new Set([...this.active.values()].filter((a) => a.spec.bindToPort).map((a) => `${a.boundAddress}:${a.spec.port}`));
+    const out: Array<{ name: string; message: string }> = [];
+    for (const spec of specs) {
+      const address = this.bindAddress(spec);
+      if (!spec.bindToPort || spec.port === 0 || held.has(`${address}:${spec.port}`)) continue;
+      const err = await tryBind(address, spec.port);
+      if (!err) continue;
+      this.createFailure.inc();
+      out.push({ name: spec.name, message: cannotBind(address, spec.port, err) });
+    }
+    return out;
+  }
 
   /** Binds the filter chains whose TLS secrets come over SDS to the SecretManager. */
   private bindTls(spec: ListenerSpec): Map<FilterChainSpec, SdsBinding<DownstreamTls>> {
@@ -226,8 +262,8 @@ export class ListenerManager {
    * binds first where the address allows — SO_REUSEADDR semantics do not let two servers share a
    * port here, so the old one stops accepting first), removed ones drain.
    */
-  async apply(specs: readonly ListenerSpec[]): Promise<string[]> {
-    const errors: string[] = [];
+  async apply(specs: readonly ListenerSpec[]): Promise<Array<{ name: string; message: string }>> {
+    const errors: Array<{ name: string; message: string }> = [];
     const wanted = new Map(specs.map((s) => [s.name, s]));
     for (const [name, a] of [...this.active]) {
       const next = wanted.get(name);
@@ -241,12 +277,18 @@ export class ListenerManager {
       this.active.delete(name);
       this.drain(a);
     }
+    for (const name of this.failed.keys()) if (!wanted.has(name)) this.failed.delete(name);
     for (const spec of specs) {
       if (this.active.has(spec.name)) continue;
+      // The version that failed stays failed until it changes: no retry loop, no repeated error.
+      const version = JSON.stringify(spec.object);
+      if (this.failed.get(spec.name) === version) continue;
       try {
         await this.start(spec);
+        this.failed.delete(spec.name);
       } catch (err) {
-        errors.push(`listener ${spec.name}: ${(err as Error).message}`);
+        this.failed.set(spec.name, version);
+        errors.push({ name: spec.name, message: (err as Error).message });
       }
     }
     return errors;
@@ -273,7 +315,7 @@ export class ListenerManager {
   }
 
   private async start(spec: ListenerSpec): Promise<void> {
-    const address = spec.address === "0.0.0.0" && this.bindIp ? this.bindIp : spec.address;
+    const address = this.bindAddress(spec);
     const stats = this.stats.tagged("listener.", `${address}_${spec.port}`);
     const a: ActiveListener = { spec, server: net.createServer({ pauseOnConnect: true }), handlers: this.handlersFor(spec, stats), tls: this.bindTls(spec), sockets: new Set(), stats, boundAddress: address };
     const cxTotal = stats.counter("downstream_cx_total");
@@ -399,14 +441,24 @@ export class ListenerManager {
       if (this.log.enabled(DEBUG)) this.log.debug(`listener '${spec.name}' added (port ${spec.port}, not bound: takes connections handed over by virtualOutbound)`);
       return;
     }
-    await new Promise<void>((resolve, reject) => {
-      a.server.once("error", reject);
-      // Not exclusive: under --concurrency, worker processes share the listening socket (node:cluster).
-      a.server.listen({ host: address, port: spec.port }, () => {
-        a.server.removeListener("error", reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        a.server.once("error", reject);
+        // Not exclusive: under --concurrency, worker processes share the listening socket (node:cluster).
+        a.server.listen({ host: address, port: spec.port }, () => {
+          a.server.removeListener("error", reject);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      ListenerManager.releaseTls(a);
+      for (const h of a.handlers.values()) h.close();
+      const shared = [...this.active.values(), ...this.draining].some((o) => o.boundAddress === address && o.spec.port === spec.port);
+      if (!shared) this.stats.removePrefix(`listener.${address}_${spec.port}.`);
+      this.createFailure.inc();
+      throw new Error(cannotBind(address, spec.port, err));
+    }
+    this.createSuccess.inc();
     a.server.on("error", (err) => this.log.error(`listener '${spec.name}': ${err.message}`));
     this.active.set(spec.name, a);
     if (this.log.enabled(DEBUG)) this.log.debug(`listener '${spec.name}' added, listening on ${address}:${spec.port} (${a.handlers.size} filter chain(s))`);

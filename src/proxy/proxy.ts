@@ -21,6 +21,8 @@ import { DEFAULT_BUFFER_LIMIT } from "./http/downstream.js";
 import { Router, ROUTER_CLUSTER_COUNTERS } from "./http/router.js";
 import { type FilterChainSpec, type ListenerSpec, listenerSpec } from "./listener-spec.js";
 import { ListenerManager, type NetworkHandler } from "./listeners.js";
+import { listenerUpdateError } from "./bind-error.js";
+export { validateAssignment };
 import { StatsStore } from "./stats.js";
 import type { HostCounterSnapshot } from "./admin.js";
 import "./tcp.js";
@@ -34,7 +36,7 @@ import { chainHandler, type CompiledNetworkFilter, compileNetworkFilters, type N
 type NetworkFilterRuntime = NetworkFilterContext["runtime"];
 import type { SkipReporter } from "./extensions.js";
 import { clusterSpec, type ClusterSpec, UpstreamCluster } from "./upstream/cluster.js";
-import { hostsFromClusterLoadAssignment } from "./upstream/host.js";
+import { validateAssignment } from "./upstream/eds-assignment.js";
 import type { ClusterSharing } from "./upstream/shared-limits.js";
 import { AdsClient } from "./xds/ads-client.js";
 import type { DecodedResource, ResourceUpdate } from "./xds/resources.js";
@@ -118,6 +120,8 @@ export class ProxyServer {
   readonly routes = new Map<string, RouteTable>();
   readonly routeObjects = new Map<string, v3.RouteConfiguration>();
   private readonly compiledListeners = new Map<string, CompiledListener>();
+  /** An LDS update's listeners as they were before it, until settleListeners has bound it. */
+  private readonly listenerRollback = new WeakMap<ResourceUpdate, Map<string, CompiledListener | undefined>>();
   private readonly staticClusterNames = new Set<string>();
   private readonly staticListenerNames = new Set<string>();
   readonly listeners: ListenerManager;
@@ -185,10 +189,17 @@ export class ProxyServer {
     this.listeners = new ListenerManager(options.ip, this.stats, (l, fc) => this.handlerFor(l, fc), options.drainMs ?? 5000, this.configLog, this.logs.get("conn_handler"), this.secrets);
     if (options.discoveryAddress) {
       this.ads = new AdsClient(
-        { target: options.discoveryAddress, node: options.node, protocol: options.protocol, log: this.configLog, callMetadata: options.xdsCallMetadata },
+        {
+          target: options.discoveryAddress,
+          node: options.node,
+          protocol: options.protocol,
+          log: this.configLog,
+          callMetadata: options.xdsCallMetadata,
+          settle: (u) => (u.typeUrl === LISTENER_TYPE ? this.settleListeners(u) : undefined),
+        },
         (type, resources) => this.validate(type, resources),
       );
-      this.ads.on("update", (u) => this.onUpdate(u));
+      this.ads.on("update", (u) => this.onUpdate(u, true));
       this.ads.on("connected", () => this.stats.gauge("control_plane.connected_state").set(1));
       this.ads.on("disconnected", (why) => {
         this.stats.gauge("control_plane.connected_state").set(0);
@@ -317,10 +328,11 @@ export class ProxyServer {
     return out;
   }
 
-  private onUpdate(u: ResourceUpdate): void {
+  /** `settled`: an LDS update's listeners are bound by settleListeners before it is ACKed (ADS), not here. */
+  private onUpdate(u: ResourceUpdate, settled = false): void {
     if (u.typeUrl === CLUSTER_TYPE) this.updateClusters(u);
     else if (u.typeUrl === ENDPOINT_TYPE) this.updateEndpoints(u);
-    else if (u.typeUrl === LISTENER_TYPE) this.updateListeners(u);
+    else if (u.typeUrl === LISTENER_TYPE) this.updateListeners(u, settled);
     else if (u.typeUrl === ROUTE_TYPE) this.updateRoutes(u);
     else if (u.typeUrl === SECRET_TYPE) this.updateSecrets(u);
   }
@@ -428,9 +440,11 @@ export class ProxyServer {
     this.maybeInitialized();
   }
 
-  private updateListeners(u: ResourceUpdate): void {
+  private updateListeners(u: ResourceUpdate, settled: boolean): void {
+    const previous = new Map<string, CompiledListener | undefined>();
     for (const r of u.updated) {
       if (this.staticListenerNames.has(r.name)) continue;
+      previous.set(r.name, this.compiledListeners.get(r.name));
       this.compiledListeners.set(r.name, this.compileListener(asListener(r)));
       if (!this.options.worker) this.upstreamLog.info(`lds: add/update listener '${r.name}'`);
     }
@@ -441,7 +455,32 @@ export class ProxyServer {
     for (const n of [...this.routes.keys()]) if (!routeNames.has(n)) this.routes.delete(n);
     this.ads?.watch(ROUTE_TYPE, [...routeNames].sort());
     this.watchAdsSecrets();
-    void this.applyListeners();
+    if (settled) this.listenerRollback.set(u, previous);
+    else void this.applyListeners();
+  }
+
+  /**
+   * Binds an LDS update's listeners before its ACK, as Envoy does: one that cannot bind is not
+   * added (its previous version keeps serving) and the update is NACKed naming it, its address and
+   * the OS error; the others apply. One waiting for its routes has its address tried now.
+   */
+  private async settleListeners(u: ResourceUpdate): Promise<{ message: string; rejected: string[] } | undefined> {
+    const previous = this.listenerRollback.get(u) ?? new Map<string, CompiledListener | undefined>();
+    // A new version on the socket its previous one has is not tried (a --concurrency primary's workers hold it).
+    const sameSocket = (a: ListenerSpec, b: ListenerSpec | undefined) => b !== undefined && a.address === b.address && a.port === b.port && a.bindToPort === b.bindToPort;
+    const specs = [...previous.keys()].map((n) => this.compiledListeners.get(n)!.spec).filter((spec) => !sameSocket(spec, previous.get(spec.name)?.spec));
+    const failures = await this.listeners.checkBind(specs);
+    for (const f of failures) {
+      const before = previous.get(f.name);
+      if (before) this.compiledListeners.set(f.name, before);
+      else this.compiledListeners.delete(f.name);
+    }
+    for (const e of await this.applyListeners()) if (previous.has(e.name) && !failures.some((f) => f.name === e.name)) failures.push(e);
+    setImmediate(() => this.maybeInitialized()); // once the ACK or NACK is recorded
+    if (failures.length === 0) return undefined;
+    const message = listenerUpdateError(failures);
+    this.configLog.error(`lds: ${message}`);
+    return { message, rejected: failures.map((f) => f.name) };
   }
 
   private updateRoutes(u: ResourceUpdate): void {
@@ -458,8 +497,8 @@ export class ProxyServer {
   }
 
   /** Binds every listener whose routes are all here (warm); others wait for RDS. */
-  private applyListeners(): Promise<void> {
-    this.applying = this.applying.then(async () => {
+  private applyListeners(): Promise<Array<{ name: string; message: string }>> {
+    const run = this.applying.then(async () => {
       const ready: ListenerSpec[] = [];
       let waiting = 0;
       for (const l of this.compiledListeners.values()) {
@@ -473,10 +512,12 @@ export class ProxyServer {
         }
       }
       const errors = this.options.serveTraffic === false ? [] : await this.listeners.apply(ready);
-      for (const e of errors) this.configLog.error(e);
+      for (const e of errors) this.configLog.error(`listener ${e.name}: ${e.message}`);
       if (waiting === 0) this.maybeInitialized();
+      return errors;
     });
-    return this.applying;
+    this.applying = run.then(() => undefined);
+    return run;
   }
 
 
@@ -485,7 +526,9 @@ export class ProxyServer {
     const snap = this.ads.snapshot();
     const cds = snap.get(CLUSTER_TYPE);
     const lds = snap.get(LISTENER_TYPE);
-    if (!cds?.lastUpdated || !lds?.lastUpdated) return;
+    // A rejected first LDS response ends its initial fetch too (Envoy's init target), so a proxy
+    // whose listener cannot bind still gets ready and serves its other listeners.
+    if (!cds?.lastUpdated || !(lds?.lastUpdated || lds?.nack)) return;
     if (this.warming.size > 0) return;
     for (const l of this.compiledListeners.values()) if (l.routeNames.some((n) => !this.routes.has(n))) return;
     this.markInitialized();
@@ -555,24 +598,3 @@ const asAssignment = (r: DecodedResource): v3.ClusterLoadAssignment => r.object 
 const asListener = (r: DecodedResource): v3.Listener => r.object as v3.Listener;
 const asRouteConfiguration = (r: DecodedResource): v3.RouteConfiguration => r.object as v3.RouteConfiguration;
 const asSecret = (r: DecodedResource): v3.Secret => r.object as v3.Secret;
-
-/**
- * Checks an EDS ClusterLoadAssignment before it is ACKed, as Envoy's EDS cluster takes one: it is
- * for the cluster it was sent as (EdsClusterImpl: "Unexpected EDS cluster"), and every endpoint is
- * one the cluster can use — hostsFromClusterLoadAssignment with IP literals required (an EDS cluster
- * resolves no names: Envoy's "malformed IP address"): a socket address with an IPv4 or IPv6 literal
- * and a port in 1-65535, no pipe or internal address, load_balancing_weight ≥ 1 where set,
- * priority ≤ 128, weight sums within uint32, known health statuses and named endpoints, and none of
- * the fields tsmesh does not implement. A bad assignment is NACKed with its field path and every
- * cluster keeps its last good endpoints (applying it after the ACK could no longer fail half-way).
- */
-export function validateAssignment(name: string, cla: v3.ClusterLoadAssignment): void {
-  const at = `ClusterLoadAssignment ${name}: `;
-  if (!cla.clusterName) throw new XdsConfigError(`${at}clusterName`, "a ClusterLoadAssignment needs a cluster_name");
-  if (cla.clusterName !== name) throw new XdsConfigError(`${at}clusterName`, `Unexpected EDS cluster (expecting ${name}): ${cla.clusterName}`);
-  try {
-    hostsFromClusterLoadAssignment(cla, undefined, { requireIp: true });
-  } catch (err) {
-    throw err instanceof XdsConfigError ? err.within(at) : err;
-  }
-}

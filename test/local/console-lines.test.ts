@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { changeLine, failureReport, formatDelay, readyLine } from "../../src/local/console-lines.js";
+import { bindFailureLine, changeLine, failureReport, formatDelay, readyLine, workloadOwner } from "../../src/local/console-lines.js";
 import type { CrashReport } from "../../src/local/supervisor.js";
 
 describe("up's console lines", () => {
@@ -46,5 +46,34 @@ describe("up's console lines", () => {
     assert.equal(hung.text, "web app not ready after 30 s (before: web app exited (code 3)); restart in 10 s (backoff doubling to 5 min); the rest of the mesh keeps serving. Last lines of /logs/default.web.app.log:\n    listening nowhere");
     const signalled = failureReport(undefined, crash({ code: null, signal: "SIGKILL" }), "/l", 30_000);
     assert.match(signalled.text!, /^web app exited \(signal SIGKILL\); /);
+  });
+});
+
+describe("up's line for a listener a proxy cannot bind", () => {
+  const router = { key: "default/bookinfo-gateway-istio", name: "bookinfo-gateway-istio", namespace: "default", role: "router", labels: { "gateway.networking.k8s.io/gateway-name": "bookinfo-gateway" } };
+  const at = (port: number, error: string) => ({ listener: `0.0.0.0_${port}`, address: "127.0.255.1", port, error });
+  it("names the Gateway API Gateway a router was deployed for, else the gateway workload", () => {
+    assert.equal(workloadOwner(router), "gateway.gateway.networking.k8s.io default/bookinfo-gateway");
+    assert.equal(workloadOwner({ ...router, key: "istio-system/istio-ingressgateway", labels: { istio: "ingressgateway" } }), "gateway istio-system/istio-ingressgateway");
+  });
+  const table: Array<[string, ReturnType<typeof at>, string]> = [
+    [
+      "EACCES below 1024: the two ways out",
+      at(80, "Permission denied"),
+      "run tsmesh up as root or with CAP_NET_BIND_SERVICE, or let users bind them: sudo sysctl net.ipv4.ip_unprivileged_port_start=80",
+    ],
+    ["EADDRINUSE: who holds it", at(8080, "Address already in use"), "another process listens there (ss -ltnp 'sport = :8080')"],
+    ["EADDRNOTAVAIL", at(8080, "Cannot assign requested address"), "127.0.255.1 is not an address of this machine"],
+  ];
+  for (const [what, f, hint] of table) {
+    it(what, () => {
+      const line = bindFailureLine("gateway.gateway.networking.k8s.io default/bookinfo-gateway", "router bookinfo-gateway-istio", f);
+      assert.ok(line.startsWith(`gateway.gateway.networking.k8s.io default/bookinfo-gateway: router bookinfo-gateway-istio cannot listen on 127.0.255.1:${f.port}: ${f.error} — `), line);
+      assert.ok(line.includes(hint), line);
+      assert.ok(!line.includes("\n"));
+    });
+  }
+  it("EACCES on an unprivileged port gives no privilege advice", () => {
+    assert.ok(!bindFailureLine("o", "w", at(8080, "Permission denied")).includes("sysctl"));
   });
 });

@@ -102,3 +102,33 @@ export function gatewayApiStatusProvider(resource: AnyResource, ctx: StatusInput
 }
 
 
+
+/** A listener of a Gateway's router that could not bind (what its LDS NACK said). */
+export interface RouterBindFailure {
+  address: string;
+  port: number;
+  error: string;
+}
+
+/**
+ * A Gateway API Gateway's status with its router's bind failures: the Gateway and the listeners on
+ * a failed port are not Programmed (Invalid, naming the address:port and the OS error). istiod's
+ * Programmed follows only the Service; here the router is local and its LDS NACK is the truth.
+ * Undefined when nothing failed (the provider above has said everything).
+ */
+export function bindFailureStatus(resource: AnyResource, ctx: StatusInputs, failuresAt: (address: string) => readonly RouterBindFailure[]): Record<string, unknown> | undefined {
+  if (resource.kind !== "KubernetesGateway") return undefined;
+  const status = gatewayApiStatusProvider(resource, ctx);
+  const address = (status?.addresses as Array<{ type: string; value: string }> | undefined)?.find((a) => a.type === "IPAddress")?.value;
+  const failures = address === undefined ? [] : failuresAt(address);
+  const c = ctx.memo("gateway-api conversion", () => convertGatewayApi(ctx.resources)).converted.get(`${resource.metadata.namespace}/${resource.metadata.name}`);
+  if (!status || !c || failures.length === 0) return undefined;
+  const why = (fs: readonly RouterBindFailure[]) => `The router could not listen on ${fs.map((f) => `${f.address}:${f.port}: ${f.error}`).join("; ")}`;
+  const notProgrammed = (conditions: Condition[], message: string): Condition[] =>
+    conditions.map((x) => (x.type === "Programmed" ? { ...x, status: "False", reason: GatewayReason.Invalid, message } : x));
+  const listeners = (status.listeners as Array<{ conditions: Condition[] }>).map((l, i) => {
+    const mine = failures.filter((f) => f.port === c.listeners[i]?.listener.port);
+    return mine.length === 0 ? l : { ...l, conditions: notProgrammed(l.conditions, why(mine)) };
+  });
+  return { ...status, conditions: notProgrammed(status.conditions as Condition[], why(failures)), listeners };
+}

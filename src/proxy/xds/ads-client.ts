@@ -6,8 +6,10 @@
 //
 // Rules (Envoy's, data-plane-api "xDS REST and gRPC protocol"; XDS-NOTES.md):
 // - the first request of a stream carries the node; Delta is the default, SotW is available;
-// - a response is decoded, validated, applied, announced ("update", synchronously) and only then
-//   ACKed; any failure NACKs (error_detail {code: 3 INVALID_ARGUMENT}) and changes nothing;
+// - a response is decoded, validated, applied, announced ("update", synchronously), settled
+//   (options.settle: the listeners it brings are bound; later responses wait) and only then ACKed;
+//   any failure NACKs (error_detail {code: 3 INVALID_ARGUMENT}) and changes nothing (a settle
+//   verdict keeps only the resources it rejects as they were);
 // - SotW LDS/CDS responses are the full state: held names missing from them are removed;
 // - on losing the stream every resource is kept (the last good config keeps serving) and the
 //   client reconnects with jittered exponential backoff, resending its subscriptions with
@@ -28,7 +30,7 @@ import {
 } from "../../envoy/protos.js";
 import { wireDecode, wireEncode } from "../../envoy/wire.js";
 import { describeResponse, describeUpdate } from "./debug-lines.js";
-import { type DecodedResource, decodeAny, errorMessage, isFullStateType, type ResourceUpdate, shortType, sotwName, type TypeSnapshot, type TypeStats, type Validate } from "./resources.js";
+import { type DecodedResource, decodeAny, errorMessage, isFullStateType, type ResourceUpdate, type Settle, shortType, sotwName, type TypeSnapshot, type TypeStats, type Validate } from "./resources.js";
 import { type BidiCall, GRPC_STATUS_NAMES, type GrpcStatus, H2Channel } from "./grpc-h2.js";
 
 /** google.rpc.Code INVALID_ARGUMENT, what Envoy puts in a NACK's error_detail. */
@@ -54,6 +56,8 @@ export interface AdsClientOptions {
    * `authorization: Bearer TOKEN`, which istiod requires before it sends keys (gateway credentials).
    */
   callMetadata?: () => Record<string, string>;
+  /** Awaited after an update is applied, before its ACK (the stream's later responses wait for it). */
+  settle?: Settle;
 }
 
 export interface AdsClientEvents {
@@ -93,6 +97,9 @@ interface Stream {
   sentNode: boolean;
   established: boolean;
   ended: boolean;
+  /** A response is settling: later ones queue, in order. */
+  settling: boolean;
+  queue: Buffer[];
 }
 
 type Obj = Record<string, unknown>;
@@ -237,7 +244,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
       this.options.log?.warn(`xds: no call credential for this stream: ${(e as Error).message}`);
     }
     const call = client.bidi(path, metadata);
-    const s: Stream = { call, types: new Map(), sentNode: false, established: false, ended: false };
+    const s: Stream = { call, types: new Map(), sentNode: false, established: false, ended: false, settling: false, queue: [] };
     this.stream = s;
     call.on("metadata", () => this.establish(s));
     call.on("data", (buf: Buffer) => {
@@ -245,7 +252,8 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
       this.establish(s);
       // The backoff restarts once a stream proved useful (headers alone can precede a rejection).
       this.attempt = 0;
-      this.onResponse(s, buf);
+      if (s.settling) s.queue.push(buf);
+      else this.onResponse(s, buf);
     });
     // "status" reports every ending, exactly once.
     call.on("status", (st: GrpcStatus) => this.onStreamEnd(s, `${GRPC_STATUS_NAMES[st.code] ?? st.code}: ${st.details}`));
@@ -497,6 +505,27 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
       this.nack(s, ts, nonce, `applying the update failed: ${errorMessage(err)}`, st);
       return;
     }
+    const settling = this.options.settle?.(update);
+    if (!settling) return this.ack(s, ts, nonce, update, now, st);
+    s.settling = true;
+    void settling
+      .catch((err: unknown) => ({ message: `applying the update failed: ${errorMessage(err)}`, rejected: [...previous.keys()] }))
+      .then((verdict) => {
+        if (verdict) {
+          // What could not be applied stays as it was; the rest of the update is in force (as in Envoy).
+          for (const name of verdict.rejected) {
+            const r = previous.get(name);
+            if (r) ts.resources.set(name, r);
+            else ts.resources.delete(name);
+          }
+          this.nack(s, ts, nonce, verdict.message, st);
+        } else this.ack(s, ts, nonce, update, now, st);
+        s.settling = false;
+        while (!s.settling && s.queue.length > 0 && this.stream === s && !s.ended) this.onResponse(s, s.queue.shift()!);
+      });
+  }
+
+  private ack(s: Stream, ts: TypeState, nonce: string, update: ResourceUpdate, now: number, st?: StreamTypeState): void {
     ts.versionInfo = update.versionInfo;
     ts.lastUpdated = now;
     ts.nack = undefined;

@@ -14,6 +14,12 @@ export interface DecodedResource {
 /** Returns an error message to NACK the response with, or undefined to accept it. */
 export type Validate = (typeUrl: string, resources: DecodedResource[]) => string | undefined;
 
+/**
+ * The asynchronous end of applying an update (binding listeners), awaited before the ACK:
+ * undefined ACKs; a verdict NACKs with its message and keeps the `rejected` names as they were.
+ */
+export type Settle = (update: ResourceUpdate) => Promise<{ message: string; rejected: string[] } | undefined> | undefined;
+
 export interface ResourceUpdate {
   typeUrl: string;
   /** Added or changed resources (already in snapshot()). */
