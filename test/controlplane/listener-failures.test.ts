@@ -16,6 +16,8 @@ import { bindFailuresIn, ListenerFailures, proxyAddressOf } from "../../src/cont
 import { StatusContext } from "../../src/controlplane/status.js";
 import { proxyNodeId } from "../../src/model/proxy.js";
 import { ProxyServer } from "../../src/proxy/proxy.js";
+import { eventually } from "../helpers/eventually.js";
+import { holdPort } from "../helpers/held-port.js";
 
 const ROUTER = "127.98.255.1";
 
@@ -32,22 +34,6 @@ spec:
   listeners:
   - {name: http, port: ${port}, protocol: HTTP}
 `;
-
-function listen(host: string): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer((c) => c.destroy());
-    s.once("error", reject);
-    s.listen({ host, port: 0 }, () => resolve(s));
-  });
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 type Condition = { type: string; status: string; reason: string; message: string };
 
@@ -70,7 +56,7 @@ describe("a Gateway whose router cannot bind its port", { timeout: 120_000 }, ()
   };
 
   before(async () => {
-    held = await listen(ROUTER);
+    held = await holdPort(ROUTER);
     heldPort = (held.address() as net.AddressInfo).port;
     mkdirSync(join(root, "config"));
     writeFileSync(join(root, "config", "mesh.yaml"), mesh(heldPort));
@@ -88,7 +74,7 @@ describe("a Gateway whose router cannot bind its port", { timeout: 120_000 }, ()
     });
     await proxy.start();
     await proxy.ready();
-    await until("the bind failure", () => failures.at(ROUTER).length > 0);
+    await eventually("the bind failure", () => failures.at(ROUTER).length > 0, 60_000);
   });
   after(async () => {
     await proxy?.close();
@@ -113,12 +99,12 @@ describe("a Gateway whose router cannot bind its port", { timeout: 120_000 }, ()
   });
 
   it("a free port clears it: the Gateway is Programmed again", async () => {
-    const probe = await listen(ROUTER);
+    const probe = await holdPort(ROUTER);
     const free = (probe.address() as net.AddressInfo).port;
     await new Promise((r) => probe.close(r));
     writeFileSync(join(root, "config", "mesh.yaml"), mesh(free));
-    await until("the failure to clear", () => failures.at(ROUTER).length === 0);
-    await until("the new listener", () => proxy.listeners.list().some((l) => l.port === free));
+    await eventually("the failure to clear", () => failures.at(ROUTER).length === 0, 60_000);
+    await eventually("the new listener", () => proxy.listeners.list().some((l) => l.port === free), 60_000);
     assert.equal(gatewayStatus().programmed.status, "True");
     assert.deepEqual(changes.at(-1)?.n, 0);
   });

@@ -18,6 +18,8 @@ import { cannotBind } from "../../src/proxy/bind-error.js";
 import { ProxyServer } from "../../src/proxy/proxy.js";
 import type { NackInfo } from "../../src/xds/server/connection.js";
 import { httpRequest } from "../helpers/mesh.js";
+import { eventually } from "../helpers/eventually.js";
+import { holdPort } from "../helpers/held-port.js";
 
 const ROUTER = "127.0.97.1";
 
@@ -31,22 +33,6 @@ spec:
   - {port: {number: ${heldPort}, name: http-held, protocol: HTTP}, hosts: ["*"]}
 `;
 
-function listen(host: string): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer((c) => c.destroy());
-    s.once("error", reject);
-    s.listen({ host, port: 0 }, () => resolve(s));
-  });
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe("a listener that cannot bind (EADDRINUSE: the port is held)", { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "tsmesh-bind-failure-"));
   let held: net.Server;
@@ -56,7 +42,7 @@ describe("a listener that cannot bind (EADDRINUSE: the port is held)", { timeout
   const nacks: NackInfo[] = [];
 
   before(async () => {
-    held = await listen(ROUTER);
+    held = await holdPort(ROUTER);
     heldPort = (held.address() as net.AddressInfo).port;
     writeFileSync(join(dir, "mesh.yaml"), mesh(heldPort));
     discovery = new Discovery({ configPaths: [dir], xdsAddress: "127.0.0.1:0", monitoringAddress: "", log: () => {} });
@@ -70,8 +56,8 @@ describe("a listener that cannot bind (EADDRINUSE: the port is held)", { timeout
     });
     await proxy.start();
     await proxy.ready();
-    await until("the LDS NACK", () => nacks.some((n) => n.typeUrl.endsWith("Listener")));
-    await until("the 8080 listener", () => proxy.listeners.list().some((l) => l.port === 8080));
+    await eventually("the LDS NACK", () => nacks.some((n) => n.typeUrl.endsWith("Listener")), 60_000);
+    await eventually("the 8080 listener", () => proxy.listeners.list().some((l) => l.port === 8080), 60_000);
   });
   after(async () => {
     await proxy?.close();
