@@ -6,7 +6,7 @@
 // as root on a machine that keeps ports below 1024 privileged (skipped otherwise).
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -106,8 +106,15 @@ const skipNobody =
   process.getuid?.() !== 0 ? "not root: cannot switch to nobody" : !setpriv ? "no setpriv" : unprivilegedStart <= 80 ? `ports from ${unprivilegedStart} are unprivileged here` : false;
 
 describe("as a user who may not bind port 80", () => {
-  it("the bind check reports EACCES as Envoy does", { skip: skipNobody }, () => {
-    const module = fileURLToPath(new URL("../../src/proxy/bind-error.js", import.meta.url));
+  it("the bind check reports EACCES as Envoy does", { skip: skipNobody }, (t) => {
+    // nobody may not be able to read the checkout (a clone in a 0700 folder): it runs a copy of the
+    // module (which imports only node:net) from a folder anyone can read.
+    const shared = mkdtempSync(join(tmpdir(), "bind-nobody-"));
+    chmodSync(shared, 0o755);
+    const module = join(shared, "bind-error.mjs");
+    copyFileSync(fileURLToPath(new URL("../../src/proxy/bind-error.js", import.meta.url)), module);
+    chmodSync(module, 0o644);
+    t.after(() => rmSync(shared, { recursive: true, force: true }));
     const script = `import(${JSON.stringify(module)}).then(async (m) => { const e = await m.tryBind("127.0.97.2", 80); process.stdout.write(e ? m.cannotBind("127.0.97.2", 80, e) : "bound"); })`;
     const out = spawnSync(setpriv!, ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", script], { encoding: "utf8", cwd: "/" });
     assert.equal(out.status, 0, out.stderr);
