@@ -29,7 +29,18 @@ export class FormattedAccessLog implements AccessLogger {
   ) {}
 
   log(info: StreamInfo): void {
-    this.writer.write(this.formatter.format(info));
+    const w = this.writer;
+    const f = this.formatter;
+    if (f.formatTo === undefined) w.write(f.format(info));
+    else if (w.beginLine()) {
+      try {
+        f.formatTo(info, w);
+      } catch (err) {
+        w.abandonLine(); // never half a line in the file
+        throw err;
+      }
+      w.endLine();
+    }
   }
 }
 

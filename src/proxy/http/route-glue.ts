@@ -16,7 +16,7 @@ import { HTTP_PER_ROUTE_CONFIGS } from "./filter.js";
 import type { HeaderMap } from "./headers.js";
 import { firstQueryParameter } from "./matchers/matchers.js";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations, type MirrorTarget, mirrorsFor, pickWeightedClusterEntry, redirectLocation, rewriteHost, rewritePath } from "./route-actions.js";
-import type { WeightedClusterEntry } from "./route-config.js";
+import { NO_CONFIGS, type WeightedClusterEntry } from "./route-config.js";
 import type { HashPolicy, RetryPolicy } from "./route-policies.js";
 import { regexReplaceAll } from "./matchers/regex.js";
 import type { RetryPlan } from "./retry-state.js";
@@ -102,7 +102,10 @@ export interface ResolvedRoute {
 
 /** A filter's typed_per_filter_config on a resolved route (most specific level wins). */
 export function perRouteFilterConfig(r: ResolvedRoute, name: string): PerRouteFilterConfig | undefined {
-  const any = (r.entry?.filterConfigs ?? r.route.filterConfigs)[name];
+  const configs = r.entry?.filterConfigs ?? r.route.filterConfigs;
+  // Most routes have none: no keyed lookup (megamorphic across filter names) for every filter of every request.
+  if (configs === NO_CONFIGS) return undefined;
+  const any = configs[name];
   if (any === undefined) return undefined;
   return compiledPerRoute.get(any) ?? undefined;
 }

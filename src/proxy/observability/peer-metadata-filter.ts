@@ -75,9 +75,23 @@ export function parsePeerMetadataConfig(raw: Record<string, unknown>, path: stri
 /** Decoded peers by node id (bounded as Istio's: past the size, the oldest quarter goes). */
 class PeerCache {
   private readonly byId = new Map<string, PeerMetadata | undefined>();
+  /** The last id found: a connection's requests come from one peer (a compare, not a hash of a fresh string). */
+  private lastId = "";
+  private lastPeer: PeerMetadata | undefined = undefined;
 
   lookup(id: string, value: string, additionalLabels: readonly string[]): PeerMetadata | undefined {
-    if (id !== "" && this.byId.has(id)) return this.byId.get(id);
+    if (id !== "" && id === this.lastId) return this.lastPeer;
+    const peer = this.find(id, value, additionalLabels);
+    if (peer !== undefined && id !== "") {
+      this.lastId = id;
+      this.lastPeer = peer;
+    }
+    return peer;
+  }
+
+  private find(id: string, value: string, additionalLabels: readonly string[]): PeerMetadata | undefined {
+    const known = id === "" ? undefined : this.byId.get(id);
+    if (known !== undefined) return known;
     const peer = peerFromHeader(value, additionalLabels);
     // Only a good decode is cached: a bad header under a known id does not poison the id.
     if (peer !== undefined && id !== "") {

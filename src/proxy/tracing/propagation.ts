@@ -159,15 +159,13 @@ export function inject(format: Propagation, ctx: SpanContext, h: http.OutgoingHt
 }
 
 /**
- * Random bytes for ids, drawn from the CSPRNG 512 bytes at a time and turned into hex in one call:
- * every request gets span ids, sampled or not (they are propagated upstream either way), and a
- * randomBytes call — or a hex conversion — per id cost more than the rest of an unsampled
- * request's tracing. An id is a substring of the pool's hex. The pool is small so that its hex
- * string is used up within a few dozen requests and dies young: a larger one outlived scavenges,
- * was promoted, and made old-generation garbage that brought major GCs three times as often.
+ * Random bytes for ids, drawn from the CSPRNG 2 KiB at a time (as Envoy's random generator buffers
+ * 256 RAND_bytes words): every request gets span ids, sampled or not (they are propagated upstream
+ * either way), and a randomBytes call per id cost more than the rest of an unsampled request's
+ * tracing. Each id is hex-encoded on its own, so only its 16 or 32 characters are allocated: a hex
+ * string of the whole pool outlived scavenges and was promoted.
  */
-const POOL = Buffer.alloc(512);
-let poolHex = "";
+const POOL = Buffer.alloc(2048);
 let poolAt = POOL.length;
 
 /** A random non-zero id of `bytes` bytes, as hex. */
@@ -175,11 +173,10 @@ export function randomId(bytes: 8 | 16): string {
   for (;;) {
     if (poolAt + bytes > POOL.length) {
       randomFillSync(POOL);
-      poolHex = POOL.toString("hex");
       poolAt = 0;
     }
     const at = poolAt;
     poolAt += bytes;
-    for (let i = at; i < at + bytes; i++) if (POOL[i] !== 0) return poolHex.substring(2 * at, 2 * (at + bytes));
+    for (let i = at; i < at + bytes; i++) if (POOL[i] !== 0) return POOL.toString("hex", at, at + bytes);
   }
 }
