@@ -76,8 +76,6 @@ export class AccessLog {
   private readonly out: NodeJS.WritableStream | WriteStream;
   private buf = Buffer.allocUnsafeSlow(FLUSH_BYTES);
   private used = 0;
-  /** Where the line being written starts (flushes never split a line). */
-  private lineStart = 0;
   private timer: NodeJS.Timeout | undefined;
   private dropped = 0;
   /** Why the file cannot be written, once it failed. */
@@ -110,67 +108,23 @@ export class AccessLog {
 
   /** Queues one formatted line (with its newline). */
   write(line: string): void {
-    if (!this.beginLine()) return;
-    this.text(line);
-    this.endLine();
-  }
-
-  /**
-   * Starts a line written piece by piece with text() (a text format renders straight into the
-   * buffer: no line string is built and flattened for every request). False: the line is dropped.
-   */
-  beginLine(): boolean {
     if (this.failed !== undefined || (this.out as { writableLength?: number }).writableLength! > MAX_QUEUED_BYTES) {
       this.dropped++;
-      return false;
+      return;
     }
-    this.lineStart = this.used;
-    return true;
-  }
-
-  /** Appends to the line begun: ASCII byte by byte, anything else as UTF-8. */
-  text(s: string): void {
-    const n = s.length;
-    // A UTF-8 string takes at most 3 bytes per UTF-16 unit.
-    if (this.used + n * 3 > this.buf.length) this.makeRoom(n * 3);
-    const buf = this.buf;
-    const start = this.used;
-    let at = start;
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) {
-        this.used = start + buf.write(s, start, "utf8");
+    // A UTF-8 byte per char for ASCII lines; 3 is the worst case.
+    if (this.used + line.length * 3 > FLUSH_BYTES) {
+      this.flush();
+      if (line.length * 3 > FLUSH_BYTES) {
+        this.out.write(line);
         return;
       }
-      buf[at++] = c;
     }
-    this.used = at;
-  }
-
-  /** The line is complete: it goes out with the next flush. */
-  endLine(): void {
-    this.lineStart = this.used;
-    if (this.used >= FLUSH_BYTES) this.flush();
-    else if (this.timer === undefined) {
+    this.used += this.buf.write(line, this.used);
+    if (this.timer === undefined) {
       this.timer = setTimeout(() => this.flush(), this.flushIntervalMs);
       this.timer.unref();
     }
-  }
-
-  /** Drops the line begun (its formatter failed). */
-  abandonLine(): void {
-    this.used = this.lineStart;
-  }
-
-  /** Room for `bytes` more: the complete lines go out, the partial line moves to a new buffer (grown for a long line). */
-  private makeRoom(bytes: number): void {
-    const partial = this.buf.subarray(this.lineStart, this.used);
-    if (this.lineStart > 0) this.out.write(this.buf.subarray(0, this.lineStart));
-    const next = Buffer.allocUnsafeSlow(Math.max(FLUSH_BYTES, partial.length + bytes));
-    partial.copy(next, 0);
-    this.buf = next;
-    this.used = partial.length;
-    this.lineStart = 0;
   }
 
   flush(): void {
@@ -181,7 +135,6 @@ export class AccessLog {
     this.out.write(this.buf.subarray(0, this.used));
     this.buf = Buffer.allocUnsafeSlow(FLUSH_BYTES);
     this.used = 0;
-    this.lineStart = 0;
     if (this.dropped > 0) {
       this.warn(`access log dropped ${this.dropped} lines (output too slow)`);
       this.dropped = 0;

@@ -29,18 +29,7 @@ export class FormattedAccessLog implements AccessLogger {
   ) {}
 
   log(info: StreamInfo): void {
-    const w = this.writer;
-    const f = this.formatter;
-    if (f.formatTo === undefined) w.write(f.format(info));
-    else if (w.beginLine()) {
-      try {
-        f.formatTo(info, w);
-      } catch (err) {
-        w.abandonLine(); // never half a line in the file
-        throw err;
-      }
-      w.endLine();
-    }
+    this.writer.write(this.formatter.format(info));
   }
 }
 

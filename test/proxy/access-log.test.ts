@@ -64,30 +64,4 @@ describe("access log file batching", () => {
     assert.ok(lines[7].includes('"agent ✓ ünïcode"'));
     for (let i = 0; i < n; i++) assert.ok(lines[i].includes(`"id-${i}"`), `line ${i} in order and whole`);
   });
-
-  it("writes a formatter's pieces straight into the buffer: same bytes as the line string, across buffer ends, past 64 KiB, never half a line", async () => {
-    const file = join(dir, "c.log");
-    const log = new AccessLog(file, 60_000);
-    const formatter = defaultAccessLogFormatter();
-    const expected: string[] = [];
-    const huge = "x".repeat(70 * 1024); // one line larger than the whole buffer
-    for (let i = 0; i < 900; i++) {
-      const ua = i === 3 ? "agent ✓ ünïcode 😀" : i === 500 ? huge : `curl/${i}`;
-      const info = httpInfo({ startTime: Date.UTC(2026, 10, 22, 9, 0, 0, i), path: `/p/${i}`, responseCode: 200, requestHeaders: { "user-agent": ua, "x-request-id": `id-${i}` }, responseHeaders: {} });
-      expected.push(formatter.format(info));
-      assert.ok(log.beginLine());
-      formatter.formatTo!(info, log);
-      log.endLine();
-      if (i === 10) {
-        // A formatter that fails half-way leaves nothing behind.
-        assert.ok(log.beginLine());
-        log.text("half a line");
-        log.abandonLine();
-      }
-    }
-    log.close();
-    const want = expected.join("");
-    const text = await eventually("all lines", () => (read(file).length >= want.length ? read(file) : undefined));
-    assert.equal(text, want);
-  });
 });

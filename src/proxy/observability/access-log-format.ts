@@ -26,16 +26,9 @@ type SubstitutionFormatString = envoy.config.core.v3.SubstitutionFormatString;
 
 type Getter = (info: StreamInfo) => Value;
 
-/** Where a line is written piece by piece (the access log's buffer). */
-export interface LineSink {
-  text(s: string): void;
-}
-
 /** A compiled format: one line per finished stream. */
 export interface AccessLogFormatter {
   format(info: StreamInfo): string;
-  /** The same line written into `out` piece by piece, when the format can (text formats). */
-  readonly formatTo?: (info: StreamInfo, out: LineSink) => void;
 }
 
 /** Envoy's default access log format (used when an access log names none). */
@@ -359,17 +352,6 @@ function renderText(c: Compiled, info: StreamInfo, dash: string): string {
   return out;
 }
 
-function renderTo(c: Compiled, info: StreamInfo, dash: string, out: LineSink): void {
-  const parts = c.parts;
-  const literals = c.literals;
-  if (literals[0] !== "") out.text(literals[0]);
-  for (let i = 0; i < parts.length; i++) {
-    out.text(asText(partValue(parts[i], info), dash, parts[i].maxLength));
-    const l = literals[i + 1];
-    if (l !== "") out.text(l);
-  }
-}
-
 class TextFormatter implements AccessLogFormatter {
   constructor(
     private readonly c: Compiled,
@@ -378,10 +360,6 @@ class TextFormatter implements AccessLogFormatter {
 
   format(info: StreamInfo): string {
     return renderText(this.c, info, this.dash);
-  }
-
-  formatTo(info: StreamInfo, out: LineSink): void {
-    renderTo(this.c, info, this.dash, out);
   }
 }
 
