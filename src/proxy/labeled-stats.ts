@@ -84,12 +84,20 @@ export abstract class LabeledFamily<M> {
    * share it across metrics with the same labels). One map lookup when the series exists.
    */
   at(key: string, values: readonly string[]): M {
+    return this.seriesAt(key, values) ?? this.sink();
+  }
+
+  /**
+   * at()'s series, but undefined past the limits (the overflow counted; the caller records into
+   * the sink), so that what it returns may be kept: a series stays in its family for good.
+   */
+  seriesAt(key: string, values: readonly string[]): M | undefined {
     const s = this.series.get(key);
     if (s !== undefined) return s.metric;
     const b = this.budget;
     if (this.series.size >= b.limits.maxSeriesPerMetric || b.series >= b.limits.maxSeries) {
       b.overflow();
-      return this.sink();
+      return undefined;
     }
     const metric = this.make();
     this.series.set(key, { values, metric });

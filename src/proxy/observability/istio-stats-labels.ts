@@ -248,6 +248,8 @@ export interface StandardLabelSet {
   readonly values: readonly string[];
   /** The values joined by \u0001 (a series' key in a labeled family). */
   readonly key: string;
+  /** The recording filter's series for this set, by its metric index (kept with a cached set: a series never leaves its family). */
+  series?: unknown[];
 }
 
 /** How many distinct label sets a filter remembers (a sidecar's streams mostly repeat a few). */
@@ -281,7 +283,7 @@ export class StandardLabelCache {
       }
     }
     const values = want.labels();
-    const set: StandardLabelSet = { values, key: values.join("\u0001") };
+    const set: StandardLabelSet = { values, key: values.join("\u0001"), series: undefined };
     const at = n < LABEL_CACHE_SIZE ? n : this.next++ % LABEL_CACHE_SIZE;
     this.inputs[at] = want.copy();
     this.sets[at] = set;

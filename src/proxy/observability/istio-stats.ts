@@ -10,7 +10,7 @@
 import { NETWORK_FILTERS, NetworkFilterStatus, type ReadFilter } from "../network-filters.js";
 import { registerHttpFilter } from "../http/filter.js";
 import type { StatsStore } from "../stats.js";
-import type { LabeledCounter, LabeledHistogram } from "../labeled-stats.js";
+import type { LabeledCounter, LabeledHistogram, SeriesCounter, SeriesHistogram } from "../labeled-stats.js";
 import type { HttpStreamInfo, PeerMetadata, StreamInfo, TcpStreamInfo } from "../stream-info.js";
 import type { CelActivation, CelInput } from "../../core/cel/program.js";
 import { type CelNode, streamInfoActivation } from "./cel-attributes.js";
@@ -119,24 +119,43 @@ export class IstioHttpStats {
   // (Indexed loops: this runs for every stream, and destructuring iteration allocates.)
   record(info: HttpStreamInfo): void {
     const std = this.labels.get(info);
-    const labels = new StreamLabels(info, std, this.node);
+    // A metric with the standard labels records into the series kept with the (cached) label set:
+    // no key lookup per metric per stream. Custom labels build their key per stream.
+    const kept = (std.series ??= []);
+    let labels: StreamLabels | undefined;
     const grpc = std.values[20] === "grpc";
-    for (let i = 0; i < this.counters.length; i++) {
+    const nc = this.counters.length;
+    for (let i = 0; i < nc; i++) {
       const m = this.counterMetrics[i];
-      const b = this.counters[i];
       let n: number;
       if (m === "requests_total") n = 1;
       else if (!grpc) continue;
       else n = m === "request_messages_total" ? info.requestMessages : info.responseMessages;
-      const k = seriesKey(b.plan, labels);
-      b.family.at(k.key, k.values).inc(n);
+      const b = this.counters[i];
+      let series = kept[i] as SeriesCounter | undefined;
+      if (series === undefined) {
+        const k = b.plan.sources === undefined ? std : seriesKey(b.plan, (labels ??= new StreamLabels(info, std, this.node)));
+        series = b.family.seriesAt(k.key, k.values);
+        // (undefined: past the series caps, counted as overflow; nothing to record into.)
+        if (series !== undefined) {
+          if (k === std) kept[i] = series;
+          series.inc(n);
+        }
+      } else series.inc(n);
     }
     for (let i = 0; i < this.histograms.length; i++) {
       const m = this.histogramMetrics[i];
-      const b = this.histograms[i];
       const v = m === "request_duration_milliseconds" ? info.durationMs : m === "request_bytes" ? info.requestHeadersBytes + info.bytesReceived : info.responseHeadersBytes + info.bytesSent;
-      const k = seriesKey(b.plan, labels);
-      b.family.at(k.key, k.values).record(v);
+      const b = this.histograms[i];
+      let series = kept[nc + i] as SeriesHistogram | undefined;
+      if (series === undefined) {
+        const k = b.plan.sources === undefined ? std : seriesKey(b.plan, (labels ??= new StreamLabels(info, std, this.node)));
+        series = b.family.seriesAt(k.key, k.values);
+        if (series !== undefined) {
+          if (k === std) kept[nc + i] = series;
+          series.record(v);
+        }
+      } else series.record(v);
     }
   }
 }
