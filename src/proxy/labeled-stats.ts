@@ -88,8 +88,8 @@ export abstract class LabeledFamily<M> {
   }
 
   /**
-   * at()'s series, but undefined past the limits (the overflow counted; the caller records into
-   * the sink), so that what it returns may be kept: a series stays in its family for good.
+   * at()'s series, but undefined past the limits (the overflow counted: there is nothing to record
+   * into), so that what it returns may be kept by the caller: a series stays in its family for good.
    */
   seriesAt(key: string, values: readonly string[]): M | undefined {
     const s = this.series.get(key);
