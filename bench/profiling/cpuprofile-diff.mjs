@@ -1,30 +1,13 @@
-/* global process, console */
+/* global console */
 // Self time per request of two sets of V8 .cpuprofile files (BENCH_PROXY_NODE_ARGS=--cpu-prof), by
 // function or by file, sorted by the difference: where configuration B spends more than A.
 // The profiler samples wall time, so native socket writes absorb time the process waited to run;
 // trust perf-pair.sh (on-CPU samples) for those.
 //   node bench/profiling/cpuprofile-diff.mjs REQS_A REQS_B --a A1 A2 --b B1 B2 [--by file] [--top N]
 import { readFileSync } from "node:fs";
+import { compareArgs } from "./compare-args.mjs";
 
-const argv = process.argv.slice(2);
-const reqsA = Number(argv[0]);
-const reqsB = Number(argv[1]);
-let into;
-let top = 50;
-let by = "fn";
-const filesA = [];
-const filesB = [];
-for (let i = 2; i < argv.length; i++) {
-  if (argv[i] === "--a") into = filesA;
-  else if (argv[i] === "--b") into = filesB;
-  else if (argv[i] === "--top") top = Number(argv[++i]);
-  else if (argv[i] === "--by") by = argv[++i];
-  else into?.push(argv[i]);
-}
-if (!(reqsA > 0 && reqsB > 0) || filesA.length === 0 || filesB.length === 0) {
-  console.error("usage: cpuprofile-diff.mjs REQS_A REQS_B --a FILE... --b FILE... [--by file] [--top N]");
-  process.exit(2);
-}
+const { reqsA, reqsB, filesA, filesB, top, by } = compareArgs("cpuprofile-diff.mjs REQS_A REQS_B --a FILE... --b FILE... [--by file] [--top N]", { top: 50, by: "fn" });
 
 /** Self time (µs) by key over the files' samples. */
 function load(files) {

@@ -1,26 +1,11 @@
-/* global process, console */
+/* global console */
 // Bytes allocated per request by function (self) in two sets of heap-sample.mjs profiles, sorted by
 // the difference: where configuration B allocates more than A.
 //   node bench/profiling/heap-diff.mjs REQS_A REQS_B --a A1 A2 --b B1 B2 [--top N]
 import { readFileSync } from "node:fs";
+import { compareArgs } from "./compare-args.mjs";
 
-const argv = process.argv.slice(2);
-const reqsA = Number(argv[0]);
-const reqsB = Number(argv[1]);
-let into;
-let top = 40;
-const filesA = [];
-const filesB = [];
-for (let i = 2; i < argv.length; i++) {
-  if (argv[i] === "--a") into = filesA;
-  else if (argv[i] === "--b") into = filesB;
-  else if (argv[i] === "--top") top = Number(argv[++i]);
-  else into?.push(argv[i]);
-}
-if (!(reqsA > 0 && reqsB > 0) || filesA.length === 0 || filesB.length === 0) {
-  console.error("usage: heap-diff.mjs REQS_A REQS_B --a FILE... --b FILE... [--top N]");
-  process.exit(2);
-}
+const { reqsA, reqsB, filesA, filesB, top } = compareArgs("heap-diff.mjs REQS_A REQS_B --a FILE... --b FILE... [--top N]", { top: 40 });
 
 function load(files) {
   const m = new Map();
