@@ -225,6 +225,22 @@ describe("labeled stats: exposition and caps", () => {
     assert.equal(v("istio_tcp_received_bytes_total"), 40);
     assert.deepEqual(Object.keys(fams.get("istio_tcp_sent_bytes_total")!.samples[0].labels), [...TCP_LABELS]);
   });
+  it("each stream lands in its own series when label sets come and go from the label cache", () => {
+    const store = new StatsStore();
+    const rec = new IstioHttpStats(store, cfg(), LOCAL);
+    // 40 hosts round-robin: more than the 16 label sets a filter keeps, so sets (and the series
+    // kept with them) are dropped and made again between a host's streams.
+    for (let round = 0; round < 3; round++) for (let i = 0; i < 40; i++) rec.record(inboundHttpInfo({ authority: `host-${i}`, durationMs: i }));
+    const fams = parseExposition(store.prometheus());
+    const requests = fams.get("istio_requests_total")!.samples;
+    assert.equal(requests.length, 40);
+    for (const s of requests) assert.equal(s.value, 3, s.labels.destination_service);
+    const counts = fams.get("istio_request_duration_milliseconds")!.samples.filter((s) => s.name.endsWith("_count"));
+    assert.equal(counts.length, 40);
+    for (const s of counts) assert.equal(s.value, 3);
+    const sums = fams.get("istio_request_duration_milliseconds")!.samples.filter((s) => s.name.endsWith("_sum"));
+    for (const s of sums) assert.equal(s.value, 3 * Number(/host-(\d+)/.exec(s.labels.destination_service)![1]), "each host's durations in its own series");
+  });
   it("distinct label sets stop at the per-metric cap; the rest count as overflow", () => {
     const store = new StatsStore({ maxSeriesPerMetric: 3, maxSeries: 100 });
     const rec = new IstioHttpStats(store, cfg(), LOCAL);
