@@ -40,23 +40,30 @@ export function medianRounds(rounds: ConfigResult[][]): ConfigResult[] {
  * `a`'s CPU per request over `b`'s, per round (the two ran minutes apart in every round), and their
  * median: the figure a goal is judged by.
  */
-function roundRatios(rounds: ConfigResult[][], a: ConfigName, b: ConfigName): { median: number; each: number[] } | undefined {
+function roundRatios(rounds: ConfigResult[][], a: ConfigName, b: ConfigName): { median: number; each: number[]; pooled: number } | undefined {
   const each: number[] = [];
+  let sumA = 0;
+  let sumB = 0;
   for (const r of rounds) {
     const x = current(r)(a);
     const y = current(r)(b);
     const cx = x && cpuPer1k(x);
     const cy = y && cpuPer1k(y);
-    if (cx !== undefined && cy !== undefined && cy > 0) each.push(cx / cy);
+    if (cx !== undefined && cy !== undefined && cy > 0) {
+      each.push(cx / cy);
+      sumA += cx;
+      sumB += cy;
+    }
   }
   if (!each.length) return undefined;
   const sorted = [...each].sort((p, q) => p - q);
   const mid = sorted.length / 2;
   const median = sorted.length % 2 ? sorted[Math.floor(mid)] : (sorted[mid - 1] + sorted[mid]) / 2;
-  return { median, each };
+  // The paired rounds' CPU summed before dividing: one wild round moves it less than it moves a ratio.
+  return { median, each, pooled: sumA / sumB };
 }
 
-const roundsText = (r: { each: number[] }) => (r.each.length > 1 ? `; rounds ${r.each.map(fmtPct).join(", ")}` : "");
+const roundsText = (r: { each: number[]; pooled: number }) => (r.each.length > 1 ? `; rounds ${r.each.map(fmtPct).join(", ")}, pooled ${fmtPct(r.pooled)}` : "");
 
 /** The results of this checkout's proxies (baseline rows are only compared, never judged). */
 const current = (results: ConfigResult[]) => (n: ConfigName) => results.find((r) => r.name === n && !r.baseline);
