@@ -59,7 +59,7 @@
 //
 // The backend is this file as a child (`--backend`, bench/proxy/backend.ts): node:http answering every
 // request with 200 and a fixed 1 KB body — the same process for all configurations.
-// Addresses: 127.0.90.10 backend (ephemeral port), 127.0.90.1:8080 tsmesh, 127.0.90.2:8080 nginx,
+// Addresses (BENCH_IP_BLOCK moves 127.0.90.x to another 127.0.X.x): 127.0.90.10 backend (ephemeral port), 127.0.90.1:8080 tsmesh, 127.0.90.2:8080 nginx,
 // 127.0.90.3:8080 / 127.0.90.4:8080 the pair (client side / server side), 127.0.90.8 / .9 the mTLS pair (and
 // the policy and telemetry pairs), 127.0.90.11 the telemetry pair's Zipkin sink, 127.0.90.5-7:8080 c2,
 // c2-local, c2-tight. Admin and health ports are 0.
@@ -83,7 +83,7 @@
 // BENCH_BASELINE=DIR (above), BENCH_MESH_ACCESS_LOG=off (the mesh proxies without access logs),
 // BENCH_PROXY_NODE_ARGS (node flags for the tsmesh proxies, e.g. --cpu-prof), BENCH_KEEP_LOGS=DIR (keep
 // proxy/nginx logs and configs, and the proxies' --cpu-prof / --heap-prof output: they run in the
-// bench's temp directory).
+// bench's temp directory), BENCH_IP_BLOCK (90: the third octet of the addresses above).
 //
 // Modules (bench/proxy/): settings (knobs, addresses, goals), backend and loadgen (the child roles),
 // processes (children, waits), configs (starting each configuration), runs (the measurements of one

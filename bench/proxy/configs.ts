@@ -18,7 +18,7 @@ import { waitLine } from "../common/lines.js";
 import { childPids } from "../common/procfs.js";
 import { findOnPath, spawnChild, stdoutToFile, stopChild, waitServing } from "./processes.js";
 import { POLICY_TOKEN, serverPolicyFiltersJson } from "./policy.js";
-import { type SideTelemetry, sideTelemetry, ZIPKIN_CLUSTER, ZIPKIN_SINK_IP, ZipkinSink, telemetryNotes } from "./telemetry.js";
+import { type SideTelemetry, sideTelemetry, ZIPKIN_CLUSTER, ZipkinSink, telemetryNotes } from "./telemetry.js";
 import {
   BACKEND_IP,
   BENCH_ENTRY,
@@ -36,6 +36,7 @@ import {
   PAIR_SERVER_IP,
   sleep,
   TSMESH_IP,
+  ZIPKIN_SINK_IP,
 } from "./settings.js";
 
 function nginxConf(dir: string, backendPort: number): string {

@@ -48,16 +48,32 @@ export const LABELS: Record<ConfigName, string> = {
   mesh: "bookinfo sidecar pair (ADS)",
 };
 
-export const BACKEND_IP = "127.0.90.10";
-export const TSMESH_IP = "127.0.90.1";
-export const NGINX_IP = "127.0.90.2";
-export const PAIR_CLIENT_IP = "127.0.90.3";
-export const PAIR_SERVER_IP = "127.0.90.4";
+/**
+ * The third octet of the bench's addresses (127.0.BLOCK.x): BENCH_IP_BLOCK moves them so that two
+ * benches can run side by side (bench/profiling/concurrent-pair.sh); 90 by default.
+ */
+export const IP_BLOCK = ipBlock(process.env.BENCH_IP_BLOCK);
+
+function ipBlock(v: string | undefined): number {
+  if (v === undefined || v === "") return 90;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 254) throw new Error(`BENCH_IP_BLOCK=${v}: an integer 1–254 (the third octet of 127.0.X.Y)`);
+  return n;
+}
+
+const ip = (host: number) => `127.0.${IP_BLOCK}.${host}`;
+export const BACKEND_IP = ip(10);
+export const TSMESH_IP = ip(1);
+export const NGINX_IP = ip(2);
+export const PAIR_CLIENT_IP = ip(3);
+export const PAIR_SERVER_IP = ip(4);
 /** The pair with Istio's mutual TLS between the two proxies (client side / server side). */
-export const MTLS_CLIENT_IP = "127.0.90.8";
-export const MTLS_SERVER_IP = "127.0.90.9";
+export const MTLS_CLIENT_IP = ip(8);
+export const MTLS_SERVER_IP = ip(9);
 /** --concurrency 2: shared limits, per-worker limits, shared and always contended. */
-export const C2_IPS: Record<"c2" | "c2-local" | "c2-tight", string> = { c2: "127.0.90.5", "c2-local": "127.0.90.6", "c2-tight": "127.0.90.7" };
+export const C2_IPS: Record<"c2" | "c2-local" | "c2-tight", string> = { c2: ip(5), "c2-local": ip(6), "c2-tight": ip(7) };
+/** The telemetry pair's Zipkin sink (ephemeral port). */
+export const ZIPKIN_SINK_IP = ip(11);
 export const LISTEN_PORT = 8080;
 /** The mesh configuration: examples/bookinfo's 127.0.X.Y moved to 127.MESH_OCTET.X.Y. */
 export const MESH_OCTET = 91;

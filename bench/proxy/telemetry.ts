@@ -17,12 +17,11 @@ import { parseProxy, proxyNodeId } from "../../src/model/proxy.js";
 import { PushContext, pushInputFrom } from "../../src/model/push-context.js";
 import { parseTypeUrlAndValue } from "../../src/proxy/typed-struct.js";
 import { inboundTcpMetadataExchange, proxyTelemetry, tcpClusterMetadataExchange } from "../../src/xds/gen/telemetry/index.js";
+import { ZIPKIN_SINK_IP } from "./settings.js";
 
 /** The Zipkin provider's service, and the outbound cluster Istio names for it (the bootstraps define it). */
 const ZIPKIN_HOST = "zipkin.istio-system.svc.cluster.local";
 export const ZIPKIN_CLUSTER = `outbound|9411||${ZIPKIN_HOST}`;
-/** Where the Zipkin sink listens (ephemeral port). */
-export const ZIPKIN_SINK_IP = "127.0.90.11";
 /** Percent of requests traced (Istio's default sampling). */
 export const TRACE_SAMPLING_PERCENT = 1;
 
