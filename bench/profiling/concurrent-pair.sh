@@ -17,6 +17,11 @@ n=${3:-7}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 root_a=${ROOT_A:-$here}
 root_b=${ROOT_B:-$here}
+for r in "$root_a" "$root_b"; do
+  # A checkout from before BENCH_IP_BLOCK would put both benches on the same addresses.
+  grep -q BENCH_IP_BLOCK "$r/dist/bench/proxy/settings.js" 2>/dev/null ||
+    { echo "concurrent-pair: $r has no built bench with BENCH_IP_BLOCK (npx tsc there, or a newer checkout)" >&2; exit 2; }
+done
 out=$(mktemp -d "${TMPDIR:-/tmp}/concurrent-pair-XXXXXX")
 run() { # ROOT CONFIG BLOCK OFF LOG
   env BENCH_IP_BLOCK="$3" BENCH_TELEMETRY_OFF="$4" BENCH_CONFIGS="$2" BENCH_ROUNDS=1 BENCH_WARMUP_S=1 BENCH_SAT_S=1 \
