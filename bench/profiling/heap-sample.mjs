@@ -1,9 +1,11 @@
 /* global process, console, setTimeout */
 // A preload (BENCH_PROXY_NODE_ARGS="--import /abs/path/bench/profiling/heap-sample.mjs") that samples
 // a proxy's allocations, garbage included, from HEAP_SAMPLE_START to HEAP_SAMPLE_END seconds after
-// it starts, and writes heap-PID.json (a V8 sampling heap profile) in its working folder. With
+// it starts, and writes heap-PID.json (a V8 sampling heap profile) in HEAP_SAMPLE_DIR (default its
+// working folder, which for bench:proxy's mesh pairs is a temporary one). With
 // HEAP_SAMPLE_MAJOR=1 only what survives to a major GC is kept: the promoted garbage.
 import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Session } from "node:inspector";
 
 const session = new Session();
@@ -18,7 +20,7 @@ setTimeout(() => {
   setTimeout(() => {
     session.post("HeapProfiler.stopSampling", (err, r) => {
       if (err) console.error(`heap-sample: ${err.message}`);
-      else writeFileSync(`heap-${process.pid}.json`, JSON.stringify(r.profile));
+      else writeFileSync(join(process.env.HEAP_SAMPLE_DIR ?? ".", `heap-${process.pid}.json`), JSON.stringify(r.profile));
     });
   }, end - start).unref();
 }, start).unref();

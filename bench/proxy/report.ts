@@ -63,6 +63,21 @@ function roundRatios(rounds: ConfigResult[][], a: ConfigName, b: ConfigName): { 
   return { median, each, pooled: sumA / sumB };
 }
 
+/**
+ * A CPU-ratio goal's verdict from paired rounds. On a shared 2-core VM one round of the same code
+ * reads anywhere in ±35% (issue #15's notes), so a median can pass on luck: met only when every
+ * round is within the goal, NOT met when every round misses it, and otherwise unsettled — the
+ * side-by-side tool then settles it to a few percent.
+ */
+export function judgeRatio(r: { each: number[] }, goal: number, a: ConfigName, b: ConfigName): string {
+  const within = r.each.filter((v) => fin(v) && v <= goal).length;
+  const sideBySide = `bench/profiling/concurrent-pair.sh ${b} ${a}`;
+  if (r.each.length === 1) return `${met(within === 1)} (one round: noisy; settle with ${sideBySide})`;
+  if (within === r.each.length) return "met";
+  if (within === 0) return "NOT met";
+  return `unsettled: ${within} of ${r.each.length} rounds within the goal (settle with ${sideBySide})`;
+}
+
 const roundsText = (r: { each: number[]; pooled: number }) => (r.each.length > 1 ? `; rounds ${r.each.map(fmtPct).join(", ")}, pooled ${fmtPct(r.pooled)}` : "");
 
 /** The results of this checkout's proxies (baseline rows are only compared, never judged). */
@@ -184,7 +199,7 @@ function goalRows(results: ConfigResult[], rounds: ConfigResult[][]): string[][]
       `mTLS pair CPU per request vs the plaintext pair (at ${RATE} rps)`,
       `${fmtPct(ratio)} (${cpuPer1k(pairMtls)!.toFixed(3)} vs ${cpuPer1k(pair)!.toFixed(3)} CPU s per 1,000 req, both proxies${roundsText(mtlsRatio)}); added by mTLS: p50 ${fmtMs(pairMtls.rate.p50 - pair.rate.p50)}, p90 ${fmtMs(pairMtls.rate.p90 - pair.rate.p90)}, p99 ${fmtMs(pairMtls.rate.p99 - pair.rate.p99)}`,
       "≤ 125%",
-      judge(ratio, (v) => v <= GOALS.mtlsCpuRatio),
+      judgeRatio(mtlsRatio, GOALS.mtlsCpuRatio, "pair-mtls", "pair"),
     ]);
   }
   // Issue #14: what an ALLOW policy and a JWT check on the server side cost, beside the mTLS pair.
@@ -198,7 +213,7 @@ function goalRows(results: ConfigResult[], rounds: ConfigResult[][]): string[][]
       `policy (ALLOW on mTLS identity + JWT) CPU per request vs the mTLS pair (at ${RATE} rps)`,
       `${fmtPct(ratio)} (${cpuPer1k(pairPolicy)!.toFixed(3)} vs ${cpuPer1k(pairMtls)!.toFixed(3)} CPU s per 1,000 req, both proxies; server side ${serverPolicy.toFixed(3)} vs ${serverMtls.toFixed(3)}${roundsText(policyRatio)}); added: p50 ${fmtMs(pairPolicy.rate.p50 - pairMtls.rate.p50)}, p90 ${fmtMs(pairPolicy.rate.p90 - pairMtls.rate.p90)}, p99 ${fmtMs(pairPolicy.rate.p99 - pairMtls.rate.p99)}`,
       "≤ 110%",
-      judge(ratio, (v) => v <= GOALS.policyCpuRatio),
+      judgeRatio(policyRatio, GOALS.policyCpuRatio, "pair-policy", "pair-mtls"),
     ]);
   }
   // Issue #15: what Istio's telemetry on both sides (metadata exchange, istio.stats, access log,
@@ -213,7 +228,7 @@ function goalRows(results: ConfigResult[], rounds: ConfigResult[][]): string[][]
       `telemetry (metadata exchange + istio.stats + access log + tracing at 1%, both sides${TELEMETRY_OFF.size ? `; LEFT OUT: ${[...TELEMETRY_OFF].join(", ")}` : ""}) CPU per request vs the mTLS pair (at ${RATE} rps)`,
       `${fmtPct(ratio)} (${cpuPer1k(pairTelemetry)!.toFixed(3)} vs ${cpuPer1k(pairMtls)!.toFixed(3)} CPU s per 1,000 req, both proxies; client side ${clientTel.toFixed(3)} vs ${clientMtls.toFixed(3)}, server side ${serverTel.toFixed(3)} vs ${serverMtls.toFixed(3)}${roundsText(telemetryRatio)}); p90 ${fmtMs(pairTelemetry.rate.p90)} vs ${fmtMs(pairMtls.rate.p90)}, p99 ${fmtMs(pairTelemetry.rate.p99)} vs ${fmtMs(pairMtls.rate.p99)}; saturation ${fmtInt(pairTelemetry.sat?.rps)} vs ${fmtInt(pairMtls.sat?.rps)} rps`,
       "≤ 115%",
-      TELEMETRY_OFF.size ? "(pieces left out: not judged)" : judge(ratio, (v) => v <= GOALS.telemetryCpuRatio),
+      TELEMETRY_OFF.size ? "(pieces left out: not judged)" : judgeRatio(telemetryRatio, GOALS.telemetryCpuRatio, "pair-telemetry", "pair-mtls"),
     ]);
   }
   // The goal is for bookinfo's config (the mesh configuration); static bootstraps load more code

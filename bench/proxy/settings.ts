@@ -14,7 +14,7 @@ export const WARMUP_S = clampS(process.env.BENCH_WARMUP_S, 3);
  * 10–20 s at 1,000 rps, and its compile jobs cost CPU meanwhile; the default measures past that,
  * the proxy's steady state (start-up is bench:up's and bench:proxy-startup's to measure).
  */
-export const RATE_WARMUP_S = Math.min(60, Math.max(1, Number(process.env.BENCH_RATE_WARMUP_S ?? 20) || 20));
+export const RATE_WARMUP_S = Math.min(300, Math.max(1, Number(process.env.BENCH_RATE_WARMUP_S ?? 20) || 20));
 export const RATE = Number(process.env.BENCH_RATE ?? 1000);
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 export const BODY_BYTES = 1024;

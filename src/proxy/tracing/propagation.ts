@@ -147,11 +147,12 @@ export function inject(format: Propagation, ctx: SpanContext, h: http.OutgoingHt
     h["x-b3-traceid"] = ctx.traceId;
     h["x-b3-spanid"] = ctx.spanId;
     if (ctx.parentId !== undefined) h["x-b3-parentspanid"] = ctx.parentId;
-    else h["x-b3-parentspanid"] = undefined;
+    else if (h["x-b3-parentspanid"] !== undefined) h["x-b3-parentspanid"] = undefined;
     h["x-b3-sampled"] = ctx.sampled === true ? "1" : "0";
     // The single form would now disagree with the multi-header set: Envoy's Zipkin writes the set.
-    h.b3 = undefined;
-    h["x-b3-flags"] = undefined;
+    // (Cleared only when sent: an absent header stays absent rather than a key every later pass walks.)
+    if (h.b3 !== undefined) h.b3 = undefined;
+    if (h["x-b3-flags"] !== undefined) h["x-b3-flags"] = undefined;
     return;
   }
   h.traceparent = `00-${ctx.traceId}-${ctx.spanId}-${ctx.sampled === true ? "01" : "00"}`;

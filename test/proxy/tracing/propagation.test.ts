@@ -98,6 +98,11 @@ describe("injection", () => {
     assert.equal(h["x-b3-parentspanid"], undefined);
     assert.equal(h["x-b3-sampled"], "0");
   });
+  it("B3 adds no keys for headers the request did not carry", () => {
+    const h: Record<string, string | undefined> = { "x-request-id": "r" };
+    inject("b3", { traceId: T16, spanId: S, sampled: false }, h);
+    assert.deepEqual(Object.keys(h).sort(), ["x-b3-sampled", "x-b3-spanid", "x-b3-traceid", "x-request-id"]);
+  });
   it("W3C round trip", () => {
     const h: Record<string, string> = {};
     inject("w3c", ctx, h);
