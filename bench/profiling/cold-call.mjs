@@ -2,7 +2,7 @@
 // What a piece of the request path costs the first time it runs after the caches were flushed, as
 // it runs at 1,000 rps (other processes run between two requests) — beside its cost run twice in a
 // row. Each sample walks 64 MiB first (evicting the CPU caches and TLB), then times one call on a
-// fresh stream record. The access-log line (Istio's text format) measured this way: 6–9 µs cold
+// fresh stream record. The access-log line (Istio's text format) measured this way: 6–10 µs cold
 // against about 2 µs run again right away, so a per-request cost at that rate is set by how much
 // code and memory it touches, not by how long its loops run. The figures are relative: they move
 // with the machine and with details of how the result is used, so compare variants measured alike.
