@@ -5,7 +5,10 @@
 // fresh stream record. The access-log line (Istio's text format) measured this way: 6–10 µs cold
 // against about 2 µs run again right away, so a per-request cost at that rate is set by how much
 // code and memory it touches, not by how long its loops run. The figures are relative: they move
-// with the machine and with details of how the result is used, so compare variants measured alike.
+// with the machine and with details of how the result is used, so compare variants measured alike,
+// interleaved in one process: a process can also land in a mode about twice as slow (8 vs 18 µs
+// here, from one start to the next, the same code), as bench:proxy's rounds vary from one set of
+// proxy processes to the next.
 //   node bench/profiling/cold-call.mjs [access-log|null] [SAMPLES]     (after npx tsc)
 import { compileTextFormat } from "../../dist/src/proxy/observability/access-log-format.js";
 import { ISTIO_TEXT_LOG_FORMAT } from "../../dist/src/xds/gen/telemetry/access-log.js";
