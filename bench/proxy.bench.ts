@@ -75,11 +75,12 @@
 // --health-port, --access-log, --concurrency; the mesh: tsmesh up's arguments).
 //
 // Requirements: `wrk` and `nginx` on PATH (Debian: apt-get install wrk nginx); the bench installs
-// nothing. Bounded: each load run ≤ 15 s, a watchdog kills every child and exits after 480 s (660 s
-// with a baseline), times the rounds. All tsmesh proxies run with the node flags `tsmesh up` gives them (PROXY_NODE_FLAGS).
+// nothing. Bounded: each load run ≤ 15 s after its unrecorded fixed-rate warm-up (≤ 300 s), a
+// watchdog kills every child and exits after 480 s (660 s with a baseline) plus the warm-ups, times the rounds. All tsmesh proxies run with the node flags `tsmesh up` gives them (PROXY_NODE_FLAGS).
 // Knobs: BENCH_CONFIGS=direct,nginx,tsmesh,c2,c2-local,pair,pair-mtls,pair-policy,pair-telemetry,mesh (subset/order; c2-tight on request),
 // BENCH_TELEMETRY_OFF=mx,stats,log,tracing (pieces left out of pair-telemetry, to see what each costs), BENCH_SAT_S (10), BENCH_RATE_S (10), BENCH_WARMUP_S (3), BENCH_RATE (1000), BENCH_CONNECTIONS (16), BENCH_ROUNDS (1;
-// up to 5 interleaved rounds, each configuration shown by its median round, CPU ratios by their median),
+// up to 5 interleaved rounds, each configuration shown by its median round, CPU ratios by their median
+// and judged met only when every round agrees), BENCH_RATE_WARMUP_S (20, up to 300),
 // BENCH_BASELINE=DIR (above), BENCH_MESH_ACCESS_LOG=off (the mesh proxies without access logs),
 // BENCH_PROXY_NODE_ARGS (node flags for the tsmesh proxies, e.g. --cpu-prof), BENCH_KEEP_LOGS=DIR (keep
 // proxy/nginx logs and configs, and the proxies' --cpu-prof / --heap-prof output: they run in the

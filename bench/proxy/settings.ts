@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const clampS = (v: string | undefined, d: number) => Math.min(15, Math.max(1, Number(v ?? d) || d));
+const clampS = (v: string | undefined, d: number, max = 15) => Math.min(max, Math.max(1, Number(v ?? d) || d));
 export const SAT_S = clampS(process.env.BENCH_SAT_S, 10);
 export const RATE_S = clampS(process.env.BENCH_RATE_S, 10);
 export const WARMUP_S = clampS(process.env.BENCH_WARMUP_S, 3);
@@ -12,9 +12,10 @@ export const WARMUP_S = clampS(process.env.BENCH_WARMUP_S, 3);
  * The fixed-rate run's unrecorded start. The proxy's per-request code is still tiering up in V8
  * (interpreter → baseline → optimized: a small function takes thousands of calls) for the first
  * 10–20 s at 1,000 rps, and its compile jobs cost CPU meanwhile; the default measures past that,
- * the proxy's steady state (start-up is bench:up's and bench:proxy-startup's to measure).
+ * the proxy's steady state (start-up is bench:up's and bench:proxy-startup's to measure). Up to
+ * 300 s, for bench/profiling/concurrent-pair.sh's windows, which it holds.
  */
-export const RATE_WARMUP_S = Math.min(300, Math.max(1, Number(process.env.BENCH_RATE_WARMUP_S ?? 20) || 20));
+export const RATE_WARMUP_S = clampS(process.env.BENCH_RATE_WARMUP_S, 20, 300);
 export const RATE = Number(process.env.BENCH_RATE ?? 1000);
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 export const BODY_BYTES = 1024;
