@@ -36,6 +36,11 @@ export class DownstreamWrapper implements DownstreamListener {
 
   /** Who followed the downstream before this wrapper (the stream, while filters hold the request). */
   private readonly before: DownstreamListener | undefined;
+  /**
+   * No filter reads the body or trailers (Istio's sidecar chain: the peer metadata filter only edits
+   * response headers): once the headers are through, the writer's body goes to the client as is.
+   */
+  private readonly headersOnly: boolean;
 
   constructor(
     readonly ds: Downstream,
@@ -43,6 +48,9 @@ export class DownstreamWrapper implements DownstreamListener {
   ) {
     this.before = ds.listener;
     ds.listener = this;
+    let headersOnly = true;
+    for (const s of mgr.encodeSlots()) if (s.filter.encodeData !== undefined || s.filter.encodeTrailers !== undefined) headersOnly = false;
+    this.headersOnly = headersOnly;
   }
 
   /** A Downstream that encodes from filter `start` down to the first. */
@@ -64,6 +72,30 @@ export class DownstreamWrapper implements DownstreamListener {
 
   onDrain(): void {
     if (this.blockedAt < 0) this.active?.listener?.onDrain();
+  }
+
+  /** @internal Whether view `v`'s body and trailers may go to the client directly (nothing holds the response, no filter reads them). */
+  passes(v: EncoderView): boolean {
+    return this.headersOnly && this.blockedAt < 0 && this.active === v;
+  }
+
+  /** @internal The writer's response head (view `v`): through the filters' encodeHeaders, with no op unless one stops it. */
+  respond(v: EncoderView, status: number, headers: http.OutgoingHttpHeaders, end: boolean): void {
+    if (this.active !== undefined || !this.headersOnly) {
+      this.write(v, { t: 0, status, headers, end });
+      return;
+    }
+    this.active = v;
+    const from = (this.startAt = v.start);
+    const slots = this.mgr.encodeSlots();
+    for (let i = from; i >= 0; i--) {
+      const f = slots[i].filter;
+      if (f.encodeHeaders !== undefined && f.encodeHeaders(status, headers, end) === FilterStatus.StopIteration) {
+        this.block(i, { t: 0, status, headers, end });
+        return;
+      }
+    }
+    this.ds.respond(status, headers, end);
   }
 
   /** @internal An op from the writer (view `v`). Returns the client's backpressure answer. */
@@ -181,15 +213,19 @@ class EncoderView extends Downstream {
 
   respond(status: number, headers: http.OutgoingHttpHeaders, endStream: boolean): void {
     this.w.headersSent = true;
-    this.w.write(this, { t: 0, status, headers, end: endStream });
+    this.w.respond(this, status, headers, endStream);
   }
 
   write(chunk: Buffer): boolean {
-    return this.w.write(this, { t: 1, chunk, end: false });
+    const w = this.w;
+    if (w.passes(this)) return chunk.length > 0 ? w.ds.write(chunk) : true;
+    return w.write(this, { t: 1, chunk, end: false });
   }
 
   end(trailers?: http.IncomingHttpHeaders): void {
-    this.w.write(this, trailers === undefined ? { t: 1, chunk: EMPTY, end: true } : { t: 2, trailers });
+    const w = this.w;
+    if (w.passes(this)) w.ds.end(trailers);
+    else w.write(this, trailers === undefined ? { t: 1, chunk: EMPTY, end: true } : { t: 2, trailers });
   }
 
   reset(): void {

@@ -21,6 +21,7 @@ import type { StreamInfo } from "../stream-info.js";
 import { XdsConfigError } from "../xds-error.js";
 import { streamInfoActivation } from "./cel-attributes.js";
 import { requestHeader, responseHeader, SIMPLE_COMMANDS, simpleValue, type Value } from "./access-log-values.js";
+import { type InlinePart, inlineTextRenderer } from "./access-log-inline.js";
 
 type SubstitutionFormatString = envoy.config.core.v3.SubstitutionFormatString;
 
@@ -352,15 +353,23 @@ function renderText(c: Compiled, info: StreamInfo, dash: string): string {
   return out;
 }
 
-class TextFormatter implements AccessLogFormatter {
-  constructor(
-    private readonly c: Compiled,
-    private readonly dash: string,
-  ) {}
+const INLINE_KIND: Readonly<Record<PartOp, InlinePart["kind"]>> = { [PartOp.Simple]: "simple", [PartOp.RequestHeader]: "req", [PartOp.ResponseHeader]: "resp", [PartOp.StartTime]: "time", [PartOp.Getter]: "other" };
 
-  format(info: StreamInfo): string {
-    return renderText(this.c, info, this.dash);
+/** A text format: rendered by its straight-line functions (access-log-inline.ts), which fall back to partValue for commands they have no template for. */
+class TextFormatter implements AccessLogFormatter {
+  readonly format: (info: StreamInfo) => string;
+
+  constructor(c: Compiled, dash: string) {
+    const parts = c.parts.map((p): InlinePart => ({ kind: INLINE_KIND[p.op], name: p.name, alt: p.alt, maxLength: p.maxLength }));
+    this.format = inlineTextRenderer(c.literals, parts, dash, { value: (k, info) => partValue(c.parts[k], info), asText, isoTime });
   }
+}
+
+/** The interpreted renderer of a text format (what the straight-line one must match: the tests compare them). */
+export function interpretedTextFormat(format: string, path: string, omitEmptyValues = false, ext: FormatterExtensions = NO_EXTENSIONS): AccessLogFormatter {
+  const c = compileString(format, path, ext);
+  const dash = omitEmptyValues ? "" : "-";
+  return { format: (info) => renderText(c, info, dash) };
 }
 
 /** A JSON format dictionary's node: a fixed value, a format string, or a nested object. */
