@@ -96,9 +96,10 @@ function headerRead(p: InlinePart, name: string, http: boolean): string {
   return field ?? `H(i.requestHeaders, ${lit(name)})`;
 }
 
-/** The statement that appends part `k`'s text to `s`. */
+/** Part `k`'s text as an expression (it may assign the scratch `v`). */
 function partSource(p: InlinePart, k: number, http: boolean, dash: string): string {
-  const fallback = `s += R.asText(R.value(${k}, i), ${lit(dash)}, ${p.maxLength === undefined ? "undefined" : p.maxLength});`;
+  const d = lit(dash);
+  const fallback = `R.asText(R.value(${k}, i), ${d}, ${p.maxLength === undefined ? "undefined" : p.maxLength})`;
   let t: Template | undefined;
   if (p.kind === "simple") t = (http ? HTTP_TEMPLATES : TCP_TEMPLATES)[p.name] ?? COMMON_TEMPLATES[p.name];
   else if (p.kind === "time") t = ["s", "R.isoTime(i.startTime)"];
@@ -108,23 +109,28 @@ function partSource(p: InlinePart, k: number, http: boolean, dash: string): stri
   }
   if (t === undefined) return fallback;
   const [conv, expr] = t;
-  if (conv === "n") return `s += String(${expr});`;
-  if (conv === "nu") return `v = ${expr}; s += v === undefined ? ${lit(dash)} : String(v);`;
+  // (join writes numbers as String does.)
+  if (conv === "n") return `(${expr})`;
+  if (conv === "nu") return `(v = ${expr}, v === undefined ? ${d} : v)`;
   const max = p.maxLength;
   // (A length of 0 leaves nothing of any value: the dash.)
-  if (max === 0) return `s += ${lit(dash)};`;
+  if (max === 0) return d;
   const cut = max === undefined ? "v" : `(v.length > ${max} ? v.slice(0, ${max}) : v)`;
-  return `v = ${expr}; s += v === undefined || v === "" ? ${lit(dash)} : ${cut};`;
+  return `(v = ${expr}, v === undefined || v === "" ? ${d} : ${cut})`;
 }
 
+/**
+ * The line as one array joined: a flat string in one allocation, where appending piece by piece
+ * made a rope of some sixty strings that writing it to the log buffer then flattened again.
+ */
 function generate(literals: readonly string[], parts: readonly InlinePart[], http: boolean, dash: string): string {
-  const body = [`let v; let s = ${lit(literals[0])};`];
+  const pieces: string[] = [];
+  if (literals[0] !== "") pieces.push(lit(literals[0]));
   parts.forEach((p, k) => {
-    body.push(partSource(p, k, http, dash));
-    if (literals[k + 1] !== "") body.push(`s += ${lit(literals[k + 1])};`);
+    pieces.push(partSource(p, k, http, dash));
+    if (literals[k + 1] !== "") pieces.push(lit(literals[k + 1]));
   });
-  body.push("return s;");
-  return `"use strict"; return function render(i) { ${body.join(" ")} };`;
+  return `"use strict"; return function render(i) { let v; return [${pieces.join(", ")}].join(""); };`;
 }
 
 type Render<I> = (info: I) => string;

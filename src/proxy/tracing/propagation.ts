@@ -163,11 +163,25 @@ export function inject(format: Propagation, ctx: SpanContext, h: http.OutgoingHt
  * Random bytes for ids, drawn from the CSPRNG 2 KiB at a time (as Envoy's random generator buffers
  * 256 RAND_bytes words): every request gets span ids, sampled or not (they are propagated upstream
  * either way), and a randomBytes call per id cost more than the rest of an unsampled request's
- * tracing. Each id is hex-encoded on its own, so only its 16 or 32 characters are allocated: a hex
- * string of the whole pool outlived scavenges and was promoted.
+ * tracing. Each id is hex-encoded here, into a string of its own 16 or 32 characters: a hex string
+ * of the whole pool outlived scavenges and was promoted, and Buffer#toString is a call into C++ that
+ * costs a request more, cold, than these few table lookups.
  */
 const POOL = Buffer.alloc(2048);
 let poolAt = POOL.length;
+/** Character codes of "0"–"9", "a"–"f". */
+const HEX_CODES = Uint8Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
+
+/** 8 pool bytes from `at` as 16 lowercase hex digits. */
+function hex8(at: number): string {
+  const p = POOL;
+  const h = HEX_CODES;
+  const b0 = p[at], b1 = p[at + 1], b2 = p[at + 2], b3 = p[at + 3], b4 = p[at + 4], b5 = p[at + 5], b6 = p[at + 6], b7 = p[at + 7];
+  return String.fromCharCode(
+    h[b0 >> 4], h[b0 & 15], h[b1 >> 4], h[b1 & 15], h[b2 >> 4], h[b2 & 15], h[b3 >> 4], h[b3 & 15],
+    h[b4 >> 4], h[b4 & 15], h[b5 >> 4], h[b5 & 15], h[b6 >> 4], h[b6 & 15], h[b7 >> 4], h[b7 & 15],
+  );
+}
 
 /** A random non-zero id of `bytes` bytes, as hex. */
 export function randomId(bytes: 8 | 16): string {
@@ -178,6 +192,6 @@ export function randomId(bytes: 8 | 16): string {
     }
     const at = poolAt;
     poolAt += bytes;
-    for (let i = at; i < at + bytes; i++) if (POOL[i] !== 0) return POOL.toString("hex", at, at + bytes);
+    for (let i = at; i < at + bytes; i++) if (POOL[i] !== 0) return bytes === 8 ? hex8(at) : hex8(at) + hex8(at + 8);
   }
 }
