@@ -1,0 +1,129 @@
+// The response path through encoder filters, on a real proxy on loopback (127.0.224.x): a chain
+// whose filters only edit response headers lets the body pass straight to the client once the
+// headers are through; a header filter that stops the response holds what the router writes
+// meanwhile and lets it go, in order, when it continues; a filter that reads the body still sees
+// every chunk. Each with a body the backend writes in several chunks, 10 ms apart, so that chunks
+// arrive while a filter holds the headers and after it continued.
+import { httpListener, startStaticSidecar, staticCluster } from "../protocol-helpers.js";
+import assert from "node:assert/strict";
+import * as http from "node:http";
+import { after, before, describe, it } from "node:test";
+import type { ProxyServer } from "../../../src/proxy/proxy.js";
+import { DataStatus, FilterStatus, registerHttpFilter } from "../../../src/proxy/http/filter.js";
+
+const PROXY = "127.0.224.1";
+const APP = "127.0.224.2";
+const PORTS = { headers: 15201, held: 15202, body: 15203 };
+
+const HEADER_TYPE = "type.googleapis.com/tsmesh.test.ResponseHeaderStamp";
+const BODY_TYPE = "type.googleapis.com/tsmesh.test.ResponseBodyCounter";
+
+/** Adds x-stamp to the response headers; with holdMs, stops them and continues after that long. */
+registerHttpFilter<{ stamp: string; holdMs?: number }>([HEADER_TYPE], {
+  terminal: false,
+  create: (config) => ({
+    create: (cb) => ({
+      encodeHeaders: (_status, headers) => {
+        headers["x-stamp"] = [headers["x-stamp"], config.stamp].filter((v) => v !== undefined).join(",");
+        if (config.holdMs === undefined) return FilterStatus.Continue;
+        setTimeout(() => cb.continueEncoding(), config.holdMs);
+        return FilterStatus.StopIteration;
+      },
+    }),
+  }),
+});
+
+/** Counts the response body bytes it sees and reports them in a trailer-free way: a header is too late, so it appends a line. */
+const bodySeen: number[] = [];
+registerHttpFilter<Record<string, never>>([BODY_TYPE], {
+  terminal: false,
+  create: () => ({
+    create: () => {
+      let n = 0;
+      return {
+        encodeData: (chunk: Buffer, end: boolean) => {
+          n += chunk.length;
+          if (end) bodySeen.push(n);
+          return DataStatus.Continue;
+        },
+      };
+    },
+  }),
+});
+
+const ROUTER = { name: "envoy.filters.http.router", typedConfig: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
+const stamp = (s: string, holdMs?: number) => ({ name: `stamp-${s}`, typedConfig: { "@type": HEADER_TYPE, stamp: s, ...(holdMs === undefined ? {} : { holdMs }) } });
+
+function listener(name: string, port: number, filters: unknown[]) {
+  return httpListener(name, PROXY, port, [{ match: { prefix: "/" }, route: { cluster: "app" } }], { httpFilters: [...filters, ROUTER] });
+}
+
+function get(port: number): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: PROXY, port, path: "/", agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("the response through encoder filters", () => {
+  // Ten chunks 10 ms apart (at least 90 ms after the headers): the held filter continues after 30 ms.
+  const EXPECTED = Array.from({ length: 10 }, (_, i) => `chunk-${i};`).join("");
+  const app = http.createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "text/plain" });
+    let i = 0;
+    const next = () => {
+      if (i === 10) return void res.end();
+      res.write(`chunk-${i++};`);
+      setTimeout(next, 10);
+    };
+    next();
+  });
+  let proxy: ProxyServer;
+
+  before(async () => {
+    await new Promise<void>((r) => app.listen(0, APP, () => r()));
+    const appPort = (app.address() as { port: number }).port;
+    proxy = await startStaticSidecar(PROXY, { NAME: "encoder-chain", NAMESPACE: "test" }, {
+      listeners: [
+        listener("headers", PORTS.headers, [stamp("a"), stamp("b")]),
+        listener("held", PORTS.held, [stamp("a"), stamp("held", 30), stamp("c")]),
+        listener("body", PORTS.body, [stamp("a"), { name: "body", typedConfig: { "@type": BODY_TYPE } }]),
+      ],
+      clusters: [staticCluster("app", APP, appPort)],
+    });
+  });
+
+  after(async () => {
+    await proxy?.close();
+    app.closeAllConnections();
+    await new Promise<void>((r) => app.close(() => r()));
+  });
+
+  it("header-only filters: every filter edits the headers (in reverse order) and the whole body follows", async () => {
+    const r = await get(PORTS.headers);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["x-stamp"], "b,a");
+    assert.equal(r.body, EXPECTED);
+  });
+
+  it("a header filter that stops the response: what the router writes meanwhile waits, then goes in order", async () => {
+    const r = await get(PORTS.held);
+    assert.equal(r.status, 200);
+    // c runs first, then "held" stops; a runs only once it continues.
+    assert.equal(r.headers["x-stamp"], "c,held,a");
+    assert.equal(r.body, EXPECTED);
+  });
+
+  it("a filter that reads the body sees every chunk, and the client gets them all", async () => {
+    bodySeen.length = 0;
+    const r = await get(PORTS.body);
+    assert.equal(r.headers["x-stamp"], "a");
+    assert.equal(r.body, EXPECTED);
+    assert.deepEqual(bodySeen, [EXPECTED.length]);
+  });
+});
