@@ -84,6 +84,8 @@ export interface InlineRuntime {
 }
 
 const lit = (s: string): string => JSON.stringify(s);
+/** A length as source text: always a number literal (NaN included), whatever reached it. */
+const num = (n: number): string => String(Number(n));
 
 function headerRead(p: InlinePart, name: string, http: boolean): string {
   if (!http) return "undefined";
@@ -99,7 +101,7 @@ function headerRead(p: InlinePart, name: string, http: boolean): string {
 /** Part `k`'s text as an expression (it may assign the scratch `v`). */
 function partSource(p: InlinePart, k: number, http: boolean, dash: string): string {
   const d = lit(dash);
-  const fallback = `R.asText(R.value(${k}, i), ${d}, ${p.maxLength === undefined ? "undefined" : p.maxLength})`;
+  const fallback = `R.asText(R.value(${k}, i), ${d}, ${p.maxLength === undefined ? "undefined" : num(p.maxLength)})`;
   let t: Template | undefined;
   if (p.kind === "simple") t = (http ? HTTP_TEMPLATES : TCP_TEMPLATES)[p.name] ?? COMMON_TEMPLATES[p.name];
   else if (p.kind === "time") t = ["s", "R.isoTime(i.startTime)"];
@@ -115,7 +117,7 @@ function partSource(p: InlinePart, k: number, http: boolean, dash: string): stri
   const max = p.maxLength;
   // (A length of 0 leaves nothing of any value: the dash.)
   if (max === 0) return d;
-  const cut = max === undefined ? "v" : `(v.length > ${max} ? v.slice(0, ${max}) : v)`;
+  const cut = max === undefined ? "v" : `(v.length > ${num(max)} ? v.slice(0, ${num(max)}) : v)`;
   return `(v = ${expr}, v === undefined || v === "" ? ${d} : ${cut})`;
 }
 
