@@ -120,6 +120,8 @@ export class ProxyServer {
   readonly routes = new Map<string, RouteTable>();
   readonly routeObjects = new Map<string, v3.RouteConfiguration>();
   private readonly compiledListeners = new Map<string, CompiledListener>();
+  /** Each listener spec's own compile (a spec outlives its entry in compiledListeners while it is being bound). */
+  private readonly compiledBySpec = new WeakMap<ListenerSpec, CompiledListener>();
   /** An LDS update's listeners as they were before it, until settleListeners has bound it. */
   private readonly listenerRollback = new WeakMap<ResourceUpdate, Map<string, CompiledListener | undefined>>();
   private readonly staticClusterNames = new Set<string>();
@@ -305,7 +307,9 @@ export class ProxyServer {
       // Envoy's NR flag also means "no filter chain matched the connection".
       spec.noFilterChainLog = (info) => logTo(loggers, connectionStreamInfo(info, undefined, Date.now(), FLAG_BIT.NR));
     }
-    return { spec, chains, routeNames: [...routeNames] };
+    const compiled = { spec, chains, routeNames: [...routeNames] };
+    this.compiledBySpec.set(spec, compiled);
+    return compiled;
   }
 
   // ---- updates (after validation, before ACK) ----
@@ -537,7 +541,9 @@ export class ProxyServer {
   // ---- handlers ----
 
   private handlerFor(l: ListenerSpec, fc: FilterChainSpec): NetworkHandler {
-    const compiled = this.compiledListeners.get(l.name)?.chains.get(fc) ?? this.compileListener(l.object).chains.get(fc);
+    // The spec's own compile: a listener being bound with an earlier version (an update arrived
+    // while the previous one was binding) gets that version's chains, not the newer compile's.
+    const compiled = (this.compiledBySpec.get(l) ?? this.compileListener(l.object)).chains.get(fc);
     if (!compiled) throw new Error(`listener ${l.name}: no handler`);
     return chainHandler(compiled.filters);
   }

@@ -212,9 +212,10 @@ export class TestMesh {
     return out;
   }
 
-  /** Stops every process and the control plane, and removes the temp folder. */
+  /** Stops every process and the control plane, and removes the temp folder (kept, and named on stderr, with TSMESH_TEST_KEEP_MESH=1: its logs). */
   async stop(): Promise<void> {
     await this.mesh.stop();
-    rmSync(this.root, { recursive: true, force: true });
+    if (process.env.TSMESH_TEST_KEEP_MESH === "1") process.stderr.write(`[mesh ${this.octet}] kept ${this.root}\n`);
+    else rmSync(this.root, { recursive: true, force: true });
   }
 }
