@@ -13,6 +13,8 @@ export interface EncoderHost {
   encodeSlots(): readonly { readonly filter: HttpFilter }[];
   readonly host: { readonly bufferLimit: number };
   readonly done: boolean;
+  /** The end of the response went to the client (`gone`: or the client went away first). */
+  encodingEnded(gone: boolean): void;
 }
 
 type Op = { t: 0; status: number; headers: http.OutgoingHttpHeaders; end: boolean } | { t: 1; chunk: Buffer; end: boolean } | { t: 2; trailers: http.IncomingHttpHeaders | undefined };
@@ -68,6 +70,12 @@ export class DownstreamWrapper implements DownstreamListener {
     const l = this.active?.listener;
     if (l !== undefined) l.onGone();
     else this.before?.onGone();
+    this.mgr.encodingEnded(true);
+  }
+
+  /** A filter holds part of the response (stopped, or ops wait behind it). */
+  get holding(): boolean {
+    return this.blockedAt >= 0 || this.queue.length > 0;
   }
 
   onDrain(): void {
@@ -146,14 +154,19 @@ export class DownstreamWrapper implements DownstreamListener {
     const ds = this.ds;
     if (op.t === 0) {
       ds.respond(op.status, op.headers, op.end);
+      if (op.end) this.mgr.encodingEnded(false);
       return true;
     }
     if (op.t === 1) {
       const ok = op.chunk.length > 0 ? ds.write(op.chunk) : true;
-      if (op.end) ds.end();
+      if (op.end) {
+        ds.end();
+        this.mgr.encodingEnded(false);
+      }
       return ok;
     }
     ds.end(op.trailers);
+    this.mgr.encodingEnded(false);
     return true;
   }
 

@@ -136,6 +136,8 @@ export class FilterManager {
   /** The request body as the terminal filter reads it. */
   body!: RequestBody;
   private encoder: DownstreamWrapper | undefined = undefined;
+  /** The router's end of the stream, while an encoder filter still holds the response. */
+  private pendingFinish: StreamResult | undefined = undefined;
   /** The RequestBody's side of the decoder filters' output. */
   private sink: { data(c: Buffer): void; end(): void } | undefined = undefined;
   private pendingToSink: Buffer[] | undefined = undefined;
@@ -419,9 +421,29 @@ export class FilterManager {
     this.finish({ status: 0, flags: 0, bytesSent: 0, details: "downstream_remote_disconnect" });
   }
 
+  /**
+   * The encoder chain delivered the end of the response (or lost the client): a stream whose end
+   * waited for it ends now.
+   */
+  encodingEnded(gone: boolean): void {
+    const r = this.pendingFinish;
+    if (r === undefined || this.finished) return;
+    if (gone) this.host.flags |= flagBit("DC");
+    this.finish(r);
+  }
+
   /** The stream ended: filters release what they hold, the stream is logged. */
   finish(result: StreamResult): void {
     if (this.finished) return;
+    // The router is done but an encoder filter still holds part of the response: the stream ends
+    // once that has gone to the client (Envoy completes a stream only when its response is fully
+    // encoded), or the client went away. A second end while one waits (a reset, a stream timeout)
+    // does not wait.
+    if (this.pendingFinish === undefined && this.encoder?.holding === true) {
+      this.pendingFinish = result;
+      return;
+    }
+    this.pendingFinish = undefined;
     this.finished = true;
     for (const s of this.slots) s.held = undefined;
     // (The host logs first: filters see onLog before onDestroy, as Envoy's.)

@@ -10,10 +10,11 @@ import * as http from "node:http";
 import { after, before, describe, it } from "node:test";
 import type { ProxyServer } from "../../../src/proxy/proxy.js";
 import { DataStatus, FilterStatus, registerHttpFilter } from "../../../src/proxy/http/filter.js";
+import { eventually } from "../../helpers/eventually.js";
 
 const PROXY = "127.0.224.1";
 const APP = "127.0.224.2";
-const PORTS = { headers: 15201, held: 15202, body: 15203 };
+const PORTS = { headers: 15201, held: 15202, body: 15203, late: 15204, never: 15205 };
 
 const HEADER_TYPE = "type.googleapis.com/tsmesh.test.ResponseHeaderStamp";
 const BODY_TYPE = "type.googleapis.com/tsmesh.test.ResponseBodyCounter";
@@ -26,7 +27,8 @@ registerHttpFilter<{ stamp: string; holdMs?: number }>([HEADER_TYPE], {
       encodeHeaders: (_status, headers) => {
         headers["x-stamp"] = [headers["x-stamp"], config.stamp].filter((v) => v !== undefined).join(",");
         if (config.holdMs === undefined) return FilterStatus.Continue;
-        setTimeout(() => cb.continueEncoding(), config.holdMs);
+        // (A negative hold never continues.)
+        if (config.holdMs >= 0) setTimeout(() => cb.continueEncoding(), config.holdMs);
         return FilterStatus.StopIteration;
       },
     }),
@@ -73,7 +75,10 @@ function get(port: number): Promise<{ status: number; headers: http.IncomingHttp
 describe("the response through encoder filters", () => {
   // Ten chunks 10 ms apart (at least 90 ms after the headers): the held filter continues after 30 ms.
   const EXPECTED = Array.from({ length: 10 }, (_, i) => `chunk-${i};`).join("");
+  /** Called when the backend has written a whole response. */
+  let appEnded = () => {};
   const app = http.createServer((_req, res) => {
+    res.on("finish", () => appEnded());
     res.writeHead(200, { "content-type": "text/plain" });
     let i = 0;
     const next = () => {
@@ -92,6 +97,9 @@ describe("the response through encoder filters", () => {
       listeners: [
         listener("headers", PORTS.headers, [stamp("a"), stamp("b")]),
         listener("held", PORTS.held, [stamp("a"), stamp("held", 30), stamp("c")]),
+        // Continues long after the backend's last chunk: the router is done while the headers are held.
+        listener("late", PORTS.late, [stamp("a"), stamp("held", 250)]),
+        listener("never", PORTS.never, [stamp("held", -1)]),
         listener("body", PORTS.body, [stamp("a"), { name: "body", typedConfig: { "@type": BODY_TYPE } }]),
       ],
       clusters: [staticCluster("app", APP, appPort)],
@@ -117,6 +125,33 @@ describe("the response through encoder filters", () => {
     // c runs first, then "held" stops; a runs only once it continues.
     assert.equal(r.headers["x-stamp"], "c,held,a");
     assert.equal(r.body, EXPECTED);
+  });
+
+  it("a header filter that continues after the upstream response ended: the stream ends once the client has it all", async () => {
+    const active = () => Number(/http\.late\.downstream_rq_active: (\d+)/.exec(proxy.stats.text())?.[1] ?? "NaN");
+    const completed = () => Number(/http\.late\.downstream_rq_2xx: (\d+)/.exec(proxy.stats.text())?.[1] ?? "0");
+    const before = completed();
+    const r = await get(PORTS.late);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["x-stamp"], "held,a");
+    assert.equal(r.body, EXPECTED);
+    // The stream was completed once, after its response: nothing active, one more 2xx.
+    assert.equal(active(), 0);
+    assert.equal(completed(), before + 1);
+  });
+
+  it("a response held for good: the stream ends when the client goes away", async () => {
+    const active = () => Number(/http\.never\.downstream_rq_active: (\d+)/.exec(proxy.stats.text())?.[1] ?? "NaN");
+    const ended = new Promise<void>((resolve) => (appEnded = resolve));
+    const req = http.request({ host: PROXY, port: PORTS.never, path: "/", agent: false });
+    req.on("error", () => {});
+    req.end();
+    await ended;
+    // The router has the whole response (its upstream request is over) while the filter holds it.
+    await eventually("the upstream request is over", async () => /cluster\.app\.upstream_rq_active: 0/.test(proxy.stats.text()), 5000, 10);
+    assert.equal(active(), 1, "the response is held: the stream waits");
+    req.destroy();
+    await eventually("the stream ended", async () => active() === 0, 5000, 20);
   });
 
   it("a filter that reads the body sees every chunk, and the client gets them all", async () => {
