@@ -1,7 +1,10 @@
 /* global process, console */
 // Per-request on-CPU time (µs, both proxies together) by symbol and by kind (tsmesh JS, node's JS,
 // V8 builtins, GC, the rest of V8, kernel, crypto…) from two perf-pair.sh folders, sorted by the
-// difference: where configuration B spends more than A.
+// difference: where configuration B spends more than A; then tsmesh's JS by module (file). With
+// V8's inlining on, a function's time lands in whichever caller inlined it, and the two sides
+// inline differently; profiles taken with PERF_NODE_ARGS=--no-turbo-inlining put each function's
+// time under its own name (every side slower, the difference between them about the same).
 //   node bench/profiling/perf-diff.mjs DIR_A DIR_B [--top N]
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -62,3 +65,6 @@ console.log(`µs per request, both proxies: A ${kinds.reduce((s, r) => s + r.x, 
 show(kinds, kinds.length);
 console.log("--- by symbol");
 show(diff(a, b, (s) => s), top);
+console.log("--- tsmesh JS by module");
+const tsmeshOnly = (m) => new Map([...m].filter(([sym]) => kind(sym) === "JS tsmesh"));
+show(diff(tsmeshOnly(a), tsmeshOnly(b), (s) => /\/dist\/(src\/[^:]*)/.exec(s)?.[1] ?? s), top);

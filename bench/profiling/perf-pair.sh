@@ -7,6 +7,8 @@
 # Profiles taken one after the other differ by ±10% in total (the machine's state moves); to compare
 # two configurations, profile them at the same time, each in its own address block:
 #   BENCH_IP_BLOCK=90 perf-pair.sh pair-mtls A & BENCH_IP_BLOCK=92 perf-pair.sh pair-telemetry B; wait
+# PERF_NODE_ARGS adds node flags to the proxies': --no-turbo-inlining gives each function its own
+# time (see perf-diff.mjs).
 set -euo pipefail
 cfg=${1:?usage: perf-pair.sh CONFIG OUT_DIR}
 out=${2:?usage: perf-pair.sh CONFIG OUT_DIR}
@@ -14,7 +16,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 rm -rf "$out" && mkdir -p "$out"
 block=${BENCH_IP_BLOCK:-90}
 BENCH_IP_BLOCK=$block BENCH_SAT_S=1 BENCH_WARMUP_S=1 BENCH_ROUNDS=1 BENCH_CONFIGS="$cfg" BENCH_RATE_WARMUP_S=45 \
-  BENCH_PROXY_NODE_ARGS=--perf-basic-prof-only-functions timeout 300 node "$root/dist/bench/proxy.bench.js" >"$out/bench.txt" 2>&1 &
+  BENCH_PROXY_NODE_ARGS="--perf-basic-prof-only-functions ${PERF_NODE_ARGS:-}" timeout 300 node "$root/dist/bench/proxy.bench.js" >"$out/bench.txt" 2>&1 &
 bench=$!
 sleep 25
 pids=$(pgrep -f "bin.js proxy .*--ip 127\\.0\\.$block\\." || true)
