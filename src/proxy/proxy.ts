@@ -541,8 +541,7 @@ export class ProxyServer {
   // ---- handlers ----
 
   private handlerFor(l: ListenerSpec, fc: FilterChainSpec): NetworkHandler {
-    // The spec's own compile: a listener being bound with an earlier version (an update arrived
-    // while the previous one was binding) gets that version's chains, not the newer compile's.
+    // The spec's own compile: a version still being bound when a newer one arrived keeps its chains.
     const compiled = (this.compiledBySpec.get(l) ?? this.compileListener(l.object)).chains.get(fc);
     if (!compiled) throw new Error(`listener ${l.name}: no handler`);
     return chainHandler(compiled.filters);
