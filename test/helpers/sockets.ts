@@ -69,5 +69,8 @@ export function echoLine(host: string, port: number, line: string, timeoutMs = 5
       }
     });
     s.on("error", reject);
+    // Closed with no line back (a router whose cluster is not ready yet closes the connection): an
+    // error too, so that a caller polling for the route tries again instead of waiting forever.
+    s.on("close", () => reject(new Error(`${host}:${port} closed the connection without an answer${got ? ` (got ${JSON.stringify(got)})` : ""}`)));
   });
 }
