@@ -6,13 +6,11 @@
 // plane goes away (the client reconnects with backoff).
 import { LocalTokenBuckets, type TokenBucketStore } from "./ratelimit/token-bucket.js";
 import { DEBUG, LogRegistry, type Logger } from "../core/log.js";
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, struct, type JsonValue } from "../envoy/protos.js";
-import { toProtoJson } from "../envoy/proto-json.js";
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from "../envoy/protos.js";
 import type * as v3 from "../envoy/types.js";
 import { AccessLogWriters, compileAccessLogs, FormattedAccessLog, logTo } from "./access-loggers.js";
 import { defaultAccessLogFormatter } from "./observability/access-log-format.js";
 import { connectionStreamInfo } from "./observability/stream-info-build.js";
-import { asReceivedTypedStructs } from "./typed-struct.js";
 import { StreamSinks } from "./stream-sinks.js";
 import { FLAG_BIT } from "./access-log.js";
 import "./http/hcm.js";
@@ -46,6 +44,7 @@ import { secretFromResource } from "./tls/secret-resource.js";
 import { SecretManager } from "./tls/secrets.js";
 import { allRefs, type ContextSecretRefs, type SdsSecretRef } from "./tls/sds-config.js";
 import { secretsConfigDump } from "./tls/secrets-dump.js";
+import { configDump } from "./config-dump.js";
 import { traceNode, TracerRegistry } from "./tracing/tracers.js";
 import { type BatcherOptions, DEFAULT_BATCHING } from "./tracing/span-batcher.js";
 
@@ -542,48 +541,14 @@ export class ProxyServer {
 
   private handlerFor(l: ListenerSpec, fc: FilterChainSpec): NetworkHandler {
     // The spec's own compile: a version still being bound when a newer one arrived keeps its chains.
-    const compiled = (this.compiledBySpec.get(l) ?? this.compileListener(l.object)).chains.get(fc);
+    const compiled = this.compiledBySpec.get(l)?.chains.get(fc);
     if (!compiled) throw new Error(`listener ${l.name}: no handler`);
     return chainHandler(compiled.filters);
   }
 
   /** Envoy's /config_dump: an admin ConfigDump as Envoy prints it (proto field names, proto3 JSON). */
   configDump(): unknown {
-    const snap = this.ads?.snapshot();
-    const dyn = (type: string) => [...(snap?.get(type)?.resources.values() ?? [])];
-    const at = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 }); // a Timestamp
-    const { metadata, ...node } = this.options.node;
-    const dump = {
-      configs: [
-        {
-          "@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump",
-          bootstrap: { node: metadata ? { ...node, metadata: struct(metadata as { [k: string]: JsonValue }) } : node, staticResources: this.options.staticResources ?? {} },
-        },
-        {
-          "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump",
-          versionInfo: snap?.get(CLUSTER_TYPE)?.versionInfo ?? "",
-          staticClusters: (this.options.staticResources?.clusters ?? []).map((c) => ({ cluster: { "@type": CLUSTER_TYPE, ...c } })),
-          dynamicActiveClusters: dyn(CLUSTER_TYPE).filter((r) => !this.warming.has(r.name)).map((r) => ({ versionInfo: r.version, cluster: { "@type": CLUSTER_TYPE, ...r.object }, lastUpdated: at(r.updatedAt) })),
-          dynamicWarmingClusters: dyn(CLUSTER_TYPE).filter((r) => this.warming.has(r.name)).map((r) => ({ versionInfo: r.version, cluster: { "@type": CLUSTER_TYPE, ...r.object }, lastUpdated: at(r.updatedAt) })),
-        },
-        {
-          "@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
-          versionInfo: snap?.get(LISTENER_TYPE)?.versionInfo ?? "",
-          staticListeners: (this.options.staticResources?.listeners ?? []).map((l) => ({ listener: { "@type": LISTENER_TYPE, ...l } })),
-          dynamicListeners: dyn(LISTENER_TYPE).map((r) => ({ name: r.name, activeState: { versionInfo: r.version, listener: { "@type": LISTENER_TYPE, ...r.object }, lastUpdated: at(r.updatedAt) } })),
-        },
-        {
-          "@type": "type.googleapis.com/envoy.admin.v3.RoutesConfigDump",
-          dynamicRouteConfigs: dyn(ROUTE_TYPE).map((r) => ({ versionInfo: r.version, routeConfig: { "@type": ROUTE_TYPE, ...r.object }, lastUpdated: at(r.updatedAt) })),
-        },
-        {
-          "@type": "type.googleapis.com/envoy.admin.v3.EndpointsConfigDump",
-          dynamicEndpointConfigs: dyn(ENDPOINT_TYPE).map((r) => ({ versionInfo: r.version, endpointConfig: { "@type": ENDPOINT_TYPE, ...r.object }, lastUpdated: at(r.updatedAt) })),
-        },
-        secretsConfigDump(this.secrets.entries(), this.sdsRefs()),
-      ],
-    };
-    return toProtoJson("envoy.admin.v3.ConfigDump", asReceivedTypedStructs(dump) as typeof dump);
+    return configDump({ node: this.options.node, staticResources: this.options.staticResources, snapshot: this.ads?.snapshot(), warming: (n) => this.warming.has(n), secrets: secretsConfigDump(this.secrets.entries(), this.sdsRefs()) });
   }
 
   async close(): Promise<void> {
