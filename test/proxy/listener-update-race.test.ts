@@ -5,13 +5,13 @@
 // with "no handler", and the identical newer version was then skipped as already failed: bookinfo's
 // productpage sidecar came up now and then without its outbound listener (127.0.226.x).
 import assert from "node:assert/strict";
-import * as http from "node:http";
 import * as net from "node:net";
 import { after, describe, it } from "node:test";
 import { LISTENER_TYPE } from "../../src/envoy/protos.js";
 import type { ProtoObject } from "../../src/envoy/protos.js";
 import type { DecodedResource } from "../../src/proxy/xds/resources.js";
 import { ProxyServer } from "../../src/proxy/proxy.js";
+import { request } from "./helpers.js";
 import { eventually } from "../helpers/eventually.js";
 import { asDecoded } from "../helpers/xds.js";
 import { httpListener } from "./protocol-helpers.js";
@@ -25,17 +25,7 @@ function answering(name: string, port: number): DecodedResource {
   return { name, version: "1", object: asDecoded<ProtoObject>(LISTENER_TYPE, l) };
 }
 
-function get(port: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: IP, port, path: "/", agent: false }, (res) => {
-      let body = "";
-      res.on("data", (c: Buffer) => (body += c.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+const get = (port: number) => request(`http://${IP}:${port}/`);
 
 describe("a listener updated while the previous update is still binding", () => {
   // Each bind answered after a round trip, as a --concurrency worker's is (node:cluster asks the

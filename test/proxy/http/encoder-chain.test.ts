@@ -10,6 +10,7 @@ import * as http from "node:http";
 import { after, before, describe, it } from "node:test";
 import type { ProxyServer } from "../../../src/proxy/proxy.js";
 import { DataStatus, FilterStatus, registerHttpFilter } from "../../../src/proxy/http/filter.js";
+import { request } from "../helpers.js";
 import { eventually } from "../../helpers/eventually.js";
 
 const PROXY = "127.0.224.1";
@@ -60,17 +61,7 @@ function listener(name: string, port: number, filters: unknown[]) {
   return httpListener(name, PROXY, port, [{ match: { prefix: "/" }, route: { cluster: "app" } }], { httpFilters: [...filters, ROUTER] });
 }
 
-function get(port: number): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: PROXY, port, path: "/", agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+const get = (port: number) => request(`http://${PROXY}:${port}/`);
 
 describe("the response through encoder filters", () => {
   // Ten chunks 10 ms apart (at least 90 ms after the headers): the held filter continues after 30 ms.
