@@ -17,7 +17,10 @@ pooled() { cat "$log" >&2; sed -n 's/.*pooled \([0-9.]*\)%.*/\1/p' "$log" | tail
 # A then B in the first run; the second swaps everything that names a side.
 "$here/concurrent-pair.sh" "$a" "$b" "$n" >"$log"
 first=$(pooled)
-ROOT_A=${ROOT_B:-} ROOT_B=${ROOT_A:-} OFF_A=${OFF_B:-} OFF_B=${OFF_A:-} ARGS_A=${ARGS_B:-} ARGS_B=${ARGS_A:-} \
+# (Read both sides first: in `X=$Y Y=$X cmd` the second expansion already sees the new X, which
+# gave both sides B's settings.)
+root_a=${ROOT_A:-} root_b=${ROOT_B:-} off_a=${OFF_A:-} off_b=${OFF_B:-} args_a=${ARGS_A:-} args_b=${ARGS_B:-}
+ROOT_A=$root_b ROOT_B=$root_a OFF_A=$off_b OFF_B=$off_a ARGS_A=$args_b ARGS_B=$args_a \
   "$here/concurrent-pair.sh" "$b" "$a" "$n" >"$log"
 second=$(pooled)
 [ -n "$first" ] && [ -n "$second" ] || { echo "pair-ratio: a run printed no pooled ratio (see above)" >&2; exit 1; }
