@@ -32,19 +32,24 @@ export interface StreamEnd {
   readonly requestMessages: number;
 }
 
-const clusterMetadata = new WeakMap<UpstreamCluster, Readonly<Record<string, unknown>> | undefined>();
+/** A cluster without filter_metadata, as the cache below keeps it (one lookup per stream, not a has() and a get()). */
+const NO_METADATA: Readonly<Record<string, unknown>> = Object.freeze({});
+const clusterMetadata = new WeakMap<UpstreamCluster, Readonly<Record<string, unknown>>>();
 
 /** A cluster's filter_metadata as plain JSON (converted once per cluster). */
 export function clusterFilterMetadata(c: UpstreamCluster): Readonly<Record<string, unknown>> | undefined {
-  if (clusterMetadata.has(c)) return clusterMetadata.get(c);
-  const fm = c.spec.object.metadata?.filterMetadata;
-  let out: Record<string, unknown> | undefined;
-  if (fm !== undefined) {
-    out = {};
-    for (const ns of Object.keys(fm)) out[ns] = fromStruct(fm[ns]);
+  let out = clusterMetadata.get(c);
+  if (out === undefined) {
+    const fm = c.spec.object.metadata?.filterMetadata;
+    if (fm === undefined) out = NO_METADATA;
+    else {
+      const json: Record<string, unknown> = {};
+      for (const ns of Object.keys(fm)) json[ns] = fromStruct(fm[ns]);
+      out = json;
+    }
+    clusterMetadata.set(c, out);
   }
-  clusterMetadata.set(c, out);
-  return out;
+  return out === NO_METADATA ? undefined : out;
 }
 
 /** A socket's local address, "" when unknown (an HTTP/2 session's socket proxy throws once the session is gone). */

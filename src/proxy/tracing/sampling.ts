@@ -25,22 +25,18 @@ function hexValue(c: number): number {
 }
 
 /**
- * The value of a UUID's first 8 hex digits (Envoy's sampling value before the mod), or -1 when
- * `id` is not a UUID (8-4-4-4-12 hex digits, either case). A character loop: it runs for every
- * request, where a regular expression and a parseInt of a slice cost more.
+ * Envoy's sampling value for a request id: its first 8 characters as hex, or -1 when the id is not
+ * 36 characters long (Envoy's UUID extension neither reads nor rewrites the trace reason of such an
+ * id, so it is never traced by reason) or does not start with 8 hex digits (Envoy's getInteger
+ * fails). Envoy looks no further into the id: neither does this, which runs for every request.
  */
 function uuidPrefix(id: string): number {
   if (id.length !== 36) return -1;
   let prefix = 0;
-  for (let i = 0; i < 36; i++) {
-    const c = id.charCodeAt(i);
-    if (i === 8 || i === 13 || i === 18 || i === 23) {
-      if (c !== 45) return -1;
-      continue;
-    }
-    const v = hexValue(c);
+  for (let i = 0; i < 8; i++) {
+    const v = hexValue(id.charCodeAt(i));
     if (v < 0) return -1;
-    if (i < 8) prefix = prefix * 16 + v;
+    prefix = prefix * 16 + v;
   }
   return prefix;
 }

@@ -138,6 +138,10 @@ describe("sampling decision (x-request-id trace reason)", () => {
   const table: Array<[string, { client: number; random: number; overall: number }, string | undefined, boolean, boolean, number, boolean, string | undefined]> = [
     ["no request id", ALL, undefined, false, false, 0, false, undefined],
     ["not a UUID", ALL, "abc", false, false, 0, false, undefined],
+    // Envoy reads only the length and the first 8 hex digits (and the reason at index 14).
+    ["36 characters with a hex prefix: read as Envoy does (no dashes needed)", ALL, "00000064_zzzz_4zzz_zzzz_zzzzzzzzzzzz", false, false, 0, true, "a"],
+    ["36 characters without a hex prefix", ALL, "0000006g-0000-4000-8000-000000000000", false, false, 0, false, undefined],
+    ["a UUID with a character more", ALL, `${RID}0`, false, false, 0, false, undefined],
     ["random 100%", ALL, RID, false, false, 0, true, "a"],
     ["random 0%", NONE, RID, false, false, 0, false, "4"],
     ["random 1%: value 100 is not under 100", { client: 100, random: 1, overall: 100 }, RID, false, false, 0, false, "4"],
@@ -153,8 +157,8 @@ describe("sampling decision (x-request-id trace reason)", () => {
     ["the value is the first 8 digits mod 10000 (not traced)", { client: 100, random: 72.95, overall: 100 }, "ffffffff-0000-4000-8000-000000000000", false, false, 0, false, "4"],
     ["uppercase UUID", { client: 100, random: 72.96, overall: 100 }, "FFFFFFFF-0000-4000-8000-00000000000A", false, false, 0, true, "a"],
     ["a dash out of place", ALL, "0000006-40000-4000-8000-000000000000", false, false, 0, false, undefined],
-    ["a digit where a dash belongs", ALL, "00000064-0000-4000-80000000000000000", false, false, 0, false, undefined],
-    ["a non-hex digit", ALL, "00000064-0000-4000-8000-00000000000g", false, false, 0, false, undefined],
+    ["a digit where a dash belongs, past the prefix (Envoy does not look)", ALL, "00000064-0000-4000-80000000000000000", false, false, 0, true, "a"],
+    ["a non-hex digit past the prefix (Envoy does not look)", ALL, "00000064-0000-4000-8000-00000000000g", false, false, 0, true, "a"],
     ["one digit too many", ALL, "00000064-0000-4000-8000-0000000000000", false, false, 0, false, undefined],
     ["one digit too few", ALL, "00000064-0000-4000-8000-00000000000", false, false, 0, false, undefined],
   ];
