@@ -84,7 +84,8 @@
 // BENCH_BASELINE=DIR (above), BENCH_MESH_ACCESS_LOG=off (the mesh proxies without access logs),
 // BENCH_PROXY_NODE_ARGS (node flags for the tsmesh proxies, e.g. --cpu-prof), BENCH_KEEP_LOGS=DIR (keep
 // proxy/nginx logs and configs, and the proxies' --cpu-prof / --heap-prof output: they run in the
-// bench's temp directory), BENCH_IP_BLOCK (90: the third octet of the addresses above).
+// bench's temp directory), BENCH_IP_BLOCK (90: the third octet of the addresses above),
+// BENCH_CLIENT_HEADERS (a JSON object of headers the fixed-rate client adds, e.g. curl's User-Agent and Accept).
 //
 // Modules (bench/proxy/): settings (knobs, addresses, goals), backend and loadgen (the child roles),
 // processes (children, waits), configs (starting each configuration), runs (the measurements of one

@@ -39,8 +39,21 @@ export interface LoadgenResult {
   firstError?: string;
 }
 
+/**
+ * BENCH_CLIENT_HEADERS: a JSON object of headers every fixed-rate request carries besides Host (a
+ * real client's own, e.g. curl's User-Agent and Accept): the default request is as small as HTTP/1.1
+ * allows, so whatever a configuration adds per header weighs more than with real clients.
+ */
+function clientHeaders(): Record<string, string> {
+  const raw = process.env.BENCH_CLIENT_HEADERS;
+  if (raw === undefined || raw === "") return {};
+  const v: unknown = JSON.parse(raw);
+  if (typeof v !== "object" || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === "string")) throw new Error("BENCH_CLIENT_HEADERS: a JSON object of header names to string values");
+  return v as Record<string, string>;
+}
+
 export function runLoadgen(o: LoadgenOptions): void {
-  const extra = Object.entries(o.headers ?? {})
+  const extra = Object.entries({ ...clientHeaders(), ...o.headers })
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join("");
   const request = Buffer.from(o.target ? `GET ${o.target} HTTP/1.1\r\nHost: ${new URL(o.target).host}\r\n${extra}\r\n` : `GET / HTTP/1.1\r\nHost: ${o.host}:${o.port}\r\n${extra}\r\n`);
