@@ -48,7 +48,7 @@ node -e '
   const list = (v) => v.map((r) => r.toFixed(1)).join(", ");
   console.log(`B/A per run: ${list(given)}% as given, ${list(swapped)}% with the sides swapped`);
   if (all.length < 4) {
-    console.log(`B/A: geometric mean ${pct(mean)}% (one pair of runs: no interval; RUNS=3 or more gives one)`);
+    console.log(`B/A: geometric mean ${pct(mean)}% (one pair of runs: no interval; RUNS=2 or more gives one)`);
     process.exit(0);
   }
   // Student t (two-sided 95%) for the runs less one degree of freedom: each run is one draw of its processes.
